@@ -1,0 +1,51 @@
+"""The ``mslt-it`` command. Thin: it parses, calls library functions, and prints.
+
+Each command lives in its own module with a ``register(app)`` function. A user error
+(:class:`~mslt_it.errors.MsltError`) prints ``error: …`` on one line and exits with status 2, with
+no traceback; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+import typer
+from rich.console import Console
+
+from mslt_it.errors import MsltError
+
+COMMAND_MODULES = ("build", "prompts", "tiny")
+
+app = typer.Typer(
+    name="mslt-it",
+    help="Multilingual instruction tuning with multi-source language training (MSLT).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(f"mslt_it.cli.{_name}").register(app)
+
+STDERR = Console(stderr=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the console script and of ``python -m mslt_it``."""
+    try:
+        status = app(args=argv, prog_name="mslt-it", standalone_mode=False)
+    except MsltError as error:
+        STDERR.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.exceptions.Abort:
+        STDERR.print("aborted")
+        sys.exit(130)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(2)
+    sys.exit(status if isinstance(status, int) else 0)

@@ -1,0 +1,123 @@
+"""``mslt-it build``: a multilingual instruction dataset from chosen source languages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mslt_it.cli.common import split_codes
+from mslt_it.errors import MsltError
+
+STDOUT = Console()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("build")(build)
+
+
+def build(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the dataset to.")],
+    task: Annotated[str | None, typer.Option(help="xnli, pawsx or wikiann.")] = None,
+    sources: Annotated[
+        str | None, typer.Option(help="Comma-separated source languages, e.g. en,de,zh.")
+    ] = None,
+    budget: Annotated[
+        int | None, typer.Option(help="Number of examples (see --budget-mode).")
+    ] = None,
+    budget_mode: Annotated[
+        str | None, typer.Option(help="total (split equally), per_language or temperature.")
+    ] = None,
+    temperature: Annotated[
+        float | None, typer.Option(help="T for --budget-mode temperature (share ∝ rows^(1/T)).")
+    ] = None,
+    take_available: Annotated[
+        bool | None,
+        typer.Option(
+            "--take-available/--no-take-available",
+            help="Take what there is when a language has fewer rows than asked.",
+        ),
+    ] = None,
+    template: Annotated[
+        str | None, typer.Option(help="Prompt template id (default: <task>/en-instruct).")
+    ] = None,
+    prompts_dir: Annotated[
+        list[str] | None, typer.Option(help="Extra folder of prompt templates (repeatable).")
+    ] = None,
+    data: Annotated[
+        str | None, typer.Option(help="hub, synthetic, or a folder DIR/<task>/<lang>/<split>.jsonl")
+    ] = None,
+    split: Annotated[str | None, typer.Option(help="Split to sample from.")] = None,
+    format: Annotated[
+        str | None, typer.Option("--format", help="prompt-completion or messages.")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Sampling and shuffling seed.")] = None,
+    tokenizer: Annotated[
+        str | None, typer.Option(help="Tokenizer for per-language token counts in the manifest.")
+    ] = None,
+    max_length: Annotated[
+        int | None, typer.Option(help="Length above which examples are counted as too long.")
+    ] = None,
+    recipe: Annotated[
+        Path | None, typer.Option(help="Recipe YAML; its `data` section is used, options override.")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output folder.")] = False,
+) -> None:
+    """Build an instruction-tuning dataset (datasets format + manifest.json) from source languages.
+
+    Example: mslt-it build --task xnli --sources en,de,zh --budget 3000 --data synthetic --out ds
+    """
+    from mslt_it.config import DataConfig, load_yaml, validate_section
+    from mslt_it.data import build_dataset
+
+    settings: dict[str, Any] = {}
+    prefix = ""
+    if recipe is not None:
+        section = load_yaml(recipe).get("data")
+        if not isinstance(section, dict):
+            raise MsltError(f"{recipe}: data: the recipe has no `data` section to build from")
+        settings, prefix = dict(section), "data"
+    options = {
+        "task": task,
+        "sources": split_codes(sources, "--sources") if sources is not None else None,
+        "budget": budget,
+        "budget_mode": budget_mode,
+        "temperature": temperature,
+        "take_available": take_available,
+        "template": template,
+        "prompts_dir": prompts_dir,
+        "data": data,
+        "split": split,
+        "format": format,
+        "seed": seed,
+        "tokenizer": tokenizer,
+        "max_length": max_length,
+    }
+    settings.update({key: value for key, value in options.items() if value is not None})
+    config = validate_section(DataConfig, settings, prefix)
+    result = build_dataset(config, out, overwrite=overwrite)
+    print_summary(result.manifest, result.path)
+
+
+def print_summary(manifest: dict[str, Any], path: Path) -> None:
+    """Counts (and tokens, when measured) per language, then where the dataset is."""
+    tokens = manifest.get("tokens", {}).get("per_language", {})
+    table = Table(title=f"{manifest['task']} · {manifest['template']['id']} · {manifest['format']}")
+    table.add_column("language")
+    table.add_column("examples", justify="right")
+    table.add_column("dropped (unlabelled)", justify="right")
+    if tokens:
+        table.add_column("mean tokens", justify="right")
+        table.add_column(f"> {manifest['tokens']['max_length']} tokens", justify="right")
+    for lang, count in manifest["counts"].items():
+        row = [lang, str(count), str(manifest["data"]["dropped_unlabelled"][lang])]
+        if tokens:
+            row += [f"{tokens[lang]['mean']:.1f}", str(tokens[lang]["over_max_length"])]
+        table.add_row(*row)
+    STDOUT.print(table)
+    STDOUT.print(
+        f"{manifest['num_examples']} examples → {path} (fingerprint {manifest['fingerprint'][:12]})"
+    )

@@ -1,0 +1,84 @@
+"""``mslt-it prompts list | show | render``: look at the prompt templates."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+STDOUT = Console()
+prompts_app = typer.Typer(help="List, show and render prompt templates.", no_args_is_help=True)
+
+PromptsDir = Annotated[
+    list[str] | None, typer.Option(help="Extra folder of prompt templates (repeatable).")
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(prompts_app, name="prompts")
+
+
+@prompts_app.command("list")
+def list_templates(
+    task: Annotated[str | None, typer.Option(help="Only this task's templates.")] = None,
+    prompts_dir: PromptsDir = None,
+) -> None:
+    """List every template with its task, languages and description."""
+    from mslt_it.prompts import load_templates
+    from mslt_it.tasks import get_task
+
+    if task is not None:
+        get_task(task)
+    table = Table(title="prompt templates")
+    for column in ("id", "task", "languages", "description"):
+        table.add_column(column, overflow="fold")
+    for template in load_templates(prompts_dir or []).values():
+        if task is None or template.spec.task == task:
+            langs = template.languages
+            shown = ",".join(langs) if len(langs) <= 15 else f"{len(langs)} languages"
+            table.add_row(template.id, template.spec.task, shown, template.spec.description)
+    STDOUT.print(table)
+
+
+@prompts_app.command("show")
+def show(template_id: str, prompts_dir: PromptsDir = None) -> None:
+    """Print a template's file and where it lives."""
+    from mslt_it.prompts import get_template
+
+    template = get_template(template_id, prompts_dir or [])
+    STDOUT.print(f"[bold]{template.id}[/] ({template.path})", highlight=False)
+    STDOUT.print(template.source_text, markup=False, highlight=False)
+
+
+@prompts_app.command("render")
+def render(
+    template_id: str,
+    task: Annotated[str, typer.Option(help="Task of the example row.")],
+    lang: Annotated[str, typer.Option(help="Language of the example row.")],
+    data: Annotated[str, typer.Option(help="hub, synthetic or a folder.")] = "synthetic",
+    split: Annotated[str, typer.Option(help="Split to take the row from.")] = "validation",
+    index: Annotated[int, typer.Option(help="Which row.")] = 0,
+    prompts_dir: PromptsDir = None,
+) -> None:
+    """Render one row through a template: the exact instruction and answer a model sees."""
+    from mslt_it.errors import MsltError
+    from mslt_it.prompts import get_template
+    from mslt_it.tasks import check_languages, get_task
+    from mslt_it.tasks.sources import open_split
+
+    task_spec = get_task(task)
+    check_languages(task_spec, [lang], "--lang")
+    template = get_template(template_id, prompts_dir or [])
+    if template.spec.task != task:
+        raise MsltError(f"--task: template {template.id} is for {template.spec.task}, not {task}")
+    template.check_language(lang)
+    rows = open_split(task_spec, lang, split, data)
+    if not 0 <= index < len(rows):
+        raise MsltError(f"--index: must be between 0 and {len(rows) - 1}, got {index}")
+    rendered = template.render(rows.rows([index])[0], lang)
+    STDOUT.rule("instruction")
+    STDOUT.print(rendered.instruction, markup=False, highlight=False)
+    STDOUT.rule("answer")
+    STDOUT.print(rendered.answer, markup=False, highlight=False)

@@ -1,0 +1,41 @@
+"""``mslt-it tiny-model``: build the tiny offline model that the tests and the demo train on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+STDOUT = Console()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("tiny-model")(tiny_model)
+
+
+def tiny_model(
+    out_dir: Annotated[Path, typer.Argument(help="Folder to write the model and tokenizer to.")],
+    seed: Annotated[int, typer.Option(help="Seed of the weights and of the pre-training.")] = 0,
+    steps: Annotated[
+        int | None, typer.Option(help="Pre-training steps (default: the library default).")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output folder.")] = False,
+) -> None:
+    """Build a tiny Llama model + byte-level BPE tokenizer offline, briefly pre-trained.
+
+    The folder loads with AutoModelForCausalLM / AutoTokenizer like any Hub model, so every
+    command can be tried without a network or a GPU.
+
+    Example: mslt-it tiny-model models/tiny
+    """
+    from mslt_it.tiny import DEFAULT_PRETRAIN_STEPS, build_tiny_model
+
+    path = build_tiny_model(
+        out_dir,
+        seed=seed,
+        pretrain_steps=DEFAULT_PRETRAIN_STEPS if steps is None else steps,
+        overwrite=overwrite,
+    )
+    STDOUT.print(f"tiny model written to {path}", highlight=False, soft_wrap=True)

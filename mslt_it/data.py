@@ -1,0 +1,309 @@
+"""Build a multilingual instruction dataset and its manifest (``mslt-it build``).
+
+The steps read top to bottom in :func:`build_dataset`: check the inputs, open each source
+language's split, decide how many rows each language gets, sample them with the seed, render them
+through the prompt template, shuffle the mixture, and write the dataset with ``manifest.json``
+into place atomically. The manifest says what went in and what came out, down to a content
+fingerprint: the same inputs give the same fingerprint and the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import platform
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mslt_it import __version__
+from mslt_it.config import DataConfig
+from mslt_it.errors import MsltError
+from mslt_it.io import atomic_directory, atomic_write_json
+from mslt_it.progress import progress_bar
+from mslt_it.prompts import PromptTemplate, get_template
+from mslt_it.tasks import check_languages, get_task
+from mslt_it.tasks.sources import SplitRows, open_split
+
+MANIFEST = "manifest.json"
+TRACKED_LIBRARIES = ("datasets", "jinja2", "pyarrow", "tokenizers", "transformers", "torch", "trl")
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What :func:`build_dataset` wrote."""
+
+    path: Path
+    manifest: dict[str, Any]
+
+
+def build_dataset(config: DataConfig, out: str | Path, overwrite: bool = False) -> BuildResult:
+    """Build the instruction dataset described by ``config`` into the directory ``out``."""
+    out = Path(out)
+    task = get_task(config.task)
+    check_languages(task, config.sources)
+    template = get_template(str(config.template), config.prompts_dir)
+    check_template(template, config)
+    if out.exists() and not overwrite:
+        raise MsltError(
+            f"out: {str(out)!r} already exists; choose another folder or pass --overwrite"
+        )
+
+    splits = open_sources(config)
+    available = {lang: len(split) for lang, split in splits.items()}
+    quotas = plan_quotas(available, config)
+    examples = render_examples(config, template, splits, quotas)
+    order = np.random.default_rng(config.seed).permutation(len(examples))
+    examples = [examples[i] for i in order]
+
+    manifest = make_manifest(config, template, splits, examples)
+    if config.tokenizer:
+        manifest["tokens"] = token_statistics(examples, config)
+    with atomic_directory(out, overwrite=overwrite) as tmp:
+        write_examples(examples, tmp, manifest["fingerprint"])
+        atomic_write_json(tmp / MANIFEST, manifest)
+    return BuildResult(out, manifest)
+
+
+def check_template(template: PromptTemplate, config: DataConfig) -> None:
+    """The template must belong to the task and cover every source language."""
+    if template.spec.task != config.task:
+        raise MsltError(
+            f"template: {template.id} is a {template.spec.task} template, not {config.task}"
+        )
+    for lang in config.sources:
+        template.check_language(lang)
+
+
+def open_sources(config: DataConfig) -> dict[str, SplitRows]:
+    """Open the split of every source language (a progress bar: Hub loads can take a while)."""
+    task = get_task(config.task)
+    splits: dict[str, SplitRows] = {}
+    with progress_bar() as progress:
+        bar = progress.add_task("loading", total=len(config.sources))
+        for lang in config.sources:
+            progress.update(bar, description=f"loading {config.task}/{lang}/{config.split}")
+            splits[lang] = open_split(task, lang, config.split, config.data)
+            if len(splits[lang]) == 0:
+                raise MsltError(f"data: {splits[lang].origin} has no usable rows")
+            progress.advance(bar)
+    return splits
+
+
+def plan_quotas(available: dict[str, int], config: DataConfig) -> dict[str, int]:
+    """How many examples each language contributes under the budget mode."""
+    langs = list(available)
+    if config.budget_mode == "per_language":
+        wanted = dict.fromkeys(langs, config.budget)
+    else:
+        if config.budget_mode == "total":
+            weights = np.ones(len(langs))
+        else:
+            weights = np.array([available[lang] for lang in langs], float) ** (
+                1 / config.temperature
+            )
+        wanted = dict(zip(langs, split_by_largest_remainder(config.budget, weights), strict=True))
+    for lang, count in wanted.items():
+        if count > available[lang]:
+            if not config.take_available:
+                raise MsltError(
+                    f"budget: {lang} has only {available[lang]} usable rows in the "
+                    f"{config.split} split but {count} were asked for; lower the budget or "
+                    "allow taking what there is (--take-available / take_available: true)"
+                )
+            wanted[lang] = available[lang]
+    return wanted
+
+
+def split_by_largest_remainder(total: int, weights: np.ndarray) -> list[int]:
+    """Integer shares of ``total`` proportional to ``weights`` that add up to ``total`` exactly.
+
+    Ties go to the earlier language, so the split is deterministic.
+    """
+    exact = total * weights / weights.sum()
+    shares = np.floor(exact).astype(int)
+    remainder = total - int(shares.sum())
+    by_fraction = sorted(range(len(weights)), key=lambda i: (-(exact[i] - shares[i]), i))
+    for i in by_fraction[:remainder]:
+        shares[i] += 1
+    return [int(s) for s in shares]
+
+
+def sample_indices(n_available: int, n_wanted: int, seed: int, lang: str) -> np.ndarray:
+    """A seeded sample without replacement; each language draws from its own stream."""
+    lang_key = int.from_bytes(hashlib.sha256(lang.encode()).digest()[:8], "little")
+    rng = np.random.default_rng([seed, lang_key])
+    if n_wanted == n_available:
+        return np.arange(n_available)
+    return np.sort(rng.choice(n_available, size=n_wanted, replace=False))
+
+
+def render_examples(
+    config: DataConfig,
+    template: PromptTemplate,
+    splits: dict[str, SplitRows],
+    quotas: dict[str, int],
+) -> list[dict[str, Any]]:
+    """Render the sampled rows of every language into training examples."""
+    task = template.task
+    examples: list[dict[str, Any]] = []
+    with progress_bar() as progress:
+        bar = progress.add_task("rendering", total=sum(quotas.values()))
+        for lang, split in splits.items():
+            progress.update(bar, description=f"rendering {lang}")
+            verbalizer = template.verbalizer(lang)
+            rows = split.rows(sample_indices(len(split), quotas[lang], config.seed, lang).tolist())
+            for row in rows:
+                rendered = template.render(row, lang, verbalizer)
+                example = {
+                    "id": row["id"],
+                    "task": task.name,
+                    "lang": lang,
+                    "template_id": template.id,
+                    "label": task.gold_label(row, lang),
+                }
+                example.update(to_chat_columns(rendered.instruction, rendered.answer, config))
+                examples.append(example)
+            progress.advance(bar, len(rows))
+    return examples
+
+
+def to_chat_columns(instruction: str, answer: str, config: DataConfig) -> dict[str, Any]:
+    """The conversational columns TRL expects for the chosen format."""
+    prompt = [{"role": "user", "content": instruction}]
+    if config.system_prompt:
+        prompt.insert(0, {"role": "system", "content": config.system_prompt})
+    completion = [{"role": "assistant", "content": answer}]
+    if config.format == "messages":
+        return {"messages": prompt + completion}
+    return {"prompt": prompt, "completion": completion}
+
+
+def fingerprint(examples: list[dict[str, Any]]) -> str:
+    """SHA-256 of the examples' canonical JSON, in order: equal content, equal fingerprint."""
+    digest = hashlib.sha256()
+    for example in examples:
+        digest.update(json.dumps(example, sort_keys=True, ensure_ascii=False).encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries whose behaviour shapes the output."""
+    versions = {"python": platform.python_version(), "mslt-it": __version__}
+    for name in TRACKED_LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def make_manifest(
+    config: DataConfig,
+    template: PromptTemplate,
+    splits: dict[str, SplitRows],
+    examples: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Everything needed to know (and reproduce) what the dataset holds."""
+    counts = dict.fromkeys(config.sources, 0)
+    for example in examples:
+        counts[example["lang"]] += 1
+    return {
+        "kind": "mslt-it dataset",
+        "config": config.model_dump(mode="json"),
+        "task": config.task,
+        "sources": list(config.sources),
+        "template": {
+            "id": template.id,
+            "sha256": template.sha256,
+            "verbalizers": {lang: template.verbalizer(lang) for lang in config.sources},
+        },
+        "data": {
+            "source": config.data,
+            "split": config.split,
+            "origins": {lang: split.origin for lang, split in splits.items()},
+            "available": {lang: len(split) for lang, split in splits.items()},
+            "dropped_unlabelled": {lang: split.dropped for lang, split in splits.items()},
+        },
+        "counts": counts,
+        "num_examples": len(examples),
+        "format": config.format,
+        "columns": list(examples[0]) if examples else [],
+        "seed": config.seed,
+        "fingerprint": fingerprint(examples),
+        "versions": library_versions(),
+    }
+
+
+def chat_texts(examples: list[dict[str, Any]], tokenizer: Any) -> list[str]:
+    """Each example as the model will see it: through the chat template when there is one."""
+    conversations = [e.get("messages") or e["prompt"] + e["completion"] for e in examples]
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(conversations, tokenize=False)
+    return ["\n".join(turn["content"] for turn in conv) for conv in conversations]
+
+
+def token_statistics(examples: list[dict[str, Any]], config: DataConfig) -> dict[str, Any]:
+    """Token counts per language and how many examples exceed ``max_length``.
+
+    Non-Latin scripts often take several times more tokens per example, which silently skews a
+    mixture that is balanced by example count: this makes it visible.
+    """
+    from mslt_it.modeling import load_tokenizer
+
+    tokenizer = load_tokenizer(str(config.tokenizer))
+    lengths = token_lengths(chat_texts(examples, tokenizer), tokenizer)
+    per_lang: dict[str, dict[str, Any]] = {}
+    for lang in config.sources:
+        mine = np.array([n for n, e in zip(lengths, examples, strict=True) if e["lang"] == lang])
+        per_lang[lang] = {
+            "total": int(mine.sum()) if len(mine) else 0,
+            "mean": round(float(mine.mean()), 2) if len(mine) else 0.0,
+            "max": int(mine.max()) if len(mine) else 0,
+            "over_max_length": int((mine > config.max_length).sum()),
+        }
+    return {
+        "tokenizer": config.tokenizer,
+        "max_length": config.max_length,
+        "per_language": per_lang,
+    }
+
+
+def token_lengths(texts: list[str], tokenizer: Any, batch_size: int = 4096) -> list[int]:
+    """Token count of each text (no special tokens added: the chat template has its own)."""
+    lengths: list[int] = []
+    for start in range(0, len(texts), batch_size):
+        batch = texts[start : start + batch_size]
+        encoded = tokenizer(batch, add_special_tokens=False, return_attention_mask=False)
+        lengths.extend(len(ids) for ids in encoded["input_ids"])
+    return lengths
+
+
+def write_examples(examples: list[dict[str, Any]], folder: Path, content_fingerprint: str) -> None:
+    """Save as a datasets ``Dataset`` (``datasets.load_from_disk(folder)`` reads it back).
+
+    The dataset's own fingerprint is set to the content fingerprint, so identical content gives
+    identical bytes on disk (datasets would otherwise pick a random one).
+    """
+    import datasets
+    import pyarrow as pa
+
+    datasets.disable_progress_bars()  # our own bars already cover the build
+    table = pa.Table.from_pylist(examples)
+    dataset = datasets.Dataset(datasets.table.InMemoryTable(table), fingerprint=content_fingerprint)
+    dataset.save_to_disk(str(folder), num_shards=max(1, math.ceil(len(examples) / 200_000)))
+
+
+def load_manifest(folder: str | Path) -> dict[str, Any]:
+    """Read a built dataset's manifest; a folder without one is not an mslt-it dataset."""
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        raise MsltError(
+            f"dataset: {str(folder)!r} has no {MANIFEST}; build it with `mslt-it build`"
+        )
+    return json.loads(path.read_text(encoding="utf-8"))

@@ -1,0 +1,23 @@
+"""User-facing errors.
+
+Anything a user can get wrong (a recipe, a language code, a template, a data file, a model output)
+raises :class:`MsltError` with a one-line message that names the field, the bad value and what is
+allowed. The CLI turns it into ``error: <message>`` and exit status 2, with no traceback; library
+users catch it like any other exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class MsltError(ValueError):
+    """A problem with the user's input, explained in one line."""
+
+
+def allowed(values: Iterable[object], limit: int = 40) -> str:
+    """Format the allowed values for an error message, shortened when there are many."""
+    items = [str(v) for v in values]
+    if len(items) <= limit:
+        return ", ".join(items)
+    return ", ".join(items[:limit]) + f", … ({len(items)} in all)"

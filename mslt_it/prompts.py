@@ -1,0 +1,308 @@
+"""Prompt templates: YAML files with Jinja fields, validated when loaded, rendered in a sandbox.
+
+A template file ``prompts/<task>/<name>.yaml`` has the id ``<task>/<name>``::
+
+    id: xnli/en-instruct
+    task: xnli
+    description: English instruction, English label words.
+    instruction: |-
+      Premise: {{ premise }}
+      Hypothesis: {{ hypothesis }}
+      Answer with one word: {{ choices | join(", ") }}.
+    answer: "{{ label_word }}"
+    verbalizers: {entailment: entailment, neutral: neutral, contradiction: contradiction}
+    by_lang:            # optional per-language overrides of instruction / answer / verbalizers
+      de: {verbalizers: {entailment: Folgerung, neutral: neutral, contradiction: Widerspruch}}
+
+Templates render with :class:`jinja2.sandbox.ImmutableSandboxedEnvironment` and strict undefined
+variables, so a template can neither reach into Python objects nor silently print nothing for a
+misspelt field. Loading checks every field the template uses against what the task provides, every
+verbalizer against the task's labels, and renders it once on a synthetic row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+from jinja2 import meta
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from mslt_it.config import describe_error
+from mslt_it.errors import MsltError, allowed
+from mslt_it.paths import PROMPTS_DIR
+from mslt_it.tasks import get_task
+from mslt_it.tasks.base import Row, Task
+
+
+class LanguageOverride(BaseModel):
+    """Per-language replacements for a template's parts."""
+
+    model_config = ConfigDict(extra="forbid")
+    instruction: str | None = None
+    answer: str | None = None
+    verbalizers: dict[str, str] | None = None
+
+
+class TemplateFile(BaseModel):
+    """The schema of a template YAML file."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    task: str
+    description: str
+    instruction: str | None = None
+    answer: str
+    verbalizers: dict[str, str] | None = None
+    languages: list[str] | None = None
+    by_lang: dict[str, LanguageOverride] = {}
+
+
+_ENVIRONMENT = ImmutableSandboxedEnvironment(
+    undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False
+)
+
+
+@dataclass(frozen=True)
+class RenderedExample:
+    """One rendered example: what the user says and what the assistant should answer."""
+
+    instruction: str
+    answer: str
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    """A loaded, validated template. Use :meth:`render` to turn a row into an example."""
+
+    spec: TemplateFile
+    path: Path
+    source_text: str
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    @property
+    def task(self) -> Task:
+        return get_task(self.spec.task)
+
+    @property
+    def sha256(self) -> str:
+        """Hash of the file's text: recorded in manifests so a changed template is noticed."""
+        return hashlib.sha256(self.source_text.encode()).hexdigest()
+
+    @cached_property
+    def languages(self) -> tuple[str, ...]:
+        """Languages this template can render (those with an instruction and verbalizers)."""
+        candidates = self.spec.languages or list(self.task.languages)
+        return tuple(lang for lang in candidates if self._covers(lang))
+
+    def _covers(self, lang: str) -> bool:
+        override = self.spec.by_lang.get(lang, LanguageOverride())
+        has_instruction = (override.instruction or self.spec.instruction) is not None
+        has_verbalizer = (override.verbalizers or self.spec.verbalizers) is not None
+        return has_instruction and has_verbalizer
+
+    def verbalizer(self, lang: str) -> dict[str, str]:
+        """Label name -> word in ``lang`` (the per-language one if the template has it)."""
+        self.check_language(lang)
+        override = self.spec.by_lang.get(lang)
+        return dict((override and override.verbalizers) or self.spec.verbalizers or {})
+
+    def check_language(self, lang: str) -> None:
+        if lang not in self.languages:
+            raise MsltError(
+                f"template {self.id} has no instruction or verbalizer for language {lang!r}; "
+                f"it covers: {allowed(self.languages)}"
+            )
+
+    @cached_property
+    def _compiled(self) -> dict[str, tuple[jinja2.Template, jinja2.Template]]:
+        compiled = {}
+        default_instruction = self.spec.instruction
+        for lang in self.languages:
+            override = self.spec.by_lang.get(lang, LanguageOverride())
+            instruction = override.instruction or default_instruction or ""
+            answer = override.answer or self.spec.answer
+            compiled[lang] = (
+                _ENVIRONMENT.from_string(instruction),
+                _ENVIRONMENT.from_string(answer),
+            )
+        return compiled
+
+    def variables(self, row: Row, lang: str) -> dict[str, Any]:
+        """The variables the template sees for ``row``."""
+        return self.task.to_variables(row, self.verbalizer(lang), lang)
+
+    def render(
+        self, row: Row, lang: str, verbalizer: Mapping[str, str] | None = None
+    ) -> RenderedExample:
+        """Render one row of the template's task, in language ``lang``."""
+        self.check_language(lang)
+        instruction, answer = self._compiled[lang]
+        variables = self.task.to_variables(row, verbalizer or self.verbalizer(lang), lang)
+        try:
+            return RenderedExample(
+                instruction.render(variables).strip(), answer.render(variables).strip()
+            )
+        except jinja2.TemplateError as error:
+            raise MsltError(f"{self.path}: cannot render for {lang}: {error}") from error
+
+
+def parse_template(path: Path, text: str, expected_id: str | None = None) -> PromptTemplate:
+    """Parse and validate a template file's text; every problem names the file and field."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise MsltError(f"{path}: not valid YAML: {str(error).splitlines()[0]}") from error
+    if not isinstance(data, dict):
+        raise MsltError(f"{path}: a template must be a YAML mapping, got {type(data).__name__}")
+    try:
+        spec = TemplateFile.model_validate(data)
+    except ValidationError as error:
+        raise MsltError(f"{path}: {describe_error(error)}") from None
+    if expected_id is not None and spec.id != expected_id:
+        raise MsltError(f"{path}: id is {spec.id!r} but the file's place says {expected_id!r}")
+    task = get_task(spec.task)
+    template = PromptTemplate(spec, path, text)
+    _check_fields(template, task)
+    _check_verbalizers(template, task)
+    _trial_render(template)
+    return template
+
+
+def _jinja_fields(path: Path, part: str, source: str) -> set[str]:
+    try:
+        return set(meta.find_undeclared_variables(_ENVIRONMENT.parse(source)))
+    except jinja2.TemplateSyntaxError as error:
+        raise MsltError(
+            f"{path}: {part}: Jinja syntax error on line {error.lineno}: {error.message}"
+        ) from None
+
+
+def _check_fields(template: PromptTemplate, task: Task) -> None:
+    spec = template.spec
+    parts: list[tuple[str, str | None]] = [
+        ("instruction", spec.instruction),
+        ("answer", spec.answer),
+    ]
+    for lang, override in spec.by_lang.items():
+        parts += [
+            (f"by_lang.{lang}.instruction", override.instruction),
+            (f"by_lang.{lang}.answer", override.answer),
+        ]
+    for part, source in parts:
+        if source is None:
+            continue
+        for name in sorted(_jinja_fields(template.path, part, source) - task.fields):
+            raise MsltError(
+                f"{template.path}: {part} uses field {name!r}, which task {task.name} does not "
+                f"provide; fields: {allowed(sorted(task.fields))}"
+            )
+
+
+def _check_verbalizers(template: PromptTemplate, task: Task) -> None:
+    spec = template.spec
+    valid_langs = set(task.languages)
+    for lang in [*(spec.languages or []), *spec.by_lang]:
+        if lang not in valid_langs:
+            raise MsltError(
+                f"{template.path}: language {lang!r} is not one of task {task.name}'s: "
+                f"{allowed(task.languages)}"
+            )
+    named = [("verbalizers", spec.verbalizers)] + [
+        (f"by_lang.{lang}.verbalizers", o.verbalizers) for lang, o in spec.by_lang.items()
+    ]
+    for field_name, words in named:
+        if words is None:
+            continue
+        for key in task.verbalizer_keys:
+            if key not in words:
+                raise MsltError(
+                    f"{template.path}: {field_name} is missing a verbalizer for {key!r}"
+                )
+        for key in words:
+            if key not in task.verbalizer_keys:
+                raise MsltError(
+                    f"{template.path}: {field_name} has unknown label {key!r}; "
+                    f"labels: {allowed(task.verbalizer_keys)}"
+                )
+        lowered = [w.strip().lower() for w in words.values()]
+        if len(set(lowered)) != len(lowered) or not all(lowered):
+            raise MsltError(
+                f"{template.path}: {field_name} words must be distinct and non-empty, got {words}"
+            )
+    if spec.verbalizers is None and not any(o.verbalizers for o in spec.by_lang.values()):
+        raise MsltError(
+            f"{template.path}: verbalizers: missing (no default and no by_lang verbalizers)"
+        )
+    if not template.languages:
+        raise MsltError(f"{template.path}: no language has both an instruction and verbalizers")
+
+
+def _trial_render(template: PromptTemplate) -> None:
+    """Render once per covered language on a synthetic row, so runtime errors surface at load."""
+    from mslt_it.tasks.synthetic import synthetic_row
+
+    for lang in template.languages:
+        row = synthetic_row(template.task.name, lang, "validation", 0)
+        try:
+            template.render(row, lang)
+        except MsltError:
+            raise
+        except Exception as error:  # e.g. SecurityError from the sandbox, a bad filter
+            raise MsltError(f"{template.path}: cannot render for {lang}: {error}") from None
+
+
+def template_files(dirs: Iterable[Path]) -> list[tuple[str, Path]]:
+    """``(id, path)`` of every ``<task>/<name>.yaml`` under the given prompt folders."""
+    found = []
+    for root in dirs:
+        root = Path(root)
+        if not root.is_dir():
+            raise MsltError(f"prompts-dir: {str(root)!r} is not a directory")
+        for path in sorted(root.glob("*/*.yaml")) + sorted(root.glob("*/*.yml")):
+            found.append((f"{path.parent.name}/{path.stem}", path))
+    return found
+
+
+def prompt_dirs(extra: Iterable[str | Path] = ()) -> list[Path]:
+    """The built-in prompt folder followed by the user's."""
+    return [PROMPTS_DIR, *[Path(d) for d in extra]]
+
+
+def load_templates(extra_dirs: Iterable[str | Path] = ()) -> dict[str, PromptTemplate]:
+    """Load and validate every template; an id defined twice is an error."""
+    templates: dict[str, PromptTemplate] = {}
+    for template_id, path in template_files(prompt_dirs(extra_dirs)):
+        if template_id in templates:
+            raise MsltError(
+                f"template id {template_id!r} is defined twice: "
+                f"{templates[template_id].path} and {path}"
+            )
+        templates[template_id] = parse_template(path, path.read_text(encoding="utf-8"), template_id)
+    return templates
+
+
+def get_template(template_id: str, extra_dirs: Iterable[str | Path] = ()) -> PromptTemplate:
+    """Load one template by id (only its file is parsed, so one broken file elsewhere is no bar)."""
+    matches = [
+        (tid, path) for tid, path in template_files(prompt_dirs(extra_dirs)) if tid == template_id
+    ]
+    if not matches:
+        ids = [tid for tid, _ in template_files(prompt_dirs(extra_dirs))]
+        raise MsltError(f"template: unknown id {template_id!r}; available: {allowed(ids)}")
+    if len(matches) > 1:
+        raise MsltError(
+            f"template id {template_id!r} is defined twice: {matches[0][1]} and {matches[1][1]}"
+        )
+    path = matches[0][1]
+    return parse_template(path, path.read_text(encoding="utf-8"), template_id)

@@ -1,0 +1,72 @@
+"""What a task is: its data schema, label space, and the variables its prompt templates may use.
+
+A task is plain data plus two small functions (composition, not a class hierarchy): the
+per-task modules (``xnli``, ``pawsx``, ``wikiann``) each build one :class:`Task`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Verbalizer = Mapping[str, str]
+"""Label name -> the word a template uses for it (in one language)."""
+
+Row = dict[str, Any]
+
+# Scripts written without spaces between words: tokens are joined with "" there.
+SCRIPTIO_CONTINUA = frozenset({"Hani", "Jpan", "Thai", "Laoo", "Khmr", "Mymr"})
+
+
+@dataclass(frozen=True)
+class Task:
+    """One evaluation/training task, as mslt-it knows it.
+
+    ``columns`` are the fields a data file must have; ``fields`` the variables a prompt template may
+    use; ``verbalizer_keys`` the labels a template must give words for.
+    """
+
+    name: str
+    title: str
+    hub_id: str
+    kind: Literal["classification", "ner"]
+    splits: tuple[str, ...]
+    columns: tuple[str, ...]
+    labels: tuple[str, ...]
+    verbalizer_keys: tuple[str, ...]
+    fields: frozenset[str]
+    to_variables: Callable[[Row, Verbalizer, str], dict[str, Any]]
+    gold_label: Callable[[Row, str], str]
+    valid_label_ids: frozenset[int] | None = None
+    languages_from_registry: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """Language codes (the Hub config names) this task has data for."""
+        from mslt_it.languages import languages_of_task
+
+        return tuple(languages_of_task(self.languages_from_registry or self.name))
+
+    def hub_config(self, lang: str) -> str:
+        """The Hub dataset config for a language (config names equal our codes)."""
+        return lang
+
+
+COMMON_FIELDS = frozenset({"lang", "lang_name"})
+
+
+def common_variables(lang: str) -> dict[str, Any]:
+    """Variables every template may use, whatever the task."""
+    from mslt_it.languages import get_language
+
+    return {"lang": lang, "lang_name": get_language(lang).name}
+
+
+def join_tokens(tokens: Sequence[str], lang: str) -> str:
+    """Join word tokens as the language writes them (no spaces for Chinese, Japanese, Thai…)."""
+    from mslt_it.languages import get_language
+
+    sep = "" if get_language(lang).script in SCRIPTIO_CONTINUA else " "
+    return sep.join(tokens)

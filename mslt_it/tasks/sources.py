@@ -1,0 +1,184 @@
+"""Where task rows come from: the Hugging Face Hub, a local directory, or the synthetic source.
+
+All three yield rows in the same (Hub) schema, so everything downstream is blind to the origin.
+A source opens one ``(task, language, split)`` at a time as a :class:`SplitRows`, which knows how
+many usable rows there are and fetches any subset of them by index.
+
+- ``hub``: ``datasets.load_dataset(task.hub_id, lang, split=split)``.
+- a directory ``DIR``: ``DIR/<task>/<lang>/<split>.parquet`` or ``.jsonl`` (Hub schema).
+- ``synthetic``: :mod:`mslt_it.tasks.synthetic`, offline and deterministic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import pyarrow as pa
+
+from mslt_it.errors import MsltError, allowed
+from mslt_it.tasks.base import Row, Task
+from mslt_it.tasks.synthetic import SPLIT_SIZES, is_unlabelled, synthetic_row
+
+LOCAL_SUFFIXES = (".parquet", ".jsonl")
+
+
+class SplitRows(Protocol):
+    """The usable rows of one task split in one language."""
+
+    origin: str
+    dropped: int
+
+    def __len__(self) -> int: ...
+
+    def rows(self, indices: Sequence[int]) -> list[Row]:
+        """Rows at ``indices`` (positions among usable rows), each with a stable ``id``."""
+        ...
+
+
+@dataclass
+class SyntheticSplit:
+    """Synthetic rows, generated on demand; rows labelled -1 are skipped and counted."""
+
+    task: Task
+    lang: str
+    split: str
+    origin: str = "synthetic"
+    dropped: int = 0
+    _kept: np.ndarray | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        size = SPLIT_SIZES[self.task.name][self.split]
+        if self.task.valid_label_ids is None or self.task.name != "pawsx":
+            self._kept = np.arange(size)
+            return
+        # Only PAWS-X synthetic data carries unlabelled rows.
+        unlabelled = [is_unlabelled(self.lang, self.split, i) for i in range(size)]
+        self._kept = np.flatnonzero(~np.array(unlabelled, dtype=bool))
+        self.dropped = size - len(self._kept)
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def rows(self, indices: Sequence[int]) -> list[Row]:
+        out = []
+        for index in indices:
+            original = int(self._kept[index])
+            row = synthetic_row(self.task.name, self.lang, self.split, original)
+            row["id"] = row_id(self.task, self.lang, self.split, original)
+            out.append(row)
+        return out
+
+
+@dataclass
+class TableSplit:
+    """Rows of an Arrow table (read from the Hub or a local file), unusable labels dropped."""
+
+    table: pa.Table
+    task: Task
+    lang: str
+    split: str
+    origin: str
+    dropped: int = 0
+    _kept: np.ndarray | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        missing = [c for c in self.task.columns if c not in self.table.column_names]
+        if missing:
+            raise MsltError(
+                f"{self.origin}: missing column {missing[0]!r}; task {self.task.name} needs "
+                f"columns {allowed(self.task.columns)} (found: {allowed(self.table.column_names)})"
+            )
+        kept = np.arange(self.table.num_rows)
+        if self.task.valid_label_ids is not None:
+            labels = np.asarray(self.table.column("label").to_numpy(zero_copy_only=False))
+            kept = np.flatnonzero(np.isin(labels, sorted(self.task.valid_label_ids)))
+        self._kept = kept
+        self.dropped = self.table.num_rows - len(kept)
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def rows(self, indices: Sequence[int]) -> list[Row]:
+        originals = self._kept[np.asarray(indices, dtype=np.int64)]
+        rows = self.table.take(pa.array(originals)).to_pylist()
+        for original, row in zip(originals, rows, strict=True):
+            row["id"] = row_id(self.task, self.lang, self.split, int(original))
+        return rows
+
+
+def row_id(task: Task, lang: str, split: str, index: int) -> str:
+    """A row's stable id: its position in the original split."""
+    return f"{task.name}/{lang}/{split}/{index}"
+
+
+def check_split(task: Task, split: str) -> None:
+    if split not in task.splits:
+        raise MsltError(
+            f"split: task {task.name} has no split {split!r}; its splits: {allowed(task.splits)}"
+        )
+
+
+def open_split(task: Task, lang: str, split: str, data: str) -> SplitRows:
+    """Open one split from ``data`` (``hub``, ``synthetic`` or a directory path)."""
+    check_split(task, split)
+    if data == "synthetic":
+        return SyntheticSplit(task, lang, split)
+    if data == "hub":
+        return _open_hub(task, lang, split)
+    return _open_local(task, lang, split, Path(data))
+
+
+def _open_hub(task: Task, lang: str, split: str) -> TableSplit:
+    import datasets
+
+    origin = f"{task.hub_id} (config {task.hub_config(lang)}, split {split})"
+    try:
+        dataset = datasets.load_dataset(task.hub_id, task.hub_config(lang), split=split)
+    except Exception as error:  # network, missing config, auth: all reported the same way
+        first_line = (
+            str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        )
+        raise MsltError(f"data: could not load {origin} from the Hub: {first_line}") from error
+    return TableSplit(dataset.data.table, task, lang, split, origin)
+
+
+def local_path(root: Path, task: Task, lang: str, split: str) -> Path | None:
+    """The file holding a local split, if there is one."""
+    for suffix in LOCAL_SUFFIXES:
+        candidate = root / task.name / lang / f"{split}{suffix}"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _open_local(task: Task, lang: str, split: str, root: Path) -> TableSplit:
+    if not root.is_dir():
+        raise MsltError(
+            f"data: {str(root)!r} is not a directory; use 'hub', 'synthetic' or a directory"
+        )
+    path = local_path(root, task, lang, split)
+    if path is None:
+        expected = root / task.name / lang / f"{split}.parquet"
+        raise MsltError(
+            f"data: no file for {task.name}/{lang}/{split}: expected {expected} or .jsonl"
+        )
+    return TableSplit(read_table(path), task, lang, split, origin=str(path))
+
+
+def read_table(path: Path) -> pa.Table:
+    """Read a Parquet or JSON-lines file into Arrow; unreadable files are a user error."""
+    try:
+        if path.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            return pq.read_table(path)
+        import pyarrow.json as pj
+
+        return pj.read_json(path)
+    except (pa.ArrowInvalid, OSError) as error:
+        first_line = str(error).strip().splitlines()[0]
+        raise MsltError(f"data: cannot read {path}: {first_line}") from error

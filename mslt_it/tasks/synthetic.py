@@ -1,0 +1,250 @@
+"""A deterministic, offline stand-in for XNLI, PAWS-X and WikiAnn in any supported language.
+
+Each language gets an invented lexicon written in its own script. Rows have the real datasets'
+schema and labels that a tiny model can learn from cues that are consistent *within* a language
+but spelled differently *across* languages, which is the situation cross-lingual transfer faces:
+
+- XNLI: the hypothesis is a fragment of the premise; a contradiction inserts the language's
+  negation word, a neutral hypothesis inserts its hedge word ("perhaps"), an entailment neither.
+- PAWS-X: sentence 2 restates sentence 1; a non-paraphrase swaps two words and inserts the
+  language's contrast word, a paraphrase inserts its "also" word. A few training rows carry the
+  label -1, as unlabelled rows do in the wild, so the dropping path is exercised.
+- WikiAnn: persons follow the language's title word, locations its "in" word, and organisations
+  end in its "company" word (which belongs to the entity).
+
+Row ``i`` of a split is generated from its own seed, so any subset of rows costs only that subset.
+"""
+
+from __future__ import annotations
+
+import random
+import unicodedata
+import zlib
+from dataclasses import dataclass
+from functools import cache
+
+from mslt_it.tasks.base import SCRIPTIO_CONTINUA, Row, join_tokens
+from mslt_it.tasks.wikiann import row_entities
+
+SPLIT_SIZES: dict[str, dict[str, int]] = {
+    "xnli": {"train": 100_000, "validation": 2_490, "test": 5_010},
+    "pawsx": {"train": 49_401, "validation": 2_000, "test": 2_000},
+    "wikiann": {"train": 20_000, "validation": 10_000, "test": 10_000},
+}
+
+# Unicode blocks from which each script's letters are drawn (letters only, no combining marks).
+SCRIPT_BLOCKS: dict[str, tuple[tuple[int, int], ...]] = {
+    "Latn": ((0x61, 0x7A),),
+    "Cyrl": ((0x430, 0x44F),),
+    "Grek": ((0x3B1, 0x3C9),),
+    "Armn": ((0x561, 0x586),),
+    "Hebr": ((0x5D0, 0x5EA),),
+    "Arab": ((0x627, 0x64A),),
+    "Thaa": ((0x780, 0x7A5),),
+    "Syrc": ((0x710, 0x72C),),
+    "Deva": ((0x915, 0x939),),
+    "Beng": ((0x995, 0x9B9),),
+    "Guru": ((0xA15, 0xA39),),
+    "Gujr": ((0xA95, 0xAB9),),
+    "Orya": ((0xB15, 0xB39),),
+    "Taml": ((0xB95, 0xBB9),),
+    "Telu": ((0xC15, 0xC39),),
+    "Knda": ((0xC95, 0xCB9),),
+    "Mlym": ((0xD15, 0xD39),),
+    "Sinh": ((0xD9A, 0xDC6),),
+    "Thai": ((0xE01, 0xE2E),),
+    "Laoo": ((0xE81, 0xEAE),),
+    "Tibt": ((0xF40, 0xF6C),),
+    "Mymr": ((0x1000, 0x1021),),
+    "Geor": ((0x10D0, 0x10F0),),
+    "Hang": ((0xAC00, 0xAE00),),
+    "Kore": ((0xAC00, 0xAE00),),
+    "Ethi": ((0x1200, 0x1350),),
+    "Cher": ((0x13A0, 0x13F4),),
+    "Cans": ((0x1401, 0x1470),),
+    "Khmr": ((0x1780, 0x17A2),),
+    "Mong": ((0x1820, 0x1842),),
+    "Hani": ((0x4E00, 0x5200),),
+    "Jpan": ((0x3041, 0x3096), (0x30A1, 0x30FA), (0x4E00, 0x4F00)),
+}
+FULL_STOP = {"Hani": "。", "Jpan": "。", "Deva": "।", "Beng": "।", "Arab": ".", "Thai": ""}
+
+CONTENT_WORDS = 400
+NAMES_PER_TYPE = 60
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """The invented vocabulary of one language."""
+
+    lang: str
+    script: str
+    words: tuple[str, ...]
+    negation: str
+    hedge: str
+    also: str
+    contrast: str
+    title: str
+    location_cue: str
+    company: str
+    persons: tuple[str, ...]
+    locations: tuple[str, ...]
+    organisations: tuple[str, ...]
+
+    def sentence(self, tokens: list[str]) -> str:
+        """Join words as the language writes them and end with its full stop."""
+        text = join_tokens(tokens, self.lang)
+        return text + FULL_STOP.get(self.script, ".")
+
+
+@cache
+def script_alphabet(script: str) -> tuple[str, ...]:
+    """The letters synthetic words in ``script`` are made of."""
+    blocks = SCRIPT_BLOCKS.get(script, SCRIPT_BLOCKS["Latn"])
+    letters = [
+        chr(code)
+        for start, end in blocks
+        for code in range(start, end + 1)
+        if unicodedata.category(chr(code)).startswith("L")
+    ]
+    return tuple(letters)
+
+
+@cache
+def lexicon(lang: str) -> Lexicon:
+    """The invented lexicon of ``lang``, the same on every machine and every run."""
+    from mslt_it.languages import get_language
+
+    script = get_language(lang).script
+    rng = random.Random(f"mslt-it/lexicon/{lang}")
+    alphabet = list(script_alphabet(script))
+    short = script in SCRIPTIO_CONTINUA and script != "Thai"
+    # Ideographic words are one or two characters long, so they need a larger character set.
+    letters = rng.sample(alphabet, k=min(len(alphabet), 120 if short else 18))
+    lengths = (1, 2, 2) if short else (2, 3, 4, 5, 6)
+    seen: set[str] = set()
+
+    def new_word() -> str:
+        for _ in range(10_000):
+            word = "".join(rng.choice(letters) for _ in range(rng.choice(lengths)))
+            if word not in seen:
+                seen.add(word)
+                return word
+        raise RuntimeError(f"synthetic lexicon of {lang} ({script}) ran out of distinct words")
+
+    def name() -> str:
+        word = new_word()
+        return word[:1].upper() + word[1:]
+
+    function_words = [new_word() for _ in range(7)]
+    return Lexicon(
+        lang=lang,
+        script=script,
+        words=tuple(new_word() for _ in range(CONTENT_WORDS)),
+        negation=function_words[0],
+        hedge=function_words[1],
+        also=function_words[2],
+        contrast=function_words[3],
+        title=function_words[4],
+        location_cue=function_words[5],
+        company=function_words[6],
+        persons=tuple(name() for _ in range(NAMES_PER_TYPE)),
+        locations=tuple(name() for _ in range(NAMES_PER_TYPE)),
+        organisations=tuple(name() for _ in range(NAMES_PER_TYPE)),
+    )
+
+
+def _row_rng(task: str, lang: str, split: str, index: int) -> random.Random:
+    return random.Random(f"mslt-it/{task}/{lang}/{split}/{index}")
+
+
+def xnli_row(lang: str, split: str, index: int) -> Row:
+    """Row ``index`` of synthetic XNLI in ``lang``."""
+    lex = lexicon(lang)
+    rng = _row_rng("xnli", lang, split, index)
+    premise = rng.choices(lex.words, k=rng.randint(6, 12))
+    start = rng.randrange(0, len(premise) - 3)
+    hypothesis = premise[start : start + rng.randint(3, 5)]
+    label = rng.randrange(3)
+    if label > 0:
+        cue = lex.hedge if label == 1 else lex.negation
+        hypothesis.insert(rng.randint(0, 1), cue)
+    return {
+        "premise": lex.sentence(premise),
+        "hypothesis": lex.sentence(hypothesis),
+        "label": label,
+    }
+
+
+def pawsx_row(lang: str, split: str, index: int) -> Row:
+    """Row ``index`` of synthetic PAWS-X in ``lang``."""
+    lex = lexicon(lang)
+    rng = _row_rng("pawsx", lang, split, index)
+    first = rng.choices(lex.words, k=rng.randint(6, 12))
+    second = list(first)
+    label = rng.randrange(2)
+    if label == 1:
+        second.insert(rng.randint(0, 2), lex.also)
+    else:
+        i, j = rng.sample(range(len(second)), 2)
+        second[i], second[j] = second[j], second[i]
+        second.insert(rng.randint(0, 2), lex.contrast)
+    if is_unlabelled(lang, split, index):
+        label = -1
+    return {
+        "id": index,
+        "sentence1": lex.sentence(first),
+        "sentence2": lex.sentence(second),
+        "label": label,
+    }
+
+
+def is_unlabelled(lang: str, split: str, index: int) -> bool:
+    """About 2% of synthetic PAWS-X training rows are labelled -1 (decided by a cheap hash)."""
+    return split == "train" and zlib.crc32(f"pawsx/{lang}/{index}".encode()) % 50 == 0
+
+
+def wikiann_row(lang: str, split: str, index: int) -> Row:
+    """Row ``index`` of synthetic WikiAnn in ``lang`` (tags: O, B/I-PER, B/I-ORG, B/I-LOC)."""
+    lex = lexicon(lang)
+    rng = _row_rng("wikiann", lang, split, index)
+    tokens: list[str] = rng.choices(lex.words, k=rng.randint(3, 8))
+    tags: list[int] = [0] * len(tokens)
+    for _ in range(rng.choice((0, 1, 1, 2, 2, 3))):
+        kind = rng.choice(("PER", "ORG", "LOC"))
+        if kind == "PER":
+            names = rng.sample(lex.persons, rng.randint(1, 2))
+            piece, piece_tags = [lex.title, *names], [0, 1] + [2] * (len(names) - 1)
+        elif kind == "ORG":
+            piece, piece_tags = [rng.choice(lex.organisations), lex.company], [3, 4]
+        else:
+            piece, piece_tags = [lex.location_cue, rng.choice(lex.locations)], [0, 5]
+        at = rng.randint(0, len(tokens))
+        while at < len(tags) and tags[at] in (2, 4, 6):  # never split an entity
+            at += 1
+        tokens[at:at] = piece
+        tags[at:at] = piece_tags
+    entities = row_entities({"tokens": tokens, "ner_tags": tags}, lang)
+    spans = [f"{kind}: {text}" for kind, text in entities]
+    return {"tokens": tokens, "ner_tags": tags, "langs": [lang] * len(tokens), "spans": spans}
+
+
+GENERATORS = {"xnli": xnli_row, "pawsx": pawsx_row, "wikiann": wikiann_row}
+
+
+def synthetic_row(task: str, lang: str, split: str, index: int) -> Row:
+    """Row ``index`` of the synthetic ``task`` data in ``lang``, in the task's Hub schema."""
+    return GENERATORS[task](lang, split, index)
+
+
+def synthetic_text(langs: list[str], rows_per_language: int, split: str = "train") -> list[str]:
+    """Plain sentences of every task in ``langs``: pre-training text for the tiny model."""
+    texts: list[str] = []
+    for lang in langs:
+        for i in range(rows_per_language):
+            nli = xnli_row(lang, split, i)
+            texts += [nli["premise"], nli["hypothesis"]]
+            paws = pawsx_row(lang, split, i)
+            texts += [paws["sentence1"], paws["sentence2"]]
+            texts.append(join_tokens(wikiann_row(lang, split, i)["tokens"], lang))
+    return texts

@@ -1,0 +1,177 @@
+"""`mslt-it build`: mixtures, budgets, determinism, manifests and clean failures."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pytest
+
+from conftest import assert_one_line_error
+from mslt_it.config import DataConfig
+from mslt_it.data import build_dataset, plan_quotas, split_by_largest_remainder
+
+BASE = ["build", "--task", "xnli", "--data", "synthetic"]
+
+
+def read_bytes(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_build_splits_the_total_budget_equally(cli, tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    result = cli(*BASE, "--sources", "en,de,zh", "--budget", "300", "--out", out)
+    assert result.code == 0, result.err
+    dataset = datasets.load_from_disk(str(out))
+    assert Counter(dataset["lang"]) == {"en": 100, "de": 100, "zh": 100}
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["counts"] == {"en": 100, "de": 100, "zh": 100}
+    assert manifest["template"]["id"] == "xnli/en-instruct"
+    assert {"datasets", "transformers", "python"} <= set(manifest["versions"])
+    example = dataset[0]
+    assert example["prompt"][0]["role"] == "user" and example["completion"][0]["role"] == "assistant"
+    assert example["completion"][0]["content"] == example["label"]
+    assert {"task", "lang", "template_id", "id"} <= set(example)
+
+
+def test_same_inputs_give_the_same_bytes_and_another_seed_another_sample(cli, tmp_path) -> None:
+    args = [*BASE, "--sources", "en,sw", "--budget", "200"]
+    assert cli(*args, "--out", tmp_path / "a").code == 0
+    assert cli(*args, "--out", tmp_path / "b").code == 0
+    assert cli(*args, "--seed", "1", "--out", tmp_path / "c").code == 0
+    assert read_bytes(tmp_path / "a") == read_bytes(tmp_path / "b")
+    manifests = [json.loads((tmp_path / n / "manifest.json").read_text()) for n in "ac"]
+    assert manifests[0]["fingerprint"] != manifests[1]["fingerprint"]
+    ids = [set(datasets.load_from_disk(str(tmp_path / n))["id"]) for n in "ac"]
+    assert ids[0] != ids[1]
+
+
+def test_single_and_multi_source_runs_see_the_same_amount_of_data(tmp_path: Path) -> None:
+    single = build_dataset(DataConfig(task="xnli", sources=["en"], budget=90), tmp_path / "s")
+    multi = build_dataset(DataConfig(task="xnli", sources=["en", "de", "ar"], budget=90), tmp_path / "m")
+    assert single.manifest["num_examples"] == multi.manifest["num_examples"] == 90
+
+
+def test_budget_modes() -> None:
+    available = {"en": 1000, "de": 100, "sw": 10}
+    per_language = DataConfig(task="xnli", sources=list(available), budget=5, budget_mode="per_language")
+    assert plan_quotas(available, per_language) == {"en": 5, "de": 5, "sw": 5}
+    temperature = DataConfig(
+        task="xnli", sources=list(available), budget=100, budget_mode="temperature", temperature=2
+    )
+    quotas = plan_quotas(available, temperature)
+    assert sum(quotas.values()) == 100
+    # share ∝ rows^(1/T): sqrt(1000) : sqrt(100) : sqrt(10) -> 70.6, 22.3, 7.1 of 100
+    assert quotas == {"en": 71, "de": 22, "sw": 7}
+
+
+def test_largest_remainder_split_adds_up_exactly() -> None:
+    for total in (1, 7, 100, 1001):
+        shares = split_by_largest_remainder(total, np.ones(3))
+        assert sum(shares) == total and max(shares) - min(shares) <= 1
+
+
+def test_too_few_rows_is_an_error_unless_taking_what_there_is(cli, tmp_path: Path) -> None:
+    args = ["build", "--task", "xnli", "--sources", "en,de", "--split", "validation"]
+    failed = cli(*args, "--budget", "6000", "--out", tmp_path / "x")
+    assert_one_line_error(failed, "has only 2490 usable rows", "--take-available")
+    assert not (tmp_path / "x").exists()
+    taken = cli(*args, "--budget", "6000", "--take-available", "--out", tmp_path / "y")
+    assert taken.code == 0
+    assert json.loads((tmp_path / "y/manifest.json").read_text())["counts"] == {"en": 2490, "de": 2490}
+
+
+def test_messages_format_and_in_language_template(cli, tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    result = cli(
+        *BASE, "--sources", "de,ru", "--budget", "20", "--format", "messages",
+        "--template", "xnli/native", "--out", out,
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    example = datasets.load_from_disk(str(out))[0]
+    assert [m["role"] for m in example["messages"]] == ["user", "assistant"]
+    assert example["messages"][1]["content"] in {"ja", "vielleicht", "nein", "да", "возможно", "нет"}
+
+
+def test_wikiann_answers_use_the_span_format(tmp_path: Path) -> None:
+    result = build_dataset(DataConfig(task="wikiann", sources=["en", "ar"], budget=200), tmp_path / "w")
+    answers = [e["completion"][0]["content"] for e in datasets.load_from_disk(str(result.path))]
+    assert "None" in answers
+    with_entities = [a for a in answers if a != "None"]
+    assert with_entities and all(
+        part.split(": ", 1)[0] in {"PER", "ORG", "LOC"} for a in with_entities for part in a.split(" $$ ")
+    )
+
+
+def test_recipe_data_section_with_options_overriding(cli, tmp_path: Path) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("data:\n  task: pawsx\n  sources: [en, ja]\n  budget: 40\n  seed: 3\n")
+    result = cli("build", "--recipe", recipe, "--budget", "20", "--out", tmp_path / "ds")
+    assert result.code == 0, result.err
+    manifest = json.loads((tmp_path / "ds/manifest.json").read_text())
+    assert manifest["counts"] == {"en": 10, "ja": 10} and manifest["seed"] == 3
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["--task", "xnl", "--sources", "en", "--budget", "9"], ["unknown task 'xnl'", "xnli"]),
+        (["--task", "xnli", "--sources", "en,xx", "--budget", "9"], ["no language 'xx'", "ar, bg"]),
+        (["--task", "pawsx", "--sources", "en,sw", "--budget", "9"], ["no language 'sw'"]),
+        (["--task", "xnli", "--sources", "en", "--budget", "0"], ["budget: must be > 0, got 0"]),
+        (["--task", "xnli", "--sources", "en", "--budget", "-4"], ["budget: must be > 0, got -4"]),
+        (["--task", "xnli", "--sources", "en,de,en", "--budget", "9"], ["duplicate source", "'en'"]),
+        (["--task", "xnli", "--sources", "en", "--budget", "9", "--split", "dev"], ["no split 'dev'"]),
+        (["--task", "xnli", "--sources", "en", "--budget", "9", "--template", "x/y"], ["unknown id"]),
+        (
+            ["--task", "xnli", "--sources", "en", "--budget", "9", "--template", "pawsx/native"],
+            ["is a pawsx template, not xnli"],
+        ),
+        (
+            ["--task", "xnli", "--sources", "en", "--budget", "9", "--budget-mode", "all"],
+            ["budget_mode", "'all'"],
+        ),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_leaves_nothing(cli, tmp_path, args, fragments) -> None:
+    out = tmp_path / "ds"
+    assert_one_line_error(cli("build", *args, "--out", out), *fragments)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_local_file_missing_a_column_fails_cleanly(cli, tmp_path: Path) -> None:
+    folder = tmp_path / "data" / "xnli" / "en"
+    folder.mkdir(parents=True)
+    (folder / "train.jsonl").write_text('{"premise": "a", "label": 0}\n')
+    out = tmp_path / "ds"
+    result = cli(*BASE[:3], "--data", tmp_path / "data", "--sources", "en", "--budget", "1", "--out", out)
+    assert_one_line_error(result, "missing column 'hypothesis'", "train.jsonl")
+    assert not out.exists()
+
+
+def test_an_existing_output_folder_is_kept_unless_overwritten(cli, tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    args = [*BASE, "--sources", "en", "--budget", "10", "--out", out]
+    assert cli(*args).code == 0
+    assert_one_line_error(cli(*args), "already exists", "--overwrite")
+    assert cli(*args, "--seed", "5", "--overwrite").code == 0
+    assert json.loads((out / "manifest.json").read_text())["seed"] == 5
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]
+
+
+def test_token_statistics_per_language(cli, tmp_path: Path, tiny_model_dir: Path) -> None:
+    out = tmp_path / "ds"
+    args = [*BASE, "--sources", "en,zh,hi", "--budget", "300", "--tokenizer", tiny_model_dir]
+    result = cli(*args, "--max-length", "60", "--out", out)
+    assert result.code == 0, result.err
+    tokens = json.loads((out / "manifest.json").read_text())["tokens"]
+    assert tokens["max_length"] == 60
+    for lang in ("en", "zh", "hi"):
+        stats = tokens["per_language"][lang]
+        assert 0 < stats["mean"] <= stats["max"] and stats["total"] > 100 * 10
+        assert 0 <= stats["over_max_length"] <= 100
+    assert sum(s["over_max_length"] for s in tokens["per_language"].values()) > 0
+    assert "mean tokens" in result.out

@@ -1,0 +1,135 @@
+"""Prompt templates: validated when loaded, rendered in a sandbox, pluggable from a folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import assert_one_line_error
+from mslt_it.errors import MsltError
+from mslt_it.languages import languages_of_task
+from mslt_it.prompts import get_template, load_templates
+from mslt_it.tasks.synthetic import synthetic_row
+
+GOOD = """\
+id: xnli/mine
+task: xnli
+description: a user's template
+instruction: "P: {{ premise }} H: {{ hypothesis }}"
+answer: "{{ label_word }}"
+verbalizers: {entailment: A, neutral: B, contradiction: C}
+"""
+
+
+def write_template(root: Path, text: str, name: str = "xnli/mine") -> Path:
+    path = root / f"{name}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_shipped_templates_load_with_two_per_task() -> None:
+    templates = load_templates()
+    for task in ("xnli", "pawsx", "wikiann"):
+        assert sum(t.spec.task == task for t in templates.values()) >= 2
+
+
+@pytest.mark.parametrize("template_id", ["xnli/native", "wikiann/native"])
+def test_in_language_templates_cover_every_xnli_language(template_id: str) -> None:
+    assert set(get_template(template_id).languages) == set(languages_of_task("xnli"))
+
+
+def test_in_language_template_renders_instruction_and_answer_in_the_language() -> None:
+    template = get_template("xnli/native")
+    row = synthetic_row("xnli", "de", "train", 0) | {"label": 2}
+    rendered = template.render(row, "de")
+    assert rendered.instruction.startswith("Prämisse:")
+    assert rendered.answer == "nein"
+
+
+def test_a_template_dropped_in_a_prompts_dir_is_found(tmp_path: Path) -> None:
+    write_template(tmp_path, GOOD)
+    template = get_template("xnli/mine", [tmp_path])
+    rendered = template.render(synthetic_row("xnli", "en", "train", 1) | {"label": 1}, "en")
+    assert rendered.instruction.startswith("P: ") and rendered.answer == "B"
+    assert "xnli/mine" in load_templates([tmp_path])
+
+
+def test_a_field_the_task_lacks_is_named_with_the_file(tmp_path: Path) -> None:
+    path = write_template(tmp_path, GOOD.replace("{{ premise }}", "{{ premis }}"))
+    with pytest.raises(MsltError, match=f"{path}: instruction uses field 'premis'"):
+        get_template("xnli/mine", [tmp_path])
+
+
+def test_a_missing_verbalizer_is_named_with_the_file(tmp_path: Path) -> None:
+    path = write_template(tmp_path, GOOD.replace(", contradiction: C", ""))
+    with pytest.raises(MsltError, match=f"{path}: verbalizers is missing .*'contradiction'"):
+        get_template("xnli/mine", [tmp_path])
+
+
+def test_verbalizer_words_must_be_distinct(tmp_path: Path) -> None:
+    write_template(tmp_path, GOOD.replace("neutral: B", "neutral: a"))
+    with pytest.raises(MsltError, match="must be distinct"):
+        get_template("xnli/mine", [tmp_path])
+
+
+def test_unknown_keys_in_a_template_are_errors(tmp_path: Path) -> None:
+    write_template(tmp_path, GOOD + "verbalisers: {}\n")
+    with pytest.raises(MsltError, match="verbalisers: unknown field"):
+        get_template("xnli/mine", [tmp_path])
+
+
+def test_the_sandbox_refuses_to_reach_into_python_objects(tmp_path: Path) -> None:
+    attack = GOOD.replace("{{ premise }}", "{{ premise.__class__.__mro__[1].__subclasses__() }}")
+    write_template(tmp_path, attack)
+    with pytest.raises(MsltError, match="cannot render"):
+        get_template("xnli/mine", [tmp_path])
+
+
+def test_undefined_attributes_fail_instead_of_rendering_empty(tmp_path: Path) -> None:
+    write_template(tmp_path, GOOD.replace("{{ premise }}", "{{ premise.nonexistent }}"))
+    with pytest.raises(MsltError, match="cannot render"):
+        get_template("xnli/mine", [tmp_path])
+
+
+def test_jinja_syntax_errors_name_the_part_and_line(tmp_path: Path) -> None:
+    write_template(tmp_path, GOOD.replace("{{ premise }}", "{{ premise }"))
+    with pytest.raises(MsltError, match="instruction: Jinja syntax error on line 1"):
+        get_template("xnli/mine", [tmp_path])
+
+
+def test_id_must_match_the_file_place(tmp_path: Path) -> None:
+    write_template(tmp_path, GOOD, name="xnli/other")
+    with pytest.raises(MsltError, match="id is 'xnli/mine' but the file's place says 'xnli/other'"):
+        get_template("xnli/other", [tmp_path])
+
+
+def test_a_template_defined_twice_is_an_error(tmp_path: Path) -> None:
+    write_template(tmp_path, GOOD.replace("xnli/mine", "xnli/en-instruct"), "xnli/en-instruct")
+    with pytest.raises(MsltError, match="defined twice"):
+        load_templates([tmp_path])
+
+
+def test_prompts_commands(cli, tmp_path: Path) -> None:
+    listed = cli("prompts", "list", "--task", "pawsx")
+    assert listed.code == 0 and "pawsx/native" in listed.out and "xnli/native" not in listed.out
+    shown = cli("prompts", "show", "wikiann/en-instruct")
+    assert shown.code == 0 and "{{ spans }}" in shown.out
+    rendered = cli("prompts", "render", "xnli/native", "--task", "xnli", "--lang", "ru")
+    assert rendered.code == 0 and "Посылка:" in rendered.out
+    write_template(tmp_path, GOOD)
+    mine = cli("prompts", "render", "xnli/mine", "--task", "xnli", "--lang", "sw", "--prompts-dir", tmp_path)
+    assert mine.code == 0 and "P: " in mine.out
+
+
+def test_prompts_render_errors_are_one_line(cli) -> None:
+    assert_one_line_error(
+        cli("prompts", "render", "pawsx/native", "--task", "pawsx", "--lang", "sw"),
+        "task pawsx has no language 'sw'",
+    )
+    assert_one_line_error(
+        cli("prompts", "render", "xnli/native", "--task", "wikiann", "--lang", "de"),
+        "is for xnli, not wikiann",
+    )
+    assert_one_line_error(cli("prompts", "show", "xnli/nope"), "unknown id 'xnli/nope'")
