@@ -1,6 +1,7 @@
 """The ``mslt-it`` command. Thin: it parses, calls library functions, and prints.
 
-Each command lives in its own module with a ``register(app)`` function. A user error
+Each command lives in its own module of this package with a ``register(app)`` function; modules
+are found by listing the package, so adding a command touches no shared file. A user error
 (:class:`~mslt_it.errors.MsltError`) prints ``error: …`` on one line and exits with status 2, with
 no traceback; anything else is a bug and keeps its traceback.
 """
@@ -8,6 +9,7 @@ no traceback; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import importlib
+import pkgutil
 import sys
 
 import click
@@ -16,7 +18,6 @@ from rich.console import Console
 
 from mslt_it.errors import MsltError
 
-COMMAND_MODULES = ("build", "prompts", "tiny")
 
 app = typer.Typer(
     name="mslt-it",
@@ -27,8 +28,17 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
-for _name in COMMAND_MODULES:
-    importlib.import_module(f"mslt_it.cli.{_name}").register(app)
+
+def register_commands() -> None:
+    """Import every command module of this package and let it add its commands."""
+    for module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        imported = importlib.import_module(f"{__name__}.{module.name}")
+        register = getattr(imported, "register", None)
+        if register is not None:
+            register(app)
+
+
+register_commands()
 
 STDERR = Console(stderr=True)
 
