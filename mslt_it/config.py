@@ -128,3 +128,115 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise MsltError(f"{path}: expected a YAML mapping at the top level")
     return data
+
+
+class DataSection(DataConfig):
+    """A recipe's ``data`` section: a :class:`DataConfig` whose sources come from ``sources``."""
+
+    sources: list[str] = Field(default=[], description="Filled in per run from `sources`.")
+
+
+class ModelConfig(BaseModel):
+    """The base model to fine-tune and evaluate."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name_or_path: str = Field(
+        description="Hub id or local folder; `mslt-it:tiny` builds the tiny offline model."
+    )
+    trust_remote_code: bool = Field(
+        default=False, description="Run code shipped with the model. Off unless you trust it."
+    )
+    chat_template: str | None = Field(
+        default=None, description="Override the tokenizer's chat template (a Jinja string)."
+    )
+
+
+class AllCombinations(BaseModel):
+    """Every k-language subset of a pool: the paper's C(7,3) = 35 sets."""
+
+    model_config = ConfigDict(extra="forbid")
+    pool: list[str] = Field(min_length=1)
+    k: int = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _k_fits(self) -> AllCombinations:
+        if self.k > len(self.pool):
+            raise ValueError(f"k = {self.k} is larger than the pool ({len(self.pool)} languages)")
+        return self
+
+
+class SweepK(BaseModel):
+    """One selected (or first) set per size k: the paper's k = 1…5 curve."""
+
+    model_config = ConfigDict(extra="forbid")
+    pool: list[str] = Field(min_length=1)
+    k: list[int] = Field(min_length=1)
+    criterion: str = Field(default="l2v-syntax", description="How the set of each size is chosen.")
+
+    @model_validator(mode="after")
+    def _k_fits(self) -> SweepK:
+        for k in self.k:
+            if not 0 < k <= len(self.pool):
+                raise ValueError(f"k = {k} must be between 1 and the pool size {len(self.pool)}")
+        return self
+
+
+class SelectSpec(BaseModel):
+    """Sources chosen by ``mslt-it select``'s criteria (its top-ranked set)."""
+
+    model_config = ConfigDict(extra="forbid")
+    criterion: str = Field(description="A selection criterion, e.g. l2v-syntax.")
+    k: int = Field(gt=0)
+    pool: list[str] = Field(min_length=1)
+    targets: list[str] = Field(default=[], description="Target languages (target-aware criteria).")
+    include: list[str] = Field(default=[], description="Languages forced into the set.")
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _k_fits(self) -> SelectSpec:
+        if self.k > len(self.pool):
+            raise ValueError(f"k = {self.k} is larger than the pool ({len(self.pool)} languages)")
+        return self
+
+
+class ReportConfig(BaseModel):
+    """What the report compares."""
+
+    model_config = ConfigDict(extra="forbid")
+    baseline: str | None = Field(
+        default=None, description="Run id to compare every other run against (default: first)."
+    )
+
+
+class RecipeConfig(BaseModel):
+    """A whole experiment: data, sources (one set or a grid), model, training, evaluation, report.
+
+    ``train`` and ``eval`` are validated by their own models (:class:`mslt_it.train.TrainConfig`,
+    :class:`mslt_it.evaluation.EvalConfig`), where TRL and PEFT fields pass through.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="Short name; outputs go to runs/<name> unless output_dir says.")
+    description: str = Field(default="", description="What the experiment asks, for the report.")
+    output_dir: str | None = Field(default=None, description="Where every run's outputs go.")
+    data: DataSection
+    sources: Any = Field(
+        description=(
+            "[en, de] (one run); [[en], [ar, en, zh]] (several); {all-combinations: {pool, k}}; "
+            "{sweep-k: {pool, k: [1, 2, 3]}}; {select: {criterion, k, pool}}; or a list mixing "
+            "language lists and {select: …} entries."
+        )
+    )
+    model: ModelConfig
+    train: dict[str, Any] = Field(default={}, description="mslt-it train settings.")
+    eval: dict[str, Any] = Field(default={}, description="mslt-it eval settings.")
+    report: ReportConfig = ReportConfig()
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, name: str) -> str:
+        if not name or any(c in name for c in "/\\ ") or name.startswith("."):
+            raise ValueError("use letters, digits, '-', '_' or '.' (no spaces or slashes)")
+        return name

@@ -18,7 +18,6 @@ from rich.console import Console
 
 from mslt_it.errors import MsltError
 
-
 app = typer.Typer(
     name="mslt-it",
     help="Multilingual instruction tuning with multi-source language training (MSLT).",

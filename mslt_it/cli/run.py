@@ -1,0 +1,110 @@
+"""``mslt-it run RECIPE``: one experiment from data to report, continuing where it stopped."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+STDOUT = Console()
+STATUS_STYLE = {"done": "green", "todo": "yellow", "stale": "magenta", "waiting": "dim"}
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)
+
+
+def run(
+    recipe: Annotated[Path, typer.Argument(help="Recipe YAML (see recipes/).")],
+    dry_run: Annotated[
+        bool, typer.Option(help="Show the plan (runs, steps, what is done) and stop.")
+    ] = False,
+    only: Annotated[
+        str | None, typer.Option(help="Build and train only this run (e.g. a Slurm array task).")
+    ] = None,
+    emit_slurm: Annotated[
+        Path | None,
+        typer.Option(help="Write a Slurm array script (one task per run) here and stop."),
+    ] = None,
+) -> None:
+    """Carry out a recipe: build, train, evaluate and report every run it names.
+
+    Steps whose outputs exist for the same inputs (content hash) are skipped, so running it
+    again after a crash continues where it stopped. Example: mslt-it run recipes/demo.yaml
+    """
+    from mslt_it.recipes import load_recipe
+    from mslt_it.runner import execute_plan, make_plan
+
+    loaded = load_recipe(recipe)
+    plan = make_plan(loaded)
+    if emit_slurm is not None:
+        write_slurm_script(plan, recipe, emit_slurm)
+        return
+    print_plan(plan)
+    if dry_run:
+        return
+    execute_plan(
+        plan, only=only, on_step=lambda step, what: STDOUT.print(f"[bold]{step.title}[/]: {what}")
+    )
+    if only is None:
+        STDOUT.print(f"report: {plan.recipe.output_dir / 'report' / 'report.md'}")
+
+
+def print_plan(plan) -> None:
+    """The runs and steps with their status, before anything runs."""
+    recipe = plan.recipe
+    STDOUT.print(
+        f"[bold]{recipe.config.name}[/]: {len(recipe.runs)} run(s) of {recipe.config.data.task}, "
+        f"budget {recipe.config.data.budget} ({recipe.config.data.budget_mode}), "
+        f"model {recipe.config.model.name_or_path} → {recipe.output_dir}"
+    )
+    table = Table(title="plan")
+    for column in ("step", "run", "sources from", "output", "status"):
+        table.add_column(column, overflow="fold")
+    for step in plan.steps:
+        status = step.status()
+        origin = ", ".join(sorted({r.origin for r in step.runs}))
+        runs = ", ".join(r.label for r in step.runs) or f"all {len(recipe.runs)} runs"
+        table.add_row(
+            step.name, runs, origin, str(step.output), f"[{STATUS_STYLE[status]}]{status}"
+        )
+    STDOUT.print(table)
+
+
+def write_slurm_script(plan, recipe_path: Path, out: Path) -> None:
+    """A Slurm array job: one task per run, each an ordinary ``mslt-it run --only RUN_ID``.
+
+    A final ``mslt-it run`` (no --only) evaluates every adapter in one engine and writes the
+    report; the script submits it as a job that depends on the whole array.
+    """
+    from mslt_it.io import atomic_write_text
+
+    ids = [run.run_id for run in plan.recipe.runs]
+    recipe_arg = shlex.quote(str(recipe_path))
+    lines = [
+        "#!/bin/bash",
+        f"#SBATCH --job-name=mslt-{plan.recipe.config.name}",
+        f"#SBATCH --array=0-{len(ids) - 1}",
+        "#SBATCH --gpus=1",
+        "#SBATCH --output=slurm-%A_%a.out",
+        "# One array task per run; each is an ordinary `mslt-it run --only RUN_ID`.",
+        "# Submit with: sbatch THIS_FILE   (then the final evaluation+report job is queued)",
+        "set -euo pipefail",
+        f"RUNS=({' '.join(shlex.quote(i) for i in ids)})",
+        f"SCRIPT={shlex.quote(str(out.resolve()))}  # Slurm runs a spooled copy: name the original",
+        'if [ -z "${MSLT_FINAL:-}" ]; then',
+        '  if [ "${SLURM_ARRAY_TASK_ID:-0}" = 0 ]; then',
+        "    sbatch --dependency=afterok:${SLURM_ARRAY_JOB_ID} --array=0 \\",
+        '      --export=ALL,MSLT_FINAL=1 "$SCRIPT"',
+        "  fi",
+        f'  mslt-it run {recipe_arg} --only "${{RUNS[$SLURM_ARRAY_TASK_ID]}}"',
+        "else",
+        f"  mslt-it run {recipe_arg}",
+        "fi",
+    ]
+    atomic_write_text(out, "\n".join(lines) + "\n")
+    STDOUT.print(f"Slurm array script for {len(ids)} runs → {out} (submit with: sbatch {out})")

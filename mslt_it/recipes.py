@@ -1,0 +1,194 @@
+"""Recipes: one YAML file per experiment, expanded into the runs it names.
+
+A recipe's ``sources`` names one source set or a grid (see :class:`~mslt_it.config.RecipeConfig`).
+:func:`load_recipe` validates everything up front — unknown keys, bad values, languages the task
+lacks, k larger than the pool — so a typo fails in a second, not after an hour of training.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from mslt_it.config import (
+    AllCombinations,
+    DataConfig,
+    RecipeConfig,
+    SelectSpec,
+    SweepK,
+    load_yaml,
+    validate_section,
+)
+from mslt_it.errors import MsltError, allowed
+from mslt_it.tasks import check_languages, get_task
+
+GRID_KINDS = ("all-combinations", "sweep-k", "select")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training run of a recipe: a source set and how it was chosen."""
+
+    run_id: str
+    sources: tuple[str, ...]
+    origin: str
+
+    @property
+    def label(self) -> str:
+        """``SSLT en`` or ``MSLT ar+en+zh``: how the paper names runs."""
+        kind = "SSLT" if len(self.sources) == 1 else "MSLT"
+        return f"{kind} {'+'.join(self.sources)}"
+
+
+@dataclass
+class Recipe:
+    """A validated recipe with its runs expanded."""
+
+    path: Path
+    config: RecipeConfig
+    runs: list[Run]
+    train: BaseModel | None = None
+    eval: BaseModel | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def output_dir(self) -> Path:
+        return Path(self.config.output_dir or Path("runs") / self.config.name)
+
+    def data_config(self, run: Run) -> DataConfig:
+        """The build settings of one run: the recipe's data section with the run's sources."""
+        settings = self.config.data.model_dump() | {"sources": list(run.sources)}
+        return validate_section(DataConfig, settings, "data")
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read, validate and expand a recipe file."""
+    path = Path(path)
+    raw = load_yaml(path)
+    config = _validate(path, raw)
+    task = get_task(config.data.task)
+    runs = expand_sources(config.sources, task.name)
+    for run in runs:
+        check_languages(task, list(run.sources), "sources")
+    recipe = Recipe(path, config, runs, raw=raw)
+    recipe.train = _validate_train(path, config.train)
+    recipe.eval = _validate_eval(path, config.eval)
+    return recipe
+
+
+def _validate(path: Path, raw: dict[str, Any]) -> RecipeConfig:
+    try:
+        return validate_section(RecipeConfig, raw)
+    except MsltError as error:
+        raise MsltError(f"{path}: {error}") from None
+
+
+def _validate_train(path: Path, section: dict[str, Any]) -> BaseModel | None:
+    try:
+        from mslt_it.train import TrainConfig
+    except ImportError:  # training extras missing: reported when the step runs
+        return None
+    try:
+        return validate_section(TrainConfig, section, "train")
+    except MsltError as error:
+        raise MsltError(f"{path}: {error}") from None
+
+
+def _validate_eval(path: Path, section: dict[str, Any]) -> BaseModel | None:
+    try:
+        from mslt_it.evaluation import EvalConfig
+    except ImportError:
+        return None
+    try:
+        return validate_section(EvalConfig, section, "eval")
+    except MsltError as error:
+        raise MsltError(f"{path}: {error}") from None
+
+
+def expand_sources(spec: Any, task: str) -> list[Run]:
+    """Turn a recipe's ``sources`` into runs (duplicates removed, order kept)."""
+    if isinstance(spec, dict):
+        runs = _expand_grid(spec, task)
+    elif isinstance(spec, list) and spec and all(isinstance(s, str) for s in spec):
+        runs = [_run(spec, "explicit")]
+    elif isinstance(spec, list) and spec:
+        runs = []
+        for i, entry in enumerate(spec):
+            runs += _expand_entry(entry, task, f"sources.{i}")
+    else:
+        raise MsltError(
+            f"sources: expected a language list, a list of lists or one of "
+            f"{allowed(GRID_KINDS)}, got {spec!r}"
+        )
+    unique: dict[str, Run] = {}
+    for run in runs:
+        unique.setdefault(run.run_id, run)
+    return list(unique.values())
+
+
+def _expand_entry(entry: Any, task: str, where: str) -> list[Run]:
+    if isinstance(entry, list) and entry and all(isinstance(s, str) for s in entry):
+        return [_run(entry, "explicit")]
+    if isinstance(entry, dict):
+        return _expand_grid(entry, task, where)
+    raise MsltError(f"{where}: expected a list of language codes or {{select: …}}, got {entry!r}")
+
+
+def _expand_grid(spec: dict[str, Any], task: str, where: str = "sources") -> list[Run]:
+    if len(spec) != 1 or next(iter(spec)) not in GRID_KINDS:
+        raise MsltError(f"{where}: expected one key of {allowed(GRID_KINDS)}, got {list(spec)}")
+    kind, body = next(iter(spec.items()))
+    if kind == "all-combinations":
+        combos = validate_section(AllCombinations, body, f"{where}.all-combinations")
+        _check_pool(combos.pool, task, f"{where}.all-combinations.pool")
+        return [
+            _run(list(s), f"all-combinations k={combos.k}")
+            for s in itertools.combinations(combos.pool, combos.k)
+        ]
+    if kind == "sweep-k":
+        sweep = validate_section(SweepK, body, f"{where}.sweep-k")
+        _check_pool(sweep.pool, task, f"{where}.sweep-k.pool")
+        return [
+            _selected(SelectSpec(criterion=sweep.criterion, k=k, pool=sweep.pool), task, where)
+            for k in sweep.k
+        ]
+    select = validate_section(SelectSpec, body, f"{where}.select")
+    _check_pool(select.pool, task, f"{where}.select.pool")
+    return [_selected(select, task, where)]
+
+
+def _check_pool(pool: list[str], task: str, where: str) -> None:
+    check_languages(get_task(task), pool, where)
+    if len(set(pool)) != len(pool):
+        raise MsltError(f"{where}: duplicate language in the pool {pool}")
+
+
+def _selected(spec: SelectSpec, task: str, where: str) -> Run:
+    """The top set under a selection criterion (``mslt-it select``'s first answer)."""
+    from mslt_it.selection import select_sources
+
+    try:
+        best = select_sources(
+            task=task,
+            pool=spec.pool,
+            k=spec.k,
+            criterion=spec.criterion,
+            targets=spec.targets or None,
+            include=spec.include,
+            top=1,
+            seed=spec.seed,
+        )[0]
+    except MsltError as error:
+        raise MsltError(f"{where}.select: {error}") from None
+    return _run(list(best.sources), f"select {spec.criterion} k={spec.k}")
+
+
+def _run(sources: list[str], origin: str) -> Run:
+    ordered = tuple(sorted(sources))
+    if len(set(ordered)) != len(ordered):
+        raise MsltError(f"sources: duplicate language in {sources}")
+    return Run(run_id="+".join(ordered), sources=ordered, origin=origin)

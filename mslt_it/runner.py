@@ -1,0 +1,254 @@
+"""``mslt-it run``: carry a recipe out from data to report, skipping what is already done.
+
+The plan is a list of steps — per run: build, train, eval; then one report — each with an output
+folder and an *input hash*: a content hash of everything the step's result depends on (settings,
+template file, upstream fingerprints). A finished step leaves ``.mslt-it-step.json`` with its
+hash; a step whose output carries the same hash is skipped. So a re-run after a crash continues
+where it stopped, and a changed setting re-runs exactly the steps it affects.
+
+Evaluation of a grid is one step over all adapters, so the base model loads once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from mslt_it.errors import MsltError, allowed
+from mslt_it.io import atomic_write_json
+from mslt_it.recipes import Recipe, Run
+
+MARKER = ".mslt-it-step.json"
+TINY_MODEL = "mslt-it:tiny"
+Status = Literal["done", "todo", "stale", "waiting"]
+
+
+def content_hash(*parts: Any) -> str:
+    """SHA-256 of the parts' canonical JSON."""
+    text = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass
+class Step:
+    """One unit of work with a content-hashed output folder."""
+
+    name: str
+    runs: list[Run]
+    output: Path
+    input_hash: Callable[[], str | None]
+    execute: Callable[[], None] = field(repr=False)
+
+    @property
+    def title(self) -> str:
+        return f"{self.name} {', '.join(r.run_id for r in self.runs) or '(all)'}"
+
+    def status(self) -> Status:
+        """done: output matches its inputs; stale: output from other inputs; waiting: upstream."""
+        wanted = self.input_hash()
+        if wanted is None:
+            return "waiting"
+        marker = self.output / MARKER
+        if not marker.is_file():
+            return "todo"
+        return "done" if json.loads(marker.read_text())["input_hash"] == wanted else "stale"
+
+    def mark_done(self) -> None:
+        atomic_write_json(
+            self.output / MARKER, {"step": self.name, "input_hash": self.input_hash()}
+        )
+
+
+@dataclass
+class Plan:
+    """The steps of a recipe, in the order they run."""
+
+    recipe: Recipe
+    steps: list[Step]
+    model_path: Path | str
+
+    def select(self, only: str | None) -> list[Step]:
+        """Every step, or the steps of one run (``--only RUN_ID``, e.g. for a Slurm array task)."""
+        if only is None:
+            return self.steps
+        ids = [run.run_id for run in self.recipe.runs]
+        if only not in ids:
+            raise MsltError(f"--only: no run {only!r} in this recipe; runs: {allowed(ids)}")
+        return [s for s in self.steps if [r.run_id for r in s.runs] == [only]]
+
+
+def make_plan(recipe: Recipe) -> Plan:
+    """All steps of ``recipe``: build and train per run, evaluation of all adapters, report."""
+    root = recipe.output_dir
+    model_path = resolve_model(recipe)
+    steps: list[Step] = []
+    for run in recipe.runs:
+        steps.append(build_step(recipe, run, root))
+        steps.append(train_step(recipe, run, root, model_path))
+    steps.append(eval_step(recipe, root, model_path))
+    steps.append(report_step(recipe, root))
+    return Plan(recipe, steps, model_path)
+
+
+def resolve_model(recipe: Recipe) -> Path | str:
+    """The model to train; ``mslt-it:tiny`` means the tiny offline model, built once per recipe."""
+    name = recipe.config.model.name_or_path
+    return recipe.output_dir / "tiny-model" if name == TINY_MODEL else name
+
+
+def ensure_model(recipe: Recipe, model_path: Path | str) -> None:
+    if recipe.config.model.name_or_path == TINY_MODEL and not Path(model_path).is_dir():
+        from mslt_it.tiny import build_tiny_model
+
+        build_tiny_model(Path(model_path), seed=0)
+
+
+def run_dir(root: Path, run: Run) -> Path:
+    return root / run.run_id
+
+
+def build_step(recipe: Recipe, run: Run, root: Path) -> Step:
+    output = run_dir(root, run) / "data"
+    config = recipe.data_config(run)
+
+    def input_hash() -> str:
+        from mslt_it.prompts import get_template
+
+        template = get_template(str(config.template), config.prompts_dir)
+        return content_hash("build", config.model_dump(mode="json"), template.sha256)
+
+    def execute() -> None:
+        from mslt_it.data import build_dataset
+
+        build_dataset(config, output, overwrite=True)
+
+    return Step("build", [run], output, input_hash, execute)
+
+
+def dataset_fingerprint(folder: Path) -> str | None:
+    """The built dataset's fingerprint, or None while it is not built (or not finished)."""
+    manifest = folder / "manifest.json"
+    if not (folder / MARKER).is_file() or not manifest.is_file():
+        return None
+    return json.loads(manifest.read_text())["fingerprint"]
+
+
+def train_step(recipe: Recipe, run: Run, root: Path, model_path: Path | str) -> Step:
+    data_dir = run_dir(root, run) / "data"
+    output = run_dir(root, run) / "adapter"
+
+    def input_hash() -> str | None:
+        fingerprint = dataset_fingerprint(data_dir)
+        if fingerprint is None:
+            return None
+        train = recipe.train.model_dump(mode="json") if recipe.train else recipe.config.train
+        return content_hash("train", fingerprint, recipe.config.model.model_dump(), train)
+
+    def execute() -> None:
+        ensure_model(recipe, model_path)
+        run_training(recipe, data_dir, model_path, output)
+
+    return Step("train", [run], output, input_hash, execute)
+
+
+def adapter_hash(folder: Path) -> str | None:
+    marker = folder / MARKER
+    if not marker.is_file():
+        return None
+    return json.loads(marker.read_text())["input_hash"]
+
+
+def eval_step(recipe: Recipe, root: Path, model_path: Path | str) -> Step:
+    output = root / "eval"
+    adapters = {run.run_id: run_dir(root, run) / "adapter" for run in recipe.runs}
+
+    def input_hash() -> str | None:
+        hashes = {run_id: adapter_hash(folder) for run_id, folder in adapters.items()}
+        if any(h is None for h in hashes.values()):
+            return None
+        settings = recipe.eval.model_dump(mode="json") if recipe.eval else recipe.config.eval
+        return content_hash("eval", hashes, recipe.config.model.model_dump(), settings)
+
+    def execute() -> None:
+        ensure_model(recipe, model_path)
+        run_evaluation(recipe, model_path, adapters, output)
+
+    return Step("eval", [], output, input_hash, execute)
+
+
+def report_step(recipe: Recipe, root: Path) -> Step:
+    output = root / "report"
+    eval_dir = root / "eval"
+
+    def input_hash() -> str | None:
+        upstream = adapter_hash(eval_dir)
+        if upstream is None:
+            return None
+        return content_hash("report", upstream, recipe.config.report.model_dump())
+
+    def execute() -> None:
+        from mslt_it.report import write_report
+
+        write_report([eval_dir], output, recipe=recipe)
+
+    return Step("report", [], output, input_hash, execute)
+
+
+def run_training(recipe: Recipe, data_dir: Path, model_path: Path | str, output: Path) -> None:
+    """Train one adapter (``mslt-it train`` with the recipe's settings)."""
+    from mslt_it.train import train_from_config
+
+    train_from_config(
+        recipe.train,
+        dataset_dir=data_dir,
+        model=str(model_path),
+        out=output,
+        model_config=recipe.config.model,
+        overwrite=False,
+        resume=True,
+    )
+
+
+def run_evaluation(
+    recipe: Recipe, model_path: Path | str, adapters: dict[str, Path], output: Path
+) -> None:
+    """Evaluate every adapter of the grid in one engine (the base model loads once)."""
+    from mslt_it.evaluation import evaluate_adapters
+
+    evaluate_adapters(
+        recipe.eval,
+        model=str(model_path),
+        adapters=adapters,
+        out=output,
+        trust_remote_code=recipe.config.model.trust_remote_code,
+    )
+
+
+def execute_plan(
+    plan: Plan, only: str | None = None, on_step: Callable[[Step, str], None] | None = None
+) -> None:
+    """Run every step that is not done (or only one run's), in order."""
+    steps = plan.select(only)
+    (plan.recipe.output_dir).mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(plan.recipe.path, plan.recipe.output_dir / "recipe.yaml")
+    for step in steps:
+        status = step.status()
+        if status == "done":
+            if on_step:
+                on_step(step, "skipped (done)")
+            continue
+        if status == "waiting":
+            raise MsltError(f"{step.title}: an earlier step has not finished")
+        if status == "stale":  # made from other inputs by an earlier version of the recipe
+            shutil.rmtree(step.output)
+        if on_step:
+            on_step(step, "running")
+        step.execute()
+        step.mark_done()
+        if on_step:
+            on_step(step, "done")

@@ -1,0 +1,120 @@
+"""Recipes: grid expansion, validation with one-line errors, plans that skip finished steps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import assert_one_line_error
+from mslt_it.recipes import expand_sources, load_recipe
+
+BROKEN = Path(__file__).parent / "broken_recipes"
+POOL = ["ar", "de", "en", "es", "fr", "ru", "zh"]
+
+
+def test_all_combinations_gives_the_papers_35_three_language_sets() -> None:
+    runs = expand_sources({"all-combinations": {"pool": POOL, "k": 3}}, "xnli")
+    assert len(runs) == 35
+    assert len({run.run_id for run in runs}) == 35
+    assert all(len(run.sources) == 3 and run.label.startswith("MSLT") for run in runs)
+
+
+def test_explicit_lists_and_single_list() -> None:
+    assert [r.run_id for r in expand_sources(["en", "de"], "xnli")] == ["de+en"]
+    runs = expand_sources([["en"], ["zh", "ar", "en"], ["en"]], "xnli")
+    assert [r.run_id for r in runs] == ["en", "ar+en+zh"]  # duplicates removed, order kept
+    assert runs[0].label == "SSLT en" and runs[1].label == "MSLT ar+en+zh"
+
+
+def test_select_and_sweep_k_use_the_selection_criteria() -> None:
+    selected = expand_sources({"select": {"criterion": "script", "k": 3, "pool": POOL}}, "xnli")
+    assert len(selected) == 1 and len(selected[0].sources) == 3
+    # ar (Arab), zh (Hani) and one of the Latin/Cyrillic languages: three scripts at most
+    assert {"ar", "zh"} <= set(selected[0].sources)
+    sweep = expand_sources({"sweep-k": {"pool": POOL, "k": [1, 2, 4], "criterion": "script"}}, "xnli")
+    assert [len(r.sources) for r in sweep] == [1, 2, 4]
+
+
+EXPECTED = {
+    "unknown-top-key.yaml": "trian: unknown field",
+    "negative-budget.yaml": "data.budget: must be > 0, got -4",
+    "budget-not-int.yaml": "data.budget: ",
+    "unknown-data-key.yaml": "data.seeds: unknown field",
+    "unknown-language.yaml": "no language 'xx'",
+    "language-task-lacks.yaml": "task xnli has no language 'ja'",
+    "k-larger-than-pool.yaml": "k = 3 is larger than the pool (2 languages)",
+    "sweep-k-too-large.yaml": "k = 5 must be between 1 and the pool size 3",
+    "unknown-grid.yaml": "expected one key of all-combinations, sweep-k, select",
+    "missing-model.yaml": "model: required field is missing",
+    "missing-model-name.yaml": "model.name_or_path: required field is missing",
+    "unknown-task.yaml": "unknown task 'nli'",
+    "not-yaml.yaml": "not valid YAML",
+    "not-a-mapping.yaml": "expected a YAML mapping",
+}
+
+
+def test_the_broken_corpus_is_fully_covered() -> None:
+    assert sorted(p.name for p in BROKEN.glob("*.yaml")) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_broken_recipe_gives_its_one_line_error(cli, name: str) -> None:
+    result = cli("run", BROKEN / name, "--dry-run")
+    assert_one_line_error(result, EXPECTED[name])
+
+
+def test_a_missing_recipe_file_is_named(cli, tmp_path: Path) -> None:
+    assert_one_line_error(cli("run", tmp_path / "nope.yaml"), "no such file", "nope.yaml")
+
+
+def write_recipe(tmp_path: Path, sources: str = "[[en], [de, en]]", budget: int = 30) -> Path:
+    path = tmp_path / "recipe.yaml"
+    path.write_text(
+        f"name: t\noutput_dir: {tmp_path / 'out'}\n"
+        f"data: {{task: xnli, budget: {budget}, data: synthetic}}\n"
+        f"model: {{name_or_path: mslt-it:tiny}}\nsources: {sources}\n"
+    )
+    return path
+
+
+def test_dry_run_shows_the_plan_and_runs_nothing(cli, tmp_path: Path) -> None:
+    result = cli("run", write_recipe(tmp_path), "--dry-run")
+    assert result.code == 0, result.err
+    for fragment in ("SSLT en", "MSLT de+en", "build", "train", "eval", "report", "todo"):
+        assert fragment in result.out
+    assert not (tmp_path / "out").exists()
+
+
+def test_build_steps_are_skipped_when_their_inputs_are_unchanged(tmp_path: Path) -> None:
+    from mslt_it.runner import make_plan
+
+    recipe = load_recipe(write_recipe(tmp_path))
+    plan = make_plan(recipe)
+    builds = [s for s in plan.steps if s.name == "build"]
+    trains = [s for s in plan.steps if s.name == "train"]
+    assert [s.status() for s in builds] == ["todo", "todo"]
+    assert [s.status() for s in trains] == ["waiting", "waiting"]
+    for step in builds:
+        step.execute()
+        step.mark_done()
+    assert [s.status() for s in make_plan(load_recipe(write_recipe(tmp_path))).steps[:2]] == [
+        "done",
+        "todo",
+    ]
+    changed = make_plan(load_recipe(write_recipe(tmp_path, budget=60)))
+    assert changed.steps[0].status() == "stale"
+
+
+def test_emit_slurm_writes_one_array_task_per_run(cli, tmp_path: Path) -> None:
+    script = tmp_path / "job.sh"
+    sources = "{all-combinations: {pool: [ar, de, en, es], k: 2}}"
+    result = cli("run", write_recipe(tmp_path, sources), "--emit-slurm", script)
+    assert result.code == 0, result.err
+    text = script.read_text()
+    assert "#SBATCH --array=0-5" in text
+    assert "--only" in text and "ar+de" in text and "es+en" not in text
+
+
+def test_only_an_unknown_run_is_an_error(cli, tmp_path: Path) -> None:
+    assert_one_line_error(cli("run", write_recipe(tmp_path), "--only", "fr"), "no run 'fr'", "de+en")
