@@ -1,0 +1,240 @@
+"""``mslt-it select``: rank sets of source languages by a criterion, or test criteria on results."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mslt_it.cli.common import split_codes
+from mslt_it.errors import MsltError
+
+if TYPE_CHECKING:
+    from mslt_it.selection import CriterionEvaluation, SelectionResult
+
+STDOUT = Console()
+STDERR = Console(stderr=True)
+TASKS = ("xnli", "pawsx", "wikiann")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("select")(select)
+
+
+def select(
+    task: Annotated[str | None, typer.Option(help="xnli, pawsx or wikiann.")] = None,
+    pool: Annotated[
+        str | None, typer.Option(help="Candidate languages, e.g. ar,de,en (default: the task's).")
+    ] = None,
+    k: Annotated[str, typer.Option("--k", help="Set size: 3, a sweep 1-5, or 2,4.")] = "3",
+    criterion: Annotated[
+        str,
+        typer.Option(
+            help="size, l2v-syntax, l2v-phonology, l2v-inventory, l2v-family, l2v-geo, "
+            "l2v-custom, script, coverage, embedding, random, target-l2v, target-l2v-<set>, "
+            "target-l2v-custom, target-embedding."
+        ),
+    ] = "l2v-syntax",
+    top: Annotated[int, typer.Option(help="How many sets to show per size.")] = 5,
+    targets: Annotated[
+        str | None, typer.Option(help="Target languages for the target-* criteria, e.g. bg,sw,ur.")
+    ] = None,
+    include: Annotated[
+        str | None, typer.Option(help="Languages forced into every set (they join the pool).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the random criterion.")] = 0,
+    size_model: Annotated[
+        str, typer.Option(help="size: xlmr (CC-100), bloom (ROOTS) or mt5 (mC4).")
+    ] = "xlmr",
+    size_missing: Annotated[
+        str,
+        typer.Option(help="size, language without a number: error, or last (rank its sets last)."),
+    ] = "error",
+    l2v_variant: Annotated[
+        str, typer.Option(help="lang2vec syntax/phonology/inventory: knn or average.")
+    ] = "knn",
+    vectors: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV code,feature…: defines l2v-custom; overrides a lang2vec set whose "
+            "feature names it has."
+        ),
+    ] = None,
+    diversity_weight: Annotated[
+        float, typer.Option(help="λ in target-*: closeness + λ · mean pairwise distance.")
+    ] = 1.0,
+    tokenizer: Annotated[
+        str | None, typer.Option(help="coverage: tokenizer (Hub id or folder).")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="embedding: model (Hub id or folder).")] = None,
+    data: Annotated[
+        str, typer.Option(help="coverage/embedding text: hub, synthetic or a folder.")
+    ] = "synthetic",
+    split: Annotated[str, typer.Option(help="Split the text is sampled from.")] = "train",
+    sample: Annotated[int, typer.Option(help="Rows per language for coverage/embedding.")] = 200,
+    search: Annotated[
+        str, typer.Option(help="auto, exhaustive, or pruned (exact branch and bound).")
+    ] = "auto",
+    evaluate: Annotated[
+        Path | None,
+        typer.Option(help="CSV of measured results (sources,score): rank each criterion's pick."),
+    ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print JSON only (a list of sets) on stdout.")
+    ] = False,
+) -> None:
+    """Choose source languages: the best sets of k languages under a criterion.
+
+    Every set is shown with its score under every criterion the options allow.
+
+    lang2vec vectors are fetched once and cached ($MSLT_IT_CACHE, default ~/.cache/mslt-it).
+
+    Example: mslt-it select --task xnli --pool ar,de,en,es,fr,ru,zh --k 3 --criterion l2v-syntax
+    """
+    from mslt_it.selection import (
+        SelectionOptions,
+        evaluate_criteria,
+        load_results_csv,
+        run_selection,
+    )
+
+    if task is None:
+        raise MsltError(f"--task: required; one of {', '.join(TASKS)}")
+    options = SelectionOptions(
+        size_model=size_model,
+        size_missing=size_missing,
+        l2v_variant=l2v_variant,
+        vectors=vectors,
+        diversity_weight=diversity_weight,
+        tokenizer=tokenizer,
+        model=model,
+        data=data,
+        split=split,
+        sample=sample,
+        search=search,
+    )
+    target_codes = split_codes(targets, "--targets") or None
+    if evaluate is not None:
+        results = load_results_csv(evaluate)
+        table = evaluate_criteria(results, task, targets=target_codes, seed=seed, options=options)
+        if json_output:
+            _print_json([row.to_dict() for row in table])
+        else:
+            print_evaluation(table, results, str(evaluate))
+        return
+    result = run_selection(
+        task,
+        split_codes(pool, "--pool") if pool is not None else None,
+        k,
+        criterion,
+        targets=target_codes,
+        include=split_codes(include, "--include"),
+        top=top,
+        seed=seed,
+        options=options,
+    )
+    for note in result.notes:
+        STDERR.print(f"note: {note}", highlight=False, soft_wrap=True)
+    if json_output:
+        _print_json([ranked.to_dict() for ranked in result.sets])
+    else:
+        print_selection(result, options)
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _format(name: str, value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if name == "script":
+        return str(round(value))
+    if name == "size":
+        return f"{value:.4g}"
+    return f"{value:.3f}"
+
+
+def _header(name: str) -> str:
+    """``l2v-syntax`` -> ``l2v-`` over ``syntax``: narrow columns, full names."""
+    head, _, tail = name.rpartition("-")
+    return f"{head}-\n{tail}" if head else name
+
+
+def _print_wide(table: Table) -> None:
+    """On a terminal rich fits the table; into a file or pipe it is printed at full width."""
+    if STDOUT.is_terminal:
+        STDOUT.print(table)
+        return
+    width = max(80, STDOUT.measure(table, options=STDOUT.options.update(max_width=1000)).maximum)
+    Console(width=width).print(table)
+
+
+def print_selection(result: SelectionResult, options: Any) -> None:
+    """One table per set size: rank, sources, then every criterion (the ranking one first)."""
+    from mslt_it.selection.criteria import size_unit
+
+    for info in result.searches:
+        table = Table(
+            title=(
+                f"{result.task} · best sets of {info.k} by {result.criterion} · "
+                f"{info.method}: {info.scored:,} of {info.total:,} sets scored"
+            )
+        )
+        table.add_column("rank", justify="right")
+        table.add_column("sources", no_wrap=True)
+        for i, name in enumerate(result.columns):
+            header = _header(name)
+            table.add_column(f"[bold]{header}[/]" if i == 0 else header, justify="right")
+        for ranked in (s for s in result.sets if s.k == info.k):
+            cells = [_format(name, ranked.scores[name]) for name in result.columns]
+            table.add_row(str(ranked.rank), ",".join(ranked.sources), *cells)
+        _print_wide(table)
+    captions = ["higher is better in every column"]
+    if "size" in result.columns:
+        captions.append(f"size: {size_unit(options)}")
+    if result.include:
+        captions.append(f"forced into every set: {','.join(result.include)}")
+    if result.targets:
+        captions.append(f"targets: {','.join(result.targets)}")
+    STDOUT.print("; ".join(captions), highlight=False, soft_wrap=True)
+
+
+def _pick(row: CriterionEvaluation) -> str:
+    if not row.top_pick:
+        return "n/a"
+    pick = ",".join(row.top_pick)
+    return pick if row.tied == 1 else f"{pick} (1st of {row.tied} tied)"
+
+
+def print_evaluation(
+    table: list[CriterionEvaluation], results: list[tuple[list[str], float]], source: str
+) -> None:
+    """Each criterion's pick among the measured sets, its measured rank, and Spearman ρ."""
+    out = Table(title=f"criteria against {len(results)} measured sets ({source})")
+    out.add_column("criterion")
+    out.add_column("top pick")
+    out.add_column("its result", justify="right")
+    out.add_column("rank", justify="right")
+    out.add_column("Spearman ρ", justify="right")
+    out.add_column("sets scored", justify="right")
+    for row in table:
+        out.add_row(
+            row.criterion,
+            _pick(row),
+            "n/a" if row.top_pick_result is None else f"{row.top_pick_result:.4g}",
+            "n/a" if row.rank is None else f"{row.rank} of {row.out_of}",
+            "n/a" if row.spearman is None else f"{row.spearman:+.3f}",
+            str(row.scored),
+        )
+    _print_wide(out)
+    best = max(results, key=lambda item: item[1])
+    STDOUT.print(
+        f"best measured set: {','.join(sorted(best[0]))} ({best[1]:.4g}); rank 1 = best",
+        highlight=False,
+        soft_wrap=True,
+    )

@@ -1,0 +1,389 @@
+"""``mslt-it report``: tables and plots from evaluation results.
+
+Reads the ``results.json`` files that ``mslt-it eval`` writes (one per adapter, or one per run
+directory) and writes ``report.md``, CSVs and PNG plots:
+
+- a heatmap of target languages × runs, with the average column;
+- SSLT vs MSLT: the gain of each multi-source run over the single-source baseline per language;
+- the k-sweep curve: score against the number of sources, with 95% intervals;
+- for an all-combinations grid, each selection criterion's rank of its own top pick and its
+  Spearman correlation with the measured scores (``mslt-it select --evaluate``);
+- the representation analysis (``analysis.json`` and its PNGs) when present.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mslt_it.errors import MsltError
+from mslt_it.io import atomic_directory
+
+SYNTHETIC_WARNING = (
+    "**These results are on SYNTHETIC data** (invented words in each language's script): they "
+    "show that the pipeline learns and transfers, and say nothing about real languages."
+)
+
+
+@dataclass(frozen=True)
+class Score:
+    """One run's score on one language."""
+
+    run: str
+    sources: tuple[str, ...]
+    task: str
+    lang: str
+    metric: str
+    score: float
+    low: float
+    high: float
+    n: int
+    invalid_rate: float
+    is_source: bool
+
+
+@dataclass
+class Results:
+    """Every score found, and what the report must say about the data."""
+
+    scores: list[Score]
+    synthetic: bool
+    analyses: list[Path]
+
+    @property
+    def runs(self) -> list[str]:
+        return list(dict.fromkeys(s.run for s in self.scores))
+
+    @property
+    def languages(self) -> list[str]:
+        return list(dict.fromkeys(s.lang for s in self.scores))
+
+    def table(self) -> dict[str, dict[str, Score]]:
+        out: dict[str, dict[str, Score]] = {}
+        for score in self.scores:
+            out.setdefault(score.run, {})[score.lang] = score
+        return out
+
+    def sources_of(self, run: str) -> tuple[str, ...]:
+        return next(s.sources for s in self.scores if s.run == run)
+
+
+def find_results(paths: list[Path]) -> list[Path]:
+    """Every results.json under the given folders (or the files themselves)."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_file() and path.name == "results.json":
+            found.append(path)
+        elif path.is_dir():
+            found.extend(sorted(path.rglob("results.json")))
+        else:
+            raise MsltError(f"run dir: {str(path)!r} does not exist")
+    if not found:
+        raise MsltError(f"run dir: no results.json under {', '.join(map(str, paths))}")
+    return found
+
+
+def load_results(paths: list[Path]) -> Results:
+    """Read the evaluation results (and analyses) under ``paths``."""
+    scores: list[Score] = []
+    synthetic = False
+    for path in find_results(paths):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        synthetic |= data.get("data") == "synthetic"
+        scores.extend(scores_of(data, path))
+    analyses = [p for path in paths if path.is_dir() for p in sorted(path.rglob("analysis.json"))]
+    return Results(scores, synthetic, analyses)
+
+
+def scores_of(data: dict[str, Any], path: Path) -> list[Score]:
+    """The per-language scores of one results.json (see mslt_it.evaluation for the schema)."""
+    run_name = data.get("run_label") or data.get("adapter_label") or path.parent.name
+    sources = tuple(data.get("sources") or ())
+    out = []
+    for task, per_lang in data["tasks"].items():
+        for lang, entry in per_lang["languages"].items():
+            low, high = entry.get("interval", [entry["score"], entry["score"]])
+            out.append(
+                Score(
+                    run=run_name,
+                    sources=sources,
+                    task=task,
+                    lang=lang,
+                    metric=per_lang.get("metric", "score"),
+                    score=float(entry["score"]),
+                    low=float(low),
+                    high=float(high),
+                    n=int(entry.get("n", 0)),
+                    invalid_rate=float(entry.get("invalid_rate", 0.0)),
+                    is_source=lang in sources,
+                )
+            )
+    return out
+
+
+def write_report(paths: list[Path], out: Path, recipe: Any = None, overwrite: bool = True) -> Path:
+    """Write report.md, scores.csv and the plots into ``out`` (atomically)."""
+    results = load_results([Path(p) for p in paths])
+    if out.exists() and not overwrite:
+        raise MsltError(f"--out: {str(out)!r} already exists; pass --overwrite")
+    with atomic_directory(out, overwrite=True) as tmp:
+        write_csv(results, tmp / "scores.csv")
+        figures = make_plots(results, tmp)
+        extra = criteria_section(results, tmp) if recipe is not None else ""
+        analysis = copy_analyses(results, tmp)
+        text = markdown(results, figures, extra, analysis, recipe)
+        (tmp / "report.md").write_text(text, encoding="utf-8")
+    return out / "report.md"
+
+
+CSV_COLUMNS = [
+    "run",
+    "sources",
+    "task",
+    "lang",
+    "metric",
+    "score",
+    "ci_low",
+    "ci_high",
+    "n",
+    "invalid_rate",
+    "is_source",
+]
+
+
+def write_csv(results: Results, path: Path) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    for s in results.scores:
+        score, low, high = f"{s.score:.2f}", f"{s.low:.2f}", f"{s.high:.2f}"
+        sources = "+".join(s.sources)
+        rate = f"{s.invalid_rate:.4f}"
+        writer.writerow(
+            [s.run, sources, s.task, s.lang, s.metric, score, low, high, s.n, rate, s.is_source]
+        )
+    path.write_text(buffer.getvalue(), encoding="utf-8")
+
+
+def averages(results: Results) -> dict[str, dict[str, float]]:
+    """Per run: the unweighted mean over target (non-source) languages and over all languages."""
+    out = {}
+    for run, per_lang in results.table().items():
+        targets = [s.score for s in per_lang.values() if not s.is_source]
+        out[run] = {
+            "targets": float(np.mean(targets)) if targets else float("nan"),
+            "all": float(np.mean([s.score for s in per_lang.values()])),
+        }
+    return out
+
+
+def markdown(results: Results, figures: list[str], extra: str, analysis: str, recipe: Any) -> str:
+    """The report's text: what was run, a table, the plots."""
+    lines = ["# mslt-it report", ""]
+    if recipe is not None:
+        config = recipe.config
+        lines += [f"Recipe **{config.name}** ({recipe.path}): {config.description}".strip(), ""]
+        data = config.data
+        summary = f"Task {data.task}, budget {data.budget} ({data.budget_mode})"
+        lines += [f"{summary}, model `{config.model.name_or_path}`.", ""]
+    if results.synthetic:
+        lines += [SYNTHETIC_WARNING, ""]
+    metric = results.scores[0].metric
+    langs = results.languages
+    avg = averages(results)
+    lines += [f"## Scores ({metric} ×100; *source languages in italics*)", ""]
+    lines.append("| run | " + " | ".join(langs) + " | avg (targets) | avg (all) |")
+    lines.append("|---" * (len(langs) + 3) + "|")
+    for run, per_lang in results.table().items():
+        cells = []
+        for lang in langs:
+            score = per_lang.get(lang)
+            cell = "–" if score is None else f"{score.score:.1f}"
+            cells.append(f"*{cell}*" if score is not None and score.is_source else cell)
+        lines.append(
+            f"| {run} | "
+            + " | ".join(cells)
+            + f" | {avg[run]['targets']:.1f} | {avg[run]['all']:.1f} |"
+        )
+    lines += [
+        "",
+        "Averages are unweighted over languages (XTREME); intervals are in scores.csv.",
+        "",
+    ]
+    invalid = [s for s in results.scores if s.invalid_rate > 0]
+    if invalid:
+        worst = max(invalid, key=lambda s: s.invalid_rate)
+        where = f"{worst.invalid_rate:.1%} ({worst.run}, {worst.lang})"
+        lines += [f"Some outputs named no label (invalid); the highest rate was {where}.", ""]
+    for figure in figures:
+        lines += [f"![{figure}]({figure})", ""]
+    return "\n".join([*lines, extra, analysis]).rstrip() + "\n"
+
+
+def make_plots(results: Results, folder: Path) -> list[str]:
+    """Every plot the results support; returns the file names written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    written = [heatmap(results, folder / "heatmap.png")]
+    if gain_plot(results, folder / "gain.png"):
+        written.append("gain.png")
+    if k_sweep_plot(results, folder / "k_sweep.png"):
+        written.append("k_sweep.png")
+    return written
+
+
+def save_figure(figure: Any, path: Path) -> None:
+    """Save a PNG under a temporary name, then rename it into place."""
+    import matplotlib.pyplot as plt
+
+    fd, tmp = tempfile.mkstemp(suffix=".png", dir=path.parent)
+    os.close(fd)
+    figure.savefig(tmp, dpi=130, bbox_inches="tight")
+    plt.close(figure)
+    os.replace(tmp, path)
+
+
+def heatmap(results: Results, path: Path) -> str:
+    """Runs × languages, with the target average as the last column; source cells outlined."""
+    import matplotlib.pyplot as plt
+
+    runs, langs = results.runs, results.languages
+    table = results.table()
+    avg = averages(results)
+    grid = np.full((len(runs), len(langs) + 1), np.nan)
+    for i, run in enumerate(runs):
+        for j, lang in enumerate(langs):
+            if lang in table[run]:
+                grid[i, j] = table[run][lang].score
+        grid[i, -1] = avg[run]["targets"]
+    width = max(6.0, 0.6 * (len(langs) + 1) + 3)
+    figure, axis = plt.subplots(figsize=(width, max(2.5, 0.45 * len(runs) + 1.8)))
+    image = axis.imshow(grid, cmap="viridis", aspect="auto")
+    axis.set_xticks(range(len(langs) + 1), [*langs, "avg\n(targets)"])
+    axis.set_yticks(range(len(runs)), runs)
+    axis.set_xlabel("evaluation language")
+    axis.set_ylabel("run (source languages)")
+    metric = results.scores[0].metric
+    axis.set_title(f"{metric} ×100 per language (outlined: source languages)")
+    if len(runs) * (len(langs) + 1) <= 400:
+        for (i, j), value in np.ndenumerate(grid):
+            if not np.isnan(value):
+                shade = "white" if value < np.nanmean(grid) else "black"
+                axis.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=8, color=shade)
+    for i, run in enumerate(runs):
+        for j, lang in enumerate(langs):
+            if lang in table[run] and table[run][lang].is_source:
+                axis.add_patch(
+                    plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, lw=1.5, ec="red")
+                )
+    axis.axvline(len(langs) - 0.5, color="white", lw=2)
+    figure.colorbar(image, ax=axis, label=metric)
+    save_figure(figure, path)
+    return path.name
+
+
+def gain_plot(results: Results, path: Path) -> bool:
+    """Gain of each multi-source run over the (first) single-source run, per target language."""
+    import matplotlib.pyplot as plt
+
+    table = results.table()
+    single = [r for r in results.runs if len(results.sources_of(r)) == 1]
+    multi = [r for r in results.runs if len(results.sources_of(r)) > 1]
+    if not single or not multi:
+        return False
+    base = single[0]
+    multi = multi[:6]
+    langs = [lang for lang in results.languages if lang in table[base]]
+    figure, axis = plt.subplots(
+        figsize=(max(6.0, 0.55 * len(langs) * max(1, len(multi)) / 1.5), 3.8)
+    )
+    width = 0.8 / len(multi)
+    for k, run in enumerate(multi):
+        gains = [
+            table[run][lang].score - table[base][lang].score if lang in table[run] else 0.0
+            for lang in langs
+        ]
+        axis.bar(
+            np.arange(len(langs)) + (k - (len(multi) - 1) / 2) * width, gains, width, label=run
+        )
+    axis.axhline(0, color="black", lw=0.8)
+    axis.set_xticks(range(len(langs)), langs)
+    axis.set_xlabel("evaluation language")
+    axis.set_ylabel(f"gain over {base} (points)")
+    axis.set_title(f"MSLT vs SSLT: gain over {base} at the same data budget")
+    axis.legend(fontsize=8, loc="best")
+    save_figure(figure, path)
+    return True
+
+
+def k_sweep_plot(results: Results, path: Path) -> bool:
+    """Mean target score against the number of source languages, with 95% intervals."""
+    import matplotlib.pyplot as plt
+
+    table = results.table()
+    by_k: dict[int, list[Score]] = {}
+    for run in results.runs:
+        by_k.setdefault(len(results.sources_of(run)), []).extend(
+            s for s in table[run].values() if not s.is_source
+        )
+    ks = sorted(k for k, scores in by_k.items() if scores)
+    if len(ks) < 3:
+        return False
+    means = [np.mean([s.score for s in by_k[k]]) for k in ks]
+    lows = [np.mean([s.low for s in by_k[k]]) for k in ks]
+    highs = [np.mean([s.high for s in by_k[k]]) for k in ks]
+    figure, axis = plt.subplots(figsize=(5.5, 3.8))
+    axis.plot(ks, means, marker="o", label="mean over target languages")
+    axis.fill_between(ks, lows, highs, alpha=0.25, label="mean 95% interval")
+    axis.set_xticks(ks)
+    axis.set_xlabel("number of source languages (k)")
+    axis.set_ylabel(f"{results.scores[0].metric} ×100 on targets")
+    axis.set_title("Score against the number of sources (same total budget)")
+    axis.legend(fontsize=8)
+    save_figure(figure, path)
+    return True
+
+
+def criteria_section(results: Results, folder: Path) -> str:
+    """For a grid of same-size sets: how each criterion's top pick ranks among measured runs."""
+    sizes = {len(results.sources_of(run)) for run in results.runs}
+    avg = averages(results)
+    measured = [(list(results.sources_of(r)), avg[r]["targets"]) for r in results.runs]
+    if len(sizes) != 1 or len(measured) < 4 or sizes == {1}:
+        return ""
+    try:
+        from mslt_it.selection import evaluate_criteria_markdown
+    except ImportError:
+        return ""
+    task = results.scores[0].task
+    text = evaluate_criteria_markdown(measured, task=task)
+    (folder / "criteria.md").write_text(text, encoding="utf-8")
+    return "## Selection criteria against measured scores\n\n" + text
+
+
+def copy_analyses(results: Results, folder: Path) -> str:
+    """Include representation analyses (``mslt-it analyze``) found beside the results."""
+    parts = []
+    for i, path in enumerate(results.analyses):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        lines = [f"## Representation analysis ({path.parent.name})", ""]
+        for name, meaning in (data.get("meanings") or {}).items():
+            lines.append(f"- **{name}**: {meaning}")
+        for png in data.get("plots", []):
+            source = path.parent / png
+            if source.is_file():
+                target = f"analysis{i}_{Path(png).name}"
+                shutil.copyfile(source, folder / target)
+                lines += ["", f"![{target}]({target})"]
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)

@@ -1,0 +1,447 @@
+"""The library calls behind ``mslt-it select``: rank source sets, and test criteria on results.
+
+:func:`select_sources` returns the best sets of source languages under one criterion, each with
+its score under every criterion the options allow, so a recipe (or a reader) can see why a set
+ranks where it does. :func:`evaluate_criteria` takes measured scores of many sets and says how well
+each criterion would have chosen among them: the rank of its own top pick, and the Spearman
+correlation between criterion and result (the paper's "rank out of 35" table, for any task).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mslt_it.errors import MsltError, allowed
+from mslt_it.languages import get_language
+from mslt_it.selection.criteria import (
+    CRITERIA,
+    Context,
+    SelectionOptions,
+    available_criteria,
+    get_criterion,
+    missing_needs,
+)
+from mslt_it.selection.search import best_sets
+from mslt_it.tasks import Task, check_languages, get_task
+
+
+@dataclass(frozen=True)
+class RankedSet:
+    """One source set, its rank among the sets of its size, and its scores."""
+
+    sources: tuple[str, ...]  # alphabetical
+    k: int
+    rank: int  # 1 = best under `criterion`
+    criterion: str
+    score: float | None  # under `criterion`; None where undefined (such sets rank last)
+    scores: dict[str, float | None]  # under every criterion computed, `criterion` included
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form ``mslt-it select --json`` prints and recipes read."""
+        return {
+            "sources": list(self.sources),
+            "k": self.k,
+            "rank": self.rank,
+            "criterion": self.criterion,
+            "score": self.score,
+            "scores": dict(self.scores),
+        }
+
+
+@dataclass(frozen=True)
+class SearchInfo:
+    """How the sets of one size were searched."""
+
+    k: int
+    total: int  # candidate sets
+    scored: int  # sets whose score was computed
+    method: str  # exhaustive or pruned
+
+
+@dataclass(frozen=True)
+class SelectionResult:
+    """Everything :func:`run_selection` found, for tables and manifests."""
+
+    task: str
+    criterion: str
+    pool: tuple[str, ...]
+    include: tuple[str, ...]
+    targets: tuple[str, ...]
+    sets: list[RankedSet]
+    columns: list[str]  # criteria in `scores`, the ranking one first
+    searches: list[SearchInfo]
+    notes: list[str] = field(default_factory=list)
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def _codes(codes: Sequence[str], option: str, task: Task | None = None) -> list[str]:
+    """Known, distinct codes (and, given a task, codes the task has data for)."""
+    codes = list(codes)
+    for code in codes:
+        try:
+            get_language(code)
+        except MsltError as error:
+            raise MsltError(f"{option}: {error}") from None
+    duplicates = sorted({c for c in codes if codes.count(c) > 1})
+    if duplicates:
+        raise MsltError(f"{option}: language {duplicates[0]!r} is listed twice")
+    if task is not None:
+        check_languages(task, codes, option)
+    return codes
+
+
+def parse_k(k: int | str | Sequence[int]) -> list[int]:
+    """``3`` / ``"3"`` / ``"1-5"`` / ``"2,4"`` / ``[2, 3]`` -> sorted distinct set sizes."""
+    if isinstance(k, int):
+        values = [k]
+    elif isinstance(k, str):
+        values = []
+        for part in k.split(","):
+            match = re.fullmatch(r"\s*(-?\d+)\s*(?:-\s*(\d+)\s*)?", part)
+            if match is None:
+                raise MsltError(f"--k: expected a size like 3, a range like 1-5 or 2,4; got {k!r}")
+            low = int(match.group(1))
+            high = int(match.group(2)) if match.group(2) else low
+            if high < low:
+                raise MsltError(f"--k: empty range {part.strip()!r}")
+            values += range(low, high + 1)
+    else:
+        values = [int(v) for v in k]
+    if not values or min(values) < 1:
+        raise MsltError(f"--k: set sizes must be >= 1, got {k!r}")
+    return sorted(set(values))
+
+
+def make_context(
+    task: str | Task,
+    pool: Sequence[str] | None,
+    *,
+    targets: Sequence[str] | None = None,
+    include: Sequence[str] = (),
+    seed: int = 0,
+    options: SelectionOptions | None = None,
+) -> Context:
+    """Validate the languages and set up the criteria's context.
+
+    The pool defaults to every language of the task; ``include`` languages join it if absent.
+    Internally the pool is ordered forced-first, then alphabetically: that order breaks ties.
+    """
+    task = get_task(task) if isinstance(task, str) else task
+    options = options or SelectionOptions()
+    pool_codes = _codes(task.languages if pool is None else pool, "--pool", task)
+    forced = _codes(include, "--include", task)
+    if not pool_codes:
+        raise MsltError("--pool: no languages given")
+    rest = sorted(set(pool_codes) - set(forced))
+    ctx = Context(task, (*sorted(forced), *rest), seed=seed, options=options)
+    ctx.targets = tuple(_targets(targets or (), ctx))
+    return ctx
+
+
+def _targets(targets: Sequence[str], ctx: Context) -> list[str]:
+    """Registry codes, or codes the user's ``--vectors`` file has a row for."""
+    targets = list(targets)
+    duplicates = sorted({t for t in targets if targets.count(t) > 1})
+    if duplicates:
+        raise MsltError(f"--targets: language {duplicates[0]!r} is listed twice")
+    custom = set(ctx.custom.codes) if ctx.custom is not None else set()
+    _codes([t for t in targets if t not in custom], "--targets")
+    return targets
+
+
+def _check_sizes(ks: list[int], ctx: Context, forced: int) -> None:
+    n = len(ctx.pool)
+    if max(ks) > n:
+        raise MsltError(
+            f"--k: {max(ks)} is larger than the pool ({n} languages: {allowed(sorted(ctx.pool))})"
+        )
+    if min(ks) < forced:
+        raise MsltError(f"--k: {min(ks)} is smaller than the {forced} languages of --include")
+
+
+def _chosen(criterion: str, ctx: Context) -> str:
+    needs = missing_needs(get_criterion(criterion), ctx)
+    if needs:
+        raise MsltError(f"--criterion {criterion}: needs {' and '.join(needs)}")
+    return criterion
+
+
+def run_selection(
+    task: str | Task,
+    pool: Sequence[str] | None = None,
+    k: int | str | Sequence[int] = 3,
+    criterion: str = "l2v-syntax",
+    *,
+    targets: Sequence[str] | None = None,
+    include: Sequence[str] = (),
+    top: int = 1,
+    seed: int = 0,
+    options: SelectionOptions | None = None,
+) -> SelectionResult:
+    """The ``top`` best sets of each size in ``k`` by ``criterion``, scored by every criterion."""
+    get_criterion(criterion)
+    ctx = make_context(task, pool, targets=targets, include=include, seed=seed, options=options)
+    _chosen(criterion, ctx)
+    if top < 1:
+        raise MsltError(f"--top: must be >= 1, got {top}")
+    ks = parse_k(k)
+    forced = len(set(include))
+    _check_sizes(ks, ctx, forced)
+    columns = [criterion] + [c for c in available_criteria(ctx) if c != criterion]
+    sets: list[RankedSet] = []
+    searches: list[SearchInfo] = []
+    for size in ks:
+        objective = CRITERIA[criterion].build(ctx, size, True)
+        found = best_sets(
+            objective, len(ctx.pool), size, top, fixed=forced, method=ctx.options.search
+        )
+        searches.append(SearchInfo(size, found.total, found.scored, found.method))
+        table = {criterion: found.scores}
+        for name in columns[1:]:
+            table[name] = CRITERIA[name].build(ctx, size, False).scores(found.combos)
+        for rank, row in enumerate(found.combos):
+            sources = tuple(sorted(ctx.pool[i] for i in row))
+            scores = {name: _finite(values[rank]) for name, values in table.items()}
+            sets.append(RankedSet(sources, size, rank + 1, criterion, scores[criterion], scores))
+    return SelectionResult(
+        ctx.task.name,
+        criterion,
+        tuple(sorted(ctx.pool)),
+        tuple(sorted(set(include))),
+        ctx.targets,
+        sets,
+        columns,
+        searches,
+        list(ctx.notes),
+    )
+
+
+def select_sources(
+    task: str | Task,
+    pool: Sequence[str] | None = None,
+    k: int | str | Sequence[int] = 3,
+    criterion: str = "l2v-syntax",
+    *,
+    targets: Sequence[str] | None = None,
+    include: Sequence[str] = (),
+    top: int = 1,
+    seed: int = 0,
+    options: SelectionOptions | None = None,
+) -> list[RankedSet]:
+    """The best source sets under ``criterion`` (best first within each size).
+
+    Example: ``select_sources("xnli", ["ar", "de", "en", "es", "fr", "ru", "zh"], 3,
+    "l2v-syntax", top=5)``. See :class:`SelectionOptions` for the criteria's settings.
+    """
+    result = run_selection(
+        task,
+        pool,
+        k,
+        criterion,
+        targets=targets,
+        include=include,
+        top=top,
+        seed=seed,
+        options=options,
+    )
+    return result.sets
+
+
+# --------------------------------------------------------------------------------------------
+# Evaluating criteria against measured results
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CriterionEvaluation:
+    """How one criterion would have chosen among sets whose results are known."""
+
+    criterion: str
+    top_pick: tuple[str, ...] | None  # the listed set the criterion scores highest
+    top_pick_result: float | None  # its measured score
+    rank: int | None  # its rank by measured score: 1 + the sets that did strictly better
+    tied: int  # listed sets sharing the top criterion score (the pick among them is alphabetical)
+    out_of: int  # sets listed
+    scored: int  # sets the criterion could score
+    spearman: float | None  # criterion score vs measured score, over the scored sets
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "criterion": self.criterion,
+            "top_pick": list(self.top_pick) if self.top_pick else None,
+            "top_pick_result": self.top_pick_result,
+            "rank": self.rank,
+            "tied": self.tied,
+            "out_of": self.out_of,
+            "scored": self.scored,
+            "spearman": self.spearman,
+        }
+
+
+def split_sources(text: str) -> list[str]:
+    """``"ar,en,zh"`` or ``"ar+en+zh"`` (spaces allowed) -> codes."""
+    return [code.strip() for code in re.split(r"[,+]", text) if code.strip()]
+
+
+def load_results_csv(path: str | Path) -> list[tuple[list[str], float]]:
+    """Rows ``sources,score`` of a results file (other columns are ignored)."""
+    path = Path(path)
+    if not path.is_file():
+        raise MsltError(f"--evaluate: no such file {str(path)!r}")
+    reader = csv.DictReader(io.StringIO(path.read_text(encoding="utf-8")))
+    columns = reader.fieldnames or []
+    if "sources" not in columns or "score" not in columns:
+        raise MsltError(
+            f"--evaluate: {path} needs columns 'sources' and 'score', found {allowed(columns)}"
+        )
+    results = []
+    for line, row in enumerate(reader, start=2):
+        sources = split_sources(row["sources"] or "")
+        if not sources:
+            raise MsltError(f"--evaluate: {path}:{line}: sources is empty")
+        if row["score"] is None or not row["score"].strip():
+            raise MsltError(f"--evaluate: {path}:{line}: score is empty")
+        try:
+            score = float(row["score"])
+        except ValueError:
+            raise MsltError(
+                f"--evaluate: {path}:{line}: score {row['score']!r} is not a number"
+            ) from None
+        if not math.isfinite(score):
+            raise MsltError(f"--evaluate: {path}:{line}: score {row['score']!r} is not finite")
+        results.append((sources, score))
+    return results
+
+
+def _result_sets(results: Sequence[tuple[Sequence[str], float]]) -> list[tuple[str, ...]]:
+    if len(results) < 2:
+        raise MsltError(f"--evaluate: need at least 2 measured sets, got {len(results)}")
+    sets: list[tuple[str, ...]] = []
+    for sources, _ in results:
+        key = tuple(sorted(sources))
+        if len(set(key)) != len(key):
+            raise MsltError(f"--evaluate: set {'+'.join(sources)} lists a language twice")
+        if key in sets:
+            raise MsltError(
+                f"--evaluate: set {'+'.join(key)} appears twice; average repeated runs first"
+            )
+        sets.append(key)
+    return sets
+
+
+def criterion_scores(name: str, ctx: Context, sets: list[tuple[str, ...]]) -> np.ndarray:
+    """Score of every set (any sizes) under criterion ``name``; NaN where undefined."""
+    position = {code: i for i, code in enumerate(ctx.pool)}
+    out = np.full(len(sets), np.nan)
+    for size in sorted({len(s) for s in sets}):
+        rows = [i for i, s in enumerate(sets) if len(s) == size]
+        combos = np.array([sorted(position[c] for c in sets[i]) for i in rows], dtype=np.intp)
+        out[rows] = CRITERIA[name].build(ctx, size, False).scores(combos)
+    return out
+
+
+def _spearman(x: np.ndarray, y: np.ndarray) -> float | None:
+    from scipy.stats import spearmanr
+
+    if len(x) < 2:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a constant criterion: correlation undefined
+        value = spearmanr(x, y).statistic
+    return _finite(float(value))
+
+
+def evaluate_criteria(
+    results: Sequence[tuple[Sequence[str], float]],
+    task: str | Task,
+    criteria: Sequence[str] | None = None,
+    *,
+    targets: Sequence[str] | None = None,
+    seed: int = 0,
+    options: SelectionOptions | None = None,
+) -> list[CriterionEvaluation]:
+    """For each criterion: the measured rank of its top pick among ``results``, and Spearman ρ.
+
+    ``results`` are ``(sources, measured score)`` pairs, higher = better. A criterion's top pick is
+    the listed set it scores highest (ties: alphabetically first, never by the measured score);
+    its rank is 1 + the number of listed sets that measured strictly better. Criteria default to
+    every one the options allow; sets a criterion cannot score are left out of its ρ.
+    """
+    sets = _result_sets(results)
+    measured = np.array([float(score) for _, score in results])
+    languages = sorted({code for s in sets for code in s})
+    ctx = make_context(task, languages, targets=targets, seed=seed, options=options)
+    names = list(criteria) if criteria is not None else available_criteria(ctx)
+    for name in names:
+        _chosen(name, ctx)
+    table = []
+    for name in names:
+        scores = criterion_scores(name, ctx, sets)
+        defined = np.flatnonzero(~np.isnan(scores))
+        if not len(defined):
+            table.append(CriterionEvaluation(name, None, None, None, 0, len(sets), 0, None))
+            continue
+        best = scores[defined].max()
+        tied = [i for i in defined if scores[i] == best]
+        pick = min(tied, key=lambda i: sets[i])
+        rank = 1 + int(np.sum(measured > measured[pick]))
+        rho = _spearman(scores[defined], measured[defined])
+        table.append(
+            CriterionEvaluation(
+                name,
+                sets[pick],
+                float(measured[pick]),
+                rank,
+                len(tied),
+                len(sets),
+                len(defined),
+                rho,
+            )
+        )
+    return table
+
+
+def evaluate_criteria_markdown(
+    results: Sequence[tuple[Sequence[str], float]],
+    task: str | Task,
+    criteria: Sequence[str] | None = None,
+    *,
+    targets: Sequence[str] | None = None,
+    seed: int = 0,
+    options: SelectionOptions | None = None,
+) -> str:
+    """:func:`evaluate_criteria` as a Markdown table, for reports."""
+    table = evaluate_criteria(results, task, criteria, targets=targets, seed=seed, options=options)
+    lines = [
+        "| criterion | top pick | its result | rank | Spearman ρ | sets scored |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for row in table:
+        pick = "+".join(row.top_pick) if row.top_pick else "n/a"
+        if row.tied > 1:
+            pick += f" (1st of {row.tied} tied)"
+        result = "n/a" if row.top_pick_result is None else f"{row.top_pick_result:.4g}"
+        rank = "n/a" if row.rank is None else f"{row.rank} of {row.out_of}"
+        rho = "n/a" if row.spearman is None else f"{row.spearman:+.3f}"
+        lines.append(f"| {row.criterion} | {pick} | {result} | {rank} | {rho} | {row.scored} |")
+    best_sources, best_score = max(results, key=lambda item: item[1])
+    lines += [
+        "",
+        f"Best measured set: {'+'.join(sorted(best_sources))} ({best_score:.4g}). Rank 1 = best; "
+        "a criterion's top pick is the measured set it scores highest (ties: alphabetically "
+        "first), ranked by measured result; ρ is Spearman's between criterion and result.",
+    ]
+    return "\n".join(lines) + "\n"

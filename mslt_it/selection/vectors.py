@@ -1,0 +1,346 @@
+"""Language vectors: lang2vec feature sets (cached on disk), user CSVs, and cosine distances.
+
+lang2vec 1.1.2 takes ~3 s to import and ~9 s to return its ``fam`` set (it re-reads its ``.npz``
+once per feature name), and it has no distance functions. So each feature set is fetched once for
+*every* registry language in one call, stored as a small JSON file under the cache folder (keyed
+by feature set, the codes asked for and the lang2vec version, written atomically), and every later
+pool, of any size, is answered from that file without importing lang2vec.
+
+Missing values are never zeros. lang2vec marks them ``"--"``; they become NaN here, a language
+whose vector is all NaN is *missing* (reported by name, never guessed), and the cosine between two
+partly known vectors is taken over the features both of them have (see :func:`cosine_similarity`).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+import sys
+import warnings
+import zlib
+from dataclasses import dataclass
+from functools import cached_property
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mslt_it.errors import MsltError, allowed
+from mslt_it.io import atomic_write_text
+
+CACHE_FORMAT = 1
+MISSING_MARKS = frozenset({"", "--", "nan", "NaN", "NA"})
+
+L2V_SPACES: dict[str, str] = {
+    "syntax": "syntax_{variant}",
+    "phonology": "phonology_{variant}",
+    "inventory": "inventory_{variant}",
+    "family": "fam",
+    "geo": "geo",
+}
+"""Criterion suffix -> lang2vec feature set; ``{variant}`` is ``knn`` (default) or ``average``.
+
+``learned`` is not offered: lang2vec 1.1.2 cannot load it under numpy 2.
+"""
+
+L2V_VARIANTS = ("knn", "average")
+
+
+@dataclass(frozen=True)
+class FeatureTable:
+    """Vectors of one feature space, one row per language code; NaN marks a missing value."""
+
+    name: str  # what the vectors are, for messages: "syntax_knn", "custom (my.csv)"…
+    codes: tuple[str, ...]
+    features: tuple[str, ...]
+    values: np.ndarray  # (len(codes), len(features)) float64
+
+    @cached_property
+    def row_of(self) -> dict[str, int]:
+        return {code: i for i, code in enumerate(self.codes)}
+
+    def has_vector(self, code: str) -> bool:
+        """True when ``code`` has at least one known feature value."""
+        row = self.row_of.get(code)
+        return row is not None and bool(np.any(~np.isnan(self.values[row])))
+
+    def matrix(self, codes: list[str]) -> np.ndarray:
+        """Rows for ``codes`` in that order; all-NaN for a code the table lacks."""
+        out = np.full((len(codes), len(self.features)), np.nan)
+        for i, code in enumerate(codes):
+            row = self.row_of.get(code)
+            if row is not None:
+                out[i] = self.values[row]
+        return out
+
+    def zero(self, codes: list[str]) -> list[str]:
+        """The codes among ``codes`` whose known values are all 0 (e.g. ``fam`` of an isolate)."""
+        rows = self.matrix(codes)
+        known = ~np.isnan(rows)
+        return [
+            code
+            for code, row, ok in zip(codes, rows, known, strict=True)
+            if ok.any() and not np.any(row[ok])
+        ]
+
+    def missing(self, codes: list[str]) -> list[str]:
+        """The codes among ``codes`` without any known value."""
+        return [code for code in codes if not self.has_vector(code)]
+
+    def with_rows(self, other: FeatureTable) -> FeatureTable:
+        """This table with ``other``'s rows replacing or extending its own (same features)."""
+        if set(other.features) != set(self.features):
+            raise ValueError("with_rows needs the same feature names")
+        order = [other.features.index(f) for f in self.features]
+        rows = {code: self.values[i] for i, code in enumerate(self.codes)}
+        rows.update({code: other.values[i, order] for i, code in enumerate(other.codes)})
+        codes = tuple(rows)
+        return FeatureTable(self.name, codes, self.features, np.array([rows[c] for c in codes]))
+
+
+# --------------------------------------------------------------------------------------------
+# Cosine similarity with missing values
+# --------------------------------------------------------------------------------------------
+
+
+def cosine_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine similarity of every row of ``a`` with every row of ``b``, NaN-aware.
+
+    Each pair is compared on the features *both* rows know: the dot product and both norms are
+    taken over that shared subset, so a feature missing in one language neither counts as 0 nor
+    drops out of only one norm. A pair with no shared known feature has no similarity: NaN,
+    reported by the caller, never filled in. A vector that is all zeros on the shared features
+    (lang2vec's ``fam`` for an isolate such as Basque: no family) has nothing in common with the
+    other one: similarity 0, scikit-learn's convention.
+    """
+    known_a, known_b = ~np.isnan(a), ~np.isnan(b)
+    za, zb = np.where(known_a, a, 0.0), np.where(known_b, b, 0.0)
+    dot = za @ zb.T
+    norm_a = (za * za) @ known_b.T.astype(float)  # |a_i|² over the features b_j knows
+    norm_b = known_a.astype(float) @ (zb * zb).T  # |b_j|² over the features a_i knows
+    denominator = np.sqrt(norm_a * norm_b)
+    shared = known_a.astype(float) @ known_b.T.astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        similarity = np.where(denominator > 0, dot / denominator, np.where(shared > 0, 0.0, np.nan))
+    return np.clip(similarity, -1.0, 1.0)
+
+
+def cosine_distances(x: np.ndarray) -> np.ndarray:
+    """``1 − cosine similarity`` between rows of ``x`` (NaN where undefined), 0 on the diagonal."""
+    distances = 1.0 - cosine_similarity(x, x)
+    np.fill_diagonal(distances, 0.0)
+    return distances
+
+
+# --------------------------------------------------------------------------------------------
+# The on-disk cache
+# --------------------------------------------------------------------------------------------
+
+
+def cache_dir() -> Path:
+    """``$MSLT_IT_CACHE``, else ``$XDG_CACHE_HOME/mslt-it``, else ``~/.cache/mslt-it``."""
+    explicit = os.environ.get("MSLT_IT_CACHE")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "mslt-it"
+
+
+def lang2vec_version() -> str:
+    """The installed lang2vec's version, read from its metadata (no slow import)."""
+    try:
+        return metadata.version("lang2vec")
+    except metadata.PackageNotFoundError:
+        return "missing"
+
+
+def cache_path(feature_set: str, codes: list[str], folder: Path | None = None) -> Path:
+    """Where the table of ``feature_set`` for exactly ``codes`` is cached."""
+    digest = hashlib.sha256("\n".join(codes).encode()).hexdigest()[:16]
+    version = lang2vec_version()
+    return (folder or cache_dir()) / "lang2vec" / f"{version}-{feature_set}-{digest}.json"
+
+
+def _encode(values: np.ndarray) -> str:
+    return base64.b64encode(zlib.compress(np.ascontiguousarray(values, "<f8").tobytes())).decode()
+
+
+def _decode(text: str, shape: tuple[int, int]) -> np.ndarray:
+    raw = zlib.decompress(base64.b64decode(text))
+    return np.frombuffer(raw, dtype="<f8").reshape(shape).copy()
+
+
+def write_cached_table(path: Path, table: FeatureTable) -> None:
+    """Store ``table`` as JSON (values zlib-compressed, NaN kept), atomically."""
+    document = {
+        "format": CACHE_FORMAT,
+        "lang2vec": lang2vec_version(),
+        "feature_set": table.name,
+        "codes": list(table.codes),
+        "features": list(table.features),
+        "shape": list(table.values.shape),
+        "values": _encode(table.values),
+    }
+    atomic_write_text(path, json.dumps(document))
+
+
+def read_cached_table(path: Path, feature_set: str, codes: list[str]) -> FeatureTable | None:
+    """The cached table, or None when there is none or it is not for these inputs."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        if (
+            document["format"] != CACHE_FORMAT
+            or document["feature_set"] != feature_set
+            or document["codes"] != codes
+            or document["lang2vec"] != lang2vec_version()
+        ):
+            return None
+        shape = (len(document["codes"]), len(document["features"]))
+        values = _decode(document["values"], shape)
+    except (OSError, ValueError, KeyError, TypeError, zlib.error):
+        return None  # absent or damaged: fetch again and overwrite
+    return FeatureTable(feature_set, tuple(codes), tuple(document["features"]), values)
+
+
+# --------------------------------------------------------------------------------------------
+# lang2vec
+# --------------------------------------------------------------------------------------------
+
+
+def _import_lang2vec() -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pkg_resources deprecation
+        import lang2vec.lang2vec as l2v
+    return l2v
+
+
+def _parse_l2v_values(values: list[object]) -> np.ndarray:
+    return np.array([np.nan if v == "--" else float(v) for v in values], dtype=float)
+
+
+def fetch_lang2vec(feature_set: str, codes: list[str]) -> FeatureTable:
+    """Ask lang2vec for ``feature_set`` of ISO 639-3 ``codes`` (slow: imports lang2vec).
+
+    One call for all codes; if lang2vec rejects the batch (it raises for a code it lacks), each
+    code is asked alone and the ones it rejects get an all-NaN row, i.e. are reported missing.
+    lang2vec prints notes on stdout; they are swallowed so ``--json`` output stays clean.
+    """
+    l2v = _import_lang2vec()
+    sink = io.StringIO()
+    with contextlib.redirect_stdout(sink), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            answer = l2v.get_features(list(codes), feature_set, header=True)
+            names = [str(n) for n in answer.pop("CODE")]
+            rows = [_parse_l2v_values(answer[code]) for code in codes]
+        except Exception:  # lang2vec raises bare Exception for an unknown code
+            names, rows = [], []
+            for code in codes:
+                try:
+                    one = l2v.get_features([code], feature_set, header=True)
+                except Exception:
+                    rows.append(None)
+                    continue
+                names = [str(n) for n in one.pop("CODE")]
+                rows.append(_parse_l2v_values(one[code]))
+            if not names:
+                raise MsltError(f"lang2vec: no language has a {feature_set} vector") from None
+            rows = [np.full(len(names), np.nan) if r is None else r for r in rows]
+    return FeatureTable(feature_set, tuple(codes), tuple(names), np.vstack(rows))
+
+
+def lang2vec_table(
+    feature_set: str, codes: list[str], folder: Path | None = None, notify: bool = True
+) -> FeatureTable:
+    """``feature_set`` for ISO 639-3 ``codes``, from the disk cache or (once) from lang2vec."""
+    path = cache_path(feature_set, codes, folder)
+    table = read_cached_table(path, feature_set, codes)
+    if table is not None:
+        return table
+    if notify:
+        print(
+            f"lang2vec: fetching {feature_set} for {len(codes)} languages "
+            f"(first time only; cached in {path.parent})",
+            file=sys.stderr,
+        )
+    table = fetch_lang2vec(feature_set, codes)
+    write_cached_table(path, table)
+    return table
+
+
+# --------------------------------------------------------------------------------------------
+# User vectors
+# --------------------------------------------------------------------------------------------
+
+
+def load_vectors_csv(path: str | Path) -> FeatureTable:
+    """Read ``code,feature…`` rows; ``--`` or an empty cell is a missing value (NaN).
+
+    Codes are mslt-it's language codes (``sw``, ``zh-yue``…) or any other name, for a target
+    language the registry lacks.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MsltError(f"--vectors: no such file {str(path)!r}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise MsltError(f"--vectors: cannot read {path}: {error}") from None
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if not header or header[0].strip() != "code" or len(header) < 2:
+        raise MsltError(
+            f"--vectors: {path}: the first row must be 'code' and then feature names, "
+            f"got {','.join(header or [])!r}"
+        )
+    features = tuple(name.strip() for name in header[1:])
+    codes: list[str] = []
+    rows: list[list[float]] = []
+    for line, row in enumerate(reader, start=2):
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        codes.append(_vector_code(row, len(header), codes, path, line))
+        rows.append(
+            [_vector_value(cell, path, line, header[i + 1]) for i, cell in enumerate(row[1:])]
+        )
+    if not rows:
+        raise MsltError(f"--vectors: {path} has no rows")
+    return FeatureTable(f"custom ({path.name})", tuple(codes), features, np.array(rows))
+
+
+def _vector_code(row: list[str], width: int, seen: list[str], path: Path, line: int) -> str:
+    code = row[0].strip()
+    if len(row) != width:
+        raise MsltError(f"--vectors: {path}:{line}: {len(row)} cells, the header has {width}")
+    if not code:
+        raise MsltError(f"--vectors: {path}:{line}: empty language code")
+    if code in seen:
+        raise MsltError(f"--vectors: {path}:{line}: language {code!r} appears twice")
+    return code
+
+
+def _vector_value(cell: str, path: Path, line: int, feature: str) -> float:
+    cell = cell.strip()
+    if cell in MISSING_MARKS:
+        return math.nan
+    try:
+        value = float(cell)
+    except ValueError:
+        raise MsltError(
+            f"--vectors: {path}:{line}: {feature}: {cell!r} is not a number (use -- for missing)"
+        ) from None
+    if not math.isfinite(value):
+        raise MsltError(f"--vectors: {path}:{line}: {feature}: {cell!r} is not finite")
+    return value
+
+
+def describe_missing(codes: list[str], total: int, space: str) -> str:
+    """``af, ar (2 of 7)`` for an error message."""
+    return f"{allowed(codes, 12)} ({len(codes)} of {total}) have no {space} vector"
