@@ -17,18 +17,19 @@ The result loads with ``AutoModelForCausalLM``/``AutoTokenizer`` with ``trust_re
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from mslt_it.errors import MsltError
 
-DEFAULT_PRETRAIN_STEPS = 400
+DEFAULT_PRETRAIN_STEPS = 300
 DEFAULT_VOCAB_SIZE = 4096
 
 PAD_TOKEN = "<|pad|>"
@@ -80,7 +81,7 @@ class PretrainSettings:
 
     steps: int = DEFAULT_PRETRAIN_STEPS
     batch_size: int = 8
-    block_size: int = 256
+    block_size: int = 128
     learning_rate: float = 3e-3
     warmup_fraction: float = 0.05
     weight_decay: float = 0.01
@@ -206,7 +207,9 @@ def train_tokenizer(texts: Sequence[str], vocab_size: int) -> Any:
     )
 
 
-def tokenizer_corpus(docs: Sequence[str], conversations: Sequence[list[dict[str, str]]]) -> list[str]:
+def tokenizer_corpus(
+    docs: Sequence[str], conversations: Sequence[list[dict[str, str]]]
+) -> list[str]:
     """Text the BPE merges are learnt from: the raw paragraphs and every chat message."""
     messages = [m["content"] for conv in conversations for m in conv]
     return [*docs, *messages, "system user assistant"]
@@ -324,6 +327,24 @@ def heldout_texts(langs: Sequence[str], rows_per_language: int = 4) -> list[str]
     return raw_documents(langs, rows_per_language, split="validation")
 
 
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run torch on one thread for the build, then restore the caller's setting.
+
+    The tiny matrices gain little from a second thread, and on a busy machine (a test run beside
+    other jobs) OpenMP threads that spin-wait for a shared core made each step 5-10x slower.
+    One thread also keeps the float reductions, hence the weights, the same on any core count.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _seed_everything(seed: int) -> None:
     """Seed every generator the build touches, so a seed gives the same model twice."""
     import numpy as np
@@ -382,7 +403,7 @@ def build_tiny_model(
     shape = TinyShape()
     settings = PretrainSettings(steps=pretrain_steps)
     _seed_everything(seed)
-    with progress_bar() as progress:
+    with _one_thread(), progress_bar() as progress:
         tok_task = progress.add_task("tiny model: tokenizer", total=1)
         docs = raw_documents(langs, settings.raw_rows_per_language)
         conversations = chat_conversations(langs, settings.chats_per_language, seed)
@@ -401,7 +422,7 @@ def build_tiny_model(
             seed,
             on_step=lambda _step, _loss: progress.advance(train_task),
         )
-    heldout_loss = language_model_loss(model, tokenizer, heldout_texts(langs))
+        heldout_loss = language_model_loss(model, tokenizer, heldout_texts(langs))
     model.generation_config = GenerationConfig(
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
