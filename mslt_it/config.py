@@ -136,22 +136,6 @@ class DataSection(DataConfig):
     sources: list[str] = Field(default=[], description="Filled in per run from `sources`.")
 
 
-class ModelConfig(BaseModel):
-    """The base model to fine-tune and evaluate."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name_or_path: str = Field(
-        description="Hub id or local folder; `mslt-it:tiny` builds the tiny offline model."
-    )
-    trust_remote_code: bool = Field(
-        default=False, description="Run code shipped with the model. Off unless you trust it."
-    )
-    chat_template: str | None = Field(
-        default=None, description="Override the tokenizer's chat template (a Jinja string)."
-    )
-
-
 class AllCombinations(BaseModel):
     """Every k-language subset of a pool: the paper's C(7,3) = 35 sets."""
 
@@ -212,7 +196,8 @@ class ReportConfig(BaseModel):
 class RecipeConfig(BaseModel):
     """A whole experiment: data, sources (one set or a grid), model, training, evaluation, report.
 
-    ``train`` and ``eval`` are validated by their own models (:class:`mslt_it.train.TrainConfig`,
+    ``model``, ``train`` and ``eval`` are validated by the models of the modules that use them
+    (:class:`mslt_it.training.ModelConfig`, :class:`mslt_it.training.TrainConfig`,
     :class:`mslt_it.evaluation.EvalConfig`), where TRL and PEFT fields pass through.
     """
 
@@ -229,7 +214,10 @@ class RecipeConfig(BaseModel):
             "language lists and {select: …} entries."
         )
     )
-    model: ModelConfig
+    model: dict[str, Any] = Field(
+        description="The base model: {name_or_path, trust_remote_code, chat_template}; "
+        "name_or_path `mslt-it:tiny` builds the tiny offline model (see mslt_it.training)."
+    )
     train: dict[str, Any] = Field(default={}, description="mslt-it train settings.")
     eval: dict[str, Any] = Field(default={}, description="mslt-it eval settings.")
     report: ReportConfig = ReportConfig()

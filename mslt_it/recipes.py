@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
 from mslt_it.config import (
     AllCombinations,
     DataConfig,
@@ -51,8 +49,9 @@ class Recipe:
     path: Path
     config: RecipeConfig
     runs: list[Run]
-    train: BaseModel | None = None
-    eval: BaseModel | None = None
+    model: Any = None
+    train: Any = None
+    eval: Any = None
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -75,8 +74,7 @@ def load_recipe(path: str | Path) -> Recipe:
     for run in runs:
         check_languages(task, list(run.sources), "sources")
     recipe = Recipe(path, config, runs, raw=raw)
-    recipe.train = _validate_train(path, config.train)
-    recipe.eval = _validate_eval(path, config.eval)
+    _validate_parts(recipe)
     return recipe
 
 
@@ -87,26 +85,18 @@ def _validate(path: Path, raw: dict[str, Any]) -> RecipeConfig:
         raise MsltError(f"{path}: {error}") from None
 
 
-def _validate_train(path: Path, section: dict[str, Any]) -> BaseModel | None:
-    try:
-        from mslt_it.train import TrainConfig
-    except ImportError:  # training extras missing: reported when the step runs
-        return None
-    try:
-        return validate_section(TrainConfig, section, "train")
-    except MsltError as error:
-        raise MsltError(f"{path}: {error}") from None
+def _validate_parts(recipe: Recipe) -> None:
+    """Validate the model, train and eval sections with the models of the steps that use them."""
+    from mslt_it.evaluation import EvalConfig
+    from mslt_it.training import ModelConfig, TrainConfig
 
-
-def _validate_eval(path: Path, section: dict[str, Any]) -> BaseModel | None:
+    config = recipe.config
     try:
-        from mslt_it.evaluation import EvalConfig
-    except ImportError:
-        return None
-    try:
-        return validate_section(EvalConfig, section, "eval")
+        recipe.model = validate_section(ModelConfig, config.model, "model")
+        recipe.train = validate_section(TrainConfig, config.train, "train")
+        recipe.eval = validate_section(EvalConfig, config.eval, "eval")
     except MsltError as error:
-        raise MsltError(f"{path}: {error}") from None
+        raise MsltError(f"{recipe.path}: {error}") from None
 
 
 def expand_sources(spec: Any, task: str) -> list[Run]:

@@ -104,21 +104,29 @@ def load_results(paths: list[Path]) -> Results:
     return Results(scores, synthetic, analyses)
 
 
+def run_label(sources: tuple[str, ...], fallback: str) -> str:
+    """``SSLT en``, ``MSLT ar+en+zh``, or the run's own name for the base model."""
+    if not sources:
+        return fallback
+    return f"{'SSLT' if len(sources) == 1 else 'MSLT'} {'+'.join(sources)}"
+
+
 def scores_of(data: dict[str, Any], path: Path) -> list[Score]:
-    """The per-language scores of one results.json (see mslt_it.evaluation for the schema)."""
-    run_name = data.get("run_label") or data.get("adapter_label") or path.parent.name
-    sources = tuple(data.get("sources") or ())
+    """The per-language scores of one results.json (schema: mslt_it.evaluation.runner)."""
+    adapter = data.get("adapter") or {}
+    sources = tuple(adapter.get("sources") or ())
+    name = run_label(sources, data.get("run") or path.parent.name)
     out = []
-    for task, per_lang in data["tasks"].items():
-        for lang, entry in per_lang["languages"].items():
-            low, high = entry.get("interval", [entry["score"], entry["score"]])
+    for task, per_task in data["tasks"].items():
+        for lang, entry in per_task["languages"].items():
+            low, high = entry.get("ci95") or (entry["score"], entry["score"])
             out.append(
                 Score(
-                    run=run_name,
+                    run=name,
                     sources=sources,
                     task=task,
                     lang=lang,
-                    metric=per_lang.get("metric", "score"),
+                    metric=per_task.get("metric", "score"),
                     score=float(entry["score"]),
                     low=float(low),
                     high=float(high),
@@ -194,7 +202,7 @@ def markdown(results: Results, figures: list[str], extra: str, analysis: str, re
         lines += [f"Recipe **{config.name}** ({recipe.path}): {config.description}".strip(), ""]
         data = config.data
         summary = f"Task {data.task}, budget {data.budget} ({data.budget_mode})"
-        lines += [f"{summary}, model `{config.model.name_or_path}`.", ""]
+        lines += [f"{summary}, model `{recipe.model.name_or_path}`.", ""]
     if results.synthetic:
         lines += [SYNTHETIC_WARNING, ""]
     metric = results.scores[0].metric

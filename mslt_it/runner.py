@@ -97,23 +97,19 @@ def make_plan(recipe: Recipe) -> Plan:
 
 def resolve_model(recipe: Recipe) -> Path | str:
     """The model to train; ``mslt-it:tiny`` means the tiny offline model, built once per recipe."""
-    name = recipe.config.model.name_or_path
+    name = recipe.model.name_or_path
     return recipe.output_dir / "tiny-model" if name == TINY_MODEL else name
 
 
 def ensure_model(recipe: Recipe, model_path: Path | str) -> None:
-    if recipe.config.model.name_or_path == TINY_MODEL and not Path(model_path).is_dir():
+    if recipe.model.name_or_path == TINY_MODEL and not Path(model_path).is_dir():
         from mslt_it.tiny import build_tiny_model
 
         build_tiny_model(Path(model_path), seed=0)
 
 
-def run_dir(root: Path, run: Run) -> Path:
-    return root / run.run_id
-
-
 def build_step(recipe: Recipe, run: Run, root: Path) -> Step:
-    output = run_dir(root, run) / "data"
+    output = root / "data" / run.run_id
     config = recipe.data_config(run)
 
     def input_hash() -> str:
@@ -139,15 +135,15 @@ def dataset_fingerprint(folder: Path) -> str | None:
 
 
 def train_step(recipe: Recipe, run: Run, root: Path, model_path: Path | str) -> Step:
-    data_dir = run_dir(root, run) / "data"
-    output = run_dir(root, run) / "adapter"
+    data_dir = root / "data" / run.run_id
+    output = root / "adapters" / run.run_id  # the folder name is the run's name in evaluation
 
     def input_hash() -> str | None:
         fingerprint = dataset_fingerprint(data_dir)
         if fingerprint is None:
             return None
-        train = recipe.train.model_dump(mode="json") if recipe.train else recipe.config.train
-        return content_hash("train", fingerprint, recipe.config.model.model_dump(), train)
+        train = recipe.train.model_dump(mode="json")
+        return content_hash("train", fingerprint, recipe.model.model_dump(mode="json"), train)
 
     def execute() -> None:
         ensure_model(recipe, model_path)
@@ -165,14 +161,14 @@ def adapter_hash(folder: Path) -> str | None:
 
 def eval_step(recipe: Recipe, root: Path, model_path: Path | str) -> Step:
     output = root / "eval"
-    adapters = {run.run_id: run_dir(root, run) / "adapter" for run in recipe.runs}
+    adapters = {run.run_id: root / "adapters" / run.run_id for run in recipe.runs}
 
     def input_hash() -> str | None:
         hashes = {run_id: adapter_hash(folder) for run_id, folder in adapters.items()}
         if any(h is None for h in hashes.values()):
             return None
-        settings = recipe.eval.model_dump(mode="json") if recipe.eval else recipe.config.eval
-        return content_hash("eval", hashes, recipe.config.model.model_dump(), settings)
+        settings = recipe.eval.model_dump(mode="json")
+        return content_hash("eval", hashes, recipe.model.model_dump(mode="json"), settings)
 
     def execute() -> None:
         ensure_model(recipe, model_path)
@@ -200,33 +196,24 @@ def report_step(recipe: Recipe, root: Path) -> Step:
 
 
 def run_training(recipe: Recipe, data_dir: Path, model_path: Path | str, output: Path) -> None:
-    """Train one adapter (``mslt-it train`` with the recipe's settings)."""
-    from mslt_it.train import train_from_config
+    """Train one adapter (``mslt-it train`` with the recipe's settings); resumes a killed run."""
+    from mslt_it.training.run import train
 
-    train_from_config(
-        recipe.train,
-        dataset_dir=data_dir,
-        model=str(model_path),
-        out=output,
-        model_config=recipe.config.model,
-        overwrite=False,
-        resume=True,
-    )
+    model = recipe.model.model_copy(update={"name_or_path": str(model_path)})
+    config = recipe.train.model_copy(update={"dataset": str(data_dir)})
+    train(model, config, output, resume=True)
 
 
 def run_evaluation(
     recipe: Recipe, model_path: Path | str, adapters: dict[str, Path], output: Path
 ) -> None:
     """Evaluate every adapter of the grid in one engine (the base model loads once)."""
-    from mslt_it.evaluation import evaluate_adapters
+    from mslt_it.evaluation import evaluate
 
-    evaluate_adapters(
-        recipe.eval,
-        model=str(model_path),
-        adapters=adapters,
-        out=output,
-        trust_remote_code=recipe.config.model.trust_remote_code,
+    config = recipe.eval.model_copy(
+        update={"model": str(model_path), "adapters": [str(a) for a in adapters.values()]}
     )
+    evaluate(config, output)
 
 
 def execute_plan(

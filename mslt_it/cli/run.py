@@ -60,7 +60,7 @@ def print_plan(plan) -> None:
     STDOUT.print(
         f"[bold]{recipe.config.name}[/]: {len(recipe.runs)} run(s) of {recipe.config.data.task}, "
         f"budget {recipe.config.data.budget} ({recipe.config.data.budget_mode}), "
-        f"model {recipe.config.model.name_or_path} → {recipe.output_dir}"
+        f"model {recipe.model.name_or_path} → {recipe.output_dir}"
     )
     table = Table(title="plan")
     for column in ("step", "run", "sources from", "output", "status"):
