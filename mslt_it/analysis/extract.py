@@ -1,0 +1,345 @@
+"""Sentence representations from every layer of a causal LM, with and without LoRA adapters.
+
+A sentence's representation at layer ``l`` is the mean of ``hidden_states[l]`` over the tokens of
+the sentence itself (``hidden_states[0]`` is the embedding output). Tokens added around it (BOS,
+a chat template's role markers) are fed to the model but left out of the mean: they are the same
+in every language and would pull all sentences towards one point. ``last`` pooling takes the
+sentence's final token instead, which in a causal model is the only one that has seen it all.
+
+Batches are sorted by length and padded on the right. With right padding a causal model's real
+tokens never attend to the padding and keep their position ids, so a batched representation
+equals the one-at-a-time one (up to float rounding): batching changes the speed, not the result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mslt_it.errors import MsltError, allowed
+
+POOLINGS = ("mean", "last")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+@dataclass
+class Encoded:
+    """Token ids of each sentence and the positions of the sentence's own tokens among them."""
+
+    input_ids: list[list[int]]
+    positions: list[list[int]]
+    truncated: int = 0  # sentences cut by max_length
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """A LoRA adapter folder and how to call it in tables and plots."""
+
+    path: Path
+    label: str
+    run: dict[str, Any] = field(default_factory=dict)
+
+
+# --- encoding --------------------------------------------------------------------------------
+
+
+def render(tokenizer: Any, text: str, chat_template: bool) -> tuple[str, int, int]:
+    """The text the model reads and the character span of the sentence inside it."""
+    if not chat_template:
+        return text, 0, len(text)
+    rendered = tokenizer.apply_chat_template(
+        [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=False
+    )
+    start = rendered.rfind(text)
+    if start < 0:  # a template that rewrites the content: pool over everything it rendered
+        return rendered, 0, len(rendered)
+    return rendered, start, start + len(text)
+
+
+def encode_sentences(
+    tokenizer: Any, texts: Sequence[str], chat_template: bool = False, max_length: int = 256
+) -> Encoded:
+    """Tokenize ``texts`` once (shared by the base model and every adapter).
+
+    Plain text starts with BOS when the tokenizer has one, as in pre-training, even if the
+    tokenizer does not add it itself; a chat template brings its own special tokens.
+    """
+    if chat_template and not getattr(tokenizer, "chat_template", None):
+        raise MsltError("--chat-template: the model's tokenizer has no chat template")
+    if not getattr(tokenizer, "is_fast", False):
+        raise MsltError(
+            "model: analysis needs a fast (Rust) tokenizer to find each sentence's tokens; "
+            "this one is a slow Python tokenizer"
+        )
+    rendered = [render(tokenizer, text, chat_template) for text in texts]
+    batch = tokenizer(
+        [r[0] for r in rendered],
+        add_special_tokens=False,
+        return_offsets_mapping=True,
+        truncation=False,
+    )
+    bos = getattr(tokenizer, "bos_token_id", None)
+    prepend = not chat_template and bos is not None
+    encoded = Encoded([], [])
+    for (_, start, end), ids, offsets in zip(
+        rendered, batch["input_ids"], batch["offset_mapping"], strict=True
+    ):
+        ids, offsets = list(ids), [tuple(o) for o in offsets]
+        if prepend and (not ids or ids[0] != bos):
+            ids, offsets = [bos, *ids], [(0, 0), *offsets]
+        if len(ids) > max_length:
+            ids, offsets = ids[:max_length], offsets[:max_length]
+            encoded.truncated += 1
+        positions = [
+            i for i, (s, e) in enumerate(offsets) if e > s and e > start and s < end
+        ] or list(range(len(ids)))
+        encoded.input_ids.append(ids)
+        encoded.positions.append(positions)
+    return encoded
+
+
+# --- models ----------------------------------------------------------------------------------
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` is the GPU when there is one, else the CPU."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def resolve_dtype(dtype: str, device: str) -> Any:
+    """``auto``: bfloat16 on a GPU (half the memory, as models are trained), float32 on a CPU."""
+    import torch
+
+    if dtype not in DTYPES:
+        raise MsltError(f"--dtype: unknown dtype {dtype!r}; use one of {allowed(DTYPES)}")
+    if dtype == "auto":
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    return getattr(torch, dtype)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def count_hidden_states(model: str, trust_remote_code: bool = False) -> int:
+    """How many hidden states the model returns: its layers plus the embedding output.
+
+    Read from the config alone, so a bad ``--layers`` fails before any weights are loaded.
+    """
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(model, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as error:
+        raise MsltError(f"--model: cannot load {model!r}: {_first_line(error)}") from None
+    text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    layers = getattr(text_config, "num_hidden_layers", None)
+    if not isinstance(layers, int):
+        raise MsltError(f"--model: {model!r} has no num_hidden_layers in its config")
+    return layers + 1
+
+
+def load_model(model: str, device: str, dtype: Any, trust_remote_code: bool = False) -> Any:
+    """The causal LM in eval mode on ``device``, with a one-line error when it cannot load."""
+    from transformers import AutoModelForCausalLM
+
+    try:
+        with quiet_loading():
+            loaded = AutoModelForCausalLM.from_pretrained(
+                model, dtype=dtype, trust_remote_code=trust_remote_code
+            )
+    except (OSError, ValueError) as error:
+        raise MsltError(f"--model: cannot load {model!r}: {_first_line(error)}") from None
+    return loaded.to(device).eval()
+
+
+@contextlib.contextmanager
+def quiet_loading() -> Iterator[None]:
+    """No "Loading weights" bar from transformers: our own bars cover the run."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
+def read_adapter(path: str | Path) -> Adapter:
+    """Check an adapter folder and read its run manifest (``run.json``), when there is one."""
+    folder = Path(path)
+    if not (folder / "adapter_config.json").is_file():
+        raise MsltError(
+            f"--adapter: {str(folder)!r} is not a PEFT adapter folder (no adapter_config.json)"
+        )
+    run: dict[str, Any] = {}
+    if (folder / "run.json").is_file():
+        try:
+            run = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as error:
+            raise MsltError(f"--adapter: cannot read {folder / 'run.json'}: {error}") from None
+    return Adapter(folder, run_label(run) or folder.name, run)
+
+
+def run_label(run: dict[str, Any]) -> str | None:
+    """``SSLT en`` for one source language, ``MSLT ar+en+zh`` for several, else None."""
+    dataset = run.get("dataset") if isinstance(run, dict) else None
+    sources = dataset.get("sources") if isinstance(dataset, dict) else None
+    if not isinstance(sources, list) or not sources:
+        return None
+    kind = "SSLT" if len(sources) == 1 else "MSLT"
+    return f"{kind} {'+'.join(str(s) for s in sources)}"
+
+
+def unique_labels(adapters: Sequence[Adapter]) -> list[Adapter]:
+    """Two adapters with the same sources get their folder name added, so plots tell them apart."""
+    labels = [a.label for a in adapters]
+    out = []
+    for adapter in adapters:
+        label = adapter.label
+        if labels.count(label) > 1 or label == "base":
+            label = f"{label} ({adapter.path.name})"
+        out.append(Adapter(adapter.path, label, adapter.run))
+    return out
+
+
+def variants(model: Any, adapters: Sequence[Adapter]) -> Iterator[tuple[str, Any]]:
+    """The base model, then each adapter in turn, on one copy of the base weights.
+
+    The base is analysed before PEFT touches it; adapters are then loaded side by side into one
+    PeftModel and switched with ``set_adapter``, so the base is read from disk once.
+    """
+    yield "base", model
+    if not adapters:
+        return
+    from peft import PeftModel
+
+    names = [f"adapter{i}" for i in range(len(adapters))]
+    peft_model = None
+    for name, adapter in zip(names, adapters, strict=True):
+        try:
+            with quiet_loading():
+                if peft_model is None:
+                    peft_model = PeftModel.from_pretrained(
+                        model, str(adapter.path), adapter_name=name
+                    )
+                else:
+                    peft_model.load_adapter(str(adapter.path), adapter_name=name)
+        except (OSError, ValueError, RuntimeError, KeyError) as error:
+            raise MsltError(
+                f"--adapter: cannot load {adapter.path} onto the model: {_first_line(error)}"
+            ) from None
+    assert peft_model is not None
+    peft_model.eval()
+    for name, adapter in zip(names, adapters, strict=True):
+        peft_model.set_adapter(name)
+        yield adapter.label, peft_model
+
+
+def backbone(model: Any) -> Any:
+    """The transformer without its LM head: hidden states without a vocabulary-wide matmul.
+
+    LoRA layers are injected into the modules in place, so the backbone of a PeftModel runs the
+    active adapter.
+    """
+    import torch
+
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    prefix = getattr(inner, "base_model_prefix", "")
+    candidate = getattr(inner, prefix, None) if prefix else None
+    return candidate if isinstance(candidate, torch.nn.Module) else inner
+
+
+# --- extraction ------------------------------------------------------------------------------
+
+
+def batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Indices grouped into batches of similar length, longest first (memory errors come early)."""
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def extract(
+    model: Any,
+    encoded: Encoded,
+    layers: Sequence[int],
+    pooling: str = "mean",
+    batch_size: int = 32,
+    pad_id: int = 0,
+    on_batch: Any = None,
+) -> np.ndarray:
+    """Pooled hidden states, shape ``(len(layers), len(encoded), hidden)``, float32 on the CPU."""
+    import torch
+
+    if pooling not in POOLINGS:
+        raise MsltError(f"--pooling: unknown pooling {pooling!r}; use one of {allowed(POOLINGS)}")
+    network = backbone(model)
+    device = next(model.parameters()).device
+    out: np.ndarray | None = None
+    with torch.inference_mode():
+        for batch in batches([len(ids) for ids in encoded.input_ids], batch_size):
+            ids, attention, pool = _pad(encoded, batch, pad_id)
+            hidden = network(
+                input_ids=ids.to(device),
+                attention_mask=attention.to(device),
+                output_hidden_states=True,
+                use_cache=False,
+            ).hidden_states
+            if max(layers) >= len(hidden):
+                raise MsltError(
+                    f"--layers: layer {max(layers)} asked, but the model returned {len(hidden)} "
+                    "hidden states"
+                )
+            pool = pool.to(device)
+            for j, layer in enumerate(layers):
+                pooled = _pool(hidden[layer].float(), pool, pooling).cpu().numpy()
+                if out is None:
+                    out = np.empty((len(layers), len(encoded), pooled.shape[1]), np.float32)
+                out[j, batch] = pooled
+            if on_batch is not None:
+                on_batch(len(batch))
+    assert out is not None
+    return out
+
+
+def _pad(encoded: Encoded, batch: Sequence[int], pad_id: int) -> tuple[Any, Any, Any]:
+    """Right-padded ids, the attention mask, and a 0/1 mask of the tokens to pool over."""
+    import torch
+
+    width = max(len(encoded.input_ids[i]) for i in batch)
+    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(batch), width), dtype=torch.long)
+    pool = torch.zeros((len(batch), width), dtype=torch.float32)
+    for row, index in enumerate(batch):
+        tokens = encoded.input_ids[index]
+        ids[row, : len(tokens)] = torch.tensor(tokens)
+        attention[row, : len(tokens)] = 1
+        pool[row, encoded.positions[index]] = 1.0
+    return ids, attention, pool
+
+
+def _pool(hidden: Any, pool: Any, pooling: str) -> Any:
+    """Mean over the pooled tokens, or the last of them."""
+    import torch
+
+    if pooling == "mean":
+        return (hidden * pool.unsqueeze(-1)).sum(1) / pool.sum(1, keepdim=True)
+    width = pool.shape[1]
+    last = (pool * torch.arange(1, width + 1, device=pool.device)).argmax(1)
+    return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]

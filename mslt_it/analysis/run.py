@@ -1,0 +1,406 @@
+"""``analyze`` from start to finish: sentences → representations → metrics → plots → analysis.json.
+
+Everything cheap is checked before anything expensive: options, adapter folders, languages and
+the sentence count, then the layer range from the model's config, and only then are weights
+loaded. The base model is read once; adapters are switched on it.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mslt_it.analysis.extract import (
+    DTYPES,
+    POOLINGS,
+    Adapter,
+    count_hidden_states,
+    encode_sentences,
+    extract,
+    load_model,
+    read_adapter,
+    resolve_device,
+    resolve_dtype,
+    unique_labels,
+    variants,
+)
+from mslt_it.analysis.metrics import MEANINGS, chance_levels, layer_metrics
+from mslt_it.analysis.parallel import ParallelSentences, load_parallel
+from mslt_it.analysis.plots import PROJECTIONS, plot_cka, plot_layers, plot_projection
+from mslt_it.errors import MsltError, allowed
+from mslt_it.io import atomic_write_json
+
+RESULT_FILE = "analysis.json"
+PLOT_FILES = {"tsne": "tsne.png", "layers": "layers.png", "cka": "cka.png"}
+
+
+@dataclass
+class AnalysisConfig:
+    """What to analyse and how; every field is a ``mslt-it analyze`` option of the same name."""
+
+    model: str = field(metadata={"help": "Base model: Hub id or local folder."})
+    langs: list[str] = field(metadata={"help": "Languages of the parallel sentences (≥ 2)."})
+    adapters: list[str] = field(
+        default_factory=list, metadata={"help": "LoRA adapter folders, analysed on the base."}
+    )
+    data: str = field(
+        default="synthetic", metadata={"help": "hub, synthetic, or DIR/xnli/<lang>/<split>.*"}
+    )
+    parallel: str | None = field(
+        default=None, metadata={"help": "CSV/JSONL/Parquet with one column per language."}
+    )
+    split: str = field(default="test", metadata={"help": "XNLI split (test or validation)."})
+    sentence_field: str = field(
+        default="premise", metadata={"help": "XNLI field: premise or hypothesis."}
+    )
+    n: int = field(default=1000, metadata={"help": "Parallel sentences per language."})
+    layers: str = field(
+        default="all", metadata={"help": "all, or comma-separated indices (0 = embeddings, -1)."}
+    )
+    pooling: str = field(default="mean", metadata={"help": "mean or last (sentence tokens)."})
+    chat_template: bool = field(
+        default=False, metadata={"help": "Wrap each sentence as a user turn."}
+    )
+    center: bool = field(default=False, metadata={"help": "Centre each language before retrieval."})
+    projection: str = field(default="tsne", metadata={"help": "tsne or pca for tsne.png."})
+    plot_layer: int | None = field(
+        default=None, metadata={"help": "Layer of tsne.png and cka.png (default: last analysed)."}
+    )
+    plot_n: int = field(default=200, metadata={"help": "Sentences per language in tsne.png."})
+    batch_size: int = field(default=32, metadata={"help": "Sentences per forward pass."})
+    max_length: int = field(default=256, metadata={"help": "Tokens per sentence at most."})
+    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:1…"})
+    dtype: str = field(default="auto", metadata={"help": "auto, float32, bfloat16, float16."})
+    seed: int = field(default=0, metadata={"help": "Sentence sample, probe split, t-SNE."})
+    trust_remote_code: bool = field(
+        default=False, metadata={"help": "Let the model folder run its own code."}
+    )
+
+
+@dataclass
+class AnalysisResult:
+    """The written analysis: its folder and the content of analysis.json."""
+
+    path: Path
+    data: dict[str, Any]
+
+
+def check_options(config: AnalysisConfig) -> None:
+    """Options that need no data or model to judge."""
+    if config.pooling not in POOLINGS:
+        raise MsltError(
+            f"--pooling: unknown pooling {config.pooling!r}; use one of {allowed(POOLINGS)}"
+        )
+    if config.projection not in PROJECTIONS:
+        raise MsltError(
+            f"--projection: unknown projection {config.projection!r}; "
+            f"use one of {allowed(PROJECTIONS)}"
+        )
+    if config.dtype not in DTYPES:
+        raise MsltError(f"--dtype: unknown dtype {config.dtype!r}; use one of {allowed(DTYPES)}")
+    for name in ("batch_size", "max_length", "plot_n"):
+        value = getattr(config, name)
+        if value < 1:
+            raise MsltError(f"--{name.replace('_', '-')}: {value} is too small; use 1 or more")
+    if config.parallel is not None and config.data != "synthetic":
+        raise MsltError(
+            f"--parallel: give either --parallel FILE or --data {config.data}, not both"
+        )
+
+
+def parse_layers(spec: str, num_states: int) -> list[int]:
+    """``all`` or ``8,16,-1`` → sorted distinct indices into the model's hidden states.
+
+    Index 0 is the embedding output and ``num_states - 1`` the last layer; negative indices
+    count from the end, as in Python.
+    """
+    last = num_states - 1
+    if spec.strip() == "all":
+        return list(range(num_states))
+    allowed_range = f"all, 0..{last} or -{num_states}..-1 (0 = embeddings, {last} = last layer)"
+    layers = set()
+    for part in spec.split(","):
+        try:
+            index = int(part.strip())
+        except ValueError:
+            raise MsltError(
+                f"--layers: {part.strip()!r} is not a layer; use {allowed_range}"
+            ) from None
+        if not -num_states <= index <= last:
+            raise MsltError(
+                f"--layers: {index} is out of range for a model with {last} layers; "
+                f"use {allowed_range}"
+            )
+        layers.add(index % num_states)
+    return sorted(layers)
+
+
+def resolve_plot_layer(plot_layer: int | None, layers: list[int], num_states: int) -> int:
+    """The layer shown in tsne.png and cka.png: one of the analysed layers."""
+    if plot_layer is None:
+        return layers[-1]
+    index = plot_layer % num_states if -num_states <= plot_layer < num_states else None
+    if index not in layers:
+        raise MsltError(
+            f"--plot-layer: {plot_layer} is not among the analysed layers "
+            f"({allowed(layers)}); pick one of them or add it to --layers"
+        )
+    return index
+
+
+def run_analysis(
+    config: AnalysisConfig, out: str | Path, overwrite: bool = False
+) -> AnalysisResult:
+    """Analyse the base model and each adapter; write analysis.json and the PNGs to ``out``."""
+    from mslt_it.modeling import load_tokenizer
+    from mslt_it.progress import progress_bar
+
+    started = time.perf_counter()
+    out = Path(out)
+    check_options(config)
+    if out.exists() and not out.is_dir():
+        raise MsltError(f"--out: {out} is a file; give a folder for analysis.json and the PNGs")
+    if (out / RESULT_FILE).exists() and not overwrite:
+        raise MsltError(
+            f"--out: {out / RESULT_FILE} already exists; pass --overwrite to replace it"
+        )
+    adapters = unique_labels([read_adapter(path) for path in config.adapters])
+    sentences = load_parallel(
+        config.langs,
+        config.n,
+        data=config.data,
+        split=config.split,
+        field=config.sentence_field,
+        parallel_file=config.parallel,
+        seed=config.seed,
+    )
+    num_states = count_hidden_states(config.model, config.trust_remote_code)
+    layers = parse_layers(config.layers, num_states)
+    plot_layer = resolve_plot_layer(config.plot_layer, layers, num_states)
+
+    tokenizer = load_tokenizer(config.model, trust_remote_code=config.trust_remote_code)
+    texts = [text for lang in sentences.langs for text in sentences.texts[lang]]
+    encoded = encode_sentences(tokenizer, texts, config.chat_template, config.max_length)
+    device = resolve_device(config.device)
+    model = load_model(
+        config.model, device, resolve_dtype(config.dtype, device), config.trust_remote_code
+    )
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    shown = plot_sample(sentences, config.plot_n, config.seed)
+
+    models: list[dict[str, Any]] = []
+    clouds: list[tuple[str, np.ndarray]] = []
+    warnings = adapter_warnings(config.model, adapters)
+    if encoded.truncated:
+        warnings.append(
+            f"{encoded.truncated} sentences were longer than --max-length {config.max_length} "
+            "tokens and were cut"
+        )
+    with progress_bar() as progress:
+        for label, variant in variants(model, adapters):
+            task = progress.add_task(f"{label}: hidden states", total=len(encoded))
+            reps = extract(
+                variant,
+                encoded,
+                layers,
+                pooling=config.pooling,
+                batch_size=config.batch_size,
+                pad_id=pad_id,
+                on_batch=lambda done, task=task: progress.advance(task, done),
+            )
+            task = progress.add_task(f"{label}: metrics", total=len(layers))
+            per_layer = []
+            for j, layer in enumerate(layers):
+                by_lang = np.split(reps[j], len(sentences.langs))
+                warnings += constant_warnings(label, layer, sentences.langs, by_lang)
+                metrics = layer_metrics(by_lang, center=config.center, seed=config.seed)
+                per_layer.append({"layer": layer, **metrics})
+                progress.advance(task)
+            models.append(
+                {"label": label, "adapter": _adapter_entry(adapters, label), "layers": per_layer}
+            )
+            # Only the plotted layer of the plotted sentences outlives the model's turn.
+            clouds.append((label, reps[layers.index(plot_layer)][shown]))
+            del reps
+
+    chance = chance_levels(sentences.n, len(sentences.langs))
+    plots = draw_plots(out, models, clouds, sentences, plot_layer, num_states, chance, config)
+    data = {
+        "inputs": inputs_section(config, adapters, sentences, layers, plot_layer, num_states),
+        "sentences": {
+            "origin": sentences.origin,
+            "source_rows": sentences.source_rows,
+            "ids": sentences.ids,
+            "truncated": encoded.truncated,
+        },
+        "meanings": dict(MEANINGS),
+        "chance": chance,
+        "models": models,
+        "plots": plots,
+        "warnings": warnings,
+        "versions": versions(),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    atomic_write_json(out / RESULT_FILE, data)
+    return AnalysisResult(out, data)
+
+
+def constant_warnings(
+    label: str, layer: int, langs: tuple[str, ...], by_lang: list[np.ndarray]
+) -> list[str]:
+    """Flag languages whose sentences all got one representation: metrics there mean nothing.
+
+    It happens with last-token pooling at the embedding layer when every sentence ends in the
+    same full stop.
+    """
+    return [
+        f"{label}, layer {layer}: every {lang} sentence has the same representation "
+        "(last-token pooling at the embeddings sees only the final token); ignore this layer"
+        for lang, reps in zip(langs, by_lang, strict=True)
+        if not np.any(np.ptp(reps, axis=0) > 0)
+    ]
+
+
+def adapter_warnings(model: str, adapters: list[Adapter]) -> list[str]:
+    """An adapter whose run.json names another base model was probably trained on that one."""
+    found = []
+    for adapter in adapters:
+        base = adapter.run.get("base_model")
+        if isinstance(base, str) and not same_model(base, model):
+            found.append(
+                f"{adapter.label}: run.json says it was trained on {base!r}, not on {model!r}"
+            )
+    return found
+
+
+def same_model(a: str, b: str) -> bool:
+    """Equal ids, or two paths to the same folder."""
+    if a == b:
+        return True
+    pa, pb = Path(a), Path(b)
+    return pa.exists() and pb.exists() and pa.resolve() == pb.resolve()
+
+
+def _adapter_entry(adapters: list[Adapter], label: str) -> str | None:
+    return next((str(a.path) for a in adapters if a.label == label), None)
+
+
+def plot_sample(sentences: ParallelSentences, plot_n: int, seed: int) -> np.ndarray:
+    """Row indices (into the language-major stack) of the sentences drawn in tsne.png.
+
+    The same sentences in every language and for every model, so panels compare like with like.
+    """
+    n = sentences.n
+    keep = np.sort(np.random.default_rng(seed).permutation(n)[: min(plot_n, n)])
+    return np.concatenate([k * n + keep for k in range(len(sentences.langs))])
+
+
+def draw_plots(
+    out: Path,
+    models: list[dict[str, Any]],
+    clouds: list[tuple[str, np.ndarray]],
+    sentences: ParallelSentences,
+    plot_layer: int,
+    num_states: int,
+    chance: dict[str, float],
+    config: AnalysisConfig,
+) -> list[str]:
+    """tsne.png, layers.png and cka.png; returns their names, relative to ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    where = layer_name(plot_layer, num_states)
+    per_lang = len(clouds[0][1]) // len(sentences.langs)
+    method = "t-SNE" if config.projection == "tsne" else "PCA"
+    subtitles = []
+    for model in models:
+        entry = next(e for e in model["layers"] if e["layer"] == plot_layer)
+        subtitles.append(
+            f"retrieval {entry['retrieval']['value']:.2f} · LID {entry['lid']['value']:.2f} · "
+            f"silhouette {entry['silhouette']['value']:.2f}"
+        )
+    plot_projection(
+        [(label, points, sub) for (label, points), sub in zip(clouds, subtitles, strict=True)],
+        sentences.langs,
+        config.projection,
+        f"{method} of sentence representations at {where}\n"
+        f"{per_lang} parallel sentences per language, coloured by language",
+        out / PLOT_FILES["tsne"],
+        seed=config.seed,
+    )
+    plot_layers(models, chance, out / PLOT_FILES["layers"])
+    matrices = []
+    for model in models:
+        entry = next(e for e in model["layers"] if e["layer"] == plot_layer)
+        matrices.append((model["label"], np.array(entry["cka"]["pairs"], dtype=float)))
+    plot_cka(
+        matrices,
+        sentences.langs,
+        f"Linear CKA between languages at {where}",
+        out / PLOT_FILES["cka"],
+    )
+    return [PLOT_FILES["tsne"], PLOT_FILES["layers"], PLOT_FILES["cka"]]
+
+
+def layer_name(layer: int, num_states: int) -> str:
+    """``layer 0 (embeddings)``, ``layer 12 of 32``, ``layer 32 of 32 (last)``."""
+    last = num_states - 1
+    if layer == 0:
+        return "layer 0 (embeddings)"
+    return f"layer {layer} of {last}" + (" (last)" if layer == last else "")
+
+
+def inputs_section(
+    config: AnalysisConfig,
+    adapters: list[Adapter],
+    sentences: ParallelSentences,
+    layers: list[int],
+    plot_layer: int,
+    num_states: int,
+) -> dict[str, Any]:
+    """What was analysed and how, enough to run the same analysis again."""
+    settings = asdict(config)
+    settings.pop("adapters")
+    return {
+        **settings,
+        "langs": list(sentences.langs),
+        "n": sentences.n,
+        "layers": layers,
+        "layers_spec": config.layers,
+        "plot_layer": plot_layer,
+        "num_layers": num_states - 1,
+        "adapters": [
+            {
+                "path": str(a.path),
+                "label": a.label,
+                "base_model": a.run.get("base_model"),
+                "dataset": a.run.get("dataset"),
+            }
+            for a in adapters
+        ],
+    }
+
+
+def versions() -> dict[str, str]:
+    """Library versions that can change the numbers."""
+    import sklearn
+    import torch
+    import transformers
+
+    found = {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "scikit-learn": sklearn.__version__,
+    }
+    try:
+        import peft
+
+        found["peft"] = peft.__version__
+    except ImportError:  # pragma: no cover - peft is a dependency, but analysis works without it
+        pass
+    return found

@@ -1,0 +1,333 @@
+"""`mslt-it analyze`: metrics on constructed embeddings, parallel data, extraction, the command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import assert_one_line_error
+
+from mslt_it.analysis import (
+    cka_matrix,
+    language_id_accuracy,
+    language_silhouette,
+    linear_cka,
+    load_parallel,
+    parse_layers,
+    retrieval_matrix,
+)
+from mslt_it.analysis.extract import (
+    encode_sentences,
+    extract,
+    load_model,
+    resolve_dtype,
+    run_label,
+)
+from mslt_it.analysis.metrics import mean_off_diagonal
+from mslt_it.errors import MsltError
+
+# --- metrics on constructed embeddings ----------------------------------------------------------
+
+
+def constructed(agnostic: bool, n: int = 60, d: int = 16, langs: int = 3, seed: int = 0):
+    """Representations of n parallel sentences in several languages.
+
+    Language-agnostic: every language is the sentence's content plus a little noise.
+    Language-specific: mostly per-language noise plus a large per-language offset, so languages
+    form separate clusters and the content is hard to find.
+    """
+    rng = np.random.default_rng(seed)
+    content = rng.normal(size=(n, d))
+    reps = []
+    for _ in range(langs):
+        if agnostic:
+            reps.append(content + 0.1 * rng.normal(size=(n, d)))
+        else:
+            offset = 6.0 * rng.normal(size=d)
+            reps.append(0.3 * content + rng.normal(size=(n, d)) + offset)
+    return reps
+
+
+def all_metrics(reps):
+    return {
+        "cka": mean_off_diagonal(cka_matrix(reps)),
+        "retrieval": mean_off_diagonal(retrieval_matrix(reps)),
+        "lid": language_id_accuracy(reps),
+        "silhouette": language_silhouette(reps),
+    }
+
+
+def test_every_metric_moves_the_expected_way() -> None:
+    mixed, separated = all_metrics(constructed(True)), all_metrics(constructed(False))
+    assert mixed["cka"] > 0.95 and separated["cka"] < 0.5
+    assert mixed["retrieval"] > 0.95 and separated["retrieval"] < 0.5
+    assert mixed["lid"] < 0.6 and separated["lid"] == 1.0  # chance is 1/3
+    assert mixed["silhouette"] < 0.05 and separated["silhouette"] > 0.5
+
+
+def test_cka_is_one_for_identical_and_invariant_to_scaling_and_rotation() -> None:
+    rng = np.random.default_rng(1)
+    for n, d in ((50, 8), (20, 64)):  # the feature-space and the Gram-matrix forms
+        x = rng.normal(size=(n, d))
+        rotation, _ = np.linalg.qr(rng.normal(size=(d, d)))
+        y = rng.normal(size=(n, d))
+        assert linear_cka(x, x) == pytest.approx(1.0)
+        assert linear_cka(x, 3.7 * x) == pytest.approx(1.0)
+        assert linear_cka(x, x @ rotation) == pytest.approx(1.0)
+        assert linear_cka(x, 0.2 * x @ rotation + 5.0) == pytest.approx(1.0)  # offset too
+        assert linear_cka(x, y) < 0.9
+        assert linear_cka(x, y) == pytest.approx(cka_matrix([x, y])[0, 1])
+    assert linear_cka(x[:, :5], x) == pytest.approx(cka_matrix([x[:, :5], x])[0, 1])
+
+
+def test_centering_recovers_retrieval_hidden_by_language_offsets() -> None:
+    rng = np.random.default_rng(2)
+    content = rng.normal(size=(80, 16))
+    reps = [content + 30.0 * rng.normal(size=16) for _ in range(3)]
+    plain = retrieval_matrix(reps)
+    centred = retrieval_matrix(reps, center=True)
+    assert np.isnan(np.diag(plain)).all()
+    assert mean_off_diagonal(centred) == 1.0 > mean_off_diagonal(plain)
+
+
+def test_layers_spec() -> None:
+    assert parse_layers("all", 3) == [0, 1, 2]
+    assert parse_layers("-1", 33) == [32]
+    assert parse_layers("16, 8,-1,8", 33) == [8, 16, 32]
+    for bad in ("3", "-4", "x"):
+        with pytest.raises(MsltError, match="--layers"):
+            parse_layers(bad, 3)
+
+
+# --- parallel sentences ------------------------------------------------------------------------
+
+
+def test_synthetic_sentences_are_parallel_sampled_and_distinct() -> None:
+    a = load_parallel(["en", "de", "zh"], 50, data="synthetic", seed=3)
+    b = load_parallel(["en", "de", "zh"], 50, data="synthetic", seed=3)
+    assert a == b and a.n == 50 and len(set(a.texts["en"])) == 50
+    from mslt_it.tasks.synthetic import xnli_row
+
+    index = int(a.ids[7].rsplit("/", 1)[1])
+    assert a.texts["zh"][7] == xnli_row("zh", "test", index)["premise"]
+    assert a.texts["en"][7] == xnli_row("en", "test", index)["premise"]
+
+
+def xnli_all_languages(rows: int = 6):
+    """A local Dataset in the schema of facebook/xnli's all_languages config (3 languages)."""
+    import datasets
+
+    langs = ["de", "en", "fr"]
+    features = datasets.Features(
+        {
+            "premise": datasets.Translation(languages=langs),
+            "hypothesis": datasets.TranslationVariableLanguages(languages=langs),
+            "label": datasets.ClassLabel(names=["entailment", "neutral", "contradiction"]),
+        }
+    )
+    records = []
+    for i in range(rows):
+        premise = i // 3  # as in XNLI: each premise comes with three hypotheses
+        records.append(
+            {
+                "premise": {lang: f"{lang} premise {premise}" for lang in langs},
+                "hypothesis": {lang: f"{lang} hypothesis {i}" for lang in langs},
+                "label": i % 3,
+            }
+        )
+    return datasets.Dataset.from_list(records, features=features)
+
+
+def test_hub_all_languages_rows_are_aligned_and_premises_deduplicated(monkeypatch) -> None:
+    import datasets
+
+    calls = []
+
+    def fake_load_dataset(path, name=None, split=None, **kwargs):
+        calls.append((path, name, split))
+        return xnli_all_languages()
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    premises = load_parallel(["en", "fr"], 2, data="hub", split="validation")
+    assert calls == [("facebook/xnli", "all_languages", "validation")]
+    assert sorted(premises.texts["en"]) == ["en premise 0", "en premise 1"]
+    assert [t.replace("fr", "en") for t in premises.texts["fr"]] == premises.texts["en"]
+    hypotheses = load_parallel(["de", "en"], 6, data="hub", field="hypothesis")
+    assert [t.replace("de", "en") for t in hypotheses.texts["de"]] == hypotheses.texts["en"]
+    with pytest.raises(MsltError, match=r"--n: 3 is more than the 2 distinct"):
+        load_parallel(["en", "fr"], 3, data="hub")
+
+
+def write_split(root: Path, lang: str, labels: list[int]) -> None:
+    folder = root / "xnli" / lang
+    folder.mkdir(parents=True)
+    lines = [
+        json.dumps({"premise": f"{lang} p{i}", "hypothesis": f"{lang} h{i}", "label": label})
+        for i, label in enumerate(labels)
+    ]
+    (folder / "test.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def test_local_per_language_files_must_be_aligned(tmp_path: Path) -> None:
+    write_split(tmp_path, "en", [0, 1, 2, 0, 1, 2])
+    write_split(tmp_path, "de", [0, 1, 2, 0, 1, 2])
+    write_split(tmp_path, "fr", [1, 2, 0, 1, 2, 0])  # shifted by one row
+    write_split(tmp_path, "es", [0, 1, 2, 0, 1])  # one row short
+    ok = load_parallel(["en", "de"], 6, data=str(tmp_path))
+    assert [t.replace("de", "en") for t in ok.texts["de"]] == ok.texts["en"]
+    with pytest.raises(MsltError, match=r"not aligned.*labelled 0 in en but 1 in fr"):
+        load_parallel(["en", "fr"], 6, data=str(tmp_path))
+    with pytest.raises(MsltError, match=r"not aligned.*row counts differ \(en 6, es 5\)"):
+        load_parallel(["en", "es"], 3, data=str(tmp_path))
+
+
+def test_parallel_file(tmp_path: Path) -> None:
+    path = tmp_path / "pairs.csv"
+    path.write_text("id,en,sw\na,hello,habari\nb,thank you,asante\nc,,tupu\n")
+    sentences = load_parallel(["en", "sw"], 2, parallel_file=path)
+    assert sentences.texts == {"en": ["hello", "thank you"], "sw": ["habari", "asante"]}
+    assert sentences.ids == ["a", "b"]
+    with pytest.raises(MsltError, match="has no column 'de'"):
+        load_parallel(["en", "de"], 2, parallel_file=path)
+
+
+# --- representations ---------------------------------------------------------------------------
+
+
+def test_pooling_covers_only_the_sentence_and_batching_changes_nothing(tiny_model_dir) -> None:
+    from mslt_it.modeling import load_tokenizer
+
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    texts = load_parallel(["en", "ar", "zh"], 5).texts
+    sentences = [t for lang in ("en", "ar", "zh") for t in texts[lang]]
+    plain = encode_sentences(tokenizer, sentences)
+    assert plain.input_ids[0][0] == tokenizer.bos_token_id and 0 not in plain.positions[0]
+    chat = encode_sentences(tokenizer, sentences, chat_template=True)
+    first = chat.positions[0]
+    assert tokenizer.decode([chat.input_ids[0][i] for i in first]).strip() == sentences[0]
+
+    model = load_model(str(tiny_model_dir), "cpu", resolve_dtype("auto", "cpu"))
+    for pooling in ("mean", "last"):
+        batched = extract(model, plain, [0, 1, 2], pooling=pooling, batch_size=7)
+        single = extract(model, plain, [0, 1, 2], pooling=pooling, batch_size=1)
+        assert batched.shape == (3, len(sentences), model.config.hidden_size)
+        np.testing.assert_allclose(batched, single, atol=2e-5)
+
+
+def test_run_labels() -> None:
+    assert run_label({"dataset": {"sources": ["en"]}}) == "SSLT en"
+    assert run_label({"dataset": {"sources": ["ar", "en", "zh"]}}) == "MSLT ar+en+zh"
+    assert run_label({}) is None
+
+
+# --- the command -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def adapter_dir(tiny_model_dir, tmp_path_factory) -> Path:
+    """A LoRA adapter with non-identity weights and the run.json `mslt-it train` writes."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))
+    config = LoraConfig(r=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    folder = tmp_path_factory.mktemp("adapters") / "mslt"
+    get_peft_model(base, config).save_pretrained(folder)
+    run = {
+        "base_model": str(tiny_model_dir),
+        "dataset": {"task": "xnli", "sources": ["ar", "en", "zh"]},
+        "template": "xnli/en-instruct",
+    }
+    (folder / "run.json").write_text(json.dumps(run))
+    return folder
+
+
+def assert_png(path: Path) -> None:
+    from PIL import Image
+
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with Image.open(path) as image:
+        image.verify()
+    with Image.open(path) as image:
+        assert image.width > 400 and image.height > 300
+
+
+def test_analyze_end_to_end(cli, tiny_model_dir, adapter_dir, tmp_path: Path) -> None:
+    out = tmp_path / "analysis"
+    args = ["analyze", "--model", tiny_model_dir, "--adapter", adapter_dir]
+    args += ["--langs", "en,ar,zh", "--data", "synthetic", "--n", "24", "--out", out]
+    result = cli(*args)
+    assert result.code == 0, result.err
+    assert "MSLT ar+en+zh" in result.out and "analysis.json" in result.out
+    data = json.loads((out / "analysis.json").read_text())
+    inputs = data["inputs"]
+    assert inputs["langs"] == ["en", "ar", "zh"] and inputs["n"] == 24
+    assert inputs["layers"] == [0, 1, 2] and inputs["plot_layer"] == 2
+    assert inputs["pooling"] == "mean" and inputs["data"] == "synthetic"
+    assert inputs["adapters"][0]["label"] == "MSLT ar+en+zh"
+    assert set(data["meanings"]) == {"cka", "retrieval", "lid", "silhouette"}
+    assert data["chance"] == {"retrieval": pytest.approx(1 / 24), "lid": pytest.approx(1 / 3)}
+    assert [m["label"] for m in data["models"]] == ["base", "MSLT ar+en+zh"]
+    for model in data["models"]:
+        assert [entry["layer"] for entry in model["layers"]] == [0, 1, 2]
+        for entry in model["layers"]:
+            assert 0 <= entry["cka"]["value"] <= 1 and 0 <= entry["retrieval"]["value"] <= 1
+            assert 0 <= entry["lid"]["value"] <= 1 and -1 <= entry["silhouette"]["value"] <= 1
+            assert [row[i] for i, row in enumerate(entry["cka"]["pairs"])] == [1.0] * 3
+            assert [row[i] for i, row in enumerate(entry["retrieval"]["pairs"])] == [None] * 3
+    base, adapted = (m["layers"][2]["cka"]["pairs"] for m in data["models"])
+    assert base != adapted  # the adapter changes the last layer, not the embeddings
+    assert data["models"][0]["layers"][0] == data["models"][1]["layers"][0]
+    assert data["plots"] == ["tsne.png", "layers.png", "cka.png"]
+    for name in data["plots"]:
+        assert_png(out / name)
+    again = cli(*args)
+    assert_one_line_error(again, "--out", "--overwrite")
+
+
+def test_analyze_options_pca_last_pooling_chosen_layers(cli, tiny_model_dir, tmp_path) -> None:
+    out = tmp_path / "a"
+    result = cli(
+        "analyze", "--model", tiny_model_dir, "--langs", "en,de", "--n", "12",
+        "--layers", "0,-1", "--pooling", "last", "--projection", "pca", "--center",
+        "--chat-template", "--plot-layer", "0", "--out", out,
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    data = json.loads((out / "analysis.json").read_text())
+    assert data["inputs"]["layers"] == [0, 2] and data["inputs"]["plot_layer"] == 0
+    assert data["inputs"]["center"] is True and data["inputs"]["chat_template"] is True
+    assert [m["label"] for m in data["models"]] == ["base"]
+    assert_png(out / "tsne.png")
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragments"),
+    [
+        (["--langs", "en,xx"], ["--langs", "'xx'"]),
+        (["--langs", "en"], ["--langs", "at least two"]),
+        (["--layers", "7"], ["--layers", "7", "0..2"]),
+        (["--n", "6000"], ["--n", "6000", "5010"]),
+        (["--plot-layer", "1", "--layers", "0,2"], ["--plot-layer"]),
+        (["--pooling", "max"], ["--pooling", "mean, last"]),
+    ],
+)
+def test_analyze_errors_are_one_line(cli, tiny_model_dir, tmp_path, extra, fragments) -> None:
+    args = {"--langs": "en,de", "--n": "8"}
+    for key, value in zip(extra[::2], extra[1::2], strict=True):
+        args[key] = value
+    flat = [item for pair in args.items() for item in pair]
+    result = cli("analyze", "--model", tiny_model_dir, *flat, "--out", tmp_path / "x")
+    assert_one_line_error(result, *fragments)
+    assert not (tmp_path / "x").exists()
+
+
+def test_analyze_rejects_a_folder_that_is_not_an_adapter(cli, tiny_model_dir, tmp_path) -> None:
+    result = cli(
+        "analyze", "--model", tiny_model_dir, "--adapter", tmp_path, "--langs", "en,de",
+        "--n", "8", "--out", tmp_path / "x",
+    )  # fmt: skip
+    assert_one_line_error(result, "--adapter", "adapter_config.json")
