@@ -341,6 +341,8 @@ def k_sweep_plot(results: Results, path: Path) -> bool:
     table = results.table()
     by_k: dict[int, list[Score]] = {}
     for run in results.runs:
+        if not results.sources_of(run):  # the base model: no sources, no point on the curve
+            continue
         by_k.setdefault(len(results.sources_of(run)), []).extend(
             s for s in table[run].values() if not s.is_source
         )

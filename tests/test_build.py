@@ -9,8 +9,8 @@ from pathlib import Path
 import datasets
 import numpy as np
 import pytest
-
 from conftest import assert_one_line_error
+
 from mslt_it.config import DataConfig
 from mslt_it.data import build_dataset, plan_quotas, split_by_largest_remainder
 
@@ -32,7 +32,9 @@ def test_build_splits_the_total_budget_equally(cli, tmp_path: Path) -> None:
     assert manifest["template"]["id"] == "xnli/en-instruct"
     assert {"datasets", "transformers", "python"} <= set(manifest["versions"])
     example = dataset[0]
-    assert example["prompt"][0]["role"] == "user" and example["completion"][0]["role"] == "assistant"
+    assert (
+        example["prompt"][0]["role"] == "user" and example["completion"][0]["role"] == "assistant"
+    )
     assert example["completion"][0]["content"] == example["label"]
     assert {"task", "lang", "template_id", "id"} <= set(example)
 
@@ -51,13 +53,17 @@ def test_same_inputs_give_the_same_bytes_and_another_seed_another_sample(cli, tm
 
 def test_single_and_multi_source_runs_see_the_same_amount_of_data(tmp_path: Path) -> None:
     single = build_dataset(DataConfig(task="xnli", sources=["en"], budget=90), tmp_path / "s")
-    multi = build_dataset(DataConfig(task="xnli", sources=["en", "de", "ar"], budget=90), tmp_path / "m")
+    multi = build_dataset(
+        DataConfig(task="xnli", sources=["en", "de", "ar"], budget=90), tmp_path / "m"
+    )
     assert single.manifest["num_examples"] == multi.manifest["num_examples"] == 90
 
 
 def test_budget_modes() -> None:
     available = {"en": 1000, "de": 100, "sw": 10}
-    per_language = DataConfig(task="xnli", sources=list(available), budget=5, budget_mode="per_language")
+    per_language = DataConfig(
+        task="xnli", sources=list(available), budget=5, budget_mode="per_language"
+    )
     assert plan_quotas(available, per_language) == {"en": 5, "de": 5, "sw": 5}
     temperature = DataConfig(
         task="xnli", sources=list(available), budget=100, budget_mode="temperature", temperature=2
@@ -81,7 +87,10 @@ def test_too_few_rows_is_an_error_unless_taking_what_there_is(cli, tmp_path: Pat
     assert not (tmp_path / "x").exists()
     taken = cli(*args, "--budget", "6000", "--take-available", "--out", tmp_path / "y")
     assert taken.code == 0
-    assert json.loads((tmp_path / "y/manifest.json").read_text())["counts"] == {"en": 2490, "de": 2490}
+    assert json.loads((tmp_path / "y/manifest.json").read_text())["counts"] == {
+        "en": 2490,
+        "de": 2490,
+    }
 
 
 def test_messages_format_and_in_language_template(cli, tmp_path: Path) -> None:
@@ -93,16 +102,27 @@ def test_messages_format_and_in_language_template(cli, tmp_path: Path) -> None:
     assert result.code == 0, result.err
     example = datasets.load_from_disk(str(out))[0]
     assert [m["role"] for m in example["messages"]] == ["user", "assistant"]
-    assert example["messages"][1]["content"] in {"ja", "vielleicht", "nein", "да", "возможно", "нет"}
+    assert example["messages"][1]["content"] in {
+        "ja",
+        "vielleicht",
+        "nein",
+        "да",
+        "возможно",
+        "нет",
+    }
 
 
 def test_wikiann_answers_use_the_span_format(tmp_path: Path) -> None:
-    result = build_dataset(DataConfig(task="wikiann", sources=["en", "ar"], budget=200), tmp_path / "w")
+    result = build_dataset(
+        DataConfig(task="wikiann", sources=["en", "ar"], budget=200), tmp_path / "w"
+    )
     answers = [e["completion"][0]["content"] for e in datasets.load_from_disk(str(result.path))]
     assert "None" in answers
     with_entities = [a for a in answers if a != "None"]
     assert with_entities and all(
-        part.split(": ", 1)[0] in {"PER", "ORG", "LOC"} for a in with_entities for part in a.split(" $$ ")
+        part.split(": ", 1)[0] in {"PER", "ORG", "LOC"}
+        for a in with_entities
+        for part in a.split(" $$ ")
     )
 
 
@@ -123,9 +143,18 @@ def test_recipe_data_section_with_options_overriding(cli, tmp_path: Path) -> Non
         (["--task", "pawsx", "--sources", "en,sw", "--budget", "9"], ["no language 'sw'"]),
         (["--task", "xnli", "--sources", "en", "--budget", "0"], ["budget: must be > 0, got 0"]),
         (["--task", "xnli", "--sources", "en", "--budget", "-4"], ["budget: must be > 0, got -4"]),
-        (["--task", "xnli", "--sources", "en,de,en", "--budget", "9"], ["duplicate source", "'en'"]),
-        (["--task", "xnli", "--sources", "en", "--budget", "9", "--split", "dev"], ["no split 'dev'"]),
-        (["--task", "xnli", "--sources", "en", "--budget", "9", "--template", "x/y"], ["unknown id"]),
+        (
+            ["--task", "xnli", "--sources", "en,de,en", "--budget", "9"],
+            ["duplicate source", "'en'"],
+        ),
+        (
+            ["--task", "xnli", "--sources", "en", "--budget", "9", "--split", "dev"],
+            ["no split 'dev'"],
+        ),
+        (
+            ["--task", "xnli", "--sources", "en", "--budget", "9", "--template", "x/y"],
+            ["unknown id"],
+        ),
         (
             ["--task", "xnli", "--sources", "en", "--budget", "9", "--template", "pawsx/native"],
             ["is a pawsx template, not xnli"],
@@ -147,7 +176,9 @@ def test_a_local_file_missing_a_column_fails_cleanly(cli, tmp_path: Path) -> Non
     folder.mkdir(parents=True)
     (folder / "train.jsonl").write_text('{"premise": "a", "label": 0}\n')
     out = tmp_path / "ds"
-    result = cli(*BASE[:3], "--data", tmp_path / "data", "--sources", "en", "--budget", "1", "--out", out)
+    result = cli(
+        *BASE[:3], "--data", tmp_path / "data", "--sources", "en", "--budget", "1", "--out", out
+    )
     assert_one_line_error(result, "missing column 'hypothesis'", "train.jsonl")
     assert not out.exists()
 

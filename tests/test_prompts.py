@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import assert_one_line_error
+
 from mslt_it.errors import MsltError
 from mslt_it.languages import languages_of_task
 from mslt_it.prompts import get_template, load_templates
@@ -119,7 +119,17 @@ def test_prompts_commands(cli, tmp_path: Path) -> None:
     rendered = cli("prompts", "render", "xnli/native", "--task", "xnli", "--lang", "ru")
     assert rendered.code == 0 and "Посылка:" in rendered.out
     write_template(tmp_path, GOOD)
-    mine = cli("prompts", "render", "xnli/mine", "--task", "xnli", "--lang", "sw", "--prompts-dir", tmp_path)
+    mine = cli(
+        "prompts",
+        "render",
+        "xnli/mine",
+        "--task",
+        "xnli",
+        "--lang",
+        "sw",
+        "--prompts-dir",
+        tmp_path,
+    )
     assert mine.code == 0 and "P: " in mine.out
 
 

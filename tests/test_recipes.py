@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import assert_one_line_error
+
 from mslt_it.languages import get_language
 from mslt_it.recipes import expand_sources, load_recipe
 
@@ -33,7 +33,9 @@ def test_select_and_sweep_k_use_the_selection_criteria() -> None:
     assert len(selected) == 1 and len(selected[0].sources) == 3
     scripts = {get_language(code).script for code in selected[0].sources}
     assert len(scripts) == 3  # the most writing systems three of these languages can have
-    sweep = expand_sources({"sweep-k": {"pool": POOL, "k": [1, 2, 4], "criterion": "script"}}, "xnli")
+    sweep = expand_sources(
+        {"sweep-k": {"pool": POOL, "k": [1, 2, 4], "criterion": "script"}}, "xnli"
+    )
     assert [len(r.sources) for r in sweep] == [1, 2, 4]
 
 
@@ -118,4 +120,6 @@ def test_emit_slurm_writes_one_array_task_per_run(cli, tmp_path: Path) -> None:
 
 
 def test_only_an_unknown_run_is_an_error(cli, tmp_path: Path) -> None:
-    assert_one_line_error(cli("run", write_recipe(tmp_path), "--only", "fr"), "no run 'fr'", "de+en")
+    assert_one_line_error(
+        cli("run", write_recipe(tmp_path), "--only", "fr"), "no run 'fr'", "de+en"
+    )

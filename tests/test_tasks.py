@@ -30,7 +30,7 @@ def test_task_languages_match_the_hub_configs() -> None:
 
 
 def test_unknown_task_lists_the_known_ones() -> None:
-    with pytest.raises(MsltError, match="unknown task 'xnl'.*xnli"):
+    with pytest.raises(MsltError, match=r"unknown task 'xnl'.*xnli"):
         get_task("xnl")
 
 
@@ -123,12 +123,12 @@ def test_local_file_missing_a_column_is_named(tmp_path: Path) -> None:
 
 
 def test_local_directory_without_the_split_says_what_it_expected(tmp_path: Path) -> None:
-    with pytest.raises(MsltError, match="no file for xnli/de/test.*test.parquet"):
+    with pytest.raises(MsltError, match=r"no file for xnli/de/test.*test\.parquet"):
         open_split(get_task("xnli"), "de", "test", str(tmp_path))
 
 
 def test_unknown_split_lists_the_task_splits() -> None:
-    with pytest.raises(MsltError, match="no split 'dev'.*train, validation, test"):
+    with pytest.raises(MsltError, match=r"no split 'dev'.*train, validation, test"):
         open_split(get_task("xnli"), "de", "dev", "synthetic")
 
 
