@@ -1,0 +1,210 @@
+"""``mslt-it eval`` (evaluate a model and its adapters) and ``mslt-it score`` (re-score outputs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mslt_it.cli.common import split_codes
+from mslt_it.errors import MsltError
+
+STDOUT = Console()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval")(eval_command)
+    app.command("score")(score_command)
+
+
+def eval_command(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for predictions and results.")],
+    model: Annotated[
+        str | None, typer.Option(help="Base model: Hub id or folder (default: the adapters').")
+    ] = None,
+    adapter: Annotated[
+        list[str] | None,
+        typer.Option(help="LoRA adapter folder from `mslt-it train` (repeatable: one engine)."),
+    ] = None,
+    include_base: Annotated[
+        bool | None,
+        typer.Option("--include-base/--no-include-base", help="With adapters, also the base."),
+    ] = None,
+    suite: Annotated[
+        list[str] | None,
+        typer.Option(help="Suite name in eval/ (xnli, pawsx, wikiann, xnli-targets) or YAML file."),
+    ] = None,
+    task: Annotated[
+        str | None, typer.Option(help="Task without a suite: xnli, pawsx, wikiann.")
+    ] = None,
+    langs: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated languages (with --task, or to narrow a suite)."),
+    ] = None,
+    split: Annotated[
+        str | None, typer.Option(help="Split (default: the suite's, or test).")
+    ] = None,
+    template: Annotated[
+        str | None, typer.Option(help="Template id (default: the adapter's run.json, the suite's).")
+    ] = None,
+    allow_template_mismatch: Annotated[
+        bool | None,
+        typer.Option(
+            "--allow-template-mismatch/--no-allow-template-mismatch",
+            help="Allow a template other than the one the adapter was trained with.",
+        ),
+    ] = None,
+    prompts_dir: Annotated[
+        list[str] | None, typer.Option(help="Extra folder of prompt templates (repeatable).")
+    ] = None,
+    system_prompt: Annotated[
+        str | None, typer.Option(help="System message (default: the adapter's run.json).")
+    ] = None,
+    data: Annotated[
+        str | None, typer.Option(help="hub, synthetic, or a folder DIR/<task>/<lang>/<split>.jsonl")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N rows per language.")] = None,
+    backend: Annotated[str | None, typer.Option(help="hf (transformers) or vllm.")] = None,
+    mode: Annotated[
+        str | None, typer.Option(help="generate (default), rank, or constrained (vllm).")
+    ] = None,
+    max_tokens: Annotated[
+        int | None, typer.Option(help="Most new tokens per answer (default 32; wikiann 160).")
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Examples per forward (hf).")] = None,
+    chunk_size: Annotated[
+        int | None, typer.Option(help="Examples per checkpointed chunk (resume granularity).")
+    ] = None,
+    dtype: Annotated[str | None, typer.Option(help="auto, float32, bfloat16 or float16.")] = None,
+    device: Annotated[
+        str | None, typer.Option(help="hf device, e.g. cuda:1 (default: auto).")
+    ] = None,
+    tensor_parallel_size: Annotated[
+        int | None, typer.Option(help="vLLM tensor parallelism (GPUs).")
+    ] = None,
+    trust_remote_code: Annotated[
+        bool | None,
+        typer.Option("--trust-remote-code/--no-trust-remote-code", help="Let the model run code."),
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Bootstrap seed.")] = None,
+    bootstrap_samples: Annotated[
+        int | None, typer.Option(help="Bootstrap resamples per language (0: none).")
+    ] = None,
+    recipe: Annotated[
+        Path | None, typer.Option(help="Recipe YAML; its `eval` section is used, options override.")
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="Start over in an --out that holds another evaluation.")
+    ] = False,
+) -> None:
+    """Evaluate a model and its LoRA adapters zero-shot across languages.
+
+    A killed run, started again with the same options, resumes from its last saved chunk.
+
+    Example: mslt-it eval --adapter runs/xnli-en-de-zh/adapter --suite xnli-targets --out runs/ev
+    """
+    from mslt_it.config import load_yaml, validate_section
+    from mslt_it.evaluation import EvalConfig, evaluate
+
+    settings: dict[str, Any] = {}
+    prefix = ""
+    if recipe is not None:
+        section = load_yaml(recipe).get("eval")
+        if not isinstance(section, dict):
+            raise MsltError(f"{recipe}: eval: the recipe has no `eval` section")
+        settings, prefix = dict(section), "eval"
+    options = {
+        "model": model,
+        "adapters": adapter,
+        "include_base": include_base,
+        "suite": suite,
+        "task": task,
+        "langs": split_codes(langs, "--langs") if langs is not None else None,
+        "split": split,
+        "template": template,
+        "allow_template_mismatch": allow_template_mismatch,
+        "prompts_dir": prompts_dir,
+        "system_prompt": system_prompt,
+        "data": data,
+        "limit": limit,
+        "backend": backend,
+        "mode": mode,
+        "max_tokens": max_tokens,
+        "batch_size": batch_size,
+        "chunk_size": chunk_size,
+        "dtype": dtype,
+        "device": device,
+        "tensor_parallel_size": tensor_parallel_size,
+        "trust_remote_code": trust_remote_code,
+        "seed": seed,
+        "bootstrap_samples": bootstrap_samples,
+    }
+    if task is not None and suite is None:
+        settings.pop("suite", None)  # a task on the command line replaces the recipe's suites
+    if suite is not None and task is None:
+        settings.pop("task", None)
+    settings.update({key: value for key, value in options.items() if value not in (None, [])})
+    config = validate_section(EvalConfig, settings, prefix)
+    outcome = evaluate(config, out, overwrite=overwrite)
+    for name, results in outcome.results.items():
+        print_results(results, title=name)
+    STDOUT.print(f"results → {outcome.out}", highlight=False, soft_wrap=True)
+
+
+def score_command(
+    predictions: Annotated[Path, typer.Argument(help="predictions.jsonl from `mslt-it eval`.")],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Where to write the scores (default: rescored.json beside the file)."),
+    ] = None,
+    prompts_dir: Annotated[
+        list[str] | None, typer.Option(help="Extra folder of prompt templates (repeatable).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Bootstrap seed (default: the run's).")] = None,
+    bootstrap_samples: Annotated[
+        int | None, typer.Option(help="Bootstrap resamples (default: the run's).")
+    ] = None,
+) -> None:
+    """Re-parse and re-score saved model outputs with the templates' current label words.
+
+    No model is loaded. Example: mslt-it score runs/ev/predictions.jsonl
+    """
+    from mslt_it.evaluation import rescore_file
+    from mslt_it.io import atomic_write_json
+
+    results = rescore_file(predictions, prompts_dir or [], seed, bootstrap_samples)
+    target = out or predictions.parent / "rescored.json"
+    atomic_write_json(target, results)
+    print_results(results, title=str(predictions))
+    STDOUT.print(f"scores → {target}", highlight=False, soft_wrap=True)
+
+
+def print_results(results: dict[str, Any], title: str) -> None:
+    """One table per task: score, interval, examples and invalid answers per language."""
+    for task, data in results["tasks"].items():
+        ner = data["metric"] == "f1"
+        table = Table(title=f"{title} · {task} · {data['metric']}")
+        for name in ["language", data["metric"], "95% CI", *(["span F1"] if ner else [])]:
+            table.add_column(name, justify="left" if name == "language" else "right")
+        table.add_column("n", justify="right")
+        table.add_column("invalid", justify="right")
+        for lang, row in data["languages"].items():
+            interval = row.get("ci95")
+            cells = [lang, f"{row['score']:.1f}"]
+            cells.append(f"{interval[0]:.1f}–{interval[1]:.1f}" if interval else "–")
+            if ner:
+                cells.append(f"{row['span_f1']:.1f}")
+            cells += [str(row["n"]), f"{100 * row['invalid_rate']:.1f}%"]
+            table.add_row(*cells)
+        blanks = [""] * (3 if ner else 2)
+        average = data["average"]
+        if average["unweighted"] is not None:
+            weighted = f"weighted {average['weighted']:.1f}"
+            table.add_row("average", f"{average['unweighted']:.1f}", weighted, *blanks)
+        targets = data.get("average_targets") or {}
+        if targets.get("unweighted") is not None and targets["languages"] != average["languages"]:
+            table.add_row("targets", f"{targets['unweighted']:.1f}", "", *blanks)
+        STDOUT.print(table)

@@ -1,0 +1,232 @@
+"""``mslt-it train`` (LoRA/QLoRA fine-tuning with TRL) and ``mslt-it merge`` (adapter into base).
+
+Several GPUs: ``accelerate launch --config_file configs/accelerate/ddp.yaml -m mslt_it train …``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mslt_it.errors import MsltError
+
+STDOUT = Console()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)
+    app.command("merge")(merge)
+
+
+def train(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the adapter and run.json.")],
+    dataset: Annotated[
+        str | None, typer.Option(help="Dataset folder from `mslt-it build`.")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="Base model: Hub id or local folder.")] = None,
+    recipe: Annotated[
+        Path | None,
+        typer.Option(
+            help="Recipe YAML; its `model` and `train` sections are used, options override."
+        ),
+    ] = None,
+    eval_dataset: Annotated[
+        str | None, typer.Option(help="Held-out dataset for answer-token loss/accuracy.")
+    ] = None,
+    chat_template: Annotated[
+        str | None,
+        typer.Option(help="Override the chat template: 'default', a .jinja file or a template."),
+    ] = None,
+    trust_remote_code: Annotated[
+        bool | None,
+        typer.Option("--trust-remote-code/--no-trust-remote-code", help="Run the model's code."),
+    ] = None,
+    lora_r: Annotated[int | None, typer.Option(help="LoRA rank (default 64).")] = None,
+    lora_alpha: Annotated[float | None, typer.Option(help="LoRA alpha (default 16).")] = None,
+    lora_dropout: Annotated[float | None, typer.Option(help="LoRA dropout (default 0.05).")] = None,
+    lora_target: Annotated[
+        str | None,
+        typer.Option(help="Modules to adapt: q_proj,k_proj,v_proj (default), all-linear, …"),
+    ] = None,
+    qlora: Annotated[
+        bool | None, typer.Option("--qlora/--no-qlora", help="4-bit NF4 base (bitsandbytes).")
+    ] = None,
+    max_length: Annotated[
+        int | None, typer.Option(help="Longest example in tokens (default 512).")
+    ] = None,
+    on_overlength: Annotated[
+        str | None, typer.Option(help="drop (default), truncate or error.")
+    ] = None,
+    packing: Annotated[
+        bool | None,
+        typer.Option("--packing/--no-packing", help="Best-fit packing, examples kept apart."),
+    ] = None,
+    learning_rate: Annotated[
+        float | None, typer.Option(help="Peak learning rate (default 2e-4).")
+    ] = None,
+    max_steps: Annotated[
+        int | None, typer.Option(help="Optimizer steps (overrides --epochs).")
+    ] = None,
+    epochs: Annotated[float | None, typer.Option(help="Epochs (default 3).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Examples per device and step.")] = None,
+    grad_accum: Annotated[int | None, typer.Option(help="Gradient accumulation steps.")] = None,
+    save_steps: Annotated[int | None, typer.Option(help="Checkpoint every N steps.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Training seed.")] = None,
+    sft: Annotated[
+        list[str] | None,
+        typer.Option(help="Any SFTConfig field as KEY=VALUE (repeatable), e.g. warmup_ratio=0.03."),
+    ] = None,
+    lora: Annotated[
+        list[str] | None,
+        typer.Option(help="Any LoraConfig field as KEY=VALUE (repeatable), e.g. use_rslora=true."),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Continue an unfinished run from its last checkpoint.")
+    ] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace whatever the folder holds.")] = False,
+) -> None:
+    """Fine-tune a base model on a built dataset with a LoRA adapter (TRL SFTTrainer + PEFT).
+
+    Loss is on the answers only; examples longer than --max-length are dropped and counted; the
+    labels are checked before the first step. Writes the adapter, the tokenizer (with the chat
+    template used) and run.json to --out.
+
+    Example: mslt-it train --dataset ds --model Qwen/Qwen2.5-0.5B --out runs/a --max-steps 500
+    """
+    from mslt_it.config import load_yaml, validate_section
+    from mslt_it.training.config import ModelConfig, parse_assignments, validate_train_section
+    from mslt_it.training.run import train as run_training
+
+    model_section: dict[str, Any] = {}
+    train_section: dict[str, Any] = {}
+    if recipe is not None:
+        loaded = load_yaml(recipe)
+        model_section = dict(section(loaded, "model", recipe))
+        train_section = dict(section(loaded, "train", recipe))
+    model_options = {
+        "name_or_path": model,
+        "trust_remote_code": trust_remote_code,
+        "chat_template": chat_template,
+    }
+    model_section.update({k: v for k, v in model_options.items() if v is not None})
+    if "name_or_path" not in model_section:
+        raise MsltError("model: no base model given; pass --model ID_OR_PATH or a recipe's model:")
+
+    train_options = {
+        "dataset": dataset,
+        "eval_dataset": eval_dataset,
+        "max_length": max_length,
+        "on_overlength": on_overlength,
+        "packing": packing,
+        "qlora": qlora,
+    }
+    train_section.update({k: v for k, v in train_options.items() if v is not None})
+    lora_options = {
+        "r": lora_r,
+        "lora_alpha": lora_alpha,
+        "lora_dropout": lora_dropout,
+        "target_modules": lora_target,
+    }
+    train_section["lora"] = {
+        **dict(train_section.get("lora") or {}),
+        **{k: v for k, v in lora_options.items() if v is not None},
+        **parse_assignments(lora, "--lora"),
+    }
+    sft_options = {
+        "learning_rate": learning_rate,
+        "max_steps": max_steps,
+        "num_train_epochs": epochs,
+        "per_device_train_batch_size": batch_size,
+        "gradient_accumulation_steps": grad_accum,
+        "save_steps": save_steps,
+        "seed": seed,
+    }
+    train_section["sft"] = {
+        **dict(train_section.get("sft") or {}),
+        **{k: v for k, v in sft_options.items() if v is not None},
+        **parse_assignments(sft, "--sft"),
+    }
+    model_config = validate_section(ModelConfig, model_section, "model")
+    train_config = validate_train_section(train_section, "train")
+    result = run_training(model_config, train_config, out, resume=resume, overwrite=overwrite)
+
+    from accelerate import PartialState
+
+    if not PartialState().is_main_process:
+        return
+    if result.skipped:
+        STDOUT.print(
+            f"{out} already holds this run, complete (steps {result.run.get('steps')}); "
+            "nothing to do (pass --overwrite to train again)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return
+    print_summary(result.run, out)
+
+
+def section(recipe: dict[str, Any], name: str, path: Path) -> dict[str, Any]:
+    """A recipe section, which may be absent (options then say everything)."""
+    value = recipe.get(name) or {}
+    if not isinstance(value, dict):
+        raise MsltError(f"{path}: {name}: expected a mapping")
+    return value
+
+
+def print_summary(run: dict[str, Any], out: Path) -> None:
+    """A short table: what was trained, how fast, how well, what was left out."""
+    table = Table(
+        title=f"{run['base_model']} · {run['dataset']['task']} · LoRA r={run['lora']['r']}"
+    )
+    table.add_column("")
+    table.add_column("", justify="right")
+    over = run["overlength"]
+    rows = [
+        ("examples", ", ".join(f"{k}: {v}" for k, v in run["dataset"]["counts"].items())),
+        (
+            f"over {over['max_length']} tokens ({over['policy']})",
+            ", ".join(f"{k}: {v}" for k, v in over["per_language"].items()),
+        ),
+        ("steps", str(run["steps"])),
+        ("tokens seen", f"{run['tokens_seen']:,}"),
+        ("tokens / s", f"{run['tokens_per_second']:,.0f}" if run["tokens_per_second"] else "-"),
+        ("train time", f"{run['train_seconds']:.0f} s"),
+        ("peak memory", f"{run['peak_memory_mb']:,.0f} MB"),
+        (
+            "final loss (logged)",
+            f"{run['final_loss']:.4f}" if run["final_loss"] is not None else "-",
+        ),
+    ]
+    if "answer_token_accuracy" in run:
+        rows.append(
+            (
+                f"answer-token accuracy ({run['answer_metrics_on']})",
+                f"{run['answer_token_accuracy']:.3f}",
+            )
+        )
+    for name, value in rows:
+        table.add_row(name, value)
+    STDOUT.print(table)
+    STDOUT.print(f"adapter and run.json → {out}", highlight=False, soft_wrap=True)
+
+
+def merge(
+    adapter_dir: Annotated[Path, typer.Argument(help="Output folder of `mslt-it train`.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the merged model.")],
+    dtype: Annotated[
+        str, typer.Option(help="dtype to load the base in: auto, bfloat16, float16, float32.")
+    ] = "auto",
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output folder.")] = False,
+) -> None:
+    """Merge a LoRA adapter into its base model (base read from run.json) and save it.
+
+    Example: mslt-it merge runs/a --out runs/a-merged
+    """
+    from mslt_it.training.merge import describe, merge_adapter
+
+    path = merge_adapter(adapter_dir, out, overwrite=overwrite, dtype=dtype)
+    STDOUT.print(describe(path), highlight=False, soft_wrap=True)

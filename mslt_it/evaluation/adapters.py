@@ -1,0 +1,152 @@
+"""Adapters written by ``mslt-it train``: a PEFT folder with a ``run.json`` beside the weights.
+
+The run manifest is what makes an evaluation faithful to training: it names the base model, the
+prompt template (id and file hash), the exact chat template string and the system prompt. This
+module reads it and checks an adapter against the model it is about to be evaluated on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mslt_it.errors import MsltError
+
+RUN_FILE = "run.json"
+ADAPTER_CONFIG = "adapter_config.json"
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """One adapter to evaluate: where it is, what its run manifest says."""
+
+    name: str
+    path: Path
+    run: dict[str, Any] | None
+    base_model: str | None
+    sha256: str = field(repr=False, default="")
+
+    @property
+    def task(self) -> str | None:
+        """The task it was trained on, if the manifest says."""
+        return ((self.run or {}).get("dataset") or {}).get("task")
+
+    @property
+    def sources(self) -> list[str]:
+        """Its training (source) languages, if the manifest says."""
+        return list(((self.run or {}).get("dataset") or {}).get("sources") or [])
+
+    @property
+    def template(self) -> dict[str, Any]:
+        """The manifest's ``template`` record (id, sha256, verbalizers), or ``{}``."""
+        return dict((self.run or {}).get("template") or {})
+
+    @property
+    def chat_template(self) -> str | None:
+        return (self.run or {}).get("chat_template")
+
+    @property
+    def system_prompt(self) -> str | None:
+        return (self.run or {}).get("system_prompt")
+
+    @property
+    def trust_remote_code(self) -> bool | None:
+        return (self.run or {}).get("trust_remote_code")
+
+    def summary(self) -> dict[str, Any]:
+        """What results.json records about the adapter."""
+        dataset = (self.run or {}).get("dataset") or {}
+        return {
+            "name": self.name,
+            "path": str(self.path),
+            "sha256": self.sha256,
+            "base_model": self.base_model,
+            "task": self.task,
+            "sources": self.sources,
+            "dataset_fingerprint": dataset.get("fingerprint"),
+            "template": self.template.get("id"),
+        }
+
+
+def weights_sha256(path: Path) -> str:
+    """Hash of the adapter's config and weight files: a retrained adapter is a new identity."""
+    digest = hashlib.sha256()
+    for file in sorted(path.iterdir()):
+        if file.name == ADAPTER_CONFIG or file.suffix in (".safetensors", ".bin"):
+            digest.update(file.name.encode())
+            with file.open("rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+    return digest.hexdigest()
+
+
+def read_adapter(path: str | Path, name: str, require_run: bool = True) -> Adapter:
+    """Read an adapter folder; without ``run.json`` it is an error unless ``require_run`` is off."""
+    path = Path(path)
+    if not (path / ADAPTER_CONFIG).is_file():
+        raise MsltError(
+            f"adapter: {str(path)!r} is not a PEFT adapter folder (no {ADAPTER_CONFIG})"
+        )
+    config = _read_json(path / ADAPTER_CONFIG)
+    run: dict[str, Any] | None = None
+    if (path / RUN_FILE).is_file():
+        run = _read_json(path / RUN_FILE)
+    elif require_run:
+        raise MsltError(
+            f"adapter: {str(path)!r} has no {RUN_FILE} (not an mslt-it run), so its template is "
+            "unknown; pass --template and --allow-template-mismatch to evaluate it anyway"
+        )
+    base = (run or {}).get("base_model") or config.get("base_model_name_or_path")
+    return Adapter(name, path, run, base, weights_sha256(path))
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise MsltError(f"adapter: cannot read {path}: {error}") from None
+    if not isinstance(data, dict):
+        raise MsltError(f"adapter: {path} must hold a JSON object")
+    return data
+
+
+def adapter_names(paths: list[str]) -> list[str]:
+    """A short, unique name per adapter (its folder's name; ``-2``, ``-3`` … on a clash)."""
+    names: list[str] = []
+    for raw in paths:
+        base = Path(raw).resolve().name or "adapter"
+        name, number = base, 2
+        while name in names or name == "base":
+            name, number = f"{base}-{number}", number + 1
+        names.append(name)
+    return names
+
+
+def same_model(a: str, b: str) -> bool:
+    """Two model references name the same model: equal ids, or the same folder on disk."""
+    if a == b:
+        return True
+    path_a, path_b = Path(a).expanduser(), Path(b).expanduser()
+    if path_a.exists() and path_b.exists():
+        return path_a.resolve() == path_b.resolve()
+    return a.rstrip("/") == b.rstrip("/")
+
+
+def check_base_model(adapters: list[Adapter], model: str | None) -> str:
+    """The study's base model: ``model``, or the adapters' shared one; any mismatch is an error."""
+    for adapter in adapters:
+        if adapter.base_model is None:
+            continue
+        if model is None:
+            model = adapter.base_model
+        elif not same_model(adapter.base_model, model):
+            raise MsltError(
+                f"adapter: {adapter.name} was trained on base model {adapter.base_model!r}, not "
+                f"--model {model!r}; evaluate it with its own base model"
+            )
+    if model is None:
+        raise MsltError("model: no --model given and the adapters do not name their base model")
+    return model

@@ -1,0 +1,124 @@
+"""The ``eval`` section of a recipe (``mslt-it eval``): one validated, documented pydantic model.
+
+Unknown keys are errors, as in every recipe section; the lead re-exports :class:`EvalConfig` from
+:mod:`mslt_it.config`. Checks that need more than one field or the file system (a suite or a task,
+the adapters' base model) happen when the evaluation is planned, with one-line errors too.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class EvalConfig(BaseModel):
+    """What to evaluate, on which data, with which backend (the ``eval`` section of a recipe)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = Field(
+        default=None,
+        description=(
+            "Base model (Hub id or folder). Optional with adapters: their run.json names it; "
+            "given, it must be the adapters' base model."
+        ),
+    )
+    adapters: list[str] = Field(
+        default=[],
+        description=(
+            "LoRA adapter folders written by `mslt-it train` (PEFT + run.json). Several are "
+            "evaluated against one loaded base model, each into its own subfolder of --out."
+        ),
+    )
+    include_base: bool = Field(
+        default=False, description="With adapters, also evaluate the base model alone ('base')."
+    )
+    suite: list[str] = Field(
+        default=[],
+        description="Evaluation suites: names in eval/ (xnli, pawsx, wikiann, xnli-targets) or "
+        "YAML files. Alternative to task + langs.",
+    )
+    task: str | None = Field(default=None, description="Task (xnli, pawsx, wikiann) without suite.")
+    langs: list[str] | None = Field(
+        default=None,
+        description="Languages to evaluate; with a suite, a subset of its languages.",
+    )
+    split: str | None = Field(
+        default=None, description="Split to evaluate (default: the suite's, else 'test')."
+    )
+    template: str | None = Field(
+        default=None,
+        description=(
+            "Prompt template id. Default: the adapter's (from run.json), else the suite's, else "
+            "'<task>/en-instruct'. Differing from the adapter's needs allow_template_mismatch."
+        ),
+    )
+    allow_template_mismatch: bool = Field(
+        default=False,
+        description=(
+            "Evaluate with a template (or template file) other than the one the adapter was "
+            "trained with. Off by default: one template both ways."
+        ),
+    )
+    prompts_dir: list[str] = Field(default=[], description="Extra folders of prompt templates.")
+    system_prompt: str | None = Field(
+        default=None,
+        description="System message before every instruction (default: the adapter's run.json).",
+    )
+    data: str = Field(
+        default="synthetic",
+        description="'hub', 'synthetic', or a folder laid out as DIR/<task>/<lang>/<split>.jsonl",
+    )
+    limit: int | None = Field(
+        default=None, gt=0, description="Evaluate only the first N rows of each language."
+    )
+    backend: Literal["hf", "vllm"] = Field(
+        default="hf", description="hf (transformers + PEFT) or vllm (LLM engine + LoRARequest)."
+    )
+    mode: Literal["generate", "rank", "constrained"] = Field(
+        default="generate",
+        description=(
+            "generate: greedy free generation, then parsing; rank: the label word with the "
+            "highest log-likelihood after the prompt; constrained: greedy generation restricted "
+            "to the label words (vllm only)."
+        ),
+    )
+    max_tokens: int | None = Field(
+        default=None,
+        gt=0,
+        description="Most new tokens per answer in generate mode (default 32; 160 for wikiann).",
+    )
+    batch_size: int = Field(default=32, gt=0, description="Examples per forward pass (hf).")
+    chunk_size: int = Field(
+        default=256,
+        gt=0,
+        description="Examples per checkpointed chunk: a killed run resumes from the last chunk.",
+    )
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        default="auto",
+        description="Model dtype: auto is bfloat16 on a GPU that supports it, float32 on CPU.",
+    )
+    device: str | None = Field(default=None, description="hf device (default: cuda if available).")
+    tensor_parallel_size: int = Field(default=1, gt=0, description="vLLM tensor parallelism.")
+    vllm_args: dict[str, Any] = Field(
+        default={},
+        description="Extra keyword arguments for vllm.LLM (e.g. gpu_memory_utilization).",
+    )
+    trust_remote_code: bool | None = Field(
+        default=None, description="Let the model folder run code (default: run.json's, else off)."
+    )
+    seed: int = Field(default=0, description="Seed of the bootstrap confidence intervals.")
+    bootstrap_samples: int = Field(
+        default=1000, ge=0, description="Bootstrap resamples per language (0: no interval)."
+    )
+
+    @field_validator("langs", "suite", "adapters")
+    @classmethod
+    def _no_duplicates(cls, values: list[str] | None) -> list[str] | None:
+        if values is None:
+            return values
+        duplicates = sorted({v for v in values if values.count(v) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate entry {duplicates[0]!r}")
+        return values

@@ -1,0 +1,100 @@
+"""Scores per language, bootstrap intervals, and averages over languages.
+
+- XNLI and PAWS-X: accuracy ×100; an invalid answer is wrong.
+- WikiAnn: seqeval's entity-level micro F1 ×100 over BIO tags (the XTREME metric; seqeval itself
+  computes the headline number), with the exact span-set F1 over ``(type, text)`` pairs beside it.
+- A 95% percentile bootstrap interval per language, resampling examples with a fixed seed.
+- Averages over languages: unweighted (XTREME's convention: every language counts the same)
+  and weighted by examples.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from mslt_it.tasks.wikiann import TAG_NAMES, entities_from_tags
+
+
+def accuracy(correct: Sequence[bool]) -> float:
+    """Percentage of correct answers (0 for no answers)."""
+    return 100.0 * float(np.mean(correct)) if len(correct) else 0.0
+
+
+def f1_from_counts(tp: float, n_pred: float, n_gold: float) -> float:
+    """Micro F1 ×100 from true positives and the predicted and gold entity counts."""
+    if n_pred == 0 or n_gold == 0 or tp == 0:
+        return 0.0
+    precision, recall = tp / n_pred, tp / n_gold
+    return 100.0 * 2 * precision * recall / (precision + recall)
+
+
+def entity_counts(
+    gold_tags: Sequence[int], predicted: Sequence[tuple[str, int, int]]
+) -> tuple[int, int, int]:
+    """``(true positives, predicted, gold)`` entities of one sentence, as seqeval counts them."""
+    gold = set(entities_from_tags(gold_tags))
+    pred = set(predicted)
+    return len(gold & pred), len(pred), len(gold)
+
+
+def span_counts(
+    gold: Sequence[tuple[str, str]], predicted: Sequence[tuple[str, str]]
+) -> tuple[int, int, int]:
+    """``(true positives, predicted, gold)`` over multisets of ``(type, text)`` pairs."""
+    gold_counter = Counter((kind, " ".join(text.split())) for kind, text in gold)
+    pred_counter = Counter((kind, " ".join(text.split())) for kind, text in predicted)
+    tp = sum((gold_counter & pred_counter).values())
+    return tp, sum(pred_counter.values()), sum(gold_counter.values())
+
+
+def seqeval_f1(gold_tags: Sequence[Sequence[int]], predicted_bio: Sequence[Sequence[str]]) -> float:
+    """seqeval's entity-level micro F1 ×100 (its default, conlleval-compatible mode)."""
+    from seqeval.metrics import f1_score
+
+    if not gold_tags:
+        return 0.0
+    y_true = [[TAG_NAMES[t] for t in tags] for tags in gold_tags]
+    return 100.0 * float(f1_score(y_true, [list(tags) for tags in predicted_bio], zero_division=0))
+
+
+def bootstrap_interval(
+    values: np.ndarray, statistic: str, samples: int, seed: int | Sequence[int]
+) -> list[float] | None:
+    """95% percentile interval of the statistic over examples resampled with replacement.
+
+    ``values`` holds one row per example: a 0/1 column for ``"accuracy"``, or ``(tp, n_pred,
+    n_gold)`` for ``"f1"``, so micro F1 is recomputed from summed counts in each resample.
+    """
+    n = len(values)
+    if samples == 0 or n == 0:
+        return None
+    rng = np.random.default_rng(seed)
+    index = rng.integers(0, n, size=(samples, n))
+    if statistic == "accuracy":
+        scores = 100.0 * values[index].mean(axis=1)
+    else:
+        sums = values[index].sum(axis=1)  # samples × 3
+        tp, n_pred, n_gold = sums[:, 0], sums[:, 1], sums[:, 2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scores = np.where(tp > 0, 200.0 * tp / (n_pred + n_gold), 0.0)
+    low, high = np.percentile(scores, [2.5, 97.5])
+    return [round(float(low), 4), round(float(high), 4)]
+
+
+def averages(per_language: dict[str, dict[str, Any]], languages: Sequence[str]) -> dict[str, Any]:
+    """Unweighted (XTREME) and example-weighted means of the score over ``languages``."""
+    chosen = [lang for lang in languages if lang in per_language]
+    if not chosen:
+        return {"languages": [], "unweighted": None, "weighted": None}
+    scores = np.array([per_language[lang]["score"] for lang in chosen])
+    counts = np.array([per_language[lang]["n"] for lang in chosen], dtype=float)
+    weighted = float((scores * counts).sum() / counts.sum()) if counts.sum() else 0.0
+    return {
+        "languages": chosen,
+        "unweighted": round(float(scores.mean()), 4),
+        "weighted": round(weighted, 4),
+    }

@@ -1,0 +1,294 @@
+"""Plan an evaluation before any model is loaded: what to run, on which rows, with which prompts.
+
+Planning resolves the suites (task, split, languages), reads the adapters' run.json and checks
+them against ``--model``, chooses each run's template and chat template (the ones training used,
+unless the user explicitly overrides), and opens every language's split, so that every mistake a
+user can make is reported in one line before minutes go into loading a model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mslt_it.errors import MsltError
+from mslt_it.evaluation.adapters import Adapter, adapter_names, check_base_model, read_adapter
+from mslt_it.evaluation.config import EvalConfig
+from mslt_it.evaluation.prompting import ChatFormat, stop_token_ids
+from mslt_it.evaluation.store import RunStore
+from mslt_it.evaluation.suites import load_suite
+from mslt_it.progress import progress_bar
+from mslt_it.prompts import PromptTemplate, get_template
+from mslt_it.tasks import check_languages, get_task
+from mslt_it.tasks.base import Row, Task
+from mslt_it.tasks.sources import check_split, open_split
+
+DEFAULT_MAX_TOKENS = {"classification": 32, "ner": 160}
+
+
+@dataclass(frozen=True)
+class TaskPlan:
+    """One task to evaluate: which split and languages, and the suite's default template."""
+
+    task: Task
+    suite: str
+    split: str
+    languages: tuple[str, ...]
+    default_template: str | None
+    max_tokens: int
+
+
+@dataclass
+class RunPlan:
+    """One model variant (the base, or the base plus one adapter) and where it writes."""
+
+    name: str
+    adapter: Adapter | None
+    folder: Path
+    templates: dict[str, PromptTemplate]
+    template_sources: dict[str, str]
+    chat: ChatFormat
+    store: RunStore | None = None
+    seconds: float = 0.0
+    predicted: int = 0
+
+
+@dataclass
+class EvalPlan:
+    """Everything an evaluation needs before a model is loaded."""
+
+    config: EvalConfig
+    model: str
+    trust_remote_code: bool
+    tokenizer: Any
+    stop_tokens: tuple[int, ...]
+    tasks: list[TaskPlan]
+    rows: dict[tuple[str, str], list[Row]]
+    runs: list[RunPlan] = field(default_factory=list)
+
+
+def plan_evaluation(config: EvalConfig, out: Path) -> EvalPlan:
+    """Check everything that can be checked without a model, and decide what each run uses."""
+    from mslt_it.modeling import load_tokenizer
+
+    tasks = plan_tasks(config)
+    names = adapter_names(config.adapters)
+    require_run = not config.allow_template_mismatch
+    adapters = [
+        read_adapter(p, n, require_run) for p, n in zip(config.adapters, names, strict=True)
+    ]
+    model = check_base_model(adapters, config.model)
+    trust = _trust_remote_code(config, adapters)
+    rows = open_rows(tasks, config)
+    tokenizer = load_tokenizer(model, trust_remote_code=trust)
+    stops = list(stop_token_ids(model, tokenizer, trust))
+    for adapter in adapters:  # training recorded the ids its labels ended with
+        stops += [int(t) for t in (adapter.run or {}).get("stop_token_ids") or [] if t not in stops]
+    plan = EvalPlan(config, model, trust, tokenizer, tuple(stops), tasks, rows)
+    variants: list[Adapter | None] = list(adapters)
+    if not adapters or config.include_base:
+        variants.insert(0, None)
+    several = len(variants) > 1
+    for adapter in variants:
+        name = adapter.name if adapter else "base"
+        folder = out / name if several else out
+        plan.runs.append(plan_run(plan, adapter, adapters, name, folder))
+    return plan
+
+
+def plan_tasks(config: EvalConfig) -> list[TaskPlan]:
+    """The tasks to evaluate, from the suites or from ``task`` + ``langs``."""
+    if not config.suite and config.task is None:
+        raise MsltError("suite: give a suite (--suite) or a task (--task with --langs)")
+    if config.suite and config.task is not None:
+        raise MsltError(f"task: give a suite or a task, not both (got task {config.task!r})")
+    plans: list[TaskPlan] = []
+    if config.task is not None:
+        task = get_task(config.task)
+        if not config.langs:
+            raise MsltError(f"langs: task {task.name} needs languages, e.g. --langs bg,sw,ur")
+        split = config.split or "test"
+        check_split(task, split)
+        plans.append(_task_plan(config, task, task.name, split, config.langs, None))
+    for reference in config.suite:
+        suite = load_suite(reference)
+        task = get_task(suite.task)
+        split = config.split or suite.split
+        check_split(task, split)
+        langs = config.langs or suite.languages
+        plans.append(_task_plan(config, task, suite.name, split, langs, suite.template))
+    seen = [p.task.name for p in plans]
+    for name in seen:
+        if seen.count(name) > 1:
+            raise MsltError(f"suite: two suites evaluate task {name!r}; give one suite per task")
+    return plans
+
+
+def _task_plan(
+    config: EvalConfig,
+    task: Task,
+    suite: str,
+    split: str,
+    langs: Sequence[str],
+    template: str | None,
+) -> TaskPlan:
+    check_languages(task, list(langs), field="langs")
+    if config.mode != "generate" and task.kind != "classification":
+        raise MsltError(
+            f"mode: {config.mode} scores label words, which task {task.name} does not have; "
+            "use --mode generate"
+        )
+    if config.mode == "constrained" and config.backend != "vllm":
+        raise MsltError(
+            "mode: constrained decoding needs --backend vllm (structured outputs); on hf use "
+            "--mode rank, which scores every label word"
+        )
+    max_tokens = config.max_tokens or DEFAULT_MAX_TOKENS[task.kind]
+    return TaskPlan(task, suite, split, tuple(langs), template, max_tokens)
+
+
+def _trust_remote_code(config: EvalConfig, adapters: Sequence[Adapter]) -> bool:
+    if config.trust_remote_code is not None:
+        return config.trust_remote_code
+    return any(adapter.trust_remote_code for adapter in adapters)
+
+
+def open_rows(tasks: Sequence[TaskPlan], config: EvalConfig) -> dict[tuple[str, str], list[Row]]:
+    """The rows to evaluate per (task, language): the first ``limit`` usable rows of the split."""
+    rows: dict[tuple[str, str], list[Row]] = {}
+    with progress_bar() as progress:
+        bar = progress.add_task("loading data", total=sum(len(t.languages) for t in tasks))
+        for plan in tasks:
+            for lang in plan.languages:
+                split = open_split(plan.task, lang, plan.split, config.data)
+                count = len(split) if config.limit is None else min(len(split), config.limit)
+                if count == 0:
+                    raise MsltError(
+                        f"data: {split.origin} has no usable rows for {plan.task.name}/{lang}"
+                    )
+                rows[(plan.task.name, lang)] = split.rows(list(range(count)))
+                progress.advance(bar)
+    return rows
+
+
+def plan_run(
+    plan: EvalPlan, adapter: Adapter | None, adapters: Sequence[Adapter], name: str, folder: Path
+) -> RunPlan:
+    """The templates and chat format one run evaluates with."""
+    templates: dict[str, PromptTemplate] = {}
+    sources: dict[str, str] = {}
+    for task_plan in plan.tasks:
+        reference = adapter if adapter is not None else _shared_adapter(adapters)
+        template, source = choose_template(task_plan, reference, plan.config, base=adapter is None)
+        templates[task_plan.task.name], sources[task_plan.task.name] = template, source
+    chat = choose_chat(plan, adapter, adapters)
+    return RunPlan(name, adapter, folder, templates, sources, chat)
+
+
+def _shared_adapter(adapters: Sequence[Adapter]) -> Adapter | None:
+    """For the base run of a study: the adapters' template, when they all share one."""
+    ids = {(a.template.get("id"), a.chat_template, a.system_prompt) for a in adapters}
+    return adapters[0] if len(ids) == 1 else None
+
+
+def choose_template(
+    task_plan: TaskPlan, adapter: Adapter | None, config: EvalConfig, base: bool = False
+) -> tuple[PromptTemplate, str]:
+    """The template for a task: --template, else the adapter's run.json, else the suite's.
+
+    A --template other than the adapter's, or a template file whose hash differs from run.json's,
+    is an error unless --allow-template-mismatch: one template both ways.
+    """
+    task = task_plan.task.name
+    recorded = adapter.template if adapter is not None else {}
+    recorded_id = recorded.get("id")
+    applies = recorded_id is not None and (
+        adapter.task == task or (adapter.task is None and recorded_id.startswith(f"{task}/"))
+    )
+    if not applies:
+        recorded_id = None
+    strict = not config.allow_template_mismatch and not base
+    if config.template is not None:
+        if recorded_id and config.template != recorded_id and strict:
+            raise MsltError(
+                f"template: adapter {adapter.name} was trained with {recorded_id}, not "
+                f"{config.template}; pass --allow-template-mismatch to evaluate with another one"
+            )
+        chosen, source = config.template, "option"
+    elif recorded_id:
+        chosen, source = recorded_id, "run.json"
+    elif task_plan.default_template:
+        chosen, source = task_plan.default_template, "suite"
+    else:
+        chosen, source = f"{task}/en-instruct", "default"
+    template = get_template(chosen, config.prompts_dir)
+    if template.spec.task != task:
+        raise MsltError(f"template: {template.id} is a {template.spec.task} template, not {task}")
+    for lang in task_plan.languages:
+        template.check_language(lang)
+    recorded_sha = recorded.get("sha256") if recorded_id == chosen else None
+    if recorded_sha and recorded_sha != template.sha256 and strict:
+        raise MsltError(
+            f"template: {template.path} changed since adapter {adapter.name} was trained (sha256 "
+            f"{template.sha256[:12]}, run.json says {recorded_sha[:12]}); restore it or pass "
+            "--allow-template-mismatch"
+        )
+    return template, source
+
+
+def choose_chat(plan: EvalPlan, adapter: Adapter | None, adapters: Sequence[Adapter]) -> ChatFormat:
+    """The run.json chat template and system prompt (the tokenizer's template for the base)."""
+    config = plan.config
+    reference = adapter if adapter is not None else _shared_adapter(adapters)
+    chat_template = (reference.chat_template if reference else None) or getattr(
+        plan.tokenizer, "chat_template", None
+    )
+    system = config.system_prompt
+    if adapter is not None and adapter.run is not None:
+        recorded = adapter.system_prompt
+        if system is not None and system != recorded and not config.allow_template_mismatch:
+            raise MsltError(
+                f"system_prompt: adapter {adapter.name} was trained with system prompt "
+                f"{recorded!r}, not {system!r}; pass --allow-template-mismatch to change it"
+            )
+        system = recorded if system is None else system
+    elif system is None and reference is not None:
+        system = reference.system_prompt
+    return ChatFormat(plan.tokenizer, chat_template, system)
+
+
+def prediction_settings(plan: EvalPlan, run: RunPlan) -> dict[str, Any]:
+    """Everything that shapes a run's predictions (its resume identity), and nothing else."""
+    config = plan.config
+    chat_template = run.chat.chat_template or ""
+    settings: dict[str, Any] = {
+        "model": plan.model,
+        "adapter": run.adapter.summary() if run.adapter else None,
+        "backend": config.backend,
+        "mode": config.mode,
+        "data": config.data,
+        "limit": config.limit,
+        "dtype": config.dtype,
+        "chunk_size": config.chunk_size,
+        "chat_template_sha256": hashlib.sha256(chat_template.encode()).hexdigest(),
+        "system_prompt": run.chat.system_prompt,
+        "tasks": [
+            {
+                "task": t.task.name,
+                "split": t.split,
+                "languages": list(t.languages),
+                "template": run.templates[t.task.name].id,
+                "template_sha256": run.templates[t.task.name].sha256,
+                "max_tokens": t.max_tokens,
+            }
+            for t in plan.tasks
+        ],
+    }
+    if config.backend == "hf":
+        settings["batch_size"] = config.batch_size  # padding can move the last float bits
+    else:
+        settings["tensor_parallel_size"] = config.tensor_parallel_size
+    return settings

@@ -1,0 +1,112 @@
+"""From a rendered instruction to the exact token ids a model saw in training.
+
+The built dataset's prompt is ``[{"role": "user", "content": instruction}]`` (a system message
+first when the run had one); at evaluation the same conversation goes through the same chat
+template (the string recorded in run.json) with the generation prompt added, and is tokenized
+without adding special tokens again (the template already has them). Both backends receive these
+ids, so vLLM and transformers see byte-identical prompts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mslt_it.errors import MsltError
+
+
+@dataclass
+class ChatFormat:
+    """The chat template and system prompt one run evaluates with."""
+
+    tokenizer: Any
+    chat_template: str | None
+    system_prompt: str | None
+    _answers: dict[str, list[int]] = field(default_factory=dict, init=False, repr=False)
+
+    def messages(self, instruction: str) -> list[dict[str, str]]:
+        """The conversation the dataset builder writes for an instruction."""
+        messages = [{"role": "user", "content": instruction}]
+        if self.system_prompt:
+            messages.insert(0, {"role": "system", "content": self.system_prompt})
+        return messages
+
+    def prompt_text(self, instruction: str) -> str:
+        """The prompt as text, generation prompt included."""
+        if self.chat_template is None:
+            system = f"{self.system_prompt}\n\n" if self.system_prompt else ""
+            return f"{system}{instruction}\n"
+        try:
+            return self.tokenizer.apply_chat_template(
+                self.messages(instruction),
+                chat_template=self.chat_template,
+                add_generation_prompt=True,
+                tokenize=False,
+            )
+        except Exception as error:  # a Jinja error in a user's chat template
+            raise MsltError(f"chat template: cannot render a prompt: {error}") from None
+
+    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids of prompt texts; special tokens only where no chat template adds them."""
+        add_special = self.chat_template is None
+        encoded = self.tokenizer(list(texts), add_special_tokens=add_special)
+        return [list(ids) for ids in encoded["input_ids"]]
+
+    def answer_ids(self, answer: str) -> list[int]:
+        """Token ids of an assistant answer as the chat template writes it after the prompt.
+
+        The tail that the template adds after the generation prompt for this answer, up to and
+        including the end-of-turn token: a candidate's score in rank mode is the probability of
+        the whole answer *and* of stopping there, which is what greedy generation would need.
+        """
+        if answer in self._answers:
+            return self._answers[answer]
+        tail = self.answer_text(answer)
+        ids = list(self.tokenizer(tail, add_special_tokens=False)["input_ids"])
+        if not ids:
+            raise MsltError(f"template: the answer {answer!r} encodes to no tokens")
+        self._answers[answer] = ids
+        return ids
+
+    def answer_text(self, answer: str) -> str:
+        """The text the chat template writes for an assistant answer (see :meth:`answer_ids`)."""
+        if self.chat_template is None:
+            return answer
+        probe = self.messages("?")
+        prompt = self.tokenizer.apply_chat_template(
+            probe, chat_template=self.chat_template, add_generation_prompt=True, tokenize=False
+        )
+        full = self.tokenizer.apply_chat_template(
+            [*probe, {"role": "assistant", "content": answer}],
+            chat_template=self.chat_template,
+            tokenize=False,
+        )
+        if not full.startswith(prompt) or answer not in full[len(prompt) :]:
+            return answer  # a template that rewrites the history: score the bare answer
+        tail = full[len(prompt) :]
+        eos = self.tokenizer.eos_token
+        after = tail.index(answer) + len(answer)
+        if eos and eos in tail[after:]:
+            return tail[: tail.index(eos, after) + len(eos)]
+        return tail[:after]
+
+
+def stop_token_ids(model: str, tokenizer: Any, trust_remote_code: bool = False) -> tuple[int, ...]:
+    """End-of-turn tokens: the tokenizer's eos and the model's generation-config eos ids."""
+    stops: list[int] = []
+    if tokenizer.eos_token_id is not None:
+        stops.append(int(tokenizer.eos_token_id))
+    try:
+        from transformers import GenerationConfig
+
+        config = GenerationConfig.from_pretrained(model, trust_remote_code=trust_remote_code)
+        eos = config.eos_token_id
+        for token in eos if isinstance(eos, list) else [eos]:
+            if token is not None and int(token) not in stops:
+                stops.append(int(token))
+    except (OSError, ValueError):
+        pass  # no generation_config.json: the tokenizer's eos is all there is
+    if not stops:
+        raise MsltError(f"model: {model!r} has no eos token; cannot tell where an answer ends")
+    return tuple(stops)

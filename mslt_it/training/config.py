@@ -1,0 +1,262 @@
+"""The ``model`` and ``train`` sections of a recipe, and how they become TRL/PEFT configs.
+
+mslt-it interprets a handful of settings itself (which dataset, the length cut-off and what to do
+with longer examples, packing, 4-bit loading); everything else is TRL's ``SFTConfig`` or PEFT's
+``LoraConfig``, passed through unchanged under ``train.sft`` and ``train.lora``, so a user who
+knows TRL already knows the recipe. A field those dataclasses do not have is a typo, reported in
+one line with the closest real names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+from functools import cache
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from mslt_it.errors import MsltError
+
+# LoRA defaults of the paper's setting (QLoRA's r=64, alpha=16) on the attention projections.
+DEFAULT_LORA: dict[str, Any] = {
+    "r": 64,
+    "lora_alpha": 16,
+    "lora_dropout": 0.05,
+    "target_modules": ["q_proj", "k_proj", "v_proj"],
+}
+# SFTConfig defaults that differ from TRL's: TRL's 2e-5 suits full fine-tuning, LoRA wants ~10x;
+# two checkpoints are enough to resume; tokens are counted so run.json can report throughput.
+DEFAULT_SFT: dict[str, Any] = {
+    "learning_rate": 2e-4,
+    "save_total_limit": 2,
+    "include_num_input_tokens_seen": "non_padding",
+}
+# Fields mslt-it sets itself: setting them under train.sft/train.lora would be silently overridden.
+OWNED_SFT_FIELDS = {
+    "output_dir": "train.out / --out",
+    "max_length": "train.max_length / --max-length",
+    "packing": "train.packing / --packing",
+    "completion_only_loss": "(chosen from the dataset format)",
+    "assistant_only_loss": "(chosen from the dataset format)",
+    "chat_template_path": "model.chat_template / --chat-template",
+    "resume_from_checkpoint": "--resume",
+    "trust_remote_code": "model.trust_remote_code",
+}
+OWNED_LORA_FIELDS = {
+    "task_type": "(always CAUSAL_LM)",
+    "base_model_name_or_path": "model.name_or_path / --model",
+    "peft_type": "(always LORA)",
+    "inference_mode": "(always false when training)",
+}
+# SFTConfig fields that change how a run is logged or stored, not what it learns: left out of
+# the config hash so that, e.g., resuming with another save interval is still the same run.
+NON_DETERMINING_SFT_FIELDS = frozenset(
+    {
+        "output_dir",
+        "logging_dir",
+        "logging_steps",
+        "logging_strategy",
+        "logging_first_step",
+        "disable_tqdm",
+        "report_to",
+        "run_name",
+        "save_steps",
+        "save_strategy",
+        "save_total_limit",
+        "save_only_model",
+        "resume_from_checkpoint",
+        "dataloader_num_workers",
+        "dataset_num_proc",
+        "log_level",
+        "log_level_replica",
+    }
+)
+
+
+class ModelConfig(BaseModel):
+    """Which base model to fine-tune (the ``model`` section of a recipe)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name_or_path: str = Field(description="Hub id or local folder of the base model.")
+    trust_remote_code: bool = Field(
+        default=False,
+        description="Run code shipped with the model. Off by default: a model folder is data.",
+    )
+    chat_template: str | None = Field(
+        default=None,
+        description=(
+            "Override the tokenizer's chat template: a Jinja string, a path to a .jinja file, or "
+            "'default' for mslt-it's template. Unset: the tokenizer's own, or mslt-it's default "
+            "for a base model without one."
+        ),
+    )
+
+
+class TrainConfig(BaseModel):
+    """How to fine-tune (``mslt-it train``; the ``train`` section of a recipe).
+
+    ``sft`` and ``lora`` hold any field of TRL's ``SFTConfig`` and PEFT's ``LoraConfig``, passed
+    through unchanged; mslt-it's defaults (:data:`DEFAULT_SFT`, :data:`DEFAULT_LORA`) apply to the
+    fields left unset.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str | None = Field(
+        default=None,
+        description="Folder of a dataset from `mslt-it build` (in a recipe run, the data step's).",
+    )
+    eval_dataset: str | None = Field(
+        default=None,
+        description=(
+            "Optional held-out dataset from `mslt-it build --split validation`: answer-token "
+            "loss and accuracy in run.json are measured on it instead of on training rows."
+        ),
+    )
+    max_length: int = Field(
+        default=512,
+        gt=0,
+        description="Longest tokenised example (prompt + answer + end-of-turn), the cut-off.",
+    )
+    on_overlength: Literal["drop", "truncate", "error"] = Field(
+        default="drop",
+        description=(
+            "What to do with examples longer than max_length, counted per language in run.json. "
+            "drop (default): a truncated example loses its answer and end-of-turn token, which "
+            "is worse than losing the example; truncate: keep the first max_length tokens; "
+            "error: stop."
+        ),
+    )
+    packing: bool = Field(
+        default=False,
+        description=(
+            "TRL's best-fit packing: several examples per row of max_length tokens, kept apart "
+            "by position ids (padding-free), so attention never crosses examples."
+        ),
+    )
+    qlora: bool = Field(
+        default=False,
+        description="Load the base in 4-bit NF4 with bitsandbytes (QLoRA); needs mslt-it[qlora].",
+    )
+    lora: dict[str, Any] = Field(
+        default={},
+        description="PEFT LoraConfig fields (r, lora_alpha, lora_dropout, target_modules, …).",
+    )
+    sft: dict[str, Any] = Field(
+        default={},
+        description="TRL SFTConfig fields (learning_rate, max_steps, weight_decay, …).",
+    )
+    keep_checkpoints: bool = Field(
+        default=False,
+        description="Keep the Trainer checkpoints after success (they hold the optimizer state).",
+    )
+
+    @field_validator("sft")
+    @classmethod
+    def _known_sft_fields(cls, sft: dict[str, Any]) -> dict[str, Any]:
+        check_fields(sft, sft_field_names(), OWNED_SFT_FIELDS, "SFTConfig")
+        return sft
+
+    @field_validator("lora")
+    @classmethod
+    def _known_lora_fields(cls, lora: dict[str, Any]) -> dict[str, Any]:
+        check_fields(lora, lora_field_names(), OWNED_LORA_FIELDS, "LoraConfig")
+        target = lora.get("target_modules")
+        if isinstance(target, str) and target != "all-linear":
+            lora["target_modules"] = [t.strip() for t in target.split(",") if t.strip()]
+        return lora
+
+
+@cache
+def sft_field_names() -> frozenset[str]:
+    """The init fields of TRL's SFTConfig (imported lazily: trl is slow to import)."""
+    from trl import SFTConfig
+
+    return frozenset(f.name for f in dataclasses.fields(SFTConfig) if f.init)
+
+
+@cache
+def lora_field_names() -> frozenset[str]:
+    """The init fields of PEFT's LoraConfig."""
+    from peft import LoraConfig
+
+    return frozenset(f.name for f in dataclasses.fields(LoraConfig) if f.init)
+
+
+def check_fields(
+    given: dict[str, Any], known: frozenset[str], owned: dict[str, str], kind: str
+) -> None:
+    """Reject a field the dataclass lacks (listing close matches) or one mslt-it sets itself.
+
+    Raising ValueError lets pydantic add the location (``train.sft.<field>``) to the message.
+    """
+    for name in given:
+        if name in owned:
+            raise ValueError(f"{name}: set by mslt-it; use {owned[name]}")
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.6)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise ValueError(f"{name}: not a field of {kind}{hint}")
+
+
+def validate_train_section(data: Any, prefix: str = "train") -> TrainConfig:
+    """Validate a ``train`` section; an unknown pass-through field is named with its full path.
+
+    pydantic would report ``train.sft`` and the whole mapping; checking the pass-through keys
+    first gives ``train.sft.learnig_rate: not an SFTConfig field; did you mean learning_rate?``.
+    """
+    from mslt_it.config import validate_section
+
+    if isinstance(data, dict):
+        checks = (
+            ("sft", sft_field_names, OWNED_SFT_FIELDS, "SFTConfig"),
+            ("lora", lora_field_names, OWNED_LORA_FIELDS, "LoraConfig"),
+        )
+        for key, known, owned, kind in checks:
+            section = data.get(key)
+            if isinstance(section, dict):
+                where = f"{prefix}.{key}" if prefix else key
+                try:
+                    check_fields(section, known(), owned, kind)
+                except ValueError as error:
+                    raise MsltError(f"{where}.{error}") from None
+    return validate_section(TrainConfig, data, prefix)
+
+
+def lora_settings(config: TrainConfig) -> dict[str, Any]:
+    """mslt-it's LoRA defaults overlaid with the user's fields."""
+    return {**DEFAULT_LORA, **config.lora}
+
+
+def sft_settings(config: TrainConfig) -> dict[str, Any]:
+    """mslt-it's SFT defaults overlaid with the user's fields."""
+    return {**DEFAULT_SFT, **config.sft}
+
+
+def parse_assignments(items: list[str] | None, option: str) -> dict[str, Any]:
+    """``["learning_rate=1e-4", "bf16=false"]`` -> ``{"learning_rate": 1e-4, "bf16": False}``.
+
+    Values are read as YAML scalars or flow collections, as in a recipe file.
+    """
+    import yaml
+
+    parsed: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise MsltError(f"{option}: expected KEY=VALUE, got {item!r}")
+        try:
+            parsed[key.strip()] = yaml.safe_load(value) if value.strip() else None
+        except yaml.YAMLError:
+            raise MsltError(f"{option}: cannot read the value of {item!r}") from None
+    return parsed
+
+
+def config_hash(determining: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of everything that determines a run."""
+    text = json.dumps(determining, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()

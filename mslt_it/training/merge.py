@@ -1,0 +1,74 @@
+"""``mslt-it merge``: fold a LoRA adapter into its base model, for serving without PEFT.
+
+The base is loaded in full precision even when the adapter was trained on a 4-bit base: merging
+into quantised weights would round the adapter's update away. The merged folder gets the
+adapter's tokenizer (with the chat template the run trained with) and a copy of ``run.json``, so
+evaluation reads the same template from it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from mslt_it.errors import MsltError
+from mslt_it.io import atomic_directory, atomic_write_json
+from mslt_it.training.outputs import RUN_FILE, read_json
+
+
+def base_of(adapter_dir: Path) -> tuple[str, bool, dict[str, Any] | None]:
+    """(base model, trust_remote_code, run record) from run.json, else adapter_config.json."""
+    run = read_json(adapter_dir / RUN_FILE)
+    if run is not None and run.get("base_model"):
+        return str(run["base_model"]), bool(run.get("trust_remote_code", False)), run
+    adapter = read_json(adapter_dir / "adapter_config.json")
+    if adapter is None or not adapter.get("base_model_name_or_path"):
+        raise MsltError(
+            f"adapter: {str(adapter_dir)!r} has neither run.json nor an adapter_config.json "
+            "naming its base model; is it the output folder of `mslt-it train`?"
+        )
+    return str(adapter["base_model_name_or_path"]), False, None
+
+
+def merge_adapter(
+    adapter_dir: str | Path, out: str | Path, *, overwrite: bool = False, dtype: str = "auto"
+) -> Path:
+    """Write ``base + adapter`` as one model (and its tokenizer) to ``out``; returns ``out``."""
+    adapter_dir, out = Path(adapter_dir), Path(out)
+    if not adapter_dir.is_dir():
+        raise MsltError(f"adapter: no such folder {str(adapter_dir)!r}")
+    if out.exists() and not overwrite:
+        raise MsltError(
+            f"out: {str(out)!r} already exists; choose another folder or pass --overwrite"
+        )
+    base, trust_remote_code, run = base_of(adapter_dir)
+
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            base, dtype=dtype, trust_remote_code=trust_remote_code
+        )
+    except (OSError, ValueError) as error:
+        raise MsltError(f"model: cannot load the base {base!r}: {first_line(error)}") from None
+    merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+    tokenizer = AutoTokenizer.from_pretrained(str(adapter_dir), trust_remote_code=trust_remote_code)
+    with atomic_directory(out, overwrite=overwrite) as tmp:
+        merged.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        if run is not None:
+            atomic_write_json(tmp / RUN_FILE, {**run, "merged_from": str(adapter_dir.resolve())})
+    return out
+
+
+def first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def describe(out: Path) -> str:
+    """A one-line description of a merged folder, for the CLI."""
+    config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    return f"merged {config.get('model_type', 'model')} written to {out}"

@@ -1,0 +1,150 @@
+"""Loading the base model (optionally 4-bit, QLoRA) and checking LoRA target modules against it.
+
+The model is loaded here rather than by TRL from a name, for two reasons: a QLoRA base must go
+through PEFT's ``prepare_model_for_kbit_training`` before the adapter is added, and LoRA target
+names must be checked against the real module tree before TRL's PEFT wrapping fails with a
+message that does not say what the model does have.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+from mslt_it.errors import MsltError, allowed
+
+QLORA_EXTRA = "pip install 'mslt-it[qlora]'"
+
+
+def require_bitsandbytes() -> None:
+    """QLoRA needs bitsandbytes, an optional extra; say which one."""
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise MsltError(f"--qlora needs bitsandbytes, which is not installed; {QLORA_EXTRA}")
+
+
+def compute_dtype(bf16: bool, fp16: bool) -> Any:
+    """The dtype weights are loaded (or, in 4-bit, computed) in: what mixed precision uses."""
+    import torch
+
+    if bf16:
+        return torch.bfloat16
+    if fp16:
+        return torch.float16
+    return torch.float32
+
+
+def quantization_config(dtype: Any) -> Any:
+    """NF4 with double quantisation, as in the QLoRA paper.
+
+    The storage dtype equals the compute dtype so that FSDP can shard the 4-bit weights like
+    the others (it flattens parameters of one dtype).
+    """
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_compute_dtype=dtype,
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_quant_storage=dtype,
+    )
+
+
+def load_base_model(
+    name_or_path: str,
+    *,
+    trust_remote_code: bool,
+    qlora: bool,
+    dtype: Any,
+    gradient_checkpointing: bool,
+    init_kwargs: dict[str, Any] | None = None,
+) -> Any:
+    """The base causal LM, in 4-bit and prepared for k-bit training when ``qlora``."""
+    from transformers import AutoModelForCausalLM
+
+    kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": trust_remote_code}
+    if qlora:
+        require_bitsandbytes()
+        # No device_map: bitsandbytes then places the whole model on this process's current
+        # device (set per rank by accelerate), one full copy per process as DDP expects; FSDP
+        # and DeepSpeed need it unset too. device_map="auto" would split layers across GPUs.
+        kwargs["quantization_config"] = quantization_config(dtype)
+    kwargs.update(init_kwargs or {})
+    try:
+        model = AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
+    except (OSError, ValueError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise MsltError(f"model: cannot load {name_or_path!r}: {first}") from None
+    if qlora:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(
+            model,
+            use_gradient_checkpointing=gradient_checkpointing,
+            gradient_checkpointing_kwargs={"use_reentrant": False},
+        )
+    return model
+
+
+def linear_module_names(model: Any) -> list[str]:
+    """Distinct leaf names of the model's linear layers (what LoRA can target), sorted.
+
+    Covers ``torch.nn.Linear`` and its bitsandbytes subclasses, and GPT-2-style ``Conv1D``.
+    """
+    import torch
+
+    kinds: tuple[type, ...] = (torch.nn.Linear,)
+    try:
+        from transformers.pytorch_utils import Conv1D
+
+        kinds += (Conv1D,)
+    except ImportError:  # pragma: no cover - transformers always has it today
+        pass
+    return sorted(
+        {
+            name.rsplit(".", 1)[-1]
+            for name, module in model.named_modules()
+            if name and isinstance(module, kinds)
+        }
+    )
+
+
+def empty_model(name_or_path: str, trust_remote_code: bool) -> Any:
+    """The model's module tree on the meta device: no weights read, seconds even for a 70B."""
+    from accelerate import init_empty_weights
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    try:
+        config = AutoConfig.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise MsltError(f"model: cannot load {name_or_path!r}: {first}") from None
+    with init_empty_weights():
+        return AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
+
+
+def check_lora_targets(name_or_path: str, trust_remote_code: bool, targets: Any) -> None:
+    """Every target name must be a linear layer of this model; the error lists those there are.
+
+    Checked on an empty (meta) model before anything is loaded, so a typo costs seconds.
+    """
+    if targets is None or targets == "all-linear":
+        return
+    if isinstance(targets, str):  # PEFT reads a plain string as a regular expression: trust it
+        return
+    model = empty_model(name_or_path, trust_remote_code)
+    linear = linear_module_names(model)
+    missing = [t for t in targets if t.rsplit(".", 1)[-1] not in linear]
+    if missing:
+        architecture = type(model).__name__
+        raise MsltError(
+            f"lora target: {', '.join(missing)} is not a linear module of {architecture}; "
+            f"its linear modules are {allowed(linear)} (or use all-linear)"
+        )
+
+
+def trainable_parameters(model: Any) -> tuple[int, int]:
+    """(trainable, total) parameter counts, for the summary."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return trainable, total

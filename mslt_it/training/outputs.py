@@ -1,0 +1,149 @@
+"""The output folder of a run: what it already holds, and the ``run.json`` written when done.
+
+A run folder holds ``run.started.json`` (the config hash, written before the first step) while
+training, Trainer checkpoints under ``checkpoints/``, and at the end the adapter, the tokenizer
+and ``run.json``. ``run.json`` is written last and atomically, so its presence means "complete".
+Comparing config hashes tells a finished run of the same configuration (skip it), an unfinished
+one (resume it) and a different run (refuse to mix them).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from mslt_it.errors import MsltError
+from mslt_it.io import atomic_write_json
+
+RUN_FILE = "run.json"
+STARTED_FILE = "run.started.json"
+CHECKPOINTS = "checkpoints"
+
+
+class OutputState(Enum):
+    """What an output folder holds relative to the run about to start."""
+
+    EMPTY = "empty"
+    DONE = "done"  # the same run, complete
+    INCOMPLETE = "incomplete"  # the same run, interrupted
+    DIFFERENT = "different"  # another configuration's run
+    FOREIGN = "foreign"  # files that are not an mslt-it run
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON file's content, or None when it is missing or unreadable (half-written by a kill)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def inspect_output(out: Path, config_hash: str) -> OutputState:
+    """Classify ``out`` against the run whose hash is ``config_hash``."""
+    if not out.exists() or (out.is_dir() and holds_no_files(out)):
+        return OutputState.EMPTY
+    if not out.is_dir():
+        return OutputState.FOREIGN
+    run = read_json(out / RUN_FILE)
+    if run is not None:
+        return OutputState.DONE if run.get("config_hash") == config_hash else OutputState.DIFFERENT
+    started = read_json(out / STARTED_FILE)
+    if started is not None:
+        same = started.get("config_hash") == config_hash
+        return OutputState.INCOMPLETE if same else OutputState.DIFFERENT
+    return OutputState.FOREIGN
+
+
+def holds_no_files(folder: Path) -> bool:
+    """Nothing but (nested) empty folders, such as the checkpoint folder a Trainer creates."""
+    return not any(path.is_file() or path.is_symlink() for path in folder.rglob("*"))
+
+
+def decide(state: OutputState, out: Path, *, resume: bool, overwrite: bool) -> str:
+    """``"start"``, ``"resume"``, ``"skip"`` or ``"restart"`` (clear the folder), else an error."""
+    if state is OutputState.EMPTY:
+        return "start"
+    if overwrite:
+        return "restart"
+    if state is OutputState.DONE:
+        return "skip"
+    if state is OutputState.INCOMPLETE:
+        if resume:
+            return "resume"
+        raise MsltError(
+            f"out: {str(out)!r} holds an unfinished run of this configuration; pass --resume to "
+            "continue it or --overwrite to start again"
+        )
+    if state is OutputState.DIFFERENT:
+        raise MsltError(
+            f"out: {str(out)!r} holds a different run (another configuration); choose another "
+            "folder or pass --overwrite to replace it"
+        )
+    raise MsltError(
+        f"out: {str(out)!r} exists and is not an mslt-it run; choose another folder or pass "
+        "--overwrite to replace it"
+    )
+
+
+def clear(out: Path) -> None:
+    """Remove a previous run's folder (after ``--overwrite``)."""
+    if out.is_dir():
+        shutil.rmtree(out)
+    elif out.exists():
+        out.unlink()
+
+
+def remove_empty_folders(out: Path) -> None:
+    """Undo what a failed start left: the Trainer's checkpoint folder, if it holds no file."""
+    folder = out / CHECKPOINTS
+    if folder.is_dir() and holds_no_files(folder):
+        shutil.rmtree(folder)
+
+
+def mark_started(out: Path, config_hash: str, determining: dict[str, Any]) -> None:
+    """Record which run this folder is for, before anything else is written into it."""
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(
+        out / STARTED_FILE,
+        {"config_hash": config_hash, "started": time.time(), "config": determining},
+    )
+
+
+def last_checkpoint(out: Path) -> str | None:
+    """The newest *complete* checkpoint (one with its trainer state), or None.
+
+    A kill during a save can leave a newer checkpoint folder without ``trainer_state.json``;
+    resuming from it would fail, so it is skipped.
+    """
+    folder = out / CHECKPOINTS
+    if not folder.is_dir():
+        return None
+    complete = [
+        (int(path.name.rsplit("-", 1)[-1]), path)
+        for path in folder.glob("checkpoint-*")
+        if path.name.rsplit("-", 1)[-1].isdigit() and (path / "trainer_state.json").is_file()
+    ]
+    return str(max(complete)[1]) if complete else None
+
+
+def finish(out: Path, run: dict[str, Any], keep_checkpoints: bool) -> None:
+    """Write ``run.json`` (the completion mark) and tidy the folder."""
+    atomic_write_json(out / RUN_FILE, run)
+    (out / STARTED_FILE).unlink(missing_ok=True)
+    if not keep_checkpoints:
+        shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
+
+
+def load_run(path: str | Path) -> dict[str, Any]:
+    """The ``run.json`` of a run folder (what evaluation and merge read), with a clear error."""
+    run = read_json(Path(path) / RUN_FILE)
+    if run is None:
+        raise MsltError(
+            f"run: {str(path)!r} has no readable {RUN_FILE}; is it a finished `mslt-it train` run?"
+        )
+    return run

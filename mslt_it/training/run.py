@@ -1,0 +1,605 @@
+"""``mslt-it train``: fine-tune a base model on a built dataset with TRL's SFTTrainer and LoRA.
+
+:func:`train` reads top to bottom: open the dataset, settle the chat template and the configs,
+look at the output folder (skip, resume or refuse), drop over-long examples, load the model,
+let TRL prepare the data, check TRL's labels, train, save, and write ``run.json``.
+
+Data-parallel runs are ``accelerate launch -m mslt_it train …``: every process runs this same
+function, the Trainer shards batches and synchronises gradients, and only the main process
+writes files (the Trainer guards its own saves; :func:`on_main` guards ours).
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from mslt_it.errors import MsltError
+from mslt_it.training import checks, outputs
+from mslt_it.training.chat import has_generation_markers, resolve_chat_template, stop_token_ids
+from mslt_it.training.config import (
+    NON_DETERMINING_SFT_FIELDS,
+    ModelConfig,
+    TrainConfig,
+    config_hash,
+    lora_settings,
+    sft_settings,
+)
+from mslt_it.training.model import (
+    check_lora_targets,
+    compute_dtype,
+    load_base_model,
+    require_bitsandbytes,
+    trainable_parameters,
+)
+
+EXTRA_LIBRARIES = ("peft", "accelerate", "bitsandbytes")
+METRIC_ROWS = 256  # rows the answer-token loss/accuracy is measured on
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What :func:`train` did: the run record, and whether an identical finished run was found."""
+
+    out: Path
+    run: dict[str, Any]
+    skipped: bool = False
+
+
+@dataclass
+class Prepared:
+    """A dataset folder opened for training."""
+
+    path: str
+    manifest: dict[str, Any]
+    rows: Any  # datasets.Dataset
+
+
+@dataclass
+class Plan:
+    """Everything settled before the output folder is looked at: what the run *is*."""
+
+    data: Prepared
+    eval_data: Prepared | None
+    fmt: str
+    tokenizer: Any
+    chat_template: str
+    args: Any  # trl.SFTConfig
+    lora: dict[str, Any]
+    determining: dict[str, Any]
+    config_hash: str
+
+
+@dataclass
+class Checked:
+    """A trainer whose prepared data passed every check, and what the checks counted."""
+
+    trainer: Any
+    rows: Any
+    eval_rows: Any
+    stop_ids: set[int]
+    overlength: checks.OverlengthReport
+    trl_dropped: dict[str, int]
+    labels: checks.LabelReport
+
+
+def train(
+    model_config: ModelConfig,
+    config: TrainConfig,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+) -> TrainResult:
+    """Fine-tune ``model_config``'s base on ``config.dataset`` into the folder ``out``."""
+    out = Path(out)
+    quiet_progress_bars()
+    plan = plan_run(model_config, config, out)
+    action = decide_output(out, plan.config_hash, resume=resume, overwrite=overwrite)
+    if action == "skip":
+        return TrainResult(out, outputs.load_run(out), skipped=True)
+
+    try:
+        checked = checked_trainer(plan, model_config, config)
+    except BaseException:
+        if on_main():
+            outputs.remove_empty_folders(out)  # the Trainer creates its folder on init
+        raise
+    prepare_output(out, action, plan.config_hash, plan.determining)  # the first write
+
+    trainer = checked.trainer
+    checkpoint = outputs.last_checkpoint(out) if action == "resume" else None
+    tokens_before = tokens_in_checkpoint(checkpoint)
+    started = time.monotonic()
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    seconds = time.monotonic() - started
+    trainer.save_model(str(out))  # adapter + tokenizer (with its chat template); main process only
+
+    run = run_record(plan, model_config, config, checked, checkpoint)
+    session_tokens = trainer.state.num_input_tokens_seen - tokens_before
+    run.update(
+        {
+            "steps": trainer.state.global_step,
+            "tokens_seen": int(trainer.state.num_input_tokens_seen),
+            "tokens_per_second": round(session_tokens / seconds, 2) if seconds > 0 else None,
+            "train_seconds": round(seconds, 2),
+            "peak_memory_mb": peak_memory_mb(),
+            "final_loss": last_logged_loss(trainer.state.log_history),
+            "loss_history": loss_history(trainer.state.log_history),
+            "train_loss": round(float(result.training_loss), 6),
+            **answer_metrics(trainer, trainer.eval_dataset if checked.eval_rows else None),
+            "config_hash": plan.config_hash,
+        }
+    )
+    if on_main():
+        outputs.finish(out, run, config.keep_checkpoints)
+    wait_for_everyone()
+    return TrainResult(out, run)
+
+
+def plan_run(model_config: ModelConfig, config: TrainConfig, out: Path) -> Plan:
+    """Open the data, settle the chat template and the TRL/PEFT configs, hash the result.
+
+    Cheap on purpose (no weights are loaded) so that a finished run is skipped in seconds and a
+    bad option fails before minutes of model loading.
+    """
+    if config.qlora:
+        require_bitsandbytes()
+    data = open_dataset(config.dataset, "train.dataset")
+    eval_data = (
+        open_dataset(config.eval_dataset, "train.eval_dataset") if config.eval_dataset else None
+    )
+    fmt = data.manifest.get("format", "prompt-completion")
+
+    from mslt_it.modeling import load_tokenizer
+
+    tokenizer = load_tokenizer(model_config.name_or_path, model_config.trust_remote_code)
+    chat_template = resolve_chat_template(tokenizer, model_config.chat_template)
+    if fmt == "messages" and not has_generation_markers(chat_template):
+        raise MsltError(
+            "model.chat_template: messages data trains on the assistant's turns only, which needs "
+            "{% generation %} markers in the chat template; this one has none (build the dataset "
+            "with --format prompt-completion, or set model.chat_template: default)"
+        )
+    args = sft_arguments(config, out, fmt)
+    lora = lora_settings(config)
+    check_lora_targets(
+        model_config.name_or_path, model_config.trust_remote_code, lora["target_modules"]
+    )
+    determining = determining_config(
+        model_config, config, data, eval_data, chat_template, lora, args
+    )
+    return Plan(
+        data,
+        eval_data,
+        fmt,
+        tokenizer,
+        chat_template,
+        args,
+        lora,
+        determining,
+        config_hash(determining),
+    )
+
+
+def checked_trainer(plan: Plan, model_config: ModelConfig, config: TrainConfig) -> Checked:
+    """Drop over-long rows, load the model, let TRL prepare the data, and check TRL's labels."""
+    lengths = checks.token_lengths(plan.data.rows, plan.tokenizer)
+    rows, overlength = checks.apply_overlength_policy(
+        plan.data.rows, lengths, config.max_length, config.on_overlength
+    )
+    kept_lengths = [n for n in lengths if config.on_overlength != "drop" or n <= config.max_length]
+    eval_rows = None
+    if plan.eval_data is not None:  # held-out rows are only measured: drop the long ones
+        eval_lengths = checks.token_lengths(plan.eval_data.rows, plan.tokenizer)
+        eval_rows, _ = checks.apply_overlength_policy(
+            plan.eval_data.rows, eval_lengths, config.max_length, "drop"
+        )
+
+    args = plan.args
+    model = load_base_model(
+        model_config.name_or_path,
+        trust_remote_code=model_config.trust_remote_code,
+        qlora=config.qlora,
+        dtype=compute_dtype(args.bf16, args.fp16),
+        gradient_checkpointing=args.gradient_checkpointing,
+        init_kwargs=args.model_init_kwargs if isinstance(args.model_init_kwargs, dict) else None,
+    )
+    stop_ids = stop_token_ids(plan.tokenizer, model)
+    if plan.fmt == "messages":
+        checks.check_stop_token_template(plan.tokenizer, stop_ids)
+    trainer = make_trainer(model, plan.tokenizer, args, plan.lora, rows, eval_rows)
+
+    trl_dropped = checks.verify_lengths(
+        trainer.train_dataset, rows, kept_lengths, config.max_length, config.packing
+    )
+    labels = checks.count_labels(trainer, stop_ids, plan.tokenizer)
+    checks.check_labels(labels, stop_ids, plan.tokenizer)
+    return Checked(trainer, rows, eval_rows, stop_ids, overlength, trl_dropped, labels)
+
+
+def run_record(
+    plan: Plan,
+    model_config: ModelConfig,
+    config: TrainConfig,
+    checked: Checked,
+    checkpoint: str | None,
+) -> dict[str, Any]:
+    """run.json's description of the run (the measurements are added after training)."""
+    manifest = plan.data.manifest
+    trainable, total = trainable_parameters(checked.trainer.model)
+    return {
+        "kind": "mslt-it run",
+        "base_model": model_config.name_or_path,
+        "trust_remote_code": model_config.trust_remote_code,
+        "dataset": dataset_record(plan.data, checked.rows),
+        "eval_dataset": dataset_record(plan.eval_data, checked.eval_rows),
+        "template": manifest.get("template"),
+        "format": plan.fmt,
+        "system_prompt": manifest.get("config", {}).get("system_prompt"),
+        "chat_template": plan.chat_template,
+        "eos_token": plan.tokenizer.eos_token,
+        "stop_token_ids": sorted(checked.stop_ids),
+        "lora": lora_record(plan.lora, checked.trainer.model),
+        "qlora": config.qlora,
+        "max_length": config.max_length,
+        "packing": config.packing,
+        "sft": sft_differences(plan.args),
+        "overlength": {**checked.overlength.as_json(), "dropped_by_trl": checked.trl_dropped},
+        "label_check": checked.labels.as_json(),
+        "parameters": {"trainable": trainable, "total": total},
+        "world_size": plan.args.world_size,
+        "resumed_from_step": step_of(checkpoint),
+        "versions": versions(),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs and configuration
+# ---------------------------------------------------------------------------------------------
+
+
+def open_dataset(path: str | None, field: str) -> Prepared:
+    """A dataset from ``mslt-it build``: its manifest (required) and rows."""
+    if not path:
+        raise MsltError(
+            f"{field}: no dataset given; pass --dataset DIR (a folder from mslt-it build)"
+        )
+    import datasets
+
+    from mslt_it.data import load_manifest
+
+    manifest = load_manifest(path)
+    rows = datasets.load_from_disk(path)
+    needed = {"messages"} if manifest.get("format") == "messages" else {"prompt", "completion"}
+    missing = sorted((needed | {"id", "lang"}) - set(rows.column_names))
+    if missing:
+        raise MsltError(f"{field}: {path!r} lacks the column(s) {', '.join(missing)}")
+    if len(rows) == 0:
+        raise MsltError(f"{field}: {path!r} has no examples")
+    return Prepared(path, manifest, rows)
+
+
+def quiet_progress_bars() -> None:
+    """No weight-loading or dataset-mapping bars when progress is off (not a terminal)."""
+    from mslt_it.progress import progress_enabled
+
+    if progress_enabled():
+        return
+    import datasets
+    from transformers.utils import logging as hf_logging
+
+    datasets.disable_progress_bars()
+    hf_logging.disable_progress_bar()
+
+
+def cuda_available() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def bf16_available() -> bool:
+    """bf16 mixed precision where the GPU supports it; fp32 on CPU (bf16 autocast is slow there)."""
+    import torch
+
+    return cuda_available() and bool(torch.cuda.is_bf16_supported())
+
+
+def sft_arguments(config: TrainConfig, out: Path, fmt: str) -> Any:
+    """The SFTConfig: the user's pass-through fields over mslt-it's defaults, plus what we own."""
+    from trl import SFTConfig
+
+    from mslt_it.progress import progress_enabled
+
+    settings = sft_settings(config)
+    settings.setdefault("bf16", bf16_available() and not settings.get("fp16", False))
+    settings.setdefault("disable_tqdm", not progress_enabled())
+    settings.setdefault("dataloader_pin_memory", cuda_available())
+    # Without a GPU, say so: TRL's bf16 default refuses to construct otherwise, and processes
+    # started by `accelerate launch` only join one gloo group when the state is told "CPU".
+    settings.setdefault("use_cpu", not cuda_available())
+    # LoRA uses every trainable parameter in every step: no extra autograd traversal for DDP.
+    settings.setdefault("ddp_find_unused_parameters", False)
+    try:
+        return SFTConfig(
+            output_dir=str(out / outputs.CHECKPOINTS),
+            max_length=config.max_length,
+            packing=config.packing,
+            completion_only_loss=True if fmt == "prompt-completion" else None,
+            assistant_only_loss=fmt == "messages",
+            **settings,
+        )
+    except (TypeError, ValueError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise MsltError(f"train.sft: {first}") from None
+
+
+def sft_differences(args: Any) -> dict[str, Any]:
+    """The SFTConfig fields that differ from the dataclass defaults (what run.json records).
+
+    Compared with the declared defaults, not with a default-constructed SFTConfig: TRL's
+    default ``bf16=True`` does not even construct on a CPU-only machine. Values that
+    ``__post_init__`` merely normalises ("" -> [], "none" -> []) do not count as changes, and
+    secrets (``hub_token``) are never recorded.
+    """
+    import dataclasses
+
+    from trl import SFTConfig
+
+    changed: dict[str, Any] = {}
+    for spec in dataclasses.fields(SFTConfig):
+        if not spec.init or spec.name in SFT_NOT_RECORDED:
+            continue
+        if spec.default is not dataclasses.MISSING:
+            default = spec.default
+        elif spec.default_factory is not dataclasses.MISSING:
+            default = spec.default_factory()
+        else:
+            default = dataclasses.MISSING
+        if spec.name == "accelerator_config":  # a None default that post-init fills in
+            from transformers.trainer_pt_utils import AcceleratorConfig
+
+            default = AcceleratorConfig()
+        value = plain(getattr(args, spec.name))
+        if default is dataclasses.MISSING or not same_setting(plain(default), value):
+            changed[spec.name] = value
+    return changed
+
+
+SFT_NOT_RECORDED = frozenset({"output_dir", "logging_dir", "hub_token"})
+EMPTY_SETTINGS = (None, "", "none", "auto", [], {})
+
+
+def plain(value: Any) -> Any:
+    """A JSON-friendly form of a config value (enums by value, config objects as dicts)."""
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return getattr(value, "value", value)
+
+
+def same_setting(default: Any, value: Any) -> bool:
+    if isinstance(default, dict) and isinstance(value, dict):
+        return all(default.get(key) == item for key, item in value.items())
+    return default == value or (default in EMPTY_SETTINGS and value in EMPTY_SETTINGS)
+
+
+def determining_config(
+    model_config: ModelConfig,
+    config: TrainConfig,
+    data: Prepared,
+    eval_data: Prepared | None,
+    chat_template: str,
+    lora: dict[str, Any],
+    args: Any,
+) -> dict[str, Any]:
+    """Everything that decides what a run learns: its hash names the run."""
+    sft = {k: v for k, v in sft_differences(args).items() if k not in NON_DETERMINING_SFT_FIELDS}
+    return {
+        "base_model": model_config.name_or_path,
+        "trust_remote_code": model_config.trust_remote_code,
+        "dataset_fingerprint": data.manifest.get("fingerprint"),
+        "eval_dataset_fingerprint": eval_data.manifest.get("fingerprint") if eval_data else None,
+        "chat_template": chat_template,
+        "lora": lora,
+        "qlora": config.qlora,
+        "sft": sft,
+        "max_length": config.max_length,
+        "on_overlength": config.on_overlength,
+        "packing": config.packing,
+        "world_size": args.world_size,
+    }
+
+
+def lora_record(lora: dict[str, Any], model: Any) -> dict[str, Any]:
+    """run.json's LoRA block: r/alpha/dropout/target_modules as given, the other LoraConfig
+    fields that were set, and the module names PEFT actually adapted (all-linear resolved)."""
+    renamed = {"r": "r", "lora_alpha": "alpha", "lora_dropout": "dropout"}
+    record = {renamed.get(key, key): value for key, value in lora.items()}
+    peft_config = getattr(model, "peft_config", {}).get("default")
+    adapted = getattr(peft_config, "target_modules", None)
+    record["adapted_modules"] = sorted(adapted) if isinstance(adapted, set | list) else adapted
+    return record
+
+
+def dataset_record(data: Prepared | None, rows: Any) -> dict[str, Any] | None:
+    """The dataset block of run.json: where it is, what it is, how many rows were trained on."""
+    if data is None:
+        return None
+    from collections import Counter
+
+    counts = Counter(rows["lang"]) if rows is not None else {}
+    return {
+        "path": str(Path(data.path).resolve()),
+        "fingerprint": data.manifest.get("fingerprint"),
+        "task": data.manifest.get("task"),
+        "sources": data.manifest.get("sources"),
+        "counts": {lang: counts.get(lang, 0) for lang in data.manifest.get("counts", counts)},
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Output folder and processes
+# ---------------------------------------------------------------------------------------------
+
+
+def on_main() -> bool:
+    """Whether this is the process that writes files (always, outside a distributed launch)."""
+    from accelerate import PartialState
+
+    return PartialState().is_main_process
+
+
+def wait_for_everyone() -> None:
+    from accelerate import PartialState
+
+    PartialState().wait_for_everyone()
+
+
+def decide_output(out: Path, run_hash: str, *, resume: bool, overwrite: bool) -> str:
+    """start/resume/skip/restart, from what the folder holds; every process decides the same.
+
+    The barrier makes every process look before any of them writes.
+    """
+    action = outputs.decide(
+        outputs.inspect_output(out, run_hash), out, resume=resume, overwrite=overwrite
+    )
+    wait_for_everyone()
+    return action
+
+
+def prepare_output(out: Path, action: str, run_hash: str, determining: dict[str, Any]) -> None:
+    """Clear the folder (restart) and mark it as this run's, once every check has passed.
+
+    Done only now so that a run stopped by a check leaves the folder as it found it.
+    """
+    if on_main():
+        if action == "restart":
+            outputs.clear(out)
+        if action != "resume" or not (out / outputs.STARTED_FILE).exists():
+            outputs.mark_started(out, run_hash, determining)
+    wait_for_everyone()
+
+
+def step_of(checkpoint: str | None) -> int | None:
+    return int(checkpoint.rsplit("-", 1)[-1]) if checkpoint else None
+
+
+def tokens_in_checkpoint(checkpoint: str | None) -> int:
+    """Tokens already seen when resuming (for this session's throughput)."""
+    if checkpoint is None:
+        return 0
+    state = outputs.read_json(Path(checkpoint) / "trainer_state.json") or {}
+    return int(state.get("num_input_tokens_seen", 0))
+
+
+# ---------------------------------------------------------------------------------------------
+# Trainer and measurements
+# ---------------------------------------------------------------------------------------------
+
+
+def make_trainer(
+    model: Any, tokenizer: Any, args: Any, lora: dict[str, Any], rows: Any, eval_rows: Any
+) -> Any:
+    """TRL's SFTTrainer with a LoRA adapter: configured, not subclassed."""
+    from peft import LoraConfig
+    from trl import SFTTrainer
+
+    try:
+        peft_config = LoraConfig(task_type="CAUSAL_LM", **lora)
+    except (TypeError, ValueError) as error:
+        raise MsltError(f"train.lora: {str(error).strip().splitlines()[0]}") from None
+    return SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=rows,
+        eval_dataset=eval_rows,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+    )
+
+
+def answer_metrics(trainer: Any, eval_dataset: Any) -> dict[str, Any]:
+    """Teacher-forced loss and accuracy on the trained (answer + end-of-turn) tokens.
+
+    Computed here from the model's logits rather than read from the Trainer's logs, whose loss
+    is normalised over accumulation steps and processes in ways that make it hard to compare.
+    Measured on the held-out dataset when there is one, else on the first training rows.
+    """
+    import torch
+
+    dataset = eval_dataset if eval_dataset is not None else trainer.train_dataset
+    columns = [c for c in ("input_ids", "labels", "seq_lengths") if c in dataset.column_names]
+    rows = dataset.select_columns(columns).select(range(min(METRIC_ROWS, len(dataset))))
+    model = trainer.model_wrapped
+    device = trainer.args.device
+    size = trainer.args.per_device_eval_batch_size
+    total_loss, correct, count = 0.0, 0, 0
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, len(rows), size):
+            batch = trainer.data_collator(
+                [rows[i] for i in range(start, min(start + size, len(rows)))]
+            )
+            labels = batch.pop("labels").to(device)
+            inputs = {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
+            logits = model(**inputs, use_cache=False).logits.float()
+            shift_logits, shift_labels = logits[:, :-1], labels[:, 1:]
+            mask = shift_labels != checks.IGNORE_INDEX
+            if not mask.any():
+                continue
+            picked = shift_logits[mask]
+            gold = shift_labels[mask]
+            total_loss += float(torch.nn.functional.cross_entropy(picked, gold, reduction="sum"))
+            correct += int((picked.argmax(-1) == gold).sum())
+            count += int(mask.sum())
+    model.train(was_training)
+    if count == 0:
+        return {}
+    return {
+        "answer_token_loss": round(total_loss / count, 6),
+        "answer_token_accuracy": round(correct / count, 6),
+        "answer_metrics_on": "eval_dataset" if eval_dataset is not None else "train_rows",
+    }
+
+
+def last_logged_loss(history: list[dict[str, Any]]) -> float | None:
+    """The last training loss the Trainer logged (a mean over its logging window)."""
+    for entry in reversed(history):
+        if "loss" in entry:
+            return round(float(entry["loss"]), 6)
+    return None
+
+
+def loss_history(history: list[dict[str, Any]]) -> list[list[float]]:
+    """[step, logged loss] pairs, so a falling (or flat) curve is visible in run.json."""
+    return [[entry["step"], round(float(entry["loss"]), 6)] for entry in history if "loss" in entry]
+
+
+def peak_memory_mb() -> float:
+    """Peak GPU memory allocated by torch, or on CPU the process's peak resident set size."""
+    import torch
+
+    if torch.cuda.is_available():
+        return round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def versions() -> dict[str, str]:
+    """Library versions that shape a run (the dataset's list plus PEFT's, accelerate's, bnb's)."""
+    from mslt_it.data import library_versions
+
+    found = library_versions()
+    for name in EXTRA_LIBRARIES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found

@@ -1,0 +1,218 @@
+"""Parsing model outputs and scoring them: no string crashes a parser, and F1 is seqeval's."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mslt_it.evaluation.metrics import (
+    averages,
+    bootstrap_interval,
+    entity_counts,
+    f1_from_counts,
+    seqeval_f1,
+)
+from mslt_it.evaluation.parsing import (
+    align_entities,
+    find_labels,
+    parse_entities,
+    parse_label,
+    spans_to_bio,
+)
+from mslt_it.evaluation.scoring import ner_statistics, parse_record, score_language
+from mslt_it.prompts import get_template
+from mslt_it.tasks import get_task
+from mslt_it.tasks.sources import open_split
+from mslt_it.tasks.wikiann import TAG_NAMES, entities_from_tags
+
+XNLI_EN = {"entailment": "entailment", "neutral": "neutral", "contradiction": "contradiction"}
+XNLI_DE = {"entailment": "ja", "neutral": "vielleicht", "contradiction": "nein"}
+XNLI_ZH = {"entailment": "蕴含", "neutral": "中立", "contradiction": "矛盾"}
+PAWSX_WORDS = {"not_paraphrase": "not paraphrase", "paraphrase": "paraphrase"}
+NER_WORDS = {"PER": "PER", "ORG": "ORG", "LOC": "LOC", "NONE": "None"}
+
+
+@pytest.mark.parametrize(
+    ("output", "verbalizer", "expected"),
+    [
+        ("entailment", XNLI_EN, "entailment"),
+        ("Entailment.", XNLI_EN, "entailment"),
+        ('"NEUTRAL"', XNLI_EN, "neutral"),
+        ("The answer is: contradiction!", XNLI_EN, "contradiction"),
+        ("**Contradiction**\n\nBecause the hypothesis negates it.", XNLI_EN, "contradiction"),
+        ("ＥＮＴＡＩＬＭＥＮＴ", XNLI_EN, "entailment"),  # full-width, NFKC-normalised
+        ("Ja.", XNLI_DE, "entailment"),
+        ("Die Antwort ist: Nein", XNLI_DE, "contradiction"),
+        ("答案是矛盾。", XNLI_ZH, "contradiction"),  # no spaces around the word in Chinese
+        ("「中立」", XNLI_ZH, "neutral"),
+        ("not paraphrase", PAWSX_WORDS, "not_paraphrase"),  # longer word wins, not both
+        ("Paraphrase", PAWSX_WORDS, "paraphrase"),
+    ],
+)
+def test_label_words_are_found_amid_chatter(output, verbalizer, expected):
+    assert parse_label(output, verbalizer) == expected
+
+
+@pytest.mark.parametrize(
+    ("output", "verbalizer"),
+    [
+        ("", XNLI_EN),
+        ("I am not sure.", XNLI_EN),
+        ("entailment or contradiction", XNLI_EN),  # two labels: invalid, not the first one
+        ("janein", XNLI_DE),  # glued Latin letters are not the word "ja"
+        ("Jahr", XNLI_DE),  # "ja" inside another word
+        ("entailments", XNLI_EN),
+    ],
+)
+def test_no_label_or_several_labels_is_invalid(output, verbalizer):
+    assert parse_label(output, verbalizer) is None
+
+
+def test_found_labels_keep_their_order():
+    assert find_labels("neutral, then entailment", XNLI_EN) == ["neutral", "entailment"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_label_parser_never_crashes(text):
+    for verbalizer in (XNLI_EN, XNLI_DE, XNLI_ZH, PAWSX_WORDS):
+        label = parse_label(text, verbalizer)
+        assert label is None or label in verbalizer
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(),
+    st.lists(st.text(min_size=0, max_size=6), max_size=12),
+)
+def test_entity_parser_and_aligner_never_crash(text, tokens):
+    parsed = parse_entities(text, NER_WORDS)
+    spans = align_entities(parsed.entities, tokens)
+    tags = spans_to_bio(spans, len(tokens))
+    assert len(tags) == len(tokens)
+    for kind, start, end in spans:
+        assert kind in ("PER", "ORG", "LOC") and 0 <= start < end <= len(tokens)
+    covered = [i for _, s, e in spans for i in range(s, e)]
+    assert len(covered) == len(set(covered))  # no token tagged twice
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("PERORGLOC: $None\nAdaLondon,.")), max_size=60))
+def test_entity_parser_on_near_format_strings(text):
+    parsed = parse_entities(text, NER_WORDS)
+    assert all(kind in ("PER", "ORG", "LOC") and entity for kind, entity in parsed.entities)
+
+
+def test_entity_answer_is_parsed_and_aligned():
+    tokens = ["Ada", "Lovelace", "was", "born", "in", "London", "."]
+    parsed = parse_entities("PER: Ada Lovelace $$ LOC: London", NER_WORDS)
+    assert parsed.valid and parsed.entities == (("PER", "Ada Lovelace"), ("LOC", "London"))
+    spans = align_entities(parsed.entities, tokens)
+    assert spans == [("PER", 0, 2), ("LOC", 5, 6)]
+    assert spans_to_bio(spans, len(tokens)) == ["B-PER", "I-PER", "O", "O", "O", "B-LOC", "O"]
+
+
+def test_entity_answers_tolerate_case_quotes_and_chatter():
+    assert parse_entities("none", NER_WORDS) == parse_entities('"None."', NER_WORDS)
+    assert parse_entities("None", NER_WORDS).valid
+    parsed = parse_entities("Entities:\nper: 'Ada Lovelace'\nloc：London", NER_WORDS)
+    assert parsed.entities == (("PER", "Ada Lovelace"), ("LOC", "London"))
+    assert not parse_entities("I cannot find any.", NER_WORDS).valid
+
+
+def test_alignment_joins_chinese_without_spaces_and_skips_hallucinations():
+    tokens = ["艾", "达", "住", "在", "伦", "敦"]
+    spans = align_entities([("PER", "艾达"), ("LOC", "伦敦"), ("ORG", "谷歌")], tokens)
+    assert spans == [("PER", 0, 2), ("LOC", 4, 6)]
+
+
+def test_alignment_takes_repeated_entities_in_order():
+    tokens = ["Paris", "and", "Paris"]
+    spans = align_entities([("LOC", "Paris"), ("LOC", "Paris"), ("LOC", "Paris")], tokens)
+    assert spans == [("LOC", 0, 1), ("LOC", 2, 3)]
+
+
+def tags(*names: str) -> list[int]:
+    return [TAG_NAMES.index(name) for name in names]
+
+
+# Hand-checked cases: (gold tags, predicted BIO, expected F1 ×100).
+# 1: 2 gold, 2 predicted, 1 right -> P = R = 1/2 -> 50.
+# 2: span boundary wrong (B-PER I-PER vs B-PER O) -> no match; 1 gold, 1 pred -> 0.
+# 3: I- without B- in gold starts an entity (conlleval); predicted the same -> 100.
+# 4: type wrong -> 0; 5: all O on both sides -> 0 (seqeval's zero_division).
+HAND_CHECKED = [
+    (
+        [tags("B-PER", "I-PER", "O", "B-LOC")],
+        [["B-PER", "I-PER", "O", "B-ORG"]],
+        50.0,
+    ),
+    ([tags("B-PER", "I-PER", "O")], [["B-PER", "O", "O"]], 0.0),
+    ([tags("O", "I-LOC", "I-LOC")], [["O", "B-LOC", "I-LOC"]], 100.0),
+    ([tags("B-ORG")], [["B-LOC"]], 0.0),
+    ([tags("O", "O")], [["O", "O"]], 0.0),
+    (
+        [tags("B-PER", "O"), tags("B-LOC", "I-LOC"), tags("B-ORG")],
+        [["B-PER", "O"], ["B-LOC", "O"], ["B-ORG"]],
+        # gold 3, predicted 3, right 2 -> 2/3 both ways -> 66.666…
+        200 / 3,
+    ),
+]
+
+
+@pytest.mark.parametrize(("gold", "predicted", "expected"), HAND_CHECKED)
+def test_wikiann_f1_equals_seqeval_on_hand_checked_cases(gold, predicted, expected):
+    from seqeval.metrics import f1_score
+
+    reference = 100 * f1_score(
+        [[TAG_NAMES[t] for t in row] for row in gold], predicted, zero_division=0
+    )
+    assert seqeval_f1(gold, predicted) == pytest.approx(reference)
+    assert reference == pytest.approx(expected)
+    # The counts behind the bootstrap agree with seqeval too.
+    counts = np.array(
+        [entity_counts(g, _spans_of(p)) for g, p in zip(gold, predicted, strict=True)]
+    ).sum(axis=0)
+    assert f1_from_counts(*counts) == pytest.approx(expected)
+
+
+def _spans_of(bio: list[str]) -> list[tuple[str, int, int]]:
+    return entities_from_tags([TAG_NAMES.index(tag) for tag in bio])
+
+
+@pytest.mark.parametrize("lang", ["en", "zh", "th", "ar", "ja"])
+def test_gold_answers_score_100_in_every_script(lang):
+    """The template's own answer, parsed and aligned back, reproduces the gold tags."""
+    template = get_template("wikiann/en-instruct")
+    rows = open_split(get_task("wikiann"), lang, "test", "synthetic").rows(range(30))
+    records = []
+    for row in rows:
+        record = {
+            "task": "wikiann",
+            "lang": lang,
+            "output": template.render(row, lang).answer,
+            "gold": get_task("wikiann").gold_label(row, lang),
+            "tokens": row["tokens"],
+            "ner_tags": row["ner_tags"],
+        }
+        records.append(parse_record(record, template))
+    assert all(r["correct"] and not r["invalid"] for r in records)
+    scores = score_language(records, "ner", [0], 100)
+    assert scores["score"] == 100.0 and scores["span_f1"] == 100.0
+    assert all(ner_statistics(r)[3] == 0 for r in records)  # nothing unaligned
+
+
+def test_bootstrap_is_seeded_and_brackets_the_score():
+    correct = np.array([1.0] * 70 + [0.0] * 30)
+    first = bootstrap_interval(correct, "accuracy", 500, 7)
+    assert first == bootstrap_interval(correct, "accuracy", 500, 7)
+    assert first[0] < 70 < first[1]
+    assert bootstrap_interval(correct, "accuracy", 0, 7) is None
+
+
+def test_averages_unweighted_and_weighted():
+    per_language = {"a": {"score": 50.0, "n": 100}, "b": {"score": 100.0, "n": 300}}
+    result = averages(per_language, ["a", "b"])
+    assert result["unweighted"] == 75.0 and result["weighted"] == 87.5

