@@ -30,7 +30,7 @@ from typing import Any
 from mslt_it.errors import MsltError
 
 DEFAULT_PRETRAIN_STEPS = 300
-DEFAULT_VOCAB_SIZE = 4096
+DEFAULT_VOCAB_SIZE = 8192
 
 PAD_TOKEN = "<|pad|>"
 BOS_TOKEN = "<|begin_of_text|>"
@@ -56,6 +56,10 @@ CHAT_TEMPLATE = (
 )
 
 SYSTEM_PROMPT = "You are a helpful assistant."
+IGNORE_INDEX = -100  # label of a token that is context only, as in transformers
+
+Document = tuple[list[int], list[int]]
+"""One pre-training document: input ids and labels (``IGNORE_INDEX`` where not trained)."""
 INFO_FILE = "mslt_it_tiny.json"
 
 
@@ -66,13 +70,10 @@ class TinyShape:
     hidden_size: int = 128
     num_attention_heads: int = 2
     num_key_value_heads: int = 2
+    head_dim: int = 64
     num_hidden_layers: int = 2
     intermediate_size: int = 384
     max_position_embeddings: int = 1024
-
-    @property
-    def head_dim(self) -> int:
-        return self.hidden_size // self.num_attention_heads
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,8 @@ class PretrainSettings:
     weight_decay: float = 0.01
     raw_rows_per_language: int = 60
     chats_per_language: int = 120
+    english_docs_per_language: int = 15
+    broad_heads_per_layer: int = 1
 
 
 def default_languages() -> list[str]:
@@ -114,6 +117,274 @@ def raw_documents(langs: Sequence[str], rows_per_language: int, split: str = "tr
     return docs
 
 
+# Everyday English words, as any real base model knows them: the instruction vocabulary of the
+# prompt templates, the words their answers are made of (label words included, so that a template
+# answer is a word the model can already spell), and common words around them. They appear in
+# generic copy/pick exchanges only; no exchange pairs a task input with its task label.
+ENGLISH_WORDS = tuple(
+    [
+        "the",
+        "a",
+        "an",
+        "and",
+        "or",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "for",
+        "with",
+        "from",
+        "by",
+        "as",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "which",
+        "what",
+        "who",
+        "where",
+        "when",
+        "how",
+        "why",
+        "not",
+        "no",
+        "yes",
+        "none",
+        "all",
+        "any",
+        "each",
+        "both",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "first",
+        "second",
+        "third",
+        "last",
+        "next",
+        "other",
+        "same",
+        "different",
+        "more",
+        "most",
+        "less",
+        "only",
+        "also",
+        "just",
+        "word",
+        "words",
+        "sentence",
+        "sentences",
+        "text",
+        "list",
+        "answer",
+        "question",
+        "premise",
+        "hypothesis",
+        "statement",
+        "claim",
+        "entailment",
+        "neutral",
+        "contradiction",
+        "paraphrase",
+        "entity",
+        "entities",
+        "person",
+        "persons",
+        "people",
+        "organisation",
+        "organisations",
+        "organization",
+        "location",
+        "locations",
+        "place",
+        "places",
+        "name",
+        "names",
+        "type",
+        "types",
+        "label",
+        "labels",
+        "number",
+        "numbers",
+        "letter",
+        "letters",
+        "language",
+        "languages",
+        "English",
+        "meaning",
+        "PER",
+        "ORG",
+        "LOC",
+        "MISC",
+        "None",
+        "true",
+        "false",
+        "yes",
+        "no",
+        "maybe",
+        "perhaps",
+        "mean",
+        "means",
+        "say",
+        "says",
+        "follow",
+        "follows",
+        "true",
+        "false",
+        "write",
+        "repeat",
+        "continue",
+        "copy",
+        "count",
+        "choose",
+        "pick",
+        "separate",
+        "list",
+        "give",
+        "name",
+        "find",
+        "read",
+        "tell",
+        "ask",
+        "answer",
+        "use",
+        "need",
+        "want",
+        "like",
+        "see",
+        "come",
+        "go",
+        "get",
+        "put",
+        "keep",
+        "let",
+        "help",
+        "show",
+        "try",
+        "call",
+        "turn",
+        "move",
+        "play",
+        "run",
+        "learn",
+        "change",
+        "begin",
+        "end",
+        "start",
+        "stop",
+        "make",
+        "take",
+        "think",
+        "know",
+        "good",
+        "bad",
+        "big",
+        "small",
+        "new",
+        "old",
+        "long",
+        "short",
+        "high",
+        "low",
+        "early",
+        "late",
+        "right",
+        "left",
+        "open",
+        "close",
+        "full",
+        "day",
+        "time",
+        "year",
+        "man",
+        "woman",
+        "child",
+        "house",
+        "city",
+        "country",
+        "world",
+        "water",
+        "food",
+        "work",
+        "school",
+        "book",
+        "friend",
+        "family",
+        "home",
+        "hand",
+        "part",
+        "life",
+        "way",
+        "case",
+        "point",
+        "group",
+        "problem",
+        "fact",
+        "story",
+        "game",
+        "music",
+        "color",
+        "colour",
+        "red",
+        "green",
+        "blue",
+        "black",
+        "white",
+        "light",
+        "dark",
+        "warm",
+        "cold",
+        "fast",
+        "slow",
+        "happy",
+        "sad",
+        "easy",
+        "hard",
+        "true",
+        "real",
+    ]
+)
+ENGLISH_WORDS = tuple(dict.fromkeys(ENGLISH_WORDS))
+
+# Share of the chat exchanges (and of English paragraphs per language) that use English words.
+# A token the model rarely sees keeps an embedding that is mostly the vocabulary's common
+# direction; LoRA, which cannot move embeddings, then cannot make the model say it. Measured:
+# with English words rare, LoRA could not even learn to answer a constant "neutral".
+ENGLISH_SHARE = 0.3
+
+
+def english_documents(count: int, seed: int) -> list[str]:
+    """Paragraphs of random English words: the base's (tiny) knowledge of English."""
+    rng = random.Random(f"mslt-it/tiny/english/{seed}")
+    return [" ".join(rng.choices(ENGLISH_WORDS, k=rng.randint(8, 30))) for _ in range(count)]
+
+
+def _english_exchange(rng: random.Random) -> tuple[str, str]:
+    """A generic exchange over English words: repeat a list, or pick its first or last word."""
+    words = rng.sample(ENGLISH_WORDS, k=rng.randint(2, 5))
+    listed = ", ".join(words)
+    kind = rng.randrange(3)
+    if kind == 0:
+        return f"Repeat the words: {listed}.", listed
+    if kind == 1:
+        return f"Which word is first in the list? Answer with one word: {listed}.", words[0]
+    return f"Which word is last in the list? Answer with one word: {listed}.", words[-1]
+
+
 def _exchange(lang: str, rng: random.Random) -> tuple[str, str]:
     """One generic (instruction, answer) pair over invented words: copy, continue, count, pick.
 
@@ -123,10 +394,22 @@ def _exchange(lang: str, rng: random.Random) -> tuple[str, str]:
     from mslt_it.tasks.base import join_tokens
     from mslt_it.tasks.synthetic import lexicon
 
+    if rng.random() < ENGLISH_SHARE:
+        return _english_exchange(rng)
     lex = lexicon(lang)
     words = rng.choices(lex.words, k=rng.randint(4, 10))
     sentence = lex.sentence(words)
-    kind = rng.randrange(6)
+    kind = rng.randrange(7)
+    if kind == 5:
+        present = rng.choice(words)
+        absent = rng.choice([w for w in lex.words if w not in words])
+        options = [present, absent]
+        rng.shuffle(options)
+        return (
+            f"Sentence: {sentence}\nWhich of these words occurs in the sentence? "
+            f"Answer with one word: {options[0]}, {options[1]}.",
+            present,
+        )
     if kind == 0:
         return f"Repeat the sentence.\nSentence: {sentence}", sentence
     if kind == 1:
@@ -212,7 +495,12 @@ def tokenizer_corpus(
 ) -> list[str]:
     """Text the BPE merges are learnt from: the raw paragraphs and every chat message."""
     messages = [m["content"] for conv in conversations for m in conv]
-    return [*docs, *messages, "system user assistant"]
+    # Each English word alone (as an answer starts) and in running text (after a space), often
+    # enough that BPE gives it a token of its own, as a real tokenizer would.
+    cased = [*ENGLISH_WORDS, *(word.capitalize() for word in ENGLISH_WORDS)]
+    english = [*cased, " ".join(cased)] * 20
+    roles = ["system", "user", "assistant"] * 500
+    return [*docs, *messages, *english, *roles]
 
 
 # --------------------------------------------------------------------------------------------
@@ -241,15 +529,46 @@ def tiny_config(tokenizer: Any, shape: TinyShape) -> Any:
     )
 
 
-def pack_blocks(documents: Sequence[list[int]], block_size: int, seed: int) -> Any:
-    """Shuffle tokenised documents and cut their concatenation into ``block_size`` rows."""
+def pack_blocks(documents: Sequence[Document], block_size: int, seed: int) -> Any:
+    """Shuffle documents and cut their concatenation into rows of ``(input_ids, labels)``.
+
+    Returns a long tensor of shape ``(rows, 2, block_size)``.
+    """
     import torch
 
     order = list(range(len(documents)))
     random.Random(seed).shuffle(order)
-    stream = [token for i in order for token in documents[i]]
-    rows = len(stream) // block_size
-    return torch.tensor(stream[: rows * block_size], dtype=torch.long).view(rows, block_size)
+    ids = [token for i in order for token in documents[i][0]]
+    labels = [label for i in order for label in documents[i][1]]
+    rows = len(ids) // block_size
+    stacked = torch.tensor([ids[: rows * block_size], labels[: rows * block_size]])
+    return stacked.view(2, rows, block_size).transpose(0, 1).contiguous()
+
+
+def _keep_heads_broad(model: Any, heads: int) -> list[Any]:
+    """Freeze the query/key rows of the last ``heads`` heads of every layer at their random init.
+
+    Their attention scores stay near zero, so these heads keep averaging over the whole context,
+    as every head of a random model does. Measured: after even 100 steps of pre-training all
+    heads attend to the last few tokens, and LoRA could no longer learn a task whose cue sits
+    earlier in the prompt (it stayed at the majority class), while on a random model it did.
+    The frozen heads keep that route open; the others learn the usual local and copy patterns.
+    Returns the hook handles, to be removed after pre-training.
+    """
+    import torch
+
+    config = model.config
+    handles = []
+    for layer in model.model.layers:
+        attention = layer.self_attn
+        for proj, count in (
+            (attention.q_proj, config.num_attention_heads),
+            (attention.k_proj, config.num_key_value_heads),
+        ):
+            mask = torch.ones_like(proj.weight)
+            mask[(count - heads) * config.head_dim :] = 0.0
+            handles.append(proj.weight.register_hook(lambda grad, mask=mask: grad * mask))
+    return handles
 
 
 def _lr_factor(step: int, total: int, warmup: int) -> float:
@@ -271,10 +590,23 @@ def pretrain(
     import torch
 
     generator = torch.Generator().manual_seed(seed)
+
+    # The usual split: no weight decay on embeddings and norm weights, which decay would shrink
+    # towards a vocabulary LoRA cannot separate any more.
+    def decays(name: str, param: Any) -> bool:
+        # q/k are left undecayed too, so that the frozen rows of the broad heads stay exact
+        return param.ndim == 2 and not any(k in name for k in ("embed", "q_proj", "k_proj"))
+
+    named = list(model.named_parameters())
+    decayed = [p for name, p in named if decays(name, p)]
+    kept = [p for name, p in named if not decays(name, p)]
+    handles = _keep_heads_broad(model, settings.broad_heads_per_layer)
     optimizer = torch.optim.AdamW(
-        model.parameters(),
+        [
+            {"params": decayed, "weight_decay": settings.weight_decay},
+            {"params": kept, "weight_decay": 0.0},
+        ],
         lr=settings.learning_rate,
-        weight_decay=settings.weight_decay,
         betas=(0.9, 0.95),
     )
     warmup = max(1, int(settings.steps * settings.warmup_fraction))
@@ -290,7 +622,7 @@ def pretrain(
             order, cursor = torch.randperm(len(blocks), generator=generator), 0
         batch = blocks[order[cursor : cursor + settings.batch_size]]
         cursor += settings.batch_size
-        loss = model(input_ids=batch, labels=batch).loss
+        loss = model(input_ids=batch[:, 0], labels=batch[:, 1]).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -299,6 +631,8 @@ def pretrain(
         losses.append(loss.item())
         if on_step is not None:
             on_step(step, losses[-1])
+    for handle in handles:
+        handle.remove()
     model.eval()
     return losses
 
@@ -357,13 +691,25 @@ def _seed_everything(seed: int) -> None:
 
 def _tokenize_documents(
     tokenizer: Any, docs: Sequence[str], conversations: Sequence[list[dict[str, str]]]
-) -> list[list[int]]:
-    """Raw paragraphs as ``bos text``; conversations rendered by the chat template itself."""
+) -> list[Document]:
+    """Raw paragraphs as ``bos text``, every token a label; conversations through the template.
+
+    In conversations only the assistant turns (with their ``<|im_end|>``) are labels, as in
+    supervised fine-tuning: the user's random words would otherwise drown the few tokens that
+    teach the generic skills (copy, pick, count) and ending a turn.
+    """
     encoded = tokenizer(list(docs), add_special_tokens=False)["input_ids"]
-    documents = [[tokenizer.bos_token_id, *ids] for ids in encoded]
-    rendered = tokenizer.apply_chat_template(list(conversations), tokenize=False)
-    chat_ids = tokenizer(rendered, add_special_tokens=False)["input_ids"]
-    return documents + [list(ids) for ids in chat_ids]
+    documents: list[Document] = []
+    for ids in encoded:
+        tokens = [tokenizer.bos_token_id, *ids]
+        documents.append((tokens, tokens))
+    chats = tokenizer.apply_chat_template(
+        list(conversations), return_dict=True, return_assistant_tokens_mask=True
+    )
+    for ids, mask in zip(chats["input_ids"], chats["assistant_masks"], strict=True):
+        labels = [token if bit else IGNORE_INDEX for token, bit in zip(ids, mask, strict=True)]
+        documents.append((list(ids), labels))
+    return documents
 
 
 def build_tiny_model(
@@ -406,6 +752,7 @@ def build_tiny_model(
     with _one_thread(), progress_bar() as progress:
         tok_task = progress.add_task("tiny model: tokenizer", total=1)
         docs = raw_documents(langs, settings.raw_rows_per_language)
+        docs += english_documents(settings.english_docs_per_language * len(langs), seed)
         conversations = chat_conversations(langs, settings.chats_per_language, seed)
         tokenizer = train_tokenizer(tokenizer_corpus(docs, conversations), vocab_size)
         progress.advance(tok_task)
@@ -435,7 +782,7 @@ def build_tiny_model(
         "vocab_size": len(tokenizer),
         "shape": asdict(shape),
         "pretrain": asdict(settings),
-        "pretrain_tokens_per_epoch": int(blocks.numel()),
+        "pretrain_tokens_per_epoch": int(blocks[:, 0].numel()),
         "final_pretrain_loss": round(sum(tail) / len(tail), 4) if tail else None,
         "heldout_loss": round(heldout_loss, 4),
         "parameters": sum(p.numel() for p in model.parameters()),
