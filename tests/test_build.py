@@ -206,3 +206,10 @@ def test_token_statistics_per_language(cli, tmp_path: Path, tiny_model_dir: Path
         assert 0 <= stats["over_max_length"] <= 100
     assert sum(s["over_max_length"] for s in tokens["per_language"].values()) > 0
     assert "mean tokens" in result.out
+
+
+def test_error_messages_keep_their_brackets(cli, tmp_path: Path) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("data:\n  task: xnli\n  sources: [en]\n  budget: [3]\n")
+    result = cli("build", "--recipe", recipe, "--out", tmp_path / "ds")
+    assert_one_line_error(result, "data.budget", "got [3]")

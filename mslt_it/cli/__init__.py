@@ -15,6 +15,7 @@ import sys
 import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from mslt_it.errors import MsltError
 
@@ -47,7 +48,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         status = app(args=argv, prog_name="mslt-it", standalone_mode=False)
     except MsltError as error:
-        STDERR.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        # escape: messages hold brackets ('mslt-it[qlora]', ['en']) that Rich would read as markup
+        STDERR.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
