@@ -7,10 +7,14 @@ from scratch in well under a minute on two CPU cores:
 - a byte-level BPE tokenizer trained on the synthetic text of the task languages, with ChatML
   chat tokens and a chat template whose ``{% generation %}`` markers cover the assistant's
   ``<|im_end|>`` (so TRL's ``assistant_only_loss`` trains the model to stop);
-- a 2-layer Llama (head_dim 64, which vLLM's CPU build requires) that is briefly pre-trained on
-  raw synthetic sentences and on generic chat exchanges (repeat, continue, count…), never on task
-  labels. A randomly initialised base made LoRA learning a coin toss (one run in seven stayed at
-  chance); a pre-trained one gives LoRA features and a chat format to build on.
+- a 2-layer Llama (head_dim 64, which vLLM's CPU build requires), left at its random
+  initialisation by default. Pre-training on raw synthetic sentences and generic chat exchanges
+  (repeat, continue, count…; never task labels) is available (``pretrain_steps``), but measured
+  on synthetic XNLI it made LoRA *worse*: after 300 pre-training steps (or even 60, at lr 3e-3)
+  LoRA answered one constant label on 3 of 3 seeds, at lr 5e-4 on 2 of 3; on the random base,
+  LoRA (r=16, all linear layers, 150-300 steps of 8) reached 100% held-out accuracy on 4 of 4
+  seeds. Small random weights let the low-rank updates dominate, so LoRA on this base behaves
+  like training a small network, which is what the demo and the tests need: reliable learning.
 
 The result loads with ``AutoModelForCausalLM``/``AutoTokenizer`` with ``trust_remote_code=False``.
 """
@@ -29,7 +33,7 @@ from typing import Any
 
 from mslt_it.errors import MsltError
 
-DEFAULT_PRETRAIN_STEPS = 300
+DEFAULT_PRETRAIN_STEPS = 0  # see the module docstring
 DEFAULT_VOCAB_SIZE = 8192
 
 PAD_TOKEN = "<|pad|>"

@@ -74,9 +74,10 @@ def train_args(model: Path, dataset: Path, out: Path, *extra: str) -> list[str]:
 def learnt(tiny_model_dir: Path, data_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     """An adapter trained on synthetic English XNLI until the label cue is learnt.
 
-    300 steps of 8 at lr 3e-3 on all linear layers: on the tiny base the answer format is learnt
-    in tens of steps, the label cue (the negation word means contradiction, the hedge word
-    neutral) only after ~200; 300 leaves a margin (seeds 0-2 all scored > 0.9 while developing).
+    150 steps of 8 at lr 3e-3 on all linear layers (two passes over 600 rows): on the tiny base
+    the answer format is learnt in tens of steps, the label cue (the negation word means
+    contradiction, the hedge word neutral) by ~100; tiny-model seeds 0-2 all reached 100% on
+    the held-out rows while developing.
     """
     from mslt_it.training import ModelConfig, validate_train_section
     from mslt_it.training.run import train
@@ -93,7 +94,7 @@ def learnt(tiny_model_dir: Path, data_dir: Path, tmp_path_factory: pytest.TempPa
                 "target_modules": "all-linear",
             },
             "sft": {
-                "max_steps": 300,
+                "max_steps": 150,
                 "per_device_train_batch_size": 8,
                 "learning_rate": 3e-3,
                 "lr_scheduler_type": "constant_with_warmup",
@@ -117,7 +118,7 @@ def test_loss_falls_and_the_adapter_saves_and_loads(learnt: Path, tiny_model_dir
     run = read_run(learnt)
     losses = [loss for _, loss in run["loss_history"]]
     assert losses[-1] < losses[0] - 1.0, losses
-    assert run["steps"] == 300 and run["answer_token_accuracy"] > 0.8
+    assert run["steps"] == 150 and run["answer_token_accuracy"] > 0.8
     assert run["lora"]["target_modules"] == "all-linear"
     assert "down_proj" in run["lora"]["adapted_modules"]
     assert "lm_head" not in run["lora"]["adapted_modules"]
@@ -510,7 +511,7 @@ def test_qlora_without_bitsandbytes_names_the_extra(
     with pytest.raises(MsltError, match=re.escape("pip install 'mslt-it[qlora]'")):
         require_bitsandbytes()
     result = cli(*train_args(tiny_model_dir, small_ds, tmp_path / "o", "--qlora"))
-    assert_one_line_error(result, "--qlora needs bitsandbytes", "pip install 'mslt-it")
+    assert_one_line_error(result, "--qlora needs bitsandbytes", "pip install 'mslt-it[qlora]'")
 
 
 def test_unknown_pass_through_fields_suggest_close_matches(

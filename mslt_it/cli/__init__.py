@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from mslt_it.errors import MsltError
+from mslt_it.progress import quiet_library_progress_bars
 
 app = typer.Typer(
     name="mslt-it",
@@ -45,6 +46,7 @@ STDERR = Console(stderr=True)
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script and of ``python -m mslt_it``."""
+    quiet_library_progress_bars()
     try:
         status = app(args=argv, prog_name="mslt-it", standalone_mode=False)
     except MsltError as error:

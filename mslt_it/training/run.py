@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mslt_it.errors import MsltError
+from mslt_it.progress import quiet_library_progress_bars
 from mslt_it.training import checks, outputs
 from mslt_it.training.chat import has_generation_markers, resolve_chat_template, stop_token_ids
 from mslt_it.training.config import (
@@ -97,7 +98,7 @@ def train(
 ) -> TrainResult:
     """Fine-tune ``model_config``'s base on ``config.dataset`` into the folder ``out``."""
     out = Path(out)
-    quiet_progress_bars()
+    quiet_library_progress_bars()
     plan = plan_run(model_config, config, out)
     action = decide_output(out, plan.config_hash, resume=resume, overwrite=overwrite)
     if action == "skip":
@@ -131,7 +132,9 @@ def train(
             "final_loss": last_logged_loss(trainer.state.log_history),
             "loss_history": loss_history(trainer.state.log_history),
             "train_loss": round(float(result.training_loss), 6),
-            **answer_metrics(trainer, trainer.eval_dataset if checked.eval_rows else None),
+            **answer_metrics(
+                trainer, trainer.eval_dataset if checked.eval_rows is not None else None
+            ),
             "config_hash": plan.config_hash,
         }
     )
@@ -284,19 +287,6 @@ def open_dataset(path: str | None, field: str) -> Prepared:
     return Prepared(path, manifest, rows)
 
 
-def quiet_progress_bars() -> None:
-    """No weight-loading or dataset-mapping bars when progress is off (not a terminal)."""
-    from mslt_it.progress import progress_enabled
-
-    if progress_enabled():
-        return
-    import datasets
-    from transformers.utils import logging as hf_logging
-
-    datasets.disable_progress_bars()
-    hf_logging.disable_progress_bar()
-
-
 def cuda_available() -> bool:
     import torch
 
@@ -424,7 +414,9 @@ def lora_record(lora: dict[str, Any], model: Any) -> dict[str, Any]:
     record = {renamed.get(key, key): value for key, value in lora.items()}
     peft_config = getattr(model, "peft_config", {}).get("default")
     adapted = getattr(peft_config, "target_modules", None)
-    record["adapted_modules"] = sorted(adapted) if isinstance(adapted, set | list) else adapted
+    if isinstance(adapted, set | list | tuple):  # all-linear resolves to full paths: name them
+        adapted = sorted({str(name).rsplit(".", 1)[-1] for name in adapted})
+    record["adapted_modules"] = adapted
     return record
 
 
@@ -509,13 +501,16 @@ def make_trainer(
 ) -> Any:
     """TRL's SFTTrainer with a LoRA adapter: configured, not subclassed."""
     from peft import LoraConfig
+    from transformers import PrinterCallback, ProgressCallback
     from trl import SFTTrainer
+
+    from mslt_it.progress import training_progress_callback
 
     try:
         peft_config = LoraConfig(task_type="CAUSAL_LM", **lora)
     except (TypeError, ValueError) as error:
         raise MsltError(f"train.lora: {str(error).strip().splitlines()[0]}") from None
-    return SFTTrainer(
+    trainer = SFTTrainer(
         model=model,
         args=args,
         train_dataset=rows,
@@ -523,23 +518,37 @@ def make_trainer(
         processing_class=tokenizer,
         peft_config=peft_config,
     )
+    # One Rich bar instead of tqdm's, and no log dicts printed between the lines.
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    trainer.add_callback(training_progress_callback())
+    return trainer
 
 
 def answer_metrics(trainer: Any, eval_dataset: Any) -> dict[str, Any]:
     """Teacher-forced loss and accuracy on the trained (answer + end-of-turn) tokens.
 
-    Computed here from the model's logits rather than read from the Trainer's logs, whose loss
-    is normalised over accumulation steps and processes in ways that make it hard to compare.
-    Measured on the held-out dataset when there is one, else on the first training rows.
+    Measured after training, with the final weights, dropout off, on fixed rows (the held-out
+    dataset when there is one, else the first training rows), so runs compare; the Trainer's
+    logged loss is a running mean over its last logging window, taken while the weights moved.
+    On the tiny model both stay high (~1) even when the answers are right: its output
+    distributions are flat, so the top-1 accuracy is the number that says "learnt".
     """
     import torch
 
     dataset = eval_dataset if eval_dataset is not None else trainer.train_dataset
     columns = [c for c in ("input_ids", "labels", "seq_lengths") if c in dataset.column_names]
-    rows = dataset.select_columns(columns).select(range(min(METRIC_ROWS, len(dataset))))
+    rows = dataset.select_columns(columns)
+    size = trainer.args.per_device_eval_batch_size
+    if "seq_lengths" in columns:
+        # Packed rows hold several examples each; one per forward pass, since padding-free
+        # collation would flatten a batch into one long sequence (dense attention with SDPA).
+        per_row = max(1, round(sum(len(s) for s in rows[:8]["seq_lengths"]) / min(8, len(rows))))
+        rows, size = rows.select(range(min(len(rows), -(-METRIC_ROWS // per_row)))), 1
+    else:
+        rows = rows.select(range(min(METRIC_ROWS, len(rows))))
     model = trainer.model_wrapped
     device = trainer.args.device
-    size = trainer.args.per_device_eval_batch_size
     total_loss, correct, count = 0.0, 0, 0
     was_training = model.training
     model.eval()
