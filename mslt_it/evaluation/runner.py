@@ -280,19 +280,25 @@ def results_document(plan: EvalPlan, run: RunPlan, records: Sequence[Record]) ->
     return {
         "kind": "mslt-it eval results",
         "run": run.name,
-        "model": plan.model,
-        "adapter": run.adapter.summary() if run.adapter else None,
-        "backend": config.backend,
-        "mode": config.mode,
-        "data": config.data,
-        "limit": config.limit,
-        "dtype": config.dtype,
-        "chat_template_sha256": settings["chat_template_sha256"],
-        "system_prompt": run.chat.system_prompt,
+        # the run's identity, as its resume settings (plan.prediction_settings) hold it
+        **{key: settings[key] for key in RESULT_IDENTITY},
         "bootstrap": {"samples": config.bootstrap_samples, "seed": config.seed, "level": 0.95},
         "tasks": tasks,
         "versions": versions(config.backend),
     }
+
+
+RESULT_IDENTITY = (
+    "model",
+    "adapter",
+    "backend",
+    "mode",
+    "data",
+    "limit",
+    "dtype",
+    "chat_template_sha256",
+    "system_prompt",
+)
 
 
 def versions(backend: str) -> dict[str, str]:
