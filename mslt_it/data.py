@@ -9,6 +9,7 @@ fingerprint: the same inputs give the same fingerprint and the same bytes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -28,6 +29,7 @@ from mslt_it.progress import progress_bar
 from mslt_it.prompts import PromptTemplate, get_template
 from mslt_it.tasks import check_languages, get_task
 from mslt_it.tasks.sources import SplitRows, open_split
+from mslt_it.tokens import TokenCounter
 
 MANIFEST = "manifest.json"
 TRACKED_LIBRARIES = ("datasets", "jinja2", "pyarrow", "tokenizers", "transformers", "torch", "trl")
@@ -56,17 +58,25 @@ def build_dataset(config: DataConfig, out: str | Path, overwrite: bool = False) 
     splits = open_sources(config)
     available = {lang: len(split) for lang, split in splits.items()}
     quotas = plan_quotas(available, config)
-    examples = render_examples(config, template, splits, quotas)
-    order = np.random.default_rng(config.seed).permutation(len(examples))
-    examples = [examples[i] for i in order]
+    with token_counter(config) as counter:
+        examples = render_examples(config, template, splits, quotas, counter)
+        order = np.random.default_rng(config.seed).permutation(len(examples))
+        examples = [examples[i] for i in order]
 
-    manifest = make_manifest(config, template, splits, examples)
-    if config.tokenizer:
-        manifest["tokens"] = token_statistics(examples, config)
-    with atomic_directory(out, overwrite=overwrite) as tmp:
-        write_examples(examples, tmp, manifest["fingerprint"])
-        atomic_write_json(tmp / MANIFEST, manifest)
+        manifest = make_manifest(config, template, splits, examples)
+        with atomic_directory(out, overwrite=overwrite) as tmp:
+            write_examples(examples, tmp, manifest["fingerprint"])
+            if counter is not None:
+                manifest["tokens"] = counter.statistics(list(config.sources))
+            atomic_write_json(tmp / MANIFEST, manifest)
     return BuildResult(out, manifest)
+
+
+def token_counter(config: DataConfig) -> TokenCounter | contextlib.nullcontext[None]:
+    """A background token counter when a tokenizer is given (see :mod:`mslt_it.tokens`)."""
+    if not config.tokenizer:
+        return contextlib.nullcontext()
+    return TokenCounter(str(config.tokenizer), config.max_length)
 
 
 def check_template(template: PromptTemplate, config: DataConfig) -> None:
@@ -147,28 +157,45 @@ def render_examples(
     template: PromptTemplate,
     splits: dict[str, SplitRows],
     quotas: dict[str, int],
+    counter: TokenCounter | None = None,
 ) -> list[dict[str, Any]]:
-    """Render the sampled rows of every language into training examples."""
-    task = template.task
+    """Render the sampled rows of every language into training examples.
+
+    Each language's examples go to ``counter`` as soon as they are rendered, so their tokens are
+    counted while the next language renders.
+    """
     examples: list[dict[str, Any]] = []
     with progress_bar() as progress:
         bar = progress.add_task("rendering", total=sum(quotas.values()))
         for lang, split in splits.items():
             progress.update(bar, description=f"rendering {lang}")
-            verbalizer = template.verbalizer(lang)
-            rows = split.rows(sample_indices(len(split), quotas[lang], config.seed, lang).tolist())
-            for row in rows:
-                rendered = template.render(row, lang, verbalizer)
-                example = {
-                    "id": row["id"],
-                    "task": task.name,
-                    "lang": lang,
-                    "template_id": template.id,
-                    "label": task.gold_label(row, lang),
-                }
-                example.update(to_chat_columns(rendered.instruction, rendered.answer, config))
-                examples.append(example)
-            progress.advance(bar, len(rows))
+            indices = sample_indices(len(split), quotas[lang], config.seed, lang).tolist()
+            rendered = render_language(config, template, lang, split.rows(indices))
+            if counter is not None:
+                counter.add(lang, rendered)
+            examples += rendered
+            progress.advance(bar, len(rendered))
+    return examples
+
+
+def render_language(
+    config: DataConfig, template: PromptTemplate, lang: str, rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The training examples of one language's sampled rows."""
+    task = template.task
+    verbalizer = template.verbalizer(lang)
+    examples = []
+    for row in rows:
+        rendered = template.render(row, lang, verbalizer)
+        example = {
+            "id": row["id"],
+            "task": task.name,
+            "lang": lang,
+            "template_id": template.id,
+            "label": task.gold_label(row, lang),
+        }
+        example.update(to_chat_columns(rendered.instruction, rendered.answer, config))
+        examples.append(example)
     return examples
 
 
@@ -186,8 +213,9 @@ def to_chat_columns(instruction: str, answer: str, config: DataConfig) -> dict[s
 def fingerprint(examples: list[dict[str, Any]]) -> str:
     """SHA-256 of the examples' canonical JSON, in order: equal content, equal fingerprint."""
     digest = hashlib.sha256()
+    encode = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode  # one encoder for all
     for example in examples:
-        digest.update(json.dumps(example, sort_keys=True, ensure_ascii=False).encode())
+        digest.update(encode(example).encode())
         digest.update(b"\n")
     return digest.hexdigest()
 
@@ -240,50 +268,6 @@ def make_manifest(
     }
 
 
-def chat_texts(examples: list[dict[str, Any]], tokenizer: Any) -> list[str]:
-    """Each example as the model will see it: through the chat template when there is one."""
-    conversations = [e.get("messages") or e["prompt"] + e["completion"] for e in examples]
-    if getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template(conversations, tokenize=False)
-    return ["\n".join(turn["content"] for turn in conv) for conv in conversations]
-
-
-def token_statistics(examples: list[dict[str, Any]], config: DataConfig) -> dict[str, Any]:
-    """Token counts per language and how many examples exceed ``max_length``.
-
-    Non-Latin scripts often take several times more tokens per example, which silently skews a
-    mixture that is balanced by example count: this makes it visible.
-    """
-    from mslt_it.modeling import load_tokenizer
-
-    tokenizer = load_tokenizer(str(config.tokenizer))
-    lengths = token_lengths(chat_texts(examples, tokenizer), tokenizer)
-    per_lang: dict[str, dict[str, Any]] = {}
-    for lang in config.sources:
-        mine = np.array([n for n, e in zip(lengths, examples, strict=True) if e["lang"] == lang])
-        per_lang[lang] = {
-            "total": int(mine.sum()) if len(mine) else 0,
-            "mean": round(float(mine.mean()), 2) if len(mine) else 0.0,
-            "max": int(mine.max()) if len(mine) else 0,
-            "over_max_length": int((mine > config.max_length).sum()),
-        }
-    return {
-        "tokenizer": config.tokenizer,
-        "max_length": config.max_length,
-        "per_language": per_lang,
-    }
-
-
-def token_lengths(texts: list[str], tokenizer: Any, batch_size: int = 4096) -> list[int]:
-    """Token count of each text (no special tokens added: the chat template has its own)."""
-    lengths: list[int] = []
-    for start in range(0, len(texts), batch_size):
-        batch = texts[start : start + batch_size]
-        encoded = tokenizer(batch, add_special_tokens=False, return_attention_mask=False)
-        lengths.extend(len(ids) for ids in encoded["input_ids"])
-    return lengths
-
-
 def write_examples(examples: list[dict[str, Any]], folder: Path, content_fingerprint: str) -> None:
     """Save as a datasets ``Dataset`` (``datasets.load_from_disk(folder)`` reads it back).
 
@@ -291,12 +275,27 @@ def write_examples(examples: list[dict[str, Any]], folder: Path, content_fingerp
     identical bytes on disk (datasets would otherwise pick a random one).
     """
     import datasets
-    import pyarrow as pa
 
     datasets.disable_progress_bars()  # our own bars already cover the build
-    table = pa.Table.from_pylist(examples)
+    table = arrow_table(examples)
     dataset = datasets.Dataset(datasets.table.InMemoryTable(table), fingerprint=content_fingerprint)
     dataset.save_to_disk(str(folder), num_shards=max(1, math.ceil(len(examples) / 200_000)))
+
+
+def arrow_table(examples: list[dict[str, Any]], sample: int = 256) -> Any:
+    """The examples as an Arrow table, with the schema inferred from a sample of them.
+
+    Every example has the same shape, and converting with a known schema is about three times
+    faster than letting Arrow infer it over all rows; a row that does not fit the sampled schema
+    (say, a null in the sample) falls back to full inference.
+    """
+    import pyarrow as pa
+
+    schema = pa.Table.from_pylist(examples[:sample]).schema
+    try:
+        return pa.Table.from_pylist(examples, schema=schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.Table.from_pylist(examples)
 
 
 def load_manifest(folder: str | Path) -> dict[str, Any]:

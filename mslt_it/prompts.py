@@ -125,17 +125,12 @@ class PromptTemplate:
             )
 
     @cached_property
-    def _compiled(self) -> dict[str, tuple[jinja2.Template, jinja2.Template]]:
+    def _compiled(self) -> dict[str, CompiledParts]:
         compiled = {}
-        default_instruction = self.spec.instruction
         for lang in self.languages:
             override = self.spec.by_lang.get(lang, LanguageOverride())
-            instruction = override.instruction or default_instruction or ""
-            answer = override.answer or self.spec.answer
-            compiled[lang] = (
-                _ENVIRONMENT.from_string(instruction),
-                _ENVIRONMENT.from_string(answer),
-            )
+            instruction = override.instruction or self.spec.instruction or ""
+            compiled[lang] = CompiledParts.compile(instruction, override.answer or self.spec.answer)
         return compiled
 
     def variables(self, row: Row, lang: str) -> dict[str, Any]:
@@ -147,14 +142,61 @@ class PromptTemplate:
     ) -> RenderedExample:
         """Render one row of the template's task, in language ``lang``."""
         self.check_language(lang)
-        instruction, answer = self._compiled[lang]
         variables = self.task.to_variables(row, verbalizer or self.verbalizer(lang), lang)
         try:
-            return RenderedExample(
-                instruction.render(variables).strip(), answer.render(variables).strip()
-            )
+            instruction, answer = self._compiled[lang].render(variables)
         except jinja2.TemplateError as error:
             raise MsltError(f"{self.path}: cannot render for {lang}: {error}") from error
+        return RenderedExample(instruction.strip(), answer.strip())
+
+
+PART_SEPARATOR = "\x1e"
+"""ASCII record separator between the instruction and the answer in the joint render."""
+
+
+@dataclass(frozen=True)
+class CompiledParts:
+    """A template's instruction and answer compiled for one language, rendered in one pass.
+
+    Building a dataset renders every example, and Jinja's per-render set-up (a fresh context
+    merged with the globals) costs as much as a short template's own work: rendering both parts
+    as one template halves it, and plain-dict globals make the merge cheap. Each part sits in its
+    own ``{% with %}`` scope, so a ``{% set %}`` in one cannot leak into the other, exactly as
+    when they were rendered apart. A row whose text itself holds the separator is rendered part
+    by part instead.
+    """
+
+    joint: jinja2.Template
+    instruction: jinja2.Template
+    answer: jinja2.Template
+
+    @classmethod
+    def compile(cls, instruction: str, answer: str) -> CompiledParts:
+        joint = (
+            "{% with %}"
+            + instruction
+            + "{% endwith %}"
+            + PART_SEPARATOR
+            + "{% with %}"
+            + answer
+            + "{% endwith %}"
+        )
+        return cls(*(_compile(source) for source in (joint, instruction, answer)))
+
+    def render(self, variables: dict[str, Any]) -> tuple[str, str]:
+        """``(instruction, answer)`` rendered with ``variables`` (not yet stripped)."""
+        text = self.joint.render(variables)
+        if text.count(PART_SEPARATOR) == 1:
+            instruction, _, answer = text.partition(PART_SEPARATOR)
+            return instruction, answer
+        return self.instruction.render(variables), self.answer.render(variables)
+
+
+def _compile(source: str) -> jinja2.Template:
+    """Compile in the sandbox, with the globals copied into a plain dict (cheap to merge)."""
+    template = _ENVIRONMENT.from_string(source)
+    template.globals = dict(template.globals)
+    return template
 
 
 def parse_template(path: Path, text: str, expected_id: str | None = None) -> PromptTemplate:

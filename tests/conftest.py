@@ -41,7 +41,7 @@ def cli(capsys: pytest.CaptureFixture[str]):
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny pre-trained model and tokenizer, built offline once for the whole session."""
+    """The tiny model (random weights) and its locally trained tokenizer, built once per session."""
     from mslt_it.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", seed=0)

@@ -213,3 +213,11 @@ def test_error_messages_keep_their_brackets(cli, tmp_path: Path) -> None:
     recipe.write_text("data:\n  task: xnli\n  sources: [en]\n  budget: [3]\n")
     result = cli("build", "--recipe", recipe, "--out", tmp_path / "ds")
     assert_one_line_error(result, "data.budget", "got [3]")
+
+
+def test_arrow_table_falls_back_when_the_sample_misses_a_type() -> None:
+    from mslt_it.data import arrow_table
+
+    examples = [{"a": None, "b": [1]}] * 300 + [{"a": "late", "b": [2, 3]}]
+    table = arrow_table(examples, sample=256)
+    assert table.column("a").type == "string" and table.to_pylist() == examples

@@ -56,6 +56,30 @@ def test_a_template_dropped_in_a_prompts_dir_is_found(tmp_path: Path) -> None:
     assert "xnli/mine" in load_templates([tmp_path])
 
 
+def test_instruction_and_answer_render_as_if_apart(tmp_path: Path) -> None:
+    """A ``{% set %}`` in the instruction must not reach the answer (they render in one pass)."""
+    text = GOOD.replace(
+        'instruction: "P: {{ premise }} H: {{ hypothesis }}"',
+        "instruction: \"{% set label_word = 'leaked' %}P: {{ premise }} {{ label_word }}\"",
+    )
+    write_template(tmp_path, text)
+    rendered = get_template("xnli/mine", [tmp_path]).render(
+        synthetic_row("xnli", "en", "train", 1) | {"label": 0}, "en"
+    )
+    assert rendered.instruction.endswith("leaked") and rendered.answer == "A"
+
+
+def test_rows_holding_the_part_separator_render_whole(tmp_path: Path) -> None:
+    from mslt_it.prompts import PART_SEPARATOR
+
+    write_template(tmp_path, GOOD)
+    template = get_template("xnli/mine", [tmp_path])
+    row = {"premise": f"a{PART_SEPARATOR}b", "hypothesis": f"c{PART_SEPARATOR}d", "label": 2}
+    rendered = template.render(row, "en")
+    assert rendered.instruction == f"P: a{PART_SEPARATOR}b H: c{PART_SEPARATOR}d"
+    assert rendered.answer == "C"
+
+
 def test_a_field_the_task_lacks_is_named_with_the_file(tmp_path: Path) -> None:
     path = write_template(tmp_path, GOOD.replace("{{ premise }}", "{{ premis }}"))
     with pytest.raises(MsltError, match=f"{path}: instruction uses field 'premis'"):

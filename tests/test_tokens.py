@@ -1,0 +1,76 @@
+"""Token statistics in the manifest: exact per language, whatever thread counted them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import datasets
+from conftest import assert_one_line_error
+from transformers import AutoTokenizer
+
+from mslt_it.config import DataConfig
+from mslt_it.data import build_dataset
+from mslt_it.tokens import length_statistics, token_lengths
+
+
+def transformers_lengths(tokenizer, conversations: list) -> list[int]:
+    """Counts through transformers' own path, one text at a time: the reference."""
+    texts = [tokenizer.apply_chat_template(c, tokenize=False) for c in conversations]
+    return [len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
+
+
+def test_manifest_counts_equal_transformers_counts_per_language(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    config = DataConfig(
+        task="xnli",
+        sources=["zh", "en", "hi"],
+        budget=240,
+        tokenizer=str(tiny_model_dir),
+        max_length=64,
+    )
+    manifest = build_dataset(config, tmp_path / "ds").manifest
+    rows = list(datasets.load_from_disk(str(tmp_path / "ds")))
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    for lang in ("zh", "en", "hi"):
+        mine = [r["prompt"] + r["completion"] for r in rows if r["lang"] == lang]
+        expected = length_statistics(transformers_lengths(tokenizer, mine), 64)
+        assert manifest["tokens"]["per_language"][lang] == expected
+    written = json.loads((tmp_path / "ds" / "manifest.json").read_text())
+    assert written["tokens"] == manifest["tokens"]
+    means = [manifest["tokens"]["per_language"][lang]["mean"] for lang in ("zh", "en", "hi")]
+    assert len(set(means)) == 3  # the languages were not mixed up into one count
+
+
+def test_a_tokenizer_saved_with_truncation_still_gives_full_lengths(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    tokenizer.backend_tokenizer.enable_truncation(max_length=4)
+    texts = ["a fairly long sentence with many more than four tokens in it", "short"]
+    lengths = token_lengths(texts, tokenizer)
+    assert tokenizer.backend_tokenizer.truncation is not None  # the caller's tokenizer untouched
+    # transformers switches the backend's truncation off per call: the reference count
+    expected = [len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
+    assert lengths == expected and lengths[0] > 4
+
+
+def test_length_statistics_of_no_examples() -> None:
+    assert length_statistics([], 8) == {"total": 0, "mean": 0.0, "max": 0, "over_max_length": 0}
+    assert length_statistics([3, 9, 8], 8) == {
+        "total": 20,
+        "mean": 6.67,
+        "max": 9,
+        "over_max_length": 1,
+    }
+
+
+def test_a_missing_tokenizer_is_one_line_and_leaves_nothing(cli, tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    result = cli(
+        "build", "--task", "xnli", "--data", "synthetic", "--sources", "en", "--budget", "30",
+        "--tokenizer", tmp_path / "nowhere", "--out", out,
+    )  # fmt: skip
+    assert_one_line_error(result, "tokenizer")
+    assert not out.exists() and list(tmp_path.iterdir()) == []
