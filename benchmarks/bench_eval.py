@@ -10,6 +10,7 @@
    adapters switched) against one ``mslt-it eval`` process per adapter: wall time.
 
     python benchmarks/bench_eval.py [--model DIR] [--per-language 40] [--skip-vllm]
+        [--skip-lm-eval] [--skip-study]
 
 Without ``--model`` the tiny model is built first (not timed); the adapters are random LoRA weights
 (not timed). Everything runs in float32 on CPU unless a GPU is present.
@@ -49,6 +50,7 @@ def main() -> None:
     parser.add_argument("--adapters", type=int, default=8)
     parser.add_argument("--skip-vllm", action="store_true")
     parser.add_argument("--skip-lm-eval", action="store_true")
+    parser.add_argument("--skip-study", action="store_true", help="skip the 8-adapter study")
     parser.add_argument("--json", help="also write the numbers to this file")
     args = parser.parse_args()
     numbers: dict[str, Any] = {"machine": machine()}
@@ -62,12 +64,13 @@ def main() -> None:
         numbers["generate_batched_vs_single"] = batched_vs_single(model, prompts, args)
         if not args.skip_vllm:
             numbers["vllm_vs_hf"] = vllm_vs_hf(model, root, args)
-        adapters = make_adapters(model, root, args.adapters)
-        numbers["study"] = study_one_engine_vs_processes(model, adapters, root, args)
-        if not args.skip_vllm:
-            numbers["study_vllm"] = study_one_engine_vs_processes(
-                model, adapters, root, args, backend="vllm"
-            )
+        if not args.skip_study:
+            adapters = make_adapters(model, root, args.adapters)
+            numbers["study"] = study_one_engine_vs_processes(model, adapters, root, args)
+            if not args.skip_vllm:
+                numbers["study_vllm"] = study_one_engine_vs_processes(
+                    model, adapters, root, args, backend="vllm"
+                )
     print(json.dumps(numbers, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(numbers, indent=2) + "\n", encoding="utf-8")
@@ -192,7 +195,7 @@ def batched_vs_single(model: str, prompts: list[str], args: argparse.Namespace) 
             "single_examples_per_second": round(len(subset) / single_seconds, 2),
             "mean_new_tokens": round(sum(map(len, one)) / len(one), 1),
         }
-        for size in (BATCH, 2 * BATCH):
+        for size in (BATCH, 2 * BATCH, 4 * BATCH):
             batched = open_backend("hf", BackendOptions(batch_size=size, **options))
             many, batched_seconds = best_of(lambda b=batched: b.generate(subset, 32))
             found[name][f"batch_{size}"] = {
