@@ -14,7 +14,7 @@ def get_task(name: str) -> Task:
     try:
         return TASKS[name]
     except KeyError:
-        raise MsltError(f"unknown task {name!r}; known tasks: {allowed(TASKS)}") from None
+        raise MsltError(f"task: unknown task {name!r}; known tasks: {allowed(TASKS)}") from None
 
 
 def check_languages(task: Task, languages: list[str], field: str = "sources") -> None:
