@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +130,7 @@ class PromptTemplate:
         for lang in self.languages:
             override = self.spec.by_lang.get(lang, LanguageOverride())
             instruction = override.instruction or self.spec.instruction or ""
-            compiled[lang] = CompiledParts.compile(instruction, override.answer or self.spec.answer)
+            compiled[lang] = CompiledParts(instruction, override.answer or self.spec.answer)
         return compiled
 
     def variables(self, row: Row, lang: str) -> dict[str, Any]:
@@ -156,7 +156,7 @@ PART_SEPARATOR = "\x1e"
 
 @dataclass(frozen=True)
 class CompiledParts:
-    """A template's instruction and answer compiled for one language, rendered in one pass.
+    """A template's instruction and answer (Jinja sources) for one language, rendered in one pass.
 
     Building a dataset renders every example, and Jinja's per-render set-up (a fresh context
     merged with the globals) costs as much as a short template's own work: rendering both parts
@@ -166,22 +166,16 @@ class CompiledParts:
     by part instead.
     """
 
-    joint: jinja2.Template
-    instruction: jinja2.Template
-    answer: jinja2.Template
+    instruction: str
+    answer: str
 
-    @classmethod
-    def compile(cls, instruction: str, answer: str) -> CompiledParts:
-        joint = (
-            "{% with %}"
-            + instruction
-            + "{% endwith %}"
-            + PART_SEPARATOR
-            + "{% with %}"
-            + answer
-            + "{% endwith %}"
-        )
-        return cls(*(_compile(source) for source in (joint, instruction, answer)))
+    @cached_property
+    def joint(self) -> jinja2.Template:
+        """Both parts as one template, each in its own scope, joined by the separator."""
+        return _compile(
+            "{% with %}" + self.instruction + "{% endwith %}" + PART_SEPARATOR
+            + "{% with %}" + self.answer + "{% endwith %}"
+        )  # fmt: skip
 
     def render(self, variables: dict[str, Any]) -> tuple[str, str]:
         """``(instruction, answer)`` rendered with ``variables`` (not yet stripped)."""
@@ -189,11 +183,15 @@ class CompiledParts:
         if text.count(PART_SEPARATOR) == 1:
             instruction, _, answer = text.partition(PART_SEPARATOR)
             return instruction, answer
-        return self.instruction.render(variables), self.answer.render(variables)
+        return _compile(self.instruction).render(variables), _compile(self.answer).render(variables)
 
 
+@lru_cache(maxsize=256)
 def _compile(source: str) -> jinja2.Template:
-    """Compile in the sandbox, with the globals copied into a plain dict (cheap to merge)."""
+    """Compile in the sandbox, with the globals copied into a plain dict (cheap to merge).
+
+    Cached by source: most templates use one instruction for every language, compiled once.
+    """
     template = _ENVIRONMENT.from_string(source)
     template.globals = dict(template.globals)
     return template
