@@ -8,7 +8,7 @@ of its own. An ``adapter`` argument names one of the LoRA adapters the backend w
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -62,6 +62,18 @@ class Backend(Protocol):
     def close(self) -> None:
         """Free the model (a no-op where nothing needs freeing)."""
         ...
+
+
+def cut_at_stop(tokens: Sequence[int], stop_token_ids: Collection[int]) -> list[int]:
+    """The generated tokens up to (not including) the first stop token.
+
+    A batch decodes until its last row stops, and engines may report the stop token itself;
+    either way an output ends before its first stop token.
+    """
+    for position, token in enumerate(tokens):
+        if token in stop_token_ids:
+            return list(tokens[:position])
+    return list(tokens)
 
 
 @runtime_checkable

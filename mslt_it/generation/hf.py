@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from mslt_it.errors import MsltError
-from mslt_it.generation.base import BackendOptions, TokenIds
+from mslt_it.generation.base import BackendOptions, TokenIds, cut_at_stop
 
 
 def resolve_dtype(dtype: str, device: str) -> Any:
@@ -138,14 +138,8 @@ class HFBackend:
                 )
                 new_tokens = generated[:, ids.shape[1] :].tolist()
                 for index, tokens in zip(batch, new_tokens, strict=True):
-                    outputs[index] = self._cut(tokens)
+                    outputs[index] = cut_at_stop(tokens, self.stop_token_ids)
         return outputs
-
-    def _cut(self, tokens: list[int]) -> list[int]:
-        for position, token in enumerate(tokens):
-            if token in self.stop_token_ids:
-                return tokens[:position]
-        return tokens
 
     def loglikelihood(
         self,

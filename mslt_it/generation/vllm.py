@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from mslt_it.errors import MsltError
-from mslt_it.generation.base import BackendOptions, TokenIds
+from mslt_it.generation.base import BackendOptions, TokenIds, cut_at_stop
 from mslt_it.generation.hf import resolve_dtype
 
 # vLLM accepts only these LoRA ranks for max_lora_rank.
@@ -148,13 +148,6 @@ class VLLMBackend:
         requests = [TokensPrompt(prompt_token_ids=list(p)) for p in prompts]
         return self.llm.generate(requests, params, use_tqdm=False, lora_request=self._lora(adapter))
 
-    def _cut(self, tokens: Sequence[int]) -> list[int]:
-        out = list(tokens)
-        for position, token in enumerate(out):
-            if token in self.stop_token_ids:
-                return out[:position]
-        return out
-
     def generate(
         self, prompts: Sequence[TokenIds], max_tokens: int, adapter: str | None = None
     ) -> list[list[int]]:
@@ -162,7 +155,7 @@ class VLLMBackend:
         if not prompts:
             return []
         outputs = self._run(prompts, self._params(max_tokens=max_tokens), adapter)
-        return [self._cut(output.outputs[0].token_ids) for output in outputs]
+        return [cut_at_stop(o.outputs[0].token_ids, self.stop_token_ids) for o in outputs]
 
     def choose(
         self,
@@ -178,7 +171,7 @@ class VLLMBackend:
             self._params(max_tokens=max_tokens, **structured_choice(options)) for options in choices
         ]
         outputs = self._run(prompts, params, adapter)
-        return [self._cut(output.outputs[0].token_ids) for output in outputs]
+        return [cut_at_stop(o.outputs[0].token_ids, self.stop_token_ids) for o in outputs]
 
     def loglikelihood(
         self,
