@@ -14,6 +14,7 @@ import hashlib
 import json
 import math
 import platform
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -220,10 +221,13 @@ def fingerprint(examples: list[dict[str, Any]]) -> str:
     return digest.hexdigest()
 
 
-def library_versions() -> dict[str, str]:
-    """Versions of the libraries whose behaviour shapes the output."""
+def library_versions(extra: Iterable[str] = ()) -> dict[str, str]:
+    """Versions of the libraries whose behaviour shapes the output (plus ``extra`` ones).
+
+    A library that is not installed is left out.
+    """
     versions = {"python": platform.python_version(), "mslt-it": __version__}
-    for name in TRACKED_LIBRARIES:
+    for name in (*TRACKED_LIBRARIES, *extra):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

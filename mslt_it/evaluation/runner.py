@@ -303,16 +303,9 @@ RESULT_IDENTITY = (
 
 def versions(backend: str) -> dict[str, str]:
     """Library versions that shape predictions (vLLM's own, whichever wheel provided it)."""
-    from importlib import metadata
-
     from mslt_it.data import library_versions
 
-    found = library_versions()
-    for name in ("peft", "seqeval"):
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
+    found = library_versions(("peft", "seqeval"))
     if backend == "vllm":
         import vllm
 

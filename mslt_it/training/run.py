@@ -14,7 +14,6 @@ from __future__ import annotations
 import resource
 import time
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -605,10 +604,4 @@ def versions() -> dict[str, str]:
     """Library versions that shape a run (the dataset's list plus PEFT's, accelerate's, bnb's)."""
     from mslt_it.data import library_versions
 
-    found = library_versions()
-    for name in EXTRA_LIBRARIES:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return found
+    return library_versions(EXTRA_LIBRARIES)
