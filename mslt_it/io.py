@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from mslt_it.errors import MsltError
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -72,3 +74,27 @@ def atomic_directory(path: str | Path, overwrite: bool = False) -> Iterator[Path
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def read_arrow_table(path: Path, field: str) -> Any:
+    """A Parquet, CSV or JSON-lines file as an Arrow table; an unreadable one is a user error.
+
+    The error names ``field``, the option or recipe field the path came from.
+    """
+    import pyarrow as pa
+
+    try:
+        if path.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            return pq.read_table(path)
+        if path.suffix == ".csv":
+            import pyarrow.csv as pcsv
+
+            return pcsv.read_csv(path)
+        import pyarrow.json as pj
+
+        return pj.read_json(path)
+    except (pa.ArrowInvalid, OSError) as error:
+        first_line = str(error).strip().splitlines()[0]
+        raise MsltError(f"{field}: cannot read {path}: {first_line}") from error

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from mslt_it.errors import MsltError, allowed
+from mslt_it.io import read_arrow_table
 
 FIELDS = ("premise", "hypothesis")
 HUB_CONFIG = "all_languages"
@@ -252,25 +253,9 @@ def _from_file(path: Path, langs: Sequence[str]) -> _Source:
 
 def read_parallel_table(path: Path) -> Any:
     """A CSV, JSON-lines or Parquet file as an Arrow table; anything else is a clear error."""
-    import pyarrow as pa
-
     suffixes = (".csv", ".jsonl", ".json", ".parquet")
     if not path.is_file():
         raise MsltError(f"--parallel: {str(path)!r} is not a file")
     if path.suffix not in suffixes:
         raise MsltError(f"--parallel: {path.name}: unknown format; use {allowed(suffixes)}")
-    try:
-        if path.suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            return pq.read_table(path)
-        if path.suffix == ".csv":
-            import pyarrow.csv as pcsv
-
-            return pcsv.read_csv(path)
-        import pyarrow.json as pj
-
-        return pj.read_json(path)
-    except (pa.ArrowInvalid, OSError) as error:
-        first_line = str(error).strip().splitlines()[0]
-        raise MsltError(f"--parallel: cannot read {path}: {first_line}") from error
+    return read_arrow_table(path, "--parallel")

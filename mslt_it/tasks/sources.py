@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from mslt_it.errors import MsltError, allowed
+from mslt_it.io import read_arrow_table
 from mslt_it.tasks.base import Row, Task
 from mslt_it.tasks.synthetic import SPLIT_SIZES, is_unlabelled, synthetic_row
 
@@ -166,19 +167,4 @@ def _open_local(task: Task, lang: str, split: str, root: Path) -> TableSplit:
         raise MsltError(
             f"data: no file for {task.name}/{lang}/{split}: expected {expected} or .jsonl"
         )
-    return TableSplit(read_table(path), task, lang, split, origin=str(path))
-
-
-def read_table(path: Path) -> pa.Table:
-    """Read a Parquet or JSON-lines file into Arrow; unreadable files are a user error."""
-    try:
-        if path.suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            return pq.read_table(path)
-        import pyarrow.json as pj
-
-        return pj.read_json(path)
-    except (pa.ArrowInvalid, OSError) as error:
-        first_line = str(error).strip().splitlines()[0]
-        raise MsltError(f"data: cannot read {path}: {first_line}") from error
+    return TableSplit(read_arrow_table(path, "data"), task, lang, split, origin=str(path))
