@@ -26,6 +26,7 @@ from mslt_it import __version__
 from mslt_it.config import DataConfig
 from mslt_it.errors import MsltError
 from mslt_it.io import atomic_directory, atomic_write_json
+from mslt_it.outputs import claim_output
 from mslt_it.progress import progress_bar
 from mslt_it.prompts import PromptTemplate, get_template
 from mslt_it.tasks import check_languages, get_task
@@ -51,11 +52,13 @@ def build_dataset(config: DataConfig, out: str | Path, overwrite: bool = False) 
     check_languages(task, config.sources)
     template = get_template(str(config.template), config.prompts_dir)
     check_template(template, config)
-    if out.exists() and not overwrite:
-        raise MsltError(
-            f"out: {str(out)!r} already exists; choose another folder or pass --overwrite"
-        )
+    inputs = [config.data, config.tokenizer, *config.prompts_dir]
+    with claim_output(out, kind="dataset", overwrite=overwrite, inputs=inputs, field="out"):
+        return _build(config, template, out, overwrite)
 
+
+def _build(config: DataConfig, template: PromptTemplate, out: Path, overwrite: bool) -> BuildResult:
+    """Render, shuffle and write the dataset (``out`` already claimed)."""
     splits = open_sources(config)
     available = {lang: len(split) for lang, split in splits.items()}
     quotas = plan_quotas(available, config)
@@ -65,7 +68,7 @@ def build_dataset(config: DataConfig, out: str | Path, overwrite: bool = False) 
         examples = [examples[i] for i in order]
 
         manifest = make_manifest(config, template, splits, examples)
-        with atomic_directory(out, overwrite=overwrite) as tmp:
+        with atomic_directory(out, overwrite=overwrite, kind="dataset") as tmp:
             write_examples(examples, tmp, manifest["fingerprint"])
             if counter is not None:
                 manifest["tokens"] = counter.statistics(list(config.sources))

@@ -51,22 +51,29 @@ def atomic_write_json(path: str | Path, data: Any) -> None:
 
 
 @contextlib.contextmanager
-def atomic_directory(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
+def atomic_directory(
+    path: str | Path, overwrite: bool = False, kind: str | None = None
+) -> Iterator[Path]:
     """Yield a temporary sibling directory that becomes ``path`` only if the block succeeds.
 
     On any exception the temporary directory is removed, so a failed build leaves nothing behind.
-    With ``overwrite`` an existing ``path`` is replaced; without it the caller must have checked.
+    With ``overwrite`` an existing ``path`` is replaced; without it the caller must have checked
+    (:func:`mslt_it.outputs.check_output` does, and refuses folders mslt-it did not write).
+    ``kind`` marks the new folder as mslt-it's own output of that kind.
     """
-    path = Path(path)
+    path = Path(path).resolve()  # "." and "runs/x/.." have no usable name of their own
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes folders private; outputs are not
     try:
         yield tmp
+        if kind is not None:
+            from mslt_it.outputs import mark_owner
+
+            mark_owner(tmp, kind)
         if path.exists() and overwrite:
-            trash = path.with_name(f".{path.name}.old")
-            shutil.rmtree(trash, ignore_errors=True)
-            os.replace(path, trash)
+            trash = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+            os.replace(path, trash / "previous")
             os.replace(tmp, path)
             shutil.rmtree(trash, ignore_errors=True)
         else:

@@ -1,15 +1,30 @@
 """Where the files users plug in live: prompts, eval suites and recipes.
 
-They are data, not code, and sit at the top of the repository (an editable install keeps them
-there). Users add their own folders with ``--prompts-dir``.
+They are data, not code, and sit at the top of the repository, where users read and copy them;
+an editable install (``pip install -e .``, what the README says) keeps them there. A plain
+``pip install .`` or a wheel does not carry them: :func:`shipped_folder` then says so in one line
+instead of every template and suite looking "unknown". Users add their own folders with
+``--prompts-dir`` and suite files by path.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from mslt_it.errors import MsltError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROMPTS_DIR = REPO_ROOT / "prompts"
 EVAL_DIR = REPO_ROOT / "eval"
 RECIPES_DIR = REPO_ROOT / "recipes"
 RESOURCES_DIR = Path(__file__).resolve().parent / "resources"
+
+
+def shipped_folder(folder: Path) -> Path:
+    """``folder`` (one of the folders above) if this install has it, else a one-line error."""
+    if not folder.is_dir():
+        raise MsltError(
+            f"{folder.name}/: mslt-it's shipped {folder.name} folder is missing from this install "
+            f"({folder}); install mslt-it from a clone with `pip install -e .`"
+        )
+    return folder

@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from mslt_it.config import describe_error
 from mslt_it.errors import MsltError, allowed
-from mslt_it.paths import PROMPTS_DIR
+from mslt_it.paths import PROMPTS_DIR, shipped_folder
 from mslt_it.tasks import get_task
 from mslt_it.tasks.base import Row, Task
 
@@ -316,7 +316,7 @@ def template_files(dirs: Iterable[Path]) -> list[tuple[str, Path]]:
 
 def prompt_dirs(extra: Iterable[str | Path] = ()) -> list[Path]:
     """The built-in prompt folder followed by the user's."""
-    return [PROMPTS_DIR, *[Path(d) for d in extra]]
+    return [shipped_folder(PROMPTS_DIR), *[Path(d) for d in extra]]
 
 
 def load_templates(extra_dirs: Iterable[str | Path] = ()) -> dict[str, PromptTemplate]:

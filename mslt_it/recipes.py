@@ -64,11 +64,17 @@ class Recipe:
         return validate_section(DataConfig, settings, "data")
 
 
-def load_recipe(path: str | Path) -> Recipe:
-    """Read, validate and expand a recipe file."""
+def load_recipe(path: str | Path, output_dir: str | Path | None = None) -> Recipe:
+    """Read, validate and expand a recipe file.
+
+    ``output_dir`` (``mslt-it run --out``) replaces the recipe's own ``output_dir``; it is not part
+    of any step's input hash, so a recipe's finished steps are found wherever they were written.
+    """
     path = Path(path)
     raw = load_yaml(path)
     config = _validate(path, raw)
+    if output_dir is not None:
+        config = config.model_copy(update={"output_dir": str(output_dir)})
     task = get_task(config.data.task)
     runs = expand_sources(config.sources, task.name)
     for run in runs:
@@ -88,12 +94,13 @@ def _validate(path: Path, raw: dict[str, Any]) -> RecipeConfig:
 def _validate_parts(recipe: Recipe) -> None:
     """Validate the model, train and eval sections with the models of the steps that use them."""
     from mslt_it.evaluation import EvalConfig
-    from mslt_it.training import ModelConfig, TrainConfig
+    from mslt_it.training import ModelConfig
+    from mslt_it.training.config import validate_train_section
 
     config = recipe.config
     try:
         recipe.model = validate_section(ModelConfig, config.model, "model")
-        recipe.train = validate_section(TrainConfig, config.train, "train")
+        recipe.train = validate_train_section(config.train, "train")
         recipe.eval = validate_section(EvalConfig, config.eval, "eval")
     except MsltError as error:
         raise MsltError(f"{recipe.path}: {error}") from None

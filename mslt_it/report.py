@@ -72,7 +72,13 @@ class Results:
     def table(self) -> dict[str, dict[str, Score]]:
         out: dict[str, dict[str, Score]] = {}
         for score in self.scores:
-            out.setdefault(score.run, {})[score.lang] = score
+            row = out.setdefault(score.run, {})
+            if score.lang in row:  # two tasks of one run on one language: one cell cannot hold both
+                raise MsltError(
+                    f"run dir: {score.run} has two scores for {score.lang} (tasks "
+                    f"{row[score.lang].task} and {score.task}); report one task at a time"
+                )
+            row[score.lang] = score
         return out
 
     def sources_of(self, run: str) -> tuple[str, ...]:
@@ -80,29 +86,54 @@ class Results:
 
 
 def find_results(paths: list[Path]) -> list[Path]:
-    """Every results.json under the given folders (or the files themselves)."""
-    found: list[Path] = []
+    """Every results.json under the given folders (or the files themselves), each once."""
+    found: dict[Path, Path] = {}
     for path in paths:
         if path.is_file() and path.name == "results.json":
-            found.append(path)
+            candidates = [path]
         elif path.is_dir():
-            found.extend(sorted(path.rglob("results.json")))
+            candidates = sorted(path.rglob("results.json"))
+        elif path.exists():
+            raise MsltError(f"run dir: {str(path)!r} is neither a folder nor a results.json")
         else:
             raise MsltError(f"run dir: {str(path)!r} does not exist")
+        for candidate in candidates:
+            found.setdefault(candidate.resolve(), candidate)  # a folder given twice counts once
     if not found:
         raise MsltError(f"run dir: no results.json under {', '.join(map(str, paths))}")
-    return found
+    return list(found.values())
+
+
+def read_results_file(path: Path) -> dict[str, Any]:
+    """One results.json, checked enough that the report cannot silently misread it."""
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        reason = " ".join(str(error).split())[:160]
+        raise MsltError(f"run dir: {path} is not a readable results.json ({reason})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("tasks"), dict):
+        raise MsltError(f"run dir: {path} is not an mslt-it results.json (no 'tasks' mapping)")
+    return data
 
 
 def load_results(paths: list[Path]) -> Results:
     """Read the evaluation results (and analyses) under ``paths``."""
+    files = find_results(paths)
+    documents = [read_results_file(path) for path in files]
+    names = run_names(files, documents)
     scores: list[Score] = []
     synthetic = False
-    for path in find_results(paths):
-        data = json.loads(path.read_text(encoding="utf-8"))
+    for path, data, name in zip(files, documents, names, strict=True):
         synthetic |= data.get("data") == "synthetic"
-        scores.extend(scores_of(data, path))
-    analyses = [p for path in paths if path.is_dir() for p in sorted(path.rglob("analysis.json"))]
+        scores.extend(scores_of(data, path, name))
+    analyses = list(
+        dict.fromkeys(
+            p.resolve()
+            for path in paths
+            if path.is_dir()
+            for p in sorted(path.rglob("analysis.json"))
+        )
+    )
     return Results(scores, synthetic, analyses)
 
 
@@ -113,39 +144,94 @@ def run_label(sources: tuple[str, ...], fallback: str) -> str:
     return f"{'SSLT' if len(sources) == 1 else 'MSLT'} {'+'.join(sources)}"
 
 
-def scores_of(data: dict[str, Any], path: Path) -> list[Score]:
-    """The per-language scores of one results.json (schema: mslt_it.evaluation.runner)."""
+def sources_in(data: dict[str, Any]) -> tuple[str, ...]:
     adapter = data.get("adapter") or {}
-    sources = tuple(adapter.get("sources") or ())
-    name = run_label(sources, data.get("run") or path.parent.name)
+    return tuple(adapter.get("sources") or ()) if isinstance(adapter, dict) else ()
+
+
+QUALIFIERS = ("mode", "model", "backend")
+"""What tells apart two runs of the same name (e.g. ``base`` in two evaluations), in order."""
+
+
+def _qualifier(data: dict[str, Any], key: str) -> str:
+    value = data.get(key)
+    if key == "model" and isinstance(value, str):
+        return Path(value).name or value
+    return str(value)
+
+
+def run_names(files: list[Path], documents: list[dict[str, Any]]) -> list[str]:
+    """A name per results file that no other file shares.
+
+    ``SSLT en`` / ``base`` as usual; where two files would share a name, it is qualified by what
+    differs between them (mode, model, backend), and by folder where nothing else does, so no
+    row of the report or scores.csv ever stands for two runs.
+    """
+    labels = [
+        run_label(sources_in(data), str(data.get("run") or path.parent.name))
+        for path, data in zip(files, documents, strict=True)
+    ]
+    names = list(labels)
+    for label in {label for label in labels if labels.count(label) > 1}:
+        members = [i for i, other in enumerate(labels) if other == label]
+        keys = [
+            key for key in QUALIFIERS if len({_qualifier(documents[i], key) for i in members}) > 1
+        ]
+        for i in members:
+            parts = [_qualifier(documents[i], key) for key in keys]
+            names[i] = f"{label} ({', '.join(parts)})" if parts else label
+        clashing = [i for i in members if [names[j] for j in members].count(names[i]) > 1]
+        if clashing:
+            common = Path(os.path.commonpath([files[i].resolve().parent for i in clashing]))
+            for i in clashing:
+                where = files[i].resolve().parent.relative_to(common)
+                names[i] = f"{names[i]} [{where.as_posix() or files[i].parent.name}]"
+    return names
+
+
+def scores_of(data: dict[str, Any], path: Path, name: str | None = None) -> list[Score]:
+    """The per-language scores of one results.json (schema: mslt_it.evaluation.runner)."""
+    sources = sources_in(data)
+    name = name or run_label(sources, data.get("run") or path.parent.name)
     out = []
-    for task, per_task in data["tasks"].items():
-        for lang, entry in per_task["languages"].items():
-            low, high = entry.get("ci95") or (entry["score"], entry["score"])
-            out.append(
-                Score(
-                    run=name,
-                    sources=sources,
-                    task=task,
-                    lang=lang,
-                    metric=per_task.get("metric", "score"),
-                    score=float(entry["score"]),
-                    low=float(low),
-                    high=float(high),
-                    n=int(entry.get("n", 0)),
-                    invalid_rate=float(entry.get("invalid_rate", 0.0)),
-                    is_source=lang in sources,
+    try:
+        for task, per_task in data["tasks"].items():
+            for lang, entry in per_task["languages"].items():
+                low, high = entry.get("ci95") or (entry["score"], entry["score"])
+                out.append(
+                    Score(
+                        run=name,
+                        sources=sources,
+                        task=task,
+                        lang=lang,
+                        metric=per_task.get("metric", "score"),
+                        score=float(entry["score"]),
+                        low=float(low),
+                        high=float(high),
+                        n=int(entry.get("n", 0)),
+                        invalid_rate=float(entry.get("invalid_rate", 0.0)),
+                        is_source=lang in sources,
+                    )
                 )
-            )
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise MsltError(
+            f"run dir: {path} is not an mslt-it results.json (bad entry: {error!r:.80})"
+        ) from None
     return out
 
 
 def write_report(paths: list[Path], out: Path, recipe: Any = None, overwrite: bool = True) -> Path:
     """Write report.md, scores.csv and the plots into ``out`` (atomically)."""
+    from mslt_it.outputs import claim_output
+
     results = load_results([Path(p) for p in paths])
-    if out.exists() and not overwrite:
-        raise MsltError(f"--out: {str(out)!r} already exists; pass --overwrite")
-    with atomic_directory(out, overwrite=True) as tmp:
+    with claim_output(out, kind="report", overwrite=overwrite, inputs=paths):
+        return _write(results, Path(out), recipe)
+
+
+def _write(results: Results, out: Path, recipe: Any) -> Path:
+    """:func:`write_report` once ``out`` is checked and locked."""
+    with atomic_directory(out, overwrite=True, kind="report") as tmp:
         write_csv(results, tmp / "scores.csv")
         figures = make_plots(results, tmp)
         extra = criteria_section(results, tmp) if recipe is not None else ""

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mslt_it.errors import MsltError, allowed
-from mslt_it.io import atomic_write_json
+from mslt_it.io import atomic_write_json, atomic_write_text
 from mslt_it.recipes import Recipe, Run
 
 MARKER = ".mslt-it-step.json"
@@ -98,14 +98,19 @@ def make_plan(recipe: Recipe) -> Plan:
 def resolve_model(recipe: Recipe) -> Path | str:
     """The model to train; ``mslt-it:tiny`` means the tiny offline model, built once per recipe."""
     name = recipe.model.name_or_path
-    return recipe.output_dir / "tiny-model" if name == TINY_MODEL else name
+    return (recipe.output_dir / "tiny-model").resolve() if name == TINY_MODEL else name
 
 
 def ensure_model(recipe: Recipe, model_path: Path | str) -> None:
-    if recipe.model.name_or_path == TINY_MODEL and not Path(model_path).is_dir():
-        from mslt_it.tiny import build_tiny_model
+    """Build the tiny model once; parallel runs (a Slurm array) wait for the one building it."""
+    if recipe.model.name_or_path != TINY_MODEL or Path(model_path).is_dir():
+        return
+    from mslt_it.outputs import output_lock
+    from mslt_it.tiny import build_tiny_model
 
-        build_tiny_model(Path(model_path), seed=0)
+    with output_lock(Path(model_path), field="model", wait=True):
+        if not Path(model_path).is_dir():  # another process may have built it meanwhile
+            build_tiny_model(Path(model_path), seed=0)
 
 
 def build_step(recipe: Recipe, run: Run, root: Path) -> Step:
@@ -222,7 +227,9 @@ def execute_plan(
     """Run every step that is not done (or only one run's), in order."""
     steps = plan.select(only)
     (plan.recipe.output_dir).mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(plan.recipe.path, plan.recipe.output_dir / "recipe.yaml")
+    atomic_write_text(
+        plan.recipe.output_dir / "recipe.yaml", plan.recipe.path.read_text(encoding="utf-8")
+    )
     for step in steps:
         status = step.status()
         if status == "done":

@@ -731,8 +731,6 @@ def build_tiny_model(
     and renamed). ``pretrain_steps=0`` leaves the weights random, which only tests want.
     """
     out = Path(out_dir)
-    if out.exists() and not overwrite:
-        raise MsltError(f"out_dir: {out} already exists; pass --overwrite to replace it")
     if pretrain_steps < 0:
         raise MsltError(f"steps: {pretrain_steps} is negative; use 0 or more")
     if vocab_size < 512:
@@ -742,7 +740,16 @@ def build_tiny_model(
 
     for lang in langs:
         get_language(lang)  # an unknown code fails here, with the registry's message
+    from mslt_it.outputs import claim_output
 
+    with claim_output(out, kind="model", overwrite=overwrite, field="out_dir"):
+        return _build(out, langs, seed, vocab_size, pretrain_steps, overwrite)
+
+
+def _build(
+    out: Path, langs: list[str], seed: int, vocab_size: int, pretrain_steps: int, overwrite: bool
+) -> Path:
+    """:func:`build_tiny_model` once its arguments are checked and ``out`` is claimed."""
     started = time.monotonic()
     import torch
     from transformers import GenerationConfig, LlamaForCausalLM
@@ -793,7 +800,7 @@ def build_tiny_model(
         "torch_version": torch.__version__,
         "build_seconds": round(time.monotonic() - started, 1),
     }
-    with atomic_directory(out, overwrite=overwrite) as tmp:
+    with atomic_directory(out, overwrite=overwrite, kind="model") as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         atomic_write_json(tmp / INFO_FILE, info)

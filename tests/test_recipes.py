@@ -119,6 +119,20 @@ def test_emit_slurm_writes_one_array_task_per_run(cli, tmp_path: Path) -> None:
     assert "--only" in text and "ar+de" in text and "es+en" not in text
 
 
+def test_out_replaces_the_recipes_output_folder(cli, tmp_path: Path) -> None:
+    recipe = write_recipe(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    plan = cli("run", recipe, "--out", elsewhere, "--dry-run")
+    assert plan.code == 0, plan.err
+    assert str(elsewhere) in plan.out.replace("\n", "").replace(" ", "").replace("│", "")
+    assert load_recipe(recipe, output_dir=elsewhere).output_dir == elsewhere
+    assert load_recipe(recipe).output_dir == tmp_path / "out"
+    script = tmp_path / "job.sh"
+    assert cli("run", recipe, "--out", elsewhere, "--emit-slurm", script).code == 0
+    assert f"--out {elsewhere.resolve()}" in script.read_text()  # every array task writes there
+    assert not elsewhere.exists() and not (tmp_path / "out").exists()
+
+
 def test_only_an_unknown_run_is_an_error(cli, tmp_path: Path) -> None:
     assert_one_line_error(
         cli("run", write_recipe(tmp_path), "--only", "fr"), "no run 'fr'", "de+en"

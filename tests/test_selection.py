@@ -90,8 +90,12 @@ def fake_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(autouse=True)
 def use_fake_cache(fake_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Point the cache at the fake tables, and fail loudly if anything would call lang2vec."""
+    """Point the cache at the fake tables, and fail loudly if anything would call lang2vec.
+
+    The shipped vectors are hidden (an empty folder), so the fake tables are what is read.
+    """
     monkeypatch.setenv("MSLT_IT_CACHE", str(fake_cache))
+    monkeypatch.setattr(vectors_module, "SHIPPED_FOLDER", fake_cache / "no-shipped-vectors")
 
     def refuse(*args: object) -> None:
         raise AssertionError("lang2vec was called although the cache has the table")
@@ -485,6 +489,7 @@ def test_the_second_run_reads_the_cache_instead_of_lang2vec(
 def test_real_lang2vec_is_fetched_once_then_cached(tmp_path: Path, monkeypatch) -> None:
     pytest.importorskip("lang2vec")
     monkeypatch.undo()  # the real fetch, into an empty cache
+    monkeypatch.setattr(vectors_module, "SHIPPED_FOLDER", tmp_path / "no-shipped-vectors")
     codes = ["afr", "arb", "deu", "eng"]
     table = lang2vec_table("phonology_average", codes, tmp_path, notify=False)
     path = cache_path("phonology_average", codes, tmp_path)

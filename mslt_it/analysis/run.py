@@ -34,6 +34,7 @@ from mslt_it.analysis.parallel import ParallelSentences, load_parallel
 from mslt_it.analysis.plots import PROJECTIONS, plot_cka, plot_layers, plot_projection
 from mslt_it.errors import MsltError, allowed
 from mslt_it.io import atomic_write_json
+from mslt_it.outputs import check_not_an_input, check_writable, output_lock
 
 RESULT_FILE = "analysis.json"
 PLOT_FILES = {"tsne": "tsne.png", "layers": "layers.png", "cka": "cka.png"}
@@ -157,8 +158,6 @@ def run_analysis(
     config: AnalysisConfig, out: str | Path, overwrite: bool = False
 ) -> AnalysisResult:
     """Analyse the base model and each adapter; write analysis.json and the PNGs to ``out``."""
-    from mslt_it.modeling import load_tokenizer
-    from mslt_it.progress import progress_bar
 
     started = time.perf_counter()
     out = Path(out)
@@ -170,6 +169,21 @@ def run_analysis(
             f"--out: {out / RESULT_FILE} already exists; pass --overwrite to replace it"
         )
     adapters = unique_labels([read_adapter(path) for path in config.adapters])
+    # the folder may hold other outputs (an evaluation's): only analysis files are replaced, so
+    # no ownership check, but never an input, and writable before the models load
+    check_not_an_input(out, [config.model, *config.adapters, config.parallel], "--out")
+    check_writable(out if out.is_dir() else out.parent, "--out")
+    with output_lock(out):
+        return _run_analysis(config, out, adapters, started)
+
+
+def _run_analysis(
+    config: AnalysisConfig, out: Path, adapters: list[Any], started: float
+) -> AnalysisResult:
+    """:func:`run_analysis` once ``out`` is checked and locked."""
+    from mslt_it.modeling import load_tokenizer
+    from mslt_it.progress import progress_bar
+
     sentences = load_parallel(
         config.langs,
         config.n,

@@ -1,24 +1,35 @@
 """The ``mslt-it`` command. Thin: it parses, calls library functions, and prints.
 
 Each command lives in its own module of this package with a ``register(app)`` function; modules
-are found by listing the package, so adding a command touches no shared file. A user error
-(:class:`~mslt_it.errors.MsltError`) prints ``error: …`` on one line and exits with status 2, with
-no traceback; anything else is a bug and keeps its traceback.
+are found by listing the package, so adding a command touches no shared file.
+
+Every way out of :func:`main` is one of four, whatever typer or click version is installed:
+
+- a user error (:class:`~mslt_it.errors.MsltError`): ``error: …`` on one line, exit status 2;
+- a usage error (unknown option or command, missing option, a value of the wrong type): typer's
+  message on one line with the command's ``--help`` hint, exit status 2;
+- a bug (any other exception): ``internal error: <type>: <message>`` on one line, exit status 1,
+  the traceback only with ``MSLT_IT_DEBUG=1``;
+- success, or an explicit exit from a command.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 import sys
+from types import ModuleType
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from mslt_it.errors import MsltError
 from mslt_it.progress import quiet_library_progress_bars
+
+DEBUG_VARIABLE = "MSLT_IT_DEBUG"
+MESSAGE_LIMIT = 400  # characters of an exception's message that an error line echoes
 
 app = typer.Typer(
     name="mslt-it",
@@ -44,21 +55,100 @@ register_commands()
 STDERR = Console(stderr=True)
 
 
+def click_exceptions() -> ModuleType:
+    """The module whose exception classes the installed typer raises for usage errors.
+
+    typer ≥ 0.29 vendors click as ``typer._click``: ``click.ClickException`` does not catch what
+    it raises. Older typer raises click's own classes. Asking typer, not click, covers both.
+    """
+    try:
+        return importlib.import_module("typer._click.exceptions")
+    except ImportError:
+        return importlib.import_module("click.exceptions")
+
+
+def drop_script_folder_from_path() -> None:
+    """Take a console script's own folder (the virtualenv's ``bin/``) off ``sys.path``.
+
+    Python puts the folder of the script it runs first on ``sys.path``. Some wheels install
+    scripts named like their package there (lang2vec's ``bin/lang2vec.py``), which then shadow
+    the package for every ``import`` of a console script, and only there: ``python -m`` and
+    pytest never see it. Nothing mslt-it imports lives in ``bin/``.
+    """
+    if not sys.argv or not sys.argv[0] or not sys.path:
+        return
+    script_folder = os.path.dirname(os.path.abspath(sys.argv[0]))
+    if os.path.abspath(sys.path[0] or os.curdir) == script_folder and _is_scripts_folder(
+        script_folder
+    ):
+        del sys.path[0]
+
+
+def _is_scripts_folder(folder: str) -> bool:
+    """True for the folder that holds the interpreter's installed scripts (``bin``/``Scripts``)."""
+    import sysconfig
+
+    scripts = sysconfig.get_path("scripts")
+    return scripts is not None and os.path.abspath(scripts) == folder
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line, cut to :data:`MESSAGE_LIMIT` characters."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= MESSAGE_LIMIT else flat[: MESSAGE_LIMIT - 1] + "…"
+
+
+def print_error(prefix: str, message: str) -> None:
+    # escape: messages hold brackets ('mslt-it[qlora]', ['en']) that Rich would read as markup
+    STDERR.print(
+        f"[bold red]{prefix}[/] {escape(one_line(message))}", highlight=False, soft_wrap=True
+    )
+
+
+def usage_message(error: Exception) -> str:
+    """typer's message for a usage error, with the failing command's ``--help`` hint."""
+    context = getattr(error, "ctx", None)
+    command = context.command_path if context is not None else "mslt-it"
+    return f"{error.format_message()} (see '{command} --help')"
+
+
+def show_help(error: Exception) -> None:
+    """``mslt-it`` or a command group without arguments: its help, as ``--help`` prints it."""
+    context = getattr(error, "ctx", None)
+    if context is not None:
+        text = context.get_help()
+        if text:
+            typer.echo(text)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script and of ``python -m mslt_it``."""
+    drop_script_folder_from_path()
     quiet_library_progress_bars()
+    exceptions = click_exceptions()
     try:
         status = app(args=argv, prog_name="mslt-it", standalone_mode=False)
     except MsltError as error:
-        # escape: messages hold brackets ('mslt-it[qlora]', ['en']) that Rich would read as markup
-        STDERR.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+        print_error("error:", str(error))
         sys.exit(2)
-    except click.exceptions.Exit as done:
-        sys.exit(done.exit_code)
-    except click.exceptions.Abort:
+    except typer.Exit as done:
+        sys.exit(getattr(done, "exit_code", 0))
+    except (typer.Abort, KeyboardInterrupt):
         STDERR.print("aborted")
         sys.exit(130)
-    except click.ClickException as error:
-        error.show()
+    except exceptions.ClickException as error:
+        if type(error).__name__ == "NoArgsIsHelpError":
+            show_help(error)
+        else:
+            print_error("error:", usage_message(error))
         sys.exit(2)
+    except Exception as error:  # a bug: one line, the traceback on request
+        if os.environ.get(DEBUG_VARIABLE, "") not in ("", "0"):
+            raise
+        print_error(
+            "internal error:",
+            f"{type(error).__name__}: {error}; this is a bug in mslt-it; "
+            f"run again with {DEBUG_VARIABLE}=1 for the traceback",
+        )
+        sys.exit(1)
     sys.exit(status if isinstance(status, int) else 0)

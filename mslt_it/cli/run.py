@@ -20,6 +20,12 @@ def register(app: typer.Typer) -> None:
 
 def run(
     recipe: Annotated[Path, typer.Argument(help="Recipe YAML (see recipes/).")],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Output folder (default: the recipe's output_dir, or runs/<name>)."
+        ),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option(help="Show the plan (runs, steps, what is done) and stop.")
     ] = False,
@@ -39,10 +45,10 @@ def run(
     from mslt_it.recipes import load_recipe
     from mslt_it.runner import execute_plan, make_plan
 
-    loaded = load_recipe(recipe)
+    loaded = load_recipe(recipe, output_dir=out)
     plan = make_plan(loaded)
     if emit_slurm is not None:
-        write_slurm_script(plan, recipe, emit_slurm)
+        write_slurm_script(plan, recipe, emit_slurm, out)
         return
     print_plan(plan)
     if dry_run:
@@ -75,7 +81,7 @@ def print_plan(plan) -> None:
     STDOUT.print(table)
 
 
-def write_slurm_script(plan, recipe_path: Path, out: Path) -> None:
+def write_slurm_script(plan, recipe_path: Path, out: Path, output_dir: Path | None = None) -> None:
     """A Slurm array job: one task per run, each an ordinary ``mslt-it run --only RUN_ID``.
 
     A final ``mslt-it run`` (no --only) evaluates every adapter in one engine and writes the
@@ -85,6 +91,8 @@ def write_slurm_script(plan, recipe_path: Path, out: Path) -> None:
 
     ids = [run.run_id for run in plan.recipe.runs]
     recipe_arg = shlex.quote(str(recipe_path))
+    if output_dir is not None:  # every task writes where this command was told to
+        recipe_arg += f" --out {shlex.quote(str(output_dir.resolve()))}"
     lines = [
         "#!/bin/bash",
         f"#SBATCH --job-name=mslt-{plan.recipe.config.name}",

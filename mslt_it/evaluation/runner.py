@@ -37,6 +37,7 @@ from mslt_it.evaluation.plan import (
 from mslt_it.evaluation.scoring import Record, parse_record, score_records
 from mslt_it.evaluation.store import RESULTS, RunStore, read_jsonl
 from mslt_it.io import atomic_write_json
+from mslt_it.outputs import claim_output, mark_owner
 from mslt_it.progress import progress_bar
 from mslt_it.prompts import PromptTemplate
 from mslt_it.tasks.base import Row, Task
@@ -64,6 +65,15 @@ def evaluate(
     """
     out = Path(out)
     plan = plan_evaluation(config, out)
+    inputs = [config.model, *config.adapters, config.data]
+    with claim_output(out, kind="evaluation", overwrite=overwrite, inputs=inputs, existing_ok=True):
+        return _evaluate(plan, out, overwrite, backend)
+
+
+def _evaluate(plan: EvalPlan, out: Path, overwrite: bool, backend: Any) -> EvalOutcome:
+    """:func:`evaluate` once ``out`` is checked and locked."""
+    out.mkdir(parents=True, exist_ok=True)
+    mark_owner(out, "evaluation")  # a killed study is still recognised as mslt-it's on resume
     for run in plan.runs:
         run.store = RunStore(run.folder, prediction_settings(plan, run))
         run.store.prepare(overwrite)

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mslt_it.config import describe_error, load_yaml
 from mslt_it.errors import MsltError, allowed
-from mslt_it.paths import EVAL_DIR
+from mslt_it.paths import EVAL_DIR, shipped_folder
 from mslt_it.tasks import check_languages, get_task
 from mslt_it.tasks.sources import check_split
 
@@ -39,7 +39,7 @@ class Suite(BaseModel):
 
 def shipped_suites() -> dict[str, Path]:
     """Suite name -> file, for the suites in ``eval/``."""
-    return {path.stem: path for path in sorted(EVAL_DIR.glob("*.yaml"))}
+    return {path.stem: path for path in sorted(shipped_folder(EVAL_DIR).glob("*.yaml"))}
 
 
 def resolve_suite_path(name_or_path: str) -> Path:

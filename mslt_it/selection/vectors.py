@@ -1,10 +1,12 @@
-"""Language vectors: lang2vec feature sets (cached on disk), user CSVs, and cosine distances.
+"""Language vectors: lang2vec feature sets (shipped and cached), user CSVs, and cosine distances.
 
 lang2vec 1.1.2 takes ~3 s to import and ~9 s to return its ``fam`` set (it re-reads its ``.npz``
-once per feature name), and it has no distance functions. So each feature set is fetched once for
-*every* registry language in one call, stored as a small JSON file under the cache folder (keyed
-by feature set, the codes asked for and the lang2vec version, written atomically), and every later
-pool, of any size, is answered from that file without importing lang2vec.
+once per feature name), and it has no distance functions. So the feature sets the criteria use
+ship with mslt-it for every registry language (``resources/lang2vec/<set>.json``, derived from
+lang2vec by ``scripts/derive_lang2vec_vectors.py``, checked against it by a test): a new machine
+answers its first ``select`` without importing lang2vec. Any other set of codes is fetched once in
+one call and stored as a small JSON file under the cache folder (keyed by feature set, the codes
+asked for and the lang2vec version, written atomically).
 
 Missing values are never zeros. lang2vec marks them ``"--"``; they become NaN here, a language
 whose vector is all NaN is *missing* (reported by name, never guessed), and the cosine between two
@@ -51,6 +53,13 @@ L2V_SPACES: dict[str, str] = {
 """
 
 L2V_VARIANTS = ("knn", "average")
+
+SHIPPED_FEATURE_SETS = tuple(
+    sorted({space.format(variant=v) for space in L2V_SPACES.values() for v in L2V_VARIANTS})
+)
+"""Every lang2vec set a criterion can ask for; each ships for the registry's languages."""
+
+SHIPPED_FOLDER = Path(__file__).resolve().parent.parent / "resources" / "lang2vec"
 
 
 @dataclass(frozen=True)
@@ -209,15 +218,65 @@ def read_cached_table(path: Path, feature_set: str, codes: list[str]) -> Feature
     return FeatureTable(feature_set, tuple(codes), tuple(document["features"]), values)
 
 
+def registry_iso_codes() -> list[str]:
+    """The ISO 639-3 codes of the registry's languages, sorted: what the criteria ask for."""
+    from mslt_it.languages import all_languages
+
+    return sorted({lang.iso639_3 for lang in all_languages().values()})
+
+
+def shipped_path(feature_set: str) -> Path:
+    """Where the shipped table of ``feature_set`` lives in the package."""
+    return SHIPPED_FOLDER / f"{feature_set}.json"
+
+
+def shipped_table(feature_set: str, codes: list[str]) -> FeatureTable | None:
+    """``feature_set`` for ``codes`` from the vectors that ship with mslt-it, if it has them all.
+
+    None when the set is not shipped, a code is not in it, or the installed lang2vec is another
+    version than the one the file was derived from (then lang2vec itself is asked).
+    """
+    path = shipped_path(feature_set)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    shipped_codes = document.get("codes", [])
+    if not set(codes) <= set(shipped_codes):
+        return None
+    table = read_cached_table(path, feature_set, shipped_codes)
+    if table is None:
+        return None
+    return FeatureTable(feature_set, tuple(codes), table.features, table.matrix(codes))
+
+
 # --------------------------------------------------------------------------------------------
 # lang2vec
 # --------------------------------------------------------------------------------------------
 
 
 def _import_lang2vec() -> Any:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # pkg_resources deprecation
-        import lang2vec.lang2vec as l2v
+    """Import lang2vec's module, never the ``lang2vec.py`` script its wheel installs.
+
+    The wheel puts ``bin/lang2vec.py`` beside the interpreter's scripts; when that folder is on
+    ``sys.path`` (a console script's own folder is, first) ``import lang2vec`` finds the script,
+    which crashes looking for ``bin/data``. Folders holding such a script are left out while
+    importing.
+    """
+    shadowing = [entry for entry in sys.path if (Path(entry or ".") / "lang2vec.py").is_file()]
+    stale = sys.modules.get("lang2vec")
+    if stale is not None and not hasattr(stale, "__path__"):
+        del sys.modules["lang2vec"]  # the script, imported by someone else: not the package
+    kept = list(sys.path)
+    sys.path[:] = [entry for entry in kept if entry not in shadowing]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pkg_resources deprecation
+            import lang2vec.lang2vec as l2v
+    except ImportError as error:
+        raise MsltError(f"lang2vec: cannot import it ({error}); reinstall mslt-it") from None
+    finally:
+        sys.path[:] = kept + [e for e in sys.path if e not in kept]
     return l2v
 
 
@@ -259,7 +318,10 @@ def fetch_lang2vec(feature_set: str, codes: list[str]) -> FeatureTable:
 def lang2vec_table(
     feature_set: str, codes: list[str], folder: Path | None = None, notify: bool = True
 ) -> FeatureTable:
-    """``feature_set`` for ISO 639-3 ``codes``, from the disk cache or (once) from lang2vec."""
+    """``feature_set`` for ISO 639-3 ``codes``: shipped, else from the disk cache or lang2vec."""
+    shipped = shipped_table(feature_set, codes)
+    if shipped is not None:
+        return shipped
     path = cache_path(feature_set, codes, folder)
     table = read_cached_table(path, feature_set, codes)
     if table is not None:

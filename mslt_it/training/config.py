@@ -14,11 +14,13 @@ import difflib
 import hashlib
 import json
 from functools import cache
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mslt_it.errors import MsltError
+from mslt_it.training.limits import check_values
 
 # LoRA defaults of the paper's setting (QLoRA's r=64, alpha=16) on the attention projections.
 DEFAULT_LORA: dict[str, Any] = {
@@ -94,6 +96,14 @@ class ModelConfig(BaseModel):
             "for a base model without one."
         ),
     )
+
+    @field_validator("name_or_path")
+    @classmethod
+    def _local_paths_absolute(cls, value: str) -> str:
+        """A local folder is recorded absolute: an adapter's ``run.json`` names its base, and a
+        relative name would mean another folder (or, online, a Hub id) elsewhere."""
+        path = Path(value).expanduser()
+        return str(path.resolve()) if value and path.exists() else value
 
 
 class TrainConfig(BaseModel):
@@ -212,6 +222,9 @@ def validate_train_section(data: Any, prefix: str = "train") -> TrainConfig:
     from mslt_it.config import validate_section
 
     if isinstance(data, dict):
+        for key in ("sft", "lora"):
+            if isinstance(data.get(key), dict):
+                check_values(data[key], key, prefix, rules_only=True)
         checks = (
             ("sft", sft_field_names, OWNED_SFT_FIELDS, "SFTConfig"),
             ("lora", lora_field_names, OWNED_LORA_FIELDS, "LoraConfig"),
@@ -224,6 +237,7 @@ def validate_train_section(data: Any, prefix: str = "train") -> TrainConfig:
                     check_fields(section, known(), owned, kind)
                 except ValueError as error:
                     raise MsltError(f"{where}.{error}") from None
+                check_values(section, key, prefix)
     return validate_section(TrainConfig, data, prefix)
 
 

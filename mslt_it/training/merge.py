@@ -38,11 +38,24 @@ def merge_adapter(
     adapter_dir, out = Path(adapter_dir), Path(out)
     if not adapter_dir.is_dir():
         raise MsltError(f"adapter: no such folder {str(adapter_dir)!r}")
-    if out.exists() and not overwrite:
-        raise MsltError(
-            f"out: {str(out)!r} already exists; choose another folder or pass --overwrite"
-        )
     base, trust_remote_code, run = base_of(adapter_dir)
+    from mslt_it.outputs import claim_output
+
+    inputs = [adapter_dir, base]
+    with claim_output(out, kind="model", overwrite=overwrite, inputs=inputs, field="out"):
+        return _merge(adapter_dir, out, base, trust_remote_code, run, overwrite, dtype)
+
+
+def _merge(
+    adapter_dir: Path,
+    out: Path,
+    base: str,
+    trust_remote_code: bool,
+    run: dict[str, Any] | None,
+    overwrite: bool,
+    dtype: str,
+) -> Path:
+    """:func:`merge_adapter` once ``out`` is checked and locked."""
 
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -55,7 +68,7 @@ def merge_adapter(
         raise MsltError(f"model: cannot load the base {base!r}: {first_line(error)}") from None
     merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
     tokenizer = AutoTokenizer.from_pretrained(str(adapter_dir), trust_remote_code=trust_remote_code)
-    with atomic_directory(out, overwrite=overwrite) as tmp:
+    with atomic_directory(out, overwrite=overwrite, kind="model") as tmp:
         merged.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         if run is not None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from mslt_it.errors import MsltError
 from mslt_it.io import atomic_write_json
+from mslt_it.outputs import mark_owner
 
 RUN_FILE = "run.json"
 STARTED_FILE = "run.started.json"
@@ -108,6 +109,7 @@ def remove_empty_folders(out: Path) -> None:
 def mark_started(out: Path, config_hash: str, determining: dict[str, Any]) -> None:
     """Record which run this folder is for, before anything else is written into it."""
     out.mkdir(parents=True, exist_ok=True)
+    mark_owner(out, "adapter")
     atomic_write_json(
         out / STARTED_FILE,
         {"config_hash": config_hash, "started": time.time(), "config": determining},

@@ -11,13 +11,16 @@ writes files (the Trainer guards its own saves; :func:`on_main` guards ours).
 
 from __future__ import annotations
 
+import contextlib
 import resource
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mslt_it.errors import MsltError
+from mslt_it.outputs import claim_output
 from mslt_it.progress import quiet_library_progress_bars
 from mslt_it.training import checks, outputs
 from mslt_it.training.chat import has_generation_markers, resolve_chat_template, stop_token_ids
@@ -98,6 +101,23 @@ def train(
     """Fine-tune ``model_config``'s base on ``config.dataset`` into the folder ``out``."""
     out = Path(out)
     quiet_library_progress_bars()
+    inputs = [config.dataset, config.eval_dataset, model_config.name_or_path]
+    lock = claim_output if on_main() else _no_lock  # only the main process writes
+    with lock(
+        out, kind="adapter", overwrite=overwrite, inputs=inputs, field="out", existing_ok=True
+    ):
+        return _train(model_config, config, out, resume=resume, overwrite=overwrite)
+
+
+@contextlib.contextmanager
+def _no_lock(out: Path, **_: Any) -> Iterator[Path]:
+    yield out
+
+
+def _train(
+    model_config: ModelConfig, config: TrainConfig, out: Path, *, resume: bool, overwrite: bool
+) -> TrainResult:
+    """:func:`train` once ``out`` is checked and locked."""
     plan = plan_run(model_config, config, out)
     action = decide_output(out, plan.config_hash, resume=resume, overwrite=overwrite)
     if action == "skip":
@@ -109,13 +129,19 @@ def train(
         if on_main():
             outputs.remove_empty_folders(out)  # the Trainer creates its folder on init
         raise
+    existed = out.exists() and action == "resume"
     prepare_output(out, action, plan.config_hash, plan.determining)  # the first write
 
     trainer = checked.trainer
     checkpoint = outputs.last_checkpoint(out) if action == "resume" else None
     tokens_before = tokens_in_checkpoint(checkpoint)
     started = time.monotonic()
-    result = trainer.train(resume_from_checkpoint=checkpoint)
+    try:
+        result = trainer.train(resume_from_checkpoint=checkpoint)
+    except BaseException:
+        if on_main() and not existed and outputs.last_checkpoint(out) is None:
+            outputs.clear(out)  # failed before its first checkpoint: leave nothing behind
+        raise
     seconds = time.monotonic() - started
     trainer.save_model(str(out))  # adapter + tokenizer (with its chat template); main process only
 
@@ -276,7 +302,15 @@ def open_dataset(path: str | None, field: str) -> Prepared:
     from mslt_it.data import load_manifest
 
     manifest = load_manifest(path)
-    rows = datasets.load_from_disk(path)
+    try:
+        # in memory: TRL's map() calls would otherwise write cache-*.arrow files (several times
+        # the data) into the input folder, which may be read-only or shared. Inputs are read-only.
+        rows = datasets.load_from_disk(path, keep_in_memory=True)
+    except Exception as error:  # datasets raises many kinds for a damaged folder
+        reason = " ".join(str(error).split())[:200] or type(error).__name__
+        raise MsltError(f"{field}: cannot read the dataset in {path!r}: {reason}") from None
+    if not isinstance(rows, datasets.Dataset):
+        raise MsltError(f"{field}: {path!r} holds a DatasetDict, not a dataset from mslt-it build")
     needed = {"messages"} if manifest.get("format") == "messages" else {"prompt", "completion"}
     missing = sorted((needed | {"id", "lang"}) - set(rows.column_names))
     if missing:

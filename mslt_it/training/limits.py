@@ -1,0 +1,158 @@
+"""The values TRL and PEFT fields may take, checked before any work starts.
+
+TRL's ``SFTConfig`` and PEFT's ``LoraConfig`` accept nonsense quietly or fail late: ``max_steps: 0``
+records one step, ``max_steps: -5`` trains three epochs, ``num_train_epochs: 0`` saves an untrained
+adapter, a NaN learning rate or ``r: "big"`` fails with a traceback after the model has loaded.
+The rules here state what is allowed for the fields users set; every other pass-through field
+is checked against the type of its dataclass default (a number where a number is expected).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from mslt_it.errors import MsltError
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> bool:
+    return (is_int(value) or isinstance(value, float)) and math.isfinite(value)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What a field allows, in words (for the message) and as a test."""
+
+    allowed: str
+    test: Callable[[Any], bool]
+
+
+POSITIVE_NUMBER = Rule("a finite number > 0", lambda v: is_number(v) and v > 0)
+NON_NEGATIVE_NUMBER = Rule("a finite number >= 0", lambda v: is_number(v) and v >= 0)
+POSITIVE_INT = Rule("an integer >= 1", lambda v: is_int(v) and v >= 1)
+NON_NEGATIVE_INT = Rule("an integer >= 0", lambda v: is_int(v) and v >= 0)
+FRACTION = Rule("a number in [0, 1)", lambda v: is_number(v) and 0 <= v < 1)
+STEPS = Rule("a number > 0 (steps, or a fraction of all steps below 1)", POSITIVE_NUMBER.test)
+
+SFT_RULES: dict[str, Rule] = {
+    "learning_rate": POSITIVE_NUMBER,
+    "max_steps": Rule(
+        "an integer >= 1, or -1 to train for num_train_epochs",
+        lambda v: is_int(v) and (v >= 1 or v == -1),
+    ),
+    "num_train_epochs": POSITIVE_NUMBER,
+    "per_device_train_batch_size": POSITIVE_INT,
+    "per_device_eval_batch_size": POSITIVE_INT,
+    "gradient_accumulation_steps": POSITIVE_INT,
+    "warmup_ratio": FRACTION,
+    "warmup_steps": NON_NEGATIVE_NUMBER,
+    "weight_decay": NON_NEGATIVE_NUMBER,
+    "max_grad_norm": NON_NEGATIVE_NUMBER,
+    "adam_beta1": FRACTION,
+    "adam_beta2": FRACTION,
+    "adam_epsilon": POSITIVE_NUMBER,
+    "seed": Rule("an integer in [0, 2**32)", lambda v: is_int(v) and 0 <= v < 2**32),
+    "data_seed": Rule(
+        "an integer in [0, 2**32)", lambda v: v is None or (is_int(v) and 0 <= v < 2**32)
+    ),
+    "save_steps": STEPS,
+    "logging_steps": STEPS,
+    "eval_steps": Rule("a number > 0, or null", lambda v: v is None or STEPS.test(v)),
+    "save_total_limit": Rule(
+        "an integer >= 1, or null", lambda v: v is None or POSITIVE_INT.test(v)
+    ),
+}
+
+LORA_RULES: dict[str, Rule] = {
+    "r": POSITIVE_INT,
+    "lora_alpha": POSITIVE_NUMBER,
+    "lora_dropout": FRACTION,
+    "target_modules": Rule(
+        "'all-linear', or module names (a list of strings)",
+        lambda v: (
+            isinstance(v, str)
+            or (isinstance(v, list) and bool(v) and all(isinstance(m, str) and m for m in v))
+        ),
+    ),
+}
+
+OPTION_NAMES = {
+    "sft.learning_rate": "--learning-rate",
+    "sft.max_steps": "--max-steps",
+    "sft.num_train_epochs": "--epochs",
+    "sft.per_device_train_batch_size": "--batch-size",
+    "sft.gradient_accumulation_steps": "--grad-accum",
+    "sft.save_steps": "--save-steps",
+    "sft.seed": "--seed",
+    "lora.r": "--lora-r",
+    "lora.lora_alpha": "--lora-alpha",
+    "lora.lora_dropout": "--lora-dropout",
+    "lora.target_modules": "--lora-target",
+}
+"""The ``mslt-it train`` option behind a field, named in the message beside the field."""
+
+
+@cache
+def default_types(kind: str) -> dict[str, type]:
+    """Field -> type of its default (int, float, bool or str) in SFTConfig or LoraConfig."""
+    if kind == "sft":
+        from trl import SFTConfig as config_class
+    else:
+        from peft import LoraConfig as config_class
+    types: dict[str, type] = {}
+    for field in dataclasses.fields(config_class):
+        default = field.default
+        if isinstance(default, bool | int | float | str) and default is not None:
+            types[field.name] = type(default)
+    return types
+
+
+def _fits_type(value: Any, expected: type) -> bool:
+    if value is None:
+        return True  # "unset": the library's own default
+    if expected is bool:
+        return isinstance(value, bool)
+    if expected is int:
+        return is_int(value)
+    if expected is float:
+        return is_number(value)
+    return isinstance(value, str)
+
+
+TYPE_WORDS = {bool: "true or false", int: "an integer", float: "a finite number", str: "a string"}
+
+
+def check_values(
+    settings: dict[str, Any], kind: str, prefix: str, rules_only: bool = False
+) -> None:
+    """Raise a one-line error for the first field of ``settings`` whose value is not allowed.
+
+    ``kind`` is ``sft`` or ``lora``; ``prefix`` is where the section sits (``train``).
+    ``rules_only`` checks only the fields with a rule, which needs no import of TRL or PEFT (~7 s),
+    so the common mistakes are reported at once.
+    """
+    rules = SFT_RULES if kind == "sft" else LORA_RULES
+    for name, value in settings.items():
+        rule = rules.get(name)
+        if rule is not None:
+            ok, allowed = rule.test(value), rule.allowed
+        elif rules_only:
+            continue
+        else:
+            expected = default_types(kind).get(name)
+            if expected is None:
+                continue
+            ok, allowed = _fits_type(value, expected), TYPE_WORDS[expected]
+        if not ok:
+            where = f"{prefix}.{kind}.{name}" if prefix else f"{kind}.{name}"
+            option = OPTION_NAMES.get(f"{kind}.{name}")
+            named = f"{where} ({option})" if option else where
+            raise MsltError(f"{named}: must be {allowed}, got {value!r:.60}")

@@ -1,0 +1,204 @@
+"""The installed ``mslt-it`` console script, run as a new user runs it: in a subprocess, with an
+empty HOME and empty caches, the Hub offline.
+
+Not ``CliRunner`` and not ``python -m``: a console script puts the virtualenv's ``bin/`` first on
+``sys.path`` (where lang2vec's wheel installs a ``lang2vec.py`` that shadows the package), and
+the typer that is installed decides which exception classes usage errors raise. Only the real
+script sees both.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mslt_it.selection import vectors as vectors_module
+
+SCRIPTS = Path(sysconfig.get_path("scripts"))
+CONSOLE_SCRIPT = SCRIPTS / "mslt-it"
+
+pytestmark = pytest.mark.skipif(
+    not CONSOLE_SCRIPT.is_file(), reason=f"mslt-it is not installed in {SCRIPTS}"
+)
+
+
+def fresh_environment(home: Path, **extra: str) -> dict[str, str]:
+    """The environment of a machine that has never run mslt-it: nothing cached, Hub offline."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MSLT_IT_")}
+    for key in ("XDG_CACHE_HOME", "HF_HOME", "PYTHONPATH"):
+        env.pop(key, None)
+    home.mkdir(parents=True, exist_ok=True)
+    env.update(HOME=str(home), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", **extra)
+    return env
+
+
+def run_script(*args: str, home: Path, cwd: Path, **extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(CONSOLE_SCRIPT), *args],
+        env=fresh_environment(home, **extra),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def stderr_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.strip()]
+
+
+def test_select_on_a_fresh_machine_answers_without_lang2vec_or_a_cache(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    result = run_script(
+        "select", "--task", "xnli", "--pool", "ar,de,en,es,fr,ru,zh", "--k", "3",
+        "--criterion", "l2v-syntax", "--top", "3", "--json",
+        home=home, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    ranked = json.loads(result.stdout)
+    assert [entry["rank"] for entry in ranked] == [1, 2, 3]
+    assert all(entry["k"] == 3 and entry["criterion"] == "l2v-syntax" for entry in ranked)
+    assert "Traceback" not in result.stderr
+    # the shipped vectors answered: nothing was fetched, nothing cached in the new HOME
+    assert "lang2vec: fetching" not in result.stderr
+    assert not any(path.is_file() for path in home.rglob("*")), list(home.rglob("*"))
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["build", "--nope"], "No such option: --nope"),
+        (["eval"], "--out"),  # a required option missing
+        (["nosuchcmd"], "No such command 'nosuchcmd'"),
+        (["build", "--out", "ds", "--budget", "abc"], "'--budget'"),  # a value of the wrong type
+        (["select", "--task", "xnli", "--top", "many"], "'--top'"),
+        (["prompts", "show"], "template_id"),  # a missing argument of a subcommand
+    ],
+)
+def test_usage_errors_are_one_line_with_exit_status_2(
+    tmp_path: Path, args: list[str], fragment: str
+) -> None:
+    result = run_script(*args, home=tmp_path / "home", cwd=tmp_path)
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    lines = stderr_lines(result)
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error:") and fragment in lines[0], lines[0]
+    assert "--help" in lines[0]  # it says where to look
+    assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home"]  # nothing written
+
+
+def test_run_takes_out_and_a_missing_recipe_is_a_user_error(tmp_path: Path) -> None:
+    result = run_script("run", "nope.yaml", "--out", "x", home=tmp_path / "home", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = stderr_lines(result)
+    assert len(lines) == 1 and lines[0].startswith("error:") and "nope.yaml" in lines[0]
+    assert not (tmp_path / "x").exists()
+
+
+def write_bug(folder: Path) -> Path:
+    """A ``sitecustomize`` that plants a bug in the library function ``prompts list`` calls."""
+    folder.mkdir()
+    (folder / "sitecustomize.py").write_text(
+        textwrap.dedent(
+            """
+            import mslt_it.prompts
+
+            def load_templates(*args, **kwargs):
+                raise RuntimeError("planted fault\\nwith a second line")
+
+            mslt_it.prompts.load_templates = load_templates
+            """
+        )
+    )
+    return folder
+
+
+def test_a_bug_is_one_line_with_exit_status_1_and_the_traceback_on_request(
+    tmp_path: Path,
+) -> None:
+    planted = str(write_bug(tmp_path / "bug"))
+    home = tmp_path / "home"
+    result = run_script("prompts", "list", home=home, cwd=tmp_path, PYTHONPATH=planted)
+    assert result.returncode == 1, result.stderr
+    lines = stderr_lines(result)
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("internal error: RuntimeError: planted fault with a second line")
+    assert "MSLT_IT_DEBUG=1" in lines[0] and "Traceback" not in result.stderr
+
+    debug = run_script(
+        "prompts", "list", home=home, cwd=tmp_path, PYTHONPATH=planted, MSLT_IT_DEBUG="1"
+    )
+    assert debug.returncode == 1
+    assert "Traceback" in debug.stderr and "planted fault" in debug.stderr
+
+
+def test_help_works_at_every_level(tmp_path: Path) -> None:
+    for args in (["--help"], ["run", "--help"], ["prompts", "list", "--help"]):
+        result = run_script(*args, home=tmp_path / "home", cwd=tmp_path)
+        assert result.returncode == 0, (args, result.stderr)
+        assert "Usage" in result.stdout
+
+
+def test_lang2vec_imports_although_its_script_is_first_on_the_path(tmp_path: Path) -> None:
+    """What a console script sees: ``bin/`` (holding lang2vec's ``lang2vec.py``) first."""
+    if not (SCRIPTS / "lang2vec.py").is_file():
+        pytest.skip("this environment has no bin/lang2vec.py to shadow the package")
+    code = textwrap.dedent(
+        f"""
+        import sys
+        sys.path.insert(0, {str(SCRIPTS)!r})
+        from mslt_it.selection.vectors import _import_lang2vec
+        l2v = _import_lang2vec()
+        print(l2v.__file__)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env=fresh_environment(tmp_path / "home"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "site-packages" in result.stdout and str(SCRIPTS) not in result.stdout
+
+
+def test_shipped_lang2vec_vectors_equal_lang2vec() -> None:
+    """Each shipped table is what lang2vec returns today (re-derive with the script if not)."""
+    pytest.importorskip("lang2vec")
+    codes = vectors_module.registry_iso_codes()
+    for feature_set in vectors_module.SHIPPED_FEATURE_SETS:
+        shipped = vectors_module.shipped_table(feature_set, codes)
+        assert shipped is not None, f"{feature_set}: not shipped for the registry's languages"
+        fetched = vectors_module.fetch_lang2vec(feature_set, codes)
+        assert shipped.codes == fetched.codes and shipped.features == fetched.features
+        np.testing.assert_array_equal(shipped.values, fetched.values, err_msg=feature_set)
+
+
+def test_shipped_vectors_serve_any_subset_and_defer_to_lang2vec_otherwise() -> None:
+    subset = vectors_module.shipped_table("syntax_knn", ["eng", "deu"])
+    full = vectors_module.shipped_table("syntax_knn", vectors_module.registry_iso_codes())
+    assert subset is not None and full is not None
+    np.testing.assert_array_equal(subset.values, full.matrix(["eng", "deu"]))
+    assert vectors_module.shipped_table("syntax_knn", ["eng", "xxx"]) is None
+    assert vectors_module.shipped_table("learned", ["eng"]) is None
+
+
+def test_an_install_without_the_shipped_folders_says_how_to_fix_it(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wheel (``pip install .`` without -e) has no prompts/ beside the package."""
+    import mslt_it.prompts
+
+    monkeypatch.setattr(mslt_it.prompts, "PROMPTS_DIR", tmp_path / "prompts")
+    result = cli("prompts", "list")
+    assert result.code == 2 and "pip install -e ." in result.err and "prompts" in result.err
