@@ -7,6 +7,8 @@ Every field is documented; unknown keys are errors (a typo must not be silently 
 
 from __future__ import annotations
 
+import reprlib
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -66,7 +68,9 @@ class DataConfig(BaseModel):
     system_prompt: str | None = Field(
         default=None, description="Optional system message put before every instruction."
     )
-    seed: int = Field(default=0, description="Seed of the sample and of the mixture's order.")
+    seed: int = Field(
+        default=0, ge=0, lt=2**32, description="Seed of the sample and of the mixture's order."
+    )
     tokenizer: str | None = Field(
         default=None, description="Tokenizer (Hub id or folder) for token counts per language."
     )
@@ -88,6 +92,24 @@ class DataConfig(BaseModel):
             self.template = f"{self.task}/en-instruct"
         return self
 
+    @model_validator(mode="after")
+    def _every_source_gets_an_example(self) -> DataConfig:
+        if self.budget_mode == "total" and self.sources and self.budget < len(self.sources):
+            raise ValueError(
+                f"budget {self.budget} cannot give each of the {len(self.sources)} sources an "
+                f"example; use at least {len(self.sources)}"
+            )
+        return self
+
+
+_SHORT = reprlib.Repr()  # keyword arguments only from Python 3.12
+_SHORT.maxstring, _SHORT.maxother, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxlevel = 60, 60, 6, 4, 2
+
+
+def _short(value: Any) -> str:
+    """A bounded repr: an error message never echoes a whole (or alias-expanded) input."""
+    return _SHORT.repr(value)
+
 
 def describe_error(error: ValidationError, prefix: str = "") -> str:
     """``section.field: problem, got value`` from pydantic's first error."""
@@ -95,7 +117,7 @@ def describe_error(error: ValidationError, prefix: str = "") -> str:
     parts = [prefix] if prefix else []
     parts += [str(p) for p in first["loc"]]
     where = ".".join(parts) or "(top level)"
-    kind, given = first["type"], first.get("input")
+    kind, given = first["type"], _short(first.get("input"))
     if kind == "extra_forbidden":
         return f"{where}: unknown field (a typo?)"
     if kind == "missing":
@@ -103,9 +125,9 @@ def describe_error(error: ValidationError, prefix: str = "") -> str:
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         symbol = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<"}.get(kind, "<=")
         bound = next(iter(first.get("ctx", {}).values()), "?")
-        return f"{where}: must be {symbol} {bound}, got {given!r}"
+        return f"{where}: must be {symbol} {bound}, got {given}"
     message = first["msg"].removeprefix("Value error, ")
-    return f"{where}: {message[0].lower()}{message[1:]}, got {given!r}"
+    return f"{where}: {message[0].lower()}{message[1:]}, got {given}"
 
 
 def validate_section(model: type[M], data: Any, prefix: str = "") -> M:
@@ -116,15 +138,103 @@ def validate_section(model: type[M], data: Any, prefix: str = "") -> M:
         raise MsltError(describe_error(error, prefix)) from None
 
 
+MAX_INPUT_BYTES = 2_000_000
+"""Largest recipe, suite or template file read (a recipe is a few KB)."""
+
+MAX_YAML_NODES = 100_000
+"""Most YAML nodes a document may expand to, aliases counted at every use ("billion laughs")."""
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (it keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _value in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, Hashable) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """Nodes in ``node`` with every alias expanded (memoised, so linear in the document)."""
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    sizes[id(node)] = 1  # a recursive alias counts once
+    if isinstance(node, yaml.SequenceNode):
+        total = 1 + sum(_expanded_size(child, sizes) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        total = 1 + sum(
+            _expanded_size(key, sizes) + _expanded_size(value, sizes) for key, value in node.value
+        )
+    else:
+        total = 1
+    sizes[id(node)] = min(total, MAX_YAML_NODES + 1)
+    return sizes[id(node)]
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """Parse YAML safely: no Python objects, no duplicate keys, no alias bombs; one-line errors.
+
+    ``where`` names the file (or option) in the message.
+    """
+    if len(text) > MAX_INPUT_BYTES:
+        raise MsltError(f"{where}: {len(text):,} characters; at most {MAX_INPUT_BYTES:,} are read")
+    loader = _StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_size(node, {}) > MAX_YAML_NODES:
+            raise MsltError(
+                f"{where}: expands to more than {MAX_YAML_NODES:,} values (nested aliases?)"
+            )
+        return loader.construct_document(node)
+    except yaml.YAMLError as error:
+        raise MsltError(f"{where}: not valid YAML: {_yaml_problem(error)}") from None
+    finally:
+        loader.dispose()
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """``duplicate key 'name' (line 5, column 1)``: PyYAML's problem and where, on one line."""
+    problem = getattr(error, "problem", None) or str(error).strip().splitlines()[0]
+    mark = getattr(error, "problem_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    return f"{problem}{where}"[:200]
+
+
+def read_text_file(path: Path, where: str | None = None) -> str:
+    """A UTF-8 text file, size-capped; unreadable, binary or oversized is a one-line error."""
+    label = where or str(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_INPUT_BYTES:
+            raise MsltError(f"{label}: {size:,} bytes; at most {MAX_INPUT_BYTES:,} are read")
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise MsltError(
+            f"{label}: not UTF-8 text (byte {error.object[error.start]:#04x} at {error.start})"
+        ) from None
+    except IsADirectoryError:
+        raise MsltError(f"{label}: is a folder, not a file") from None
+    except OSError as error:
+        raise MsltError(f"{label}: cannot read it ({error.strerror or error})") from None
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping safely (no Python objects), with a clear error when it is not one."""
+    """Read a YAML mapping safely (:func:`parse_yaml`); anything but a mapping is an error."""
     path = Path(path)
     if not path.is_file():
         raise MsltError(f"recipe: no such file {str(path)!r}")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise MsltError(f"{path}: not valid YAML: {str(error).splitlines()[0]}") from None
+    data = parse_yaml(read_text_file(path), str(path))
     if not isinstance(data, dict):
         raise MsltError(f"{path}: expected a YAML mapping at the top level")
     return data

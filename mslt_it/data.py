@@ -312,4 +312,11 @@ def load_manifest(folder: str | Path) -> dict[str, Any]:
         raise MsltError(
             f"dataset: {str(folder)!r} has no {MANIFEST}; build it with `mslt-it build`"
         )
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        manifest = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        reason = " ".join(str(error).split())[:120]
+        raise MsltError(f"dataset: {path} is damaged ({reason}); build it again") from None
+    if not isinstance(manifest, dict) or "fingerprint" not in manifest:
+        raise MsltError(f"dataset: {path} is not an mslt-it manifest; build it again")
+    return manifest

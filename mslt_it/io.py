@@ -50,6 +50,18 @@ def atomic_write_json(path: str | Path, data: Any) -> None:
     atomic_write_text(path, to_json(data))
 
 
+def share_files(folder: str | Path) -> None:
+    """Give files that libraries wrote private (0600, via ``mkstemp``) the usual mode.
+
+    transformers and safetensors write weights through temporary files, which are owner-only;
+    an output folder's other files follow the umask, and a shared group should read all of them.
+    """
+    mode = 0o666 & ~_umask()
+    for path in Path(folder).rglob("*"):
+        if path.is_file() and not path.is_symlink() and path.stat().st_mode & 0o077 == 0:
+            os.chmod(path, mode)
+
+
 @contextlib.contextmanager
 def atomic_directory(
     path: str | Path, overwrite: bool = False, kind: str | None = None
@@ -67,6 +79,7 @@ def atomic_directory(
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes folders private; outputs are not
     try:
         yield tmp
+        share_files(tmp)
         if kind is not None:
             from mslt_it.outputs import mark_owner
 

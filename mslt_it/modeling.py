@@ -6,17 +6,57 @@ must not run code on the user's machine by default.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from mslt_it.errors import MsltError
 
 
-def load_tokenizer(name_or_path: str, trust_remote_code: bool = False) -> Any:
-    """A tokenizer, with a one-line error when it cannot be found or read."""
+def load_tokenizer(
+    name_or_path: str, trust_remote_code: bool = False, field: str = "tokenizer"
+) -> Any:
+    """A tokenizer, with a one-line error naming ``field`` (the option it came from)."""
     from transformers import AutoTokenizer
 
     try:
         return AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise MsltError(f"tokenizer: cannot load {name_or_path!r}: {first_line}") from None
+        raise MsltError(
+            f"{field}: cannot load a tokenizer from {name_or_path!r}: {first_line}"
+        ) from None
+
+
+def check_device(device: str, field: str = "--device") -> str:
+    """``device`` if this machine has it; a one-line error (not a CUDA traceback) otherwise."""
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise MsltError(f"{field}: {device!r} is not a device; use cpu, cuda or cuda:N") from None
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise MsltError(f"{field}: {device!r} asked for, but this machine has no CUDA device")
+        if parsed.index is not None and parsed.index >= count:
+            raise MsltError(
+                f"{field}: {device!r} asked for, but this machine has {count} CUDA device(s) "
+                f"(cuda:0 to cuda:{count - 1})"
+            )
+    return device
+
+
+@contextlib.contextmanager
+def loading_adapter(path: str | Path, field: str = "adapter") -> Iterator[None]:
+    """Turn a failure to read an adapter's files (truncated weights, a damaged config: PEFT and
+    safetensors raise many kinds) into a one-line error naming the folder."""
+    try:
+        yield
+    except MsltError:
+        raise
+    except Exception as error:
+        text = " ".join(str(error).split())[:200] or type(error).__name__
+        raise MsltError(f"{field}: cannot load the adapter in {str(path)!r}: {text}") from None

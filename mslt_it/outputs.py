@@ -78,8 +78,14 @@ def _describe(path: Path) -> str:
     return repr(str(path))
 
 
-def check_not_an_input(out: Path, inputs: Iterable[str | Path | None], field: str) -> None:
-    """``out`` must not be an input, hold one, or lie inside one: inputs are never written to."""
+def check_not_an_input(
+    out: Path, inputs: Iterable[str | Path | None], field: str, inside_ok: bool = False
+) -> None:
+    """``out`` must not be an input, hold one, or lie inside one: inputs are never written to.
+
+    ``inside_ok``: a new folder inside an input folder is fine (a report written beside the
+    evaluations it reads; nothing of the input is replaced).
+    """
     target = out.resolve()
     for given in inputs:
         if given is None or str(given) == "":
@@ -98,7 +104,7 @@ def check_not_an_input(out: Path, inputs: Iterable[str | Path | None], field: st
                 f"{field}: {_describe(out)} contains the input {_describe(source)}; "
                 "choose another folder"
             )
-        if target.is_relative_to(source) and source.is_dir():
+        if target.is_relative_to(source) and source.is_dir() and not inside_ok:
             raise MsltError(
                 f"{field}: {_describe(out)} lies inside the input "
                 f"{_describe(source)}; inputs are never written to, choose another "
@@ -233,6 +239,7 @@ def check_output(
     inputs: Iterable[str | Path | None] = (),
     field: str = "--out",
     existing_ok: bool = False,
+    inside_ok: bool = False,
 ) -> Path:
     """Every check of :mod:`mslt_it.outputs` on ``out`` before the work starts; returns it.
 
@@ -243,7 +250,7 @@ def check_output(
     out = Path(out)
     if str(out).strip() == "":
         raise MsltError(f"{field}: an empty path; give a folder")
-    check_not_an_input(out, inputs, field)
+    check_not_an_input(out, inputs, field, inside_ok)
     if existing_ok and out.is_dir() and holds_anything(out):
         found = owner_kind(out)
         if found is not None and found != kind:
@@ -273,6 +280,7 @@ def claim_output(
     inputs: Iterable[str | Path | None] = (),
     field: str = "--out",
     existing_ok: bool = False,
+    inside_ok: bool = False,
 ) -> Iterator[Path]:
     """Lock ``out``, then run every check of :func:`check_output` while holding the lock."""
     out = Path(out)
@@ -287,4 +295,5 @@ def claim_output(
             inputs=inputs,
             field=field,
             existing_ok=existing_ok,
+            inside_ok=inside_ok,
         )

@@ -1,11 +1,18 @@
-"""Rich progress bars on stderr, so progress never mixes with a command's output on stdout."""
+"""Progress on stderr, so it never mixes with a command's output on stdout.
+
+On a terminal: Rich bars. Off one (a log file, CI, a Slurm job): a plain line per task every
+``MSLT_IT_PROGRESS_SECONDS`` (default 30) and when it finishes, so long training and evaluation
+still say how far they are. ``MSLT_IT_PROGRESS=0`` turns both off, ``=1`` forces the bars.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Iterable, Iterator
-from typing import TypeVar
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.progress import (
@@ -29,8 +36,113 @@ def progress_enabled() -> bool:
     return sys.stderr.isatty()
 
 
-def progress_bar() -> Progress:
-    """A progress display with counts, elapsed and remaining time."""
+def plain_progress_enabled() -> bool:
+    """Plain lines instead of bars: off a terminal, unless ``MSLT_IT_PROGRESS`` says otherwise."""
+    return os.environ.get("MSLT_IT_PROGRESS") is None and not sys.stderr.isatty()
+
+
+def plain_interval() -> float:
+    """Seconds between two plain progress lines of one task (``MSLT_IT_PROGRESS_SECONDS``)."""
+    try:
+        return max(0.0, float(os.environ.get("MSLT_IT_PROGRESS_SECONDS", "30")))
+    except ValueError:
+        return 30.0
+
+
+@dataclass
+class _PlainTask:
+    description: str
+    total: float | None
+    completed: float = 0
+    started: float = field(default_factory=time.monotonic)
+    reported: float = field(default_factory=time.monotonic)
+    done: bool = False
+
+
+class PlainProgress:
+    """The part of Rich's ``Progress`` mslt-it uses, printing a plain line now and then."""
+
+    def __init__(self) -> None:
+        self.tasks: dict[int, _PlainTask] = {}
+        self.interval = plain_interval()
+
+    def __enter__(self) -> PlainProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        for task in self.tasks.values():
+            if not task.done and task.completed:
+                self._print(task)
+                task.done = True
+
+    def add_task(self, description: str, total: float | None = None, **_: Any) -> int:
+        key = len(self.tasks)
+        self.tasks[key] = _PlainTask(description, total)
+        return key
+
+    def update(
+        self,
+        task_id: int,
+        *,
+        description: str | None = None,
+        completed: float | None = None,
+        advance: float | None = None,
+        total: float | None = None,
+        **_: Any,
+    ) -> None:
+        task = self.tasks[task_id]
+        if description is not None:
+            task.description = description
+        if total is not None:
+            task.total = total
+        if completed is not None:
+            task.completed = completed
+        if advance is not None:
+            task.completed += advance
+        self._maybe_print(task)
+
+    def advance(self, task_id: int, advance: float = 1) -> None:
+        self.update(task_id, advance=advance)
+
+    def track(
+        self, items: Iterable[T], total: float | None = None, description: str = "working"
+    ) -> Iterator[T]:
+        if total is None and hasattr(items, "__len__"):
+            total = len(items)  # type: ignore[arg-type]
+        key = self.add_task(description, total=total)
+        for item in items:
+            yield item
+            self.advance(key)
+
+    def _maybe_print(self, task: _PlainTask) -> None:
+        finished = task.total is not None and task.completed >= task.total
+        if finished and not task.done:
+            task.done = True
+            self._print(task)
+        elif not finished and time.monotonic() - task.reported >= self.interval:
+            self._print(task)
+
+    def _print(self, task: _PlainTask) -> None:
+        task.reported = time.monotonic()
+        elapsed = task.reported - task.started
+        total = f"/{task.total:g}" if task.total is not None else ""
+        print(
+            f"{task.description}: {task.completed:g}{total}, {elapsed:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def progress_bar() -> Progress | PlainProgress:
+    """A progress display with counts, elapsed and remaining time (plain lines off a terminal)."""
+    if plain_progress_enabled():
+        return PlainProgress()
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -78,11 +190,11 @@ def training_progress_callback() -> object:
 
     class RichTrainingProgress(TrainerCallback):
         def __init__(self) -> None:
-            self.progress: Progress | None = None
+            self.progress: Progress | PlainProgress | None = None
             self.task = None
 
         def on_train_begin(self, args, state, control, **kwargs):
-            if state.is_world_process_zero and progress_enabled():
+            if state.is_world_process_zero and (progress_enabled() or plain_progress_enabled()):
                 self.progress = progress_bar()
                 self.progress.start()
                 self.task = self.progress.add_task("training", total=state.max_steps)

@@ -30,14 +30,13 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import yaml
 from jinja2 import meta
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from mslt_it.config import describe_error
+from mslt_it.config import describe_error, parse_yaml, read_text_file
 from mslt_it.errors import MsltError, allowed
 from mslt_it.paths import PROMPTS_DIR, shipped_folder
+from mslt_it.prompt_bounds import BoundedSandbox, bounded_render, check_literals
 from mslt_it.tasks import get_task
 from mslt_it.tasks.base import Row, Task
 
@@ -65,7 +64,7 @@ class TemplateFile(BaseModel):
     by_lang: dict[str, LanguageOverride] = {}
 
 
-_ENVIRONMENT = ImmutableSandboxedEnvironment(
+_ENVIRONMENT = BoundedSandbox(
     undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False
 )
 
@@ -179,11 +178,14 @@ class CompiledParts:
 
     def render(self, variables: dict[str, Any]) -> tuple[str, str]:
         """``(instruction, answer)`` rendered with ``variables`` (not yet stripped)."""
-        text = self.joint.render(variables)
+        text = bounded_render(self.joint, variables)
         if text.count(PART_SEPARATOR) == 1:
             instruction, _, answer = text.partition(PART_SEPARATOR)
             return instruction, answer
-        return _compile(self.instruction).render(variables), _compile(self.answer).render(variables)
+        return (
+            bounded_render(_compile(self.instruction), variables),
+            bounded_render(_compile(self.answer), variables),
+        )
 
 
 @lru_cache(maxsize=256)
@@ -192,6 +194,7 @@ def _compile(source: str) -> jinja2.Template:
 
     Cached by source: most templates use one instruction for every language, compiled once.
     """
+    check_literals(_ENVIRONMENT, source)
     template = _ENVIRONMENT.from_string(source)
     template.globals = dict(template.globals)
     return template
@@ -199,10 +202,7 @@ def _compile(source: str) -> jinja2.Template:
 
 def parse_template(path: Path, text: str, expected_id: str | None = None) -> PromptTemplate:
     """Parse and validate a template file's text; every problem names the file and field."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise MsltError(f"{path}: not valid YAML: {str(error).splitlines()[0]}") from error
+    data = parse_yaml(text, str(path))
     if not isinstance(data, dict):
         raise MsltError(f"{path}: a template must be a YAML mapping, got {type(data).__name__}")
     try:
@@ -320,16 +320,39 @@ def prompt_dirs(extra: Iterable[str | Path] = ()) -> list[Path]:
 
 
 def load_templates(extra_dirs: Iterable[str | Path] = ()) -> dict[str, PromptTemplate]:
-    """Load and validate every template; an id defined twice is an error."""
+    """Load and validate every template; an id defined twice, or any broken file, is an error."""
+    templates, problems = survey_templates(extra_dirs)
+    if problems:
+        raise problems[0][1]
+    return templates
+
+
+def survey_templates(
+    extra_dirs: Iterable[str | Path] = (),
+) -> tuple[dict[str, PromptTemplate], list[tuple[Path, MsltError]]]:
+    """Every template that loads, and each file that does not with its error.
+
+    ``prompts list`` shows both, so one broken file does not hide the rest of its folder.
+    """
     templates: dict[str, PromptTemplate] = {}
+    problems: list[tuple[Path, MsltError]] = []
     for template_id, path in template_files(prompt_dirs(extra_dirs)):
         if template_id in templates:
-            raise MsltError(
-                f"template id {template_id!r} is defined twice: "
-                f"{templates[template_id].path} and {path}"
+            problems.append(
+                (
+                    path,
+                    MsltError(
+                        f"template id {template_id!r} is defined twice: "
+                        f"{templates[template_id].path} and {path}"
+                    ),
+                )
             )
-        templates[template_id] = parse_template(path, path.read_text(encoding="utf-8"), template_id)
-    return templates
+            continue
+        try:
+            templates[template_id] = parse_template(path, read_text_file(path), template_id)
+        except MsltError as error:
+            problems.append((path, error))
+    return templates, problems
 
 
 def get_template(template_id: str, extra_dirs: Iterable[str | Path] = ()) -> PromptTemplate:
@@ -345,4 +368,4 @@ def get_template(template_id: str, extra_dirs: Iterable[str | Path] = ()) -> Pro
             f"template id {template_id!r} is defined twice: {matches[0][1]} and {matches[1][1]}"
         )
     path = matches[0][1]
-    return parse_template(path, path.read_text(encoding="utf-8"), template_id)
+    return parse_template(path, read_text_file(path), template_id)

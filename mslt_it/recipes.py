@@ -81,6 +81,11 @@ def load_recipe(path: str | Path, output_dir: str | Path | None = None) -> Recip
         check_languages(task, list(run.sources), "sources")
     recipe = Recipe(path, config, runs, raw=raw)
     _validate_parts(recipe)
+    for run in runs:  # each run's data settings, as its build step will see them
+        try:
+            recipe.data_config(run)
+        except MsltError as error:
+            raise MsltError(f"{path}: run {run.run_id}: {error}") from None
     return recipe
 
 

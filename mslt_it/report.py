@@ -225,7 +225,7 @@ def write_report(paths: list[Path], out: Path, recipe: Any = None, overwrite: bo
     from mslt_it.outputs import claim_output
 
     results = load_results([Path(p) for p in paths])
-    with claim_output(out, kind="report", overwrite=overwrite, inputs=paths):
+    with claim_output(out, kind="report", overwrite=overwrite, inputs=paths, inside_ok=True):
         return _write(results, Path(out), recipe)
 
 
@@ -346,7 +346,14 @@ def save_figure(figure: Any, path: Path) -> None:
     os.close(fd)
     figure.savefig(tmp, dpi=130, bbox_inches="tight")
     plt.close(figure)
+    os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp's files are private; outputs are not
     os.replace(tmp, path)
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def heatmap(results: Results, path: Path) -> str:

@@ -731,6 +731,8 @@ def build_tiny_model(
     and renamed). ``pretrain_steps=0`` leaves the weights random, which only tests want.
     """
     out = Path(out_dir)
+    if not 0 <= seed < 2**32:
+        raise MsltError(f"seed: must be an integer in [0, 2**32), got {seed}")
     if pretrain_steps < 0:
         raise MsltError(f"steps: {pretrain_steps} is negative; use 0 or more")
     if vocab_size < 512:

@@ -112,10 +112,10 @@ def write_bug(folder: Path) -> Path:
             """
             import mslt_it.prompts
 
-            def load_templates(*args, **kwargs):
+            def survey_templates(*args, **kwargs):
                 raise RuntimeError("planted fault\\nwith a second line")
 
-            mslt_it.prompts.load_templates = load_templates
+            mslt_it.prompts.survey_templates = survey_templates
             """
         )
     )

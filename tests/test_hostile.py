@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -135,19 +136,66 @@ def test_local_base_models_are_recorded_absolute(
     assert ModelConfig(name_or_path="Qwen/Qwen2.5-0.5B").name_or_path == "Qwen/Qwen2.5-0.5B"
 
 
-@pytest.mark.slow
-def test_training_leaves_its_dataset_untouched(
-    cli, dataset: Path, tiny_model_dir: Path, tmp_path: Path
-) -> None:
+@pytest.fixture(scope="module")
+def adapter(dataset: Path, tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """Two steps of LoRA on the dataset, through the CLI; the dataset's files before and after."""
+    from mslt_it.cli import main
+
     before = snapshot(dataset)
-    out = tmp_path / "adapter"
-    result = cli(
-        "train", "--dataset", dataset, "--model", tiny_model_dir, "--out", out, *FAST_TRAIN
-    )
-    assert result.code == 0, result.err
+    out = tmp_path_factory.mktemp("adapter") / "a"
+    args = ["train", "--dataset", dataset, "--model", tiny_model_dir, "--out", out, *FAST_TRAIN]
+    with pytest.raises(SystemExit) as done:
+        main([str(a) for a in args])
+    assert done.value.code in (0, None)
+    return out, before
+
+
+def test_training_leaves_its_dataset_untouched(adapter, dataset: Path, tiny_model_dir) -> None:
+    out, before = adapter
     assert snapshot(dataset) == before  # no cache-*.arrow: inputs are read-only
     run = json.loads((out / "run.json").read_text())
     assert run["base_model"] == str(tiny_model_dir.resolve())
+
+
+def test_adapter_files_are_shared_and_deterministic(adapter) -> None:
+    out, _ = adapter
+    private = [p.name for p in out.rglob("*") if p.is_file() and p.stat().st_mode & 0o077 == 0]
+    assert private == []  # weights included: not 0600
+    config = json.loads((out / "adapter_config.json").read_text())
+    assert config["target_modules"] == sorted(config["target_modules"])
+
+
+def test_truncated_adapter_weights_are_a_one_line_error(
+    cli, adapter, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    out, _ = adapter
+    broken = tmp_path / "broken"
+    shutil.copytree(out, broken)
+    weights = broken / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    evaluation = cli(
+        "eval", "--adapter", broken, "--task", "xnli", "--langs", "en", "--limit", "2",
+        "--out", tmp_path / "ev",
+    )  # fmt: skip
+    assert_one_line_error(evaluation, "broken")
+    assert_one_line_error(cli("merge", broken, "--out", tmp_path / "merged"), "broken")
+    assert not (tmp_path / "merged").exists()
+
+
+def test_a_device_this_machine_lacks_is_a_one_line_error(
+    cli, adapter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    out, _ = adapter
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    result = cli(
+        "eval", "--adapter", out, "--task", "xnli", "--langs", "en", "--limit", "2",
+        "--device", "cuda:7", "--out", tmp_path / "ev",
+    )  # fmt: skip
+    assert_one_line_error(result, "cuda:7", "no CUDA device")
 
 
 # --------------------------------------------------------------------------- nonsense values
@@ -296,3 +344,223 @@ def test_a_shared_first_time_step_waits_for_the_process_doing_it(tmp_path: Path)
         waited = time.monotonic() - started
     holder.wait()
     assert waited > 0.5  # it waited for the holder instead of failing or racing it
+
+
+# ------------------------------------------------------------------------------ bad files
+
+
+def write_recipe(path: Path, body: str) -> Path:
+    path.write_text(
+        "name: r\ndata: {task: xnli, budget: 10, data: synthetic}\nsources: [en]\n"
+        "model: {name_or_path: mslt-it:tiny}\n" + body
+    )
+    return path
+
+
+def test_a_recipe_key_given_twice_is_an_error(cli, tmp_path: Path) -> None:
+    recipe = write_recipe(tmp_path / "r.yaml", "name: again\n")
+    assert_one_line_error(cli("run", recipe, "--dry-run"), "duplicate key 'name'")
+
+
+def test_a_recipe_of_nested_aliases_is_refused_with_a_short_message(cli, tmp_path: Path) -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    (tmp_path / "bomb.yaml").write_text("\n".join(lines) + "\n")
+    result = cli("run", tmp_path / "bomb.yaml", "--dry-run")
+    assert_one_line_error(result, "expands to more than")
+    assert len(result.err) < 600
+
+
+@pytest.mark.parametrize("command", ["recipe", "suite", "template", "evaluate"])
+def test_files_that_are_not_utf8_are_named(cli, tmp_path: Path, command: str) -> None:
+    bad = "name: r\ndescription: \xe9t\xe9\n".encode("latin-1")
+    if command == "recipe":
+        (tmp_path / "r.yaml").write_bytes(bad)
+        result = cli("run", tmp_path / "r.yaml", "--dry-run")
+    elif command == "suite":
+        (tmp_path / "s.yaml").write_bytes(bad)
+        result = cli(
+            "eval", "--model", tmp_path, "--suite", tmp_path / "s.yaml", "--out", tmp_path / "o"
+        )
+    elif command == "template":
+        (tmp_path / "xnli").mkdir()
+        (tmp_path / "xnli" / "latin.yaml").write_bytes(bad)
+        result = cli("prompts", "show", "xnli/latin", "--prompts-dir", tmp_path)
+    else:
+        (tmp_path / "r.csv").write_bytes(b"sources,score\nar+en,\xff\xfe\n")
+        result = cli("select", "--task", "xnli", "--evaluate", tmp_path / "r.csv")
+    assert_one_line_error(result, "not UTF-8")
+
+
+def test_a_budget_that_leaves_a_source_empty_fails_the_dry_run(cli, tmp_path: Path) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        "name: r\ndata: {task: xnli, budget: 2, data: synthetic}\nsources: [[en, de, zh]]\n"
+        "model: {name_or_path: mslt-it:tiny}\n"
+    )
+    assert_one_line_error(cli("run", recipe, "--dry-run"), "budget 2", "3 sources")
+    assert_one_line_error(cli(*build_args(tmp_path / "ds", "--seed", "-1")), "seed")
+
+
+def user_template(folder: Path, instruction: str) -> Path:
+    (folder / "xnli").mkdir(parents=True)
+    (folder / "xnli" / "heavy.yaml").write_text(
+        "id: xnli/heavy\ntask: xnli\ndescription: hostile\n"
+        f"instruction: \"{instruction}\"\nanswer: '{{{{ label_word }}}}'\n"
+        "verbalizers: {entailment: 'yes', neutral: maybe, contradiction: 'no'}\n"
+    )
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("instruction", "fragment"),
+    [
+        ("{{ 'x' * 10**9 }} {{ premise }}", "10 ** 9"),
+        ("{% for i in range(99999) %}{{ premise }}{% endfor %}", "1,000,000 characters"),
+        ("{{ premise | center(1000000000) }}", "larger than a template may use"),
+        (
+            "{% for a in range(99999) %}{% for b in range(99999) %}{% endfor %}{% endfor %}",
+            "longer than the limit",
+        ),
+    ],
+)
+def test_template_rendering_is_bounded(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, instruction: str, fragment: str
+) -> None:
+    import mslt_it.prompt_bounds as bounds
+
+    monkeypatch.setattr(bounds, "RENDER_SECONDS", 0.5)
+    folder = user_template(tmp_path / "prompts", instruction)
+    started = time.monotonic()
+    result = cli(*build_args(tmp_path / "ds", "--template", "xnli/heavy", "--prompts-dir", folder))
+    assert_one_line_error(result, fragment)
+    assert time.monotonic() - started < 30 and not (tmp_path / "ds").exists()
+
+
+def test_one_broken_template_does_not_hide_the_others(cli, tmp_path: Path) -> None:
+    folder = user_template(tmp_path / "prompts", "{{ 'x' * 10**9 }}")
+    result = cli("prompts", "list", "--prompts-dir", folder)
+    assert result.code == 2
+    assert "xnli/en-instruct" in result.out  # the shipped templates are still listed
+    assert "broken:" in result.err and "heavy.yaml" in result.err
+
+
+def test_select_refuses_a_search_that_cannot_finish(cli) -> None:
+    started = time.monotonic()
+    assert_one_line_error(cli("select", "--task", "wikiann", "--k", "88"), "C(176,88)")
+    assert time.monotonic() - started < 10
+
+
+def test_a_search_past_its_time_limit_stops_and_says_how_far_it_got() -> None:
+    import numpy as np
+
+    from mslt_it.errors import MsltError
+    from mslt_it.selection.search import SearchLimit, best_sets
+
+    n = 40
+
+    class Slow:  # an objective whose every block takes a while and whose bounds never prune
+        integral = False
+
+        def scores(self, combos: np.ndarray) -> np.ndarray:
+            time.sleep(0.02)
+            return np.zeros(len(combos))
+
+        def child_bounds(self, prefix: np.ndarray, start: int, r: int) -> np.ndarray:
+            return np.full(n - r + 1 - start, np.inf)
+
+    reports: list[int] = []
+    limit = SearchLimit(0.5, 0.1, lambda scored, total, elapsed: reports.append(scored))
+    with pytest.raises(MsltError, match="without finishing"):
+        best_sets(Slow(), n, 6, 1, method="pruned", leaf_rows=64, limit=limit)  # type: ignore[arg-type]
+    assert reports  # progress was reported before it stopped
+
+
+# --------------------------------------------------------------------------------- score
+
+
+@pytest.mark.parametrize(
+    ("lines", "fragment"),
+    [
+        (b"\x00\x01\xff binary", "not UTF-8"),
+        (b"[1, 2]\n", "not a JSON object"),
+        (
+            b'{"id": "a", "task": "xnli", "lang": "en", "template": "xnli/en-instruct", '
+            b'"output": 3, "gold": 0}\n',
+            "output must be text",
+        ),
+        (
+            b'{"id": "a", "task": "xnli", "lang": "en", "template": "xnli/en-instruct", '
+            b'"output": "yes", "gold": 0}\n' * 2,
+            "appears twice",
+        ),
+    ],
+)
+def test_score_refuses_damaged_predictions(
+    cli, tmp_path: Path, lines: bytes, fragment: str
+) -> None:
+    path = tmp_path / "predictions.jsonl"
+    path.write_bytes(lines)
+    assert_one_line_error(cli("score", path), fragment)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["predictions.jsonl"]
+
+
+# --------------------------------------------------------------------------------- data
+
+
+@pytest.mark.parametrize(
+    ("labels", "fragment"), [((0, 7), "row 1: label 7"), (("two", "one"), "row 0: label 'two'")]
+)
+def test_gold_labels_outside_the_label_set_are_an_error(
+    cli, tmp_path: Path, labels: tuple[object, object], fragment: str
+) -> None:
+    folder = tmp_path / "data" / "xnli" / "en"
+    folder.mkdir(parents=True)
+    rows = [
+        {"premise": "a", "hypothesis": "b", "label": labels[0]},
+        {"premise": "c", "hypothesis": "d", "label": labels[1]},
+    ]
+    (folder / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = cli(
+        "build", "--task", "xnli", "--sources", "en", "--budget", "1", "--data",
+        tmp_path / "data", "--out", tmp_path / "ds",
+    )  # fmt: skip
+    assert_one_line_error(result, fragment)
+
+
+# ------------------------------------------------------------------------------ output
+
+
+def test_off_a_terminal_long_work_prints_plain_progress_lines(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "MSLT_IT_PROGRESS"}
+    env["MSLT_IT_PROGRESS_SECONDS"] = "0"
+    code = "from mslt_it.cli import main; main()"
+    done = subprocess.run(
+        [sys.executable, "-c", code, *map(str, build_args(tmp_path / "ds"))],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert any(line.startswith("loading xnli/") for line in lines), done.stderr
+    assert all("\r" not in line and "\x1b" not in line for line in lines)  # no bar redraws
+
+
+def test_help_at_80_columns_keeps_every_option_name_whole(tmp_path: Path) -> None:
+    env = {**os.environ, "COLUMNS": "80"}
+    shown: dict[str, str] = {}
+    for command in ("eval", "train", "analyze", "select", "build", "run"):
+        done = subprocess.run(
+            [sys.executable, "-c", "from mslt_it.cli import main; main()", command, "--help"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        assert not re.search(r"--[\w-]+…", done.stdout), (command, done.stdout)  # a cut name
+        shown[command] = done.stdout
+    assert "--tensor-parallel-size" in shown["eval"]
+    assert "--trust-remote-code" in shown["train"]

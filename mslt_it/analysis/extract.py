@@ -116,7 +116,9 @@ def resolve_device(device: str) -> str:
 
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
+    from mslt_it.modeling import check_device
+
+    return check_device(device)
 
 
 def resolve_dtype(dtype: str, device: str) -> Any:
@@ -241,7 +243,7 @@ def variants(model: Any, adapters: Sequence[Adapter]) -> Iterator[tuple[str, Any
                     )
                 else:
                     peft_model.load_adapter(str(adapter.path), adapter_name=name)
-        except (OSError, ValueError, RuntimeError, KeyError) as error:
+        except Exception as error:  # PEFT and safetensors raise many kinds for damaged files
             raise MsltError(
                 f"--adapter: cannot load {adapter.path} onto the model: {_first_line(error)}"
             ) from None

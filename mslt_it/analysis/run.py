@@ -197,7 +197,9 @@ def _run_analysis(
     layers = parse_layers(config.layers, num_states)
     plot_layer = resolve_plot_layer(config.plot_layer, layers, num_states)
 
-    tokenizer = load_tokenizer(config.model, trust_remote_code=config.trust_remote_code)
+    tokenizer = load_tokenizer(
+        config.model, trust_remote_code=config.trust_remote_code, field="--model"
+    )
     texts = [text for lang in sentences.langs for text in sentences.texts[lang]]
     encoded = encode_sentences(tokenizer, texts, config.chat_template, config.max_length)
     device = resolve_device(config.device)

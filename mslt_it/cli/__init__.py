@@ -15,11 +15,13 @@ Every way out of :func:`main` is one of four, whatever typer or click version is
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import pkgutil
 import sys
 from types import ModuleType
+from typing import NoReturn
 
 import typer
 from rich.console import Console
@@ -29,6 +31,8 @@ from mslt_it.errors import MsltError
 from mslt_it.progress import quiet_library_progress_bars
 
 DEBUG_VARIABLE = "MSLT_IT_DEBUG"
+ENVIRONMENT_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT})
+"""OSErrors that the machine raises, not mslt-it: a one-line error, exit status 2."""
 MESSAGE_LIMIT = 400  # characters of an exception's message that an error line echoes
 
 app = typer.Typer(
@@ -37,7 +41,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,  # plain help: Rich tables cut long option names at 80 columns
 )
 
 
@@ -142,13 +146,25 @@ def main(argv: list[str] | None = None) -> None:
         else:
             print_error("error:", usage_message(error))
         sys.exit(2)
+    except OSError as error:
+        if error.errno not in ENVIRONMENT_ERRNOS:
+            raise_or_report_bug(error)
+        # the machine refused (permissions, a read-only or full disk): not a bug in mslt-it
+        where = f" {error.filename}" if error.filename else ""
+        print_error("error:", f"cannot write or read{where}: {error.strerror or error}")
+        sys.exit(2)
     except Exception as error:  # a bug: one line, the traceback on request
-        if os.environ.get(DEBUG_VARIABLE, "") not in ("", "0"):
-            raise
-        print_error(
-            "internal error:",
-            f"{type(error).__name__}: {error}; this is a bug in mslt-it; "
-            f"run again with {DEBUG_VARIABLE}=1 for the traceback",
-        )
-        sys.exit(1)
+        raise_or_report_bug(error)
     sys.exit(status if isinstance(status, int) else 0)
+
+
+def raise_or_report_bug(error: BaseException) -> NoReturn:
+    """A bug: one line and exit status 1; with ``MSLT_IT_DEBUG=1`` the whole traceback."""
+    if os.environ.get(DEBUG_VARIABLE, "") not in ("", "0"):
+        raise error
+    print_error(
+        "internal error:",
+        f"{type(error).__name__}: {error}; this is a bug in mslt-it; "
+        f"run again with {DEBUG_VARIABLE}=1 for the traceback",
+    )
+    sys.exit(1)

@@ -6,9 +6,11 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 STDOUT = Console()
+STDERR = Console(stderr=True)
 prompts_app = typer.Typer(help="List, show and render prompt templates.", no_args_is_help=True)
 
 PromptsDir = Annotated[
@@ -26,7 +28,7 @@ def list_templates(
     prompts_dir: PromptsDir = None,
 ) -> None:
     """List every template with its task, languages and description."""
-    from mslt_it.prompts import load_templates
+    import mslt_it.prompts as prompts
     from mslt_it.tasks import get_task
 
     if task is not None:
@@ -34,12 +36,17 @@ def list_templates(
     table = Table(title="prompt templates")
     for column in ("id", "task", "languages", "description"):
         table.add_column(column, overflow="fold")
-    for template in load_templates(prompts_dir or []).values():
+    templates, problems = prompts.survey_templates(prompts_dir or [])
+    for template in templates.values():
         if task is None or template.spec.task == task:
             langs = template.languages
             shown = ",".join(langs) if len(langs) <= 15 else f"{len(langs)} languages"
             table.add_row(template.id, template.spec.task, shown, template.spec.description)
     STDOUT.print(table)
+    for _path, error in problems:  # listed, not fatal: the other templates are still usable
+        STDERR.print(f"[bold red]broken:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+    if problems:
+        raise typer.Exit(2)
 
 
 @prompts_app.command("show")

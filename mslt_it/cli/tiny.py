@@ -19,11 +19,11 @@ def tiny_model(
     out_dir: Annotated[Path, typer.Argument(help="Folder to write the model and tokenizer to.")],
     seed: Annotated[int, typer.Option(help="Seed of the weights and of the pre-training.")] = 0,
     steps: Annotated[
-        int | None, typer.Option(help="Pre-training steps (default: the library default).")
+        int | None, typer.Option(help="Pre-training steps (default 0: random weights).")
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output folder.")] = False,
 ) -> None:
-    """Build a tiny Llama model + byte-level BPE tokenizer offline, briefly pre-trained.
+    """Build a tiny Llama model + byte-level BPE tokenizer offline (random weights unless --steps).
 
     The folder loads with AutoModelForCausalLM / AutoTokenizer like any Hub model, so every
     command can be tried without a network or a GPU.

@@ -83,7 +83,7 @@ def plan_evaluation(config: EvalConfig, out: Path) -> EvalPlan:
     model = check_base_model(adapters, config.model)
     trust = _trust_remote_code(config, adapters)
     rows = open_rows(tasks, config)
-    tokenizer = load_tokenizer(model, trust_remote_code=trust)
+    tokenizer = load_tokenizer(model, trust_remote_code=trust, field="model")
     stops = list(stop_token_ids(model, tokenizer, trust))
     for adapter in adapters:  # training recorded the ids its labels ended with
         stops += [int(t) for t in (adapter.run or {}).get("stop_token_ids") or [] if t not in stops]

@@ -35,7 +35,7 @@ from mslt_it.evaluation.plan import (
     prediction_settings,
 )
 from mslt_it.evaluation.scoring import Record, parse_record, score_records
-from mslt_it.evaluation.store import RESULTS, RunStore, read_jsonl
+from mslt_it.evaluation.store import RESULTS, TIMINGS, RunStore, read_jsonl
 from mslt_it.io import atomic_write_json
 from mslt_it.outputs import claim_output, mark_owner
 from mslt_it.progress import progress_bar
@@ -253,6 +253,12 @@ def finish_run(plan: EvalPlan, run: RunPlan) -> dict[str, Any]:
             "seconds_predicting": round(run.seconds, 3),
             "examples_predicted": run.predicted,
             "examples_per_second": round(run.predicted / run.seconds, 3),
+        }
+    elif not (store.folder / TIMINGS).is_file():  # resumed with every chunk already saved
+        timings = {
+            "examples_predicted": 0,
+            "note": "every chunk was predicted by an earlier, interrupted run, whose timings "
+            "were not kept",
         }
     store.finish(records, results, timings)
     return results

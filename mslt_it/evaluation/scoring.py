@@ -155,6 +155,33 @@ def score_records(
     return tasks
 
 
+REQUIRED_FIELDS = ("id", "task", "lang", "template", "output", "gold")
+
+
+def check_records(records: Sequence[Record], path: Path) -> None:
+    """Every line an mslt-it prediction: required fields, a text output, each id once."""
+    seen: set[tuple[str, str, str]] = set()
+    for number, record in enumerate(records, start=1):
+        missing = [key for key in REQUIRED_FIELDS if key not in record]
+        if missing:
+            raise MsltError(
+                f"predictions: {path} record {number} lacks field {missing[0]!r}; "
+                "not mslt-it output"
+            )
+        if not isinstance(record["output"], str):
+            raise MsltError(
+                f"predictions: {path} record {number}: output must be text, "
+                f"got {type(record['output']).__name__}"
+            )
+        key = (str(record["task"]), str(record["lang"]), str(record["id"]))
+        if key in seen:
+            raise MsltError(
+                f"predictions: {path} record {number}: id {key[2]!r} ({key[0]}/{key[1]}) "
+                "appears twice; each example is scored once"
+            )
+        seen.add(key)
+
+
 def rescore_file(
     predictions: str | Path,
     prompts_dir: Sequence[str] = (),
@@ -173,14 +200,15 @@ def rescore_file(
     records = read_jsonl(path)
     if not records:
         raise MsltError(f"predictions: {path} has no records")
-    missing = [
-        key for key in ("task", "lang", "template", "output", "gold") if key not in records[0]
-    ]
-    if missing:
-        raise MsltError(f"predictions: {path} lines lack field {missing[0]!r}; not mslt-it output")
+    check_records(records, path)
     header: dict[str, Any] = {}
     if (path.parent / RESULTS).is_file():
-        header = json.loads((path.parent / RESULTS).read_text(encoding="utf-8"))
+        try:
+            header = json.loads((path.parent / RESULTS).read_bytes().decode("utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            raise MsltError(f"predictions: {path.parent / RESULTS} beside it is damaged") from None
+        if not isinstance(header, dict):
+            raise MsltError(f"predictions: {path.parent / RESULTS} beside it is not a mapping")
     bootstrap = header.get("bootstrap") or {}
     sources = (header.get("adapter") or {}).get("sources") or []
     templates: dict[str, PromptTemplate] = {}

@@ -138,12 +138,21 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     path = Path(path)
     if not path.is_file():
         raise MsltError(f"predictions: no such file {str(path)!r}")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise MsltError(f"predictions: {path} is not UTF-8 text (a binary file?)") from None
+    except OSError as error:
+        raise MsltError(f"predictions: cannot read {path} ({error.strerror or error})") from None
     records = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError as error:
             raise MsltError(f"predictions: {path}:{number} is not JSON: {error.msg}") from None
+        if not isinstance(record, dict):
+            raise MsltError(f"predictions: {path}:{number} is not a JSON object")
+        records.append(record)
     return records

@@ -49,7 +49,11 @@ class HFBackend:
         from transformers import AutoModelForCausalLM
 
         self.options = options
-        self.device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        from mslt_it.modeling import check_device
+
+        self.device = check_device(
+            options.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        )
         self.dtype = resolve_dtype(options.dtype, self.device)
         try:
             model = AutoModelForCausalLM.from_pretrained(
@@ -76,12 +80,16 @@ class HFBackend:
             return model
         from peft import PeftModel
 
+        from mslt_it.modeling import loading_adapter
+
         names = list(options.adapters)
-        peft_model = PeftModel.from_pretrained(
-            model, str(options.adapters[names[0]]), adapter_name=names[0]
-        )
+        with loading_adapter(options.adapters[names[0]]):
+            peft_model = PeftModel.from_pretrained(
+                model, str(options.adapters[names[0]]), adapter_name=names[0]
+            )
         for name in names[1:]:
-            peft_model.load_adapter(str(options.adapters[name]), adapter_name=name)
+            with loading_adapter(options.adapters[name]):
+                peft_model.load_adapter(str(options.adapters[name]), adapter_name=name)
         return peft_model.eval()
 
     @contextlib.contextmanager

@@ -301,7 +301,9 @@ def load_results_csv(path: str | Path) -> list[tuple[list[str], float]]:
     path = Path(path)
     if not path.is_file():
         raise MsltError(f"--evaluate: no such file {str(path)!r}")
-    reader = csv.DictReader(io.StringIO(path.read_text(encoding="utf-8")))
+    from mslt_it.config import read_text_file
+
+    reader = csv.DictReader(io.StringIO(read_text_file(path, f"--evaluate: {path}")))
     columns = reader.fieldnames or []
     if "sources" not in columns or "score" not in columns:
         raise MsltError(

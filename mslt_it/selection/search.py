@@ -16,20 +16,51 @@ best triple need not extend the best pair); a valid bound is, so ``pruned`` retu
 
 from __future__ import annotations
 
+import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from math import comb
 
 import numpy as np
 
+from mslt_it.errors import MsltError
 from mslt_it.selection.objective import Objective
 
 MAX_EXHAUSTIVE = 2_000_000
 """Above this many candidate sets, ``auto`` switches from exhaustive to pruned search."""
 
+MAX_FORCED_EXHAUSTIVE = 1_000_000_000
+"""``method="exhaustive"`` is refused above this many sets (hours of scoring)."""
+
+MAX_CANDIDATES = 10**12
+"""More candidate sets than this are refused before searching: the pruned search's bounds are
+weak for large k (C(176,88) ran for hours), and no study needs such sets ranked."""
+
+MAX_SEARCH_SECONDS = 120.0
+"""A search still running after this long stops with an error that says how far it got."""
+
+PROGRESS_SECONDS = 10.0
+"""A long search reports how far it is on stderr this often (a plain line, logs included)."""
+
 EXHAUSTIVE_BLOCK = 1 << 20
 PRUNED_LEAF = 1 << 14
 BEAM_WIDTH = 64
 SEARCH_METHODS = ("auto", "exhaustive", "pruned")
+
+
+def print_progress(scored: int, total: int, elapsed: float) -> None:
+    """One plain line on stderr: readable in a terminal, a log file or a Slurm output."""
+    print(f"select: {scored:,} of {total:.3g} sets scored, {elapsed:.0f} s", file=sys.stderr)
+
+
+@dataclass(frozen=True)
+class SearchLimit:
+    """How long a search may run, and how it reports progress meanwhile."""
+
+    seconds: float = MAX_SEARCH_SECONDS
+    progress_seconds: float = PROGRESS_SECONDS
+    on_progress: Callable[[int, int, float], None] | None = print_progress
 
 
 @dataclass(frozen=True)
@@ -125,7 +156,14 @@ class _Walk:
     """Depth-first walk over sets in lexicographic order, scoring whole blocks at the leaves."""
 
     def __init__(
-        self, objective: Objective, n: int, k: int, top: int, leaf_rows: int, prune: bool
+        self,
+        objective: Objective,
+        n: int,
+        k: int,
+        top: int,
+        leaf_rows: int,
+        prune: bool,
+        limit: SearchLimit | None = None,
     ) -> None:
         self.objective, self.n, self.k = objective, n, k
         self.leaf_rows, self.prune = leaf_rows, prune
@@ -133,6 +171,24 @@ class _Walk:
         self.tails = _Tails(n, leaf_rows)
         self.floor = -np.inf
         self.scored = 0
+        self.limit = limit or SearchLimit()
+        self.started = self.last_report = time.monotonic()
+
+    def check_time(self) -> None:
+        """Report progress now and then; stop with an error past the time limit."""
+        now = time.monotonic()
+        elapsed = now - self.started
+        if elapsed > self.limit.seconds:
+            total = comb(self.n, self.k)
+            raise MsltError(
+                f"k: the search for the best {self.k} of {self.n} languages "
+                f"(C({self.n},{self.k}) = {total:.3g} sets) scored {self.scored:,} sets in "
+                f"{elapsed:.0f} s without finishing (limit {self.limit.seconds:.0f} s); "
+                "use a smaller pool (--pool) or k, or an additive criterion such as size"
+            )
+        if now - self.last_report >= self.limit.progress_seconds and self.limit.on_progress:
+            self.last_report = now
+            self.limit.on_progress(self.scored, comb(self.n, self.k), elapsed)
 
     def cutoff(self) -> float:
         """The bound a branch must reach to be worth visiting.
@@ -150,6 +206,7 @@ class _Walk:
         return max(floor, threshold - 1e-9 * max(1.0, abs(threshold)))
 
     def visit(self, prefix: np.ndarray, start: int) -> None:
+        self.check_time()
         r = self.k - len(prefix)
         if comb(self.n - start, r) <= self.leaf_rows:
             tails = self.tails.get(start, r)
@@ -214,6 +271,7 @@ def best_sets(
     method: str = "auto",
     max_exhaustive: int = MAX_EXHAUSTIVE,
     leaf_rows: int | None = None,
+    limit: SearchLimit | None = None,
 ) -> SearchResult:
     """The ``top`` best ``k``-subsets of ``range(n)`` that contain ``range(fixed)``.
 
@@ -225,9 +283,20 @@ def best_sets(
     total = comb(n - fixed, k - fixed)
     if method == "auto":
         method = "exhaustive" if total <= max_exhaustive else "pruned"
+    if total > MAX_CANDIDATES:
+        raise MsltError(
+            f"k: choosing {k - fixed} of {n - fixed} languages means C({n - fixed},{k - fixed}) = "
+            f"{total:.3g} candidate sets, more than can be searched ({MAX_CANDIDATES:.0e}); "
+            "use a smaller pool (--pool) or k"
+        )
+    if method == "exhaustive" and total > MAX_FORCED_EXHAUSTIVE:
+        raise MsltError(
+            f"search: exhaustive search over C({n - fixed},{k - fixed}) = {total:.3g} sets is "
+            f"refused (at most {MAX_FORCED_EXHAUSTIVE:,}); use --search auto or a smaller pool"
+        )
     prune = method == "pruned"
     leaf = leaf_rows or (PRUNED_LEAF if prune else EXHAUSTIVE_BLOCK)
-    walk = _Walk(objective, n, k, top, leaf, prune)
+    walk = _Walk(objective, n, k, top, leaf, prune, limit)
     if prune:
         walk.floor = beam_floor(objective, n, k, fixed, top, max(BEAM_WIDTH, 4 * top))
     walk.visit(np.arange(fixed, dtype=np.intp), fixed)

@@ -81,7 +81,7 @@ def mean_embeddings(
     from mslt_it.modeling import load_tokenizer
     from mslt_it.progress import track
 
-    tokenizer = load_tokenizer(model_name)
+    tokenizer = load_tokenizer(model_name, field="--model")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     try:

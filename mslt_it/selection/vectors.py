@@ -351,10 +351,9 @@ def load_vectors_csv(path: str | Path) -> FeatureTable:
     path = Path(path)
     if not path.is_file():
         raise MsltError(f"--vectors: no such file {str(path)!r}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise MsltError(f"--vectors: cannot read {path}: {error}") from None
+    from mslt_it.config import read_text_file
+
+    text = read_text_file(path, f"--vectors: {path}")
     reader = csv.reader(io.StringIO(text))
     header = next(reader, None)
     if not header or header[0].strip() != "code" or len(header) < 2:

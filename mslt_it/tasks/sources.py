@@ -74,6 +74,10 @@ class SyntheticSplit:
         return out
 
 
+UNLABELLED = -1
+"""The label of a row without one (PAWS-X has them): dropped and counted, never trained on."""
+
+
 @dataclass
 class TableSplit:
     """Rows of an Arrow table (read from the Hub or a local file), unusable labels dropped."""
@@ -95,10 +99,38 @@ class TableSplit:
             )
         kept = np.arange(self.table.num_rows)
         if self.task.valid_label_ids is not None:
-            labels = np.asarray(self.table.column("label").to_numpy(zero_copy_only=False))
-            kept = np.flatnonzero(np.isin(labels, sorted(self.task.valid_label_ids)))
+            labels = self.table.column("label").to_pylist()
+            self._check_labels(labels)
+            kept = np.flatnonzero(np.array([label != UNLABELLED for label in labels], dtype=bool))
+        if "ner_tags" in self.task.columns:
+            self._check_tags()
         self._kept = kept
         self.dropped = self.table.num_rows - len(kept)
+
+    def _check_labels(self, labels: list[object]) -> None:
+        """Every gold label is one of the task's, or -1 (unlabelled, dropped and counted)."""
+        valid = self.task.valid_label_ids or frozenset()
+        for index, label in enumerate(labels):
+            if label != UNLABELLED and (
+                not isinstance(label, int) or isinstance(label, bool) or label not in valid
+            ):
+                raise MsltError(
+                    f"{self.origin}: row {index}: label {label!r} is not one of the task's "
+                    f"labels ({allowed(sorted(valid))}, or -1 for unlabelled)"
+                )
+
+    def _check_tags(self) -> None:
+        """Every NER tag id is one of the task's BIO tags."""
+        from mslt_it.tasks.wikiann import TAG_NAMES
+
+        count = len(TAG_NAMES)
+        for index, tags in enumerate(self.table.column("ner_tags").to_pylist()):
+            bad = [t for t in tags or [] if not isinstance(t, int) or not 0 <= t < count]
+            if bad:
+                raise MsltError(
+                    f"{self.origin}: row {index}: ner_tags value {bad[0]!r} is not a tag id "
+                    f"(0 to {count - 1})"
+                )
 
     def __len__(self) -> int:
         return len(self._kept)

@@ -66,7 +66,10 @@ def _merge(
         )
     except (OSError, ValueError) as error:
         raise MsltError(f"model: cannot load the base {base!r}: {first_line(error)}") from None
-    merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+    from mslt_it.modeling import loading_adapter
+
+    with loading_adapter(adapter_dir):
+        merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
     tokenizer = AutoTokenizer.from_pretrained(str(adapter_dir), trust_remote_code=trust_remote_code)
     with atomic_directory(out, overwrite=overwrite, kind="model") as tmp:
         merged.save_pretrained(tmp)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mslt_it.errors import MsltError
-from mslt_it.io import atomic_write_json
+from mslt_it.io import atomic_write_json, atomic_write_text, share_files
 from mslt_it.outputs import mark_owner
 
 RUN_FILE = "run.json"
@@ -133,8 +133,23 @@ def last_checkpoint(out: Path) -> str | None:
     return str(max(complete)[1]) if complete else None
 
 
+def sort_adapter_config(out: Path) -> None:
+    """PEFT writes ``target_modules`` from a set, in an order that changes from run to run:
+    sorted, identical trainings give identical ``adapter_config.json`` files (and hashes)."""
+    path = out / "adapter_config.json"
+    config = read_json(path)
+    if config is None:
+        return
+    modules = config.get("target_modules")
+    if isinstance(modules, list) and all(isinstance(m, str) for m in modules):
+        config["target_modules"] = sorted(modules)
+        atomic_write_text(path, json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
 def finish(out: Path, run: dict[str, Any], keep_checkpoints: bool) -> None:
     """Write ``run.json`` (the completion mark) and tidy the folder."""
+    sort_adapter_config(out)
+    share_files(out)
     atomic_write_json(out / RUN_FILE, run)
     (out / STARTED_FILE).unlink(missing_ok=True)
     if not keep_checkpoints:

@@ -12,6 +12,7 @@ writes files (the Trainer guards its own saves; :func:`on_main` guards ours).
 from __future__ import annotations
 
 import contextlib
+import os
 import resource
 import time
 from collections.abc import Iterator
@@ -102,7 +103,7 @@ def train(
     out = Path(out)
     quiet_library_progress_bars()
     inputs = [config.dataset, config.eval_dataset, model_config.name_or_path]
-    lock = claim_output if on_main() else _no_lock  # only the main process writes
+    lock = claim_output if launched_as_main() else _no_lock  # only the main process writes
     with lock(
         out, kind="adapter", overwrite=overwrite, inputs=inputs, field="out", existing_ok=True
     ):
@@ -156,7 +157,15 @@ def _train(
             "peak_memory_mb": peak_memory_mb(),
             "final_loss": last_logged_loss(trainer.state.log_history),
             "loss_history": loss_history(trainer.state.log_history),
-            "train_loss": round(float(result.training_loss), 6),
+            "train_loss": round(
+                whole_run_loss(
+                    trainer.state.log_history,
+                    checkpoint_step(checkpoint),
+                    float(result.training_loss),
+                    trainer.state.global_step,
+                ),
+                6,
+            ),
             **answer_metrics(
                 trainer, trainer.eval_dataset if checked.eval_rows is not None else None
             ),
@@ -185,7 +194,9 @@ def plan_run(model_config: ModelConfig, config: TrainConfig, out: Path) -> Plan:
 
     from mslt_it.modeling import load_tokenizer
 
-    tokenizer = load_tokenizer(model_config.name_or_path, model_config.trust_remote_code)
+    tokenizer = load_tokenizer(
+        model_config.name_or_path, model_config.trust_remote_code, field="model"
+    )
     chat_template = resolve_chat_template(tokenizer, model_config.chat_template)
     if fmt == "messages" and not has_generation_markers(chat_template):
         raise MsltError(
@@ -481,6 +492,15 @@ def on_main() -> bool:
     return PartialState().is_main_process
 
 
+def launched_as_main() -> bool:
+    """Whether the launcher (torchrun, accelerate launch) made this the main process.
+
+    Read from the environment, not from accelerate: creating accelerate's state this early would
+    settle its device before the training arguments choose one (CPU runs join over gloo).
+    """
+    return os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) == "0"
+
+
 def wait_for_everyone() -> None:
     from accelerate import PartialState
 
@@ -618,6 +638,37 @@ def last_logged_loss(history: list[dict[str, Any]]) -> float | None:
         if "loss" in entry:
             return round(float(entry["loss"]), 6)
     return None
+
+
+def checkpoint_step(checkpoint: str | None) -> int:
+    """The step a run resumed from (0 for a fresh start)."""
+    if checkpoint is None:
+        return 0
+    tail = Path(checkpoint).name.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+def whole_run_loss(
+    history: list[dict[str, Any]], resumed_from: int, session_loss: float, last_step: int
+) -> float:
+    """The mean training loss over the whole run, also after ``--resume``.
+
+    The Trainer's ``training_loss`` covers only the steps of this session. Before the resume
+    point, the logged losses (restored from the checkpoint) stand for their logging windows, so
+    the whole-run mean weights those windows by their steps and this session by its own.
+    """
+    session_steps = last_step - resumed_from
+    if resumed_from <= 0 or session_steps < 0:
+        return session_loss
+    total, previous = 0.0, 0
+    for entry in history:
+        step = entry.get("step", 0)
+        if "loss" in entry and previous < step <= resumed_from:
+            total += float(entry["loss"]) * (step - previous)
+            previous = step
+    if previous == 0:
+        return session_loss
+    return (total + session_loss * session_steps) / (previous + session_steps)
 
 
 def loss_history(history: list[dict[str, Any]]) -> list[list[float]]:
