@@ -316,6 +316,9 @@ class RecipeConfig(BaseModel):
     name: str = Field(description="Short name; outputs go to runs/<name> unless output_dir says.")
     description: str = Field(default="", description="What the experiment asks, for the report.")
     output_dir: str | None = Field(default=None, description="Where every run's outputs go.")
+    tasks_dir: list[str] = Field(
+        default=[], description="Extra folders of task definitions (YAML), as --tasks-dir."
+    )
     data: DataSection
     sources: Any = Field(
         description=(

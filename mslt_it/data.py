@@ -272,7 +272,15 @@ def make_manifest(
         "seed": config.seed,
         "fingerprint": fingerprint(examples),
         "versions": library_versions(),
-    }
+    } | _user_task(config.task)
+
+
+def _user_task(name: str) -> dict[str, Any]:
+    """The manifest's record of a task defined in a --tasks-dir folder (nothing for shipped)."""
+    from mslt_it.tasks.definitions import user_definition
+
+    definition = user_definition(get_task(name))
+    return {"task_definition": definition} if definition else {}
 
 
 def write_examples(examples: list[dict[str, Any]], folder: Path, content_fingerprint: str) -> None:

@@ -60,3 +60,8 @@ def loading_adapter(path: str | Path, field: str = "adapter") -> Iterator[None]:
     except Exception as error:
         text = " ".join(str(error).split())[:200] or type(error).__name__
         raise MsltError(f"{field}: cannot load the adapter in {str(path)!r}: {text}") from None
+
+
+def looks_like_a_path(name: str) -> bool:
+    """``/models/x``, ``./x``, ``../x``, ``~/x``: a local folder, never a Hub id (``org/name``)."""
+    return name.startswith(("/", "./", "../", "~")) or name in (".", "..")

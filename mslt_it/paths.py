@@ -1,4 +1,4 @@
-"""Where the files users plug in live: prompts, eval suites and recipes.
+"""Where the files users plug in live: task definitions, prompts, eval suites and recipes.
 
 They are data, not code, and sit at the top of the repository, where users read and copy them;
 an editable install (``pip install -e .``, what the README says) keeps them there. A plain
@@ -16,6 +16,7 @@ from mslt_it.errors import MsltError
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROMPTS_DIR = REPO_ROOT / "prompts"
 EVAL_DIR = REPO_ROOT / "eval"
+TASKS_DIR = REPO_ROOT / "tasks"
 RECIPES_DIR = REPO_ROOT / "recipes"
 RESOURCES_DIR = Path(__file__).resolve().parent / "resources"
 

@@ -57,6 +57,7 @@ class _PlainTask:
     started: float = field(default_factory=time.monotonic)
     reported: float = field(default_factory=time.monotonic)
     done: bool = False
+    printed: bool = False
 
 
 class PlainProgress:
@@ -77,9 +78,9 @@ class PlainProgress:
 
     def stop(self) -> None:
         for task in self.tasks.values():
-            if not task.done and task.completed:
+            if not task.done and task.printed:
                 self._print(task)
-                task.done = True
+            task.done = True
 
     def add_task(self, description: str, total: float | None = None, **_: Any) -> int:
         key = len(self.tasks)
@@ -121,14 +122,18 @@ class PlainProgress:
             self.advance(key)
 
     def _maybe_print(self, task: _PlainTask) -> None:
+        """A line every interval; a last one when a task that printed finishes. Work shorter
+        than one interval prints nothing (a quick command's error stays its only line)."""
         finished = task.total is not None and task.completed >= task.total
         if finished and not task.done:
             task.done = True
-            self._print(task)
+            if task.printed or time.monotonic() - task.started >= self.interval:
+                self._print(task)
         elif not finished and time.monotonic() - task.reported >= self.interval:
             self._print(task)
 
     def _print(self, task: _PlainTask) -> None:
+        task.printed = True
         task.reported = time.monotonic()
         elapsed = task.reported - task.started
         total = f"/{task.total:g}" if task.total is not None else ""

@@ -290,10 +290,10 @@ def _check_verbalizers(template: PromptTemplate, task: Task) -> None:
 
 def _trial_render(template: PromptTemplate) -> None:
     """Render once per covered language on a synthetic row, so runtime errors surface at load."""
-    from mslt_it.tasks.synthetic import synthetic_row
+    from mslt_it.tasks.sources import sample_row
 
     for lang in template.languages:
-        row = synthetic_row(template.task.name, lang, "validation", 0)
+        row = sample_row(template.task, lang)
         try:
             template.render(row, lang)
         except MsltError:

@@ -22,7 +22,7 @@ from mslt_it.config import (
     validate_section,
 )
 from mslt_it.errors import MsltError, allowed
-from mslt_it.tasks import check_languages, get_task
+from mslt_it.tasks import add_tasks_dirs, check_languages, get_task
 
 GRID_KINDS = ("all-combinations", "sweep-k", "select")
 
@@ -75,6 +75,10 @@ def load_recipe(path: str | Path, output_dir: str | Path | None = None) -> Recip
     config = _validate(path, raw)
     if output_dir is not None:
         config = config.model_copy(update={"output_dir": str(output_dir)})
+    try:
+        add_tasks_dirs(config.tasks_dir)
+    except MsltError as error:
+        raise MsltError(f"{path}: {error}") from None
     task = get_task(config.data.task)
     runs = expand_sources(config.sources, task.name)
     for run in runs:

@@ -22,6 +22,8 @@ from typing import Any, Literal
 from mslt_it.errors import MsltError, allowed
 from mslt_it.io import atomic_write_json, atomic_write_text
 from mslt_it.recipes import Recipe, Run
+from mslt_it.tasks import get_task
+from mslt_it.tasks.definitions import user_definition
 
 MARKER = ".mslt-it-step.json"
 TINY_MODEL = "mslt-it:tiny"
@@ -121,7 +123,9 @@ def build_step(recipe: Recipe, run: Run, root: Path) -> Step:
         from mslt_it.prompts import get_template
 
         template = get_template(str(config.template), config.prompts_dir)
-        return content_hash("build", config.model_dump(mode="json"), template.sha256)
+        definition = user_definition(get_task(config.task))
+        parts = [config.model_dump(mode="json"), template.sha256]
+        return content_hash("build", *parts, *([definition] if definition else []))
 
     def execute() -> None:
         from mslt_it.data import build_dataset

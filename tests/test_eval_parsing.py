@@ -24,8 +24,8 @@ from mslt_it.evaluation.parsing import (
 from mslt_it.evaluation.scoring import ner_statistics, parse_record, score_language
 from mslt_it.prompts import get_template
 from mslt_it.tasks import get_task
+from mslt_it.tasks.ner import TAG_NAMES, entities_from_tags
 from mslt_it.tasks.sources import open_split
-from mslt_it.tasks.wikiann import TAG_NAMES, entities_from_tags
 
 XNLI_EN = {"entailment": "entailment", "neutral": "neutral", "contradiction": "contradiction"}
 XNLI_DE = {"entailment": "ja", "neutral": "vielleicht", "contradiction": "nein"}

@@ -13,9 +13,9 @@ import pytest
 
 from mslt_it.errors import MsltError
 from mslt_it.tasks import get_task
+from mslt_it.tasks.ner import entities_from_tags, format_spans
 from mslt_it.tasks.sources import open_split
 from mslt_it.tasks.synthetic import lexicon, synthetic_row
-from mslt_it.tasks.wikiann import entities_from_tags, format_spans
 
 
 def scripts_of(text: str) -> set[str]:

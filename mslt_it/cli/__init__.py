@@ -29,6 +29,7 @@ from rich.markup import escape
 
 from mslt_it.errors import MsltError
 from mslt_it.progress import quiet_library_progress_bars
+from mslt_it.tasks import reset_tasks_dirs
 
 DEBUG_VARIABLE = "MSLT_IT_DEBUG"
 ENVIRONMENT_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT})
@@ -129,9 +130,13 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script and of ``python -m mslt_it``."""
     drop_script_folder_from_path()
     quiet_library_progress_bars()
+    reset_tasks_dirs()  # --tasks-dir applies to one invocation (main runs many in a notebook)
     exceptions = click_exceptions()
     try:
-        status = app(args=argv, prog_name="mslt-it", standalone_mode=False)
+        try:
+            status = app(args=argv, prog_name="mslt-it", standalone_mode=False)
+        finally:
+            reset_tasks_dirs()
     except MsltError as error:
         print_error("error:", str(error))
         sys.exit(2)

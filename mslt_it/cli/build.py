@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mslt_it.cli.common import split_codes
+from mslt_it.cli.common import TasksDir, split_codes, use_tasks_dirs
 from mslt_it.errors import MsltError
 
 STDOUT = Console()
@@ -65,11 +65,13 @@ def build(
         Path | None, typer.Option(help="Recipe YAML; its `data` section is used, options override.")
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output folder.")] = False,
+    tasks_dir: TasksDir = None,
 ) -> None:
     """Build an instruction-tuning dataset (datasets format + manifest.json) from source languages.
 
     Example: mslt-it build --task xnli --sources en,de,zh --budget 3000 --data synthetic --out ds
     """
+    use_tasks_dirs(tasks_dir)
     from mslt_it.config import DataConfig, load_yaml, validate_section
     from mslt_it.data import build_dataset
 

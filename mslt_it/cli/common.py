@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
 from mslt_it.errors import MsltError
 
 
@@ -13,3 +18,20 @@ def split_codes(value: str | None, field: str) -> list[str]:
     if any(not code for code in codes):
         raise MsltError(f"{field}: empty language code in {value!r}; write codes like en,de,zh")
     return codes
+
+
+TasksDir = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--tasks-dir",
+        help="Extra folder of task definitions (one YAML file per task; repeatable).",
+    ),
+]
+"""The option every command that takes a task offers (see mslt_it.tasks.definitions)."""
+
+
+def use_tasks_dirs(folders: list[Path] | None) -> None:
+    """Make a command's ``--tasks-dir`` folders known before it looks up any task."""
+    from mslt_it.tasks import add_tasks_dirs
+
+    add_tasks_dirs(folders)

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mslt_it.cli.common import split_codes
+from mslt_it.cli.common import TasksDir, split_codes, use_tasks_dirs
 from mslt_it.errors import MsltError
 
 STDOUT = Console()
@@ -99,6 +99,7 @@ def eval_command(
     overwrite: Annotated[
         bool, typer.Option(help="Start over in an --out that holds another evaluation.")
     ] = False,
+    tasks_dir: TasksDir = None,
 ) -> None:
     """Evaluate a model and its LoRA adapters zero-shot across languages.
 
@@ -106,6 +107,7 @@ def eval_command(
 
     Example: mslt-it eval --adapter runs/xnli-en-de-zh/adapter --suite xnli-targets --out runs/ev
     """
+    use_tasks_dirs(tasks_dir)
     from mslt_it.config import load_yaml, validate_section
     from mslt_it.evaluation import EvalConfig, evaluate
 
@@ -167,11 +169,13 @@ def score_command(
     bootstrap_samples: Annotated[
         int | None, typer.Option(help="Bootstrap resamples (default: the run's).")
     ] = None,
+    tasks_dir: TasksDir = None,
 ) -> None:
     """Re-parse and re-score saved model outputs with the templates' current label words.
 
     No model is loaded. Example: mslt-it score runs/ev/predictions.jsonl
     """
+    use_tasks_dirs(tasks_dir)
     from mslt_it.evaluation import rescore_file
     from mslt_it.io import atomic_write_json
 

@@ -9,6 +9,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from mslt_it.cli.common import TasksDir, use_tasks_dirs
+
 STDOUT = Console()
 STDERR = Console(stderr=True)
 prompts_app = typer.Typer(help="List, show and render prompt templates.", no_args_is_help=True)
@@ -26,8 +28,10 @@ def register(app: typer.Typer) -> None:
 def list_templates(
     task: Annotated[str | None, typer.Option(help="Only this task's templates.")] = None,
     prompts_dir: PromptsDir = None,
+    tasks_dir: TasksDir = None,
 ) -> None:
     """List every template with its task, languages and description."""
+    use_tasks_dirs(tasks_dir)
     import mslt_it.prompts as prompts
     from mslt_it.tasks import get_task
 
@@ -50,8 +54,9 @@ def list_templates(
 
 
 @prompts_app.command("show")
-def show(template_id: str, prompts_dir: PromptsDir = None) -> None:
+def show(template_id: str, prompts_dir: PromptsDir = None, tasks_dir: TasksDir = None) -> None:
     """Print a template's file and where it lives."""
+    use_tasks_dirs(tasks_dir)
     from mslt_it.prompts import get_template
 
     template = get_template(template_id, prompts_dir or [])
@@ -68,8 +73,10 @@ def render(
     split: Annotated[str, typer.Option(help="Split to take the row from.")] = "validation",
     index: Annotated[int, typer.Option(help="Which row.")] = 0,
     prompts_dir: PromptsDir = None,
+    tasks_dir: TasksDir = None,
 ) -> None:
     """Render one row through a template: the exact instruction and answer a model sees."""
+    use_tasks_dirs(tasks_dir)
     from mslt_it.errors import MsltError
     from mslt_it.prompts import get_template
     from mslt_it.tasks import check_languages, get_task

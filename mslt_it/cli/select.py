@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mslt_it.cli.common import split_codes
+from mslt_it.cli.common import TasksDir, split_codes, use_tasks_dirs
 from mslt_it.errors import MsltError
 
 if TYPE_CHECKING:
@@ -18,7 +18,6 @@ if TYPE_CHECKING:
 
 STDOUT = Console()
 STDERR = Console(stderr=True)
-TASKS = ("xnli", "pawsx", "wikiann")
 
 
 def register(app: typer.Typer) -> None:
@@ -26,7 +25,9 @@ def register(app: typer.Typer) -> None:
 
 
 def select(
-    task: Annotated[str | None, typer.Option(help="xnli, pawsx or wikiann.")] = None,
+    task: Annotated[
+        str | None, typer.Option(help="A task: xnli, pawsx, wikiann or one of --tasks-dir.")
+    ] = None,
     pool: Annotated[
         str | None, typer.Option(help="Candidate languages, e.g. ar,de,en (default: the task's).")
     ] = None,
@@ -86,6 +87,7 @@ def select(
     json_output: Annotated[
         bool, typer.Option("--json", help="Print JSON only (a list of sets) on stdout.")
     ] = False,
+    tasks_dir: TasksDir = None,
 ) -> None:
     """Choose source languages: the best sets of k languages under a criterion.
 
@@ -95,6 +97,7 @@ def select(
 
     Example: mslt-it select --task xnli --pool ar,de,en,es,fr,ru,zh --k 3 --criterion l2v-syntax
     """
+    use_tasks_dirs(tasks_dir)
     from mslt_it.selection import (
         SelectionOptions,
         evaluate_criteria,
@@ -103,7 +106,9 @@ def select(
     )
 
     if task is None:
-        raise MsltError(f"--task: required; one of {', '.join(TASKS)}")
+        from mslt_it.tasks import all_tasks
+
+        raise MsltError(f"--task: required; one of {', '.join(sorted(all_tasks()))}")
     options = SelectionOptions(
         size_model=size_model,
         size_missing=size_missing,

@@ -7,6 +7,7 @@ the adapters' base model) happen when the evaluation is planned, with one-line e
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -87,9 +88,12 @@ class EvalConfig(BaseModel):
     max_tokens: int | None = Field(
         default=None,
         gt=0,
+        le=65536,
         description="Most new tokens per answer in generate mode (default 32; 160 for wikiann).",
     )
-    batch_size: int = Field(default=32, gt=0, description="Examples per forward pass (hf).")
+    batch_size: int = Field(
+        default=32, gt=0, le=65536, description="Examples per forward pass (hf)."
+    )
     chunk_size: int = Field(
         default=256,
         gt=0,
@@ -108,10 +112,24 @@ class EvalConfig(BaseModel):
     trust_remote_code: bool | None = Field(
         default=None, description="Let the model folder run code (default: run.json's, else off)."
     )
-    seed: int = Field(default=0, description="Seed of the bootstrap confidence intervals.")
-    bootstrap_samples: int = Field(
-        default=1000, ge=0, description="Bootstrap resamples per language (0: no interval)."
+    seed: int = Field(
+        default=0, ge=0, lt=2**32, description="Seed of the bootstrap confidence intervals."
     )
+    bootstrap_samples: int = Field(
+        default=1000,
+        ge=0,
+        le=1_000_000,
+        description="Bootstrap resamples per language (0: no interval).",
+    )
+
+    @field_validator("model")
+    @classmethod
+    def _model_folder_exists(cls, model: str | None) -> str | None:
+        from mslt_it.modeling import looks_like_a_path
+
+        if model is not None and looks_like_a_path(model) and not Path(model).expanduser().exists():
+            raise ValueError("no such folder (a Hub id looks like org/name)")
+        return model
 
     @field_validator("langs", "suite", "adapters")
     @classmethod

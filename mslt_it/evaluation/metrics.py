@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from mslt_it.tasks.wikiann import TAG_NAMES, entities_from_tags
+from mslt_it.tasks.ner import TAG_NAMES, entities_from_tags
 
 
 def accuracy(correct: Sequence[bool]) -> float:

@@ -17,7 +17,7 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from mslt_it.tasks.wikiann import ENTITY_TYPES, NONE_KEY
+from mslt_it.tasks.ner import ENTITY_TYPES, NONE_KEY
 
 # Scripts written without spaces between words (plus Hangul, whose particles attach to words):
 # a label word may touch other letters there, so no word boundary is required.

@@ -195,7 +195,8 @@ def predict_chunk(
 
 def label_answers(template: PromptTemplate, task: Task, row: Row, lang: str) -> list[str]:
     """The template's answer for each label of a row, in the task's label order."""
-    return [template.render({**row, "label": i}, lang).answer for i in range(len(task.labels))]
+    column = task.extra.get("label_column") or "label"
+    return [template.render({**row, column: i}, lang).answer for i in range(len(task.labels))]
 
 
 def base_record(

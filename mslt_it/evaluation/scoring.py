@@ -29,7 +29,7 @@ from mslt_it.evaluation.parsing import align_entities, parse_entities, parse_lab
 from mslt_it.prompts import PromptTemplate
 from mslt_it.tasks import get_task
 from mslt_it.tasks.base import join_tokens
-from mslt_it.tasks.wikiann import row_entities
+from mslt_it.tasks.ner import row_entities
 
 Record = dict[str, Any]
 
@@ -70,7 +70,7 @@ def ner_statistics(record: Record) -> tuple[list[str], list[int], list[int], int
 
 
 def _gold_spans(tags: Sequence[int]) -> list[tuple[str, int, int]]:
-    from mslt_it.tasks.wikiann import entities_from_tags
+    from mslt_it.tasks.ner import entities_from_tags
 
     return entities_from_tags(tags)
 

@@ -1,7 +1,7 @@
 """What a task is: its data schema, label space, and the variables its prompt templates may use.
 
-A task is plain data plus two small functions (composition, not a class hierarchy): the
-per-task modules (``xnli``, ``pawsx``, ``wikiann``) each build one :class:`Task`.
+A task is plain data plus two small functions (composition, not a class hierarchy), built from a
+YAML definition by :mod:`mslt_it.tasks.definitions`.
 """
 
 from __future__ import annotations
@@ -44,14 +44,20 @@ class Task:
 
     @property
     def languages(self) -> tuple[str, ...]:
-        """Language codes (the Hub config names) this task has data for."""
+        """Language codes this task has data for: its definition's list, or a registry column."""
+        listed = self.extra.get("languages")
+        if listed is not None:
+            return tuple(listed)
         from mslt_it.languages import languages_of_task
 
         return tuple(languages_of_task(self.languages_from_registry or self.name))
 
     def hub_config(self, lang: str) -> str:
-        """The Hub dataset config for a language (config names equal our codes)."""
-        return lang
+        """The Hub dataset config for a language (the definition's format, or an exception)."""
+        exceptions = self.extra.get("hub_configs") or {}
+        if lang in exceptions:
+            return exceptions[lang]
+        return str(self.extra.get("hub_config", "{lang}")).format(lang=lang)
 
 
 COMMON_FIELDS = frozenset({"lang", "lang_name"})

@@ -52,8 +52,15 @@ class SyntheticSplit:
     _kept: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        size = SPLIT_SIZES[self.task.name][self.split]
-        if self.task.valid_label_ids is None or self.task.name != "pawsx":
+        generator = synthetic_generator(self.task)
+        sizes = SPLIT_SIZES[generator]
+        if self.split not in sizes:
+            raise MsltError(
+                f"split: the synthetic {generator} data has no split {self.split!r}; "
+                f"its splits: {allowed(sizes)}"
+            )
+        size = sizes[self.split]
+        if self.task.valid_label_ids is None or generator != "pawsx":
             self._kept = np.arange(size)
             return
         # Only PAWS-X synthetic data carries unlabelled rows.
@@ -68,7 +75,7 @@ class SyntheticSplit:
         out = []
         for index in indices:
             original = int(self._kept[index])
-            row = synthetic_row(self.task.name, self.lang, self.split, original)
+            row = synthetic_row(synthetic_generator(self.task), self.lang, self.split, original)
             row["id"] = row_id(self.task, self.lang, self.split, original)
             out.append(row)
         return out
@@ -99,7 +106,7 @@ class TableSplit:
             )
         kept = np.arange(self.table.num_rows)
         if self.task.valid_label_ids is not None:
-            labels = self.table.column("label").to_pylist()
+            labels = self.table.column(self.task.extra.get("label_column") or "label").to_pylist()
             self._check_labels(labels)
             kept = np.flatnonzero(np.array([label != UNLABELLED for label in labels], dtype=bool))
         if "ner_tags" in self.task.columns:
@@ -121,7 +128,7 @@ class TableSplit:
 
     def _check_tags(self) -> None:
         """Every NER tag id is one of the task's BIO tags."""
-        from mslt_it.tasks.wikiann import TAG_NAMES
+        from mslt_it.tasks.ner import TAG_NAMES
 
         count = len(TAG_NAMES)
         for index, tags in enumerate(self.table.column("ner_tags").to_pylist()):
@@ -153,6 +160,22 @@ def check_split(task: Task, split: str) -> None:
         raise MsltError(
             f"split: task {task.name} has no split {split!r}; its splits: {allowed(task.splits)}"
         )
+
+
+def synthetic_generator(task: Task) -> str:
+    """The synthetic generator a task's definition names; a task without one has no such data."""
+    generator = task.extra.get("synthetic")
+    if generator is None:
+        raise MsltError(
+            f"data: task {task.name} has no synthetic rows (its definition names no generator); "
+            "use data: hub or a folder"
+        )
+    if generator not in SPLIT_SIZES:
+        raise MsltError(
+            f"{task.extra.get('definition', task.name)}: synthetic: unknown generator "
+            f"{generator!r}; known: {allowed(SPLIT_SIZES)}"
+        )
+    return generator
 
 
 def open_split(task: Task, lang: str, split: str, data: str) -> SplitRows:
@@ -200,3 +223,18 @@ def _open_local(task: Task, lang: str, split: str, root: Path) -> TableSplit:
             f"data: no file for {task.name}/{lang}/{split}: expected {expected} or .jsonl"
         )
     return TableSplit(read_arrow_table(path, "data"), task, lang, split, origin=str(path))
+
+
+def sample_row(task: Task, lang: str) -> Row:
+    """One row to try a template on: synthetic where the task has a generator, else a stand-in
+    with every column filled (text, label 0, one untagged token)."""
+    generator = task.extra.get("synthetic")
+    if generator in SPLIT_SIZES:
+        return synthetic_row(generator, lang, "validation", 0)
+    row: Row = {column: "text" for column in task.columns}
+    if task.kind == "ner":
+        row.update(tokens=["text"], ner_tags=[0])
+    label_column = task.extra.get("label_column")
+    if label_column:
+        row[label_column] = 0
+    return row

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from mslt_it.tasks.base import SCRIPTIO_CONTINUA, Row, join_tokens
-from mslt_it.tasks.wikiann import row_entities
+from mslt_it.tasks.ner import row_entities
 
 SPLIT_SIZES: dict[str, dict[str, int]] = {
     "xnli": {"train": 100_000, "validation": 2_490, "test": 5_010},

@@ -102,7 +102,11 @@ class ModelConfig(BaseModel):
     def _local_paths_absolute(cls, value: str) -> str:
         """A local folder is recorded absolute: an adapter's ``run.json`` names its base, and a
         relative name would mean another folder (or, online, a Hub id) elsewhere."""
+        from mslt_it.modeling import looks_like_a_path
+
         path = Path(value).expanduser()
+        if looks_like_a_path(value) and not path.exists():
+            raise ValueError("no such folder (a Hub id looks like org/name)")
         return str(path.resolve()) if value and path.exists() else value
 
 

@@ -1,7 +1,9 @@
-"""WikiAnn: named-entity recognition in 176 languages (``unimelb-nlp/wikiann``).
+"""The ``ner`` kind: what a task definition cannot say in YAML about named-entity recognition.
 
-An instruction's answer lists the entities in the mT5/XTREME span format,
-``PER: Ada Lovelace $$ LOC: London``, or the template's word for "none".
+BIO tag ids (WikiAnn's: O, B/I-PER, B/I-ORG, B/I-LOC) become entity spans the way seqeval reads
+them, and an instruction's answer lists the entities in the mT5/XTREME span format,
+``PER: Ada Lovelace $$ LOC: London``, or the template's word for "none". A definition of kind
+``ner`` (``tasks/wikiann.yaml``) gets these variables and this gold answer.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from mslt_it.tasks.base import COMMON_FIELDS, Row, Task, Verbalizer, common_variables, join_tokens
+from mslt_it.tasks.base import Row, Verbalizer, join_tokens
 
 TAG_NAMES = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
 ENTITY_TYPES = ("PER", "ORG", "LOC")
@@ -54,11 +56,10 @@ def row_entities(row: Row, lang: str) -> list[tuple[str, str]]:
     ]
 
 
-def to_variables(row: Row, verbalizer: Verbalizer, lang: str) -> dict[str, Any]:
-    """Template variables of one WikiAnn row."""
+def variables(row: Row, verbalizer: Verbalizer, lang: str) -> dict[str, Any]:
+    """The kind's template variables of one row (the definition adds the common ones)."""
     entities = row_entities(row, lang)
     return {
-        **common_variables(lang),
         "tokens": list(row["tokens"]),
         "sentence": join_tokens(row["tokens"], lang),
         "spans": format_spans(entities, verbalizer),
@@ -71,18 +72,3 @@ def gold_label(row: Row, lang: str) -> str:
     """Canonical gold answer (English type tags), whatever the template's words."""
     canonical = {**{kind: kind for kind in ENTITY_TYPES}, NONE_KEY: "None"}
     return format_spans(row_entities(row, lang), canonical)
-
-
-TASK = Task(
-    name="wikiann",
-    title="WikiAnn",
-    hub_id="unimelb-nlp/wikiann",
-    kind="ner",
-    splits=("train", "validation", "test"),
-    columns=("tokens", "ner_tags"),
-    labels=ENTITY_TYPES,
-    verbalizer_keys=(*ENTITY_TYPES, NONE_KEY),
-    fields=COMMON_FIELDS | {"tokens", "sentence", "spans", "entity_types", "none_word"},
-    to_variables=to_variables,
-    gold_label=gold_label,
-)
