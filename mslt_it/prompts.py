@@ -289,10 +289,25 @@ def _check_verbalizers(template: PromptTemplate, task: Task) -> None:
 
 
 def _trial_render(template: PromptTemplate) -> None:
-    """Render once per covered language on a synthetic row, so runtime errors surface at load."""
+    """Render each distinct variant of the template once on a sample row, so runtime errors
+    surface at load.
+
+    Languages without their own instruction, answer or words share one variant (WikiAnn's 176
+    languages are one or two), so loading stays fast; a language with an override is tried alone.
+    """
     from mslt_it.tasks.sources import sample_row
 
+    tried: set[tuple[object, ...]] = set()
     for lang in template.languages:
+        parts = template._compiled[lang]
+        variant = (
+            parts.instruction,
+            parts.answer,
+            tuple(sorted(template.verbalizer(lang).items())),
+        )
+        if variant in tried:
+            continue
+        tried.add(variant)
         row = sample_row(template.task, lang)
         try:
             template.render(row, lang)
