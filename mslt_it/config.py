@@ -229,6 +229,21 @@ def read_text_file(path: Path, where: str | None = None) -> str:
         raise MsltError(f"{label}: cannot read it ({error.strerror or error})") from None
 
 
+def validate_yaml_file(path: Path, text: str, model: type[M], what: str) -> M:
+    """Parse ``text`` (the file ``path``) as a YAML mapping and validate it as ``model``.
+
+    Task definitions and prompt templates are read this way; every problem is one line that
+    names the file (and, from pydantic, the field).
+    """
+    data = parse_yaml(text, str(path))
+    if not isinstance(data, dict):
+        raise MsltError(f"{path}: {what} must be a YAML mapping, got {type(data).__name__}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise MsltError(f"{path}: {describe_error(error)}") from None
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping safely (:func:`parse_yaml`); anything but a mapping is an error."""
     path = Path(path)

@@ -29,6 +29,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from mslt_it.errors import MsltError
 
@@ -272,28 +273,12 @@ def check_output(
 
 
 @contextlib.contextmanager
-def claim_output(
-    out: str | Path,
-    *,
-    kind: str,
-    overwrite: bool = False,
-    inputs: Iterable[str | Path | None] = (),
-    field: str = "--out",
-    existing_ok: bool = False,
-    inside_ok: bool = False,
-) -> Iterator[Path]:
-    """Lock ``out``, then run every check of :func:`check_output` while holding the lock."""
+def claim_output(out: str | Path, *, field: str = "--out", **checks: Any) -> Iterator[Path]:
+    """Lock ``out``, then run every check of :func:`check_output` (``checks`` are its keyword
+    arguments: kind, overwrite, inputs, existing_ok, inside_ok) while holding the lock."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise MsltError(f"{field}: {_describe(out)} is a file; give a folder")
     check_writable(out.parent if not out.exists() else out, field)
     with output_lock(out, field):
-        yield check_output(
-            out,
-            kind=kind,
-            overwrite=overwrite,
-            inputs=inputs,
-            field=field,
-            existing_ok=existing_ok,
-            inside_ok=inside_ok,
-        )
+        yield check_output(out, field=field, **checks)

@@ -31,9 +31,9 @@ from typing import Any
 
 import jinja2
 from jinja2 import meta
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from mslt_it.config import describe_error, parse_yaml, read_text_file
+from mslt_it.config import read_text_file, validate_yaml_file
 from mslt_it.errors import MsltError, allowed
 from mslt_it.paths import PROMPTS_DIR, shipped_folder
 from mslt_it.prompt_bounds import BoundedSandbox, bounded_render, check_literals
@@ -202,13 +202,7 @@ def _compile(source: str) -> jinja2.Template:
 
 def parse_template(path: Path, text: str, expected_id: str | None = None) -> PromptTemplate:
     """Parse and validate a template file's text; every problem names the file and field."""
-    data = parse_yaml(text, str(path))
-    if not isinstance(data, dict):
-        raise MsltError(f"{path}: a template must be a YAML mapping, got {type(data).__name__}")
-    try:
-        spec = TemplateFile.model_validate(data)
-    except ValidationError as error:
-        raise MsltError(f"{path}: {describe_error(error)}") from None
+    spec = validate_yaml_file(path, text, TemplateFile, "a template")
     if expected_id is not None and spec.id != expected_id:
         raise MsltError(f"{path}: id is {spec.id!r} but the file's place says {expected_id!r}")
     task = get_task(spec.task)

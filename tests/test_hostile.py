@@ -230,11 +230,7 @@ def test_nonsense_training_values_fail_before_any_work(
 
 
 def test_a_recipe_with_a_bad_lora_rank_fails_its_dry_run(cli, tmp_path: Path) -> None:
-    recipe = tmp_path / "r.yaml"
-    recipe.write_text(
-        "name: r\ndata: {task: xnli, budget: 10, data: synthetic}\nsources: [en]\n"
-        "model: {name_or_path: mslt-it:tiny}\ntrain: {lora: {r: big}}\n"
-    )
+    recipe = write_recipe(tmp_path / "r.yaml", "train: {lora: {r: big}}\n")
     assert_one_line_error(cli("run", recipe, "--dry-run"), "train.lora.r", "'big'")
 
 

@@ -31,7 +31,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mslt_it.errors import MsltError, allowed
 from mslt_it.tasks.base import COMMON_FIELDS, Row, Task, Verbalizer, common_variables
@@ -262,15 +262,9 @@ def build_task(spec: TaskFile, where: str) -> Task:
 
 def parse_definition(path: Path) -> Task:
     """Read, validate and build one definition file; every problem is one line naming it."""
-    from mslt_it.config import describe_error, parse_yaml, read_text_file
+    from mslt_it.config import read_text_file, validate_yaml_file
 
-    data = parse_yaml(read_text_file(path), str(path))
-    if not isinstance(data, dict):
-        raise MsltError(f"{path}: a task definition must be a YAML mapping")
-    try:
-        spec = TaskFile.model_validate(data)
-    except ValidationError as error:
-        raise MsltError(f"{path}: {describe_error(error)}") from None
+    spec = validate_yaml_file(path, read_text_file(path), TaskFile, "a task definition")
     if spec.name != path.stem:
         raise MsltError(f"{path}: name is {spec.name!r} but the file is called {path.name}")
     return build_task(spec, str(path))
