@@ -30,7 +30,9 @@ class DataConfig(BaseModel):
         description="Source language codes, e.g. [en, de, zh].", min_length=1
     )
     budget: int = Field(
-        description="Number of examples: the total (split across sources) or per language.", gt=0
+        description="Number of examples: the total (split across sources) or per language.",
+        gt=0,
+        le=10**9,
     )
     budget_mode: Literal["total", "per_language", "temperature"] = Field(
         default="total",
@@ -42,7 +44,8 @@ class DataConfig(BaseModel):
     )
     temperature: float = Field(
         default=3.33,
-        gt=0,
+        ge=0.01,
+        le=1000,
         description="T of temperature sampling (3.33 is mT5's and XLM-R's α = 0.3).",
     )
     take_available: bool = Field(

@@ -117,9 +117,9 @@ def plan_quotas(available: dict[str, int], config: DataConfig) -> dict[str, int]
         if config.budget_mode == "total":
             weights = np.ones(len(langs))
         else:
-            weights = np.array([available[lang] for lang in langs], float) ** (
-                1 / config.temperature
-            )
+            # rows^(1/T) in log space: a small T must not overflow to inf (and NaN shares)
+            logs = np.log(np.array([available[lang] for lang in langs], float)) / config.temperature
+            weights = np.exp(logs - logs.max())
         wanted = dict(zip(langs, split_by_largest_remainder(config.budget, weights), strict=True))
     for lang, count in wanted.items():
         if count > available[lang]:

@@ -115,6 +115,11 @@ def read_arrow_table(path: Path, field: str) -> Any:
         import pyarrow.json as pj
 
         return pj.read_json(path)
+    except UnicodeDecodeError as error:
+        raise MsltError(
+            f"{field}: cannot read {path}: not UTF-8 text (byte {error.object[error.start]:#04x} "
+            f"at {error.start})"
+        ) from None
     except (pa.ArrowInvalid, OSError) as error:
         first_line = str(error).strip().splitlines()[0]
         raise MsltError(f"{field}: cannot read {path}: {first_line}") from error

@@ -27,7 +27,7 @@ import fcntl
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -153,7 +153,7 @@ def check_writable(path: Path, field: str) -> None:
         handle, probe = tempfile.mkstemp(prefix=".mslt-it-write-check.", dir=folder)
     except OSError as error:
         reason = os.strerror(error.errno) if error.errno else str(error)
-        raise MsltError(f"{field}: cannot write to {_describe(folder)} ({reason})") from None
+        raise MsltError(f"{field}: cannot create files in {_describe(folder)} ({reason})") from None
     os.close(handle)
     os.unlink(probe)
 
@@ -282,3 +282,52 @@ def claim_output(out: str | Path, *, field: str = "--out", **checks: Any) -> Ite
     check_writable(out.parent if not out.exists() else out, field)
     with output_lock(out, field):
         yield check_output(out, field=field, **checks)
+
+
+def check_output_file(
+    path: str | Path,
+    *,
+    field: str,
+    inputs: Iterable[str | Path | None] = (),
+    ours: Callable[[Path], bool],
+    what: str,
+) -> Path:
+    """Checks for a command that writes one file (``score --out``, ``run --emit-slurm``).
+
+    Never an input, a folder or a device; an existing file only if ``ours`` says mslt-it wrote
+    it (an earlier ``what``); and its folder writable. Then the atomic write cannot destroy
+    anything of the user's.
+    """
+    path = Path(path)
+    if str(path).strip() == "":
+        raise MsltError(f"{field}: an empty path; give a file")
+    for given in inputs:
+        if given is not None and Path(given).exists() and Path(given).resolve() == path.resolve():
+            raise MsltError(
+                f"{field}: {_describe(path)} is an input of this command; inputs are "
+                "never written to, choose another file"
+            )
+    if path.is_dir():
+        raise MsltError(f"{field}: {_describe(path)} is a folder; give a file")
+    if path.exists() and not path.is_file():
+        raise MsltError(f"{field}: {_describe(path)} is not a regular file")
+    if path.is_file() and not ours(path):
+        raise MsltError(
+            f"{field}: {_describe(path)} exists and is not {what} written by mslt-it; "
+            "choose another file"
+        )
+    check_writable(path.parent, field)
+    return path
+
+
+def json_kind_is(kind: str) -> Callable[[Path], bool]:
+    """``ours`` for :func:`check_output_file`: a JSON file whose ``kind`` is ``kind``."""
+
+    def test(path: Path) -> bool:
+        try:
+            data = json.loads(path.read_bytes()[:10_000_000].decode("utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            return False
+        return isinstance(data, dict) and data.get("kind") == kind
+
+    return test

@@ -90,7 +90,18 @@ def load_recipe(path: str | Path, output_dir: str | Path | None = None) -> Recip
             recipe.data_config(run)
         except MsltError as error:
             raise MsltError(f"{path}: run {run.run_id}: {error}") from None
+    _check_evaluation(recipe)
     return recipe
+
+
+def _check_evaluation(recipe: Recipe) -> None:
+    """The tasks, languages and splits the eval section names: known before any work."""
+    from mslt_it.evaluation.plan import plan_tasks
+
+    try:
+        plan_tasks(recipe.eval)
+    except MsltError as error:
+        raise MsltError(f"{recipe.path}: eval.{error}") from None
 
 
 def _validate(path: Path, raw: dict[str, Any]) -> RecipeConfig:

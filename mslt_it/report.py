@@ -126,6 +126,8 @@ def load_results(paths: list[Path]) -> Results:
     for path, data, name in zip(files, documents, names, strict=True):
         synthetic |= data.get("data") == "synthetic"
         scores.extend(scores_of(data, path, name))
+    if not scores:
+        raise MsltError(f"run dir: {', '.join(map(str, files))} hold no per-language scores")
     analyses = list(
         dict.fromkeys(
             p.resolve()
@@ -145,8 +147,16 @@ def run_label(sources: tuple[str, ...], fallback: str) -> str:
 
 
 def sources_in(data: dict[str, Any]) -> tuple[str, ...]:
+    """The adapter's source languages recorded in a results.json (none for a base model)."""
     adapter = data.get("adapter") or {}
-    return tuple(adapter.get("sources") or ()) if isinstance(adapter, dict) else ()
+    sources = adapter.get("sources") if isinstance(adapter, dict) else None
+    if not sources:
+        return ()
+    if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
+        raise MsltError(
+            f"run dir: adapter.sources must be a list of language codes, got {sources!r:.60}"
+        )
+    return tuple(sources)
 
 
 QUALIFIERS = ("mode", "model", "backend")

@@ -225,12 +225,44 @@ def run_evaluation(
     evaluate(config, output)
 
 
+def claim_experiment_folder(recipe: Recipe) -> None:
+    """The recipe's output folder: new, empty, or an earlier run of a recipe (never the user's).
+
+    Not locked as a whole: a Slurm array runs one task per run in it at once; each step locks
+    its own folder.
+    """
+    from mslt_it.outputs import (
+        check_not_an_input,
+        check_writable,
+        holds_anything,
+        mark_owner,
+        owner_kind,
+    )
+
+    root = recipe.output_dir
+    field = f"{recipe.path}: output_dir (or --out)"
+    if root.exists() and not root.is_dir():
+        raise MsltError(f"{field}: {str(root)!r} is a file; give a folder")
+    check_not_an_input(root, [recipe.path, recipe.model.name_or_path], field)
+    kind = owner_kind(root) if root.is_dir() else None
+    earlier = kind == "experiment" or any(root.glob("*/*/.mslt-it-step.json"))
+    if root.is_dir() and holds_anything(root) and not earlier:
+        found = f"an mslt-it {kind}" if kind else "files that mslt-it did not write"
+        raise MsltError(
+            f"{field}: {str(root)!r} holds {found}, not an experiment of a recipe; "
+            "choose another folder"
+        )
+    check_writable(root if root.is_dir() else root.parent, field)
+    root.mkdir(parents=True, exist_ok=True)
+    mark_owner(root, "experiment")
+
+
 def execute_plan(
     plan: Plan, only: str | None = None, on_step: Callable[[Step, str], None] | None = None
 ) -> None:
     """Run every step that is not done (or only one run's), in order."""
     steps = plan.select(only)
-    (plan.recipe.output_dir).mkdir(parents=True, exist_ok=True)
+    claim_experiment_folder(plan.recipe)
     atomic_write_text(
         plan.recipe.output_dir / "recipe.yaml", plan.recipe.path.read_text(encoding="utf-8")
     )

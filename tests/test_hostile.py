@@ -111,7 +111,7 @@ def test_train_refuses_to_write_into_its_own_dataset(
 
 def test_an_unwritable_output_is_refused_before_any_work(cli, tmp_path: Path) -> None:
     # /proc takes no new files, even from root (a chmod'ed folder would not stop root)
-    assert_one_line_error(cli(*build_args(Path("/proc/mslt-it-test/ds"))), "cannot write")
+    assert_one_line_error(cli(*build_args(Path("/proc/mslt-it-test/ds"))), "cannot create files")
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
@@ -120,7 +120,7 @@ def test_a_read_only_folder_is_refused(cli, tmp_path: Path) -> None:
     locked.mkdir()
     locked.chmod(0o555)
     try:
-        assert_one_line_error(cli(*build_args(locked / "ds")), "cannot write")
+        assert_one_line_error(cli(*build_args(locked / "ds")), "cannot create files")
     finally:
         locked.chmod(0o755)
 
@@ -346,9 +346,10 @@ def test_a_shared_first_time_step_waits_for_the_process_doing_it(tmp_path: Path)
 
 
 def write_recipe(path: Path, body: str) -> Path:
+    evaluation = "" if "eval:" in body else "eval: {task: xnli, langs: [en]}\n"
     path.write_text(
         "name: r\ndata: {task: xnli, budget: 10, data: synthetic}\nsources: [en]\n"
-        "model: {name_or_path: mslt-it:tiny}\n" + body
+        "model: {name_or_path: mslt-it:tiny}\n" + evaluation + body
     )
     return path
 
@@ -560,3 +561,146 @@ def test_help_at_80_columns_keeps_every_option_name_whole(tmp_path: Path) -> Non
         shown[command] = done.stdout
     assert "--tensor-parallel-size" in shown["eval"]
     assert "--trust-remote-code" in shown["train"]
+
+
+# -------------------------------------------------------------- second hostile round (files)
+
+
+def test_score_never_writes_over_its_input_or_a_users_file(cli, tmp_path: Path) -> None:
+    predictions = tmp_path / "predictions.jsonl"
+    line = (
+        '{"id": "a", "task": "xnli", "lang": "en", "template": "xnli/en-instruct", '
+        '"output": "yes", "gold": "entailment"}\n'
+    )
+    predictions.write_text(line)
+    mine = tmp_path / "notes.json"
+    mine.write_text('{"mine": true}')
+    for out, fragment in (
+        (predictions, "is an input"),
+        (mine, "not a rescored.json written by mslt-it"),
+        (tmp_path, "is a folder"),
+        (Path("/proc/x.json"), "cannot create files"),
+    ):
+        assert_one_line_error(cli("score", predictions, "--out", out), fragment)
+    assert predictions.read_text() == line and mine.read_text() == '{"mine": true}'
+    assert cli("score", predictions).code == 0  # rescored.json beside it, and again:
+    assert cli("score", predictions).code == 0
+
+
+def test_emit_slurm_never_writes_over_the_recipe_or_a_users_file(cli, tmp_path: Path) -> None:
+    recipe = write_recipe(tmp_path / "r.yaml", "")
+    before = recipe.read_text()
+    assert_one_line_error(cli("run", recipe, "--emit-slurm", recipe), "is an input")
+    other = tmp_path / "other.sh"
+    other.write_text("echo mine\n")
+    assert_one_line_error(cli("run", recipe, "--emit-slurm", other), "not a Slurm script")
+    assert recipe.read_text() == before and other.read_text() == "echo mine\n"
+    job = tmp_path / "job.sh"
+    assert cli("run", recipe, "--emit-slurm", job).code == 0
+    assert cli("run", recipe, "--emit-slurm", job).code == 0  # its own script: replaced
+
+
+def test_run_never_writes_into_a_folder_it_did_not_make(cli, tmp_path: Path) -> None:
+    recipe = write_recipe(tmp_path / "r.yaml", "")
+    victim = tmp_path / "victim"
+    (victim / "report").mkdir(parents=True)
+    (victim / "report" / "other.txt").write_text("x")
+    (victim / "recipe.yaml").write_text("notes")
+    before = snapshot(victim)
+    assert_one_line_error(cli("run", recipe, "--out", victim), "did not write")
+    assert_one_line_error(cli("run", recipe, "--out", tmp_path), "contains the input")
+    assert snapshot(victim) == before
+
+
+def test_analyze_does_not_replace_a_users_plots(cli, tmp_path: Path, tiny_model_dir) -> None:
+    out = tmp_path / "an"
+    out.mkdir()
+    (out / "cka.png").write_bytes(b"mine")
+    result = cli("analyze", "--model", tiny_model_dir, "--langs", "en,de", "--n", "4",
+                 "--out", out, "--overwrite")  # fmt: skip
+    assert_one_line_error(result, "cka.png", "not written by mslt-it")
+    assert (out / "cka.png").read_bytes() == b"mine"
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (b'{"premise": null, "hypothesis": "b", "label": 0}\n', "'premise' is empty"),
+        (b'{"premise": "caf\xe9", "hypothesis": "b", "label": 0}\n', "UTF-8"),
+    ],
+)
+def test_local_rows_with_empty_or_undecodable_text_are_refused(
+    cli, tmp_path: Path, content: bytes, fragment: str
+) -> None:
+    folder = tmp_path / "data" / "xnli" / "en"
+    folder.mkdir(parents=True)
+    (folder / "train.jsonl").write_bytes(content)
+    result = cli("build", "--task", "xnli", "--sources", "en", "--budget", "1",
+                 "--data", tmp_path / "data", "--out", tmp_path / "ds")  # fmt: skip
+    assert_one_line_error(result, fragment)
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--budget-mode", "temperature", "--temperature", "1e-320"], "temperature"),
+        (["--budget", "99999999999999999999"], "budget"),
+    ],
+)
+def test_extreme_budget_settings_are_refused(cli, tmp_path: Path, args, fragment) -> None:
+    assert_one_line_error(cli(*build_args(tmp_path / "ds", *args)), fragment)
+
+
+def test_a_tiny_temperature_still_splits_the_budget(cli, tmp_path: Path) -> None:
+    result = cli(
+        *build_args(tmp_path / "ds", "--budget-mode", "temperature", "--temperature", "0.01")
+    )
+    assert result.code == 0, result.err
+
+
+def test_more_bad_values_are_one_line_errors(cli, tmp_path: Path, adapter, dataset, tiny_model_dir):
+    out, _ = adapter
+    train = ["train", "--dataset", dataset, "--model", tiny_model_dir, "--out", tmp_path / "t"]
+    assert_one_line_error(cli(*train, "--lora-target", ""), "lora.target_modules")
+    assert_one_line_error(cli("merge", out, "--out", tmp_path / "m", "--dtype", "bogus"), "dtype")
+    evaluate = ["eval", "--adapter", out, "--task", "xnli", "--langs", "en"]
+    assert_one_line_error(cli(*evaluate, "--seed", "-1", "--out", tmp_path / "e"), "seed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_recipe_dry_run_checks_its_evaluation(cli, tmp_path: Path) -> None:
+    recipe = write_recipe(tmp_path / "r.yaml", "eval: {task: xnli, langs: [xx]}\n")
+    assert_one_line_error(cli("run", recipe, "--dry-run"), "eval.langs", "'xx'")
+
+
+def test_report_refuses_results_without_scores(cli, tmp_path: Path) -> None:
+    document = results_document("base", "rank", 1.0)
+    document["tasks"]["xnli"]["languages"] = {}
+    write_results(tmp_path / "ev" / "base", document)
+    assert_one_line_error(
+        cli("report", tmp_path / "ev", "--out", tmp_path / "rep"), "no per-language"
+    )
+
+
+def test_sigterm_removes_the_lock_and_the_temporary_folder(tmp_path: Path) -> None:
+    """A killed (SIGTERM) command unwinds: no lock file, no half-written folder."""
+    import signal
+
+    env = {**os.environ, "MSLT_IT_PROGRESS": "0"}
+    code = "from mslt_it.cli import main; main()"
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, "tiny-model", str(tmp_path / "tiny"), "--steps", "100000"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".tiny.*.tmp")) and time.monotonic() < deadline:
+        time.sleep(0.2)  # wait until it writes (its temporary folder appears at the end)
+        if list(tmp_path.glob(".tiny.mslt-it.lock")):
+            time.sleep(2)
+            break
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=60)
+    assert process.returncode == 143
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

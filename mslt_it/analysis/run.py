@@ -93,6 +93,8 @@ class AnalysisResult:
 
 def check_options(config: AnalysisConfig) -> None:
     """Options that need no data or model to judge."""
+    if not 0 <= config.seed < 2**32:
+        raise MsltError(f"--seed: must be an integer in [0, 2**32), got {config.seed}")
     if config.pooling not in POOLINGS:
         raise MsltError(
             f"--pooling: unknown pooling {config.pooling!r}; use one of {allowed(POOLINGS)}"
@@ -168,6 +170,14 @@ def run_analysis(
         raise MsltError(
             f"--out: {out / RESULT_FILE} already exists; pass --overwrite to replace it"
         )
+    clashing = [name for name in PLOT_FILES.values() if (out / name).exists()]
+    if clashing and not (out / RESULT_FILE).is_file():  # not an earlier analysis: the user's
+        raise MsltError(
+            f"--out: {out / clashing[0]} exists and was not written by mslt-it analyze; "
+            "choose another folder"
+        )
+    if clashing and not overwrite:
+        raise MsltError(f"--out: {out / clashing[0]} already exists; pass --overwrite")
     adapters = unique_labels([read_adapter(path) for path in config.adapters])
     # the folder may hold other outputs (an evaluation's): only analysis files are replaced, so
     # no ownership check, but never an input, and writable before the models load

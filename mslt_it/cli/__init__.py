@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import errno
 import importlib
+import logging
 import os
 import pkgutil
+import signal
 import sys
+import threading
 from types import ModuleType
 from typing import NoReturn
 
@@ -126,11 +129,22 @@ def show_help(error: Exception) -> None:
             typer.echo(text)
 
 
+def stop_cleanly_on_sigterm() -> None:
+    """``kill`` (SIGTERM, what Slurm and timeouts send) unwinds like Ctrl-C: temporary folders
+    and output locks are removed on the way out instead of left behind (exit status 143)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script and of ``python -m mslt_it``."""
     drop_script_folder_from_path()
     quiet_library_progress_bars()
     reset_tasks_dirs()  # --tasks-dir applies to one invocation (main runs many in a notebook)
+    # bitsandbytes warns on every import when the optional `kernels` package is absent (its CPU
+    # 4-bit path works without it): noise that would break the one-line-error rule
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+    stop_cleanly_on_sigterm()
     exceptions = click_exceptions()
     try:
         try:

@@ -63,7 +63,10 @@ def analyze(
     max_length: Annotated[int, typer.Option(help="Tokens per sentence at most.")] = 256,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1…")] = "auto",
     dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16 or float16.")] = "auto",
-    seed: Annotated[int, typer.Option(help="Sentence sample, probe split and t-SNE seed.")] = 0,
+    seed: Annotated[
+        int,
+        typer.Option(help="Sentence sample, probe split and t-SNE seed.", min=0, max=2**32 - 1),
+    ] = 0,
     trust_remote_code: Annotated[
         bool, typer.Option(help="Let the model folder run its own code.")
     ] = False,

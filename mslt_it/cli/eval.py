@@ -13,6 +13,7 @@ from mslt_it.cli.common import TasksDir, split_codes, use_tasks_dirs
 from mslt_it.errors import MsltError
 
 STDOUT = Console()
+RESCORED_KIND = "mslt-it rescored results"  # mslt_it.evaluation.scoring.rescore_file writes it
 
 
 def register(app: typer.Typer) -> None:
@@ -165,9 +166,13 @@ def score_command(
     prompts_dir: Annotated[
         list[str] | None, typer.Option(help="Extra folder of prompt templates (repeatable).")
     ] = None,
-    seed: Annotated[int | None, typer.Option(help="Bootstrap seed (default: the run's).")] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(help="Bootstrap seed (default: the run's).", min=0, max=2**32 - 1),
+    ] = None,
     bootstrap_samples: Annotated[
-        int | None, typer.Option(help="Bootstrap resamples (default: the run's).")
+        int | None,
+        typer.Option(help="Bootstrap resamples (default: the run's).", min=0, max=1_000_000),
     ] = None,
     tasks_dir: TasksDir = None,
 ) -> None:
@@ -178,9 +183,16 @@ def score_command(
     use_tasks_dirs(tasks_dir)
     from mslt_it.evaluation import rescore_file
     from mslt_it.io import atomic_write_json
+    from mslt_it.outputs import check_output_file, json_kind_is
 
+    target = check_output_file(
+        out or predictions.parent / "rescored.json",
+        field="--out",
+        inputs=[predictions, predictions.parent / "results.json"],
+        ours=json_kind_is(RESCORED_KIND),
+        what="a rescored.json",
+    )
     results = rescore_file(predictions, prompts_dir or [], seed, bootstrap_samples)
-    target = out or predictions.parent / "rescored.json"
     atomic_write_json(target, results)
     print_results(results, title=str(predictions))
     STDOUT.print(f"scores → {target}", highlight=False, soft_wrap=True)

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 STDOUT = Console()
+SLURM_MARKER = "# mslt-it Slurm array script"  # lets --emit-slurm replace its own script only
 STATUS_STYLE = {"done": "green", "todo": "yellow", "stale": "magenta", "waiting": "dim"}
 
 
@@ -88,7 +89,15 @@ def write_slurm_script(plan, recipe_path: Path, out: Path, output_dir: Path | No
     report; the script submits it as a job that depends on the whole array.
     """
     from mslt_it.io import atomic_write_text
+    from mslt_it.outputs import check_output_file
 
+    check_output_file(
+        out,
+        field="--emit-slurm",
+        inputs=[recipe_path],
+        ours=lambda path: SLURM_MARKER in path.read_bytes()[:4096].decode("utf-8", "replace"),
+        what="a Slurm script",
+    )
     ids = [run.run_id for run in plan.recipe.runs]
     recipe_arg = shlex.quote(str(recipe_path))
     if output_dir is not None:  # every task writes where this command was told to
@@ -99,6 +108,7 @@ def write_slurm_script(plan, recipe_path: Path, out: Path, output_dir: Path | No
         f"#SBATCH --array=0-{len(ids) - 1}",
         "#SBATCH --gpus=1",
         "#SBATCH --output=slurm-%A_%a.out",
+        SLURM_MARKER,
         "# One array task per run; each is an ordinary `mslt-it run --only RUN_ID`.",
         "# Submit with: sbatch THIS_FILE   (then the final evaluation+report job is queued)",
         "set -euo pipefail",

@@ -47,7 +47,9 @@ def select(
     include: Annotated[
         str | None, typer.Option(help="Languages forced into every set (they join the pool).")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the random criterion.")] = 0,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the random criterion.", min=0, max=2**32 - 1)
+    ] = 0,
     size_model: Annotated[
         str, typer.Option(help="size: xlmr (CC-100), bloom (ROOTS) or mt5 (mC4).")
     ] = "xlmr",

@@ -65,6 +65,10 @@ def evaluate(
     """
     out = Path(out)
     plan = plan_evaluation(config, out)
+    if config.device and config.backend == "hf":
+        from mslt_it.modeling import check_device
+
+        check_device(config.device)  # before the output folder is touched
     inputs = [config.model, *config.adapters, config.data]
     with claim_output(out, kind="evaluation", overwrite=overwrite, inputs=inputs, existing_ok=True):
         return _evaluate(plan, out, overwrite, backend)

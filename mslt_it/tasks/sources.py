@@ -104,6 +104,7 @@ class TableSplit:
                 f"{self.origin}: missing column {missing[0]!r}; task {self.task.name} needs "
                 f"columns {allowed(self.task.columns)} (found: {allowed(self.table.column_names)})"
             )
+        self._check_values()
         kept = np.arange(self.table.num_rows)
         if self.task.valid_label_ids is not None:
             labels = self.table.column(self.task.extra.get("label_column") or "label").to_pylist()
@@ -113,6 +114,20 @@ class TableSplit:
             self._check_tags()
         self._kept = kept
         self.dropped = self.table.num_rows - len(kept)
+
+    def _check_values(self) -> None:
+        """Text that is valid UTF-8 and no empty (null) cell in a column the task needs: a null
+        premise would otherwise reach the prompt as the word "None"."""
+        try:
+            self.table.validate(full=True)
+        except (pa.ArrowInvalid, pa.ArrowException) as error:
+            reason = " ".join(str(error).split())[:160]
+            raise MsltError(f"{self.origin}: invalid data ({reason}); is it UTF-8?") from None
+        for column in self.task.columns:
+            values = self.table.column(column)
+            if values.null_count:
+                row = values.to_pylist().index(None)
+                raise MsltError(f"{self.origin}: row {row}: column {column!r} is empty (null)")
 
     def _check_labels(self, labels: list[object]) -> None:
         """Every gold label is one of the task's, or -1 (unlabelled, dropped and counted)."""

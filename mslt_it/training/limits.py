@@ -78,7 +78,7 @@ LORA_RULES: dict[str, Rule] = {
     "target_modules": Rule(
         "'all-linear', or module names (a list of strings)",
         lambda v: (
-            isinstance(v, str)
+            (isinstance(v, str) and any(part.strip() for part in v.split(",")))
             or (isinstance(v, list) and bool(v) and all(isinstance(m, str) and m for m in v))
         ),
     ),

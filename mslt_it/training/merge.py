@@ -31,11 +31,16 @@ def base_of(adapter_dir: Path) -> tuple[str, bool, dict[str, Any] | None]:
     return str(adapter["base_model_name_or_path"]), False, None
 
 
+MERGE_DTYPES = ("auto", "bfloat16", "float16", "float32")
+
+
 def merge_adapter(
     adapter_dir: str | Path, out: str | Path, *, overwrite: bool = False, dtype: str = "auto"
 ) -> Path:
     """Write ``base + adapter`` as one model (and its tokenizer) to ``out``; returns ``out``."""
     adapter_dir, out = Path(adapter_dir), Path(out)
+    if dtype not in MERGE_DTYPES:
+        raise MsltError(f"--dtype: unknown dtype {dtype!r}; use one of {', '.join(MERGE_DTYPES)}")
     if not adapter_dir.is_dir():
         raise MsltError(f"adapter: no such folder {str(adapter_dir)!r}")
     base, trust_remote_code, run = base_of(adapter_dir)

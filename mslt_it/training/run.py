@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import resource
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -104,10 +105,16 @@ def train(
     quiet_library_progress_bars()
     inputs = [config.dataset, config.eval_dataset, model_config.name_or_path]
     lock = claim_output if launched_as_main() else _no_lock  # only the main process writes
+    existed = out.exists()
     with lock(
         out, kind="adapter", overwrite=overwrite, inputs=inputs, field="out", existing_ok=True
     ):
-        return _train(model_config, config, out, resume=resume, overwrite=overwrite)
+        try:
+            return _train(model_config, config, out, resume=resume, overwrite=overwrite)
+        except BaseException:
+            if launched_as_main() and not existed and out.is_dir() and outputs.holds_no_files(out):
+                shutil.rmtree(out, ignore_errors=True)  # stopped before writing anything
+            raise
 
 
 @contextlib.contextmanager
