@@ -250,6 +250,8 @@ def validate_yaml_file(path: Path, text: str, model: type[M], what: str) -> M:
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping safely (:func:`parse_yaml`); anything but a mapping is an error."""
     path = Path(path)
+    if path.is_dir():
+        raise MsltError(f"recipe: {str(path)!r} is a folder; give a YAML file")
     if not path.is_file():
         raise MsltError(f"recipe: no such file {str(path)!r}")
     data = parse_yaml(read_text_file(path), str(path))

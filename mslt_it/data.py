@@ -313,18 +313,18 @@ def arrow_table(examples: list[dict[str, Any]], sample: int = 256) -> Any:
         return pa.Table.from_pylist(examples)
 
 
-def load_manifest(folder: str | Path) -> dict[str, Any]:
+def load_manifest(folder: str | Path, field: str = "dataset") -> dict[str, Any]:
     """Read a built dataset's manifest; a folder without one is not an mslt-it dataset."""
     path = Path(folder) / MANIFEST
     if not path.is_file():
         raise MsltError(
-            f"dataset: {str(folder)!r} has no {MANIFEST}; build it with `mslt-it build`"
+            f"{field}: {str(folder)!r} has no {MANIFEST}; build it with `mslt-it build`"
         )
     try:
         manifest = json.loads(path.read_bytes().decode("utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as error:
         reason = " ".join(str(error).split())[:120]
-        raise MsltError(f"dataset: {path} is damaged ({reason}); build it again") from None
+        raise MsltError(f"{field}: {path} is damaged ({reason}); build it again") from None
     if not isinstance(manifest, dict) or "fingerprint" not in manifest:
-        raise MsltError(f"dataset: {path} is not an mslt-it manifest; build it again")
+        raise MsltError(f"{field}: {path} is not an mslt-it manifest; build it again")
     return manifest

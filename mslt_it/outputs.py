@@ -79,6 +79,11 @@ def _describe(path: Path) -> str:
     return repr(str(path))
 
 
+def _a(kind: str) -> str:
+    """``an evaluation``, ``a dataset``: the article for a kind of output."""
+    return f"an {kind}" if kind[:1] in "aeiou" else f"a {kind}"
+
+
 def check_not_an_input(
     out: Path, inputs: Iterable[str | Path | None], field: str, inside_ok: bool = False
 ) -> None:
@@ -131,7 +136,7 @@ def check_replaceable(out: Path, kind: str, overwrite: bool, field: str) -> None
         )
     if found != kind:
         raise MsltError(
-            f"{field}: {_describe(out)} holds an mslt-it {found}, not a {kind}; --overwrite "
+            f"{field}: {_describe(out)} holds an mslt-it {found}, not {_a(kind)}; --overwrite "
             "replaces only an output of the same kind, choose another folder"
         )
 
@@ -256,7 +261,7 @@ def check_output(
         found = owner_kind(out)
         if found is not None and found != kind:
             raise MsltError(
-                f"{field}: {_describe(out)} holds an mslt-it {found}, not a {kind}; "
+                f"{field}: {_describe(out)} holds an mslt-it {found}, not {_a(kind)}; "
                 "choose another folder"
             )
         if found is None and not overwrite:

@@ -77,6 +77,7 @@ def write_recipe(tmp_path: Path, sources: str = "[[en], [de, en]]", budget: int 
         f"name: t\noutput_dir: {tmp_path / 'out'}\n"
         f"data: {{task: xnli, budget: {budget}, data: synthetic}}\n"
         f"model: {{name_or_path: mslt-it:tiny}}\nsources: {sources}\n"
+        "eval: {task: xnli, langs: [en]}\n"
     )
     return path
 

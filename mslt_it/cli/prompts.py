@@ -6,13 +6,12 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from mslt_it.cli.common import TasksDir, use_tasks_dirs
+from mslt_it.errors import MsltError
 
 STDOUT = Console()
-STDERR = Console(stderr=True)
 prompts_app = typer.Typer(help="List, show and render prompt templates.", no_args_is_help=True)
 
 PromptsDir = Annotated[
@@ -47,10 +46,9 @@ def list_templates(
             shown = ",".join(langs) if len(langs) <= 15 else f"{len(langs)} languages"
             table.add_row(template.id, template.spec.task, shown, template.spec.description)
     STDOUT.print(table)
-    for _path, error in problems:  # listed, not fatal: the other templates are still usable
-        STDERR.print(f"[bold red]broken:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
-    if problems:
-        raise typer.Exit(2)
+    if problems:  # the others are listed and usable; the broken ones are the error
+        more = f" (and {len(problems) - 1} more broken templates)" if len(problems) > 1 else ""
+        raise MsltError(f"{problems[0][1]}{more}")
 
 
 @prompts_app.command("show")

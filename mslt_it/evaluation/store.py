@@ -136,6 +136,8 @@ def jsonl(records: Sequence[dict[str, Any]]) -> str:
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     """Records of a JSON-lines file; a bad line is an error naming the file and line."""
     path = Path(path)
+    if path.is_dir():
+        raise MsltError(f"predictions: {str(path)!r} is a folder; give its predictions.jsonl")
     if not path.is_file():
         raise MsltError(f"predictions: no such file {str(path)!r}")
     try:

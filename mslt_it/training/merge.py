@@ -41,6 +41,8 @@ def merge_adapter(
     adapter_dir, out = Path(adapter_dir), Path(out)
     if dtype not in MERGE_DTYPES:
         raise MsltError(f"--dtype: unknown dtype {dtype!r}; use one of {', '.join(MERGE_DTYPES)}")
+    if adapter_dir.exists() and not adapter_dir.is_dir():
+        raise MsltError(f"adapter: {str(adapter_dir)!r} is a file; give an adapter folder")
     if not adapter_dir.is_dir():
         raise MsltError(f"adapter: no such folder {str(adapter_dir)!r}")
     base, trust_remote_code, run = base_of(adapter_dir)

@@ -319,7 +319,7 @@ def open_dataset(path: str | None, field: str) -> Prepared:
 
     from mslt_it.data import load_manifest
 
-    manifest = load_manifest(path)
+    manifest = load_manifest(path, field)
     try:
         # in memory: TRL's map() calls would otherwise write cache-*.arrow files (several times
         # the data) into the input folder, which may be read-only or shared. Inputs are read-only.
