@@ -439,3 +439,36 @@ def test_make_adapter_records_the_template(tiny_model_dir, tmp_path):
     path = make_adapter(tiny_model_dir, tmp_path / "ad", ["fr"], steps=1)
     run = json.loads((path / "run.json").read_text(encoding="utf-8"))
     assert run["template"]["id"] == "xnli/en-instruct" and run["dataset"]["sources"] == ["fr"]
+
+
+# ---------------------------------------------------------------------------- several models
+
+
+def test_several_models_in_one_call_give_a_comparison(cli, tiny_model_dir, tmp_path):
+    twin = tmp_path / "twin"
+    shutil.copytree(tiny_model_dir, twin)
+    out = tmp_path / "cmp"
+    result = cli(
+        "eval", "--model", tiny_model_dir, "--model", twin, "--task", "xnli",
+        "--langs", "en,sw", "--mode", "rank", "--out", out, *FAST,
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    assert (out / tiny_model_dir.name / "results.json").is_file()
+    assert (out / "twin" / "results.json").is_file()
+    rows = (out / "comparison" / "scores.csv").read_text().splitlines()[1:]
+    runs = {row.split(",")[0] for row in rows}
+    assert runs == {f"base ({tiny_model_dir.name})", "base (twin)"} and len(rows) == 4
+    assert (out / "comparison" / "heatmap.png").is_file()
+    # the same weights give the same scores: each model really was evaluated on its own
+    scores = {}
+    for row in rows:
+        _run, _, _, lang, _, score = row.split(",")[:6]
+        scores.setdefault(lang, set()).add(score)
+    assert all(len(values) == 1 for values in scores.values())
+
+
+def test_comparing_a_model_twice_or_with_adapters_is_an_error(cli, tiny_model_dir, tmp_path):
+    twice = cli("eval", "--model", tiny_model_dir, "--model", tiny_model_dir, "--task", "xnli",
+                "--langs", "en", "--out", tmp_path / "a")  # fmt: skip
+    assert_one_line_error(twice, "--model", "twice")
+    assert not (tmp_path / "a").exists()

@@ -24,7 +24,11 @@ def register(app: typer.Typer) -> None:
 def eval_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for predictions and results.")],
     model: Annotated[
-        str | None, typer.Option(help="Base model: Hub id or folder (default: the adapters').")
+        list[str] | None,
+        typer.Option(
+            help="Base model: Hub id or folder (default: the adapters'). Repeat it to compare "
+            "models: one subfolder each and OUT/comparison (table and heatmap)."
+        ),
     ] = None,
     adapter: Annotated[
         list[str] | None,
@@ -119,8 +123,9 @@ def eval_command(
         if not isinstance(section, dict):
             raise MsltError(f"{recipe}: eval: the recipe has no `eval` section")
         settings, prefix = dict(section), "eval"
+    models = list(dict.fromkeys(model or [])) if model and len(model) > 1 else None
     options = {
-        "model": model,
+        "model": model[0] if model and len(model) == 1 else None,
         "adapters": adapter,
         "include_base": include_base,
         "suite": suite,
@@ -151,10 +156,26 @@ def eval_command(
         settings.pop("task", None)
     settings.update({key: value for key, value in options.items() if value not in (None, [])})
     config = validate_section(EvalConfig, settings, prefix)
+    if models is not None:
+        if len(models) < len(model or []):
+            raise MsltError(f"--model: a model is given twice in {', '.join(model or [])}")
+        compare(config, models, out, overwrite)
+        return
     outcome = evaluate(config, out, overwrite=overwrite)
     for name, results in outcome.results.items():
         print_results(results, title=name)
     STDOUT.print(f"results → {outcome.out}", highlight=False, soft_wrap=True)
+
+
+def compare(config: Any, models: list[str], out: Path, overwrite: bool) -> None:
+    """Several models: each evaluated into its subfolder, then the comparison report."""
+    from mslt_it.evaluation import compare_models
+
+    comparison = compare_models(config, models, out, overwrite=overwrite)
+    for model, outcome in comparison.outcomes.items():
+        for name, results in outcome.results.items():
+            print_results(results, title=f"{model} ({name})")
+    STDOUT.print(f"comparison → {comparison.report}", highlight=False, soft_wrap=True)
 
 
 def score_command(

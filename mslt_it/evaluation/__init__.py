@@ -20,6 +20,8 @@ from typing import Any
 from mslt_it.evaluation.config import EvalConfig
 
 _LAZY = {
+    "Comparison": "compare",
+    "compare_models": "compare",
     "EvalOutcome": "runner",
     "evaluate": "runner",
     "load_results": "runner",
