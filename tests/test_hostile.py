@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -168,7 +169,6 @@ def test_adapter_files_are_shared_and_deterministic(adapter) -> None:
 def test_truncated_adapter_weights_are_a_one_line_error(
     cli, adapter, tiny_model_dir: Path, tmp_path: Path
 ) -> None:
-    import shutil
 
     out, _ = adapter
     broken = tmp_path / "broken"
@@ -704,3 +704,25 @@ def test_sigterm_removes_the_lock_and_the_temporary_folder(tmp_path: Path) -> No
     process.wait(timeout=60)
     assert process.returncode == 143
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_an_adapter_records_the_hub_revision_of_its_base(
+    dataset: Path, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """A Hub id, loaded offline from a local Hub cache of the same layout as a download."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hf" / "hub" / "models--mslt--tiny"
+    shutil.copytree(tiny_model_dir, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
+    out = tmp_path / "adapter"
+    done = subprocess.run(
+        [sys.executable, "-c", "from mslt_it.cli import main; main()", "train",
+         "--dataset", str(dataset), "--model", "mslt/tiny", "--out", str(out), *FAST_TRAIN],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    run = json.loads((out / "run.json").read_text())
+    assert run["base_model"] == "mslt/tiny" and run["base_model_revision"] == commit

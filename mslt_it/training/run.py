@@ -281,6 +281,7 @@ def run_record(
     return {
         "kind": "mslt-it run",
         "base_model": model_config.name_or_path,
+        "base_model_revision": hub_revision(model_config.name_or_path),
         "trust_remote_code": model_config.trust_remote_code,
         "dataset": dataset_record(plan.data, checked.rows),
         "eval_dataset": dataset_record(plan.eval_data, checked.eval_rows),
@@ -645,6 +646,26 @@ def last_logged_loss(history: list[dict[str, Any]]) -> float | None:
         if "loss" in entry:
             return round(float(entry["loss"]), 6)
     return None
+
+
+def hub_revision(name_or_path: str) -> str | None:
+    """The Hub commit whose files the base model was loaded from (None for a local folder), so
+    an adapter names exactly which revision of a Hub id it was trained on.
+
+    Read from the Hub cache, where loading put the files: ``…/snapshots/<commit>/config.json``.
+    """
+    if Path(name_or_path).expanduser().exists():
+        return None
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        cached = try_to_load_from_cache(name_or_path, "config.json")
+    except Exception:  # an id the cache cannot even parse: nothing to record
+        return None
+    if not isinstance(cached, str):
+        return None
+    parts = Path(cached).parts
+    return parts[parts.index("snapshots") + 1] if "snapshots" in parts else None
 
 
 def checkpoint_step(checkpoint: str | None) -> int:
