@@ -30,6 +30,7 @@ class DataConfig(BaseModel):
         description="Source language codes, e.g. [en, de, zh].", min_length=1
     )
     budget: int = Field(
+        strict=True,
         description="Number of examples: the total (split across sources) or per language.",
         gt=0,
         le=10**9,
@@ -72,13 +73,20 @@ class DataConfig(BaseModel):
         default=None, description="Optional system message put before every instruction."
     )
     seed: int = Field(
-        default=0, ge=0, lt=2**32, description="Seed of the sample and of the mixture's order."
+        strict=True,
+        default=0,
+        ge=0,
+        lt=2**32,
+        description="Seed of the sample and of the mixture's order.",
     )
     tokenizer: str | None = Field(
         default=None, description="Tokenizer (Hub id or folder) for token counts per language."
     )
     max_length: int = Field(
-        default=512, gt=0, description="Token length above which an example counts as too long."
+        strict=True,
+        default=512,
+        gt=0,
+        description="Token length above which an example counts as too long.",
     )
 
     @field_validator("sources")

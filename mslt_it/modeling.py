@@ -23,9 +23,9 @@ def load_tokenizer(
     try:
         return AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        reason = " ".join(str(error).split())[:300] or type(error).__name__
         raise MsltError(
-            f"{field}: cannot load a tokenizer from {name_or_path!r}: {first_line}"
+            f"{field}: cannot load a tokenizer from {name_or_path!r}: {reason}"
         ) from None
 
 

@@ -726,3 +726,16 @@ def test_an_adapter_records_the_hub_revision_of_its_base(
     assert done.returncode == 0, done.stderr[-2000:]
     run = json.loads((out / "run.json").read_text())
     assert run["base_model"] == "mslt/tiny" and run["base_model_revision"] == commit
+
+
+def test_a_boolean_or_fraction_is_not_an_integer_in_a_recipe(cli, tmp_path: Path) -> None:
+    recipe = write_recipe(tmp_path / "r.yaml", "eval: {task: xnli, langs: [en], limit: true}\n")
+    assert_one_line_error(cli("run", recipe, "--dry-run"), "eval.limit", "True")
+
+
+def test_analyze_refuses_an_adapter_given_twice(cli, adapter, tiny_model_dir, tmp_path) -> None:
+    out, _ = adapter
+    result = cli("analyze", "--model", tiny_model_dir, "--adapter", out, "--adapter", out,
+                 "--langs", "en,de", "--n", "4", "--out", tmp_path / "an")  # fmt: skip
+    assert_one_line_error(result, "--adapter", "twice")
+    assert not (tmp_path / "an").exists()

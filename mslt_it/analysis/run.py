@@ -93,6 +93,9 @@ class AnalysisResult:
 
 def check_options(config: AnalysisConfig) -> None:
     """Options that need no data or model to judge."""
+    twice = sorted({a for a in config.adapters if config.adapters.count(a) > 1})
+    if twice:
+        raise MsltError(f"--adapter: {twice[0]!r} is given twice")
     if not 0 <= config.seed < 2**32:
         raise MsltError(f"--seed: must be an integer in [0, 2**32), got {config.seed}")
     if config.pooling not in POOLINGS:

@@ -72,7 +72,10 @@ class EvalConfig(BaseModel):
         description="'hub', 'synthetic', or a folder laid out as DIR/<task>/<lang>/<split>.jsonl",
     )
     limit: int | None = Field(
-        default=None, gt=0, description="Evaluate only the first N rows of each language."
+        strict=True,
+        default=None,
+        gt=0,
+        description="Evaluate only the first N rows of each language.",
     )
     backend: Literal["hf", "vllm"] = Field(
         default="hf", description="hf (transformers + PEFT) or vllm (LLM engine + LoRARequest)."
@@ -86,15 +89,17 @@ class EvalConfig(BaseModel):
         ),
     )
     max_tokens: int | None = Field(
+        strict=True,
         default=None,
         gt=0,
         le=65536,
         description="Most new tokens per answer in generate mode (default 32; 160 for wikiann).",
     )
     batch_size: int = Field(
-        default=32, gt=0, le=65536, description="Examples per forward pass (hf)."
+        strict=True, default=32, gt=0, le=65536, description="Examples per forward pass (hf)."
     )
     chunk_size: int = Field(
+        strict=True,
         default=256,
         gt=0,
         description="Examples per checkpointed chunk: a killed run resumes from the last chunk.",
@@ -104,7 +109,9 @@ class EvalConfig(BaseModel):
         description="Model dtype: auto is bfloat16 on a GPU that supports it, float32 on CPU.",
     )
     device: str | None = Field(default=None, description="hf device (default: cuda if available).")
-    tensor_parallel_size: int = Field(default=1, gt=0, description="vLLM tensor parallelism.")
+    tensor_parallel_size: int = Field(
+        strict=True, default=1, gt=0, description="vLLM tensor parallelism."
+    )
     vllm_args: dict[str, Any] = Field(
         default={},
         description="Extra keyword arguments for vllm.LLM (e.g. gpu_memory_utilization).",
@@ -113,9 +120,14 @@ class EvalConfig(BaseModel):
         default=None, description="Let the model folder run code (default: run.json's, else off)."
     )
     seed: int = Field(
-        default=0, ge=0, lt=2**32, description="Seed of the bootstrap confidence intervals."
+        strict=True,
+        default=0,
+        ge=0,
+        lt=2**32,
+        description="Seed of the bootstrap confidence intervals.",
     )
     bootstrap_samples: int = Field(
+        strict=True,
         default=1000,
         ge=0,
         le=1_000_000,
