@@ -321,8 +321,8 @@ def load_manifest(folder: str | Path, field: str = "dataset") -> dict[str, Any]:
             f"{field}: {str(folder)!r} has no {MANIFEST}; build it with `mslt-it build`"
         )
     try:
-        manifest = json.loads(path.read_bytes().decode("utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as error:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:  # UnicodeDecodeError is a ValueError
         reason = " ".join(str(error).split())[:120]
         raise MsltError(f"{field}: {path} is damaged ({reason}); build it again") from None
     if not isinstance(manifest, dict) or "fingerprint" not in manifest:

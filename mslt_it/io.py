@@ -24,6 +24,21 @@ def _umask() -> int:
     return mask
 
 
+def shared_file_mode() -> int:
+    """The mode an output file gets: what the umask allows (``mkstemp`` alone gives 0600)."""
+    return 0o666 & ~_umask()
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON mapping's content, or None when the file is missing, unreadable or not a mapping
+    (half-written by a kill, or someone else's file)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` so readers see the old file or the new one, never a part."""
     path = Path(path)
@@ -32,7 +47,7 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes files private; outputs are not
+        os.chmod(tmp, shared_file_mode())  # mkstemp makes files private; outputs are not
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -56,7 +71,7 @@ def share_files(folder: str | Path) -> None:
     transformers and safetensors write weights through temporary files, which are owner-only;
     an output folder's other files follow the umask, and a shared group should read all of them.
     """
-    mode = 0o666 & ~_umask()
+    mode = shared_file_mode()
     for path in Path(folder).rglob("*"):
         if path.is_file() and not path.is_symlink() and path.stat().st_mode & 0o077 == 0:
             os.chmod(path, mode)
@@ -70,7 +85,7 @@ def atomic_directory(
 
     On any exception the temporary directory is removed, so a failed build leaves nothing behind.
     With ``overwrite`` an existing ``path`` is replaced; without it the caller must have checked
-    (:func:`mslt_it.outputs.check_output` does, and refuses folders mslt-it did not write).
+    (:func:`mslt_it.outputs.claim_output` does, and refuses folders mslt-it did not write).
     ``kind`` marks the new folder as mslt-it's own output of that kind.
     """
     path = Path(path).resolve()  # "." and "runs/x/.." have no usable name of their own

@@ -1,7 +1,8 @@
 """Output folders: checked before any work, owned by what wrote them, locked while written.
 
-Every command that writes a folder calls :func:`claim_output` before its first slow step. It
-refuses, with a one-line error naming the option:
+Every command that writes a folder calls :func:`claim_output` before its first slow step
+(:func:`check_destination` alone where the folder may hold others' files too). It refuses, with
+a one-line error naming the option:
 
 - an output that is a file, or that is, contains or lies inside one of the command's inputs
   (``train --dataset D --out D`` would otherwise delete the dataset it reads);
@@ -29,7 +30,6 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
 
 from mslt_it.errors import MsltError
 
@@ -55,12 +55,11 @@ def mark_owner(folder: Path, kind: str) -> None:
 
 def owner_kind(folder: Path) -> str | None:
     """The kind of output mslt-it wrote into ``folder``, or None if it did not write it."""
-    try:
-        marker = json.loads((folder / OWNER_FILE).read_text(encoding="utf-8"))
-        if isinstance(marker, dict) and isinstance(marker.get("kind"), str):
-            return marker["kind"]
-    except (OSError, ValueError):
-        pass
+    from mslt_it.io import read_json
+
+    marker = read_json(folder / OWNER_FILE)
+    if marker is not None and isinstance(marker.get("kind"), str):
+        return marker["kind"]
     for kind, names in LEGACY_MARKERS.items():
         if any((folder / name).exists() for name in names):
             return kind
@@ -85,12 +84,17 @@ def _a(kind: str) -> str:
 
 
 def check_not_an_input(
-    out: Path, inputs: Iterable[str | Path | None], field: str, inside_ok: bool = False
+    out: Path,
+    inputs: Iterable[str | Path | None],
+    field: str,
+    inside_ok: bool = False,
+    noun: str = "folder",
 ) -> None:
     """``out`` must not be an input, hold one, or lie inside one: inputs are never written to.
 
     ``inside_ok``: a new folder inside an input folder is fine (a report written beside the
-    evaluations it reads; nothing of the input is replaced).
+    evaluations it reads; nothing of the input is replaced). ``noun`` is what the message asks
+    for instead (``folder``, ``file``).
     """
     target = out.resolve()
     for given in inputs:
@@ -103,7 +107,7 @@ def check_not_an_input(
         if target == source:
             raise MsltError(
                 f"{field}: {_describe(out)} is an input of this command; inputs are "
-                "never written to, choose another folder"
+                f"never written to, choose another {noun}"
             )
         if source.is_relative_to(target):
             raise MsltError(
@@ -120,8 +124,6 @@ def check_not_an_input(
 
 def check_replaceable(out: Path, kind: str, overwrite: bool, field: str) -> None:
     """An existing ``out`` is replaced only with ``--overwrite`` and only if mslt-it wrote it."""
-    if out.exists() and not out.is_dir():
-        raise MsltError(f"{field}: {_describe(out)} is a file; give a folder")
     if not out.is_dir() or not holds_anything(out):
         return
     if not overwrite:
@@ -237,7 +239,56 @@ def _read_holder(handle: int) -> str:
     return f" (pid {pid})" if pid.isdigit() else ""
 
 
-def check_output(
+def check_destination(
+    out: str | Path,
+    *,
+    field: str = "--out",
+    inputs: Iterable[str | Path | None] = (),
+    inside_ok: bool = False,
+) -> Path:
+    """What every output folder needs, whoever owns it: a path, not a file, not one of the
+    command's inputs (:func:`check_not_an_input`), and writable. Returns it as a ``Path``."""
+    if str(out).strip() == "":  # before Path(), which reads "" as "."
+        raise MsltError(f"{field}: an empty path; give a folder")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise MsltError(f"{field}: {_describe(out)} is a file; give a folder")
+    check_not_an_input(out, inputs, field, inside_ok)
+    check_writable(out if out.is_dir() else out.parent, field)
+    return out
+
+
+def check_owner(
+    out: Path,
+    *,
+    kind: str,
+    overwrite: bool = False,
+    field: str = "--out",
+    existing_ok: bool = False,
+) -> None:
+    """An existing ``out`` must be mslt-it's own output of ``kind``.
+
+    ``existing_ok``: the caller decides what an existing folder of this kind means (resume, skip,
+    an evaluation's per-run settings); otherwise it is replaced only with ``--overwrite``.
+    """
+    if not (existing_ok and out.is_dir() and holds_anything(out)):
+        check_replaceable(out, kind, overwrite, field)
+        return
+    found = owner_kind(out)
+    if found is None:
+        raise MsltError(
+            f"{field}: {_describe(out)} exists and holds files that mslt-it did not write; "
+            "choose another folder"
+        )
+    if found != kind:
+        raise MsltError(
+            f"{field}: {_describe(out)} holds an mslt-it {found}, not {_a(kind)}; "
+            "choose another folder"
+        )
+
+
+@contextlib.contextmanager
+def claim_output(
     out: str | Path,
     *,
     kind: str,
@@ -246,47 +297,13 @@ def check_output(
     field: str = "--out",
     existing_ok: bool = False,
     inside_ok: bool = False,
-) -> Path:
-    """Every check of :mod:`mslt_it.outputs` on ``out`` before the work starts; returns it.
-
-    ``existing_ok``: the caller decides what an existing folder of this kind means (resume, skip,
-    an evaluation's per-run settings); the ownership and kind checks still apply to foreign
-    folders.
-    """
-    out = Path(out)
-    if str(out).strip() == "":
-        raise MsltError(f"{field}: an empty path; give a folder")
-    check_not_an_input(out, inputs, field, inside_ok)
-    if existing_ok and out.is_dir() and holds_anything(out):
-        found = owner_kind(out)
-        if found is not None and found != kind:
-            raise MsltError(
-                f"{field}: {_describe(out)} holds an mslt-it {found}, not {_a(kind)}; "
-                "choose another folder"
-            )
-        if found is None and not overwrite:
-            raise MsltError(
-                f"{field}: {_describe(out)} exists and holds files that mslt-it did not write; "
-                "choose another folder"
-            )
-        if found is None:
-            check_replaceable(out, kind, overwrite, field)
-    else:
-        check_replaceable(out, kind, overwrite, field)
-    check_writable(out if out.is_dir() else out.parent, field)
-    return out
-
-
-@contextlib.contextmanager
-def claim_output(out: str | Path, *, field: str = "--out", **checks: Any) -> Iterator[Path]:
-    """Lock ``out``, then run every check of :func:`check_output` (``checks`` are its keyword
-    arguments: kind, overwrite, inputs, existing_ok, inside_ok) while holding the lock."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise MsltError(f"{field}: {_describe(out)} is a file; give a folder")
-    check_writable(out.parent if not out.exists() else out, field)
+) -> Iterator[Path]:
+    """Check ``out`` (:func:`check_destination`), lock it, and check its owner under the lock
+    (:func:`check_owner`), so no other process can change what the check saw."""
+    out = check_destination(out, field=field, inputs=inputs, inside_ok=inside_ok)
     with output_lock(out, field):
-        yield check_output(out, field=field, **checks)
+        check_owner(out, kind=kind, overwrite=overwrite, field=field, existing_ok=existing_ok)
+        yield out
 
 
 def check_output_file(
@@ -303,17 +320,12 @@ def check_output_file(
     it (an earlier ``what``); and its folder writable. Then the atomic write cannot destroy
     anything of the user's.
     """
-    path = Path(path)
-    if str(path).strip() == "":
+    if str(path).strip() == "":  # before Path(), which reads "" as "."
         raise MsltError(f"{field}: an empty path; give a file")
-    for given in inputs:
-        if given is not None and Path(given).exists() and Path(given).resolve() == path.resolve():
-            raise MsltError(
-                f"{field}: {_describe(path)} is an input of this command; inputs are "
-                "never written to, choose another file"
-            )
+    path = Path(path)
     if path.is_dir():
         raise MsltError(f"{field}: {_describe(path)} is a folder; give a file")
+    check_not_an_input(path, inputs, field, noun="file")
     if path.exists() and not path.is_file():
         raise MsltError(f"{field}: {_describe(path)} is not a regular file")
     if path.is_file() and not ours(path):
@@ -331,7 +343,7 @@ def json_kind_is(kind: str) -> Callable[[Path], bool]:
     def test(path: Path) -> bool:
         try:
             data = json.loads(path.read_bytes()[:10_000_000].decode("utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError):
+        except (OSError, ValueError):  # UnicodeDecodeError is a ValueError
             return False
         return isinstance(data, dict) and data.get("kind") == kind
 

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from mslt_it.errors import MsltError
-from mslt_it.io import atomic_directory
+from mslt_it.io import atomic_directory, shared_file_mode
 
 SYNTHETIC_WARNING = (
     "**These results are on SYNTHETIC data** (invented words in each language's script): they "
@@ -107,8 +107,8 @@ def find_results(paths: list[Path]) -> list[Path]:
 def read_results_file(path: Path) -> dict[str, Any]:
     """One results.json, checked enough that the report cannot silently misread it."""
     try:
-        data = json.loads(path.read_bytes().decode("utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as error:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:  # UnicodeDecodeError is a ValueError
         reason = " ".join(str(error).split())[:160]
         raise MsltError(f"run dir: {path} is not a readable results.json ({reason})") from None
     if not isinstance(data, dict) or not isinstance(data.get("tasks"), dict):
@@ -199,10 +199,9 @@ def run_names(files: list[Path], documents: list[dict[str, Any]]) -> list[str]:
     return names
 
 
-def scores_of(data: dict[str, Any], path: Path, name: str | None = None) -> list[Score]:
-    """The per-language scores of one results.json (schema: mslt_it.evaluation.runner)."""
+def scores_of(data: dict[str, Any], path: Path, name: str) -> list[Score]:
+    """The per-language scores of one results.json, as the run ``name`` (:func:`run_names`)."""
     sources = sources_in(data)
-    name = name or run_label(sources, data.get("run") or path.parent.name)
     out = []
     try:
         for task, per_task in data["tasks"].items():
@@ -356,14 +355,8 @@ def save_figure(figure: Any, path: Path) -> None:
     os.close(fd)
     figure.savefig(tmp, dpi=130, bbox_inches="tight")
     plt.close(figure)
-    os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp's files are private; outputs are not
+    os.chmod(tmp, shared_file_mode())  # mkstemp's files are private; outputs are not
     os.replace(tmp, path)
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def heatmap(results: Results, path: Path) -> str:

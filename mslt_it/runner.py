@@ -231,19 +231,11 @@ def claim_experiment_folder(recipe: Recipe) -> None:
     Not locked as a whole: a Slurm array runs one task per run in it at once; each step locks
     its own folder.
     """
-    from mslt_it.outputs import (
-        check_not_an_input,
-        check_writable,
-        holds_anything,
-        mark_owner,
-        owner_kind,
-    )
+    from mslt_it.outputs import check_destination, holds_anything, mark_owner, owner_kind
 
     root = recipe.output_dir
     field = f"{recipe.path}: output_dir (or --out)"
-    if root.exists() and not root.is_dir():
-        raise MsltError(f"{field}: {str(root)!r} is a file; give a folder")
-    check_not_an_input(root, [recipe.path, recipe.model.name_or_path], field)
+    check_destination(root, field=field, inputs=[recipe.path, recipe.model.name_or_path])
     kind = owner_kind(root) if root.is_dir() else None
     earlier = kind == "experiment" or any(root.glob("*/*/.mslt-it-step.json"))
     if root.is_dir() and holds_anything(root) and not earlier:
@@ -252,7 +244,6 @@ def claim_experiment_folder(recipe: Recipe) -> None:
             f"{field}: {str(root)!r} holds {found}, not an experiment of a recipe; "
             "choose another folder"
         )
-    check_writable(root if root.is_dir() else root.parent, field)
     root.mkdir(parents=True, exist_ok=True)
     mark_owner(root, "experiment")
 

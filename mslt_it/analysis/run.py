@@ -34,7 +34,7 @@ from mslt_it.analysis.parallel import ParallelSentences, load_parallel
 from mslt_it.analysis.plots import PROJECTIONS, plot_cka, plot_layers, plot_projection
 from mslt_it.errors import MsltError, allowed
 from mslt_it.io import atomic_write_json
-from mslt_it.outputs import check_not_an_input, check_writable, output_lock
+from mslt_it.outputs import check_destination, output_lock
 
 RESULT_FILE = "analysis.json"
 PLOT_FILES = {"tsne": "tsne.png", "layers": "layers.png", "cka": "cka.png"}
@@ -184,8 +184,7 @@ def run_analysis(
     adapters = unique_labels([read_adapter(path) for path in config.adapters])
     # the folder may hold other outputs (an evaluation's): only analysis files are replaced, so
     # no ownership check, but never an input, and writable before the models load
-    check_not_an_input(out, [config.model, *config.adapters, config.parallel], "--out")
-    check_writable(out if out.is_dir() else out.parent, "--out")
+    check_destination(out, inputs=[config.model, *config.adapters, config.parallel])
     with output_lock(out):
         return _run_analysis(config, out, adapters, started)
 

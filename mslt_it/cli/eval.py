@@ -123,7 +123,7 @@ def eval_command(
         if not isinstance(section, dict):
             raise MsltError(f"{recipe}: eval: the recipe has no `eval` section")
         settings, prefix = dict(section), "eval"
-    models = list(dict.fromkeys(model or [])) if model and len(model) > 1 else None
+    models = model if model and len(model) > 1 else None  # compare_models refuses repeats
     options = {
         "model": model[0] if model and len(model) == 1 else None,
         "adapters": adapter,
@@ -157,8 +157,6 @@ def eval_command(
     settings.update({key: value for key, value in options.items() if value not in (None, [])})
     config = validate_section(EvalConfig, settings, prefix)
     if models is not None:
-        if len(models) < len(model or []):
-            raise MsltError(f"--model: a model is given twice in {', '.join(model or [])}")
         compare(config, models, out, overwrite)
         return
     outcome = evaluate(config, out, overwrite=overwrite)

@@ -204,8 +204,8 @@ def rescore_file(
     header: dict[str, Any] = {}
     if (path.parent / RESULTS).is_file():
         try:
-            header = json.loads((path.parent / RESULTS).read_bytes().decode("utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError):
+            header = json.loads((path.parent / RESULTS).read_text(encoding="utf-8"))
+        except (OSError, ValueError):  # UnicodeDecodeError is a ValueError
             raise MsltError(f"predictions: {path.parent / RESULTS} beside it is damaged") from None
         if not isinstance(header, dict):
             raise MsltError(f"predictions: {path.parent / RESULTS} beside it is not a mapping")

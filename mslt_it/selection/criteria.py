@@ -41,6 +41,7 @@ from mslt_it.selection.vectors import (
     describe_missing,
     lang2vec_table,
     load_vectors_csv,
+    registry_iso_codes,
 )
 from mslt_it.tasks.base import Task
 
@@ -174,8 +175,7 @@ class Context:
     def _lang2vec(self, space: str) -> FeatureTable:
         feature_set = L2V_SPACES[space].format(variant=self.options.l2v_variant)
         registry = all_languages()
-        iso_codes = sorted({lang.iso639_3 for lang in registry.values()})
-        by_iso = lang2vec_table(feature_set, iso_codes, self.options.cache_dir)
+        by_iso = lang2vec_table(feature_set, registry_iso_codes(), self.options.cache_dir)
         table = FeatureTable(
             feature_set,
             tuple(registry),

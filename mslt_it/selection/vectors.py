@@ -36,6 +36,7 @@ import numpy as np
 
 from mslt_it.errors import MsltError, allowed
 from mslt_it.io import atomic_write_text
+from mslt_it.paths import RESOURCES_DIR
 
 CACHE_FORMAT = 1
 MISSING_MARKS = frozenset({"", "--", "nan", "NaN", "NA"})
@@ -59,7 +60,7 @@ SHIPPED_FEATURE_SETS = tuple(
 )
 """Every lang2vec set a criterion can ask for; each ships for the registry's languages."""
 
-SHIPPED_FOLDER = Path(__file__).resolve().parent.parent / "resources" / "lang2vec"
+SHIPPED_FOLDER = RESOURCES_DIR / "lang2vec"
 
 
 @dataclass(frozen=True)
@@ -204,6 +205,14 @@ def read_cached_table(path: Path, feature_set: str, codes: list[str]) -> Feature
     """The cached table, or None when there is none or it is not for these inputs."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # absent or damaged: fetch again and overwrite
+    return table_from_document(document, feature_set, codes)
+
+
+def table_from_document(document: Any, feature_set: str, codes: list[str]) -> FeatureTable | None:
+    """The table a cache or shipped document holds, or None if it is not for these inputs."""
+    try:
         if (
             document["format"] != CACHE_FORMAT
             or document["feature_set"] != feature_set
@@ -213,8 +222,8 @@ def read_cached_table(path: Path, feature_set: str, codes: list[str]) -> Feature
             return None
         shape = (len(document["codes"]), len(document["features"]))
         values = _decode(document["values"], shape)
-    except (OSError, ValueError, KeyError, TypeError, zlib.error):
-        return None  # absent or damaged: fetch again and overwrite
+    except (ValueError, KeyError, TypeError, zlib.error):
+        return None  # damaged: fetch again and overwrite
     return FeatureTable(feature_set, tuple(codes), tuple(document["features"]), values)
 
 
@@ -236,15 +245,14 @@ def shipped_table(feature_set: str, codes: list[str]) -> FeatureTable | None:
     None when the set is not shipped, a code is not in it, or the installed lang2vec is another
     version than the one the file was derived from (then lang2vec itself is asked).
     """
-    path = shipped_path(feature_set)
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        document = json.loads(shipped_path(feature_set).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    shipped_codes = document.get("codes", [])
+    shipped_codes = document.get("codes", []) if isinstance(document, dict) else []
     if not set(codes) <= set(shipped_codes):
         return None
-    table = read_cached_table(path, feature_set, shipped_codes)
+    table = table_from_document(document, feature_set, shipped_codes)  # parsed once
     if table is None:
         return None
     return FeatureTable(feature_set, tuple(codes), table.features, table.matrix(codes))

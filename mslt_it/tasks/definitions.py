@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from mslt_it.errors import MsltError, allowed
+from mslt_it.errors import MsltError
 from mslt_it.tasks.base import COMMON_FIELDS, Row, Task, Verbalizer, common_variables
 
 PLAIN_COLUMN = re.compile(r"^\s*row\.([A-Za-z_][A-Za-z0-9_]*)\s*$")
@@ -293,10 +293,6 @@ def load_definitions(folders: tuple[Path, ...]) -> dict[str, Task]:
             )
         tasks[task.name] = task
     return tasks
-
-
-def known_names(tasks: dict[str, Task]) -> str:
-    return allowed(sorted(tasks))
 
 
 def user_definition(task: Task) -> dict[str, str] | None:

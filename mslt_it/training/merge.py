@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from mslt_it.errors import MsltError
-from mslt_it.io import atomic_directory, atomic_write_json
-from mslt_it.training.outputs import RUN_FILE, read_json
+from mslt_it.io import atomic_directory, atomic_write_json, read_json
+from mslt_it.training.outputs import RUN_FILE
 
 
 def base_of(adapter_dir: Path) -> tuple[str, bool, dict[str, Any] | None]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mslt_it.errors import MsltError
-from mslt_it.io import atomic_write_json, atomic_write_text, share_files
+from mslt_it.io import atomic_write_json, atomic_write_text, read_json, share_files
 from mslt_it.outputs import mark_owner
 
 RUN_FILE = "run.json"
@@ -33,15 +33,6 @@ class OutputState(Enum):
     INCOMPLETE = "incomplete"  # the same run, interrupted
     DIFFERENT = "different"  # another configuration's run
     FOREIGN = "foreign"  # files that are not an mslt-it run
-
-
-def read_json(path: Path) -> dict[str, Any] | None:
-    """A JSON file's content, or None when it is missing or unreadable (half-written by a kill)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def inspect_output(out: Path, config_hash: str) -> OutputState:

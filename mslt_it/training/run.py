@@ -137,7 +137,7 @@ def _train(
         if on_main():
             outputs.remove_empty_folders(out)  # the Trainer creates its folder on init
         raise
-    existed = out.exists() and action == "resume"
+    resumed = action == "resume"
     prepare_output(out, action, plan.config_hash, plan.determining)  # the first write
 
     trainer = checked.trainer
@@ -147,7 +147,7 @@ def _train(
     try:
         result = trainer.train(resume_from_checkpoint=checkpoint)
     except BaseException:
-        if on_main() and not existed and outputs.last_checkpoint(out) is None:
+        if on_main() and not resumed and outputs.last_checkpoint(out) is None:
             outputs.clear(out)  # failed before its first checkpoint: leave nothing behind
         raise
     seconds = time.monotonic() - started
