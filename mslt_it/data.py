@@ -89,6 +89,12 @@ def check_template(template: PromptTemplate, config: DataConfig) -> None:
         raise MsltError(
             f"template: {template.id} is a {template.spec.task} template, not {config.task}"
         )
+    if template.plain:
+        raise MsltError(
+            f"template: {template.id} is a plain language-model prompt (format: plain), for "
+            "evaluation; build instructions with a chat template (format: chat), e.g. "
+            f"{config.task}/en-instruct"
+        )
     for lang in config.sources:
         template.check_language(lang)
 

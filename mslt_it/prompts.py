@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import jinja2
 from jinja2 import meta
@@ -51,12 +51,21 @@ class LanguageOverride(BaseModel):
 
 
 class TemplateFile(BaseModel):
-    """The schema of a template YAML file."""
+    """The schema of a template YAML file.
+
+    ``format: chat`` (the default) is an instruction-tuning prompt: the instruction is the user's
+    turn of the chat template and the answer the assistant's. ``format: plain`` is a
+    language-model prompt as lm-evaluation-harness writes it: the instruction is the context,
+    fed as it is, and the answer follows it after ``target_delimiter``; such a template is for
+    evaluation (rank or generate), not for building a training set.
+    """
 
     model_config = ConfigDict(extra="forbid")
     id: str
     task: str
     description: str
+    format: Literal["chat", "plain"] = "chat"
+    target_delimiter: str = " "
     instruction: str | None = None
     answer: str
     verbalizers: dict[str, str] | None = None
@@ -132,16 +141,30 @@ class PromptTemplate:
             compiled[lang] = CompiledParts(instruction, override.answer or self.spec.answer)
         return compiled
 
+    @property
+    def plain(self) -> bool:
+        """A language-model prompt (lm-evaluation-harness style), not a chat turn."""
+        return self.spec.format == "plain"
+
     def variables(self, row: Row, lang: str) -> dict[str, Any]:
         """The variables the template sees for ``row``."""
-        return self.task.to_variables(row, self.verbalizer(lang), lang)
+        return self.task.to_variables(row, self.verbalizer(lang), lang, None)
 
     def render(
-        self, row: Row, lang: str, verbalizer: Mapping[str, str] | None = None
+        self,
+        row: Row,
+        lang: str,
+        verbalizer: Mapping[str, str] | None = None,
+        label: int | None = None,
     ) -> RenderedExample:
-        """Render one row of the template's task, in language ``lang``."""
+        """Render one row of the template's task, in language ``lang``.
+
+        ``label`` (an index into the task's labels) renders the row as if that were its gold
+        label: rank mode scores every label's answer (and, for a multiple-choice template whose
+        context names the choice, every choice's context) this way.
+        """
         self.check_language(lang)
-        variables = self.task.to_variables(row, verbalizer or self.verbalizer(lang), lang)
+        variables = self.task.to_variables(row, verbalizer or self.verbalizer(lang), lang, label)
         try:
             instruction, answer = self._compiled[lang].render(variables)
         except jinja2.TemplateError as error:

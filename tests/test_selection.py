@@ -593,7 +593,7 @@ def test_errors_are_one_line_with_status_2(cli, args: list[str], fragments: list
 
 
 def test_task_is_required_and_bad_files_are_one_line_errors(cli, tmp_path: Path) -> None:
-    assert_one_line_error(cli("select", "--pool", "en,de"), "--task", "pawsx, wikiann, xnli")
+    assert_one_line_error(cli("select", "--pool", "en,de"), "--task", "pawsx, wikiann, xcopa, xnli")
     bad = write_csv(tmp_path / "bad.csv", ["set", "accuracy"], [["en", 1]])
     assert_one_line_error(cli("select", "--task", "xnli", "--evaluate", bad), "'sources'")
     text = write_csv(tmp_path / "text.csv", ["sources", "score"], [["en+de", "high"], ["en", 1]])

@@ -26,6 +26,11 @@ EXPECTED = {
     "reserved-variable.yaml": "'label_word' is provided by the classification kind",
     "dup.yaml": "duplicate key 'name'",
     "not-a-mapping.yaml": "must be a YAML mapping",
+    "mc-no-choices.yaml": "choices: a multiple_choice task needs an expression",
+    "mc-two-golds.yaml": "either gold (an expression) or label_column",
+    "mc-choices-on-classification.yaml": "only a multiple_choice task reads choices",
+    "mc-bad-choices.yaml": "mc-bad-choices.yaml: choices:",
+    "mc-example-lacks-column.yaml": "example: lacks column 'b'",
 }
 
 

@@ -93,8 +93,12 @@ def averages(per_language: dict[str, dict[str, Any]], languages: Sequence[str]) 
     scores = np.array([per_language[lang]["score"] for lang in chosen])
     counts = np.array([per_language[lang]["n"] for lang in chosen], dtype=float)
     weighted = float((scores * counts).sum() / counts.sum()) if counts.sum() else 0.0
-    return {
+    found: dict[str, Any] = {
         "languages": chosen,
         "unweighted": round(float(scores.mean()), 4),
         "weighted": round(weighted, 4),
     }
+    if all("acc_norm" in per_language[lang] for lang in chosen):  # rank-mode multiple choice
+        norm = np.array([per_language[lang]["acc_norm"] for lang in chosen])
+        found["acc_norm_unweighted"] = round(float(norm.mean()), 4)
+    return found

@@ -26,7 +26,7 @@ from mslt_it.tasks import check_languages, get_task
 from mslt_it.tasks.base import Row, Task
 from mslt_it.tasks.sources import check_split, open_split
 
-DEFAULT_MAX_TOKENS = {"classification": 32, "ner": 160}
+DEFAULT_MAX_TOKENS = {"classification": 32, "ner": 160, "multiple_choice": 16}
 
 
 @dataclass(frozen=True)
@@ -136,10 +136,15 @@ def _task_plan(
     template: str | None,
 ) -> TaskPlan:
     check_languages(task, list(langs), field="langs")
-    if config.mode != "generate" and task.kind != "classification":
+    if config.mode != "generate" and task.kind == "ner":
         raise MsltError(
             f"mode: {config.mode} scores label words, which task {task.name} does not have; "
             "use --mode generate"
+        )
+    if config.mode == "constrained" and task.kind == "multiple_choice":
+        raise MsltError(
+            f"mode: constrained decoding is for label words; for the multiple-choice task "
+            f"{task.name} use --mode rank (each choice's likelihood) or --mode generate"
         )
     if config.mode == "constrained" and config.backend != "vllm":
         raise MsltError(
@@ -229,6 +234,8 @@ def choose_template(
         raise MsltError(f"template: {template.id} is a {template.spec.task} template, not {task}")
     for lang in task_plan.languages:
         template.check_language(lang)
+    if config.mode == "generate":
+        check_answers_are_words(template, task_plan.languages[0])
     recorded_sha = recorded.get("sha256") if recorded_id == chosen else None
     if recorded_sha and recorded_sha != template.sha256 and strict:
         raise MsltError(
@@ -237,6 +244,24 @@ def choose_template(
             "--allow-template-mismatch"
         )
     return template, source
+
+
+def check_answers_are_words(template: PromptTemplate, lang: str) -> None:
+    """Generate mode reads a label word in the output; a template whose answers are the choices'
+    own texts (lm-eval's XCOPA or XStoryCloze prompt) can only be ranked."""
+    from mslt_it.tasks.sources import sample_row
+
+    task = template.task
+    if task.kind != "multiple_choice":
+        return
+    row = sample_row(task, lang)
+    words = template.verbalizer(lang)
+    for index, label in enumerate(task.labels):
+        if template.render(row, lang, label=index).answer != words[label].strip():
+            raise MsltError(
+                f"template: {template.id}'s answers are not its label words (they are the "
+                "choices' texts), so a generated answer cannot be read; use --mode rank"
+            )
 
 
 def choose_chat(plan: EvalPlan, adapter: Adapter | None, adapters: Sequence[Adapter]) -> ChatFormat:

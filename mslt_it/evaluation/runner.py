@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from mslt_it.errors import MsltError
+from mslt_it.evaluation.candidates import row_candidates
 from mslt_it.evaluation.config import EvalConfig
 from mslt_it.evaluation.plan import (
     EvalPlan,
@@ -167,40 +168,84 @@ def predict_chunk(
     """Prompts for a chunk of rows, the backend's answers, and the parsed prediction records."""
     task = task_plan.task
     template = run.templates[task.name]
+    mode = plan.config.mode
+    if mode == "rank":
+        return rank_chunk(plan, run, task, template, lang, rows, backend)
     adapter = run.adapter.name if run.adapter else None
     rendered = [template.render(row, lang) for row in rows]
-    texts = [run.chat.prompt_text(r.instruction) for r in rendered]
-    prompts = run.chat.encode(texts)
-    mode = plan.config.mode
-    scores: list[list[float]] | None = None
+    texts = [prompt_text(run, template, r.instruction) for r in rendered]
+    prompts = encode_prompts(run, template, texts)
     if mode == "generate":
         outputs = backend.generate(prompts, task_plan.max_tokens, adapter)
-        answers = plan.tokenizer.batch_decode(outputs, skip_special_tokens=True)
     else:
         candidates = [label_answers(template, task, row, lang) for row in rows]
-        if mode == "rank":
-            ids = [[run.chat.answer_ids(a) for a in answers] for answers in candidates]
-            scores = backend.loglikelihood(prompts, ids, adapter)
-            answers = [c[int(np.argmax(s))] for c, s in zip(candidates, scores, strict=True)]
-        else:
-            # Structured outputs may spell a choice in more tokens than its usual encoding, but
-            # never in more than its bytes; the grammar ends the answer once a choice is complete.
-            longest = max(len(a.encode("utf-8")) for c in candidates for a in c)
-            outputs = backend.choose(prompts, candidates, longest + 2, adapter)
-            answers = plan.tokenizer.batch_decode(outputs, skip_special_tokens=True)
+        # Structured outputs may spell a choice in more tokens than its usual encoding, but
+        # never in more than its bytes; the grammar ends the answer once a choice is complete.
+        longest = max(len(a.encode("utf-8")) for c in candidates for a in c)
+        outputs = backend.choose(prompts, candidates, longest + 2, adapter)
+    answers = plan.tokenizer.batch_decode(outputs, skip_special_tokens=True)
+    return [
+        parse_record(
+            base_record(task, lang, row, template, run, texts[i], answers[i].strip(), mode),
+            template,
+        )
+        for i, row in enumerate(rows)
+    ]
+
+
+def rank_chunk(
+    plan: EvalPlan,
+    run: RunPlan,
+    task: Task,
+    template: PromptTemplate,
+    lang: str,
+    rows: Sequence[Row],
+    backend: Any,
+) -> list[Record]:
+    """Rank mode: every label's answer scored by log-likelihood, the best one is the output.
+
+    Each row's contexts share one prompt that is fed once (:mod:`.candidates`); a multiple-choice
+    record also keeps each choice's length, from which ``acc_norm`` is scored.
+    """
+    adapter = run.adapter.name if run.adapter else None
+    requests = [row_candidates(template, task, row, lang, run.chat) for row in rows]
+    scores = backend.loglikelihood(
+        [r.prompt for r in requests],
+        [r.continuations for r in requests],
+        adapter,
+        skip=[r.skip for r in requests],
+    )
     records = []
-    for i, row in enumerate(rows):
-        record = base_record(task, lang, row, template, run, texts[i], answers[i].strip(), mode)
-        if scores is not None:
-            record["scores"] = dict(zip(task.labels, (round(s, 6) for s in scores[i]), strict=True))
+    for row, request, row_scores in zip(rows, requests, scores, strict=True):
+        best = int(np.argmax(row_scores))
+        record = base_record(
+            task, lang, row, template, run, request.contexts[0], request.answers[best].strip(),
+            "rank",
+        )  # fmt: skip
+        record["scores"] = dict(zip(task.labels, (round(s, 6) for s in row_scores), strict=True))
+        if task.kind == "multiple_choice":
+            record["choice_lengths"] = dict(zip(task.labels, request.norm_lengths, strict=True))
+            if not request.shared_context:
+                record["contexts"] = request.contexts
         records.append(parse_record(record, template))
     return records
 
 
+def prompt_text(run: RunPlan, template: PromptTemplate, instruction: str) -> str:
+    """The text a model is given: the chat-formatted instruction, or a plain template's as is."""
+    return instruction if template.plain else run.chat.prompt_text(instruction)
+
+
+def encode_prompts(run: RunPlan, template: PromptTemplate, texts: Sequence[str]) -> list[list[int]]:
+    """Token ids of prompt texts (a plain prompt gets the tokenizer's own special tokens)."""
+    if template.plain:
+        return [list(ids) for ids in run.chat.tokenizer(list(texts))["input_ids"]]
+    return run.chat.encode(texts)
+
+
 def label_answers(template: PromptTemplate, task: Task, row: Row, lang: str) -> list[str]:
     """The template's answer for each label of a row, in the task's label order."""
-    column = task.extra.get("label_column") or "label"
-    return [template.render({**row, column: i}, lang).answer for i in range(len(task.labels))]
+    return [template.render(row, lang, label=i).answer for i in range(len(task.labels))]
 
 
 def base_record(

@@ -38,7 +38,9 @@ def parse_record(record: Record, template: PromptTemplate) -> Record:
     """Fill ``parsed``, ``invalid`` and ``correct`` from ``output`` with the template's words."""
     task = get_task(record["task"])
     verbalizer = template.verbalizer(record["lang"])
-    if task.kind == "classification":
+    if task.kind == "multiple_choice" and record.get("scores"):
+        return parse_ranked_choice(record)
+    if task.kind != "ner":
         label = parse_label(record["output"], verbalizer)
         record.update(parsed=label, invalid=label is None, correct=label == record["gold"])
         return record
@@ -50,6 +52,26 @@ def parse_record(record: Record, template: PromptTemplate) -> Record:
         parsed=predicted,
         invalid=not parsed.valid,
         correct=sorted((k, _joined(t)) for k, t in parsed.entities) == gold_set,
+    )
+    return record
+
+
+def parse_ranked_choice(record: Record) -> Record:
+    """A rank-mode multiple-choice record: the best log-likelihood, raw and per character.
+
+    ``acc`` takes the highest sum of log-probabilities; ``acc_norm`` divides each by its
+    choice's length in characters first, as lm-evaluation-harness does.
+    """
+    scores: dict[str, float] = record["scores"]
+    lengths: dict[str, int] = record.get("choice_lengths") or {label: 1 for label in scores}
+    best = max(scores, key=lambda label: scores[label])
+    best_norm = max(scores, key=lambda label: scores[label] / max(1, lengths[label]))
+    record.update(
+        parsed=best,
+        invalid=False,
+        correct=best == record["gold"],
+        parsed_norm=best_norm,
+        correct_norm=best_norm == record["gold"],
     )
     return record
 
@@ -91,13 +113,16 @@ def score_language(
         "invalid": invalid,
         "invalid_rate": _r(invalid / n if n else 0),
     }
-    if kind == "classification":
+    if kind != "ner":
         correct = np.array([bool(r["correct"]) for r in records], dtype=float)
         result.update(
             metric="accuracy",
             score=_r(accuracy(correct)),
             ci95=bootstrap_interval(correct, "accuracy", samples, seed),
         )
+        if records and all("correct_norm" in r for r in records):
+            normalised = np.array([bool(r["correct_norm"]) for r in records], dtype=float)
+            result["acc_norm"] = _r(accuracy(normalised))
         return result
     stats = [ner_statistics(r) for r in records]
     entity = np.array([s[1] for s in stats], dtype=float).reshape(-1, 3)
@@ -147,7 +172,7 @@ def score_records(
         order = list(per_lang)
         targets = [lang for lang in order if lang not in set(sources)]
         tasks[task_name] = {
-            "metric": "accuracy" if task.kind == "classification" else "f1",
+            "metric": "f1" if task.kind == "ner" else "accuracy",
             "languages": languages,
             "average": averages(languages, order),
             "average_targets": averages(languages, targets),

@@ -31,7 +31,7 @@ class Suite(BaseModel):
 
     name: str = Field(description="Short name, used in results and reports.")
     description: str = Field(default="", description="What the suite measures.")
-    task: str = Field(description="Task: xnli, pawsx or wikiann.")
+    task: str = Field(description="Task name (tasks/*.yaml or a --tasks-dir definition).")
     split: str = Field(default="test", description="Split to evaluate.")
     template: str | None = Field(default=None, description="Default prompt template id.")
     languages: list[str] = Field(min_length=1, description="Languages to evaluate.")

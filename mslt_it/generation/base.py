@@ -51,11 +51,14 @@ class Backend(Protocol):
         prompts: Sequence[TokenIds],
         continuations: Sequence[Sequence[TokenIds]],
         adapter: str | None = None,
+        skip: Sequence[Sequence[int]] | None = None,
     ) -> list[list[float]]:
         """Sum of log-probabilities of each continuation of ``prompts[i]``, given that prompt.
 
         ``continuations[i]`` are the candidates for prompt ``i``; backends encode each prompt once
-        and score its candidates against the shared prefix.
+        and score its candidates against the shared prefix. ``skip[i][k]`` leading tokens of
+        candidate ``k`` are fed but not summed: the rest of a context that differs per candidate
+        (a multiple-choice context that names the choice).
         """
         ...
 

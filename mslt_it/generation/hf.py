@@ -154,13 +154,19 @@ class HFBackend:
         prompts: Sequence[TokenIds],
         continuations: Sequence[Sequence[TokenIds]],
         adapter: str | None = None,
+        skip: Sequence[Sequence[int]] | None = None,
     ) -> list[list[float]]:
         """Log-likelihood of every candidate, encoding each prompt once per example."""
         scores: list[list[float]] = [[] for _ in prompts]
+        skip = skip if skip is not None else [[0] * len(c) for c in continuations]
         score = self._score_packed if self._packs_candidates() else self._score_batch
         with self._using(adapter):
             for batch in length_batches([len(p) for p in prompts], self.options.batch_size):
-                batch_scores = score([prompts[i] for i in batch], [continuations[i] for i in batch])
+                batch_scores = score(
+                    [prompts[i] for i in batch],
+                    [continuations[i] for i in batch],
+                    [skip[i] for i in batch],
+                )
                 for index, row in zip(batch, batch_scores, strict=True):
                     scores[index] = row
         return scores
@@ -171,7 +177,10 @@ class HFBackend:
         return getattr(config, "_attn_implementation", None) in ("sdpa", "eager")
 
     def _score_packed(
-        self, prompts: Sequence[TokenIds], continuations: Sequence[Sequence[TokenIds]]
+        self,
+        prompts: Sequence[TokenIds],
+        continuations: Sequence[Sequence[TokenIds]],
+        skip: Sequence[Sequence[int]],
     ) -> list[list[float]]:
         """One forward per batch: each row is a prompt followed by all of its candidates.
 
@@ -233,12 +242,15 @@ class HFBackend:
                 picked = logprobs[row, places].gather(
                     -1, torch.as_tensor(list(candidate), device=self.device).unsqueeze(-1)
                 )
-                row_scores.append(float(picked.sum()))
+                row_scores.append(float(picked[skip[row][k] :].sum()))
             scores.append(row_scores)
         return scores
 
     def _score_batch(
-        self, prompts: Sequence[TokenIds], continuations: Sequence[Sequence[TokenIds]]
+        self,
+        prompts: Sequence[TokenIds],
+        continuations: Sequence[Sequence[TokenIds]],
+        skip: Sequence[Sequence[int]] | None = None,
     ) -> list[list[float]]:
         """Fallback for attention kernels without custom masks (e.g. flash-attention).
 
@@ -247,6 +259,7 @@ class HFBackend:
         """
         import torch
 
+        skip = skip if skip is not None else [[0] * len(c) for c in continuations]
         ids, mask = self._left_pad(prompts)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         out = self.model(
@@ -258,7 +271,7 @@ class HFBackend:
         )
         first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # next-token after prompt
         scores = [
-            [float(first[b, cands[k][0]]) for k in range(len(cands))]
+            [float(first[b, cands[k][0]]) if skip[b][k] == 0 else 0.0 for k in range(len(cands))]
             for b, cands in enumerate(continuations)
         ]
         longer = [
@@ -267,7 +280,7 @@ class HFBackend:
         ]  # fmt: skip
         if not longer:
             return scores
-        rest = self._score_tails(out.past_key_values, mask, continuations, longer)
+        rest = self._score_tails(out.past_key_values, mask, continuations, longer, skip)
         for (b, k), value in zip(longer, rest, strict=True):
             scores[b][k] += value
         return scores
@@ -278,8 +291,10 @@ class HFBackend:
         mask: Any,
         continuations: Sequence[Sequence[TokenIds]],
         pairs: Sequence[tuple[int, int]],
+        skip: Sequence[Sequence[int]],
     ) -> list[float]:
-        """Log-probability of tokens 2.. of each candidate, fed after its prompt's cached keys."""
+        """Log-probability of tokens 2.. of each candidate (those not skipped), fed after its
+        prompt's cached keys."""
         import torch
 
         rows = torch.tensor([b for b, _ in pairs], device=self.device)
@@ -307,7 +322,8 @@ class HFBackend:
         for row, tokens in enumerate(tails):
             targets = torch.as_tensor(tokens[1:], device=self.device)
             picked = logprobs[row, : len(tokens) - 1].gather(-1, targets.unsqueeze(-1))
-            values.append(float(picked.sum()))
+            b, k = pairs[row]
+            values.append(float(picked[max(0, skip[b][k] - 1) :].sum()))
         return values
 
     def close(self) -> None:

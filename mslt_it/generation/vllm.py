@@ -178,6 +178,7 @@ class VLLMBackend:
         prompts: Sequence[TokenIds],
         continuations: Sequence[Sequence[TokenIds]],
         adapter: str | None = None,
+        skip: Sequence[Sequence[int]] | None = None,
     ) -> list[list[float]]:
         """Sum of next-token log-probabilities over each candidate's tokens after its prompt.
 
@@ -187,20 +188,21 @@ class VLLMBackend:
         so the prompt is encoded once per example. (``prompt_logprobs`` would be one request per
         candidate, but it bypasses the prefix cache and fails with LoRA on vLLM's CPU build.)
         """
+        skip = skip if skip is not None else [[0] * len(c) for c in continuations]
         needed: dict[tuple[int, ...], set[int]] = {}
-        for prompt, candidates in zip(prompts, continuations, strict=True):
-            for candidate in candidates:
-                for j, token in enumerate(candidate):
-                    needed.setdefault((*prompt, *candidate[:j]), set()).add(int(token))
+        for prompt, candidates, skips in zip(prompts, continuations, skip, strict=True):
+            for candidate, skipped in zip(candidates, skips, strict=True):
+                for j in range(skipped, len(candidate)):
+                    needed.setdefault((*prompt, *candidate[:j]), set()).add(int(candidate[j]))
         logprobs = self._next_token_logprobs(needed, adapter)
         scores: list[list[float]] = []
-        for prompt, candidates in zip(prompts, continuations, strict=True):
+        for prompt, candidates, skips in zip(prompts, continuations, skip, strict=True):
             row = []
-            for candidate in candidates:
+            for candidate, skipped in zip(candidates, skips, strict=True):
                 row.append(
                     sum(
-                        logprobs[((*prompt, *candidate[:j]), int(token))]
-                        for j, token in enumerate(candidate)
+                        logprobs[((*prompt, *candidate[:j]), int(candidate[j]))]
+                        for j in range(skipped, len(candidate))
                     )
                 )
             scores.append(row)

@@ -24,21 +24,25 @@ class Task:
     """One evaluation/training task, as mslt-it knows it.
 
     ``columns`` are the fields a data file must have; ``fields`` the variables a prompt template may
-    use; ``verbalizer_keys`` the labels a template must give words for.
+    use; ``verbalizer_keys`` the labels a template must give words for. ``to_variables(row,
+    verbalizer, lang, label)`` gives a template's variables; ``label`` (an index into ``labels``)
+    renders the row as if that label were its gold one, which is how rank mode gets every
+    candidate answer (and a multiple-choice context per choice).
     """
 
     name: str
     title: str
     hub_id: str
-    kind: Literal["classification", "ner"]
+    kind: Literal["classification", "ner", "multiple_choice"]
     splits: tuple[str, ...]
     columns: tuple[str, ...]
     labels: tuple[str, ...]
     verbalizer_keys: tuple[str, ...]
     fields: frozenset[str]
-    to_variables: Callable[[Row, Verbalizer, str], dict[str, Any]]
+    to_variables: Callable[[Row, Verbalizer, str, int | None], dict[str, Any]]
     gold_label: Callable[[Row, str], str]
     valid_label_ids: frozenset[int] | None = None
+    check_row: Callable[[Row], None] | None = None
     languages_from_registry: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 

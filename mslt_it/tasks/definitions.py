@@ -5,9 +5,12 @@ splits, the languages, the columns a row must have, the kind of task, the label 
 row's gold label is, the variables prompt templates may use (Jinja expressions over the row,
 rendered in the sandbox) and the metric. What YAML cannot express is a small named piece of code
 that the definition refers to by its kind (:data:`KINDS`): the BIO tags and span format of NER,
-for example. Shipped definitions live in the repository's ``tasks/`` folder; a user adds one by
-dropping a file into a folder passed with ``--tasks-dir`` (or a recipe's ``tasks_dir``), as with
-lm-evaluation-harness's include path.
+for example. A ``multiple_choice`` task reads its choices from the row (``choices``, a Jinja
+expression giving a list of texts) and its gold choice from a column or an expression (``gold``);
+its ``labels`` name the choice slots (``[A, B]``), which templates give words to (``1``/``2``)
+for generate mode. Shipped definitions live in the repository's ``tasks/`` folder; a user adds
+one by dropping a file into a folder passed with ``--tasks-dir`` (or a recipe's ``tasks_dir``), as
+with lm-evaluation-harness's include path.
 
     name: xnli
     title: XNLI
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -78,7 +82,9 @@ class TaskFile(BaseModel):
 
     name: str = Field(description="The task's name, as commands and templates say it.")
     title: str = Field(description="How reports name it (e.g. XNLI).")
-    kind: Literal["classification", "ner"] = Field(description="classification or ner.")
+    kind: Literal["classification", "ner", "multiple_choice"] = Field(
+        description="classification, ner or multiple_choice."
+    )
     hub: HubSource
     splits: list[str] = Field(min_length=1, description="The splits the dataset has.")
     languages: list[str] | RegistryLanguages = Field(
@@ -88,12 +94,28 @@ class TaskFile(BaseModel):
     labels: list[str] = Field(
         min_length=1,
         description="classification: the label names, in the order of their ids; ner: the "
-        "entity types.",
+        "entity types; multiple_choice: one name per choice slot, in the choices' order.",
     )
     label_column: str | None = Field(
         default=None,
         description="classification: the column holding the gold label id (-1: unlabelled, "
-        "dropped and counted).",
+        "dropped and counted); multiple_choice: the column holding the gold choice's index "
+        "(from 0), unless `gold` says how to compute it.",
+    )
+    choices: str | None = Field(
+        default=None,
+        description="multiple_choice: a Jinja expression over `row` giving the list of choice "
+        "texts, e.g. `[row.choice1, row.choice2]`.",
+    )
+    gold: str | None = Field(
+        default=None,
+        description="multiple_choice: a Jinja expression over `row` giving the gold choice's "
+        "index from 0, e.g. `row.answer_right_ending - 1`.",
+    )
+    example: dict[str, Any] | None = Field(
+        default=None,
+        description="One row in the dataset's schema: templates are tried on it when loaded "
+        "(tasks without a synthetic generator).",
     )
     variables: dict[str, str] = Field(
         default={},
@@ -114,6 +136,11 @@ class TaskFile(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> TaskFile:
+        if self.kind != "multiple_choice" and (self.choices or self.gold):
+            field = "choices" if self.choices else "gold"
+            raise ValueError(f"{field}: only a multiple_choice task reads choices from the row")
+        if self.kind == "multiple_choice":
+            self._check_multiple_choice()
         if self.kind == "classification":
             if self.label_column is None:
                 raise ValueError("label_column: a classification task needs one")
@@ -136,23 +163,48 @@ class TaskFile(BaseModel):
                     f"labels: the ner kind reads WikiAnn's BIO tags, whose entity types are "
                     f"{', '.join(ENTITY_TYPES)}"
                 )
+        if self.example is not None:
+            missing = [c for c in self.columns if c not in self.example]
+            if missing:
+                raise ValueError(f"example: lacks column {missing[0]!r}")
         reserved = set(KIND_FIELDS[self.kind]) | COMMON_FIELDS
         clash = sorted(set(self.variables) & reserved)
         if clash:
             raise ValueError(f"variables: {clash[0]!r} is provided by the {self.kind} kind already")
         return self
 
+    def _check_multiple_choice(self) -> None:
+        if self.choices is None:
+            raise ValueError("choices: a multiple_choice task needs an expression for its choices")
+        if (self.gold is None) == (self.label_column is None):
+            raise ValueError(
+                "gold: a multiple_choice task needs either gold (an expression) or label_column"
+            )
+        if self.label_column is not None and self.label_column not in self.columns:
+            raise ValueError(f"label_column: {self.label_column!r} is not among the columns")
+        if len(self.labels) < 2:
+            raise ValueError("labels: a multiple_choice task names at least two choice slots")
+        if len(set(self.labels)) != len(self.labels):
+            raise ValueError("labels: the choice slots' names must be distinct")
+        if self.metric != "accuracy":
+            raise ValueError(
+                f"metric: a multiple_choice task is scored by accuracy, not {self.metric!r}"
+            )
+
 
 # ------------------------------------------------------------------------------------ kinds
 
 
-def classification_variables(
-    labels: tuple[str, ...], label_column: str
-) -> Callable[[Row, Verbalizer, str], dict[str, Any]]:
+KindVariables = Callable[[Row, Verbalizer, str, "int | None"], dict[str, Any]]
+
+
+def classification_variables(labels: tuple[str, ...], label_column: str) -> KindVariables:
     """label, label_word and choices from the gold label id and the template's words."""
 
-    def variables(row: Row, verbalizer: Verbalizer, lang: str) -> dict[str, Any]:
-        name = labels[row[label_column]]
+    def variables(
+        row: Row, verbalizer: Verbalizer, lang: str, label: int | None = None
+    ) -> dict[str, Any]:
+        name = labels[row[label_column] if label is None else label]
         return {
             "label": name,
             "label_word": verbalizer[name],
@@ -162,9 +214,64 @@ def classification_variables(
     return variables
 
 
+@dataclass(frozen=True)
+class ChoiceReader:
+    """A multiple-choice row's choice texts and gold index, as its definition computes them.
+
+    Both are checked on every row a split opens (:meth:`check`), so a row with the wrong number
+    of choices or an index out of range is a one-line error before any model is loaded.
+    """
+
+    labels: tuple[str, ...]
+    compute: Callable[[Row], dict[str, Any]]
+
+    def options(self, row: Row) -> list[str]:
+        return self.compute(row)["options"]
+
+    def gold(self, row: Row) -> int:
+        return self.compute(row)["gold"]
+
+    def check(self, row: Row) -> None:
+        """Raise ``ValueError`` naming what is wrong with a row's choices or gold index."""
+        values = self.compute(row)
+        options, gold = values["options"], values["gold"]
+        if not isinstance(options, list | tuple) or not all(isinstance(o, str) for o in options):
+            raise ValueError(f"choices must give a list of texts, got {options!r}"[:200])
+        if len(options) != len(self.labels):
+            raise ValueError(
+                f"choices gives {len(options)} choices; the task has {len(self.labels)} "
+                f"({', '.join(self.labels)})"
+            )
+        if isinstance(gold, bool) or not isinstance(gold, int) or not 0 <= gold < len(options):
+            raise ValueError(f"the gold index is {gold!r}; allowed: 0 to {len(options) - 1}")
+
+
+def multiple_choice_variables(reader: ChoiceReader) -> KindVariables:
+    """label, label_word, choices (the slots' words), options (the texts), option, answer_index."""
+    labels = reader.labels
+
+    def variables(
+        row: Row, verbalizer: Verbalizer, lang: str, label: int | None = None
+    ) -> dict[str, Any]:
+        values = reader.compute(row)
+        options = list(values["options"])
+        index = values["gold"] if label is None else label
+        return {
+            "label": labels[index],
+            "label_word": verbalizer[labels[index]],
+            "choices": [verbalizer[name] for name in labels],
+            "options": options,
+            "option": options[index],
+            "answer_index": index,
+        }
+
+    return variables
+
+
 KIND_FIELDS: dict[str, tuple[str, ...]] = {
     "classification": ("label", "label_word", "choices"),
     "ner": ("tokens", "sentence", "spans", "entity_types", "none_word"),
+    "multiple_choice": ("label", "label_word", "choices", "options", "option", "answer_index"),
 }
 """The variables each kind's code provides, beside a definition's own."""
 
@@ -172,12 +279,16 @@ KIND_FIELDS: dict[str, tuple[str, ...]] = {
 # -------------------------------------------------------------------------------- variables
 
 
-def compile_variables(spec: dict[str, str], where: str) -> Callable[[Row], dict[str, Any]]:
+def compile_variables(
+    spec: dict[str, str], where: str, fields: dict[str, str] | None = None
+) -> Callable[[Row], dict[str, Any]]:
     """One function from a row to the definition's variables.
 
     ``row.<column>`` is read directly (most variables are, and the builder renders every row);
-    anything else is a Jinja expression compiled once in the bounded sandbox.
+    anything else is a Jinja expression compiled once in the bounded sandbox. ``fields`` names
+    each variable's place in the definition for error messages (default ``variables.<name>``).
     """
+    fields = fields or {}
     from mslt_it.prompt_bounds import check_literals
     from mslt_it.prompts import _ENVIRONMENT
 
@@ -192,7 +303,7 @@ def compile_variables(spec: dict[str, str], where: str) -> Callable[[Row], dict[
             check_literals(_ENVIRONMENT, "{{ " + expression + " }}")
             compiled[name] = _ENVIRONMENT.compile_expression(expression, undefined_to_none=False)
         except Exception as error:  # jinja2's TemplateSyntaxError and the bounds' errors
-            raise MsltError(f"{where}: variables.{name}: {error}") from None
+            raise MsltError(f"{where}: {fields.get(name, f'variables.{name}')}: {error}") from None
 
     def variables(row: Row) -> dict[str, Any]:
         values = {name: row[column] for name, column in plain.items()}
@@ -200,7 +311,8 @@ def compile_variables(spec: dict[str, str], where: str) -> Callable[[Row], dict[
             try:
                 values[name] = expression(row=row)
             except Exception as error:
-                raise MsltError(f"{where}: variables.{name}: {error}") from None
+                place = fields.get(name, f"variables.{name}")
+                raise MsltError(f"{where}: {place}: {error}") from None
         return values
 
     return variables
@@ -213,6 +325,7 @@ def build_task(spec: TaskFile, where: str) -> Task:
     """The :class:`Task` a definition describes."""
     own = compile_variables(spec.variables, where)
     labels = tuple(spec.labels)
+    check_row = None
     if spec.kind == "ner":
         from mslt_it.tasks import ner
 
@@ -220,6 +333,16 @@ def build_task(spec: TaskFile, where: str) -> Task:
         gold_label = ner.gold_label
         verbalizer_keys = (*labels, ner.NONE_KEY)
         valid_label_ids = None
+    elif spec.kind == "multiple_choice":
+        reader = choice_reader(spec, where)
+        kind_variables = multiple_choice_variables(reader)
+
+        def gold_label(row: Row, lang: str) -> str:
+            return labels[reader.gold(row)]
+
+        verbalizer_keys = labels
+        valid_label_ids = None
+        check_row = reader.check
     else:
         label_column = str(spec.label_column)
         kind_variables = classification_variables(labels, label_column)
@@ -230,8 +353,14 @@ def build_task(spec: TaskFile, where: str) -> Task:
         verbalizer_keys = labels
         valid_label_ids = frozenset(range(len(labels)))
 
-    def to_variables(row: Row, verbalizer: Verbalizer, lang: str) -> dict[str, Any]:
-        return {**common_variables(lang), **own(row), **kind_variables(row, verbalizer, lang)}
+    def to_variables(
+        row: Row, verbalizer: Verbalizer, lang: str, label: int | None = None
+    ) -> dict[str, Any]:
+        return {
+            **common_variables(lang),
+            **own(row),
+            **kind_variables(row, verbalizer, lang, label),
+        }
 
     registry = spec.languages.registry if isinstance(spec.languages, RegistryLanguages) else ""
     return Task(
@@ -247,6 +376,7 @@ def build_task(spec: TaskFile, where: str) -> Task:
         to_variables=to_variables,
         gold_label=gold_label,
         valid_label_ids=valid_label_ids,
+        check_row=check_row,
         languages_from_registry=registry,
         extra={
             "definition": where,
@@ -256,8 +386,20 @@ def build_task(spec: TaskFile, where: str) -> Task:
             "metric": spec.metric,
             "synthetic": spec.synthetic,
             "label_column": spec.label_column,
+            "example": dict(spec.example) if spec.example is not None else None,
         },
     )
+
+
+def choice_reader(spec: TaskFile, where: str) -> ChoiceReader:
+    """The choices and gold expressions of a multiple-choice definition, compiled once."""
+    gold = spec.gold if spec.gold is not None else f"row.{spec.label_column}"
+    compute = compile_variables(
+        {"options": str(spec.choices), "gold": gold},
+        where,
+        fields={"options": "choices", "gold": "gold" if spec.gold else "label_column"},
+    )
+    return ChoiceReader(tuple(spec.labels), compute)
 
 
 def parse_definition(path: Path) -> Task:

@@ -56,8 +56,13 @@ def row_entities(row: Row, lang: str) -> list[tuple[str, str]]:
     ]
 
 
-def variables(row: Row, verbalizer: Verbalizer, lang: str) -> dict[str, Any]:
-    """The kind's template variables of one row (the definition adds the common ones)."""
+def variables(
+    row: Row, verbalizer: Verbalizer, lang: str, label: int | None = None
+) -> dict[str, Any]:
+    """The kind's template variables of one row (the definition adds the common ones).
+
+    ``label`` is not used: an NER answer is the row's entities, not one label of a set.
+    """
     entities = row_entities(row, lang)
     return {
         "tokens": list(row["tokens"]),

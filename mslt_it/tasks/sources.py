@@ -112,6 +112,8 @@ class TableSplit:
             kept = np.flatnonzero(np.array([label != UNLABELLED for label in labels], dtype=bool))
         if "ner_tags" in self.task.columns:
             self._check_tags()
+        if self.task.check_row is not None:
+            self._check_rows()
         self._kept = kept
         self.dropped = self.table.num_rows - len(kept)
 
@@ -153,6 +155,16 @@ class TableSplit:
                     f"{self.origin}: row {index}: ner_tags value {bad[0]!r} is not a tag id "
                     f"(0 to {count - 1})"
                 )
+
+    def _check_rows(self) -> None:
+        """The task's own row check (a multiple-choice row's choices and gold index)."""
+        check = self.task.check_row
+        assert check is not None
+        for index, row in enumerate(self.table.select(list(self.task.columns)).to_pylist()):
+            try:
+                check(row)
+            except (ValueError, MsltError) as error:
+                raise MsltError(f"{self.origin}: row {index}: {error}") from None
 
     def __len__(self) -> int:
         return len(self._kept)
@@ -241,11 +253,14 @@ def _open_local(task: Task, lang: str, split: str, root: Path) -> TableSplit:
 
 
 def sample_row(task: Task, lang: str) -> Row:
-    """One row to try a template on: synthetic where the task has a generator, else a stand-in
-    with every column filled (text, label 0, one untagged token)."""
+    """One row to try a template on: synthetic where the task has a generator, else the
+    definition's ``example``, else a stand-in with every column filled (text, label 0, one
+    untagged token)."""
     generator = task.extra.get("synthetic")
     if generator in SPLIT_SIZES:
         return synthetic_row(generator, lang, "validation", 0)
+    if task.extra.get("example") is not None:
+        return dict(task.extra["example"])
     row: Row = {column: "text" for column in task.columns}
     if task.kind == "ner":
         row.update(tokens=["text"], ner_tags=[0])

@@ -1,4 +1,4 @@
-"""A deterministic, offline stand-in for XNLI, PAWS-X and WikiAnn in any supported language.
+"""A deterministic, offline stand-in for mslt-it's benchmarks in any supported language.
 
 Each language gets an invented lexicon written in its own script. Rows have the real datasets'
 schema and labels that a tiny model can learn from cues that are consistent *within* a language
@@ -11,6 +11,12 @@ but spelled differently *across* languages, which is the situation cross-lingual
   label -1, as unlabelled rows do in the wild, so the dropping path is exercised.
 - WikiAnn: persons follow the language's title word, locations its "in" word, and organisations
   end in its "company" word (which belongs to the entity).
+- XCOPA: the right alternative carries the language's "also" word when the question asks for the
+  effect and its hedge word when it asks for the cause; the wrong one carries the other word.
+- XStoryCloze: the right ending repeats the story's last word after the "also" word; the wrong
+  ending carries the negation word and a word the story never used.
+- XWinograd: of the two names, the story mentions one before the blank; that one fills it, and
+  the text after the blank repeats the word that followed the name.
 
 Row ``i`` of a split is generated from its own seed, so any subset of rows costs only that subset.
 That seed does not depend on the language: row ``i`` in German and row ``i`` in Arabic say the same
@@ -34,6 +40,9 @@ SPLIT_SIZES: dict[str, dict[str, int]] = {
     "xnli": {"train": 100_000, "validation": 2_490, "test": 5_010},
     "pawsx": {"train": 49_401, "validation": 2_000, "test": 2_000},
     "wikiann": {"train": 20_000, "validation": 10_000, "test": 10_000},
+    "xcopa": {"validation": 100, "test": 500},
+    "xstorycloze": {"train": 360, "eval": 1_511},
+    "xwinograd": {"test": 2_325},
 }
 
 # Unicode blocks from which each script's letters are drawn (letters only, no combining marks).
@@ -234,7 +243,74 @@ def wikiann_row(lang: str, split: str, index: int) -> Row:
     return {"tokens": tokens, "ner_tags": tags, "langs": [lang] * len(tokens), "spans": spans}
 
 
-GENERATORS = {"xnli": xnli_row, "pawsx": pawsx_row, "wikiann": wikiann_row}
+def xcopa_row(lang: str, split: str, index: int) -> Row:
+    """Row ``index`` of synthetic XCOPA in ``lang`` (label: the right alternative, 0 or 1)."""
+    lex = lexicon(lang)
+    rng = _row_rng("xcopa", split, index)
+    premise = rng.choices(lex.words, k=rng.randint(4, 8))
+    question = rng.choice(("cause", "effect"))
+    right_cue, wrong_cue = (lex.hedge, lex.also) if question == "cause" else (lex.also, lex.hedge)
+    right = [right_cue, *rng.choices(lex.words, k=rng.randint(2, 5))]
+    wrong = [wrong_cue, *rng.choices(lex.words, k=rng.randint(2, 5))]
+    label = rng.randrange(2)
+    first, second = (right, wrong) if label == 0 else (wrong, right)
+    return {
+        "premise": lex.sentence(premise),
+        "choice1": lex.sentence(first),
+        "choice2": lex.sentence(second),
+        "question": question,
+        "label": label,
+        "idx": index,
+        "changed": False,
+    }
+
+
+def xstorycloze_row(lang: str, split: str, index: int) -> Row:
+    """Row ``index`` of synthetic XStoryCloze in ``lang`` (answer_right_ending: 1 or 2)."""
+    lex = lexicon(lang)
+    rng = _row_rng("xstorycloze", split, index)
+    story = [rng.choices(lex.words[:200], k=rng.randint(3, 6)) for _ in range(4)]
+    right = [lex.also, story[3][-1], *rng.choices(lex.words[:200], k=rng.randint(1, 3))]
+    wrong = [lex.negation, rng.choice(lex.words[200:]), *rng.choices(lex.words[:200], k=2)]
+    answer = rng.randint(1, 2)
+    endings = (right, wrong) if answer == 1 else (wrong, right)
+    row: Row = {"story_id": f"{split}-{index}"}
+    for number, sentence in enumerate(story, start=1):
+        row[f"input_sentence_{number}"] = lex.sentence(sentence)
+    row.update(
+        sentence_quiz1=lex.sentence(endings[0]),
+        sentence_quiz2=lex.sentence(endings[1]),
+        answer_right_ending=answer,
+    )
+    return row
+
+
+def xwinograd_row(lang: str, split: str, index: int) -> Row:
+    """Row ``index`` of synthetic XWinograd in ``lang`` (answer: "1" or "2", as on the Hub)."""
+    lex = lexicon(lang)
+    rng = _row_rng("xwinograd", split, index)
+    first, second = rng.sample(lex.persons, 2)
+    mentioned = rng.randrange(2)
+    name = (first, second)[mentioned]
+    verb = rng.choice(lex.words)
+    before = [*rng.choices(lex.words, k=rng.randint(1, 3)), name, verb, lex.also]
+    after = [verb, *rng.choices(lex.words, k=rng.randint(1, 3))]
+    return {
+        "sentence": lex.sentence([*before, "_", *after]),
+        "option1": first,
+        "option2": second,
+        "answer": str(mentioned + 1),
+    }
+
+
+GENERATORS = {
+    "xnli": xnli_row,
+    "pawsx": pawsx_row,
+    "wikiann": wikiann_row,
+    "xcopa": xcopa_row,
+    "xstorycloze": xstorycloze_row,
+    "xwinograd": xwinograd_row,
+}
 
 
 def synthetic_row(task: str, lang: str, split: str, index: int) -> Row:

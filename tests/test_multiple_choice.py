@@ -1,0 +1,308 @@
+"""The multiple_choice kind: XCOPA, XStoryCloze, XWinograd and Belebele as task definitions.
+
+Covers the definitions, the synthetic rows, rank mode (one prompt per row, a context that names
+the choice scored like lm-eval's "multiple input" mode), generate mode, Belebele added by files
+alone, and agreement with lm-evaluation-harness's own task code on the same rows and tiny model
+(skipped where lm_eval is not installed; the ``dev`` extra installs it, so CI runs it).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import assert_one_line_error
+
+from mslt_it.evaluation import EvalConfig, evaluate
+from mslt_it.tasks import get_task
+from mslt_it.tasks.sources import open_split
+from mslt_it.tasks.synthetic import lexicon, synthetic_row
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+NEW_TASKS = {"xcopa": 11, "xstorycloze": 11, "xwinograd": 6}
+FAST = ["--limit", "4", "--chunk-size", "4", "--batch-size", "4", "--bootstrap-samples", "50"]
+HAS_LM_EVAL = importlib.util.find_spec("lm_eval") is not None
+
+
+def read_predictions(folder: Path) -> list[dict]:
+    lines = (folder / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines]
+
+
+# ---------------------------------------------------------------------------- definitions
+
+
+def test_shipped_multiple_choice_definitions() -> None:
+    for name, count in NEW_TASKS.items():
+        task = get_task(name)
+        assert task.kind == "multiple_choice" and len(task.languages) == count
+        assert {"options", "option", "label_word", "choices"} <= task.fields
+    assert get_task("xwinograd").hub_config("ja") == "jp"
+    assert get_task("xwinograd").hub_config("fr") == "fr"
+    belebele = get_task("belebele")
+    assert belebele.labels == ("A", "B", "C", "D") and belebele.hub_config("sw") == "swh_Latn"
+    assert belebele.extra["synthetic"] is None  # a YAML file and a prompt file, nothing else
+
+
+def test_gold_and_choices_come_from_the_row() -> None:
+    story = get_task("xstorycloze")
+    row = synthetic_row("xstorycloze", "en", "eval", 3)
+    assert story.gold_label(row, "en") == "AB"[row["answer_right_ending"] - 1]
+    winograd = get_task("xwinograd")
+    row = synthetic_row("xwinograd", "fr", "test", 5)
+    assert winograd.gold_label(row, "fr") == "AB"[int(row["answer"]) - 1]
+
+
+# ------------------------------------------------------------------------------ synthetic
+
+
+@pytest.mark.parametrize("name", sorted(NEW_TASKS))
+def test_synthetic_rows_have_the_hub_schema_and_are_parallel(name: str) -> None:
+    task = get_task(name)
+    split = task.splits[-1]
+    langs = task.languages[:4]
+    for index in range(20):
+        rows = [synthetic_row(name, lang, split, index) for lang in langs]
+        for row in rows:
+            assert set(task.columns) <= set(row)
+            task.check_row(row)  # choices and gold index valid
+        golds = {task.gold_label(row, lang) for row, lang in zip(rows, langs, strict=True)}
+        assert len(golds) == 1  # row i says the same thing in every language
+
+
+def solve(name: str, row: dict, lang: str) -> int:
+    """The cue each synthetic task is built on, read with the language's own lexicon."""
+    lex = lexicon(lang)
+    words = lambda text: text.rstrip(".。।").split()  # noqa: E731
+    if name == "xcopa":
+        cue = lex.hedge if row["question"] == "cause" else lex.also
+        return 0 if words(row["choice1"])[0] == cue else 1
+    if name == "xstorycloze":
+        return 0 if words(row["sentence_quiz1"])[0] == lex.also else 1
+    before = row["sentence"].split("_")[0]
+    return 0 if row["option1"] in before else 1
+
+
+@pytest.mark.parametrize("name", sorted(NEW_TASKS))
+def test_synthetic_labels_follow_a_cue_within_each_language(name: str) -> None:
+    """Learnable the way synthetic XNLI is: a rule in the language's own words gives every label,
+    and labels are balanced (a constant answer is at chance)."""
+    task = get_task(name)
+    for lang in ("en", "sw") if "sw" in task.languages else ("en", "fr"):
+        rows = open_split(task, lang, task.splits[-1], "synthetic").rows(range(200))
+        golds = [task.labels.index(task.gold_label(row, lang)) for row in rows]
+        assert [solve(name, row, lang) for row in rows] == golds
+        assert 0.35 < sum(golds) / len(golds) < 0.65
+
+
+# ------------------------------------------------------------------------------ rank mode
+
+
+def test_rank_scores_a_context_per_choice_as_a_whole_forward_would(tiny_model_dir) -> None:
+    """A skipped context tail is fed, not scored: equal to scoring each (context, continuation)
+    alone; and the prompt is the contexts' shared prefix, fed once per row."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from mslt_it.evaluation.candidates import row_candidates
+    from mslt_it.evaluation.prompting import ChatFormat
+    from mslt_it.generation import BackendOptions, open_backend
+    from mslt_it.modeling import load_tokenizer
+    from mslt_it.prompts import get_template
+
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    chat = ChatFormat(tokenizer, None, None)
+    template = get_template("xwinograd/lm-eval")
+    task = get_task("xwinograd")
+    rows = [synthetic_row("xwinograd", "en", "test", i) for i in range(4)]
+    requests = [row_candidates(template, task, row, "en", chat) for row in rows]
+    assert all(not r.shared_context and min(r.skip) > 0 for r in requests)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    for packed in (True, False):
+        backend = open_backend(
+            "hf", BackendOptions(model=str(tiny_model_dir), dtype="float32", batch_size=4,
+                                 device="cpu", pad_token_id=tokenizer.pad_token_id),
+        )  # fmt: skip
+        if not packed:
+            backend._packs_candidates = lambda: False  # the cached-prefix path
+        scores = backend.loglikelihood(
+            [r.prompt for r in requests], [r.continuations for r in requests],
+            skip=[r.skip for r in requests],
+        )  # fmt: skip
+        for request, row_scores in zip(requests, scores, strict=True):
+            for k, score in enumerate(row_scores):
+                full = request.prompt + request.continuations[k]
+                start = len(request.prompt) + request.skip[k]
+                with torch.no_grad():
+                    logits = model(torch.tensor([full])).logits[0].log_softmax(-1)
+                expected = sum(float(logits[j - 1, full[j]]) for j in range(start, len(full)))
+                assert score == pytest.approx(expected, abs=1e-4)
+
+
+@pytest.mark.parametrize("name", sorted(NEW_TASKS))
+def test_rank_and_generate_end_to_end(cli, tiny_model_dir, tmp_path, name: str) -> None:
+    task = get_task(name)
+    langs = ",".join(task.languages[:2])
+    ranked = tmp_path / "rank"
+    result = cli("eval", "--model", tiny_model_dir, "--suite", name, "--langs", langs,
+                 "--template", f"{name}/lm-eval", "--mode", "rank", "--data", "synthetic",
+                 "--out", ranked, *FAST)  # fmt: skip
+    assert result.code == 0, result.err
+    results = json.loads((ranked / "results.json").read_text())["tasks"][name]
+    for lang in task.languages[:2]:
+        scored = results["languages"][lang]
+        assert scored["n"] == 4 and scored["invalid"] == 0 and "acc_norm" in scored
+    assert "acc_norm_unweighted" in results["average"]
+    for record in read_predictions(ranked):
+        assert set(record["scores"]) == {"A", "B"}
+        best = max(record["scores"], key=record["scores"].get)
+        assert record["parsed"] == best and record["correct"] == (best == record["gold"])
+    generated = tmp_path / "generate"
+    result = cli("eval", "--model", tiny_model_dir, "--suite", name, "--langs", langs,
+                 "--mode", "generate", "--max-tokens", "4", "--data", "synthetic",
+                 "--out", generated, *FAST)  # fmt: skip
+    assert result.code == 0, result.err
+    records = read_predictions(generated)
+    assert len(records) == 8 and all(r["template"] == f"{name}/en-instruct" for r in records)
+    assert all("Answer with 1 or 2." in r["prompt"] for r in records)
+    for record in records:  # parsed as label words, an unreadable answer counted as invalid
+        assert record["invalid"] == (record["parsed"] is None)
+
+
+def test_mode_errors_are_one_line(cli, tiny_model_dir, tmp_path) -> None:
+    base = ["eval", "--model", tiny_model_dir, "--suite", "xcopa", "--langs", "sw",
+            "--data", "synthetic", *FAST]  # fmt: skip
+    result = cli(*base, "--template", "xcopa/lm-eval", "--mode", "generate",
+                 "--out", tmp_path / "a")  # fmt: skip
+    assert_one_line_error(result, "xcopa/lm-eval", "use --mode rank")
+    result = cli(*base, "--mode", "constrained", "--backend", "vllm", "--out", tmp_path / "b")
+    assert_one_line_error(result, "constrained", "multiple-choice")
+    result = cli("build", "--task", "xstorycloze", "--sources", "en", "--budget", "4",
+                 "--split", "train", "--template", "xstorycloze/lm-eval",
+                 "--out", tmp_path / "ds")  # fmt: skip
+    assert_one_line_error(result, "format: plain")
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_multiple_choice_row_with_a_bad_gold_is_a_one_line_error(cli, tiny_model_dir, tmp_path):
+    folder = tmp_path / "data" / "xstorycloze" / "en"
+    folder.mkdir(parents=True)
+    rows = [synthetic_row("xstorycloze", "en", "eval", i) for i in range(3)]
+    rows[2]["answer_right_ending"] = 3
+    (folder / "eval.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    result = cli("eval", "--model", tiny_model_dir, "--suite", "xstorycloze", "--langs", "en",
+                 "--data", tmp_path / "data", "--mode", "rank",
+                 "--out", tmp_path / "ev")  # fmt: skip
+    assert_one_line_error(result, "eval.jsonl: row 2", "gold index is 2", "0 to 1")
+    assert not (tmp_path / "ev").exists()
+
+
+def test_training_on_a_multiple_choice_task_builds_chat_examples(cli, tmp_path) -> None:
+    out = tmp_path / "ds"
+    result = cli("build", "--task", "xstorycloze", "--sources", "en,sw", "--budget", "6",
+                 "--split", "train", "--template", "xstorycloze/en-instruct",
+                 "--out", out)  # fmt: skip
+    assert result.code == 0, result.err
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["task"] == "xstorycloze" and manifest["counts"] == {"en": 3, "sw": 3}
+
+
+# -------------------------------------------------------------------------------- belebele
+
+
+def belebele_rows(n: int) -> list[dict]:
+    """Rows in Belebele's Hub schema, answerable from the passage."""
+    rows = []
+    for i in range(n):
+        answers = [f"word{i}{k}" for k in range(4)]
+        right = i % 4
+        rows.append({
+            "link": f"https://example.org/{i}", "question_number": 1, "dialect": "eng_Latn",
+            "ds": "2023-05-03",
+            "flores_passage": f"The box holds {answers[right]} and nothing else.",
+            "question": f" What does the box hold? ({i})",
+            **{f"mc_answer{k + 1}": answers[k] for k in range(4)},
+            "correct_answer_num": str(right + 1),
+        })  # fmt: skip
+    return rows
+
+
+def test_belebele_from_local_files_in_rank_and_generate_mode(cli, tiny_model_dir, tmp_path):
+    folder = tmp_path / "data" / "belebele" / "en"
+    folder.mkdir(parents=True)
+    (folder / "test.jsonl").write_text(
+        "\n".join(json.dumps(r) for r in belebele_rows(6)) + "\n", encoding="utf-8"
+    )
+    for mode in ("rank", "generate"):
+        out = tmp_path / mode
+        result = cli("eval", "--model", tiny_model_dir, "--suite", "belebele", "--langs", "en",
+                     "--data", tmp_path / "data", "--mode", mode, "--max-tokens", "3",
+                     "--out", out, *FAST)  # fmt: skip
+        assert result.code == 0, result.err
+        records = read_predictions(out)
+        assert [r["gold"] for r in records] == ["A", "B", "C", "D"]
+        assert records[0]["prompt"].endswith("D: word03\nAnswer:")
+        assert "Q: What does the box hold? (0)\n" in records[0]["prompt"]  # question trimmed
+
+
+# ----------------------------------------------------------------------- lm-eval agreement
+
+
+def mslt_predictions(model: Path, task: str, lang: str, data: Path, out: Path) -> list[dict]:
+    config = EvalConfig(
+        model=str(model), task=task, langs=[lang], split=get_task(task).splits[-1],
+        template=f"{task}/lm-eval", mode="rank", data=str(data), backend="hf", device="cpu",
+        dtype="float32", batch_size=8, bootstrap_samples=50,
+    )  # fmt: skip
+    evaluate(config, out)
+    return read_predictions(out)
+
+
+@pytest.mark.skipif(not HAS_LM_EVAL, reason="lm_eval is not installed (pip install -e '.[dev]')")
+@pytest.mark.parametrize("name", sorted(NEW_TASKS))
+def test_agrees_with_lm_evaluation_harness(tiny_model_dir, tmp_path, name: str) -> None:
+    """Same (context, continuation) strings as lm-eval's own task code builds, the same chosen
+    answer for every row, and the same acc (and acc_norm where lm-eval reports it)."""
+    import numpy as np
+    from lm_eval.models.huggingface import HFLM
+    from lm_eval_reference import (
+        lm_eval_metrics,
+        lm_eval_requests,
+        lm_eval_scores,
+        lm_eval_task,
+        write_rows,
+    )
+
+    from mslt_it.prompts import get_template
+
+    task = get_task(name)
+    template = get_template(f"{name}/lm-eval")
+    lm = HFLM(pretrained=str(tiny_model_dir), device="cpu", dtype="float32", batch_size=8)
+    split = task.splits[-1]
+    for lang in task.languages[:2]:
+        rows = open_split(task, lang, split, "synthetic").rows(range(12))
+        data = tmp_path / lang / "data"
+        rows_file = write_rows(rows, data / name / lang / f"{split}.jsonl")
+        built = lm_eval_task(name, task.hub_config(lang), rows_file)
+        theirs = lm_eval_requests(built)
+        ours = [
+            [(r.instruction, template.spec.target_delimiter + r.answer)
+             for r in (template.render(row, lang, label=k) for k in range(2))]
+            for row in rows
+        ]  # fmt: skip
+        assert ours == theirs
+        scores = lm_eval_scores(lm, built)
+        records = mslt_predictions(tiny_model_dir, name, lang, data, tmp_path / lang / "out")
+        for record, their_scores, metrics in zip(
+            records, scores, lm_eval_metrics(built, scores), strict=True
+        ):
+            ours_scores = [record["scores"][label] for label in task.labels]
+            assert int(np.argmax(ours_scores)) == int(np.argmax(their_scores))
+            assert ours_scores == pytest.approx(their_scores, abs=1e-3)
+            assert float(record["correct"]) == metrics["acc"]
+            if "acc_norm" in metrics:
+                assert float(record["correct_norm"]) == metrics["acc_norm"]
