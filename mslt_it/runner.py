@@ -93,6 +93,8 @@ def make_plan(recipe: Recipe) -> Plan:
         steps.append(build_step(recipe, run, root))
         steps.append(train_step(recipe, run, root, model_path))
     steps.append(eval_step(recipe, root, model_path))
+    if recipe.eval.compare_models:
+        steps.append(compare_step(recipe, root, model_path))
     steps.append(report_step(recipe, root))
     return Plan(recipe, steps, model_path)
 
@@ -184,6 +186,27 @@ def eval_step(recipe: Recipe, root: Path, model_path: Path | str) -> Step:
         run_evaluation(recipe, model_path, adapters, output)
 
     return Step("eval", [], output, input_hash, execute)
+
+
+def compare_step(recipe: Recipe, root: Path, model_path: Path | str) -> Step:
+    """The recipe's base model and ``eval.compare_models`` side by side, adapters aside."""
+    output = root / "models"
+    models = [str(model_path), *recipe.eval.compare_models]
+
+    def input_hash() -> str:
+        settings = recipe.eval.model_dump(mode="json")
+        return content_hash("compare", models, recipe.model.model_dump(mode="json"), settings)
+
+    def execute() -> None:
+        from mslt_it.evaluation import compare_models
+
+        ensure_model(recipe, model_path)
+        config = recipe.eval.model_copy(
+            update={"adapters": [], "include_base": False, "compare_models": []}
+        )
+        compare_models(config, models, output, overwrite=True)
+
+    return Step("compare", [], output, input_hash, execute)
 
 
 def report_step(recipe: Recipe, root: Path) -> Step:

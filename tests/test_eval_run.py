@@ -472,3 +472,23 @@ def test_comparing_a_model_twice_or_with_adapters_is_an_error(cli, tiny_model_di
                 "--langs", "en", "--out", tmp_path / "a")  # fmt: skip
     assert_one_line_error(twice, "--model", "twice")
     assert not (tmp_path / "a").exists()
+
+
+def test_a_recipe_compares_models_in_its_eval_step(cli, tiny_model_dir, tmp_path):
+    """eval.compare_models: the recipe's base and the other models, one subfolder each and a
+    comparison, as `mslt-it eval --model A --model B` writes (and from `eval --recipe` too)."""
+    other = tmp_path / "other-model"
+    shutil.copytree(tiny_model_dir, other)
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        f"eval:\n  model: {tiny_model_dir}\n  compare_models: [{other}]\n  suite: [xcopa]\n"
+        "  langs: [sw]\n  mode: rank\n  limit: 2\n  bootstrap_samples: 0\n",
+        encoding="utf-8",
+    )
+    result = cli("eval", "--recipe", recipe, "--out", tmp_path / "o")
+    assert result.code == 0, result.err
+    folders = sorted(p.name for p in (tmp_path / "o").iterdir() if p.is_dir())
+    assert folders == sorted(["comparison", tiny_model_dir.name, "other-model"])
+    assert (tmp_path / "o" / "comparison" / "scores.csv").is_file()
+    recipe.write_text("eval:\n  compare_models: [x/y]\n  suite: [xcopa]\n", encoding="utf-8")
+    assert_one_line_error(cli("eval", "--recipe", recipe, "--out", tmp_path / "p"), "eval.model")

@@ -90,6 +90,19 @@ def test_dry_run_shows_the_plan_and_runs_nothing(cli, tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
+def test_compare_models_adds_a_compare_step(tmp_path: Path) -> None:
+    from mslt_it.runner import make_plan
+
+    path = write_recipe(tmp_path)
+    path.write_text(
+        path.read_text().replace("langs: [en]}", "langs: [en], compare_models: [org/other]}")
+    )
+    steps = make_plan(load_recipe(path)).steps
+    compare = [s for s in steps if s.name == "compare"]
+    assert len(compare) == 1 and compare[0].output == tmp_path / "out" / "models"
+    assert compare[0].status() == "todo" and steps[-1].name == "report"
+
+
 def test_build_steps_are_skipped_when_their_inputs_are_unchanged(tmp_path: Path) -> None:
     from mslt_it.runner import make_plan
 

@@ -156,8 +156,12 @@ def eval_command(
         settings.pop("task", None)
     settings.update({key: value for key, value in options.items() if value not in (None, [])})
     config = validate_section(EvalConfig, settings, prefix)
+    if models is None and config.compare_models:  # an eval recipe that compares models
+        if config.model is None:
+            raise MsltError("eval.compare_models: also give eval.model (or --model)")
+        models = [config.model, *config.compare_models]
     if models is not None:
-        compare(config, models, out, overwrite)
+        compare(config.model_copy(update={"compare_models": []}), models, out, overwrite)
         return
     outcome = evaluate(config, out, overwrite=overwrite)
     for name, results in outcome.results.items():
@@ -221,8 +225,10 @@ def print_results(results: dict[str, Any], title: str) -> None:
     """One table per task: score, interval, examples and invalid answers per language."""
     for task, data in results["tasks"].items():
         ner = data["metric"] == "f1"
+        norm = "acc_norm_unweighted" in data["average"]  # rank-mode multiple choice
+        extra = ["span F1"] if ner else ["acc_norm"] if norm else []
         table = Table(title=f"{title} · {task} · {data['metric']}")
-        for name in ["language", data["metric"], "95% CI", *(["span F1"] if ner else [])]:
+        for name in ["language", data["metric"], "95% CI", *extra]:
             table.add_column(name, justify="left" if name == "language" else "right")
         table.add_column("n", justify="right")
         table.add_column("invalid", justify="right")
@@ -232,13 +238,22 @@ def print_results(results: dict[str, Any], title: str) -> None:
             cells.append(f"{interval[0]:.1f}–{interval[1]:.1f}" if interval else "–")
             if ner:
                 cells.append(f"{row['span_f1']:.1f}")
+            if norm:
+                cells.append(f"{row['acc_norm']:.1f}")
             cells += [str(row["n"]), f"{100 * row['invalid_rate']:.1f}%"]
             table.add_row(*cells)
-        blanks = [""] * (3 if ner else 2)
+        blanks = [""] * (3 if extra else 2)
         average = data["average"]
         if average["unweighted"] is not None:
             weighted = f"weighted {average['weighted']:.1f}"
-            table.add_row("average", f"{average['unweighted']:.1f}", weighted, *blanks)
+            norm_cell = [f"{average['acc_norm_unweighted']:.1f}"] if norm else []
+            table.add_row(
+                "average",
+                f"{average['unweighted']:.1f}",
+                weighted,
+                *norm_cell,
+                *blanks[len(norm_cell) :],
+            )
         targets = data.get("average_targets") or {}
         if targets.get("unweighted") is not None and targets["languages"] != average["languages"]:
             table.add_row("targets", f"{targets['unweighted']:.1f}", "", *blanks)

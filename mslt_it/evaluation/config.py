@@ -35,12 +35,22 @@ class EvalConfig(BaseModel):
     include_base: bool = Field(
         default=False, description="With adapters, also evaluate the base model alone ('base')."
     )
+    compare_models: list[str] = Field(
+        default=[],
+        description=(
+            "Recipes: other base models (Hub ids or folders) evaluated with the same settings "
+            "beside the recipe's model, into OUTPUT/models/<model>/ with a models x languages "
+            "comparison (OUTPUT/models/comparison). On the command line, repeat --model."
+        ),
+    )
     suite: list[str] = Field(
         default=[],
-        description="Evaluation suites: names in eval/ (xnli, pawsx, wikiann, xnli-targets) or "
+        description="Evaluation suites: names in eval/ (xnli, pawsx, wikiann, xcopa, ...) or "
         "YAML files. Alternative to task + langs.",
     )
-    task: str | None = Field(default=None, description="Task (xnli, pawsx, wikiann) without suite.")
+    task: str | None = Field(
+        default=None, description="Task (xnli, xcopa, ... or a --tasks-dir one) without suite."
+    )
     langs: list[str] | None = Field(
         default=None,
         description="Languages to evaluate; with a suite, a subset of its languages.",
