@@ -31,6 +31,7 @@ EXPECTED = {
     "mc-choices-on-classification.yaml": "only a multiple_choice task reads choices",
     "mc-bad-choices.yaml": "mc-bad-choices.yaml: choices:",
     "mc-example-lacks-column.yaml": "example: lacks column 'b'",
+    "mc-unknown-column.yaml": "choices: reads row.bb, which is not among the columns",
 }
 
 

@@ -17,6 +17,7 @@ listing them (:func:`load_results` reads either layout).
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from mslt_it.evaluation.plan import (
     prediction_settings,
 )
 from mslt_it.evaluation.scoring import Record, parse_record, score_records
-from mslt_it.evaluation.store import RESULTS, TIMINGS, RunStore, read_jsonl
+from mslt_it.evaluation.store import CHUNKS, RESULTS, SETTINGS, TIMINGS, RunStore, read_jsonl
 from mslt_it.io import atomic_write_json
 from mslt_it.outputs import claim_output, mark_owner
 from mslt_it.progress import progress_bar
@@ -71,8 +72,19 @@ def evaluate(
 
         check_device(config.device)  # before the output folder is touched
     inputs = [config.model, *config.adapters, config.data]
+    created = not out.exists()
     with claim_output(out, kind="evaluation", overwrite=overwrite, inputs=inputs, existing_ok=True):
-        return _evaluate(plan, out, overwrite, backend)
+        try:
+            return _evaluate(plan, out, overwrite, backend)
+        except MsltError:
+            if created and not saved_predictions(out):
+                shutil.rmtree(out, ignore_errors=True)  # a bad row, found before any work
+            raise
+
+
+def saved_predictions(out: Path) -> bool:
+    """Whether any chunk of predictions was saved under ``out`` (worth keeping to resume)."""
+    return any(path.name != SETTINGS for path in out.rglob(f"{CHUNKS}/*"))
 
 
 def _evaluate(plan: EvalPlan, out: Path, overwrite: bool, backend: Any) -> EvalOutcome:

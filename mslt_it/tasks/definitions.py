@@ -42,6 +42,7 @@ from mslt_it.tasks.base import COMMON_FIELDS, Row, Task, Verbalizer, common_vari
 
 PLAIN_COLUMN = re.compile(r"^\s*row\.([A-Za-z_][A-Za-z0-9_]*)\s*$")
 NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+ROW_REFERENCE = re.compile(r"\brow\.([A-Za-z_][A-Za-z0-9_]*)")
 
 
 class HubSource(BaseModel):
@@ -163,6 +164,7 @@ class TaskFile(BaseModel):
                     f"labels: the ner kind reads WikiAnn's BIO tags, whose entity types are "
                     f"{', '.join(ENTITY_TYPES)}"
                 )
+        self._check_row_references()
         if self.example is not None:
             missing = [c for c in self.columns if c not in self.example]
             if missing:
@@ -172,6 +174,19 @@ class TaskFile(BaseModel):
         if clash:
             raise ValueError(f"variables: {clash[0]!r} is provided by the {self.kind} kind already")
         return self
+
+    def _check_row_references(self) -> None:
+        """Every ``row.<column>`` an expression reads is a declared column (checked in the data
+        when a split opens), so a misspelt one fails here, not halfway through a build."""
+        expressions = {f"variables.{k}": v for k, v in self.variables.items()}
+        expressions.update({"choices": self.choices or "", "gold": self.gold or ""})
+        for field, expression in expressions.items():
+            for column in ROW_REFERENCE.findall(expression):
+                if column not in self.columns:
+                    raise ValueError(
+                        f"{field}: reads row.{column}, which is not among the columns "
+                        f"({', '.join(self.columns)})"
+                    )
 
     def _check_multiple_choice(self) -> None:
         if self.choices is None:
