@@ -20,12 +20,29 @@ from mslt_it.errors import MsltError
 M = TypeVar("M", bound=BaseModel)
 
 
+class MixturePart(BaseModel):
+    """Another task or corpus mixed into a dataset, with its own share of the budget."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: str = Field(description="Task or corpus name, e.g. xnli or bactrian-x.")
+    share: float = Field(gt=0, lt=1, description="Its fraction of the budget (0 < share < 1).")
+    template: str | None = Field(
+        default=None, description="Its prompt template (default as for the main task)."
+    )
+    data: str | None = Field(default=None, description="Where its rows come from (default: data).")
+    split: str = Field(default="train", description="Its split.")
+
+
 class DataConfig(BaseModel):
     """How to build an instruction dataset (``mslt-it build``; the ``data`` section of a recipe)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    task: str = Field(description="Task name: xnli, pawsx or wikiann.")
+    task: str = Field(
+        description="Task or instruction corpus: xnli, pawsx, wikiann, xstorycloze, bactrian-x, "
+        "aya, instructions, conversations, or one from a --tasks-dir."
+    )
     sources: list[str] = Field(
         description="Source language codes, e.g. [en, de, zh].", min_length=1
     )
@@ -54,7 +71,9 @@ class DataConfig(BaseModel):
         description="Take all rows of a language that has fewer than asked, instead of failing.",
     )
     template: str | None = Field(
-        default=None, description="Prompt template id; default '<task>/en-instruct'."
+        default=None,
+        description="Prompt template id; default '<task>/en-instruct' ('<task>/as-is' for an "
+        "instruction corpus).",
     )
     prompts_dir: list[str] = Field(default=[], description="Extra folders of prompt templates.")
     data: str = Field(
@@ -88,6 +107,16 @@ class DataConfig(BaseModel):
         gt=0,
         description="Token length above which an example counts as too long.",
     )
+    script_mismatch: Literal["count", "drop"] = Field(
+        default="count",
+        description="Instruction corpora: rows mostly written in another script than their "
+        "language's are counted per language (count) or also left out (drop).",
+    )
+    mixture: list[MixturePart] = Field(
+        default=[],
+        description="Other tasks or corpora mixed in, each with its share of the budget; the "
+        "main task gets the rest. Every part uses the same source languages.",
+    )
 
     @field_validator("sources")
     @classmethod
@@ -100,7 +129,21 @@ class DataConfig(BaseModel):
     @model_validator(mode="after")
     def _default_template(self) -> DataConfig:
         if self.template is None:
-            self.template = f"{self.task}/en-instruct"
+            self.template = default_template(self.task)
+        return self
+
+    @model_validator(mode="after")
+    def _shares_leave_room(self) -> DataConfig:
+        total = sum(part.share for part in self.mixture)
+        if total >= 1:
+            raise ValueError(
+                f"mixture: the shares add up to {total:g}; they must leave the main task a share "
+                "(sum < 1)"
+            )
+        tasks = [self.task, *(part.task for part in self.mixture)]
+        repeated = sorted({t for t in tasks if tasks.count(t) > 1})
+        if repeated:
+            raise ValueError(f"mixture: task {repeated[0]!r} appears twice")
         return self
 
     @model_validator(mode="after")
@@ -111,6 +154,25 @@ class DataConfig(BaseModel):
                 f"example; use at least {len(self.sources)}"
             )
         return self
+
+
+def default_template(task: str) -> str:
+    """``<task>/as-is`` for an instruction corpus, ``<task>/en-instruct`` for a benchmark task.
+
+    A task that is not known yet (a recipe's --tasks-dir is read after its sections) gets the
+    benchmark default; an unknown template is reported when the build opens it.
+    """
+    from mslt_it.tasks import all_tasks
+
+    try:
+        known = all_tasks().get(task)
+    except MsltError:
+        known = None
+    return (
+        f"{task}/as-is"
+        if known is not None and known.kind == "instructions"
+        else (f"{task}/en-instruct")
+    )
 
 
 _SHORT = reprlib.Repr()  # keyword arguments only from Python 3.12
@@ -314,6 +376,15 @@ class SelectSpec(BaseModel):
     targets: list[str] = Field(default=[], description="Target languages (target-aware criteria).")
     include: list[str] = Field(default=[], description="Languages forced into the set.")
     seed: int = 0
+    size_model: Literal["xlmr", "bloom", "mt5"] = Field(
+        default="xlmr",
+        description="size: whose pretraining sizes: xlmr (CC-100), bloom (ROOTS), mt5 (mC4).",
+    )
+    size_missing: Literal["error", "last"] = Field(
+        default="error",
+        description="size: a pool language without a size is an error, or ranks its sets last "
+        "(BLOOM's ROOTS has no German or Russian).",
+    )
 
     @model_validator(mode="after")
     def _k_fits(self) -> SelectSpec:
@@ -328,6 +399,11 @@ class ReportConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     baseline: str | None = Field(
         default=None, description="Run id to compare every other run against (default: first)."
+    )
+    size_model: Literal["xlmr", "bloom", "mt5"] = Field(
+        default="xlmr",
+        description="The criteria table's size criterion: whose pretraining sizes (xlmr: "
+        "CC-100, bloom: ROOTS, mt5: mC4); languages without one rank last.",
     )
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from mslt_it import __version__
-from mslt_it.config import DataConfig
+from mslt_it.config import DataConfig, validate_section
 from mslt_it.errors import MsltError
 from mslt_it.io import atomic_directory, atomic_write_json
 from mslt_it.outputs import claim_output
@@ -48,32 +48,119 @@ class BuildResult:
 def build_dataset(config: DataConfig, out: str | Path, overwrite: bool = False) -> BuildResult:
     """Build the instruction dataset described by ``config`` into the directory ``out``."""
     out = Path(out)
-    task = get_task(config.task)
-    check_languages(task, config.sources)
-    template = get_template(str(config.template), config.prompts_dir)
-    check_template(template, config)
+    parts = [(part, checked_template(part)) for part in mixture_parts(config)]
     inputs = [config.data, config.tokenizer, *config.prompts_dir]
+    inputs += [part.data for part, _ in parts[1:]]
     with claim_output(out, kind="dataset", overwrite=overwrite, inputs=inputs, field="out"):
-        return _build(config, template, out, overwrite)
+        return _build(config, parts, out, overwrite)
 
 
-def _build(config: DataConfig, template: PromptTemplate, out: Path, overwrite: bool) -> BuildResult:
+@dataclass
+class Part:
+    """One task's share of a dataset: its opened splits, examples and cleaning counts."""
+
+    config: DataConfig
+    template: PromptTemplate
+    splits: dict[str, SplitRows]
+    examples: list[dict[str, Any]]
+    cleaning: dict[str, dict[str, int]] | None
+
+
+def _build(
+    config: DataConfig,
+    parts: list[tuple[DataConfig, PromptTemplate]],
+    out: Path,
+    overwrite: bool,
+) -> BuildResult:
     """Render, shuffle and write the dataset (``out`` already claimed)."""
-    splits = open_sources(config)
-    available = {lang: len(split) for lang, split in splits.items()}
-    quotas = plan_quotas(available, config)
     with token_counter(config) as counter:
-        examples = render_examples(config, template, splits, quotas, counter)
+        built = [build_part(part, template, counter) for part, template in parts]
+        examples = [example for part in built for example in part.examples]
         order = np.random.default_rng(config.seed).permutation(len(examples))
         examples = [examples[i] for i in order]
 
-        manifest = make_manifest(config, template, splits, examples)
+        main = built[0]
+        manifest = make_manifest(config, main.template, main.splits, examples)
+        if main.cleaning is not None:
+            manifest["cleaning"] = main.cleaning
+        if len(built) > 1:
+            manifest["mixture"] = [mixture_entry(part) for part in built]
         with atomic_directory(out, overwrite=overwrite, kind="dataset") as tmp:
             write_examples(examples, tmp, manifest["fingerprint"])
             if counter is not None:
                 manifest["tokens"] = counter.statistics(list(config.sources))
             atomic_write_json(tmp / MANIFEST, manifest)
     return BuildResult(out, manifest)
+
+
+def mixture_parts(config: DataConfig) -> list[DataConfig]:
+    """The main task and each mixed-in one as its own build settings, budgets split by share.
+
+    The budgets add up to the whole budget exactly (largest remainder), so a mixture is as large
+    as the dataset would be without one.
+    """
+    if not config.mixture:
+        return [config]
+    shares = [1 - sum(part.share for part in config.mixture), *(p.share for p in config.mixture)]
+    budgets = split_by_largest_remainder(config.budget, np.array(shares))
+    parts = [config.model_copy(update={"budget": budgets[0]})]
+    for part, budget in zip(config.mixture, budgets[1:], strict=True):
+        if budget < 1 or (config.budget_mode == "total" and budget < len(config.sources)):
+            raise MsltError(
+                f"mixture: {part.task}'s share {part.share:g} of budget {config.budget} gives "
+                f"{budget} examples, too few for {len(config.sources)} source languages"
+            )
+        settings = config.model_dump() | {
+            "task": part.task,
+            "template": part.template,
+            "data": part.data or config.data,
+            "split": part.split,
+            "budget": budget,
+            "mixture": [],
+        }
+        parts.append(validate_section(DataConfig, settings, f"mixture.{part.task}"))
+    return parts
+
+
+def checked_template(config: DataConfig) -> PromptTemplate:
+    """The task's languages and the template, checked before anything is written."""
+    task = get_task(config.task)
+    check_languages(task, config.sources)
+    template = get_template(str(config.template), config.prompts_dir)
+    check_template(template, config)
+    return template
+
+
+def build_part(config: DataConfig, template: PromptTemplate, counter: TokenCounter | None) -> Part:
+    """Open, sample and render one task's share (a corpus is also cleaned as it is sampled)."""
+    splits = open_sources(config)
+    available = {lang: len(split) for lang, split in splits.items()}
+    quotas = plan_quotas(available, config)
+    if template.task.kind == "instructions":
+        from mslt_it.corpus import render_corpus
+
+        examples, cleaning = render_corpus(config, template, splits, quotas, counter)
+        return Part(config, template, splits, examples, cleaning)
+    examples = render_examples(config, template, splits, quotas, counter)
+    return Part(config, template, splits, examples, None)
+
+
+def mixture_entry(part: Part) -> dict[str, Any]:
+    """A mixture part in the manifest: what it is and how many examples each language gave."""
+    counts = dict.fromkeys(part.config.sources, 0)
+    for example in part.examples:
+        counts[example["lang"]] += 1
+    entry = {
+        "task": part.config.task,
+        "template": {"id": part.template.id, "sha256": part.template.sha256},
+        "data": part.config.data,
+        "split": part.config.split,
+        "budget": part.config.budget,
+        "counts": counts,
+    }
+    if part.cleaning is not None:
+        entry["cleaning"] = part.cleaning
+    return entry
 
 
 def token_counter(config: DataConfig) -> TokenCounter | contextlib.nullcontext[None]:
@@ -209,10 +296,20 @@ def render_language(
     return examples
 
 
-def to_chat_columns(instruction: str, answer: str, config: DataConfig) -> dict[str, Any]:
-    """The conversational columns TRL expects for the chosen format."""
-    prompt = [{"role": "user", "content": instruction}]
-    if config.system_prompt:
+def to_chat_columns(
+    instruction: str,
+    answer: str,
+    config: DataConfig,
+    history: list[dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    """The conversational columns TRL expects for the chosen format.
+
+    ``history`` (earlier turns of a multi-turn conversation) goes before the last user turn, so a
+    conversation stays whole in one example; its own system message, if any, wins over the
+    configured one.
+    """
+    prompt = [*(history or []), {"role": "user", "content": instruction}]
+    if config.system_prompt and not (history and history[0]["role"] == "system"):
         prompt.insert(0, {"role": "system", "content": config.system_prompt})
     completion = [{"role": "assistant", "content": answer}]
     if config.format == "messages":

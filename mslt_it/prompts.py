@@ -23,6 +23,7 @@ verbalizer against the task's labels, and renders it once on a synthetic row.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
@@ -98,7 +99,7 @@ class PromptTemplate:
     def id(self) -> str:
         return self.spec.id
 
-    @property
+    @cached_property
     def task(self) -> Task:
         return get_task(self.spec.task)
 
@@ -117,7 +118,7 @@ class PromptTemplate:
         override = self.spec.by_lang.get(lang, LanguageOverride())
         has_instruction = (override.instruction or self.spec.instruction) is not None
         has_verbalizer = (override.verbalizers or self.spec.verbalizers) is not None
-        return has_instruction and has_verbalizer
+        return has_instruction and (has_verbalizer or not self.task.verbalizer_keys)
 
     def verbalizer(self, lang: str) -> dict[str, str]:
         """Label name -> word in ``lang`` (the per-language one if the template has it)."""
@@ -172,6 +173,7 @@ class PromptTemplate:
         return RenderedExample(instruction.strip(), answer.strip())
 
 
+PLAIN_VARIABLE = re.compile(r"^\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$")
 PART_SEPARATOR = "\x1e"
 """ASCII record separator between the instruction and the answer in the joint render."""
 
@@ -199,8 +201,20 @@ class CompiledParts:
             + "{% with %}" + self.answer + "{% endwith %}"
         )  # fmt: skip
 
+    @cached_property
+    def plain_names(self) -> tuple[str, str] | None:
+        """The variables of a template whose two parts are each one bare ``{{ name }}`` (a
+        corpus's as-is template): rendered without Jinja, to the same text."""
+        names = [PLAIN_VARIABLE.match(part) for part in (self.instruction, self.answer)]
+        if names[0] is None or names[1] is None:
+            return None
+        return names[0].group(1), names[1].group(1)
+
     def render(self, variables: dict[str, Any]) -> tuple[str, str]:
         """``(instruction, answer)`` rendered with ``variables`` (not yet stripped)."""
+        plain = self.plain_names
+        if plain is not None and all(isinstance(variables.get(n), str) for n in plain):
+            return variables[plain[0]], variables[plain[1]]
         text = bounded_render(self.joint, variables)
         if text.count(PART_SEPARATOR) == 1:
             instruction, _, answer = text.partition(PART_SEPARATOR)
@@ -297,6 +311,8 @@ def _check_verbalizers(template: PromptTemplate, task: Task) -> None:
             raise MsltError(
                 f"{template.path}: {field_name} words must be distinct and non-empty, got {words}"
             )
+    if not task.verbalizer_keys:  # an instruction corpus: answers are text, not labels
+        return
     if spec.verbalizers is None and not any(o.verbalizers for o in spec.by_lang.values()):
         raise MsltError(
             f"{template.path}: verbalizers: missing (no default and no by_lang verbalizers)"

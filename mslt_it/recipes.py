@@ -186,7 +186,7 @@ def _check_pool(pool: list[str], task: str, where: str) -> None:
 
 def _selected(spec: SelectSpec, task: str, where: str) -> Run:
     """The top set under a selection criterion (``mslt-it select``'s first answer)."""
-    from mslt_it.selection import select_sources
+    from mslt_it.selection import SelectionOptions, select_sources
 
     try:
         best = select_sources(
@@ -198,6 +198,7 @@ def _selected(spec: SelectSpec, task: str, where: str) -> Run:
             include=spec.include,
             top=1,
             seed=spec.seed,
+            options=SelectionOptions(size_model=spec.size_model, size_missing=spec.size_missing),
         )[0]
     except MsltError as error:
         raise MsltError(f"{where}.select: {error}") from None

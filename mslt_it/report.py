@@ -239,15 +239,45 @@ def write_report(paths: list[Path], out: Path, recipe: Any = None, overwrite: bo
 
 
 def _write(results: Results, out: Path, recipe: Any) -> Path:
-    """:func:`write_report` once ``out`` is checked and locked."""
+    """:func:`write_report` once ``out`` is checked and locked.
+
+    Several evaluation tasks (XCOPA, XStoryCloze, XWinograd after one training run) get a
+    section each, with its own tables and plots in ``<task>/``; one cell cannot hold two tasks.
+    """
+    tasks = list(dict.fromkeys(s.task for s in results.scores))
     with atomic_directory(out, overwrite=True, kind="report") as tmp:
         write_csv(results, tmp / "scores.csv")
-        figures = make_plots(results, tmp)
-        extra = criteria_section(results, tmp) if recipe is not None else ""
-        analysis = copy_analyses(results, tmp)
-        text = markdown(results, figures, extra, analysis, recipe)
+        if len(tasks) == 1:
+            text = task_markdown(results, tmp, recipe, prefix="")
+        else:
+            sections = []
+            for number, task in enumerate(tasks):
+                subset = Results(
+                    [s for s in results.scores if s.task == task],
+                    results.synthetic,
+                    results.analyses if number == 0 else [],
+                )
+                (tmp / task).mkdir()
+                write_csv(subset, tmp / task / "scores.csv")
+                (tmp / task / "report.md").write_text(
+                    task_markdown(subset, tmp / task, recipe, prefix=""), encoding="utf-8"
+                )
+                body = task_markdown(subset, tmp / task, recipe, prefix=f"{task}/")
+                sections.append(f"# {task}\n\n" + body.split("\n", 1)[1])
+            text = "# mslt-it report\n\n" + f"Tasks: {', '.join(tasks)}.\n\n" + "\n".join(sections)
         (tmp / "report.md").write_text(text, encoding="utf-8")
     return out / "report.md"
+
+
+def task_markdown(results: Results, folder: Path, recipe: Any, prefix: str) -> str:
+    """One task's tables and plots (written into ``folder``; linked as ``prefix`` + name)."""
+    figures = make_plots(results, folder)
+    extra = criteria_section(results, folder, recipe) if recipe is not None else ""
+    analysis = copy_analyses(results, folder)
+    text = markdown(results, [prefix + f for f in figures], extra, analysis, recipe)
+    if prefix:
+        text = text.replace("](analysis", f"]({prefix}analysis")
+    return text
 
 
 CSV_COLUMNS = [
@@ -462,19 +492,28 @@ def k_sweep_plot(results: Results, path: Path) -> bool:
     return True
 
 
-def criteria_section(results: Results, folder: Path) -> str:
-    """For a grid of same-size sets: how each criterion's top pick ranks among measured runs."""
+def criteria_section(results: Results, folder: Path, recipe: Any = None) -> str:
+    """For a grid of same-size sets: how each criterion's top pick ranks among measured runs.
+
+    The criteria choose among the recipe's training languages (its data task, e.g. Bactrian-X),
+    which an evaluation task (XCOPA) need not have.
+    """
     sizes = {len(results.sources_of(run)) for run in results.runs}
     avg = averages(results)
     measured = [(list(results.sources_of(r)), avg[r]["targets"]) for r in results.runs]
     if len(sizes) != 1 or len(measured) < 4 or sizes == {1}:
         return ""
     try:
-        from mslt_it.selection import evaluate_criteria_markdown
+        from mslt_it.selection import SelectionOptions, evaluate_criteria_markdown
     except ImportError:
         return ""
-    task = results.scores[0].task
-    text = evaluate_criteria_markdown(measured, task=task)
+    task = recipe.config.data.task if recipe is not None else results.scores[0].task
+    options = (
+        SelectionOptions(size_model=recipe.config.report.size_model, size_missing="last")
+        if recipe is not None
+        else None
+    )
+    text = evaluate_criteria_markdown(measured, task=task, options=options)
     (folder / "criteria.md").write_text(text, encoding="utf-8")
     return "## Selection criteria against measured scores\n\n" + text
 

@@ -21,7 +21,13 @@ def register(app: typer.Typer) -> None:
 
 def build(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the dataset to.")],
-    task: Annotated[str | None, typer.Option(help="xnli, pawsx or wikiann.")] = None,
+    task: Annotated[
+        str | None,
+        typer.Option(
+            help="A task (xnli, pawsx, wikiann, xstorycloze) or an instruction corpus "
+            "(bactrian-x, aya, instructions, conversations); see tasks/."
+        ),
+    ] = None,
     sources: Annotated[
         str | None, typer.Option(help="Comma-separated source languages, e.g. en,de,zh.")
     ] = None,
@@ -61,6 +67,16 @@ def build(
     max_length: Annotated[
         int | None, typer.Option(help="Length above which examples are counted as too long.")
     ] = None,
+    system_prompt: Annotated[
+        str | None, typer.Option(help="A system message put before every conversation.")
+    ] = None,
+    script_mismatch: Annotated[
+        str | None,
+        typer.Option(
+            help="Corpora: rows mostly in another script than their language's are counted "
+            "(count) or also left out (drop)."
+        ),
+    ] = None,
     recipe: Annotated[
         Path | None, typer.Option(help="Recipe YAML; its `data` section is used, options override.")
     ] = None,
@@ -70,6 +86,10 @@ def build(
     """Build an instruction-tuning dataset (datasets format + manifest.json) from source languages.
 
     Example: mslt-it build --task xnli --sources en,de,zh --budget 3000 --data synthetic --out ds
+
+    Corpora: mslt-it build --task bactrian-x --sources ar,en,zh --budget 6000 --data hub --out ds
+    (duplicates, empty answers and rows in another script are counted per language; a recipe's
+    `data.mixture` mixes tasks, e.g. a corpus and XNLI instructions, each with its share).
     """
     use_tasks_dirs(tasks_dir)
     from mslt_it.config import DataConfig, load_yaml, validate_section
@@ -97,6 +117,8 @@ def build(
         "seed": seed,
         "tokenizer": tokenizer,
         "max_length": max_length,
+        "system_prompt": system_prompt,
+        "script_mismatch": script_mismatch,
     }
     settings.update({key: value for key, value in options.items() if value is not None})
     config = validate_section(DataConfig, settings, prefix)
@@ -105,17 +127,33 @@ def build(
 
 
 def print_summary(manifest: dict[str, Any], path: Path) -> None:
-    """Counts (and tokens, when measured) per language, then where the dataset is."""
+    """Counts (and tokens, when measured) per language, then where the dataset is.
+
+    A corpus shows what cleaning left out; a mixture, each part's examples.
+    """
     tokens = manifest.get("tokens", {}).get("per_language", {})
+    cleaning = manifest.get("cleaning")
+    parts = manifest.get("mixture") or []
     table = Table(title=f"{manifest['task']} · {manifest['template']['id']} · {manifest['format']}")
     table.add_column("language")
     table.add_column("examples", justify="right")
-    table.add_column("dropped (unlabelled)", justify="right")
+    for part in parts:
+        table.add_column(part["task"], justify="right")
+    if cleaning:
+        for name in ("duplicates", "empty", "other script"):
+            table.add_column(name, justify="right")
+    else:
+        table.add_column("dropped (unlabelled)", justify="right")
     if tokens:
         table.add_column("mean tokens", justify="right")
         table.add_column(f"> {manifest['tokens']['max_length']} tokens", justify="right")
     for lang, count in manifest["counts"].items():
-        row = [lang, str(count), str(manifest["data"]["dropped_unlabelled"][lang])]
+        row = [lang, str(count), *(str(part["counts"][lang]) for part in parts)]
+        if cleaning:
+            counts = cleaning[lang]
+            row += [str(counts["duplicates"]), str(counts["empty"]), str(counts["script_mismatch"])]
+        else:
+            row.append(str(manifest["data"]["dropped_unlabelled"][lang]))
         if tokens:
             row += [f"{tokens[lang]['mean']:.1f}", str(tokens[lang]["over_max_length"])]
         table.add_row(*row)

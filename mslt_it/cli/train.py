@@ -208,6 +208,8 @@ def print_summary(run: dict[str, Any], out: Path) -> None:
                 f"{run['answer_token_accuracy']:.3f}",
             )
         )
+    if "base_answer_token_accuracy" in run:
+        rows.append(("  the base model, same tokens", f"{run['base_answer_token_accuracy']:.3f}"))
     for name, value in rows:
         table.add_row(name, value)
     STDOUT.print(table)

@@ -26,7 +26,7 @@ from mslt_it.tasks import check_languages, get_task
 from mslt_it.tasks.base import Row, Task
 from mslt_it.tasks.sources import check_split, open_split
 
-DEFAULT_MAX_TOKENS = {"classification": 32, "ner": 160, "multiple_choice": 16}
+DEFAULT_MAX_TOKENS = {"classification": 32, "ner": 160, "multiple_choice": 16, "instructions": 64}
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,7 @@ def _task_plan(
     template: str | None,
 ) -> TaskPlan:
     check_languages(task, list(langs), field="langs")
-    if config.mode != "generate" and task.kind == "ner":
+    if config.mode != "generate" and task.kind in ("ner", "instructions"):
         raise MsltError(
             f"mode: {config.mode} scores label words, which task {task.name} does not have; "
             "use --mode generate"

@@ -32,6 +32,14 @@ from mslt_it.tasks.base import join_tokens
 from mslt_it.tasks.ner import row_entities
 
 Record = dict[str, Any]
+METRICS = {
+    "classification": "accuracy",
+    "multiple_choice": "accuracy",
+    "ner": "f1",
+    "instructions": "exact_match",
+}
+"""The headline metric of each kind (x100 in results). An instruction's answer is right when it
+equals the reference with whitespace runs collapsed and case folded."""
 
 
 def parse_record(record: Record, template: PromptTemplate) -> Record:
@@ -40,6 +48,14 @@ def parse_record(record: Record, template: PromptTemplate) -> Record:
     verbalizer = template.verbalizer(record["lang"])
     if task.kind == "multiple_choice" and record.get("scores"):
         return parse_ranked_choice(record)
+    if task.kind == "instructions":
+        answer = " ".join(record["output"].split())
+        record.update(
+            parsed=answer,
+            invalid=not answer,
+            correct=answer.casefold() == " ".join(str(record["gold"]).split()).casefold(),
+        )
+        return record
     if task.kind != "ner":
         label = parse_label(record["output"], verbalizer)
         record.update(parsed=label, invalid=label is None, correct=label == record["gold"])
@@ -116,7 +132,7 @@ def score_language(
     if kind != "ner":
         correct = np.array([bool(r["correct"]) for r in records], dtype=float)
         result.update(
-            metric="accuracy",
+            metric=METRICS[kind],
             score=_r(accuracy(correct)),
             ci95=bootstrap_interval(correct, "accuracy", samples, seed),
         )
@@ -172,7 +188,7 @@ def score_records(
         order = list(per_lang)
         targets = [lang for lang in order if lang not in set(sources)]
         tasks[task_name] = {
-            "metric": "f1" if task.kind == "ner" else "accuracy",
+            "metric": METRICS[task.kind],
             "languages": languages,
             "average": averages(languages, order),
             "average_targets": averages(languages, targets),

@@ -33,7 +33,7 @@ class Task:
     name: str
     title: str
     hub_id: str
-    kind: Literal["classification", "ner", "multiple_choice"]
+    kind: Literal["classification", "ner", "multiple_choice", "instructions"]
     splits: tuple[str, ...]
     columns: tuple[str, ...]
     labels: tuple[str, ...]
@@ -52,9 +52,24 @@ class Task:
         listed = self.extra.get("languages")
         if listed is not None:
             return tuple(listed)
-        from mslt_it.languages import languages_of_task
+        from mslt_it.languages import all_languages, languages_of_task
 
+        if self.languages_from_registry == "all":
+            return tuple(all_languages())
         return tuple(languages_of_task(self.languages_from_registry or self.name))
+
+    def language_value(self, lang: str) -> str | None:
+        """What a single-table corpus's language column holds for ``lang`` (None: no column)."""
+        if not self.extra.get("language_column"):
+            return None
+        exceptions = self.extra.get("language_value_exceptions") or {}
+        if lang in exceptions:
+            return exceptions[lang]
+        if self.extra.get("language_values") == "iso639_3":
+            from mslt_it.languages import get_language
+
+            return get_language(lang).iso639_3
+        return lang
 
     def hub_config(self, lang: str) -> str:
         """The Hub dataset config for a language (the definition's format, or an exception)."""

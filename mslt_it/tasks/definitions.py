@@ -8,7 +8,10 @@ that the definition refers to by its kind (:data:`KINDS`): the BIO tags and span
 for example. A ``multiple_choice`` task reads its choices from the row (``choices``, a Jinja
 expression giving a list of texts) and its gold choice from a column or an expression (``gold``);
 its ``labels`` name the choice slots (``[A, B]``), which templates give words to (``1``/``2``)
-for generate mode. Shipped definitions live in the repository's ``tasks/`` folder; a user adds
+for generate mode. An ``instructions`` task is an instruction corpus (Bactrian-X, Aya, the
+user's own JSONL): ``prompt`` and ``answer`` (or ``messages``, a whole conversation) are Jinja
+expressions over the row, and a single-table corpus names its ``language_column``. Shipped
+definitions live in the repository's ``tasks/`` folder; a user adds
 one by dropping a file into a folder passed with ``--tasks-dir`` (or a recipe's ``tasks_dir``), as
 with lm-evaluation-harness's include path.
 
@@ -83,19 +86,23 @@ class TaskFile(BaseModel):
 
     name: str = Field(description="The task's name, as commands and templates say it.")
     title: str = Field(description="How reports name it (e.g. XNLI).")
-    kind: Literal["classification", "ner", "multiple_choice"] = Field(
-        description="classification, ner or multiple_choice."
+    kind: Literal["classification", "ner", "multiple_choice", "instructions"] = Field(
+        description="classification, ner, multiple_choice or instructions."
     )
-    hub: HubSource
+    hub: HubSource | None = Field(
+        default=None, description="The Hub dataset; none for data that only lives in files."
+    )
     splits: list[str] = Field(min_length=1, description="The splits the dataset has.")
     languages: list[str] | RegistryLanguages = Field(
-        description="Language codes, or {registry: <column>} of languages.csv."
+        description="Language codes, or {registry: <column>} of languages.csv ({registry: all}: "
+        "every language mslt-it knows)."
     )
     columns: list[str] = Field(min_length=1, description="The columns every row must have.")
     labels: list[str] = Field(
-        min_length=1,
+        default=[],
         description="classification: the label names, in the order of their ids; ner: the "
-        "entity types; multiple_choice: one name per choice slot, in the choices' order.",
+        "entity types; multiple_choice: one name per choice slot, in the choices' order; "
+        "instructions: none.",
     )
     label_column: str | None = Field(
         default=None,
@@ -112,6 +119,32 @@ class TaskFile(BaseModel):
         default=None,
         description="multiple_choice: a Jinja expression over `row` giving the gold choice's "
         "index from 0, e.g. `row.answer_right_ending - 1`.",
+    )
+    prompt: str | None = Field(
+        default=None,
+        description="instructions: a Jinja expression over `row` giving the user's turn, e.g. "
+        "`row.instruction ~ ('\\n\\n' ~ row.input if row.input else '')`.",
+    )
+    answer: str | None = Field(
+        default=None,
+        description="instructions: a Jinja expression over `row` giving the assistant's answer.",
+    )
+    messages: str | None = Field(
+        default=None,
+        description="instructions: a Jinja expression giving a whole conversation (a list of "
+        "{role, content}, ending with the assistant), instead of prompt and answer.",
+    )
+    language_column: str | None = Field(
+        default=None,
+        description="A single table of many languages: the column naming each row's language "
+        "(rows are filtered by it).",
+    )
+    language_values: Literal["code", "iso639_3"] = Field(
+        default="code",
+        description="What language_column holds: mslt-it's codes (en) or ISO 639-3 (eng).",
+    )
+    language_value_exceptions: dict[str, str] = Field(
+        default={}, description="Language code -> the value language_column holds for it."
     )
     example: dict[str, Any] | None = Field(
         default=None,
@@ -137,6 +170,13 @@ class TaskFile(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> TaskFile:
+        if self.kind != "instructions" and not self.labels:
+            raise ValueError(f"labels: a {self.kind} task needs its labels")
+        if self.kind != "instructions" and (self.prompt or self.answer or self.messages):
+            field = "prompt" if self.prompt else "answer" if self.answer else "messages"
+            raise ValueError(f"{field}: only an instructions task reads prompts from the row")
+        if self.kind == "instructions":
+            self._check_instructions()
         if self.kind != "multiple_choice" and (self.choices or self.gold):
             field = "choices" if self.choices else "gold"
             raise ValueError(f"{field}: only a multiple_choice task reads choices from the row")
@@ -175,11 +215,30 @@ class TaskFile(BaseModel):
             raise ValueError(f"variables: {clash[0]!r} is provided by the {self.kind} kind already")
         return self
 
+    def _check_instructions(self) -> None:
+        if self.messages is None and (self.prompt is None or self.answer is None):
+            raise ValueError("prompt: an instructions task needs prompt and answer, or messages")
+        if self.messages is not None and (self.prompt or self.answer):
+            raise ValueError("messages: give messages or prompt and answer, not both")
+        if self.labels:
+            raise ValueError("labels: an instructions task has no labels (its answers are text)")
+        if self.metric != "exact_match":
+            raise ValueError(
+                f"metric: an instructions task is scored by exact_match, not {self.metric!r}"
+            )
+
     def _check_row_references(self) -> None:
         """Every ``row.<column>`` an expression reads is a declared column (checked in the data
         when a split opens), so a misspelt one fails here, not halfway through a build."""
         expressions = {f"variables.{k}": v for k, v in self.variables.items()}
         expressions.update({"choices": self.choices or "", "gold": self.gold or ""})
+        expressions.update(
+            {
+                "prompt": self.prompt or "",
+                "answer": self.answer or "",
+                "messages": self.messages or "",
+            }
+        )
         for field, expression in expressions.items():
             for column in ROW_REFERENCE.findall(expression):
                 if column not in self.columns:
@@ -287,6 +346,7 @@ KIND_FIELDS: dict[str, tuple[str, ...]] = {
     "classification": ("label", "label_word", "choices"),
     "ner": ("tokens", "sentence", "spans", "entity_types", "none_word"),
     "multiple_choice": ("label", "label_word", "choices", "options", "option", "answer_index"),
+    "instructions": ("prompt", "answer", "history"),
 }
 """The variables each kind's code provides, beside a definition's own."""
 
@@ -341,6 +401,7 @@ def build_task(spec: TaskFile, where: str) -> Task:
     own = compile_variables(spec.variables, where)
     labels = tuple(spec.labels)
     check_row = None
+    turns = None
     if spec.kind == "ner":
         from mslt_it.tasks import ner
 
@@ -348,6 +409,19 @@ def build_task(spec: TaskFile, where: str) -> Task:
         gold_label = ner.gold_label
         verbalizer_keys = (*labels, ner.NONE_KEY)
         valid_label_ids = None
+    elif spec.kind == "instructions":
+        from mslt_it.tasks import instructions
+
+        reader = instructions.turn_reader(spec, where)
+        kind_variables = instructions.kind_variables(reader)
+        turns = reader.turns
+
+        def gold_label(row: Row, lang: str) -> str:
+            return reader.turns(row).answer
+
+        verbalizer_keys = ()
+        valid_label_ids = None
+        check_row = reader.check
     elif spec.kind == "multiple_choice":
         reader = choice_reader(spec, where)
         kind_variables = multiple_choice_variables(reader)
@@ -381,7 +455,7 @@ def build_task(spec: TaskFile, where: str) -> Task:
     return Task(
         name=spec.name,
         title=spec.title,
-        hub_id=spec.hub.id,
+        hub_id=spec.hub.id if spec.hub else "",
         kind=spec.kind,
         splits=tuple(spec.splits),
         columns=tuple(spec.columns),
@@ -395,8 +469,13 @@ def build_task(spec: TaskFile, where: str) -> Task:
         languages_from_registry=registry,
         extra={
             "definition": where,
-            "hub_config": spec.hub.config,
-            "hub_configs": dict(spec.hub.configs),
+            "hub_config": spec.hub.config if spec.hub else "{lang}",
+            "hub_configs": dict(spec.hub.configs) if spec.hub else {},
+            "language_column": spec.language_column,
+            "language_values": spec.language_values,
+            "language_value_exceptions": dict(spec.language_value_exceptions),
+            "conversation": spec.messages is not None,
+            "turns": turns,
             "languages": None if registry else tuple(spec.languages),  # type: ignore[arg-type]
             "metric": spec.metric,
             "synthetic": spec.synthetic,
@@ -417,6 +496,21 @@ def choice_reader(spec: TaskFile, where: str) -> ChoiceReader:
     return ChoiceReader(tuple(spec.labels), compute)
 
 
+def check_language_codes(spec: TaskFile, path: Path) -> None:
+    """Listed languages must be ones mslt-it knows (names, scripts, lang2vec codes)."""
+    from mslt_it.languages import all_languages
+
+    if isinstance(spec.languages, RegistryLanguages):
+        return
+    known = all_languages()
+    for code in spec.languages:
+        if code not in known:
+            raise MsltError(
+                f"{path}: languages: {code!r} is not in mslt-it's language registry "
+                "(mslt_it/resources/languages.csv); use its codes, e.g. en, sw, zh"
+            )
+
+
 def parse_definition(path: Path) -> Task:
     """Read, validate and build one definition file; every problem is one line naming it."""
     from mslt_it.config import read_text_file, validate_yaml_file
@@ -424,6 +518,7 @@ def parse_definition(path: Path) -> Task:
     spec = validate_yaml_file(path, read_text_file(path), TaskFile, "a task definition")
     if spec.name != path.stem:
         raise MsltError(f"{path}: name is {spec.name!r} but the file is called {path.name}")
+    check_language_codes(spec, path)
     return build_task(spec, str(path))
 
 

@@ -5,7 +5,9 @@ A source opens one ``(task, language, split)`` at a time as a :class:`SplitRows`
 many usable rows there are and fetches any subset of them by index.
 
 - ``hub``: ``datasets.load_dataset(task.hub_id, lang, split=split)``.
-- a directory ``DIR``: ``DIR/<task>/<lang>/<split>.parquet`` or ``.jsonl`` (Hub schema).
+- a directory ``DIR``: ``DIR/<task>/<lang>/<split>.parquet`` or ``.jsonl`` (Hub schema); for a
+  task whose definition names a ``language_column``, also one table of every language,
+  ``DIR/<task>/<split>.parquet`` or ``.jsonl``, filtered by that column.
 - ``synthetic``: :mod:`mslt_it.tasks.synthetic`, offline and deterministic.
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
@@ -112,8 +115,8 @@ class TableSplit:
             kept = np.flatnonzero(np.array([label != UNLABELLED for label in labels], dtype=bool))
         if "ner_tags" in self.task.columns:
             self._check_tags()
-        if self.task.check_row is not None:
-            self._check_rows()
+        if self.task.check_row is not None and self.task.kind != "instructions":
+            self._check_rows()  # small benchmark splits: every row, before any work
         self._kept = kept
         self.dropped = self.table.num_rows - len(kept)
 
@@ -171,8 +174,14 @@ class TableSplit:
 
     def rows(self, indices: Sequence[int]) -> list[Row]:
         originals = self._kept[np.asarray(indices, dtype=np.int64)]
-        rows = self.table.take(pa.array(originals)).to_pylist()
+        rows = self.table.take(pa.array(originals, type=pa.int64())).to_pylist()
+        lazy = self.task.check_row if self.task.kind == "instructions" else None
         for original, row in zip(originals, rows, strict=True):
+            if lazy is not None:  # a corpus is large: only the rows taken are checked
+                try:
+                    lazy(row)
+                except (ValueError, MsltError) as error:
+                    raise MsltError(f"{self.origin}: row {int(original)}: {error}") from None
             row["id"] = row_id(self.task, self.lang, self.split, int(original))
         return rows
 
@@ -218,6 +227,11 @@ def open_split(task: Task, lang: str, split: str, data: str) -> SplitRows:
 def _open_hub(task: Task, lang: str, split: str) -> TableSplit:
     import datasets
 
+    if not task.hub_id:
+        raise MsltError(
+            f"data: task {task.name} has no Hub dataset (its definition names none); use a "
+            f"folder laid out as DIR/{task.name}/<lang>/<split>.jsonl"
+        )
     origin = f"{task.hub_id} (config {task.hub_config(lang)}, split {split})"
     try:
         dataset = datasets.load_dataset(task.hub_id, task.hub_config(lang), split=split)
@@ -226,15 +240,37 @@ def _open_hub(task: Task, lang: str, split: str) -> TableSplit:
             str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         )
         raise MsltError(f"data: could not load {origin} from the Hub: {first_line}") from error
-    return TableSplit(dataset.data.table, task, lang, split, origin)
+    table, origin = language_rows(dataset.data.table, task, lang, origin)
+    return TableSplit(table, task, lang, split, origin)
+
+
+def language_rows(table: pa.Table, task: Task, lang: str, origin: str) -> tuple[pa.Table, str]:
+    """The rows of ``lang`` in a table of many languages (all rows where there is no column)."""
+    value = task.language_value(lang)
+    if value is None:
+        return table, origin
+    import pyarrow.compute as pc
+
+    column = str(task.extra["language_column"])
+    if column not in table.column_names:
+        raise MsltError(
+            f"{origin}: missing column {column!r} (task {task.name}'s language_column); found: "
+            f"{allowed(table.column_names)}"
+        )
+    return table.filter(pc.equal(table.column(column), value)), f"{origin} [{column} = {value}]"
 
 
 def local_path(root: Path, task: Task, lang: str, split: str) -> Path | None:
-    """The file holding a local split, if there is one."""
-    for suffix in LOCAL_SUFFIXES:
-        candidate = root / task.name / lang / f"{split}{suffix}"
-        if candidate.is_file():
-            return candidate
+    """The file holding a local split, if there is one: the language's own file, or (for a task
+    with a language column) the one table of every language."""
+    folders = [root / task.name / lang]
+    if task.extra.get("language_column"):
+        folders.append(root / task.name)
+    for folder in folders:
+        for suffix in LOCAL_SUFFIXES:
+            candidate = folder / f"{split}{suffix}"
+            if candidate.is_file():
+                return candidate
     return None
 
 
@@ -249,7 +285,21 @@ def _open_local(task: Task, lang: str, split: str, root: Path) -> TableSplit:
         raise MsltError(
             f"data: no file for {task.name}/{lang}/{split}: expected {expected} or .jsonl"
         )
-    return TableSplit(read_arrow_table(path, "data"), task, lang, split, origin=str(path))
+    table, origin = read_cached_table(path), str(path)
+    if path.parent.name != lang or path.parent.parent.name != task.name:  # one table, many langs
+        table, origin = language_rows(table, task, lang, origin)
+    return TableSplit(table, task, lang, split, origin=origin)
+
+
+def read_cached_table(path: Path) -> pa.Table:
+    """A local table, read once per process however many languages are taken from it."""
+    stat = path.stat()
+    return _read_table(path.resolve(), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=8)
+def _read_table(path: Path, mtime_ns: int, size: int) -> pa.Table:
+    return read_arrow_table(path, "data")
 
 
 def sample_row(task: Task, lang: str) -> Row:

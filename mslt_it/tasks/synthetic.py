@@ -15,6 +15,9 @@ but spelled differently *across* languages, which is the situation cross-lingual
   effect and its hedge word when it asks for the cause; the wrong one carries the other word.
 - XStoryCloze: the right ending repeats the story's last word after the "also" word; the wrong
   ending carries the negation word and a word the story never used.
+- Bactrian-X: an instruction is the language's word for one operation on the input words (copy
+  them, reverse them, give the first, the last or the longest, count them), and the output follows
+  from the input, so an adapter can learn the operations and answer held-out instructions.
 - XWinograd: of the two names, the story mentions one before the blank; that one fills it, and
   the text after the blank repeats the word that followed the name.
 
@@ -43,7 +46,11 @@ SPLIT_SIZES: dict[str, dict[str, int]] = {
     "xcopa": {"validation": 100, "test": 500},
     "xstorycloze": {"train": 360, "eval": 1_511},
     "xwinograd": {"test": 2_325},
+    "bactrianx": {"train": 67_017},
 }
+
+OPERATIONS = ("copy", "reverse", "first", "last", "longest", "count")
+"""The synthetic instructions, each named by a word of the language's own."""
 
 # Unicode blocks from which each script's letters are drawn (letters only, no combining marks).
 SCRIPT_BLOCKS: dict[str, tuple[tuple[int, int], ...]] = {
@@ -103,6 +110,7 @@ class Lexicon:
     persons: tuple[str, ...]
     locations: tuple[str, ...]
     organisations: tuple[str, ...]
+    operations: tuple[str, ...] = ()
 
     def sentence(self, tokens: list[str]) -> str:
         """Join words as the language writes them and end with its full stop."""
@@ -164,6 +172,7 @@ def lexicon(lang: str) -> Lexicon:
         persons=tuple(name() for _ in range(NAMES_PER_TYPE)),
         locations=tuple(name() for _ in range(NAMES_PER_TYPE)),
         organisations=tuple(name() for _ in range(NAMES_PER_TYPE)),
+        operations=tuple(new_word() for _ in OPERATIONS),  # drawn last: earlier words unchanged
     )
 
 
@@ -303,6 +312,35 @@ def xwinograd_row(lang: str, split: str, index: int) -> Row:
     }
 
 
+def bactrianx_row(lang: str, split: str, index: int) -> Row:
+    """Row ``index`` of synthetic Bactrian-X in ``lang``: instruction, input, output, id."""
+    lex = lexicon(lang)
+    rng = _row_rng("bactrianx", split, index)
+    operation = rng.randrange(len(OPERATIONS))
+    words = rng.sample(lex.words, rng.randint(3, 6))
+    return {
+        "instruction": lex.sentence([lex.operations[operation]]),
+        "input": " ".join(words),  # spaced in every script, so the words are countable
+        "output": apply_operation(OPERATIONS[operation], words),
+        "id": f"{split}-{index}",
+    }
+
+
+def apply_operation(operation: str, words: list[str]) -> str:
+    """The answer to a synthetic instruction: the operation applied to the input words."""
+    if operation == "copy":
+        return " ".join(words)
+    if operation == "reverse":
+        return " ".join(words[::-1])
+    if operation == "first":
+        return words[0]
+    if operation == "last":
+        return words[-1]
+    if operation == "longest":
+        return max(words, key=len)  # the first of the longest
+    return str(len(words))
+
+
 GENERATORS = {
     "xnli": xnli_row,
     "pawsx": pawsx_row,
@@ -310,6 +348,7 @@ GENERATORS = {
     "xcopa": xcopa_row,
     "xstorycloze": xstorycloze_row,
     "xwinograd": xwinograd_row,
+    "bactrianx": bactrianx_row,
 }
 
 

@@ -589,6 +589,9 @@ def make_trainer(
 def answer_metrics(trainer: Any, eval_dataset: Any) -> dict[str, Any]:
     """Teacher-forced loss and accuracy on the trained (answer + end-of-turn) tokens.
 
+    The base model's accuracy on the same tokens (the adapter switched off) is measured beside
+    it, so a run says how much its adapter learnt, not only where it ended.
+
     Measured after training, with the final weights, dropout off, on fixed rows (the held-out
     dataset when there is one, else the first training rows), so runs compare; the Trainer's
     logged loss is a running mean over its last logging window, taken while the weights moved.
@@ -609,35 +612,49 @@ def answer_metrics(trainer: Any, eval_dataset: Any) -> dict[str, Any]:
     else:
         rows = rows.select(range(min(METRIC_ROWS, len(rows))))
     model = trainer.model_wrapped
-    device = trainer.args.device
-    total_loss, correct, count = 0.0, 0, 0
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        for start in range(0, len(rows), size):
-            batch = trainer.data_collator(
-                [rows[i] for i in range(start, min(start + size, len(rows)))]
-            )
-            labels = batch.pop("labels").to(device)
-            inputs = {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
-            logits = model(**inputs, use_cache=False).logits.float()
-            shift_logits, shift_labels = logits[:, :-1], labels[:, 1:]
-            mask = shift_labels != checks.IGNORE_INDEX
-            if not mask.any():
-                continue
-            picked = shift_logits[mask]
-            gold = shift_labels[mask]
-            total_loss += float(torch.nn.functional.cross_entropy(picked, gold, reduction="sum"))
-            correct += int((picked.argmax(-1) == gold).sum())
-            count += int(mask.sum())
+        loss, correct, count = token_counts(trainer, model, rows, size)
+        base_correct = None
+        disable = getattr(model, "disable_adapter", None)
+        if disable is not None and count:
+            with disable():
+                base_correct = token_counts(trainer, model, rows, size)[1]
     model.train(was_training)
     if count == 0:
         return {}
-    return {
-        "answer_token_loss": round(total_loss / count, 6),
+    found = {
+        "answer_token_loss": round(loss / count, 6),
         "answer_token_accuracy": round(correct / count, 6),
         "answer_metrics_on": "eval_dataset" if eval_dataset is not None else "train_rows",
     }
+    if base_correct is not None:
+        found["base_answer_token_accuracy"] = round(base_correct / count, 6)
+    return found
+
+
+def token_counts(trainer: Any, model: Any, rows: Any, size: int) -> tuple[float, int, int]:
+    """Summed loss, correct top-1 predictions and number of the answer tokens of ``rows``."""
+    import torch
+
+    device = trainer.args.device
+    total_loss, correct, count = 0.0, 0, 0
+    for start in range(0, len(rows), size):
+        batch = trainer.data_collator([rows[i] for i in range(start, min(start + size, len(rows)))])
+        labels = batch.pop("labels").to(device)
+        inputs = {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
+        logits = model(**inputs, use_cache=False).logits.float()
+        shift_logits, shift_labels = logits[:, :-1], labels[:, 1:]
+        mask = shift_labels != checks.IGNORE_INDEX
+        if not mask.any():
+            continue
+        picked = shift_logits[mask]
+        gold = shift_labels[mask]
+        total_loss += float(torch.nn.functional.cross_entropy(picked, gold, reduction="sum"))
+        correct += int((picked.argmax(-1) == gold).sum())
+        count += int(mask.sum())
+    return total_loss, correct, count
 
 
 def last_logged_loss(history: list[dict[str, Any]]) -> float | None:

@@ -1,0 +1,272 @@
+"""Instruction corpora as sources: Bactrian-X, Aya and the user's own files, cleaned and mixed.
+
+The Hub paths are tested on local files of the Hub's schema (Bactrian-X: one file per language;
+Aya: one table with ISO 639-3 language codes); no network is used.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import assert_one_line_error
+
+from mslt_it.tasks import get_task
+from mslt_it.tasks.synthetic import OPERATIONS, apply_operation, bactrianx_row, lexicon
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    return path
+
+
+def read_dataset(folder: Path) -> list[dict]:
+    import datasets
+
+    return list(datasets.load_from_disk(str(folder)))
+
+
+def manifest_of(folder: Path) -> dict:
+    return json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+
+
+def bactrian_rows(lang: str, n: int) -> list[dict]:
+    rows = []
+    for i in range(n):
+        row = bactrianx_row(lang, "train", i)
+        row["id"] = f"alpaca-{i}"
+        rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------------------- definitions
+
+
+def test_corpus_definitions() -> None:
+    bactrian, aya = get_task("bactrian-x"), get_task("aya")
+    assert bactrian.kind == aya.kind == "instructions"
+    assert len(bactrian.languages) == 52 and bactrian.hub_config("sw") == "sw"
+    assert {"ar", "de", "en", "es", "fr", "ru", "zh"} <= set(bactrian.languages)
+    assert aya.language_value("ar") == "arb" and aya.language_value("en") == "eng"
+    assert get_task("conversations").extra["conversation"]
+
+
+@pytest.mark.parametrize("lang", ["en", "sw", "ar", "zh"])
+def test_synthetic_instructions_follow_from_the_input(lang: str) -> None:
+    """Each instruction word names one operation, and the output is that operation applied."""
+    lex = lexicon(lang)
+    seen = set()
+    for index in range(300):
+        row = bactrianx_row(lang, "train", index)
+        word = row["instruction"].rstrip(".。।")
+        operation = OPERATIONS[lex.operations.index(word)]
+        seen.add(operation)
+        assert row["output"] == apply_operation(operation, row["input"].split())
+    assert seen == set(OPERATIONS)
+
+
+# ---------------------------------------------------------------------------------- build
+
+
+def test_bactrian_x_files_are_cleaned_and_counted(cli, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    en, de = bactrian_rows("en", 20), bactrian_rows("de", 20)
+    en[3] = dict(en[2], id="dup")  # a duplicate within English
+    en[5]["output"] = "  \n"  # an empty answer
+    de[0] = dict(en[0])  # left untranslated: a duplicate across languages
+    de[1]["output"] = de[1]["instruction"] = "Это ответ на русском языке."  # another script
+    write_jsonl(data / "bactrian-x" / "en" / "train.jsonl", en)
+    write_jsonl(data / "bactrian-x" / "de" / "train.jsonl", de)
+    out = tmp_path / "ds"
+    result = cli("build", "--task", "bactrian-x", "--sources", "en,de", "--budget", "36",
+                 "--data", data, "--out", out)  # fmt: skip
+    assert result.code == 0, result.err
+    cleaning = manifest_of(out)["cleaning"]
+    assert cleaning["en"] == {"examined": 20, "kept": 18, "empty": 1, "duplicates": 1,
+                              "script_mismatch": 0}  # fmt: skip
+    assert cleaning["de"]["duplicates"] == 1 and cleaning["de"]["script_mismatch"] == 1
+    assert cleaning["de"]["kept"] == 18  # the Cyrillic row is counted, kept by default
+    examples = read_dataset(out)
+    pairs = [(e["prompt"][-1]["content"], e["completion"][0]["content"]) for e in examples]
+    assert len(set(pairs)) == len(pairs) == 36
+    assert all(answer.strip() for _, answer in pairs)
+    dropped = tmp_path / "dropped"
+    result = cli("build", "--task", "bactrian-x", "--sources", "en,de", "--budget", "34",
+                 "--data", data, "--script-mismatch", "drop", "--out", dropped)  # fmt: skip
+    assert result.code == 0, result.err
+    assert manifest_of(dropped)["cleaning"]["de"]["kept"] == 17
+    assert not any("русском" in e["completion"][0]["content"] for e in read_dataset(dropped))
+
+
+def test_too_few_clean_rows_is_a_one_line_error(cli, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    rows = bactrian_rows("en", 6)
+    rows[1] = dict(rows[0])
+    write_jsonl(data / "bactrian-x" / "en" / "train.jsonl", rows)
+    result = cli("build", "--task", "bactrian-x", "--sources", "en", "--budget", "6",
+                 "--data", data, "--out", tmp_path / "ds")  # fmt: skip
+    assert_one_line_error(result, "en has 5 usable rows", "1 duplicates", "--take-available")
+    assert not (tmp_path / "ds").exists()
+
+
+def test_aya_single_table_is_split_by_its_language_column(cli, tmp_path: Path) -> None:
+    rows = [
+        {"inputs": f"q{i}", "targets": f"a{i}", "language": "x", "language_code": code,
+         "annotation_type": "original-annotations", "user_id": "u"}
+        for i, code in enumerate(["eng", "swh", "eng", "zho", "swh", "eng", "arb"])
+    ]  # fmt: skip
+    rows[3]["inputs"], rows[3]["targets"] = "问题", "答案"
+    write_jsonl(tmp_path / "data" / "aya" / "train.jsonl", rows)
+    out = tmp_path / "ds"
+    result = cli("build", "--task", "aya", "--sources", "en,sw", "--budget", "4",
+                 "--budget-mode", "per_language", "--take-available",
+                 "--data", tmp_path / "data", "--out", out)  # fmt: skip
+    assert result.code == 0, result.err
+    by_lang: dict[str, set[str]] = {}
+    for example in read_dataset(out):
+        by_lang.setdefault(example["lang"], set()).add(example["completion"][0]["content"])
+    assert by_lang == {"en": {"a0", "a2", "a5"}, "sw": {"a1", "a4"}}
+    assert "language_code = swh" in manifest_of(out)["data"]["origins"]["sw"]
+
+
+def test_multi_turn_conversations_stay_whole(cli, tmp_path: Path) -> None:
+    conversation = [
+        {"role": "system", "content": "Answer in one word."},
+        {"role": "user", "content": "Colour of the sky?"},
+        {"role": "assistant", "content": "Blue."},
+        {"role": "user", "content": "And grass?"},
+        {"role": "assistant", "content": "Green."},
+    ]
+    single = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]
+    write_jsonl(tmp_path / "data" / "conversations" / "en" / "train.jsonl",
+                [{"messages": conversation}, {"messages": single}])  # fmt: skip
+    out = tmp_path / "ds"
+    result = cli("build", "--task", "conversations", "--sources", "en", "--budget", "2",
+                 "--data", tmp_path / "data", "--system-prompt", "Be kind.",
+                 "--out", out)  # fmt: skip
+    assert result.code == 0, result.err
+    examples = {e["completion"][0]["content"]: e for e in read_dataset(out)}
+    assert examples["Green."]["prompt"] == conversation[:4]  # its own system message kept
+    assert examples["Hello"]["prompt"] == [{"role": "system", "content": "Be kind."}, single[0]]
+    messages = tmp_path / "messages"
+    result = cli("build", "--task", "conversations", "--sources", "en", "--budget", "2",
+                 "--data", tmp_path / "data", "--format", "messages",
+                 "--out", messages)  # fmt: skip
+    assert result.code == 0, result.err
+    assert conversation in [e["messages"] for e in read_dataset(messages)]
+
+
+BROKEN = {
+    "missing column": ([{"instruction": "a", "input": ""}], "missing column 'output'"),
+    "wrong type": ([{"instruction": "a", "input": "", "output": 5}], "answer must be text"),
+    "bad conversation": (None, "must alternate"),
+    "not json": ("{oops\n", "cannot read"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_a_broken_corpus_file_is_one_line_and_writes_nothing(cli, tmp_path: Path, case: str):
+    rows, fragment = BROKEN[case]
+    task = "conversations" if case == "bad conversation" else "instructions"
+    path = tmp_path / "data" / task / "en" / "train.jsonl"
+    if case == "bad conversation":
+        write_jsonl(path, [{"messages": [{"role": "assistant", "content": "x"}]}])
+    elif isinstance(rows, str):
+        path.parent.mkdir(parents=True)
+        path.write_text(rows, encoding="utf-8")
+    else:
+        write_jsonl(path, rows)
+    result = cli("build", "--task", task, "--sources", "en", "--budget", "1",
+                 "--data", tmp_path / "data", "--out", tmp_path / "ds")  # fmt: skip
+    assert_one_line_error(result, fragment)
+    assert not (tmp_path / "ds").exists()
+
+
+# ------------------------------------------------------------------------ budgets, mixtures
+
+
+def test_budgets_are_equal_across_a_grid(tmp_path: Path) -> None:
+    from mslt_it.config import DataConfig
+    from mslt_it.data import build_dataset
+
+    sizes = []
+    for sources in (["en"], ["ar", "de", "en"], ["es", "fr", "ru"], ["de", "ru", "zh"]):
+        config = DataConfig(task="bactrian-x", sources=sources, budget=60, data="synthetic")
+        manifest = build_dataset(config, tmp_path / "+".join(sources)).manifest
+        sizes.append(manifest["num_examples"])
+        assert len(set(manifest["counts"].values())) == 1
+    assert sizes == [60, 60, 60, 60]
+
+
+def test_a_mixture_gives_each_part_its_share(cli, tmp_path: Path) -> None:
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        "data:\n  task: bactrian-x\n  sources: [en, de, zh]\n  budget: 90\n  data: synthetic\n"
+        "  mixture:\n    - {task: xnli, share: 0.3, template: xnli/en-instruct}\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "ds"
+    result = cli("build", "--recipe", recipe, "--out", out)
+    assert result.code == 0, result.err
+    manifest = manifest_of(out)
+    parts = {part["task"]: part for part in manifest["mixture"]}
+    assert parts["bactrian-x"]["budget"] == 63 and parts["xnli"]["budget"] == 27
+    assert parts["xnli"]["counts"] == {"en": 9, "de": 9, "zh": 9}
+    tasks = [e["task"] for e in read_dataset(out)]
+    assert tasks.count("xnli") == 27 and tasks.count("bactrian-x") == 63
+    assert manifest["num_examples"] == 90
+    recipe.write_text(
+        "data:\n  task: bactrian-x\n  sources: [en]\n  budget: 10\n"
+        "  mixture:\n    - {task: xnli, share: 0.6}\n    - {task: pawsx, share: 0.5}\n",
+        encoding="utf-8",
+    )
+    assert_one_line_error(cli("build", "--recipe", recipe, "--out", tmp_path / "x"), "mixture")
+
+
+def test_the_section_7_recipes_plan(cli) -> None:
+    root = Path(__file__).resolve().parents[1] / "recipes" / "paper"
+    result = cli("run", root / "bactrianx-all-combinations.yaml", "--dry-run")
+    assert result.code == 0, result.err
+    assert "all 35 runs" in result.out and "MSLT ar+de+en" in result.out
+    result = cli("run", root / "bactrianx-criteria.yaml", "--dry-run")
+    assert result.code == 0, result.err
+    assert "select size k=3" in result.out and "select l2v-syntax" in result.out
+    from mslt_it.recipes import load_recipe
+
+    recipe = load_recipe(root / "bactrianx-all-combinations.yaml")
+    assert recipe.train.lora["r"] == 64 and recipe.train.lora["target_modules"] == [
+        "query_key_value"
+    ]
+    assert recipe.train.sft["max_steps"] == 5000 and recipe.train.max_length == 512
+    assert recipe.eval.suite == ["xcopa-lm-eval", "xstorycloze-lm-eval", "xwinograd-lm-eval"]
+    assert len(load_recipe(root / "bactrianx-small.yaml").runs) == 36
+
+
+def test_a_synthetic_instruction_adapter_beats_the_base_on_held_out_rows(
+    cli, tiny_model_dir, tmp_path: Path
+) -> None:
+    """Trained on synthetic Bactrian-X-style instructions (the user-files path), measured on
+    held-out rows: teacher-forced accuracy on the answer tokens, against the base model on the
+    same tokens. (Generation on the random tiny base stays at 0 exact match: copying words needs
+    a pre-trained base.)"""
+    for split, n, stream in (("train", 1500, "train"), ("test", 60, "heldout")):
+        rows = [bactrianx_row("en", stream, i) for i in range(n)]
+        write_jsonl(tmp_path / "data" / "instructions" / "en" / f"{split}.jsonl", rows)
+    for split, budget in (("train", 1200), ("test", 60)):
+        result = cli("build", "--task", "instructions", "--sources", "en", "--budget", budget,
+                     "--split", split, "--data", tmp_path / "data",
+                     "--out", tmp_path / split)  # fmt: skip
+        assert result.code == 0, result.err
+    result = cli("train", "--model", tiny_model_dir, "--dataset", tmp_path / "train",
+                 "--eval-dataset", tmp_path / "test", "--out", tmp_path / "adapter",
+                 "--lora-r", "16", "--lora-alpha", "32", "--lora-dropout", "0",
+                 "--lora-target", "all-linear", "--learning-rate", "3e-3", "--max-steps", "150",
+                 "--batch-size", "8", "--max-length", "256",
+                 "--sft", "lr_scheduler_type=cosine", "--sft", "warmup_steps=10")  # fmt: skip
+    assert result.code == 0, result.err
+    run = json.loads((tmp_path / "adapter" / "run.json").read_text(encoding="utf-8"))
+    assert run["answer_metrics_on"] == "eval_dataset"
+    assert run["base_answer_token_accuracy"] < 0.05  # measured: 0.000
+    assert run["answer_token_accuracy"] > 0.15  # measured: 0.270
