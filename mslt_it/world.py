@@ -1,0 +1,154 @@
+"""The synthetic world's pre-training text: code-switched sentences and task frames.
+
+Every synthetic language writes one shared concept inventory with its own words (its lexicon in
+:mod:`mslt_it.tasks.synthetic`), and the rows of a split are parallel across languages. Nothing
+in the rows themselves tells a model that German word 17 and Swahili word 17 mean the same;
+bilingual text does. The tiny base is therefore pre-trained on:
+
+- **code-switched sentences**: synthetic XNLI premises and hypotheses in which a share of the
+  words (function words included: the negation and hedge words that XNLI's labels follow) are
+  replaced by the same concept's word in a partner language. Partners are chosen by similarity:
+  a language switches more often with languages of its own family and script, so typologically
+  close languages end up closer in the model, as the paper's selection criteria assume;
+- **task frames with random answers**: the chat-formatted prompt of each template mslt-it ships
+  for the task (instruction, label words), answered with a *random* label word, so the frame and
+  the answer words are known while the task is not (no row is paired with its label).
+
+Measured in the feasibility sketch behind this module: without the code-switching nothing
+transferred; without the frames and answer words LoRA learnt nothing.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from functools import cache
+
+from mslt_it.tasks.base import join_tokens
+
+SWITCH_RATE = 0.15
+"""Share of a sentence's words replaced by a partner language's word for the same concept."""
+FRAME_SHARE = 0.3
+"""Share of pre-training rows shown in the task's prompt frame (with a random answer)."""
+NEGATION, HEDGE = "<neg>", "<hedge>"
+
+
+def xnli_concepts(split: str, index: int) -> tuple[list[int | str], list[int | str], int]:
+    """Row ``index`` of synthetic XNLI as concepts: premise, hypothesis and label.
+
+    The same random stream as :func:`mslt_it.tasks.synthetic.xnli_row`, so realising these
+    concepts in a language without switching gives exactly that row's sentences.
+    """
+    from mslt_it.tasks.synthetic import CONTENT_WORDS, _row_rng
+
+    rng = _row_rng("xnli", split, index)
+    concepts = range(CONTENT_WORDS)
+    premise: list[int | str] = list(rng.choices(concepts, k=rng.randint(6, 12)))
+    start = rng.randrange(0, len(premise) - 3)
+    hypothesis = premise[start : start + rng.randint(3, 5)]
+    label = rng.randrange(3)
+    if label > 0:
+        hypothesis.insert(rng.randint(0, 1), HEDGE if label == 1 else NEGATION)
+    return premise, hypothesis, label
+
+
+def word(concept: int | str, lang: str) -> str:
+    """A concept's word in ``lang``."""
+    from mslt_it.tasks.synthetic import lexicon
+
+    lex = lexicon(lang)
+    if concept == NEGATION:
+        return lex.negation
+    if concept == HEDGE:
+        return lex.hedge
+    return lex.words[int(concept)]
+
+
+def realise(
+    concepts: Sequence[int | str],
+    lang: str,
+    rng: random.Random,
+    partners: Sequence[str] = (),
+    weights: Sequence[float] = (),
+    rate: float = SWITCH_RATE,
+) -> str:
+    """A sentence of ``lang`` with each word switched to a partner's at ``rate``."""
+    from mslt_it.tasks.synthetic import FULL_STOP, lexicon
+
+    words = []
+    for concept in concepts:
+        speaker = lang
+        if partners and rng.random() < rate:
+            speaker = rng.choices(partners, weights=weights)[0]
+        words.append(word(concept, speaker))
+    lex = lexicon(lang)
+    return join_tokens(words, lang) + FULL_STOP.get(lex.script, ".")
+
+
+@cache
+def switch_partners(lang: str, langs: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[float, ...]]:
+    """The languages ``lang`` code-switches with and how often: 4× for its own family, 2× for
+    its own script, so typological neighbours share more contexts."""
+    from mslt_it.languages import get_language
+
+    me = get_language(lang)
+    partners, weights = [], []
+    for other in langs:
+        if other == lang:
+            continue
+        them = get_language(other)
+        weight = 1.0 + 3.0 * (them.family == me.family) + 1.0 * (them.script == me.script)
+        partners.append(other)
+        weights.append(weight)
+    return tuple(partners), tuple(weights)
+
+
+def code_switched_documents(
+    langs: Sequence[str], rows_per_language: int, seed: int, rate: float = SWITCH_RATE
+) -> list[str]:
+    """Paragraphs of code-switched premise and hypothesis sentences (labels never appear)."""
+    rng = random.Random(f"mslt-it/world/text/{seed}")
+    pool = tuple(langs)
+    docs = []
+    for lang in langs:
+        partners, weights = switch_partners(lang, pool)
+        for index in range(rows_per_language):
+            premise, hypothesis, _ = xnli_concepts("train", index)
+            docs.append(
+                realise(premise, lang, rng, partners, weights, rate)
+                + " "
+                + realise(hypothesis, lang, rng, partners, weights, rate)
+            )
+    return docs
+
+
+def frame_conversations(
+    langs: Sequence[str], per_language: int, seed: int, rate: float = SWITCH_RATE
+) -> list[list[dict[str, str]]]:
+    """Synthetic XNLI rows in the prompt frames of the shipped XNLI templates, each answered
+    with a random label word of the template (never the row's label)."""
+    from mslt_it.prompts import load_templates
+
+    templates = [t for t in load_templates().values() if t.spec.task == "xnli"]
+    rng = random.Random(f"mslt-it/world/frames/{seed}")
+    pool = tuple(langs)
+    conversations = []
+    for lang in langs:
+        usable = [t for t in templates if lang in t.languages]
+        partners, weights = switch_partners(lang, pool)
+        for number in range(per_language):
+            premise, hypothesis, _ = xnli_concepts("train", 50_000 + number)
+            row = {
+                "premise": realise(premise, lang, rng, partners, weights, rate),
+                "hypothesis": realise(hypothesis, lang, rng, partners, weights, rate),
+                "label": rng.randrange(3),  # a random answer: the frame is known, the task not
+            }
+            template = rng.choice(usable)
+            rendered = template.render(row, lang)
+            conversations.append(
+                [
+                    {"role": "user", "content": rendered.instruction},
+                    {"role": "assistant", "content": rendered.answer},
+                ]
+            )
+    return conversations

@@ -1,0 +1,43 @@
+"""The synthetic world's pre-training text: concepts, code-switching by similarity, frames."""
+
+from __future__ import annotations
+
+import random
+
+from mslt_it import world
+from mslt_it.tasks.synthetic import lexicon, xnli_row
+
+
+def test_concepts_realised_without_switching_are_the_rows() -> None:
+    rng = random.Random(0)
+    for lang in ("en", "sw", "zh", "ar"):
+        for index in range(50):
+            premise, hypothesis, label = world.xnli_concepts("train", index)
+            row = xnli_row(lang, "train", index)
+            assert world.realise(premise, lang, rng) == row["premise"]
+            assert world.realise(hypothesis, lang, rng) == row["hypothesis"]
+            assert label == row["label"]
+
+
+def test_switching_replaces_words_by_the_same_concept_in_a_partner() -> None:
+    rng = random.Random(1)
+    premise, _, _ = world.xnli_concepts("train", 3)
+    concepts = [*premise, world.NEGATION]
+    switched = world.realise(concepts, "en", rng, ["de"], [1.0], rate=1.0)
+    assert switched.rstrip(".").split() == [world.word(c, "de") for c in concepts]
+    assert switched.rstrip(".").split()[-1] == lexicon("de").negation
+
+
+def test_partners_favour_family_and_script() -> None:
+    langs = ("en", "de", "fr", "ru", "ar", "zh")
+    partners, weights = world.switch_partners("en", langs)
+    weight = dict(zip(partners, weights, strict=True))
+    assert weight["de"] > weight["ru"] > weight["ar"]  # family and script > family > neither
+    assert weight["de"] == weight["fr"] and "en" not in weight
+
+
+def test_frames_answer_with_random_label_words() -> None:
+    conversations = world.frame_conversations(["en", "sw"], 60, seed=0)
+    answers = [c[1]["content"] for c in conversations]
+    assert len(set(answers)) >= 3  # label words of the templates, all of them used
+    assert all("Premise" in c[0]["content"] or ":" in c[0]["content"] for c in conversations)
