@@ -716,6 +716,27 @@ def _tokenize_documents(
     return documents
 
 
+WORLD_STEPS = 2000
+"""Pre-training steps of the world base (batch 32 x 48 tokens)."""
+WORLD_ROWS_PER_LANGUAGE = 700
+"""Grammar paragraphs per language in the world base's text (half as many task-row paragraphs,
+three sevenths as many task frames)."""
+
+
+def world_documents(
+    langs: Sequence[str], seed: int, rows: int = WORLD_ROWS_PER_LANGUAGE
+) -> tuple[list[str], list[list[dict[str, str]]], list[list[dict[str, str]]]]:
+    """The world base's text: code-switched paragraphs, frames with random answers, chats."""
+    from mslt_it import world
+
+    docs = world.code_switched_documents(langs, rows // 2, seed)
+    docs += world.grammar_documents(langs, rows, seed)
+    docs += english_documents(15 * len(langs), seed)
+    frames = world.frame_conversations(langs, rows * 3 // 7, seed)
+    chats = chat_conversations(langs, 40, seed)
+    return docs, frames, chats
+
+
 def build_tiny_model(
     out_dir: str | Path,
     *,
@@ -724,12 +745,20 @@ def build_tiny_model(
     vocab_size: int = DEFAULT_VOCAB_SIZE,
     pretrain_steps: int = DEFAULT_PRETRAIN_STEPS,
     overwrite: bool = False,
+    world: bool = False,
 ) -> Path:
     """Build the tiny model folder at ``out_dir`` and return its path.
 
     The folder appears only when the whole build succeeded (it is written under a temporary name
     and renamed). ``pretrain_steps=0`` leaves the weights random, which only tests want.
+    ``world=True`` pre-trains on the synthetic world (:mod:`mslt_it.world`: code-switched text
+    and the task frames with random answers) in the XNLI languages, for ``pretrain_steps``
+    (default :data:`WORLD_STEPS`).
     """
+    if world:
+        return build_world_model(
+            out_dir, seed=seed, steps=pretrain_steps or WORLD_STEPS, overwrite=overwrite
+        )
     out = Path(out_dir)
     if not 0 <= seed < 2**32:
         raise MsltError(f"seed: must be an integer in [0, 2**32), got {seed}")
@@ -797,6 +826,77 @@ def _build(
         "pretrain": asdict(settings),
         "pretrain_tokens_per_epoch": int(blocks[:, 0].numel()),
         "final_pretrain_loss": round(sum(tail) / len(tail), 4) if tail else None,
+        "heldout_loss": round(heldout_loss, 4),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "torch_version": torch.__version__,
+        "build_seconds": round(time.monotonic() - started, 1),
+    }
+    with atomic_directory(out, overwrite=overwrite, kind="model") as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        atomic_write_json(tmp / INFO_FILE, info)
+    return out
+
+
+def build_world_model(
+    out_dir: str | Path, *, seed: int = 0, steps: int = WORLD_STEPS, overwrite: bool = False
+) -> Path:
+    """The tiny base pre-trained on the synthetic world (see :func:`build_tiny_model`)."""
+    from mslt_it.languages import languages_of_task
+    from mslt_it.outputs import claim_output
+
+    out = Path(out_dir)
+    if not 0 <= seed < 2**32:
+        raise MsltError(f"seed: must be an integer in [0, 2**32), got {seed}")
+    if steps < 1:
+        raise MsltError(f"steps: the world base needs at least 1 step, got {steps}")
+    with claim_output(out, kind="model", overwrite=overwrite, field="out_dir"):
+        return _build_world(out, languages_of_task("xnli"), seed, steps, overwrite)
+
+
+def _build_world(out: Path, langs: list[str], seed: int, steps: int, overwrite: bool) -> Path:
+    """:func:`build_world_model` once ``out`` is claimed."""
+    started = time.monotonic()
+    import torch
+    from transformers import GenerationConfig, LlamaForCausalLM
+
+    from mslt_it.io import atomic_directory, atomic_write_json
+    from mslt_it.progress import progress_bar
+
+    shape = TinyShape()
+    settings = PretrainSettings(steps=steps, batch_size=32, block_size=48)
+    _seed_everything(seed)
+    with _one_thread(), progress_bar() as progress:
+        tok_task = progress.add_task("tiny world model: tokenizer", total=1)
+        docs, frames, chats = world_documents(langs, seed)
+        tokenizer = train_tokenizer(tokenizer_corpus(docs, frames + chats), DEFAULT_VOCAB_SIZE)
+        progress.advance(tok_task)
+        documents = _tokenize_documents(tokenizer, docs, chats)
+        for text in tokenizer.apply_chat_template(frames, tokenize=False):
+            ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+            documents.append((ids, ids))  # the frame is language-model text: every token trained
+        model = LlamaForCausalLM(tiny_config(tokenizer, shape))
+        blocks = pack_blocks(documents, settings.block_size, seed)
+        train_task = progress.add_task("tiny world model: pre-training", total=settings.steps)
+        losses = pretrain(
+            model, blocks, settings, seed, on_step=lambda _s, _l: progress.advance(train_task)
+        )
+        heldout_loss = language_model_loss(model, tokenizer, heldout_texts(langs))
+    model.generation_config = GenerationConfig(
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    tail = losses[-20:]
+    info = {
+        "seed": seed,
+        "world": True,
+        "languages": langs,
+        "vocab_size": len(tokenizer),
+        "shape": asdict(shape),
+        "pretrain": asdict(settings),
+        "pretrain_tokens_per_epoch": int(blocks[:, 0].numel()),
+        "final_pretrain_loss": round(sum(tail) / len(tail), 4),
         "heldout_loss": round(heldout_loss, 4),
         "parameters": sum(p.numel() for p in model.parameters()),
         "torch_version": torch.__version__,

@@ -152,3 +152,63 @@ def frame_conversations(
                 ]
             )
     return conversations
+
+
+CLASSES = 20
+"""Concept classes of the shared grammar: 400 concepts, 20 classes of 20."""
+SUCCESSORS = 3
+"""Classes that may follow a class."""
+
+
+@cache
+def grammar(seed: int = 0) -> dict[int | str, tuple[int, ...]]:
+    """Which concept classes may follow each class, and the negation and hedge words.
+
+    The same for every language: meaning lives at the concept level, so a word's neighbours
+    predict it the same way in every language, and code-switched text ties each language's word
+    to the shared concept. The negation and hedge words are followed by classes of their own,
+    so their contexts tell them apart (in the task rows they would otherwise look alike).
+    """
+    rng = random.Random(f"mslt-it/world/grammar/{seed}")
+    table: dict[int | str, tuple[int, ...]] = {
+        c: tuple(rng.sample(range(CLASSES), SUCCESSORS)) for c in range(CLASSES)
+    }
+    table[NEGATION] = (0, 1, 2)
+    table[HEDGE] = (3, 4, 5)
+    return table
+
+
+def grammar_sentence(rng: random.Random, length: int, seed: int = 0) -> list[int | str]:
+    """A sentence of concepts from the shared grammar, with a negation or hedge now and then."""
+    from mslt_it.tasks.synthetic import CONTENT_WORDS
+
+    per_class = CONTENT_WORDS // CLASSES
+    table = grammar(seed)
+    concepts: list[int | str] = []
+    current: int | str = rng.randrange(CLASSES)
+    for _ in range(length):
+        if rng.random() < 0.12:
+            current = rng.choice((NEGATION, HEDGE))
+            concepts.append(current)
+        cls = rng.choice(table[current])
+        concepts.append(cls * per_class + rng.randrange(per_class))
+        current = cls
+    return concepts
+
+
+def grammar_documents(
+    langs: Sequence[str], per_language: int, seed: int, rate: float = SWITCH_RATE
+) -> list[str]:
+    """Paragraphs of grammar sentences in every language, code-switched with its partners."""
+    rng = random.Random(f"mslt-it/world/grammar-text/{seed}")
+    pool = tuple(langs)
+    docs = []
+    for lang in langs:
+        partners, weights = switch_partners(lang, pool)
+        for _ in range(per_language):
+            sentences = [
+                realise(grammar_sentence(rng, rng.randint(5, 10)), lang, rng, partners, weights, rate)
+                for _ in range(2)
+            ]
+            docs.append(" ".join(sentences))
+    return docs

@@ -41,3 +41,18 @@ def test_frames_answer_with_random_label_words() -> None:
     answers = [c[1]["content"] for c in conversations]
     assert len(set(answers)) >= 3  # label words of the templates, all of them used
     assert all("Premise" in c[0]["content"] or ":" in c[0]["content"] for c in conversations)
+
+
+def test_the_world_base_is_reproducible(tmp_path) -> None:
+    """A seed gives the same pre-trained weights (a short run; the full one is 2,000 steps)."""
+    import hashlib
+
+    from mslt_it.tiny import build_world_model, read_info
+
+    digests = []
+    for name in ("a", "b"):
+        folder = build_world_model(tmp_path / name, seed=3, steps=4)
+        digests.append(hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest())
+        info = read_info(folder)
+        assert info["world"] and info["pretrain"]["steps"] == 4 and len(info["languages"]) == 15
+    assert digests[0] == digests[1]

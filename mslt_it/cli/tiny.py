@@ -22,6 +22,13 @@ def tiny_model(
         int | None, typer.Option(help="Pre-training steps (default 0: random weights).")
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output folder.")] = False,
+    world: Annotated[
+        bool,
+        typer.Option(
+            help="Pre-train on the synthetic world (code-switched text, task frames with random "
+            "answers; --steps default 2000, minutes on one core)."
+        ),
+    ] = False,
 ) -> None:
     """Build a tiny Llama model + byte-level BPE tokenizer offline (random weights unless --steps).
 
@@ -35,7 +42,8 @@ def tiny_model(
     path = build_tiny_model(
         out_dir,
         seed=seed,
-        pretrain_steps=DEFAULT_PRETRAIN_STEPS if steps is None else steps,
+        pretrain_steps=(0 if world else DEFAULT_PRETRAIN_STEPS) if steps is None else steps,
         overwrite=overwrite,
+        world=world,
     )
     STDOUT.print(f"tiny model written to {path}", highlight=False, soft_wrap=True)
