@@ -206,9 +206,7 @@ def grammar_documents(
     for lang in langs:
         partners, weights = switch_partners(lang, pool)
         for _ in range(per_language):
-            sentences = [
-                realise(grammar_sentence(rng, rng.randint(5, 10)), lang, rng, partners, weights, rate)
-                for _ in range(2)
-            ]
+            concepts = [grammar_sentence(rng, rng.randint(5, 10)) for _ in range(2)]
+            sentences = [realise(c, lang, rng, partners, weights, rate) for c in concepts]
             docs.append(" ".join(sentences))
     return docs
