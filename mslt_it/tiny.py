@@ -782,10 +782,8 @@ def _build(
 ) -> Path:
     """:func:`build_tiny_model` once its arguments are checked and ``out`` is claimed."""
     started = time.monotonic()
-    import torch
-    from transformers import GenerationConfig, LlamaForCausalLM
+    from transformers import LlamaForCausalLM
 
-    from mslt_it.io import atomic_directory, atomic_write_json
     from mslt_it.progress import progress_bar
 
     shape = TinyShape()
@@ -812,6 +810,32 @@ def _build(
             on_step=lambda _step, _loss: progress.advance(train_task),
         )
         heldout_loss = language_model_loss(model, tokenizer, heldout_texts(langs))
+    record = {"seed": seed, "languages": langs}
+    save_model(
+        out, model, tokenizer, record, (settings, blocks, losses, heldout_loss, started), overwrite
+    )
+    return out
+
+
+def save_model(
+    out: Path,
+    model: Any,
+    tokenizer: Any,
+    record: dict[str, Any],
+    run: tuple[PretrainSettings, Any, list[float], float, float],
+    overwrite: bool,
+) -> None:
+    """Write the model, its tokenizer and the build record (``mslt_it_tiny.json``) into place.
+
+    ``run`` is what the build measured: the settings, the packed blocks, the losses, the held-out
+    loss and when the build started.
+    """
+    import torch
+    from transformers import GenerationConfig
+
+    from mslt_it.io import atomic_directory, atomic_write_json
+
+    settings, blocks, losses, heldout_loss, started = run
     model.generation_config = GenerationConfig(
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
@@ -819,10 +843,9 @@ def _build(
     )
     tail = losses[-20:]
     info = {
-        "seed": seed,
-        "languages": langs,
+        **record,
         "vocab_size": len(tokenizer),
-        "shape": asdict(shape),
+        "shape": asdict(TinyShape()),
         "pretrain": asdict(settings),
         "pretrain_tokens_per_epoch": int(blocks[:, 0].numel()),
         "final_pretrain_loss": round(sum(tail) / len(tail), 4) if tail else None,
@@ -835,7 +858,6 @@ def _build(
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         atomic_write_json(tmp / INFO_FILE, info)
-    return out
 
 
 def build_world_model(
@@ -857,10 +879,8 @@ def build_world_model(
 def _build_world(out: Path, langs: list[str], seed: int, steps: int, overwrite: bool) -> Path:
     """:func:`build_world_model` once ``out`` is claimed."""
     started = time.monotonic()
-    import torch
-    from transformers import GenerationConfig, LlamaForCausalLM
+    from transformers import LlamaForCausalLM
 
-    from mslt_it.io import atomic_directory, atomic_write_json
     from mslt_it.progress import progress_bar
 
     shape = TinyShape()
@@ -882,30 +902,10 @@ def _build_world(out: Path, langs: list[str], seed: int, steps: int, overwrite: 
             model, blocks, settings, seed, on_step=lambda _s, _l: progress.advance(train_task)
         )
         heldout_loss = language_model_loss(model, tokenizer, heldout_texts(langs))
-    model.generation_config = GenerationConfig(
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
+    record = {"seed": seed, "world": True, "languages": langs}
+    save_model(
+        out, model, tokenizer, record, (settings, blocks, losses, heldout_loss, started), overwrite
     )
-    tail = losses[-20:]
-    info = {
-        "seed": seed,
-        "world": True,
-        "languages": langs,
-        "vocab_size": len(tokenizer),
-        "shape": asdict(shape),
-        "pretrain": asdict(settings),
-        "pretrain_tokens_per_epoch": int(blocks[:, 0].numel()),
-        "final_pretrain_loss": round(sum(tail) / len(tail), 4),
-        "heldout_loss": round(heldout_loss, 4),
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "torch_version": torch.__version__,
-        "build_seconds": round(time.monotonic() - started, 1),
-    }
-    with atomic_directory(out, overwrite=overwrite, kind="model") as tmp:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        atomic_write_json(tmp / INFO_FILE, info)
     return out
 
 
