@@ -29,10 +29,13 @@ from mslt_it.errors import MsltError
 from mslt_it.io import atomic_directory, shared_file_mode
 
 SYNTHETIC_WARNING = (
-    "**These results are on SYNTHETIC data** (invented words in each language's script): they "
-    "show that the pipeline runs and that adapters learn their source languages. The synthetic "
-    "languages share no words, so chance-level scores on the other languages are expected; "
-    "nothing here says anything about real languages."
+    "**These results are on SYNTHETIC data**: invented languages, each with its own words and "
+    "script, that share one meaning structure (parallel rows, one concept grammar); with the "
+    "`mslt-it:tiny-world` base, pre-trained on code-switched text between them (more between "
+    "languages of one family or script), transfer between them is real, so the numbers show how "
+    "the number and choice of source languages change transfer in a world built to have it. It "
+    "is a model of the phenomenon: nothing here measures real languages, and on the random "
+    "`mslt-it:tiny` base the other languages stay at chance."
 )
 
 
@@ -495,13 +498,22 @@ def k_sweep_plot(results: Results, path: Path) -> bool:
 def criteria_section(results: Results, folder: Path, recipe: Any = None) -> str:
     """For a grid of same-size sets: how each criterion's top pick ranks among measured runs.
 
+    With runs of several sizes (a study with single sources and a k-sweep beside the grid), the
+    size with the most runs is ranked: the 35 three-language sets.
+
     The criteria choose among the recipe's training languages (its data task, e.g. Bactrian-X),
     which an evaluation task (XCOPA) need not have.
     """
-    sizes = {len(results.sources_of(run)) for run in results.runs}
+    by_size: dict[int, list[str]] = {}
+    for run in results.runs:
+        by_size.setdefault(len(results.sources_of(run)), []).append(run)
+    multi = {size: runs for size, runs in by_size.items() if size > 1}
+    if not multi:
+        return ""
+    _, runs = max(multi.items(), key=lambda item: (len(item[1]), item[0]))  # e.g. the 35
     avg = averages(results)
-    measured = [(list(results.sources_of(r)), avg[r]["targets"]) for r in results.runs]
-    if len(sizes) != 1 or len(measured) < 4 or sizes == {1}:
+    measured = [(list(results.sources_of(r)), avg[r]["targets"]) for r in runs]
+    if len(measured) < 4:
         return ""
     try:
         from mslt_it.selection import SelectionOptions, evaluate_criteria_markdown

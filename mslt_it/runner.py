@@ -27,6 +27,8 @@ from mslt_it.tasks.definitions import user_definition
 
 MARKER = ".mslt-it-step.json"
 TINY_MODEL = "mslt-it:tiny"
+TINY_WORLD_MODEL = "mslt-it:tiny-world"
+TINY_MODELS = (TINY_MODEL, TINY_WORLD_MODEL)
 Status = Literal["done", "todo", "stale", "waiting"]
 
 
@@ -100,20 +102,30 @@ def make_plan(recipe: Recipe) -> Plan:
 
 
 def resolve_model(recipe: Recipe) -> Path | str:
-    """The model to train; ``mslt-it:tiny`` means the tiny offline model, built once per recipe."""
+    """The model to train; ``mslt-it:tiny`` (random) and ``mslt-it:tiny-world`` (pre-trained on
+    the synthetic world) mean the tiny offline models, made once per recipe in its folder."""
     name = recipe.model.name_or_path
-    return (recipe.output_dir / "tiny-model").resolve() if name == TINY_MODEL else name
+    return (recipe.output_dir / "tiny-model").resolve() if name in TINY_MODELS else name
 
 
 def ensure_model(recipe: Recipe, model_path: Path | str) -> None:
-    """Build the tiny model once; parallel runs (a Slurm array) wait for the one building it."""
-    if recipe.model.name_or_path != TINY_MODEL or Path(model_path).is_dir():
+    """Make the tiny model once; parallel runs (a Slurm array) wait for the one making it.
+
+    The world base is copied from the one shipped in the package (minutes of pre-training
+    saved); without it, it is pre-trained here.
+    """
+    name = recipe.model.name_or_path
+    if name not in TINY_MODELS or Path(model_path).is_dir():
         return
     from mslt_it.outputs import output_lock
-    from mslt_it.tiny import build_tiny_model
+    from mslt_it.tiny import build_tiny_model, copy_world_model
 
     with output_lock(Path(model_path), field="model", wait=True):
-        if not Path(model_path).is_dir():  # another process may have built it meanwhile
+        if Path(model_path).is_dir():  # another process made it meanwhile
+            return
+        if name == TINY_WORLD_MODEL:
+            copy_world_model(Path(model_path))
+        else:
             build_tiny_model(Path(model_path), seed=0)
 
 

@@ -8,13 +8,21 @@ from scratch in well under a minute on two CPU cores:
   chat tokens and a chat template whose ``{% generation %}`` markers cover the assistant's
   ``<|im_end|>`` (so TRL's ``assistant_only_loss`` trains the model to stop);
 - a 2-layer Llama (head_dim 64, which vLLM's CPU build requires), left at its random
-  initialisation by default. Pre-training on raw synthetic sentences and generic chat exchanges
-  (repeat, continue, count…; never task labels) is available (``pretrain_steps``), but measured
-  on synthetic XNLI it made LoRA *worse*: after 300 pre-training steps (or even 60, at lr 3e-3)
-  LoRA answered one constant label on 3 of 3 seeds, at lr 5e-4 on 2 of 3; on the random base,
-  LoRA (r=16, all linear layers, 150-300 steps of 8) reached 100% held-out accuracy on 4 of 4
-  seeds. Small random weights let the low-rank updates dominate, so LoRA on this base behaves
-  like training a small network, which is what the demo and the tests need: reliable learning.
+  initialisation by default (``mslt-it:tiny``): the tests' base. On it LoRA learns each source
+  language, but nothing transfers: the synthetic languages share nothing the model knows.
+- with ``world=True`` (``mslt-it tiny-model --world``, ``mslt-it:tiny-world`` in recipes, shipped
+  in ``mslt_it/resources/tiny-world``), pre-trained on the synthetic world of
+  :mod:`mslt_it.world`: code-switched sentences of one shared concept grammar and the XNLI task
+  rows, and the task's prompt frames answered with *random* label words. On that base transfer
+  is real, and multi-source LoRA transfers further than single-source LoRA (the demo).
+
+  Why earlier pre-trained bases made LoRA fail (it answered one constant label): they were
+  pre-trained on raw sentences and generic chats only, so the prompt frame and the answer words
+  were nearly unknown; with the frame and the words in pre-training (answers random, so the task
+  itself is not), LoRA learns the task. Without code-switching, nothing transfers; with
+  code-switched task rows alone, a cue word and its translations look alike in context, so the
+  model learns "an extra function word" but not which; the shared grammar gives the negation and
+  hedge words contexts of their own, and translations of them then line up.
 
 The result loads with ``AutoModelForCausalLM``/``AutoTokenizer`` with ``trust_remote_code=False``.
 """
@@ -906,6 +914,27 @@ def _build_world(out: Path, langs: list[str], seed: int, steps: int, overwrite: 
     save_model(
         out, model, tokenizer, record, (settings, blocks, losses, heldout_loss, started), overwrite
     )
+    return out
+
+
+SHIPPED_WORLD_MODEL = "tiny-world"
+"""The world base shipped in ``mslt_it/resources/`` (``mslt-it tiny-model --world`` makes it)."""
+
+
+def copy_world_model(out: Path) -> Path:
+    """The shipped world base copied to ``out`` (pre-trained here if the package lacks it)."""
+    import shutil
+
+    from mslt_it.io import atomic_directory
+    from mslt_it.paths import RESOURCES_DIR
+
+    shipped = RESOURCES_DIR / SHIPPED_WORLD_MODEL
+    if not (shipped / INFO_FILE).is_file():
+        return build_world_model(out)
+    with atomic_directory(out, overwrite=False, kind="model") as tmp:
+        for path in shipped.iterdir():
+            if path.is_file():
+                shutil.copyfile(path, tmp / path.name)
     return out
 
 

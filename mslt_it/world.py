@@ -26,7 +26,7 @@ from functools import cache
 
 from mslt_it.tasks.base import join_tokens
 
-SWITCH_RATE = 0.15
+SWITCH_RATE = 0.05
 """Share of a sentence's words replaced by a partner language's word for the same concept."""
 FRAME_SHARE = 0.3
 """Share of pre-training rows shown in the task's prompt frame (with a random answer)."""

@@ -151,3 +151,24 @@ def test_only_an_unknown_run_is_an_error(cli, tmp_path: Path) -> None:
     assert_one_line_error(
         cli("run", write_recipe(tmp_path), "--only", "fr"), "no run 'fr'", "de+en"
     )
+
+
+def test_criteria_table_ranks_the_largest_grid_among_runs_of_several_sizes(tmp_path: Path) -> None:
+    """A study with single sources and a k-sweep beside the 35 three-language sets still gets
+    its criteria table, over the 35."""
+    import itertools
+
+    from mslt_it.report import Results, Score, criteria_section
+
+    pool = ["ar", "de", "en", "es", "fr", "ru", "zh"]
+    sets = [(lang,) for lang in pool] + list(itertools.combinations(pool, 3)) + [pool[:4]]
+    scores = []
+    for number, sources in enumerate(sets):
+        for lang in ["bg", "sw", *sources]:
+            value = 40.0 + number % 17
+            scores.append(Score(run=f"r{number}", sources=tuple(sources), task="xnli", lang=lang,
+                                metric="accuracy", score=value, low=value, high=value, n=10,
+                                invalid_rate=0.0, is_source=lang in sources))  # fmt: skip
+    text = criteria_section(Results(scores, True, []), tmp_path)
+    assert "of 35" in text and "l2v-syntax" in text
+    assert (tmp_path / "criteria.md").is_file()

@@ -85,6 +85,22 @@ def bootstrap_interval(
     return [round(float(low), 4), round(float(high), 4)]
 
 
+def mean_interval(
+    correct: Sequence[np.ndarray], samples: int, seed: int | Sequence[int]
+) -> list[float] | None:
+    """95% interval of the unweighted mean accuracy over languages, each language's examples
+    resampled on their own (languages are fixed, examples are the sample)."""
+    if samples == 0 or not correct or any(len(values) == 0 for values in correct):
+        return None
+    rng = np.random.default_rng(seed)
+    means = np.zeros(samples)
+    for values in correct:
+        index = rng.integers(0, len(values), size=(samples, len(values)))
+        means += values[index].mean(axis=1)
+    low, high = np.percentile(100.0 * means / len(correct), [2.5, 97.5])
+    return [round(float(low), 4), round(float(high), 4)]
+
+
 def averages(per_language: dict[str, dict[str, Any]], languages: Sequence[str]) -> dict[str, Any]:
     """Unweighted (XTREME) and example-weighted means of the score over ``languages``."""
     chosen = [lang for lang in languages if lang in per_language]

@@ -22,6 +22,7 @@ from mslt_it.evaluation.metrics import (
     bootstrap_interval,
     entity_counts,
     f1_from_counts,
+    mean_interval,
     seqeval_f1,
     span_counts,
 )
@@ -193,6 +194,13 @@ def score_records(
             "average": averages(languages, order),
             "average_targets": averages(languages, targets),
         }
+        if task.kind != "ner" and targets:  # the zero-shot number, with its uncertainty
+            correct = [
+                np.array([bool(r["correct"]) for r in per_lang[lang]], float) for lang in targets
+            ]
+            tasks[task_name]["average_targets"]["ci95"] = mean_interval(
+                correct, samples, [seed, zlib.crc32(f"{task_name}/targets".encode())]
+            )
     return tasks
 
 
