@@ -56,3 +56,27 @@ def test_the_world_base_is_reproducible(tmp_path) -> None:
         info = read_info(folder)
         assert info["world"] and info["pretrain"]["steps"] == 4 and len(info["languages"]) == 15
     assert digests[0] == digests[1]
+
+
+def test_the_shipped_world_base_is_what_the_builder_makes_and_recipes_copy_it(tmp_path) -> None:
+    """The shipped weights' record matches the builder's settings (the full 2,000-step rebuild,
+    ten minutes on one core, is `mslt-it tiny-model DIR --world`); `mslt-it:tiny-world` in a
+    recipe is a copy of them."""
+    from dataclasses import asdict
+
+    from transformers import AutoModelForCausalLM
+
+    from mslt_it.languages import languages_of_task
+    from mslt_it.paths import RESOURCES_DIR
+    from mslt_it.tiny import WORLD_STEPS, PretrainSettings, TinyShape, copy_world_model, read_info
+
+    shipped = RESOURCES_DIR / "tiny-world"
+    info = read_info(shipped)
+    assert info["world"] and info["seed"] == 0 and info["languages"] == languages_of_task("xnli")
+    assert info["pretrain"] == asdict(PretrainSettings(steps=WORLD_STEPS, batch_size=32,
+                                                       block_size=48))  # fmt: skip
+    assert info["shape"] == asdict(TinyShape())
+    copy = copy_world_model(tmp_path / "base")
+    assert (copy / "model.safetensors").read_bytes() == (shipped / "model.safetensors").read_bytes()
+    model = AutoModelForCausalLM.from_pretrained(copy)
+    assert sum(p.numel() for p in model.parameters()) == info["parameters"]
