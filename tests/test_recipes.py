@@ -172,3 +172,27 @@ def test_criteria_table_ranks_the_largest_grid_among_runs_of_several_sizes(tmp_p
     text = criteria_section(Results(scores, True, []), tmp_path)
     assert "of 35" in text and "l2v-syntax" in text
     assert (tmp_path / "criteria.md").is_file()
+
+
+def test_a_report_of_several_evaluation_tasks_has_a_section_each(tmp_path: Path) -> None:
+    """After one training run evaluated on XCOPA and XStoryCloze (languages shared): a section,
+    tables and plots per task, where one table would have had two scores in a cell."""
+    from mslt_it.report import Results, Score, _write
+
+    scores = []
+    for run, sources in (("SSLT en", ("en",)), ("MSLT ar+en+zh", ("ar", "en", "zh"))):
+        for task, langs in (("xcopa", ["sw", "zh", "id"]), ("xstorycloze", ["sw", "zh", "en"])):
+            for number, lang in enumerate(langs):
+                value = 50.0 + number + len(sources)
+                scores.append(Score(run=run, sources=sources, task=task, lang=lang,
+                                    metric="accuracy", score=value, low=value - 5,
+                                    high=value + 5, n=100, invalid_rate=0.0,
+                                    is_source=lang in sources))  # fmt: skip
+    report = _write(Results(scores, True, []), tmp_path / "report", recipe=None)
+    text = report.read_text(encoding="utf-8")
+    assert "# xcopa" in text and "# xstorycloze" in text and "SYNTHETIC" in text
+    for task in ("xcopa", "xstorycloze"):
+        assert (tmp_path / "report" / task / "heatmap.png").is_file()
+        assert f"]({task}/heatmap.png)" in text
+        assert (tmp_path / "report" / task / "report.md").is_file()
+    assert len((tmp_path / "report" / "scores.csv").read_text().splitlines()) == 13
