@@ -32,6 +32,25 @@ TINY_MODELS = (TINY_MODEL, TINY_WORLD_MODEL)
 Status = Literal["done", "todo", "stale", "waiting"]
 
 
+LATER_FIELDS = {
+    "mixture": [],
+    "script_mismatch": "count",
+    "compare_models": [],
+    "size_model": "xlmr",
+}
+"""Settings added after recipes were first run, and their defaults: left out of a step's input
+hash while they hold the default, so a finished step of an earlier version stays done."""
+
+
+def hashed_settings(section: Any) -> dict[str, Any]:
+    """A section's settings as its step's input hash sees them (see :data:`LATER_FIELDS`)."""
+    settings = section.model_dump(mode="json")
+    for name, default in LATER_FIELDS.items():
+        if name in settings and settings[name] == default:
+            del settings[name]
+    return settings
+
+
 def content_hash(*parts: Any) -> str:
     """SHA-256 of the parts' canonical JSON."""
     text = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str)
@@ -138,7 +157,7 @@ def build_step(recipe: Recipe, run: Run, root: Path) -> Step:
 
         template = get_template(str(config.template), config.prompts_dir)
         definition = user_definition(get_task(config.task))
-        parts = [config.model_dump(mode="json"), template.sha256]
+        parts = [hashed_settings(config), template.sha256]
         return content_hash("build", *parts, *([definition] if definition else []))
 
     def execute() -> None:
@@ -190,7 +209,7 @@ def eval_step(recipe: Recipe, root: Path, model_path: Path | str) -> Step:
         hashes = {run_id: adapter_hash(folder) for run_id, folder in adapters.items()}
         if any(h is None for h in hashes.values()):
             return None
-        settings = recipe.eval.model_dump(mode="json")
+        settings = hashed_settings(recipe.eval)
         return content_hash("eval", hashes, recipe.model.model_dump(mode="json"), settings)
 
     def execute() -> None:
@@ -229,7 +248,7 @@ def report_step(recipe: Recipe, root: Path) -> Step:
         upstream = adapter_hash(eval_dir)
         if upstream is None:
             return None
-        return content_hash("report", upstream, recipe.config.report.model_dump())
+        return content_hash("report", upstream, hashed_settings(recipe.config.report))
 
     def execute() -> None:
         from mslt_it.report import write_report

@@ -196,3 +196,14 @@ def test_a_report_of_several_evaluation_tasks_has_a_section_each(tmp_path: Path)
         assert f"]({task}/heatmap.png)" in text
         assert (tmp_path / "report" / task / "report.md").is_file()
     assert len((tmp_path / "report" / "scores.csv").read_text().splitlines()) == 13
+
+
+def test_settings_added_later_leave_finished_steps_done_while_at_their_defaults() -> None:
+    """A recipe run before `mixture` and `script_mismatch` existed keeps its build hashes."""
+    from mslt_it.config import DataConfig
+    from mslt_it.runner import hashed_settings
+
+    plain = DataConfig(task="xnli", sources=["en"], budget=4)
+    assert "mixture" not in hashed_settings(plain) and "script_mismatch" not in hashed_settings(plain)
+    dropped = plain.model_copy(update={"script_mismatch": "drop"})
+    assert hashed_settings(dropped)["script_mismatch"] == "drop"
