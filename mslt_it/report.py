@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -251,7 +252,7 @@ def _write(results: Results, out: Path, recipe: Any) -> Path:
     with atomic_directory(out, overwrite=True, kind="report") as tmp:
         write_csv(results, tmp / "scores.csv")
         if len(tasks) == 1:
-            text = task_markdown(results, tmp, recipe, prefix="")
+            (text,) = task_markdown(results, tmp, recipe)
         else:
             sections = []
             for number, task in enumerate(tasks):
@@ -262,25 +263,29 @@ def _write(results: Results, out: Path, recipe: Any) -> Path:
                 )
                 (tmp / task).mkdir()
                 write_csv(subset, tmp / task / "scores.csv")
-                (tmp / task / "report.md").write_text(
-                    task_markdown(subset, tmp / task, recipe, prefix=""), encoding="utf-8"
-                )
-                body = task_markdown(subset, tmp / task, recipe, prefix=f"{task}/")
-                sections.append(f"# {task}\n\n" + body.split("\n", 1)[1])
+                own, linked = task_markdown(subset, tmp / task, recipe, ("", f"{task}/"))
+                (tmp / task / "report.md").write_text(own, encoding="utf-8")
+                sections.append(f"# {task}\n\n" + linked.split("\n", 1)[1])
             text = "# mslt-it report\n\n" + f"Tasks: {', '.join(tasks)}.\n\n" + "\n".join(sections)
         (tmp / "report.md").write_text(text, encoding="utf-8")
     return out / "report.md"
 
 
-def task_markdown(results: Results, folder: Path, recipe: Any, prefix: str) -> str:
-    """One task's tables and plots (written into ``folder``; linked as ``prefix`` + name)."""
+def task_markdown(
+    results: Results, folder: Path, recipe: Any, prefixes: Sequence[str] = ("",)
+) -> list[str]:
+    """One task's tables and plots, written into ``folder`` once, as Markdown for each prefix
+    its files are linked with (the task's own report, and its section in the combined one)."""
     figures = make_plots(results, folder)
     extra = criteria_section(results, folder, recipe) if recipe is not None else ""
     analysis = copy_analyses(results, folder)
-    text = markdown(results, [prefix + f for f in figures], extra, analysis, recipe)
-    if prefix:
-        text = text.replace("](analysis", f"]({prefix}analysis")
-    return text
+    texts = []
+    for prefix in prefixes:
+        text = markdown(results, [prefix + f for f in figures], extra, analysis, recipe)
+        if prefix:
+            text = text.replace("](analysis", f"]({prefix}analysis")
+        texts.append(text)
+    return texts
 
 
 CSV_COLUMNS = [
