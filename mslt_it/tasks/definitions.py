@@ -32,6 +32,7 @@ with lm-evaluation-harness's include path.
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -299,9 +300,6 @@ class ChoiceReader:
     labels: tuple[str, ...]
     compute: Callable[[Row], dict[str, Any]]
 
-    def options(self, row: Row) -> list[str]:
-        return self.compute(row)["options"]
-
     def gold(self, row: Row) -> int:
         return self.compute(row)["gold"]
 
@@ -391,6 +389,32 @@ def compile_variables(
         return values
 
     return variables
+
+
+REMEMBERED_ROWS = 8192
+"""Rows whose computed values :func:`remember_rows` keeps: more than the builder takes at once."""
+
+
+def remember_rows(compute: Callable[[Row], dict[str, Any]]) -> Callable[[Row], dict[str, Any]]:
+    """``compute`` with its last rows' values kept, by the row's identity.
+
+    A row's choices or turns are read by its check, by every rendering of the row (one per
+    choice in rank mode) and by its gold label; each Jinja evaluation costs tens of
+    microseconds. The reference held keeps a remembered row's id from being reused.
+    """
+    recent: OrderedDict[int, tuple[Row, dict[str, Any]]] = OrderedDict()
+
+    def remembered(row: Row) -> dict[str, Any]:
+        known = recent.get(id(row))
+        if known is not None and known[0] is row:
+            return known[1]
+        values = compute(row)
+        recent[id(row)] = (row, values)
+        if len(recent) > REMEMBERED_ROWS:
+            recent.popitem(last=False)
+        return values
+
+    return remembered
 
 
 # ------------------------------------------------------------------------------------ build
@@ -493,7 +517,7 @@ def choice_reader(spec: TaskFile, where: str) -> ChoiceReader:
         where,
         fields={"options": "choices", "gold": "gold" if spec.gold else "label_column"},
     )
-    return ChoiceReader(tuple(spec.labels), compute)
+    return ChoiceReader(tuple(spec.labels), remember_rows(compute))
 
 
 def check_language_codes(spec: TaskFile, path: Path) -> None:

@@ -12,9 +12,8 @@ has to be checked row by row, and the builder needs the history apart from the f
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mslt_it.tasks.base import Row, Verbalizer
@@ -36,28 +35,16 @@ class Turns:
     answer: str
 
 
-@dataclass
+@dataclass(frozen=True)
 class TurnReader:
     """A definition's prompt/answer (or messages) expressions, compiled once.
 
-    A row's values are computed once and reused by the row check, the template's variables and
-    the builder's history: the last rows are remembered by identity (the reference held keeps a
-    row's id from being reused while it is remembered).
+    ``compute`` remembers its last rows (:func:`~mslt_it.tasks.definitions.remember_rows`), so
+    the row check, the template's variables and the builder's history share one evaluation.
     """
 
-    expressions: Callable[[Row], dict[str, Any]]
+    compute: Callable[[Row], dict[str, Any]]
     conversation: bool
-    _recent: OrderedDict[int, tuple[Row, dict[str, Any]]] = field(default_factory=OrderedDict)
-
-    def compute(self, row: Row) -> dict[str, Any]:
-        known = self._recent.get(id(row))
-        if known is not None and known[0] is row:
-            return known[1]
-        values = self.expressions(row)
-        self._recent[id(row)] = (row, values)
-        if len(self._recent) > REMEMBERED_ROWS:
-            self._recent.popitem(last=False)
-        return values
 
     def turns(self, row: Row) -> Turns:
         values = self.compute(row)
@@ -105,14 +92,14 @@ def check_conversation(messages: Any) -> None:
 
 def turn_reader(spec: TaskFile, where: str) -> TurnReader:
     """Compile a definition's prompt and answer, or messages, expressions."""
-    from mslt_it.tasks.definitions import compile_variables
+    from mslt_it.tasks.definitions import compile_variables, remember_rows
 
     if spec.messages is not None:
         expressions = {"messages": spec.messages}
     else:
         expressions = {"prompt": str(spec.prompt), "answer": str(spec.answer)}
     compute = compile_variables(expressions, where, fields={k: k for k in expressions})
-    return TurnReader(compute, spec.messages is not None)
+    return TurnReader(remember_rows(compute), spec.messages is not None)
 
 
 def kind_variables(reader: TurnReader) -> Callable[..., dict[str, Any]]:
