@@ -24,8 +24,6 @@ import unicodedata
 from functools import cache
 from typing import Any
 
-import numpy as np
-
 from mslt_it.config import DataConfig
 from mslt_it.errors import MsltError
 from mslt_it.progress import progress_bar
@@ -173,10 +171,11 @@ def take_language(
     seen: set[bytes],
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """Rows of one language in seeded random order until ``quota`` clean ones are taken."""
+    from mslt_it.data import language_rng
     from mslt_it.languages import get_language
 
     script = get_language(lang).script
-    order = np.random.default_rng(sample_seed(config.seed, lang)).permutation(len(split))
+    order = language_rng(config.seed, lang).permutation(len(split))
     counts = {"examined": 0, "kept": 0, "empty": 0, "duplicates": 0, "script_mismatch": 0}
     turns = template.task.extra["turns"]
     taken: list[dict[str, Any]] = []
@@ -220,8 +219,3 @@ def take_language(
             "--take-available"
         )
     return taken, counts
-
-
-def sample_seed(seed: int, lang: str) -> list[int]:
-    """The seed of a language's order: the build's seed and the language, as for benchmark tasks."""
-    return [seed, int.from_bytes(hashlib.sha256(lang.encode()).digest()[:8], "little")]

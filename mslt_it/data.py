@@ -240,10 +240,15 @@ def split_by_largest_remainder(total: int, weights: np.ndarray) -> list[int]:
     return [int(s) for s in shares]
 
 
+def language_rng(seed: int, lang: str) -> np.random.Generator:
+    """The random stream of one language's sample: the build's seed and the language."""
+    lang_key = int.from_bytes(hashlib.sha256(lang.encode()).digest()[:8], "little")
+    return np.random.default_rng([seed, lang_key])
+
+
 def sample_indices(n_available: int, n_wanted: int, seed: int, lang: str) -> np.ndarray:
     """A seeded sample without replacement; each language draws from its own stream."""
-    lang_key = int.from_bytes(hashlib.sha256(lang.encode()).digest()[:8], "little")
-    rng = np.random.default_rng([seed, lang_key])
+    rng = language_rng(seed, lang)
     if n_wanted == n_available:
         return np.arange(n_available)
     return np.sort(rng.choice(n_available, size=n_wanted, replace=False))

@@ -19,7 +19,7 @@ context is encoded once per row however many choices there are.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,18 +54,24 @@ def row_candidates(
     context_ids: list[list[int]] = []
     continuation_ids: list[list[int]] = []
     encoded: dict[str, list[int]] = {}
+
+    def encode_once(text: str, encode: Callable[[str], list[int]]) -> list[int]:
+        """A context shared by every label (the usual case) is encoded once per row."""
+        if text not in encoded:
+            encoded[text] = encode(text)
+        return encoded[text]
+
     for example in rendered:
         if template.plain:
             continuation_text = template.spec.target_delimiter + example.answer
             context, continuation = plain_pair(
-                chat.tokenizer, example.instruction, continuation_text
+                chat.tokenizer, example.instruction, continuation_text, encode_once
             )
             contexts.append(example.instruction)
         else:
             text = chat.prompt_text(example.instruction)
-            if text not in encoded:
-                encoded[text] = chat.encode([text])[0]
-            context, continuation = encoded[text], chat.answer_ids(example.answer)
+            context = encode_once(text, lambda t: chat.encode([t])[0])
+            continuation = chat.answer_ids(example.answer)
             contexts.append(text)
         if not continuation:
             raise MsltError(
@@ -77,18 +83,28 @@ def row_candidates(
     return _shared(context_ids, continuation_ids, answers, contexts, chat.tokenizer)
 
 
-def plain_pair(tokenizer: Any, context: str, continuation: str) -> tuple[list[int], list[int]]:
+def plain_pair(
+    tokenizer: Any,
+    context: str,
+    continuation: str,
+    encode_once: Callable[[str, Callable[[str], list[int]]], list[int]],
+) -> tuple[list[int], list[int]]:
     """lm-evaluation-harness's ``_encode_pair`` for causal models, with the tokenizer's defaults.
 
     Trailing whitespace of the context moves into the continuation; the whole text is encoded and
-    the continuation is what follows the context's own encoding.
+    the continuation is what follows the context's own encoding (through ``encode_once``: the
+    same context for every choice is encoded once).
     """
     spaces = len(context) - len(context.rstrip())
     if spaces:
         continuation = context[-spaces:] + continuation
         context = context[:-spaces]
-    whole = list(tokenizer(context + continuation)["input_ids"])
-    own = list(tokenizer(context)["input_ids"])
+
+    def encode(text: str) -> list[int]:
+        return list(tokenizer(text)["input_ids"])
+
+    whole = encode(context + continuation)
+    own = encode_once(context, encode)
     return own, whole[len(own) :]
 
 
@@ -109,7 +125,7 @@ def _shared(
                 common = i
                 break
     if common == 0:  # no shared token (no BOS, the choice first): prefix with one to start from
-        start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else None
+        start = tokenizer.bos_token_id
         start = start if start is not None else tokenizer.eos_token_id
         context_ids = [[start, *ids] for ids in context_ids]
         common = 1

@@ -67,6 +67,13 @@ class Backend(Protocol):
         ...
 
 
+def resolve_skip(
+    skip: Sequence[Sequence[int]] | None, continuations: Sequence[Sequence[TokenIds]]
+) -> Sequence[Sequence[int]]:
+    """``skip`` as given, or no token skipped in any candidate (every token scored)."""
+    return skip if skip is not None else [[0] * len(c) for c in continuations]
+
+
 def cut_at_stop(tokens: Sequence[int], stop_token_ids: Collection[int]) -> list[int]:
     """The generated tokens up to (not including) the first stop token.
 

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from mslt_it.errors import MsltError
-from mslt_it.generation.base import BackendOptions, TokenIds, cut_at_stop
+from mslt_it.generation.base import BackendOptions, TokenIds, cut_at_stop, resolve_skip
 
 
 def resolve_dtype(dtype: str, device: str) -> Any:
@@ -158,7 +158,7 @@ class HFBackend:
     ) -> list[list[float]]:
         """Log-likelihood of every candidate, encoding each prompt once per example."""
         scores: list[list[float]] = [[] for _ in prompts]
-        skip = skip if skip is not None else [[0] * len(c) for c in continuations]
+        skip = resolve_skip(skip, continuations)
         score = self._score_packed if self._packs_candidates() else self._score_batch
         with self._using(adapter):
             for batch in length_batches([len(p) for p in prompts], self.options.batch_size):
@@ -259,7 +259,7 @@ class HFBackend:
         """
         import torch
 
-        skip = skip if skip is not None else [[0] * len(c) for c in continuations]
+        skip = resolve_skip(skip, continuations)
         ids, mask = self._left_pad(prompts)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         out = self.model(

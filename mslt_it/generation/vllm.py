@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from mslt_it.errors import MsltError
-from mslt_it.generation.base import BackendOptions, TokenIds, cut_at_stop
+from mslt_it.generation.base import BackendOptions, TokenIds, cut_at_stop, resolve_skip
 from mslt_it.generation.hf import resolve_dtype
 
 # vLLM accepts only these LoRA ranks for max_lora_rank.
@@ -188,7 +188,7 @@ class VLLMBackend:
         so the prompt is encoded once per example. (``prompt_logprobs`` would be one request per
         candidate, but it bypasses the prefix cache and fails with LoRA on vLLM's CPU build.)
         """
-        skip = skip if skip is not None else [[0] * len(c) for c in continuations]
+        skip = resolve_skip(skip, continuations)
         needed: dict[tuple[int, ...], set[int]] = {}
         for prompt, candidates, skips in zip(prompts, continuations, skip, strict=True):
             for candidate, skipped in zip(candidates, skips, strict=True):

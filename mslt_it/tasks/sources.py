@@ -161,13 +161,17 @@ class TableSplit:
 
     def _check_rows(self) -> None:
         """The task's own row check (a multiple-choice row's choices and gold index)."""
+        for index, row in enumerate(self.table.select(list(self.task.columns)).to_pylist()):
+            self._check_row(row, index)
+
+    def _check_row(self, row: Row, index: int) -> None:
+        """One row through the task's check; a problem is one line naming the file and row."""
         check = self.task.check_row
         assert check is not None
-        for index, row in enumerate(self.table.select(list(self.task.columns)).to_pylist()):
-            try:
-                check(row)
-            except (ValueError, MsltError) as error:
-                raise MsltError(f"{self.origin}: row {index}: {error}") from None
+        try:
+            check(row)
+        except (ValueError, MsltError) as error:
+            raise MsltError(f"{self.origin}: row {index}: {error}") from None
 
     def __len__(self) -> int:
         return len(self._kept)
@@ -175,13 +179,10 @@ class TableSplit:
     def rows(self, indices: Sequence[int]) -> list[Row]:
         originals = self._kept[np.asarray(indices, dtype=np.int64)]
         rows = self.table.take(pa.array(originals, type=pa.int64())).to_pylist()
-        lazy = self.task.check_row if self.task.kind == "instructions" else None
+        lazy = self.task.check_row is not None and self.task.kind == "instructions"
         for original, row in zip(originals, rows, strict=True):
-            if lazy is not None:  # a corpus is large: only the rows taken are checked
-                try:
-                    lazy(row)
-                except (ValueError, MsltError) as error:
-                    raise MsltError(f"{self.origin}: row {int(original)}: {error}") from None
+            if lazy:  # a corpus is large: only the rows taken are checked
+                self._check_row(row, int(original))
             row["id"] = row_id(self.task, self.lang, self.split, int(original))
         return rows
 
