@@ -225,7 +225,7 @@ def compare_step(recipe: Recipe, root: Path, model_path: Path | str) -> Step:
     models = [str(model_path), *recipe.eval.compare_models]
 
     def input_hash() -> str:
-        settings = recipe.eval.model_dump(mode="json")
+        settings = hashed_settings(recipe.eval)
         return content_hash("compare", models, recipe.model.model_dump(mode="json"), settings)
 
     def execute() -> None:

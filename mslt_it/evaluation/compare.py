@@ -51,7 +51,7 @@ def compare_models(
 ) -> Comparison:
     """Evaluate every model in ``models`` with ``config``'s settings, then compare them."""
     from mslt_it.evaluation.runner import evaluate
-    from mslt_it.outputs import check_destination, holds_anything, mark_owner, owner_kind
+    from mslt_it.outputs import check_destination, check_owner, mark_owner
     from mslt_it.report import write_report
 
     out = Path(out)
@@ -60,9 +60,8 @@ def compare_models(
         raise MsltError(f"--model: {duplicates[0]!r} is given twice")
     if config.adapters:
         raise MsltError("--adapter: adapters belong to one base model; compare models without them")
-    check_destination(out, inputs=models)
-    if out.is_dir() and holds_anything(out) and owner_kind(out) != "evaluation":
-        raise MsltError(f"--out: {str(out)!r} holds files that mslt-it did not write")
+    out = check_destination(out, inputs=models)
+    check_owner(out, kind="evaluation", existing_ok=True)  # an earlier comparison resumes
     out.mkdir(parents=True, exist_ok=True)
     mark_owner(out, "evaluation")
     outcomes = {}
