@@ -178,6 +178,7 @@ def take_language(
     order = language_rng(config.seed, lang).permutation(len(split))
     counts = {"examined": 0, "kept": 0, "empty": 0, "duplicates": 0, "script_mismatch": 0}
     turns = template.task.extra["turns"]
+    verbalizer = template.verbalizer(lang)  # once, not a copy per row
     taken: list[dict[str, Any]] = []
     step = max(64, quota + quota // 4)
     for start in range(0, len(order), step):
@@ -185,7 +186,7 @@ def take_language(
             if len(taken) == quota:
                 break
             counts["examined"] += 1
-            rendered = template.render(row, lang)
+            rendered = template.render(row, lang, verbalizer)
             history = [
                 {"role": m["role"], "content": m["content"]} for m in turns(row).history
             ]  # fmt: skip

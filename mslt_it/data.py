@@ -75,6 +75,8 @@ def _build(
     """Render, shuffle and write the dataset (``out`` already claimed)."""
     with token_counter(config) as counter:
         built = [build_part(part, template, counter) for part, template in parts]
+        if counter is not None:
+            counter.flush()  # the last texts are counted while the dataset is written
         examples = [example for part in built for example in part.examples]
         order = np.random.default_rng(config.seed).permutation(len(examples))
         examples = [examples[i] for i in order]

@@ -213,8 +213,10 @@ class CompiledParts:
     def render(self, variables: dict[str, Any]) -> tuple[str, str]:
         """``(instruction, answer)`` rendered with ``variables`` (not yet stripped)."""
         plain = self.plain_names
-        if plain is not None and all(isinstance(variables.get(n), str) for n in plain):
-            return variables[plain[0]], variables[plain[1]]
+        if plain is not None:
+            instruction, answer = variables.get(plain[0]), variables.get(plain[1])
+            if isinstance(instruction, str) and isinstance(answer, str):
+                return instruction, answer
         text = bounded_render(self.joint, variables)
         if text.count(PART_SEPARATOR) == 1:
             instruction, _, answer = text.partition(PART_SEPARATOR)

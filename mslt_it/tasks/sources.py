@@ -180,10 +180,10 @@ class TableSplit:
         originals = self._kept[np.asarray(indices, dtype=np.int64)]
         rows = self.table.take(pa.array(originals, type=pa.int64())).to_pylist()
         lazy = self.task.check_row is not None and self.task.kind == "instructions"
-        for original, row in zip(originals, rows, strict=True):
+        for original, row in zip(originals.tolist(), rows, strict=True):  # Python ints: cheaper
             if lazy:  # a corpus is large: only the rows taken are checked
-                self._check_row(row, int(original))
-            row["id"] = row_id(self.task, self.lang, self.split, int(original))
+                self._check_row(row, original)
+            row["id"] = row_id(self.task, self.lang, self.split, original)
         return rows
 
 
