@@ -6,6 +6,7 @@ on all 15 XNLI languages. Reported per seed and on average: accuracy on each ada
 sources, the mean over unseen target languages (those in neither adapter's sources), and the gap.
 
     python benchmarks/bench_transfer.py --base DIR [--seeds 0 1 2] [--limit 100] [--json FILE]
+        [--lr LR] [--rank R] [--steps N] [--targets q_proj,v_proj]   # LoRA variants
 
 ``--base``: a world base (``mslt-it tiny-model DIR --world``) or any tiny model folder.
 """
@@ -51,7 +52,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--limit", type=int, default=100, help="test rows per language")
     parser.add_argument("--json", help="also write the numbers to this file")
+    parser.add_argument("--lr", type=float, help="LoRA learning rate (default: the demo's)")
+    parser.add_argument("--rank", type=int, help="LoRA rank (default: the demo's)")
+    parser.add_argument("--steps", type=int, help="training steps (default: the demo's)")
+    parser.add_argument("--targets", help="LoRA target modules, comma-separated (default: all)")
     args = parser.parse_args()
+    override_training(args)
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
@@ -69,6 +75,18 @@ def main() -> None:
     print(json.dumps(summary, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+
+
+def override_training(args: argparse.Namespace) -> None:
+    """Apply the command line's LoRA overrides to :data:`TRAIN` (for experiments)."""
+    if args.lr is not None:
+        TRAIN["sft"]["learning_rate"] = args.lr
+    if args.steps is not None:
+        TRAIN["sft"]["max_steps"] = args.steps
+    if args.rank is not None:
+        TRAIN["lora"].update(r=args.rank, lora_alpha=2 * args.rank)
+    if args.targets:
+        TRAIN["lora"]["target_modules"] = args.targets.split(",")
 
 
 def adapter_scores(
