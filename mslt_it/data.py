@@ -10,11 +10,12 @@ fingerprint: the same inputs give the same fingerprint and the same bytes.
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import json
 import math
 import platform
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -73,7 +74,7 @@ def _build(
     overwrite: bool,
 ) -> BuildResult:
     """Render, shuffle and write the dataset (``out`` already claimed)."""
-    with token_counter(config) as counter:
+    with collection_paused(), token_counter(config) as counter:
         built = [build_part(part, template, counter) for part, template in parts]
         if counter is not None:
             counter.flush()  # the last texts are counted while the dataset is written
@@ -93,6 +94,24 @@ def _build(
                 manifest["tokens"] = counter.statistics(list(config.sources))
             atomic_write_json(tmp / MANIFEST, manifest)
     return BuildResult(out, manifest)
+
+
+@contextlib.contextmanager
+def collection_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while a dataset is built, as it was afterwards.
+
+    A build makes a few small dicts, lists and strings per example and keeps them until the
+    dataset is written; the collector's passes over that growing heap find almost nothing (a
+    whole build leaves a few hundred objects in cycles, however many rows it has) yet cost about
+    a sixth of a short corpus row's time. Reference counting frees everything else as usual.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def mixture_parts(config: DataConfig) -> list[DataConfig]:
@@ -327,7 +346,8 @@ def to_chat_columns(
 def fingerprint(examples: list[dict[str, Any]]) -> str:
     """SHA-256 of the examples' canonical JSON, in order: equal content, equal fingerprint."""
     digest = hashlib.sha256()
-    encode = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode  # one encoder for all
+    # one encoder for all; an example is never circular, so skip that check (same text, faster)
+    encode = json.JSONEncoder(sort_keys=True, ensure_ascii=False, check_circular=False).encode
     for example in examples:
         digest.update(encode(example).encode())
         digest.update(b"\n")

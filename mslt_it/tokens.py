@@ -9,39 +9,140 @@ while the builder renders the next ones and writes the dataset.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import lru_cache
 from types import TracebackType
 from typing import Any
 
 import numpy as np
+from jinja2 import nodes
+from jinja2.ext import Extension
 
 
 def chat_texts(examples: list[dict[str, Any]], tokenizer: Any) -> list[str]:
     """Each example as the model will see it: through the chat template when there is one."""
     conversations = [e.get("messages") or e["prompt"] + e["completion"] for e in examples]
     if getattr(tokenizer, "chat_template", None):
-        plain_chat_globals(tokenizer)
-        return tokenizer.apply_chat_template(conversations, tokenize=False)
+        return apply_chat_template(conversations, tokenizer)
     return ["\n".join(turn["content"] for turn in conv) for conv in conversations]
 
 
-def plain_chat_globals(tokenizer: Any) -> None:
-    """Give the tokenizer's compiled chat template its globals as a plain dict.
+def apply_chat_template(conversations: list[list[dict[str, Any]]], tokenizer: Any) -> list[str]:
+    """``tokenizer.apply_chat_template(conversations, tokenize=False)``, the same texts faster.
 
-    transformers compiles a chat template once (cached) and renders it per conversation; Jinja
-    copies the template's globals into every render's context, and a ``ChainMap`` of them (what
-    Jinja makes) is copied key by key in Python, about a third of a short conversation's render.
-    The dict holds the same names and values, so the text is the same. Without the (private)
-    cache in this transformers version, nothing changes but the speed.
+    Counting renders the template once per example, and transformers' per-render set-up (and
+    a ``{% generation %}`` block's macro call) costs more than the template's own work for a
+    short exchange: :func:`chat_renderer` renders without them. Its first and last texts are
+    compared with transformers' own; a difference, an error (say the template's
+    ``raise_exception``) or a template it cannot take leaves every text to transformers.
+    """
+    render = chat_renderer(tokenizer)
+    if render is not None and conversations:
+        try:
+            texts = [render(conversation) for conversation in conversations]
+        except Exception:  # transformers raises it again, as it would have
+            texts = None
+        ends = [conversations[0], conversations[-1]]
+        if texts is not None and [texts[0], texts[-1]] == tokenizer.apply_chat_template(
+            ends, tokenize=False
+        ):
+            return texts
+    return tokenizer.apply_chat_template(conversations, tokenize=False)
+
+
+def chat_renderer(tokenizer: Any) -> Callable[[list[dict[str, Any]]], str] | None:
+    """One conversation to text, as transformers renders it (None: use transformers).
+
+    transformers renders ``messages`` with ``tools``, ``documents``, ``add_generation_prompt``
+    and the special tokens; the same variables go into one plain dict here, and Jinja's context
+    takes it as it is instead of merging the globals again per render.
+    """
+    template = fast_chat_template(tokenizer.get_chat_template())
+    if template is None:
+        return None
+    variables = {
+        **template.globals,
+        "tools": None,
+        "documents": None,
+        "add_generation_prompt": False,
+        **tokenizer.special_tokens_map,
+    }
+    concat, new_context, root = (
+        template.environment.concat,
+        template.new_context,
+        template.root_render_func,
+    )
+
+    def render(conversation: list[dict[str, Any]]) -> str:
+        return concat(root(new_context({**variables, "messages": conversation}, shared=True)))
+
+    return render
+
+
+class InlineGeneration(Extension):
+    """``{% generation %}…{% endgeneration %}`` as its body alone.
+
+    transformers' own extension wraps the body in a macro call so it can record where the
+    assistant's tokens are (for an assistant-only loss); when nothing records them the call
+    returns the body's text unchanged, so the body rendered in place gives the same text.
+    """
+
+    tags = {"generation"}  # noqa: RUF012 (Jinja's Extension declares it as a class attribute)
+    priority = 1000  # after transformers' extension, so this one parses the tag
+
+    def parse(self, parser: Any) -> list[Any]:
+        next(parser.stream)
+        return parser.parse_statements(("name:endgeneration",), drop_needle=True)
+
+
+@lru_cache(maxsize=8)
+def fast_chat_template(source: str) -> Any | None:
+    """The chat template compiled in transformers' own Jinja environment, with plain-dict
+    globals and its ``{% generation %}`` blocks inline where that gives the same text.
+
+    Inline is only taken when no call block's body assigns a name or reads ``caller``,
+    ``loop``, ``varargs`` or ``kwargs`` (where a macro's scope could differ from the
+    template's). None without transformers' compiled template (another version).
     """
     try:
         from transformers.utils.chat_template_utils import _compile_jinja_template
 
-        template = _compile_jinja_template(tokenizer.get_chat_template())
-    except Exception:  # another transformers version, or no usable template: render as it is
-        return
-    if not isinstance(template.globals, dict):
-        template.globals = dict(template.globals)
+        environment = _compile_jinja_template(source).environment
+        if inline_safe(environment.parse(source)):
+            environment = environment.overlay(extensions=[InlineGeneration])
+        template = environment.from_string(source)
+    except Exception:  # another transformers version, or a template it does not take
+        return None
+    template.globals = dict(template.globals)
+    return template
+
+
+SCOPED_NAMES = frozenset({"caller", "loop", "varargs", "kwargs"})
+SCOPED_NODES = (
+    nodes.Assign,
+    nodes.AssignBlock,
+    nodes.Macro,
+    nodes.CallBlock,
+    nodes.FilterBlock,
+    nodes.Import,
+    nodes.FromImport,
+    nodes.Include,
+    nodes.Block,
+    nodes.Extends,
+)
+
+
+def inline_safe(template: nodes.Template) -> bool:
+    """Whether every call block's body renders the same in place as in its macro."""
+    for block in template.find_all(nodes.CallBlock):
+        for node in block.body:
+            if isinstance(node, SCOPED_NODES) or any(True for _ in node.find_all(SCOPED_NODES)):
+                return False
+            names = [node, *node.find_all(nodes.Name)]
+            if any(isinstance(n, nodes.Name) and n.name in SCOPED_NAMES for n in names):
+                return False
+    return True
 
 
 def token_lengths(texts: list[str], tokenizer: Any, batch_size: int = 8192) -> list[int]:

@@ -6,12 +6,20 @@ import json
 from pathlib import Path
 
 import datasets
+import jinja2
+import pytest
 from conftest import assert_one_line_error
 from transformers import AutoTokenizer
 
 from mslt_it.config import DataConfig
 from mslt_it.data import build_dataset
-from mslt_it.tokens import length_statistics, token_lengths
+from mslt_it.tokens import (
+    chat_texts,
+    fast_chat_template,
+    inline_safe,
+    length_statistics,
+    token_lengths,
+)
 
 
 def transformers_lengths(tokenizer, conversations: list) -> list[int]:
@@ -74,3 +82,77 @@ def test_a_missing_tokenizer_is_one_line_and_leaves_nothing(cli, tmp_path: Path)
     )  # fmt: skip
     assert_one_line_error(result, "tokenizer")
     assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+GENERATION = (
+    "{{ bos_token }}{% for m in messages %}{% if m['role'] == 'assistant' %}<A>{% generation %}"
+    "{{ m['content'] | trim }}{{ eos_token }}{% endgeneration %}\n{% else %}<{{ m['role'] }}>"
+    "{{ m['content'] }}\n{% endif %}{% endfor %}"
+)
+TEMPLATES = {
+    "generation inline": GENERATION,
+    "set inside generation": GENERATION.replace(
+        "{% generation %}", "{% generation %}{% set n = m['content'] | length %}{{ n }}"
+    ),
+    "loop inside generation": GENERATION.replace(
+        "{% generation %}", "{% generation %}{{ loop.index }}"
+    ),
+    "namespace and no generation": (
+        "{% set ns = namespace(system='') %}{% for m in messages %}{% if m['role'] == 'system' %}"
+        "{% set ns.system = m['content'] %}{% else %}[{{ ns.system }}|{{ m['role'] }}] "
+        "{{ m['content'] }}\n{% endif %}{% endfor %}{% if add_generation_prompt %}[A]{% endif %}"
+    ),
+    "trailing newline and whitespace control": (
+        "  {%- for m in messages -%}\n {{ m.content }} {%- endfor %}\n"
+    ),
+}
+CONVERSATIONS = [
+    [{"role": "user", "content": "Hi  "}, {"role": "assistant", "content": " there\n"}],
+    [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "a"},
+        {"role": "assistant", "content": "b"},
+        {"role": "user", "content": "c"},
+        {"role": "assistant", "content": ""},
+    ],
+]
+
+
+@pytest.mark.parametrize("name", sorted(TEMPLATES))
+def test_chat_texts_are_transformers_texts(name: str, tiny_model_dir: Path) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    tokenizer.chat_template = TEMPLATES[name]
+    examples = [{"messages": c} for c in CONVERSATIONS * 3]
+    expected = tokenizer.apply_chat_template([e["messages"] for e in examples], tokenize=False)
+    assert chat_texts(examples, tokenizer) == expected
+    assert fast_chat_template(TEMPLATES[name]) is not None  # the fast path was the one taken
+
+
+def test_inline_generation_only_where_the_text_cannot_differ() -> None:
+    from transformers.utils.chat_template_utils import _compile_jinja_template
+
+    environment = _compile_jinja_template(GENERATION).environment
+    assert inline_safe(environment.parse(TEMPLATES["generation inline"]))
+    assert not inline_safe(environment.parse(TEMPLATES["set inside generation"]))
+    assert not inline_safe(environment.parse(TEMPLATES["loop inside generation"]))
+
+
+def test_the_tiny_models_template_counts_as_transformers_does(tiny_model_dir: Path) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    examples = [{"prompt": c[:-1], "completion": c[-1:]} for c in CONVERSATIONS]
+    expected = tokenizer.apply_chat_template([e["prompt"] + e["completion"] for e in examples],
+                                             tokenize=False)  # fmt: skip
+    assert chat_texts(examples, tokenizer) == expected
+
+
+def test_a_template_that_refuses_a_conversation_raises_as_transformers_does(
+    tiny_model_dir: Path,
+) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    tokenizer.chat_template = (
+        "{% for m in messages %}{% if m['role'] == 'system' %}"
+        "{{ raise_exception('no system role') }}{% endif %}{{ m['content'] }}{% endfor %}"
+    )
+    with pytest.raises(jinja2.TemplateError, match="no system role"):
+        chat_texts([{"messages": CONVERSATIONS[1]}], tokenizer)
+    assert chat_texts([{"messages": CONVERSATIONS[0]}], tokenizer) == ["Hi   there\n"]
