@@ -6,7 +6,7 @@ on all 15 XNLI languages. Reported per seed and on average: accuracy on each ada
 sources, the mean over unseen target languages (those in neither adapter's sources), and the gap.
 
     python benchmarks/bench_transfer.py --base DIR [--seeds 0 1 2] [--limit 100] [--json FILE]
-        [--lr LR] [--rank R] [--steps N] [--targets q_proj,v_proj]   # LoRA variants
+        [--lr LR] [--rank R] [--steps N] [--targets q_proj,v_proj] [--dropout P]
 
 ``--base``: a world base (``mslt-it tiny-model DIR --world``) or any tiny model folder.
 """
@@ -56,6 +56,7 @@ def main() -> None:
     parser.add_argument("--rank", type=int, help="LoRA rank (default: the demo's)")
     parser.add_argument("--steps", type=int, help="training steps (default: the demo's)")
     parser.add_argument("--targets", help="LoRA target modules, comma-separated (default: all)")
+    parser.add_argument("--dropout", type=float, help="LoRA dropout (default: the demo's, 0)")
     args = parser.parse_args()
     override_training(args)
     runs = []
@@ -87,6 +88,8 @@ def override_training(args: argparse.Namespace) -> None:
         TRAIN["lora"].update(r=args.rank, lora_alpha=2 * args.rank)
     if args.targets:
         TRAIN["lora"]["target_modules"] = args.targets.split(",")
+    if args.dropout is not None:
+        TRAIN["lora"]["lora_dropout"] = args.dropout
 
 
 def adapter_scores(
