@@ -131,8 +131,8 @@ def script_share(text: str, script: str) -> float | None:
     pattern = script_letters(script)
     if pattern is None:
         return None
-    if text.isascii() and ascii_share(script) is not None:
-        return ascii_share(script) if ASCII_LETTER.search(text) else None
+    if text.isascii() and (share := ascii_share(script)) is not None:
+        return share if ASCII_LETTER.search(text) else None
     letters = len(LETTER.findall(text))
     if not letters:
         return None

@@ -145,7 +145,13 @@ def inline_safe(template: nodes.Template) -> bool:
     return True
 
 
-def token_lengths(texts: list[str], tokenizer: Any, batch_size: int = 8192) -> list[int]:
+BATCH_TEXTS = 8192
+"""Texts sent to the tokenizer at once: a language of a corpus may have only a thousand, and
+encoding short texts a thousand at a time took a fifth more CPU than 8,192 at a time (the Rust
+tokenizer's set-up per call), so languages are pooled into batches of at least this many."""
+
+
+def token_lengths(texts: list[str], tokenizer: Any, batch_size: int = BATCH_TEXTS) -> list[int]:
     """Token count of each text (no special tokens added: the chat template has its own).
 
     A fast tokenizer is called through its Rust backend, which encodes a batch on every core and
@@ -194,12 +200,6 @@ def length_statistics(lengths: list[int], max_length: int) -> dict[str, Any]:
         "max": int(counts.max()),
         "over_max_length": int((counts > max_length).sum()),
     }
-
-
-BATCH_TEXTS = 8192
-"""Texts sent to the tokenizer at once: a language of a corpus may have only a thousand, and
-encoding short texts a thousand at a time took a fifth more CPU than 8,192 at a time (the Rust
-tokenizer's set-up per call), so languages are pooled into batches of at least this many."""
 
 
 class TokenCounter:
