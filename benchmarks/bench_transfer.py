@@ -7,6 +7,7 @@ sources, the mean over unseen target languages (those in neither adapter's sourc
 
     python benchmarks/bench_transfer.py --base DIR [--seeds 0 1 2] [--limit 100] [--json FILE]
         [--lr LR] [--rank R] [--steps N] [--targets q_proj,v_proj] [--dropout P]
+        [--weight-decay W]
 
 ``--base``: a world base (``mslt-it tiny-model DIR --world``) or any tiny model folder.
 """
@@ -57,6 +58,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, help="training steps (default: the demo's)")
     parser.add_argument("--targets", help="LoRA target modules, comma-separated (default: all)")
     parser.add_argument("--dropout", type=float, help="LoRA dropout (default: the demo's, 0)")
+    parser.add_argument("--weight-decay", type=float, help="AdamW weight decay (default: 0)")
     args = parser.parse_args()
     override_training(args)
     runs = []
@@ -90,6 +92,8 @@ def override_training(args: argparse.Namespace) -> None:
         TRAIN["lora"]["target_modules"] = args.targets.split(",")
     if args.dropout is not None:
         TRAIN["lora"]["lora_dropout"] = args.dropout
+    if args.weight_decay is not None:
+        TRAIN["sft"]["weight_decay"] = args.weight_decay
 
 
 def adapter_scores(
