@@ -31,7 +31,8 @@ from mslt_it.io import atomic_directory, shared_file_mode
 
 SYNTHETIC_WARNING = (
     "**These results are on SYNTHETIC data**: invented languages, each with its own words and "
-    "script, that share one meaning structure (parallel rows, one concept grammar); with the "
+    "script, that share one meaning structure (parallel rows, one concept grammar), cognates "
+    "within a family and script, and lang2vec's verb-object order; with the "
     "`mslt-it:tiny-world` base, pre-trained on code-switched text between them (more between "
     "languages of one family or script), transfer between them is real, so the numbers show how "
     "the number and choice of source languages change transfer in a world built to have it. It "

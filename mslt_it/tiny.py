@@ -30,6 +30,7 @@ The result loads with ``AutoModelForCausalLM``/``AutoTokenizer`` with ``trust_re
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import random
@@ -745,6 +746,17 @@ def world_documents(
     return docs, frames, chats
 
 
+def world_text_digest(
+    docs: Sequence[str],
+    frames: Sequence[list[dict[str, str]]],
+    chats: Sequence[list[dict[str, str]]],
+) -> str:
+    """SHA-256 of the world base's pre-training text, kept in its build record so that a change
+    to the world (lexicons, word order, grammar) without a rebuilt base is caught by a test."""
+    text = json.dumps([list(docs), list(frames), list(chats)], ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def build_tiny_model(
     out_dir: str | Path,
     *,
@@ -910,7 +922,12 @@ def _build_world(out: Path, langs: list[str], seed: int, steps: int, overwrite: 
             model, blocks, settings, seed, on_step=lambda _s, _l: progress.advance(train_task)
         )
         heldout_loss = language_model_loss(model, tokenizer, heldout_texts(langs))
-    record = {"seed": seed, "world": True, "languages": langs}
+    record = {
+        "seed": seed,
+        "world": True,
+        "languages": langs,
+        "world_text_sha256": world_text_digest(docs, frames, chats),
+    }
     save_model(
         out, model, tokenizer, record, (settings, blocks, losses, heldout_loss, started), overwrite
     )

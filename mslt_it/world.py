@@ -27,8 +27,6 @@ import random
 from collections.abc import Sequence
 from functools import cache
 
-from mslt_it.tasks.base import join_tokens
-
 SWITCH_RATE = 0.05
 """Share of a sentence's words replaced by a partner language's word for the same concept.
 
@@ -87,7 +85,7 @@ def realise(
     rate: float = SWITCH_RATE,
 ) -> str:
     """A sentence of ``lang`` with each word switched to a partner's at ``rate``."""
-    from mslt_it.tasks.synthetic import FULL_STOP, lexicon
+    from mslt_it.tasks.synthetic import lexicon
 
     words = []
     for concept in concepts:
@@ -95,8 +93,7 @@ def realise(
         if partners and rng.random() < rate:
             speaker = rng.choices(partners, weights=weights)[0]
         words.append(word(concept, speaker))
-    lex = lexicon(lang)
-    return join_tokens(words, lang) + FULL_STOP.get(lex.script, ".")
+    return lexicon(lang).clause(words)  # in the sentence's language's word order
 
 
 @cache

@@ -113,5 +113,5 @@ def test_multi_source_representations_are_more_language_agnostic(demo: Path, cli
     models = json.loads((out / "analysis.json").read_text(encoding="utf-8"))["models"]
     last = {m["label"]: m["layers"][-1] for m in models}
     sslt, mslt = last["SSLT en"], last["MSLT ar+de+zh"]
-    assert mslt["cka"]["value"] > sslt["cka"]["value"] + 0.03  # measured: 0.149 against 0.076
-    assert mslt["lid"]["value"] < sslt["lid"]["value"]  # measured: 0.970 against 0.981
+    assert mslt["cka"]["value"] > sslt["cka"]["value"] + 0.03  # measured: 0.221 against 0.106
+    assert mslt["lid"]["value"] < sslt["lid"]["value"]  # measured: 0.9886 against 0.9905

@@ -68,7 +68,15 @@ def test_the_shipped_world_base_is_what_the_builder_makes_and_recipes_copy_it(tm
 
     from mslt_it.languages import languages_of_task
     from mslt_it.paths import RESOURCES_DIR
-    from mslt_it.tiny import WORLD_STEPS, PretrainSettings, TinyShape, copy_world_model, read_info
+    from mslt_it.tiny import (
+        WORLD_STEPS,
+        PretrainSettings,
+        TinyShape,
+        copy_world_model,
+        read_info,
+        world_documents,
+        world_text_digest,
+    )
 
     shipped = RESOURCES_DIR / "tiny-world"
     info = read_info(shipped)
@@ -76,7 +84,67 @@ def test_the_shipped_world_base_is_what_the_builder_makes_and_recipes_copy_it(tm
     assert info["pretrain"] == asdict(PretrainSettings(steps=WORLD_STEPS, batch_size=32,
                                                        block_size=48))  # fmt: skip
     assert info["shape"] == asdict(TinyShape())
+    docs, frames, chats = world_documents(languages_of_task("xnli"), seed=0)
+    assert info["world_text_sha256"] == world_text_digest(docs, frames, chats), (
+        "the world's text changed since the shipped base was built: rebuild it with "
+        "`mslt-it tiny-model mslt_it/resources/tiny-world --world --overwrite`"
+    )
     copy = copy_world_model(tmp_path / "base")
     assert (copy / "model.safetensors").read_bytes() == (shipped / "model.safetensors").read_bytes()
     model = AutoModelForCausalLM.from_pretrained(copy)
     assert sum(p.numel() for p in model.parameters()) == info["parameters"]
+
+
+def test_a_family_writing_one_script_shares_cognates_and_keeps_its_cue_words() -> None:
+    from mslt_it.tasks.synthetic import COGNATE_SHARE, cognate_group, cognate_roots
+
+    assert {"en", "de", "es", "fr"} <= set(cognate_group("en"))
+    assert "ru" not in cognate_group("en") and "tr" not in cognate_group("en")  # script, family
+    roots = cognate_roots("Latn", "Indo-European")
+    assert len(roots) == round(COGNATE_SHARE * 400)
+    en, de = lexicon("en"), lexicon("de")
+    related = sum(en.words[c][:-1] == de.words[c][:-1] == roots[c][:-1] for c in roots)
+    assert related >= 0.9 * len(roots)  # a few keep their own word where a form was taken
+    unrelated = [c for c in range(400) if c not in roots]
+    assert not any(en.words[c] == de.words[c] for c in unrelated)
+    tr = lexicon("tr")  # same script, another family: nothing in common beyond chance
+    assert sum(en.words[c] == tr.words[c] for c in range(400)) <= 2
+    for lex in (en, de, lexicon("fr")):
+        cues = (lex.negation, lex.hedge, lex.also, lex.contrast)
+        assert len(set(lex.words)) == 400 and not set(cues) & set(lex.words)
+    assert en.negation != de.negation and en.hedge != lexicon("fr").hedge
+
+
+def test_head_final_languages_mirror_the_sentence_pair_rows() -> None:
+    from mslt_it.tasks.synthetic import is_head_final, pawsx_row
+
+    assert [lang for lang in ("ar", "de", "en", "hi", "tr", "ur", "zh") if is_head_final(lang)] == [
+        "de", "hi", "tr", "ur"
+    ]  # fmt: skip
+    rng = random.Random(0)
+    for index in range(20):
+        premise, hypothesis, label = world.xnli_concepts("test", index)
+        row = xnli_row("de", "test", index)
+        words = row["premise"].rstrip(".").split()
+        assert words == [world.word(c, "de") for c in reversed(premise)]
+        assert world.realise(hypothesis, "de", rng) == row["hypothesis"]
+        assert xnli_row("en", "test", index)["label"] == row["label"] == label
+    english = pawsx_row("en", "test", 5)["sentence1"].rstrip(".").split()
+    german = pawsx_row("de", "test", 5)["sentence1"].rstrip(".").split()
+    assert len(english) == len(german)
+    assert german == [lexicon("de").words[lexicon("en").words.index(w)] for w in english][::-1]
+
+
+def test_word_order_follows_lang2vec() -> None:
+    """The shipped syntax vectors the world reads are lang2vec's own (S_OBJECT_BEFORE_VERB)."""
+    import lang2vec.lang2vec as l2v
+
+    from mslt_it.languages import get_language
+    from mslt_it.tasks.synthetic import is_head_final
+
+    langs = ["ar", "de", "en", "hi", "ja", "ru", "tr", "zh"]
+    codes = [get_language(lang).iso639_3 for lang in langs]
+    features = l2v.get_features(codes, "syntax_knn", header=True)
+    column = features["CODE"].index("S_OBJECT_BEFORE_VERB")
+    for lang, code in zip(langs, codes, strict=True):
+        assert is_head_final(lang) == (float(features[code][column]) > 0.5), lang

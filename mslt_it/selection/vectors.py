@@ -239,6 +239,20 @@ def shipped_path(feature_set: str) -> Path:
     return SHIPPED_FOLDER / f"{feature_set}.json"
 
 
+def shipped_feature(feature_set: str, feature: str) -> dict[str, float]:
+    """One feature of a shipped set for every language in it (ISO 639-3 code -> value, NaN kept).
+
+    Unlike :func:`shipped_table` this reads the file whatever lang2vec is installed: the
+    synthetic world's typology (:mod:`mslt_it.tasks.synthetic`) must be the same on every
+    machine, so it is tied to the shipped file, not to the installed package.
+    """
+    document = json.loads(shipped_path(feature_set).read_text(encoding="utf-8"))
+    codes, features = document["codes"], document["features"]
+    values = _decode(document["values"], (len(codes), len(features)))
+    column = features.index(feature)
+    return {code: float(values[row, column]) for row, code in enumerate(codes)}
+
+
 def shipped_table(feature_set: str, codes: list[str]) -> FeatureTable | None:
     """``feature_set`` for ``codes`` from the vectors that ship with mslt-it, if it has them all.
 

@@ -26,6 +26,18 @@ That seed does not depend on the language: row ``i`` in German and row ``i`` in 
 thing word for word through each language's lexicon, as XNLI's rows are translations of each other.
 So the rows are parallel sentences for representation analysis, and transfer between languages is a
 question of mapping surface forms, which is what multi-source training is meant to help with.
+
+Where their real counterparts' typology says so, languages share more than meaning:
+
+- **cognates**: languages of one family that write one script (en, de, es, fr; ru, bg…) share
+  the forms of :data:`COGNATE_SHARE` of their content words, each a common root with, half the
+  time, a last letter of the language's own. The task's cue words (negation, hedge, "also"…)
+  stay each language's own, so a label is never given away by spelling;
+- **word order**: languages that lang2vec's syntax features (``S_OBJECT_BEFORE_VERB``, the
+  shipped ``syntax_knn`` set) mark as object-before-verb (de, hi, tr, ur, ja, ko…) write the
+  sentences of the sentence-pair tasks (XNLI, PAWS-X) head-final, as the mirror image of the
+  head-initial order. The other tasks keep one order: their answers name positions (the first
+  or last word, the word after a name, an entity's span).
 """
 
 from __future__ import annotations
@@ -33,7 +45,7 @@ from __future__ import annotations
 import random
 import unicodedata
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 from mslt_it.tasks.base import SCRIPTIO_CONTINUA, Row, join_tokens
@@ -91,6 +103,8 @@ FULL_STOP = {"Hani": "。", "Jpan": "。", "Deva": "।", "Beng": "।", "Arab":
 
 CONTENT_WORDS = 400
 NAMES_PER_TYPE = 60
+COGNATE_SHARE = 0.4
+"""Share of content concepts whose words are cognates within a family and script."""
 
 
 @dataclass(frozen=True)
@@ -111,11 +125,16 @@ class Lexicon:
     locations: tuple[str, ...]
     organisations: tuple[str, ...]
     operations: tuple[str, ...] = ()
+    head_final: bool = False
 
     def sentence(self, tokens: list[str]) -> str:
         """Join words as the language writes them and end with its full stop."""
         text = join_tokens(tokens, self.lang)
         return text + FULL_STOP.get(self.script, ".")
+
+    def clause(self, tokens: list[str]) -> str:
+        """A sentence of a sentence-pair task, in the language's word order."""
+        return self.sentence(tokens[::-1] if self.head_final else tokens)
 
 
 @cache
@@ -132,8 +151,8 @@ def script_alphabet(script: str) -> tuple[str, ...]:
 
 
 @cache
-def lexicon(lang: str) -> Lexicon:
-    """The invented lexicon of ``lang``, the same on every machine and every run."""
+def own_lexicon(lang: str) -> Lexicon:
+    """``lang``'s own invented words, before cognates and word order (:func:`lexicon`)."""
     from mslt_it.languages import get_language
 
     script = get_language(lang).script
@@ -158,10 +177,11 @@ def lexicon(lang: str) -> Lexicon:
         return word[:1].upper() + word[1:]
 
     function_words = [new_word() for _ in range(7)]
+    words = tuple(new_word() for _ in range(CONTENT_WORDS))
     return Lexicon(
         lang=lang,
         script=script,
-        words=tuple(new_word() for _ in range(CONTENT_WORDS)),
+        words=words,
         negation=function_words[0],
         hedge=function_words[1],
         also=function_words[2],
@@ -174,6 +194,115 @@ def lexicon(lang: str) -> Lexicon:
         organisations=tuple(name() for _ in range(NAMES_PER_TYPE)),
         operations=tuple(new_word() for _ in OPERATIONS),  # drawn last: earlier words unchanged
     )
+
+
+@cache
+def lexicon(lang: str) -> Lexicon:
+    """The invented lexicon of ``lang``, the same on every machine and every run: its own words,
+    with its family's cognates and its word order (see the module's docstring)."""
+    own = own_lexicon(lang)
+    words = with_cognates(own, letters_of(lang))
+    return replace(own, words=words, head_final=is_head_final(lang))
+
+
+def letters_of(lang: str) -> list[str]:
+    """The letters ``lang``'s own words are drawn from (the first draws of its lexicon's stream)."""
+    script = own_lexicon(lang).script
+    rng = random.Random(f"mslt-it/lexicon/{lang}")
+    alphabet = list(script_alphabet(script))
+    short = script in SCRIPTIO_CONTINUA and script != "Thai"
+    return rng.sample(alphabet, k=min(len(alphabet), 120 if short else 18))
+
+
+@cache
+def is_head_final(lang: str) -> bool:
+    """Whether lang2vec (shipped ``syntax_knn``) puts the object before the verb in ``lang``.
+
+    A language lang2vec lacks is head-initial, the registry's majority.
+    """
+    from mslt_it.languages import get_language
+
+    value = object_before_verb().get(get_language(lang).iso639_3, 0.0)
+    return value > 0.5  # NaN compares false: unknown stays head-initial
+
+
+@cache
+def object_before_verb() -> dict[str, float]:
+    """lang2vec's ``S_OBJECT_BEFORE_VERB`` for every language in the shipped syntax set."""
+    from mslt_it.selection.vectors import shipped_feature
+
+    return shipped_feature("syntax_knn", "S_OBJECT_BEFORE_VERB")
+
+
+@cache
+def cognate_group(lang: str) -> tuple[str, ...]:
+    """The registry's languages of ``lang``'s family that write its script (itself included);
+    empty for an isolate, a constructed language or a family of one."""
+    from mslt_it.languages import all_languages, get_language
+
+    me = get_language(lang)
+    if me.family in UNRELATED_FAMILIES:
+        return ()
+    group = tuple(
+        code
+        for code, other in sorted(all_languages().items())
+        if other.family == me.family and other.script == me.script
+    )
+    return group if len(group) > 1 else ()
+
+
+UNRELATED_FAMILIES = frozenset({"Language isolate", "Constructed", "Creole", "Pidgin", "Other"})
+"""Registry families whose members share no inherited words."""
+
+
+def with_cognates(own: Lexicon, letters: list[str]) -> tuple[str, ...]:
+    """``own.words`` with the group's cognate forms in place of the cognate concepts' words.
+
+    A cognate form that would coincide with another word of the language keeps the own word,
+    so every word still names one concept.
+    """
+    group = cognate_group(own.lang)
+    if not group:
+        return own.words
+    roots = cognate_roots(own.script, get_family(own.lang))
+    taken = set(own.words) | {own.negation, own.hedge, own.also, own.contrast, own.title}
+    taken |= {own.location_cue, own.company, *own.operations}
+    words = list(own.words)
+    for concept, root in roots.items():
+        rng = random.Random(f"mslt-it/cognate/{own.lang}/{concept}")
+        form = root[:-1] + rng.choice(letters) if len(root) > 1 and rng.random() < 0.5 else root
+        if form not in taken:
+            taken.discard(words[concept])
+            taken.add(form)
+            words[concept] = form
+    return tuple(words)
+
+
+def get_family(lang: str) -> str:
+    """``lang``'s family in the registry."""
+    from mslt_it.languages import get_language
+
+    return get_language(lang).family
+
+
+@cache
+def cognate_roots(script: str, family: str) -> dict[int, str]:
+    """The shared roots of one family and script: concept -> root, for a share of the concepts."""
+    rng = random.Random(f"mslt-it/cognates/{family}/{script}")
+    alphabet = list(script_alphabet(script))
+    short = script in SCRIPTIO_CONTINUA and script != "Thai"
+    letters = rng.sample(alphabet, k=min(len(alphabet), 120 if short else 18))
+    lengths = (1, 2, 2) if short else (3, 4, 5, 6)
+    concepts = sorted(rng.sample(range(CONTENT_WORDS), round(COGNATE_SHARE * CONTENT_WORDS)))
+    roots: dict[int, str] = {}
+    seen: set[str] = set()
+    for concept in concepts:
+        root = "".join(rng.choice(letters) for _ in range(rng.choice(lengths)))
+        while root in seen:
+            root = "".join(rng.choice(letters) for _ in range(rng.choice(lengths)))
+        seen.add(root)
+        roots[concept] = root
+    return roots
 
 
 def _row_rng(task: str, split: str, index: int) -> random.Random:
@@ -193,8 +322,8 @@ def xnli_row(lang: str, split: str, index: int) -> Row:
         cue = lex.hedge if label == 1 else lex.negation
         hypothesis.insert(rng.randint(0, 1), cue)
     return {
-        "premise": lex.sentence(premise),
-        "hypothesis": lex.sentence(hypothesis),
+        "premise": lex.clause(premise),
+        "hypothesis": lex.clause(hypothesis),
         "label": label,
     }
 
@@ -216,8 +345,8 @@ def pawsx_row(lang: str, split: str, index: int) -> Row:
         label = -1
     return {
         "id": index,
-        "sentence1": lex.sentence(first),
-        "sentence2": lex.sentence(second),
+        "sentence1": lex.clause(first),
+        "sentence2": lex.clause(second),
         "label": label,
     }
 
