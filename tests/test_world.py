@@ -148,3 +148,14 @@ def test_word_order_follows_lang2vec() -> None:
     column = features["CODE"].index("S_OBJECT_BEFORE_VERB")
     for lang, code in zip(langs, codes, strict=True):
         assert is_head_final(lang) == (float(features[code][column]) > 0.5), lang
+
+
+def test_every_registry_language_keeps_one_word_per_concept() -> None:
+    """Cognates never make two concepts (or a concept and a cue word) share a form."""
+    from mslt_it.languages import all_languages
+
+    for code in all_languages():
+        lex = lexicon(code)
+        cues = [lex.negation, lex.hedge, lex.also, lex.contrast, lex.title, lex.location_cue]
+        forms = [*lex.words, *cues, lex.company, *lex.operations]
+        assert len(set(forms)) == len(forms), code
