@@ -1,5 +1,6 @@
 """Summarise a study's ``scores.csv`` (``mslt-it run recipes/synthetic-study.yaml``): the k-curve
-on languages outside the source pool, and three-language sets by number of scripts.
+on languages outside the source pool, three-language sets against their single sources, by
+number of scripts, and with or without a head-final source (the world's word order).
 
     python benchmarks/study_summary.py runs/synthetic-study/report/scores.csv [--pool ar de ...]
 
@@ -25,7 +26,9 @@ def main() -> None:
     args = parser.parse_args()
     held_out = held_out_means(args.scores, set(args.pool))
     print_k_curve(held_out)
+    print_against_singles(held_out)
     print_by_scripts(held_out)
+    print_by_word_order(args.scores, set(args.pool))
 
 
 def held_out_means(path: str, pool: set[str]) -> dict[str, float]:
@@ -62,6 +65,45 @@ def print_by_scripts(held_out: dict[str, float]) -> None:
     print("\n| scripts in the set | sets | mean held out |\n|---:|---:|---:|")
     for count in sorted(groups):
         print(f"| {count} | {len(groups[count])} | {statistics.mean(groups[count]):.1f} |")
+
+
+def print_against_singles(held_out: dict[str, float]) -> None:
+    """How many three-language sets beat the mean, and the best, of their own single sources."""
+    triples = {s: v for s, v in held_out.items() if len(s.split("+")) == 3}
+    above_mean = above_best = 0
+    for sources, score in triples.items():
+        singles = [held_out[lang] for lang in sources.split("+") if lang in held_out]
+        if len(singles) < 3:
+            continue
+        above_mean += score > statistics.mean(singles)
+        above_best += score > max(singles)
+    print(f"\nthree-language sets above the mean of their singles: {above_mean} of {len(triples)}; "
+          f"above the best: {above_best} of {len(triples)}")  # fmt: skip
+
+
+def print_by_word_order(path: str, pool: set[str]) -> None:
+    """Three-language sets with and without a head-final source, on the held-out head-final
+    languages and on the other held-out ones."""
+    from mslt_it.tasks.synthetic import is_head_final
+
+    scores: dict[str, dict[str, float]] = defaultdict(dict)
+    with open(path, encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            if row["lang"] not in pool:
+                scores[row["sources"]][row["lang"]] = float(row["score"])
+    print("\n| three-language sets | sets | held-out head-final | held-out head-initial |")
+    print("|---|---:|---:|---:|")
+    for label, wanted in (("with a head-final source", True), ("without", False)):
+        final, initial = [], []
+        for sources, per_lang in scores.items():
+            langs = sources.split("+")
+            if len(langs) != 3 or any(map(is_head_final, langs)) != wanted:
+                continue
+            final.append(statistics.mean(v for k, v in per_lang.items() if is_head_final(k)))
+            initial.append(statistics.mean(v for k, v in per_lang.items() if not is_head_final(k)))
+        if final:
+            print(f"| {label} | {len(final)} | {statistics.mean(final):.1f} "
+                  f"| {statistics.mean(initial):.1f} |")  # fmt: skip
 
 
 if __name__ == "__main__":
