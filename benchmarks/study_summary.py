@@ -24,21 +24,22 @@ def main() -> None:
     parser.add_argument("scores", help="the report's scores.csv")
     parser.add_argument("--pool", nargs="+", default=POOL, help="the source-language pool")
     args = parser.parse_args()
-    held_out = held_out_means(args.scores, set(args.pool))
+    per_language = held_out_scores(args.scores, set(args.pool))
+    held_out = {sources: statistics.mean(s.values()) for sources, s in per_language.items()}
     print_k_curve(held_out)
     print_against_singles(held_out)
     print_by_scripts(held_out)
-    print_by_word_order(args.scores, set(args.pool))
+    print_by_word_order(per_language)
 
 
-def held_out_means(path: str, pool: set[str]) -> dict[str, float]:
-    """Each run's sources (``a+b+c``) and its mean score on the languages outside the pool."""
-    scores: dict[str, list[float]] = defaultdict(list)
+def held_out_scores(path: str, pool: set[str]) -> dict[str, dict[str, float]]:
+    """Each run's sources (``a+b+c``) and its score on each language outside the pool."""
+    scores: dict[str, dict[str, float]] = defaultdict(dict)
     with open(path, encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
             if row["lang"] not in pool:
-                scores[row["sources"]].append(float(row["score"]))
-    return {sources: statistics.mean(values) for sources, values in scores.items()}
+                scores[row["sources"]][row["lang"]] = float(row["score"])
+    return scores
 
 
 def print_k_curve(held_out: dict[str, float]) -> None:
@@ -81,16 +82,11 @@ def print_against_singles(held_out: dict[str, float]) -> None:
           f"above the best: {above_best} of {len(triples)}")  # fmt: skip
 
 
-def print_by_word_order(path: str, pool: set[str]) -> None:
+def print_by_word_order(scores: dict[str, dict[str, float]]) -> None:
     """Three-language sets with and without a head-final source, on the held-out head-final
     languages and on the other held-out ones."""
     from mslt_it.tasks.synthetic import is_head_final
 
-    scores: dict[str, dict[str, float]] = defaultdict(dict)
-    with open(path, encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            if row["lang"] not in pool:
-                scores[row["sources"]][row["lang"]] = float(row["score"])
     print("\n| three-language sets | sets | held-out head-final | held-out head-initial |")
     print("|---|---:|---:|---:|")
     for label, wanted in (("with a head-final source", True), ("without", False)):

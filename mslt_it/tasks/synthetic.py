@@ -157,11 +157,8 @@ def own_lexicon(lang: str) -> Lexicon:
 
     script = get_language(lang).script
     rng = random.Random(f"mslt-it/lexicon/{lang}")
-    alphabet = list(script_alphabet(script))
-    short = script in SCRIPTIO_CONTINUA and script != "Thai"
-    # Ideographic words are one or two characters long, so they need a larger character set.
-    letters = rng.sample(alphabet, k=min(len(alphabet), 120 if short else 18))
-    lengths = (1, 2, 2) if short else (2, 3, 4, 5, 6)
+    letters = draw_letters(rng, script)
+    lengths = (1, 2, 2) if is_ideographic(script) else (2, 3, 4, 5, 6)
     seen: set[str] = set()
 
     def new_word() -> str:
@@ -205,13 +202,24 @@ def lexicon(lang: str) -> Lexicon:
     return replace(own, words=words, head_final=is_head_final(lang))
 
 
+def is_ideographic(script: str) -> bool:
+    """Whether words of ``script`` are one or two characters long (Han, kana…): a script written
+    without spaces, Thai excepted."""
+    return script in SCRIPTIO_CONTINUA and script != "Thai"
+
+
+def draw_letters(rng: random.Random, script: str) -> list[str]:
+    """The letters a lexicon's words are made of, drawn from ``script``'s alphabet.
+
+    Ideographic words are one or two characters long, so they need a larger character set.
+    """
+    alphabet = list(script_alphabet(script))
+    return rng.sample(alphabet, k=min(len(alphabet), 120 if is_ideographic(script) else 18))
+
+
 def letters_of(lang: str) -> list[str]:
     """The letters ``lang``'s own words are drawn from (the first draws of its lexicon's stream)."""
-    script = own_lexicon(lang).script
-    rng = random.Random(f"mslt-it/lexicon/{lang}")
-    alphabet = list(script_alphabet(script))
-    short = script in SCRIPTIO_CONTINUA and script != "Thai"
-    return rng.sample(alphabet, k=min(len(alphabet), 120 if short else 18))
+    return draw_letters(random.Random(f"mslt-it/lexicon/{lang}"), own_lexicon(lang).script)
 
 
 @cache
@@ -261,10 +269,11 @@ def with_cognates(own: Lexicon, letters: list[str]) -> tuple[str, ...]:
     A cognate form that would coincide with another word of the language keeps the own word,
     so every word still names one concept.
     """
-    group = cognate_group(own.lang)
-    if not group:
+    from mslt_it.languages import get_language
+
+    if not cognate_group(own.lang):
         return own.words
-    roots = cognate_roots(own.script, get_family(own.lang))
+    roots = cognate_roots(own.script, get_language(own.lang).family)
     taken = set(own.words) | {own.negation, own.hedge, own.also, own.contrast, own.title}
     taken |= {own.location_cue, own.company, *own.operations}
     words = list(own.words)
@@ -278,21 +287,12 @@ def with_cognates(own: Lexicon, letters: list[str]) -> tuple[str, ...]:
     return tuple(words)
 
 
-def get_family(lang: str) -> str:
-    """``lang``'s family in the registry."""
-    from mslt_it.languages import get_language
-
-    return get_language(lang).family
-
-
 @cache
 def cognate_roots(script: str, family: str) -> dict[int, str]:
     """The shared roots of one family and script: concept -> root, for a share of the concepts."""
     rng = random.Random(f"mslt-it/cognates/{family}/{script}")
-    alphabet = list(script_alphabet(script))
-    short = script in SCRIPTIO_CONTINUA and script != "Thai"
-    letters = rng.sample(alphabet, k=min(len(alphabet), 120 if short else 18))
-    lengths = (1, 2, 2) if short else (3, 4, 5, 6)
+    letters = draw_letters(rng, script)
+    lengths = (1, 2, 2) if is_ideographic(script) else (3, 4, 5, 6)
     concepts = sorted(rng.sample(range(CONTENT_WORDS), round(COGNATE_SHARE * CONTENT_WORDS)))
     roots: dict[int, str] = {}
     seen: set[str] = set()
