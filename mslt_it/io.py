@@ -17,6 +17,9 @@ from typing import Any
 
 from mslt_it.errors import MsltError
 
+OWNER_FILE = ".mslt-it-output.json"
+"""The marker that proves mslt-it wrote a folder (:mod:`mslt_it.outputs` checks it)."""
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -96,8 +99,6 @@ def atomic_directory(
         yield tmp
         share_files(tmp)
         if kind is not None:
-            from mslt_it.outputs import mark_owner
-
             mark_owner(tmp, kind)
         if path.exists() and overwrite:
             trash = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
@@ -109,6 +110,36 @@ def atomic_directory(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def relative_files(folder: Path) -> list[str]:
+    """Every file under ``folder`` as a path relative to it, sorted; folders holding their own
+    marker are one entry (``name/``), since they vouch for their own files."""
+    found: list[str] = []
+    for root, dirs, files in os.walk(folder):
+        here = Path(root)
+        for name in list(dirs):
+            if (here / name / OWNER_FILE).is_file():
+                dirs.remove(name)
+                found.append((here / name).relative_to(folder).as_posix() + "/")
+        for name in files:
+            if name != OWNER_FILE:
+                found.append((here / name).relative_to(folder).as_posix())
+    return sorted(found)
+
+
+def mark_owner(folder: Path, kind: str) -> None:
+    """Record in ``folder`` that mslt-it wrote it, as which kind, and which files it holds now.
+
+    The file list is what proves, later, that ``--overwrite`` loses nothing: a file the user
+    added afterwards is not on it (:func:`foreign_files`). Folders written bit by bit (an
+    evaluation, an adapter) are marked again when they finish.
+    """
+    folder = Path(folder)
+    atomic_write_json(
+        folder / OWNER_FILE,
+        {"kind": kind, "written_by": "mslt-it", "files": relative_files(folder)},
+    )
 
 
 def read_arrow_table(path: Path, field: str) -> Any:

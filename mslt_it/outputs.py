@@ -15,9 +15,12 @@ a one-line error naming the option:
 and it takes an exclusive lock, so a second process on the same output stops at once and says
 which process holds it, instead of both writing and one silently losing.
 
-The marker is ``.mslt-it-output.json`` (``{"kind": …}``), written by :func:`mark_owner` into every
-output folder. Folders written before the marker existed are recognised by their kind's own
-completion file (:data:`LEGACY_MARKERS`).
+The marker is ``.mslt-it-output.json`` (``{"kind": …, "files": […]}``), written by
+:func:`mark_owner` into every output folder. Only the marker proves ownership: a folder holding a
+file named like an output (``manifest.json``) is not guessed to be mslt-it's. Outputs of versions
+before the marker are adopted explicitly (:func:`adopt_output`, ``mslt-it adopt``), which checks
+that the folder holds exactly the files of its kind. Replacing an output also refuses when files
+the marker does not list were added to it since (:func:`foreign_files`).
 """
 
 from __future__ import annotations
@@ -25,45 +28,133 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import fnmatch
+import hashlib
 import json
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from mslt_it.errors import MsltError
+from mslt_it.errors import MsltError, allowed
+from mslt_it.io import OWNER_FILE, mark_owner, read_json, relative_files
 
-OWNER_FILE = ".mslt-it-output.json"
+KIND_FILES: dict[str, tuple[str, ...]] = {
+    "dataset": ("manifest.json", "*.jsonl", "*.parquet", "*.arrow", "*.json", "*/*"),
+    "adapter": (
+        "run.json", "run.started.json", "*.safetensors", "*.bin", "*.json", "*.jinja", "*.model",
+        "*.txt", "README.md", "checkpoints/*", "runs/*", "*.jsonl",
+    ),
+    "evaluation": (
+        "results.json", "predictions.jsonl", "timings.json", "study.json", "rescored.json",
+        ".chunks/*", "*/results.json", "*/predictions.jsonl", "*/timings.json", "*/.chunks/*",
+        "comparison/*", "report/*",
+    ),
+    "report": ("report.md", "scores.csv", "criteria.md", "*.png", "*/report.md", "*/scores.csv",
+               "*/criteria.md", "*/*.png", "analysis*"),
+    "analysis": ("analysis.json", "*.png"),
+    "model": ("mslt_it_tiny.json", "*.json", "*.safetensors", "*.bin", "*.jinja", "*.model",
+              "*.txt"),
+    "experiment": ("recipe.yaml", "*/*"),
+}  # fmt: skip
+"""The files an output of each kind holds (``fnmatch`` patterns of paths inside it): what
+:func:`adopt_output` accepts in a folder written before :data:`OWNER_FILE` existed, and what a
+marker of that age (which lists no files) vouches for."""
 
-LEGACY_MARKERS: dict[str, tuple[str, ...]] = {
+DONE_FILES: dict[str, tuple[str, ...]] = {
     "dataset": ("manifest.json",),
-    "adapter": ("run.json", "run.started.json"),
-    "evaluation": ("results.json", "study.json", ".chunks"),
+    "adapter": ("run.json",),
+    "evaluation": ("results.json", "study.json"),
     "report": ("report.md",),
     "analysis": ("analysis.json",),
-    "model": ("mslt_it_tiny.json",),
+    "model": ("mslt_it_tiny.json", "config.json"),
+    "experiment": ("recipe.yaml",),
 }
-"""Files by which an output of each kind, written before :data:`OWNER_FILE`, is recognised."""
+"""The file that shows a finished output of each kind: one of them must be there to adopt it."""
 
 
-def mark_owner(folder: Path, kind: str) -> None:
-    """Record in ``folder`` that mslt-it wrote it, and as which kind of output."""
-    from mslt_it.io import atomic_write_json
-
-    atomic_write_json(Path(folder) / OWNER_FILE, {"kind": kind, "written_by": "mslt-it"})
+def _marker(folder: Path) -> dict | None:
+    marker = read_json(folder / OWNER_FILE)
+    if marker is None or not isinstance(marker.get("kind"), str):
+        return None
+    return marker
 
 
 def owner_kind(folder: Path) -> str | None:
-    """The kind of output mslt-it wrote into ``folder``, or None if it did not write it."""
-    from mslt_it.io import read_json
+    """The kind of output mslt-it wrote into ``folder`` (its marker says so), or None.
 
-    marker = read_json(folder / OWNER_FILE)
-    if marker is not None and isinstance(marker.get("kind"), str):
-        return marker["kind"]
-    for kind, names in LEGACY_MARKERS.items():
-        if any((folder / name).exists() for name in names):
-            return kind
-    return None
+    Only the marker proves it: a folder that merely holds a file named like one of mslt-it's
+    (``manifest.json``, ``report.md``) is the user's (see :func:`adopt_output` for outputs of
+    versions before the marker).
+    """
+    marker = _marker(Path(folder))
+    return marker["kind"] if marker is not None else None
+
+
+WORKING_FILES = (
+    ".chunks/*", "*/.chunks/*", "checkpoints/*", ".*.tmp", ".*.tmp/*", "*.lock",
+    ".mslt-it-step.json", "*/.mslt-it-step.json",
+)  # fmt: skip
+"""Files an unfinished output of mslt-it holds between its markings (chunks, checkpoints)."""
+
+
+def foreign_files(folder: Path) -> list[str]:
+    """Files in mslt-it's output ``folder`` that mslt-it did not write (the user added them).
+
+    A file is mslt-it's when the marker lists it, when it lies in a sub-folder with a marker of
+    its own, or when it is one of an unfinished output's working files. A marker of an older
+    version lists no files; then its kind's file patterns (:data:`KIND_FILES`) vouch.
+    """
+    folder = Path(folder)
+    marker = _marker(folder)
+    if marker is None:
+        return relative_files(folder)
+    listed = marker.get("files")
+    patterns = WORKING_FILES
+    if not isinstance(listed, list):
+        listed, patterns = [], (*KIND_FILES.get(marker["kind"], ()), *WORKING_FILES)
+    known = set(listed)
+    return [
+        name
+        for name in relative_files(folder)
+        if name not in known
+        and not name.endswith("/")
+        and not any(fnmatch.fnmatch(name, p) for p in patterns)
+    ]
+
+
+def adopt_output(folder: str | Path, kind: str) -> list[str]:
+    """Mark an output of an mslt-it version older than :data:`OWNER_FILE` as mslt-it's own.
+
+    Proof instead of a guess: the folder must hold a finished output of ``kind`` (one of its
+    :data:`DONE_FILES`) and nothing but files of that kind (:data:`KIND_FILES`); then the marker
+    is written and the adopted files are returned. ``mslt-it adopt FOLDER --kind KIND``.
+    """
+    field = "folder"
+    if kind not in KIND_FILES:
+        raise MsltError(f"--kind: unknown kind {kind!r}; choose one of {allowed(KIND_FILES)}")
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise MsltError(f"{field}: {_describe(folder)} is not a folder")
+    found = owner_kind(folder)
+    if found is not None:
+        raise MsltError(f"{field}: {_describe(folder)} is already marked as an mslt-it {found}")
+    with output_lock(folder, field):
+        files = relative_files(folder)
+        if not any(name in files for name in DONE_FILES[kind]):
+            raise MsltError(
+                f"{field}: {_describe(folder)} holds no {' or '.join(DONE_FILES[kind])}, so it is "
+                f"not a finished {kind}; nothing was marked"
+            )
+        strangers = [n for n in files if not any(fnmatch.fnmatch(n, p) for p in KIND_FILES[kind])]
+        if strangers:
+            raise MsltError(
+                f"{field}: {_describe(folder)} holds {strangers[0]!r}, which {_a(kind)} of "
+                f"mslt-it never holds ({len(strangers)} such file(s)); move them away first, "
+                "nothing was marked"
+            )
+        mark_owner(folder, kind)
+    return files
 
 
 def holds_anything(folder: Path) -> bool:
@@ -133,13 +224,25 @@ def check_replaceable(out: Path, kind: str, overwrite: bool, field: str) -> None
     found = owner_kind(out)
     if found is None:
         raise MsltError(
-            f"{field}: {_describe(out)} holds files that mslt-it did not write; --overwrite "
-            "replaces only mslt-it's own outputs, choose another folder"
+            f"{field}: {_describe(out)} holds files that mslt-it did not write (it has no "
+            f"{OWNER_FILE}); --overwrite replaces only mslt-it's own outputs, choose another "
+            "folder (an output of an older mslt-it: `mslt-it adopt FOLDER --kind KIND`)"
         )
     if found != kind:
         raise MsltError(
             f"{field}: {_describe(out)} holds an mslt-it {found}, not {_a(kind)}; --overwrite "
             "replaces only an output of the same kind, choose another folder"
+        )
+    check_nothing_foreign(out, field)
+
+
+def check_nothing_foreign(out: Path, field: str) -> None:
+    """Replacing mslt-it's ``out`` must not take a file of the user's with it."""
+    strangers = foreign_files(out)
+    if strangers:
+        raise MsltError(
+            f"{field}: {_describe(out)} holds {strangers[0]!r}, which mslt-it did not write "
+            f"({len(strangers)} such file(s)); move them out of it or choose another folder"
         )
 
 
@@ -165,10 +268,22 @@ def check_writable(path: Path, field: str) -> None:
     os.unlink(probe)
 
 
+NAME_MAX = 255
+"""The longest file name (in bytes) Linux and macOS file systems take."""
+
+
 def lock_path(out: Path) -> Path:
-    """The lock file of ``out``: a hidden sibling, so it exists before ``out`` does."""
+    """The lock file of ``out``: a hidden sibling, so it exists before ``out`` does.
+
+    A long folder name would push ``.NAME.mslt-it.lock`` past :data:`NAME_MAX`; such a lock is
+    named by a digest of the name instead.
+    """
     resolved = out.resolve()
-    return resolved.parent / f".{resolved.name}.mslt-it.lock"
+    name = f".{resolved.name}.mslt-it.lock"
+    if len(name.encode()) > NAME_MAX:
+        digest = hashlib.sha256(resolved.name.encode()).hexdigest()[:32]
+        name = f".mslt-it-{digest}.lock"
+    return resolved.parent / name
 
 
 _HELD: set[Path] = set()  # locks this process holds: taking one again is a no-op
@@ -239,6 +354,16 @@ def _read_holder(handle: int) -> str:
     return f" (pid {pid})" if pid.isdigit() else ""
 
 
+def check_path_names(path: Path, field: str) -> None:
+    """Every part of ``path`` fits in a file name (:data:`NAME_MAX` bytes)."""
+    for part in path.parts:
+        if len(part.encode()) > NAME_MAX:
+            raise MsltError(
+                f"{field}: the name {part[:40]!r}… is {len(part.encode())} bytes; a file name "
+                f"holds at most {NAME_MAX}"
+            )
+
+
 def check_destination(
     out: str | Path,
     *,
@@ -251,6 +376,12 @@ def check_destination(
     if str(out).strip() == "":  # before Path(), which reads "" as "."
         raise MsltError(f"{field}: an empty path; give a folder")
     out = Path(out)
+    check_path_names(out, field)
+    if out.is_symlink() and not out.exists():
+        raise MsltError(
+            f"{field}: {_describe(out)} is a symlink to {str(os.readlink(out))!r}, which does "
+            "not exist; give a folder"
+        )
     if out.exists() and not out.is_dir():
         raise MsltError(f"{field}: {_describe(out)} is a file; give a folder")
     check_not_an_input(out, inputs, field, inside_ok)
@@ -277,14 +408,17 @@ def check_owner(
     found = owner_kind(out)
     if found is None:
         raise MsltError(
-            f"{field}: {_describe(out)} exists and holds files that mslt-it did not write; "
-            "choose another folder"
+            f"{field}: {_describe(out)} exists and holds files that mslt-it did not write (it "
+            f"has no {OWNER_FILE}); choose another folder (an output of an older mslt-it: "
+            "`mslt-it adopt FOLDER --kind KIND`)"
         )
     if found != kind:
         raise MsltError(
             f"{field}: {_describe(out)} holds an mslt-it {found}, not {_a(kind)}; "
             "choose another folder"
         )
+    if overwrite:
+        check_nothing_foreign(out, field)
 
 
 @contextlib.contextmanager

@@ -16,7 +16,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -27,6 +29,8 @@ from typing import Any
 import numpy as np
 
 from mslt_it.errors import MsltError
+from mslt_it.evaluation.store import CHUNKS
+from mslt_it.files import read_user_text
 from mslt_it.io import atomic_directory, shared_file_mode
 
 SYNTHETIC_WARNING = (
@@ -56,6 +60,8 @@ class Score:
     n: int
     invalid_rate: float
     is_source: bool
+    synthetic: bool = False
+    model: str = ""
 
 
 @dataclass
@@ -65,6 +71,7 @@ class Results:
     scores: list[Score]
     synthetic: bool
     analyses: list[Path]
+    unfinished: tuple[Path, ...] = ()
 
     @property
     def runs(self) -> list[str]:
@@ -109,16 +116,34 @@ def find_results(paths: list[Path]) -> list[Path]:
     return list(found.values())
 
 
+MAX_RESULTS_BYTES = 200_000_000
+"""results.json files larger than this are not read (a big study's is a few MB)."""
+
+
 def read_results_file(path: Path) -> dict[str, Any]:
     """One results.json, checked enough that the report cannot silently misread it."""
+    text = read_user_text(path, "run dir", MAX_RESULTS_BYTES)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:  # UnicodeDecodeError is a ValueError
+        data = json.loads(text)
+    except ValueError as error:
         reason = " ".join(str(error).split())[:160]
         raise MsltError(f"run dir: {path} is not a readable results.json ({reason})") from None
     if not isinstance(data, dict) or not isinstance(data.get("tasks"), dict):
         raise MsltError(f"run dir: {path} is not an mslt-it results.json (no 'tasks' mapping)")
     return data
+
+
+def find_unfinished(paths: list[Path]) -> list[Path]:
+    """Evaluation folders under ``paths`` that hold saved chunks but no results.json: a run that
+    was stopped mid-way. The report names them instead of leaving them out without a word."""
+    found: list[Path] = []
+    for path in paths:
+        if not path.is_dir():
+            continue
+        for chunks in sorted(path.rglob(CHUNKS)):
+            if chunks.is_dir() and not (chunks.parent / "results.json").is_file():
+                found.append(chunks.parent)
+    return found
 
 
 def load_results(paths: list[Path]) -> Results:
@@ -127,9 +152,7 @@ def load_results(paths: list[Path]) -> Results:
     documents = [read_results_file(path) for path in files]
     names = run_names(files, documents)
     scores: list[Score] = []
-    synthetic = False
     for path, data, name in zip(files, documents, names, strict=True):
-        synthetic |= data.get("data") == "synthetic"
         scores.extend(scores_of(data, path, name))
     if not scores:
         raise MsltError(f"run dir: {', '.join(map(str, files))} hold no per-language scores")
@@ -141,7 +164,8 @@ def load_results(paths: list[Path]) -> Results:
             for p in sorted(path.rglob("analysis.json"))
         )
     )
-    return Results(scores, synthetic, analyses)
+    synthetic = any(score.synthetic for score in scores)
+    return Results(scores, synthetic, analyses, tuple(find_unfinished(paths)))
 
 
 def run_label(sources: tuple[str, ...], fallback: str) -> str:
@@ -204,33 +228,75 @@ def run_names(files: list[Path], documents: list[dict[str, Any]]) -> list[str]:
     return names
 
 
+TASK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+"""A task's name as a report writes it to a folder name: no separators, dots or '..'."""
+
+
+def _number(value: Any, where: str, low: float, high: float) -> float:
+    """A finite number within [low, high] from a results.json, or a one-line error."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise MsltError(f"{where}: {value!r:.40} is not a number")
+    number = float(value)
+    if not math.isfinite(number) or not low <= number <= high:
+        raise MsltError(f"{where}: {value!r:.40} is outside {low:g}..{high:g}")
+    return number
+
+
 def scores_of(data: dict[str, Any], path: Path, name: str) -> list[Score]:
-    """The per-language scores of one results.json, as the run ``name`` (:func:`run_names`)."""
+    """The per-language scores of one results.json, as the run ``name`` (:func:`run_names`).
+
+    A hand-edited file is checked value by value (NaN, infinities, scores outside 0..100,
+    negative counts, task names that are not plain names), each a one-line error naming the
+    file and the field.
+    """
     sources = sources_in(data)
+    synthetic = data.get("data") == "synthetic"
     out = []
-    try:
-        for task, per_task in data["tasks"].items():
-            for lang, entry in per_task["languages"].items():
-                low, high = entry.get("ci95") or (entry["score"], entry["score"])
-                out.append(
-                    Score(
-                        run=name,
-                        sources=sources,
-                        task=task,
-                        lang=lang,
-                        metric=per_task.get("metric", "score"),
-                        score=float(entry["score"]),
-                        low=float(low),
-                        high=float(high),
-                        n=int(entry.get("n", 0)),
-                        invalid_rate=float(entry.get("invalid_rate", 0.0)),
-                        is_source=lang in sources,
-                    )
+    for task, per_task in data["tasks"].items():
+        if not isinstance(task, str) or not TASK_NAME.match(task):
+            raise MsltError(
+                f"run dir: {path}: tasks: {task!r:.60} is not a task name (letters, digits, "
+                "'_' and '-')"
+            )
+        if not isinstance(per_task, dict) or not isinstance(per_task.get("languages"), dict):
+            raise MsltError(f"run dir: {path}: tasks.{task}.languages: expected a mapping")
+        metric = per_task.get("metric", "score")
+        if not isinstance(metric, str):
+            raise MsltError(f"run dir: {path}: tasks.{task}.metric: {metric!r:.40} is not a name")
+        for lang, entry in per_task["languages"].items():
+            where = f"run dir: {path}: tasks.{task}.languages.{lang}"
+            if not isinstance(lang, str) or not TASK_NAME.match(lang):
+                raise MsltError(f"{where}: not a language code")
+            if not isinstance(entry, dict) or "score" not in entry:
+                raise MsltError(f"{where}: expected a mapping with a 'score'")
+            score = _number(entry["score"], f"{where}.score", 0, 100)
+            interval = entry.get("ci95") or (score, score)
+            if not isinstance(interval, list | tuple) or len(interval) != 2:
+                raise MsltError(f"{where}.ci95: {interval!r:.40} is not a [low, high] pair")
+            # an interval is the scores' spread: finite, a little past 0..100 at worst
+            low = _number(interval[0], f"{where}.ci95", -100, 200)
+            high = _number(interval[1], f"{where}.ci95", -100, 200)
+            count = _number(entry.get("n", 0), f"{where}.n", 0, 1e12)
+            if count != int(count):
+                raise MsltError(f"{where}.n: {entry.get('n')!r:.40} is not a whole number")
+            invalid = _number(entry.get("invalid_rate", 0.0), f"{where}.invalid_rate", 0, 1)
+            out.append(
+                Score(
+                    run=name,
+                    sources=sources,
+                    task=task,
+                    lang=lang,
+                    metric=metric,
+                    score=score,
+                    low=low,
+                    high=high,
+                    n=int(count),
+                    invalid_rate=invalid,
+                    is_source=lang in sources,
+                    synthetic=synthetic,
+                    model=str(data.get("model") or ""),
                 )
-    except (KeyError, TypeError, ValueError, AttributeError) as error:
-        raise MsltError(
-            f"run dir: {path} is not an mslt-it results.json (bad entry: {error!r:.80})"
-        ) from None
+            )
     return out
 
 
@@ -257,10 +323,12 @@ def _write(results: Results, out: Path, recipe: Any) -> Path:
         else:
             sections = []
             for number, task in enumerate(tasks):
+                scores = [s for s in results.scores if s.task == task]
                 subset = Results(
-                    [s for s in results.scores if s.task == task],
-                    results.synthetic,
+                    scores,
+                    task_is_synthetic(results, scores),
                     results.analyses if number == 0 else [],
+                    results.unfinished,
                 )
                 (tmp / task).mkdir()
                 write_csv(subset, tmp / task / "scores.csv")
@@ -270,6 +338,14 @@ def _write(results: Results, out: Path, recipe: Any) -> Path:
             text = "# mslt-it report\n\n" + f"Tasks: {', '.join(tasks)}.\n\n" + "\n".join(sections)
         (tmp / "report.md").write_text(text, encoding="utf-8")
     return out / "report.md"
+
+
+def task_is_synthetic(results: Results, scores: Sequence[Score]) -> bool:
+    """Whether one task's section gets the SYNTHETIC warning: its own scores say so (scores
+    built without the flag, as a library user may, inherit the whole report's)."""
+    if not any(s.synthetic for s in results.scores):
+        return results.synthetic
+    return any(s.synthetic for s in scores)
 
 
 def task_markdown(
@@ -341,6 +417,25 @@ def markdown(results: Results, figures: list[str], extra: str, analysis: str, re
         lines += [f"{summary}, model `{recipe.model.name_or_path}`.", ""]
     if results.synthetic:
         lines += [SYNTHETIC_WARNING, ""]
+        real = [
+            run
+            for run in results.runs
+            if not any(s.synthetic for s in results.scores if s.run == run)
+        ]
+        if real:
+            lines += [f"Runs on real (not synthetic) data: {', '.join(real)}.", ""]
+    if results.unfinished:
+        names = ", ".join(f"`{path}`" for path in results.unfinished)
+        lines += [
+            f"**Not in this report**: unfinished evaluations (stopped mid-way; run `mslt-it eval` "
+            f"again to finish them): {names}.",
+            "",
+        ]
+    models = {s.run: s.model for s in results.scores}
+    if len(set(models.values())) > 1:
+        lines += ["| run | model |", "|---|---|"]
+        lines += [f"| {run} | `{model}` |" for run, model in models.items()]
+        lines.append("")
     metric = results.scores[0].metric
     langs = results.languages
     avg = averages(results)
@@ -540,13 +635,20 @@ def copy_analyses(results: Results, folder: Path) -> str:
     """Include representation analyses (``mslt-it analyze``) found beside the results."""
     parts = []
     for i, path in enumerate(results.analyses):
-        data = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            data = json.loads(read_user_text(path, "analysis", MAX_RESULTS_BYTES))
+        except ValueError:
+            raise MsltError(f"analysis: {path} is not a readable analysis.json") from None
+        if not isinstance(data, dict):
+            raise MsltError(f"analysis: {path} is not an mslt-it analysis.json")
         lines = [f"## Representation analysis ({path.parent.name})", ""]
         for name, meaning in (data.get("meanings") or {}).items():
             lines.append(f"- **{name}**: {meaning}")
-        for png in data.get("plots", []):
-            source = path.parent / png
-            if source.is_file():
+        for png in data.get("plots") or []:
+            if not isinstance(png, str):
+                continue
+            source = path.parent / Path(png).name  # a plot beside analysis.json, never elsewhere
+            if source.is_file() and not source.is_symlink() and source.suffix == ".png":
                 target = f"analysis{i}_{Path(png).name}"
                 shutil.copyfile(source, folder / target)
                 lines += ["", f"![{target}]({target})"]

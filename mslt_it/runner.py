@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mslt_it.errors import MsltError, allowed
+from mslt_it.identity import DATA_FILES, model_identity, text_file_sha256, tree_sha256
 from mslt_it.io import atomic_write_json, atomic_write_text
+from mslt_it.outputs import check_nothing_foreign
 from mslt_it.recipes import Recipe, Run
 from mslt_it.tasks import get_task
 from mslt_it.tasks.definitions import user_definition
@@ -158,7 +160,10 @@ def build_step(recipe: Recipe, run: Run, root: Path) -> Step:
         template = get_template(str(config.template), config.prompts_dir)
         definition = user_definition(get_task(config.task))
         parts = [hashed_settings(config), template.sha256]
-        return content_hash("build", *parts, *([definition] if definition else []))
+        inputs = build_inputs(config)
+        return content_hash(
+            "build", *parts, *([definition] if definition else []), *([inputs] if inputs else [])
+        )
 
     def execute() -> None:
         from mslt_it.data import build_dataset
@@ -166,6 +171,52 @@ def build_step(recipe: Recipe, run: Run, root: Path) -> Step:
         build_dataset(config, output, overwrite=True)
 
     return Step("build", [run], output, input_hash, execute)
+
+
+def data_identity(data: str | None) -> str | None:
+    """A local data folder's content digest (its rows' files); None for synthetic or Hub data,
+    whose content is fixed by mslt-it's version or the dataset id."""
+    if data and Path(data).expanduser().is_dir():
+        return tree_sha256(Path(data).expanduser(), DATA_FILES)
+    return None
+
+
+def build_inputs(config: Any) -> dict[str, Any]:
+    """The content a build reads beyond its settings: local data files and mixed-in tasks'
+    definitions. Empty for a plain synthetic build, so earlier steps' hashes stay as they were."""
+    inputs: dict[str, Any] = {}
+    found = data_identity(config.data)
+    if found:
+        inputs["data"] = found
+    for number, part in enumerate(config.mixture):
+        part_data = data_identity(getattr(part, "data", None))
+        part_task = getattr(part, "task", None)
+        definition = user_definition(get_task(part_task)) if part_task else None
+        if part_data or definition:
+            inputs[f"mixture.{number}"] = {"data": part_data, "definition": definition}
+    return inputs
+
+
+def eval_inputs(eval_config: Any, models: list[Path | str]) -> dict[str, Any]:
+    """The content an evaluation reads beyond its settings: the models' files (or Hub
+    revisions), local data, and the suites' and tasks' definition files."""
+    from mslt_it.evaluation.suites import load_suite, resolve_suite_path
+
+    definitions = {}
+    tasks = [eval_config.task] if eval_config.task else []
+    for reference in eval_config.suite:
+        definitions[f"suite {reference}"] = text_file_sha256(
+            resolve_suite_path(reference), "eval.suite"
+        )
+        tasks.append(load_suite(reference).task)
+    for name in tasks:
+        where = get_task(name).extra.get("definition")
+        definitions[f"task {name}"] = text_file_sha256(where, "task") if where else None
+    return {
+        "models": [model_identity(model) for model in models],
+        "data": data_identity(eval_config.data),
+        "definitions": definitions,
+    }
 
 
 def dataset_fingerprint(folder: Path) -> str | None:
@@ -185,7 +236,8 @@ def train_step(recipe: Recipe, run: Run, root: Path, model_path: Path | str) -> 
         if fingerprint is None:
             return None
         train = recipe.train.model_dump(mode="json")
-        return content_hash("train", fingerprint, recipe.model.model_dump(mode="json"), train)
+        model = recipe.model.model_dump(mode="json")
+        return content_hash("train", fingerprint, model, train, model_identity(model_path))
 
     def execute() -> None:
         ensure_model(recipe, model_path)
@@ -210,7 +262,9 @@ def eval_step(recipe: Recipe, root: Path, model_path: Path | str) -> Step:
         if any(h is None for h in hashes.values()):
             return None
         settings = hashed_settings(recipe.eval)
-        return content_hash("eval", hashes, recipe.model.model_dump(mode="json"), settings)
+        inputs = eval_inputs(recipe.eval, [model_path])
+        model = recipe.model.model_dump(mode="json")
+        return content_hash("eval", hashes, model, settings, inputs)
 
     def execute() -> None:
         ensure_model(recipe, model_path)
@@ -226,7 +280,9 @@ def compare_step(recipe: Recipe, root: Path, model_path: Path | str) -> Step:
 
     def input_hash() -> str:
         settings = hashed_settings(recipe.eval)
-        return content_hash("compare", models, recipe.model.model_dump(mode="json"), settings)
+        inputs = eval_inputs(recipe.eval, models)
+        model = recipe.model.model_dump(mode="json")
+        return content_hash("compare", models, model, settings, inputs)
 
     def execute() -> None:
         from mslt_it.evaluation import compare_models
@@ -320,6 +376,7 @@ def execute_plan(
         if status == "waiting":
             raise MsltError(f"{step.title}: an earlier step has not finished")
         if status == "stale":  # made from other inputs by an earlier version of the recipe
+            check_nothing_foreign(step.output, f"{step.title}: output")
             shutil.rmtree(step.output)
         if on_step:
             on_step(step, "running")

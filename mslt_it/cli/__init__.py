@@ -172,6 +172,10 @@ def main(argv: list[str] | None = None) -> None:
         where = f" {error.filename}" if error.filename else ""
         print_error("error:", f"cannot write or read{where}: {error.strerror or error}")
         sys.exit(2)
+    except MemoryError:
+        # the machine ran out of memory (MemoryError's own text is empty): say so, exit 2
+        print_error("error:", "out of memory; use a smaller input, --limit or batch size")
+        sys.exit(2)
     except Exception as error:  # a bug: one line, the traceback on request
         raise_or_report_bug(error)
     sys.exit(status if isinstance(status, int) else 0)

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 STDOUT = Console()
+STDERR = Console(stderr=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -24,7 +25,14 @@ def report(
 
     Example: mslt-it report runs/demo/eval --out runs/demo/report
     """
-    from mslt_it.report import write_report
+    from mslt_it.report import find_unfinished, write_report
 
     path = write_report(run_dirs, out, overwrite=overwrite)
+    for folder in find_unfinished(run_dirs):
+        STDERR.print(
+            f"warning: {folder} is an unfinished evaluation (no results.json); it is not in "
+            "the report",
+            soft_wrap=True,
+            markup=False,
+        )
     STDOUT.print(f"report → {path}")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mslt_it.errors import MsltError
+from mslt_it.files import MAX_JSON_BYTES, read_user_text
 
 RUN_FILE = "run.json"
 ADAPTER_CONFIG = "adapter_config.json"
@@ -105,8 +106,8 @@ def read_adapter(path: str | Path, name: str, require_run: bool = True) -> Adapt
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
+        data = json.loads(read_user_text(path, "adapter", MAX_JSON_BYTES))
+    except json.JSONDecodeError as error:
         raise MsltError(f"adapter: cannot read {path}: {error}") from None
     if not isinstance(data, dict):
         raise MsltError(f"adapter: {path} must hold a JSON object")

@@ -9,12 +9,17 @@ models across languages is one of the main uses of mslt-it, so it is one command
 from __future__ import annotations
 
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mslt_it.errors import MsltError
 from mslt_it.evaluation.config import EvalConfig
+from mslt_it.evaluation.plan import plan_evaluation
+from mslt_it.evaluation.runner import evaluate, saved_predictions
+from mslt_it.outputs import check_destination, check_owner, mark_owner, output_lock
+from mslt_it.report import write_report
 
 COMPARISON = "comparison"
 
@@ -46,28 +51,50 @@ def model_folders(models: list[str]) -> dict[str, str]:
     return folders
 
 
+def model_identity(model: str) -> str:
+    """What makes two spellings of one model the same: a local folder's real path, else the id."""
+    path = Path(model).expanduser()
+    return str(path.resolve()) if path.exists() else model
+
+
 def compare_models(
     config: EvalConfig, models: list[str], out: str | Path, overwrite: bool = False
 ) -> Comparison:
-    """Evaluate every model in ``models`` with ``config``'s settings, then compare them."""
-    from mslt_it.evaluation.runner import evaluate
-    from mslt_it.outputs import check_destination, check_owner, mark_owner
-    from mslt_it.report import write_report
+    """Evaluate every model in ``models`` with ``config``'s settings, then compare them.
 
+    Every model is planned (checked: its files, languages, templates) before anything is
+    written, so a bad option leaves no folder behind. The comparison report in ``OUT/comparison``
+    is derived from the evaluations and is re-made each time, but only if mslt-it's marker proves
+    the folder its own and it holds nothing mslt-it did not write.
+    """
     out = Path(out)
-    duplicates = sorted({m for m in models if models.count(m) > 1})
-    if duplicates:
-        raise MsltError(f"--model: {duplicates[0]!r} is given twice")
+    seen: dict[str, str] = {}
+    for model in models:
+        identity = model_identity(model)
+        if identity in seen:
+            same = "is given twice" if model == seen[identity] else f"and {seen[identity]!r} are"
+            raise MsltError(f"--model: {model!r} {same} (the same model); give it once")
+        seen[identity] = model
     if config.adapters:
         raise MsltError("--adapter: adapters belong to one base model; compare models without them")
     out = check_destination(out, inputs=models)
-    check_owner(out, kind="evaluation", existing_ok=True)  # an earlier comparison resumes
-    out.mkdir(parents=True, exist_ok=True)
-    mark_owner(out, "evaluation")
-    outcomes = {}
     folders = model_folders(models)
-    for model in models:
-        single = config.model_copy(update={"model": model})
-        outcomes[model] = evaluate(single, out / folders[model], overwrite=overwrite)
-    report = write_report([out / folders[m] for m in models], out / COMPARISON, overwrite=True)
+    for model in models:  # every mistake found before anything is written
+        plan_evaluation(config.model_copy(update={"model": model}), out / folders[model])
+    created = not out.exists()
+    try:
+        with output_lock(out):
+            check_owner(out, kind="evaluation", existing_ok=True, overwrite=overwrite)
+            out.mkdir(parents=True, exist_ok=True)
+            mark_owner(out, "evaluation")
+        outcomes = {}
+        for model in models:
+            single = config.model_copy(update={"model": model})
+            outcomes[model] = evaluate(single, out / folders[model], overwrite=overwrite)
+        report = write_report([out / folders[m] for m in models], out / COMPARISON, overwrite=True)
+    except MsltError:
+        if created and out.is_dir() and not saved_predictions(out):
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    mark_owner(out, "evaluation")
     return Comparison(outcomes, report)

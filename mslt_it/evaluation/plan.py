@@ -14,12 +14,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mslt_it.config import default_template
 from mslt_it.errors import MsltError
-from mslt_it.evaluation.adapters import Adapter, adapter_names, check_base_model, read_adapter
+from mslt_it.evaluation.adapters import (
+    ADAPTER_CONFIG,
+    Adapter,
+    adapter_names,
+    check_base_model,
+    read_adapter,
+)
 from mslt_it.evaluation.config import EvalConfig
 from mslt_it.evaluation.prompting import ChatFormat, stop_token_ids
 from mslt_it.evaluation.store import RunStore
 from mslt_it.evaluation.suites import load_suite
+from mslt_it.identity import model_identity, rows_sha256, text_file_sha256
 from mslt_it.progress import progress_bar
 from mslt_it.prompts import PromptTemplate, get_template
 from mslt_it.tasks import check_languages, get_task
@@ -68,6 +76,7 @@ class EvalPlan:
     tasks: list[TaskPlan]
     rows: dict[tuple[str, str], list[Row]]
     runs: list[RunPlan] = field(default_factory=list)
+    model_identity: dict[str, Any] = field(default_factory=dict)
 
 
 def plan_evaluation(config: EvalConfig, out: Path) -> EvalPlan:
@@ -80,6 +89,8 @@ def plan_evaluation(config: EvalConfig, out: Path) -> EvalPlan:
     adapters = [
         read_adapter(p, n, require_run) for p, n in zip(config.adapters, names, strict=True)
     ]
+    if config.model:
+        check_not_an_adapter(config.model)
     model = check_base_model(adapters, config.model)
     trust = _trust_remote_code(config, adapters)
     rows = open_rows(tasks, config)
@@ -88,6 +99,7 @@ def plan_evaluation(config: EvalConfig, out: Path) -> EvalPlan:
     for adapter in adapters:  # training recorded the ids its labels ended with
         stops += [int(t) for t in (adapter.run or {}).get("stop_token_ids") or [] if t not in stops]
     plan = EvalPlan(config, model, trust, tokenizer, tuple(stops), tasks, rows)
+    plan.model_identity = model_identity(model)
     variants: list[Adapter | None] = list(adapters)
     if not adapters or config.include_base:
         variants.insert(0, None)
@@ -99,6 +111,25 @@ def plan_evaluation(config: EvalConfig, out: Path) -> EvalPlan:
     return plan
 
 
+def check_not_an_adapter(model: str) -> None:
+    """A LoRA adapter folder given as the base model would be evaluated with the adapter applied
+    (transformers loads it silently) but recorded as a base model: refuse, and say what to do."""
+    folder = Path(model).expanduser()
+    if (folder / ADAPTER_CONFIG).is_file() and not (folder / "config.json").is_file():
+        base = read_adapter(folder, folder.name, False).base_model
+        hint = f" --model {base}" if base else ""
+        raise MsltError(
+            f"model: {model!r} is a LoRA adapter, not a base model; evaluate it with "
+            f"--adapter {model}{hint}"
+        )
+
+
+def definition_sha256(task: Task) -> str | None:
+    """The content of the YAML file that defines ``task`` (shipped or a --tasks-dir's)."""
+    where = task.extra.get("definition")
+    return text_file_sha256(where, "task definition") if where else None
+
+
 def plan_tasks(config: EvalConfig) -> list[TaskPlan]:
     """The tasks to evaluate, from the suites or from ``task`` + ``langs``."""
     if not config.suite and config.task is None:
@@ -108,11 +139,12 @@ def plan_tasks(config: EvalConfig) -> list[TaskPlan]:
     plans: list[TaskPlan] = []
     if config.task is not None:
         task = get_task(config.task)
-        if not config.langs:
-            raise MsltError(f"langs: task {task.name} needs languages, e.g. --langs bg,sw,ur")
-        split = config.split or "test"
+        langs = config.langs or list(task.languages)  # lm-eval's default too: all of them
+        if not langs:
+            raise MsltError(f"langs: task {task.name} lists no languages; give --langs")
+        split = config.split or evaluation_split(task)
         check_split(task, split)
-        plans.append(_task_plan(config, task, task.name, split, config.langs, None))
+        plans.append(_task_plan(config, task, task.name, split, langs, None))
     for reference in config.suite:
         suite = load_suite(reference)
         task = get_task(suite.task)
@@ -125,6 +157,20 @@ def plan_tasks(config: EvalConfig) -> list[TaskPlan]:
         if seen.count(name) > 1:
             raise MsltError(f"suite: two suites evaluate task {name!r}; give one suite per task")
     return plans
+
+
+EVALUATION_SPLITS = ("test", "eval", "validation", "dev")
+"""The split ``eval`` reads by default: the first of these a task has (lm-evaluation-harness
+also prefers a test split, then a validation split)."""
+
+
+def evaluation_split(task: Task) -> str:
+    """The split a task is evaluated on unless ``--split`` says otherwise."""
+    for name in EVALUATION_SPLITS:
+        if name in task.splits:
+            return name
+    others = [name for name in task.splits if name != "train"]
+    return (others or list(task.splits) or ["test"])[0]
 
 
 def _task_plan(
@@ -228,7 +274,7 @@ def choose_template(
     elif task_plan.default_template:
         chosen, source = task_plan.default_template, "suite"
     else:
-        chosen, source = f"{task}/en-instruct", "default"
+        chosen, source = default_template(task), "default"  # the one `build` defaults to
     template = get_template(chosen, config.prompts_dir)
     if template.spec.task != task:
         raise MsltError(f"template: {template.id} is a {template.spec.task} template, not {task}")
@@ -300,6 +346,7 @@ def prediction_settings(plan: EvalPlan, run: RunPlan) -> dict[str, Any]:
         "chunk_size": config.chunk_size,
         "chat_template_sha256": hashlib.sha256(chat_template.encode()).hexdigest(),
         "system_prompt": run.chat.system_prompt,
+        "model_identity": plan.model_identity,
         "tasks": [
             {
                 "task": t.task.name,
@@ -307,6 +354,10 @@ def prediction_settings(plan: EvalPlan, run: RunPlan) -> dict[str, Any]:
                 "languages": list(t.languages),
                 "template": run.templates[t.task.name].id,
                 "template_sha256": run.templates[t.task.name].sha256,
+                "definition_sha256": definition_sha256(t.task),
+                "rows_sha256": {
+                    lang: rows_sha256(plan.rows[(t.task.name, lang)]) for lang in t.languages
+                },
                 "max_tokens": t.max_tokens,
             }
             for t in plan.tasks

@@ -102,6 +102,7 @@ def _evaluate(plan: EvalPlan, out: Path, overwrite: bool, backend: Any) -> EvalO
         results[run.name] = finish_run(plan, run)
     if len(plan.runs) > 1:
         write_study(out, plan, results)
+    mark_owner(out, "evaluation")  # again, now listing every file it wrote
     return EvalOutcome(out, results, {run.name: run.folder for run in plan.runs})
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from mslt_it.errors import MsltError
-from mslt_it.io import atomic_write_json, atomic_write_text, to_json
+from mslt_it.io import atomic_write_json, atomic_write_text, read_json, to_json
 
 CHUNKS = ".chunks"
 SETTINGS = "settings.json"
@@ -64,13 +64,15 @@ class RunStore:
             return
         else:
             existing = self._recorded_settings()
-            finished = (self.folder / RESULTS).is_file()
-            if (existing is not None and existing != self.sha256) or (
-                existing is None and finished
+            finished = read_json(self.folder / RESULTS) if existing is None else None
+            if (existing is not None and existing.get("sha256") != self.sha256) or (
+                existing is None and (self.folder / RESULTS).is_file()
             ):
+                recorded = existing if existing is not None else (finished or {}).get("settings")
                 raise MsltError(
-                    f"out: {str(self.folder)!r} holds an evaluation with other settings; "
-                    "choose another --out or pass --overwrite"
+                    f"out: {str(self.folder)!r} holds an evaluation with other settings "
+                    f"({describe_change(recorded, self.settings)}); pass --overwrite to "
+                    "evaluate again or choose another --out"
                 )
         self.chunks.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.chunks / SETTINGS, {"sha256": self.sha256, **self.settings})
@@ -80,14 +82,11 @@ class RunStore:
         for name in (PREDICTIONS, RESULTS, TIMINGS):
             (self.folder / name).unlink(missing_ok=True)
 
-    def _recorded_settings(self) -> str | None:
+    def _recorded_settings(self) -> dict[str, Any] | None:
         path = self.chunks / SETTINGS
         if not path.is_file():
             return None
-        try:
-            return json.loads(path.read_text(encoding="utf-8")).get("sha256")
-        except (OSError, json.JSONDecodeError):
-            return None
+        return read_json(path) or {}
 
     def chunk_path(self, task: str, lang: str, index: int) -> Path:
         return self.chunks / f"{task}.{lang}.{index:05d}.jsonl"
@@ -122,10 +121,49 @@ class RunStore:
         the timings of the run that did the work stay.
         """
         atomic_write_text(self.folder / PREDICTIONS, jsonl(records))
-        atomic_write_json(self.folder / RESULTS, {**results, "settings_sha256": self.sha256})
+        atomic_write_json(
+            self.folder / RESULTS,
+            {**results, "settings": self.settings, "settings_sha256": self.sha256},
+        )
         if timings is not None:
             atomic_write_json(self.folder / TIMINGS, timings)
         shutil.rmtree(self.chunks, ignore_errors=True)
+
+
+INPUT_NAMES = {
+    "model": "the model",
+    "model_identity": "the model's files",
+    "adapter": "the adapter",
+    "data": "--data",
+    "definition_sha256": "the task definition",
+    "rows_sha256": "the data rows",
+    "template": "the template",
+    "template_sha256": "the template file",
+    "chat_template_sha256": "the chat template",
+}
+
+
+def describe_change(recorded: dict[str, Any] | None, wanted: dict[str, Any]) -> str:
+    """Which input differs between a recorded run's settings and this one's, in words."""
+    if not isinstance(recorded, dict):
+        return "settings not recorded by this mslt-it version"
+    for key, value in wanted.items():
+        old = recorded.get(key)
+        if old == value:
+            continue
+        if key == "tasks" and isinstance(old, list) and len(old) == len(value):
+            for before, after in zip(old, value, strict=True):
+                if not isinstance(before, dict):
+                    break
+                for name, now in after.items():
+                    if before.get(name) != now:
+                        changed = INPUT_NAMES.get(name, name)
+                        if name == "rows_sha256" and isinstance(before.get(name), dict):
+                            langs = [k for k in now if before[name].get(k) != now[k]]
+                            changed += f" of {', '.join(langs[:5])}"
+                        return f"{changed} of task {after.get('task')} changed"
+        return f"{INPUT_NAMES.get(key, key)} changed"
+    return "other settings"
 
 
 def jsonl(records: Sequence[dict[str, Any]]) -> str:

@@ -145,6 +145,7 @@ def finish(out: Path, run: dict[str, Any], keep_checkpoints: bool) -> None:
     (out / STARTED_FILE).unlink(missing_ok=True)
     if not keep_checkpoints:
         shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
+    mark_owner(out, "adapter")  # again, now listing every file of the finished run
 
 
 def load_run(path: str | Path) -> dict[str, Any]:

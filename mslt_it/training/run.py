@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from mslt_it.errors import MsltError
+from mslt_it.identity import DATA_FILES, model_identity, tree_sha256
 from mslt_it.outputs import claim_output
 from mslt_it.progress import quiet_library_progress_bars
 from mslt_it.training import checks, outputs
@@ -445,8 +446,10 @@ def determining_config(
     sft = {k: v for k, v in sft_differences(args).items() if k not in NON_DETERMINING_SFT_FIELDS}
     return {
         "base_model": model_config.name_or_path,
+        "base_model_identity": model_identity(model_config.name_or_path),
         "trust_remote_code": model_config.trust_remote_code,
         "dataset_fingerprint": data.manifest.get("fingerprint"),
+        "dataset_files_sha256": tree_sha256(data.path, DATA_FILES),
         "eval_dataset_fingerprint": eval_data.manifest.get("fingerprint") if eval_data else None,
         "chat_template": chat_template,
         "lora": lora,

@@ -1,0 +1,33 @@
+"""``mslt-it adopt``: mark an output of an older mslt-it as mslt-it's own, after checking it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from mslt_it.outputs import KIND_FILES, adopt_output
+
+STDOUT = Console()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("adopt")(adopt)
+
+
+def adopt(
+    folder: Annotated[Path, typer.Argument(help="An output folder written by an older mslt-it.")],
+    kind: Annotated[str, typer.Option(help=f"What the folder holds: {', '.join(KIND_FILES)}.")],
+) -> None:
+    """Mark FOLDER as mslt-it's output of KIND, so --overwrite and resume may use it.
+
+    Only the marker file (.mslt-it-output.json) proves that mslt-it wrote a folder; outputs of
+    versions before it have none. adopt writes it after checking that the folder holds a
+    finished output of KIND and nothing but files of that kind.
+
+    Example: mslt-it adopt runs/old-report --kind report
+    """
+    files = adopt_output(folder, kind)
+    STDOUT.print(f"adopted {folder} as an mslt-it {kind} ({len(files)} files)", soft_wrap=True)

@@ -1,0 +1,97 @@
+"""Reading a user's files: regular files only, never more than a stated size.
+
+Every file a user names (a recipe, a task definition, a template, a results.json, a corpus) is
+read through :func:`read_user_bytes`. A path is opened *without blocking* and checked on the open
+handle (not on the name, which could change in between): a FIFO named ``x.yaml`` would block
+forever, a symlink to ``/dev/zero`` would fill memory, a folder or a socket has no text. Each is a
+one-line :class:`MsltError` naming the field, the path and what is allowed.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from mslt_it.errors import MsltError
+
+MAX_TEXT_BYTES = 2_000_000
+"""Definitions, templates, recipes, suites: hand-written YAML is far below this."""
+
+MAX_JSON_BYTES = 200_000_000
+"""results.json, run.json, manifests: mslt-it's own records, large for a big study."""
+
+
+def _kind_of(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def check_regular_file(path: str | Path, field: str) -> int:
+    """The size of ``path`` if it is a regular file (after symlinks); otherwise a one-line error."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise MsltError(f"{field}: no such file {str(path)!r}") from None
+    except OSError as error:
+        raise MsltError(f"{field}: cannot read {str(path)!r} ({error.strerror or error})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise MsltError(f"{field}: {str(path)!r} is {_kind_of(info.st_mode)}; give a regular file")
+    return info.st_size
+
+
+def read_user_bytes(path: str | Path, field: str, limit: int = MAX_TEXT_BYTES) -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` of them.
+
+    Opened with ``O_NONBLOCK`` so a FIFO cannot block the open, then checked with ``fstat`` on the
+    handle; the read stops after ``limit + 1`` bytes whatever the file claims its size is.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    try:
+        handle = os.open(path, flags)
+    except FileNotFoundError:
+        raise MsltError(f"{field}: no such file {str(path)!r}") from None
+    except IsADirectoryError:
+        raise MsltError(f"{field}: {str(path)!r} is a folder; give a regular file") from None
+    except OSError as error:
+        raise MsltError(f"{field}: cannot read {str(path)!r} ({error.strerror or error})") from None
+    try:
+        mode = os.fstat(handle).st_mode
+        if not stat.S_ISREG(mode):
+            raise MsltError(f"{field}: {str(path)!r} is {_kind_of(mode)}; give a regular file")
+        chunks: list[bytes] = []
+        total = 0
+        while total <= limit:
+            chunk = os.read(handle, min(1 << 20, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        if total > limit:
+            raise MsltError(
+                f"{field}: {str(path)!r} is larger than {limit:,} bytes, the most that is read"
+            )
+        return b"".join(chunks)
+    except OSError as error:
+        raise MsltError(f"{field}: cannot read {str(path)!r} ({error.strerror or error})") from None
+    finally:
+        os.close(handle)
+
+
+def read_user_text(path: str | Path, field: str, limit: int = MAX_TEXT_BYTES) -> str:
+    """:func:`read_user_bytes` decoded as UTF-8; a binary file is a one-line error."""
+    data = read_user_bytes(path, field, limit)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise MsltError(
+            f"{field}: {str(path)!r} is not UTF-8 text (byte {error.object[error.start]:#04x} "
+            f"at {error.start})"
+        ) from None

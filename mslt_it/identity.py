@@ -1,0 +1,133 @@
+"""Content identity: what a step's output depends on, as digests of content, never of paths.
+
+A path is not an identity: a task definition edited in place, a data file replaced, a model
+re-trained into the same folder all keep their paths. Every step (build, train, eval, a recipe's
+skip) records the digests below, and a changed digest means the step's old output is stale.
+
+Hashing a 7B model's weights takes seconds; the digest of each file is remembered under its
+``(path, size, mtime, inode)`` in ``$MSLT_IT_CACHE/digests.json``, so an unchanged file is hashed
+once per machine (the same rule ``make`` and ``rsync`` trust).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from mslt_it.files import MAX_TEXT_BYTES, read_user_bytes
+from mslt_it.io import atomic_write_json, read_json
+
+CHUNK = 1 << 22
+MODEL_FILES = (".safetensors", ".bin", ".json", ".model", ".jinja", ".txt", ".py", ".tiktoken")
+"""The files of a model or adapter folder that shape its outputs (weights, configs, tokenizer)."""
+DATA_FILES = (".jsonl", ".json", ".parquet", ".csv", ".arrow", ".tsv")
+"""The files of a data folder (task data, corpora, built datasets) whose rows a step reads."""
+
+
+def cache_folder() -> Path:
+    """``$MSLT_IT_CACHE``, else ``$XDG_CACHE_HOME/mslt-it``, else ``~/.cache/mslt-it``."""
+    explicit = os.environ.get("MSLT_IT_CACHE")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "mslt-it"
+
+
+_MEMORY: dict[str, str] = {}
+
+
+def _stat_key(path: Path) -> str | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return f"{path.resolve()}|{info.st_size}|{info.st_mtime_ns}|{info.st_ino}"
+
+
+def _disk_cache() -> dict[str, Any]:
+    return read_json(cache_folder() / "digests.json") or {}
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a regular file's bytes, remembered by its stat key (see the module's text)."""
+    path = Path(path)
+    key = _stat_key(path)
+    if key is not None and key in _MEMORY:
+        return _MEMORY[key]
+    if key is not None:
+        known = _disk_cache().get(key)
+        if isinstance(known, str):
+            _MEMORY[key] = known
+            return known
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(CHUNK):
+            digest.update(block)
+    value = digest.hexdigest()
+    if key is not None:
+        _MEMORY[key] = value
+        if path.stat().st_size >= CHUNK:  # only large files are worth a disk entry
+            with contextlib.suppress(OSError):
+                cache = _disk_cache()
+                cache[key] = value
+                atomic_write_json(cache_folder() / "digests.json", cache)
+    return value
+
+
+def tree_sha256(folder: str | Path, suffixes: Iterable[str] = MODEL_FILES) -> str:
+    """One digest over the names and contents of a folder's files with the given suffixes."""
+    folder = Path(folder)
+    digest = hashlib.sha256()
+    wanted = tuple(suffixes)
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if any(part.startswith(".") or part == "checkpoints" for part in relative.parts):
+            continue  # mslt-it's own markers, working files and training checkpoints
+        if path.is_file() and path.suffix in wanted:
+            digest.update(f"{relative.as_posix()}\0{file_sha256(path)}\n".encode())
+    return digest.hexdigest()
+
+
+def model_identity(name_or_path: str | Path) -> dict[str, Any]:
+    """A model's identity: a local folder's content digest, or a Hub id and its revision.
+
+    For a Hub id the revision is the commit the local cache resolves ``main`` to (offline runs
+    read it from the cache); without one, only the id is known, and the output says so.
+    """
+    path = Path(str(name_or_path)).expanduser()
+    if path.is_dir():
+        return {"sha256": tree_sha256(path)}
+    return {"hub_id": str(name_or_path), "revision": hub_revision(str(name_or_path))}
+
+
+def hub_revision(repo_id: str) -> str | None:
+    """The commit the Hugging Face cache holds for ``repo_id``'s ``main``, or None."""
+    try:
+        from huggingface_hub.constants import HF_HUB_CACHE
+    except ImportError:
+        return None
+    ref = Path(HF_HUB_CACHE) / f"models--{repo_id.replace('/', '--')}" / "refs" / "main"
+    try:
+        return read_user_bytes(ref, "model", 1000).decode().strip() or None
+    except (ValueError, OSError):
+        return None
+
+
+def text_file_sha256(path: str | Path, field: str) -> str:
+    """SHA-256 of a small user file (a definition, a suite), read under the usual limits."""
+    return hashlib.sha256(read_user_bytes(path, field, MAX_TEXT_BYTES)).hexdigest()
+
+
+def rows_sha256(rows: Iterable[Any]) -> str:
+    """SHA-256 of rows as canonical JSON: the data a step actually read, wherever it came from."""
+    digest = hashlib.sha256()
+    for row in rows:
+        text = json.dumps(row, sort_keys=True, ensure_ascii=False, default=str)
+        digest.update(text.encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
