@@ -7,6 +7,7 @@ directory and then renamed into place; a rename within one filesystem is atomic.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -46,7 +47,7 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` so readers see the old file or the new one, never a part."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:100]}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -93,7 +94,8 @@ def atomic_directory(
     """
     path = Path(path).resolve()  # "." and "runs/x/.." have no usable name of their own
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    short = path.name[:100]  # a 250-byte name plus the temporary suffix would not fit
+    tmp = Path(tempfile.mkdtemp(prefix=f".{short}.", suffix=".tmp", dir=path.parent))
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes folders private; outputs are not
     try:
         yield tmp
@@ -101,7 +103,7 @@ def atomic_directory(
         if kind is not None:
             mark_owner(tmp, kind)
         if path.exists() and overwrite:
-            trash = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+            trash = Path(tempfile.mkdtemp(prefix=f".{short}.", suffix=".old", dir=path.parent))
             os.replace(path, trash / "previous")
             os.replace(tmp, path)
             shutil.rmtree(trash, ignore_errors=True)
@@ -136,10 +138,27 @@ def mark_owner(folder: Path, kind: str) -> None:
     evaluation, an adapter) are marked again when they finish.
     """
     folder = Path(folder)
-    atomic_write_json(
-        folder / OWNER_FILE,
-        {"kind": kind, "written_by": "mslt-it", "files": relative_files(folder)},
-    )
+    files = {
+        name: file_fingerprint(folder / name)
+        for name in relative_files(folder)
+        if not name.endswith("/")
+    }
+    atomic_write_json(folder / OWNER_FILE, {"kind": kind, "written_by": "mslt-it", "files": files})
+
+
+FINGERPRINT_BYTES = 16_000_000
+"""Files up to this size are fingerprinted by content; larger ones (weights) by size and mtime."""
+
+
+def file_fingerprint(path: Path) -> str:
+    """What a marker remembers of a file it lists, so a file the user changed since is theirs."""
+    try:
+        info = path.stat()
+        if info.st_size <= FINGERPRINT_BYTES:
+            return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+        return f"stat:{info.st_size}:{info.st_mtime_ns}"
+    except OSError:
+        return "unreadable"
 
 
 def read_arrow_table(path: Path, field: str) -> Any:

@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from mslt_it.errors import MsltError, allowed
-from mslt_it.io import OWNER_FILE, mark_owner, read_json, relative_files
+from mslt_it.io import OWNER_FILE, file_fingerprint, mark_owner, read_json, relative_files
 
 KIND_FILES: dict[str, tuple[str, ...]] = {
     "dataset": ("manifest.json", "*.jsonl", "*.parquet", "*.arrow", "*.json", "*/*"),
@@ -101,7 +101,8 @@ WORKING_FILES = (
 def foreign_files(folder: Path) -> list[str]:
     """Files in mslt-it's output ``folder`` that mslt-it did not write (the user added them).
 
-    A file is mslt-it's when the marker lists it, when it lies in a sub-folder with a marker of
+    A file is mslt-it's when the marker lists it unchanged (:func:`file_fingerprint`: a file
+    the user edited is theirs now), when it lies in a sub-folder with a marker of
     its own, or when it is one of an unfinished output's working files. A marker of an older
     version lists no files; then its kind's file patterns (:data:`KIND_FILES`) vouch.
     """
@@ -111,16 +112,15 @@ def foreign_files(folder: Path) -> list[str]:
         return relative_files(folder)
     listed = marker.get("files")
     patterns = WORKING_FILES
-    if not isinstance(listed, list):
-        listed, patterns = [], (*KIND_FILES.get(marker["kind"], ()), *WORKING_FILES)
-    known = set(listed)
-    return [
-        name
-        for name in relative_files(folder)
-        if name not in known
-        and not name.endswith("/")
-        and not any(fnmatch.fnmatch(name, p) for p in patterns)
-    ]
+    if not isinstance(listed, dict):
+        listed, patterns = {}, (*KIND_FILES.get(marker["kind"], ()), *WORKING_FILES)
+
+    def ours(name: str) -> bool:
+        if name.endswith("/") or any(fnmatch.fnmatch(name, p) for p in patterns):
+            return True
+        return name in listed and listed[name] == file_fingerprint(folder / name)
+
+    return [name for name in relative_files(folder) if not ours(name)]
 
 
 def adopt_output(folder: str | Path, kind: str) -> list[str]:
@@ -417,8 +417,6 @@ def check_owner(
             f"{field}: {_describe(out)} holds an mslt-it {found}, not {_a(kind)}; "
             "choose another folder"
         )
-    if overwrite:
-        check_nothing_foreign(out, field)
 
 
 @contextlib.contextmanager

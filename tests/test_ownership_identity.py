@@ -1,0 +1,373 @@
+"""Nothing lost, nothing stale: only the marker proves a folder is mslt-it's, and a step's
+identity is the content of its inputs, not their paths (issue: the second hostile round)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import assert_one_line_error
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mslt_it.errors import MsltError
+from mslt_it.outputs import OWNER_FILE, adopt_output, foreign_files, lock_path, mark_owner
+
+FAST = ("--batch-size", "8", "--bootstrap-samples", "50")
+
+
+def results_document(score: float, task: str = "xnli", data: str = "synthetic") -> dict:
+    return {
+        "kind": "mslt-it eval results",
+        "run": "base",
+        "mode": "rank",
+        "model": "/models/tiny",
+        "backend": "hf",
+        "adapter": None,
+        "data": data,
+        "tasks": {
+            task: {
+                "metric": "accuracy",
+                "languages": {"en": {"score": score, "n": 10, "ci95": [score, score]}},
+            }
+        },
+    }
+
+
+def write_results(folder: Path, document: dict) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "results.json").write_text(json.dumps(document))
+    return folder
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+# ----------------------------------------------------------------------- ownership by marker
+
+
+def test_report_overwrite_never_takes_a_users_folder(cli, tmp_path: Path) -> None:
+    """A folder with a report.md of the user's (and their thesis) is not mslt-it's."""
+    ev = write_results(tmp_path / "ev", results_document(60.0))
+    mine = tmp_path / "thesis"
+    mine.mkdir()
+    (mine / "report.md").write_text("my notes")
+    (mine / "thesis.tex").write_text("\\begin{document}")
+    before = snapshot(mine)
+    result = cli("report", ev, "--out", mine, "--overwrite")
+    assert_one_line_error(result, "did not write", "mslt-it adopt")
+    assert snapshot(mine) == before
+
+
+def test_build_overwrite_never_takes_a_folder_with_a_manifest_of_the_users(
+    cli, tmp_path: Path
+) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "manifest.json").write_text("{}")
+    (mine / "important.csv").write_text("a,b\n1,2\n")
+    before = snapshot(mine)
+    result = cli("build", "--task", "xnli", "--sources", "en", "--budget", "4", "--out", mine,
+                 "--overwrite")  # fmt: skip
+    assert_one_line_error(result, "did not write")
+    assert snapshot(mine) == before
+
+
+def test_eval_overwrite_never_replaces_a_users_results(cli, tiny_model_dir, tmp_path) -> None:
+    mine = write_results(tmp_path / "mine", {"my": "own results"})
+    before = snapshot(mine)
+    result = cli("eval", "--model", tiny_model_dir, "--task", "xnli", "--langs", "en",
+                 "--limit", "2", "--mode", "rank", "--out", mine, "--overwrite", *FAST)  # fmt: skip
+    assert_one_line_error(result, "did not write")
+    assert snapshot(mine) == before
+
+
+def test_a_file_added_to_an_output_of_mslt_it_is_never_lost(cli, tmp_path: Path) -> None:
+    ev = write_results(tmp_path / "ev", results_document(60.0))
+    assert cli("report", ev, "--out", tmp_path / "rep").code == 0
+    (tmp_path / "rep" / "notes.md").write_text("the user's")
+    result = cli("report", ev, "--out", tmp_path / "rep", "--overwrite")
+    assert_one_line_error(result, "notes.md", "did not write")
+    assert (tmp_path / "rep" / "notes.md").read_text() == "the user's"
+    (tmp_path / "rep" / "notes.md").unlink()
+    assert cli("report", ev, "--out", tmp_path / "rep", "--overwrite").code == 0
+
+
+def test_an_output_of_an_older_version_is_adopted_only_when_it_is_exactly_one(
+    cli, tmp_path: Path
+) -> None:
+    ev = write_results(tmp_path / "ev", results_document(60.0))
+    assert cli("report", ev, "--out", tmp_path / "rep").code == 0
+    (tmp_path / "rep" / OWNER_FILE).unlink()  # as an older mslt-it left it
+    refused = cli("report", ev, "--out", tmp_path / "rep", "--overwrite")
+    assert_one_line_error(refused, "adopt")
+    (tmp_path / "rep" / "thesis.tex").write_text("x")
+    assert_one_line_error(cli("adopt", tmp_path / "rep", "--kind", "report"), "thesis.tex")
+    assert not (tmp_path / "rep" / OWNER_FILE).exists()
+    (tmp_path / "rep" / "thesis.tex").unlink()
+    assert_one_line_error(cli("adopt", tmp_path / "rep", "--kind", "dataset"), "manifest.json")
+    adopted = cli("adopt", tmp_path / "rep", "--kind", "report")
+    assert adopted.code == 0, adopted.err
+    assert cli("report", ev, "--out", tmp_path / "rep", "--overwrite").code == 0
+
+
+def test_a_comparison_folder_of_the_users_is_not_replaced(cli, tiny_model_dir, tmp_path) -> None:
+    twin = tmp_path / "twin"
+    shutil.copytree(tiny_model_dir, twin)
+    out = tmp_path / "cmp"
+    (out / "comparison").mkdir(parents=True)
+    (out / "comparison" / "keep.txt").write_text("mine")
+    result = cli("eval", "--model", tiny_model_dir, "--model", twin, "--task", "xnli",
+                 "--langs", "en", "--limit", "2", "--mode", "rank", "--out", out, *FAST)  # fmt: skip
+    assert result.code == 2, result.err
+    assert (out / "comparison" / "keep.txt").read_text() == "mine"
+
+
+def test_a_failed_several_model_evaluation_leaves_nothing(cli, tiny_model_dir, tmp_path) -> None:
+    twin = tmp_path / "twin"
+    shutil.copytree(tiny_model_dir, twin)
+    result = cli("eval", "--model", tiny_model_dir, "--model", twin, "--task", "xnli",
+                 "--langs", "en,zz", "--out", tmp_path / "cmp")  # fmt: skip
+    assert_one_line_error(result, "zz")
+    assert not (tmp_path / "cmp").exists()
+    assert not any(p.name.endswith(".lock") for p in tmp_path.iterdir())
+
+
+def test_one_model_under_two_spellings_is_refused(cli, tiny_model_dir, tmp_path) -> None:
+    spelled = f"{tiny_model_dir}{os.sep}"
+    result = cli("eval", "--model", tiny_model_dir, "--model", spelled, "--task", "xnli",
+                 "--langs", "en", "--out", tmp_path / "cmp")  # fmt: skip
+    assert_one_line_error(result, "same model")
+    assert not (tmp_path / "cmp").exists()
+
+
+def test_an_adapter_given_as_the_model_is_refused(cli, tmp_path: Path) -> None:
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "org/b"}))
+    result = cli("eval", "--model", adapter, "--task", "xnli", "--langs", "en",
+                 "--out", tmp_path / "ev")  # fmt: skip
+    assert_one_line_error(result, "LoRA adapter", "--adapter")
+    assert not (tmp_path / "ev").exists()
+
+
+def test_marker_lists_files_and_names_what_was_added(tmp_path: Path) -> None:
+    folder = tmp_path / "out"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.json").write_text("{}")
+    (folder / "sub" / "b.png").write_bytes(b"png")
+    mark_owner(folder, "report")
+    assert foreign_files(folder) == []
+    (folder / "sub" / "c.txt").write_text("user")
+    assert foreign_files(folder) == ["sub/c.txt"]
+    with pytest.raises(MsltError, match="already marked"):
+        adopt_output(folder, "report")
+
+
+# -------------------------------------------------------------------------- content identity
+
+
+def write_user_task(folder: Path, gold: str = "verdict") -> Path:
+    """A two-label user task read from local files; ``gold`` is the label column."""
+    (folder / "tasks").mkdir(parents=True, exist_ok=True)
+    (folder / "tasks" / "claims.yaml").write_text(
+        "name: claims\ntitle: Claims\nkind: classification\n"
+        "splits: [train, test]\nlanguages: [en]\n"
+        "columns: [claim, verdict, flipped]\nlabels: [supported, refuted]\n"
+        f"label_column: {gold}\n"
+        "variables: {claim: row.claim}\n"
+    )
+    (folder / "prompts" / "claims").mkdir(parents=True, exist_ok=True)
+    (folder / "prompts" / "claims" / "plain.yaml").write_text(
+        "id: claims/plain\ntask: claims\ndescription: test\n"
+        "instruction: 'Claim: {{ claim }}. Supported or refuted?'\n"
+        "answer: '{{ label_word }}'\n"
+        "verbalizers: {supported: supported, refuted: refuted}\n"
+    )
+    rows_folder = folder / "data" / "claims" / "en"
+    rows_folder.mkdir(parents=True, exist_ok=True)
+    for split, count in (("train", 6), ("test", 6)):
+        rows = [
+            {"claim": f"claim {i}", "verdict": i % 2, "flipped": 1 - i % 2} for i in range(count)
+        ]
+        (rows_folder / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return folder
+
+
+def test_an_edited_definition_or_data_file_never_gives_the_old_result(
+    cli, tiny_model_dir, tmp_path
+) -> None:
+    user = write_user_task(tmp_path / "user")
+    out = tmp_path / "ev"
+    command = ["eval", "--model", tiny_model_dir, "--task", "claims", "--langs", "en",
+               "--template", "claims/plain", "--data", user / "data", "--mode", "rank",
+               "--tasks-dir", user / "tasks", "--prompts-dir", user / "prompts", "--out", out,
+               *FAST]  # fmt: skip
+    assert cli(*command).code == 0
+    first = json.loads((out / "results.json").read_text())["tasks"]["claims"]["languages"]
+    assert cli(*command).code == 0  # same inputs: resumed, nothing to do
+
+    write_user_task(user, gold="flipped")  # every gold label flips
+    assert_one_line_error(cli(*command), "task definition of task claims changed")
+    assert cli(*command, "--overwrite").code == 0
+    flipped = json.loads((out / "results.json").read_text())["tasks"]["claims"]["languages"]
+    assert flipped["en"]["score"] == pytest.approx(100 - first["en"]["score"])
+
+    test_file = user / "data" / "claims" / "en" / "test.jsonl"
+    test_file.write_text(test_file.read_text().replace("claim 0", "another claim"))
+    assert_one_line_error(cli(*command), "data rows of en of task claims changed")
+
+
+def test_a_retrained_model_in_the_same_folder_is_a_new_identity(tiny_model_dir, tmp_path) -> None:
+    from mslt_it.identity import model_identity
+
+    copy = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, copy)
+    before = model_identity(copy)
+    assert model_identity(copy) == before and "sha256" in before
+    weights = next(copy.glob("*.safetensors"))
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    assert model_identity(copy) != before
+    assert model_identity("org/not-here") == {"hub_id": "org/not-here", "revision": None}
+
+
+# ----------------------------------------------------------------- report: silently wrong
+
+
+@pytest.mark.parametrize(
+    ("entry", "fragment"),
+    [
+        ({"score": float("nan"), "n": 10}, "score"),
+        ({"score": float("inf"), "n": 10}, "score"),
+        ({"score": 1e308, "n": 10}, "outside"),
+        ({"score": 50.0, "n": -3}, ".n"),
+        ({"score": "50", "n": 3}, "not a number"),
+        ({"score": 50.0, "n": 3, "ci95": [0, float("nan")]}, "ci95"),
+    ],
+)
+def test_report_refuses_impossible_numbers(cli, tmp_path: Path, entry: dict, fragment: str) -> None:
+    document = results_document(50.0)
+    document["tasks"]["xnli"]["languages"]["en"] = entry
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    (ev / "results.json").write_text(json.dumps(document))  # NaN and Infinity as Python writes
+    assert_one_line_error(cli("report", ev, "--out", tmp_path / "rep"), fragment)
+    assert not (tmp_path / "rep").exists()
+
+
+@pytest.mark.parametrize("task", ["../../evil", "/abs/path", "a/b", "..", ""])
+def test_a_task_name_from_results_never_becomes_a_path(cli, tmp_path: Path, task: str) -> None:
+    first = write_results(tmp_path / "ev" / "a", results_document(50.0, task="xnli"))
+    write_results(tmp_path / "ev" / "b", results_document(40.0, task=task))
+    before = sorted(p for p in tmp_path.rglob("*"))
+    assert_one_line_error(cli("report", first.parent, "--out", tmp_path / "x" / "rep"), "task")
+    assert sorted(p for p in tmp_path.rglob("*")) == before
+
+
+def test_report_names_an_unfinished_evaluation_and_warns_per_task(cli, tmp_path: Path) -> None:
+    write_results(tmp_path / "ev" / "done", results_document(50.0, task="xcopa", data="/real"))
+    write_results(tmp_path / "ev" / "syn", results_document(40.0, task="xnli"))
+    chunks = tmp_path / "ev" / "killed" / ".chunks"
+    chunks.mkdir(parents=True)
+    (chunks / "settings.json").write_text("{}")
+    result = cli("report", tmp_path / "ev", "--out", tmp_path / "rep")
+    assert result.code == 0, result.err
+    assert "killed" in result.err and "unfinished" in result.err
+    text = (tmp_path / "rep" / "report.md").read_text()
+    assert "unfinished" in text and "killed" in text
+    xcopa = (tmp_path / "rep" / "xcopa" / "report.md").read_text()
+    xnli = (tmp_path / "rep" / "xnli" / "report.md").read_text()
+    assert "SYNTHETIC" not in xcopa and "SYNTHETIC" in xnli
+
+
+# ---------------------------------------------------------- special files and long names
+
+
+def test_a_fifo_or_device_as_results_is_refused_without_blocking(cli, tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    fifo.mkdir()
+    os.mkfifo(fifo / "results.json")
+    assert_one_line_error(cli("report", fifo, "--out", tmp_path / "rep"), "FIFO")
+    zero = tmp_path / "zero"
+    zero.mkdir()
+    (zero / "results.json").symlink_to("/dev/zero")
+    assert_one_line_error(cli("report", zero, "--out", tmp_path / "rep"), "device")
+
+
+def test_long_and_dangling_out_names(cli, tmp_path: Path) -> None:
+    ev = write_results(tmp_path / "ev", results_document(50.0))
+    too_long = tmp_path / ("r" * 300)
+    assert_one_line_error(cli("report", ev, "--out", too_long), "at most 255")
+    fits = tmp_path / ("r" * 250)  # the lock's name would not fit: it is hashed instead
+    assert len(lock_path(fits).name) <= 255
+    result = cli("report", ev, "--out", fits)
+    assert result.code == 0, result.err
+    dangling = tmp_path / "dangling"
+    dangling.symlink_to(tmp_path / "nowhere")
+    assert_one_line_error(cli("report", ev, "--out", dangling), "does not exist")
+
+
+# ------------------------------------------------------------- generated output-folder states
+
+STATES = st.fixed_dictionaries(
+    {
+        "exists": st.booleans(),
+        "marker": st.sampled_from([None, "report", "dataset", "garbage"]),
+        "ours": st.lists(st.sampled_from(["report.md", "scores.csv", "heatmap.png"]), max_size=3),
+        "users": st.lists(
+            st.sampled_from(["report.md", "thesis.tex", "results.json", "x/notes.md"]),
+            max_size=3,
+        ),
+        "overwrite": st.booleans(),
+    }
+)
+
+
+@settings(
+    max_examples=int(os.environ.get("MSLT_IT_HYPOTHESIS_EXAMPLES", "25")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(state=STATES)
+def test_report_into_any_folder_state_loses_nothing(cli, tmp_path_factory, state) -> None:
+    """Whatever the folder holds, ``report`` succeeds or exits 2 with one line, and a file the
+    user wrote is never removed or changed."""
+    root = tmp_path_factory.mktemp("state")
+    ev = write_results(root / "ev", results_document(50.0))
+    out = root / "out"
+    users: dict[str, bytes] = {}
+    if state["exists"]:
+        out.mkdir()
+        for name in state["ours"]:
+            (out / name).write_text("mslt-it's")
+        if state["marker"] == "garbage":
+            (out / OWNER_FILE).write_text("not json")
+        elif state["marker"] is not None:
+            mark_owner(out, state["marker"])
+        for name in state["users"]:
+            path = out / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(f"user {name}")
+            users[name] = path.read_bytes()
+    args = ["report", ev, "--out", out] + (["--overwrite"] if state["overwrite"] else [])
+    result = cli(*args)
+    if result.code != 0:
+        assert_one_line_error(result)
+    else:
+        assert (out / "report.md").is_file()
+    for name, content in users.items():
+        if result.code == 0 and name == "report.md":
+            continue  # only possible when the user's file was not there to lose (see below)
+        assert (out / name).read_bytes() == content, (state, result.err)
+    if result.code == 0 and "report.md" in users:
+        pytest.fail(f"a user's report.md was replaced: {state}")
