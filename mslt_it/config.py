@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mslt_it.errors import MsltError
+from mslt_it.files import read_user_text
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -31,7 +32,11 @@ class MixturePart(BaseModel):
         default=None, description="Its prompt template (default as for the main task)."
     )
     data: str | None = Field(default=None, description="Where its rows come from (default: data).")
-    split: str = Field(default="train", description="Its split.")
+    split: str | None = Field(
+        default=None,
+        description="Its split; default train, or the task's first split when it has no train "
+        "split (xcopa: validation).",
+    )
 
 
 class DataConfig(BaseModel):
@@ -133,6 +138,13 @@ class DataConfig(BaseModel):
         return self
 
     @model_validator(mode="after")
+    def _default_mixture_splits(self) -> DataConfig:
+        for part in self.mixture:
+            if part.split is None:
+                part.split = default_split(part.task)
+        return self
+
+    @model_validator(mode="after")
     def _shares_leave_room(self) -> DataConfig:
         total = sum(part.share for part in self.mixture)
         if total >= 1:
@@ -173,6 +185,21 @@ def default_template(task: str) -> str:
         if known is not None and known.kind == "instructions"
         else (f"{task}/en-instruct")
     )
+
+
+def default_split(task: str) -> str:
+    """A mixture part's split when its recipe names none: ``train`` if the task has one, else
+    the first split its definition lists (a benchmark such as XCOPA has only validation and
+    test). A task not known yet gets ``train``; the build then names the unknown task."""
+    from mslt_it.tasks import all_tasks
+
+    try:
+        known = all_tasks().get(task)
+    except MsltError:
+        known = None
+    if known is None or "train" in known.splits:
+        return "train"
+    return known.splits[0]
 
 
 _SHORT = reprlib.Repr()  # keyword arguments only from Python 3.12
@@ -285,21 +312,9 @@ def _yaml_problem(error: yaml.YAMLError) -> str:
 
 
 def read_text_file(path: Path, where: str | None = None) -> str:
-    """A UTF-8 text file, size-capped; unreadable, binary or oversized is a one-line error."""
-    label = where or str(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_INPUT_BYTES:
-            raise MsltError(f"{label}: {size:,} bytes; at most {MAX_INPUT_BYTES:,} are read")
-        return path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise MsltError(
-            f"{label}: not UTF-8 text (byte {error.object[error.start]:#04x} at {error.start})"
-        ) from None
-    except IsADirectoryError:
-        raise MsltError(f"{label}: is a folder, not a file") from None
-    except OSError as error:
-        raise MsltError(f"{label}: cannot read it ({error.strerror or error})") from None
+    """A UTF-8 text file, size-capped; unreadable, binary, oversized or not a regular file (a
+    FIFO, a device, a folder) is a one-line error (:func:`mslt_it.files.read_user_text`)."""
+    return read_user_text(path, where or str(path), MAX_INPUT_BYTES)
 
 
 def validate_yaml_file(path: Path, text: str, model: type[M], what: str) -> M:

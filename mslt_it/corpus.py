@@ -14,22 +14,46 @@ takes rows until the language's quota is met, leaving out, and counting per lang
 
 The counts go into the manifest's ``cleaning`` entry; over-long examples are counted in tokens by
 the builder's token counter (``tokenizer`` + ``max_length``) as for any dataset.
+
+A user's corpus file is read by :func:`read_json_lines` rather than by pyarrow alone: a corpus has
+long rows (one answer can be megabytes, more than pyarrow's 1 MB block), is often cut short by a
+failed download, or is exported as one JSON array; each is a one-line error naming the file and
+the line, not pyarrow's "straddling object" or "Column changed from string to object".
+:func:`open_corpus_split` opens a split with that reader (and checks a single table's language
+column holds text) and is otherwise :func:`mslt_it.tasks.sources.open_split`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import re
+import stat
 import string
 import unicodedata
-from functools import cache
-from typing import Any
+from collections.abc import Iterator
+from functools import cache, lru_cache
+from pathlib import Path
+from typing import IO, Any
+
+import pyarrow as pa
 
 from mslt_it.config import DataConfig
 from mslt_it.errors import MsltError
+from mslt_it.files import check_regular_file
+from mslt_it.io import read_arrow_table
 from mslt_it.progress import progress_bar
 from mslt_it.prompts import PromptTemplate
-from mslt_it.tasks.sources import SplitRows
+from mslt_it.tasks.base import Task
+from mslt_it.tasks.sources import (
+    SplitRows,
+    TableSplit,
+    check_split,
+    language_rows,
+    local_path,
+    open_split,
+)
 from mslt_it.tokens import TokenCounter
 
 # Unicode character-name prefixes of each ISO 15924 script the registry uses.
@@ -241,3 +265,232 @@ def take_language(
             "--take-available"
         )
     return taken, counts
+
+
+# ------------------------------------------------------------------------ reading corpus files
+
+MAX_CORPUS_BYTES = 4_000_000_000
+"""Largest local corpus file read (4 GB): it is held in memory whole, as an Arrow table."""
+
+MIN_BLOCK_BYTES = 1 << 20
+"""pyarrow's own block size; a block must hold the longest line, so a longer one raises it."""
+
+MAX_BLOCK_BYTES = (1 << 31) - 1
+"""pyarrow's block size is a 32-bit count."""
+
+SCAN_BYTES = 1 << 20
+"""How much of a file's start is read to tell a JSON array."""
+
+
+def _open_regular(path: Path, field: str) -> IO[bytes]:
+    """``path`` opened for reading if it is a regular file within :data:`MAX_CORPUS_BYTES`.
+
+    Opened without blocking and checked on the handle, so a FIFO or a device named
+    ``train.jsonl`` is a one-line error instead of a hang or an endless read.
+    """
+    size = check_regular_file(path, field)
+    if size > MAX_CORPUS_BYTES:
+        raise MsltError(
+            f"{field}: {str(path)!r} is {size:,} bytes; a corpus file may be at most "
+            f"{MAX_CORPUS_BYTES:,} bytes (split it into several, or one per language)"
+        )
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    try:
+        handle = os.open(path, flags)
+    except OSError as error:
+        raise MsltError(f"{field}: cannot read {str(path)!r} ({error.strerror or error})") from None
+    if not stat.S_ISREG(os.fstat(handle).st_mode):  # replaced since it was checked
+        os.close(handle)
+        raise MsltError(f"{field}: {str(path)!r} is not a regular file; give a regular file")
+    os.set_blocking(handle, True)  # a regular file: the flag only kept the open from blocking
+    return os.fdopen(handle, "rb")
+
+
+def _scan(handle: IO[bytes]) -> tuple[int, int, int | None]:
+    """The longest line's length in bytes, the number of non-blank lines, and the first line
+    that does not start with ``{`` (None if every one does).
+
+    pyarrow is never given such a line: it crashes the process on a file whose first line is
+    ``null`` (pyarrow 26) and reads ``null`` after an object as a row of nulls.
+    """
+    longest = lines = 0
+    first_bad = None
+    for number, line in enumerate(handle, start=1):
+        longest = max(longest, len(line))
+        head = line.lstrip()
+        if number == 1:
+            head = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+        if not head:
+            continue
+        lines += 1
+        if first_bad is None and head[:1] != b"{":
+            first_bad = number
+    return longest, lines, first_bad
+
+
+def _json_kind(value: Any) -> str:
+    """How an error names a JSON value's type."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
+
+
+def _lines(handle: IO[bytes]) -> Iterator[tuple[int, bytes]]:
+    """Numbered lines (from 1), blank ones left out."""
+    for number, line in enumerate(handle, start=1):
+        if line.strip():
+            yield number, line
+
+
+def _first_problem(path: Path, field: str) -> str | None:
+    """The first line that is not a JSON object, or whose field changes type: what pyarrow
+    refused, said with the line number (pyarrow names neither the line nor the field)."""
+    kinds: dict[str, tuple[str, int]] = {}
+    with _open_regular(path, field) as handle:
+        for number, line in _lines(handle):
+            try:
+                row = json.loads(line)
+            except UnicodeDecodeError as error:
+                return f"line {number} is not UTF-8 text (byte {line[error.start]:#04x})"
+            except json.JSONDecodeError as error:
+                cut = "; the file looks cut short" if not line.endswith(b"\n") else ""
+                return (
+                    f"line {number} is not valid JSON ({error.msg}, column {error.colno}{cut}); "
+                    "give JSON lines, one object per line"
+                )
+            if not isinstance(row, dict):
+                return (
+                    f"line {number} is {_json_kind(row)}, not a JSON object; give JSON lines, "
+                    'one object per line ({"instruction": …, "output": …})'
+                )
+            for key, value in row.items():
+                if value is None:
+                    continue
+                kind = _json_kind(value)
+                earlier = kinds.setdefault(key, (kind, number))
+                if earlier[0] != kind:
+                    return (
+                        f"line {number}: field {key!r} is {kind}, but {earlier[0]} on line "
+                        f"{earlier[1]}; a field must have one type in every line"
+                    )
+    return None
+
+
+def read_json_lines(path: Path, field: str = "data") -> pa.Table:
+    """A JSON-lines file as an Arrow table; anything else is one line naming file and line.
+
+    pyarrow reads the file (fast, and the types it infers are those the Hub's loader gives),
+    with its block size raised to the longest line; when it refuses the file, a line-by-line
+    pass finds the line to blame.
+    """
+    import pyarrow.json as pj
+
+    with _open_regular(path, field) as handle:
+        longest, lines, first_bad = _scan(handle)
+        handle.seek(0)
+        opening = handle.read(SCAN_BYTES).lstrip().removeprefix(b"\xef\xbb\xbf").lstrip()[:1]
+    where = f"{field}: {path}"
+    if not lines:
+        raise MsltError(f"{where}: the file is empty; give JSON lines, one object per line")
+    if opening == b"[":
+        raise MsltError(
+            f"{where}: the file is a JSON array; give JSON lines, one object per line "
+            "(e.g. jq -c '.[]' FILE > FILE.jsonl)"
+        )
+    if first_bad is not None:
+        problem = _first_problem(path, field) or f"line {first_bad} is not a JSON object"
+        raise MsltError(f"{where}: {problem}")
+    if longest + 2 > MAX_BLOCK_BYTES:
+        raise MsltError(
+            f"{where}: a line is {longest:,} bytes; a line may be at most {MAX_BLOCK_BYTES - 2:,}"
+        )
+    options = pj.ReadOptions(block_size=max(MIN_BLOCK_BYTES, longest + 2))
+    try:
+        table = pj.read_json(path, read_options=options)
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as error:
+        problem = _first_problem(path, field)
+        if problem is None:
+            problem = " ".join(str(error).split())[:200] or type(error).__name__
+        raise MsltError(f"{where}: {problem}") from None
+    _check_columns(table, where)
+    return table
+
+
+def _check_columns(table: pa.Table, where: str) -> None:
+    """Every column as pyarrow built it must hold together: pyarrow reads a field whose values
+    are lists of nothing but nulls into an array that breaks when read."""
+    try:
+        table.validate(full=True)
+        return
+    except pa.ArrowException:
+        pass
+    for name in table.column_names:
+        try:
+            table.column(name).validate(full=True)
+        except pa.ArrowException as error:
+            reason = " ".join(str(error).split())[:120]
+            raise MsltError(
+                f"{where}: field {name!r} ({table.schema.field(name).type}) cannot be read "
+                f"({reason}); give it text, numbers, or lists of them"
+            ) from None
+
+
+def read_corpus_table(path: Path, field: str = "data") -> pa.Table:
+    """A local corpus file (JSON lines or Parquet), read once per process however many of its
+    languages are taken (an unchanged file: same size and modification time)."""
+    info = path.stat()
+    return _read_corpus_table(path.resolve(), info.st_mtime_ns, info.st_size, field)
+
+
+@lru_cache(maxsize=8)
+def _read_corpus_table(path: Path, mtime_ns: int, size: int, field: str) -> pa.Table:
+    if path.suffix == ".jsonl":
+        return read_json_lines(path, field)
+    _open_regular(path, field).close()  # regular and within the size limit
+    return read_arrow_table(path, field)
+
+
+def check_language_column(table: pa.Table, task: Task, lang: str, origin: str) -> None:
+    """A single table's language column must hold text (an Arrow comparison of numbers with a
+    language code is a crash, not a filter)."""
+    column = task.extra.get("language_column")
+    if not column or column not in table.column_names:
+        return  # no column to check, or language_rows names the missing one
+    kind = table.schema.field(column).type
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind):
+        return
+    values = [v for v in table.column(column).to_pylist()[:1000] if v is not None]
+    example = f" (e.g. {values[0]!r})" if values else ""
+    style = "ISO 639-3 codes" if task.extra.get("language_values") == "iso639_3" else "codes"
+    raise MsltError(
+        f"{origin}: column {column!r} holds {kind} values{example}; task {task.name}'s "
+        f"language column must hold each row's language as text, its language {style} "
+        f"(for {lang}: {task.language_value(lang)!r})"
+    )
+
+
+def open_corpus_split(task: Task, lang: str, split: str, data: str) -> SplitRows:
+    """:func:`mslt_it.tasks.sources.open_split`, with local files read by
+    :func:`read_corpus_table` and a single table's language column checked."""
+    if data in ("hub", "synthetic"):
+        return open_split(task, lang, split, data)
+    check_split(task, split)
+    root = Path(data)
+    path = local_path(root, task, lang, split) if root.is_dir() else None
+    if path is None:
+        return open_split(task, lang, split, data)  # its one-line error: no folder, no file
+    table, origin = read_corpus_table(path), str(path)
+    if path.parent.name != lang or path.parent.parent.name != task.name:  # one table, many langs
+        check_language_column(table, task, lang, origin)
+        table, origin = language_rows(table, task, lang, origin)
+    return TableSplit(table, task, lang, split, origin=origin)

@@ -31,7 +31,7 @@ from mslt_it.outputs import claim_output
 from mslt_it.progress import progress_bar
 from mslt_it.prompts import PromptTemplate, get_template
 from mslt_it.tasks import check_languages, get_task
-from mslt_it.tasks.sources import SplitRows, open_split
+from mslt_it.tasks.sources import SplitRows
 from mslt_it.tokens import TokenCounter
 
 MANIFEST = "manifest.json"
@@ -125,7 +125,7 @@ def mixture_parts(config: DataConfig) -> list[DataConfig]:
     shares = [1 - sum(part.share for part in config.mixture), *(p.share for p in config.mixture)]
     budgets = split_by_largest_remainder(config.budget, np.array(shares))
     parts = [config.model_copy(update={"budget": budgets[0]})]
-    for part, budget in zip(config.mixture, budgets[1:], strict=True):
+    for number, (part, budget) in enumerate(zip(config.mixture, budgets[1:], strict=True)):
         if budget < 1 or (config.budget_mode == "total" and budget < len(config.sources)):
             raise MsltError(
                 f"mixture: {part.task}'s share {part.share:g} of budget {config.budget} gives "
@@ -139,7 +139,7 @@ def mixture_parts(config: DataConfig) -> list[DataConfig]:
             "budget": budget,
             "mixture": [],
         }
-        parts.append(validate_section(DataConfig, settings, f"mixture.{part.task}"))
+        parts.append(validate_section(DataConfig, settings, f"data.mixture.{number}"))
     return parts
 
 
@@ -208,14 +208,20 @@ def check_template(template: PromptTemplate, config: DataConfig) -> None:
 
 
 def open_sources(config: DataConfig) -> dict[str, SplitRows]:
-    """Open the split of every source language (a progress bar: Hub loads can take a while)."""
+    """Open the split of every source language (a progress bar: Hub loads can take a while).
+
+    Local files go through the corpus reader's checks (long lines, truncated or array files,
+    a language column of numbers), for every task, not only corpora.
+    """
+    from mslt_it.corpus import open_corpus_split  # corpus builds on this module
+
     task = get_task(config.task)
     splits: dict[str, SplitRows] = {}
     with progress_bar() as progress:
         bar = progress.add_task("loading", total=len(config.sources))
         for lang in config.sources:
             progress.update(bar, description=f"loading {config.task}/{lang}/{config.split}")
-            splits[lang] = open_split(task, lang, config.split, config.data)
+            splits[lang] = open_corpus_split(task, lang, config.split, config.data)
             if len(splits[lang]) == 0:
                 raise MsltError(f"data: {splits[lang].origin} has no usable rows")
             progress.advance(bar)

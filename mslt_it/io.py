@@ -161,6 +161,23 @@ def file_fingerprint(path: Path) -> str:
         return "unreadable"
 
 
+def check_first_json_line(path: Path, field: str) -> None:
+    """A JSON-lines file must start with an object: pyarrow crashes the process on a file whose
+    first line is ``null``, and reads other first lines as nonsense."""
+    with path.open("rb") as handle:
+        for line in handle:
+            text = line.strip()
+            if text:
+                if not text.startswith(b"{"):
+                    raise MsltError(
+                        f"{field}: {path}: the first line is not a JSON object; give JSON lines, "
+                        "one object per line"
+                    )
+                return
+            if handle.tell() > 1 << 24:
+                return
+
+
 def read_arrow_table(path: Path, field: str) -> Any:
     """A Parquet, CSV or JSON-lines file as an Arrow table; an unreadable one is a user error.
 
@@ -179,6 +196,7 @@ def read_arrow_table(path: Path, field: str) -> Any:
             return pcsv.read_csv(path)
         import pyarrow.json as pj
 
+        check_first_json_line(path, field)
         return pj.read_json(path)
     except UnicodeDecodeError as error:
         raise MsltError(

@@ -24,6 +24,10 @@ from mslt_it.errors import MsltError, allowed
 
 _TASKS = ("xnli", "pawsx", "wikiann")  # the tasks with a membership column in languages.csv
 
+REGISTRY_COLUMNS: tuple[str, ...] = (*_TASKS, "all")
+"""What a task definition's ``languages: {registry: …}`` may name: a membership column of
+``languages.csv``, or ``all`` (every registered language). Checked when the definition loads."""
+
 XTREME_WIKIANN: tuple[str, ...] = (
     "af", "ar", "bg", "bn", "de", "el", "en", "es", "et", "eu",
     "fa", "fi", "fr", "he", "hi", "hu", "id", "it", "ja", "jv",
@@ -169,6 +173,7 @@ def pretraining_size(code: str, corpus: str) -> float | None:
 
 __all__ = [
     "PRETRAINING_SOURCES",
+    "REGISTRY_COLUMNS",
     "XTREME_WIKIANN",
     "Language",
     "all_languages",

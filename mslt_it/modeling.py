@@ -13,6 +13,67 @@ from typing import Any
 
 from mslt_it.errors import MsltError
 
+MODEL_FILES = ("config.json", "adapter_config.json")
+"""What makes a folder a model: transformers' config (or a PEFT adapter's, naming its base)."""
+
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "tokenizer.model",
+    "vocab.json",
+    "vocab.txt",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "tekken.json",
+)
+"""Files one of which every tokenizer folder holds (besides a model's config.json)."""
+
+DATASET_FILES = ("dataset_info.json", "state.json", "manifest.json", "dataset_dict.json")
+"""Files of a dataset folder (``datasets``' save_to_disk, mslt-it's manifest): named in the error,
+since a dataset given as ``--model`` is a common slip."""
+
+
+def _what_it_holds(folder: Path) -> str:
+    """``it holds a dataset (dataset_info.json)`` or ``it is empty``: a hint for the error."""
+    present = [name for name in DATASET_FILES if (folder / name).is_file()]
+    if present:
+        return f"; it holds a dataset ({present[0]})"
+    try:
+        empty = not any(folder.iterdir())
+    except OSError:
+        empty = False
+    return "; it is empty" if empty else ""
+
+
+def check_model_folder(name_or_path: str, field: str = "model") -> None:
+    """A local folder given as a model must hold one (``config.json``, or a PEFT adapter's
+    ``adapter_config.json``); a Hub id is left to the Hub.
+
+    Without this a dataset folder as ``--model`` reaches transformers, whose guess at the
+    problem ("install sentencepiece or tiktoken") sends the user the wrong way.
+    """
+    folder = Path(name_or_path).expanduser()
+    if not folder.is_dir():
+        return
+    if not any((folder / name).is_file() for name in MODEL_FILES):
+        raise MsltError(
+            f"{field}: the folder {name_or_path!r} holds no model (no config.json)"
+            f"{_what_it_holds(folder)}; give a model folder or a Hub id"
+        )
+
+
+def check_tokenizer_folder(name_or_path: str, field: str = "tokenizer") -> None:
+    """A local folder given as a tokenizer must hold a model's ``config.json`` or tokenizer
+    files (see :func:`check_model_folder` for why)."""
+    folder = Path(name_or_path).expanduser()
+    if not folder.is_dir():
+        return
+    if not any((folder / name).is_file() for name in (*MODEL_FILES, *TOKENIZER_FILES)):
+        raise MsltError(
+            f"{field}: the folder {name_or_path!r} holds no model or tokenizer (no config.json "
+            f"or tokenizer.json){_what_it_holds(folder)}; give a model folder or a Hub id"
+        )
+
 
 def load_tokenizer(
     name_or_path: str, trust_remote_code: bool = False, field: str = "tokenizer"
@@ -20,6 +81,7 @@ def load_tokenizer(
     """A tokenizer, with a one-line error naming ``field`` (the option it came from)."""
     from transformers import AutoTokenizer
 
+    check_tokenizer_folder(name_or_path, field)
     try:
         return AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as error:

@@ -14,10 +14,11 @@ A template file ``prompts/<task>/<name>.yaml`` has the id ``<task>/<name>``::
     by_lang:            # optional per-language overrides of instruction / answer / verbalizers
       de: {verbalizers: {entailment: Folgerung, neutral: neutral, contradiction: Widerspruch}}
 
-Templates render with :class:`jinja2.sandbox.ImmutableSandboxedEnvironment` and strict undefined
-variables, so a template can neither reach into Python objects nor silently print nothing for a
-misspelt field. Loading checks every field the template uses against what the task provides, every
-verbalizer against the task's labels, and renders it once on a synthetic row.
+Templates render in :data:`mslt_it.prompt_bounds.ENVIRONMENT` (Jinja's immutable sandbox, with
+time, size and work bounds shared with task definitions' expressions) and strict undefined
+variables, so a template can neither reach into Python objects, nor run without end, nor silently
+print nothing for a misspelt field. Loading checks every field the template uses against what the
+task provides, every verbalizer against the task's labels, and renders it once on a synthetic row.
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ from pydantic import BaseModel, ConfigDict
 from mslt_it.config import read_text_file, validate_yaml_file
 from mslt_it.errors import MsltError, allowed
 from mslt_it.paths import PROMPTS_DIR, shipped_folder
-from mslt_it.prompt_bounds import BoundedSandbox, bounded_render, check_literals
-from mslt_it.tasks import get_task
+from mslt_it.prompt_bounds import ENVIRONMENT, bounded_render, check_literals, describe
+from mslt_it.tasks import all_tasks, get_task
 from mslt_it.tasks.base import Row, Task
 
 
@@ -74,9 +75,8 @@ class TemplateFile(BaseModel):
     by_lang: dict[str, LanguageOverride] = {}
 
 
-_ENVIRONMENT = BoundedSandbox(
-    undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False
-)
+_ENVIRONMENT = ENVIRONMENT
+"""The bounded sandbox (:data:`mslt_it.prompt_bounds.ENVIRONMENT`), under its former name."""
 
 
 @dataclass(frozen=True)
@@ -168,8 +168,10 @@ class PromptTemplate:
         variables = self.task.to_variables(row, verbalizer or self.verbalizer(lang), lang, label)
         try:
             instruction, answer = self._compiled[lang].render(variables)
-        except jinja2.TemplateError as error:
-            raise MsltError(f"{self.path}: cannot render for {lang}: {error}") from error
+        except MsltError:
+            raise
+        except Exception as error:  # the bounds, a bad filter, a type error on this row's data
+            raise MsltError(f"{self.path}: cannot render for {lang}: {describe(error)}") from None
         return RenderedExample(instruction.strip(), answer.strip())
 
 
@@ -233,8 +235,8 @@ def _compile(source: str) -> jinja2.Template:
 
     Cached by source: most templates use one instruction for every language, compiled once.
     """
-    check_literals(_ENVIRONMENT, source)
-    template = _ENVIRONMENT.from_string(source)
+    check_literals(ENVIRONMENT, source)
+    template = ENVIRONMENT.from_string(source)
     template.globals = dict(template.globals)
     return template
 
@@ -254,7 +256,7 @@ def parse_template(path: Path, text: str, expected_id: str | None = None) -> Pro
 
 def _jinja_fields(path: Path, part: str, source: str) -> set[str]:
     try:
-        return set(meta.find_undeclared_variables(_ENVIRONMENT.parse(source)))
+        return set(meta.find_undeclared_variables(ENVIRONMENT.parse(source)))
     except jinja2.TemplateSyntaxError as error:
         raise MsltError(
             f"{path}: {part}: Jinja syntax error on line {error.lineno}: {error.message}"
@@ -330,7 +332,7 @@ def _trial_render(template: PromptTemplate) -> None:
     Languages without their own instruction, answer or words share one variant (WikiAnn's 176
     languages are one or two), so loading stays fast; a language with an override is tried alone.
     """
-    from mslt_it.tasks.sources import sample_row
+    from mslt_it.tasks.sources import sample_row  # pyarrow: loaded only when a template is
 
     tried: set[tuple[object, ...]] = set()
     for lang in template.languages:
@@ -344,22 +346,26 @@ def _trial_render(template: PromptTemplate) -> None:
             continue
         tried.add(variant)
         row = sample_row(template.task, lang)
-        try:
-            template.render(row, lang)
-        except MsltError:
-            raise
-        except Exception as error:  # e.g. SecurityError from the sandbox, a bad filter
-            raise MsltError(f"{template.path}: cannot render for {lang}: {error}") from None
+        template.render(row, lang)  # any failure is already one line naming the file
 
 
 def template_files(dirs: Iterable[Path]) -> list[tuple[str, Path]]:
-    """``(id, path)`` of every ``<task>/<name>.yaml`` under the given prompt folders."""
+    """``(id, path)`` of every ``<task>/<name>.yaml`` under the given prompt folders.
+
+    A file reached twice (the shipped folder given again as ``--prompts-dir``, or through a
+    symlink) is listed once: it is one template, not an id defined twice.
+    """
     found = []
+    seen: set[Path] = set()
     for root in dirs:
         root = Path(root)
         if not root.is_dir():
             raise MsltError(f"prompts-dir: {str(root)!r} is not a directory")
         for path in sorted(root.glob("*/*.yaml")) + sorted(root.glob("*/*.yml")):
+            resolved = path.resolve()
+            if resolved in seen:
+                continue
+            seen.add(resolved)
             found.append((f"{path.parent.name}/{path.stem}", path))
     return found
 
@@ -382,8 +388,11 @@ def survey_templates(
 ) -> tuple[dict[str, PromptTemplate], list[tuple[Path, MsltError]]]:
     """Every template that loads, and each file that does not with its error.
 
-    ``prompts list`` shows both, so one broken file does not hide the rest of its folder.
+    ``prompts list`` shows both, so one broken file does not hide the rest of its folder. The
+    task definitions are loaded first: a broken definition is its own one error, not a failure
+    of every template.
     """
+    all_tasks()
     templates: dict[str, PromptTemplate] = {}
     problems: list[tuple[Path, MsltError]] = []
     for template_id, path in template_files(prompt_dirs(extra_dirs)):

@@ -8,9 +8,12 @@ lacks, k larger than the pool — so a typo fails in a second, not after an hour
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from mslt_it.config import (
     AllCombinations,
@@ -21,8 +24,12 @@ from mslt_it.config import (
     load_yaml,
     validate_section,
 )
+from mslt_it.data import checked_template, mixture_parts, split_by_largest_remainder
 from mslt_it.errors import MsltError, allowed
+from mslt_it.modeling import check_model_folder
 from mslt_it.tasks import add_tasks_dirs, check_languages, get_task
+from mslt_it.tasks.sources import check_split, synthetic_generator
+from mslt_it.tasks.synthetic import SPLIT_SIZES
 
 GRID_KINDS = ("all-combinations", "sweep-k", "select")
 
@@ -73,12 +80,12 @@ def load_recipe(path: str | Path, output_dir: str | Path | None = None) -> Recip
     path = Path(path)
     raw = load_yaml(path)
     config = _validate(path, raw)
+    use_recipe_tasks_dirs(path, config.tasks_dir)
+    # Again, now that the recipe's own tasks are known: the defaults that depend on a task's
+    # definition (a corpus's as-is template, a mixture part's split) must see them.
+    config = _validate(path, raw)
     if output_dir is not None:
         config = config.model_copy(update={"output_dir": str(output_dir)})
-    try:
-        add_tasks_dirs(config.tasks_dir)
-    except MsltError as error:
-        raise MsltError(f"{path}: {error}") from None
     task = get_task(config.data.task)
     runs = expand_sources(config.sources, task.name)
     for run in runs:
@@ -87,11 +94,80 @@ def load_recipe(path: str | Path, output_dir: str | Path | None = None) -> Recip
     _validate_parts(recipe)
     for run in runs:  # each run's data settings, as its build step will see them
         try:
-            recipe.data_config(run)
+            check_mixture(recipe.data_config(run), "data")
         except MsltError as error:
             raise MsltError(f"{path}: run {run.run_id}: {error}") from None
     _check_evaluation(recipe)
     return recipe
+
+
+def use_recipe_tasks_dirs(path: Path, folders: Any) -> None:
+    """Make a recipe's ``tasks_dir`` folders known (relative ones from the working directory, as
+    ``--tasks-dir``); every command that reads a recipe calls this before it looks up a task."""
+    if folders is None:
+        return
+    if not isinstance(folders, list) or not all(isinstance(f, str) for f in folders):
+        raise MsltError(f"{path}: tasks_dir: expected a list of folders, got {folders!r:.80}")
+    try:
+        add_tasks_dirs(folders)
+    except MsltError as error:
+        raise MsltError(f"{path}: {error}") from None
+
+
+def recipe_section(path: str | Path, name: str) -> Any:
+    """One section of a recipe (``data`` for ``build --recipe``, ``eval`` for ``eval --recipe``),
+    with the recipe's ``tasks_dir`` made known first, as ``mslt-it run`` does: a single-step
+    command finds the tasks the recipe defines. None when the recipe has no such section."""
+    path = Path(path)
+    raw = load_yaml(path)
+    use_recipe_tasks_dirs(path, raw.get("tasks_dir"))
+    return raw.get(name)
+
+
+def check_mixture(config: DataConfig, where: str = "data") -> None:
+    """Each mixed-in part's share, folder, task, split, languages and template, checked before
+    any row is read; every error starts with the part's path (``data.mixture.1: …``), since two
+    parts may share a task's name in a message but never a position."""
+    if not config.mixture:
+        return
+    shares = [1 - sum(part.share for part in config.mixture), *(p.share for p in config.mixture)]
+    budgets = split_by_largest_remainder(config.budget, np.array(shares))
+    for number, (part, budget) in enumerate(zip(config.mixture, budgets[1:], strict=True)):
+        if budget < 1 or (config.budget_mode == "total" and budget < len(config.sources)):
+            raise MsltError(
+                f"{where}.mixture.{number}.share: {part.share:g} of budget {config.budget} gives "
+                f"{budget} examples, too few for {len(config.sources)} source languages; raise "
+                "the share or the budget"
+            )
+        data = part.data or config.data
+        if data not in ("hub", "synthetic") and not Path(data).is_dir():
+            raise MsltError(
+                f"{where}.mixture.{number}.data: {data!r} is not a folder; use hub, synthetic or "
+                "a folder laid out as DIR/<task>/<lang>/<split>.jsonl"
+            )
+    try:
+        parts = mixture_parts(config)
+    except MsltError as error:
+        raise MsltError(f"{where}: {error}") from None
+    _check_parts(parts[1:], where)
+
+
+def _check_parts(parts: Sequence[DataConfig], where: str) -> None:
+    """The task, split, languages and template of each mixed-in part (see check_mixture)."""
+    for number, part in enumerate(parts):
+        try:
+            task = get_task(part.task)
+            check_split(task, part.split)
+            if part.data == "synthetic":
+                generator = synthetic_generator(task)
+                if part.split not in SPLIT_SIZES[generator]:
+                    raise MsltError(
+                        f"split: the synthetic {generator} data has no split {part.split!r}; its "
+                        f"splits: {allowed(SPLIT_SIZES[generator])}"
+                    )
+            checked_template(part)
+        except MsltError as error:
+            raise MsltError(f"{where}.mixture.{number}: {error}") from None
 
 
 def _check_evaluation(recipe: Recipe) -> None:
@@ -120,6 +196,7 @@ def _validate_parts(recipe: Recipe) -> None:
     config = recipe.config
     try:
         recipe.model = validate_section(ModelConfig, config.model, "model")
+        check_model_folder(recipe.model.name_or_path, "model.name_or_path")
         recipe.train = validate_train_section(config.train, "train")
         recipe.eval = validate_section(EvalConfig, config.eval, "eval")
     except MsltError as error:

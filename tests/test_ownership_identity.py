@@ -126,7 +126,8 @@ def test_a_comparison_folder_of_the_users_is_not_replaced(cli, tiny_model_dir, t
     (out / "comparison").mkdir(parents=True)
     (out / "comparison" / "keep.txt").write_text("mine")
     result = cli("eval", "--model", tiny_model_dir, "--model", twin, "--task", "xnli",
-                 "--langs", "en", "--limit", "2", "--mode", "rank", "--out", out, *FAST)  # fmt: skip
+                 "--langs", "en", "--limit", "2", "--mode", "rank",
+                 "--out", out, *FAST)  # fmt: skip
     assert result.code == 2, result.err
     assert (out / "comparison" / "keep.txt").read_text() == "mine"
 

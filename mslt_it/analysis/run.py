@@ -34,9 +34,11 @@ from mslt_it.analysis.parallel import ParallelSentences, load_parallel
 from mslt_it.analysis.plots import PROJECTIONS, plot_cka, plot_layers, plot_projection
 from mslt_it.errors import MsltError, allowed
 from mslt_it.io import atomic_write_json
-from mslt_it.outputs import check_destination, output_lock
+from mslt_it.outputs import check_destination, json_kind_is, output_lock
 
 RESULT_FILE = "analysis.json"
+ANALYSIS_KIND = "mslt-it analysis"
+"""The ``kind`` in analysis.json: what proves an earlier analysis.json is mslt-it's to replace."""
 PLOT_FILES = {"tsne": "tsne.png", "layers": "layers.png", "cka": "cka.png"}
 
 
@@ -169,12 +171,18 @@ def run_analysis(
     check_options(config)
     if out.exists() and not out.is_dir():
         raise MsltError(f"--out: {out} is a file; give a folder for analysis.json and the PNGs")
-    if (out / RESULT_FILE).exists() and not overwrite:
+    earlier = (out / RESULT_FILE).exists()
+    if earlier and not json_kind_is(ANALYSIS_KIND)(out / RESULT_FILE):
+        raise MsltError(
+            f"--out: {out / RESULT_FILE} exists and was not written by mslt-it analyze (its "
+            f"'kind' is not {ANALYSIS_KIND!r}); choose another folder"
+        )
+    if earlier and not overwrite:
         raise MsltError(
             f"--out: {out / RESULT_FILE} already exists; pass --overwrite to replace it"
         )
     clashing = [name for name in PLOT_FILES.values() if (out / name).exists()]
-    if clashing and not (out / RESULT_FILE).is_file():  # not an earlier analysis: the user's
+    if clashing and not earlier:  # not an earlier analysis: the user's
         raise MsltError(
             f"--out: {out / clashing[0]} exists and was not written by mslt-it analyze; "
             "choose another folder"
@@ -266,6 +274,7 @@ def _run_analysis(
             "ids": sentences.ids,
             "truncated": encoded.truncated,
         },
+        "kind": ANALYSIS_KIND,
         "meanings": dict(MEANINGS),
         "chance": chance,
         "models": models,

@@ -92,13 +92,14 @@ def build(
     `data.mixture` mixes tasks, e.g. a corpus and XNLI instructions, each with its share).
     """
     use_tasks_dirs(tasks_dir)
-    from mslt_it.config import DataConfig, load_yaml, validate_section
+    from mslt_it.config import DataConfig, validate_section
     from mslt_it.data import build_dataset
+    from mslt_it.recipes import check_mixture, recipe_section
 
     settings: dict[str, Any] = {}
     prefix = ""
     if recipe is not None:
-        section = load_yaml(recipe).get("data")
+        section = recipe_section(recipe, "data")  # its tasks_dir known, as in `mslt-it run`
         if not isinstance(section, dict):
             raise MsltError(f"{recipe}: data: the recipe has no `data` section to build from")
         settings, prefix = dict(section), "data"
@@ -122,6 +123,11 @@ def build(
     }
     settings.update({key: value for key, value in options.items() if value is not None})
     config = validate_section(DataConfig, settings, prefix)
+    if config.mixture:  # only a recipe has one: its errors name the recipe and the part
+        try:
+            check_mixture(config, "data")
+        except MsltError as error:
+            raise MsltError(f"{recipe}: {error}") from None
     result = build_dataset(config, out, overwrite=overwrite)
     print_summary(result.manifest, result.path)
 

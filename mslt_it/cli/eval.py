@@ -113,13 +113,14 @@ def eval_command(
     Example: mslt-it eval --adapter runs/xnli-en-de-zh/adapter --suite xnli-targets --out runs/ev
     """
     use_tasks_dirs(tasks_dir)
-    from mslt_it.config import load_yaml, validate_section
+    from mslt_it.config import validate_section
     from mslt_it.evaluation import EvalConfig, evaluate
+    from mslt_it.recipes import recipe_section
 
     settings: dict[str, Any] = {}
     prefix = ""
     if recipe is not None:
-        section = load_yaml(recipe).get("eval")
+        section = recipe_section(recipe, "eval")  # its tasks_dir known first, as `run` does
         if not isinstance(section, dict):
             raise MsltError(f"{recipe}: eval: the recipe has no `eval` section")
         settings, prefix = dict(section), "eval"

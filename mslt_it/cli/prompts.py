@@ -47,7 +47,8 @@ def list_templates(
             table.add_row(template.id, template.spec.task, shown, template.spec.description)
     STDOUT.print(table)
     if problems:  # the others are listed and usable; the broken ones are the error
-        more = f" (and {len(problems) - 1} more broken templates)" if len(problems) > 1 else ""
+        broken = len({path.resolve() for path, _ in problems})  # each file once
+        more = f" (and {broken - 1} more broken templates)" if broken > 1 else ""
         raise MsltError(f"{problems[0][1]}{more}")
 
 

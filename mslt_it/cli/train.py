@@ -98,6 +98,7 @@ def train(
     Example: mslt-it train --dataset ds --model Qwen/Qwen2.5-0.5B --out runs/a --max-steps 500
     """
     from mslt_it.config import load_yaml, validate_section
+    from mslt_it.modeling import check_model_folder
     from mslt_it.training.config import ModelConfig, parse_assignments, validate_train_section
     from mslt_it.training.run import train as run_training
 
@@ -151,6 +152,7 @@ def train(
         **parse_assignments(sft, "--sft"),
     }
     model_config = validate_section(ModelConfig, model_section, "model")
+    check_model_folder(model_config.name_or_path, "--model" if model else "model.name_or_path")
     train_config = validate_train_section(train_section, "train")
     result = run_training(model_config, train_config, out, resume=resume, overwrite=overwrite)
 

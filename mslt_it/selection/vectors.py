@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from mslt_it.errors import MsltError, allowed
+from mslt_it.files import MAX_JSON_BYTES, read_user_bytes, read_user_text
 from mslt_it.io import atomic_write_text
 from mslt_it.paths import RESOURCES_DIR
 
@@ -204,8 +205,8 @@ def write_cached_table(path: Path, table: FeatureTable) -> None:
 def read_cached_table(path: Path, feature_set: str, codes: list[str]) -> FeatureTable | None:
     """The cached table, or None when there is none or it is not for these inputs."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        document = json.loads(read_user_bytes(path, "lang2vec cache", MAX_JSON_BYTES))
+    except (OSError, ValueError):  # MsltError too: not a regular file, or too large
         return None  # absent or damaged: fetch again and overwrite
     return table_from_document(document, feature_set, codes)
 
@@ -364,6 +365,10 @@ def lang2vec_table(
 # --------------------------------------------------------------------------------------------
 
 
+MAX_VECTORS_BYTES = 50_000_000
+"""Largest ``--vectors`` CSV read: thousands of languages by hundreds of features fit."""
+
+
 def load_vectors_csv(path: str | Path) -> FeatureTable:
     """Read ``code,feature…`` rows; ``--`` or an empty cell is a missing value (NaN).
 
@@ -371,11 +376,7 @@ def load_vectors_csv(path: str | Path) -> FeatureTable:
     language the registry lacks.
     """
     path = Path(path)
-    if not path.is_file():
-        raise MsltError(f"--vectors: no such file {str(path)!r}")
-    from mslt_it.config import read_text_file
-
-    text = read_text_file(path, f"--vectors: {path}")
+    text = read_user_text(path, "--vectors", MAX_VECTORS_BYTES)  # a FIFO or device: one line
     reader = csv.reader(io.StringIO(text))
     header = next(reader, None)
     if not header or header[0].strip() != "code" or len(header) < 2:

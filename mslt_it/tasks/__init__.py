@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from mslt_it.errors import MsltError, allowed
+from mslt_it.paths import TASKS_DIR, shipped_folder
 from mslt_it.tasks.base import Task
 
 _EXTRA_DIRS: list[Path] = []
@@ -32,10 +33,14 @@ def reset_tasks_dirs() -> None:
 
 
 def tasks_dirs() -> tuple[Path, ...]:
-    """The folders task definitions are read from: the shipped one, then the user's."""
-    from mslt_it.paths import TASKS_DIR, shipped_folder
+    """The folders task definitions are read from: the shipped one, then the user's.
 
-    return (shipped_folder(TASKS_DIR), *_EXTRA_DIRS)
+    The shipped folder given again as ``--tasks-dir`` adds nothing (its tasks are not defined
+    twice).
+    """
+    shipped = shipped_folder(TASKS_DIR)
+    extra = [folder for folder in _EXTRA_DIRS if folder != shipped.resolve()]
+    return (shipped, *extra)
 
 
 def all_tasks() -> dict[str, Task]:

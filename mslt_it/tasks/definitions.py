@@ -10,10 +10,15 @@ expression giving a list of texts) and its gold choice from a column or an expre
 its ``labels`` name the choice slots (``[A, B]``), which templates give words to (``1``/``2``)
 for generate mode. An ``instructions`` task is an instruction corpus (Bactrian-X, Aya, the
 user's own JSONL): ``prompt`` and ``answer`` (or ``messages``, a whole conversation) are Jinja
-expressions over the row, and a single-table corpus names its ``language_column``. Shipped
-definitions live in the repository's ``tasks/`` folder; a user adds
-one by dropping a file into a folder passed with ``--tasks-dir`` (or a recipe's ``tasks_dir``), as
-with lm-evaluation-harness's include path.
+expressions over the row, and a single-table corpus names its ``language_column``.
+
+Every expression is evaluated in the bounded sandbox templates use (:mod:`mslt_it.prompt_bounds`).
+A definition is checked whole when it loads (:func:`parse_definition`): at least two distinct
+labels, a synthetic generator that makes rows of its kind and label count, a known registry
+column, and its values computed once on its ``example`` (or a stand-in row), so a wrong gold or
+choice expression blames the definition, not every template tried on it. Shipped definitions live
+in the repository's ``tasks/`` folder; a user adds one by dropping a file into a folder passed
+with ``--tasks-dir`` (or a recipe's ``tasks_dir``), as with lm-evaluation-harness's include path.
 
     name: xnli
     title: XNLI
@@ -31,6 +36,7 @@ with lm-evaluation-harness's include path.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -39,10 +45,25 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
+import jinja2
+from jinja2 import nodes
+from jinja2.parser import Parser
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from mslt_it.errors import MsltError
+from mslt_it.errors import MsltError, allowed
+from mslt_it.files import MAX_TEXT_BYTES, read_user_bytes
+from mslt_it.languages import REGISTRY_COLUMNS, all_languages, languages_of_task
+from mslt_it.paths import TASKS_DIR
+from mslt_it.prompt_bounds import (
+    ENVIRONMENT,
+    RenderLimitError,
+    compile_bounded_expression,
+    describe,
+    format_fields,
+)
+from mslt_it.tasks import ner
 from mslt_it.tasks.base import COMMON_FIELDS, Row, Task, Verbalizer, common_variables
+from mslt_it.tasks.expressions import NotPlain, plain_expression
 
 PLAIN_COLUMN = re.compile(r"^\s*row\.([A-Za-z_][A-Za-z0-9_]*)\s*$")
 NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
@@ -66,10 +87,18 @@ class HubSource(BaseModel):
     @field_validator("config")
     @classmethod
     def _has_lang(cls, config: str) -> str:
+        """Only a bare ``{lang}``: a format spec (``{lang:>5000000000}``) or a conversion would
+        let a definition allocate without bound, and nothing else is ever substituted."""
         try:
-            config.format(lang="xx")
-        except (KeyError, IndexError, ValueError):
-            raise ValueError("may use only {lang} as a placeholder") from None
+            fields = format_fields(config)
+        except ValueError:
+            fields = [(None, None, None)]
+        for field, spec, conversion in fields:
+            if field != "lang" or spec or conversion:
+                raise ValueError(
+                    "may use only {lang} as a placeholder, with no format spec or conversion "
+                    "(write {{ and }} for literal braces)"
+                )
         return config
 
 
@@ -198,12 +227,10 @@ class TaskFile(BaseModel):
                 raise ValueError(f"columns: an ner task needs {', '.join(missing)}")
             if self.metric != "f1":
                 raise ValueError(f"metric: an ner task is scored by f1, not {self.metric!r}")
-            from mslt_it.tasks.ner import ENTITY_TYPES
-
-            if tuple(self.labels) != ENTITY_TYPES:
+            if tuple(self.labels) != ner.ENTITY_TYPES:
                 raise ValueError(
                     f"labels: the ner kind reads WikiAnn's BIO tags, whose entity types are "
-                    f"{', '.join(ENTITY_TYPES)}"
+                    f"{', '.join(ner.ENTITY_TYPES)}"
                 )
         self._check_row_references()
         if self.example is not None:
@@ -257,10 +284,6 @@ class TaskFile(BaseModel):
             )
         if self.label_column is not None and self.label_column not in self.columns:
             raise ValueError(f"label_column: {self.label_column!r} is not among the columns")
-        if len(self.labels) < 2:
-            raise ValueError("labels: a multiple_choice task names at least two choice slots")
-        if len(set(self.labels)) != len(self.labels):
-            raise ValueError("labels: the choice slots' names must be distinct")
         if self.metric != "accuracy":
             raise ValueError(
                 f"metric: a multiple_choice task is scored by accuracy, not {self.metric!r}"
@@ -352,6 +375,11 @@ KIND_FIELDS: dict[str, tuple[str, ...]] = {
 # -------------------------------------------------------------------------------- variables
 
 
+class LimitError(MsltError):
+    """An expression exceeded a bound of :mod:`mslt_it.prompt_bounds`: the expression's fault
+    whatever row it ran on."""
+
+
 def compile_variables(
     spec: dict[str, str], where: str, fields: dict[str, str] | None = None
 ) -> Callable[[Row], dict[str, Any]]:
@@ -365,23 +393,19 @@ def compile_variables(
     variable's place in the definition for error messages (default ``variables.<name>``).
     """
     fields = fields or {}
-    from mslt_it.prompt_bounds import check_literals
-    from mslt_it.prompts import _ENVIRONMENT
-    from mslt_it.tasks.expressions import NotPlain, plain_expression
-
     plain: dict[str, str] = {}
-    compiled: dict[str, tuple[Callable[[Row], str] | None, Any]] = {}
+    compiled: dict[str, tuple[Callable[[Row], str] | None, Callable[..., Any]]] = {}
     for name, expression in spec.items():
         match = PLAIN_COLUMN.match(expression)
         if match:
             plain[name] = match.group(1)
             continue
         try:
-            check_literals(_ENVIRONMENT, "{{ " + expression + " }}")
-            jinja = _ENVIRONMENT.compile_expression(expression, undefined_to_none=False)
+            jinja = compile_bounded_expression(expression)
         except Exception as error:  # jinja2's TemplateSyntaxError and the bounds' errors
-            raise MsltError(f"{where}: {fields.get(name, f'variables.{name}')}: {error}") from None
-        compiled[name] = (plain_expression(_ENVIRONMENT, expression), jinja)
+            place = fields.get(name, f"variables.{name}")
+            raise MsltError(f"{where}: {place}: {describe(error)}") from None
+        compiled[name] = (plain_expression(ENVIRONMENT, expression), jinja)
 
     def variables(row: Row) -> dict[str, Any]:
         values = {name: row[column] for name, column in plain.items()}
@@ -394,9 +418,10 @@ def compile_variables(
                     pass
             try:
                 values[name] = jinja(row=row)
-            except Exception as error:
+            except Exception as error:  # the bounds, a type error on this row's data, …
                 place = fields.get(name, f"variables.{name}")
-                raise MsltError(f"{where}: {place}: {error}") from None
+                kind = LimitError if isinstance(error, RenderLimitError) else MsltError
+                raise kind(f"{where}: {place}: {describe(error)}") from None
         return values
 
     return variables
@@ -438,8 +463,6 @@ def build_task(spec: TaskFile, where: str) -> Task:
     check_row = None
     turns = None
     if spec.kind == "ner":
-        from mslt_it.tasks import ner
-
         kind_variables = ner.variables
         gold_label = ner.gold_label
         verbalizer_keys = (*labels, ner.NONE_KEY)
@@ -532,18 +555,190 @@ def choice_reader(spec: TaskFile, where: str) -> ChoiceReader:
 
 
 def check_language_codes(spec: TaskFile, path: Path) -> None:
-    """Listed languages must be ones mslt-it knows (names, scripts, lang2vec codes)."""
-    from mslt_it.languages import all_languages
-
+    """Listed languages must be ones mslt-it knows (names, scripts, lang2vec codes), each once;
+    a registry column must be one ``languages.csv`` has (else the task fails later, namelessly).
+    """
     if isinstance(spec.languages, RegistryLanguages):
+        if spec.languages.registry not in REGISTRY_COLUMNS:
+            raise MsltError(
+                f"{path}: languages.registry: {spec.languages.registry!r} is not a column of "
+                f"mslt-it's language registry; allowed: {allowed(REGISTRY_COLUMNS)}"
+            )
         return
+    if not spec.languages:
+        raise MsltError(f"{path}: languages: the list is empty; name at least one language")
     known = all_languages()
+    seen: set[str] = set()
     for code in spec.languages:
         if code not in known:
             raise MsltError(
                 f"{path}: languages: {code!r} is not in mslt-it's language registry "
                 "(mslt_it/resources/languages.csv); use its codes, e.g. en, sw, zh"
             )
+        if code in seen:
+            raise MsltError(f"{path}: languages: {code!r} is listed twice; list each once")
+        seen.add(code)
+
+
+def check_labels(spec: TaskFile, path: Path) -> None:
+    """A label set a model can be scored on: at least two distinct, non-empty names.
+
+    One label (or two spellings of one) would score 100 % on any model.
+    """
+    if spec.kind not in ("classification", "multiple_choice"):
+        return
+    what = "choice slots" if spec.kind == "multiple_choice" else "labels"
+    labels = spec.labels
+    blank = [label for label in labels if not label.strip()]
+    if blank:
+        raise MsltError(f"{path}: labels: {labels!r} has an empty name; name every one")
+    twice = sorted({label for label in labels if labels.count(label) > 1})
+    if twice:
+        raise MsltError(
+            f"{path}: labels: {labels!r} names {twice[0]!r} twice; a {spec.kind} task needs "
+            f"distinct {what}"
+        )
+    if len(labels) < 2:
+        raise MsltError(
+            f"{path}: labels: {labels!r} has {len(labels)}; a {spec.kind} task needs at least "
+            f"two distinct {what} (one would score 100 % on any model)"
+        )
+
+
+def check_choices_count(spec: TaskFile, path: Path) -> None:
+    """A ``choices`` expression written as a list (``[row.a, row.b]``) has one item per slot."""
+    if spec.kind != "multiple_choice" or spec.choices is None:
+        return
+    try:
+        node = Parser(ENVIRONMENT, spec.choices, state="variable").parse_expression()
+    except jinja2.TemplateSyntaxError:
+        return  # compile_variables names the syntax error
+    if isinstance(node, nodes.List | nodes.Tuple) and len(node.items) != len(spec.labels):
+        raise MsltError(
+            f"{path}: choices: {spec.choices!r} gives {len(node.items)} choices; labels names "
+            f"{len(spec.labels)} ({', '.join(spec.labels)}): one choice per label"
+        )
+
+
+SYNTHETIC_ROWS: dict[str, tuple[str, int, tuple[str, ...]]] = {
+    "xnli": ("classification", 3, ("premise", "hypothesis", "label")),
+    "pawsx": ("classification", 2, ("id", "sentence1", "sentence2", "label")),
+    "wikiann": ("ner", 0, ("tokens", "ner_tags", "langs", "spans")),
+    "xcopa": (
+        "multiple_choice",
+        2,
+        ("premise", "choice1", "choice2", "question", "label", "idx", "changed"),
+    ),
+    "xstorycloze": (
+        "multiple_choice",
+        2,
+        (
+            "story_id",
+            "input_sentence_1",
+            "input_sentence_2",
+            "input_sentence_3",
+            "input_sentence_4",
+            "sentence_quiz1",
+            "sentence_quiz2",
+            "answer_right_ending",
+        ),
+    ),
+    "xwinograd": ("multiple_choice", 2, ("sentence", "option1", "option2", "answer")),
+    "bactrianx": ("instructions", 0, ("instruction", "input", "output", "id")),
+}
+"""What each generator of :mod:`mslt_it.tasks.synthetic` makes: the kind, the number of labels
+(label ids 0 to n-1; 0 for kinds without a label set) and the columns of a row. A definition
+naming a generator must match it, or its rows break at the first label beyond its own."""
+
+
+def check_synthetic(spec: TaskFile, path: Path) -> None:
+    """The definition's kind, labels and columns fit the synthetic generator it names."""
+    generator = spec.synthetic
+    if generator is None:
+        return
+    if generator not in SYNTHETIC_ROWS:
+        raise MsltError(
+            f"{path}: synthetic: unknown generator {generator!r}; known: {allowed(SYNTHETIC_ROWS)}"
+        )
+    kind, count, columns = SYNTHETIC_ROWS[generator]
+    if spec.kind != kind:
+        fitting = [name for name, shape in SYNTHETIC_ROWS.items() if shape[0] == spec.kind]
+        raise MsltError(
+            f"{path}: synthetic: the {generator} generator makes {kind} rows, not "
+            f"{spec.kind} ones; allowed for {spec.kind}: {allowed(fitting) or 'none'}"
+        )
+    if count and len(spec.labels) != count:
+        raise MsltError(
+            f"{path}: synthetic: the {generator} generator's rows have {count} labels (ids 0 to "
+            f"{count - 1}), but labels names {len(spec.labels)}: {', '.join(spec.labels)}"
+        )
+    for column in spec.columns:
+        if column not in columns:
+            raise MsltError(
+                f"{path}: columns: {column!r} is not a column of the synthetic {generator} rows; "
+                f"they have: {', '.join(columns)}"
+            )
+
+
+def stand_in_row(spec: TaskFile) -> Row:
+    """The row a definition without synthetic rows is tried on: its ``example``, else every
+    column filled (text, label 0, one untagged token), as
+    :func:`mslt_it.tasks.sources.sample_row` gives templates."""
+    if spec.example is not None:
+        return dict(spec.example)
+    row: Row = {column: "text" for column in spec.columns}
+    if spec.kind == "ner":
+        row.update(tokens=["text"], ner_tags=[0])
+    if spec.label_column:
+        row[spec.label_column] = 0
+    return row
+
+
+def first_language(spec: TaskFile) -> str:
+    """A language of the definition, to try its variables in."""
+    if isinstance(spec.languages, RegistryLanguages):
+        if spec.languages.registry == "all":
+            return next(iter(all_languages()))
+        return languages_of_task(spec.languages.registry)[0]
+    return spec.languages[0]
+
+
+def check_sample(task: Task, spec: TaskFile, path: Path) -> None:
+    """Compute the definition's values on its example (or the stand-in row) once, at load.
+
+    A gold index of the wrong type, choices that are no list of texts, or an expression that
+    cannot read the row are the definition's fault: said here once, naming the file and field,
+    rather than as a failure of every template tried on the row later. A definition with a
+    synthetic generator and no example is checked against the generator instead.
+    """
+    if spec.synthetic is not None and spec.example is None:
+        return
+    row = stand_in_row(spec)
+    lang = first_language(spec)
+    try:
+        if spec.kind == "classification":
+            gold = row.get(str(spec.label_column))
+            count = len(spec.labels)
+            if isinstance(gold, bool) or not isinstance(gold, int) or not 0 <= gold < count:
+                raise ValueError(
+                    f"label_column {spec.label_column!r} holds {gold!r}; allowed: a label id, "
+                    f"0 to {count - 1}"
+                )
+        if task.check_row is not None:
+            task.check_row(row)
+        words = {key: key for key in task.verbalizer_keys}
+        labelled = spec.kind in ("classification", "multiple_choice")
+        for label in (None, *range(len(spec.labels))) if labelled else (None,):
+            task.to_variables(row, words, lang, label)
+    except Exception as error:  # MsltError from an expression, ValueError from a check, …
+        reason = describe(error).removeprefix(f"{path}: ")
+        if spec.example is not None or isinstance(error, LimitError):
+            place = "example: " if spec.example is not None else ""
+            raise MsltError(f"{path}: {place}{reason}") from None
+        raise MsltError(
+            f"{path}: {reason} (on a stand-in row whose columns all hold 'text'; give the "
+            "definition an example row in the dataset's schema)"
+        ) from None
 
 
 def parse_definition(path: Path) -> Task:
@@ -554,22 +749,37 @@ def parse_definition(path: Path) -> Task:
     if spec.name != path.stem:
         raise MsltError(f"{path}: name is {spec.name!r} but the file is called {path.name}")
     check_language_codes(spec, path)
-    return build_task(spec, str(path))
+    check_labels(spec, path)
+    check_choices_count(spec, path)
+    check_synthetic(spec, path)
+    task = build_task(spec, str(path))
+    check_sample(task, spec, path)
+    return task
 
 
 def definition_files(folders: Iterable[Path]) -> list[Path]:
-    """The ``*.yaml`` files of the given folders, in order."""
+    """The ``*.yaml`` files of the given folders, in order, each file once.
+
+    A file reached twice (the shipped ``tasks/`` given again as ``--tasks-dir``, a folder and a
+    symlink to it) is one definition, not a task defined twice: files are told apart by their
+    resolved path.
+    """
     found = []
+    seen: set[Path] = set()
     for folder in folders:
         if not folder.is_dir():
             raise MsltError(f"tasks-dir: {str(folder)!r} is not a directory")
-        found += sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml"))
+        for path in sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml")):
+            resolved = path.resolve()
+            if resolved not in seen:
+                seen.add(resolved)
+                found.append(path)
     return found
 
 
 @lru_cache(maxsize=16)
 def load_definitions(folders: tuple[Path, ...]) -> dict[str, Task]:
-    """Every task defined in ``folders``; a name defined twice is an error."""
+    """Every task defined in ``folders``; a name defined twice (in two files) is an error."""
     tasks: dict[str, Task] = {}
     for path in definition_files(folders):
         task = parse_definition(path)
@@ -589,14 +799,11 @@ def user_definition(task: Task) -> dict[str, str] | None:
     definition made it and an edited definition rebuilds it. Shipped definitions are versioned
     with mslt-it itself (its version is in every manifest).
     """
-    import hashlib
-
-    from mslt_it.paths import TASKS_DIR
-
     where = task.extra.get("definition")
     if not where:
         return None
     path = Path(where).resolve()
     if path.is_relative_to(TASKS_DIR.resolve()):
         return None
-    return {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    data = read_user_bytes(path, "task definition", MAX_TEXT_BYTES)
+    return {"path": str(path), "sha256": hashlib.sha256(data).hexdigest()}

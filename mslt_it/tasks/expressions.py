@@ -13,7 +13,9 @@ result is the one Jinja gives. The nodes understood, and why each matches Jinja 
 - ``row.column`` / ``row['column']``: the sandbox reads a plain dict's item (a column named like
   a dict method, ``row.items``, is left to Jinja, which returns the method);
 - a string literal;
-- ``a ~ b`` (Jinja joins ``str`` of each) and ``a + b`` (Python's ``+`` of two texts);
+- ``a ~ b`` (Jinja joins ``str`` of each) and ``a + b`` (Python's ``+`` of two texts); in the
+  bounded sandbox (:mod:`mslt_it.prompt_bounds`) both refuse to build more than
+  ``MAX_CHARACTERS``, so a join that would is left to Jinja, which raises the bound's error;
 - ``a if test else b`` (Python truthiness of a text);
 - ``value | trim`` with no arguments (Jinja's ``do_trim``: ``str.strip()``).
 """
@@ -25,6 +27,10 @@ from typing import Any
 
 import jinja2
 from jinja2 import nodes
+from jinja2.filters import do_trim
+from jinja2.parser import Parser
+
+from mslt_it.prompt_bounds import MAX_CHARACTERS, BoundedSandbox
 
 Row = dict[str, Any]
 Text = Callable[[Row], str]
@@ -37,8 +43,6 @@ class NotPlain(Exception):
 def plain_expression(environment: jinja2.Environment, expression: str) -> Text | None:
     """``expression`` as a Python function of a plain-dict row, or None when it is not one of
     the simple text forms (see the module's docstring)."""
-    from jinja2.parser import Parser
-
     try:
         parser = Parser(environment, expression, state="variable")
         node = parser.parse_expression()
@@ -66,7 +70,7 @@ def _text(node: nodes.Node, environment: jinja2.Environment) -> Text | None:
         return _column(node)
     if isinstance(node, nodes.Concat):
         return _joined([_text(part, environment) for part in node.nodes])
-    if isinstance(node, nodes.Add) and "+" not in getattr(environment, "intercepted_binops", ()):
+    if isinstance(node, nodes.Add) and _plain_add(environment):
         return _joined([_text(node.left, environment), _text(node.right, environment)])
     if isinstance(node, nodes.CondExpr):
         if node.expr2 is None:  # no else: Jinja gives an undefined value
@@ -76,6 +80,13 @@ def _text(node: nodes.Node, environment: jinja2.Environment) -> Text | None:
     if isinstance(node, nodes.Filter):
         return _trimmed(node, environment)
     return None
+
+
+def _plain_add(environment: jinja2.Environment) -> bool:
+    """``+`` of two texts is Python's own: in a plain environment, or in the bounded sandbox,
+    whose ``+`` only adds the size check :func:`_joined` makes too."""
+    intercepted = getattr(environment, "intercepted_binops", ())
+    return "+" not in intercepted or isinstance(environment, BoundedSandbox)
 
 
 def _constant(value: str) -> Text:
@@ -108,7 +119,14 @@ def _joined(parts: list[Text | None]) -> Text | None:
     if any(part is None for part in parts):
         return None
     texts: list[Text] = [part for part in parts if part is not None]
-    return lambda row: "".join([text(row) for text in texts])
+
+    def joined(row: Row) -> str:
+        text = "".join([text(row) for text in texts])
+        if len(text) > MAX_CHARACTERS:  # the sandbox refuses to build it: Jinja says so
+            raise NotPlain
+        return text
+
+    return joined
 
 
 def _choice(test: Text | None, then: Text | None, otherwise: Text | None) -> Text | None:
@@ -119,8 +137,6 @@ def _choice(test: Text | None, then: Text | None, otherwise: Text | None) -> Tex
 
 def _trimmed(node: nodes.Filter, environment: jinja2.Environment) -> Text | None:
     """``value | trim`` with Jinja's own ``trim`` filter and no arguments."""
-    from jinja2.filters import do_trim
-
     plain_call = not (node.args or node.kwargs or node.dyn_args or node.dyn_kwargs)
     if node.name != "trim" or not plain_call or environment.filters.get("trim") is not do_trim:
         return None
