@@ -78,7 +78,7 @@ def load_recipe(path: str | Path, output_dir: str | Path | None = None) -> Recip
     of any step's input hash, so a recipe's finished steps are found wherever they were written.
     """
     path = Path(path)
-    raw = load_yaml(path)
+    raw = one_sources_field(path, load_yaml(path))
     config = _validate(path, raw)
     use_recipe_tasks_dirs(path, config.tasks_dir)
     # Again, now that the recipe's own tasks are known: the defaults that depend on a task's
@@ -101,6 +101,40 @@ def load_recipe(path: str | Path, output_dir: str | Path | None = None) -> Recip
     return recipe
 
 
+def one_sources_field(path: Path, raw: dict[str, Any]) -> dict[str, Any]:
+    """A recipe names its sources at the top level (``sources: [en, de]``, or a grid); a single
+    set written as ``data.sources`` (the shape ``build --recipe`` reads) is the same and is
+    accepted. Given both, or neither, is a one-line error saying where the field goes."""
+    data = raw.get("data")
+    nested = data.get("sources") if isinstance(data, dict) else None
+    if "sources" in raw and nested not in (None, []) and nested != raw["sources"]:
+        raise MsltError(
+            f"{path}: sources: given twice, at the top level ({raw['sources']!r:.40}) and as "
+            f"data.sources ({nested!r:.40}); keep the top-level one"
+        )
+    if "sources" not in raw:
+        if nested in (None, []):
+            raise MsltError(
+                f"{path}: sources: required field is missing; name the source languages at the "
+                "top level of the recipe (`sources: [en, de]`, or a grid such as "
+                "`sources: {all-combinations: {pool: [...], k: 3}}`), or as data.sources"
+            )
+        raw = {**raw, "sources": nested}
+    return raw
+
+
+def recipe_sources(path: str | Path, raw: dict[str, Any]) -> list[str] | None:
+    """The one source set of a recipe for ``build --recipe`` (its ``data.sources``, else its
+    top-level ``sources`` when that is a list of codes); None when it names a grid."""
+    data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
+    if data.get("sources"):
+        return None  # the data section has its own
+    spec = raw.get("sources")
+    if isinstance(spec, list) and spec and all(isinstance(code, str) for code in spec):
+        return list(spec)
+    return None  # a grid: build --recipe needs --sources
+
+
 def use_recipe_tasks_dirs(path: Path, folders: Any) -> None:
     """Make a recipe's ``tasks_dir`` folders known (relative ones from the working directory, as
     ``--tasks-dir``); every command that reads a recipe calls this before it looks up a task."""
@@ -121,7 +155,12 @@ def recipe_section(path: str | Path, name: str) -> Any:
     path = Path(path)
     raw = load_yaml(path)
     use_recipe_tasks_dirs(path, raw.get("tasks_dir"))
-    return raw.get(name)
+    section = raw.get(name)
+    if name == "data" and isinstance(section, dict) and not section.get("sources"):
+        sources = recipe_sources(path, raw) if "sources" in raw else None
+        if sources:
+            section = {**section, "sources": sources}
+    return section
 
 
 def check_mixture(config: DataConfig, where: str = "data") -> None:

@@ -22,15 +22,18 @@ from typing import Any, Literal
 from mslt_it.errors import MsltError, allowed
 from mslt_it.identity import DATA_FILES, model_identity, text_file_sha256, tree_sha256
 from mslt_it.io import atomic_write_json, atomic_write_text
+from mslt_it.named_models import (
+    TINY_MODELS,
+    ensure_named_model,
+    is_named_model,
+    named_model_folder,
+)
 from mslt_it.outputs import check_nothing_foreign
 from mslt_it.recipes import Recipe, Run
 from mslt_it.tasks import get_task
 from mslt_it.tasks.definitions import user_definition
 
 MARKER = ".mslt-it-step.json"
-TINY_MODEL = "mslt-it:tiny"
-TINY_WORLD_MODEL = "mslt-it:tiny-world"
-TINY_MODELS = (TINY_MODEL, TINY_WORLD_MODEL)
 Status = Literal["done", "todo", "stale", "waiting"]
 
 
@@ -130,24 +133,10 @@ def resolve_model(recipe: Recipe) -> Path | str:
 
 
 def ensure_model(recipe: Recipe, model_path: Path | str) -> None:
-    """Make the tiny model once; parallel runs (a Slurm array) wait for the one making it.
-
-    The world base is copied from the one shipped in the package (minutes of pre-training
-    saved); without it, it is pre-trained here.
-    """
+    """Make the recipe's tiny model once, in its folder (:mod:`mslt_it.named_models`)."""
     name = recipe.model.name_or_path
-    if name not in TINY_MODELS or Path(model_path).is_dir():
-        return
-    from mslt_it.outputs import output_lock
-    from mslt_it.tiny import build_tiny_model, copy_world_model
-
-    with output_lock(Path(model_path), field="model", wait=True):
-        if Path(model_path).is_dir():  # another process made it meanwhile
-            return
-        if name == TINY_WORLD_MODEL:
-            copy_world_model(Path(model_path))
-        else:
-            build_tiny_model(Path(model_path), seed=0)
+    if is_named_model(name):
+        ensure_named_model(name, Path(model_path))
 
 
 def build_step(recipe: Recipe, run: Run, root: Path) -> Step:
@@ -276,7 +265,14 @@ def eval_step(recipe: Recipe, root: Path, model_path: Path | str) -> Step:
 def compare_step(recipe: Recipe, root: Path, model_path: Path | str) -> Step:
     """The recipe's base model and ``eval.compare_models`` side by side, adapters aside."""
     output = root / "models"
-    models = [str(model_path), *recipe.eval.compare_models]
+    named = [m for m in recipe.eval.compare_models if is_named_model(m)]
+    models = [
+        str(model_path),
+        *(
+            str(named_model_folder(m)) if is_named_model(m) else m
+            for m in recipe.eval.compare_models
+        ),
+    ]
 
     def input_hash() -> str:
         settings = hashed_settings(recipe.eval)
@@ -288,6 +284,8 @@ def compare_step(recipe: Recipe, root: Path, model_path: Path | str) -> Step:
         from mslt_it.evaluation import compare_models
 
         ensure_model(recipe, model_path)
+        for name in named:  # mslt-it:tiny-world as a model to compare, as in model.name_or_path
+            ensure_named_model(name, named_model_folder(name))
         config = recipe.eval.model_copy(
             update={"adapters": [], "include_base": False, "compare_models": []}
         )

@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from mslt_it.cli.common import stdout_console
 from mslt_it.outputs import KIND_FILES, adopt_output
 
-STDOUT = Console()
+STDOUT = stdout_console()
 
 
 def register(app: typer.Typer) -> None:

@@ -9,9 +9,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mslt_it.cli.common import split_codes
+from mslt_it.cli.common import print_whole, split_codes, stdout_console
 
-STDOUT = Console()
+STDOUT = stdout_console()
 STDERR = Console(stderr=True)
 
 
@@ -132,7 +132,7 @@ def print_summary(data: dict[str, Any], path: Path) -> None:
             model["label"],
             *(f"{entry[m]['value']:.3f}" for m in ("cka", "retrieval", "lid", "silhouette")),
         )
-    STDOUT.print(table)
+    print_whole(STDOUT, table)
     chance = data["chance"]
     STDOUT.print(
         f"chance: retrieval {chance['retrieval']:.3g}, LID {chance['lid']:.3g}; "

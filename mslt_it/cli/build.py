@@ -6,13 +6,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from mslt_it.cli.common import TasksDir, split_codes, use_tasks_dirs
+from mslt_it.cli.common import TasksDir, print_whole, split_codes, stdout_console, use_tasks_dirs
 from mslt_it.errors import MsltError
 
-STDOUT = Console()
+STDOUT = stdout_console()
 
 
 def register(app: typer.Typer) -> None:
@@ -122,6 +121,11 @@ def build(
         "script_mismatch": script_mismatch,
     }
     settings.update({key: value for key, value in options.items() if value is not None})
+    if recipe is not None and not settings.get("sources"):
+        raise MsltError(
+            f"{recipe}: sources: the recipe names a grid of source sets (or none); "
+            "`build --recipe` builds one set: pass --sources (or `mslt-it run` for the grid)"
+        )
     config = validate_section(DataConfig, settings, prefix)
     if config.mixture:  # only a recipe has one: its errors name the recipe and the part
         try:
@@ -163,7 +167,7 @@ def print_summary(manifest: dict[str, Any], path: Path) -> None:
         if tokens:
             row += [f"{tokens[lang]['mean']:.1f}", str(tokens[lang]["over_max_length"])]
         table.add_row(*row)
-    STDOUT.print(table)
+    print_whole(STDOUT, table)
     STDOUT.print(
         f"{manifest['num_examples']} examples → {path} (fingerprint {manifest['fingerprint'][:12]})"
     )

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 
 from mslt_it.errors import MsltError
 
@@ -35,3 +36,23 @@ def use_tasks_dirs(folders: list[Path] | None) -> None:
     from mslt_it.tasks import add_tasks_dirs
 
     add_tasks_dirs(folders)
+
+
+FULL_WIDTH = 4096
+"""The widest a table is printed off a terminal: a pipe or a file gets whole lines."""
+
+
+def stdout_console() -> Console:
+    """The console a command prints its results on (tables through :func:`print_whole`)."""
+    return Console()
+
+
+def print_whole(console: Console, table: Any) -> None:
+    """On a terminal, Rich fits the table to the window; into a file or a pipe it is printed as
+    wide as its longest cells need, so ids and paths are never split mid-word."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    options = console.options.update(max_width=FULL_WIDTH)
+    width = max(80, console.measure(table, options=options).maximum)
+    Console(width=width, file=console.file).print(table)

@@ -6,13 +6,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from mslt_it.cli.common import TasksDir, split_codes, use_tasks_dirs
+from mslt_it.cli.common import TasksDir, print_whole, split_codes, stdout_console, use_tasks_dirs
 from mslt_it.errors import MsltError
 
-STDOUT = Console()
+STDOUT = stdout_console()
 RESCORED_KIND = "mslt-it rescored results"  # mslt_it.evaluation.scoring.rescore_file writes it
 
 
@@ -115,6 +114,7 @@ def eval_command(
     use_tasks_dirs(tasks_dir)
     from mslt_it.config import validate_section
     from mslt_it.evaluation import EvalConfig, evaluate
+    from mslt_it.named_models import resolve_model_name
     from mslt_it.recipes import recipe_section
 
     settings: dict[str, Any] = {}
@@ -157,10 +157,14 @@ def eval_command(
         settings.pop("task", None)
     settings.update({key: value for key, value in options.items() if value not in (None, [])})
     config = validate_section(EvalConfig, settings, prefix)
+    if config.model is not None:  # mslt-it:tiny-world and the like, as in a recipe
+        config = config.model_copy(update={"model": resolve_model_name(config.model)})
+    if models is not None:
+        models = [resolve_model_name(name) for name in models]
     if models is None and config.compare_models:  # an eval recipe that compares models
         if config.model is None:
             raise MsltError("eval.compare_models: also give eval.model (or --model)")
-        models = [config.model, *config.compare_models]
+        models = [config.model, *(resolve_model_name(m) for m in config.compare_models)]
     if models is not None:
         compare(config.model_copy(update={"compare_models": []}), models, out, overwrite)
         return
@@ -258,4 +262,4 @@ def print_results(results: dict[str, Any], title: str) -> None:
         targets = data.get("average_targets") or {}
         if targets.get("unweighted") is not None and targets["languages"] != average["languages"]:
             table.add_row("targets", f"{targets['unweighted']:.1f}", "", *blanks)
-        STDOUT.print(table)
+        print_whole(STDOUT, table)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from mslt_it.cli.common import TasksDir, use_tasks_dirs
+from mslt_it.cli.common import TasksDir, print_whole, stdout_console, use_tasks_dirs
 from mslt_it.errors import MsltError
 
-STDOUT = Console()
+STDOUT = stdout_console()
+STDERR = Console(stderr=True)
 prompts_app = typer.Typer(help="List, show and render prompt templates.", no_args_is_help=True)
 
 PromptsDir = Annotated[
@@ -45,7 +47,7 @@ def list_templates(
             langs = template.languages
             shown = ",".join(langs) if len(langs) <= 15 else f"{len(langs)} languages"
             table.add_row(template.id, template.spec.task, shown, template.spec.description)
-    STDOUT.print(table)
+    print_whole(STDOUT, table)
     if problems:  # the others are listed and usable; the broken ones are the error
         broken = len({path.resolve() for path, _ in problems})  # each file once
         more = f" (and {broken - 1} more broken templates)" if broken > 1 else ""
@@ -59,8 +61,10 @@ def show(template_id: str, prompts_dir: PromptsDir = None, tasks_dir: TasksDir =
     from mslt_it.prompts import get_template
 
     template = get_template(template_id, prompts_dir or [])
-    STDOUT.print(f"[bold]{template.id}[/] ({template.path})", highlight=False)
-    STDOUT.print(template.source_text, markup=False, highlight=False)
+    # the file exactly on stdout (`prompts show X > mine.yaml` copies it); where it lives on stderr
+    STDERR.print(f"# {template.id} ({template.path})", highlight=False, markup=False)
+    sys.stdout.write(template.source_text)
+    sys.stdout.flush()
 
 
 @prompts_app.command("render")
@@ -69,7 +73,10 @@ def render(
     task: Annotated[str, typer.Option(help="Task of the example row.")],
     lang: Annotated[str, typer.Option(help="Language of the example row.")],
     data: Annotated[str, typer.Option(help="hub, synthetic or a folder.")] = "synthetic",
-    split: Annotated[str, typer.Option(help="Split to take the row from.")] = "validation",
+    split: Annotated[
+        str | None,
+        typer.Option(help="Split to take the row from (default: validation, else one it has)."),
+    ] = None,
     index: Annotated[int, typer.Option(help="Which row.")] = 0,
     prompts_dir: PromptsDir = None,
     tasks_dir: TasksDir = None,
@@ -87,6 +94,9 @@ def render(
     if template.spec.task != task:
         raise MsltError(f"--task: template {template.id} is for {template.spec.task}, not {task}")
     template.check_language(lang)
+    if split is None:
+        preferred = [s for s in ("validation", "test", "eval", "train") if s in task_spec.splits]
+        split = (preferred or list(task_spec.splits))[0]
     rows = open_split(task_spec, lang, split, data)
     if not 0 <= index < len(rows):
         raise MsltError(f"--index: must be between 0 and {len(rows) - 1}, got {index}")

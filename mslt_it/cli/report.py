@@ -8,7 +8,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-STDOUT = Console()
+from mslt_it.cli.common import stdout_console
+
+STDOUT = stdout_console()
 STDERR = Console(stderr=True)
 
 

@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-STDOUT = Console()
+from mslt_it.cli.common import print_whole, stdout_console
+
+STDOUT = stdout_console()
 SLURM_MARKER = "# mslt-it Slurm array script"  # lets --emit-slurm replace its own script only
 STATUS_STYLE = {"done": "green", "todo": "yellow", "stale": "magenta", "waiting": "dim"}
 
@@ -79,7 +80,7 @@ def print_plan(plan) -> None:
         table.add_row(
             step.name, runs, origin, str(step.output), f"[{STATUS_STYLE[status]}]{status}"
         )
-    STDOUT.print(table)
+    print_whole(STDOUT, table)
 
 
 def write_slurm_script(plan, recipe_path: Path, out: Path, output_dir: Path | None = None) -> None:

@@ -10,13 +10,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mslt_it.cli.common import TasksDir, split_codes, use_tasks_dirs
+from mslt_it.cli.common import TasksDir, print_whole, split_codes, stdout_console, use_tasks_dirs
 from mslt_it.errors import MsltError
 
 if TYPE_CHECKING:
     from mslt_it.selection import CriterionEvaluation, SelectionResult
 
-STDOUT = Console()
+STDOUT = stdout_console()
 STDERR = Console(stderr=True)
 
 
@@ -174,11 +174,7 @@ def _header(name: str) -> str:
 
 def _print_wide(table: Table) -> None:
     """On a terminal rich fits the table; into a file or pipe it is printed at full width."""
-    if STDOUT.is_terminal:
-        STDOUT.print(table)
-        return
-    width = max(80, STDOUT.measure(table, options=STDOUT.options.update(max_width=1000)).maximum)
-    Console(width=width).print(table)
+    print_whole(STDOUT, table)
 
 
 def print_selection(result: SelectionResult, options: Any) -> None:

@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-STDOUT = Console()
+from mslt_it.cli.common import stdout_console
+
+STDOUT = stdout_console()
 
 
 def register(app: typer.Typer) -> None:

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from mslt_it.cli.common import print_whole, stdout_console
 from mslt_it.errors import MsltError
 
-STDOUT = Console()
+STDOUT = stdout_console()
 
 
 def register(app: typer.Typer) -> None:
@@ -214,7 +214,7 @@ def print_summary(run: dict[str, Any], out: Path) -> None:
         rows.append(("  the base model, same tokens", f"{run['base_answer_token_accuracy']:.3f}"))
     for name, value in rows:
         table.add_row(name, value)
-    STDOUT.print(table)
+    print_whole(STDOUT, table)
     STDOUT.print(f"adapter and run.json → {out}", highlight=False, soft_wrap=True)
 
 

@@ -1,0 +1,51 @@
+"""mslt-it's own model names (``mslt-it:tiny``, ``mslt-it:tiny-world``), resolved the same way
+wherever a model is named: a recipe's ``model.name_or_path`` or ``eval.compare_models``, and
+``mslt-it eval --model``. Each is made once into a folder (built, or copied from the package) and
+then used like any local model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mslt_it.identity import cache_folder
+from mslt_it.outputs import output_lock
+
+TINY_MODEL = "mslt-it:tiny"
+TINY_WORLD_MODEL = "mslt-it:tiny-world"
+TINY_MODELS = (TINY_MODEL, TINY_WORLD_MODEL)
+
+
+def is_named_model(name: str | Path | None) -> bool:
+    """Whether ``name`` is one of mslt-it's own model names."""
+    return str(name) in TINY_MODELS
+
+
+def named_model_folder(name: str) -> Path:
+    """Where a named model lives outside a recipe: one copy per machine, in mslt-it's cache."""
+    return cache_folder() / "models" / name.split(":", 1)[1]
+
+
+def ensure_named_model(name: str, folder: Path) -> Path:
+    """Make ``name`` in ``folder`` unless it is there; parallel processes (a Slurm array) wait for
+    the one making it. The world base is copied from the one shipped in the package."""
+    folder = Path(folder)
+    if folder.is_dir():
+        return folder
+    from mslt_it.tiny import build_tiny_model, copy_world_model  # torch: only when one is made
+
+    with output_lock(folder, field="model", wait=True):
+        if folder.is_dir():  # another process made it meanwhile
+            return folder
+        if name == TINY_WORLD_MODEL:
+            copy_world_model(folder)
+        else:
+            build_tiny_model(folder, seed=0)
+    return folder
+
+
+def resolve_model_name(name: str) -> str:
+    """A model name as a loader takes it: mslt-it's own names become their (made) folder."""
+    if not is_named_model(name):
+        return name
+    return str(ensure_named_model(name, named_model_folder(name)))
