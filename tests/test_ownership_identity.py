@@ -372,3 +372,35 @@ def test_report_into_any_folder_state_loses_nothing(cli, tmp_path_factory, state
         assert (out / name).read_bytes() == content, (state, result.err)
     if result.code == 0 and "report.md" in users:
         pytest.fail(f"a user's report.md was replaced: {state}")
+
+
+# --------------------------------------------------------------------------- a moved run
+
+
+def test_a_moved_run_is_pointed_at_its_base_by_content(cli, tiny_model_dir, tmp_path) -> None:
+    """run.json keeps the base's path: once the base moved, --model NEW points the run at it,
+    accepted only when the folder's files are those training recorded."""
+    from test_eval_support import study_adapters
+
+    from mslt_it.identity import model_identity
+
+    moved_base = tmp_path / "moved-base"
+    shutil.copytree(tiny_model_dir, moved_base)
+    run = tmp_path / "run"
+    shutil.copytree(study_adapters(tiny_model_dir)["a1"], run)
+    record = json.loads((run / "run.json").read_text())
+    record["base_model"] = str(tmp_path / "where-it-was")
+    record["base_model_identity"] = model_identity(tiny_model_dir)
+    (run / "run.json").write_text(json.dumps(record))
+    command = ["eval", "--adapter", run, "--task", "xnli", "--langs", "en", "--limit", "2",
+               "--mode", "rank", *FAST]  # fmt: skip
+    assert_one_line_error(cli(*command, "--out", tmp_path / "a"), "not there any more", "--model")
+    moved = cli(*command, "--model", moved_base, "--out", tmp_path / "b")
+    assert moved.code == 0, moved.err
+    other = tmp_path / "other-base"
+    shutil.copytree(tiny_model_dir, other)
+    weights = next(other.glob("*.safetensors"))
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    assert_one_line_error(cli(*command, "--model", other, "--out", tmp_path / "c"), "trained on")

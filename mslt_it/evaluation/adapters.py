@@ -15,6 +15,7 @@ from typing import Any
 
 from mslt_it.errors import MsltError
 from mslt_it.files import MAX_JSON_BYTES, read_user_text
+from mslt_it.identity import model_identity
 
 RUN_FILE = "run.json"
 ADAPTER_CONFIG = "adapter_config.json"
@@ -137,13 +138,24 @@ def same_model(a: str, b: str) -> bool:
 
 
 def check_base_model(adapters: list[Adapter], model: str | None) -> str:
-    """The study's base model: ``model``, or the adapters' shared one; any mismatch is an error."""
+    """The study's base model: ``model``, or the adapters' shared one; any mismatch is an error.
+
+    A run folder (or its base) that was moved or copied keeps the base's old path in run.json:
+    ``--model NEW_PATH`` points it at its base, accepted when the folder's content is the one
+    training recorded (``base_model_identity``); without ``--model`` a missing recorded base is
+    a one-line error that says so. The same rule holds for ``mslt-it analyze``.
+    """
     for adapter in adapters:
         if adapter.base_model is None:
             continue
         if model is None:
             model = adapter.base_model
-        elif not same_model(adapter.base_model, model):
+            if _looks_local(model) and not Path(model).expanduser().exists():
+                raise MsltError(
+                    f"adapter: {adapter.name} was trained on base model {model!r}, which is not "
+                    "there any more (moved?); point it at the base with --model PATH"
+                )
+        elif not same_model(adapter.base_model, model) and not same_content(adapter, model):
             raise MsltError(
                 f"adapter: {adapter.name} was trained on base model {adapter.base_model!r}, not "
                 f"--model {model!r}; evaluate it with its own base model"
@@ -151,3 +163,17 @@ def check_base_model(adapters: list[Adapter], model: str | None) -> str:
     if model is None:
         raise MsltError("model: no --model given and the adapters do not name their base model")
     return model
+
+
+def _looks_local(model: str) -> bool:
+    """A path rather than a Hub id (``org/name``): absolute, relative with ./, or ~."""
+    return model.startswith(("/", "./", "../", "~"))
+
+
+def same_content(adapter: Adapter, model: str) -> bool:
+    """``model`` is a local folder whose files are those the adapter's base had in training."""
+    recorded = (adapter.run or {}).get("base_model_identity")
+    folder = Path(model).expanduser()
+    if not isinstance(recorded, dict) or "sha256" not in recorded or not folder.is_dir():
+        return False
+    return model_identity(folder) == recorded

@@ -283,6 +283,8 @@ def run_record(
         "kind": "mslt-it run",
         "base_model": model_config.name_or_path,
         "base_model_revision": hub_revision(model_config.name_or_path),
+        # what the base's files were: a moved or copied base is recognised by content
+        "base_model_identity": plan.determining["base_model_identity"],
         "trust_remote_code": model_config.trust_remote_code,
         "dataset": dataset_record(plan.data, checked.rows),
         "eval_dataset": dataset_record(plan.eval_data, checked.eval_rows),
