@@ -41,8 +41,10 @@ import pyarrow as pa
 
 from mslt_it.config import DataConfig
 from mslt_it.errors import MsltError
+from mslt_it.examples import language_rng, to_chat_columns
 from mslt_it.files import check_regular_file
 from mslt_it.io import read_arrow_table
+from mslt_it.languages import get_language
 from mslt_it.progress import progress_bar
 from mslt_it.prompts import PromptTemplate
 from mslt_it.tasks.base import Task
@@ -177,8 +179,6 @@ def render_corpus(
     counter: TokenCounter | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, int]]]:
     """Sample, clean and render every source language; the examples and per-language counts."""
-    from mslt_it.data import to_chat_columns
-
     seen: set[bytes] = set()
     examples: list[dict[str, Any]] = []
     cleaning: dict[str, dict[str, int]] = {}
@@ -216,9 +216,6 @@ def take_language(
     seen: set[bytes],
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """Rows of one language in seeded random order until ``quota`` clean ones are taken."""
-    from mslt_it.data import language_rng
-    from mslt_it.languages import get_language
-
     script = get_language(lang).script
     order = language_rng(config.seed, lang).permutation(len(split))
     counts = {"examined": 0, "kept": 0, "empty": 0, "duplicates": 0, "script_mismatch": 0}

@@ -25,12 +25,15 @@ import numpy as np
 
 from mslt_it import __version__
 from mslt_it.config import DataConfig, validate_section
+from mslt_it.corpus import open_corpus_split, render_corpus
 from mslt_it.errors import MsltError
+from mslt_it.examples import language_rng, to_chat_columns
 from mslt_it.io import atomic_directory, atomic_write_json
 from mslt_it.outputs import claim_output
 from mslt_it.progress import progress_bar
 from mslt_it.prompts import PromptTemplate, get_template
 from mslt_it.tasks import check_languages, get_task
+from mslt_it.tasks.definitions import user_definition
 from mslt_it.tasks.sources import SplitRows
 from mslt_it.tokens import TokenCounter
 
@@ -158,8 +161,6 @@ def build_part(config: DataConfig, template: PromptTemplate, counter: TokenCount
     available = {lang: len(split) for lang, split in splits.items()}
     quotas = plan_quotas(available, config)
     if template.task.kind == "instructions":
-        from mslt_it.corpus import render_corpus
-
         examples, cleaning = render_corpus(config, template, splits, quotas, counter)
         return Part(config, template, splits, examples, cleaning)
     examples = render_examples(config, template, splits, quotas, counter)
@@ -213,8 +214,6 @@ def open_sources(config: DataConfig) -> dict[str, SplitRows]:
     Local files go through the corpus reader's checks (long lines, truncated or array files,
     a language column of numbers), for every task, not only corpora.
     """
-    from mslt_it.corpus import open_corpus_split  # corpus builds on this module
-
     task = get_task(config.task)
     splits: dict[str, SplitRows] = {}
     with progress_bar() as progress:
@@ -265,12 +264,6 @@ def split_by_largest_remainder(total: int, weights: np.ndarray) -> list[int]:
     for i in by_fraction[:remainder]:
         shares[i] += 1
     return [int(s) for s in shares]
-
-
-def language_rng(seed: int, lang: str) -> np.random.Generator:
-    """The random stream of one language's sample: the build's seed and the language."""
-    lang_key = int.from_bytes(hashlib.sha256(lang.encode()).digest()[:8], "little")
-    return np.random.default_rng([seed, lang_key])
 
 
 def sample_indices(n_available: int, n_wanted: int, seed: int, lang: str) -> np.ndarray:
@@ -326,27 +319,6 @@ def render_language(
         example.update(to_chat_columns(rendered.instruction, rendered.answer, config))
         examples.append(example)
     return examples
-
-
-def to_chat_columns(
-    instruction: str,
-    answer: str,
-    config: DataConfig,
-    history: list[dict[str, str]] | None = None,
-) -> dict[str, Any]:
-    """The conversational columns TRL expects for the chosen format.
-
-    ``history`` (earlier turns of a multi-turn conversation) goes before the last user turn, so a
-    conversation stays whole in one example; its own system message, if any, wins over the
-    configured one.
-    """
-    prompt = [*(history or []), {"role": "user", "content": instruction}]
-    if config.system_prompt and not (history and history[0]["role"] == "system"):
-        prompt.insert(0, {"role": "system", "content": config.system_prompt})
-    completion = [{"role": "assistant", "content": answer}]
-    if config.format == "messages":
-        return {"messages": prompt + completion}
-    return {"prompt": prompt, "completion": completion}
 
 
 def fingerprint(examples: list[dict[str, Any]]) -> str:
@@ -413,8 +385,6 @@ def make_manifest(
 
 def _user_task(name: str) -> dict[str, Any]:
     """The manifest's record of a task defined in a --tasks-dir folder (nothing for shipped)."""
-    from mslt_it.tasks.definitions import user_definition
-
     definition = user_definition(get_task(name))
     return {"task_definition": definition} if definition else {}
 

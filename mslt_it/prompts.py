@@ -35,12 +35,13 @@ import jinja2
 from jinja2 import meta
 from pydantic import BaseModel, ConfigDict
 
-from mslt_it.config import read_text_file, validate_yaml_file
 from mslt_it.errors import MsltError, allowed
 from mslt_it.paths import PROMPTS_DIR, shipped_folder
 from mslt_it.prompt_bounds import ENVIRONMENT, bounded_render, check_literals, describe
 from mslt_it.tasks import all_tasks, get_task
 from mslt_it.tasks.base import Row, Task
+from mslt_it.tasks.synthetic import sample_row
+from mslt_it.yamlfiles import read_text_file, validate_yaml_file
 
 
 class LanguageOverride(BaseModel):
@@ -332,8 +333,6 @@ def _trial_render(template: PromptTemplate) -> None:
     Languages without their own instruction, answer or words share one variant (WikiAnn's 176
     languages are one or two), so loading stays fast; a language with an override is tried alone.
     """
-    from mslt_it.tasks.sources import sample_row  # pyarrow: loaded only when a template is
-
     tried: set[tuple[object, ...]] = set()
     for lang in template.languages:
         parts = template._compiled[lang]

@@ -8,7 +8,14 @@ directory) and writes ``report.md``, CSVs and PNG plots:
 - the k-sweep curve: score against the number of sources, with 95% intervals;
 - for an all-combinations grid, each selection criterion's rank of its own top pick and its
   Spearman correlation with the measured scores (``mslt-it select --evaluate``);
-- the representation analysis (``analysis.json`` and its PNGs) when present.
+- the representation analysis (``analysis.json`` and its PNGs) when present;
+- paired comparisons (:mod:`mslt_it.comparisons`): every MSLT run against the SSLT baseline, and
+  any pair asked for, row by row with intervals and Holm-corrected p-values (``comparisons.csv``);
+  the gain plot draws those intervals and stars the significant languages;
+- rollups by script, family and resource tier (:mod:`mslt_it.rollups`);
+- answer-language fidelity of generated answers (recorded by ``mslt-it eval``), an adapter that
+  changed nothing (``adapter_sanity``), and with a tokenizer, fertility against scores
+  (:mod:`mslt_it.fertility`).
 """
 
 from __future__ import annotations
@@ -22,14 +29,18 @@ import re
 import shutil
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mslt_it import comparisons as paired
+from mslt_it import fertility as fertility_of
+from mslt_it import rollups
 from mslt_it.errors import MsltError
-from mslt_it.evaluation.store import CHUNKS
+from mslt_it.evaluation.sanity import adapter_sanity
+from mslt_it.evaluation.store import CHUNKS, PREDICTIONS, read_jsonl
 from mslt_it.files import read_user_text
 from mslt_it.io import atomic_directory, shared_file_mode
 
@@ -62,16 +73,24 @@ class Score:
     is_source: bool
     synthetic: bool = False
     model: str = ""
+    answer_share: float | None = None  # generated answers in the expected language (0..1)
+    answer_expected: str = ""  # that language ("" when answers were not identified)
 
 
 @dataclass
 class Results:
-    """Every score found, and what the report must say about the data."""
+    """Every score found, and what the report must say about the data.
+
+    ``files``: each run's results.json (its predictions.jsonl beside it feeds the paired
+    comparisons); ``sanity``: each adapter run's ``adapter_sanity`` record.
+    """
 
     scores: list[Score]
     synthetic: bool
     analyses: list[Path]
     unfinished: tuple[Path, ...] = ()
+    files: dict[str, Path] = field(default_factory=dict)
+    sanity: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def runs(self) -> list[str]:
@@ -152,8 +171,11 @@ def load_results(paths: list[Path]) -> Results:
     documents = [read_results_file(path) for path in files]
     names = run_names(files, documents)
     scores: list[Score] = []
+    sanity: dict[str, dict[str, Any]] = {}
     for path, data, name in zip(files, documents, names, strict=True):
         scores.extend(scores_of(data, path, name))
+        if isinstance(data.get("adapter_sanity"), dict):
+            sanity[name] = data["adapter_sanity"]
     if not scores:
         raise MsltError(f"run dir: {', '.join(map(str, files))} hold no per-language scores")
     analyses = list(
@@ -165,7 +187,8 @@ def load_results(paths: list[Path]) -> Results:
         )
     )
     synthetic = any(score.synthetic for score in scores)
-    return Results(scores, synthetic, analyses, tuple(find_unfinished(paths)))
+    found = dict(zip(names, files, strict=True))
+    return Results(scores, synthetic, analyses, tuple(find_unfinished(paths)), found, sanity)
 
 
 def run_label(sources: tuple[str, ...], fallback: str) -> str:
@@ -280,6 +303,7 @@ def scores_of(data: dict[str, Any], path: Path, name: str) -> list[Score]:
             if count != int(count):
                 raise MsltError(f"{where}.n: {entry.get('n')!r:.40} is not a whole number")
             invalid = _number(entry.get("invalid_rate", 0.0), f"{where}.invalid_rate", 0, 1)
+            share, expected = answer_language_of(entry.get("answer_language"), where)
             out.append(
                 Score(
                     run=name,
@@ -295,31 +319,171 @@ def scores_of(data: dict[str, Any], path: Path, name: str) -> list[Score]:
                     is_source=lang in sources,
                     synthetic=synthetic,
                     model=str(data.get("model") or ""),
+                    answer_share=share,
+                    answer_expected=expected,
                 )
             )
     return out
 
 
-def write_report(paths: list[Path], out: Path, recipe: Any = None, overwrite: bool = True) -> Path:
-    """Write report.md, scores.csv and the plots into ``out`` (atomically)."""
+def answer_language_of(entry: Any, where: str) -> tuple[float | None, str]:
+    """``(share, expected language)`` of a language's ``answer_language`` record, checked."""
+    if entry is None:
+        return None, ""
+    if not isinstance(entry, dict):
+        raise MsltError(f"{where}.answer_language: expected a mapping")
+    expected = entry.get("expected")
+    if not isinstance(expected, str):
+        raise MsltError(f"{where}.answer_language.expected: {expected!r:.40} is not a code")
+    share = entry.get("share")
+    if share is None:
+        return None, expected
+    return _number(share, f"{where}.answer_language.share", 0, 1), expected
+
+
+def write_report(
+    paths: list[Path],
+    out: Path,
+    recipe: Any = None,
+    overwrite: bool = True,
+    compare: Sequence[tuple[str, str]] = (),
+    tokenizer: str | None = None,
+) -> Path:
+    """Write report.md, scores.csv, comparisons.csv and the plots into ``out`` (atomically).
+
+    ``compare``: pairs ``(baseline, run)`` of run names as the report labels them, compared row
+    by row besides every MSLT run against the SSLT baseline; runs on different tasks or rows
+    are a one-line error. ``tokenizer``: plot each language's fertility against the scores.
+    Every check and measurement is done before ``out`` is touched.
+    """
     from mslt_it.outputs import claim_output
 
     results = load_results([Path(p) for p in paths])
+    rows, skipped = gather_comparisons(results, compare)
+    extras = Extras(
+        comparisons=rows,
+        skipped=skipped,
+        sanity=check_adapters(results),
+        fertility=measure_fertility(results, tokenizer) if tokenizer else {},
+        tokenizer=tokenizer or "",
+    )
     with claim_output(out, kind="report", overwrite=overwrite, inputs=paths, inside_ok=True):
-        return _write(results, Path(out), recipe)
+        return _write(results, Path(out), recipe, extras)
 
 
-def _write(results: Results, out: Path, recipe: Any) -> Path:
+@dataclass
+class Extras:
+    """What a report adds to the scores: paired comparisons (and the pairs that could not be
+    compared, with why), each adapter's sanity record, each task's fertility."""
+
+    comparisons: list[paired.ComparisonRow] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    sanity: dict[str, dict[str, Any]] = field(default_factory=dict)
+    fertility: dict[str, list[fertility_of.Fertility]] = field(default_factory=dict)
+    tokenizer: str = ""
+
+    def for_task(self, task: str) -> Extras:
+        return Extras(
+            [r for r in self.comparisons if r.task == task],
+            self.skipped,
+            self.sanity,
+            {task: self.fertility[task]} if task in self.fertility else {},
+            self.tokenizer,
+        )
+
+
+def baseline_pairs(results: Results) -> list[tuple[str, str]]:
+    """Every MSLT run with the first SSLT run (the gain plot's baseline) of its task."""
+    pairs = []
+    for task in dict.fromkeys(s.task for s in results.scores):
+        runs = list(dict.fromkeys(s.run for s in results.scores if s.task == task))
+        single = [r for r in runs if len(results.sources_of(r)) == 1]
+        multi = [r for r in runs if len(results.sources_of(r)) > 1]
+        if single:
+            pairs += [(single[0], run) for run in multi if (single[0], run) not in pairs]
+    return pairs
+
+
+def gather_comparisons(
+    results: Results, asked: Sequence[tuple[str, str]] = ()
+) -> tuple[list[paired.ComparisonRow], list[str]]:
+    """Paired comparisons for the report: the baseline pairs (skipped, with the reason, when
+    their rows cannot be paired) and the ``asked`` ones (an error when they cannot)."""
+    rows: list[paired.ComparisonRow] = []
+    loaded: dict[str, paired.RunRows] = {}
+
+    def rows_of(name: str) -> paired.RunRows:
+        if name not in loaded:
+            if name not in results.files:
+                raise MsltError(f"compare: {name!r} has no results file to read rows from")
+            loaded[name] = paired.read_run_rows(name, results.files[name], results.sources_of(name))
+        return loaded[name]
+
+    asked = [(paired.pick_run(a, results.runs), paired.pick_run(b, results.runs)) for a, b in asked]
+    for a, b in asked:
+        if a == b:
+            raise MsltError(f"--compare: {a!r} against itself; give two different runs")
+        rows += paired.compare_runs(rows_of(a), rows_of(b))
+    skipped: list[str] = []
+    for a, b in baseline_pairs(results):
+        if (a, b) in asked or a not in results.files or b not in results.files:
+            continue
+        try:
+            rows += paired.compare_runs(rows_of(a), rows_of(b))
+        except MsltError as error:
+            skipped.append(f"{b} vs {a}: {str(error).removeprefix('compare: ')}")
+    return rows, skipped
+
+
+def check_adapters(results: Results) -> dict[str, dict[str, Any]]:
+    """Each adapter run's sanity record: from its results.json, or measured here against a base
+    run of the same model in the report (no sources) when results.json has none."""
+    found = dict(results.sanity)
+    bases = [r for r in results.runs if not results.sources_of(r) and r in results.files]
+    models = {s.run: s.model for s in results.scores}
+    base_records: dict[str, list[dict[str, Any]]] = {}
+    for run in results.runs:
+        if run in found or not results.sources_of(run) or run not in results.files:
+            continue
+        base = next((b for b in bases if models.get(b) == models.get(run)), None)
+        own = results.files[run].parent / PREDICTIONS
+        if base is None or not own.is_file():
+            continue
+        theirs = results.files[base].parent / PREDICTIONS
+        if theirs.is_file():
+            if base not in base_records:  # read once for every adapter run
+                base_records[base] = read_jsonl(theirs)
+            record = adapter_sanity(read_jsonl(own), base_records[base], base)
+            if record is not None:
+                found[run] = record
+    return found
+
+
+def measure_fertility(results: Results, tokenizer: str) -> dict[str, list[fertility_of.Fertility]]:
+    """Each task's language fertilities under ``tokenizer``."""
+    files = list(results.files.values())
+    if not files:
+        raise MsltError("--tokenizer: the report has no results files to read prompts from")
+    return {
+        task: fertility_of.fertilities(tokenizer, files, task)
+        for task in dict.fromkeys(s.task for s in results.scores)
+    }
+
+
+def _write(results: Results, out: Path, recipe: Any, extras: Extras | None = None) -> Path:
     """:func:`write_report` once ``out`` is checked and locked.
 
     Several evaluation tasks (XCOPA, XStoryCloze, XWinograd after one training run) get a
     section each, with its own tables and plots in ``<task>/``; one cell cannot hold two tasks.
     """
+    extras = extras or Extras()
     tasks = list(dict.fromkeys(s.task for s in results.scores))
     with atomic_directory(out, overwrite=True, kind="report") as tmp:
-        write_csv(results, tmp / "scores.csv")
+        write_csv(results, tmp / "scores.csv", extras.comparisons)
+        if extras.comparisons:
+            paired.write_comparisons(extras.comparisons, tmp / "comparisons.csv")
         if len(tasks) == 1:
-            (text,) = task_markdown(results, tmp, recipe)
+            (text,) = task_markdown(results, tmp, recipe, extras=extras)
         else:
             sections = []
             for number, task in enumerate(tasks):
@@ -329,10 +493,17 @@ def _write(results: Results, out: Path, recipe: Any) -> Path:
                     task_is_synthetic(results, scores),
                     results.analyses if number == 0 else [],
                     results.unfinished,
+                    results.files,
+                    results.sanity,
                 )
+                own_extras = extras.for_task(task)
                 (tmp / task).mkdir()
-                write_csv(subset, tmp / task / "scores.csv")
-                own, linked = task_markdown(subset, tmp / task, recipe, ("", f"{task}/"))
+                write_csv(subset, tmp / task / "scores.csv", own_extras.comparisons)
+                if own_extras.comparisons:
+                    paired.write_comparisons(own_extras.comparisons, tmp / task / "comparisons.csv")
+                own, linked = task_markdown(
+                    subset, tmp / task, recipe, ("", f"{task}/"), own_extras
+                )
                 (tmp / task / "report.md").write_text(own, encoding="utf-8")
                 sections.append(f"# {task}\n\n" + linked.split("\n", 1)[1])
             text = "# mslt-it report\n\n" + f"Tasks: {', '.join(tasks)}.\n\n" + "\n".join(sections)
@@ -349,16 +520,22 @@ def task_is_synthetic(results: Results, scores: Sequence[Score]) -> bool:
 
 
 def task_markdown(
-    results: Results, folder: Path, recipe: Any, prefixes: Sequence[str] = ("",)
+    results: Results,
+    folder: Path,
+    recipe: Any,
+    prefixes: Sequence[str] = ("",),
+    extras: Extras | None = None,
 ) -> list[str]:
     """One task's tables and plots, written into ``folder`` once, as Markdown for each prefix
     its files are linked with (the task's own report, and its section in the combined one)."""
-    figures = make_plots(results, folder)
+    extras = extras or Extras()
+    figures = make_plots(results, folder, extras)
     extra = criteria_section(results, folder, recipe) if recipe is not None else ""
     analysis = copy_analyses(results, folder)
+    sections = extra_sections(results, extras)
     texts = []
     for prefix in prefixes:
-        text = markdown(results, [prefix + f for f in figures], extra, analysis, recipe)
+        text = markdown(results, [prefix + f for f in figures], extra, analysis, recipe, sections)
         if prefix:
             text = text.replace("](analysis", f"]({prefix}analysis")
         texts.append(text)
@@ -377,21 +554,134 @@ CSV_COLUMNS = [
     "n",
     "invalid_rate",
     "is_source",
+    *rollups.GROUPINGS,
+    "answer_language",
+    "answer_language_share",
+    "compared_with",
+    "difference",
+    "difference_ci_low",
+    "difference_ci_high",
+    "p_holm",
+    "significant",
 ]
+"""One line per run and language; the grouping columns make a rollup one group-by away, and
+the comparison columns repeat the run's first paired comparison (all are in comparisons.csv)."""
 
 
-def write_csv(results: Results, path: Path) -> None:
+def write_csv(
+    results: Results, path: Path, comparisons: Sequence[paired.ComparisonRow] = ()
+) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
+    compared: dict[tuple[str, str, str], paired.ComparisonRow] = {}
+    for row in comparisons:
+        compared.setdefault((row.run, row.task, row.lang), row)
     for s in results.scores:
         score, low, high = f"{s.score:.2f}", f"{s.low:.2f}", f"{s.high:.2f}"
         sources = "+".join(s.sources)
         rate = f"{s.invalid_rate:.4f}"
-        writer.writerow(
-            [s.run, sources, s.task, s.lang, s.metric, score, low, high, s.n, rate, s.is_source]
-        )
+        groups = [rollups.group_of(s.lang, by) for by in rollups.GROUPINGS]
+        share = "" if s.answer_share is None else f"{s.answer_share:.4f}"
+        pair = compared.get((s.run, s.task, s.lang))
+        versus = ["", "", "", "", "", ""]
+        if pair is not None:
+            versus = [
+                pair.baseline,
+                f"{pair.difference:.2f}",
+                f"{pair.ci_low:.2f}",
+                f"{pair.ci_high:.2f}",
+                "" if pair.p_holm is None else f"{pair.p_holm:.4g}",
+                pair.significant,
+            ]
+        cells = [s.run, sources, s.task, s.lang, s.metric, score, low, high, s.n, rate]
+        writer.writerow([*cells, s.is_source, *groups, s.answer_expected, share, *versus])
     path.write_text(buffer.getvalue(), encoding="utf-8")
+
+
+def extra_sections(results: Results, extras: Extras) -> str:
+    """Adapter sanity, answer-language fidelity, paired comparisons, rollups and fertility."""
+    parts = [
+        sanity_markdown(results, extras.sanity),
+        fidelity_markdown(results),
+        paired.markdown(extras.comparisons),
+    ]
+    if extras.skipped:
+        parts.append("Not compared: " + "; ".join(extras.skipped) + ".\n")
+    pairs = list(dict.fromkeys((r.baseline, r.run) for r in extras.comparisons))
+    runs = set(results.runs)
+    pairs = [(a, b) for a, b in pairs if a in runs and b in runs] or baseline_pairs(results)
+    parts.append(rollups.markdown(results.scores, pairs))
+    task = results.scores[0].task
+    if task in extras.fertility:
+        parts.append(
+            fertility_of.markdown(extras.fertility[task], target_scores(results), extras.tokenizer)
+        )
+    return "\n".join(part for part in parts if part)
+
+
+def target_scores(results: Results) -> dict[str, dict[str, float]]:
+    """Per run: target language -> score (sources left out: they were trained on)."""
+    out: dict[str, dict[str, float]] = {}
+    for s in results.scores:
+        if not s.is_source:
+            out.setdefault(s.run, {})[s.lang] = s.score
+    return out
+
+
+def sanity_markdown(results: Results, sanity: dict[str, dict[str, Any]]) -> str:
+    """A warning for every adapter whose predictions equal the base model's on every row."""
+    lines = []
+    for run in results.runs:
+        record = sanity.get(run)
+        if not record:
+            continue
+        if record.get("same_as_base"):
+            lines.append(
+                f"**Adapter sanity: {run} predicts exactly as the base model "
+                f"({record.get('compared_with')}) on all {record.get('rows')} rows**: the "
+                "adapter was probably not applied (or learned nothing); its scores are the "
+                "base model's."
+            )
+        else:
+            lines.append(
+                f"Adapter sanity: {run} differs from {record.get('compared_with')} on "
+                f"{int(record.get('rows', 0)) - int(record.get('identical_rows', 0))} of "
+                f"{record.get('rows')} rows."
+            )
+    return "\n\n".join(lines) + "\n" if lines else ""
+
+
+def fidelity_markdown(results: Results) -> str:
+    """Share of generated answers in the expected language, runs × languages."""
+    scored = [s for s in results.scores if s.answer_expected]
+    if not scored:
+        return ""
+    langs = list(dict.fromkeys(s.lang for s in scored))
+    lines = ["## Answer-language fidelity (generated answers)", ""]
+    lines += [
+        "Share of answers written in the language expected (the prompt's, or the template's "
+        "answer language for English-instruction templates: in brackets where it differs), "
+        "identified by py3langid (the synthetic world's languages through their lexicons); "
+        "answers without letters are left out; – where no identifier covers the language. "
+        "The counts of each identified language, mixed, empty and unknown answers are in "
+        "each results.json.",
+        "",
+        "| run | " + " | ".join(langs) + " |",
+        "|---" * (len(langs) + 1) + "|",
+    ]
+    for run in dict.fromkeys(s.run for s in scored):
+        mine = {s.lang: s for s in scored if s.run == run}
+        cells = []
+        for lang in langs:
+            s = mine.get(lang)
+            if s is None or s.answer_share is None:
+                cells.append("–")
+                continue
+            note = f" ({s.answer_expected})" if s.answer_expected != lang else ""
+            cells.append(f"{100 * s.answer_share:.0f}%{note}")
+        lines.append(f"| {run} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def averages(results: Results) -> dict[str, dict[str, float]]:
@@ -406,8 +696,16 @@ def averages(results: Results) -> dict[str, dict[str, float]]:
     return out
 
 
-def markdown(results: Results, figures: list[str], extra: str, analysis: str, recipe: Any) -> str:
-    """The report's text: what was run, a table, the plots."""
+def markdown(
+    results: Results,
+    figures: list[str],
+    extra: str,
+    analysis: str,
+    recipe: Any,
+    sections: str = "",
+) -> str:
+    """The report's text: what was run, a table, ``sections`` (comparisons, rollups…), the
+    plots."""
     lines = ["# mslt-it report", ""]
     if recipe is not None:
         config = recipe.config
@@ -463,21 +761,29 @@ def markdown(results: Results, figures: list[str], extra: str, analysis: str, re
         worst = max(invalid, key=lambda s: s.invalid_rate)
         where = f"{worst.invalid_rate:.1%} ({worst.run}, {worst.lang})"
         lines += [f"Some outputs named no label (invalid); the highest rate was {where}.", ""]
+    if sections:
+        lines += [sections, ""]
     for figure in figures:
         lines += [f"![{figure}]({figure})", ""]
     return "\n".join([*lines, extra, analysis]).rstrip() + "\n"
 
 
-def make_plots(results: Results, folder: Path) -> list[str]:
+def make_plots(results: Results, folder: Path, extras: Extras | None = None) -> list[str]:
     """Every plot the results support; returns the file names written."""
     import matplotlib
 
     matplotlib.use("Agg")
+    extras = extras or Extras()
     written = [heatmap(results, folder / "heatmap.png")]
-    if gain_plot(results, folder / "gain.png"):
+    if gain_plot(results, folder / "gain.png", extras.comparisons):
         written.append("gain.png")
     if k_sweep_plot(results, folder / "k_sweep.png"):
         written.append("k_sweep.png")
+    task = results.scores[0].task
+    if task in extras.fertility:
+        figure = fertility_of.plot(extras.fertility[task], target_scores(results))
+        save_figure(figure, folder / "fertility.png")
+        written.append("fertility.png")
     return written
 
 
@@ -532,8 +838,14 @@ def heatmap(results: Results, path: Path) -> str:
     return path.name
 
 
-def gain_plot(results: Results, path: Path) -> bool:
-    """Gain of each multi-source run over the (first) single-source run, per target language."""
+def gain_plot(
+    results: Results, path: Path, comparisons: Sequence[paired.ComparisonRow] = ()
+) -> bool:
+    """Gain of each multi-source run over the (first) single-source run, per target language.
+
+    Where the runs were compared row by row, each bar gets its 95 % paired interval and a star
+    when the gain is significant after Holm; the legend sits outside the axes, over no bar.
+    """
     import matplotlib.pyplot as plt
 
     table = results.table()
@@ -548,20 +860,42 @@ def gain_plot(results: Results, path: Path) -> bool:
         figsize=(max(6.0, 0.55 * len(langs) * max(1, len(multi)) / 1.5), 3.8)
     )
     width = 0.8 / len(multi)
+    paired_rows = {(r.baseline, r.run, r.lang): r for r in comparisons}
+    intervals = False
     for k, run in enumerate(multi):
         gains = [
             table[run][lang].score - table[base][lang].score if lang in table[run] else 0.0
             for lang in langs
         ]
-        axis.bar(
-            np.arange(len(langs)) + (k - (len(multi) - 1) / 2) * width, gains, width, label=run
-        )
+        x = np.arange(len(langs)) + (k - (len(multi) - 1) / 2) * width
+        rows = [paired_rows.get((base, run, lang)) for lang in langs]
+        errors = None
+        if any(rows):
+            intervals = True
+            errors = np.array(
+                [
+                    [g - r.ci_low, r.ci_high - g] if r else [0.0, 0.0]
+                    for g, r in zip(gains, rows, strict=True)
+                ]
+            ).T.clip(min=0)
+        axis.bar(x, gains, width, label=run, yerr=errors, capsize=2, ecolor="dimgray")
+        for xi, gain, row in zip(x, gains, rows, strict=True):
+            if row is not None and row.significant:
+                top = row.ci_high if gain >= 0 else row.ci_low
+                axis.annotate(
+                    "*", (xi, top), ha="center", va="bottom" if gain >= 0 else "top",
+                    fontsize=11, fontweight="bold",
+                )  # fmt: skip
     axis.axhline(0, color="black", lw=0.8)
+    axis.margins(y=0.12)
     axis.set_xticks(range(len(langs)), langs)
     axis.set_xlabel("evaluation language")
     axis.set_ylabel(f"gain over {base} (points)")
-    axis.set_title(f"MSLT vs SSLT: gain over {base} at the same data budget")
-    axis.legend(fontsize=8, loc="best")
+    title = f"MSLT vs SSLT: gain over {base} at the same data budget"
+    if intervals:
+        title += "\n(95% paired intervals; * significant after Holm)"
+    axis.set_title(title)
+    axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     save_figure(figure, path)
     return True
 

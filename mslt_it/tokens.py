@@ -19,6 +19,8 @@ import numpy as np
 from jinja2 import nodes
 from jinja2.ext import Extension
 
+from mslt_it.modeling import load_tokenizer
+
 
 def chat_texts(examples: list[dict[str, Any]], tokenizer: Any) -> list[str]:
     """Each example as the model will see it: through the chat template when there is one."""
@@ -212,8 +214,6 @@ class TokenCounter:
     """
 
     def __init__(self, tokenizer_path: str, max_length: int) -> None:
-        from mslt_it.modeling import load_tokenizer
-
         self.tokenizer_path = tokenizer_path
         self.max_length = max_length
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mslt-it-tokens")

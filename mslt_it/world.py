@@ -31,6 +31,10 @@ import random
 from collections.abc import Sequence
 from functools import cache
 
+from mslt_it.languages import get_language
+from mslt_it.prompts import load_templates
+from mslt_it.tasks.synthetic import CONTENT_WORDS, lexicon, row_rng
+
 SWITCH_RATE = 0.05
 """Share of a sentence's words replaced by a partner language's word for the same concept.
 
@@ -55,9 +59,7 @@ def xnli_concepts(split: str, index: int) -> tuple[list[int | str], list[int | s
     The same random stream as :func:`mslt_it.tasks.synthetic.xnli_row`, so realising these
     concepts in a language without switching gives exactly that row's sentences.
     """
-    from mslt_it.tasks.synthetic import CONTENT_WORDS, _row_rng
-
-    rng = _row_rng("xnli", split, index)
+    rng = row_rng("xnli", split, index)
     concepts = range(CONTENT_WORDS)
     premise: list[int | str] = list(rng.choices(concepts, k=rng.randint(6, 12)))
     start = rng.randrange(0, len(premise) - 3)
@@ -70,8 +72,6 @@ def xnli_concepts(split: str, index: int) -> tuple[list[int | str], list[int | s
 
 def word(concept: int | str, lang: str) -> str:
     """A concept's word in ``lang``."""
-    from mslt_it.tasks.synthetic import lexicon
-
     lex = lexicon(lang)
     if concept == NEGATION:
         return lex.negation
@@ -89,8 +89,6 @@ def realise(
     rate: float = SWITCH_RATE,
 ) -> str:
     """A sentence of ``lang`` with each word switched to a partner's at ``rate``."""
-    from mslt_it.tasks.synthetic import lexicon
-
     words = []
     for concept in concepts:
         speaker = lang
@@ -104,8 +102,6 @@ def realise(
 def switch_partners(lang: str, langs: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[float, ...]]:
     """The languages ``lang`` code-switches with and how often: 4× for its own family, 2× for
     its own script, so typological neighbours share more contexts."""
-    from mslt_it.languages import get_language
-
     me = get_language(lang)
     partners, weights = [], []
     for other in langs:
@@ -142,8 +138,6 @@ def frame_conversations(
 ) -> list[list[dict[str, str]]]:
     """Synthetic XNLI rows in the prompt frames of the shipped XNLI templates, each answered
     with a random label word of the template (never the row's label)."""
-    from mslt_it.prompts import load_templates
-
     templates = [t for t in load_templates().values() if t.spec.task == "xnli"]
     rng = random.Random(f"mslt-it/world/frames/{seed}")
     pool = tuple(langs)
@@ -195,8 +189,6 @@ def grammar(seed: int = 0) -> dict[int | str, tuple[int, ...]]:
 
 def grammar_sentence(rng: random.Random, length: int, seed: int = 0) -> list[int | str]:
     """A sentence of concepts from the shared grammar, with a negation or hedge now and then."""
-    from mslt_it.tasks.synthetic import CONTENT_WORDS
-
     per_class = CONTENT_WORDS // CLASSES
     table = grammar(seed)
     concepts: list[int | str] = []

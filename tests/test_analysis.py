@@ -301,7 +301,9 @@ def test_analyze_options_pca_last_pooling_chosen_layers(cli, tiny_model_dir, tmp
     assert data["inputs"]["layers"] == [0, 2] and data["inputs"]["plot_layer"] == 0
     assert data["inputs"]["center"] is True and data["inputs"]["chat_template"] is True
     assert [m["label"] for m in data["models"]] == ["base"]
-    assert_png(out / "tsne.png")
+    assert data["plots"] == ["pca.png", "layers.png", "cka.png"]  # named after the projection
+    assert_png(out / "pca.png")
+    assert not (out / "tsne.png").exists()
 
 
 @pytest.mark.parametrize(

@@ -25,9 +25,10 @@ from mslt_it.selection import vectors as vectors_module
 SCRIPTS = Path(sysconfig.get_path("scripts"))
 CONSOLE_SCRIPT = SCRIPTS / "mslt-it"
 
-pytestmark = pytest.mark.skipif(
+needs_console_script = pytest.mark.skipif(
     not CONSOLE_SCRIPT.is_file(), reason=f"mslt-it is not installed in {SCRIPTS}"
 )
+"""Only the tests that run the script itself; the others here need no installed script."""
 
 
 def fresh_environment(home: Path, **extra: str) -> dict[str, str]:
@@ -55,6 +56,7 @@ def stderr_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
     return [line for line in result.stderr.splitlines() if line.strip()]
 
 
+@needs_console_script
 def test_select_on_a_fresh_machine_answers_without_lang2vec_or_a_cache(tmp_path: Path) -> None:
     home = tmp_path / "home"
     result = run_script(
@@ -72,6 +74,7 @@ def test_select_on_a_fresh_machine_answers_without_lang2vec_or_a_cache(tmp_path:
     assert not any(path.is_file() for path in home.rglob("*")), list(home.rglob("*"))
 
 
+@needs_console_script
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
@@ -96,6 +99,7 @@ def test_usage_errors_are_one_line_with_exit_status_2(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["home"]  # nothing written
 
 
+@needs_console_script
 def test_run_takes_out_and_a_missing_recipe_is_a_user_error(tmp_path: Path) -> None:
     result = run_script("run", "nope.yaml", "--out", "x", home=tmp_path / "home", cwd=tmp_path)
     assert result.returncode == 2, result.stderr
@@ -122,6 +126,7 @@ def write_bug(folder: Path) -> Path:
     return folder
 
 
+@needs_console_script
 def test_a_bug_is_one_line_with_exit_status_1_and_the_traceback_on_request(
     tmp_path: Path,
 ) -> None:
@@ -141,6 +146,7 @@ def test_a_bug_is_one_line_with_exit_status_1_and_the_traceback_on_request(
     assert "Traceback" in debug.stderr and "planted fault" in debug.stderr
 
 
+@needs_console_script
 def test_help_works_at_every_level(tmp_path: Path) -> None:
     for args in (["--help"], ["run", "--help"], ["prompts", "list", "--help"]):
         result = run_script(*args, home=tmp_path / "home", cwd=tmp_path)

@@ -53,17 +53,32 @@ def test_corpus_definitions() -> None:
     assert get_task("conversations").extra["conversation"]
 
 
+EXPECTED_OUTPUT = {  # each operation, written out again here: not the generator's own code
+    "copy": lambda words: " ".join(words),
+    "reverse": lambda words: " ".join(reversed(words)),
+    "first": lambda words: words[0],
+    "last": lambda words: words[-1],
+    "longest": lambda words: next(w for w in words if len(w) == max(map(len, words))),
+    "count": lambda words: str(len(words)),
+}
+
+
 @pytest.mark.parametrize("lang", ["en", "sw", "ar", "zh"])
 def test_synthetic_instructions_follow_from_the_input(lang: str) -> None:
-    """Each instruction word names one operation, and the output is that operation applied."""
+    """Each instruction word names one operation, and the output is that operation applied to
+    the input's words (the expected output computed here from the row's text alone)."""
     lex = lexicon(lang)
+    assert len(set(lex.operations)) == len(OPERATIONS) == len(EXPECTED_OUTPUT)
     seen = set()
     for index in range(300):
         row = bactrianx_row(lang, "train", index)
         word = row["instruction"].rstrip(".。।")
         operation = OPERATIONS[lex.operations.index(word)]
         seen.add(operation)
-        assert row["output"] == apply_operation(operation, row["input"].split())
+        words = row["input"].split()
+        assert 3 <= len(words) <= 6
+        assert row["output"] == EXPECTED_OUTPUT[operation](words), (operation, row)
+        assert row["output"] == apply_operation(operation, words)  # the function users call
     assert seen == set(OPERATIONS)
 
 
@@ -162,7 +177,7 @@ BROKEN = {
     "missing column": ([{"instruction": "a", "input": ""}], "missing column 'output'"),
     "wrong type": ([{"instruction": "a", "input": "", "output": 5}], "answer must be text"),
     "bad conversation": (None, "must alternate"),
-    "not json": ("{oops\n", "cannot read"),
+    "not json": ("{oops\n", "line 1 is not valid JSON"),
 }
 
 

@@ -444,27 +444,54 @@ def test_make_adapter_records_the_template(tiny_model_dir, tmp_path):
 # ---------------------------------------------------------------------------- several models
 
 
+def altered_copy(model_dir: Path, out: Path) -> Path:
+    """The model with other weights (its tokenizer kept): a second, different model."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    shutil.copytree(model_dir, out)
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir))
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.05 * torch.randn(parameter.shape, generator=generator))
+    model.save_pretrained(str(out))
+    return out
+
+
 def test_several_models_in_one_call_give_a_comparison(cli, tiny_model_dir, tmp_path):
-    twin = tmp_path / "twin"
-    shutil.copytree(tiny_model_dir, twin)
+    """Two different models: each one's folder holds its own scores, the ones it gets evaluated
+    alone, and they differ (evaluating one model twice would not pass)."""
+    other = altered_copy(tiny_model_dir, tmp_path / "other")
     out = tmp_path / "cmp"
     result = cli(
-        "eval", "--model", tiny_model_dir, "--model", twin, "--task", "xnli",
+        "eval", "--model", tiny_model_dir, "--model", other, "--task", "xnli",
         "--langs", "en,sw", "--mode", "rank", "--out", out, *FAST,
     )  # fmt: skip
     assert result.code == 0, result.err
     assert (out / tiny_model_dir.name / "results.json").is_file()
-    assert (out / "twin" / "results.json").is_file()
+    assert (out / "other" / "results.json").is_file()
     rows = (out / "comparison" / "scores.csv").read_text().splitlines()[1:]
     runs = {row.split(",")[0] for row in rows}
-    assert runs == {f"base ({tiny_model_dir.name})", "base (twin)"} and len(rows) == 4
+    assert runs == {f"base ({tiny_model_dir.name})", "base (other)"} and len(rows) == 4
     assert (out / "comparison" / "heatmap.png").is_file()
-    # the same weights give the same scores: each model really was evaluated on its own
-    scores = {}
-    for row in rows:
-        _run, _, _, lang, _, score = row.split(",")[:6]
-        scores.setdefault(lang, set()).add(score)
-    assert all(len(values) == 1 for values in scores.values())
+
+    def scores(folder: Path) -> list[tuple[str, dict[str, float]]]:
+        return [(r["id"], r["scores"]) for r in read_predictions(folder)]
+
+    for model, folder in ((tiny_model_dir, tiny_model_dir.name), (other, "other")):
+        alone = tmp_path / f"alone-{folder}"
+        result = cli("eval", "--model", model, "--task", "xnli", "--langs", "en,sw",
+                     "--mode", "rank", "--out", alone, *FAST)  # fmt: skip
+        assert result.code == 0, result.err
+        mine, single = scores(out / folder), scores(alone)
+        assert len(mine) == 12 and [i for i, _ in mine] == [i for i, _ in single]
+        for (_, compared), (_, by_itself) in zip(mine, single, strict=True):
+            assert compared == pytest.approx(by_itself, abs=1e-4)
+        model_record = json.loads((out / folder / "results.json").read_text())["model"]
+        assert Path(model_record).name == Path(model).name
+    first, second = scores(out / tiny_model_dir.name), scores(out / "other")
+    assert any(a != b for (_, a), (_, b) in zip(first, second, strict=True))
 
 
 def test_comparing_a_model_twice_or_with_adapters_is_an_error(cli, tiny_model_dir, tmp_path):

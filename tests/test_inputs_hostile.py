@@ -3,7 +3,7 @@ folders that are not models. Each must build, or fail with one line naming file,
 and what is allowed (exit status 2, no traceback, nothing left in --out).
 
 The corpus cases go through :func:`mslt_it.corpus.open_corpus_split`, the reader that names the
-line to blame; the ``corpus_reader`` fixture routes the builder's split opening through it.
+line to blame, which the builder opens every local split with.
 """
 
 from __future__ import annotations
@@ -18,20 +18,12 @@ from conftest import CliResult, assert_one_line_error
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mslt_it import corpus, data, modeling
+from mslt_it import corpus, modeling
 from mslt_it.errors import MsltError
 from mslt_it.tasks import get_task
-from mslt_it.tasks.sources import open_split
 
 ROOT = Path(__file__).resolve().parents[1]
 ROW_KEYS = ("instruction", "input", "output")
-
-
-@pytest.fixture
-def corpus_reader(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The builder opens splits with the corpus reader (a no-op once data.py does so itself)."""
-    if data.open_split is open_split:
-        monkeypatch.setattr(data, "open_split", corpus.open_corpus_split)
 
 
 def rows(n: int, **extra: object) -> list[dict[str, object]]:
@@ -66,7 +58,7 @@ def build_corpus(cli, root: Path, out: Path, *extra: str) -> CliResult:
 # ------------------------------------------------------------------------- 1. corpus files
 
 
-def test_a_line_of_3_mb_is_read(cli, corpus_reader, tmp_path: Path) -> None:
+def test_a_line_of_3_mb_is_read(cli, tmp_path: Path) -> None:
     # a long line, not a long prompt (user expressions build at most 1,000,000 characters)
     long = {
         "instruction": "Say it.",
@@ -104,7 +96,7 @@ def test_a_line_of_3_mb_is_read(cli, corpus_reader, tmp_path: Path) -> None:
     ],
 )
 def test_a_broken_corpus_file_names_its_line(
-    cli, corpus_reader, tmp_path: Path, text: str, fragments: tuple[str, ...]
+    cli, tmp_path: Path, text: str, fragments: tuple[str, ...]
 ) -> None:
     path = corpus_file(tmp_path / "data", text)
     result = build_corpus(cli, tmp_path / "data", tmp_path / "ds")
@@ -112,20 +104,20 @@ def test_a_broken_corpus_file_names_its_line(
     assert not (tmp_path / "ds").exists()
 
 
-def test_a_language_column_of_numbers_names_the_column(cli, corpus_reader, tmp_path: Path) -> None:
+def test_a_language_column_of_numbers_names_the_column(cli, tmp_path: Path) -> None:
     path = corpus_file(tmp_path / "data", jsonl(rows(6, language=3)), lang=None)
     result = build_corpus(cli, tmp_path / "data", tmp_path / "ds")
     assert_one_line_error(result, str(path), "column 'language'", "int64", "as text", "'en'")
     assert not (tmp_path / "ds").exists()
 
 
-def test_a_language_column_of_text_still_filters(cli, corpus_reader, tmp_path: Path) -> None:
+def test_a_language_column_of_text_still_filters(cli, tmp_path: Path) -> None:
     corpus_file(tmp_path / "data", jsonl(rows(4, language="en") + rows(4, language="de")), None)
     result = build_corpus(cli, tmp_path / "data", tmp_path / "ds", "--sources", "en,de")
     assert result.code == 0, result.err
 
 
-def test_a_fifo_as_corpus_file_is_refused_not_waited_on(cli, corpus_reader, tmp_path: Path) -> None:
+def test_a_fifo_as_corpus_file_is_refused_not_waited_on(cli, tmp_path: Path) -> None:
     folder = tmp_path / "data" / "instructions" / "en"
     folder.mkdir(parents=True)
     os.mkfifo(folder / "train.jsonl")
@@ -136,7 +128,7 @@ def test_a_fifo_as_corpus_file_is_refused_not_waited_on(cli, corpus_reader, tmp_
 
 
 def test_a_corpus_over_the_size_limit_is_refused(
-    cli, corpus_reader, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(corpus, "MAX_CORPUS_BYTES", 100)
     path = corpus_file(tmp_path / "data", jsonl(rows(10)))
@@ -352,7 +344,7 @@ def assert_promise(result: CliResult, out: Path) -> None:
 @HOSTILE
 @given(items=corpus_rows, cut=st.none() | st.integers(0, 400), as_array=st.booleans())
 def test_any_corpus_file_builds_or_fails_in_one_line(
-    cli, corpus_reader, tmp_path: Path, items: list[object], cut: int | None, as_array: bool
+    cli, tmp_path: Path, items: list[object], cut: int | None, as_array: bool
 ) -> None:
     root = Path(tempfile.mkdtemp(dir=tmp_path))
     text = json.dumps(items) if as_array else jsonl(items)
@@ -364,7 +356,7 @@ def test_any_corpus_file_builds_or_fails_in_one_line(
 @HOSTILE
 @given(languages=st.lists(json_values, min_size=1, max_size=6))
 def test_any_language_column_builds_or_fails_in_one_line(
-    cli, corpus_reader, tmp_path: Path, languages: list[object]
+    cli, tmp_path: Path, languages: list[object]
 ) -> None:
     root = Path(tempfile.mkdtemp(dir=tmp_path))
     items = [

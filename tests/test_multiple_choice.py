@@ -252,22 +252,41 @@ def test_belebele_from_local_files_in_rank_and_generate_mode(cli, tiny_model_dir
 # ----------------------------------------------------------------------- lm-eval agreement
 
 
-def mslt_predictions(model: Path, task: str, lang: str, data: Path, out: Path) -> list[dict]:
-    config = EvalConfig(
-        model=str(model), task=task, langs=[lang], split=get_task(task).splits[-1],
-        template=f"{task}/lm-eval", mode="rank", data=str(data), backend="hf", device="cpu",
-        dtype="float32", batch_size=8, bootstrap_samples=50,
-    )  # fmt: skip
-    evaluate(config, out)
-    return read_predictions(out)
+AGREEMENT_LANGS = {"xcopa": ["et", "ht", "zh"], "xstorycloze": ["ar", "en", "zh"],
+                   "xwinograd": ["en", "fr", "zh"]}  # fmt: skip
+"""Two languages of each task and one in Han script, where characters and bytes differ."""
+AGREEMENT_ROWS = [12, 9, 6]
+"""Rows per language: unequal, so that a weighted and an unweighted average differ."""
+ACC_AND_ACC_NORM = [
+    {"metric": "acc", "aggregation": "mean", "higher_is_better": True},
+    {"metric": "acc_norm", "aggregation": "mean", "higher_is_better": True},
+]
+"""lm-eval 0.4.13's XCOPA, XStoryCloze and XWinograd configs list only acc; this asks for both."""
+
+
+def reporting_acc_norm(monkeypatch: pytest.MonkeyPatch) -> None:
+    """lm-eval's tasks, built by ``lm_eval_reference.lm_eval_task``, with ``acc_norm`` added to
+    their ``metric_list`` (the configuration field lm-eval reads the metrics to report from)."""
+    import lm_eval.api.task as lm_eval_task_module
+
+    class WithAccNorm(lm_eval_task_module.ConfigurableTask):
+        def __init__(self, *args, config=None, **kwargs):
+            super().__init__(*args, config={**config, "metric_list": ACC_AND_ACC_NORM}, **kwargs)
+
+    monkeypatch.setattr(lm_eval_task_module, "ConfigurableTask", WithAccNorm)
 
 
 @pytest.mark.skipif(not HAS_LM_EVAL, reason="lm_eval is not installed (pip install -e '.[dev]')")
 @pytest.mark.parametrize("name", sorted(NEW_TASKS))
-def test_agrees_with_lm_evaluation_harness(tiny_model_dir, tmp_path, name: str) -> None:
-    """Same (context, continuation) strings as lm-eval's own task code builds, the same chosen
-    answer for every row, and the same acc (and acc_norm where lm-eval reports it)."""
+def test_agrees_with_lm_evaluation_harness(
+    tiny_model_dir, tmp_path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """Same (context, continuation) strings as lm-eval's own task code builds, the same
+    log-likelihoods and chosen answer for every row, the same characters ``acc_norm`` divides
+    by, the same acc and acc_norm per row, and the same per-language and averaged acc and
+    acc_norm as lm-eval's aggregation (its group's weighted mean, and the unweighted one)."""
     import numpy as np
+    from lm_eval.api.metrics import aggregate_subtask_metrics
     from lm_eval.models.huggingface import HFLM
     from lm_eval_reference import (
         lm_eval_metrics,
@@ -279,33 +298,70 @@ def test_agrees_with_lm_evaluation_harness(tiny_model_dir, tmp_path, name: str) 
 
     from mslt_it.prompts import get_template
 
+    reporting_acc_norm(monkeypatch)
     task = get_task(name)
     template = get_template(f"{name}/lm-eval")
     lm = HFLM(pretrained=str(tiny_model_dir), device="cpu", dtype="float32", batch_size=8)
     split = task.splits[-1]
-    for lang in task.languages[:2]:
-        rows = open_split(task, lang, split, "synthetic").rows(range(12))
-        data = tmp_path / lang / "data"
+    langs = AGREEMENT_LANGS[name]
+    data = tmp_path / "data"
+    theirs_by_lang: dict[str, list[dict[str, float]]] = {}
+    built_by_lang = {}
+    for lang, count in zip(langs, AGREEMENT_ROWS, strict=True):
+        rows = open_split(task, lang, split, "synthetic").rows(range(count))
         rows_file = write_rows(rows, data / name / lang / f"{split}.jsonl")
         built = lm_eval_task(name, task.hub_config(lang), rows_file)
-        theirs = lm_eval_requests(built)
         ours = [
             [(r.instruction, template.spec.target_delimiter + r.answer)
              for r in (template.render(row, lang, label=k) for k in range(2))]
             for row in rows
         ]  # fmt: skip
-        assert ours == theirs
+        assert ours == lm_eval_requests(built)
         scores = lm_eval_scores(lm, built)
-        records = mslt_predictions(tiny_model_dir, name, lang, data, tmp_path / lang / "out")
-        for record, their_scores, metrics in zip(
-            records, scores, lm_eval_metrics(built, scores), strict=True
-        ):
+        metrics = lm_eval_metrics(built, scores)
+        assert all({"acc", "acc_norm"} <= set(m) for m in metrics), metrics[0]
+        theirs_by_lang[lang] = [
+            {**m, "scores": s} for m, s in zip(metrics, scores, strict=True)
+        ]  # fmt: skip
+        built_by_lang[lang] = built
+
+    config = EvalConfig(
+        model=str(tiny_model_dir), task=name, langs=langs, split=split,
+        template=f"{name}/lm-eval", mode="rank", data=str(data), backend="hf", device="cpu",
+        dtype="float32", batch_size=8, bootstrap_samples=50,
+    )  # fmt: skip
+    evaluate(config, tmp_path / "out")
+    records = read_predictions(tmp_path / "out")
+    results = json.loads((tmp_path / "out" / "results.json").read_text())["tasks"][name]
+    for lang in langs:
+        mine = [r for r in records if r["lang"] == lang]
+        built = built_by_lang[lang]
+        docs = list(built.eval_docs)
+        assert len(mine) == len(docs) == len(theirs_by_lang[lang])
+        for record, doc, theirs in zip(mine, docs, theirs_by_lang[lang], strict=True):
             ours_scores = [record["scores"][label] for label in task.labels]
-            assert int(np.argmax(ours_scores)) == int(np.argmax(their_scores))
-            assert ours_scores == pytest.approx(their_scores, abs=1e-3)
-            assert float(record["correct"]) == metrics["acc"]
-            if "acc_norm" in metrics:
-                assert float(record["correct_norm"]) == metrics["acc_norm"]
+            assert int(np.argmax(ours_scores)) == int(np.argmax(theirs["scores"]))
+            assert ours_scores == pytest.approx(theirs["scores"], abs=1e-3)
+            # lm-eval divides by the length in characters of each of doc_to_choice's strings
+            lengths = [float(len(choice)) for choice in built.doc_to_choice(doc)]
+            assert [record["choice_lengths"][label] for label in task.labels] == lengths
+            assert float(record["correct"]) == theirs["acc"]
+            assert float(record["correct_norm"]) == theirs["acc_norm"]
+        aggregate = built.aggregation()
+        for metric, ours_key in (("acc", "score"), ("acc_norm", "acc_norm")):
+            theirs = 100 * aggregate[metric]([m[metric] for m in theirs_by_lang[lang]])
+            assert results["languages"][lang][ours_key] == pytest.approx(theirs, abs=1e-3)
+    sizes = [len(theirs_by_lang[lang]) for lang in langs]
+    for metric, ours_key, weighted in (
+        ("acc", "weighted", True),  # lm-eval's group aggregate: weight_by_size
+        ("acc", "unweighted", False),
+        ("acc_norm", "acc_norm_unweighted", False),
+    ):
+        per_language = [
+            100 * float(np.mean([m[metric] for m in theirs_by_lang[lang]])) for lang in langs
+        ]
+        theirs = aggregate_subtask_metrics(per_language, sizes, weight_by_size=weighted)
+        assert results["average"][ours_key] == pytest.approx(theirs, abs=1e-3), (metric, ours_key)
 
 
 @pytest.mark.slow

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from mslt_it import world
 from mslt_it.tasks.synthetic import lexicon, xnli_row
 
@@ -37,10 +39,38 @@ def test_partners_favour_family_and_script() -> None:
 
 
 def test_frames_answer_with_random_label_words() -> None:
-    conversations = world.frame_conversations(["en", "sw"], 60, seed=0)
-    answers = [c[1]["content"] for c in conversations]
-    assert len(set(answers)) >= 3  # label words of the templates, all of them used
-    assert all("Premise" in c[0]["content"] or ":" in c[0]["content"] for c in conversations)
+    """Each frame holds its row's sentences and answers with a label word of a template, drawn
+    independently of the row's true label: the answer is the true label's word about a third of
+    the time (as chance is), and every label's word is given about as often."""
+    from collections import Counter
+
+    from mslt_it.prompts import load_templates
+
+    langs, per_language = ["en", "sw"], 150
+    conversations = world.frame_conversations(langs, per_language, seed=0)
+    assert len(conversations) == len(langs) * per_language
+    templates = [t for t in load_templates().values() if t.spec.task == "xnli"]
+    row = {"premise": "p", "hypothesis": "h"}
+    agree, given = 0, Counter()
+    for number, conversation in enumerate(conversations):
+        lang = langs[number // per_language]
+        premise, hypothesis, truth = world.xnli_concepts("train", 50_000 + number % per_language)
+        prompt, answer = conversation[0]["content"], conversation[1]["content"]
+        for concepts in (premise, hypothesis):  # the row's words (a few code-switched)
+            own = [world.word(c, lang) for c in concepts]
+            assert sum(w in prompt for w in own) >= len(own) / 2, (prompt, own)
+        labels = {  # the label each template's word for it stands for
+            t.render({**row, "label": k}, lang).answer: k
+            for t in templates
+            if lang in t.languages
+            for k in range(3)
+        }
+        assert answer in labels, (answer, labels)
+        agree += labels[answer] == truth
+        given[labels[answer]] += 1
+    rate = agree / len(conversations)
+    assert 0.2 < rate < 0.47, rate  # a frame that leaked the label would agree every time
+    assert all(0.2 < given[k] / len(conversations) < 0.47 for k in range(3)), given
 
 
 def test_the_world_base_is_reproducible(tmp_path) -> None:
@@ -93,6 +123,32 @@ def test_the_shipped_world_base_is_what_the_builder_makes_and_recipes_copy_it(tm
     assert (copy / "model.safetensors").read_bytes() == (shipped / "model.safetensors").read_bytes()
     model = AutoModelForCausalLM.from_pretrained(copy)
     assert sum(p.numel() for p in model.parameters()) == info["parameters"]
+
+
+def test_the_shipped_world_base_has_its_recorded_held_out_loss() -> None:
+    """The shipped weights are the ones the record describes: their next-token loss on the
+    held-out (validation-split) paragraphs, recomputed here token by token, is the recorded one."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from mslt_it.paths import RESOURCES_DIR
+    from mslt_it.tiny import heldout_texts, read_info
+
+    shipped = RESOURCES_DIR / "tiny-world"
+    info = read_info(shipped)
+    tokenizer = AutoTokenizer.from_pretrained(str(shipped))
+    model = AutoModelForCausalLM.from_pretrained(str(shipped)).eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for text in heldout_texts(info["languages"]):
+            ids = [tokenizer.bos_token_id, *tokenizer.encode(text, add_special_tokens=False)]
+            logits = model(torch.tensor([ids])).logits[0, :-1].double()
+            log_probs = logits.log_softmax(-1)[torch.arange(len(ids) - 1), torch.tensor(ids[1:])]
+            total -= float(log_probs.sum())
+            count += len(ids) - 1
+    assert count > 1000
+    assert total / count == pytest.approx(info["heldout_loss"], abs=2e-3)
+    assert total / count < info["final_pretrain_loss"] + 3  # and the model is trained
 
 
 def test_a_family_writing_one_script_shares_cognates_and_keeps_its_cue_words() -> None:

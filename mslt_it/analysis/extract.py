@@ -287,13 +287,36 @@ def extract(
     on_batch: Any = None,
 ) -> np.ndarray:
     """Pooled hidden states, shape ``(len(layers), len(encoded), hidden)``, float32 on the CPU."""
+    return extract_pooled(
+        model, encoded, {pooling: layers}, batch_size=batch_size, pad_id=pad_id, on_batch=on_batch
+    )[pooling]
+
+
+def extract_pooled(
+    model: Any,
+    encoded: Encoded,
+    wanted: dict[str, Sequence[int]],
+    batch_size: int = 32,
+    pad_id: int = 0,
+    on_batch: Any = None,
+) -> dict[str, np.ndarray]:
+    """Several poolings from one forward pass: ``{pooling: array (layers, sentences, hidden)}``.
+
+    ``wanted`` maps each pooling to its layers. The hidden states are computed once per batch
+    and every pooling is read off them, so a second pooling costs a few sums, not a second
+    pass through the model.
+    """
     import torch
 
-    if pooling not in POOLINGS:
-        raise MsltError(f"--pooling: unknown pooling {pooling!r}; use one of {allowed(POOLINGS)}")
+    for pooling in wanted:
+        if pooling not in POOLINGS:
+            raise MsltError(
+                f"--pooling: unknown pooling {pooling!r}; use one of {allowed(POOLINGS)}"
+            )
     network = backbone(model)
     device = next(model.parameters()).device
-    out: np.ndarray | None = None
+    out: dict[str, np.ndarray] = {}
+    deepest = max(max(layers) for layers in wanted.values())
     with torch.inference_mode():
         for batch in batches([len(ids) for ids in encoded.input_ids], batch_size):
             ids, attention, pool = _pad(encoded, batch, pad_id)
@@ -303,20 +326,21 @@ def extract(
                 output_hidden_states=True,
                 use_cache=False,
             ).hidden_states
-            if max(layers) >= len(hidden):
+            if deepest >= len(hidden):
                 raise MsltError(
-                    f"--layers: layer {max(layers)} asked, but the model returned {len(hidden)} "
+                    f"--layers: layer {deepest} asked, but the model returned {len(hidden)} "
                     "hidden states"
                 )
             pool = pool.to(device)
-            for j, layer in enumerate(layers):
-                pooled = _pool(hidden[layer].float(), pool, pooling).cpu().numpy()
-                if out is None:
-                    out = np.empty((len(layers), len(encoded), pooled.shape[1]), np.float32)
-                out[j, batch] = pooled
+            for pooling, layers in wanted.items():
+                for j, layer in enumerate(layers):
+                    pooled = _pool(hidden[layer].float(), pool, pooling).cpu().numpy()
+                    if pooling not in out:
+                        shape = (len(layers), len(encoded), pooled.shape[1])
+                        out[pooling] = np.empty(shape, np.float32)
+                    out[pooling][j, batch] = pooled
             if on_batch is not None:
                 on_batch(len(batch))
-    assert out is not None
     return out
 
 

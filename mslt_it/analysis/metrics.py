@@ -196,6 +196,21 @@ def language_silhouette(
     )
 
 
+def language_share(reps: Sequence[np.ndarray]) -> float:
+    """Share of the variance of all ``L * n`` representations that the languages' means explain.
+
+    The between-language sum of squares over the total (the R² of predicting a representation
+    by its language's mean): 0 when every language has the same mean, 1 when each language is a
+    single point. It is what ``--center`` removes, and what a linear language-ID probe and the
+    silhouette mostly read.
+    """
+    x = [np.asarray(r, dtype=np.float64) for r in reps]
+    grand = np.concatenate(x).mean(axis=0)
+    total = sum(float(((r - grand) ** 2).sum()) for r in x)
+    between = sum(len(r) * float(((r.mean(axis=0) - grand) ** 2).sum()) for r in x)
+    return 0.0 if total == 0.0 else between / total
+
+
 def layer_metrics(reps: Sequence[np.ndarray], center: bool = False, seed: int = 0) -> dict:
     """All four metrics for one layer of one model, in analysis.json's shape.
 

@@ -21,7 +21,7 @@ from mslt_it.analysis.extract import (
     Adapter,
     count_hidden_states,
     encode_sentences,
-    extract,
+    extract_pooled,
     load_model,
     read_adapter,
     resolve_device,
@@ -32,6 +32,13 @@ from mslt_it.analysis.extract import (
 from mslt_it.analysis.metrics import MEANINGS, chance_levels, layer_metrics
 from mslt_it.analysis.parallel import ParallelSentences, load_parallel
 from mslt_it.analysis.plots import PROJECTIONS, plot_cka, plot_layers, plot_projection
+from mslt_it.analysis.settings import (
+    TABLE_POOLINGS,
+    build_table,
+    markdown,
+    setting_measures,
+    table_layers,
+)
 from mslt_it.errors import MsltError, allowed
 from mslt_it.io import atomic_write_json
 from mslt_it.outputs import check_destination, json_kind_is, output_lock
@@ -39,7 +46,13 @@ from mslt_it.outputs import check_destination, json_kind_is, output_lock
 RESULT_FILE = "analysis.json"
 ANALYSIS_KIND = "mslt-it analysis"
 """The ``kind`` in analysis.json: what proves an earlier analysis.json is mslt-it's to replace."""
-PLOT_FILES = {"tsne": "tsne.png", "layers": "layers.png", "cka": "cka.png"}
+PLOT_FILES = {"tsne": "tsne.png", "pca": "pca.png", "layers": "layers.png", "cka": "cka.png"}
+"""Every picture analyze may write; the 2-D projection is named after its method."""
+
+
+def plot_files(projection: str) -> list[str]:
+    """The pictures one analysis writes: its projection's, layers.png and cka.png."""
+    return [PLOT_FILES[projection], PLOT_FILES["layers"], PLOT_FILES["cka"]]
 
 
 @dataclass
@@ -65,16 +78,33 @@ class AnalysisConfig:
     layers: str = field(
         default="all", metadata={"help": "all, or comma-separated indices (0 = embeddings, -1)."}
     )
-    pooling: str = field(default="mean", metadata={"help": "mean or last (sentence tokens)."})
+    pooling: str = field(
+        default="mean",
+        metadata={
+            "help": "mean or last (sentence tokens) for the main results; the settings table "
+            "has both."
+        },
+    )
     chat_template: bool = field(
         default=False, metadata={"help": "Wrap each sentence as a user turn."}
     )
-    center: bool = field(default=False, metadata={"help": "Centre each language before retrieval."})
-    projection: str = field(default="tsne", metadata={"help": "tsne or pca for tsne.png."})
-    plot_layer: int | None = field(
-        default=None, metadata={"help": "Layer of tsne.png and cka.png (default: last analysed)."}
+    center: bool = field(
+        default=False,
+        metadata={
+            "help": "Centre each language before retrieval (CKA centres each language itself); "
+            "the settings table has both."
+        },
     )
-    plot_n: int = field(default=200, metadata={"help": "Sentences per language in tsne.png."})
+    projection: str = field(
+        default="tsne", metadata={"help": "tsne or pca: the picture is tsne.png or pca.png."}
+    )
+    plot_layer: int | None = field(
+        default=None,
+        metadata={"help": "Layer of the projection and cka.png (default: last analysed)."},
+    )
+    plot_n: int = field(
+        default=200, metadata={"help": "Sentences per language in the projection picture."}
+    )
     batch_size: int = field(default=32, metadata={"help": "Sentences per forward pass."})
     max_length: int = field(default=256, metadata={"help": "Tokens per sentence at most."})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:1…"})
@@ -149,7 +179,7 @@ def parse_layers(spec: str, num_states: int) -> list[int]:
 
 
 def resolve_plot_layer(plot_layer: int | None, layers: list[int], num_states: int) -> int:
-    """The layer shown in tsne.png and cka.png: one of the analysed layers."""
+    """The layer shown in the projection and cka.png: one of the analysed layers."""
     if plot_layer is None:
         return layers[-1]
     index = plot_layer % num_states if -num_states <= plot_layer < num_states else None
@@ -181,7 +211,7 @@ def run_analysis(
         raise MsltError(
             f"--out: {out / RESULT_FILE} already exists; pass --overwrite to replace it"
         )
-    clashing = [name for name in PLOT_FILES.values() if (out / name).exists()]
+    clashing = [name for name in plot_files(config.projection) if (out / name).exists()]
     if clashing and not earlier:  # not an earlier analysis: the user's
         raise MsltError(
             f"--out: {out / clashing[0]} exists and was not written by mslt-it analyze; "
@@ -216,6 +246,11 @@ def _run_analysis(
     num_states = count_hidden_states(config.model, config.trust_remote_code)
     layers = parse_layers(config.layers, num_states)
     plot_layer = resolve_plot_layer(config.plot_layer, layers, num_states)
+    settings_layers = table_layers(layers, plot_layer)
+    wanted = {
+        pooling: layers if pooling == config.pooling else settings_layers
+        for pooling in dict.fromkeys([config.pooling, *TABLE_POOLINGS])
+    }
 
     tokenizer = load_tokenizer(
         config.model, trust_remote_code=config.trust_remote_code, field="--model"
@@ -231,6 +266,8 @@ def _run_analysis(
 
     models: list[dict[str, Any]] = []
     clouds: list[tuple[str, np.ndarray]] = []
+    measured: dict[str, dict[tuple[str, int], dict[str, float]]] = {}
+    constant: set[tuple[str, int]] = set()
     warnings = adapter_warnings(config.model, adapters)
     if encoded.truncated:
         warnings.append(
@@ -240,31 +277,53 @@ def _run_analysis(
     with progress_bar() as progress:
         for label, variant in variants(model, adapters):
             task = progress.add_task(f"{label}: hidden states", total=len(encoded))
-            reps = extract(
+            pooled = extract_pooled(
                 variant,
                 encoded,
-                layers,
-                pooling=config.pooling,
+                wanted,
                 batch_size=config.batch_size,
                 pad_id=pad_id,
                 on_batch=lambda done, task=task: progress.advance(task, done),
             )
-            task = progress.add_task(f"{label}: metrics", total=len(layers))
+            reps = pooled[config.pooling]
+            work = len(layers) + sum(len(v) for k, v in wanted.items() if k != config.pooling)
+            task = progress.add_task(f"{label}: metrics", total=work)
             per_layer = []
+            measured[label] = {}
             for j, layer in enumerate(layers):
                 by_lang = np.split(reps[j], len(sentences.langs))
                 warnings += constant_warnings(label, layer, sentences.langs, by_lang)
                 metrics = layer_metrics(by_lang, center=config.center, seed=config.seed)
                 per_layer.append({"layer": layer, **metrics})
+                if layer in settings_layers:
+                    known = {m: metrics[m]["value"] for m in ("cka", "lid", "silhouette")}
+                    retrieval = "retrieval_centred" if config.center else "retrieval"
+                    known[retrieval] = metrics["retrieval"]["value"]
+                    measured[label][config.pooling, layer] = setting_measures(
+                        by_lang, seed=config.seed, known=known
+                    )
+                    if is_constant(by_lang):
+                        constant.add((config.pooling, layer))
                 progress.advance(task)
+            for pooling, array in pooled.items():
+                if pooling == config.pooling:
+                    continue
+                for j, layer in enumerate(wanted[pooling]):
+                    by_lang = np.split(array[j], len(sentences.langs))
+                    measured[label][pooling, layer] = setting_measures(by_lang, seed=config.seed)
+                    if is_constant(by_lang):
+                        constant.add((pooling, layer))
+                    progress.advance(task)
             models.append(
                 {"label": label, "adapter": _adapter_entry(adapters, label), "layers": per_layer}
             )
             # Only the plotted layer of the plotted sentences outlives the model's turn.
             clouds.append((label, reps[layers.index(plot_layer)][shown]))
-            del reps
+            del reps, pooled
 
     chance = chance_levels(sentences.n, len(sentences.langs))
+    settings = build_table(measured, settings_layers, constant)
+    remove_stale_plots(out, config.projection)
     plots = draw_plots(out, models, clouds, sentences, plot_layer, num_states, chance, config)
     data = {
         "inputs": inputs_section(config, adapters, sentences, layers, plot_layer, num_states),
@@ -278,6 +337,8 @@ def _run_analysis(
         "meanings": dict(MEANINGS),
         "chance": chance,
         "models": models,
+        "settings": settings,
+        "settings_table": markdown(settings, chance),
         "plots": plots,
         "warnings": warnings,
         "versions": versions(),
@@ -285,6 +346,23 @@ def _run_analysis(
     }
     atomic_write_json(out / RESULT_FILE, data)
     return AnalysisResult(out, data)
+
+
+def is_constant(by_lang: list[np.ndarray]) -> bool:
+    """Some language's sentences all got one representation."""
+    return any(not np.any(np.ptp(reps, axis=0) > 0) for reps in by_lang)
+
+
+def remove_stale_plots(out: Path, projection: str) -> None:
+    """An earlier analysis's projection picture under the other method's name goes: the folder
+    then holds the pictures analysis.json lists, no more. Only called once analysis.json is
+    proven mslt-it's (or absent), and only names analyze writes are touched."""
+    if not (out / RESULT_FILE).exists():
+        return
+    for method in PROJECTIONS:
+        stale = out / PLOT_FILES[method]
+        if method != projection and stale.is_file() and not stale.is_symlink():
+            stale.unlink()
 
 
 def constant_warnings(
@@ -328,7 +406,7 @@ def _adapter_entry(adapters: list[Adapter], label: str) -> str | None:
 
 
 def plot_sample(sentences: ParallelSentences, plot_n: int, seed: int) -> np.ndarray:
-    """Row indices (into the language-major stack) of the sentences drawn in tsne.png.
+    """Row indices (into the language-major stack) of the sentences in the projection picture.
 
     The same sentences in every language and for every model, so panels compare like with like.
     """
@@ -347,7 +425,8 @@ def draw_plots(
     chance: dict[str, float],
     config: AnalysisConfig,
 ) -> list[str]:
-    """tsne.png, layers.png and cka.png; returns their names, relative to ``out``."""
+    """The projection (tsne.png or pca.png), layers.png and cka.png; their names, relative to
+    ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     where = layer_name(plot_layer, num_states)
     per_lang = len(clouds[0][1]) // len(sentences.langs)
@@ -365,7 +444,7 @@ def draw_plots(
         config.projection,
         f"{method} of sentence representations at {where}\n"
         f"{per_lang} parallel sentences per language, coloured by language",
-        out / PLOT_FILES["tsne"],
+        out / PLOT_FILES[config.projection],
         seed=config.seed,
     )
     plot_layers(models, chance, out / PLOT_FILES["layers"])
@@ -379,7 +458,7 @@ def draw_plots(
         f"Linear CKA between languages at {where}",
         out / PLOT_FILES["cka"],
     )
-    return [PLOT_FILES["tsne"], PLOT_FILES["layers"], PLOT_FILES["cka"]]
+    return plot_files(config.projection)
 
 
 def layer_name(layer: int, num_states: int) -> str:

@@ -39,26 +39,49 @@ def analyze(
     ] = None,
     split: Annotated[str, typer.Option(help="XNLI split: test or validation.")] = "test",
     field: Annotated[
-        str, typer.Option("--field", help="XNLI sentence: premise or hypothesis.")
+        str,
+        typer.Option(
+            "--field",
+            help="XNLI sentence: premise or hypothesis. A hypothesis carries its label's cue "
+            "word, so on it CKA also measures how well a model encodes the label "
+            "(docs/analysis-measures.md).",
+        ),
     ] = "premise",
     n: Annotated[int, typer.Option("--n", help="Parallel sentences per language.")] = 1000,
     layers: Annotated[
         str, typer.Option(help="all, or indices like 8,16,-1 (0 = embeddings).")
     ] = "all",
     pooling: Annotated[
-        str, typer.Option(help="mean or last, over the sentence's own tokens.")
+        str,
+        typer.Option(
+            help="mean or last, over the sentence's own tokens, for the main results and plots; "
+            "the settings table shows both."
+        ),
     ] = "mean",
     chat_template: Annotated[
-        bool, typer.Option(help="Wrap each sentence as a user turn of the chat template.")
+        bool,
+        typer.Option(
+            help="Wrap each sentence as a user turn of the chat template (the format adapters "
+            "were trained on)."
+        ),
     ] = False,
     center: Annotated[
-        bool, typer.Option(help="Centre each language's representations before retrieval.")
+        bool,
+        typer.Option(
+            help="Centre each language's representations before retrieval (CKA centres each "
+            "language itself); the settings table shows both."
+        ),
     ] = False,
-    projection: Annotated[str, typer.Option(help="tsne or pca for tsne.png.")] = "tsne",
+    projection: Annotated[
+        str, typer.Option(help="tsne or pca; the picture is named after it: tsne.png or pca.png.")
+    ] = "tsne",
     plot_layer: Annotated[
-        int | None, typer.Option(help="Layer shown in tsne.png/cka.png (default: last analysed).")
+        int | None,
+        typer.Option(help="Layer shown in the projection and cka.png (default: last analysed)."),
     ] = None,
-    plot_n: Annotated[int, typer.Option(help="Sentences per language in tsne.png.")] = 200,
+    plot_n: Annotated[
+        int, typer.Option(help="Sentences per language in the projection picture.")
+    ] = 200,
     batch_size: Annotated[int, typer.Option(help="Sentences per forward pass.")] = 32,
     max_length: Annotated[int, typer.Option(help="Tokens per sentence at most.")] = 256,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1…")] = "auto",
@@ -75,8 +98,11 @@ def analyze(
     """Measure how language-agnostic representations are, on parallel sentences, layer by layer.
 
     For the base model and each adapter: linear CKA between languages, translation retrieval, a
-    language-ID probe and a silhouette score per layer, in analysis.json, with tsne.png,
-    layers.png and cka.png.
+    language-ID probe and a silhouette score per layer, in analysis.json, with tsne.png (or
+    pca.png), layers.png and cka.png. Then a settings table: every measure under mean and last
+    pooling, retrieval raw and centred, per layer, with the order the models come in for each
+    (in analysis.json as "settings" and as Markdown in "settings_table"): a direction that holds
+    in one setting only is seen as such.
 
     Example: mslt-it analyze --model models/tiny --adapter runs/sslt --adapter runs/mslt
     --langs en,de,ar --data synthetic --n 300 --out runs/analysis
@@ -141,7 +167,38 @@ def print_summary(data: dict[str, Any], path: Path) -> None:
     )
     for name, meaning in data["meanings"].items():
         STDOUT.print(f"- {name}: {meaning}", highlight=False, soft_wrap=True)
+    if data.get("settings"):
+        print_settings(data["settings"])
     for warning in data.get("warnings", []):
         STDERR.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     files = ", ".join(["analysis.json", *data["plots"]])
     STDOUT.print(f"wrote {files} → {path}", highlight=False, soft_wrap=True)
+
+
+def print_settings(settings: dict[str, Any]) -> None:
+    """The settings table: for each pooling and layer, the models' order on every measure."""
+    measures = list(settings["measures"])
+    table = Table(title="every setting: models from most to least language-agnostic (↑/↓ as above)")
+    table.add_column("pooling")
+    table.add_column("layer", justify="right")
+    for name in measures:
+        table.add_column(settings["measures"][name])
+    for row in settings["rows"]:
+        if row["constant"]:
+            cells = ["(a language's sentences all the same: not measured)"]
+            cells += [""] * (len(measures) - 1)
+        else:
+            cells = [row["measures"][name]["cell"] for name in measures]
+        table.add_row(row["pooling"], str(row["layer"]), *cells)
+    print_whole(STDOUT, table)
+    names = settings["names"]
+    for pair in settings["pairs"]:
+        counts = ", ".join(
+            f"{settings['measures'][name].rstrip(' ↑↓')} {pair['more'][name]}" for name in measures
+        )
+        STDOUT.print(
+            f"{names[pair['model']]} more language-agnostic than {names[pair['against']]}, "
+            f"settings out of {pair['settings']}: {counts}",
+            highlight=False,
+            soft_wrap=True,
+        )

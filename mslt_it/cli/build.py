@@ -8,7 +8,14 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from mslt_it.cli.common import TasksDir, print_whole, split_codes, stdout_console, use_tasks_dirs
+from mslt_it.cli.common import (
+    SHIPPED_TASKS,
+    TasksDir,
+    print_whole,
+    split_codes,
+    stdout_console,
+    use_tasks_dirs,
+)
 from mslt_it.errors import MsltError
 
 STDOUT = stdout_console()
@@ -23,8 +30,7 @@ def build(
     task: Annotated[
         str | None,
         typer.Option(
-            help="A task (xnli, pawsx, wikiann, xstorycloze) or an instruction corpus "
-            "(bactrian-x, aya, instructions, conversations); see tasks/."
+            help=f"A task or instruction corpus of tasks/ ({SHIPPED_TASKS}) or of --tasks-dir."
         ),
     ] = None,
     sources: Annotated[

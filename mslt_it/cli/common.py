@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from mslt_it.errors import MsltError
+from mslt_it.paths import EVAL_DIR, TASKS_DIR
 
 
 def split_codes(value: str | None, field: str) -> list[str]:
@@ -56,3 +57,13 @@ def print_whole(console: Console, table: Any) -> None:
     options = console.options.update(max_width=FULL_WIDTH)
     width = max(80, console.measure(table, options=options).maximum)
     Console(width=width, file=console.file).print(table)
+
+
+def shipped_names(folder: Path) -> str:
+    """The names of the YAML files in one of mslt-it's shipped folders (tasks/, eval/), for help
+    texts: listed from the folder, so a newly shipped task or suite appears without an edit."""
+    return ", ".join(sorted(path.stem for path in folder.glob("*.yaml"))) or "none found"
+
+
+SHIPPED_TASKS = shipped_names(TASKS_DIR)
+SHIPPED_SUITES = shipped_names(EVAL_DIR)

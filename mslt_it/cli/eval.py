@@ -8,7 +8,15 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from mslt_it.cli.common import TasksDir, print_whole, split_codes, stdout_console, use_tasks_dirs
+from mslt_it.cli.common import (
+    SHIPPED_SUITES,
+    SHIPPED_TASKS,
+    TasksDir,
+    print_whole,
+    split_codes,
+    stdout_console,
+    use_tasks_dirs,
+)
 from mslt_it.errors import MsltError
 
 STDOUT = stdout_console()
@@ -39,10 +47,11 @@ def eval_command(
     ] = None,
     suite: Annotated[
         list[str] | None,
-        typer.Option(help="Suite name in eval/ (xnli, pawsx, wikiann, xnli-targets) or YAML file."),
+        typer.Option(help=f"Suite name in eval/ ({SHIPPED_SUITES}) or a YAML file."),
     ] = None,
     task: Annotated[
-        str | None, typer.Option(help="Task without a suite: xnli, pawsx, wikiann.")
+        str | None,
+        typer.Option(help=f"Task without a suite ({SHIPPED_TASKS}, or of --tasks-dir)."),
     ] = None,
     langs: Annotated[
         str | None,

@@ -8,9 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from mslt_it.cli.common import stdout_console
-
-STDOUT = stdout_console()
+STDOUT = Console()
 STDERR = Console(stderr=True)
 
 
@@ -22,14 +20,38 @@ def report(
     run_dirs: Annotated[list[Path], typer.Argument(help="Folders holding results.json files.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for report.md, CSV, PNGs.")],
     overwrite: Annotated[bool, typer.Option(help="Replace an existing report folder.")] = False,
+    compare: Annotated[
+        tuple[str, str] | None,
+        typer.Option(
+            "--compare",
+            help="Two runs to compare row by row, baseline first, named as the report labels "
+            "them ('SSLT en', 'MSLT ar+de+zh', 'base'). Every MSLT run is compared with the "
+            "SSLT baseline anyway.",
+            metavar="A B",
+        ),
+    ] = None,
+    tokenizer: Annotated[
+        str | None,
+        typer.Option(
+            help="Tokenizer (folder, Hub id or mslt-it:tiny-world) whose fertility on the "
+            "evaluation rows is plotted against the scores, with its rank correlation."
+        ),
+    ] = None,
 ) -> None:
-    """Write report.md, scores.csv and plots (heatmap, SSLT vs MSLT gain, k-sweep).
+    """Write report.md, scores.csv, comparisons.csv and plots (heatmap, SSLT vs MSLT gain with
+    paired intervals, k-sweep, fertility).
 
-    Example: mslt-it report runs/demo/eval --out runs/demo/report
+    Example: mslt-it report runs/demo/eval --out runs/demo/report --compare base "SSLT en"
     """
     from mslt_it.report import find_unfinished, write_report
 
-    path = write_report(run_dirs, out, overwrite=overwrite)
+    path = write_report(
+        run_dirs,
+        out,
+        overwrite=overwrite,
+        compare=[compare] if compare else [],
+        tokenizer=tokenizer,
+    )
     for folder in find_unfinished(run_dirs):
         STDERR.print(
             f"warning: {folder} is an unfinished evaluation (no results.json); it is not in "

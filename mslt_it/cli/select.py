@@ -10,7 +10,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mslt_it.cli.common import TasksDir, print_whole, split_codes, stdout_console, use_tasks_dirs
+from mslt_it.cli.common import (
+    SHIPPED_TASKS,
+    TasksDir,
+    print_whole,
+    split_codes,
+    stdout_console,
+    use_tasks_dirs,
+)
 from mslt_it.errors import MsltError
 
 if TYPE_CHECKING:
@@ -26,7 +33,7 @@ def register(app: typer.Typer) -> None:
 
 def select(
     task: Annotated[
-        str | None, typer.Option(help="A task: xnli, pawsx, wikiann or one of --tasks-dir.")
+        str | None, typer.Option(help=f"A task ({SHIPPED_TASKS}) or one of --tasks-dir.")
     ] = None,
     pool: Annotated[
         str | None, typer.Option(help="Candidate languages, e.g. ar,de,en (default: the task's).")
@@ -47,6 +54,13 @@ def select(
     include: Annotated[
         str | None, typer.Option(help="Languages forced into every set (they join the pool).")
     ] = None,
+    targets_as_sources: Annotated[
+        bool,
+        typer.Option(
+            help="Offer the --targets languages as sources too (by default they are left out "
+            "of the pool: zero-shot transfer is measured on languages not trained on)."
+        ),
+    ] = False,
     seed: Annotated[
         int, typer.Option(help="Seed of the random criterion.", min=0, max=2**32 - 1)
     ] = 0,
@@ -140,6 +154,7 @@ def select(
         criterion,
         targets=target_codes,
         include=split_codes(include, "--include"),
+        targets_as_sources=targets_as_sources,
         top=top,
         seed=seed,
         options=options,

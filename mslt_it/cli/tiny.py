@@ -38,12 +38,12 @@ def tiny_model(
 
     Example: mslt-it tiny-model models/tiny
     """
-    from mslt_it.tiny import DEFAULT_PRETRAIN_STEPS, build_tiny_model
+    from mslt_it.tiny import build_tiny_model  # torch and transformers: only for this command
 
     path = build_tiny_model(
         out_dir,
         seed=seed,
-        pretrain_steps=(0 if world else DEFAULT_PRETRAIN_STEPS) if steps is None else steps,
+        pretrain_steps=0 if steps is None else steps,  # 0 with --world: its WORLD_STEPS
         overwrite=overwrite,
         world=world,
     )

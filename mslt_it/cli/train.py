@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from mslt_it.cli.common import print_whole, stdout_console
 from mslt_it.errors import MsltError
 
 STDOUT = stdout_console()
+STDERR = Console(stderr=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -84,6 +86,20 @@ def train(
         list[str] | None,
         typer.Option(help="Any LoraConfig field as KEY=VALUE (repeatable), e.g. use_rslora=true."),
     ] = None,
+    watch: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Score TASK:LANG[,LANG…] in rank mode during training (repeatable): transfer "
+            "curves in run.json, e.g. xnli:sw,ur."
+        ),
+    ] = None,
+    watch_every: Annotated[
+        int | None, typer.Option(help="Watch every N steps (default: ten points).")
+    ] = None,
+    eval_langs: Annotated[
+        str | None,
+        typer.Option(help="Target languages (a,b,…) whose held-out loss is logged at eval_steps."),
+    ] = None,
     resume: Annotated[
         bool, typer.Option(help="Continue an unfinished run from its last checkpoint.")
     ] = False,
@@ -99,7 +115,12 @@ def train(
     """
     from mslt_it.config import load_yaml, validate_section
     from mslt_it.modeling import check_model_folder
-    from mslt_it.training.config import ModelConfig, parse_assignments, validate_train_section
+    from mslt_it.training.config import (
+        ModelConfig,
+        parse_assignments,
+        parse_watch,
+        validate_train_section,
+    )
     from mslt_it.training.run import train as run_training
 
     model_section: dict[str, Any] = {}
@@ -126,6 +147,12 @@ def train(
         "qlora": qlora,
     }
     train_section.update({k: v for k, v in train_options.items() if v is not None})
+    if watch:
+        train_section["watch"] = parse_watch(watch, watch_every)
+    elif watch_every is not None:
+        raise MsltError("--watch-every: give --watch TASK:LANGS too")
+    if eval_langs is not None:
+        train_section["eval_langs"] = [x.strip() for x in eval_langs.split(",") if x.strip()]
     lora_options = {
         "r": lora_r,
         "lora_alpha": lora_alpha,
@@ -212,10 +239,26 @@ def print_summary(run: dict[str, Any], out: Path) -> None:
         )
     if "base_answer_token_accuracy" in run:
         rows.append(("  the base model, same tokens", f"{run['base_answer_token_accuracy']:.3f}"))
+    found = run.get("curves") or {}
+    for lang, points in found.get("loss_by_language", {}).items():
+        if points:
+            rows.append((f"  loss {lang} (first → last)", first_last(points, "{:.4f}")))
+    for task, langs in found.get("watch", {}).items():
+        for lang, points in langs.items():
+            rows.append((f"watch {task}/{lang} (first → last)", first_last(points, "{:.1f}")))
     for name, value in rows:
         table.add_row(name, value)
     print_whole(STDOUT, table)
+    from mslt_it.training.curves import mix_warnings
+
+    for line in mix_warnings(run):
+        STDERR.print(f"warning: trained mix: {line}", highlight=False, soft_wrap=True)
     STDOUT.print(f"adapter and run.json → {out}", highlight=False, soft_wrap=True)
+
+
+def first_last(points: list[list[float]], form: str) -> str:
+    """A curve's first and last values, e.g. ``33.0 → 71.0``."""
+    return f"{form.format(points[0][1])} → {form.format(points[-1][1])}"
 
 
 def merge(

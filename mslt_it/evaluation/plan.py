@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mslt_it.config import default_template
 from mslt_it.errors import MsltError
 from mslt_it.evaluation.adapters import (
     ADAPTER_CONFIG,
@@ -30,7 +29,7 @@ from mslt_it.evaluation.suites import load_suite
 from mslt_it.identity import model_identity, rows_sha256, text_file_sha256
 from mslt_it.progress import progress_bar
 from mslt_it.prompts import PromptTemplate, get_template
-from mslt_it.tasks import check_languages, get_task
+from mslt_it.tasks import check_languages, default_template, get_task
 from mslt_it.tasks.base import Row, Task
 from mslt_it.tasks.sources import check_split, open_split
 
@@ -295,7 +294,7 @@ def choose_template(
 def check_answers_are_words(template: PromptTemplate, lang: str) -> None:
     """Generate mode reads a label word in the output; a template whose answers are the choices'
     own texts (lm-eval's XCOPA or XStoryCloze prompt) can only be ranked."""
-    from mslt_it.tasks.sources import sample_row
+    from mslt_it.tasks.synthetic import sample_row
 
     task = template.task
     if task.kind != "multiple_choice":

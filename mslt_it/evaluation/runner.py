@@ -36,6 +36,7 @@ from mslt_it.evaluation.plan import (
     plan_evaluation,
     prediction_settings,
 )
+from mslt_it.evaluation.sanity import adapter_sanity
 from mslt_it.evaluation.scoring import Record, parse_record, score_records
 from mslt_it.evaluation.store import CHUNKS, RESULTS, SETTINGS, TIMINGS, RunStore, read_jsonl
 from mslt_it.io import atomic_write_json
@@ -97,9 +98,14 @@ def _evaluate(plan: EvalPlan, out: Path, overwrite: bool, backend: Any) -> EvalO
     pending = [run for run in plan.runs if not run.store.is_complete()]
     if pending:
         predict_all(plan, pending, backend)
+    records = {run.name: gather_records(plan, run) for run in plan.runs}
+    base = next((run for run in plan.runs if run.adapter is None), None)
     results: dict[str, dict[str, Any]] = {}
     for run in plan.runs:
-        results[run.name] = finish_run(plan, run)
+        sanity = None
+        if base is not None and run.adapter is not None:
+            sanity = adapter_sanity(records[run.name], records[base.name], base.name)
+        results[run.name] = finish_run(plan, run, records[run.name], sanity)
     if len(plan.runs) > 1:
         write_study(out, plan, results)
     mark_owner(out, "evaluation")  # again, now listing every file it wrote
@@ -292,8 +298,8 @@ def base_record(
 # -------------------------------------------------------------------------------------- score
 
 
-def finish_run(plan: EvalPlan, run: RunPlan) -> dict[str, Any]:
-    """Gather a run's records, score them, and write predictions and results into place."""
+def gather_records(plan: EvalPlan, run: RunPlan) -> list[Record]:
+    """A run's prediction records: its finished predictions.jsonl, or its saved chunks."""
     store = run.store
     if store.is_complete():
         records = read_jsonl(store.folder / "predictions.jsonl")
@@ -309,7 +315,24 @@ def finish_run(plan: EvalPlan, run: RunPlan) -> dict[str, Any]:
                     if chunk is None:
                         raise MsltError(f"out: chunk {index} of {lang} is missing; run again")
                     records.extend(chunk)
+    return records
+
+
+def finish_run(
+    plan: EvalPlan,
+    run: RunPlan,
+    records: Sequence[Record],
+    sanity: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Score a run's records and write predictions and results into place.
+
+    ``sanity`` (:func:`.sanity.adapter_sanity` against the study's base model) goes into
+    results.json as ``adapter_sanity``: an adapter equal to the base on every row is flagged.
+    """
+    store = run.store
     results = results_document(plan, run, records)
+    if sanity is not None:
+        results["adapter_sanity"] = sanity
     timings = None
     if run.predicted:
         timings = {
@@ -338,6 +361,7 @@ def results_document(plan: EvalPlan, run: RunPlan, records: Sequence[Record]) ->
         seed=config.seed,
         samples=config.bootstrap_samples,
         sources=sources,
+        world=config.data == "synthetic",
     )
     tasks: dict[str, Any] = {}
     for task_plan in plan.tasks:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from mslt_it.evaluation.metrics import (
     span_counts,
 )
 from mslt_it.evaluation.parsing import align_entities, parse_entities, parse_label, spans_to_bio
+from mslt_it.langid import CATEGORIES, NO_LETTERS, AnswerIdentifier, package_version
 from mslt_it.prompts import PromptTemplate
 from mslt_it.tasks import get_task
 from mslt_it.tasks.base import join_tokens
@@ -165,12 +167,15 @@ def score_records(
     samples: int = 1000,
     sources: Sequence[str] = (),
     reparse: bool = False,
+    world: bool = False,
 ) -> dict[str, Any]:
     """Per-task, per-language scores and averages of a run's records.
 
     ``template_for(task, template_id)`` gives the template to parse with; with ``reparse`` the
     stored ``parsed`` fields are recomputed first. ``sources`` (the adapter's training languages)
-    are left out of the ``targets`` average, the zero-shot number.
+    are left out of the ``targets`` average, the zero-shot number. Generated answers also get
+    their language identified (:func:`answer_languages`); ``world``: the rows are the synthetic
+    world's, whose languages are read through their lexicons.
     """
     by_task: dict[str, dict[str, list[Record]]] = {}
     for record in records:
@@ -186,6 +191,10 @@ def score_records(
             )
             for lang, rows in per_lang.items()
         }
+        for lang, rows in per_lang.items():
+            if any(r.get("mode") == "generate" for r in rows):
+                template = template_for(task_name, rows[0]["template"])
+                languages[lang]["answer_language"] = answer_languages(rows, template, lang, world)
         order = list(per_lang)
         targets = [lang for lang in order if lang not in set(sources)]
         tasks[task_name] = {
@@ -202,6 +211,51 @@ def score_records(
                 correct, samples, [seed, zlib.crc32(f"{task_name}/targets".encode())]
             )
     return tasks
+
+
+def expected_answer_language(template: PromptTemplate, lang: str) -> str:
+    """The language a right answer to ``lang``'s prompt is written in: ``lang``, or English for
+    a template whose label words in ``lang`` are its English ones (English-instruction
+    templates such as ``xnli/en-instruct``)."""
+    words = template.verbalizer(lang)
+    english = lang != "en" and "en" in template.languages
+    return "en" if words and english and words == template.verbalizer("en") else lang
+
+
+def known_words(template: PromptTemplate) -> dict[str, set[str]]:
+    """Each label word of the template -> the answer languages it is used in."""
+    found: dict[str, set[str]] = {}
+    for lang in template.languages:
+        for word in template.verbalizer(lang).values():
+            found.setdefault(word, set()).add(expected_answer_language(template, lang))
+    return found
+
+
+def answer_languages(
+    records: Sequence[Record], template: PromptTemplate, lang: str, world: bool
+) -> dict[str, Any]:
+    """Answer-language fidelity of one language's generated answers.
+
+    ``share``: answers identified as the expected language, over the answers that have letters
+    (a bare number is in no language); ``identified``: the count of each language and of
+    :data:`mslt_it.langid.CATEGORIES`. A language no identifier covers gets ``share: null``
+    and every answer ``unknown``: never a guess.
+    """
+    expected = expected_answer_language(template, lang)
+    identifier = AnswerIdentifier(world=world, known_words=known_words(template))
+    found: dict[str, Any] = {"expected": expected, "identifier": package_version()}
+    if world:
+        found["identifier"] += " + the synthetic world's lexicons"
+    if not identifier.covers(expected):
+        found.update(share=None, identified={"unknown": len(records)})
+        found["note"] = f"no identifier covers {expected!r}"
+        return found
+    counts = Counter(identifier.identify(str(r["output"]), expected) for r in records)
+    lettered = len(records) - counts.get(NO_LETTERS, 0)
+    share = counts.get(expected, 0) / lettered if lettered else None
+    ordered = sorted(counts.items(), key=lambda item: (item[0] in CATEGORIES, -item[1], item[0]))
+    found.update(share=None if share is None else _r(share), identified=dict(ordered))
+    return found
 
 
 REQUIRED_FIELDS = ("id", "task", "lang", "template", "output", "gold")
@@ -274,6 +328,7 @@ def rescore_file(
         samples=bootstrap.get("samples", 1000) if samples is None else samples,
         sources=sources,
         reparse=True,
+        world=header.get("data") == "synthetic",
     )
     for name, data in tasks.items():
         previous = (header.get("tasks") or {}).get(name, {})

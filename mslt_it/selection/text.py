@@ -13,7 +13,10 @@ from typing import Any
 import numpy as np
 
 from mslt_it.errors import MsltError
+from mslt_it.modeling import load_tokenizer
+from mslt_it.progress import track
 from mslt_it.tasks.base import Row, Task, join_tokens
+from mslt_it.tasks.sources import open_split
 
 
 def sample_indices(size: int, n: int) -> np.ndarray:
@@ -37,8 +40,6 @@ def row_text(task: Task, row: Row, lang: str) -> str:
 
 def sample_texts(task: Task, lang: str, data: str, split: str, n: int) -> list[str]:
     """Up to ``n`` texts of ``lang`` from the task's ``split``."""
-    from mslt_it.tasks.sources import open_split
-
     rows = open_split(task, lang, split, data)
     if len(rows) == 0:
         raise MsltError(f"data: {task.name}/{lang}/{split} has no usable rows ({rows.origin})")
@@ -77,9 +78,6 @@ def mean_embeddings(
     """
     import torch
     from transformers import AutoModel
-
-    from mslt_it.modeling import load_tokenizer
-    from mslt_it.progress import track
 
     tokenizer = load_tokenizer(model_name, field="--model")
     if tokenizer.pad_token is None:

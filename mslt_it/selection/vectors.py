@@ -15,7 +15,6 @@ partly known vectors is taken over the features both of them have (see :func:`co
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import csv
 import hashlib
@@ -37,7 +36,9 @@ import numpy as np
 from mslt_it.errors import MsltError, allowed
 from mslt_it.files import MAX_JSON_BYTES, read_user_bytes, read_user_text
 from mslt_it.io import atomic_write_text
+from mslt_it.languages import all_languages
 from mslt_it.paths import RESOURCES_DIR
+from mslt_it.typology import decode_values, encode_values
 
 CACHE_FORMAT = 1
 MISSING_MARKS = frozenset({"", "--", "nan", "NaN", "NA"})
@@ -179,15 +180,6 @@ def cache_path(feature_set: str, codes: list[str], folder: Path | None = None) -
     return (folder or cache_dir()) / "lang2vec" / f"{version}-{feature_set}-{digest}.json"
 
 
-def _encode(values: np.ndarray) -> str:
-    return base64.b64encode(zlib.compress(np.ascontiguousarray(values, "<f8").tobytes())).decode()
-
-
-def _decode(text: str, shape: tuple[int, int]) -> np.ndarray:
-    raw = zlib.decompress(base64.b64decode(text))
-    return np.frombuffer(raw, dtype="<f8").reshape(shape).copy()
-
-
 def write_cached_table(path: Path, table: FeatureTable) -> None:
     """Store ``table`` as JSON (values zlib-compressed, NaN kept), atomically."""
     document = {
@@ -197,7 +189,7 @@ def write_cached_table(path: Path, table: FeatureTable) -> None:
         "codes": list(table.codes),
         "features": list(table.features),
         "shape": list(table.values.shape),
-        "values": _encode(table.values),
+        "values": encode_values(table.values),
     }
     atomic_write_text(path, json.dumps(document))
 
@@ -222,7 +214,7 @@ def table_from_document(document: Any, feature_set: str, codes: list[str]) -> Fe
         ):
             return None
         shape = (len(document["codes"]), len(document["features"]))
-        values = _decode(document["values"], shape)
+        values = decode_values(document["values"], shape)
     except (ValueError, KeyError, TypeError, zlib.error):
         return None  # damaged: fetch again and overwrite
     return FeatureTable(feature_set, tuple(codes), tuple(document["features"]), values)
@@ -230,28 +222,12 @@ def table_from_document(document: Any, feature_set: str, codes: list[str]) -> Fe
 
 def registry_iso_codes() -> list[str]:
     """The ISO 639-3 codes of the registry's languages, sorted: what the criteria ask for."""
-    from mslt_it.languages import all_languages
-
     return sorted({lang.iso639_3 for lang in all_languages().values()})
 
 
 def shipped_path(feature_set: str) -> Path:
     """Where the shipped table of ``feature_set`` lives in the package."""
     return SHIPPED_FOLDER / f"{feature_set}.json"
-
-
-def shipped_feature(feature_set: str, feature: str) -> dict[str, float]:
-    """One feature of a shipped set for every language in it (ISO 639-3 code -> value, NaN kept).
-
-    Unlike :func:`shipped_table` this reads the file whatever lang2vec is installed: the
-    synthetic world's typology (:mod:`mslt_it.tasks.synthetic`) must be the same on every
-    machine, so it is tied to the shipped file, not to the installed package.
-    """
-    document = json.loads(shipped_path(feature_set).read_text(encoding="utf-8"))
-    codes, features = document["codes"], document["features"]
-    values = _decode(document["values"], (len(codes), len(features)))
-    column = features.index(feature)
-    return {code: float(values[row, column]) for row, code in enumerate(codes)}
 
 
 def shipped_table(feature_set: str, codes: list[str]) -> FeatureTable | None:

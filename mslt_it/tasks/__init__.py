@@ -45,6 +45,8 @@ def tasks_dirs() -> tuple[Path, ...]:
 
 def all_tasks() -> dict[str, Task]:
     """Every known task by name (definitions are parsed once per set of folders)."""
+    # Deferred for the CLI's start-up: the definitions bring Jinja and pydantic, and every
+    # command imports this package to reset the task folders.
     from mslt_it.tasks.definitions import load_definitions
 
     return load_definitions(tasks_dirs())
@@ -60,6 +62,36 @@ def get_task(name: str) -> Task:
             f"task: unknown task {name!r}; known tasks: {allowed(sorted(tasks))} "
             "(add your own with --tasks-dir)"
         ) from None
+
+
+def default_template(task: str) -> str:
+    """``<task>/as-is`` for an instruction corpus, ``<task>/en-instruct`` for a benchmark task.
+
+    A task that is not known yet (a recipe's --tasks-dir is read after its sections) gets the
+    benchmark default; an unknown template is reported when the build opens it.
+    """
+    try:
+        known = all_tasks().get(task)
+    except MsltError:
+        known = None
+    return (
+        f"{task}/as-is"
+        if known is not None and known.kind == "instructions"
+        else (f"{task}/en-instruct")
+    )
+
+
+def default_split(task: str) -> str:
+    """A mixture part's split when its recipe names none: ``train`` if the task has one, else
+    the first split its definition lists (a benchmark such as XCOPA has only validation and
+    test). A task not known yet gets ``train``; the build then names the unknown task."""
+    try:
+        known = all_tasks().get(task)
+    except MsltError:
+        known = None
+    if known is None or "train" in known.splits:
+        return "train"
+    return known.splits[0]
 
 
 def check_languages(task: Task, languages: list[str], field: str = "sources") -> None:
@@ -78,6 +110,8 @@ __all__ = [
     "add_tasks_dirs",
     "all_tasks",
     "check_languages",
+    "default_split",
+    "default_template",
     "get_task",
     "reset_tasks_dirs",
     "tasks_dirs",

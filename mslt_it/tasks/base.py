@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from mslt_it.languages import all_languages, get_language, languages_of_task
+
 Verbalizer = Mapping[str, str]
 """Label name -> the word a template uses for it (in one language)."""
 
@@ -52,8 +54,6 @@ class Task:
         listed = self.extra.get("languages")
         if listed is not None:
             return tuple(listed)
-        from mslt_it.languages import all_languages, languages_of_task
-
         if self.languages_from_registry == "all":
             return tuple(all_languages())
         return tuple(languages_of_task(self.languages_from_registry or self.name))
@@ -66,8 +66,6 @@ class Task:
         if lang in exceptions:
             return exceptions[lang]
         if self.extra.get("language_values") == "iso639_3":
-            from mslt_it.languages import get_language
-
             return get_language(lang).iso639_3
         return lang
 
@@ -84,14 +82,10 @@ COMMON_FIELDS = frozenset({"lang", "lang_name"})
 
 def common_variables(lang: str) -> dict[str, Any]:
     """Variables every template may use, whatever the task."""
-    from mslt_it.languages import get_language
-
     return {"lang": lang, "lang_name": get_language(lang).name}
 
 
 def join_tokens(tokens: Sequence[str], lang: str) -> str:
     """Join word tokens as the language writes them (no spaces for Chinese, Japanese, Thai…)."""
-    from mslt_it.languages import get_language
-
     sep = "" if get_language(lang).script in SCRIPTIO_CONTINUA else " "
     return sep.join(tokens)

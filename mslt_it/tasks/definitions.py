@@ -37,18 +37,15 @@ with ``--tasks-dir`` (or a recipe's ``tasks_dir``), as with lm-evaluation-harnes
 from __future__ import annotations
 
 import hashlib
-import re
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import jinja2
 from jinja2 import nodes
 from jinja2.parser import Parser
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mslt_it.errors import MsltError, allowed
 from mslt_it.files import MAX_TEXT_BYTES, read_user_bytes
@@ -56,239 +53,13 @@ from mslt_it.languages import REGISTRY_COLUMNS, all_languages, languages_of_task
 from mslt_it.paths import TASKS_DIR
 from mslt_it.prompt_bounds import (
     ENVIRONMENT,
-    RenderLimitError,
-    compile_bounded_expression,
     describe,
-    format_fields,
 )
-from mslt_it.tasks import ner
+from mslt_it.tasks import instructions, ner
 from mslt_it.tasks.base import COMMON_FIELDS, Row, Task, Verbalizer, common_variables
-from mslt_it.tasks.expressions import NotPlain, plain_expression
-
-PLAIN_COLUMN = re.compile(r"^\s*row\.([A-Za-z_][A-Za-z0-9_]*)\s*$")
-NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
-ROW_REFERENCE = re.compile(r"\brow\.([A-Za-z_][A-Za-z0-9_]*)")
-
-
-class HubSource(BaseModel):
-    """Where the rows live on the Hugging Face Hub."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    id: str = Field(description="The dataset id, e.g. facebook/xnli.")
-    config: str = Field(
-        default="{lang}",
-        description="The config of a language: a format string with {lang} (the language code).",
-    )
-    configs: dict[str, str] = Field(
-        default={}, description="Exceptions: language code -> config name."
-    )
-
-    @field_validator("config")
-    @classmethod
-    def _has_lang(cls, config: str) -> str:
-        """Only a bare ``{lang}``: a format spec (``{lang:>5000000000}``) or a conversion would
-        let a definition allocate without bound, and nothing else is ever substituted."""
-        try:
-            fields = format_fields(config)
-        except ValueError:
-            fields = [(None, None, None)]
-        for field, spec, conversion in fields:
-            if field != "lang" or spec or conversion:
-                raise ValueError(
-                    "may use only {lang} as a placeholder, with no format spec or conversion "
-                    "(write {{ and }} for literal braces)"
-                )
-        return config
-
-
-class RegistryLanguages(BaseModel):
-    """The languages of a column of mslt-it's language registry (``languages.csv``)."""
-
-    model_config = ConfigDict(extra="forbid")
-    registry: str = Field(description="A membership column of languages.csv: xnli, pawsx, wikiann.")
-
-
-class TaskFile(BaseModel):
-    """A task definition file; every field is checked when the file is loaded."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(description="The task's name, as commands and templates say it.")
-    title: str = Field(description="How reports name it (e.g. XNLI).")
-    kind: Literal["classification", "ner", "multiple_choice", "instructions"] = Field(
-        description="classification, ner, multiple_choice or instructions."
-    )
-    hub: HubSource | None = Field(
-        default=None, description="The Hub dataset; none for data that only lives in files."
-    )
-    splits: list[str] = Field(min_length=1, description="The splits the dataset has.")
-    languages: list[str] | RegistryLanguages = Field(
-        description="Language codes, or {registry: <column>} of languages.csv ({registry: all}: "
-        "every language mslt-it knows)."
-    )
-    columns: list[str] = Field(min_length=1, description="The columns every row must have.")
-    labels: list[str] = Field(
-        default=[],
-        description="classification: the label names, in the order of their ids; ner: the "
-        "entity types; multiple_choice: one name per choice slot, in the choices' order; "
-        "instructions: none.",
-    )
-    label_column: str | None = Field(
-        default=None,
-        description="classification: the column holding the gold label id (-1: unlabelled, "
-        "dropped and counted); multiple_choice: the column holding the gold choice's index "
-        "(from 0), unless `gold` says how to compute it.",
-    )
-    choices: str | None = Field(
-        default=None,
-        description="multiple_choice: a Jinja expression over `row` giving the list of choice "
-        "texts, e.g. `[row.choice1, row.choice2]`.",
-    )
-    gold: str | None = Field(
-        default=None,
-        description="multiple_choice: a Jinja expression over `row` giving the gold choice's "
-        "index from 0, e.g. `row.answer_right_ending - 1`.",
-    )
-    prompt: str | None = Field(
-        default=None,
-        description="instructions: a Jinja expression over `row` giving the user's turn, e.g. "
-        "`row.instruction ~ ('\\n\\n' ~ row.input if row.input else '')`.",
-    )
-    answer: str | None = Field(
-        default=None,
-        description="instructions: a Jinja expression over `row` giving the assistant's answer.",
-    )
-    messages: str | None = Field(
-        default=None,
-        description="instructions: a Jinja expression giving a whole conversation (a list of "
-        "{role, content}, ending with the assistant), instead of prompt and answer.",
-    )
-    language_column: str | None = Field(
-        default=None,
-        description="A single table of many languages: the column naming each row's language "
-        "(rows are filtered by it).",
-    )
-    language_values: Literal["code", "iso639_3"] = Field(
-        default="code",
-        description="What language_column holds: mslt-it's codes (en) or ISO 639-3 (eng).",
-    )
-    language_value_exceptions: dict[str, str] = Field(
-        default={}, description="Language code -> the value language_column holds for it."
-    )
-    example: dict[str, Any] | None = Field(
-        default=None,
-        description="One row in the dataset's schema: templates are tried on it when loaded "
-        "(tasks without a synthetic generator).",
-    )
-    variables: dict[str, str] = Field(
-        default={},
-        description="Template variables: name -> a Jinja expression over `row` "
-        "(`row.premise`, `row.tokens | join(' ')`).",
-    )
-    metric: str = Field(default="accuracy", description="accuracy (classification) or f1 (ner).")
-    synthetic: str | None = Field(
-        default=None, description="The synthetic generator of offline rows (xnli, pawsx, wikiann)."
-    )
-
-    @field_validator("name")
-    @classmethod
-    def _plain_name(cls, name: str) -> str:
-        if not NAME.match(name):
-            raise ValueError("use lowercase letters, digits, '-' or '_', starting with a letter")
-        return name
-
-    @model_validator(mode="after")
-    def _consistent(self) -> TaskFile:
-        if self.kind != "instructions" and not self.labels:
-            raise ValueError(f"labels: a {self.kind} task needs its labels")
-        if self.kind != "instructions" and (self.prompt or self.answer or self.messages):
-            field = "prompt" if self.prompt else "answer" if self.answer else "messages"
-            raise ValueError(f"{field}: only an instructions task reads prompts from the row")
-        if self.kind == "instructions":
-            self._check_instructions()
-        if self.kind != "multiple_choice" and (self.choices or self.gold):
-            field = "choices" if self.choices else "gold"
-            raise ValueError(f"{field}: only a multiple_choice task reads choices from the row")
-        if self.kind == "multiple_choice":
-            self._check_multiple_choice()
-        if self.kind == "classification":
-            if self.label_column is None:
-                raise ValueError("label_column: a classification task needs one")
-            if self.label_column not in self.columns:
-                raise ValueError(f"label_column: {self.label_column!r} is not among the columns")
-            if self.metric != "accuracy":
-                raise ValueError(
-                    f"metric: a classification task is scored by accuracy, not {self.metric!r}"
-                )
-        if self.kind == "ner":
-            missing = [c for c in ("tokens", "ner_tags") if c not in self.columns]
-            if missing:
-                raise ValueError(f"columns: an ner task needs {', '.join(missing)}")
-            if self.metric != "f1":
-                raise ValueError(f"metric: an ner task is scored by f1, not {self.metric!r}")
-            if tuple(self.labels) != ner.ENTITY_TYPES:
-                raise ValueError(
-                    f"labels: the ner kind reads WikiAnn's BIO tags, whose entity types are "
-                    f"{', '.join(ner.ENTITY_TYPES)}"
-                )
-        self._check_row_references()
-        if self.example is not None:
-            missing = [c for c in self.columns if c not in self.example]
-            if missing:
-                raise ValueError(f"example: lacks column {missing[0]!r}")
-        reserved = set(KIND_FIELDS[self.kind]) | COMMON_FIELDS
-        clash = sorted(set(self.variables) & reserved)
-        if clash:
-            raise ValueError(f"variables: {clash[0]!r} is provided by the {self.kind} kind already")
-        return self
-
-    def _check_instructions(self) -> None:
-        if self.messages is None and (self.prompt is None or self.answer is None):
-            raise ValueError("prompt: an instructions task needs prompt and answer, or messages")
-        if self.messages is not None and (self.prompt or self.answer):
-            raise ValueError("messages: give messages or prompt and answer, not both")
-        if self.labels:
-            raise ValueError("labels: an instructions task has no labels (its answers are text)")
-        if self.metric != "exact_match":
-            raise ValueError(
-                f"metric: an instructions task is scored by exact_match, not {self.metric!r}"
-            )
-
-    def _check_row_references(self) -> None:
-        """Every ``row.<column>`` an expression reads is a declared column (checked in the data
-        when a split opens), so a misspelt one fails here, not halfway through a build."""
-        expressions = {f"variables.{k}": v for k, v in self.variables.items()}
-        expressions.update({"choices": self.choices or "", "gold": self.gold or ""})
-        expressions.update(
-            {
-                "prompt": self.prompt or "",
-                "answer": self.answer or "",
-                "messages": self.messages or "",
-            }
-        )
-        for field, expression in expressions.items():
-            for column in ROW_REFERENCE.findall(expression):
-                if column not in self.columns:
-                    raise ValueError(
-                        f"{field}: reads row.{column}, which is not among the columns "
-                        f"({', '.join(self.columns)})"
-                    )
-
-    def _check_multiple_choice(self) -> None:
-        if self.choices is None:
-            raise ValueError("choices: a multiple_choice task needs an expression for its choices")
-        if (self.gold is None) == (self.label_column is None):
-            raise ValueError(
-                "gold: a multiple_choice task needs either gold (an expression) or label_column"
-            )
-        if self.label_column is not None and self.label_column not in self.columns:
-            raise ValueError(f"label_column: {self.label_column!r} is not among the columns")
-        if self.metric != "accuracy":
-            raise ValueError(
-                f"metric: a multiple_choice task is scored by accuracy, not {self.metric!r}"
-            )
-
+from mslt_it.tasks.compile import LimitError, compile_variables, remember_rows
+from mslt_it.tasks.schema import KIND_FIELDS, RegistryLanguages, TaskFile
+from mslt_it.yamlfiles import read_text_file, validate_yaml_file
 
 # ------------------------------------------------------------------------------------ kinds
 
@@ -363,96 +134,6 @@ def multiple_choice_variables(reader: ChoiceReader) -> KindVariables:
     return variables
 
 
-KIND_FIELDS: dict[str, tuple[str, ...]] = {
-    "classification": ("label", "label_word", "choices"),
-    "ner": ("tokens", "sentence", "spans", "entity_types", "none_word"),
-    "multiple_choice": ("label", "label_word", "choices", "options", "option", "answer_index"),
-    "instructions": ("prompt", "answer", "history"),
-}
-"""The variables each kind's code provides, beside a definition's own."""
-
-
-# -------------------------------------------------------------------------------- variables
-
-
-class LimitError(MsltError):
-    """An expression exceeded a bound of :mod:`mslt_it.prompt_bounds`: the expression's fault
-    whatever row it ran on."""
-
-
-def compile_variables(
-    spec: dict[str, str], where: str, fields: dict[str, str] | None = None
-) -> Callable[[Row], dict[str, Any]]:
-    """One function from a row to the definition's variables.
-
-    ``row.<column>`` is read directly (most variables are, and the builder renders every row);
-    anything else is a Jinja expression compiled once in the bounded sandbox. A simple text one
-    (columns glued, trimmed, chosen by a condition) is evaluated in plain Python instead
-    (:mod:`mslt_it.tasks.expressions`): Jinja's result at a fraction of its per-row cost, with
-    Jinja still evaluating any row the plain form does not cover. ``fields`` names each
-    variable's place in the definition for error messages (default ``variables.<name>``).
-    """
-    fields = fields or {}
-    plain: dict[str, str] = {}
-    compiled: dict[str, tuple[Callable[[Row], str] | None, Callable[..., Any]]] = {}
-    for name, expression in spec.items():
-        match = PLAIN_COLUMN.match(expression)
-        if match:
-            plain[name] = match.group(1)
-            continue
-        try:
-            jinja = compile_bounded_expression(expression)
-        except Exception as error:  # jinja2's TemplateSyntaxError and the bounds' errors
-            place = fields.get(name, f"variables.{name}")
-            raise MsltError(f"{where}: {place}: {describe(error)}") from None
-        compiled[name] = (plain_expression(ENVIRONMENT, expression), jinja)
-
-    def variables(row: Row) -> dict[str, Any]:
-        values = {name: row[column] for name, column in plain.items()}
-        for name, (python, jinja) in compiled.items():
-            if python is not None:
-                try:
-                    values[name] = python(row)
-                    continue
-                except NotPlain:
-                    pass
-            try:
-                values[name] = jinja(row=row)
-            except Exception as error:  # the bounds, a type error on this row's data, …
-                place = fields.get(name, f"variables.{name}")
-                kind = LimitError if isinstance(error, RenderLimitError) else MsltError
-                raise kind(f"{where}: {place}: {describe(error)}") from None
-        return values
-
-    return variables
-
-
-REMEMBERED_ROWS = 8192
-"""Rows whose computed values :func:`remember_rows` keeps: more than the builder takes at once."""
-
-
-def remember_rows(compute: Callable[[Row], dict[str, Any]]) -> Callable[[Row], dict[str, Any]]:
-    """``compute`` with its last rows' values kept, by the row's identity.
-
-    A row's choices or turns are read by its check, by every rendering of the row (one per
-    choice in rank mode) and by its gold label; each Jinja evaluation costs tens of
-    microseconds. The reference held keeps a remembered row's id from being reused.
-    """
-    recent: OrderedDict[int, tuple[Row, dict[str, Any]]] = OrderedDict()
-
-    def remembered(row: Row) -> dict[str, Any]:
-        known = recent.get(id(row))
-        if known is not None and known[0] is row:
-            return known[1]
-        values = compute(row)
-        recent[id(row)] = (row, values)
-        if len(recent) > REMEMBERED_ROWS:
-            recent.popitem(last=False)
-        return values
-
-    return remembered
-
-
 # ------------------------------------------------------------------------------------ build
 
 
@@ -468,8 +149,6 @@ def build_task(spec: TaskFile, where: str) -> Task:
         verbalizer_keys = (*labels, ner.NONE_KEY)
         valid_label_ids = None
     elif spec.kind == "instructions":
-        from mslt_it.tasks import instructions
-
         reader = instructions.turn_reader(spec, where)
         kind_variables = instructions.kind_variables(reader)
         turns = reader.turns
@@ -683,7 +362,7 @@ def check_synthetic(spec: TaskFile, path: Path) -> None:
 def stand_in_row(spec: TaskFile) -> Row:
     """The row a definition without synthetic rows is tried on: its ``example``, else every
     column filled (text, label 0, one untagged token), as
-    :func:`mslt_it.tasks.sources.sample_row` gives templates."""
+    :func:`mslt_it.tasks.synthetic.sample_row` gives templates."""
     if spec.example is not None:
         return dict(spec.example)
     row: Row = {column: "text" for column in spec.columns}
@@ -743,8 +422,6 @@ def check_sample(task: Task, spec: TaskFile, path: Path) -> None:
 
 def parse_definition(path: Path) -> Task:
     """Read, validate and build one definition file; every problem is one line naming it."""
-    from mslt_it.config import read_text_file, validate_yaml_file
-
     spec = validate_yaml_file(path, read_text_file(path), TaskFile, "a task definition")
     if spec.name != path.stem:
         raise MsltError(f"{path}: name is {spec.name!r} but the file is called {path.name}")

@@ -14,16 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mslt_it.tasks.base import Row, Verbalizer
-
-if TYPE_CHECKING:
-    from mslt_it.tasks.definitions import TaskFile
+from mslt_it.tasks.compile import compile_variables, remember_rows
+from mslt_it.tasks.schema import TaskFile
 
 ROLES = ("system", "user", "assistant")
-REMEMBERED_ROWS = 8192
-"""Rows whose values are kept: more than one chunk the builder takes at a time."""
 
 
 @dataclass(frozen=True)
@@ -39,7 +36,7 @@ class Turns:
 class TurnReader:
     """A definition's prompt/answer (or messages) expressions, compiled once.
 
-    ``compute`` remembers its last rows (:func:`~mslt_it.tasks.definitions.remember_rows`), so
+    ``compute`` remembers its last rows (:func:`~mslt_it.tasks.compile.remember_rows`), so
     the row check, the template's variables and the builder's history share one evaluation.
     """
 
@@ -92,8 +89,6 @@ def check_conversation(messages: Any) -> None:
 
 def turn_reader(spec: TaskFile, where: str) -> TurnReader:
     """Compile a definition's prompt and answer, or messages, expressions."""
-    from mslt_it.tasks.definitions import compile_variables, remember_rows
-
     if spec.messages is not None:
         expressions = {"messages": spec.messages}
     else:

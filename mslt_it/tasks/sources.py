@@ -25,7 +25,9 @@ import pyarrow as pa
 from mslt_it.errors import MsltError, allowed
 from mslt_it.io import read_arrow_table
 from mslt_it.tasks.base import Row, Task
+from mslt_it.tasks.ner import TAG_NAMES
 from mslt_it.tasks.synthetic import SPLIT_SIZES, is_unlabelled, synthetic_row
+from mslt_it.tasks.synthetic import sample_row as sample_row  # its old home: re-exported
 
 LOCAL_SUFFIXES = (".parquet", ".jsonl")
 
@@ -148,7 +150,6 @@ class TableSplit:
 
     def _check_tags(self) -> None:
         """Every NER tag id is one of the task's BIO tags."""
-        from mslt_it.tasks.ner import TAG_NAMES
 
         count = len(TAG_NAMES)
         for index, tags in enumerate(self.table.column("ner_tags").to_pylist()):
@@ -301,21 +302,3 @@ def read_cached_table(path: Path) -> pa.Table:
 @lru_cache(maxsize=8)
 def _read_table(path: Path, mtime_ns: int, size: int) -> pa.Table:
     return read_arrow_table(path, "data")
-
-
-def sample_row(task: Task, lang: str) -> Row:
-    """One row to try a template on: synthetic where the task has a generator, else the
-    definition's ``example``, else a stand-in with every column filled (text, label 0, one
-    untagged token)."""
-    generator = task.extra.get("synthetic")
-    if generator in SPLIT_SIZES:
-        return synthetic_row(generator, lang, "validation", 0)
-    if task.extra.get("example") is not None:
-        return dict(task.extra["example"])
-    row: Row = {column: "text" for column in task.columns}
-    if task.kind == "ner":
-        row.update(tokens=["text"], ner_tags=[0])
-    label_column = task.extra.get("label_column")
-    if label_column:
-        row[label_column] = 0
-    return row

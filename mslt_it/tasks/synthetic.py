@@ -48,8 +48,10 @@ import zlib
 from dataclasses import dataclass, replace
 from functools import cache
 
-from mslt_it.tasks.base import SCRIPTIO_CONTINUA, Row, join_tokens
+from mslt_it.languages import all_languages, get_language
+from mslt_it.tasks.base import SCRIPTIO_CONTINUA, Row, Task, join_tokens
 from mslt_it.tasks.ner import row_entities
+from mslt_it.typology import shipped_feature
 
 SPLIT_SIZES: dict[str, dict[str, int]] = {
     "xnli": {"train": 100_000, "validation": 2_490, "test": 5_010},
@@ -153,8 +155,6 @@ def script_alphabet(script: str) -> tuple[str, ...]:
 @cache
 def own_lexicon(lang: str) -> Lexicon:
     """``lang``'s own invented words, before cognates and word order (:func:`lexicon`)."""
-    from mslt_it.languages import get_language
-
     script = get_language(lang).script
     rng = random.Random(f"mslt-it/lexicon/{lang}")
     letters = draw_letters(rng, script)
@@ -228,8 +228,6 @@ def is_head_final(lang: str) -> bool:
 
     A language lang2vec lacks is head-initial, the registry's majority.
     """
-    from mslt_it.languages import get_language
-
     value = object_before_verb().get(get_language(lang).iso639_3, 0.0)
     return value > 0.5  # NaN compares false: unknown stays head-initial
 
@@ -237,8 +235,6 @@ def is_head_final(lang: str) -> bool:
 @cache
 def object_before_verb() -> dict[str, float]:
     """lang2vec's ``S_OBJECT_BEFORE_VERB`` for every language in the shipped syntax set."""
-    from mslt_it.selection.vectors import shipped_feature
-
     return shipped_feature("syntax_knn", "S_OBJECT_BEFORE_VERB")
 
 
@@ -246,8 +242,6 @@ def object_before_verb() -> dict[str, float]:
 def cognate_group(lang: str) -> tuple[str, ...]:
     """The registry's languages of ``lang``'s family that write its script (itself included);
     empty for an isolate, a constructed language or a family of one."""
-    from mslt_it.languages import all_languages, get_language
-
     me = get_language(lang)
     if me.family in UNRELATED_FAMILIES:
         return ()
@@ -269,8 +263,6 @@ def with_cognates(own: Lexicon, letters: list[str]) -> tuple[str, ...]:
     A cognate form that would coincide with another word of the language keeps the own word,
     so every word still names one concept.
     """
-    from mslt_it.languages import get_language
-
     if not cognate_group(own.lang):
         return own.words
     roots = cognate_roots(own.script, get_language(own.lang).family)
@@ -305,7 +297,7 @@ def cognate_roots(script: str, family: str) -> dict[int, str]:
     return roots
 
 
-def _row_rng(task: str, split: str, index: int) -> random.Random:
+def row_rng(task: str, split: str, index: int) -> random.Random:
     """The same stream in every language: rows with one index are translations of each other."""
     return random.Random(f"mslt-it/{task}/{split}/{index}")
 
@@ -313,7 +305,7 @@ def _row_rng(task: str, split: str, index: int) -> random.Random:
 def xnli_row(lang: str, split: str, index: int) -> Row:
     """Row ``index`` of synthetic XNLI in ``lang``."""
     lex = lexicon(lang)
-    rng = _row_rng("xnli", split, index)
+    rng = row_rng("xnli", split, index)
     premise = rng.choices(lex.words, k=rng.randint(6, 12))
     start = rng.randrange(0, len(premise) - 3)
     hypothesis = premise[start : start + rng.randint(3, 5)]
@@ -331,7 +323,7 @@ def xnli_row(lang: str, split: str, index: int) -> Row:
 def pawsx_row(lang: str, split: str, index: int) -> Row:
     """Row ``index`` of synthetic PAWS-X in ``lang``."""
     lex = lexicon(lang)
-    rng = _row_rng("pawsx", split, index)
+    rng = row_rng("pawsx", split, index)
     first = rng.choices(lex.words, k=rng.randint(6, 12))
     second = list(first)
     label = rng.randrange(2)
@@ -359,7 +351,7 @@ def is_unlabelled(lang: str, split: str, index: int) -> bool:
 def wikiann_row(lang: str, split: str, index: int) -> Row:
     """Row ``index`` of synthetic WikiAnn in ``lang`` (tags: O, B/I-PER, B/I-ORG, B/I-LOC)."""
     lex = lexicon(lang)
-    rng = _row_rng("wikiann", split, index)
+    rng = row_rng("wikiann", split, index)
     tokens: list[str] = rng.choices(lex.words, k=rng.randint(3, 8))
     tags: list[int] = [0] * len(tokens)
     for _ in range(rng.choice((0, 1, 1, 2, 2, 3))):
@@ -384,7 +376,7 @@ def wikiann_row(lang: str, split: str, index: int) -> Row:
 def xcopa_row(lang: str, split: str, index: int) -> Row:
     """Row ``index`` of synthetic XCOPA in ``lang`` (label: the right alternative, 0 or 1)."""
     lex = lexicon(lang)
-    rng = _row_rng("xcopa", split, index)
+    rng = row_rng("xcopa", split, index)
     premise = rng.choices(lex.words, k=rng.randint(4, 8))
     question = rng.choice(("cause", "effect"))
     right_cue, wrong_cue = (lex.hedge, lex.also) if question == "cause" else (lex.also, lex.hedge)
@@ -406,7 +398,7 @@ def xcopa_row(lang: str, split: str, index: int) -> Row:
 def xstorycloze_row(lang: str, split: str, index: int) -> Row:
     """Row ``index`` of synthetic XStoryCloze in ``lang`` (answer_right_ending: 1 or 2)."""
     lex = lexicon(lang)
-    rng = _row_rng("xstorycloze", split, index)
+    rng = row_rng("xstorycloze", split, index)
     story = [rng.choices(lex.words[:200], k=rng.randint(3, 6)) for _ in range(4)]
     right = [lex.also, story[3][-1], *rng.choices(lex.words[:200], k=rng.randint(1, 3))]
     wrong = [lex.negation, rng.choice(lex.words[200:]), *rng.choices(lex.words[:200], k=2)]
@@ -426,7 +418,7 @@ def xstorycloze_row(lang: str, split: str, index: int) -> Row:
 def xwinograd_row(lang: str, split: str, index: int) -> Row:
     """Row ``index`` of synthetic XWinograd in ``lang`` (answer: "1" or "2", as on the Hub)."""
     lex = lexicon(lang)
-    rng = _row_rng("xwinograd", split, index)
+    rng = row_rng("xwinograd", split, index)
     first, second = rng.sample(lex.persons, 2)
     mentioned = rng.randrange(2)
     name = (first, second)[mentioned]
@@ -444,7 +436,7 @@ def xwinograd_row(lang: str, split: str, index: int) -> Row:
 def bactrianx_row(lang: str, split: str, index: int) -> Row:
     """Row ``index`` of synthetic Bactrian-X in ``lang``: instruction, input, output, id."""
     lex = lexicon(lang)
-    rng = _row_rng("bactrianx", split, index)
+    rng = row_rng("bactrianx", split, index)
     operation = rng.randrange(len(OPERATIONS))
     words = rng.sample(lex.words, rng.randint(3, 6))
     return {
@@ -497,3 +489,21 @@ def synthetic_text(langs: list[str], rows_per_language: int, split: str = "train
             texts += [paws["sentence1"], paws["sentence2"]]
             texts.append(join_tokens(wikiann_row(lang, split, i)["tokens"], lang))
     return texts
+
+
+def sample_row(task: Task, lang: str) -> Row:
+    """One row to try a template on: synthetic where the task has a generator, else the
+    definition's ``example``, else a stand-in with every column filled (text, label 0, one
+    untagged token)."""
+    generator = task.extra.get("synthetic")
+    if generator in SPLIT_SIZES:
+        return synthetic_row(generator, lang, "validation", 0)
+    if task.extra.get("example") is not None:
+        return dict(task.extra["example"])
+    row: Row = {column: "text" for column in task.columns}
+    if task.kind == "ner":
+        row.update(tokens=["text"], ner_tags=[0])
+    label_column = task.extra.get("label_column")
+    if label_column:
+        row[label_column] = 0
+    return row

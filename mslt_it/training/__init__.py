@@ -5,6 +5,10 @@
 - :mod:`.model`: loading the base (4-bit for QLoRA) and checking LoRA targets;
 - :mod:`.checks`: over-long examples, masked labels, the end-of-turn token;
 - :mod:`.outputs`: the run folder, resume, ``run.json``;
+- :mod:`.curves`: per-language training/held-out loss and the mix trained on (a forward hook);
+- :mod:`.heldout`: unused rows per language for the held-out loss (``train.eval_langs``);
+- :mod:`.watch`: target languages scored in rank mode during training (``train.watch``);
+- :mod:`.plots`: a run's loss, transfer and mix figures, from its ``run.json``;
 - :mod:`.run`: :func:`train`, top to bottom;
 - :mod:`.merge`: :func:`merge_adapter`.
 """

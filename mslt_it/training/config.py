@@ -35,6 +35,8 @@ DEFAULT_SFT: dict[str, Any] = {
     "learning_rate": 2e-4,
     "save_total_limit": 2,
     "include_num_input_tokens_seen": "non_padding",
+    # per-language losses (loss/<lang>) and watch scores in OUT/tensorboard; wandb or none too
+    "report_to": "tensorboard",
 }
 # Fields mslt-it sets itself: setting them under train.sft/train.lora would be silently overridden.
 OWNED_SFT_FIELDS = {
@@ -110,6 +112,69 @@ class ModelConfig(BaseModel):
         return str(path.resolve()) if value and path.exists() else value
 
 
+class WatchConfig(BaseModel):
+    """Target languages scored during training (``train.watch``; ``--watch TASK:LANGS``).
+
+    Each watch point scores the adapter as it is at that step in rank mode, through the same
+    code as ``mslt-it eval --mode rank`` (one forward per choice set, in the training process),
+    so the last point of a curve is the final evaluation's score on the same rows.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: str = Field(description="Task to score (an evaluation task, e.g. xnli).")
+    langs: list[str] = Field(
+        min_length=1, description="Languages to score at every watch point (targets, sources)."
+    )
+    every: int | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "Score every N optimizer steps. Unset (and no steps): ten points evenly spaced. "
+            "The last step is always scored."
+        ),
+    )
+    steps: list[int] = Field(
+        default=[],
+        description="Explicit steps to score at (each in 1..max_steps), beside `every`.",
+    )
+    limit: int = Field(
+        default=100,
+        gt=0,
+        description="Rows per language: the first `limit` rows of the split, as `eval --limit`.",
+    )
+    split: str | None = Field(
+        default=None,
+        description="Split to score on. Unset: the split `mslt-it eval` reads (test first).",
+    )
+    data: str | None = Field(
+        default=None,
+        description="Where rows come from (hub, synthetic, a folder). Unset: the dataset's.",
+    )
+
+    @field_validator("steps")
+    @classmethod
+    def _positive_steps(cls, steps: list[int]) -> list[int]:
+        if any(step < 1 for step in steps):
+            raise ValueError("watch steps are optimizer steps, each >= 1")
+        return sorted(set(steps))
+
+
+def parse_watch(items: list[str] | None, every: int | None = None) -> list[dict[str, Any]]:
+    """``["xnli:sw,ur"]`` -> ``[{"task": "xnli", "langs": ["sw", "ur"]}]`` (``--watch``)."""
+    specs: list[dict[str, Any]] = []
+    for item in items or []:
+        task, sep, langs = item.partition(":")
+        names = [lang.strip() for lang in langs.split(",") if lang.strip()]
+        if not sep or not task.strip() or not names:
+            raise MsltError(f"--watch: expected TASK:LANG[,LANG…] (e.g. xnli:sw,ur), got {item!r}")
+        spec: dict[str, Any] = {"task": task.strip(), "langs": names}
+        if every is not None:
+            spec["every"] = every
+        specs.append(spec)
+    return specs
+
+
 class TrainConfig(BaseModel):
     """How to fine-tune (``mslt-it train``; the ``train`` section of a recipe).
 
@@ -167,6 +232,33 @@ class TrainConfig(BaseModel):
     keep_checkpoints: bool = Field(
         default=False,
         description="Keep the Trainer checkpoints after success (they hold the optimizer state).",
+    )
+    eval_langs: list[str] = Field(
+        default=[],
+        description=(
+            "Target languages whose held-out loss is measured at eval_steps, beside the sources': "
+            "rows of the dataset's task and split that the build did not use."
+        ),
+    )
+    heldout_rows: int = Field(
+        default=32,
+        ge=0,
+        description=(
+            "Held-out rows per language (sources and eval_langs) for the per-language held-out "
+            "loss. Measured only when the run evaluates (sft.eval_steps set); 0: none."
+        ),
+    )
+    watch: list[WatchConfig] = Field(
+        default=[],
+        description="Target languages scored in rank mode during training: transfer curves.",
+    )
+    mix_tolerance: float = Field(
+        default=0.05,
+        ge=0,
+        description=(
+            "Largest relative gap between a language's share of the examples trained on and its "
+            "share in the dataset's manifest before the CLI warns (0.05: 5 %)."
+        ),
     )
 
     @field_validator("sft")

@@ -25,7 +25,7 @@ from mslt_it.errors import MsltError
 from mslt_it.identity import DATA_FILES, model_identity, tree_sha256
 from mslt_it.outputs import claim_output
 from mslt_it.progress import quiet_library_progress_bars
-from mslt_it.training import checks, outputs
+from mslt_it.training import checks, curves, outputs
 from mslt_it.training.chat import has_generation_markers, resolve_chat_template, stop_token_ids
 from mslt_it.training.config import (
     NON_DETERMINING_SFT_FIELDS,
@@ -35,6 +35,7 @@ from mslt_it.training.config import (
     lora_settings,
     sft_settings,
 )
+from mslt_it.training.heldout import heldout_dataset
 from mslt_it.training.model import (
     check_lora_targets,
     compute_dtype,
@@ -42,6 +43,7 @@ from mslt_it.training.model import (
     require_bitsandbytes,
     trainable_parameters,
 )
+from mslt_it.training.watch import WatchPlan, plan_watch, watch_callback, watch_record
 
 EXTRA_LIBRARIES = ("peft", "accelerate", "bitsandbytes")
 METRIC_ROWS = 256  # rows the answer-token loss/accuracy is measured on
@@ -78,6 +80,9 @@ class Plan:
     lora: dict[str, Any]
     determining: dict[str, Any]
     config_hash: str
+    heldout: Any = None  # datasets.Dataset of unused rows per language, or None
+    heldout_counts: dict[str, int] | None = None
+    watch: WatchPlan | None = None
 
 
 @dataclass
@@ -91,6 +96,8 @@ class Checked:
     overlength: checks.OverlengthReport
     trl_dropped: dict[str, int]
     labels: checks.LabelReport
+    tracker: curves.LanguageTracker | None = None
+    hook: Any = None
 
 
 def train(
@@ -152,6 +159,8 @@ def _train(
             outputs.clear(out)  # failed before its first checkpoint: leave nothing behind
         raise
     seconds = time.monotonic() - started
+    if checked.hook is not None:
+        checked.hook.remove()
     trainer.save_model(str(out))  # adapter + tokenizer (with its chat template); main process only
 
     run = run_record(plan, model_config, config, checked, checkpoint)
@@ -174,12 +183,11 @@ def _train(
                 ),
                 6,
             ),
-            **answer_metrics(
-                trainer, trainer.eval_dataset if checked.eval_rows is not None else None
-            ),
+            **answer_metrics(trainer, prepared_eval_rows(trainer, checked)),
             "config_hash": plan.config_hash,
         }
     )
+    run.update(curve_record(plan, config, checked, trainer.state.log_history))
     if on_main():
         outputs.finish(out, run, config.keep_checkpoints)
     wait_for_everyone()
@@ -212,7 +220,14 @@ def plan_run(model_config: ModelConfig, config: TrainConfig, out: Path) -> Plan:
             "{% generation %} markers in the chat template; this one has none (build the dataset "
             "with --format prompt-completion, or set model.chat_template: default)"
         )
-    args = sft_arguments(config, out, fmt)
+    evaluating = bool(config.eval_langs) or config.sft.get("eval_steps") is not None
+    heldout, heldout_counts = (
+        heldout_dataset(data.manifest, data.rows, config.eval_langs, config.heldout_rows)
+        if evaluating
+        else (None, None)
+    )
+    args = sft_arguments(config, out, fmt, evaluate=heldout is not None)
+    watch = plan_watch(config.watch, data.manifest, tokenizer, chat_template, args.max_steps)
     lora = lora_settings(config)
     check_lora_targets(
         model_config.name_or_path, model_config.trust_remote_code, lora["target_modules"]
@@ -230,6 +245,9 @@ def plan_run(model_config: ModelConfig, config: TrainConfig, out: Path) -> Plan:
         lora,
         determining,
         config_hash(determining),
+        heldout,
+        heldout_counts,
+        watch,
     )
 
 
@@ -247,6 +265,13 @@ def checked_trainer(plan: Plan, model_config: ModelConfig, config: TrainConfig) 
             plan.eval_data.rows, eval_lengths, config.max_length, "drop"
         )
 
+    heldout = None
+    if plan.heldout is not None:
+        heldout_lengths = checks.token_lengths(plan.heldout, plan.tokenizer)
+        heldout, _ = checks.apply_overlength_policy(
+            plan.heldout, heldout_lengths, config.max_length, "drop"
+        )
+
     args = plan.args
     model = load_base_model(
         model_config.name_or_path,
@@ -259,14 +284,83 @@ def checked_trainer(plan: Plan, model_config: ModelConfig, config: TrainConfig) 
     stop_ids = stop_token_ids(plan.tokenizer, model)
     if plan.fmt == "messages":
         checks.check_stop_token_template(plan.tokenizer, stop_ids)
-    trainer = make_trainer(model, plan.tokenizer, args, plan.lora, rows, eval_rows)
+    evaluated = eval_rows  # held-out rows are named, so their metrics say eval_heldout_loss
+    if heldout is not None:
+        evaluated = {"heldout": heldout, **({"eval": eval_rows} if eval_rows is not None else {})}
+    trainer = make_trainer(model, plan.tokenizer, args, plan.lora, rows, evaluated)
 
     trl_dropped = checks.verify_lengths(
         trainer.train_dataset, rows, kept_lengths, config.max_length, config.packing
     )
     labels = checks.count_labels(trainer, stop_ids, plan.tokenizer)
     checks.check_labels(labels, stop_ids, plan.tokenizer)
-    return Checked(trainer, rows, eval_rows, stop_ids, overlength, trl_dropped, labels)
+    tracker, hook = watch_languages(trainer, plan, rows, heldout, eval_rows)
+    return Checked(
+        trainer, rows, eval_rows, stop_ids, overlength, trl_dropped, labels, tracker, hook
+    )
+
+
+def watch_languages(
+    trainer: Any, plan: Plan, rows: Any, heldout: Any, eval_rows: Any
+) -> tuple[curves.LanguageTracker, Any]:
+    """Per-language losses, the trained mix and the transfer watch, attached to the trainer.
+
+    A forward hook reads TRL's per-token losses (:mod:`.curves`); two callbacks write them, and
+    the watch's accuracies, into the Trainer's log entries and TensorBoard.
+    """
+    prepared = trainer.eval_dataset
+    pairs = [(trainer.train_dataset, rows)]
+    if isinstance(prepared, dict):
+        pairs += [(prepared.get("heldout"), heldout), (prepared.get("eval"), eval_rows)]
+    elif prepared is not None:
+        pairs.append((prepared, heldout if heldout is not None else eval_rows))
+    langs = list(plan.data.manifest.get("counts") or {})
+    index = curves.language_index(plan.tokenizer, plan.args.max_length, pairs, langs)
+    index.verify(trainer.train_dataset, "curves")
+    tracker = curves.LanguageTracker(index)
+    hook = trainer.model.register_forward_hook(tracker.hook, with_kwargs=True)
+    board = tensorboard_callback(trainer, plan.args)
+    trainer.add_callback(curves.curves_callback(tracker, board))
+    if plan.watch is not None:
+        trainer.add_callback(watch_callback(plan.watch, plan.tokenizer, board))
+    return tracker, hook
+
+
+def tensorboard_callback(trainer: Any, args: Any) -> Any:
+    """The Trainer's TensorBoard callback, writing into ``OUT/tensorboard`` (kept after the run;
+    the Trainer's default is under the checkpoints, which are removed)."""
+    from transformers.integrations import TensorBoardCallback
+
+    for callback in trainer.callback_handler.callbacks:
+        if isinstance(callback, TensorBoardCallback):
+            if callback.logging_dir is None:  # TENSORBOARD_LOGGING_DIR, when set, wins
+                callback.logging_dir = str(Path(args.output_dir).parent / TENSORBOARD)
+            return callback
+    return None
+
+
+TENSORBOARD = "tensorboard"
+
+
+def curve_record(
+    plan: Plan, config: TrainConfig, checked: Checked, history: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """run.json's per-language curves, the mix trained on, the held-out rows and the watch."""
+    from collections import Counter
+
+    rows = dict(Counter(checked.rows["lang"]))
+    sources = list(plan.data.manifest.get("sources") or [])
+    found: dict[str, Any] = {
+        "curves": curves.language_curves(history),
+        "trained_mix": curves.trained_mix(history, rows, plan.data.manifest, config.mix_tolerance),
+        "heldout": {"rows": plan.heldout_counts, "eval_langs": list(config.eval_langs)}
+        if plan.heldout_counts
+        else None,
+        "watch": watch_record(plan.watch, sources),
+    }
+    if checked.tracker is not None and checked.tracker.index.ambiguous:
+        found["trained_mix"]["ambiguous_examples"] = checked.tracker.index.ambiguous
+    return found
 
 
 def run_record(
@@ -355,8 +449,12 @@ def bf16_available() -> bool:
     return cuda_available() and bool(torch.cuda.is_bf16_supported())
 
 
-def sft_arguments(config: TrainConfig, out: Path, fmt: str) -> Any:
-    """The SFTConfig: the user's pass-through fields over mslt-it's defaults, plus what we own."""
+def sft_arguments(config: TrainConfig, out: Path, fmt: str, evaluate: bool = False) -> Any:
+    """The SFTConfig: the user's pass-through fields over mslt-it's defaults, plus what we own.
+
+    ``evaluate``: held-out rows exist, so the Trainer evaluates them every ``eval_steps``
+    (default: its ``logging_steps``) unless ``eval_strategy`` says otherwise.
+    """
     from trl import SFTConfig
 
     from mslt_it.progress import progress_enabled
@@ -370,6 +468,8 @@ def sft_arguments(config: TrainConfig, out: Path, fmt: str) -> Any:
     settings.setdefault("use_cpu", not cuda_available())
     # LoRA uses every trainable parameter in every step: no extra autograd traversal for DDP.
     settings.setdefault("ddp_find_unused_parameters", False)
+    if evaluate:
+        settings.setdefault("eval_strategy", "steps")
     try:
         return SFTConfig(
             output_dir=str(out / outputs.CHECKPOINTS),
@@ -461,6 +561,12 @@ def determining_config(
         "on_overlength": config.on_overlength,
         "packing": config.packing,
         "world_size": args.world_size,
+        # what run.json measures beside the weights: a run without them is another run
+        "curves": {
+            "eval_langs": list(config.eval_langs),
+            "heldout_rows": config.heldout_rows,
+            "watch": [spec.model_dump(mode="json") for spec in config.watch],
+        },
     }
 
 
@@ -560,6 +666,14 @@ def tokens_in_checkpoint(checkpoint: str | None) -> int:
 # ---------------------------------------------------------------------------------------------
 # Trainer and measurements
 # ---------------------------------------------------------------------------------------------
+
+
+def prepared_eval_rows(trainer: Any, checked: Checked) -> Any:
+    """TRL's prepared ``train.eval_dataset`` (beside the held-out rows, or alone), or None."""
+    if checked.eval_rows is None:
+        return None
+    prepared = trainer.eval_dataset
+    return prepared["eval"] if isinstance(prepared, dict) else prepared
 
 
 def make_trainer(

@@ -1,0 +1,276 @@
+"""Paired comparisons of two evaluated runs, row by row, for the report.
+
+Two runs scored on the same task and the same rows (``predictions.jsonl`` beside each
+``results.json`` holds every row's correctness) are compared per language and for the average
+over the target languages (those that are a source of neither run: the zero-shot number):
+
+- the difference ``B − A`` in points, with the 95 % interval of a paired bootstrap;
+- a p-value per language: McNemar's exact test for accuracy-like metrics, the paired
+  bootstrap's for F1; Holm-corrected over the languages of the comparison (the average is one
+  more question, reported with its own bootstrap p-value and not in Holm's family);
+- ``significant``: Holm-adjusted p below :data:`ALPHA`.
+
+The statistics are :mod:`mslt_it.stats`; this module pairs the rows and names the runs.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zlib
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mslt_it.errors import MsltError, allowed
+from mslt_it.evaluation.scoring import ner_statistics
+from mslt_it.evaluation.store import PREDICTIONS, read_jsonl
+from mslt_it.stats import holm, mcnemar_exact, paired_bootstrap, paired_mean_bootstrap, statistic
+
+ALPHA = 0.05
+"""Family-wise error rate of the per-language tests (after Holm)."""
+AVERAGE = "avg (targets)"
+"""The ``lang`` of the row that compares the two runs' target averages."""
+SAMPLES = 2000
+"""Bootstrap resamples per comparison."""
+
+
+@dataclass(frozen=True)
+class RunRows:
+    """One evaluated run's per-row outcomes: task -> language -> row id -> value.
+
+    The value is 0/1 correctness for accuracy-like metrics, ``(tp, n_pred, n_gold)`` for F1.
+    """
+
+    name: str
+    sources: tuple[str, ...]
+    metric: dict[str, str]
+    rows: dict[str, dict[str, dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    """One line of comparisons.csv: run B against baseline A on one language (or the average)."""
+
+    baseline: str
+    run: str
+    task: str
+    lang: str
+    metric: str
+    n: int
+    baseline_score: float
+    run_score: float
+    difference: float
+    ci_low: float
+    ci_high: float
+    p_bootstrap: float
+    p_mcnemar: float | None
+    p_holm: float | None
+    significant: bool
+    only_baseline: int | None
+    only_run: int | None
+
+
+COLUMNS = [field.name for field in fields(ComparisonRow)]
+
+
+def read_run_rows(name: str, results_file: Path, sources: Sequence[str]) -> RunRows:
+    """The per-row outcomes of the run whose ``results.json`` is ``results_file``."""
+    predictions = results_file.parent / PREDICTIONS
+    if not predictions.is_file():
+        raise MsltError(
+            f"compare: {name} has no {PREDICTIONS} beside {results_file}; a comparison needs "
+            "each row's outcome"
+        )
+    rows: dict[str, dict[str, dict[str, Any]]] = {}
+    metric: dict[str, str] = {}
+    for record in read_jsonl(predictions):
+        try:
+            task, lang, row = str(record["task"]), str(record["lang"]), str(record["id"])
+        except KeyError as missing:
+            raise MsltError(f"compare: {predictions}: a record lacks {missing}") from None
+        if "ner_tags" in record and "tokens" in record:
+            metric[task] = "f1"
+            value: Any = tuple(ner_statistics(record)[1])
+        else:
+            metric.setdefault(task, "accuracy")
+            value = 1.0 if record.get("correct") else 0.0
+        rows.setdefault(task, {}).setdefault(lang, {})[row] = value
+    return RunRows(name, tuple(sources), metric, rows)
+
+
+def check_pairable(a: RunRows, b: RunRows, task: str | None = None) -> list[str]:
+    """The tasks both runs can be compared on (``task`` alone when given), each with the same
+    rows in every shared language; a one-line error naming the first difference."""
+    tasks = [task] if task else [t for t in a.rows if t in b.rows]
+    if not tasks or any(t not in a.rows or t not in b.rows for t in tasks):
+        raise MsltError(
+            f"compare: {a.name!r} ({', '.join(a.rows)}) and {b.name!r} ({', '.join(b.rows)}) "
+            "were evaluated on different tasks"
+        )
+    for name in tasks:
+        shared = [lang for lang in a.rows[name] if lang in b.rows[name]]
+        if not shared:
+            raise MsltError(f"compare: {a.name!r} and {b.name!r} share no language of task {name}")
+        for lang in shared:
+            ids_a, ids_b = set(a.rows[name][lang]), set(b.rows[name][lang])
+            if ids_a != ids_b:
+                only = len(ids_a ^ ids_b)
+                raise MsltError(
+                    f"compare: {a.name!r} and {b.name!r} were scored on different rows of "
+                    f"{name}/{lang} ({len(ids_a)} and {len(ids_b)} rows, {only} not in both); "
+                    "compare runs evaluated on the same rows"
+                )
+    return tasks
+
+
+def _arrays(a: RunRows, b: RunRows, task: str, lang: str) -> tuple[np.ndarray, np.ndarray]:
+    ids = sorted(a.rows[task][lang])
+    first = np.array([a.rows[task][lang][i] for i in ids], dtype=float)
+    second = np.array([b.rows[task][lang][i] for i in ids], dtype=float)
+    return first, second
+
+
+def compare_runs(a: RunRows, b: RunRows, samples: int = SAMPLES) -> list[ComparisonRow]:
+    """Run ``b`` against baseline ``a`` on every task both have: one row per shared language,
+    then the targets' average. Raises :class:`MsltError` when the rows differ."""
+    out: list[ComparisonRow] = []
+    for task in check_pairable(a, b):
+        kind = "f1" if "f1" in (a.metric.get(task), b.metric.get(task)) else "accuracy"
+        metric = "f1" if kind == "f1" else "accuracy"
+        langs = [lang for lang in a.rows[task] if lang in b.rows[task]]
+        rows: list[ComparisonRow] = []
+        for lang in langs:
+            first, second = _arrays(a, b, task, lang)
+            seed = [0, zlib.crc32(f"{task}/{lang}".encode())]
+            boot = paired_bootstrap(first, second, kind, samples, seed)
+            test = mcnemar_exact(first > 0, second > 0) if kind == "accuracy" else None
+            rows.append(
+                ComparisonRow(
+                    baseline=a.name,
+                    run=b.name,
+                    task=task,
+                    lang=lang,
+                    metric=metric,
+                    n=len(first),
+                    baseline_score=float(statistic(first, kind)),
+                    run_score=float(statistic(second, kind)),
+                    difference=boot.difference,
+                    ci_low=boot.low,
+                    ci_high=boot.high,
+                    p_bootstrap=boot.p_value,
+                    p_mcnemar=test.p_value if test else None,
+                    p_holm=None,
+                    significant=False,
+                    only_baseline=test.only_a if test else None,
+                    only_run=test.only_b if test else None,
+                )
+            )
+        adjusted = holm([r.p_mcnemar if r.p_mcnemar is not None else r.p_bootstrap for r in rows])
+        rows = [
+            _with(row, p_holm=p, significant=p < ALPHA)
+            for row, p in zip(rows, adjusted, strict=True)
+        ]
+        targets = [lang for lang in langs if lang not in set(a.sources) | set(b.sources)]
+        if targets:
+            pairs = [_arrays(a, b, task, lang) for lang in targets]
+            seed = [0, zlib.crc32(f"{task}/targets".encode())]
+            boot = paired_mean_bootstrap(pairs, kind, samples, seed)
+            scores = [(statistic(x, kind), statistic(y, kind)) for x, y in pairs]
+            rows.append(
+                ComparisonRow(
+                    baseline=a.name,
+                    run=b.name,
+                    task=task,
+                    lang=AVERAGE,
+                    metric=metric,
+                    n=sum(len(x) for x, _ in pairs),
+                    baseline_score=float(np.mean([s[0] for s in scores])),
+                    run_score=float(np.mean([s[1] for s in scores])),
+                    difference=boot.difference,
+                    ci_low=boot.low,
+                    ci_high=boot.high,
+                    p_bootstrap=boot.p_value,
+                    p_mcnemar=None,
+                    p_holm=None,
+                    significant=boot.p_value < ALPHA,
+                    only_baseline=None,
+                    only_run=None,
+                )
+            )
+        out.extend(rows)
+    return out
+
+
+def _with(row: ComparisonRow, **changes: Any) -> ComparisonRow:
+    return ComparisonRow(**{**asdict(row), **changes})
+
+
+def pick_run(name: str, runs: Sequence[str]) -> str:
+    """``name`` if the report has a run so labelled; a one-line error listing them if not."""
+    if name not in runs:
+        raise MsltError(f"--compare: no run {name!r} in the report; runs: {allowed(runs)}")
+    return name
+
+
+def write_comparisons(rows: Sequence[ComparisonRow], path: Path) -> None:
+    """comparisons.csv: one line per compared language (and average) of every pair."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(COLUMNS)
+    for row in rows:
+        writer.writerow([_cell(getattr(row, column)) for column in COLUMNS])
+    path.write_text(buffer.getvalue(), encoding="utf-8")
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}" if abs(value) < 1e-3 and value else f"{value:.4f}"
+    return value
+
+
+def markdown(rows: Sequence[ComparisonRow]) -> str:
+    """One table per compared pair: difference, interval, p-values, significance."""
+    if not rows:
+        return ""
+    lines = ["## Paired comparisons", ""]
+    lines += [
+        f"Each run against its baseline on the same rows: difference in points (run − "
+        f"baseline), 95 % paired-bootstrap interval, McNemar's exact p (accuracy) or the "
+        f"bootstrap's (F1), Holm-adjusted over the languages; **bold**: significant at "
+        f"{ALPHA:g} after Holm. The targets' average (languages that are a source of neither "
+        "run) has its own bootstrap p. Every number is in comparisons.csv.",
+        "",
+    ]
+    pairs = list(dict.fromkeys((r.baseline, r.run, r.task) for r in rows))
+    for baseline, run, task in pairs:
+        chosen = [r for r in rows if (r.baseline, r.run, r.task) == (baseline, run, task)]
+        lines += [f"### {run} vs {baseline} ({task})", ""]
+        lines += ["| lang | baseline | run | difference | 95% interval | p | p (Holm) |"]
+        lines.append("|---|---|---|---|---|---|---|")
+        for r in chosen:
+            p = r.p_mcnemar if r.p_mcnemar is not None else r.p_bootstrap
+            holm_p = "–" if r.p_holm is None else _p(r.p_holm)
+            difference = f"{r.difference:+.1f}"
+            if r.significant:
+                difference = f"**{difference}**"
+            lines.append(
+                f"| {r.lang} | {r.baseline_score:.1f} | {r.run_score:.1f} | {difference} | "
+                f"[{r.ci_low:+.1f}, {r.ci_high:+.1f}] | {_p(p)} | {holm_p} |"
+            )
+        significant = [r.lang for r in chosen if r.significant and r.lang != AVERAGE]
+        lines += [
+            "",
+            f"Significant after Holm: {', '.join(significant) if significant else 'none'}.",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def _p(value: float) -> str:
+    return "<0.001" if value < 0.001 else f"{value:.3f}"

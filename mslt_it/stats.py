@@ -1,0 +1,160 @@
+"""Paired tests for two runs scored on the same rows: bootstrap, McNemar, Holm.
+
+Two adapters evaluated on one set of examples are not independent samples: most rows are easy or
+hard for both. Comparing their two intervals (each run's own bootstrap) wastes that pairing and
+calls real gains noise; comparing row by row keeps it. So a difference is resampled as pairs:
+
+- :func:`paired_bootstrap`: the 95 % percentile interval of ``score(B) − score(A)`` over rows
+  resampled *together*, and a two-sided bootstrap p-value (twice the smaller tail of the
+  resampled differences around 0, capped at 1). Identical runs give the interval [0, 0], p = 1.
+  It works for accuracy (a 0/1 column per row) and for micro F1 (``(tp, n_pred, n_gold)`` per
+  row, F1 recomputed from summed counts in each resample, as :mod:`mslt_it.evaluation.metrics`
+  does for one run).
+- :func:`paired_mean_bootstrap`: the same for the unweighted mean over several languages (each
+  language's rows resampled on their own: languages are fixed, rows are the sample).
+- :func:`mcnemar_exact`: McNemar's exact test for accuracy: of the rows where the runs disagree,
+  is the share B gets right different from one half? ``scipy.stats.binomtest`` does the work.
+- :func:`holm`: Holm's step-down adjustment of the per-language p-values (SciPy has none;
+  statsmodels' ``multipletests(method="holm")`` computes the same numbers, see the tests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import binomtest
+
+LEVEL = 0.95
+"""The coverage of every interval here."""
+
+
+@dataclass(frozen=True)
+class Difference:
+    """``score(B) − score(A)`` (points ×100), its 95 % interval and two-sided p-value."""
+
+    difference: float
+    low: float
+    high: float
+    p_value: float
+
+
+def statistic(values: np.ndarray, kind: str) -> np.ndarray:
+    """The score ×100 of rows (last-but-one axis) summed or averaged along that axis.
+
+    ``values`` is ``(..., rows)`` of 0/1 for ``"accuracy"`` or ``(..., rows, 3)`` of
+    ``(tp, n_pred, n_gold)`` for ``"f1"``.
+    """
+    if kind == "accuracy":
+        return 100.0 * values.mean(axis=-1)
+    sums = values.sum(axis=-2)
+    tp, n_pred, n_gold = sums[..., 0], sums[..., 1], sums[..., 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(tp > 0, 200.0 * tp / (n_pred + n_gold), 0.0)
+
+
+def _tails(differences: np.ndarray, observed: float) -> float:
+    """Two-sided bootstrap p-value: twice the smaller share of resamples on either side of 0.
+
+    When every resample equals 0 (identical runs) both shares are 1 and p = 1.
+    """
+    if observed == 0 and np.all(differences == 0):
+        return 1.0
+    below = float(np.mean(differences <= 0))
+    above = float(np.mean(differences >= 0))
+    return min(1.0, 2.0 * min(below, above))
+
+
+def _interval(differences: np.ndarray) -> tuple[float, float]:
+    tail = 100 * (1 - LEVEL) / 2
+    low, high = np.percentile(differences, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def paired_bootstrap(
+    a: np.ndarray, b: np.ndarray, kind: str, samples: int = 1000, seed: int | Sequence[int] = 0
+) -> Difference:
+    """Paired bootstrap of ``score(b) − score(a)`` on rows aligned one to one.
+
+    ``kind`` is ``"accuracy"`` (``a``, ``b``: 0/1 per row) or ``"f1"`` (``(rows, 3)`` counts).
+    """
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape or len(a) == 0:
+        raise ValueError(f"paired rows must match and be non-empty: {a.shape} vs {b.shape}")
+    observed = float(statistic(b, kind) - statistic(a, kind))
+    rng = np.random.default_rng(seed)
+    index = rng.integers(0, len(a), size=(samples, len(a)))
+    differences = statistic(b[index], kind) - statistic(a[index], kind)
+    low, high = _interval(differences)
+    return Difference(observed, low, high, _tails(differences, observed))
+
+
+def paired_mean_bootstrap(
+    pairs: Sequence[tuple[np.ndarray, np.ndarray]],
+    kind: str,
+    samples: int = 1000,
+    seed: int | Sequence[int] = 0,
+) -> Difference:
+    """Paired bootstrap of the difference of unweighted means over languages.
+
+    ``pairs`` holds, per language, the two runs' aligned rows; each language is resampled on
+    its own with the same row indices for both runs.
+    """
+    if not pairs:
+        raise ValueError("no languages to average")
+    rng = np.random.default_rng(seed)
+    observed = 0.0
+    differences = np.zeros(samples)
+    for a, b in pairs:
+        a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+        observed += float(statistic(b, kind) - statistic(a, kind))
+        index = rng.integers(0, len(a), size=(samples, len(a)))
+        differences += statistic(b[index], kind) - statistic(a[index], kind)
+    observed /= len(pairs)
+    differences /= len(pairs)
+    low, high = _interval(differences)
+    return Difference(observed, low, high, _tails(differences, observed))
+
+
+@dataclass(frozen=True)
+class McNemar:
+    """McNemar's exact test: rows only A got right, rows only B got right, two-sided p."""
+
+    only_a: int
+    only_b: int
+    p_value: float
+
+
+def mcnemar_exact(a: Sequence[bool], b: Sequence[bool]) -> McNemar:
+    """McNemar's exact (binomial) test on paired correctness.
+
+    Under "the runs are equally good" each disagreement is B's with probability ½, so the
+    count of B-only wins among the disagreements is Binomial(disagreements, ½). No disagreement
+    at all: p = 1.
+    """
+    a, b = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
+    only_a, only_b = int(np.sum(a & ~b)), int(np.sum(~a & b))
+    if only_a + only_b == 0:
+        return McNemar(only_a, only_b, 1.0)
+    p_value = float(binomtest(only_b, only_a + only_b, 0.5, alternative="two-sided").pvalue)
+    return McNemar(only_a, only_b, min(1.0, p_value))
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values, in the input's order.
+
+    Sort ascending; the i-th smallest (from 0) is multiplied by ``m − i``; a running maximum
+    keeps the adjusted values monotone; each is capped at 1. Rejecting where the adjusted value
+    is below α controls the family-wise error rate at α for any dependence between the tests.
+    """
+    p = np.asarray(p_values, dtype=float)
+    m = len(p)
+    if m == 0:
+        return []
+    order = np.argsort(p, kind="stable")
+    scaled = (m - np.arange(m)) * p[order]
+    adjusted = np.minimum(1.0, np.maximum.accumulate(scaled))
+    out = np.empty(m)
+    out[order] = adjusted
+    return [float(x) for x in out]

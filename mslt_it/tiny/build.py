@@ -1,0 +1,125 @@
+"""The tiny base with random weights (``mslt-it tiny-model DIR``): the tests' and tools' base.
+
+Nothing can be downloaded in tests or in the offline demo, yet every step downstream (build,
+train, evaluate, analyze) expects a Hugging Face model folder. :func:`build_tiny_model` makes one
+from scratch in well under a minute on two CPU cores: the tokenizer of :mod:`mslt_it.tiny.model`
+trained on the text of :mod:`mslt_it.tiny.text` in the task languages, and the 2-layer Llama
+left at its random initialisation (``mslt-it:tiny``). On it LoRA learns each source language,
+but nothing transfers: the synthetic languages share nothing the model knows. ``steps`` (the
+CLI's ``--steps``) pre-trains it on that text first; ``world=True`` builds the world base
+instead (:mod:`mslt_it.tiny.world_base`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from mslt_it.errors import MsltError
+from mslt_it.languages import XTREME_WIKIANN, get_language, languages_of_task
+from mslt_it.outputs import claim_output
+from mslt_it.progress import progress_bar
+from mslt_it.tiny.model import (
+    DEFAULT_VOCAB_SIZE,
+    TinyShape,
+    save_model,
+    tiny_config,
+    train_tokenizer,
+)
+from mslt_it.tiny.pretrain import (
+    PretrainSettings,
+    language_model_loss,
+    one_thread,
+    pack_blocks,
+    pretrain,
+    seed_everything,
+    tokenize_documents,
+)
+from mslt_it.tiny.text import (
+    chat_conversations,
+    english_documents,
+    heldout_texts,
+    raw_documents,
+    tokenizer_corpus,
+)
+from mslt_it.tiny.world_base import WORLD_STEPS, build_world_model
+
+
+def default_languages() -> list[str]:
+    """The 15 XNLI languages, ja and ko (PAWS-X), and the 40 XTREME WikiAnn ones, deduplicated."""
+    return list(dict.fromkeys([*languages_of_task("xnli"), "ja", "ko", *XTREME_WIKIANN]))
+
+
+def build_tiny_model(
+    out_dir: str | Path,
+    *,
+    languages: Sequence[str] | None = None,
+    seed: int = 0,
+    vocab_size: int = DEFAULT_VOCAB_SIZE,
+    pretrain_steps: int = 0,
+    overwrite: bool = False,
+    world: bool = False,
+) -> Path:
+    """Build the tiny model folder at ``out_dir`` and return its path.
+
+    The folder appears only when the whole build succeeded (it is written under a temporary name
+    and renamed). ``pretrain_steps=0`` leaves the weights random, which only tests want.
+    ``world=True`` pre-trains on the synthetic world (:mod:`mslt_it.world`: code-switched text
+    and the task frames with random answers) in the XNLI languages, for ``pretrain_steps``
+    (default :data:`WORLD_STEPS`).
+    """
+    if world:
+        return build_world_model(
+            out_dir, seed=seed, steps=pretrain_steps or WORLD_STEPS, overwrite=overwrite
+        )
+    out = Path(out_dir)
+    if not 0 <= seed < 2**32:
+        raise MsltError(f"seed: must be an integer in [0, 2**32), got {seed}")
+    if pretrain_steps < 0:
+        raise MsltError(f"steps: {pretrain_steps} is negative; use 0 or more")
+    if vocab_size < 512:
+        raise MsltError(f"vocab_size: {vocab_size} is too small; use 512 or more")
+    langs = list(dict.fromkeys(languages)) if languages else default_languages()
+    for lang in langs:
+        get_language(lang)  # an unknown code fails here, with the registry's message
+    with claim_output(out, kind="model", overwrite=overwrite, field="out_dir"):
+        return _build(out, langs, seed, vocab_size, pretrain_steps, overwrite)
+
+
+def _build(
+    out: Path, langs: list[str], seed: int, vocab_size: int, pretrain_steps: int, overwrite: bool
+) -> Path:
+    """:func:`build_tiny_model` once its arguments are checked and ``out`` is claimed."""
+    started = time.monotonic()
+    from transformers import LlamaForCausalLM
+
+    shape = TinyShape()
+    settings = PretrainSettings(steps=pretrain_steps)
+    seed_everything(seed)
+    with one_thread(), progress_bar() as progress:
+        tok_task = progress.add_task("tiny model: tokenizer", total=1)
+        docs = raw_documents(langs, settings.raw_rows_per_language)
+        docs += english_documents(settings.english_docs_per_language * len(langs), seed)
+        conversations = chat_conversations(langs, settings.chats_per_language, seed)
+        tokenizer = train_tokenizer(tokenizer_corpus(docs, conversations), vocab_size)
+        progress.advance(tok_task)
+
+        model = LlamaForCausalLM(tiny_config(tokenizer, shape))
+        blocks = pack_blocks(
+            tokenize_documents(tokenizer, docs, conversations), settings.block_size, seed
+        )
+        train_task = progress.add_task("tiny model: pre-training", total=settings.steps)
+        losses = pretrain(
+            model,
+            blocks,
+            settings,
+            seed,
+            on_step=lambda _step, _loss: progress.advance(train_task),
+        )
+        heldout_loss = language_model_loss(model, tokenizer, heldout_texts(langs))
+    record = {"seed": seed, "languages": langs}
+    save_model(
+        out, model, tokenizer, record, (settings, blocks, losses, heldout_loss, started), overwrite
+    )
+    return out

@@ -1,0 +1,166 @@
+"""Reading the files users give: text and YAML, size-capped, with one-line errors.
+
+The ground floor under every YAML the package reads (recipes, eval suites, task definitions,
+prompt templates): :func:`parse_yaml` refuses Python objects, duplicate keys and alias bombs;
+:func:`read_text_file` reads a regular UTF-8 file of bounded size; :func:`validate_section` and
+:func:`validate_yaml_file` turn pydantic's errors into the one-line form users see
+(``data.budget: must be > 0, got -4``). It imports nothing of mslt-it's but the ground.
+"""
+
+from __future__ import annotations
+
+import reprlib
+from collections.abc import Hashable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from mslt_it.errors import MsltError
+from mslt_it.files import read_user_text
+
+M = TypeVar("M", bound=BaseModel)
+
+
+_SHORT = reprlib.Repr()  # keyword arguments only from Python 3.12
+_SHORT.maxstring, _SHORT.maxother, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxlevel = 60, 60, 6, 4, 2
+
+
+def _short(value: Any) -> str:
+    """A bounded repr: an error message never echoes a whole (or alias-expanded) input."""
+    return _SHORT.repr(value)
+
+
+def describe_error(error: ValidationError, prefix: str = "") -> str:
+    """``section.field: problem, got value`` from pydantic's first error."""
+    first = error.errors()[0]
+    parts = [prefix] if prefix else []
+    parts += [str(p) for p in first["loc"]]
+    where = ".".join(parts) or "(top level)"
+    kind, given = first["type"], _short(first.get("input"))
+    if kind == "extra_forbidden":
+        return f"{where}: unknown field (a typo?)"
+    if kind == "missing":
+        return f"{where}: required field is missing"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        symbol = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<"}.get(kind, "<=")
+        bound = next(iter(first.get("ctx", {}).values()), "?")
+        return f"{where}: must be {symbol} {bound}, got {given}"
+    message = first["msg"].removeprefix("Value error, ")
+    return f"{where}: {message[0].lower()}{message[1:]}, got {given}"
+
+
+def validate_section(model: type[M], data: Any, prefix: str = "") -> M:
+    """Validate ``data`` as ``model``; errors become one-line :class:`MsltError`."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise MsltError(describe_error(error, prefix)) from None
+
+
+MAX_INPUT_BYTES = 2_000_000
+"""Largest recipe, suite or template file read (a recipe is a few KB)."""
+
+MAX_YAML_NODES = 100_000
+"""Most YAML nodes a document may expand to, aliases counted at every use ("billion laughs")."""
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (it keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _value in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, Hashable) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """Nodes in ``node`` with every alias expanded (memoised, so linear in the document)."""
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    sizes[id(node)] = 1  # a recursive alias counts once
+    if isinstance(node, yaml.SequenceNode):
+        total = 1 + sum(_expanded_size(child, sizes) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        total = 1 + sum(
+            _expanded_size(key, sizes) + _expanded_size(value, sizes) for key, value in node.value
+        )
+    else:
+        total = 1
+    sizes[id(node)] = min(total, MAX_YAML_NODES + 1)
+    return sizes[id(node)]
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """Parse YAML safely: no Python objects, no duplicate keys, no alias bombs; one-line errors.
+
+    ``where`` names the file (or option) in the message.
+    """
+    if len(text) > MAX_INPUT_BYTES:
+        raise MsltError(f"{where}: {len(text):,} characters; at most {MAX_INPUT_BYTES:,} are read")
+    loader = _StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_size(node, {}) > MAX_YAML_NODES:
+            raise MsltError(
+                f"{where}: expands to more than {MAX_YAML_NODES:,} values (nested aliases?)"
+            )
+        return loader.construct_document(node)
+    except yaml.YAMLError as error:
+        raise MsltError(f"{where}: not valid YAML: {_yaml_problem(error)}") from None
+    finally:
+        loader.dispose()
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """``duplicate key 'name' (line 5, column 1)``: PyYAML's problem and where, on one line."""
+    problem = getattr(error, "problem", None) or str(error).strip().splitlines()[0]
+    mark = getattr(error, "problem_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    return f"{problem}{where}"[:200]
+
+
+def read_text_file(path: Path, where: str | None = None) -> str:
+    """A UTF-8 text file, size-capped; unreadable, binary, oversized or not a regular file (a
+    FIFO, a device, a folder) is a one-line error (:func:`mslt_it.files.read_user_text`)."""
+    return read_user_text(path, where or str(path), MAX_INPUT_BYTES)
+
+
+def validate_yaml_file(path: Path, text: str, model: type[M], what: str) -> M:
+    """Parse ``text`` (the file ``path``) as a YAML mapping and validate it as ``model``.
+
+    Task definitions and prompt templates are read this way; every problem is one line that
+    names the file (and, from pydantic, the field).
+    """
+    data = parse_yaml(text, str(path))
+    if not isinstance(data, dict):
+        raise MsltError(f"{path}: {what} must be a YAML mapping, got {type(data).__name__}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise MsltError(f"{path}: {describe_error(error)}") from None
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping safely (:func:`parse_yaml`); anything but a mapping is an error."""
+    path = Path(path)
+    if path.is_dir():
+        raise MsltError(f"recipe: {str(path)!r} is a folder; give a YAML file")
+    if not path.is_file():
+        raise MsltError(f"recipe: no such file {str(path)!r}")
+    data = parse_yaml(read_text_file(path), str(path))
+    if not isinstance(data, dict):
+        raise MsltError(f"{path}: expected a YAML mapping at the top level")
+    return data

@@ -1,0 +1,240 @@
+"""Per-language curves, the mix trained on, transfer watched during training, and their errors.
+
+One short tiny-model run (two sources, one epoch, a loss logged every step, held-out rows and a
+watch) serves the checks of the issue: per-language losses average (token-weighted) to the
+logged loss, the trained mix equals the manifest's counts (``budget_mode: total``, nothing
+truncated), and the watch's last point equals ``mslt-it eval``'s score on the same rows.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import assert_one_line_error
+
+from mslt_it.config import DataConfig
+from mslt_it.data import build_dataset
+
+WATCH_ROWS = 12
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """One intra-op thread: the tiny model's matrices are too small to share."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """48 synthetic XNLI rows, 24 English and 24 Chinese (budget_mode total)."""
+    out = tmp_path_factory.mktemp("curves-data") / "ds"
+    return build_dataset(DataConfig(task="xnli", sources=["en", "zh"], budget=48), out).path
+
+
+def train_settings(dataset: Path, **extra) -> dict:
+    settings = {
+        "dataset": str(dataset),
+        "eval_langs": ["sw"],
+        "heldout_rows": 4,
+        "watch": [{"task": "xnli", "langs": ["en", "sw"], "every": 3, "limit": WATCH_ROWS}],
+        "lora": {"r": 8, "lora_alpha": 16, "target_modules": "all-linear"},
+        "sft": {
+            "max_steps": 6,  # 6 x 8 = 48: one epoch
+            "per_device_train_batch_size": 8,
+            "learning_rate": 3e-3,
+            "logging_steps": 1,
+            "eval_steps": 3,
+            "gradient_checkpointing": False,
+            "save_strategy": "no",
+            "seed": 0,
+        },
+    }
+    settings.update(extra)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def watched(tiny_model_dir: Path, dataset: Path, tmp_path_factory: pytest.TempPathFactory):
+    from mslt_it.training import ModelConfig, validate_train_section
+    from mslt_it.training.run import train
+
+    out = tmp_path_factory.mktemp("curves") / "run"
+    config = validate_train_section(train_settings(dataset))
+    return train(ModelConfig(name_or_path=str(tiny_model_dir)), config, out).out
+
+
+def read_run(out: Path) -> dict:
+    return json.loads((out / "run.json").read_text())
+
+
+def test_language_losses_average_to_the_logged_loss(watched: Path) -> None:
+    run = read_run(watched)
+    curves = run["curves"]["loss_by_language"]
+    assert set(curves) == {"en", "zh"} and len(curves["en"]) == 6
+    logged = dict((step, loss) for step, loss in run["loss_history"])
+    for step in range(1, 7):
+        by_lang = {lang: dict(map(tuple, points))[step] for lang, points in curves.items()}
+        tokens = run["curves"]["tokens_by_language"][str(step)]
+        weighted = sum(by_lang[k] * tokens[k] for k in by_lang) / sum(tokens.values())
+        assert weighted == pytest.approx(logged[step], rel=1e-5), step
+
+
+def test_the_trained_mix_is_the_manifests_counts(watched: Path, dataset: Path) -> None:
+    run = read_run(watched)
+    manifest = json.loads((dataset / "manifest.json").read_text())
+    mix = run["trained_mix"]
+    assert manifest["config"]["budget_mode"] == "total"
+    assert {k: v["examples"] for k, v in mix["languages"].items()} == manifest["counts"]
+    assert all(v["epochs"] == 1.0 and v["gap"] == 0.0 for v in mix["languages"].values())
+    assert mix["over_tolerance"] == [] and mix["examples"] == 48
+    assert mix["tokens"] == sum(v["tokens"] for v in mix["languages"].values()) > 48
+
+
+def test_heldout_loss_per_language_at_eval_steps(watched: Path) -> None:
+    run = read_run(watched)
+    heldout = run["curves"]["heldout_loss_by_language"]["heldout"]
+    assert set(heldout) == {"en", "zh", "sw"}  # both sources and the eval_langs target
+    assert [step for step, _ in heldout["sw"]] == [3, 6]
+    assert run["heldout"]["rows"] == {"en": 4, "zh": 4, "sw": 4}
+
+
+def test_losses_are_tensorboard_scalars(watched: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(watched / "tensorboard"))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"loss/en", "loss/zh", "watch/xnli/sw", "eval_heldout_loss/sw"} <= tags
+    assert len(events.Scalars("loss/en")) == 6
+
+
+def test_the_transfer_curves_last_point_is_the_final_evaluation(
+    watched: Path, tmp_path: Path
+) -> None:
+    from mslt_it.evaluation.config import EvalConfig
+    from mslt_it.evaluation.runner import evaluate
+
+    run = read_run(watched)
+    curve = run["curves"]["watch"]["xnli"]
+    assert [step for step, _ in curve["sw"]] == [3, 6]
+    config = EvalConfig(
+        adapters=[str(watched)],
+        task="xnli",
+        langs=["en", "sw"],
+        limit=WATCH_ROWS,
+        mode="rank",
+        backend="hf",
+        data="synthetic",
+    )
+    results = evaluate(config, tmp_path / "eval").results
+    (scores,) = results.values()
+    for lang in ("en", "sw"):
+        assert curve[lang][-1][1] == scores["tasks"]["xnli"]["languages"][lang]["score"], lang
+
+
+def test_plots_and_crossings_come_from_run_json(watched: Path, tmp_path: Path) -> None:
+    from mslt_it.training.plots import crossing_steps, plot_run
+
+    run = read_run(watched)
+    written = plot_run(run, tmp_path, "watched")
+    assert set(written) == {"loss", "transfer", "mix"}
+    assert all(path.stat().st_size > 0 for path in written.values())
+    crossings = crossing_steps(run)
+    for lang, points in run["curves"]["watch"]["xnli"].items():
+        reached = [step for step, value in points if value >= 50]
+        assert crossings["xnli"][lang] == (reached[0] if reached else None)
+
+
+@pytest.mark.slow
+def test_packed_rows_are_split_by_language(tiny_model_dir, dataset, tmp_path) -> None:
+    """One packed row holds both languages; each example still counts in its own."""
+    from mslt_it.training import ModelConfig, validate_train_section
+    from mslt_it.training.run import train
+
+    settings = train_settings(dataset, packing=True, watch=[], eval_langs=[])
+    # one step whose batch holds every packed row: one epoch
+    settings["sft"] = {**settings["sft"], "max_steps": 1, "per_device_train_batch_size": 64}
+    settings["sft"].pop("eval_steps")
+    config = validate_train_section(settings)
+    run = train(ModelConfig(name_or_path=str(tiny_model_dir)), config, tmp_path / "p").run
+    mix = run["trained_mix"]["languages"]
+    assert {k: v["examples"] for k, v in mix.items()} == {"en": 24, "zh": 24}
+    assert set(run["curves"]["loss_by_language"]) == {"en", "zh"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input: one line, exit 2, before training starts
+# ---------------------------------------------------------------------------------------------
+
+
+def args(model: Path, dataset: Path, out: Path, *extra: str) -> list:
+    return [
+        "train", "--dataset", dataset, "--model", model, "--out", out,
+        "--max-steps", "5", "--sft", "gradient_checkpointing=false", *extra,
+    ]  # fmt: skip
+
+
+def test_a_watch_language_the_task_lacks(cli, tiny_model_dir, dataset, tmp_path) -> None:
+    out = tmp_path / "bad"
+    result = cli(*args(tiny_model_dir, dataset, out, "--watch", "xnli:sw,xx"))
+    assert_one_line_error(result, "train.watch.0.langs", "'xx'")
+    assert not out.exists()
+
+
+def test_a_watch_step_beyond_max_steps(cli, tiny_model_dir, dataset, tmp_path) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("train:\n  watch:\n    - {task: xnli, langs: [sw], steps: [3, 99]}\n")
+    out = tmp_path / "bad"
+    result = cli(*args(tiny_model_dir, dataset, out, "--recipe", recipe))
+    assert_one_line_error(result, "train.watch.0.steps", "99", "max_steps (5)")
+    assert not out.exists()
+
+
+def test_a_malformed_watch_option(cli, tiny_model_dir, dataset, tmp_path) -> None:
+    result = cli(*args(tiny_model_dir, dataset, tmp_path / "bad", "--watch", "xnli"))
+    assert_one_line_error(result, "--watch", "TASK:LANG")
+
+
+def test_eval_langs_with_no_rows_left(cli, tiny_model_dir, tmp_path) -> None:
+    """XCOPA's validation split has 100 rows; a build that takes them all leaves none."""
+    config = DataConfig(task="xcopa", sources=["it"], split="validation", budget=100)
+    every_row = build_dataset(config, tmp_path / "xcopa").path
+    out = tmp_path / "bad"
+    result = cli(
+        *args(tiny_model_dir, every_row, out, "--eval-langs", "it", "--sft", "eval_steps=2")
+    )
+    assert_one_line_error(result, "train.eval_langs", "it has no xcopa/validation rows left")
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_resume_keeps_the_curves_identical(tiny_model_dir, dataset, watched, tmp_path) -> None:
+    """Stopped after the step-3 checkpoint and resumed: every curve as in the unbroken run."""
+    from mslt_it.training import ModelConfig, outputs, validate_train_section
+    from mslt_it.training.run import train
+
+    settings = train_settings(dataset, keep_checkpoints=True)
+    settings["sft"] = {**settings["sft"], "save_strategy": "steps", "save_steps": 3}
+    config = validate_train_section(settings)
+    model = ModelConfig(name_or_path=str(tiny_model_dir))
+    out = tmp_path / "r"
+    first = train(model, config, out).run
+    # what a kill after the step-3 checkpoint leaves: no run.json, no later checkpoint
+    (out / "run.json").unlink()
+    shutil.rmtree(out / "checkpoints" / "checkpoint-6")
+    started = json.loads((out / "checkpoints" / "checkpoint-3" / "trainer_state.json").read_text())
+    assert started["global_step"] == 3
+    outputs.mark_started(out, first["config_hash"], {})
+    resumed = train(model, config, out, resume=True).run
+    assert resumed["resumed_from_step"] == 3
+    for key in ("loss_by_language", "tokens_by_language", "heldout_loss_by_language", "watch"):
+        assert resumed["curves"][key] == first["curves"][key], key
+    assert resumed["trained_mix"] == first["trained_mix"]
+    assert first["curves"] == read_run(watched)["curves"]  # checkpoints change nothing

@@ -1,0 +1,122 @@
+"""What the README promises, a newcomer gets: one recipe shape, names that work everywhere,
+whole output off a terminal, defaults that do not surprise (issue: every example reproduces)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from conftest import assert_one_line_error
+
+from mslt_it.paths import EVAL_DIR, PROMPTS_DIR, TASKS_DIR
+from mslt_it.tasks import get_task
+
+
+def write(path: Path, data: dict) -> Path:
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+RECIPE = {
+    "name": "r",
+    "data": {"task": "xnli", "budget": 8},
+    "model": {"name_or_path": "mslt-it:tiny"},
+    "eval": {"suite": ["xnli"]},
+}
+
+
+def test_sources_at_the_top_or_in_data_are_one_shape(cli, tmp_path: Path) -> None:
+    top = write(tmp_path / "top.yaml", {**RECIPE, "sources": ["en", "de"]})
+    nested = write(
+        tmp_path / "nested.yaml", {**RECIPE, "data": {**RECIPE["data"], "sources": ["en", "de"]}}
+    )
+    for recipe in (top, nested):
+        planned = cli("run", recipe, "--dry-run")
+        assert planned.code == 0, planned.err
+        assert "en+de" in planned.out or "MSLT" in planned.out
+        built = cli("build", "--recipe", recipe, "--out", tmp_path / f"ds-{recipe.stem}")
+        assert built.code == 0, built.err
+    neither = write(tmp_path / "neither.yaml", RECIPE)
+    assert_one_line_error(cli("run", neither, "--dry-run"), "sources", "top level")
+    both = write(
+        tmp_path / "both.yaml",
+        {**RECIPE, "sources": ["en"], "data": {**RECIPE["data"], "sources": ["de"]}},
+    )
+    assert_one_line_error(cli("run", both, "--dry-run"), "given twice")
+    sweep = {"sweep-k": {"pool": ["en", "de"], "k": [1, 2]}}
+    grid = write(tmp_path / "grid.yaml", {**RECIPE, "sources": sweep})
+    assert_one_line_error(cli("build", "--recipe", grid, "--out", tmp_path / "g"), "--sources")
+
+
+def test_own_model_names_work_in_compare_models_too(cli, tmp_path: Path, monkeypatch) -> None:
+    """`mslt-it:tiny` resolves in eval --model like in a recipe (made once, in the cache)."""
+    monkeypatch.setenv("MSLT_IT_CACHE", str(tmp_path / "cache"))
+    from mslt_it.named_models import named_model_folder, resolve_model_name
+
+    resolved = resolve_model_name("mslt-it:tiny")
+    assert Path(resolved) == named_model_folder("mslt-it:tiny") and Path(resolved).is_dir()
+    assert resolve_model_name("org/model") == "org/model"
+    result = cli("eval", "--model", "mslt-it:tiny", "--task", "xnli", "--langs", "en",
+                 "--limit", "2", "--mode", "rank", "--out", tmp_path / "ev",
+                 "--bootstrap-samples", "20")  # fmt: skip
+    assert result.code == 0, result.err
+
+
+def test_prompts_show_prints_the_file_exactly(cli) -> None:
+    result = cli("prompts", "show", "xnli/en-instruct")
+    assert result.code == 0, result.err
+    assert result.out == (PROMPTS_DIR / "xnli" / "en-instruct.yaml").read_text(encoding="utf-8")
+    assert "xnli/en-instruct" in result.err  # where it lives, on stderr
+
+
+def test_tables_off_a_terminal_never_split_an_id(cli) -> None:
+    result = cli("prompts", "list")
+    assert result.code == 0, result.err
+    ids = [
+        f"{folder.name}/{path.stem}"
+        for folder in PROMPTS_DIR.iterdir()
+        if folder.is_dir()
+        for path in folder.glob("*.yaml")
+    ]
+    missing = [template for template in ids if template not in result.out]
+    assert not missing, missing[:3]
+
+
+def test_prompts_render_defaults_to_a_split_the_task_has(cli) -> None:
+    result = cli("prompts", "render", "xstorycloze/en-instruct", "--task", "xstorycloze",
+                 "--lang", "en")  # fmt: skip
+    assert result.code == 0, result.err
+    assert "instruction" in result.out
+
+
+def test_select_leaves_targets_out_of_the_pool_unless_asked(cli) -> None:
+    common = ["select", "--task", "xnli", "--pool", "en,de,sw", "--k", "2", "--top", "3",
+              "--targets", "sw", "--criterion", "l2v-syntax", "--json"]  # fmt: skip
+    result = cli(*common)
+    assert result.code == 0, result.err
+    assert "sw" not in result.out.split('"targets"')[0]
+    allowed = cli(*common, "--targets-as-sources")
+    assert allowed.code == 0, allowed.err
+    assert '"sw"' in allowed.out.split('"targets"')[0]
+
+
+def test_help_lists_every_shipped_task_and_suite(cli) -> None:
+    tasks = sorted(path.stem for path in TASKS_DIR.glob("*.yaml"))
+    suites = sorted(path.stem for path in EVAL_DIR.glob("*.yaml"))
+    for command in ("build", "eval", "select"):
+        text = " ".join(cli(command, "--help").out.split())
+        assert all(task in text.replace("- ", "-") for task in tasks), command
+    text = " ".join(cli("eval", "--help").out.split()).replace("- ", "-")
+    assert all(suite in text for suite in suites)
+
+
+def test_eval_task_defaults_to_its_languages_and_evaluation_split(cli, tiny_model_dir, tmp_path):
+    result = cli("eval", "--model", tiny_model_dir, "--task", "xstorycloze", "--limit", "1",
+                 "--mode", "rank", "--out", tmp_path / "ev",
+                 "--bootstrap-samples", "20")  # fmt: skip
+    assert result.code == 0, result.err
+    results = json.loads((tmp_path / "ev" / "results.json").read_text())
+    assert set(results["tasks"]["xstorycloze"]["languages"]) == set(
+        get_task("xstorycloze").languages
+    )

@@ -1,0 +1,269 @@
+"""Paired comparisons, rollups and adapter sanity, on constructed predictions with known answers."""
+
+from __future__ import annotations
+
+import csv
+import json
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import assert_one_line_error
+
+from mslt_it.comparisons import AVERAGE, RunRows, compare_runs
+from mslt_it.errors import MsltError
+from mslt_it.evaluation.sanity import adapter_sanity
+from mslt_it.report import write_report
+from mslt_it.rollups import gain_rollup, group_of, rollup, tier
+from mslt_it.stats import holm, mcnemar_exact, paired_bootstrap, paired_mean_bootstrap
+
+# ------------------------------------------------------------------------------ statistics
+
+
+def test_identical_runs_give_p_one_and_an_interval_at_zero() -> None:
+    rows = np.random.default_rng(0).integers(0, 2, 200).astype(float)
+    found = paired_bootstrap(rows, rows.copy(), "accuracy", 1000, 0)
+    assert (found.difference, found.low, found.high, found.p_value) == (0.0, 0.0, 0.0, 1.0)
+    assert mcnemar_exact(rows > 0, rows > 0).p_value == 1.0
+    counts = np.array([[1, 2, 1], [0, 1, 1], [2, 2, 2]] * 10, dtype=float)
+    assert paired_bootstrap(counts, counts.copy(), "f1", 500, 1).p_value == 1.0
+    both = [(rows, rows.copy()), (rows[:50], rows[:50].copy())]
+    assert paired_mean_bootstrap(both, "accuracy", 500, 2).p_value == 1.0
+
+
+def test_a_run_better_on_every_row_is_significant() -> None:
+    worse, better = np.zeros(100), np.ones(100)
+    found = paired_bootstrap(worse, better, "accuracy", 1000, 0)
+    assert found.difference == 100.0 and found.low == found.high == 100.0
+    assert found.p_value == 0.0
+    test = mcnemar_exact(worse > 0, better > 0)
+    assert (test.only_a, test.only_b) == (0, 100)
+    assert test.p_value == pytest.approx(2 * 0.5**100)
+
+
+def test_a_small_gain_on_few_disagreements_is_not_significant() -> None:
+    """3 rows won, 1 lost: p = 2·P(X ≤ 1 | n=4, ½) = 2·5/16."""
+    a = np.array([1, 0, 0, 0] + [1] * 50 + [0] * 46, dtype=bool)
+    b = np.array([0, 1, 1, 1] + [1] * 50 + [0] * 46, dtype=bool)
+    test = mcnemar_exact(a, b)
+    assert (test.only_a, test.only_b) == (1, 3)
+    assert test.p_value == pytest.approx(0.625)
+    boot = paired_bootstrap(a.astype(float), b.astype(float), "accuracy", 2000, 0)
+    assert boot.difference == pytest.approx(2.0)
+    assert boot.low < 0 < boot.high and boot.p_value > 0.05
+
+
+def test_mcnemar_on_a_hand_counted_table() -> None:
+    """Table: both right 40, only A 2, only B 8, both wrong 50. Exact two-sided p =
+    2·P(X ≤ 2 | n=10, ½) = 2·(1 + 10 + 45)/1024 = 0.109375."""
+    a = [True] * 40 + [True] * 2 + [False] * 8 + [False] * 50
+    b = [True] * 40 + [False] * 2 + [True] * 8 + [False] * 50
+    test = mcnemar_exact(a, b)
+    assert (test.only_a, test.only_b) == (2, 8)
+    assert test.p_value == pytest.approx(112 / 1024)
+
+
+def test_holm_matches_a_hand_worked_reference() -> None:
+    """p = (0.01, 0.04, 0.03, 0.005), m = 4. Sorted: 0.005·4 = 0.02, 0.01·3 = 0.03,
+    0.03·2 = 0.06, 0.04·1 = 0.04 → raised to 0.06 by the running maximum. Back in input order:
+    (0.03, 0.06, 0.06, 0.02) — statsmodels' multipletests(method="holm") gives the same."""
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])  # capped at 1
+    assert holm([0.02]) == [0.02] and holm([]) == []
+    ties = holm([0.01, 0.01, 0.2])
+    assert ties == pytest.approx([0.03, 0.03, 0.2])
+
+
+# ------------------------------------------------------------------------- a constructed study
+
+LANGS = ("en", "de", "ar", "zh", "bg", "ru", "hi", "th", "tr", "sw")
+MSLT_SOURCES = ("ar", "de", "zh")
+TRANSFERS = {"bg": 0.9, "ru": 0.95, "hi": 0.7}
+"""Targets MSLT transfers to (its accuracy there); elsewhere both runs sit at chance (1/3)."""
+
+
+def correctness(run: str, lang: str, rows: int = 100) -> np.ndarray:
+    """Each row's correctness, drawn with a fixed seed per run and language."""
+    rng = np.random.default_rng(zlib.crc32(f"{run}/{lang}".encode()))
+    if run == "sslt":
+        rate = 1.0 if lang == "en" else 1 / 3
+    elif run == "mslt":
+        rate = 1.0 if lang in MSLT_SOURCES else TRANSFERS.get(lang, 1 / 3)
+    else:
+        rate = 1 / 3
+    return rng.random(rows) < rate
+
+
+def write_run(folder: Path, name: str, sources: tuple[str, ...], rows: int = 100, **extra) -> Path:
+    """results.json and predictions.jsonl of a run whose rows are :func:`correctness`."""
+    folder.mkdir(parents=True)
+    records, languages = [], {}
+    for lang in LANGS:
+        right = correctness(name, lang, rows)
+        for i, ok in enumerate(right):
+            records.append({"task": "xnli", "lang": lang, "id": f"xnli/{lang}/test/{i}",
+                            "output": "entailment" if ok else "neutral", "gold": "entailment",
+                            "correct": bool(ok), "invalid": False, "mode": "rank",
+                            "template": "xnli/en-instruct", "adapter": name})  # fmt: skip
+        score = 100 * float(right.mean())
+        languages[lang] = {"score": score, "ci95": [score - 5, score + 5], "n": rows}
+    (folder / "predictions.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in records), encoding="utf-8"
+    )
+    results = {"kind": "mslt-it eval results", "run": name, "data": "synthetic",
+               "model": "tiny", "mode": "rank",
+               "adapter": {"sources": list(sources)} if sources else None,
+               "tasks": {"xnli": {"metric": "accuracy", "languages": languages}},
+               **extra}  # fmt: skip
+    (folder / "results.json").write_text(json.dumps(results), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def study(tmp_path: Path) -> Path:
+    root = tmp_path / "eval"
+    write_run(root / "en", "sslt", ("en",))
+    write_run(root / "ar+de+zh", "mslt", MSLT_SOURCES)
+    return root
+
+
+def rows_of(run: str, sources: tuple[str, ...]) -> RunRows:
+    data = {
+        lang: {str(i): float(v) for i, v in enumerate(correctness(run, lang))} for lang in LANGS
+    }
+    return RunRows(run, sources, {"xnli": "accuracy"}, {"xnli": data})
+
+
+def test_gains_where_mslt_transfers_are_significant_and_not_where_both_are_at_chance() -> None:
+    rows = compare_runs(rows_of("sslt", ("en",)), rows_of("mslt", MSLT_SOURCES))
+    found = {r.lang: r for r in rows}
+    for lang in TRANSFERS:
+        assert found[lang].significant and found[lang].difference > 20, found[lang]
+        assert found[lang].ci_low > 0
+    for lang in ("th", "tr", "sw"):
+        assert not found[lang].significant, found[lang]
+        assert found[lang].ci_low < 0 < found[lang].ci_high or found[lang].difference == 0
+        assert found[lang].p_holm >= found[lang].p_mcnemar
+    average = found[AVERAGE]
+    assert average.significant and average.ci_low > 0
+    assert average.n == 100 * len([lang for lang in LANGS if lang not in ("en", *MSLT_SOURCES)])
+
+
+def test_the_report_compares_mslt_with_sslt_and_rolls_up_by_script(
+    study: Path, tmp_path: Path
+) -> None:
+    report = write_report([study], tmp_path / "report")
+    text = report.read_text(encoding="utf-8")
+    assert "## Paired comparisons" in text and "### MSLT ar+de+zh vs SSLT en (xnli)" in text
+    assert "| bg |" in text and "**+" in text
+    assert "### By script" in text and "Cyrl" in text and "*MSLT ar+de+zh − SSLT en*" in text
+    with (tmp_path / "report" / "comparisons.csv").open(encoding="utf-8") as handle:
+        rows = {row["lang"]: row for row in csv.DictReader(handle)}
+    assert rows["ru"]["significant"] == "True" and rows["th"]["significant"] == "False"
+    assert float(rows["ru"]["ci_low"]) > 0 and rows[AVERAGE]["p_holm"] == ""
+    with (tmp_path / "report" / "scores.csv").open(encoding="utf-8") as handle:
+        scores = list(csv.DictReader(handle))
+    assert len(scores) == 2 * len(LANGS)
+    bg = next(r for r in scores if r["run"] == "MSLT ar+de+zh" and r["lang"] == "bg")
+    assert (bg["script"], bg["family"], bg["tier"]) == ("Cyrl", "Indo-European", "high")
+    assert bg["compared_with"] == "SSLT en" and bg["significant"] == "True"
+    assert (tmp_path / "report" / "gain.png").stat().st_size > 0
+
+
+def test_compare_asks_for_any_pair_by_its_report_name(cli, study: Path, tmp_path: Path) -> None:
+    write_run(study / "base", "base", ())
+    out = tmp_path / "report"
+    result = cli("report", str(study), "--out", str(out), "--compare", "base", "SSLT en")
+    assert result.code == 0, result.err
+    text = (out / "report.md").read_text(encoding="utf-8")
+    assert "### SSLT en vs base (xnli)" in text and "### MSLT ar+de+zh vs SSLT en" in text
+
+
+def test_compare_of_runs_on_different_rows_is_one_line(cli, study: Path, tmp_path: Path) -> None:
+    write_run(tmp_path / "other", "other", ("es", "fr"), rows=90)
+    result = cli("report", str(study), str(tmp_path / "other"), "--out", str(tmp_path / "r"),
+                 "--compare", "SSLT en", "MSLT es+fr")  # fmt: skip
+    assert_one_line_error(result, "different rows", "xnli/en")
+    assert not (tmp_path / "r").exists()
+
+
+def test_compare_of_runs_on_different_tasks_is_one_line(cli, study: Path, tmp_path: Path) -> None:
+    folder = write_run(tmp_path / "paws", "paws", ("es", "fr"))
+    for name in ("results.json", "predictions.jsonl"):
+        path = folder / name
+        path.write_text(path.read_text(encoding="utf-8").replace("xnli", "pawsx"), "utf-8")
+    result = cli("report", str(study), str(folder), "--out", str(tmp_path / "r"),
+                 "--compare", "SSLT en", "MSLT es+fr")  # fmt: skip
+    assert_one_line_error(result, "different tasks")
+
+
+def test_compare_of_an_unknown_run_names_the_runs(cli, study: Path, tmp_path: Path) -> None:
+    result = cli("report", str(study), "--out", str(tmp_path / "r"), "--compare", "SSLT en", "x")
+    assert_one_line_error(result, "no run 'x'", "MSLT ar+de+zh")
+
+
+def test_baseline_rows_that_differ_are_noted_not_fatal(tmp_path: Path) -> None:
+    write_run(tmp_path / "eval" / "en", "sslt", ("en",))
+    write_run(tmp_path / "eval" / "mslt", "mslt", MSLT_SOURCES, rows=80)
+    text = write_report([tmp_path / "eval"], tmp_path / "r").read_text(encoding="utf-8")
+    assert "Not compared: MSLT ar+de+zh vs SSLT en" in text and "different rows" in text
+    assert not (tmp_path / "r" / "comparisons.csv").exists()
+
+
+# --------------------------------------------------------------------------------- rollups
+
+
+def test_tiers_scripts_and_families_come_from_the_registry() -> None:
+    assert [tier(code) for code in ("en", "ar", "sw")] == ["high", "medium", "low"]
+    assert tier("not-a-language") == "unknown"
+    assert group_of("hi", "script") == "Deva" and group_of("tr", "family") == "Turkic"
+
+
+def test_rollups_average_targets_only() -> None:
+    from mslt_it.report import Score
+
+    def score(run: str, lang: str, value: float, source: bool = False) -> Score:
+        return Score(run, (), "xnli", lang, "accuracy", value, value, value, 10, 0.0, source)
+
+    scores = [score("a", "ru", 40), score("a", "bg", 60), score("a", "de", 100, True),
+              score("a", "fr", 50), score("b", "ru", 70), score("b", "bg", 90),
+              score("b", "de", 80), score("b", "fr", 50)]  # fmt: skip
+    table = rollup(scores, "script")
+    assert table["a"] == {"Cyrl": (50.0, 2), "Latn": (50.0, 1)}
+    assert table["b"]["Latn"] == (65.0, 2)
+    assert gain_rollup(scores, "a", "b", "script") == {"Cyrl": 30.0, "Latn": 0.0}
+
+
+# --------------------------------------------------------------------------- adapter sanity
+
+
+def test_an_adapter_equal_to_the_base_is_flagged(tmp_path: Path) -> None:
+    base = [{"task": "t", "lang": "en", "id": str(i), "output": "x", "scores": {"a": -1.0 * i}}
+            for i in range(5)]  # fmt: skip
+    same = [dict(r, scores={"a": r["scores"]["a"] + 1e-9}) for r in base]
+    changed = [dict(r, scores={"a": r["scores"]["a"] - 0.5}) if r["id"] == "3" else r for r in base]
+    assert adapter_sanity(same, base)["same_as_base"] is True
+    found = adapter_sanity(changed, base)
+    assert found["same_as_base"] is False and found["identical_rows"] == 4
+    assert adapter_sanity(base, [{**base[0], "id": "other"}]) is None
+
+    root = tmp_path / "eval"
+    write_run(root / "base", "base", ())
+    write_run(root / "en", "base", ("en",))  # the base's very rows, under an adapter's name
+    text = write_report([root], tmp_path / "r").read_text(encoding="utf-8")
+    assert "SSLT en predicts exactly as the base model" in text
+
+
+def test_adapter_sanity_recorded_in_results_is_reported(tmp_path: Path) -> None:
+    record = {"compared_with": "base", "rows": 1000, "identical_rows": 1000, "same_as_base": True}
+    write_run(tmp_path / "eval", "sslt", ("en",), adapter_sanity=record)
+    text = write_report([tmp_path / "eval"], tmp_path / "r").read_text(encoding="utf-8")
+    assert "predicts exactly as the base model (base) on all 1000 rows" in text
+
+
+def test_comparing_rows_that_differ_raises() -> None:
+    a = rows_of("sslt", ("en",))
+    b = RunRows("b", (), {"xnli": "accuracy"}, {"xnli": {"en": {"0": 1.0}}})
+    with pytest.raises(MsltError, match="different rows of xnli/en"):
+        compare_runs(a, b)
