@@ -43,6 +43,7 @@ from mslt_it.evaluation.sanity import adapter_sanity
 from mslt_it.evaluation.store import CHUNKS, PREDICTIONS, read_jsonl
 from mslt_it.files import read_user_text
 from mslt_it.io import atomic_directory, shared_file_mode
+from mslt_it.report_curves import adapter_runs, training_section
 
 SYNTHETIC_WARNING = (
     "**These results are on SYNTHETIC data**: invented languages, each with its own words and "
@@ -180,15 +181,51 @@ def load_results(paths: list[Path]) -> Results:
         raise MsltError(f"run dir: {', '.join(map(str, files))} hold no per-language scores")
     analyses = list(
         dict.fromkeys(
-            p.resolve()
-            for path in paths
-            if path.is_dir()
-            for p in sorted(path.rglob("analysis.json"))
+            [
+                *(
+                    p.resolve()
+                    for path in paths
+                    if path.is_dir()
+                    for p in sorted(path.rglob("analysis.json"))
+                ),
+                *analyses_beside(paths, documents),
+            ]
         )
     )
     synthetic = any(score.synthetic for score in scores)
     found = dict(zip(names, files, strict=True))
     return Results(scores, synthetic, analyses, tuple(find_unfinished(paths)), found, sanity)
+
+
+def analyses_beside(paths: list[Path], documents: list[dict[str, Any]]) -> list[Path]:
+    """analysis.json files in folders next to the given evaluation folders (``runs/demo/eval``
+    and ``runs/demo/analysis``) that analysed one of the evaluated adapters: the report of an
+    experiment shows its analysis without the user naming it."""
+    adapters = {
+        str(Path(doc["adapter"]["path"]).resolve())
+        for doc in documents
+        if isinstance(doc.get("adapter"), dict) and isinstance(doc["adapter"].get("path"), str)
+    }
+    found: list[Path] = []
+    for path in paths:
+        if not path.is_dir() or not adapters:
+            continue
+        for candidate in sorted(path.resolve().parent.glob("*/analysis.json")):
+            try:
+                data = json.loads(read_user_text(candidate, "analysis", MAX_RESULTS_BYTES))
+            except (ValueError, OSError):
+                continue  # someone else's file of that name: not ours to read
+            listed = (
+                ((data.get("inputs") or {}).get("adapters") or []) if isinstance(data, dict) else []
+            )
+            paths_listed = {
+                str(Path(entry["path"]).resolve())
+                for entry in listed
+                if isinstance(entry, dict) and isinstance(entry.get("path"), str)
+            }
+            if paths_listed & adapters:
+                found.append(candidate.resolve())
+    return found
 
 
 def run_label(sources: tuple[str, ...], fallback: str) -> str:
@@ -533,6 +570,9 @@ def task_markdown(
     extra = criteria_section(results, folder, recipe) if recipe is not None else ""
     analysis = copy_analyses(results, folder)
     sections = extra_sections(results, extras)
+    documents = {name: read_results_file(path) for name, path in results.files.items()}
+    curves, _warnings = training_section(adapter_runs(documents), folder)
+    sections = "\n".join(part for part in (sections, curves) if part)
     texts = []
     for prefix in prefixes:
         text = markdown(results, [prefix + f for f in figures], extra, analysis, recipe, sections)
@@ -978,6 +1018,8 @@ def copy_analyses(results: Results, folder: Path) -> str:
         lines = [f"## Representation analysis ({path.parent.name})", ""]
         for name, meaning in (data.get("meanings") or {}).items():
             lines.append(f"- **{name}**: {meaning}")
+        if isinstance(data.get("settings_table"), str):  # which way each setting points
+            lines += ["", data["settings_table"].strip()]
         for png in data.get("plots") or []:
             if not isinstance(png, str):
                 continue

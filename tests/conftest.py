@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from mslt_it.paths import RECIPES_DIR
 
 os.environ.setdefault("MSLT_IT_PROGRESS", "0")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -56,3 +59,22 @@ def assert_one_line_error(result: CliResult, *fragments: str) -> None:
     assert "Traceback" not in result.err
     for fragment in fragments:
         assert fragment in lines[0], (fragment, lines[0])
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo run in a fresh folder (its `runs/` is relative to the working directory), once
+    per session: the demo's tests and the analysis settings test share it."""
+    from mslt_it.cli import main
+
+    workdir = tmp_path_factory.mktemp("demo")
+    shutil.copy(RECIPES_DIR / "demo.yaml", workdir / "demo.yaml")
+    before = Path.cwd()
+    os.chdir(workdir)
+    try:
+        with pytest.raises(SystemExit) as done:
+            main(["run", "demo.yaml"])
+    finally:
+        os.chdir(before)
+    assert done.value.code == 0
+    return workdir / "runs" / "demo"

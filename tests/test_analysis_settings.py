@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from test_analysis import adapter_dir  # noqa: F401 (a fixture: a LoRA adapter on the tiny model)
-from test_demo import demo  # noqa: F401 (a fixture: the demo run in a fresh folder)
 
 from mslt_it.analysis import language_share
 from mslt_it.analysis.settings import MEASURES, build_table, direction, markdown, table_layers
@@ -143,7 +142,7 @@ def test_the_docs_quote_the_command_this_test_runs() -> None:
 
 
 @pytest.mark.slow
-def test_the_demo_direction_the_docs_state(demo: Path, cli, monkeypatch) -> None:  # noqa: F811
+def test_the_demo_direction_the_docs_state(demo: Path, cli, monkeypatch) -> None:
     """docs/analysis-measures.md: on the demo, at the last layer, under both poolings, the
     three-source adapter's CKA between languages is below the English adapter's (and the
     base's), while its languages' means explain less of the variance (they mingle more)."""

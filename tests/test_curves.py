@@ -139,6 +139,22 @@ def test_the_transfer_curves_last_point_is_the_final_evaluation(
         assert curve[lang][-1][1] == scores["tasks"]["xnli"]["languages"][lang]["score"], lang
 
 
+def test_the_report_shows_each_adapters_curves(cli, watched: Path, tmp_path: Path) -> None:
+    """report: the loss, transfer and mix figures of every evaluated adapter, and the step at
+    which each watched language first reached 50 % (or that it never did)."""
+    evaluated = cli("eval", "--adapter", watched, "--task", "xnli", "--langs", "en,sw",
+                    "--limit", "4", "--mode", "rank", "--out", tmp_path / "eval",
+                    "--bootstrap-samples", "20")  # fmt: skip
+    assert evaluated.code == 0, evaluated.err
+    reported = cli("report", tmp_path / "eval", "--out", tmp_path / "report")
+    assert reported.code == 0, reported.err
+    text = (tmp_path / "report" / "report.md").read_text(encoding="utf-8")
+    assert "## Training curves" in text and "first at 50 % accuracy" in text
+    figures = sorted(p.name for p in (tmp_path / "report").glob("*-*.png"))
+    assert {name.rsplit("-", 1)[1] for name in figures} >= {"loss.png", "transfer.png", "mix.png"}
+    assert all(f"]({name})" in text for name in figures)
+
+
 def test_plots_and_crossings_come_from_run_json(watched: Path, tmp_path: Path) -> None:
     from mslt_it.training.plots import crossing_steps, plot_run
 

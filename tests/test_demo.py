@@ -12,32 +12,11 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
 from mslt_it.paths import RECIPES_DIR
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo run in a fresh folder (its `runs/` is relative to the working directory)."""
-    import os
-
-    from mslt_it.cli import main
-
-    workdir = tmp_path_factory.mktemp("demo")
-    shutil.copy(RECIPES_DIR / "demo.yaml", workdir / "demo.yaml")
-    before = Path.cwd()
-    os.chdir(workdir)
-    try:
-        with pytest.raises(SystemExit) as done:
-            main(["run", "demo.yaml"])
-    finally:
-        os.chdir(before)
-    assert done.value.code == 0
-    return workdir / "runs" / "demo"
 
 
 def score_rows(report: Path) -> list[dict[str, str]]:
@@ -149,27 +128,6 @@ def test_a_second_run_redoes_nothing(demo: Path, cli, monkeypatch: pytest.Monkey
     after = sorted(path for folder in outputs for path in folder.rglob("*") if path.is_file())
     assert after == files
     assert {path: (path.stat().st_mtime_ns, path.read_bytes()) for path in files} == stamps
-
-
-@pytest.mark.slow
-def test_multi_source_representations_are_more_language_agnostic(demo: Path, cli) -> None:
-    """`mslt-it analyze` on the two adapters, at the representation the answer is read from (the
-    last token of the chat-formatted hypothesis): MSLT's are more alike across languages (CKA
-    up) than SSLT's. (The language-ID probe, 0.98-0.99 for both, sits at its ceiling: within
-    noise, so not asserted.)"""
-    out = demo / "analysis"
-    result = cli("analyze", "--model", demo / "tiny-model", "--adapter", demo / "adapters" / "en",
-                 "--adapter", demo / "adapters" / "ar+de+zh", "--langs", "en,de,ar,sw,zh,th,tr",
-                 "--data", "synthetic", "--n", "300", "--field", "hypothesis", "--chat-template",
-                 "--pooling", "last", "--center", "--out", out)  # fmt: skip
-    assert result.code == 0, result.err
-    models = json.loads((out / "analysis.json").read_text(encoding="utf-8"))["models"]
-    last = {m["label"]: m["layers"][-1] for m in models}
-    sslt, mslt = last["SSLT en"], last["MSLT ar+de+zh"]
-    # measured on this tree: 0.119 against 0.106 (the base 0.118); README and BENCHMARKS.md
-    # record 0.221 against 0.106
-    assert mslt["cka"]["value"] >= 0.11 and sslt["cka"]["value"] <= 0.115, (mslt, sslt)
-    assert mslt["cka"]["value"] - sslt["cka"]["value"] >= 0.008, (mslt, sslt)
 
 
 @pytest.mark.slow

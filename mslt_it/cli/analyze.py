@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mslt_it.cli.common import print_whole, split_codes, stdout_console
+from mslt_it.named_models import resolve_model_name
 
 STDOUT = stdout_console()
 STDERR = Console(stderr=True)
@@ -113,7 +114,7 @@ def analyze(
     if parallel is not None and data is not None:
         raise MsltError(f"--parallel: give either --parallel FILE or --data {data}, not both")
     config = AnalysisConfig(
-        model=model,
+        model=resolve_model_name(model) if model else model,  # mslt-it:tiny-world too
         langs=split_codes(langs, "--langs"),
         adapters=list(adapter or []),
         data=data or "synthetic",

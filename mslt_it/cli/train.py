@@ -14,6 +14,7 @@ from rich.table import Table
 
 from mslt_it.cli.common import print_whole, stdout_console
 from mslt_it.errors import MsltError
+from mslt_it.named_models import resolve_model_name
 
 STDOUT = stdout_console()
 STDERR = Console(stderr=True)
@@ -80,7 +81,7 @@ def train(
     seed: Annotated[int | None, typer.Option(help="Training seed.")] = None,
     sft: Annotated[
         list[str] | None,
-        typer.Option(help="Any SFTConfig field as KEY=VALUE (repeatable), e.g. warmup_ratio=0.03."),
+        typer.Option(help="Any SFTConfig field as KEY=VALUE (repeatable), e.g. warmup_steps=10."),
     ] = None,
     lora: Annotated[
         list[str] | None,
@@ -137,6 +138,8 @@ def train(
     model_section.update({k: v for k, v in model_options.items() if v is not None})
     if "name_or_path" not in model_section:
         raise MsltError("model: no base model given; pass --model ID_OR_PATH or a recipe's model:")
+    if isinstance(model_section["name_or_path"], str):  # mslt-it:tiny-world, as in a recipe
+        model_section["name_or_path"] = resolve_model_name(model_section["name_or_path"])
 
     train_options = {
         "dataset": dataset,
