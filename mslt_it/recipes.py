@@ -26,10 +26,15 @@ from mslt_it.config import (
 )
 from mslt_it.data import checked_template, mixture_parts, split_by_largest_remainder
 from mslt_it.errors import MsltError, allowed
+from mslt_it.evaluation import EvalConfig
+from mslt_it.evaluation.plan import plan_tasks
 from mslt_it.modeling import check_model_folder
+from mslt_it.selection import SelectionOptions, select_sources
 from mslt_it.tasks import add_tasks_dirs, check_languages, get_task
 from mslt_it.tasks.sources import check_split, synthetic_generator
 from mslt_it.tasks.synthetic import SPLIT_SIZES
+from mslt_it.training import ModelConfig
+from mslt_it.training.config import validate_train_section
 
 GRID_KINDS = ("all-combinations", "sweep-k", "select")
 
@@ -211,7 +216,6 @@ def _check_parts(parts: Sequence[DataConfig], where: str) -> None:
 
 def _check_evaluation(recipe: Recipe) -> None:
     """The tasks, languages and splits the eval section names: known before any work."""
-    from mslt_it.evaluation.plan import plan_tasks
 
     try:
         plan_tasks(recipe.eval)
@@ -228,9 +232,6 @@ def _validate(path: Path, raw: dict[str, Any]) -> RecipeConfig:
 
 def _validate_parts(recipe: Recipe) -> None:
     """Validate the model, train and eval sections with the models of the steps that use them."""
-    from mslt_it.evaluation import EvalConfig
-    from mslt_it.training import ModelConfig
-    from mslt_it.training.config import validate_train_section
 
     config = recipe.config
     try:
@@ -302,7 +303,6 @@ def _check_pool(pool: list[str], task: str, where: str) -> None:
 
 def _selected(spec: SelectSpec, task: str, where: str) -> Run:
     """The top set under a selection criterion (``mslt-it select``'s first answer)."""
-    from mslt_it.selection import SelectionOptions, select_sources
 
     try:
         best = select_sources(

@@ -43,6 +43,7 @@ from mslt_it.evaluation.sanity import adapter_sanity
 from mslt_it.evaluation.store import CHUNKS, PREDICTIONS, read_jsonl
 from mslt_it.files import read_user_text
 from mslt_it.io import atomic_directory, shared_file_mode
+from mslt_it.outputs import claim_output
 from mslt_it.report_curves import adapter_runs, training_section
 
 SYNTHETIC_WARNING = (
@@ -393,8 +394,6 @@ def write_report(
     are a one-line error. ``tokenizer``: plot each language's fertility against the scores.
     Every check and measurement is done before ``out`` is touched.
     """
-    from mslt_it.outputs import claim_output
-
     results = load_results([Path(p) for p in paths])
     rows, skipped = gather_comparisons(results, compare)
     extras = Extras(
@@ -991,7 +990,10 @@ def criteria_section(results: Results, folder: Path, recipe: Any = None) -> str:
     if len(measured) < 4:
         return ""
     try:
-        from mslt_it.selection import SelectionOptions, evaluate_criteria_markdown
+        from mslt_it.selection import (  # keep: lang2vec tables load only for a grid
+            SelectionOptions,
+            evaluate_criteria_markdown,
+        )
     except ImportError:
         return ""
     task = recipe.config.data.task if recipe is not None else results.scores[0].task

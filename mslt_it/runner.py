@@ -19,7 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from mslt_it.data import build_dataset
 from mslt_it.errors import MsltError, allowed
+from mslt_it.evaluation import compare_models, evaluate
+from mslt_it.evaluation.suites import load_suite, resolve_suite_path
 from mslt_it.identity import DATA_FILES, model_identity, text_file_sha256, tree_sha256
 from mslt_it.io import atomic_write_json, atomic_write_text
 from mslt_it.named_models import (
@@ -28,7 +31,14 @@ from mslt_it.named_models import (
     is_named_model,
     named_model_folder,
 )
-from mslt_it.outputs import check_nothing_foreign
+from mslt_it.outputs import (
+    check_destination,
+    check_nothing_foreign,
+    holds_anything,
+    mark_owner,
+    owner_kind,
+)
+from mslt_it.prompts import get_template
 from mslt_it.recipes import Recipe, Run
 from mslt_it.tasks import get_task
 from mslt_it.tasks.definitions import user_definition
@@ -144,7 +154,6 @@ def build_step(recipe: Recipe, run: Run, root: Path) -> Step:
     config = recipe.data_config(run)
 
     def input_hash() -> str:
-        from mslt_it.prompts import get_template
 
         template = get_template(str(config.template), config.prompts_dir)
         definition = user_definition(get_task(config.task))
@@ -155,7 +164,6 @@ def build_step(recipe: Recipe, run: Run, root: Path) -> Step:
         )
 
     def execute() -> None:
-        from mslt_it.data import build_dataset
 
         build_dataset(config, output, overwrite=True)
 
@@ -189,7 +197,6 @@ def build_inputs(config: Any) -> dict[str, Any]:
 def eval_inputs(eval_config: Any, models: list[Path | str]) -> dict[str, Any]:
     """The content an evaluation reads beyond its settings: the models' files (or Hub
     revisions), local data, and the suites' and tasks' definition files."""
-    from mslt_it.evaluation.suites import load_suite, resolve_suite_path
 
     definitions = {}
     tasks = [eval_config.task] if eval_config.task else []
@@ -281,7 +288,6 @@ def compare_step(recipe: Recipe, root: Path, model_path: Path | str) -> Step:
         return content_hash("compare", models, model, settings, inputs)
 
     def execute() -> None:
-        from mslt_it.evaluation import compare_models
 
         ensure_model(recipe, model_path)
         for name in named:  # mslt-it:tiny-world as a model to compare, as in model.name_or_path
@@ -305,7 +311,7 @@ def report_step(recipe: Recipe, root: Path) -> Step:
         return content_hash("report", upstream, hashed_settings(recipe.config.report))
 
     def execute() -> None:
-        from mslt_it.report import write_report
+        from mslt_it.report import write_report  # keep: SciPy, language ID and plots load here
 
         write_report([eval_dir], output, recipe=recipe)
 
@@ -314,7 +320,7 @@ def report_step(recipe: Recipe, root: Path) -> Step:
 
 def run_training(recipe: Recipe, data_dir: Path, model_path: Path | str, output: Path) -> None:
     """Train one adapter (``mslt-it train`` with the recipe's settings); resumes a killed run."""
-    from mslt_it.training.run import train
+    from mslt_it.training.run import train  # keep: TRL and PEFT load here
 
     model = recipe.model.model_copy(update={"name_or_path": str(model_path)})
     config = recipe.train.model_copy(update={"dataset": str(data_dir)})
@@ -325,7 +331,6 @@ def run_evaluation(
     recipe: Recipe, model_path: Path | str, adapters: dict[str, Path], output: Path
 ) -> None:
     """Evaluate every adapter of the grid in one engine (the base model loads once)."""
-    from mslt_it.evaluation import evaluate
 
     config = recipe.eval.model_copy(
         update={"model": str(model_path), "adapters": [str(a) for a in adapters.values()]}
@@ -339,7 +344,6 @@ def claim_experiment_folder(recipe: Recipe) -> None:
     Not locked as a whole: a Slurm array runs one task per run in it at once; each step locks
     its own folder.
     """
-    from mslt_it.outputs import check_destination, holds_anything, mark_owner, owner_kind
 
     root = recipe.output_dir
     field = f"{recipe.path}: output_dir (or --out)"

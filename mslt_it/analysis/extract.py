@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from mslt_it.errors import MsltError, allowed
+from mslt_it.modeling import check_device
 
 POOLINGS = ("mean", "last")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -116,7 +117,6 @@ def resolve_device(device: str) -> str:
 
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    from mslt_it.modeling import check_device
 
     return check_device(device)
 

@@ -26,6 +26,9 @@ import numpy as np
 
 from mslt_it.errors import MsltError, allowed
 from mslt_it.io import read_arrow_table
+from mslt_it.languages import get_language
+from mslt_it.tasks import check_languages, get_task
+from mslt_it.tasks.sources import check_split, open_split
 
 FIELDS = ("premise", "hypothesis")
 HUB_CONFIG = "all_languages"
@@ -124,9 +127,6 @@ def _sample_distinct(source: _Source, n: int, seed: int) -> tuple[list, list[str
 
 
 def _from_xnli(langs: Sequence[str], data: str, split: str, field: str) -> _Source:
-    from mslt_it.languages import get_language
-    from mslt_it.tasks import check_languages, get_task
-    from mslt_it.tasks.sources import check_split
 
     task = get_task("xnli")
     for lang in langs:
@@ -188,7 +188,6 @@ def _from_splits(task: Any, langs: Sequence[str], split: str, field: str, data: 
     Equal row counts are checked up front; equal labels on every row that is fetched, which is
     every row the analysis uses (a shifted file fails on the first few rows).
     """
-    from mslt_it.tasks.sources import open_split
 
     opened = {lang: open_split(task, lang, split, data) for lang in langs}
     origin = "synthetic XNLI" if data == "synthetic" else f"{data} (xnli/*/{split})"

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 
 from mslt_it.analysis.metrics import HIGHER_IS_AGNOSTIC
+from mslt_it.errors import MsltError
+from mslt_it.languages import get_language
 
 PROJECTIONS = ("tsne", "pca")
 TITLES = {
@@ -59,8 +61,6 @@ def language_colors(count: int) -> list[Any]:
 
 def language_label(code: str) -> str:
     """``en (English)`` when the registry knows the code, else the code."""
-    from mslt_it.errors import MsltError
-    from mslt_it.languages import get_language
 
     try:
         return f"{code} ({get_language(code).name})"

@@ -41,7 +41,9 @@ from mslt_it.analysis.settings import (
 )
 from mslt_it.errors import MsltError, allowed
 from mslt_it.io import atomic_write_json
+from mslt_it.modeling import load_tokenizer
 from mslt_it.outputs import check_destination, json_kind_is, output_lock
+from mslt_it.progress import progress_bar
 
 RESULT_FILE = "analysis.json"
 ANALYSIS_KIND = "mslt-it analysis"
@@ -231,8 +233,6 @@ def _run_analysis(
     config: AnalysisConfig, out: Path, adapters: list[Any], started: float
 ) -> AnalysisResult:
     """:func:`run_analysis` once ``out`` is checked and locked."""
-    from mslt_it.modeling import load_tokenizer
-    from mslt_it.progress import progress_bar
 
     sentences = load_parallel(
         config.langs,

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from mslt_it.modeling import looks_like_a_path
+
 
 class EvalConfig(BaseModel):
     """What to evaluate, on which data, with which backend (the ``eval`` section of a recipe)."""
@@ -147,7 +149,6 @@ class EvalConfig(BaseModel):
     @field_validator("model")
     @classmethod
     def _model_folder_exists(cls, model: str | None) -> str | None:
-        from mslt_it.modeling import looks_like_a_path
 
         if model is not None and looks_like_a_path(model) and not Path(model).expanduser().exists():
             raise ValueError("no such folder (a Hub id looks like org/name)")

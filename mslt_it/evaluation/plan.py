@@ -27,11 +27,13 @@ from mslt_it.evaluation.prompting import ChatFormat, stop_token_ids
 from mslt_it.evaluation.store import RunStore
 from mslt_it.evaluation.suites import load_suite
 from mslt_it.identity import model_identity, rows_sha256, text_file_sha256
+from mslt_it.modeling import load_tokenizer
 from mslt_it.progress import progress_bar
 from mslt_it.prompts import PromptTemplate, get_template
 from mslt_it.tasks import check_languages, default_template, get_task
 from mslt_it.tasks.base import Row, Task
 from mslt_it.tasks.sources import check_split, open_split
+from mslt_it.tasks.synthetic import sample_row
 
 DEFAULT_MAX_TOKENS = {"classification": 32, "ner": 160, "multiple_choice": 16, "instructions": 64}
 
@@ -80,7 +82,6 @@ class EvalPlan:
 
 def plan_evaluation(config: EvalConfig, out: Path) -> EvalPlan:
     """Check everything that can be checked without a model, and decide what each run uses."""
-    from mslt_it.modeling import load_tokenizer
 
     tasks = plan_tasks(config)
     names = adapter_names(config.adapters)
@@ -294,7 +295,6 @@ def choose_template(
 def check_answers_are_words(template: PromptTemplate, lang: str) -> None:
     """Generate mode reads a label word in the output; a template whose answers are the choices'
     own texts (lm-eval's XCOPA or XStoryCloze prompt) can only be ranked."""
-    from mslt_it.tasks.synthetic import sample_row
 
     task = template.task
     if task.kind != "multiple_choice":

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from mslt_it.data import library_versions
 from mslt_it.errors import MsltError
 from mslt_it.evaluation.candidates import row_candidates
 from mslt_it.evaluation.config import EvalConfig
@@ -39,7 +40,9 @@ from mslt_it.evaluation.plan import (
 from mslt_it.evaluation.sanity import adapter_sanity
 from mslt_it.evaluation.scoring import Record, parse_record, score_records
 from mslt_it.evaluation.store import CHUNKS, RESULTS, SETTINGS, TIMINGS, RunStore, read_jsonl
+from mslt_it.generation import BackendOptions, open_backend
 from mslt_it.io import atomic_write_json
+from mslt_it.modeling import check_device
 from mslt_it.outputs import claim_output, mark_owner
 from mslt_it.progress import progress_bar
 from mslt_it.prompts import PromptTemplate
@@ -69,8 +72,6 @@ def evaluate(
     out = Path(out)
     plan = plan_evaluation(config, out)
     if config.device and config.backend == "hf":
-        from mslt_it.modeling import check_device
-
         check_device(config.device)  # before the output folder is touched
     inputs = [config.model, *config.adapters, config.data]
     created = not out.exists()
@@ -134,7 +135,6 @@ def predict_all(plan: EvalPlan, runs: Sequence[RunPlan], backend: Any = None) ->
 
 def open_study_backend(plan: EvalPlan, adapters: dict[str, Path]) -> Any:
     """One backend holding the base model and every adapter of the study."""
-    from mslt_it.generation import BackendOptions, open_backend
 
     config = plan.config
     options = BackendOptions(
@@ -406,7 +406,6 @@ RESULT_IDENTITY = (
 
 def versions(backend: str) -> dict[str, str]:
     """Library versions that shape predictions (vLLM's own, whichever wheel provided it)."""
-    from mslt_it.data import library_versions
 
     found = library_versions(("peft", "seqeval"))
     if backend == "vllm":

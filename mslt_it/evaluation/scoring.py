@@ -28,11 +28,12 @@ from mslt_it.evaluation.metrics import (
     span_counts,
 )
 from mslt_it.evaluation.parsing import align_entities, parse_entities, parse_label, spans_to_bio
+from mslt_it.evaluation.store import RESULTS, read_jsonl
 from mslt_it.langid import CATEGORIES, NO_LETTERS, AnswerIdentifier, package_version
-from mslt_it.prompts import PromptTemplate
+from mslt_it.prompts import PromptTemplate, get_template
 from mslt_it.tasks import get_task
 from mslt_it.tasks.base import join_tokens
-from mslt_it.tasks.ner import row_entities
+from mslt_it.tasks.ner import entities_from_tags, row_entities
 
 Record = dict[str, Any]
 METRICS = {
@@ -111,7 +112,6 @@ def ner_statistics(record: Record) -> tuple[list[str], list[int], list[int], int
 
 
 def _gold_spans(tags: Sequence[int]) -> list[tuple[str, int, int]]:
-    from mslt_it.tasks.ner import entities_from_tags
 
     return entities_from_tags(tags)
 
@@ -296,8 +296,6 @@ def rescore_file(
     No model is loaded. Settings that the run recorded (seed, bootstrap samples, the adapter's
     source languages) come from the ``results.json`` beside the file when there is one.
     """
-    from mslt_it.evaluation.store import RESULTS, read_jsonl
-    from mslt_it.prompts import get_template
 
     path = Path(predictions)
     records = read_jsonl(path)

@@ -19,7 +19,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from mslt_it.config import validate_section
 from mslt_it.errors import MsltError
+from mslt_it.modeling import looks_like_a_path
 from mslt_it.training.limits import check_values
 
 # LoRA defaults of the paper's setting (QLoRA's r=64, alpha=16) on the attention projections.
@@ -104,7 +106,6 @@ class ModelConfig(BaseModel):
     def _local_paths_absolute(cls, value: str) -> str:
         """A local folder is recorded absolute: an adapter's ``run.json`` names its base, and a
         relative name would mean another folder (or, online, a Hub id) elsewhere."""
-        from mslt_it.modeling import looks_like_a_path
 
         path = Path(value).expanduser()
         if looks_like_a_path(value) and not path.exists():
@@ -315,7 +316,6 @@ def validate_train_section(data: Any, prefix: str = "train") -> TrainConfig:
     pydantic would report ``train.sft`` and the whole mapping; checking the pass-through keys
     first gives ``train.sft.learnig_rate: not an SFTConfig field; did you mean learning_rate?``.
     """
-    from mslt_it.config import validate_section
 
     if isinstance(data, dict):
         for key in ("sft", "lora"):

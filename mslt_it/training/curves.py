@@ -31,6 +31,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mslt_it.training.checks import conversations
+
 UNKNOWN = -1
 
 
@@ -134,7 +136,6 @@ def language_index(
     as they are. Packed rows lost the ``lang`` column, so the raw rows are tokenised through the
     chat template exactly as :func:`.checks.token_lengths` does (which TRL's lengths confirm).
     """
-    from mslt_it.training.checks import conversations
 
     index = LanguageIndex(list(langs), max_length)
     for prepared, raw in datasets:

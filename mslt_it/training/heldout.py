@@ -11,7 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from mslt_it.config import DataConfig
+from mslt_it.corpus import open_corpus_split
+from mslt_it.data import render_language
 from mslt_it.errors import MsltError
+from mslt_it.prompts import get_template
+from mslt_it.tasks import check_languages, get_task
+from mslt_it.yamlfiles import validate_section
 
 SCAN = 256  # rows looked at per read while searching for unused ones
 
@@ -33,13 +39,6 @@ def heldout_dataset(
             raise MsltError("train.heldout_rows: 0 leaves train.eval_langs no rows; set it >= 1")
         return None, {}
     import datasets
-
-    from mslt_it.config import DataConfig
-    from mslt_it.corpus import open_corpus_split
-    from mslt_it.data import render_language
-    from mslt_it.prompts import get_template
-    from mslt_it.tasks import check_languages, get_task
-    from mslt_it.yamlfiles import validate_section
 
     task = get_task(str(manifest.get("task")))
     config = validate_section(DataConfig, manifest.get("config") or {}, "dataset manifest")

@@ -14,6 +14,8 @@ from typing import Any
 
 from mslt_it.errors import MsltError
 from mslt_it.io import atomic_directory, atomic_write_json, read_json
+from mslt_it.modeling import loading_adapter
+from mslt_it.outputs import claim_output
 from mslt_it.training.outputs import RUN_FILE
 
 
@@ -46,7 +48,6 @@ def merge_adapter(
     if not adapter_dir.is_dir():
         raise MsltError(f"adapter: no such folder {str(adapter_dir)!r}")
     base, trust_remote_code, run = base_of(adapter_dir)
-    from mslt_it.outputs import claim_output
 
     inputs = [adapter_dir, base]
     with claim_output(out, kind="model", overwrite=overwrite, inputs=inputs, field="out"):
@@ -73,7 +74,6 @@ def _merge(
         )
     except (OSError, ValueError) as error:
         raise MsltError(f"model: cannot load the base {base!r}: {first_line(error)}") from None
-    from mslt_it.modeling import loading_adapter
 
     with loading_adapter(adapter_dir):
         merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()

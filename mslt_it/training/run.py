@@ -21,10 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mslt_it.data import library_versions, load_manifest
 from mslt_it.errors import MsltError
 from mslt_it.identity import DATA_FILES, model_identity, tree_sha256
+from mslt_it.modeling import load_tokenizer
 from mslt_it.outputs import claim_output
-from mslt_it.progress import quiet_library_progress_bars
+from mslt_it.progress import (
+    progress_enabled,
+    quiet_library_progress_bars,
+    training_progress_callback,
+)
 from mslt_it.training import checks, curves, outputs
 from mslt_it.training.chat import has_generation_markers, resolve_chat_template, stop_token_ids
 from mslt_it.training.config import (
@@ -207,8 +213,6 @@ def plan_run(model_config: ModelConfig, config: TrainConfig, out: Path) -> Plan:
         open_dataset(config.eval_dataset, "train.eval_dataset") if config.eval_dataset else None
     )
     fmt = data.manifest.get("format", "prompt-completion")
-
-    from mslt_it.modeling import load_tokenizer
 
     tokenizer = load_tokenizer(
         model_config.name_or_path, model_config.trust_remote_code, field="model"
@@ -415,8 +419,6 @@ def open_dataset(path: str | None, field: str) -> Prepared:
         )
     import datasets
 
-    from mslt_it.data import load_manifest
-
     manifest = load_manifest(path, field)
     try:
         # in memory: TRL's map() calls would otherwise write cache-*.arrow files (several times
@@ -456,8 +458,6 @@ def sft_arguments(config: TrainConfig, out: Path, fmt: str, evaluate: bool = Fal
     (default: its ``logging_steps``) unless ``eval_strategy`` says otherwise.
     """
     from trl import SFTConfig
-
-    from mslt_it.progress import progress_enabled
 
     settings = sft_settings(config)
     settings.setdefault("bf16", bf16_available() and not settings.get("fp16", False))
@@ -684,8 +684,6 @@ def make_trainer(
     from transformers import PrinterCallback, ProgressCallback
     from trl import SFTTrainer
 
-    from mslt_it.progress import training_progress_callback
-
     try:
         peft_config = LoraConfig(task_type="CAUSAL_LM", **lora)
     except (TypeError, ValueError) as error:
@@ -851,6 +849,5 @@ def peak_memory_mb() -> float:
 
 def versions() -> dict[str, str]:
     """Library versions that shape a run (the dataset's list plus PEFT's, accelerate's, bnb's)."""
-    from mslt_it.data import library_versions
 
     return library_versions(EXTRA_LIBRARIES)

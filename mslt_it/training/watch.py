@@ -22,7 +22,17 @@ from pathlib import Path
 from typing import Any
 
 from mslt_it.errors import MsltError
+from mslt_it.evaluation.metrics import accuracy
+from mslt_it.evaluation.plan import RunPlan, evaluation_split
+from mslt_it.evaluation.prompting import ChatFormat
+from mslt_it.evaluation.runner import rank_chunk
+from mslt_it.generation.base import BackendOptions
+from mslt_it.generation.hf import HFBackend
+from mslt_it.prompts import get_template
+from mslt_it.tasks import check_languages, default_template, get_task
+from mslt_it.tasks.sources import check_split, open_split
 from mslt_it.training.config import WatchConfig
+from mslt_it.training.curves import write_scalars
 
 DEFAULT_POINTS = 10
 
@@ -60,11 +70,6 @@ def plan_watch(
     """Check and load what the watch needs; errors name ``train.watch``."""
     if not specs:
         return None
-    from mslt_it.evaluation.plan import evaluation_split
-    from mslt_it.evaluation.prompting import ChatFormat
-    from mslt_it.prompts import get_template
-    from mslt_it.tasks import check_languages, default_template, get_task
-    from mslt_it.tasks.sources import check_split, open_split
 
     config = manifest.get("config") or {}
     tasks = []
@@ -133,8 +138,6 @@ def in_process_backend(model: Any, tokenizer: Any, batch_size: int = 32) -> Any:
     scoring on a model already in memory, so the backend's attributes are set here as its
     ``__init__`` sets them (a ``HFBackend.from_model`` constructor would make this one call).
     """
-    from mslt_it.generation.base import BackendOptions
-    from mslt_it.generation.hf import HFBackend
 
     backend = HFBackend.__new__(HFBackend)
     backend.options = BackendOptions(model="(the model being trained)", batch_size=batch_size)
@@ -150,9 +153,6 @@ def in_process_backend(model: Any, tokenizer: Any, batch_size: int = 32) -> Any:
 
 def score(plan: WatchPlan, model: Any, tokenizer: Any) -> dict[str, dict[str, float]]:
     """Accuracy (x100, as results.json) per task and language of the model as it is now."""
-    from mslt_it.evaluation.metrics import accuracy
-    from mslt_it.evaluation.plan import RunPlan
-    from mslt_it.evaluation.runner import rank_chunk
 
     run = RunPlan("watch", None, Path("."), {}, {}, plan.chat)
     backend = in_process_backend(model, tokenizer)
@@ -173,8 +173,6 @@ def score(plan: WatchPlan, model: Any, tokenizer: Any) -> dict[str, dict[str, fl
 def watch_callback(plan: WatchPlan, tokenizer: Any, tensorboard: Any = None) -> Any:
     """A TrainerCallback that scores the watched languages at the planned steps."""
     from transformers import TrainerCallback
-
-    from mslt_it.training.curves import write_scalars
 
     class TransferWatch(TrainerCallback):
         """Scores at ``on_step_end``, before the step's log and checkpoint are written."""
