@@ -2,8 +2,9 @@
 
 Every field is documented; unknown keys are errors (a typo must not be silently ignored), and
 :func:`~mslt_it.yamlfiles.validate_section` turns pydantic's errors into the one-line form users
-see: ``data.budget: must be > 0, got -4``. A task's default template and split are the task
-registry's answer (:func:`mslt_it.tasks.default_template`), asked when a section is validated.
+see: ``data.budget: must be > 0, got -4``. The models check shape only: a task's default
+template and a mixture part's default split are the task registry's answer, resolved where the
+settings are used (:func:`mslt_it.data.with_defaults`), not by the schema.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from mslt_it.tasks import default_split, default_template
 from mslt_it.yamlfiles import (  # their old home was here: re-exported, see __all__
     MAX_INPUT_BYTES,
     MAX_YAML_NODES,
@@ -134,19 +134,6 @@ class DataConfig(BaseModel):
         if duplicates:
             raise ValueError(f"duplicate source language {duplicates[0]!r}")
         return sources
-
-    @model_validator(mode="after")
-    def _default_template(self) -> DataConfig:
-        if self.template is None:
-            self.template = default_template(self.task)
-        return self
-
-    @model_validator(mode="after")
-    def _default_mixture_splits(self) -> DataConfig:
-        for part in self.mixture:
-            if part.split is None:
-                part.split = default_split(part.task)
-        return self
 
     @model_validator(mode="after")
     def _shares_leave_room(self) -> DataConfig:
@@ -301,8 +288,6 @@ __all__ = [
     "ReportConfig",
     "SelectSpec",
     "SweepK",
-    "default_split",
-    "default_template",
     "describe_error",
     "load_yaml",
     "parse_yaml",

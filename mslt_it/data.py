@@ -32,7 +32,7 @@ from mslt_it.io import atomic_directory, atomic_write_json
 from mslt_it.outputs import claim_output
 from mslt_it.progress import progress_bar
 from mslt_it.prompts import PromptTemplate, get_template
-from mslt_it.tasks import check_languages, get_task
+from mslt_it.tasks import check_languages, default_split, default_template, get_task
 from mslt_it.tasks.definitions import user_definition
 from mslt_it.tasks.sources import SplitRows
 from mslt_it.tokens import TokenCounter
@@ -49,9 +49,28 @@ class BuildResult:
     manifest: dict[str, Any]
 
 
+def with_defaults(config: DataConfig) -> DataConfig:
+    """``config`` with the task registry's defaults filled in: the task's default template
+    (``as-is`` for a corpus, ``en-instruct`` for a benchmark) and each mixture part's split.
+
+    The schema only checks shape; names are resolved here, where the settings are used, since
+    the registry may learn a recipe's own tasks (``tasks_dir``) after its sections are read.
+    """
+    update: dict[str, Any] = {}
+    if config.template is None:
+        update["template"] = default_template(config.task)
+    if any(part.split is None for part in config.mixture):
+        update["mixture"] = [
+            part.model_copy(update={"split": part.split or default_split(part.task)})
+            for part in config.mixture
+        ]
+    return config.model_copy(update=update) if update else config
+
+
 def build_dataset(config: DataConfig, out: str | Path, overwrite: bool = False) -> BuildResult:
     """Build the instruction dataset described by ``config`` into the directory ``out``."""
     out = Path(out)
+    config = with_defaults(config)
     parts = [(part, checked_template(part)) for part in mixture_parts(config)]
     inputs = [config.data, config.tokenizer, *config.prompts_dir]
     inputs += [part.data for part, _ in parts[1:]]
@@ -138,16 +157,18 @@ def mixture_parts(config: DataConfig) -> list[DataConfig]:
             "task": part.task,
             "template": part.template,
             "data": part.data or config.data,
-            "split": part.split,
+            "split": part.split or default_split(part.task),
             "budget": budget,
             "mixture": [],
         }
-        parts.append(validate_section(DataConfig, settings, f"data.mixture.{number}"))
+        part_config = validate_section(DataConfig, settings, f"data.mixture.{number}")
+        parts.append(with_defaults(part_config))
     return parts
 
 
 def checked_template(config: DataConfig) -> PromptTemplate:
     """The task's languages and the template, checked before anything is written."""
+    config = with_defaults(config)
     task = get_task(config.task)
     check_languages(task, config.sources)
     template = get_template(str(config.template), config.prompts_dir)

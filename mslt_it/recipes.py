@@ -24,7 +24,12 @@ from mslt_it.config import (
     load_yaml,
     validate_section,
 )
-from mslt_it.data import checked_template, mixture_parts, split_by_largest_remainder
+from mslt_it.data import (
+    checked_template,
+    mixture_parts,
+    split_by_largest_remainder,
+    with_defaults,
+)
 from mslt_it.errors import MsltError, allowed
 from mslt_it.evaluation import EvalConfig
 from mslt_it.evaluation.plan import plan_tasks
@@ -73,7 +78,7 @@ class Recipe:
     def data_config(self, run: Run) -> DataConfig:
         """The build settings of one run: the recipe's data section with the run's sources."""
         settings = self.config.data.model_dump() | {"sources": list(run.sources)}
-        return validate_section(DataConfig, settings, "data")
+        return with_defaults(validate_section(DataConfig, settings, "data"))
 
 
 def load_recipe(path: str | Path, output_dir: str | Path | None = None) -> Recipe:
@@ -174,6 +179,7 @@ def check_mixture(config: DataConfig, where: str = "data") -> None:
     parts may share a task's name in a message but never a position."""
     if not config.mixture:
         return
+    config = with_defaults(config)
     shares = [1 - sum(part.share for part in config.mixture), *(p.share for p in config.mixture)]
     budgets = split_by_largest_remainder(config.budget, np.array(shares))
     for number, (part, budget) in enumerate(zip(config.mixture, budgets[1:], strict=True)):

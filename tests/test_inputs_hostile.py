@@ -167,10 +167,13 @@ def test_a_mixture_part_without_a_split_takes_one_it_has(cli, tmp_path: Path) ->
         ("xcopa", "validation"),
     ]
     from mslt_it.config import DataConfig, MixturePart
+    from mslt_it.data import with_defaults
 
     mixture = [MixturePart(task="pawsx", share=0.5)]
     config = DataConfig(task="xnli", sources=["en"], budget=4, mixture=mixture)
-    assert config.mixture[0].split == "train"
+    assert config.mixture[0].split is None  # the schema checks shape; the registry resolves
+    assert with_defaults(config).mixture[0].split == "train"
+    assert with_defaults(config).template == "xnli/en-instruct"
 
 
 @pytest.mark.parametrize(
