@@ -107,6 +107,24 @@ def test_report_says_the_data_is_synthetic_and_shows_plots(demo: Path) -> None:
         assert f"]({plot})" in text
 
 
+def test_the_demo_report_shows_transfer_during_training(demo: Path) -> None:
+    """The recipe watches en, zh, bg, es, sw, ur, vi: the report names, per run, the step at
+    which each first reached 50 %; three sources reach bg and es, English alone does not
+    (the final table's story, told while it happens)."""
+    text = (demo / "report" / "report.md").read_text(encoding="utf-8")
+    assert "## Training curves" in text
+    lines = {line.split(" (sources")[0][4:]: i for i, line in enumerate(text.splitlines())
+             if line.startswith("### ")}  # fmt: skip
+    body = text.splitlines()
+    mslt = " ".join(body[lines["MSLT ar+de+zh"] : lines["MSLT ar+de+zh"] + 4])
+    sslt = " ".join(body[lines["SSLT en"] : lines["SSLT en"] + 4])
+    assert "bg at step" in mslt and "es at step" in mslt, mslt
+    assert "bg at step" not in sslt and "es at step" not in sslt, sslt
+    for run in ("MSLT_ar+de+zh", "SSLT_en"):
+        for kind in ("loss", "transfer", "mix"):
+            assert (demo / "report" / f"{run}-{kind}.png").is_file(), (run, kind)
+
+
 @pytest.mark.slow
 def test_a_second_run_redoes_nothing(demo: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every step of the plan is done (none todo, waiting or stale), and running again leaves

@@ -404,3 +404,27 @@ def test_a_moved_run_is_pointed_at_its_base_by_content(cli, tiny_model_dir, tmp_
     data[-1] ^= 1
     weights.write_bytes(bytes(data))
     assert_one_line_error(cli(*command, "--model", other, "--out", tmp_path / "c"), "trained on")
+
+
+def test_analyze_treats_a_moved_or_other_base_as_eval_does(cli, tiny_model_dir, tmp_path) -> None:
+    """analyze: an adapter on another base is a one-line error (it was only a warning); a
+    moved base with the recorded content is accepted."""
+    from test_eval_support import study_adapters
+
+    from mslt_it.analysis.extract import read_adapter
+    from mslt_it.analysis.run import check_adapter_bases
+    from mslt_it.identity import model_identity
+
+    run = tmp_path / "run"
+    shutil.copytree(study_adapters(tiny_model_dir)["a1"], run)
+    record = json.loads((run / "run.json").read_text())
+    record["base_model"] = str(tmp_path / "where-it-was")
+    record["base_model_identity"] = model_identity(tiny_model_dir)
+    (run / "run.json").write_text(json.dumps(record))
+    check_adapter_bases(str(tiny_model_dir), [read_adapter(run)])  # same content: accepted
+    record["base_model_identity"] = {"sha256": "0" * 64}
+    (run / "run.json").write_text(json.dumps(record))
+    result = cli("analyze", "--model", tiny_model_dir, "--adapter", run, "--langs", "en,de",
+                 "--data", "synthetic", "--n", "8", "--out", tmp_path / "an")  # fmt: skip
+    assert_one_line_error(result, "trained on base model")
+    assert not (tmp_path / "an").exists()

@@ -40,6 +40,7 @@ from mslt_it.analysis.settings import (
     table_layers,
 )
 from mslt_it.errors import MsltError, allowed
+from mslt_it.identity import model_identity
 from mslt_it.io import atomic_write_json
 from mslt_it.modeling import load_tokenizer
 from mslt_it.outputs import check_destination, json_kind_is, output_lock
@@ -222,6 +223,7 @@ def run_analysis(
     if clashing and not overwrite:
         raise MsltError(f"--out: {out / clashing[0]} already exists; pass --overwrite")
     adapters = unique_labels([read_adapter(path) for path in config.adapters])
+    check_adapter_bases(config.model, adapters)
     # the folder may hold other outputs (an evaluation's): only analysis files are replaced, so
     # no ownership check, but never an input, and writable before the models load
     check_destination(out, inputs=[config.model, *config.adapters, config.parallel])
@@ -268,7 +270,7 @@ def _run_analysis(
     clouds: list[tuple[str, np.ndarray]] = []
     measured: dict[str, dict[tuple[str, int], dict[str, float]]] = {}
     constant: set[tuple[str, int]] = set()
-    warnings = adapter_warnings(config.model, adapters)
+    warnings: list[str] = []
     if encoded.truncated:
         warnings.append(
             f"{encoded.truncated} sentences were longer than --max-length {config.max_length} "
@@ -381,16 +383,24 @@ def constant_warnings(
     ]
 
 
-def adapter_warnings(model: str, adapters: list[Adapter]) -> list[str]:
-    """An adapter whose run.json names another base model was probably trained on that one."""
-    found = []
+def check_adapter_bases(model: str, adapters: list[Adapter]) -> None:
+    """Every adapter was trained on ``model``: the same id or folder, or a moved or copied folder
+    whose files are those training recorded (``base_model_identity``). As ``mslt-it eval``: an
+    adapter on another base is a one-line error, not a warning beside numbers that mean
+    nothing."""
     for adapter in adapters:
         base = adapter.run.get("base_model")
-        if isinstance(base, str) and not same_model(base, model):
-            found.append(
-                f"{adapter.label}: run.json says it was trained on {base!r}, not on {model!r}"
-            )
-    return found
+        if not isinstance(base, str) or same_model(base, model):
+            continue
+        recorded = adapter.run.get("base_model_identity")
+        folder = Path(model).expanduser()
+        known = isinstance(recorded, dict) and "sha256" in recorded and folder.is_dir()
+        if known and model_identity(folder) == recorded:
+            continue
+        raise MsltError(
+            f"--adapter: {adapter.label} was trained on base model {base!r}, not --model "
+            f"{model!r} (nor a copy of it); analyse it with its own base model"
+        )
 
 
 def same_model(a: str, b: str) -> bool:
