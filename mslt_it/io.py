@@ -7,6 +7,7 @@ directory and then renamed into place; a rename within one filesystem is atomic.
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import hashlib
 import json
 import os
@@ -130,18 +131,29 @@ def relative_files(folder: Path) -> list[str]:
     return sorted(found)
 
 
-def mark_owner(folder: Path, kind: str) -> None:
+def mark_owner(
+    folder: Path,
+    kind: str,
+    patterns: tuple[str, ...] | None = None,
+    also: set[str] | None = None,
+) -> None:
     """Record in ``folder`` that mslt-it wrote it, as which kind, and which files it holds now.
 
     The file list is what proves, later, that ``--overwrite`` loses nothing: a file the user
-    added afterwards is not on it (:func:`foreign_files`). Folders written bit by bit (an
-    evaluation, an adapter) are marked again when they finish.
+    added afterwards is not on it (:func:`mslt_it.outputs.foreign_files`). Folders written bit
+    by bit (an evaluation, an adapter) are marked again when they finish, listing only the files
+    that match their kind's ``patterns`` (or were listed before, ``also``).
     """
     folder = Path(folder)
     files = {
         name: file_fingerprint(folder / name)
         for name in relative_files(folder)
         if not name.endswith("/")
+        and (
+            patterns is None
+            or name in (also or set())
+            or any(fnmatch.fnmatch(name, p) for p in patterns)
+        )
     }
     atomic_write_json(folder / OWNER_FILE, {"kind": kind, "written_by": "mslt-it", "files": files})
 

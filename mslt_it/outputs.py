@@ -117,11 +117,30 @@ def foreign_files(folder: Path) -> list[str]:
         listed, patterns = {}, (*KIND_FILES.get(marker["kind"], ()), *WORKING_FILES)
 
     def ours(name: str) -> bool:
-        if name.endswith("/") or any(fnmatch.fnmatch(name, p) for p in patterns):
+        if any(fnmatch.fnmatch(name, p) for p in patterns):
             return True
         return name in listed and listed[name] == file_fingerprint(folder / name)
 
-    return [name for name in relative_files(folder) if not ours(name)]
+    found: list[str] = []
+    for name in relative_files(folder):
+        if name.endswith("/"):  # an output of its own inside: its marker answers for it
+            found += [name + inner for inner in foreign_files(folder / name)]
+        elif not ours(name):
+            found.append(name)
+    return found
+
+
+def mark_finished(folder: Path, kind: str) -> None:
+    """Mark a folder written bit by bit (an evaluation, an adapter) when it finishes, listing
+    only the files its kind writes: a file the user dropped in meanwhile is never claimed."""
+    known = _marker(Path(folder))
+    earlier = known.get("files") if known is not None else None
+    mark_owner(
+        folder,
+        kind,
+        patterns=(*KIND_FILES.get(kind, ()), *WORKING_FILES),
+        also=set(earlier) if isinstance(earlier, dict) else set(),
+    )
 
 
 def adopt_output(folder: str | Path, kind: str) -> list[str]:

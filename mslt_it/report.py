@@ -146,6 +146,10 @@ def read_results_file(path: Path) -> dict[str, Any]:
     text = read_user_text(path, "run dir", MAX_RESULTS_BYTES)
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise MsltError(
+            f"run dir: {path} is not a readable results.json (nested too deeply)"
+        ) from None
     except ValueError as error:
         reason = " ".join(str(error).split())[:160]
         raise MsltError(f"run dir: {path} is not a readable results.json ({reason})") from None
@@ -297,7 +301,10 @@ def _number(value: Any, where: str, low: float, high: float) -> float:
     """A finite number within [low, high] from a results.json, or a one-line error."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise MsltError(f"{where}: {value!r:.40} is not a number")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond any float: 10**400
+        raise MsltError(f"{where}: {str(value)[:20]}… is outside {low:g}..{high:g}") from None
     if not math.isfinite(number) or not low <= number <= high:
         raise MsltError(f"{where}: {value!r:.40} is outside {low:g}..{high:g}")
     return number

@@ -335,7 +335,7 @@ def run_evaluation(
     config = recipe.eval.model_copy(
         update={"model": str(model_path), "adapters": [str(a) for a in adapters.values()]}
     )
-    evaluate(config, output)
+    evaluate(config, output, restart_changed=True)  # a killed run of other settings: redo it
 
 
 def claim_experiment_folder(recipe: Recipe) -> None:

@@ -428,3 +428,82 @@ def test_analyze_treats_a_moved_or_other_base_as_eval_does(cli, tiny_model_dir, 
                  "--data", "synthetic", "--n", "8", "--out", tmp_path / "an")  # fmt: skip
     assert_one_line_error(result, "trained on base model")
     assert not (tmp_path / "an").exists()
+
+
+# ------------------------------------------------------------- the second hostile round's finds
+
+
+def test_an_output_inside_an_output_answers_for_its_own_files(tmp_path: Path) -> None:
+    from mslt_it.outputs import mark_finished
+
+    outer = tmp_path / "d"
+    (outer / "inner").mkdir(parents=True)
+    (outer / "manifest.json").write_text("{}")
+    (outer / "inner" / "manifest.json").write_text("{}")
+    mark_owner(outer / "inner", "dataset")
+    mark_owner(outer, "dataset")
+    assert foreign_files(outer) == []
+    (outer / "inner" / "notes.txt").write_text("the user's")
+    assert foreign_files(outer) == ["inner/notes.txt"]
+    (outer / "notes.md").write_text("the user's too")
+    (outer / "results.json").write_text("{}")
+    mark_finished(outer, "evaluation")  # a finished evaluation never claims the user's notes
+    assert "notes.md" in foreign_files(outer) and "results.json" not in foreign_files(outer)
+
+
+def test_eval_overwrite_replaces_the_whole_study_and_never_a_users_file(
+    cli, tiny_model_dir, tmp_path
+) -> None:
+    from test_eval_support import study_adapters
+
+    out = tmp_path / "study"
+    study = ["eval", "--model", tiny_model_dir, "--adapter", study_adapters(tiny_model_dir)["a1"],
+             "--include-base", "--task", "xnli", "--langs", "en", "--limit", "2", "--mode",
+             "rank", "--out", out, *FAST]  # fmt: skip
+    assert cli(*study).code == 0
+    (out / "notes.txt").write_text("mine")
+    single = ["eval", "--model", tiny_model_dir, "--task", "xnli", "--langs", "en", "--limit",
+              "3", "--mode", "rank", "--out", out, "--overwrite", *FAST]  # fmt: skip
+    assert_one_line_error(cli(*single), "notes.txt")
+    assert (out / "notes.txt").read_text() == "mine"
+    (out / "notes.txt").unlink()
+    assert cli(*single).code == 0
+    assert not (out / "study.json").exists() and not (out / "base").exists()
+    assert json.loads((out / "results.json").read_text())["tasks"]["xnli"]["languages"]["en"][
+        "n"
+    ] == 3  # fmt: skip
+
+
+@pytest.mark.parametrize("value", ["10**400", "deep"])
+def test_report_refuses_huge_integers_and_deep_nesting(cli, tmp_path: Path, value: str) -> None:
+    document = results_document(50.0)
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    text = json.dumps(document)
+    if value == "deep":
+        text = text[:-1] + ', "deep": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    else:
+        text = text.replace('"score": 50.0', '"score": ' + str(10**400))
+    (ev / "results.json").write_text(text)
+    assert_one_line_error(cli("report", ev, "--out", tmp_path / "rep"), "results.json")
+
+
+def test_select_refuses_a_set_size_range_past_any_pool(cli) -> None:
+    result = cli("select", "--task", "xnli", "--k", "1-99999999999999999999", "--criterion", "size")
+    assert_one_line_error(result, "--k")
+
+
+@pytest.mark.parametrize(
+    ("field", "fragment"),
+    [
+        ("bf16=maybe", "not true or false"),
+        ("per_device_train_batch_size=99999999999999999999", "larger than"),
+        ("dataloader_num_workers=10000", "at most"),
+        ("report_to=wandb", "not installed"),
+    ],
+)
+def test_train_refuses_sft_values_that_fail_late(cli, tiny_model_dir, tmp_path, field, fragment):
+    result = cli("train", "--dataset", tmp_path / "no-dataset-needed", "--model", tiny_model_dir,
+                 "--max-steps", "1", "--sft", field, "--out", tmp_path / "t")  # fmt: skip
+    assert_one_line_error(result, fragment)
+    assert not (tmp_path / "t").exists()

@@ -18,7 +18,14 @@ from mslt_it.errors import MsltError
 from mslt_it.evaluation.config import EvalConfig
 from mslt_it.evaluation.plan import plan_evaluation
 from mslt_it.evaluation.runner import evaluate, saved_predictions
-from mslt_it.outputs import check_destination, check_owner, mark_owner, output_lock
+from mslt_it.outputs import (
+    check_destination,
+    check_nothing_foreign,
+    check_owner,
+    mark_finished,
+    mark_owner,
+    output_lock,
+)
 from mslt_it.report import write_report
 
 COMPARISON = "comparison"
@@ -85,6 +92,8 @@ def compare_models(
     try:
         with output_lock(out):
             check_owner(out, kind="evaluation", existing_ok=True, overwrite=overwrite)
+            if overwrite and out.is_dir():
+                check_nothing_foreign(out, "--out")  # nothing of the user's goes with it
             out.mkdir(parents=True, exist_ok=True)
             mark_owner(out, "evaluation")
         outcomes = {}
@@ -96,5 +105,5 @@ def compare_models(
         if created and out.is_dir() and not saved_predictions(out):
             shutil.rmtree(out, ignore_errors=True)
         raise
-    mark_owner(out, "evaluation")
+    mark_finished(out, "evaluation")
     return Comparison(outcomes, report)

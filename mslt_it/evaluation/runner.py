@@ -43,7 +43,14 @@ from mslt_it.evaluation.store import CHUNKS, RESULTS, SETTINGS, TIMINGS, RunStor
 from mslt_it.generation import BackendOptions, open_backend
 from mslt_it.io import atomic_write_json
 from mslt_it.modeling import check_device
-from mslt_it.outputs import claim_output, mark_owner
+from mslt_it.outputs import (
+    OWNER_FILE,
+    check_nothing_foreign,
+    claim_output,
+    holds_anything,
+    mark_finished,
+    mark_owner,
+)
 from mslt_it.progress import progress_bar
 from mslt_it.prompts import PromptTemplate
 from mslt_it.tasks.base import Row, Task
@@ -61,13 +68,21 @@ class EvalOutcome:
 
 
 def evaluate(
-    config: EvalConfig, out: str | Path, overwrite: bool = False, backend: Any = None
+    config: EvalConfig,
+    out: str | Path,
+    overwrite: bool = False,
+    backend: Any = None,
+    restart_changed: bool = False,
 ) -> EvalOutcome:
     """Evaluate the model (and adapters) in ``config`` and write the results under ``out``.
 
     ``backend``: an open backend to reuse (e.g. one vLLM engine across several evaluations in a
     notebook); it must hold the adapters' names and is left open. By default one is opened for
     this call and closed at the end.
+
+    ``overwrite`` replaces the whole earlier evaluation in ``out`` (refused if the folder holds a
+    file mslt-it did not write); ``restart_changed`` (the recipe runner) redoes an unfinished run
+    whose inputs changed instead of refusing it.
     """
     out = Path(out)
     plan = plan_evaluation(config, out)
@@ -76,8 +91,11 @@ def evaluate(
     inputs = [config.model, *config.adapters, config.data]
     created = not out.exists()
     with claim_output(out, kind="evaluation", overwrite=overwrite, inputs=inputs, existing_ok=True):
+        if overwrite and out.is_dir() and holds_anything(out):
+            check_nothing_foreign(out, "--out")  # then the whole earlier evaluation goes
+            shutil.rmtree(out)
         try:
-            return _evaluate(plan, out, overwrite, backend)
+            return _evaluate(plan, out, overwrite or restart_changed, backend, restart_changed)
         except MsltError:
             if created and not saved_predictions(out):
                 shutil.rmtree(out, ignore_errors=True)  # a bad row, found before any work
@@ -89,13 +107,16 @@ def saved_predictions(out: Path) -> bool:
     return any(path.name != SETTINGS for path in out.rglob(f"{CHUNKS}/*"))
 
 
-def _evaluate(plan: EvalPlan, out: Path, overwrite: bool, backend: Any) -> EvalOutcome:
+def _evaluate(
+    plan: EvalPlan, out: Path, overwrite: bool, backend: Any, restart_changed: bool = False
+) -> EvalOutcome:
     """:func:`evaluate` once ``out`` is checked and locked."""
     out.mkdir(parents=True, exist_ok=True)
-    mark_owner(out, "evaluation")  # a killed study is still recognised as mslt-it's on resume
+    if not (out / OWNER_FILE).is_file():
+        mark_owner(out, "evaluation")  # a killed study is still recognised as mslt-it's
     for run in plan.runs:
         run.store = RunStore(run.folder, prediction_settings(plan, run))
-        run.store.prepare(overwrite)
+        run.store.prepare(overwrite=False, restart_changed=overwrite or restart_changed)
     pending = [run for run in plan.runs if not run.store.is_complete()]
     if pending:
         predict_all(plan, pending, backend)
@@ -109,7 +130,7 @@ def _evaluate(plan: EvalPlan, out: Path, overwrite: bool, backend: Any) -> EvalO
         results[run.name] = finish_run(plan, run, records[run.name], sanity)
     if len(plan.runs) > 1:
         write_study(out, plan, results)
-    mark_owner(out, "evaluation")  # again, now listing every file it wrote
+    mark_finished(out, "evaluation")  # again, now listing every file it wrote
     return EvalOutcome(out, results, {run.name: run.folder for run in plan.runs})
 
 

@@ -56,8 +56,9 @@ class RunStore:
             return False
         return recorded == self.sha256
 
-    def prepare(self, overwrite: bool) -> None:
-        """Start, resume, or start over (``overwrite``); other settings already there: an error."""
+    def prepare(self, overwrite: bool, restart_changed: bool = False) -> None:
+        """Start, resume, or start over (``overwrite``); other settings already there: an error,
+        or with ``restart_changed`` a fresh start of that run."""
         if overwrite:
             self._clear()
         elif self.is_complete():
@@ -65,9 +66,12 @@ class RunStore:
         else:
             existing = self._recorded_settings()
             finished = read_json(self.folder / RESULTS) if existing is None else None
-            if (existing is not None and existing.get("sha256") != self.sha256) or (
+            changed = (existing is not None and existing.get("sha256") != self.sha256) or (
                 existing is None and (self.folder / RESULTS).is_file()
-            ):
+            )
+            if changed and restart_changed:
+                self._clear()
+            elif changed:
                 recorded = existing if existing is not None else (finished or {}).get("settings")
                 raise MsltError(
                     f"out: {str(self.folder)!r} holds an evaluation with other settings "

@@ -104,6 +104,10 @@ def _codes(codes: Sequence[str], option: str, task: Task | None = None) -> list[
     return codes
 
 
+MAX_K = 1000
+"""No language pool is larger: a bigger set size is a typo, refused before a range is built."""
+
+
 def parse_k(k: int | str | Sequence[int]) -> list[int]:
     """``3`` / ``"3"`` / ``"1-5"`` / ``"2,4"`` / ``[2, 3]`` -> sorted distinct set sizes."""
     if isinstance(k, int):
@@ -118,6 +122,8 @@ def parse_k(k: int | str | Sequence[int]) -> list[int]:
             high = int(match.group(2)) if match.group(2) else low
             if high < low:
                 raise MsltError(f"--k: empty range {part.strip()!r}")
+            if high > MAX_K:
+                raise MsltError(f"--k: set sizes go up to {MAX_K}, got {part.strip()!r}")
             values += range(low, high + 1)
     else:
         values = [int(v) for v in k]

@@ -12,7 +12,9 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import hashlib
+import importlib.util
 import json
+import os
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -266,6 +268,7 @@ class TrainConfig(BaseModel):
     @classmethod
     def _known_sft_fields(cls, sft: dict[str, Any]) -> dict[str, Any]:
         check_fields(sft, sft_field_names(), OWNED_SFT_FIELDS, "SFTConfig")
+        check_sft_values(sft)
         return sft
 
     @field_validator("lora")
@@ -284,6 +287,43 @@ def sft_field_names() -> frozenset[str]:
     from trl import SFTConfig
 
     return frozenset(f.name for f in dataclasses.fields(SFTConfig) if f.init)
+
+
+MAX_SFT_INTEGER = 2**31 - 1
+"""Sizes and counts beyond this are typos (and overflow what torch and the samplers take)."""
+
+
+@cache
+def sft_bool_fields() -> frozenset[str]:
+    """SFTConfig's yes/no fields: a value other than true/false there is a typo."""
+    from trl import SFTConfig
+
+    yes_no = ("bool", "<class 'bool'>", "bool | None", "typing.Optional[bool]")
+    return frozenset(f.name for f in dataclasses.fields(SFTConfig) if str(f.type) in yes_no)
+
+
+def check_sft_values(sft: dict[str, Any]) -> None:
+    """Values TRL would take and then fail on late (or flood the machine with): a non-boolean
+    for a yes/no field, an integer past :data:`MAX_SFT_INTEGER`, more data-loader processes than
+    four per CPU, or a ``report_to`` logger that is not installed. Each a one-line error."""
+    for name, value in sft.items():
+        if name in sft_bool_fields() and not isinstance(value, bool | None):
+            raise ValueError(f"{name}: {value!r} is not true or false")
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SFT_INTEGER:
+            raise ValueError(f"{name}: {value} is larger than {MAX_SFT_INTEGER}")
+    workers = sft.get("dataloader_num_workers")
+    most = 4 * (os.cpu_count() or 1)
+    if isinstance(workers, int) and workers > most:
+        raise ValueError(
+            f"dataloader_num_workers: {workers} processes on {os.cpu_count()} CPUs; at most {most}"
+        )
+    targets = sft.get("report_to")
+    for target in [targets] if isinstance(targets, str) else targets or []:
+        if (
+            target not in ("none", "all", "tensorboard")
+            and importlib.util.find_spec(str(target)) is None
+        ):
+            raise ValueError(f"report_to: {target!r} is not installed here (pip install {target})")
 
 
 @cache

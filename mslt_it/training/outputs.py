@@ -18,7 +18,7 @@ from typing import Any
 
 from mslt_it.errors import MsltError
 from mslt_it.io import atomic_write_json, atomic_write_text, read_json, share_files
-from mslt_it.outputs import mark_owner
+from mslt_it.outputs import mark_finished, mark_owner
 
 RUN_FILE = "run.json"
 STARTED_FILE = "run.started.json"
@@ -145,7 +145,7 @@ def finish(out: Path, run: dict[str, Any], keep_checkpoints: bool) -> None:
     (out / STARTED_FILE).unlink(missing_ok=True)
     if not keep_checkpoints:
         shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
-    mark_owner(out, "adapter")  # again, now listing every file of the finished run
+    mark_finished(out, "adapter")  # again, now listing every file of the finished run
 
 
 def load_run(path: str | Path) -> dict[str, Any]:
