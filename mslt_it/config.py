@@ -170,7 +170,7 @@ class AllCombinations(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     pool: list[str] = Field(min_length=1)
-    k: int = Field(gt=0)
+    k: int = Field(gt=0, strict=True)  # `k: true` is a typo, not 1
 
     @model_validator(mode="after")
     def _k_fits(self) -> AllCombinations:

@@ -81,6 +81,9 @@ class Step:
     output: Path
     input_hash: Callable[[], str | None]
     execute: Callable[[], None] = field(repr=False)
+    after: list[Step] = field(default_factory=list, repr=False)
+    """Steps whose output this one reads: while one of them is not done, this one waits (its
+    hash would be computed from their old output)."""
 
     @property
     def title(self) -> str:
@@ -88,6 +91,8 @@ class Step:
 
     def status(self) -> Status:
         """done: output matches its inputs; stale: output from other inputs; waiting: upstream."""
+        if any(step.status() != "done" for step in self.after):
+            return "waiting"
         wanted = self.input_hash()
         if wanted is None:
             return "waiting"
@@ -126,8 +131,10 @@ def make_plan(recipe: Recipe) -> Plan:
     model_path = resolve_model(recipe)
     steps: list[Step] = []
     for run in recipe.runs:
-        steps.append(build_step(recipe, run, root))
-        steps.append(train_step(recipe, run, root, model_path))
+        build = build_step(recipe, run, root)
+        train = train_step(recipe, run, root, model_path)
+        train.after.append(build)
+        steps += [build, train]
     steps.append(eval_step(recipe, root, model_path))
     if recipe.eval.compare_models:
         steps.append(compare_step(recipe, root, model_path))

@@ -507,3 +507,31 @@ def test_train_refuses_sft_values_that_fail_late(cli, tiny_model_dir, tmp_path, 
                  "--max-steps", "1", "--sft", field, "--out", tmp_path / "t")  # fmt: skip
     assert_one_line_error(result, fragment)
     assert not (tmp_path / "t").exists()
+
+
+def test_a_step_waits_while_a_step_it_reads_is_not_done(tmp_path: Path) -> None:
+    """run --dry-run: a train step whose build is stale is not shown done (it will retrain)."""
+    from mslt_it.runner import MARKER, Step
+
+    build_out, train_out = tmp_path / "data", tmp_path / "adapter"
+    build = Step("build", [], build_out, lambda: "new-data", lambda: None)
+    train = Step("train", [], train_out, lambda: "same", lambda: None, after=[build])
+    for folder, recorded in ((build_out, "old-data"), (train_out, "same")):
+        folder.mkdir()
+        (folder / MARKER).write_text(json.dumps({"step": "x", "input_hash": recorded}))
+    assert build.status() == "stale" and train.status() == "waiting"
+    (build_out / MARKER).write_text(json.dumps({"step": "build", "input_hash": "new-data"}))
+    assert train.status() == "done"
+
+
+def test_small_typos_in_watch_and_grids_are_refused() -> None:
+    from pydantic import ValidationError
+
+    from mslt_it.config import AllCombinations
+    from mslt_it.training.config import parse_watch
+
+    with pytest.raises(MsltError, match="--watch"):
+        parse_watch(["xnli:en,,"])
+    with pytest.raises(ValidationError):
+        AllCombinations(pool=["en", "de"], k=True)
+    assert AllCombinations(pool=["en", "de"], k=2).k == 2

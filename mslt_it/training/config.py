@@ -168,8 +168,8 @@ def parse_watch(items: list[str] | None, every: int | None = None) -> list[dict[
     specs: list[dict[str, Any]] = []
     for item in items or []:
         task, sep, langs = item.partition(":")
-        names = [lang.strip() for lang in langs.split(",") if lang.strip()]
-        if not sep or not task.strip() or not names:
+        names = [lang.strip() for lang in langs.split(",")]
+        if not sep or not task.strip() or not names or not all(names):  # `xnli:en,,` too
             raise MsltError(f"--watch: expected TASK:LANG[,LANG…] (e.g. xnli:sw,ur), got {item!r}")
         spec: dict[str, Any] = {"task": task.strip(), "langs": names}
         if every is not None:
