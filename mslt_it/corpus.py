@@ -434,6 +434,10 @@ def _check_columns(table: pa.Table, where: str) -> None:
             table.column(name).validate(full=True)
         except pa.ArrowException as error:
             reason = " ".join(str(error).split())[:120]
+            if "Invalid UTF8" in reason:  # bytes that are no text: say so, as for other files
+                raise MsltError(
+                    f"{where}: field {name!r} is not UTF-8 text ({reason}); save the file as UTF-8"
+                ) from None
             raise MsltError(
                 f"{where}: field {name!r} ({table.schema.field(name).type}) cannot be read "
                 f"({reason}); give it text, numbers, or lists of them"
