@@ -34,7 +34,7 @@ os.environ.setdefault("MSLT_IT_PROGRESS", "0")
 import numpy as np
 
 from mslt_it.languages import XTREME_WIKIANN, languages_of_task
-from mslt_it.selection.api import make_context
+from mslt_it.selection.context import make_context
 from mslt_it.selection.criteria import CRITERIA, SelectionOptions
 from mslt_it.selection.search import best_sets
 from mslt_it.selection.vectors import cache_dir

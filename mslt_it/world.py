@@ -28,10 +28,11 @@ languages, three sources to whole groups of them (MSLT - SSLT on unseen language
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache
 
-from mslt_it.languages import get_language
+from mslt_it.errors import MsltError
+from mslt_it.languages import get_language, pretraining_size
 from mslt_it.prompts import load_templates
 from mslt_it.tasks.synthetic import CONTENT_WORDS, lexicon, row_rng
 
@@ -51,6 +52,42 @@ steadier on unseen languages (75.8-84.2 against 69.2-89.7 at 0.12) but let Engli
 over more as well (gaps +4.6, +19.0, +13.2); 0.25 with 3% code-switching +11.4, +6.7, 0.0; 0.4
 let English carry over almost fully (seed 0: 95.4, gap -3.5). The shipped base keeps 0.12."""
 NEGATION, HEDGE = "<neg>", "<hedge>"
+
+SIZE_CORPUS = "cc100"
+"""Whose pre-training sizes the world's languages follow: XLM-R's CC-100 (the shipped table)."""
+SIZE_EXPONENT = 0.3
+"""How strongly the amounts of text follow CC-100: a language gets text in proportion to
+``size ** SIZE_EXPONENT``. 0.3 is XLM-R's own sampling exponent (Conneau et al., 2020), which
+compresses CC-100's 190:1 (English against Swahili) to about 4.8:1, so the smallest languages
+still learn their words while the largest see most text, as in the models the paper used."""
+
+
+def text_shares(langs: Sequence[str]) -> dict[str, float]:
+    """Each language's amount of pre-training text relative to the mean (the mean is 1).
+
+    Follows the language's CC-100 size compressed by :data:`SIZE_EXPONENT`; a language without
+    a CC-100 number is an error (no size is invented).
+    """
+    sizes = {}
+    for lang in langs:
+        size = pretraining_size(lang, SIZE_CORPUS)
+        if size is None or size <= 0:
+            raise MsltError(f"world: {lang} has no {SIZE_CORPUS} size to weight its text by")
+        sizes[lang] = size**SIZE_EXPONENT
+    mean = sum(sizes.values()) / len(sizes)
+    return {lang: value / mean for lang, value in sizes.items()}
+
+
+def scaled_counts(langs: Sequence[str], per_language: int) -> dict[str, int]:
+    """``per_language`` on average, spread over ``langs`` by :func:`text_shares` (at least 1)."""
+    shares = text_shares(langs)
+    return {lang: max(1, round(per_language * shares[lang])) for lang in langs}
+
+
+def _counts(langs: Sequence[str], per_language: int | Mapping[str, int]) -> dict[str, int]:
+    if isinstance(per_language, int):
+        return {lang: per_language for lang in langs}
+    return {lang: per_language[lang] for lang in langs}
 
 
 def xnli_concepts(split: str, index: int) -> tuple[list[int | str], list[int | str], int]:
@@ -115,15 +152,20 @@ def switch_partners(lang: str, langs: tuple[str, ...]) -> tuple[tuple[str, ...],
 
 
 def code_switched_documents(
-    langs: Sequence[str], rows_per_language: int, seed: int, rate: float = SWITCH_RATE
+    langs: Sequence[str],
+    rows_per_language: int | Mapping[str, int],
+    seed: int,
+    rate: float = SWITCH_RATE,
 ) -> list[str]:
-    """Paragraphs of code-switched premise and hypothesis sentences (labels never appear)."""
+    """Paragraphs of code-switched premise and hypothesis sentences (labels never appear);
+    ``rows_per_language`` is one count for all or a count per language."""
     rng = random.Random(f"mslt-it/world/text/{seed}")
     pool = tuple(langs)
+    counts = _counts(langs, rows_per_language)
     docs = []
     for lang in langs:
         partners, weights = switch_partners(lang, pool)
-        for index in range(rows_per_language):
+        for index in range(counts[lang]):
             premise, hypothesis, _ = xnli_concepts("train", index)
             docs.append(
                 realise(premise, lang, rng, partners, weights, rate)
@@ -134,18 +176,22 @@ def code_switched_documents(
 
 
 def frame_conversations(
-    langs: Sequence[str], per_language: int, seed: int, rate: float = SWITCH_RATE
+    langs: Sequence[str],
+    per_language: int | Mapping[str, int],
+    seed: int,
+    rate: float = SWITCH_RATE,
 ) -> list[list[dict[str, str]]]:
     """Synthetic XNLI rows in the prompt frames of the shipped XNLI templates, each answered
     with a random label word of the template (never the row's label)."""
     templates = [t for t in load_templates().values() if t.spec.task == "xnli"]
     rng = random.Random(f"mslt-it/world/frames/{seed}")
     pool = tuple(langs)
+    counts = _counts(langs, per_language)
     conversations = []
     for lang in langs:
         usable = [t for t in templates if lang in t.languages]
         partners, weights = switch_partners(lang, pool)
-        for number in range(per_language):
+        for number in range(counts[lang]):
             premise, hypothesis, _ = xnli_concepts("train", 50_000 + number)
             row = {
                 "premise": realise(premise, lang, rng, partners, weights, rate),
@@ -204,15 +250,19 @@ def grammar_sentence(rng: random.Random, length: int, seed: int = 0) -> list[int
 
 
 def grammar_documents(
-    langs: Sequence[str], per_language: int, seed: int, rate: float = SWITCH_RATE
+    langs: Sequence[str],
+    per_language: int | Mapping[str, int],
+    seed: int,
+    rate: float = SWITCH_RATE,
 ) -> list[str]:
     """Paragraphs of grammar sentences in every language, code-switched with its partners."""
     rng = random.Random(f"mslt-it/world/grammar-text/{seed}")
     pool = tuple(langs)
+    counts = _counts(langs, per_language)
     docs = []
     for lang in langs:
         partners, weights = switch_partners(lang, pool)
-        for _ in range(per_language):
+        for _ in range(counts[lang]):
             concepts = [grammar_sentence(rng, rng.randint(5, 10)) for _ in range(2)]
             sentences = [realise(c, lang, rng, partners, weights, rate) for c in concepts]
             docs.append(" ".join(sentences))

@@ -21,7 +21,7 @@ from mslt_it.selection import (
     select_sources,
 )
 from mslt_it.selection import vectors as vectors_module
-from mslt_it.selection.api import make_context
+from mslt_it.selection.context import make_context
 from mslt_it.selection.criteria import CRITERIA
 from mslt_it.selection.objective import (
     Additive,

@@ -18,6 +18,7 @@ from mslt_it.cli.common import (
     stdout_console,
     use_tasks_dirs,
 )
+from mslt_it.cli.select_learned import drivers_text, print_suggestions, print_validation
 from mslt_it.errors import MsltError
 
 if TYPE_CHECKING:
@@ -38,13 +39,20 @@ def select(
     pool: Annotated[
         str | None, typer.Option(help="Candidate languages, e.g. ar,de,en (default: the task's).")
     ] = None,
-    k: Annotated[str, typer.Option("--k", help="Set size: 3, a sweep 1-5, or 2,4.")] = "3",
+    k: Annotated[
+        str | None,
+        typer.Option(
+            "--k",
+            help="Set size: 3 (the default), a sweep 1-5, or 2,4; with --fit, the size to fit "
+            "on (default: the file's only size).",
+        ),
+    ] = None,
     criterion: Annotated[
         str,
         typer.Option(
             help="size, l2v-syntax, l2v-phonology, l2v-inventory, l2v-family, l2v-geo, "
             "l2v-custom, script, coverage, embedding, random, target-l2v, target-l2v-<set>, "
-            "target-l2v-custom, target-embedding."
+            "target-l2v-custom, target-embedding, learned (--predictor)."
         ),
     ] = "l2v-syntax",
     top: Annotated[int, typer.Option(help="How many sets to show per size.")] = 5,
@@ -100,6 +108,44 @@ def select(
         Path | None,
         typer.Option(help="CSV of measured results (sources,score): rank each criterion's pick."),
     ] = None,
+    fit: Annotated[
+        Path | None,
+        typer.Option(
+            help="Measured results to learn from: a report's scores.csv, or a CSV of sources, "
+            "lang (or target), score. Prints held-out skill next to every heuristic's."
+        ),
+    ] = None,
+    save: Annotated[
+        Path | None, typer.Option(help="With --fit: write the predictor to this file.")
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="With --save: replace a predictor file mslt-it wrote.")
+    ] = False,
+    objective: Annotated[
+        str,
+        typer.Option(
+            help="With --fit: regression (scores around each target's mean) or "
+            "lambdarank (LightGBM LambdaRank, one query per target)."
+        ),
+    ] = "regression",
+    cv: Annotated[
+        str,
+        typer.Option(
+            help="With --fit: hold out source sets (sets) or target languages "
+            "(targets) in cross-validation."
+        ),
+    ] = "sets",
+    predictor: Annotated[
+        Path | None,
+        typer.Option(help="A predictor from --fit --save: for --criterion learned and --suggest."),
+    ] = None,
+    suggest: Annotated[
+        int | None,
+        typer.Option(
+            help="Propose the N unmeasured sets most worth running next (needs --fit "
+            "or --predictor)."
+        ),
+    ] = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print JSON only (a list of sets) on stdout.")
     ] = False,
@@ -137,8 +183,14 @@ def select(
         split=split,
         sample=sample,
         search=search,
+        predictor=predictor,
     )
     target_codes = split_codes(targets, "--targets") or None
+    if fit is not None or suggest is not None:
+        _learn(task, fit, k, objective, cv, seed, options, save, overwrite, suggest, predictor,
+               split_codes(pool, "--pool") if pool is not None else None, target_codes,
+               json_output)  # fmt: skip
+        return
     if evaluate is not None:
         results = load_results_csv(evaluate)
         table = evaluate_criteria(results, task, targets=target_codes, seed=seed, options=options)
@@ -150,7 +202,7 @@ def select(
     result = run_selection(
         task,
         split_codes(pool, "--pool") if pool is not None else None,
-        k,
+        "3" if k is None else k,
         criterion,
         targets=target_codes,
         include=split_codes(include, "--include"),
@@ -165,6 +217,72 @@ def select(
         _print_json([ranked.to_dict() for ranked in result.sets])
     else:
         print_selection(result, options)
+
+
+def _learn(
+    task: str,
+    fit: Path | None,
+    k: str | None,
+    objective: str,
+    cv: str,
+    seed: int,
+    options: Any,
+    save: Path | None,
+    overwrite: bool,
+    suggest: int | None,
+    predictor_path: Path | None,
+    pool: list[str] | None,
+    targets: list[str] | None,
+    json_output: bool,
+) -> None:
+    """``--fit`` (cross-validate, maybe save) and ``--suggest`` (from the fit or a saved file)."""
+    from mslt_it.selection import parse_k
+    from mslt_it.selection.learning import fit_predictor, suggest_sets
+    from mslt_it.selection.predictor import load_predictor
+
+    if save is not None and fit is None:
+        raise MsltError("--save: needs --fit RESULTS (the measured results to learn from)")
+    if fit is not None and predictor_path is not None:
+        raise MsltError("--predictor: give --fit (to fit a new one) or --predictor, not both")
+    output: dict[str, Any] = {}
+    if fit is not None:
+        sizes = parse_k(k) if k is not None else None
+        if sizes is not None and len(sizes) != 1:
+            raise MsltError(f"--k: --fit learns one set size at a time, got {k!r}")
+        fitted = fit_predictor(
+            fit,
+            task,
+            k=sizes[0] if sizes else None,
+            objective=objective,
+            cv=cv,
+            seed=seed,
+            options=options,
+        )
+        for note in fitted.notes:
+            STDERR.print(f"note: {fit}: {note}", highlight=False, soft_wrap=True)
+        if save is not None:
+            fitted.predictor.save(save, overwrite=overwrite, inputs=[fit])
+        predictor = fitted.predictor
+        output["validation"] = fitted.validation.to_dict()
+        output["verdict"] = fitted.validation.verdict()
+        output["saved"] = str(save) if save is not None else None
+        if not json_output:
+            print_validation(fitted)
+            if save is not None:
+                STDOUT.print(f"predictor saved to {save}", highlight=False, soft_wrap=True)
+    else:
+        if predictor_path is None:
+            raise MsltError("--suggest: needs --fit RESULTS or --predictor FILE")
+        predictor = load_predictor(predictor_path)
+    if suggest is not None:
+        suggestions = suggest_sets(
+            predictor, task, suggest, pool=pool, targets=targets, seed=seed, options=options
+        )
+        output["suggestions"] = [s.to_dict() for s in suggestions]
+        if not json_output:
+            print_suggestions(suggestions)
+    if json_output:
+        _print_json(output["suggestions"] if fit is None else output)
 
 
 def _print_json(data: Any) -> None:
@@ -208,8 +326,13 @@ def print_selection(result: SelectionResult, options: Any) -> None:
         for i, name in enumerate(result.columns):
             header = _header(name)
             table.add_column(f"[bold]{header}[/]" if i == 0 else header, justify="right")
+        drivers = any(s.drivers for s in result.sets)
+        if drivers:
+            table.add_column("driven by (SHAP)")
         for ranked in (s for s in result.sets if s.k == info.k):
             cells = [_format(name, ranked.scores[name]) for name in result.columns]
+            if drivers:
+                cells.append(drivers_text(ranked.drivers))
             table.add_row(str(ranked.rank), ",".join(ranked.sources), *cells)
         _print_wide(table)
     captions = ["higher is better in every column"]
@@ -219,6 +342,10 @@ def print_selection(result: SelectionResult, options: Any) -> None:
         captions.append(f"forced into every set: {','.join(result.include)}")
     if result.targets:
         captions.append(f"targets: {','.join(result.targets)}")
+    if "learned" in result.columns:
+        captions.append(
+            "learned: predicted score against a target's average measured set, mean over targets"
+        )
     STDOUT.print("; ".join(captions), highlight=False, soft_wrap=True)
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from mslt_it.errors import MsltError, allowed
-from mslt_it.languages import get_language
+from mslt_it.selection.context import criterion_scores, make_context
 from mslt_it.selection.criteria import (
     CRITERIA,
     Context,
@@ -31,8 +31,11 @@ from mslt_it.selection.criteria import (
     get_criterion,
     missing_needs,
 )
+from mslt_it.selection.learning import PredictedScores, check_learned_size, options_of
+from mslt_it.selection.objective import Objective
+from mslt_it.selection.predictor import load_predictor
 from mslt_it.selection.search import best_sets
-from mslt_it.tasks import Task, check_languages, get_task
+from mslt_it.tasks import Task
 from mslt_it.yamlfiles import read_text_file
 
 
@@ -46,10 +49,11 @@ class RankedSet:
     criterion: str
     score: float | None  # under `criterion`; None where undefined (such sets rank last)
     scores: dict[str, float | None]  # under every criterion computed, `criterion` included
+    drivers: tuple[tuple[str, float], ...] = ()  # learned: the features moving its prediction
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form ``mslt-it select --json`` prints and recipes read."""
-        return {
+        data = {
             "sources": list(self.sources),
             "k": self.k,
             "rank": self.rank,
@@ -57,6 +61,9 @@ class RankedSet:
             "score": self.score,
             "scores": dict(self.scores),
         }
+        if self.drivers:
+            data["drivers"] = [[name, value] for name, value in self.drivers]
+        return data
 
 
 @dataclass(frozen=True)
@@ -88,22 +95,6 @@ def _finite(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def _codes(codes: Sequence[str], option: str, task: Task | None = None) -> list[str]:
-    """Known, distinct codes (and, given a task, codes the task has data for)."""
-    codes = list(codes)
-    for code in codes:
-        try:
-            get_language(code)
-        except MsltError as error:
-            raise MsltError(f"{option}: {error}") from None
-    duplicates = sorted({c for c in codes if codes.count(c) > 1})
-    if duplicates:
-        raise MsltError(f"{option}: language {duplicates[0]!r} is listed twice")
-    if task is not None:
-        check_languages(task, codes, option)
-    return codes
-
-
 MAX_K = 1000
 """No language pool is larger: a bigger set size is a typo, refused before a range is built."""
 
@@ -132,54 +123,6 @@ def parse_k(k: int | str | Sequence[int]) -> list[int]:
     return sorted(set(values))
 
 
-def make_context(
-    task: str | Task,
-    pool: Sequence[str] | None,
-    *,
-    targets: Sequence[str] | None = None,
-    include: Sequence[str] = (),
-    seed: int = 0,
-    options: SelectionOptions | None = None,
-    targets_as_sources: bool = False,
-) -> Context:
-    """Validate the languages and set up the criteria's context.
-
-    The pool defaults to every language of the task; ``include`` languages join it if absent.
-    Internally the pool is ordered forced-first, then alphabetically: that order breaks ties.
-    Target languages are left out of the pool unless ``targets_as_sources``: zero-shot transfer
-    measures languages the model was not trained on, so a source set holding a target would
-    answer another question.
-    """
-    task = get_task(task) if isinstance(task, str) else task
-    options = options or SelectionOptions()
-    pool_codes = _codes(task.languages if pool is None else pool, "--pool", task)
-    forced = _codes(include, "--include", task)
-    if targets and not targets_as_sources:
-        clash = sorted(set(forced) & set(targets))
-        if clash:
-            raise MsltError(
-                f"--include: {clash[0]} is also a target; pass --targets-as-sources to allow it"
-            )
-        pool_codes = [code for code in pool_codes if code not in set(targets)]
-    if not pool_codes:
-        raise MsltError("--pool: no languages given")
-    rest = sorted(set(pool_codes) - set(forced))
-    ctx = Context(task, (*sorted(forced), *rest), seed=seed, options=options)
-    ctx.targets = tuple(_targets(targets or (), ctx))
-    return ctx
-
-
-def _targets(targets: Sequence[str], ctx: Context) -> list[str]:
-    """Registry codes, or codes the user's ``--vectors`` file has a row for."""
-    targets = list(targets)
-    duplicates = sorted({t for t in targets if targets.count(t) > 1})
-    if duplicates:
-        raise MsltError(f"--targets: language {duplicates[0]!r} is listed twice")
-    custom = set(ctx.custom.codes) if ctx.custom is not None else set()
-    _codes([t for t in targets if t not in custom], "--targets")
-    return targets
-
-
 def _check_sizes(ks: list[int], ctx: Context, forced: int) -> None:
     n = len(ctx.pool)
     if max(ks) > n:
@@ -190,7 +133,21 @@ def _check_sizes(ks: list[int], ctx: Context, forced: int) -> None:
         raise MsltError(f"--k: {min(ks)} is smaller than the {forced} languages of --include")
 
 
+LEARNED = "learned"
+"""The criterion of a fitted transfer predictor (``--criterion learned --predictor FILE``)."""
+
+
+def _learned_term(ctx: Context) -> PredictedScores:
+    if ctx.options.predictor is None:
+        raise MsltError("--criterion learned: needs --predictor FILE (from select --fit --save)")
+    predictor = load_predictor(ctx.options.predictor)
+    ctx.options = options_of(predictor, ctx.options)
+    return PredictedScores(predictor, ctx)
+
+
 def _chosen(criterion: str, ctx: Context) -> str:
+    if criterion == LEARNED:
+        return criterion
     needs = missing_needs(get_criterion(criterion), ctx)
     if needs:
         raise MsltError(f"--criterion {criterion}: needs {' and '.join(needs)}")
@@ -214,7 +171,8 @@ def run_selection(
 
     Targets are not offered as sources unless ``targets_as_sources`` (:func:`make_context`).
     """
-    get_criterion(criterion)
+    if criterion != LEARNED:
+        get_criterion(criterion)
     ctx = make_context(
         task,
         pool,
@@ -230,14 +188,22 @@ def run_selection(
     ks = parse_k(k)
     forced = len(set(include))
     _check_sizes(ks, ctx, forced)
+    learned = _learned_term(ctx) if criterion == LEARNED else None
     columns = [criterion] + [c for c in available_criteria(ctx) if c != criterion]
     sets: list[RankedSet] = []
     searches: list[SearchInfo] = []
     for size in ks:
-        objective = CRITERIA[criterion].build(ctx, size, True)
-        found = best_sets(
-            objective, len(ctx.pool), size, top, fixed=forced, method=ctx.options.search
-        )
+        method = ctx.options.search
+        if learned is not None:
+            if size != learned.predictor.k:
+                raise MsltError(
+                    f"--k: the predictor was fitted on sets of {learned.predictor.k}, got {size}"
+                )
+            check_learned_size(len(ctx.pool), size, forced)
+            objective, method = Objective((learned,)), "exhaustive"
+        else:
+            objective = CRITERIA[criterion].build(ctx, size, True)
+        found = best_sets(objective, len(ctx.pool), size, top, fixed=forced, method=method)
         searches.append(SearchInfo(size, found.total, found.scored, found.method))
         table = {criterion: found.scores}
         for name in columns[1:]:
@@ -245,7 +211,10 @@ def run_selection(
         for rank, row in enumerate(found.combos):
             sources = tuple(sorted(ctx.pool[i] for i in row))
             scores = {name: _finite(values[rank]) for name, values in table.items()}
-            sets.append(RankedSet(sources, size, rank + 1, criterion, scores[criterion], scores))
+            drivers = tuple(learned.drivers(row)) if learned is not None else ()
+            sets.append(
+                RankedSet(sources, size, rank + 1, criterion, scores[criterion], scores, drivers)
+            )
     return SelectionResult(
         ctx.task.name,
         criterion,
@@ -370,17 +339,6 @@ def _result_sets(results: Sequence[tuple[Sequence[str], float]]) -> list[tuple[s
             )
         sets.append(key)
     return sets
-
-
-def criterion_scores(name: str, ctx: Context, sets: list[tuple[str, ...]]) -> np.ndarray:
-    """Score of every set (any sizes) under criterion ``name``; NaN where undefined."""
-    position = {code: i for i, code in enumerate(ctx.pool)}
-    out = np.full(len(sets), np.nan)
-    for size in sorted({len(s) for s in sets}):
-        rows = [i for i, s in enumerate(sets) if len(s) == size]
-        combos = np.array([sorted(position[c] for c in sets[i]) for i in rows], dtype=np.intp)
-        out[rows] = CRITERIA[name].build(ctx, size, False).scores(combos)
-    return out
 
 
 def _spearman(x: np.ndarray, y: np.ndarray) -> float | None:

@@ -109,6 +109,13 @@ class SelectionOptions:
             "up to 2,000,000 sets)."
         },
     )
+    predictor: Path | None = field(
+        default=None,
+        metadata={
+            "help": "learned: a predictor file from select --fit --save (its feature options "
+            "replace these)."
+        },
+    )
     cache_dir: Path | None = field(
         default=None,
         metadata={"help": "Cache folder (default $MSLT_IT_CACHE or ~/.cache/mslt-it)."},

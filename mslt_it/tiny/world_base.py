@@ -54,18 +54,21 @@ from mslt_it.tiny.text import chat_conversations, english_documents, heldout_tex
 WORLD_STEPS = 2000
 """Pre-training steps of the world base (batch 32 x 48 tokens)."""
 WORLD_ROWS_PER_LANGUAGE = 700
-"""Grammar paragraphs per language in the world base's text (half as many task-row paragraphs,
-three sevenths as many task frames)."""
+"""Grammar paragraphs per language on average in the world base's text (half as many task-row
+paragraphs, three sevenths as many task frames); each language's share follows its CC-100 size
+(:func:`mslt_it.world.text_shares`), so pre-training size has something to act through."""
 
 
 def world_documents(
     langs: Sequence[str], seed: int, rows: int = WORLD_ROWS_PER_LANGUAGE
 ) -> tuple[list[str], list[list[dict[str, str]]], list[list[dict[str, str]]]]:
-    """The world base's text: code-switched paragraphs, frames with random answers, chats."""
-    docs = world.code_switched_documents(langs, rows // 2, seed)
-    docs += world.grammar_documents(langs, rows, seed)
+    """The world base's text: code-switched paragraphs, frames with random answers, chats.
+
+    Languages get unequal amounts, in proportion to their compressed CC-100 sizes."""
+    docs = world.code_switched_documents(langs, world.scaled_counts(langs, rows // 2), seed)
+    docs += world.grammar_documents(langs, world.scaled_counts(langs, rows), seed)
     docs += english_documents(15 * len(langs), seed)
-    frames = world.frame_conversations(langs, rows * 3 // 7, seed)
+    frames = world.frame_conversations(langs, world.scaled_counts(langs, rows * 3 // 7), seed)
     chats = chat_conversations(langs, 40, seed)
     return docs, frames, chats
 

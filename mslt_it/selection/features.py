@@ -1,0 +1,162 @@
+"""What a transfer predictor sees of one source set and one target language.
+
+LangRank (Lin et al., ACL 2019) ranks single transfer languages by a gradient-boosted model over
+URIEL distances and data sizes; mslt-it ranks *sets*, so each row describes a set and a target:
+
+- the set alone: every set criterion mslt-it computes (lang2vec diversity per feature set,
+  distinct scripts, pretraining sizes, token-type coverage with a tokenizer), as means over pairs
+  or sources so that one predictor reads sets of any size alike;
+- the target against the set: its similarity to the nearest and to the average source under each
+  lang2vec feature set, how many sources share its script and its family, its own pretraining
+  size, and (with a tokenizer) the share of its token types the sources have.
+
+The same :class:`FeatureBuilder` computes the rows when a predictor is fitted and when it ranks,
+so the two can never disagree on what a feature means. A value that cannot be known (a size the
+table has no number for) is NaN, which gradient boosting handles as missing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mslt_it.errors import MsltError
+from mslt_it.languages import all_languages, pretraining_size
+from mslt_it.modeling import load_tokenizer
+from mslt_it.selection.criteria import SIZE_MODELS, Context
+from mslt_it.selection.text import sample_texts, token_types
+
+FEATURE_SPACES = ("syntax", "phonology", "inventory", "family", "geo")
+"""The lang2vec feature sets whose distances every row carries."""
+
+
+def feature_names(with_coverage: bool) -> list[str]:
+    """Column names, in order; readable, since explanations print them."""
+    names = ["set: k"]
+    names += [f"set: {space} diversity" for space in FEATURE_SPACES]
+    names += ["set: scripts", "set: log size, mean", "set: log size, min"]
+    if with_coverage:
+        names.append("set: token coverage")
+    for space in FEATURE_SPACES:
+        names += [f"target: {space} nearest source", f"target: {space} mean source"]
+    names += [
+        "target: sources sharing script",
+        "target: sources sharing family",
+        "target: log size",
+    ]
+    if with_coverage:
+        names.append("target: token types covered")
+    return names
+
+
+def _log_size(code: str, corpus: str) -> float:
+    size = pretraining_size(code, corpus)
+    return math.log1p(size) if size is not None and size >= 0 else math.nan
+
+
+@dataclass
+class FeatureBuilder:
+    """Rows of features for (source set, target) pairs, over one context's languages.
+
+    ``ctx`` supplies the lang2vec tables and options (``size_model``, ``l2v_variant``,
+    ``tokenizer``); every language of a set or a target must be in ``languages``.
+    """
+
+    ctx: Context
+    languages: tuple[str, ...]
+    _index: dict[str, int] = field(init=False, repr=False)
+    _similarity: dict[str, np.ndarray] = field(init=False, repr=False)
+    _vocabularies: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self.languages = tuple(dict.fromkeys(self.languages))
+        self._index = {code: i for i, code in enumerate(self.languages)}
+        codes = list(self.languages)
+        self._similarity = {
+            space: 1.0 - self.ctx.distances(space, codes, f"features ({space})", False)
+            for space in FEATURE_SPACES
+        }
+        corpus = SIZE_MODELS[self.ctx.options.size_model]
+        self._log_sizes = np.array([_log_size(code, corpus) for code in codes])
+        registry = all_languages()
+        self._scripts = [registry[code].script for code in codes]
+        self._families = [registry[code].family for code in codes]
+
+    @property
+    def with_coverage(self) -> bool:
+        return self.ctx.options.tokenizer is not None
+
+    @property
+    def names(self) -> list[str]:
+        return feature_names(self.with_coverage)
+
+    def _position(self, code: str) -> int:
+        try:
+            return self._index[code]
+        except KeyError:
+            raise MsltError(f"features: language {code!r} is not among the languages") from None
+
+    def _vocabulary(self, code: str) -> np.ndarray:
+        """The token types of the task's text in ``code`` (sorted ids), computed once."""
+        if code not in self._vocabularies:
+            options = self.ctx.options
+            if not hasattr(self, "_tokenizer"):
+                self._tokenizer = load_tokenizer(options.tokenizer)
+            texts = sample_texts(self.ctx.task, code, options.data, options.split, options.sample)
+            self._vocabularies[code] = token_types(self._tokenizer, texts)
+        return self._vocabularies[code]
+
+    def set_features(self, sources: Sequence[str]) -> list[float]:
+        """The set's own columns (the same for every target)."""
+        rows = [self._position(code) for code in sources]
+        k = len(rows)
+        values: list[float] = [float(k)]
+        pairs = [(a, b) for i, a in enumerate(rows) for b in rows[i + 1 :]]
+        for space in FEATURE_SPACES:
+            similarity = self._similarity[space]
+            distances = [1.0 - similarity[a, b] for a, b in pairs]
+            values.append(float(np.nanmean(distances)) if pairs else 0.0)
+        values.append(float(len({self._scripts[i] for i in rows})))
+        sizes = self._log_sizes[rows]
+        values += [float(np.mean(sizes)), float(np.min(sizes))]
+        if self.with_coverage:
+            union = np.unique(np.concatenate([self._vocabulary(c) for c in sources]))
+            pool = np.unique(np.concatenate([self._vocabulary(c) for c in self.pool_codes]))
+            values.append(len(union) / max(len(pool), 1))
+        return values
+
+    @property
+    def pool_codes(self) -> tuple[str, ...]:
+        return self.ctx.pool
+
+    def target_features(self, sources: Sequence[str], target: str) -> list[float]:
+        """The target's columns against the set."""
+        rows = [self._position(code) for code in sources]
+        t = self._position(target)
+        values: list[float] = []
+        for space in FEATURE_SPACES:
+            similarity = self._similarity[space][t, rows]
+            known = similarity[~np.isnan(similarity)]
+            values += [float(known.max()), float(known.mean())] if len(known) else [np.nan] * 2
+        values.append(float(sum(self._scripts[i] == self._scripts[t] for i in rows)))
+        values.append(float(sum(self._families[i] == self._families[t] for i in rows)))
+        values.append(float(self._log_sizes[t]))
+        if self.with_coverage:
+            union = np.unique(np.concatenate([self._vocabulary(c) for c in sources]))
+            own = self._vocabulary(target)
+            values.append(float(np.isin(own, union).mean()) if len(own) else np.nan)
+        return values
+
+    def rows(self, pairs: Sequence[tuple[Sequence[str], str]]) -> np.ndarray:
+        """The feature matrix of ``(sources, target)`` pairs, one row each."""
+        cache: dict[tuple[str, ...], list[float]] = {}
+        out = np.empty((len(pairs), len(self.names)))
+        for i, (sources, target) in enumerate(pairs):
+            key = tuple(sorted(sources))
+            if key not in cache:
+                cache[key] = self.set_features(key)
+            out[i] = cache[key] + self.target_features(key, target)
+        return out

@@ -1,0 +1,345 @@
+"""Learning which source sets transfer from the runs already made (``select --fit``,
+``--criterion learned``, ``--suggest``).
+
+A grid costs one training per set; a user who has measured a dozen sets fits a predictor on them
+(:func:`fit_predictor`), reads its held-out skill next to every heuristic's, ranks every set with
+it (:class:`PredictedScores`, the ``learned`` criterion) and asks which sets to measure next
+(:func:`suggest_sets`): the best predicted, plus the most uncertain across the fold models, so a
+grid grows in rounds where it is most worth growing.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from math import comb
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mslt_it.errors import MsltError, allowed
+from mslt_it.selection.context import criterion_scores, make_context
+from mslt_it.selection.criteria import Context, SelectionOptions, available_criteria
+from mslt_it.selection.features import FeatureBuilder
+from mslt_it.selection.measured import MeasuredTransfer, load_measured
+from mslt_it.selection.predictor import (
+    FEATURE_OPTIONS,
+    OBJECTIVES,
+    TransferPredictor,
+    train_booster,
+)
+from mslt_it.selection.validation import (
+    CV_MODES,
+    Validation,
+    cross_validate,
+    set_folds,
+    target_folds,
+)
+from mslt_it.tasks import Task, get_task
+
+MIN_SETS = 6
+"""Fewest measured sets to fit on: cross-validation holds out at least 3 at a time, twice."""
+MAX_FOLDS = 5
+MAX_LEARNED_SETS = 50_000
+"""``--criterion learned`` scores every candidate set; larger searches need a smaller pool."""
+
+
+def feature_options(options: SelectionOptions) -> dict[str, Any]:
+    """The options a predictor's features depend on, as the file keeps them."""
+    values = {name: getattr(options, name) for name in FEATURE_OPTIONS}
+    return {name: (str(v) if isinstance(v, Path) else v) for name, v in values.items()}
+
+
+def options_of(predictor: TransferPredictor, base: SelectionOptions) -> SelectionOptions:
+    """``base`` with the feature options the predictor was fitted with."""
+    return replace(base, **predictor.options)
+
+
+def _builder(ctx: Context, languages: Sequence[str]) -> FeatureBuilder:
+    return FeatureBuilder(ctx, tuple(languages))
+
+
+def heuristic_scores(
+    data: MeasuredTransfer, ctx: Context, options: SelectionOptions
+) -> dict[str, np.ndarray]:
+    """Every heuristic's score of each measured row: the set criteria (the same on every target)
+    and ``target-l2v`` (closeness to the row's target + diversity)."""
+    sets = data.sets
+    position = {s: i for i, s in enumerate(sets)}
+    rows = [position[row.sources] for row in data.rows]
+    out: dict[str, np.ndarray] = {}
+    for name in available_criteria(ctx):
+        if name.startswith("target-"):
+            continue  # scored per target below
+        out[name] = criterion_scores(name, ctx, sets)[rows]
+    per_target = np.full(len(data.rows), np.nan)
+    for target in data.targets:
+        local = make_context(
+            ctx.task,
+            list(ctx.pool),
+            targets=[target],
+            options=options,
+            seed=ctx.seed,
+            targets_as_sources=True,
+        )
+        scores = criterion_scores("target-l2v", local, sets)
+        for i, row in enumerate(data.rows):
+            if row.target == target:
+                per_target[i] = scores[position[row.sources]]
+    out["target-l2v"] = per_target
+    return out
+
+
+@dataclass
+class Fitted:
+    """What :func:`fit_predictor` returns: the predictor, its validation, and notes."""
+
+    predictor: TransferPredictor
+    validation: Validation
+    notes: list[str]
+    measured: MeasuredTransfer
+
+
+def fit_predictor(
+    path: str | Path,
+    task: str | Task,
+    *,
+    k: int | None = None,
+    objective: str = "regression",
+    cv: str = "sets",
+    seed: int = 0,
+    options: SelectionOptions | None = None,
+) -> Fitted:
+    """Fit a predictor on the measured results in ``path`` and cross-validate it.
+
+    ``cv="sets"``: grouped K-fold over source sets (never tests on a set it trained on);
+    ``cv="targets"``: leave one target language out. The returned predictor is trained on every
+    row; the fold models of the ``sets`` validation give ``--suggest`` its uncertainty.
+    """
+    if objective not in OBJECTIVES:
+        raise MsltError(f"--objective: unknown value {objective!r}; allowed: {allowed(OBJECTIVES)}")
+    if cv not in CV_MODES:
+        raise MsltError(f"--cv: unknown value {cv!r}; allowed: {allowed(CV_MODES)}")
+    task = get_task(task) if isinstance(task, str) else task
+    options = options or SelectionOptions()
+    data = load_measured(path, task.name, list(task.languages), k=k, min_sets=MIN_SETS)
+    pool = sorted({c for s in data.sets for c in s})
+    ctx = make_context(task, pool, seed=seed, options=options, targets_as_sources=True)
+    builder = _builder(ctx, data.languages)
+    features = builder.rows([(row.sources, row.target) for row in data.rows])
+    names = builder.names
+    measured_rows = [(row.sources, row.target, row.score) for row in data.rows]
+
+    def fit(indices: list[int]) -> Any:
+        subset = MeasuredTransfer([data.rows[i] for i in indices], data.path)
+        return train_booster(features[indices], subset, names, objective, seed)
+
+    def predict(model: Any, indices: list[int]) -> np.ndarray:
+        return np.asarray(model.predict(features[indices]), dtype=float)
+
+    heuristics = heuristic_scores(data, ctx, options)
+    folds = min(MAX_FOLDS, len(data.sets) // 3)
+    set_validation = cross_validate(
+        measured_rows, set_folds(data.sets, folds, seed), fit, predict, heuristics, mode="sets"
+    )
+    if cv == "sets":
+        validation = set_validation
+    else:
+        if len(data.targets) < 2:
+            raise MsltError(f"--cv targets: {path} has one target language only; use --cv sets")
+        validation = cross_validate(
+            measured_rows,
+            target_folds(data.sets, data.targets),
+            fit,
+            predict,
+            heuristics,
+            mode="targets",
+        )
+    model = fit(list(range(len(data.rows))))
+    predictor = TransferPredictor(
+        task.name,
+        len(data.sets[0]),
+        objective,
+        names,
+        feature_options(options),
+        model,
+        set_validation.fold_models,
+        {
+            "file": str(path),
+            "sets": ["+".join(s) for s in data.sets],
+            "targets": data.targets,
+            "rows": len(data.rows),
+        },
+        validation.to_dict(),
+    )
+    return Fitted(predictor, validation, list(data.notes), data)
+
+
+# --------------------------------------------------------------------------------------------
+# Ranking with a predictor
+# --------------------------------------------------------------------------------------------
+
+
+def check_predictor(predictor: TransferPredictor, ctx: Context) -> None:
+    """The predictor was fitted for this task, and the targets are given."""
+    if predictor.task != ctx.task.name:
+        raise MsltError(
+            f"--predictor: fitted on task {predictor.task}, not {ctx.task.name}; fit one on "
+            f"{ctx.task.name}'s results"
+        )
+    if not ctx.targets:
+        raise MsltError("--criterion learned: needs --targets (the languages to transfer to)")
+
+
+class PredictedScores:
+    """An objective term: a set's mean predicted score over the targets it does not contain.
+
+    It has no bound to prune with, so sets are enumerated; :data:`MAX_LEARNED_SETS` caps them.
+    """
+
+    def __init__(self, predictor: TransferPredictor, ctx: Context) -> None:
+        check_predictor(predictor, ctx)
+        self.predictor = predictor
+        self.ctx = ctx
+        self.builder = _builder(ctx, [*ctx.pool, *ctx.targets])
+
+    def pairs(self, sources: Sequence[str]) -> list[tuple[tuple[str, ...], str]]:
+        key = tuple(sorted(sources))
+        return [(key, t) for t in self.ctx.targets if t not in key]
+
+    def features(self, combos: np.ndarray) -> tuple[np.ndarray, list[int]]:
+        """Rows of every (set, target) pair and, per set, how many rows it has."""
+        pairs: list[tuple[tuple[str, ...], str]] = []
+        counts = []
+        for combo in combos:
+            own = self.pairs([self.ctx.pool[i] for i in combo])
+            pairs += own
+            counts.append(len(own))
+        if not pairs:
+            return np.empty((0, len(self.builder.names))), counts
+        return self.builder.rows(pairs), counts
+
+    def scores(self, combos: np.ndarray) -> np.ndarray:
+        rows, counts = self.features(combos)
+        predicted = self.predictor.predict(rows) if len(rows) else np.empty(0)
+        return _set_means(predicted, counts)
+
+    def child_bounds(self, prefix: np.ndarray, start: int, r: int) -> np.ndarray:
+        return np.full(len(self.ctx.pool) - r + 1 - start, np.inf)
+
+    def drivers(self, combo: np.ndarray, top: int = 3) -> list[tuple[str, float]]:
+        """The features that move this set's prediction most (mean SHAP over its targets)."""
+        rows, counts = self.features(np.asarray([combo]))
+        if not counts[0]:
+            return []
+        values = self.predictor.contributions(rows).mean(axis=0)
+        order = np.argsort(-np.abs(values), kind="stable")[:top]
+        return [(self.predictor.feature_names[i], float(values[i])) for i in order]
+
+
+def _set_means(values: np.ndarray, counts: Sequence[int]) -> np.ndarray:
+    out = np.full(len(counts), np.nan)
+    start = 0
+    for i, count in enumerate(counts):
+        if count:
+            out[i] = float(np.mean(values[start : start + count]))
+        start += count
+    return out
+
+
+def check_learned_size(n: int, k: int, fixed: int) -> None:
+    total = comb(n - fixed, k - fixed)
+    if total > MAX_LEARNED_SETS:
+        raise MsltError(
+            f"--criterion learned: scores every set, and C({n - fixed},{k - fixed}) = {total:,} "
+            f"is more than {MAX_LEARNED_SETS:,}; use a smaller --pool or k"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Which sets to measure next
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """An unmeasured set worth running: predicted score, spread across fold models, priority."""
+
+    sources: tuple[str, ...]
+    k: int
+    rank: int
+    predicted: float  # mean over the targets, relative to a target's average measured set
+    uncertainty: float  # standard deviation of that mean across the cross-validation models
+    priority: float  # predicted + uncertainty (an upper confidence bound)
+    drivers: tuple[tuple[str, float], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON ``select --suggest --json`` prints: ``select --json``'s shape, plus its
+        uncertainty, so a recipe takes either list alike."""
+        return {
+            "sources": list(self.sources),
+            "k": self.k,
+            "rank": self.rank,
+            "criterion": "suggest",
+            "score": self.priority,
+            "scores": {"learned": self.predicted, "uncertainty": self.uncertainty},
+            "drivers": [[name, value] for name, value in self.drivers],
+        }
+
+
+def suggest_sets(
+    predictor: TransferPredictor,
+    task: str | Task,
+    n: int,
+    *,
+    pool: Sequence[str] | None = None,
+    targets: Sequence[str] | None = None,
+    seed: int = 0,
+    options: SelectionOptions | None = None,
+) -> list[Suggestion]:
+    """The ``n`` unmeasured sets of the predictor's size with the highest predicted score plus
+    uncertainty (the spread of the fold models' predictions).
+
+    The pool defaults to the measured sets' languages, the targets to the measured targets;
+    measured sets are the ones the predictor was trained on.
+    """
+    if n < 1:
+        raise MsltError(f"--suggest: must be >= 1, got {n}")
+    task = get_task(task) if isinstance(task, str) else task
+    measured = {tuple(s.split("+")) for s in predictor.trained_on.get("sets", [])}
+    pool = list(pool) if pool is not None else sorted({c for s in measured for c in s})
+    targets = list(targets) if targets else list(predictor.trained_on.get("targets", []))
+    options = options_of(predictor, options or SelectionOptions())
+    ctx = make_context(
+        task, pool, targets=targets, seed=seed, options=options, targets_as_sources=True
+    )
+    check_learned_size(len(ctx.pool), predictor.k, 0)
+    term = PredictedScores(predictor, ctx)
+    combos = np.array(
+        [c for c in itertools.combinations(range(len(ctx.pool)), predictor.k)], dtype=np.intp
+    ).reshape(-1, predictor.k)
+    fresh = [c for c in combos if tuple(sorted(ctx.pool[i] for i in c)) not in measured]
+    if not fresh:
+        raise MsltError(
+            f"--suggest: every set of {predictor.k} from {allowed(sorted(ctx.pool))} is measured"
+        )
+    rows, counts = term.features(np.asarray(fresh))
+    folds = predictor.fold_predictions(rows)
+    mean = _set_means(predictor.predict(rows), counts)
+    spread = np.array([_set_means(f, counts) for f in folds]).std(axis=0)
+    priority = mean + spread
+    order = np.argsort(-np.where(np.isnan(priority), -np.inf, priority), kind="stable")[:n]
+    return [
+        Suggestion(
+            tuple(sorted(ctx.pool[i] for i in fresh[j])),
+            predictor.k,
+            rank + 1,
+            float(mean[j]),
+            float(spread[j]),
+            float(priority[j]),
+            tuple(term.drivers(fresh[j])),
+        )
+        for rank, j in enumerate(order)
+    ]

@@ -1,0 +1,189 @@
+"""Measured transfer: which source set scored what on which target language.
+
+A predictor learns from these rows (``mslt-it select --fit FILE``). The file is a report's
+``scores.csv`` (columns ``sources``, ``task``, ``lang``, ``score`` among others) or any CSV with
+``sources`` (``ar+de+zh``), a target column (``lang`` or ``target``) and ``score``. Rows of a
+base model (no sources) and rows whose target is one of the set's own sources are left out: the
+predictor answers a zero-shot question, how well a set carries over to a language it was not
+trained on.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mslt_it.errors import MsltError, allowed
+from mslt_it.files import read_user_text
+from mslt_it.languages import get_language
+
+MAX_RESULTS_BYTES = 64_000_000
+"""A results file larger than this is refused (a 35-set study's scores.csv is about 60 kB)."""
+
+TARGET_COLUMNS = ("lang", "target")
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One measured score of a source set on a target language."""
+
+    sources: tuple[str, ...]  # alphabetical
+    target: str
+    score: float
+
+
+@dataclass
+class MeasuredTransfer:
+    """The rows a predictor is fitted on, and what was left out of the file."""
+
+    rows: list[Measured]
+    path: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def sets(self) -> list[tuple[str, ...]]:
+        return sorted({row.sources for row in self.rows})
+
+    @property
+    def targets(self) -> list[str]:
+        return sorted({row.target for row in self.rows})
+
+    @property
+    def languages(self) -> list[str]:
+        return sorted({c for s in self.sets for c in s} | set(self.targets))
+
+    def by_set(self) -> dict[tuple[str, ...], dict[str, float]]:
+        table: dict[tuple[str, ...], dict[str, float]] = defaultdict(dict)
+        for row in self.rows:
+            table[row.sources][row.target] = row.score
+        return dict(table)
+
+
+def _score(cell: str | None, where: str) -> float:
+    if cell is None or not cell.strip():
+        raise MsltError(f"{where}: score is empty")
+    try:
+        value = float(cell)
+    except ValueError:
+        raise MsltError(f"{where}: score {cell!r} is not a number") from None
+    if not math.isfinite(value):
+        raise MsltError(f"{where}: score {cell!r} is not finite; allowed: finite numbers")
+    return value
+
+
+def _sources(cell: str, where: str) -> tuple[str, ...]:
+    codes = [c.strip() for c in cell.replace(",", "+").split("+") if c.strip()]
+    for code in codes:
+        try:
+            get_language(code)
+        except MsltError as error:
+            raise MsltError(f"{where}: sources: {error}") from None
+    if len(set(codes)) != len(codes):
+        raise MsltError(f"{where}: sources {cell!r} lists a language twice")
+    return tuple(sorted(codes))
+
+
+def load_measured(
+    path: str | Path,
+    task: str,
+    task_languages: list[str],
+    *,
+    k: int | None = None,
+    min_sets: int = 2,
+    option: str = "--fit",
+) -> MeasuredTransfer:
+    """The measured rows of ``path`` for ``task`` (one set size: ``k``, or the file's only one).
+
+    Everything a predictor cannot learn from is a one-line error: a file without the columns,
+    a score that is not a finite number, a language outside the task, one set or one target
+    only, sets of several sizes without ``k``, a set measured twice on one target.
+    """
+    where = f"{option}: {path}"
+    reader = csv.DictReader(io.StringIO(read_user_text(path, option, MAX_RESULTS_BYTES)))
+    columns = reader.fieldnames or []
+    target_column = next((c for c in TARGET_COLUMNS if c in columns), None)
+    if "sources" not in columns or "score" not in columns or target_column is None:
+        raise MsltError(
+            f"{where}: needs columns 'sources', 'lang' (or 'target') and 'score', "
+            f"found {allowed(columns) if columns else 'none'}"
+        )
+    rows: list[Measured] = []
+    skipped_base = skipped_own = other_task = 0
+    seen: dict[tuple[tuple[str, ...], str], int] = {}
+    for line, record in enumerate(reader, start=2):
+        at = f"{where}:{line}"
+        if "task" in columns and (record.get("task") or "") != task:
+            other_task += 1
+            continue
+        sources = _sources(record.get("sources") or "", at)
+        target = (record.get(target_column) or "").strip()
+        if target not in task_languages:
+            raise MsltError(
+                f"{at}: {target_column} {target!r} is not a language of task {task}; "
+                f"allowed: {allowed(task_languages)}"
+            )
+        outside = [code for code in sources if code not in task_languages]
+        if outside:
+            raise MsltError(
+                f"{at}: sources: {outside[0]!r} is not a language of task {task}; "
+                f"allowed: {allowed(task_languages)}"
+            )
+        score = _score(record.get("score"), at)
+        if not sources:
+            skipped_base += 1
+            continue
+        if target in sources:
+            skipped_own += 1
+            continue
+        key = (sources, target)
+        if key in seen:
+            raise MsltError(
+                f"{at}: {'+'.join(sources)} on {target} is also on line {seen[key]}; "
+                "average repeated runs first"
+            )
+        seen[key] = line
+        rows.append(Measured(sources, target, score))
+    if other_task and not rows and not skipped_base and not skipped_own:
+        raise MsltError(f"{where}: no rows of task {task}")
+    result = MeasuredTransfer(rows, str(path))
+    if other_task:
+        result.notes.append(f"{other_task} rows of other tasks left out")
+    if skipped_base:
+        result.notes.append(f"{skipped_base} rows without sources (base models) left out")
+    if skipped_own:
+        result.notes.append(f"{skipped_own} rows on a set's own source languages left out")
+    return _one_size(result, k, where, min_sets)
+
+
+def _one_size(
+    result: MeasuredTransfer, k: int | None, where: str, min_sets: int
+) -> MeasuredTransfer:
+    sizes = sorted({len(s) for s in result.sets})
+    if k is not None:
+        kept = [row for row in result.rows if len(row.sources) == k]
+        if not kept:
+            raise MsltError(
+                f"--k: {where} has no sets of {k} languages; it has sets of "
+                f"{allowed([str(s) for s in sizes])}"
+            )
+        if len(sizes) > 1:
+            result.notes.append(f"sets of other sizes than {k} left out")
+        result.rows = kept
+    elif len(sizes) > 1:
+        raise MsltError(
+            f"{where}: sets of {', '.join(map(str, sizes))} languages; pass --k to fit on one size"
+        )
+    if len(result.sets) < min_sets:
+        found = ", ".join("+".join(s) for s in result.sets[:3]) or "none"
+        more = ", …" if len(result.sets) > 3 else ""
+        raise MsltError(
+            f"{where}: a predictor needs at least {min_sets} measured sets (cross-validation "
+            f"holds out 3 at a time), found {len(result.sets)}: {found}{more}"
+        )
+    if len(result.targets) < 1:
+        raise MsltError(f"{where}: no target language outside the sets' sources")
+    return result

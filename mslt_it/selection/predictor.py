@@ -1,0 +1,268 @@
+"""A transfer predictor: gradient-boosted trees (LightGBM) over :mod:`.features`, fitted on
+measured transfer, saved as one JSON file.
+
+Two objectives, as in LangRank (Lin et al., ACL 2019), which ranked with LambdaRank:
+
+- ``regression`` (the default): least squares on the score minus the target's mean over the
+  measured sets, so a target's difficulty is not what is learnt, only which sets do better on it;
+- ``lambdarank``: LightGBM's LambdaRank with one query per target language and graded
+  relevance (the measured scores of a target cut into five quantile grades).
+
+BENCHMARKS.md ("Learning which sources transfer") measures both on the synthetic study; with a
+dozen measured sets, regression keeps the size of the differences that grades throw away.
+
+The file holds the model trained on every measured row, the models of the cross-validation
+folds (their spread is the uncertainty ``--suggest`` uses), the feature names and the options
+the features were computed with, so a loaded predictor computes the same features. Each model's
+text carries its SHA-256: a file edited by hand is refused, not half-read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mslt_it.errors import MsltError, allowed
+from mslt_it.files import read_user_text
+from mslt_it.io import atomic_write_text
+from mslt_it.selection.measured import MeasuredTransfer
+
+FORMAT = "mslt-it transfer predictor"
+VERSION = 1
+OBJECTIVES = ("regression", "lambdarank")
+MAX_PREDICTOR_BYTES = 64_000_000
+GRADES = 5
+"""Relevance grades per target for LambdaRank (quantiles of the measured scores)."""
+
+FEATURE_OPTIONS = ("size_model", "l2v_variant", "tokenizer", "data", "split", "sample")
+"""The :class:`SelectionOptions` fields features depend on; a predictor keeps and reuses them."""
+
+
+def lgb_params(objective: str, seed: int, rows: int) -> dict[str, Any]:
+    """LightGBM settings for tens to hundreds of rows: small trees, shrinkage, no threads.
+
+    ``min_data_in_leaf`` scales with the data (LightGBM's default of 20 would leave a dozen sets
+    with a single leaf); one thread and ``deterministic`` make a fit reproducible.
+    """
+    params: dict[str, Any] = {
+        "objective": objective,
+        "learning_rate": 0.05,
+        "num_leaves": 7,
+        "max_depth": 3,
+        "min_data_in_leaf": max(3, min(20, rows // 10)),
+        "min_data_in_bin": 1,
+        "feature_fraction": 0.8,
+        "feature_fraction_seed": seed,
+        "bagging_fraction": 0.8,
+        "bagging_freq": 1,
+        "bagging_seed": seed,
+        "lambda_l2": 1.0,
+        "seed": seed,
+        "deterministic": True,
+        "num_threads": 1,
+        "verbose": -1,
+    }
+    if objective == "lambdarank":
+        params["label_gain"] = [float(2**g - 1) for g in range(GRADES)]
+        params["lambdarank_truncation_level"] = 10
+    return params
+
+
+ROUNDS = 200
+
+
+def _centred(rows: MeasuredTransfer) -> np.ndarray:
+    """Each score minus its target's mean over the measured sets."""
+    by_target: dict[str, list[float]] = {}
+    for row in rows.rows:
+        by_target.setdefault(row.target, []).append(row.score)
+    means = {t: float(np.mean(v)) for t, v in by_target.items()}
+    return np.array([row.score - means[row.target] for row in rows.rows])
+
+
+def _grades(rows: MeasuredTransfer) -> tuple[np.ndarray, list[int], list[int]]:
+    """Integer grades per target and the row order and group sizes LambdaRank wants."""
+    order = sorted(range(len(rows.rows)), key=lambda i: (rows.rows[i].target, i))
+    labels = np.zeros(len(rows.rows), dtype=int)
+    groups: list[int] = []
+    current: str | None = None
+    for i in order:
+        if rows.rows[i].target != current:
+            current = rows.rows[i].target
+            groups.append(0)
+        groups[-1] += 1
+    for target in {row.target for row in rows.rows}:
+        members = [i for i, row in enumerate(rows.rows) if row.target == target]
+        scores = np.array([rows.rows[i].score for i in members])
+        ranks = scores.argsort(kind="stable").argsort(kind="stable")
+        for i, r in zip(members, ranks, strict=True):
+            labels[i] = min(GRADES - 1, int(GRADES * r / max(len(members), 1)))
+    return labels, order, groups
+
+
+def train_booster(
+    features: np.ndarray, rows: MeasuredTransfer, names: Sequence[str], objective: str, seed: int
+) -> Any:
+    """One LightGBM booster on ``features`` (one row per measured row)."""
+    import lightgbm as lgb
+
+    params = lgb_params(objective, seed, len(rows.rows))
+    if objective == "lambdarank":
+        labels, order, groups = _grades(rows)
+        data = lgb.Dataset(
+            features[order], labels[order], group=groups, feature_name=list(_safe(names))
+        )
+    else:
+        data = lgb.Dataset(features, _centred(rows), feature_name=list(_safe(names)))
+    return lgb.train(params, data, num_boost_round=ROUNDS)
+
+
+def _safe(names: Sequence[str]) -> list[str]:
+    """LightGBM refuses some characters in feature names; the file keeps the readable ones."""
+    return [f"f{i}" for i, _ in enumerate(names)]
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class TransferPredictor:
+    """A fitted predictor: the full model, the fold models, and what its features mean."""
+
+    task: str
+    k: int
+    objective: str
+    feature_names: list[str]
+    options: dict[str, Any]
+    model: Any  # lightgbm.Booster trained on every measured row
+    fold_models: list[Any]
+    trained_on: dict[str, Any]  # sets, targets, rows, file
+    validation: dict[str, Any] = field(default_factory=dict)
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Predicted score (relative to a target's average set) of each row."""
+        return np.asarray(self.model.predict(features), dtype=float)
+
+    def fold_predictions(self, features: np.ndarray) -> np.ndarray:
+        """Each fold model's predictions, ``[folds, rows]``."""
+        if not self.fold_models:
+            return self.predict(features)[None, :]
+        return np.stack([np.asarray(m.predict(features), dtype=float) for m in self.fold_models])
+
+    def contributions(self, features: np.ndarray) -> np.ndarray:
+        """SHAP values of each row (LightGBM's TreeSHAP, ``pred_contrib``), ``[rows, features]``;
+        with the expected value (dropped here) they sum to the prediction."""
+        values = np.asarray(self.model.predict(features, pred_contrib=True), dtype=float)
+        return values[:, : len(self.feature_names)]
+
+    def to_document(self) -> dict[str, Any]:
+        models = [self.model.model_to_string(), *(m.model_to_string() for m in self.fold_models)]
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "task": self.task,
+            "k": self.k,
+            "objective": self.objective,
+            "features": self.feature_names,
+            "options": self.options,
+            "trained_on": self.trained_on,
+            "validation": self.validation,
+            "models": [{"sha256": _digest(text), "text": text} for text in models],
+        }
+
+    def save(
+        self, path: str | Path, *, overwrite: bool = False, inputs: Sequence[Path] = ()
+    ) -> Path:
+        """Write the predictor to ``path`` atomically.
+
+        An existing file is replaced only with ``overwrite`` and only if it is a predictor
+        mslt-it wrote (its own format and digests); an input is never written to.
+        """
+        path = Path(path)
+        for source in inputs:
+            if path.exists() and source.exists() and path.resolve() == Path(source).resolve():
+                raise MsltError(f"--save: {str(path)!r} is an input; choose another file")
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            raise MsltError(f"--save: {str(path)!r} exists and is not a regular file")
+        if path.exists():
+            if not overwrite:
+                raise MsltError(f"--save: {str(path)!r} exists; pass --overwrite to replace it")
+            load_predictor(path, option="--save")  # refuses anything that is not ours
+        atomic_write_text(path, json.dumps(self.to_document(), ensure_ascii=False) + "\n")
+        return path
+
+
+def _field(document: dict[str, Any], name: str, kind: type | tuple[type, ...], where: str) -> Any:
+    value = document.get(name)
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise MsltError(
+            f"{where}: field {name!r} is missing or not a {getattr(kind, '__name__', kind)}"
+        )
+    return value
+
+
+def load_predictor(path: str | Path, *, option: str = "--predictor") -> TransferPredictor:
+    """A predictor saved by :meth:`TransferPredictor.save`; anything else is a one-line error."""
+    import lightgbm as lgb
+
+    where = f"{option}: {path}"
+    text = read_user_text(path, option, MAX_PREDICTOR_BYTES)
+    try:
+        document = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as error:
+        raise MsltError(f"{where}: not a predictor file (not JSON: {error})") from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise MsltError(f"{where}: not a predictor file (written by mslt-it select --fit --save)")
+    if document.get("version") != VERSION:
+        raise MsltError(
+            f"{where}: predictor version {document.get('version')!r}; allowed: {VERSION}"
+        )
+    task = _field(document, "task", str, where)
+    k = _field(document, "k", int, where)
+    objective = _field(document, "objective", str, where)
+    if objective not in OBJECTIVES:
+        raise MsltError(f"{where}: objective {objective!r}; allowed: {allowed(OBJECTIVES)}")
+    names = _field(document, "features", list, where)
+    options = _field(document, "options", dict, where)
+    unknown = sorted(set(options) - set(FEATURE_OPTIONS))
+    if unknown:
+        raise MsltError(f"{where}: options {unknown[0]!r}; allowed: {allowed(FEATURE_OPTIONS)}")
+    models = _field(document, "models", list, where)
+    if not models:
+        raise MsltError(f"{where}: field 'models' is empty")
+    boosters = []
+    for number, entry in enumerate(models):
+        if not isinstance(entry, dict) or not isinstance(entry.get("text"), str):
+            raise MsltError(f"{where}: models[{number}] is not a model")
+        if entry.get("sha256") != _digest(entry["text"]):
+            raise MsltError(f"{where}: models[{number}] was changed after it was saved")
+        booster = lgb.Booster(model_str=entry["text"])
+        if booster.num_feature() != len(names):
+            raise MsltError(
+                f"{where}: models[{number}] has {booster.num_feature()} features, "
+                f"the file names {len(names)}"
+            )
+        boosters.append(booster)
+    return TransferPredictor(
+        task,
+        k,
+        objective,
+        [str(n) for n in names],
+        options,
+        boosters[0],
+        boosters[1:],
+        _field(document, "trained_on", dict, where),
+        document.get("validation") if isinstance(document.get("validation"), dict) else {},
+    )
+
+
+def finite_or_none(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None

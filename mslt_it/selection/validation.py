@@ -1,0 +1,268 @@
+"""Honest validation of a transfer predictor: held-out sets (or targets), next to heuristics.
+
+A split trains on some measured source sets and ranks the others; a set, or in the second mode
+a target language, is never both trained on and tested on. For each split and each target, the
+held-out sets that do not contain the target are ranked by the predictor and by every heuristic,
+and each ranking is scored against the measured one:
+
+- **Spearman ρ** between the ranking's scores and the measured scores (a constant ranking, which
+  says nothing, counts as 0);
+- **NDCG@3**: the measured gains (score minus the worst held-out score) of the ranking's top 3,
+  discounted by position, over the best possible;
+- **top-3 hit**: whether the measured best set is among the ranking's top 3.
+
+Means are over the (split, target) groups. A bootstrap over those groups gives the learned ρ a
+95% interval; when it holds 0 the output says the predictor shows no skill.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mslt_it.errors import MsltError
+
+MIN_RANKED = 3
+"""A (split, target) group needs this many held-out sets to rank (top 3 of fewer says nothing)."""
+CV_MODES = ("sets", "targets")
+LEARNED = "learned"
+
+
+@dataclass(frozen=True)
+class Split:
+    """Train on rows whose set and target pass ``train``; rank ``test_sets`` on ``test_targets``."""
+
+    train_sets: frozenset[tuple[str, ...]]
+    test_sets: tuple[tuple[str, ...], ...]
+    train_targets: frozenset[str] | None = None  # None: every target
+    test_targets: tuple[str, ...] | None = None  # None: every target
+
+
+def set_folds(sets: Sequence[tuple[str, ...]], folds: int, seed: int) -> list[Split]:
+    """Grouped K-fold over source sets (shuffled by ``seed``): each set is held out once."""
+    order = list(sets)
+    random.Random(seed).shuffle(order)
+    return [
+        Split(frozenset(s for j, s in enumerate(order) if j % folds != f), tuple(order[f::folds]))
+        for f in range(folds)
+    ]
+
+
+def random_set_splits(
+    sets: Sequence[tuple[str, ...]], train: int, repeats: int, seed: int
+) -> list[Split]:
+    """``repeats`` random splits, each training on ``train`` sets and ranking the rest."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(repeats):
+        order = sorted(sets)
+        rng.shuffle(order)
+        out.append(Split(frozenset(order[:train]), tuple(sorted(order[train:]))))
+    return out
+
+
+def target_folds(sets: Sequence[tuple[str, ...]], targets: Sequence[str]) -> list[Split]:
+    """Leave one target out: train on every other target, rank all sets on the held-out one."""
+    return [
+        Split(frozenset(sets), tuple(sets), frozenset(t for t in targets if t != held), (held,))
+        for held in targets
+    ]
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman's ρ; 0 where undefined (a constant ranking carries no information)."""
+    from scipy.stats import spearmanr
+
+    if len(x) < 2 or np.all(x == x[0]) or np.all(y == y[0]):
+        return 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value = float(spearmanr(x, y).statistic)
+    return value if math.isfinite(value) else 0.0
+
+
+def top_order(scores: np.ndarray) -> np.ndarray:
+    """Indices best first; NaN last; ties keep the given (alphabetical) order."""
+    keys = np.where(np.isnan(scores), -np.inf, scores)
+    return np.argsort(-keys, kind="stable")
+
+
+def ndcg_at(scores: np.ndarray, measured: np.ndarray, k: int = 3) -> float | None:
+    """NDCG@k with gains ``measured - min(measured)``; None when every gain is 0."""
+    gains = measured - measured.min()
+    ideal = np.sort(gains)[::-1][:k]
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    best = float(np.sum(ideal * discounts[: len(ideal)]))
+    if best <= 0:
+        return None
+    chosen = gains[top_order(scores)[:k]]
+    return float(np.sum(chosen * discounts[: len(chosen)])) / best
+
+
+def top_hit(scores: np.ndarray, measured: np.ndarray, k: int = 3) -> float:
+    """1 if a measured-best set is among the ranking's top ``k``, else 0."""
+    best = set(np.flatnonzero(measured == measured.max()))
+    return float(bool(best & set(top_order(scores)[:k].tolist())))
+
+
+@dataclass
+class MethodScore:
+    """One ranking method's held-out metrics, averaged over (split, target) groups."""
+
+    method: str
+    spearman: float
+    ndcg3: float
+    top3: float
+    groups: int
+    spearman_ci: tuple[float, float] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "spearman": self.spearman,
+            "ndcg@3": self.ndcg3,
+            "top3_hit": self.top3,
+            "groups": self.groups,
+            "spearman_ci": list(self.spearman_ci) if self.spearman_ci else None,
+        }
+
+
+@dataclass
+class Validation:
+    """The held-out table of one cross-validation, learned first, and its fold models."""
+
+    mode: str
+    splits: int
+    methods: list[MethodScore]
+    fold_models: list[Any] = field(default_factory=list)
+
+    @property
+    def learned(self) -> MethodScore:
+        return self.methods[0]
+
+    @property
+    def skill(self) -> bool:
+        """Whether the learned ρ's 95% interval lies above 0."""
+        ci = self.learned.spearman_ci
+        return ci is not None and ci[0] > 0
+
+    def verdict(self) -> str:
+        learned = self.learned
+        ci = learned.spearman_ci
+        interval = f" (95% CI {ci[0]:+.2f} to {ci[1]:+.2f})" if ci else ""
+        best = max(self.methods[1:], key=lambda m: m.spearman, default=None)
+        against = f"; best heuristic {best.method} ρ {best.spearman:+.2f}" if best else ""
+        if not self.skill:
+            return (
+                f"No evidence of skill: held-out ρ {learned.spearman:+.2f}{interval}{against}. "
+                "Rank with a heuristic, or measure more sets."
+            )
+        return f"Held-out ρ {learned.spearman:+.2f}{interval}{against}."
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "splits": self.splits,
+            "skill": self.skill,
+            "methods": [m.to_dict() for m in self.methods],
+        }
+
+
+def bootstrap_ci(values: Sequence[float], seed: int, draws: int = 2000) -> tuple[float, float]:
+    """95% percentile interval of the mean (resampling the groups)."""
+    data = np.asarray(values, dtype=float)
+    rng = np.random.default_rng(seed)
+    means = data[rng.integers(0, len(data), size=(draws, len(data)))].mean(axis=1)
+    return float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
+
+
+Fit = Callable[[list[int]], Any]
+"""Train a model on the given measured-row indices."""
+Predict = Callable[[Any, list[int]], np.ndarray]
+"""A trained model's scores for the given measured-row indices."""
+
+
+def cross_validate(
+    rows: Sequence[tuple[tuple[str, ...], str, float]],
+    splits: Sequence[Split],
+    fit: Fit,
+    predict: Predict,
+    heuristics: dict[str, np.ndarray],
+    *,
+    mode: str,
+    seed: int = 0,
+) -> Validation:
+    """Score the learned ranking and every heuristic on the held-out part of each split.
+
+    ``rows`` are the measured ``(sources, target, score)`` rows; ``heuristics`` map a name to one
+    score per row (higher = better).
+    """
+    per_method: dict[str, list[tuple[float, float | None, float]]] = {LEARNED: []}
+    per_method.update({name: [] for name in heuristics})
+    models = []
+    for split in splits:
+        train = [
+            i
+            for i, (sources, target, _) in enumerate(rows)
+            if sources in split.train_sets
+            and (split.train_targets is None or target in split.train_targets)
+        ]
+        test_sets = set(split.test_sets)
+        test = [
+            i
+            for i, (sources, target, _) in enumerate(rows)
+            if sources in test_sets and (split.test_targets is None or target in split.test_targets)
+        ]
+        if not train or not test:
+            continue
+        model = fit(train)
+        models.append(model)
+        predicted = predict(model, test)
+        by_target: dict[str, list[int]] = {}
+        for position, i in enumerate(test):
+            by_target.setdefault(rows[i][1], []).append(position)
+        for positions in by_target.values():
+            if len(positions) < MIN_RANKED:
+                continue
+            order = sorted(positions, key=lambda p: rows[test[p]][0])  # alphabetical ties
+            measured = np.array([rows[test[p]][2] for p in order])
+            rankings = {LEARNED: predicted[order]}
+            for name, scores in heuristics.items():
+                rankings[name] = scores[[test[p] for p in order]]
+            for name, scores in rankings.items():
+                per_method[name].append(
+                    (
+                        spearman(scores, measured),
+                        ndcg_at(scores, measured),
+                        top_hit(scores, measured),
+                    )
+                )
+    methods = []
+    for name, values in per_method.items():
+        if not values:
+            continue
+        rhos = [v[0] for v in values]
+        ndcgs = [v[1] for v in values if v[1] is not None]
+        methods.append(
+            MethodScore(
+                name,
+                float(np.mean(rhos)),
+                float(np.mean(ndcgs)) if ndcgs else math.nan,
+                float(np.mean([v[2] for v in values])),
+                len(values),
+                bootstrap_ci(rhos, seed) if name == LEARNED else None,
+            )
+        )
+    if not methods or methods[0].method != LEARNED:
+        raise MsltError(
+            f"cross-validation ({mode}): no held-out target has {MIN_RANKED} or more sets to "
+            "rank; measure more sets"
+        )
+    learned, others = methods[0], sorted(methods[1:], key=lambda m: -m.spearman)
+    return Validation(mode, len(models), [learned, *others], models)

@@ -1,0 +1,376 @@
+"""`mslt-it select --fit / --criterion learned / --suggest`: a transfer predictor learnt from
+measured results, validated on held-out sets next to the heuristics.
+
+The measured results here are generated: scores from known features plus noise (the predictor
+must recover the ranking and beat the heuristics), and pure noise (it must not claim skill).
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import assert_one_line_error
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mslt_it.errors import MsltError
+from mslt_it.recipes import expand_sources
+from mslt_it.selection.context import make_context
+from mslt_it.selection.features import FeatureBuilder, feature_names
+from mslt_it.selection.learning import fit_predictor, suggest_sets
+from mslt_it.selection.measured import load_measured
+from mslt_it.selection.predictor import load_predictor
+from mslt_it.selection.validation import ndcg_at, spearman, top_hit
+from mslt_it.tasks import get_task
+
+POOL = ["ar", "de", "en", "es", "fr", "ru", "zh"]
+TASK = get_task("xnli")
+LANGS = list(TASK.languages)
+
+
+def _planted(path: Path, noise: float, *, signal: bool = True, seed: int = 0) -> dict:
+    """A grid of all 35 three-language sets on every XNLI target: score = 40 · the target's
+    syntax similarity to its nearest source + 10 · the set's syntax diversity + noise."""
+    builder = FeatureBuilder(make_context(TASK, POOL, targets_as_sources=True), tuple(LANGS))
+    names = builder.names
+    nearest = names.index("target: syntax nearest source") - len(builder.set_features(POOL[:3]))
+    rng = np.random.default_rng(seed)
+    truth = {}
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["sources", "lang", "score"])
+        for sources in itertools.combinations(POOL, 3):
+            for target in LANGS:
+                if target in sources:
+                    continue
+                planted = 40 * builder.target_features(sources, target)[nearest]
+                planted += 10 * builder.set_features(sources)[1]
+                value = (planted if signal else 0.0) + rng.normal(0, noise)
+                truth[(sources, target)] = planted
+                writer.writerow(["+".join(sources), target, f"{50 + value:.3f}"])
+    return truth
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("planted") / "scores.csv"
+    _planted(path, noise=0.3)
+    return path
+
+
+@pytest.fixture(scope="module")
+def noise(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("noise") / "scores.csv"
+    _planted(path, noise=5.0, signal=False, seed=1)
+    return path
+
+
+def test_metrics_on_known_rankings() -> None:
+    measured = np.array([10.0, 20.0, 30.0, 40.0])
+    assert spearman(measured, measured) == pytest.approx(1.0)
+    assert spearman(-measured, measured) == pytest.approx(-1.0)
+    assert spearman(np.ones(4), measured) == 0.0  # a constant ranking says nothing
+    assert ndcg_at(measured, measured) == pytest.approx(1.0)
+    worst_first = (0 + 10 / np.log2(3) + 20 / np.log2(4)) / (30 + 20 / np.log2(3) + 10 / np.log2(4))
+    assert ndcg_at(-measured, measured) == pytest.approx(worst_first)
+    assert top_hit(np.array([0.0, 0.0, 1.0, 2.0]), measured) == 1.0
+    assert top_hit(np.array([3.0, 2.0, 1.0, 0.0]), measured) == 0.0
+
+
+def test_planted_structure_is_recovered_and_beats_every_heuristic(planted: Path) -> None:
+    fitted = fit_predictor(planted, "xnli")
+    learned = fitted.validation.learned
+    assert learned.method == "learned" and learned.groups >= 50
+    assert learned.spearman > 0.6, learned
+    assert fitted.validation.skill
+    for heuristic in fitted.validation.methods[1:]:
+        assert learned.spearman > heuristic.spearman, heuristic
+        assert learned.top3 >= heuristic.top3 - 0.05, heuristic
+    assert "No evidence" not in fitted.validation.verdict()
+
+
+def test_leave_one_target_out_never_trains_on_the_tested_target(planted: Path) -> None:
+    fitted = fit_predictor(planted, "xnli", cv="targets")
+    assert fitted.validation.mode == "targets"
+    assert fitted.validation.splits == len(LANGS)
+    assert fitted.validation.learned.spearman > 0.5
+
+
+def test_pure_noise_claims_no_skill(noise: Path, cli) -> None:
+    fitted = fit_predictor(noise, "xnli")
+    assert abs(fitted.validation.learned.spearman) < 0.2
+    assert not fitted.validation.skill
+    result = cli("select", "--task", "xnli", "--fit", noise)
+    assert result.code == 0, result.err
+    assert "No evidence of skill" in result.out
+
+
+def test_lambdarank_objective_learns_the_planted_ranking(planted: Path) -> None:
+    fitted = fit_predictor(planted, "xnli", objective="lambdarank")
+    assert fitted.predictor.objective == "lambdarank"
+    assert fitted.validation.learned.spearman > 0.5
+
+
+def test_saved_predictor_ranks_like_the_fitted_one_and_explains_with_shap(
+    planted: Path, tmp_path: Path, cli
+) -> None:
+    saved = tmp_path / "predictor.json"
+    result = cli("select", "--task", "xnli", "--fit", planted, "--save", saved)
+    assert result.code == 0, result.err
+    assert "learned" in result.out and saved.is_file()
+    predictor = load_predictor(saved)
+    fitted = fit_predictor(planted, "xnli")
+    builder = FeatureBuilder(make_context(TASK, POOL, targets_as_sources=True), tuple(LANGS))
+    rows = builder.rows([(("ar", "de", "zh"), "sw"), (("de", "en", "ru"), "ur")])
+    assert np.allclose(predictor.predict(rows), fitted.predictor.predict(rows))
+    # SHAP values (TreeSHAP) plus the expected value add up to the prediction
+    full = predictor.model.predict(rows, pred_contrib=True)
+    assert np.allclose(full.sum(axis=1), predictor.predict(rows))
+    assert len(predictor.fold_models) == 5
+    ranked = cli(
+        "select",
+        "--task",
+        "xnli",
+        "--pool",
+        ",".join(POOL),
+        "--targets",
+        "bg,sw,ur",
+        "--criterion",
+        "learned",
+        "--predictor",
+        saved,
+        "--top",
+        "35",
+        "--json",
+    )
+    assert ranked.code == 0, ranked.err
+    sets = json.loads(ranked.out)
+    assert len(sets) == 35 and sets[0]["criterion"] == "learned"
+    assert all(s["drivers"] and s["drivers"][0][0] in predictor.feature_names for s in sets)
+    scores = [s["score"] for s in sets]
+    assert scores == sorted(scores, reverse=True)
+    truth = _planted(tmp_path / "again.csv", noise=0.0)
+    best_true = max(
+        (s for s in itertools.combinations(POOL, 3)),
+        key=lambda s: np.mean([truth[(s, t)] for t in ("bg", "sw", "ur")]),
+    )
+    top5 = [tuple(s["sources"]) for s in sets[:5]]
+    assert best_true in top5, (best_true, top5)
+
+
+def test_suggest_proposes_unmeasured_sets_a_recipe_can_take(planted: Path, tmp_path: Path, cli):
+    rows = list(csv.DictReader(planted.open(encoding="utf-8")))
+    measured_sets = sorted({r["sources"] for r in rows})[:12]
+    partial = tmp_path / "partial.csv"
+    with partial.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["sources", "lang", "score"])
+        writer.writeheader()
+        writer.writerows(r for r in rows if r["sources"] in measured_sets)
+    saved = tmp_path / "p.json"
+    fit = cli("select", "--task", "xnli", "--fit", partial, "--save", saved, "--suggest", "4")
+    assert fit.code == 0, fit.err
+    assert "most worth running" in fit.out
+    result = cli("select", "--task", "xnli", "--predictor", saved, "--suggest", "5", "--json")
+    assert result.code == 0, result.err
+    suggestions = json.loads(result.out)
+    assert len(suggestions) == 5
+    picked = {"+".join(s["sources"]) for s in suggestions}
+    assert not picked & set(measured_sets)
+    assert all(s["scores"]["uncertainty"] >= 0 for s in suggestions)
+    priorities = [s["score"] for s in suggestions]
+    assert priorities == sorted(priorities, reverse=True)
+    runs = expand_sources([s["sources"] for s in suggestions], "xnli")
+    assert [list(r.sources) for r in runs] == [s["sources"] for s in suggestions]
+
+
+def test_suggest_uncertainty_comes_from_the_fold_models(planted: Path) -> None:
+    predictor = fit_predictor(planted, "xnli").predictor
+    predictor.trained_on["sets"] = predictor.trained_on["sets"][:10]
+    out = suggest_sets(predictor, "xnli", 25)
+    assert len(out) == 25
+    assert any(s.uncertainty > 0 for s in out)
+    for s in out:
+        assert s.priority == pytest.approx(s.predicted + s.uncertainty)
+
+
+def _write(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def _grid(k: int = 3, score: str = "50") -> list[list[str]]:
+    return [["+".join(s), "sw", score] for s in itertools.combinations(POOL, k)]
+
+
+@pytest.mark.parametrize(
+    ("rows", "fragment"),
+    [
+        ([["ar+de+zh", "sw", "60"], ["ar+de+zh", "ur", "50"]], "at least 6 measured sets"),
+        (_grid(3) + _grid(2), "pass --k"),
+        ([["ar+de+zh", "xx", "60"]], "'xx' is not a language"),
+        ([["ar+de+zh", "ko", "60"]], "not a language of task xnli"),
+        ([*_grid(3)[:-1], ["es+fr+ru", "sw", "nan"]], "not finite"),
+        ([*_grid(3)[:-1], ["es+fr+ru", "sw", "high"]], "not a number"),
+        ([*_grid(3), ["ar+de+en", "sw", "40"]], "average repeated runs"),
+        ([["ar+ar+de", "sw", "60"]], "lists a language twice"),
+    ],
+)
+def test_bad_results_files_are_one_line_errors(rows, fragment, tmp_path: Path, cli) -> None:
+    path = _write(tmp_path / "r.csv", ["sources", "lang", "score"], rows)
+    before = path.read_bytes()
+    result = cli("select", "--task", "xnli", "--fit", path, "--save", tmp_path / "p.json")
+    assert_one_line_error(result, fragment)
+    assert not (tmp_path / "p.json").exists()
+    assert path.read_bytes() == before
+
+
+def test_bad_options_are_one_line_errors(planted: Path, tmp_path: Path, cli) -> None:
+    wrong = _write(tmp_path / "cols.csv", ["set", "score"], [["ar+de+zh", "1"]])
+    assert_one_line_error(cli("select", "--task", "xnli", "--fit", wrong), "needs columns")
+    assert_one_line_error(
+        cli("select", "--task", "xnli", "--fit", tmp_path / "missing.csv"), "no such file"
+    )
+    if hasattr(os, "mkfifo"):
+        fifo = tmp_path / "fifo.csv"
+        os.mkfifo(fifo)
+        assert_one_line_error(cli("select", "--task", "xnli", "--fit", fifo), "regular file")
+    assert_one_line_error(
+        cli("select", "--task", "xnli", "--fit", planted, "--k", "2-3"), "one set size"
+    )
+    assert_one_line_error(
+        cli("select", "--task", "xnli", "--fit", planted, "--k", "2"), "no sets of 2"
+    )
+    assert_one_line_error(
+        cli("select", "--task", "xnli", "--fit", planted, "--objective", "ndcg"), "--objective"
+    )
+    assert_one_line_error(cli("select", "--task", "xnli", "--fit", planted, "--cv", "x"), "--cv")
+    assert_one_line_error(
+        cli("select", "--task", "xnli", "--criterion", "learned", "--targets", "sw"),
+        "--predictor",
+    )
+    assert_one_line_error(cli("select", "--task", "xnli", "--suggest", "3"), "--predictor")
+    saved = tmp_path / "p.json"
+    assert cli("select", "--task", "xnli", "--fit", planted, "--save", saved).code == 0
+    assert_one_line_error(
+        cli("select", "--task", "xnli", "--criterion", "learned", "--predictor", saved),
+        "--targets",
+    )
+    assert_one_line_error(
+        cli(
+            "select",
+            "--task",
+            "xnli",
+            "--criterion",
+            "learned",
+            "--predictor",
+            saved,
+            "--targets",
+            "sw",
+            "--k",
+            "2",
+        ),
+        "fitted on sets of 3",
+    )
+    assert_one_line_error(
+        cli(
+            "select",
+            "--task",
+            "pawsx",
+            "--criterion",
+            "learned",
+            "--predictor",
+            saved,
+            "--targets",
+            "ko",
+        ),
+        "fitted on task xnli",
+    )
+    assert_one_line_error(
+        cli("select", "--task", "xnli", "--predictor", saved, "--suggest", "0"), "--suggest"
+    )
+
+
+def test_save_never_replaces_what_is_not_a_predictor(planted: Path, tmp_path: Path, cli) -> None:
+    mine = tmp_path / "notes.json"
+    mine.write_text('{"my": "notes"}', encoding="utf-8")
+    result = cli("select", "--task", "xnli", "--fit", planted, "--save", mine)
+    assert_one_line_error(result, "exists")
+    result = cli("select", "--task", "xnli", "--fit", planted, "--save", mine, "--overwrite")
+    assert_one_line_error(result, "not a predictor")
+    assert mine.read_text(encoding="utf-8") == '{"my": "notes"}'
+    assert_one_line_error(
+        cli("select", "--task", "xnli", "--fit", planted, "--save", planted, "--overwrite"),
+        "is an input",
+    )
+    saved = tmp_path / "p.json"
+    assert cli("select", "--task", "xnli", "--fit", planted, "--save", saved).code == 0
+    assert (
+        cli("select", "--task", "xnli", "--fit", planted, "--save", saved, "--overwrite").code == 0
+    )
+    document = json.loads(saved.read_text(encoding="utf-8"))
+    document["models"][0]["text"] = document["models"][0]["text"].replace("Tree=0", "Tree=9", 1)
+    saved.write_text(json.dumps(document), encoding="utf-8")
+    assert_one_line_error(
+        cli("select", "--task", "xnli", "--predictor", saved, "--suggest", "2"),
+        "changed after it was saved",
+    )
+    saved.write_text("[1, 2", encoding="utf-8")
+    assert_one_line_error(
+        cli("select", "--task", "xnli", "--predictor", saved, "--suggest", "2"), "not JSON"
+    )
+
+
+def test_a_report_scores_csv_is_read_as_it_is(tmp_path: Path) -> None:
+    """The report's columns: base-model rows and rows on a set's own sources are left out."""
+    header = ["run", "sources", "task", "lang", "metric", "score", "is_source"]
+    rows = [["base", "", "xnli", "sw", "accuracy", "33.0", "False"]]
+    for s in itertools.combinations(POOL, 3):
+        for lang in ("sw", "ar"):
+            rows.append(["+".join(s), "+".join(s), "xnli", lang, "accuracy", "50", str(lang in s)])
+        rows.append(["+".join(s), "+".join(s), "pawsx", "de", "accuracy", "50", "False"])
+    data = load_measured(_write(tmp_path / "scores.csv", header, rows), "xnli", LANGS)
+    assert len(data.sets) == 35
+    assert data.targets == ["ar", "sw"]
+    assert all(row.target not in row.sources for row in data.rows)
+    assert any("base models" in note for note in data.notes)
+    assert any("own source" in note for note in data.notes)
+    assert any("other tasks" in note for note in data.notes)
+
+
+CELLS = st.one_of(
+    st.sampled_from(["ar+de+zh", "en", "de+en", "xx", "", "ar,ru", "nan", "inf", "1e400"]),
+    st.text(max_size=8),
+    st.floats(allow_nan=True, allow_infinity=True).map(str),
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rows=st.lists(st.tuples(CELLS, CELLS, CELLS), max_size=12))
+def test_any_results_file_loads_or_is_one_error(rows, tmp_path: Path) -> None:
+    """Whatever the cells, loading gives rows a predictor can use or one MsltError line."""
+    path = tmp_path / "h.csv"
+    _write(path, ["sources", "lang", "score"], [list(r) for r in rows])
+    try:
+        data = load_measured(path, "xnli", LANGS)
+    except MsltError as error:
+        assert "\n" not in str(error)
+        return
+    assert len(data.sets) >= 2
+    assert all(np.isfinite(row.score) and row.target not in row.sources for row in data.rows)
+
+
+def test_feature_names_match_the_rows() -> None:
+    builder = FeatureBuilder(make_context(TASK, POOL, targets_as_sources=True), tuple(LANGS))
+    assert builder.names == feature_names(False)
+    assert builder.rows([(("ar", "de", "zh"), "sw")]).shape == (1, len(builder.names))
