@@ -7,6 +7,8 @@ import random
 import pytest
 
 from mslt_it import world
+from mslt_it.errors import MsltError
+from mslt_it.languages import languages_of_task
 from mslt_it.tasks.synthetic import lexicon, xnli_row
 
 
@@ -96,7 +98,6 @@ def test_the_shipped_world_base_is_what_the_builder_makes_and_recipes_copy_it(tm
 
     from transformers import AutoModelForCausalLM
 
-    from mslt_it.languages import languages_of_task
     from mslt_it.paths import RESOURCES_DIR
     from mslt_it.tiny import (
         WORLD_STEPS,
@@ -215,3 +216,25 @@ def test_every_registry_language_keeps_one_word_per_concept() -> None:
         cues = [lex.negation, lex.hedge, lex.also, lex.contrast, lex.title, lex.location_cue]
         forms = [*lex.words, *cues, lex.company, *lex.operations]
         assert len(set(forms)) == len(forms), code
+
+
+def test_pretraining_text_follows_compressed_cc100_sizes() -> None:
+    """Each language's amount of world text grows with its CC-100 size (exponent 0.3, XLM-R's
+    sampling), the total stays the budget, and the smallest language still gets a fifth of the
+    largest's: size has something to act through, and every language is learnt."""
+    from mslt_it.languages import pretraining_size
+    from mslt_it.tiny import WORLD_ROWS_PER_LANGUAGE, world_documents
+
+    langs = languages_of_task("xnli")
+    counts = world.scaled_counts(langs, WORLD_ROWS_PER_LANGUAGE)
+    by_size = sorted(langs, key=lambda code: pretraining_size(code, "cc100"))
+    assert [counts[c] for c in by_size] == sorted(counts[c] for c in by_size)
+    assert abs(sum(counts.values()) - WORLD_ROWS_PER_LANGUAGE * len(langs)) <= len(langs)
+    assert counts["en"] / counts["sw"] == pytest.approx((300.8 / 1.6) ** world.SIZE_EXPONENT, 0.02)
+    assert counts["sw"] >= counts["en"] / 5
+    docs, _frames, _chats = world_documents(["en", "sw"], seed=0, rows=100)
+    words = {lang: {world.word(c, lang) for c in range(40)} for lang in ("en", "sw")}
+    share = {lang: sum(any(w in words[lang] for w in d.split()) for d in docs) for lang in words}
+    assert share["en"] > 2 * share["sw"]
+    with pytest.raises(MsltError, match="no cc100 size"):
+        world.text_shares(["en", "yo"])
