@@ -32,6 +32,7 @@ from mslt_it.selection.predictor import (
 )
 from mslt_it.selection.validation import (
     CV_MODES,
+    Split,
     Validation,
     cross_validate,
     set_folds,
@@ -102,6 +103,55 @@ class Fitted:
     measured: MeasuredTransfer
 
 
+@dataclass
+class Prepared:
+    """Measured rows with their features and every heuristic's scores, ready to validate."""
+
+    data: MeasuredTransfer
+    ctx: Context
+    features: np.ndarray
+    names: list[str]
+    heuristics: dict[str, np.ndarray]
+
+    def fit(self, indices: Sequence[int], objective: str, seed: int) -> Any:
+        """A booster trained on the measured rows at ``indices``."""
+        rows = [self.data.rows[i] for i in indices]
+        subset = MeasuredTransfer(rows, self.data.path)
+        return train_booster(self.features[list(indices)], subset, self.names, objective, seed)
+
+    def validate(self, splits: Sequence[Split], objective: str, seed: int, mode: str) -> Validation:
+        """The learned ranking and every heuristic on the held-out part of ``splits``."""
+        measured = [(row.sources, row.target, row.score) for row in self.data.rows]
+        return cross_validate(
+            measured,
+            splits,
+            lambda indices: self.fit(indices, objective, seed),
+            lambda model, indices: np.asarray(model.predict(self.features[indices]), dtype=float),
+            self.heuristics,
+            mode=mode,
+            seed=seed,
+        )
+
+
+def prepare(
+    path: str | Path,
+    task: str | Task,
+    *,
+    k: int | None = None,
+    seed: int = 0,
+    options: SelectionOptions | None = None,
+) -> Prepared:
+    """Read measured results and compute their features and heuristic scores."""
+    task = get_task(task) if isinstance(task, str) else task
+    options = options or SelectionOptions()
+    data = load_measured(path, task.name, list(task.languages), k=k, min_sets=MIN_SETS)
+    pool = sorted({c for s in data.sets for c in s})
+    ctx = make_context(task, pool, seed=seed, options=options, targets_as_sources=True)
+    builder = _builder(ctx, data.languages)
+    features = builder.rows([(row.sources, row.target) for row in data.rows])
+    return Prepared(data, ctx, features, builder.names, heuristic_scores(data, ctx, options))
+
+
 def fit_predictor(
     path: str | Path,
     task: str | Task,
@@ -122,49 +172,25 @@ def fit_predictor(
         raise MsltError(f"--objective: unknown value {objective!r}; allowed: {allowed(OBJECTIVES)}")
     if cv not in CV_MODES:
         raise MsltError(f"--cv: unknown value {cv!r}; allowed: {allowed(CV_MODES)}")
-    task = get_task(task) if isinstance(task, str) else task
     options = options or SelectionOptions()
-    data = load_measured(path, task.name, list(task.languages), k=k, min_sets=MIN_SETS)
-    pool = sorted({c for s in data.sets for c in s})
-    ctx = make_context(task, pool, seed=seed, options=options, targets_as_sources=True)
-    builder = _builder(ctx, data.languages)
-    features = builder.rows([(row.sources, row.target) for row in data.rows])
-    names = builder.names
-    measured_rows = [(row.sources, row.target, row.score) for row in data.rows]
-
-    def fit(indices: list[int]) -> Any:
-        subset = MeasuredTransfer([data.rows[i] for i in indices], data.path)
-        return train_booster(features[indices], subset, names, objective, seed)
-
-    def predict(model: Any, indices: list[int]) -> np.ndarray:
-        return np.asarray(model.predict(features[indices]), dtype=float)
-
-    heuristics = heuristic_scores(data, ctx, options)
+    prepared = prepare(path, task, k=k, seed=seed, options=options)
+    data = prepared.data
     folds = min(MAX_FOLDS, len(data.sets) // 3)
-    set_validation = cross_validate(
-        measured_rows, set_folds(data.sets, folds, seed), fit, predict, heuristics, mode="sets"
-    )
+    set_validation = prepared.validate(set_folds(data.sets, folds, seed), objective, seed, "sets")
     if cv == "sets":
         validation = set_validation
     else:
         if len(data.targets) < 2:
             raise MsltError(f"--cv targets: {path} has one target language only; use --cv sets")
-        validation = cross_validate(
-            measured_rows,
-            target_folds(data.sets, data.targets),
-            fit,
-            predict,
-            heuristics,
-            mode="targets",
-        )
-    model = fit(list(range(len(data.rows))))
+        splits = target_folds(data.sets, data.targets)
+        validation = prepared.validate(splits, objective, seed, "targets")
     predictor = TransferPredictor(
-        task.name,
+        prepared.ctx.task.name,
         len(data.sets[0]),
         objective,
-        names,
+        prepared.names,
         feature_options(options),
-        model,
+        prepared.fit(range(len(data.rows)), objective, seed),
         set_validation.fold_models,
         {
             "file": str(path),
