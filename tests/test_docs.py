@@ -55,8 +55,9 @@ PARSED_ONLY = {
 
 HUB_MARK = "needs the Hub"
 FAILS_MARK = "fails:"
-SHIPPED = ("recipes", "configs")
-"""Repository folders a reader's commands name (`recipes/demo.yaml`); copied into the folder."""
+SHIPPED = ("recipes", "configs", "benchmarks/results")
+"""Repository folders a reader's commands name (`recipes/demo.yaml`, the study's measured
+`benchmarks/results/synthetic-study/scores.csv`); copied into the folder."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,8 @@ def examples(path: Path) -> list[Example]:
                 command, comment = split_comment(line)
                 if command:
                     found.append(Example(page, "command", " ".join(command.split()), comment))
+        elif language == "python":
+            found.append(Example(page, "python", text))
         else:
             assert language in ("text", ""), f"{page}: a ```{language} block is not checked"
     return found
@@ -174,6 +177,9 @@ def test_every_example_is_checked() -> None:
     for example in all_examples():
         if example.kind == "yaml":
             assert yaml_kind(yaml.safe_load(example.text)) is not None, example
+            continue
+        if example.kind == "python":
+            compile(example.text, str(example), "exec")  # and run in reading order
             continue
         words = example.text.split()
         if words[0] == "mslt-it" or words[0] in SHELL:
@@ -326,6 +332,9 @@ def test_command_examples_run_in_reading_order(
     page_examples = examples(page)
     write_yaml_examples(page_examples, reader_folder)
     for example in page_examples:
+        if example.kind == "python":
+            exec(compile(example.text, str(example), "exec"), {"__name__": "docs_example"})
+            continue
         if example.kind != "command":
             continue
         words = example.text.split()

@@ -8,6 +8,7 @@ must recover the ranking and beat the heuristics), and pure noise (it must not c
 from __future__ import annotations
 
 import csv
+import hashlib
 import itertools
 import json
 import os
@@ -322,6 +323,17 @@ def test_save_never_replaces_what_is_not_a_predictor(planted: Path, tmp_path: Pa
     assert_one_line_error(
         cli("select", "--task", "xnli", "--predictor", saved, "--suggest", "2"),
         "changed after it was saved",
+    )
+    text = "not a model"
+    document["models"][0] = {"sha256": hashlib.sha256(text.encode()).hexdigest(), "text": text}
+    saved.write_text(json.dumps(document), encoding="utf-8")
+    assert_one_line_error(
+        cli("select", "--task", "xnli", "--predictor", saved, "--suggest", "2"),
+        "not a LightGBM model",
+    )
+    assert_one_line_error(
+        cli("select", "--task", "xnli", "--fit", planted, "--save", tmp_path / ("a" * 300)),
+        "cannot write",
     )
     saved.write_text("[1, 2", encoding="utf-8")
     assert_one_line_error(

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -77,6 +78,19 @@ def lgb_params(objective: str, seed: int, rows: int) -> dict[str, Any]:
 
 ROUNDS = 200
 
+_QUIET = logging.getLogger("mslt_it.lightgbm")
+_QUIET.addHandler(logging.NullHandler())
+_QUIET.propagate = False
+
+
+def _lightgbm() -> Any:
+    """LightGBM (imported when a predictor is fitted or read: it takes a second to import), its
+    native library's messages routed to a silent logger: a refused model file is one line."""
+    import lightgbm
+
+    lightgbm.register_logger(_QUIET)
+    return lightgbm
+
 
 def _centred(rows: MeasuredTransfer) -> np.ndarray:
     """Each score minus its target's mean over the measured sets."""
@@ -111,7 +125,7 @@ def train_booster(
     features: np.ndarray, rows: MeasuredTransfer, names: Sequence[str], objective: str, seed: int
 ) -> Any:
     """One LightGBM booster on ``features`` (one row per measured row)."""
-    import lightgbm as lgb
+    lgb = _lightgbm()
 
     params = lgb_params(objective, seed, len(rows.rows))
     if objective == "lambdarank":
@@ -187,6 +201,12 @@ class TransferPredictor:
         mslt-it wrote (its own format and digests); an input is never written to.
         """
         path = Path(path)
+        try:
+            return self._save(path, overwrite, inputs)
+        except OSError as error:
+            raise MsltError(f"--save: cannot write {str(path)!r}: {error.strerror}") from None
+
+    def _save(self, path: Path, overwrite: bool, inputs: Sequence[Path]) -> Path:
         for source in inputs:
             if path.exists() and source.exists() and path.resolve() == Path(source).resolve():
                 raise MsltError(f"--save: {str(path)!r} is an input; choose another file")
@@ -200,6 +220,11 @@ class TransferPredictor:
         return path
 
 
+MODEL_HEADER = ("version", "num_class", "num_tree_per_iteration", "max_feature_idx", "objective")
+"""Lines a LightGBM model text starts with; checked first, so that the native library (which
+prints its own message before refusing) never sees text that is not a model."""
+
+
 def _field(document: dict[str, Any], name: str, kind: type | tuple[type, ...], where: str) -> Any:
     value = document.get(name)
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
@@ -211,7 +236,7 @@ def _field(document: dict[str, Any], name: str, kind: type | tuple[type, ...], w
 
 def load_predictor(path: str | Path, *, option: str = "--predictor") -> TransferPredictor:
     """A predictor saved by :meth:`TransferPredictor.save`; anything else is a one-line error."""
-    import lightgbm as lgb
+    lgb = _lightgbm()
 
     where = f"{option}: {path}"
     text = read_user_text(path, option, MAX_PREDICTOR_BYTES)
@@ -244,7 +269,16 @@ def load_predictor(path: str | Path, *, option: str = "--predictor") -> Transfer
             raise MsltError(f"{where}: models[{number}] is not a model")
         if entry.get("sha256") != _digest(entry["text"]):
             raise MsltError(f"{where}: models[{number}] was changed after it was saved")
-        booster = lgb.Booster(model_str=entry["text"])
+        header = entry["text"][:4096]
+        missing = [key for key in MODEL_HEADER if f"\n{key}=" not in header]
+        if not header.startswith("tree\n") or missing:
+            raise MsltError(f"{where}: models[{number}] is not a LightGBM model")
+        try:
+            booster = lgb.Booster(model_str=entry["text"])
+        except lgb.basic.LightGBMError as error:
+            raise MsltError(
+                f"{where}: models[{number}] is not a LightGBM model ({error})"
+            ) from None
         if booster.num_feature() != len(names):
             raise MsltError(
                 f"{where}: models[{number}] has {booster.num_feature()} features, "
