@@ -3,12 +3,16 @@
 LangRank (Lin et al., ACL 2019) ranks single transfer languages by a gradient-boosted model over
 URIEL distances and data sizes; mslt-it ranks *sets*, so each row describes a set and a target:
 
-- the set alone: every set criterion mslt-it computes (lang2vec diversity per feature set,
-  distinct scripts, pretraining sizes, token-type coverage with a tokenizer), as means over pairs
-  or sources so that one predictor reads sets of any size alike;
+- the set alone: every set criterion mslt-it computes (lang2vec diversity per feature set and
+  over all five, distinct scripts, pretraining sizes, token-type coverage with a tokenizer), as
+  means over pairs or sources so that one predictor reads sets of any size alike;
 - the target against the set: its similarity to the nearest and to the average source under each
-  lang2vec feature set, how many sources share its script and its family, its own pretraining
-  size, and (with a tokenizer) the share of its token types the sources have.
+  lang2vec feature set (and to the nearest over all five, ``target-l2v``'s closeness), how many
+  sources share its script and its family, its own pretraining size, and (with a tokenizer) the
+  share of its token types the sources have.
+
+The two "over all five" columns are what ``target-l2v`` adds up: with a dozen measured sets,
+trees split on a ready-made sum more easily than they rebuild it from its parts.
 
 The same :class:`FeatureBuilder` computes the rows when a predictor is fitted and when it ranks,
 so the two can never disagree on what a feature means. A value that cannot be known (a size the
@@ -18,6 +22,7 @@ table has no number for) is NaN, which gradient boosting handles as missing.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -37,11 +42,13 @@ def feature_names(with_coverage: bool) -> list[str]:
     """Column names, in order; readable, since explanations print them."""
     names = ["set: k"]
     names += [f"set: {space} diversity" for space in FEATURE_SPACES]
+    names += ["set: lang2vec diversity"]
     names += ["set: scripts", "set: log size, mean", "set: log size, min"]
     if with_coverage:
         names.append("set: token coverage")
     for space in FEATURE_SPACES:
         names += [f"target: {space} nearest source", f"target: {space} mean source"]
+    names += ["target: lang2vec nearest source"]
     names += [
         "target: sources sharing script",
         "target: sources sharing family",
@@ -79,6 +86,9 @@ class FeatureBuilder:
             space: 1.0 - self.ctx.distances(space, codes, f"features ({space})", False)
             for space in FEATURE_SPACES
         }
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a pair unknown in every space
+            self._mean_similarity = np.nanmean(np.stack(list(self._similarity.values())), axis=0)
         corpus = SIZE_MODELS[self.ctx.options.size_model]
         self._log_sizes = np.array([_log_size(code, corpus) for code in codes])
         registry = all_languages()
@@ -119,6 +129,8 @@ class FeatureBuilder:
             similarity = self._similarity[space]
             distances = [1.0 - similarity[a, b] for a, b in pairs]
             values.append(float(np.nanmean(distances)) if pairs else 0.0)
+        mean = self._mean_similarity
+        values.append(float(np.nanmean([1.0 - mean[a, b] for a, b in pairs])) if pairs else 0.0)
         values.append(float(len({self._scripts[i] for i in rows})))
         sizes = self._log_sizes[rows]
         values += [float(np.mean(sizes)), float(np.min(sizes))]
@@ -141,6 +153,8 @@ class FeatureBuilder:
             similarity = self._similarity[space][t, rows]
             known = similarity[~np.isnan(similarity)]
             values += [float(known.max()), float(known.mean())] if len(known) else [np.nan] * 2
+        overall = self._mean_similarity[t, rows]
+        values.append(float(np.nanmax(overall)) if not np.isnan(overall).all() else np.nan)
         values.append(float(sum(self._scripts[i] == self._scripts[t] for i in rows)))
         values.append(float(sum(self._families[i] == self._families[t] for i in rows)))
         values.append(float(self._log_sizes[t]))

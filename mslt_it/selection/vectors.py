@@ -21,7 +21,6 @@ import hashlib
 import io
 import json
 import math
-import os
 import sys
 import warnings
 import zlib
@@ -35,6 +34,7 @@ import numpy as np
 
 from mslt_it.errors import MsltError, allowed
 from mslt_it.files import MAX_JSON_BYTES, read_user_bytes, read_user_text
+from mslt_it.identity import cache_folder
 from mslt_it.io import atomic_write_text
 from mslt_it.languages import all_languages
 from mslt_it.paths import RESOURCES_DIR
@@ -157,12 +157,8 @@ def cosine_distances(x: np.ndarray) -> np.ndarray:
 
 
 def cache_dir() -> Path:
-    """``$MSLT_IT_CACHE``, else ``$XDG_CACHE_HOME/mslt-it``, else ``~/.cache/mslt-it``."""
-    explicit = os.environ.get("MSLT_IT_CACHE")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "mslt-it"
+    """mslt-it's cache folder (:func:`mslt_it.identity.cache_folder`: one rule everywhere)."""
+    return cache_folder()
 
 
 def lang2vec_version() -> str:
