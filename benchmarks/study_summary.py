@@ -30,6 +30,7 @@ def main() -> None:
     print_against_singles(held_out)
     print_by_scripts(held_out)
     print_by_word_order(per_language)
+    print_by_size(held_out)
 
 
 def held_out_scores(path: str, pool: set[str]) -> dict[str, dict[str, float]]:
@@ -100,6 +101,24 @@ def print_by_word_order(scores: dict[str, dict[str, float]]) -> None:
         if final:
             print(f"| {label} | {len(final)} | {statistics.mean(final):.1f} "
                   f"| {statistics.mean(initial):.1f} |")  # fmt: skip
+
+
+def print_by_size(held_out: dict[str, float]) -> None:
+    """Whether pre-training size acts: Spearman's ρ between a three-language set's summed
+    CC-100 size (the size criterion) and its held-out score, and the held-out rank of the
+    three largest and the three smallest sources."""
+    from scipy.stats import spearmanr
+
+    from mslt_it.languages import pretraining_size
+
+    triples = {s: v for s, v in held_out.items() if len(s.split("+")) == 3}
+    sizes = {s: sum(pretraining_size(c, "cc100") or 0.0 for c in s.split("+")) for s in triples}
+    rho = spearmanr([sizes[s] for s in triples], [triples[s] for s in triples]).statistic
+    order = sorted(triples, key=lambda s: -triples[s])
+    largest, smallest = max(sizes, key=sizes.get), min(sizes, key=sizes.get)
+    print(f"\nsize (summed CC-100 GiB) against held out, {len(triples)} sets: ρ {rho:+.2f}; "
+          f"largest {largest} ranks {order.index(largest) + 1}, smallest {smallest} ranks "
+          f"{order.index(smallest) + 1}")  # fmt: skip
 
 
 if __name__ == "__main__":

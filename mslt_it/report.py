@@ -93,6 +93,7 @@ class Results:
     unfinished: tuple[Path, ...] = ()
     files: dict[str, Path] = field(default_factory=dict)
     sanity: dict[str, dict[str, Any]] = field(default_factory=dict)
+    documents: dict[str, dict[str, Any]] = field(default_factory=dict)  # read once, by run
 
     @property
     def runs(self) -> list[str]:
@@ -199,7 +200,9 @@ def load_results(paths: list[Path]) -> Results:
     )
     synthetic = any(score.synthetic for score in scores)
     found = dict(zip(names, files, strict=True))
-    return Results(scores, synthetic, analyses, tuple(find_unfinished(paths)), found, sanity)
+    read = dict(zip(names, documents, strict=True))
+    unfinished = tuple(find_unfinished(paths))
+    return Results(scores, synthetic, analyses, unfinished, found, sanity, read)
 
 
 def analyses_beside(paths: list[Path], documents: list[dict[str, Any]]) -> list[Path]:
@@ -538,6 +541,7 @@ def _write(results: Results, out: Path, recipe: Any, extras: Extras | None = Non
                     results.unfinished,
                     results.files,
                     results.sanity,
+                    results.documents,
                 )
                 own_extras = extras.for_task(task)
                 (tmp / task).mkdir()
@@ -576,7 +580,9 @@ def task_markdown(
     extra = criteria_section(results, folder, recipe) if recipe is not None else ""
     analysis = copy_analyses(results, folder)
     sections = extra_sections(results, extras)
-    documents = {name: read_results_file(path) for name, path in results.files.items()}
+    documents = results.documents or {
+        name: read_results_file(path) for name, path in results.files.items()
+    }
     curves, _warnings = training_section(adapter_runs(documents), folder)
     sections = "\n".join(part for part in (sections, curves) if part)
     texts = []
