@@ -386,3 +386,25 @@ def test_feature_names_match_the_rows() -> None:
     builder = FeatureBuilder(make_context(TASK, POOL, targets_as_sources=True), tuple(LANGS))
     assert builder.names == feature_names(False)
     assert builder.rows([(("ar", "de", "zh"), "sw")]).shape == (1, len(builder.names))
+
+
+def test_token_coverage_features_with_a_tokenizer(planted: Path, tiny_model_dir: Path) -> None:
+    """With --tokenizer the rows gain token-type coverage (the set's share of the pool's types,
+    the share of the target's types the sources have), coverage joins the heuristics, and the
+    saved predictor keeps the tokenizer so that ranking computes the same columns."""
+    from mslt_it.selection import SelectionOptions
+
+    options = SelectionOptions(tokenizer=str(tiny_model_dir), sample=20)
+    fitted = fit_predictor(planted, "xnli", options=options)
+    names = fitted.predictor.feature_names
+    assert "set: token coverage" in names and "target: token types covered" in names
+    assert "coverage" in [m.method for m in fitted.validation.methods]
+    assert fitted.predictor.options["tokenizer"] == str(tiny_model_dir)
+    builder = FeatureBuilder(make_context(TASK, POOL, options=options, targets_as_sources=True),
+                             tuple(LANGS))  # fmt: skip
+    row = builder.rows([(("ar", "de", "zh"), "sw"), (("ar", "de", "zh"), "ar")])
+    covered = names.index("target: token types covered")
+    assert 0.0 < row[0, covered] < 1.0
+    assert row[1, covered] == 1.0  # a source's own types are all covered
+    out = suggest_sets(fitted.predictor, "xnli", 3, pool=[*POOL, "el"], targets=["bg", "sw"])
+    assert len(out) == 3

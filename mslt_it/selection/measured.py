@@ -103,7 +103,8 @@ def load_measured(
     only, sets of several sizes without ``k``, a set measured twice on one target.
     """
     where = f"{option}: {path}"
-    reader = csv.DictReader(io.StringIO(read_user_text(path, option, MAX_RESULTS_BYTES)))
+    text = read_user_text(path, option, MAX_RESULTS_BYTES).removeprefix("\ufeff")  # Excel's BOM
+    reader = csv.DictReader(io.StringIO(text))
     columns = reader.fieldnames or []
     target_column = next((c for c in TARGET_COLUMNS if c in columns), None)
     if "sources" not in columns or "score" not in columns or target_column is None:
