@@ -26,7 +26,7 @@ from mslt_it.selection.context import make_context
 from mslt_it.selection.features import FeatureBuilder, feature_names
 from mslt_it.selection.learning import fit_predictor, suggest_sets
 from mslt_it.selection.measured import load_measured
-from mslt_it.selection.predictor import load_predictor
+from mslt_it.selection.predictor import _seal, load_predictor
 from mslt_it.selection.validation import ndcg_at, spearman, top_hit
 from mslt_it.tasks import get_task
 
@@ -326,7 +326,7 @@ def test_save_never_replaces_what_is_not_a_predictor(planted: Path, tmp_path: Pa
     )
     text = "not a model"
     document["models"][0] = {"sha256": hashlib.sha256(text.encode()).hexdigest(), "text": text}
-    saved.write_text(json.dumps(document), encoding="utf-8")
+    saved.write_text(json.dumps(_seal(document)), encoding="utf-8")
     assert_one_line_error(
         cli("select", "--task", "xnli", "--predictor", saved, "--suggest", "2"),
         "not a LightGBM model",
@@ -408,3 +408,42 @@ def test_token_coverage_features_with_a_tokenizer(planted: Path, tiny_model_dir:
     assert row[1, covered] == 1.0  # a source's own types are all covered
     out = suggest_sets(fitted.predictor, "xnli", 3, pool=[*POOL, "el"], targets=["bg", "sw"])
     assert len(out) == 3
+
+
+def test_a_hand_edited_predictor_is_refused(planted: Path, tmp_path: Path, cli) -> None:
+    """The seal covers the task, k and feature list as well as the models: a predictor edited
+    to claim another task or set size is refused, re-sealed or not if its features differ."""
+    saved = tmp_path / "p.json"
+    assert cli("select", "--task", "xnli", "--fit", planted, "--save", saved).code == 0
+    original = json.loads(saved.read_text(encoding="utf-8"))
+    ranked = ("select", "--task", "xnli", "--criterion", "learned", "--predictor", saved,
+              "--targets", "bg,sw")  # fmt: skip
+    for field, value in (("task", "pawsx"), ("k", 2), ("trained_on", {"sets": [1, 2]})):
+        saved.write_text(json.dumps({**original, field: value}), encoding="utf-8")
+        assert_one_line_error(cli(*ranked), "changed after it was saved")
+    saved.write_text(json.dumps(_seal({**original, "features": ["a", "b", "c"]})), "utf-8")
+    assert_one_line_error(cli(*ranked), "not the ones this mslt-it computes")
+    saved.write_text(json.dumps(_seal({**original, "k": 0})), "utf-8")
+    assert_one_line_error(cli(*ranked), "field 'k' is 0")
+    saved.write_text(json.dumps(_seal({**original, "trained_on": {"sets": [1]}})), "utf-8")
+    assert_one_line_error(cli(*ranked), "trained_on.sets")
+
+
+def test_nothing_is_written_or_noted_when_a_later_step_fails(tmp_path: Path, cli) -> None:
+    """--suggest is checked, and suggestions made, before the predictor is saved; notes about
+    the file are printed only when the command succeeds."""
+    rows = [["", "sw", "33"], *_grid(3, "50"), ["ar+de+en", "ar", "90"]]
+    path = _write(tmp_path / "r.csv", ["sources", "lang", "score"], rows)
+    saved = tmp_path / "p.json"
+    result = cli("select", "--task", "xnli", "--fit", path, "--save", saved, "--suggest", "0")
+    assert_one_line_error(result, "--suggest")
+    assert not saved.exists()
+    result = cli("select", "--task", "xnli", "--fit", path, "--save", saved, "--suggest", "2")
+    assert_one_line_error(result, "every set of 3")
+    assert not saved.exists()
+    done = cli("select", "--task", "xnli", "--fit", path, "--json")
+    assert done.code == 0, done.err
+    assert "base models" in done.err
+    assert json.loads(done.out, parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+    twice = _write(tmp_path / "d.csv", ["sources", "lang", "score", "score"], [])
+    assert_one_line_error(cli("select", "--task", "xnli", "--fit", twice), "appears twice")

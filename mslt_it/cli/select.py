@@ -238,13 +238,18 @@ def _learn(
     """``--fit`` (cross-validate, maybe save) and ``--suggest`` (from the fit or a saved file)."""
     from mslt_it.selection import parse_k
     from mslt_it.selection.learning import fit_predictor, suggest_sets
-    from mslt_it.selection.predictor import load_predictor
+    from mslt_it.selection.predictor import check_save_path, load_predictor
 
     if save is not None and fit is None:
         raise MsltError("--save: needs --fit RESULTS (the measured results to learn from)")
     if fit is not None and predictor_path is not None:
         raise MsltError("--predictor: give --fit (to fit a new one) or --predictor, not both")
-    output: dict[str, Any] = {}
+    if suggest is not None and suggest < 1:
+        raise MsltError(f"--suggest: must be >= 1, got {suggest}")
+    if save is not None:
+        check_save_path(save, overwrite, [fit] if fit is not None else [])
+    # Everything that can fail runs before anything is written or printed.
+    fitted = None
     if fit is not None:
         sizes = parse_k(k) if k is not None else None
         if sizes is not None and len(sizes) != 1:
@@ -258,31 +263,40 @@ def _learn(
             seed=seed,
             options=options,
         )
-        for note in fitted.notes:
-            STDERR.print(f"note: {fit}: {note}", highlight=False, soft_wrap=True)
-        if save is not None:
-            fitted.predictor.save(save, overwrite=overwrite, inputs=[fit])
         predictor = fitted.predictor
-        output["validation"] = fitted.validation.to_dict()
-        output["verdict"] = fitted.validation.verdict()
-        output["saved"] = str(save) if save is not None else None
-        if not json_output:
-            print_validation(fitted)
-            if save is not None:
-                STDOUT.print(f"predictor saved to {save}", highlight=False, soft_wrap=True)
-    else:
-        if predictor_path is None:
-            raise MsltError("--suggest: needs --fit RESULTS or --predictor FILE")
+    elif predictor_path is not None:
         predictor = load_predictor(predictor_path)
+    else:
+        raise MsltError("--suggest: needs --fit RESULTS or --predictor FILE")
+    suggestions = None
     if suggest is not None:
         suggestions = suggest_sets(
             predictor, task, suggest, pool=pool, targets=targets, seed=seed, options=options
         )
-        output["suggestions"] = [s.to_dict() for s in suggestions]
-        if not json_output:
-            print_suggestions(suggestions)
+    if save is not None and fitted is not None:
+        fitted.predictor.save(save, overwrite=overwrite, inputs=[fit] if fit else [])
+    if fitted is not None:
+        for note in fitted.notes:
+            STDERR.print(f"note: {fit}: {note}", highlight=False, soft_wrap=True)
     if json_output:
-        _print_json(output["suggestions"] if fit is None else output)
+        if fitted is None:
+            _print_json([s.to_dict() for s in suggestions or []])
+        else:
+            _print_json(
+                {
+                    "validation": fitted.validation.to_dict(),
+                    "verdict": fitted.validation.verdict(),
+                    "saved": str(save) if save is not None else None,
+                    "suggestions": [s.to_dict() for s in suggestions or []],
+                }
+            )
+        return
+    if fitted is not None:
+        print_validation(fitted)
+        if save is not None:
+            STDOUT.print(f"predictor saved to {save}", highlight=False, soft_wrap=True)
+    if suggestions is not None:
+        print_suggestions(suggestions)
 
 
 def _print_json(data: Any) -> None:

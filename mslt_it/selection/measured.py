@@ -106,6 +106,9 @@ def load_measured(
     text = read_user_text(path, option, MAX_RESULTS_BYTES).removeprefix("\ufeff")  # Excel's BOM
     reader = csv.DictReader(io.StringIO(text))
     columns = reader.fieldnames or []
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        raise MsltError(f"{where}: column {repeated[0]!r} appears twice; keep one")
     target_column = next((c for c in TARGET_COLUMNS if c in columns), None)
     if "sources" not in columns or "score" not in columns or target_column is None:
         raise MsltError(
@@ -181,9 +184,10 @@ def _one_size(
     if len(result.sets) < min_sets:
         found = ", ".join("+".join(s) for s in result.sets[:3]) or "none"
         more = ", …" if len(result.sets) > 3 else ""
+        why = f" ({'; '.join(result.notes)})" if result.notes else ""
         raise MsltError(
             f"{where}: a predictor needs at least {min_sets} measured sets (cross-validation "
-            f"holds out 3 at a time), found {len(result.sets)}: {found}{more}"
+            f"holds out 3 at a time), found {len(result.sets)}: {found}{more}{why}"
         )
     if len(result.targets) < 1:
         raise MsltError(f"{where}: no target language outside the sets' sources")

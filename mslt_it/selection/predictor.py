@@ -33,6 +33,7 @@ import numpy as np
 from mslt_it.errors import MsltError, allowed
 from mslt_it.files import read_user_text
 from mslt_it.io import atomic_write_text
+from mslt_it.selection.features import feature_names
 from mslt_it.selection.measured import MeasuredTransfer
 
 FORMAT = "mslt-it transfer predictor"
@@ -147,6 +148,17 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def _canonical(document: dict[str, Any]) -> str:
+    body = {key: value for key, value in document.items() if key != "sha256"}
+    return json.dumps(body, sort_keys=True, ensure_ascii=False, allow_nan=False)
+
+
+def _seal(document: dict[str, Any]) -> dict[str, Any]:
+    """The document with ``sha256`` of everything else: a hand-edited task, k or feature list
+    is refused like an edited model, instead of ranking with a model fitted for another."""
+    return {**document, "sha256": _digest(_canonical(document))}
+
+
 @dataclass
 class TransferPredictor:
     """A fitted predictor: the full model, the fold models, and what its features mean."""
@@ -178,19 +190,22 @@ class TransferPredictor:
         return values[:, : len(self.feature_names)]
 
     def to_document(self) -> dict[str, Any]:
+        """The file's content; ``sha256`` covers everything else in it (see :func:`_seal`)."""
         models = [self.model.model_to_string(), *(m.model_to_string() for m in self.fold_models)]
-        return {
-            "format": FORMAT,
-            "version": VERSION,
-            "task": self.task,
-            "k": self.k,
-            "objective": self.objective,
-            "features": self.feature_names,
-            "options": self.options,
-            "trained_on": self.trained_on,
-            "validation": self.validation,
-            "models": [{"sha256": _digest(text), "text": text} for text in models],
-        }
+        return _seal(
+            {
+                "format": FORMAT,
+                "version": VERSION,
+                "task": self.task,
+                "k": self.k,
+                "objective": self.objective,
+                "features": self.feature_names,
+                "options": self.options,
+                "trained_on": self.trained_on,
+                "validation": self.validation,
+                "models": [{"sha256": _digest(text), "text": text} for text in models],
+            }
+        )
 
     def save(
         self, path: str | Path, *, overwrite: bool = False, inputs: Sequence[Path] = ()
@@ -207,17 +222,34 @@ class TransferPredictor:
             raise MsltError(f"--save: cannot write {str(path)!r}: {error.strerror}") from None
 
     def _save(self, path: Path, overwrite: bool, inputs: Sequence[Path]) -> Path:
-        for source in inputs:
-            if path.exists() and source.exists() and path.resolve() == Path(source).resolve():
-                raise MsltError(f"--save: {str(path)!r} is an input; choose another file")
-        if path.is_symlink() or (path.exists() and not path.is_file()):
-            raise MsltError(f"--save: {str(path)!r} exists and is not a regular file")
-        if path.exists():
-            if not overwrite:
-                raise MsltError(f"--save: {str(path)!r} exists; pass --overwrite to replace it")
-            load_predictor(path, option="--save")  # refuses anything that is not ours
+        check_save_path(path, overwrite, inputs)
         atomic_write_text(path, json.dumps(self.to_document(), ensure_ascii=False) + "\n")
         return path
+
+
+def check_save_path(path: Path, overwrite: bool, inputs: Sequence[Path] = ()) -> None:
+    """Refuse, before any work, a ``--save`` that would write an input, a file that is not a
+    predictor, or an existing predictor without ``overwrite``."""
+    path = Path(path)
+    try:
+        _check_save_path(path, overwrite, inputs)
+    except OSError as error:
+        raise MsltError(f"--save: cannot write {str(path)!r}: {error.strerror}") from None
+
+
+def _check_save_path(path: Path, overwrite: bool, inputs: Sequence[Path]) -> None:
+    parent = path.parent
+    if parent.exists() and not parent.is_dir():
+        raise MsltError(f"--save: {str(parent)!r} is not a folder")
+    for source in inputs:
+        if path.exists() and source.exists() and path.resolve() == Path(source).resolve():
+            raise MsltError(f"--save: {str(path)!r} is an input; choose another file")
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise MsltError(f"--save: {str(path)!r} exists and is not a regular file")
+    if path.exists():
+        if not overwrite:
+            raise MsltError(f"--save: {str(path)!r} exists; pass --overwrite to replace it")
+        read_document(path, "--save")  # refuses anything that is not a predictor mslt-it wrote
 
 
 MODEL_HEADER = ("version", "num_class", "num_tree_per_iteration", "max_feature_idx", "objective")
@@ -234,10 +266,9 @@ def _field(document: dict[str, Any], name: str, kind: type | tuple[type, ...], w
     return value
 
 
-def load_predictor(path: str | Path, *, option: str = "--predictor") -> TransferPredictor:
-    """A predictor saved by :meth:`TransferPredictor.save`; anything else is a one-line error."""
-    lgb = _lightgbm()
-
+def read_document(path: str | Path, option: str) -> dict[str, Any]:
+    """A predictor file's JSON, proven to be one mslt-it wrote and unchanged since (its format,
+    version and seal); what it holds is checked by :func:`load_predictor`."""
     where = f"{option}: {path}"
     text = read_user_text(path, option, MAX_PREDICTOR_BYTES)
     try:
@@ -250,8 +281,25 @@ def load_predictor(path: str | Path, *, option: str = "--predictor") -> Transfer
         raise MsltError(
             f"{where}: predictor version {document.get('version')!r}; allowed: {VERSION}"
         )
+    try:
+        sealed = document.get("sha256") == _digest(_canonical(document))
+    except ValueError:  # NaN or infinity written into the file
+        sealed = False
+    if not sealed:
+        raise MsltError(f"{where}: the file was changed after it was saved; fit it again")
+    return document
+
+
+def load_predictor(path: str | Path, *, option: str = "--predictor") -> TransferPredictor:
+    """A predictor saved by :meth:`TransferPredictor.save`; anything else is a one-line error."""
+    lgb = _lightgbm()
+
+    where = f"{option}: {path}"
+    document = read_document(path, option)
     task = _field(document, "task", str, where)
     k = _field(document, "k", int, where)
+    if k < 1:
+        raise MsltError(f"{where}: field 'k' is {k}; allowed: a set size >= 1")
     objective = _field(document, "objective", str, where)
     if objective not in OBJECTIVES:
         raise MsltError(f"{where}: objective {objective!r}; allowed: {allowed(OBJECTIVES)}")
@@ -260,6 +308,16 @@ def load_predictor(path: str | Path, *, option: str = "--predictor") -> Transfer
     unknown = sorted(set(options) - set(FEATURE_OPTIONS))
     if unknown:
         raise MsltError(f"{where}: options {unknown[0]!r}; allowed: {allowed(FEATURE_OPTIONS)}")
+    expected = feature_names(bool(options.get("tokenizer")))
+    if names != expected:
+        raise MsltError(
+            f"{where}: its features are not the ones this mslt-it computes; fit it again"
+        )
+    trained_on = _field(document, "trained_on", dict, where)
+    for key in ("sets", "targets"):
+        values = trained_on.get(key)
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise MsltError(f"{where}: field 'trained_on.{key}' is not a list of strings")
     models = _field(document, "models", list, where)
     if not models:
         raise MsltError(f"{where}: field 'models' is empty")
@@ -293,7 +351,7 @@ def load_predictor(path: str | Path, *, option: str = "--predictor") -> Transfer
         options,
         boosters[0],
         boosters[1:],
-        _field(document, "trained_on", dict, where),
+        trained_on,
         document.get("validation") if isinstance(document.get("validation"), dict) else {},
     )
 

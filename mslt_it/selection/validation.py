@@ -111,6 +111,11 @@ def top_hit(scores: np.ndarray, measured: np.ndarray, k: int = 3) -> float:
     return float(bool(best & set(top_order(scores)[:k].tolist())))
 
 
+def _finite(value: float) -> float | None:
+    """JSON has no NaN: an undefined mean (every gain 0) is null."""
+    return float(value) if math.isfinite(value) else None
+
+
 @dataclass
 class MethodScore:
     """One ranking method's held-out metrics, averaged over (split, target) groups."""
@@ -125,9 +130,9 @@ class MethodScore:
     def to_dict(self) -> dict[str, Any]:
         return {
             "method": self.method,
-            "spearman": self.spearman,
-            "ndcg@3": self.ndcg3,
-            "top3_hit": self.top3,
+            "spearman": _finite(self.spearman),
+            "ndcg@3": _finite(self.ndcg3),
+            "top3_hit": _finite(self.top3),
             "groups": self.groups,
             "spearman_ci": list(self.spearman_ci) if self.spearman_ci else None,
         }
