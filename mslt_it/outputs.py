@@ -166,6 +166,12 @@ def adopt_output(folder: str | Path, kind: str) -> list[str]:
                 f"{field}: {_describe(folder)} holds no {' or '.join(DONE_FILES[kind])}, so it is "
                 f"not a finished {kind}; nothing was marked"
             )
+        links = [n for n in files if (folder / n).is_symlink()]
+        if links:
+            raise MsltError(
+                f"{field}: {_describe(folder)} holds {links[0]!r}, a link (mslt-it writes files, "
+                "never links, and an overwrite would follow it); nothing was marked"
+            )
         strangers = [n for n in files if not any(fnmatch.fnmatch(n, p) for p in KIND_FILES[kind])]
         if strangers:
             raise MsltError(

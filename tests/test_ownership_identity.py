@@ -113,6 +113,13 @@ def test_an_output_of_an_older_version_is_adopted_only_when_it_is_exactly_one(
     assert_one_line_error(cli("adopt", tmp_path / "rep", "--kind", "report"), "thesis.tex")
     assert not (tmp_path / "rep" / OWNER_FILE).exists()
     (tmp_path / "rep" / "thesis.tex").unlink()
+    outside = tmp_path / "outside.png"
+    outside.write_text("the user's figure")
+    (tmp_path / "rep" / "heatmap-extra.png").symlink_to(outside)  # named like a report file
+    assert_one_line_error(cli("adopt", tmp_path / "rep", "--kind", "report"), "a link")
+    assert not (tmp_path / "rep" / OWNER_FILE).exists()
+    (tmp_path / "rep" / "heatmap-extra.png").unlink()
+    assert outside.read_text() == "the user's figure"
     assert_one_line_error(cli("adopt", tmp_path / "rep", "--kind", "dataset"), "manifest.json")
     adopted = cli("adopt", tmp_path / "rep", "--kind", "report")
     assert adopted.code == 0, adopted.err
