@@ -236,9 +236,13 @@ def _learn(
     json_output: bool,
 ) -> None:
     """``--fit`` (cross-validate, maybe save) and ``--suggest`` (from the fit or a saved file)."""
-    from mslt_it.selection import parse_k
-    from mslt_it.selection.learning import fit_predictor, suggest_sets
-    from mslt_it.selection.predictor import check_save_path, load_predictor
+    from mslt_it.selection import (
+        check_save_path,
+        fit_predictor,
+        load_predictor,
+        parse_k,
+        suggest_sets,
+    )
 
     if save is not None and fit is None:
         raise MsltError("--save: needs --fit RESULTS (the measured results to learn from)")
@@ -326,7 +330,7 @@ def _print_wide(table: Table) -> None:
 
 def print_selection(result: SelectionResult, options: Any) -> None:
     """One table per set size: rank, sources, then every criterion (the ranking one first)."""
-    from mslt_it.selection.criteria import size_unit
+    from mslt_it.selection import size_unit
 
     for info in result.searches:
         table = Table(

@@ -12,7 +12,11 @@ criteria against measured results.
 - :mod:`.search`: exhaustive and pruned search with identical answers;
 - :mod:`.criteria`: the named criteria and their options;
 - :mod:`.text`: token types and mean embeddings of the task's text;
-- :mod:`.api`: :func:`select_sources` and :func:`evaluate_criteria`.
+- :mod:`.context`: the languages a selection works on, and criteria's scores of given sets;
+- :mod:`.api`: :func:`select_sources` and :func:`evaluate_criteria`;
+- :mod:`.measured`, :mod:`.features`, :mod:`.predictor`, :mod:`.validation`, :mod:`.learning`:
+  a transfer predictor fitted on measured results (``select --fit``, ``--criterion learned``,
+  ``--suggest``).
 """
 
 from __future__ import annotations
@@ -29,21 +33,31 @@ from mslt_it.selection.api import (
     run_selection,
     select_sources,
 )
-from mslt_it.selection.criteria import CRITERIA, Context, Criterion, SelectionOptions
+from mslt_it.selection.criteria import CRITERIA, Context, Criterion, SelectionOptions, size_unit
+from mslt_it.selection.learning import Fitted, Suggestion, fit_predictor, suggest_sets
+from mslt_it.selection.predictor import TransferPredictor, check_save_path, load_predictor
 
 __all__ = [
     "CRITERIA",
     "Context",
     "Criterion",
     "CriterionEvaluation",
+    "Fitted",
     "RankedSet",
     "SearchInfo",
     "SelectionOptions",
     "SelectionResult",
+    "Suggestion",
+    "TransferPredictor",
+    "check_save_path",
     "evaluate_criteria",
     "evaluate_criteria_markdown",
+    "fit_predictor",
+    "load_predictor",
     "load_results_csv",
     "parse_k",
     "run_selection",
     "select_sources",
+    "size_unit",
+    "suggest_sets",
 ]

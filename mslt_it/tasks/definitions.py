@@ -59,6 +59,7 @@ from mslt_it.tasks import instructions, ner
 from mslt_it.tasks.base import COMMON_FIELDS, Row, Task, Verbalizer, common_variables
 from mslt_it.tasks.compile import LimitError, compile_variables, remember_rows
 from mslt_it.tasks.schema import KIND_FIELDS, RegistryLanguages, TaskFile
+from mslt_it.tasks.synthetic import GENERATOR_KINDS, generator_columns
 from mslt_it.yamlfiles import read_text_file, validate_yaml_file
 
 # ------------------------------------------------------------------------------------ kinds
@@ -299,49 +300,19 @@ def check_choices_count(spec: TaskFile, path: Path) -> None:
         )
 
 
-SYNTHETIC_ROWS: dict[str, tuple[str, int, tuple[str, ...]]] = {
-    "xnli": ("classification", 3, ("premise", "hypothesis", "label")),
-    "pawsx": ("classification", 2, ("id", "sentence1", "sentence2", "label")),
-    "wikiann": ("ner", 0, ("tokens", "ner_tags", "langs", "spans")),
-    "xcopa": (
-        "multiple_choice",
-        2,
-        ("premise", "choice1", "choice2", "question", "label", "idx", "changed"),
-    ),
-    "xstorycloze": (
-        "multiple_choice",
-        2,
-        (
-            "story_id",
-            "input_sentence_1",
-            "input_sentence_2",
-            "input_sentence_3",
-            "input_sentence_4",
-            "sentence_quiz1",
-            "sentence_quiz2",
-            "answer_right_ending",
-        ),
-    ),
-    "xwinograd": ("multiple_choice", 2, ("sentence", "option1", "option2", "answer")),
-    "bactrianx": ("instructions", 0, ("instruction", "input", "output", "id")),
-}
-"""What each generator of :mod:`mslt_it.tasks.synthetic` makes: the kind, the number of labels
-(label ids 0 to n-1; 0 for kinds without a label set) and the columns of a row. A definition
-naming a generator must match it, or its rows break at the first label beyond its own."""
-
-
 def check_synthetic(spec: TaskFile, path: Path) -> None:
     """The definition's kind, labels and columns fit the synthetic generator it names."""
     generator = spec.synthetic
     if generator is None:
         return
-    if generator not in SYNTHETIC_ROWS:
+    if generator not in GENERATOR_KINDS:
         raise MsltError(
-            f"{path}: synthetic: unknown generator {generator!r}; known: {allowed(SYNTHETIC_ROWS)}"
+            f"{path}: synthetic: unknown generator {generator!r}; known: {allowed(GENERATOR_KINDS)}"
         )
-    kind, count, columns = SYNTHETIC_ROWS[generator]
+    kind, count = GENERATOR_KINDS[generator]
+    columns = generator_columns(generator)
     if spec.kind != kind:
-        fitting = [name for name, shape in SYNTHETIC_ROWS.items() if shape[0] == spec.kind]
+        fitting = [name for name, shape in GENERATOR_KINDS.items() if shape[0] == spec.kind]
         raise MsltError(
             f"{path}: synthetic: the {generator} generator makes {kind} rows, not "
             f"{spec.kind} ones; allowed for {spec.kind}: {allowed(fitting) or 'none'}"

@@ -472,6 +472,25 @@ GENERATORS = {
     "bactrianx": bactrianx_row,
 }
 
+GENERATOR_KINDS: dict[str, tuple[str, int]] = {
+    "xnli": ("classification", 3),
+    "pawsx": ("classification", 2),
+    "wikiann": ("ner", 0),
+    "xcopa": ("multiple_choice", 2),
+    "xstorycloze": ("multiple_choice", 2),
+    "xwinograd": ("multiple_choice", 2),
+    "bactrianx": ("instructions", 0),
+}
+"""Each generator's kind of rows and number of labels (ids 0 to n-1; 0 for kinds without a
+label set). A task definition naming a generator must match it; its columns are those of a row
+the generator makes (:func:`generator_columns`)."""
+
+
+@cache
+def generator_columns(name: str) -> tuple[str, ...]:
+    """The columns of the rows generator ``name`` makes (read off one row)."""
+    return tuple(GENERATORS[name]("en", "validation", 0))
+
 
 def synthetic_row(task: str, lang: str, split: str, index: int) -> Row:
     """Row ``index`` of the synthetic ``task`` data in ``lang``, in the task's Hub schema."""
