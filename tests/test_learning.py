@@ -447,3 +447,17 @@ def test_nothing_is_written_or_noted_when_a_later_step_fails(tmp_path: Path, cli
     assert json.loads(done.out, parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
     twice = _write(tmp_path / "d.csv", ["sources", "lang", "score", "score"], [])
     assert_one_line_error(cli("select", "--task", "xnli", "--fit", twice), "appears twice")
+
+
+def test_the_order_of_the_rows_changes_nothing(planted: Path, tmp_path: Path) -> None:
+    """A results file is a set of measurements: shuffled, it fits the same predictor."""
+    lines = planted.read_text(encoding="utf-8").splitlines()
+    body = lines[1:]
+    np.random.default_rng(3).shuffle(body)
+    shuffled = tmp_path / "shuffled.csv"
+    shuffled.write_text("\n".join([lines[0], *body]) + "\n", encoding="utf-8")
+    a, b = fit_predictor(planted, "xnli"), fit_predictor(shuffled, "xnli")
+    builder = FeatureBuilder(make_context(TASK, POOL, targets_as_sources=True), tuple(LANGS))
+    rows = builder.rows([(("ar", "es", "ru"), "hi"), (("de", "fr", "zh"), "th")])
+    assert np.array_equal(a.predictor.predict(rows), b.predictor.predict(rows))
+    assert a.validation.to_dict() == b.validation.to_dict()

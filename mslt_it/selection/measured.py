@@ -153,6 +153,7 @@ def load_measured(
         rows.append(Measured(sources, target, score))
     if other_task and not rows and not skipped_base and not skipped_own:
         raise MsltError(f"{where}: no rows of task {task}")
+    rows.sort(key=lambda row: (row.sources, row.target))  # the file's order changes nothing
     result = MeasuredTransfer(rows, str(path))
     if other_task:
         result.notes.append(f"{other_task} rows of other tasks left out")
