@@ -263,7 +263,8 @@ class RecipeConfig(BaseModel):
     model: dict[str, Any] = Field(
         description="The base model: {name_or_path, trust_remote_code, chat_template}; "
         "name_or_path `mslt-it:tiny` builds the tiny offline model, `mslt-it:tiny-world` the one "
-        "pre-trained on the synthetic world (see mslt_it.tiny)."
+        "pre-trained on the synthetic world, `mslt-it:tiny-world-sized` the one pre-trained on "
+        "text whose amount per language follows CC-100 (see mslt_it.tiny)."
     )
     train: dict[str, Any] = Field(default={}, description="mslt-it train settings.")
     eval: dict[str, Any] = Field(default={}, description="mslt-it eval settings.")

@@ -1,4 +1,5 @@
-"""mslt-it's own model names (``mslt-it:tiny``, ``mslt-it:tiny-world``), resolved the same way
+"""mslt-it's own model names (``mslt-it:tiny``, ``mslt-it:tiny-world``,
+``mslt-it:tiny-world-sized``), resolved the same way
 wherever a model is named: a recipe's ``model.name_or_path`` or ``eval.compare_models``, and
 ``mslt-it eval --model``. Each is made once into a folder (built, or copied from the package) and
 then used like any local model.
@@ -13,7 +14,8 @@ from mslt_it.outputs import output_lock
 
 TINY_MODEL = "mslt-it:tiny"
 TINY_WORLD_MODEL = "mslt-it:tiny-world"
-TINY_MODELS = (TINY_MODEL, TINY_WORLD_MODEL)
+TINY_SIZED_WORLD_MODEL = "mslt-it:tiny-world-sized"
+TINY_MODELS = (TINY_MODEL, TINY_WORLD_MODEL, TINY_SIZED_WORLD_MODEL)
 
 
 def is_named_model(name: str | Path | None) -> bool:
@@ -37,8 +39,8 @@ def ensure_named_model(name: str, folder: Path) -> Path:
     with output_lock(folder, field="model", wait=True):
         if folder.is_dir():  # another process made it meanwhile
             return folder
-        if name == TINY_WORLD_MODEL:
-            copy_world_model(folder)
+        if name in (TINY_WORLD_MODEL, TINY_SIZED_WORLD_MODEL):
+            copy_world_model(folder, sized=name == TINY_SIZED_WORLD_MODEL)
         else:
             build_tiny_model(folder, seed=0)
     return folder

@@ -143,8 +143,9 @@ def make_plan(recipe: Recipe) -> Plan:
 
 
 def resolve_model(recipe: Recipe) -> Path | str:
-    """The model to train; ``mslt-it:tiny`` (random) and ``mslt-it:tiny-world`` (pre-trained on
-    the synthetic world) mean the tiny offline models, made once per recipe in its folder."""
+    """The model to train; ``mslt-it:tiny`` (random), ``mslt-it:tiny-world`` and
+    ``mslt-it:tiny-world-sized`` (pre-trained on the synthetic world, equal or CC-100-sized text
+    per language) mean the tiny offline models, made once per recipe in its folder."""
     name = recipe.model.name_or_path
     return (recipe.output_dir / "tiny-model").resolve() if name in TINY_MODELS else name
 

@@ -49,6 +49,7 @@ NOT_RUN = {
 
 PARSED_ONLY = {
     "mslt-it tiny-model models/world --world": "pre-trains for minutes",
+    "mslt-it tiny-model models/world-sized --world --sized": "pre-trains for minutes",
     "mslt-it tiny-model models/tiny-seed1 --seed 1": "the same build as models/tiny, other seed",
 }
 """Examples too heavy for the suite, with the reason: their options are parsed, not run."""

@@ -90,9 +90,17 @@ def test_the_world_base_is_reproducible(tmp_path) -> None:
     assert digests[0] == digests[1]
 
 
-def test_the_shipped_world_base_is_what_the_builder_makes_and_recipes_copy_it(tmp_path) -> None:
+SHIPPED_BASES = [("tiny-world", False), ("tiny-world-sized", True)]
+"""The two shipped world bases: equal text per language (the demo's), and text following
+CC-100 sizes (the synthetic study's)."""
+
+
+@pytest.mark.parametrize(("name", "sized"), SHIPPED_BASES)
+def test_the_shipped_world_base_is_what_the_builder_makes_and_recipes_copy_it(
+    tmp_path, name: str, sized: bool
+) -> None:
     """The shipped weights' record matches the builder's settings (the full 2,000-step rebuild,
-    ten minutes on one core, is `mslt-it tiny-model DIR --world`); `mslt-it:tiny-world` in a
+    ten minutes on one core, is `mslt-it tiny-model DIR --world [--sized]`); `mslt-it:NAME` in a
     recipe is a copy of them."""
     from dataclasses import asdict
 
@@ -109,24 +117,27 @@ def test_the_shipped_world_base_is_what_the_builder_makes_and_recipes_copy_it(tm
         world_text_digest,
     )
 
-    shipped = RESOURCES_DIR / "tiny-world"
+    shipped = RESOURCES_DIR / name
     info = read_info(shipped)
     assert info["world"] and info["seed"] == 0 and info["languages"] == languages_of_task("xnli")
+    assert info.get("sized") == ({"corpus": "cc100", "exponent": world.SIZE_EXPONENT} if sized
+                                 else None)  # fmt: skip
     assert info["pretrain"] == asdict(PretrainSettings(steps=WORLD_STEPS, batch_size=32,
                                                        block_size=48))  # fmt: skip
     assert info["shape"] == asdict(TinyShape())
-    docs, frames, chats = world_documents(languages_of_task("xnli"), seed=0)
+    docs, frames, chats = world_documents(languages_of_task("xnli"), seed=0, sized=sized)
     assert info["world_text_sha256"] == world_text_digest(docs, frames, chats), (
         "the world's text changed since the shipped base was built: rebuild it with "
-        "`mslt-it tiny-model mslt_it/resources/tiny-world --world --overwrite`"
+        f"`mslt-it tiny-model mslt_it/resources/{name} --world {'--sized ' * sized}--overwrite`"
     )
-    copy = copy_world_model(tmp_path / "base")
+    copy = copy_world_model(tmp_path / "base", sized=sized)
     assert (copy / "model.safetensors").read_bytes() == (shipped / "model.safetensors").read_bytes()
     model = AutoModelForCausalLM.from_pretrained(copy)
     assert sum(p.numel() for p in model.parameters()) == info["parameters"]
 
 
-def test_the_shipped_world_base_has_its_recorded_held_out_loss() -> None:
+@pytest.mark.parametrize("name", [name for name, _ in SHIPPED_BASES])
+def test_the_shipped_world_base_has_its_recorded_held_out_loss(name: str) -> None:
     """The shipped weights are the ones the record describes: their next-token loss on the
     held-out (validation-split) paragraphs, recomputed here token by token, is the recorded one."""
     import torch
@@ -135,7 +146,7 @@ def test_the_shipped_world_base_has_its_recorded_held_out_loss() -> None:
     from mslt_it.paths import RESOURCES_DIR
     from mslt_it.tiny import heldout_texts, read_info
 
-    shipped = RESOURCES_DIR / "tiny-world"
+    shipped = RESOURCES_DIR / name
     info = read_info(shipped)
     tokenizer = AutoTokenizer.from_pretrained(str(shipped))
     model = AutoModelForCausalLM.from_pretrained(str(shipped)).eval()
@@ -219,9 +230,10 @@ def test_every_registry_language_keeps_one_word_per_concept() -> None:
 
 
 def test_pretraining_text_follows_compressed_cc100_sizes() -> None:
-    """Each language's amount of world text grows with its CC-100 size (exponent 0.3, XLM-R's
-    sampling), the total stays the budget, and the smallest language still gets a fifth of the
-    largest's: size has something to act through, and every language is learnt."""
+    """In the sized world each language's amount of text grows with its CC-100 size (exponent
+    0.3, XLM-R's sampling), the total stays the budget, and the smallest language still gets a
+    fifth of the largest's: size has something to act through, and every language is learnt.
+    The equal world gives each the same."""
     from mslt_it.languages import pretraining_size
     from mslt_it.tiny import WORLD_ROWS_PER_LANGUAGE, world_documents
 
@@ -232,9 +244,12 @@ def test_pretraining_text_follows_compressed_cc100_sizes() -> None:
     assert abs(sum(counts.values()) - WORLD_ROWS_PER_LANGUAGE * len(langs)) <= len(langs)
     assert counts["en"] / counts["sw"] == pytest.approx((300.8 / 1.6) ** world.SIZE_EXPONENT, 0.02)
     assert counts["sw"] >= counts["en"] / 5
-    docs, _frames, _chats = world_documents(["en", "sw"], seed=0, rows=100)
+    docs, _frames, _chats = world_documents(["en", "sw"], seed=0, rows=100, sized=True)
     words = {lang: {world.word(c, lang) for c in range(40)} for lang in ("en", "sw")}
     share = {lang: sum(any(w in words[lang] for w in d.split()) for d in docs) for lang in words}
     assert share["en"] > 2 * share["sw"]
+    docs, _frames, _chats = world_documents(["en", "sw"], seed=0, rows=100)
+    share = {lang: sum(any(w in words[lang] for w in d.split()) for d in docs) for lang in words}
+    assert share["en"] < 1.5 * share["sw"]  # the English documents aside, equal text
     with pytest.raises(MsltError, match="no cc100 size"):
         world.text_shares(["en", "yo"])

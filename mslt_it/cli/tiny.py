@@ -30,6 +30,13 @@ def tiny_model(
             "answers; --steps default 2000, minutes on one core)."
         ),
     ] = False,
+    sized: Annotated[
+        bool,
+        typer.Option(
+            help="With --world: each language's amount of text follows its CC-100 size "
+            "(exponent 0.3; mslt-it:tiny-world-sized, the synthetic study's base)."
+        ),
+    ] = False,
 ) -> None:
     """Build a tiny Llama model + byte-level BPE tokenizer offline (random weights unless --steps).
 
@@ -46,5 +53,6 @@ def tiny_model(
         pretrain_steps=0 if steps is None else steps,  # 0 with --world: its WORLD_STEPS
         overwrite=overwrite,
         world=world,
+        sized=sized,
     )
     STDOUT.print(f"tiny model written to {path}", highlight=False, soft_wrap=True)

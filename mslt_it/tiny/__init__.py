@@ -58,6 +58,7 @@ from mslt_it.tiny.text import (
     tokenizer_corpus,
 )
 from mslt_it.tiny.world_base import (
+    SHIPPED_SIZED_WORLD_MODEL,
     SHIPPED_WORLD_MODEL,
     WORLD_ROWS_PER_LANGUAGE,
     WORLD_STEPS,
@@ -78,6 +79,7 @@ __all__ = [
     "IM_START",
     "INFO_FILE",
     "PAD_TOKEN",
+    "SHIPPED_SIZED_WORLD_MODEL",
     "SHIPPED_WORLD_MODEL",
     "SPECIAL_TOKENS",
     "SYSTEM_PROMPT",

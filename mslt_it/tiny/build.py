@@ -60,6 +60,7 @@ def build_tiny_model(
     pretrain_steps: int = 0,
     overwrite: bool = False,
     world: bool = False,
+    sized: bool = False,
 ) -> Path:
     """Build the tiny model folder at ``out_dir`` and return its path.
 
@@ -71,8 +72,14 @@ def build_tiny_model(
     """
     if world:
         return build_world_model(
-            out_dir, seed=seed, steps=pretrain_steps or WORLD_STEPS, overwrite=overwrite
+            out_dir,
+            seed=seed,
+            steps=pretrain_steps or WORLD_STEPS,
+            overwrite=overwrite,
+            sized=sized,
         )
+    if sized:
+        raise MsltError("sized: only the world base has sized text; add --world")
     out = Path(out_dir)
     if not 0 <= seed < 2**32:
         raise MsltError(f"seed: must be an integer in [0, 2**32), got {seed}")

@@ -54,21 +54,25 @@ from mslt_it.tiny.text import chat_conversations, english_documents, heldout_tex
 WORLD_STEPS = 2000
 """Pre-training steps of the world base (batch 32 x 48 tokens)."""
 WORLD_ROWS_PER_LANGUAGE = 700
-"""Grammar paragraphs per language on average in the world base's text (half as many task-row
-paragraphs, three sevenths as many task frames); each language's share follows its CC-100 size
-(:func:`mslt_it.world.text_shares`), so pre-training size has something to act through."""
+"""Grammar paragraphs per language (on average, in the sized world) in the world base's text
+(half as many task-row paragraphs, three sevenths as many task frames)."""
 
 
 def world_documents(
-    langs: Sequence[str], seed: int, rows: int = WORLD_ROWS_PER_LANGUAGE
+    langs: Sequence[str], seed: int, rows: int = WORLD_ROWS_PER_LANGUAGE, *, sized: bool = False
 ) -> tuple[list[str], list[list[dict[str, str]]], list[list[dict[str, str]]]]:
     """The world base's text: code-switched paragraphs, frames with random answers, chats.
 
-    Languages get unequal amounts, in proportion to their compressed CC-100 sizes."""
-    docs = world.code_switched_documents(langs, world.scaled_counts(langs, rows // 2), seed)
-    docs += world.grammar_documents(langs, world.scaled_counts(langs, rows), seed)
+    ``sized``: languages get unequal amounts, in proportion to their compressed CC-100 sizes
+    (:func:`mslt_it.world.text_shares`); otherwise ``rows`` each."""
+
+    def count(n: int) -> int | dict[str, int]:
+        return world.scaled_counts(langs, n) if sized else n
+
+    docs = world.code_switched_documents(langs, count(rows // 2), seed)
+    docs += world.grammar_documents(langs, count(rows), seed)
     docs += english_documents(15 * len(langs), seed)
-    frames = world.frame_conversations(langs, world.scaled_counts(langs, rows * 3 // 7), seed)
+    frames = world.frame_conversations(langs, count(rows * 3 // 7), seed)
     chats = chat_conversations(langs, 40, seed)
     return docs, frames, chats
 
@@ -85,19 +89,27 @@ def world_text_digest(
 
 
 def build_world_model(
-    out_dir: str | Path, *, seed: int = 0, steps: int = WORLD_STEPS, overwrite: bool = False
+    out_dir: str | Path,
+    *,
+    seed: int = 0,
+    steps: int = WORLD_STEPS,
+    overwrite: bool = False,
+    sized: bool = False,
 ) -> Path:
-    """The tiny base pre-trained on the synthetic world (see :func:`build_tiny_model`)."""
+    """The tiny base pre-trained on the synthetic world (see :func:`build_tiny_model`);
+    ``sized``: each language's amount of text follows its CC-100 size (the study's base)."""
     out = Path(out_dir)
     if not 0 <= seed < 2**32:
         raise MsltError(f"seed: must be an integer in [0, 2**32), got {seed}")
     if steps < 1:
         raise MsltError(f"steps: the world base needs at least 1 step, got {steps}")
     with claim_output(out, kind="model", overwrite=overwrite, field="out_dir"):
-        return _build_world(out, languages_of_task("xnli"), seed, steps, overwrite)
+        return _build_world(out, languages_of_task("xnli"), seed, steps, overwrite, sized)
 
 
-def _build_world(out: Path, langs: list[str], seed: int, steps: int, overwrite: bool) -> Path:
+def _build_world(
+    out: Path, langs: list[str], seed: int, steps: int, overwrite: bool, sized: bool
+) -> Path:
     """:func:`build_world_model` once ``out`` is claimed."""
     started = time.monotonic()
     from transformers import LlamaForCausalLM
@@ -107,7 +119,7 @@ def _build_world(out: Path, langs: list[str], seed: int, steps: int, overwrite: 
     seed_everything(seed)
     with one_thread(), progress_bar() as progress:
         tok_task = progress.add_task("tiny world model: tokenizer", total=1)
-        docs, frames, chats = world_documents(langs, seed)
+        docs, frames, chats = world_documents(langs, seed, sized=sized)
         tokenizer = train_tokenizer(tokenizer_corpus(docs, frames + chats), DEFAULT_VOCAB_SIZE)
         progress.advance(tok_task)
         documents = tokenize_documents(tokenizer, docs, chats)
@@ -124,6 +136,11 @@ def _build_world(out: Path, langs: list[str], seed: int, steps: int, overwrite: 
     record = {
         "seed": seed,
         "world": True,
+        **(
+            {"sized": {"corpus": world.SIZE_CORPUS, "exponent": world.SIZE_EXPONENT}}
+            if sized
+            else {}
+        ),
         "languages": langs,
         "world_text_sha256": world_text_digest(docs, frames, chats),
     }
@@ -135,13 +152,15 @@ def _build_world(out: Path, langs: list[str], seed: int, steps: int, overwrite: 
 
 SHIPPED_WORLD_MODEL = "tiny-world"
 """The world base shipped in ``mslt_it/resources/`` (``mslt-it tiny-model --world`` makes it)."""
+SHIPPED_SIZED_WORLD_MODEL = "tiny-world-sized"
+"""The sized world base shipped beside it (``mslt-it tiny-model --world --sized``)."""
 
 
-def copy_world_model(out: Path) -> Path:
-    """The shipped world base copied to ``out`` (pre-trained here if the package lacks it)."""
-    shipped = RESOURCES_DIR / SHIPPED_WORLD_MODEL
+def copy_world_model(out: Path, *, sized: bool = False) -> Path:
+    """A shipped world base copied to ``out`` (pre-trained here if the package lacks it)."""
+    shipped = RESOURCES_DIR / (SHIPPED_SIZED_WORLD_MODEL if sized else SHIPPED_WORLD_MODEL)
     if not (shipped / INFO_FILE).is_file():
-        return build_world_model(out)
+        return build_world_model(out, sized=sized)
     with atomic_directory(out, overwrite=False, kind="model") as tmp:
         for path in shipped.iterdir():
             if path.is_file():
