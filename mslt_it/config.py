@@ -9,6 +9,7 @@ settings are used (:func:`mslt_it.data.with_defaults`), not by the schema.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -213,6 +214,10 @@ class SelectSpec(BaseModel):
         default="error",
         description="size: a pool language without a size is an error, or ranks its sets last "
         "(BLOOM's ROOTS has no German or Russian).",
+    )
+    predictor: Path | None = Field(
+        default=None,
+        description="learned: a predictor file from `select --fit --save` (with targets).",
     )
 
     @model_validator(mode="after")

@@ -320,7 +320,11 @@ def _selected(spec: SelectSpec, task: str, where: str) -> Run:
             include=spec.include,
             top=1,
             seed=spec.seed,
-            options=SelectionOptions(size_model=spec.size_model, size_missing=spec.size_missing),
+            options=SelectionOptions(
+                size_model=spec.size_model,
+                size_missing=spec.size_missing,
+                predictor=spec.predictor,
+            ),
         )[0]
     except MsltError as error:
         raise MsltError(f"{where}.select: {error}") from None

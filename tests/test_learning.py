@@ -461,3 +461,19 @@ def test_the_order_of_the_rows_changes_nothing(planted: Path, tmp_path: Path) ->
     rows = builder.rows([(("ar", "es", "ru"), "hi"), (("de", "fr", "zh"), "th")])
     assert np.array_equal(a.predictor.predict(rows), b.predictor.predict(rows))
     assert a.validation.to_dict() == b.validation.to_dict()
+
+
+def test_a_recipe_selects_its_sources_with_a_predictor(planted: Path, tmp_path: Path, cli) -> None:
+    """`sources: {select: {criterion: learned, predictor: FILE, targets: [...]}}` trains on the
+    predictor's best set, the one `select --criterion learned` ranks first."""
+    saved = tmp_path / "p.json"
+    assert cli("select", "--task", "xnli", "--fit", planted, "--save", saved).code == 0
+    spec = {"criterion": "learned", "k": 3, "pool": POOL, "targets": ["bg", "sw", "ur"],
+            "predictor": str(saved)}  # fmt: skip
+    (run,) = expand_sources({"select": spec}, "xnli")
+    ranked = cli("select", "--task", "xnli", "--pool", ",".join(POOL), "--targets", "bg,sw,ur",
+                 "--criterion", "learned", "--predictor", saved, "--top", "1",
+                 "--json")  # fmt: skip
+    assert list(run.sources) == json.loads(ranked.out)[0]["sources"]
+    with pytest.raises(MsltError, match=r"select: --criterion learned: needs --predictor"):
+        expand_sources({"select": {**spec, "predictor": None}}, "xnli")
