@@ -280,7 +280,7 @@ def _learn(
     if save is not None and fitted is not None:
         fitted.predictor.save(save, overwrite=overwrite, inputs=[fit] if fit else [])
     if fitted is not None:
-        for note in fitted.notes:
+        for note in fitted.measured.notes:
             STDERR.print(f"note: {fit}: {note}", highlight=False, soft_wrap=True)
     if json_output:
         if fitted is None:

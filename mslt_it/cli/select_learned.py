@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 STDOUT = stdout_console()
 
 
-def _drivers(drivers: tuple[tuple[str, float], ...] | list[tuple[str, float]]) -> str:
+def drivers_text(drivers: tuple[tuple[str, float], ...] | list[tuple[str, float]]) -> str:
+    """``name +0.42; name -0.13``: the features that move a prediction, with their SHAP values."""
     return "; ".join(f"{name} {value:+.2f}" for name, value in drivers)
 
 
@@ -65,7 +66,7 @@ def print_suggestions(suggestions: list[Suggestion]) -> None:
             f"{s.predicted:+.2f}",
             f"{s.uncertainty:.2f}",
             f"{s.priority:+.2f}",
-            _drivers(s.drivers),
+            drivers_text(s.drivers),
         )
     print_whole(STDOUT, table)
     STDOUT.print(
@@ -74,7 +75,3 @@ def print_suggestions(suggestions: list[Suggestion]) -> None:
         highlight=False,
         soft_wrap=True,
     )
-
-
-def drivers_text(drivers: tuple[tuple[str, float], ...]) -> str:
-    return _drivers(drivers)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import re
 import warnings
 from collections.abc import Sequence
@@ -32,6 +31,7 @@ from mslt_it.selection.criteria import (
     missing_needs,
 )
 from mslt_it.selection.learning import PredictedScores, check_learned_size, options_of
+from mslt_it.selection.measured import finite_or_none, parse_score, split_sources
 from mslt_it.selection.objective import Objective
 from mslt_it.selection.predictor import load_predictor
 from mslt_it.selection.search import best_sets
@@ -89,10 +89,6 @@ class SelectionResult:
     columns: list[str]  # criteria in `scores`, the ranking one first
     searches: list[SearchInfo]
     notes: list[str] = field(default_factory=list)
-
-
-def _finite(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
 
 
 MAX_K = 1000
@@ -210,7 +206,7 @@ def run_selection(
             table[name] = CRITERIA[name].build(ctx, size, False).scores(found.combos)
         for rank, row in enumerate(found.combos):
             sources = tuple(sorted(ctx.pool[i] for i in row))
-            scores = {name: _finite(values[rank]) for name, values in table.items()}
+            scores = {name: finite_or_none(values[rank]) for name, values in table.items()}
             drivers = tuple(learned.drivers(row)) if learned is not None else ()
             sets.append(
                 RankedSet(sources, size, rank + 1, criterion, scores[criterion], scores, drivers)
@@ -290,11 +286,6 @@ class CriterionEvaluation:
         }
 
 
-def split_sources(text: str) -> list[str]:
-    """``"ar,en,zh"`` or ``"ar+en+zh"`` (spaces allowed) -> codes."""
-    return [code.strip() for code in re.split(r"[,+]", text) if code.strip()]
-
-
 def load_results_csv(path: str | Path) -> list[tuple[list[str], float]]:
     """Rows ``sources,score`` of a results file (other columns are ignored)."""
     path = Path(path)
@@ -311,17 +302,7 @@ def load_results_csv(path: str | Path) -> list[tuple[list[str], float]]:
         sources = split_sources(row["sources"] or "")
         if not sources:
             raise MsltError(f"--evaluate: {path}:{line}: sources is empty")
-        if row["score"] is None or not row["score"].strip():
-            raise MsltError(f"--evaluate: {path}:{line}: score is empty")
-        try:
-            score = float(row["score"])
-        except ValueError:
-            raise MsltError(
-                f"--evaluate: {path}:{line}: score {row['score']!r} is not a number"
-            ) from None
-        if not math.isfinite(score):
-            raise MsltError(f"--evaluate: {path}:{line}: score {row['score']!r} is not finite")
-        results.append((sources, score))
+        results.append((sources, parse_score(row["score"], f"--evaluate: {path}:{line}")))
     return results
 
 
@@ -349,7 +330,7 @@ def _spearman(x: np.ndarray, y: np.ndarray) -> float | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a constant criterion: correlation undefined
         value = spearmanr(x, y).statistic
-    return _finite(float(value))
+    return finite_or_none(float(value))
 
 
 def evaluate_criteria(

@@ -17,6 +17,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -154,6 +155,7 @@ class Context:
     notes: list[str] = field(default_factory=list)
     _tables: dict[str, FeatureTable] = field(default_factory=dict, repr=False)
     _coverage: tuple[np.ndarray, np.ndarray, int] | None = field(default=None, repr=False)
+    _types: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @cached_property
     def custom(self) -> FeatureTable | None:
@@ -240,20 +242,25 @@ class Context:
 
     # -- other resources --------------------------------------------------------------------
 
+    @cached_property
+    def tokenizer(self) -> Any:
+        """The ``--tokenizer``, loaded once for every criterion and feature that reads it."""
+        return load_tokenizer(self.options.tokenizer)
+
+    def token_types(self, code: str) -> np.ndarray:
+        """The token types (sorted ids) of the task's text in ``code``, computed once."""
+        if code not in self._types:
+            opts = self.options
+            texts = sample_texts(self.task, code, opts.data, opts.split, opts.sample)
+            self._types[code] = token_types(self.tokenizer, texts)
+        return self._types[code]
+
     def coverage_items(self) -> tuple[np.ndarray, np.ndarray, int]:
         """Token-type groups of the pool (see :func:`mslt_it.selection.text.coverage_items`)."""
         if self._coverage is None:
             if self.options.tokenizer is None:
                 raise MsltError("coverage: needs --tokenizer (a Hub id or folder)")
-            opts = self.options
-            tokenizer = load_tokenizer(opts.tokenizer)
-            vocabularies = [
-                token_types(
-                    tokenizer, sample_texts(self.task, c, opts.data, opts.split, opts.sample)
-                )
-                for c in self.pool
-            ]
-            self._coverage = coverage_items(vocabularies)
+            self._coverage = coverage_items([self.token_types(c) for c in self.pool])
         return self._coverage
 
 

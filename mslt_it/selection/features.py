@@ -25,14 +25,13 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
 from mslt_it.errors import MsltError
 from mslt_it.languages import all_languages, pretraining_size
-from mslt_it.modeling import load_tokenizer
 from mslt_it.selection.criteria import SIZE_MODELS, Context
-from mslt_it.selection.text import sample_texts, token_types
 
 FEATURE_SPACES = ("syntax", "phonology", "inventory", "family", "geo")
 """The lang2vec feature sets whose distances every row carries."""
@@ -76,7 +75,6 @@ class FeatureBuilder:
     languages: tuple[str, ...]
     _index: dict[str, int] = field(init=False, repr=False)
     _similarity: dict[str, np.ndarray] = field(init=False, repr=False)
-    _vocabularies: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.languages = tuple(dict.fromkeys(self.languages))
@@ -109,15 +107,10 @@ class FeatureBuilder:
         except KeyError:
             raise MsltError(f"features: language {code!r} is not among the languages") from None
 
-    def _vocabulary(self, code: str) -> np.ndarray:
-        """The token types of the task's text in ``code`` (sorted ids), computed once."""
-        if code not in self._vocabularies:
-            options = self.ctx.options
-            if not hasattr(self, "_tokenizer"):
-                self._tokenizer = load_tokenizer(options.tokenizer)
-            texts = sample_texts(self.ctx.task, code, options.data, options.split, options.sample)
-            self._vocabularies[code] = token_types(self._tokenizer, texts)
-        return self._vocabularies[code]
+    @cached_property
+    def _pool_types(self) -> int:
+        """How many token types the pool's text has (the set coverage's denominator)."""
+        return len(np.unique(np.concatenate([self.ctx.token_types(c) for c in self.ctx.pool])))
 
     def set_features(self, sources: Sequence[str]) -> list[float]:
         """The set's own columns (the same for every target)."""
@@ -135,14 +128,9 @@ class FeatureBuilder:
         sizes = self._log_sizes[rows]
         values += [float(np.mean(sizes)), float(np.min(sizes))]
         if self.with_coverage:
-            union = np.unique(np.concatenate([self._vocabulary(c) for c in sources]))
-            pool = np.unique(np.concatenate([self._vocabulary(c) for c in self.pool_codes]))
-            values.append(len(union) / max(len(pool), 1))
+            union = np.unique(np.concatenate([self.ctx.token_types(c) for c in sources]))
+            values.append(len(union) / max(self._pool_types, 1))
         return values
-
-    @property
-    def pool_codes(self) -> tuple[str, ...]:
-        return self.ctx.pool
 
     def target_features(self, sources: Sequence[str], target: str) -> list[float]:
         """The target's columns against the set."""
@@ -159,8 +147,8 @@ class FeatureBuilder:
         values.append(float(sum(self._families[i] == self._families[t] for i in rows)))
         values.append(float(self._log_sizes[t]))
         if self.with_coverage:
-            union = np.unique(np.concatenate([self._vocabulary(c) for c in sources]))
-            own = self._vocabulary(target)
+            union = np.unique(np.concatenate([self.ctx.token_types(c) for c in sources]))
+            own = self.ctx.token_types(target)
             values.append(float(np.isin(own, union).mean()) if len(own) else np.nan)
         return values
 

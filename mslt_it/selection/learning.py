@@ -10,7 +10,6 @@ grid grows in rounds where it is most worth growing.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from math import comb
@@ -30,6 +29,7 @@ from mslt_it.selection.predictor import (
     TransferPredictor,
     train_booster,
 )
+from mslt_it.selection.search import all_combinations
 from mslt_it.selection.validation import (
     CV_MODES,
     Split,
@@ -62,9 +62,7 @@ def _builder(ctx: Context, languages: Sequence[str]) -> FeatureBuilder:
     return FeatureBuilder(ctx, tuple(languages))
 
 
-def heuristic_scores(
-    data: MeasuredTransfer, ctx: Context, options: SelectionOptions
-) -> dict[str, np.ndarray]:
+def heuristic_scores(data: MeasuredTransfer, ctx: Context) -> dict[str, np.ndarray]:
     """Every heuristic's score of each measured row: the set criteria (the same on every target)
     and ``target-l2v`` (closeness to the row's target + diversity)."""
     sets = data.sets
@@ -77,14 +75,7 @@ def heuristic_scores(
         out[name] = criterion_scores(name, ctx, sets)[rows]
     per_target = np.full(len(data.rows), np.nan)
     for target in data.targets:
-        local = make_context(
-            ctx.task,
-            list(ctx.pool),
-            targets=[target],
-            options=options,
-            seed=ctx.seed,
-            targets_as_sources=True,
-        )
+        local = replace(ctx, targets=(target,))  # shares the loaded vectors
         scores = criterion_scores("target-l2v", local, sets)
         for i, row in enumerate(data.rows):
             if row.target == target:
@@ -95,12 +86,11 @@ def heuristic_scores(
 
 @dataclass
 class Fitted:
-    """What :func:`fit_predictor` returns: the predictor, its validation, and notes."""
+    """What :func:`fit_predictor` returns: the predictor, its validation, the measured rows."""
 
     predictor: TransferPredictor
     validation: Validation
-    notes: list[str]
-    measured: MeasuredTransfer
+    measured: MeasuredTransfer  # its notes say what was left out of the file
 
 
 @dataclass
@@ -149,7 +139,7 @@ def prepare(
     ctx = make_context(task, pool, seed=seed, options=options, targets_as_sources=True)
     builder = _builder(ctx, data.languages)
     features = builder.rows([(row.sources, row.target) for row in data.rows])
-    return Prepared(data, ctx, features, builder.names, heuristic_scores(data, ctx, options))
+    return Prepared(data, ctx, features, builder.names, heuristic_scores(data, ctx))
 
 
 def fit_predictor(
@@ -200,7 +190,7 @@ def fit_predictor(
         },
         validation.to_dict(),
     )
-    return Fitted(predictor, validation, list(data.notes), data)
+    return Fitted(predictor, validation, data)
 
 
 # --------------------------------------------------------------------------------------------
@@ -343,9 +333,7 @@ def suggest_sets(
     )
     check_learned_size(len(ctx.pool), predictor.k, 0)
     term = PredictedScores(predictor, ctx)
-    combos = np.array(
-        [c for c in itertools.combinations(range(len(ctx.pool)), predictor.k)], dtype=np.intp
-    ).reshape(-1, predictor.k)
+    combos = all_combinations(len(ctx.pool), predictor.k)
     fresh = [c for c in combos if tuple(sorted(ctx.pool[i] for i in c)) not in measured]
     if not fresh:
         raise MsltError(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections import defaultdict
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,14 +56,14 @@ class MeasuredTransfer:
     def languages(self) -> list[str]:
         return sorted({c for s in self.sets for c in s} | set(self.targets))
 
-    def by_set(self) -> dict[tuple[str, ...], dict[str, float]]:
-        table: dict[tuple[str, ...], dict[str, float]] = defaultdict(dict)
-        for row in self.rows:
-            table[row.sources][row.target] = row.score
-        return dict(table)
+
+def split_sources(text: str) -> list[str]:
+    """``"ar,en,zh"`` or ``"ar+en+zh"`` (spaces allowed) -> codes."""
+    return [code.strip() for code in re.split(r"[,+]", text) if code.strip()]
 
 
-def _score(cell: str | None, where: str) -> float:
+def parse_score(cell: str | None, where: str) -> float:
+    """A results file's ``score`` cell: a finite number, or a one-line error naming ``where``."""
     if cell is None or not cell.strip():
         raise MsltError(f"{where}: score is empty")
     try:
@@ -75,8 +75,13 @@ def _score(cell: str | None, where: str) -> float:
     return value
 
 
+def finite_or_none(value: float) -> float | None:
+    """A number for JSON and tables: ``None`` where it is NaN or infinite."""
+    return float(value) if math.isfinite(value) else None
+
+
 def _sources(cell: str, where: str) -> tuple[str, ...]:
-    codes = [c.strip() for c in cell.replace(",", "+").split("+") if c.strip()]
+    codes = split_sources(cell)
     for code in codes:
         try:
             get_language(code)
@@ -136,7 +141,7 @@ def load_measured(
                 f"{at}: sources: {outside[0]!r} is not a language of task {task}; "
                 f"allowed: {allowed(task_languages)}"
             )
-        score = _score(record.get("score"), at)
+        score = parse_score(record.get("score"), at)
         if not sources:
             skipped_base += 1
             continue

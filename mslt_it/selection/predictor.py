@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -354,7 +353,3 @@ def load_predictor(path: str | Path, *, option: str = "--predictor") -> Transfer
         trained_on,
         document.get("validation") if isinstance(document.get("validation"), dict) else {},
     )
-
-
-def finite_or_none(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None

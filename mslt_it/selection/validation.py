@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from mslt_it.errors import MsltError
+from mslt_it.selection.measured import finite_or_none
 
 MIN_RANKED = 3
 """A (split, target) group needs this many held-out sets to rank (top 3 of fewer says nothing)."""
@@ -111,11 +112,6 @@ def top_hit(scores: np.ndarray, measured: np.ndarray, k: int = 3) -> float:
     return float(bool(best & set(top_order(scores)[:k].tolist())))
 
 
-def _finite(value: float) -> float | None:
-    """JSON has no NaN: an undefined mean (every gain 0) is null."""
-    return float(value) if math.isfinite(value) else None
-
-
 @dataclass
 class MethodScore:
     """One ranking method's held-out metrics, averaged over (split, target) groups."""
@@ -130,9 +126,9 @@ class MethodScore:
     def to_dict(self) -> dict[str, Any]:
         return {
             "method": self.method,
-            "spearman": _finite(self.spearman),
-            "ndcg@3": _finite(self.ndcg3),
-            "top3_hit": _finite(self.top3),
+            "spearman": finite_or_none(self.spearman),
+            "ndcg@3": finite_or_none(self.ndcg3),
+            "top3_hit": finite_or_none(self.top3),
             "groups": self.groups,
             "spearman_ci": list(self.spearman_ci) if self.spearman_ci else None,
         }
