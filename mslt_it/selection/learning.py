@@ -58,10 +58,6 @@ def options_of(predictor: TransferPredictor, base: SelectionOptions) -> Selectio
     return replace(base, **predictor.options)
 
 
-def _builder(ctx: Context, languages: Sequence[str]) -> FeatureBuilder:
-    return FeatureBuilder(ctx, tuple(languages))
-
-
 def heuristic_scores(data: MeasuredTransfer, ctx: Context) -> dict[str, np.ndarray]:
     """Every heuristic's score of each measured row: the set criteria (the same on every target)
     and ``target-l2v`` (closeness to the row's target + diversity)."""
@@ -137,7 +133,7 @@ def prepare(
     data = load_measured(path, task.name, list(task.languages), k=k, min_sets=MIN_SETS)
     pool = sorted({c for s in data.sets for c in s})
     ctx = make_context(task, pool, seed=seed, options=options, targets_as_sources=True)
-    builder = _builder(ctx, data.languages)
+    builder = FeatureBuilder(ctx, tuple(data.languages))
     features = builder.rows([(row.sources, row.target) for row in data.rows])
     return Prepared(data, ctx, features, builder.names, heuristic_scores(data, ctx))
 
@@ -219,7 +215,7 @@ class PredictedScores:
         check_predictor(predictor, ctx)
         self.predictor = predictor
         self.ctx = ctx
-        self.builder = _builder(ctx, [*ctx.pool, *ctx.targets])
+        self.builder = FeatureBuilder(ctx, (*ctx.pool, *ctx.targets))
 
     def pairs(self, sources: Sequence[str]) -> list[tuple[tuple[str, ...], str]]:
         key = tuple(sorted(sources))
