@@ -672,3 +672,17 @@ def test_coverage_and_embedding_criteria(cli, mini_model: Path) -> None:
     assert embedding.code == 0, embedding.err
     scores = [r["score"] for r in json.loads(embedding.out)]
     assert scores == sorted(scores, reverse=True) and all(s > 0 for s in scores)
+
+
+def test_select_takes_named_models(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--tokenizer mslt-it:tiny-world`` is made once in the cache and scores like its folder."""
+    from mslt_it.tiny.world_base import RESOURCES_DIR, SHIPPED_WORLD_MODEL
+
+    monkeypatch.setattr("mslt_it.named_models.cache_folder", lambda: tmp_path / "cache")
+    args = ["select", "--task", "xnli", "--pool", "ar,de,en", "--k", "2", "--sample", "10",
+            "--criterion", "coverage", "--json", "--tokenizer"]  # fmt: skip
+    named = cli(*args, "mslt-it:tiny-world")
+    assert named.code == 0, named.err
+    assert (tmp_path / "cache" / "models" / "tiny-world" / "tokenizer.json").is_file()
+    folder = cli(*args, str(RESOURCES_DIR / SHIPPED_WORLD_MODEL))
+    assert json.loads(named.out) == json.loads(folder.out)

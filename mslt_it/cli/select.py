@@ -20,6 +20,7 @@ from mslt_it.cli.common import (
 )
 from mslt_it.cli.select_learned import drivers_text, print_suggestions, print_validation
 from mslt_it.errors import MsltError
+from mslt_it.named_models import resolve_model_name
 
 if TYPE_CHECKING:
     from mslt_it.selection import CriterionEvaluation, SelectionResult
@@ -93,9 +94,13 @@ def select(
         float, typer.Option(help="λ in target-*: closeness + λ · mean pairwise distance.")
     ] = 1.0,
     tokenizer: Annotated[
-        str | None, typer.Option(help="coverage: tokenizer (Hub id or folder).")
+        str | None,
+        typer.Option(help="coverage: tokenizer (Hub id, folder or mslt-it:tiny-world…)."),
     ] = None,
-    model: Annotated[str | None, typer.Option(help="embedding: model (Hub id or folder).")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="embedding: model (Hub id, folder or mslt-it:tiny-world…)."),
+    ] = None,
     data: Annotated[
         str, typer.Option(help="coverage/embedding text: hub, synthetic or a folder.")
     ] = "synthetic",
@@ -177,8 +182,8 @@ def select(
         l2v_variant=l2v_variant,
         vectors=vectors,
         diversity_weight=diversity_weight,
-        tokenizer=tokenizer,
-        model=model,
+        tokenizer=resolve_model_name(tokenizer) if tokenizer else None,
+        model=resolve_model_name(model) if model else None,
         data=data,
         split=split,
         sample=sample,
