@@ -12,37 +12,16 @@ instead (:mod:`mslt_it.tiny.world_base`).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from mslt_it.errors import MsltError
 from mslt_it.languages import XTREME_WIKIANN, get_language, languages_of_task
 from mslt_it.outputs import claim_output
-from mslt_it.progress import progress_bar
-from mslt_it.tiny.model import (
-    DEFAULT_VOCAB_SIZE,
-    TinyShape,
-    save_model,
-    tiny_config,
-    train_tokenizer,
-)
-from mslt_it.tiny.pretrain import (
-    PretrainSettings,
-    language_model_loss,
-    one_thread,
-    pack_blocks,
-    pretrain,
-    seed_everything,
-    tokenize_documents,
-)
-from mslt_it.tiny.text import (
-    chat_conversations,
-    english_documents,
-    heldout_texts,
-    raw_documents,
-    tokenizer_corpus,
-)
+from mslt_it.tiny.base import BaseText, pretrain_base
+from mslt_it.tiny.model import DEFAULT_VOCAB_SIZE
+from mslt_it.tiny.pretrain import PretrainSettings
+from mslt_it.tiny.text import chat_conversations, english_documents, raw_documents
 from mslt_it.tiny.world_base import WORLD_STEPS, build_world_model
 
 
@@ -98,35 +77,21 @@ def _build(
     out: Path, langs: list[str], seed: int, vocab_size: int, pretrain_steps: int, overwrite: bool
 ) -> Path:
     """:func:`build_tiny_model` once its arguments are checked and ``out`` is claimed."""
-    started = time.monotonic()
-    from transformers import LlamaForCausalLM
-
-    shape = TinyShape()
     settings = PretrainSettings(steps=pretrain_steps)
-    seed_everything(seed)
-    with one_thread(), progress_bar() as progress:
-        tok_task = progress.add_task("tiny model: tokenizer", total=1)
+
+    def text() -> BaseText:
         docs = raw_documents(langs, settings.raw_rows_per_language)
         docs += english_documents(settings.english_docs_per_language * len(langs), seed)
-        conversations = chat_conversations(langs, settings.chats_per_language, seed)
-        tokenizer = train_tokenizer(tokenizer_corpus(docs, conversations), vocab_size)
-        progress.advance(tok_task)
+        return BaseText(docs, chat_conversations(langs, settings.chats_per_language, seed))
 
-        model = LlamaForCausalLM(tiny_config(tokenizer, shape))
-        blocks = pack_blocks(
-            tokenize_documents(tokenizer, docs, conversations), settings.block_size, seed
-        )
-        train_task = progress.add_task("tiny model: pre-training", total=settings.steps)
-        losses = pretrain(
-            model,
-            blocks,
-            settings,
-            seed,
-            on_step=lambda _step, _loss: progress.advance(train_task),
-        )
-        heldout_loss = language_model_loss(model, tokenizer, heldout_texts(langs))
-    record = {"seed": seed, "languages": langs}
-    save_model(
-        out, model, tokenizer, record, (settings, blocks, losses, heldout_loss, started), overwrite
+    return pretrain_base(
+        out,
+        label="tiny model",
+        make_text=text,
+        langs=langs,
+        seed=seed,
+        settings=settings,
+        vocab_size=vocab_size,
+        record=lambda _text: {"seed": seed, "languages": langs},
+        overwrite=overwrite,
     )
-    return out

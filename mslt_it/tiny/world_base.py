@@ -21,9 +21,9 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from mslt_it import world
 from mslt_it.errors import MsltError
@@ -31,25 +31,10 @@ from mslt_it.io import atomic_directory
 from mslt_it.languages import languages_of_task
 from mslt_it.outputs import claim_output
 from mslt_it.paths import RESOURCES_DIR
-from mslt_it.progress import progress_bar
-from mslt_it.tiny.model import (
-    DEFAULT_VOCAB_SIZE,
-    INFO_FILE,
-    TinyShape,
-    save_model,
-    tiny_config,
-    train_tokenizer,
-)
-from mslt_it.tiny.pretrain import (
-    PretrainSettings,
-    language_model_loss,
-    one_thread,
-    pack_blocks,
-    pretrain,
-    seed_everything,
-    tokenize_documents,
-)
-from mslt_it.tiny.text import chat_conversations, english_documents, heldout_texts, tokenizer_corpus
+from mslt_it.tiny.base import BaseText, pretrain_base
+from mslt_it.tiny.model import DEFAULT_VOCAB_SIZE, INFO_FILE
+from mslt_it.tiny.pretrain import PretrainSettings
+from mslt_it.tiny.text import chat_conversations, english_documents
 
 WORLD_STEPS = 2000
 """Pre-training steps of the world base (batch 32 x 48 tokens)."""
@@ -111,43 +96,32 @@ def _build_world(
     out: Path, langs: list[str], seed: int, steps: int, overwrite: bool, sized: bool
 ) -> Path:
     """:func:`build_world_model` once ``out`` is claimed."""
-    started = time.monotonic()
-    from transformers import LlamaForCausalLM
 
-    shape = TinyShape()
-    settings = PretrainSettings(steps=steps, batch_size=32, block_size=48)
-    seed_everything(seed)
-    with one_thread(), progress_bar() as progress:
-        tok_task = progress.add_task("tiny world model: tokenizer", total=1)
+    def text() -> BaseText:
         docs, frames, chats = world_documents(langs, seed, sized=sized)
-        tokenizer = train_tokenizer(tokenizer_corpus(docs, frames + chats), DEFAULT_VOCAB_SIZE)
-        progress.advance(tok_task)
-        documents = tokenize_documents(tokenizer, docs, chats)
-        for text in tokenizer.apply_chat_template(frames, tokenize=False):
-            ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-            documents.append((ids, ids))  # the frame is language-model text: every token trained
-        model = LlamaForCausalLM(tiny_config(tokenizer, shape))
-        blocks = pack_blocks(documents, settings.block_size, seed)
-        train_task = progress.add_task("tiny world model: pre-training", total=settings.steps)
-        losses = pretrain(
-            model, blocks, settings, seed, on_step=lambda _s, _l: progress.advance(train_task)
-        )
-        heldout_loss = language_model_loss(model, tokenizer, heldout_texts(langs))
-    record = {
-        "seed": seed,
-        "world": True,
-        **(
-            {"sized": {"corpus": world.SIZE_CORPUS, "exponent": world.SIZE_EXPONENT}}
-            if sized
-            else {}
-        ),
-        "languages": langs,
-        "world_text_sha256": world_text_digest(docs, frames, chats),
-    }
-    save_model(
-        out, model, tokenizer, record, (settings, blocks, losses, heldout_loss, started), overwrite
+        return BaseText(docs, chats, frames)
+
+    def record(text: BaseText) -> dict[str, Any]:
+        sizing = {"corpus": world.SIZE_CORPUS, "exponent": world.SIZE_EXPONENT}
+        return {
+            "seed": seed,
+            "world": True,
+            **({"sized": sizing} if sized else {}),
+            "languages": langs,
+            "world_text_sha256": world_text_digest(text.docs, text.frames, text.chats),
+        }
+
+    return pretrain_base(
+        out,
+        label="tiny world model",
+        make_text=text,
+        langs=langs,
+        seed=seed,
+        settings=PretrainSettings(steps=steps, batch_size=32, block_size=48),
+        vocab_size=DEFAULT_VOCAB_SIZE,
+        record=record,
+        overwrite=overwrite,
     )
-    return out
 
 
 SHIPPED_WORLD_MODEL = "tiny-world"
