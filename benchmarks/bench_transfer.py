@@ -7,7 +7,7 @@ sources, the mean over unseen target languages (those in neither adapter's sourc
 
     python benchmarks/bench_transfer.py --base DIR [--seeds 0 1 2] [--limit 100] [--json FILE]
         [--lr LR] [--rank R] [--steps N] [--targets q_proj,v_proj] [--dropout P]
-        [--weight-decay W]
+        [--weight-decay W] [--mslt ar,en,zh]
 
 ``--base``: a world base (``mslt-it tiny-model DIR --world``) or any tiny model folder.
 """
@@ -59,8 +59,11 @@ def main() -> None:
     parser.add_argument("--targets", help="LoRA target modules, comma-separated (default: all)")
     parser.add_argument("--dropout", type=float, help="LoRA dropout (default: the demo's, 0)")
     parser.add_argument("--weight-decay", type=float, help="AdamW weight decay (default: 0)")
+    parser.add_argument("--mslt", help="the MSLT set, comma-separated (default: ar,de,zh)")
     args = parser.parse_args()
     override_training(args)
+    if args.mslt:
+        MSLT[:] = args.mslt.split(",")
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:

@@ -102,7 +102,9 @@ def language_prompts(results_files: Sequence[Path], task: str) -> dict[str, list
 def fertilities(tokenizer_name: str, results_files: Sequence[Path], task: str) -> list[Fertility]:
     """Every language's fertility under the tokenizer ``tokenizer_name`` (folder, Hub id, or
     one of mslt-it's model names)."""
-    tokenizer = load_tokenizer(resolve_model_name(tokenizer_name), field="--tokenizer")
+    tokenizer = load_tokenizer(
+        resolve_model_name(tokenizer_name, "--tokenizer"), field="--tokenizer"
+    )
     found = []
     for lang, prompts in language_prompts(results_files, task).items():
         measured = measure(tokenizer, lang, row_texts(prompts))

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mslt_it.errors import MsltError
 from mslt_it.identity import cache_folder
 from mslt_it.outputs import output_lock
 
+NAMESPACE = "mslt-it:"
 TINY_MODEL = "mslt-it:tiny"
 TINY_WORLD_MODEL = "mslt-it:tiny-world"
 TINY_SIZED_WORLD_MODEL = "mslt-it:tiny-world-sized"
@@ -46,8 +48,17 @@ def ensure_named_model(name: str, folder: Path) -> Path:
     return folder
 
 
-def resolve_model_name(name: str) -> str:
+def check_model_name(name: str, field: str = "model") -> None:
+    """A name in mslt-it's namespace must be one of its models; anything else is left to the
+    loaders (the Hub would only say ``mslt-it:tiny-wrld`` is not a valid repository id)."""
+    if str(name).startswith(NAMESPACE) and not is_named_model(name):
+        known = ", ".join(TINY_MODELS)
+        raise MsltError(f"{field}: {name!r} is not one of mslt-it's models ({known})")
+
+
+def resolve_model_name(name: str, field: str = "model") -> str:
     """A model name as a loader takes it: mslt-it's own names become their (made) folder."""
+    check_model_name(name, field)
     if not is_named_model(name):
         return name
     return str(ensure_named_model(name, named_model_folder(name)))

@@ -34,6 +34,7 @@ from mslt_it.errors import MsltError, allowed
 from mslt_it.evaluation import EvalConfig
 from mslt_it.evaluation.plan import plan_tasks
 from mslt_it.modeling import check_model_folder
+from mslt_it.named_models import check_model_name
 from mslt_it.selection import SelectionOptions, select_sources
 from mslt_it.tasks import add_tasks_dirs, check_languages, get_task
 from mslt_it.tasks.sources import check_split, synthetic_generator
@@ -242,9 +243,12 @@ def _validate_parts(recipe: Recipe) -> None:
     config = recipe.config
     try:
         recipe.model = validate_section(ModelConfig, config.model, "model")
+        check_model_name(recipe.model.name_or_path, "model.name_or_path")
         check_model_folder(recipe.model.name_or_path, "model.name_or_path")
         recipe.train = validate_train_section(config.train, "train")
         recipe.eval = validate_section(EvalConfig, config.eval, "eval")
+        for name in recipe.eval.compare_models:
+            check_model_name(name, "eval.compare_models")
     except MsltError as error:
         raise MsltError(f"{recipe.path}: {error}") from None
 

@@ -103,6 +103,24 @@ def test_compare_models_adds_a_compare_step(tmp_path: Path) -> None:
     assert compare[0].status() == "todo" and steps[-1].name == "report"
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        ("name_or_path: mslt-it:tiny}", "name_or_path: mslt-it:tiny-wrld}", "model.name_or_path"),
+        ("langs: [en]}", "langs: [en], compare_models: [mslt-it:big]}", "eval.compare_models"),
+    ],
+)
+def test_an_unknown_mslt_it_model_fails_before_anything_runs(
+    cli, tmp_path: Path, old: str, new: str, field: str
+) -> None:
+    """A misspelt named model is caught with the recipe, not after the first run's data."""
+    path = write_recipe(tmp_path)
+    path.write_text(path.read_text().replace(old, new))
+    result = cli("run", path)
+    assert_one_line_error(result, field, "not one of mslt-it's models", "mslt-it:tiny-world")
+    assert not (tmp_path / "out").exists()
+
+
 def test_build_steps_are_skipped_when_their_inputs_are_unchanged(tmp_path: Path) -> None:
     from mslt_it.runner import make_plan
 
