@@ -23,28 +23,32 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
-import os
-import re
 import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from mslt_it import comparisons as paired
 from mslt_it import fertility as fertility_of
 from mslt_it import rollups
 from mslt_it.errors import MsltError
 from mslt_it.evaluation.sanity import adapter_sanity
-from mslt_it.evaluation.store import CHUNKS, PREDICTIONS, read_jsonl
+from mslt_it.evaluation.store import PREDICTIONS, read_jsonl
 from mslt_it.files import read_user_text
-from mslt_it.io import atomic_directory, shared_file_mode
+from mslt_it.io import atomic_directory
 from mslt_it.outputs import claim_output
 from mslt_it.report_curves import adapter_runs, training_section
+from mslt_it.report_plots import make_plots
+from mslt_it.report_results import (
+    MAX_RESULTS_BYTES,
+    Results,
+    Score,
+    averages,
+    load_results,
+    read_results_file,
+    target_scores,
+)
 
 SYNTHETIC_WARNING = (
     "**These results are on SYNTHETIC data**: invented languages, each with its own words and "
@@ -56,337 +60,6 @@ SYNTHETIC_WARNING = (
     "is a model of the phenomenon: nothing here measures real languages, and on the random "
     "`mslt-it:tiny` base the other languages stay at chance."
 )
-
-
-@dataclass(frozen=True)
-class Score:
-    """One run's score on one language."""
-
-    run: str
-    sources: tuple[str, ...]
-    task: str
-    lang: str
-    metric: str
-    score: float
-    low: float
-    high: float
-    n: int
-    invalid_rate: float
-    is_source: bool
-    synthetic: bool = False
-    model: str = ""
-    answer_share: float | None = None  # generated answers in the expected language (0..1)
-    answer_expected: str = ""  # that language ("" when answers were not identified)
-
-
-@dataclass
-class Results:
-    """Every score found, and what the report must say about the data.
-
-    ``files``: each run's results.json (its predictions.jsonl beside it feeds the paired
-    comparisons); ``sanity``: each adapter run's ``adapter_sanity`` record.
-    """
-
-    scores: list[Score]
-    synthetic: bool
-    analyses: list[Path]
-    unfinished: tuple[Path, ...] = ()
-    files: dict[str, Path] = field(default_factory=dict)
-    sanity: dict[str, dict[str, Any]] = field(default_factory=dict)
-    documents: dict[str, dict[str, Any]] = field(default_factory=dict)  # read once, by run
-
-    @property
-    def runs(self) -> list[str]:
-        return list(dict.fromkeys(s.run for s in self.scores))
-
-    @property
-    def languages(self) -> list[str]:
-        return list(dict.fromkeys(s.lang for s in self.scores))
-
-    def table(self) -> dict[str, dict[str, Score]]:
-        out: dict[str, dict[str, Score]] = {}
-        for score in self.scores:
-            row = out.setdefault(score.run, {})
-            if score.lang in row:  # two tasks of one run on one language: one cell cannot hold both
-                raise MsltError(
-                    f"run dir: {score.run} has two scores for {score.lang} (tasks "
-                    f"{row[score.lang].task} and {score.task}); report one task at a time"
-                )
-            row[score.lang] = score
-        return out
-
-    def sources_of(self, run: str) -> tuple[str, ...]:
-        return next(s.sources for s in self.scores if s.run == run)
-
-
-def find_results(paths: list[Path]) -> list[Path]:
-    """Every results.json under the given folders (or the files themselves), each once."""
-    found: dict[Path, Path] = {}
-    for path in paths:
-        if path.is_file() and path.name == "results.json":
-            candidates = [path]
-        elif path.is_dir():
-            candidates = sorted(path.rglob("results.json"))
-        elif path.exists():
-            raise MsltError(f"run dir: {str(path)!r} is neither a folder nor a results.json")
-        else:
-            raise MsltError(f"run dir: {str(path)!r} does not exist")
-        for candidate in candidates:
-            found.setdefault(candidate.resolve(), candidate)  # a folder given twice counts once
-    if not found:
-        raise MsltError(f"run dir: no results.json under {', '.join(map(str, paths))}")
-    return list(found.values())
-
-
-MAX_RESULTS_BYTES = 200_000_000
-"""results.json files larger than this are not read (a big study's is a few MB)."""
-
-
-def read_results_file(path: Path) -> dict[str, Any]:
-    """One results.json, checked enough that the report cannot silently misread it."""
-    text = read_user_text(path, "run dir", MAX_RESULTS_BYTES)
-    try:
-        data = json.loads(text)
-    except RecursionError:
-        raise MsltError(
-            f"run dir: {path} is not a readable results.json (nested too deeply)"
-        ) from None
-    except ValueError as error:
-        reason = " ".join(str(error).split())[:160]
-        raise MsltError(f"run dir: {path} is not a readable results.json ({reason})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("tasks"), dict):
-        raise MsltError(f"run dir: {path} is not an mslt-it results.json (no 'tasks' mapping)")
-    return data
-
-
-def find_unfinished(paths: list[Path]) -> list[Path]:
-    """Evaluation folders under ``paths`` that hold saved chunks but no results.json: a run that
-    was stopped mid-way. The report names them instead of leaving them out without a word."""
-    found: list[Path] = []
-    for path in paths:
-        if not path.is_dir():
-            continue
-        for chunks in sorted(path.rglob(CHUNKS)):
-            if chunks.is_dir() and not (chunks.parent / "results.json").is_file():
-                found.append(chunks.parent)
-    return found
-
-
-def load_results(paths: list[Path]) -> Results:
-    """Read the evaluation results (and analyses) under ``paths``."""
-    files = find_results(paths)
-    documents = [read_results_file(path) for path in files]
-    names = run_names(files, documents)
-    scores: list[Score] = []
-    sanity: dict[str, dict[str, Any]] = {}
-    for path, data, name in zip(files, documents, names, strict=True):
-        scores.extend(scores_of(data, path, name))
-        if isinstance(data.get("adapter_sanity"), dict):
-            sanity[name] = data["adapter_sanity"]
-    if not scores:
-        raise MsltError(f"run dir: {', '.join(map(str, files))} hold no per-language scores")
-    analyses = list(
-        dict.fromkeys(
-            [
-                *(
-                    p.resolve()
-                    for path in paths
-                    if path.is_dir()
-                    for p in sorted(path.rglob("analysis.json"))
-                ),
-                *analyses_beside(paths, documents),
-            ]
-        )
-    )
-    synthetic = any(score.synthetic for score in scores)
-    found = dict(zip(names, files, strict=True))
-    read = dict(zip(names, documents, strict=True))
-    unfinished = tuple(find_unfinished(paths))
-    return Results(scores, synthetic, analyses, unfinished, found, sanity, read)
-
-
-def analyses_beside(paths: list[Path], documents: list[dict[str, Any]]) -> list[Path]:
-    """analysis.json files in folders next to the given evaluation folders (``runs/demo/eval``
-    and ``runs/demo/analysis``) that analysed one of the evaluated adapters: the report of an
-    experiment shows its analysis without the user naming it."""
-    adapters = {
-        str(Path(doc["adapter"]["path"]).resolve())
-        for doc in documents
-        if isinstance(doc.get("adapter"), dict) and isinstance(doc["adapter"].get("path"), str)
-    }
-    found: list[Path] = []
-    for path in paths:
-        if not path.is_dir() or not adapters:
-            continue
-        for candidate in sorted(path.resolve().parent.glob("*/analysis.json")):
-            try:
-                data = json.loads(read_user_text(candidate, "analysis", MAX_RESULTS_BYTES))
-            except (ValueError, OSError):
-                continue  # someone else's file of that name: not ours to read
-            listed = (
-                ((data.get("inputs") or {}).get("adapters") or []) if isinstance(data, dict) else []
-            )
-            paths_listed = {
-                str(Path(entry["path"]).resolve())
-                for entry in listed
-                if isinstance(entry, dict) and isinstance(entry.get("path"), str)
-            }
-            if paths_listed & adapters:
-                found.append(candidate.resolve())
-    return found
-
-
-def run_label(sources: tuple[str, ...], fallback: str) -> str:
-    """``SSLT en``, ``MSLT ar+en+zh``, or the run's own name for the base model."""
-    if not sources:
-        return fallback
-    return f"{'SSLT' if len(sources) == 1 else 'MSLT'} {'+'.join(sources)}"
-
-
-def sources_in(data: dict[str, Any]) -> tuple[str, ...]:
-    """The adapter's source languages recorded in a results.json (none for a base model)."""
-    adapter = data.get("adapter") or {}
-    sources = adapter.get("sources") if isinstance(adapter, dict) else None
-    if not sources:
-        return ()
-    if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
-        raise MsltError(
-            f"run dir: adapter.sources must be a list of language codes, got {sources!r:.60}"
-        )
-    return tuple(sources)
-
-
-QUALIFIERS = ("mode", "model", "backend")
-"""What tells apart two runs of the same name (e.g. ``base`` in two evaluations), in order."""
-
-
-def _qualifier(data: dict[str, Any], key: str) -> str:
-    value = data.get(key)
-    if key == "model" and isinstance(value, str):
-        return Path(value).name or value
-    return str(value)
-
-
-def run_names(files: list[Path], documents: list[dict[str, Any]]) -> list[str]:
-    """A name per results file that no other file shares.
-
-    ``SSLT en`` / ``base`` as usual; where two files would share a name, it is qualified by what
-    differs between them (mode, model, backend), and by folder where nothing else does, so no
-    row of the report or scores.csv ever stands for two runs.
-    """
-    labels = [
-        run_label(sources_in(data), str(data.get("run") or path.parent.name))
-        for path, data in zip(files, documents, strict=True)
-    ]
-    names = list(labels)
-    for label in {label for label in labels if labels.count(label) > 1}:
-        members = [i for i, other in enumerate(labels) if other == label]
-        keys = [
-            key for key in QUALIFIERS if len({_qualifier(documents[i], key) for i in members}) > 1
-        ]
-        for i in members:
-            parts = [_qualifier(documents[i], key) for key in keys]
-            names[i] = f"{label} ({', '.join(parts)})" if parts else label
-        clashing = [i for i in members if [names[j] for j in members].count(names[i]) > 1]
-        if clashing:
-            common = Path(os.path.commonpath([files[i].resolve().parent for i in clashing]))
-            for i in clashing:
-                where = files[i].resolve().parent.relative_to(common)
-                names[i] = f"{names[i]} [{where.as_posix() or files[i].parent.name}]"
-    return names
-
-
-TASK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-"""A task's name as a report writes it to a folder name: no separators, dots or '..'."""
-
-
-def _number(value: Any, where: str, low: float, high: float) -> float:
-    """A finite number within [low, high] from a results.json, or a one-line error."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise MsltError(f"{where}: {value!r:.40} is not a number")
-    try:
-        number = float(value)
-    except OverflowError:  # an integer beyond any float: 10**400
-        raise MsltError(f"{where}: {str(value)[:20]}… is outside {low:g}..{high:g}") from None
-    if not math.isfinite(number) or not low <= number <= high:
-        raise MsltError(f"{where}: {value!r:.40} is outside {low:g}..{high:g}")
-    return number
-
-
-def scores_of(data: dict[str, Any], path: Path, name: str) -> list[Score]:
-    """The per-language scores of one results.json, as the run ``name`` (:func:`run_names`).
-
-    A hand-edited file is checked value by value (NaN, infinities, scores outside 0..100,
-    negative counts, task names that are not plain names), each a one-line error naming the
-    file and the field.
-    """
-    sources = sources_in(data)
-    synthetic = data.get("data") == "synthetic"
-    out = []
-    for task, per_task in data["tasks"].items():
-        if not isinstance(task, str) or not TASK_NAME.match(task):
-            raise MsltError(
-                f"run dir: {path}: tasks: {task!r:.60} is not a task name (letters, digits, "
-                "'_' and '-')"
-            )
-        if not isinstance(per_task, dict) or not isinstance(per_task.get("languages"), dict):
-            raise MsltError(f"run dir: {path}: tasks.{task}.languages: expected a mapping")
-        metric = per_task.get("metric", "score")
-        if not isinstance(metric, str):
-            raise MsltError(f"run dir: {path}: tasks.{task}.metric: {metric!r:.40} is not a name")
-        for lang, entry in per_task["languages"].items():
-            where = f"run dir: {path}: tasks.{task}.languages.{lang}"
-            if not isinstance(lang, str) or not TASK_NAME.match(lang):
-                raise MsltError(f"{where}: not a language code")
-            if not isinstance(entry, dict) or "score" not in entry:
-                raise MsltError(f"{where}: expected a mapping with a 'score'")
-            score = _number(entry["score"], f"{where}.score", 0, 100)
-            interval = entry.get("ci95") or (score, score)
-            if not isinstance(interval, list | tuple) or len(interval) != 2:
-                raise MsltError(f"{where}.ci95: {interval!r:.40} is not a [low, high] pair")
-            # an interval is the scores' spread: finite, a little past 0..100 at worst
-            low = _number(interval[0], f"{where}.ci95", -100, 200)
-            high = _number(interval[1], f"{where}.ci95", -100, 200)
-            count = _number(entry.get("n", 0), f"{where}.n", 0, 1e12)
-            if count != int(count):
-                raise MsltError(f"{where}.n: {entry.get('n')!r:.40} is not a whole number")
-            invalid = _number(entry.get("invalid_rate", 0.0), f"{where}.invalid_rate", 0, 1)
-            share, expected = answer_language_of(entry.get("answer_language"), where)
-            out.append(
-                Score(
-                    run=name,
-                    sources=sources,
-                    task=task,
-                    lang=lang,
-                    metric=metric,
-                    score=score,
-                    low=low,
-                    high=high,
-                    n=int(count),
-                    invalid_rate=invalid,
-                    is_source=lang in sources,
-                    synthetic=synthetic,
-                    model=str(data.get("model") or ""),
-                    answer_share=share,
-                    answer_expected=expected,
-                )
-            )
-    return out
-
-
-def answer_language_of(entry: Any, where: str) -> tuple[float | None, str]:
-    """``(share, expected language)`` of a language's ``answer_language`` record, checked."""
-    if entry is None:
-        return None, ""
-    if not isinstance(entry, dict):
-        raise MsltError(f"{where}.answer_language: expected a mapping")
-    expected = entry.get("expected")
-    if not isinstance(expected, str):
-        raise MsltError(f"{where}.answer_language.expected: {expected!r:.40} is not a code")
-    share = entry.get("share")
-    if share is None:
-        return None, expected
-    return _number(share, f"{where}.answer_language.share", 0, 1), expected
 
 
 def write_report(
@@ -576,7 +249,7 @@ def task_markdown(
     """One task's tables and plots, written into ``folder`` once, as Markdown for each prefix
     its files are linked with (the task's own report, and its section in the combined one)."""
     extras = extras or Extras()
-    figures = make_plots(results, folder, extras)
+    figures = make_plots(results, folder, extras.comparisons, extras.fertility)
     extra = criteria_section(results, folder, recipe) if recipe is not None else ""
     analysis = copy_analyses(results, folder)
     sections = extra_sections(results, extras)
@@ -672,15 +345,6 @@ def extra_sections(results: Results, extras: Extras) -> str:
     return "\n".join(part for part in parts if part)
 
 
-def target_scores(results: Results) -> dict[str, dict[str, float]]:
-    """Per run: target language -> score (sources left out: they were trained on)."""
-    out: dict[str, dict[str, float]] = {}
-    for s in results.scores:
-        if not s.is_source:
-            out.setdefault(s.run, {})[s.lang] = s.score
-    return out
-
-
 def sanity_markdown(results: Results, sanity: dict[str, dict[str, Any]]) -> str:
     """A warning for every adapter whose predictions equal the base model's on every row."""
     lines = []
@@ -734,18 +398,6 @@ def fidelity_markdown(results: Results) -> str:
             cells.append(f"{100 * s.answer_share:.0f}%{note}")
         lines.append(f"| {run} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
-
-
-def averages(results: Results) -> dict[str, dict[str, float]]:
-    """Per run: the unweighted mean over target (non-source) languages and over all languages."""
-    out = {}
-    for run, per_lang in results.table().items():
-        targets = [s.score for s in per_lang.values() if not s.is_source]
-        out[run] = {
-            "targets": float(np.mean(targets)) if targets else float("nan"),
-            "all": float(np.mean([s.score for s in per_lang.values()])),
-        }
-    return out
 
 
 def markdown(
@@ -818,168 +470,6 @@ def markdown(
     for figure in figures:
         lines += [f"![{figure}]({figure})", ""]
     return "\n".join([*lines, extra, analysis]).rstrip() + "\n"
-
-
-def make_plots(results: Results, folder: Path, extras: Extras | None = None) -> list[str]:
-    """Every plot the results support; returns the file names written."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    extras = extras or Extras()
-    written = [heatmap(results, folder / "heatmap.png")]
-    if gain_plot(results, folder / "gain.png", extras.comparisons):
-        written.append("gain.png")
-    if k_sweep_plot(results, folder / "k_sweep.png"):
-        written.append("k_sweep.png")
-    task = results.scores[0].task
-    if task in extras.fertility:
-        figure = fertility_of.plot(extras.fertility[task], target_scores(results))
-        save_figure(figure, folder / "fertility.png")
-        written.append("fertility.png")
-    return written
-
-
-def save_figure(figure: Any, path: Path) -> None:
-    """Save a PNG under a temporary name, then rename it into place."""
-    import matplotlib.pyplot as plt
-
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=path.parent)
-    os.close(fd)
-    figure.savefig(tmp, dpi=130, bbox_inches="tight")
-    plt.close(figure)
-    os.chmod(tmp, shared_file_mode())  # mkstemp's files are private; outputs are not
-    os.replace(tmp, path)
-
-
-def heatmap(results: Results, path: Path) -> str:
-    """Runs × languages, with the target average as the last column; source cells outlined."""
-    import matplotlib.pyplot as plt
-
-    runs, langs = results.runs, results.languages
-    table = results.table()
-    avg = averages(results)
-    grid = np.full((len(runs), len(langs) + 1), np.nan)
-    for i, run in enumerate(runs):
-        for j, lang in enumerate(langs):
-            if lang in table[run]:
-                grid[i, j] = table[run][lang].score
-        grid[i, -1] = avg[run]["targets"]
-    width = max(6.0, 0.6 * (len(langs) + 1) + 3)
-    figure, axis = plt.subplots(figsize=(width, max(2.5, 0.45 * len(runs) + 1.8)))
-    image = axis.imshow(grid, cmap="viridis", aspect="auto")
-    axis.set_xticks(range(len(langs) + 1), [*langs, "avg\n(targets)"])
-    axis.set_yticks(range(len(runs)), runs)
-    axis.set_xlabel("evaluation language")
-    axis.set_ylabel("run (source languages)")
-    metric = results.scores[0].metric
-    axis.set_title(f"{metric} ×100 per language (outlined: source languages)")
-    if len(runs) * (len(langs) + 1) <= 400:
-        for (i, j), value in np.ndenumerate(grid):
-            if not np.isnan(value):
-                shade = "white" if value < np.nanmean(grid) else "black"
-                axis.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=8, color=shade)
-    for i, run in enumerate(runs):
-        for j, lang in enumerate(langs):
-            if lang in table[run] and table[run][lang].is_source:
-                axis.add_patch(
-                    plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, lw=1.5, ec="red")
-                )
-    axis.axvline(len(langs) - 0.5, color="white", lw=2)
-    figure.colorbar(image, ax=axis, label=metric)
-    save_figure(figure, path)
-    return path.name
-
-
-def gain_plot(
-    results: Results, path: Path, comparisons: Sequence[paired.ComparisonRow] = ()
-) -> bool:
-    """Gain of each multi-source run over the (first) single-source run, per target language.
-
-    Where the runs were compared row by row, each bar gets its 95 % paired interval and a star
-    when the gain is significant after Holm; the legend sits outside the axes, over no bar.
-    """
-    import matplotlib.pyplot as plt
-
-    table = results.table()
-    single = [r for r in results.runs if len(results.sources_of(r)) == 1]
-    multi = [r for r in results.runs if len(results.sources_of(r)) > 1]
-    if not single or not multi:
-        return False
-    base = single[0]
-    multi = multi[:6]
-    langs = [lang for lang in results.languages if lang in table[base]]
-    figure, axis = plt.subplots(
-        figsize=(max(6.0, 0.55 * len(langs) * max(1, len(multi)) / 1.5), 3.8)
-    )
-    width = 0.8 / len(multi)
-    paired_rows = {(r.baseline, r.run, r.lang): r for r in comparisons}
-    intervals = False
-    for k, run in enumerate(multi):
-        gains = [
-            table[run][lang].score - table[base][lang].score if lang in table[run] else 0.0
-            for lang in langs
-        ]
-        x = np.arange(len(langs)) + (k - (len(multi) - 1) / 2) * width
-        rows = [paired_rows.get((base, run, lang)) for lang in langs]
-        errors = None
-        if any(rows):
-            intervals = True
-            errors = np.array(
-                [
-                    [g - r.ci_low, r.ci_high - g] if r else [0.0, 0.0]
-                    for g, r in zip(gains, rows, strict=True)
-                ]
-            ).T.clip(min=0)
-        axis.bar(x, gains, width, label=run, yerr=errors, capsize=2, ecolor="dimgray")
-        for xi, gain, row in zip(x, gains, rows, strict=True):
-            if row is not None and row.significant:
-                top = row.ci_high if gain >= 0 else row.ci_low
-                axis.annotate(
-                    "*", (xi, top), ha="center", va="bottom" if gain >= 0 else "top",
-                    fontsize=11, fontweight="bold",
-                )  # fmt: skip
-    axis.axhline(0, color="black", lw=0.8)
-    axis.margins(y=0.12)
-    axis.set_xticks(range(len(langs)), langs)
-    axis.set_xlabel("evaluation language")
-    axis.set_ylabel(f"gain over {base} (points)")
-    title = f"MSLT vs SSLT: gain over {base} at the same data budget"
-    if intervals:
-        title += "\n(95% paired intervals; * significant after Holm)"
-    axis.set_title(title)
-    axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    save_figure(figure, path)
-    return True
-
-
-def k_sweep_plot(results: Results, path: Path) -> bool:
-    """Mean target score against the number of source languages, with 95% intervals."""
-    import matplotlib.pyplot as plt
-
-    table = results.table()
-    by_k: dict[int, list[Score]] = {}
-    for run in results.runs:
-        if not results.sources_of(run):  # the base model: no sources, no point on the curve
-            continue
-        by_k.setdefault(len(results.sources_of(run)), []).extend(
-            s for s in table[run].values() if not s.is_source
-        )
-    ks = sorted(k for k, scores in by_k.items() if scores)
-    if len(ks) < 3:
-        return False
-    means = [np.mean([s.score for s in by_k[k]]) for k in ks]
-    lows = [np.mean([s.low for s in by_k[k]]) for k in ks]
-    highs = [np.mean([s.high for s in by_k[k]]) for k in ks]
-    figure, axis = plt.subplots(figsize=(5.5, 3.8))
-    axis.plot(ks, means, marker="o", label="mean over target languages")
-    axis.fill_between(ks, lows, highs, alpha=0.25, label="mean 95% interval")
-    axis.set_xticks(ks)
-    axis.set_xlabel("number of source languages (k)")
-    axis.set_ylabel(f"{results.scores[0].metric} ×100 on targets")
-    axis.set_title("Score against the number of sources (same total budget)")
-    axis.legend(fontsize=8)
-    save_figure(figure, path)
-    return True
 
 
 def criteria_section(results: Results, folder: Path, recipe: Any = None) -> str:

@@ -33,7 +33,7 @@ UNKNOWN = "unknown"
 
 
 class Scored(Protocol):
-    """What a rollup needs of a score (the report's :class:`mslt_it.report.Score`)."""
+    """What a rollup needs of a score (the report's :class:`mslt_it.report_results.Score`)."""
 
     run: str
     lang: str

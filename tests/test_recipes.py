@@ -176,7 +176,8 @@ def test_criteria_table_ranks_the_largest_grid_among_runs_of_several_sizes(tmp_p
     its criteria table, over the 35."""
     import itertools
 
-    from mslt_it.report import Results, Score, criteria_section
+    from mslt_it.report import criteria_section
+    from mslt_it.report_results import Results, Score
 
     pool = ["ar", "de", "en", "es", "fr", "ru", "zh"]
     sets = [(lang,) for lang in pool] + list(itertools.combinations(pool, 3)) + [pool[:4]]
@@ -195,7 +196,8 @@ def test_criteria_table_ranks_the_largest_grid_among_runs_of_several_sizes(tmp_p
 def test_a_report_of_several_evaluation_tasks_has_a_section_each(tmp_path: Path) -> None:
     """After one training run evaluated on XCOPA and XStoryCloze (languages shared): a section,
     tables and plots per task, where one table would have had two scores in a cell."""
-    from mslt_it.report import Results, Score, _write
+    from mslt_it.report import _write
+    from mslt_it.report_results import Results, Score
 
     scores = []
     for run, sources in (("SSLT en", ("en",)), ("MSLT ar+en+zh", ("ar", "en", "zh"))):

@@ -221,7 +221,7 @@ def test_tiers_scripts_and_families_come_from_the_registry() -> None:
 
 
 def test_rollups_average_targets_only() -> None:
-    from mslt_it.report import Score
+    from mslt_it.report_results import Score
 
     def score(run: str, lang: str, value: float, source: bool = False) -> Score:
         return Score(run, (), "xnli", lang, "accuracy", value, value, value, 10, 0.0, source)

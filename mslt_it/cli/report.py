@@ -43,7 +43,8 @@ def report(
 
     Example: mslt-it report runs/demo/eval --out runs/demo/report --compare base "SSLT en"
     """
-    from mslt_it.report import find_unfinished, write_report
+    from mslt_it.report import write_report
+    from mslt_it.report_results import find_unfinished
 
     path = write_report(
         run_dirs,

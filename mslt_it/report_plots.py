@@ -1,0 +1,191 @@
+"""The report's PNG plots: the runs × languages heatmap, the gain of each MSLT run over SSLT
+(with paired intervals where compared), the k-sweep curve and fertility against scores.
+
+Each is written under a temporary name and renamed, so a report folder never holds half a PNG;
+matplotlib is imported only when a report draws.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mslt_it import comparisons as paired
+from mslt_it import fertility as fertility_of
+from mslt_it.io import shared_file_mode
+from mslt_it.report_results import Results, Score, averages, target_scores
+
+
+def make_plots(
+    results: Results,
+    folder: Path,
+    comparisons: Sequence[paired.ComparisonRow] = (),
+    fertility: dict[str, list[fertility_of.Fertility]] | None = None,
+) -> list[str]:
+    """Every plot the results support; returns the file names written.
+
+    ``comparisons`` give the gain plot its paired intervals; ``fertility`` (by task) adds the
+    fertility plot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    fertility = fertility or {}
+    written = [heatmap(results, folder / "heatmap.png")]
+    if gain_plot(results, folder / "gain.png", comparisons):
+        written.append("gain.png")
+    if k_sweep_plot(results, folder / "k_sweep.png"):
+        written.append("k_sweep.png")
+    task = results.scores[0].task
+    if task in fertility:
+        figure = fertility_of.plot(fertility[task], target_scores(results))
+        save_figure(figure, folder / "fertility.png")
+        written.append("fertility.png")
+    return written
+
+
+def save_figure(figure: Any, path: Path) -> None:
+    """Save a PNG under a temporary name, then rename it into place."""
+    import matplotlib.pyplot as plt
+
+    fd, tmp = tempfile.mkstemp(suffix=".png", dir=path.parent)
+    os.close(fd)
+    figure.savefig(tmp, dpi=130, bbox_inches="tight")
+    plt.close(figure)
+    os.chmod(tmp, shared_file_mode())  # mkstemp's files are private; outputs are not
+    os.replace(tmp, path)
+
+
+def heatmap(results: Results, path: Path) -> str:
+    """Runs × languages, with the target average as the last column; source cells outlined."""
+    import matplotlib.pyplot as plt
+
+    runs, langs = results.runs, results.languages
+    table = results.table()
+    avg = averages(results)
+    grid = np.full((len(runs), len(langs) + 1), np.nan)
+    for i, run in enumerate(runs):
+        for j, lang in enumerate(langs):
+            if lang in table[run]:
+                grid[i, j] = table[run][lang].score
+        grid[i, -1] = avg[run]["targets"]
+    width = max(6.0, 0.6 * (len(langs) + 1) + 3)
+    figure, axis = plt.subplots(figsize=(width, max(2.5, 0.45 * len(runs) + 1.8)))
+    image = axis.imshow(grid, cmap="viridis", aspect="auto")
+    axis.set_xticks(range(len(langs) + 1), [*langs, "avg\n(targets)"])
+    axis.set_yticks(range(len(runs)), runs)
+    axis.set_xlabel("evaluation language")
+    axis.set_ylabel("run (source languages)")
+    metric = results.scores[0].metric
+    axis.set_title(f"{metric} ×100 per language (outlined: source languages)")
+    if len(runs) * (len(langs) + 1) <= 400:
+        for (i, j), value in np.ndenumerate(grid):
+            if not np.isnan(value):
+                shade = "white" if value < np.nanmean(grid) else "black"
+                axis.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=8, color=shade)
+    for i, run in enumerate(runs):
+        for j, lang in enumerate(langs):
+            if lang in table[run] and table[run][lang].is_source:
+                axis.add_patch(
+                    plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, lw=1.5, ec="red")
+                )
+    axis.axvline(len(langs) - 0.5, color="white", lw=2)
+    figure.colorbar(image, ax=axis, label=metric)
+    save_figure(figure, path)
+    return path.name
+
+
+def gain_plot(
+    results: Results, path: Path, comparisons: Sequence[paired.ComparisonRow] = ()
+) -> bool:
+    """Gain of each multi-source run over the (first) single-source run, per target language.
+
+    Where the runs were compared row by row, each bar gets its 95 % paired interval and a star
+    when the gain is significant after Holm; the legend sits outside the axes, over no bar.
+    """
+    import matplotlib.pyplot as plt
+
+    table = results.table()
+    single = [r for r in results.runs if len(results.sources_of(r)) == 1]
+    multi = [r for r in results.runs if len(results.sources_of(r)) > 1]
+    if not single or not multi:
+        return False
+    base = single[0]
+    multi = multi[:6]
+    langs = [lang for lang in results.languages if lang in table[base]]
+    figure, axis = plt.subplots(
+        figsize=(max(6.0, 0.55 * len(langs) * max(1, len(multi)) / 1.5), 3.8)
+    )
+    width = 0.8 / len(multi)
+    paired_rows = {(r.baseline, r.run, r.lang): r for r in comparisons}
+    intervals = False
+    for k, run in enumerate(multi):
+        gains = [
+            table[run][lang].score - table[base][lang].score if lang in table[run] else 0.0
+            for lang in langs
+        ]
+        x = np.arange(len(langs)) + (k - (len(multi) - 1) / 2) * width
+        rows = [paired_rows.get((base, run, lang)) for lang in langs]
+        errors = None
+        if any(rows):
+            intervals = True
+            errors = np.array(
+                [
+                    [g - r.ci_low, r.ci_high - g] if r else [0.0, 0.0]
+                    for g, r in zip(gains, rows, strict=True)
+                ]
+            ).T.clip(min=0)
+        axis.bar(x, gains, width, label=run, yerr=errors, capsize=2, ecolor="dimgray")
+        for xi, gain, row in zip(x, gains, rows, strict=True):
+            if row is not None and row.significant:
+                top = row.ci_high if gain >= 0 else row.ci_low
+                axis.annotate(
+                    "*", (xi, top), ha="center", va="bottom" if gain >= 0 else "top",
+                    fontsize=11, fontweight="bold",
+                )  # fmt: skip
+    axis.axhline(0, color="black", lw=0.8)
+    axis.margins(y=0.12)
+    axis.set_xticks(range(len(langs)), langs)
+    axis.set_xlabel("evaluation language")
+    axis.set_ylabel(f"gain over {base} (points)")
+    title = f"MSLT vs SSLT: gain over {base} at the same data budget"
+    if intervals:
+        title += "\n(95% paired intervals; * significant after Holm)"
+    axis.set_title(title)
+    axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    save_figure(figure, path)
+    return True
+
+
+def k_sweep_plot(results: Results, path: Path) -> bool:
+    """Mean target score against the number of source languages, with 95% intervals."""
+    import matplotlib.pyplot as plt
+
+    table = results.table()
+    by_k: dict[int, list[Score]] = {}
+    for run in results.runs:
+        if not results.sources_of(run):  # the base model: no sources, no point on the curve
+            continue
+        by_k.setdefault(len(results.sources_of(run)), []).extend(
+            s for s in table[run].values() if not s.is_source
+        )
+    ks = sorted(k for k, scores in by_k.items() if scores)
+    if len(ks) < 3:
+        return False
+    means = [np.mean([s.score for s in by_k[k]]) for k in ks]
+    lows = [np.mean([s.low for s in by_k[k]]) for k in ks]
+    highs = [np.mean([s.high for s in by_k[k]]) for k in ks]
+    figure, axis = plt.subplots(figsize=(5.5, 3.8))
+    axis.plot(ks, means, marker="o", label="mean over target languages")
+    axis.fill_between(ks, lows, highs, alpha=0.25, label="mean 95% interval")
+    axis.set_xticks(ks)
+    axis.set_xlabel("number of source languages (k)")
+    axis.set_ylabel(f"{results.scores[0].metric} ×100 on targets")
+    axis.set_title("Score against the number of sources (same total budget)")
+    axis.legend(fontsize=8)
+    save_figure(figure, path)
+    return True
