@@ -570,7 +570,7 @@ def packing_isolation(setup: Setup, model: Any) -> dict[str, Any]:
 
 def plain_run(setup: Setup, name: str, deadline: float) -> dict[str, Any]:
     """One configuration through a plain torch loop over PEFT's model (no trl, no datasets)."""
-    from mslt_it.training.run import peak_memory_mb
+    from mslt_it.training.record import peak_memory_mb
 
     packed, qlora = "packed" in name, name.startswith("qlora")
     attention = packing_attention(setup) if packed else "sdpa"
