@@ -53,7 +53,7 @@ def check_model_name(name: str, field: str = "model") -> None:
     loaders (the Hub would only say ``mslt-it:tiny-wrld`` is not a valid repository id)."""
     if str(name).startswith(NAMESPACE) and not is_named_model(name):
         known = ", ".join(TINY_MODELS)
-        raise MsltError(f"{field}: {name!r} is not one of mslt-it's models ({known})")
+        raise MsltError(f"{field}: {name!r:.80} is not one of mslt-it's models ({known})")
 
 
 def resolve_model_name(name: str, field: str = "model") -> str:
