@@ -10,7 +10,7 @@ once.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,19 +49,19 @@ def pretrain_base(
     out: Path,
     *,
     label: str,
-    make_text: Callable[[], BaseText],
+    text: BaseText,
     langs: Sequence[str],
     seed: int,
     settings: PretrainSettings,
     vocab_size: int,
-    record: Callable[[BaseText], dict[str, Any]],
+    record: dict[str, Any],
     overwrite: bool,
 ) -> Path:
-    """Build a base into ``out`` (already claimed by the caller) and return it.
+    """Build a base from ``text`` into ``out`` (already claimed by the caller) and return it.
 
-    ``make_text`` runs after the seeding, so text drawn from the global generators is the same
-    for a seed; ``record(text)`` gives the build record's own fields (the world keeps its text's
-    digest there).
+    ``record`` is the build record's own fields (the world keeps its text's digest there). The
+    text generators draw from their own seeded streams, never the global ones, so making the
+    text before the seeding here gives the same weights.
     """
     started = time.monotonic()
     from transformers import LlamaForCausalLM
@@ -69,7 +69,6 @@ def pretrain_base(
     seed_everything(seed)
     with one_thread(), progress_bar() as progress:
         tok_task = progress.add_task(f"{label}: tokenizer", total=1)
-        text = make_text()
         corpus = tokenizer_corpus(text.docs, text.frames + text.chats)
         tokenizer = train_tokenizer(corpus, vocab_size)
         progress.advance(tok_task)
@@ -77,7 +76,7 @@ def pretrain_base(
         if text.frames:
             for frame in tokenizer.apply_chat_template(text.frames, tokenize=False):
                 ids = tokenizer(frame, add_special_tokens=False)["input_ids"]
-                documents.append((ids, ids))
+                documents.append((ids, ids))  # language-model text: every token trained
         model = LlamaForCausalLM(tiny_config(tokenizer, TinyShape()))
         blocks = pack_blocks(documents, settings.block_size, seed)
         train_task = progress.add_task(f"{label}: pre-training", total=settings.steps)
@@ -86,5 +85,5 @@ def pretrain_base(
         )
         heldout_loss = language_model_loss(model, tokenizer, heldout_texts(langs))
     run = (settings, blocks, losses, heldout_loss, started)
-    save_model(out, model, tokenizer, record(text), run, overwrite)
+    save_model(out, model, tokenizer, record, run, overwrite)
     return out

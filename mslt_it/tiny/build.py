@@ -78,20 +78,17 @@ def _build(
 ) -> Path:
     """:func:`build_tiny_model` once its arguments are checked and ``out`` is claimed."""
     settings = PretrainSettings(steps=pretrain_steps)
-
-    def text() -> BaseText:
-        docs = raw_documents(langs, settings.raw_rows_per_language)
-        docs += english_documents(settings.english_docs_per_language * len(langs), seed)
-        return BaseText(docs, chat_conversations(langs, settings.chats_per_language, seed))
-
+    docs = raw_documents(langs, settings.raw_rows_per_language)
+    docs += english_documents(settings.english_docs_per_language * len(langs), seed)
+    chats = chat_conversations(langs, settings.chats_per_language, seed)
     return pretrain_base(
         out,
         label="tiny model",
-        make_text=text,
+        text=BaseText(docs, chats),
         langs=langs,
         seed=seed,
         settings=settings,
         vocab_size=vocab_size,
-        record=lambda _text: {"seed": seed, "languages": langs},
+        record={"seed": seed, "languages": langs},
         overwrite=overwrite,
     )

@@ -23,7 +23,6 @@ import json
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from mslt_it import world
 from mslt_it.errors import MsltError
@@ -96,25 +95,19 @@ def _build_world(
     out: Path, langs: list[str], seed: int, steps: int, overwrite: bool, sized: bool
 ) -> Path:
     """:func:`build_world_model` once ``out`` is claimed."""
-
-    def text() -> BaseText:
-        docs, frames, chats = world_documents(langs, seed, sized=sized)
-        return BaseText(docs, chats, frames)
-
-    def record(text: BaseText) -> dict[str, Any]:
-        sizing = {"corpus": world.SIZE_CORPUS, "exponent": world.SIZE_EXPONENT}
-        return {
-            "seed": seed,
-            "world": True,
-            **({"sized": sizing} if sized else {}),
-            "languages": langs,
-            "world_text_sha256": world_text_digest(text.docs, text.frames, text.chats),
-        }
-
+    docs, frames, chats = world_documents(langs, seed, sized=sized)
+    sizing = {"corpus": world.SIZE_CORPUS, "exponent": world.SIZE_EXPONENT}
+    record = {
+        "seed": seed,
+        "world": True,
+        **({"sized": sizing} if sized else {}),
+        "languages": langs,
+        "world_text_sha256": world_text_digest(docs, frames, chats),
+    }
     return pretrain_base(
         out,
         label="tiny world model",
-        make_text=text,
+        text=BaseText(docs, chats, frames),
         langs=langs,
         seed=seed,
         settings=PretrainSettings(steps=steps, batch_size=32, block_size=48),
