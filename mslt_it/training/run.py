@@ -410,7 +410,7 @@ def run_record(
         "label_check": checked.labels.as_json(),
         "parameters": {"trainable": trainable, "total": total},
         "world_size": plan.args.world_size,
-        "resumed_from_step": step_of(checkpoint),
+        "resumed_from_step": checkpoint_step(checkpoint) if checkpoint else None,
         "versions": versions(),
     }
 
@@ -594,10 +594,6 @@ def prepare_output(out: Path, action: str, run_hash: str, determining: dict[str,
         if action != "resume" or not (out / outputs.STARTED_FILE).exists():
             outputs.mark_started(out, run_hash, determining)
     wait_for_everyone()
-
-
-def step_of(checkpoint: str | None) -> int | None:
-    return int(checkpoint.rsplit("-", 1)[-1]) if checkpoint else None
 
 
 def tokens_in_checkpoint(checkpoint: str | None) -> int:
