@@ -514,10 +514,12 @@ def copy_analyses(results: Results, folder: Path) -> str:
     """Include representation analyses (``mslt-it analyze``) found beside the results."""
     parts = []
     for i, path in enumerate(results.analyses):
-        try:
-            data = json.loads(read_user_text(path, "analysis", MAX_RESULTS_BYTES))
-        except ValueError:
-            raise MsltError(f"analysis: {path} is not a readable analysis.json") from None
+        data = results.analysis_documents.get(path)
+        if data is None:  # found under a given folder, not yet read
+            try:
+                data = json.loads(read_user_text(path, "analysis", MAX_RESULTS_BYTES))
+            except ValueError:
+                raise MsltError(f"analysis: {path} is not a readable analysis.json") from None
         if not isinstance(data, dict):
             raise MsltError(f"analysis: {path} is not an mslt-it analysis.json")
         lines = [f"## Representation analysis ({path.parent.name})", ""]

@@ -61,6 +61,7 @@ class Results:
     files: dict[str, Path] = field(default_factory=dict)
     sanity: dict[str, dict[str, Any]] = field(default_factory=dict)
     documents: dict[str, dict[str, Any]] = field(default_factory=dict)  # read once, by run
+    analysis_documents: dict[Path, Any] = field(default_factory=dict)  # those read to find them
 
     @property
     def runs(self) -> list[str]:
@@ -152,6 +153,7 @@ def load_results(paths: list[Path]) -> Results:
             sanity[name] = data["adapter_sanity"]
     if not scores:
         raise MsltError(f"run dir: {', '.join(map(str, files))} hold no per-language scores")
+    beside = analyses_beside(paths, documents)
     analyses = list(
         dict.fromkeys(
             [
@@ -161,7 +163,7 @@ def load_results(paths: list[Path]) -> Results:
                     if path.is_dir()
                     for p in sorted(path.rglob("analysis.json"))
                 ),
-                *analyses_beside(paths, documents),
+                *beside,
             ]
         )
     )
@@ -169,19 +171,20 @@ def load_results(paths: list[Path]) -> Results:
     found = dict(zip(names, files, strict=True))
     read = dict(zip(names, documents, strict=True))
     unfinished = tuple(find_unfinished(paths))
-    return Results(scores, synthetic, analyses, unfinished, found, sanity, read)
+    return Results(scores, synthetic, analyses, unfinished, found, sanity, read, beside)
 
 
-def analyses_beside(paths: list[Path], documents: list[dict[str, Any]]) -> list[Path]:
+def analyses_beside(paths: list[Path], documents: list[dict[str, Any]]) -> dict[Path, Any]:
     """analysis.json files in folders next to the given evaluation folders (``runs/demo/eval``
-    and ``runs/demo/analysis``) that analysed one of the evaluated adapters: the report of an
-    experiment shows its analysis without the user naming it."""
+    and ``runs/demo/analysis``) that analysed one of the evaluated adapters, with their parsed
+    content (read once: the report copies from it): the report of an experiment shows its
+    analysis without the user naming it."""
     adapters = {
         str(Path(doc["adapter"]["path"]).resolve())
         for doc in documents
         if isinstance(doc.get("adapter"), dict) and isinstance(doc["adapter"].get("path"), str)
     }
-    found: list[Path] = []
+    found: dict[Path, Any] = {}
     for path in paths:
         if not path.is_dir() or not adapters:
             continue
@@ -199,7 +202,7 @@ def analyses_beside(paths: list[Path], documents: list[dict[str, Any]]) -> list[
                 if isinstance(entry, dict) and isinstance(entry.get("path"), str)
             }
             if paths_listed & adapters:
-                found.append(candidate.resolve())
+                found[candidate.resolve()] = data
     return found
 
 

@@ -345,6 +345,32 @@ def test_report_keeps_runs_of_the_same_name_apart(cli, tmp_path: Path) -> None:
     assert all("[" in name for name in rank_runs)
 
 
+def test_report_shows_only_the_analysis_beside_it_that_analysed_its_adapter(
+    cli, tmp_path: Path
+) -> None:
+    """runs/x/eval and runs/x/analysis: the report includes the analysis of an evaluated
+    adapter without being told; another adapter's analysis and a damaged file of that name
+    beside it are left alone (not read as ours, not an error)."""
+    document = results_document("en", "rank", 90.0, ["en"])
+    document["adapter"]["path"] = str(tmp_path / "adapters" / "en")
+    write_results(tmp_path / "eval" / "en", document)
+    analysis = {"meanings": {"cka": "MEANING-OURS"}, "plots": []}
+    analysis["inputs"] = {"adapters": [{"path": str(tmp_path / "adapters" / "en")}]}
+    (tmp_path / "analysis").mkdir()
+    (tmp_path / "analysis" / "analysis.json").write_text(json.dumps(analysis))
+    other = {**analysis, "meanings": {"cka": "MEANING-OTHER"}}
+    other["inputs"] = {"adapters": [{"path": str(tmp_path / "adapters" / "de")}]}
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "analysis.json").write_text(json.dumps(other))
+    (tmp_path / "damaged").mkdir()
+    (tmp_path / "damaged" / "analysis.json").write_bytes(b"\x00{not json")
+    result = cli("report", tmp_path / "eval", "--out", tmp_path / "rep")
+    assert result.code == 0, result.err
+    text = (tmp_path / "rep" / "report.md").read_text(encoding="utf-8")
+    assert "Representation analysis (analysis)" in text and "MEANING-OURS" in text
+    assert "MEANING-OTHER" not in text and "(damaged)" not in text
+
+
 @pytest.mark.parametrize(
     "content",
     [b'{"tasks": ', b"\x00\xff\xfe binary", b'["not", "a", "mapping"]', b'{"tasks": {"x": 1}}'],
