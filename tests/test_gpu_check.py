@@ -1,4 +1,5 @@
-"""benchmarks/gpu_check.py: its CPU rehearsal (``--smoke``) and the pieces it decides with.
+"""benchmarks/gpu_check.py: its CPU rehearsal (``--smoke``) and the pieces it decides with
+(in ``benchmarks/gpu/``, the package the script imports).
 
 GPU minutes are few and come without network, so a typo, a missing import or a broken part must
 show up here first. The smoke run's numbers are never asserted on (the machine is shared), only
@@ -32,7 +33,7 @@ def gpu_check() -> ModuleType:
     spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
-    sys.modules["gpu_check"] = module  # its dataclasses look their module up while defined
+    sys.modules["gpu_check"] = module  # registered, as an import would (dataclasses need it)
     try:
         spec.loader.exec_module(module)
     finally:
@@ -42,10 +43,27 @@ def gpu_check() -> ModuleType:
     return module
 
 
-def test_wheel_list_names_every_optional_import_with_a_download_command(gpu_check) -> None:
-    wheels = {w.module: w for w in gpu_check.read_wheel_list()}
-    needed = {m for needs in gpu_check.REQUIREMENTS.values() for m in needs}
-    assert needed | set(gpu_check.CORE) | {"flash_attn"} <= set(wheels)
+def imported(name: str) -> ModuleType:
+    """A module of benchmarks/gpu/ as the script imported it (its sys.path entries are gone)."""
+    return sys.modules[f"gpu.{name}"]
+
+
+@pytest.fixture(scope="module")
+def budget(gpu_check) -> ModuleType:
+    """benchmarks/gpu/budget.py: sizes, optional packages, the budget and its alarm, the device."""
+    return imported("budget")
+
+
+@pytest.fixture(scope="module")
+def training(gpu_check) -> ModuleType:
+    """benchmarks/gpu/training.py: the training part, its batches and packing."""
+    return imported("training")
+
+
+def test_wheel_list_names_every_optional_import_with_a_download_command(budget) -> None:
+    wheels = {w.module: w for w in budget.read_wheel_list()}
+    needed = {m for needs in budget.REQUIREMENTS.values() for m in needs}
+    assert needed | set(budget.CORE) | {"flash_attn"} <= set(wheels)
     for wheel in wheels.values():
         if wheel.download is None:
             continue
@@ -54,24 +72,24 @@ def test_wheel_list_names_every_optional_import_with_a_download_command(gpu_chec
         assert "==" in wheel.download.rsplit(" ", 1)[-1]  # a pinned version
 
 
-def test_peak_flops_come_from_the_table_or_the_command_line_never_a_guess(gpu_check) -> None:
-    assert gpu_check.peak_flops("NVIDIA H100 PCIe", None) == (756e12, "table (H100 PCIe)")
-    assert gpu_check.peak_flops("NVIDIA H100 80GB HBM3", None)[0] == 989e12
-    assert gpu_check.peak_flops("NVIDIA A100-SXM4-80GB", None)[0] == 312e12
-    assert gpu_check.peak_flops("NVIDIA A10G", None)[0] == 70e12
-    assert gpu_check.peak_flops("NVIDIA L40S", None)[0] == 362e12
-    assert gpu_check.peak_flops("NVIDIA L4", None)[0] == 121e12
-    assert gpu_check.peak_flops("Some New GPU", None)[0] is None
-    assert gpu_check.peak_flops("Some New GPU", 500.0) == (500e12, "--peak-tflops")
+def test_peak_flops_come_from_the_table_or_the_command_line_never_a_guess(budget) -> None:
+    assert budget.peak_flops("NVIDIA H100 PCIe", None) == (756e12, "table (H100 PCIe)")
+    assert budget.peak_flops("NVIDIA H100 80GB HBM3", None)[0] == 989e12
+    assert budget.peak_flops("NVIDIA A100-SXM4-80GB", None)[0] == 312e12
+    assert budget.peak_flops("NVIDIA A10G", None)[0] == 70e12
+    assert budget.peak_flops("NVIDIA L40S", None)[0] == 362e12
+    assert budget.peak_flops("NVIDIA L4", None)[0] == 121e12
+    assert budget.peak_flops("Some New GPU", None)[0] is None
+    assert budget.peak_flops("Some New GPU", 500.0) == (500e12, "--peak-tflops")
 
 
-def test_best_fit_keeps_examples_whole_and_rows_within_capacity(gpu_check) -> None:
+def test_best_fit_keeps_examples_whole_and_rows_within_capacity(training) -> None:
     lengths = [300, 200, 200, 120, 100, 60, 500, 12]
-    bins = gpu_check.best_fit(lengths, 512)
+    bins = training.best_fit(lengths, 512)
     assert sorted(i for b in bins for i in b) == list(range(len(lengths)))
     assert all(sum(lengths[i] for i in b) <= 512 for b in bins)
     assert len(bins) == 3  # 1,492 tokens need at least three rows of 512
-    ids, labels, positions = gpu_check.packed_row(
+    ids, labels, positions = training.packed_row(
         [([1, 2, 3], [-100, 2, 3]), ([4, 5], [4, 5])], 8, 0
     )
     assert ids == [1, 2, 3, 4, 5, 0, 0, 0]
@@ -79,25 +97,25 @@ def test_best_fit_keeps_examples_whole_and_rows_within_capacity(gpu_check) -> No
     assert positions == [0, 1, 2, 0, 1, 0, 1, 2]  # restarts: no example sees another
 
 
-def test_skips_are_planned_from_what_imports_and_the_device(gpu_check) -> None:
+def test_skips_are_planned_from_what_imports_and_the_device(budget) -> None:
     nothing: dict[str, Any] = {}
-    skips = gpu_check.planned_skips(nothing, cuda=True)
+    skips = budget.planned_skips(nothing, cuda=True)
     assert set(skips) == {"qlora_padded_torch", "lora_padded_trl", "lora_packed_trl"}
     assert "trl" in skips["lora_padded_trl"] and "bitsandbytes" in skips["qlora_padded_torch"]
     everything = {m: {"importable": True} for m in ("trl", "datasets", "bitsandbytes")}
-    assert gpu_check.planned_skips(everything, cuda=True) == {}
-    assert "CUDA" in gpu_check.planned_skips(everything, cuda=False)["qlora_padded_torch"]
+    assert budget.planned_skips(everything, cuda=True) == {}
+    assert "CUDA" in budget.planned_skips(everything, cuda=False)["qlora_padded_torch"]
 
 
-def test_a_run_that_outlives_its_share_is_stopped_and_recorded(gpu_check, monkeypatch) -> None:
+def test_a_run_that_outlives_its_share_is_stopped_and_recorded(budget, monkeypatch) -> None:
     def endless() -> dict[str, Any]:
         while True:
             pass
 
-    monkeypatch.setattr(gpu_check, "grace", lambda share: 0.5)
-    found = gpu_check.guarded(endless, share=0.0)  # the alarm rings after the grace
+    monkeypatch.setattr(budget, "grace", lambda share: 0.5)
+    found = budget.guarded(endless, share=0.0)  # the alarm rings after the grace
     assert found["status"] == "partial" and "budget" in found["reason"]
-    failed = gpu_check.guarded(lambda: 1 / 0)
+    failed = budget.guarded(lambda: 1 / 0)
     assert failed["status"] == "failed" and "ZeroDivisionError" in failed["reason"]
 
 
@@ -137,7 +155,7 @@ def run_smoke(out: Path, lacking: tuple[str, ...] = ()) -> dict[str, Any]:
 
 @pytest.mark.slow
 def test_smoke_run_without_trl_datasets_or_bitsandbytes_as_on_the_gpu_machine(
-    tmp_path: Path, gpu_check
+    tmp_path: Path, gpu_check, budget
 ) -> None:
     """The smoke run as the GPU machine sees it (one run in the suite, for its time: the TRL
     runs are rehearsed by `python benchmarks/gpu_check.py --smoke` where trl is installed)."""
@@ -146,7 +164,7 @@ def test_smoke_run_without_trl_datasets_or_bitsandbytes_as_on_the_gpu_machine(
     runs = report["parts"]["training"]["runs"]
     for name in ("qlora_padded_torch", "lora_padded_trl", "lora_packed_trl"):
         assert runs[name]["status"] == "skipped" and "does not import" in runs[name]["reason"]
-    check_training(report, set(gpu_check.REQUIREMENTS))
+    check_training(report, set(budget.REQUIREMENTS))
     check_evaluation(report["parts"]["evaluation"])
     assert report["mode"] == "smoke" and report["schema"] == gpu_check.SCHEMA
     assert set(report["parts"]) == {"training", "evaluation", "profile"}
