@@ -363,6 +363,8 @@ def _first_problem(path: Path, field: str) -> str | None:
                     f"line {number} is not valid JSON ({error.msg}, column {error.colno}{cut}); "
                     "give JSON lines, one object per line"
                 )
+            except (ValueError, RecursionError) as error:  # a number too long, nesting too deep
+                return f"line {number} is not readable JSON ({str(error).split(';')[0][:120]})"
             if not isinstance(row, dict):
                 return (
                     f"line {number} is {_json_kind(row)}, not a JSON object; give JSON lines, "

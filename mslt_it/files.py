@@ -9,6 +9,8 @@ one-line :class:`MsltError` naming the field, the path and what is allowed.
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import stat
 from pathlib import Path
@@ -95,3 +97,25 @@ def read_user_text(path: str | Path, field: str, limit: int = MAX_TEXT_BYTES) ->
             f"{field}: {str(path)!r} is not UTF-8 text (byte {error.object[error.start]:#04x} "
             f"at {error.start})"
         ) from None
+
+
+def csv_rows(text: str, where: str) -> list[tuple[int, list[str]]]:
+    """The rows of a user's CSV with the line each starts on.
+
+    Line ends may be ``\\n``, ``\\r\\n`` or a bare ``\\r`` (old Mac exports); a line the csv
+    module cannot read (a field over its 128 KiB limit, a NUL) is a one-line error naming it.
+    """
+    reader = csv.reader(io.StringIO(text, newline=None))
+    rows: list[tuple[int, list[str]]] = []
+    start = 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return rows
+        except csv.Error as error:
+            raise MsltError(
+                f"{where}:{reader.line_num}: not a readable CSV line ({error})"
+            ) from None
+        rows.append((start, row))
+        start = reader.line_num + 1

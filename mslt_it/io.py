@@ -44,8 +44,12 @@ def read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` so readers see the old file or the new one, never a part."""
+def atomic_write_text(path: str | Path, text: str, *, replace: bool = True) -> None:
+    """Write ``text`` to ``path`` so readers see the old file or the new one, never a part.
+
+    ``replace=False`` creates ``path`` only if nothing is there, atomically: of two processes
+    writing the same new file, one gets :class:`FileExistsError` instead of both "succeeding".
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:100]}.", suffix=".tmp", dir=path.parent)
@@ -53,11 +57,28 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.chmod(tmp, shared_file_mode())  # mkstemp makes files private; outputs are not
-        os.replace(tmp, path)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            _create_from(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _create_from(tmp: str, path: Path) -> None:
+    """Give ``tmp`` the name ``path`` unless that name exists (a hard link is atomic and
+    exclusive; where the file system has none, an exclusive create claims the name first)."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links here (some network and FUSE file systems)
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
 
 
 def to_json(data: Any) -> str:

@@ -223,6 +223,11 @@ def _grid(k: int = 3, score: str = "50") -> list[list[str]]:
         ([*_grid(3)[:-1], ["es+fr+ru", "sw", "high"]], "not a number"),
         ([*_grid(3), ["ar+de+en", "sw", "40"]], "average repeated runs"),
         ([["ar+ar+de", "sw", "60"]], "lists a language twice"),
+        ([*_grid(3)[:-1], ["es+fr+ru", "sw", "1e308"]], "out of range"),
+        ([*_grid(3)[:-1], ["es+fr+ru", "sw", "7_0"]], "not a number"),
+        ([*_grid(3)[:-1], ["es+fr+ru+", "sw", "70"]], "empty name"),
+        ([*_grid(3)[:-1], ["+", "sw", "70"]], "empty name"),
+        ([*_grid(3)[:-1], ["es+fr+ru", "sw", "9" * 140_000]], "not a readable CSV line"),
     ],
 )
 def test_bad_results_files_are_one_line_errors(rows, fragment, tmp_path: Path, cli) -> None:
@@ -477,3 +482,118 @@ def test_a_recipe_selects_its_sources_with_a_predictor(planted: Path, tmp_path: 
     assert list(run.sources) == json.loads(ranked.out)[0]["sources"]
     with pytest.raises(MsltError, match=r"select: --criterion learned: needs --predictor"):
         expand_sources({"select": {**spec, "predictor": None}}, "xnli")
+
+
+def test_line_ends_and_header_spaces_do_not_change_what_is_read(tmp_path: Path) -> None:
+    """Old-Mac files end lines with a bare CR; hand-written headers have spaces after commas."""
+    rows = [[s, "sw", str(40 + i)] for i, s in enumerate(r[0] for r in _grid(3))]
+    plain = _write(tmp_path / "plain.csv", ["sources", "lang", "score"], rows)
+    text = plain.read_text(encoding="utf-8").replace("\r\n", "\n")
+    (tmp_path / "cr.csv").write_text(text.replace("\n", "\r"), encoding="utf-8", newline="")
+    spaced = text.replace("sources,lang,score", "sources, lang , score")
+    (tmp_path / "spaced.csv").write_text(spaced, encoding="utf-8")
+    expected = load_measured(plain, "xnli", LANGS).rows
+    assert len(expected) == 35
+    for name in ("cr.csv", "spaced.csv"):
+        assert load_measured(tmp_path / name, "xnli", LANGS).rows == expected, name
+
+
+def test_options_outside_their_mode_are_refused_not_ignored(planted: Path, tmp_path: Path, cli):
+    """--save without --fit wrote nothing and said nothing; now each such option is an error."""
+    saved = tmp_path / "p.json"
+    base = ["select", "--task", "xnli"]
+    for args, fragment in (
+        (["--save", saved], "--save: only with --fit"),
+        (["--cv", "targets"], "--cv: only with --fit"),
+        (["--objective", "lambdarank"], "--objective: only with --fit"),
+        (["--fit", planted, "--criterion", "learned"], "--criterion"),
+        (["--fit", planted, "--evaluate", planted], "--evaluate"),
+        (["--fit", planted, "--targets", "sw"], "--targets: --fit learns"),
+        (["--fit", planted, "--top", "0"], "--top"),
+        (["--fit", planted, "--vectors", planted], "--vectors: not with a predictor"),
+    ):
+        assert_one_line_error(cli(*base, *args), fragment)
+    assert not saved.exists()
+
+
+def test_suggest_keeps_include_k_and_never_suggests_what_it_cannot_predict(
+    planted: Path, tmp_path: Path, cli
+) -> None:
+    saved = tmp_path / "p.json"
+    assert cli("select", "--task", "xnli", "--fit", planted, "--save", saved).code == 0
+    pool = "ar,de,en,es,fr,hi,ru,vi,zh"
+    base = ["select", "--task", "xnli", "--predictor", saved, "--suggest", "4", "--json"]
+    result = cli(*base, "--pool", pool, "--include", "vi")
+    assert result.code == 0, result.err
+    suggested = json.loads(result.out)
+    assert len(suggested) == 4 and all("vi" in s["sources"] for s in suggested)
+    assert_one_line_error(cli(*base, "--pool", pool, "--k", "2"), "fitted on sets of 3, got 2")
+    # every unmeasured set of ar,de,en,hi holds hi: nothing to predict on the target hi
+    assert_one_line_error(
+        cli(*base, "--pool", "ar,de,en,hi", "--targets", "hi"), "holds all of the targets"
+    )
+    # with a second target, the sets holding hi are predicted on it: finite JSON only
+    result = cli(*base, "--pool", "ar,de,en,hi", "--targets", "hi,sw")
+    assert result.code == 0, result.err
+    assert "NaN" not in result.out and all(np.isfinite(s["score"]) for s in json.loads(result.out))
+    assert_one_line_error(
+        cli("select", "--task", "pawsx", "--predictor", saved, "--suggest", "2"),
+        "fitted on task xnli",
+    )
+
+
+def test_a_predictor_ranks_its_own_set_size_and_refuses_other_feature_options(
+    tmp_path: Path, cli
+) -> None:
+    """Without --k, --criterion learned ranks sets of the predictor's size (the docs' promise);
+    an option that changes what a feature means (--size-model) must match the predictor's."""
+    rows = [[s, t, str(40 + 5 * i + j)] for i, s in enumerate(POOL) for j, t in
+            enumerate(("sw", "ur", "bg")) if s != t]  # fmt: skip
+    singles = _write(tmp_path / "k1.csv", ["sources", "lang", "score"], rows)
+    saved = tmp_path / "k1.json"
+    assert cli("select", "--task", "xnli", "--fit", singles, "--save", saved).code == 0
+    learned = ["select", "--task", "xnli", "--criterion", "learned", "--predictor", saved]
+    result = cli(*learned, "--targets", "sw", "--pool", ",".join(POOL), "--json")
+    assert result.code == 0, result.err
+    assert {len(s["sources"]) for s in json.loads(result.out)} == {1}
+    assert_one_line_error(
+        cli(*learned, "--targets", "sw", "--size-model", "mt5"), "--size-model", "'xlmr'"
+    )
+
+
+def test_two_processes_saving_one_new_predictor_cannot_both_succeed(
+    planted: Path, tmp_path: Path
+) -> None:
+    """The check before the save and the save are apart in time; the file is created only if
+    nothing is there (a hard link), so the second writer gets the one-line error."""
+    fitted = fit_predictor(planted, "xnli", k=3)
+    path = tmp_path / "p.json"
+    fitted.predictor.save(path)
+    first = path.read_bytes()
+    path.unlink()
+    from mslt_it.selection import predictor as module
+
+    checks = module.check_save_path
+    try:  # the other process writes between this one's check and its save
+        module.check_save_path = lambda *args, **kwargs: (
+            checks(*args, **kwargs),
+            path.write_text("theirs"),
+        )
+        with pytest.raises(MsltError, match="exists; pass --overwrite"):
+            fitted.predictor.save(path)
+    finally:
+        module.check_save_path = checks
+    assert path.read_text() == "theirs"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.json"]  # no temporary left
+    assert first
+
+
+def test_a_number_too_long_to_read_is_a_one_line_error(planted: Path, tmp_path: Path, cli):
+    """Python refuses integers of more than 4,300 digits with a ValueError that is not a
+    JSONDecodeError; a predictor file holding one is refused like any damaged file."""
+    saved = tmp_path / "p.json"
+    assert cli("select", "--task", "xnli", "--fit", planted, "--save", saved).code == 0
+    text = saved.read_text(encoding="utf-8").replace('"k": 3', '"k": ' + "9" * 5000, 1)
+    saved.write_text(text, encoding="utf-8")
+    result = cli("select", "--task", "xnli", "--predictor", saved, "--suggest", "2")
+    assert_one_line_error(result, "not a predictor file")

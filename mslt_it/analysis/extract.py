@@ -194,8 +194,10 @@ def read_adapter(path: str | Path) -> Adapter:
     if (folder / "run.json").is_file():
         try:
             run = json.loads((folder / "run.json").read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as error:
-            raise MsltError(f"--adapter: cannot read {folder / 'run.json'}: {error}") from None
+        except (OSError, ValueError, RecursionError) as error:
+            raise MsltError(
+                f"--adapter: cannot read {folder / 'run.json'}: {str(error)[:200]}"
+            ) from None
     return Adapter(folder, run_label(run) or folder.name, run)
 
 

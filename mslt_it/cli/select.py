@@ -152,7 +152,12 @@ def select(
         ),
     ] = None,
     json_output: Annotated[
-        bool, typer.Option("--json", help="Print JSON only (a list of sets) on stdout.")
+        bool,
+        typer.Option(
+            "--json",
+            help="Print JSON only on stdout: a list of sets (with --fit: an object with the "
+            "validation, the verdict and any suggestions).",
+        ),
     ] = False,
     tasks_dir: TasksDir = None,
 ) -> None:
@@ -191,10 +196,27 @@ def select(
         predictor=predictor,
     )
     target_codes = split_codes(targets, "--targets") or None
+    if top < 1:
+        raise MsltError(f"--top: must be >= 1, got {top}")
+    given = {
+        "--fit": fit is not None,
+        "--suggest": suggest is not None,
+        "--save": save is not None,
+        "--overwrite": overwrite,
+        "--cv": cv != "sets",
+        "--objective": objective != "regression",
+        "--evaluate": evaluate is not None,
+        "--criterion": criterion != "l2v-syntax",
+        "--vectors": vectors is not None,
+        "--pool": pool is not None,
+        "--targets": targets is not None,
+        "--include": include is not None,
+    }
+    check_modes(given, criterion)
     if fit is not None or suggest is not None:
         _learn(task, fit, k, objective, cv, seed, options, save, overwrite, suggest, predictor,
                split_codes(pool, "--pool") if pool is not None else None, target_codes,
-               json_output)  # fmt: skip
+               split_codes(include, "--include"), json_output)  # fmt: skip
         return
     if evaluate is not None:
         results = load_results_csv(evaluate)
@@ -207,7 +229,7 @@ def select(
     result = run_selection(
         task,
         split_codes(pool, "--pool") if pool is not None else None,
-        "3" if k is None else k,
+        k,  # None: 3, or the predictor's size with --criterion learned
         criterion,
         targets=target_codes,
         include=split_codes(include, "--include"),
@@ -221,7 +243,35 @@ def select(
     if json_output:
         _print_json([ranked.to_dict() for ranked in result.sets])
     else:
-        print_selection(result, options)
+        print_selection(result, result.options or options)
+
+
+def check_modes(given: dict[str, bool], criterion: str) -> None:
+    """Options of one mode given in another are refused, not silently ignored: a user who
+    wrote ``--save p.json`` without ``--fit`` expects a file. ``given``: which options were
+    set (away from their defaults)."""
+    fit, learning = given["--fit"], given["--fit"] or given["--suggest"]
+    for flag in ("--save", "--overwrite", "--cv", "--objective"):
+        if given[flag] and not fit:
+            raise MsltError(f"{flag}: only with --fit RESULTS (fitting a predictor)")
+    for flag in ("--pool", "--targets", "--include"):
+        if given[flag] and fit and not given["--suggest"]:
+            raise MsltError(
+                f"{flag}: --fit learns from the file's sets and targets; {flag} applies to "
+                "--suggest N (or to --criterion learned with the saved predictor)"
+            )
+    if learning and given["--evaluate"]:
+        raise MsltError("--evaluate: give --evaluate or --fit/--suggest, one at a time")
+    if learning and given["--criterion"]:
+        raise MsltError(
+            f"--criterion: {criterion!r:.40} does not apply to --fit or --suggest; rank with "
+            "--criterion learned --predictor FILE"
+        )
+    if given["--vectors"] and (learning or criterion == "learned"):
+        raise MsltError(
+            "--vectors: not with a predictor (its features are lang2vec's, and a file of "
+            "vectors would change what they mean)"
+        )
 
 
 def _learn(
@@ -238,6 +288,7 @@ def _learn(
     predictor_path: Path | None,
     pool: list[str] | None,
     targets: list[str] | None,
+    include: list[str],
     json_output: bool,
 ) -> None:
     """``--fit`` (cross-validate, maybe save) and ``--suggest`` (from the fit or a saved file)."""
@@ -280,7 +331,15 @@ def _learn(
     suggestions = None
     if suggest is not None:
         suggestions = suggest_sets(
-            predictor, task, suggest, pool=pool, targets=targets, seed=seed, options=options
+            predictor,
+            task,
+            suggest,
+            pool=pool,
+            targets=targets,
+            include=include,
+            k=k if fit is None else None,  # a fit's --k chose the size fitted on
+            seed=seed,
+            options=options,
         )
     if save is not None and fitted is not None:
         fitted.predictor.save(save, overwrite=overwrite, inputs=[fit] if fit else [])

@@ -108,8 +108,8 @@ def read_adapter(path: str | Path, name: str, require_run: bool = True) -> Adapt
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(read_user_text(path, "adapter", MAX_JSON_BYTES))
-    except json.JSONDecodeError as error:
-        raise MsltError(f"adapter: cannot read {path}: {error}") from None
+    except (ValueError, RecursionError) as error:  # not JSON, a number too long, too deep
+        raise MsltError(f"adapter: cannot read {path}: {str(error)[:200]}") from None
     if not isinstance(data, dict):
         raise MsltError(f"adapter: {path} must hold a JSON object")
     return data

@@ -52,7 +52,7 @@ class RunStore:
             return False
         try:
             recorded = json.loads(results.read_text(encoding="utf-8")).get("settings_sha256")
-        except (OSError, json.JSONDecodeError):
+        except (OSError, ValueError, RecursionError):
             return False
         return recorded == self.sha256
 
@@ -104,7 +104,7 @@ class RunStore:
             return None
         try:
             records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-        except (OSError, json.JSONDecodeError):
+        except (OSError, ValueError, RecursionError):
             return None
         if [r.get("id") for r in records] != list(ids):
             return None
@@ -196,6 +196,10 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
             record = json.loads(line)
         except json.JSONDecodeError as error:
             raise MsltError(f"predictions: {path}:{number} is not JSON: {error.msg}") from None
+        except (ValueError, RecursionError) as error:  # a number too long, nesting too deep
+            raise MsltError(
+                f"predictions: {path}:{number} is not readable JSON: {str(error)[:120]}"
+            ) from None
         if not isinstance(record, dict):
             raise MsltError(f"predictions: {path}:{number} is not a JSON object")
         records.append(record)

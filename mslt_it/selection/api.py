@@ -9,9 +9,6 @@ correlation between criterion and result (the paper's "rank out of 35" table, fo
 
 from __future__ import annotations
 
-import csv
-import io
-import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from mslt_it.errors import MsltError, allowed
+from mslt_it.files import csv_rows
 from mslt_it.selection.context import criterion_scores, make_context
 from mslt_it.selection.criteria import (
     CRITERIA,
@@ -30,11 +28,16 @@ from mslt_it.selection.criteria import (
     get_criterion,
     missing_needs,
 )
-from mslt_it.selection.learning import PredictedScores, check_learned_size, options_of
+from mslt_it.selection.learning import (
+    PredictedScores,
+    check_learned_size,
+    check_predictor_k,
+    options_of,
+)
 from mslt_it.selection.measured import finite_or_none, parse_score, split_sources
 from mslt_it.selection.objective import Objective
 from mslt_it.selection.predictor import load_predictor
-from mslt_it.selection.search import best_sets
+from mslt_it.selection.search import best_sets, parse_k
 from mslt_it.tasks import Task
 from mslt_it.yamlfiles import read_text_file
 
@@ -89,34 +92,7 @@ class SelectionResult:
     columns: list[str]  # criteria in `scores`, the ranking one first
     searches: list[SearchInfo]
     notes: list[str] = field(default_factory=list)
-
-
-MAX_K = 1000
-"""No language pool is larger: a bigger set size is a typo, refused before a range is built."""
-
-
-def parse_k(k: int | str | Sequence[int]) -> list[int]:
-    """``3`` / ``"3"`` / ``"1-5"`` / ``"2,4"`` / ``[2, 3]`` -> sorted distinct set sizes."""
-    if isinstance(k, int):
-        values = [k]
-    elif isinstance(k, str):
-        values = []
-        for part in k.split(","):
-            match = re.fullmatch(r"\s*(-?\d+)\s*(?:-\s*(\d+)\s*)?", part)
-            if match is None:
-                raise MsltError(f"--k: expected a size like 3, a range like 1-5 or 2,4; got {k!r}")
-            low = int(match.group(1))
-            high = int(match.group(2)) if match.group(2) else low
-            if high < low:
-                raise MsltError(f"--k: empty range {part.strip()!r}")
-            if high > MAX_K:
-                raise MsltError(f"--k: set sizes go up to {MAX_K}, got {part.strip()!r}")
-            values += range(low, high + 1)
-    else:
-        values = [int(v) for v in k]
-    if not values or min(values) < 1:
-        raise MsltError(f"--k: set sizes must be >= 1, got {k!r}")
-    return sorted(set(values))
+    options: SelectionOptions | None = None  # as used: a predictor's replace the defaults
 
 
 def _check_sizes(ks: list[int], ctx: Context, forced: int) -> None:
@@ -153,7 +129,7 @@ def _chosen(criterion: str, ctx: Context) -> str:
 def run_selection(
     task: str | Task,
     pool: Sequence[str] | None = None,
-    k: int | str | Sequence[int] = 3,
+    k: int | str | Sequence[int] | None = 3,
     criterion: str = "l2v-syntax",
     *,
     targets: Sequence[str] | None = None,
@@ -166,6 +142,7 @@ def run_selection(
     """The ``top`` best sets of each size in ``k`` by ``criterion``, scored by every criterion.
 
     Targets are not offered as sources unless ``targets_as_sources`` (:func:`make_context`).
+    ``k=None`` is 3, or the predictor's set size with ``criterion="learned"``.
     """
     if criterion != LEARNED:
         get_criterion(criterion)
@@ -181,20 +158,18 @@ def run_selection(
     _chosen(criterion, ctx)
     if top < 1:
         raise MsltError(f"--top: must be >= 1, got {top}")
-    ks = parse_k(k)
+    learned = _learned_term(ctx) if criterion == LEARNED else None
+    ks = parse_k(k if k is not None else learned.predictor.k if learned is not None else 3)
+    if learned is not None:
+        check_predictor_k(learned.predictor, ks, k)
     forced = len(set(include))
     _check_sizes(ks, ctx, forced)
-    learned = _learned_term(ctx) if criterion == LEARNED else None
     columns = [criterion] + [c for c in available_criteria(ctx) if c != criterion]
     sets: list[RankedSet] = []
     searches: list[SearchInfo] = []
     for size in ks:
         method = ctx.options.search
         if learned is not None:
-            if size != learned.predictor.k:
-                raise MsltError(
-                    f"--k: the predictor was fitted on sets of {learned.predictor.k}, got {size}"
-                )
             check_learned_size(len(ctx.pool), size, forced)
             objective, method = Objective((learned,)), "exhaustive"
         else:
@@ -221,6 +196,7 @@ def run_selection(
         columns,
         searches,
         list(ctx.notes),
+        ctx.options,
     )
 
 
@@ -291,18 +267,20 @@ def load_results_csv(path: str | Path) -> list[tuple[list[str], float]]:
     path = Path(path)
     if not path.is_file():
         raise MsltError(f"--evaluate: no such file {str(path)!r}")
-    reader = csv.DictReader(io.StringIO(read_text_file(path, f"--evaluate: {path}")))
-    columns = reader.fieldnames or []
+    where = f"--evaluate: {path}"
+    lines = [(n, row) for n, row in csv_rows(read_text_file(path, where), where) if row]
+    columns = [name.strip() for name in lines[0][1]] if lines else []
     if "sources" not in columns or "score" not in columns:
         raise MsltError(
             f"--evaluate: {path} needs columns 'sources' and 'score', found {allowed(columns)}"
         )
     results = []
-    for line, row in enumerate(reader, start=2):
-        sources = split_sources(row["sources"] or "")
+    for line, cells in lines[1:]:
+        row = dict(zip(columns, cells, strict=False))
+        sources = split_sources(row.get("sources") or "")
         if not sources:
             raise MsltError(f"--evaluate: {path}:{line}: sources is empty")
-        results.append((sources, parse_score(row["score"], f"--evaluate: {path}:{line}")))
+        results.append((sources, parse_score(row.get("score"), f"--evaluate: {path}:{line}")))
     return results
 
 

@@ -29,7 +29,7 @@ from mslt_it.selection.predictor import (
     TransferPredictor,
     train_booster,
 )
-from mslt_it.selection.search import all_combinations
+from mslt_it.selection.search import all_combinations, parse_k
 from mslt_it.selection.validation import (
     CV_MODES,
     Split,
@@ -54,8 +54,32 @@ def feature_options(options: SelectionOptions) -> dict[str, Any]:
 
 
 def options_of(predictor: TransferPredictor, base: SelectionOptions) -> SelectionOptions:
-    """``base`` with the feature options the predictor was fitted with."""
+    """``base`` with the feature options the predictor was fitted with.
+
+    Its features mean what they meant when it was fitted, so an option given here that differs
+    from the predictor's (``--size-model bloom`` for one fitted on CC-100 sizes) is an error,
+    not silently replaced: the table would show one thing and the predictor read another.
+    """
+    defaults = SelectionOptions()
+    for name, fitted in predictor.options.items():
+        given = getattr(base, name)
+        if given == getattr(defaults, name):
+            continue  # not chosen here: the predictor's value applies
+        if str(given) != str(fitted):
+            flag = "--" + name.replace("_", "-")
+            shown = "none" if fitted is None else repr(fitted)
+            raise MsltError(
+                f"{flag}: {str(given)!r:.80} differs from the predictor's {shown:.80}; a "
+                "predictor computes its features as when it was fitted (leave it out, or fit "
+                "again with it)"
+            )
     return replace(base, **predictor.options)
+
+
+def check_predictor_k(predictor: TransferPredictor, sizes: Sequence[int], given: object) -> None:
+    """A predictor ranks sets of the size it was fitted on only."""
+    if list(sizes) != [predictor.k]:
+        raise MsltError(f"--k: the predictor was fitted on sets of {predictor.k}, got {given}")
 
 
 def heuristic_scores(data: MeasuredTransfer, ctx: Context) -> dict[str, np.ndarray]:
@@ -261,11 +285,11 @@ def _set_means(values: np.ndarray, counts: Sequence[int]) -> np.ndarray:
     return out
 
 
-def check_learned_size(n: int, k: int, fixed: int) -> None:
+def check_learned_size(n: int, k: int, fixed: int, option: str = "--criterion learned") -> None:
     total = comb(n - fixed, k - fixed)
     if total > MAX_LEARNED_SETS:
         raise MsltError(
-            f"--criterion learned: scores every set, and C({n - fixed},{k - fixed}) = {total:,} "
+            f"{option}: scores every set, and C({n - fixed},{k - fixed}) = {total:,} "
             f"is more than {MAX_LEARNED_SETS:,}; use a smaller --pool or k"
         )
 
@@ -308,6 +332,8 @@ def suggest_sets(
     *,
     pool: Sequence[str] | None = None,
     targets: Sequence[str] | None = None,
+    include: Sequence[str] = (),
+    k: int | str | Sequence[int] | None = None,
     seed: int = 0,
     options: SelectionOptions | None = None,
 ) -> list[Suggestion]:
@@ -315,32 +341,62 @@ def suggest_sets(
     uncertainty (the spread of the fold models' predictions).
 
     The pool defaults to the measured sets' languages, the targets to the measured targets;
-    measured sets are the ones the predictor was trained on.
+    measured sets are the ones the predictor was trained on. ``include`` languages join the
+    pool and every suggested set; a set that holds every target has nothing to predict (its
+    transfer is not zero-shot anywhere) and is never suggested.
     """
     if n < 1:
         raise MsltError(f"--suggest: must be >= 1, got {n}")
     task = get_task(task) if isinstance(task, str) else task
+    if predictor.task != task.name:
+        raise MsltError(
+            f"--predictor: fitted on task {predictor.task}, not {task.name}; fit one on "
+            f"{task.name}'s results"
+        )
+    if k is not None:
+        check_predictor_k(predictor, parse_k(k), k)
     measured = {tuple(s.split("+")) for s in predictor.trained_on.get("sets", [])}
     pool = list(pool) if pool is not None else sorted({c for s in measured for c in s})
     targets = list(targets) if targets else list(predictor.trained_on.get("targets", []))
     options = options_of(predictor, options or SelectionOptions())
     ctx = make_context(
-        task, pool, targets=targets, seed=seed, options=options, targets_as_sources=True
+        task,
+        pool,
+        targets=targets,
+        include=include,
+        seed=seed,
+        options=options,
+        targets_as_sources=True,
     )
-    check_learned_size(len(ctx.pool), predictor.k, 0)
+    forced = {ctx.pool.index(code) for code in dict.fromkeys(include)}
+    if len(forced) > predictor.k:
+        raise MsltError(f"--include: {len(forced)} languages do not fit in sets of {predictor.k}")
+    check_learned_size(len(ctx.pool), predictor.k, 0, "--suggest")
     term = PredictedScores(predictor, ctx)
     combos = all_combinations(len(ctx.pool), predictor.k)
-    fresh = [c for c in combos if tuple(sorted(ctx.pool[i] for i in c)) not in measured]
+    fresh = [
+        c
+        for c in combos
+        if forced <= set(c.tolist()) and tuple(sorted(ctx.pool[i] for i in c)) not in measured
+    ]
     if not fresh:
+        with_include = f" with {','.join(include)}" if include else ""
         raise MsltError(
-            f"--suggest: every set of {predictor.k} from {allowed(sorted(ctx.pool))} is measured"
+            f"--suggest: every set of {predictor.k}{with_include} from "
+            f"{allowed(sorted(ctx.pool))} is measured"
         )
     rows, counts = term.features(np.asarray(fresh))
     folds = predictor.fold_predictions(rows)
     mean = _set_means(predictor.predict(rows), counts)
     spread = np.array([_set_means(f, counts) for f in folds]).std(axis=0)
     priority = mean + spread
-    order = np.argsort(-np.where(np.isnan(priority), -np.inf, priority), kind="stable")[:n]
+    predictable = np.flatnonzero(~np.isnan(priority))
+    if not len(predictable):
+        raise MsltError(
+            f"--suggest: every unmeasured set holds all of the targets "
+            f"({','.join(ctx.targets)}); give --targets outside the sets"
+        )
+    order = predictable[np.argsort(-priority[predictable], kind="stable")][:n]
     return [
         Suggestion(
             tuple(sorted(ctx.pool[i] for i in fresh[j])),

@@ -10,21 +10,22 @@ trained on.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mslt_it.errors import MsltError, allowed
-from mslt_it.files import read_user_text
+from mslt_it.files import csv_rows, read_user_text
 from mslt_it.languages import get_language
 
 MAX_RESULTS_BYTES = 64_000_000
 """A results file larger than this is refused (a 35-set study's scores.csv is about 60 kB)."""
 
 TARGET_COLUMNS = ("lang", "target")
+MAX_ABS_SCORE = 1e6
+"""Scores are accuracies, F1s or the like; a larger magnitude is a unit or typing mistake (and
+would overflow the float32 LightGBM learns in)."""
 
 
 @dataclass(frozen=True)
@@ -62,16 +63,24 @@ def split_sources(text: str) -> list[str]:
     return [code.strip() for code in re.split(r"[,+]", text) if code.strip()]
 
 
+NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
+"""A plain decimal number (Python's float() also takes ``7_0``, ``nan`` and ``infinity``)."""
+
+
 def parse_score(cell: str | None, where: str) -> float:
     """A results file's ``score`` cell: a finite number, or a one-line error naming ``where``."""
     if cell is None or not cell.strip():
         raise MsltError(f"{where}: score is empty")
-    try:
-        value = float(cell)
-    except ValueError:
-        raise MsltError(f"{where}: score {cell!r} is not a number") from None
-    if not math.isfinite(value):
-        raise MsltError(f"{where}: score {cell!r} is not finite; allowed: finite numbers")
+    if NUMBER.fullmatch(cell) is None:
+        if cell.strip().lower().lstrip("+-") in ("nan", "inf", "infinity"):
+            raise MsltError(f"{where}: score {cell!r:.40} is not finite; allowed: finite numbers")
+        raise MsltError(f"{where}: score {cell!r:.40} is not a number")
+    value = float(cell)
+    if not abs(value) <= MAX_ABS_SCORE:
+        raise MsltError(
+            f"{where}: score {cell.strip()!r:.40} is out of range; allowed: numbers between "
+            f"{-MAX_ABS_SCORE:,.0f} and {MAX_ABS_SCORE:,.0f}"
+        )
     return value
 
 
@@ -82,6 +91,11 @@ def finite_or_none(value: float) -> float | None:
 
 def _sources(cell: str, where: str) -> tuple[str, ...]:
     codes = split_sources(cell)
+    if cell.strip() and len(codes) != len(re.split(r"[,+]", cell)):
+        raise MsltError(
+            f"{where}: sources {cell!r:.80} has an empty name; write sets like ar+de+zh "
+            "(or leave the cell empty for a base model)"
+        )
     for code in codes:
         try:
             get_language(code)
@@ -109,8 +123,8 @@ def load_measured(
     """
     where = f"{option}: {path}"
     text = read_user_text(path, option, MAX_RESULTS_BYTES).removeprefix("\ufeff")  # Excel's BOM
-    reader = csv.DictReader(io.StringIO(text))
-    columns = reader.fieldnames or []
+    lines = [(number, row) for number, row in csv_rows(text, where) if row]
+    columns = [name.strip() for name in lines[0][1]] if lines else []
     repeated = sorted({c for c in columns if columns.count(c) > 1})
     if repeated:
         raise MsltError(f"{where}: column {repeated[0]!r} appears twice; keep one")
@@ -123,10 +137,13 @@ def load_measured(
     rows: list[Measured] = []
     skipped_base = skipped_own = other_task = 0
     seen: dict[tuple[tuple[str, ...], str], int] = {}
-    for line, record in enumerate(reader, start=2):
+    tasks_found: set[str] = set()
+    for line, cells in lines[1:]:
+        record = dict(zip(columns, cells, strict=False))
         at = f"{where}:{line}"
         if "task" in columns and (record.get("task") or "") != task:
             other_task += 1
+            tasks_found.add(str(record.get("task") or ""))
             continue
         sources = _sources(record.get("sources") or "", at)
         target = (record.get(target_column) or "").strip()
@@ -157,7 +174,9 @@ def load_measured(
         seen[key] = line
         rows.append(Measured(sources, target, score))
     if other_task and not rows and not skipped_base and not skipped_own:
-        raise MsltError(f"{where}: no rows of task {task}")
+        raise MsltError(
+            f"{where}: no rows of task {task}; its task column has {allowed(sorted(tasks_found))}"
+        )
     rows.sort(key=lambda row: (row.sources, row.target))  # the file's order changes nothing
     result = MeasuredTransfer(rows, str(path))
     if other_task:

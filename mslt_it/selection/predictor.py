@@ -222,7 +222,13 @@ class TransferPredictor:
 
     def _save(self, path: Path, overwrite: bool, inputs: Sequence[Path]) -> Path:
         check_save_path(path, overwrite, inputs)
-        atomic_write_text(path, json.dumps(self.to_document(), ensure_ascii=False) + "\n")
+        text = json.dumps(self.to_document(), ensure_ascii=False) + "\n"
+        try:
+            atomic_write_text(path, text, replace=overwrite)
+        except FileExistsError:  # another process saved there since the check
+            raise MsltError(
+                f"--save: {str(path)!r} exists; pass --overwrite to replace it"
+            ) from None
         return path
 
 
@@ -248,7 +254,14 @@ def _check_save_path(path: Path, overwrite: bool, inputs: Sequence[Path]) -> Non
     if path.exists():
         if not overwrite:
             raise MsltError(f"--save: {str(path)!r} exists; pass --overwrite to replace it")
-        read_document(path, "--save")  # refuses anything that is not a predictor mslt-it wrote
+        try:
+            read_document(path, "--save")  # only a predictor mslt-it wrote may be replaced
+        except MsltError as error:
+            why = str(error).split(": ")[-1].split(";")[0]
+            raise MsltError(
+                f"--save: {str(path)!r} is not a predictor mslt-it wrote, unchanged ({why}); "
+                "--overwrite replaces only those: remove it yourself or choose another file"
+            ) from None
 
 
 MODEL_HEADER = ("version", "num_class", "num_tree_per_iteration", "max_feature_idx", "objective")
@@ -272,8 +285,8 @@ def read_document(path: str | Path, option: str) -> dict[str, Any]:
     text = read_user_text(path, option, MAX_PREDICTOR_BYTES)
     try:
         document = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as error:
-        raise MsltError(f"{where}: not a predictor file (not JSON: {error})") from None
+    except (ValueError, RecursionError) as error:  # not JSON, or a number too long to read
+        raise MsltError(f"{where}: not a predictor file (not JSON: {str(error)[:160]})") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise MsltError(f"{where}: not a predictor file (written by mslt-it select --fit --save)")
     if document.get("version") != VERSION:

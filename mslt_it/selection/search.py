@@ -16,9 +16,10 @@ best triple need not extend the best pair); a valid bound is, so ``pruned`` retu
 
 from __future__ import annotations
 
+import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from math import comb
 
@@ -302,3 +303,31 @@ def best_sets(
     walk.visit(np.arange(fixed, dtype=np.intp), fixed)
     best = walk.best
     return SearchResult(best.combos, best.scores, total, walk.scored, method)
+
+
+MAX_K = 1000
+"""No language pool is larger: a bigger set size is a typo, refused before a range is built."""
+
+
+def parse_k(k: int | str | Sequence[int]) -> list[int]:
+    """``3`` / ``"3"`` / ``"1-5"`` / ``"2,4"`` / ``[2, 3]`` -> sorted distinct set sizes."""
+    if isinstance(k, int):
+        values = [k]
+    elif isinstance(k, str):
+        values = []
+        for part in k.split(","):
+            match = re.fullmatch(r"\s*(-?\d+)\s*(?:-\s*(\d+)\s*)?", part)
+            if match is None:
+                raise MsltError(f"--k: expected a size like 3, a range like 1-5 or 2,4; got {k!r}")
+            low = int(match.group(1))
+            high = int(match.group(2)) if match.group(2) else low
+            if high < low:
+                raise MsltError(f"--k: empty range {part.strip()!r}")
+            if high > MAX_K:
+                raise MsltError(f"--k: set sizes go up to {MAX_K}, got {part.strip()!r}")
+            values += range(low, high + 1)
+    else:
+        values = [int(v) for v in k]
+    if not values or min(values) < 1:
+        raise MsltError(f"--k: set sizes must be >= 1, got {k!r}")
+    return sorted(set(values))

@@ -16,7 +16,6 @@ partly known vectors is taken over the features both of them have (see :func:`co
 from __future__ import annotations
 
 import contextlib
-import csv
 import hashlib
 import io
 import json
@@ -33,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from mslt_it.errors import MsltError, allowed
-from mslt_it.files import MAX_JSON_BYTES, read_user_bytes, read_user_text
+from mslt_it.files import MAX_JSON_BYTES, csv_rows, read_user_bytes, read_user_text
 from mslt_it.identity import cache_folder
 from mslt_it.io import atomic_write_text
 from mslt_it.languages import all_languages
@@ -349,8 +348,8 @@ def load_vectors_csv(path: str | Path) -> FeatureTable:
     """
     path = Path(path)
     text = read_user_text(path, "--vectors", MAX_VECTORS_BYTES)  # a FIFO or device: one line
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
+    lines = csv_rows(text, f"--vectors: {path}")
+    header = lines[0][1] if lines else None
     if not header or header[0].strip() != "code" or len(header) < 2:
         raise MsltError(
             f"--vectors: {path}: the first row must be 'code' and then feature names, "
@@ -359,7 +358,7 @@ def load_vectors_csv(path: str | Path) -> FeatureTable:
     features = tuple(name.strip() for name in header[1:])
     codes: list[str] = []
     rows: list[list[float]] = []
-    for line, row in enumerate(reader, start=2):
+    for line, row in lines[1:]:
         if not row or all(not cell.strip() for cell in row):
             continue
         codes.append(_vector_code(row, len(header), codes, path, line))
