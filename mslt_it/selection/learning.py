@@ -218,13 +218,17 @@ def fit_predictor(
 # --------------------------------------------------------------------------------------------
 
 
+def check_task(predictor: TransferPredictor, task: str) -> None:
+    """A predictor's features and scores belong to the task it was fitted on."""
+    if predictor.task != task:
+        raise MsltError(
+            f"--predictor: fitted on task {predictor.task}, not {task}; fit one on {task}'s results"
+        )
+
+
 def check_predictor(predictor: TransferPredictor, ctx: Context) -> None:
     """The predictor was fitted for this task, and the targets are given."""
-    if predictor.task != ctx.task.name:
-        raise MsltError(
-            f"--predictor: fitted on task {predictor.task}, not {ctx.task.name}; fit one on "
-            f"{ctx.task.name}'s results"
-        )
+    check_task(predictor, ctx.task.name)
     if not ctx.targets:
         raise MsltError("--criterion learned: needs --targets (the languages to transfer to)")
 
@@ -348,11 +352,7 @@ def suggest_sets(
     if n < 1:
         raise MsltError(f"--suggest: must be >= 1, got {n}")
     task = get_task(task) if isinstance(task, str) else task
-    if predictor.task != task.name:
-        raise MsltError(
-            f"--predictor: fitted on task {predictor.task}, not {task.name}; fit one on "
-            f"{task.name}'s results"
-        )
+    check_task(predictor, task.name)
     if k is not None:
         check_predictor_k(predictor, parse_k(k), k)
     measured = {tuple(s.split("+")) for s in predictor.trained_on.get("sets", [])}
