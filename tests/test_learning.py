@@ -511,6 +511,8 @@ def test_options_outside_their_mode_are_refused_not_ignored(planted: Path, tmp_p
         (["--fit", planted, "--targets", "sw"], "--targets: --fit learns"),
         (["--fit", planted, "--top", "0"], "--top"),
         (["--fit", planted, "--vectors", planted], "--vectors: not with a predictor"),
+        (["--evaluate", planted, "--pool", "ar,de,en"], "--pool: --evaluate scores"),
+        (["--evaluate", planted, "--k", "3"], "--k: --evaluate scores"),
     ):
         assert_one_line_error(cli(*base, *args), fragment)
     assert not saved.exists()

@@ -584,7 +584,7 @@ def test_evaluate_library_call_with_sizes_mixed() -> None:
         (["--l2v-variant", "learned"], ["--l2v-variant", "knn, average"]),
         (["--search", "beam"], ["--search", "auto, exhaustive, pruned"]),
         (["--vectors", "nope.csv", "--criterion", "l2v-custom"], ["--vectors", "nope.csv"]),
-        (["--evaluate", "nope.csv"], ["--evaluate", "nope.csv"]),
+        (["--evaluate", "nope.csv"], ["--pool", "--evaluate scores", "leave --pool out"]),
     ],
 )
 def test_errors_are_one_line_with_status_2(cli, args: list[str], fragments: list[str]) -> None:

@@ -211,6 +211,7 @@ def select(
         "--pool": pool is not None,
         "--targets": targets is not None,
         "--include": include is not None,
+        "--k": k is not None,
     }
     check_modes(given, criterion)
     if fit is not None or suggest is not None:
@@ -262,6 +263,12 @@ def check_modes(given: dict[str, bool], criterion: str) -> None:
             )
     if learning and given["--evaluate"]:
         raise MsltError("--evaluate: give --evaluate or --fit/--suggest, one at a time")
+    for flag in ("--pool", "--k", "--include", "--criterion"):
+        if given["--evaluate"] and given[flag]:
+            raise MsltError(
+                f"{flag}: --evaluate scores every criterion on the sets in its file; leave "
+                f"{flag} out"
+            )
     if learning and given["--criterion"]:
         raise MsltError(
             f"--criterion: {criterion!r:.40} does not apply to --fit or --suggest; rank with "
