@@ -43,15 +43,15 @@ def main() -> None:
           f"(features in {time.perf_counter() - started:.1f} s)")  # fmt: skip
     out = {}
     splits = random_set_splits(data.sets, args.train, args.repeats, args.seed)
-    for mode, chosen in (
+    for mode, kind, chosen in (
         (f"{args.train} sets -> the other {len(data.sets) - args.train}, {args.repeats} splits",
-         splits),
-        ("leave one target out", target_folds(data.sets, data.targets)),
+         "sets", splits),
+        ("leave one target out", "targets", target_folds(data.sets, data.targets)),
     ):  # fmt: skip
         tables = {}
         for objective in OBJECTIVES:
             begin = time.perf_counter()
-            validation = prepared.validate(chosen, objective, args.seed, mode)
+            validation = prepared.validate(chosen, objective, args.seed, kind)
             seconds = (time.perf_counter() - begin) / max(validation.splits, 1)
             tables[objective] = (validation, seconds)
         _print(mode, tables)

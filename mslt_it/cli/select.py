@@ -53,7 +53,8 @@ def select(
         typer.Option(
             help="size, l2v-syntax, l2v-phonology, l2v-inventory, l2v-family, l2v-geo, "
             "l2v-custom, script, coverage, embedding, random, target-l2v, target-l2v-<set>, "
-            "target-l2v-custom, target-embedding, learned (--predictor)."
+            "target-l2v-custom, target-embedding, learned (--predictor), sslt-measured "
+            "(--predictor fitted with single-source runs)."
         ),
     ] = "l2v-syntax",
     top: Annotated[int, typer.Option(help="How many sets to show per size.")] = 5,
@@ -274,7 +275,7 @@ def check_modes(given: dict[str, bool], criterion: str) -> None:
             f"--criterion: {criterion!r:.40} does not apply to --fit or --suggest; rank with "
             "--criterion learned --predictor FILE"
         )
-    if given["--vectors"] and (learning or criterion == "learned"):
+    if given["--vectors"] and (learning or criterion in ("learned", "sslt-measured")):
         raise MsltError(
             "--vectors: not with a predictor (its features are lang2vec's, and a file of "
             "vectors would change what they mean)"
@@ -416,11 +417,14 @@ def print_selection(result: SelectionResult, options: Any) -> None:
             header = _header(name)
             table.add_column(f"[bold]{header}[/]" if i == 0 else header, justify="right")
         drivers = any(s.drivers for s in result.sets)
+        alone = result.criterion == "sslt-measured"
         if drivers:
-            table.add_column("driven by (SHAP)")
+            table.add_column("each source alone" if alone else "driven by (SHAP)")
         for ranked in (s for s in result.sets if s.k == info.k):
             cells = [_format(name, ranked.scores[name]) for name in result.columns]
-            if drivers:
+            if drivers and alone:
+                cells.append("; ".join(f"{name} {value:.4g}" for name, value in ranked.drivers))
+            elif drivers:
                 cells.append(drivers_text(ranked.drivers))
             table.add_row(str(ranked.rank), ",".join(ranked.sources), *cells)
         _print_wide(table)
@@ -434,6 +438,10 @@ def print_selection(result: SelectionResult, options: Any) -> None:
     if "learned" in result.columns:
         captions.append(
             "learned: predicted score against a target's average measured set, mean over targets"
+        )
+    if "sslt-measured" in result.columns:
+        captions.append(
+            "sslt-measured: the sources' mean measured score on the targets when trained alone"
         )
     STDOUT.print("; ".join(captions), highlight=False, soft_wrap=True)
 

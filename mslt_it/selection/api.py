@@ -29,7 +29,9 @@ from mslt_it.selection.criteria import (
     missing_needs,
 )
 from mslt_it.selection.learning import (
+    SSLT_MEASURED,
     PredictedScores,
+    SingleSourceScores,
     check_learned_size,
     check_predictor_k,
     options_of,
@@ -107,18 +109,35 @@ def _check_sizes(ks: list[int], ctx: Context, forced: int) -> None:
 
 LEARNED = "learned"
 """The criterion of a fitted transfer predictor (``--criterion learned --predictor FILE``)."""
+FROM_PREDICTOR = {LEARNED: PredictedScores, SSLT_MEASURED: SingleSourceScores}
+"""Criteria read from a predictor file: its model, or the single-source runs it keeps."""
 
 
-def _learned_term(ctx: Context) -> PredictedScores:
+def _learned_term(criterion: str, ctx: Context) -> PredictedScores:
     if ctx.options.predictor is None:
-        raise MsltError("--criterion learned: needs --predictor FILE (from select --fit --save)")
+        raise MsltError(
+            f"--criterion {criterion}: needs --predictor FILE (from select --fit --save)"
+        )
     predictor = load_predictor(ctx.options.predictor)
     ctx.options = options_of(predictor, ctx.options)
-    return PredictedScores(predictor, ctx)
+    return FROM_PREDICTOR[criterion](predictor, ctx)
+
+
+def _beside(learned: PredictedScores | None, criterion: str, ctx: Context) -> dict[str, Any]:
+    """The predictor file's other criterion, shown next to the one ranked by (``sslt-measured``
+    beside ``learned`` where the file keeps single-source runs, and the reverse)."""
+    if learned is None:
+        return {}
+    predictor = learned.predictor
+    return {
+        name: term(predictor, ctx)
+        for name, term in FROM_PREDICTOR.items()
+        if name != criterion and (name != SSLT_MEASURED or predictor.singles)
+    }
 
 
 def _chosen(criterion: str, ctx: Context) -> str:
-    if criterion == LEARNED:
+    if criterion in FROM_PREDICTOR:
         return criterion
     needs = missing_needs(get_criterion(criterion), ctx)
     if needs:
@@ -142,9 +161,10 @@ def run_selection(
     """The ``top`` best sets of each size in ``k`` by ``criterion``, scored by every criterion.
 
     Targets are not offered as sources unless ``targets_as_sources`` (:func:`make_context`).
-    ``k=None`` is 3, or the predictor's set size with ``criterion="learned"``.
+    ``k=None`` is 3, or the predictor's set size with ``criterion="learned"`` (or
+    ``"sslt-measured"``, the predictor file's single-source runs).
     """
-    if criterion != LEARNED:
+    if criterion not in FROM_PREDICTOR:
         get_criterion(criterion)
     ctx = make_context(
         task,
@@ -158,13 +178,14 @@ def run_selection(
     _chosen(criterion, ctx)
     if top < 1:
         raise MsltError(f"--top: must be >= 1, got {top}")
-    learned = _learned_term(ctx) if criterion == LEARNED else None
+    learned = _learned_term(criterion, ctx) if criterion in FROM_PREDICTOR else None
     ks = parse_k(k if k is not None else learned.predictor.k if learned is not None else 3)
     if learned is not None:
         check_predictor_k(learned.predictor, ks, k)
     forced = len(set(include))
     _check_sizes(ks, ctx, forced)
-    columns = [criterion] + [c for c in available_criteria(ctx) if c != criterion]
+    beside = _beside(learned, criterion, ctx)
+    columns = [criterion, *beside] + [c for c in available_criteria(ctx) if c != criterion]
     sets: list[RankedSet] = []
     searches: list[SearchInfo] = []
     for size in ks:
@@ -178,7 +199,8 @@ def run_selection(
         searches.append(SearchInfo(size, found.total, found.scored, found.method))
         table = {criterion: found.scores}
         for name in columns[1:]:
-            table[name] = CRITERIA[name].build(ctx, size, False).scores(found.combos)
+            term = beside.get(name) or CRITERIA[name].build(ctx, size, False)
+            table[name] = term.scores(found.combos)
         for rank, row in enumerate(found.combos):
             sources = tuple(sorted(ctx.pool[i] for i in row))
             scores = {name: finite_or_none(values[rank]) for name, values in table.items()}

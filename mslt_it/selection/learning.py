@@ -21,7 +21,7 @@ import numpy as np
 from mslt_it.errors import MsltError, allowed
 from mslt_it.selection.context import criterion_scores, make_context
 from mslt_it.selection.criteria import Context, SelectionOptions, available_criteria
-from mslt_it.selection.features import FeatureBuilder
+from mslt_it.selection.features import SINGLES_FEATURES, FeatureBuilder, singles_mean
 from mslt_it.selection.measured import MeasuredTransfer, load_measured
 from mslt_it.selection.predictor import (
     FEATURE_OPTIONS,
@@ -43,6 +43,8 @@ from mslt_it.tasks import Task, get_task
 MIN_SETS = 6
 """Fewest measured sets to fit on: cross-validation holds out at least 3 at a time, twice."""
 MAX_FOLDS = 5
+SSLT_MEASURED = "sslt-measured"
+"""The baseline the single-source runs give: a set ranked by its sources' mean score alone."""
 MAX_LEARNED_SETS = 50_000
 """``--criterion learned`` scores every candidate set; larger searches need a smaller pool."""
 
@@ -101,7 +103,18 @@ def heuristic_scores(data: MeasuredTransfer, ctx: Context) -> dict[str, np.ndarr
             if row.target == target:
                 per_target[i] = scores[position[row.sources]]
     out["target-l2v"] = per_target
+    if data.singles:
+        out[SSLT_MEASURED] = np.array(
+            [singles_mean(data.singles, row.sources, row.target) for row in data.rows]
+        )
     return out
+
+
+def hide_singles(features: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """A copy of ``features`` with the single-source columns unknown (NaN)."""
+    hidden = features.copy()
+    hidden[:, [names.index(name) for name in SINGLES_FEATURES]] = np.nan
+    return hidden
 
 
 @dataclass
@@ -124,20 +137,39 @@ class Prepared:
     heuristics: dict[str, np.ndarray]
 
     def fit(self, indices: Sequence[int], objective: str, seed: int) -> Any:
-        """A booster trained on the measured rows at ``indices``."""
+        """A booster trained on the measured rows at ``indices``.
+
+        With single-source columns, every row is seen twice, once with them hidden: the
+        predictor then ranks targets that have no single-source runs (a new language) from the
+        other columns, instead of reading their absence as a value it never saw.
+        """
         rows = [self.data.rows[i] for i in indices]
         subset = MeasuredTransfer(rows, self.data.path)
-        return train_booster(self.features[list(indices)], subset, self.names, objective, seed)
+        features = self.features[list(indices)]
+        if SINGLES_FEATURES[0] in self.names:
+            features = np.vstack([features, hide_singles(features, self.names)])
+            subset = MeasuredTransfer(rows + rows, self.data.path)
+        return train_booster(features, subset, self.names, objective, seed)
 
     def validate(self, splits: Sequence[Split], objective: str, seed: int, mode: str) -> Validation:
-        """The learned ranking and every heuristic on the held-out part of ``splits``."""
+        """The learned ranking and every heuristic on the held-out part of ``splits``.
+
+        A held-out *target* stands for a language nobody has trained towards yet, so there its
+        single-source runs are unknown: their columns are hidden (NaN) from the ranking, and the
+        ``sslt-measured`` baseline, which is nothing but those runs, is not scored.
+        """
         measured = [(row.sources, row.target, row.score) for row in self.data.rows]
+        tested = self.features
+        heuristics = self.heuristics
+        if mode == "targets" and SINGLES_FEATURES[0] in self.names:
+            tested = hide_singles(self.features, self.names)
+            heuristics = {k: v for k, v in heuristics.items() if k != SSLT_MEASURED}
         return cross_validate(
             measured,
             splits,
             lambda indices: self.fit(indices, objective, seed),
-            lambda model, indices: np.asarray(model.predict(self.features[indices]), dtype=float),
-            self.heuristics,
+            lambda model, indices: np.asarray(model.predict(tested[indices]), dtype=float),
+            heuristics,
             mode=mode,
             seed=seed,
         )
@@ -157,7 +189,7 @@ def prepare(
     data = load_measured(path, task.name, list(task.languages), k=k, min_sets=MIN_SETS)
     pool = sorted({c for s in data.sets for c in s})
     ctx = make_context(task, pool, seed=seed, options=options, targets_as_sources=True)
-    builder = FeatureBuilder(ctx, tuple(data.languages))
+    builder = FeatureBuilder(ctx, tuple(data.languages), data.singles)
     features = builder.rows([(row.sources, row.target) for row in data.rows])
     return Prepared(data, ctx, features, builder.names, heuristic_scores(data, ctx))
 
@@ -209,6 +241,7 @@ def fit_predictor(
             "rows": len(data.rows),
         },
         validation.to_dict(),
+        data.singles,
     )
     return Fitted(predictor, validation, data)
 
@@ -243,7 +276,7 @@ class PredictedScores:
         check_predictor(predictor, ctx)
         self.predictor = predictor
         self.ctx = ctx
-        self.builder = FeatureBuilder(ctx, (*ctx.pool, *ctx.targets))
+        self.builder = FeatureBuilder(ctx, (*ctx.pool, *ctx.targets), predictor.singles)
 
     def pairs(self, sources: Sequence[str]) -> list[tuple[tuple[str, ...], str]]:
         key = tuple(sorted(sources))
@@ -279,12 +312,55 @@ class PredictedScores:
         return [(self.predictor.feature_names[i], float(values[i])) for i in order]
 
 
+class SingleSourceScores(PredictedScores):
+    """The ``sslt-measured`` criterion: a set's mean over the targets of its sources' measured
+    single-source scores (kept in the predictor file). It needs no fit, only the n runs of one
+    source each, and was the strongest ranking of held-out sets on both synthetic grids."""
+
+    def __init__(self, predictor: TransferPredictor, ctx: Context) -> None:
+        if not predictor.singles:
+            raise MsltError(
+                f"--criterion {SSLT_MEASURED}: the predictor has no single-source runs; fit it "
+                "on results that also hold runs of one source (and --k for the sets' size)"
+            )
+        super().__init__(predictor, ctx)
+        singles = predictor.singles
+        for code in ctx.pool:
+            for target in ctx.targets:
+                if target != code and target not in singles.get(code, {}):
+                    have = sorted({t for scores in singles.values() for t in scores})
+                    raise MsltError(
+                        f"--criterion {SSLT_MEASURED}: {code} alone on {target} was not measured; "
+                        f"the predictor's single-source runs are of {allowed(sorted(singles))} "
+                        f"on {allowed(have)} (choose --pool and --targets among them)"
+                    )
+
+    def scores(self, combos: np.ndarray) -> np.ndarray:
+        values, counts = [], []
+        for combo in combos:
+            own = self.pairs([self.ctx.pool[i] for i in combo])
+            values += [singles_mean(self.predictor.singles, s, t) for s, t in own]
+            counts.append(len(own))
+        return _set_means(np.asarray(values, dtype=float), counts)
+
+    def drivers(self, combo: np.ndarray, top: int = 3) -> list[tuple[str, float]]:
+        """Each source's mean measured score alone over the targets it was measured on."""
+        out = []
+        for code in sorted(self.ctx.pool[i] for i in combo):
+            measured = self.predictor.singles.get(code, {})
+            known = [measured[t] for t in self.ctx.targets if t in measured and t != code]
+            if known:
+                out.append((f"{code} alone", float(np.mean(known))))
+        return out
+
+
 def _set_means(values: np.ndarray, counts: Sequence[int]) -> np.ndarray:
     out = np.full(len(counts), np.nan)
     start = 0
     for i, count in enumerate(counts):
-        if count:
-            out[i] = float(np.mean(values[start : start + count]))
+        part = values[start : start + count]
+        if count and not np.isnan(part).all():
+            out[i] = float(np.nanmean(part))
         start += count
     return out
 

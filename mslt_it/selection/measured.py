@@ -44,6 +44,10 @@ class MeasuredTransfer:
     rows: list[Measured]
     path: str
     notes: list[str] = field(default_factory=list)
+    singles: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Runs of one source beside sets of k >= 2: ``{source: {target: score}}``. They are not
+    fitted on (a set of one is not a set of k) but are evidence about every set that holds the
+    source: what it carries to each target alone."""
 
     @property
     def sets(self) -> list[tuple[str, ...]]:
@@ -194,13 +198,22 @@ def _one_size(
     sizes = sorted({len(s) for s in result.sets})
     if k is not None:
         kept = [row for row in result.rows if len(row.sources) == k]
+        if k >= 2:
+            result.singles = _singles(result.rows)
         if not kept:
             raise MsltError(
                 f"--k: {where} has no sets of {k} languages; it has sets of "
                 f"{allowed([str(s) for s in sizes])}"
             )
-        if len(sizes) > 1:
-            result.notes.append(f"sets of other sizes than {k} left out")
+        others = sorted(set(sizes) - {k, 1} if result.singles else set(sizes) - {k})
+        if others:
+            shown = ", ".join(map(str, others))
+            result.notes.append(f"sets of {shown} languages left out (fitting on sets of {k})")
+        if result.singles:
+            result.notes.append(
+                f"{len(result.singles)} single-source runs kept as evidence (features "
+                "'sources alone'), not fitted on"
+            )
         result.rows = kept
     elif len(sizes) > 1:
         raise MsltError(
@@ -217,3 +230,12 @@ def _one_size(
     if len(result.targets) < 1:
         raise MsltError(f"{where}: no target language outside the sets' sources")
     return result
+
+
+def _singles(rows: list[Measured]) -> dict[str, dict[str, float]]:
+    """The one-source rows as ``{source: {target: score}}``."""
+    out: dict[str, dict[str, float]] = {}
+    for row in rows:
+        if len(row.sources) == 1:
+            out.setdefault(row.sources[0], {})[row.target] = row.score
+    return {source: dict(sorted(targets.items())) for source, targets in sorted(out.items())}

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,6 +172,9 @@ class TransferPredictor:
     fold_models: list[Any]
     trained_on: dict[str, Any]  # sets, targets, rows, file
     validation: dict[str, Any] = field(default_factory=dict)
+    singles: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Measured single-source scores the features read (``{source: {target: score}}``); kept in
+    the file so that ranking computes the same features as fitting did."""
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """Predicted score (relative to a target's average set) of each row."""
@@ -202,6 +206,7 @@ class TransferPredictor:
                 "options": self.options,
                 "trained_on": self.trained_on,
                 "validation": self.validation,
+                "singles": self.singles,
                 "models": [{"sha256": _digest(text), "text": text} for text in models],
             }
         )
@@ -320,7 +325,8 @@ def load_predictor(path: str | Path, *, option: str = "--predictor") -> Transfer
     unknown = sorted(set(options) - set(FEATURE_OPTIONS))
     if unknown:
         raise MsltError(f"{where}: options {unknown[0]!r}; allowed: {allowed(FEATURE_OPTIONS)}")
-    expected = feature_names(bool(options.get("tokenizer")))
+    singles = _singles(document, where)
+    expected = feature_names(bool(options.get("tokenizer")), bool(singles))
     if names != expected:
         raise MsltError(
             f"{where}: its features are not the ones this mslt-it computes; fit it again"
@@ -365,4 +371,25 @@ def load_predictor(path: str | Path, *, option: str = "--predictor") -> Transfer
         boosters[1:],
         trained_on,
         document.get("validation") if isinstance(document.get("validation"), dict) else {},
+        singles,
     )
+
+
+def _singles(document: dict[str, Any], where: str) -> dict[str, dict[str, float]]:
+    """The file's measured single-source scores (absent in files without such runs)."""
+    value = document.get("singles", {})
+    ok = isinstance(value, dict) and all(
+        isinstance(source, str)
+        and isinstance(scores, dict)
+        and all(
+            isinstance(target, str)
+            and isinstance(score, int | float)
+            and not isinstance(score, bool)
+            and math.isfinite(score)
+            for target, score in scores.items()
+        )
+        for source, scores in value.items()
+    )
+    if not ok:
+        raise MsltError(f"{where}: field 'singles' is not a table of source, target and score")
+    return {s: {t: float(v) for t, v in scores.items()} for s, scores in value.items()}

@@ -158,11 +158,11 @@ class Validation:
         ci = learned.spearman_ci
         interval = f" (95% CI {ci[0]:+.2f} to {ci[1]:+.2f})" if ci else ""
         best = max(self.methods[1:], key=lambda m: m.spearman, default=None)
-        against = f"; best heuristic {best.method} ρ {best.spearman:+.2f}" if best else ""
+        against = f"; best other ranking {best.method} ρ {best.spearman:+.2f}" if best else ""
         if not self.skill:
             return (
                 f"No evidence of skill: held-out ρ {learned.spearman:+.2f}{interval}{against}. "
-                "Rank with a heuristic, or measure more sets."
+                "Rank with another criterion, or measure more sets."
             )
         return f"Held-out ρ {learned.spearman:+.2f}{interval}{against}."
 

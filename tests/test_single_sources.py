@@ -1,0 +1,186 @@
+"""Runs of one source as evidence: `select --fit` keeps them beside the sets of k, the predictor
+reads what each source carries alone, and `--criterion sslt-measured` ranks every set by it.
+
+The grids are generated: each source alone scores a random amount on each target, and a set
+scores the mean of its sources' amounts plus noise, so the single-source runs carry the whole
+signal and no lang2vec feature does.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import assert_one_line_error
+
+from mslt_it.selection.features import SINGLES_FEATURES, singles_mean
+from mslt_it.selection.learning import SSLT_MEASURED, fit_predictor
+from mslt_it.selection.measured import load_measured
+from mslt_it.selection.predictor import _seal, load_predictor
+from mslt_it.tasks import get_task
+
+POOL = ["ar", "de", "en", "es", "fr", "ru", "zh"]
+LANGS = list(get_task("xnli").languages)
+
+
+def _grid(path: Path, *, singles: bool = True, seed: int = 0) -> dict[tuple[str, str], float]:
+    """All 35 sets of three (and, with ``singles``, the 7 runs of one source) on every target
+    they do not hold; returns what each source scores alone on each target."""
+    rng = np.random.default_rng(seed)
+    alone = {(s, t): float(rng.uniform(30, 90)) for s in POOL for t in LANGS if t != s}
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["sources", "lang", "score"])
+        if singles:
+            for (source, target), value in alone.items():
+                writer.writerow([source, target, f"{value:.3f}"])
+        for sources in itertools.combinations(POOL, 3):
+            for target in LANGS:
+                if target not in sources:
+                    value = np.mean([alone[(s, target)] for s in sources]) + rng.normal(0, 1)
+                    writer.writerow(["+".join(sources), target, f"{value:.3f}"])
+    return alone
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[tuple[str, str], float]]:
+    path = tmp_path_factory.mktemp("singles") / "scores.csv"
+    return path, _grid(path)
+
+
+def test_single_source_runs_are_kept_as_evidence_not_fitted_on(grid) -> None:
+    path, alone = grid
+    data = load_measured(path, "xnli", LANGS, k=3, min_sets=6)
+    assert {len(s) for s in data.sets} == {3} and len(data.sets) == 35
+    assert sorted(data.singles) == POOL
+    assert data.singles["ar"]["sw"] == pytest.approx(alone[("ar", "sw")], abs=1e-3)
+    assert any("7 single-source runs kept as evidence" in note for note in data.notes)
+    # without --k the file still has two sizes, which stays an error (one line, names them)
+    with pytest.raises(Exception, match="sets of 1, 3 languages; pass --k"):
+        load_measured(path, "xnli", LANGS, min_sets=6)
+
+
+def test_the_predictor_reads_what_sources_carry_alone(grid) -> None:
+    path, _ = grid
+    fitted = fit_predictor(path, "xnli", k=3)
+    assert fitted.predictor.feature_names[-3:] == list(SINGLES_FEATURES)
+    methods = {m.method: m for m in fitted.validation.methods}
+    # the baseline of the single-source runs is scored on the same folds, and here it is right
+    assert methods[SSLT_MEASURED].spearman > 0.9
+    assert methods["learned"].spearman > 0.6
+    assert methods["learned"].spearman > methods["target-l2v"].spearman + 0.4
+
+
+def test_without_single_source_runs_nothing_changes(tmp_path: Path) -> None:
+    path = tmp_path / "sets-only.csv"
+    _grid(path, singles=False)
+    fitted = fit_predictor(path, "xnli")
+    assert not fitted.predictor.singles
+    assert not set(SINGLES_FEATURES) & set(fitted.predictor.feature_names)
+    assert SSLT_MEASURED not in {m.method for m in fitted.validation.methods}
+
+
+def test_a_held_out_target_hides_its_single_source_runs(grid) -> None:
+    """Leaving a target out stands for a language nobody has trained towards: its single-source
+    runs are not known there. Here they are the only signal, so a ranking that saw them would
+    score ρ near 1; hidden, the held-out target is ranked near chance."""
+    path, _ = grid
+    fitted = fit_predictor(path, "xnli", k=3, cv="targets")
+    methods = {m.method for m in fitted.validation.methods}
+    assert SSLT_MEASURED not in methods
+    assert abs(fitted.validation.learned.spearman) < 0.3
+
+
+def test_rank_every_set_by_the_single_source_runs(grid, tmp_path: Path, cli) -> None:
+    path, alone = grid
+    saved = tmp_path / "p.json"
+    fitted = cli("select", "--task", "xnli", "--fit", path, "--k", "3", "--save", saved)
+    assert fitted.code == 0, fitted.err
+    assert SSLT_MEASURED in fitted.out
+    predictor = load_predictor(saved)
+    assert predictor.singles["de"]["ur"] == pytest.approx(alone[("de", "ur")], abs=1e-3)
+    targets = ["bg", "sw", "ur"]
+    ranked = cli("select", "--task", "xnli", "--pool", ",".join(POOL), "--targets",
+                 ",".join(targets), "--criterion", SSLT_MEASURED, "--predictor", saved,
+                 "--top", "35", "--json")  # fmt: skip
+    assert ranked.code == 0, ranked.err
+    sets = json.loads(ranked.out)
+    assert len(sets) == 35 and sets[0]["criterion"] == SSLT_MEASURED
+    expected = max(
+        itertools.combinations(POOL, 3),
+        key=lambda s: np.mean([singles_mean(predictor.singles, s, t) for t in targets]),
+    )
+    assert tuple(sets[0]["sources"]) == expected
+    first = sets[0]
+    assert first["score"] == pytest.approx(
+        np.mean([np.mean([alone[(s, t)] for s in expected]) for t in targets]), abs=1e-2
+    )
+    assert "learned" in first["scores"]  # the file's other criterion, beside it
+    assert [name for name, _ in first["drivers"]] == [f"{c} alone" for c in expected]
+    table = cli("select", "--task", "xnli", "--pool", ",".join(POOL), "--targets", "sw",
+                "--criterion", SSLT_MEASURED, "--predictor", saved)  # fmt: skip
+    assert table.code == 0 and "each source alone" in table.out
+    learned = cli("select", "--task", "xnli", "--pool", ",".join(POOL), "--targets", "sw",
+                  "--criterion", "learned", "--predictor", saved, "--json")  # fmt: skip
+    assert SSLT_MEASURED in json.loads(learned.out)[0]["scores"]
+
+
+def test_sslt_measured_refuses_what_it_cannot_rank(grid, tmp_path: Path, cli) -> None:
+    path, _ = grid
+    saved = tmp_path / "p.json"
+    assert cli("select", "--task", "xnli", "--fit", path, "--k", "3", "--save", saved).code == 0
+    rank = ("select", "--task", "xnli", "--criterion", SSLT_MEASURED)
+    assert_one_line_error(cli(*rank, "--targets", "sw"), "needs --predictor FILE")
+    # a language of the pool that was never run alone
+    assert_one_line_error(
+        cli(*rank, "--predictor", saved, "--pool", "ar,de,hi,zh", "--targets", "sw"),
+        "hi alone on sw was not measured",
+    )
+    # a predictor fitted without single-source runs
+    plain = tmp_path / "sets-only.csv"
+    _grid(plain, singles=False)
+    other = tmp_path / "plain.json"
+    assert cli("select", "--task", "xnli", "--fit", plain, "--save", other).code == 0
+    assert_one_line_error(
+        cli(*rank, "--predictor", other, "--pool", ",".join(POOL), "--targets", "sw"),
+        "has no single-source runs",
+    )
+    assert_one_line_error(
+        cli(*rank, "--predictor", saved, "--vectors", path, "--targets", "sw"), "--vectors"
+    )
+
+
+@pytest.mark.parametrize(
+    "singles",
+    [["ar"], {"ar": {"sw": "high"}}, {"ar": {"sw": True}}, {"ar": [1, 2]}, {"ar": {"sw": 1e999}}],
+)
+def test_a_sealed_file_with_a_bad_singles_table_is_one_line(
+    singles, grid, tmp_path: Path, cli
+) -> None:
+    path, _ = grid
+    saved = tmp_path / "p.json"
+    assert cli("select", "--task", "xnli", "--fit", path, "--k", "3", "--save", saved).code == 0
+    document = json.loads(saved.read_text(encoding="utf-8"))
+    try:
+        text = json.dumps(_seal({**document, "singles": singles}))
+    except ValueError:  # infinity cannot be sealed; written as the file would hold it
+        text = json.dumps({**document, "singles": singles})
+    saved.write_text(text, encoding="utf-8")
+    result = cli("select", "--task", "xnli", "--criterion", SSLT_MEASURED, "--predictor", saved,
+                 "--pool", ",".join(POOL), "--targets", "sw")  # fmt: skip
+    assert_one_line_error(result, "--predictor")
+
+
+def test_a_predictor_without_singles_written_before_them_still_loads(grid, tmp_path) -> None:
+    """Files saved before single-source runs were read have no ``singles`` field."""
+    plain = tmp_path / "sets-only.csv"
+    _grid(plain, singles=False)
+    saved = fit_predictor(plain, "xnli").predictor.save(tmp_path / "p.json")
+    document = json.loads(saved.read_text(encoding="utf-8"))
+    document.pop("singles")
+    saved.write_text(json.dumps(_seal(document)), encoding="utf-8")
+    assert load_predictor(saved).singles == {}
