@@ -217,7 +217,8 @@ class SelectSpec(BaseModel):
     )
     predictor: Path | None = Field(
         default=None,
-        description="learned: a predictor file from `select --fit --save` (with targets).",
+        description="learned or sslt-measured: a predictor file from `select --fit --save` "
+        "(with targets).",
     )
 
     @model_validator(mode="after")

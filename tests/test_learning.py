@@ -94,6 +94,8 @@ def test_planted_structure_is_recovered_and_beats_every_heuristic(planted: Path)
         assert learned.spearman > heuristic.spearman, heuristic
         assert learned.top3 >= heuristic.top3 - 0.05, heuristic
     assert "No evidence" not in fitted.validation.verdict()
+    assert "learned − " in fitted.validation.verdict()
+    assert "not ahead" not in fitted.validation.verdict()
 
 
 def test_leave_one_target_out_never_trains_on_the_tested_target(planted: Path) -> None:
@@ -599,3 +601,24 @@ def test_a_number_too_long_to_read_is_a_one_line_error(planted: Path, tmp_path: 
     saved.write_text(text, encoding="utf-8")
     result = cli("select", "--task", "xnli", "--predictor", saved, "--suggest", "2")
     assert_one_line_error(result, "not a predictor file")
+
+
+def test_paired_differences_resample_whole_splits() -> None:
+    """learned − other on the groups both ranked; the interval comes from resampling splits."""
+    from mslt_it.selection.validation import MethodScore, paired_difference
+
+    def method(name: str, rhos: list[float]) -> MethodScore:
+        groups = [(i // 3, rho, None, float(rho > 0)) for i, rho in enumerate(rhos)]
+        return MethodScore(name, float(np.mean(rhos)), 0.0, 0.0, len(rhos), None, groups)
+
+    rng = np.random.default_rng(0)
+    base = list(rng.normal(0, 0.3, 60))
+    same = paired_difference(method("a", base), method("b", base), "spearman")
+    assert same == (0.0, 0.0, 0.0)
+    better = paired_difference(method("a", [r + 0.2 for r in base]), method("b", base), "spearman")
+    assert better[0] == pytest.approx(0.2) and better[1] == pytest.approx(0.2)
+    noisy = [r + 0.2 + rng.normal(0, 0.5) for r in base]
+    mean, low, high = paired_difference(method("a", noisy), method("b", base), "spearman")
+    assert low < mean < high and low > -0.2 and high < 0.6
+    # NDCG@3 undefined in every group: no difference to report
+    assert all(np.isnan(paired_difference(method("a", base), method("b", base), "ndcg3")))

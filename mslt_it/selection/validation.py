@@ -122,6 +122,11 @@ class MethodScore:
     top3: float
     groups: int
     spearman_ci: tuple[float, float] | None = None
+    per_group: list[tuple[int, float, float | None, float]] = field(
+        default_factory=list, repr=False, compare=False
+    )
+    """``(split, ρ, NDCG@3, top-3 hit)`` of each group, in the order every method shares: what
+    :func:`paired_difference` compares two methods on."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -164,7 +169,16 @@ class Validation:
                 f"No evidence of skill: held-out ρ {learned.spearman:+.2f}{interval}{against}. "
                 "Rank with another criterion, or measure more sets."
             )
-        return f"Held-out ρ {learned.spearman:+.2f}{interval}{against}."
+        if best is None:
+            return f"Held-out ρ {learned.spearman:+.2f}{interval}."
+        mean, low, high = paired_difference(learned, best, "spearman")
+        difference = f"learned − {best.method} {mean:+.2f} (95% CI {low:+.2f} to {high:+.2f})"
+        if low > 0:
+            return f"Held-out ρ {learned.spearman:+.2f}{interval}{against}; {difference}."
+        return (
+            f"Held-out ρ {learned.spearman:+.2f}{interval}{against}; {difference}: not ahead "
+            f"of {best.method} on these folds, which ranks as well without a fit."
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -181,6 +195,33 @@ def bootstrap_ci(values: Sequence[float], seed: int, draws: int = 2000) -> tuple
     rng = np.random.default_rng(seed)
     means = data[rng.integers(0, len(data), size=(draws, len(data)))].mean(axis=1)
     return float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
+
+
+METRICS = {"spearman": 1, "ndcg3": 2, "top3": 3}
+"""A metric's position in :attr:`MethodScore.per_group`."""
+
+
+def paired_difference(
+    a: MethodScore, b: MethodScore, metric: str, seed: int = 0, draws: int = 2000
+) -> tuple[float, float, float]:
+    """Mean of ``a - b`` on ``metric`` over the groups both ranked, with a 95% interval from a
+    bootstrap that resamples whole splits: the groups of one split share a fitted model and a
+    held-out draw, so resampling groups alone would make the interval too narrow."""
+    column = METRICS[metric]
+    by_split: dict[int, list[float]] = {}
+    for left, right in zip(a.per_group, b.per_group, strict=True):
+        if left[column] is not None and right[column] is not None:
+            by_split.setdefault(left[0], []).append(float(left[column]) - float(right[column]))
+    if not by_split:
+        return math.nan, math.nan, math.nan
+    parts = list(by_split.values())
+    mean = float(np.mean(np.concatenate(parts)))
+    rng = np.random.default_rng(seed)
+    sums = np.array([sum(p) for p in parts])
+    counts = np.array([len(p) for p in parts])
+    picks = rng.integers(0, len(parts), size=(draws, len(parts)))
+    means = sums[picks].sum(axis=1) / counts[picks].sum(axis=1)
+    return mean, float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
 
 
 Fit = Callable[[list[int]], Any]
@@ -204,10 +245,10 @@ def cross_validate(
     ``rows`` are the measured ``(sources, target, score)`` rows; ``heuristics`` map a name to one
     score per row (higher = better).
     """
-    per_method: dict[str, list[tuple[float, float | None, float]]] = {LEARNED: []}
+    per_method: dict[str, list[tuple[int, float, float | None, float]]] = {LEARNED: []}
     per_method.update({name: [] for name in heuristics})
     models = []
-    for split in splits:
+    for number, split in enumerate(splits):
         train = [
             i
             for i, (sources, target, _) in enumerate(rows)
@@ -239,6 +280,7 @@ def cross_validate(
             for name, scores in rankings.items():
                 per_method[name].append(
                     (
+                        number,
                         spearman(scores, measured),
                         ndcg_at(scores, measured),
                         top_hit(scores, measured),
@@ -248,16 +290,17 @@ def cross_validate(
     for name, values in per_method.items():
         if not values:
             continue
-        rhos = [v[0] for v in values]
-        ndcgs = [v[1] for v in values if v[1] is not None]
+        rhos = [v[1] for v in values]
+        ndcgs = [v[2] for v in values if v[2] is not None]
         methods.append(
             MethodScore(
                 name,
                 float(np.mean(rhos)),
                 float(np.mean(ndcgs)) if ndcgs else math.nan,
-                float(np.mean([v[2] for v in values])),
+                float(np.mean([v[3] for v in values])),
                 len(values),
                 bootstrap_ci(rhos, seed) if name == LEARNED else None,
+                values,
             )
         )
     if not methods or methods[0].method != LEARNED:
