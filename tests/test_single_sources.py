@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 from conftest import assert_one_line_error
 
-from mslt_it.selection.features import SINGLES_FEATURES, singles_mean
+from mslt_it.selection.context import make_context
+from mslt_it.selection.features import SINGLES_FEATURES, FeatureBuilder, singles_mean
 from mslt_it.selection.learning import SSLT_MEASURED, fit_predictor
 from mslt_it.selection.measured import load_measured
 from mslt_it.selection.predictor import _seal, load_predictor
@@ -186,3 +187,31 @@ def test_a_predictor_without_singles_written_before_them_still_loads(grid, tmp_p
     document.pop("singles")
     saved.write_text(json.dumps(_seal(document)), encoding="utf-8")
     assert load_predictor(saved).singles == {}
+
+
+def test_a_set_with_a_source_never_run_alone_has_no_single_source_evidence(grid) -> None:
+    """Partial evidence (two of three sources) would compare sets on different grounds."""
+    path, _ = grid
+    predictor = fit_predictor(path, "xnli", k=3).predictor
+    ctx = make_context(get_task("xnli"), [*POOL, "hi"], targets_as_sources=True)
+    builder = FeatureBuilder(ctx, tuple(LANGS), predictor.singles)
+    assert not np.isnan(builder.singles_features(("ar", "de", "zh"), "sw")).any()
+    assert np.isnan(builder.singles_features(("ar", "de", "hi"), "sw")).all()
+    assert np.isnan(singles_mean(predictor.singles, ("ar", "de", "hi"), "sw"))
+
+
+def test_sslt_measured_ranks_sets_of_any_size(grid, tmp_path: Path, cli) -> None:
+    """Runs of one source rank sets of 2 or 4 as well; the model, fitted on sets of 3, is shown
+    beside them only for its own size."""
+    path, alone = grid
+    saved = tmp_path / "p.json"
+    assert cli("select", "--task", "xnli", "--fit", path, "--k", "3", "--save", saved).code == 0
+    ranked = cli("select", "--task", "xnli", "--pool", ",".join(POOL), "--targets", "sw",
+                 "--criterion", SSLT_MEASURED, "--predictor", saved, "--k", "2,4",
+                 "--top", "1", "--json")  # fmt: skip
+    assert ranked.code == 0, ranked.err
+    sets = json.loads(ranked.out)
+    assert [s["k"] for s in sets] == [2, 4]
+    best_pair = max(itertools.combinations(POOL, 2), key=lambda s: sum(alone[(c, "sw")] for c in s))
+    assert tuple(sets[0]["sources"]) == best_pair
+    assert "learned" not in sets[0]["scores"]

@@ -123,17 +123,19 @@ def _learned_term(criterion: str, ctx: Context) -> PredictedScores:
     return FROM_PREDICTOR[criterion](predictor, ctx)
 
 
-def _beside(learned: PredictedScores | None, criterion: str, ctx: Context) -> dict[str, Any]:
+def _beside(
+    learned: PredictedScores | None, criterion: str, ctx: Context, ks: Sequence[int]
+) -> dict[str, Any]:
     """The predictor file's other criterion, shown next to the one ranked by (``sslt-measured``
-    beside ``learned`` where the file keeps single-source runs, and the reverse)."""
+    beside ``learned`` where the file keeps single-source runs; ``learned`` beside
+    ``sslt-measured`` for sets of the size it was fitted on: the runs of one source rank sets
+    of any size, the model only its own)."""
     if learned is None:
         return {}
     predictor = learned.predictor
-    return {
-        name: term(predictor, ctx)
-        for name, term in FROM_PREDICTOR.items()
-        if name != criterion and (name != SSLT_MEASURED or predictor.singles)
-    }
+    if criterion == SSLT_MEASURED:
+        return {LEARNED: PredictedScores(predictor, ctx)} if list(ks) == [predictor.k] else {}
+    return {SSLT_MEASURED: SingleSourceScores(predictor, ctx)} if predictor.singles else {}
 
 
 def _chosen(criterion: str, ctx: Context) -> str:
@@ -162,7 +164,7 @@ def run_selection(
 
     Targets are not offered as sources unless ``targets_as_sources`` (:func:`make_context`).
     ``k=None`` is 3, or the predictor's set size with ``criterion="learned"`` (or
-    ``"sslt-measured"``, the predictor file's single-source runs).
+    ``"sslt-measured"``, the predictor file's single-source runs, which rank sets of any size).
     """
     if criterion not in FROM_PREDICTOR:
         get_criterion(criterion)
@@ -180,11 +182,11 @@ def run_selection(
         raise MsltError(f"--top: must be >= 1, got {top}")
     learned = _learned_term(criterion, ctx) if criterion in FROM_PREDICTOR else None
     ks = parse_k(k if k is not None else learned.predictor.k if learned is not None else 3)
-    if learned is not None:
+    if criterion == LEARNED:
         check_predictor_k(learned.predictor, ks, k)
     forced = len(set(include))
     _check_sizes(ks, ctx, forced)
-    beside = _beside(learned, criterion, ctx)
+    beside = _beside(learned, criterion, ctx, ks)
     columns = [criterion, *beside] + [c for c in available_criteria(ctx) if c != criterion]
     sets: list[RankedSet] = []
     searches: list[SearchInfo] = []

@@ -18,7 +18,8 @@ When the results also hold runs of single sources (the SSLT baselines a study ru
 three more columns say what the set's sources carry to the target *alone*, measured: the mean,
 best and worst of their single-source scores there, each minus the target's mean over every
 measured single source (the score a predictor learns is relative to the target's mean, too).
-A source or target without such a run is NaN. On both synthetic grids the plain mean of these
+They are NaN unless every source of the set was run alone and scored on the target: a mean of
+some of the sources would compare sets on different evidence. On both synthetic grids the plain mean of these
 ranks held-out sets better than any lang2vec heuristic (BENCHMARKS.md).
 
 The same :class:`FeatureBuilder` computes the rows when a predictor is fitted and when it ranks,
@@ -78,10 +79,11 @@ def feature_names(with_coverage: bool, with_singles: bool = False) -> list[str]:
 def singles_mean(
     singles: Mapping[str, Mapping[str, float]], sources: Sequence[str], target: str
 ) -> float:
-    """The mean measured single-source score of ``sources`` on ``target`` (NaN if none): the
-    ``sslt-measured`` baseline, which expects a set to carry what its sources carry alone."""
+    """The mean measured single-source score of ``sources`` on ``target`` (NaN unless every
+    source has one): the ``sslt-measured`` baseline, which expects a set to carry what its
+    sources carry alone."""
     known = [singles[s][target] for s in sources if target in singles.get(s, {})]
-    return float(np.mean(known)) if known else math.nan
+    return float(np.mean(known)) if known and len(known) == len(sources) else math.nan
 
 
 def _log_size(code: str, corpus: str) -> float:
@@ -146,7 +148,7 @@ class FeatureBuilder:
     def singles_features(self, sources: Sequence[str], target: str) -> list[float]:
         """What the set's sources carry to ``target`` alone (see the module docstring)."""
         known = [self.singles[s][target] for s in sources if target in self.singles.get(s, {})]
-        if not known:
+        if not known or len(known) < len(sources):
             return [math.nan] * len(SINGLES_FEATURES)
         baseline = self._singles_baseline[target]
         return [float(np.mean(known)) - baseline, max(known) - baseline, min(known) - baseline]
