@@ -622,3 +622,14 @@ def test_paired_differences_resample_whole_splits() -> None:
     assert low < mean < high and low > -0.2 and high < 0.6
     # NDCG@3 undefined in every group: no difference to report
     assert all(np.isnan(paired_difference(method("a", base), method("b", base), "ndcg3")))
+
+
+@pytest.mark.parametrize("name", ["out/", "", ".", "..", "out/.."])
+def test_save_to_a_folder_name_is_refused_before_any_work(
+    name: str, planted: Path, tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--save out/` would otherwise write a file called `out`."""
+    monkeypatch.chdir(tmp_path)
+    result = cli("select", "--task", "xnli", "--fit", planted, "--save", name)
+    assert_one_line_error(result, "--save", "names a folder")
+    assert list(tmp_path.iterdir()) == []

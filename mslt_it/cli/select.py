@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -122,7 +123,7 @@ def select(
         ),
     ] = None,
     save: Annotated[
-        Path | None, typer.Option(help="With --fit: write the predictor to this file.")
+        str | None, typer.Option(help="With --fit: write the predictor to this file.")
     ] = None,
     overwrite: Annotated[
         bool, typer.Option(help="With --save: replace a predictor file mslt-it wrote.")
@@ -216,7 +217,8 @@ def select(
     }
     check_modes(given, criterion)
     if fit is not None or suggest is not None:
-        _learn(task, fit, k, objective, cv, seed, options, save, overwrite, suggest, predictor,
+        save_path = file_path(save, "--save") if save is not None else None
+        _learn(task, fit, k, objective, cv, seed, options, save_path, overwrite, suggest, predictor,
                split_codes(pool, "--pool") if pool is not None else None, target_codes,
                split_codes(include, "--include"), json_output)  # fmt: skip
         return
@@ -246,6 +248,16 @@ def select(
         _print_json([ranked.to_dict() for ranked in result.sets])
     else:
         print_selection(result, result.options or options)
+
+
+def file_path(text: str, option: str) -> Path:
+    """A path that names a file: ``out/`` (or an empty name) is refused rather than written as
+    a file called ``out``, which is what ``Path("out/")`` would give."""
+    if not text.strip() or text.endswith(("/", os.sep)) or Path(text).name in ("", ".", ".."):
+        raise MsltError(
+            f"{option}: {text!r} names a folder; give a file name, e.g. out/predictor.json"
+        )
+    return Path(text)
 
 
 def check_modes(given: dict[str, bool], criterion: str) -> None:

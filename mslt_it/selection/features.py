@@ -19,8 +19,8 @@ three more columns say what the set's sources carry to the target *alone*, measu
 best and worst of their single-source scores there, each minus the target's mean over every
 measured single source (the score a predictor learns is relative to the target's mean, too).
 They are NaN unless every source of the set was run alone and scored on the target: a mean of
-some of the sources would compare sets on different evidence. On both synthetic grids the plain mean of these
-ranks held-out sets better than any lang2vec heuristic (BENCHMARKS.md).
+some of the sources would compare sets on different evidence. On both synthetic grids the plain
+mean of these ranks held-out sets better than any lang2vec heuristic (BENCHMARKS.md).
 
 The same :class:`FeatureBuilder` computes the rows when a predictor is fitted and when it ranks,
 so the two can never disagree on what a feature means. A value that cannot be known (a size the
