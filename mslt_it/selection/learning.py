@@ -218,7 +218,17 @@ def fit_predictor(
     prepared = prepare(path, task, k=k, seed=seed, options=options)
     data = prepared.data
     folds = min(MAX_FOLDS, len(data.sets) // 3)
-    set_validation = prepared.validate(set_folds(data.sets, folds, seed), objective, seed, "sets")
+    try:
+        set_validation = prepared.validate(
+            set_folds(data.sets, folds, seed), objective, seed, "sets"
+        )
+    except MsltError as error:
+        if cv == "sets":
+            raise
+        raise MsltError(
+            f"{error} (--cv targets also needs the held-out sets: their fold models give "
+            "--suggest its uncertainty)"
+        ) from None
     if cv == "sets":
         validation = set_validation
     else:
