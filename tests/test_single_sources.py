@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from conftest import assert_one_line_error
 
+from mslt_it.recipes import expand_sources
 from mslt_it.selection.context import make_context
 from mslt_it.selection.features import SINGLES_FEATURES, FeatureBuilder, singles_mean
 from mslt_it.selection.learning import SSLT_MEASURED, fit_predictor
@@ -215,3 +216,16 @@ def test_sslt_measured_ranks_sets_of_any_size(grid, tmp_path: Path, cli) -> None
     best_pair = max(itertools.combinations(POOL, 2), key=lambda s: sum(alone[(c, "sw")] for c in s))
     assert tuple(sets[0]["sources"]) == best_pair
     assert "learned" not in sets[0]["scores"]
+
+
+def test_a_recipe_selects_by_the_single_source_runs(grid, tmp_path: Path, cli) -> None:
+    path, _ = grid
+    saved = tmp_path / "p.json"
+    assert cli("select", "--task", "xnli", "--fit", path, "--k", "3", "--save", saved).code == 0
+    spec = {"criterion": SSLT_MEASURED, "k": 3, "pool": POOL, "targets": ["bg", "sw"],
+            "predictor": str(saved)}  # fmt: skip
+    (run,) = expand_sources({"select": spec}, "xnli")
+    ranked = cli("select", "--task", "xnli", "--pool", ",".join(POOL), "--targets", "bg,sw",
+                 "--criterion", SSLT_MEASURED, "--predictor", saved, "--top", "1",
+                 "--json")  # fmt: skip
+    assert list(run.sources) == json.loads(ranked.out)[0]["sources"]
