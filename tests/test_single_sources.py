@@ -60,7 +60,7 @@ def test_single_source_runs_are_kept_as_evidence_not_fitted_on(grid) -> None:
     assert {len(s) for s in data.sets} == {3} and len(data.sets) == 35
     assert sorted(data.singles) == POOL
     assert data.singles["ar"]["sw"] == pytest.approx(alone[("ar", "sw")], abs=1e-3)
-    assert any("7 single-source runs kept as evidence" in note for note in data.notes)
+    assert any("runs of 7 single sources (98 rows) kept as evidence" in n for n in data.notes)
     # without --k the file still has two sizes, which stays an error (one line, names them)
     with pytest.raises(Exception, match="sets of 1, 3 languages; pass --k"):
         load_measured(path, "xnli", LANGS, min_sets=6)
@@ -160,7 +160,16 @@ def test_sslt_measured_refuses_what_it_cannot_rank(grid, tmp_path: Path, cli) ->
 
 @pytest.mark.parametrize(
     "singles",
-    [["ar"], {"ar": {"sw": "high"}}, {"ar": {"sw": True}}, {"ar": [1, 2]}, {"ar": {"sw": 1e999}}],
+    [
+        ["ar"],
+        {"ar": {"sw": "high"}},
+        {"ar": {"sw": True}},
+        {"ar": [1, 2]},
+        {"ar": {"sw": 1e999}},
+        {"ar": {"sw": 10**400}},  # an integer no float holds
+        {"ar": {"sw": 1e308}},  # finite, but a mean of two overflows
+        {"ar": {"sw": 2**70}},
+    ],
 )
 def test_a_sealed_file_with_a_bad_singles_table_is_one_line(
     singles, grid, tmp_path: Path, cli
@@ -229,3 +238,64 @@ def test_a_recipe_selects_by_the_single_source_runs(grid, tmp_path: Path, cli) -
                  "--criterion", SSLT_MEASURED, "--predictor", saved, "--top", "1",
                  "--json")  # fmt: skip
     assert list(run.sources) == json.loads(ranked.out)[0]["sources"]
+
+
+def test_learned_ranks_pools_beyond_the_single_source_runs(grid, tmp_path: Path, cli) -> None:
+    """The runs of one source are a column beside `learned`: a pool language never run alone
+    leaves that column empty (null) for its sets, and the ranking goes on."""
+    path, _ = grid
+    saved = tmp_path / "p.json"
+    assert cli("select", "--task", "xnli", "--fit", path, "--k", "3", "--save", saved).code == 0
+    ranked = cli("select", "--task", "xnli", "--criterion", "learned", "--predictor", saved,
+                 "--pool", "ar,de,en,es,hi", "--targets", "sw,ur", "--top", "10",
+                 "--json")  # fmt: skip
+    assert ranked.code == 0, ranked.err
+    sets = json.loads(ranked.out)
+    assert len(sets) == 10
+    for ranked_set in sets:
+        alone = ranked_set["scores"][SSLT_MEASURED]
+        assert (alone is None) == ("hi" in ranked_set["sources"])
+
+
+def test_each_source_alone_adds_up_to_the_score(grid, tmp_path: Path, cli) -> None:
+    """With targets among the sources, a set is scored on the targets outside it; the column
+    of each source alone is averaged over those same targets."""
+    path, _ = grid
+    saved = tmp_path / "p.json"
+    assert cli("select", "--task", "xnli", "--fit", path, "--k", "3", "--save", saved).code == 0
+    ranked = cli("select", "--task", "xnli", "--criterion", SSLT_MEASURED, "--predictor", saved,
+                 "--pool", "ar,de,en,es", "--targets", "ar,de,en,es", "--targets-as-sources",
+                 "--top", "4", "--json")  # fmt: skip
+    assert ranked.code == 0, ranked.err
+    for ranked_set in json.loads(ranked.out):
+        drivers = [value for _, value in ranked_set["drivers"]]
+        assert ranked_set["score"] == pytest.approx(np.mean(drivers))
+
+
+def test_a_partial_set_of_single_source_runs_is_not_scored_as_a_ranking(tmp_path: Path) -> None:
+    """Runs of one source that cover some sets' sources only would rank the rest by the
+    alphabet; the baseline is left out of the table, with a note saying why."""
+    full = tmp_path / "full.csv"
+    _grid(full)
+    partial = tmp_path / "partial.csv"
+    rows = list(csv.reader(full.open(encoding="utf-8")))
+    with partial.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(r for r in rows if r[0] != "zh")
+    fitted = fit_predictor(partial, "xnli", k=3)
+    assert SSLT_MEASURED not in {m.method for m in fitted.validation.methods}
+    assert any(f"{SSLT_MEASURED} not scored" in note for note in fitted.measured.notes)
+
+
+def test_sslt_measured_errors_name_it_and_its_pool_defaults_to_the_runs(
+    grid, tmp_path: Path, cli
+) -> None:
+    path, _ = grid
+    saved = tmp_path / "p.json"
+    assert cli("select", "--task", "xnli", "--fit", path, "--k", "3", "--save", saved).code == 0
+    rank = ("select", "--task", "xnli", "--criterion", SSLT_MEASURED, "--predictor", saved)
+    assert_one_line_error(
+        cli(*rank, "--pool", "ar,de,en"), f"--criterion {SSLT_MEASURED}: needs --targets"
+    )
+    ranked = cli(*rank, "--targets", "sw,ur", "--top", "35", "--json")
+    assert ranked.code == 0, ranked.err
+    assert {c for s in json.loads(ranked.out) for c in s["sources"]} == set(POOL)

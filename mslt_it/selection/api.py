@@ -38,7 +38,7 @@ from mslt_it.selection.learning import (
 )
 from mslt_it.selection.measured import finite_or_none, parse_score, split_sources
 from mslt_it.selection.objective import Objective
-from mslt_it.selection.predictor import load_predictor
+from mslt_it.selection.predictor import TransferPredictor, load_predictor
 from mslt_it.selection.search import best_sets, parse_k
 from mslt_it.tasks import Task
 from mslt_it.yamlfiles import read_text_file
@@ -113,14 +113,15 @@ FROM_PREDICTOR = {LEARNED: PredictedScores, SSLT_MEASURED: SingleSourceScores}
 """Criteria read from a predictor file: its model, or the single-source runs it keeps."""
 
 
-def _learned_term(criterion: str, ctx: Context) -> PredictedScores:
-    if ctx.options.predictor is None:
+def _predictor(criterion: str, options: SelectionOptions | None) -> TransferPredictor | None:
+    """The predictor file a criterion reads (None for the heuristics)."""
+    if criterion not in FROM_PREDICTOR:
+        return None
+    if options is None or options.predictor is None:
         raise MsltError(
             f"--criterion {criterion}: needs --predictor FILE (from select --fit --save)"
         )
-    predictor = load_predictor(ctx.options.predictor)
-    ctx.options = options_of(predictor, ctx.options)
-    return FROM_PREDICTOR[criterion](predictor, ctx)
+    return load_predictor(options.predictor)
 
 
 def _beside(
@@ -135,7 +136,9 @@ def _beside(
     predictor = learned.predictor
     if criterion == SSLT_MEASURED:
         return {LEARNED: PredictedScores(predictor, ctx)} if list(ks) == [predictor.k] else {}
-    return {SSLT_MEASURED: SingleSourceScores(predictor, ctx)} if predictor.singles else {}
+    if not predictor.singles:
+        return {}
+    return {SSLT_MEASURED: SingleSourceScores(predictor, ctx, complete=False)}
 
 
 def _chosen(criterion: str, ctx: Context) -> str:
@@ -168,6 +171,11 @@ def run_selection(
     """
     if criterion not in FROM_PREDICTOR:
         get_criterion(criterion)
+    predictor = _predictor(criterion, options)
+    if predictor is not None:
+        options = options_of(predictor, options or SelectionOptions())
+        if criterion == SSLT_MEASURED and pool is None:
+            pool = sorted(predictor.singles)  # the languages it has runs of
     ctx = make_context(
         task,
         pool,
@@ -180,7 +188,7 @@ def run_selection(
     _chosen(criterion, ctx)
     if top < 1:
         raise MsltError(f"--top: must be >= 1, got {top}")
-    learned = _learned_term(criterion, ctx) if criterion in FROM_PREDICTOR else None
+    learned = FROM_PREDICTOR[criterion](predictor, ctx) if predictor is not None else None
     ks = parse_k(k if k is not None else learned.predictor.k if learned is not None else 3)
     if criterion == LEARNED:
         check_predictor_k(learned.predictor, ks, k)
@@ -193,7 +201,7 @@ def run_selection(
     for size in ks:
         method = ctx.options.search
         if learned is not None:
-            check_learned_size(len(ctx.pool), size, forced)
+            check_learned_size(len(ctx.pool), size, forced, f"--criterion {criterion}")
             objective, method = Objective((learned,)), "exhaustive"
         else:
             objective = CRITERIA[criterion].build(ctx, size, True)

@@ -104,9 +104,15 @@ def heuristic_scores(data: MeasuredTransfer, ctx: Context) -> dict[str, np.ndarr
                 per_target[i] = scores[position[row.sources]]
     out["target-l2v"] = per_target
     if data.singles:
-        out[SSLT_MEASURED] = np.array(
-            [singles_mean(data.singles, row.sources, row.target) for row in data.rows]
-        )
+        alone = np.array([singles_mean(data.singles, row.sources, row.target) for row in data.rows])
+        missing = int(np.isnan(alone).sum())
+        if missing:  # a ranking with holes would be scored on the alphabet where it has none
+            data.notes.append(
+                f"{SSLT_MEASURED} not scored: {missing} of {len(alone)} rows have a source "
+                "without a run alone on the target"
+            )
+        else:
+            out[SSLT_MEASURED] = alone
     return out
 
 
@@ -269,11 +275,11 @@ def check_task(predictor: TransferPredictor, task: str) -> None:
         )
 
 
-def check_predictor(predictor: TransferPredictor, ctx: Context) -> None:
+def check_predictor(predictor: TransferPredictor, ctx: Context, criterion: str = "learned") -> None:
     """The predictor was fitted for this task, and the targets are given."""
     check_task(predictor, ctx.task.name)
     if not ctx.targets:
-        raise MsltError("--criterion learned: needs --targets (the languages to transfer to)")
+        raise MsltError(f"--criterion {criterion}: needs --targets (the languages to transfer to)")
 
 
 class PredictedScores:
@@ -282,8 +288,10 @@ class PredictedScores:
     It has no bound to prune with, so sets are enumerated; :data:`MAX_LEARNED_SETS` caps them.
     """
 
+    criterion = "learned"
+
     def __init__(self, predictor: TransferPredictor, ctx: Context) -> None:
-        check_predictor(predictor, ctx)
+        check_predictor(predictor, ctx, self.criterion)
         self.predictor = predictor
         self.ctx = ctx
         self.builder = FeatureBuilder(ctx, (*ctx.pool, *ctx.targets), predictor.singles)
@@ -327,7 +335,13 @@ class SingleSourceScores(PredictedScores):
     single-source scores (kept in the predictor file). It needs no fit, only the n runs of one
     source each, and was the strongest ranking of held-out sets on both synthetic grids."""
 
-    def __init__(self, predictor: TransferPredictor, ctx: Context) -> None:
+    criterion = SSLT_MEASURED
+
+    def __init__(
+        self, predictor: TransferPredictor, ctx: Context, *, complete: bool = True
+    ) -> None:
+        """``complete``: refuse a pool language without a run alone on a target (ranking by it);
+        otherwise such sets score NaN there (a column beside ``learned``)."""
         if not predictor.singles:
             raise MsltError(
                 f"--criterion {SSLT_MEASURED}: the predictor has no single-source runs; fit it "
@@ -335,7 +349,7 @@ class SingleSourceScores(PredictedScores):
             )
         super().__init__(predictor, ctx)
         singles = predictor.singles
-        for code in ctx.pool:
+        for code in ctx.pool if complete else ():
             for target in ctx.targets:
                 if target != code and target not in singles.get(code, {}):
                     have = sorted({t for scores in singles.values() for t in scores})
@@ -346,19 +360,25 @@ class SingleSourceScores(PredictedScores):
                     )
 
     def scores(self, combos: np.ndarray) -> np.ndarray:
-        values, counts = [], []
-        for combo in combos:
-            own = self.pairs([self.ctx.pool[i] for i in combo])
-            values += [singles_mean(self.predictor.singles, s, t) for s, t in own]
-            counts.append(len(own))
-        return _set_means(np.asarray(values, dtype=float), counts)
+        """The mean over the targets outside the set; NaN where a target has no evidence (a
+        mean over some targets would compare sets on different languages)."""
+        out = np.full(len(combos), np.nan)
+        for i, combo in enumerate(combos):
+            own = self.pairs([self.ctx.pool[j] for j in combo])
+            values = [singles_mean(self.predictor.singles, s, t) for s, t in own]
+            if values and not np.isnan(values).any():
+                out[i] = float(np.mean(values))
+        return out
 
     def drivers(self, combo: np.ndarray, top: int = 3) -> list[tuple[str, float]]:
-        """Each source's mean measured score alone over the targets it was measured on."""
+        """Each source's mean score alone over the targets the set is scored on (those outside
+        it), so that the set's score is the mean of these."""
+        sources = [self.ctx.pool[i] for i in combo]
+        targets = [t for _, t in self.pairs(sources)]
         out = []
-        for code in sorted(self.ctx.pool[i] for i in combo):
+        for code in sorted(sources):
             measured = self.predictor.singles.get(code, {})
-            known = [measured[t] for t in self.ctx.targets if t in measured and t != code]
+            known = [measured[t] for t in targets if t in measured]
             if known:
                 out.append((f"{code} alone", float(np.mean(known))))
         return out

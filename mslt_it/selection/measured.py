@@ -210,9 +210,10 @@ def _one_size(
             shown = ", ".join(map(str, others))
             result.notes.append(f"sets of {shown} languages left out (fitting on sets of {k})")
         if result.singles:
+            rows = sum(len(targets) for targets in result.singles.values())
             result.notes.append(
-                f"{len(result.singles)} single-source runs kept as evidence (features "
-                "'sources alone'), not fitted on"
+                f"runs of {len(result.singles)} single sources ({rows} rows) kept as evidence "
+                "(features 'sources alone'), not fitted on"
             )
         result.rows = kept
     elif len(sizes) > 1:

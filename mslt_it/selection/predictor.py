@@ -34,7 +34,7 @@ from mslt_it.errors import MsltError, allowed
 from mslt_it.files import read_user_text
 from mslt_it.io import atomic_write_text
 from mslt_it.selection.features import feature_names
-from mslt_it.selection.measured import MeasuredTransfer
+from mslt_it.selection.measured import MAX_ABS_SCORE, MeasuredTransfer
 
 FORMAT = "mslt-it transfer predictor"
 VERSION = 1
@@ -375,21 +375,32 @@ def load_predictor(path: str | Path, *, option: str = "--predictor") -> Transfer
     )
 
 
+def _score(value: Any) -> float | None:
+    """``value`` as a score a results file could hold, or None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        return None
+    return number if math.isfinite(number) and abs(number) <= MAX_ABS_SCORE else None
+
+
 def _singles(document: dict[str, Any], where: str) -> dict[str, dict[str, float]]:
-    """The file's measured single-source scores (absent in files without such runs)."""
+    """The file's measured single-source scores (absent in files without such runs), held to
+    what ``--fit`` accepts from a results file."""
     value = document.get("singles", {})
-    ok = isinstance(value, dict) and all(
-        isinstance(source, str)
-        and isinstance(scores, dict)
-        and all(
-            isinstance(target, str)
-            and isinstance(score, int | float)
-            and not isinstance(score, bool)
-            and math.isfinite(score)
-            for target, score in scores.items()
-        )
-        for source, scores in value.items()
-    )
-    if not ok:
+    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
         raise MsltError(f"{where}: field 'singles' is not a table of source, target and score")
-    return {s: {t: float(v) for t, v in scores.items()} for s, scores in value.items()}
+    out: dict[str, dict[str, float]] = {}
+    for source, scores in value.items():
+        out[source] = {}
+        for target, score in scores.items():
+            number = _score(score)
+            if number is None:
+                raise MsltError(
+                    f"{where}: field 'singles': {source} alone on {target} is "
+                    f"{str(score)[:40]!r}; allowed: a finite number within ±{MAX_ABS_SCORE:g}"
+                )
+            out[source][target] = number
+    return out
