@@ -23,11 +23,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from mslt_it import comparisons as paired
 from mslt_it import fertility as fertility_of
@@ -505,9 +508,41 @@ def criteria_section(results: Results, folder: Path, recipe: Any = None) -> str:
         if recipe is not None
         else None
     )
-    text = evaluate_criteria_markdown(measured, task=task, options=options)
+    baselines = single_source_baseline(results, runs, by_size.get(1, []))
+    text = evaluate_criteria_markdown(measured, task=task, options=options, baselines=baselines)
+    if baselines:
+        text += (
+            "\nsslt-measured is not a criterion but the study's own runs of one source: a set "
+            "scored by its sources' mean score alone on each of its non-source languages.\n"
+        )
     (folder / "criteria.md").write_text(text, encoding="utf-8")
     return "## Selection criteria against measured scores\n\n" + text
+
+
+def single_source_baseline(
+    results: Results, runs: list[str], singles: list[str]
+) -> dict[str, list[float]]:
+    """``{"sslt-measured": score per run}`` when the study ran every source of the grid alone:
+    each run's score as the additive guess from those runs (on each of its non-source languages
+    the mean of its sources' scores alone, then the mean over the languages, as ``avg
+    (targets)``). Empty without such runs; NaN for a run with a language a single lacks."""
+    table = results.table()
+    alone = {results.sources_of(run)[0]: table[run] for run in singles}
+    if not alone:
+        return {}
+    values = []
+    for run in runs:
+        sources = results.sources_of(run)
+        per_language = []
+        for lang, score in table[run].items():
+            if score.is_source:
+                continue
+            known = [alone[s][lang].score for s in sources if s in alone and lang in alone[s]]
+            per_language.append(float(np.mean(known)) if len(known) == len(sources) else math.nan)
+        values.append(float(np.mean(per_language)) if per_language else math.nan)
+    if all(math.isnan(v) for v in values):
+        return {}
+    return {"sslt-measured": values}
 
 
 def copy_analyses(results: Results, folder: Path) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import assert_one_line_error
 
@@ -191,6 +192,47 @@ def test_criteria_table_ranks_the_largest_grid_among_runs_of_several_sizes(tmp_p
     text = criteria_section(Results(scores, True, []), tmp_path)
     assert "of 35" in text and "l2v-syntax" in text
     assert (tmp_path / "criteria.md").is_file()
+
+
+def test_criteria_table_scores_the_runs_of_one_source_beside_the_criteria(tmp_path: Path) -> None:
+    """Where the study ran each source alone, the table has a row sslt-measured: each set
+    scored by its sources' mean score alone on its non-source languages. Here the sets score
+    exactly that (plus a constant), so that row must rank them perfectly; without a run of
+    one source the row is left out."""
+    import itertools
+
+    from mslt_it.report import criteria_section
+    from mslt_it.report_results import Results, Score
+
+    pool = ["ar", "de", "en", "es", "fr", "ru", "zh"]
+    targets = ["bg", "sw", "ur"]
+    rng = np.random.default_rng(0)
+    alone = {(s, t): float(rng.uniform(30, 90)) for s in pool for t in targets}
+
+    def score(run: str, sources: tuple[str, ...], lang: str, value: float) -> Score:
+        return Score(run=run, sources=sources, task="xnli", lang=lang, metric="accuracy",
+                     score=value, low=value, high=value, n=10, invalid_rate=0.0,
+                     is_source=lang in sources)  # fmt: skip
+
+    def study(singles: list[str]) -> list[Score]:
+        scores = [score(f"SSLT {s}", (s,), t, alone[(s, t)]) for s in singles for t in targets]
+        for sources in itertools.combinations(pool, 3):
+            run = "+".join(sources)
+            scores += [
+                score(run, sources, t, 5 + float(np.mean([alone[(s, t)] for s in sources])))
+                for t in targets
+            ]
+        return scores
+
+    text = criteria_section(Results(study(pool), True, []), tmp_path)
+    row = next(line for line in text.splitlines() if line.startswith("| sslt-measured |"))
+    assert "| 1 of 35 |" in row and "+1.000" in row
+    assert "runs of one source" in text
+    missing_one = criteria_section(Results(study(pool[1:]), True, []), tmp_path)
+    row = next(line for line in missing_one.splitlines() if line.startswith("| sslt-measured |"))
+    assert row.endswith("| 20 |") and "ar" not in row.split("|")[2]  # C(6,3) sets without ar
+    none = criteria_section(Results(study([]), True, []), tmp_path)
+    assert "sslt-measured" not in none
 
 
 def test_a_report_of_several_evaluation_tasks_has_a_section_each(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ correlation between criterion and result (the paper's "rank out of 35" table, fo
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -351,6 +351,7 @@ def evaluate_criteria(
     targets: Sequence[str] | None = None,
     seed: int = 0,
     options: SelectionOptions | None = None,
+    baselines: Mapping[str, Sequence[float]] | None = None,
 ) -> list[CriterionEvaluation]:
     """For each criterion: the measured rank of its top pick among ``results``, and Spearman ρ.
 
@@ -358,6 +359,8 @@ def evaluate_criteria(
     the listed set it scores highest (ties: alphabetically first, never by the measured score);
     its rank is 1 + the number of listed sets that measured strictly better. Criteria default to
     every one the options allow; sets a criterion cannot score are left out of its ρ.
+    ``baselines`` are rankings that are not criteria (one score per result, NaN where none,
+    such as ``sslt-measured`` from the runs of one source), scored alike after them.
     """
     sets = _result_sets(results)
     measured = np.array([float(score) for _, score in results])
@@ -368,31 +371,28 @@ def evaluate_criteria(
     names = list(criteria) if criteria is not None else available_criteria(ctx)
     for name in names:
         _chosen(name, ctx)
-    table = []
-    for name in names:
-        scores = criterion_scores(name, ctx, sets)
-        defined = np.flatnonzero(~np.isnan(scores))
-        if not len(defined):
-            table.append(CriterionEvaluation(name, None, None, None, 0, len(sets), 0, None))
-            continue
-        best = scores[defined].max()
-        tied = [i for i in defined if scores[i] == best]
-        pick = min(tied, key=lambda i: sets[i])
-        rank = 1 + int(np.sum(measured > measured[pick]))
-        rho = _spearman(scores[defined], measured[defined])
-        table.append(
-            CriterionEvaluation(
-                name,
-                sets[pick],
-                float(measured[pick]),
-                rank,
-                len(tied),
-                len(sets),
-                len(defined),
-                rho,
-            )
-        )
-    return table
+    rankings = [(name, criterion_scores(name, ctx, sets)) for name in names]
+    for name, values in (baselines or {}).items():
+        if len(values) != len(sets):
+            raise MsltError(f"baseline {name}: {len(values)} scores for {len(sets)} sets (a bug)")
+        rankings.append((name, np.asarray(values, dtype=float)))
+    return [_evaluation(name, scores, sets, measured) for name, scores in rankings]
+
+
+def _evaluation(
+    name: str, scores: np.ndarray, sets: list[tuple[str, ...]], measured: np.ndarray
+) -> CriterionEvaluation:
+    defined = np.flatnonzero(~np.isnan(scores))
+    if not len(defined):
+        return CriterionEvaluation(name, None, None, None, 0, len(sets), 0, None)
+    best = scores[defined].max()
+    tied = [i for i in defined if scores[i] == best]
+    pick = min(tied, key=lambda i: sets[i])
+    rank = 1 + int(np.sum(measured > measured[pick]))
+    rho = _spearman(scores[defined], measured[defined])
+    return CriterionEvaluation(
+        name, sets[pick], float(measured[pick]), rank, len(tied), len(sets), len(defined), rho
+    )
 
 
 def evaluate_criteria_markdown(
@@ -403,9 +403,12 @@ def evaluate_criteria_markdown(
     targets: Sequence[str] | None = None,
     seed: int = 0,
     options: SelectionOptions | None = None,
+    baselines: Mapping[str, Sequence[float]] | None = None,
 ) -> str:
     """:func:`evaluate_criteria` as a Markdown table, for reports."""
-    table = evaluate_criteria(results, task, criteria, targets=targets, seed=seed, options=options)
+    table = evaluate_criteria(
+        results, task, criteria, targets=targets, seed=seed, options=options, baselines=baselines
+    )
     lines = [
         "| criterion | top pick | its result | rank | Spearman ρ | sets scored |",
         "|---|---|---:|---:|---:|---:|",
