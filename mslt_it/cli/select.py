@@ -453,7 +453,9 @@ def print_selection(result: SelectionResult, options: Any) -> None:
         )
     if "sslt-measured" in result.columns:
         captions.append(
-            "sslt-measured: the sources' mean measured score on the targets when trained alone"
+            "sslt-measured: the sources' mean measured score on the targets when trained alone "
+            "(on the synthetic grids a good guide for one target, a poor one averaged over "
+            "several: see docs/learned-selection.md)"
         )
     STDOUT.print("; ".join(captions), highlight=False, soft_wrap=True)
 
