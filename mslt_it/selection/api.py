@@ -30,6 +30,7 @@ from mslt_it.selection.criteria import (
 )
 from mslt_it.selection.learning import (
     SSLT_MEASURED,
+    PerTargetTerm,
     PredictedScores,
     SingleSourceScores,
     check_learned_size,
@@ -125,7 +126,7 @@ def _predictor(criterion: str, options: SelectionOptions | None) -> TransferPred
 
 
 def _beside(
-    learned: PredictedScores | None, criterion: str, ctx: Context, ks: Sequence[int]
+    learned: PerTargetTerm | None, criterion: str, ctx: Context, ks: Sequence[int]
 ) -> dict[str, Any]:
     """The predictor file's other criterion, shown next to the one ranked by (``sslt-measured``
     beside ``learned`` where the file keeps single-source runs; ``learned`` beside

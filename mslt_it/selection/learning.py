@@ -282,11 +282,10 @@ def check_predictor(predictor: TransferPredictor, ctx: Context, criterion: str =
         raise MsltError(f"--criterion {criterion}: needs --targets (the languages to transfer to)")
 
 
-class PredictedScores:
-    """An objective term: a set's mean predicted score over the targets it does not contain.
-
-    It has no bound to prune with, so sets are enumerated; :data:`MAX_LEARNED_SETS` caps them.
-    """
+class PerTargetTerm:
+    """An objective term read from a predictor file, scoring a set on each target it does not
+    contain. It has no bound to prune with, so sets are enumerated; :data:`MAX_LEARNED_SETS`
+    caps them."""
 
     criterion = "learned"
 
@@ -294,11 +293,22 @@ class PredictedScores:
         check_predictor(predictor, ctx, self.criterion)
         self.predictor = predictor
         self.ctx = ctx
-        self.builder = FeatureBuilder(ctx, (*ctx.pool, *ctx.targets), predictor.singles)
 
     def pairs(self, sources: Sequence[str]) -> list[tuple[tuple[str, ...], str]]:
         key = tuple(sorted(sources))
         return [(key, t) for t in self.ctx.targets if t not in key]
+
+    def child_bounds(self, prefix: np.ndarray, start: int, r: int) -> np.ndarray:
+        return np.full(len(self.ctx.pool) - r + 1 - start, np.inf)
+
+
+class PredictedScores(PerTargetTerm):
+    """The ``learned`` criterion: a set's mean predicted score over the targets it does not
+    contain."""
+
+    def __init__(self, predictor: TransferPredictor, ctx: Context) -> None:
+        super().__init__(predictor, ctx)
+        self.builder = FeatureBuilder(ctx, (*ctx.pool, *ctx.targets), predictor.singles)
 
     def features(self, combos: np.ndarray) -> tuple[np.ndarray, list[int]]:
         """Rows of every (set, target) pair and, per set, how many rows it has."""
@@ -317,9 +327,6 @@ class PredictedScores:
         predicted = self.predictor.predict(rows) if len(rows) else np.empty(0)
         return _set_means(predicted, counts)
 
-    def child_bounds(self, prefix: np.ndarray, start: int, r: int) -> np.ndarray:
-        return np.full(len(self.ctx.pool) - r + 1 - start, np.inf)
-
     def drivers(self, combo: np.ndarray, top: int = 3) -> list[tuple[str, float]]:
         """The features that move this set's prediction most (mean SHAP over its targets)."""
         rows, counts = self.features(np.asarray([combo]))
@@ -330,10 +337,11 @@ class PredictedScores:
         return [(self.predictor.feature_names[i], float(values[i])) for i in order]
 
 
-class SingleSourceScores(PredictedScores):
+class SingleSourceScores(PerTargetTerm):
     """The ``sslt-measured`` criterion: a set's mean over the targets of its sources' measured
     single-source scores (kept in the predictor file). It needs no fit, only the n runs of one
-    source each, and was the strongest ranking of held-out sets on both synthetic grids."""
+    source each; on both synthetic grids it ranked sets for one target better than any
+    heuristic or fit, but not for several targets averaged (BENCHMARKS.md)."""
 
     criterion = SSLT_MEASURED
 
@@ -388,9 +396,8 @@ def _set_means(values: np.ndarray, counts: Sequence[int]) -> np.ndarray:
     out = np.full(len(counts), np.nan)
     start = 0
     for i, count in enumerate(counts):
-        part = values[start : start + count]
-        if count and not np.isnan(part).all():
-            out[i] = float(np.nanmean(part))
+        if count:
+            out[i] = float(np.mean(values[start : start + count]))
         start += count
     return out
 
