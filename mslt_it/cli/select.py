@@ -316,6 +316,7 @@ def _learn(
         check_save_path,
         fit_predictor,
         load_predictor,
+        never_run_alone,
         parse_k,
         suggest_sets,
     )
@@ -366,6 +367,14 @@ def _learn(
     if fitted is not None:
         for note in fitted.measured.notes:
             STDERR.print(f"note: {fit}: {note}", highlight=False, soft_wrap=True)
+    alone = never_run_alone(predictor, [c for s in suggestions or [] for c in s.sources])
+    if alone:
+        STDERR.print(
+            f"note: {', '.join(alone)} never ran alone: one run of each alone ({len(alone)} in "
+            "all) gives single-source evidence about every set that holds it",
+            highlight=False,
+            soft_wrap=True,
+        )
     if json_output:
         if fitted is None:
             _print_json([s.to_dict() for s in suggestions or []])

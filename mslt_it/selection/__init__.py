@@ -34,7 +34,13 @@ from mslt_it.selection.api import (
     select_sources,
 )
 from mslt_it.selection.criteria import CRITERIA, Context, Criterion, SelectionOptions, size_unit
-from mslt_it.selection.learning import Fitted, Suggestion, fit_predictor, suggest_sets
+from mslt_it.selection.learning import (
+    Fitted,
+    Suggestion,
+    fit_predictor,
+    never_run_alone,
+    suggest_sets,
+)
 from mslt_it.selection.predictor import TransferPredictor, check_save_path, load_predictor
 
 __all__ = [
@@ -55,6 +61,7 @@ __all__ = [
     "fit_predictor",
     "load_predictor",
     "load_results_csv",
+    "never_run_alone",
     "parse_k",
     "run_selection",
     "select_sources",

@@ -442,6 +442,15 @@ class Suggestion:
         }
 
 
+def never_run_alone(predictor: TransferPredictor, languages: Sequence[str]) -> list[str]:
+    """Languages among ``languages`` without a run of their own in a predictor that keeps such
+    runs (none for one that keeps none): one run each is evidence about every set holding them,
+    cheaper than any set."""
+    if not predictor.singles:
+        return []
+    return sorted({code for code in languages if code not in predictor.singles})
+
+
 def suggest_sets(
     predictor: TransferPredictor,
     task: str | Task,
