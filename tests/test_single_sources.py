@@ -299,3 +299,22 @@ def test_sslt_measured_errors_name_it_and_its_pool_defaults_to_the_runs(
     ranked = cli(*rank, "--targets", "sw,ur", "--top", "35", "--json")
     assert ranked.code == 0, ranked.err
     assert {c for s in json.loads(ranked.out) for c in s["sources"]} == set(POOL)
+
+
+def test_suggest_names_the_languages_never_run_alone(grid, tmp_path: Path, cli) -> None:
+    """One run alone is cheaper than any set and informs every set holding the language."""
+    path, _ = grid
+    saved = tmp_path / "p.json"
+    assert cli("select", "--task", "xnli", "--fit", path, "--k", "3", "--save", saved).code == 0
+    wider = cli("select", "--task", "xnli", "--predictor", saved, "--suggest", "40",
+                "--pool", ",".join([*POOL, "hi", "vi"]), "--json")  # fmt: skip
+    assert wider.code == 0, wider.err
+    assert "note: hi, vi never ran alone" in wider.err
+    json.loads(wider.out)  # the note goes to stderr; stdout stays JSON
+    plain = tmp_path / "sets-only.csv"
+    _grid(plain, singles=False)
+    other = tmp_path / "plain.json"
+    assert cli("select", "--task", "xnli", "--fit", plain, "--save", other).code == 0
+    unasked = cli("select", "--task", "xnli", "--predictor", other, "--suggest", "5",
+                  "--pool", ",".join([*POOL, "hi"]))  # fmt: skip
+    assert unasked.code == 0 and "never ran alone" not in unasked.err
