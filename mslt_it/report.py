@@ -526,19 +526,23 @@ def single_source_baseline(
     each run's score as the additive guess from those runs (on each of its non-source languages
     the mean of its sources' scores alone, then the mean over the languages, as ``avg
     (targets)``). Empty without such runs; NaN for a run with a language a single lacks."""
+    from mslt_it.selection.features import singles_mean  # keep: with the criteria table only
+
     table = results.table()
-    alone = {results.sources_of(run)[0]: table[run] for run in singles}
+    alone = {
+        results.sources_of(run)[0]: {lang: s.score for lang, s in table[run].items()}
+        for run in singles
+    }
     if not alone:
         return {}
     values = []
     for run in runs:
         sources = results.sources_of(run)
-        per_language = []
-        for lang, score in table[run].items():
-            if score.is_source:
-                continue
-            known = [alone[s][lang].score for s in sources if s in alone and lang in alone[s]]
-            per_language.append(float(np.mean(known)) if len(known) == len(sources) else math.nan)
+        per_language = [
+            singles_mean(alone, sources, lang)
+            for lang, score in table[run].items()
+            if not score.is_source
+        ]
         values.append(float(np.mean(per_language)) if per_language else math.nan)
     if all(math.isnan(v) for v in values):
         return {}

@@ -190,9 +190,9 @@ def run_selection(
     if top < 1:
         raise MsltError(f"--top: must be >= 1, got {top}")
     learned = FROM_PREDICTOR[criterion](predictor, ctx) if predictor is not None else None
-    ks = parse_k(k if k is not None else learned.predictor.k if learned is not None else 3)
+    ks = parse_k(k if k is not None else predictor.k if predictor is not None else 3)
     if criterion == LEARNED:
-        check_predictor_k(learned.predictor, ks, k)
+        check_predictor_k(predictor, ks, k)
     forced = len(set(include))
     _check_sizes(ks, ctx, forced)
     beside = _beside(learned, criterion, ctx, ks)

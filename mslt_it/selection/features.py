@@ -20,7 +20,8 @@ best and worst of their single-source scores there, each minus the target's mean
 measured single source (the score a predictor learns is relative to the target's mean, too).
 They are NaN unless every source of the set was run alone and scored on the target: a mean of
 some of the sources would compare sets on different evidence. On both synthetic grids the plain
-mean of these ranks held-out sets better than any lang2vec heuristic (BENCHMARKS.md).
+mean of these ranks held-out sets on one target better than any lang2vec heuristic, though not
+averaged over several targets (BENCHMARKS.md).
 
 The same :class:`FeatureBuilder` computes the rows when a predictor is fitted and when it ranks,
 so the two can never disagree on what a feature means. A value that cannot be known (a size the
@@ -76,14 +77,22 @@ def feature_names(with_coverage: bool, with_singles: bool = False) -> list[str]:
     return names
 
 
+def alone_scores(
+    singles: Mapping[str, Mapping[str, float]], sources: Sequence[str], target: str
+) -> list[float] | None:
+    """Each source's measured score alone on ``target``; None unless every source has one (a
+    mean of some of them would compare sets on different evidence)."""
+    known = [singles[s][target] for s in sources if target in singles.get(s, {})]
+    return known if known and len(known) == len(sources) else None
+
+
 def singles_mean(
     singles: Mapping[str, Mapping[str, float]], sources: Sequence[str], target: str
 ) -> float:
-    """The mean measured single-source score of ``sources`` on ``target`` (NaN unless every
-    source has one): the ``sslt-measured`` baseline, which expects a set to carry what its
-    sources carry alone."""
-    known = [singles[s][target] for s in sources if target in singles.get(s, {})]
-    return float(np.mean(known)) if known and len(known) == len(sources) else math.nan
+    """The mean of :func:`alone_scores` (NaN without them): the ``sslt-measured`` baseline,
+    which expects a set to carry what its sources carry alone."""
+    known = alone_scores(singles, sources, target)
+    return float(np.mean(known)) if known else math.nan
 
 
 def _log_size(code: str, corpus: str) -> float:
@@ -147,8 +156,8 @@ class FeatureBuilder:
 
     def singles_features(self, sources: Sequence[str], target: str) -> list[float]:
         """What the set's sources carry to ``target`` alone (see the module docstring)."""
-        known = [self.singles[s][target] for s in sources if target in self.singles.get(s, {})]
-        if not known or len(known) < len(sources):
+        known = alone_scores(self.singles, sources, target)
+        if known is None:
             return [math.nan] * len(SINGLES_FEATURES)
         baseline = self._singles_baseline[target]
         return [float(np.mean(known)) - baseline, max(known) - baseline, min(known) - baseline]

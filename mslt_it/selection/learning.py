@@ -356,9 +356,14 @@ class SingleSourceScores(PerTargetTerm):
                 "on results that also hold runs of one source (and --k for the sets' size)"
             )
         super().__init__(predictor, ctx)
-        singles = predictor.singles
-        for code in ctx.pool if complete else ():
-            for target in ctx.targets:
+        if complete:
+            self._check_complete()
+
+    def _check_complete(self) -> None:
+        """Every pool language was run alone and scored on every target but its own."""
+        singles = self.predictor.singles
+        for code in self.ctx.pool:
+            for target in self.ctx.targets:
                 if target != code and target not in singles.get(code, {}):
                     have = sorted({t for scores in singles.values() for t in scores})
                     raise MsltError(
