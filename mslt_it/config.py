@@ -279,8 +279,16 @@ class RecipeConfig(BaseModel):
     @field_validator("name")
     @classmethod
     def _safe_name(cls, name: str) -> str:
-        if not name or any(c in name for c in "/\\ ") or name.startswith("."):
-            raise ValueError("use letters, digits, '-', '_' or '.' (no spaces or slashes)")
+        if (
+            not name
+            or name.startswith(".")
+            or not all(c.isalnum() or c in "-_." for c in name)
+            or len(name.encode()) > 200
+        ):
+            raise ValueError(
+                "use letters, digits, '-', '_' or '.' (no spaces, slashes or control characters; "
+                "not starting with '.'; at most 200 bytes)"
+            )
         return name
 
 

@@ -492,6 +492,7 @@ def open_corpus_split(task: Task, lang: str, split: str, data: str) -> SplitRows
     path = local_path(root, task, lang, split) if root.is_dir() else None
     if path is None:
         return open_split(task, lang, split, data)  # its one-line error: no folder, no file
+    check_regular_file(path, "data")
     table, origin = read_corpus_table(path), str(path)
     if path.parent.name != lang or path.parent.parent.name != task.name:  # one table, many langs
         check_language_column(table, task, lang, origin)

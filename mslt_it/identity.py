@@ -15,7 +15,7 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -80,17 +80,35 @@ def file_sha256(path: str | Path) -> str:
 
 
 def tree_sha256(folder: str | Path, suffixes: Iterable[str] = MODEL_FILES) -> str:
-    """One digest over the names and contents of a folder's files with the given suffixes."""
+    """One digest over the names and contents of a folder's files with the given suffixes.
+
+    Folders behind links are followed, as the readers of a data folder follow them (a task's
+    folder linked into ``DIR``): a file that is read is a file that is hashed.
+    """
     folder = Path(folder)
     digest = hashlib.sha256()
     wanted = tuple(suffixes)
-    for path in sorted(folder.rglob("*")):
-        relative = path.relative_to(folder)
-        if any(part.startswith(".") or part == "checkpoints" for part in relative.parts):
-            continue  # mslt-it's own markers, working files and training checkpoints
-        if path.is_file() and path.suffix in wanted:
+    for relative in sorted(_files_below(folder), key=lambda path: path.parts):
+        path = folder / relative
+        if path.suffix in wanted and path.is_file():
             digest.update(f"{relative.as_posix()}\0{file_sha256(path)}\n".encode())
     return digest.hexdigest()
+
+
+def _files_below(folder: Path) -> Iterator[Path]:
+    """Paths (relative to ``folder``) of every entry below it that is not a folder, following
+    linked folders once each (a link cycle ends where a folder repeats). Hidden entries and
+    ``checkpoints`` are passed over: mslt-it's own markers, working files and checkpoints."""
+    seen: set[str] = set()
+    for root, folders, names in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:
+            folders[:] = []
+            continue
+        seen.add(real)
+        folders[:] = [n for n in folders if not n.startswith(".") and n != "checkpoints"]
+        below = Path(root).relative_to(folder)
+        yield from (below / name for name in names if not name.startswith("."))
 
 
 def model_identity(name_or_path: str | Path) -> dict[str, Any]:

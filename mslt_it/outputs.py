@@ -43,7 +43,7 @@ KIND_FILES: dict[str, tuple[str, ...]] = {
     "dataset": ("manifest.json", "*.jsonl", "*.parquet", "*.arrow", "*.json", "*/*"),
     "adapter": (
         "run.json", "run.started.json", "*.safetensors", "*.bin", "*.json", "*.jinja", "*.model",
-        "*.txt", "README.md", "checkpoints/*", "runs/*", "*.jsonl",
+        "*.txt", "README.md", "checkpoints/*", "runs/*", "*.jsonl", "tensorboard/*",
     ),
     "evaluation": (
         "results.json", "predictions.jsonl", "timings.json", "study.json", "rescored.json",
@@ -98,6 +98,17 @@ WORKING_FILES = (
 )  # fmt: skip
 """Files an unfinished output of mslt-it holds between its markings (chunks, checkpoints)."""
 
+KIND_WORKING_FILES: dict[str, tuple[str, ...]] = {
+    "adapter": ("run.started.json", "tensorboard/*"),
+}
+"""Working files of one kind only: a training writes its start record after its marker, and its
+TensorBoard log (``report_to: tensorboard``, the default) while it runs."""
+
+
+def working_files(kind: str) -> tuple[str, ...]:
+    """The working files (:data:`WORKING_FILES`) an unfinished output of ``kind`` may hold."""
+    return (*WORKING_FILES, *KIND_WORKING_FILES.get(kind, ()))
+
 
 def foreign_files(folder: Path) -> list[str]:
     """Files in mslt-it's output ``folder`` that mslt-it did not write (the user added them).
@@ -112,9 +123,9 @@ def foreign_files(folder: Path) -> list[str]:
     if marker is None:
         return relative_files(folder)
     listed = marker.get("files")
-    patterns = WORKING_FILES
+    patterns = working_files(marker["kind"])
     if not isinstance(listed, dict):
-        listed, patterns = {}, (*KIND_FILES.get(marker["kind"], ()), *WORKING_FILES)
+        listed, patterns = {}, (*KIND_FILES.get(marker["kind"], ()), *patterns)
 
     def ours(name: str) -> bool:
         if any(fnmatch.fnmatch(name, p) for p in patterns):
@@ -138,7 +149,7 @@ def mark_finished(folder: Path, kind: str) -> None:
     mark_owner(
         folder,
         kind,
-        patterns=(*KIND_FILES.get(kind, ()), *WORKING_FILES),
+        patterns=(*KIND_FILES.get(kind, ()), *working_files(kind)),
         also=set(earlier) if isinstance(earlier, dict) else set(),
     )
 

@@ -40,7 +40,7 @@ from jinja2.filters import make_attrgetter
 from jinja2.parser import Parser
 from jinja2.runtime import markup_join, str_join
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter
-from jinja2.utils import _PassArg
+from jinja2.utils import Namespace, _PassArg
 
 MAX_CHARACTERS = 1_000_000
 """Longest output (and longest string or list an expression may build) of one evaluation."""
@@ -97,12 +97,69 @@ def _size(value: Any) -> int:
 
 
 def _text_size(value: Any, limit: int = MAX_CHARACTERS) -> int:
-    """``len(str(value))`` without building a huge text for a huge container."""
+    """``len(str(value))`` (or of its JSON) without building a huge text for a huge container."""
     if isinstance(value, str):
         return len(value)
-    if isinstance(value, list | tuple | dict | set | frozenset) and len(value) > limit:
-        return limit + 1
-    return len(str(value))
+    return _weight(value, limit)
+
+
+_CONTAINERS = (list, tuple, dict, set, frozenset, Namespace)
+
+
+def _weight(value: Any, limit: int = MAX_CHARACTERS) -> int:
+    """About how many characters ``value`` becomes as text (``str``, ``tojson``, ``pprint``),
+    counted without building it; at most ``limit + 1``.
+
+    Containers are walked with every shared member counted at each of its places, as the text
+    repeats it: ``{% set ns.a = [ns.a, ns.a] %}`` forty times is a tiny structure whose text has
+    2**40 parts. Each distinct container is measured once (memoised), so the walk is linear in
+    the structure, not in its text; a container inside itself counts as ``[...]``.
+    """
+    if isinstance(value, str | bytes):
+        return len(value)
+    if not isinstance(value, _CONTAINERS):
+        return 0 if value is None else 8  # a number, a Markup-free object: short as text
+    known: dict[int, int] = {}
+    return min(_container_weight(value, known, limit), limit + 1)
+
+
+def _container_weight(value: Any, known: dict[int, int], limit: int) -> int:
+    key = id(value)
+    if key in known:
+        return known[key]
+    known[key] = 5  # while being measured: a cycle prints as [...]
+    if isinstance(value, Namespace):
+        attributes = object.__getattribute__(value, "_Namespace__attrs")  # its own lookup hides it
+        total = 12 + _container_weight(attributes, known, limit)
+    else:
+        total = 2
+        for item in _members(value):
+            if isinstance(item, _CONTAINERS):
+                total += _container_weight(item, known, limit) + 2
+            else:
+                total += (len(item) if isinstance(item, str | bytes) else 6) + 4
+            if total > limit:
+                break
+    known[key] = min(total, limit + 1)
+    return known[key]
+
+
+def _members(value: Any) -> Iterator[Any]:
+    """A container's keys and values (a mapping) or items, as its text shows them."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield item
+    else:
+        yield from value
+
+
+def _check_weight(value: Any, what: str) -> None:
+    """A value an operation returned must be small enough to become text (:func:`_weight`)."""
+    if isinstance(value, _CONTAINERS) and _weight(value) > MAX_CHARACTERS:
+        raise RenderLimitError(
+            f"{what} built a value of more than {MAX_CHARACTERS:,} characters as text"
+        )
 
 
 def _width(value: Any, what: str, limit: int = MAX_CHARACTERS) -> None:
@@ -116,9 +173,15 @@ def _width(value: Any, what: str, limit: int = MAX_CHARACTERS) -> None:
 
 def _check_repeat(sequence: Any, times: Any) -> None:
     repeatable = isinstance(sequence, str | list | tuple) and isinstance(times, int)
-    if repeatable and len(sequence) * max(times, 0) > MAX_CHARACTERS:
+    if not repeatable:
+        return
+    if len(sequence) * max(times, 0) > MAX_CHARACTERS:
         raise RenderLimitError(
             f"a repetition would build {len(sequence) * times:,} items (at most {MAX_CHARACTERS:,})"
+        )
+    if _text_size(sequence) * max(times, 0) > MAX_CHARACTERS:  # few items, each a long text
+        raise RenderLimitError(
+            f"a repetition would build more than {MAX_CHARACTERS:,} characters as text"
         )
 
 
@@ -289,6 +352,7 @@ def _bounded_filter(name: str, original: Callable[..., Any]) -> Callable[..., An
             precheck(*args[first:], **kwargs)
         result = original(*args, **kwargs)
         _Work.spend(_size(result), name)
+        _check_weight(result, name)
         return result
 
     if passes is not None:
@@ -372,7 +436,26 @@ class BoundedFormatter(SandboxedFormatter):
 
 
 class _BoundedCodeGenerator(CodeGenerator):
-    """Jinja's code generator with ``~`` (concatenation) checked before it joins."""
+    """Jinja's code generator with ``~`` (concatenation) checked before it joins, and every
+    list, tuple and mapping a template writes checked as it is built (:func:`_weight`): nesting
+    a value in itself doubles its text each time without any operation that builds text."""
+
+    def visit_List(self, node: nodes.List, frame: Frame) -> None:
+        self._checked(super().visit_List, node, frame)
+
+    def visit_Tuple(self, node: nodes.Tuple, frame: Frame) -> None:
+        if node.ctx != "load":  # an assignment target: ``{% for a, b in … %}``
+            super().visit_Tuple(node, frame)
+            return
+        self._checked(super().visit_Tuple, node, frame)
+
+    def visit_Dict(self, node: nodes.Dict, frame: Frame) -> None:
+        self._checked(super().visit_Dict, node, frame)
+
+    def _checked(self, visit: Callable[[Any, Frame], None], node: nodes.Node, frame: Frame) -> None:
+        self.write("environment.checked_literal(")
+        visit(node, frame)
+        self.write(")")
 
     @optimizeconst
     def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
@@ -411,17 +494,23 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         elif operator == "+":
             if isinstance(left, str | list | tuple) and isinstance(right, str | list | tuple):
                 _Work.spend(len(left) + len(right), "'+'")
+                if _text_size(left) + _text_size(right) > MAX_CHARACTERS:
+                    raise RenderLimitError(
+                        f"'+' would build more than {MAX_CHARACTERS:,} characters as text"
+                    )
             return left + right
         result = super().call_binop(context, operator, left, right)
         _check_number(result)
         if operator != "**":
             _Work.spend(_size(result), f"'{operator}'")
+            _check_weight(result, f"'{operator}'")
         return result
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         _check_method(__obj, args, kwargs)
         result = super().call(__context, __obj, *args, **kwargs)
         _Work.spend(_size(result), "a call")
+        _check_weight(result, "a call")
         return result
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
@@ -440,6 +529,11 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
             return BoundedFormatter(self).vformat(owner, args, kwargs)
 
         return bounded_format
+
+    def checked_literal(self, value: Any) -> Any:
+        """A list, tuple or mapping the template wrote, refused if too long as text."""
+        _check_weight(value, "a literal")
+        return value
 
     def bounded_concat(self, parts: tuple[Any, ...], markup: bool = False) -> str:
         """``a ~ b ~ …``: the joined text's size checked before it is built."""

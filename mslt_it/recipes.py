@@ -35,6 +35,7 @@ from mslt_it.evaluation import EvalConfig
 from mslt_it.evaluation.plan import plan_tasks
 from mslt_it.modeling import check_model_folder
 from mslt_it.named_models import check_model_name
+from mslt_it.prompts import get_template
 from mslt_it.selection import SelectionOptions, select_sources
 from mslt_it.tasks import add_tasks_dirs, check_languages, get_task
 from mslt_it.tasks.sources import check_split, synthetic_generator
@@ -222,12 +223,35 @@ def _check_parts(parts: Sequence[DataConfig], where: str) -> None:
 
 
 def _check_evaluation(recipe: Recipe) -> None:
-    """The tasks, languages and splits the eval section names: known before any work."""
+    """The tasks, languages, splits, data folder and template the eval section names: known
+    before any work, not after the trainings."""
 
     try:
         plan_tasks(recipe.eval)
+        check_data_folder(recipe.eval.data, "data")
+        if recipe.eval.template:
+            get_template(recipe.eval.template, recipe.eval.prompts_dir)
     except MsltError as error:
         raise MsltError(f"{recipe.path}: eval.{error}") from None
+    check_data_folder(recipe.config.data.data, f"{recipe.path}: data.data")
+
+
+def check_data_folder(data: str | None, field: str) -> None:
+    """``hub``, ``synthetic`` or an existing folder (checked at load, before any work)."""
+    if data in (None, "hub", "synthetic") or Path(data).expanduser().is_dir():
+        return
+    raise MsltError(
+        f"{field}: {data!r} is not a folder; use hub, synthetic or a folder laid out as "
+        "DIR/<task>/<lang>/<split>.jsonl"
+    )
+
+
+def inherit_prompts_dir(eval_config: EvalConfig, data: DataConfig) -> EvalConfig:
+    """The eval section without ``prompts_dir`` uses the data section's: the adapters are
+    evaluated through the template they were trained with, found where the build found it."""
+    if eval_config.prompts_dir or not data.prompts_dir:
+        return eval_config
+    return eval_config.model_copy(update={"prompts_dir": list(data.prompts_dir)})
 
 
 def _validate(path: Path, raw: dict[str, Any]) -> RecipeConfig:
@@ -246,7 +270,9 @@ def _validate_parts(recipe: Recipe) -> None:
         check_model_name(recipe.model.name_or_path, "model.name_or_path")
         check_model_folder(recipe.model.name_or_path, "model.name_or_path")
         recipe.train = validate_train_section(config.train, "train")
-        recipe.eval = validate_section(EvalConfig, config.eval, "eval")
+        recipe.eval = inherit_prompts_dir(
+            validate_section(EvalConfig, config.eval, "eval"), config.data
+        )
         for name in recipe.eval.compare_models:
             check_model_name(name, "eval.compare_models")
     except MsltError as error:

@@ -135,10 +135,14 @@ def make_plan(recipe: Recipe) -> Plan:
         train = train_step(recipe, run, root, model_path)
         train.after.append(build)
         steps += [build, train]
-    steps.append(eval_step(recipe, root, model_path))
+    evaluation = eval_step(recipe, root, model_path)
+    evaluation.after += [step for step in steps if step.name == "train"]
+    steps.append(evaluation)
     if recipe.eval.compare_models:
         steps.append(compare_step(recipe, root, model_path))
-    steps.append(report_step(recipe, root))
+    report = report_step(recipe, root)
+    report.after.append(evaluation)
+    steps.append(report)
     return Plan(recipe, steps, model_path)
 
 
@@ -202,9 +206,15 @@ def build_inputs(config: Any) -> dict[str, Any]:
     return inputs
 
 
+TEMPLATE_FILES = (".yaml", ".yml", ".jinja")
+"""The files of a prompt folder (``prompts_dir``) whose content a template is made of."""
+
+
 def eval_inputs(eval_config: Any, models: list[Path | str]) -> dict[str, Any]:
     """The content an evaluation reads beyond its settings: the models' files (or Hub
-    revisions), local data, and the suites' and tasks' definition files."""
+    revisions), local data, the suites' and tasks' definition files, and the user's template
+    folders (the template an evaluation renders through, and its shipped neighbours, are
+    mslt-it's version)."""
 
     definitions = {}
     tasks = [eval_config.task] if eval_config.task else []
@@ -216,11 +226,18 @@ def eval_inputs(eval_config: Any, models: list[Path | str]) -> dict[str, Any]:
     for name in tasks:
         where = get_task(name).extra.get("definition")
         definitions[f"task {name}"] = text_file_sha256(where, "task") if where else None
-    return {
+    inputs = {
         "models": [model_identity(model) for model in models],
         "data": data_identity(eval_config.data),
         "definitions": definitions,
     }
+    if eval_config.prompts_dir:  # only then: an evaluation without its own stays as it was
+        inputs["prompts"] = {
+            folder: tree_sha256(Path(folder).expanduser(), TEMPLATE_FILES)
+            for folder in eval_config.prompts_dir
+            if Path(folder).expanduser().is_dir()
+        }
+    return inputs
 
 
 def dataset_fingerprint(folder: Path) -> str | None:
@@ -327,12 +344,16 @@ def report_step(recipe: Recipe, root: Path) -> Step:
 
 
 def run_training(recipe: Recipe, data_dir: Path, model_path: Path | str, output: Path) -> None:
-    """Train one adapter (``mslt-it train`` with the recipe's settings); resumes a killed run."""
+    """Train one adapter (``mslt-it train`` with the recipe's settings); resumes a killed run.
+
+    A killed run of an earlier version of the recipe is replaced: the folder is this
+    experiment's, and its settings changed (a finished one would be ``stale``).
+    """
     from mslt_it.training.run import train  # keep: TRL and PEFT load here
 
     model = recipe.model.model_copy(update={"name_or_path": str(model_path)})
     config = recipe.train.model_copy(update={"dataset": str(data_dir)})
-    train(model, config, output, resume=True)
+    train(model, config, output, resume=True, replace_other=True)
 
 
 def run_evaluation(

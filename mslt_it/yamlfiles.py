@@ -117,11 +117,41 @@ def parse_yaml(text: str, where: str) -> Any:
             raise MsltError(
                 f"{where}: expands to more than {MAX_YAML_NODES:,} values (nested aliases?)"
             )
-        return loader.construct_document(node)
+        document = loader.construct_document(node)
     except yaml.YAMLError as error:
         raise MsltError(f"{where}: not valid YAML: {_yaml_problem(error)}") from None
     finally:
         loader.dispose()
+    found = _nul_at(document, "")
+    if found is not None:
+        raise MsltError(
+            f"{where}: {found or '(top level)'}: a NUL character; no name, path or text of "
+            "mslt-it holds one"
+        )
+    return document
+
+
+def _nul_at(value: Any, where: str) -> str | None:
+    """Where (``data.prompts_dir.0``) the first string holding a NUL character is, or None.
+
+    A NUL is never part of a name, a path or a prompt, and the operating system refuses it in a
+    path with an exception that would name no field; so it is refused here, for every YAML file.
+    """
+    if isinstance(value, str):
+        return where if "\0" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            inner = f"{where}.{key}" if where else str(key)
+            found = _nul_at(key, inner) if isinstance(key, str) else None
+            found = found if found is not None else _nul_at(item, inner)
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for number, item in enumerate(value):
+            found = _nul_at(item, f"{where}.{number}" if where else str(number))
+            if found is not None:
+                return found
+    return None
 
 
 def _yaml_problem(error: yaml.YAMLError) -> str:
@@ -158,9 +188,9 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if path.is_dir():
         raise MsltError(f"recipe: {str(path)!r} is a folder; give a YAML file")
-    if not path.is_file():
+    if not path.exists():
         raise MsltError(f"recipe: no such file {str(path)!r}")
-    data = parse_yaml(read_text_file(path), str(path))
+    data = parse_yaml(read_text_file(path, "recipe"), str(path))
     if not isinstance(data, dict):
         raise MsltError(f"{path}: expected a YAML mapping at the top level")
     return data

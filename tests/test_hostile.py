@@ -527,6 +527,16 @@ def user_template(folder: Path, instruction: str) -> Path:
         ("{{ 'x' * 10**9 }} {{ premise }}", "10 ** 9"),
         ("{% for i in range(99999) %}{{ premise }}{% endfor %}", "1,000,000 characters"),
         ("{{ premise | center(1000000000) }}", "larger than a template may use"),
+        (  # a tiny structure whose text doubles each time: refused as it is built, not printed
+            "{% set ns = namespace(a=[premise]) %}{% for i in range(40) %}"
+            "{% set ns.a = [ns.a, ns.a] %}{% endfor %}{{ ns.a | tojson | length }}",
+            "as text",
+        ),
+        (
+            "{% set ns = namespace(a={'k': premise}) %}{% for i in range(40) %}"
+            "{% set ns.a = dict(l=ns.a, r=ns.a) %}{% endfor %}{{ ns.a | pprint }}",
+            "as text",
+        ),
         (
             "{% for a in range(99999) %}{% for b in range(99999) %}{% endfor %}{% endfor %}",
             "longer than the limit",

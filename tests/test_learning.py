@@ -12,6 +12,7 @@ import hashlib
 import itertools
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -415,6 +416,33 @@ def test_token_coverage_features_with_a_tokenizer(planted: Path, tiny_model_dir:
     assert row[1, covered] == 1.0  # a source's own types are all covered
     out = suggest_sets(fitted.predictor, "xnli", 3, pool=[*POOL, "el"], targets=["bg", "sw"])
     assert len(out) == 3
+
+
+def test_a_predictor_knows_its_tokenizer_by_content(
+    planted: Path, tiny_model_dir: Path, tmp_path: Path, cli, monkeypatch
+) -> None:
+    """A path is not an identity: the tokenizer retrained in the same folder is refused, and the
+    same files under another path are accepted."""
+    tokenizer = tmp_path / "tok"
+    tokenizer.mkdir()
+    for name in ("tokenizer.json", "tokenizer_config.json", "config.json"):
+        shutil.copy(tiny_model_dir / name, tokenizer / name)
+    monkeypatch.chdir(tmp_path)
+    saved = tmp_path / "p.json"
+    fit = ("select", "--task", "xnli", "--fit", planted, "--tokenizer", "tok", "--sample", "20")
+    assert cli(*fit, "--save", saved).code == 0
+    ranked = ("select", "--task", "xnli", "--criterion", "learned", "--predictor", saved,
+              "--targets", "bg,sw", "--sample", "20", "--json")  # fmt: skip
+    first = cli(*ranked)
+    assert first.code == 0, first.err
+    elsewhere = cli(*ranked, "--tokenizer", tokenizer)  # the same files, another spelling
+    assert elsewhere.code == 0, elsewhere.err
+    assert json.loads(elsewhere.out) == json.loads(first.out)
+    config = json.loads((tokenizer / "tokenizer.json").read_text(encoding="utf-8"))
+    config["added_tokens"] = [*config.get("added_tokens", []), {**config["added_tokens"][0],
+                              "id": 99999, "content": "<new>"}]  # fmt: skip
+    (tokenizer / "tokenizer.json").write_text(json.dumps(config), encoding="utf-8")
+    assert_one_line_error(cli(*ranked), "--tokenizer", "changed since", "fit it again")
 
 
 def test_a_hand_edited_predictor_is_refused(planted: Path, tmp_path: Path, cli) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from mslt_it.errors import MsltError, allowed
+from mslt_it.identity import DATA_FILES, model_identity, tree_sha256
 from mslt_it.selection.context import criterion_scores, make_context
 from mslt_it.selection.criteria import Context, SelectionOptions, available_criteria
 from mslt_it.selection.features import SINGLES_FEATURES, FeatureBuilder, singles_mean
@@ -55,19 +56,38 @@ def feature_options(options: SelectionOptions) -> dict[str, Any]:
     return {name: (str(v) if isinstance(v, Path) else v) for name, v in values.items()}
 
 
+def option_identities(options: dict[str, Any]) -> dict[str, Any]:
+    """The content of the options that name files: the tokenizer (its folder's digest, or a
+    Hub id and the revision the cache holds) and a folder of coverage text."""
+    found: dict[str, Any] = {}
+    tokenizer = options.get("tokenizer")
+    if tokenizer:
+        found["tokenizer"] = model_identity(tokenizer)
+    data = options.get("data")
+    if data not in (None, "hub", "synthetic") and Path(str(data)).expanduser().is_dir():
+        found["data"] = {"sha256": tree_sha256(Path(str(data)).expanduser(), DATA_FILES)}
+    return found
+
+
 def options_of(predictor: TransferPredictor, base: SelectionOptions) -> SelectionOptions:
     """``base`` with the feature options the predictor was fitted with.
 
     Its features mean what they meant when it was fitted, so an option given here that differs
     from the predictor's (``--size-model bloom`` for one fitted on CC-100 sizes) is an error,
-    not silently replaced: the table would show one thing and the predictor read another.
+    not silently replaced: the table would show one thing and the predictor read another. A
+    tokenizer or text folder is compared by content: the same files under another path are
+    the same option, and changed files under the same path are not.
     """
     defaults = SelectionOptions()
+    chosen = dict(predictor.options)
     for name, fitted in predictor.options.items():
         given = getattr(base, name)
         if given == getattr(defaults, name):
             continue  # not chosen here: the predictor's value applies
-        if str(given) != str(fitted):
+        same_content = name in predictor.identities and predictor.identities[
+            name
+        ] == option_identities({name: str(given)}).get(name)
+        if str(given) != str(fitted) and not same_content:
             flag = "--" + name.replace("_", "-")
             shown = "none" if fitted is None else repr(fitted)
             raise MsltError(
@@ -75,7 +95,16 @@ def options_of(predictor: TransferPredictor, base: SelectionOptions) -> Selectio
                 "predictor computes its features as when it was fitted (leave it out, or fit "
                 "again with it)"
             )
-    return replace(base, **predictor.options)
+        chosen[name] = str(given) if isinstance(given, Path) else given
+    now = option_identities(chosen)
+    for name, fitted in predictor.identities.items():
+        if now.get(name) != fitted:
+            raise MsltError(
+                f"--{name}: {str(chosen.get(name))!r:.80} does not hold what the predictor was "
+                "fitted with (its files changed since, or other files are there now); fit it "
+                "again"
+            )
+    return replace(base, **chosen)
 
 
 def check_predictor_k(predictor: TransferPredictor, sizes: Sequence[int], given: object) -> None:
@@ -258,6 +287,7 @@ def fit_predictor(
         },
         validation.to_dict(),
         data.singles,
+        option_identities(feature_options(options)),
     )
     return Fitted(predictor, validation, data)
 

@@ -175,6 +175,11 @@ class TransferPredictor:
     singles: dict[str, dict[str, float]] = field(default_factory=dict)
     """Measured single-source scores the features read (``{source: {target: score}}``); kept in
     the file so that ranking computes the same features as fitting did."""
+    identities: dict[str, Any] = field(default_factory=dict)
+    """What each option that names files (a tokenizer, a folder of coverage text) held when the
+    predictor was fitted (:func:`mslt_it.identity.model_identity`): a path is not an identity,
+    so a tokenizer retrained in the same folder is noticed, and the same one elsewhere is not
+    refused. Files saved before this field hold none, and are not checked."""
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """Predicted score (relative to a target's average set) of each row."""
@@ -207,6 +212,7 @@ class TransferPredictor:
                 "trained_on": self.trained_on,
                 "validation": self.validation,
                 "singles": self.singles,
+                "identities": self.identities,
                 "models": [{"sha256": _digest(text), "text": text} for text in models],
             }
         )
@@ -372,7 +378,23 @@ def load_predictor(path: str | Path, *, option: str = "--predictor") -> Transfer
         trained_on,
         document.get("validation") if isinstance(document.get("validation"), dict) else {},
         singles,
+        _identities(document, where),
     )
+
+
+def _identities(document: dict[str, Any], where: str) -> dict[str, Any]:
+    """The file's option identities (absent in files saved before them): one per feature
+    option, each a mapping of short strings."""
+    value = document.get("identities", {})
+    valid = isinstance(value, dict) and all(
+        name in FEATURE_OPTIONS
+        and isinstance(entry, dict)
+        and all(isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in entry.items())
+        for name, entry in value.items()
+    )
+    if not valid:
+        raise MsltError(f"{where}: field 'identities' is not a table of option and content digest")
+    return value
 
 
 def _score(value: Any) -> float | None:

@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 
 from mslt_it.errors import MsltError, allowed
+from mslt_it.files import check_regular_file
 from mslt_it.io import read_arrow_table
 from mslt_it.tasks.base import Row, Task
 from mslt_it.tasks.ner import TAG_NAMES
@@ -271,7 +272,7 @@ def local_path(root: Path, task: Task, lang: str, split: str) -> Path | None:
     for folder in folders:
         for suffix in LOCAL_SUFFIXES:
             candidate = folder / f"{split}{suffix}"
-            if candidate.is_file():
+            if candidate.exists() or candidate.is_symlink():  # not a regular file: said when read
                 return candidate
     return None
 
@@ -287,6 +288,7 @@ def _open_local(task: Task, lang: str, split: str, root: Path) -> TableSplit:
         raise MsltError(
             f"data: no file for {task.name}/{lang}/{split}: expected {expected} or .jsonl"
         )
+    check_regular_file(path, "data")  # a FIFO would block the reader, a folder confuse it
     table, origin = read_cached_table(path), str(path)
     if path.parent.name != lang or path.parent.parent.name != task.name:  # one table, many langs
         table, origin = language_rows(table, task, lang, origin)

@@ -56,11 +56,18 @@ def holds_no_files(folder: Path) -> bool:
     return not any(path.is_file() or path.is_symlink() for path in folder.rglob("*"))
 
 
-def decide(state: OutputState, out: Path, *, resume: bool, overwrite: bool) -> str:
-    """``"start"``, ``"resume"``, ``"skip"`` or ``"restart"`` (clear the folder), else an error."""
+def decide(
+    state: OutputState, out: Path, *, resume: bool, overwrite: bool, replace_other: bool = False
+) -> str:
+    """``"start"``, ``"resume"``, ``"skip"`` or ``"restart"`` (clear the folder), else an error.
+
+    ``replace_other``: a run of another configuration is replaced without ``--overwrite``; for a
+    caller that owns the folder and knows its settings changed (a recipe's train step, whose
+    run was stopped before the recipe was edited).
+    """
     if state is OutputState.EMPTY:
         return "start"
-    if overwrite:
+    if overwrite or (replace_other and state is OutputState.DIFFERENT):
         return "restart"
     if state is OutputState.DONE:
         return "skip"

@@ -24,7 +24,7 @@ from mslt_it.data import load_manifest
 from mslt_it.errors import MsltError
 from mslt_it.identity import DATA_FILES, model_identity, tree_sha256
 from mslt_it.modeling import load_tokenizer
-from mslt_it.outputs import claim_output
+from mslt_it.outputs import check_nothing_foreign, claim_output
 from mslt_it.progress import (
     progress_enabled,
     quiet_library_progress_bars,
@@ -122,8 +122,13 @@ def train(
     *,
     resume: bool = False,
     overwrite: bool = False,
+    replace_other: bool = False,
 ) -> TrainResult:
-    """Fine-tune ``model_config``'s base on ``config.dataset`` into the folder ``out``."""
+    """Fine-tune ``model_config``'s base on ``config.dataset`` into the folder ``out``.
+
+    ``replace_other``: replace a run of another configuration found in ``out`` (see
+    :func:`mslt_it.training.outputs.decide`); a user's files in it still stop the run.
+    """
     out = Path(out)
     quiet_library_progress_bars()
     inputs = [config.dataset, config.eval_dataset, model_config.name_or_path]
@@ -133,7 +138,14 @@ def train(
         out, kind="adapter", overwrite=overwrite, inputs=inputs, field="out", existing_ok=True
     ):
         try:
-            return _train(model_config, config, out, resume=resume, overwrite=overwrite)
+            return _train(
+                model_config,
+                config,
+                out,
+                resume=resume,
+                overwrite=overwrite,
+                replace_other=replace_other,
+            )
         except BaseException:
             if launched_as_main() and not existed and out.is_dir() and outputs.holds_no_files(out):
                 shutil.rmtree(out, ignore_errors=True)  # stopped before writing anything
@@ -146,11 +158,19 @@ def _no_lock(out: Path, **_: Any) -> Iterator[Path]:
 
 
 def _train(
-    model_config: ModelConfig, config: TrainConfig, out: Path, *, resume: bool, overwrite: bool
+    model_config: ModelConfig,
+    config: TrainConfig,
+    out: Path,
+    *,
+    resume: bool,
+    overwrite: bool,
+    replace_other: bool,
 ) -> TrainResult:
     """:func:`train` once ``out`` is checked and locked."""
     plan = plan_run(model_config, config, out)
-    action = decide_output(out, plan.config_hash, resume=resume, overwrite=overwrite)
+    action = decide_output(
+        out, plan.config_hash, resume=resume, overwrite=overwrite, replace_other=replace_other
+    )
     if action == "skip":
         return TrainResult(out, outputs.load_run(out), skipped=True)
 
@@ -571,14 +591,21 @@ def wait_for_everyone() -> None:
     PartialState().wait_for_everyone()
 
 
-def decide_output(out: Path, run_hash: str, *, resume: bool, overwrite: bool) -> str:
+def decide_output(
+    out: Path, run_hash: str, *, resume: bool, overwrite: bool, replace_other: bool = False
+) -> str:
     """start/resume/skip/restart, from what the folder holds; every process decides the same.
 
+    A restart clears the folder, so it first proves that nothing in it is the user's (a file
+    the marker does not list): ``--overwrite`` replaces mslt-it's run, never a user's notes.
     The barrier makes every process look before any of them writes.
     """
+    state = outputs.inspect_output(out, run_hash)
     action = outputs.decide(
-        outputs.inspect_output(out, run_hash), out, resume=resume, overwrite=overwrite
+        state, out, resume=resume, overwrite=overwrite, replace_other=replace_other
     )
+    if action == "restart":
+        check_nothing_foreign(out, "out")
     wait_for_everyone()
     return action
 

@@ -1,0 +1,204 @@
+"""Re-running after a change, an interruption or an overwrite: the right steps are redone, and
+nothing of the user's is lost on the way (a hostile pass's findings, each pinned here)."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from conftest import assert_one_line_error
+
+from mslt_it.identity import DATA_FILES, tree_sha256
+from mslt_it.recipes import load_recipe
+from mslt_it.runner import make_plan
+
+
+def small_recipe(tmp_path: Path, learning_rate: str = "3.0e-3") -> Path:
+    """One tiny run with the default ``report_to: tensorboard``, so its log is in the folder."""
+    path = tmp_path / "small.yaml"
+    path.write_text(
+        f"name: small\noutput_dir: {tmp_path / 'out'}\n"
+        "data: {task: xnli, budget: 16, data: synthetic}\nsources: [en]\n"
+        "model: {name_or_path: mslt-it:tiny}\n"
+        "train: {max_length: 128, lora: {r: 4, lora_alpha: 8, target_modules: all-linear}, "
+        f"sft: {{learning_rate: {learning_rate}, max_steps: 2, per_device_train_batch_size: 4}}}}\n"
+        "eval: {task: xnli, langs: [en], data: synthetic, limit: 2, mode: rank}\n"
+    )
+    return path
+
+
+@pytest.mark.slow
+def test_an_edited_recipe_retrains_over_its_own_log_and_over_a_killed_run(cli, tmp_path) -> None:
+    recipe = small_recipe(tmp_path)
+    assert cli("run", recipe).code == 0
+    adapter = tmp_path / "out" / "adapters" / "en"
+    assert list((adapter / "tensorboard").iterdir()), "the default writes a TensorBoard log"
+    first = (adapter / "run.json").read_text()
+
+    small_recipe(tmp_path, learning_rate="2.0e-3")
+    statuses = {s.name: s.status() for s in make_plan(load_recipe(recipe)).steps}
+    assert statuses == {"build": "done", "train": "stale", "eval": "waiting", "report": "waiting"}
+    result = cli("run", recipe)
+    assert result.code == 0, result.err  # the log is the run's own, not a user's file
+    second = (adapter / "run.json").read_text()
+    assert json.loads(second)["config_hash"] != json.loads(first)["config_hash"]
+
+    # A run killed before its step was marked, then the recipe edited: the leftover is replaced.
+    (adapter / ".mslt-it-step.json").unlink()
+    small_recipe(tmp_path, learning_rate="1.0e-3")
+    assert [s.status() for s in make_plan(load_recipe(recipe)).steps][1] == "todo"
+    result = cli("run", recipe)
+    assert result.code == 0, result.err
+    assert (
+        json.loads((adapter / "run.json").read_text())["config_hash"]
+        != json.loads(second)["config_hash"]
+    )
+
+    # A user's file in it is never taken along.
+    (adapter / "notes.txt").write_text("mine")
+    small_recipe(tmp_path, learning_rate="4.0e-3")
+    assert_one_line_error(cli("run", recipe), "notes.txt", "did not write")
+    assert (adapter / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.slow
+def test_train_overwrite_never_deletes_a_users_file(cli, tiny_model_dir, tmp_path) -> None:
+    data = tmp_path / "ds"
+    built = cli(
+        *[
+            "build",
+            "--task",
+            "xnli",
+            "--sources",
+            "en",
+            "--budget",
+            "8",
+            "--data",
+            "synthetic",
+            "--out",
+        ],
+        data,
+    )
+    assert built.code == 0, built.err
+    args = ["train", "--dataset", data, "--model", tiny_model_dir, "--max-steps", "1"]
+    assert cli(*args, "--out", tmp_path / "ad").code == 0
+    (tmp_path / "ad" / "notes.txt").write_text("my notes")
+    result = cli(*args, "--out", tmp_path / "ad", "--overwrite")
+    assert_one_line_error(result, "notes.txt", "did not write")
+    assert (tmp_path / "ad" / "notes.txt").read_text() == "my notes"
+    (tmp_path / "ad" / "notes.txt").unlink()
+    assert cli(*args, "--out", tmp_path / "ad", "--overwrite").code == 0  # its own log is fine
+
+
+def test_a_data_folder_linked_into_the_data_root_is_hashed_by_content(tmp_path: Path) -> None:
+    real = tmp_path / "real" / "claims" / "en"
+    real.mkdir(parents=True)
+    (real / "test.jsonl").write_text('{"claim": "a", "verdict": 0}\n')
+    root = tmp_path / "linked"
+    root.mkdir()
+    (root / "claims").symlink_to(tmp_path / "real" / "claims")
+    (root / "loop").symlink_to(root)  # a cycle ends where a folder repeats
+    before = tree_sha256(root, DATA_FILES)
+    (real / "test.jsonl").write_text('{"claim": "a", "verdict": 1}\n')
+    assert tree_sha256(root, DATA_FILES) != before
+
+
+@pytest.mark.parametrize(
+    ("line", "fragment"),
+    [
+        ('name: "a\\0b"', "name: a NUL character"),
+        ('output_dir: "o\\0"', "output_dir: a NUL character"),
+        ('tasks_dir: ["t\\0"]', "tasks_dir.0: a NUL character"),
+        ('name: "a\\nb"', "name: use letters"),
+        ('name: "ok\\u202e"', "name: use letters"),
+    ],
+)
+def test_control_characters_in_a_recipe_are_one_line_errors(cli, tmp_path, line, fragment) -> None:
+    body = {"name": "name: ok", "output_dir": "", "tasks_dir": ""}
+    body[line.split(":")[0]] = line
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        "\n".join(v for v in body.values() if v)
+        + "\ndata: {task: xnli, budget: 8, data: synthetic}\nsources: [en]\n"
+        "model: {name_or_path: mslt-it:tiny}\neval: {task: xnli, langs: [en]}\n"
+    )
+    assert_one_line_error(cli("run", path, "--dry-run"), fragment)
+
+
+def test_a_fifo_recipe_or_data_file_is_named_and_never_blocks(cli, tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "r.yaml")
+    os.makedirs(tmp_path / "d" / "xnli" / "en")
+    os.mkfifo(tmp_path / "d" / "xnli" / "en" / "train.jsonl")
+    results = []
+    worker = threading.Thread(
+        target=lambda: results.extend(
+            [
+                cli("run", tmp_path / "r.yaml", "--dry-run"),
+                cli(
+                    *["build", "--task", "xnli", "--sources", "en", "--budget", "4", "--data"],
+                    tmp_path / "d",
+                    "--out",
+                    tmp_path / "ds",
+                ),
+            ]
+        ),
+        daemon=True,
+    )
+    started = time.monotonic()
+    worker.start()
+    worker.join(60)
+    assert not worker.is_alive() and time.monotonic() - started < 60
+    assert_one_line_error(results[0], "recipe", "FIFO")
+    assert_one_line_error(results[1], "data", "FIFO")
+
+
+def user_prompts(folder: Path, instruction: str = "Premise: {{ premise }}") -> Path:
+    (folder / "xnli").mkdir(parents=True, exist_ok=True)
+    (folder / "xnli" / "mine.yaml").write_text(
+        f"id: xnli/mine\ntask: xnli\ndescription: d\ninstruction: '{instruction}'\n"
+        "answer: '{{ label_word }}'\n"
+        "verbalizers: {entailment: 'yes', neutral: maybe, contradiction: 'no'}\n"
+    )
+    return folder
+
+
+def prompts_recipe(tmp_path: Path, data: str = "synthetic", eval_extra: str = "") -> Path:
+    path = tmp_path / "t.yaml"
+    path.write_text(
+        f"name: t\noutput_dir: {tmp_path / 'out'}\n"
+        f"data: {{task: xnli, budget: 8, data: {data}, template: xnli/mine, "
+        f"prompts_dir: [{tmp_path / 'p'}]}}\nsources: [en]\n"
+        f"model: {{name_or_path: mslt-it:tiny}}\neval: {{task: xnli, langs: [en]{eval_extra}}}\n"
+    )
+    return path
+
+
+def test_the_eval_section_finds_the_template_the_data_section_trained_with(tmp_path) -> None:
+    from mslt_it.runner import eval_inputs
+
+    user_prompts(tmp_path / "p")
+    recipe = load_recipe(prompts_recipe(tmp_path))
+    assert recipe.eval.prompts_dir == [str(tmp_path / "p")]
+    before = eval_inputs(recipe.eval, ["org/model"])
+    user_prompts(tmp_path / "p", instruction="Now: {{ premise }}")
+    assert eval_inputs(recipe.eval, ["org/model"]) != before  # an edited template is new input
+
+
+@pytest.mark.parametrize(
+    ("data", "eval_extra", "fragment"),
+    [
+        ("synthetic", ", template: xnli/missing", "eval.template: unknown id 'xnli/missing'"),
+        ("nonexist", "", "data.data: 'nonexist' is not a folder"),
+        ("synthetic", ", data: nonexist", "eval.data: 'nonexist' is not a folder"),
+    ],
+)
+def test_what_the_later_steps_need_is_checked_by_the_dry_run(
+    cli, tmp_path, data, eval_extra, fragment
+) -> None:
+    user_prompts(tmp_path / "p")
+    result = cli("run", prompts_recipe(tmp_path, data, eval_extra), "--dry-run")
+    assert_one_line_error(result, fragment)
