@@ -239,3 +239,32 @@ def read_arrow_table(path: Path, field: str) -> Any:
     except (pa.ArrowInvalid, OSError) as error:
         first_line = str(error).strip().splitlines()[0]
         raise MsltError(f"{field}: cannot read {path}: {first_line}") from error
+
+
+def seal(document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` with ``sha256`` of everything else in it (canonical JSON).
+
+    What makes a JSON file provably mslt-it's: a ``kind`` field anyone can type, a digest of the
+    content only mslt-it writes, so a file edited by hand (a predictor, a rescored.json) is
+    told from one mslt-it wrote and is never trusted or replaced as its own.
+    """
+    return {**document, "sha256": _text_sha256(_canonical(document))}
+
+
+def is_sealed(document: Any) -> bool:
+    """True when ``document`` is a mapping whose ``sha256`` matches the rest (see :func:`seal`)."""
+    if not isinstance(document, dict):
+        return False
+    try:
+        return document.get("sha256") == _text_sha256(_canonical(document))
+    except ValueError:  # NaN or infinity written into the file
+        return False
+
+
+def _canonical(document: dict[str, Any]) -> str:
+    body = {key: value for key, value in document.items() if key != "sha256"}
+    return json.dumps(body, sort_keys=True, ensure_ascii=False, allow_nan=False)
+
+
+def _text_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -37,7 +37,15 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from mslt_it.errors import MsltError, allowed
-from mslt_it.io import OWNER_FILE, file_fingerprint, mark_owner, read_json, relative_files
+from mslt_it.io import (
+    OWNER_FILE,
+    atomic_write_json,
+    file_fingerprint,
+    is_sealed,
+    mark_owner,
+    read_json,
+    relative_files,
+)
 
 KIND_FILES: dict[str, tuple[str, ...]] = {
     "dataset": ("manifest.json", "*.jsonl", "*.parquet", "*.arrow", "*.json", "*/*"),
@@ -504,6 +512,31 @@ def check_output_file(
         )
     check_writable(path.parent, field)
     return path
+
+
+def sealed_json_of_kind(kind: str) -> Callable[[Path], bool]:
+    """``ours`` for :func:`check_output_file`: a JSON file whose ``kind`` is ``kind`` and whose
+    seal (:func:`mslt_it.io.seal`) still matches, so a file edited since is the user's."""
+
+    def test(path: Path) -> bool:
+        try:
+            data = json.loads(path.read_bytes()[:100_000_000].decode("utf-8"))
+        except (OSError, ValueError):  # UnicodeDecodeError is a ValueError
+            return False
+        return isinstance(data, dict) and data.get("kind") == kind and is_sealed(data)
+
+    return test
+
+
+def record_file(folder: Path, name: str) -> None:
+    """Add a file mslt-it just wrote into its own output ``folder`` (``score``'s rescored.json
+    in an evaluation) to the folder's marker, so replacing the folder later takes it along
+    instead of calling it the user's. A folder without a marker is left as it is."""
+    marker = _marker(folder)
+    if marker is None or not isinstance(marker.get("files"), dict):
+        return
+    files = {**marker["files"], name: file_fingerprint(folder / name)}
+    atomic_write_json(folder / OWNER_FILE, {**marker, "files": files})
 
 
 def json_kind_is(kind: str) -> Callable[[Path], bool]:

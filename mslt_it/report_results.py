@@ -207,21 +207,37 @@ def analyses_beside(paths: list[Path], documents: list[dict[str, Any]]) -> dict[
 
 
 def run_label(sources: tuple[str, ...], fallback: str) -> str:
-    """``SSLT en``, ``MSLT ar+en+zh``, or the run's own name for the base model."""
+    """``SSLT en``, ``MSLT ar+en+zh``, or the run's own name for the base model (characters
+    that would break a table row or start a spreadsheet formula made plain)."""
     if not sources:
-        return fallback
+        name = UNSAFE_IN_NAME.sub("_", fallback)[:80] or "run"
+        return f"_{name[1:]}" if name[0] in "=+-@" else name
     return f"{'SSLT' if len(sources) == 1 else 'MSLT'} {'+'.join(sources)}"
+
+
+UNSAFE_IN_NAME = re.compile(r"[^\w.+()\[\] -]")
+"""What a run's name may not hold in report.md and scores.csv: ``|``, newlines, quotes…"""
+
+LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?$")
+"""A language code as results files hold them: ``en``, ``ceb``, ``zh-Hans``."""
 
 
 def sources_in(data: dict[str, Any]) -> tuple[str, ...]:
     """The adapter's source languages recorded in a results.json (none for a base model)."""
-    adapter = data.get("adapter") or {}
-    sources = adapter.get("sources") if isinstance(adapter, dict) else None
+    adapter = data.get("adapter")
+    if adapter is not None and not isinstance(adapter, dict):
+        raise MsltError(f"run dir: adapter: expected a mapping or null, got {adapter!r:.60}")
+    sources = (adapter or {}).get("sources")
     if not sources:
         return ()
-    if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
+    if (
+        not isinstance(sources, list)
+        or not all(isinstance(s, str) and LANGUAGE_CODE.match(s) for s in sources)
+        or len(set(sources)) != len(sources)
+    ):
         raise MsltError(
-            f"run dir: adapter.sources must be a list of language codes, got {sources!r:.60}"
+            "run dir: adapter.sources must be a list of distinct language codes (en, ceb, "
+            f"zh-Hans), got {sources!r:.60}"
         )
     return tuple(sources)
 
@@ -317,6 +333,8 @@ def scores_of(data: dict[str, Any], path: Path, name: str) -> list[Score]:
             # an interval is the scores' spread: finite, a little past 0..100 at worst
             low = _number(interval[0], f"{where}.ci95", -100, 200)
             high = _number(interval[1], f"{where}.ci95", -100, 200)
+            if low > high:
+                raise MsltError(f"{where}.ci95: {list(interval)!r:.40} has its low above its high")
             count = _number(entry.get("n", 0), f"{where}.n", 0, 1e12)
             if count != int(count):
                 raise MsltError(f"{where}.n: {entry.get('n')!r:.40} is not a whole number")

@@ -266,6 +266,9 @@ def test_score_reparses_with_the_current_label_words(cli, tiny_model_dir, tmp_pa
     rescored = json.loads((out / "rescored.json").read_text(encoding="utf-8"))["tasks"]["xnli"]
     assert rescored["languages"] == original["languages"]
     assert rescored["average"] == original["average"]
+    from mslt_it.outputs import foreign_files
+
+    assert foreign_files(out) == []  # its rescored.json is mslt-it's: --overwrite takes it along
 
     # Outputs that say "maybe": invalid with the old words, neutral once the template says so.
     lines = read_predictions(out)

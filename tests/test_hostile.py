@@ -713,6 +713,31 @@ def test_score_never_writes_over_its_input_or_a_users_file(cli, tmp_path: Path) 
     assert cli("score", predictions).code == 0
 
 
+def test_score_refuses_an_edited_rescored_file_and_bad_recorded_settings(cli, tmp_path) -> None:
+    predictions = tmp_path / "predictions.jsonl"
+    predictions.write_text(
+        '{"id": "a", "task": "xnli", "lang": "en", "template": "xnli/en-instruct", '
+        '"output": "yes", "gold": "entailment"}\n'
+    )
+    assert cli("score", predictions).code == 0
+    rescored = tmp_path / "rescored.json"
+    edited = {**json.loads(rescored.read_text()), "my": "notes"}  # its kind kept
+    rescored.write_text(json.dumps(edited))
+    assert_one_line_error(cli("score", predictions), "not a rescored.json written by mslt-it")
+    assert json.loads(rescored.read_text())["my"] == "notes"
+    rescored.unlink()
+    for header, fragment in (
+        ({"bootstrap": {"seed": "abc"}}, "bootstrap.seed: 'abc'; allowed: 0..4,294,967,295"),
+        ({"bootstrap": {"samples": 10**12}}, "bootstrap.samples"),
+        ({"bootstrap": [1, 2]}, "bootstrap: expected a mapping"),
+        ({"adapter": "foo"}, "adapter: expected a mapping"),
+        ({"tasks": {"xnli": "x"}}, "tasks: expected a mapping"),
+    ):
+        (tmp_path / "results.json").write_text(json.dumps(header))
+        assert_one_line_error(cli("score", predictions), "results.json", fragment)
+    assert not rescored.exists()
+
+
 def test_emit_slurm_never_writes_over_the_recipe_or_a_users_file(cli, tmp_path: Path) -> None:
     recipe = write_recipe(tmp_path / "r.yaml", "")
     before = recipe.read_text()
@@ -865,3 +890,24 @@ def test_analyze_refuses_an_adapter_given_twice(cli, adapter, tiny_model_dir, tm
                  "--langs", "en,de", "--n", "4", "--out", tmp_path / "an")  # fmt: skip
     assert_one_line_error(result, "--adapter", "twice")
     assert not (tmp_path / "an").exists()
+
+
+# ------------------------------------------------------------- third hostile round (messages)
+
+
+def test_select_names_the_file_for_its_bad_rows(cli, tmp_path: Path) -> None:
+    results = tmp_path / "r.csv"
+    results.write_text("sources,score\nar+de+xx,50\nar+de+zh,60\n")
+    evaluate = ("select", "--task", "xnli", "--evaluate")
+    assert_one_line_error(cli(*evaluate, results), "r.csv:2", "no language 'xx'")
+    results.write_text("sources,score\nar+de,50\nar+de+zh,60\n")
+    assert_one_line_error(cli(*evaluate, results), "sets of 2 and 3 languages")
+    os.mkfifo(tmp_path / "fifo.csv")
+    assert_one_line_error(cli(*evaluate, tmp_path / "fifo.csv"), "FIFO")
+    (tmp_path / "header.csv").write_text("sources,lang,score\n")
+    fit = ("select", "--task", "xnli", "--fit", tmp_path / "header.csv")
+    assert_one_line_error(cli(*fit, "--k", "3"), "no measured rows")
+
+
+def test_a_parser_error_points_at_the_commands_own_help(cli) -> None:
+    assert_one_line_error(cli("report", "x", "--compare", "base"), "'mslt-it report --help'")

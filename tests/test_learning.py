@@ -22,12 +22,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mslt_it.errors import MsltError
+from mslt_it.io import seal
 from mslt_it.recipes import expand_sources
 from mslt_it.selection.context import make_context
 from mslt_it.selection.features import FeatureBuilder, feature_names
 from mslt_it.selection.learning import fit_predictor, suggest_sets
 from mslt_it.selection.measured import load_measured
-from mslt_it.selection.predictor import _seal, load_predictor
+from mslt_it.selection.predictor import load_predictor
 from mslt_it.selection.validation import ndcg_at, spearman, top_hit
 from mslt_it.tasks import get_task
 
@@ -334,7 +335,7 @@ def test_save_never_replaces_what_is_not_a_predictor(planted: Path, tmp_path: Pa
     )
     text = "not a model"
     document["models"][0] = {"sha256": hashlib.sha256(text.encode()).hexdigest(), "text": text}
-    saved.write_text(json.dumps(_seal(document)), encoding="utf-8")
+    saved.write_text(json.dumps(seal(document)), encoding="utf-8")
     assert_one_line_error(
         cli("select", "--task", "xnli", "--predictor", saved, "--suggest", "2"),
         "not a LightGBM model",
@@ -456,11 +457,11 @@ def test_a_hand_edited_predictor_is_refused(planted: Path, tmp_path: Path, cli) 
     for field, value in (("task", "pawsx"), ("k", 2), ("trained_on", {"sets": [1, 2]})):
         saved.write_text(json.dumps({**original, field: value}), encoding="utf-8")
         assert_one_line_error(cli(*ranked), "changed after it was saved")
-    saved.write_text(json.dumps(_seal({**original, "features": ["a", "b", "c"]})), "utf-8")
+    saved.write_text(json.dumps(seal({**original, "features": ["a", "b", "c"]})), "utf-8")
     assert_one_line_error(cli(*ranked), "not the ones this mslt-it computes")
-    saved.write_text(json.dumps(_seal({**original, "k": 0})), "utf-8")
+    saved.write_text(json.dumps(seal({**original, "k": 0})), "utf-8")
     assert_one_line_error(cli(*ranked), "field 'k' is 0")
-    saved.write_text(json.dumps(_seal({**original, "trained_on": {"sets": [1]}})), "utf-8")
+    saved.write_text(json.dumps(seal({**original, "trained_on": {"sets": [1]}})), "utf-8")
     assert_one_line_error(cli(*ranked), "trained_on.sets")
 
 

@@ -273,6 +273,38 @@ def test_report_refuses_impossible_numbers(cli, tmp_path: Path, entry: dict, fra
     assert not (tmp_path / "rep").exists()
 
 
+@pytest.mark.parametrize(
+    ("adapter", "fragment"),
+    [
+        ({"sources": ["../../evil"]}, "adapter.sources"),
+        ({"sources": ["a|b\n# injected"]}, "adapter.sources"),
+        ({"sources": ["=HYPERLINK(1)"]}, "adapter.sources"),
+        ({"sources": ["en", "en"]}, "distinct language codes"),
+        ({"sources": [""]}, "adapter.sources"),
+        ("xyz", "adapter: expected a mapping or null"),
+    ],
+)
+def test_report_refuses_sources_that_are_not_language_codes(cli, tmp_path, adapter, fragment):
+    document = {**results_document(50.0), "adapter": adapter}
+    write_results(tmp_path / "ev", document)
+    assert_one_line_error(cli("report", tmp_path / "ev", "--out", tmp_path / "rep"), fragment)
+    assert not (tmp_path / "rep").exists()
+
+
+def test_a_run_name_never_breaks_a_table_or_starts_a_formula(cli, tmp_path: Path) -> None:
+    document = {**results_document(50.0), "run": "=cmd|x\n# heading"}
+    document["tasks"]["xnli"]["languages"]["en"]["ci95"] = [40.0, 60.0]
+    write_results(tmp_path / "ev", document)
+    assert cli("report", tmp_path / "ev", "--out", tmp_path / "rep").code == 0
+    report = (tmp_path / "rep" / "report.md").read_text()
+    assert "# heading" not in report and "=cmd" not in report
+    assert "\n=" not in (tmp_path / "rep" / "scores.csv").read_text()
+    document["tasks"]["xnli"]["languages"]["en"]["ci95"] = [60.0, 40.0]
+    write_results(tmp_path / "ev2", document)
+    result = cli("report", tmp_path / "ev2", "--out", tmp_path / "rep2")
+    assert_one_line_error(result, "ci95", "low above its high")
+
+
 @pytest.mark.parametrize("task", ["../../evil", "/abs/path", "a/b", "..", ""])
 def test_a_task_name_from_results_never_becomes_a_path(cli, tmp_path: Path, task: str) -> None:
     first = write_results(tmp_path / "ev" / "a", results_document(50.0, task="xnli"))

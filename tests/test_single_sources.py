@@ -17,12 +17,13 @@ import numpy as np
 import pytest
 from conftest import assert_one_line_error
 
+from mslt_it.io import seal
 from mslt_it.recipes import expand_sources
 from mslt_it.selection.context import make_context
 from mslt_it.selection.features import SINGLES_FEATURES, FeatureBuilder, singles_mean
 from mslt_it.selection.learning import SSLT_MEASURED, fit_predictor
 from mslt_it.selection.measured import load_measured
-from mslt_it.selection.predictor import _seal, load_predictor
+from mslt_it.selection.predictor import load_predictor
 from mslt_it.tasks import get_task
 
 POOL = ["ar", "de", "en", "es", "fr", "ru", "zh"]
@@ -179,7 +180,7 @@ def test_a_sealed_file_with_a_bad_singles_table_is_one_line(
     assert cli("select", "--task", "xnli", "--fit", path, "--k", "3", "--save", saved).code == 0
     document = json.loads(saved.read_text(encoding="utf-8"))
     try:
-        text = json.dumps(_seal({**document, "singles": singles}))
+        text = json.dumps(seal({**document, "singles": singles}))
     except ValueError:  # infinity cannot be sealed; written as the file would hold it
         text = json.dumps({**document, "singles": singles})
     saved.write_text(text, encoding="utf-8")
@@ -195,7 +196,7 @@ def test_a_predictor_without_singles_written_before_them_still_loads(grid, tmp_p
     saved = fit_predictor(plain, "xnli").predictor.save(tmp_path / "p.json")
     document = json.loads(saved.read_text(encoding="utf-8"))
     document.pop("singles")
-    saved.write_text(json.dumps(_seal(document)), encoding="utf-8")
+    saved.write_text(json.dumps(seal(document)), encoding="utf-8")
     assert load_predictor(saved).singles == {}
 
 

@@ -113,10 +113,14 @@ def print_error(prefix: str, message: str) -> None:
     )
 
 
-def usage_message(error: Exception) -> str:
-    """typer's message for a usage error, with the failing command's ``--help`` hint."""
+def usage_message(error: Exception, argv: list[str] | None = None) -> str:
+    """typer's message for a usage error, with the failing command's ``--help`` hint (the
+    parser's own errors carry no command: then the command named on the line)."""
     context = getattr(error, "ctx", None)
     command = context.command_path if context is not None else "mslt-it"
+    words = sys.argv[1:] if argv is None else argv
+    if context is None and words and words[0] in typer.main.get_command(app).commands:
+        command = f"mslt-it {words[0]}"
     return f"{error.format_message()} (see '{command} --help')"
 
 
@@ -163,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
         if type(error).__name__ == "NoArgsIsHelpError":
             show_help(error)
         else:
-            print_error("error:", usage_message(error))
+            print_error("error:", usage_message(error, argv))
         sys.exit(2)
     except OSError as error:
         if error.errno not in ENVIRONMENT_ERRNOS:

@@ -219,18 +219,29 @@ def score_command(
     """
     use_tasks_dirs(tasks_dir)
     from mslt_it.evaluation import rescore_file
-    from mslt_it.io import atomic_write_json
-    from mslt_it.outputs import check_output_file, json_kind_is
+    from mslt_it.io import atomic_write_json, seal
+    from mslt_it.outputs import (
+        check_output_file,
+        output_lock,
+        owner_kind,
+        record_file,
+        sealed_json_of_kind,
+    )
 
     target = check_output_file(
         out or predictions.parent / "rescored.json",
         field="--out",
         inputs=[predictions, predictions.parent / "results.json"],
-        ours=json_kind_is(RESCORED_KIND),
+        ours=sealed_json_of_kind(RESCORED_KIND),
         what="a rescored.json",
     )
     results = rescore_file(predictions, prompts_dir or [], seed, bootstrap_samples)
-    atomic_write_json(target, results)
+    if owner_kind(target.parent) is None:
+        atomic_write_json(target, seal(results))
+    else:  # into an output of mslt-it's (an evaluation): its marker learns of the file
+        with output_lock(target.parent, "--out"):
+            atomic_write_json(target, seal(results))
+            record_file(target.parent, target.name)
     print_results(results, title=str(predictions))
     STDOUT.print(f"scores → {target}", highlight=False, soft_wrap=True)
 

@@ -223,7 +223,7 @@ def select(
                split_codes(include, "--include"), json_output)  # fmt: skip
         return
     if evaluate is not None:
-        results = load_results_csv(evaluate)
+        results = load_results_csv(evaluate, task)
         table = evaluate_criteria(results, task, targets=target_codes, seed=seed, options=options)
         if json_output:
             _print_json([row.to_dict() for row in table])

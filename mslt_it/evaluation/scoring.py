@@ -285,6 +285,48 @@ def check_records(records: Sequence[Record], path: Path) -> None:
         seen.add(key)
 
 
+MAX_SEED = 2**32 - 1
+MAX_SAMPLES = 1_000_000
+"""The bounds ``mslt-it score --seed`` and ``--bootstrap-samples`` hold options to; a
+``results.json`` beside the predictions is held to the same."""
+
+
+def recorded_settings(header: dict[str, Any], where: Path) -> dict[str, Any]:
+    """What a run recorded in its ``results.json`` and ``score`` reuses (seed, resamples, the
+    adapter's sources, each task's template digests), checked field by field: the file is
+    the user's to edit, and a wrong value is a one-line error naming it, not a crash."""
+
+    def whole(value: Any, field: str, high: int, default: int) -> int:
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
+            raise MsltError(f"predictions: {where}: {field}: {value!r:.40}; allowed: 0..{high:,}")
+        return value
+
+    bootstrap = header.get("bootstrap") or {}
+    if not isinstance(bootstrap, dict):
+        raise MsltError(f"predictions: {where}: bootstrap: expected a mapping")
+    adapter = header.get("adapter") or {}
+    if not isinstance(adapter, dict):
+        raise MsltError(f"predictions: {where}: adapter: expected a mapping or null")
+    sources = adapter.get("sources") or []
+    if not isinstance(sources, list) or not all(isinstance(c, str) for c in sources):
+        raise MsltError(f"predictions: {where}: adapter.sources: expected language codes")
+    tasks = header.get("tasks") or {}
+    if not isinstance(tasks, dict) or not all(isinstance(t, dict) for t in tasks.values()):
+        raise MsltError(f"predictions: {where}: tasks: expected a mapping of task to results")
+    digests = {}
+    for name, task in tasks.items():
+        template = task.get("template") or {}
+        digests[name] = template if isinstance(template, dict) else {}
+    return {
+        "seed": whole(bootstrap.get("seed"), "bootstrap.seed", MAX_SEED, 0),
+        "samples": whole(bootstrap.get("samples"), "bootstrap.samples", MAX_SAMPLES, 1000),
+        "sources": sources,
+        "tasks": digests,
+    }
+
+
 def rescore_file(
     predictions: str | Path,
     prompts_dir: Sequence[str] = (),
@@ -310,8 +352,10 @@ def rescore_file(
             raise MsltError(f"predictions: {path.parent / RESULTS} beside it is damaged") from None
         if not isinstance(header, dict):
             raise MsltError(f"predictions: {path.parent / RESULTS} beside it is not a mapping")
-    bootstrap = header.get("bootstrap") or {}
-    sources = (header.get("adapter") or {}).get("sources") or []
+    recorded = recorded_settings(header, path.parent / RESULTS)
+    seed = recorded["seed"] if seed is None else seed
+    samples = recorded["samples"] if samples is None else samples
+    sources = recorded["sources"]
     templates: dict[str, PromptTemplate] = {}
 
     def template_for(task: str, template_id: str) -> PromptTemplate:
@@ -322,19 +366,19 @@ def rescore_file(
     tasks = score_records(
         records,
         template_for,
-        seed=bootstrap.get("seed", 0) if seed is None else seed,
-        samples=bootstrap.get("samples", 1000) if samples is None else samples,
+        seed=seed,
+        samples=samples,
         sources=sources,
         reparse=True,
         world=header.get("data") == "synthetic",
     )
     for name, data in tasks.items():
-        previous = (header.get("tasks") or {}).get(name, {})
+        previous = recorded["tasks"].get(name, {})
         template_ids = sorted({r["template"] for r in records if r["task"] == name})
         data["template"] = {
             "id": template_ids[0] if len(template_ids) == 1 else template_ids,
             "sha256": {t: templates[t].sha256 for t in template_ids},
-            "recorded_sha256": (previous.get("template") or {}).get("sha256"),
+            "recorded_sha256": previous.get("sha256"),
         }
     kept = {
         k: header[k] for k in ("run", "model", "adapter", "backend", "mode", "data") if k in header
@@ -343,10 +387,6 @@ def rescore_file(
         "kind": "mslt-it rescored results",
         "predictions": str(path),
         **kept,
-        "bootstrap": {
-            "samples": bootstrap.get("samples", 1000) if samples is None else samples,
-            "seed": bootstrap.get("seed", 0) if seed is None else seed,
-            "level": 0.95,
-        },
+        "bootstrap": {"samples": samples, "seed": seed, "level": 0.95},
         "tasks": tasks,
     }

@@ -41,7 +41,7 @@ from mslt_it.selection.measured import finite_or_none, parse_score, split_source
 from mslt_it.selection.objective import Objective
 from mslt_it.selection.predictor import TransferPredictor, load_predictor
 from mslt_it.selection.search import best_sets, parse_k
-from mslt_it.tasks import Task
+from mslt_it.tasks import Task, check_languages, get_task
 from mslt_it.yamlfiles import read_text_file
 
 
@@ -175,8 +175,8 @@ def run_selection(
     predictor = _predictor(criterion, options)
     if predictor is not None:
         options = options_of(predictor, options or SelectionOptions())
-        if criterion == SSLT_MEASURED and pool is None:
-            pool = sorted(predictor.singles)  # the languages it has runs of
+        if criterion == SSLT_MEASURED and pool is None and predictor.singles:
+            pool = sorted(predictor.singles)  # the languages it has runs of (none: said below)
     ctx = make_context(
         task,
         pool,
@@ -295,12 +295,18 @@ class CriterionEvaluation:
         }
 
 
-def load_results_csv(path: str | Path) -> list[tuple[list[str], float]]:
-    """Rows ``sources,score`` of a results file (other columns are ignored)."""
+def load_results_csv(
+    path: str | Path, task: str | Task | None = None
+) -> list[tuple[list[str], float]]:
+    """Rows ``sources,score`` of a results file (other columns are ignored).
+
+    With ``task``, every language must be one of the task's and every set of one size: the
+    criteria compare sets of one size (a sum over four languages beats one over three).
+    """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         raise MsltError(f"--evaluate: no such file {str(path)!r}")
-    where = f"--evaluate: {path}"
+    where = f"--evaluate: {path}"  # a folder, a FIFO, a device: named when read
     lines = [(n, row) for n, row in csv_rows(read_text_file(path, where), where) if row]
     columns = [name.strip() for name in lines[0][1]] if lines else []
     if "sources" not in columns or "score" not in columns:
@@ -313,7 +319,17 @@ def load_results_csv(path: str | Path) -> list[tuple[list[str], float]]:
         sources = split_sources(row.get("sources") or "")
         if not sources:
             raise MsltError(f"--evaluate: {path}:{line}: sources is empty")
+        if task is not None:
+            check_languages(
+                get_task(task) if isinstance(task, str) else task, sources, f"{where}:{line}"
+            )
         results.append((sources, parse_score(row.get("score"), f"--evaluate: {path}:{line}")))
+    sizes = sorted({len(sources) for sources, _ in results})
+    if task is not None and len(sizes) > 1:
+        raise MsltError(
+            f"{where}: sets of {' and '.join(map(str, sizes))} languages; the criteria compare "
+            "sets of one size, so give a file of one size"
+        )
     return results
 
 

@@ -196,6 +196,8 @@ def _one_size(
     result: MeasuredTransfer, k: int | None, where: str, min_sets: int
 ) -> MeasuredTransfer:
     sizes = sorted({len(s) for s in result.sets})
+    if not sizes:
+        raise MsltError(f"{where}: no measured rows (sources, target, score) to learn from")
     if k is not None:
         kept = [row for row in result.rows if len(row.sources) == k]
         if k >= 2:

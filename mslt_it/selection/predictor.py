@@ -32,7 +32,7 @@ import numpy as np
 
 from mslt_it.errors import MsltError, allowed
 from mslt_it.files import read_user_text
-from mslt_it.io import atomic_write_text
+from mslt_it.io import atomic_write_text, is_sealed, seal
 from mslt_it.selection.features import feature_names
 from mslt_it.selection.measured import MAX_ABS_SCORE, MeasuredTransfer
 
@@ -148,17 +148,6 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _canonical(document: dict[str, Any]) -> str:
-    body = {key: value for key, value in document.items() if key != "sha256"}
-    return json.dumps(body, sort_keys=True, ensure_ascii=False, allow_nan=False)
-
-
-def _seal(document: dict[str, Any]) -> dict[str, Any]:
-    """The document with ``sha256`` of everything else: a hand-edited task, k or feature list
-    is refused like an edited model, instead of ranking with a model fitted for another."""
-    return {**document, "sha256": _digest(_canonical(document))}
-
-
 @dataclass
 class TransferPredictor:
     """A fitted predictor: the full model, the fold models, and what its features mean."""
@@ -198,9 +187,10 @@ class TransferPredictor:
         return values[:, : len(self.feature_names)]
 
     def to_document(self) -> dict[str, Any]:
-        """The file's content; ``sha256`` covers everything else in it (see :func:`_seal`)."""
+        """The file's content, sealed (:func:`mslt_it.io.seal`): an edited task, k or feature
+        list is refused like an edited model."""
         models = [self.model.model_to_string(), *(m.model_to_string() for m in self.fold_models)]
-        return _seal(
+        return seal(
             {
                 "format": FORMAT,
                 "version": VERSION,
@@ -304,11 +294,7 @@ def read_document(path: str | Path, option: str) -> dict[str, Any]:
         raise MsltError(
             f"{where}: predictor version {document.get('version')!r}; allowed: {VERSION}"
         )
-    try:
-        sealed = document.get("sha256") == _digest(_canonical(document))
-    except ValueError:  # NaN or infinity written into the file
-        sealed = False
-    if not sealed:
+    if not is_sealed(document):
         raise MsltError(f"{where}: the file was changed after it was saved; fit it again")
     return document
 
