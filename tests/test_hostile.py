@@ -911,3 +911,22 @@ def test_select_names_the_file_for_its_bad_rows(cli, tmp_path: Path) -> None:
 
 def test_a_parser_error_points_at_the_commands_own_help(cli) -> None:
     assert_one_line_error(cli("report", "x", "--compare", "base"), "'mslt-it report --help'")
+
+
+@pytest.mark.parametrize("scale", ["1e200", "1e308"])
+def test_huge_custom_vectors_give_the_distances_of_small_ones(cli, tmp_path, scale) -> None:
+    """A cosine ignores each vector's scale, so a user's 1e200 is the same as 1 (it overflowed)."""
+
+    def scores(big: str) -> dict[str, float]:
+        path = tmp_path / f"v{big}.csv"
+        path.write_text(f"code,f1,f2,f3\nar,{big},0,0\nde,0,1,1\nen,1,1,0\nru,0,0,1\n")
+        result = cli(
+            "select", "--task", "xnli", "--k", "2", "--pool", "ar,de,en,ru", "--criterion",
+            "l2v-custom", "--top", "6", "--vectors", path, "--json",
+        )  # fmt: skip
+        assert result.code == 0 and "overflow" not in result.err, result.err
+        return {"+".join(row["sources"]): row["score"] for row in json.loads(result.out)}
+
+    small, huge = scores("1"), scores(scale)
+    assert huge == pytest.approx(small)
+    assert small["ar+en"] == pytest.approx(1 - 2**-0.5)

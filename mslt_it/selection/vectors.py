@@ -132,7 +132,7 @@ def cosine_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     other one: similarity 0, scikit-learn's convention.
     """
     known_a, known_b = ~np.isnan(a), ~np.isnan(b)
-    za, zb = np.where(known_a, a, 0.0), np.where(known_b, b, 0.0)
+    za, zb = _unit_scale(np.where(known_a, a, 0.0)), _unit_scale(np.where(known_b, b, 0.0))
     dot = za @ zb.T
     norm_a = (za * za) @ known_b.T.astype(float)  # |a_i|² over the features b_j knows
     norm_b = known_a.astype(float) @ (zb * zb).T  # |b_j|² over the features a_i knows
@@ -141,6 +141,13 @@ def cosine_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         similarity = np.where(denominator > 0, dot / denominator, np.where(shared > 0, 0.0, np.nan))
     return np.clip(similarity, -1.0, 1.0)
+
+
+def _unit_scale(rows: np.ndarray) -> np.ndarray:
+    """Each row divided by its largest magnitude: a cosine does not change, and products of
+    huge values (a user's vectors of 1e200) no longer overflow to inf."""
+    largest = np.abs(rows).max(axis=1, keepdims=True) if rows.size else rows
+    return rows / np.where(largest > 0, largest, 1.0)
 
 
 def cosine_distances(x: np.ndarray) -> np.ndarray:
