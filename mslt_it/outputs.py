@@ -178,13 +178,13 @@ def adopt_output(folder: str | Path, kind: str) -> list[str]:
     found = owner_kind(folder)
     if found is not None:
         raise MsltError(f"{field}: {_describe(folder)} is already marked as an mslt-it {found}")
+    if not any((folder / name).is_file() for name in DONE_FILES[kind]):  # before any walk
+        raise MsltError(
+            f"{field}: {_describe(folder)} holds no {' or '.join(DONE_FILES[kind])}, so it is "
+            f"not a finished {kind}; nothing was marked"
+        )
     with output_lock(folder, field):
         files = relative_files(folder)
-        if not any(name in files for name in DONE_FILES[kind]):
-            raise MsltError(
-                f"{field}: {_describe(folder)} holds no {' or '.join(DONE_FILES[kind])}, so it is "
-                f"not a finished {kind}; nothing was marked"
-            )
         links = [n for n in files if (folder / n).is_symlink()]
         if links:
             raise MsltError(

@@ -139,6 +139,7 @@ def gather_comparisons(
             if name not in results.files:
                 raise MsltError(f"compare: {name!r} has no results file to read rows from")
             loaded[name] = paired.read_run_rows(name, results.files[name], results.sources_of(name))
+            check_rows_agree(results, loaded[name])
         return loaded[name]
 
     asked = [(paired.pick_run(a, results.runs), paired.pick_run(b, results.runs)) for a, b in asked]
@@ -155,6 +156,29 @@ def gather_comparisons(
         except MsltError as error:
             skipped.append(f"{b} vs {a}: {str(error).removeprefix('compare: ')}")
     return rows, skipped
+
+
+AGREEMENT = 0.05
+"""How far (in points) a results.json's accuracy may sit from its predictions' (rounding)."""
+
+
+def check_rows_agree(results: Results, rows: paired.RunRows) -> None:
+    """A run's results.json and the predictions.jsonl beside it must tell the same accuracy:
+    the report's table reads one and its comparisons the other, and one edited by hand would
+    put two numbers for one run and language side by side."""
+    for score in results.scores:
+        if score.run != rows.name or score.metric != "accuracy":
+            continue
+        outcomes = rows.rows.get(score.task, {}).get(score.lang)
+        if rows.metric.get(score.task) != "accuracy" or not outcomes:
+            continue
+        measured = 100 * sum(outcomes.values()) / len(outcomes)
+        if abs(measured - score.score) > AGREEMENT:
+            raise MsltError(
+                f"compare: {rows.name!r} on {score.task}/{score.lang}: results.json says "
+                f"{score.score:.2f} and predictions.jsonl beside it {measured:.2f}; one was "
+                "changed after the evaluation (re-run `mslt-it score` or the evaluation)"
+            )
 
 
 def check_adapters(results: Results) -> dict[str, dict[str, Any]]:

@@ -574,3 +574,30 @@ def test_small_typos_in_watch_and_grids_are_refused() -> None:
     with pytest.raises(ValidationError):
         AllCombinations(pool=["en", "de"], k=True)
     assert AllCombinations(pool=["en", "de"], k=2).k == 2
+
+
+def test_a_report_never_shows_two_numbers_for_one_run_and_language(cli, tmp_path: Path) -> None:
+    """Its table reads results.json and its comparisons predictions.jsonl: they must agree."""
+
+    def run(folder: str, adapter: dict | None, outcomes: list[bool]) -> Path:
+        score = 100 * sum(outcomes) / len(outcomes)
+        document = {**results_document(score), "adapter": adapter, "run": folder}
+        document["tasks"]["xnli"]["languages"] = {"de": {"score": score, "n": len(outcomes)}}
+        path = write_results(tmp_path / "ev" / folder, document)
+        records = [
+            {"task": "xnli", "lang": "de", "id": str(i), "correct": ok}
+            for i, ok in enumerate(outcomes)
+        ]
+        (path / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+        return path
+
+    run("base", None, [True, False, False, False])
+    adapter = run("en", {"sources": ["en"]}, [True, True, False, False])
+    compare = ("--compare", "base", "SSLT en")
+    assert cli("report", tmp_path / "ev", "--out", tmp_path / "rep", *compare).code == 0
+    lines = (
+        (adapter / "predictions.jsonl").read_text().replace('"correct": false', '"correct": true')
+    )
+    (adapter / "predictions.jsonl").write_text(lines)
+    result = cli("report", tmp_path / "ev", "--out", tmp_path / "rep2", *compare)
+    assert_one_line_error(result, "xnli/de", "results.json says 50.00", "predictions.jsonl")
