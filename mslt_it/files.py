@@ -119,3 +119,32 @@ def csv_rows(text: str, where: str) -> list[tuple[int, list[str]]]:
             ) from None
         rows.append((start, row))
         start = reader.line_num + 1
+
+
+MAX_FOLDER_ENTRIES = 100_000
+"""Most entries :func:`check_regular_files` looks at (a model folder holds a few dozen)."""
+
+
+def check_regular_files(folder: str | Path, field: str) -> None:
+    """Every file in ``folder`` (and below) is a regular file, after links.
+
+    A model, adapter or dataset folder is read by libraries that open its files blindly: a FIFO
+    among them blocks the command for ever, a device reads without end. Checked before they
+    open anything; a link to nowhere is left to the reader's own message.
+    """
+    seen = 0
+    for root, folders, names in os.walk(folder):
+        folders[:] = [n for n in folders if not n.startswith(".")]  # markers, working files
+        for name in names:
+            seen += 1
+            if seen > MAX_FOLDER_ENTRIES:
+                return
+            path = os.path.join(root, name)
+            try:
+                mode = os.stat(path).st_mode
+            except OSError:
+                continue
+            if not stat.S_ISREG(mode):
+                raise MsltError(
+                    f"{field}: {path!r} is {_kind_of(mode)}; the folder must hold regular files"
+                )

@@ -123,6 +123,26 @@ def model_identity(name_or_path: str | Path) -> dict[str, Any]:
     return {"hub_id": str(name_or_path), "revision": hub_revision(str(name_or_path))}
 
 
+def model_changed(recorded: Any, name_or_path: str | Path) -> bool:
+    """True when ``name_or_path`` no longer holds the model ``recorded`` (a training's
+    ``base_model_identity``): a folder's files differ from their recorded digest, or the Hub
+    cache resolves to another revision. False when they agree or nothing can be compared.
+
+    A path is not an identity: a base retrained or replaced in the same folder would
+    otherwise carry adapters trained on the old one, with numbers that mean nothing.
+    """
+    if not isinstance(recorded, dict):
+        return False
+    path = Path(str(name_or_path)).expanduser()
+    if isinstance(recorded.get("sha256"), str) and path.is_dir():
+        return model_identity(path) != recorded
+    before = recorded.get("revision")
+    if isinstance(recorded.get("hub_id"), str) and isinstance(before, str) and not path.exists():
+        now = hub_revision(str(name_or_path))
+        return isinstance(now, str) and now != before
+    return False
+
+
 def hub_revision(repo_id: str) -> str | None:
     """The commit the Hugging Face cache holds for ``repo_id``'s ``main``, or None."""
     try:

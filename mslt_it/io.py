@@ -38,10 +38,16 @@ def read_json(path: Path) -> dict[str, Any] | None:
     """A JSON mapping's content, or None when the file is missing, unreadable or not a mapping
     (half-written by a kill, or someone else's file)."""
     try:
+        if not path.is_file() or path.stat().st_size > MAX_JSON_READ:
+            return None  # a FIFO would block, a device never end
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
+
+
+MAX_JSON_READ = 256_000_000
+"""Largest JSON file :func:`read_json` reads (markers, run records, predictor files)."""
 
 
 def atomic_write_text(path: str | Path, text: str, *, replace: bool = True) -> None:

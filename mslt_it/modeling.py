@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mslt_it.errors import MsltError
+from mslt_it.files import check_regular_files
 
 MODEL_FILES = ("config.json", "adapter_config.json")
 """What makes a folder a model: transformers' config (or a PEFT adapter's, naming its base)."""
@@ -55,6 +56,7 @@ def check_model_folder(name_or_path: str, field: str = "model") -> None:
     folder = Path(name_or_path).expanduser()
     if not folder.is_dir():
         return
+    check_regular_files(folder, field)
     if not any((folder / name).is_file() for name in MODEL_FILES):
         raise MsltError(
             f"{field}: the folder {name_or_path!r} holds no model (no config.json)"
@@ -68,6 +70,7 @@ def check_tokenizer_folder(name_or_path: str, field: str = "tokenizer") -> None:
     folder = Path(name_or_path).expanduser()
     if not folder.is_dir():
         return
+    check_regular_files(folder, field)  # the model's weights are read from here next
     if not any((folder / name).is_file() for name in (*MODEL_FILES, *TOKENIZER_FILES)):
         raise MsltError(
             f"{field}: the folder {name_or_path!r} holds no model or tokenizer (no config.json "
@@ -122,6 +125,15 @@ def loading_adapter(path: str | Path, field: str = "adapter") -> Iterator[None]:
     except Exception as error:
         text = " ".join(str(error).split())[:200] or type(error).__name__
         raise MsltError(f"{field}: cannot load the adapter in {str(path)!r}: {text}") from None
+
+
+def model_load_errors() -> tuple[type[BaseException], ...]:
+    """What loading a model's weights raises for a damaged folder: transformers' OSError and
+    ValueError, and safetensors' own error for a truncated or empty weights file (caught by
+    the loaders, which turn each into a one-line error naming the model)."""
+    from safetensors import SafetensorError
+
+    return (OSError, ValueError, SafetensorError)
 
 
 def looks_like_a_path(name: str) -> bool:

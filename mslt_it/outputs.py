@@ -51,7 +51,8 @@ KIND_FILES: dict[str, tuple[str, ...]] = {
     "dataset": ("manifest.json", "*.jsonl", "*.parquet", "*.arrow", "*.json", "*/*"),
     "adapter": (
         "run.json", "run.started.json", "*.safetensors", "*.bin", "*.json", "*.jinja", "*.model",
-        "*.txt", "README.md", "checkpoints/*", "runs/*", "*.jsonl", "tensorboard/*",
+        "*.txt", "README.md", "checkpoints/*", "runs/*", "*.jsonl",
+        "tensorboard/*events.out.tfevents.*",
     ),
     "evaluation": (
         "results.json", "predictions.jsonl", "timings.json", "study.json", "rescored.json",
@@ -107,7 +108,7 @@ WORKING_FILES = (
 """Files an unfinished output of mslt-it holds between its markings (chunks, checkpoints)."""
 
 KIND_WORKING_FILES: dict[str, tuple[str, ...]] = {
-    "adapter": ("run.started.json", "tensorboard/*"),
+    "adapter": ("run.started.json", "tensorboard/*events.out.tfevents.*"),
 }
 """Working files of one kind only: a training writes its start record after its marker, and its
 TensorBoard log (``report_to: tensorboard``, the default) while it runs."""

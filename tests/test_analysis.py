@@ -333,3 +333,23 @@ def test_analyze_rejects_a_folder_that_is_not_an_adapter(cli, tiny_model_dir, tm
         "--n", "8", "--out", tmp_path / "x",
     )  # fmt: skip
     assert_one_line_error(result, "--adapter", "adapter_config.json")
+
+
+def test_analyze_overwrite_replaces_only_its_own_unedited_pictures(cli, tiny_model_dir, tmp_path):
+    """The folder may hold others' files, so ownership is the sealed analysis.json and the
+    fingerprints it lists: a picture edited since, or a forged analysis.json, stops the run."""
+    out = tmp_path / "a"
+    args = ("analyze", "--model", tiny_model_dir, "--langs", "en,de", "--n", "8",
+            "--layers", "-1", "--projection", "pca", "--out", out)  # fmt: skip
+    assert cli(*args).code == 0
+    assert cli(*args, "--overwrite").code == 0  # its own pictures, unchanged: replaced
+    (out / "layers.png").write_bytes(b"my edit")
+    assert_one_line_error(cli(*args, "--overwrite"), "layers.png", "edited since")
+    assert (out / "layers.png").read_bytes() == b"my edit"
+    forged = tmp_path / "forged"
+    forged.mkdir()
+    (forged / "analysis.json").write_text('{"kind": "mslt-it analysis"}')
+    (forged / "cka.png").write_bytes(b"precious")
+    result = cli(*args[:-1], forged, "--overwrite")
+    assert_one_line_error(result, "analysis.json", "not an analysis.json written by mslt-it")
+    assert (forged / "cka.png").read_bytes() == b"precious"

@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from mslt_it.errors import MsltError, allowed
-from mslt_it.modeling import check_device
+from mslt_it.files import check_regular_files
+from mslt_it.modeling import check_device, model_load_errors
 
 POOLINGS = ("mean", "last")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -164,7 +165,7 @@ def load_model(model: str, device: str, dtype: Any, trust_remote_code: bool = Fa
             loaded = AutoModelForCausalLM.from_pretrained(
                 model, dtype=dtype, trust_remote_code=trust_remote_code
             )
-    except (OSError, ValueError) as error:
+    except model_load_errors() as error:
         raise MsltError(f"--model: cannot load {model!r}: {_first_line(error)}") from None
     return loaded.to(device).eval()
 
@@ -190,6 +191,7 @@ def read_adapter(path: str | Path) -> Adapter:
         raise MsltError(
             f"--adapter: {str(folder)!r} is not a PEFT adapter folder (no adapter_config.json)"
         )
+    check_regular_files(folder, "--adapter")
     run: dict[str, Any] = {}
     if (folder / "run.json").is_file():
         try:

@@ -40,10 +40,10 @@ from mslt_it.analysis.settings import (
     table_layers,
 )
 from mslt_it.errors import MsltError, allowed
-from mslt_it.identity import model_identity
-from mslt_it.io import atomic_write_json
+from mslt_it.identity import model_changed, model_identity
+from mslt_it.io import atomic_write_json, file_fingerprint, read_json, seal
 from mslt_it.modeling import load_tokenizer
-from mslt_it.outputs import check_destination, json_kind_is, output_lock
+from mslt_it.outputs import check_destination, output_lock, sealed_json_of_kind
 from mslt_it.progress import progress_bar
 
 RESULT_FILE = "analysis.json"
@@ -205,21 +205,23 @@ def run_analysis(
     if out.exists() and not out.is_dir():
         raise MsltError(f"--out: {out} is a file; give a folder for analysis.json and the PNGs")
     earlier = (out / RESULT_FILE).exists()
-    if earlier and not json_kind_is(ANALYSIS_KIND)(out / RESULT_FILE):
+    if earlier and not sealed_json_of_kind(ANALYSIS_KIND)(out / RESULT_FILE):
         raise MsltError(
-            f"--out: {out / RESULT_FILE} exists and was not written by mslt-it analyze (its "
-            f"'kind' is not {ANALYSIS_KIND!r}); choose another folder"
+            f"--out: {out / RESULT_FILE} exists and is not an analysis.json written by mslt-it "
+            "analyze (or it was edited since); choose another folder"
         )
     if earlier and not overwrite:
         raise MsltError(
             f"--out: {out / RESULT_FILE} already exists; pass --overwrite to replace it"
         )
+    ours = earlier_files(out) if earlier else {}
     clashing = [name for name in plot_files(config.projection) if (out / name).exists()]
-    if clashing and not earlier:  # not an earlier analysis: the user's
-        raise MsltError(
-            f"--out: {out / clashing[0]} exists and was not written by mslt-it analyze; "
-            "choose another folder"
-        )
+    for name in clashing:  # a picture the earlier analysis did not write, or one edited since
+        if ours.get(name) != file_fingerprint(out / name):
+            raise MsltError(
+                f"--out: {out / name} exists and is not a picture mslt-it analyze wrote there "
+                "(or it was edited since); move it or choose another folder"
+            )
     if clashing and not overwrite:
         raise MsltError(f"--out: {out / clashing[0]} already exists; pass --overwrite")
     adapters = unique_labels([read_adapter(path) for path in config.adapters])
@@ -346,8 +348,20 @@ def _run_analysis(
         "versions": versions(),
         "seconds": round(time.perf_counter() - started, 2),
     }
-    atomic_write_json(out / RESULT_FILE, data)
+    data["files"] = {  # what proves, next time, that these pictures are analyze's own
+        name: file_fingerprint(out / name)
+        for name in plot_files(config.projection)
+        if (out / name).is_file()
+    }
+    atomic_write_json(out / RESULT_FILE, seal(data))
     return AnalysisResult(out, data)
+
+
+def earlier_files(out: Path) -> dict[str, str]:
+    """The pictures an earlier (sealed) analysis.json in ``out`` lists, with their fingerprints."""
+    document = read_json(out / RESULT_FILE) or {}
+    files = document.get("files")
+    return files if isinstance(files, dict) else {}
 
 
 def is_constant(by_lang: list[np.ndarray]) -> bool:
@@ -361,10 +375,12 @@ def remove_stale_plots(out: Path, projection: str) -> None:
     proven mslt-it's (or absent), and only names analyze writes are touched."""
     if not (out / RESULT_FILE).exists():
         return
+    ours = earlier_files(out)
     for method in PROJECTIONS:
         stale = out / PLOT_FILES[method]
-        if method != projection and stale.is_file() and not stale.is_symlink():
-            stale.unlink()
+        unchanged = stale.is_file() and ours.get(stale.name) == file_fingerprint(stale)
+        if method != projection and unchanged and not stale.is_symlink():
+            stale.unlink()  # the earlier analysis's picture, as it wrote it
 
 
 def constant_warnings(
@@ -390,6 +406,12 @@ def check_adapter_bases(model: str, adapters: list[Adapter]) -> None:
     nothing."""
     for adapter in adapters:
         base = adapter.run.get("base_model")
+        if model_changed(adapter.run.get("base_model_identity"), model):
+            raise MsltError(
+                f"--adapter: {adapter.label} was trained on a base model whose files have "
+                f"changed since in {model!r} (retrained or replaced); analyse it with the base "
+                "it was trained on, or train it again"
+            )
         if not isinstance(base, str) or same_model(base, model):
             continue
         recorded = adapter.run.get("base_model_identity")

@@ -104,7 +104,9 @@ def train(
     resume: Annotated[
         bool, typer.Option(help="Continue an unfinished run from its last checkpoint.")
     ] = False,
-    overwrite: Annotated[bool, typer.Option(help="Replace whatever the folder holds.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace a run mslt-it wrote there (never a file of yours).")
+    ] = False,
 ) -> None:
     """Fine-tune a base model on a built dataset with a LoRA adapter (TRL SFTTrainer + PEFT).
 

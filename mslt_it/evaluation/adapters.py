@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from mslt_it.errors import MsltError
-from mslt_it.files import MAX_JSON_BYTES, read_user_text
-from mslt_it.identity import model_identity
+from mslt_it.files import MAX_JSON_BYTES, check_regular_files, read_user_text
+from mslt_it.identity import model_changed, model_identity
 
 RUN_FILE = "run.json"
 ADAPTER_CONFIG = "adapter_config.json"
@@ -92,6 +92,7 @@ def read_adapter(path: str | Path, name: str, require_run: bool = True) -> Adapt
         raise MsltError(
             f"adapter: {str(path)!r} is not a PEFT adapter folder (no {ADAPTER_CONFIG})"
         )
+    check_regular_files(path, "adapter")
     config = _read_json(path / ADAPTER_CONFIG)
     run: dict[str, Any] | None = None
     if (path / RUN_FILE).is_file():
@@ -162,6 +163,13 @@ def check_base_model(adapters: list[Adapter], model: str | None) -> str:
             )
     if model is None:
         raise MsltError("model: no --model given and the adapters do not name their base model")
+    for adapter in adapters:
+        if model_changed((adapter.run or {}).get("base_model_identity"), model):
+            raise MsltError(
+                f"adapter: {adapter.name} was trained on a base model whose files have changed "
+                f"since in {model!r} (retrained or replaced); evaluate it with the base it was "
+                "trained on, or train it again"
+            )
     return model
 
 

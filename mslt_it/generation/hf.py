@@ -26,7 +26,7 @@ from mslt_it.generation.base import (
     resolve_dtype,
     resolve_skip,
 )
-from mslt_it.modeling import check_device, loading_adapter
+from mslt_it.modeling import check_device, loading_adapter, model_load_errors
 
 
 def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
@@ -53,7 +53,7 @@ class HFBackend:
             model = AutoModelForCausalLM.from_pretrained(
                 options.model, dtype=self.dtype, trust_remote_code=options.trust_remote_code
             )
-        except (OSError, ValueError) as error:
+        except model_load_errors() as error:
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
             raise MsltError(f"model: cannot load {options.model!r}: {first_line}") from None
         model.to(self.device).eval()

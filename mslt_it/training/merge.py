@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from mslt_it.errors import MsltError
+from mslt_it.files import check_regular_files
+from mslt_it.identity import model_changed
 from mslt_it.io import atomic_directory, atomic_write_json, read_json
-from mslt_it.modeling import loading_adapter
+from mslt_it.modeling import check_model_folder, loading_adapter, model_load_errors
 from mslt_it.outputs import claim_output
 from mslt_it.training.outputs import RUN_FILE
 
@@ -22,6 +24,11 @@ from mslt_it.training.outputs import RUN_FILE
 def base_of(adapter_dir: Path) -> tuple[str, bool, dict[str, Any] | None]:
     """(base model, trust_remote_code, run record) from run.json, else adapter_config.json."""
     run = read_json(adapter_dir / RUN_FILE)
+    if run is None and (adapter_dir / RUN_FILE).exists():
+        raise MsltError(
+            f"adapter: {str(adapter_dir / RUN_FILE)!r} is damaged (not a JSON mapping); it "
+            "names the base model, so nothing was merged"
+        )
     if run is not None and run.get("base_model"):
         return str(run["base_model"]), bool(run.get("trust_remote_code", False)), run
     adapter = read_json(adapter_dir / "adapter_config.json")
@@ -47,7 +54,14 @@ def merge_adapter(
         raise MsltError(f"adapter: {str(adapter_dir)!r} is a file; give an adapter folder")
     if not adapter_dir.is_dir():
         raise MsltError(f"adapter: no such folder {str(adapter_dir)!r}")
+    check_regular_files(adapter_dir, "adapter")
     base, trust_remote_code, run = base_of(adapter_dir)
+    check_model_folder(base, "the adapter's base model")
+    if run is not None and model_changed(run.get("base_model_identity"), base):
+        raise MsltError(
+            f"adapter: it was trained on a base model whose files have changed since in {base!r} "
+            "(retrained or replaced); nothing was merged"
+        )
 
     inputs = [adapter_dir, base]
     with claim_output(out, kind="model", overwrite=overwrite, inputs=inputs, field="out"):
@@ -72,7 +86,7 @@ def _merge(
         model = AutoModelForCausalLM.from_pretrained(
             base, dtype=dtype, trust_remote_code=trust_remote_code
         )
-    except (OSError, ValueError) as error:
+    except model_load_errors() as error:
         raise MsltError(f"model: cannot load the base {base!r}: {first_line(error)}") from None
 
     with loading_adapter(adapter_dir):

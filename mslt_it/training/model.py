@@ -12,6 +12,7 @@ import importlib.util
 from typing import Any
 
 from mslt_it.errors import MsltError, allowed
+from mslt_it.modeling import model_load_errors
 
 QLORA_EXTRA = "pip install 'mslt-it[qlora]'"
 
@@ -72,7 +73,7 @@ def load_base_model(
     kwargs.update(init_kwargs or {})
     try:
         model = AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
-    except (OSError, ValueError) as error:
+    except model_load_errors() as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise MsltError(f"model: cannot load {name_or_path!r}: {first}") from None
     if qlora:

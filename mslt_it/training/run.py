@@ -22,6 +22,7 @@ from typing import Any
 
 from mslt_it.data import load_manifest
 from mslt_it.errors import MsltError
+from mslt_it.files import check_regular_files
 from mslt_it.identity import DATA_FILES, model_identity, tree_sha256
 from mslt_it.modeling import load_tokenizer
 from mslt_it.outputs import check_nothing_foreign, claim_output
@@ -448,6 +449,7 @@ def open_dataset(path: str | None, field: str) -> Prepared:
         )
     import datasets
 
+    check_regular_files(path, field)  # datasets opens every file of the folder
     manifest = load_manifest(path, field)
     try:
         # in memory: TRL's map() calls would otherwise write cache-*.arrow files (several times

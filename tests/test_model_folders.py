@@ -1,0 +1,113 @@
+"""Model, adapter and dataset folders as inputs: special files never block, damaged weights are
+one line, and an adapter is used only on the base whose content it was trained on."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from conftest import assert_one_line_error
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
+    """A copy of the tiny model (so it can be replaced) and an adapter trained on it."""
+    from mslt_it.cli import main
+
+    root = tmp_path_factory.mktemp("trained")
+    shutil.copytree(tiny_model_dir, root / "base")
+    for args in (
+        ["build", "--task", "xnli", "--sources", "en", "--budget", "8", "--data", "synthetic",
+         "--out", str(root / "ds")],
+        ["train", "--dataset", str(root / "ds"), "--model", str(root / "base"), "--out",
+         str(root / "ad"), "--max-steps", "1"],
+    ):  # fmt: skip
+        with pytest.raises(SystemExit) as done:
+            main(args)
+        assert done.value.code in (0, None)
+    return root
+
+
+def evaluate(cli, adapter: Path, out: Path, *extra: str):
+    return cli(
+        "eval", "--adapter", adapter, "--task", "xnli", "--langs", "en", "--data", "synthetic",
+        "--mode", "rank", "--limit", "2", "--out", out, *extra,
+    )  # fmt: skip
+
+
+def within(seconds: float, call) -> object:
+    """``call()``'s result, failing the test instead of hanging when it blocks."""
+    found: list[object] = []
+    worker = threading.Thread(target=lambda: found.append(call()), daemon=True)
+    started = time.monotonic()
+    worker.start()
+    worker.join(seconds)
+    assert found and time.monotonic() - started < seconds, "blocked"
+    return found[0]
+
+
+def test_a_fifo_in_an_adapter_or_dataset_folder_never_blocks(cli, trained, tmp_path) -> None:
+    adapter = tmp_path / "ad"
+    shutil.copytree(trained / "ad", adapter)
+    (adapter / "adapter_model.safetensors").unlink()
+    os.mkfifo(adapter / "adapter_model.safetensors")
+    result = within(60, lambda: evaluate(cli, adapter, tmp_path / "ev"))
+    assert_one_line_error(result, "adapter_model.safetensors", "FIFO")
+    result = within(60, lambda: cli("merge", adapter, "--out", tmp_path / "m"))
+    assert_one_line_error(result, "FIFO")
+    data = tmp_path / "ds"
+    shutil.copytree(trained / "ds", data)
+    arrow = next(data.glob("*.arrow"))
+    arrow.unlink()
+    os.mkfifo(arrow)
+    train = ("train", "--dataset", data, "--model", trained / "base", "--out", tmp_path / "t")
+    assert_one_line_error(within(60, lambda: cli(*train)), "FIFO")
+    assert not (tmp_path / "ev").exists() and not (tmp_path / "t").exists()
+
+
+def test_damaged_weights_and_run_records_are_one_line(cli, trained, tmp_path) -> None:
+    base = tmp_path / "base"
+    shutil.copytree(trained / "base", base)
+    weights = base / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    result = cli(
+        "eval", "--model", base, "--task", "xnli", "--langs", "en", "--data", "synthetic",
+        "--mode", "rank", "--limit", "2", "--out", tmp_path / "ev",
+    )  # fmt: skip
+    assert_one_line_error(result, "model: cannot load")
+    assert not (tmp_path / "ev").exists()  # nothing half-written for the next run to trip on
+    adapter = tmp_path / "ad"
+    shutil.copytree(trained / "ad", adapter)
+    (adapter / "run.json").write_text("[1, 2")
+    assert_one_line_error(cli("merge", adapter, "--out", tmp_path / "m"), "run.json", "damaged")
+
+
+def test_an_adapter_is_refused_on_a_base_replaced_in_its_folder(cli, trained, tmp_path) -> None:
+    assert evaluate(cli, trained / "ad", tmp_path / "before").code == 0
+    replaced = tmp_path / "copy"
+    shutil.copytree(trained, replaced)  # the run.json names the original base: move both
+    adapter = replaced / "ad"
+    run = (adapter / "run.json").read_text().replace(str(trained / "base"), str(replaced / "base"))
+    (adapter / "run.json").write_text(run)
+    assert evaluate(cli, adapter, tmp_path / "moved").code == 0  # same content, new path
+    config = replaced / "base" / "config.json"
+    config.write_text(config.read_text().replace('"rms_norm_eps": 1e-06', '"rms_norm_eps": 1e-05'))
+    assert_one_line_error(evaluate(cli, adapter, tmp_path / "after"), "files have changed since")
+    analyze = ("analyze", "--model", replaced / "base", "--adapter", adapter, "--langs", "en,de",
+               "--n", "4", "--out", tmp_path / "an")  # fmt: skip
+    assert_one_line_error(cli(*analyze), "files have changed since")
+    assert_one_line_error(cli("merge", adapter, "--out", tmp_path / "m"), "files have changed")
+
+
+def test_train_overwrite_keeps_a_users_file_in_the_log_folder(cli, trained, tmp_path) -> None:
+    adapter = tmp_path / "ad"
+    train = ("train", "--dataset", trained / "ds", "--model", trained / "base", "--out", adapter,
+             "--max-steps", "1")  # fmt: skip
+    assert cli(*train).code == 0
+    (adapter / "tensorboard" / "mylog.txt").write_text("mine")
+    assert_one_line_error(cli(*train, "--overwrite"), "mylog.txt")
+    assert (adapter / "tensorboard" / "mylog.txt").read_text() == "mine"
