@@ -539,6 +539,8 @@ def test_select_refuses_a_set_size_range_past_any_pool(cli) -> None:
         ("per_device_train_batch_size=99999999999999999999", "larger than"),
         ("dataloader_num_workers=10000", "at most"),
         ("report_to=wandb", "not installed"),
+        ("deepspeed=/nonexistent.json", "deepspeed"),
+        ("push_to_hub=true", "the Hub is offline"),
     ],
 )
 def test_train_refuses_sft_values_that_fail_late(cli, tiny_model_dir, tmp_path, field, fragment):

@@ -324,6 +324,20 @@ def check_sft_values(sft: dict[str, Any]) -> None:
             and importlib.util.find_spec(str(target)) is None
         ):
             raise ValueError(f"report_to: {target!r} is not installed here (pip install {target})")
+    check_integrations(sft)
+
+
+def check_integrations(sft: dict[str, Any]) -> None:
+    """Settings that reach for something outside mslt-it (DeepSpeed, the Hub), checked before
+    the model loads: the library's own failure comes after minutes, as an exception."""
+    deepspeed = sft.get("deepspeed")
+    if deepspeed:
+        if importlib.util.find_spec("deepspeed") is None:
+            raise ValueError("deepspeed: the deepspeed package is not installed here")
+        if isinstance(deepspeed, str) and not Path(deepspeed).expanduser().is_file():
+            raise ValueError(f"deepspeed: no such file {deepspeed!r} (a DeepSpeed JSON config)")
+    if sft.get("push_to_hub") and os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0"):
+        raise ValueError("push_to_hub: the Hub is offline here (HF_HUB_OFFLINE is set)")
 
 
 @cache
