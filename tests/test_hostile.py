@@ -930,3 +930,12 @@ def test_huge_custom_vectors_give_the_distances_of_small_ones(cli, tmp_path, sca
     small, huge = scores("1"), scores(scale)
     assert huge == pytest.approx(small)
     assert small["ar+en"] == pytest.approx(1 - 2**-0.5)
+
+
+def test_score_refuses_records_of_two_runs_in_one_file(cli, tmp_path: Path) -> None:
+    record = {"task": "xnli", "lang": "en", "template": "xnli/en-instruct", "output": "yes",
+              "gold": "entailment", "mode": "generate"}  # fmt: skip
+    lines = [{**record, "id": "a", "adapter": "ad"}, {**record, "id": "b", "adapter": "../x"}]
+    path = tmp_path / "predictions.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert_one_line_error(cli("score", path), "record 2: adapter", "a file holds one run")

@@ -261,9 +261,14 @@ def answer_languages(
 REQUIRED_FIELDS = ("id", "task", "lang", "template", "output", "gold")
 
 
+ONE_RUN_FIELDS = ("adapter", "mode")
+"""Fields every record of one predictions file shares: it is one run's output."""
+
+
 def check_records(records: Sequence[Record], path: Path) -> None:
     """Every line an mslt-it prediction: required fields, a text output, each id once."""
     seen: set[tuple[str, str, str]] = set()
+    first: dict[str, Any] = {}
     for number, record in enumerate(records, start=1):
         missing = [key for key in REQUIRED_FIELDS if key not in record]
         if missing:
@@ -271,6 +276,12 @@ def check_records(records: Sequence[Record], path: Path) -> None:
                 f"predictions: {path} record {number} lacks field {missing[0]!r}; "
                 "not mslt-it output"
             )
+        for key in ONE_RUN_FIELDS:  # records of two runs would be pooled into one score
+            if key in record and first.setdefault(key, record[key]) != record[key]:
+                raise MsltError(
+                    f"predictions: {path} record {number}: {key} {record[key]!r:.60} differs "
+                    f"from the first record's {first[key]!r:.60}; a file holds one run"
+                )
         if not isinstance(record["output"], str):
             raise MsltError(
                 f"predictions: {path} record {number}: output must be text, "

@@ -33,6 +33,7 @@ import numpy as np
 from mslt_it.errors import MsltError, allowed
 from mslt_it.files import read_user_text
 from mslt_it.io import atomic_write_text, is_sealed, seal
+from mslt_it.outputs import check_writable
 from mslt_it.selection.features import feature_names
 from mslt_it.selection.measured import MAX_ABS_SCORE, MeasuredTransfer
 
@@ -252,6 +253,7 @@ def _check_save_path(path: Path, overwrite: bool, inputs: Sequence[Path]) -> Non
             raise MsltError(f"--save: {str(path)!r} is an input; choose another file")
     if path.is_symlink() or (path.exists() and not path.is_file()):
         raise MsltError(f"--save: {str(path)!r} exists and is not a regular file")
+    check_writable(parent, "--save")  # before the fit, not after it
     if path.exists():
         if not overwrite:
             raise MsltError(f"--save: {str(path)!r} exists; pass --overwrite to replace it")
