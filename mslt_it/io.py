@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,7 +59,9 @@ def atomic_write_text(path: str | Path, text: str, *, replace: bool = True) -> N
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:100]}.", suffix=".tmp", dir=path.parent)
+    prefix = temporary_prefix(path.name)
+    remove_orphans(path.parent, prefix)
+    fd, tmp = tempfile.mkstemp(prefix=prefix + this_writer(), suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -71,6 +74,51 @@ def atomic_write_text(path: str | Path, text: str, *, replace: bool = True) -> N
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def temporary_prefix(name: str) -> str:
+    """The start of the names of ``name``'s temporaries: hidden, and short enough that a
+    250-byte name plus the rest still fits in a file name."""
+    return f".{name[:100]}.mslt-"
+
+
+def this_writer() -> str:
+    """Who writes a temporary (host and process), so a later writer can tell one left by a
+    process that is gone (``kill -9``) from one still being written."""
+    return f"{socket.gethostname()[:40]}-{os.getpid()}."
+
+
+def remove_orphans(folder: Path, prefix: str) -> None:
+    """Remove temporaries of ``prefix`` that a process of this host left when it was killed.
+
+    Only names of exactly mslt-it's form, written on this host by a process id that no longer
+    runs: a temporary of a live writer (or of another host sharing the folder) is never
+    touched. A reused process id keeps an orphan for later, which is the safe side.
+    """
+    host = socket.gethostname()[:40]
+    try:
+        entries = [e for e in os.scandir(folder) if e.name.startswith(prefix + host + "-")]
+    except OSError:
+        return
+    for entry in entries:
+        pid = entry.name[len(prefix + host + "-") :].split(".", 1)[0]
+        if not pid.isdigit() or not entry.name.endswith((".tmp", ".old")) or _alive(int(pid)):
+            continue
+        with contextlib.suppress(OSError):
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True
 
 
 def _create_from(tmp: str, path: Path) -> None:
@@ -122,8 +170,9 @@ def atomic_directory(
     """
     path = Path(path).resolve()  # "." and "runs/x/.." have no usable name of their own
     path.parent.mkdir(parents=True, exist_ok=True)
-    short = path.name[:100]  # a 250-byte name plus the temporary suffix would not fit
-    tmp = Path(tempfile.mkdtemp(prefix=f".{short}.", suffix=".tmp", dir=path.parent))
+    prefix = temporary_prefix(path.name)
+    remove_orphans(path.parent, prefix)
+    tmp = Path(tempfile.mkdtemp(prefix=prefix + this_writer(), suffix=".tmp", dir=path.parent))
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes folders private; outputs are not
     try:
         yield tmp
@@ -131,7 +180,9 @@ def atomic_directory(
         if kind is not None:
             mark_owner(tmp, kind)
         if path.exists() and overwrite:
-            trash = Path(tempfile.mkdtemp(prefix=f".{short}.", suffix=".old", dir=path.parent))
+            trash = Path(
+                tempfile.mkdtemp(prefix=prefix + this_writer(), suffix=".old", dir=path.parent)
+            )
             os.replace(path, trash / "previous")
             os.replace(tmp, path)
             shutil.rmtree(trash, ignore_errors=True)

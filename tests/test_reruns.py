@@ -202,3 +202,41 @@ def test_what_the_later_steps_need_is_checked_by_the_dry_run(
     user_prompts(tmp_path / "p")
     result = cli("run", prompts_recipe(tmp_path, data, eval_extra), "--dry-run")
     assert_one_line_error(result, fragment)
+
+
+def test_a_killed_writers_temporaries_are_cleared_by_the_next_write(tmp_path: Path) -> None:
+    """kill -9 leaves a hidden temporary; the next write of that name removes it, and never
+    one of a live process or of another host sharing the folder."""
+    import socket
+    import subprocess
+    import sys
+
+    from mslt_it.io import atomic_directory, atomic_write_text
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead = int(gone.stdout)
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    host = socket.gethostname()[:40]
+    try:
+        orphan = tmp_path / f".p.json.mslt-{host}-{dead}.x1.tmp"
+        orphan.write_text("half")
+        folder = tmp_path / f".out.mslt-{host}-{dead}.x2.tmp"
+        folder.mkdir()
+        (folder / "part").write_text("half")
+        kept = [
+            tmp_path / f".p.json.mslt-{host}-{live.pid}.x3.tmp",
+            tmp_path / f".p.json.mslt-otherhost-{dead}.x4.tmp",
+            tmp_path / ".p.json.x5.tmp",  # not mslt-it's form
+        ]
+        for path in kept:
+            path.write_text("busy")
+        atomic_write_text(tmp_path / "p.json", "{}")
+        with atomic_directory(tmp_path / "out") as building:
+            (building / "done").write_text("yes")
+        assert not orphan.exists() and not folder.exists()
+        assert all(path.exists() for path in kept)
+        assert (tmp_path / "out" / "done").read_text() == "yes"
+    finally:
+        live.kill()
+        live.wait()
