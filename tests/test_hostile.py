@@ -769,7 +769,7 @@ def test_analyze_does_not_replace_a_users_plots(cli, tmp_path: Path, tiny_model_
     (out / "cka.png").write_bytes(b"mine")
     result = cli("analyze", "--model", tiny_model_dir, "--langs", "en,de", "--n", "4",
                  "--out", out, "--overwrite")  # fmt: skip
-    assert_one_line_error(result, "cka.png", "not written by mslt-it")
+    assert_one_line_error(result, "cka.png", "not a picture mslt-it analyze wrote")
     assert (out / "cka.png").read_bytes() == b"mine"
 
 

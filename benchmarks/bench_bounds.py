@@ -1,0 +1,112 @@
+"""The cost of the text-size check on values a template builds, side by side in one run.
+
+Every list, tuple and mapping a template writes, and every value a filter, call or operator
+returns, is measured as text before it is kept (``mslt_it.prompt_bounds._check_weight``), so a
+value nested into itself cannot grow into exponential text. This renders the same rows through
+shipped templates and a task definition's expressions with the check on, then with it switched
+off, alternating the two arms, and prints each arm's time per row and the ratio.
+
+    python benchmarks/bench_bounds.py [--rows 3000] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+
+os.environ.setdefault("MSLT_IT_PROGRESS", "0")
+
+import mslt_it.prompt_bounds as bounds
+from mslt_it.prompts import get_template
+from mslt_it.tasks import get_task
+from mslt_it.tasks.sources import open_split
+
+CASES = [
+    ("xnli", "xnli/en-instruct", "en"),
+    ("xnli", "xnli/native", "de"),
+    ("xcopa", "xcopa/en-instruct", "sw"),
+    ("xcopa", "xcopa/lm-eval", "sw"),
+]
+"""Shipped templates (their rows from the synthetic world)."""
+
+USER_TEMPLATE = (
+    "{% set parts = [premise, hypothesis, ('a', 'b')] %}{% set ns = namespace(seen=[]) %}"
+    "{% for p in parts %}{% set ns.seen = ns.seen + [p] %}{% endfor %}"
+    "{{ {'premise': premise, 'parts': ns.seen} | tojson }} {{ parts[:2] | join(' / ') }}"
+)
+"""A template of the kind the check is for: literals, a namespace grown in a loop, tojson."""
+
+
+def rows_of(task: str, lang: str, count: int) -> list:
+    split = open_split(get_task(task), lang, "test", "synthetic")
+    rows = split.rows(range(min(count, len(split))))
+    return (rows * (count // len(rows) + 1))[:count]
+
+
+def timed(work: Callable[[], None]) -> float:
+    started = time.perf_counter()
+    work()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=3000)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    checked = bounds._check_weight
+    print(f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    print("| template | rows | check on (µs/row) | check off (µs/row) | on / off |")
+    print("|---|---:|---:|---:|---:|")
+    for task, template_id, lang in CASES:
+        template = get_template(template_id)
+        rows = rows_of(task, lang, args.rows)
+
+        def render_all(template=template, rows=rows, lang=lang) -> None:
+            for row in rows:
+                template.render(row, lang)
+
+        render_all()  # warm: compiled templates, caches
+        on, off = [], []
+        for _ in range(args.repeats):
+            bounds._check_weight = checked
+            on.append(timed(render_all))
+            bounds._check_weight = lambda value, what: None
+            off.append(timed(render_all))
+        bounds._check_weight = checked
+        per_on = 1e6 * statistics.median(on) / len(rows)
+        per_off = 1e6 * statistics.median(off) / len(rows)
+        print(
+            f"| {template_id} ({lang}) | {len(rows)} | {per_on:.1f} | {per_off:.1f} | "
+            f"{per_on / per_off:.2f} |"
+        )
+    compiled = bounds.ENVIRONMENT.from_string(USER_TEMPLATE)
+    rows = [dict(row) for row in rows_of("xnli", "en", args.rows)]
+
+    def render_user() -> None:
+        for row in rows:
+            with bounds.bounded():
+                compiled.render(row)
+
+    render_user()
+    on, off = [], []
+    for _ in range(args.repeats):
+        bounds._check_weight = checked
+        on.append(timed(render_user))
+        bounds._check_weight = lambda value, what: None
+        off.append(timed(render_user))
+    bounds._check_weight = checked
+    per_on = 1e6 * statistics.median(on) / len(rows)
+    per_off = 1e6 * statistics.median(off) / len(rows)
+    print(
+        f"| a user template: literals, a namespace, tojson (en) | {len(rows)} | {per_on:.1f} | "
+        f"{per_off:.1f} | {per_on / per_off:.2f} |"
+    )
+
+
+if __name__ == "__main__":
+    main()
