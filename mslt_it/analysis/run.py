@@ -406,13 +406,13 @@ def check_adapter_bases(model: str, adapters: list[Adapter]) -> None:
     nothing."""
     for adapter in adapters:
         base = adapter.run.get("base_model")
-        if model_changed(adapter.run.get("base_model_identity"), model):
-            raise MsltError(
-                f"--adapter: {adapter.label} was trained on a base model whose files have "
-                f"changed since in {model!r} (retrained or replaced); analyse it with the base "
-                "it was trained on, or train it again"
-            )
         if not isinstance(base, str) or same_model(base, model):
+            if model_changed(adapter.run.get("base_model_identity"), model):
+                raise MsltError(
+                    f"--adapter: {adapter.label} was trained on a base model whose files have "
+                    f"changed since in {model!r} (retrained or replaced); analyse it with the "
+                    "base it was trained on, or train it again"
+                )
             continue
         recorded = adapter.run.get("base_model_identity")
         folder = Path(model).expanduser()
