@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from mslt_it.files import control_character
 from mslt_it.yamlfiles import (  # their old home was here: re-exported, see __all__
     MAX_INPUT_BYTES,
     MAX_YAML_NODES,
@@ -275,6 +276,14 @@ class RecipeConfig(BaseModel):
     train: dict[str, Any] = Field(default={}, description="mslt-it train settings.")
     eval: dict[str, Any] = Field(default={}, description="mslt-it eval settings.")
     report: ReportConfig = ReportConfig()
+
+    @field_validator("output_dir")
+    @classmethod
+    def _plain_output_dir(cls, folder: str | None) -> str | None:
+        found = control_character(folder) if folder is not None else None
+        if found is not None:
+            raise ValueError(f"holds the control character {found!r}; a folder name has none")
+        return folder
 
     @field_validator("name")
     @classmethod

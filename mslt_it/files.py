@@ -13,6 +13,7 @@ import csv
 import io
 import os
 import stat
+import unicodedata
 from pathlib import Path
 
 from mslt_it.errors import MsltError
@@ -148,3 +149,17 @@ def check_regular_files(folder: str | Path, field: str) -> None:
                 raise MsltError(
                     f"{field}: {path!r} is {_kind_of(mode)}; the folder must hold regular files"
                 )
+
+
+BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+"""Characters that reorder the text around them: a name holding one reads as another."""
+
+
+def control_character(text: str) -> str | None:
+    """The first character of ``text`` that no file name mslt-it writes may hold (a control
+    character such as a newline or an escape, which breaks logs and reaches the terminal raw,
+    or a bidirectional control, which makes the name read as another), or None."""
+    for character in text:
+        if unicodedata.category(character) == "Cc" or character in BIDI_CONTROLS:
+            return character
+    return None

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import socket
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -200,7 +201,10 @@ def relative_files(folder: Path) -> list[str]:
     for root, dirs, files in os.walk(folder):
         here = Path(root)
         for name in list(dirs):
-            if (here / name / OWNER_FILE).is_file():
+            if (here / name).is_symlink():  # a link to a folder: an entry, not a tree to walk
+                dirs.remove(name)
+                found.append((here / name).relative_to(folder).as_posix())
+            elif (here / name / OWNER_FILE).is_file():
                 dirs.remove(name)
                 found.append((here / name).relative_to(folder).as_posix() + "/")
         for name in files:
@@ -244,6 +248,8 @@ def file_fingerprint(path: Path) -> str:
     """What a marker remembers of a file it lists, so a file the user changed since is theirs."""
     try:
         info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            return "special"  # a FIFO would block the read, a device never end it
         if info.st_size <= FINGERPRINT_BYTES:
             return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
         return f"stat:{info.st_size}:{info.st_mtime_ns}"

@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from mslt_it.errors import MsltError, allowed
+from mslt_it.files import control_character
 from mslt_it.io import (
     OWNER_FILE,
     atomic_write_json,
@@ -47,12 +48,18 @@ from mslt_it.io import (
     relative_files,
 )
 
+TENSORBOARD_LOGS = (
+    "tensorboard/events.out.tfevents.[0-9]*",
+    "tensorboard/*/events.out.tfevents.[0-9]*",
+)
+"""The logs a training writes with ``report_to: tensorboard`` (TensorBoard names them
+``events.out.tfevents.<time>.<host>.<pid>.<n>``; ``add_scalars`` one folder down)."""
+
 KIND_FILES: dict[str, tuple[str, ...]] = {
     "dataset": ("manifest.json", "*.jsonl", "*.parquet", "*.arrow", "*.json", "*/*"),
     "adapter": (
         "run.json", "run.started.json", "*.safetensors", "*.bin", "*.json", "*.jinja", "*.model",
-        "*.txt", "README.md", "checkpoints/*", "runs/*", "*.jsonl",
-        "tensorboard/*events.out.tfevents.*",
+        "*.txt", "README.md", "checkpoints/*", "runs/*", "*.jsonl", *TENSORBOARD_LOGS,
     ),
     "evaluation": (
         "results.json", "predictions.jsonl", "timings.json", "study.json", "rescored.json",
@@ -108,15 +115,20 @@ WORKING_FILES = (
 """Files an unfinished output of mslt-it holds between its markings (chunks, checkpoints)."""
 
 KIND_WORKING_FILES: dict[str, tuple[str, ...]] = {
-    "adapter": ("run.started.json", "tensorboard/*events.out.tfevents.*"),
+    "adapter": ("run.started.json", *TENSORBOARD_LOGS),
 }
-"""Working files of one kind only: a training writes its start record after its marker, and its
-TensorBoard log (``report_to: tensorboard``, the default) while it runs."""
+"""Working files of one kind, while its output is unfinished: a training writes its start
+record after its marker, and its TensorBoard log (``report_to: tensorboard``, the default) as it
+runs. Once finished, the marker lists them with their fingerprints like any other file."""
 
 
-def working_files(kind: str) -> tuple[str, ...]:
-    """The working files (:data:`WORKING_FILES`) an unfinished output of ``kind`` may hold."""
-    return (*WORKING_FILES, *KIND_WORKING_FILES.get(kind, ()))
+def working_files(kind: str, folder: Path | None = None) -> tuple[str, ...]:
+    """The working files an output of ``kind`` may hold: :data:`WORKING_FILES`, and its kind's
+    own while it is unfinished (no :data:`DONE_FILES` in ``folder``)."""
+    finished = folder is not None and any(
+        (folder / name).is_file() for name in DONE_FILES.get(kind, ())
+    )
+    return WORKING_FILES if finished else (*WORKING_FILES, *KIND_WORKING_FILES.get(kind, ()))
 
 
 def foreign_files(folder: Path) -> list[str]:
@@ -132,7 +144,7 @@ def foreign_files(folder: Path) -> list[str]:
     if marker is None:
         return relative_files(folder)
     listed = marker.get("files")
-    patterns = working_files(marker["kind"])
+    patterns = working_files(marker["kind"], folder)
     if not isinstance(listed, dict):
         listed, patterns = {}, (*KIND_FILES.get(marker["kind"], ()), *patterns)
 
@@ -148,6 +160,26 @@ def foreign_files(folder: Path) -> list[str]:
         elif not ours(name):
             found.append(name)
     return found
+
+
+def output_intact(folder: Path) -> bool:
+    """Every file the marker lists is still there, unchanged (small files by content, large
+    ones by size: a copied folder keeps sizes, not times). A folder without a marker, or with
+    one of a version that listed no files, cannot tell and counts as intact."""
+    marker = _marker(Path(folder))
+    listed = marker.get("files") if marker is not None else None
+    if not isinstance(listed, dict):
+        return True
+    for name, recorded in listed.items():
+        now = file_fingerprint(Path(folder) / name)
+        if now == "unreadable" or not isinstance(recorded, str):
+            return False
+        if recorded.startswith("stat:") and now.startswith("stat:"):
+            if recorded.split(":")[1] != now.split(":")[1]:
+                return False
+        elif now != recorded:
+            return False
+    return True
 
 
 def mark_finished(folder: Path, kind: str) -> None:
@@ -186,6 +218,16 @@ def adopt_output(folder: str | Path, kind: str) -> list[str]:
         )
     with output_lock(folder, field):
         files = relative_files(folder)
+        special = [
+            n
+            for n in files
+            if not n.endswith("/") and not (folder / n).is_symlink() and not (folder / n).is_file()
+        ]
+        if special:
+            raise MsltError(
+                f"{field}: {_describe(folder)} holds {special[0]!r}, which is not a regular file "
+                "(a FIFO or a device); nothing was marked"
+            )
         links = [n for n in files if (folder / n).is_symlink()]
         if links:
             raise MsltError(
@@ -401,7 +443,14 @@ def _read_holder(handle: int) -> str:
 
 
 def check_path_names(path: Path, field: str) -> None:
-    """Every part of ``path`` fits in a file name (:data:`NAME_MAX` bytes)."""
+    """Every part of ``path`` fits in a file name (:data:`NAME_MAX` bytes) and holds no control
+    character (:func:`mslt_it.files.control_character`)."""
+    found = control_character(str(path))
+    if found is not None:
+        raise MsltError(
+            f"{field}: {str(path)!r} holds the control character {found!r}; a folder or file "
+            "name mslt-it writes has none"
+        )
     for part in path.parts:
         if len(part.encode()) > NAME_MAX:
             raise MsltError(
@@ -501,6 +550,7 @@ def check_output_file(
     if str(path).strip() == "":  # before Path(), which reads "" as "."
         raise MsltError(f"{field}: an empty path; give a file")
     path = Path(path)
+    check_path_names(path, field)
     if path.is_dir():
         raise MsltError(f"{field}: {_describe(path)} is a folder; give a file")
     check_not_an_input(path, inputs, field, noun="file")
@@ -529,14 +579,29 @@ def sealed_json_of_kind(kind: str) -> Callable[[Path], bool]:
     return test
 
 
-def record_file(folder: Path, name: str) -> None:
-    """Add a file mslt-it just wrote into its own output ``folder`` (``score``'s rescored.json
-    in an evaluation) to the folder's marker, so replacing the folder later takes it along
-    instead of calling it the user's. A folder without a marker is left as it is."""
-    marker = _marker(folder)
-    if marker is None or not isinstance(marker.get("files"), dict):
+def marked_output(path: Path, levels: int = 3) -> Path | None:
+    """The output of mslt-it's that ``path`` lies in: its folder or the nearest one above (up
+    to ``levels``) holding a marker (an evaluation's run subfolder belongs to the evaluation)."""
+    folder = Path(path).absolute().parent
+    for _ in range(levels):
+        if _marker(folder) is not None:
+            return folder
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    return None
+
+
+def record_file(path: Path) -> None:
+    """Add a file mslt-it just wrote into one of its outputs (``score``'s rescored.json in an
+    evaluation, or in one of its runs' subfolders) to that output's marker, so replacing it
+    later takes the file along instead of calling it the user's. Elsewhere nothing is done."""
+    folder = marked_output(path)
+    marker = _marker(folder) if folder is not None else None
+    if folder is None or marker is None or not isinstance(marker.get("files"), dict):
         return
-    files = {**marker["files"], name: file_fingerprint(folder / name)}
+    name = Path(path).absolute().relative_to(folder).as_posix()
+    files = {**marker["files"], name: file_fingerprint(Path(path))}
     atomic_write_json(folder / OWNER_FILE, {**marker, "files": files})
 
 

@@ -229,6 +229,9 @@ def _check_evaluation(recipe: Recipe) -> None:
     try:
         plan_tasks(recipe.eval)
         check_data_folder(recipe.eval.data, "data")
+        for folder in recipe.eval.prompts_dir:
+            if not Path(folder).expanduser().is_dir():
+                raise MsltError(f"prompts_dir: {folder!r} is not a folder of prompt templates")
         if recipe.eval.template:
             get_template(recipe.eval.template, recipe.eval.prompts_dir)
     except MsltError as error:

@@ -142,6 +142,13 @@ def gather_comparisons(
             check_rows_agree(results, loaded[name])
         return loaded[name]
 
+    for name, path in results.files.items():  # every run's table numbers, compared or not
+        if (path.parent / paired.PREDICTIONS).is_file():
+            try:
+                rows_of(name)
+            except MsltError as error:
+                raise MsltError(f"run dir: {str(error).removeprefix('compare: ')}") from None
+
     asked = [(paired.pick_run(a, results.runs), paired.pick_run(b, results.runs)) for a, b in asked]
     for a, b in asked:
         if a == b:
@@ -173,6 +180,12 @@ def check_rows_agree(results: Results, rows: paired.RunRows) -> None:
         if rows.metric.get(score.task) != "accuracy" or not outcomes:
             continue
         measured = 100 * sum(outcomes.values()) / len(outcomes)
+        if score.n and score.n != len(outcomes):
+            raise MsltError(
+                f"compare: {rows.name!r} on {score.task}/{score.lang}: results.json counts "
+                f"{score.n} rows and predictions.jsonl beside it holds {len(outcomes)}; one was "
+                "changed after the evaluation (re-run `mslt-it score` or the evaluation)"
+            )
         if abs(measured - score.score) > AGREEMENT:
             raise MsltError(
                 f"compare: {rows.name!r} on {score.task}/{score.lang}: results.json says "

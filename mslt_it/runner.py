@@ -23,7 +23,13 @@ from mslt_it.data import build_dataset
 from mslt_it.errors import MsltError, allowed
 from mslt_it.evaluation import compare_models, evaluate
 from mslt_it.evaluation.suites import load_suite, resolve_suite_path
-from mslt_it.identity import DATA_FILES, model_identity, text_file_sha256, tree_sha256
+from mslt_it.identity import (
+    DATA_FILES,
+    file_sha256,
+    model_identity,
+    text_file_sha256,
+    tree_sha256,
+)
 from mslt_it.io import atomic_write_json, atomic_write_text
 from mslt_it.named_models import (
     TINY_MODELS,
@@ -36,6 +42,7 @@ from mslt_it.outputs import (
     check_nothing_foreign,
     holds_anything,
     mark_owner,
+    output_intact,
     owner_kind,
 )
 from mslt_it.prompts import get_template
@@ -44,6 +51,8 @@ from mslt_it.tasks import get_task
 from mslt_it.tasks.definitions import user_definition
 
 MARKER = ".mslt-it-step.json"
+WEIGHT_FILES = (".safetensors", ".bin")
+"""An adapter's weight files: what an evaluation of it read."""
 Status = Literal["done", "todo", "stale", "waiting"]
 
 
@@ -84,6 +93,11 @@ class Step:
     after: list[Step] = field(default_factory=list, repr=False)
     """Steps whose output this one reads: while one of them is not done, this one waits (its
     hash would be computed from their old output)."""
+    upstream: Callable[[], Any] | None = field(default=None, repr=False)
+    """The content this step read from earlier steps' outputs (the adapters' weights, the
+    evaluation's results), recorded when it finishes. An earlier step redone from the same
+    settings can still write other content (a deleted adapter trained again), and then this
+    step is stale although its input hash is not."""
 
     @property
     def title(self) -> str:
@@ -99,12 +113,21 @@ class Step:
         marker = self.output / MARKER
         if not marker.is_file():
             return "todo"
-        return "done" if json.loads(marker.read_text())["input_hash"] == wanted else "stale"
+        recorded = json.loads(marker.read_text())
+        if recorded["input_hash"] != wanted or not output_intact(self.output):
+            return "stale"  # other inputs, or its files were changed or removed since
+        if self.upstream is not None and recorded.get("upstream", None) not in (
+            None,  # a marker of a version that did not record it
+            content_hash(self.upstream()),
+        ):
+            return "stale"
+        return "done"
 
     def mark_done(self) -> None:
-        atomic_write_json(
-            self.output / MARKER, {"step": self.name, "input_hash": self.input_hash()}
-        )
+        record = {"step": self.name, "input_hash": self.input_hash()}
+        if self.upstream is not None:
+            record["upstream"] = content_hash(self.upstream())
+        atomic_write_json(self.output / MARKER, record)
 
 
 @dataclass
@@ -291,7 +314,11 @@ def eval_step(recipe: Recipe, root: Path, model_path: Path | str) -> Step:
         ensure_model(recipe, model_path)
         run_evaluation(recipe, model_path, adapters, output)
 
-    return Step("eval", [], output, input_hash, execute)
+    def upstream() -> dict[str, str]:
+        # each file's digest is remembered by its stat key: a dry run does not re-read weights
+        return {run_id: tree_sha256(folder, WEIGHT_FILES) for run_id, folder in adapters.items()}
+
+    return Step("eval", [], output, input_hash, execute, upstream=upstream)
 
 
 def compare_step(recipe: Recipe, root: Path, model_path: Path | str) -> Step:
@@ -340,7 +367,14 @@ def report_step(recipe: Recipe, root: Path) -> Step:
 
         write_report([eval_dir], output, recipe=recipe)
 
-    return Step("report", [], output, input_hash, execute)
+    def upstream() -> dict[str, str]:
+        return {
+            path.relative_to(eval_dir).as_posix(): file_sha256(path)
+            for path in sorted(eval_dir.rglob("results.json"))
+            if not any(part.startswith(".") for part in path.relative_to(eval_dir).parts)
+        }
+
+    return Step("report", [], output, input_hash, execute, upstream=upstream)
 
 
 def run_training(recipe: Recipe, data_dir: Path, model_path: Path | str, output: Path) -> None:

@@ -111,3 +111,36 @@ def test_train_overwrite_keeps_a_users_file_in_the_log_folder(cli, trained, tmp_
     (adapter / "tensorboard" / "mylog.txt").write_text("mine")
     assert_one_line_error(cli(*train, "--overwrite"), "mylog.txt")
     assert (adapter / "tensorboard" / "mylog.txt").read_text() == "mine"
+
+
+def test_a_users_file_named_like_a_log_is_still_theirs(cli, trained, tmp_path) -> None:
+    adapter = tmp_path / "ad"
+    shutil.copytree(trained / "ad", adapter)
+    (adapter / "tensorboard" / "events.out.tfevents.mine").write_text("mine")
+    train = ("train", "--dataset", trained / "ds", "--model", trained / "base", "--out", adapter,
+             "--max-steps", "1", "--overwrite")  # fmt: skip
+    assert_one_line_error(cli(*train), "events.out.tfevents.mine")
+
+
+def test_score_in_a_runs_subfolder_is_listed_by_the_evaluation(cli, trained, tmp_path) -> None:
+    out = tmp_path / "ev"
+    assert evaluate(cli, trained / "ad", out, "--include-base").code == 0
+    run = next(p for p in out.iterdir() if (p / "predictions.jsonl").is_file())
+    assert cli("score", run / "predictions.jsonl").code == 0
+    assert evaluate(cli, trained / "ad", out, "--include-base", "--overwrite").code == 0
+
+
+def test_adopt_and_overwrite_never_block_on_or_lose_special_entries(cli, tmp_path) -> None:
+    folder = tmp_path / "rep"
+    folder.mkdir()
+    (folder / "report.md").write_text("# old report\n")
+    os.mkfifo(folder / "p.png")
+    result = within(60, lambda: cli("adopt", folder, "--kind", "report"))
+    assert_one_line_error(result, "p.png", "not a regular file")
+    model = tmp_path / "m"
+    assert cli("tiny-model", model).code == 0
+    (tmp_path / "precious").mkdir()
+    (model / "mylink").symlink_to(tmp_path / "precious")
+    assert_one_line_error(cli("tiny-model", model, "--overwrite"), "mylink")
+    assert (model / "mylink").is_symlink()
+    assert_one_line_error(cli("tiny-model", tmp_path / "w", "--world", "--steps", "0"), "--steps")

@@ -603,3 +603,20 @@ def test_a_report_never_shows_two_numbers_for_one_run_and_language(cli, tmp_path
     (adapter / "predictions.jsonl").write_text(lines)
     result = cli("report", tmp_path / "ev", "--out", tmp_path / "rep2", *compare)
     assert_one_line_error(result, "xnli/de", "results.json says 50.00", "predictions.jsonl")
+
+
+def test_a_report_checks_every_runs_table_against_its_predictions(cli, tmp_path: Path) -> None:
+    """Compared or not: a score or a count edited in results.json is refused."""
+    document = results_document(50.0)
+    document["tasks"]["xnli"]["languages"] = {"de": {"score": 80.0, "n": 4}}
+    path = write_results(tmp_path / "ev", document)
+    records = [{"task": "xnli", "lang": "de", "id": str(i), "correct": i < 2} for i in range(4)]
+    (path / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    result = cli("report", tmp_path / "ev", "--out", tmp_path / "rep")
+    assert_one_line_error(result, "results.json says 80.00", "50.00")
+    document["tasks"]["xnli"]["languages"] = {"de": {"score": 50.0, "n": 5}}
+    write_results(tmp_path / "ev", document)
+    assert_one_line_error(cli("report", tmp_path / "ev", "--out", tmp_path / "rep"), "counts 5")
+    document["tasks"]["xnli"]["languages"] = {"de": {"score": 50.0, "n": 4}}
+    write_results(tmp_path / "ev", document)
+    assert cli("report", tmp_path / "ev", "--out", tmp_path / "rep").code == 0

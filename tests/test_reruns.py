@@ -240,3 +240,55 @@ def test_a_killed_writers_temporaries_are_cleared_by_the_next_write(tmp_path: Pa
     finally:
         live.kill()
         live.wait()
+
+
+@pytest.mark.parametrize("bad", ["out\nnl", "a\u202eb", "a\x1b[31mb"])
+def test_control_characters_in_output_paths_are_refused(cli, tmp_path, bad) -> None:
+    build = ("build", "--task", "xnli", "--sources", "en", "--budget", "4", "--data", "synthetic")
+    assert_one_line_error(cli(*build, "--out", tmp_path / bad), "control character")
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        f"name: r\noutput_dir: {json.dumps(str(tmp_path / bad))}\n"
+        "data: {task: xnli, budget: 8, data: synthetic}\nsources: [en]\n"
+        "model: {name_or_path: mslt-it:tiny}\neval: {task: xnli, langs: [en]}\n"
+    )
+    assert_one_line_error(cli("run", path, "--dry-run"), "output_dir", "control character")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.yaml"]
+
+
+def test_a_missing_eval_prompts_dir_fails_the_dry_run(cli, tmp_path) -> None:
+    user_prompts(tmp_path / "p")
+    path = prompts_recipe(tmp_path, eval_extra=f", prompts_dir: [{tmp_path / 'nope'}]")
+    assert_one_line_error(cli("run", path, "--dry-run"), "eval.prompts_dir", "nope")
+
+
+@pytest.mark.slow
+def test_edited_outputs_of_a_finished_step_are_never_trusted(cli, tmp_path) -> None:
+    """An edited built dataset makes its build stale (and the edit, the user's, stops the run);
+    an adapter trained again makes the evaluation stale, and a changed evaluation the report."""
+    recipe = small_recipe(tmp_path)
+    assert cli("run", recipe).code == 0
+    root = tmp_path / "out"
+    arrow = next((root / "data" / "en").glob("*.arrow"))
+    original = arrow.read_bytes()
+    arrow.write_bytes(original + b"\0")
+    steps = {s.name: s.status() for s in make_plan(load_recipe(recipe)).steps}
+    assert steps["build"] == "stale"
+    assert_one_line_error(cli("run", recipe), arrow.name, "did not write")
+    arrow.write_bytes(original)
+    assert {s.name: s.status() for s in make_plan(load_recipe(recipe)).steps}["build"] == "done"
+    weights = root / "adapters" / "en" / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes())  # the same settings, new content: a retrained
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    marker = json.loads((root / "adapters" / "en" / ".mslt-it-output.json").read_text())
+    from mslt_it.io import file_fingerprint
+
+    marker["files"]["adapter_model.safetensors"] = file_fingerprint(weights)
+    (root / "adapters" / "en" / ".mslt-it-output.json").write_text(json.dumps(marker))
+    steps = {s.name: s.status() for s in make_plan(load_recipe(recipe)).steps}
+    assert steps["train"] == "done" and steps["eval"] == "stale"
+    assert cli("run", recipe).code == 0
+    steps = {s.name: s.status() for s in make_plan(load_recipe(recipe)).steps}
+    assert set(steps.values()) == {"done"}

@@ -222,8 +222,8 @@ def score_command(
     from mslt_it.io import atomic_write_json, seal
     from mslt_it.outputs import (
         check_output_file,
+        marked_output,
         output_lock,
-        owner_kind,
         record_file,
         sealed_json_of_kind,
     )
@@ -236,12 +236,13 @@ def score_command(
         what="a rescored.json",
     )
     results = rescore_file(predictions, prompts_dir or [], seed, bootstrap_samples)
-    if owner_kind(target.parent) is None:
+    output = marked_output(target)
+    if output is None:
         atomic_write_json(target, seal(results))
     else:  # into an output of mslt-it's (an evaluation): its marker learns of the file
-        with output_lock(target.parent, "--out"):
+        with output_lock(output, "--out"):
             atomic_write_json(target, seal(results))
-            record_file(target.parent, target.name)
+            record_file(target)
     print_results(results, title=str(predictions))
     STDOUT.print(f"scores → {target}", highlight=False, soft_wrap=True)
 

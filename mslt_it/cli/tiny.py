@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from mslt_it.cli.common import stdout_console
+from mslt_it.errors import MsltError
 
 STDOUT = stdout_console()
 
@@ -46,6 +47,9 @@ def tiny_model(
     Example: mslt-it tiny-model models/tiny
     """
     from mslt_it.tiny import build_tiny_model  # torch and transformers: only for this command
+
+    if world and steps is not None and steps < 1:  # 0 would read as "the default" below
+        raise MsltError(f"--steps: the world base needs at least 1 step, got {steps}")
 
     path = build_tiny_model(
         out_dir,
