@@ -58,7 +58,6 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=3000)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    checked = bounds._check_weight
     print(f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
     print("| template | rows | check on (µs/row) | check off (µs/row) | on / off |")
     print("|---|---:|---:|---:|---:|")
@@ -70,20 +69,7 @@ def main() -> None:
             for row in rows:
                 template.render(row, lang)
 
-        render_all()  # warm: compiled templates, caches
-        on, off = [], []
-        for _ in range(args.repeats):
-            bounds._check_weight = checked
-            on.append(timed(render_all))
-            bounds._check_weight = lambda value, what: None
-            off.append(timed(render_all))
-        bounds._check_weight = checked
-        per_on = 1e6 * statistics.median(on) / len(rows)
-        per_off = 1e6 * statistics.median(off) / len(rows)
-        print(
-            f"| {template_id} ({lang}) | {len(rows)} | {per_on:.1f} | {per_off:.1f} | "
-            f"{per_on / per_off:.2f} |"
-        )
+        side_by_side(f"{template_id} ({lang})", render_all, len(rows), args.repeats)
     compiled = bounds.ENVIRONMENT.from_string(USER_TEMPLATE)
     rows = [dict(row) for row in rows_of("xnli", "en", args.rows)]
 
@@ -92,20 +78,26 @@ def main() -> None:
             with bounds.bounded():
                 compiled.render(row)
 
-    render_user()
+    side_by_side("a user template: literals, a namespace, tojson (en)", render_user, len(rows),
+                 args.repeats)  # fmt: skip
+
+
+def side_by_side(label: str, work: Callable[[], None], rows: int, repeats: int) -> None:
+    """Time ``work`` with the check on and off, alternating, and print one table row."""
+    checked = bounds._check_weight
+    work()  # warm: compiled templates, caches
     on, off = [], []
-    for _ in range(args.repeats):
+    try:
+        for _ in range(repeats):
+            bounds._check_weight = checked
+            on.append(timed(work))
+            bounds._check_weight = lambda value, what: None
+            off.append(timed(work))
+    finally:
         bounds._check_weight = checked
-        on.append(timed(render_user))
-        bounds._check_weight = lambda value, what: None
-        off.append(timed(render_user))
-    bounds._check_weight = checked
-    per_on = 1e6 * statistics.median(on) / len(rows)
-    per_off = 1e6 * statistics.median(off) / len(rows)
-    print(
-        f"| a user template: literals, a namespace, tojson (en) | {len(rows)} | {per_on:.1f} | "
-        f"{per_off:.1f} | {per_on / per_off:.2f} |"
-    )
+    per_on = 1e6 * statistics.median(on) / rows
+    per_off = 1e6 * statistics.median(off) / rows
+    print(f"| {label} | {rows} | {per_on:.1f} | {per_off:.1f} | {per_on / per_off:.2f} |")
 
 
 if __name__ == "__main__":
