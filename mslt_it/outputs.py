@@ -216,6 +216,12 @@ def adopt_output(folder: str | Path, kind: str) -> list[str]:
             f"{field}: {_describe(folder)} holds no {' or '.join(DONE_FILES[kind])}, so it is "
             f"not a finished {kind}; nothing was marked"
         )
+    missing = unfinished_part(folder, kind)
+    if missing is not None:
+        raise MsltError(
+            f"{field}: {_describe(folder)} is not a finished {kind} of mslt-it's ({missing}); "
+            "nothing was marked"
+        )
     with output_lock(folder, field):
         files = relative_files(folder)
         special = [
@@ -243,6 +249,41 @@ def adopt_output(folder: str | Path, kind: str) -> list[str]:
             )
         mark_owner(folder, kind)
     return files
+
+
+FINISHED_RECORDS: dict[str, tuple[str, str]] = {
+    "dataset": ("manifest.json", "fingerprint"),
+    "adapter": ("run.json", "config_hash"),
+    "analysis": ("analysis.json", "kind"),
+    "model": ("config.json", "model_type"),
+}
+"""The record a finished output of a kind holds, and a field every such record has."""
+
+WEIGHTS = ("*.safetensors", "*.bin")
+
+
+def unfinished_part(folder: Path, kind: str) -> str | None:
+    """What shows ``folder`` is not a finished output of ``kind`` (its record is not one, its
+    weights are missing), or None. ``adopt`` claims a folder on the user's word; this keeps the
+    word to what the folder shows, so a later ``--overwrite`` cannot take a folder of notes."""
+    if kind in FINISHED_RECORDS:
+        name, key = FINISHED_RECORDS[kind]
+        record = read_json(folder / name)
+        if (folder / name).is_file() and (record is None or key not in record):
+            return f"its {name} has no {key!r}"
+    if kind in ("adapter", "model") and not any(
+        path.is_file() for pattern in WEIGHTS for path in folder.glob(pattern)
+    ):
+        return "no weights (*.safetensors or *.bin)"
+    if kind == "evaluation":
+        results = read_json(folder / "results.json") or read_json(folder / "study.json")
+        if results is None:
+            return "its results.json or study.json is not a JSON mapping"
+    if kind == "experiment":
+        text = (folder / "recipe.yaml").read_text(encoding="utf-8", errors="replace")[:100_000]
+        if "name:" not in text:
+            return "its recipe.yaml names no experiment"
+    return None
 
 
 def holds_anything(folder: Path) -> bool:

@@ -32,13 +32,13 @@ from mslt_it.data import (
 )
 from mslt_it.errors import MsltError, allowed
 from mslt_it.evaluation import EvalConfig
-from mslt_it.evaluation.plan import plan_tasks
+from mslt_it.evaluation.plan import TaskPlan, plan_tasks
 from mslt_it.modeling import check_model_folder
 from mslt_it.named_models import check_model_name
 from mslt_it.prompts import get_template
 from mslt_it.selection import SelectionOptions, select_sources
 from mslt_it.tasks import add_tasks_dirs, check_languages, get_task
-from mslt_it.tasks.sources import check_split, synthetic_generator
+from mslt_it.tasks.sources import check_split, local_path, synthetic_generator
 from mslt_it.tasks.synthetic import SPLIT_SIZES
 from mslt_it.training import ModelConfig
 from mslt_it.training.config import validate_train_section
@@ -227,8 +227,9 @@ def _check_evaluation(recipe: Recipe) -> None:
     before any work, not after the trainings."""
 
     try:
-        plan_tasks(recipe.eval)
+        tasks = plan_tasks(recipe.eval)
         check_data_folder(recipe.eval.data, "data")
+        check_local_splits(recipe.eval.data, tasks)
         for folder in recipe.eval.prompts_dir:
             if not Path(folder).expanduser().is_dir():
                 raise MsltError(f"prompts_dir: {folder!r} is not a folder of prompt templates")
@@ -247,6 +248,21 @@ def check_data_folder(data: str | None, field: str) -> None:
         f"{field}: {data!r} is not a folder; use hub, synthetic or a folder laid out as "
         "DIR/<task>/<lang>/<split>.jsonl"
     )
+
+
+def check_local_splits(data: str | None, tasks: Sequence[TaskPlan]) -> None:
+    """Every (task, language, split) an evaluation reads has its file in a local ``data``
+    folder: found by the dry run, not after the trainings."""
+    if data in (None, "hub", "synthetic"):
+        return
+    root = Path(str(data)).expanduser()
+    for plan in tasks:
+        for lang in plan.languages:
+            if local_path(root, plan.task, lang, plan.split) is None:
+                raise MsltError(
+                    f"data: {str(data)!r} has no file for {plan.task.name}/{lang}/{plan.split} "
+                    f"(expected {root / plan.task.name / lang / plan.split}.jsonl or .parquet)"
+                )
 
 
 def inherit_prompts_dir(eval_config: EvalConfig, data: DataConfig) -> EvalConfig:

@@ -401,13 +401,10 @@ def run_evaluation(
     evaluate(config, output, restart_changed=True)  # a killed run of other settings: redo it
 
 
-def claim_experiment_folder(recipe: Recipe) -> None:
-    """The recipe's output folder: new, empty, or an earlier run of a recipe (never the user's).
-
-    Not locked as a whole: a Slurm array runs one task per run in it at once; each step locks
-    its own folder.
-    """
-
+def check_experiment_folder(recipe: Recipe) -> None:
+    """The recipe's output folder can be the experiment's: new, empty, or an earlier run of a
+    recipe (never the user's), not an input, writable. Checked before the plan is shown, so a
+    dry run says what the run would refuse, and the refusal is the only line."""
     root = recipe.output_dir
     field = f"{recipe.path}: output_dir (or --out)"
     check_destination(root, field=field, inputs=[recipe.path, recipe.model.name_or_path])
@@ -419,8 +416,18 @@ def claim_experiment_folder(recipe: Recipe) -> None:
             f"{field}: {str(root)!r} holds {found}, not an experiment of a recipe; "
             "choose another folder"
         )
-    root.mkdir(parents=True, exist_ok=True)
-    mark_owner(root, "experiment")
+
+
+def claim_experiment_folder(recipe: Recipe) -> None:
+    """The recipe's output folder: new, empty, or an earlier run of a recipe (never the user's).
+
+    Not locked as a whole: a Slurm array runs one task per run in it at once; each step locks
+    its own folder.
+    """
+
+    check_experiment_folder(recipe)
+    recipe.output_dir.mkdir(parents=True, exist_ok=True)
+    mark_owner(recipe.output_dir, "experiment")
 
 
 def execute_plan(

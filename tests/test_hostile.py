@@ -732,6 +732,7 @@ def test_score_refuses_an_edited_rescored_file_and_bad_recorded_settings(cli, tm
         ({"bootstrap": [1, 2]}, "bootstrap: expected a mapping"),
         ({"adapter": "foo"}, "adapter: expected a mapping"),
         ({"tasks": {"xnli": "x"}}, "tasks: expected a mapping"),
+        ({"bootstrap": {"level": 1.5}}, "bootstrap.level: 1.5"),
     ):
         (tmp_path / "results.json").write_text(json.dumps(header))
         assert_one_line_error(cli("score", predictions), "results.json", fragment)

@@ -144,3 +144,23 @@ def test_adopt_and_overwrite_never_block_on_or_lose_special_entries(cli, tmp_pat
     assert_one_line_error(cli("tiny-model", model, "--overwrite"), "mylink")
     assert (model / "mylink").is_symlink()
     assert_one_line_error(cli("tiny-model", tmp_path / "w", "--world", "--steps", "0"), "--steps")
+
+
+@pytest.mark.parametrize(
+    ("kind", "files", "fragment"),
+    [
+        ("model", {"config.json": "{}", "my-finetune.safetensors": "x"}, "no 'model_type'"),
+        ("model", {"config.json": '{"model_type": "llama"}'}, "no weights"),
+        ("adapter", {"run.json": "{}", "notes.json": "{}"}, "no 'config_hash'"),
+        ("dataset", {"manifest.json": "{}", "mine.json": "{}"}, "no 'fingerprint'"),
+        ("analysis", {"analysis.json": "not json", "fig.png": "x"}, "analysis.json"),
+        ("evaluation", {"results.json": "[1]"}, "not a JSON mapping"),
+    ],
+)
+def test_adopt_takes_only_what_shows_a_finished_output(cli, tmp_path, kind, files, fragment):
+    folder = tmp_path / "old"
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    assert_one_line_error(cli("adopt", folder, "--kind", kind), "not a finished", fragment)
+    assert not (folder / ".mslt-it-output.json").exists()

@@ -269,3 +269,19 @@ def test_settings_added_later_leave_finished_steps_done_while_at_their_defaults(
     assert not {"mixture", "script_mismatch"} & set(hashed_settings(plain))
     dropped = plain.model_copy(update={"script_mismatch": "drop"})
     assert hashed_settings(dropped)["script_mismatch"] == "drop"
+
+
+def test_what_the_run_would_refuse_is_the_only_line_even_in_a_dry_run(cli, tmp_path) -> None:
+    recipe = write_recipe(tmp_path)
+    result = cli("run", recipe, "--only", "fr")
+    assert_one_line_error(result, "--only")
+    assert result.out == ""  # the plan is not printed before the error
+    result = cli("run", recipe, "--dry-run", "--out", tmp_path)  # holds the recipe: an input
+    assert_one_line_error(result, "output_dir (or --out)", "contains the input")
+    assert result.out == ""
+    script = tmp_path / "job.sh"
+    assert_one_line_error(cli("run", recipe, "--emit-slurm", script, "--only", "en"), "--only")
+    assert_one_line_error(cli("run", recipe, "--emit-slurm", script, "--dry-run"), "--dry-run")
+    assert not script.exists()
+    assert cli("run", recipe, "--emit-slurm", script).code == 0
+    assert str(recipe.resolve()) in script.read_text()  # a job starts in another folder

@@ -292,3 +292,12 @@ def test_edited_outputs_of_a_finished_step_are_never_trusted(cli, tmp_path) -> N
     assert cli("run", recipe).code == 0
     steps = {s.name: s.status() for s in make_plan(load_recipe(recipe)).steps}
     assert set(steps.values()) == {"done"}
+
+
+def test_a_local_eval_folder_without_the_split_fails_the_dry_run(cli, tmp_path) -> None:
+    folder = tmp_path / "mydata" / "xnli" / "en"
+    folder.mkdir(parents=True)
+    (folder / "train.jsonl").write_text('{"premise": "a", "hypothesis": "b", "label": 0}\n')
+    user_prompts(tmp_path / "p")
+    path = prompts_recipe(tmp_path, eval_extra=f", data: {tmp_path / 'mydata'}, split: test")
+    assert_one_line_error(cli("run", path, "--dry-run"), "eval.data", "no file for xnli/en/test")

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from mslt_it.cli.common import print_whole, stdout_console
+from mslt_it.errors import MsltError
 
 STDOUT = stdout_console()
 SLURM_MARKER = "# mslt-it Slurm array script"  # lets --emit-slurm replace its own script only
@@ -45,13 +46,20 @@ def run(
     again after a crash continues where it stopped. Example: mslt-it run recipes/demo.yaml
     """
     from mslt_it.recipes import load_recipe
-    from mslt_it.runner import execute_plan, make_plan
+    from mslt_it.runner import check_experiment_folder, execute_plan, make_plan
 
+    if emit_slurm is not None and (only is not None or dry_run):
+        flag = "--only" if only is not None else "--dry-run"
+        raise MsltError(
+            f"{flag}: not with --emit-slurm, which writes a script for every run and stops"
+        )
     loaded = load_recipe(recipe, output_dir=out)
     plan = make_plan(loaded)
     if emit_slurm is not None:
         write_slurm_script(plan, recipe, emit_slurm, out)
         return
+    plan.select(only)  # a wrong --only, or an output folder the run would refuse: said first,
+    check_experiment_folder(loaded)  # as the only line, not after the plan
     print_plan(plan)
     if dry_run:
         return
@@ -100,7 +108,7 @@ def write_slurm_script(plan, recipe_path: Path, out: Path, output_dir: Path | No
         what="a Slurm script",
     )
     ids = [run.run_id for run in plan.recipe.runs]
-    recipe_arg = shlex.quote(str(recipe_path))
+    recipe_arg = shlex.quote(str(recipe_path.resolve()))  # a job starts in another folder
     if output_dir is not None:  # every task writes where this command was told to
         recipe_arg += f" --out {shlex.quote(str(output_dir.resolve()))}"
     lines = [

@@ -317,6 +317,11 @@ def recorded_settings(header: dict[str, Any], where: Path) -> dict[str, Any]:
     bootstrap = header.get("bootstrap") or {}
     if not isinstance(bootstrap, dict):
         raise MsltError(f"predictions: {where}: bootstrap: expected a mapping")
+    if bootstrap.get("level", 0.95) != 0.95:
+        raise MsltError(
+            f"predictions: {where}: bootstrap.level: {bootstrap['level']!r:.40}; mslt-it's "
+            "intervals are 95% ones (0.95)"
+        )
     adapter = header.get("adapter") or {}
     if not isinstance(adapter, dict):
         raise MsltError(f"predictions: {where}: adapter: expected a mapping or null")
