@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from mslt_it.errors import MsltError
 from mslt_it.files import MAX_TEXT_BYTES, read_user_bytes
 from mslt_it.io import atomic_write_json, read_json
 
@@ -141,6 +142,17 @@ def model_changed(recorded: Any, name_or_path: str | Path) -> bool:
         now = hub_revision(str(name_or_path))
         return isinstance(now, str) and now != before
     return False
+
+
+def check_base_unchanged(recorded: Any, base: str | Path, who: str, instead: str) -> None:
+    """A one-line error when the base model ``who`` was trained on (``recorded``, its
+    training's ``base_model_identity``) has changed in ``base`` since (:func:`model_changed`);
+    ``instead`` says what the command does about it (``eval``, ``analyze`` and ``merge``)."""
+    if model_changed(recorded, base):
+        raise MsltError(
+            f"{who} was trained on a base model whose files have changed since in {str(base)!r} "
+            f"(retrained or replaced); {instead}"
+        )
 
 
 def hub_revision(repo_id: str) -> str | None:

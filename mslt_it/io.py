@@ -86,7 +86,11 @@ def temporary_prefix(name: str) -> str:
 def this_writer() -> str:
     """Who writes a temporary (host and process), so a later writer can tell one left by a
     process that is gone (``kill -9``) from one still being written."""
-    return f"{socket.gethostname()[:40]}-{os.getpid()}."
+    return f"{_host()}-{os.getpid()}."
+
+
+def _host() -> str:
+    return socket.gethostname()[:40]
 
 
 def remove_orphans(folder: Path, prefix: str) -> None:
@@ -96,13 +100,13 @@ def remove_orphans(folder: Path, prefix: str) -> None:
     runs: a temporary of a live writer (or of another host sharing the folder) is never
     touched. A reused process id keeps an orphan for later, which is the safe side.
     """
-    host = socket.gethostname()[:40]
+    mine = f"{prefix}{_host()}-"
     try:
-        entries = [e for e in os.scandir(folder) if e.name.startswith(prefix + host + "-")]
+        entries = [e for e in os.scandir(folder) if e.name.startswith(mine)]
     except OSError:
         return
     for entry in entries:
-        pid = entry.name[len(prefix + host + "-") :].split(".", 1)[0]
+        pid = entry.name[len(mine) :].split(".", 1)[0]
         if not pid.isdigit() or not entry.name.endswith((".tmp", ".old")) or _alive(int(pid)):
             continue
         with contextlib.suppress(OSError):
@@ -238,6 +242,18 @@ def mark_owner(
         )
     }
     atomic_write_json(folder / OWNER_FILE, {"kind": kind, "written_by": "mslt-it", "files": files})
+
+
+def fingerprint_matches(path: Path, recorded: Any, by_size: bool = False) -> bool:
+    """``path`` is still the file whose :func:`file_fingerprint` is ``recorded``. ``by_size``:
+    a large file (fingerprinted by size and time) counts by its size alone, as a copy keeps
+    sizes, not times."""
+    now = file_fingerprint(path)
+    if not isinstance(recorded, str) or now == "unreadable":
+        return False
+    if by_size and recorded.startswith("stat:") and now.startswith("stat:"):
+        return recorded.split(":")[1] == now.split(":")[1]
+    return now == recorded
 
 
 FINGERPRINT_BYTES = 16_000_000

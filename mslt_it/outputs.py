@@ -42,6 +42,7 @@ from mslt_it.io import (
     OWNER_FILE,
     atomic_write_json,
     file_fingerprint,
+    fingerprint_matches,
     is_sealed,
     mark_owner,
     read_json,
@@ -170,16 +171,10 @@ def output_intact(folder: Path) -> bool:
     listed = marker.get("files") if marker is not None else None
     if not isinstance(listed, dict):
         return True
-    for name, recorded in listed.items():
-        now = file_fingerprint(Path(folder) / name)
-        if now == "unreadable" or not isinstance(recorded, str):
-            return False
-        if recorded.startswith("stat:") and now.startswith("stat:"):
-            if recorded.split(":")[1] != now.split(":")[1]:
-                return False
-        elif now != recorded:
-            return False
-    return True
+    return all(
+        fingerprint_matches(Path(folder) / name, recorded, by_size=True)
+        for name, recorded in listed.items()
+    )
 
 
 def mark_finished(folder: Path, kind: str) -> None:
@@ -644,16 +639,3 @@ def record_file(path: Path) -> None:
     name = Path(path).absolute().relative_to(folder).as_posix()
     files = {**marker["files"], name: file_fingerprint(Path(path))}
     atomic_write_json(folder / OWNER_FILE, {**marker, "files": files})
-
-
-def json_kind_is(kind: str) -> Callable[[Path], bool]:
-    """``ours`` for :func:`check_output_file`: a JSON file whose ``kind`` is ``kind``."""
-
-    def test(path: Path) -> bool:
-        try:
-            data = json.loads(path.read_bytes()[:10_000_000].decode("utf-8"))
-        except (OSError, ValueError):  # UnicodeDecodeError is a ValueError
-            return False
-        return isinstance(data, dict) and data.get("kind") == kind
-
-    return test

@@ -191,12 +191,7 @@ def check_mixture(config: DataConfig, where: str = "data") -> None:
                 f"{budget} examples, too few for {len(config.sources)} source languages; raise "
                 "the share or the budget"
             )
-        data = part.data or config.data
-        if data not in ("hub", "synthetic") and not Path(data).is_dir():
-            raise MsltError(
-                f"{where}.mixture.{number}.data: {data!r} is not a folder; use hub, synthetic or "
-                "a folder laid out as DIR/<task>/<lang>/<split>.jsonl"
-            )
+        check_data_folder(part.data or config.data, f"{where}.mixture.{number}.data")
     try:
         parts = mixture_parts(config)
     except MsltError as error:
@@ -241,8 +236,9 @@ def _check_evaluation(recipe: Recipe) -> None:
 
 
 def check_data_folder(data: str | None, field: str) -> None:
-    """``hub``, ``synthetic`` or an existing folder (checked at load, before any work)."""
-    if data in (None, "hub", "synthetic") or Path(data).expanduser().is_dir():
+    """``hub``, ``synthetic`` or an existing folder (checked at load, before any work), as the
+    readers take the path (``~`` is not expanded there either)."""
+    if data in (None, "hub", "synthetic") or Path(data).is_dir():
         return
     raise MsltError(
         f"{field}: {data!r} is not a folder; use hub, synthetic or a folder laid out as "
@@ -255,7 +251,7 @@ def check_local_splits(data: str | None, tasks: Sequence[TaskPlan]) -> None:
     folder: found by the dry run, not after the trainings."""
     if data in (None, "hub", "synthetic"):
         return
-    root = Path(str(data)).expanduser()
+    root = Path(str(data))
     for plan in tasks:
         for lang in plan.languages:
             if local_path(root, plan.task, lang, plan.split) is None:

@@ -40,7 +40,7 @@ from mslt_it.analysis.settings import (
     table_layers,
 )
 from mslt_it.errors import MsltError, allowed
-from mslt_it.identity import model_changed, model_identity
+from mslt_it.identity import check_base_unchanged, model_identity
 from mslt_it.io import atomic_write_json, file_fingerprint, read_json, seal
 from mslt_it.modeling import load_tokenizer
 from mslt_it.outputs import check_destination, output_lock, sealed_json_of_kind
@@ -407,12 +407,10 @@ def check_adapter_bases(model: str, adapters: list[Adapter]) -> None:
     for adapter in adapters:
         base = adapter.run.get("base_model")
         if not isinstance(base, str) or same_model(base, model):
-            if model_changed(adapter.run.get("base_model_identity"), model):
-                raise MsltError(
-                    f"--adapter: {adapter.label} was trained on a base model whose files have "
-                    f"changed since in {model!r} (retrained or replaced); analyse it with the "
-                    "base it was trained on, or train it again"
-                )
+            check_base_unchanged(
+                adapter.run.get("base_model_identity"), model, f"--adapter: {adapter.label}",
+                "analyse it with the base it was trained on, or train it again",
+            )  # fmt: skip
             continue
         recorded = adapter.run.get("base_model_identity")
         folder = Path(model).expanduser()

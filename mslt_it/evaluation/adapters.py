@@ -15,7 +15,7 @@ from typing import Any
 
 from mslt_it.errors import MsltError
 from mslt_it.files import MAX_JSON_BYTES, check_regular_files, read_user_text
-from mslt_it.identity import model_changed, model_identity
+from mslt_it.identity import check_base_unchanged, model_identity
 
 RUN_FILE = "run.json"
 ADAPTER_CONFIG = "adapter_config.json"
@@ -164,12 +164,10 @@ def check_base_model(adapters: list[Adapter], model: str | None) -> str:
     if model is None:
         raise MsltError("model: no --model given and the adapters do not name their base model")
     for adapter in adapters:
-        if model_changed((adapter.run or {}).get("base_model_identity"), model):
-            raise MsltError(
-                f"adapter: {adapter.name} was trained on a base model whose files have changed "
-                f"since in {model!r} (retrained or replaced); evaluate it with the base it was "
-                "trained on, or train it again"
-            )
+        check_base_unchanged(
+            (adapter.run or {}).get("base_model_identity"), model, f"adapter: {adapter.name}",
+            "evaluate it with the base it was trained on, or train it again",
+        )  # fmt: skip
     return model
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from mslt_it.errors import MsltError
 from mslt_it.files import check_regular_files
-from mslt_it.identity import model_changed
+from mslt_it.identity import check_base_unchanged
 from mslt_it.io import atomic_directory, atomic_write_json, read_json
 from mslt_it.modeling import check_model_folder, loading_adapter, model_load_errors
 from mslt_it.outputs import claim_output
@@ -57,11 +57,8 @@ def merge_adapter(
     check_regular_files(adapter_dir, "adapter")
     base, trust_remote_code, run = base_of(adapter_dir)
     check_model_folder(base, "the adapter's base model")
-    if run is not None and model_changed(run.get("base_model_identity"), base):
-        raise MsltError(
-            f"adapter: it was trained on a base model whose files have changed since in {base!r} "
-            "(retrained or replaced); nothing was merged"
-        )
+    recorded = run.get("base_model_identity") if run is not None else None
+    check_base_unchanged(recorded, base, "adapter: it", "nothing was merged")
 
     inputs = [adapter_dir, base]
     with claim_output(out, kind="model", overwrite=overwrite, inputs=inputs, field="out"):
