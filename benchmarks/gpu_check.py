@@ -83,7 +83,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: a CPU rehearsal")
     parser.add_argument("--peak-tflops", type=float, help="dense bf16 peak, for MFU")
     parser.add_argument("--budget-s", type=float, default=480.0, help="hard time budget")
+    parser.add_argument(
+        "--parts",
+        type=part_list,
+        default=list(PART_WEIGHTS),
+        help="comma-separated parts to run, sharing the budget (default: training,evaluation,"
+        "profile)",
+    )
     return parser.parse_args(argv)
+
+
+def part_list(text: str) -> list[str]:
+    """``training,profile`` -> the parts in the order they run; an unknown name is an error."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(PART_WEIGHTS))
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"{', '.join(unknown) or 'nothing'}: choose from {', '.join(PART_WEIGHTS)}"
+        )
+    return [part for part in PART_WEIGHTS if part in names]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,7 +147,10 @@ def run_check(
         "peak_bf16_flops": peak,
         "peak_source": peak_source,
         "sizes": dataclasses.asdict(sizes),
-        "parts": {p: {"status": "skipped", "reason": "not reached"} for p in PART_WEIGHTS},
+        "parts": {
+            p: {"status": "skipped", "reason": "not reached" if p in args.parts else "not asked"}
+            for p in PART_WEIGHTS
+        },
     }
     for run, reason in skips.items():
         log(f"will skip {run}: {reason}")
@@ -154,18 +175,23 @@ def run_check(
         report["data"] = setup.data
         log(f"setup {report['setup_seconds']} s: {setup.n_params / 1e6:.1f}M parameters")
         save()
-        run_parts(setup, budget, skips, report, save)
+        run_parts(setup, budget, skips, report, save, args.parts)
     save()
     log(f"wrote {out / 'gpu_check.json'} and {out / 'gpu_check.md'}")
     return 0
 
 
 def run_parts(
-    setup: Setup, budget: Budget, skips: dict[str, str], report: dict[str, Any], save: Callable
+    setup: Setup,
+    budget: Budget,
+    skips: dict[str, str],
+    report: dict[str, Any],
+    save: Callable,
+    parts: list[str],
 ) -> None:
-    """Each part in turn, with its share of the time left, the alarm as its backstop."""
-    parts_left = list(PART_WEIGHTS)
-    for part in PART_WEIGHTS:
+    """Each asked part in turn, with its share of the time left, the alarm as its backstop."""
+    parts_left = list(parts)
+    for part in parts:
         share = budget.share(part, parts_left)
         parts_left.remove(part)
         started = time.monotonic()

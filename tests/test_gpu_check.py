@@ -9,11 +9,13 @@ zero, greedy outputs identical across batch sizes.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -210,3 +212,64 @@ def check_evaluation(evaluation: dict[str, Any]) -> None:
         assert entry["identical_to_single"] and entry["identical_across_batch_sizes"]
     assert evaluation["rank"]["identical_choices_vs_batch_1"] is True
     assert evaluation["rank"]["examples_per_second"] > 0
+
+
+def test_parts_are_chosen_by_name_in_running_order(gpu_check) -> None:
+    assert gpu_check.part_list("profile, training") == ["training", "profile"]
+    with pytest.raises(gpu_check.argparse.ArgumentTypeError, match="trainig"):
+        gpu_check.part_list("trainig")
+    with pytest.raises(gpu_check.argparse.ArgumentTypeError):
+        gpu_check.part_list(" , ")
+    assert gpu_check.parse_args(["--out", "x"]).parts == list(gpu_check.PART_WEIGHTS)
+
+
+@pytest.fixture(scope="module")
+def evaluation(gpu_check) -> ModuleType:
+    """benchmarks/gpu/evaluation.py: generation batched and alone, rank mode, float32 control."""
+    return imported("evaluation")
+
+
+def test_float32_control_compares_batched_and_single_generation(
+    evaluation, budget, tiny_model_dir: Path
+) -> None:
+    """The control a bf16 difference on a GPU gets: on the tiny model in float32 (this CPU),
+    batched and one-at-a-time greedy outputs agree, and the record says so."""
+    from mslt_it.generation import BackendOptions
+
+    prompts = [[5, 6, 7], [8, 9, 10, 11, 12], [13], [14, 15]]
+    sizes = dataclasses.replace(budget.SMOKE, eval_batch_sizes=(4,), max_new_tokens=4)
+    options = BackendOptions(model=str(tiny_model_dir), device="cpu", pad_token_id=0)
+    found = evaluation.float32_control(options, prompts, sizes, deadline=time.monotonic() + 300)
+    assert found == {
+        "prompts": 4,
+        "batch_size": 4,
+        "identical_to_single": True,
+        "single_agreement": 1.0,
+    }
+    late = evaluation.float32_control(options, prompts, sizes, deadline=time.monotonic() - 1)
+    assert late["status"] == "skipped"
+
+
+def test_summary_shows_agreement_and_the_float32_control(gpu_check) -> None:
+    summary = imported("summary")
+    part = {
+        "prompts": 200,
+        "generate_single": {"examples": 82, "examples_per_second": 1.5},
+        "generate_batch_32": {
+            "examples_per_second": 13.4,
+            "speedup_vs_single": 9.2,
+            "identical_to_single": False,
+            "identical_across_batch_sizes": True,
+            "single_agreement": 0.4268,
+        },
+        "float32_control": {
+            "prompts": 16,
+            "batch_size": 32,
+            "identical_to_single": True,
+            "single_agreement": 1.0,
+        },
+    }
+    rows = summary.evaluation_rows(part)
+    assert "identical: False (43% of outputs equal)" in rows[1]
+    assert rows[2].startswith("| evaluation | generate in float32, batch 32 vs one at a time")
+    assert rows[2].endswith("identical: True |")

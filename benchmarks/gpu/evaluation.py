@@ -36,6 +36,8 @@ def evaluation_part(setup: Setup, deadline: float) -> dict[str, Any]:
     found: dict[str, Any] = {"prompts": len(ids), "max_new_tokens": setup.sizes.max_new_tokens}
     backend.generate(ids[:2], setup.sizes.max_new_tokens)  # warm-up, untimed
     batched = generate_batched(backend, ids, setup.sizes, deadline, found)
+    if setup.cuda:  # before the one-at-a-time run, which takes whatever time is left
+        found["float32_control"] = float32_control(options, ids, setup.sizes, deadline)
     single = generate_single(backend, ids, setup.sizes.max_new_tokens, deadline)
     found["generate_single"] = single["record"]
     compare_outputs(found, batched, single["outputs"])
@@ -118,6 +120,35 @@ def compare_outputs(
             entry["speedup_vs_single"] = round(entry["examples_per_second"] / single_rate, 2)
         identical = identical and same_single and same_batches
     found["greedy_identical"] = identical and bool(batched) and bool(single)
+
+
+def float32_control(
+    options: Any, ids: list[list[int]], sizes: Sizes, deadline: float
+) -> dict[str, Any]:
+    """The same comparison in float32, on a few prompts: is a bf16 difference numerics or a bug?
+
+    bf16 rounds each matrix product's result, and a batch of other lengths runs other kernels
+    with another summation order, so near-tied logits (a random model's are all near-tied) can
+    flip greedily chosen tokens. Padding or masking errors would change float32 outputs too.
+    """
+    from mslt_it.generation import open_backend
+
+    if time.monotonic() > deadline:
+        return {"status": "skipped", "reason": "budget"}
+    prompts = ids[: min(len(ids), 16)]
+    backend = open_backend("hf", dataclasses.replace(options, dtype="float32"))
+    with_batch_size(backend, sizes.eval_batch_sizes[0])
+    batched = backend.generate(prompts, sizes.max_new_tokens)
+    with_batch_size(backend, 1)
+    single = [backend.generate([prompt], sizes.max_new_tokens)[0] for prompt in prompts]
+    backend.close()
+    agree = sum(a == b for a, b in zip(batched, single, strict=True))
+    return {
+        "prompts": len(prompts),
+        "batch_size": sizes.eval_batch_sizes[0],
+        "identical_to_single": batched == single,
+        "single_agreement": round(agree / len(prompts), 4),
+    }
 
 
 def rank_mode(

@@ -97,7 +97,15 @@ def evaluation_rows(part: dict[str, Any]) -> list[str]:
             f"| evaluation | generate, batch {key[15:]} ({part['prompts']} prompts) | "
             f"{fmt(entry['examples_per_second'], '{:,.2f}')} ex/s | | | "
             f"{fmt(entry.get('speedup_vs_single'), '{:.1f}')}× one at a time; identical: "
-            f"{entry['identical_to_single'] and entry['identical_across_batch_sizes']} |"
+            f"{entry['identical_to_single'] and entry['identical_across_batch_sizes']}"
+            f"{agreement(entry)} |"
+        )
+    control = part.get("float32_control", {})
+    if "identical_to_single" in control:
+        rows.append(
+            f"| evaluation | generate in float32, batch {control['batch_size']} vs one at a time "
+            f"({control['prompts']} prompts) | | | | identical: {control['identical_to_single']}"
+            f"{agreement(control)} |"
         )
     rank = part.get("rank", {})
     if "examples_per_second" in rank:
@@ -107,6 +115,12 @@ def evaluation_rows(part: dict[str, Any]) -> list[str]:
             f"{rank['identical_choices_vs_batch_1']} |"
         )
     return rows
+
+
+def agreement(entry: dict[str, Any]) -> str:
+    """How many outputs equal one-at-a-time generation's, where not all of them do."""
+    share = entry.get("single_agreement")
+    return "" if share is None or share == 1 else f" ({share:.0%} of outputs equal)"
 
 
 def profile_rows(part: dict[str, Any]) -> list[str]:

@@ -280,8 +280,10 @@ def trl_run(setup: Setup, name: str, deadline: float) -> dict[str, Any]:
             setup.dataset_dir, setup.sizes.per_language, str(setup.tmp / "tokenizer")
         )
     attention = packing_attention(setup) if packed else "sdpa"
-    # TRL flattens several packed rows into one sequence; SDPA then attends densely across all.
-    rows = setup.sizes.packed_rows if attention == "flash_attention_2" else 1
+    # TRL flattens a step's packed rows into one sequence whose position ids restart per
+    # example; transformers builds the block-diagonal mask from them under SDPA too (the plain
+    # loop's isolation check measures that on this device), so both loops take the same rows.
+    rows = setup.sizes.packed_rows
     steps = trl_steps(setup, name.replace("_trl", "_torch"), deadline)
     sft = {
         "max_steps": steps,
