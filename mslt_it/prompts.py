@@ -360,6 +360,7 @@ def template_files(dirs: Iterable[Path]) -> list[tuple[str, Path]]:
         root = Path(root)
         if not root.is_dir():
             raise MsltError(f"prompts-dir: {str(root)!r} is not a directory")
+        check_layout(root)
         for path in sorted(root.glob("*/*.yaml")) + sorted(root.glob("*/*.yml")):
             resolved = path.resolve()
             if resolved in seen:
@@ -367,6 +368,21 @@ def template_files(dirs: Iterable[Path]) -> list[tuple[str, Path]]:
             seen.add(resolved)
             found.append((f"{path.parent.name}/{path.stem}", path))
     return found
+
+
+def check_layout(root: Path) -> None:
+    """A YAML file beside the task folders, or below one, would never be read: say so.
+
+    Templates live at ``<dir>/<task>/<name>.yaml``; a file at ``<dir>/<name>.yaml`` used to be
+    skipped without a word, and the user's template silently did not exist.
+    """
+    for pattern in ("*.yaml", "*.yml", "*/*/*.yaml", "*/*/*.yml"):
+        for path in sorted(root.glob(pattern)):
+            if path.is_file():
+                raise MsltError(
+                    f"prompts-dir: {str(path)!r} is not where a template is read: a template "
+                    f"lives at {str(root / '<task>' / '<name>.yaml')!r}"
+                )
 
 
 def prompt_dirs(extra: Iterable[str | Path] = ()) -> list[Path]:

@@ -56,6 +56,26 @@ def test_a_template_dropped_in_a_prompts_dir_is_found(tmp_path: Path) -> None:
     assert "xnli/mine" in load_templates([tmp_path])
 
 
+@pytest.mark.parametrize("where", ["mine.yaml", "xnli/drafts/mine.yml"])
+def test_a_template_outside_a_task_folder_is_named_not_ignored(
+    tmp_path: Path, cli, where: str
+) -> None:
+    """A file at ``<dir>/mine.yaml`` (or a folder too deep) is never read: one line says where
+    templates live, for every command that reads the folder, instead of an unknown id."""
+    stray = tmp_path / where
+    stray.parent.mkdir(parents=True, exist_ok=True)
+    stray.write_text(GOOD, encoding="utf-8")
+    for args in (
+        ("prompts", "list", "--prompts-dir", tmp_path),
+        ("prompts", "show", "xnli/mine", "--prompts-dir", tmp_path),
+    ):
+        assert_one_line_error(cli(*args), where, "<task>")
+    with pytest.raises(MsltError, match="is not where a template is read"):
+        get_template("xnli/en-instruct", [tmp_path])
+    stray.unlink()
+    assert cli("prompts", "list", "--prompts-dir", tmp_path).code == 0
+
+
 def test_instruction_and_answer_render_as_if_apart(tmp_path: Path) -> None:
     """A ``{% set %}`` in the instruction must not reach the answer (they render in one pass)."""
     text = GOOD.replace(
