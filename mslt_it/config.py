@@ -221,6 +221,18 @@ class SelectSpec(BaseModel):
         description="learned or sslt-measured: a predictor file from `select --fit --save` "
         "(with targets).",
     )
+    vectors: Path | None = Field(
+        default=None,
+        description="l2v-custom: a CSV of code,feature… rows (as `select --vectors`).",
+    )
+    tokenizer: str | None = Field(
+        default=None,
+        description="coverage: a tokenizer, Hub id or folder (as `select --tokenizer`).",
+    )
+    model: str | None = Field(
+        default=None,
+        description="embedding: a model, Hub id or folder (as `select --model`).",
+    )
 
     @model_validator(mode="after")
     def _k_fits(self) -> SelectSpec:

@@ -8,6 +8,7 @@ lacks, k larger than the pool — so a typo fails in a second, not after an hour
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,7 @@ from mslt_it.errors import MsltError, allowed
 from mslt_it.evaluation import EvalConfig
 from mslt_it.evaluation.plan import TaskPlan, plan_tasks
 from mslt_it.modeling import check_model_folder
-from mslt_it.named_models import check_model_name
+from mslt_it.named_models import check_model_name, resolve_model_name
 from mslt_it.prompts import get_template
 from mslt_it.selection import SelectionOptions, select_sources
 from mslt_it.tasks import add_tasks_dirs, check_languages, get_task
@@ -369,11 +370,29 @@ def _selected(spec: SelectSpec, task: str, where: str) -> Run:
                 size_model=spec.size_model,
                 size_missing=spec.size_missing,
                 predictor=spec.predictor,
+                vectors=spec.vectors,
+                tokenizer=resolve_model_name(spec.tokenizer, "tokenizer")
+                if spec.tokenizer
+                else None,
+                model=resolve_model_name(spec.model, "model") if spec.model else None,
             ),
         )[0]
     except MsltError as error:
-        raise MsltError(f"{where}.select: {error}") from None
+        raise MsltError(f"{where}.select: {in_recipe_words(str(error))}") from None
     return _run(list(best.sources), f"select {spec.criterion} k={spec.k}")
+
+
+SELECT_OPTION = re.compile(
+    r"--(criterion|k|pool|targets|include|seed|size-model|size-missing|predictor|vectors"
+    r"|tokenizer|model)\b(?!-)"
+)
+"""``mslt-it select``'s options that are fields of a recipe's ``select:`` entry."""
+
+
+def in_recipe_words(message: str) -> str:
+    """``--criterion learned: needs --predictor FILE`` -> ``criterion learned: needs predictor
+    FILE``: the selection code speaks of the command line; a recipe's user wrote fields."""
+    return SELECT_OPTION.sub(lambda match: match.group(1).replace("-", "_"), message)
 
 
 def _run(sources: list[str], origin: str) -> Run:

@@ -40,6 +40,44 @@ def test_select_and_sweep_k_use_the_selection_criteria() -> None:
     assert [len(r.sources) for r in sweep] == [1, 2, 4]
 
 
+@pytest.mark.parametrize(
+    ("entry", "said"),
+    [
+        ({"criterion": "learned"}, "criterion learned: needs predictor FILE"),
+        ({"criterion": "coverage"}, "criterion coverage: needs tokenizer"),
+        ({"criterion": "embedding"}, "criterion embedding: needs model"),
+        ({"criterion": "l2v-custom"}, "needs vectors"),
+        ({"criterion": "size", "size_model": "bloom"}, "pass size_missing last"),
+    ],
+)
+def test_select_errors_name_the_recipe_fields_not_the_command_line(entry: dict, said: str) -> None:
+    """A recipe's user wrote fields: the selection code's ``--criterion``, ``--predictor`` and
+    ``--tokenizer`` are said as the ``select:`` entry's field names."""
+    from mslt_it.errors import MsltError
+
+    body = {"k": 2, "pool": ["ar", "de", "en"]} | entry
+    with pytest.raises(MsltError) as caught:
+        expand_sources([{"select": body}], "xnli")
+    message = str(caught.value)
+    assert message.startswith("sources.0.select: ") and said in message
+    assert " --" not in message.replace("select --fit --save", "")
+
+
+def test_select_entries_take_the_tokenizer_model_and_vectors_select_takes(tmp_path: Path) -> None:
+    """coverage, embedding and l2v-custom work from a recipe, mslt-it's own model names too."""
+    pool = ["ar", "de", "en"]
+    vectors = tmp_path / "v.csv"
+    vectors.write_text("code,a,b\nar,1,0\nde,0,1\nen,1,1\n", encoding="utf-8")
+    custom = expand_sources(
+        [{"select": {"criterion": "l2v-custom", "k": 2, "pool": pool, "vectors": str(vectors)}}],
+        "xnli",
+    )
+    assert custom[0].sources == ("ar", "de")  # the one pair at cosine distance 1
+    for field, criterion in (("tokenizer", "coverage"), ("model", "embedding")):
+        body = {"criterion": criterion, "k": 2, "pool": pool, field: "mslt-it:tiny-world"}
+        assert len(expand_sources([{"select": body}], "xnli")[0].sources) == 2
+
+
 EXPECTED = {
     "unknown-top-key.yaml": "trian: unknown field",
     "negative-budget.yaml": "data.budget: must be > 0, got -4",

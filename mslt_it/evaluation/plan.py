@@ -133,7 +133,10 @@ def definition_sha256(task: Task) -> str | None:
 def plan_tasks(config: EvalConfig) -> list[TaskPlan]:
     """The tasks to evaluate, from the suites or from ``task`` + ``langs``."""
     if not config.suite and config.task is None:
-        raise MsltError("suite: give a suite (--suite) or a task (--task with --langs)")
+        raise MsltError(
+            "suite: give a suite (eval.suite, --suite) or a task with languages (eval.task and "
+            "eval.langs, --task and --langs)"
+        )
     if config.suite and config.task is not None:
         raise MsltError(f"task: give a suite or a task, not both (got task {config.task!r})")
     plans: list[TaskPlan] = []
