@@ -30,7 +30,7 @@ import signal
 import string
 import threading
 import types
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import jinja2
@@ -549,10 +549,37 @@ ENVIRONMENT = BoundedSandbox(
 
 # --------------------------------------------------------------------------------- literals
 
+NUL_LITERAL = "a string literal holds a NUL character ('\\x00'); no prompt text holds one"
+NUL_MADE = "it made a NUL character the data does not hold; no prompt text holds one"
+
+
+def holds_nul(value: Any, depth: int = 0) -> bool:
+    """Whether a text anywhere in ``value`` (a row: texts, numbers, lists, mappings) holds a NUL."""
+    if isinstance(value, str):
+        return "\0" in value
+    if depth > 8:
+        return False
+    if isinstance(value, Mapping):
+        return any(holds_nul(item, depth + 1) for item in value.values())
+    if isinstance(value, list | tuple):
+        return any(holds_nul(item, depth + 1) for item in value)
+    return False
+
+
+def refuse_made_nul(result: Any, inputs: Any) -> None:
+    """A NUL in what a template or expression made, where its inputs hold none, was written by
+    the template (``'%c' % 0``, ``'{:c}'.format(0)``): refuse it. The YAML loaders refuse a NUL
+    typed into a file and :func:`check_literals` an escaped one; a NUL in the data itself is the
+    data's and passes through, as any other character of it."""
+    if holds_nul(result) and not holds_nul(inputs):
+        raise RenderLimitError(NUL_MADE)
+
 
 def _check_constants(tree: nodes.Node) -> None:
     for const in tree.find_all(nodes.Const):
         value = const.value
+        if isinstance(value, str) and "\0" in value:
+            raise RenderLimitError(NUL_LITERAL)
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_NUMBER:
             raise RenderLimitError(
                 f"the number {value} is larger than a template may use ({MAX_NUMBER:,})"

@@ -37,7 +37,13 @@ from pydantic import BaseModel, ConfigDict
 
 from mslt_it.errors import MsltError, allowed
 from mslt_it.paths import PROMPTS_DIR, shipped_folder
-from mslt_it.prompt_bounds import ENVIRONMENT, bounded_render, check_literals, describe
+from mslt_it.prompt_bounds import (
+    ENVIRONMENT,
+    bounded_render,
+    check_literals,
+    describe,
+    refuse_made_nul,
+)
 from mslt_it.tasks import all_tasks, get_task
 from mslt_it.tasks.base import Row, Task
 from mslt_it.tasks.synthetic import sample_row
@@ -169,6 +175,7 @@ class PromptTemplate:
         variables = self.task.to_variables(row, verbalizer or self.verbalizer(lang), lang, label)
         try:
             instruction, answer = self._compiled[lang].render(variables)
+            refuse_made_nul((instruction, answer), variables)
         except MsltError:
             raise
         except Exception as error:  # the bounds, a bad filter, a type error on this row's data

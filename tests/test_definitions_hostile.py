@@ -113,6 +113,9 @@ def _fresh_task_folders():
         ("(row.text * 200000) + (row.text * 200000)", "'+' would build"),
         ("row.text | center(10**9)", "10 ** 9"),
         ("row.text | tojson(indent=100000)", "tojson: the indent"),
+        ("'\\\\x00' ~ row.text", "a string literal holds a NUL"),
+        ("'%c' % 0 ~ row.text", "made a NUL character the data does not hold"),
+        ("'{:c}'.format(0)", "made a NUL character the data does not hold"),
     ],
 )
 def test_a_heavy_definition_expression_is_a_one_line_error_at_load(
@@ -124,6 +127,33 @@ def test_a_heavy_definition_expression_is_a_one_line_error_at_load(
     message = one_line_error(path, "variables.v", fragment)
     assert "stand-in" not in message  # a bound is the expression's fault on any row
     assert time.monotonic() - started < 20
+
+
+def test_a_nul_in_the_data_passes_through_as_any_character() -> None:
+    """Only a NUL the expression makes is refused: one in a row is the data's own."""
+    from mslt_it.tasks.compile import compile_variables
+
+    variables = compile_variables({"v": "row.text ~ '!'", "w": "row.text | upper"}, "t.yaml")
+    assert variables({"text": "a\0b"}) == {"v": "a\0b!", "w": "A\0B"}
+    made = compile_variables({"v": "row.text ~ ('%c' % 0)"}, "t.yaml")
+    with pytest.raises(MsltError, match="made a NUL"):
+        made({"text": "ab"})
+
+
+def test_a_template_that_makes_a_nul_is_refused_at_load(tmp_path: Path) -> None:
+    from mslt_it.prompts import get_template
+
+    folder = tmp_path / "prompts" / "xnli"
+    folder.mkdir(parents=True)
+    (folder / "nul.yaml").write_text(
+        "id: xnli/nul\ntask: xnli\ndescription: d\n"
+        'instruction: "{{ premise }}{{ \'%c\' % 0 }}"\nanswer: "{{ label_word }}"\n'
+        "verbalizers: {entailment: a, neutral: b, contradiction: c}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(MsltError, match="made a NUL") as caught:
+        get_template("xnli/nul", [tmp_path / "prompts"])
+    assert "\n" not in str(caught.value)
 
 
 def test_an_instruction_corpus_prompt_runs_under_the_same_bounds(tmp_path: Path) -> None:
