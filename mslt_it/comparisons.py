@@ -19,7 +19,7 @@ import csv
 import io
 import zlib
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,8 @@ class RunRows:
     sources: tuple[str, ...]
     metric: dict[str, str]
     rows: dict[str, dict[str, dict[str, Any]]]
+    invalid: dict[str, dict[str, int]] = field(default_factory=dict)
+    """task -> language -> rows whose answer parsed as no label (counted against results.json)."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ def read_run_rows(name: str, results_file: Path, sources: Sequence[str]) -> RunR
         )
     rows: dict[str, dict[str, dict[str, Any]]] = {}
     metric: dict[str, str] = {}
+    invalid: dict[str, dict[str, int]] = {}
     for record in read_jsonl(predictions):
         try:
             task, lang, row = str(record["task"]), str(record["lang"]), str(record["id"])
@@ -99,7 +102,9 @@ def read_run_rows(name: str, results_file: Path, sources: Sequence[str]) -> RunR
             metric.setdefault(task, "accuracy")
             value = 1.0 if record.get("correct") else 0.0
         rows.setdefault(task, {}).setdefault(lang, {})[row] = value
-    return RunRows(name, tuple(sources), metric, rows)
+        per_task = invalid.setdefault(task, {})
+        per_task[lang] = per_task.get(lang, 0) + bool(record.get("invalid"))
+    return RunRows(name, tuple(sources), metric, rows, invalid)
 
 
 def check_pairable(a: RunRows, b: RunRows, task: str | None = None) -> list[str]:

@@ -169,6 +169,10 @@ AGREEMENT = 0.05
 """How far (in points) a results.json's accuracy may sit from its predictions' (rounding)."""
 
 
+INVALID_AGREEMENT = 0.0001
+"""How far a results.json's invalid_rate (rounded to 4 places) may sit from its predictions'."""
+
+
 def check_rows_agree(results: Results, rows: paired.RunRows) -> None:
     """A run's results.json and the predictions.jsonl beside it must tell the same accuracy:
     the report's table reads one and its comparisons the other, and one edited by hand would
@@ -191,6 +195,14 @@ def check_rows_agree(results: Results, rows: paired.RunRows) -> None:
                 f"compare: {rows.name!r} on {score.task}/{score.lang}: results.json says "
                 f"{score.score:.2f} and predictions.jsonl beside it {measured:.2f}; one was "
                 "changed after the evaluation (re-run `mslt-it score` or the evaluation)"
+            )
+        invalid = rows.invalid.get(score.task, {}).get(score.lang, 0) / len(outcomes)
+        if abs(invalid - score.invalid_rate) > INVALID_AGREEMENT:
+            raise MsltError(
+                f"compare: {rows.name!r} on {score.task}/{score.lang}: results.json gives an "
+                f"invalid_rate of {score.invalid_rate:.4f} and predictions.jsonl beside it "
+                f"{invalid:.4f}; one was changed after the evaluation (re-run `mslt-it score` or "
+                "the evaluation)"
             )
 
 

@@ -620,3 +620,11 @@ def test_a_report_checks_every_runs_table_against_its_predictions(cli, tmp_path:
     document["tasks"]["xnli"]["languages"] = {"de": {"score": 50.0, "n": 4}}
     write_results(tmp_path / "ev", document)
     assert cli("report", tmp_path / "ev", "--out", tmp_path / "rep").code == 0
+    # the share of answers that named no label: the report's table shows it too
+    records[3]["invalid"] = True
+    (path / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    result = cli("report", tmp_path / "ev", "--out", tmp_path / "rep", "--overwrite")
+    assert_one_line_error(result, "invalid_rate of 0.0000", "0.2500")
+    document["tasks"]["xnli"]["languages"]["de"]["invalid_rate"] = 0.25
+    write_results(tmp_path / "ev", document)
+    assert cli("report", tmp_path / "ev", "--out", tmp_path / "rep", "--overwrite").code == 0
