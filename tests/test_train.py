@@ -209,6 +209,9 @@ def test_qlora_runs_on_cpu_from_a_recipe_with_overrides(
     assert run["lora"]["target_modules"] == run["lora"]["adapted_modules"] == ["q_proj", "v_proj"]
     assert run["sft"]["learning_rate"] == 1e-3
     assert run["dataset"]["counts"] == {"en": 24, "zh": 24}
+    from mslt_it.identity import DATA_FILES, tree_sha256
+
+    assert run["dataset"]["files_sha256"] == tree_sha256(small_ds, DATA_FILES)
     assert run["template"]["id"] == "xnli/en-instruct" and run["eos_token"] == "<|im_end|>"
     assert {"peft", "trl", "bitsandbytes"} <= set(run["versions"])
     assert "steps" in result.out  # the summary table
@@ -227,6 +230,38 @@ def test_qlora_runs_on_cpu_from_a_recipe_with_overrides(
     assert linear and all(kind is bnb.nn.Linear4bit for kind in linear.values()), linear
     weights = [m.weight for m in base.modules() if isinstance(m, bnb.nn.Linear4bit)]
     assert all(isinstance(w, bnb.nn.Params4bit) and w.quant_state is not None for w in weights)
+
+
+def test_an_edited_eval_dataset_is_another_run(
+    tiny_model_dir: Path, small_ds: Path, tmp_path: Path
+) -> None:
+    """The held-out dataset's files decide run.json's held-out losses: their digest is part of
+    the run's identity (a manifest's fingerprint is only what the manifest claims), and a run
+    without one keeps the identity it had."""
+    import shutil
+
+    from mslt_it.identity import DATA_FILES, tree_sha256
+    from mslt_it.training import ModelConfig, validate_train_section
+    from mslt_it.training.run import plan_run
+
+    heldout = tmp_path / "heldout"
+    shutil.copytree(small_ds, heldout)
+    model_config = ModelConfig(name_or_path=str(tiny_model_dir))
+
+    def plan(eval_dataset: Path | None):
+        section = {"dataset": str(small_ds), "sft": {"use_cpu": True}}
+        if eval_dataset is not None:
+            section["eval_dataset"] = str(eval_dataset)
+        return plan_run(model_config, validate_train_section(section), tmp_path / "p")
+
+    without = plan(None)
+    assert "eval_dataset_files_sha256" not in without.determining
+    before = plan(heldout)
+    assert before.determining["eval_dataset_files_sha256"] == tree_sha256(heldout, DATA_FILES)
+    (heldout / "extra.jsonl").write_text('{"lang": "en"}\n', encoding="utf-8")
+    after = plan(heldout)
+    assert after.config_hash != before.config_hash
+    assert plan(None).config_hash == without.config_hash
 
 
 def test_packing_keeps_examples_apart(tiny_model_dir: Path, small_ds: Path, tmp_path) -> None:

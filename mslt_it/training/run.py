@@ -414,8 +414,14 @@ def run_record(
         # what the base's files were: a moved or copied base is recognised by content
         "base_model_identity": plan.determining["base_model_identity"],
         "trust_remote_code": model_config.trust_remote_code,
-        "dataset": dataset_record(plan.data, checked.rows),
-        "eval_dataset": dataset_record(plan.eval_data, checked.eval_rows),
+        "dataset": dataset_record(
+            plan.data, checked.rows, plan.determining["dataset_files_sha256"]
+        ),
+        "eval_dataset": dataset_record(
+            plan.eval_data,
+            checked.eval_rows,
+            plan.determining.get("eval_dataset_files_sha256"),
+        ),
         "template": manifest.get("template"),
         "format": plan.fmt,
         "system_prompt": manifest.get("config", {}).get("system_prompt"),
@@ -533,6 +539,12 @@ def determining_config(
         "dataset_fingerprint": data.manifest.get("fingerprint"),
         "dataset_files_sha256": tree_sha256(data.path, DATA_FILES),
         "eval_dataset_fingerprint": eval_data.manifest.get("fingerprint") if eval_data else None,
+        # Only with an eval dataset, so the identity of a run without one is unchanged.
+        **(
+            {"eval_dataset_files_sha256": tree_sha256(eval_data.path, DATA_FILES)}
+            if eval_data
+            else {}
+        ),
         "chat_template": chat_template,
         "lora": lora,
         "qlora": config.qlora,
@@ -550,8 +562,14 @@ def determining_config(
     }
 
 
-def dataset_record(data: Prepared | None, rows: Any) -> dict[str, Any] | None:
-    """The dataset block of run.json: where it is, what it is, how many rows were trained on."""
+def dataset_record(
+    data: Prepared | None, rows: Any, files_sha256: str | None
+) -> dict[str, Any] | None:
+    """The dataset block of run.json: where it is, what it is, how many rows were trained on.
+
+    ``fingerprint`` is what the dataset's manifest says of itself (the build's settings);
+    ``files_sha256`` is the digest of the data files the run read, the one its identity uses.
+    """
     if data is None:
         return None
     from collections import Counter
@@ -560,6 +578,7 @@ def dataset_record(data: Prepared | None, rows: Any) -> dict[str, Any] | None:
     return {
         "path": str(Path(data.path).resolve()),
         "fingerprint": data.manifest.get("fingerprint"),
+        "files_sha256": files_sha256,
         "task": data.manifest.get("task"),
         "sources": data.manifest.get("sources"),
         "counts": {lang: counts.get(lang, 0) for lang in data.manifest.get("counts", counts)},
