@@ -15,13 +15,14 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from mslt_it.errors import MsltError
 from mslt_it.files import MAX_TEXT_BYTES, read_user_bytes
 from mslt_it.io import atomic_write_json, read_json
+from mslt_it.progress import progress_bar
 
 CHUNK = 1 << 22
 MODEL_FILES = (".safetensors", ".bin", ".json", ".model", ".jinja", ".txt", ".py", ".tiktoken")
@@ -54,21 +55,34 @@ def _disk_cache() -> dict[str, Any]:
     return read_json(cache_folder() / "digests.json") or {}
 
 
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a regular file's bytes, remembered by its stat key (see the module's text)."""
+def _remembered(key: str | None) -> str | None:
+    """The digest this machine already computed for the file at ``key``, if any."""
+    if key is None:
+        return None
+    if key in _MEMORY:
+        return _MEMORY[key]
+    known = _disk_cache().get(key)
+    if isinstance(known, str):
+        _MEMORY[key] = known
+        return known
+    return None
+
+
+def file_sha256(path: str | Path, read: Callable[[int], None] | None = None) -> str:
+    """SHA-256 of a regular file's bytes, remembered by its stat key (see the module's text).
+
+    ``read`` is told the size of each block read (a progress bar's advance)."""
     path = Path(path)
     key = _stat_key(path)
-    if key is not None and key in _MEMORY:
-        return _MEMORY[key]
-    if key is not None:
-        known = _disk_cache().get(key)
-        if isinstance(known, str):
-            _MEMORY[key] = known
-            return known
+    known = _remembered(key)
+    if known is not None:
+        return known
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         while block := handle.read(CHUNK):
             digest.update(block)
+            if read is not None:
+                read(len(block))
     value = digest.hexdigest()
     if key is not None:
         _MEMORY[key] = value
@@ -89,11 +103,45 @@ def tree_sha256(folder: str | Path, suffixes: Iterable[str] = MODEL_FILES) -> st
     folder = Path(folder)
     digest = hashlib.sha256()
     wanted = tuple(suffixes)
-    for relative in sorted(_files_below(folder), key=lambda path: path.parts):
-        path = folder / relative
-        if path.suffix in wanted and path.is_file():
-            digest.update(f"{relative.as_posix()}\0{file_sha256(path)}\n".encode())
+    files = [
+        relative
+        for relative in sorted(_files_below(folder), key=lambda path: path.parts)
+        if relative.suffix in wanted and (folder / relative).is_file()
+    ]
+    sizes = {relative: (folder / relative).stat().st_size for relative in files}
+    unread = sum(  # small files are never remembered on disk, and never slow
+        size
+        for relative, size in sizes.items()
+        if size >= CHUNK and _remembered(_stat_key(folder / relative)) is None
+    )
+    with contextlib.ExitStack() as stack:
+        read = None
+        if unread >= PROGRESS_BYTES:  # a 7B model's first hash takes a minute: say so
+            progress = stack.enter_context(progress_bar())
+            task = progress.add_task(f"hashing {folder.name or folder} (MiB)", total=unread >> 20)
+            read = _advance_mib(progress, task)
+        for relative in files:
+            value = file_sha256(folder / relative, read if sizes[relative] >= CHUNK else None)
+            digest.update(f"{relative.as_posix()}\0{value}\n".encode())
     return digest.hexdigest()
+
+
+PROGRESS_BYTES = 1 << 30
+"""Unhashed bytes in a folder from which hashing it shows progress (about 2 s of reading)."""
+
+
+def _advance_mib(progress: Any, task: Any) -> Callable[[int], None]:
+    """A ``read`` callback advancing ``task`` by whole MiB (the bar's unit)."""
+    pending = 0
+
+    def read(size: int) -> None:
+        nonlocal pending
+        pending += size
+        if pending >= 1 << 20:
+            progress.advance(task, pending >> 20)
+            pending &= (1 << 20) - 1
+
+    return read
 
 
 def _files_below(folder: Path) -> Iterator[Path]:

@@ -301,3 +301,35 @@ def test_a_local_eval_folder_without_the_split_fails_the_dry_run(cli, tmp_path) 
     user_prompts(tmp_path / "p")
     path = prompts_recipe(tmp_path, eval_extra=f", data: {tmp_path / 'mydata'}, split: test")
     assert_one_line_error(cli("run", path, "--dry-run"), "eval.data", "no file for xnli/en/test")
+
+
+def test_hashing_a_large_folder_the_first_time_shows_progress(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 7B model's first hash reads ~15 GB: a line says so (off a terminal, plain lines); the
+    digest is the same with or without it, and a remembered folder is silent."""
+    import mslt_it.identity as identity
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(os.urandom(6 << 20))
+    (model / "config.json").write_text("{}", encoding="utf-8")
+    quiet = identity.tree_sha256(model)  # below the threshold: no progress
+    assert "hashing" not in capsys.readouterr().err
+    (model / "model.safetensors").write_bytes(os.urandom(6 << 20))  # new content, unhashed
+    monkeypatch.setattr(identity, "PROGRESS_BYTES", 1 << 20)
+    monkeypatch.delenv("MSLT_IT_PROGRESS", raising=False)
+    monkeypatch.setenv("MSLT_IT_PROGRESS_SECONDS", "0")
+    monkeypatch.setenv("MSLT_IT_CACHE", str(tmp_path / "cache"))
+    shown = identity.tree_sha256(model)
+    err = capsys.readouterr().err
+    assert "hashing model (MiB): 6/6" in err, err
+    assert shown != quiet
+    identity._MEMORY.clear()  # the disk cache answers now: nothing left to read, nothing said
+    assert identity.tree_sha256(model) == shown
+    assert "hashing" not in capsys.readouterr().err
+    import shutil
+
+    shutil.copytree(model, tmp_path / "copy")
+    monkeypatch.setattr(identity, "PROGRESS_BYTES", 1 << 40)
+    assert identity.tree_sha256(tmp_path / "copy") == shown  # read again, without progress
