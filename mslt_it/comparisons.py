@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -239,8 +239,58 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def markdown(rows: Sequence[ComparisonRow]) -> str:
-    """One table per compared pair: difference, interval, p-values, significance."""
+OUTPUT_SETTINGS = ("backend", "mode", "dtype", "batch_size", "system_prompt", "data")
+"""Evaluation settings that can change a model's outputs on the same rows (``batch_size`` in
+reduced precision: bf16 generation moved with it on a GPU, BENCHMARKS.md "GPU runs")."""
+TASK_SETTINGS = ("split", "template", "template_sha256", "max_tokens", "definition_sha256")
+"""The same, per task (``results.json``'s ``settings.tasks``)."""
+
+
+def evaluation_differences(a: Mapping[str, Any], b: Mapping[str, Any], task: str) -> list[str]:
+    """How two runs' evaluations of ``task`` differed beyond the model: the paired difference
+    of runs evaluated differently is partly the evaluation's, and a reviewer must be told.
+
+    ``a`` and ``b`` are the runs' ``results.json`` documents; one without ``settings`` (another
+    tool's) cannot tell, and gives nothing. The rows themselves are checked elsewhere.
+    """
+    first, second = a.get("settings"), b.get("settings")
+    if not isinstance(first, Mapping) or not isinstance(second, Mapping):
+        return []
+    found = [
+        _difference(key, first.get(key), second.get(key))
+        for key in (*OUTPUT_SETTINGS, "chat_template_sha256")
+        if first.get(key) != second.get(key)
+    ]
+    one, other = _task_settings(first, task), _task_settings(second, task)
+    found += [
+        _difference(key, one.get(key), other.get(key))
+        for key in TASK_SETTINGS
+        if one.get(key) != other.get(key)
+    ]
+    return found
+
+
+def _task_settings(settings: Mapping[str, Any], task: str) -> Mapping[str, Any]:
+    tasks = settings.get("tasks")
+    for entry in tasks if isinstance(tasks, list) else []:
+        if isinstance(entry, Mapping) and entry.get("task") == task:
+            return entry
+    return {}
+
+
+def _difference(key: str, first: Any, second: Any) -> str:
+    if key.endswith("sha256"):
+        return f"{key.removesuffix('_sha256').removesuffix('sha256')} (its content)"
+    return f"{key} {str(first)[:40]} vs {str(second)[:40]}"
+
+
+def markdown(
+    rows: Sequence[ComparisonRow],
+    differences: Mapping[tuple[str, str, str], list[str]] | None = None,
+) -> str:
+    """One table per compared pair: difference, interval, p-values, significance; and under it
+    how the pair's evaluations differed, where they did (``differences`` by baseline, run and
+    task: :func:`evaluation_differences`)."""
     if not rows:
         return ""
     lines = ["## Paired comparisons", ""]
@@ -274,6 +324,13 @@ def markdown(rows: Sequence[ComparisonRow]) -> str:
             f"Significant after Holm: {', '.join(significant) if significant else 'none'}.",
             "",
         ]
+        unequal = (differences or {}).get((baseline, run, task))
+        if unequal:
+            lines += [
+                f"**Evaluated differently** ({baseline}, then {run}): {'; '.join(unequal)}. "
+                "Part of each difference above may be the evaluation's, not the model's.",
+                "",
+            ]
     return "\n".join(lines)
 
 

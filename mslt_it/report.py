@@ -84,6 +84,7 @@ def write_report(
     rows, skipped = gather_comparisons(results, compare)
     extras = Extras(
         comparisons=rows,
+        differences=evaluation_differences(results, rows),
         skipped=skipped,
         sanity=check_adapters(results),
         fertility=measure_fertility(results, tokenizer) if tokenizer else {},
@@ -103,6 +104,7 @@ class Extras:
     sanity: dict[str, dict[str, Any]] = field(default_factory=dict)
     fertility: dict[str, list[fertility_of.Fertility]] = field(default_factory=dict)
     tokenizer: str = ""
+    differences: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
 
     def for_task(self, task: str) -> Extras:
         return Extras(
@@ -111,7 +113,22 @@ class Extras:
             self.sanity,
             {task: self.fertility[task]} if task in self.fertility else {},
             self.tokenizer,
+            {key: found for key, found in self.differences.items() if key[2] == task},
         )
+
+
+def evaluation_differences(
+    results: Results, rows: list[paired.ComparisonRow]
+) -> dict[tuple[str, str, str], list[str]]:
+    """For each compared pair, how its two evaluations differed beyond the model (if at all)."""
+    found = {}
+    for baseline, run, task in dict.fromkeys((r.baseline, r.run, r.task) for r in rows):
+        first, second = results.documents.get(baseline), results.documents.get(run)
+        if first is not None and second is not None:
+            unequal = paired.evaluation_differences(first, second, task)
+            if unequal:
+                found[(baseline, run, task)] = unequal
+    return found
 
 
 def baseline_pairs(results: Results) -> list[tuple[str, str]]:
@@ -381,7 +398,7 @@ def extra_sections(results: Results, extras: Extras) -> str:
     parts = [
         sanity_markdown(results, extras.sanity),
         fidelity_markdown(results),
-        paired.markdown(extras.comparisons),
+        paired.markdown(extras.comparisons, extras.differences),
     ]
     if extras.skipped:
         parts.append("Not compared: " + "; ".join(extras.skipped) + ".\n")

@@ -203,6 +203,37 @@ def test_compare_of_an_unknown_run_names_the_runs(cli, study: Path, tmp_path: Pa
     assert_one_line_error(result, "no run 'x'", "MSLT ar+de+zh")
 
 
+def settings(**changed) -> dict:
+    """results.json's ``settings`` of a hf evaluation in rank mode, with ``changed`` keys."""
+    task = {"task": "xnli", "split": "test", "template": "xnli/en-instruct",
+            "template_sha256": "t1", "max_tokens": 32, "definition_sha256": "d1"}  # fmt: skip
+    task.update(changed.pop("task", {}))
+    return {"backend": "hf", "mode": "rank", "dtype": "auto", "batch_size": 32,
+            "system_prompt": None, "data": "synthetic", "chat_template_sha256": "c1",
+            "model": "tiny", "chunk_size": 256, "tasks": [task]} | changed  # fmt: skip
+
+
+def test_a_pair_evaluated_differently_says_how(tmp_path: Path) -> None:
+    """Runs evaluated in another dtype, batch size or template version differ partly by the
+    evaluation: the comparison says so under its table; equal settings (the model, adapter and
+    chunking aside) say nothing."""
+    root = tmp_path / "eval"
+    write_run(root / "en", "sslt", ("en",), settings=settings())
+    write_run(root / "mslt", "mslt", MSLT_SOURCES,
+              settings=settings(model="other", chunk_size=8))  # fmt: skip
+    text = write_report([root], tmp_path / "same").read_text(encoding="utf-8")
+    assert "### MSLT ar+de+zh vs SSLT en" in text and "Evaluated differently" not in text
+    changed = settings(dtype="bfloat16", batch_size=1, task={"template_sha256": "t2"})
+    document = json.loads((root / "mslt" / "results.json").read_text())
+    document["settings"] = changed
+    (root / "mslt" / "results.json").write_text(json.dumps(document))
+    text = write_report([root], tmp_path / "changed").read_text(encoding="utf-8")
+    line = next(x for x in text.splitlines() if x.startswith("**Evaluated differently**"))
+    assert "(SSLT en, then MSLT ar+de+zh)" in line
+    assert "dtype auto vs bfloat16" in line and "batch_size 32 vs 1" in line
+    assert "template (its content)" in line and "mode " not in line and "chunk" not in line
+
+
 def test_baseline_rows_that_differ_are_noted_not_fatal(tmp_path: Path) -> None:
     write_run(tmp_path / "eval" / "en", "sslt", ("en",))
     write_run(tmp_path / "eval" / "mslt", "mslt", MSLT_SOURCES, rows=80)
