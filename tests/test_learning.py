@@ -511,7 +511,7 @@ def test_a_recipe_selects_its_sources_with_a_predictor(planted: Path, tmp_path: 
                  "--criterion", "learned", "--predictor", saved, "--top", "1",
                  "--json")  # fmt: skip
     assert list(run.sources) == json.loads(ranked.out)[0]["sources"]
-    with pytest.raises(MsltError, match=r"select: --criterion learned: needs --predictor"):
+    with pytest.raises(MsltError, match=r"select: criterion learned: needs predictor"):
         expand_sources({"select": {**spec, "predictor": None}}, "xnli")
 
 
