@@ -353,3 +353,42 @@ def test_analyze_overwrite_replaces_only_its_own_unedited_pictures(cli, tiny_mod
     result = cli(*args[:-1], forged, "--overwrite")
     assert_one_line_error(result, "analysis.json", "not an analysis.json written by mslt-it")
     assert (forged / "cka.png").read_bytes() == b"precious"
+
+
+@pytest.mark.parametrize("stop_at", ["drawing", "moving"])
+def test_a_killed_analysis_never_leaves_pictures_nothing_can_replace(
+    cli, tiny_model_dir, tmp_path, monkeypatch, stop_at: str
+) -> None:
+    """Pictures are drawn aside, recorded in analysis.json, then moved into place: a run stopped
+    while drawing leaves no picture in the folder, and one stopped between the record and the
+    moves leaves the earlier pictures, still provably analyze's. The next run replaces both."""
+    import mslt_it.analysis.run as analysis_run
+
+    out = tmp_path / "a"
+    args = ("analyze", "--model", tiny_model_dir, "--langs", "en,de", "--n", "8",
+            "--layers", "-1", "--projection", "pca", "--out", out)  # fmt: skip
+    assert cli(*args).code == 0
+    before = {p.name: p.read_bytes() for p in out.glob("*.png")}
+
+    class Killed(BaseException):
+        """Stands for kill -9: nothing after it runs."""
+
+    if stop_at == "drawing":
+
+        def killed(*_args, **_kwargs):
+            raise Killed
+
+        monkeypatch.setattr(analysis_run, "plot_cka", killed)
+    else:
+        monkeypatch.setattr(analysis_run.os, "replace", lambda *_: (_ for _ in ()).throw(Killed))
+    changed = (*args[:5], "--n", "10", *args[7:])
+    with pytest.raises(Killed):
+        cli(*changed, "--overwrite")
+    assert {p.name: p.read_bytes() for p in out.glob("*.png")} == before
+    monkeypatch.undo()
+    result = cli(*changed, "--overwrite")
+    assert result.code == 0, result.err
+    document = json.loads((out / "analysis.json").read_text())
+    assert document["inputs"]["n"] == 10
+    assert not (out / analysis_run.STAGING).exists()
+    assert cli(*changed, "--overwrite").code == 0  # and again: its own pictures

@@ -7,7 +7,9 @@ loaded. The base model is read once; adapters are switched on it.
 
 from __future__ import annotations
 
+import os
 import platform
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -217,7 +219,7 @@ def run_analysis(
     ours = earlier_files(out) if earlier else {}
     clashing = [name for name in plot_files(config.projection) if (out / name).exists()]
     for name in clashing:  # a picture the earlier analysis did not write, or one edited since
-        if ours.get(name) != file_fingerprint(out / name):
+        if file_fingerprint(out / name) not in ours.get(name, set()):
             raise MsltError(
                 f"--out: {out / name} exists and is not a picture mslt-it analyze wrote there "
                 "(or it was edited since); move it or choose another folder"
@@ -328,7 +330,9 @@ def _run_analysis(
     chance = chance_levels(sentences.n, len(sentences.langs))
     settings = build_table(measured, settings_layers, constant)
     remove_stale_plots(out, config.projection)
-    plots = draw_plots(out, models, clouds, sentences, plot_layer, num_states, chance, config)
+    staging = out / STAGING
+    shutil.rmtree(staging, ignore_errors=True)  # a killed run's (the lock shuts out live ones)
+    plots = draw_plots(staging, models, clouds, sentences, plot_layer, num_states, chance, config)
     data = {
         "inputs": inputs_section(config, adapters, sentences, layers, plot_layer, num_states),
         "sentences": {
@@ -349,19 +353,37 @@ def _run_analysis(
         "seconds": round(time.perf_counter() - started, 2),
     }
     data["files"] = {  # what proves, next time, that these pictures are analyze's own
-        name: file_fingerprint(out / name)
+        name: file_fingerprint(staging / name)
         for name in plot_files(config.projection)
-        if (out / name).is_file()
+        if (staging / name).is_file()
+    }
+    # The pictures they replace were proven analyze's before this run started: a kill between
+    # the record and the renames below leaves them, and they stay provably ours.
+    data["replaced"] = {
+        name: file_fingerprint(out / name) for name in data["files"] if (out / name).is_file()
     }
     atomic_write_json(out / RESULT_FILE, seal(data))
+    for name in data["files"]:  # recorded first, then put in place: never a picture unlisted
+        os.replace(staging / name, out / name)
+    shutil.rmtree(staging, ignore_errors=True)
     return AnalysisResult(out, data)
 
 
-def earlier_files(out: Path) -> dict[str, str]:
-    """The pictures an earlier (sealed) analysis.json in ``out`` lists, with their fingerprints."""
+STAGING = ".analysis-pictures.tmp"
+"""Where the pictures are drawn before analysis.json lists them and they are moved into place."""
+
+
+def earlier_files(out: Path) -> dict[str, set[str]]:
+    """The pictures an earlier (sealed) analysis.json in ``out`` lists, each with the
+    fingerprints it may have: the one it wrote, or the one it was replacing when a kill stopped
+    it before the picture was moved into place."""
     document = read_json(out / RESULT_FILE) or {}
-    files = document.get("files")
-    return files if isinstance(files, dict) else {}
+    found: dict[str, set[str]] = {}
+    for key in ("files", "replaced"):
+        listed = document.get(key)
+        for name, fingerprint in (listed if isinstance(listed, dict) else {}).items():
+            found.setdefault(name, set()).add(fingerprint)
+    return found
 
 
 def is_constant(by_lang: list[np.ndarray]) -> bool:
@@ -378,7 +400,7 @@ def remove_stale_plots(out: Path, projection: str) -> None:
     ours = earlier_files(out)
     for method in PROJECTIONS:
         stale = out / PLOT_FILES[method]
-        unchanged = stale.is_file() and ours.get(stale.name) == file_fingerprint(stale)
+        unchanged = stale.is_file() and file_fingerprint(stale) in ours.get(stale.name, set())
         if method != projection and unchanged and not stale.is_symlink():
             stale.unlink()  # the earlier analysis's picture, as it wrote it
 
