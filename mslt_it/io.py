@@ -222,13 +222,16 @@ def mark_owner(
     kind: str,
     patterns: tuple[str, ...] | None = None,
     also: set[str] | None = None,
+    coming: dict[str, str] | None = None,
 ) -> None:
     """Record in ``folder`` that mslt-it wrote it, as which kind, and which files it holds now.
 
     The file list is what proves, later, that ``--overwrite`` loses nothing: a file the user
     added afterwards is not on it (:func:`mslt_it.outputs.foreign_files`). Folders written bit
     by bit (an evaluation, an adapter) are marked again when they finish, listing only the files
-    that match their kind's ``patterns`` (or were listed before, ``also``).
+    that match their kind's ``patterns`` (or were listed before, ``also``). ``coming``: files
+    (name -> fingerprint) written aside and about to be moved in, listed before they appear, so
+    a kill between the two never leaves a file of mslt-it's that the marker does not vouch for.
     """
     folder = Path(folder)
     files = {
@@ -241,6 +244,7 @@ def mark_owner(
             or any(fnmatch.fnmatch(name, p) for p in patterns)
         )
     }
+    files.update(coming or {})
     atomic_write_json(folder / OWNER_FILE, {"kind": kind, "written_by": "mslt-it", "files": files})
 
 

@@ -32,6 +32,7 @@ import fnmatch
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -177,9 +178,10 @@ def output_intact(folder: Path) -> bool:
     )
 
 
-def mark_finished(folder: Path, kind: str) -> None:
+def mark_finished(folder: Path, kind: str, coming: dict[str, str] | None = None) -> None:
     """Mark a folder written bit by bit (an evaluation, an adapter) when it finishes, listing
-    only the files its kind writes: a file the user dropped in meanwhile is never claimed."""
+    only the files its kind writes: a file the user dropped in meanwhile is never claimed.
+    ``coming``: files about to be moved in (see :func:`mslt_it.io.mark_owner`)."""
     known = _marker(Path(folder))
     earlier = known.get("files") if known is not None else None
     mark_owner(
@@ -187,7 +189,19 @@ def mark_finished(folder: Path, kind: str) -> None:
         kind,
         patterns=(*KIND_FILES.get(kind, ()), *working_files(kind)),
         also=set(earlier) if isinstance(earlier, dict) else set(),
+        coming=coming,
     )
+
+
+def move_in_listed(folder: Path, staged: Path, kind: str, last: str | None = None) -> None:
+    """Move the files written aside in ``staged`` into ``folder``, listing them in its marker
+    first; ``last`` (the completion mark, ``run.json``) moves after every other file."""
+    names = [name for name in relative_files(staged) if not name.endswith("/")]
+    mark_finished(folder, kind, coming={n: file_fingerprint(staged / n) for n in names})
+    for name in sorted(names, key=lambda n: n == last):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staged / name, folder / name)
+    shutil.rmtree(staged, ignore_errors=True)
 
 
 def adopt_output(folder: str | Path, kind: str) -> list[str]:

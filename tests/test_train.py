@@ -600,3 +600,54 @@ def test_unknown_pass_through_fields_suggest_close_matches(
     assert_one_line_error(cli(*base, "--lora", "lora_alfa=8"), "train.lora.lora_alfa", "lora_alpha")
     assert_one_line_error(cli(*base, "--sft", "max_length=8"), "--max-length")
     assert_one_line_error(cli(*base, "--on-overlength", "cut"), "train.on_overlength")
+
+
+class Killed(BaseException):
+    """Stands for kill -9: nothing after it runs."""
+
+
+@pytest.mark.parametrize("stop_at", ["before finish", "before run.json", "before tidying"])
+def test_a_run_killed_while_finishing_can_be_redone_or_is_done(
+    cli, tiny_model_dir: Path, small_ds: Path, tmp_path: Path, monkeypatch, stop_at: str
+) -> None:
+    """The adapter is saved aside, listed in the marker, then moved in with run.json last: a
+    kill at any of these moments leaves a folder `--overwrite` replaces (before, it held the
+    adapter unlisted, called the user's files for good), or a finished run a re-run tidies."""
+    import mslt_it.outputs as outputs_module
+    import mslt_it.training.outputs as run_outputs
+    import mslt_it.training.run as run_module
+
+    out = tmp_path / "a"
+    args = train_args(tiny_model_dir, small_ds, out, "--max-steps", "2")
+
+    def killed(*_args, **_kwargs):
+        raise Killed
+
+    if stop_at == "before finish":
+        monkeypatch.setattr(run_module.outputs, "finish", killed)
+    elif stop_at == "before run.json":
+        real = outputs_module.os.replace
+
+        def replace(source, target):
+            if Path(target).name == "run.json":
+                raise Killed
+            real(source, target)
+
+        monkeypatch.setattr(outputs_module.os, "replace", replace)
+    else:
+        monkeypatch.setattr(run_outputs, "tidy", killed)
+    with pytest.raises(Killed):
+        cli(*args)
+    monkeypatch.undo()
+    if stop_at == "before tidying":
+        again = cli(*args)  # done: skipped, and the folder tidied and listed
+        assert again.code == 0 and "nothing to do" in again.out + again.err
+        assert not (out / "run.started.json").exists()
+    else:
+        assert_one_line_error(cli(*args), "unfinished run", "--overwrite")
+    result = cli(*args, "--overwrite")
+    assert result.code == 0, result.err
+    assert read_run(out)["steps"] == 2 and not (out / run_outputs.FINAL).exists()
+    mine = out / "notes.txt"
+    mine.write_text("mine")
+    assert_one_line_error(cli(*args, "--overwrite"), "notes.txt")  # a user's file still stops it

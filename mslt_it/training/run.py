@@ -173,6 +173,8 @@ def _train(
         out, plan.config_hash, resume=resume, overwrite=overwrite, replace_other=replace_other
     )
     if action == "skip":
+        if on_main() and (out / outputs.STARTED_FILE).exists():  # killed while tidying
+            outputs.tidy(out, config.keep_checkpoints)
         return TrainResult(out, outputs.load_run(out), skipped=True)
 
     try:
@@ -197,7 +199,8 @@ def _train(
     seconds = time.monotonic() - started
     if checked.hook is not None:
         checked.hook.remove()
-    trainer.save_model(str(out))  # adapter + tokenizer (with its chat template); main process only
+    # adapter + tokenizer (with its chat template), aside until finish() lists them
+    trainer.save_model(str(outputs.staging_folder(out) if on_main() else out / outputs.FINAL))
 
     run = run_record(plan, model_config, config, checked, checkpoint)
     session_tokens = trainer.state.num_input_tokens_seen - tokens_before
