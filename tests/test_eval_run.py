@@ -522,3 +522,47 @@ def test_a_recipe_compares_models_in_its_eval_step(cli, tiny_model_dir, tmp_path
     assert (tmp_path / "o" / "comparison" / "scores.csv").is_file()
     recipe.write_text("eval:\n  compare_models: [x/y]\n  suite: [xcopa]\n", encoding="utf-8")
     assert_one_line_error(cli("eval", "--recipe", recipe, "--out", tmp_path / "p"), "eval.model")
+
+
+@pytest.mark.parametrize("stop_at", ["moving in", "last marking"])
+def test_an_evaluation_killed_while_finishing_can_be_replaced(
+    cli, tiny_model_dir, tmp_path, monkeypatch, stop_at: str
+):
+    """Results are written aside, listed in the marker, then moved in: a kill at either moment
+    leaves nothing `eval --overwrite` calls the user's (it used to refuse a run's own
+    predictions.jsonl for good), and other settings then replace it."""
+    import mslt_it.outputs as outputs_module
+
+    class Killed(BaseException):
+        """Stands for kill -9."""
+
+    out = tmp_path / "o"
+    args = ["eval", "--model", tiny_model_dir, "--task", "xnli", "--langs", "en", "--out", out,
+            "--mode", "rank", "--limit", "3"]  # fmt: skip
+    if stop_at == "moving in":
+        real = outputs_module.os.replace
+        moved = []
+
+        def replace(source, target):
+            if moved:
+                raise Killed  # the first file is in place, the others are not
+            moved.append(target)
+            real(source, target)
+
+        monkeypatch.setattr(outputs_module.os, "replace", replace)
+    else:
+
+        def killed(*_args, **_kwargs):
+            raise Killed
+
+        monkeypatch.setattr(runner_module, "mark_finished", killed)
+    with pytest.raises(Killed):
+        cli(*args)
+    monkeypatch.undo()
+    changed = [*args[:-1], "4"]
+    result = cli(*changed, "--overwrite")
+    assert result.code == 0, result.err
+    assert (
+        json.loads((out / "results.json").read_text())["tasks"]["xnli"]["languages"]["en"]["n"] == 4
+    )
+    assert not (out / runner_module.FINAL).exists()

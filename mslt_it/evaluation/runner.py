@@ -50,6 +50,7 @@ from mslt_it.outputs import (
     holds_anything,
     mark_finished,
     mark_owner,
+    move_in_listed,
 )
 from mslt_it.progress import progress_bar
 from mslt_it.prompts import PromptTemplate
@@ -123,13 +124,21 @@ def _evaluate(
     records = {run.name: gather_records(plan, run) for run in plan.runs}
     base = next((run for run in plan.runs if run.adapter is None), None)
     results: dict[str, dict[str, Any]] = {}
+    # Written aside, listed in the marker, then moved in: a kill never leaves a results file
+    # the marker does not vouch for (which --overwrite would call the user's).
+    staged = out / FINAL
+    shutil.rmtree(staged, ignore_errors=True)  # a killed run's: the lock keeps live ones out
     for run in plan.runs:
         sanity = None
         if base is not None and run.adapter is not None:
             sanity = adapter_sanity(records[run.name], records[base.name], base.name)
-        results[run.name] = finish_run(plan, run, records[run.name], sanity)
+        into = staged / run.folder.relative_to(out)
+        results[run.name] = finish_run(plan, run, records[run.name], sanity, into)
     if len(plan.runs) > 1:
-        write_study(out, plan, results)
+        write_study(staged, plan, results)
+    move_in_listed(out, staged, "evaluation")
+    for run in plan.runs:
+        run.store.drop_chunks()
     mark_finished(out, "evaluation")  # again, now listing every file it wrote
     return EvalOutcome(out, results, {run.name: run.folder for run in plan.runs})
 
@@ -344,8 +353,10 @@ def finish_run(
     run: RunPlan,
     records: Sequence[Record],
     sanity: dict[str, Any] | None = None,
+    into: Path | None = None,
 ) -> dict[str, Any]:
-    """Score a run's records and write predictions and results into place.
+    """Score a run's records and write predictions and results into place (or ``into`` a
+    folder aside, see :meth:`RunStore.finish`).
 
     ``sanity`` (:func:`.sanity.adapter_sanity` against the study's base model) goes into
     results.json as ``adapter_sanity``: an adapter equal to the base on every row is flagged.
@@ -367,7 +378,7 @@ def finish_run(
             "note": "every chunk was predicted by an earlier, interrupted run, whose timings "
             "were not kept",
         }
-    store.finish(records, results, timings)
+    store.finish(records, results, timings, into)
     return results
 
 
@@ -434,6 +445,10 @@ def versions(backend: str) -> dict[str, str]:
 
         found["vllm"] = str(vllm.__version__)
     return found
+
+
+FINAL = ".final.tmp"
+"""Where a finished evaluation's files are written before the marker lists them."""
 
 
 def write_study(out: Path, plan: EvalPlan, results: dict[str, dict[str, Any]]) -> None:

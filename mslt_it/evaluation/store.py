@@ -118,19 +118,29 @@ class RunStore:
         records: Sequence[dict[str, Any]],
         results: dict[str, Any],
         timings: dict[str, Any] | None,
+        into: Path | None = None,
     ) -> None:
-        """Write predictions and results into place, then drop the chunks.
+        """Write predictions and results into place, then drop the chunks; or, with ``into``,
+        into that folder aside (the caller lists them in the marker and moves them in, then
+        calls :meth:`drop_chunks`).
 
         ``timings`` is ``None`` when nothing was predicted this time (a finished run re-scored):
         the timings of the run that did the work stay.
         """
-        atomic_write_text(self.folder / PREDICTIONS, jsonl(records))
+        folder = into or self.folder
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(folder / PREDICTIONS, jsonl(records))
         atomic_write_json(
-            self.folder / RESULTS,
+            folder / RESULTS,
             {**results, "settings": self.settings, "settings_sha256": self.sha256},
         )
         if timings is not None:
-            atomic_write_json(self.folder / TIMINGS, timings)
+            atomic_write_json(folder / TIMINGS, timings)
+        if into is None:
+            self.drop_chunks()
+
+    def drop_chunks(self) -> None:
+        """The saved chunks, once predictions.jsonl holds them."""
         shutil.rmtree(self.chunks, ignore_errors=True)
 
 
