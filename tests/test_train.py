@@ -651,3 +651,32 @@ def test_a_run_killed_while_finishing_can_be_redone_or_is_done(
     mine = out / "notes.txt"
     mine.write_text("mine")
     assert_one_line_error(cli(*args, "--overwrite"), "notes.txt")  # a user's file still stops it
+
+
+def test_resuming_a_run_stopped_after_its_last_checkpoint_trains_no_more(
+    cli, tiny_model_dir: Path, small_ds: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """The Trainer, resumed from the checkpoint of the last step, trained one step past
+    max_steps; the run now takes that checkpoint as it is: the same steps and weights as a run
+    never stopped."""
+    import mslt_it.training.run as run_module
+
+    def killed(*_args, **_kwargs):
+        raise Killed
+
+    whole, stopped = tmp_path / "whole", tmp_path / "stopped"
+    extra = ("--max-steps", "3", "--save-steps", "1")
+    assert cli(*train_args(tiny_model_dir, small_ds, whole, *extra)).code == 0
+    monkeypatch.setattr(run_module.outputs, "finish", killed)
+    with pytest.raises(Killed):
+        cli(*train_args(tiny_model_dir, small_ds, stopped, *extra))
+    monkeypatch.undo()
+    assert (stopped / "checkpoints" / "checkpoint-3").is_dir()
+    result = cli(*train_args(tiny_model_dir, small_ds, stopped, *extra, "--resume"))
+    assert result.code == 0, result.err
+    run, reference = read_run(stopped), read_run(whole)
+    assert run["steps"] == reference["steps"] == 3 and run["resumed_from_step"] == 3
+    assert run["tokens_seen"] == reference["tokens_seen"]
+    assert run["train_loss"] == pytest.approx(reference["train_loss"], rel=1e-4)
+    weights = "adapter_model.safetensors"
+    assert (stopped / weights).read_bytes() == (whole / weights).read_bytes()

@@ -12,6 +12,7 @@ writes files (the Trainer guards its own saves; :func:`on_main` guards ours).
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
 import time
@@ -191,7 +192,10 @@ def _train(
     tokens_before = tokens_in_checkpoint(checkpoint)
     started = time.monotonic()
     try:
-        result = trainer.train(resume_from_checkpoint=checkpoint)
+        if checkpoint is not None and 0 < trainer.args.max_steps <= checkpoint_step(checkpoint):
+            result = take_final_checkpoint(trainer, checkpoint)
+        else:
+            result = trainer.train(resume_from_checkpoint=checkpoint)
     except BaseException:
         if on_main() and not resumed and outputs.last_checkpoint(out) is None:
             outputs.clear(out)  # failed before its first checkpoint: leave nothing behind
@@ -213,14 +217,13 @@ def _train(
             "peak_memory_mb": peak_memory_mb(),
             "final_loss": last_logged_loss(trainer.state.log_history),
             "loss_history": loss_history(trainer.state.log_history),
-            "train_loss": round(
+            "train_loss": finite_or_none(
                 whole_run_loss(
                     trainer.state.log_history,
                     checkpoint_step(checkpoint),
                     float(result.training_loss),
                     trainer.state.global_step,
-                ),
-                6,
+                )
             ),
             **answer_metrics(trainer, prepared_eval_rows(trainer, checked)),
             "config_hash": plan.config_hash,
@@ -645,6 +648,25 @@ def prepare_output(out: Path, action: str, run_hash: str, determining: dict[str,
         if action != "resume" or not (out / outputs.STARTED_FILE).exists():
             outputs.mark_started(out, run_hash, determining)
     wait_for_everyone()
+
+
+def finite_or_none(value: float) -> float | None:
+    """A loss for run.json: rounded, or None where it is not known (NaN is not JSON)."""
+    return round(value, 6) if math.isfinite(value) else None
+
+
+def take_final_checkpoint(trainer: Any, checkpoint: str) -> Any:
+    """A run stopped after its last step was saved has nothing left to train: its weights and
+    state are the checkpoint's. (The Trainer, asked to resume from it, trains one step more than
+    ``max_steps``.)"""
+    from transformers.trainer_callback import TrainerState
+    from transformers.trainer_utils import TrainOutput
+
+    trainer._load_from_checkpoint(checkpoint)
+    trainer.state = TrainerState.load_from_json(str(Path(checkpoint) / "trainer_state.json"))
+    losses = [float(entry["loss"]) for entry in trainer.state.log_history if "loss" in entry]
+    # No logged loss (logging_steps above the run's steps): the loss is not known, not 0.
+    return TrainOutput(trainer.state.global_step, losses[-1] if losses else math.nan, {})
 
 
 def tokens_in_checkpoint(checkpoint: str | None) -> int:
