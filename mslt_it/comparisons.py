@@ -280,7 +280,7 @@ def _task_settings(settings: Mapping[str, Any], task: str) -> Mapping[str, Any]:
 
 def _difference(key: str, first: Any, second: Any) -> str:
     if key.endswith("sha256"):
-        return f"{key.removesuffix('_sha256').removesuffix('sha256')} (its content)"
+        return f"{key.removesuffix('_sha256')} (its content)"
     return f"{key} {str(first)[:40]} vs {str(second)[:40]}"
 
 

@@ -193,15 +193,34 @@ def mark_finished(folder: Path, kind: str, coming: dict[str, str] | None = None)
     )
 
 
+STAGING = ".final.tmp"
+"""Where an output's finished files are written before they are recorded and moved in (a
+working file: hidden, ``.tmp``)."""
+
+
+def fresh_staging(folder: Path, name: str = STAGING) -> Path:
+    """An empty staging folder ``name`` in ``folder``: a killed run's is cleared (the caller
+    holds ``folder``'s lock, which keeps live writers out)."""
+    staged = Path(folder) / name
+    shutil.rmtree(staged, ignore_errors=True)
+    return staged
+
+
+def move_into(folder: Path, staged: Path, names: Iterable[str]) -> None:
+    """Move ``names`` (paths relative to ``staged``, in this order) into ``folder``, then drop
+    ``staged``. Called once they are recorded, so no file appears unrecorded."""
+    for name in names:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staged / name, folder / name)
+    shutil.rmtree(staged, ignore_errors=True)
+
+
 def move_in_listed(folder: Path, staged: Path, kind: str, last: str | None = None) -> None:
     """Move the files written aside in ``staged`` into ``folder``, listing them in its marker
     first; ``last`` (the completion mark, ``run.json``) moves after every other file."""
     names = [name for name in relative_files(staged) if not name.endswith("/")]
     mark_finished(folder, kind, coming={n: file_fingerprint(staged / n) for n in names})
-    for name in sorted(names, key=lambda n: n == last):
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staged / name, folder / name)
-    shutil.rmtree(staged, ignore_errors=True)
+    move_into(folder, staged, sorted(names, key=lambda n: n == last))
 
 
 def adopt_output(folder: str | Path, kind: str) -> list[str]:

@@ -84,7 +84,7 @@ def write_report(
     rows, skipped = gather_comparisons(results, compare)
     extras = Extras(
         comparisons=rows,
-        differences=evaluation_differences(results, rows),
+        differences=pair_differences(results, rows),
         skipped=skipped,
         sanity=check_adapters(results),
         fertility=measure_fertility(results, tokenizer) if tokenizer else {},
@@ -117,7 +117,7 @@ class Extras:
         )
 
 
-def evaluation_differences(
+def pair_differences(
     results: Results, rows: list[paired.ComparisonRow]
 ) -> dict[tuple[str, str, str], list[str]]:
     """For each compared pair, how its two evaluations differed beyond the model (if at all)."""

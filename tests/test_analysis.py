@@ -380,7 +380,9 @@ def test_a_killed_analysis_never_leaves_pictures_nothing_can_replace(
 
         monkeypatch.setattr(analysis_run, "plot_cka", killed)
     else:
-        monkeypatch.setattr(analysis_run.os, "replace", lambda *_: (_ for _ in ()).throw(Killed))
+        import mslt_it.outputs as outputs_module  # where the recorded pictures are moved in
+
+        monkeypatch.setattr(outputs_module.os, "replace", lambda *_: (_ for _ in ()).throw(Killed))
     changed = (*args[:5], "--n", "10", *args[7:])
     with pytest.raises(Killed):
         cli(*changed, "--overwrite")

@@ -565,4 +565,4 @@ def test_an_evaluation_killed_while_finishing_can_be_replaced(
     assert (
         json.loads((out / "results.json").read_text())["tasks"]["xnli"]["languages"]["en"]["n"] == 4
     )
-    assert not (out / runner_module.FINAL).exists()
+    assert not (out / outputs_module.STAGING).exists()

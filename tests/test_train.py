@@ -647,7 +647,7 @@ def test_a_run_killed_while_finishing_can_be_redone_or_is_done(
         assert_one_line_error(cli(*args), "unfinished run", "--overwrite")
     result = cli(*args, "--overwrite")
     assert result.code == 0, result.err
-    assert read_run(out)["steps"] == 2 and not (out / run_outputs.FINAL).exists()
+    assert read_run(out)["steps"] == 2 and not (out / run_outputs.STAGING).exists()
     mine = out / "notes.txt"
     mine.write_text("mine")
     assert_one_line_error(cli(*args, "--overwrite"), "notes.txt")  # a user's file still stops it

@@ -7,9 +7,7 @@ loaded. The base model is read once; adapters are switched on it.
 
 from __future__ import annotations
 
-import os
 import platform
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -45,7 +43,13 @@ from mslt_it.errors import MsltError, allowed
 from mslt_it.identity import check_base_unchanged, model_identity
 from mslt_it.io import atomic_write_json, file_fingerprint, read_json, seal
 from mslt_it.modeling import load_tokenizer
-from mslt_it.outputs import check_destination, output_lock, sealed_json_of_kind
+from mslt_it.outputs import (
+    check_destination,
+    fresh_staging,
+    move_into,
+    output_lock,
+    sealed_json_of_kind,
+)
 from mslt_it.progress import progress_bar
 
 RESULT_FILE = "analysis.json"
@@ -330,8 +334,7 @@ def _run_analysis(
     chance = chance_levels(sentences.n, len(sentences.langs))
     settings = build_table(measured, settings_layers, constant)
     remove_stale_plots(out, config.projection)
-    staging = out / STAGING
-    shutil.rmtree(staging, ignore_errors=True)  # a killed run's (the lock shuts out live ones)
+    staging = fresh_staging(out, STAGING)
     plots = draw_plots(staging, models, clouds, sentences, plot_layer, num_states, chance, config)
     data = {
         "inputs": inputs_section(config, adapters, sentences, layers, plot_layer, num_states),
@@ -363,9 +366,7 @@ def _run_analysis(
         name: file_fingerprint(out / name) for name in data["files"] if (out / name).is_file()
     }
     atomic_write_json(out / RESULT_FILE, seal(data))
-    for name in data["files"]:  # recorded first, then put in place: never a picture unlisted
-        os.replace(staging / name, out / name)
-    shutil.rmtree(staging, ignore_errors=True)
+    move_into(out, staging, data["files"])  # recorded first: never a picture unlisted
     return AnalysisResult(out, data)
 
 

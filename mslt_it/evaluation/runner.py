@@ -47,6 +47,7 @@ from mslt_it.outputs import (
     OWNER_FILE,
     check_nothing_foreign,
     claim_output,
+    fresh_staging,
     holds_anything,
     mark_finished,
     mark_owner,
@@ -126,8 +127,7 @@ def _evaluate(
     results: dict[str, dict[str, Any]] = {}
     # Written aside, listed in the marker, then moved in: a kill never leaves a results file
     # the marker does not vouch for (which --overwrite would call the user's).
-    staged = out / FINAL
-    shutil.rmtree(staged, ignore_errors=True)  # a killed run's: the lock keeps live ones out
+    staged = fresh_staging(out)
     for run in plan.runs:
         sanity = None
         if base is not None and run.adapter is not None:
@@ -352,11 +352,11 @@ def finish_run(
     plan: EvalPlan,
     run: RunPlan,
     records: Sequence[Record],
-    sanity: dict[str, Any] | None = None,
-    into: Path | None = None,
+    sanity: dict[str, Any] | None,
+    into: Path,
 ) -> dict[str, Any]:
-    """Score a run's records and write predictions and results into place (or ``into`` a
-    folder aside, see :meth:`RunStore.finish`).
+    """Score a run's records and write predictions and results ``into`` a folder aside (see
+    :meth:`RunStore.finish`).
 
     ``sanity`` (:func:`.sanity.adapter_sanity` against the study's base model) goes into
     results.json as ``adapter_sanity``: an adapter equal to the base on every row is flagged.
@@ -445,10 +445,6 @@ def versions(backend: str) -> dict[str, str]:
 
         found["vllm"] = str(vllm.__version__)
     return found
-
-
-FINAL = ".final.tmp"
-"""Where a finished evaluation's files are written before the marker lists them."""
 
 
 def write_study(out: Path, plan: EvalPlan, results: dict[str, dict[str, Any]]) -> None:

@@ -118,26 +118,22 @@ class RunStore:
         records: Sequence[dict[str, Any]],
         results: dict[str, Any],
         timings: dict[str, Any] | None,
-        into: Path | None = None,
+        into: Path,
     ) -> None:
-        """Write predictions and results into place, then drop the chunks; or, with ``into``,
-        into that folder aside (the caller lists them in the marker and moves them in, then
-        calls :meth:`drop_chunks`).
+        """Write predictions and results ``into`` a folder aside: the caller lists them in the
+        marker, moves them into :attr:`folder`, then calls :meth:`drop_chunks`.
 
         ``timings`` is ``None`` when nothing was predicted this time (a finished run re-scored):
         the timings of the run that did the work stay.
         """
-        folder = into or self.folder
-        folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(folder / PREDICTIONS, jsonl(records))
+        into.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(into / PREDICTIONS, jsonl(records))
         atomic_write_json(
-            folder / RESULTS,
+            into / RESULTS,
             {**results, "settings": self.settings, "settings_sha256": self.sha256},
         )
         if timings is not None:
-            atomic_write_json(folder / TIMINGS, timings)
-        if into is None:
-            self.drop_chunks()
+            atomic_write_json(into / TIMINGS, timings)
 
     def drop_chunks(self) -> None:
         """The saved chunks, once predictions.jsonl holds them."""

@@ -18,7 +18,7 @@ from typing import Any
 
 from mslt_it.errors import MsltError
 from mslt_it.io import atomic_write_json, atomic_write_text, read_json, share_files
-from mslt_it.outputs import mark_finished, mark_owner, move_in_listed
+from mslt_it.outputs import STAGING, mark_finished, mark_owner, move_in_listed
 
 RUN_FILE = "run.json"
 STARTED_FILE = "run.started.json"
@@ -144,25 +144,13 @@ def sort_adapter_config(out: Path) -> None:
         atomic_write_text(path, json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
-FINAL = ".final.tmp"
-"""Where the finished adapter is saved before it is listed in the marker and moved into place."""
-
-
-def staging_folder(out: Path) -> Path:
-    """An empty :data:`FINAL` folder in ``out`` for ``trainer.save_model`` (a killed run's is
-    cleared: the output lock keeps live writers out)."""
-    staged = out / FINAL
-    shutil.rmtree(staged, ignore_errors=True)
-    return staged
-
-
 def finish(out: Path, run: dict[str, Any], keep_checkpoints: bool) -> None:
-    """Write ``run.json`` (the completion mark) beside the adapter saved in :data:`FINAL`, list
+    """Write ``run.json`` (the completion mark) beside the adapter saved in :data:`STAGING`, list
     them all in the marker, move them into place (``run.json`` last), and tidy the folder.
 
     Listed before they appear: a kill at any moment leaves only files the marker vouches for
     (or working files), so ``--overwrite`` and ``--resume`` always work."""
-    staged = out / FINAL
+    staged = out / STAGING
     sort_adapter_config(staged)
     atomic_write_json(staged / RUN_FILE, run)
     share_files(staged)

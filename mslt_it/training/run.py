@@ -26,7 +26,7 @@ from mslt_it.errors import MsltError
 from mslt_it.files import check_regular_files
 from mslt_it.identity import DATA_FILES, model_identity, tree_sha256
 from mslt_it.modeling import load_tokenizer
-from mslt_it.outputs import check_nothing_foreign, claim_output
+from mslt_it.outputs import STAGING, check_nothing_foreign, claim_output, fresh_staging
 from mslt_it.progress import (
     progress_enabled,
     quiet_library_progress_bars,
@@ -204,7 +204,7 @@ def _train(
     if checked.hook is not None:
         checked.hook.remove()
     # adapter + tokenizer (with its chat template), aside until finish() lists them
-    trainer.save_model(str(outputs.staging_folder(out) if on_main() else out / outputs.FINAL))
+    trainer.save_model(str(fresh_staging(out) if on_main() else out / STAGING))
 
     run = run_record(plan, model_config, config, checked, checkpoint)
     session_tokens = trainer.state.num_input_tokens_seen - tokens_before
