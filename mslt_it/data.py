@@ -74,7 +74,7 @@ def build_dataset(config: DataConfig, out: str | Path, overwrite: bool = False) 
     parts = [(part, checked_template(part)) for part in mixture_parts(config)]
     inputs = [config.data, config.tokenizer, *config.prompts_dir]
     inputs += [part.data for part, _ in parts[1:]]
-    with claim_output(out, kind="dataset", overwrite=overwrite, inputs=inputs, field="out"):
+    with claim_output(out, kind="dataset", overwrite=overwrite, inputs=inputs, field="--out"):
         return _build(config, parts, out, overwrite)
 
 

@@ -56,8 +56,19 @@ def test_overwrite_refuses_a_folder_mslt_it_did_not_write(cli, tmp_path: Path) -
     mine.mkdir()
     (mine / "chapter1.tex").write_text("years of work")
     before = snapshot(mine)
-    assert_one_line_error(cli(*build_args(mine, "--overwrite")), "did not write", "thesis")
+    assert_one_line_error(
+        cli(*build_args(mine, "--overwrite")), "--out:", "did not write", "thesis"
+    )
     assert snapshot(mine) == before
+
+
+def test_merge_names_its_option_when_refusing_a_users_folder(cli, tmp_path, adapter) -> None:
+    mine = tmp_path / "thesis"
+    mine.mkdir()
+    (mine / "chapter1.tex").write_text("years of work")
+    merged = ["merge", adapter[0], "--out", mine, "--overwrite"]
+    assert_one_line_error(cli(*merged), "error: --out:", "did not write")
+    assert (mine / "chapter1.tex").read_text() == "years of work"
 
 
 def test_overwrite_of_the_working_directory_is_refused_not_a_crash(
@@ -106,7 +117,7 @@ def test_train_refuses_to_write_into_its_own_dataset(
             "train", "--dataset", dataset, "--model", tiny_model_dir, "--out", out,
             "--overwrite", *FAST_TRAIN,
         )  # fmt: skip
-        assert_one_line_error(result, "input")
+        assert_one_line_error(result, "error: --out:", "input")
         assert snapshot(dataset) == before
 
 

@@ -61,7 +61,7 @@ def merge_adapter(
     check_base_unchanged(recorded, base, "adapter: it", "nothing was merged")
 
     inputs = [adapter_dir, base]
-    with claim_output(out, kind="model", overwrite=overwrite, inputs=inputs, field="out"):
+    with claim_output(out, kind="model", overwrite=overwrite, inputs=inputs, field="--out"):
         return _merge(adapter_dir, out, base, trust_remote_code, run, overwrite, dtype)
 
 

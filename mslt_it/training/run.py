@@ -137,7 +137,7 @@ def train(
     lock = claim_output if launched_as_main() else _no_lock  # only the main process writes
     existed = out.exists()
     with lock(
-        out, kind="adapter", overwrite=overwrite, inputs=inputs, field="out", existing_ok=True
+        out, kind="adapter", overwrite=overwrite, inputs=inputs, field="--out", existing_ok=True
     ):
         try:
             return _train(
@@ -632,7 +632,7 @@ def decide_output(
         state, out, resume=resume, overwrite=overwrite, replace_other=replace_other
     )
     if action == "restart":
-        check_nothing_foreign(out, "out")
+        check_nothing_foreign(out, "--out")
     wait_for_everyone()
     return action
 
