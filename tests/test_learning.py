@@ -12,6 +12,7 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -192,6 +193,17 @@ def test_suggest_proposes_unmeasured_sets_a_recipe_can_take(planted: Path, tmp_p
     assert priorities == sorted(priorities, reverse=True)
     runs = expand_sources([s["sources"] for s in suggestions], "xnli")
     assert [list(r.sources) for r in runs] == [s["sources"] for s in suggestions]
+    ranked = ["select", "--task", "xnli", "--criterion", "learned", "--predictor", saved]
+    ranked += ["--pool", ",".join(POOL), "--targets", "bg,sw,ur"]
+    order = json.loads(cli(*ranked, "--top", "9", "--json").out)
+    fitted_on = [f"{s['rank']} ({','.join(s['sources'])})" for s in order
+                 if "+".join(s["sources"]) in measured_sets]  # fmt: skip
+    table = cli(*ranked, "--top", "9")
+    assert table.code == 0, table.err
+    said = re.search(r"measured already \(the predictor was fitted on them\): rank (.*)$",
+                     " ".join(table.out.split()))  # fmt: skip
+    assert fitted_on and len(fitted_on) < len(order)  # the caption has something to tell
+    assert (said.group(1).split(", ") if said else []) == fitted_on
 
 
 def test_suggest_uncertainty_comes_from_the_fold_models(planted: Path) -> None:

@@ -466,6 +466,11 @@ def print_selection(result: SelectionResult, options: Any) -> None:
             "(on the synthetic grids a good guide for one target, a poor one averaged over "
             "several: see docs/learned-selection.md)"
         )
+    shown = [s for s in result.sets if s.sources in result.measured]
+    if shown:
+        ranks = ", ".join(f"{s.rank} ({','.join(s.sources)})" for s in shown[:10])
+        more = f" and {len(shown) - 10} more" if len(shown) > 10 else ""
+        captions.append(f"measured already (the predictor was fitted on them): rank {ranks}{more}")
     STDOUT.print("; ".join(captions), highlight=False, soft_wrap=True)
 
 

@@ -96,6 +96,7 @@ class SelectionResult:
     searches: list[SearchInfo]
     notes: list[str] = field(default_factory=list)
     options: SelectionOptions | None = None  # as used: a predictor's replace the defaults
+    measured: frozenset[tuple[str, ...]] = frozenset()  # the sets a predictor was fitted on
 
 
 def _check_sizes(ks: list[int], ctx: Context, forced: int) -> None:
@@ -230,7 +231,15 @@ def run_selection(
         searches,
         list(ctx.notes),
         ctx.options,
+        _fitted_on(predictor),
     )
+
+
+def _fitted_on(predictor: TransferPredictor | None) -> frozenset[tuple[str, ...]]:
+    """The sets a predictor's file measured: a user growing a grid runs the others next."""
+    if predictor is None:
+        return frozenset()
+    return frozenset(tuple(sorted(s.split("+"))) for s in predictor.trained_on.get("sets", []))
 
 
 def select_sources(
