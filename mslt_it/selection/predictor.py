@@ -36,6 +36,7 @@ from mslt_it.io import atomic_write_text, is_sealed, seal
 from mslt_it.outputs import check_writable
 from mslt_it.selection.features import feature_names
 from mslt_it.selection.measured import MAX_ABS_SCORE, MeasuredTransfer
+from mslt_it.selection.model_text import checked_model_text
 
 FORMAT = "mslt-it transfer predictor"
 VERSION = 1
@@ -267,11 +268,6 @@ def _check_save_path(path: Path, overwrite: bool, inputs: Sequence[Path]) -> Non
             ) from None
 
 
-MODEL_HEADER = ("version", "num_class", "num_tree_per_iteration", "max_feature_idx", "objective")
-"""Lines a LightGBM model text starts with; checked first, so that the native library (which
-prints its own message before refusing) never sees text that is not a model."""
-
-
 def _field(document: dict[str, Any], name: str, kind: type | tuple[type, ...], where: str) -> Any:
     value = document.get(name)
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
@@ -292,7 +288,7 @@ def read_document(path: str | Path, option: str) -> dict[str, Any]:
         raise MsltError(f"{where}: not a predictor file (not JSON: {str(error)[:160]})") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise MsltError(f"{where}: not a predictor file (written by mslt-it select --fit --save)")
-    if document.get("version") != VERSION:
+    if type(document.get("version")) is not int or document.get("version") != VERSION:
         raise MsltError(
             f"{where}: predictor version {document.get('version')!r}; allowed: {VERSION}"
         )
@@ -330,6 +326,11 @@ def load_predictor(path: str | Path, *, option: str = "--predictor") -> Transfer
         values = trained_on.get(key)
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
             raise MsltError(f"{where}: field 'trained_on.{key}' is not a list of strings")
+    sizes = sorted({len(s.split("+")) for s in trained_on["sets"]})
+    if sizes and sizes != [k]:
+        raise MsltError(
+            f"{where}: field 'k' is {k}, but it was fitted on sets of {', '.join(map(str, sizes))}"
+        )
     models = _field(document, "models", list, where)
     if not models:
         raise MsltError(f"{where}: field 'models' is empty")
@@ -339,12 +340,14 @@ def load_predictor(path: str | Path, *, option: str = "--predictor") -> Transfer
             raise MsltError(f"{where}: models[{number}] is not a model")
         if entry.get("sha256") != _digest(entry["text"]):
             raise MsltError(f"{where}: models[{number}] was changed after it was saved")
-        header = entry["text"][:4096]
-        missing = [key for key in MODEL_HEADER if f"\n{key}=" not in header]
-        if not header.startswith("tree\n") or missing:
-            raise MsltError(f"{where}: models[{number}] is not a LightGBM model")
         try:
-            booster = lgb.Booster(model_str=entry["text"])
+            text = checked_model_text(entry["text"], len(names), objective)
+        except MsltError as error:
+            raise MsltError(
+                f"{where}: models[{number}] is not a LightGBM model as mslt-it writes it ({error})"
+            ) from None
+        try:
+            booster = lgb.Booster(model_str=text)
         except lgb.basic.LightGBMError as error:
             raise MsltError(
                 f"{where}: models[{number}] is not a LightGBM model ({error})"
