@@ -46,6 +46,18 @@ def _what_it_holds(folder: Path) -> str:
     return "; it is empty" if empty else ""
 
 
+def check_local_name(name_or_path: str, field: str) -> None:
+    """A name that can only be a local path (``/…``, ``./…``, ``~…``) must be a folder: the Hub
+    would answer a FIFO or a missing folder with "Repo id must be in the form …"."""
+    text = str(name_or_path)
+    path = Path(text).expanduser()
+    local = text.startswith(("/", ".", "~")) or text.count("/") > 1
+    if path.exists() and not path.is_dir():
+        raise MsltError(f"{field}: {text!r} is not a folder; give a model folder or a Hub id")
+    if local and not path.exists():
+        raise MsltError(f"{field}: no such folder {text!r}; give a model folder or a Hub id")
+
+
 def check_model_folder(name_or_path: str, field: str = "model") -> None:
     """A local folder given as a model must hold one (``config.json``, or a PEFT adapter's
     ``adapter_config.json``); a Hub id is left to the Hub.
@@ -53,6 +65,7 @@ def check_model_folder(name_or_path: str, field: str = "model") -> None:
     Without this a dataset folder as ``--model`` reaches transformers, whose guess at the
     problem ("install sentencepiece or tiktoken") sends the user the wrong way.
     """
+    check_local_name(name_or_path, field)
     folder = Path(name_or_path).expanduser()
     if not folder.is_dir():
         return
@@ -67,6 +80,7 @@ def check_model_folder(name_or_path: str, field: str = "model") -> None:
 def check_tokenizer_folder(name_or_path: str, field: str = "tokenizer") -> None:
     """A local folder given as a tokenizer must hold a model's ``config.json`` or tokenizer
     files (see :func:`check_model_folder` for why)."""
+    check_local_name(name_or_path, field)
     folder = Path(name_or_path).expanduser()
     if not folder.is_dir():
         return

@@ -51,6 +51,8 @@ def ensure_named_model(name: str, folder: Path) -> Path:
 def check_model_name(name: str, field: str = "model") -> None:
     """A name in mslt-it's namespace must be one of its models; anything else is left to the
     loaders (the Hub would only say ``mslt-it:tiny-wrld`` is not a valid repository id)."""
+    if not str(name).strip():
+        raise MsltError(f"{field}: an empty name; give a Hub id, a folder or mslt-it:NAME")
     if str(name).startswith(NAMESPACE) and not is_named_model(name):
         known = ", ".join(TINY_MODELS)
         raise MsltError(f"{field}: {name!r:.80} is not one of mslt-it's models ({known})")

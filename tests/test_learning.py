@@ -674,3 +674,81 @@ def test_save_to_a_folder_name_is_refused_before_any_work(
     result = cli("select", "--task", "xnli", "--fit", planted, "--save", name)
     assert_one_line_error(result, "--save", "names a folder")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_options_a_mode_does_not_read_are_refused(planted: Path, tmp_path: Path, cli) -> None:
+    """A --predictor beside a heuristic criterion, --overwrite without --save and an empty
+    --tokenizer were accepted and ignored: the user believed they acted."""
+    saved = tmp_path / "p.json"
+    assert cli("select", "--task", "xnli", "--fit", planted, "--save", saved).code == 0
+    for args, fragment in (
+        (("--criterion", "size", "--predictor", saved), "--predictor: read only by"),
+        (("--criterion", "size", "--predictor", tmp_path / "none.json"), "--predictor"),
+        (("--fit", planted, "--overwrite"), "--overwrite: only with --save"),
+        (("--criterion", "coverage", "--tokenizer", ""), "--tokenizer: an empty name"),
+    ):
+        assert_one_line_error(cli("select", "--task", "xnli", *args), fragment)
+
+
+def test_a_tokenizer_that_is_a_fifo_or_missing_folder_is_named(tmp_path: Path, cli) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    ranked = ("select", "--task", "xnli", "--criterion", "coverage", "--tokenizer")
+    assert_one_line_error(cli(*ranked, fifo), "--tokenizer:", "is not a folder")
+    assert_one_line_error(cli(*ranked, tmp_path / "gone"), "--tokenizer: no such folder")
+
+
+def test_save_inside_the_tokenizer_folder_is_refused(planted: Path, tmp_path, cli, tiny_model_dir):
+    tokenizer = tmp_path / "tok"
+    shutil.copytree(tiny_model_dir, tokenizer)
+    before = sorted(p.name for p in tokenizer.iterdir())
+    fit = ("select", "--task", "xnli", "--fit", planted, "--tokenizer", tokenizer)
+    assert_one_line_error(cli(*fit, "--save", tokenizer / "p.json"), "--save", "inside the input")
+    assert sorted(p.name for p in tokenizer.iterdir()) == before
+
+
+def test_a_predictor_says_when_its_results_file_changed(planted: Path, tmp_path: Path, cli):
+    results = tmp_path / "scores.csv"
+    shutil.copy(planted, results)
+    saved = tmp_path / "p.json"
+    assert cli("select", "--task", "xnli", "--fit", results, "--save", saved).code == 0
+    suggest = ("select", "--task", "xnli", "--predictor", saved, "--suggest", "1",
+               "--pool", "ar,de,en,es,fr,hi,ru,zh")  # fmt: skip
+    ranked = ("select", "--task", "xnli", "--criterion", "learned", "--predictor", saved,
+              "--targets", "bg", "--top", "1")  # fmt: skip
+    for args in (suggest, ranked):
+        result = cli(*args)
+        assert result.code == 0 and "changed since" not in result.err, result.err
+    with results.open("a", encoding="utf-8") as handle:
+        handle.write("ar+de+en,bg,99\n")
+    for args in (suggest, ranked):
+        result = cli(*args)
+        assert result.code == 0, result.err
+        assert "changed since this predictor was fitted" in result.err
+    results.unlink()  # moved away: the predictor stands alone, nothing to say
+    assert "changed since" not in cli(*suggest).err
+
+
+def test_two_held_out_groups_give_no_interval_and_no_claim(planted: Path, tmp_path, cli) -> None:
+    rows = list(csv.DictReader(planted.open(encoding="utf-8")))
+    two = tmp_path / "two.csv"
+    with two.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["sources", "lang", "score"])
+        writer.writeheader()
+        writer.writerows(r for r in rows if r["lang"] in ("bg", "sw"))
+    result = cli("select", "--task", "xnli", "--fit", two, "--cv", "targets")
+    assert result.code == 0, result.err
+    verdict = " ".join(result.out.split())
+    assert "2 held-out groups: too few for an interval" in verdict
+    assert "No evidence of skill" in verdict and "95% CI" not in verdict.split("Each (fold")[-1]
+
+
+def test_a_target_listed_in_the_pool_is_left_out_with_a_note(cli) -> None:
+    args = ("select", "--task", "xnli", "--criterion", "target-l2v", "--targets", "bg",
+            "--pool", "ar,bg,de", "--k", "2", "--json")  # fmt: skip
+    result = cli(*args)
+    assert result.code == 0, result.err
+    assert json.loads(result.out)[0]["sources"] == ["ar", "de"]
+    assert "bg left out of --pool" in result.err
+    kept = cli(*args, "--targets-as-sources")
+    assert "left out" not in kept.err

@@ -60,7 +60,11 @@ def select(
     ] = "l2v-syntax",
     top: Annotated[int, typer.Option(help="How many sets to show per size.")] = 5,
     targets: Annotated[
-        str | None, typer.Option(help="Target languages for the target-* criteria, e.g. bg,sw,ur.")
+        str | None,
+        typer.Option(
+            help="Target languages, e.g. bg,sw,ur: for the target-* criteria, learned, "
+            "sslt-measured and --suggest; any language mslt-it knows."
+        ),
     ] = None,
     include: Annotated[
         str | None, typer.Option(help="Languages forced into every set (they join the pool).")
@@ -144,7 +148,10 @@ def select(
     ] = "sets",
     predictor: Annotated[
         Path | None,
-        typer.Option(help="A predictor from --fit --save: for --criterion learned and --suggest."),
+        typer.Option(
+            help="A predictor from --fit --save: for --criterion learned or sslt-measured, "
+            "and --suggest."
+        ),
     ] = None,
     suggest: Annotated[
         int | None,
@@ -189,8 +196,8 @@ def select(
         l2v_variant=l2v_variant,
         vectors=vectors,
         diversity_weight=diversity_weight,
-        tokenizer=resolve_model_name(tokenizer, "--tokenizer") if tokenizer else None,
-        model=resolve_model_name(model, "--model") if model else None,
+        tokenizer=resolve_model_name(tokenizer, "--tokenizer") if tokenizer is not None else None,
+        model=resolve_model_name(model, "--model") if model is not None else None,
         data=data,
         split=split,
         sample=sample,
@@ -214,6 +221,7 @@ def select(
         "--targets": targets is not None,
         "--include": include is not None,
         "--k": k is not None,
+        "--predictor": predictor is not None,
     }
     check_modes(given, criterion)
     if fit is not None or suggest is not None:
@@ -268,6 +276,13 @@ def check_modes(given: dict[str, bool], criterion: str) -> None:
     for flag in ("--save", "--overwrite", "--cv", "--objective"):
         if given[flag] and not fit:
             raise MsltError(f"{flag}: only with --fit RESULTS (fitting a predictor)")
+    if given["--overwrite"] and not given["--save"]:
+        raise MsltError("--overwrite: only with --save FILE (it replaces that file)")
+    reads_predictor = given["--suggest"] or criterion in ("learned", "sslt-measured")
+    if given["--predictor"] and not reads_predictor and not fit:
+        raise MsltError(
+            "--predictor: read only by --criterion learned or sslt-measured and by --suggest N"
+        )
     for flag in ("--pool", "--targets", "--include"):
         if given[flag] and fit and not given["--suggest"]:
             raise MsltError(
@@ -318,6 +333,7 @@ def _learn(
         load_predictor,
         never_run_alone,
         parse_k,
+        results_changed,
         suggest_sets,
     )
 
@@ -327,8 +343,10 @@ def _learn(
         raise MsltError("--predictor: give --fit (to fit a new one) or --predictor, not both")
     if suggest is not None and suggest < 1:
         raise MsltError(f"--suggest: must be >= 1, got {suggest}")
+    data_folder = options.data if options.data not in ("hub", "synthetic") else None
+    inputs = [p for p in (fit, options.tokenizer, data_folder) if p is not None]
     if save is not None:
-        check_save_path(save, overwrite, [fit] if fit is not None else [])
+        check_save_path(save, overwrite, [Path(p) for p in inputs])
     # Everything that can fail runs before anything is written or printed.
     fitted = None
     if fit is not None:
@@ -347,6 +365,9 @@ def _learn(
         predictor = fitted.predictor
     elif predictor_path is not None:
         predictor = load_predictor(predictor_path)
+        changed = results_changed(predictor)
+        if changed:
+            STDERR.print(f"note: {changed}", highlight=False, soft_wrap=True)
     else:
         raise MsltError("--suggest: needs --fit RESULTS or --predictor FILE")
     suggestions = None
@@ -363,7 +384,7 @@ def _learn(
             options=options,
         )
     if save is not None and fitted is not None:
-        fitted.predictor.save(save, overwrite=overwrite, inputs=[fit] if fit else [])
+        fitted.predictor.save(save, overwrite=overwrite, inputs=[Path(p) for p in inputs])
     if fitted is not None:
         for note in fitted.measured.notes:
             STDERR.print(f"note: {fit}: {note}", highlight=False, soft_wrap=True)

@@ -41,7 +41,12 @@ from mslt_it.selection.learning import (
     never_run_alone,
     suggest_sets,
 )
-from mslt_it.selection.predictor import TransferPredictor, check_save_path, load_predictor
+from mslt_it.selection.predictor import (
+    TransferPredictor,
+    check_save_path,
+    load_predictor,
+    results_changed,
+)
 
 __all__ = [
     "CRITERIA",
@@ -63,6 +68,7 @@ __all__ = [
     "load_results_csv",
     "never_run_alone",
     "parse_k",
+    "results_changed",
     "run_selection",
     "select_sources",
     "size_unit",

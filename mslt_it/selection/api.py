@@ -39,7 +39,7 @@ from mslt_it.selection.learning import (
 )
 from mslt_it.selection.measured import finite_or_none, parse_score, split_sources
 from mslt_it.selection.objective import Objective
-from mslt_it.selection.predictor import TransferPredictor, load_predictor
+from mslt_it.selection.predictor import TransferPredictor, load_predictor, results_changed
 from mslt_it.selection.search import best_sets, parse_k
 from mslt_it.tasks import Task, check_languages, get_task
 from mslt_it.yamlfiles import read_text_file
@@ -229,7 +229,7 @@ def run_selection(
         sets,
         columns,
         searches,
-        list(ctx.notes),
+        [*ctx.notes, *filter(None, [results_changed(predictor) if predictor else None])],
         ctx.options,
         _fitted_on(predictor),
     )

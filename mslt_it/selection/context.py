@@ -61,11 +61,19 @@ def make_context(
             raise MsltError(
                 f"--include: {clash[0]} is also a target; pass --targets-as-sources to allow it"
             )
+        dropped = [code for code in pool_codes if code in set(targets)]
         pool_codes = [code for code in pool_codes if code not in set(targets)]
+    else:
+        dropped = []
     if not pool_codes:
         raise MsltError("--pool: no languages given")
     rest = sorted(set(pool_codes) - set(forced))
     ctx = Context(task, (*sorted(forced), *rest), seed=seed, options=options)
+    if dropped and pool is not None:  # the user's own list: say what it lost
+        ctx.notes.append(
+            f"{','.join(dropped)} left out of --pool: a target is not a source "
+            "(--targets-as-sources keeps it)"
+        )
     ctx.targets = tuple(_targets(targets or (), ctx))
     return ctx
 

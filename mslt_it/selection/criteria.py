@@ -245,7 +245,7 @@ class Context:
     @cached_property
     def tokenizer(self) -> Any:
         """The ``--tokenizer``, loaded once for every criterion and feature that reads it."""
-        return load_tokenizer(self.options.tokenizer)
+        return load_tokenizer(self.options.tokenizer, field="--tokenizer")
 
     def token_types(self, code: str) -> np.ndarray:
         """The token types (sorted ids) of the task's text in ``code``, computed once."""

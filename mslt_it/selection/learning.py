@@ -28,6 +28,7 @@ from mslt_it.selection.predictor import (
     FEATURE_OPTIONS,
     OBJECTIVES,
     TransferPredictor,
+    results_identity,
     train_booster,
 )
 from mslt_it.selection.search import all_combinations, parse_k
@@ -281,6 +282,7 @@ def fit_predictor(
         set_validation.fold_models,
         {
             "file": str(path),
+            **results_identity(path),
             "sets": ["+".join(s) for s in data.sets],
             "targets": data.targets,
             "rows": len(data.rows),

@@ -204,7 +204,8 @@ def _one_size(
             result.singles = _singles(result.rows)
         if not kept:
             raise MsltError(
-                f"--k: {where} has no sets of {k} languages; it has sets of "
+                f"--k: {k}, but {where.partition(': ')[2]} has no sets of {k} languages; it "
+                "has sets of "
                 f"{allowed([str(s) for s in sizes])}"
             )
         others = sorted(set(sizes) - {k, 1} if result.singles else set(sizes) - {k})

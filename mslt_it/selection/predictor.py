@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 import math
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,7 @@ import numpy as np
 from mslt_it.errors import MsltError, allowed
 from mslt_it.files import read_user_text
 from mslt_it.io import atomic_write_text, is_sealed, seal
-from mslt_it.outputs import check_writable
+from mslt_it.outputs import check_not_an_input, check_writable
 from mslt_it.selection.features import feature_names
 from mslt_it.selection.measured import MAX_ABS_SCORE, MeasuredTransfer
 from mslt_it.selection.model_text import checked_model_text
@@ -235,6 +236,39 @@ class TransferPredictor:
         return path
 
 
+RESULTS_DIGEST_BYTES = 256_000_000
+"""Results files up to this size are digested when fitted on, so a later edit is noticed."""
+
+
+def results_identity(path: str | Path) -> dict[str, str]:
+    """What a predictor records of the results file it was fitted on: where it is and its
+    content's SHA-256 (a path is not an identity: the file may be edited and fitted again)."""
+    file = Path(path).resolve()
+    return {"file_path": str(file), "file_sha256": hashlib.sha256(file.read_bytes()).hexdigest()}
+
+
+def results_changed(predictor: TransferPredictor) -> str | None:
+    """A note when the results file the predictor was fitted on is still there and holds other
+    results now: its rankings and suggestions are of the old ones. Moved or removed, the file
+    is not needed (the predictor holds what it learnt), so nothing is said."""
+    path, recorded = (predictor.trained_on.get(k) for k in ("file_path", "file_sha256"))
+    if not isinstance(path, str) or not isinstance(recorded, str):
+        return None  # saved before these fields
+    file = Path(path)
+    try:
+        info = file.stat()
+        if not stat.S_ISREG(info.st_mode) or info.st_size > RESULTS_DIGEST_BYTES:
+            return None
+        if hashlib.sha256(file.read_bytes()).hexdigest() == recorded:
+            return None
+    except OSError:
+        return None
+    return (
+        f"{path} changed since this predictor was fitted on it: it ranks and suggests from the "
+        "results it held then; --fit it again to use what it holds now"
+    )
+
+
 def check_save_path(path: Path, overwrite: bool, inputs: Sequence[Path] = ()) -> None:
     """Refuse, before any work, a ``--save`` that would write an input, a file that is not a
     predictor, or an existing predictor without ``overwrite``."""
@@ -249,9 +283,7 @@ def _check_save_path(path: Path, overwrite: bool, inputs: Sequence[Path]) -> Non
     parent = path.parent
     if parent.exists() and not parent.is_dir():
         raise MsltError(f"--save: {str(parent)!r} is not a folder")
-    for source in inputs:
-        if path.exists() and source.exists() and path.resolve() == Path(source).resolve():
-            raise MsltError(f"--save: {str(path)!r} is an input; choose another file")
+    check_not_an_input(path, inputs, "--save", noun="file")  # nor inside a tokenizer's folder
     if path.is_symlink() or (path.exists() and not path.is_file()):
         raise MsltError(f"--save: {str(path)!r} exists and is not a regular file")
     check_writable(parent, "--save")  # before the fit, not after it
@@ -261,7 +293,7 @@ def _check_save_path(path: Path, overwrite: bool, inputs: Sequence[Path]) -> Non
         try:
             read_document(path, "--save")  # only a predictor mslt-it wrote may be replaced
         except MsltError as error:
-            why = str(error).split(": ")[-1].split(";")[0]
+            why = str(error).partition(f"{path}: ")[2].split(";")[0] or "unreadable"
             raise MsltError(
                 f"--save: {str(path)!r} is not a predictor mslt-it wrote, unchanged ({why}); "
                 "--overwrite replaces only those: remove it yourself or choose another file"

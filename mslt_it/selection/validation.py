@@ -161,7 +161,11 @@ class Validation:
     def verdict(self) -> str:
         learned = self.learned
         ci = learned.spearman_ci
-        interval = f" (95% CI {ci[0]:+.2f} to {ci[1]:+.2f})" if ci else ""
+        interval = (
+            f" (95% CI {ci[0]:+.2f} to {ci[1]:+.2f})"
+            if ci
+            else f" ({learned.groups} held-out groups: too few for an interval)"
+        )
         best = max(self.methods[1:], key=lambda m: m.spearman, default=None)
         against = f"; best other ranking {best.method} ρ {best.spearman:+.2f}" if best else ""
         if not self.skill:
@@ -187,6 +191,11 @@ class Validation:
             "skill": self.skill,
             "methods": [m.to_dict() for m in self.methods],
         }
+
+
+MIN_GROUPS = 5
+"""Held-out groups below which no interval is given: resampling two or three values gives an
+interval that says nothing (and no interval, no claim of skill)."""
 
 
 def bootstrap_ci(values: Sequence[float], seed: int, draws: int = 2000) -> tuple[float, float]:
@@ -299,7 +308,7 @@ def cross_validate(
                 float(np.mean(ndcgs)) if ndcgs else math.nan,
                 float(np.mean([v[3] for v in values])),
                 len(values),
-                bootstrap_ci(rhos, seed) if name == LEARNED else None,
+                bootstrap_ci(rhos, seed) if name == LEARNED and len(rhos) >= MIN_GROUPS else None,
                 values,
             )
         )
