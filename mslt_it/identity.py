@@ -94,18 +94,23 @@ def file_sha256(path: str | Path, read: Callable[[int], None] | None = None) -> 
     return value
 
 
-def tree_sha256(folder: str | Path, suffixes: Iterable[str] = MODEL_FILES) -> str:
+def tree_sha256(
+    folder: str | Path, suffixes: Iterable[str] = MODEL_FILES, *, users: bool = False
+) -> str:
     """One digest over the names and contents of a folder's files with the given suffixes.
 
     Folders behind links are followed, as the readers of a data folder follow them (a task's
-    folder linked into ``DIR``): a file that is read is a file that is hashed.
+    folder linked into ``DIR``): a file that is read is a file that is hashed. ``users``: a
+    folder of the user's (data, templates), whose readers read hidden files and folders named
+    ``checkpoints`` too (a split ``.train``, a task ``checkpoints``), so none is passed over;
+    otherwise an output of mslt-it's, whose markers and checkpoints are not its content.
     """
     folder = Path(folder)
     digest = hashlib.sha256()
     wanted = tuple(suffixes)
     files = [
         relative
-        for relative in sorted(_files_below(folder), key=lambda path: path.parts)
+        for relative in sorted(_files_below(folder, users), key=lambda path: path.parts)
         if relative.suffix in wanted and (folder / relative).is_file()
     ]
     sizes = {relative: (folder / relative).stat().st_size for relative in files}
@@ -144,10 +149,11 @@ def _advance_mib(progress: Any, task: Any) -> Callable[[int], None]:
     return read
 
 
-def _files_below(folder: Path) -> Iterator[Path]:
+def _files_below(folder: Path, every: bool = False) -> Iterator[Path]:
     """Paths (relative to ``folder``) of every entry below it that is not a folder, following
-    linked folders once each (a link cycle ends where a folder repeats). Hidden entries and
-    ``checkpoints`` are passed over: mslt-it's own markers, working files and checkpoints."""
+    linked folders once each (a link cycle ends where a folder repeats). Unless ``every``,
+    hidden entries and ``checkpoints`` are passed over: mslt-it's own markers, working files
+    and checkpoints."""
     seen: set[str] = set()
     for root, folders, names in os.walk(folder, followlinks=True):
         real = os.path.realpath(root)
@@ -155,9 +161,10 @@ def _files_below(folder: Path) -> Iterator[Path]:
             folders[:] = []
             continue
         seen.add(real)
-        folders[:] = [n for n in folders if not n.startswith(".") and n != "checkpoints"]
+        if not every:
+            folders[:] = [n for n in folders if not n.startswith(".") and n != "checkpoints"]
         below = Path(root).relative_to(folder)
-        yield from (below / name for name in names if not name.startswith("."))
+        yield from (below / name for name in names if every or not name.startswith("."))
 
 
 def model_identity(name_or_path: str | Path) -> dict[str, Any]:

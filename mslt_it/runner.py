@@ -40,6 +40,7 @@ from mslt_it.named_models import (
 from mslt_it.outputs import (
     check_destination,
     check_nothing_foreign,
+    foreign_files,
     holds_anything,
     mark_owner,
     output_intact,
@@ -209,7 +210,7 @@ def data_identity(data: str | None) -> str | None:
     """A local data folder's content digest (its rows' files); None for synthetic or Hub data,
     whose content is fixed by mslt-it's version or the dataset id."""
     if data and Path(data).expanduser().is_dir():
-        return tree_sha256(Path(data).expanduser(), DATA_FILES)
+        return tree_sha256(Path(data).expanduser(), DATA_FILES, users=True)
     return None
 
 
@@ -256,7 +257,7 @@ def eval_inputs(eval_config: Any, models: list[Path | str]) -> dict[str, Any]:
     }
     if eval_config.prompts_dir:  # only then: an evaluation without its own stays as it was
         inputs["prompts"] = {
-            folder: tree_sha256(Path(folder).expanduser(), TEMPLATE_FILES)
+            folder: tree_sha256(Path(folder).expanduser(), TEMPLATE_FILES, users=True)
             for folder in eval_config.prompts_dir
             if Path(folder).expanduser().is_dir()
         }
@@ -401,25 +402,66 @@ def run_evaluation(
     evaluate(config, output, restart_changed=True)  # a killed run of other settings: redo it
 
 
+RECIPE_COPY = "recipe.yaml"
+"""The copy of the recipe an experiment folder keeps: the one file its root holds itself (each
+step's folder carries its own marker)."""
+
+
+def recipe_inputs(recipe: Recipe) -> list[str]:
+    """Every file or folder the recipe reads (relative paths from the working directory, as
+    the steps read them): the experiment is written inside none of them."""
+    data, evaluation = recipe.config.data, recipe.eval
+    inputs = [str(recipe.path), recipe.model.name_or_path, *recipe.config.tasks_dir]
+    inputs += [*data.prompts_dir, *(part.data for part in data.mixture if part.data)]
+    if evaluation is not None:
+        inputs += [evaluation.data, *evaluation.prompts_dir]
+    return [path for path in [data.data, *inputs] if path not in ("hub", "synthetic")]
+
+
 def check_experiment_folder(recipe: Recipe) -> None:
     """The recipe's output folder can be the experiment's: new, empty, or an earlier run of a
-    recipe (never the user's), not an input, writable. Checked before the plan is shown, so a
-    dry run says what the run would refuse, and the refusal is the only line."""
+    recipe (its marker says so: never guessed from what it holds), not an input nor inside
+    one, writable. Checked before the plan is shown, so a dry run says what the run would
+    refuse, and the refusal is the only line."""
     root = recipe.output_dir
     field = f"{recipe.path}: output_dir (or --out)"
-    check_destination(root, field=field, inputs=[recipe.path, recipe.model.name_or_path])
+    check_destination(root, field=field, inputs=recipe_inputs(recipe))
     kind = owner_kind(root) if root.is_dir() else None
-    earlier = kind == "experiment" or any(root.glob("*/*/.mslt-it-step.json"))
-    if root.is_dir() and holds_anything(root) and not earlier:
+    if root.is_dir() and holds_anything(root) and kind != "experiment":
         found = f"an mslt-it {kind}" if kind else "files that mslt-it did not write"
+        older = (
+            ""
+            if kind
+            else " (an experiment of an older mslt-it: `mslt-it adopt FOLDER --kind experiment`)"
+        )
         raise MsltError(
             f"{field}: {str(root)!r} holds {found}, not an experiment of a recipe; "
-            "choose another folder"
+            f"choose another folder{older}"
         )
+    _check_recipe_copy(recipe, field)
+
+
+def _check_recipe_copy(recipe: Recipe, field: str) -> None:
+    """The experiment's ``recipe.yaml`` is replaced only when the marker lists it unchanged or
+    it holds what would be written anyway: a copy the user edited there is theirs."""
+    copy = recipe.output_dir / RECIPE_COPY
+    if not copy.exists() and not copy.is_symlink():
+        return
+    if copy.is_file() and not copy.is_symlink():
+        if copy.read_bytes() == recipe.path.read_bytes():
+            return
+        if RECIPE_COPY not in foreign_files(recipe.output_dir):
+            return
+    raise MsltError(
+        f"{field}: {str(copy)!r} is not the copy of a recipe mslt-it wrote (edited since?); "
+        "move it out of the folder, mslt-it keeps its copy of the recipe there"
+    )
 
 
 def claim_experiment_folder(recipe: Recipe) -> None:
-    """The recipe's output folder: new, empty, or an earlier run of a recipe (never the user's).
+    """The recipe's output folder: new, empty, or an earlier run of a recipe (never the user's),
+    with the recipe's copy written and listed in its marker (and nothing else: files the user
+    keeps there stay theirs).
 
     Not locked as a whole: a Slurm array runs one task per run in it at once; each step locks
     its own folder.
@@ -427,7 +469,8 @@ def claim_experiment_folder(recipe: Recipe) -> None:
 
     check_experiment_folder(recipe)
     recipe.output_dir.mkdir(parents=True, exist_ok=True)
-    mark_owner(recipe.output_dir, "experiment")
+    atomic_write_text(recipe.output_dir / RECIPE_COPY, recipe.path.read_text(encoding="utf-8"))
+    mark_owner(recipe.output_dir, "experiment", patterns=(RECIPE_COPY,))
 
 
 def execute_plan(
@@ -436,9 +479,6 @@ def execute_plan(
     """Run every step that is not done (or only one run's), in order."""
     steps = plan.select(only)
     claim_experiment_folder(plan.recipe)
-    atomic_write_text(
-        plan.recipe.output_dir / "recipe.yaml", plan.recipe.path.read_text(encoding="utf-8")
-    )
     for step in steps:
         status = step.status()
         if status == "done":

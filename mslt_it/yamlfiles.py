@@ -108,6 +108,16 @@ def parse_yaml(text: str, where: str) -> Any:
     """
     if len(text) > MAX_INPUT_BYTES:
         raise MsltError(f"{where}: {len(text):,} characters; at most {MAX_INPUT_BYTES:,} are read")
+    try:
+        return _parse(text, where)
+    except RecursionError:  # PyYAML and the checks below recurse once per level
+        raise MsltError(
+            f"{where}: values nested too deeply, or an alias that holds itself (x: &x [*x]); "
+            "mslt-it's files are a few levels deep"
+        ) from None
+
+
+def _parse(text: str, where: str) -> Any:
     loader = _StrictLoader(text)
     try:
         node = loader.get_single_node()

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from conftest import assert_one_line_error
 
+from mslt_it.errors import MsltError
 from mslt_it.outputs import OWNER_FILE, output_lock
 
 FAST_TRAIN = ["--max-steps", "2", "--batch-size", "4", "--lora-r", "4"]
@@ -773,6 +774,89 @@ def test_run_never_writes_into_a_folder_it_did_not_make(cli, tmp_path: Path) -> 
     assert_one_line_error(cli("run", recipe, "--out", victim), "did not write")
     assert_one_line_error(cli("run", recipe, "--out", tmp_path), "contains the input")
     assert snapshot(victim) == before
+
+
+def test_a_step_record_inside_a_users_folder_does_not_make_it_an_experiment(cli, tmp_path):
+    """Only the marker proves an experiment: a folder holding `*/*/.mslt-it-step.json` was
+    taken for an earlier one, its recipe.yaml replaced and the user's files listed as ours."""
+    recipe = write_recipe(tmp_path / "r.yaml", "")
+    victim = tmp_path / "project"
+    (victim / "stuff" / "x").mkdir(parents=True)
+    (victim / "stuff" / "x" / ".mslt-it-step.json").write_text("{}")
+    (victim / "recipe.yaml").write_text("my precious recipe")
+    (victim / "notes.txt").write_text("notes")
+    before = snapshot(victim)
+    for extra in (["--dry-run"], []):
+        result = cli("run", recipe, "--out", victim, *extra)
+        assert_one_line_error(result, "did not write", "mslt-it adopt")
+    assert snapshot(victim) == before
+
+
+def test_an_experiment_lists_only_its_recipe_copy_and_keeps_an_edited_one(tmp_path: Path):
+    from mslt_it.io import OWNER_FILE
+    from mslt_it.recipes import load_recipe
+    from mslt_it.runner import claim_experiment_folder
+
+    out = tmp_path / "exp"
+    recipe = load_recipe(write_recipe(tmp_path / "r.yaml", ""), out)
+    claim_experiment_folder(recipe)
+    (out / "notes.txt").write_text("the user's")
+    claim_experiment_folder(recipe)  # a re-run
+    marker = json.loads((out / OWNER_FILE).read_text())
+    assert marker["kind"] == "experiment" and list(marker["files"]) == ["recipe.yaml"]
+    assert (out / "recipe.yaml").read_text() == recipe.path.read_text()
+    edited = recipe.path.read_text() + "# a note of the user's\n"
+    (out / "recipe.yaml").write_text(edited)
+    with pytest.raises(MsltError, match="not the copy of a recipe mslt-it wrote"):
+        claim_experiment_folder(recipe)
+    assert (out / "recipe.yaml").read_text() == edited
+    (out / "recipe.yaml").write_text(recipe.path.read_text())  # what would be written anyway
+    claim_experiment_folder(recipe)
+    assert (out / "notes.txt").read_text() == "the user's"
+
+
+@pytest.mark.parametrize("inside", ["tasks", "data", "prompts", "data/xnli/en"])
+def test_an_experiment_inside_a_folder_the_recipe_reads_is_refused(cli, tmp_path, inside):
+    for folder in ("tasks", "prompts", "data/xnli/en"):
+        (tmp_path / folder).mkdir(parents=True, exist_ok=True)
+    for split in ("train", "test", "validation"):
+        row = {"premise": "p", "hypothesis": "h", "label": 0}
+        (tmp_path / "data/xnli/en" / f"{split}.jsonl").write_text(json.dumps(row) + "\n")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        f"name: r\ntasks_dir: [{tmp_path / 'tasks'}]\n"
+        f"data: {{task: xnli, budget: 1, data: {tmp_path / 'data'}, "
+        f"prompts_dir: [{tmp_path / 'prompts'}]}}\nsources: [en]\n"
+        "model: {name_or_path: mslt-it:tiny}\neval: {task: xnli, langs: [en]}\n"
+    )
+    before = {p: snapshot(tmp_path / p) for p in ("tasks", "data", "prompts")}
+    for extra in (["--dry-run"], []):
+        result = cli("run", recipe, "--out", tmp_path / inside / "out", *extra)
+        assert_one_line_error(result, "lies inside the input")
+    assert {p: snapshot(tmp_path / p) for p in before} == before
+    assert not (tmp_path / inside / "out").exists()
+
+
+@pytest.mark.parametrize("layout", ["data/.train.jsonl", "data/checkpoints/train.jsonl"])
+def test_a_data_folders_hidden_and_checkpoints_files_are_part_of_its_identity(tmp_path, layout):
+    """The readers read a split `.train` and a task named `checkpoints`: what is read is what
+    is hashed, or an edit leaves every step done with the old rows."""
+    from mslt_it.runner import data_identity
+
+    path = tmp_path / layout
+    path.parent.mkdir(parents=True)
+    path.write_text('{"premise": "a", "hypothesis": "b", "label": 0}\n')
+    first = data_identity(str(tmp_path / "data"))
+    path.write_text('{"premise": "a", "hypothesis": "b", "label": 2}\n')
+    assert data_identity(str(tmp_path / "data")) != first
+
+
+@pytest.mark.parametrize(
+    "body", ["x: &x [*x]\n", "description: " + "[" * 600 + "]" * 600 + "\n"], ids=["self", "deep"]
+)
+def test_a_recipe_nested_without_end_is_one_line(cli, tmp_path: Path, body: str) -> None:
+    recipe = write_recipe(tmp_path / "r.yaml", body)
+    assert_one_line_error(cli("run", recipe, "--dry-run"), "nested too deeply")
 
 
 def test_analyze_does_not_replace_a_users_plots(cli, tmp_path: Path, tiny_model_dir) -> None:

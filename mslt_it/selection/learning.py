@@ -66,7 +66,9 @@ def option_identities(options: dict[str, Any]) -> dict[str, Any]:
         found["tokenizer"] = model_identity(tokenizer)
     data = options.get("data")
     if data not in (None, "hub", "synthetic") and Path(str(data)).expanduser().is_dir():
-        found["data"] = {"sha256": tree_sha256(Path(str(data)).expanduser(), DATA_FILES)}
+        found["data"] = {
+            "sha256": tree_sha256(Path(str(data)).expanduser(), DATA_FILES, users=True)
+        }
     return found
 
 
