@@ -547,7 +547,8 @@ def check_destination(
             "not exist; give a folder"
         )
     if out.exists() and not out.is_dir():
-        raise MsltError(f"{field}: {_describe(out)} is a file; give a folder")
+        what = "a file" if out.is_file() else "not a folder (a FIFO or a device)"
+        raise MsltError(f"{field}: {_describe(out)} is {what}; give a folder")
     check_not_an_input(out, inputs, field, inside_ok)
     check_writable(out if out.is_dir() else out.parent, field)
     return out

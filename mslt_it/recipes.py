@@ -42,7 +42,7 @@ from mslt_it.tasks import add_tasks_dirs, check_languages, get_task
 from mslt_it.tasks.sources import check_split, local_path, synthetic_generator
 from mslt_it.tasks.synthetic import SPLIT_SIZES
 from mslt_it.training import ModelConfig
-from mslt_it.training.config import validate_train_section
+from mslt_it.training.config import check_watch, validate_train_section
 
 GRID_KINDS = ("all-combinations", "sweep-k", "select")
 
@@ -286,6 +286,8 @@ def _validate_parts(recipe: Recipe) -> None:
         check_model_name(recipe.model.name_or_path, "model.name_or_path")
         check_model_folder(recipe.model.name_or_path, "model.name_or_path")
         recipe.train = validate_train_section(config.train, "train")
+        max_steps = recipe.train.sft.get("max_steps", -1)
+        check_watch(recipe.train.watch, max_steps if isinstance(max_steps, int) else -1)
         recipe.eval = inherit_prompts_dir(
             validate_section(EvalConfig, config.eval, "eval"), config.data
         )

@@ -859,6 +859,41 @@ def test_a_recipe_nested_without_end_is_one_line(cli, tmp_path: Path, body: str)
     assert_one_line_error(cli("run", recipe, "--dry-run"), "nested too deeply")
 
 
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        ("train: {watch: [{task: nope, langs: [en]}]}\n", "train.watch.0.task: task: unknown"),
+        ("train: {watch: [{task: xnli, langs: [qq]}]}\n", "train.watch.0.langs"),
+        (
+            "train: {watch: [{task: xnli, langs: [en], steps: [9]}], sft: {max_steps: 4}}\n",
+            "beyond max_steps (4)",
+        ),
+    ],
+    ids=["task", "language", "step"],
+)
+def test_a_watch_the_training_would_refuse_fails_the_dry_run(cli, tmp_path, body, said) -> None:
+    recipe = write_recipe(tmp_path / "r.yaml", body)
+    assert_one_line_error(cli("run", recipe, "--dry-run"), said)
+
+
+def test_a_model_path_that_is_not_a_folder_fails_the_dry_run(cli, tmp_path: Path) -> None:
+    recipe = tmp_path / "r.yaml"
+    write_recipe(recipe, "")
+    recipe.write_text(recipe.read_text().replace("mslt-it:tiny", "/dev/zero"))
+    assert_one_line_error(cli("run", recipe, "--dry-run"), "'/dev/zero' is not a folder")
+    recipe.write_text(recipe.read_text().replace("/dev/zero", str(tmp_path / "gone")))
+    assert_one_line_error(cli("run", recipe, "--dry-run"), "no such folder")
+
+
+def test_run_out_empty_or_a_fifo_is_named(cli, tmp_path: Path, monkeypatch) -> None:
+    recipe = write_recipe(tmp_path / "r.yaml", "")
+    monkeypatch.chdir(tmp_path)
+    assert_one_line_error(cli("run", recipe, "--dry-run", "-o", ""), "--out: an empty path")
+    os.mkfifo(tmp_path / "fifo")
+    result = cli("run", recipe, "--dry-run", "-o", tmp_path / "fifo")
+    assert_one_line_error(result, "is not a folder (a FIFO or a device)")
+
+
 def test_analyze_does_not_replace_a_users_plots(cli, tmp_path: Path, tiny_model_dir) -> None:
     out = tmp_path / "an"
     out.mkdir()

@@ -23,10 +23,13 @@ def register(app: typer.Typer) -> None:
 
 def run(
     recipe: Annotated[Path, typer.Argument(help="Recipe YAML (see recipes/).")],
-    out: Annotated[
-        Path | None,
+    out_text: Annotated[
+        str | None,
         typer.Option(
-            "--out", "-o", help="Output folder (default: the recipe's output_dir, or runs/<name>)."
+            "--out",
+            "-o",
+            metavar="<path>",
+            help="Output folder (default: the recipe's output_dir, or runs/<name>).",
         ),
     ] = None,
     dry_run: Annotated[
@@ -48,6 +51,9 @@ def run(
     from mslt_it.recipes import load_recipe
     from mslt_it.runner import check_experiment_folder, execute_plan, make_plan
 
+    if out_text is not None and not out_text.strip():  # Path("") would be "."
+        raise MsltError("--out: an empty path; give a folder")
+    out = Path(out_text) if out_text is not None else None
     if emit_slurm is not None and (only is not None or dry_run):
         flag = "--only" if only is not None else "--dry-run"
         raise MsltError(

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from mslt_it.config import validate_section
 from mslt_it.errors import MsltError
 from mslt_it.modeling import looks_like_a_path
+from mslt_it.tasks import check_languages, get_task
 from mslt_it.training.limits import check_values
 
 # LoRA defaults of the paper's setting (QLoRA's r=64, alpha=16) on the attention projections.
@@ -161,6 +162,29 @@ class WatchConfig(BaseModel):
         if any(step < 1 for step in steps):
             raise ValueError("watch steps are optimizer steps, each >= 1")
         return sorted(set(steps))
+
+
+def check_watch(specs: list[WatchConfig], max_steps: int) -> None:
+    """What a watch names, checked before any work (a recipe's dry run, a training's start):
+    known tasks with label words, their languages, steps within ``max_steps`` (when set)."""
+    for number, spec in enumerate(specs):
+        where = f"train.watch.{number}"
+        try:
+            task = get_task(spec.task)
+        except MsltError as error:
+            raise MsltError(f"{where}.task: {error}") from None
+        check_languages(task, spec.langs, field=f"{where}.langs")
+        if task.kind in ("ner", "instructions"):
+            raise MsltError(
+                f"{where}.task: {task.name} has no label words to rank; the watch scores "
+                "classification and multiple-choice tasks"
+            )
+        late = [step for step in spec.steps if max_steps > 0 and step > max_steps]
+        if late:
+            raise MsltError(
+                f"{where}.steps: step {late[0]} is beyond max_steps ({max_steps}); "
+                f"watch steps must lie in 1..{max_steps}"
+            )
 
 
 def parse_watch(items: list[str] | None, every: int | None = None) -> list[dict[str, Any]]:

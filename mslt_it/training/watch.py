@@ -29,9 +29,9 @@ from mslt_it.evaluation.runner import rank_chunk
 from mslt_it.generation.base import BackendOptions
 from mslt_it.generation.hf import HFBackend
 from mslt_it.prompts import get_template
-from mslt_it.tasks import check_languages, default_template, get_task
+from mslt_it.tasks import default_template, get_task
 from mslt_it.tasks.sources import check_split, open_split
-from mslt_it.training.config import WatchConfig
+from mslt_it.training.config import WatchConfig, check_watch
 from mslt_it.training.curves import write_scalars
 
 DEFAULT_POINTS = 10
@@ -72,25 +72,11 @@ def plan_watch(
         return None
 
     config = manifest.get("config") or {}
+    check_watch(specs, max_steps)
     tasks = []
     for number, spec in enumerate(specs):
         where = f"train.watch.{number}"
-        try:
-            task = get_task(spec.task)
-        except MsltError as error:
-            raise MsltError(f"{where}.task: {error}") from None
-        check_languages(task, spec.langs, field=f"{where}.langs")
-        if task.kind in ("ner", "instructions"):
-            raise MsltError(
-                f"{where}.task: {task.name} has no label words to rank; the watch scores "
-                "classification and multiple-choice tasks"
-            )
-        late = [step for step in spec.steps if max_steps > 0 and step > max_steps]
-        if late:
-            raise MsltError(
-                f"{where}.steps: step {late[0]} is beyond max_steps ({max_steps}); "
-                f"watch steps must lie in 1..{max_steps}"
-            )
+        task = get_task(spec.task)
         own = task.name == manifest.get("task")
         template_id = (manifest.get("template") or {}).get("id") if own else None
         template = get_template(
