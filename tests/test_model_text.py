@@ -180,6 +180,13 @@ def test_a_version_or_set_size_edited_and_resealed_is_refused(saved: Path, tmp_p
     ranked = ["select", "--task", "xnli", "--criterion", "learned", "--predictor", edited,
               "--targets", "bg,sw", "--pool", ",".join(POOL)]  # fmt: skip
     plain = {key: value for key, value in document.items() if key != "sha256"}
-    for change, fragment in (({"version": True}, "version"), ({"k": 2}, "sets of 3")):
+    trained_on = document["trained_on"]
+    for change, fragment in (
+        ({"version": True}, "version"),
+        ({"k": 2}, "sets of 3"),
+        ({"trained_on": {**trained_on, "sets": []}}, "trained_on.sets is empty"),
+        ({"trained_on": {**trained_on, "sets": ["xx+yy+zz"]}}, "not a language of xnli"),
+        ({"trained_on": {**trained_on, "targets": ["ja"]}}, "'ja', not a language of xnli"),
+    ):
         edited.write_text(json.dumps(seal({**plain, **change})), encoding="utf-8")
         assert_one_line_error(cli(*ranked), "--predictor", fragment)

@@ -301,11 +301,24 @@ def fit_predictor(
 # --------------------------------------------------------------------------------------------
 
 
-def check_task(predictor: TransferPredictor, task: str) -> None:
-    """A predictor's features and scores belong to the task it was fitted on."""
-    if predictor.task != task:
+def check_task(predictor: TransferPredictor, task: str | Task) -> None:
+    """A predictor's features and scores belong to the task it was fitted on, and every
+    language it names is one of that task's (as ``--fit`` read them from the results)."""
+    name = task if isinstance(task, str) else task.name
+    if predictor.task != name:
         raise MsltError(
-            f"--predictor: fitted on task {predictor.task}, not {task}; fit one on {task}'s results"
+            f"--predictor: fitted on task {predictor.task}, not {name}; fit one on {name}'s results"
+        )
+    if not predictor.trained_on["sets"]:
+        raise MsltError("--predictor: its trained_on.sets is empty; fit it again")
+    known = set(get_task(name).languages)
+    named = {c for s in predictor.trained_on["sets"] for c in s.split("+")}
+    named |= set(predictor.trained_on["targets"]) | set(predictor.singles)
+    named |= {t for scores in predictor.singles.values() for t in scores}
+    strangers = sorted(named - known)
+    if strangers:
+        raise MsltError(
+            f"--predictor: it names {strangers[0]!r:.40}, not a language of {name}; fit it again"
         )
 
 
