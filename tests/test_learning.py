@@ -752,3 +752,18 @@ def test_a_target_listed_in_the_pool_is_left_out_with_a_note(cli) -> None:
     assert "bg left out of --pool" in result.err
     kept = cli(*args, "--targets-as-sources")
     assert "left out" not in kept.err
+
+
+def test_a_moved_tokenizer_folder_is_named_not_called_changed(
+    planted, tmp_path, cli, tiny_model_dir
+):
+    tokenizer = tmp_path / "tok"
+    shutil.copytree(tiny_model_dir, tokenizer)
+    saved = tmp_path / "p.json"
+    fit = ("select", "--task", "xnli", "--fit", planted, "--tokenizer", tokenizer, "--save", saved)
+    assert cli(*fit).code == 0
+    tokenizer.rename(tmp_path / "moved")
+    ranked = ("select", "--task", "xnli", "--criterion", "learned", "--predictor", saved,
+              "--targets", "bg", "--top", "1")  # fmt: skip
+    assert_one_line_error(cli(*ranked), "--tokenizer: no such folder", "where it is now")
+    assert cli(*ranked, "--tokenizer", tmp_path / "moved").code == 0

@@ -101,6 +101,13 @@ def options_of(predictor: TransferPredictor, base: SelectionOptions) -> Selectio
         chosen[name] = str(given) if isinstance(given, Path) else given
     now = option_identities(chosen)
     for name, fitted in predictor.identities.items():
+        if isinstance(fitted, dict) and "sha256" in fitted:
+            folder = Path(str(chosen.get(name))).expanduser()
+            if not folder.is_dir():  # a folder when fitted: gone or moved since
+                raise MsltError(
+                    f"--{name}: no such folder {str(folder)!r:.80} (the predictor was fitted "
+                    f"with it); give --{name} where it is now"
+                )
         if now.get(name) != fitted:
             raise MsltError(
                 f"--{name}: {str(chosen.get(name))!r:.80} does not hold what the predictor was "
