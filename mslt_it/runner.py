@@ -448,7 +448,9 @@ def _check_recipe_copy(recipe: Recipe, field: str) -> None:
     if not copy.exists() and not copy.is_symlink():
         return
     if copy.is_file() and not copy.is_symlink():
-        if copy.read_bytes() == recipe.path.read_bytes():
+        if copy.stat().st_size <= 2 * len(_recipe_text(recipe).encode("utf-8")) and (
+            copy.read_text(encoding="utf-8", errors="replace") == _recipe_text(recipe)
+        ):
             return
         if RECIPE_COPY not in foreign_files(recipe.output_dir):
             return
@@ -469,8 +471,16 @@ def claim_experiment_folder(recipe: Recipe) -> None:
 
     check_experiment_folder(recipe)
     recipe.output_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(recipe.output_dir / RECIPE_COPY, recipe.path.read_text(encoding="utf-8"))
-    mark_owner(recipe.output_dir, "experiment", patterns=(RECIPE_COPY,))
+    text = _recipe_text(recipe)
+    coming = {RECIPE_COPY: "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()}
+    # Marked first, the copy listed before it is written: a kill between the two leaves a
+    # folder the next run knows as an experiment (a copy written first, unmarked, would not be).
+    mark_owner(recipe.output_dir, "experiment", patterns=(RECIPE_COPY,), coming=coming)
+    atomic_write_text(recipe.output_dir / RECIPE_COPY, text)
+
+
+def _recipe_text(recipe: Recipe) -> str:
+    return recipe.path.read_text(encoding="utf-8")
 
 
 def execute_plan(

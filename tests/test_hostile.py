@@ -815,6 +815,28 @@ def test_an_experiment_lists_only_its_recipe_copy_and_keeps_an_edited_one(tmp_pa
     assert (out / "notes.txt").read_text() == "the user's"
 
 
+def test_a_kill_while_claiming_an_experiment_leaves_one_the_next_run_takes(tmp_path, monkeypatch):
+    """The marker comes first, listing the copy about to be written: killed between the two,
+    the folder is still known as an experiment (a copy written first would make it a folder of
+    unproven files, refused for good)."""
+    import mslt_it.runner as runner
+    from mslt_it.recipes import load_recipe
+
+    out = tmp_path / "exp"
+    recipe = load_recipe(write_recipe(tmp_path / "r.yaml", ""), out)
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(runner, "atomic_write_text", killed)
+        with pytest.raises(KeyboardInterrupt):
+            runner.claim_experiment_folder(recipe)
+    assert not (out / "recipe.yaml").exists()
+    runner.claim_experiment_folder(recipe)
+    assert (out / "recipe.yaml").read_text() == recipe.path.read_text()
+
+
 @pytest.mark.parametrize("inside", ["tasks", "data", "prompts", "data/xnli/en"])
 def test_an_experiment_inside_a_folder_the_recipe_reads_is_refused(cli, tmp_path, inside):
     for folder in ("tasks", "prompts", "data/xnli/en"):
