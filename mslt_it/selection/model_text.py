@@ -15,7 +15,6 @@ trees, which prediction does not use.
 from __future__ import annotations
 
 import math
-import re
 
 from mslt_it.errors import MsltError
 
@@ -58,7 +57,6 @@ DECISION_TYPES = frozenset({0, 2, 4, 6, 8, 10})
 (none, zero, NaN)."""
 
 END = "end of trees"
-_FEATURE_INFO = re.compile(r"none|\[[^\[\]:\s]+:[^\[\]:\s]+\]")
 
 
 def checked_model_text(text: str, features: int, objective: str) -> str:
