@@ -240,6 +240,36 @@ def test_a_hub_config_allows_only_a_bare_lang_field(tmp_path: Path, config: str)
     one_line_error(path, "hub.config", "only {lang}")
 
 
+@pytest.mark.parametrize(
+    "hub_id", ["/tmp/data", "../../etc", "./x", "a/b/c", "x/../y", "~/data", "a b/c"]
+)
+def test_a_hub_id_is_never_a_local_path(tmp_path: Path, hub_id: str) -> None:
+    """`datasets` reads a local folder given as an id, past mslt-it's file checks."""
+    path = write(tmp_path, "hub", CLASSIFICATION + f"hub: {{id: {hub_id!r}}}\n")
+    one_line_error(path, "hub.id", "not a Hub dataset id")
+
+
+@pytest.mark.parametrize(
+    ("splits", "said"),
+    [
+        ("[train, ../../../outside]", "not a split name"),
+        ("[train, /etc/passwd]", "not a split name"),
+        ("[train, .hidden]", "not a split name"),
+        (f"[train, {'s' * 300}]", "not a split name"),
+        ("[train, test, test]", "'test' is listed twice"),
+    ],
+)
+def test_split_names_cannot_leave_the_data_folder(tmp_path: Path, splits: str, said: str) -> None:
+    """A split names a file (DIR/<task>/<lang>/<split>.jsonl): `../..` read outside `--data`."""
+    text = CLASSIFICATION.replace("splits: [train, test]", f"splits: {splits}")
+    one_line_error(write(tmp_path, "splits", text), "splits", said)
+
+
+def test_a_column_listed_twice_is_refused(tmp_path: Path) -> None:
+    text = CLASSIFICATION.replace("columns: [text, label]", "columns: [text, label, text]")
+    one_line_error(write(tmp_path, "cols", text), "columns", "'text' is listed twice")
+
+
 def test_a_plain_hub_config_and_literal_braces_work(tmp_path: Path) -> None:
     path = write(tmp_path, "hub", CLASSIFICATION + "hub: {id: x/y, config: 'c_{lang}_{{x}}'}\n")
     assert parse_definition(path).hub_config("de") == "c_de_{x}"

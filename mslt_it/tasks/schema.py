@@ -18,6 +18,11 @@ from mslt_it.tasks import ner
 from mslt_it.tasks.base import COMMON_FIELDS
 
 NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+SPLIT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+"""A split's name: it becomes a file name (``DIR/<task>/<lang>/<split>.jsonl``), so no path."""
+HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,95})?$")
+"""A Hub dataset id, ``owner/name`` or ``name``: never a local path, which `datasets` would read
+past mslt-it's file checks."""
 ROW_REFERENCE = re.compile(r"\brow\.([A-Za-z_][A-Za-z0-9_]*)")
 
 KIND_FIELDS: dict[str, tuple[str, ...]] = {
@@ -42,6 +47,16 @@ class HubSource(BaseModel):
     configs: dict[str, str] = Field(
         default={}, description="Exceptions: language code -> config name."
     )
+
+    @field_validator("id")
+    @classmethod
+    def _hub_id(cls, value: str) -> str:
+        if not HUB_ID.match(value) or ".." in value:
+            raise ValueError(
+                f"{value[:80]!r} is not a Hub dataset id; write owner/name (letters, digits, "
+                "'-', '_', '.'), never a path (local data: --data DIR)"
+            )
+        return value
 
     @field_validator("config")
     @classmethod
@@ -157,6 +172,24 @@ class TaskFile(BaseModel):
             raise ValueError("use lowercase letters, digits, '-' or '_', starting with a letter")
         return name
 
+    @field_validator("splits")
+    @classmethod
+    def _plain_splits(cls, splits: list[str]) -> list[str]:
+        for split in splits:
+            if not SPLIT.match(split) or ".." in split:
+                raise ValueError(
+                    f"{split[:80]!r} is not a split name; use letters, digits, '-', '_' or '.' "
+                    "(at most 64, starting with a letter or digit): it names a file"
+                )
+        _no_repeats(splits, "split")
+        return splits
+
+    @field_validator("columns")
+    @classmethod
+    def _columns_once(cls, columns: list[str]) -> list[str]:
+        _no_repeats(columns, "column")
+        return columns
+
     @model_validator(mode="after")
     def _consistent(self) -> TaskFile:
         if self.kind != "instructions" and not self.labels:
@@ -247,3 +280,9 @@ class TaskFile(BaseModel):
             raise ValueError(
                 f"metric: a multiple_choice task is scored by accuracy, not {self.metric!r}"
             )
+
+
+def _no_repeats(values: list[str], what: str) -> None:
+    repeated = sorted({v for v in values if values.count(v) > 1})
+    if repeated:
+        raise ValueError(f"{what} {repeated[0][:80]!r} is listed twice")
