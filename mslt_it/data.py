@@ -32,7 +32,7 @@ from mslt_it.io import atomic_directory, atomic_write_json
 from mslt_it.outputs import claim_output
 from mslt_it.progress import progress_bar
 from mslt_it.prompts import PromptTemplate, get_template
-from mslt_it.tasks import check_languages, default_split, default_template, get_task
+from mslt_it.tasks import check_languages, default_split, default_template, get_task, tasks_dirs
 from mslt_it.tasks.definitions import user_definition
 from mslt_it.tasks.sources import SplitRows
 from mslt_it.tokens import TokenCounter
@@ -72,7 +72,7 @@ def build_dataset(config: DataConfig, out: str | Path, overwrite: bool = False) 
     out = Path(out)
     config = with_defaults(config)
     parts = [(part, checked_template(part)) for part in mixture_parts(config)]
-    inputs = [config.data, config.tokenizer, *config.prompts_dir]
+    inputs = [config.data, config.tokenizer, *config.prompts_dir, *tasks_dirs()[1:]]
     inputs += [part.data for part, _ in parts[1:]]
     with claim_output(out, kind="dataset", overwrite=overwrite, inputs=inputs, field="--out"):
         return _build(config, parts, out, overwrite)
@@ -101,6 +101,11 @@ def _build(
         if counter is not None:
             counter.flush()  # the last texts are counted while the dataset is written
         examples = [example for part in built for example in part.examples]
+        if not examples:  # --take-available took every row there was, and cleaning left none
+            raise MsltError(
+                f"budget: no example is left to write ({', '.join(config.sources)} in the "
+                f"{config.split} split, after cleaning); a dataset needs at least one"
+            )
         order = np.random.default_rng(config.seed).permutation(len(examples))
         examples = [examples[i] for i in order]
 

@@ -37,6 +37,15 @@ def _kind_of(mode: int) -> str:
     return "not a regular file"
 
 
+def resolved_path(path: str | Path, field: str) -> Path:
+    """``path`` with its links followed; a link that leads back to itself is a one-line error
+    naming ``field`` (``Path.resolve`` raises a bare ``RuntimeError`` there)."""
+    try:
+        return Path(path).resolve()
+    except (RuntimeError, OSError):
+        raise MsltError(f"{field}: {str(path)!r} is a symlink loop") from None
+
+
 def check_regular_file(path: str | Path, field: str) -> int:
     """The size of ``path`` if it is a regular file (after symlinks); otherwise a one-line error."""
     try:

@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from mslt_it.errors import MsltError, allowed
-from mslt_it.files import control_character
+from mslt_it.files import control_character, resolved_path
 from mslt_it.io import (
     OWNER_FILE,
     atomic_write_json,
@@ -344,7 +344,7 @@ def check_not_an_input(
     evaluations it reads; nothing of the input is replaced). ``noun`` is what the message asks
     for instead (``folder``, ``file``).
     """
-    target = out.resolve()
+    target = resolved_path(out, field)
     for given in inputs:
         if given is None or str(given) == "":
             continue

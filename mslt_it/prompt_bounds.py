@@ -482,6 +482,11 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         for name in (*_PRECHECKS, *_COUNTED):
             if name in self.filters:
                 self.filters[name] = _bounded_filter(name, self.filters[name])
+        # Chance has no place in a prompt: the same row and template must give the same bytes
+        # (a dataset's fingerprint, an evaluation's identity). `lipsum` printed bare also
+        # showed a memory address.
+        self.filters.pop("random", None)
+        self.globals.pop("lipsum", None)
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "*":
@@ -541,8 +546,16 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         return markup_join(parts) if markup else str_join(parts)
 
 
+class StrictEverywhere(jinja2.StrictUndefined):
+    """An undefined name fails wherever it is used, also printed inside a list or a mapping
+    (their text is each item's ``repr``, which :class:`jinja2.StrictUndefined` lets through as
+    ``Undefined``): a misspelt name is an error, never text."""
+
+    __repr__ = jinja2.StrictUndefined._fail_with_undefined_error
+
+
 ENVIRONMENT = BoundedSandbox(
-    undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False
+    undefined=StrictEverywhere, autoescape=False, keep_trailing_newline=False
 )
 """The one environment every user template and expression is compiled in."""
 

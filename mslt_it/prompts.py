@@ -36,6 +36,7 @@ from jinja2 import meta
 from pydantic import BaseModel, ConfigDict
 
 from mslt_it.errors import MsltError, allowed
+from mslt_it.files import resolved_path
 from mslt_it.paths import PROMPTS_DIR, shipped_folder
 from mslt_it.prompt_bounds import (
     ENVIRONMENT,
@@ -369,7 +370,9 @@ def template_files(dirs: Iterable[Path]) -> list[tuple[str, Path]]:
             raise MsltError(f"prompts-dir: {str(root)!r} is not a directory")
         check_layout(root)
         for path in sorted(root.glob("*/*.yaml")) + sorted(root.glob("*/*.yml")):
-            resolved = path.resolve()
+            if path.name.startswith("."):  # an editor's lock or backup (.#x.yaml), hidden
+                continue
+            resolved = resolved_path(path, "prompts-dir")
             if resolved in seen:
                 continue
             seen.add(resolved)

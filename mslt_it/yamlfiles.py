@@ -193,14 +193,15 @@ def validate_yaml_file(path: Path, text: str, model: type[M], what: str) -> M:
         raise MsltError(f"{path}: {describe_error(error)}") from None
 
 
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping safely (:func:`parse_yaml`); anything but a mapping is an error."""
+def load_yaml(path: str | Path, field: str = "recipe") -> dict[str, Any]:
+    """Read a YAML mapping safely (:func:`parse_yaml`); anything but a mapping is an error.
+    ``field`` names the file in errors (``recipe``, ``suite``)."""
     path = Path(path)
     if path.is_dir():
-        raise MsltError(f"recipe: {str(path)!r} is a folder; give a YAML file")
+        raise MsltError(f"{field}: {str(path)!r} is a folder; give a YAML file")
     if not path.exists():
-        raise MsltError(f"recipe: no such file {str(path)!r}")
-    data = parse_yaml(read_text_file(path, "recipe"), str(path))
+        raise MsltError(f"{field}: no such file {str(path)!r}")
+    data = parse_yaml(read_text_file(path, field), str(path))
     if not isinstance(data, dict):
         raise MsltError(f"{path}: expected a YAML mapping at the top level")
     return data

@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.control import strip_control_codes
 from rich.table import Table
+from rich.text import Text
 
 from mslt_it.cli.common import TasksDir, print_whole, stdout_console, use_tasks_dirs
 from mslt_it.errors import MsltError
@@ -46,12 +48,19 @@ def list_templates(
         if task is None or template.spec.task == task:
             langs = template.languages
             shown = ",".join(langs) if len(langs) <= 15 else f"{len(langs)} languages"
-            table.add_row(template.id, template.spec.task, shown, template.spec.description)
+            cells = (template.id, template.spec.task, shown, template.spec.description)
+            table.add_row(*(plain_cell(cell) for cell in cells))
     print_whole(STDOUT, table)
     if problems:  # the others are listed and usable; the broken ones are the error
         broken = len({path.resolve() for path, _ in problems})  # each file once
         more = f" (and {broken - 1} more broken templates)" if broken > 1 else ""
         raise MsltError(f"{problems[0][1]}{more}")
+
+
+def plain_cell(value: str) -> Text:
+    """A user's text as it is: brackets are not rich markup (``[/]`` in a description was an
+    internal error, ``[b]x`` showed as ``x``), and no control character reaches the terminal."""
+    return Text(strip_control_codes(value).replace("\x1b", ""))
 
 
 @prompts_app.command("show")

@@ -55,6 +55,7 @@ from mslt_it.outputs import (
 )
 from mslt_it.progress import progress_bar
 from mslt_it.prompts import PromptTemplate
+from mslt_it.tasks import tasks_dirs
 from mslt_it.tasks.base import Row, Task
 
 STUDY = "study.json"
@@ -90,7 +91,8 @@ def evaluate(
     plan = plan_evaluation(config, out)
     if config.device and config.backend == "hf":
         check_device(config.device)  # before the output folder is touched
-    inputs = [config.model, *config.adapters, config.data]
+    inputs = [config.model, *config.adapters, config.data, *config.prompts_dir]
+    inputs += tasks_dirs()[1:]  # the user's task definitions: read, never written into
     created = not out.exists()
     with claim_output(out, kind="evaluation", overwrite=overwrite, inputs=inputs, existing_ok=True):
         if overwrite and out.is_dir() and holds_anything(out):

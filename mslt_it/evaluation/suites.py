@@ -13,15 +13,19 @@ As in lm-evaluation-harness, a suite is data, not code. The shipped ones live in
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mslt_it.config import describe_error, load_yaml
 from mslt_it.errors import MsltError, allowed
+from mslt_it.files import resolved_path
 from mslt_it.paths import EVAL_DIR, shipped_folder
 from mslt_it.tasks import check_languages, get_task
 from mslt_it.tasks.sources import check_split
+
+SUITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 class Suite(BaseModel):
@@ -50,6 +54,12 @@ def resolve_suite_path(name_or_path: str) -> Path:
     path = Path(name_or_path)
     if path.is_file():
         return path
+    if path.exists() or path.is_symlink():
+        resolved_path(path, "suite")  # a symlink loop is named as one
+        raise MsltError(
+            f"suite: {name_or_path!r} is not a regular file (a folder, a FIFO or a device); "
+            "give a YAML file"
+        )
     if path.suffix in (".yaml", ".yml") and (EVAL_DIR / path.name).is_file():
         return EVAL_DIR / path.name  # "eval/xnli.yaml" from another working directory
     raise MsltError(
@@ -60,7 +70,7 @@ def resolve_suite_path(name_or_path: str) -> Path:
 def load_suite(name_or_path: str) -> Suite:
     """Load and check a suite: its task, split and languages must exist."""
     path = resolve_suite_path(name_or_path)
-    data = load_yaml(path)
+    data = load_yaml(path, "suite")
     try:
         suite = Suite.model_validate(data)
     except ValidationError as error:
@@ -68,4 +78,12 @@ def load_suite(name_or_path: str) -> Suite:
     task = get_task(suite.task)
     check_split(task, suite.split)
     check_languages(task, suite.languages, field=f"{path}: languages")
+    repeated = sorted({lang for lang in suite.languages if suite.languages.count(lang) > 1})
+    if repeated:
+        raise MsltError(f"{path}: languages: {repeated[0]!r} is listed twice")
+    if not SUITE_NAME.match(suite.name):
+        raise MsltError(
+            f"{path}: name: {suite.name[:80]!r}; use letters, digits, '-', '_' or '.' (results "
+            "and reports are named by it)"
+        )
     return suite

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from mslt_it.errors import MsltError, allowed
+from mslt_it.files import resolved_path
 from mslt_it.paths import TASKS_DIR, shipped_folder
 from mslt_it.tasks.base import Task
 
@@ -20,7 +21,7 @@ _EXTRA_DIRS: list[Path] = []
 def add_tasks_dirs(folders: Iterable[str | Path] | None) -> None:
     """Make the task definitions in ``folders`` known (after the shipped ones), from now on."""
     for folder in folders or ():
-        path = Path(folder).expanduser().resolve()
+        path = resolved_path(Path(folder).expanduser(), "tasks-dir")
         if not path.is_dir():
             raise MsltError(f"tasks-dir: {str(folder)!r} is not a directory")
         if path not in _EXTRA_DIRS:

@@ -1,0 +1,160 @@
+"""A user's task definitions, templates and suites, from a hostile pass: each case was an
+internal error, a file read or written where it must not be, or text that differed run to run."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import assert_one_line_error
+
+from mslt_it.errors import MsltError
+from mslt_it.prompt_bounds import ENVIRONMENT
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CLAIMS = """\
+name: claims
+title: Claims
+kind: classification
+splits: [train, test]
+languages: [en, de]
+columns: [claim, verdict]
+labels: [supported, refuted]
+label_column: verdict
+variables: {claim: row.claim}
+example: {claim: The sky is blue., verdict: 0}
+"""
+
+TEMPLATE = """\
+id: claims/en-instruct
+task: claims
+description: DESCRIPTION
+instruction: "Claim: {{ claim }}\\nIs it supported? Answer {{ choices | join(' or ') }}."
+answer: "{{ label_word }}"
+verbalizers: {supported: "true", refuted: "false"}
+"""
+
+
+def user_folders(root: Path, description: str = "English instruction.") -> tuple[Path, Path]:
+    """A tasks folder with `claims`, a prompts folder with its template, and local rows."""
+    (root / "tasks").mkdir(parents=True)
+    (root / "tasks" / "claims.yaml").write_text(CLAIMS)
+    (root / "prompts" / "claims").mkdir(parents=True)
+    text = TEMPLATE.replace("DESCRIPTION", json.dumps(description))
+    (root / "prompts" / "claims" / "en-instruct.yaml").write_text(text)
+    for lang in ("en", "de"):
+        (root / "data" / "claims" / lang).mkdir(parents=True)
+        for split in ("train", "test"):
+            rows = [{"claim": f"c{i}", "verdict": i % 2} for i in range(4)]
+            (root / "data" / "claims" / lang / f"{split}.jsonl").write_text(
+                "".join(json.dumps(row) + "\n" for row in rows)
+            )
+    return root / "tasks", root / "prompts"
+
+
+def test_build_and_eval_never_write_into_the_task_or_prompt_folders(
+    cli, tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    tasks, prompts = user_folders(tmp_path)
+    given = ["--tasks-dir", tasks, "--prompts-dir", prompts, "--data", tmp_path / "data"]
+    build = ["build", "--task", "claims", "--sources", "en", "--budget", "2", *given]
+    assert_one_line_error(cli(*build, "--out", tasks / "out"), "lies inside the input")
+    evaluate = ["eval", "--model", tiny_model_dir, "--task", "claims", "--langs", "en",
+                "--mode", "rank", "--limit", "2", *given]  # fmt: skip
+    assert_one_line_error(cli(*evaluate, "--out", prompts / "out"), "lies inside the input")
+    assert_one_line_error(cli(*evaluate, "--out", tasks / "out"), "lies inside the input")
+    assert not (tasks / "out").exists() and not (prompts / "out").exists()
+
+
+def test_a_build_that_cleaning_leaves_empty_is_one_line(cli, tmp_path: Path) -> None:
+    folder = tmp_path / "data" / "conversations" / "en"
+    folder.mkdir(parents=True)
+    turns = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": ""}]
+    (folder / "train.jsonl").write_text(json.dumps({"messages": turns}) + "\n")
+    args = ["build", "--task", "conversations", "--data", tmp_path / "data", "--sources", "en",
+            "--budget", "1", "--out", tmp_path / "out", "--take-available"]  # fmt: skip
+    assert_one_line_error(cli(*args), "no example is left to write")
+    assert not (tmp_path / "out").exists()
+
+
+def test_symlink_loops_and_editor_lock_files(cli, tmp_path: Path) -> None:
+    tasks, prompts = user_folders(tmp_path)
+    os.symlink("loop", tmp_path / "loop")
+    listed = ["prompts", "list", "--tasks-dir"]
+    assert_one_line_error(cli(*listed, tmp_path / "loop"), "tasks-dir", "symlink loop")
+    os.symlink("x.yaml", tasks / "x.yaml")
+    assert_one_line_error(cli(*listed, tasks), "tasks-dir", "symlink loop")
+    (tasks / "x.yaml").unlink()
+    os.symlink("root@host.1:1", tasks / ".#claims.yaml")  # an editor's lock: hidden, dangling
+    os.symlink("root@host.1:1", prompts / "claims" / ".#en-instruct.yaml")
+    result = cli(*listed, tasks, "--prompts-dir", prompts, "--task", "claims")
+    assert result.code == 0, result.err
+    assert "claims/en-instruct" in result.out
+    score = ["score", tmp_path / "p.jsonl", "--out", tmp_path / "loop"]
+    (tmp_path / "p.jsonl").write_text("{}\n")
+    assert_one_line_error(cli(*score), "symlink loop")
+
+
+def test_a_description_is_shown_as_written_not_as_markup(cli, tmp_path: Path) -> None:
+    description = "[bold red]M[/bold red] [/] \x1b[31mred"
+    tasks, prompts = user_folders(tmp_path, description)
+    result = cli("prompts", "list", "--tasks-dir", tasks, "--prompts-dir", prompts)
+    assert result.code == 0, result.err
+    assert "[bold red]M[/bold red] [/]" in result.out
+    assert "\x1b" not in result.out
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["{{ range(1000) | random }}", "{{ lipsum(1) }}", "{{ lipsum }}"],
+    ids=["random", "lipsum", "lipsum-bare"],
+)
+def test_templates_cannot_draw_by_chance(source: str) -> None:
+    """The same row and template give the same bytes: a dataset's fingerprint depends on it."""
+    with pytest.raises(Exception) as caught:
+        ENVIRONMENT.from_string(source).render()
+    assert "random" in str(caught.value) or "lipsum" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["{{ [x.nosuch] }}", "{{ {'k': x.nosuch} }}", "{{ [x] | map(attribute='nosuch') | list }}"],
+)
+def test_a_misspelt_name_inside_a_list_or_mapping_is_an_error(source: str) -> None:
+    import jinja2
+
+    with pytest.raises(jinja2.UndefinedError):
+        ENVIRONMENT.from_string(source).render(x={"a": 1})
+    assert ENVIRONMENT.from_string("{{ x.nosuch is defined }}").render(x={}) == "False"
+
+
+def test_suites_repeat_no_language_and_name_no_path(cli, tmp_path: Path, tiny_model_dir) -> None:
+    evaluate = ["eval", "--model", tiny_model_dir, "--data", "synthetic", "--mode", "rank",
+                "--limit", "2", "--out", tmp_path / "out", "--suite"]  # fmt: skip
+    suite = tmp_path / "s.yaml"
+    suite.write_text("name: s\ntask: xnli\nsplit: test\nlanguages: [bg, bg]\n")
+    assert_one_line_error(cli(*evaluate, suite), "languages: 'bg' is listed twice")
+    suite.write_text("name: ../x\ntask: xnli\nsplit: test\nlanguages: [bg]\n")
+    assert_one_line_error(cli(*evaluate, suite), "name: '../x'")
+    os.mkfifo(tmp_path / "fifo")
+    assert_one_line_error(cli(*evaluate, tmp_path / "fifo"), "suite:", "not a regular file")
+    big = tmp_path / "big.yaml"
+    big.write_text("# " + "x" * 2_100_000 + "\n")
+    assert_one_line_error(cli(*evaluate, big), "suite:")
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_shipped_tasks_still_load_with_the_name_checks(tmp_path: Path) -> None:
+    from mslt_it.tasks.definitions import parse_definition
+
+    for path in sorted((ROOT / "tasks").glob("*.yaml")):
+        parse_definition(path)
+    copy = tmp_path / "xnli.yaml"
+    shutil.copy(ROOT / "tasks" / "xnli.yaml", copy)
+    copy.write_text(copy.read_text().replace("facebook/xnli", "../xnli"))
+    with pytest.raises(MsltError, match="not a Hub dataset id"):
+        parse_definition(copy)
