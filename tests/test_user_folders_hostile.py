@@ -158,3 +158,20 @@ def test_the_shipped_tasks_still_load_with_the_name_checks(tmp_path: Path) -> No
     copy.write_text(copy.read_text().replace("facebook/xnli", "../xnli"))
     with pytest.raises(MsltError, match="not a Hub dataset id"):
         parse_definition(copy)
+
+
+def test_two_files_for_one_split_are_refused_not_one_silently_read(cli, tmp_path: Path) -> None:
+    """With test.parquet beside test.jsonl, the Parquet file was read and edits to the JSONL
+    ignored without a word."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tasks, prompts = user_folders(tmp_path)
+    folder = tmp_path / "data" / "claims" / "en"
+    pq.write_table(pa.table({"claim": ["p"], "verdict": [0]}), folder / "test.parquet")
+    args = ["prompts", "render", "claims/en-instruct", "--task", "claims", "--lang", "en",
+            "--split", "test", "--tasks-dir", tasks, "--prompts-dir", prompts,
+            "--data", tmp_path / "data"]  # fmt: skip
+    assert_one_line_error(cli(*args), "both", "test.parquet", "test.jsonl", "keep one")
+    (folder / "test.jsonl").unlink()
+    assert cli(*args).code == 0

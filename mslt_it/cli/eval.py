@@ -58,7 +58,11 @@ def eval_command(
         typer.Option(help="Comma-separated languages (with --task, or to narrow a suite)."),
     ] = None,
     split: Annotated[
-        str | None, typer.Option(help="Split (default: the suite's, or test).")
+        str | None,
+        typer.Option(
+            help="Split (default: the suite's, or the first of test, eval, validation, dev "
+            "the task has)."
+        ),
     ] = None,
     template: Annotated[
         str | None, typer.Option(help="Template id (default: the adapter's run.json, the suite's).")
@@ -85,7 +89,11 @@ def eval_command(
         str | None, typer.Option(help="generate (default), rank, or constrained (vllm).")
     ] = None,
     max_tokens: Annotated[
-        int | None, typer.Option(help="Most new tokens per answer (default 32; wikiann 160).")
+        int | None,
+        typer.Option(
+            help="Most new tokens per answer (default by kind: classification 32, ner 160, "
+            "multiple choice 16, instructions 64)."
+        ),
     ] = None,
     batch_size: Annotated[int | None, typer.Option(help="Examples per forward (hf).")] = None,
     chunk_size: Annotated[

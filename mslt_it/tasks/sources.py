@@ -269,12 +269,18 @@ def local_path(root: Path, task: Task, lang: str, split: str) -> Path | None:
     folders = [root / task.name / lang]
     if task.extra.get("language_column"):
         folders.append(root / task.name)
-    for folder in folders:
-        for suffix in LOCAL_SUFFIXES:
-            candidate = folder / f"{split}{suffix}"
-            if candidate.exists() or candidate.is_symlink():  # not a regular file: said when read
-                return candidate
-    return None
+    found = [
+        folder / f"{split}{suffix}"
+        for folder in folders
+        for suffix in LOCAL_SUFFIXES
+        if (folder / f"{split}{suffix}").exists() or (folder / f"{split}{suffix}").is_symlink()
+    ]  # not a regular file: said when read
+    if len(found) > 1:  # one would be read and edits to the other ignored, without a word
+        raise MsltError(
+            f"data: both {str(found[0])!r} and {str(found[1])!r} hold {task.name}/{lang}/"
+            f"{split}; keep one"
+        )
+    return found[0] if found else None
 
 
 def _open_local(task: Task, lang: str, split: str, root: Path) -> TableSplit:
