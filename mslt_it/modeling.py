@@ -51,7 +51,7 @@ def check_local_name(name_or_path: str, field: str) -> None:
     would answer a FIFO or a missing folder with "Repo id must be in the form …"."""
     text = str(name_or_path)
     path = Path(text).expanduser()
-    local = text.startswith(("/", ".", "~")) or text.count("/") > 1
+    local = looks_like_a_path(text) or text.startswith(".") or text.count("/") > 1
     if path.exists() and not path.is_dir():
         raise MsltError(f"{field}: {text!r} is not a folder; give a model folder or a Hub id")
     if local and not path.exists():

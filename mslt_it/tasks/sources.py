@@ -269,12 +269,9 @@ def local_path(root: Path, task: Task, lang: str, split: str) -> Path | None:
     folders = [root / task.name / lang]
     if task.extra.get("language_column"):
         folders.append(root / task.name)
-    found = [
-        folder / f"{split}{suffix}"
-        for folder in folders
-        for suffix in LOCAL_SUFFIXES
-        if (folder / f"{split}{suffix}").exists() or (folder / f"{split}{suffix}").is_symlink()
-    ]  # not a regular file: said when read
+    candidates = [folder / f"{split}{suffix}" for folder in folders for suffix in LOCAL_SUFFIXES]
+    found = [path for path in candidates if path.exists() or path.is_symlink()]  # a FIFO too:
+    # not a regular file, said when read
     if len(found) > 1:  # one would be read and edits to the other ignored, without a word
         raise MsltError(
             f"data: both {str(found[0])!r} and {str(found[1])!r} hold {task.name}/{lang}/"
