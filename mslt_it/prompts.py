@@ -354,6 +354,26 @@ def _trial_render(template: PromptTemplate) -> None:
         tried.add(variant)
         row = sample_row(template.task, lang)
         template.render(row, lang)  # any failure is already one line naming the file
+        _check_labels_told_apart(template, row, lang)
+
+
+def _check_labels_told_apart(template: PromptTemplate, row: Row, lang: str) -> None:
+    """Each label must render to its own example: a template whose answer ignores the label
+    (``answer: "yes"``) would train one answer for every row, and rank mode would score every
+    label alike."""
+    task = template.task
+    if task.kind not in ("classification", "multiple_choice"):
+        return
+    seen: dict[RenderedExample, str] = {}
+    for index, name in enumerate(task.labels):
+        rendered = template.render(row, lang, label=index)
+        if rendered in seen:
+            raise MsltError(
+                f"{template.path}: labels {seen[rendered]!r} and {name!r} render the same "
+                f"instruction and answer for {lang}; the answer must name the label (e.g. "
+                "{{ label_word }}) or the instruction the choice"
+            )
+        seen[rendered] = name
 
 
 def template_files(dirs: Iterable[Path]) -> list[tuple[str, Path]]:

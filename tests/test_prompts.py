@@ -118,6 +118,29 @@ def test_verbalizer_words_must_be_distinct(tmp_path: Path) -> None:
         get_template("xnli/mine", [tmp_path])
 
 
+@pytest.mark.parametrize(
+    ("answer", "where", "labels"),
+    [
+        ('answer: "yes"', "ar", "'entailment' and 'neutral'"),
+        (
+            "answer: \"{% if label == 'entailment' %}yes{% else %}no{% endif %}\"",
+            "ar",
+            "'neutral' and 'contradiction'",
+        ),
+        ('answer: "{{ label_word }}"\nby_lang: {de: {answer: "x"}}', "de", "'entailment'"),
+    ],
+)
+def test_a_template_whose_answer_ignores_the_label_is_refused(
+    tmp_path: Path, answer: str, where: str, labels: str
+) -> None:
+    path = write_template(tmp_path, GOOD.replace('answer: "{{ label_word }}"', answer))
+    with pytest.raises(MsltError) as caught:
+        get_template("xnli/mine", [tmp_path])
+    assert "\n" not in str(caught.value)
+    assert str(caught.value).startswith(f"{path}: labels {labels}")
+    assert f"for {where};" in str(caught.value)
+
+
 def test_unknown_keys_in_a_template_are_errors(tmp_path: Path) -> None:
     write_template(tmp_path, GOOD + "verbalisers: {}\n")
     with pytest.raises(MsltError, match="verbalisers: unknown field"):
