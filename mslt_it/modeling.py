@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from mslt_it.chat_bounds import check_chat_template
 from mslt_it.errors import MsltError
 from mslt_it.files import check_regular_files
 
@@ -100,12 +101,16 @@ def load_tokenizer(
 
     check_tokenizer_folder(name_or_path, field)
     try:
-        return AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as error:
         reason = " ".join(str(error).split())[:300] or type(error).__name__
         raise MsltError(
             f"{field}: cannot load a tokenizer from {name_or_path!r}: {reason}"
         ) from None
+    check_chat_template(
+        getattr(tokenizer, "chat_template", None), tokenizer.special_tokens_map, field
+    )
+    return tokenizer
 
 
 def check_device(device: str, field: str = "--device") -> str:

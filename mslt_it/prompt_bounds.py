@@ -339,7 +339,7 @@ _COUNTED = ("truncate", "join", "sum", "list", "unique", "map", "urlize", "escap
 """Filters whose result is counted (and size-checked) after they run."""
 
 
-def _bounded_filter(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
+def bounded_filter(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
     """``original`` with its precheck before and its result's size counted after."""
     passes = _PassArg.from_obj(original)
     precheck = _PRECHECKS.get(name)
@@ -481,7 +481,7 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         super().__init__(*args, **kwargs)
         for name in (*_PRECHECKS, *_COUNTED):
             if name in self.filters:
-                self.filters[name] = _bounded_filter(name, self.filters[name])
+                self.filters[name] = bounded_filter(name, self.filters[name])
         # Chance has no place in a prompt: the same row and template must give the same bytes
         # (a dataset's fingerprint, an evaluation's identity). `lipsum` printed bare also
         # showed a memory address.

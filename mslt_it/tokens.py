@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 from jinja2 import nodes
-from jinja2.ext import Extension
 
+from mslt_it.chat_bounds import InlineGeneration
 from mslt_it.modeling import load_tokenizer
 
 
@@ -80,22 +80,6 @@ def chat_renderer(tokenizer: Any) -> Callable[[list[dict[str, Any]]], str] | Non
         return concat(root(new_context({**variables, "messages": conversation}, shared=True)))
 
     return render
-
-
-class InlineGeneration(Extension):
-    """``{% generation %}…{% endgeneration %}`` as its body alone.
-
-    transformers' own extension wraps the body in a macro call so it can record where the
-    assistant's tokens are (for an assistant-only loss); when nothing records them the call
-    returns the body's text unchanged, so the body rendered in place gives the same text.
-    """
-
-    tags = {"generation"}  # noqa: RUF012 (Jinja's Extension declares it as a class attribute)
-    priority = 1000  # after transformers' extension, so this one parses the tag
-
-    def parse(self, parser: Any) -> list[Any]:
-        next(parser.stream)
-        return parser.parse_statements(("name:endgeneration",), drop_needle=True)
 
 
 @lru_cache(maxsize=8)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mslt_it.chat_bounds import bounded_call, check_chat_template
 from mslt_it.errors import MsltError
 
 
@@ -24,6 +25,12 @@ class ChatFormat:
     chat_template: str | None
     system_prompt: str | None
     _answers: dict[str, list[int]] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # an adapter's run.json may carry another template than the tokenizer's (checked there)
+        check_chat_template(
+            self.chat_template, self.tokenizer.special_tokens_map, "chat template", "it"
+        )
 
     def messages(self, instruction: str) -> list[dict[str, str]]:
         """The conversation the dataset builder writes for an instruction."""
@@ -37,15 +44,15 @@ class ChatFormat:
         if self.chat_template is None:
             system = f"{self.system_prompt}\n\n" if self.system_prompt else ""
             return f"{system}{instruction}\n"
-        try:
-            return self.tokenizer.apply_chat_template(
+        return bounded_call(
+            "chat template",
+            lambda: self.tokenizer.apply_chat_template(
                 self.messages(instruction),
                 chat_template=self.chat_template,
                 add_generation_prompt=True,
                 tokenize=False,
-            )
-        except Exception as error:  # a Jinja error in a user's chat template
-            raise MsltError(f"chat template: cannot render a prompt: {error}") from None
+            ),
+        )
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids of prompt texts; special tokens only where no chat template adds them."""
@@ -74,13 +81,19 @@ class ChatFormat:
         if self.chat_template is None:
             return answer
         probe = self.messages("?")
-        prompt = self.tokenizer.apply_chat_template(
-            probe, chat_template=self.chat_template, add_generation_prompt=True, tokenize=False
+        prompt = bounded_call(
+            "chat template",
+            lambda: self.tokenizer.apply_chat_template(
+                probe, chat_template=self.chat_template, add_generation_prompt=True, tokenize=False
+            ),
         )
-        full = self.tokenizer.apply_chat_template(
-            [*probe, {"role": "assistant", "content": answer}],
-            chat_template=self.chat_template,
-            tokenize=False,
+        full = bounded_call(
+            "chat template",
+            lambda: self.tokenizer.apply_chat_template(
+                [*probe, {"role": "assistant", "content": answer}],
+                chat_template=self.chat_template,
+                tokenize=False,
+            ),
         )
         if not full.startswith(prompt) or answer not in full[len(prompt) :]:
             return answer  # a template that rewrites the history: score the bare answer
