@@ -45,6 +45,7 @@ from mslt_it.examples import language_rng, to_chat_columns
 from mslt_it.files import check_regular_file
 from mslt_it.io import read_arrow_table
 from mslt_it.languages import get_language
+from mslt_it.paths import NAMED_DATA
 from mslt_it.progress import progress_bar
 from mslt_it.prompts import PromptTemplate
 from mslt_it.tasks.base import Task
@@ -485,7 +486,7 @@ def check_language_column(table: pa.Table, task: Task, lang: str, origin: str) -
 def open_corpus_split(task: Task, lang: str, split: str, data: str) -> SplitRows:
     """:func:`mslt_it.tasks.sources.open_split`, with local files read by
     :func:`read_corpus_table` and a single table's language column checked."""
-    if data in ("hub", "synthetic"):
+    if data in NAMED_DATA:
         return open_split(task, lang, split, data)
     check_split(task, split)
     root = Path(data)

@@ -20,6 +20,16 @@ TASKS_DIR = REPO_ROOT / "tasks"
 RECIPES_DIR = REPO_ROOT / "recipes"
 RESOURCES_DIR = Path(__file__).resolve().parent / "resources"
 
+NAMED_DATA = ("hub", "synthetic")
+"""The values of ``--data`` (and a recipe's ``data``) that name a built-in source, not a folder:
+the Hugging Face Hub, and the offline synthetic world."""
+
+
+def is_data_folder(data: object) -> bool:
+    """Whether ``data`` names a folder of the user's (not None, and not one of
+    :data:`NAMED_DATA`): what a folder check, an identity or an input list must read."""
+    return data is not None and data not in NAMED_DATA
+
 
 def shipped_folder(folder: Path) -> Path:
     """``folder`` (one of the folders above) if this install has it, else a one-line error."""

@@ -36,6 +36,7 @@ from mslt_it.evaluation import EvalConfig
 from mslt_it.evaluation.plan import TaskPlan, plan_tasks
 from mslt_it.modeling import check_model_folder
 from mslt_it.named_models import check_model_name, resolve_model_name
+from mslt_it.paths import is_data_folder
 from mslt_it.prompts import get_template
 from mslt_it.selection import SelectionOptions, select_sources
 from mslt_it.tasks import add_tasks_dirs, check_languages, get_task
@@ -239,7 +240,7 @@ def _check_evaluation(recipe: Recipe) -> None:
 def check_data_folder(data: str | None, field: str) -> None:
     """``hub``, ``synthetic`` or an existing folder (checked at load, before any work), as the
     readers take the path (``~`` is not expanded there either)."""
-    if data in (None, "hub", "synthetic") or Path(data).is_dir():
+    if not is_data_folder(data) or Path(data).is_dir():
         return
     raise MsltError(
         f"{field}: {data!r} is not a folder; use hub, synthetic or a folder laid out as "
@@ -250,7 +251,7 @@ def check_data_folder(data: str | None, field: str) -> None:
 def check_local_splits(data: str | None, tasks: Sequence[TaskPlan]) -> None:
     """Every (task, language, split) an evaluation reads has its file in a local ``data``
     folder: found by the dry run, not after the trainings."""
-    if data in (None, "hub", "synthetic"):
+    if not is_data_folder(data):
         return
     root = Path(str(data))
     for plan in tasks:

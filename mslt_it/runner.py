@@ -51,6 +51,7 @@ from mslt_it.outputs import (
     output_intact,
     owner_kind,
 )
+from mslt_it.paths import is_data_folder
 from mslt_it.prompts import get_template
 from mslt_it.recipes import Recipe, Run
 from mslt_it.tasks import get_task
@@ -420,7 +421,7 @@ def recipe_inputs(recipe: Recipe) -> list[str]:
     inputs += [*data.prompts_dir, *(part.data for part in data.mixture if part.data)]
     if evaluation is not None:
         inputs += [evaluation.data, *evaluation.prompts_dir]
-    return [path for path in [data.data, *inputs] if path not in ("hub", "synthetic")]
+    return [path for path in [data.data, *inputs] if is_data_folder(path)]
 
 
 def check_experiment_folder(recipe: Recipe) -> None:

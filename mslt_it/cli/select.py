@@ -22,6 +22,7 @@ from mslt_it.cli.common import (
 from mslt_it.cli.select_learned import drivers_text, print_suggestions, print_validation
 from mslt_it.errors import MsltError
 from mslt_it.named_models import resolve_model_name
+from mslt_it.paths import is_data_folder
 
 if TYPE_CHECKING:
     from mslt_it.selection import CriterionEvaluation, SelectionResult
@@ -343,7 +344,7 @@ def _learn(
         raise MsltError("--predictor: give --fit (to fit a new one) or --predictor, not both")
     if suggest is not None and suggest < 1:
         raise MsltError(f"--suggest: must be >= 1, got {suggest}")
-    data_folder = options.data if options.data not in ("hub", "synthetic") else None
+    data_folder = options.data if is_data_folder(options.data) else None
     inputs = [p for p in (fit, options.tokenizer, data_folder) if p is not None]
     if save is not None:
         check_save_path(save, overwrite, [Path(p) for p in inputs])

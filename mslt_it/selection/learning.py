@@ -20,6 +20,7 @@ import numpy as np
 
 from mslt_it.errors import MsltError, allowed
 from mslt_it.identity import DATA_FILES, model_identity, tree_sha256
+from mslt_it.paths import is_data_folder
 from mslt_it.selection.context import criterion_scores, make_context
 from mslt_it.selection.criteria import Context, SelectionOptions, available_criteria
 from mslt_it.selection.features import SINGLES_FEATURES, FeatureBuilder, singles_mean
@@ -65,7 +66,7 @@ def option_identities(options: dict[str, Any]) -> dict[str, Any]:
     if tokenizer:
         found["tokenizer"] = model_identity(tokenizer)
     data = options.get("data")
-    if data not in (None, "hub", "synthetic") and Path(str(data)).expanduser().is_dir():
+    if is_data_folder(data) and Path(str(data)).expanduser().is_dir():
         found["data"] = {
             "sha256": tree_sha256(Path(str(data)).expanduser(), DATA_FILES, users=True)
         }
