@@ -629,6 +629,16 @@ def test_a_search_past_its_time_limit_stops_and_says_how_far_it_got() -> None:
             b'"output": "yes", "gold": 0}\n' * 2,
             "appears twice",
         ),
+        (
+            b'{"id": "a", "task": "xnli", "lang": "en", "template": "xnli/en-instruct", '
+            b'"output": "yes", "gold": "banana"}\n',
+            "gold 'banana' is not a label of task xnli; labels: entailment, neutral, contradiction",
+        ),
+        (
+            b'{"id": "a", "task": "xnli", "lang": "en", "template": "xcopa/en-instruct", '
+            b'"output": "yes", "gold": "entailment"}\n',
+            "template 'xcopa/en-instruct' is a template of task xcopa, not of xnli",
+        ),
     ],
 )
 def test_score_refuses_damaged_predictions(

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from mslt_it.errors import MsltError
+from mslt_it.errors import MsltError, allowed
 from mslt_it.evaluation.metrics import (
     accuracy,
     averages,
@@ -296,6 +296,29 @@ def check_records(records: Sequence[Record], path: Path) -> None:
         seen.add(key)
 
 
+def check_against_templates(
+    records: Sequence[Record], path: Path, template_for: Callable[[str, str], PromptTemplate]
+) -> None:
+    """Each record's template is one of its task's, and its gold one of the task's labels: a
+    line edited to another task's template or to a label the task lacks would be parsed with
+    the wrong words, or count as wrong, without a word."""
+    for number, record in enumerate(records, start=1):
+        task, template_id = str(record["task"]), str(record["template"])
+        template = template_for(task, template_id)
+        if template.spec.task != task:
+            raise MsltError(
+                f"predictions: {path} record {number}: template {template_id!r} is a template "
+                f"of task {template.spec.task}, not of {task}"
+            )
+        labels = template.task.labels
+        kind = template.task.kind
+        if kind in ("classification", "multiple_choice") and record["gold"] not in labels:
+            raise MsltError(
+                f"predictions: {path} record {number}: gold {record['gold']!r:.60} is not a "
+                f"label of task {task}; labels: {allowed(labels)}"
+            )
+
+
 MAX_SEED = 2**32 - 1
 MAX_SAMPLES = 1_000_000
 """The bounds ``mslt-it score --seed`` and ``--bootstrap-samples`` hold options to; a
@@ -379,6 +402,7 @@ def rescore_file(
             templates[template_id] = get_template(template_id, prompts_dir)
         return templates[template_id]
 
+    check_against_templates(records, path, template_for)
     tasks = score_records(
         records,
         template_for,
