@@ -493,12 +493,24 @@ def _recipe_text(recipe: Recipe) -> str:
     return recipe.path.read_text(encoding="utf-8")
 
 
+def clear_outputs_to_redo(steps: list[Step]) -> None:
+    """Remove, before any step runs, every finished output this run will make again: a step
+    made from other inputs (stale), or one whose earlier step is to be redone (waiting). Left
+    until its turn, an old report would look current after a kill between the training and
+    the report, although its numbers came from the adapters before the edit."""
+    for step in steps:
+        if (step.output / MARKER).is_file() and step.status() in ("stale", "waiting"):
+            check_nothing_foreign(step.output, f"{step.title}: output")
+            shutil.rmtree(step.output)
+
+
 def execute_plan(
     plan: Plan, only: str | None = None, on_step: Callable[[Step, str], None] | None = None
 ) -> None:
     """Run every step that is not done (or only one run's), in order."""
     steps = plan.select(only)
     claim_experiment_folder(plan.recipe)
+    clear_outputs_to_redo(steps)
     for step in steps:
         status = step.status()
         if status == "done":

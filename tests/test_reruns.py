@@ -14,7 +14,7 @@ from conftest import assert_one_line_error
 
 from mslt_it.identity import DATA_FILES, tree_sha256
 from mslt_it.recipes import load_recipe
-from mslt_it.runner import make_plan
+from mslt_it.runner import execute_plan, make_plan
 
 
 def small_recipe(tmp_path: Path, learning_rate: str = "3.0e-3") -> Path:
@@ -31,6 +31,10 @@ def small_recipe(tmp_path: Path, learning_rate: str = "3.0e-3") -> Path:
     return path
 
 
+def interrupt() -> None:
+    raise KeyboardInterrupt
+
+
 @pytest.mark.slow
 def test_an_edited_recipe_retrains_over_its_own_log_and_over_a_killed_run(cli, tmp_path) -> None:
     recipe = small_recipe(tmp_path)
@@ -42,6 +46,14 @@ def test_an_edited_recipe_retrains_over_its_own_log_and_over_a_killed_run(cli, t
     small_recipe(tmp_path, learning_rate="2.0e-3")
     statuses = {s.name: s.status() for s in make_plan(load_recipe(recipe)).steps}
     assert statuses == {"build": "done", "train": "stale", "eval": "waiting", "report": "waiting"}
+    interrupted = make_plan(load_recipe(recipe))
+    interrupted.steps[1].execute = interrupt  # killed while training again
+    with pytest.raises(KeyboardInterrupt):
+        execute_plan(interrupted)
+    # The old evaluation and report are gone, not left looking current; the built data stays.
+    assert not (tmp_path / "out" / "report").exists()
+    assert not (tmp_path / "out" / "eval").exists()
+    assert (tmp_path / "out" / "data" / "en" / "manifest.json").is_file()
     result = cli("run", recipe)
     assert result.code == 0, result.err  # the log is the run's own, not a user's file
     second = (adapter / "run.json").read_text()
