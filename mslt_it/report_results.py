@@ -95,6 +95,7 @@ def find_results(paths: list[Path]) -> list[Path]:
             candidates = [path]
         elif path.is_dir():
             candidates = sorted(path.rglob("results.json"))
+            check_no_broken_results(path)
         elif path.exists():
             raise MsltError(f"run dir: {str(path)!r} is neither a folder nor a results.json")
         else:
@@ -104,6 +105,19 @@ def find_results(paths: list[Path]) -> list[Path]:
     if not found:
         raise MsltError(f"run dir: no results.json under {', '.join(map(str, paths))}")
     return list(found.values())
+
+
+def check_no_broken_results(folder: Path) -> None:
+    """A ``results.json`` that is a link to nowhere (or a loop) is named: a glob skips it, and
+    its run would be left out of the report without a word."""
+    for root, _, names in os.walk(folder):
+        if "results.json" in names:
+            candidate = Path(root) / "results.json"
+            if candidate.is_symlink() and not os.path.exists(candidate):
+                raise MsltError(
+                    f"run dir: {candidate} is a link to nothing (or a loop); remove it or point "
+                    "it at a results.json"
+                )
 
 
 MAX_RESULTS_BYTES = 200_000_000
@@ -124,7 +138,16 @@ def read_results_file(path: Path) -> dict[str, Any]:
         raise MsltError(f"run dir: {path} is not a readable results.json ({reason})") from None
     if not isinstance(data, dict) or not isinstance(data.get("tasks"), dict):
         raise MsltError(f"run dir: {path} is not an mslt-it results.json (no 'tasks' mapping)")
+    for key in QUALIFIERS:  # shown in names, tables and plots: plain text only
+        if isinstance(data.get(key), str):
+            data[key] = UNSAFE_IN_QUALIFIER.sub("_", data[key])[:200]
     return data
+
+
+UNSAFE_IN_QUALIFIER = re.compile(r"[^\w./:@+()\[\] -]")
+"""What a model path, mode or backend may not hold in report.md and scores.csv: table bars,
+newlines, escapes (a hand-edited results.json would otherwise break the tables or reach the
+terminal raw)."""
 
 
 def find_unfinished(paths: list[Path]) -> list[Path]:
@@ -148,7 +171,10 @@ def load_results(paths: list[Path]) -> Results:
     scores: list[Score] = []
     sanity: dict[str, dict[str, Any]] = {}
     for path, data, name in zip(files, documents, names, strict=True):
-        scores.extend(scores_of(data, path, name))
+        own = scores_of(data, path, name)
+        if not own:  # a run without a score has no row, no sources, nothing to compare
+            raise MsltError(f"run dir: {path} holds no per-language scores (its tasks are empty)")
+        scores.extend(own)
         if isinstance(data.get("adapter_sanity"), dict):
             sanity[name] = data["adapter_sanity"]
     if not scores:

@@ -1102,3 +1102,79 @@ def test_score_refuses_records_of_two_runs_in_one_file(cli, tmp_path: Path) -> N
     path = tmp_path / "predictions.jsonl"
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
     assert_one_line_error(cli("score", path), "record 2: adapter", "a file holds one run")
+
+
+# ------------------------------------------------- third hostile round (analyze, report, score)
+
+
+def test_report_names_a_run_without_scores_among_others(cli, tmp_path: Path) -> None:
+    write_results(tmp_path / "ev" / "a", results_document("a", "rank", 60.0, ["en"]))
+    empty = results_document("b", "rank", 50.0, ["de"])
+    empty["tasks"] = {}
+    write_results(tmp_path / "ev" / "b", empty)
+    result = cli("report", tmp_path / "ev", "--out", tmp_path / "rep")
+    assert_one_line_error(result, "b/results.json holds no per-language scores")  # not a bug
+
+
+def test_report_names_a_results_file_that_links_to_nothing(cli, tmp_path: Path) -> None:
+    write_results(tmp_path / "ev" / "a", results_document("a", "rank", 60.0, ["en"]))
+    (tmp_path / "ev" / "b").mkdir()
+    (tmp_path / "ev" / "b" / "results.json").symlink_to(tmp_path / "nowhere")
+    result = cli("report", tmp_path / "ev", "--out", tmp_path / "rep")
+    assert_one_line_error(result, "b/results.json is a link to nothing")  # not left out
+    assert not (tmp_path / "rep").exists()
+
+
+def test_control_characters_in_a_recorded_model_never_reach_the_report(cli, tmp_path) -> None:
+    for name, model in (("a", "\x1b[31mRED\x1b[0m\nfake | row"), ("b", "/models/tiny")):
+        document = results_document("base", "rank", 60.0)
+        document["model"] = model
+        write_results(tmp_path / "ev" / name, document)
+    result = cli("report", tmp_path / "ev", "--out", tmp_path / "rep")
+    assert result.code == 0, result.err
+    text = (tmp_path / "rep" / "report.md").read_text()
+    assert "\x1b" not in text and "\nfake" not in text and "| row" not in text
+    assert "RED" in text  # still told apart from the other base model
+
+
+def test_score_reads_only_a_regular_file_within_its_limit(cli, tmp_path, monkeypatch) -> None:
+    os.mkfifo(tmp_path / "fifo.jsonl")
+    assert_one_line_error(cli("score", tmp_path / "fifo.jsonl"), "is a FIFO")
+    path = tmp_path / "ev" / "predictions.jsonl"
+    path.parent.mkdir()
+    path.write_text(
+        '{"id": "a", "task": "xnli", "lang": "en", "template": "xnli/en-instruct", '
+        '"output": "yes", "gold": "entailment"}\n'
+    )
+    os.mkfifo(path.parent / "results.json")  # the run's settings: named, never skipped
+    assert_one_line_error(cli("score", path), "results.json beside it", "is a FIFO")
+    (path.parent / "results.json").unlink()
+    monkeypatch.setattr("mslt_it.evaluation.store.MAX_PREDICTIONS_BYTES", 50)
+    assert_one_line_error(cli("score", path), "larger than 50 bytes")
+
+
+def test_analyze_refuses_a_repeated_column_and_options_parallel_makes_void(
+    cli, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "p.csv").write_text("en,en,de\na,b,c\nd,e,f\ng,h,i\n")
+    common = ["analyze", "--model", tiny_model_dir, "--langs", "en,de", "--n", "2"]
+    result = cli(*common, "--parallel", tmp_path / "p.csv", "--out", tmp_path / "a")
+    assert_one_line_error(result, "--parallel", "column 'en' twice")  # not "this is a bug"
+    result = cli(*common, "--parallel", tmp_path / "p.csv", "--split", "validation", "--out",
+                 tmp_path / "b")  # fmt: skip
+    assert_one_line_error(result, "--split: chooses XNLI rows")
+
+
+def test_analyze_never_writes_inside_its_data_folder(cli, tiny_model_dir, tmp_path) -> None:
+    for lang in ("en", "de"):
+        folder = tmp_path / "data" / "xnli" / lang
+        folder.mkdir(parents=True)
+        rows = [{"premise": f"{lang} p {i}", "hypothesis": "h", "label": 0} for i in range(5)]
+        (folder / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    before = snapshot(tmp_path / "data")
+    result = cli(
+        "analyze", "--model", tiny_model_dir, "--data", tmp_path / "data", "--langs", "en,de",
+        "--n", "4", "--out", tmp_path / "data" / "xnli" / "analysis",
+    )  # fmt: skip
+    assert_one_line_error(result, "lies inside the input")
+    assert snapshot(tmp_path / "data") == before

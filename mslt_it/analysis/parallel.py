@@ -231,6 +231,11 @@ def _check_labels(
 def _from_file(path: Path, langs: Sequence[str]) -> _Source:
     """One column per language code; an ``id`` column, when present, names the rows."""
     table = read_parallel_table(path)
+    repeated = [name for name in table.column_names if table.column_names.count(name) > 1]
+    if repeated:
+        raise MsltError(
+            f"--parallel: {path} has the column {repeated[0]!r} twice; one column per language"
+        )
     missing = [lang for lang in langs if lang not in table.column_names]
     if missing:
         raise MsltError(

@@ -50,6 +50,7 @@ from mslt_it.outputs import (
     output_lock,
     sealed_json_of_kind,
 )
+from mslt_it.paths import is_data_folder
 from mslt_it.progress import progress_bar
 
 RESULT_FILE = "analysis.json"
@@ -158,6 +159,15 @@ def check_options(config: AnalysisConfig) -> None:
         raise MsltError(
             f"--parallel: give either --parallel FILE or --data {config.data}, not both"
         )
+    if config.parallel is not None and (config.split, config.sentence_field) != (
+        "test",
+        "premise",
+    ):
+        option = "--split" if config.split != "test" else "--field"
+        raise MsltError(
+            f"{option}: chooses XNLI rows, and --parallel gives the sentences themselves; "
+            "give one or the other"
+        )
 
 
 def parse_layers(spec: str, num_states: int) -> list[int]:
@@ -234,7 +244,8 @@ def run_analysis(
     check_adapter_bases(config.model, adapters)
     # the folder may hold other outputs (an evaluation's): only analysis files are replaced, so
     # no ownership check, but never an input, and writable before the models load
-    check_destination(out, inputs=[config.model, *config.adapters, config.parallel])
+    data_folder = config.data if is_data_folder(config.data) else None
+    check_destination(out, inputs=[config.model, *config.adapters, config.parallel, data_folder])
     with output_lock(out):
         return _run_analysis(config, out, adapters, started)
 

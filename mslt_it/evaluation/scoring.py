@@ -8,6 +8,7 @@ the template's job (its verbalizer in the record's language); scoring is per tas
 from __future__ import annotations
 
 import json
+import os
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -29,6 +30,7 @@ from mslt_it.evaluation.metrics import (
 )
 from mslt_it.evaluation.parsing import align_entities, parse_entities, parse_label, spans_to_bio
 from mslt_it.evaluation.store import RESULTS, read_jsonl
+from mslt_it.files import MAX_JSON_BYTES, read_user_bytes
 from mslt_it.langid import CATEGORIES, NO_LETTERS, AnswerIdentifier, package_version
 from mslt_it.prompts import PromptTemplate, get_template
 from mslt_it.tasks import get_task
@@ -384,11 +386,13 @@ def rescore_file(
         raise MsltError(f"predictions: {path} has no records")
     check_records(records, path)
     header: dict[str, Any] = {}
-    if (path.parent / RESULTS).is_file():
+    beside = path.parent / RESULTS
+    if os.path.lexists(beside):  # a FIFO, a folder or a broken link there is named, not skipped
+        raw = read_user_bytes(beside, "predictions: the results.json beside it", MAX_JSON_BYTES)
         try:
-            header = json.loads((path.parent / RESULTS).read_text(encoding="utf-8"))
-        except (OSError, ValueError):  # UnicodeDecodeError is a ValueError
-            raise MsltError(f"predictions: {path.parent / RESULTS} beside it is damaged") from None
+            header = json.loads(raw.decode("utf-8"))
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+            raise MsltError(f"predictions: {beside} beside it is damaged") from None
         if not isinstance(header, dict):
             raise MsltError(f"predictions: {path.parent / RESULTS} beside it is not a mapping")
     recorded = recorded_settings(header, path.parent / RESULTS)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from mslt_it.errors import MsltError
+from mslt_it.files import read_user_bytes
 from mslt_it.io import atomic_write_json, atomic_write_text, read_json, to_json
 
 CHUNKS = ".chunks"
@@ -181,19 +182,20 @@ def jsonl(records: Sequence[dict[str, Any]]) -> str:
     return "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records)
 
 
+MAX_PREDICTIONS_BYTES = 1_000_000_000
+"""Largest predictions.jsonl read (each record holds its prompt: a large study's is a few
+hundred MB)."""
+
+
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     """Records of a JSON-lines file; a bad line is an error naming the file and line."""
     path = Path(path)
     if path.is_dir():
         raise MsltError(f"predictions: {str(path)!r} is a folder; give its predictions.jsonl")
-    if not path.is_file():
-        raise MsltError(f"predictions: no such file {str(path)!r}")
-    try:
-        text = path.read_bytes().decode("utf-8")
+    try:  # a regular file within the limit: a FIFO would block, /dev/zero fill memory
+        text = read_user_bytes(path, "predictions", MAX_PREDICTIONS_BYTES).decode("utf-8")
     except UnicodeDecodeError:
         raise MsltError(f"predictions: {path} is not UTF-8 text (a binary file?)") from None
-    except OSError as error:
-        raise MsltError(f"predictions: cannot read {path} ({error.strerror or error})") from None
     records = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
