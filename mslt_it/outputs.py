@@ -80,6 +80,50 @@ KIND_FILES: dict[str, tuple[str, ...]] = {
 :func:`adopt_output` accepts in a folder written before :data:`OWNER_FILE` existed, and what a
 marker of that age (which lists no files) vouches for."""
 
+TOKENIZER_FILES = (
+    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+    "tokenizer.model", "vocab.json", "vocab.txt", "merges.txt", "chat_template.jinja",
+)  # fmt: skip
+"""The files ``save_pretrained`` writes for a tokenizer (with its chat template)."""
+
+ADOPTABLE_FILES: dict[str, tuple[str, ...]] = {
+    "dataset": (
+        "manifest.json", "dataset_info.json", "state.json", "dataset_dict.json", "data-*.arrow",
+        "*/dataset_info.json", "*/state.json", "*/data-*.arrow",
+    ),
+    "adapter": (
+        "run.json", "run.started.json", "adapter_config.json", "adapter_model.safetensors",
+        "adapter_model.bin", "training_args.bin", "README.md", *TOKENIZER_FILES,
+        "*-loss.png", "*-transfer.png", "*-mix.png", "checkpoints/README.md",
+        "checkpoints/checkpoint-*/*", "runs/*/events.out.tfevents.*", *TENSORBOARD_LOGS,
+    ),
+    "model": (
+        "mslt_it_tiny.json", "config.json", "generation_config.json", "run.json",
+        "model.safetensors", "model-*.safetensors", "model.safetensors.index.json",
+        "pytorch_model*.bin", "pytorch_model.bin.index.json", *TOKENIZER_FILES,
+    ),
+    "experiment": ("recipe.yaml", "*/", "*/*/", "*/.mslt-it-step.json", "*/*/.mslt-it-step.json"),
+}  # fmt: skip
+"""What ``adopt`` accepts in a folder of each kind, where :data:`KIND_FILES` is too wide to
+tell the user's files from mslt-it's (``*.json``, ``*.txt``, ``*/*``): the names those kinds
+write. An experiment holds only its recipe and its steps, each adopted (marked) first.
+Matched part by part (:func:`matches_layout`), so ``*`` never crosses a ``/``."""
+
+
+def matches_layout(name: str, patterns: Iterable[str]) -> bool:
+    """Whether the relative path ``name`` matches one of ``patterns`` part by part: the same
+    number of ``/``-separated parts, each matched by ``fnmatch`` (where ``*`` would cross a
+    ``/`` and take ``notes/thesis.docx`` for ``*/*``-shaped output)."""
+    parts = name.split("/")
+    for pattern in patterns:
+        wanted = pattern.split("/")
+        if len(wanted) == len(parts) and all(
+            fnmatch.fnmatchcase(part, want) for part, want in zip(parts, wanted, strict=True)
+        ):
+            return True
+    return False
+
+
 DONE_FILES: dict[str, tuple[str, ...]] = {
     "dataset": ("manifest.json",),
     "adapter": ("run.json",),
@@ -268,7 +312,8 @@ def adopt_output(folder: str | Path, kind: str) -> list[str]:
                 f"{field}: {_describe(folder)} holds {links[0]!r}, a link (mslt-it writes files, "
                 "never links, and an overwrite would follow it); nothing was marked"
             )
-        strangers = [n for n in files if not any(fnmatch.fnmatch(n, p) for p in KIND_FILES[kind])]
+        layout = ADOPTABLE_FILES.get(kind, KIND_FILES[kind])
+        strangers = [n for n in files if not matches_layout(n, layout)]
         if strangers:
             raise MsltError(
                 f"{field}: {_describe(folder)} holds {strangers[0]!r}, which {_a(kind)} of "

@@ -628,3 +628,52 @@ def test_a_report_checks_every_runs_table_against_its_predictions(cli, tmp_path:
     document["tasks"]["xnli"]["languages"]["de"]["invalid_rate"] = 0.25
     write_results(tmp_path / "ev", document)
     assert cli("report", tmp_path / "ev", "--out", tmp_path / "rep", "--overwrite").code == 0
+
+
+LAYOUTS = {
+    "dataset": {
+        "manifest.json": '{"fingerprint": "f"}', "state.json": "{}", "dataset_info.json": "{}",
+        "data-00000-of-00001.arrow": "a",
+    },
+    "adapter": {
+        "run.json": '{"config_hash": "h"}', "adapter_config.json": "{}",
+        "adapter_model.safetensors": "w", "tokenizer.json": "{}", "chat_template.jinja": "t",
+        "tensorboard/events.out.tfevents.1.host.2.0": "e",
+    },
+    "model": {
+        "config.json": '{"model_type": "llama"}', "model.safetensors": "w",
+        "generation_config.json": "{}", "tokenizer_config.json": "{}", "mslt_it_tiny.json": "{}",
+    },
+    "experiment": {"recipe.yaml": "name: x\n"},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("kind", "users"),
+    [
+        ("dataset", "my-notes/thesis.docx"),
+        ("dataset", "my_results.json"),
+        ("adapter", "notes.txt"),
+        ("adapter", "my.jsonl"),
+        ("model", "papers/draft.txt"),
+        ("model", "notes.json"),
+        ("experiment", "src/code.py"),
+        ("experiment", ".git/HEAD"),
+    ],
+)
+def test_adopt_refuses_a_users_file_in_an_output_of_the_right_layout(
+    cli, tmp_path: Path, kind: str, users: str
+) -> None:
+    """A file a kind never writes is never adopted (a later --overwrite would delete it), even
+    where a wide pattern of the marker's (``*/*``, ``*.json``, ``*.txt``) would match it."""
+    folder = tmp_path / kind
+    for name, text in LAYOUTS[kind].items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+    (folder / users).parent.mkdir(parents=True, exist_ok=True)
+    (folder / users).write_text("the user's")
+    assert_one_line_error(cli("adopt", folder, "--kind", kind), repr(users), "nothing was marked")
+    assert not (folder / OWNER_FILE).exists()
+    (folder / users).unlink()
+    adopted = cli("adopt", folder, "--kind", kind)  # the layout alone is adopted
+    assert adopted.code == 0, adopted.err
