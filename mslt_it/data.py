@@ -28,6 +28,7 @@ from mslt_it.config import DataConfig, validate_section
 from mslt_it.corpus import open_corpus_split, render_corpus
 from mslt_it.errors import MsltError
 from mslt_it.examples import language_rng, to_chat_columns
+from mslt_it.files import MAX_JSON_BYTES, read_user_text
 from mslt_it.io import atomic_directory, atomic_write_json
 from mslt_it.outputs import claim_output
 from mslt_it.progress import progress_bar
@@ -452,11 +453,49 @@ def load_manifest(folder: str | Path, field: str = "dataset") -> dict[str, Any]:
         raise MsltError(
             f"{field}: {str(folder)!r} has no {MANIFEST}; build it with `mslt-it build`"
         )
+    text = read_user_text(path, field, MAX_JSON_BYTES)  # a regular file, within the limit
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:  # UnicodeDecodeError is a ValueError
+        manifest = json.loads(text)
+    except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
         reason = " ".join(str(error).split())[:120]
         raise MsltError(f"{field}: {path} is damaged ({reason}); build it again") from None
     if not isinstance(manifest, dict) or "fingerprint" not in manifest:
         raise MsltError(f"{field}: {path} is not an mslt-it manifest; build it again")
     return manifest
+
+
+STATE_FILE = "state.json"
+"""Where a saved ``datasets.Dataset`` lists its data files (``_data_files``)."""
+
+
+def check_data_files_inside(folder: str | Path, field: str = "dataset") -> None:
+    """Every data file a saved dataset's ``state.json`` names must be a file of the folder.
+
+    ``datasets.load_from_disk`` joins each name to the folder as it is, so an edited
+    ``../other/data.arrow`` or an absolute path is read from outside: rows that the folder's
+    content identity never hashed, and a later run "complete" on other data.
+    """
+    path = Path(folder) / STATE_FILE
+    if not path.is_file():
+        return  # datasets names the missing file itself
+    text = read_user_text(path, field, MAX_JSON_BYTES)
+    try:
+        state = json.loads(text)
+    except (ValueError, RecursionError):
+        raise MsltError(f"{field}: {path} is damaged; build the dataset again") from None
+    listed = state.get("_data_files") if isinstance(state, dict) else None
+    if not isinstance(listed, list) or not listed:
+        raise MsltError(f"{field}: {path} lists no data files; build the dataset again")
+    for entry in listed:
+        name = entry.get("filename") if isinstance(entry, dict) else None
+        if (
+            not isinstance(name, str)
+            or name in ("", ".", "..")
+            or "/" in name
+            or "\\" in name
+            or not (Path(folder) / name).is_file()
+        ):
+            raise MsltError(
+                f"{field}: {path} names the data file {name!r:.80}, which is not a file of "
+                f"{str(folder)!r}; a dataset reads only its own files, build it again"
+            )

@@ -1178,3 +1178,38 @@ def test_analyze_never_writes_inside_its_data_folder(cli, tiny_model_dir, tmp_pa
     )  # fmt: skip
     assert_one_line_error(result, "lies inside the input")
     assert snapshot(tmp_path / "data") == before
+
+
+# ------------------------------------------- fourth hostile round (train, merge, adopt, build)
+
+
+@pytest.mark.parametrize("named", ["../other/data-00000-of-00001.arrow", "/etc/passwd", ".."])
+def test_a_dataset_reads_only_its_own_files(
+    cli, dataset: Path, tiny_model_dir: Path, tmp_path: Path, named: str
+) -> None:
+    """state.json names the data files: an edited one must not make training read rows from
+    outside the folder, which its identity never hashed."""
+    other = tmp_path / "other"
+    shutil.copytree(dataset, other)
+    redirected = tmp_path / "redirected"
+    shutil.copytree(dataset, redirected)
+    state = json.loads((redirected / "state.json").read_text())
+    state["_data_files"] = [{"filename": named}]
+    (redirected / "state.json").write_text(json.dumps(state))
+    result = cli(
+        "train", "--dataset", redirected, "--model", tiny_model_dir, "--out", tmp_path / "ad",
+        *FAST_TRAIN,
+    )  # fmt: skip
+    assert_one_line_error(result, "train.dataset:", repr(named), "not a file of")
+    assert not (tmp_path / "ad").exists()
+
+
+def test_a_manifest_over_the_size_limit_is_not_read(
+    cli, dataset: Path, tiny_model_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr("mslt_it.data.MAX_JSON_BYTES", 100)
+    result = cli(
+        "train", "--dataset", dataset, "--model", tiny_model_dir, "--out", tmp_path / "ad",
+        *FAST_TRAIN,
+    )  # fmt: skip
+    assert_one_line_error(result, "manifest.json' is larger than 100 bytes")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mslt_it.data import load_manifest
+from mslt_it.data import check_data_files_inside, load_manifest
 from mslt_it.errors import MsltError
 from mslt_it.files import check_regular_files
 from mslt_it.identity import DATA_FILES, model_identity, tree_sha256
@@ -463,6 +463,7 @@ def open_dataset(path: str | None, field: str) -> Prepared:
 
     check_regular_files(path, field)  # datasets opens every file of the folder
     manifest = load_manifest(path, field)
+    check_data_files_inside(path, field)
     try:
         # in memory: TRL's map() calls would otherwise write cache-*.arrow files (several times
         # the data) into the input folder, which may be read-only or shared. Inputs are read-only.
