@@ -212,14 +212,19 @@ def output_intact(folder: Path) -> bool:
     """Every file the marker lists is still there, unchanged (small files by content, large
     ones by size: a copied folder keeps sizes, not times). A folder without a marker, or with
     one of a version that listed no files, cannot tell and counts as intact."""
+    return first_changed(folder) is None
+
+
+def first_changed(folder: Path) -> str | None:
+    """The first file the marker lists that is gone or changed (see :func:`output_intact`)."""
     marker = _marker(Path(folder))
     listed = marker.get("files") if marker is not None else None
     if not isinstance(listed, dict):
-        return True
-    return all(
-        fingerprint_matches(Path(folder) / name, recorded, by_size=True)
-        for name, recorded in listed.items()
-    )
+        return None
+    for name, recorded in listed.items():
+        if not fingerprint_matches(Path(folder) / name, recorded, by_size=True):
+            return name
+    return None
 
 
 def mark_finished(folder: Path, kind: str, coming: dict[str, str] | None = None) -> None:

@@ -1213,3 +1213,20 @@ def test_a_manifest_over_the_size_limit_is_not_read(
         *FAST_TRAIN,
     )  # fmt: skip
     assert_one_line_error(result, "manifest.json' is larger than 100 bytes")
+
+
+@pytest.mark.parametrize("damage", ["remove", "truncate"])
+def test_a_finished_run_whose_weights_changed_is_not_called_complete(
+    cli, adapter, dataset: Path, tiny_model_dir: Path, tmp_path: Path, damage: str
+) -> None:
+    out = tmp_path / "a"
+    shutil.copytree(adapter[0], out)
+    weights = out / "adapter_model.safetensors"
+    if damage == "remove":
+        weights.unlink()
+    else:
+        weights.write_bytes(weights.read_bytes()[:100])
+    result = cli(
+        "train", "--dataset", dataset, "--model", tiny_model_dir, "--out", out, *FAST_TRAIN
+    )
+    assert_one_line_error(result, "holds this run, but its adapter_model.safetensors was removed")

@@ -18,7 +18,7 @@ from typing import Any
 
 from mslt_it.errors import MsltError
 from mslt_it.io import atomic_write_json, atomic_write_text, read_json, share_files
-from mslt_it.outputs import STAGING, mark_finished, mark_owner, move_in_listed
+from mslt_it.outputs import STAGING, first_changed, mark_finished, mark_owner, move_in_listed
 
 RUN_FILE = "run.json"
 STARTED_FILE = "run.started.json"
@@ -30,6 +30,7 @@ class OutputState(Enum):
 
     EMPTY = "empty"
     DONE = "done"  # the same run, complete
+    DAMAGED = "damaged"  # the same run, complete, but a file of it was removed or changed since
     INCOMPLETE = "incomplete"  # the same run, interrupted
     DIFFERENT = "different"  # another configuration's run
     FOREIGN = "foreign"  # files that are not an mslt-it run
@@ -43,7 +44,9 @@ def inspect_output(out: Path, config_hash: str) -> OutputState:
         return OutputState.FOREIGN
     run = read_json(out / RUN_FILE)
     if run is not None:
-        return OutputState.DONE if run.get("config_hash") == config_hash else OutputState.DIFFERENT
+        if run.get("config_hash") != config_hash:
+            return OutputState.DIFFERENT
+        return OutputState.DONE if first_changed(out) is None else OutputState.DAMAGED
     started = read_json(out / STARTED_FILE)
     if started is not None:
         same = started.get("config_hash") == config_hash
@@ -71,6 +74,11 @@ def decide(
         return "restart"
     if state is OutputState.DONE:
         return "skip"
+    if state is OutputState.DAMAGED:
+        raise MsltError(
+            f"out: {str(out)!r} holds this run, but its {first_changed(out)} was removed or "
+            "changed since it finished; pass --overwrite to train it again"
+        )
     if state is OutputState.INCOMPLETE:
         if resume:
             return "resume"
