@@ -1230,3 +1230,17 @@ def test_a_finished_run_whose_weights_changed_is_not_called_complete(
         "train", "--dataset", dataset, "--model", tiny_model_dir, "--out", out, *FAST_TRAIN
     )
     assert_one_line_error(result, "holds this run, but its adapter_model.safetensors was removed")
+
+
+def test_merge_takes_an_adapter_only_as_it_finished(cli, adapter, tmp_path: Path) -> None:
+    """Without run.json, merge would skip the check that the base model is unchanged."""
+    damaged = tmp_path / "damaged"
+    shutil.copytree(adapter[0], damaged)
+    (damaged / "run.json").unlink()
+    result = cli("merge", damaged, "--out", tmp_path / "m")
+    assert_one_line_error(result, "its run.json was removed or changed", "nothing was merged")
+    (damaged / "run.started.json").write_text("{}")  # as a killed training leaves it
+    assert_one_line_error(cli("merge", damaged, "--out", tmp_path / "m"), "unfinished run")
+    assert not (tmp_path / "m").exists()
+    os.mkfifo(tmp_path / "fifo")
+    assert_one_line_error(cli("merge", tmp_path / "fifo", "--out", tmp_path / "m"), "a FIFO")

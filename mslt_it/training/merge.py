@@ -17,8 +17,8 @@ from mslt_it.files import check_regular_files
 from mslt_it.identity import check_base_unchanged
 from mslt_it.io import atomic_directory, atomic_write_json, read_json
 from mslt_it.modeling import check_model_folder, loading_adapter, model_load_errors
-from mslt_it.outputs import claim_output
-from mslt_it.training.outputs import RUN_FILE
+from mslt_it.outputs import claim_output, first_changed, owner_kind
+from mslt_it.training.outputs import RUN_FILE, STARTED_FILE
 
 
 def base_of(adapter_dir: Path) -> tuple[str, bool, dict[str, Any] | None]:
@@ -40,6 +40,24 @@ def base_of(adapter_dir: Path) -> tuple[str, bool, dict[str, Any] | None]:
     return str(adapter["base_model_name_or_path"]), False, None
 
 
+def check_adapter_intact(adapter_dir: Path) -> None:
+    """An adapter mslt-it wrote is merged only as it finished: with run.json gone, the check
+    that its base model is unchanged would be skipped, and a killed run has no final weights."""
+    if owner_kind(adapter_dir) != "adapter":
+        return  # a PEFT adapter from elsewhere: adapter_config.json names its base
+    if not (adapter_dir / RUN_FILE).exists() and (adapter_dir / STARTED_FILE).exists():
+        raise MsltError(
+            f"adapter: {str(adapter_dir)!r} is an unfinished run; finish it with `mslt-it train "
+            "... --resume`, then merge"
+        )
+    changed = first_changed(adapter_dir)
+    if changed is not None:
+        raise MsltError(
+            f"adapter: {str(adapter_dir)!r} is mslt-it's adapter, but its {changed} was removed "
+            "or changed since training; nothing was merged"
+        )
+
+
 MERGE_DTYPES = ("auto", "bfloat16", "float16", "float32")
 
 
@@ -51,10 +69,12 @@ def merge_adapter(
     if dtype not in MERGE_DTYPES:
         raise MsltError(f"--dtype: unknown dtype {dtype!r}; use one of {', '.join(MERGE_DTYPES)}")
     if adapter_dir.exists() and not adapter_dir.is_dir():
-        raise MsltError(f"adapter: {str(adapter_dir)!r} is a file; give an adapter folder")
+        what = "a file" if adapter_dir.is_file() else "not a folder (a FIFO or a device)"
+        raise MsltError(f"adapter: {str(adapter_dir)!r} is {what}; give an adapter folder")
     if not adapter_dir.is_dir():
         raise MsltError(f"adapter: no such folder {str(adapter_dir)!r}")
     check_regular_files(adapter_dir, "adapter")
+    check_adapter_intact(adapter_dir)
     base, trust_remote_code, run = base_of(adapter_dir)
     check_model_folder(base, "the adapter's base model")
     recorded = run.get("base_model_identity") if run is not None else None
