@@ -7,13 +7,14 @@ must not run code on the user's machine by default.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from mslt_it.chat_bounds import check_chat_template
 from mslt_it.errors import MsltError
-from mslt_it.files import check_regular_files
+from mslt_it.files import check_regular_files, read_user_text
 
 MODEL_FILES = ("config.json", "adapter_config.json")
 """What makes a folder a model: transformers' config (or a PEFT adapter's, naming its base)."""
@@ -76,6 +77,40 @@ def check_model_folder(name_or_path: str, field: str = "model") -> None:
             f"{field}: the folder {name_or_path!r} holds no model (no config.json)"
             f"{_what_it_holds(folder)}; give a model folder or a Hub id"
         )
+    if (folder / "config.json").is_file():
+        check_model_config(folder / "config.json", field)
+
+
+MODEL_SIZES = {
+    "vocab_size": 10_000_000,
+    "hidden_size": 1_000_000,
+    "intermediate_size": 10_000_000,
+    "num_hidden_layers": 10_000,
+    "num_attention_heads": 100_000,
+    "num_key_value_heads": 100_000,
+    "max_position_embeddings": 100_000_000,
+}
+"""A config's sizes, and the most any model has (with room): a negative or absurd one made
+transformers fail with a validation traceback, or ask torch for terabytes."""
+
+
+def check_model_config(path: Path, field: str) -> None:
+    """A model's ``config.json`` must be a JSON object whose sizes are whole numbers in range."""
+    try:
+        config = json.loads(read_user_text(path, field, 10_000_000))
+    except (ValueError, RecursionError):
+        return  # transformers names a file it cannot parse
+    if not isinstance(config, dict):
+        raise MsltError(f"{field}: {path} is not a JSON object, so not a model's config")
+    for name, most in MODEL_SIZES.items():
+        value = config.get(name)
+        if value is None or isinstance(value, list):  # some models give one size per layer
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+            raise MsltError(
+                f"{field}: {path}: {name} is {value!r:.40}; a model's is a whole number in "
+                f"1..{most:,}"
+            )
 
 
 def check_tokenizer_folder(name_or_path: str, field: str = "tokenizer") -> None:

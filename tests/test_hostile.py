@@ -1244,3 +1244,42 @@ def test_merge_takes_an_adapter_only_as_it_finished(cli, adapter, tmp_path: Path
     assert not (tmp_path / "m").exists()
     os.mkfifo(tmp_path / "fifo")
     assert_one_line_error(cli("merge", tmp_path / "fifo", "--out", tmp_path / "m"), "a FIFO")
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        (["--lora-r", "100000000000"], "train.lora.r (--lora-r): must be an integer in 1..16,384"),
+        (["--sft", "dataloader_num_workers=-1"], "dataloader_num_workers: must be an integer >= 0"),
+        (["--lora", "bias=bogus"], "train.lora.bias: must be none, all or lora_only"),
+        (["--lora", "layers_to_transform=99"], "train.lora: PEFT or TRL refused the settings"),
+    ],
+)
+def test_training_values_peft_or_torch_would_refuse_late_are_one_line(
+    cli, dataset: Path, tiny_model_dir: Path, tmp_path: Path, extra: list[str], fragment: str
+) -> None:
+    result = cli(
+        "train", "--dataset", dataset, "--model", tiny_model_dir, "--out", tmp_path / "ad",
+        *FAST_TRAIN[:4], *extra,
+    )  # fmt: skip
+    assert_one_line_error(result, fragment)  # not "internal error … this is a bug"
+
+
+@pytest.mark.parametrize(
+    ("config", "fragment"),
+    [
+        ("[]", "is not a JSON object"),
+        ('{"model_type": "llama", "hidden_size": -1}', "hidden_size is -1"),
+        ('{"model_type": "llama", "vocab_size": 99999999999}', "vocab_size is 99999999999"),
+    ],
+)
+def test_a_model_config_with_impossible_sizes_is_one_line(
+    cli, dataset: Path, tiny_model_dir: Path, tmp_path: Path, config: str, fragment: str
+) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    (model / "config.json").write_text(config)
+    result = cli(
+        "train", "--dataset", dataset, "--model", model, "--out", tmp_path / "ad", *FAST_TRAIN
+    )
+    assert_one_line_error(result, "--model:", fragment)

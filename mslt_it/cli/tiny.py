@@ -21,7 +21,8 @@ def tiny_model(
     out_dir: Annotated[Path, typer.Argument(help="Folder to write the model and tokenizer to.")],
     seed: Annotated[int, typer.Option(help="Seed of the weights and of the pre-training.")] = 0,
     steps: Annotated[
-        int | None, typer.Option(help="Pre-training steps (default 0: random weights).")
+        int | None,
+        typer.Option(help="Pre-training steps (default 0: random weights).", min=0, max=1_000_000),
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output folder.")] = False,
     world: Annotated[

@@ -69,10 +69,20 @@ SFT_RULES: dict[str, Rule] = {
     "save_total_limit": Rule(
         "an integer >= 1, or null", lambda v: v is None or POSITIVE_INT.test(v)
     ),
+    "dataloader_num_workers": NON_NEGATIVE_INT,
+    "dataloader_prefetch_factor": Rule(
+        "an integer >= 1, or null", lambda v: v is None or POSITIVE_INT.test(v)
+    ),
 }
 
+MAX_LORA_RANK = 16_384
+"""A LoRA rank beyond the widest layer of any model (a typo: r=10**11 asked torch for 51 TB)."""
+
 LORA_RULES: dict[str, Rule] = {
-    "r": POSITIVE_INT,
+    "r": Rule(
+        f"an integer in 1..{MAX_LORA_RANK:,}", lambda v: is_int(v) and 1 <= v <= MAX_LORA_RANK
+    ),
+    "bias": Rule("none, all or lora_only", lambda v: v in ("none", "all", "lora_only")),
     "lora_alpha": POSITIVE_NUMBER,
     "lora_dropout": FRACTION,
     "target_modules": Rule(

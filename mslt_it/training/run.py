@@ -703,14 +703,18 @@ def make_trainer(
         peft_config = LoraConfig(task_type="CAUSAL_LM", **lora)
     except (TypeError, ValueError) as error:
         raise MsltError(f"train.lora: {str(error).strip().splitlines()[0]}") from None
-    trainer = SFTTrainer(
-        model=model,
-        args=args,
-        train_dataset=rows,
-        eval_dataset=eval_rows,
-        processing_class=tokenizer,
-        peft_config=peft_config,
-    )
+    try:
+        trainer = SFTTrainer(
+            model=model,
+            args=args,
+            train_dataset=rows,
+            eval_dataset=eval_rows,
+            processing_class=tokenizer,
+            peft_config=peft_config,
+        )
+    except (ValueError, NotImplementedError) as error:  # PEFT's refusals (PeftError) among them
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise MsltError(f"train.lora: PEFT or TRL refused the settings: {first[:300]}") from None
     # One Rich bar instead of tqdm's, and no log dicts printed between the lines.
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
