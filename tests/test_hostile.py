@@ -1283,3 +1283,19 @@ def test_a_model_config_with_impossible_sizes_is_one_line(
         "train", "--dataset", dataset, "--model", model, "--out", tmp_path / "ad", *FAST_TRAIN
     )
     assert_one_line_error(result, "--model:", fragment)
+
+
+def test_resume_skips_a_checkpoint_whose_weights_were_cut_short(adapter, tmp_path: Path) -> None:
+    from mslt_it.training.outputs import last_checkpoint
+
+    for step in (100, 150):
+        folder = tmp_path / "checkpoints" / f"checkpoint-{step}"
+        folder.mkdir(parents=True)
+        shutil.copy(adapter[0] / "adapter_model.safetensors", folder)
+        (folder / "trainer_state.json").write_text("{}")
+    assert last_checkpoint(tmp_path) == str(tmp_path / "checkpoints" / "checkpoint-150")
+    weights = tmp_path / "checkpoints" / "checkpoint-150" / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-10])  # killed while writing its last tensor
+    assert last_checkpoint(tmp_path) == str(tmp_path / "checkpoints" / "checkpoint-100")
+    weights.write_bytes(b"\xff" * 100)  # no header at all
+    assert last_checkpoint(tmp_path) == str(tmp_path / "checkpoints" / "checkpoint-100")

@@ -123,10 +123,11 @@ def mark_started(out: Path, config_hash: str, determining: dict[str, Any]) -> No
 
 
 def last_checkpoint(out: Path) -> str | None:
-    """The newest *complete* checkpoint (one with its trainer state), or None.
+    """The newest *complete* checkpoint (its trainer state, and weights that read whole), or
+    None.
 
-    A kill during a save can leave a newer checkpoint folder without ``trainer_state.json``;
-    resuming from it would fail, so it is skipped.
+    A kill during a save can leave a newer checkpoint folder without ``trainer_state.json``, or
+    with its weights cut short; resuming from it would fail, so it is skipped.
     """
     folder = out / CHECKPOINTS
     if not folder.is_dir():
@@ -134,9 +135,33 @@ def last_checkpoint(out: Path) -> str | None:
     complete = [
         (int(path.name.rsplit("-", 1)[-1]), path)
         for path in folder.glob("checkpoint-*")
-        if path.name.rsplit("-", 1)[-1].isdigit() and (path / "trainer_state.json").is_file()
+        if path.name.rsplit("-", 1)[-1].isdigit()
+        and (path / "trainer_state.json").is_file()
+        and all(safetensors_whole(weights) for weights in path.glob("*.safetensors"))
     ]
     return str(max(complete)[1]) if complete else None
+
+
+def safetensors_whole(path: Path) -> bool:
+    """Whether a ``.safetensors`` file holds its whole header and every tensor it announces
+    (the header is read, not the tensors: a check of seconds for gigabytes)."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            length = int.from_bytes(handle.read(8), "little")
+            if size < 8 + length or length > 100_000_000:
+                return False
+            header = json.loads(handle.read(length))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(header, dict):
+        return False
+    ends = [
+        entry["data_offsets"][1]
+        for name, entry in header.items()
+        if name != "__metadata__" and isinstance(entry, dict) and "data_offsets" in entry
+    ]
+    return all(isinstance(end, int) for end in ends) and 8 + length + max(ends, default=0) <= size
 
 
 def sort_adapter_config(out: Path) -> None:
