@@ -30,7 +30,7 @@ from mslt_it.yamlfiles import (  # their old home was here: re-exported, see __a
 class MixturePart(BaseModel):
     """Another task or corpus mixed into a dataset, with its own share of the budget."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     task: str = Field(description="Task or corpus name, e.g. xnli or bactrian-x.")
     share: float = Field(gt=0, lt=1, description="Its fraction of the budget (0 < share < 1).")
@@ -48,7 +48,7 @@ class MixturePart(BaseModel):
 class DataConfig(BaseModel):
     """How to build an instruction dataset (``mslt-it build``; the ``data`` section of a recipe)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     task: str = Field(
         description="Task or instruction corpus: xnli, pawsx, wikiann, xstorycloze, bactrian-x, "
@@ -170,7 +170,7 @@ class DataSection(DataConfig):
 class AllCombinations(BaseModel):
     """Every k-language subset of a pool: the paper's C(7,3) = 35 sets."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     pool: list[str] = Field(min_length=1)
     k: int = Field(gt=0, strict=True)  # `k: true` is a typo, not 1
 
@@ -184,7 +184,7 @@ class AllCombinations(BaseModel):
 class SweepK(BaseModel):
     """One selected (or first) set per size k: the paper's k = 1…5 curve."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     pool: list[str] = Field(min_length=1)
     k: list[int] = Field(min_length=1)
     criterion: str = Field(default="l2v-syntax", description="How the set of each size is chosen.")
@@ -200,7 +200,7 @@ class SweepK(BaseModel):
 class SelectSpec(BaseModel):
     """Sources chosen by ``mslt-it select``'s criteria (its top-ranked set)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     criterion: str = Field(description="A selection criterion, e.g. l2v-syntax.")
     k: int = Field(gt=0)
     pool: list[str] = Field(min_length=1)
@@ -244,7 +244,7 @@ class SelectSpec(BaseModel):
 class ReportConfig(BaseModel):
     """What the report compares."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     baseline: str | None = Field(
         default=None, description="Run id to compare every other run against (default: first)."
     )
@@ -263,7 +263,7 @@ class RecipeConfig(BaseModel):
     :class:`mslt_it.evaluation.EvalConfig`), where TRL and PEFT fields pass through.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str = Field(description="Short name; outputs go to runs/<name> unless output_dir says.")
     description: str = Field(default="", description="What the experiment asks, for the report.")

@@ -1299,3 +1299,18 @@ def test_resume_skips_a_checkpoint_whose_weights_were_cut_short(adapter, tmp_pat
     assert last_checkpoint(tmp_path) == str(tmp_path / "checkpoints" / "checkpoint-100")
     weights.write_bytes(b"\xff" * 100)  # no header at all
     assert last_checkpoint(tmp_path) == str(tmp_path / "checkpoints" / "checkpoint-100")
+
+
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_a_build_number_that_is_not_finite_is_named_as_such(cli, tmp_path, value) -> None:
+    result = cli(
+        "build", "--task", "xnli", "--sources", "en,de", "--budget", "10", "--budget-mode",
+        "temperature", "--temperature", value, "--out", tmp_path / "ds",
+    )  # fmt: skip
+    assert_one_line_error(result, "temperature: input should be a finite number")
+
+
+def test_a_field_mslt_it_sets_says_how_to_set_it(cli, tiny_model_dir, tmp_path: Path) -> None:
+    result = cli("train", "--dataset", tmp_path, "--model", tiny_model_dir, "--out",
+                 tmp_path / "a", "--lora", "task_type=SEQ_CLS")  # fmt: skip
+    assert_one_line_error(result, "train.lora.task_type: set by mslt-it (always CAUSAL_LM)")

@@ -381,7 +381,9 @@ def check_fields(
     """
     for name in given:
         if name in owned:
-            raise ValueError(f"{name}: set by mslt-it; use {owned[name]}")
+            how = owned[name]
+            hint = how[1:-1] if how.startswith("(") else f"use {how}"
+            raise ValueError(f"{name}: set by mslt-it ({hint})")
         if name not in known:
             close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.6)
             hint = f"; did you mean {', '.join(close)}?" if close else ""

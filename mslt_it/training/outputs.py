@@ -46,6 +46,8 @@ def inspect_output(out: Path, config_hash: str) -> OutputState:
     if run is not None:
         if run.get("config_hash") != config_hash:
             return OutputState.DIFFERENT
+        if (out / STARTED_FILE).exists():  # killed while tidying: the skip finishes the tidy
+            return OutputState.DONE
         return OutputState.DONE if first_changed(out) is None else OutputState.DAMAGED
     started = read_json(out / STARTED_FILE)
     if started is not None:
