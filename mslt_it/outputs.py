@@ -592,9 +592,14 @@ def check_destination(
     out = Path(out)
     check_path_names(out, field)
     if out.is_symlink() and not out.exists():
+        target = str(os.readlink(out))
+        try:
+            out.resolve(strict=False)
+            why = "which does not exist"
+        except (RuntimeError, OSError):  # Path.resolve names a loop this way
+            why = "which leads back to itself (a symlink loop)"
         raise MsltError(
-            f"{field}: {_describe(out)} is a symlink to {str(os.readlink(out))!r}, which does "
-            "not exist; give a folder"
+            f"{field}: {_describe(out)} is a symlink to {target!r}, {why}; give a folder"
         )
     if out.exists() and not out.is_dir():
         what = "a file" if out.is_file() else "not a folder (a FIFO or a device)"

@@ -1314,3 +1314,10 @@ def test_a_field_mslt_it_sets_says_how_to_set_it(cli, tiny_model_dir, tmp_path: 
     result = cli("train", "--dataset", tmp_path, "--model", tiny_model_dir, "--out",
                  tmp_path / "a", "--lora", "task_type=SEQ_CLS")  # fmt: skip
     assert_one_line_error(result, "train.lora.task_type: set by mslt-it (always CAUSAL_LM)")
+
+
+def test_an_output_link_loop_is_named_a_loop(cli, tmp_path: Path) -> None:
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    result = cli("tiny-model", tmp_path / "a")
+    assert_one_line_error(result, "out_dir:", "leads back to itself (a symlink loop)")
