@@ -1321,3 +1321,25 @@ def test_an_output_link_loop_is_named_a_loop(cli, tmp_path: Path) -> None:
     (tmp_path / "b").symlink_to(tmp_path / "a")
     result = cli("tiny-model", tmp_path / "a")
     assert_one_line_error(result, "out_dir:", "leads back to itself (a symlink loop)")
+
+
+def test_score_never_writes_into_another_evaluation(cli, tmp_path: Path) -> None:
+    from mslt_it.io import mark_owner
+
+    line = (
+        '{"id": "a", "task": "xnli", "lang": "en", "template": "xnli/en-instruct", '
+        '"output": "entailment", "gold": "entailment"}\n'
+    )
+    for name in ("mine", "other"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "predictions.jsonl").write_text(line)
+        mark_owner(tmp_path / name, "evaluation")
+    before = (tmp_path / "other" / OWNER_FILE).read_text()
+    result = cli("score", tmp_path / "mine" / "predictions.jsonl", "--out",
+                 tmp_path / "other" / "rescored.json")  # fmt: skip
+    assert_one_line_error(result, "lies inside another mslt-it output")
+    assert (tmp_path / "other" / OWNER_FILE).read_text() == before
+    assert not (tmp_path / "other" / "rescored.json").exists()
+    own = cli("score", tmp_path / "mine" / "predictions.jsonl")  # beside its own: recorded
+    assert own.code == 0, own.err
+    assert "rescored.json" in json.loads((tmp_path / "mine" / OWNER_FILE).read_text())["files"]

@@ -243,8 +243,18 @@ def score_command(
         ours=sealed_json_of_kind(RESCORED_KIND),
         what="a rescored.json",
     )
-    results = rescore_file(predictions, prompts_dir or [], seed, bootstrap_samples)
     output = marked_output(target)
+    own = marked_output(predictions)
+    same_evaluation = own is not None and (
+        output == own or (output is not None and output.resolve() in own.resolve().parents)
+    )
+    if output is not None and not same_evaluation:
+        raise MsltError(
+            f"--out: {str(target)!r} lies inside another mslt-it output ({str(output)!r}), "
+            "where it would pass for that output's rescoring; write it beside its own "
+            "predictions or outside any output"
+        )
+    results = rescore_file(predictions, prompts_dir or [], seed, bootstrap_samples)
     if output is None:
         atomic_write_json(target, seal(results))
     else:  # into an output of mslt-it's (an evaluation): its marker learns of the file
