@@ -51,6 +51,9 @@ class RunRows:
     rows: dict[str, dict[str, dict[str, Any]]]
     invalid: dict[str, dict[str, int]] = field(default_factory=dict)
     """task -> language -> rows whose answer parsed as no label (counted against results.json)."""
+    gold: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
+    """task -> language -> row id -> its gold answer as recorded: two runs are paired only on
+    rows with the same gold (an edited or other-data file has the same ids, not the same rows)."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,7 @@ def read_run_rows(name: str, results_file: Path, sources: Sequence[str]) -> RunR
     rows: dict[str, dict[str, dict[str, Any]]] = {}
     metric: dict[str, str] = {}
     invalid: dict[str, dict[str, int]] = {}
+    gold: dict[str, dict[str, dict[str, str]]] = {}
     for record in read_jsonl(predictions):
         try:
             task, lang, row = str(record["task"]), str(record["lang"]), str(record["id"])
@@ -102,9 +106,11 @@ def read_run_rows(name: str, results_file: Path, sources: Sequence[str]) -> RunR
             metric.setdefault(task, "accuracy")
             value = 1.0 if record.get("correct") else 0.0
         rows.setdefault(task, {}).setdefault(lang, {})[row] = value
+        if "gold" in record:
+            gold.setdefault(task, {}).setdefault(lang, {})[row] = repr(record["gold"])
         per_task = invalid.setdefault(task, {})
         per_task[lang] = per_task.get(lang, 0) + bool(record.get("invalid"))
-    return RunRows(name, tuple(sources), metric, rows, invalid)
+    return RunRows(name, tuple(sources), metric, rows, invalid, gold)
 
 
 def check_pairable(a: RunRows, b: RunRows, task: str | None = None) -> list[str]:
@@ -128,6 +134,17 @@ def check_pairable(a: RunRows, b: RunRows, task: str | None = None) -> list[str]
                     f"compare: {a.name!r} and {b.name!r} were scored on different rows of "
                     f"{name}/{lang} ({len(ids_a)} and {len(ids_b)} rows, {only} not in both); "
                     "compare runs evaluated on the same rows"
+                )
+            gold_a = a.gold.get(name, {}).get(lang, {})
+            gold_b = b.gold.get(name, {}).get(lang, {})
+            differing = [i for i in sorted(ids_a) if i in gold_a and i in gold_b
+                         and gold_a[i] != gold_b[i]]  # fmt: skip
+            if differing:
+                raise MsltError(
+                    f"compare: {a.name!r} and {b.name!r} give row {differing[0]!r} of "
+                    f"{name}/{lang} different gold answers ({gold_a[differing[0]]:.40} and "
+                    f"{gold_b[differing[0]]:.40}; {len(differing)} such row(s)); compare runs "
+                    "evaluated on the same data"
                 )
     return tasks
 

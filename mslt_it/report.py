@@ -198,6 +198,12 @@ def check_rows_agree(results: Results, rows: paired.RunRows) -> None:
         if score.run != rows.name or score.metric != "accuracy":
             continue
         outcomes = rows.rows.get(score.task, {}).get(score.lang)
+        if score.n and not outcomes:  # an emptied or cut predictions.jsonl
+            raise MsltError(
+                f"compare: {rows.name!r} on {score.task}/{score.lang}: results.json counts "
+                f"{score.n} rows and predictions.jsonl beside it holds none; one was changed "
+                "after the evaluation (re-run `mslt-it score` or the evaluation)"
+            )
         if rows.metric.get(score.task) != "accuracy" or not outcomes:
             continue
         measured = 100 * sum(outcomes.values()) / len(outcomes)

@@ -1343,3 +1343,29 @@ def test_score_never_writes_into_another_evaluation(cli, tmp_path: Path) -> None
     own = cli("score", tmp_path / "mine" / "predictions.jsonl")  # beside its own: recorded
     assert own.code == 0, own.err
     assert "rescored.json" in json.loads((tmp_path / "mine" / OWNER_FILE).read_text())["files"]
+
+
+def evaluated_run(folder: Path, name: str, sources: list[str], correct: int) -> Path:
+    """A results.json of 10 xnli/en rows and the predictions.jsonl that agrees with it."""
+    write_results(folder, results_document(name, "rank", 10.0 * correct, sources))
+    records = [
+        {"id": f"xnli/en/test/{i}", "task": "xnli", "lang": "en", "template": "xnli/en-instruct",
+         "output": "x", "gold": "entailment", "correct": i < correct, "invalid": False}
+        for i in range(10)
+    ]  # fmt: skip
+    (folder / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    return folder / "predictions.jsonl"
+
+
+def test_report_pairs_only_rows_of_the_same_data(cli, tmp_path: Path) -> None:
+    evaluated_run(tmp_path / "ev" / "en", "en", ["en"], 5)
+    other = evaluated_run(tmp_path / "ev" / "de+en", "de+en", ["de", "en"], 7)
+    compare = ["--compare", "SSLT en", "MSLT de+en"]
+    assert cli("report", tmp_path / "ev", "--out", tmp_path / "r1", *compare).code == 0
+    text = other.read_text().replace('"gold": "entailment"', '"gold": "neutral"', 1)
+    other.write_text(text)  # one row's gold changed: the same id, not the same row
+    result = cli("report", tmp_path / "ev", "--out", tmp_path / "r2", *compare)
+    assert_one_line_error(result, "different gold answers", "same data")
+    other.write_text("")  # emptied: results.json still counts 10 rows
+    result = cli("report", tmp_path / "ev", "--out", tmp_path / "r3")
+    assert_one_line_error(result, "counts 10 rows and predictions.jsonl beside it holds none")
