@@ -1350,7 +1350,8 @@ def evaluated_run(folder: Path, name: str, sources: list[str], correct: int) -> 
     write_results(folder, results_document(name, "rank", 10.0 * correct, sources))
     records = [
         {"id": f"xnli/en/test/{i}", "task": "xnli", "lang": "en", "template": "xnli/en-instruct",
-         "output": "x", "gold": "entailment", "correct": i < correct, "invalid": False}
+         "output": "x", "gold": "entailment", "correct": i < correct, "invalid": False,
+         "mode": "rank"}
         for i in range(10)
     ]  # fmt: skip
     (folder / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
@@ -1369,3 +1370,16 @@ def test_report_pairs_only_rows_of_the_same_data(cli, tmp_path: Path) -> None:
     other.write_text("")  # emptied: results.json still counts 10 rows
     result = cli("report", tmp_path / "ev", "--out", tmp_path / "r3")
     assert_one_line_error(result, "counts 10 rows and predictions.jsonl beside it holds none")
+
+
+def test_score_refuses_the_results_of_another_run_beside_its_predictions(cli, tmp_path) -> None:
+    predictions = evaluated_run(tmp_path / "ev", "en", ["en"], 5)
+    assert cli("score", predictions).code == 0
+    document = json.loads((tmp_path / "ev" / "results.json").read_text())
+    document["mode"] = "generate"  # the predictions say rank
+    (tmp_path / "ev" / "results.json").write_text(json.dumps(document))
+    assert_one_line_error(cli("score", predictions), "beside it is of another run", "'generate'")
+    document["mode"] = "rank"
+    document["tasks"]["xnli"]["languages"] = {"de": document["tasks"]["xnli"]["languages"]["en"]}
+    (tmp_path / "ev" / "results.json").write_text(json.dumps(document))
+    assert_one_line_error(cli("score", predictions), "it has no xnli/en of the predictions'")

@@ -298,6 +298,31 @@ def check_records(records: Sequence[Record], path: Path) -> None:
         seen.add(key)
 
 
+def check_same_run(header: dict[str, Any], records: Sequence[Record], beside: Path) -> None:
+    """The results.json beside the predictions must be their run's: its recorded seed,
+    resamples and sources are reused, and another run's would be stamped on these scores."""
+    mode = header.get("mode")
+    theirs = {record.get("mode") for record in records} - {None}
+    if mode is not None and theirs and mode not in theirs:
+        raise MsltError(
+            f"predictions: {beside} beside it is of another run (mode {mode!r:.20}, the "
+            f"predictions' {sorted(map(str, theirs))[0]!r:.20}); move it away or re-run the "
+            "evaluation"
+        )
+    tasks = header.get("tasks")
+    if not isinstance(tasks, dict) or not tasks:
+        return
+    for record in records:
+        task = tasks.get(str(record["task"]))
+        languages = task.get("languages") if isinstance(task, dict) else None
+        if not isinstance(languages, dict) or str(record["lang"]) not in languages:
+            raise MsltError(
+                f"predictions: {beside} beside it is of another run: it has no "
+                f"{record['task']}/{record['lang']} of the predictions'; move it away or re-run "
+                "the evaluation"
+            )
+
+
 def check_against_templates(
     records: Sequence[Record], path: Path, template_for: Callable[[str, str], PromptTemplate]
 ) -> None:
@@ -396,6 +421,7 @@ def rescore_file(
         if not isinstance(header, dict):
             raise MsltError(f"predictions: {path.parent / RESULTS} beside it is not a mapping")
     recorded = recorded_settings(header, path.parent / RESULTS)
+    check_same_run(header, records, beside)
     seed = recorded["seed"] if seed is None else seed
     samples = recorded["samples"] if samples is None else samples
     sources = recorded["sources"]
