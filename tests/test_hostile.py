@@ -1383,3 +1383,20 @@ def test_score_refuses_the_results_of_another_run_beside_its_predictions(cli, tm
     document["tasks"]["xnli"]["languages"] = {"de": document["tasks"]["xnli"]["languages"]["en"]}
     (tmp_path / "ev" / "results.json").write_text(json.dumps(document))
     assert_one_line_error(cli("score", predictions), "it has no xnli/en of the predictions'")
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "fragment"),
+    [
+        ("p.csv", b"en,de\n", "holds no rows, only its header"),
+        ("p.csv", b"en,de\n\xff\xfe,b\nc,d\n", "column 'en' holds binary values, not text"),
+        ("p.jsonl", b'{"en": 1, "de": 2}\n{"en": 3, "de": 4}\n', "holds int64 values"),
+    ],
+)
+def test_analyze_names_what_is_wrong_with_a_parallel_file(
+    cli, tiny_model_dir: Path, tmp_path: Path, name: str, content: bytes, fragment: str
+) -> None:
+    (tmp_path / name).write_bytes(content)
+    result = cli("analyze", "--model", tiny_model_dir, "--langs", "en,de", "--n", "2",
+                 "--parallel", tmp_path / name, "--out", tmp_path / "a")  # fmt: skip
+    assert_one_line_error(result, "--parallel:", fragment)  # not "--n: 2 is more than …"

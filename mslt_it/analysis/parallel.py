@@ -230,6 +230,8 @@ def _check_labels(
 
 def _from_file(path: Path, langs: Sequence[str]) -> _Source:
     """One column per language code; an ``id`` column, when present, names the rows."""
+    import pyarrow as pa
+
     table = read_parallel_table(path)
     repeated = [name for name in table.column_names if table.column_names.count(name) > 1]
     if repeated:
@@ -242,6 +244,15 @@ def _from_file(path: Path, langs: Sequence[str]) -> _Source:
             f"--langs: {path} has no column {missing[0]!r}; its columns: "
             f"{allowed(table.column_names)}"
         )
+    if table.num_rows == 0:
+        raise MsltError(f"--parallel: {path} holds no rows, only its header")
+    for lang in langs:
+        kind = table.schema.field(lang).type
+        if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+            raise MsltError(
+                f"--parallel: {path}: column {lang!r} holds {kind} values, not text (UTF-8 "
+                "sentences)"
+            )
     columns = [table.column(lang).to_pylist() for lang in langs]
     rows = list(zip(*columns, strict=True))
     if "id" in table.column_names:
