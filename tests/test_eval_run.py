@@ -566,3 +566,26 @@ def test_an_evaluation_killed_while_finishing_can_be_replaced(
         json.loads((out / "results.json").read_text())["tasks"]["xnli"]["languages"]["en"]["n"] == 4
     )
     assert not (out / outputs_module.STAGING).exists()
+
+
+@pytest.mark.parametrize("mode", ["generate", "rank"])
+def test_prompts_longer_than_the_context_are_cut_from_the_left_and_said_so(
+    cli, tiny_model_dir: Path, tmp_path: Path, mode: str
+) -> None:
+    model = tmp_path / "short"
+    shutil.copytree(tiny_model_dir, model)
+    config = json.loads((model / "config.json").read_text())
+    config["max_position_embeddings"] = 48  # the tiny model's XNLI prompts are ~70 tokens
+    (model / "config.json").write_text(json.dumps(config))
+    result = cli("eval", "--model", model, "--task", "xnli", "--langs", "en", "--data",
+                 "synthetic", "--limit", "3", "--mode", mode, "--out", tmp_path / "ev")  # fmt: skip
+    assert result.code == 0, result.err
+    notes = [line for line in result.err.splitlines() if line.strip()]
+    assert len(notes) == 1 and notes[0].startswith("note: 3 prompt(s) longer than the model's")
+    records = [json.loads(line) for line in (tmp_path / "ev" / "predictions.jsonl").open()]
+    assert all(record["truncated"] > 0 for record in records)
+    full = cli("eval", "--model", tiny_model_dir, "--task", "xnli", "--langs", "en", "--data",
+               "synthetic", "--limit", "3", "--mode", mode, "--out", tmp_path / "ev2")  # fmt: skip
+    assert full.code == 0 and "note:" not in full.err  # nothing cut within 1,024 tokens
+    kept = [json.loads(line) for line in (tmp_path / "ev2" / "predictions.jsonl").open()]
+    assert all("truncated" not in record for record in kept)

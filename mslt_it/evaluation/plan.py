@@ -78,6 +78,10 @@ class EvalPlan:
     rows: dict[tuple[str, str], list[Row]]
     runs: list[RunPlan] = field(default_factory=list)
     model_identity: dict[str, Any] = field(default_factory=dict)
+    context_length: int | None = None
+    """Tokens the model attends to at most (None: unknown, nothing is cut)."""
+    truncated: int = 0
+    """Prompts cut to :attr:`context_length` so far (said once at the end)."""
 
 
 def plan_evaluation(config: EvalConfig, out: Path) -> EvalPlan:
@@ -100,6 +104,14 @@ def plan_evaluation(config: EvalConfig, out: Path) -> EvalPlan:
         stops += [int(t) for t in (adapter.run or {}).get("stop_token_ids") or [] if t not in stops]
     plan = EvalPlan(config, model, trust, tokenizer, tuple(stops), tasks, rows)
     plan.model_identity = model_identity(model)
+    plan.context_length = model_context_length(model, tokenizer, trust)
+    engine_length = (
+        (config.vllm_args or {}).get("max_model_len") if config.backend == "vllm" else None
+    )
+    if isinstance(engine_length, int) and engine_length > 0:  # a vLLM engine made shorter
+        plan.context_length = min(plan.context_length or engine_length, engine_length)
+    # mslt-it cuts over-long prompts itself and says so once (runner.cut_to_context)
+    getattr(tokenizer, "deprecation_warnings", {})[LONG_PROMPT_WARNING] = True
     variants: list[Adapter | None] = list(adapters)
     if not adapters or config.include_base:
         variants.insert(0, None)
@@ -109,6 +121,31 @@ def plan_evaluation(config: EvalConfig, out: Path) -> EvalPlan:
         folder = out / name if several else out
         plan.runs.append(plan_run(plan, adapter, adapters, name, folder))
     return plan
+
+
+LONG_PROMPT_WARNING = "sequence-length-is-longer-than-the-specified-maximum"
+"""transformers' warning (its key) for a text longer than the tokenizer's maximum length."""
+
+CONTEXT_FIELDS = ("max_position_embeddings", "n_positions", "seq_length", "max_seq_len")
+"""Where a model's config states its context length (Llama and most; GPT-2; others)."""
+
+
+def model_context_length(model: str, tokenizer: Any, trust_remote_code: bool) -> int | None:
+    """The model's context length from its config, else the tokenizer's ``model_max_length``
+    when it states one (transformers puts a huge number there when it does not); None where
+    neither says (ALiBi models such as BLOOM have no fixed length)."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(model, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, TypeError):
+        config = None
+    for name in CONTEXT_FIELDS:
+        value = getattr(config, name, None)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    stated = getattr(tokenizer, "model_max_length", None)
+    return stated if isinstance(stated, int) and 0 < stated < 10_000_000 else None
 
 
 def check_not_an_adapter(model: str) -> None:

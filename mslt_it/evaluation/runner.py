@@ -20,7 +20,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,7 @@ from mslt_it.outputs import (
     mark_owner,
     move_in_listed,
 )
-from mslt_it.progress import progress_bar
+from mslt_it.progress import STDERR, progress_bar
 from mslt_it.prompts import PromptTemplate
 from mslt_it.tasks import tasks_dirs
 from mslt_it.tasks.base import Row, Task
@@ -124,6 +124,14 @@ def _evaluate(
     pending = [run for run in plan.runs if not run.store.is_complete()]
     if pending:
         predict_all(plan, pending, backend)
+    if plan.truncated:
+        STDERR.print(
+            f"note: {plan.truncated} prompt(s) longer than the model's context "
+            f"({plan.context_length} tokens, less the answer's room) were cut from the left, as "
+            "lm-evaluation-harness does; predictions.jsonl gives each its 'truncated' tokens",
+            highlight=False,
+            soft_wrap=True,
+        )
     records = {run.name: gather_records(plan, run) for run in plan.runs}
     base = next((run for run in plan.runs if run.adapter is None), None)
     results: dict[str, dict[str, Any]] = {}
@@ -227,21 +235,47 @@ def predict_chunk(
     texts = [prompt_text(run, template, r.instruction) for r in rendered]
     prompts = encode_prompts(run, template, texts)
     if mode == "generate":
+        prompts, cut = cut_to_context(plan, prompts, task_plan.max_tokens)
         outputs = backend.generate(prompts, task_plan.max_tokens, adapter)
     else:
         candidates = [label_answers(template, task, row, lang) for row in rows]
         # Structured outputs may spell a choice in more tokens than its usual encoding, but
         # never in more than its bytes; the grammar ends the answer once a choice is complete.
         longest = max(len(a.encode("utf-8")) for c in candidates for a in c)
+        prompts, cut = cut_to_context(plan, prompts, longest + 2)
         outputs = backend.choose(prompts, candidates, longest + 2, adapter)
     answers = plan.tokenizer.batch_decode(outputs, skip_special_tokens=True)
-    return [
+    records = [
         parse_record(
             base_record(task, lang, row, template, run, texts[i], answers[i].strip(), mode),
             template,
         )
         for i, row in enumerate(rows)
     ]
+    return mark_truncated(records, cut)
+
+
+def cut_to_context(
+    plan: EvalPlan, prompts: list[list[int]], room: int
+) -> tuple[list[list[int]], list[int]]:
+    """Each prompt cut from the left to leave ``room`` tokens of the model's context for the
+    answer, as lm-evaluation-harness does; with the tokens each lost. A prompt longer than the
+    context would otherwise run past the model's positions (transformers) or be refused
+    (vLLM)."""
+    if plan.context_length is None:
+        return prompts, [0] * len(prompts)
+    keep = max(1, plan.context_length - room)
+    cut = [max(0, len(ids) - keep) for ids in prompts]
+    plan.truncated += sum(1 for n in cut if n)
+    return [ids[n:] for ids, n in zip(prompts, cut, strict=True)], cut
+
+
+def mark_truncated(records: list[Record], cut: Sequence[int]) -> list[Record]:
+    """``truncated``: the prompt tokens a record's model never saw (only where some were cut)."""
+    for record, n in zip(records, cut, strict=True):
+        if n:
+            record["truncated"] = n
+    return records
 
 
 def rank_chunk(
@@ -260,6 +294,12 @@ def rank_chunk(
     """
     adapter = run.adapter.name if run.adapter else None
     requests = [row_candidates(template, task, row, lang, run.chat) for row in rows]
+    cut = [0] * len(requests)
+    for i, request in enumerate(requests):
+        room = max(len(c) for c in request.continuations)
+        (prompt,), (cut[i],) = cut_to_context(plan, [request.prompt], room)
+        if cut[i]:
+            requests[i] = replace(request, prompt=prompt)
     scores = backend.loglikelihood(
         [r.prompt for r in requests],
         [r.continuations for r in requests],
@@ -279,7 +319,7 @@ def rank_chunk(
             if not request.shared_context:
                 record["contexts"] = request.contexts
         records.append(parse_record(record, template))
-    return records
+    return mark_truncated(records, cut)
 
 
 def prompt_text(run: RunPlan, template: PromptTemplate, instruction: str) -> str:
