@@ -1400,3 +1400,17 @@ def test_analyze_names_what_is_wrong_with_a_parallel_file(
     result = cli("analyze", "--model", tiny_model_dir, "--langs", "en,de", "--n", "2",
                  "--parallel", tmp_path / name, "--out", tmp_path / "a")  # fmt: skip
     assert_one_line_error(result, "--parallel:", fragment)  # not "--n: 2 is more than …"
+
+
+def test_two_scores_of_one_file_never_both_claim_it(cli, tmp_path: Path) -> None:
+    predictions = evaluated_run(tmp_path / "ev", "en", ["en"], 5)
+    target = tmp_path / "rescored.json"
+    holder = hold_lock(target, 60)
+    try:
+        result = cli("score", predictions, "--out", target)
+        assert_one_line_error(result, "being written by another mslt-it process", str(holder.pid))
+        assert not target.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert cli("score", predictions, "--out", target).code == 0

@@ -254,13 +254,18 @@ def score_command(
             "where it would pass for that output's rescoring; write it beside its own "
             "predictions or outside any output"
         )
-    results = rescore_file(predictions, prompts_dir or [], seed, bootstrap_samples)
-    if output is None:
-        atomic_write_json(target, seal(results))
-    else:  # into an output of mslt-it's (an evaluation): its marker learns of the file
-        with output_lock(output, "--out"):
+    # One score at a time writes a file: a second process stops at once, naming the first,
+    # instead of both saying "scores →" and the last one silently winning.
+    with output_lock(target, "--out"):
+        results = rescore_file(predictions, prompts_dir or [], seed, bootstrap_samples)
+        if target.exists() and not sealed_json_of_kind(RESCORED_KIND)(target):
+            raise MsltError(f"--out: {str(target)!r} was replaced meanwhile; nothing was written")
+        if output is None:
             atomic_write_json(target, seal(results))
-            record_file(target)
+        else:  # into an output of mslt-it's (an evaluation): its marker learns of the file
+            with output_lock(output, "--out"):
+                atomic_write_json(target, seal(results))
+                record_file(target)
     print_results(results, title=str(predictions))
     STDOUT.print(f"scores → {target}", highlight=False, soft_wrap=True)
 
