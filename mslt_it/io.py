@@ -303,9 +303,7 @@ def read_arrow_table(path: Path, field: str) -> Any:
 
     try:
         if path.suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            return pq.read_table(path)
+            return read_parquet_bounded(path, field)
         if path.suffix == ".csv":
             import pyarrow.csv as pcsv
 
@@ -322,6 +320,71 @@ def read_arrow_table(path: Path, field: str) -> Any:
     except (pa.ArrowInvalid, OSError) as error:
         first_line = str(error).strip().splitlines()[0]
         raise MsltError(f"{field}: cannot read {path}: {first_line}") from error
+
+
+MAX_PARQUET_VALUES = 200_000_000
+"""Values (rows times list items) a Parquet file may hold: run-length encoding stores a billion
+repeats in a few bytes, so the file's size does not bound them."""
+
+MAX_PARQUET_TEXT_BYTES = 4_000_000_000
+"""Bytes of text a Parquet file may decode to: a dictionary page holds a long value once, and a
+file of a kilobyte can repeat it into gigabytes."""
+
+
+def read_parquet_bounded(path: Path, field: str) -> Any:
+    """A Parquet file as an Arrow table, its decoded size checked before it is decoded.
+
+    Text columns are read dictionary-encoded (each distinct value once, the rows as indices),
+    the text they would expand to is summed, and only within :data:`MAX_PARQUET_TEXT_BYTES`
+    are they decoded to plain strings, as ``pq.read_table`` returns them.
+    """
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(path)
+    metadata, schema = parquet.metadata, parquet.schema_arrow
+    values = sum(
+        metadata.row_group(g).column(c).num_values
+        for g in range(metadata.num_row_groups)
+        for c in range(metadata.num_columns)
+    )
+    if values > MAX_PARQUET_VALUES:
+        raise MsltError(
+            f"{field}: {path} holds {values:,} values; at most {MAX_PARQUET_VALUES:,} are read "
+            "(split it into several files)"
+        )
+    texts = [
+        metadata.schema.column(c).path
+        for c in range(metadata.num_columns)
+        if metadata.schema.column(c).physical_type == "BYTE_ARRAY"
+    ]
+    table = pq.read_table(path, read_dictionary=texts)
+    decoded = 0
+    for column in table.columns:
+        for chunk in column.chunks:
+            for array in _dictionary_arrays(chunk):
+                lengths = pc.binary_length(array.dictionary)
+                decoded += pc.sum(pc.take(lengths, array.indices)).as_py() or 0
+                if decoded > MAX_PARQUET_TEXT_BYTES:
+                    raise MsltError(
+                        f"{field}: {path} decodes to more than {MAX_PARQUET_TEXT_BYTES:,} bytes "
+                        "of text; a dictionary-encoded file this small cannot be read whole"
+                    )
+    return table.cast(schema) if texts else table
+
+
+def _dictionary_arrays(array: Any) -> Iterator[Any]:
+    """The dictionary-encoded arrays in ``array``, itself or nested in lists and structs."""
+    import pyarrow as pa
+
+    kind = array.type
+    if pa.types.is_dictionary(kind):
+        yield array
+    elif pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        yield from _dictionary_arrays(array.flatten())
+    elif pa.types.is_struct(kind):
+        for index in range(kind.num_fields):
+            yield from _dictionary_arrays(array.field(index))
 
 
 def seal(document: dict[str, Any]) -> dict[str, Any]:

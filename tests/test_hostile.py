@@ -1414,3 +1414,32 @@ def test_two_scores_of_one_file_never_both_claim_it(cli, tmp_path: Path) -> None
         holder.kill()
         holder.wait()
     assert cli("score", predictions, "--out", target).code == 0
+
+
+def test_a_parquet_file_is_read_as_pyarrow_reads_it_and_a_dictionary_bomb_is_refused(
+    cli, tmp_path: Path, monkeypatch
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mslt_it.io import read_arrow_table
+
+    plain = tmp_path / "plain.parquet"
+    table = pa.table({
+        "premise": ["a", "b", None, "a"], "hypothesis": ["c", "d", "e", "f"],
+        "label": [0, 1, 2, 0], "tokens": [["x", "y"], [], None, ["z"]],
+    })  # fmt: skip
+    pq.write_table(table, plain)
+    assert read_arrow_table(plain, "data").equals(pq.read_table(plain))
+    # 200 rows of one 10,000-character value: a few hundred bytes on disk, 2 MB as text
+    folder = tmp_path / "data" / "xnli" / "en"
+    folder.mkdir(parents=True)
+    long = "x" * 10_000
+    rows = {"premise": [long] * 200, "hypothesis": ["h"] * 200, "label": [0] * 200}
+    pq.write_table(pa.table(rows), folder / "train.parquet", compression="zstd")
+    assert (folder / "train.parquet").stat().st_size < 5_000
+    monkeypatch.setattr("mslt_it.io.MAX_PARQUET_TEXT_BYTES", 1_000_000)
+    result = cli("build", "--task", "xnli", "--sources", "en", "--budget", "4", "--data",
+                 tmp_path / "data", "--out", tmp_path / "ds")  # fmt: skip
+    assert_one_line_error(result, "decodes to more than 1,000,000 bytes of text")
+    assert not (tmp_path / "ds").exists()
