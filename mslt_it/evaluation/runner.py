@@ -256,13 +256,14 @@ def predict_chunk(
 
 
 def cut_to_context(
-    plan: EvalPlan, prompts: list[list[int]], room: int
+    plan: EvalPlan | None, prompts: list[list[int]], room: int
 ) -> tuple[list[list[int]], list[int]]:
     """Each prompt cut from the left to leave ``room`` tokens of the model's context for the
     answer, as lm-evaluation-harness does; with the tokens each lost. A prompt longer than the
     context would otherwise run past the model's positions (transformers) or be refused
-    (vLLM)."""
-    if plan.context_length is None:
+    (vLLM). Without a plan (a training's watch, whose prompts its ``max_length`` bounds)
+    nothing is cut."""
+    if plan is None or plan.context_length is None:
         return prompts, [0] * len(prompts)
     keep = max(1, plan.context_length - room)
     cut = [max(0, len(ids) - keep) for ids in prompts]
@@ -279,7 +280,7 @@ def mark_truncated(records: list[Record], cut: Sequence[int]) -> list[Record]:
 
 
 def rank_chunk(
-    plan: EvalPlan,
+    plan: EvalPlan | None,
     run: RunPlan,
     task: Task,
     template: PromptTemplate,
