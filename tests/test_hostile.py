@@ -1238,7 +1238,7 @@ def test_merge_takes_an_adapter_only_as_it_finished(cli, adapter, tmp_path: Path
     shutil.copytree(adapter[0], damaged)
     (damaged / "run.json").unlink()
     result = cli("merge", damaged, "--out", tmp_path / "m")
-    assert_one_line_error(result, "its run.json was removed or changed", "nothing was merged")
+    assert_one_line_error(result, "its run.json was removed since training", "nothing was merged")
     (damaged / "run.started.json").write_text("{}")  # as a killed training leaves it
     assert_one_line_error(cli("merge", damaged, "--out", tmp_path / "m"), "unfinished run")
     assert not (tmp_path / "m").exists()

@@ -41,8 +41,8 @@ def base_of(adapter_dir: Path) -> tuple[str, bool, dict[str, Any] | None]:
 
 
 def check_adapter_intact(adapter_dir: Path) -> None:
-    """An adapter mslt-it wrote is merged only as it finished: with run.json gone, the check
-    that its base model is unchanged would be skipped, and a killed run has no final weights."""
+    """An adapter mslt-it wrote is merged only whole: with run.json gone, the check that its
+    base model is unchanged would be skipped, and a killed run has no final weights."""
     if owner_kind(adapter_dir) != "adapter":
         return  # a PEFT adapter from elsewhere: adapter_config.json names its base
     if not (adapter_dir / RUN_FILE).exists() and (adapter_dir / STARTED_FILE).exists():
@@ -51,10 +51,12 @@ def check_adapter_intact(adapter_dir: Path) -> None:
             "... --resume`, then merge"
         )
     changed = first_changed(adapter_dir)
-    if changed is not None:
+    if changed is not None and not (adapter_dir / changed).exists():
+        # removed, not edited: a run.json edited to name a moved base is the user's right,
+        # and the check of the base's identity below still holds it to the trained one
         raise MsltError(
             f"adapter: {str(adapter_dir)!r} is mslt-it's adapter, but its {changed} was removed "
-            "or changed since training; nothing was merged"
+            "since training; nothing was merged"
         )
 
 
