@@ -21,3 +21,10 @@ def allowed(values: Iterable[object], limit: int = 40) -> str:
     if len(items) <= limit:
         return ", ".join(items)
     return ", ".join(items[:limit]) + f", … ({len(items)} in all)"
+
+
+def first_line(error: BaseException) -> str:
+    """An exception's first line, or its type's name when it says nothing: a library's
+    multi-line message (transformers, PEFT, datasets) cut to what fits a one-line error."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from mslt_it.errors import MsltError, allowed
+from mslt_it.errors import MsltError, allowed, first_line
 from mslt_it.files import check_regular_files
 from mslt_it.modeling import check_device, model_load_errors
 
@@ -133,11 +133,6 @@ def resolve_dtype(dtype: str, device: str) -> Any:
     return getattr(torch, dtype)
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
 def count_hidden_states(model: str, trust_remote_code: bool = False) -> int:
     """How many hidden states the model returns: its layers plus the embedding output.
 
@@ -148,7 +143,7 @@ def count_hidden_states(model: str, trust_remote_code: bool = False) -> int:
     try:
         config = AutoConfig.from_pretrained(model, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as error:
-        raise MsltError(f"--model: cannot load {model!r}: {_first_line(error)}") from None
+        raise MsltError(f"--model: cannot load {model!r}: {first_line(error)}") from None
     text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
     layers = getattr(text_config, "num_hidden_layers", None)
     if not isinstance(layers, int):
@@ -166,7 +161,7 @@ def load_model(model: str, device: str, dtype: Any, trust_remote_code: bool = Fa
                 model, dtype=dtype, trust_remote_code=trust_remote_code
             )
     except model_load_errors() as error:
-        raise MsltError(f"--model: cannot load {model!r}: {_first_line(error)}") from None
+        raise MsltError(f"--model: cannot load {model!r}: {first_line(error)}") from None
     return loaded.to(device).eval()
 
 
@@ -249,7 +244,7 @@ def variants(model: Any, adapters: Sequence[Adapter]) -> Iterator[tuple[str, Any
                     peft_model.load_adapter(str(adapter.path), adapter_name=name)
         except Exception as error:  # PEFT and safetensors raise many kinds for damaged files
             raise MsltError(
-                f"--adapter: cannot load {adapter.path} onto the model: {_first_line(error)}"
+                f"--adapter: cannot load {adapter.path} onto the model: {first_line(error)}"
             ) from None
     assert peft_model is not None
     peft_model.eval()

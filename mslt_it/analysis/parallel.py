@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from mslt_it.errors import MsltError, allowed
+from mslt_it.errors import MsltError, allowed, first_line
 from mslt_it.io import read_arrow_table
 from mslt_it.languages import get_language
 from mslt_it.tasks import check_languages, get_task
@@ -150,9 +150,9 @@ def _from_hub(hub_id: str, langs: Sequence[str], split: str, field: str) -> _Sou
     try:
         dataset = datasets.load_dataset(hub_id, HUB_CONFIG, split=split)
     except Exception as error:  # network, missing config, auth: all reported the same way
-        text = str(error).strip()
-        first_line = text.splitlines()[0] if text else type(error).__name__
-        raise MsltError(f"data: could not load {origin} from the Hub: {first_line}") from error
+        raise MsltError(
+            f"data: could not load {origin} from the Hub: {first_line(error)}"
+        ) from error
     if field not in dataset.column_names:
         raise MsltError(
             f"data: {origin} has no column {field!r} (found: {allowed(dataset.column_names)})"

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from mslt_it.errors import MsltError
+from mslt_it.errors import MsltError, first_line
 from mslt_it.modeling import load_tokenizer
 from mslt_it.progress import track
 from mslt_it.tasks.base import Row, Task, join_tokens
@@ -85,7 +85,7 @@ def mean_embeddings(
     try:
         model = AutoModel.from_pretrained(model_name)
     except (OSError, ValueError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        first = first_line(error)
         raise MsltError(f"--model: cannot load {model_name!r}: {first}") from None
     model.eval()
     vectors = []

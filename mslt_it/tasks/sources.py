@@ -22,7 +22,7 @@ from typing import Protocol
 import numpy as np
 import pyarrow as pa
 
-from mslt_it.errors import MsltError, allowed
+from mslt_it.errors import MsltError, allowed, first_line
 from mslt_it.files import check_regular_file
 from mslt_it.io import read_arrow_table
 from mslt_it.tasks.base import Row, Task
@@ -239,10 +239,9 @@ def _open_hub(task: Task, lang: str, split: str) -> TableSplit:
     try:
         dataset = datasets.load_dataset(task.hub_id, task.hub_config(lang), split=split)
     except Exception as error:  # network, missing config, auth: all reported the same way
-        first_line = (
-            str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        )
-        raise MsltError(f"data: could not load {origin} from the Hub: {first_line}") from error
+        raise MsltError(
+            f"data: could not load {origin} from the Hub: {first_line(error)}"
+        ) from error
     table, origin = language_rows(dataset.data.table, task, lang, origin)
     return TableSplit(table, task, lang, split, origin)
 

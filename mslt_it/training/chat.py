@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mslt_it.errors import MsltError
+from mslt_it.errors import MsltError, first_line
 
 # Prefix-preserving: the prompt rendered with add_generation_prompt is exactly the text that
 # precedes the answer in the full conversation, as TRL's prompt-completion masking needs. Nothing
@@ -83,7 +83,7 @@ def check_renders(tokenizer: Any) -> None:
     try:
         tokenizer.apply_chat_template(probe, tokenize=False)
     except Exception as error:  # jinja2 raises many kinds; all mean the same thing here
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        first = first_line(error)
         raise MsltError(f"model.chat_template: the template does not render: {first}") from None
 
 

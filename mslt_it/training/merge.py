@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mslt_it.errors import MsltError
+from mslt_it.errors import MsltError, first_line
 from mslt_it.files import check_regular_files
 from mslt_it.identity import check_base_unchanged
 from mslt_it.io import atomic_directory, atomic_write_json, read_json
@@ -117,11 +117,6 @@ def _merge(
         if run is not None:
             atomic_write_json(tmp / RUN_FILE, {**run, "merged_from": str(adapter_dir.resolve())})
     return out
-
-
-def first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def describe(out: Path) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
-from mslt_it.errors import MsltError, allowed
+from mslt_it.errors import MsltError, allowed, first_line
 from mslt_it.modeling import model_load_errors
 
 QLORA_EXTRA = "pip install 'mslt-it[qlora]'"
@@ -74,7 +74,7 @@ def load_base_model(
     try:
         model = AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
     except model_load_errors() as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        first = first_line(error)
         raise MsltError(f"model: cannot load {name_or_path!r}: {first}") from None
     if qlora:
         from peft import prepare_model_for_kbit_training
@@ -118,7 +118,7 @@ def empty_model(name_or_path: str, trust_remote_code: bool) -> Any:
     try:
         config = AutoConfig.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
     except (OSError, ValueError, TypeError) as error:  # TypeError: a config that is no mapping
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        first = first_line(error)
         raise MsltError(f"model: cannot load {name_or_path!r}: {first}") from None
     with init_empty_weights():
         return AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)

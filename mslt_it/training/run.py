@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from mslt_it.data import check_data_files_inside, load_manifest
-from mslt_it.errors import MsltError
+from mslt_it.errors import MsltError, first_line
 from mslt_it.files import check_regular_files
 from mslt_it.identity import DATA_FILES, model_identity, tree_sha256
 from mslt_it.modeling import load_tokenizer
@@ -524,7 +524,7 @@ def sft_arguments(config: TrainConfig, out: Path, fmt: str, evaluate: bool = Fal
             **settings,
         )
     except (TypeError, ValueError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        first = first_line(error)
         raise MsltError(f"train.sft: {first}") from None
 
 
@@ -713,7 +713,7 @@ def make_trainer(
             peft_config=peft_config,
         )
     except (ValueError, NotImplementedError) as error:  # PEFT's refusals (PeftError) among them
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        first = first_line(error)
         raise MsltError(f"train.lora: PEFT or TRL refused the settings: {first[:300]}") from None
     # One Rich bar instead of tqdm's, and no log dicts printed between the lines.
     trainer.remove_callback(PrinterCallback)
