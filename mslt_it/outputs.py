@@ -496,6 +496,16 @@ def lock_path(out: Path) -> Path:
 _HELD: set[Path] = set()  # locks this process holds: taking one again is a no-op
 
 
+class OutputBusy(MsltError):
+    """``out`` is locked by another mslt-it process. A caller that chose the folder itself (a
+    recipe's step) rewrites the message in its own words from ``out`` and ``holder``."""
+
+    def __init__(self, message: str, out: Path, holder: str) -> None:
+        super().__init__(message)
+        self.out = out
+        self.holder = holder
+
+
 @contextlib.contextmanager
 def output_lock(out: Path, field: str = "--out", wait: bool = False) -> Iterator[None]:
     """Hold an exclusive lock on ``out`` for the block.
@@ -535,9 +545,11 @@ def _acquire(path: Path, out: Path, field: str, wait: bool) -> int:
             holder = _read_holder(handle)
             os.close(handle)
             if error.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                raise MsltError(
+                raise OutputBusy(
                     f"{field}: {_describe(out)} is being written by another mslt-it process"
-                    f"{holder}; wait for it to finish or choose another folder"
+                    f"{holder}; wait for it to finish or choose another folder",
+                    out,
+                    holder,
                 ) from None
             raise
         if _same_file(handle, path):

@@ -44,6 +44,7 @@ from mslt_it.named_models import (
     named_model_folder,
 )
 from mslt_it.outputs import (
+    OutputBusy,
     check_destination,
     check_nothing_foreign,
     holds_anything,
@@ -524,7 +525,14 @@ def execute_plan(
             shutil.rmtree(step.output)
         if on_step:
             on_step(step, "running")
-        step.execute()
+        try:
+            step.execute()
+        except OutputBusy as busy:  # the user named no folder: the step did
+            raise MsltError(
+                f"{step.title}: output {str(busy.out)!r} is being written by another mslt-it "
+                f"process{busy.holder}, perhaps another `mslt-it run` of this recipe; wait for it "
+                "to finish"
+            ) from None
         step.mark_done()
         if on_step:
             on_step(step, "done")

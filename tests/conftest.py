@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,3 +81,26 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
         os.chdir(before)
     assert done.value.code == 0
     return workdir / "runs" / "demo"
+
+
+HOLD_LOCK = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from mslt_it.outputs import output_lock
+    with output_lock(Path(sys.argv[1])):
+        print("locked", flush=True)
+        time.sleep(float(sys.argv[2]))
+    """
+)
+
+
+def hold_lock(out: Path, seconds: float) -> subprocess.Popen[str]:
+    """Another process holding ``out``'s lock (released when it ends, even by kill -9)."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(out), str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    return holder

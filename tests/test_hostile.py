@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error
+from conftest import assert_one_line_error, hold_lock
 
 from mslt_it.errors import MsltError
 from mslt_it.outputs import OWNER_FILE, output_lock
@@ -395,28 +395,6 @@ def test_report_refuses_a_damaged_results_file(cli, tmp_path: Path, content: byt
 
 
 # ------------------------------------------------------------------------------- concurrency
-
-
-HOLD_LOCK = textwrap.dedent(
-    """
-    import sys, time
-    from pathlib import Path
-    from mslt_it.outputs import output_lock
-    with output_lock(Path(sys.argv[1])):
-        print("locked", flush=True)
-        time.sleep(float(sys.argv[2]))
-    """
-)
-
-
-def hold_lock(out: Path, seconds: float) -> subprocess.Popen[str]:
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, str(out), str(seconds)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-    return holder
 
 
 def test_a_second_process_on_the_same_output_is_refused_then_free_after_kill_9(

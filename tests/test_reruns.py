@@ -10,11 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error
+from conftest import assert_one_line_error, hold_lock
 
 from mslt_it.identity import DATA_FILES, tree_sha256
 from mslt_it.recipes import load_recipe
-from mslt_it.runner import execute_plan, make_plan
+from mslt_it.runner import claim_experiment_folder, execute_plan, make_plan
 
 
 def small_recipe(tmp_path: Path, learning_rate: str = "3.0e-3") -> Path:
@@ -345,3 +345,19 @@ def test_hashing_a_large_folder_the_first_time_shows_progress(
     shutil.copytree(model, tmp_path / "copy")
     monkeypatch.setattr(identity, "PROGRESS_BYTES", 1 << 40)
     assert identity.tree_sha256(tmp_path / "copy") == shown  # read again, without progress
+
+
+def test_a_step_whose_output_another_process_writes_is_named_by_the_step(cli, tmp_path) -> None:
+    """Two `run`s of one recipe: the second stops at the step the first is writing, and the
+    message speaks of that step and the recipe, not of an option the user never gave."""
+    recipe = small_recipe(tmp_path)
+    claim_experiment_folder(load_recipe(recipe))  # as the first `run` did
+    holder = hold_lock(tmp_path / "out" / "data" / "en", 60)
+    try:
+        result = cli("run", recipe)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert_one_line_error(result, "build en: output '", "another mslt-it process", str(holder.pid))
+    assert "--out" not in result.err
+    assert "wait for it to finish" in result.err and "choose another" not in result.err

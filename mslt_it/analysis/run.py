@@ -80,7 +80,7 @@ class AnalysisConfig:
     parallel: str | None = field(
         default=None, metadata={"help": "CSV/JSONL/Parquet with one column per language."}
     )
-    split: str = field(default="test", metadata={"help": "XNLI split (test or validation)."})
+    split: str = field(default="test", metadata={"help": "XNLI split: train, validation or test."})
     sentence_field: str = field(
         default="premise", metadata={"help": "XNLI field: premise or hypothesis."}
     )

@@ -38,7 +38,7 @@ def analyze(
         Path | None,
         typer.Option(help="CSV/JSONL/Parquet of parallel sentences, one column per language."),
     ] = None,
-    split: Annotated[str, typer.Option(help="XNLI split: test or validation.")] = "test",
+    split: Annotated[str, typer.Option(help="XNLI split: train, validation or test.")] = "test",
     field: Annotated[
         str,
         typer.Option(
