@@ -663,7 +663,8 @@ def take_final_checkpoint(trainer: Any, checkpoint: str) -> Any:
     from transformers.trainer_callback import TrainerState
     from transformers.trainer_utils import TrainOutput
 
-    trainer._load_from_checkpoint(checkpoint)
+    model = trainer.model  # a PeftModel: mslt-it trains only LoRA adapters
+    model.load_adapter(checkpoint, model.active_adapter, is_trainable=True)
     trainer.state = TrainerState.load_from_json(str(Path(checkpoint) / "trainer_state.json"))
     losses = [float(entry["loss"]) for entry in trainer.state.log_history if "loss" in entry]
     # No logged loss (logging_steps above the run's steps): the loss is not known, not 0.
