@@ -113,13 +113,21 @@ Matched part by part (:func:`matches_layout`), so ``*`` never crosses a ``/``.""
 def matches_layout(name: str, patterns: Iterable[str]) -> bool:
     """Whether the relative path ``name`` matches one of ``patterns`` part by part: the same
     number of ``/``-separated parts, each matched by ``fnmatch`` (where ``*`` would cross a
-    ``/`` and take ``notes/thesis.docx`` for ``*/*``-shaped output)."""
+    ``/`` and take ``notes/thesis.docx`` for ``*/*``-shaped output). A last part ``**`` matches
+    one part or more (the whole tree of a temporary folder)."""
     parts = name.split("/")
     for pattern in patterns:
         wanted = pattern.split("/")
-        if len(wanted) == len(parts) and all(
-            fnmatch.fnmatchcase(part, want) for part, want in zip(parts, wanted, strict=True)
-        ):
+        if wanted[-1] == "**":
+            wanted = wanted[:-1]
+            if len(parts) <= len(wanted):
+                continue
+            parts_here = parts[: len(wanted)]
+        elif len(wanted) != len(parts):
+            continue
+        else:
+            parts_here = parts
+        if all(fnmatch.fnmatchcase(p, w) for p, w in zip(parts_here, wanted, strict=True)):
             return True
     return False
 
@@ -155,17 +163,41 @@ def owner_kind(folder: Path) -> str | None:
 
 
 WORKING_FILES = (
-    ".chunks/*", "*/.chunks/*", "checkpoints/*", ".*.tmp", ".*.tmp/*", "*.lock",
+    ".*.mslt-*.tmp", ".*.mslt-*.tmp/**", ".*.mslt-*.old/**",
+    "*/.*.mslt-*.tmp", "*/.*.mslt-*.tmp/**", "*/.*.mslt-*.old/**",
+    ".*.mslt-it.lock", ".mslt-it-*.lock", "*/.*.mslt-it.lock", "*/.mslt-it-*.lock",
     ".mslt-it-step.json", "*/.mslt-it-step.json",
 )  # fmt: skip
-"""Files an unfinished output of mslt-it holds between its markings (chunks, checkpoints)."""
+"""Files any output may hold between its markings, named as only mslt-it names them
+(:func:`mslt_it.io.temporary_prefix`, :func:`lock_path`, a recipe step's record), matched part
+by part (:func:`matches_layout`): a user's ``notes.lock`` or ``checkpoints/mine/`` is theirs."""
 
 KIND_WORKING_FILES: dict[str, tuple[str, ...]] = {
+    "adapter": (
+        "checkpoints/checkpoint-*/*", "checkpoints/tmp-checkpoint-*/*", "checkpoints/README.md",
+        ".final.tmp/**",
+    ),
+    "evaluation": (".chunks/*", "*/.chunks/*", ".final.tmp/**"),
+    "analysis": (".analysis-pictures.tmp/**", ".*.png.*.tmp"),
+    "report": ("tmp*.png", "*/tmp*.png"),
+}  # fmt: skip
+"""Working files of one kind: the Trainer's checkpoints, an evaluation's chunks, staging folders
+and pictures being written."""
+
+UNFINISHED_WORKING_FILES: dict[str, tuple[str, ...]] = {
     "adapter": ("run.started.json", *TENSORBOARD_LOGS),
 }
 """Working files of one kind, while its output is unfinished: a training writes its start
 record after its marker, and its TensorBoard log (``report_to: tensorboard``, the default) as it
 runs. Once finished, the marker lists them with their fingerprints like any other file."""
+
+NESTED_KINDS: dict[str, tuple[str, ...]] = {
+    "experiment": ("dataset", "adapter", "evaluation", "report", "analysis", "model"),
+    "evaluation": ("evaluation", "report"),
+}
+"""The outputs of its own an output may hold, each answering for its files with its marker: a
+recipe's steps; a comparison or a report written into an evaluation folder. Any other output
+found inside (a model copied into a dataset) is the user's, and ``--overwrite`` stops at it."""
 
 
 def working_files(kind: str, folder: Path | None = None) -> tuple[str, ...]:
@@ -174,36 +206,43 @@ def working_files(kind: str, folder: Path | None = None) -> tuple[str, ...]:
     finished = folder is not None and any(
         (folder / name).is_file() for name in DONE_FILES.get(kind, ())
     )
-    return WORKING_FILES if finished else (*WORKING_FILES, *KIND_WORKING_FILES.get(kind, ()))
+    always = (*WORKING_FILES, *KIND_WORKING_FILES.get(kind, ()))
+    return always if finished else (*always, *UNFINISHED_WORKING_FILES.get(kind, ()))
 
 
 def foreign_files(folder: Path) -> list[str]:
     """Files in mslt-it's output ``folder`` that mslt-it did not write (the user added them).
 
     A file is mslt-it's when the marker lists it unchanged (:func:`file_fingerprint`: a file
-    the user edited is theirs now), when it lies in a sub-folder with a marker of
-    its own, or when it is one of an unfinished output's working files. A marker of an older
+    the user edited is theirs now), when it lies in an output of its own that this kind holds
+    (:data:`NESTED_KINDS`, whose marker answers for it), or when it is one of the working files
+    (:func:`working_files`). A marker of an older
     version lists no files; then its kind's file patterns (:data:`KIND_FILES`) vouch.
     """
     folder = Path(folder)
     marker = _marker(folder)
     if marker is None:
         return relative_files(folder)
+    kind = marker["kind"]
     listed = marker.get("files")
-    patterns = working_files(marker["kind"], folder)
+    working = working_files(kind, folder)
+    older = () if isinstance(listed, dict) else KIND_FILES.get(kind, ())
     if not isinstance(listed, dict):
-        listed, patterns = {}, (*KIND_FILES.get(marker["kind"], ()), *patterns)
+        listed = {}
 
     def ours(name: str) -> bool:
-        if any(fnmatch.fnmatch(name, p) for p in patterns):
+        if matches_layout(name, working) or any(fnmatch.fnmatch(name, p) for p in older):
             return True
         return name in listed and listed[name] == file_fingerprint(folder / name)
 
     found: list[str] = []
     for name in relative_files(folder):
-        if name.endswith("/"):  # an output of its own inside: its marker answers for it
-            found += [name + inner for inner in foreign_files(folder / name)]
-        elif not ours(name):
+        if not name.endswith("/"):
+            if not ours(name):
+                found.append(name)
+        elif owner_kind(folder / name) in NESTED_KINDS.get(kind, ()):
+            found += [name + inner for inner in foreign_files(folder / name)]  # its marker answers
+        else:  # another output moved in: the user's, with everything in it
             found.append(name)
     return found
 

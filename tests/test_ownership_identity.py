@@ -473,21 +473,76 @@ def test_analyze_treats_a_moved_or_other_base_as_eval_does(cli, tiny_model_dir, 
 
 
 def test_an_output_inside_an_output_answers_for_its_own_files(tmp_path: Path) -> None:
+    """A report written into an evaluation folder answers for its files; a finished output of
+    another kind moved into a dataset is the user's, whatever its marker says."""
     from mslt_it.outputs import mark_finished
 
-    outer = tmp_path / "d"
-    (outer / "inner").mkdir(parents=True)
-    (outer / "manifest.json").write_text("{}")
-    (outer / "inner" / "manifest.json").write_text("{}")
-    mark_owner(outer / "inner", "dataset")
-    mark_owner(outer, "dataset")
-    assert foreign_files(outer) == []
-    (outer / "inner" / "notes.txt").write_text("the user's")
-    assert foreign_files(outer) == ["inner/notes.txt"]
-    (outer / "notes.md").write_text("the user's too")
+    outer = tmp_path / "ev"
+    (outer / "report").mkdir(parents=True)
     (outer / "results.json").write_text("{}")
+    (outer / "report" / "report.md").write_text("# r")
+    mark_owner(outer / "report", "report")
+    mark_finished(outer, "evaluation")
+    assert foreign_files(outer) == []
+    (outer / "report" / "notes.txt").write_text("the user's")
+    assert foreign_files(outer) == ["report/notes.txt"]
+    (outer / "notes.md").write_text("the user's too")
     mark_finished(outer, "evaluation")  # a finished evaluation never claims the user's notes
     assert "notes.md" in foreign_files(outer) and "results.json" not in foreign_files(outer)
+
+    dataset = tmp_path / "d"
+    (dataset / "my-model").mkdir(parents=True)
+    (dataset / "manifest.json").write_text("{}")
+    mark_owner(dataset, "dataset")
+    (dataset / "my-model" / "config.json").write_text("{}")
+    mark_owner(dataset / "my-model", "model")  # a tiny model the user copied in
+    assert foreign_files(dataset) == ["my-model/"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "checkpoints/my-run/model.bin",
+        "checkpoints/notes.txt",
+        "budget.lock",
+        "sub/x.lock",
+        ".chunks/mine.jsonl",
+        ".draft.tmp",
+        ".notes.tmp/a.txt",
+        "a/b/.c.mslt-it.lock",
+    ],
+)
+def test_a_users_file_named_like_a_working_file_is_never_taken(tmp_path: Path, name: str) -> None:
+    """Working files are only the names mslt-it gives them, where it puts them: a user's file
+    that merely looks like one (a lock, a temporary, a checkpoint of a model's) is theirs."""
+    for kind, done in (("model", "config.json"), ("dataset", "manifest.json")):
+        folder = tmp_path / kind
+        folder.mkdir()
+        (folder / done).write_text("{}")
+        mark_owner(folder, kind)
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text("the user's")
+        assert foreign_files(folder) == [name]
+
+
+def test_mslt_its_own_working_files_are_still_its_own(tmp_path: Path) -> None:
+    from mslt_it.io import temporary_prefix, this_writer
+
+    folder = tmp_path / "adapter"
+    folder.mkdir()
+    (folder / "run.json").write_text("{}")
+    mark_owner(folder, "adapter")
+    for name in (
+        "checkpoints/checkpoint-5/adapter_model.safetensors",
+        "checkpoints/README.md",
+        ".final.tmp/adapter_config.json",
+        f"{temporary_prefix('run.json')}{this_writer()}abc.tmp",
+        ".eval.mslt-it.lock",
+        ".mslt-it-step.json",
+    ):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text("mslt-it's")
+    assert foreign_files(folder) == []
 
 
 def test_eval_overwrite_replaces_the_whole_study_and_never_a_users_file(
