@@ -517,6 +517,9 @@ def check_writable(path: Path, field: str) -> None:
 NAME_MAX = 255
 """The longest file name (in bytes) Linux and macOS file systems take."""
 
+PATH_MAX = 4096
+"""Linux's limit on a whole path, its final NUL included (macOS's is 1024, and says so)."""
+
 
 def lock_path(out: Path) -> Path:
     """The lock file of ``out``: a hidden sibling, so it exists before ``out`` does.
@@ -627,6 +630,12 @@ def check_path_names(path: Path, field: str) -> None:
                 f"{field}: the name {part[:40]!r}… is {len(part.encode())} bytes; a file name "
                 f"holds at most {NAME_MAX}"
             )
+    whole = len(os.path.abspath(path).encode())
+    if whole >= PATH_MAX:
+        raise MsltError(
+            f"{field}: {str(path)[:40]!r}… is a path of {whole} bytes (from /); a path holds at "
+            f"most {PATH_MAX - 1}"
+        )
 
 
 def check_destination(

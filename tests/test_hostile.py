@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from conftest import assert_one_line_error, hold_lock
 
+from mslt_it.cli.run import SLURM_MARKER
 from mslt_it.errors import MsltError
 from mslt_it.outputs import OWNER_FILE, output_lock
 
@@ -745,11 +746,20 @@ def test_emit_slurm_never_writes_over_the_recipe_or_a_users_file(cli, tmp_path: 
     assert_one_line_error(cli("run", recipe, "--emit-slurm", recipe), "is an input")
     other = tmp_path / "other.sh"
     other.write_text("echo mine\n")
-    assert_one_line_error(cli("run", recipe, "--emit-slurm", other), "not a Slurm script")
+    assert_one_line_error(cli("run", recipe, "--emit-slurm", other), "not an unedited Slurm")
     assert recipe.read_text() == before and other.read_text() == "echo mine\n"
     job = tmp_path / "job.sh"
     assert cli("run", recipe, "--emit-slurm", job).code == 0
     assert cli("run", recipe, "--emit-slurm", job).code == 0  # its own script: replaced
+    # An edited script is the user's now, and so is a file that only quotes the seal's words.
+    edited = job.read_text().replace("set -euo pipefail", "module load cuda\nset -euo pipefail")
+    job.write_text(edited)
+    assert_one_line_error(cli("run", recipe, "--emit-slurm", job), "not an unedited Slurm")
+    assert job.read_text() == edited
+    other.write_text(f"notes: {SLURM_MARKER} 00\n{SLURM_MARKER}\n")
+    assert_one_line_error(cli("run", recipe, "--emit-slurm", other), "not an unedited Slurm")
+    os.truncate(other, 200_000_000)  # a huge file is not read to find out
+    assert_one_line_error(cli("run", recipe, "--emit-slurm", other), "not an unedited Slurm")
 
 
 def test_run_never_writes_into_a_folder_it_did_not_make(cli, tmp_path: Path) -> None:

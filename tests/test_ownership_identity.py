@@ -355,6 +355,18 @@ def test_long_and_dangling_out_names(cli, tmp_path: Path) -> None:
     dangling = tmp_path / "dangling"
     dangling.symlink_to(tmp_path / "nowhere")
     assert_one_line_error(cli("report", ev, "--out", dangling), "does not exist")
+    deep = tmp_path.joinpath(*["b"] * 2100)  # each name fits, the whole path does not
+    for command in (("report", ev, "--out", deep), ("tiny-model", deep)):
+        result = cli(*command)
+        assert_one_line_error(result, "a path holds at most 4095")
+        assert len(result.err) < 300
+    assert not (tmp_path / "b").exists()
+    fit = tmp_path / "fit.csv"
+    assert_one_line_error(
+        cli("select", "--task", "xnli", "--fit", fit, "--save", tmp_path / "p\nq.json"),
+        "--save",
+        "control character",
+    )
 
 
 # ------------------------------------------------------------- generated output-folder states

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 from pathlib import Path
 from typing import Annotated
@@ -13,7 +14,11 @@ from mslt_it.cli.common import print_whole, stdout_console
 from mslt_it.errors import MsltError
 
 STDOUT = stdout_console()
-SLURM_MARKER = "# mslt-it Slurm array script"  # lets --emit-slurm replace its own script only
+SLURM_MARKER = "# mslt-it Slurm array script, sha256 of its other lines:"
+"""The seal line of a script ``--emit-slurm`` wrote: with the digest of every other line, so
+only its own, unedited script is ever replaced (an edited one is the user's now)."""
+MAX_SCRIPT_BYTES = 1_000_000
+"""Largest existing file read to tell whether it is mslt-it's script (a script is a few KB)."""
 STATUS_STYLE = {"done": "green", "todo": "yellow", "stale": "magenta", "waiting": "dim"}
 
 
@@ -110,8 +115,8 @@ def write_slurm_script(plan, recipe_path: Path, out: Path, output_dir: Path | No
         out,
         field="--emit-slurm",
         inputs=[recipe_path],
-        ours=lambda path: SLURM_MARKER in path.read_bytes()[:4096].decode("utf-8", "replace"),
-        what="a Slurm script",
+        ours=is_own_script,
+        what="an unedited Slurm script",
     )
     ids = [run.run_id for run in plan.recipe.runs]
     recipe_arg = shlex.quote(str(recipe_path.resolve()))  # a job starts in another folder
@@ -123,7 +128,7 @@ def write_slurm_script(plan, recipe_path: Path, out: Path, output_dir: Path | No
         f"#SBATCH --array=0-{len(ids) - 1}",
         "#SBATCH --gpus=1",
         "#SBATCH --output=slurm-%A_%a.out",
-        SLURM_MARKER,
+        SLURM_MARKER,  # sealed below
         "# One array task per run; each is an ordinary `mslt-it run --only RUN_ID`.",
         "# Submit with: sbatch THIS_FILE   (then the final evaluation+report job is queued)",
         "set -euo pipefail",
@@ -139,5 +144,23 @@ def write_slurm_script(plan, recipe_path: Path, out: Path, output_dir: Path | No
         f"  mslt-it run {recipe_arg}",
         "fi",
     ]
+    lines[lines.index(SLURM_MARKER)] = f"{SLURM_MARKER} {_digest(lines, SLURM_MARKER)}"
     atomic_write_text(out, "\n".join(lines) + "\n")
     STDOUT.print(f"Slurm array script for {len(ids)} runs → {out} (submit with: sbatch {out})")
+
+
+def _digest(lines: list[str], seal: str) -> str:
+    return hashlib.sha256("\n".join(line for line in lines if line != seal).encode()).hexdigest()
+
+
+def is_own_script(path: Path) -> bool:
+    """``path`` is a script ``--emit-slurm`` wrote, unedited: its seal line's digest matches
+    the other lines (read within :data:`MAX_SCRIPT_BYTES`)."""
+    try:
+        if path.stat().st_size > MAX_SCRIPT_BYTES:
+            return False
+        lines = path.read_text(encoding="utf-8").removesuffix("\n").split("\n")
+    except (OSError, UnicodeDecodeError):
+        return False
+    seals = [line for line in lines if line.startswith(SLURM_MARKER + " ")]
+    return len(seals) == 1 and seals[0] == f"{SLURM_MARKER} {_digest(lines, seals[0])}"

@@ -34,7 +34,7 @@ import numpy as np
 from mslt_it.errors import MsltError, allowed
 from mslt_it.files import read_user_text
 from mslt_it.io import atomic_write_text, is_sealed, seal
-from mslt_it.outputs import check_not_an_input, check_writable
+from mslt_it.outputs import check_not_an_input, check_path_names, check_writable
 from mslt_it.selection.features import feature_names
 from mslt_it.selection.measured import MAX_ABS_SCORE, MeasuredTransfer
 from mslt_it.selection.model_text import checked_model_text
@@ -280,6 +280,7 @@ def check_save_path(path: Path, overwrite: bool, inputs: Sequence[Path] = ()) ->
 
 
 def _check_save_path(path: Path, overwrite: bool, inputs: Sequence[Path]) -> None:
+    check_path_names(path, "--save")  # control characters, names past the file system's limit
     parent = path.parent
     if parent.exists() and not parent.is_dir():
         raise MsltError(f"--save: {str(parent)!r} is not a folder")
