@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mslt_it.errors import MsltError
+from mslt_it.jsonlines import check_json_lines
 
 OWNER_FILE = ".mslt-it-output.json"
 """The marker that proves mslt-it wrote a folder (:mod:`mslt_it.outputs` checks it)."""
@@ -277,23 +278,6 @@ def file_fingerprint(path: Path) -> str:
         return "unreadable"
 
 
-def check_first_json_line(path: Path, field: str) -> None:
-    """A JSON-lines file must start with an object: pyarrow crashes the process on a file whose
-    first line is ``null``, and reads other first lines as nonsense."""
-    with path.open("rb") as handle:
-        for line in handle:
-            text = line.strip()
-            if text:
-                if not text.startswith(b"{"):
-                    raise MsltError(
-                        f"{field}: {path}: the first line is not a JSON object; give JSON lines, "
-                        "one object per line"
-                    )
-                return
-            if handle.tell() > 1 << 24:
-                return
-
-
 def read_arrow_table(path: Path, field: str) -> Any:
     """A Parquet, CSV or JSON-lines file as an Arrow table; an unreadable one is a user error.
 
@@ -310,7 +294,7 @@ def read_arrow_table(path: Path, field: str) -> Any:
             return pcsv.read_csv(path)
         import pyarrow.json as pj
 
-        check_first_json_line(path, field)
+        check_json_lines(path, field)
         return pj.read_json(path)
     except UnicodeDecodeError as error:
         raise MsltError(

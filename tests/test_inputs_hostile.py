@@ -387,3 +387,60 @@ def test_any_mixture_part_builds_or_fails_naming_its_path(
     assert_promise(result, out)
     if result.code != 0:
         assert "data.mixture" in result.err, result.err
+
+
+# ------------------------------------------------------------- JSON lines before pyarrow reads
+
+
+def true_depth(value: object) -> int:
+    if isinstance(value, list):
+        return 1 + max((true_depth(v) for v in value), default=0)
+    if isinstance(value, dict):
+        return 1 + max((true_depth(v) for v in value.values()), default=0)
+    return 0
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.integers() | st.text(alphabet='[]{}"\\ab\n\t,:'),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=JSON_VALUES, ascii_only=st.booleans())
+def test_a_rows_depth_is_measured_as_json_nests_not_as_its_brackets(
+    value: object, ascii_only: bool
+) -> None:
+    """Brackets, quotes and backslashes inside strings never count; the structure does."""
+    from mslt_it.jsonlines import _depth
+
+    line = json.dumps({"row": value}, ensure_ascii=ascii_only).encode()
+    assert _depth(line) == 1 + true_depth(value)
+
+
+def test_a_row_nested_past_the_limit_is_one_line_not_a_crash(tmp_path: Path) -> None:
+    """pyarrow's reader crashes the process on a row nested 20,000 deep (a 40 KB file); the
+    check refuses it first, and a row that only holds brackets in its text is read."""
+    import subprocess
+    import sys
+
+    split = tmp_path / "data" / "xnli" / "en"
+    split.mkdir(parents=True)
+    row = {"premise": "[[[[{{{{" * 5000, "hypothesis": "b", "label": 0}
+    (split / "test.jsonl").write_text(
+        json.dumps(row)
+        + "\n"
+        + '{"premise":"a","hypothesis":"b","label":0,"x":'
+        + "[" * 20_000
+        + "]" * 20_000
+        + "}\n"
+    )
+    command = [sys.executable, "-m", "mslt_it", "prompts", "render", "xnli/en-instruct"]
+    command += ["--task", "xnli", "--lang", "en", "--split", "test", "--data", tmp_path / "data"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, (done.returncode, done.stderr[-500:])
+    assert done.stderr.count("\n") == 1 and "a row nests 20,001 levels deep" in done.stderr
+    (split / "test.jsonl").write_text(json.dumps(row) + "\n")
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-500:]

@@ -1,0 +1,100 @@
+"""What a JSON-lines data file must not hold before pyarrow's reader sees it.
+
+pyarrow's JSON reader crashes the whole process (no exception to catch) on a file whose first
+line is ``null``, and on a row nested some ten thousand levels deep (a 20 KB file does it).
+Both are checked here in bounded memory: a stream of blocks, never a whole line or file.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from mslt_it.errors import MsltError
+
+MAX_JSON_DEPTH = 100
+"""The deepest a row of a data file may nest (a row of a real dataset nests a few levels)."""
+
+BLOCK = 1 << 24
+"""Bytes read at a time."""
+
+LONGEST_LINE = 1 << 22
+"""A line longer than this is not scanned: pyarrow's reader refuses any row over its block
+(1 MiB) without parsing it."""
+
+OPENING, CLOSING = (ord("["), ord("{")), (ord("]"), ord("}"))
+_DELETE = bytes(b for b in range(256) if b not in b'[]{}"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}\n")
+_STRING = re.compile(rb'"[^"]*"')
+_LONG = re.compile(rb"[^\n]{%d,}" % (MAX_JSON_DEPTH + 1))
+
+
+def check_json_lines(path: Path, field: str) -> None:
+    """Refuse a file pyarrow's JSON reader would crash on: a first line that is not an object,
+    or a row nested deeper than :data:`MAX_JSON_DEPTH`."""
+    with path.open("rb") as handle:
+        _check_first_object(handle, path, field)
+        handle.seek(0)
+        rest, skipping = b"", False
+        while block := handle.read(BLOCK):
+            if skipping:  # the rest of a line too long to scan
+                cut = block.find(b"\n")
+                if cut < 0:
+                    continue
+                block, skipping = block[cut + 1 :], False
+            data = rest + block
+            cut = data.rfind(b"\n") + 1
+            data, rest = data[:cut], data[cut:]
+            if len(rest) > LONGEST_LINE:
+                rest, skipping = b"", True
+            _check_depth(data, path, field)
+        _check_depth(rest, path, field)
+
+
+def _check_first_object(handle, path: Path, field: str) -> None:
+    """The first character that is not white space must open an object (read block by block:
+    a file of one endless line is not read whole to find out)."""
+    read = 0
+    while block := handle.read(1 << 16):
+        text = block.lstrip()
+        if text:
+            if not text.startswith(b"{"):
+                raise MsltError(
+                    f"{field}: {path}: the first line is not a JSON object; give JSON lines, "
+                    "one object per line"
+                )
+            return
+        read += len(block)
+        if read > BLOCK:
+            return
+
+
+def _check_depth(data: bytes, path: Path, field: str) -> None:
+    """Whole lines of JSON. Only a line with more brackets than the limit (strings included)
+    can nest past it, and few lines have that many: only those are read as JSON is, with
+    escapes and strings dropped, before their depth is summed."""
+    brackets_only = data.translate(None, _NOT_BRACKETS)
+    if not _LONG.search(brackets_only):
+        return
+    lines = data.split(b"\n")
+    for match in _LONG.finditer(brackets_only):
+        line = lines[brackets_only.count(b"\n", 0, match.start())]
+        depth = _depth(line)
+        if depth > MAX_JSON_DEPTH:
+            raise MsltError(
+                f"{field}: {path}: a row nests {depth:,} levels deep; rows of a data file nest "
+                f"at most {MAX_JSON_DEPTH}"
+            )
+
+
+def _depth(line: bytes) -> int:
+    """How deep one line of JSON nests: escaped backslashes and quotes dropped, then every
+    byte but brackets and quotes, then strings (two quotes side by side first: fast, and it
+    changes no byte's side of a string), then the running sum of what is left."""
+    import numpy as np
+
+    kept = line.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _DELETE)
+    kept = _STRING.sub(b"", kept.replace(b'""', b""))
+    marks = np.frombuffer(kept, dtype=np.uint8)
+    steps = np.isin(marks, OPENING).astype(np.int64) - np.isin(marks, CLOSING)
+    return int(np.cumsum(steps).max()) if len(steps) else 0
