@@ -554,8 +554,36 @@ class StrictEverywhere(jinja2.StrictUndefined):
     __repr__ = jinja2.StrictUndefined._fail_with_undefined_error
 
 
+PRINTABLE = (str, int, float, bool, type(None))
+"""What a template may print: values whose text is the same in every run."""
+
+
+def printable(value: Any, depth: int = 0) -> Any:
+    """``finalize`` of every ``{{ … }}``: a function, a helper or any other object printed
+    bare shows its memory address (``<jinja2.utils.Joiner object at 0x7f…>``), so the same row
+    and template would give other text in each run, and a dataset another fingerprint."""
+    if isinstance(value, PRINTABLE) or depth > 8:
+        return value
+    if isinstance(value, list | tuple):
+        for item in value:
+            printable(item, depth + 1)
+        return value
+    if isinstance(value, dict):
+        for key, item in value.items():
+            printable(key, depth + 1)
+            printable(item, depth + 1)
+        return value
+    if isinstance(value, jinja2.Undefined):
+        return value  # StrictEverywhere names it when printed
+    raise RenderLimitError(
+        f"it prints a Python object ({type(value).__name__}), not text: its text is Python's "
+        "(for most objects a memory address, new in each run); print text, numbers, lists or "
+        "mappings"
+    )
+
+
 ENVIRONMENT = BoundedSandbox(
-    undefined=StrictEverywhere, autoescape=False, keep_trailing_newline=False
+    undefined=StrictEverywhere, autoescape=False, keep_trailing_newline=False, finalize=printable
 )
 """The one environment every user template and expression is compiled in."""
 

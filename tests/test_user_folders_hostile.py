@@ -121,6 +121,35 @@ def test_templates_cannot_draw_by_chance(source: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "printed",
+    ["joiner()", "cycler(1, 2)", "range", "claim.upper", "claim | attr('upper')", "[joiner()]"],
+)
+def test_a_template_printing_a_python_object_is_refused(cli, tmp_path, printed: str) -> None:
+    """An object printed bare is its memory address: other text, and another dataset
+    fingerprint, in every run. Calling a helper (a joiner's separator) still prints text."""
+    tasks, prompts = user_folders(tmp_path)
+    template = prompts / "claims" / "en-instruct.yaml"
+    template.write_text(
+        TEMPLATE.replace("Claim: {{ claim }}", f"{{{{ {printed} }}}} {{{{ claim }}}}")
+    )
+    args = ["build", "--task", "claims", "--sources", "en", "--budget", "2", "--data"]
+    args += [tmp_path / "data", "--tasks-dir", tasks, "--prompts-dir", prompts]
+    result = cli(*args, "--out", tmp_path / "ds")
+    assert_one_line_error(result, "prints a Python object")
+    assert not (tmp_path / "ds").exists()
+    template.write_text(
+        TEMPLATE.replace(
+            "Claim: {{ claim }}", "{% set j = joiner('/') %}{{ j() }}{{ j() }}{{ claim }}"
+        )
+    )
+    assert cli(*args, "--out", tmp_path / "ds").code == 0
+    from datasets import load_from_disk
+
+    text = str(load_from_disk(str(tmp_path / "ds")).to_list())
+    assert "/c" in text and "0x" not in text
+
+
+@pytest.mark.parametrize(
     "source",
     ["{{ [x.nosuch] }}", "{{ {'k': x.nosuch} }}", "{{ [x] | map(attribute='nosuch') | list }}"],
 )
