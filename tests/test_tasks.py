@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from pathlib import Path
 
@@ -120,6 +121,28 @@ def test_local_file_missing_a_column_is_named(tmp_path: Path) -> None:
     path = write_local(tmp_path, "xnli", "de", "train", rows, "jsonl")
     with pytest.raises(MsltError, match=f"{path}: missing column 'hypothesis'"):
         open_split(get_task("xnli"), "de", "train", str(tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("task", "row", "fragment"),
+    [
+        ("wikiann", {"tokens": ["a"], "ner_tags": [0, 1, 2]}, "1 tokens but 3 ner_tags"),
+        ("wikiann", {"tokens": ["b", "c"], "ner_tags": [3]}, "2 tokens but 1 ner_tags"),
+        ("wikiann", {"tokens": "ab", "ner_tags": [0, 0]}, "tokens must be a list of words"),
+        ("wikiann", {"tokens": [1, 2], "ner_tags": [0, 0]}, "tokens must be a list of words"),
+        ("xnli", {"premise": "a", "hypothesis": ["e"], "label": 0}, "column 'hypothesis' holds"),
+        ("xnli", {"premise": {"a": 1}, "hypothesis": "h", "label": 0}, "column 'premise' holds"),
+    ],
+)
+def test_rows_that_would_reach_the_prompt_wrong_are_named(
+    tmp_path: Path, task: str, row: dict, fragment: str
+) -> None:
+    """Tags paired with the wrong words, a word split into letters, a list printed as Python
+    writes it: each is a one-line error naming the file and row, never a dataset."""
+    path = write_local(tmp_path, task, "en", "train", [row, row], "jsonl")
+    with pytest.raises(MsltError, match=re.escape(fragment)) as caught:
+        open_split(get_task(task), "en", "train", str(tmp_path))
+    assert str(path) in str(caught.value)
 
 
 def test_local_directory_without_the_split_says_what_it_expected(tmp_path: Path) -> None:

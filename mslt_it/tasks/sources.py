@@ -118,6 +118,8 @@ class TableSplit:
             kept = np.flatnonzero(np.array([label != UNLABELLED for label in labels], dtype=bool))
         if "ner_tags" in self.task.columns:
             self._check_tags()
+        if self.task.kind == "classification":
+            self._check_text_columns()
         if self.task.check_row is not None and self.task.kind != "instructions":
             self._check_rows()  # small benchmark splits: every row, before any work
         self._kept = kept
@@ -150,15 +152,49 @@ class TableSplit:
                 )
 
     def _check_tags(self) -> None:
-        """Every NER tag id is one of the task's BIO tags."""
-
+        """Every NER tag id is one of the task's BIO tags, one per token: a row whose lists
+        differ in length would pair tags with the wrong words, and tokens given as one text
+        would be read letter by letter."""
         count = len(TAG_NAMES)
+        all_tokens = (
+            self.table.column("tokens").to_pylist() if "tokens" in self.table.column_names else None
+        )
         for index, tags in enumerate(self.table.column("ner_tags").to_pylist()):
-            bad = [t for t in tags or [] if not isinstance(t, int) or not 0 <= t < count]
+            if not isinstance(tags, list):
+                raise MsltError(
+                    f"{self.origin}: row {index}: ner_tags is {type(tags).__name__}, not a list "
+                    "of tag ids"
+                )
+            bad = [t for t in tags if not isinstance(t, int) or not 0 <= t < count]
             if bad:
                 raise MsltError(
                     f"{self.origin}: row {index}: ner_tags value {bad[0]!r} is not a tag id "
                     f"(0 to {count - 1})"
+                )
+            if all_tokens is None:
+                continue
+            tokens = all_tokens[index]
+            if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+                raise MsltError(
+                    f"{self.origin}: row {index}: tokens must be a list of words (text), got "
+                    f"{tokens!r:.60}"
+                )
+            if len(tokens) != len(tags):
+                raise MsltError(
+                    f"{self.origin}: row {index}: {len(tokens)} tokens but {len(tags)} ner_tags; "
+                    "a row has one tag per token"
+                )
+
+    def _check_text_columns(self) -> None:
+        """A classification row's columns besides its label are read as text: a list or a
+        mapping would reach the prompt as Python's text of it (``['e']``)."""
+        label = self.task.extra.get("label_column") or "label"
+        for column in self.task.columns:
+            kind = self.table.schema.field(column).type
+            if column != label and (pa.types.is_nested(kind) or pa.types.is_binary(kind)):
+                raise MsltError(
+                    f"{self.origin}: column {column!r} holds {kind}, not text; task "
+                    f"{self.task.name} reads it as text"
                 )
 
     def _check_rows(self) -> None:
