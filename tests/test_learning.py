@@ -475,6 +475,19 @@ def test_a_hand_edited_predictor_is_refused(planted: Path, tmp_path: Path, cli) 
     assert_one_line_error(cli(*ranked), "field 'k' is 0")
     saved.write_text(json.dumps(seal({**original, "trained_on": {"sets": [1]}})), "utf-8")
     assert_one_line_error(cli(*ranked), "trained_on.sets")
+    for name, value, fragment in (
+        ("sample", "abc", "options.sample"),
+        ("sample", [1], "options.sample"),
+        ("sample", True, "options.sample"),
+        ("sample", 0, "--sample: must be >= 1"),
+        ("size_model", {}, "options.size_model"),
+        ("size_model", "nosuch", "--size-model"),
+        ("tokenizer", False, "options.tokenizer"),
+        ("tokenizer", "", "options.tokenizer"),
+    ):
+        options = {**original["options"], name: value}
+        saved.write_text(json.dumps(seal({**original, "options": options})), "utf-8")
+        assert_one_line_error(cli(*ranked), str(saved), fragment)
 
 
 def test_nothing_is_written_or_noted_when_a_later_step_fails(tmp_path: Path, cli) -> None:

@@ -35,6 +35,7 @@ from mslt_it.errors import MsltError, allowed
 from mslt_it.files import read_user_text
 from mslt_it.io import atomic_write_text, is_sealed, seal
 from mslt_it.outputs import check_not_an_input, check_path_names, check_writable
+from mslt_it.selection.criteria import SelectionOptions
 from mslt_it.selection.features import feature_names
 from mslt_it.selection.measured import MAX_ABS_SCORE, MeasuredTransfer
 from mslt_it.selection.model_text import checked_model_text
@@ -301,6 +302,29 @@ def _check_save_path(path: Path, overwrite: bool, inputs: Sequence[Path]) -> Non
             ) from None
 
 
+OPTION_TYPES: dict[str, tuple[type, ...]] = {
+    "size_model": (str,), "l2v_variant": (str,), "tokenizer": (str, type(None)),
+    "data": (str,), "split": (str,), "sample": (int,),
+}  # fmt: skip
+"""The type of each of :data:`FEATURE_OPTIONS` in a predictor file."""
+
+
+def _check_options(options: dict[str, Any], where: str) -> None:
+    """A predictor's feature options, typed and within what ``select`` allows (an edited and
+    re-sealed file is still the user's input)."""
+    for name, value in options.items():
+        kinds = OPTION_TYPES[name]
+        if not isinstance(value, kinds) or isinstance(value, bool) or value == "":
+            wanted = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
+            raise MsltError(
+                f"{where}: options.{name} is {value!r:.40}; allowed: {wanted}, not empty"
+            )
+    try:
+        SelectionOptions(**options)
+    except MsltError as error:
+        raise MsltError(f"{where}: options: {error}") from None
+
+
 def _field(document: dict[str, Any], name: str, kind: type | tuple[type, ...], where: str) -> Any:
     value = document.get(name)
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
@@ -348,6 +372,7 @@ def load_predictor(path: str | Path, *, option: str = "--predictor") -> Transfer
     unknown = sorted(set(options) - set(FEATURE_OPTIONS))
     if unknown:
         raise MsltError(f"{where}: options {unknown[0]!r}; allowed: {allowed(FEATURE_OPTIONS)}")
+    _check_options(options, where)
     singles = _singles(document, where)
     expected = feature_names(bool(options.get("tokenizer")), bool(singles))
     if names != expected:
