@@ -255,6 +255,16 @@ def test_bad_results_files_are_one_line_errors(rows, fragment, tmp_path: Path, c
     assert path.read_bytes() == before
 
 
+def test_a_task_cell_is_read_as_the_other_cells_are(tmp_path: Path, cli) -> None:
+    """Spaces around a cell are trimmed in every column, the task's too (a spreadsheet's
+    " xnli" was "no rows of task xnli; its task column has xnli")."""
+    rows = [[" xnli ", *row] for row in _grid(3)]
+    path = _write(tmp_path / "r.csv", ["task", "sources", "lang", "score"], rows)
+    result = cli("select", "--task", "xnli", "--fit", path)
+    assert "no rows of task" not in result.err
+    assert result.code == 0, result.err
+
+
 def test_bad_options_are_one_line_errors(planted: Path, tmp_path: Path, cli) -> None:
     wrong = _write(tmp_path / "cols.csv", ["set", "score"], [["ar+de+zh", "1"]])
     assert_one_line_error(cli("select", "--task", "xnli", "--fit", wrong), "needs columns")
@@ -354,7 +364,7 @@ def test_save_never_replaces_what_is_not_a_predictor(planted: Path, tmp_path: Pa
     )
     assert_one_line_error(
         cli("select", "--task", "xnli", "--fit", planted, "--save", tmp_path / ("a" * 300)),
-        "cannot write",
+        "a file name holds at most 255",
     )
     saved.write_text("[1, 2", encoding="utf-8")
     assert_one_line_error(

@@ -600,6 +600,17 @@ def test_task_is_required_and_bad_files_are_one_line_errors(cli, tmp_path: Path)
     assert_one_line_error(cli("select", "--task", "xnli", "--evaluate", text), ":2", "'high'")
     twice = write_csv(tmp_path / "twice.csv", ["sources", "score"], [["en+de", 1], ["de+en", 2]])
     assert_one_line_error(cli("select", "--task", "xnli", "--evaluate", twice), "twice")
+    # --evaluate reads a results file as --fit does: an empty name, an empty file, Excel's BOM
+    empty_name = write_csv(tmp_path / "e.csv", ["sources", "score"], [["ar++de", 1], ["en", 2]])
+    assert_one_line_error(cli("select", "--task", "xnli", "--evaluate", empty_name), "empty name")
+    (tmp_path / "empty.csv").write_text("")
+    assert_one_line_error(
+        cli("select", "--task", "xnli", "--evaluate", tmp_path / "empty.csv"), "found none"
+    )
+    rows = [["ar+de", 1], ["en+fr", 2], ["de+zh", 3]]
+    bom = write_csv(tmp_path / "bom.csv", ["sources", "score"], rows)
+    bom.write_text("\ufeff" + bom.read_text(), encoding="utf-8")
+    assert cli("select", "--task", "xnli", "--evaluate", bom).code == 0
     vectors = write_csv(tmp_path / "v.csv", ["code", "f"], [["en", "x"]])
     assert_one_line_error(
         cli("select", "--task", "xnli", "--criterion", "l2v-custom", "--vectors", vectors),

@@ -37,7 +37,7 @@ from mslt_it.selection.learning import (
     check_predictor_k,
     options_of,
 )
-from mslt_it.selection.measured import finite_or_none, parse_score, split_sources
+from mslt_it.selection.measured import finite_or_none, parse_score, parse_sources
 from mslt_it.selection.objective import Objective
 from mslt_it.selection.predictor import TransferPredictor, load_predictor, results_changed
 from mslt_it.selection.search import best_sets, parse_k
@@ -316,16 +316,18 @@ def load_results_csv(
     if not path.exists() and not path.is_symlink():
         raise MsltError(f"--evaluate: no such file {str(path)!r}")
     where = f"--evaluate: {path}"  # a folder, a FIFO, a device: named when read
-    lines = [(n, row) for n, row in csv_rows(read_text_file(path, where), where) if row]
+    text = read_text_file(path, where).removeprefix("\ufeff")  # Excel's BOM, as --fit
+    lines = [(n, row) for n, row in csv_rows(text, where) if row]
     columns = [name.strip() for name in lines[0][1]] if lines else []
     if "sources" not in columns or "score" not in columns:
         raise MsltError(
-            f"--evaluate: {path} needs columns 'sources' and 'score', found {allowed(columns)}"
+            f"--evaluate: {path} needs columns 'sources' and 'score', found "
+            f"{allowed(columns) if columns else 'none'}"
         )
     results = []
     for line, cells in lines[1:]:
         row = dict(zip(columns, cells, strict=False))
-        sources = split_sources(row.get("sources") or "")
+        sources = list(parse_sources(row.get("sources") or "", f"{where}:{line}"))
         if not sources:
             raise MsltError(f"--evaluate: {path}:{line}: sources is empty")
         if task is not None:

@@ -93,7 +93,8 @@ def finite_or_none(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def _sources(cell: str, where: str) -> tuple[str, ...]:
+def parse_sources(cell: str, where: str) -> tuple[str, ...]:
+    """A results file's ``sources`` cell: distinct known codes, sorted (empty: a base model)."""
     codes = split_sources(cell)
     if cell.strip() and len(codes) != len(re.split(r"[,+]", cell)):
         raise MsltError(
@@ -145,11 +146,11 @@ def load_measured(
     for line, cells in lines[1:]:
         record = dict(zip(columns, cells, strict=False))
         at = f"{where}:{line}"
-        if "task" in columns and (record.get("task") or "") != task:
+        if "task" in columns and (record.get("task") or "").strip() != task:
             other_task += 1
-            tasks_found.add(str(record.get("task") or ""))
+            tasks_found.add((record.get("task") or "").strip())
             continue
-        sources = _sources(record.get("sources") or "", at)
+        sources = parse_sources(record.get("sources") or "", at)
         target = (record.get(target_column) or "").strip()
         if target not in task_languages:
             raise MsltError(
