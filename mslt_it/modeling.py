@@ -137,7 +137,7 @@ def load_tokenizer(
     check_tokenizer_folder(name_or_path, field)
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, RecursionError) as error:
         reason = " ".join(str(error).split())[:300] or type(error).__name__
         raise MsltError(
             f"{field}: cannot load a tokenizer from {name_or_path!r}: {reason}"

@@ -757,7 +757,7 @@ def sealed_json_of_kind(kind: str) -> Callable[[Path], bool]:
     def test(path: Path) -> bool:
         try:
             data = json.loads(path.read_bytes()[:100_000_000].decode("utf-8"))
-        except (OSError, ValueError):  # UnicodeDecodeError is a ValueError
+        except (OSError, ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
             return False
         return isinstance(data, dict) and data.get("kind") == kind and is_sealed(data)
 

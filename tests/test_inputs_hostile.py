@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -293,6 +294,11 @@ def test_model_folder_checks(tmp_path: Path, tiny_model_dir: Path) -> None:
     modeling.check_model_folder(str(tiny_model_dir))
     modeling.check_model_folder("org/name")  # a Hub id: the Hub decides
     assert modeling.load_tokenizer(str(tiny_model_dir)) is not None
+    deep = tmp_path / "deep"
+    shutil.copytree(tiny_model_dir, deep)
+    (deep / "tokenizer.json").write_text("[" * 100_000)  # Python's JSON reader recurses
+    with pytest.raises(MsltError, match=r"cannot load a tokenizer .*recursion"):
+        modeling.load_tokenizer(str(deep))
 
 
 def test_a_recipe_whose_model_is_a_dataset_fails_its_dry_run(

@@ -138,7 +138,7 @@ def model_context_length(model: str, tokenizer: Any, trust_remote_code: bool) ->
 
     try:
         config = AutoConfig.from_pretrained(model, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError, TypeError):
+    except (OSError, ValueError, TypeError, RecursionError):
         config = None
     for name in CONTEXT_FIELDS:
         value = getattr(config, name, None)

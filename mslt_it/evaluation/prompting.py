@@ -118,7 +118,7 @@ def stop_token_ids(model: str, tokenizer: Any, trust_remote_code: bool = False) 
         for token in eos if isinstance(eos, list) else [eos]:
             if token is not None and int(token) not in stops:
                 stops.append(int(token))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         pass  # no generation_config.json: the tokenizer's eos is all there is
     if not stops:
         raise MsltError(f"model: {model!r} has no eos token; cannot tell where an answer ends")

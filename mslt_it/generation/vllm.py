@@ -43,7 +43,11 @@ def adapter_rank(path: Path) -> int:
     config_path = Path(path) / "adapter_config.json"
     try:
         config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:  # JSONDecodeError, or a number too long to read
+    except (
+        OSError,
+        ValueError,
+        RecursionError,
+    ) as error:  # JSONDecodeError, or a number too long to read
         raise MsltError(f"adapter: cannot read {config_path}: {error}") from None
     ranks = [int(config.get("r", 8))]
     ranks += [int(r) for r in (config.get("rank_pattern") or {}).values()]

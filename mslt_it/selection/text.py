@@ -84,7 +84,7 @@ def mean_embeddings(
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     try:
         model = AutoModel.from_pretrained(model_name)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, RecursionError) as error:
         first = first_line(error)
         raise MsltError(f"--model: cannot load {model_name!r}: {first}") from None
     model.eval()

@@ -200,7 +200,7 @@ def read_cached_table(path: Path, feature_set: str, codes: list[str]) -> Feature
     """The cached table, or None when there is none or it is not for these inputs."""
     try:
         document = json.loads(read_user_bytes(path, "lang2vec cache", MAX_JSON_BYTES))
-    except (OSError, ValueError):  # MsltError too: not a regular file, or too large
+    except (OSError, ValueError, RecursionError):  # MsltError too: not a regular file, or too large
         return None  # absent or damaged: fetch again and overwrite
     return table_from_document(document, feature_set, codes)
 
@@ -240,7 +240,7 @@ def shipped_table(feature_set: str, codes: list[str]) -> FeatureTable | None:
     """
     try:
         document = json.loads(shipped_path(feature_set).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     shipped_codes = document.get("codes", []) if isinstance(document, dict) else []
     if not set(codes) <= set(shipped_codes):

@@ -154,7 +154,7 @@ def safetensors_whole(path: Path) -> bool:
             if size < 8 + length or length > 100_000_000:
                 return False
             header = json.loads(handle.read(length))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return False
     if not isinstance(header, dict):
         return False
