@@ -46,6 +46,19 @@ def resolved_path(path: str | Path, field: str) -> Path:
         raise MsltError(f"{field}: {str(path)!r} is a symlink loop") from None
 
 
+def listed(folder: Path, pattern: str, field: str) -> list[Path]:
+    """``folder.glob(pattern)``, sorted; a folder that changes while it is listed (a sub-folder
+    removed meanwhile, which ``glob`` does not skip) is a one-line error naming ``field``."""
+    try:
+        return sorted(folder.glob(pattern))
+    except OSError as error:
+        reason = os.strerror(error.errno) if error.errno else type(error).__name__
+        raise MsltError(
+            f"{field}: cannot list {str(folder)!r} ({reason}: {error.filename!r}; did it change "
+            "while it was read?)"
+        ) from None
+
+
 def check_regular_file(path: str | Path, field: str) -> int:
     """The size of ``path`` if it is a regular file (after symlinks); otherwise a one-line error."""
     try:

@@ -36,7 +36,7 @@ from jinja2 import meta
 from pydantic import BaseModel, ConfigDict
 
 from mslt_it.errors import MsltError, allowed
-from mslt_it.files import resolved_path
+from mslt_it.files import listed, resolved_path
 from mslt_it.paths import PROMPTS_DIR, shipped_folder
 from mslt_it.prompt_bounds import (
     ENVIRONMENT,
@@ -376,6 +376,9 @@ def _check_labels_told_apart(template: PromptTemplate, row: Row, lang: str) -> N
         seen[rendered] = name
 
 
+PROMPTS_FIELD = "prompts-dir"
+
+
 def template_files(dirs: Iterable[Path]) -> list[tuple[str, Path]]:
     """``(id, path)`` of every ``<task>/<name>.yaml`` under the given prompt folders.
 
@@ -389,7 +392,10 @@ def template_files(dirs: Iterable[Path]) -> list[tuple[str, Path]]:
         if not root.is_dir():
             raise MsltError(f"prompts-dir: {str(root)!r} is not a directory")
         check_layout(root)
-        for path in sorted(root.glob("*/*.yaml")) + sorted(root.glob("*/*.yml")):
+        for path in [
+            *listed(root, "*/*.yaml", PROMPTS_FIELD),
+            *listed(root, "*/*.yml", PROMPTS_FIELD),
+        ]:
             if path.name.startswith("."):  # an editor's lock or backup (.#x.yaml), hidden
                 continue
             resolved = resolved_path(path, "prompts-dir")
@@ -407,7 +413,7 @@ def check_layout(root: Path) -> None:
     skipped without a word, and the user's template silently did not exist.
     """
     for pattern in ("*.yaml", "*.yml", "*/*/*.yaml", "*/*/*.yml"):
-        for path in sorted(root.glob(pattern)):
+        for path in listed(root, pattern, PROMPTS_FIELD):
             if path.is_file():
                 raise MsltError(
                     f"prompts-dir: {str(path)!r} is not where a template is read: a template "

@@ -204,3 +204,20 @@ def test_two_files_for_one_split_are_refused_not_one_silently_read(cli, tmp_path
     assert_one_line_error(cli(*args), "both", "test.parquet", "test.jsonl", "keep one")
     (folder / "test.jsonl").unlink()
     assert cli(*args).code == 0
+
+
+def test_a_folder_that_changes_while_it_is_listed_is_one_line(cli, monkeypatch, tmp_path) -> None:
+    """``glob`` raises when a sub-folder vanishes between listing and reading it (another
+    process cleaning up, or ``/proc``): a one-line error, not an internal one."""
+    tasks, prompts = user_folders(tmp_path)
+    real_glob = Path.glob
+
+    def vanishing(self, pattern):
+        if self in (tasks, prompts):
+            raise FileNotFoundError(2, "No such file or directory", str(self / "d38"))
+        return real_glob(self, pattern)
+
+    monkeypatch.setattr(Path, "glob", vanishing)
+    for option, folder in (("--prompts-dir", prompts), ("--tasks-dir", tasks)):
+        result = cli("prompts", "list", option, folder)
+        assert_one_line_error(result, "cannot list", "d38", "change")

@@ -48,7 +48,7 @@ from jinja2 import nodes
 from jinja2.parser import Parser
 
 from mslt_it.errors import MsltError, allowed
-from mslt_it.files import MAX_TEXT_BYTES, read_user_bytes, resolved_path
+from mslt_it.files import MAX_TEXT_BYTES, listed, read_user_bytes, resolved_path
 from mslt_it.languages import REGISTRY_COLUMNS, all_languages, languages_of_task
 from mslt_it.paths import TASKS_DIR
 from mslt_it.prompt_bounds import (
@@ -417,7 +417,7 @@ def definition_files(folders: Iterable[Path]) -> list[Path]:
     for folder in folders:
         if not folder.is_dir():
             raise MsltError(f"tasks-dir: {str(folder)!r} is not a directory")
-        for path in sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml")):
+        for path in [*listed(folder, "*.yaml", "tasks-dir"), *listed(folder, "*.yml", "tasks-dir")]:
             if path.name.startswith("."):  # an editor's lock or backup (.#task.yaml), hidden
                 continue
             resolved = resolved_path(path, "tasks-dir")
