@@ -221,3 +221,19 @@ def test_a_folder_that_changes_while_it_is_listed_is_one_line(cli, monkeypatch, 
     for option, folder in (("--prompts-dir", prompts), ("--tasks-dir", tasks)):
         result = cli("prompts", "list", option, folder)
         assert_one_line_error(result, "cannot list", "d38", "change")
+
+
+def test_render_shows_control_characters_as_escapes(cli, tmp_path: Path) -> None:
+    """A template (or a row) that holds terminal escapes cannot retitle the window or recolour
+    the screen through `prompts render`: they are shown as escapes."""
+    tasks, prompts = user_folders(tmp_path)
+    template = prompts / "claims" / "en-instruct.yaml"
+    escapes = "\\\\x1b]0;pwned\\\\x07\\\\x1b[31m"
+    template.write_text(
+        TEMPLATE.replace("Claim: {{ claim }}", f"{{{{ '{escapes}' }}}}{{{{ claim }}}}")
+    )
+    args = ["claims/en-instruct", "--task", "claims", "--lang", "en", "--data", tmp_path / "data"]
+    result = cli("prompts", "render", *args, "--tasks-dir", tasks, "--prompts-dir", prompts)
+    assert result.code == 0, result.err
+    assert "\x1b" not in result.out and "\x07" not in result.out
+    assert "\\x1b]0;pwned\\x07\\x1b[31mc0" in result.out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Annotated
 
@@ -111,6 +112,17 @@ def render(
         raise MsltError(f"--index: must be between 0 and {len(rows) - 1}, got {index}")
     rendered = template.render(rows.rows([index])[0], lang)
     STDOUT.rule("instruction")
-    STDOUT.print(rendered.instruction, markup=False, highlight=False)
+    STDOUT.print(visible(rendered.instruction), markup=False, highlight=False)
     STDOUT.rule("answer")
-    STDOUT.print(rendered.answer, markup=False, highlight=False)
+    STDOUT.print(visible(rendered.answer), markup=False, highlight=False)
+
+
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+"""Control characters but newline and tab: C0, DEL and C1."""
+
+
+def visible(text: str) -> str:
+    """A prompt as a person reads it: a control character is shown as its escape (``\\x1b``),
+    never sent to the terminal, where it would move the cursor, retitle the window or hide
+    text. The model sees the character itself."""
+    return CONTROL.sub(lambda found: repr(found.group())[1:-1], text)
