@@ -1431,3 +1431,11 @@ def test_a_parquet_file_is_read_as_pyarrow_reads_it_and_a_dictionary_bomb_is_ref
                  tmp_path / "data", "--out", tmp_path / "ds")  # fmt: skip
     assert_one_line_error(result, "decodes to more than 1,000,000 bytes of text")
     assert not (tmp_path / "ds").exists()
+
+
+def test_a_name_in_an_error_keeps_its_spaces(cli, tmp_path: Path) -> None:
+    """Only line breaks are flattened: 'a  b.csv' (two spaces) is named as given, since
+    'a b.csv' may be another file, one that exists."""
+    (tmp_path / "a b.csv").write_text("sources,lang,score\n")
+    result = cli("select", "--task", "xnli", "--fit", tmp_path / "a  b.csv")
+    assert_one_line_error(result, "no such file", "a  b.csv")

@@ -20,6 +20,7 @@ import importlib
 import logging
 import os
 import pkgutil
+import re
 import signal
 import sys
 import threading
@@ -100,9 +101,15 @@ def _is_scripts_folder(folder: str) -> bool:
     return scripts is not None and os.path.abspath(scripts) == folder
 
 
+LINE_BREAKS = re.compile(r"\s*[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]\s*")
+"""Every character ``str.splitlines`` breaks at, with the white space around it."""
+
+
 def one_line(text: str) -> str:
-    """``text`` on one line, cut to :data:`MESSAGE_LIMIT` characters."""
-    flat = " ".join(str(text).split())
+    """``text`` on one line, cut to :data:`MESSAGE_LIMIT` characters. Only line breaks become
+    spaces: the spaces inside a quoted name stay as given (``'a  b.csv'`` is not ``'a b.csv'``,
+    which may be another file)."""
+    flat = LINE_BREAKS.sub(" ", str(text).strip())
     return flat if len(flat) <= MESSAGE_LIMIT else flat[: MESSAGE_LIMIT - 1] + "…"
 
 
