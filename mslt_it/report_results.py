@@ -248,11 +248,15 @@ LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?$")
 """A language code as results files hold them: ``en``, ``ceb``, ``zh-Hans``."""
 
 
-def sources_in(data: dict[str, Any]) -> tuple[str, ...]:
-    """The adapter's source languages recorded in a results.json (none for a base model)."""
+def sources_in(data: dict[str, Any], path: Path) -> tuple[str, ...]:
+    """The adapter's source languages recorded in the results.json ``path`` (none for a base
+    model). Checked for their form, not against mslt-it's language table: a user's task may
+    use codes it does not list (``zh-Hans``)."""
     adapter = data.get("adapter")
     if adapter is not None and not isinstance(adapter, dict):
-        raise MsltError(f"run dir: adapter: expected a mapping or null, got {adapter!r:.60}")
+        raise MsltError(
+            f"run dir: {path}: adapter: expected a mapping or null, got {adapter!r:.60}"
+        )
     sources = (adapter or {}).get("sources")
     if not sources:
         return ()
@@ -262,8 +266,8 @@ def sources_in(data: dict[str, Any]) -> tuple[str, ...]:
         or len(set(sources)) != len(sources)
     ):
         raise MsltError(
-            "run dir: adapter.sources must be a list of distinct language codes (en, ceb, "
-            f"zh-Hans), got {sources!r:.60}"
+            f"run dir: {path}: adapter.sources must be a list of distinct language codes (en, "
+            f"ceb, zh-Hans), got {sources!r:.60}"
         )
     return tuple(sources)
 
@@ -287,7 +291,7 @@ def run_names(files: list[Path], documents: list[dict[str, Any]]) -> list[str]:
     row of the report or scores.csv ever stands for two runs.
     """
     labels = [
-        run_label(sources_in(data), str(data.get("run") or path.parent.name))
+        run_label(sources_in(data, path), str(data.get("run") or path.parent.name))
         for path, data in zip(files, documents, strict=True)
     ]
     names = list(labels)
@@ -332,7 +336,7 @@ def scores_of(data: dict[str, Any], path: Path, name: str) -> list[Score]:
     negative counts, task names that are not plain names), each a one-line error naming the
     file and the field.
     """
-    sources = sources_in(data)
+    sources = sources_in(data, path)
     synthetic = data.get("data") == "synthetic"
     out = []
     for task, per_task in data["tasks"].items():

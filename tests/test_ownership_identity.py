@@ -287,7 +287,8 @@ def test_report_refuses_impossible_numbers(cli, tmp_path: Path, entry: dict, fra
 def test_report_refuses_sources_that_are_not_language_codes(cli, tmp_path, adapter, fragment):
     document = {**results_document(50.0), "adapter": adapter}
     write_results(tmp_path / "ev", document)
-    assert_one_line_error(cli("report", tmp_path / "ev", "--out", tmp_path / "rep"), fragment)
+    result = cli("report", tmp_path / "ev", "--out", tmp_path / "rep")
+    assert_one_line_error(result, fragment, str(tmp_path / "ev" / "results.json"))
     assert not (tmp_path / "rep").exists()
 
 
