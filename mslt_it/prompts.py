@@ -180,7 +180,8 @@ class PromptTemplate:
         except MsltError:
             raise
         except Exception as error:  # the bounds, a bad filter, a type error on this row's data
-            raise MsltError(f"{self.path}: cannot render for {lang}: {describe(error)}") from None
+            which = f"row {row['id']}" if isinstance(row.get("id"), str) else lang
+            raise MsltError(f"{self.path}: cannot render {which}: {describe(error)}") from None
         return RenderedExample(instruction.strip(), answer.strip())
 
 

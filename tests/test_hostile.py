@@ -1439,3 +1439,22 @@ def test_a_name_in_an_error_keeps_its_spaces(cli, tmp_path: Path) -> None:
     (tmp_path / "a b.csv").write_text("sources,lang,score\n")
     result = cli("select", "--task", "xnli", "--fit", tmp_path / "a  b.csv")
     assert_one_line_error(result, "no such file", "a  b.csv")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("prompts", "list", "--prompts-dir", ""),
+        ("prompts", "list", "--tasks-dir", " "),
+        ("tiny-model", ""),
+        ("run", "recipes/demo.yaml", "--emit-slurm", ""),
+        ("report", "", "--out", "r"),
+        ("build", "--task", "xnli", "--sources", "en", "--budget", "2", "--out", ""),
+        ("select", "--task", "xnli", "--fit", ""),
+    ],
+)
+def test_an_empty_path_is_refused_not_read_as_the_current_folder(cli, args) -> None:
+    """``Path("")`` is ``.``: an empty value read the current folder (``--prompts-dir ''``) or
+    found it in use (``tiny-model ''``). Every path option refuses it by name."""
+    result = cli(*args)
+    assert_one_line_error(result, "an empty path")

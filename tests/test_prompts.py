@@ -210,3 +210,12 @@ def test_prompts_render_errors_are_one_line(cli) -> None:
         "is for xnli, not wikiann",
     )
     assert_one_line_error(cli("prompts", "show", "xnli/nope"), "unknown id 'xnli/nope'")
+
+
+def test_a_row_too_long_to_render_is_named_beside_the_template() -> None:
+    """A 1.5-million-character premise breaks the output bound: the error names the row (the
+    data's fault), not only the template file."""
+    template = get_template("xnli/en-instruct")
+    row = {"premise": "x" * 1_500_000, "hypothesis": "h", "label": 0, "id": "xnli/en/test/7"}
+    with pytest.raises(MsltError, match=r"en-instruct\.yaml: cannot render row xnli/en/test/7: "):
+        template.render(row, "en")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from mslt_it.cli.common import stdout_console
+from mslt_it.cli.common import nonempty_path, stdout_console
 from mslt_it.outputs import KIND_FILES, adopt_output
 
 STDOUT = stdout_console()
@@ -18,7 +18,10 @@ def register(app: typer.Typer) -> None:
 
 
 def adopt(
-    folder: Annotated[Path, typer.Argument(help="An output folder written by an older mslt-it.")],
+    folder: Annotated[
+        Path,
+        typer.Argument(help="An output folder written by an older mslt-it.", parser=nonempty_path),
+    ],
     kind: Annotated[str, typer.Option(help=f"What the folder holds: {', '.join(KIND_FILES)}.")],
 ) -> None:
     """Mark FOLDER as mslt-it's output of KIND, so --overwrite and resume may use it.

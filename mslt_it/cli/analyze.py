@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mslt_it.cli.common import print_whole, split_codes, stdout_console
+from mslt_it.cli.common import nonempty_path, print_whole, split_codes, stdout_console
 from mslt_it.named_models import resolve_model_name
 
 STDOUT = stdout_console()
@@ -24,7 +24,10 @@ def analyze(
     model: Annotated[str, typer.Option(help="Base model: Hub id or local folder.")],
     langs: Annotated[str, typer.Option(help="Comma-separated languages, e.g. en,de,ar,sw.")],
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="Folder for analysis.json and the PNGs.")
+        Path,
+        typer.Option(
+            "--out", "-o", help="Folder for analysis.json and the PNGs.", parser=nonempty_path
+        ),
     ],
     adapter: Annotated[
         list[str] | None,
@@ -36,7 +39,10 @@ def analyze(
     ] = None,
     parallel: Annotated[
         Path | None,
-        typer.Option(help="CSV/JSONL/Parquet of parallel sentences, one column per language."),
+        typer.Option(
+            help="CSV/JSONL/Parquet of parallel sentences, one column per language.",
+            parser=nonempty_path,
+        ),
     ] = None,
     split: Annotated[str, typer.Option(help="XNLI split: train, validation or test.")] = "test",
     field: Annotated[

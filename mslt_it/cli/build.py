@@ -10,7 +10,9 @@ from rich.table import Table
 
 from mslt_it.cli.common import (
     SHIPPED_TASKS,
+    PromptsDir,
     TasksDir,
+    nonempty_path,
     print_whole,
     split_codes,
     stdout_console,
@@ -26,7 +28,10 @@ def register(app: typer.Typer) -> None:
 
 
 def build(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the dataset to.")],
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Folder to write the dataset to.", parser=nonempty_path),
+    ],
     task: Annotated[
         str | None,
         typer.Option(
@@ -55,9 +60,7 @@ def build(
     template: Annotated[
         str | None, typer.Option(help="Prompt template id (default: <task>/en-instruct).")
     ] = None,
-    prompts_dir: Annotated[
-        list[str] | None, typer.Option(help="Extra folder of prompt templates (repeatable).")
-    ] = None,
+    prompts_dir: PromptsDir = None,
     data: Annotated[
         str | None, typer.Option(help="hub, synthetic, or a folder DIR/<task>/<lang>/<split>.jsonl")
     ] = None,
@@ -83,7 +86,10 @@ def build(
         ),
     ] = None,
     recipe: Annotated[
-        Path | None, typer.Option(help="Recipe YAML; its `data` section is used, options override.")
+        Path | None,
+        typer.Option(
+            help="Recipe YAML; its `data` section is used, options override.", parser=nonempty_path
+        ),
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output folder.")] = False,
     tasks_dir: TasksDir = None,

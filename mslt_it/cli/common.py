@@ -22,11 +22,34 @@ def split_codes(value: str | None, field: str) -> list[str]:
     return codes
 
 
+def nonempty_path(value: str | Path) -> Path:
+    """The parser of every path option: ``Path("")`` is ``.``, so an empty value would silently
+    mean the current folder (``--prompts-dir ''`` read it, ``tiny-model ''`` found it in use)."""
+    return Path(nonempty_path_text(value))
+
+
+def nonempty_path_text(value: str | Path) -> str:
+    """:func:`nonempty_path` for an option kept as text (a folder passed on to a config)."""
+    if isinstance(value, Path):
+        return str(value)
+    if not value.strip():
+        raise typer.BadParameter("an empty path; give a file or folder")
+    return value
+
+
+PromptsDir = Annotated[
+    list[str] | None,
+    typer.Option(help="Extra folder of prompt templates (repeatable).", parser=nonempty_path_text),
+]
+"""The option every command that reads templates offers (see mslt_it.prompts)."""
+
+
 TasksDir = Annotated[
     list[Path] | None,
     typer.Option(
         "--tasks-dir",
         help="Extra folder of task definitions (one YAML file per task; repeatable).",
+        parser=nonempty_path,
     ),
 ]
 """The option every command that takes a task offers (see mslt_it.tasks.definitions)."""

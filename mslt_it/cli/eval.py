@@ -11,7 +11,9 @@ from rich.table import Table
 from mslt_it.cli.common import (
     SHIPPED_SUITES,
     SHIPPED_TASKS,
+    PromptsDir,
     TasksDir,
+    nonempty_path,
     print_whole,
     split_codes,
     stdout_console,
@@ -29,7 +31,12 @@ def register(app: typer.Typer) -> None:
 
 
 def eval_command(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for predictions and results.")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", "-o", help="Folder for predictions and results.", parser=nonempty_path
+        ),
+    ],
     model: Annotated[
         list[str] | None,
         typer.Option(
@@ -74,9 +81,7 @@ def eval_command(
             help="Allow a template other than the one the adapter was trained with.",
         ),
     ] = None,
-    prompts_dir: Annotated[
-        list[str] | None, typer.Option(help="Extra folder of prompt templates (repeatable).")
-    ] = None,
+    prompts_dir: PromptsDir = None,
     system_prompt: Annotated[
         str | None, typer.Option(help="System message (default: the adapter's run.json).")
     ] = None,
@@ -115,7 +120,10 @@ def eval_command(
         int | None, typer.Option(help="Bootstrap resamples per language (0: none).")
     ] = None,
     recipe: Annotated[
-        Path | None, typer.Option(help="Recipe YAML; its `eval` section is used, options override.")
+        Path | None,
+        typer.Option(
+            help="Recipe YAML; its `eval` section is used, options override.", parser=nonempty_path
+        ),
     ] = None,
     overwrite: Annotated[
         bool, typer.Option(help="Start over in an --out that holds another evaluation.")
@@ -203,14 +211,17 @@ def compare(config: Any, models: list[str], out: Path, overwrite: bool) -> None:
 
 
 def score_command(
-    predictions: Annotated[Path, typer.Argument(help="predictions.jsonl from `mslt-it eval`.")],
+    predictions: Annotated[
+        Path, typer.Argument(help="predictions.jsonl from `mslt-it eval`.", parser=nonempty_path)
+    ],
     out: Annotated[
         Path | None,
-        typer.Option(help="Where to write the scores (default: rescored.json beside the file)."),
+        typer.Option(
+            help="Where to write the scores (default: rescored.json beside the file).",
+            parser=nonempty_path,
+        ),
     ] = None,
-    prompts_dir: Annotated[
-        list[str] | None, typer.Option(help="Extra folder of prompt templates (repeatable).")
-    ] = None,
+    prompts_dir: PromptsDir = None,
     seed: Annotated[
         int | None,
         typer.Option(help="Bootstrap seed (default: the run's).", min=0, max=2**32 - 1),

@@ -12,16 +12,12 @@ from rich.control import strip_control_codes
 from rich.table import Table
 from rich.text import Text
 
-from mslt_it.cli.common import TasksDir, print_whole, stdout_console, use_tasks_dirs
+from mslt_it.cli.common import PromptsDir, TasksDir, print_whole, stdout_console, use_tasks_dirs
 from mslt_it.errors import MsltError
 
 STDOUT = stdout_console()
 STDERR = Console(stderr=True)
 prompts_app = typer.Typer(help="List, show and render prompt templates.", no_args_is_help=True)
-
-PromptsDir = Annotated[
-    list[str] | None, typer.Option(help="Extra folder of prompt templates (repeatable).")
-]
 
 
 def register(app: typer.Typer) -> None:

@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from mslt_it.cli.common import nonempty_path
+
 STDOUT = Console()
 STDERR = Console(stderr=True)
 
@@ -17,8 +19,13 @@ def register(app: typer.Typer) -> None:
 
 
 def report(
-    run_dirs: Annotated[list[Path], typer.Argument(help="Folders holding results.json files.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for report.md, CSV, PNGs.")],
+    run_dirs: Annotated[
+        list[Path], typer.Argument(help="Folders holding results.json files.", parser=nonempty_path)
+    ],
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Folder for report.md, CSV, PNGs.", parser=nonempty_path),
+    ],
     overwrite: Annotated[bool, typer.Option(help="Replace an existing report folder.")] = False,
     compare: Annotated[
         tuple[str, str] | None,

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from mslt_it.cli.common import print_whole, stdout_console
+from mslt_it.cli.common import nonempty_path, print_whole, stdout_console
 from mslt_it.errors import MsltError
 
 STDOUT = stdout_console()
@@ -27,7 +27,9 @@ def register(app: typer.Typer) -> None:
 
 
 def run(
-    recipe: Annotated[Path, typer.Argument(help="Recipe YAML (see recipes/).")],
+    recipe: Annotated[
+        Path, typer.Argument(help="Recipe YAML (see recipes/).", parser=nonempty_path)
+    ],
     out_text: Annotated[
         str | None,
         typer.Option(
@@ -45,7 +47,10 @@ def run(
     ] = None,
     emit_slurm: Annotated[
         Path | None,
-        typer.Option(help="Write a Slurm array script (one task per run) here and stop."),
+        typer.Option(
+            help="Write a Slurm array script (one task per run) here and stop.",
+            parser=nonempty_path,
+        ),
     ] = None,
 ) -> None:
     """Carry out a recipe: build, train, evaluate and report every run it names.

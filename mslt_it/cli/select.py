@@ -14,6 +14,7 @@ from rich.table import Table
 from mslt_it.cli.common import (
     SHIPPED_TASKS,
     TasksDir,
+    nonempty_path,
     print_whole,
     split_codes,
     stdout_console,
@@ -94,7 +95,8 @@ def select(
         Path | None,
         typer.Option(
             help="CSV code,feature…: defines l2v-custom; overrides a lang2vec set whose "
-            "feature names it has."
+            "feature names it has.",
+            parser=nonempty_path,
         ),
     ] = None,
     diversity_weight: Annotated[
@@ -118,13 +120,17 @@ def select(
     ] = "auto",
     evaluate: Annotated[
         Path | None,
-        typer.Option(help="CSV of measured results (sources,score): rank each criterion's pick."),
+        typer.Option(
+            help="CSV of measured results (sources,score): rank each criterion's pick.",
+            parser=nonempty_path,
+        ),
     ] = None,
     fit: Annotated[
         Path | None,
         typer.Option(
             help="Measured results to learn from: a report's scores.csv, or a CSV of sources, "
-            "lang (or target), score. Prints held-out skill next to every heuristic's."
+            "lang (or target), score. Prints held-out skill next to every heuristic's.",
+            parser=nonempty_path,
         ),
     ] = None,
     save: Annotated[
@@ -151,7 +157,8 @@ def select(
         Path | None,
         typer.Option(
             help="A predictor from --fit --save: for --criterion learned or sslt-measured, "
-            "and --suggest."
+            "and --suggest.",
+            parser=nonempty_path,
         ),
     ] = None,
     suggest: Annotated[

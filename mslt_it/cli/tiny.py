@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from mslt_it.cli.common import stdout_console
+from mslt_it.cli.common import nonempty_path, stdout_console
 from mslt_it.errors import MsltError
 
 STDOUT = stdout_console()
@@ -18,7 +18,10 @@ def register(app: typer.Typer) -> None:
 
 
 def tiny_model(
-    out_dir: Annotated[Path, typer.Argument(help="Folder to write the model and tokenizer to.")],
+    out_dir: Annotated[
+        Path,
+        typer.Argument(help="Folder to write the model and tokenizer to.", parser=nonempty_path),
+    ],
     seed: Annotated[int, typer.Option(help="Seed of the weights and of the pre-training.")] = 0,
     steps: Annotated[
         int | None,

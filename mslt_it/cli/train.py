@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mslt_it.cli.common import print_whole, stdout_console
+from mslt_it.cli.common import nonempty_path, print_whole, stdout_console
 from mslt_it.errors import MsltError
 from mslt_it.named_models import resolve_model_name
 
@@ -26,7 +26,12 @@ def register(app: typer.Typer) -> None:
 
 
 def train(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the adapter and run.json.")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", "-o", help="Folder for the adapter and run.json.", parser=nonempty_path
+        ),
+    ],
     dataset: Annotated[
         str | None, typer.Option(help="Dataset folder from `mslt-it build`.")
     ] = None,
@@ -34,7 +39,8 @@ def train(
     recipe: Annotated[
         Path | None,
         typer.Option(
-            help="Recipe YAML; its `model` and `train` sections are used, options override."
+            help="Recipe YAML; its `model` and `train` sections are used, options override.",
+            parser=nonempty_path,
         ),
     ] = None,
     eval_dataset: Annotated[
@@ -267,8 +273,12 @@ def first_last(points: list[list[float]], form: str) -> str:
 
 
 def merge(
-    adapter_dir: Annotated[Path, typer.Argument(help="Output folder of `mslt-it train`.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the merged model.")],
+    adapter_dir: Annotated[
+        Path, typer.Argument(help="Output folder of `mslt-it train`.", parser=nonempty_path)
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for the merged model.", parser=nonempty_path)
+    ],
     dtype: Annotated[
         str, typer.Option(help="dtype to load the base in: auto, bfloat16, float16, float32.")
     ] = "auto",
