@@ -170,6 +170,10 @@ def recipe_section(path: str | Path, name: str) -> Any:
     raw = load_yaml(path)
     use_recipe_tasks_dirs(path, raw.get("tasks_dir"))
     section = raw.get(name)
+    if section is not None and not isinstance(section, dict):
+        raise MsltError(
+            f"{path}: {name}: expected a section (a mapping of settings), got {section!r:.40}"
+        )
     if name == "data" and isinstance(section, dict) and not section.get("sources"):
         sources = recipe_sources(path, raw) if "sources" in raw else None
         if sources:

@@ -48,6 +48,8 @@ def describe_error(error: ValidationError, prefix: str = "") -> str:
         bound = next(iter(first.get("ctx", {}).values()), "?")
         return f"{where}: must be {symbol} {bound}, got {given}"
     message = first["msg"].removeprefix("Value error, ")
+    if not first["loc"]:  # a check of the whole section: its input is all of it, not a value
+        return f"{where}: {message[0].lower()}{message[1:]}"
     return f"{where}: {message[0].lower()}{message[1:]}, got {given}"
 
 

@@ -581,3 +581,12 @@ def test_any_generated_expression_evaluates_or_raises_within_the_bounds(
             with contextlib.suppress(NotPlain):
                 assert plain(row) == value
     assert time.monotonic() - started < bounds.RENDER_SECONDS + 5
+
+
+def test_a_check_of_the_whole_definition_does_not_echo_it(tmp_path: Path) -> None:
+    """A rule across fields (the label column among the columns) names the rule; it does not
+    print the whole definition after it as the value it got."""
+    text = CLASSIFICATION.replace("label_column: label", "label_column: nosuch")
+    text += "example: {text: " + "long words " * 20 + ", label: 0}\n"
+    message = one_line_error(write(tmp_path, "t", text), "label_column: 'nosuch'")
+    assert "got {" not in message and "long words" not in message

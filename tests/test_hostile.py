@@ -1458,3 +1458,15 @@ def test_an_empty_path_is_refused_not_read_as_the_current_folder(cli, args) -> N
     found it in use (``tiny-model ''``). Every path option refuses it by name."""
     result = cli(*args)
     assert_one_line_error(result, "an empty path")
+
+
+@pytest.mark.parametrize("section", ["data", "eval"])
+def test_a_recipe_section_of_the_wrong_type_is_named_as_such(cli, tmp_path, section) -> None:
+    """``data: 5`` is a section of the wrong type, not a missing one."""
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"name: r\n{section}: 5\n")
+    command = "build" if section == "data" else "eval"
+    result = cli(command, "--recipe", recipe, "--out", tmp_path / "o")
+    assert_one_line_error(result, f"{section}: expected a section", "got 5")
+    recipe.write_text("name: r\n")
+    assert_one_line_error(cli(command, "--recipe", recipe, "--out", tmp_path / "o"), "has no")
