@@ -216,8 +216,8 @@ def foreign_files(folder: Path) -> list[str]:
     A file is mslt-it's when the marker lists it unchanged (:func:`file_fingerprint`: a file
     the user edited is theirs now), when it lies in an output of its own that this kind holds
     (:data:`NESTED_KINDS`, whose marker answers for it), or when it is one of the working files
-    (:func:`working_files`). A marker of an older
-    version lists no files; then its kind's file patterns (:data:`KIND_FILES`) vouch.
+    (:func:`working_files`). A marker of an older version lists no files; then its kind's file
+    patterns (:data:`KIND_FILES`) vouch.
     """
     folder = Path(folder)
     marker = _marker(folder)
