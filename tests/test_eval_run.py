@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error
+from conftest import assert_one_line_error, hold_lock
 from test_eval_support import make_adapter, study_adapters
 
 from mslt_it.evaluation import EvalConfig, evaluate, load_results, load_suite, shipped_suites
@@ -495,6 +495,37 @@ def test_several_models_in_one_call_give_a_comparison(cli, tiny_model_dir, tmp_p
         assert Path(model_record).name == Path(model).name
     first, second = scores(out / tiny_model_dir.name), scores(out / "other")
     assert any(a != b for (_, a), (_, b) in zip(first, second, strict=True))
+
+
+def test_a_comparison_holds_its_folder_and_never_mixes_in_old_results(
+    cli, tiny_model_dir, tmp_path
+):
+    """A second process on the same comparison stops at once, before it could replace one
+    model's evaluation while the first works on the next; a comparison is not written over an
+    evaluation of one model, whose results would stay beside it (and, with --overwrite, they
+    go)."""
+    other = altered_copy(tiny_model_dir, tmp_path / "other")
+    out = tmp_path / "cmp"
+    both = ["eval", "--model", tiny_model_dir, "--model", other, "--task", "xnli", "--langs",
+            "en", "--mode", "rank", "--out", out, *FAST]  # fmt: skip
+    holder = hold_lock(out, 60)
+    try:
+        result = cli(*both)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert_one_line_error(result, "being written by another mslt-it process", str(holder.pid))
+    assert not out.exists()
+
+    single = ["eval", "--model", tiny_model_dir, "--task", "xnli", "--langs", "en", "--mode",
+              "rank", "--out", out, *FAST]  # fmt: skip
+    assert cli(*single).code == 0
+    assert_one_line_error(cli(*both), "holds an evaluation of one model", "--overwrite")
+    assert (out / "results.json").is_file()
+    result = cli(*both, "--overwrite")
+    assert result.code == 0, result.err
+    assert not (out / "results.json").exists() and not (out / "predictions.jsonl").exists()
+    assert (out / "other" / "results.json").is_file()
 
 
 def test_comparing_a_model_twice_or_with_adapters_is_an_error(cli, tiny_model_dir, tmp_path):

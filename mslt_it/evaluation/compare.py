@@ -22,6 +22,7 @@ from mslt_it.outputs import (
     check_destination,
     check_nothing_foreign,
     check_owner,
+    holds_anything,
     mark_finished,
     mark_owner,
     output_lock,
@@ -90,20 +91,42 @@ def compare_models(
         plan_evaluation(config.model_copy(update={"model": model}), out / folders[model])
     created = not out.exists()
     try:
+        # The whole study under one lock: a second process on OUT stops at once, before it
+        # could replace one model's finished evaluation while the first works on the next.
         with output_lock(out):
             check_owner(out, kind="evaluation", existing_ok=True, overwrite=overwrite)
-            if overwrite and out.is_dir():
+            if overwrite and out.is_dir() and holds_anything(out):
                 check_nothing_foreign(out, "--out")  # nothing of the user's goes with it
+                shutil.rmtree(out)  # the whole study is replaced, no model's old results kept
+            elif out.is_dir():
+                check_no_single_evaluation(out)
             out.mkdir(parents=True, exist_ok=True)
             mark_owner(out, "evaluation")
-        outcomes = {}
-        for model in models:
-            single = config.model_copy(update={"model": model})
-            outcomes[model] = evaluate(single, out / folders[model], overwrite=overwrite)
-        report = write_report([out / folders[m] for m in models], out / COMPARISON, overwrite=True)
+            outcomes = {}
+            for model in models:
+                single = config.model_copy(update={"model": model})
+                outcomes[model] = evaluate(single, out / folders[model], overwrite=overwrite)
+            report = write_report(
+                [out / folders[m] for m in models], out / COMPARISON, overwrite=True
+            )
+            mark_finished(out, "evaluation")
     except MsltError:
         if created and out.is_dir() and not saved_predictions(out):
             shutil.rmtree(out, ignore_errors=True)
         raise
-    mark_finished(out, "evaluation")
     return Comparison(outcomes, report)
+
+
+ONE_MODEL_FILES = ("results.json", "predictions.jsonl", ".chunks")
+"""What an evaluation of one model holds at its top, where a comparison has a folder per model."""
+
+
+def check_no_single_evaluation(out: Path) -> None:
+    """A comparison is not written over an evaluation of one model: its results at the top
+    would stay, and a report of the folder would show them as another run."""
+    found = next((name for name in ONE_MODEL_FILES if (out / name).exists()), None)
+    if found is not None:
+        raise MsltError(
+            f"--out: {str(out)!r} holds an evaluation of one model ({found} at its top); a "
+            "comparison writes a folder per model: choose another folder or pass --overwrite"
+        )
