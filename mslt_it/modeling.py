@@ -137,7 +137,7 @@ def load_tokenizer(
     check_tokenizer_folder(name_or_path, field)
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError, RecursionError) as error:
+    except model_load_errors() as error:  # the tokenizer reads the model's config too
         reason = " ".join(str(error).split())[:300] or type(error).__name__
         raise MsltError(
             f"{field}: cannot load a tokenizer from {name_or_path!r}: {reason}"
@@ -156,6 +156,8 @@ def check_device(device: str, field: str = "--device") -> str:
         parsed = torch.device(device)
     except (RuntimeError, TypeError):
         raise MsltError(f"{field}: {device!r} is not a device; use cpu, cuda or cuda:N") from None
+    if parsed.type not in ("cpu", "cuda", "mps", "xpu"):  # meta holds no data to run on
+        raise MsltError(f"{field}: {device!r} cannot run a model; use cpu, cuda or cuda:N")
     if parsed.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:
@@ -182,12 +184,21 @@ def loading_adapter(path: str | Path, field: str = "adapter") -> Iterator[None]:
 
 
 def model_load_errors() -> tuple[type[BaseException], ...]:
-    """What loading a model's weights raises for a damaged folder: transformers' OSError and
-    ValueError, and safetensors' own error for a truncated or empty weights file (caught by
-    the loaders, which turn each into a one-line error naming the model)."""
+    """What loading a model's weights raises for a damaged folder (caught by the loaders, which
+    turn each into a one-line error naming the model): transformers' OSError and ValueError,
+    safetensors' own error for a truncated or empty weights file, the Hub library's for a
+    config field of the wrong type or heads that do not divide the hidden size, a RuntimeError
+    for weights whose shapes the config contradicts, and a config nested past Python's limit."""
     from safetensors import SafetensorError
 
-    return (OSError, ValueError, SafetensorError)
+    errors: tuple[type[BaseException], ...] = (
+        OSError, ValueError, TypeError, RuntimeError, RecursionError, SafetensorError,
+    )  # fmt: skip
+    try:
+        from huggingface_hub.errors import StrictDataclassError
+    except ImportError:  # an older huggingface_hub: configs were not validated
+        return errors
+    return (*errors, StrictDataclassError)
 
 
 def looks_like_a_path(name: str) -> bool:

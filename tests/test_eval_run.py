@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -620,3 +621,58 @@ def test_prompts_longer_than_the_context_are_cut_from_the_left_and_said_so(
     assert full.code == 0 and "note:" not in full.err  # nothing cut within 1,024 tokens
     kept = [json.loads(line) for line in (tmp_path / "ev2" / "predictions.jsonl").open()]
     assert all("truncated" not in record for record in kept)
+
+
+@pytest.mark.parametrize(
+    ("config", "fragment"),
+    [
+        ({"r": "abc"}, "r is 'abc'"),
+        ({"r": 1e300}, "r is 1e+300"),
+        ({"r": None}, "r is None"),
+        ({"r": 8.7}, "r is 8.7"),
+        ({"r": True}, "r is True"),
+        ({"r": 8, "rank_pattern": [1, 2]}, "rank_pattern is [1, 2]"),
+        ({"r": 8, "rank_pattern": {"q": 0}}, "rank_pattern.q is 0"),
+        ([1], "not a JSON object"),
+    ],
+)
+def test_a_damaged_adapter_rank_is_one_line_before_vllm_starts(tmp_path, config, fragment):
+    """vLLM sizes its LoRA slots by the largest rank: an edited adapter_config.json reached it
+    as a crash in its worker, or an internal error here."""
+    from mslt_it.errors import MsltError
+    from mslt_it.generation.vllm import max_lora_rank
+
+    (tmp_path / "adapter_config.json").write_text(json.dumps(config))
+    with pytest.raises(MsltError, match=re.escape(fragment)):
+        max_lora_rank({"a": tmp_path})
+
+
+def test_vllm_refusing_its_arguments_is_one_line(monkeypatch):
+    """An unknown key or a value vLLM's pydantic config refuses: one line naming the field."""
+    import types
+
+    import pydantic
+
+    from mslt_it.errors import MsltError
+    from mslt_it.generation import vllm as vllm_module
+    from mslt_it.generation.base import BackendOptions
+
+    class Refused(pydantic.BaseModel):
+        max_model_len: pydantic.PositiveInt
+
+    def refusing(**kwargs):
+        if "bogus_key" in kwargs:
+            raise TypeError("EngineArgs.__init__() got an unexpected keyword argument 'bogus_key'")
+        Refused(max_model_len=kwargs["max_model_len"])
+
+    monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=refusing))
+    monkeypatch.setitem(sys.modules, "vllm.lora", types.SimpleNamespace())
+    monkeypatch.setitem(sys.modules, "vllm.lora.request", types.SimpleNamespace(LoRARequest=None))
+    for extra, fragment in (
+        ({"bogus_key": 1}, "bogus_key"),
+        ({"max_model_len": -5}, "max_model_len:"),
+    ):
+        options = BackendOptions(model="m", engine_args=extra)
+        with pytest.raises(MsltError, match=r"^vllm_args: vLLM cannot start with them: ") as caught:
+            vllm_module.VLLMBackend(options)
+        assert fragment in str(caught.value) and "\n" not in str(caught.value)

@@ -265,6 +265,27 @@ def test_a_device_this_machine_lacks_is_a_one_line_error(
     assert_one_line_error(result, "cuda:7", "no CUDA device")
 
 
+def test_a_device_without_data_or_a_model_config_transformers_refuses_is_one_line(
+    cli, tiny_model_dir, tmp_path: Path
+) -> None:
+    """``--device meta`` holds no data (an internal error at the first copy); a config whose
+    heads do not divide the hidden size, or whose field has the wrong type, is refused by
+    transformers' own checks, and that refusal is one line naming the model."""
+    common = ["--task", "xnli", "--langs", "en", "--limit", "2", "--mode", "rank"]
+    result = cli("eval", "--model", tiny_model_dir, *common, "--device", "meta",
+                 "--out", tmp_path / "ev")  # fmt: skip
+    assert_one_line_error(result, "--device", "'meta' cannot run a model")
+    assert not (tmp_path / "ev").exists()
+    for name, value in (("num_attention_heads", 3), ("max_position_embeddings", "abc")):
+        model = tmp_path / f"m-{name}"
+        shutil.copytree(tiny_model_dir, model)
+        config = json.loads((model / "config.json").read_text())
+        (model / "config.json").write_text(json.dumps({**config, name: value}))
+        result = cli("eval", "--model", model, *common, "--out", tmp_path / f"ev-{name}")
+        assert_one_line_error(result, "cannot load", str(model))
+        assert not (tmp_path / f"ev-{name}").exists()
+
+
 # --------------------------------------------------------------------------- nonsense values
 
 

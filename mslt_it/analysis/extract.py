@@ -142,7 +142,7 @@ def count_hidden_states(model: str, trust_remote_code: bool = False) -> int:
 
     try:
         config = AutoConfig.from_pretrained(model, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError, RecursionError) as error:
+    except model_load_errors() as error:
         raise MsltError(f"--model: cannot load {model!r}: {first_line(error)}") from None
     text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
     layers = getattr(text_config, "num_hidden_layers", None)

@@ -27,7 +27,7 @@ from mslt_it.evaluation.prompting import ChatFormat, stop_token_ids
 from mslt_it.evaluation.store import RunStore
 from mslt_it.evaluation.suites import load_suite
 from mslt_it.identity import model_identity, rows_sha256, text_file_sha256
-from mslt_it.modeling import load_tokenizer
+from mslt_it.modeling import load_tokenizer, model_load_errors
 from mslt_it.progress import progress_bar
 from mslt_it.prompts import PromptTemplate, get_template
 from mslt_it.tasks import check_languages, default_template, get_task
@@ -138,7 +138,7 @@ def model_context_length(model: str, tokenizer: Any, trust_remote_code: bool) ->
 
     try:
         config = AutoConfig.from_pretrained(model, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError, TypeError, RecursionError):
+    except model_load_errors():  # the model's own load names it
         config = None
     for name in CONTEXT_FIELDS:
         value = getattr(config, name, None)

@@ -22,7 +22,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mslt_it.errors import MsltError
+from mslt_it.errors import MsltError, first_line
+from mslt_it.files import read_user_text
 from mslt_it.generation.base import (
     BackendOptions,
     TokenIds,
@@ -39,19 +40,27 @@ CPU_MEMORY_UTILIZATION = 0.3
 
 
 def adapter_rank(path: Path) -> int:
-    """The LoRA rank ``r`` in an adapter's ``adapter_config.json`` (PEFT's format)."""
+    """The LoRA rank ``r`` in an adapter's ``adapter_config.json`` (PEFT's format): the largest
+    of ``r`` and ``rank_pattern``'s, each a whole number >= 1 (vLLM sizes its LoRA slots by it,
+    and an edited config reached it as a crash in its worker)."""
     config_path = Path(path) / "adapter_config.json"
     try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (
-        OSError,
-        ValueError,
-        RecursionError,
-    ) as error:  # JSONDecodeError, or a number too long to read
-        raise MsltError(f"adapter: cannot read {config_path}: {error}") from None
-    ranks = [int(config.get("r", 8))]
-    ranks += [int(r) for r in (config.get("rank_pattern") or {}).values()]
-    return max(ranks)
+        config = json.loads(read_user_text(config_path, "adapter", 10_000_000))
+    except (ValueError, RecursionError) as error:  # not JSON, a number too long, too deep
+        raise MsltError(f"adapter: cannot read {config_path}: {first_line(error)}") from None
+    if not isinstance(config, dict):
+        raise MsltError(f"adapter: {config_path} is not a JSON object")
+    pattern = config.get("rank_pattern") or {}
+    if not isinstance(pattern, dict):
+        raise MsltError(f"adapter: {config_path}: rank_pattern is {pattern!r:.40}; a mapping")
+    ranks = [("r", config.get("r", 8)), *((f"rank_pattern.{k}", r) for k, r in pattern.items())]
+    for name, rank in ranks:
+        if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
+            raise MsltError(
+                f"adapter: {config_path}: {name} is {rank!r:.40}; a LoRA rank is a whole "
+                "number >= 1"
+            )
+    return max(rank for _, rank in ranks)
 
 
 def max_lora_rank(adapters: Mapping[str, Path]) -> int:
@@ -116,6 +125,18 @@ def engine_arguments(options: BackendOptions) -> dict[str, Any]:
     return arguments
 
 
+def engine_error(error: BaseException) -> str:
+    """vLLM's refusal in one line: its pydantic errors name the field first, not a count."""
+    details = getattr(error, "errors", None)
+    if callable(details):
+        try:
+            first = details()[0]
+            return f"{'.'.join(map(str, first['loc'])) or 'engine'}: {first['msg']}"
+        except (TypeError, IndexError, KeyError):
+            pass
+    return first_line(error)
+
+
 class VLLMBackend:
     """``vllm.LLM`` (+ ``LoRARequest`` adapters) behind :class:`Backend`."""
 
@@ -126,7 +147,12 @@ class VLLMBackend:
         from vllm.lora.request import LoRARequest
 
         self.options = options
-        self.llm = LLM(**engine_arguments(options))
+        try:
+            self.llm = LLM(**engine_arguments(options))
+        except (TypeError, ValueError) as error:  # an unknown vllm_args key, a value it refuses
+            raise MsltError(
+                f"vllm_args: vLLM cannot start with them: {engine_error(error)}"
+            ) from None
         self.requests = {
             name: LoRARequest(name, number, str(Path(path).resolve()))
             for number, (name, path) in enumerate(options.adapters.items(), start=1)

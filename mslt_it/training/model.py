@@ -117,7 +117,7 @@ def empty_model(name_or_path: str, trust_remote_code: bool) -> Any:
 
     try:
         config = AutoConfig.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError, TypeError, RecursionError) as error:  # TypeError: no mapping
+    except model_load_errors() as error:
         first = first_line(error)
         raise MsltError(f"model: cannot load {name_or_path!r}: {first}") from None
     with init_empty_weights():
