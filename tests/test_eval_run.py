@@ -349,6 +349,7 @@ def test_recorded_chat_template_is_the_one_used(adapters, tmp_path):
         (["--task", "nli", "--langs", "en"], ["unknown task 'nli'"]),
         (["--task", "xnli", "--langs", "en,xx"], ["langs", "'xx'"]),
         (["--suite", "pawsx", "--langs", "sw"], ["langs", "'sw'"]),
+        (["--suite", "xnli-targets", "--langs", "fr"], ["langs", "'fr'", "xnli-targets"]),
         (["--task", "xnli", "--langs", "en,,de"], ["--langs", "empty language code"]),
         (["--task", "xnli", "--langs", "en", "--mode", "constrained"], ["constrained", "vllm"]),
         (["--task", "wikiann", "--langs", "en", "--mode", "rank"], ["rank", "wikiann"]),

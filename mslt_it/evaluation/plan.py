@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mslt_it.errors import MsltError
+from mslt_it.errors import MsltError, allowed
 from mslt_it.evaluation.adapters import (
     ADAPTER_CONFIG,
     Adapter,
@@ -190,6 +190,12 @@ def plan_tasks(config: EvalConfig) -> list[TaskPlan]:
         task = get_task(suite.task)
         split = config.split or suite.split
         check_split(task, split)
+        outside = [lang for lang in config.langs or () if lang not in suite.languages]
+        if outside:
+            raise MsltError(
+                f"langs: {outside[0]!r} is not one of suite {suite.name}'s languages; with a "
+                f"suite, langs picks some of them: {allowed(suite.languages)}"
+            )
         langs = config.langs or suite.languages
         plans.append(_task_plan(config, task, suite.name, split, langs, suite.template))
     seen = [p.task.name for p in plans]
