@@ -31,6 +31,7 @@ from mslt_it.generation.base import (
     resolve_dtype,
     resolve_skip,
 )
+from mslt_it.orphans import ChildrenWatchdog
 
 # vLLM accepts only these LoRA ranks for max_lora_rank.
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
@@ -147,6 +148,7 @@ class VLLMBackend:
         from vllm.lora.request import LoRARequest
 
         self.options = options
+        self.watchdog = ChildrenWatchdog()  # vLLM's engine processes die with this one
         try:
             self.llm = LLM(**engine_arguments(options))
         except (TypeError, ValueError) as error:  # an unknown vllm_args key, a value it refuses
@@ -281,3 +283,4 @@ class VLLMBackend:
             shutdown()
         self.llm = None
         gc.collect()
+        self.watchdog.stop()
