@@ -1071,7 +1071,7 @@ def test_select_names_the_file_for_its_bad_rows(cli, tmp_path: Path) -> None:
     results = tmp_path / "r.csv"
     results.write_text("sources,score\nar+de+xx,50\nar+de+zh,60\n")
     evaluate = ("select", "--task", "xnli", "--evaluate")
-    assert_one_line_error(cli(*evaluate, results), "r.csv:2", "no language 'xx'")
+    assert_one_line_error(cli(*evaluate, results), "r.csv:2", "language code 'xx'")
     results.write_text("sources,score\nar+de,50\nar+de+zh,60\n")
     assert_one_line_error(cli(*evaluate, results), "sets of 2 and 3 languages")
     os.mkfifo(tmp_path / "fifo.csv")
