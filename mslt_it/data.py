@@ -15,7 +15,7 @@ import hashlib
 import json
 import math
 import platform
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -319,18 +319,29 @@ def render_examples(
         for lang, split in splits.items():
             progress.update(bar, description=f"rendering {lang}")
             indices = sample_indices(len(split), quotas[lang], config.seed, lang).tolist()
-            rendered = render_language(config, template, lang, split.rows(indices))
+            rows = split.rows(indices)
+            rendered = render_language(
+                config, template, lang, rows, advance=lambda n: progress.advance(bar, n)
+            )
             if counter is not None:
                 counter.add(lang, rendered)
             examples += rendered
-            progress.advance(bar, len(rendered))
     return examples
 
 
+PROGRESS_EVERY = 100
+"""Rows rendered between two advances of the progress bar."""
+
+
 def render_language(
-    config: DataConfig, template: PromptTemplate, lang: str, rows: list[dict[str, Any]]
+    config: DataConfig,
+    template: PromptTemplate,
+    lang: str,
+    rows: list[dict[str, Any]],
+    advance: Callable[[int], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """The training examples of one language's sampled rows."""
+    """The training examples of one language's sampled rows. ``advance`` is told every
+    :data:`PROGRESS_EVERY` rows, so a slow template shows its pace within a language too."""
     task = template.task
     verbalizer = template.verbalizer(lang)
     examples = []
@@ -345,6 +356,10 @@ def render_language(
         }
         example.update(to_chat_columns(rendered.instruction, rendered.answer, config))
         examples.append(example)
+        if advance is not None and len(examples) % PROGRESS_EVERY == 0:
+            advance(PROGRESS_EVERY)
+    if advance is not None:
+        advance(len(rows) % PROGRESS_EVERY)
     return examples
 
 

@@ -221,3 +221,17 @@ def test_arrow_table_falls_back_when_the_sample_misses_a_type() -> None:
     examples = [{"a": None, "b": [1]}] * 300 + [{"a": "late", "b": [2, 3]}]
     table = arrow_table(examples, sample=256)
     assert table.column("a").type == "string" and table.to_pylist() == examples
+
+
+def test_rendering_reports_its_progress_within_a_language() -> None:
+    """A slow template shows its pace as it goes, not only when a language is done."""
+    from mslt_it.data import PROGRESS_EVERY, render_language
+    from mslt_it.prompts import get_template
+    from mslt_it.tasks import get_task
+    from mslt_it.tasks.sources import open_split
+
+    rows = open_split(get_task("xnli"), "en", "train", "synthetic").rows(list(range(250)))
+    config = DataConfig(task="xnli", sources=["en"], budget=250)
+    told: list[int] = []
+    examples = render_language(config, get_template("xnli/en-instruct"), "en", rows, told.append)
+    assert told == [PROGRESS_EVERY, PROGRESS_EVERY, 50] and len(examples) == 250
