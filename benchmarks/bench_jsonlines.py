@@ -34,6 +34,14 @@ def write_rows(path: Path, rows: int) -> None:
             handle.write(json.dumps({"tokens": tokens, "ner_tags": tags, "premise": text}) + "\n")
 
 
+def write_bracket_heavy(path: Path, rows: int) -> None:
+    """Code-like rows with over 100 brackets each: every line is read as JSON by the check
+    (its slow path), and none nests deeper than three levels."""
+    with path.open("w", encoding="utf-8") as handle:
+        for _ in range(rows):
+            handle.write(json.dumps({"code": "f(x)[0]{1}" * 40, "n": [[1]]}) + "\n")
+
+
 def best(action, repeats: int) -> float:
     times = []
     for _ in range(repeats):
@@ -54,10 +62,18 @@ def main() -> None:
         check = best(lambda: check_json_lines(path, "data"), args.repeats)
         read = best(lambda: pj.read_json(path), args.repeats)
         size = path.stat().st_size / 1e6
+        heavy_rows = args.rows // 6
+        write_bracket_heavy(path, heavy_rows)
+        heavy = best(lambda: check_json_lines(path, "data"), args.repeats)
+        heavy_read = best(lambda: pj.read_json(path), args.repeats)
     print(f"{args.rows:,} rows, {size:.0f} MB; best of {args.repeats}")
     print(f"check_json_lines  {check:.2f} s")
     print(f"pyarrow read_json {read:.2f} s")
     print(f"check / read      {check / read:.2f}")
+    print(f"{heavy_rows:,} rows of over 100 brackets each (every line read as JSON)")
+    print(f"check_json_lines  {heavy:.2f} s")
+    print(f"pyarrow read_json {heavy_read:.2f} s")
+    print(f"check / read      {heavy / heavy_read:.2f}")
 
 
 if __name__ == "__main__":

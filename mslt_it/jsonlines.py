@@ -22,10 +22,10 @@ LONGEST_LINE = 1 << 22
 """A line longer than this is not scanned: pyarrow's reader refuses any row over its block
 (1 MiB) without parsing it."""
 
-OPENING, CLOSING = (ord("["), ord("{")), (ord("]"), ord("}"))
-_DELETE = bytes(b for b in range(256) if b not in b'[]{}"')
+OPENING, CLOSING, NEWLINE = (ord("["), ord("{")), (ord("]"), ord("}")), ord("\n")
+_DELETE = bytes(b for b in range(256) if b not in b'[]{}"\n')
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}\n")
-_STRING = re.compile(rb'"[^"]*"')
+_STRING = re.compile(rb'"[^"\n]*"')
 _LONG = re.compile(rb"[^\n]{%d,}" % (MAX_JSON_DEPTH + 1))
 
 
@@ -71,30 +71,33 @@ def _check_first_object(handle, path: Path, field: str) -> None:
 
 def _check_depth(data: bytes, path: Path, field: str) -> None:
     """Whole lines of JSON. Only a line with more brackets than the limit (strings included)
-    can nest past it, and few lines have that many: only those are read as JSON is, with
-    escapes and strings dropped, before their depth is summed."""
+    can nest past it, and few lines have that many: only those are read as JSON is, all at
+    once (:func:`_deepest`)."""
     brackets_only = data.translate(None, _NOT_BRACKETS)
     if not _LONG.search(brackets_only):
         return
-    lines = data.split(b"\n")
-    for match in _LONG.finditer(brackets_only):
-        line = lines[brackets_only.count(b"\n", 0, match.start())]
-        depth = _depth(line)
-        if depth > MAX_JSON_DEPTH:
-            raise MsltError(
-                f"{field}: {path}: a row nests {depth:,} levels deep; rows of a data file nest "
-                f"at most {MAX_JSON_DEPTH}"
-            )
+    # The newlines are kept in both, so the two splits pair each line with its brackets.
+    pairs = zip(data.split(b"\n"), brackets_only.split(b"\n"), strict=True)
+    depth = _deepest([line for line, brackets in pairs if len(brackets) > MAX_JSON_DEPTH])
+    if depth > MAX_JSON_DEPTH:
+        raise MsltError(
+            f"{field}: {path}: a row nests {depth:,} levels deep; rows of a data file nest at "
+            f"most {MAX_JSON_DEPTH}"
+        )
 
 
-def _depth(line: bytes) -> int:
-    """How deep one line of JSON nests: escaped backslashes and quotes dropped, then every
-    byte but brackets and quotes, then strings (two quotes side by side first: fast, and it
-    changes no byte's side of a string), then the running sum of what is left."""
+def _deepest(lines: list[bytes]) -> int:
+    """How deep the deepest of ``lines`` of JSON nests, in one pass over them all: escaped
+    backslashes and quotes dropped, then every byte but brackets, quotes and newlines, then
+    strings (two quotes side by side first: fast, and it changes no byte's side of a string),
+    then the running sum of what is left, counted from each line's start."""
     import numpy as np
 
-    kept = line.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _DELETE)
+    data = b"\n" + b"\n".join(lines)  # every line starts after a newline, the first too
+    kept = data.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _DELETE)
     kept = _STRING.sub(b"", kept.replace(b'""', b""))
     marks = np.frombuffer(kept, dtype=np.uint8)
-    steps = np.isin(marks, OPENING).astype(np.int64) - np.isin(marks, CLOSING)
-    return int(np.cumsum(steps).max()) if len(steps) else 0
+    running = np.cumsum(np.isin(marks, OPENING).astype(np.int64) - np.isin(marks, CLOSING))
+    newline = marks == NEWLINE
+    line_start = np.maximum.accumulate(np.where(newline, np.arange(len(marks)), 0))
+    return int((running - running[line_start]).max())

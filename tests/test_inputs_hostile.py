@@ -419,10 +419,12 @@ def test_a_rows_depth_is_measured_as_json_nests_not_as_its_brackets(
     value: object, ascii_only: bool
 ) -> None:
     """Brackets, quotes and backslashes inside strings never count; the structure does."""
-    from mslt_it.jsonlines import _depth
+    from mslt_it.jsonlines import _deepest
 
     line = json.dumps({"row": value}, ensure_ascii=ascii_only).encode()
-    assert _depth(line) == 1 + true_depth(value)
+    shallow = json.dumps({"row": [[1]]}).encode()
+    assert _deepest([line]) == 1 + true_depth(value)
+    assert _deepest([shallow, line, shallow]) == max(3, 1 + true_depth(value))
 
 
 def test_a_row_nested_past_the_limit_is_one_line_not_a_crash(tmp_path: Path) -> None:
