@@ -482,6 +482,13 @@ def check_replaceable(out: Path, kind: str, overwrite: bool, field: str) -> None
     check_nothing_foreign(out, field)
 
 
+def remove_own_output(out: Path, field: str) -> None:
+    """Remove mslt-it's output ``out`` whole, once :func:`check_nothing_foreign` proves that
+    nothing of the user's goes with it."""
+    check_nothing_foreign(out, field)
+    shutil.rmtree(out)
+
+
 def check_nothing_foreign(out: Path, field: str) -> None:
     """Replacing mslt-it's ``out`` must not take a file of the user's with it."""
     strangers = foreign_files(out)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,11 +45,11 @@ from mslt_it.named_models import (
 from mslt_it.outputs import (
     OutputBusy,
     check_destination,
-    check_nothing_foreign,
     holds_anything,
     mark_owner,
     output_intact,
     owner_kind,
+    remove_own_output,
 )
 from mslt_it.paths import is_data_folder
 from mslt_it.prompts import get_template
@@ -501,8 +500,7 @@ def clear_outputs_to_redo(steps: list[Step]) -> None:
     the report, although its numbers came from the adapters before the edit."""
     for step in steps:
         if (step.output / MARKER).is_file() and step.status() in ("stale", "waiting"):
-            check_nothing_foreign(step.output, f"{step.title}: output")
-            shutil.rmtree(step.output)
+            remove_own_output(step.output, f"{step.title}: output")
 
 
 def execute_plan(
@@ -521,8 +519,7 @@ def execute_plan(
         if status == "waiting":
             raise MsltError(f"{step.title}: an earlier step has not finished")
         if status == "stale":  # made from other inputs by an earlier version of the recipe
-            check_nothing_foreign(step.output, f"{step.title}: output")
-            shutil.rmtree(step.output)
+            remove_own_output(step.output, f"{step.title}: output")
         if on_step:
             on_step(step, "running")
         try:

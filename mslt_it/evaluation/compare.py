@@ -20,12 +20,12 @@ from mslt_it.evaluation.plan import plan_evaluation
 from mslt_it.evaluation.runner import evaluate, saved_predictions
 from mslt_it.outputs import (
     check_destination,
-    check_nothing_foreign,
     check_owner,
     holds_anything,
     mark_finished,
     mark_owner,
     output_lock,
+    remove_own_output,
 )
 from mslt_it.report import write_report
 
@@ -96,8 +96,7 @@ def compare_models(
         with output_lock(out):
             check_owner(out, kind="evaluation", existing_ok=True, overwrite=overwrite)
             if overwrite and out.is_dir() and holds_anything(out):
-                check_nothing_foreign(out, "--out")  # nothing of the user's goes with it
-                shutil.rmtree(out)  # the whole study is replaced, no model's old results kept
+                remove_own_output(out, "--out")  # the whole study: no model's old results kept
             elif out.is_dir():
                 check_no_single_evaluation(out)
             out.mkdir(parents=True, exist_ok=True)

@@ -45,13 +45,13 @@ from mslt_it.io import atomic_write_json
 from mslt_it.modeling import check_device
 from mslt_it.outputs import (
     OWNER_FILE,
-    check_nothing_foreign,
     claim_output,
     fresh_staging,
     holds_anything,
     mark_finished,
     mark_owner,
     move_in_listed,
+    remove_own_output,
 )
 from mslt_it.progress import STDERR, progress_bar
 from mslt_it.prompts import PromptTemplate
@@ -96,8 +96,7 @@ def evaluate(
     created = not out.exists()
     with claim_output(out, kind="evaluation", overwrite=overwrite, inputs=inputs, existing_ok=True):
         if overwrite and out.is_dir() and holds_anything(out):
-            check_nothing_foreign(out, "--out")  # then the whole earlier evaluation goes
-            shutil.rmtree(out)
+            remove_own_output(out, "--out")  # the whole earlier evaluation goes
         try:
             return _evaluate(plan, out, overwrite or restart_changed, backend, restart_changed)
         except MsltError:
