@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from mslt_it.errors import MsltError
+from mslt_it.errors import MsltError, first_line
 from mslt_it.jsonlines import check_json_lines
 
 OWNER_FILE = ".mslt-it-output.json"
@@ -302,8 +302,7 @@ def read_arrow_table(path: Path, field: str) -> Any:
             f"at {error.start})"
         ) from None
     except (pa.ArrowInvalid, OSError) as error:
-        first_line = str(error).strip().splitlines()[0]
-        raise MsltError(f"{field}: cannot read {path}: {first_line}") from error
+        raise MsltError(f"{field}: cannot read {path}: {first_line(error)}") from error
 
 
 MAX_PARQUET_VALUES = 200_000_000

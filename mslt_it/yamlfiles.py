@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from mslt_it.errors import MsltError
+from mslt_it.errors import MsltError, first_line
 from mslt_it.files import read_user_text
 
 M = TypeVar("M", bound=BaseModel)
@@ -168,7 +168,7 @@ def _nul_at(value: Any, where: str) -> str | None:
 
 def _yaml_problem(error: yaml.YAMLError) -> str:
     """``duplicate key 'name' (line 5, column 1)``: PyYAML's problem and where, on one line."""
-    problem = getattr(error, "problem", None) or str(error).strip().splitlines()[0]
+    problem = getattr(error, "problem", None) or first_line(error)
     mark = getattr(error, "problem_mark", None)
     where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
     return f"{problem}{where}"[:200]

@@ -18,7 +18,7 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from mslt_it.errors import MsltError
+from mslt_it.errors import MsltError, first_line
 from mslt_it.generation.base import (
     BackendOptions,
     TokenIds,
@@ -54,8 +54,7 @@ class HFBackend:
                 options.model, dtype=self.dtype, trust_remote_code=options.trust_remote_code
             )
         except model_load_errors() as error:
-            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            raise MsltError(f"model: cannot load {options.model!r}: {first_line}") from None
+            raise MsltError(f"model: cannot load {options.model!r}: {first_line(error)}") from None
         model.to(self.device).eval()
         self.model = self._with_adapters(model, options)
         config_eos = model.generation_config.eos_token_id

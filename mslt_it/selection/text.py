@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from mslt_it.errors import MsltError, first_line
-from mslt_it.modeling import load_tokenizer
+from mslt_it.modeling import load_tokenizer, model_load_errors
 from mslt_it.progress import track
 from mslt_it.tasks.base import Row, Task, join_tokens
 from mslt_it.tasks.sources import open_split
@@ -84,9 +84,8 @@ def mean_embeddings(
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     try:
         model = AutoModel.from_pretrained(model_name)
-    except (OSError, ValueError, RecursionError) as error:
-        first = first_line(error)
-        raise MsltError(f"--model: cannot load {model_name!r}: {first}") from None
+    except model_load_errors() as error:
+        raise MsltError(f"--model: cannot load {model_name!r}: {first_line(error)}") from None
     model.eval()
     vectors = []
     for lang in track(list(texts), "embedding languages", total=len(texts)):

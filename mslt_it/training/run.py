@@ -703,7 +703,7 @@ def make_trainer(
     try:
         peft_config = LoraConfig(task_type="CAUSAL_LM", **lora)
     except (TypeError, ValueError) as error:
-        raise MsltError(f"train.lora: {str(error).strip().splitlines()[0]}") from None
+        raise MsltError(f"train.lora: {first_line(error)}") from None
     try:
         trainer = SFTTrainer(
             model=model,
