@@ -46,11 +46,12 @@ def resolved_path(path: str | Path, field: str) -> Path:
         raise MsltError(f"{field}: {str(path)!r} is a symlink loop") from None
 
 
-def listed(folder: Path, pattern: str, field: str) -> list[Path]:
-    """``folder.glob(pattern)``, sorted; a folder that changes while it is listed (a sub-folder
-    removed meanwhile, which ``glob`` does not skip) is a one-line error naming ``field``."""
+def listed(folder: Path, field: str, *patterns: str) -> list[Path]:
+    """``folder.glob(pattern)`` for each pattern in turn, each sorted; a folder that changes
+    while it is listed (a sub-folder removed meanwhile, which ``glob`` does not skip) is a
+    one-line error naming ``field``."""
     try:
-        return sorted(folder.glob(pattern))
+        return [path for pattern in patterns for path in sorted(folder.glob(pattern))]
     except OSError as error:
         reason = os.strerror(error.errno) if error.errno else type(error).__name__
         raise MsltError(

@@ -393,10 +393,7 @@ def template_files(dirs: Iterable[Path]) -> list[tuple[str, Path]]:
         if not root.is_dir():
             raise MsltError(f"prompts-dir: {str(root)!r} is not a directory")
         check_layout(root)
-        for path in [
-            *listed(root, "*/*.yaml", PROMPTS_FIELD),
-            *listed(root, "*/*.yml", PROMPTS_FIELD),
-        ]:
+        for path in listed(root, PROMPTS_FIELD, "*/*.yaml", "*/*.yml"):
             if path.name.startswith("."):  # an editor's lock or backup (.#x.yaml), hidden
                 continue
             resolved = resolved_path(path, "prompts-dir")
@@ -413,13 +410,12 @@ def check_layout(root: Path) -> None:
     Templates live at ``<dir>/<task>/<name>.yaml``; a file at ``<dir>/<name>.yaml`` used to be
     skipped without a word, and the user's template silently did not exist.
     """
-    for pattern in ("*.yaml", "*.yml", "*/*/*.yaml", "*/*/*.yml"):
-        for path in listed(root, pattern, PROMPTS_FIELD):
-            if path.is_file():
-                raise MsltError(
-                    f"prompts-dir: {str(path)!r} is not where a template is read: a template "
-                    f"lives at {str(root / '<task>' / '<name>.yaml')!r}"
-                )
+    for path in listed(root, PROMPTS_FIELD, "*.yaml", "*.yml", "*/*/*.yaml", "*/*/*.yml"):
+        if path.is_file():
+            raise MsltError(
+                f"prompts-dir: {str(path)!r} is not where a template is read: a template "
+                f"lives at {str(root / '<task>' / '<name>.yaml')!r}"
+            )
 
 
 def prompt_dirs(extra: Iterable[str | Path] = ()) -> list[Path]:

@@ -417,7 +417,7 @@ def definition_files(folders: Iterable[Path]) -> list[Path]:
     for folder in folders:
         if not folder.is_dir():
             raise MsltError(f"tasks-dir: {str(folder)!r} is not a directory")
-        for path in [*listed(folder, "*.yaml", "tasks-dir"), *listed(folder, "*.yml", "tasks-dir")]:
+        for path in listed(folder, "tasks-dir", "*.yaml", "*.yml"):
             if path.name.startswith("."):  # an editor's lock or backup (.#task.yaml), hidden
                 continue
             resolved = resolved_path(path, "tasks-dir")
