@@ -10,7 +10,7 @@ settings are used (:func:`mslt_it.data.with_defaults`), not by the schema.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -186,7 +186,7 @@ class SweepK(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     pool: list[str] = Field(min_length=1)
-    k: list[int] = Field(min_length=1)
+    k: list[Annotated[int, Field(strict=True)]] = Field(min_length=1)
     criterion: str = Field(default="l2v-syntax", description="How the set of each size is chosen.")
 
     @model_validator(mode="after")
@@ -202,11 +202,11 @@ class SelectSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     criterion: str = Field(description="A selection criterion, e.g. l2v-syntax.")
-    k: int = Field(gt=0)
+    k: int = Field(gt=0, strict=True)
     pool: list[str] = Field(min_length=1)
     targets: list[str] = Field(default=[], description="Target languages (target-aware criteria).")
     include: list[str] = Field(default=[], description="Languages forced into the set.")
-    seed: int = 0
+    seed: int = Field(default=0, strict=True)
     size_model: Literal["xlmr", "bloom", "mt5"] = Field(
         default="xlmr",
         description="size: whose pretraining sizes: xlmr (CC-100), bloom (ROOTS), mt5 (mC4).",

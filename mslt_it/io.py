@@ -127,6 +127,18 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def temporary_folder(folder: Path, name: str) -> Path:
+    """A new, empty folder in ``folder`` for writing ``name`` aside, named as only mslt-it names
+    its temporaries (this host and process, :func:`temporary_prefix`); a killed writer's are
+    removed first. A fixed name could already be the user's folder, or a link to one."""
+    prefix = temporary_prefix(name)
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    remove_orphans(folder, prefix)
+    tmp = Path(tempfile.mkdtemp(prefix=prefix + this_writer(), suffix=".tmp", dir=folder))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes folders private; outputs are not
+    return tmp
+
+
 def _create_from(tmp: str, path: Path) -> None:
     """Give ``tmp`` the name ``path`` unless that name exists (a hard link is atomic and
     exclusive; where the file system has none, an exclusive create claims the name first)."""
@@ -177,9 +189,7 @@ def atomic_directory(
     path = Path(path).resolve()  # "." and "runs/x/.." have no usable name of their own
     path.parent.mkdir(parents=True, exist_ok=True)
     prefix = temporary_prefix(path.name)
-    remove_orphans(path.parent, prefix)
-    tmp = Path(tempfile.mkdtemp(prefix=prefix + this_writer(), suffix=".tmp", dir=path.parent))
-    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes folders private; outputs are not
+    tmp = temporary_folder(path.parent, path.name)
     try:
         yield tmp
         share_files(tmp)

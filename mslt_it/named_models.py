@@ -11,7 +11,8 @@ from pathlib import Path
 
 from mslt_it.errors import MsltError
 from mslt_it.identity import cache_folder
-from mslt_it.outputs import output_lock
+from mslt_it.io import read_json
+from mslt_it.outputs import output_lock, remove_own_output
 
 NAMESPACE = "mslt-it:"
 TINY_MODEL = "mslt-it:tiny"
@@ -32,20 +33,42 @@ def named_model_folder(name: str) -> Path:
 
 def ensure_named_model(name: str, folder: Path) -> Path:
     """Make ``name`` in ``folder`` unless it is there; parallel processes (a Slurm array) wait for
-    the one making it. The world base is copied from the one shipped in the package."""
+    the one making it. The world base is copied from the one shipped in the package.
+
+    A folder holding another of these models (a recipe switched from ``mslt-it:tiny`` to
+    ``mslt-it:tiny-world`` keeps one model folder) is replaced, once its marker proves nothing
+    of the user's is in it: trained on the old one, every step after would be attributed to
+    the new name."""
     folder = Path(folder)
-    if folder.is_dir():
+    if folder.is_dir() and named_model_in(folder) == name:
         return folder
     from mslt_it.tiny import build_tiny_model, copy_world_model  # torch: only when one is made
 
     with output_lock(folder, field="model", wait=True):
-        if folder.is_dir():  # another process made it meanwhile
+        if folder.is_dir() and named_model_in(folder) == name:  # made meanwhile by another
             return folder
+        if folder.exists():
+            remove_own_output(folder, f"model {name}: its folder")
         if name in (TINY_WORLD_MODEL, TINY_SIZED_WORLD_MODEL):
             copy_world_model(folder, sized=name == TINY_SIZED_WORLD_MODEL)
         else:
             build_tiny_model(folder, seed=0)
     return folder
+
+
+BUILD_RECORD = "mslt_it_tiny.json"
+"""The build record every tiny model folder holds (:data:`mslt_it.tiny.model.INFO_FILE`)."""
+
+
+def named_model_in(folder: Path) -> str | None:
+    """Which of mslt-it's models ``folder`` holds, by its build record: the world bases record
+    ``world`` (and ``sized``), the random base neither."""
+    record = read_json(Path(folder) / BUILD_RECORD)
+    if record is None:
+        return None
+    if record.get("world") is True:
+        return TINY_SIZED_WORLD_MODEL if record.get("sized") else TINY_WORLD_MODEL
+    return TINY_MODEL
 
 
 def check_model_name(name: str, field: str = "model") -> None:

@@ -30,12 +30,12 @@ import errno
 import fcntl
 import fnmatch
 import hashlib
-import json
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from mslt_it.errors import MsltError, allowed
 from mslt_it.files import control_character, resolved_path
@@ -178,7 +178,6 @@ KIND_WORKING_FILES: dict[str, tuple[str, ...]] = {
         ".final.tmp/**",
     ),
     "evaluation": (".chunks/*", "*/.chunks/*", ".final.tmp/**"),
-    "analysis": (".analysis-pictures.tmp/**", ".*.png.*.tmp"),
     "report": ("tmp*.png", "*/tmp*.png"),
 }  # fmt: skip
 """Working files of one kind: the Trainer's checkpoints, an evaluation's chunks, staging folders
@@ -760,15 +759,22 @@ def check_output_file(
 def sealed_json_of_kind(kind: str) -> Callable[[Path], bool]:
     """``ours`` for :func:`check_output_file`: a JSON file whose ``kind`` is ``kind`` and whose
     seal (:func:`mslt_it.io.seal`) still matches, so a file edited since is the user's."""
+    return lambda path: read_sealed_json(path, kind) is not None
 
-    def test(path: Path) -> bool:
-        try:
-            data = json.loads(path.read_bytes()[:100_000_000].decode("utf-8"))
-        except (OSError, ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
-            return False
-        return isinstance(data, dict) and data.get("kind") == kind and is_sealed(data)
 
-    return test
+def read_sealed_json(path: Path, kind: str) -> dict[str, Any] | None:
+    """The content of ``path`` when it is a JSON file of mslt-it's of ``kind``, sealed and
+    unedited (:func:`sealed_json_of_kind`); else None. Only a regular file is read, to a size
+    limit (:func:`mslt_it.io.read_json`): a FIFO of that name never blocks."""
+    data = read_json(path)
+    if data is None or data.get("kind") != kind or not is_sealed(data):
+        return None
+    return data
+
+
+ANALYSIS_KIND = "mslt-it analysis"
+"""The ``kind`` in analysis.json (``mslt-it analyze``): with its seal, what proves a file of
+that name is an analysis mslt-it wrote, to replace it or to show it in a report."""
 
 
 def marked_output(path: Path, levels: int = 3) -> Path | None:

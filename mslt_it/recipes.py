@@ -8,6 +8,7 @@ lacks, k larger than the pool — so a typo fails in a second, not after an hour
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -46,6 +47,9 @@ from mslt_it.training import ModelConfig
 from mslt_it.training.config import check_watch, validate_train_section
 
 GRID_KINDS = ("all-combinations", "sweep-k", "select")
+MAX_RUNS = 1000
+"""Most runs (trainings) one recipe may hold: Slurm's default array limit (``MaxArraySize``
+1001, indices 0..1000), and far above the paper's grid of 35."""
 
 
 @dataclass(frozen=True)
@@ -100,10 +104,16 @@ def load_recipe(path: str | Path, output_dir: str | Path | None = None) -> Recip
     config = _validate(path, raw)
     if output_dir is not None:
         config = config.model_copy(update={"output_dir": str(output_dir)})
-    task = get_task(config.data.task)
-    runs = expand_sources(config.sources, task.name)
-    for run in runs:
-        check_languages(task, list(run.sources), "sources")
+    try:
+        task = get_task(config.data.task)
+    except MsltError as error:
+        raise MsltError(f"{path}: data.{error}") from None
+    try:
+        runs = expand_sources(config.sources, task.name)
+        for run in runs:
+            check_languages(task, list(run.sources), "sources")
+    except MsltError as error:
+        raise MsltError(f"{path}: {error}") from None
     recipe = Recipe(path, config, runs, raw=raw)
     _validate_parts(recipe)
     for run in runs:  # each run's data settings, as its build step will see them
@@ -111,6 +121,11 @@ def load_recipe(path: str | Path, output_dir: str | Path | None = None) -> Recip
             check_mixture(recipe.data_config(run), "data")
         except MsltError as error:
             raise MsltError(f"{path}: run {run.run_id}: {error}") from None
+    data = recipe.data_config(runs[0])  # the template is the same for every run
+    try:
+        get_template(str(data.template), data.prompts_dir)
+    except MsltError as error:
+        raise MsltError(f"{path}: data.{error}") from None
     _check_evaluation(recipe)
     return recipe
 
@@ -320,6 +335,8 @@ def expand_sources(spec: Any, task: str) -> list[Run]:
     unique: dict[str, Run] = {}
     for run in runs:
         unique.setdefault(run.run_id, run)
+    if len(unique) > MAX_RUNS:
+        raise MsltError(f"sources: {len(unique):,} runs; a recipe holds at most {MAX_RUNS:,}")
     return list(unique.values())
 
 
@@ -338,6 +355,13 @@ def _expand_grid(spec: dict[str, Any], task: str, where: str = "sources") -> lis
     if kind == "all-combinations":
         combos = validate_section(AllCombinations, body, f"{where}.all-combinations")
         _check_pool(combos.pool, task, f"{where}.all-combinations.pool")
+        count = math.comb(len(combos.pool), combos.k)
+        if count > MAX_RUNS:  # before a list of them is made: C(40, 20) would fill the memory
+            raise MsltError(
+                f"{where}.all-combinations: C({len(combos.pool)}, {combos.k}) = {count:,} sets, "
+                f"one training each; a recipe holds at most {MAX_RUNS:,} runs (a smaller pool "
+                "or k, or `select` to rank the sets without training them)"
+            )
         return [
             _run(list(s), f"all-combinations k={combos.k}")
             for s in itertools.combinations(combos.pool, combos.k)

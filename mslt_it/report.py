@@ -438,7 +438,8 @@ def sanity_markdown(results: Results, sanity: dict[str, dict[str, Any]]) -> str:
             lines.append(
                 f"Adapter sanity: {run} differs from {record.get('compared_with')} on "
                 f"{int(record.get('rows', 0)) - int(record.get('identical_rows', 0))} of "
-                f"{record.get('rows')} rows."
+                f"{record.get('rows')} rows (label log-likelihoods in rank mode, the output "
+                "otherwise; the chosen answer may still be the same)."
             )
     return "\n\n".join(lines) + "\n" if lines else ""
 

@@ -23,6 +23,7 @@ import numpy as np
 from mslt_it.errors import MsltError
 from mslt_it.evaluation.store import CHUNKS
 from mslt_it.files import read_user_text
+from mslt_it.outputs import ANALYSIS_KIND, read_sealed_json
 
 
 @dataclass(frozen=True)
@@ -179,25 +180,21 @@ def load_results(paths: list[Path]) -> Results:
             sanity[name] = data["adapter_sanity"]
     if not scores:
         raise MsltError(f"run dir: {', '.join(map(str, files))} hold no per-language scores")
+    inside = {  # a file of that name that mslt-it analyze did not write is not shown
+        found.resolve(): data
+        for path in paths
+        if path.is_dir()
+        for found in sorted(path.rglob("analysis.json"))
+        if (data := read_sealed_json(found, ANALYSIS_KIND)) is not None
+    }
     beside = analyses_beside(paths, documents)
-    analyses = list(
-        dict.fromkeys(
-            [
-                *(
-                    p.resolve()
-                    for path in paths
-                    if path.is_dir()
-                    for p in sorted(path.rglob("analysis.json"))
-                ),
-                *beside,
-            ]
-        )
-    )
+    analyses = list(dict.fromkeys([*inside, *beside]))
     synthetic = any(score.synthetic for score in scores)
     found = dict(zip(names, files, strict=True))
     read = dict(zip(names, documents, strict=True))
     unfinished = tuple(find_unfinished(paths))
-    return Results(scores, synthetic, analyses, unfinished, found, sanity, read, beside)
+    documents_read = {**inside, **beside}
+    return Results(scores, synthetic, analyses, unfinished, found, sanity, read, documents_read)
 
 
 def analyses_beside(paths: list[Path], documents: list[dict[str, Any]]) -> dict[Path, Any]:
@@ -215,16 +212,14 @@ def analyses_beside(paths: list[Path], documents: list[dict[str, Any]]) -> dict[
         if not path.is_dir() or not adapters:
             continue
         for candidate in sorted(path.resolve().parent.glob("*/analysis.json")):
-            try:
-                data = json.loads(read_user_text(candidate, "analysis", MAX_RESULTS_BYTES))
-            except (ValueError, OSError):
-                continue  # someone else's file of that name: not ours to read
-            listed = (
-                ((data.get("inputs") or {}).get("adapters") or []) if isinstance(data, dict) else []
-            )
+            data = read_sealed_json(candidate, ANALYSIS_KIND)
+            if data is None:
+                continue  # someone else's file of that name: not ours to show
+            inputs = data.get("inputs")
+            listed = inputs.get("adapters") if isinstance(inputs, dict) else None
             paths_listed = {
                 str(Path(entry["path"]).resolve())
-                for entry in listed
+                for entry in (listed if isinstance(listed, list) else [])
                 if isinstance(entry, dict) and isinstance(entry.get("path"), str)
             }
             if paths_listed & adapters:
@@ -365,7 +360,9 @@ def scores_of(data: dict[str, Any], path: Path, name: str) -> list[Score]:
             high = _number(interval[1], f"{where}.ci95", -100, 200)
             if low > high:
                 raise MsltError(f"{where}.ci95: {list(interval)!r:.40} has its low above its high")
-            count = _number(entry.get("n", 0), f"{where}.n", 0, 1e12)
+            # a score is over one row at least; a results.json of a version without counts
+            # has none, and then nothing is checked against them
+            count = _number(entry.get("n", 0), f"{where}.n", 1 if "n" in entry else 0, 1e12)
             if count != int(count):
                 raise MsltError(f"{where}.n: {entry.get('n')!r:.40} is not a whole number")
             invalid = _number(entry.get("invalid_rate", 0.0), f"{where}.invalid_rate", 0, 1)

@@ -120,8 +120,8 @@ class Step:
         marker = self.output / MARKER
         if not marker.is_file():
             return "todo"
-        recorded = json.loads(marker.read_text())
-        if recorded["input_hash"] != wanted or not output_intact(self.output):
+        recorded = read_json(marker) or {}  # damaged or edited: from unknown inputs
+        if recorded.get("input_hash") != wanted or not output_intact(self.output):
             return "stale"  # other inputs, or its files were changed or removed since
         if self.upstream is not None and recorded.get("upstream", None) not in (
             None,  # a marker of a version that did not record it
@@ -275,7 +275,8 @@ def dataset_fingerprint(folder: Path) -> str | None:
     manifest = folder / "manifest.json"
     if not (folder / MARKER).is_file() or not manifest.is_file():
         return None
-    return json.loads(manifest.read_text())["fingerprint"]
+    fingerprint = (read_json(manifest) or {}).get("fingerprint")
+    return fingerprint if isinstance(fingerprint, str) else None
 
 
 def train_step(recipe: Recipe, run: Run, root: Path, model_path: Path | str) -> Step:
@@ -301,7 +302,8 @@ def adapter_hash(folder: Path) -> str | None:
     marker = folder / MARKER
     if not marker.is_file():
         return None
-    return json.loads(marker.read_text())["input_hash"]
+    recorded = (read_json(marker) or {}).get("input_hash")
+    return recorded if isinstance(recorded, str) else None
 
 
 def eval_step(recipe: Recipe, root: Path, model_path: Path | str) -> Step:
@@ -367,7 +369,9 @@ def report_step(recipe: Recipe, root: Path) -> Step:
         upstream = adapter_hash(eval_dir)
         if upstream is None:
             return None
-        return content_hash("report", upstream, hashed_settings(recipe.config.report))
+        config = recipe.config  # what report.md prints of the recipe besides the results
+        shown = {"name": config.name, "description": config.description, "recipe": str(recipe.path)}
+        return content_hash("report", upstream, hashed_settings(config.report), shown)
 
     def execute() -> None:
         from mslt_it.report import write_report  # keep: SciPy, language ID and plots load here

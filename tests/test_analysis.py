@@ -392,5 +392,43 @@ def test_a_killed_analysis_never_leaves_pictures_nothing_can_replace(
     assert result.code == 0, result.err
     document = json.loads((out / "analysis.json").read_text())
     assert document["inputs"]["n"] == 10
-    assert not (out / analysis_run.STAGING).exists()
+    assert not list(out.glob(".*.tmp"))
     assert cli(*changed, "--overwrite").code == 0  # and again: its own pictures
+
+
+def test_analysis_stages_its_pictures_where_no_users_folder_can_be(
+    cli, tiny_model_dir, tmp_path
+) -> None:
+    """analyze writes into a folder that is not its own (beside an evaluation's files): a fixed
+    staging name there could be the user's folder, or a link to one, and was emptied."""
+    out, elsewhere = tmp_path / "a", tmp_path / "mine"
+    (out / ".analysis-pictures.tmp").mkdir(parents=True)
+    (out / ".analysis-pictures.tmp" / "thesis.txt").write_text("mine")
+    elsewhere.mkdir()
+    (elsewhere / "tsne.png").write_bytes(b"my picture")
+    (out / ".final.tmp").symlink_to(elsewhere)
+    args = ("analyze", "--model", tiny_model_dir, "--langs", "en,de", "--n", "8",
+            "--layers", "-1", "--out", out)  # fmt: skip
+    result = cli(*args)
+    assert result.code == 0, result.err
+    assert (out / ".analysis-pictures.tmp" / "thesis.txt").read_text() == "mine"
+    assert [p.name for p in elsewhere.iterdir()] == ["tsne.png"]
+    assert (elsewhere / "tsne.png").read_bytes() == b"my picture"
+    assert (out / "tsne.png").is_file()
+    assert sorted(p.name for p in out.glob(".*")) == [".analysis-pictures.tmp", ".final.tmp"]
+
+
+def test_sentences_cut_to_the_same_tokens_are_not_measured(cli, tiny_model_dir, tmp_path) -> None:
+    """``--max-length 1`` leaves every sentence one token: the main table printed numbers
+    (CKA 0.000, LID 0.500) the settings table called unmeasured, and the warnings blamed
+    last-token pooling."""
+    result = cli(
+        "analyze", "--model", tiny_model_dir, "--langs", "en,de", "--n", "5", "--plot-n", "5",
+        "--max-length", "1", "--out", tmp_path / "a",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    assert "not measured" in result.out and "0.500" not in result.out
+    assert "--max-length cut them all to the same tokens" in result.err
+    assert "last-token pooling" not in result.err
+    document = json.loads((tmp_path / "a" / "analysis.json").read_text())
+    assert all(entry["constant"] for entry in document["models"][0]["layers"])

@@ -28,6 +28,12 @@ def test_direction_orders_from_most_to_least_language_agnostic() -> None:
     assert lower["text"] == "MSLT < SSLT < base"
     tied = direction({"base": 0.5, "SSLT en": 0.5001, "MSLT ar+de+zh": 0.4}, True, names)
     assert tied["text"] == "SSLT = base > MSLT"
+    # the signs follow the printed values: 0.6064 and 0.6056 both print 0.606 although they
+    # differ by 0.0008; 0.63251 and 0.63249 print 0.633 and 0.632 although they differ by 0.00002
+    close = {"base": 0.6056, "SSLT en": 0.6064, "MSLT ar+de+zh": 0.6074}
+    assert direction(close, True, names)["cell"] == "MSLT 0.607 > SSLT 0.606 = base 0.606"
+    near = direction({"base": 0.63249, "SSLT en": 0.63251, "MSLT ar+de+zh": 0.1}, True, names)
+    assert near["cell"] == "SSLT 0.633 > base 0.632 > MSLT 0.100"
 
 
 def test_table_layers_spread_keeps_first_last_and_plotted() -> None:

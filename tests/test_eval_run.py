@@ -435,7 +435,8 @@ def test_vllm_helpers_without_vllm(tmp_path):
     for rank, expected in ((4, 8), (8, 8), (12, 16), (64, 64)):
         folder = tmp_path / f"r{rank}"
         folder.mkdir()
-        (folder / "adapter_config.json").write_text(json.dumps({"r": rank}))
+        (folder / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": rank}))
+        (folder / "adapter_model.safetensors").write_bytes(b"")
         assert max_lora_rank({"a": folder}) == expected
 
 
@@ -643,7 +644,10 @@ def test_a_damaged_adapter_rank_is_one_line_before_vllm_starts(tmp_path, config,
     from mslt_it.errors import MsltError
     from mslt_it.generation.vllm import max_lora_rank
 
+    if isinstance(config, dict):
+        config = {"peft_type": "LORA", **config}
     (tmp_path / "adapter_config.json").write_text(json.dumps(config))
+    (tmp_path / "adapter_model.safetensors").write_bytes(b"")
     with pytest.raises(MsltError, match=re.escape(fragment)):
         max_lora_rank({"a": tmp_path})
 

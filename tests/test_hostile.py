@@ -251,6 +251,73 @@ def test_truncated_adapter_weights_are_a_one_line_error(
     assert not (tmp_path / "merged").exists()
 
 
+def rewrite_weights(folder: Path, change) -> None:
+    """Save ``folder``'s adapter weights again through ``change`` (a dict of tensors -> dict)."""
+    from safetensors.torch import load_file, save_file
+
+    weights = folder / "adapter_model.safetensors"
+    save_file(change(load_file(str(weights))), str(weights))
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        (lambda d: {k.replace("base_model", "x"): v for k, v in d.items()}, "lack"),
+        (lambda d: dict(list(d.items())[:1]), "lack"),
+    ],
+    ids=["renamed", "one-tensor"],
+)
+def test_adapter_weights_that_do_not_load_are_a_one_line_error(
+    cli, adapter, tiny_model_dir: Path, tmp_path: Path, change, fragment: str
+) -> None:
+    """PEFT leaves a weight it cannot find at its initial value (LoRA's B at zero) and only
+    warns: the adapter was measured as the base model under the adapter's name."""
+    out, _ = adapter
+    broken = tmp_path / "broken"
+    shutil.copytree(out, broken)
+    rewrite_weights(broken, change)
+    evaluation = cli(
+        "eval", "--adapter", broken, "--task", "xnli", "--langs", "en", "--limit", "2",
+        "--mode", "rank", "--out", tmp_path / "ev",
+    )  # fmt: skip
+    assert_one_line_error(evaluation, "broken", fragment, "adapter_config.json names")
+    analysis = cli(
+        "analyze", "--model", tiny_model_dir, "--adapter", broken, "--langs", "en,de",
+        "--n", "4", "--out", tmp_path / "an",
+    )  # fmt: skip
+    assert_one_line_error(analysis, "--adapter", "broken", fragment)
+    assert not (tmp_path / "an" / "analysis.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("config", "fragment"),
+    [
+        ({}, "peft_type is None"),
+        ([], "not a JSON object"),
+        ({"peft_type": "IA3"}, "peft_type is 'IA3'"),
+        ({"peft_type": "LORA", "r": "many"}, "r is 'many'"),
+        ({"peft_type": "LORA", "lora_alpha": "x"}, "lora_alpha is 'x'"),
+        ({"peft_type": "LORA", "target_modules": 5}, "target_modules is 5"),
+    ],
+)
+def test_a_damaged_adapter_config_is_one_line_naming_its_field(
+    cli, adapter, tmp_path: Path, config, fragment: str
+) -> None:
+    out, _ = adapter
+    broken = tmp_path / "broken"
+    shutil.copytree(out, broken)
+    (broken / "adapter_config.json").write_text(json.dumps(config))
+    result = cli(
+        "eval", "--adapter", broken, "--task", "xnli", "--langs", "en", "--limit", "2",
+        "--out", tmp_path / "ev",
+    )  # fmt: skip
+    assert_one_line_error(result, "adapter_config.json", fragment)
+    (broken / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA"}))
+    (broken / "adapter_model.safetensors").unlink()
+    result = cli("merge", broken, "--out", tmp_path / "merged")
+    assert_one_line_error(result, "broken", "no weights")
+
+
 def test_a_device_this_machine_lacks_is_a_one_line_error(
     cli, adapter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -388,21 +455,31 @@ def test_report_shows_only_the_analysis_beside_it_that_analysed_its_adapter(
     document = results_document("en", "rank", 90.0, ["en"])
     document["adapter"]["path"] = str(tmp_path / "adapters" / "en")
     write_results(tmp_path / "eval" / "en", document)
-    analysis = {"meanings": {"cka": "MEANING-OURS"}, "plots": []}
-    analysis["inputs"] = {"adapters": [{"path": str(tmp_path / "adapters" / "en")}]}
+    from mslt_it.io import seal
+    from mslt_it.outputs import ANALYSIS_KIND
+
+    ours = {"kind": ANALYSIS_KIND, "meanings": {"cka": "MEANING-OURS"}, "plots": []}
+    ours["inputs"] = {"adapters": [{"path": str(tmp_path / "adapters" / "en")}]}
     (tmp_path / "analysis").mkdir()
-    (tmp_path / "analysis" / "analysis.json").write_text(json.dumps(analysis))
-    other = {**analysis, "meanings": {"cka": "MEANING-OTHER"}}
+    (tmp_path / "analysis" / "analysis.json").write_text(json.dumps(seal(ours)))
+    other = {**ours, "meanings": {"cka": "MEANING-OTHER"}}
     other["inputs"] = {"adapters": [{"path": str(tmp_path / "adapters" / "de")}]}
     (tmp_path / "other").mkdir()
-    (tmp_path / "other" / "analysis.json").write_text(json.dumps(other))
+    (tmp_path / "other" / "analysis.json").write_text(json.dumps(seal(other)))
     (tmp_path / "damaged").mkdir()
     (tmp_path / "damaged" / "analysis.json").write_bytes(b"\x00{not json")
+    edited = {**seal(ours), "meanings": {"cka": "MEANING-EDITED"}}  # the seal no longer holds
+    (tmp_path / "edited").mkdir()
+    (tmp_path / "edited" / "analysis.json").write_text(json.dumps(edited))
+    (tmp_path / "eval" / "junk").mkdir()  # a stray file of that name inside the run folder
+    (tmp_path / "eval" / "junk" / "analysis.json").write_text("{x")
+    os.mkfifo(tmp_path / "eval" / "en" / "analysis.json")  # and one that would block a read
     result = cli("report", tmp_path / "eval", "--out", tmp_path / "rep")
     assert result.code == 0, result.err
     text = (tmp_path / "rep" / "report.md").read_text(encoding="utf-8")
     assert "Representation analysis (analysis)" in text and "MEANING-OURS" in text
     assert "MEANING-OTHER" not in text and "(damaged)" not in text
+    assert "MEANING-EDITED" not in text and "(junk)" not in text and "(en)" not in text
 
 
 @pytest.mark.parametrize(
@@ -781,6 +858,27 @@ def test_emit_slurm_never_writes_over_the_recipe_or_a_users_file(cli, tmp_path: 
     assert_one_line_error(cli("run", recipe, "--emit-slurm", other), "not an unedited Slurm")
     os.truncate(other, 200_000_000)  # a huge file is not read to find out
     assert_one_line_error(cli("run", recipe, "--emit-slurm", other), "not an unedited Slurm")
+
+
+def test_emit_slurm_writes_neither_into_an_input_nor_into_an_experiment(cli, tmp_path: Path):
+    """The script in a prompts folder made finished results stale; in the experiment's folder
+    (or with a folder ``run`` refuses) it made every array task refuse that folder."""
+    prompts = tmp_path / "myprompts"
+    (prompts / "xnli").mkdir(parents=True)
+    recipe = write_recipe(tmp_path / "r.yaml", f"output_dir: {tmp_path / 'exp'}\n")
+    recipe.write_text(recipe.read_text().replace("data: synthetic}", f"data: synthetic, "
+                                                 f"prompts_dir: [{prompts}]}}"))  # fmt: skip
+    script = prompts / "xnli" / "job.sh"
+    assert_one_line_error(cli("run", recipe, "--emit-slurm", script), "inside", "input")
+    inside = tmp_path / "exp" / "job.sh"
+    assert_one_line_error(cli("run", recipe, "--emit-slurm", inside), "inside the experiment")
+    users = tmp_path / "users"
+    users.mkdir()
+    (users / "notes.txt").write_text("mine")
+    result = cli("run", recipe, "--out", users, "--emit-slurm", tmp_path / "job.sh")
+    assert_one_line_error(result, "did not write")
+    assert not script.exists() and not inside.exists() and not (tmp_path / "job.sh").exists()
+    assert cli("run", recipe, "--emit-slurm", tmp_path / "job.sh").code == 0
 
 
 def test_run_never_writes_into_a_folder_it_did_not_make(cli, tmp_path: Path) -> None:

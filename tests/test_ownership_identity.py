@@ -160,7 +160,9 @@ def test_one_model_under_two_spellings_is_refused(cli, tiny_model_dir, tmp_path)
 def test_an_adapter_given_as_the_model_is_refused(cli, tmp_path: Path) -> None:
     adapter = tmp_path / "adapter"
     adapter.mkdir()
-    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "org/b"}))
+    config = {"peft_type": "LORA", "base_model_name_or_path": "org/b"}
+    (adapter / "adapter_config.json").write_text(json.dumps(config))
+    (adapter / "adapter_model.safetensors").write_bytes(b"")
     result = cli("eval", "--model", adapter, "--task", "xnli", "--langs", "en",
                  "--out", tmp_path / "ev")  # fmt: skip
     assert_one_line_error(result, "LoRA adapter", "--adapter")
@@ -259,6 +261,7 @@ def test_a_retrained_model_in_the_same_folder_is_a_new_identity(tiny_model_dir, 
         ({"score": float("inf"), "n": 10}, "score"),
         ({"score": 1e308, "n": 10}, "outside"),
         ({"score": 50.0, "n": -3}, ".n"),
+        ({"score": 20.0, "n": 0}, ".n: 0 is outside 1..1e+12"),
         ({"score": "50", "n": 3}, "not a number"),
         ({"score": 50.0, "n": 3, "ci95": [0, float("nan")]}, "ci95"),
     ],

@@ -90,9 +90,13 @@ EXPECTED = {
     "unknown-grid.yaml": "expected one key of all-combinations, sweep-k, select",
     "missing-model.yaml": "model: required field is missing",
     "missing-model-name.yaml": "model.name_or_path: required field is missing",
-    "unknown-task.yaml": "unknown task 'nli'",
+    "unknown-task.yaml": "data.task: unknown task 'nli'",
+    "unknown-template.yaml": "data.template: unknown id 'xnli/nope'",
     "not-yaml.yaml": "not valid YAML",
     "not-a-mapping.yaml": "expected a YAML mapping",
+    "grid-too-large.yaml": "sources.all-combinations: C(37, 18) = ",
+    "select-k-not-int.yaml": "sources.0.select.k: ",
+    "sweep-k-not-int.yaml": "sources.sweep-k.k.1: ",
 }
 
 
@@ -323,3 +327,24 @@ def test_what_the_run_would_refuse_is_the_only_line_even_in_a_dry_run(cli, tmp_p
     assert not script.exists()
     assert cli("run", recipe, "--emit-slurm", script).code == 0
     assert str(recipe.resolve()) in script.read_text()  # a job starts in another folder
+
+
+def test_the_reports_identity_holds_what_it_prints_of_the_recipe(tmp_path: Path) -> None:
+    """report.md prints the recipe's name, path and description: a new description left the
+    old one in a report the plan called done."""
+    import json
+
+    from mslt_it.runner import MARKER, make_plan
+
+    path = write_recipe(tmp_path)
+    (tmp_path / "out" / "eval").mkdir(parents=True)
+    (tmp_path / "out" / "eval" / MARKER).write_text(json.dumps({"input_hash": "finished"}))
+
+    def report_hash() -> str:
+        steps = make_plan(load_recipe(path)).steps
+        return next(s for s in steps if s.name == "report").input_hash()
+
+    first = report_hash()
+    assert first is not None and report_hash() == first
+    path.write_text("description: a new one\n" + path.read_text())
+    assert report_hash() != first

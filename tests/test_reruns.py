@@ -361,3 +361,46 @@ def test_a_step_whose_output_another_process_writes_is_named_by_the_step(cli, tm
     assert_one_line_error(result, "build en: output '", "another mslt-it process", str(holder.pid))
     assert "--out" not in result.err
     assert "wait for it to finish" in result.err and "choose another" not in result.err
+
+
+def test_a_recipes_model_folder_switched_to_another_named_model_is_made_again(
+    tiny_model_dir, tmp_path
+) -> None:
+    """A recipe keeps one model folder for mslt-it's named models: switched from
+    ``mslt-it:tiny`` to ``mslt-it:tiny-world``, the folder held the random weights, and the
+    adapters trained on them were reported as the world base's."""
+    import shutil
+
+    from mslt_it.named_models import (
+        TINY_MODEL,
+        TINY_WORLD_MODEL,
+        ensure_named_model,
+        named_model_in,
+    )
+    from mslt_it.tiny.world_base import RESOURCES_DIR, SHIPPED_WORLD_MODEL
+
+    folder = tmp_path / "tiny-model"
+    shutil.copytree(tiny_model_dir, folder)
+    assert named_model_in(folder) == TINY_MODEL
+    assert ensure_named_model(TINY_MODEL, folder) == folder  # the one asked for: kept
+    ensure_named_model(TINY_WORLD_MODEL, folder)
+    assert named_model_in(folder) == TINY_WORLD_MODEL
+    shipped = RESOURCES_DIR / SHIPPED_WORLD_MODEL / "model.safetensors"
+    assert (folder / "model.safetensors").read_bytes() == shipped.read_bytes()
+    (folder / "notes.txt").write_text("mine")  # the user's file: the folder is not replaced
+    with pytest.raises(Exception, match=r"notes\.txt"):
+        ensure_named_model(TINY_MODEL, folder)
+    assert (folder / "notes.txt").read_text() == "mine"
+    assert named_model_in(folder) == TINY_WORLD_MODEL
+
+
+@pytest.mark.parametrize("record", ["[]", "{", '{"input_hash": 5}', ""])
+def test_a_damaged_step_record_means_the_step_is_redone(tmp_path, record: str) -> None:
+    """A step record the user damaged was an internal error (``list indices must be integers``)
+    in every command that read the plan; its output is from unknown inputs: stale."""
+    from mslt_it.runner import MARKER, Step
+
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / MARKER).write_text(record)
+    step = Step("report", [], tmp_path / "out", lambda: "abc", lambda: None)
+    assert step.status() == "stale"

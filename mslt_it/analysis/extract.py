@@ -25,6 +25,7 @@ import numpy as np
 from mslt_it.errors import MsltError, allowed, first_line
 from mslt_it.files import check_regular_files
 from mslt_it.modeling import check_device, model_load_errors
+from mslt_it.peft_adapters import load_adapters, read_adapter_config
 
 POOLINGS = ("mean", "last")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -182,11 +183,8 @@ def quiet_loading() -> Iterator[None]:
 def read_adapter(path: str | Path) -> Adapter:
     """Check an adapter folder and read its run manifest (``run.json``), when there is one."""
     folder = Path(path)
-    if not (folder / "adapter_config.json").is_file():
-        raise MsltError(
-            f"--adapter: {str(folder)!r} is not a PEFT adapter folder (no adapter_config.json)"
-        )
     check_regular_files(folder, "--adapter")
+    read_adapter_config(folder, "--adapter")
     run: dict[str, Any] = {}
     if (folder / "run.json").is_file():
         try:
@@ -209,13 +207,14 @@ def run_label(run: dict[str, Any]) -> str | None:
 
 
 def unique_labels(adapters: Sequence[Adapter]) -> list[Adapter]:
-    """Two adapters with the same sources get their folder name added, so plots tell them apart."""
+    """Two adapters with the same sources get their folder name added, so plots tell them apart
+    (``MSLT de+en [ad1]``, as the report names two runs of one label)."""
     labels = [a.label for a in adapters]
     out = []
     for adapter in adapters:
         label = adapter.label
         if labels.count(label) > 1 or label == "base":
-            label = f"{label} ({adapter.path.name})"
+            label = f"{label} [{adapter.path.name}]"
         out.append(Adapter(adapter.path, label, adapter.run))
     return out
 
@@ -229,24 +228,11 @@ def variants(model: Any, adapters: Sequence[Adapter]) -> Iterator[tuple[str, Any
     yield "base", model
     if not adapters:
         return
-    from peft import PeftModel
-
     names = [f"adapter{i}" for i in range(len(adapters))]
-    peft_model = None
-    for name, adapter in zip(names, adapters, strict=True):
-        try:
-            with quiet_loading():
-                if peft_model is None:
-                    peft_model = PeftModel.from_pretrained(
-                        model, str(adapter.path), adapter_name=name
-                    )
-                else:
-                    peft_model.load_adapter(str(adapter.path), adapter_name=name)
-        except Exception as error:  # PEFT and safetensors raise many kinds for damaged files
-            raise MsltError(
-                f"--adapter: cannot load {adapter.path} onto the model: {first_line(error)}"
-            ) from None
-    assert peft_model is not None
+    with quiet_loading():
+        peft_model = load_adapters(
+            model, {n: a.path for n, a in zip(names, adapters, strict=True)}, "--adapter"
+        )
     peft_model.eval()
     for name, adapter in zip(names, adapters, strict=True):
         peft_model.set_adapter(name)

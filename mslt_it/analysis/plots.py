@@ -7,8 +7,6 @@ renamed into place, so a reader never sees half a PNG.
 
 from __future__ import annotations
 
-import contextlib
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -78,15 +76,9 @@ def _new_figure(width: float, height: float) -> Any:
 
 
 def save_png(figure: Any, path: Path) -> None:
-    """Write the figure to a temporary sibling, then rename it into place."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        figure.savefig(tmp, format="png", dpi=DPI)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    """Write the figure; ``path`` lies in a staging folder of this run's own (see
+    :func:`mslt_it.analysis.run.run_analysis`), so nothing there needs guarding."""
+    figure.savefig(path, format="png", dpi=DPI)
 
 
 def project(x: np.ndarray, method: str, seed: int) -> tuple[np.ndarray, list[str]]:

@@ -8,7 +8,9 @@ loaded. The base model is read once; adapters are switched on it.
 from __future__ import annotations
 
 import platform
+import shutil
 import time
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from mslt_it.analysis.extract import (
     DTYPES,
     POOLINGS,
     Adapter,
+    Encoded,
     count_hidden_states,
     encode_sentences,
     extract_pooled,
@@ -41,11 +44,11 @@ from mslt_it.analysis.settings import (
 )
 from mslt_it.errors import MsltError, allowed
 from mslt_it.identity import check_base_unchanged, model_identity
-from mslt_it.io import atomic_write_json, file_fingerprint, read_json, seal
+from mslt_it.io import atomic_write_json, file_fingerprint, read_json, seal, temporary_folder
 from mslt_it.modeling import load_tokenizer
 from mslt_it.outputs import (
+    ANALYSIS_KIND,
     check_destination,
-    fresh_staging,
     move_into,
     output_lock,
     sealed_json_of_kind,
@@ -54,8 +57,6 @@ from mslt_it.paths import is_data_folder
 from mslt_it.progress import progress_bar
 
 RESULT_FILE = "analysis.json"
-ANALYSIS_KIND = "mslt-it analysis"
-"""The ``kind`` in analysis.json: what proves an earlier analysis.json is mslt-it's to replace."""
 PLOT_FILES = {"tsne": "tsne.png", "pca": "pca.png", "layers": "layers.png", "cka": "cka.png"}
 """Every picture analyze may write; the 2-D projection is named after its method."""
 
@@ -283,6 +284,7 @@ def _run_analysis(
         config.model, device, resolve_dtype(config.dtype, device), config.trust_remote_code
     )
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    cut_alike = cut_to_the_same_tokens(encoded, len(sentences.langs))
     shown = plot_sample(sentences, config.plot_n, config.seed)
 
     models: list[dict[str, Any]] = []
@@ -313,9 +315,9 @@ def _run_analysis(
             measured[label] = {}
             for j, layer in enumerate(layers):
                 by_lang = np.split(reps[j], len(sentences.langs))
-                warnings += constant_warnings(label, layer, sentences.langs, by_lang)
+                warnings += constant_warnings(label, layer, sentences.langs, by_lang, cut_alike)
                 metrics = layer_metrics(by_lang, center=config.center, seed=config.seed)
-                per_layer.append({"layer": layer, **metrics})
+                per_layer.append({"layer": layer, **metrics, "constant": is_constant(by_lang)})
                 if layer in settings_layers:
                     known = {m: metrics[m]["value"] for m in ("cka", "lid", "silhouette")}
                     retrieval = "retrieval_centred" if config.center else "retrieval"
@@ -345,44 +347,50 @@ def _run_analysis(
     chance = chance_levels(sentences.n, len(sentences.langs))
     settings = build_table(measured, settings_layers, constant)
     remove_stale_plots(out, config.projection)
-    staging = fresh_staging(out, STAGING)
-    plots = draw_plots(staging, models, clouds, sentences, plot_layer, num_states, chance, config)
-    data = {
-        "inputs": inputs_section(config, adapters, sentences, layers, plot_layer, num_states),
-        "sentences": {
-            "origin": sentences.origin,
-            "source_rows": sentences.source_rows,
-            "ids": sentences.ids,
-            "truncated": encoded.truncated,
-        },
-        "kind": ANALYSIS_KIND,
-        "meanings": dict(MEANINGS),
-        "chance": chance,
-        "models": models,
-        "settings": settings,
-        "settings_table": markdown(settings, chance),
-        "plots": plots,
-        "warnings": warnings,
-        "versions": versions(),
-        "seconds": round(time.perf_counter() - started, 2),
-    }
-    data["files"] = {  # what proves, next time, that these pictures are analyze's own
-        name: file_fingerprint(staging / name)
-        for name in plot_files(config.projection)
-        if (staging / name).is_file()
-    }
-    # The pictures they replace were proven analyze's before this run started: a kill between
-    # the record and the renames below leaves them, and they stay provably ours.
-    data["replaced"] = {
-        name: file_fingerprint(out / name) for name in data["files"] if (out / name).is_file()
-    }
-    atomic_write_json(out / RESULT_FILE, seal(data))
-    move_into(out, staging, data["files"])  # recorded first: never a picture unlisted
+    staging = temporary_folder(out, STAGING)
+    try:
+        plots = draw_plots(
+            staging, models, clouds, sentences, plot_layer, num_states, chance, config
+        )
+        data = {
+            "inputs": inputs_section(config, adapters, sentences, layers, plot_layer, num_states),
+            "sentences": {
+                "origin": sentences.origin,
+                "source_rows": sentences.source_rows,
+                "ids": sentences.ids,
+                "truncated": encoded.truncated,
+            },
+            "kind": ANALYSIS_KIND,
+            "meanings": dict(MEANINGS),
+            "chance": chance,
+            "models": models,
+            "settings": settings,
+            "settings_table": markdown(settings, chance),
+            "plots": plots,
+            "warnings": warnings,
+            "versions": versions(),
+            "seconds": round(time.perf_counter() - started, 2),
+        }
+        data["files"] = {  # what proves, next time, that these pictures are analyze's own
+            name: file_fingerprint(staging / name)
+            for name in plot_files(config.projection)
+            if (staging / name).is_file()
+        }
+        # The pictures they replace were proven analyze's before this run started: a kill between
+        # the record and the renames below leaves them, and they stay provably ours.
+        data["replaced"] = {
+            name: file_fingerprint(out / name) for name in data["files"] if (out / name).is_file()
+        }
+        atomic_write_json(out / RESULT_FILE, seal(data))
+        move_into(out, staging, data["files"])  # recorded first: never a picture unlisted
+    finally:  # moved in; or a failure, which leaves the earlier files as they were
+        shutil.rmtree(staging, ignore_errors=True)
     return AnalysisResult(out, data)
 
 
-STAGING = ".analysis-pictures.tmp"
-"""Where the pictures are drawn before analysis.json lists them and they are moved into place."""
+STAGING = "analysis-pictures"
+"""Names the folder (:func:`mslt_it.io.temporary_folder`, a new one each run) where the pictures
+are drawn before analysis.json lists them and they are moved into place."""
 
 
 def earlier_files(out: Path) -> dict[str, set[str]]:
@@ -418,19 +426,43 @@ def remove_stale_plots(out: Path, projection: str) -> None:
 
 
 def constant_warnings(
-    label: str, layer: int, langs: tuple[str, ...], by_lang: list[np.ndarray]
+    label: str,
+    layer: int,
+    langs: tuple[str, ...],
+    by_lang: list[np.ndarray],
+    cut_alike: Collection[int] = (),
 ) -> list[str]:
     """Flag languages whose sentences all got one representation: metrics there mean nothing.
 
     It happens with last-token pooling at the embedding layer when every sentence ends in the
-    same full stop.
+    same full stop, and at every layer when ``--max-length`` cut a language's sentences to the
+    same first tokens (``cut_alike``: those languages' positions).
     """
     return [
-        f"{label}, layer {layer}: every {lang} sentence has the same representation "
-        "(last-token pooling at the embeddings sees only the final token); ignore this layer"
-        for lang, reps in zip(langs, by_lang, strict=True)
+        f"{label}, layer {layer}: every {lang} sentence has the same representation ("
+        + (
+            "--max-length cut them all to the same tokens"
+            if i in cut_alike
+            else "last-token pooling at the embeddings sees only the final token"
+        )
+        + "); ignore this layer"
+        for i, (lang, reps) in enumerate(zip(langs, by_lang, strict=True))
         if not np.any(np.ptp(reps, axis=0) > 0)
     ]
+
+
+def cut_to_the_same_tokens(encoded: Encoded, languages: int) -> set[int]:
+    """The languages (by position) whose sentences, once cut to ``--max-length``, are all one
+    sequence of tokens."""
+    if not encoded.truncated:
+        return set()
+    per = len(encoded) // languages
+    alike = set()
+    for i in range(languages):
+        seen = {tuple(ids) for ids in encoded.input_ids[i * per : (i + 1) * per]}
+        if len(seen) == 1:
+            alike.add(i)
+    return alike
 
 
 def check_adapter_bases(model: str, adapters: list[Adapter]) -> None:

@@ -65,8 +65,6 @@ TABLE_MEANINGS = {
 }
 MOST_LAYERS = 9
 """Up to this many analysed layers the table has them all; beyond, a spread of them."""
-TIE = 5e-4
-"""Values closer than this are shown as equal: the table prints three decimals."""
 
 
 def table_layers(layers: Sequence[int], plot_layer: int, most: int = MOST_LAYERS) -> list[int]:
@@ -122,17 +120,26 @@ def direction(values: dict[str, float], higher: bool, names: dict[str, str]) -> 
     """The models from most to least language-agnostic, and the order as text.
 
     ``text`` uses the values' own order signs: ``MSLT > SSLT > base`` for a measure where higher
-    is more language-agnostic, ``MSLT < SSLT < base`` where lower is; ``=`` within :data:`TIE`.
+    is more language-agnostic, ``MSLT < SSLT < base`` where lower is; ``=`` where the printed
+    values (three decimals) are equal, so no sign contradicts the numbers beside it.
     """
     labels = list(values)
     order = sorted(labels, key=lambda label: -values[label] if higher else values[label])
     parts, cells = [names[order[0]]], [f"{names[order[0]]} {values[order[0]]:.3f}"]
     for before, label in pairwise(order):
-        tied = abs(values[before] - values[label]) < TIE
-        sign = "=" if tied else (">" if higher else "<")
+        sign = ">" if higher else "<"
+        sign = sign if ahead(values[before], values[label], higher) else "="
         parts.append(f"{sign} {names[label]}")
         cells.append(f"{sign} {names[label]} {values[label]:.3f}")
     return {"order": order, "text": " ".join(parts), "cell": " ".join(cells)}
+
+
+def ahead(value: float, other: float, higher: bool) -> bool:
+    """``value`` is the more language-agnostic of the two as the table prints them (three
+    decimals): values printed alike are equal, so no sign or count contradicts the numbers."""
+    if f"{value:.3f}" == f"{other:.3f}":
+        return False
+    return value > other if higher else value < other
 
 
 def build_table(
@@ -189,8 +196,7 @@ def pair_counts(rows: Sequence[dict[str, Any]], labels: Sequence[str]) -> list[d
             better = 0
             for row in counted:
                 values = row["measures"][name]["values"]
-                gap = values[later] - values[earlier]
-                better += (gap >= TIE) if higher else (gap <= -TIE)
+                better += ahead(values[later], values[earlier], higher)
             wins[name] = better
         out.append({"model": later, "against": earlier, "settings": len(counted), "more": wins})
     return out

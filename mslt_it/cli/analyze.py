@@ -161,6 +161,9 @@ def print_summary(data: dict[str, Any], path: Path) -> None:
         table.add_column(header, justify="right")
     for model in data["models"]:
         entry = next(e for e in model["layers"] if e["layer"] == layer)
+        if entry.get("constant"):  # the warnings below say why
+            table.add_row(model["label"], "not measured", "", "", "")
+            continue
         table.add_row(
             model["label"],
             *(f"{entry[m]['value']:.3f}" for m in ("cka", "retrieval", "lid", "silhouette")),

@@ -72,6 +72,7 @@ def run(
     loaded = load_recipe(recipe, output_dir=out)
     plan = make_plan(loaded)
     if emit_slurm is not None:
+        check_experiment_folder(loaded)  # every task would refuse a folder this run refuses
         write_slurm_script(plan, recipe, emit_slurm, out)
         return
     plan.select(only)  # a wrong --only, or an output folder the run would refuse: said first,
@@ -113,16 +114,25 @@ def write_slurm_script(plan, recipe_path: Path, out: Path, output_dir: Path | No
     A final ``mslt-it run`` (no --only) evaluates every adapter in one engine and writes the
     report; the script submits it as a job that depends on the whole array.
     """
+    from mslt_it.files import resolved_path
     from mslt_it.io import atomic_write_text
     from mslt_it.outputs import check_output_file
+    from mslt_it.runner import recipe_inputs
 
     check_output_file(
         out,
         field="--emit-slurm",
-        inputs=[recipe_path],
+        inputs=recipe_inputs(plan.recipe),  # the recipe, its data, prompts and task folders
         ours=is_own_script,
         what="an unedited Slurm script",
     )
+    experiment = plan.recipe.output_dir
+    if resolved_path(out, "--emit-slurm").is_relative_to(resolved_path(experiment, "--out")):
+        raise MsltError(
+            f"--emit-slurm: {str(out)!r} lies inside the experiment's folder {str(experiment)!r}, "
+            "where every task would find a file mslt-it's marker does not list; write the "
+            "script beside it"
+        )
     ids = [run.run_id for run in plan.recipe.runs]
     recipe_arg = shlex.quote(str(recipe_path.resolve()))  # a job starts in another folder
     if output_dir is not None:  # every task writes where this command was told to

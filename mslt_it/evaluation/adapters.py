@@ -16,9 +16,9 @@ from typing import Any
 from mslt_it.errors import MsltError
 from mslt_it.files import MAX_JSON_BYTES, check_regular_files, read_user_text
 from mslt_it.identity import check_base_unchanged, model_identity
+from mslt_it.peft_adapters import ADAPTER_CONFIG, read_adapter_config
 
 RUN_FILE = "run.json"
-ADAPTER_CONFIG = "adapter_config.json"
 
 
 @dataclass(frozen=True)
@@ -88,12 +88,8 @@ def weights_sha256(path: Path) -> str:
 def read_adapter(path: str | Path, name: str, require_run: bool = True) -> Adapter:
     """Read an adapter folder; without ``run.json`` it is an error unless ``require_run`` is off."""
     path = Path(path)
-    if not (path / ADAPTER_CONFIG).is_file():
-        raise MsltError(
-            f"adapter: {str(path)!r} is not a PEFT adapter folder (no {ADAPTER_CONFIG})"
-        )
     check_regular_files(path, "adapter")
-    config = _read_json(path / ADAPTER_CONFIG)
+    config = read_adapter_config(path, "adapter")
     run: dict[str, Any] | None = None
     if (path / RUN_FILE).is_file():
         run = _read_json(path / RUN_FILE)

@@ -26,7 +26,8 @@ from mslt_it.generation.base import (
     resolve_dtype,
     resolve_skip,
 )
-from mslt_it.modeling import check_device, loading_adapter, model_load_errors
+from mslt_it.modeling import check_device, model_load_errors
+from mslt_it.peft_adapters import load_adapters
 
 
 def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
@@ -71,17 +72,7 @@ class HFBackend:
         """Wrap the base model in one PeftModel holding every adapter, by name."""
         if not options.adapters:
             return model
-        from peft import PeftModel
-
-        names = list(options.adapters)
-        with loading_adapter(options.adapters[names[0]]):
-            peft_model = PeftModel.from_pretrained(
-                model, str(options.adapters[names[0]]), adapter_name=names[0]
-            )
-        for name in names[1:]:
-            with loading_adapter(options.adapters[name]):
-                peft_model.load_adapter(str(options.adapters[name]), adapter_name=name)
-        return peft_model.eval()
+        return load_adapters(model, options.adapters).eval()
 
     @contextlib.contextmanager
     def _using(self, adapter: str | None) -> Iterator[None]:

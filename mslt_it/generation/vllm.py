@@ -17,13 +17,11 @@ with ``if __name__ == "__main__":`` (the ``mslt-it`` command does).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from mslt_it.errors import MsltError, first_line
-from mslt_it.files import read_user_text
 from mslt_it.generation.base import (
     BackendOptions,
     TokenIds,
@@ -32,36 +30,13 @@ from mslt_it.generation.base import (
     resolve_skip,
 )
 from mslt_it.orphans import ChildrenWatchdog
+from mslt_it.peft_adapters import adapter_rank
 
 # vLLM accepts only these LoRA ranks for max_lora_rank.
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 # On a CPU build the "GPU memory" share sizes the KV cache out of host memory; vLLM's default
 # (0.9) leaves nothing for anything else on a shared machine.
 CPU_MEMORY_UTILIZATION = 0.3
-
-
-def adapter_rank(path: Path) -> int:
-    """The LoRA rank ``r`` in an adapter's ``adapter_config.json`` (PEFT's format): the largest
-    of ``r`` and ``rank_pattern``'s, each a whole number >= 1 (vLLM sizes its LoRA slots by it,
-    and an edited config reached it as a crash in its worker)."""
-    config_path = Path(path) / "adapter_config.json"
-    try:
-        config = json.loads(read_user_text(config_path, "adapter", 10_000_000))
-    except (ValueError, RecursionError) as error:  # not JSON, a number too long, too deep
-        raise MsltError(f"adapter: cannot read {config_path}: {first_line(error)}") from None
-    if not isinstance(config, dict):
-        raise MsltError(f"adapter: {config_path} is not a JSON object")
-    pattern = config.get("rank_pattern") or {}
-    if not isinstance(pattern, dict):
-        raise MsltError(f"adapter: {config_path}: rank_pattern is {pattern!r:.40}; a mapping")
-    ranks = [("r", config.get("r", 8)), *((f"rank_pattern.{k}", r) for k, r in pattern.items())]
-    for name, rank in ranks:
-        if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
-            raise MsltError(
-                f"adapter: {config_path}: {name} is {rank!r:.40}; a LoRA rank is a whole "
-                "number >= 1"
-            )
-    return max(rank for _, rank in ranks)
 
 
 def max_lora_rank(adapters: Mapping[str, Path]) -> int:

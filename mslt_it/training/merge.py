@@ -16,8 +16,9 @@ from mslt_it.errors import MsltError, first_line
 from mslt_it.files import check_regular_files
 from mslt_it.identity import check_base_unchanged
 from mslt_it.io import atomic_directory, atomic_write_json, read_json
-from mslt_it.modeling import check_model_folder, loading_adapter, model_load_errors
+from mslt_it.modeling import check_model_folder, model_load_errors
 from mslt_it.outputs import claim_output, first_changed, owner_kind
+from mslt_it.peft_adapters import load_adapters
 from mslt_it.training.outputs import RUN_FILE, STARTED_FILE
 
 
@@ -98,7 +99,6 @@ def _merge(
 ) -> Path:
     """:func:`merge_adapter` once ``out`` is checked and locked."""
 
-    from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     try:
@@ -108,8 +108,7 @@ def _merge(
     except model_load_errors() as error:
         raise MsltError(f"model: cannot load the base {base!r}: {first_line(error)}") from None
 
-    with loading_adapter(adapter_dir):
-        merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+    merged = load_adapters(model, {"default": adapter_dir}).merge_and_unload()
     tokenizer = AutoTokenizer.from_pretrained(str(adapter_dir), trust_remote_code=trust_remote_code)
     with atomic_directory(out, overwrite=overwrite, kind="model") as tmp:
         merged.save_pretrained(tmp)

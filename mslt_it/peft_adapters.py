@@ -1,0 +1,136 @@
+"""Checking and loading LoRA adapters (PEFT's folder format), one way for every command.
+
+PEFT loads what it can and warns about the rest: an adapter whose weights do not match its
+config (tensors renamed or missing, another ``peft_type``) loaded as no adapter at all, and
+every number measured with it was the base model's under the adapter's name. So the config is
+checked before PEFT reads it (:func:`read_adapter_config`: the fields PEFT would otherwise
+fail on with a ``KeyError`` or a comparison of a string with an int), and the weights after
+(:func:`check_weights_loaded`: every weight the config names came from the file).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mslt_it.errors import MsltError, first_line
+from mslt_it.files import read_user_text
+from mslt_it.modeling import loading_adapter
+
+ADAPTER_CONFIG = "adapter_config.json"
+WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin")
+"""PEFT's names for an adapter's weights, in the order it looks for them."""
+MAX_CONFIG_BYTES = 10_000_000
+
+
+def read_adapter_config(folder: str | Path, field: str = "adapter") -> dict[str, Any]:
+    """``folder``'s ``adapter_config.json``, checked: a JSON object describing a LoRA adapter
+    (``peft_type`` ``LORA``, ranks whole numbers >= 1, ``lora_alpha`` a number, target modules
+    names), with a weights file beside it."""
+    folder = Path(folder)
+    path = folder / ADAPTER_CONFIG
+    if not path.exists():
+        raise MsltError(
+            f"{field}: {str(folder)!r} is not a PEFT adapter folder (no {ADAPTER_CONFIG})"
+        )
+    text = read_user_text(path, field, MAX_CONFIG_BYTES)  # a regular file, bounded
+    try:
+        config = json.loads(text)
+    except (ValueError, RecursionError) as error:  # not JSON, a number too long, too deep
+        raise MsltError(f"{field}: cannot read {path}: {first_line(error)}") from None
+    if not isinstance(config, dict):
+        raise MsltError(f"{field}: {path} is not a JSON object")
+    peft_type = config.get("peft_type")
+    if peft_type != "LORA":
+        raise MsltError(
+            f'{field}: {path}: peft_type is {peft_type!r:.40}; mslt-it loads LoRA adapters ("LORA")'
+        )
+    lora_ranks(config, path, field)
+    alpha = config.get("lora_alpha", 8)
+    if isinstance(alpha, bool) or not isinstance(alpha, int | float):
+        raise MsltError(f"{field}: {path}: lora_alpha is {alpha!r:.40}; a number")
+    targets = config.get("target_modules")
+    names = [targets] if isinstance(targets, str) else targets
+    if targets is not None and (
+        not isinstance(names, list) or not all(isinstance(n, str) for n in names)
+    ):
+        raise MsltError(
+            f"{field}: {path}: target_modules is {targets!r:.40}; a module name or a list of them"
+        )
+    if not any((folder / name).exists() for name in WEIGHT_FILES):
+        raise MsltError(
+            f"{field}: {str(folder)!r} has {ADAPTER_CONFIG} but no weights "
+            f"({' or '.join(WEIGHT_FILES)})"
+        )
+    return config
+
+
+def lora_ranks(config: dict[str, Any], path: Path, field: str) -> list[int]:
+    """``r`` and ``rank_pattern``'s ranks, each a whole number >= 1."""
+    pattern = config.get("rank_pattern") or {}
+    if not isinstance(pattern, dict):
+        raise MsltError(f"{field}: {path}: rank_pattern is {pattern!r:.40}; a mapping")
+    ranks = [("r", config.get("r", 8)), *((f"rank_pattern.{k}", r) for k, r in pattern.items())]
+    for name, rank in ranks:
+        if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
+            raise MsltError(
+                f"{field}: {path}: {name} is {rank!r:.40}; a LoRA rank is a whole number >= 1"
+            )
+    return [rank for _, rank in ranks]
+
+
+def adapter_rank(folder: str | Path, field: str = "adapter") -> int:
+    """The adapter's largest LoRA rank (vLLM sizes its LoRA slots by it)."""
+    config = read_adapter_config(folder, field)
+    return max(lora_ranks(config, Path(folder) / ADAPTER_CONFIG, field))
+
+
+def load_adapters(model: Any, adapters: Mapping[str, Path], field: str = "adapter") -> Any:
+    """Wrap ``model`` in one ``PeftModel`` holding every adapter under its name (``model``
+    itself when there are none); each checked before and after PEFT reads it."""
+    from peft import PeftModel
+
+    wrapped = model
+    for name, folder in adapters.items():
+        read_adapter_config(folder, field)
+        with loading_adapter(folder, field), warnings.catch_warnings():
+            # PEFT warns of weights it could not find; check_weights_loaded makes that an error
+            warnings.filterwarnings("ignore", message=".*missing adapter keys.*")
+            if wrapped is model:
+                wrapped = PeftModel.from_pretrained(model, str(folder), adapter_name=name)
+            else:
+                wrapped.load_adapter(str(folder), adapter_name=name)
+        check_weights_loaded(wrapped, name, Path(folder), field)
+    return wrapped
+
+
+def check_weights_loaded(peft_model: Any, name: str, folder: Path, field: str) -> None:
+    """Every weight adapter ``name``'s config gives the model was in its weights file: PEFT
+    leaves a missing one at its initial value (LoRA's B at zero: no change to the base)."""
+    from peft import get_peft_model_state_dict
+
+    expected = set(get_peft_model_state_dict(peft_model, adapter_name=name))
+    missing = sorted(expected - weight_names(folder, field))
+    if missing:
+        raise MsltError(
+            f"{field}: the weights in {str(folder)!r} lack {len(missing)} of the {len(expected)} "
+            f"its {ADAPTER_CONFIG} names (first: {missing[0]!r}); the file is damaged or belongs "
+            "to another adapter"
+        )
+
+
+def weight_names(folder: Path, field: str) -> set[str]:
+    """The names of the tensors in ``folder``'s weights file."""
+    safetensors_file = folder / WEIGHT_FILES[0]
+    with loading_adapter(folder, field):
+        if safetensors_file.exists():
+            from safetensors import safe_open
+
+            with safe_open(str(safetensors_file), framework="pt") as handle:
+                return set(handle.keys())
+        from peft.utils import load_peft_weights
+
+        return set(load_peft_weights(str(folder), device="cpu"))
