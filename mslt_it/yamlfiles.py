@@ -9,6 +9,7 @@ prompt templates): :func:`parse_yaml` refuses Python objects, duplicate keys and
 
 from __future__ import annotations
 
+import difflib
 import reprlib
 from collections.abc import Hashable
 from pathlib import Path
@@ -33,14 +34,23 @@ def _short(value: Any) -> str:
 
 
 def describe_error(error: ValidationError, prefix: str = "") -> str:
-    """``section.field: problem, got value`` from pydantic's first error."""
-    first = error.errors()[0]
+    """``section.field: problem, got value`` from pydantic's first error; an unknown field
+    before any other, since a misspelt key is also the required one missing (``budgt`` for
+    ``budget``), and the typo is what the user has to fix."""
+    errors = error.errors()
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     parts = [prefix] if prefix else []
     parts += [str(p) for p in first["loc"]]
     where = ".".join(parts) or "(top level)"
     kind, given = first["type"], _short(first.get("input"))
     if kind == "extra_forbidden":
-        return f"{where}: unknown field (a typo?)"
+        missing = [
+            str(e["loc"][-1])
+            for e in errors
+            if e["type"] == "missing" and e["loc"] and e["loc"][:-1] == first["loc"][:-1]
+        ]
+        close = difflib.get_close_matches(str(first["loc"][-1]), missing, n=1)
+        return f"{where}: unknown field ({f'a typo of {close[0]!r}?' if close else 'a typo?'})"
     if kind == "missing":
         return f"{where}: required field is missing"
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):

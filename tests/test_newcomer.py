@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest import assert_one_line_error
 
@@ -120,3 +121,48 @@ def test_eval_task_defaults_to_its_languages_and_evaluation_split(cli, tiny_mode
     assert set(results["tasks"]["xstorycloze"]["languages"]) == set(
         get_task("xstorycloze").languages
     )
+
+
+def _option_help(text: str, option: str) -> str:
+    """The help of ``option`` in a command's ``--help`` (its line and the lines that wrap it)."""
+    lines = text.split("Options:", 1)[1].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip().startswith(option + " "))
+    block = [lines[start]]
+    for line in lines[start + 1 :]:
+        if line.strip().startswith("-"):
+            break
+        block.append(line)
+    return " ".join(" ".join(block).split())
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "field"),
+    [
+        ("build", "--budget-mode", "budget_mode"),
+        ("build", "--temperature", "temperature"),
+        ("build", "--data", "data"),
+        ("build", "--split", "split"),
+        ("build", "--format", "format"),
+        ("build", "--seed", "seed"),
+        ("build", "--max-length", "max_length"),
+        ("eval", "--data", "data"),
+        ("eval", "--backend", "backend"),
+        ("eval", "--batch-size", "batch_size"),
+        ("eval", "--chunk-size", "chunk_size"),
+        ("eval", "--dtype", "dtype"),
+        ("eval", "--seed", "seed"),
+        ("eval", "--bootstrap-samples", "bootstrap_samples"),
+    ],
+)
+def test_help_states_the_default_each_option_has(cli, command, option, field) -> None:
+    """These options default to None on the command line (a recipe's value wins), so typer
+    shows no default: the help says it, and says what the settings really default to."""
+    from mslt_it.config import DataConfig
+    from mslt_it.evaluation.config import EvalConfig
+
+    model = DataConfig if command == "build" else EvalConfig
+    default = str(model.model_fields[field].default)
+    shown = _option_help(cli(command, "--help").out, option)
+    assert "default" in shown, shown
+    words = shown.replace("(", " ").replace(")", " ").replace(";", " ").replace(",", " ").split()
+    assert default in words, (default, shown)

@@ -83,6 +83,7 @@ EXPECTED = {
     "negative-budget.yaml": "data.budget: must be > 0, got -4",
     "budget-not-int.yaml": "data.budget: ",
     "unknown-data-key.yaml": "data.seeds: unknown field",
+    "misspelt-key.yaml": "data.budgt: unknown field (a typo of 'budget'?)",
     "unknown-language.yaml": "no language 'xx'",
     "language-task-lacks.yaml": "task xnli has no language 'ja'",
     "k-larger-than-pool.yaml": "k = 3 is larger than the pool (2 languages)",

@@ -86,10 +86,13 @@ def eval_command(
         str | None, typer.Option(help="System message (default: the adapter's run.json).")
     ] = None,
     data: Annotated[
-        str | None, typer.Option(help="hub, synthetic, or a folder DIR/<task>/<lang>/<split>.jsonl")
+        str | None,
+        typer.Option(
+            help=("hub, synthetic (default), or a folder DIR/<task>/<lang>/<split>.jsonl")
+        ),
     ] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N rows per language.")] = None,
-    backend: Annotated[str | None, typer.Option(help="hf (transformers) or vllm.")] = None,
+    backend: Annotated[str | None, typer.Option(help="hf (transformers; default) or vllm.")] = None,
     mode: Annotated[
         str | None, typer.Option(help="generate (default), rank, or constrained (vllm).")
     ] = None,
@@ -100,11 +103,16 @@ def eval_command(
             "multiple choice 16, instructions 64)."
         ),
     ] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Examples per forward (hf).")] = None,
-    chunk_size: Annotated[
-        int | None, typer.Option(help="Examples per checkpointed chunk (resume granularity).")
+    batch_size: Annotated[
+        int | None, typer.Option(help=("Examples per forward (hf; default: 32)."))
     ] = None,
-    dtype: Annotated[str | None, typer.Option(help="auto, float32, bfloat16 or float16.")] = None,
+    chunk_size: Annotated[
+        int | None,
+        typer.Option(help=("Examples per checkpointed chunk (resume granularity; default: 256).")),
+    ] = None,
+    dtype: Annotated[
+        str | None, typer.Option(help=("auto (default), float32, bfloat16 or float16."))
+    ] = None,
     device: Annotated[
         str | None, typer.Option(help="hf device, e.g. cuda:1 (default: auto).")
     ] = None,
@@ -115,9 +123,9 @@ def eval_command(
         bool | None,
         typer.Option("--trust-remote-code/--no-trust-remote-code", help="Let the model run code."),
     ] = None,
-    seed: Annotated[int | None, typer.Option(help="Bootstrap seed.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Bootstrap seed (default: 0).")] = None,
     bootstrap_samples: Annotated[
-        int | None, typer.Option(help="Bootstrap resamples per language (0: none).")
+        int | None, typer.Option(help="Bootstrap resamples per language (0: none; default: 1000).")
     ] = None,
     recipe: Annotated[
         Path | None,

@@ -45,8 +45,8 @@ def report(
         ),
     ] = None,
 ) -> None:
-    """Write report.md, scores.csv, comparisons.csv and plots (heatmap, SSLT vs MSLT gain with
-    paired intervals, k-sweep, fertility).
+    """Write report.md, scores.csv and plots (heatmap, SSLT vs MSLT gain with paired intervals,
+    k-sweep, fertility), and comparisons.csv when there is a comparison to make.
 
     Example: mslt-it report runs/demo/eval --out runs/demo/report --compare base "SSLT en"
     """
