@@ -289,6 +289,8 @@ def fresh_staging(folder: Path, name: str = STAGING) -> Path:
     """An empty staging folder ``name`` in ``folder``: a killed run's is cleared (the caller
     holds ``folder``'s lock, which keeps live writers out)."""
     staged = Path(folder) / name
+    if staged.is_symlink() or (staged.exists() and not staged.is_dir()):
+        staged.unlink()  # the link itself, never what it points to
     shutil.rmtree(staged, ignore_errors=True)
     return staged
 

@@ -112,7 +112,10 @@ def check_weights_loaded(peft_model: Any, name: str, folder: Path, field: str) -
     leaves a missing one at its initial value (LoRA's B at zero: no change to the base)."""
     from peft import get_peft_model_state_dict
 
-    expected = set(get_peft_model_state_dict(peft_model, adapter_name=name))
+    # save_embedding_layers="auto" would ask the Hub for the base's config to compare vocab
+    # sizes; the adapter's own weights are what is checked here
+    state = get_peft_model_state_dict(peft_model, adapter_name=name, save_embedding_layers=False)
+    expected = set(state)
     missing = sorted(expected - weight_names(folder, field))
     if missing:
         raise MsltError(

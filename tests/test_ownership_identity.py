@@ -748,3 +748,19 @@ def test_adopt_refuses_a_users_file_in_an_output_of_the_right_layout(
     (folder / users).unlink()
     adopted = cli("adopt", folder, "--kind", kind)  # the layout alone is adopted
     assert adopted.code == 0, adopted.err
+
+
+def test_a_link_where_an_output_stages_its_files_is_removed_not_followed(tmp_path: Path) -> None:
+    """A link named like the staging folder of an evaluation or a training, pointing at the
+    user's folder: emptying it emptied theirs, and the new files were written into it."""
+    from mslt_it.outputs import STAGING, fresh_staging
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.txt").write_text("mine")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / STAGING).symlink_to(mine)
+    staged = fresh_staging(out)
+    assert not staged.exists() and not staged.is_symlink()
+    assert (mine / "thesis.txt").read_text() == "mine"

@@ -46,11 +46,11 @@ def build(
     ] = None,
     budget_mode: Annotated[
         str | None,
-        typer.Option(help=("total (split equally), per_language or temperature (default: total).")),
+        typer.Option(help="total (split equally), per_language or temperature (default: total)."),
     ] = None,
     temperature: Annotated[
         float | None,
-        typer.Option(help=("T for --budget-mode temperature (share ∝ rows^(1/T); default: 3.33).")),
+        typer.Option(help="T for --budget-mode temperature (share ∝ rows^(1/T); default: 3.33)."),
     ] = None,
     take_available: Annotated[
         bool | None,
@@ -65,25 +65,23 @@ def build(
     prompts_dir: PromptsDir = None,
     data: Annotated[
         str | None,
-        typer.Option(
-            help=("hub, synthetic (default), or a folder DIR/<task>/<lang>/<split>.jsonl")
-        ),
+        typer.Option(help="hub, synthetic (default), or a folder DIR/<task>/<lang>/<split>.jsonl"),
     ] = None,
     split: Annotated[
-        str | None, typer.Option(help=("Split to sample from (default: train)."))
+        str | None, typer.Option(help="Split to sample from (default: train).")
     ] = None,
     format: Annotated[
         str | None, typer.Option("--format", help="prompt-completion (default) or messages.")
     ] = None,
     seed: Annotated[
-        int | None, typer.Option(help=("Sampling and shuffling seed (default: 0)."))
+        int | None, typer.Option(help="Sampling and shuffling seed (default: 0).")
     ] = None,
     tokenizer: Annotated[
         str | None, typer.Option(help="Tokenizer for per-language token counts in the manifest.")
     ] = None,
     max_length: Annotated[
         int | None,
-        typer.Option(help=("Length above which examples are counted as too long (default: 512).")),
+        typer.Option(help="Length above which examples are counted as too long (default: 512)."),
     ] = None,
     system_prompt: Annotated[
         str | None, typer.Option(help="A system message put before every conversation.")

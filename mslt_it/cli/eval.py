@@ -87,9 +87,7 @@ def eval_command(
     ] = None,
     data: Annotated[
         str | None,
-        typer.Option(
-            help=("hub, synthetic (default), or a folder DIR/<task>/<lang>/<split>.jsonl")
-        ),
+        typer.Option(help="hub, synthetic (default), or a folder DIR/<task>/<lang>/<split>.jsonl"),
     ] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N rows per language.")] = None,
     backend: Annotated[str | None, typer.Option(help="hf (transformers; default) or vllm.")] = None,
@@ -104,14 +102,14 @@ def eval_command(
         ),
     ] = None,
     batch_size: Annotated[
-        int | None, typer.Option(help=("Examples per forward (hf; default: 32)."))
+        int | None, typer.Option(help="Examples per forward (hf; default: 32).")
     ] = None,
     chunk_size: Annotated[
         int | None,
-        typer.Option(help=("Examples per checkpointed chunk (resume granularity; default: 256).")),
+        typer.Option(help="Examples per checkpointed chunk (resume granularity; default: 256)."),
     ] = None,
     dtype: Annotated[
-        str | None, typer.Option(help=("auto (default), float32, bfloat16 or float16."))
+        str | None, typer.Option(help="auto (default), float32, bfloat16 or float16.")
     ] = None,
     device: Annotated[
         str | None, typer.Option(help="hf device, e.g. cuda:1 (default: auto).")
