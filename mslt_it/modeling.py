@@ -180,6 +180,8 @@ def loading_adapter(path: str | Path, field: str = "adapter") -> Iterator[None]:
         raise
     except Exception as error:
         text = " ".join(str(error).split())[:200] or type(error).__name__
+        if isinstance(error, KeyError):  # PEFT looking up a weight the file does not hold
+            text = f"its weights lack {text} (damaged, or saved by another PEFT version)"
         raise MsltError(f"{field}: cannot load the adapter in {str(path)!r}: {text}") from None
 
 
@@ -188,11 +190,13 @@ def model_load_errors() -> tuple[type[BaseException], ...]:
     turn each into a one-line error naming the model): transformers' OSError and ValueError,
     safetensors' own error for a truncated or empty weights file, the Hub library's for a
     config field of the wrong type or heads that do not divide the hidden size, a RuntimeError
-    for weights whose shapes the config contradicts, and a config nested past Python's limit."""
+    for weights whose shapes the config contradicts, a field of the wrong type that the library
+    calls a method of (``"tokenizer_class": 5``), and a config nested past Python's limit."""
     from safetensors import SafetensorError
 
     errors: tuple[type[BaseException], ...] = (
-        OSError, ValueError, TypeError, RuntimeError, RecursionError, SafetensorError,
+        OSError, ValueError, TypeError, AttributeError, RuntimeError, RecursionError,
+        SafetensorError,
     )  # fmt: skip
     try:
         from huggingface_hub.errors import StrictDataclassError

@@ -12,7 +12,7 @@ from pathlib import Path
 from mslt_it.errors import MsltError
 from mslt_it.identity import cache_folder
 from mslt_it.io import read_json
-from mslt_it.outputs import output_lock, remove_own_output
+from mslt_it.outputs import first_changed, output_lock, remove_own_output
 
 NAMESPACE = "mslt-it:"
 TINY_MODEL = "mslt-it:tiny"
@@ -62,10 +62,11 @@ BUILD_RECORD = "mslt_it_tiny.json"
 
 def named_model_in(folder: Path) -> str | None:
     """Which of mslt-it's models ``folder`` holds, by its build record: the world bases record
-    ``world`` (and ``sized``), the random base neither."""
+    ``world`` (and ``sized``), the random base neither. Only while the marker lists every file
+    unchanged: an edited record would name a model the weights are not."""
     record = read_json(Path(folder) / BUILD_RECORD)
-    if record is None:
-        return None
+    if record is None or first_changed(Path(folder)) is not None:
+        return None  # a record or weights edited since: the user's folder now, not a model of ours
     if record.get("world") is True:
         return TINY_SIZED_WORLD_MODEL if record.get("sized") else TINY_WORLD_MODEL
     return TINY_MODEL

@@ -103,10 +103,23 @@ ADOPTABLE_FILES: dict[str, tuple[str, ...]] = {
         "pytorch_model*.bin", "pytorch_model.bin.index.json", *TOKENIZER_FILES,
     ),
     "experiment": ("recipe.yaml", "*/", "*/*/", "*/.mslt-it-step.json", "*/*/.mslt-it-step.json"),
+    "evaluation": (
+        "results.json", "predictions.jsonl", "timings.json", "study.json", "rescored.json",
+        ".chunks/", ".chunks/*.jsonl", "*/", "*/results.json", "*/predictions.jsonl",
+        "*/timings.json", "*/rescored.json", "*/.chunks/", "*/.chunks/*.jsonl",
+    ),
+    "report": (
+        "report.md", "scores.csv", "comparisons.csv", "criteria.md", "heatmap.png", "gain.png",
+        "k_sweep.png", "fertility.png", "*-loss.png", "*-transfer.png", "*-mix.png",
+        "analysis[0-9]*_*.png", "*/", "*/report.md", "*/scores.csv", "*/comparisons.csv",
+        "*/criteria.md", "*/heatmap.png", "*/gain.png", "*/k_sweep.png", "*/fertility.png",
+    ),
+    "analysis": ("analysis.json", "tsne.png", "pca.png", "layers.png", "cka.png"),
 }  # fmt: skip
 """What ``adopt`` accepts in a folder of each kind, where :data:`KIND_FILES` is too wide to
-tell the user's files from mslt-it's (``*.json``, ``*.txt``, ``*/*``): the names those kinds
-write. An experiment holds only its recipe and its steps, each adopted (marked) first.
+tell the user's files from mslt-it's (``*.json``, ``*.txt``, ``*/*``, ``*.png``): the names
+those kinds write. An experiment holds only its recipe and its steps, and an evaluation only
+its runs' files and outputs of its own (a comparison, a report), each adopted (marked) first.
 Matched part by part (:func:`matches_layout`), so ``*`` never crosses a ``/``."""
 
 
@@ -744,6 +757,8 @@ def check_output_file(
         raise MsltError(f"{field}: an empty path; give a file")
     path = Path(path)
     check_path_names(path, field)
+    if path.is_symlink():  # replaced by the write, even a link to nowhere: the user's link
+        raise MsltError(f"{field}: {_describe(path)} is a link; give the path of a file")
     if path.is_dir():
         raise MsltError(f"{field}: {_describe(path)} is a folder; give a file")
     check_not_an_input(path, inputs, field, noun="file")

@@ -52,6 +52,16 @@ def read_adapter_config(folder: str | Path, field: str = "adapter") -> dict[str,
     alpha = config.get("lora_alpha", 8)
     if isinstance(alpha, bool) or not isinstance(alpha, int | float):
         raise MsltError(f"{field}: {path}: lora_alpha is {alpha!r:.40}; a number")
+    dropout = config.get("lora_dropout", 0.0)
+    if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not 0 <= dropout < 1:
+        raise MsltError(f"{field}: {path}: lora_dropout is {dropout!r:.40}; a number in [0, 1)")
+    saved = config.get("modules_to_save")
+    if saved is not None and (
+        not isinstance(saved, list) or not all(isinstance(n, str) for n in saved)
+    ):
+        raise MsltError(
+            f"{field}: {path}: modules_to_save is {saved!r:.40}; a list of module names"
+        )
     targets = config.get("target_modules")
     names = [targets] if isinstance(targets, str) else targets
     if targets is not None and (
@@ -97,43 +107,59 @@ def load_adapters(model: Any, adapters: Mapping[str, Path], field: str = "adapte
     for name, folder in adapters.items():
         read_adapter_config(folder, field)
         with loading_adapter(folder, field), warnings.catch_warnings():
-            # PEFT warns of weights it could not find; check_weights_loaded makes that an error
+            # PEFT warns of weights it could not find (check_weights_loaded makes that an error)
+            # and of settings it adjusts: many lines before the one that says what is wrong
             warnings.filterwarnings("ignore", message=".*missing adapter keys.*")
+            warnings.filterwarnings("ignore", module=r"peft(\.|$)")
             if wrapped is model:
                 wrapped = PeftModel.from_pretrained(model, str(folder), adapter_name=name)
             else:
                 wrapped.load_adapter(str(folder), adapter_name=name)
-        check_weights_loaded(wrapped, name, Path(folder), field)
+            check_weights_loaded(wrapped, name, Path(folder), field)
     return wrapped
 
 
 def check_weights_loaded(peft_model: Any, name: str, folder: Path, field: str) -> None:
-    """Every weight adapter ``name``'s config gives the model was in its weights file: PEFT
-    leaves a missing one at its initial value (LoRA's B at zero: no change to the base)."""
+    """Every weight adapter ``name``'s config gives the model was in its weights file, as
+    finite floating-point numbers: PEFT leaves a missing one at its initial value (LoRA's B at
+    zero: no change to the base), casts integers without a word, and a NaN makes every score
+    NaN (and an accuracy out of ties)."""
     from peft import get_peft_model_state_dict
 
     # save_embedding_layers="auto" would ask the Hub for the base's config to compare vocab
     # sizes; the adapter's own weights are what is checked here
     state = get_peft_model_state_dict(peft_model, adapter_name=name, save_embedding_layers=False)
     expected = set(state)
-    missing = sorted(expected - weight_names(folder, field))
+    tensors = weight_tensors(folder, field)
+    missing = sorted(expected - set(tensors))
     if missing:
         raise MsltError(
             f"{field}: the weights in {str(folder)!r} lack {len(missing)} of the {len(expected)} "
             f"its {ADAPTER_CONFIG} names (first: {missing[0]!r}); the file is damaged or belongs "
             "to another adapter"
         )
+    for key in sorted(expected):
+        tensor = tensors[key]
+        if not tensor.dtype.is_floating_point:
+            raise MsltError(
+                f"{field}: the weight {key!r} in {str(folder)!r} is {tensor.dtype}; adapter "
+                "weights are floating-point numbers"
+            )
+        if not bool(tensor.isfinite().all()):
+            raise MsltError(
+                f"{field}: the weight {key!r} in {str(folder)!r} holds NaN or infinite values; "
+                "the adapter is damaged (or its training diverged)"
+            )
 
 
-def weight_names(folder: Path, field: str) -> set[str]:
-    """The names of the tensors in ``folder``'s weights file."""
+def weight_tensors(folder: Path, field: str) -> dict[str, Any]:
+    """The tensors in ``folder``'s weights file, by name (on the CPU)."""
     safetensors_file = folder / WEIGHT_FILES[0]
     with loading_adapter(folder, field):
         if safetensors_file.exists():
-            from safetensors import safe_open
+            from safetensors.torch import load_file
 
-            with safe_open(str(safetensors_file), framework="pt") as handle:
-                return set(handle.keys())
+            return load_file(str(safetensors_file), device="cpu")
         from peft.utils import load_peft_weights
 
-        return set(load_peft_weights(str(folder), device="cpu"))
+        return load_peft_weights(str(folder), device="cpu")

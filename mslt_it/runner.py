@@ -22,6 +22,7 @@ from mslt_it.data import build_dataset
 from mslt_it.errors import MsltError, allowed
 from mslt_it.evaluation import compare_models, evaluate
 from mslt_it.evaluation.suites import load_suite, resolve_suite_path
+from mslt_it.files import resolved_path
 from mslt_it.identity import (
     DATA_FILES,
     file_sha256,
@@ -181,7 +182,9 @@ def resolve_model(recipe: Recipe) -> Path | str:
     ``mslt-it:tiny-world-sized`` (pre-trained on the synthetic world, equal or CC-100-sized text
     per language) mean the tiny offline models, made once per recipe in its folder."""
     name = recipe.model.name_or_path
-    return (recipe.output_dir / "tiny-model").resolve() if name in TINY_MODELS else name
+    if name not in TINY_MODELS:
+        return name
+    return resolved_path(recipe.output_dir / "tiny-model", f"{recipe.path}: output_dir (or --out)")
 
 
 def ensure_model(recipe: Recipe, model_path: Path | str) -> None:

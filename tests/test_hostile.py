@@ -251,6 +251,12 @@ def test_truncated_adapter_weights_are_a_one_line_error(
     assert not (tmp_path / "merged").exists()
 
 
+def torch_int32():
+    import torch
+
+    return torch.int32
+
+
 def rewrite_weights(folder: Path, change) -> None:
     """Save ``folder``'s adapter weights again through ``change`` (a dict of tensors -> dict)."""
     from safetensors.torch import load_file, save_file
@@ -264,8 +270,10 @@ def rewrite_weights(folder: Path, change) -> None:
     [
         (lambda d: {k.replace("base_model", "x"): v for k, v in d.items()}, "lack"),
         (lambda d: dict(list(d.items())[:1]), "lack"),
+        (lambda d: {k: v.to(torch_int32()) for k, v in d.items()}, "floating-point"),
+        (lambda d: {k: v * float("nan") for k, v in d.items()}, "NaN"),
     ],
-    ids=["renamed", "one-tensor"],
+    ids=["renamed", "one-tensor", "integers", "nan"],
 )
 def test_adapter_weights_that_do_not_load_are_a_one_line_error(
     cli, adapter, tiny_model_dir: Path, tmp_path: Path, change, fragment: str
@@ -280,7 +288,7 @@ def test_adapter_weights_that_do_not_load_are_a_one_line_error(
         "eval", "--adapter", broken, "--task", "xnli", "--langs", "en", "--limit", "2",
         "--mode", "rank", "--out", tmp_path / "ev",
     )  # fmt: skip
-    assert_one_line_error(evaluation, "broken", fragment, "adapter_config.json names")
+    assert_one_line_error(evaluation, "broken", fragment)
     analysis = cli(
         "analyze", "--model", tiny_model_dir, "--adapter", broken, "--langs", "en,de",
         "--n", "4", "--out", tmp_path / "an",
@@ -298,6 +306,8 @@ def test_adapter_weights_that_do_not_load_are_a_one_line_error(
         ({"peft_type": "LORA", "r": "many"}, "r is 'many'"),
         ({"peft_type": "LORA", "lora_alpha": "x"}, "lora_alpha is 'x'"),
         ({"peft_type": "LORA", "target_modules": 5}, "target_modules is 5"),
+        ({"peft_type": "LORA", "lora_dropout": "0.1"}, "lora_dropout is '0.1'"),
+        ({"peft_type": "LORA", "modules_to_save": "lm_head"}, "modules_to_save is 'lm_head'"),
     ],
 )
 def test_a_damaged_adapter_config_is_one_line_naming_its_field(
@@ -316,6 +326,22 @@ def test_a_damaged_adapter_config_is_one_line_naming_its_field(
     (broken / "adapter_model.safetensors").unlink()
     result = cli("merge", broken, "--out", tmp_path / "merged")
     assert_one_line_error(result, "broken", "no weights")
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [("tokenizer.json", "garbage"), ("tokenizer_config.json", '{"tokenizer_class": 5}')],
+)
+def test_merge_of_an_adapter_with_a_damaged_tokenizer_is_one_line(
+    cli, adapter, tmp_path: Path, name: str, content: str
+) -> None:
+    out, _ = adapter
+    broken = tmp_path / "broken"
+    shutil.copytree(out, broken)
+    (broken / name).write_text(content)
+    result = cli("merge", broken, "--out", tmp_path / "merged")
+    assert_one_line_error(result, "adapter: cannot load a tokenizer", "broken")
+    assert not (tmp_path / "merged").exists()
 
 
 def test_a_device_this_machine_lacks_is_a_one_line_error(
@@ -878,7 +904,20 @@ def test_emit_slurm_writes_neither_into_an_input_nor_into_an_experiment(cli, tmp
     result = cli("run", recipe, "--out", users, "--emit-slurm", tmp_path / "job.sh")
     assert_one_line_error(result, "did not write")
     assert not script.exists() and not inside.exists() and not (tmp_path / "job.sh").exists()
+    (tmp_path / "dangling.sh").symlink_to(tmp_path / "nowhere" / "x.sh")
+    assert_one_line_error(cli("run", recipe, "--emit-slurm", tmp_path / "dangling.sh"), "a link")
+    assert (tmp_path / "dangling.sh").is_symlink()
     assert cli("run", recipe, "--emit-slurm", tmp_path / "job.sh").code == 0
+
+
+def test_run_into_a_symlink_loop_is_one_line(cli, tmp_path: Path) -> None:
+    """The plan resolved the named model's folder under --out before --out was checked."""
+    recipe = write_recipe(tmp_path / "r.yaml", "")
+    (tmp_path / "loop1").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop1")
+    for extra in (["--dry-run"], ["--emit-slurm", tmp_path / "job.sh"]):
+        result = cli("run", recipe, "--out", tmp_path / "loop1", *extra)
+        assert_one_line_error(result, "symlink loop")
 
 
 def test_run_never_writes_into_a_folder_it_did_not_make(cli, tmp_path: Path) -> None:

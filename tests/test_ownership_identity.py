@@ -716,6 +716,16 @@ LAYOUTS = {
         "generation_config.json": "{}", "tokenizer_config.json": "{}", "mslt_it_tiny.json": "{}",
     },
     "experiment": {"recipe.yaml": "name: x\n"},
+    "evaluation": {
+        "results.json": '{"tasks": {}}', "predictions.jsonl": "{}\n", "timings.json": "{}",
+        "base/results.json": "{}", "base/predictions.jsonl": "{}\n",
+        "base/.chunks/xnli.en.00000.jsonl": "{}\n",
+    },
+    "report": {
+        "report.md": "# r", "scores.csv": "a", "heatmap.png": "p", "SSLT-en-loss.png": "p",
+        "analysis0_tsne.png": "p", "xnli/report.md": "# r", "xnli/gain.png": "p",
+    },
+    "analysis": {"analysis.json": '{"kind": "mslt-it analysis"}', "pca.png": "p"},
 }  # fmt: skip
 
 
@@ -730,6 +740,11 @@ LAYOUTS = {
         ("model", "notes.json"),
         ("experiment", "src/code.py"),
         ("experiment", ".git/HEAD"),
+        ("evaluation", "report/notes.txt"),
+        ("evaluation", "base/my-notes.json"),
+        ("report", "analysis-thesis-draft.docx"),
+        ("report", "holiday.png"),
+        ("analysis", "holiday.png"),
     ],
 )
 def test_adopt_refuses_a_users_file_in_an_output_of_the_right_layout(

@@ -392,6 +392,13 @@ def test_a_recipes_model_folder_switched_to_another_named_model_is_made_again(
         ensure_named_model(TINY_MODEL, folder)
     assert (folder / "notes.txt").read_text() == "mine"
     assert named_model_in(folder) == TINY_WORLD_MODEL
+    (folder / "notes.txt").unlink()
+    record = json.loads((folder / "mslt_it_tiny.json").read_text())
+    (folder / "mslt_it_tiny.json").write_text(json.dumps({**record, "world": False}))
+    assert named_model_in(folder) is None  # edited: it names a model its weights are not
+    with pytest.raises(Exception, match=r"mslt_it_tiny\.json"):
+        ensure_named_model(TINY_MODEL, folder)  # the edited record is the user's: not removed
+    assert json.loads((folder / "mslt_it_tiny.json").read_text())["world"] is False
 
 
 @pytest.mark.parametrize("record", ["[]", "{", '{"input_hash": 5}', ""])

@@ -16,7 +16,7 @@ from mslt_it.errors import MsltError, first_line
 from mslt_it.files import check_regular_files
 from mslt_it.identity import check_base_unchanged
 from mslt_it.io import atomic_directory, atomic_write_json, read_json
-from mslt_it.modeling import check_model_folder, model_load_errors
+from mslt_it.modeling import check_model_folder, load_tokenizer, model_load_errors
 from mslt_it.outputs import claim_output, first_changed, owner_kind
 from mslt_it.peft_adapters import load_adapters
 from mslt_it.training.outputs import RUN_FILE, STARTED_FILE
@@ -99,8 +99,11 @@ def _merge(
 ) -> Path:
     """:func:`merge_adapter` once ``out`` is checked and locked."""
 
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
+    # the adapter's tokenizer (with its chat template) goes with the merged weights: read first,
+    # so a damaged one is said before the base model loads
+    tokenizer = load_tokenizer(str(adapter_dir), trust_remote_code, field="adapter")
     try:
         model = AutoModelForCausalLM.from_pretrained(
             base, dtype=dtype, trust_remote_code=trust_remote_code
@@ -109,7 +112,6 @@ def _merge(
         raise MsltError(f"model: cannot load the base {base!r}: {first_line(error)}") from None
 
     merged = load_adapters(model, {"default": adapter_dir}).merge_and_unload()
-    tokenizer = AutoTokenizer.from_pretrained(str(adapter_dir), trust_remote_code=trust_remote_code)
     with atomic_directory(out, overwrite=overwrite, kind="model") as tmp:
         merged.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
