@@ -302,8 +302,13 @@ def fresh_staging(folder: Path, name: str = STAGING) -> Path:
     """An empty staging folder ``name`` in ``folder``: a killed run's is cleared (the caller
     holds ``folder``'s lock, which keeps live writers out)."""
     staged = Path(folder) / name
-    if staged.is_symlink() or (staged.exists() and not staged.is_dir()):
+    if staged.is_symlink():
         staged.unlink()  # the link itself, never what it points to
+    elif staged.exists() and not staged.is_dir():
+        raise MsltError(
+            f"{_describe(staged)} is a file mslt-it did not write, where it writes its output "
+            "aside before moving it in; move it away"
+        )
     shutil.rmtree(staged, ignore_errors=True)
     return staged
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import shutil
 from collections.abc import Sequence
@@ -38,13 +37,11 @@ from mslt_it import rollups
 from mslt_it.errors import MsltError
 from mslt_it.evaluation.sanity import adapter_sanity
 from mslt_it.evaluation.store import PREDICTIONS, read_jsonl
-from mslt_it.files import read_user_text
 from mslt_it.io import atomic_directory
 from mslt_it.outputs import claim_output
 from mslt_it.report_curves import adapter_runs, training_section
 from mslt_it.report_plots import make_plots
 from mslt_it.report_results import (
-    MAX_RESULTS_BYTES,
     Results,
     Score,
     averages,
@@ -626,16 +623,10 @@ def copy_analyses(results: Results, folder: Path) -> str:
     """Include representation analyses (``mslt-it analyze``) found beside the results."""
     parts = []
     for i, path in enumerate(results.analyses):
-        data = results.analysis_documents.get(path)
-        if data is None:  # found under a given folder, not yet read
-            try:
-                data = json.loads(read_user_text(path, "analysis", MAX_RESULTS_BYTES))
-            except ValueError:
-                raise MsltError(f"analysis: {path} is not a readable analysis.json") from None
-        if not isinstance(data, dict):
-            raise MsltError(f"analysis: {path} is not an mslt-it analysis.json")
+        data = results.analysis_documents[path]  # each read, and proven analyze's, to be found
         lines = [f"## Representation analysis ({path.parent.name})", ""]
-        for name, meaning in (data.get("meanings") or {}).items():
+        meanings = data.get("meanings")
+        for name, meaning in (meanings if isinstance(meanings, dict) else {}).items():
             lines.append(f"- **{name}**: {meaning}")
         if isinstance(data.get("settings_table"), str):  # which way each setting points
             lines += ["", data["settings_table"].strip()]

@@ -62,7 +62,7 @@ class Results:
     files: dict[str, Path] = field(default_factory=dict)
     sanity: dict[str, dict[str, Any]] = field(default_factory=dict)
     documents: dict[str, dict[str, Any]] = field(default_factory=dict)  # read once, by run
-    analysis_documents: dict[Path, Any] = field(default_factory=dict)  # those read to find them
+    analysis_documents: dict[Path, Any] = field(default_factory=dict)  # each of analyses, read
 
     @property
     def runs(self) -> list[str]:
