@@ -121,9 +121,8 @@ def load_adapters(model: Any, adapters: Mapping[str, Path], field: str = "adapte
 
 def check_weights_loaded(peft_model: Any, name: str, folder: Path, field: str) -> None:
     """Every weight adapter ``name``'s config gives the model was in its weights file, as
-    finite floating-point numbers: PEFT leaves a missing one at its initial value (LoRA's B at
-    zero: no change to the base), casts integers without a word, and a NaN makes every score
-    NaN (and an accuracy out of ties)."""
+    finite floating-point numbers (:func:`check_weight_values`): PEFT leaves a missing one at
+    its initial value (LoRA's B at zero: no change to the base)."""
     from peft import get_peft_model_state_dict
 
     # save_embedding_layers="auto" would ask the Hub for the base's config to compare vocab
@@ -138,8 +137,18 @@ def check_weights_loaded(peft_model: Any, name: str, folder: Path, field: str) -
             f"its {ADAPTER_CONFIG} names (first: {missing[0]!r}); the file is damaged or belongs "
             "to another adapter"
         )
-    for key in sorted(expected):
-        tensor = tensors[key]
+    check_weight_values(folder, field, {key: tensors[key] for key in expected})
+
+
+def check_weight_values(
+    folder: Path, field: str = "adapter", tensors: dict[str, Any] | None = None
+) -> None:
+    """The adapter's weights (``tensors``, else every one in its file) are finite floats: PEFT
+    casts integers without a word, and a NaN makes every score NaN (and an accuracy out of
+    ties). vLLM's loader is checked with this alone, before its engine starts."""
+    found = weight_tensors(Path(folder), field) if tensors is None else tensors
+    for key in sorted(found):
+        tensor = found[key]
         if not tensor.dtype.is_floating_point:
             raise MsltError(
                 f"{field}: the weight {key!r} in {str(folder)!r} is {tensor.dtype}; adapter "

@@ -681,3 +681,31 @@ def test_vllm_refusing_its_arguments_is_one_line(monkeypatch):
         with pytest.raises(MsltError, match=r"^vllm_args: vLLM cannot start with them: ") as caught:
             vllm_module.VLLMBackend(options)
         assert fragment in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_vllm_refuses_adapter_weights_that_are_not_finite_before_its_engine_starts(
+    monkeypatch, tmp_path, value
+):
+    """vLLM loads adapters itself (PEFT's checks never see them): a NaN weight made every
+    answer the same, scored as an accuracy."""
+    import types
+
+    import torch
+    from safetensors.torch import save_file
+
+    from mslt_it.errors import MsltError
+    from mslt_it.generation import vllm as vllm_module
+    from mslt_it.generation.base import BackendOptions
+
+    def engine(**_kwargs):
+        raise AssertionError("the engine started")
+
+    monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=engine))
+    monkeypatch.setitem(sys.modules, "vllm.lora", types.SimpleNamespace())
+    monkeypatch.setitem(sys.modules, "vllm.lora.request", types.SimpleNamespace(LoRARequest=None))
+    weights = {"a.lora_A.weight": torch.ones(2, 2), "a.lora_B.weight": torch.full((2, 2), value)}
+    save_file(weights, str(tmp_path / "adapter_model.safetensors"))
+    options = BackendOptions(model="m", adapters={"x": tmp_path})
+    with pytest.raises(MsltError, match=r"'a\.lora_B\.weight'.*NaN or infinite"):
+        vllm_module.VLLMBackend(options)

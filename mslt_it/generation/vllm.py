@@ -30,7 +30,7 @@ from mslt_it.generation.base import (
     resolve_skip,
 )
 from mslt_it.orphans import ChildrenWatchdog
-from mslt_it.peft_adapters import adapter_rank
+from mslt_it.peft_adapters import adapter_rank, check_weight_values
 
 # vLLM accepts only these LoRA ranks for max_lora_rank.
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
@@ -123,6 +123,8 @@ class VLLMBackend:
         from vllm.lora.request import LoRARequest
 
         self.options = options
+        for path in options.adapters.values():  # before the engine's half a minute to start
+            check_weight_values(Path(path))
         self.watchdog = ChildrenWatchdog()  # vLLM's engine processes die with this one
         try:
             self.llm = LLM(**engine_arguments(options))
