@@ -763,6 +763,7 @@ def check_output_file(
     path = Path(path)
     check_path_names(path, field)
     if path.is_symlink():  # replaced by the write, even a link to nowhere: the user's link
+        resolved_path(path, field)  # a loop is said as one
         raise MsltError(f"{field}: {_describe(path)} is a link; give the path of a file")
     if path.is_dir():
         raise MsltError(f"{field}: {_describe(path)} is a folder; give a file")
