@@ -317,7 +317,8 @@ def _run_analysis(
                 by_lang = np.split(reps[j], len(sentences.langs))
                 warnings += constant_warnings(label, layer, sentences.langs, by_lang, cut_alike)
                 metrics = layer_metrics(by_lang, center=config.center, seed=config.seed)
-                per_layer.append({"layer": layer, **metrics, "constant": is_constant(by_lang)})
+                same = is_constant(by_lang)
+                per_layer.append({"layer": layer, **metrics, "constant": same})
                 if layer in settings_layers:
                     known = {m: metrics[m]["value"] for m in ("cka", "lid", "silhouette")}
                     retrieval = "retrieval_centred" if config.center else "retrieval"
@@ -325,7 +326,7 @@ def _run_analysis(
                     measured[label][config.pooling, layer] = setting_measures(
                         by_lang, seed=config.seed, known=known
                     )
-                    if is_constant(by_lang):
+                    if same:
                         constant.add((config.pooling, layer))
                 progress.advance(task)
             for pooling, array in pooled.items():
