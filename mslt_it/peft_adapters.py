@@ -120,45 +120,68 @@ def load_adapters(model: Any, adapters: Mapping[str, Path], field: str = "adapte
 
 
 def check_weights_loaded(peft_model: Any, name: str, folder: Path, field: str) -> None:
-    """Every weight adapter ``name``'s config gives the model was in its weights file, as
-    finite floating-point numbers (:func:`check_weight_values`): PEFT leaves a missing one at
-    its initial value (LoRA's B at zero: no change to the base)."""
+    """Every weight adapter ``name``'s config gives the model was in its weights file, stored
+    as floating-point numbers, and is finite as loaded: PEFT leaves a missing one at its
+    initial value (LoRA's B at zero: no change to the base) and casts integers without a word.
+
+    The file is not read a second time: its names and dtypes come from the safetensors header
+    (:func:`stored_dtypes`), the values from the parameters PEFT loaded."""
     from peft import get_peft_model_state_dict
 
     # save_embedding_layers="auto" would ask the Hub for the base's config to compare vocab
     # sizes; the adapter's own weights are what is checked here
     state = get_peft_model_state_dict(peft_model, adapter_name=name, save_embedding_layers=False)
-    expected = set(state)
-    tensors = weight_tensors(folder, field)
-    missing = sorted(expected - set(tensors))
+    stored = stored_dtypes(folder, field)
+    missing = sorted(set(state) - set(stored))
     if missing:
         raise MsltError(
-            f"{field}: the weights in {str(folder)!r} lack {len(missing)} of the {len(expected)} "
+            f"{field}: the weights in {str(folder)!r} lack {len(missing)} of the {len(state)} "
             f"its {ADAPTER_CONFIG} names (first: {missing[0]!r}); the file is damaged or belongs "
             "to another adapter"
         )
-    check_weight_values(folder, field, {key: tensors[key] for key in expected})
+    for key in sorted(state):
+        check_floating(key, stored[key], folder, field)
+        check_finite(key, state[key], folder, field)
 
 
-def check_weight_values(
-    folder: Path, field: str = "adapter", tensors: dict[str, Any] | None = None
-) -> None:
-    """The adapter's weights (``tensors``, else every one in its file) are finite floats: PEFT
-    casts integers without a word, and a NaN makes every score NaN (and an accuracy out of
-    ties). vLLM's loader is checked with this alone, before its engine starts."""
-    found = weight_tensors(Path(folder), field) if tensors is None else tensors
-    for key in sorted(found):
-        tensor = found[key]
-        if not tensor.dtype.is_floating_point:
-            raise MsltError(
-                f"{field}: the weight {key!r} in {str(folder)!r} is {tensor.dtype}; adapter "
-                "weights are floating-point numbers"
-            )
-        if not bool(tensor.isfinite().all()):
-            raise MsltError(
-                f"{field}: the weight {key!r} in {str(folder)!r} holds NaN or infinite values; "
-                "the adapter is damaged (or its training diverged)"
-            )
+def check_weight_values(folder: Path, field: str = "adapter") -> None:
+    """Every weight in the adapter's file is a finite float: a NaN makes every score NaN (and
+    an accuracy out of ties). vLLM loads adapters itself, so its adapters are checked with
+    this, before its engine starts."""
+    tensors = weight_tensors(Path(folder), field)
+    for key in sorted(tensors):
+        check_floating(key, tensors[key].dtype, folder, field)
+        check_finite(key, tensors[key], folder, field)
+
+
+def check_floating(key: str, dtype: Any, folder: Path, field: str) -> None:
+    """``dtype`` (a torch dtype, or a safetensors header's ``F32``, ``I64``, …) is a float."""
+    floating = dtype.startswith(("F", "BF")) if isinstance(dtype, str) else dtype.is_floating_point
+    if not floating:
+        raise MsltError(
+            f"{field}: the weight {key!r} in {str(folder)!r} is {dtype}; adapter weights are "
+            "floating-point numbers"
+        )
+
+
+def check_finite(key: str, tensor: Any, folder: Path, field: str) -> None:
+    if not bool(tensor.isfinite().all()):
+        raise MsltError(
+            f"{field}: the weight {key!r} in {str(folder)!r} holds NaN or infinite values; "
+            "the adapter is damaged (or its training diverged)"
+        )
+
+
+def stored_dtypes(folder: Path, field: str) -> dict[str, Any]:
+    """The dtype of each weight in ``folder``'s weights file, by name: read from the
+    safetensors header alone (no tensor data); a ``.bin`` file has no header and is loaded."""
+    safetensors_file = folder / WEIGHT_FILES[0]
+    if not safetensors_file.exists():
+        return {key: tensor.dtype for key, tensor in weight_tensors(folder, field).items()}
+    from safetensors import safe_open
+
+    with loading_adapter(folder, field), safe_open(str(safetensors_file), "pt") as weights:
+        return {key: weights.get_slice(key).get_dtype() for key in weights.keys()}  # noqa: SIM118
 
 
 def weight_tensors(folder: Path, field: str) -> dict[str, Any]:

@@ -297,6 +297,31 @@ def test_adapter_weights_that_do_not_load_are_a_one_line_error(
     assert not (tmp_path / "an" / "analysis.json").exists()
 
 
+def test_an_adapter_saved_as_bin_is_checked_like_safetensors(cli, adapter, tmp_path: Path) -> None:
+    """``adapter_model.bin`` has no header to read names and dtypes from: it is loaded."""
+    import torch
+    from safetensors.torch import load_file
+
+    out, _ = adapter
+    as_bin = tmp_path / "as-bin"
+    shutil.copytree(out, as_bin)
+    weights = as_bin / "adapter_model.safetensors"
+    tensors = load_file(str(weights))
+    weights.unlink()
+    torch.save(tensors, as_bin / "adapter_model.bin")
+    evaluate = (
+        "eval", "--adapter", as_bin, "--task", "xnli", "--langs", "en", "--limit", "2",
+        "--mode", "rank", "--out",
+    )  # fmt: skip
+    result = cli(*evaluate, tmp_path / "ev")
+    assert result.code == 0, result.err
+    torch.save({k: v.to(torch.int32) for k, v in tensors.items()}, as_bin / "adapter_model.bin")
+    assert_one_line_error(cli(*evaluate, tmp_path / "ev2"), "as-bin", "floating-point")
+    tensors[next(iter(tensors))][0] = float("inf")
+    torch.save(tensors, as_bin / "adapter_model.bin")
+    assert_one_line_error(cli(*evaluate, tmp_path / "ev3"), "as-bin", "infinite")
+
+
 @pytest.mark.parametrize(
     ("config", "fragment"),
     [
