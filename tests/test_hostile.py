@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 from conftest import assert_one_line_error, hold_lock
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mslt_it.cli.run import SLURM_MARKER
 from mslt_it.errors import MsltError
@@ -1653,3 +1655,31 @@ def test_a_recipe_section_of_the_wrong_type_is_named_as_such(cli, tmp_path, sect
     assert_one_line_error(result, f"{section}: expected a section", "got 5")
     recipe.write_text("name: r\n")
     assert_one_line_error(cli(command, "--recipe", recipe, "--out", tmp_path / "o"), "has no")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(
+        st.floats(width=32) | st.sampled_from([3e38, -3e38, 4e4, 65504.0]), min_size=1, max_size=8
+    ),
+    half=st.booleans(),
+)
+def test_the_finiteness_check_refuses_exactly_the_tensors_with_nan_or_infinity(
+    values: list[float], half: bool
+) -> None:
+    """The check sums first (fast) and tests each value only when the sum is not finite: finite
+    values whose sum overflows pass, and every NaN or infinity is caught."""
+    import torch
+
+    from mslt_it.peft_adapters import check_finite
+
+    tensor = torch.tensor(values, dtype=torch.float32)
+    if half:
+        tensor = tensor.to(torch.float16)  # large values become infinities: then refused
+    damaged = not bool(tensor.isfinite().all())
+    try:
+        check_finite("w", tensor, Path("adapter"), "adapter")
+    except MsltError as error:
+        assert damaged and "NaN or infinite" in str(error)
+    else:
+        assert not damaged
