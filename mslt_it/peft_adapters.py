@@ -10,6 +10,7 @@ fail on with a ``KeyError`` or a comparison of a string with an int), and the we
 
 from __future__ import annotations
 
+import hashlib
 import json
 import warnings
 from collections.abc import Mapping
@@ -90,6 +91,19 @@ def lora_ranks(config: dict[str, Any], path: Path, field: str) -> list[int]:
                 f"{field}: {path}: {name} is {rank!r:.40}; a LoRA rank is a whole number >= 1"
             )
     return [rank for _, rank in ranks]
+
+
+def weights_sha256(path: Path) -> str:
+    """Hash of the adapter's config and weight files: a retrained adapter is a new identity
+    (results and analyses name the adapter they measured by it, not by its path)."""
+    digest = hashlib.sha256()
+    for file in sorted(path.iterdir()):
+        if file.name == ADAPTER_CONFIG or file.suffix in (".safetensors", ".bin"):
+            digest.update(file.name.encode())
+            with file.open("rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+    return digest.hexdigest()
 
 
 def adapter_rank(folder: str | Path, field: str = "adapter") -> int:

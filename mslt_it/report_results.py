@@ -201,12 +201,16 @@ def analyses_beside(paths: list[Path], documents: list[dict[str, Any]]) -> dict[
     """analysis.json files in folders next to the given evaluation folders (``runs/demo/eval``
     and ``runs/demo/analysis``) that analysed one of the evaluated adapters, with their parsed
     content (read once: the report copies from it): the report of an experiment shows its
-    analysis without the user naming it."""
+    analysis without the user naming it.
+
+    An adapter is known by the hash of its weights, which results and analyses both record,
+    not by its path: an adapter trained again in the same folder after its analysis is another
+    adapter, and the old analysis is not shown beside its new scores."""
     adapters = {
-        str(Path(doc["adapter"]["path"]).resolve())
+        doc["adapter"]["sha256"]
         for doc in documents
-        if isinstance(doc.get("adapter"), dict) and isinstance(doc["adapter"].get("path"), str)
-    }
+        if isinstance(doc.get("adapter"), dict) and isinstance(doc["adapter"].get("sha256"), str)
+    } - {""}
     found: dict[Path, Any] = {}
     for path in paths:
         if not path.is_dir() or not adapters:
@@ -217,12 +221,12 @@ def analyses_beside(paths: list[Path], documents: list[dict[str, Any]]) -> dict[
                 continue  # someone else's file of that name: not ours to show
             inputs = data.get("inputs")
             listed = inputs.get("adapters") if isinstance(inputs, dict) else None
-            paths_listed = {
-                str(Path(entry["path"]).resolve())
+            analysed = {
+                entry["sha256"]
                 for entry in (listed if isinstance(listed, list) else [])
-                if isinstance(entry, dict) and isinstance(entry.get("path"), str)
+                if isinstance(entry, dict) and isinstance(entry.get("sha256"), str)
             }
-            if paths_listed & adapters:
+            if analysed & adapters:
                 found[candidate.resolve()] = data
     return found
 

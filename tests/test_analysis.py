@@ -27,6 +27,7 @@ from mslt_it.analysis.extract import (
 )
 from mslt_it.analysis.metrics import mean_off_diagonal
 from mslt_it.errors import MsltError
+from mslt_it.peft_adapters import weights_sha256
 
 # --- metrics on constructed embeddings ----------------------------------------------------------
 
@@ -269,6 +270,8 @@ def test_analyze_end_to_end(cli, tiny_model_dir, adapter_dir, tmp_path: Path) ->
     assert inputs["layers"] == [0, 1, 2] and inputs["plot_layer"] == 2
     assert inputs["pooling"] == "mean" and inputs["data"] == "synthetic"
     assert inputs["adapters"][0]["label"] == "MSLT ar+en+zh"
+    # the adapter's identity, as results.json records it: a report matches the two by it
+    assert inputs["adapters"][0]["sha256"] == weights_sha256(adapter_dir)
     assert set(data["meanings"]) == {"cka", "retrieval", "lid", "silhouette"}
     assert data["chance"] == {"retrieval": pytest.approx(1 / 24), "lid": pytest.approx(1 / 3)}
     assert [m["label"] for m in data["models"]] == ["base", "MSLT ar+en+zh"]

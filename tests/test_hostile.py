@@ -503,20 +503,26 @@ def test_report_shows_only_the_analysis_beside_it_that_analysed_its_adapter(
     cli, tmp_path: Path
 ) -> None:
     """runs/x/eval and runs/x/analysis: the report includes the analysis of an evaluated
-    adapter without being told; another adapter's analysis and a damaged file of that name
-    beside it are left alone (not read as ours, not an error)."""
+    adapter without being told; another adapter's analysis (an adapter trained again in the
+    same folder is another adapter) and a damaged file of that name beside it are left alone
+    (not read as ours, not an error)."""
     document = results_document("en", "rank", 90.0, ["en"])
     document["adapter"]["path"] = str(tmp_path / "adapters" / "en")
+    document["adapter"]["sha256"] = "a" * 64
     write_results(tmp_path / "eval" / "en", document)
     from mslt_it.io import seal
     from mslt_it.outputs import ANALYSIS_KIND
 
     ours = {"kind": ANALYSIS_KIND, "meanings": {"cka": "MEANING-OURS"}, "plots": []}
-    ours["inputs"] = {"adapters": [{"path": str(tmp_path / "adapters" / "en")}]}
+    ours["inputs"] = {"adapters": [{"path": "elsewhere/en", "sha256": "a" * 64}]}
     (tmp_path / "analysis").mkdir()
     (tmp_path / "analysis" / "analysis.json").write_text(json.dumps(seal(ours)))
     other = {**ours, "meanings": {"cka": "MEANING-OTHER"}}
-    other["inputs"] = {"adapters": [{"path": str(tmp_path / "adapters" / "de")}]}
+    other["inputs"] = {"adapters": [{"path": str(tmp_path / "adapters" / "de"), "sha256": "c"}]}
+    (tmp_path / "stale").mkdir()  # the adapter in the same folder, before it was trained again
+    stale = {**ours, "meanings": {"cka": "MEANING-STALE"}}
+    stale["inputs"] = {"adapters": [{"path": str(tmp_path / "adapters" / "en"), "sha256": "b"}]}
+    (tmp_path / "stale" / "analysis.json").write_text(json.dumps(seal(stale)))
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "analysis.json").write_text(json.dumps(seal(other)))
     (tmp_path / "damaged").mkdir()
@@ -533,6 +539,7 @@ def test_report_shows_only_the_analysis_beside_it_that_analysed_its_adapter(
     assert "Representation analysis (analysis)" in text and "MEANING-OURS" in text
     assert "MEANING-OTHER" not in text and "(damaged)" not in text
     assert "MEANING-EDITED" not in text and "(junk)" not in text and "(en)" not in text
+    assert "MEANING-STALE" not in text
 
 
 @pytest.mark.parametrize(

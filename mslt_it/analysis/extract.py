@@ -25,7 +25,7 @@ import numpy as np
 from mslt_it.errors import MsltError, allowed, first_line
 from mslt_it.files import check_regular_files
 from mslt_it.modeling import check_device, model_load_errors
-from mslt_it.peft_adapters import load_adapters, read_adapter_config
+from mslt_it.peft_adapters import load_adapters, read_adapter_config, weights_sha256
 
 POOLINGS = ("mean", "last")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -50,6 +50,7 @@ class Adapter:
     path: Path
     label: str
     run: dict[str, Any] = field(default_factory=dict)
+    sha256: str = ""  # of its config and weights: what a report matches results with
 
 
 # --- encoding --------------------------------------------------------------------------------
@@ -193,7 +194,7 @@ def read_adapter(path: str | Path) -> Adapter:
             raise MsltError(
                 f"--adapter: cannot read {folder / 'run.json'}: {str(error)[:200]}"
             ) from None
-    return Adapter(folder, run_label(run) or folder.name, run)
+    return Adapter(folder, run_label(run) or folder.name, run, weights_sha256(folder))
 
 
 def run_label(run: dict[str, Any]) -> str | None:
@@ -215,7 +216,7 @@ def unique_labels(adapters: Sequence[Adapter]) -> list[Adapter]:
         label = adapter.label
         if labels.count(label) > 1 or label == "base":
             label = f"{label} [{adapter.path.name}]"
-        out.append(Adapter(adapter.path, label, adapter.run))
+        out.append(Adapter(adapter.path, label, adapter.run, adapter.sha256))
     return out
 
 

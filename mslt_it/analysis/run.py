@@ -588,6 +588,7 @@ def inputs_section(
         "adapters": [
             {
                 "path": str(a.path),
+                "sha256": a.sha256,
                 "label": a.label,
                 "base_model": a.run.get("base_model"),
                 "dataset": a.run.get("dataset"),

@@ -7,7 +7,6 @@ module reads it and checks an adapter against the model it is about to be evalua
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 from mslt_it.errors import MsltError
 from mslt_it.files import MAX_JSON_BYTES, check_regular_files, read_user_text
 from mslt_it.identity import check_base_unchanged, model_identity
-from mslt_it.peft_adapters import ADAPTER_CONFIG, read_adapter_config
+from mslt_it.peft_adapters import read_adapter_config, weights_sha256
 
 RUN_FILE = "run.json"
 
@@ -71,18 +70,6 @@ class Adapter:
             "dataset_fingerprint": dataset.get("fingerprint"),
             "template": self.template.get("id"),
         }
-
-
-def weights_sha256(path: Path) -> str:
-    """Hash of the adapter's config and weight files: a retrained adapter is a new identity."""
-    digest = hashlib.sha256()
-    for file in sorted(path.iterdir()):
-        if file.name == ADAPTER_CONFIG or file.suffix in (".safetensors", ".bin"):
-            digest.update(file.name.encode())
-            with file.open("rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-    return digest.hexdigest()
 
 
 def read_adapter(path: str | Path, name: str, require_run: bool = True) -> Adapter:
