@@ -208,3 +208,17 @@ def test_an_install_without_the_shipped_folders_says_how_to_fix_it(
     monkeypatch.setattr(mslt_it.prompts, "PROMPTS_DIR", tmp_path / "prompts")
     result = cli("prompts", "list")
     assert result.code == 2 and "pip install -e ." in result.err and "prompts" in result.err
+
+
+def test_every_module_imports_in_a_fresh_interpreter() -> None:
+    """Many modules are imported only inside the command that needs them, so a name moved
+    between modules can break one command while every other test passes: import them all."""
+    code = (
+        "import importlib, pkgutil, mslt_it\n"
+        "for m in pkgutil.walk_packages(mslt_it.__path__, 'mslt_it.'):\n"
+        "    importlib.import_module(m.name)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -15,19 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from mslt_it.errors import MsltError, allowed
-from mslt_it.evaluation.adapters import (
-    ADAPTER_CONFIG,
-    Adapter,
-    adapter_names,
-    check_base_model,
-    read_adapter,
-)
+from mslt_it.evaluation.adapters import Adapter, adapter_names, check_base_model, read_adapter
 from mslt_it.evaluation.config import EvalConfig
 from mslt_it.evaluation.prompting import ChatFormat, stop_token_ids
 from mslt_it.evaluation.store import RunStore
 from mslt_it.evaluation.suites import load_suite
 from mslt_it.identity import model_identity, rows_sha256, text_file_sha256
 from mslt_it.modeling import load_tokenizer, model_load_errors
+from mslt_it.peft_adapters import ADAPTER_CONFIG
 from mslt_it.progress import progress_bar
 from mslt_it.prompts import PromptTemplate, get_template
 from mslt_it.tasks import check_languages, default_template, get_task
