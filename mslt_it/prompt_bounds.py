@@ -616,6 +616,51 @@ def refuse_made_nul(result: Any, inputs: Any) -> None:
         raise RenderLimitError(NUL_MADE)
 
 
+OBJECT_TEXT = re.compile(r"<[^<>\n]{1,300} at 0x[0-9a-fA-F]{4,}>")
+"""Python's text for an object without its own (``<built-in method upper of str object at
+0x7f…>``, ``<generator object … at 0x7f…>``): a memory address, new in each run."""
+
+
+def texts_in(value: Any, depth: int = 0) -> Iterator[str]:
+    """Every text anywhere in ``value`` (a row: texts, numbers, lists, mappings)."""
+    if isinstance(value, str):
+        yield value
+    elif depth <= 8 and isinstance(value, Mapping):
+        for item in value.values():
+            yield from texts_in(item, depth + 1)
+    elif depth <= 8 and isinstance(value, list | tuple):
+        for item in value:
+            yield from texts_in(item, depth + 1)
+
+
+def refuse_made_object_text(result: Any, inputs: Any) -> None:
+    """An object's Python text in what a template or expression made, which its inputs do not
+    hold, was made by the template turning an object into text before printing it
+    (``premise.upper ~ ''``, ``|string``, ``'%s' %``, ``|join``, ``|pprint``): :func:`printable`
+    only sees what is printed. Its address differs in each run, so the same row and template
+    would give another text, and a dataset another fingerprint. Text of that form in the data
+    itself (a row quoting Python's output) is the data's and passes through."""
+    made = [text for text in texts_in(result) if " at 0x" in text]
+    if not made:
+        return
+    given = [text for text in texts_in(inputs) if " at 0x" in text]
+    for text in made:
+        for found in OBJECT_TEXT.finditer(text):
+            if not any(found.group() in source for source in given):
+                raise RenderLimitError(
+                    f"it made the text of a Python object ({found.group()[:60]!r}): an address "
+                    "that is new in each run; call the method (premise.upper()) or print text, "
+                    "numbers, lists or mappings"
+                )
+
+
+def refuse_made_text(result: Any, inputs: Any) -> None:
+    """What a template or expression made holds no NUL and no object's text that its inputs do
+    not hold (:func:`refuse_made_nul`, :func:`refuse_made_object_text`)."""
+    refuse_made_nul(result, inputs)
+    refuse_made_object_text(result, inputs)
+
+
 def _check_constants(tree: nodes.Node) -> None:
     for const in tree.find_all(nodes.Const):
         value = const.value

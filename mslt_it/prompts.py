@@ -43,7 +43,7 @@ from mslt_it.prompt_bounds import (
     bounded_render,
     check_literals,
     describe,
-    refuse_made_nul,
+    refuse_made_text,
 )
 from mslt_it.tasks import all_tasks, get_task
 from mslt_it.tasks.base import Row, Task
@@ -176,7 +176,7 @@ class PromptTemplate:
         variables = self.task.to_variables(row, verbalizer or self.verbalizer(lang), lang, label)
         try:
             instruction, answer = self._compiled[lang].render(variables)
-            refuse_made_nul((instruction, answer), variables)
+            refuse_made_text((instruction, answer), variables)
         except MsltError:
             raise
         except Exception as error:  # the bounds, a bad filter, a type error on this row's data

@@ -116,6 +116,8 @@ def _fresh_task_folders():
         ("'\\\\x00' ~ row.text", "a string literal holds a NUL"),
         ("'%c' % 0 ~ row.text", "made a NUL character the data does not hold"),
         ("'{:c}'.format(0)", "made a NUL character the data does not hold"),
+        ("row.text.upper ~ ''", "the text of a Python object"),
+        ("row.text ~ [1, 2] | reverse | string", "the text of a Python object"),
     ],
 )
 def test_a_heavy_definition_expression_is_a_one_line_error_at_load(

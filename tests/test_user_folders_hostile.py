@@ -150,6 +150,49 @@ def test_a_template_printing_a_python_object_is_refused(cli, tmp_path, printed: 
 
 
 @pytest.mark.parametrize(
+    "made",
+    [
+        "claim.upper ~ ''",
+        "claim.upper | string",
+        "'%s' % claim.upper",
+        "'{}'.format(claim.upper)",
+        "claim.upper | pprint",
+        "[claim.upper] | join",
+        "joiner(',') ~ ''",
+        "(claim | map('upper')) ~ ''",
+    ],
+)
+def test_a_template_turning_a_python_object_into_text_is_refused(cli, tmp_path, made: str) -> None:
+    """Turned into text before it is printed, an object is its memory address all the same:
+    another dataset fingerprint in every run. The same text in the data is the data's own."""
+    tasks, prompts = user_folders(tmp_path)
+    template = prompts / "claims" / "en-instruct.yaml"
+    template.write_text(TEMPLATE.replace("Claim: {{ claim }}", f"{{{{ {made} }}}} {{{{ claim }}}}"))
+    args = ["build", "--task", "claims", "--sources", "en", "--budget", "2", "--data"]
+    args += [tmp_path / "data", "--tasks-dir", tasks, "--prompts-dir", prompts]
+    result = cli(*args, "--out", tmp_path / "ds")
+    assert_one_line_error(result, "the text of a Python object")
+    assert not (tmp_path / "ds").exists()
+
+
+def test_python_object_text_in_the_data_passes_through(cli, tmp_path) -> None:
+    tasks, prompts = user_folders(tmp_path)
+    quoted = "it printed <function f at 0x7f3a2b1c0d60> here"
+    for split in ("train", "test"):
+        rows = [{"claim": f"{quoted} {i}", "verdict": i % 2} for i in range(4)]
+        (tmp_path / "data" / "claims" / "en" / f"{split}.jsonl").write_text(
+            "".join(json.dumps(row) + "\n" for row in rows)
+        )
+    args = ["build", "--task", "claims", "--sources", "en", "--budget", "2", "--data"]
+    args += [tmp_path / "data", "--tasks-dir", tasks, "--prompts-dir", prompts]
+    result = cli(*args, "--out", tmp_path / "ds")
+    assert result.code == 0, result.err
+    from datasets import load_from_disk
+
+    assert quoted in str(load_from_disk(str(tmp_path / "ds")).to_list())
+
+
+@pytest.mark.parametrize(
     "source",
     ["{{ [x.nosuch] }}", "{{ {'k': x.nosuch} }}", "{{ [x] | map(attribute='nosuch') | list }}"],
 )

@@ -17,7 +17,7 @@ from mslt_it.prompt_bounds import (
     RenderLimitError,
     compile_bounded_expression,
     describe,
-    refuse_made_nul,
+    refuse_made_text,
 )
 from mslt_it.tasks.base import Row
 from mslt_it.tasks.expressions import NotPlain, plain_expression
@@ -68,7 +68,7 @@ def compile_variables(
                     pass
             try:
                 values[name] = jinja(row=row)
-                refuse_made_nul(values[name], row)
+                refuse_made_text(values[name], row)
             except Exception as error:  # the bounds, a type error on this row's data, …
                 place = fields.get(name, f"variables.{name}")
                 kind = LimitError if isinstance(error, RenderLimitError) else MsltError
