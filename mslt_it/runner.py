@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from mslt_it.data import build_dataset
+from mslt_it.data import build_dataset, mixture_parts
 from mslt_it.errors import MsltError, allowed
 from mslt_it.evaluation import compare_models, evaluate
 from mslt_it.evaluation.suites import load_suite, resolve_suite_path
@@ -224,18 +224,20 @@ def data_identity(data: str | None) -> str | None:
 
 
 def build_inputs(config: Any) -> dict[str, Any]:
-    """The content a build reads beyond its settings: local data files and mixed-in tasks'
-    definitions. Empty for a plain synthetic build, so earlier steps' hashes stay as they were."""
+    """The content a build reads beyond its settings: local data files, and each mixed-in
+    task's data, definition and template. Empty for a plain synthetic build, so earlier steps'
+    hashes stay as they were."""
     inputs: dict[str, Any] = {}
     found = data_identity(config.data)
     if found:
         inputs["data"] = found
-    for number, part in enumerate(config.mixture):
-        part_data = data_identity(getattr(part, "data", None))
-        part_task = getattr(part, "task", None)
-        definition = user_definition(get_task(part_task)) if part_task else None
-        if part_data or definition:
-            inputs[f"mixture.{number}"] = {"data": part_data, "definition": definition}
+    parts = mixture_parts(config)[1:]  # each part's settings, its template's id filled in
+    for number, (part, settings) in enumerate(zip(config.mixture, parts, strict=True)):
+        inputs[f"mixture.{number}"] = {
+            "data": data_identity(getattr(part, "data", None)),
+            "definition": user_definition(get_task(part.task)),
+            "template": get_template(str(settings.template), settings.prompts_dir).sha256,
+        }
     return inputs
 
 

@@ -200,6 +200,27 @@ def test_the_eval_section_finds_the_template_the_data_section_trained_with(tmp_p
     assert eval_inputs(recipe.eval, ["org/model"]) != before  # an edited template is new input
 
 
+def test_an_edited_template_of_a_mixed_in_task_makes_the_build_stale(tmp_path) -> None:
+    """A mixture part's template is as much the build's input as the main task's."""
+    user_prompts(tmp_path / "p")
+    path = tmp_path / "m.yaml"
+    path.write_text(
+        f"name: m\noutput_dir: {tmp_path / 'out'}\n"
+        f"data: {{task: bactrian-x, budget: 20, data: synthetic, prompts_dir: [{tmp_path / 'p'}], "
+        "mixture: [{task: xnli, share: 0.5, template: xnli/mine}]}\nsources: [[de, en]]\n"
+        "model: {name_or_path: mslt-it:tiny}\neval: {task: xnli, langs: [en]}\n"
+    )
+
+    def build_hash() -> str:
+        plan = make_plan(load_recipe(path))
+        return next(step for step in plan.steps if step.name == "build").input_hash()
+
+    before = build_hash()
+    assert build_hash() == before
+    user_prompts(tmp_path / "p", instruction="Now: {{ premise }}")
+    assert build_hash() != before
+
+
 @pytest.mark.parametrize(
     ("data", "eval_extra", "fragment"),
     [
