@@ -267,6 +267,15 @@ def plan_quotas(available: dict[str, int], config: DataConfig) -> dict[str, int]
             logs = np.log(np.array([available[lang] for lang in langs], float)) / config.temperature
             weights = np.exp(logs - logs.max())
         wanted = dict(zip(langs, split_by_largest_remainder(config.budget, weights), strict=True))
+        starved = [lang for lang, count in wanted.items() if count == 0]
+        if starved:  # only under temperature: a source with no examples is not a source
+            lang = starved[0]
+            raise MsltError(
+                f"budget: temperature sampling (T = {config.temperature:g}) gives {lang} none of "
+                f"the {config.budget} examples ({available[lang]:,} rows against "
+                f"{max(available.values()):,}); raise the budget or the temperature, or use "
+                "budget_mode total"
+            )
     for lang, count in wanted.items():
         if count > available[lang]:
             if not config.take_available:

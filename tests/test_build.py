@@ -13,6 +13,7 @@ from conftest import assert_one_line_error
 
 from mslt_it.config import DataConfig
 from mslt_it.data import build_dataset, plan_quotas, split_by_largest_remainder
+from mslt_it.errors import MsltError
 
 BASE = ["build", "--task", "xnli", "--data", "synthetic"]
 
@@ -72,6 +73,18 @@ def test_budget_modes() -> None:
     assert sum(quotas.values()) == 100
     # share ∝ rows^(1/T): sqrt(1000) : sqrt(100) : sqrt(10) -> 70.6, 22.3, 7.1 of 100
     assert quotas == {"en": 71, "de": 22, "sw": 7}
+
+
+def test_temperature_sampling_that_starves_a_source_is_an_error() -> None:
+    """A source language given no examples is not a source: the run would be another one."""
+    starving = DataConfig(
+        task="xnli", sources=["en", "de"], budget=10, budget_mode="temperature", temperature=1
+    )
+    with pytest.raises(MsltError, match="gives de none of the 10 examples") as caught:
+        plan_quotas({"en": 1000, "de": 3}, starving)
+    assert "\n" not in str(caught.value)
+    raised = starving.model_copy(update={"temperature": 100.0, "budget": 6})
+    assert plan_quotas({"en": 1000, "de": 3}, raised) == {"en": 3, "de": 3}
 
 
 def test_largest_remainder_split_adds_up_exactly() -> None:
