@@ -1625,6 +1625,33 @@ def test_a_parquet_file_is_read_as_pyarrow_reads_it_and_a_dictionary_bomb_is_ref
     assert not (tmp_path / "ds").exists()
 
 
+@pytest.mark.parametrize("kind", ["binary", "list-of-binary"])
+def test_a_parquet_column_of_bytes_is_refused_not_printed_as_bytes(
+    cli, tmp_path: Path, kind: str
+) -> None:
+    """Parquet's binary columns arrive as Python bytes, which a corpus prompt's ``~`` would
+    write as ``b'Translate'``; JSON-lines text that is not UTF-8 is refused likewise."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "data" / "bactrian-x" / "en"
+    folder.mkdir(parents=True)
+    instruction = [b"Translate", b"Sum up"] if kind == "binary" else ["Translate", "Sum up"]
+    table = pa.table({
+        "instruction": instruction, "input": ["a", ""], "output": ["b", "c"],
+        "id": ["1", "2"],
+    })  # fmt: skip
+    if kind == "list-of-binary":
+        table = table.append_column("extra", pa.array([[b"x"], [b"y"]]))
+        table = table.set_column(1, "input", pa.array([[b"a"], [b"b"]]))
+    pq.write_table(table, folder / "train.parquet")
+    result = cli("build", "--task", "bactrian-x", "--sources", "en", "--budget", "2", "--data",
+                 tmp_path / "data", "--out", tmp_path / "ds")  # fmt: skip
+    column = "instruction" if kind == "binary" else "input"
+    assert_one_line_error(result, f"column {column!r} holds", "not text")
+    assert not (tmp_path / "ds").exists()
+
+
 def test_a_name_in_an_error_keeps_its_spaces(cli, tmp_path: Path) -> None:
     """Only line breaks are flattened: 'a  b.csv' (two spaces) is named as given, since
     'a b.csv' may be another file, one that exists."""

@@ -87,6 +87,19 @@ class SyntheticSplit:
         return out
 
 
+def holds_bytes(kind: pa.DataType) -> bool:
+    """Whether an Arrow type is, or holds, raw bytes (Parquet's binary columns): never text."""
+    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+        return True
+    if pa.types.is_fixed_size_binary(kind):
+        return True
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return holds_bytes(kind.value_type)
+    if pa.types.is_struct(kind):
+        return any(holds_bytes(kind.field(i).type) for i in range(kind.num_fields))
+    return False
+
+
 UNLABELLED = -1
 """The label of a row without one (PAWS-X has them): dropped and counted, never trained on."""
 
@@ -137,7 +150,14 @@ class TableSplit:
             values = self.table.column(column)
             if values.null_count:
                 row = values.to_pylist().index(None)
-                raise MsltError(f"{self.origin}: row {row}: column {column!r} is empty (null)")
+                raise MsltError(
+                    f"{self.origin}: row {row}: column {column!r} is empty (null or missing)"
+                )
+            if holds_bytes(values.type):
+                raise MsltError(
+                    f"{self.origin}: column {column!r} holds {values.type}, not text; task "
+                    f"{self.task.name} reads text (bytes would reach the prompt as b'…')"
+                )
 
     def _check_labels(self, labels: list[object]) -> None:
         """Every gold label is one of the task's, or -1 (unlabelled, dropped and counted)."""
