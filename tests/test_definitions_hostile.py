@@ -142,6 +142,25 @@ def test_a_nul_in_the_data_passes_through_as_any_character() -> None:
         made({"text": "ab"})
 
 
+@pytest.mark.parametrize("text", ["banana", "2.9", "", "two"])
+def test_int_and_float_refuse_text_that_is_not_a_number(text: str) -> None:
+    """Jinja's ``int`` read ``'banana'`` as 0 and ``'2.9'`` as 2: a gold index nobody wrote.
+    Numbers, and text that is one, are read as before; a default keeps Jinja's fallback."""
+    from mslt_it.tasks.compile import compile_variables
+
+    variables = compile_variables(
+        {"gold": "row.ans | int - 1", "weight": "row.w | float", "kept": "row.ans | int(-1)"},
+        "t.yaml",
+    )
+    assert variables({"ans": " 3 ", "w": "0.5"}) == {"gold": 2, "weight": 0.5, "kept": 3}
+    assert variables({"ans": 2, "w": 1})["gold"] == 1
+    with pytest.raises(MsltError, match=f"int: {text!r} is not a whole number") as caught:
+        variables({"ans": text, "w": "1"})
+    assert "gold" in str(caught.value) and "\n" not in str(caught.value)
+    with pytest.raises(MsltError, match="float: 'x' is not a number"):
+        variables({"ans": "1", "w": "x"})
+
+
 def test_a_template_that_makes_a_nul_is_refused_at_load(tmp_path: Path) -> None:
     from mslt_it.prompts import get_template
 
