@@ -340,9 +340,9 @@ def test_a_classification_example_with_a_bad_gold_label_is_refused(
     ("gold", "example", "fragment"),
     [
         ("row.answer - 1", "{q: x, a: y, b: z, answer: '2'}", "example: gold: unsupported"),
-        ("row.answer", "{q: x, a: y, b: z, answer: 5}", "the gold index is 5; allowed: 0 to 1"),
-        ("row.answer", "{q: x, a: y, b: z, answer: 1.0}", "the gold index is 1.0"),
-        ("row.answer * 10", "{q: x, a: y, b: z, answer: 1}", "the gold index is 10"),
+        ("row.answer", "{q: x, a: y, b: z, answer: 5}", "gold gives index 5; allowed: 0 to 1"),
+        ("row.answer", "{q: x, a: y, b: z, answer: 1.0}", "gold gives index 1.0"),
+        ("row.answer * 10", "{q: x, a: y, b: z, answer: 1}", "gold gives index 10"),
     ],
 )
 def test_a_multiple_choice_example_with_a_bad_gold_is_refused(

@@ -1652,6 +1652,22 @@ def test_a_parquet_column_of_bytes_is_refused_not_printed_as_bytes(
     assert not (tmp_path / "ds").exists()
 
 
+@pytest.mark.parametrize(
+    ("labels", "fragment"),
+    [([0, 1, 0.5], "row 2: label 0.5 is not"), ([0, 1, "NaN"], "row 2: label nan is not"),
+     ([0.0, 1.0, 2.0], "holds decimal numbers (0.0")],
+)  # fmt: skip
+def test_a_decimal_label_is_named_at_its_own_row(cli, tmp_path: Path, labels, fragment) -> None:
+    """One ``0.5`` makes pyarrow read every label as a decimal: the error named row 0's 0.0."""
+    folder = tmp_path / "data" / "xnli" / "en"
+    folder.mkdir(parents=True)
+    lines = [f'{{"premise": "p", "hypothesis": "h", "label": {label}}}' for label in labels]
+    (folder / "train.jsonl").write_text("\n".join(lines) + "\n")
+    result = cli("build", "--task", "xnli", "--sources", "en", "--budget", "2", "--data",
+                 tmp_path / "data", "--out", tmp_path / "ds")  # fmt: skip
+    assert_one_line_error(result, fragment)
+
+
 def test_a_name_in_an_error_keeps_its_spaces(cli, tmp_path: Path) -> None:
     """Only line breaks are flattened: 'a  b.csv' (two spaces) is named as given, since
     'a b.csv' may be another file, one that exists."""

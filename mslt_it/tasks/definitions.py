@@ -110,7 +110,7 @@ class ChoiceReader:
                 f"({', '.join(self.labels)})"
             )
         if isinstance(gold, bool) or not isinstance(gold, int) or not 0 <= gold < len(options):
-            raise ValueError(f"the gold index is {gold!r}; allowed: 0 to {len(options) - 1}")
+            raise ValueError(f"gold gives index {gold!r}; allowed: 0 to {len(options) - 1}")
 
 
 def multiple_choice_variables(reader: ChoiceReader) -> KindVariables:

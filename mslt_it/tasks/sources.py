@@ -126,7 +126,10 @@ class TableSplit:
         self._check_values()
         kept = np.arange(self.table.num_rows)
         if self.task.valid_label_ids is not None:
-            labels = self.table.column(self.task.extra.get("label_column") or "label").to_pylist()
+            label_column = self.table.column(self.task.extra.get("label_column") or "label")
+            labels = label_column.to_pylist()
+            if pa.types.is_floating(label_column.type):
+                self._check_decimal_labels(labels)
             self._check_labels(labels)
             kept = np.flatnonzero(np.array([label != UNLABELLED for label in labels], dtype=bool))
         if "ner_tags" in self.task.columns:
@@ -158,6 +161,20 @@ class TableSplit:
                     f"{self.origin}: column {column!r} holds {values.type}, not text; task "
                     f"{self.task.name} reads text (bytes would reach the prompt as b'…')"
                 )
+
+    def _check_decimal_labels(self, labels: list[object]) -> None:
+        """A label column read as decimals: one row's ``0.5`` (or NaN) made pyarrow read every
+        label as a float, so the row to name is the first that is not a whole number."""
+        for index, label in enumerate(labels):
+            if isinstance(label, float) and not label.is_integer():
+                raise MsltError(
+                    f"{self.origin}: row {index}: label {label!r} is not one of the task's "
+                    "labels (whole numbers)"
+                )
+        raise MsltError(
+            f"{self.origin}: the label column holds decimal numbers ({labels[0]!r}, …); "
+            "labels are whole numbers (0, 1, …, or -1 for unlabelled)"
+        )
 
     def _check_labels(self, labels: list[object]) -> None:
         """Every gold label is one of the task's, or -1 (unlabelled, dropped and counted)."""
