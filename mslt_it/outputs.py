@@ -95,7 +95,7 @@ ADOPTABLE_FILES: dict[str, tuple[str, ...]] = {
         "run.json", "run.started.json", "adapter_config.json", "adapter_model.safetensors",
         "adapter_model.bin", "training_args.bin", "README.md", *TOKENIZER_FILES,
         "*-loss.png", "*-transfer.png", "*-mix.png", "checkpoints/README.md",
-        "checkpoints/checkpoint-*/*", "runs/*/events.out.tfevents.*", *TENSORBOARD_LOGS,
+        "checkpoints/checkpoint-<n>/*", "runs/*/events.out.tfevents.*", *TENSORBOARD_LOGS,
     ),
     "model": (
         "mslt_it_tiny.json", "config.json", "generation_config.json", "run.json",
@@ -123,6 +123,22 @@ its runs' files and outputs of its own (a comparison, a report), each adopted (m
 Matched part by part (:func:`matches_layout`), so ``*`` never crosses a ``/``."""
 
 
+def part_matches(part: str, pattern: str) -> bool:
+    """``fnmatch`` of one path part, where ``<n>`` stands for a whole number only: the
+    Trainer's ``checkpoint-500``, never a user's ``checkpoint-best``."""
+    if "<n>" not in pattern:
+        return fnmatch.fnmatchcase(part, pattern)
+    head, _, tail = pattern.partition("<n>")
+    middle = part[len(head) : len(part) - len(tail)]
+    return (
+        len(part) > len(head) + len(tail)
+        and part.startswith(head)
+        and part.endswith(tail)
+        and middle.isascii()
+        and middle.isdigit()
+    )
+
+
 def matches_layout(name: str, patterns: Iterable[str]) -> bool:
     """Whether the relative path ``name`` matches one of ``patterns`` part by part: the same
     number of ``/``-separated parts, each matched by ``fnmatch`` (where ``*`` would cross a
@@ -140,7 +156,7 @@ def matches_layout(name: str, patterns: Iterable[str]) -> bool:
             continue
         else:
             parts_here = parts
-        if all(fnmatch.fnmatchcase(p, w) for p, w in zip(parts_here, wanted, strict=True)):
+        if all(part_matches(p, w) for p, w in zip(parts_here, wanted, strict=True)):
             return True
     return False
 
@@ -187,8 +203,8 @@ by part (:func:`matches_layout`): a user's ``notes.lock`` or ``checkpoints/mine/
 
 KIND_WORKING_FILES: dict[str, tuple[str, ...]] = {
     "adapter": (
-        "checkpoints/checkpoint-*/*", "checkpoints/tmp-checkpoint-*/*", "checkpoints/README.md",
-        ".final.tmp/**",
+        "checkpoints/checkpoint-<n>/*", "checkpoints/tmp-checkpoint-<n>/*",
+        "checkpoints/README.md", ".final.tmp/**",
     ),
     "evaluation": (".chunks/*", "*/.chunks/*", ".final.tmp/**"),
     "report": ("tmp*.png", "*/tmp*.png"),
@@ -228,8 +244,9 @@ def foreign_files(folder: Path) -> list[str]:
     A file is mslt-it's when the marker lists it unchanged (:func:`file_fingerprint`: a file
     the user edited is theirs now), when it lies in an output of its own that this kind holds
     (:data:`NESTED_KINDS`, whose marker answers for it), or when it is one of the working files
-    (:func:`working_files`). A marker of an older version lists no files; then its kind's file
-    patterns (:data:`KIND_FILES`) vouch.
+    (:func:`working_files`). A marker of an older version lists no files; then only the names
+    its kind writes (:data:`ADOPTABLE_FILES`, as ``adopt`` accepts) vouch, never a pattern as
+    wide as ``*.txt``.
     """
     folder = Path(folder)
     marker = _marker(folder)
@@ -238,12 +255,12 @@ def foreign_files(folder: Path) -> list[str]:
     kind = marker["kind"]
     listed = marker.get("files")
     working = working_files(kind, folder)
-    older = () if isinstance(listed, dict) else KIND_FILES.get(kind, ())
+    older = () if isinstance(listed, dict) else ADOPTABLE_FILES.get(kind, ())
     if not isinstance(listed, dict):
         listed = {}
 
     def ours(name: str) -> bool:
-        if matches_layout(name, working) or any(fnmatch.fnmatch(name, p) for p in older):
+        if matches_layout(name, working) or matches_layout(name, older):
             return True
         return name in listed and listed[name] == file_fingerprint(folder / name)
 

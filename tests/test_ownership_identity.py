@@ -541,6 +541,39 @@ def test_a_users_file_named_like_a_working_file_is_never_taken(tmp_path: Path, n
         assert foreign_files(folder) == [name]
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "checkpoints/checkpoint-best/notes.txt",
+        "checkpoints/checkpoint-/a",
+        "checkpoints/checkpoint-5x/a",
+        "checkpoints/tmp-checkpoint-mine/a",
+    ],
+)
+def test_a_users_folder_named_like_a_checkpoint_is_theirs(tmp_path: Path, name: str) -> None:
+    """Only the Trainer's ``checkpoint-<number>`` folders are working files of an adapter."""
+    folder = tmp_path / "adapter"
+    folder.mkdir()
+    (folder / "run.json").write_text("{}")
+    mark_owner(folder, "adapter")
+    (folder / name).parent.mkdir(parents=True)
+    (folder / name).write_text("the user's")
+    assert foreign_files(folder) == [name]
+
+
+def test_a_marker_listing_no_files_vouches_only_for_the_names_its_kind_writes(
+    tmp_path: Path,
+) -> None:
+    """A marker of an older version lists no files: ``*.txt`` and ``*.json`` took a user's
+    notes.txt and my_settings.json for an adapter's."""
+    folder = tmp_path / "adapter"
+    folder.mkdir()
+    for name in ("adapter_config.json", "run.json", "tokenizer.json", "notes.txt", "my.json"):
+        (folder / name).write_text("{}")
+    (folder / OWNER_FILE).write_text(json.dumps({"kind": "adapter", "written_by": "mslt-it"}))
+    assert foreign_files(folder) == ["my.json", "notes.txt"]
+
+
 def test_mslt_its_own_working_files_are_still_its_own(tmp_path: Path) -> None:
     from mslt_it.io import temporary_prefix, this_writer
 
