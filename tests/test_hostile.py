@@ -1733,3 +1733,27 @@ def test_the_finiteness_check_refuses_exactly_the_tensors_with_nan_or_infinity(
         assert damaged and "NaN or infinite" in str(error)
     else:
         assert not damaged
+
+
+@pytest.mark.parametrize("case", ["fifo", "not-utf8", "huge-file", "huge-render"])
+def test_a_hostile_chat_template_for_training_is_one_line(
+    cli, tmp_path: Path, dataset: Path, tiny_model_dir: Path, case: str
+) -> None:
+    """``--chat-template`` is user input like any template: read as a regular file within a
+    size limit, and rendered within the bounds (a billion characters killed the process)."""
+    path = tmp_path / "t.jinja"
+    if case == "fifo":
+        os.mkfifo(path)
+        fragment = "FIFO"
+    elif case == "not-utf8":
+        path.write_bytes(b"\xff\xfe{{ x }}")
+        fragment = "not UTF-8"
+    elif case == "huge-file":
+        path.write_text("x" * 5_000_000)
+        fragment = "model.chat_template"
+    template = str(path) if case != "huge-render" else '{{ "x" * 1000000000 }}'
+    fragment = "breaks a bound" if case == "huge-render" else fragment
+    result = cli("train", "--dataset", dataset, "--model", tiny_model_dir, "--out",
+                 tmp_path / "out", "--chat-template", template, *FAST_TRAIN)  # fmt: skip
+    assert_one_line_error(result, "model.chat_template", fragment)
+    assert not (tmp_path / "out" / "adapter_model.safetensors").exists()

@@ -14,10 +14,12 @@ learns to stop.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
+from mslt_it.chat_bounds import MAX_CHAT_TEMPLATE, check_chat_template
 from mslt_it.errors import MsltError, first_line
+from mslt_it.files import read_user_text
+from mslt_it.prompt_bounds import bounded
 
 # Prefix-preserving: the prompt rendered with add_generation_prompt is exactly the text that
 # precedes the answer in the full conversation, as TRL's prompt-completion masking needs. Nothing
@@ -64,14 +66,16 @@ def resolve_chat_template(tokenizer: Any, override: str | None) -> str:
     elif override == "default":
         template = default_chat_template(tokenizer)
     elif override.endswith((".jinja", ".j2")):
-        path = Path(override)
-        if not path.is_file():
-            raise MsltError(f"model.chat_template: no such file {override!r}")
-        template = path.read_text(encoding="utf-8")
+        # a regular file (a FIFO would block), UTF-8, within the size any chat template has
+        template = read_user_text(override, "model.chat_template", 4 * MAX_CHAT_TEMPLATE)
     else:
         template = override
     if isinstance(template, dict):  # a tokenizer shipping named variants: train with the default
         template = template["default"]
+    # within the bounds every user template has, before transformers renders it unbounded
+    check_chat_template(
+        template, tokenizer.special_tokens_map, "model.chat_template", "the chat template"
+    )
     tokenizer.chat_template = template
     check_renders(tokenizer)
     return template
@@ -81,7 +85,8 @@ def check_renders(tokenizer: Any) -> None:
     """Render a probe conversation, so a broken template fails here and not mid-preparation."""
     probe = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "ok"}]
     try:
-        tokenizer.apply_chat_template(probe, tokenize=False)
+        with bounded():
+            tokenizer.apply_chat_template(probe, tokenize=False)
     except Exception as error:  # jinja2 raises many kinds; all mean the same thing here
         first = first_line(error)
         raise MsltError(f"model.chat_template: the template does not render: {first}") from None
