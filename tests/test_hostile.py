@@ -1757,3 +1757,20 @@ def test_a_hostile_chat_template_for_training_is_one_line(
                  tmp_path / "out", "--chat-template", template, *FAST_TRAIN)  # fmt: skip
     assert_one_line_error(result, "model.chat_template", fragment)
     assert not (tmp_path / "out" / "adapter_model.safetensors").exists()
+
+
+@pytest.mark.parametrize("field", ["sources", "task"])
+def test_training_refuses_a_dataset_whose_manifest_was_edited(
+    cli, tmp_path: Path, dataset: Path, tiny_model_dir: Path, field: str
+) -> None:
+    """run.json records the manifest's sources and task: an edited one recorded a
+    multi-source run as single-source, or another task."""
+    copy = tmp_path / "ds"
+    shutil.copytree(dataset, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest[field] = ["en"] if field == "sources" else "pawsx"
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    result = cli("train", "--dataset", copy, "--model", tiny_model_dir, "--out",
+                 tmp_path / "out", *FAST_TRAIN)  # fmt: skip
+    assert_one_line_error(result, "manifest.json", "changed after")
+    assert not (tmp_path / "out").exists()

@@ -26,7 +26,13 @@ from mslt_it.errors import MsltError, first_line
 from mslt_it.files import check_regular_files
 from mslt_it.identity import DATA_FILES, model_identity, tree_sha256
 from mslt_it.modeling import load_tokenizer
-from mslt_it.outputs import STAGING, check_nothing_foreign, claim_output, fresh_staging
+from mslt_it.outputs import (
+    STAGING,
+    check_nothing_foreign,
+    claim_output,
+    first_changed,
+    fresh_staging,
+)
 from mslt_it.progress import (
     progress_enabled,
     quiet_library_progress_bars,
@@ -463,6 +469,12 @@ def open_dataset(path: str | None, field: str) -> Prepared:
 
     check_regular_files(path, field)  # datasets opens every file of the folder
     manifest = load_manifest(path, field)
+    changed = first_changed(Path(path))  # the manifest names the sources and task run.json records
+    if changed is not None:
+        raise MsltError(
+            f"{field}: {changed} in {str(path)!r} was changed after `mslt-it build` wrote it; "
+            "build the dataset again"
+        )
     check_data_files_inside(path, field)
     try:
         # in memory: TRL's map() calls would otherwise write cache-*.arrow files (several times
