@@ -1432,7 +1432,7 @@ def test_merge_takes_an_adapter_only_as_it_finished(cli, adapter, tmp_path: Path
         (["--lora-r", "100000000000"], "train.lora.r (--lora-r): must be an integer in 1..16,384"),
         (["--sft", "dataloader_num_workers=-1"], "dataloader_num_workers: must be an integer >= 0"),
         (["--lora", "bias=bogus"], "train.lora.bias: must be none, all or lora_only"),
-        (["--lora", "layers_to_transform=99"], "train.lora: PEFT or TRL refused the settings"),
+        (["--lora", "layers_to_transform=99"], "train.lora or train.sft: PEFT or TRL refused"),
     ],
 )
 def test_training_values_peft_or_torch_would_refuse_late_are_one_line(
@@ -1774,3 +1774,33 @@ def test_training_refuses_a_dataset_whose_manifest_was_edited(
                  tmp_path / "out", *FAST_TRAIN)  # fmt: skip
     assert_one_line_error(result, "manifest.json", "changed after")
     assert not (tmp_path / "out").exists()
+
+
+def test_train_settings_given_twice_or_of_the_wrong_shape_are_one_line(
+    cli, tmp_path: Path, dataset: Path, tiny_model_dir: Path
+) -> None:
+    """A recipe's ``train.sft: 5`` was an internal error, and ``--sft max_steps=-1`` beside
+    ``--max-steps 2`` silently trained 150 steps."""
+    base = ["train", "--dataset", dataset, "--model", tiny_model_dir, "--out", tmp_path / "o"]
+    for section, value in (("sft", "5"), ("lora", "[1, 2]")):
+        recipe = tmp_path / f"{section}.yaml"
+        recipe.write_text(f"train:\n  {section}: {value}\n")
+        result = cli(*base, "--recipe", recipe)
+        assert_one_line_error(result, f"train.{section}: expected a mapping", value)
+    result = cli(*base, "--max-steps", "2", "--sft", "max_steps=-1")
+    assert_one_line_error(result, "--sft", "max_steps", "give it once")
+    assert not (tmp_path / "o").exists()
+
+
+def test_overwrite_through_a_link_to_the_run_keeps_the_link(
+    cli, tmp_path: Path, adapter, dataset: Path, tiny_model_dir: Path
+) -> None:
+    out, _ = adapter
+    run = tmp_path / "run"
+    shutil.copytree(out, run)
+    (tmp_path / "link").symlink_to(run)
+    result = cli("train", "--dataset", dataset, "--model", tiny_model_dir, "--out",
+                 tmp_path / "link", "--overwrite", "--seed", "3", *FAST_TRAIN)  # fmt: skip
+    assert result.code == 0, result.err
+    assert (tmp_path / "link").is_symlink() and (run / "adapter_model.safetensors").is_file()
+    assert json.loads((run / "run.json").read_text())["sft"]["seed"] == 3

@@ -170,11 +170,9 @@ def train(
         "lora_dropout": lora_dropout,
         "target_modules": lora_target,
     }
-    train_section["lora"] = {
-        **dict(train_section.get("lora") or {}),
-        **{k: v for k, v in lora_options.items() if v is not None},
-        **parse_assignments(lora, "--lora"),
-    }
+    train_section["lora"] = merged_fields(
+        train_section, "lora", lora_options, parse_assignments(lora, "--lora"), "--lora"
+    )
     sft_options = {
         "learning_rate": learning_rate,
         "max_steps": max_steps,
@@ -184,11 +182,9 @@ def train(
         "save_steps": save_steps,
         "seed": seed,
     }
-    train_section["sft"] = {
-        **dict(train_section.get("sft") or {}),
-        **{k: v for k, v in sft_options.items() if v is not None},
-        **parse_assignments(sft, "--sft"),
-    }
+    train_section["sft"] = merged_fields(
+        train_section, "sft", sft_options, parse_assignments(sft, "--sft"), "--sft"
+    )
     model_config = validate_section(ModelConfig, model_section, "model")
     check_model_folder(model_config.name_or_path, "--model" if model else "model.name_or_path")
     train_config = validate_train_section(train_section, "train")
@@ -292,3 +288,30 @@ def merge(
 
     path = merge_adapter(adapter_dir, out, overwrite=overwrite, dtype=dtype)
     STDOUT.print(describe(path), highlight=False, soft_wrap=True)
+
+
+def merged_fields(
+    train_section: dict[str, Any],
+    name: str,
+    options: dict[str, Any],
+    assigned: dict[str, Any],
+    flag: str,
+) -> dict[str, Any]:
+    """``train.NAME`` (LoraConfig or SFTConfig fields): the recipe's mapping, then the named
+    options, then ``FLAG KEY=VALUE``. A field set both by an option and by ``FLAG`` is an error,
+    not a silent winner (``--max-steps 2 --sft max_steps=-1`` trained 150 steps)."""
+    recipe_fields = train_section.get(name)
+    if recipe_fields is not None and not isinstance(recipe_fields, dict):
+        raise MsltError(
+            f"train.{name}: expected a mapping of {'LoraConfig' if name == 'lora' else 'SFTConfig'}"
+            f" fields, got {recipe_fields!r:.40}"
+        )
+    given = {key: value for key, value in options.items() if value is not None}
+    both = sorted(set(given) & set(assigned))
+    if both and any(given[key] != assigned[key] for key in both):
+        key = both[0]
+        raise MsltError(
+            f"{flag}: {key}={assigned[key]!r} and an option setting {key} to {given[key]!r}; "
+            "give it once"
+        )
+    return {**(recipe_fields or {}), **given, **assigned}

@@ -100,8 +100,15 @@ def decide(
 
 
 def clear(out: Path) -> None:
-    """Remove a previous run's folder (after ``--overwrite``)."""
-    if out.is_dir():
+    """Remove a previous run's folder (after ``--overwrite``). ``--out`` given as a link to the
+    run's folder: the folder is emptied and the user's link kept, as a build writes through one."""
+    if out.is_symlink() and out.is_dir():
+        for child in out.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+    elif out.is_dir():
         shutil.rmtree(out)
     elif out.exists():
         out.unlink()

@@ -727,7 +727,9 @@ def make_trainer(
         )
     except (ValueError, NotImplementedError) as error:  # PEFT's refusals (PeftError) among them
         first = first_line(error)
-        raise MsltError(f"train.lora: PEFT or TRL refused the settings: {first[:300]}") from None
+        raise MsltError(
+            f"train.lora or train.sft: PEFT or TRL refused the settings: {first[:300]}"
+        ) from None
     # One Rich bar instead of tqdm's, and no log dicts printed between the lines.
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
