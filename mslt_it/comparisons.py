@@ -54,6 +54,42 @@ class RunRows:
     gold: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
     """task -> language -> row id -> its gold answer as recorded: two runs are paired only on
     rows with the same gold (an edited or other-data file has the same ids, not the same rows)."""
+    digests: dict[str, dict[str, str]] = field(default_factory=dict)
+    """task -> language -> the rows' content digest (``results.json``'s ``rows_sha256``): the
+    same ids and gold answers may still be other texts (a data file rewritten)."""
+
+
+def row_digests(document: Mapping[str, Any] | None) -> dict[str, dict[str, str]]:
+    """``settings.tasks[].rows_sha256`` of a ``results.json``, by task and language (empty
+    for a file of another tool, or of a version that did not record it)."""
+    settings = document.get("settings") if isinstance(document, Mapping) else None
+    tasks = settings.get("tasks") if isinstance(settings, Mapping) else None
+    found: dict[str, dict[str, str]] = {}
+    for entry in tasks if isinstance(tasks, list) else []:
+        digests = entry.get("rows_sha256") if isinstance(entry, Mapping) else None
+        if isinstance(digests, Mapping) and isinstance(entry.get("task"), str):
+            found[entry["task"]] = {
+                str(lang): digest for lang, digest in digests.items() if isinstance(digest, str)
+            }
+    return found
+
+
+def outcome_contradicted(record: Mapping[str, Any]) -> bool:
+    """Whether a record's ``correct`` contradicts its own ``parsed`` and ``gold`` (an edited
+    predictions.jsonl: the paired tests count ``correct``). A label, a choice or an answer text
+    is correct when it equals the gold, whitespace and case aside, as scoring decides; NER
+    records (entity lists) are left to their own statistics."""
+    if "parsed" not in record or "gold" not in record or "ner_tags" in record:
+        return False
+    parsed, gold = record["parsed"], record["gold"]
+    if not isinstance(parsed, str | None) or not isinstance(gold, str):
+        return False
+    expected = parsed is not None and _folded(parsed) == _folded(gold)
+    return bool(record.get("correct")) != expected
+
+
+def _folded(text: str) -> str:
+    return " ".join(text.split()).casefold()
 
 
 @dataclass(frozen=True)
@@ -82,8 +118,14 @@ class ComparisonRow:
 COLUMNS = [field.name for field in fields(ComparisonRow)]
 
 
-def read_run_rows(name: str, results_file: Path, sources: Sequence[str]) -> RunRows:
-    """The per-row outcomes of the run whose ``results.json`` is ``results_file``."""
+def read_run_rows(
+    name: str,
+    results_file: Path,
+    sources: Sequence[str],
+    document: Mapping[str, Any] | None = None,
+) -> RunRows:
+    """The per-row outcomes of the run whose ``results.json`` is ``results_file`` (its content
+    ``document``, for the rows' digests)."""
     predictions = results_file.parent / PREDICTIONS
     if not predictions.is_file():
         raise MsltError(
@@ -105,12 +147,19 @@ def read_run_rows(name: str, results_file: Path, sources: Sequence[str]) -> RunR
         else:
             metric.setdefault(task, "accuracy")
             value = 1.0 if record.get("correct") else 0.0
+            if outcome_contradicted(record):
+                raise MsltError(
+                    f"compare: {predictions}: row {row!r} says correct is "
+                    f"{bool(record.get('correct'))} but its answer {record['parsed']!r:.40} and "
+                    f"gold {record['gold']!r:.40} say otherwise; the file was changed after "
+                    "scoring (re-run `mslt-it score`)"
+                )
         rows.setdefault(task, {}).setdefault(lang, {})[row] = value
         if "gold" in record:
             gold.setdefault(task, {}).setdefault(lang, {})[row] = repr(record["gold"])
         per_task = invalid.setdefault(task, {})
         per_task[lang] = per_task.get(lang, 0) + bool(record.get("invalid"))
-    return RunRows(name, tuple(sources), metric, rows, invalid, gold)
+    return RunRows(name, tuple(sources), metric, rows, invalid, gold, row_digests(document))
 
 
 def check_pairable(a: RunRows, b: RunRows, task: str | None = None) -> list[str]:
@@ -134,6 +183,14 @@ def check_pairable(a: RunRows, b: RunRows, task: str | None = None) -> list[str]
                     f"compare: {a.name!r} and {b.name!r} were scored on different rows of "
                     f"{name}/{lang} ({len(ids_a)} and {len(ids_b)} rows, {only} not in both); "
                     "compare runs evaluated on the same rows"
+                )
+            digest_a = a.digests.get(name, {}).get(lang)
+            digest_b = b.digests.get(name, {}).get(lang)
+            if digest_a and digest_b and digest_a != digest_b:
+                raise MsltError(
+                    f"compare: {a.name!r} and {b.name!r} were scored on rows of {name}/{lang} "
+                    "with the same ids but other content (their rows_sha256 differ: the data "
+                    "changed between the evaluations); compare runs evaluated on the same data"
                 )
             gold_a = a.gold.get(name, {}).get(lang, {})
             gold_b = b.gold.get(name, {}).get(lang, {})
@@ -284,6 +341,16 @@ def evaluation_differences(a: Mapping[str, Any], b: Mapping[str, Any], task: str
         for key in TASK_SETTINGS
         if one.get(key) != other.get(key)
     ]
+    langs_one, langs_other = one.get("languages"), other.get("languages")
+    if isinstance(langs_one, list) and isinstance(langs_other, list):
+        only = [
+            f"{', '.join(map(str, sorted(set(mine) - set(theirs))))} only in the {which}"
+            for mine, theirs, which in ((langs_one, langs_other, "first"),
+                                        (langs_other, langs_one, "second"))
+            if set(mine) - set(theirs)
+        ]  # fmt: skip
+        if only:
+            found.append(f"languages ({'; '.join(only)}): compared on those both have")
     return found
 
 

@@ -152,7 +152,9 @@ def gather_comparisons(
         if name not in loaded:
             if name not in results.files:
                 raise MsltError(f"compare: {name!r} has no results file to read rows from")
-            loaded[name] = paired.read_run_rows(name, results.files[name], results.sources_of(name))
+            loaded[name] = paired.read_run_rows(
+                name, results.files[name], results.sources_of(name), results.documents.get(name)
+            )
             check_rows_agree(results, loaded[name])
         return loaded[name]
 

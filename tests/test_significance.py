@@ -234,6 +234,53 @@ def test_a_pair_evaluated_differently_says_how(tmp_path: Path) -> None:
     assert "template (its content)" in line and "mode " not in line and "chunk" not in line
 
 
+def test_compare_of_rows_with_the_same_ids_but_other_content_is_one_line(
+    cli, tmp_path: Path
+) -> None:
+    """A data file rewritten between two evaluations keeps its ids and gold answers; the
+    rows' digests that results.json records tell the texts apart."""
+    digests = {lang: "a" * 64 for lang in LANGS}
+    write_run(tmp_path / "eval" / "en", "sslt", ("en",),
+              settings=settings(task={"rows_sha256": digests}))  # fmt: skip
+    other = {**digests, "de": "b" * 64}
+    write_run(tmp_path / "eval" / "mslt", "mslt", MSLT_SOURCES,
+              settings=settings(task={"rows_sha256": other}))  # fmt: skip
+    result = cli("report", tmp_path / "eval", "--out", tmp_path / "r",
+                 "--compare", "SSLT en", "MSLT ar+de+zh")  # fmt: skip
+    assert_one_line_error(result, "xnli/de", "other content")
+    assert not (tmp_path / "r").exists()
+    text = write_report([tmp_path / "eval"], tmp_path / "r2").read_text(encoding="utf-8")
+    assert "Not compared: MSLT ar+de+zh vs SSLT en" in text and "other content" in text
+
+
+def test_a_pair_evaluated_on_other_languages_says_so(tmp_path: Path) -> None:
+    root = tmp_path / "eval"
+    write_run(root / "en", "sslt", ("en",), settings=settings(task={"languages": list(LANGS)}))
+    fewer = [lang for lang in LANGS if lang != "sw"]
+    write_run(root / "mslt", "mslt", MSLT_SOURCES, settings=settings(task={"languages": fewer}))
+    text = write_report([root], tmp_path / "r").read_text(encoding="utf-8")
+    line = next(x for x in text.splitlines() if x.startswith("**Evaluated differently**"))
+    assert "languages (sw only in the first): compared on those both have" in line
+
+
+def test_a_prediction_whose_correct_flag_contradicts_its_answer_is_refused(
+    cli, tmp_path: Path
+) -> None:
+    """The paired tests count ``correct``; one flipped by hand (accuracy kept by flipping
+    another) moved McNemar's p without a word."""
+    folder = write_run(tmp_path / "eval" / "en", "sslt", ("en",))
+    path = folder / "predictions.jsonl"
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    for record in records:
+        record["parsed"] = record["output"]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert cli("report", tmp_path / "eval", "--out", tmp_path / "ok").code == 0
+    records[0]["correct"] = not records[0]["correct"]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    result = cli("report", tmp_path / "eval", "--out", tmp_path / "r")
+    assert_one_line_error(result, "xnli/en/test/0", "correct", "changed after scoring")
+
+
 def test_baseline_rows_that_differ_are_noted_not_fatal(tmp_path: Path) -> None:
     write_run(tmp_path / "eval" / "en", "sslt", ("en",))
     write_run(tmp_path / "eval" / "mslt", "mslt", MSLT_SOURCES, rows=80)
