@@ -33,7 +33,9 @@ class MixturePart(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     task: str = Field(description="Task or corpus name, e.g. xnli or bactrian-x.")
-    share: float = Field(gt=0, lt=1, description="Its fraction of the budget (0 < share < 1).")
+    share: float = Field(
+        strict=True, gt=0, lt=1, description="Its fraction of the budget (0 < share < 1)."
+    )
     template: str | None = Field(
         default=None, description="Its prompt template (default as for the main task)."
     )
