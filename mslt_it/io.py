@@ -15,7 +15,7 @@ import shutil
 import socket
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -228,6 +228,56 @@ def relative_files(folder: Path) -> list[str]:
     return sorted(found)
 
 
+def part_matches(part: str, pattern: str) -> bool:
+    """``fnmatch`` of one path part, where ``<n>`` stands for a whole number only: the
+    Trainer's ``checkpoint-500``, never a user's ``checkpoint-best``."""
+    if "<n>" not in pattern:
+        return fnmatch.fnmatchcase(part, pattern)
+    head, _, tail = pattern.partition("<n>")
+    middle = part[len(head) : len(part) - len(tail)]
+    return (
+        len(part) > len(head) + len(tail)
+        and part.startswith(head)
+        and part.endswith(tail)
+        and middle.isascii()
+        and middle.isdigit()
+    )
+
+
+def matches_layout(name: str, patterns: Iterable[str]) -> bool:
+    """Whether the relative path ``name`` matches one of ``patterns`` part by part: the same
+    number of ``/``-separated parts, each matched by ``fnmatch`` (where ``*`` would cross a
+    ``/`` and take ``notes/thesis.docx`` for ``*/*``-shaped output). A last part ``**`` matches
+    one part or more (the whole tree of a temporary folder)."""
+    parts = name.split("/")
+    for pattern in patterns:
+        wanted = pattern.split("/")
+        if wanted[-1] == "**":
+            wanted = wanted[:-1]
+            if len(parts) <= len(wanted):
+                continue
+            parts_here = parts[: len(wanted)]
+        elif len(wanted) != len(parts):
+            continue
+        else:
+            parts_here = parts
+        if all(part_matches(p, w) for p, w in zip(parts_here, wanted, strict=True)):
+            return True
+    return False
+
+
+DONE_FILES: dict[str, tuple[str, ...]] = {
+    "dataset": ("manifest.json",),
+    "adapter": ("run.json",),
+    "evaluation": ("results.json", "study.json"),
+    "report": ("report.md",),
+    "analysis": ("analysis.json",),
+    "model": ("mslt_it_tiny.json", "config.json"),
+    "experiment": ("recipe.yaml",),
+}
+"""The file that shows a finished output of each kind: one of them must be there to adopt it."""
+
+
 def mark_owner(
     folder: Path,
     kind: str,
@@ -249,11 +299,7 @@ def mark_owner(
         name: file_fingerprint(folder / name)
         for name in relative_files(folder)
         if not name.endswith("/")
-        and (
-            patterns is None
-            or name in (also or set())
-            or any(fnmatch.fnmatch(name, p) for p in patterns)
-        )
+        and (patterns is None or name in (also or set()) or matches_layout(name, patterns))
     }
     files.update(coming or {})
     atomic_write_json(folder / OWNER_FILE, {"kind": kind, "written_by": "mslt-it", "files": files})

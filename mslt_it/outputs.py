@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import fnmatch
 import hashlib
 import os
 import shutil
@@ -46,6 +45,7 @@ from mslt_it.io import (
     fingerprint_matches,
     is_sealed,
     mark_owner,
+    matches_layout,
     read_json,
     relative_files,
 )
@@ -56,29 +56,6 @@ TENSORBOARD_LOGS = (
 )
 """The logs a training writes with ``report_to: tensorboard`` (TensorBoard names them
 ``events.out.tfevents.<time>.<host>.<pid>.<n>``; ``add_scalars`` one folder down)."""
-
-KIND_FILES: dict[str, tuple[str, ...]] = {
-    "dataset": ("manifest.json", "*.jsonl", "*.parquet", "*.arrow", "*.json", "*/*"),
-    "adapter": (
-        "run.json", "run.started.json", "*.safetensors", "*.bin", "*.json", "*.jinja", "*.model",
-        "*.txt", "README.md", "checkpoints/*", "runs/*", "*.jsonl", *TENSORBOARD_LOGS,
-    ),
-    "evaluation": (
-        "results.json", "predictions.jsonl", "timings.json", "study.json", "rescored.json",
-        ".chunks/*", "*/results.json", "*/predictions.jsonl", "*/timings.json", "*/.chunks/*",
-        "comparison/*", "report/*",
-    ),
-    "report": ("report.md", "scores.csv", "comparisons.csv", "criteria.md", "*.png",
-               "*/report.md", "*/scores.csv", "*/comparisons.csv", "*/criteria.md", "*/*.png",
-               "analysis*"),
-    "analysis": ("analysis.json", "*.png"),
-    "model": ("mslt_it_tiny.json", "*.json", "*.safetensors", "*.bin", "*.jinja", "*.model",
-              "*.txt"),
-    "experiment": ("recipe.yaml", "*/*"),
-}  # fmt: skip
-"""The files an output of each kind holds (``fnmatch`` patterns of paths inside it): what
-:func:`adopt_output` accepts in a folder written before :data:`OWNER_FILE` existed, and what a
-marker of that age (which lists no files) vouches for."""
 
 TOKENIZER_FILES = (
     "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
@@ -116,49 +93,13 @@ ADOPTABLE_FILES: dict[str, tuple[str, ...]] = {
     ),
     "analysis": ("analysis.json", "tsne.png", "pca.png", "layers.png", "cka.png"),
 }  # fmt: skip
-"""What ``adopt`` accepts in a folder of each kind, where :data:`KIND_FILES` is too wide to
-tell the user's files from mslt-it's (``*.json``, ``*.txt``, ``*/*``, ``*.png``): the names
-those kinds write. An experiment holds only its recipe and its steps, and an evaluation only
-its runs' files and outputs of its own (a comparison, a report), each adopted (marked) first.
+"""The names each kind of output writes: what ``adopt`` accepts in a folder of that kind, what
+a finished output's marker lists (:func:`mark_finished`), and what a marker of an older
+version, which lists no files, vouches for. Patterns as wide as ``*.json`` or ``*.txt`` took a
+user's notes for mslt-it's. An experiment holds only its recipe and its steps, and an
+evaluation only its runs' files and outputs of its own (a comparison, a report), each adopted
+(marked) first.
 Matched part by part (:func:`matches_layout`), so ``*`` never crosses a ``/``."""
-
-
-def part_matches(part: str, pattern: str) -> bool:
-    """``fnmatch`` of one path part, where ``<n>`` stands for a whole number only: the
-    Trainer's ``checkpoint-500``, never a user's ``checkpoint-best``."""
-    if "<n>" not in pattern:
-        return fnmatch.fnmatchcase(part, pattern)
-    head, _, tail = pattern.partition("<n>")
-    middle = part[len(head) : len(part) - len(tail)]
-    return (
-        len(part) > len(head) + len(tail)
-        and part.startswith(head)
-        and part.endswith(tail)
-        and middle.isascii()
-        and middle.isdigit()
-    )
-
-
-def matches_layout(name: str, patterns: Iterable[str]) -> bool:
-    """Whether the relative path ``name`` matches one of ``patterns`` part by part: the same
-    number of ``/``-separated parts, each matched by ``fnmatch`` (where ``*`` would cross a
-    ``/`` and take ``notes/thesis.docx`` for ``*/*``-shaped output). A last part ``**`` matches
-    one part or more (the whole tree of a temporary folder)."""
-    parts = name.split("/")
-    for pattern in patterns:
-        wanted = pattern.split("/")
-        if wanted[-1] == "**":
-            wanted = wanted[:-1]
-            if len(parts) <= len(wanted):
-                continue
-            parts_here = parts[: len(wanted)]
-        elif len(wanted) != len(parts):
-            continue
-        else:
-            parts_here = parts
-        if all(part_matches(p, w) for p, w in zip(parts_here, wanted, strict=True)):
-            return True
-    return False
 
 
 DONE_FILES: dict[str, tuple[str, ...]] = {
@@ -304,7 +245,7 @@ def mark_finished(folder: Path, kind: str, coming: dict[str, str] | None = None)
     mark_owner(
         folder,
         kind,
-        patterns=(*KIND_FILES.get(kind, ()), *working_files(kind)),
+        patterns=(*ADOPTABLE_FILES.get(kind, ()), *working_files(kind)),
         also=set(earlier) if isinstance(earlier, dict) else set(),
         coming=coming,
     )
@@ -351,12 +292,12 @@ def adopt_output(folder: str | Path, kind: str) -> list[str]:
     """Mark an output of an mslt-it version older than :data:`OWNER_FILE` as mslt-it's own.
 
     Proof instead of a guess: the folder must hold a finished output of ``kind`` (one of its
-    :data:`DONE_FILES`) and nothing but files of that kind (:data:`KIND_FILES`); then the marker
-    is written and the adopted files are returned. ``mslt-it adopt FOLDER --kind KIND``.
+    :data:`DONE_FILES`) and nothing but files of that kind (:data:`ADOPTABLE_FILES`); then the
+    marker is written and the adopted files are returned. ``mslt-it adopt FOLDER --kind KIND``.
     """
     field = "folder"
-    if kind not in KIND_FILES:
-        raise MsltError(f"--kind: unknown kind {kind!r}; choose one of {allowed(KIND_FILES)}")
+    if kind not in DONE_FILES:
+        raise MsltError(f"--kind: unknown kind {kind!r}; choose one of {allowed(DONE_FILES)}")
     folder = Path(folder)
     if not folder.is_dir():
         raise MsltError(f"{field}: {_describe(folder)} is not a folder")
@@ -392,7 +333,7 @@ def adopt_output(folder: str | Path, kind: str) -> list[str]:
                 f"{field}: {_describe(folder)} holds {links[0]!r}, a link (mslt-it writes files, "
                 "never links, and an overwrite would follow it); nothing was marked"
             )
-        layout = ADOPTABLE_FILES.get(kind, KIND_FILES[kind])
+        layout = ADOPTABLE_FILES[kind]
         strangers = [n for n in files if not matches_layout(n, layout)]
         if strangers:
             raise MsltError(

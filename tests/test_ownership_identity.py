@@ -574,6 +574,27 @@ def test_a_marker_listing_no_files_vouches_only_for_the_names_its_kind_writes(
     assert foreign_files(folder) == ["my.json", "notes.txt"]
 
 
+@pytest.mark.parametrize("kind", ["adapter", "evaluation"])
+def test_a_file_dropped_in_while_an_output_is_written_is_never_claimed(
+    tmp_path: Path, kind: str
+) -> None:
+    """A training or an evaluation marks its folder again when it finishes: the files its kind
+    writes are listed, and a user's notes written meanwhile (``*.txt`` and ``*.json`` matched
+    them) stay the user's, for ``--overwrite`` to stop at."""
+    from mslt_it.outputs import mark_finished
+
+    folder = tmp_path / kind
+    folder.mkdir()
+    mark_owner(folder, kind)
+    (folder / "notes.txt").write_text("mine")
+    (folder / "sub").mkdir()
+    (folder / "sub" / "settings.json").write_text("{}")
+    written = "run.json" if kind == "adapter" else "results.json"
+    (folder / written).write_text("{}")
+    mark_finished(folder, kind)
+    assert foreign_files(folder) == ["notes.txt", "sub/settings.json"]
+
+
 def test_mslt_its_own_working_files_are_still_its_own(tmp_path: Path) -> None:
     from mslt_it.io import temporary_prefix, this_writer
 

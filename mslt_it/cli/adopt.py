@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mslt_it.cli.common import nonempty_path, stdout_console
-from mslt_it.outputs import KIND_FILES, adopt_output
+from mslt_it.outputs import DONE_FILES, adopt_output
 
 STDOUT = stdout_console()
 
@@ -22,7 +22,7 @@ def adopt(
         Path,
         typer.Argument(help="An output folder written by an older mslt-it.", parser=nonempty_path),
     ],
-    kind: Annotated[str, typer.Option(help=f"What the folder holds: {', '.join(KIND_FILES)}.")],
+    kind: Annotated[str, typer.Option(help=f"What the folder holds: {', '.join(DONE_FILES)}.")],
 ) -> None:
     """Mark FOLDER as mslt-it's output of KIND, so --overwrite and resume may use it.
 
