@@ -409,7 +409,31 @@ def read_parquet_bounded(path: Path, field: str) -> Any:
                         f"{field}: {path} decodes to more than {MAX_PARQUET_TEXT_BYTES:,} bytes "
                         "of text; a dictionary-encoded file this small cannot be read whole"
                     )
-    return table.cast(schema) if texts else table
+    return table.cast(plain_schema(schema)) if texts else table
+
+
+def plain_schema(schema: Any) -> Any:
+    """``schema`` with Arrow's view types (``string_view``, ``binary_view``, ``list_view``) as
+    their plain kinds: a dictionary-encoded column cannot be cast to a view, and the checks that
+    follow know the plain ones (a ``binary_view`` column is bytes like ``binary``)."""
+    import pyarrow as pa
+
+    def plain(kind: Any) -> Any:
+        if pa.types.is_string_view(kind):
+            return pa.string()
+        if pa.types.is_binary_view(kind):
+            return pa.binary()
+        if pa.types.is_list_view(kind) or pa.types.is_large_list_view(kind):
+            return pa.list_(plain(kind.value_type))
+        if pa.types.is_list(kind):
+            return pa.list_(plain(kind.value_type))
+        if pa.types.is_large_list(kind):
+            return pa.large_list(plain(kind.value_type))
+        if pa.types.is_struct(kind):
+            return pa.struct([field.with_type(plain(field.type)) for field in kind])
+        return kind
+
+    return pa.schema([field.with_type(plain(field.type)) for field in schema], schema.metadata)
 
 
 def _dictionary_arrays(array: Any) -> Iterator[Any]:

@@ -474,14 +474,14 @@ _NO_DEFAULT: Any = object()
 
 
 def strict_int(value: Any, default: Any = _NO_DEFAULT, base: int = 10) -> Any:
-    """Jinja's ``int`` without its silent fallback: text that is not a whole number (``'two'``,
-    ``'2.9'``) would become 0 (or 2), a gold index or a label nobody wrote. Given a default
-    (``| int(-1)``), it behaves as Jinja's."""
+    """Jinja's ``int`` without its silent fallback: text or a number that is not a whole number
+    (``'two'``, ``'2.9'``, ``1.9``, ``true``) would become 0, 2, 1 or 1: a gold index or a label
+    nobody wrote. Given a default (``| int(-1)``), it behaves as Jinja's."""
     if default is not _NO_DEFAULT:
         return jinja2.filters.do_int(value, default, base)
-    if isinstance(value, bool | int):
-        return int(value)
-    if isinstance(value, float) and math.isfinite(value):
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():  # 2.0, as JSON numbers often are
         return int(value)
     if isinstance(value, str):
         with contextlib.suppress(ValueError):
@@ -505,6 +505,133 @@ def strict_float(value: Any, default: Any = _NO_DEFAULT) -> Any:
     )
 
 
+PRINTABLE = (str, int, float, bool, type(None))
+"""What a template may print: values whose text is the same in every run."""
+
+
+OBJECT_AS_TEXT = (
+    "it turns a Python object ({kind}) into text: its text is a memory address, new in each "
+    "run (another prompt, another dataset fingerprint); call it (premise.upper()) or use text, "
+    "numbers, lists or mappings"
+)
+
+
+def _refuse_text(kind: str) -> RenderLimitError:
+    return RenderLimitError(OBJECT_AS_TEXT.format(kind=kind))
+
+
+class TextlessCallable:
+    """A method or helper a template reached (``premise.upper``, ``loop.cycle``): it may be
+    called, never turned into text. Every way Jinja makes text (``~``, ``|string``, ``|upper``,
+    ``'%s' %``, ``|join``, ``|pprint``…) asks the object for it, so refusing here closes them
+    all, where a check of the finished text misses an address upper-cased or cut short."""
+
+    __slots__ = ("wrapped",)
+
+    def __init__(self, wrapped: Callable[..., Any]) -> None:
+        self.wrapped = wrapped
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.wrapped(*args, **kwargs)
+
+    def __str__(self) -> str:
+        raise _refuse_text(_kind(self.wrapped))
+
+    __repr__ = __str__
+
+    def __format__(self, spec: str) -> str:
+        raise _refuse_text(_kind(self.wrapped))
+
+
+class TextlessIterator:
+    """What ``map``, ``select``, ``reverse``… return (a generator, an iterator): it may be
+    iterated (``| list``, ``| join``), never turned into text (see :class:`TextlessCallable`)."""
+
+    __slots__ = ("wrapped",)
+
+    def __init__(self, wrapped: Iterator[Any]) -> None:
+        self.wrapped = wrapped
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.wrapped)
+
+    def __next__(self) -> Any:
+        return next(self.wrapped)
+
+    def __str__(self) -> str:
+        raise _refuse_text(type(self.wrapped).__name__)
+
+    __repr__ = __str__
+
+    def __format__(self, spec: str) -> str:
+        raise _refuse_text(type(self.wrapped).__name__)
+
+
+class TextlessJoiner(jinja2.utils.Joiner):
+    """``joiner()``: called for its separator, never printed whole."""
+
+    def __str__(self) -> str:
+        raise _refuse_text("joiner")
+
+    __repr__ = __str__
+
+
+class TextlessCycler(jinja2.utils.Cycler):
+    """``cycler(…)``: its items are text, the helper itself never."""
+
+    def __str__(self) -> str:
+        raise _refuse_text("cycler")
+
+    __repr__ = __str__
+
+
+ITERATOR_FILTERS = (
+    "map", "select", "reject", "selectattr", "rejectattr", "batch", "slice", "unique", "reverse",
+    "items",
+)  # fmt: skip
+"""Filters that can return a generator or an iterator (whose text is an address)."""
+
+
+_PASS_THROUGH = (*PRINTABLE, list, tuple, dict, type, jinja2.Undefined)
+
+
+def _kind(value: Any) -> str:
+    """How an error names an object: ``method upper``, ``joiner``, ``generator``."""
+    name = getattr(value, "__name__", None)
+    if isinstance(name, str):
+        return f"method {name}"
+    return type(value).__name__.removeprefix("Textless").lower()
+
+
+def textless(value: Any) -> Any:
+    """``value``, with a callable that is not a type (a type's text is its name) or an iterator
+    wrapped so that it never becomes text."""
+    if isinstance(value, _PASS_THROUGH):
+        return value
+    if isinstance(value, TextlessCallable | TextlessIterator):
+        return value
+    if callable(value):
+        return TextlessCallable(value)
+    if isinstance(value, types.GeneratorType) or (
+        hasattr(value, "__next__") and hasattr(value, "__iter__")
+    ):
+        return TextlessIterator(value)
+    return value
+
+
+def _textless_filter(original: Callable[..., Any]) -> Callable[..., Any]:
+    passes = _PassArg.from_obj(original)
+
+    def textless_filter(*args: Any, **kwargs: Any) -> Any:
+        return textless(original(*args, **kwargs))
+
+    if passes is not None:
+        textless_filter.jinja_pass_arg = passes  # type: ignore[attr-defined]
+    textless_filter.__name__ = getattr(original, "__name__", "filter")
+    textless_filter.__doc__ = original.__doc__
+    return textless_filter
+
+
 class BoundedSandbox(ImmutableSandboxedEnvironment):
     """The immutable sandbox with arithmetic, amplifying filters, string methods and ``~``
     checked (see the module's docstring)."""
@@ -525,6 +652,18 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         # A row's "banana" read as gold index 0, its "2.9" as 2: a number is read or refused
         self.filters["int"] = strict_int
         self.filters["float"] = strict_float
+        # Objects whose text is a memory address never become text (see TextlessCallable)
+        for name in ITERATOR_FILTERS:
+            if name in self.filters:
+                self.filters[name] = _textless_filter(self.filters[name])
+        self.globals["joiner"] = TextlessJoiner
+        self.globals["cycler"] = TextlessCycler
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        return textless(super().getattr(obj, attribute))
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        return textless(super().getitem(obj, argument))
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "*":
@@ -550,8 +689,10 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         return result
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(__obj, TextlessCallable):
+            __obj = __obj.wrapped  # the method itself: the sandbox's checks see what they know
         _check_method(__obj, args, kwargs)
-        result = super().call(__context, __obj, *args, **kwargs)
+        result = textless(super().call(__context, __obj, *args, **kwargs))
         _Work.spend(_size(result), "a call")
         _check_weight(result, "a call")
         return result
@@ -592,10 +733,6 @@ class StrictEverywhere(jinja2.StrictUndefined):
     __repr__ = jinja2.StrictUndefined._fail_with_undefined_error
 
 
-PRINTABLE = (str, int, float, bool, type(None))
-"""What a template may print: values whose text is the same in every run."""
-
-
 def printable(value: Any, depth: int = 0) -> Any:
     """``finalize`` of every ``{{ … }}``: a function, a helper or any other object printed
     bare shows its memory address (``<jinja2.utils.Joiner object at 0x7f…>``), so the same row
@@ -613,8 +750,9 @@ def printable(value: Any, depth: int = 0) -> Any:
         return value
     if isinstance(value, jinja2.Undefined):
         return value  # StrictEverywhere names it when printed
+    kind = type(getattr(value, "wrapped", value)).__name__
     raise RenderLimitError(
-        f"it prints a Python object ({type(value).__name__}), not text: its text is Python's "
+        f"it prints a Python object ({kind}), not text: its text is Python's "
         "(for most objects a memory address, new in each run); print text, numbers, lists or "
         "mappings"
     )

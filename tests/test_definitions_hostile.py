@@ -116,8 +116,9 @@ def _fresh_task_folders():
         ("'\\\\x00' ~ row.text", "a string literal holds a NUL"),
         ("'%c' % 0 ~ row.text", "made a NUL character the data does not hold"),
         ("'{:c}'.format(0)", "made a NUL character the data does not hold"),
-        ("row.text.upper ~ ''", "the text of a Python object"),
-        ("row.text ~ [1, 2] | reverse | string", "the text of a Python object"),
+        ("row.text.upper ~ ''", "turns a Python object"),
+        ("row.text ~ [1, 2] | reverse | string", "turns a Python object"),
+        ("(row.text.upper | string)[30:]", "turns a Python object"),
     ],
 )
 def test_a_heavy_definition_expression_is_a_one_line_error_at_load(
@@ -159,6 +160,10 @@ def test_int_and_float_refuse_text_that_is_not_a_number(text: str) -> None:
     assert "gold" in str(caught.value) and "\n" not in str(caught.value)
     with pytest.raises(MsltError, match="float: 'x' is not a number"):
         variables({"ans": "1", "w": "x"})
+    assert variables({"ans": 3.0, "w": 1})["gold"] == 2  # a whole number written as 3.0
+    for number in (1.9, True, float("nan")):
+        with pytest.raises(MsltError, match="is not a whole number"):
+            variables({"ans": number, "w": 1})
 
 
 def test_a_template_that_makes_a_nul_is_refused_at_load(tmp_path: Path) -> None:

@@ -1804,3 +1804,28 @@ def test_overwrite_through_a_link_to_the_run_keeps_the_link(
     assert result.code == 0, result.err
     assert (tmp_path / "link").is_symlink() and (run / "adapter_model.safetensors").is_file()
     assert json.loads((run / "run.json").read_text())["sft"]["seed"] == 3
+
+
+@pytest.mark.parametrize("kind", ["string_view", "binary_view"])
+def test_a_parquet_view_column_is_read_as_its_plain_kind(cli, tmp_path: Path, kind: str) -> None:
+    """A string_view column crashed the reader (a dictionary cannot be cast to a view); read as
+    text it builds, and a binary_view one is bytes like binary: refused in one line."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "data" / "xnli" / "en"
+    folder.mkdir(parents=True)
+    view = pa.string_view() if kind == "string_view" else pa.binary_view()
+    premises = ["A dog runs.", "A cat sits."]
+    values = premises if kind == "string_view" else [p.encode() for p in premises]
+    table = pa.table({
+        "premise": pa.array(values, type=view), "hypothesis": ["An animal moves.", "x"],
+        "label": [0, 2],
+    })  # fmt: skip
+    pq.write_table(table, folder / "train.parquet")
+    result = cli("build", "--task", "xnli", "--sources", "en", "--budget", "2", "--data",
+                 tmp_path / "data", "--out", tmp_path / "ds")  # fmt: skip
+    if kind == "string_view":
+        assert result.code == 0, result.err
+    else:
+        assert_one_line_error(result, "column 'premise' holds binary", "not text")

@@ -160,6 +160,12 @@ def test_a_template_printing_a_python_object_is_refused(cli, tmp_path, printed: 
         "[claim.upper] | join",
         "joiner(',') ~ ''",
         "(claim | map('upper')) ~ ''",
+        "claim.upper | string | upper",
+        "(claim.upper | string)[30:]",
+        "claim.upper | e",
+        "cycler(1, 2) | string | upper",
+        "'{!s:.45}'.format(claim.upper)",
+        "[1, 2] | reverse | string",
     ],
 )
 def test_a_template_turning_a_python_object_into_text_is_refused(cli, tmp_path, made: str) -> None:
@@ -171,7 +177,7 @@ def test_a_template_turning_a_python_object_into_text_is_refused(cli, tmp_path, 
     args = ["build", "--task", "claims", "--sources", "en", "--budget", "2", "--data"]
     args += [tmp_path / "data", "--tasks-dir", tasks, "--prompts-dir", prompts]
     result = cli(*args, "--out", tmp_path / "ds")
-    assert_one_line_error(result, "the text of a Python object")
+    assert_one_line_error(result, "a Python object")
     assert not (tmp_path / "ds").exists()
 
 
