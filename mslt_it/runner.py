@@ -294,13 +294,40 @@ def train_step(recipe: Recipe, run: Run, root: Path, model_path: Path | str) -> 
             return None
         train = recipe.train.model_dump(mode="json")
         model = recipe.model.model_dump(mode="json")
-        return content_hash("train", fingerprint, model, train, model_identity(model_path))
+        inputs = train_inputs(recipe)
+        return content_hash(
+            "train", fingerprint, model, train, model_identity(model_path),
+            *([inputs] if inputs else []),
+        )  # fmt: skip
 
     def execute() -> None:
         ensure_model(recipe, model_path)
         run_training(recipe, data_dir, model_path, output)
 
     return Step("train", [run], output, input_hash, execute)
+
+
+def chat_template_file(recipe: Recipe) -> str | None:
+    """The recipe's ``model.chat_template`` when it names a file (as training reads it)."""
+    template = recipe.model.chat_template
+    if isinstance(template, str) and template.endswith((".jinja", ".j2")):
+        return template
+    return None
+
+
+def train_inputs(recipe: Recipe) -> dict[str, Any]:
+    """The content a training reads beyond its dataset and settings: a chat template file, and
+    each watched task's local rows (``train.watch[].data``, else the recipe's data folder).
+    Empty when there is none, so earlier steps' hashes stay as they were."""
+    inputs: dict[str, Any] = {}
+    template = chat_template_file(recipe)
+    if template is not None:
+        inputs["chat_template"] = text_file_sha256(template, "model.chat_template")
+    for number, watch in enumerate(recipe.train.watch):
+        found = data_identity(watch.data or recipe.config.data.data)
+        if found:
+            inputs[f"watch.{number}"] = found
+    return inputs
 
 
 def adapter_hash(folder: Path) -> str | None:
@@ -321,6 +348,9 @@ def eval_step(recipe: Recipe, root: Path, model_path: Path | str) -> Step:
             return None
         settings = hashed_settings(recipe.eval)
         inputs = eval_inputs(recipe.eval, [model_path])
+        template = chat_template_file(recipe)
+        if template is not None:  # the base model is evaluated with it too
+            inputs["chat_template"] = text_file_sha256(template, "model.chat_template")
         model = recipe.model.model_dump(mode="json")
         return content_hash("eval", hashes, model, settings, inputs)
 
@@ -428,6 +458,7 @@ def recipe_inputs(recipe: Recipe) -> list[str]:
     data, evaluation = recipe.config.data, recipe.eval
     inputs = [str(recipe.path), recipe.model.name_or_path, *recipe.config.tasks_dir]
     inputs += [*data.prompts_dir, *(part.data for part in data.mixture if part.data)]
+    inputs += [watch.data for watch in recipe.train.watch if watch.data]
     if evaluation is not None:
         inputs += [evaluation.data, *evaluation.prompts_dir]
     return [path for path in [data.data, *inputs] if is_data_folder(path)]

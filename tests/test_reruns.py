@@ -221,6 +221,38 @@ def test_an_edited_template_of_a_mixed_in_task_makes_the_build_stale(tmp_path) -
     assert build_hash() != before
 
 
+def test_a_training_is_stale_when_its_chat_template_file_or_watched_rows_change(
+    tmp_path: Path,
+) -> None:
+    """The recipe names a chat template file and a folder the watch scores: their content,
+    not their paths, is what the training read (edited, the adapter and its curves were
+    kept). The watched folder is an input, never an output."""
+    from mslt_it.runner import recipe_inputs, train_inputs
+
+    (tmp_path / "chat.jinja").write_text("{{ messages }}")
+    watched = tmp_path / "wdata" / "xnli" / "en"
+    watched.mkdir(parents=True)
+    (watched / "test.jsonl").write_text('{"premise": "p", "hypothesis": "h", "label": 0}\n')
+    path = tmp_path / "w.yaml"
+    path.write_text(
+        f"name: w\noutput_dir: {tmp_path / 'out'}\n"
+        "data: {task: xnli, budget: 8, data: synthetic}\nsources: [en]\n"
+        f"model: {{name_or_path: mslt-it:tiny, chat_template: {tmp_path / 'chat.jinja'}}}\n"
+        "train: {sft: {max_steps: 2}, watch: [{task: xnli, langs: [en], limit: 1, "
+        f"data: {tmp_path / 'wdata'}}}]}}\n"
+        "eval: {task: xnli, langs: [en]}\n"
+    )
+    recipe = load_recipe(path)
+    before = train_inputs(recipe)
+    assert set(before) == {"chat_template", "watch.0"}
+    (tmp_path / "chat.jinja").write_text("{{ messages }}!")
+    after_template = train_inputs(recipe)
+    assert after_template["chat_template"] != before["chat_template"]
+    (watched / "test.jsonl").write_text('{"premise": "p", "hypothesis": "h", "label": 1}\n')
+    assert train_inputs(recipe)["watch.0"] != after_template["watch.0"]
+    assert str(tmp_path / "wdata") in recipe_inputs(recipe)
+
+
 @pytest.mark.parametrize(
     ("data", "eval_extra", "fragment"),
     [
@@ -432,3 +464,23 @@ def test_a_damaged_step_record_means_the_step_is_redone(tmp_path, record: str) -
     (tmp_path / "out" / MARKER).write_text(record)
     step = Step("report", [], tmp_path / "out", lambda: "abc", lambda: None)
     assert step.status() == "stale"
+
+
+def test_a_same_size_edit_with_its_time_set_back_is_hashed_again(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A large file's digest is remembered across processes by its stat; ``touch -r`` after a
+    same-size edit kept size, modification time and inode, and the old digest was used."""
+    import mslt_it.identity as identity
+
+    monkeypatch.setenv("MSLT_IT_CACHE", str(tmp_path / "cache"))
+    path = tmp_path / "train.jsonl"
+    path.write_bytes(b"0" * (identity.CHUNK + 10))
+    before = identity.file_sha256(path)
+    times = path.stat()
+    time.sleep(0.01)
+    with path.open("r+b") as handle:  # in place: the same inode and size
+        handle.write(b"1")
+    os.utime(path, ns=(times.st_atime_ns, times.st_mtime_ns))
+    identity._MEMORY.clear()  # another process: only the disk cache is left
+    assert identity.file_sha256(path) != before
