@@ -1625,7 +1625,7 @@ def test_a_parquet_file_is_read_as_pyarrow_reads_it_and_a_dictionary_bomb_is_ref
     assert not (tmp_path / "ds").exists()
 
 
-@pytest.mark.parametrize("kind", ["binary", "list-of-binary"])
+@pytest.mark.parametrize("kind", ["binary", "list-of-binary", "dictionary-of-binary"])
 def test_a_parquet_column_of_bytes_is_refused_not_printed_as_bytes(
     cli, tmp_path: Path, kind: str
 ) -> None:
@@ -1644,6 +1644,8 @@ def test_a_parquet_column_of_bytes_is_refused_not_printed_as_bytes(
     if kind == "list-of-binary":
         table = table.append_column("extra", pa.array([[b"x"], [b"y"]]))
         table = table.set_column(1, "input", pa.array([[b"a"], [b"b"]]))
+    if kind == "dictionary-of-binary":
+        table = table.set_column(1, "input", pa.array([b"a", b"b"]).dictionary_encode())
     pq.write_table(table, folder / "train.parquet")
     result = cli("build", "--task", "bactrian-x", "--sources", "en", "--budget", "2", "--data",
                  tmp_path / "data", "--out", tmp_path / "ds")  # fmt: skip

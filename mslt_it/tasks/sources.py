@@ -91,8 +91,10 @@ def holds_bytes(kind: pa.DataType) -> bool:
     """Whether an Arrow type is, or holds, raw bytes (Parquet's binary columns): never text."""
     if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
         return True
-    if pa.types.is_fixed_size_binary(kind):
+    if pa.types.is_fixed_size_binary(kind) or pa.types.is_binary_view(kind):
         return True
+    if pa.types.is_dictionary(kind):
+        return holds_bytes(kind.value_type)
     if pa.types.is_list(kind) or pa.types.is_large_list(kind):
         return holds_bytes(kind.value_type)
     if pa.types.is_struct(kind):
