@@ -242,13 +242,20 @@ def mark_finished(folder: Path, kind: str, coming: dict[str, str] | None = None)
     ``coming``: files about to be moved in (see :func:`mslt_it.io.mark_owner`)."""
     known = _marker(Path(folder))
     earlier = known.get("files") if known is not None else None
+    written = () if kind in LISTED_AS_WRITTEN else ADOPTABLE_FILES.get(kind, ())
     mark_owner(
         folder,
         kind,
-        patterns=(*ADOPTABLE_FILES.get(kind, ()), *working_files(kind)),
+        patterns=(*written, *working_files(kind)),
         also=set(earlier) if isinstance(earlier, dict) else set(),
         coming=coming,
     )
+
+
+LISTED_AS_WRITTEN = ("evaluation",)
+"""Kinds whose every file is listed as it is written (moved in from staging, or recorded, as
+``score`` records a rescored.json): at the end nothing else is theirs. A user's
+``my-run/results.json`` dropped into a study while it ran matched ``*/results.json``."""
 
 
 STAGING = ".final.tmp"

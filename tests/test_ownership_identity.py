@@ -491,6 +491,7 @@ def test_analyze_treats_a_moved_or_other_base_as_eval_does(cli, tiny_model_dir, 
 def test_an_output_inside_an_output_answers_for_its_own_files(tmp_path: Path) -> None:
     """A report written into an evaluation folder answers for its files; a finished output of
     another kind moved into a dataset is the user's, whatever its marker says."""
+    from mslt_it.io import file_fingerprint
     from mslt_it.outputs import mark_finished
 
     outer = tmp_path / "ev"
@@ -498,7 +499,8 @@ def test_an_output_inside_an_output_answers_for_its_own_files(tmp_path: Path) ->
     (outer / "results.json").write_text("{}")
     (outer / "report" / "report.md").write_text("# r")
     mark_owner(outer / "report", "report")
-    mark_finished(outer, "evaluation")
+    written = {"results.json": file_fingerprint(outer / "results.json")}
+    mark_finished(outer, "evaluation", coming=written)  # as an evaluation lists what it writes
     assert foreign_files(outer) == []
     (outer / "report" / "notes.txt").write_text("the user's")
     assert foreign_files(outer) == ["report/notes.txt"]
@@ -581,6 +583,7 @@ def test_a_file_dropped_in_while_an_output_is_written_is_never_claimed(
     """A training or an evaluation marks its folder again when it finishes: the files its kind
     writes are listed, and a user's notes written meanwhile (``*.txt`` and ``*.json`` matched
     them) stay the user's, for ``--overwrite`` to stop at."""
+    from mslt_it.io import file_fingerprint
     from mslt_it.outputs import mark_finished
 
     folder = tmp_path / kind
@@ -589,10 +592,16 @@ def test_a_file_dropped_in_while_an_output_is_written_is_never_claimed(
     (folder / "notes.txt").write_text("mine")
     (folder / "sub").mkdir()
     (folder / "sub" / "settings.json").write_text("{}")
+    if kind == "evaluation":  # a study's run folder: the user's, named as a run's would be
+        (folder / "sub" / "results.json").write_text("{}")
     written = "run.json" if kind == "adapter" else "results.json"
     (folder / written).write_text("{}")
-    mark_finished(folder, kind)
-    assert foreign_files(folder) == ["notes.txt", "sub/settings.json"]
+    mark_finished(folder, kind, coming={written: file_fingerprint(folder / written)})
+    mark_finished(folder, kind)  # once more at the end, as both kinds do
+    users = ["notes.txt", "sub/settings.json"]
+    if kind == "evaluation":
+        users.insert(1, "sub/results.json")
+    assert foreign_files(folder) == users
 
 
 def test_mslt_its_own_working_files_are_still_its_own(tmp_path: Path) -> None:
