@@ -18,7 +18,9 @@ or evaluating. A prompt template and a task definition's expressions (``choices`
 - size: a render's output is counted chunk by chunk, an expression's value when it is done;
 - time: one evaluation may take :data:`RENDER_SECONDS` of wall time (a ``SIGALRM`` deadline, in
   the main thread; elsewhere the other bounds still apply);
-- memory: a ``MemoryError`` or ``RecursionError`` is named, never an empty reason.
+- memory: a ``MemoryError`` or ``RecursionError`` is named, never an empty reason;
+- values: an object reached (a method, a generator) may be called or iterated, never become
+  text, and ``int``/``float`` read a number or refuse (:mod:`mslt_it.template_values`).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import signal
 import string
 import threading
 import types
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import jinja2
@@ -41,6 +43,19 @@ from jinja2.parser import Parser
 from jinja2.runtime import markup_join, str_join
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter
 from jinja2.utils import Namespace, _PassArg
+
+from mslt_it.template_values import (
+    ITERATOR_FILTERS,
+    RenderLimitError,
+    TextlessCallable,
+    TextlessCycler,
+    TextlessJoiner,
+    printable,
+    strict_float,
+    strict_int,
+    textless,
+    textless_filter,
+)
 
 MAX_CHARACTERS = 1_000_000
 """Longest output (and longest string or list an expression may build) of one evaluation."""
@@ -56,10 +71,6 @@ MAX_INDENT = 64
 
 RENDER_SECONDS = 5.0
 """Wall time one render or expression evaluation may take."""
-
-
-class RenderLimitError(jinja2.TemplateError):
-    """A template or expression exceeded a bound; the message says which and by how much."""
 
 
 # ------------------------------------------------------------------------------------- work
@@ -470,168 +481,6 @@ class _BoundedCodeGenerator(CodeGenerator):
         self.write(f"), {markup})")
 
 
-_NO_DEFAULT: Any = object()
-
-
-def strict_int(value: Any, default: Any = _NO_DEFAULT, base: int = 10) -> Any:
-    """Jinja's ``int`` without its silent fallback: text or a number that is not a whole number
-    (``'two'``, ``'2.9'``, ``1.9``, ``true``) would become 0, 2, 1 or 1: a gold index or a label
-    nobody wrote. Given a default (``| int(-1)``), it behaves as Jinja's."""
-    if default is not _NO_DEFAULT:
-        return jinja2.filters.do_int(value, default, base)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, float) and value.is_integer():  # 2.0, as JSON numbers often are
-        return int(value)
-    if isinstance(value, str):
-        with contextlib.suppress(ValueError):
-            return int(value.strip(), base)
-    raise ValueError(
-        f"int: {value!r:.40} is not a whole number (give a default to accept it: | int(-1))"
-    )
-
-
-def strict_float(value: Any, default: Any = _NO_DEFAULT) -> Any:
-    """Jinja's ``float`` without its silent fallback to 0.0 for text that is not a number."""
-    if default is not _NO_DEFAULT:
-        return jinja2.filters.do_float(value, default)
-    if isinstance(value, bool | int | float):
-        return float(value)
-    if isinstance(value, str):
-        with contextlib.suppress(ValueError):
-            return float(value.strip())
-    raise ValueError(
-        f"float: {value!r:.40} is not a number (give a default to accept it: | float(0))"
-    )
-
-
-PRINTABLE = (str, int, float, bool, type(None))
-"""What a template may print: values whose text is the same in every run."""
-
-
-OBJECT_AS_TEXT = (
-    "it turns a Python object ({kind}) into text: its text is a memory address, new in each "
-    "run (another prompt, another dataset fingerprint); call it (premise.upper()) or use text, "
-    "numbers, lists or mappings"
-)
-
-
-def _refuse_text(kind: str) -> RenderLimitError:
-    return RenderLimitError(OBJECT_AS_TEXT.format(kind=kind))
-
-
-class TextlessCallable:
-    """A method or helper a template reached (``premise.upper``, ``loop.cycle``): it may be
-    called, never turned into text. Every way Jinja makes text (``~``, ``|string``, ``|upper``,
-    ``'%s' %``, ``|join``, ``|pprint``…) asks the object for it, so refusing here closes them
-    all, where a check of the finished text misses an address upper-cased or cut short."""
-
-    __slots__ = ("wrapped",)
-
-    def __init__(self, wrapped: Callable[..., Any]) -> None:
-        self.wrapped = wrapped
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.wrapped(*args, **kwargs)
-
-    def __str__(self) -> str:
-        raise _refuse_text(_kind(self.wrapped))
-
-    __repr__ = __str__
-
-    def __format__(self, spec: str) -> str:
-        raise _refuse_text(_kind(self.wrapped))
-
-
-class TextlessIterator:
-    """What ``map``, ``select``, ``reverse``… return (a generator, an iterator): it may be
-    iterated (``| list``, ``| join``), never turned into text (see :class:`TextlessCallable`)."""
-
-    __slots__ = ("wrapped",)
-
-    def __init__(self, wrapped: Iterator[Any]) -> None:
-        self.wrapped = wrapped
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self.wrapped)
-
-    def __next__(self) -> Any:
-        return next(self.wrapped)
-
-    def __str__(self) -> str:
-        raise _refuse_text(type(self.wrapped).__name__)
-
-    __repr__ = __str__
-
-    def __format__(self, spec: str) -> str:
-        raise _refuse_text(type(self.wrapped).__name__)
-
-
-class TextlessJoiner(jinja2.utils.Joiner):
-    """``joiner()``: called for its separator, never printed whole."""
-
-    def __str__(self) -> str:
-        raise _refuse_text("joiner")
-
-    __repr__ = __str__
-
-
-class TextlessCycler(jinja2.utils.Cycler):
-    """``cycler(…)``: its items are text, the helper itself never."""
-
-    def __str__(self) -> str:
-        raise _refuse_text("cycler")
-
-    __repr__ = __str__
-
-
-ITERATOR_FILTERS = (
-    "map", "select", "reject", "selectattr", "rejectattr", "batch", "slice", "unique", "reverse",
-    "items",
-)  # fmt: skip
-"""Filters that can return a generator or an iterator (whose text is an address)."""
-
-
-_PASS_THROUGH = (*PRINTABLE, list, tuple, dict, type, jinja2.Undefined)
-
-
-def _kind(value: Any) -> str:
-    """How an error names an object: ``method upper``, ``joiner``, ``generator``."""
-    name = getattr(value, "__name__", None)
-    if isinstance(name, str):
-        return f"method {name}"
-    return type(value).__name__.removeprefix("Textless").lower()
-
-
-def textless(value: Any) -> Any:
-    """``value``, with a callable that is not a type (a type's text is its name) or an iterator
-    wrapped so that it never becomes text."""
-    if isinstance(value, _PASS_THROUGH):
-        return value
-    if isinstance(value, TextlessCallable | TextlessIterator):
-        return value
-    if callable(value):
-        return TextlessCallable(value)
-    if isinstance(value, types.GeneratorType) or (
-        hasattr(value, "__next__") and hasattr(value, "__iter__")
-    ):
-        return TextlessIterator(value)
-    return value
-
-
-def _textless_filter(original: Callable[..., Any]) -> Callable[..., Any]:
-    passes = _PassArg.from_obj(original)
-
-    def textless_filter(*args: Any, **kwargs: Any) -> Any:
-        return textless(original(*args, **kwargs))
-
-    if passes is not None:
-        textless_filter.jinja_pass_arg = passes  # type: ignore[attr-defined]
-    textless_filter.__name__ = getattr(original, "__name__", "filter")
-    textless_filter.__doc__ = original.__doc__
-    return textless_filter
-
-
 class BoundedSandbox(ImmutableSandboxedEnvironment):
     """The immutable sandbox with arithmetic, amplifying filters, string methods and ``~``
     checked (see the module's docstring)."""
@@ -655,7 +504,7 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         # Objects whose text is a memory address never become text (see TextlessCallable)
         for name in ITERATOR_FILTERS:
             if name in self.filters:
-                self.filters[name] = _textless_filter(self.filters[name])
+                self.filters[name] = textless_filter(self.filters[name])
         self.globals["joiner"] = TextlessJoiner
         self.globals["cycler"] = TextlessCycler
 
@@ -733,31 +582,6 @@ class StrictEverywhere(jinja2.StrictUndefined):
     __repr__ = jinja2.StrictUndefined._fail_with_undefined_error
 
 
-def printable(value: Any, depth: int = 0) -> Any:
-    """``finalize`` of every ``{{ … }}``: a function, a helper or any other object printed
-    bare shows its memory address (``<jinja2.utils.Joiner object at 0x7f…>``), so the same row
-    and template would give other text in each run, and a dataset another fingerprint."""
-    if isinstance(value, PRINTABLE) or depth > 8:
-        return value
-    if isinstance(value, list | tuple):
-        for item in value:
-            printable(item, depth + 1)
-        return value
-    if isinstance(value, dict):
-        for key, item in value.items():
-            printable(key, depth + 1)
-            printable(item, depth + 1)
-        return value
-    if isinstance(value, jinja2.Undefined):
-        return value  # StrictEverywhere names it when printed
-    kind = type(getattr(value, "wrapped", value)).__name__
-    raise RenderLimitError(
-        f"it prints a Python object ({kind}), not text: its text is Python's "
-        "(for most objects a memory address, new in each run); print text, numbers, lists or "
-        "mappings"
-    )
-
-
 ENVIRONMENT = BoundedSandbox(
     undefined=StrictEverywhere, autoescape=False, keep_trailing_newline=False, finalize=printable
 )
@@ -767,74 +591,6 @@ ENVIRONMENT = BoundedSandbox(
 # --------------------------------------------------------------------------------- literals
 
 NUL_LITERAL = "a string literal holds a NUL character ('\\x00'); no prompt text holds one"
-NUL_MADE = "it made a NUL character the data does not hold; no prompt text holds one"
-
-
-def holds_nul(value: Any, depth: int = 0) -> bool:
-    """Whether a text anywhere in ``value`` (a row: texts, numbers, lists, mappings) holds a NUL."""
-    if isinstance(value, str):
-        return "\0" in value
-    if depth > 8:
-        return False
-    if isinstance(value, Mapping):
-        return any(holds_nul(item, depth + 1) for item in value.values())
-    if isinstance(value, list | tuple):
-        return any(holds_nul(item, depth + 1) for item in value)
-    return False
-
-
-def refuse_made_nul(result: Any, inputs: Any) -> None:
-    """A NUL in what a template or expression made, where its inputs hold none, was written by
-    the template (``'%c' % 0``, ``'{:c}'.format(0)``): refuse it. The YAML loaders refuse a NUL
-    typed into a file and :func:`check_literals` an escaped one; a NUL in the data itself is the
-    data's and passes through, as any other character of it."""
-    if holds_nul(result) and not holds_nul(inputs):
-        raise RenderLimitError(NUL_MADE)
-
-
-OBJECT_TEXT = re.compile(r"<[^<>\n]{1,300} at 0x[0-9a-fA-F]{4,}>")
-"""Python's text for an object without its own (``<built-in method upper of str object at
-0x7f…>``, ``<generator object … at 0x7f…>``): a memory address, new in each run."""
-
-
-def texts_in(value: Any, depth: int = 0) -> Iterator[str]:
-    """Every text anywhere in ``value`` (a row: texts, numbers, lists, mappings)."""
-    if isinstance(value, str):
-        yield value
-    elif depth <= 8 and isinstance(value, Mapping):
-        for item in value.values():
-            yield from texts_in(item, depth + 1)
-    elif depth <= 8 and isinstance(value, list | tuple):
-        for item in value:
-            yield from texts_in(item, depth + 1)
-
-
-def refuse_made_object_text(result: Any, inputs: Any) -> None:
-    """An object's Python text in what a template or expression made, which its inputs do not
-    hold, was made by the template turning an object into text before printing it
-    (``premise.upper ~ ''``, ``|string``, ``'%s' %``, ``|join``, ``|pprint``): :func:`printable`
-    only sees what is printed. Its address differs in each run, so the same row and template
-    would give another text, and a dataset another fingerprint. Text of that form in the data
-    itself (a row quoting Python's output) is the data's and passes through."""
-    made = [text for text in texts_in(result) if " at 0x" in text]
-    if not made:
-        return
-    given = [text for text in texts_in(inputs) if " at 0x" in text]
-    for text in made:
-        for found in OBJECT_TEXT.finditer(text):
-            if not any(found.group() in source for source in given):
-                raise RenderLimitError(
-                    f"it made the text of a Python object ({found.group()[:60]!r}): an address "
-                    "that is new in each run; call the method (premise.upper()) or print text, "
-                    "numbers, lists or mappings"
-                )
-
-
-def refuse_made_text(result: Any, inputs: Any) -> None:
-    """What a template or expression made holds no NUL and no object's text that its inputs do
-    not hold (:func:`refuse_made_nul`, :func:`refuse_made_object_text`)."""
-    refuse_made_nul(result, inputs)
-    refuse_made_object_text(result, inputs)
 
 
 def _check_constants(tree: nodes.Node) -> None:

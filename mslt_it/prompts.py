@@ -43,11 +43,11 @@ from mslt_it.prompt_bounds import (
     bounded_render,
     check_literals,
     describe,
-    refuse_made_text,
 )
 from mslt_it.tasks import all_tasks, get_task
 from mslt_it.tasks.base import Row, Task
 from mslt_it.tasks.synthetic import sample_row
+from mslt_it.template_values import refuse_made_text
 from mslt_it.yamlfiles import read_text_file, validate_yaml_file
 
 

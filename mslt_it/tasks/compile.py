@@ -12,15 +12,10 @@ from collections.abc import Callable
 from typing import Any
 
 from mslt_it.errors import MsltError
-from mslt_it.prompt_bounds import (
-    ENVIRONMENT,
-    RenderLimitError,
-    compile_bounded_expression,
-    describe,
-    refuse_made_text,
-)
+from mslt_it.prompt_bounds import ENVIRONMENT, compile_bounded_expression, describe
 from mslt_it.tasks.base import Row
 from mslt_it.tasks.expressions import NotPlain, plain_expression
+from mslt_it.template_values import RenderLimitError, refuse_made_text
 
 PLAIN_COLUMN = re.compile(r"^\s*row\.([A-Za-z_][A-Za-z0-9_]*)\s*$")
 
