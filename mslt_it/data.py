@@ -152,9 +152,17 @@ def mixture_parts(config: DataConfig) -> list[DataConfig]:
         return [config]
     shares = [1 - sum(part.share for part in config.mixture), *(p.share for p in config.mixture)]
     budgets = split_by_largest_remainder(config.budget, np.array(shares))
+    # each source needs an example of every part, unless each takes the budget (per_language)
+    least = 1 if config.budget_mode == "per_language" else len(config.sources)
+    if budgets[0] < least:
+        raise MsltError(
+            f"data.mixture: the shares ({sum(shares[1:]):g} in all) leave {config.task} "
+            f"{budgets[0]} of the {config.budget} examples, too few for {len(config.sources)} "
+            "source languages"
+        )
     parts = [config.model_copy(update={"budget": budgets[0]})]
     for number, (part, budget) in enumerate(zip(config.mixture, budgets[1:], strict=True)):
-        if budget < 1 or (config.budget_mode == "total" and budget < len(config.sources)):
+        if budget < least:
             raise MsltError(
                 f"mixture: {part.task}'s share {part.share:g} of budget {config.budget} gives "
                 f"{budget} examples, too few for {len(config.sources)} source languages"
@@ -268,8 +276,13 @@ def plan_quotas(available: dict[str, int], config: DataConfig) -> dict[str, int]
             weights = np.exp(logs - logs.max())
         wanted = dict(zip(langs, split_by_largest_remainder(config.budget, weights), strict=True))
         starved = [lang for lang, count in wanted.items() if count == 0]
-        if starved:  # only under temperature: a source with no examples is not a source
+        if starved:  # a source with no examples is not a source: the run would be another
             lang = starved[0]
+            if config.budget_mode == "total":
+                raise MsltError(
+                    f"budget: {config.budget} examples cannot give each of the {len(langs)} "
+                    "sources one"
+                )
             raise MsltError(
                 f"budget: temperature sampling (T = {config.temperature:g}) gives {lang} none of "
                 f"the {config.budget} examples ({available[lang]:,} rows against "

@@ -196,6 +196,7 @@ def test_a_mixture_part_without_a_split_takes_one_it_has(cli, tmp_path: Path) ->
         ("{task: xnli, share: 0.3, colour: red}", ("data.mixture.0.colour", "unknown field")),
         ("{task: xnli, share: 1.5}", ("data.mixture.0.share", "< 1")),
         ("{task: xnli, share: true}", ("data.mixture.0.share", "a valid number")),
+        ("{task: xnli, share: 0.95}", ("data.mixture: the shares", "leave bactrian-x 1 of")),
     ],
 )
 def test_a_mixture_error_keeps_its_path(

@@ -469,13 +469,13 @@ def open_dataset(path: str | None, field: str) -> Prepared:
 
     check_regular_files(path, field)  # datasets opens every file of the folder
     manifest = load_manifest(path, field)
+    check_data_files_inside(path, field)
     changed = first_changed(Path(path))  # the manifest names the sources and task run.json records
     if changed is not None:
         raise MsltError(
             f"{field}: {changed} in {str(path)!r} was changed after `mslt-it build` wrote it; "
             "build the dataset again"
         )
-    check_data_files_inside(path, field)
     try:
         # in memory: TRL's map() calls would otherwise write cache-*.arrow files (several times
         # the data) into the input folder, which may be read-only or shared. Inputs are read-only.
