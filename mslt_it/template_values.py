@@ -283,6 +283,13 @@ def refuse_made_object_text(result: Any, inputs: Any) -> None:
 
 def refuse_made_text(result: Any, inputs: Any) -> None:
     """What a template or expression made holds no NUL and no object's text that its inputs do
-    not hold (:func:`refuse_made_nul`, :func:`refuse_made_object_text`)."""
+    not hold (:func:`refuse_made_nul`, :func:`refuse_made_object_text`). A rendered prompt
+    (a text, or an instruction and an answer) holding neither is passed at once: this runs for
+    every example a build renders."""
+    texts = (result,) if type(result) is str else result
+    if type(texts) is tuple and all(
+        type(text) is str and "\0" not in text and " at 0x" not in text for text in texts
+    ):
+        return
     refuse_made_nul(result, inputs)
     refuse_made_object_text(result, inputs)
