@@ -266,18 +266,6 @@ def matches_layout(name: str, patterns: Iterable[str]) -> bool:
     return False
 
 
-DONE_FILES: dict[str, tuple[str, ...]] = {
-    "dataset": ("manifest.json",),
-    "adapter": ("run.json",),
-    "evaluation": ("results.json", "study.json"),
-    "report": ("report.md",),
-    "analysis": ("analysis.json",),
-    "model": ("mslt_it_tiny.json", "config.json"),
-    "experiment": ("recipe.yaml",),
-}
-"""The file that shows a finished output of each kind: one of them must be there to adopt it."""
-
-
 def mark_owner(
     folder: Path,
     kind: str,
