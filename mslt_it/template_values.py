@@ -79,11 +79,29 @@ def _refuse_text(kind: str) -> RenderLimitError:
     return RenderLimitError(OBJECT_AS_TEXT.format(kind=kind))
 
 
-class TextlessCallable:
+class NeverText:
+    """An object a template may use but never turn into text: every way Jinja makes text
+    (``~``, ``|string``, ``|upper``, ``'%s' %``, ``|join``, ``|pprint``…) asks the object for
+    it, so refusing here closes them all, where a check of the finished text misses an address
+    upper-cased or cut short."""
+
+    __slots__ = ()
+
+    def described(self) -> str:
+        return _kind(self)
+
+    def __str__(self) -> str:
+        raise _refuse_text(self.described())
+
+    __repr__ = __str__
+
+    def __format__(self, spec: str) -> str:
+        raise _refuse_text(self.described())
+
+
+class TextlessCallable(NeverText):
     """A method or helper a template reached (``premise.upper``, ``loop.cycle``): it may be
-    called, never turned into text. Every way Jinja makes text (``~``, ``|string``, ``|upper``,
-    ``'%s' %``, ``|join``, ``|pprint``…) asks the object for it, so refusing here closes them
-    all, where a check of the finished text misses an address upper-cased or cut short."""
+    called, never turned into text."""
 
     __slots__ = ("wrapped",)
 
@@ -93,18 +111,13 @@ class TextlessCallable:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.wrapped(*args, **kwargs)
 
-    def __str__(self) -> str:
-        raise _refuse_text(_kind(self.wrapped))
-
-    __repr__ = __str__
-
-    def __format__(self, spec: str) -> str:
-        raise _refuse_text(_kind(self.wrapped))
+    def described(self) -> str:
+        return _kind(self.wrapped)
 
 
-class TextlessIterator:
+class TextlessIterator(NeverText):
     """What ``map``, ``select``, ``reverse``… return (a generator, an iterator): it may be
-    iterated (``| list``, ``| join``), never turned into text (see :class:`TextlessCallable`)."""
+    iterated (``| list``, ``| join``), never turned into text."""
 
     __slots__ = ("wrapped",)
 
@@ -117,31 +130,16 @@ class TextlessIterator:
     def __next__(self) -> Any:
         return next(self.wrapped)
 
-    def __str__(self) -> str:
-        raise _refuse_text(type(self.wrapped).__name__)
-
-    __repr__ = __str__
-
-    def __format__(self, spec: str) -> str:
-        raise _refuse_text(type(self.wrapped).__name__)
+    def described(self) -> str:
+        return type(self.wrapped).__name__
 
 
-class TextlessJoiner(jinja2.utils.Joiner):
+class TextlessJoiner(NeverText, jinja2.utils.Joiner):
     """``joiner()``: called for its separator, never printed whole."""
 
-    def __str__(self) -> str:
-        raise _refuse_text("joiner")
 
-    __repr__ = __str__
-
-
-class TextlessCycler(jinja2.utils.Cycler):
+class TextlessCycler(NeverText, jinja2.utils.Cycler):
     """``cycler(…)``: its items are text, the helper itself never."""
-
-    def __str__(self) -> str:
-        raise _refuse_text("cycler")
-
-    __repr__ = __str__
 
 
 ITERATOR_FILTERS = (
@@ -167,7 +165,7 @@ def textless(value: Any) -> Any:
     wrapped so that it never becomes text."""
     if isinstance(value, _PASS_THROUGH):
         return value
-    if isinstance(value, TextlessCallable | TextlessIterator):
+    if isinstance(value, NeverText):
         return value
     if callable(value):
         return TextlessCallable(value)
@@ -221,17 +219,9 @@ def printable(value: Any, depth: int = 0) -> Any:
 NUL_MADE = "it made a NUL character the data does not hold; no prompt text holds one"
 
 
-def holds_nul(value: Any, depth: int = 0) -> bool:
+def holds_nul(value: Any) -> bool:
     """Whether a text anywhere in ``value`` (a row: texts, numbers, lists, mappings) holds a NUL."""
-    if isinstance(value, str):
-        return "\0" in value
-    if depth > 8:
-        return False
-    if isinstance(value, Mapping):
-        return any(holds_nul(item, depth + 1) for item in value.values())
-    if isinstance(value, list | tuple):
-        return any(holds_nul(item, depth + 1) for item in value)
-    return False
+    return any("\0" in text for text in texts_in(value))
 
 
 def refuse_made_nul(result: Any, inputs: Any) -> None:
