@@ -307,11 +307,12 @@ def train_step(recipe: Recipe, run: Run, root: Path, model_path: Path | str) -> 
     return Step("train", [run], output, input_hash, execute)
 
 
-def chat_template_file(recipe: Recipe) -> str | None:
-    """The recipe's ``model.chat_template`` when it names a file (as training reads it)."""
+def chat_template_sha256(recipe: Recipe) -> str | None:
+    """The content of the file the recipe's ``model.chat_template`` names (as training reads
+    it: a ``.jinja`` or ``.j2`` path), or None when it names none."""
     template = recipe.model.chat_template
     if isinstance(template, str) and template.endswith((".jinja", ".j2")):
-        return template
+        return text_file_sha256(template, "model.chat_template")
     return None
 
 
@@ -320,9 +321,9 @@ def train_inputs(recipe: Recipe) -> dict[str, Any]:
     each watched task's local rows (``train.watch[].data``, else the recipe's data folder).
     Empty when there is none, so earlier steps' hashes stay as they were."""
     inputs: dict[str, Any] = {}
-    template = chat_template_file(recipe)
+    template = chat_template_sha256(recipe)
     if template is not None:
-        inputs["chat_template"] = text_file_sha256(template, "model.chat_template")
+        inputs["chat_template"] = template
     for number, watch in enumerate(recipe.train.watch):
         found = data_identity(watch.data or recipe.config.data.data)
         if found:
@@ -348,9 +349,9 @@ def eval_step(recipe: Recipe, root: Path, model_path: Path | str) -> Step:
             return None
         settings = hashed_settings(recipe.eval)
         inputs = eval_inputs(recipe.eval, [model_path])
-        template = chat_template_file(recipe)
+        template = chat_template_sha256(recipe)
         if template is not None:  # the base model is evaluated with it too
-            inputs["chat_template"] = text_file_sha256(template, "model.chat_template")
+            inputs["chat_template"] = template
         model = recipe.model.model_dump(mode="json")
         return content_hash("eval", hashes, model, settings, inputs)
 
