@@ -267,22 +267,17 @@ def plan_quotas(available: dict[str, int], config: DataConfig) -> dict[str, int]
     langs = list(available)
     if config.budget_mode == "per_language":
         wanted = dict.fromkeys(langs, config.budget)
+    elif config.budget_mode == "total":  # each source gets one: DataConfig, mixture_parts
+        shares = split_by_largest_remainder(config.budget, np.ones(len(langs)))
+        wanted = dict(zip(langs, shares, strict=True))
     else:
-        if config.budget_mode == "total":
-            weights = np.ones(len(langs))
-        else:
-            # rows^(1/T) in log space: a small T must not overflow to inf (and NaN shares)
-            logs = np.log(np.array([available[lang] for lang in langs], float)) / config.temperature
-            weights = np.exp(logs - logs.max())
+        # rows^(1/T) in log space: a small T must not overflow to inf (and NaN shares)
+        logs = np.log(np.array([available[lang] for lang in langs], float)) / config.temperature
+        weights = np.exp(logs - logs.max())
         wanted = dict(zip(langs, split_by_largest_remainder(config.budget, weights), strict=True))
         starved = [lang for lang, count in wanted.items() if count == 0]
         if starved:  # a source with no examples is not a source: the run would be another
             lang = starved[0]
-            if config.budget_mode == "total":
-                raise MsltError(
-                    f"budget: {config.budget} examples cannot give each of the {len(langs)} "
-                    "sources one"
-                )
             raise MsltError(
                 f"budget: temperature sampling (T = {config.temperature:g}) gives {lang} none of "
                 f"the {config.budget} examples ({available[lang]:,} rows against "

@@ -226,11 +226,12 @@ class TableSplit:
 
     def _check_text_columns(self) -> None:
         """A classification row's columns besides its label are read as text: a list or a
-        mapping would reach the prompt as Python's text of it (``['e']``)."""
+        mapping would reach the prompt as Python's text of it (``['e']``). Bytes are refused
+        for every task, by :meth:`_check_values`."""
         label = self.task.extra.get("label_column") or "label"
         for column in self.task.columns:
             kind = self.table.schema.field(column).type
-            if column != label and (pa.types.is_nested(kind) or pa.types.is_binary(kind)):
+            if column != label and pa.types.is_nested(kind):
                 raise MsltError(
                     f"{self.origin}: column {column!r} holds {kind}, not text; task "
                     f"{self.task.name} reads it as text"
