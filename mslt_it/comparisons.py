@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from mslt_it.errors import MsltError, allowed
-from mslt_it.evaluation.scoring import ner_statistics
+from mslt_it.evaluation.scoring import folded_answer, ner_statistics
 from mslt_it.evaluation.store import PREDICTIONS, read_jsonl
 from mslt_it.stats import holm, mcnemar_exact, paired_bootstrap, paired_mean_bootstrap, statistic
 
@@ -84,12 +84,8 @@ def outcome_contradicted(record: Mapping[str, Any]) -> bool:
     parsed, gold = record["parsed"], record["gold"]
     if not isinstance(parsed, str | None) or not isinstance(gold, str):
         return False
-    expected = parsed is not None and _folded(parsed) == _folded(gold)
+    expected = parsed is not None and folded_answer(parsed) == folded_answer(gold)
     return bool(record.get("correct")) != expected
-
-
-def _folded(text: str) -> str:
-    return " ".join(text.split()).casefold()
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,12 @@ METRICS = {
 equals the reference with whitespace runs collapsed and case folded."""
 
 
+def folded_answer(text: str) -> str:
+    """An open answer as it is compared with its reference: whitespace runs collapsed, case
+    folded (the report's comparisons check a prediction's ``correct`` the same way)."""
+    return " ".join(text.split()).casefold()
+
+
 def parse_record(record: Record, template: PromptTemplate) -> Record:
     """Fill ``parsed``, ``invalid`` and ``correct`` from ``output`` with the template's words."""
     task = get_task(record["task"])
@@ -59,7 +65,7 @@ def parse_record(record: Record, template: PromptTemplate) -> Record:
         record.update(
             parsed=answer,
             invalid=not answer,
-            correct=answer.casefold() == " ".join(str(record["gold"]).split()).casefold(),
+            correct=folded_answer(answer) == folded_answer(str(record["gold"])),
         )
         return record
     if task.kind != "ner":
