@@ -228,6 +228,47 @@ def relative_files(folder: Path) -> list[str]:
     return sorted(found)
 
 
+def empty_folders(folder: Path) -> list[str]:
+    """Every folder under ``folder`` that holds nothing at all, as ``name/`` relative to it,
+    sorted. :func:`relative_files` lists files, so an empty folder of the user's would go
+    unseen by a check of what an output holds (folders with their own marker, and links, are
+    not walked into, as there)."""
+    found: list[str] = []
+    for root, dirs, files in os.walk(folder):
+        here = Path(root)
+        dirs[:] = [
+            name
+            for name in dirs
+            if not (here / name).is_symlink() and not (here / name / OWNER_FILE).is_file()
+        ]
+        if here != Path(folder) and not dirs and not files:
+            with os.scandir(here) as entries:  # walk drops what it cannot classify
+                if next(entries, None) is None:
+                    found.append(here.relative_to(folder).as_posix() + "/")
+    return sorted(found)
+
+
+def layout_has_folder(name: str, patterns: Iterable[str]) -> bool:
+    """Whether the folder ``name`` (relative, ``a/b/``) is one that ``patterns`` (as in
+    :func:`matches_layout`) lay out: a folder pattern (``*/``) it matches, or the leading parts
+    of a file pattern (``checkpoints/`` of ``checkpoints/checkpoint-<n>/*``)."""
+    parts = name.rstrip("/").split("/")
+    for pattern in patterns:
+        wanted = pattern.rstrip("/").split("/")
+        is_folder = pattern.endswith("/")
+        for index, part in enumerate(parts):
+            if index >= len(wanted) or (
+                wanted[index] != "**" and not part_matches(part, wanted[index])
+            ):
+                break
+            if wanted[index] == "**":
+                return True
+        else:
+            if len(parts) < len(wanted) or (is_folder and len(parts) == len(wanted)):
+                return True
+    return False
+
+
 def part_matches(part: str, pattern: str) -> bool:
     """``fnmatch`` of one path part, where ``<n>`` stands for a whole number only: the
     Trainer's ``checkpoint-500``, never a user's ``checkpoint-best``."""

@@ -41,9 +41,11 @@ from mslt_it.files import control_character, resolved_path
 from mslt_it.io import (
     OWNER_FILE,
     atomic_write_json,
+    empty_folders,
     file_fingerprint,
     fingerprint_matches,
     is_sealed,
+    layout_has_folder,
     mark_owner,
     matches_layout,
     read_json,
@@ -187,7 +189,8 @@ def foreign_files(folder: Path) -> list[str]:
     (:data:`NESTED_KINDS`, whose marker answers for it), or when it is one of the working files
     (:func:`working_files`). A marker of an older version lists no files; then only the names
     its kind writes (:data:`ADOPTABLE_FILES`, as ``adopt`` accepts) vouch, never a pattern as
-    wide as ``*.txt``.
+    wide as ``*.txt``. An empty folder is the user's unless the kind's layout has it
+    (``checkpoints/``): removing it loses no bytes, but it was not mslt-it's to remove.
     """
     folder = Path(folder)
     marker = _marker(folder)
@@ -214,7 +217,12 @@ def foreign_files(folder: Path) -> list[str]:
             found += [name + inner for inner in foreign_files(folder / name)]  # its marker answers
         else:  # another output moved in: the user's, with everything in it
             found.append(name)
-    return found
+    # ``*/.x.mslt-1.tmp`` is a working file in any folder; it lays out no folder of its own
+    layout = (*(p for p in working if not p.startswith("*/")), *older)
+    for name in empty_folders(folder):  # a user's empty folder is theirs too
+        if not layout_has_folder(name, layout) and not any(f.startswith(name) for f in listed):
+            found.append(name)
+    return sorted(found)
 
 
 def output_intact(folder: Path) -> bool:

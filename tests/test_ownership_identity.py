@@ -563,6 +563,37 @@ def test_a_users_folder_named_like_a_checkpoint_is_theirs(tmp_path: Path, name: 
     assert foreign_files(folder) == [name]
 
 
+def test_a_users_empty_folder_is_theirs_and_the_layouts_own_are_mslt_its(tmp_path: Path) -> None:
+    """``--overwrite`` removed a user's empty folders inside an output: no bytes lost, but not
+    mslt-it's to remove. Folders the kind lays out (an adapter's emptied ``checkpoints/``, a
+    checkpoint being written, staging) stay mslt-it's."""
+    folder = tmp_path / "adapter"
+    folder.mkdir()
+    (folder / "run.json").write_text("{}")
+    mark_owner(folder, "adapter")
+    for ours in ("checkpoints", "checkpoints/checkpoint-12", ".final.tmp/sub"):
+        (folder / ours).mkdir(parents=True, exist_ok=True)
+    assert foreign_files(folder) == []
+    for theirs in ("drafts", "notes/2026/december", "checkpoints/checkpoint-best"):
+        (folder / theirs).mkdir(parents=True)
+    assert foreign_files(folder) == [
+        "checkpoints/checkpoint-best/",
+        "drafts/",
+        "notes/2026/december/",
+    ]
+
+
+def test_build_overwrite_keeps_a_users_empty_folder(cli, tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    build = ("build", "--task", "xnli", "--sources", "en", "--budget", "4", "--out", out)
+    assert cli(*build).code == 0
+    (out / "for-later").mkdir()
+    assert_one_line_error(cli(*build, "--overwrite"), "for-later/", "did not write")
+    assert (out / "for-later").is_dir()
+    (out / "for-later").rmdir()
+    assert cli(*build, "--overwrite").code == 0
+
+
 def test_a_marker_listing_no_files_vouches_only_for_the_names_its_kind_writes(
     tmp_path: Path,
 ) -> None:
@@ -675,6 +706,8 @@ def test_select_refuses_a_set_size_range_past_any_pool(cli) -> None:
         ("report_to=wandb", "not installed"),
         ("deepspeed=/nonexistent.json", "deepspeed"),
         ("push_to_hub=true", "the Hub is offline"),
+        ("packing_strategy=weird", "bfd, bfd_split, wrapped"),  # TRL reads it only when packing
+        ("loss_type=mse", "nll, dft, chunked_nll"),
     ],
 )
 def test_train_refuses_sft_values_that_fail_late(cli, tiny_model_dir, tmp_path, field, fragment):

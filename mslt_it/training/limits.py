@@ -125,6 +125,22 @@ def default_types(kind: str) -> dict[str, type]:
     return types
 
 
+@cache
+def field_choices(kind: str) -> dict[str, tuple[Any, ...]]:
+    """Field -> the values its dataclass lists as allowed (``metadata["choices"]``): TRL checks
+    some only where they act (``packing_strategy: weird`` passed unless ``packing`` was on), so
+    a typo would wait for the day the field matters."""
+    if kind == "sft":
+        from trl import SFTConfig as config_class
+    else:
+        from peft import LoraConfig as config_class
+    return {
+        field.name: tuple(field.metadata["choices"])
+        for field in dataclasses.fields(config_class)
+        if field.metadata.get("choices")
+    }
+
+
 def _fits_type(value: Any, expected: type) -> bool:
     if value is None:
         return True  # "unset": the library's own default
@@ -158,9 +174,13 @@ def check_values(
             continue
         else:
             expected = default_types(kind).get(name)
-            if expected is None:
+            choices = field_choices(kind).get(name)
+            if choices and value is not None:
+                ok, allowed = value in choices, "one of " + ", ".join(map(str, choices))
+            elif expected is not None:
+                ok, allowed = _fits_type(value, expected), TYPE_WORDS[expected]
+            else:
                 continue
-            ok, allowed = _fits_type(value, expected), TYPE_WORDS[expected]
         if not ok:
             where = f"{prefix}.{kind}.{name}" if prefix else f"{kind}.{name}"
             option = OPTION_NAMES.get(f"{kind}.{name}")
