@@ -145,6 +145,25 @@ def csv_rows(text: str, where: str) -> list[tuple[int, list[str]]]:
         start = reader.line_num + 1
 
 
+def csv_table(text: str, where: str) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """A user's CSV as its header (names stripped) and one record per non-blank row, with the
+    line it starts on. A column named twice, or a row with more cells than the header, is a
+    one-line error naming it: either leaves which cell means what to a guess (the last
+    ``score`` column won; a cell past the header vanished). A short row's missing cells are
+    absent from its record, for the reader to name."""
+    lines = [(number, row) for number, row in csv_rows(text, where) if row]
+    columns = [name.strip() for name in lines[0][1]] if lines else []
+    repeated = sorted({name for name in columns if columns.count(name) > 1})
+    if repeated:
+        raise MsltError(f"{where}: column {repeated[0]!r} appears twice; keep one")
+    records = []
+    for line, cells in lines[1:]:
+        if len(cells) > len(columns):
+            raise MsltError(f"{where}:{line}: {len(cells)} cells, the header has {len(columns)}")
+        records.append((line, dict(zip(columns, cells, strict=False))))
+    return columns, records
+
+
 MAX_FOLDER_ENTRIES = 100_000
 """Most entries :func:`check_regular_files` looks at (a model folder holds a few dozen)."""
 

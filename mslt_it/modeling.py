@@ -54,6 +54,10 @@ def check_local_name(name_or_path: str, field: str) -> None:
     text = str(name_or_path)
     path = Path(text).expanduser()
     local = looks_like_a_path(text) or text.startswith(".") or text.count("/") > 1
+    if path.is_symlink() and not path.exists():  # a loop, or a link to nothing: never the Hub's
+        raise MsltError(
+            f"{field}: {text!r} is a link that leads to no folder; give a model folder or a Hub id"
+        )
     if path.exists() and not path.is_dir():
         raise MsltError(f"{field}: {text!r} is not a folder; give a model folder or a Hub id")
     if local and not path.exists():
@@ -137,8 +141,14 @@ def load_tokenizer(
     check_tokenizer_folder(name_or_path, field)
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
-    except model_load_errors() as error:  # the tokenizer reads the model's config too
+    except Exception as error:  # the tokenizer reads the model's config too
+        # a damaged tokenizer.json: transformers' converter raises KeyError ('added_tokens'),
+        # the tokenizers library a plain Exception ("data did not match any variant …")
+        if not isinstance(error, (*model_load_errors(), KeyError)) and type(error) is not Exception:
+            raise
         reason = " ".join(str(error).split())[:300] or type(error).__name__
+        if isinstance(error, KeyError):
+            reason = f"a file lacks the field {reason}"
         raise MsltError(
             f"{field}: cannot load a tokenizer from {name_or_path!r}: {reason}"
         ) from None

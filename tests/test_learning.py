@@ -790,3 +790,96 @@ def test_a_moved_tokenizer_folder_is_named_not_called_changed(
               "--targets", "bg", "--top", "1")  # fmt: skip
     assert_one_line_error(cli(*ranked), "--tokenizer: no such folder", "where it is now")
     assert cli(*ranked, "--tokenizer", tmp_path / "moved").code == 0
+
+
+def test_a_predictor_records_the_digest_of_the_rows_it_read(
+    planted: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """The results file was read twice, once to fit and once to digest: edited in between, the
+    predictor held the old rows under the new file's digest and never said it was stale."""
+    from mslt_it.selection import learning
+    from mslt_it.selection.predictor import results_changed
+
+    results = tmp_path / "scores.csv"
+    shutil.copy(planted, results)
+    read = results.read_bytes()
+    prepare = learning.prepare
+
+    def edited_meanwhile(*args, **kwargs):
+        prepared = prepare(*args, **kwargs)
+        with results.open("a", encoding="utf-8") as handle:
+            handle.write("ar+de+en,bg,99\n")
+        return prepared
+
+    monkeypatch.setattr(learning, "prepare", edited_meanwhile)
+    fitted = fit_predictor(results, "xnli")
+    assert fitted.predictor.trained_on["file_sha256"] == hashlib.sha256(read).hexdigest()
+    assert "changed since" in (results_changed(fitted.predictor) or "")
+
+
+@pytest.mark.parametrize(
+    ("header", "row", "fragment"),
+    [
+        (["sources", "lang", "score"], ["ar+de+zh", "sw", "60", "99"], "4 cells, the header has 3"),
+        (["sources", "lang", "score", "score"], ["ar+de+zh", "sw", "60", "1"], "'score' appears"),
+        (["sources", "lang", "target", "score"], ["ar+de+zh", "sw", "ar", "60"], "both 'lang'"),
+    ],
+)
+def test_a_results_file_whose_cells_are_ambiguous_is_refused(
+    header, row, fragment, tmp_path: Path, cli
+) -> None:
+    """A cell past the header vanished, a repeated column's last cell won, and a target column
+    beside a lang column was ignored: each decided a score's meaning by a guess."""
+    rows = [[*cells[:2], *(["ar"] if "target" in header else []), cells[2]] for cells in _grid(3)]
+    rows = [[*r, "1"] if header.count("score") == 2 else r for r in rows]
+    path = _write(tmp_path / "r.csv", header, [*rows[1:], row])
+    assert_one_line_error(cli("select", "--task", "xnli", "--fit", path), fragment)
+
+
+@pytest.mark.parametrize(
+    ("lines", "fragment"),
+    [
+        ("sources,score,sources\nar+de+zh,75.6,es+fr+zh\nes+fr+zh,64.8,ar+de+zh\n",
+         "'sources' appears"),
+        ("sources,score\nar+de+zh,75.6,99\nes+fr+zh,64.8\n", ":2: 3 cells, the header has 2"),
+        ("sources,lang,score\nar+de+zh,sw,75\nar+de+zh,ur,64\n",
+         ":3: set ar+de+zh is also on line 2"),
+    ],
+)  # fmt: skip
+def test_evaluate_refuses_a_file_it_would_misread(lines, fragment, tmp_path: Path, cli) -> None:
+    path = tmp_path / "e.csv"
+    path.write_text(lines, encoding="utf-8")
+    assert_one_line_error(cli("select", "--task", "xnli", "--evaluate", path), fragment)
+
+
+def test_select_option_messages_name_the_real_problem(tmp_path: Path, cli) -> None:
+    vectors = tmp_path / "v.csv"
+    vectors.write_text("code,f1,f1\nar,1,2\nde,3,4\n", encoding="utf-8")
+    ranked = ("select", "--task", "xnli", "--k", "1")
+    assert_one_line_error(
+        cli(*ranked, "--pool", "ar,de", "--vectors", vectors, "--criterion", "l2v-custom"),
+        "feature 'f1' appears twice",
+    )
+    assert_one_line_error(
+        cli(*ranked, "--pool", "ar,de", "--targets", "ar,de", "--criterion", "target-l2v"),
+        "every language of it (ar,de) is a target",
+    )
+    assert_one_line_error(
+        cli(*ranked, "--criterion", "l2v-syntax", "--diversity-weight", "inf"), "a finite number"
+    )
+
+
+@pytest.mark.parametrize(
+    "tokenizer_json", ["{}", '{"added_tokens": [], "model": {}}'], ids=["empty", "no-model-type"]
+)
+def test_a_damaged_tokenizer_is_a_one_line_error(tokenizer_json: str, tmp_path: Path, cli):
+    folder = tmp_path / "tok"
+    folder.mkdir()
+    (folder / "tokenizer.json").write_text(tokenizer_json, encoding="utf-8")
+    ranked = ("select", "--task", "xnli", "--pool", "ar,de,en", "--k", "2", "--criterion")
+    assert_one_line_error(
+        cli(*ranked, "coverage", "--tokenizer", folder), "--tokenizer: cannot load"
+    )
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    assert_one_line_error(cli(*ranked, "coverage", "--tokenizer", loop), "a link that leads to no")

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from mslt_it.errors import MsltError, allowed
-from mslt_it.files import csv_rows
+from mslt_it.files import csv_table
 from mslt_it.selection.context import criterion_scores, make_context
 from mslt_it.selection.criteria import (
     CRITERIA,
@@ -317,16 +317,15 @@ def load_results_csv(
         raise MsltError(f"--evaluate: no such file {str(path)!r}")
     where = f"--evaluate: {path}"  # a folder, a FIFO, a device: named when read
     text = read_text_file(path, where).removeprefix("\ufeff")  # Excel's BOM, as --fit
-    lines = [(n, row) for n, row in csv_rows(text, where) if row]
-    columns = [name.strip() for name in lines[0][1]] if lines else []
+    columns, records = csv_table(text, where)
     if "sources" not in columns or "score" not in columns:
         raise MsltError(
             f"--evaluate: {path} needs columns 'sources' and 'score', found "
             f"{allowed(columns) if columns else 'none'}"
         )
     results = []
-    for line, cells in lines[1:]:
-        row = dict(zip(columns, cells, strict=False))
+    first_line: dict[tuple[str, ...], int] = {}
+    for line, row in records:
         sources = list(parse_sources(row.get("sources") or "", f"{where}:{line}"))
         if not sources:
             raise MsltError(f"--evaluate: {path}:{line}: sources is empty")
@@ -334,6 +333,14 @@ def load_results_csv(
             check_languages(
                 get_task(task) if isinstance(task, str) else task, sources, f"{where}:{line}"
             )
+        key = tuple(sorted(sources))
+        if key in first_line:
+            raise MsltError(
+                f"{where}:{line}: set {'+'.join(key)} is also on line {first_line[key]}; "
+                "--evaluate takes one score per set (average repeated runs; a score per target "
+                "language is what --fit reads)"
+            )
+        first_line[key] = line
         results.append((sources, parse_score(row.get("score"), f"--evaluate: {path}:{line}")))
     sizes = sorted({len(sources) for sources, _ in results})
     if task is not None and len(sizes) > 1:

@@ -65,6 +65,11 @@ def make_context(
         pool_codes = [code for code in pool_codes if code not in set(targets)]
     else:
         dropped = []
+    if not pool_codes and dropped:
+        raise MsltError(
+            f"--pool: every language of it ({','.join(dropped)}) is a target, and a target is "
+            "not a source; add other languages or pass --targets-as-sources"
+        )
     if not pool_codes:
         raise MsltError("--pool: no languages given")
     rest = sorted(set(pool_codes) - set(forced))

@@ -128,7 +128,9 @@ class SelectionOptions:
         _one_of("--l2v-variant", self.l2v_variant, L2V_VARIANTS)
         _one_of("--search", self.search, SEARCH_METHODS)
         if not (self.diversity_weight >= 0 and math.isfinite(self.diversity_weight)):
-            raise MsltError(f"--diversity-weight: must be >= 0, got {self.diversity_weight!r}")
+            raise MsltError(
+                f"--diversity-weight: must be a finite number >= 0, got {self.diversity_weight!r}"
+            )
         if self.sample < 1:
             raise MsltError(f"--sample: must be >= 1, got {self.sample!r}")
 

@@ -292,7 +292,7 @@ def fit_predictor(
         set_validation.fold_models,
         {
             "file": str(path),
-            **results_identity(path),
+            **results_identity(path, data.sha256),
             "sets": ["+".join(s) for s in data.sets],
             "targets": data.targets,
             "rows": len(data.rows),

@@ -10,13 +10,14 @@ trained on.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mslt_it.errors import MsltError, allowed
-from mslt_it.files import csv_rows, read_user_text
+from mslt_it.files import csv_table, read_user_text
 from mslt_it.languages import get_language
 
 MAX_RESULTS_BYTES = 64_000_000
@@ -45,6 +46,9 @@ class MeasuredTransfer:
     path: str
     notes: list[str] = field(default_factory=list)
     singles: dict[str, dict[str, float]] = field(default_factory=dict)
+    sha256: str = ""
+    """The SHA-256 of the bytes these rows were read from (not of the file read again later: it
+    may have been edited meanwhile, and a predictor would record a digest of other results)."""
     """Runs of one source beside sets of k >= 2: ``{source: {target: score}}``. They are not
     fitted on (a set of one is not a set of k) but are evidence about every set that holds the
     source: what it carries to each target alone."""
@@ -127,13 +131,17 @@ def load_measured(
     only, sets of several sizes without ``k``, a set measured twice on one target.
     """
     where = f"{option}: {path}"
-    text = read_user_text(path, option, MAX_RESULTS_BYTES).removeprefix("\ufeff")  # Excel's BOM
-    lines = [(number, row) for number, row in csv_rows(text, where) if row]
-    columns = [name.strip() for name in lines[0][1]] if lines else []
-    repeated = sorted({c for c in columns if columns.count(c) > 1})
-    if repeated:
-        raise MsltError(f"{where}: column {repeated[0]!r} appears twice; keep one")
-    target_column = next((c for c in TARGET_COLUMNS if c in columns), None)
+    raw = read_user_text(path, option, MAX_RESULTS_BYTES)
+    digest = hashlib.sha256(raw.encode("utf-8")).hexdigest()  # decoded exactly: the file's bytes
+    text = raw.removeprefix("\ufeff")  # Excel's BOM
+    columns, records = csv_table(text, where)
+    found_targets = [c for c in TARGET_COLUMNS if c in columns]
+    if len(found_targets) > 1:  # which one is the target would be a guess
+        raise MsltError(
+            f"{where}: has both {' and '.join(map(repr, found_targets))} columns; keep the one "
+            "that names the language scored"
+        )
+    target_column = found_targets[0] if found_targets else None
     if "sources" not in columns or "score" not in columns or target_column is None:
         raise MsltError(
             f"{where}: needs columns 'sources', 'lang' (or 'target') and 'score', "
@@ -143,8 +151,7 @@ def load_measured(
     skipped_base = skipped_own = other_task = 0
     seen: dict[tuple[tuple[str, ...], str], int] = {}
     tasks_found: set[str] = set()
-    for line, cells in lines[1:]:
-        record = dict(zip(columns, cells, strict=False))
+    for line, record in records:
         at = f"{where}:{line}"
         if "task" in columns and (record.get("task") or "").strip() != task:
             other_task += 1
@@ -183,7 +190,7 @@ def load_measured(
             f"{where}: no rows of task {task}; its task column has {allowed(sorted(tasks_found))}"
         )
     rows.sort(key=lambda row: (row.sources, row.target))  # the file's order changes nothing
-    result = MeasuredTransfer(rows, str(path))
+    result = MeasuredTransfer(rows, str(path), sha256=digest)
     if other_task:
         result.notes.append(f"{other_task} rows of other tasks left out")
     if skipped_base:

@@ -241,11 +241,11 @@ RESULTS_DIGEST_BYTES = 256_000_000
 """Results files up to this size are digested when fitted on, so a later edit is noticed."""
 
 
-def results_identity(path: str | Path) -> dict[str, str]:
-    """What a predictor records of the results file it was fitted on: where it is and its
-    content's SHA-256 (a path is not an identity: the file may be edited and fitted again)."""
-    file = Path(path).resolve()
-    return {"file_path": str(file), "file_sha256": hashlib.sha256(file.read_bytes()).hexdigest()}
+def results_identity(path: str | Path, sha256: str) -> dict[str, str]:
+    """What a predictor records of the results file it was fitted on: where it is and the
+    SHA-256 of the bytes it read (a path is not an identity: the file may be edited and fitted
+    again)."""
+    return {"file_path": str(Path(path).resolve()), "file_sha256": sha256}
 
 
 def results_changed(predictor: TransferPredictor) -> str | None:

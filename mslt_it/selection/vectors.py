@@ -363,6 +363,9 @@ def load_vectors_csv(path: str | Path) -> FeatureTable:
             f"got {','.join(header or [])!r}"
         )
     features = tuple(name.strip() for name in header[1:])
+    repeated = sorted({name for name in features if features.count(name) > 1})
+    if repeated:
+        raise MsltError(f"--vectors: {path}: feature {repeated[0]!r} appears twice; keep one")
     codes: list[str] = []
     rows: list[list[float]] = []
     for line, row in lines[1:]:
