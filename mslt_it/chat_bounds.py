@@ -29,7 +29,7 @@ import jinja2
 import jinja2.ext
 from jinja2.ext import Extension
 
-from mslt_it.errors import MsltError
+from mslt_it.errors import MsltError, first_line
 from mslt_it.prompt_bounds import (
     BoundedSandbox,
     RenderLimitError,
@@ -129,12 +129,26 @@ def check_chat_template(
             f"{field}: {what} has {len(source):,} characters; at most "
             f"{MAX_CHAT_TEMPLATE:,} are read"
         )
+    wrong = _syntax_error(source)
+    if wrong is not None:  # transformers' environment parses as this one: it would fail there
+        raise MsltError(f"{field}: {what} is not a valid Jinja template ({wrong})")
     reason = _bound_broken(source, tuple(sorted((k, str(v)) for k, v in special_tokens.items())))
     if reason is not None:
         raise MsltError(
             f"{field}: {what} breaks a bound on a short conversation ({reason}); "
             "mslt-it renders no such template"
         )
+
+
+@lru_cache(maxsize=16)
+def _syntax_error(source: str) -> str | None:
+    """Where and why ``source`` does not parse, or None; a template that fails to parse fails
+    on every conversation, as an internal error inside transformers."""
+    try:
+        CHAT_ENVIRONMENT.parse(source)
+    except jinja2.TemplateSyntaxError as error:
+        return f"line {error.lineno}: {first_line(error.message or str(error))}"
+    return None
 
 
 @lru_cache(maxsize=16)

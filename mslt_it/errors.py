@@ -27,4 +27,10 @@ def first_line(error: BaseException) -> str:
     """An exception's first line, or its type's name when it says nothing: a library's
     multi-line message (transformers, PEFT, datasets) cut to what fits a one-line error."""
     text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+    if not text:
+        return type(error).__name__
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    first = lines[0]
+    if first.endswith(":") and len(lines) > 1:  # "Validation error for field 'x':" + the why
+        return f"{first} {lines[1]}"
+    return first

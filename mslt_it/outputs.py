@@ -134,6 +134,14 @@ def owner_kind(folder: Path) -> str | None:
     return marker["kind"] if marker is not None else None
 
 
+def listed_files(folder: Path) -> dict[str, Any] | None:
+    """The files the marker of ``folder`` lists with their fingerprints (None: no marker, or
+    one of a version that listed none)."""
+    marker = _marker(Path(folder))
+    listed = marker.get("files") if marker is not None else None
+    return listed if isinstance(listed, dict) else None
+
+
 WORKING_FILES = (
     ".*.mslt-*.tmp", ".*.mslt-*.tmp/**", ".*.mslt-*.old/**",
     "*/.*.mslt-*.tmp", "*/.*.mslt-*.tmp/**", "*/.*.mslt-*.old/**",
@@ -389,7 +397,11 @@ def unfinished_part(folder: Path, kind: str) -> str | None:
         if results is None:
             return "its results.json or study.json is not a JSON mapping"
     if kind == "experiment":
-        text = (folder / "recipe.yaml").read_text(encoding="utf-8", errors="replace")[:100_000]
+        recipe = folder / "recipe.yaml"
+        if not recipe.is_file():  # a FIFO would block, a device never end
+            return "its recipe.yaml is not a regular file"
+        with recipe.open("rb") as handle:  # its head is enough, whatever its size
+            text = handle.read(100_000).decode("utf-8", errors="replace")
         if "name:" not in text:
             return "its recipe.yaml names no experiment"
     return None

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from mslt_it.errors import MsltError, first_line
-from mslt_it.files import read_user_text
+from mslt_it.files import MAX_JSON_BYTES, read_user_text
 from mslt_it.modeling import loading_adapter
+from mslt_it.outputs import listed_files, owner_kind
 
 ADAPTER_CONFIG = "adapter_config.json"
 WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin")
@@ -93,12 +94,17 @@ def lora_ranks(config: dict[str, Any], path: Path, field: str) -> list[int]:
     return [rank for _, rank in ranks]
 
 
-def weights_sha256(path: Path) -> str:
+def weights_sha256(path: Path, field: str = "adapter") -> str:
     """Hash of the adapter's config and weight files: a retrained adapter is a new identity
     (results and analyses name the adapter they measured by it, not by its path)."""
     digest = hashlib.sha256()
     for file in sorted(path.iterdir()):
         if file.name == ADAPTER_CONFIG or file.suffix in (".safetensors", ".bin"):
+            if not file.is_file():
+                raise MsltError(
+                    f"{field}: {str(file)!r} is a folder, where an adapter holds its weights "
+                    "file; give a folder `mslt-it train` or PEFT wrote"
+                )
             digest.update(file.name.encode())
             with file.open("rb") as handle:
                 for block in iter(lambda: handle.read(1 << 20), b""):
@@ -212,3 +218,51 @@ def weight_tensors(folder: Path, field: str) -> dict[str, Any]:
         from peft.utils import load_peft_weights
 
         return load_peft_weights(str(folder), device="cpu")
+
+
+RUN_FILE = "run.json"
+"""The record ``mslt-it train`` writes beside an adapter: its base model, data and templates."""
+
+
+def read_run_record(folder: Path, field: str = "adapter") -> dict[str, Any] | None:
+    """An adapter's ``run.json`` (None where there is none: a PEFT adapter from elsewhere),
+    read as every command reads it, within the size limit, and checked whole.
+
+    A finished training lists ``run.json`` in its marker, and ``base_model_identity`` in it is
+    what holds an adapter to the base it was trained on (a retrained or replaced base is
+    refused). With the file removed, or edited so that it no longer records that identity, the
+    check would be skipped without a word, so such an adapter is refused. Editing
+    ``base_model`` to name a moved base stays the user's right: the identity still holds it.
+    """
+    path = Path(folder) / RUN_FILE
+    listed = listed_files(Path(folder))
+    if not path.exists() and not path.is_symlink():
+        if owner_kind(Path(folder)) == "adapter" and listed is not None and RUN_FILE in listed:
+            raise MsltError(
+                f"{field}: {str(folder)!r} is mslt-it's adapter, but its {RUN_FILE} was removed "
+                "since training, and with it the record of the base model it was trained on; "
+                "restore it or train again"
+            )
+        return None
+    try:
+        run = json.loads(read_user_text(path, field, MAX_JSON_BYTES))
+    except (ValueError, RecursionError) as error:  # not JSON, a number too long, too deep
+        raise MsltError(f"{field}: cannot read {path}: {first_line(error)[:200]}") from None
+    if not isinstance(run, dict):
+        raise MsltError(f"{field}: {path} must hold a JSON object (mslt-it train's run record)")
+    base = run.get("base_model")
+    if base is not None and not (isinstance(base, str) and base.strip()):
+        raise MsltError(
+            f"{field}: {path}: base_model is {base!r:.40}; the base model's Hub id or folder"
+        )
+    if (
+        listed is not None
+        and RUN_FILE in listed
+        and owner_kind(Path(folder)) == "adapter"
+        and not isinstance(run.get("base_model_identity"), dict)
+    ):
+        raise MsltError(
+            f"{field}: {path} no longer records base_model_identity (edited since training), so "
+            "the base this adapter was trained on cannot be checked; restore it or train again"
+        )
+    return run

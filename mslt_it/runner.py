@@ -57,6 +57,8 @@ from mslt_it.prompts import get_template
 from mslt_it.recipes import Recipe, Run
 from mslt_it.tasks import get_task
 from mslt_it.tasks.definitions import user_definition
+from mslt_it.training.config import lora_settings
+from mslt_it.training.model import check_lora_targets
 
 MARKER = ".mslt-it-step.json"
 WEIGHT_FILES = (".safetensors", ".bin")
@@ -544,12 +546,27 @@ def clear_outputs_to_redo(steps: list[Step]) -> None:
             remove_own_output(step.output, f"{step.title}: output")
 
 
+def check_lora_targets_first(plan: Plan, steps: list[Step]) -> None:
+    """A LoRA target the model lacks (``target_modules: [q_proj, qv_proj]``) is named before
+    the first step, not when the first training starts after every dataset was built (with a
+    large corpus, hours). Checked on the model's empty module tree, when a training is to run
+    and the model is at hand: a folder, a Hub id, or a tiny model this experiment made."""
+    if not any(step.name == "train" and step.status() != "done" for step in steps):
+        return
+    model = plan.model_path
+    if isinstance(model, Path) and not (model / "config.json").is_file():
+        return  # a tiny model not made yet: made by its first training, checked there
+    targets = lora_settings(plan.recipe.train).get("target_modules")
+    check_lora_targets(str(model), plan.recipe.model.trust_remote_code, targets)
+
+
 def execute_plan(
     plan: Plan, only: str | None = None, on_step: Callable[[Step, str], None] | None = None
 ) -> None:
     """Run every step that is not done (or only one run's), in order."""
     steps = plan.select(only)
     claim_experiment_folder(plan.recipe)
+    check_lora_targets_first(plan, steps)
     clear_outputs_to_redo(steps)
     for step in steps:
         status = step.status()

@@ -338,6 +338,47 @@ def test_analyze_rejects_a_folder_that_is_not_an_adapter(cli, tiny_model_dir, tm
     assert_one_line_error(result, "--adapter", "adapter_config.json")
 
 
+def test_analyze_never_writes_into_a_model_or_a_dataset(cli, tiny_model_dir, tmp_path) -> None:
+    """Written into a copy of the base, the analysis changed the model's identity (every adapter
+    trained on it was refused after); into a dataset, it stopped the dataset's --overwrite."""
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    assert cli("build", "--task", "xnli", "--sources", "en", "--budget", "4",
+               "--out", tmp_path / "ds").code == 0  # fmt: skip
+    analyze = ("analyze", "--model", tiny_model_dir, "--langs", "en,de", "--n", "4",
+               "--projection", "pca", "--out")  # fmt: skip
+    for out in (model, model / "analysis", tmp_path / "ds"):
+        before = sorted(p.name for p in out.parent.rglob("*"))
+        assert_one_line_error(cli(*analyze, out), "mslt-it's", "choose another folder")
+        assert sorted(p.name for p in out.parent.rglob("*")) == before
+
+
+def test_a_failed_overwrite_with_another_projection_keeps_the_earlier_pictures(
+    cli, tiny_model_dir, tmp_path, monkeypatch
+) -> None:
+    """The earlier projection's picture was removed before the new pictures were drawn: a
+    failure (or a kill) then left an analysis.json listing a picture that was gone."""
+    from mslt_it.analysis import run as analysis_run
+
+    out = tmp_path / "a"
+    args = ("analyze", "--model", tiny_model_dir, "--langs", "en,de", "--n", "8",
+            "--layers", "-1", "--out", out)  # fmt: skip
+    assert cli(*args, "--projection", "pca").code == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+
+    def fails(*_args, **_kwargs):
+        raise MsltError("drawing failed")
+
+    monkeypatch.setattr(analysis_run, "draw_plots", fails)
+    assert_one_line_error(cli(*args, "--projection", "tsne", "--overwrite"), "drawing failed")
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    monkeypatch.undo()
+    assert cli(*args, "--projection", "tsne", "--overwrite").code == 0
+    assert (out / "tsne.png").is_file() and not (out / "pca.png").exists()
+
+
 def test_analyze_overwrite_replaces_only_its_own_unedited_pictures(cli, tiny_model_dir, tmp_path):
     """The folder may hold others' files, so ownership is the sealed analysis.json and the
     fingerprints it lists: a picture edited since, or a forged analysis.json, stops the run."""
@@ -435,3 +476,16 @@ def test_sentences_cut_to_the_same_tokens_are_not_measured(cli, tiny_model_dir, 
     assert "last-token pooling" not in result.err
     document = json.loads((tmp_path / "a" / "analysis.json").read_text())
     assert all(entry["constant"] for entry in document["models"][0]["layers"])
+
+
+def test_one_adapter_under_two_spellings_is_refused(tmp_path: Path, monkeypatch) -> None:
+    """``--adapter ad --adapter ./ad/`` analysed one adapter twice under one label, and the
+    settings table, keyed by label, kept one of them."""
+    from mslt_it.analysis.run import AnalysisConfig, check_options
+
+    (tmp_path / "ad").mkdir()
+    monkeypatch.chdir(tmp_path)
+    for spellings in (["ad", "ad"], ["ad", f"{tmp_path}/ad/"]):
+        config = AnalysisConfig(model="m", langs=["en", "de"], adapters=spellings)
+        with pytest.raises(MsltError, match=r"^--adapter: .*(given twice|are one)"):
+            check_options(config)

@@ -108,7 +108,19 @@ def test_real_templates_pass_and_render_as_transformers_does(tiny_model_dir: Pat
 
 def test_a_template_that_refuses_a_probe_is_left_to_transformers() -> None:
     check_chat_template("{{ raise_exception('no system turn, please') }}", {}, "model")
-    check_chat_template("{% if %}", {}, "model")  # a syntax error: transformers names it
+
+
+def test_a_chat_template_that_does_not_parse_is_one_line(
+    cli, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """transformers parses it only when rendering, where ``analyze --chat-template`` met its
+    TemplateSyntaxError as an internal error."""
+    with pytest.raises(MsltError, match=r"^model: its chat template is not a valid Jinja .*line 1"):
+        check_chat_template("{% if %}", {}, "model")
+    model = model_with_template(tiny_model_dir, tmp_path / "model", "{% for %}")
+    result = cli("analyze", "--model", model, "--langs", "en,de", "--n", "4", "--chat-template",
+                 "--out", tmp_path / "an")  # fmt: skip
+    assert_one_line_error(result, "--model: its chat template is not a valid Jinja template")
 
 
 def test_a_template_that_loops_only_on_real_rows_is_stopped_when_rendered(

@@ -1831,3 +1831,56 @@ def test_a_parquet_view_column_is_read_as_its_plain_kind(cli, tmp_path: Path, ki
         assert result.code == 0, result.err
     else:
         assert_one_line_error(result, "column 'premise' holds binary", "not text")
+
+
+def _edit_run_record(folder: Path, change) -> None:
+    record = json.loads((folder / "run.json").read_text())
+    change(record)
+    (folder / "run.json").write_text(json.dumps(record))
+
+
+@pytest.mark.parametrize(
+    ("edit", "fragment"),
+    [
+        (lambda r: r.pop("base_model_identity"), "no longer records base_model_identity"),
+        (lambda r: r.update(base_model_identity=None), "no longer records base_model_identity"),
+        (lambda r: r.update(base_model=5), "base_model is 5"),
+        (None, "run.json was removed since training"),
+    ],
+    ids=["identity-removed", "identity-null", "base-a-number", "run-json-removed"],
+)
+def test_an_adapter_whose_base_record_was_edited_is_refused_everywhere(
+    adapter, tiny_model_dir: Path, tmp_path: Path, cli, edit, fragment: str
+) -> None:
+    """The check that an adapter runs on the base it was trained on read run.json's
+    base_model_identity: edited out (or run.json removed), analyze and merge went on with any
+    base, and an adapter from elsewhere has no marker to tell."""
+    copy = tmp_path / "a"
+    shutil.copytree(adapter[0], copy)
+    if edit is None:
+        (copy / "run.json").unlink()
+    else:
+        _edit_run_record(copy, edit)
+    analyze = ("analyze", "--model", tiny_model_dir, "--adapter", copy, "--langs", "en,de",
+               "--n", "4", "--out", tmp_path / "an")  # fmt: skip
+    evaluate = ("eval", "--model", tiny_model_dir, "--adapter", copy, "--task", "xnli",
+                "--langs", "en", "--limit", "2", "--mode", "rank", "--out", tmp_path / "ev",
+                "--template", "xnli/en-instruct", "--allow-template-mismatch")  # fmt: skip
+    for args in (analyze, evaluate, ("merge", copy, "--out", tmp_path / "m")):
+        result = cli(*args)
+        if edit is None and args[0] == "merge":
+            fragment = "run.json was removed"
+        assert_one_line_error(result, fragment)
+    assert not any((tmp_path / name).exists() for name in ("an", "ev", "m"))
+
+
+def test_an_adapter_weights_file_that_is_a_folder_is_one_line(
+    adapter, tiny_model_dir: Path, tmp_path: Path, cli
+) -> None:
+    copy = tmp_path / "a"
+    shutil.copytree(adapter[0], copy)
+    (copy / "adapter_model.safetensors").unlink()
+    (copy / "adapter_model.safetensors").mkdir()
+    result = cli("analyze", "--model", tiny_model_dir, "--adapter", copy, "--langs", "en,de",
+                 "--n", "4", "--out", tmp_path / "an")  # fmt: skip
+    assert_one_line_error(result, "--adapter:", "is a folder")

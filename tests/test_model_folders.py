@@ -3,6 +3,7 @@ one line, and an adapter is used only on the base whose content it was trained o
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import threading
@@ -164,3 +165,63 @@ def test_adopt_takes_only_what_shows_a_finished_output(cli, tmp_path, kind, file
         (folder / name).write_text(text)
     assert_one_line_error(cli("adopt", folder, "--kind", kind), "not a finished", fragment)
     assert not (folder / ".mslt-it-output.json").exists()
+
+
+def test_a_config_field_of_the_wrong_type_names_its_value(cli, tmp_path) -> None:
+    """The Hub library's message is two lines, "Validation error for field 'x':" and then the
+    why; the first alone named no value and nothing allowed."""
+    model = tmp_path / "m"
+    assert cli("tiny-model", model).code == 0
+    config = json.loads((model / "config.json").read_text())
+    config["num_hidden_layers"] = "two"
+    (model / "config.json").write_text(json.dumps(config))
+    result = cli(
+        "analyze", "--model", model, "--langs", "en,de", "--n", "4", "--out", tmp_path / "a"
+    )
+    assert_one_line_error(result, "num_hidden_layers", "'two'")
+    from mslt_it.errors import first_line
+
+    why = "Validation error for field 'x':\n    TypeError: Field 'x' expected int, got str"
+    assert first_line(ValueError(why)) == (
+        "Validation error for field 'x': TypeError: Field 'x' expected int, got str"
+    )
+    assert first_line(ValueError("one\ntwo")) == "one"
+
+
+def test_adopt_reads_only_the_head_of_a_huge_or_special_recipe(cli, tmp_path) -> None:
+    """adopt read an experiment's whole recipe.yaml to look at its first 100,000 characters
+    (a 1 GB file took 2 GB of memory), and a FIFO there must not block it."""
+    import tracemalloc
+
+    from mslt_it.errors import MsltError
+    from mslt_it.outputs import adopt_output
+
+    folder = tmp_path / "exp"
+    folder.mkdir()
+    with (folder / "recipe.yaml").open("wb") as handle:
+        handle.truncate(256 * 1024**2)  # sparse: no disk, but a whole read takes 256 MB
+    tracemalloc.start()
+    try:
+        with pytest.raises(MsltError, match=r"recipe\.yaml names no experiment"):
+            adopt_output(folder, "experiment")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 1024**2, peak
+    (folder / "recipe.yaml").unlink()
+    os.mkfifo(folder / "recipe.yaml")
+    result = within(60, lambda: cli("adopt", folder, "--kind", "experiment"))
+    assert result.code == 2 and "recipe.yaml" in result.err
+
+
+def test_analyze_names_a_model_config_that_is_a_fifo(cli, tiny_model_dir, tmp_path) -> None:
+    """transformers called it "Unrecognized model … should have a model_type key"."""
+    import shutil
+
+    model = tmp_path / "m"
+    shutil.copytree(tiny_model_dir, model)
+    (model / "config.json").unlink()
+    os.mkfifo(model / "config.json")
+    result = within(60, lambda: cli("analyze", "--model", model, "--langs", "en,de", "--n", "4",
+                                    "--out", tmp_path / "a"))  # fmt: skip
+    assert_one_line_error(result, "--model:", "config.json' is a FIFO")

@@ -128,6 +128,11 @@ def test_same_seed_gives_same_model(tmp_path: Path) -> None:
     second = tiny.build_tiny_model(tmp_path / "b", languages=["en", "zh"], pretrain_steps=3)
     for name in ("model.safetensors", "tokenizer.json"):
         assert (first / name).read_bytes() == (second / name).read_bytes()
+    # every file, the build record too: it is part of the model's identity, and a build time in
+    # it made every adapter trained on the first build look trained on another base
+    from mslt_it.identity import model_identity
+
+    assert model_identity(first)["sha256"] == model_identity(second)["sha256"]
 
 
 def test_existing_folder_is_refused(tiny_dir: Path) -> None:

@@ -14,7 +14,6 @@ equals the one-at-a-time one (up to float rounding): batching changes the speed,
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,12 @@ import numpy as np
 from mslt_it.errors import MsltError, allowed, first_line
 from mslt_it.files import check_regular_files
 from mslt_it.modeling import check_device, model_load_errors
-from mslt_it.peft_adapters import load_adapters, read_adapter_config, weights_sha256
+from mslt_it.peft_adapters import (
+    load_adapters,
+    read_adapter_config,
+    read_run_record,
+    weights_sha256,
+)
 
 POOLINGS = ("mean", "last")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -186,15 +190,8 @@ def read_adapter(path: str | Path) -> Adapter:
     folder = Path(path)
     check_regular_files(folder, "--adapter")
     read_adapter_config(folder, "--adapter")
-    run: dict[str, Any] = {}
-    if (folder / "run.json").is_file():
-        try:
-            run = json.loads((folder / "run.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError, RecursionError) as error:
-            raise MsltError(
-                f"--adapter: cannot read {folder / 'run.json'}: {str(error)[:200]}"
-            ) from None
-    return Adapter(folder, run_label(run) or folder.name, run, weights_sha256(folder))
+    run = read_run_record(folder, "--adapter") or {}
+    return Adapter(folder, run_label(run) or folder.name, run, weights_sha256(folder, "--adapter"))
 
 
 def run_label(run: dict[str, Any]) -> str | None:

@@ -45,12 +45,14 @@ from mslt_it.analysis.settings import (
 from mslt_it.errors import MsltError, allowed
 from mslt_it.identity import check_base_unchanged, model_identity
 from mslt_it.io import atomic_write_json, file_fingerprint, read_json, seal, temporary_folder
-from mslt_it.modeling import load_tokenizer
+from mslt_it.modeling import check_model_folder, load_tokenizer
 from mslt_it.outputs import (
     ANALYSIS_KIND,
     check_destination,
+    marked_output,
     move_into,
     output_lock,
+    owner_kind,
     sealed_json_of_kind,
 )
 from mslt_it.paths import is_data_folder
@@ -136,9 +138,13 @@ class AnalysisResult:
 
 def check_options(config: AnalysisConfig) -> None:
     """Options that need no data or model to judge."""
-    twice = sorted({a for a in config.adapters if config.adapters.count(a) > 1})
-    if twice:
-        raise MsltError(f"--adapter: {twice[0]!r} is given twice")
+    seen: dict[Path, str] = {}
+    for adapter in config.adapters:  # ad and ./ad/ are one adapter, analysed twice under one label
+        folder = Path(adapter).expanduser().resolve()
+        if folder in seen:
+            same = "is given twice" if seen[folder] == adapter else f"and {seen[folder]!r} are one"
+            raise MsltError(f"--adapter: {adapter!r} {same}; give each adapter once")
+        seen[folder] = adapter
     if not 0 <= config.seed < 2**32:
         raise MsltError(f"--seed: must be an integer in [0, 2**32), got {config.seed}")
     if config.pooling not in POOLINGS:
@@ -198,6 +204,24 @@ def parse_layers(spec: str, num_states: int) -> list[int]:
     return sorted(layers)
 
 
+def check_analysis_host(out: Path) -> None:
+    """An analysis goes into a folder of its own, beside an evaluation (whose report finds it),
+    or inside an experiment's folder; never into another output of mslt-it's. Written into a
+    model it changed the model's identity (every adapter trained on it was then refused), and
+    into a dataset it was a stranger that stopped the dataset's ``--overwrite``."""
+    holder = marked_output(out / RESULT_FILE, levels=4)
+    kind = owner_kind(holder) if holder is not None else None
+    if holder is None or kind in ("evaluation", ANALYSIS_KIND):
+        return
+    if kind == "experiment" and holder != out.absolute():
+        return  # a folder of its own inside the experiment's (runs/demo/analysis)
+    where = "is" if holder == out.absolute() else f"lies inside {str(holder)!r},"
+    raise MsltError(
+        f"--out: {str(out)!r} {where} mslt-it's {kind}; an analysis goes into a folder of its "
+        "own or beside an evaluation, choose another folder"
+    )
+
+
 def resolve_plot_layer(plot_layer: int | None, layers: list[int], num_states: int) -> int:
     """The layer shown in the projection and cka.png: one of the analysed layers."""
     if plot_layer is None:
@@ -221,6 +245,8 @@ def run_analysis(
     check_options(config)
     if out.exists() and not out.is_dir():
         raise MsltError(f"--out: {out} is a file; give a folder for analysis.json and the PNGs")
+    check_analysis_host(out)
+    check_model_folder(config.model, "--model")  # a FIFO as config.json, a dataset as a model
     earlier = (out / RESULT_FILE).exists()
     if earlier and not sealed_json_of_kind(ANALYSIS_KIND)(out / RESULT_FILE):
         raise MsltError(
@@ -347,7 +373,7 @@ def _run_analysis(
 
     chance = chance_levels(sentences.n, len(sentences.langs))
     settings = build_table(measured, settings_layers, constant)
-    remove_stale_plots(out, config.projection)
+    stale = stale_plots(out, config.projection)
     staging = temporary_folder(out, STAGING)
     try:
         plots = draw_plots(
@@ -379,11 +405,15 @@ def _run_analysis(
         }
         # The pictures they replace were proven analyze's before this run started: a kill between
         # the record and the renames below leaves them, and they stay provably ours.
+        # So are the earlier projection's pictures, removed only once the new ones are in.
         data["replaced"] = {
-            name: file_fingerprint(out / name) for name in data["files"] if (out / name).is_file()
+            **stale,
+            **{n: file_fingerprint(out / n) for n in data["files"] if (out / n).is_file()},
         }
         atomic_write_json(out / RESULT_FILE, seal(data))
         move_into(out, staging, data["files"])  # recorded first: never a picture unlisted
+        for name in stale:
+            (out / name).unlink(missing_ok=True)
     finally:  # moved in; or a failure, which leaves the earlier files as they were
         shutil.rmtree(staging, ignore_errors=True)
     return AnalysisResult(out, data)
@@ -412,18 +442,24 @@ def is_constant(by_lang: list[np.ndarray]) -> bool:
     return any(not np.any(np.ptp(reps, axis=0) > 0) for reps in by_lang)
 
 
-def remove_stale_plots(out: Path, projection: str) -> None:
-    """An earlier analysis's projection picture under the other method's name goes: the folder
-    then holds the pictures analysis.json lists, no more. Only called once analysis.json is
-    proven mslt-it's (or absent), and only names analyze writes are touched."""
+def stale_plots(out: Path, projection: str) -> dict[str, str]:
+    """An earlier analysis's projection picture under the other method's name, with its
+    fingerprint: it goes once the new pictures are in place, so the folder then holds the
+    pictures analysis.json lists, no more (a kill before leaves the earlier ones whole). Only
+    called once analysis.json is proven mslt-it's (or absent); only names analyze writes, as
+    analyze wrote them, are taken."""
     if not (out / RESULT_FILE).exists():
-        return
+        return {}
     ours = earlier_files(out)
+    found = {}
     for method in PROJECTIONS:
         stale = out / PLOT_FILES[method]
-        unchanged = stale.is_file() and file_fingerprint(stale) in ours.get(stale.name, set())
-        if method != projection and unchanged and not stale.is_symlink():
-            stale.unlink()  # the earlier analysis's picture, as it wrote it
+        if method == projection or stale.is_symlink() or not stale.is_file():
+            continue
+        fingerprint = file_fingerprint(stale)
+        if fingerprint in ours.get(stale.name, set()):
+            found[stale.name] = fingerprint
+    return found
 
 
 def constant_warnings(

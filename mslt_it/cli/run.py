@@ -172,8 +172,8 @@ def is_own_script(path: Path) -> bool:
     """``path`` is a script ``--emit-slurm`` wrote, unedited: its seal line's digest matches
     the other lines (read within :data:`MAX_SCRIPT_BYTES`)."""
     try:
-        if path.stat().st_size > MAX_SCRIPT_BYTES:
-            return False
+        if not path.is_file() or path.stat().st_size > MAX_SCRIPT_BYTES:
+            return False  # a FIFO would block the read
         lines = path.read_text(encoding="utf-8").removesuffix("\n").split("\n")
     except (OSError, UnicodeDecodeError):
         return False

@@ -7,17 +7,14 @@ module reads it and checks an adapter against the model it is about to be evalua
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mslt_it.errors import MsltError
-from mslt_it.files import MAX_JSON_BYTES, check_regular_files, read_user_text
+from mslt_it.files import check_regular_files
 from mslt_it.identity import check_base_unchanged, model_identity
-from mslt_it.peft_adapters import read_adapter_config, weights_sha256
-
-RUN_FILE = "run.json"
+from mslt_it.peft_adapters import RUN_FILE, read_adapter_config, read_run_record, weights_sha256
 
 
 @dataclass(frozen=True)
@@ -77,26 +74,14 @@ def read_adapter(path: str | Path, name: str, require_run: bool = True) -> Adapt
     path = Path(path)
     check_regular_files(path, "adapter")
     config = read_adapter_config(path, "adapter")
-    run: dict[str, Any] | None = None
-    if (path / RUN_FILE).is_file():
-        run = _read_json(path / RUN_FILE)
-    elif require_run:
+    run = read_run_record(path, "adapter")
+    if run is None and require_run:
         raise MsltError(
             f"adapter: {str(path)!r} has no {RUN_FILE} (not an mslt-it run), so its template is "
             "unknown; pass --template and --allow-template-mismatch to evaluate it anyway"
         )
     base = (run or {}).get("base_model") or config.get("base_model_name_or_path")
-    return Adapter(name, path, run, base, weights_sha256(path))
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(read_user_text(path, "adapter", MAX_JSON_BYTES))
-    except (ValueError, RecursionError) as error:  # not JSON, a number too long, too deep
-        raise MsltError(f"adapter: cannot read {path}: {str(error)[:200]}") from None
-    if not isinstance(data, dict):
-        raise MsltError(f"adapter: {path} must hold a JSON object")
-    return data
+    return Adapter(name, path, run, base, weights_sha256(path, "adapter"))
 
 
 def adapter_names(paths: list[str]) -> list[str]:

@@ -9,7 +9,6 @@ once.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,7 +62,6 @@ def pretrain_base(
     text generators draw from their own seeded streams, never the global ones, so making the
     text before the seeding here gives the same weights.
     """
-    started = time.monotonic()
     from transformers import LlamaForCausalLM
 
     seed_everything(seed)
@@ -84,6 +82,6 @@ def pretrain_base(
             model, blocks, settings, seed, on_step=lambda _s, _l: progress.advance(train_task)
         )
         heldout_loss = language_model_loss(model, tokenizer, heldout_texts(langs))
-    run = (settings, blocks, losses, heldout_loss, started)
+    run = (settings, blocks, losses, heldout_loss)
     save_model(out, model, tokenizer, record, run, overwrite)
     return out

@@ -13,7 +13,6 @@ torch, transformers and tokenizers are imported inside the functions that use th
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -117,18 +116,19 @@ def save_model(
     model: Any,
     tokenizer: Any,
     record: dict[str, Any],
-    run: tuple[PretrainSettings, Any, list[float], float, float],
+    run: tuple[PretrainSettings, Any, list[float], float],
     overwrite: bool,
 ) -> None:
     """Write the model, its tokenizer and the build record (``mslt_it_tiny.json``) into place.
 
-    ``run`` is what the build measured: the settings, the packed blocks, the losses, the held-out
-    loss and when the build started.
+    ``run`` is what the build measured: the settings, the packed blocks, the losses and the
+    held-out loss. Not how long it took: the record is part of the model's identity, and the
+    same seed gives the same model, so adapters trained on it stay valid when it is rebuilt.
     """
     import torch
     from transformers import GenerationConfig
 
-    settings, blocks, losses, heldout_loss, started = run
+    settings, blocks, losses, heldout_loss = run
     model.generation_config = GenerationConfig(
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
@@ -145,7 +145,6 @@ def save_model(
         "heldout_loss": round(heldout_loss, 4),
         "parameters": sum(p.numel() for p in model.parameters()),
         "torch_version": torch.__version__,
-        "build_seconds": round(time.monotonic() - started, 1),
     }
     with atomic_directory(out, overwrite=overwrite, kind="model") as tmp:
         model.save_pretrained(tmp)

@@ -18,18 +18,13 @@ from mslt_it.identity import check_base_unchanged
 from mslt_it.io import atomic_directory, atomic_write_json, read_json
 from mslt_it.modeling import check_model_folder, load_tokenizer, model_load_errors
 from mslt_it.outputs import claim_output, first_changed, owner_kind
-from mslt_it.peft_adapters import load_adapters
+from mslt_it.peft_adapters import load_adapters, read_run_record
 from mslt_it.training.outputs import RUN_FILE, STARTED_FILE
 
 
 def base_of(adapter_dir: Path) -> tuple[str, bool, dict[str, Any] | None]:
     """(base model, trust_remote_code, run record) from run.json, else adapter_config.json."""
-    run = read_json(adapter_dir / RUN_FILE)
-    if run is None and (adapter_dir / RUN_FILE).exists():
-        raise MsltError(
-            f"adapter: {str(adapter_dir / RUN_FILE)!r} is damaged (not a JSON mapping); it "
-            "names the base model, so nothing was merged"
-        )
+    run = read_run_record(adapter_dir, "adapter")
     if run is not None and run.get("base_model"):
         return str(run["base_model"]), bool(run.get("trust_remote_code", False)), run
     adapter = read_json(adapter_dir / "adapter_config.json")
