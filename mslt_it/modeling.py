@@ -180,6 +180,63 @@ def check_device(device: str, field: str = "--device") -> str:
     return device
 
 
+LOAD_REPORT_LOGGER = "transformers.modeling_utils"
+"""Where transformers logs its LOAD REPORT, a table of the weights it could not load."""
+
+
+@contextlib.contextmanager
+def load_report_in_errors() -> Iterator[None]:
+    """Hold back transformers' LOAD REPORT while a model loads.
+
+    Weights that do not fit the config (``vocab_size`` edited) were logged as an 8-line table,
+    and then the error said only "look at the above report". The table is held; a failed load
+    raises with its rows in one line, for the caller's one-line error. A load that succeeds
+    logs the table as transformers would have.
+    """
+    import logging
+
+    held: list[logging.LogRecord] = []
+
+    def hold(record: logging.LogRecord) -> bool:
+        if "LOAD REPORT" in str(record.msg):
+            held.append(record)
+            return False
+        return True
+
+    logger = logging.getLogger(LOAD_REPORT_LOGGER)
+    logger.addFilter(hold)
+    try:
+        yield
+    except RuntimeError as error:
+        rows = report_rows(held)
+        if not rows:
+            raise
+        more = f" (and {len(rows) - 2} more)" if len(rows) > 2 else ""
+        raise RuntimeError(
+            f"the weights do not fit the model's config: {'; '.join(rows[:2])}{more}"
+        ) from error
+    else:
+        logger.removeFilter(hold)
+        for record in held:
+            logger.handle(record)
+    finally:
+        logger.removeFilter(hold)
+
+
+def report_rows(records: list[Any]) -> list[str]:
+    """``key: STATUS detail`` for each row of the held LOAD REPORT tables (colours stripped)."""
+    import re
+
+    rows = []
+    for record in records:
+        text = re.sub(r"\x1b\[[0-9;]*m", "", record.getMessage())
+        for line in text.splitlines():
+            cells = [cell.strip() for cell in line.split("|")]
+            if len(cells) >= 3 and cells[1].isupper() and cells[0] not in ("Key", ""):
+                rows.append(f"{cells[0]}: {cells[1]} {' '.join(cells[2].split())}".strip())
+    return rows
+
+
 @contextlib.contextmanager
 def loading_adapter(path: str | Path, field: str = "adapter") -> Iterator[None]:
     """Turn a failure to read an adapter's files (truncated weights, a damaged config: PEFT and

@@ -225,3 +225,19 @@ def test_analyze_names_a_model_config_that_is_a_fifo(cli, tiny_model_dir, tmp_pa
     result = within(60, lambda: cli("analyze", "--model", model, "--langs", "en,de", "--n", "4",
                                     "--out", tmp_path / "a"))  # fmt: skip
     assert_one_line_error(result, "--model:", "config.json' is a FIFO")
+
+
+def test_weights_that_do_not_fit_the_config_are_one_line(cli, tiny_model_dir, tmp_path) -> None:
+    """transformers logged an 8-line LOAD REPORT table, then said "look at the above report"."""
+    import shutil
+
+    model = tmp_path / "m"
+    shutil.copytree(tiny_model_dir, model)
+    config = json.loads((model / "config.json").read_text())
+    config["vocab_size"] = 10
+    (model / "config.json").write_text(json.dumps(config))
+    result = cli(
+        "analyze", "--model", model, "--langs", "en,de", "--n", "4", "--out", tmp_path / "a"
+    )
+    assert_one_line_error(result, "do not fit the model's config", "embed_tokens", "MISMATCH")
+    assert "LOAD REPORT" not in result.out + result.err

@@ -23,7 +23,7 @@ import numpy as np
 
 from mslt_it.errors import MsltError, allowed, first_line
 from mslt_it.files import check_regular_files
-from mslt_it.modeling import check_device, model_load_errors
+from mslt_it.modeling import check_device, load_report_in_errors, model_load_errors
 from mslt_it.peft_adapters import (
     load_adapters,
     read_adapter_config,
@@ -162,7 +162,7 @@ def load_model(model: str, device: str, dtype: Any, trust_remote_code: bool = Fa
     from transformers import AutoModelForCausalLM
 
     try:
-        with quiet_loading():
+        with quiet_loading(), load_report_in_errors():
             loaded = AutoModelForCausalLM.from_pretrained(
                 model, dtype=dtype, trust_remote_code=trust_remote_code
             )

@@ -26,7 +26,7 @@ from mslt_it.generation.base import (
     resolve_dtype,
     resolve_skip,
 )
-from mslt_it.modeling import check_device, model_load_errors
+from mslt_it.modeling import check_device, load_report_in_errors, model_load_errors
 from mslt_it.peft_adapters import load_adapters
 
 
@@ -51,9 +51,10 @@ class HFBackend:
         )
         self.dtype = resolve_dtype(options.dtype, self.device)
         try:
-            model = AutoModelForCausalLM.from_pretrained(
-                options.model, dtype=self.dtype, trust_remote_code=options.trust_remote_code
-            )
+            with load_report_in_errors():
+                model = AutoModelForCausalLM.from_pretrained(
+                    options.model, dtype=self.dtype, trust_remote_code=options.trust_remote_code
+                )
         except model_load_errors() as error:
             raise MsltError(f"model: cannot load {options.model!r}: {first_line(error)}") from None
         model.to(self.device).eval()

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from mslt_it.errors import MsltError, first_line
-from mslt_it.modeling import load_tokenizer, model_load_errors
+from mslt_it.modeling import load_report_in_errors, load_tokenizer, model_load_errors
 from mslt_it.progress import track
 from mslt_it.tasks.base import Row, Task, join_tokens
 from mslt_it.tasks.sources import open_split
@@ -83,7 +83,8 @@ def mean_embeddings(
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     try:
-        model = AutoModel.from_pretrained(model_name)
+        with load_report_in_errors():
+            model = AutoModel.from_pretrained(model_name)
     except model_load_errors() as error:
         raise MsltError(f"--model: cannot load {model_name!r}: {first_line(error)}") from None
     model.eval()

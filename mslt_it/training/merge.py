@@ -16,7 +16,12 @@ from mslt_it.errors import MsltError, first_line
 from mslt_it.files import check_regular_files
 from mslt_it.identity import check_base_unchanged
 from mslt_it.io import atomic_directory, atomic_write_json, read_json
-from mslt_it.modeling import check_model_folder, load_tokenizer, model_load_errors
+from mslt_it.modeling import (
+    check_model_folder,
+    load_report_in_errors,
+    load_tokenizer,
+    model_load_errors,
+)
 from mslt_it.outputs import claim_output, first_changed, owner_kind
 from mslt_it.peft_adapters import load_adapters, read_run_record
 from mslt_it.training.outputs import RUN_FILE, STARTED_FILE
@@ -100,9 +105,10 @@ def _merge(
     # so a damaged one is said before the base model loads
     tokenizer = load_tokenizer(str(adapter_dir), trust_remote_code, field="adapter")
     try:
-        model = AutoModelForCausalLM.from_pretrained(
-            base, dtype=dtype, trust_remote_code=trust_remote_code
-        )
+        with load_report_in_errors():
+            model = AutoModelForCausalLM.from_pretrained(
+                base, dtype=dtype, trust_remote_code=trust_remote_code
+            )
     except model_load_errors() as error:
         raise MsltError(f"model: cannot load the base {base!r}: {first_line(error)}") from None
 

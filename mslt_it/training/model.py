@@ -12,7 +12,7 @@ import importlib.util
 from typing import Any
 
 from mslt_it.errors import MsltError, allowed, first_line
-from mslt_it.modeling import model_load_errors
+from mslt_it.modeling import load_report_in_errors, model_load_errors
 
 QLORA_EXTRA = "pip install 'mslt-it[qlora]'"
 
@@ -72,7 +72,8 @@ def load_base_model(
         kwargs["quantization_config"] = quantization_config(dtype)
     kwargs.update(init_kwargs or {})
     try:
-        model = AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
+        with load_report_in_errors():
+            model = AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
     except model_load_errors() as error:
         first = first_line(error)
         raise MsltError(f"model: cannot load {name_or_path!r}: {first}") from None
