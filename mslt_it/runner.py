@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,7 @@ from mslt_it.outputs import (
     holds_anything,
     mark_owner,
     output_intact,
+    output_lock,
     owner_kind,
     remove_own_output,
 )
@@ -515,15 +517,22 @@ def _check_recipe_copy(recipe: Recipe, field: str) -> None:
 
 def claim_experiment_folder(recipe: Recipe) -> None:
     """The recipe's output folder: new, empty, or an earlier run of a recipe (never the user's),
-    with the recipe's copy written and listed in its marker (and nothing else: files the user
+    marked as an experiment (its marker lists the recipe's copy and nothing else: files the user
     keeps there stay theirs).
 
     Not locked as a whole: a Slurm array runs one task per run in it at once; each step locks
     its own folder.
     """
-
     check_experiment_folder(recipe)
     recipe.output_dir.mkdir(parents=True, exist_ok=True)
+    mark_owner(recipe.output_dir, "experiment", patterns=(RECIPE_COPY,))
+
+
+def record_recipe_copy(recipe: Recipe) -> None:
+    """Write the copy of the recipe whose steps just finished: ``recipe.yaml`` is the recipe of
+    the last run that completed. Written when the run started, a run that then stopped (another
+    process held a step, a user's file was in the way) left its recipe beside the results of
+    another."""
     text = _recipe_text(recipe)
     coming = {RECIPE_COPY: "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()}
     # Marked first, the copy listed before it is written: a kill between the two leaves a
@@ -537,13 +546,42 @@ def _recipe_text(recipe: Recipe) -> str:
 
 
 def clear_outputs_to_redo(steps: list[Step]) -> None:
-    """Remove, before any step runs, every finished output this run will make again: a step
+    """Remove, before any step runs, every finished output that will be made again: a step
     made from other inputs (stale), or one whose earlier step is to be redone (waiting). Left
     until its turn, an old report would look current after a kill between the training and
-    the report, although its numbers came from the adapters before the edit."""
+    the report, although its numbers came from the adapters before the edit.
+
+    Every step of the plan, not only those this run makes: ``--only RUN`` retrains one
+    adapter, and the evaluation and report of the old one are stale from then on, whether or
+    not a later run makes them again. Each is removed under its lock (the tasks of a Slurm
+    array clear them at once; an evaluation being written is waited for), and looked at again
+    there."""
     for step in steps:
         if (step.output / MARKER).is_file() and step.status() in ("stale", "waiting"):
-            remove_own_output(step.output, f"{step.title}: output")
+            _remove_when_free(step)
+
+
+CLEAR_WAIT_SECONDS = 30.0
+"""How long clearing a stale output waits for another process that holds it: long enough for
+another task of the array clearing it too, not for an evaluation being written (that is said)."""
+
+
+def _remove_when_free(step: Step) -> None:
+    field = f"{step.title}: output"
+    deadline = time.monotonic() + CLEAR_WAIT_SECONDS
+    while True:
+        try:
+            with output_lock(step.output, field):
+                if (step.output / MARKER).is_file() and step.status() in ("stale", "waiting"):
+                    remove_own_output(step.output, field)
+                return
+        except OutputBusy as busy:
+            if time.monotonic() > deadline:
+                raise MsltError(
+                    f"{field} {str(busy.out)!r} is to be made again, but another mslt-it process"
+                    f"{busy.holder} is writing it; wait for it to finish"
+                ) from None
+            time.sleep(0.2)
 
 
 def check_lora_targets_first(plan: Plan, steps: list[Step]) -> None:
@@ -567,7 +605,7 @@ def execute_plan(
     steps = plan.select(only)
     claim_experiment_folder(plan.recipe)
     check_lora_targets_first(plan, steps)
-    clear_outputs_to_redo(steps)
+    clear_outputs_to_redo(plan.steps)
     for step in steps:
         status = step.status()
         if status == "done":
@@ -591,3 +629,4 @@ def execute_plan(
         step.mark_done()
         if on_step:
             on_step(step, "done")
+    record_recipe_copy(plan.recipe)

@@ -985,13 +985,15 @@ def test_a_step_record_inside_a_users_folder_does_not_make_it_an_experiment(cli,
 def test_an_experiment_lists_only_its_recipe_copy_and_keeps_an_edited_one(tmp_path: Path):
     from mslt_it.io import OWNER_FILE
     from mslt_it.recipes import load_recipe
-    from mslt_it.runner import claim_experiment_folder
+    from mslt_it.runner import claim_experiment_folder, record_recipe_copy
 
     out = tmp_path / "exp"
     recipe = load_recipe(write_recipe(tmp_path / "r.yaml", ""), out)
     claim_experiment_folder(recipe)
+    record_recipe_copy(recipe)  # when the run finishes
     (out / "notes.txt").write_text("the user's")
     claim_experiment_folder(recipe)  # a re-run
+    record_recipe_copy(recipe)
     marker = json.loads((out / OWNER_FILE).read_text())
     assert marker["kind"] == "experiment" and list(marker["files"]) == ["recipe.yaml"]
     assert (out / "recipe.yaml").read_text() == recipe.path.read_text()
@@ -1006,9 +1008,9 @@ def test_an_experiment_lists_only_its_recipe_copy_and_keeps_an_edited_one(tmp_pa
 
 
 def test_a_kill_while_claiming_an_experiment_leaves_one_the_next_run_takes(tmp_path, monkeypatch):
-    """The marker comes first, listing the copy about to be written: killed between the two,
-    the folder is still known as an experiment (a copy written first would make it a folder of
-    unproven files, refused for good)."""
+    """The marker comes first (when the run starts), then the copy is listed and written (when
+    it finishes): killed between the two, the folder is still known as an experiment (a copy
+    written first would make it a folder of unproven files, refused for good)."""
     import mslt_it.runner as runner
     from mslt_it.recipes import load_recipe
 
@@ -1018,12 +1020,14 @@ def test_a_kill_while_claiming_an_experiment_leaves_one_the_next_run_takes(tmp_p
     def killed(*args, **kwargs):
         raise KeyboardInterrupt
 
+    runner.claim_experiment_folder(recipe)
     with monkeypatch.context() as patch:
         patch.setattr(runner, "atomic_write_text", killed)
         with pytest.raises(KeyboardInterrupt):
-            runner.claim_experiment_folder(recipe)
+            runner.record_recipe_copy(recipe)
     assert not (out / "recipe.yaml").exists()
     runner.claim_experiment_folder(recipe)
+    runner.record_recipe_copy(recipe)
     assert (out / "recipe.yaml").read_text() == recipe.path.read_text()
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import assert_one_line_error, hold_lock
 
+from mslt_it.errors import MsltError
 from mslt_it.identity import DATA_FILES, tree_sha256
 from mslt_it.recipes import load_recipe
 from mslt_it.runner import claim_experiment_folder, execute_plan, make_plan
@@ -484,3 +485,45 @@ def test_a_same_size_edit_with_its_time_set_back_is_hashed_again(
     os.utime(path, ns=(times.st_atime_ns, times.st_mtime_ns))
     identity._MEMORY.clear()  # another process: only the disk cache is left
     assert identity.file_sha256(path) != before
+
+
+def test_only_one_run_retrained_clears_the_old_evaluation_and_a_refused_run_keeps_the_recipe(
+    cli, tmp_path, monkeypatch
+) -> None:
+    """``run --only en`` (a Slurm array task) retrained the adapter and left the evaluation and
+    report of the old one looking current; a run that stopped at a user's file had already
+    replaced the experiment's recipe.yaml, beside results of the recipe before."""
+    recipe = small_recipe(tmp_path)
+    assert cli("run", recipe).code == 0
+    out = tmp_path / "out"
+    first = recipe.read_text()
+    assert (out / "recipe.yaml").read_text() == first
+
+    (out / "eval" / "notes.txt").write_text("mine")
+    recipe.write_text(first.replace("limit: 2", "limit: 3"))
+    assert_one_line_error(cli("run", recipe), "notes.txt")
+    assert (out / "recipe.yaml").read_text() == first  # the recipe of the results there
+    assert (out / "eval" / "notes.txt").read_text() == "mine"
+    (out / "eval" / "notes.txt").unlink()
+
+    small_recipe(tmp_path, learning_rate="2.0e-3")
+    # Another process holding the old evaluation: waited for briefly (tasks of an array clear
+    # it at once), then named; never removed under its writer.
+    from mslt_it import runner
+
+    steps = make_plan(load_recipe(recipe)).steps
+    monkeypatch.setattr(runner, "CLEAR_WAIT_SECONDS", 0.5)
+    holder = hold_lock(out / "eval", 30)
+    try:
+        with pytest.raises(MsltError, match="another mslt-it process"):
+            runner.clear_outputs_to_redo(steps)
+        assert (out / "eval" / "results.json").is_file()
+    finally:
+        holder.kill()
+        holder.wait()
+    result = cli("run", recipe, "--only", "en")
+    assert result.code == 0, result.err
+    assert not (out / "eval").exists() and not (out / "report").exists()
+    assert (out / "recipe.yaml").read_text() == recipe.read_text()
+    statuses = {s.name: s.status() for s in make_plan(load_recipe(recipe)).steps}
+    assert statuses == {"build": "done", "train": "done", "eval": "todo", "report": "waiting"}
