@@ -185,13 +185,16 @@ LOAD_REPORT_LOGGER = "transformers.modeling_utils"
 
 
 @contextlib.contextmanager
-def load_report_in_errors() -> Iterator[None]:
+def load_report_in_errors(refuse_missing: bool = True) -> Iterator[None]:
     """Hold back transformers' LOAD REPORT while a model loads.
 
     Weights that do not fit the config (``vocab_size`` edited) were logged as an 8-line table,
     and then the error said only "look at the above report". The table is held; a failed load
-    raises with its rows in one line, for the caller's one-line error. A load that succeeds
-    logs the table as transformers would have.
+    raises with its rows in one line, for the caller's one-line error. So does a load whose
+    checkpoint lacks weights the model has (``num_hidden_layers`` raised): transformers filled
+    them with random values and every number measured after meant nothing.
+    ``refuse_missing=False`` where a head may be new by design (an encoder's pooler). A load
+    that succeeds logs the table as transformers would have (unexpected weights, dropped).
     """
     import logging
 
@@ -217,6 +220,13 @@ def load_report_in_errors() -> Iterator[None]:
         ) from error
     else:
         logger.removeFilter(hold)
+        missing = [row for row in report_rows(held) if ": MISSING" in row]
+        if refuse_missing and missing:
+            more = f" (and {len(missing) - 2} more)" if len(missing) > 2 else ""
+            raise RuntimeError(
+                "the checkpoint lacks weights the model's config has (they would be random): "
+                f"{'; '.join(missing[:2])}{more}"
+            )
         for record in held:
             logger.handle(record)
     finally:

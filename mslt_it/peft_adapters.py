@@ -231,8 +231,10 @@ def read_run_record(folder: Path, field: str = "adapter") -> dict[str, Any] | No
     A finished training lists ``run.json`` in its marker, and ``base_model_identity`` in it is
     what holds an adapter to the base it was trained on (a retrained or replaced base is
     refused). With the file removed, or edited so that it no longer records that identity, the
-    check would be skipped without a word, so such an adapter is refused. Editing
-    ``base_model`` to name a moved base stays the user's right: the identity still holds it.
+    check would be skipped without a word, so such an adapter is refused; so is a record that
+    carries mslt-it's ``config_hash`` without an identity that can be compared, whatever its
+    marker says now (edited or removed). Editing ``base_model`` to name a moved base stays the
+    user's right: the identity still holds it.
     """
     path = Path(folder) / RUN_FILE
     listed = listed_files(Path(folder))
@@ -255,14 +257,20 @@ def read_run_record(folder: Path, field: str = "adapter") -> dict[str, Any] | No
         raise MsltError(
             f"{field}: {path}: base_model is {base!r:.40}; the base model's Hub id or folder"
         )
-    if (
-        listed is not None
-        and RUN_FILE in listed
-        and owner_kind(Path(folder)) == "adapter"
-        and not isinstance(run.get("base_model_identity"), dict)
-    ):
+    written_by_train = "config_hash" in run or (
+        listed is not None and RUN_FILE in listed and owner_kind(Path(folder)) == "adapter"
+    )  # mslt-it's own record, whatever its marker says now
+    if written_by_train and not usable_identity(run.get("base_model_identity")):
         raise MsltError(
             f"{field}: {path} no longer records base_model_identity (edited since training), so "
             "the base this adapter was trained on cannot be checked; restore it or train again"
         )
     return run
+
+
+def usable_identity(recorded: Any) -> bool:
+    """A ``base_model_identity`` that can be compared with a model: a folder's digest or a Hub
+    id (``{}`` or ``{"sha256": 5}`` compared with nothing, and let any base through)."""
+    return isinstance(recorded, dict) and (
+        isinstance(recorded.get("sha256"), str) or isinstance(recorded.get("hub_id"), str)
+    )

@@ -1850,9 +1850,13 @@ def _edit_run_record(folder: Path, change) -> None:
         (lambda r: r.update(base_model_identity=None), "no longer records base_model_identity"),
         (lambda r: r.update(base_model=5), "base_model is 5"),
         (None, "run.json was removed since training"),
+        (lambda r: r.update(base_model_identity={}), "no longer records base_model_identity"),
+        (lambda r: r.update(base_model_identity={"sha256": 5}), "no longer records"),
+        ("unmarked", "no longer records base_model_identity"),
     ],
-    ids=["identity-removed", "identity-null", "base-a-number", "run-json-removed"],
-)
+    ids=["identity-removed", "identity-null", "base-a-number", "run-json-removed",
+         "identity-empty", "identity-not-text", "marker-removed-too"],
+)  # fmt: skip
 def test_an_adapter_whose_base_record_was_edited_is_refused_everywhere(
     adapter, tiny_model_dir: Path, tmp_path: Path, cli, edit, fragment: str
 ) -> None:
@@ -1863,6 +1867,9 @@ def test_an_adapter_whose_base_record_was_edited_is_refused_everywhere(
     shutil.copytree(adapter[0], copy)
     if edit is None:
         (copy / "run.json").unlink()
+    elif edit == "unmarked":  # the marker too: run.json's config_hash still says it is mslt-it's
+        _edit_run_record(copy, lambda r: r.pop("base_model_identity"))
+        (copy / ".mslt-it-output.json").unlink()
     else:
         _edit_run_record(copy, edit)
     analyze = ("analyze", "--model", tiny_model_dir, "--adapter", copy, "--langs", "en,de",
@@ -1888,3 +1895,21 @@ def test_an_adapter_weights_file_that_is_a_folder_is_one_line(
     result = cli("analyze", "--model", tiny_model_dir, "--adapter", copy, "--langs", "en,de",
                  "--n", "4", "--out", tmp_path / "an")  # fmt: skip
     assert_one_line_error(result, "--adapter:", "is a folder")
+
+
+def test_merge_holds_an_adapter_to_its_recorded_base_when_run_json_names_none(
+    adapter, tiny_model_dir: Path, tmp_path: Path, cli
+) -> None:
+    """Without base_model in run.json, merge took adapter_config.json's base and dropped the
+    recorded identity with run.json: an edited adapter_config.json merged onto any model."""
+    other = tmp_path / "other"
+    assert cli("tiny-model", other, "--seed", "1").code == 0
+    copy = tmp_path / "a"
+    shutil.copytree(adapter[0], copy)
+    _edit_run_record(copy, lambda r: r.pop("base_model"))
+    config = json.loads((copy / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = str(other)
+    (copy / "adapter_config.json").write_text(json.dumps(config))
+    result = cli("merge", copy, "--out", tmp_path / "m")
+    assert_one_line_error(result, "changed since")
+    assert not (tmp_path / "m").exists()

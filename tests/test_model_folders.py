@@ -241,3 +241,11 @@ def test_weights_that_do_not_fit_the_config_are_one_line(cli, tiny_model_dir, tm
     )
     assert_one_line_error(result, "do not fit the model's config", "embed_tokens", "MISMATCH")
     assert "LOAD REPORT" not in result.out + result.err
+    # more layers than the checkpoint holds: transformers filled them with random weights
+    config["vocab_size"] = json.loads((tiny_model_dir / "config.json").read_text())["vocab_size"]
+    config["num_hidden_layers"] += 2
+    (model / "config.json").write_text(json.dumps(config))
+    result = cli("eval", "--model", model, "--task", "xnli", "--langs", "en", "--limit", "2",
+                 "--mode", "rank", "--out", tmp_path / "e")  # fmt: skip
+    assert_one_line_error(result, "lacks weights the model's config has", "MISSING")
+    assert not (tmp_path / "e").exists()

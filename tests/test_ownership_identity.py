@@ -706,8 +706,10 @@ def test_select_refuses_a_set_size_range_past_any_pool(cli) -> None:
         ("report_to=wandb", "not installed"),
         ("deepspeed=/nonexistent.json", "deepspeed"),
         ("push_to_hub=true", "the Hub is offline"),
-        ("packing_strategy=weird", "bfd, bfd_split, wrapped"),  # TRL reads it only when packing
+        ("truncation_mode=middle", "keep_end, keep_start"),  # a choice TRL lists, checked first
         ("loss_type=mse", "nll, dft, chunked_nll"),
+        ("packing_strategy=wrapped", "bfd or bfd_split"),  # crashed mslt-it's length check
+        ("dataloader_multiprocessing_context=spawn", "dataloader_num_workers >= 1"),
     ],
 )
 def test_train_refuses_sft_values_that_fail_late(cli, tiny_model_dir, tmp_path, field, fragment):

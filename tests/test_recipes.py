@@ -168,15 +168,16 @@ def test_an_unknown_mslt_it_model_fails_before_anything_runs(
 def test_a_lora_target_the_model_lacks_is_named_before_any_dataset_is_built(
     cli, tmp_path: Path, tiny_model_dir: Path
 ) -> None:
-    """It was found when the first training started, after every build (hours, on a corpus)."""
+    """It was found when the first training started, after every build (hours, on a corpus).
+    A dotted name is matched as PEFT matches it, by its whole end (``nope.q_proj`` passed
+    because its last part was a module's)."""
     path = write_recipe(tmp_path)
-    path.write_text(
-        path.read_text().replace("mslt-it:tiny}", f"{tiny_model_dir}}}")
-        + "train: {lora: {target_modules: [q_proj, qv_proj]}}\n"
-    )
-    result = cli("run", path)
-    assert_one_line_error(result, "qv_proj is not a linear module", "q_proj")
-    assert not (tmp_path / "out" / "data").exists()
+    text = path.read_text().replace("mslt-it:tiny}", f"{tiny_model_dir}}}")
+    for target in ("qv_proj", "nope.q_proj", "model.layers.99.self_attn.q_proj"):
+        path.write_text(text + f"train: {{lora: {{target_modules: [q_proj, {target}]}}}}\n")
+        result = cli("run", path)
+        assert_one_line_error(result, f"{target} is not a linear module", "q_proj")
+        assert not (tmp_path / "out" / "data").exists()
 
 
 def test_build_steps_are_skipped_when_their_inputs_are_unchanged(tmp_path: Path) -> None:

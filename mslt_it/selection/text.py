@@ -83,7 +83,7 @@ def mean_embeddings(
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     try:
-        with load_report_in_errors():
+        with load_report_in_errors(refuse_missing=False):  # an encoder's pooler may be new
             model = AutoModel.from_pretrained(model_name)
     except model_load_errors() as error:
         raise MsltError(f"--model: cannot load {model_name!r}: {first_line(error)}") from None

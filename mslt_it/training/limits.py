@@ -70,6 +70,11 @@ SFT_RULES: dict[str, Rule] = {
         "an integer >= 1, or null", lambda v: v is None or POSITIVE_INT.test(v)
     ),
     "dataloader_num_workers": NON_NEGATIVE_INT,
+    "packing_strategy": Rule(
+        "bfd or bfd_split (wrapped cuts examples mid-sequence, so neither their boundaries nor "
+        "their languages are known to the checks and curves)",
+        lambda v: v in ("bfd", "bfd_split"),
+    ),
     "dataloader_prefetch_factor": Rule(
         "an integer >= 1, or null", lambda v: v is None or POSITIVE_INT.test(v)
     ),
@@ -186,3 +191,10 @@ def check_values(
             option = OPTION_NAMES.get(f"{kind}.{name}")
             named = f"{where} ({option})" if option else where
             raise MsltError(f"{named}: must be {allowed}, got {value!r:.60}")
+    context = settings.get("dataloader_multiprocessing_context")
+    if kind == "sft" and context is not None and not settings.get("dataloader_num_workers"):
+        where = f"{prefix}.sft" if prefix else "sft"  # torch refuses it once the model loaded
+        raise MsltError(
+            f"{where}.dataloader_multiprocessing_context: only with loader processes; set "
+            "dataloader_num_workers >= 1 too, or leave it unset"
+        )

@@ -38,7 +38,8 @@ def base_of(adapter_dir: Path) -> tuple[str, bool, dict[str, Any] | None]:
             f"adapter: {str(adapter_dir)!r} has neither run.json nor an adapter_config.json "
             "naming its base model; is it the output folder of `mslt-it train`?"
         )
-    return str(adapter["base_model_name_or_path"]), False, None
+    trust = bool((run or {}).get("trust_remote_code", False))
+    return str(adapter["base_model_name_or_path"]), trust, run  # run.json's identity still holds
 
 
 def check_adapter_intact(adapter_dir: Path) -> None:

@@ -88,11 +88,10 @@ def load_base_model(
     return model
 
 
-def linear_module_names(model: Any) -> list[str]:
-    """Distinct leaf names of the model's linear layers (what LoRA can target), sorted.
-
-    Covers ``torch.nn.Linear`` and its bitsandbytes subclasses, and GPT-2-style ``Conv1D``.
-    """
+def linear_module_paths(model: Any) -> list[str]:
+    """Full names of the model's linear layers (``model.layers.0.self_attn.q_proj``): what LoRA
+    can target. Covers ``torch.nn.Linear`` and its bitsandbytes subclasses, and GPT-2-style
+    ``Conv1D``."""
     import torch
 
     kinds: tuple[type, ...] = (torch.nn.Linear,)
@@ -102,13 +101,7 @@ def linear_module_names(model: Any) -> list[str]:
         kinds += (Conv1D,)
     except ImportError:  # pragma: no cover - transformers always has it today
         pass
-    return sorted(
-        {
-            name.rsplit(".", 1)[-1]
-            for name, module in model.named_modules()
-            if name and isinstance(module, kinds)
-        }
-    )
+    return [name for name, module in model.named_modules() if name and isinstance(module, kinds)]
 
 
 def empty_model(name_or_path: str, trust_remote_code: bool) -> Any:
@@ -135,8 +128,11 @@ def check_lora_targets(name_or_path: str, trust_remote_code: bool, targets: Any)
     if isinstance(targets, str):  # PEFT reads a plain string as a regular expression: trust it
         return
     model = empty_model(name_or_path, trust_remote_code)
-    linear = linear_module_names(model)
-    missing = [t for t in targets if t.rsplit(".", 1)[-1] not in linear]
+    paths = linear_module_paths(model)
+    linear = sorted({name.rsplit(".", 1)[-1] for name in paths})
+    # PEFT's rule for a list: a module's full name is the target or ends with "." + target
+    # (``nope.q_proj`` and ``model.layers.99.self_attn.q_proj`` name no module)
+    missing = [t for t in targets if not any(n == t or n.endswith("." + t) for n in paths)]
     if missing:
         architecture = type(model).__name__
         raise MsltError(
