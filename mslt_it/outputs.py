@@ -279,6 +279,12 @@ STAGING = ".final.tmp"
 working file: hidden, ``.tmp``)."""
 
 
+WORKING_FOLDER_NAMES = (".chunks", STAGING)
+"""Folders inside an output that mslt-it clears as its own working space (an evaluation's saved
+chunks, the staging folder): never an output's own ``--out``, where a later run of the output
+around it would clear the user's files with them."""
+
+
 def fresh_staging(folder: Path, name: str = STAGING) -> Path:
     """An empty staging folder ``name`` in ``folder``: a killed run's is cleared (the caller
     holds ``folder``'s lock, which keeps live writers out)."""
@@ -662,6 +668,13 @@ def check_destination(
         raise MsltError(f"{field}: an empty path; give a folder")
     out = Path(out)
     check_path_names(out, field)
+    reserved = [part for part in out.parts if part in WORKING_FOLDER_NAMES]
+    if reserved or any(part.startswith(".") and ".mslt-" in part for part in out.parts):
+        name = reserved[0] if reserved else next(p for p in out.parts if ".mslt-" in p)
+        raise MsltError(
+            f"{field}: {_describe(out)} is inside {name!r}, a folder mslt-it clears as its own "
+            "working space; choose another folder"
+        )
     if out.is_symlink() and not out.exists():
         target = str(os.readlink(out))
         try:

@@ -877,3 +877,92 @@ def test_a_link_where_an_output_stages_its_files_is_removed_not_followed(tmp_pat
     staged = fresh_staging(out)
     assert not staged.exists() and not staged.is_symlink()
     assert (mine / "thesis.txt").read_text() == "mine"
+
+
+def test_a_rerun_evaluation_never_reads_or_replaces_an_edited_file(
+    cli, tiny_model_dir, tmp_path
+) -> None:
+    """Run again (here with another seed, which re-scores), an evaluation read predictions
+    edited by hand as its own and sealed them, and replaced an edited results.json."""
+    out = tmp_path / "ev"
+    args = ("eval", "--model", tiny_model_dir, "--task", "xnli", "--langs", "en", "--limit", "4",
+            "--mode", "rank", "--out", out, *FAST)  # fmt: skip
+    assert cli(*args).code == 0
+    rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    edited = "".join(json.dumps({**row, "correct": True}) + "\n" for row in rows)
+    (out / "predictions.jsonl").write_text(edited)
+    before = snapshot(out)
+    result = cli(*args, "--seed", "5")
+    assert_one_line_error(result, "predictions.jsonl", "edited since")
+    assert snapshot(out) == before
+    assert_one_line_error(cli(*args, "--seed", "5", "--overwrite"), "predictions.jsonl")
+    assert snapshot(out) == before  # --overwrite never takes the user's edit either
+    (out / "predictions.jsonl").unlink()
+    assert cli(*args, "--seed", "5", "--overwrite").code == 0
+    assert (out / "predictions.jsonl").read_text() != edited
+
+
+@pytest.mark.parametrize("inside", [".chunks", ".final.tmp", ".results.json.mslt-x.tmp"])
+def test_no_output_goes_where_mslt_it_clears_its_working_files(
+    cli, tiny_model_dir, tmp_path, inside: str
+) -> None:
+    """A report written into an evaluation's .chunks (or its staging folder) was removed, with
+    the user's notes beside it, by the next run of that evaluation."""
+    out = tmp_path / "ev"
+    args = ("eval", "--model", tiny_model_dir, "--task", "xnli", "--langs", "en", "--limit", "2",
+            "--mode", "rank", "--out", out, *FAST)  # fmt: skip
+    assert cli(*args).code == 0
+    result = cli("report", out, "--out", out / inside / "report")
+    assert_one_line_error(result, "--out", inside, "working space")
+    assert not (out / inside).exists()
+
+
+def test_an_evaluation_removes_only_its_own_chunk_files(tmp_path) -> None:
+    from mslt_it.evaluation.store import RunStore
+
+    store = RunStore(tmp_path, {"a": 1})
+    store.prepare(overwrite=False)
+    store.save_chunk("xnli", "en", 0, [{"id": "x"}])
+    (store.chunks / "mine.txt").write_text("the user's")
+    store.drop_chunks()
+    assert sorted(p.name for p in store.chunks.iterdir()) == ["mine.txt"]
+    (store.chunks / "mine.txt").unlink()
+    store.drop_chunks()
+    assert not store.chunks.exists()
+
+
+def test_an_evaluation_of_other_runs_is_not_added_to(cli, tiny_model_dir, tmp_path) -> None:
+    """An adapter evaluated into a folder (its results at the top), then the adapter with the
+    base (a study, a folder per run): the first results stayed beside the study's, with
+    another limit, and a report read both."""
+    from test_eval_support import study_adapters
+
+    out = tmp_path / "ev"
+    adapter = study_adapters(tiny_model_dir)["a1"]
+    common = ("--model", tiny_model_dir, "--adapter", adapter, "--task", "xnli", "--langs", "en",
+              "--mode", "rank", "--out", out, *FAST)  # fmt: skip
+    assert cli("eval", "--limit", "2", *common).code == 0
+    before = snapshot(out)
+    result = cli("eval", "--limit", "3", "--include-base", *common)
+    assert_one_line_error(result, "holds an evaluation of other runs", "--overwrite")
+    assert snapshot(out) == before
+    assert cli("eval", "--limit", "3", "--include-base", *common, "--overwrite").code == 0
+
+
+def test_a_resumed_evaluation_trusts_only_a_chunk_as_it_was_written(tmp_path) -> None:
+    """A chunk with "correct" set by hand (its ids unchanged) was read on resume and scored."""
+    from mslt_it.evaluation.store import RunStore, read_jsonl
+
+    store = RunStore(tmp_path, {"a": 1})
+    store.prepare(overwrite=False)
+    records = [{"id": "r0", "correct": False, "output": "a\u2028b\u0085c"}, {"id": "r1"}]
+    store.save_chunk("xnli", "en", 0, records)
+    assert store.load_chunk("xnli", "en", 0, ["r0", "r1"]) == records  # U+2028 read as text
+    store.save_chunk("xnli", "en", 1, [])
+    assert store.load_chunk("xnli", "en", 1, []) == []
+    path = store.chunk_path("xnli", "en", 0)
+    path.write_text(path.read_text().replace('"correct": false', '"correct": true'))
+    assert store.load_chunk("xnli", "en", 0, ["r0", "r1"]) is None  # predicted again
+    (tmp_path / "p.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n"
+                                              for r in records))  # fmt: skip
+    assert read_jsonl(tmp_path / "p.jsonl") == records

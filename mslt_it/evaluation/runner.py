@@ -46,8 +46,10 @@ from mslt_it.modeling import check_device
 from mslt_it.outputs import (
     OWNER_FILE,
     claim_output,
+    first_changed,
     fresh_staging,
     holds_anything,
+    listed_files,
     mark_finished,
     mark_owner,
     move_in_listed,
@@ -97,12 +99,46 @@ def evaluate(
     with claim_output(out, kind="evaluation", overwrite=overwrite, inputs=inputs, existing_ok=True):
         if overwrite and out.is_dir() and holds_anything(out):
             remove_own_output(out, "--out")  # the whole earlier evaluation goes
+        check_unedited(out)
+        if not restart_changed:  # the recipe runner clears an evaluation of other runs itself
+            check_same_runs(plan, out)
         try:
             return _evaluate(plan, out, overwrite or restart_changed, backend, restart_changed)
         except MsltError:
             if created and not saved_predictions(out):
                 shutil.rmtree(out, ignore_errors=True)  # a bad row, found before any work
             raise
+
+
+def check_unedited(out: Path) -> None:
+    """A finished evaluation's files are read again when it is run again (a seed or the
+    bootstrap changed: it re-scores): one edited since it wrote them (predictions marked
+    correct by hand) was scored and sealed as the evaluation's own, and an edited results.json
+    was replaced without a word. An edited file is the user's: it is neither read nor
+    replaced, by ``--overwrite`` neither (a removed one is left to the other checks)."""
+    changed = first_changed(out) if out.is_dir() else None
+    if changed is not None and (out / changed).exists():
+        raise MsltError(
+            f"--out: {str(out / changed)!r} was edited since this evaluation wrote it, so it is "
+            "yours now and is neither read nor replaced; move it out of the folder or choose "
+            "another --out"
+        )
+
+
+def check_same_runs(plan: EvalPlan, out: Path) -> None:
+    """An earlier evaluation in ``out`` of other runs is not added to: one adapter evaluated
+    there (its results at the top) and then the adapter with the base (a study, a folder per
+    run) left results of two limits side by side, and two models evaluated there and then
+    another pair kept the old model's results beside the new ones; a report read them all."""
+    listed = listed_files(out) if out.is_dir() else None
+    earlier = {Path(name).parent.as_posix() for name in listed or {} if Path(name).name == RESULTS}
+    wanted = {run.folder.relative_to(out).as_posix() for run in plan.runs}
+    if earlier and earlier != wanted:
+        shown = ", ".join(sorted(name if name != "." else "one run at the top" for name in earlier))
+        raise MsltError(
+            f"--out: {str(out)!r} holds an evaluation of other runs ({shown}); pass --overwrite "
+            "to evaluate again or choose another --out"
+        )
 
 
 def saved_predictions(out: Path) -> bool:

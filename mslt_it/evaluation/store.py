@@ -14,8 +14,10 @@ the chunks are removed. ``results.json`` holds no wall-clock fields (timings go 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import re
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +28,8 @@ from mslt_it.files import read_user_bytes
 from mslt_it.io import atomic_write_json, atomic_write_text, read_json, to_json
 
 CHUNKS = ".chunks"
+CHUNK_SEAL = "chunk_sha256"
+"""The key of a chunk file's last line: the SHA-256 of the lines before it."""
 SETTINGS = "settings.json"
 PREDICTIONS = "predictions.jsonl"
 RESULTS = "results.json"
@@ -104,15 +108,26 @@ class RunStore:
         if not path.is_file():
             return None
         try:
-            records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-        except (OSError, ValueError, RecursionError):
+            text = path.read_text(encoding="utf-8")
+            # split at "\n" only: an output may hold U+2028, which str.splitlines splits at
+            head, _, seal_line = text.removesuffix("\n").rpartition("\n")
+            body = head + "\n" if head else ""
+            recorded = json.loads(seal_line).get(CHUNK_SEAL) if text.endswith("\n") else None
+            if recorded != hashlib.sha256(body.encode("utf-8")).hexdigest():
+                return None  # edited (a "correct" set by hand), cut short, or of an older version
+            records = [json.loads(line) for line in body.split("\n")[:-1]]
+        except (OSError, ValueError, RecursionError, AttributeError):
             return None
         if [r.get("id") for r in records] != list(ids):
             return None
         return records
 
     def save_chunk(self, task: str, lang: str, index: int, records: Sequence[dict]) -> None:
-        atomic_write_text(self.chunk_path(task, lang, index), jsonl(records))
+        """Write a chunk sealed by the digest of its lines (a last line of its own): a resumed
+        run trusts only a chunk as it was written, and predicts an edited one again."""
+        body = jsonl(records)
+        seal_line = json.dumps({CHUNK_SEAL: hashlib.sha256(body.encode("utf-8")).hexdigest()})
+        atomic_write_text(self.chunk_path(task, lang, index), f"{body}{seal_line}\n")
 
     def finish(
         self,
@@ -137,8 +152,25 @@ class RunStore:
             atomic_write_json(into / TIMINGS, timings)
 
     def drop_chunks(self) -> None:
-        """The saved chunks, once predictions.jsonl holds them."""
-        shutil.rmtree(self.chunks, ignore_errors=True)
+        """The saved chunks, once predictions.jsonl holds them: the files this store names (its
+        settings, ``<task>.<lang>.<n>.jsonl``, a chunk being written), then the folder if that
+        left it empty. Anything else found there is not mslt-it's to remove."""
+        if not self.chunks.is_dir() or self.chunks.is_symlink():
+            return
+        for path in self.chunks.iterdir():
+            if path.is_file() and not path.is_symlink() and is_chunk_file(path.name):
+                path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # not empty: the user's files stay with it
+            self.chunks.rmdir()
+
+
+def is_chunk_file(name: str) -> bool:
+    """A name :class:`RunStore` gives a file in its chunks folder (or a temporary of one)."""
+    temporary = name.startswith(".") and ".mslt-" in name and name.endswith(".tmp")
+    return name == SETTINGS or bool(CHUNK_NAME.fullmatch(name)) or temporary
+
+
+CHUNK_NAME = re.compile(r"[^/]+\.[^./]+\.\d{5}\.jsonl")
 
 
 INPUT_NAMES = {
@@ -197,7 +229,8 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     except UnicodeDecodeError:
         raise MsltError(f"predictions: {path} is not UTF-8 text (a binary file?)") from None
     records = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # "\n" only: a record's text may hold U+2028 or U+0085, which str.splitlines splits at
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
