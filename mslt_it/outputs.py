@@ -285,6 +285,23 @@ chunks, the staging folder): never an output's own ``--out``, where a later run 
 around it would clear the user's files with them."""
 
 
+TEMPORARY_NAMES = (".*.mslt-*.tmp", ".*.mslt-*.old")
+"""How :func:`mslt_it.io.temporary_prefix` names a file or folder being written or replaced."""
+
+
+def check_not_working_space(out: Path, field: str) -> None:
+    """``out`` is not, and is not inside, a working folder of an mslt-it output (its
+    ``.chunks``, its staging folder, a temporary ``.name.mslt-….tmp``)."""
+    parts = Path(out).parts
+    for index, part in enumerate(parts):
+        working = part in WORKING_FOLDER_NAMES or matches_layout(part, TEMPORARY_NAMES)
+        if working and owner_kind(Path(*parts[:index])) is not None:
+            raise MsltError(
+                f"{field}: {_describe(Path(out))} is inside {part!r}, a folder mslt-it clears as "
+                "its own working space; choose another folder"
+            )
+
+
 def fresh_staging(folder: Path, name: str = STAGING) -> Path:
     """An empty staging folder ``name`` in ``folder``: a killed run's is cleared (the caller
     holds ``folder``'s lock, which keeps live writers out)."""
@@ -668,13 +685,7 @@ def check_destination(
         raise MsltError(f"{field}: an empty path; give a folder")
     out = Path(out)
     check_path_names(out, field)
-    reserved = [part for part in out.parts if part in WORKING_FOLDER_NAMES]
-    if reserved or any(part.startswith(".") and ".mslt-" in part for part in out.parts):
-        name = reserved[0] if reserved else next(p for p in out.parts if ".mslt-" in p)
-        raise MsltError(
-            f"{field}: {_describe(out)} is inside {name!r}, a folder mslt-it clears as its own "
-            "working space; choose another folder"
-        )
+    check_not_working_space(out, field)
     if out.is_symlink() and not out.exists():
         target = str(os.readlink(out))
         try:

@@ -915,6 +915,8 @@ def test_no_output_goes_where_mslt_it_clears_its_working_files(
     result = cli("report", out, "--out", out / inside / "report")
     assert_one_line_error(result, "--out", inside, "working space")
     assert not (out / inside).exists()
+    # the same name outside any output of mslt-it's is only a name
+    assert cli("report", out, "--out", tmp_path / inside / "report").code == 0
 
 
 def test_an_evaluation_removes_only_its_own_chunk_files(tmp_path) -> None:
