@@ -553,9 +553,9 @@ def clear_outputs_to_redo(steps: list[Step]) -> None:
 
     Every step of the plan, not only those this run makes: ``--only RUN`` retrains one
     adapter, and the evaluation and report of the old one are stale from then on, whether or
-    not a later run makes them again. Each is removed under its lock (the tasks of a Slurm
-    array clear them at once; an evaluation being written is waited for), and looked at again
-    there."""
+    not a later run makes them again. Each is removed under its lock, and looked at again
+    there: the tasks of a Slurm array clear them at once, so a held one is waited for briefly
+    (:data:`CLEAR_WAIT_SECONDS`), then named."""
     for step in steps:
         if (step.output / MARKER).is_file() and step.status() in ("stale", "waiting"):
             _remove_when_free(step)
