@@ -214,23 +214,25 @@ def load_report_in_errors(refuse_missing: bool = True) -> Iterator[None]:
         rows = report_rows(held)
         if not rows:
             raise
-        more = f" (and {len(rows) - 2} more)" if len(rows) > 2 else ""
-        raise RuntimeError(
-            f"the weights do not fit the model's config: {'; '.join(rows[:2])}{more}"
-        ) from error
+        raise RuntimeError(f"the weights do not fit the model's config: {brief(rows)}") from error
     else:
         logger.removeFilter(hold)
         missing = [row for row in report_rows(held) if ": MISSING" in row]
         if refuse_missing and missing:
-            more = f" (and {len(missing) - 2} more)" if len(missing) > 2 else ""
             raise RuntimeError(
                 "the checkpoint lacks weights the model's config has (they would be random): "
-                f"{'; '.join(missing[:2])}{more}"
+                f"{brief(missing)}"
             )
         for record in held:
             logger.handle(record)
     finally:
         logger.removeFilter(hold)
+
+
+def brief(rows: list[str]) -> str:
+    """The first two rows of a report, and how many more, for a one-line error."""
+    more = f" (and {len(rows) - 2} more)" if len(rows) > 2 else ""
+    return "; ".join(rows[:2]) + more
 
 
 def report_rows(records: list[Any]) -> list[str]:

@@ -285,8 +285,11 @@ chunks, the staging folder): never an output's own ``--out``, where a later run 
 around it would clear the user's files with them."""
 
 
-TEMPORARY_NAMES = (".*.mslt-*.tmp", ".*.mslt-*.old")
-"""How :func:`mslt_it.io.temporary_prefix` names a file or folder being written or replaced."""
+TEMPORARY_FILE = ".*.mslt-*.tmp"
+"""How :func:`mslt_it.io.temporary_prefix` names a file or folder being written."""
+
+TEMPORARY_NAMES = (TEMPORARY_FILE, ".*.mslt-*.old")
+"""The same, and a folder being replaced."""
 
 
 def check_not_working_space(out: Path, field: str) -> None:

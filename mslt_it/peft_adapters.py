@@ -237,9 +237,12 @@ def read_run_record(folder: Path, field: str = "adapter") -> dict[str, Any] | No
     user's right: the identity still holds it.
     """
     path = Path(folder) / RUN_FILE
-    listed = listed_files(Path(folder))
+    # a finished training of mslt-it's: its marker lists run.json
+    listed_by_marker = owner_kind(Path(folder)) == "adapter" and RUN_FILE in (
+        listed_files(Path(folder)) or {}
+    )
     if not path.exists() and not path.is_symlink():
-        if owner_kind(Path(folder)) == "adapter" and listed is not None and RUN_FILE in listed:
+        if listed_by_marker:
             raise MsltError(
                 f"{field}: {str(folder)!r} is mslt-it's adapter, but its {RUN_FILE} was removed "
                 "since training, and with it the record of the base model it was trained on; "
@@ -257,9 +260,7 @@ def read_run_record(folder: Path, field: str = "adapter") -> dict[str, Any] | No
         raise MsltError(
             f"{field}: {path}: base_model is {base!r:.40}; the base model's Hub id or folder"
         )
-    written_by_train = "config_hash" in run or (
-        listed is not None and RUN_FILE in listed and owner_kind(Path(folder)) == "adapter"
-    )  # mslt-it's own record, whatever its marker says now
+    written_by_train = listed_by_marker or "config_hash" in run  # whatever its marker says now
     if written_by_train and not usable_identity(run.get("base_model_identity")):
         raise MsltError(
             f"{field}: {path} no longer records base_model_identity (edited since training), so "

@@ -25,7 +25,8 @@ from typing import Any
 
 from mslt_it.errors import MsltError
 from mslt_it.files import read_user_bytes
-from mslt_it.io import atomic_write_json, atomic_write_text, read_json, to_json
+from mslt_it.io import atomic_write_json, atomic_write_text, matches_layout, read_json, to_json
+from mslt_it.outputs import TEMPORARY_FILE
 
 CHUNKS = ".chunks"
 CHUNK_SEAL = "chunk_sha256"
@@ -166,8 +167,11 @@ class RunStore:
 
 def is_chunk_file(name: str) -> bool:
     """A name :class:`RunStore` gives a file in its chunks folder (or a temporary of one)."""
-    temporary = name.startswith(".") and ".mslt-" in name and name.endswith(".tmp")
-    return name == SETTINGS or bool(CHUNK_NAME.fullmatch(name)) or temporary
+    return (
+        name == SETTINGS
+        or bool(CHUNK_NAME.fullmatch(name))
+        or matches_layout(name, (TEMPORARY_FILE,))
+    )
 
 
 CHUNK_NAME = re.compile(r"[^/]+\.[^./]+\.\d{5}\.jsonl")

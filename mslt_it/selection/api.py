@@ -324,23 +324,23 @@ def load_results_csv(
             f"{allowed(columns) if columns else 'none'}"
         )
     results = []
-    first_line: dict[tuple[str, ...], int] = {}
+    seen_on: dict[tuple[str, ...], int] = {}
     for line, row in records:
-        sources = list(parse_sources(row.get("sources") or "", f"{where}:{line}"))
+        key = parse_sources(row.get("sources") or "", f"{where}:{line}")  # sorted
+        sources = list(key)
         if not sources:
             raise MsltError(f"--evaluate: {path}:{line}: sources is empty")
         if task is not None:
             check_languages(
                 get_task(task) if isinstance(task, str) else task, sources, f"{where}:{line}"
             )
-        key = tuple(sorted(sources))
-        if key in first_line:
+        if key in seen_on:
             raise MsltError(
-                f"{where}:{line}: set {'+'.join(key)} is also on line {first_line[key]}; "
+                f"{where}:{line}: set {'+'.join(key)} is also on line {seen_on[key]}; "
                 "--evaluate takes one score per set (average repeated runs; a score per target "
                 "language is what --fit reads)"
             )
-        first_line[key] = line
+        seen_on[key] = line
         results.append((sources, parse_score(row.get("score"), f"--evaluate: {path}:{line}")))
     sizes = sorted({len(sources) for sources, _ in results})
     if task is not None and len(sizes) > 1:
