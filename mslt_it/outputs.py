@@ -825,6 +825,17 @@ def marked_output(path: Path, levels: int = 3) -> Path | None:
     return None
 
 
+def changed_since_written(path: Path, kind: str) -> bool:
+    """Whether ``path`` lies in an output of ``kind`` whose marker lists it, and it was changed
+    or removed since (what mslt-it wrote is known only there; elsewhere nothing can tell)."""
+    folder = marked_output(path)
+    if folder is None or owner_kind(folder) != kind:
+        return False
+    listed = listed_files(folder) or {}
+    name = Path(path).absolute().relative_to(folder).as_posix()
+    return name in listed and not fingerprint_matches(Path(path), listed[name], by_size=True)
+
+
 def record_file(path: Path) -> None:
     """Add a file mslt-it just wrote into one of its outputs (``score``'s rescored.json in an
     evaluation, or in one of its runs' subfolders) to that output's marker, so replacing it

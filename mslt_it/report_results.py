@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 
 from mslt_it.errors import MsltError
-from mslt_it.evaluation.store import CHUNKS
+from mslt_it.evaluation.store import CHUNKS, PREDICTIONS
 from mslt_it.files import read_user_text
-from mslt_it.outputs import ANALYSIS_KIND, read_sealed_json
+from mslt_it.outputs import ANALYSIS_KIND, changed_since_written, read_sealed_json
 
 
 @dataclass(frozen=True)
@@ -172,6 +172,7 @@ def load_results(paths: list[Path]) -> Results:
     scores: list[Score] = []
     sanity: dict[str, dict[str, Any]] = {}
     for path, data, name in zip(files, documents, names, strict=True):
+        check_as_written(path)
         own = scores_of(data, path, name)
         if not own:  # a run without a score has no row, no sources, nothing to compare
             raise MsltError(f"run dir: {path} holds no per-language scores (its tasks are empty)")
@@ -195,6 +196,20 @@ def load_results(paths: list[Path]) -> Results:
     unfinished = tuple(find_unfinished(paths))
     documents_read = {**inside, **beside}
     return Results(scores, synthetic, analyses, unfinished, found, sanity, read, documents_read)
+
+
+def check_as_written(results_file: Path) -> None:
+    """A results.json (or the predictions.jsonl beside it) that ``mslt-it eval`` wrote and that
+    was changed since is not reported: the checks that the two agree pass when both are edited
+    together (predictions copied from another run, rows marked correct by hand, a language cut
+    from both), and the report would show numbers no model scored. A file in no evaluation's
+    folder is the user's own and is only checked for agreement."""
+    for path in (results_file, results_file.parent / PREDICTIONS):
+        if changed_since_written(path, "evaluation"):
+            raise MsltError(
+                f"run dir: {path} was changed or removed since mslt-it eval wrote it, so its "
+                "scores are not the evaluation's; restore it, or evaluate again into another --out"
+            )
 
 
 def analyses_beside(paths: list[Path], documents: list[dict[str, Any]]) -> dict[Path, Any]:

@@ -295,6 +295,46 @@ def test_score_reparses_with_the_current_label_words(cli, tiny_model_dir, tmp_pa
 # -------------------------------------------------------------------------------- templates
 
 
+def test_a_report_refuses_an_evaluation_edited_where_both_files_still_agree(
+    cli, tiny_model_dir, tmp_path
+):
+    """Rows marked correct by hand in predictions.jsonl and the score raised to match in
+    results.json pass every agreement check; only the evaluation's marker knows neither is
+    what mslt-it eval wrote. The same files outside an evaluation are the user's own."""
+    out = tmp_path / "ev"
+    args = ["eval", "--model", tiny_model_dir, "--task", "xnli", "--langs", "en,fr", "--mode",
+            "rank", "--out", out, *FAST]  # fmt: skip
+    assert cli(*args).code == 0
+    assert cli("report", out, "--out", tmp_path / "r0").code == 0
+    original = (out / "results.json").read_text(), (out / "predictions.jsonl").read_text()
+
+    rows = [json.loads(line) for line in original[1].splitlines()]
+    for row in (row for row in rows if row["lang"] == "en"):
+        row.update(correct=True, output=row["gold"], parsed=row["gold"], invalid=False)
+    results = json.loads(original[0])
+    english = results["tasks"]["xnli"]["languages"]["en"]
+    english.update(score=100.0, ci95=[100.0, 100.0])
+    (out / "predictions.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    (out / "results.json").write_text(json.dumps(results))
+    mine = tmp_path / "mine"
+    shutil.copytree(out, mine)
+    (mine / ".mslt-it-output.json").unlink()
+
+    result = cli("report", out, "--out", tmp_path / "r1")
+    assert_one_line_error(result, "results.json was changed or removed since mslt-it eval")
+    assert not (tmp_path / "r1").exists()
+    (out / "results.json").write_text(original[0])  # predictions still edited
+    result = cli("report", out, "--out", tmp_path / "r2")
+    assert_one_line_error(result, "predictions.jsonl was changed or removed since mslt-it eval")
+    (out / "predictions.jsonl").unlink()
+    assert_one_line_error(cli("report", out, "--out", tmp_path / "r3"), "changed or removed")
+    (out / "predictions.jsonl").write_text(original[1])
+    assert cli("report", out, "--out", tmp_path / "r4").code == 0
+    result = cli("report", mine, "--out", tmp_path / "r5")  # no evaluation's: the user's own
+    assert result.code == 0, result.err
+    assert "| 100.0" in (tmp_path / "r5" / "report.md").read_text()
+
+
 def test_template_other_than_the_adapters_needs_an_explicit_override(cli, adapters, tmp_path):
     args = ["eval", "--adapter", adapters["a1"], "--task", "xnli", "--langs", "de"]
     result = cli(*args, "--template", "xnli/native", "--out", tmp_path / "a")
