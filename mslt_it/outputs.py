@@ -464,13 +464,17 @@ def check_not_an_input(
     for instead (``folder``, ``file``).
     """
     target = resolved_path(out, field)
+    sources: list[Path] = []
     for given in inputs:
         if given is None or str(given) == "":
             continue
         source = Path(given).expanduser()
         if not source.exists():
             continue  # a Hub id, or an input checked (and reported) by its own option
-        source = source.resolve()
+        sources.append(source.resolve())
+        if sources[-1].is_dir():
+            sources += linked_folders(sources[-1])
+    for source in sources:
         if target == source:
             raise MsltError(
                 f"{field}: {_describe(out)} is an input of this command; inputs are "
@@ -487,6 +491,44 @@ def check_not_an_input(
                 f"{_describe(source)}; inputs are never written to, choose another "
                 "folder"
             )
+
+
+LINK_SEARCH_DEPTH = 3
+"""How deep :func:`linked_folders` looks: a data folder is ``DIR/<task>/<lang>/<split>``."""
+
+LINK_SEARCH_ENTRIES = 20_000
+"""Entries :func:`linked_folders` reads at most (a data folder of every task and language
+holds a few thousand)."""
+
+
+def linked_folders(folder: Path) -> list[Path]:
+    """The folders that links inside an input folder lead to: read through the link
+    (``data/claims`` pointing elsewhere), they are inputs too, and an ``--out`` inside one lay
+    inside the data it read."""
+    found: list[Path] = []
+    level, seen = [folder], 0
+    for _ in range(LINK_SEARCH_DEPTH):
+        deeper: list[Path] = []
+        for parent in level:
+            try:
+                entries = list(os.scandir(parent))
+            except OSError:
+                continue
+            for entry in entries:
+                seen += 1
+                if seen > LINK_SEARCH_ENTRIES:
+                    return found
+                try:
+                    if entry.is_symlink():
+                        linked = Path(entry.path).resolve()
+                        if linked.is_dir():
+                            found.append(linked)
+                    elif entry.is_dir():
+                        deeper.append(Path(entry.path))
+                except (OSError, RuntimeError):
+                    continue  # a loop or a link to nothing: read as no folder
+        level = deeper
+    return found
 
 
 def check_replaceable(out: Path, kind: str, overwrite: bool, field: str) -> None:
@@ -675,6 +717,20 @@ def check_path_names(path: Path, field: str) -> None:
         )
 
 
+def check_reachable(out: Path, field: str) -> None:
+    """``out`` can be looked at: a folder on the way that this user may not enter
+    (``/proc/1/root/…``) made the first look at it an error without the option's name."""
+    try:
+        out.lstat()
+    except (FileNotFoundError, NotADirectoryError):
+        return  # not there yet (or under a file): the checks below say so
+    except OSError as error:
+        raise MsltError(
+            f"{field}: cannot reach {_describe(out)} ({error.strerror or error}); give a folder "
+            "you may write to"
+        ) from None
+
+
 def check_destination(
     out: str | Path,
     *,
@@ -689,6 +745,7 @@ def check_destination(
     out = Path(out)
     check_path_names(out, field)
     check_not_working_space(out, field)
+    check_reachable(out, field)
     if out.is_symlink() and not out.exists():
         target = str(os.readlink(out))
         try:

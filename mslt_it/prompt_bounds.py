@@ -20,7 +20,8 @@ or evaluating. A prompt template and a task definition's expressions (``choices`
   the main thread; elsewhere the other bounds still apply);
 - memory: a ``MemoryError`` or ``RecursionError`` is named, never an empty reason;
 - values: an object reached (a method, a generator) may be called or iterated, never become
-  text, and ``int``/``float`` read a number or refuse (:mod:`mslt_it.template_values`).
+  text, and ``int``/``float`` read a number or refuse (:mod:`mslt_it.template_values`); a set
+  (``row.keys() - ['id']``) is sorted, as its own order changes from process to process.
 """
 
 from __future__ import annotations
@@ -243,6 +244,16 @@ def _check_number(value: Any) -> None:
         raise RenderLimitError(
             f"a computed value has {len(value):,} items (at most {MAX_CHARACTERS:,})"
         )
+
+
+def in_fixed_order(items: set[Any] | frozenset[Any]) -> list[Any]:
+    """A set (``row.keys() - ['id']``) as a sorted list: a set of text iterates in another order
+    in each process (hash randomisation), so the same row and template gave other prompts and
+    another fingerprint from run to run."""
+    try:
+        return sorted(items)
+    except TypeError:  # mixed kinds (1 and 'a'): ordered by their text, still the same each run
+        return sorted(items, key=lambda item: (type(item).__name__, repr(item)))
 
 
 # -------------------------------------------------------------------------------- filters
@@ -485,7 +496,7 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
     """The immutable sandbox with arithmetic, amplifying filters, string methods and ``~``
     checked (see the module's docstring)."""
 
-    intercepted_binops = frozenset({"*", "**", "%", "+"})
+    intercepted_binops = frozenset({"*", "**", "%", "+", "-"})
     code_generator_class = _BoundedCodeGenerator
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -531,6 +542,8 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
                     )
             return left + right
         result = super().call_binop(context, operator, left, right)
+        if isinstance(result, set | frozenset):
+            result = in_fixed_order(result)
         _check_number(result)
         if operator != "**":
             _Work.spend(_size(result), f"'{operator}'")

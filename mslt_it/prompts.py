@@ -33,10 +33,10 @@ from typing import Any, Literal
 
 import jinja2
 from jinja2 import meta
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from mslt_it.errors import MsltError, allowed
-from mslt_it.files import listed, resolved_path
+from mslt_it.files import control_character, listed, resolved_path
 from mslt_it.paths import PROMPTS_DIR, shipped_folder
 from mslt_it.prompt_bounds import (
     ENVIRONMENT,
@@ -81,6 +81,19 @@ class TemplateFile(BaseModel):
     verbalizers: dict[str, str] | None = None
     languages: list[str] | None = None
     by_lang: dict[str, LanguageOverride] = {}
+
+    @field_validator("id")
+    @classmethod
+    def _printable_id(cls, value: str) -> str:
+        """An id is printed in titles, tables and manifests: a control character in it (an
+        escape from the file's name) reached the terminal raw."""
+        character = control_character(value)
+        if character is not None:
+            raise ValueError(
+                f"holds the control character {character!r}; an id is <task>/<name> in "
+                "printable characters"
+            )
+        return value
 
 
 _ENVIRONMENT = ENVIRONMENT

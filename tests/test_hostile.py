@@ -1913,3 +1913,20 @@ def test_merge_holds_an_adapter_to_its_recorded_base_when_run_json_names_none(
     result = cli("merge", copy, "--out", tmp_path / "m")
     assert_one_line_error(result, "changed since")
     assert not (tmp_path / "m").exists()
+
+
+def test_an_out_that_cannot_be_reached_names_the_option(monkeypatch, tmp_path: Path) -> None:
+    """A folder on the way this user may not enter (``/proc/1/root/…``) made the first look at
+    ``--out`` a bare ``cannot write or read`` without the option's name."""
+    from mslt_it.outputs import check_destination
+
+    real = Path.lstat
+
+    def refused(self: Path, *args, **kwargs):
+        if self.name == "zz":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "lstat", refused)
+    with pytest.raises(MsltError, match=r"^--out: cannot reach .*zz' \(Permission denied\)"):
+        check_destination(tmp_path / "zz")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -70,6 +72,71 @@ def test_build_and_eval_never_write_into_the_task_or_prompt_folders(
     assert not (tasks / "out").exists() and not (prompts / "out").exists()
 
 
+def test_a_data_folder_read_through_a_link_is_an_input_too(
+    cli, tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    """``--data shadow`` where ``shadow/claims`` links to the real task folder: an ``--out``
+    inside that folder lay inside the data read, though not inside ``shadow`` itself."""
+    tasks, prompts = user_folders(tmp_path / "real")
+    (tmp_path / "shadow").mkdir()
+    (tmp_path / "shadow" / "claims").symlink_to(tmp_path / "real" / "data" / "claims")
+    given = ["--tasks-dir", tasks, "--prompts-dir", prompts, "--data", tmp_path / "shadow"]
+    inside = tmp_path / "real" / "data" / "claims" / "zz"
+    build = ["build", "--task", "claims", "--sources", "en", "--budget", "2", *given]
+    assert_one_line_error(cli(*build, "--out", inside), "lies inside the input")
+    evaluate = ["eval", "--model", tiny_model_dir, "--task", "claims", "--langs", "en",
+                "--mode", "rank", "--limit", "2", *given]  # fmt: skip
+    assert_one_line_error(cli(*evaluate, "--out", inside), "lies inside the input")
+    assert not inside.exists()
+    assert cli(*build, "--out", tmp_path / "ds").code == 0  # beside it: fine
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "fragment"),
+    [
+        ("{claim: row.claim}", "{claim: row.claim.__class__}", "variables.claim: "),
+        ("{claim: row.claim}", "{claim: row.claim.upper}", "variables.claim: "),
+        ("{claim: row.claim}", "{claim: row.claim, x: row.nothing}", "variables.x: "),
+        ("{claim: row.claim}", "{claim: row.claim, x: row.claim.mro}", "variables.x: "),
+        ("{claim: The sky is blue.,", "{claim: 2024-01-01,", "example: claim: '2024-01-01'"),
+    ],
+    ids=["unsafe", "method", "unused-missing", "unused-unsafe", "date"],
+)
+def test_a_definitions_bad_variable_is_named_in_the_definition(
+    cli, tmp_path: Path, old: str, new: str, fragment: str
+) -> None:
+    """A variable the sandbox refuses, or that holds a method, failed only where a template
+    printed it: the error named the template, and an unused one passed. Both are the
+    definition's, said when it is loaded."""
+    tasks, prompts = user_folders(tmp_path)
+    definition = tasks / "claims.yaml"
+    definition.write_text(definition.read_text().replace(old, new))
+    given = ["--tasks-dir", tasks, "--prompts-dir", prompts, "--data", tmp_path / "data"]
+    build = ["build", "--task", "claims", "--sources", "en", "--budget", "2", *given]
+    result = cli(*build, "--out", tmp_path / "ds")
+    assert_one_line_error(result, "claims.yaml: ", fragment)
+    assert "en-instruct" not in result.err
+    assert not (tmp_path / "ds").exists()
+
+
+def test_a_template_id_with_a_control_character_is_refused_and_never_printed_raw(
+    cli, tmp_path: Path
+) -> None:
+    """A template's id comes from its file's name and is printed in titles and headers: an
+    escape in it recoloured the terminal. It is refused, and the error shows it escaped."""
+    tasks, prompts = user_folders(tmp_path)
+    odd = "claims/a\x1b[31mRED"
+    text = TEMPLATE.replace("id: claims/en-instruct", 'id: "claims/a\\x1b[31mRED"')
+    (prompts / "claims" / "a\x1b[31mRED.yaml").write_text(text.replace("DESCRIPTION", "d"))
+    given = ["--tasks-dir", tasks, "--prompts-dir", prompts, "--data", tmp_path / "data"]
+    build = ["build", "--task", "claims", "--sources", "en", "--budget", "2", "--template", odd]
+    for args in ([*build, *given, "--out", tmp_path / "ds"], ["prompts", "show", odd, *given[:4]]):
+        result = cli(*args)
+        assert_one_line_error(result, "id: holds the control character '\\x1b'")
+        assert "\x1b" not in result.err and "\x1b" not in result.out
+    assert not (tmp_path / "ds").exists()
+
+
 def test_a_build_that_cleaning_leaves_empty_is_one_line(cli, tmp_path: Path) -> None:
     folder = tmp_path / "data" / "conversations" / "en"
     folder.mkdir(parents=True)
@@ -118,6 +185,30 @@ def test_templates_cannot_draw_by_chance(source: str) -> None:
     with pytest.raises(Exception) as caught:
         ENVIRONMENT.from_string(source).render()
     assert "random" in str(caught.value) or "lipsum" in str(caught.value)
+
+
+SET_ORDER = """
+import sys
+from mslt_it.prompt_bounds import ENVIRONMENT
+source = "{{ (row.keys() - ['id']) | join(',') }} "
+source += "{% for k in row.items() - [] %}{{ k[0] }}{% endfor %}"
+row = {name: 1 for name in ("id", "alpha", "beta", "gamma", "delta", "eps", "zeta")}
+print(ENVIRONMENT.from_string(source).render(row=row))
+"""
+
+
+def test_a_set_in_a_template_has_the_same_order_in_every_process() -> None:
+    """``row.keys() - ['id']`` is a set, which iterated in another order in each process (string
+    hashes are salted per process): the same row and template gave other prompts and another
+    dataset fingerprint in each run. It is sorted."""
+    outputs = set()
+    for seed in ("1", "2", "3", "4"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        done = subprocess.run(
+            [sys.executable, "-c", SET_ORDER], capture_output=True, text=True, env=env, check=True
+        )
+        outputs.add(done.stdout)
+    assert outputs == {"alpha,beta,delta,eps,gamma,zeta alphabetadeltaepsgammaidzeta\n"}
 
 
 @pytest.mark.parametrize(

@@ -68,7 +68,7 @@ def show(template_id: str, prompts_dir: PromptsDir = None, tasks_dir: TasksDir =
 
     template = get_template(template_id, prompts_dir or [])
     # the file exactly on stdout (`prompts show X > mine.yaml` copies it); where it lives on stderr
-    STDERR.print(f"# {template.id} ({template.path})", highlight=False, markup=False)
+    STDERR.print(visible(f"# {template.id} ({template.path})"), highlight=False, markup=False)
     sys.stdout.write(template.source_text)
     sys.stdout.flush()
 

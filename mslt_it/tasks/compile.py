@@ -11,11 +11,13 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+import jinja2
+
 from mslt_it.errors import MsltError
 from mslt_it.prompt_bounds import ENVIRONMENT, compile_bounded_expression, describe
 from mslt_it.tasks.base import Row
 from mslt_it.tasks.expressions import NotPlain, plain_expression
-from mslt_it.template_values import RenderLimitError, refuse_made_text
+from mslt_it.template_values import RenderLimitError, printable, refuse_made_text
 
 PLAIN_COLUMN = re.compile(r"^\s*row\.([A-Za-z_][A-Za-z0-9_]*)\s*$")
 
@@ -63,6 +65,7 @@ def compile_variables(
                     pass
             try:
                 values[name] = jinja(row=row)
+                check_value(values[name])
                 refuse_made_text(values[name], row)
             except Exception as error:  # the bounds, a type error on this row's data, …
                 place = fields.get(name, f"variables.{name}")
@@ -71,6 +74,17 @@ def compile_variables(
         return values
 
     return variables
+
+
+def check_value(value: Any) -> None:
+    """A variable is a value a template prints or reads, checked where it is computed: an
+    attribute the sandbox refuses (``row.claim.__class__``) or a missing one is an undefined
+    value, and a method (``row.claim.upper``) an object, each failing only when a template
+    printed it, where the error named the template instead of the definition, and never
+    where no template used the variable."""
+    if isinstance(value, jinja2.Undefined):
+        value._fail_with_undefined_error()
+    printable(value)
 
 
 REMEMBERED_ROWS = 8192

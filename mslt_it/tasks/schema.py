@@ -83,6 +83,30 @@ class RegistryLanguages(BaseModel):
     registry: str = Field(description="A membership column of languages.csv: xnli, pawsx, wikiann.")
 
 
+ROW_VALUE_TYPES = (str, int, float, bool, type(None))
+"""What a data file's cell holds once read (JSON's kinds, nested in lists and mappings)."""
+
+
+def check_row_value(value: Any, where: str, depth: int = 0) -> None:
+    """An example cell must be what a data file's cell can be: YAML reads an unquoted
+    ``2024-01-01`` as a date, which no template can print the same way in every run."""
+    if isinstance(value, ROW_VALUE_TYPES):
+        return
+    if isinstance(value, list) and depth < 16:
+        for item in value:
+            check_row_value(item, where, depth + 1)
+        return
+    if isinstance(value, dict) and depth < 16:
+        for key, item in value.items():
+            check_row_value(key, where, depth + 1)
+            check_row_value(item, where, depth + 1)
+        return
+    raise ValueError(
+        f"{where}: {str(value)[:40]!r} is a {type(value).__name__}; a row holds text, numbers, "
+        "true/false, null, lists and mappings (quote a date to make it text)"
+    )
+
+
 class TaskFile(BaseModel):
     """A task definition file; every field is checked when the file is loaded."""
 
@@ -229,6 +253,8 @@ class TaskFile(BaseModel):
             missing = [c for c in self.columns if c not in self.example]
             if missing:
                 raise ValueError(f"example: lacks column {missing[0]!r}")
+            for column, value in self.example.items():
+                check_row_value(value, f"example: {column}")
         reserved = set(KIND_FIELDS[self.kind]) | COMMON_FIELDS
         clash = sorted(set(self.variables) & reserved)
         if clash:
