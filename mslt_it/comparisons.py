@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -28,6 +29,7 @@ import numpy as np
 from mslt_it.errors import MsltError, allowed
 from mslt_it.evaluation.scoring import folded_answer, ner_statistics
 from mslt_it.evaluation.store import PREDICTIONS, read_jsonl
+from mslt_it.files import check_regular_file
 from mslt_it.stats import holm, mcnemar_exact, paired_bootstrap, paired_mean_bootstrap, statistic
 
 ALPHA = 0.05
@@ -123,6 +125,8 @@ def read_run_rows(
     """The per-row outcomes of the run whose ``results.json`` is ``results_file`` (its content
     ``document``, for the rows' digests)."""
     predictions = results_file.parent / PREDICTIONS
+    if predictions.is_symlink() or predictions.exists():
+        check_regular_file(predictions, "compare")  # a FIFO would block, a folder mislead
     if not predictions.is_file():
         raise MsltError(
             f"compare: {name} has no {PREDICTIONS} beside {results_file}; a comparison needs "
@@ -361,7 +365,17 @@ def _task_settings(settings: Mapping[str, Any], task: str) -> Mapping[str, Any]:
 def _difference(key: str, first: Any, second: Any) -> str:
     if key.endswith("sha256"):
         return f"{key.removesuffix('_sha256')} (its content)"
-    return f"{key} {str(first)[:40]} vs {str(second)[:40]}"
+    return f"{key} {_plain(first)} vs {_plain(second)}"
+
+
+UNSAFE_IN_SETTING = re.compile(r"[^\w./:@+()\[\],'= -]")
+"""What a setting shown in report.md may not hold (a system prompt is the user's text): table
+bars, newlines, escapes and markup become ``_``."""
+
+
+def _plain(value: Any) -> str:
+    text = UNSAFE_IN_SETTING.sub("_", str(value)[:40])
+    return f"_{text[1:]}" if text[:1] in "=+-@" else text
 
 
 def markdown(

@@ -35,6 +35,7 @@ from mslt_it import comparisons as paired
 from mslt_it import fertility as fertility_of
 from mslt_it import rollups
 from mslt_it.errors import MsltError
+from mslt_it.evaluation.metrics import f1_from_counts
 from mslt_it.evaluation.sanity import adapter_sanity
 from mslt_it.evaluation.store import PREDICTIONS, read_jsonl
 from mslt_it.io import atomic_directory
@@ -97,11 +98,17 @@ class Extras:
     compared, with why), each adapter's sanity record, each task's fertility."""
 
     comparisons: list[paired.ComparisonRow] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)  # baseline, run, why
     sanity: dict[str, dict[str, Any]] = field(default_factory=dict)
     fertility: dict[str, list[fertility_of.Fertility]] = field(default_factory=dict)
     tokenizer: str = ""
     differences: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
+
+    @property
+    def not_compared(self) -> set[tuple[str, str]]:
+        """The baseline pairs whose rows could not be paired: no gain is drawn or rolled up
+        for them (the table's two scores may come from other rows)."""
+        return {(baseline, run) for baseline, run, _ in self.skipped}
 
     def for_task(self, task: str) -> Extras:
         return Extras(
@@ -159,7 +166,8 @@ def gather_comparisons(
         return loaded[name]
 
     for name, path in results.files.items():  # every run's table numbers, compared or not
-        if (path.parent / paired.PREDICTIONS).is_file():
+        predictions = path.parent / paired.PREDICTIONS
+        if predictions.is_symlink() or predictions.exists():  # a FIFO too: named, not skipped
             try:
                 rows_of(name)
             except MsltError as error:
@@ -169,20 +177,23 @@ def gather_comparisons(
     for a, b in asked:
         if a == b:
             raise MsltError(f"--compare: {a!r} against itself; give two different runs")
-        rows += paired.compare_runs(rows_of(a), rows_of(b))
-    skipped: list[str] = []
+        try:
+            rows += paired.compare_runs(rows_of(a), rows_of(b))
+        except MsltError as error:  # a pair the user asked for: named by its option
+            raise MsltError(f"--compare: {str(error).removeprefix('compare: ')}") from None
+    skipped: list[tuple[str, str, str]] = []
     for a, b in baseline_pairs(results):
         if (a, b) in asked or a not in results.files or b not in results.files:
             continue
         try:
             rows += paired.compare_runs(rows_of(a), rows_of(b))
         except MsltError as error:
-            skipped.append(f"{b} vs {a}: {str(error).removeprefix('compare: ')}")
+            skipped.append((a, b, str(error).removeprefix("compare: ")))
     return rows, skipped
 
 
 AGREEMENT = 0.05
-"""How far (in points) a results.json's accuracy may sit from its predictions' (rounding)."""
+"""How far (in points) a results.json's score may sit from its predictions' (rounding)."""
 
 
 INVALID_AGREEMENT = 0.0001
@@ -190,41 +201,48 @@ INVALID_AGREEMENT = 0.0001
 
 
 def check_rows_agree(results: Results, rows: paired.RunRows) -> None:
-    """A run's results.json and the predictions.jsonl beside it must tell the same accuracy:
+    """A run's results.json and the predictions.jsonl beside it must tell the same score:
     the report's table reads one and its comparisons the other, and one edited by hand would
-    put two numbers for one run and language side by side."""
+    put two numbers for one run and language side by side. Accuracy is counted from the rows'
+    ``correct``, F1 from their entities, as the evaluation scored them."""
     for score in results.scores:
-        if score.run != rows.name or score.metric != "accuracy":
+        if score.run != rows.name:
             continue
         outcomes = rows.rows.get(score.task, {}).get(score.lang)
+        where = f"compare: {rows.name!r} on {score.task}/{score.lang}: results.json"
+        changed = "changed after the evaluation (re-run `mslt-it score` or the evaluation)"
         if score.n and not outcomes:  # an emptied or cut predictions.jsonl
             raise MsltError(
-                f"compare: {rows.name!r} on {score.task}/{score.lang}: results.json counts "
-                f"{score.n} rows and predictions.jsonl beside it holds none; one was changed "
-                "after the evaluation (re-run `mslt-it score` or the evaluation)"
+                f"{where} counts {score.n} rows and predictions.jsonl beside it holds none; "
+                f"one was {changed}"
             )
-        if rows.metric.get(score.task) != "accuracy" or not outcomes:
+        if not outcomes:
             continue
-        measured = 100 * sum(outcomes.values()) / len(outcomes)
+        kind = rows.metric.get(score.task)  # f1 from entities, else a share of correct rows
+        if ("f1" if score.metric == "f1" else "accuracy") != kind:
+            raise MsltError(
+                f"{where} scores it by {score.metric!r} and predictions.jsonl beside it holds "
+                f"{kind} rows; one was {changed}"
+            )
         if score.n and score.n != len(outcomes):
             raise MsltError(
-                f"compare: {rows.name!r} on {score.task}/{score.lang}: results.json counts "
-                f"{score.n} rows and predictions.jsonl beside it holds {len(outcomes)}; one was "
-                "changed after the evaluation (re-run `mslt-it score` or the evaluation)"
+                f"{where} counts {score.n} rows and predictions.jsonl beside it holds "
+                f"{len(outcomes)}; one was {changed}"
             )
+        if kind == "f1":
+            measured = f1_from_counts(*np.sum(list(outcomes.values()), axis=0))
+        else:
+            measured = 100 * sum(outcomes.values()) / len(outcomes)
         if abs(measured - score.score) > AGREEMENT:
             raise MsltError(
-                f"compare: {rows.name!r} on {score.task}/{score.lang}: results.json says "
-                f"{score.score:.2f} and predictions.jsonl beside it {measured:.2f}; one was "
-                "changed after the evaluation (re-run `mslt-it score` or the evaluation)"
+                f"{where} says {score.score:.2f} and predictions.jsonl beside it "
+                f"{measured:.2f}; one was {changed}"
             )
         invalid = rows.invalid.get(score.task, {}).get(score.lang, 0) / len(outcomes)
         if abs(invalid - score.invalid_rate) > INVALID_AGREEMENT:
             raise MsltError(
-                f"compare: {rows.name!r} on {score.task}/{score.lang}: results.json gives an "
-                f"invalid_rate of {score.invalid_rate:.4f} and predictions.jsonl beside it "
-                f"{invalid:.4f}; one was changed after the evaluation (re-run `mslt-it score` or "
-                "the evaluation)"
+                f"{where} gives an invalid_rate of {score.invalid_rate:.4f} and "
+                f"predictions.jsonl beside it {invalid:.4f}; one was {changed}"
             )
 
 
@@ -323,7 +341,7 @@ def task_markdown(
     """One task's tables and plots, written into ``folder`` once, as Markdown for each prefix
     its files are linked with (the task's own report, and its section in the combined one)."""
     extras = extras or Extras()
-    figures = make_plots(results, folder, extras.comparisons, extras.fertility)
+    figures = make_plots(results, folder, extras.comparisons, extras.fertility, extras.not_compared)
     extra = criteria_section(results, folder, recipe) if recipe is not None else ""
     analysis = copy_analyses(results, folder)
     sections = extra_sections(results, extras)
@@ -406,10 +424,13 @@ def extra_sections(results: Results, extras: Extras) -> str:
         paired.markdown(extras.comparisons, extras.differences),
     ]
     if extras.skipped:
-        parts.append("Not compared: " + "; ".join(extras.skipped) + ".\n")
+        said = [f"{run} vs {baseline}: {why}" for baseline, run, why in extras.skipped]
+        parts.append("Not compared: " + "; ".join(said) + ".\n")
     pairs = list(dict.fromkeys((r.baseline, r.run) for r in extras.comparisons))
     runs = set(results.runs)
-    pairs = [(a, b) for a, b in pairs if a in runs and b in runs] or baseline_pairs(results)
+    pairs = [(a, b) for a, b in pairs if a in runs and b in runs] or [
+        pair for pair in baseline_pairs(results) if pair not in extras.not_compared
+    ]
     parts.append(rollups.markdown(results.scores, pairs))
     task = results.scores[0].task
     if task in extras.fertility:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,17 +26,18 @@ def make_plots(
     folder: Path,
     comparisons: Sequence[paired.ComparisonRow] = (),
     fertility: dict[str, list[fertility_of.Fertility]] | None = None,
+    not_compared: Collection[tuple[str, str]] = (),
 ) -> list[str]:
     """Every plot the results support; returns the file names written.
 
     ``comparisons`` give the gain plot its paired intervals; ``fertility`` (by task) adds the
-    fertility plot."""
+    fertility plot; a pair in ``not_compared`` (its rows could not be paired) gets no gain bar."""
     import matplotlib
 
     matplotlib.use("Agg")
     fertility = fertility or {}
     written = [heatmap(results, folder / "heatmap.png")]
-    if gain_plot(results, folder / "gain.png", comparisons):
+    if gain_plot(results, folder / "gain.png", comparisons, not_compared):
         written.append("gain.png")
     if k_sweep_plot(results, folder / "k_sweep.png"):
         written.append("k_sweep.png")
@@ -100,21 +101,29 @@ def heatmap(results: Results, path: Path) -> str:
 
 
 def gain_plot(
-    results: Results, path: Path, comparisons: Sequence[paired.ComparisonRow] = ()
+    results: Results,
+    path: Path,
+    comparisons: Sequence[paired.ComparisonRow] = (),
+    not_compared: Collection[tuple[str, str]] = (),
 ) -> bool:
     """Gain of each multi-source run over the (first) single-source run, per target language.
 
     Where the runs were compared row by row, each bar gets its 95 % paired interval and a star
-    when the gain is significant after Holm; the legend sits outside the axes, over no bar.
+    when the gain is significant after Holm; the legend sits outside the axes, over no bar. A
+    run whose rows could not be paired with the baseline's (``not_compared``: other rows, other
+    gold answers) gets no bar: the difference of two scores on other rows is no gain.
     """
     import matplotlib.pyplot as plt
 
     table = results.table()
     single = [r for r in results.runs if len(results.sources_of(r)) == 1]
     multi = [r for r in results.runs if len(results.sources_of(r)) > 1]
-    if not single or not multi:
+    if not single:
         return False
     base = single[0]
+    multi = [run for run in multi if (base, run) not in not_compared]
+    if not multi:
+        return False
     multi = multi[:6]
     langs = [lang for lang in results.languages if lang in table[base]]
     figure, axis = plt.subplots(

@@ -21,9 +21,17 @@ from typing import Any
 import numpy as np
 
 from mslt_it.errors import MsltError
+from mslt_it.evaluation.scoring import METRICS
 from mslt_it.evaluation.store import CHUNKS, PREDICTIONS
 from mslt_it.files import read_user_text
-from mslt_it.outputs import ANALYSIS_KIND, changed_since_written, read_sealed_json
+from mslt_it.io import OWNER_FILE
+from mslt_it.outputs import (
+    ANALYSIS_KIND,
+    changed_since_written,
+    listed_files,
+    owner_kind,
+    read_sealed_json,
+)
 
 
 @dataclass(frozen=True)
@@ -97,6 +105,7 @@ def find_results(paths: list[Path]) -> list[Path]:
         elif path.is_dir():
             candidates = sorted(path.rglob("results.json"))
             check_no_broken_results(path)
+            check_none_removed(path)
         elif path.exists():
             raise MsltError(f"run dir: {str(path)!r} is neither a folder nor a results.json")
         else:
@@ -118,6 +127,22 @@ def check_no_broken_results(folder: Path) -> None:
                 raise MsltError(
                     f"run dir: {candidate} is a link to nothing (or a loop); remove it or point "
                     "it at a results.json"
+                )
+
+
+def check_none_removed(folder: Path) -> None:
+    """A run's results.json removed from an evaluation (of a study, one folder per run) left
+    that run out of the report without a word; the evaluation's marker still lists it."""
+    for marker in sorted(folder.rglob(OWNER_FILE)):
+        evaluation = marker.parent
+        if owner_kind(evaluation) != "evaluation":
+            continue
+        for name in listed_files(evaluation) or {}:
+            if Path(name).name == "results.json" and not (evaluation / name).exists():
+                raise MsltError(
+                    f"run dir: {evaluation / name} was removed since mslt-it eval wrote it, so "
+                    "its run would be missing from the report; restore it, or evaluate again "
+                    "into another --out"
                 )
 
 
@@ -177,8 +202,8 @@ def load_results(paths: list[Path]) -> Results:
         if not own:  # a run without a score has no row, no sources, nothing to compare
             raise MsltError(f"run dir: {path} holds no per-language scores (its tasks are empty)")
         scores.extend(own)
-        if isinstance(data.get("adapter_sanity"), dict):
-            sanity[name] = data["adapter_sanity"]
+        if data.get("adapter_sanity") is not None:
+            sanity[name] = sanity_of(data["adapter_sanity"], f"run dir: {path}: adapter_sanity")
     if not scores:
         raise MsltError(f"run dir: {', '.join(map(str, files))} hold no per-language scores")
     inside = {  # a file of that name that mslt-it analyze did not write is not shown
@@ -210,6 +235,30 @@ def check_as_written(results_file: Path) -> None:
                 f"run dir: {path} was changed or removed since mslt-it eval wrote it, so its "
                 "scores are not the evaluation's; restore it, or evaluate again into another --out"
             )
+
+
+def sanity_of(record: Any, where: str) -> dict[str, Any]:
+    """An adapter's sanity record (:func:`mslt_it.evaluation.sanity.adapter_sanity`), checked:
+    its counts are whole numbers and the run it names is printed as a plain name (the report
+    writes both into a sentence of report.md)."""
+    if not isinstance(record, dict):
+        raise MsltError(f"{where}: expected a mapping, got {record!r:.40}")
+    counts = {}
+    for key in ("rows", "identical_rows"):
+        value = _number(record.get(key), f"{where}.{key}", 0, 1e12)
+        if value != int(value):
+            raise MsltError(f"{where}.{key}: {record.get(key)!r:.40} is not a whole number")
+        counts[key] = int(value)
+    if counts["identical_rows"] > counts["rows"]:
+        raise MsltError(f"{where}: identical_rows is above rows ({counts})")
+    compared_with = record.get("compared_with")
+    if not isinstance(compared_with, str):
+        raise MsltError(f"{where}.compared_with: {compared_with!r:.40} is not a run's name")
+    return {
+        **counts,
+        "compared_with": UNSAFE_IN_NAME.sub("_", compared_with)[:80],
+        "same_as_base": record.get("same_as_base") is True,
+    }
 
 
 def analyses_beside(paths: list[Path], documents: list[dict[str, Any]]) -> dict[Path, Any]:
@@ -322,9 +371,21 @@ def run_names(files: list[Path], documents: list[dict[str, Any]]) -> list[str]:
             common = Path(os.path.commonpath([files[i].resolve().parent for i in clashing]))
             for i in clashing:
                 where = files[i].resolve().parent.relative_to(common)
-                names[i] = f"{names[i]} [{where.as_posix() or files[i].parent.name}]"
+                folder = UNSAFE_IN_QUALIFIER.sub("_", where.as_posix() or files[i].parent.name)
+                names[i] = f"{names[i]} [{folder[:200]}]"
+    for name in {name for name in names if names.count(name) > 1}:
+        both = [str(files[i]) for i, other in enumerate(names) if other == name][:2]
+        raise MsltError(
+            f"run dir: {both[0]} and {both[1]} would both be named {name!r} in the report "
+            "(their folders' names differ only in characters a report does not print); "
+            "rename one folder"
+        )
     return names
 
+
+REPORTED_METRICS = tuple(sorted(set(METRICS.values())))
+"""What ``mslt-it eval`` scores a task by: a metric is printed in the report's headings and
+scores.csv, so no other text is."""
 
 TASK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 """A task's name as a report writes it to a folder name: no separators, dots or '..'."""
@@ -361,9 +422,12 @@ def scores_of(data: dict[str, Any], path: Path, name: str) -> list[Score]:
             )
         if not isinstance(per_task, dict) or not isinstance(per_task.get("languages"), dict):
             raise MsltError(f"run dir: {path}: tasks.{task}.languages: expected a mapping")
-        metric = per_task.get("metric", "score")
-        if not isinstance(metric, str):
-            raise MsltError(f"run dir: {path}: tasks.{task}.metric: {metric!r:.40} is not a name")
+        metric = per_task.get("metric")
+        if metric not in REPORTED_METRICS:
+            raise MsltError(
+                f"run dir: {path}: tasks.{task}.metric: {metric!r:.40} is not a metric mslt-it "
+                f"scores by; allowed: {', '.join(REPORTED_METRICS)}"
+            )
         for lang, entry in per_task["languages"].items():
             where = f"run dir: {path}: tasks.{task}.languages.{lang}"
             if not isinstance(lang, str) or not TASK_NAME.match(lang):
@@ -415,8 +479,11 @@ def answer_language_of(entry: Any, where: str) -> tuple[float | None, str]:
     if not isinstance(entry, dict):
         raise MsltError(f"{where}.answer_language: expected a mapping")
     expected = entry.get("expected")
-    if not isinstance(expected, str):
-        raise MsltError(f"{where}.answer_language.expected: {expected!r:.40} is not a code")
+    if not isinstance(expected, str) or not LANGUAGE_CODE.match(expected):
+        raise MsltError(
+            f"{where}.answer_language.expected: {expected!r:.40} is not a language code (en, "
+            "ceb, zh-Hans)"
+        )
     share = entry.get("share")
     if share is None:
         return None, expected

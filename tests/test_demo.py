@@ -16,8 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from mslt_it.paths import RECIPES_DIR
-
 
 def score_rows(report: Path) -> list[dict[str, str]]:
     with (report / "scores.csv").open(newline="", encoding="utf-8") as handle:
@@ -146,36 +144,3 @@ def test_a_second_run_redoes_nothing(demo: Path, cli, monkeypatch: pytest.Monkey
     after = sorted(path for folder in outputs for path in folder.rglob("*") if path.is_file())
     assert after == files
     assert {path: (path.stat().st_mtime_ns, path.read_bytes()) for path in files} == stamps
-
-
-@pytest.mark.slow
-def test_the_transfer_effect_holds_on_another_seed(tmp_path: Path, monkeypatch) -> None:
-    """The demo with data and training seed 2 instead of 0 (a seed of BENCHMARKS.md's three:
-    measured there +31.6 points; seed 1's +13.9 is left to the benchmark, too close to the bar
-    to assert): each run learns its sources, and three sources beat English alone by ≥ 10
-    points on the languages neither saw."""
-    import yaml
-
-    from mslt_it.cli import main
-
-    recipe = yaml.safe_load((RECIPES_DIR / "demo.yaml").read_text(encoding="utf-8"))
-    recipe["data"]["seed"] = recipe["train"]["sft"]["seed"] = 2
-    recipe["train"].pop("watch", None)  # the curves are the seed-0 demo's to show
-    recipe["name"] = "demo-seed2"
-    (tmp_path / "seed2.yaml").write_text(yaml.safe_dump(recipe), encoding="utf-8")
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(SystemExit) as done:
-        main(["run", "seed2.yaml", "--out", str(tmp_path / "run")])
-    assert done.value.code == 0
-    rows = score_rows(tmp_path / "run" / "report")
-    scores = {(row["run"], row["lang"]): float(row["score"]) for row in rows}
-    sources = {"SSLT en": ["en"], "MSLT ar+de+zh": ["ar", "de", "zh"]}
-    for run, langs in sources.items():
-        assert all(scores[run, lang] >= 90 for lang in langs), (run, scores)
-    unseen = sorted({lang for _, lang in scores} - {"en", "ar", "de", "zh"})
-    assert len(unseen) == 11
-
-    def mean(run: str) -> float:
-        return sum(scores[run, lang] for lang in unseen) / len(unseen)
-
-    assert mean("MSLT ar+de+zh") - mean("SSLT en") >= 10, (mean("MSLT ar+de+zh"), mean("SSLT en"))

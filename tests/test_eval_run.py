@@ -176,7 +176,7 @@ def test_study_loads_the_base_once_and_swaps_adapters(tiny_model_dir, adapters, 
         assert list(mine["scores"].values()) == pytest.approx(list(reference.values()), abs=1e-4)
 
 
-def test_wikiann_generate_end_to_end(tiny_model_dir, tmp_path):
+def test_wikiann_generate_end_to_end(cli, tiny_model_dir, tmp_path):
     config = EvalConfig(
         model=str(tiny_model_dir), suite=["wikiann"], langs=["en", "zh"], limit=3, max_tokens=12,
         bootstrap_samples=50,
@@ -188,6 +188,18 @@ def test_wikiann_generate_end_to_end(tiny_model_dir, tmp_path):
         assert {"score", "span_f1", "unaligned", "invalid_rate", "ci95"} <= set(row)
     record = read_predictions(tmp_path / "ner")[0]
     assert record["tokens"] and "ner_tags" in record
+    # the report counts F1 from the entities in predictions.jsonl, as the evaluation did, and
+    # refuses a score (in a copy of the user's own) that the rows do not give
+    assert cli("report", tmp_path / "ner", "--out", tmp_path / "r1").code == 0
+    mine = tmp_path / "mine"
+    shutil.copytree(tmp_path / "ner", mine)
+    (mine / ".mslt-it-output.json").unlink()
+    document = json.loads((mine / "results.json").read_text())
+    entry = document["tasks"]["wikiann"]["languages"]["en"]
+    entry.update(score=99.0, ci95=[98.0, 100.0])
+    (mine / "results.json").write_text(json.dumps(document))
+    result = cli("report", mine, "--out", tmp_path / "r2")
+    assert_one_line_error(result, "wikiann/en: results.json says 99.00 and predictions.jsonl")
 
 
 # ------------------------------------------------------------------------------------ resume

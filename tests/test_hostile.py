@@ -1930,3 +1930,92 @@ def test_an_out_that_cannot_be_reached_names_the_option(monkeypatch, tmp_path: P
     monkeypatch.setattr(Path, "lstat", refused)
     with pytest.raises(MsltError, match=r"^--out: cannot reach .*zz' \(Permission denied\)"):
         check_destination(tmp_path / "zz")
+
+
+@pytest.mark.parametrize(
+    ("edit", "fragment"),
+    [
+        (lambda d: d["tasks"]["xnli"].update(metric='=HYPERLINK("x")|y\n# z'), "tasks.xnli.metric"),
+        (lambda d: d["tasks"]["xnli"].update(metric="Accuracy"), "not a metric mslt-it scores"),
+        (
+            lambda d: d["tasks"]["xnli"]["languages"]["en"].update(
+                answer_language={"expected": "=cmd|x\n|bad|", "share": 0.5}
+            ),
+            "answer_language.expected",
+        ),
+        (
+            lambda d: d.update(adapter_sanity={"compared_with": "b", "rows": "abc"}),
+            "adapter_sanity.rows",
+        ),
+        (
+            lambda d: d.update(adapter_sanity={"compared_with": 3, "rows": 4, "identical_rows": 0}),
+            "adapter_sanity.compared_with",
+        ),
+    ],
+    ids=["metric-formula", "metric-unknown", "expected-language", "sanity-rows", "sanity-name"],
+)
+def test_report_refuses_results_text_it_would_print_raw(cli, tmp_path: Path, edit, fragment):
+    """A metric, an expected answer language or a sanity record reached report.md and
+    scores.csv as written: table bars, newlines and spreadsheet formulas from a results.json,
+    and a sanity count that was no number was an internal error."""
+    document = results_document("en", "rank", 50.0, ["en"])
+    edit(document)
+    write_results(tmp_path / "ev" / "en", document)
+    result = cli("report", tmp_path / "ev", "--out", tmp_path / "rep")
+    assert_one_line_error(result, fragment)
+    assert not (tmp_path / "rep").exists()
+
+
+def test_report_prints_folder_names_settings_and_sanity_records_as_plain_text(cli, tmp_path):
+    """Names a report needs from where it has them: two base runs told apart by their folders'
+    names, a sanity record's run and a system prompt that differs between a compared pair."""
+    for folder in ("=x|y\n# z", "plain"):
+        write_results(tmp_path / "ev" / folder, results_document("base", "rank", 30.0))
+    sanity = {"compared_with": "=evil\n| x |\x1b[31m", "rows": 10, "identical_rows": 2}
+    document = {**results_document("en", "rank", 50.0, ["en"]), "adapter_sanity": sanity}
+    document["system_prompt"] = "Be nice\n| x | y |\r\x1b[31m=1+1"
+    write_results(tmp_path / "ev" / "en", document)
+    result = cli("report", tmp_path / "ev", "--out", tmp_path / "rep")
+    assert result.code == 0, result.err
+    text = (tmp_path / "rep" / "report.md").read_text()
+    table = (tmp_path / "rep" / "scores.csv").read_text()
+    for written in (text, table):
+        assert "\x1b" not in written and "\r" not in written and "# z" not in written
+        assert "=x" not in written and "| x |" not in written
+    assert "base [_x_y_" in text and "differs from _evil_" in text
+
+
+def test_report_names_a_run_whose_results_were_removed_from_an_evaluation(
+    cli, tmp_path: Path
+) -> None:
+    """An evaluation of several runs lost one results.json: the report left that run out
+    without a word, though the evaluation's marker lists the file."""
+    from mslt_it.io import mark_owner
+
+    for name, sources in (("en", ["en"]), ("de+fr", ["de", "fr"])):
+        write_results(tmp_path / "ev" / name, results_document(name, "rank", 50.0, sources))
+    mark_owner(tmp_path / "ev", "evaluation", patterns=("*/results.json",))
+    assert cli("report", tmp_path / "ev", "--out", tmp_path / "r1").code == 0
+    (tmp_path / "ev" / "en" / "results.json").unlink()
+    result = cli("report", tmp_path / "ev", "--out", tmp_path / "r2")
+    assert_one_line_error(result, "en/results.json was removed since mslt-it eval wrote it")
+
+
+def test_report_refuses_a_metric_its_predictions_do_not_give(cli, tmp_path: Path) -> None:
+    """The check that results.json and predictions.jsonl tell one number ran for accuracy
+    only: a results.json relabelled f1 showed any score beside predictions scoring 50."""
+    evaluated_run(tmp_path / "ev" / "en", "en", ["en"], 5)
+    document = json.loads((tmp_path / "ev" / "en" / "results.json").read_text())
+    document["tasks"]["xnli"]["metric"] = "f1"
+    (tmp_path / "ev" / "en" / "results.json").write_text(json.dumps(document))
+    result = cli("report", tmp_path / "ev", "--out", tmp_path / "rep")
+    assert_one_line_error(result, "scores it by 'f1'", "holds accuracy rows")
+
+
+def test_report_names_a_predictions_file_that_is_no_regular_file(cli, tmp_path: Path) -> None:
+    """A predictions.jsonl that is a FIFO was read as missing, and the run's scores went
+    unchecked against its rows without a word."""
+    write_results(tmp_path / "ev" / "en", results_document("en", "rank", 50.0, ["en"]))
+    os.mkfifo(tmp_path / "ev" / "en" / "predictions.jsonl")
+    result = cli("report", tmp_path / "ev", "--out", tmp_path / "rep")
+    assert_one_line_error(result, "predictions.jsonl' is a FIFO")

@@ -287,6 +287,9 @@ def test_baseline_rows_that_differ_are_noted_not_fatal(tmp_path: Path) -> None:
     text = write_report([tmp_path / "eval"], tmp_path / "r").read_text(encoding="utf-8")
     assert "Not compared: MSLT ar+de+zh vs SSLT en" in text and "different rows" in text
     assert not (tmp_path / "r" / "comparisons.csv").exists()
+    # nor drawn or rolled up as a gain: two scores on other rows are no gain
+    assert not (tmp_path / "r" / "gain.png").exists() and "gain.png" not in text
+    assert "*MSLT ar+de+zh − SSLT en*" not in text
 
 
 # --------------------------------------------------------------------------------- rollups

@@ -421,7 +421,7 @@ def gather_records(plan: EvalPlan, run: RunPlan) -> list[Record]:
                     ids = [row["id"] for row in rows[start : start + size]]
                     chunk = store.load_chunk(task_plan.task.name, lang, index, ids)
                     if chunk is None:
-                        raise MsltError(f"out: chunk {index} of {lang} is missing; run again")
+                        raise MsltError(f"--out: chunk {index} of {lang} is missing; run again")
                     records.extend(chunk)
     return records
 

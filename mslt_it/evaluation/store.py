@@ -80,7 +80,7 @@ class RunStore:
             elif changed:
                 recorded = existing if existing is not None else (finished or {}).get("settings")
                 raise MsltError(
-                    f"out: {str(self.folder)!r} holds an evaluation with other settings "
+                    f"--out: {str(self.folder)!r} holds an evaluation with other settings "
                     f"({describe_change(recorded, self.settings)}); pass --overwrite to "
                     "evaluate again or choose another --out"
                 )

@@ -78,23 +78,23 @@ def decide(
         return "skip"
     if state is OutputState.DAMAGED:
         raise MsltError(
-            f"out: {str(out)!r} holds this run, but its {first_changed(out)} was removed or "
+            f"--out: {str(out)!r} holds this run, but its {first_changed(out)} was removed or "
             "changed since it finished; pass --overwrite to train it again"
         )
     if state is OutputState.INCOMPLETE:
         if resume:
             return "resume"
         raise MsltError(
-            f"out: {str(out)!r} holds an unfinished run of this configuration; pass --resume to "
+            f"--out: {str(out)!r} holds an unfinished run of this configuration; pass --resume to "
             "continue it or --overwrite to start again"
         )
     if state is OutputState.DIFFERENT:
         raise MsltError(
-            f"out: {str(out)!r} holds a different run (another configuration); choose another "
+            f"--out: {str(out)!r} holds a different run (another configuration); choose another "
             "folder or pass --overwrite to replace it"
         )
     raise MsltError(
-        f"out: {str(out)!r} exists and is not an mslt-it run; choose another folder or pass "
+        f"--out: {str(out)!r} exists and is not an mslt-it run; choose another folder or pass "
         "--overwrite to replace it"
     )
 
