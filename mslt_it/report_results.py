@@ -141,8 +141,8 @@ def check_none_removed(folder: Path) -> None:
             if Path(name).name == "results.json" and not (evaluation / name).exists():
                 raise MsltError(
                     f"run dir: {evaluation / name} was removed since mslt-it eval wrote it, so "
-                    "its run would be missing from the report; restore it, or evaluate again "
-                    "into another --out"
+                    "its run would be missing from the report; restore it, or give the folders "
+                    "of the runs to report one by one"
                 )
 
 

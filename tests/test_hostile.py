@@ -1999,6 +1999,8 @@ def test_report_names_a_run_whose_results_were_removed_from_an_evaluation(
     (tmp_path / "ev" / "en" / "results.json").unlink()
     result = cli("report", tmp_path / "ev", "--out", tmp_path / "r2")
     assert_one_line_error(result, "en/results.json was removed since mslt-it eval wrote it")
+    result = cli("report", tmp_path / "ev" / "de+fr", "--out", tmp_path / "r3")  # as asked
+    assert result.code == 0, result.err
 
 
 def test_report_refuses_a_metric_its_predictions_do_not_give(cli, tmp_path: Path) -> None:
