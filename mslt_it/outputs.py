@@ -502,32 +502,36 @@ holds a few thousand)."""
 
 
 def linked_folders(folder: Path) -> list[Path]:
-    """The folders that links inside an input folder lead to: read through the link
-    (``data/claims`` pointing elsewhere), they are inputs too, and an ``--out`` inside one lay
-    inside the data it read."""
+    """The folders that links inside an input folder lead to, and links inside those (read
+    through a link, ``data/claims`` pointing elsewhere, they are inputs too, and an ``--out``
+    inside one lay inside the data it read), to the depth a data folder has."""
     found: list[Path] = []
-    level, seen = [folder], 0
-    for _ in range(LINK_SEARCH_DEPTH):
-        deeper: list[Path] = []
-        for parent in level:
+    waiting, visited, seen = [(folder, LINK_SEARCH_DEPTH)], {folder}, 0
+    while waiting:
+        parent, depth = waiting.pop(0)
+        try:
+            entries = list(os.scandir(parent))
+        except OSError:
+            continue
+        for entry in entries:
+            seen += 1
+            if seen > LINK_SEARCH_ENTRIES:
+                return found
             try:
-                entries = list(os.scandir(parent))
-            except OSError:
-                continue
-            for entry in entries:
-                seen += 1
-                if seen > LINK_SEARCH_ENTRIES:
-                    return found
-                try:
-                    if entry.is_symlink():
-                        linked = Path(entry.path).resolve()
-                        if linked.is_dir():
-                            found.append(linked)
-                    elif entry.is_dir():
-                        deeper.append(Path(entry.path))
-                except (OSError, RuntimeError):
-                    continue  # a loop or a link to nothing: read as no folder
-        level = deeper
+                if entry.is_symlink():
+                    below = Path(entry.path).resolve()
+                    if not below.is_dir():
+                        continue
+                    found.append(below)
+                elif entry.is_dir():
+                    below = Path(entry.path)
+                else:
+                    continue
+            except (OSError, RuntimeError):
+                continue  # a loop or a link to nothing: read as no folder
+            if depth > 1 and below not in visited:
+                visited.add(below)
+                waiting.append((below, depth - 1))
     return found
 
 

@@ -16,17 +16,21 @@ from typing import Any
 
 from mslt_it.errors import MsltError
 from mslt_it.files import MAX_JSON_BYTES, read_user_text
+from mslt_it.outputs import changed_since_written
+from mslt_it.report_results import TASK_NAME
 from mslt_it.training.curves import mix_warnings
 from mslt_it.training.plots import THRESHOLD, crossing_steps, plot_run
 
 
-def adapter_runs(documents: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Run name -> the run.json of its adapter, for runs whose adapter folder is still there.
+def adapter_runs(documents: dict[str, dict[str, Any]]) -> dict[str, tuple[Path, Any]]:
+    """Run name -> (path, content) of its adapter's run.json, for runs whose adapter folder is
+    still there; the content is None where mslt-it train wrote the file and it was changed since
+    (curves from an edited record are not the training's; the section says they are left out).
 
     A run.json that is missing (a moved adapter) is left out; one that is there but unreadable
     is a one-line error, as any other input of the report.
     """
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, tuple[Path, Any]] = {}
     for name, data in documents.items():
         adapter = data.get("adapter")
         path = adapter.get("path") if isinstance(adapter, dict) else None
@@ -35,13 +39,38 @@ def adapter_runs(documents: dict[str, dict[str, Any]]) -> dict[str, dict[str, An
         run_file = Path(path) / "run.json"
         if not run_file.is_file():
             continue
+        if changed_since_written(run_file, "adapter"):
+            found[name] = (run_file, None)
+            continue
         try:
             run = json.loads(read_user_text(run_file, "run.json", MAX_JSON_BYTES))
-        except ValueError:
+        except (ValueError, RecursionError):
             raise MsltError(f"run.json: {run_file} is not readable JSON") from None
         if isinstance(run, dict):
-            found[name] = run
+            found[name] = (run_file, run)
     return found
+
+
+def check_printed_names(run: dict[str, Any], path: Path) -> None:
+    """The names a training section prints from a run.json (sources, watched tasks and
+    languages, languages off their promised share) are plain names: a run.json from elsewhere
+    could put table rows or escapes into report.md."""
+    dataset = run.get("dataset") if isinstance(run.get("dataset"), dict) else {}
+    watch = (run.get("curves") or {}).get("watch") if isinstance(run.get("curves"), dict) else {}
+    mix = run.get("trained_mix") if isinstance(run.get("trained_mix"), dict) else {}
+    names = [
+        *(("dataset.sources", code) for code in dataset.get("sources") or []),
+        *(("curves.watch", task) for task in (watch if isinstance(watch, dict) else {})),
+        *(
+            (f"curves.watch.{task}", lang)
+            for task, langs in (watch if isinstance(watch, dict) else {}).items()
+            for lang in (langs if isinstance(langs, dict) else {})
+        ),
+        *(("trained_mix.over_tolerance", code) for code in mix.get("over_tolerance") or []),
+    ]
+    for place, name in names:
+        if not isinstance(name, str) or not TASK_NAME.match(name.replace("+", "_")):
+            raise MsltError(f"run.json: {path}: {place}: {name!r:.40} is not a plain name")
 
 
 def file_stem(name: str) -> str:
@@ -49,14 +78,27 @@ def file_stem(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9+_-]+", "_", name).strip("_") or "run"
 
 
-def training_section(runs: dict[str, dict[str, Any]], folder: Path) -> tuple[str, list[str]]:
+LEFT_OUT = "Training curves left out: its run.json was changed since `mslt-it train` wrote it."
+
+
+def training_section(runs: dict[str, tuple[Path, Any]], folder: Path) -> tuple[str, list[str]]:
     """Markdown for the training curves of ``runs`` (drawn into ``folder``) and the warnings."""
     lines: list[str] = []
     warnings: list[str] = []
-    for name, run in runs.items():
-        figures = plot_run(run, folder, file_stem(name))
-        crossings = crossing_steps(run)
-        warned = mix_warnings(run)
+    for name, (path, run) in runs.items():
+        if run is None:
+            lines += [f"### {name}", "", LEFT_OUT, ""]
+            continue
+        check_printed_names(run, path)
+        try:
+            figures = plot_run(run, folder, file_stem(name))
+            crossings = crossing_steps(run)
+            warned = mix_warnings(run)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
+            raise MsltError(
+                f"run.json: {path} is not a run record mslt-it train writes "
+                f"({type(error).__name__}: {error!s:.80})"
+            ) from None
         warnings += [f"{name}: {line}" for line in warned]
         if not (figures or crossings or warned):
             continue

@@ -106,6 +106,16 @@ def find_results(paths: list[Path]) -> list[Path]:
             candidates = sorted(path.rglob("results.json"))
             check_no_broken_results(path)
             check_none_removed(path)
+            if not candidates and not find_unfinished([path]):  # a folder named for nothing
+                removed = changed_since_written(path / "results.json", "evaluation")
+                raise MsltError(
+                    f"run dir: {str(path)!r} "
+                    + (
+                        "lost its results.json since mslt-it eval wrote it; restore it"
+                        if removed
+                        else "holds no results.json; give an evaluation's folder"
+                    )
+                )
         elif path.exists():
             raise MsltError(f"run dir: {str(path)!r} is neither a folder nor a results.json")
         else:

@@ -2021,3 +2021,69 @@ def test_report_names_a_predictions_file_that_is_no_regular_file(cli, tmp_path: 
     os.mkfifo(tmp_path / "ev" / "en" / "predictions.jsonl")
     result = cli("report", tmp_path / "ev", "--out", tmp_path / "rep")
     assert_one_line_error(result, "predictions.jsonl' is a FIFO")
+
+
+def test_report_refuses_a_folder_that_holds_no_results(cli, tmp_path: Path) -> None:
+    """A run's folder given by name whose results.json is gone was left out of the report
+    without a word."""
+    write_results(tmp_path / "ev" / "en", results_document("en", "rank", 50.0, ["en"]))
+    (tmp_path / "empty").mkdir()
+    result = cli("report", tmp_path / "ev", tmp_path / "empty", "--out", tmp_path / "rep")
+    assert_one_line_error(result, "empty' holds no results.json")
+
+
+def test_a_note_quoting_the_data_is_plain_text_in_the_report(cli, tmp_path: Path) -> None:
+    """ "Not compared" quotes a row's gold answers; from a results file of the user's own they
+    could put HTML, links or table rows into report.md."""
+    evaluated_run(tmp_path / "ev" / "en", "en", ["en"], 5)
+    other = evaluated_run(tmp_path / "ev" / "de+en", "de+en", ["de", "en"], 7)
+    gold = "<script>x</script> [click](http://e.vil) | row"
+    other.write_text(other.read_text().replace('"entailment"', json.dumps(gold), 1))
+    result = cli("report", tmp_path / "ev", "--out", tmp_path / "rep")
+    assert result.code == 0, result.err
+    text = (tmp_path / "rep" / "report.md").read_text()
+    note = next(line for line in text.splitlines() if line.startswith("Not compared"))
+    assert "different gold answers" in note
+    assert not any(mark in note for mark in ("<", ">", "[", "]", "|"))
+
+
+def adapter_with_record(folder: Path, record: dict, marked: bool) -> Path:
+    from mslt_it.io import mark_owner
+
+    folder.mkdir(parents=True)
+    (folder / "run.json").write_text(json.dumps(record))
+    if marked:
+        mark_owner(folder, "adapter", patterns=("run.json",))
+    return folder
+
+
+def test_report_reads_an_adapters_run_record_as_written_or_leaves_it_out(cli, tmp_path):
+    """The training section prints what an adapter's run.json says: one edited since training
+    drew curves no training made and printed its text raw, and a malformed one was an internal
+    error."""
+    record = {
+        "dataset": {"sources": ["en"]},
+        "curves": {"watch": {"xnli": {"de": [[10, 40.0], [20, 60.0]]}}},
+    }
+    adapter = adapter_with_record(tmp_path / "ad", record, marked=True)
+    document = results_document("en", "rank", 50.0, ["en"])
+    document["adapter"]["path"] = str(adapter)
+    write_results(tmp_path / "ev" / "en", document)
+    assert cli("report", tmp_path / "ev", "--out", tmp_path / "r1").code == 0
+    assert "de at step 20" in (tmp_path / "r1" / "report.md").read_text()
+
+    record["dataset"]["sources"] = ["en)\n| injected | row |\n\x1b[31m"]
+    (adapter / "run.json").write_text(json.dumps(record))
+    assert cli("report", tmp_path / "ev", "--out", tmp_path / "r2").code == 0
+    text = (tmp_path / "r2" / "report.md").read_text()
+    assert "run.json was changed since `mslt-it train` wrote it" in text
+    assert "injected" not in text and "\x1b" not in text
+
+    (adapter / ".mslt-it-output.json").unlink()  # a record from elsewhere: checked instead
+    result = cli("report", tmp_path / "ev", "--out", tmp_path / "r3")
+    assert_one_line_error(result, "dataset.sources", "is not a plain name")
+    record["dataset"]["sources"] = ["en"]
+    record["curves"]["watch"] = {"xnli": {"de": 5}}
+    (adapter / "run.json").write_text(json.dumps(record))
+    result = cli("report", tmp_path / "ev", "--out", tmp_path / "r4")
+    assert_one_line_error(result, "is not a run record mslt-it train writes")

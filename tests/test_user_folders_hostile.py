@@ -89,6 +89,14 @@ def test_a_data_folder_read_through_a_link_is_an_input_too(
     assert_one_line_error(cli(*evaluate, "--out", inside), "lies inside the input")
     assert not inside.exists()
     assert cli(*build, "--out", tmp_path / "ds").code == 0  # beside it: fine
+    # a link inside the folder a link leads to: data/claims -> hop, hop/en -> the real rows
+    (tmp_path / "hop").mkdir()
+    (tmp_path / "hop" / "en").symlink_to(tmp_path / "real" / "data" / "claims" / "en")
+    (tmp_path / "shadow" / "claims").unlink()
+    (tmp_path / "shadow" / "claims").symlink_to(tmp_path / "hop")
+    deeper = tmp_path / "real" / "data" / "claims" / "en" / "zz"
+    assert_one_line_error(cli(*build, "--out", deeper), "lies inside the input")
+    assert not deeper.exists()
 
 
 @pytest.mark.parametrize(
@@ -98,9 +106,11 @@ def test_a_data_folder_read_through_a_link_is_an_input_too(
         ("{claim: row.claim}", "{claim: row.claim.upper}", "variables.claim: "),
         ("{claim: row.claim}", "{claim: row.claim, x: row.nothing}", "variables.x: "),
         ("{claim: row.claim}", "{claim: row.claim, x: row.claim.mro}", "variables.x: "),
+        ("{claim: row.claim}", "{claim: row.claim, x: '[row.claim.nosuch]'}", "variables.x: "),
+        ("{claim: row.claim}", "{claim: row.claim, x: '{1: row.claim.__class__}'}", "variables.x"),
         ("{claim: The sky is blue.,", "{claim: 2024-01-01,", "example: claim: '2024-01-01'"),
     ],
-    ids=["unsafe", "method", "unused-missing", "unused-unsafe", "date"],
+    ids=["unsafe", "method", "unused-missing", "unused-unsafe", "in-list", "in-mapping", "date"],
 )
 def test_a_definitions_bad_variable_is_named_in_the_definition(
     cli, tmp_path: Path, old: str, new: str, fragment: str

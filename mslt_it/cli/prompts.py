@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.control import strip_control_codes
 from rich.table import Table
 from rich.text import Text
 
@@ -56,8 +55,9 @@ def list_templates(
 
 def plain_cell(value: str) -> Text:
     """A user's text as it is: brackets are not rich markup (``[/]`` in a description was an
-    internal error, ``[b]x`` showed as ``x``), and no control character reaches the terminal."""
-    return Text(strip_control_codes(value).replace("\x1b", ""))
+    internal error, ``[b]x`` showed as ``x``), and no control character reaches the terminal
+    (:func:`visible`)."""
+    return Text(visible(value))
 
 
 @prompts_app.command("show")
@@ -113,8 +113,9 @@ def render(
     STDOUT.print(visible(rendered.answer), markup=False, highlight=False)
 
 
-CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-"""Control characters but newline and tab: C0, DEL and C1."""
+CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+"""Control characters but newline and tab (C0, DEL and C1) and the bidirectional controls,
+which reorder the text around them."""
 
 
 def visible(text: str) -> str:

@@ -82,9 +82,22 @@ def check_value(value: Any) -> None:
     value, and a method (``row.claim.upper``) an object, each failing only when a template
     printed it, where the error named the template instead of the definition, and never
     where no template used the variable."""
+    fail_on_undefined(value)
+    printable(value)
+
+
+def fail_on_undefined(value: Any, depth: int = 0) -> None:
+    """Raise the error of an undefined value in ``value``, also inside a list or a mapping
+    (``[row.claim.nosuch]``)."""
     if isinstance(value, jinja2.Undefined):
         value._fail_with_undefined_error()
-    printable(value)
+    if depth < 8 and isinstance(value, list | tuple):
+        for item in value:
+            fail_on_undefined(item, depth + 1)
+    elif depth < 8 and isinstance(value, dict):
+        for key, item in value.items():
+            fail_on_undefined(key, depth + 1)
+            fail_on_undefined(item, depth + 1)
 
 
 REMEMBERED_ROWS = 8192
