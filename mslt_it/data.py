@@ -28,7 +28,7 @@ from mslt_it.config import DataConfig, validate_section
 from mslt_it.corpus import open_corpus_split, render_corpus
 from mslt_it.errors import MsltError
 from mslt_it.examples import language_rng, to_chat_columns
-from mslt_it.files import MAX_JSON_BYTES, read_user_text
+from mslt_it.files import MAX_JSON_BYTES, read_user_text, resolved_path
 from mslt_it.io import atomic_directory, atomic_write_json
 from mslt_it.outputs import claim_output
 from mslt_it.progress import progress_bar
@@ -481,6 +481,12 @@ def arrow_table(examples: list[dict[str, Any]], sample: int = 256) -> Any:
 def load_manifest(folder: str | Path, field: str = "dataset") -> dict[str, Any]:
     """Read a built dataset's manifest; a folder without one is not an mslt-it dataset."""
     path = Path(folder) / MANIFEST
+    resolved_path(folder, field)  # a link that leads back to itself is said to be one
+    if Path(folder).exists() and not Path(folder).is_dir():
+        raise MsltError(
+            f"{field}: {str(folder)!r} is a file; give the dataset's folder (what `mslt-it "
+            "build` wrote into its --out)"
+        )
     if not path.is_file():
         raise MsltError(
             f"{field}: {str(folder)!r} has no {MANIFEST}; build it with `mslt-it build`"

@@ -594,8 +594,13 @@ def check_lora_targets_first(plan: Plan, steps: list[Step]) -> None:
     model = plan.model_path
     if isinstance(model, Path) and not (model / "config.json").is_file():
         return  # a tiny model not made yet: made by its first training, checked there
-    targets = lora_settings(plan.recipe.train).get("target_modules")
-    check_lora_targets(str(model), plan.recipe.model.trust_remote_code, targets)
+    lora = lora_settings(plan.recipe.train)
+    check_lora_targets(
+        str(model),
+        plan.recipe.model.trust_remote_code,
+        lora.get("target_modules"),
+        lora.get("modules_to_save"),
+    )
 
 
 def execute_plan(

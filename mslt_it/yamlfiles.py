@@ -10,6 +10,7 @@ prompt templates): :func:`parse_yaml` refuses Python objects, duplicate keys and
 from __future__ import annotations
 
 import difflib
+import re
 import reprlib
 from collections.abc import Hashable
 from pathlib import Path
@@ -93,6 +94,20 @@ class _StrictLoader(yaml.SafeLoader):
                 )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
+"""A date (``2024-01-01``) is read as the text it is: no field of mslt-it's is a date, and the
+loader owns this choice (vLLM's import rewrote PyYAML's shared safe loader to the same effect,
+so a recipe or definition read differently after an evaluation with vLLM than before)."""
+
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)$"),
+    list("-+0123456789"),
+)
+"""``1e-4`` is a number, as in YAML 1.2 and in Python: PyYAML (YAML 1.1) reads a float only with
+a dot (``1.0e-4``) and left ``learning_rate: 1e-4`` a string, refused as no number."""
 
 
 def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:

@@ -424,6 +424,19 @@ def test_a_device_without_data_or_a_model_config_transformers_refuses_is_one_lin
         (["--lora", "r=big"], "'big'"),
         (["--seed", "-1"], "train.sft.seed"),
         (["--sft", "gradient_checkpointing=maybe"], "true or false"),
+        # fields whose default is null were checked by nothing, to fail mid-training
+        (["--sft", "neftune_noise_alpha=abc"], "train.sft.neftune_noise_alpha"),
+        (["--sft", "neftune_noise_alpha=-5"], "a finite number > 0, or null"),
+        (["--sft", "lr_scheduler_kwargs=abc"], "train.sft.lr_scheduler_kwargs: must be a map"),
+        (["--sft", "gradient_checkpointing_kwargs=[1]"], "gradient_checkpointing_kwargs"),
+        (["--sft", "optim_args=abc"], "train.sft.optim_args: must be key=value pairs"),
+        (["--sft", "eval_accumulation_steps=abc"], "eval_accumulation_steps: must be an int"),
+        (["--sft", "model_init_kwargs=abc"], "train.sft.model_init_kwargs"),
+        (["--sft", "lr_scheduler_type=bogus"], "train.sft.lr_scheduler_type: must be one of"),
+        (["--sft", "optim=bogus"], "train.sft.optim: must be one of adamw_torch"),
+        (["--lora", "layers_to_transform=abc"], "an integer or a list of integers"),
+        (["--lora", "rank_pattern=abc"], "train.lora.rank_pattern: must be a mapping"),
+        (["--lora", "init_lora_weights=sideways"], "gaussian, eva"),
     ],
 )
 def test_nonsense_training_values_fail_before_any_work(
@@ -1437,6 +1450,8 @@ def test_merge_takes_an_adapter_only_as_it_finished(cli, adapter, tmp_path: Path
         (["--sft", "dataloader_num_workers=-1"], "dataloader_num_workers: must be an integer >= 0"),
         (["--lora", "bias=bogus"], "train.lora.bias: must be none, all or lora_only"),
         (["--lora", "layers_to_transform=99"], "train.lora or train.sft: PEFT or TRL refused"),
+        (["--lora", "trainable_token_indices=[99999999]"], "PEFT or TRL refused"),
+        (["--lora", "modules_to_save=[nope]"], "lora modules_to_save: nope is not a module"),
     ],
 )
 def test_training_values_peft_or_torch_would_refuse_late_are_one_line(
@@ -1483,6 +1498,50 @@ def test_resume_skips_a_checkpoint_whose_weights_were_cut_short(adapter, tmp_pat
     assert last_checkpoint(tmp_path) == str(tmp_path / "checkpoints" / "checkpoint-100")
     weights.write_bytes(b"\xff" * 100)  # no header at all
     assert last_checkpoint(tmp_path) == str(tmp_path / "checkpoints" / "checkpoint-100")
+
+
+def test_resume_skips_a_checkpoint_whose_state_or_optimizer_was_cut_short(tmp_path) -> None:
+    """A torn trainer_state.json or optimizer.pt made ``--resume`` an internal error; such a
+    checkpoint is skipped like one whose weights were cut short."""
+    import torch
+
+    from mslt_it.training.outputs import last_checkpoint
+
+    for step in (100, 150):
+        folder = tmp_path / "checkpoints" / f"checkpoint-{step}"
+        folder.mkdir(parents=True)
+        torch.save({"state": {}, "param_groups": []}, folder / "optimizer.pt")
+        (folder / "trainer_state.json").write_text(f'{{"global_step": {step}}}')
+    newest = tmp_path / "checkpoints" / "checkpoint-150"
+    assert last_checkpoint(tmp_path) == str(newest)
+    (newest / "trainer_state.json").write_text('{"global_step": ')
+    assert last_checkpoint(tmp_path) == str(tmp_path / "checkpoints" / "checkpoint-100")
+    (newest / "trainer_state.json").write_text('{"global_step": 150}')
+    optimizer = newest / "optimizer.pt"
+    optimizer.write_bytes(optimizer.read_bytes()[:100])
+    assert last_checkpoint(tmp_path) == str(tmp_path / "checkpoints" / "checkpoint-100")
+
+
+def test_numbers_in_exponent_form_are_numbers() -> None:
+    """``1e-4`` (YAML 1.2, Python) was read as text by PyYAML and refused as no number, on the
+    command line (the option's own help shows ``learning_rate=1e-4``) and in a recipe."""
+    from mslt_it.training.config import parse_assignments
+    from mslt_it.yamlfiles import parse_yaml
+
+    parsed = parse_assignments(["learning_rate=1e-4", "x=-2E+3", "y=e5", "z=1.5"], "--sft")
+    assert parsed == {"learning_rate": 1e-4, "x": -2000.0, "y": "e5", "z": 1.5}
+    assert parse_yaml("a: 1e-4\nb: 3.0e-3\nc: 12\nd: 1e5x", "r") == {
+        "a": 1e-4, "b": 3e-3, "c": 12, "d": "1e5x"
+    }  # fmt: skip
+
+
+def test_a_file_or_a_link_loop_as_the_dataset_says_what_it_is(cli, tmp_path: Path) -> None:
+    (tmp_path / "file.json").write_text("{}")
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    for named, fragment in ((tmp_path / "file.json", "is a file"), (tmp_path / "a", "loop")):
+        result = cli("train", "--dataset", named, "--model", "m", "--out", tmp_path / "o")
+        assert_one_line_error(result, "dataset", fragment)
 
 
 @pytest.mark.parametrize("value", ["nan", "inf"])

@@ -108,9 +108,9 @@ def test_a_data_folder_read_through_a_link_is_an_input_too(
         ("{claim: row.claim}", "{claim: row.claim, x: row.claim.mro}", "variables.x: "),
         ("{claim: row.claim}", "{claim: row.claim, x: '[row.claim.nosuch]'}", "variables.x: "),
         ("{claim: row.claim}", "{claim: row.claim, x: '{1: row.claim.__class__}'}", "variables.x"),
-        ("{claim: The sky is blue.,", "{claim: 2024-01-01,", "example: claim: '2024-01-01'"),
+        ("{claim: The sky is blue.,", "{claim: !!binary aGk=,", "example: claim: \"b'hi'\" is a"),
     ],
-    ids=["unsafe", "method", "unused-missing", "unused-unsafe", "in-list", "in-mapping", "date"],
+    ids=["unsafe", "method", "unused-missing", "unused-unsafe", "in-list", "in-mapping", "bytes"],
 )
 def test_a_definitions_bad_variable_is_named_in_the_definition(
     cli, tmp_path: Path, old: str, new: str, fragment: str
@@ -387,3 +387,27 @@ def test_render_shows_control_characters_as_escapes(cli, tmp_path: Path) -> None
     assert result.code == 0, result.err
     assert "\x1b" not in result.out and "\x07" not in result.out
     assert "\\x1b]0;pwned\\x07\\x1b[31mc0" in result.out
+
+
+def test_a_date_in_yaml_is_read_as_text_whatever_was_imported_before(cli, tmp_path: Path) -> None:
+    """vLLM's import rewrites PyYAML's shared safe loader so that dates stay text; a definition
+    read before it saw a date, after it text. mslt-it's loader reads a date as text itself."""
+    import yaml
+
+    from mslt_it.yamlfiles import parse_yaml
+
+    shared = yaml.SafeLoader.yaml_constructors
+    saved = shared["tag:yaml.org,2002:timestamp"]
+    try:
+        for constructor in (saved, shared["tag:yaml.org,2002:str"]):
+            shared["tag:yaml.org,2002:timestamp"] = constructor
+            assert parse_yaml("when: 2024-01-01", "x") == {"when": "2024-01-01"}
+    finally:
+        shared["tag:yaml.org,2002:timestamp"] = saved
+    tasks, prompts = user_folders(tmp_path)
+    definition = tasks / "claims.yaml"
+    definition.write_text(definition.read_text().replace("The sky is blue.", "2024-01-01"))
+    given = ["--tasks-dir", tasks, "--prompts-dir", prompts, "--data", tmp_path / "data"]
+    result = cli("build", "--task", "claims", "--sources", "en", "--budget", "2", *given,
+                 "--out", tmp_path / "ds")  # fmt: skip
+    assert result.code == 0, result.err

@@ -88,8 +88,8 @@ ROW_VALUE_TYPES = (str, int, float, bool, type(None))
 
 
 def check_row_value(value: Any, where: str, depth: int = 0) -> None:
-    """An example cell must be what a data file's cell can be: YAML reads an unquoted
-    ``2024-01-01`` as a date, which no template can print the same way in every run."""
+    """An example cell must be what a data file's cell can be: a ``!!binary`` or ``!!set`` value
+    is no text a template could print the same way in every run."""
     if isinstance(value, ROW_VALUE_TYPES):
         return
     if isinstance(value, list) and depth < 16:
@@ -103,7 +103,7 @@ def check_row_value(value: Any, where: str, depth: int = 0) -> None:
         return
     raise ValueError(
         f"{where}: {str(value)[:40]!r} is a {type(value).__name__}; a row holds text, numbers, "
-        "true/false, null, lists and mappings (quote a date to make it text)"
+        "true/false, null, lists and mappings"
     )
 
 

@@ -26,6 +26,7 @@ from mslt_it.errors import MsltError
 from mslt_it.modeling import looks_like_a_path
 from mslt_it.tasks import check_languages, get_task
 from mslt_it.training.limits import check_values
+from mslt_it.yamlfiles import parse_yaml
 
 # LoRA defaults of the paper's setting (QLoRA's r=64, alpha=16) on the attention projections.
 DEFAULT_LORA: dict[str, Any] = {
@@ -430,19 +431,16 @@ def sft_settings(config: TrainConfig) -> dict[str, Any]:
 def parse_assignments(items: list[str] | None, option: str) -> dict[str, Any]:
     """``["learning_rate=1e-4", "bf16=false"]`` -> ``{"learning_rate": 1e-4, "bf16": False}``.
 
-    Values are read as YAML scalars or flow collections, as in a recipe file.
+    Values are read as YAML scalars or flow collections, as in a recipe file (and by the same
+    reader: ``1e-4`` is a number, a key given twice is an error).
     """
-    import yaml
-
     parsed: dict[str, Any] = {}
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise MsltError(f"{option}: expected KEY=VALUE, got {item!r}")
-        try:
-            parsed[key.strip()] = yaml.safe_load(value) if value.strip() else None
-        except yaml.YAMLError:
-            raise MsltError(f"{option}: cannot read the value of {item!r}") from None
+        name = key.strip()
+        parsed[name] = parse_yaml(value, f"{option} {name}") if value.strip() else None
     return parsed
 
 

@@ -4,13 +4,18 @@ TRL's ``SFTConfig`` and PEFT's ``LoraConfig`` accept nonsense quietly or fail la
 records one step, ``max_steps: -5`` trains three epochs, ``num_train_epochs: 0`` saves an untrained
 adapter, a NaN learning rate or ``r: "big"`` fails with a traceback after the model has loaded.
 The rules here state what is allowed for the fields users set; every other pass-through field
-is checked against the type of its dataclass default (a number where a number is expected).
+is checked against its dataclass annotation (a number where a number is expected, one of an
+enum's values, a list of integers).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import math
+import re
+import types
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -41,6 +46,17 @@ POSITIVE_INT = Rule("an integer >= 1", lambda v: is_int(v) and v >= 1)
 NON_NEGATIVE_INT = Rule("an integer >= 0", lambda v: is_int(v) and v >= 0)
 FRACTION = Rule("a number in [0, 1)", lambda v: is_number(v) and 0 <= v < 1)
 STEPS = Rule("a number > 0 (steps, or a fraction of all steps below 1)", POSITIVE_NUMBER.test)
+
+MAPPING = Rule(
+    "a mapping of keyword arguments, or null", lambda v: v is None or isinstance(v, dict)
+)
+KEYWORD_MAPPINGS = (
+    "lr_scheduler_kwargs", "gradient_checkpointing_kwargs", "dataset_kwargs", "model_init_kwargs",
+)  # fmt: skip
+"""Fields passed on as ``**kwargs``: TRL also takes them as text (JSON), but then passes
+``abc`` on to fail mid-training; a recipe writes a mapping."""
+
+OPTIM_ARGS = re.compile(r"^\s*\w+\s*=\s*[^,=\s]+(\s*,\s*\w+\s*=\s*[^,=\s]+)*\s*$")
 
 SFT_RULES: dict[str, Rule] = {
     "learning_rate": POSITIVE_NUMBER,
@@ -78,10 +94,21 @@ SFT_RULES: dict[str, Rule] = {
     "dataloader_prefetch_factor": Rule(
         "an integer >= 1, or null", lambda v: v is None or POSITIVE_INT.test(v)
     ),
+    "neftune_noise_alpha": Rule(
+        "a finite number > 0, or null", lambda v: v is None or POSITIVE_NUMBER.test(v)
+    ),
+    "optim_args": Rule(
+        "key=value pairs separated by commas (betas=0.9,eps=1e-8), or null",
+        lambda v: v is None or (isinstance(v, str) and OPTIM_ARGS.match(v) is not None),
+    ),
+    **{name: MAPPING for name in KEYWORD_MAPPINGS},
 }
 
 MAX_LORA_RANK = 16_384
 """A LoRA rank beyond the widest layer of any model (a typo: r=10**11 asked torch for 51 TB)."""
+
+INIT_LORA_WEIGHTS = ("gaussian", "eva", "olora", "pissa", "corda", "loftq", "orthogonal", "mica")
+"""PEFT's named initialisations besides true and false (``pissa_niter_<n>`` too)."""
 
 LORA_RULES: dict[str, Rule] = {
     "r": Rule(
@@ -90,6 +117,15 @@ LORA_RULES: dict[str, Rule] = {
     "bias": Rule("none, all or lora_only", lambda v: v in ("none", "all", "lora_only")),
     "lora_alpha": POSITIVE_NUMBER,
     "lora_dropout": FRACTION,
+    "init_lora_weights": Rule(
+        "true, false, or one of gaussian, eva, olora, pissa, pissa_niter_<n>, corda, loftq, "
+        "orthogonal, mica",
+        lambda v: (
+            isinstance(v, bool)
+            or v in INIT_LORA_WEIGHTS
+            or (isinstance(v, str) and re.fullmatch(r"pissa_niter_[1-9][0-9]*", v) is not None)
+        ),
+    ),
     "target_modules": Rule(
         "'all-linear', or module names (a list of strings)",
         lambda v: (
@@ -116,18 +152,17 @@ OPTION_NAMES = {
 
 
 @cache
-def default_types(kind: str) -> dict[str, type]:
-    """Field -> type of its default (int, float, bool or str) in SFTConfig or LoraConfig."""
+def field_types(kind: str) -> dict[str, Any]:
+    """Field -> its annotation in SFTConfig or LoraConfig (``float | None``, ``OptimizerNames |
+    str``, ``list[int] | int | None``…): what a value must fit, also where the default is None
+    (checked by its default's type alone, ``neftune_noise_alpha: abc`` passed, to fail
+    mid-training)."""
     if kind == "sft":
         from trl import SFTConfig as config_class
     else:
         from peft import LoraConfig as config_class
-    types: dict[str, type] = {}
-    for field in dataclasses.fields(config_class):
-        default = field.default
-        if isinstance(default, bool | int | float | str) and default is not None:
-            types[field.name] = type(default)
-    return types
+    hints = typing.get_type_hints(config_class)
+    return {field.name: hints.get(field.name, Any) for field in dataclasses.fields(config_class)}
 
 
 @cache
@@ -146,19 +181,62 @@ def field_choices(kind: str) -> dict[str, tuple[Any, ...]]:
     }
 
 
-def _fits_type(value: Any, expected: type) -> bool:
-    if value is None:
+def fits(value: Any, annotation: Any) -> bool:
+    """Whether ``value`` (read from YAML: text, numbers, true/false, lists, mappings) fits a
+    field's annotation. An enum member's value counts for the enum, and where a union offers an
+    enum or plain text, only the enum's values do (TRL turns the text into the enum). A type
+    YAML cannot write (a dtype, a callable) is left to the library."""
+    if value is None or annotation is Any:
         return True  # "unset": the library's own default
-    if expected is bool:
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        enums = [a for a in args if isinstance(a, type) and issubclass(a, enum.Enum)]
+        if enums:
+            return any(fits(value, e) for e in enums)
+        return any(fits(value, a) for a in args if a is not type(None))
+    if origin is typing.Literal:
+        return value in args
+    if origin in (list, tuple, set):
+        return isinstance(value, list) and all(fits(item, args[0]) for item in value if args)
+    if origin is dict or annotation is dict:
+        return isinstance(value, dict)
+    if annotation is list:
+        return isinstance(value, list)
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return value in {member.value for member in annotation} or isinstance(value, annotation)
+    if annotation is bool:
         return isinstance(value, bool)
-    if expected is int:
+    if annotation is int:
         return is_int(value)
-    if expected is float:
+    if annotation is float:
         return is_number(value)
-    return isinstance(value, str)
+    if annotation is str:
+        return isinstance(value, str)
+    return True
 
 
 TYPE_WORDS = {bool: "true or false", int: "an integer", float: "a finite number", str: "a string"}
+
+
+def describe(annotation: Any) -> str:
+    """An annotation in words, for the message (the enum's values listed)."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        enums = [a for a in args if isinstance(a, type) and issubclass(a, enum.Enum)]
+        shown = enums or [a for a in args if a is not type(None)]
+        return " or ".join(dict.fromkeys(describe(a) for a in shown))
+    if origin is typing.Literal:
+        return "one of " + ", ".join(map(str, args))
+    if origin in (list, tuple, set) or annotation is list:
+        item = describe(args[0]) if args else ""
+        if not item.startswith(("a ", "an ")):
+            return "a list"
+        return f"a list of {item.split(' ', 1)[1]}s"
+    if origin is dict or annotation is dict:
+        return "a mapping"
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return "one of " + ", ".join(str(member.value) for member in annotation)
+    return TYPE_WORDS.get(annotation, getattr(annotation, "__name__", str(annotation)))
 
 
 def check_values(
@@ -178,14 +256,12 @@ def check_values(
         elif rules_only:
             continue
         else:
-            expected = default_types(kind).get(name)
+            expected = field_types(kind).get(name, Any)
             choices = field_choices(kind).get(name)
             if choices and value is not None:
                 ok, allowed = value in choices, "one of " + ", ".join(map(str, choices))
-            elif expected is not None:
-                ok, allowed = _fits_type(value, expected), TYPE_WORDS[expected]
             else:
-                continue
+                ok, allowed = fits(value, expected), describe(expected)
         if not ok:
             where = f"{prefix}.{kind}.{name}" if prefix else f"{kind}.{name}"
             option = OPTION_NAMES.get(f"{kind}.{name}")

@@ -118,16 +118,31 @@ def empty_model(name_or_path: str, trust_remote_code: bool) -> Any:
         return AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
 
 
-def check_lora_targets(name_or_path: str, trust_remote_code: bool, targets: Any) -> None:
-    """Every target name must be a linear layer of this model; the error lists those there are.
+def check_lora_targets(
+    name_or_path: str, trust_remote_code: bool, targets: Any, modules_to_save: Any = None
+) -> None:
+    """Every target name must be a linear layer of this model, and every module to save a
+    module of it; the error lists those there are (PEFT trains on without a module to save
+    that matches nothing).
 
     Checked on an empty (meta) model before anything is loaded, so a typo costs seconds.
     """
-    if targets is None or targets == "all-linear":
-        return
-    if isinstance(targets, str):  # PEFT reads a plain string as a regular expression: trust it
+    listed = isinstance(targets, list)  # PEFT reads a plain string as a regular expression
+    if not listed and not modules_to_save:
         return
     model = empty_model(name_or_path, trust_remote_code)
+    names = [name for name, _ in model.named_modules() if name]
+    unmatched = [
+        m for m in modules_to_save or [] if not any(n == m or n.endswith("." + m) for n in names)
+    ]
+    if unmatched:
+        raise MsltError(
+            f"lora modules_to_save: {', '.join(map(str, unmatched))} is not a module of "
+            f"{type(model).__name__}; its modules are "
+            f"{allowed(sorted({n.rsplit('.', 1)[-1] for n in names}))}"
+        )
+    if not listed:
+        return
     paths = linear_module_paths(model)
     linear = sorted({name.rsplit(".", 1)[-1] for name in paths})
     # PEFT's rule for a list: a module's full name is the target or ends with "." + target

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+import zipfile
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -132,11 +133,11 @@ def mark_started(out: Path, config_hash: str, determining: dict[str, Any]) -> No
 
 
 def last_checkpoint(out: Path) -> str | None:
-    """The newest *complete* checkpoint (its trainer state, and weights that read whole), or
-    None.
+    """The newest *complete* checkpoint (its trainer state, and weights and optimizer state
+    that read whole), or None.
 
     A kill during a save can leave a newer checkpoint folder without ``trainer_state.json``, or
-    with its weights cut short; resuming from it would fail, so it is skipped.
+    with a file cut short; resuming from it would fail, so it is skipped.
     """
     folder = out / CHECKPOINTS
     if not folder.is_dir():
@@ -144,11 +145,22 @@ def last_checkpoint(out: Path) -> str | None:
     complete = [
         (int(path.name.rsplit("-", 1)[-1]), path)
         for path in folder.glob("checkpoint-*")
-        if path.name.rsplit("-", 1)[-1].isdigit()
-        and (path / "trainer_state.json").is_file()
-        and all(safetensors_whole(weights) for weights in path.glob("*.safetensors"))
+        if path.name.rsplit("-", 1)[-1].isdigit() and checkpoint_whole(path)
     ]
     return str(max(complete)[1]) if complete else None
+
+
+def checkpoint_whole(path: Path) -> bool:
+    """Whether a checkpoint's files read whole: its trainer state as a JSON object, its
+    safetensors to their last tensor, and its torch files (optimizer, scheduler, random
+    state: zip archives) to their closing directory. Headers and ends only: seconds."""
+    state = read_json(path / "trainer_state.json")
+    if state is None:
+        return False
+    if not all(safetensors_whole(weights) for weights in path.glob("*.safetensors")):
+        return False
+    saved = [*path.glob("*.pt"), *path.glob("*.pth"), *path.glob("*.bin")]
+    return all(zipfile.is_zipfile(file) for file in saved)
 
 
 def safetensors_whole(path: Path) -> bool:

@@ -276,7 +276,10 @@ def plan_run(model_config: ModelConfig, config: TrainConfig, out: Path) -> Plan:
     watch = plan_watch(config.watch, data.manifest, tokenizer, chat_template, args.max_steps)
     lora = lora_settings(config)
     check_lora_targets(
-        model_config.name_or_path, model_config.trust_remote_code, lora["target_modules"]
+        model_config.name_or_path,
+        model_config.trust_remote_code,
+        lora["target_modules"],
+        lora.get("modules_to_save"),
     )
     determining = determining_config(
         model_config, config, data, eval_data, chat_template, lora, args
@@ -725,7 +728,9 @@ def make_trainer(
             processing_class=tokenizer,
             peft_config=peft_config,
         )
-    except (ValueError, NotImplementedError) as error:  # PEFT's refusals (PeftError) among them
+    except (ValueError, NotImplementedError, IndexError, KeyError, TypeError) as error:
+        # PEFT's refusals (PeftError) among them, and a LoRA setting that fits its type but not
+        # this model (trainable_token_indices past the vocabulary: an IndexError)
         first = first_line(error)
         raise MsltError(
             f"train.lora or train.sft: PEFT or TRL refused the settings: {first[:300]}"
