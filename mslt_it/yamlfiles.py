@@ -109,6 +109,17 @@ _StrictLoader.add_implicit_resolver(
 """``1e-4`` is a number, as in YAML 1.2 and in Python: PyYAML (YAML 1.1) reads a float only with
 a dot (``1.0e-4``) and left ``learning_rate: 1e-4`` a string, refused as no number."""
 
+_StrictLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in _StrictLoader.yaml_implicit_resolvers.items()
+}
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+"""Only ``true`` and ``false`` are booleans, as in YAML 1.2: YAML 1.1 also read ``no``, ``yes``,
+``on`` and ``off``, so Norwegian (``sources: [en, no]``), a verbalizer ``{contradiction: no}`` or
+``save_strategy: no`` became ``False``."""
+
 
 def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
     """Nodes in ``node`` with every alias expanded (memoised, so linear in the document)."""

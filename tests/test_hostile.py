@@ -1535,6 +1535,17 @@ def test_numbers_in_exponent_form_are_numbers() -> None:
     }  # fmt: skip
 
 
+def test_only_true_and_false_are_booleans() -> None:
+    """YAML 1.1 read ``no``, ``yes``, ``on`` and ``off`` as booleans: Norwegian in a list of
+    sources, a verbalizer ``{contradiction: no}`` or ``save_strategy: no`` became False."""
+    from mslt_it.yamlfiles import parse_yaml
+
+    text = "sources: [en, no, yes, on, off]\nbf16: true\npacking: False"
+    assert parse_yaml(text, "r") == {
+        "sources": ["en", "no", "yes", "on", "off"], "bf16": True, "packing": False
+    }  # fmt: skip
+
+
 def test_a_file_or_a_link_loop_as_the_dataset_says_what_it_is(cli, tmp_path: Path) -> None:
     (tmp_path / "file.json").write_text("{}")
     (tmp_path / "a").symlink_to(tmp_path / "b")
