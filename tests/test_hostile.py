@@ -434,7 +434,7 @@ def test_a_device_without_data_or_a_model_config_transformers_refuses_is_one_lin
         (["--sft", "model_init_kwargs=abc"], "train.sft.model_init_kwargs"),
         (["--sft", "lr_scheduler_type=bogus"], "train.sft.lr_scheduler_type: must be one of"),
         (["--sft", "optim=bogus"], "train.sft.optim: must be one of adamw_torch"),
-        (["--lora", "layers_to_transform=abc"], "an integer or a list of integers"),
+        (["--lora", "layers_to_transform=abc"], "a list of integers or an integer"),
         (["--lora", "rank_pattern=abc"], "train.lora.rank_pattern: must be a mapping"),
         (["--lora", "init_lora_weights=sideways"], "gaussian, eva"),
     ],

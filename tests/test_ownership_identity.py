@@ -700,7 +700,7 @@ def test_select_refuses_a_set_size_range_past_any_pool(cli) -> None:
 @pytest.mark.parametrize(
     ("field", "fragment"),
     [
-        ("bf16=maybe", "not true or false"),
+        ("bf16=maybe", "train.sft.bf16: must be true or false, got 'maybe'"),
         ("per_device_train_batch_size=99999999999999999999", "larger than"),
         ("dataloader_num_workers=10000", "at most"),
         ("report_to=wandb", "not installed"),

@@ -224,7 +224,9 @@ def describe(annotation: Any) -> str:
     if origin in (typing.Union, types.UnionType):
         enums = [a for a in args if isinstance(a, type) and issubclass(a, enum.Enum)]
         shown = enums or [a for a in args if a is not type(None)]
-        return " or ".join(dict.fromkeys(describe(a) for a in shown))
+        # sorted: typing caches a union with its members in the order first written anywhere
+        # in the process, so ``int | list[int]`` may come back as ``list[int] | int``
+        return " or ".join(sorted({describe(a) for a in shown}))
     if origin is typing.Literal:
         return "one of " + ", ".join(map(str, args))
     if origin in (list, tuple, set) or annotation is list:
