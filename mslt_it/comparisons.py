@@ -29,7 +29,6 @@ import numpy as np
 from mslt_it.errors import MsltError, allowed
 from mslt_it.evaluation.scoring import folded_answer, ner_statistics
 from mslt_it.evaluation.store import PREDICTIONS, read_jsonl
-from mslt_it.files import check_regular_file
 from mslt_it.stats import holm, mcnemar_exact, paired_bootstrap, paired_mean_bootstrap, statistic
 
 ALPHA = 0.05
@@ -125,9 +124,7 @@ def read_run_rows(
     """The per-row outcomes of the run whose ``results.json`` is ``results_file`` (its content
     ``document``, for the rows' digests)."""
     predictions = results_file.parent / PREDICTIONS
-    if predictions.is_symlink() or predictions.exists():
-        check_regular_file(predictions, "compare")  # a FIFO would block, a folder mislead
-    if not predictions.is_file():
+    if not predictions.exists() and not predictions.is_symlink():  # a FIFO: read_jsonl names it
         raise MsltError(
             f"compare: {name} has no {PREDICTIONS} beside {results_file}; a comparison needs "
             "each row's outcome"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import stat
 import unicodedata
 from pathlib import Path
@@ -195,6 +196,17 @@ def check_regular_files(folder: str | Path, field: str) -> None:
 
 BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 """Characters that reorder the text around them: a name holding one reads as another."""
+
+
+UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f" + "".join(sorted(BIDI_CONTROLS)) + "]")
+"""Control characters but tab and newline (C0, DEL and C1), and the bidirectional controls."""
+
+
+def escaped_controls(text: str) -> str:
+    """``text`` as a person reads it: each :data:`UNPRINTABLE` character shown as its escape
+    (``\\x1b``), never sent to the terminal, where it would recolour, retitle, move the cursor
+    or reorder the text around it."""
+    return UNPRINTABLE.sub(lambda found: repr(found.group())[1:-1], text)
 
 
 def control_character(text: str) -> str | None:

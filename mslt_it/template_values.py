@@ -189,22 +189,26 @@ def textless_filter(original: Callable[..., Any]) -> Callable[..., Any]:
     return textless_filter
 
 
-def printable(value: Any, depth: int = 0) -> Any:
+def printable(value: Any, depth: int = 0, undefined_fails: bool = False) -> Any:
     """``finalize`` of every ``{{ … }}``: a function, a helper or any other object printed
     bare shows its memory address (``<jinja2.utils.Joiner object at 0x7f…>``), so the same row
-    and template would give other text in each run, and a dataset another fingerprint."""
+    and template would give other text in each run, and a dataset another fingerprint.
+    ``undefined_fails``: an undefined value, also inside a list or a mapping, raises its error
+    here (a definition's variable, checked where it is computed)."""
     if isinstance(value, PRINTABLE) or depth > 8:
         return value
     if isinstance(value, list | tuple):
         for item in value:
-            printable(item, depth + 1)
+            printable(item, depth + 1, undefined_fails)
         return value
     if isinstance(value, dict):
         for key, item in value.items():
-            printable(key, depth + 1)
-            printable(item, depth + 1)
+            printable(key, depth + 1, undefined_fails)
+            printable(item, depth + 1, undefined_fails)
         return value
     if isinstance(value, jinja2.Undefined):
+        if undefined_fails:
+            value._fail_with_undefined_error()
         return value  # StrictEverywhere names it when printed
     kind = type(getattr(value, "wrapped", value)).__name__
     raise RenderLimitError(

@@ -32,6 +32,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from mslt_it.errors import MsltError
+from mslt_it.files import escaped_controls
 from mslt_it.progress import quiet_library_progress_bars
 from mslt_it.tasks import reset_tasks_dirs
 
@@ -104,17 +105,13 @@ def _is_scripts_folder(folder: str) -> bool:
 LINE_BREAKS = re.compile(r"\s*[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]\s*")
 """Every character ``str.splitlines`` breaks at, with the white space around it."""
 
-UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-"""The other control characters (an escape in a file's name, a bidirectional control): shown
-as their escapes (``\\x1b``), never sent to the terminal, where they recolour or reorder."""
-
 
 def one_line(text: str) -> str:
     """``text`` on one line, cut to :data:`MESSAGE_LIMIT` characters, other control characters
-    escaped (:data:`UNPRINTABLE`). Only line breaks become spaces: the spaces inside a quoted
-    name stay as given (``'a  b.csv'`` is not ``'a b.csv'``, which may be another file)."""
-    flat = LINE_BREAKS.sub(" ", str(text).strip())
-    flat = UNPRINTABLE.sub(lambda found: repr(found.group())[1:-1], flat)
+    escaped (:func:`mslt_it.files.escaped_controls`: an escape in a file's name). Only line
+    breaks become spaces: the spaces inside a quoted name stay as given (``'a  b.csv'`` is not
+    ``'a b.csv'``, which may be another file)."""
+    flat = escaped_controls(LINE_BREAKS.sub(" ", str(text).strip()))
     return flat if len(flat) <= MESSAGE_LIMIT else flat[: MESSAGE_LIMIT - 1] + "…"
 
 

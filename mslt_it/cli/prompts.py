@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from typing import Annotated
 
@@ -13,6 +12,7 @@ from rich.text import Text
 
 from mslt_it.cli.common import PromptsDir, TasksDir, print_whole, stdout_console, use_tasks_dirs
 from mslt_it.errors import MsltError
+from mslt_it.files import escaped_controls
 
 STDOUT = stdout_console()
 STDERR = Console(stderr=True)
@@ -113,13 +113,7 @@ def render(
     STDOUT.print(visible(rendered.answer), markup=False, highlight=False)
 
 
-CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-"""Control characters but newline and tab (C0, DEL and C1) and the bidirectional controls,
-which reorder the text around them."""
-
-
 def visible(text: str) -> str:
-    """A prompt as a person reads it: a control character is shown as its escape (``\\x1b``),
-    never sent to the terminal, where it would move the cursor, retitle the window or hide
-    text. The model sees the character itself."""
-    return CONTROL.sub(lambda found: repr(found.group())[1:-1], text)
+    """A prompt as a person reads it (:func:`mslt_it.files.escaped_controls`); the model sees
+    each character itself."""
+    return escaped_controls(text)

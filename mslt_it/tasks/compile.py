@@ -11,8 +11,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-import jinja2
-
 from mslt_it.errors import MsltError
 from mslt_it.prompt_bounds import ENVIRONMENT, compile_bounded_expression, describe
 from mslt_it.tasks.base import Row
@@ -81,23 +79,8 @@ def check_value(value: Any) -> None:
     attribute the sandbox refuses (``row.claim.__class__``) or a missing one is an undefined
     value, and a method (``row.claim.upper``) an object, each failing only when a template
     printed it, where the error named the template instead of the definition, and never
-    where no template used the variable."""
-    fail_on_undefined(value)
-    printable(value)
-
-
-def fail_on_undefined(value: Any, depth: int = 0) -> None:
-    """Raise the error of an undefined value in ``value``, also inside a list or a mapping
-    (``[row.claim.nosuch]``)."""
-    if isinstance(value, jinja2.Undefined):
-        value._fail_with_undefined_error()
-    if depth < 8 and isinstance(value, list | tuple):
-        for item in value:
-            fail_on_undefined(item, depth + 1)
-    elif depth < 8 and isinstance(value, dict):
-        for key, item in value.items():
-            fail_on_undefined(key, depth + 1)
-            fail_on_undefined(item, depth + 1)
+    where no template used the variable. Undefined values inside a list or a mapping too."""
+    printable(value, undefined_fails=True)
 
 
 REMEMBERED_ROWS = 8192

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from mslt_it.prompt_bounds import format_fields
 from mslt_it.tasks import ner
 from mslt_it.tasks.base import COMMON_FIELDS
+from mslt_it.template_values import PRINTABLE
 
 NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 SPLIT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -83,14 +84,11 @@ class RegistryLanguages(BaseModel):
     registry: str = Field(description="A membership column of languages.csv: xnli, pawsx, wikiann.")
 
 
-ROW_VALUE_TYPES = (str, int, float, bool, type(None))
-"""What a data file's cell holds once read (JSON's kinds, nested in lists and mappings)."""
-
-
 def check_row_value(value: Any, where: str, depth: int = 0) -> None:
-    """An example cell must be what a data file's cell can be: a ``!!binary`` or ``!!set`` value
-    is no text a template could print the same way in every run."""
-    if isinstance(value, ROW_VALUE_TYPES):
+    """An example cell must be what a data file's cell can be (JSON's kinds, which a template
+    prints the same way in every run: :data:`mslt_it.template_values.PRINTABLE`, nested in
+    lists and mappings): a ``!!binary`` or ``!!set`` value is none of them."""
+    if isinstance(value, PRINTABLE):
         return
     if isinstance(value, list) and depth < 16:
         for item in value:

@@ -132,9 +132,7 @@ def check_lora_targets(
         return
     model = empty_model(name_or_path, trust_remote_code)
     names = [name for name, _ in model.named_modules() if name]
-    unmatched = [
-        m for m in modules_to_save or [] if not any(n == m or n.endswith("." + m) for n in names)
-    ]
+    unmatched = unmatched_keys(modules_to_save or [], names)
     if unmatched:
         raise MsltError(
             f"lora modules_to_save: {', '.join(map(str, unmatched))} is not a module of "
@@ -145,15 +143,20 @@ def check_lora_targets(
         return
     paths = linear_module_paths(model)
     linear = sorted({name.rsplit(".", 1)[-1] for name in paths})
-    # PEFT's rule for a list: a module's full name is the target or ends with "." + target
-    # (``nope.q_proj`` and ``model.layers.99.self_attn.q_proj`` name no module)
-    missing = [t for t in targets if not any(n == t or n.endswith("." + t) for n in paths)]
+    missing = unmatched_keys(targets, paths)
     if missing:
         architecture = type(model).__name__
         raise MsltError(
             f"lora target: {', '.join(missing)} is not a linear module of {architecture}; "
             f"its linear modules are {allowed(linear)} (or use all-linear)"
         )
+
+
+def unmatched_keys(keys: list[Any], names: list[str]) -> list[Any]:
+    """The keys of a list (``target_modules``, ``modules_to_save``) that match no module name by
+    PEFT's rule: a module's full name is the key or ends with ``"." + key``
+    (``nope.q_proj`` and ``model.layers.99.self_attn.q_proj`` name no module)."""
+    return [key for key in keys if not any(n == key or n.endswith(f".{key}") for n in names)]
 
 
 def trainable_parameters(model: Any) -> tuple[int, int]:
