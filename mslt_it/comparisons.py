@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -26,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from mslt_it import report_text
 from mslt_it.errors import MsltError, allowed
 from mslt_it.evaluation.scoring import folded_answer, ner_statistics
 from mslt_it.evaluation.store import PREDICTIONS, read_jsonl
@@ -365,14 +365,8 @@ def _difference(key: str, first: Any, second: Any) -> str:
     return f"{key} {_plain(first)} vs {_plain(second)}"
 
 
-UNSAFE_IN_SETTING = re.compile(r"[^\w./:@+()\[\],'= -]")
-"""What a setting shown in report.md may not hold (a system prompt is the user's text): table
-bars, newlines, escapes and markup become ``_``."""
-
-
 def _plain(value: Any) -> str:
-    text = UNSAFE_IN_SETTING.sub("_", str(value)[:40])
-    return f"_{text[1:]}" if text[:1] in "=+-@" else text
+    return report_text.plain(str(value), report_text.SETTING, limit=40, formula=True) or "''"
 
 
 def markdown(

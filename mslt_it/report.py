@@ -23,7 +23,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ import numpy as np
 
 from mslt_it import comparisons as paired
 from mslt_it import fertility as fertility_of
-from mslt_it import rollups
+from mslt_it import report_text, rollups
 from mslt_it.errors import MsltError
 from mslt_it.evaluation.metrics import f1_from_counts
 from mslt_it.evaluation.sanity import adapter_sanity
@@ -417,18 +416,6 @@ def write_csv(
     path.write_text(buffer.getvalue(), encoding="utf-8")
 
 
-MARKUP_IN_NOTE = re.compile(
-    "[|<>`*\\[\\]\\\\#!\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]"
-)
-"""What a note quoting the data (a row's id, a gold answer) may not carry into report.md:
-table bars, HTML, emphasis, links, line breaks and escapes become ``_``."""
-
-
-def plain_note(text: str) -> str:
-    """``text`` with :data:`MARKUP_IN_NOTE` made plain."""
-    return MARKUP_IN_NOTE.sub("_", text)
-
-
 def extra_sections(results: Results, extras: Extras) -> str:
     """Adapter sanity, answer-language fidelity, paired comparisons, rollups and fertility."""
     parts = [
@@ -437,7 +424,10 @@ def extra_sections(results: Results, extras: Extras) -> str:
         paired.markdown(extras.comparisons, extras.differences),
     ]
     if extras.skipped:
-        said = [f"{run} vs {baseline}: {plain_note(why)}" for baseline, run, why in extras.skipped]
+        said = [
+            f"{run} vs {baseline}: {report_text.plain(why, report_text.NOTE_MARKUP)}"
+            for baseline, run, why in extras.skipped
+        ]
         parts.append("Not compared: " + "; ".join(said) + ".\n")
     pairs = list(dict.fromkeys((r.baseline, r.run) for r in extras.comparisons))
     runs = set(results.runs)

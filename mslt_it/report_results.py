@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from mslt_it import report_text
 from mslt_it.errors import MsltError
 from mslt_it.evaluation.scoring import METRICS
 from mslt_it.evaluation.store import CHUNKS, PREDICTIONS
@@ -176,14 +177,8 @@ def read_results_file(path: Path) -> dict[str, Any]:
         raise MsltError(f"run dir: {path} is not an mslt-it results.json (no 'tasks' mapping)")
     for key in QUALIFIERS:  # shown in names, tables and plots: plain text only
         if isinstance(data.get(key), str):
-            data[key] = UNSAFE_IN_QUALIFIER.sub("_", data[key])[:200]
+            data[key] = report_text.plain(data[key], report_text.QUALIFIER, limit=200)
     return data
-
-
-UNSAFE_IN_QUALIFIER = re.compile(r"[^\w./:@+()\[\] -]")
-"""What a model path, mode or backend may not hold in report.md and scores.csv: table bars,
-newlines, escapes (a hand-edited results.json would otherwise break the tables or reach the
-terminal raw)."""
 
 
 def find_unfinished(paths: list[Path]) -> list[Path]:
@@ -266,7 +261,7 @@ def sanity_of(record: Any, where: str) -> dict[str, Any]:
         raise MsltError(f"{where}.compared_with: {compared_with!r:.40} is not a run's name")
     return {
         **counts,
-        "compared_with": UNSAFE_IN_NAME.sub("_", compared_with)[:80],
+        "compared_with": report_text.plain(compared_with, report_text.NAME, limit=80),
         "same_as_base": record.get("same_as_base") is True,
     }
 
@@ -309,13 +304,9 @@ def run_label(sources: tuple[str, ...], fallback: str) -> str:
     """``SSLT en``, ``MSLT ar+en+zh``, or the run's own name for the base model (characters
     that would break a table row or start a spreadsheet formula made plain)."""
     if not sources:
-        name = UNSAFE_IN_NAME.sub("_", fallback)[:80] or "run"
-        return f"_{name[1:]}" if name[0] in "=+-@" else name
+        return report_text.plain(fallback, report_text.NAME, limit=80, formula=True) or "run"
     return f"{'SSLT' if len(sources) == 1 else 'MSLT'} {'+'.join(sources)}"
 
-
-UNSAFE_IN_NAME = re.compile(r"[^\w.+()\[\] -]")
-"""What a run's name may not hold in report.md and scores.csv: ``|``, newlines, quotes…"""
 
 LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?$")
 """A language code as results files hold them: ``en``, ``ceb``, ``zh-Hans``."""
@@ -381,8 +372,9 @@ def run_names(files: list[Path], documents: list[dict[str, Any]]) -> list[str]:
             common = Path(os.path.commonpath([files[i].resolve().parent for i in clashing]))
             for i in clashing:
                 where = files[i].resolve().parent.relative_to(common)
-                folder = UNSAFE_IN_QUALIFIER.sub("_", where.as_posix() or files[i].parent.name)
-                names[i] = f"{names[i]} [{folder[:200]}]"
+                folder = where.as_posix() or files[i].parent.name
+                folder = report_text.plain(folder, report_text.QUALIFIER, limit=200)
+                names[i] = f"{names[i]} [{folder}]"
     for name in {name for name in names if names.count(name) > 1}:
         both = [str(files[i]) for i, other in enumerate(names) if other == name][:2]
         raise MsltError(
