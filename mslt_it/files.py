@@ -124,13 +124,20 @@ def read_user_text(path: str | Path, field: str, limit: int = MAX_TEXT_BYTES) ->
         ) from None
 
 
+PLAIN_NUMBER = re.compile(r"\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*")
+"""A number as a user's CSV cell writes one: plain decimal digits. Python's float() also takes
+``7_0`` (70), ``nan``, ``infinity`` and digits of other scripts (``٣``), none of which a
+spreadsheet writes for a number."""
+
+
 def csv_rows(text: str, where: str) -> list[tuple[int, list[str]]]:
     """The rows of a user's CSV with the line each starts on.
 
-    Line ends may be ``\\n``, ``\\r\\n`` or a bare ``\\r`` (old Mac exports); a line the csv
-    module cannot read (a field over its 128 KiB limit, a NUL) is a one-line error naming it.
+    Line ends may be ``\\n``, ``\\r\\n`` or a bare ``\\r`` (old Mac exports), and a leading
+    byte-order mark (Excel's "CSV UTF-8") is not part of the first cell; a line the csv module
+    cannot read (a field over its 128 KiB limit, a NUL) is a one-line error naming it.
     """
-    reader = csv.reader(io.StringIO(text, newline=None))
+    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=None))
     rows: list[tuple[int, list[str]]] = []
     start = 1
     while True:

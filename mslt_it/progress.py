@@ -14,18 +14,21 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
-    TextColumn,
+    ProgressColumn,
+    Task,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
+
+from mslt_it.files import escaped_controls
+from mslt_it.terminal import STDERR
 
 T = TypeVar("T")
-STDERR = Console(stderr=True)
 
 
 def progress_enabled() -> bool:
@@ -138,10 +141,18 @@ class PlainProgress:
         elapsed = task.reported - task.started
         total = f"/{task.total:g}" if task.total is not None else ""
         print(
-            f"{task.description}: {task.completed:g}{total}, {elapsed:.0f} s",
+            f"{escaped_controls(task.description)}: {task.completed:g}{total}, {elapsed:.0f} s",
             file=sys.stderr,
             flush=True,
         )
+
+
+class DescriptionColumn(ProgressColumn):
+    """A task's description in bold, as it is: it may name a user's folder or run, whose
+    brackets are not markup and whose control characters are shown escaped."""
+
+    def render(self, task: Task) -> Text:
+        return Text(escaped_controls(task.description), style="bold")
 
 
 def progress_bar() -> Progress | PlainProgress:
@@ -149,7 +160,7 @@ def progress_bar() -> Progress | PlainProgress:
     if plain_progress_enabled():
         return PlainProgress()
     return Progress(
-        TextColumn("[bold]{task.description}"),
+        DescriptionColumn(),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),

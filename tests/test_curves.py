@@ -254,3 +254,24 @@ def test_resume_keeps_the_curves_identical(tiny_model_dir, dataset, watched, tmp
         assert resumed["curves"][key] == first["curves"][key], key
     assert resumed["trained_mix"] == first["trained_mix"]
     assert first["curves"] == read_run(watched)["curves"]  # checkpoints change nothing
+
+
+def test_a_watch_step_beyond_an_epoch_run_fails_before_any_logger_starts(
+    cli, tiny_model_dir, dataset, tmp_path, monkeypatch
+) -> None:
+    """With --epochs the run's length is known only as training starts. The check ran after
+    TensorBoard's writer had started a thread, which then failed with a traceback as the
+    error removed the output folder."""
+    from transformers.integrations import TensorBoardCallback
+
+    started = []
+    monkeypatch.setattr(TensorBoardCallback, "on_train_begin", lambda *a, **k: started.append(1))
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("train:\n  watch:\n    - {task: xnli, langs: [sw], steps: [99]}\n")
+    out = tmp_path / "bad"
+    result = cli(
+        "train", "--dataset", dataset, "--model", tiny_model_dir, "--out", out, "--recipe",
+        recipe, "--epochs", "1", "--batch-size", "8", "--sft", "gradient_checkpointing=false",
+    )  # fmt: skip
+    assert_one_line_error(result, "train.watch", "step 99", "6 steps")
+    assert not started and not out.exists()

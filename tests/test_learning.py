@@ -577,6 +577,11 @@ def test_options_outside_their_mode_are_refused_not_ignored(planted: Path, tmp_p
         (["--fit", planted, "--targets", "sw"], "--targets: --fit learns"),
         (["--fit", planted, "--top", "0"], "--top"),
         (["--fit", planted, "--vectors", planted], "--vectors: not with a predictor"),
+        (
+            ["--criterion", "learned", "--predictor", saved, "--vectors", planted],
+            "--vectors: not with a predictor",
+        ),
+        (["--suggest", "2", "--predictor", saved, "--vectors", planted], "--vectors: not with"),
         (["--evaluate", planted, "--pool", "ar,de,en"], "--pool: --evaluate scores"),
         (["--evaluate", planted, "--k", "3"], "--k: --evaluate scores"),
     ):
@@ -883,3 +888,24 @@ def test_a_damaged_tokenizer_is_a_one_line_error(tokenizer_json: str, tmp_path: 
     loop = tmp_path / "loop"
     loop.symlink_to(loop)
     assert_one_line_error(cli(*ranked, "coverage", "--tokenizer", loop), "a link that leads to no")
+
+
+def test_a_path_is_printed_as_it_is_never_as_markup(tmp_path: Path, cli) -> None:
+    """Rich read ``[...]`` in a printed path as markup: ``q[/]z.csv`` was an internal error
+    after the predictor was already saved, ``c[red]d.csv`` printed as ``cd.csv``, and an escape
+    character in the name reached the terminal raw."""
+    own_source_row = ["ar+de+zh", "ar", "60"]  # left out, with a note naming the file
+    (tmp_path / "q[").mkdir()  # so that "q[/]…" names a file: "[/]" closes no markup tag
+    name = "q[/]z[red]\x1b[31m.csv"
+    path = _write(tmp_path / name, ["sources", "lang", "score"], [*_grid(3), own_source_row])
+    saved = tmp_path / "p[/]x[red].json"
+    result = cli("select", "--task", "xnli", "--fit", path, "--save", saved)
+    assert result.code == 0, result.err
+    assert saved.is_file()
+    assert "q[/]z[red]\\x1b[31m.csv" in result.err and "\x1b" not in result.err
+    assert "p[/]x[red].json" in result.out.replace("\n", "")
+    measured = [[sources, str(i)] for i, (sources, _, _) in enumerate(_grid(3)[:5])]
+    evaluate = _write(tmp_path / "q[/]v[red].csv", ["sources", "score"], measured)
+    result = cli("select", "--task", "xnli", "--evaluate", evaluate)
+    assert result.code == 0, result.err
+    assert "q[/]v[red].csv" in result.out.replace("\n", "")

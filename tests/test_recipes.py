@@ -48,6 +48,10 @@ def test_select_and_sweep_k_use_the_selection_criteria() -> None:
         ({"criterion": "embedding"}, "criterion embedding: needs model"),
         ({"criterion": "l2v-custom"}, "needs vectors"),
         ({"criterion": "size", "size_model": "bloom"}, "pass size_missing last"),
+        (  # the command line refused these together; a recipe ranked by its vectors unsaid
+            {"criterion": "learned", "predictor": "p.json", "vectors": "v.csv"},
+            "vectors: not with a predictor",
+        ),
     ],
 )
 def test_select_errors_name_the_recipe_fields_not_the_command_line(entry: dict, said: str) -> None:
@@ -364,3 +368,11 @@ def test_the_reports_identity_holds_what_it_prints_of_the_recipe(tmp_path: Path)
     assert first is not None and report_hash() == first
     path.write_text("description: a new one\n" + path.read_text())
     assert report_hash() != first
+
+
+def test_the_plan_prints_an_output_folder_as_it_is(cli, tmp_path: Path) -> None:
+    """``x[red]y`` was printed as ``xy`` (Rich markup), and ``[/]`` was an internal error."""
+    for name in ("x[red]y", "q[/]o"):
+        plan = cli("run", write_recipe(tmp_path), "--out", tmp_path / name, "--dry-run")
+        assert plan.code == 0, plan.err
+        assert name in plan.out.replace("\n", "").replace(" ", "").replace("│", "")

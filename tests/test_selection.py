@@ -697,3 +697,26 @@ def test_select_takes_named_models(cli, tmp_path: Path, monkeypatch: pytest.Monk
     assert (tmp_path / "cache" / "models" / "tiny-world" / "tokenizer.json").is_file()
     folder = cli(*args, str(RESOURCES_DIR / SHIPPED_WORLD_MODEL))
     assert json.loads(named.out) == json.loads(folder.out)
+
+
+def test_vectors_csv_reads_cells_as_fit_and_evaluate_do(cli, tmp_path: Path) -> None:
+    """One reading of a user's CSV: Excel's byte-order mark is not part of the header (it
+    was refused here and accepted by --fit), and a number is plain digits (``1_0`` was 10)."""
+    rows = [["en", 1, 0], ["de", 1, 1], ["zh", 0, 1]]
+    plain = write_csv(tmp_path / "plain.csv", ["code", "f1", "f2"], rows)
+    marked = tmp_path / "bom.csv"
+    marked.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    select = ["select", "--task", "xnli", "--pool", "en,de,zh", "--k", "2", "--top", "3",
+              "--criterion", "l2v-custom", "--json", "--vectors"]  # fmt: skip
+    first, second = cli(*select, plain), cli(*select, marked)
+    assert first.code == 0 and second.code == 0, second.err
+    assert json.loads(first.out) == json.loads(second.out)
+    for cell in ("1_0", "٣", "inf_"):
+        odd = write_csv(tmp_path / "odd.csv", ["code", "f1", "f2"], [*rows, ["es", cell, 1]])
+        assert_one_line_error(cli(*select, odd), "f1", "is not a number")
+
+
+@pytest.mark.parametrize("k", ["١", "٣", "1-٣"])
+def test_set_sizes_are_plain_digits(cli, k: str) -> None:
+    result = cli("select", "--task", "xnli", "--pool", "en,de,zh", "--k", k)
+    assert_one_line_error(result, "--k: expected a size like 3")

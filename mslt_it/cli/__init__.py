@@ -28,13 +28,12 @@ from types import ModuleType
 from typing import NoReturn
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from mslt_it.errors import MsltError
 from mslt_it.files import escaped_controls
 from mslt_it.progress import quiet_library_progress_bars
 from mslt_it.tasks import reset_tasks_dirs
+from mslt_it.terminal import STDERR, labelled
 
 DEBUG_VARIABLE = "MSLT_IT_DEBUG"
 ENVIRONMENT_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT})
@@ -61,8 +60,6 @@ def register_commands() -> None:
 
 
 register_commands()
-
-STDERR = Console(stderr=True)
 
 
 def click_exceptions() -> ModuleType:
@@ -116,10 +113,8 @@ def one_line(text: str) -> str:
 
 
 def print_error(prefix: str, message: str) -> None:
-    # escape: messages hold brackets ('mslt-it[qlora]', ['en']) that Rich would read as markup
-    STDERR.print(
-        f"[bold red]{prefix}[/] {escape(one_line(message))}", highlight=False, soft_wrap=True
-    )
+    # the message as it is: its brackets ('mslt-it[qlora]', ['en']) are not markup
+    STDERR.print(labelled(prefix, "bold red", one_line(message)), soft_wrap=True)
 
 
 def usage_message(error: Exception, argv: list[str] | None = None) -> str:

@@ -6,14 +6,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from mslt_it.cli.common import nonempty_path, print_whole, split_codes, stdout_console
 from mslt_it.named_models import resolve_model_name
+from mslt_it.terminal import STDERR, labelled
 
 STDOUT = stdout_console()
-STDERR = Console(stderr=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -180,7 +179,7 @@ def print_summary(data: dict[str, Any], path: Path) -> None:
     if data.get("settings"):
         print_settings(data["settings"])
     for warning in data.get("warnings", []):
-        STDERR.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+        STDERR.print(labelled("warning:", "yellow", str(warning)), soft_wrap=True)
     files = ", ".join(["analysis.json", *data["plots"]])
     STDOUT.print(f"wrote {files} → {path}", highlight=False, soft_wrap=True)
 

@@ -10,6 +10,7 @@ from rich.console import Console
 
 from mslt_it.errors import MsltError
 from mslt_it.paths import EVAL_DIR, TASKS_DIR
+from mslt_it.terminal import plain_console
 
 
 def split_codes(value: str | None, field: str) -> list[str]:
@@ -67,8 +68,9 @@ FULL_WIDTH = 4096
 
 
 def stdout_console() -> Console:
-    """The console a command prints its results on (tables through :func:`print_whole`)."""
-    return Console()
+    """The console a command prints its results on (tables through :func:`print_whole`): a
+    :class:`~mslt_it.terminal.PlainConsole`, so names and paths print as they are."""
+    return plain_console()
 
 
 def print_whole(console: Console, table: Any) -> None:
@@ -79,7 +81,7 @@ def print_whole(console: Console, table: Any) -> None:
         return
     options = console.options.update(max_width=FULL_WIDTH)
     width = max(80, console.measure(table, options=options).maximum)
-    Console(width=width, file=console.file).print(table)
+    plain_console(width=width, file=console.file).print(table)
 
 
 def shipped_names(folder: Path) -> str:

@@ -6,16 +6,15 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from mslt_it.cli.common import PromptsDir, TasksDir, print_whole, stdout_console, use_tasks_dirs
 from mslt_it.errors import MsltError
 from mslt_it.files import escaped_controls
+from mslt_it.terminal import STDERR
 
 STDOUT = stdout_console()
-STDERR = Console(stderr=True)
 prompts_app = typer.Typer(help="List, show and render prompt templates.", no_args_is_help=True)
 
 

@@ -6,12 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from mslt_it.cli.common import nonempty_path
+from mslt_it.terminal import STDERR, plain_console
 
-STDOUT = Console()
-STDERR = Console(stderr=True)
+STDOUT = plain_console()
 
 
 def register(app: typer.Typer) -> None:

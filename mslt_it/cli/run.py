@@ -12,6 +12,7 @@ from rich.table import Table
 
 from mslt_it.cli.common import nonempty_path, print_whole, stdout_console
 from mslt_it.errors import MsltError
+from mslt_it.terminal import labelled
 
 STDOUT = stdout_console()
 SLURM_MARKER = "# mslt-it Slurm array script, sha256 of its other lines:"
@@ -81,7 +82,9 @@ def run(
     if dry_run:
         return
     execute_plan(
-        plan, only=only, on_step=lambda step, what: STDOUT.print(f"[bold]{step.title}[/]: {what}")
+        plan,
+        only=only,
+        on_step=lambda step, what: STDOUT.print(labelled(f"{step.title}:", "bold", what)),
     )
     if only is None:
         STDOUT.print(f"report: {plan.recipe.output_dir / 'report' / 'report.md'}")
@@ -91,9 +94,13 @@ def print_plan(plan) -> None:
     """The runs and steps with their status, before anything runs."""
     recipe = plan.recipe
     STDOUT.print(
-        f"[bold]{recipe.config.name}[/]: {len(recipe.runs)} run(s) of {recipe.config.data.task}, "
-        f"budget {recipe.config.data.budget} ({recipe.config.data.budget_mode}), "
-        f"model {recipe.model.name_or_path} → {recipe.output_dir}"
+        labelled(
+            f"{recipe.config.name}:",
+            "bold",
+            f"{len(recipe.runs)} run(s) of {recipe.config.data.task}, "
+            f"budget {recipe.config.data.budget} ({recipe.config.data.budget_mode}), "
+            f"model {recipe.model.name_or_path} → {recipe.output_dir}",
+        )
     )
     table = Table(title="plan")
     for column in ("step", "run", "sources from", "output", "status"):

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from mslt_it.cli.common import (
@@ -24,12 +23,12 @@ from mslt_it.cli.select_learned import drivers_text, print_suggestions, print_va
 from mslt_it.errors import MsltError
 from mslt_it.named_models import resolve_model_name
 from mslt_it.paths import is_data_folder
+from mslt_it.terminal import STDERR, styled
 
 if TYPE_CHECKING:
     from mslt_it.selection import CriterionEvaluation, SelectionResult
 
 STDOUT = stdout_console()
-STDERR = Console(stderr=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -310,11 +309,6 @@ def check_modes(given: dict[str, bool], criterion: str) -> None:
             f"--criterion: {criterion!r:.40} does not apply to --fit or --suggest; rank with "
             "--criterion learned --predictor FILE"
         )
-    if given["--vectors"] and (learning or criterion in ("learned", "sslt-measured")):
-        raise MsltError(
-            "--vectors: not with a predictor (its features are lang2vec's, and a file of "
-            "vectors would change what they mean)"
-        )
 
 
 def _learn(
@@ -336,6 +330,7 @@ def _learn(
 ) -> None:
     """``--fit`` (cross-validate, maybe save) and ``--suggest`` (from the fit or a saved file)."""
     from mslt_it.selection import (
+        VECTORS_WITH_PREDICTOR,
         check_save_path,
         fit_predictor,
         load_predictor,
@@ -345,6 +340,8 @@ def _learn(
         suggest_sets,
     )
 
+    if options.vectors is not None:  # (--criterion learned says so in select_sources)
+        raise MsltError(VECTORS_WITH_PREDICTOR)
     if save is not None and fit is None:
         raise MsltError("--save: needs --fit RESULTS (the measured results to learn from)")
     if fit is not None and predictor_path is not None:
@@ -465,7 +462,7 @@ def print_selection(result: SelectionResult, options: Any) -> None:
         table.add_column("sources", no_wrap=True)
         for i, name in enumerate(result.columns):
             header = _header(name)
-            table.add_column(f"[bold]{header}[/]" if i == 0 else header, justify="right")
+            table.add_column(styled(header, "bold") if i == 0 else header, justify="right")
         drivers = any(s.drivers for s in result.sets)
         alone = result.criterion == "sslt-measured"
         if drivers:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 
 from mslt_it.cli.common import print_whole, stdout_console
+from mslt_it.terminal import styled
 
 if TYPE_CHECKING:
     from mslt_it.selection.learning import Fitted, Suggestion
@@ -34,7 +35,7 @@ def print_validation(fitted: Fitted) -> None:
     for column in ("method", "Spearman ρ", "NDCG@3", "top-3 hit", "groups"):
         table.add_column(column, justify="left" if column == "method" else "right")
     for method in validation.methods:
-        name = f"[bold]{method.method}[/]" if method.method == "learned" else method.method
+        name = styled(method.method, "bold") if method.method == "learned" else method.method
         table.add_row(
             name,
             f"{method.spearman:+.3f}",

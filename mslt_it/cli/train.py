@@ -9,15 +9,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from mslt_it.cli.common import nonempty_path, print_whole, stdout_console
 from mslt_it.errors import MsltError
 from mslt_it.named_models import resolve_model_name
+from mslt_it.terminal import STDERR
 
 STDOUT = stdout_console()
-STDERR = Console(stderr=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -55,10 +55,11 @@ from mslt_it.outputs import (
     move_in_listed,
     remove_own_output,
 )
-from mslt_it.progress import STDERR, progress_bar
+from mslt_it.progress import progress_bar
 from mslt_it.prompts import PromptTemplate
 from mslt_it.tasks import tasks_dirs
 from mslt_it.tasks.base import Row, Task
+from mslt_it.terminal import STDERR
 
 STUDY = "study.json"
 

@@ -22,6 +22,7 @@ criteria against measured results.
 from __future__ import annotations
 
 from mslt_it.selection.api import (
+    VECTORS_WITH_PREDICTOR,
     CriterionEvaluation,
     RankedSet,
     SearchInfo,
@@ -50,6 +51,7 @@ from mslt_it.selection.predictor import (
 
 __all__ = [
     "CRITERIA",
+    "VECTORS_WITH_PREDICTOR",
     "Context",
     "Criterion",
     "CriterionEvaluation",

@@ -123,7 +123,15 @@ def _predictor(criterion: str, options: SelectionOptions | None) -> TransferPred
         raise MsltError(
             f"--criterion {criterion}: needs --predictor FILE (from select --fit --save)"
         )
+    if options.vectors is not None:  # a recipe's select: entry comes here, not through the CLI
+        raise MsltError(VECTORS_WITH_PREDICTOR)
     return load_predictor(options.predictor)
+
+
+VECTORS_WITH_PREDICTOR = (
+    "--vectors: not with a predictor (its features are lang2vec's, and a file of vectors would "
+    "change what they mean)"
+)
 
 
 def _beside(
@@ -316,7 +324,7 @@ def load_results_csv(
     if not path.exists() and not path.is_symlink():
         raise MsltError(f"--evaluate: no such file {str(path)!r}")
     where = f"--evaluate: {path}"  # a folder, a FIFO, a device: named when read
-    text = read_text_file(path, where).removeprefix("\ufeff")  # Excel's BOM, as --fit
+    text = read_text_file(path, where)
     columns, records = csv_table(text, where)
     if "sources" not in columns or "score" not in columns:
         raise MsltError(

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mslt_it.errors import MsltError, allowed
-from mslt_it.files import csv_table, read_user_text
+from mslt_it.files import PLAIN_NUMBER, csv_table, read_user_text
 from mslt_it.languages import get_language
 
 MAX_RESULTS_BYTES = 64_000_000
@@ -71,15 +71,11 @@ def split_sources(text: str) -> list[str]:
     return [code.strip() for code in re.split(r"[,+]", text) if code.strip()]
 
 
-NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
-"""A plain decimal number (Python's float() also takes ``7_0``, ``nan`` and ``infinity``)."""
-
-
 def parse_score(cell: str | None, where: str) -> float:
     """A results file's ``score`` cell: a finite number, or a one-line error naming ``where``."""
     if cell is None or not cell.strip():
         raise MsltError(f"{where}: score is empty")
-    if NUMBER.fullmatch(cell) is None:
+    if PLAIN_NUMBER.fullmatch(cell) is None:
         if cell.strip().lower().lstrip("+-") in ("nan", "inf", "infinity"):
             raise MsltError(f"{where}: score {cell!r:.40} is not finite; allowed: finite numbers")
         raise MsltError(f"{where}: score {cell!r:.40} is not a number")
@@ -133,8 +129,7 @@ def load_measured(
     where = f"{option}: {path}"
     raw = read_user_text(path, option, MAX_RESULTS_BYTES)
     digest = hashlib.sha256(raw.encode("utf-8")).hexdigest()  # decoded exactly: the file's bytes
-    text = raw.removeprefix("\ufeff")  # Excel's BOM
-    columns, records = csv_table(text, where)
+    columns, records = csv_table(raw, where)
     found_targets = [c for c in TARGET_COLUMNS if c in columns]
     if len(found_targets) > 1:  # which one is the target would be a guess
         raise MsltError(

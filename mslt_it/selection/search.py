@@ -316,7 +316,7 @@ def parse_k(k: int | str | Sequence[int]) -> list[int]:
     elif isinstance(k, str):
         values = []
         for part in k.split(","):
-            match = re.fullmatch(r"\s*(-?\d+)\s*(?:-\s*(\d+)\s*)?", part)
+            match = re.fullmatch(r"\s*(-?[0-9]+)\s*(?:-\s*([0-9]+)\s*)?", part)  # not "٣"
             if match is None:
                 raise MsltError(f"--k: expected a size like 3, a range like 1-5 or 2,4; got {k!r}")
             low = int(match.group(1))

@@ -32,7 +32,13 @@ from typing import Any
 import numpy as np
 
 from mslt_it.errors import MsltError, allowed
-from mslt_it.files import MAX_JSON_BYTES, csv_rows, read_user_bytes, read_user_text
+from mslt_it.files import (
+    MAX_JSON_BYTES,
+    PLAIN_NUMBER,
+    csv_rows,
+    read_user_bytes,
+    read_user_text,
+)
 from mslt_it.identity import cache_folder
 from mslt_it.io import atomic_write_text
 from mslt_it.languages import all_languages
@@ -395,12 +401,12 @@ def _vector_value(cell: str, path: Path, line: int, feature: str) -> float:
     cell = cell.strip()
     if cell in MISSING_MARKS:
         return math.nan
-    try:
-        value = float(cell)
-    except ValueError:
+    if PLAIN_NUMBER.fullmatch(cell) is None:
         raise MsltError(
-            f"--vectors: {path}:{line}: {feature}: {cell!r} is not a number (use -- for missing)"
-        ) from None
+            f"--vectors: {path}:{line}: {feature}: {cell!r:.40} is not a number (use -- for "
+            "missing)"
+        )
+    value = float(cell)
     if not math.isfinite(value):
         raise MsltError(f"--vectors: {path}:{line}: {feature}: {cell!r} is not finite")
     return value

@@ -371,7 +371,11 @@ def watch_languages(
     board = tensorboard_callback(trainer, plan.args)
     trainer.add_callback(curves.curves_callback(tracker, board))
     if plan.watch is not None:
-        trainer.add_callback(watch_callback(plan.watch, plan.tokenizer, board))
+        # First of all callbacks: with --epochs, its steps are checked against the run's length
+        # at the start of training, before TensorBoard's (or any other logger's) writer starts
+        # a thread that would write into the output folder as the error removes it.
+        watch = watch_callback(plan.watch, plan.tokenizer, board)
+        trainer.callback_handler.callbacks.insert(0, watch)
     return tracker, hook
 
 

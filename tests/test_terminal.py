@@ -1,0 +1,56 @@
+"""What mslt-it prints quotes users' names: it is printed as it is, never read as Rich markup,
+and no control character reaches the terminal (``mslt_it.terminal``, ``mslt_it.progress``)."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from rich.progress import Progress
+from rich.table import Table
+
+from mslt_it.progress import DescriptionColumn, PlainProgress
+from mslt_it.terminal import labelled, plain_console
+
+NAMES = st.text(alphabet=st.sampled_from("ab[]/=:\\ \x1b\x07\u202e"), max_size=30)
+
+
+def printed(*renderables) -> str:
+    file = io.StringIO()
+    console = plain_console(file=file, width=4096, color_system=None)
+    for renderable in renderables:
+        console.print(renderable, soft_wrap=True)
+    return file.getvalue()
+
+
+@given(NAMES)
+def test_a_name_in_a_line_a_title_or_a_cell_prints_as_it_is(name: str) -> None:
+    shown = name.replace("\x1b", "\\x1b").replace("\x07", "\\x07").replace("\u202e", "\\u202e")
+    table = Table(title=f"t {name}")
+    table.add_column(f"h {name}")
+    table.add_row(f"c {name}")
+    out = printed(f"note: {name}", labelled("warning:", "yellow", name), table)
+    assert f"note: {shown}\n" in out and f"warning: {shown}\n" in out
+    assert f"t {shown}" in out and f"h {shown}" in out and f"c {shown}" in out
+    assert not set("\x1b\x07\u202e") & set(out)
+
+
+def test_plain_progress_lines_escape_a_folder_name(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MSLT_IT_PROGRESS_SECONDS", "0")
+    with PlainProgress() as progress:
+        key = progress.add_task("hashing q[/]\x1b[2J (MiB)", total=2)
+        progress.advance(key, 2)
+    assert "hashing q[/]\\x1b[2J (MiB): 2/2" in capsys.readouterr().err
+
+
+def test_a_progress_bar_shows_a_description_with_brackets() -> None:
+    file = io.StringIO()
+    bar = Progress(DescriptionColumn(), console=plain_console(file=file, force_terminal=True))
+    with bar:
+        key = bar.add_task("q[/]x[red]\x1b", total=1)
+        bar.advance(key)
+    assert "q[/]x[red]\\x1b" in file.getvalue()
