@@ -202,6 +202,17 @@ def model_changed(recorded: Any, name_or_path: str | Path) -> bool:
     return False
 
 
+def same_model(a: str, b: str) -> bool:
+    """Two model references name the same model: equal ids, or the same folder on disk (a
+    copy elsewhere is compared by content, against the identity its training recorded)."""
+    if a == b:
+        return True
+    path_a, path_b = Path(a).expanduser(), Path(b).expanduser()
+    if path_a.exists() and path_b.exists():
+        return path_a.resolve() == path_b.resolve()
+    return a.rstrip("/") == b.rstrip("/")
+
+
 def check_base_unchanged(recorded: Any, base: str | Path, who: str, instead: str) -> None:
     """A one-line error when the base model ``who`` was trained on (``recorded``, its
     training's ``base_model_identity``) has changed in ``base`` since (:func:`model_changed`);

@@ -10,6 +10,7 @@ reader sees *when* transfer appeared, not only where it ended.
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,64 @@ def check_printed_names(run: dict[str, Any], path: Path) -> None:
             raise MsltError(f"run.json: {path}: {place}: {name!r:.40} is not a plain name")
 
 
+MAX_STEP = 10**9
+MAX_POINTS = 100_000
+MAX_LOSS = 1e6
+
+
+def check_curves(run: dict[str, Any], path: Path) -> None:
+    """The curves a training section draws are what ``mslt-it train`` writes: per series a list
+    of ``[step, value]`` with whole steps in 0..10⁹, watch accuracies in 0..100 and losses in
+    0..10⁶ (or not finite: a diverged step, drawn as a gap). A run.json from elsewhere with a
+    step of 10⁴⁰⁰ was an internal error, one with an infinite accuracy "reached 50 %", and one
+    with ``sources: "en"`` was printed as the sources ``e, n``."""
+    where = f"run.json: {path}"
+    dataset = run.get("dataset")
+    sources = dataset.get("sources") if isinstance(dataset, dict) else None
+    if sources is not None and not (
+        isinstance(sources, list) and all(isinstance(code, str) for code in sources)
+    ):
+        raise MsltError(f"{where}: dataset.sources: {sources!r:.40} is not a list of languages")
+    curves = run.get("curves")
+    if curves is None:
+        return
+    if not isinstance(curves, dict):
+        raise MsltError(f"{where}: curves: {curves!r:.40} is not a mapping")
+    series = [("curves.loss_by_language", curves.get("loss_by_language"), False)]
+    for key, accuracy in (("heldout_loss_by_language", False), ("watch", True)):
+        place = f"curves.{key}"
+        series += [
+            (f"{place}.{name}", langs, accuracy)
+            for name, langs in _mapping(curves.get(key), place, where).items()
+        ]
+    for place, langs, accuracy in series:
+        for lang, points in _mapping(langs, place, where).items():
+            _check_points(points, f"{where}: {place}.{lang}", accuracy)
+
+
+def _mapping(value: Any, place: str, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise MsltError(f"{where}: {place}: {value!r:.40} is not a mapping")
+    return value
+
+
+def _check_points(points: Any, where: str, accuracy: bool) -> None:
+    if not isinstance(points, list) or len(points) > MAX_POINTS:
+        raise MsltError(f"{where}: {points!r:.40} is not a list of [step, value] points")
+    for point in points:
+        step, value = point if isinstance(point, list) and len(point) == 2 else (None, None)
+        if type(step) is not int or not 0 <= step <= MAX_STEP:
+            raise MsltError(f"{where}: {point!r:.40} has no whole step in 0..{MAX_STEP:,}")
+        if type(value) not in (int, float):
+            raise MsltError(f"{where}: {point!r:.40} has no number for its value")
+        if accuracy and not 0 <= value <= 100:  # NaN and infinities fail this too
+            raise MsltError(f"{where}: {point!r:.40}: an accuracy lies in 0..100")
+        if not accuracy and math.isfinite(value) and not 0 <= value <= MAX_LOSS:
+            raise MsltError(f"{where}: {point!r:.40}: a loss lies in 0..{MAX_LOSS:g}")
+
+
 def file_stem(name: str) -> str:
     """A run's label (``MSLT ar+de+zh``) as a file name: letters, digits, ``+``, ``-``, ``_``."""
     return re.sub(r"[^A-Za-z0-9+_-]+", "_", name).strip("_") or "run"
@@ -90,11 +149,19 @@ def training_section(runs: dict[str, tuple[Path, Any]], folder: Path) -> tuple[s
             lines += [f"### {name}", "", LEFT_OUT, ""]
             continue
         check_printed_names(run, path)
+        check_curves(run, path)
         try:
             figures = plot_run(run, folder, file_stem(name))
             crossings = crossing_steps(run)
             warned = mix_warnings(run)
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
+        except (
+            KeyError,
+            TypeError,
+            ValueError,
+            AttributeError,
+            IndexError,
+            OverflowError,
+        ) as error:
             raise MsltError(
                 f"run.json: {path} is not a run record mslt-it train writes "
                 f"({type(error).__name__}: {error!s:.80})"

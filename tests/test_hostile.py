@@ -16,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -1097,8 +1098,16 @@ def test_a_recipe_nested_without_end_is_one_line(cli, tmp_path: Path, body: str)
             "train: {watch: [{task: xnli, langs: [en], steps: [9]}], sft: {max_steps: 4}}\n",
             "beyond max_steps (4)",
         ),
+        (
+            "train: {watch: [{task: xnli, langs: [en, en]}]}\n",
+            "train.watch.0.langs: 'en' is given twice",
+        ),
+        (
+            "train: {watch: [{task: xnli, langs: [en]}, {task: xnli, langs: [de]}]}\n",
+            "train.watch.1.task: xnli is watched already (train.watch.0)",
+        ),
     ],
-    ids=["task", "language", "step"],
+    ids=["task", "language", "step", "language-twice", "task-twice"],
 )
 def test_a_watch_the_training_would_refuse_fails_the_dry_run(cli, tmp_path, body, said) -> None:
     recipe = write_recipe(tmp_path / "r.yaml", body)
@@ -2156,4 +2165,72 @@ def test_report_reads_an_adapters_run_record_as_written_or_leaves_it_out(cli, tm
     record["curves"]["watch"] = {"xnli": {"de": 5}}
     (adapter / "run.json").write_text(json.dumps(record))
     result = cli("report", tmp_path / "ev", "--out", tmp_path / "r4")
-    assert_one_line_error(result, "is not a run record mslt-it train writes")
+    assert_one_line_error(result, "curves.watch.xnli.de", "not a list of [step, value] points")
+
+
+@pytest.mark.parametrize(
+    ("edit", "said"),
+    [
+        ({"watch": {"xnli": {"de": [[10**400, 50.0], [4, 60.0]]}}}, "no whole step"),
+        ({"watch": {"xnli": {"de": [[2, 10**400]]}}}, "an accuracy lies in 0..100"),
+        ({"watch": {"xnli": {"de": [[2, float("nan")], [4, float("inf")]]}}}, "an accuracy"),
+        ({"watch": {"xnli": {"de": [[-5, 50.0], [0, 60.0]]}}}, "no whole step"),
+        ({"watch": {"xnli": {"de": [[1e308, 50.0]]}}}, "no whole step"),
+        ({"watch": {"xnli": {"de": [[True, False]]}}}, "no whole step"),
+        ({"loss_by_language": {"en": [[1, 1e308], [2, -1e308]]}}, "a loss lies in 0..1e+06"),
+        ({"heldout_loss_by_language": {"heldout": {"en": [[1, "x"]]}}}, "no number"),
+        ({"heldout_loss_by_language": [1]}, "curves.heldout_loss_by_language: [1] is not a"),
+        ({"sources": "en"}, "dataset.sources: 'en' is not a list of languages"),
+    ],
+)
+def test_curves_from_elsewhere_are_what_train_writes(cli, tmp_path, edit, said) -> None:
+    """A run.json from elsewhere (no marker) with a step of 10⁴⁰⁰ was an internal error; an
+    infinite accuracy "reached 50 %", a step -5 was printed, huge losses printed matplotlib
+    warnings before the error, and ``sources: "en"`` read as the sources ``e, n``."""
+    record = {"dataset": {"sources": edit.pop("sources", ["en"])}, "curves": edit}
+    adapter = adapter_with_record(tmp_path / "ad", record, marked=False)
+    document = results_document("en", "rank", 50.0, ["en"])
+    document["adapter"]["path"] = str(adapter)
+    write_results(tmp_path / "ev" / "en", document)
+    result = cli("report", tmp_path / "ev", "--out", tmp_path / "rep")
+    assert_one_line_error(result, f"{adapter / 'run.json'}", said)
+    assert not (tmp_path / "rep").exists()
+
+
+def test_a_diverged_loss_and_many_watched_languages_still_draw(cli, tmp_path) -> None:
+    """Real runs: a loss that went to NaN or infinity is a gap in the plot, and a watch of 300
+    languages draws without a legend, no warning printed (the text names each one's step)."""
+    watch = {f"l{i:03d}": [[1, 10.0], [2, 60.0]] for i in range(300)}
+    loss = {"en": [[1, 2.0], [2, float("inf")], [3, float("nan")], [4, 1.0]]}
+    record = {
+        "dataset": {"sources": ["en"]},
+        "curves": {"loss_by_language": loss, "watch": {"xnli": watch}},
+    }
+    adapter = adapter_with_record(tmp_path / "ad", record, marked=False)
+    document = results_document("en", "rank", 50.0, ["en"])
+    document["adapter"]["path"] = str(adapter)
+    write_results(tmp_path / "ev" / "en", document)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = cli("report", tmp_path / "ev", "--out", tmp_path / "rep")
+    assert result.code == 0 and result.err == "", result.err
+    text = (tmp_path / "rep" / "report.md").read_text()
+    assert "l299 at step 2" in text and "-transfer.png" in text and "-loss.png" in text
+
+
+def test_an_adapter_from_elsewhere_is_held_to_the_base_its_peft_config_names(
+    adapter, tiny_model_dir: Path, tmp_path: Path, cli
+) -> None:
+    """A PEFT adapter without run.json or marker (from the Hub, or a copy) names its base in
+    adapter_config.json: eval refused another base, analyze went on and wrote results."""
+    other = tmp_path / "other"
+    assert cli("tiny-model", other, "--seed", "1").code == 0
+    copy = tmp_path / "a"
+    shutil.copytree(adapter[0], copy)
+    for name in ("run.json", ".mslt-it-output.json"):
+        (copy / name).unlink()
+    assert json.loads((copy / "adapter_config.json").read_text())["base_model_name_or_path"]
+    result = cli("analyze", "--model", other, "--adapter", copy, "--langs", "en,de",
+                 "--n", "4", "--out", tmp_path / "an")  # fmt: skip
+    assert_one_line_error(result, "--adapter:", "was trained on base model", "not --model")
+    assert not (tmp_path / "an").exists()

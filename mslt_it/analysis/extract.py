@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,7 @@ class Adapter:
     label: str
     run: dict[str, Any] = field(default_factory=dict)
     sha256: str = ""  # of its config and weights: what a report matches results with
+    base_model: str | None = None  # run.json's, else adapter_config.json's (a PEFT adapter's)
 
 
 # --- encoding --------------------------------------------------------------------------------
@@ -189,9 +190,12 @@ def read_adapter(path: str | Path) -> Adapter:
     """Check an adapter folder and read its run manifest (``run.json``), when there is one."""
     folder = Path(path)
     check_regular_files(folder, "--adapter")
-    read_adapter_config(folder, "--adapter")
+    config = read_adapter_config(folder, "--adapter")
     run = read_run_record(folder, "--adapter") or {}
-    return Adapter(folder, run_label(run) or folder.name, run, weights_sha256(folder, "--adapter"))
+    base = run.get("base_model") or config.get("base_model_name_or_path")  # as mslt-it eval
+    label = run_label(run) or folder.name
+    sha256 = weights_sha256(folder, "--adapter")
+    return Adapter(folder, label, run, sha256, base if isinstance(base, str) else None)
 
 
 def run_label(run: dict[str, Any]) -> str | None:
@@ -213,7 +217,7 @@ def unique_labels(adapters: Sequence[Adapter]) -> list[Adapter]:
         label = adapter.label
         if labels.count(label) > 1 or label == "base":
             label = f"{label} [{adapter.path.name}]"
-        out.append(Adapter(adapter.path, label, adapter.run, adapter.sha256))
+        out.append(replace(adapter, label=label))
     return out
 
 

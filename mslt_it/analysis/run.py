@@ -43,7 +43,7 @@ from mslt_it.analysis.settings import (
     table_layers,
 )
 from mslt_it.errors import MsltError, allowed
-from mslt_it.identity import check_base_unchanged, model_identity
+from mslt_it.identity import check_base_unchanged, model_identity, same_model
 from mslt_it.io import atomic_write_json, file_fingerprint, read_json, seal, temporary_folder
 from mslt_it.modeling import check_model_folder, load_tokenizer
 from mslt_it.outputs import (
@@ -508,8 +508,8 @@ def check_adapter_bases(model: str, adapters: list[Adapter]) -> None:
     adapter on another base is a one-line error, not a warning beside numbers that mean
     nothing."""
     for adapter in adapters:
-        base = adapter.run.get("base_model")
-        if not isinstance(base, str) or same_model(base, model):
+        base = adapter.base_model
+        if base is None or same_model(base, model):
             check_base_unchanged(
                 adapter.run.get("base_model_identity"), model, f"--adapter: {adapter.label}",
                 "analyse it with the base it was trained on, or train it again",
@@ -524,14 +524,6 @@ def check_adapter_bases(model: str, adapters: list[Adapter]) -> None:
             f"--adapter: {adapter.label} was trained on base model {base!r}, not --model "
             f"{model!r} (nor a copy of it); analyse it with its own base model"
         )
-
-
-def same_model(a: str, b: str) -> bool:
-    """Equal ids, or two paths to the same folder."""
-    if a == b:
-        return True
-    pa, pb = Path(a), Path(b)
-    return pa.exists() and pb.exists() and pa.resolve() == pb.resolve()
 
 
 def _adapter_entry(adapters: list[Adapter], label: str) -> str | None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from mslt_it.errors import MsltError
 from mslt_it.files import check_regular_files
-from mslt_it.identity import check_base_unchanged, model_identity
+from mslt_it.identity import check_base_unchanged, model_identity, same_model
 from mslt_it.peft_adapters import RUN_FILE, read_adapter_config, read_run_record, weights_sha256
 
 
@@ -94,16 +94,6 @@ def adapter_names(paths: list[str]) -> list[str]:
             name, number = f"{base}-{number}", number + 1
         names.append(name)
     return names
-
-
-def same_model(a: str, b: str) -> bool:
-    """Two model references name the same model: equal ids, or the same folder on disk."""
-    if a == b:
-        return True
-    path_a, path_b = Path(a).expanduser(), Path(b).expanduser()
-    if path_a.exists() and path_b.exists():
-        return path_a.resolve() == path_b.resolve()
-    return a.rstrip("/") == b.rstrip("/")
 
 
 def check_base_model(adapters: list[Adapter], model: str | None) -> str:

@@ -168,6 +168,7 @@ class WatchConfig(BaseModel):
 def check_watch(specs: list[WatchConfig], max_steps: int) -> None:
     """What a watch names, checked before any work (a recipe's dry run, a training's start):
     known tasks with label words, their languages, steps within ``max_steps`` (when set)."""
+    watched: dict[str, int] = {}
     for number, spec in enumerate(specs):
         where = f"train.watch.{number}"
         try:
@@ -175,6 +176,15 @@ def check_watch(specs: list[WatchConfig], max_steps: int) -> None:
         except MsltError as error:
             raise MsltError(f"{where}.task: {error}") from None
         check_languages(task, spec.langs, field=f"{where}.langs")
+        twice = next((lang for i, lang in enumerate(spec.langs) if lang in spec.langs[:i]), None)
+        if twice is not None:
+            raise MsltError(f"{where}.langs: {twice!r} is given twice; give each language once")
+        if task.name in watched:  # run.json's curves are keyed by task: one would hide the other
+            raise MsltError(
+                f"{where}.task: {task.name} is watched already (train.watch.{watched[task.name]});"
+                " give all its languages in one watch"
+            )
+        watched[task.name] = number
         if task.kind in ("ner", "instructions"):
             raise MsltError(
                 f"{where}.task: {task.name} has no label words to rank; the watch scores "

@@ -57,6 +57,16 @@ def _figure() -> tuple[Any, Any]:
     return plt.subplots(figsize=(7, 4), dpi=110)
 
 
+MAX_LEGEND = 30
+"""Most lines a plot names in its legend: more would not fit beside the axes (matplotlib then
+warns that it cannot lay the figure out); the report's text names every language's step."""
+
+
+def _legend(ax: Any) -> None:
+    if len(ax.get_legend_handles_labels()[1]) <= MAX_LEGEND:
+        ax.legend(fontsize=7, ncol=2)
+
+
 def _save(fig: Any, path: Path) -> None:
     import matplotlib.pyplot as plt
 
@@ -89,7 +99,7 @@ def _loss(run: dict[str, Any], path: Path, name: str) -> bool:
     ax.set_xlabel("step")
     ax.set_ylabel("loss (answer tokens)")
     ax.set_title(f"{name}: loss per language")
-    ax.legend(fontsize=7, ncol=2)
+    _legend(ax)
     _save(fig, path)
     return True
 
@@ -124,7 +134,7 @@ def _transfer(run: dict[str, Any], path: Path, name: str) -> bool:
     ax.set_xlabel("step")
     ax.set_ylabel("accuracy (rank mode, %)")
     ax.set_title(f"{name}: transfer during training (sources: {', '.join(sorted(sources))})")
-    ax.legend(fontsize=7, ncol=2)
+    _legend(ax)
     _save(fig, path)
     return True
 
