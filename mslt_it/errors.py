@@ -8,7 +8,8 @@ users catch it like any other exception.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Iterable, Iterator
 
 
 class MsltError(ValueError):
@@ -34,3 +35,16 @@ def first_line(error: BaseException) -> str:
     if first.endswith(":") and len(lines) > 1:  # "Validation error for field 'x':" + the why
         return f"{first} {lines[1]}"
     return first
+
+
+@contextlib.contextmanager
+def field_named(field: str, generic: str) -> Iterator[None]:
+    """Errors that name a shared helper's field (``split:``, ``data:``) name the caller's
+    instead (``train.watch.0.split:``), so the user sees which entry of their file is wrong."""
+    try:
+        yield
+    except MsltError as error:
+        text = str(error)
+        if not text.startswith(f"{generic}: "):
+            raise
+        raise MsltError(f"{field}: {text.removeprefix(f'{generic}: ')}") from None

@@ -275,3 +275,20 @@ def test_a_watch_step_beyond_an_epoch_run_fails_before_any_logger_starts(
     )  # fmt: skip
     assert_one_line_error(result, "train.watch", "step 99", "6 steps")
     assert not started and not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("entry", "said"),
+    [
+        ("split: nosuch", "train.watch.0.split: task xnli has no split 'nosuch'"),
+        ("data: /nonexistent/rows", "train.watch.0.data:"),
+    ],
+)
+def test_a_watchs_split_and_data_are_named_as_its_fields(
+    cli, tiny_model_dir, dataset, tmp_path, entry, said
+) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"train:\n  watch:\n    - {{task: xnli, langs: [sw], {entry}}}\n")
+    out = tmp_path / "bad"
+    assert_one_line_error(cli(*args(tiny_model_dir, dataset, out, "--recipe", recipe)), said)
+    assert not out.exists()

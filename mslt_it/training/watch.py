@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mslt_it.errors import MsltError
+from mslt_it.errors import MsltError, field_named
 from mslt_it.evaluation.metrics import accuracy
 from mslt_it.evaluation.plan import RunPlan, evaluation_split
 from mslt_it.evaluation.prompting import ChatFormat
@@ -85,11 +85,13 @@ def plan_watch(
         for lang in spec.langs:
             template.check_language(lang)
         split = spec.split or evaluation_split(task)
-        check_split(task, split)
+        with field_named(f"{where}.split", "split"):
+            check_split(task, split)
         data = spec.data or config.get("data") or "synthetic"
         rows = {}
         for lang in spec.langs:
-            opened = open_split(task, lang, split, data)
+            with field_named(f"{where}.data", "data"):
+                opened = open_split(task, lang, split, data)
             count = min(len(opened), spec.limit)
             if count == 0:
                 raise MsltError(f"{where}.langs: {opened.origin} has no usable {lang} rows")
