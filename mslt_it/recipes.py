@@ -34,9 +34,10 @@ from mslt_it.data import (
 )
 from mslt_it.errors import MsltError, allowed
 from mslt_it.evaluation import EvalConfig
+from mslt_it.evaluation.compare import check_distinct_models
 from mslt_it.evaluation.plan import TaskPlan, plan_tasks
 from mslt_it.modeling import check_model_folder
-from mslt_it.named_models import check_model_name, resolve_model_name
+from mslt_it.named_models import check_model_name, is_named_model, resolve_model_name
 from mslt_it.paths import is_data_folder
 from mslt_it.prompts import get_template
 from mslt_it.selection import SelectionOptions, select_sources
@@ -311,8 +312,12 @@ def _validate_parts(recipe: Recipe) -> None:
         recipe.eval = inherit_prompts_dir(
             validate_section(EvalConfig, config.eval, "eval"), config.data
         )
-        for name in recipe.eval.compare_models:
-            check_model_name(name, "eval.compare_models")
+        for number, name in enumerate(recipe.eval.compare_models):
+            check_model_name(name, f"eval.compare_models.{number}")
+            if not is_named_model(name):  # mslt-it's own are built when the step runs
+                check_model_folder(name, f"eval.compare_models.{number}")
+        compared = [recipe.model.name_or_path, *recipe.eval.compare_models]
+        check_distinct_models(compared, "eval.compare_models (with model.name_or_path)")
     except MsltError as error:
         raise MsltError(f"{recipe.path}: {error}") from None
 

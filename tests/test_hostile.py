@@ -1261,6 +1261,22 @@ def test_analyze_refuses_an_adapter_given_twice(cli, adapter, tiny_model_dir, tm
     assert not (tmp_path / "an").exists()
 
 
+def test_eval_runs_an_adapter_once_however_it_is_spelt(cli, adapter, tiny_model_dir, tmp_path):
+    """``a``, ``a/`` and a link to ``a`` were three adapters, evaluated each (as ``a-2``…),
+    and a symlink loop was an internal error."""
+    out, _ = adapter
+    (tmp_path / "link").symlink_to(out)
+    (tmp_path / "loop1").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop1")
+    evaluate = ("eval", "--model", tiny_model_dir, "--task", "xnli", "--langs", "en",
+                "--limit", "2", "--mode", "rank", "--out", tmp_path / "ev",
+                "--adapter", out)  # fmt: skip
+    for other in (f"{out}/", tmp_path / "link"):
+        assert_one_line_error(cli(*evaluate, "--adapter", other), "are the same folder")
+    assert_one_line_error(cli(*evaluate, "--adapter", tmp_path / "loop1"), "symlink loop")
+    assert not (tmp_path / "ev").exists()
+
+
 # ------------------------------------------------------------- third hostile round (messages)
 
 

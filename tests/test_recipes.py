@@ -376,3 +376,30 @@ def test_the_plan_prints_an_output_folder_as_it_is(cli, tmp_path: Path) -> None:
         plan = cli("run", write_recipe(tmp_path), "--out", tmp_path / name, "--dry-run")
         assert plan.code == 0, plan.err
         assert name in plan.out.replace("\n", "").replace(" ", "").replace("│", "")
+        assert "todo" in plan.out and "[yellow]" not in plan.out  # the status is styled text
+
+
+@pytest.mark.parametrize(
+    ("models", "said"),
+    [
+        ("['{tmp}/nope']", "eval.compare_models.0: no such folder"),
+        ("[org/other, '{tmp}/file.txt']", "eval.compare_models.1: "),
+        ("['{m}', '{m}/']", "'{m}/' and '{m}' are (the same model)"),
+        ("[mslt-it:tiny]", "'mslt-it:tiny'"),
+        ("[org/other, org/other]", "'org/other' is given twice"),
+    ],
+)
+def test_compare_models_are_checked_before_anything_runs(
+    cli, tmp_path, tiny_model_dir, models, said
+) -> None:
+    """A missing folder, a repeat or the recipe's own model in compare_models passed the dry
+    run and failed only after every build, training and evaluation."""
+    (tmp_path / "file.txt").write_text("x")
+    path = write_recipe(tmp_path)
+    said = said.replace("{tmp}", str(tmp_path)).replace("{m}", str(tiny_model_dir))
+    listed = models.replace("{tmp}", str(tmp_path)).replace("{m}", str(tiny_model_dir))
+    path.write_text(
+        path.read_text().replace("langs: [en]}", f"langs: [en], compare_models: {listed}}}")
+    )
+    assert_one_line_error(cli("run", path, "--dry-run"), said)
+    assert not (tmp_path / "out").exists()

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from mslt_it.cli.common import nonempty_path, print_whole, stdout_console
 from mslt_it.errors import MsltError
-from mslt_it.terminal import labelled
+from mslt_it.terminal import labelled, styled
 
 STDOUT = stdout_console()
 SLURM_MARKER = "# mslt-it Slurm array script, sha256 of its other lines:"
@@ -110,7 +110,7 @@ def print_plan(plan) -> None:
         origin = ", ".join(sorted({r.origin for r in step.runs}))
         runs = ", ".join(r.label for r in step.runs) or f"all {len(recipe.runs)} runs"
         table.add_row(
-            step.name, runs, origin, str(step.output), f"[{STATUS_STYLE[status]}]{status}"
+            step.name, runs, origin, str(step.output), styled(status, STATUS_STYLE[status])
         )
     print_whole(STDOUT, table)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mslt_it.errors import MsltError
-from mslt_it.files import check_regular_files
+from mslt_it.files import check_regular_files, resolved_path
 from mslt_it.identity import check_base_unchanged, model_identity, same_model
 from mslt_it.peft_adapters import RUN_FILE, read_adapter_config, read_run_record, weights_sha256
 
@@ -87,8 +87,15 @@ def read_adapter(path: str | Path, name: str, require_run: bool = True) -> Adapt
 def adapter_names(paths: list[str]) -> list[str]:
     """A short, unique name per adapter (its folder's name; ``-2``, ``-3`` … on a clash)."""
     names: list[str] = []
+    folders: dict[Path, str] = {}
     for raw in paths:
-        base = Path(raw).resolve().name or "adapter"
+        folder = resolved_path(raw, "adapter")  # a symlink loop is named as one
+        if folder in folders:  # `a`, `./a`, `a/` and a link to it: one adapter, run once
+            raise MsltError(
+                f"adapter: {folders[folder]!r} and {raw!r} are the same folder; give it once"
+            )
+        folders[folder] = raw
+        base = folder.name or "adapter"
         name, number = base, 2
         while name in names or name == "base":
             name, number = f"{base}-{number}", number + 1

@@ -65,6 +65,18 @@ def model_identity(model: str) -> str:
     return str(path.resolve()) if path.exists() else model
 
 
+def check_distinct_models(models: list[str], field: str) -> None:
+    """Each model once, however it is spelt (``m``, ``m/``, a link to ``m``): a model evaluated
+    twice would be compared with itself."""
+    seen: dict[str, str] = {}
+    for model in models:
+        identity = model_identity(model)
+        if identity in seen:
+            same = "is given twice" if model == seen[identity] else f"and {seen[identity]!r} are"
+            raise MsltError(f"{field}: {model!r} {same} (the same model); give it once")
+        seen[identity] = model
+
+
 def compare_models(
     config: EvalConfig, models: list[str], out: str | Path, overwrite: bool = False
 ) -> Comparison:
@@ -76,13 +88,7 @@ def compare_models(
     the folder its own and it holds nothing mslt-it did not write.
     """
     out = Path(out)
-    seen: dict[str, str] = {}
-    for model in models:
-        identity = model_identity(model)
-        if identity in seen:
-            same = "is given twice" if model == seen[identity] else f"and {seen[identity]!r} are"
-            raise MsltError(f"--model: {model!r} {same} (the same model); give it once")
-        seen[identity] = model
+    check_distinct_models(models, "--model")
     if config.adapters:
         raise MsltError("--adapter: adapters belong to one base model; compare models without them")
     out = check_destination(out, inputs=models)
