@@ -201,12 +201,21 @@ def check_regular_files(folder: str | Path, field: str) -> None:
                 )
 
 
-BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-"""Characters that reorder the text around them: a name holding one reads as another."""
+BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+"""Characters that reorder the text around them (Unicode's Bidi_Control, the Arabic letter mark
+among them): a name holding one reads as another."""
 
+LINE_SEPARATORS = frozenset("\u2028\u2029")
+"""Unicode's line and paragraph separators: a name holding one prints on two lines."""
 
-UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f" + "".join(sorted(BIDI_CONTROLS)) + "]")
-"""Control characters but tab and newline (C0, DEL and C1), and the bidirectional controls."""
+MISREAD = BIDI_CONTROLS | LINE_SEPARATORS
+"""Characters beside the control characters that make a printed name read wrong."""
+
+UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f" + "".join(sorted(MISREAD)) + "]")
+"""Control characters but tab and newline (C0, DEL and C1), the bidirectional controls and the
+line separators."""
 
 
 def escaped_controls(text: str) -> str:
@@ -221,6 +230,12 @@ def control_character(text: str) -> str | None:
     character such as a newline or an escape, which breaks logs and reaches the terminal raw,
     or a bidirectional control, which makes the name read as another), or None."""
     for character in text:
-        if unicodedata.category(character) == "Cc" or character in BIDI_CONTROLS:
+        if unicodedata.category(character) == "Cc" or character in MISREAD:
             return character
     return None
+
+
+def without_controls(text: str) -> str:
+    """``text`` with each character :func:`control_character` refuses made ``_``: a name taken
+    from a user's folder (an adapter's) for a folder, a label or a plot mslt-it writes."""
+    return "".join("_" if control_character(character) else character for character in text)

@@ -30,8 +30,12 @@ class PlainConsole(Console):
 
 
 def plain_console(**options: Any) -> PlainConsole:
-    """A :class:`PlainConsole` (``stderr=True`` for the error stream, ``file``, ``width``…)."""
-    return PlainConsole(**options)
+    """A :class:`PlainConsole` (``stderr=True`` for the error stream, ``file``, ``width``…).
+
+    Lines are not wrapped (``soft_wrap``): into a file or a pipe, Rich would break a long path
+    at 80 columns, and the path read back would be another.
+    """
+    return PlainConsole(**{"soft_wrap": True, **options})
 
 
 STDERR = plain_console(stderr=True)

@@ -1261,6 +1261,26 @@ def test_analyze_refuses_an_adapter_given_twice(cli, adapter, tiny_model_dir, tm
     assert not (tmp_path / "an").exists()
 
 
+def test_a_name_taken_from_an_adapters_folder_holds_no_control_character(
+    cli, adapter, tiny_model_dir, tmp_path
+) -> None:
+    """eval named the folder it writes after the adapter's, escapes and all; analyze put them
+    into its labels and plots, where matplotlib printed them raw in its warnings."""
+    from mslt_it.analysis.extract import read_adapter
+    from mslt_it.files import control_character
+
+    out, _ = adapter
+    copy = tmp_path / "ad\x1b[31m\u202ex\u2028"
+    shutil.copytree(out, copy)
+    assert control_character(read_adapter(copy).label) is None
+    result = cli("eval", "--model", tiny_model_dir, "--task", "xnli", "--langs", "en",
+                 "--limit", "2", "--mode", "rank", "--out", tmp_path / "ev",
+                 "--adapter", copy, "--include-base")  # fmt: skip
+    assert result.code == 0, result.err
+    written = [path.name for path in (tmp_path / "ev").rglob("*")]
+    assert "ad_[31m_x_" in written and not any(control_character(name) for name in written)
+
+
 def test_eval_runs_an_adapter_once_however_it_is_spelt(cli, adapter, tiny_model_dir, tmp_path):
     """``a``, ``a/`` and a link to ``a`` were three adapters, evaluated each (as ``a-2``…),
     and a symlink loop was an internal error."""

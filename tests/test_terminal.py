@@ -14,7 +14,8 @@ from rich.table import Table
 from mslt_it.progress import DescriptionColumn, PlainProgress
 from mslt_it.terminal import labelled, plain_console
 
-NAMES = st.text(alphabet=st.sampled_from("ab[]/=:\\ \x1b\x07\u202e"), max_size=30)
+NAMES = st.text(alphabet=st.sampled_from("ab[]/=:\\ \x1b\x07\u202e\u061c\u2028"), max_size=30)
+RAW = "\x1b\x07\u202e\u061c\u2028"
 
 
 def printed(*renderables) -> str:
@@ -27,14 +28,16 @@ def printed(*renderables) -> str:
 
 @given(NAMES)
 def test_a_name_in_a_line_a_title_or_a_cell_prints_as_it_is(name: str) -> None:
-    shown = name.replace("\x1b", "\\x1b").replace("\x07", "\\x07").replace("\u202e", "\\u202e")
+    shown = name
+    for raw in RAW:
+        shown = shown.replace(raw, repr(raw)[1:-1])
     table = Table(title=f"t {name}")
     table.add_column(f"h {name}")
     table.add_row(f"c {name}")
     out = printed(f"note: {name}", labelled("warning:", "yellow", name), table)
     assert f"note: {shown}\n" in out and f"warning: {shown}\n" in out
     assert f"t {shown}" in out and f"h {shown}" in out and f"c {shown}" in out
-    assert not set("\x1b\x07\u202e") & set(out)
+    assert not set(RAW) & set(out)
 
 
 def test_plain_progress_lines_escape_a_folder_name(
@@ -54,3 +57,19 @@ def test_a_progress_bar_shows_a_description_with_brackets() -> None:
         key = bar.add_task("q[/]x[red]\x1b", total=1)
         bar.advance(key)
     assert "q[/]x[red]\\x1b" in file.getvalue()
+
+
+def test_a_long_path_is_printed_on_one_line_into_a_file() -> None:
+    """Off a terminal Rich wraps at 80 columns: a path split across two lines reads as
+    another path."""
+    file = io.StringIO()
+    path = "/tmp/" + "z" * 150 + "/end"
+    plain_console(file=file).print(f"report → {path}")
+    assert file.getvalue() == f"report → {path}\n"
+
+
+@pytest.mark.parametrize("character", ["\u061c", "\u2028", "\u2029", "\x1b", "\u202e"])
+def test_a_name_holding_a_character_that_misreads_it_is_refused(cli, tmp_path, character):
+    result = cli("tiny-model", tmp_path / f"m{character}x")
+    assert result.code == 2 and "control character" in result.err, result.err
+    assert character not in result.err and not any(tmp_path.iterdir())

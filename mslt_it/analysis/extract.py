@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from mslt_it.errors import MsltError, allowed, first_line
-from mslt_it.files import check_regular_files
+from mslt_it.files import check_regular_files, without_controls
 from mslt_it.modeling import check_device, load_report_in_errors, model_load_errors
 from mslt_it.peft_adapters import (
     load_adapters,
@@ -193,7 +193,7 @@ def read_adapter(path: str | Path) -> Adapter:
     config = read_adapter_config(folder, "--adapter")
     run = read_run_record(folder, "--adapter") or {}
     base = run.get("base_model") or config.get("base_model_name_or_path")  # as mslt-it eval
-    label = run_label(run) or folder.name
+    label = without_controls(run_label(run) or folder.name)  # in tables, plots, analysis.json
     sha256 = weights_sha256(folder, "--adapter")
     return Adapter(folder, label, run, sha256, base if isinstance(base, str) else None)
 
@@ -216,7 +216,7 @@ def unique_labels(adapters: Sequence[Adapter]) -> list[Adapter]:
     for adapter in adapters:
         label = adapter.label
         if labels.count(label) > 1 or label == "base":
-            label = f"{label} [{adapter.path.name}]"
+            label = f"{label} [{without_controls(adapter.path.name)}]"
         out.append(replace(adapter, label=label))
     return out
 

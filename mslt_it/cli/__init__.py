@@ -24,6 +24,7 @@ import re
 import signal
 import sys
 import threading
+import warnings
 from types import ModuleType
 from typing import NoReturn
 
@@ -152,6 +153,9 @@ def main(argv: list[str] | None = None) -> None:
     # bitsandbytes warns on every import when the optional `kernels` package is absent (its CPU
     # 4-bit path works without it): noise that would break the one-line-error rule
     logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+    # a name in a script the plot's font lacks (a folder's, a language's) is drawn as a box;
+    # matplotlib's warning per glyph would print that name raw, once per figure and character
+    warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font")
     stop_cleanly_on_sigterm()
     exceptions = click_exceptions()
     try:

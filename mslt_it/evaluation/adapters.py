@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mslt_it.errors import MsltError
-from mslt_it.files import check_regular_files, resolved_path
+from mslt_it.files import check_regular_files, resolved_path, without_controls
 from mslt_it.identity import check_base_unchanged, model_identity, same_model
 from mslt_it.peft_adapters import RUN_FILE, read_adapter_config, read_run_record, weights_sha256
 
@@ -95,7 +95,7 @@ def adapter_names(paths: list[str]) -> list[str]:
                 f"adapter: {folders[folder]!r} and {raw!r} are the same folder; give it once"
             )
         folders[folder] = raw
-        base = folder.name or "adapter"
+        base = without_controls(folder.name) or "adapter"  # it names a folder eval writes
         name, number = base, 2
         while name in names or name == "base":
             name, number = f"{base}-{number}", number + 1
