@@ -219,3 +219,19 @@ def test_a_row_too_long_to_render_is_named_beside_the_template() -> None:
     row = {"premise": "x" * 1_500_000, "hypothesis": "h", "label": 0, "id": "xnli/en/test/7"}
     with pytest.raises(MsltError, match=r"en-instruct\.yaml: cannot render row xnli/en/test/7: "):
         template.render(row, "en")
+
+
+def test_show_copies_the_file_exactly_and_escapes_it_on_a_terminal(
+    tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`prompts show X > mine.yaml` copies the file byte for byte; on a terminal a
+    right-to-left override in a comment reordered the text the user read."""
+    import sys
+
+    text = GOOD.replace("\n", "  # note \u202eevil\n", 1)
+    write_template(tmp_path, text)
+    copied = cli("prompts", "show", "xnli/mine", "--prompts-dir", tmp_path)
+    assert copied.code == 0 and copied.out == text
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    shown = cli("prompts", "show", "xnli/mine", "--prompts-dir", tmp_path)
+    assert "\\u202eevil" in shown.out and "\u202e" not in shown.out

@@ -66,9 +66,12 @@ def show(template_id: str, prompts_dir: PromptsDir = None, tasks_dir: TasksDir =
     from mslt_it.prompts import get_template
 
     template = get_template(template_id, prompts_dir or [])
-    # the file exactly on stdout (`prompts show X > mine.yaml` copies it); where it lives on stderr
+    # the file exactly into a file or pipe (`prompts show X > mine.yaml` copies it); on a
+    # terminal its control characters escaped, as everything mslt-it prints; where it lives on
+    # stderr
     STDERR.print(visible(f"# {template.id} ({template.path})"), highlight=False, markup=False)
-    sys.stdout.write(template.source_text)
+    text = template.source_text
+    sys.stdout.write(visible(text) if sys.stdout.isatty() else text)
     sys.stdout.flush()
 
 
