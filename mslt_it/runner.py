@@ -321,9 +321,11 @@ def chat_template_sha256(recipe: Recipe) -> str | None:
 
 
 def train_inputs(recipe: Recipe) -> dict[str, Any]:
-    """The content a training reads beyond its dataset and settings: a chat template file, and
-    each watched task's local rows (``train.watch[].data``, else the recipe's data folder).
-    Empty when there is none, so earlier steps' hashes stay as they were."""
+    """The content a training reads beyond its dataset and settings: a chat template file, each
+    watched task's local rows (``train.watch[].data``, else the recipe's data folder), and the
+    local rows its held-out loss is measured on (``train.eval_langs``: rows the dataset does
+    not hold, so its fingerprint does not cover them). Empty when there is none, so earlier
+    steps' hashes stay as they were."""
     inputs: dict[str, Any] = {}
     template = chat_template_sha256(recipe)
     if template is not None:
@@ -332,6 +334,11 @@ def train_inputs(recipe: Recipe) -> dict[str, Any]:
         found = data_identity(watch.data or recipe.config.data.data)
         if found:
             inputs[f"watch.{number}"] = found
+    train = recipe.train
+    heldout = train.heldout_rows and (train.eval_langs or train.sft.get("eval_steps") is not None)
+    found = data_identity(recipe.config.data.data) if heldout else None
+    if found:  # held-out rows: the sources' unused rows and eval_langs', read when training
+        inputs["heldout"] = found
     return inputs
 
 

@@ -527,3 +527,32 @@ def test_only_one_run_retrained_clears_the_old_evaluation_and_a_refused_run_keep
     assert (out / "recipe.yaml").read_text() == recipe.read_text()
     statuses = {s.name: s.status() for s in make_plan(load_recipe(recipe)).steps}
     assert statuses == {"build": "done", "train": "done", "eval": "todo", "report": "waiting"}
+
+
+def test_a_training_is_stale_when_the_rows_of_its_held_out_loss_change(tmp_path: Path) -> None:
+    """Held-out rows (of train.eval_langs, and the sources' unused ones) are read from the
+    data folder when training, not from the dataset: an edited target file re-made the build,
+    whose rows (and fingerprint) stayed the same, so the training and its curves were kept."""
+    from mslt_it.runner import train_inputs
+
+    row = '{{"id": "{i}", "premise": "p {i}", "hypothesis": "h", "label": {label}}}\n'
+    for lang in ("en", "sw"):
+        folder = tmp_path / "rows" / "xnli" / lang
+        folder.mkdir(parents=True)
+        for split in ("train", "test"):
+            text = "".join(row.format(i=i, label=i % 3) for i in range(12))
+            (folder / f"{split}.jsonl").write_text(text)
+    path = tmp_path / "h.yaml"
+    path.write_text(
+        f"name: h\noutput_dir: {tmp_path / 'out'}\n"
+        f"data: {{task: xnli, budget: 8, data: {tmp_path / 'rows'}}}\nsources: [en]\n"
+        "model: {name_or_path: mslt-it:tiny}\n"
+        "train: {sft: {max_steps: 2, eval_steps: 1}, eval_langs: [sw], heldout_rows: 2}\n"
+        "eval: {task: xnli, langs: [en]}\n"
+    )
+    before = train_inputs(load_recipe(path))
+    target = tmp_path / "rows" / "xnli" / "sw" / "train.jsonl"
+    target.write_text(target.read_text().replace('"p 0"', '"p zero"'))
+    assert train_inputs(load_recipe(path))["heldout"] != before["heldout"]
+    path.write_text(path.read_text().replace(", eval_steps: 1}, eval_langs: [sw]", "}"))
+    assert "heldout" not in train_inputs(load_recipe(path))  # no held-out loss: hash as before
