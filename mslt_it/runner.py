@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -219,12 +219,28 @@ def build_step(recipe: Recipe, run: Run, root: Path) -> Step:
     return Step("build", [run], output, input_hash, execute)
 
 
-def data_identity(data: str | None) -> str | None:
+def data_identity(
+    data: str | None, task: str | None = None, langs: Iterable[str] = ()
+) -> str | None:
     """A local data folder's content digest (its rows' files); None for synthetic or Hub data,
-    whose content is fixed by mslt-it's version or the dataset id."""
-    if data and Path(data).expanduser().is_dir():
-        return tree_sha256(Path(data).expanduser(), DATA_FILES, users=True)
-    return None
+    whose content is fixed by mslt-it's version or the dataset id.
+
+    With ``task`` and ``langs``: only the files those languages' rows are read from
+    (``DIR/<task>/<lang>/``, and a table of every language in ``DIR/<task>/``), so an edited
+    file of another language (an evaluation's target) does not make a build, and every
+    training after it, stale.
+    """
+    if not data or not Path(data).expanduser().is_dir():
+        return None
+    root = Path(data).expanduser()
+    if task is None:
+        return tree_sha256(root, DATA_FILES, users=True)
+    folder = root / get_task(task).name
+    tables = sorted(p for p in folder.glob("*") if p.suffix in DATA_FILES and p.is_file())
+    return content_hash(
+        {lang: tree_sha256(folder / lang, DATA_FILES, users=True) for lang in sorted(set(langs))},
+        {table.name: file_sha256(table) for table in tables},
+    )
 
 
 def build_inputs(config: Any) -> dict[str, Any]:
@@ -232,7 +248,7 @@ def build_inputs(config: Any) -> dict[str, Any]:
     task's data, definition and template. Empty for a plain synthetic build, so earlier steps'
     hashes stay as they were."""
     inputs: dict[str, Any] = {}
-    found = data_identity(config.data)
+    found = data_identity(config.data, config.task, config.sources)
     if found:
         inputs["data"] = found
     parts = mixture_parts(config)[1:]  # each part's settings, its template's id filled in
@@ -298,7 +314,7 @@ def train_step(recipe: Recipe, run: Run, root: Path, model_path: Path | str) -> 
             return None
         train = recipe.train.model_dump(mode="json")
         model = recipe.model.model_dump(mode="json")
-        inputs = train_inputs(recipe)
+        inputs = train_inputs(recipe, run.sources)
         return content_hash(
             "train", fingerprint, model, train, model_identity(model_path),
             *([inputs] if inputs else []),
@@ -320,7 +336,7 @@ def chat_template_sha256(recipe: Recipe) -> str | None:
     return None
 
 
-def train_inputs(recipe: Recipe) -> dict[str, Any]:
+def train_inputs(recipe: Recipe, sources: Iterable[str] | None = None) -> dict[str, Any]:
     """The content a training reads beyond its dataset and settings: a chat template file, each
     watched task's local rows (``train.watch[].data``, else the recipe's data folder), and the
     local rows its held-out loss is measured on (``train.eval_langs``: rows the dataset does
@@ -331,12 +347,15 @@ def train_inputs(recipe: Recipe) -> dict[str, Any]:
     if template is not None:
         inputs["chat_template"] = template
     for number, watch in enumerate(recipe.train.watch):
-        found = data_identity(watch.data or recipe.config.data.data)
+        found = data_identity(watch.data or recipe.config.data.data, watch.task, watch.langs)
         if found:
             inputs[f"watch.{number}"] = found
-    train = recipe.train
+    train, data = recipe.train, recipe.config.data
     heldout = train.heldout_rows and (train.eval_langs or train.sft.get("eval_steps") is not None)
-    found = data_identity(recipe.config.data.data) if heldout else None
+    if sources is None:  # every run's
+        sources = sorted({lang for run in recipe.runs for lang in run.sources})
+    langs = [*sources, *train.eval_langs]
+    found = data_identity(data.data, data.task, langs) if heldout else None
     if found:  # held-out rows: the sources' unused rows and eval_langs', read when training
         inputs["heldout"] = found
     return inputs

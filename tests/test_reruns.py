@@ -532,8 +532,10 @@ def test_only_one_run_retrained_clears_the_old_evaluation_and_a_refused_run_keep
 def test_a_training_is_stale_when_the_rows_of_its_held_out_loss_change(tmp_path: Path) -> None:
     """Held-out rows (of train.eval_langs, and the sources' unused ones) are read from the
     data folder when training, not from the dataset: an edited target file re-made the build,
-    whose rows (and fingerprint) stayed the same, so the training and its curves were kept."""
-    from mslt_it.runner import train_inputs
+    whose rows (and fingerprint) stayed the same, so the training and its curves were kept.
+    A build is stale only when its own languages' files change (it was, and every training
+    after it, for any file in the folder)."""
+    from mslt_it.runner import build_inputs, train_inputs
 
     row = '{{"id": "{i}", "premise": "p {i}", "hypothesis": "h", "label": {label}}}\n'
     for lang in ("en", "sw"):
@@ -550,9 +552,20 @@ def test_a_training_is_stale_when_the_rows_of_its_held_out_loss_change(tmp_path:
         "train: {sft: {max_steps: 2, eval_steps: 1}, eval_langs: [sw], heldout_rows: 2}\n"
         "eval: {task: xnli, langs: [en]}\n"
     )
-    before = train_inputs(load_recipe(path))
+    recipe = load_recipe(path)
+    before, build = train_inputs(recipe), build_inputs(recipe.data_config(recipe.runs[0]))
     target = tmp_path / "rows" / "xnli" / "sw" / "train.jsonl"
     target.write_text(target.read_text().replace('"p 0"', '"p zero"'))
-    assert train_inputs(load_recipe(path))["heldout"] != before["heldout"]
+    recipe = load_recipe(path)
+    assert train_inputs(recipe)["heldout"] != before["heldout"]
+    # the build reads English only: an edited Swahili file (a target) leaves it as it was
+    assert build_inputs(recipe.data_config(recipe.runs[0])) == build
+    other = tmp_path / "rows" / "xnli" / "de"  # nobody's language: nothing is stale
+    other.mkdir()
+    (other / "train.jsonl").write_text(row.format(i=0, label=0))
+    assert train_inputs(load_recipe(path)) == train_inputs(recipe)
+    source = tmp_path / "rows" / "xnli" / "en" / "train.jsonl"
+    source.write_text(source.read_text().replace('"p 1"', '"p one"'))
+    assert build_inputs(recipe.data_config(recipe.runs[0])) != build
     path.write_text(path.read_text().replace(", eval_steps: 1}, eval_langs: [sw]", "}"))
     assert "heldout" not in train_inputs(load_recipe(path))  # no held-out loss: hash as before
