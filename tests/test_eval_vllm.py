@@ -147,3 +147,62 @@ def test_engine_arguments(adapters, tiny_model_dir):
     assert arguments["enable_lora"] and arguments["max_lora_rank"] == 8
     assert arguments["max_loras"] == 2 and arguments["max_model_len"] == 512
     assert arguments["dtype"] == "float32"  # CPU: float32, as on the hf side
+
+
+def adapter_copy(adapters, tmp_path: Path, **config) -> Path:
+    import shutil
+
+    copy = tmp_path / "a"
+    shutil.copytree(adapters["a1"], copy)
+    path = copy / "adapter_config.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **config}))
+    return copy
+
+
+@pytest.mark.parametrize(
+    ("config", "engine_args", "said"),
+    [
+        ({"modules_to_save": ["lm_head"]}, {}, "adapter: a: vLLM does not serve adapters with "
+         "modules_to_save ['lm_head']"),
+        ({"use_dora": True}, {}, "adapter: a: vLLM does not serve adapters with DoRA"),
+        ({}, {"model": "elsewhere"}, "vllm_args.model: set by mslt-it from --model"),
+        ({}, {"enable_lora": False}, "vllm_args.enable_lora"),
+        ({}, {"max_lora_rank": 1}, "vllm_args.max_lora_rank: 1 is below the adapters' largest"),
+        ({"r": 1024}, {}, "adapter: LoRA rank 1024 is above vLLM's largest"),
+    ],
+)  # fmt: skip
+def test_what_vllm_cannot_serve_is_one_line_before_the_engine_starts(
+    adapters, tiny_model_dir, tmp_path, monkeypatch, config, engine_args, said
+):
+    """The engine died serving these (tracebacks from its workers, then "internal error"), or
+    evaluated another model than results.json names; a rank above vLLM's limit was blamed on
+    vllm_args the user never gave."""
+    from mslt_it.errors import MsltError
+    from mslt_it.generation import BackendOptions
+
+    def never(**_):
+        raise AssertionError("the engine was started")
+
+    monkeypatch.setattr(vllm, "LLM", never)
+    options = BackendOptions(
+        model=str(tiny_model_dir),
+        adapters={"a": adapter_copy(adapters, tmp_path, **config)},
+        engine_args=engine_args,
+    )
+    with pytest.raises(MsltError) as caught:
+        vllm_backend.VLLMBackend(options)
+    assert str(caught.value).startswith(said.split(":")[0]) and said in str(caught.value)
+
+
+def test_an_engine_that_stops_while_answering_is_one_line(engine, monkeypatch):
+    from mslt_it.errors import MsltError
+
+    class EngineDeadError(RuntimeError):
+        pass
+
+    def dead(*_, **__):
+        raise EngineDeadError("EngineCore encountered an issue. See stack trace (above)")
+
+    monkeypatch.setattr(engine.llm, "generate", dead)
+    with pytest.raises(MsltError, match=r"^backend vllm: the engine stopped while answering"):
+        engine.generate([[1, 2, 3]], 2)

@@ -2270,3 +2270,16 @@ def test_an_adapter_from_elsewhere_is_held_to_the_base_its_peft_config_names(
                  "--n", "4", "--out", tmp_path / "an")  # fmt: skip
     assert_one_line_error(result, "--adapter:", "was trained on base model", "not --model")
     assert not (tmp_path / "an").exists()
+
+
+def test_an_answer_as_long_as_the_context_leaves_no_room_for_the_prompt(
+    cli, tiny_model_dir, tmp_path
+) -> None:
+    """--max-tokens at the model's context cut every prompt to its last token (vLLM), or
+    generated past the model's positions (transformers): the model answered unseen questions."""
+    context = json.loads((tiny_model_dir / "config.json").read_text())["max_position_embeddings"]
+    evaluate = ("eval", "--model", tiny_model_dir, "--task", "xnli", "--langs", "en",
+                "--limit", "1", "--mode", "generate", "--out", tmp_path / "ev")  # fmt: skip
+    result = cli(*evaluate, "--max-tokens", str(context))
+    assert_one_line_error(result, f"max_tokens: {context} (xnli) leaves no room", f"({context} ")
+    assert not (tmp_path / "ev").exists()

@@ -105,6 +105,7 @@ def plan_evaluation(config: EvalConfig, out: Path) -> EvalPlan:
     )
     if isinstance(engine_length, int) and engine_length > 0:  # a vLLM engine made shorter
         plan.context_length = min(plan.context_length or engine_length, engine_length)
+    check_answer_room(plan)
     # mslt-it cuts over-long prompts itself and says so once (runner.cut_to_context)
     getattr(tokenizer, "deprecation_warnings", {})[LONG_PROMPT_WARNING] = True
     variants: list[Adapter | None] = list(adapters)
@@ -116,6 +117,21 @@ def plan_evaluation(config: EvalConfig, out: Path) -> EvalPlan:
         folder = out / name if several else out
         plan.runs.append(plan_run(plan, adapter, adapters, name, folder))
     return plan
+
+
+def check_answer_room(plan: EvalPlan) -> None:
+    """In generate mode, an answer of ``max_tokens`` leaves room for the prompt in the model's
+    context: one of the context's size cut every prompt to its last token, and the model
+    answered a question it never saw."""
+    if plan.config.mode != "generate" or plan.context_length is None:
+        return
+    for task_plan in plan.tasks:
+        if task_plan.max_tokens >= plan.context_length:
+            raise MsltError(
+                f"max_tokens: {task_plan.max_tokens} ({task_plan.task.name}) leaves no room for "
+                f"the prompt in the model's context ({plan.context_length} tokens); allowed: "
+                f"1 to {plan.context_length - 1}, well below it"
+            )
 
 
 LONG_PROMPT_WARNING = "sequence-length-is-longer-than-the-specified-maximum"

@@ -30,7 +30,7 @@ from mslt_it.generation.base import (
     resolve_skip,
 )
 from mslt_it.orphans import ChildrenWatchdog
-from mslt_it.peft_adapters import adapter_rank, check_weight_values
+from mslt_it.peft_adapters import adapter_rank, check_weight_values, read_adapter_config
 
 # vLLM accepts only these LoRA ranks for max_lora_rank.
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
@@ -49,6 +49,68 @@ def max_lora_rank(adapters: Mapping[str, Path]) -> int:
         f"adapter: LoRA rank {largest} is above vLLM's largest supported rank "
         f"{VLLM_LORA_RANKS[-1]}; use --backend hf"
     )
+
+
+ENGINE_FAILURES = ("EngineDeadError", "EngineGenerateError")
+"""vLLM's errors for an engine that failed while serving (its worker processes print why):
+said in one line, not as an internal error of mslt-it's."""
+
+SET_BY_MSLT_IT = {
+    "model": "--model",
+    "tokenizer": "--model (the tokenizer training saved)",
+    "dtype": "--dtype",
+    "trust_remote_code": "--trust-remote-code",
+    "tensor_parallel_size": "--tensor-parallel-size",
+    "enable_lora": "--adapter",
+}
+"""Engine arguments mslt-it sets from its own options: given in ``vllm_args`` they would
+evaluate another model than ``results.json`` names, or another precision than it records."""
+
+SERVED_MODULES_TO_SAVE = {"classifier", "score"}
+"""The only ``modules_to_save`` vLLM's LoRA serves (a classification head)."""
+
+
+def check_engine_args(engine_args: Mapping[str, Any], adapters: Mapping[str, Path]) -> None:
+    """``vllm_args`` that would change what is evaluated, or that the adapters need otherwise,
+    as one line before the engine's half a minute to start."""
+    for key in engine_args:
+        if key in SET_BY_MSLT_IT:
+            raise MsltError(
+                f"vllm_args.{key}: set by mslt-it from {SET_BY_MSLT_IT[key]}; leave it out"
+            )
+    rank = engine_args.get("max_lora_rank")
+    if adapters and rank is not None:
+        needed = max(adapter_rank(path) for path in adapters.values())
+        if not isinstance(rank, int) or isinstance(rank, bool) or rank < needed:
+            raise MsltError(
+                f"vllm_args.max_lora_rank: {rank!r:.20} is below the adapters' largest rank "
+                f"({needed}); leave it out (mslt-it sets {max_lora_rank(adapters)})"
+            )
+
+
+def check_servable(adapters: Mapping[str, Path]) -> None:
+    """Adapters vLLM's LoRA cannot serve, as one line before the engine starts (its engine
+    died serving them, with tracebacks from its worker processes)."""
+    for name, path in adapters.items():
+        why = unserved_feature(read_adapter_config(path, "adapter"))
+        if why is not None:
+            raise MsltError(
+                f"adapter: {name}: vLLM does not serve adapters with {why}; use --backend hf"
+            )
+
+
+def unserved_feature(config: Mapping[str, Any]) -> str | None:
+    """What in an adapter's config vLLM's LoRA cannot serve: a trained ``lm_head`` or embedding
+    (``modules_to_save``), DoRA, or LoRA biases; None when it serves it."""
+    saved = config.get("modules_to_save") or []
+    unserved = sorted(set(saved) - SERVED_MODULES_TO_SAVE) if isinstance(saved, list) else []
+    if unserved:
+        return f"modules_to_save {unserved}"
+    if config.get("use_dora") is True:
+        return "DoRA (use_dora)"
+    if config.get("lora_bias") is True:
+        return "LoRA biases (lora_bias)"
+    return None
 
 
 def structured_choice(choices: Sequence[str]) -> dict[str, Any]:
@@ -125,9 +187,12 @@ class VLLMBackend:
         self.options = options
         for path in options.adapters.values():  # before the engine's half a minute to start
             check_weight_values(Path(path))
+        check_servable(options.adapters)
+        check_engine_args(options.engine_args, options.adapters)
+        arguments = engine_arguments(options)  # its own errors name their field (adapter: …)
         self.watchdog = ChildrenWatchdog()  # vLLM's engine processes die with this one
         try:
-            self.llm = LLM(**engine_arguments(options))
+            self.llm = LLM(**arguments)
         except (TypeError, ValueError) as error:  # an unknown vllm_args key, a value it refuses
             raise MsltError(
                 f"vllm_args: vLLM cannot start with them: {engine_error(error)}"
@@ -160,7 +225,16 @@ class VLLMBackend:
         from vllm.inputs import TokensPrompt
 
         requests = [TokensPrompt(prompt_token_ids=list(p)) for p in prompts]
-        return self.llm.generate(requests, params, use_tqdm=False, lora_request=self._lora(adapter))
+        lora = self._lora(adapter)
+        try:
+            return self.llm.generate(requests, params, use_tqdm=False, lora_request=lora)
+        except Exception as error:
+            if type(error).__name__ not in ENGINE_FAILURES:
+                raise
+            raise MsltError(
+                f"backend vllm: the engine stopped while answering ({first_line(error)}); its "
+                "own log above gives the cause; try --backend hf"
+            ) from None
 
     def generate(
         self, prompts: Sequence[TokenIds], max_tokens: int, adapter: str | None = None
