@@ -112,7 +112,9 @@ class DataConfig(BaseModel):
         description="Seed of the sample and of the mixture's order.",
     )
     tokenizer: str | None = Field(
-        default=None, description="Tokenizer (Hub id or folder) for token counts per language."
+        default=None,
+        min_length=1,  # "" counted nothing and said nothing
+        description="Tokenizer (Hub id or folder) for token counts per language.",
     )
     max_length: int = Field(
         strict=True,

@@ -462,27 +462,6 @@ def _read_corpus_table(path: Path, mtime_ns: int, size: int, field: str) -> pa.T
     return read_arrow_table(path, field)
 
 
-def check_language_column(table: pa.Table, task: Task, lang: str, origin: str) -> None:
-    """A single table's language column must hold text (an Arrow comparison of numbers with a
-    language code is a crash, not a filter)."""
-    column = task.extra.get("language_column")
-    if not column or column not in table.column_names:
-        return  # no column to check, or language_rows names the missing one
-    kind = table.schema.field(column).type
-    if pa.types.is_dictionary(kind):
-        kind = kind.value_type
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind):
-        return
-    values = [v for v in table.column(column).to_pylist()[:1000] if v is not None]
-    example = f" (e.g. {values[0]!r})" if values else ""
-    style = "ISO 639-3 codes" if task.extra.get("language_values") == "iso639_3" else "codes"
-    raise MsltError(
-        f"{origin}: column {column!r} holds {kind} values{example}; task {task.name}'s "
-        f"language column must hold each row's language as text, its language {style} "
-        f"(for {lang}: {task.language_value(lang)!r})"
-    )
-
-
 def open_corpus_split(task: Task, lang: str, split: str, data: str) -> SplitRows:
     """:func:`mslt_it.tasks.sources.open_split`, with local files read by
     :func:`read_corpus_table` and a single table's language column checked."""
@@ -496,6 +475,5 @@ def open_corpus_split(task: Task, lang: str, split: str, data: str) -> SplitRows
     check_regular_file(path, "data")
     table, origin = read_corpus_table(path), str(path)
     if path.parent.name != lang or path.parent.parent.name != task.name:  # one table, many langs
-        check_language_column(table, task, lang, origin)
         table, origin = language_rows(table, task, lang, origin)
     return TableSplit(table, task, lang, split, origin=origin)

@@ -26,7 +26,7 @@ import numpy as np
 from mslt_it import __version__
 from mslt_it.config import DataConfig, validate_section
 from mslt_it.corpus import open_corpus_split, render_corpus
-from mslt_it.errors import MsltError
+from mslt_it.errors import MsltError, field_named
 from mslt_it.examples import language_rng, to_chat_columns
 from mslt_it.files import MAX_JSON_BYTES, read_user_text, resolved_path
 from mslt_it.io import atomic_directory, atomic_write_json
@@ -98,7 +98,12 @@ def _build(
 ) -> BuildResult:
     """Render, shuffle and write the dataset (``out`` already claimed)."""
     with collection_paused(), token_counter(config) as counter:
-        built = [build_part(part, template, counter) for part, template in parts]
+        built = []
+        for number, (part, template) in enumerate(parts):
+            # a mixed-in task's missing file names its recipe entry, not the main task's data
+            where = "data" if number == 0 else f"data.mixture.{number - 1}.data"
+            with field_named(where, "data"):
+                built.append(build_part(part, template, counter))
         if counter is not None:
             counter.flush()  # the last texts are counted while the dataset is written
         examples = [example for part in built for example in part.examples]

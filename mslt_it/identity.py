@@ -182,6 +182,20 @@ def model_identity(name_or_path: str | Path) -> dict[str, Any]:
     return {"hub_id": str(name_or_path), "revision": hub_revision(str(name_or_path))}
 
 
+TOKENIZER_FILES = (".json", ".model", ".txt", ".tiktoken", ".jinja", ".py")
+"""A tokenizer's files in a model folder (its vocabulary, merges, configs), weights aside."""
+
+
+def tokenizer_identity(name_or_path: str | Path) -> dict[str, Any]:
+    """A tokenizer's identity: a local folder's tokenizer files (a model's weights do not
+    change how it splits text, and a 7B model's would take a minute to hash), or a Hub id and
+    its revision."""
+    path = Path(str(name_or_path)).expanduser()
+    if path.is_dir():
+        return {"sha256": tree_sha256(path, TOKENIZER_FILES)}
+    return model_identity(name_or_path)
+
+
 def model_changed(recorded: Any, name_or_path: str | Path) -> bool:
     """True when ``name_or_path`` no longer holds the model ``recorded`` (a training's
     ``base_model_identity``): a folder's files differ from their recorded digest, or the Hub

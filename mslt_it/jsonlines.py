@@ -51,12 +51,16 @@ def check_json_lines(path: Path, field: str) -> None:
         _check_depth(rest, path, field)
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+"""The byte-order mark some editors and Excel write first: pyarrow's reader skips it."""
+
+
 def _check_first_object(handle, path: Path, field: str) -> None:
     """The first character that is not white space must open an object (read block by block:
     a file of one endless line is not read whole to find out)."""
     read = 0
     while block := handle.read(1 << 16):
-        text = block.lstrip()
+        text = (block if read else block.removeprefix(UTF8_BOM)).lstrip()  # Excel's BOM
         if text:
             if not text.startswith(b"{"):
                 raise MsltError(

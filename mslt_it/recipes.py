@@ -110,7 +110,7 @@ def load_recipe(path: str | Path, output_dir: str | Path | None = None) -> Recip
     except MsltError as error:
         raise MsltError(f"{path}: data.{error}") from None
     try:
-        runs = expand_sources(config.sources, task.name)
+        runs = expand_sources(config.sources, task.name, config.data.data, config.data.split)
         for run in runs:
             check_languages(task, list(run.sources), "sources")
     except MsltError as error:
@@ -322,16 +322,21 @@ def _validate_parts(recipe: Recipe) -> None:
         raise MsltError(f"{recipe.path}: {error}") from None
 
 
-def expand_sources(spec: Any, task: str) -> list[Run]:
-    """Turn a recipe's ``sources`` into runs (duplicates removed, order kept)."""
+def expand_sources(
+    spec: Any, task: str, data: str = "synthetic", split: str = "train"
+) -> list[Run]:
+    """Turn a recipe's ``sources`` into runs (duplicates removed, order kept). ``data`` and
+    ``split``: the recipe's rows, whose text ``select``'s coverage and embedding criteria
+    read (as the recipe's builds do)."""
+    text = (data, split)
     if isinstance(spec, dict):
-        runs = _expand_grid(spec, task)
+        runs = _expand_grid(spec, task, text)
     elif isinstance(spec, list) and spec and all(isinstance(s, str) for s in spec):
         runs = [_run(spec, "explicit")]
     elif isinstance(spec, list) and spec:
         runs = []
         for i, entry in enumerate(spec):
-            runs += _expand_entry(entry, task, f"sources.{i}")
+            runs += _expand_entry(entry, task, text, f"sources.{i}")
     else:
         raise MsltError(
             f"sources: expected a language list, a list of lists or one of "
@@ -345,15 +350,17 @@ def expand_sources(spec: Any, task: str) -> list[Run]:
     return list(unique.values())
 
 
-def _expand_entry(entry: Any, task: str, where: str) -> list[Run]:
+def _expand_entry(entry: Any, task: str, text: tuple[str, str], where: str) -> list[Run]:
     if isinstance(entry, list) and entry and all(isinstance(s, str) for s in entry):
         return [_run(entry, "explicit")]
     if isinstance(entry, dict):
-        return _expand_grid(entry, task, where)
+        return _expand_grid(entry, task, text, where)
     raise MsltError(f"{where}: expected a list of language codes or {{select: …}}, got {entry!r}")
 
 
-def _expand_grid(spec: dict[str, Any], task: str, where: str = "sources") -> list[Run]:
+def _expand_grid(
+    spec: dict[str, Any], task: str, text: tuple[str, str], where: str = "sources"
+) -> list[Run]:
     if len(spec) != 1 or next(iter(spec)) not in GRID_KINDS:
         raise MsltError(f"{where}: expected one key of {allowed(GRID_KINDS)}, got {list(spec)}")
     kind, body = next(iter(spec.items()))
@@ -375,12 +382,14 @@ def _expand_grid(spec: dict[str, Any], task: str, where: str = "sources") -> lis
         sweep = validate_section(SweepK, body, f"{where}.sweep-k")
         _check_pool(sweep.pool, task, f"{where}.sweep-k.pool")
         return [
-            _selected(SelectSpec(criterion=sweep.criterion, k=k, pool=sweep.pool), task, where)
+            _selected(
+                SelectSpec(criterion=sweep.criterion, k=k, pool=sweep.pool), task, text, where
+            )
             for k in sweep.k
         ]
     select = validate_section(SelectSpec, body, f"{where}.select")
     _check_pool(select.pool, task, f"{where}.select.pool")
-    return [_selected(select, task, where)]
+    return [_selected(select, task, text, where)]
 
 
 def _check_pool(pool: list[str], task: str, where: str) -> None:
@@ -389,7 +398,7 @@ def _check_pool(pool: list[str], task: str, where: str) -> None:
         raise MsltError(f"{where}: duplicate language in the pool {pool}")
 
 
-def _selected(spec: SelectSpec, task: str, where: str) -> Run:
+def _selected(spec: SelectSpec, task: str, text: tuple[str, str], where: str) -> Run:
     """The top set under a selection criterion (``mslt-it select``'s first answer)."""
 
     try:
@@ -411,6 +420,8 @@ def _selected(spec: SelectSpec, task: str, where: str) -> Run:
                 if spec.tokenizer
                 else None,
                 model=resolve_model_name(spec.model, "model") if spec.model else None,
+                data=text[0],
+                split=text[1],
             ),
         )[0]
     except MsltError as error:

@@ -29,6 +29,7 @@ from mslt_it.identity import (
     file_sha256,
     model_identity,
     text_file_sha256,
+    tokenizer_identity,
     tree_sha256,
 )
 from mslt_it.io import (
@@ -244,17 +245,20 @@ def data_identity(
 
 
 def build_inputs(config: Any) -> dict[str, Any]:
-    """The content a build reads beyond its settings: local data files, and each mixed-in
-    task's data, definition and template. Empty for a plain synthetic build, so earlier steps'
-    hashes stay as they were."""
+    """The content a build reads beyond its settings: local data files, the tokenizer of its
+    token statistics, and each mixed-in task's data, definition and template. Empty for a
+    plain synthetic build, so earlier steps' hashes stay as they were."""
     inputs: dict[str, Any] = {}
     found = data_identity(config.data, config.task, config.sources)
     if found:
         inputs["data"] = found
+    if config.tokenizer:  # the token statistics in the manifest are its
+        inputs["tokenizer"] = tokenizer_identity(config.tokenizer)
     parts = mixture_parts(config)[1:]  # each part's settings, its template's id filled in
     for number, (part, settings) in enumerate(zip(config.mixture, parts, strict=True)):
         inputs[f"mixture.{number}"] = {
-            "data": data_identity(getattr(part, "data", None)),
+            # its own folder, or the recipe's (its rows under DIR/<its task>/)
+            "data": data_identity(settings.data, settings.task, settings.sources),
             "definition": user_definition(get_task(part.task)),
             "template": get_template(str(settings.template), settings.prompts_dir).sha256,
         }

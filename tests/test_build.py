@@ -248,3 +248,11 @@ def test_rendering_reports_its_progress_within_a_language() -> None:
     told: list[int] = []
     examples = render_language(config, get_template("xnli/en-instruct"), "en", rows, told.append)
     assert told == [PROGRESS_EVERY, PROGRESS_EVERY, 50] and len(examples) == 250
+
+
+def test_an_empty_tokenizer_is_refused_not_ignored(cli, tmp_path) -> None:
+    """``--tokenizer ''`` built the dataset without token statistics and said nothing."""
+    result = cli("build", "--task", "xnli", "--sources", "en", "--budget", "4", "--data",
+                 "synthetic", "--tokenizer", "", "--out", tmp_path / "ds")  # fmt: skip
+    assert_one_line_error(result, "tokenizer", "at least 1 character")
+    assert not (tmp_path / "ds").exists()

@@ -176,6 +176,10 @@ def test_multi_turn_conversations_stay_whole(cli, tmp_path: Path) -> None:
 BROKEN = {
     "missing column": ([{"instruction": "a", "input": ""}], "missing column 'output'"),
     "wrong type": ([{"instruction": "a", "input": "", "output": 5}], "answer must be text"),
+    "a list as text": (  # reached the prompt as "['x']"
+        [{"instruction": ["x"], "input": "", "output": "a"}],
+        "column 'instruction' holds list<item: string>, not text",
+    ),
     "bad conversation": (None, "must alternate"),
     "not json": ("{oops\n", "line 1 is not valid JSON"),
 }
@@ -238,6 +242,16 @@ def test_a_mixture_gives_each_part_its_share(cli, tmp_path: Path) -> None:
         encoding="utf-8",
     )
     assert_one_line_error(cli("build", "--recipe", recipe, "--out", tmp_path / "x"), "mixture")
+    empty = tmp_path / "empty-data"  # the part reads the recipe's folder, which lacks it
+    rows = [{"instruction": f"a{i}", "input": "", "output": "b"} for i in range(8)]
+    write_jsonl(empty / "instructions" / "en" / "train.jsonl", rows)
+    recipe.write_text(
+        f"data:\n  task: instructions\n  sources: [en]\n  budget: 8\n  data: {empty}\n"
+        "  mixture:\n    - {task: xnli, share: 0.5, template: xnli/en-instruct}\n",
+        encoding="utf-8",
+    )
+    result = cli("build", "--recipe", recipe, "--out", tmp_path / "y")
+    assert_one_line_error(result, "data.mixture.0.data: no file for xnli/en/")
 
 
 def test_the_section_7_recipes_plan(cli) -> None:

@@ -403,3 +403,24 @@ def test_compare_models_are_checked_before_anything_runs(
     )
     assert_one_line_error(cli("run", path, "--dry-run"), said)
     assert not (tmp_path / "out").exists()
+
+
+def test_select_reads_the_text_of_the_recipes_own_rows(tmp_path: Path, monkeypatch) -> None:
+    """coverage and embedding read text: a recipe's select entry read synthetic rows whatever
+    its data.data said (and a corpus without them was an error naming a field that does not
+    exist)."""
+    from mslt_it import recipes
+
+    seen = []
+
+    class Best:
+        sources = ("de", "en")
+
+    def record(**kwargs):
+        seen.append((kwargs["options"].data, kwargs["options"].split))
+        return [Best()]
+
+    monkeypatch.setattr(recipes, "select_sources", record)
+    entry = {"select": {"criterion": "coverage", "k": 2, "pool": ["de", "en", "fr"]}}
+    runs = expand_sources([entry], "xnli", str(tmp_path), "validation")
+    assert seen == [(str(tmp_path), "validation")] and runs[0].sources == ("de", "en")

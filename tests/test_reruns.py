@@ -569,3 +569,47 @@ def test_a_training_is_stale_when_the_rows_of_its_held_out_loss_change(tmp_path:
     assert build_inputs(recipe.data_config(recipe.runs[0])) != build
     path.write_text(path.read_text().replace(", eval_steps: 1}, eval_langs: [sw]", "}"))
     assert "heldout" not in train_inputs(load_recipe(path))  # no held-out loss: hash as before
+
+
+def test_a_build_is_stale_when_a_mixed_in_tasks_rows_or_its_tokenizer_change(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    """A mixture part without a data folder of its own reads the recipe's: its rows were not
+    hashed once the build hashed its own task's files only. The tokenizer of the manifest's
+    token statistics was hashed by its name, not its files."""
+    import shutil
+
+    from mslt_it.runner import build_inputs
+
+    rows = {
+        "xnli": '{{"id": "{i}", "premise": "p {i}", "hypothesis": "h", "label": {label}}}\n',
+        "pawsx": '{{"id": "{i}", "sentence1": "a {i}", "sentence2": "b", "label": {binary}}}\n',
+    }
+    for task, row in rows.items():
+        for lang in ("de", "en"):
+            folder = tmp_path / "rows" / task / lang
+            folder.mkdir(parents=True)
+            lines = (row.format(i=i, label=i % 3, binary=i % 2) for i in range(12))
+            (folder / "train.jsonl").write_text("".join(lines))
+    tokenizer = tmp_path / "tok"
+    shutil.copytree(tiny_model_dir, tokenizer)
+    path = tmp_path / "m.yaml"
+    path.write_text(
+        f"name: m\noutput_dir: {tmp_path / 'out'}\n"
+        f"data: {{task: xnli, budget: 8, data: {tmp_path / 'rows'}, tokenizer: {tokenizer}, "
+        "mixture: [{task: pawsx, share: 0.5}]}\nsources: [[de, en]]\n"
+        "model: {name_or_path: mslt-it:tiny}\neval: {task: xnli, langs: [en]}\n"
+    )
+
+    def inputs() -> dict:
+        recipe = load_recipe(path)
+        return build_inputs(recipe.data_config(recipe.runs[0]))
+
+    before = inputs()
+    part = tmp_path / "rows" / "pawsx" / "de" / "train.jsonl"
+    part.write_text(part.read_text().replace('"a 0"', '"a zero"'))
+    after_part = inputs()
+    assert after_part["mixture.0"] != before["mixture.0"] and after_part["data"] == before["data"]
+    vocabulary = tokenizer / "tokenizer.json"
+    vocabulary.write_text(vocabulary.read_text().replace('"merges"', '"merges" ', 1))
+    assert inputs()["tokenizer"] != after_part["tokenizer"]

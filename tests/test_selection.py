@@ -720,3 +720,21 @@ def test_vectors_csv_reads_cells_as_fit_and_evaluate_do(cli, tmp_path: Path) -> 
 def test_set_sizes_are_plain_digits(cli, k: str) -> None:
     result = cli("select", "--task", "xnli", "--pool", "en,de,zh", "--k", k)
     assert_one_line_error(result, "--k: expected a size like 3")
+
+
+def test_text_criteria_read_local_rows_as_build_does(cli, tmp_path: Path, tiny_model_dir) -> None:
+    """select read local rows through another reader than build: a BOM that build reads was
+    "the first line is not a JSON object", and a number in a table's language column was an
+    internal error (build said which column holds what)."""
+    row = '{{"instruction": "say {w}", "input": "", "output": "{w}", "language": {lang}}}\n'
+    words = ["one", "two", "three", "four"]
+    folder = tmp_path / "rows" / "instructions"
+    folder.mkdir(parents=True)
+    text = "".join(row.format(w=w, lang=json.dumps(lang)) for w in words for lang in ("en", "de"))
+    (folder / "train.jsonl").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    select = ("select", "--task", "instructions", "--pool", "en,de", "--k", "1", "--criterion",
+              "coverage", "--tokenizer", tiny_model_dir, "--data", tmp_path / "rows")  # fmt: skip
+    assert cli(*select).code == 0
+    numbered = text.replace('"language": "en"', '"language": 1')
+    (folder / "train.jsonl").write_text(numbered.replace('"language": "de"', '"language": 2'))
+    assert_one_line_error(cli(*select), "column 'language' holds", "must hold each row's language")

@@ -136,7 +136,9 @@ class TableSplit:
             kept = np.flatnonzero(np.array([label != UNLABELLED for label in labels], dtype=bool))
         if "ner_tags" in self.task.columns:
             self._check_tags()
-        if self.task.kind == "classification":
+        if self.task.kind == "classification" or (
+            self.task.kind == "instructions" and not self.task.extra.get("conversation")
+        ):
             self._check_text_columns()
         if self.task.check_row is not None and self.task.kind != "instructions":
             self._check_rows()  # small benchmark splits: every row, before any work
@@ -225,9 +227,10 @@ class TableSplit:
                 )
 
     def _check_text_columns(self) -> None:
-        """A classification row's columns besides its label are read as text: a list or a
-        mapping would reach the prompt as Python's text of it (``['e']``). Bytes are refused
-        for every task, by :meth:`_check_values`."""
+        """A classification row's columns besides its label, and the columns of an instruction
+        corpus that is not a conversation (instruction, input, output), are read as text: a
+        list or a mapping would reach the prompt as Python's text of it (``['e']``). Bytes are
+        refused for every task, by :meth:`_check_values`."""
         label = self.task.extra.get("label_column") or "label"
         for column in self.task.columns:
             kind = self.table.schema.field(column).type
@@ -322,6 +325,27 @@ def _open_hub(task: Task, lang: str, split: str) -> TableSplit:
     return TableSplit(table, task, lang, split, origin)
 
 
+def check_language_column(table: pa.Table, task: Task, lang: str, origin: str) -> None:
+    """A single table's language column must hold text (an Arrow comparison of numbers with a
+    language code is a crash, not a filter)."""
+    column = task.extra.get("language_column")
+    if not column or column not in table.column_names:
+        return  # no column to check, or language_rows names the missing one
+    kind = table.schema.field(column).type
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind):
+        return
+    values = [v for v in table.column(column).to_pylist()[:1000] if v is not None]
+    example = f" (e.g. {values[0]!r})" if values else ""
+    style = "ISO 639-3 codes" if task.extra.get("language_values") == "iso639_3" else "codes"
+    raise MsltError(
+        f"{origin}: column {column!r} holds {kind} values{example}; task {task.name}'s "
+        f"language column must hold each row's language as text, its language {style} "
+        f"(for {lang}: {task.language_value(lang)!r})"
+    )
+
+
 def language_rows(table: pa.Table, task: Task, lang: str, origin: str) -> tuple[pa.Table, str]:
     """The rows of ``lang`` in a table of many languages (all rows where there is no column)."""
     value = task.language_value(lang)
@@ -335,6 +359,7 @@ def language_rows(table: pa.Table, task: Task, lang: str, origin: str) -> tuple[
             f"{origin}: missing column {column!r} (task {task.name}'s language_column); found: "
             f"{allowed(table.column_names)}"
         )
+    check_language_column(table, task, lang, origin)
     return table.filter(pc.equal(table.column(column), value)), f"{origin} [{column} = {value}]"
 
 
