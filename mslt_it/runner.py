@@ -55,10 +55,10 @@ from mslt_it.outputs import (
     owner_kind,
     remove_own_output,
 )
-from mslt_it.paths import is_data_folder
+from mslt_it.paths import PROMPTS_DIR, is_data_folder
 from mslt_it.prompts import get_template
 from mslt_it.recipes import Recipe, Run
-from mslt_it.tasks import get_task
+from mslt_it.tasks import default_template, get_task
 from mslt_it.tasks.definitions import user_definition
 from mslt_it.training.config import lora_settings
 from mslt_it.training.model import check_lora_targets
@@ -249,7 +249,7 @@ def build_inputs(config: Any) -> dict[str, Any]:
     token statistics, and each mixed-in task's data, definition and template. Empty for a
     plain synthetic build, so earlier steps' hashes stay as they were."""
     inputs: dict[str, Any] = {}
-    found = data_identity(config.data, config.task, config.sources)
+    found = data_identity(config.data)  # the whole folder: a mixed-in task may read it too
     if found:
         inputs["data"] = found
     if config.tokenizer:  # the token statistics in the manifest are its
@@ -257,8 +257,7 @@ def build_inputs(config: Any) -> dict[str, Any]:
     parts = mixture_parts(config)[1:]  # each part's settings, its template's id filled in
     for number, (part, settings) in enumerate(zip(config.mixture, parts, strict=True)):
         inputs[f"mixture.{number}"] = {
-            # its own folder, or the recipe's (its rows under DIR/<its task>/)
-            "data": data_identity(settings.data, settings.task, settings.sources),
+            "data": data_identity(getattr(part, "data", None)),  # else the recipe's, above
             "definition": user_definition(get_task(part.task)),
             "template": get_template(str(settings.template), settings.prompts_dir).sha256,
         }
@@ -351,9 +350,12 @@ def train_inputs(recipe: Recipe, sources: Iterable[str] | None = None) -> dict[s
     if template is not None:
         inputs["chat_template"] = template
     for number, watch in enumerate(recipe.train.watch):
-        found = data_identity(watch.data or recipe.config.data.data, watch.task, watch.langs)
+        found = data_identity(watch.data or recipe.config.data.data)
         if found:
             inputs[f"watch.{number}"] = found
+        own = watch_files(recipe, watch)
+        if own:
+            inputs[f"watch.{number}.files"] = own
     train, data = recipe.train, recipe.config.data
     heldout = train.heldout_rows and (train.eval_langs or train.sft.get("eval_steps") is not None)
     if sources is None:  # every run's
@@ -363,6 +365,24 @@ def train_inputs(recipe: Recipe, sources: Iterable[str] | None = None) -> dict[s
     if found:  # held-out rows: the sources' unused rows and eval_langs', read when training
         inputs["heldout"] = found
     return inputs
+
+
+def watch_files(recipe: Recipe, watch: Any) -> dict[str, str]:
+    """A watched task's own files, where they are the user's: its definition (``tasks_dir``)
+    and the template it is scored through (from ``data.prompts_dir``; the build's own task is
+    scored through the build's template, which the dataset's fingerprint covers). Shipped ones
+    are mslt-it's version, so a recipe with a shipped watch hashes as before."""
+    found: dict[str, str] = {}
+    task = get_task(watch.task)
+    definition = user_definition(task)
+    if definition:
+        found["definition"] = definition
+    data = recipe.config.data
+    if task.name != get_task(data.task).name and data.prompts_dir:
+        template = get_template(default_template(task.name), data.prompts_dir)
+        if not template.path.resolve().is_relative_to(PROMPTS_DIR.resolve()):
+            found["template"] = template.sha256
+    return found
 
 
 def adapter_hash(folder: Path) -> str | None:

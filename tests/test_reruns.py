@@ -532,10 +532,8 @@ def test_only_one_run_retrained_clears_the_old_evaluation_and_a_refused_run_keep
 def test_a_training_is_stale_when_the_rows_of_its_held_out_loss_change(tmp_path: Path) -> None:
     """Held-out rows (of train.eval_langs, and the sources' unused ones) are read from the
     data folder when training, not from the dataset: an edited target file re-made the build,
-    whose rows (and fingerprint) stayed the same, so the training and its curves were kept.
-    A build is stale only when its own languages' files change (it was, and every training
-    after it, for any file in the folder)."""
-    from mslt_it.runner import build_inputs, train_inputs
+    whose rows (and fingerprint) stayed the same, so the training and its curves were kept."""
+    from mslt_it.runner import train_inputs
 
     row = '{{"id": "{i}", "premise": "p {i}", "hypothesis": "h", "label": {label}}}\n'
     for lang in ("en", "sw"):
@@ -553,20 +551,15 @@ def test_a_training_is_stale_when_the_rows_of_its_held_out_loss_change(tmp_path:
         "eval: {task: xnli, langs: [en]}\n"
     )
     recipe = load_recipe(path)
-    before, build = train_inputs(recipe), build_inputs(recipe.data_config(recipe.runs[0]))
+    before = train_inputs(recipe)
     target = tmp_path / "rows" / "xnli" / "sw" / "train.jsonl"
     target.write_text(target.read_text().replace('"p 0"', '"p zero"'))
     recipe = load_recipe(path)
     assert train_inputs(recipe)["heldout"] != before["heldout"]
-    # the build reads English only: an edited Swahili file (a target) leaves it as it was
-    assert build_inputs(recipe.data_config(recipe.runs[0])) == build
-    other = tmp_path / "rows" / "xnli" / "de"  # nobody's language: nothing is stale
+    other = tmp_path / "rows" / "xnli" / "de"  # nobody's held-out language: its hash holds
     other.mkdir()
     (other / "train.jsonl").write_text(row.format(i=0, label=0))
     assert train_inputs(load_recipe(path)) == train_inputs(recipe)
-    source = tmp_path / "rows" / "xnli" / "en" / "train.jsonl"
-    source.write_text(source.read_text().replace('"p 1"', '"p one"'))
-    assert build_inputs(recipe.data_config(recipe.runs[0])) != build
     path.write_text(path.read_text().replace(", eval_steps: 1}, eval_langs: [sw]", "}"))
     assert "heldout" not in train_inputs(load_recipe(path))  # no held-out loss: hash as before
 
@@ -574,9 +567,9 @@ def test_a_training_is_stale_when_the_rows_of_its_held_out_loss_change(tmp_path:
 def test_a_build_is_stale_when_a_mixed_in_tasks_rows_or_its_tokenizer_change(
     tmp_path: Path, tiny_model_dir: Path
 ) -> None:
-    """A mixture part without a data folder of its own reads the recipe's: its rows were not
-    hashed once the build hashed its own task's files only. The tokenizer of the manifest's
-    token statistics was hashed by its name, not its files."""
+    """A mixture part without a data folder of its own reads the recipe's, whose files are all
+    the build's input. The tokenizer of the manifest's token statistics was hashed by its
+    name, not its files."""
     import shutil
 
     from mslt_it.runner import build_inputs
@@ -609,7 +602,40 @@ def test_a_build_is_stale_when_a_mixed_in_tasks_rows_or_its_tokenizer_change(
     part = tmp_path / "rows" / "pawsx" / "de" / "train.jsonl"
     part.write_text(part.read_text().replace('"a 0"', '"a zero"'))
     after_part = inputs()
-    assert after_part["mixture.0"] != before["mixture.0"] and after_part["data"] == before["data"]
+    assert after_part["data"] != before["data"]  # the recipe's folder, the part's rows in it
     vocabulary = tokenizer / "tokenizer.json"
     vocabulary.write_text(vocabulary.read_text().replace('"merges"', '"merges" ', 1))
     assert inputs()["tokenizer"] != after_part["tokenizer"]
+
+
+def test_a_training_is_stale_when_its_watched_tasks_own_files_change(tmp_path: Path) -> None:
+    """The watch scores a task through its definition and template: the user's copies of
+    them, edited, kept the transfer curves of the old ones."""
+
+    from mslt_it.paths import PROMPTS_DIR, TASKS_DIR
+    from mslt_it.runner import train_inputs
+
+    (tmp_path / "T").mkdir()
+    definition = (TASKS_DIR / "pawsx.yaml").read_text().replace("name: pawsx", "name: mypaws")
+    (tmp_path / "T" / "mypaws.yaml").write_text(definition)
+    (tmp_path / "P" / "mypaws").mkdir(parents=True)
+    template = (PROMPTS_DIR / "pawsx" / "en-instruct.yaml").read_text()
+    template = template.replace("pawsx/en-instruct", "mypaws/en-instruct")
+    (tmp_path / "P" / "mypaws" / "en-instruct.yaml").write_text(template.replace("pawsx", "mypaws"))
+    path = tmp_path / "w.yaml"
+    path.write_text(
+        f"name: w\noutput_dir: {tmp_path / 'out'}\ntasks_dir: [{tmp_path / 'T'}]\n"
+        f"data: {{task: xnli, budget: 8, data: synthetic, prompts_dir: [{tmp_path / 'P'}]}}\n"
+        "sources: [en]\nmodel: {name_or_path: mslt-it:tiny}\n"
+        "train: {sft: {max_steps: 2}, watch: [{task: mypaws, langs: [en], limit: 1}]}\n"
+        "eval: {task: xnli, langs: [en]}\n"
+    )
+    before = train_inputs(load_recipe(path))["watch.0.files"]
+    assert set(before) == {"definition", "template"}
+    edited = tmp_path / "P" / "mypaws" / "en-instruct.yaml"
+    edited.write_text(edited.read_text() + "\n# edited\n")
+    after_template = train_inputs(load_recipe(path))["watch.0.files"]
+    assert after_template["template"] != before["template"]
+    mine = tmp_path / "T" / "mypaws.yaml"
+    mine.write_text(mine.read_text() + "\n# edited\n")
+    assert train_inputs(load_recipe(path))["watch.0.files"]["definition"] != before["definition"]
