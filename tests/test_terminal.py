@@ -73,3 +73,16 @@ def test_a_name_holding_a_character_that_misreads_it_is_refused(cli, tmp_path, c
     result = cli("tiny-model", tmp_path / f"m{character}x")
     assert result.code == 2 and "control character" in result.err, result.err
     assert character not in result.err and not any(tmp_path.iterdir())
+
+
+def test_a_table_is_laid_out_as_a_table() -> None:
+    """Lines are not wrapped, but a table keeps its layout: its title centred over it."""
+    from mslt_it.cli.common import print_whole
+
+    table = Table(title="title")
+    table.add_column("a")
+    table.add_row("x" * 30)
+    file = io.StringIO()
+    print_whole(plain_console(file=file), table)
+    first, second = file.getvalue().splitlines()[:2]
+    assert first.strip() == "title" and first.index("title") > 5 and second.startswith("┏")
