@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,14 @@ def check_curves(run: dict[str, Any], path: Path) -> None:
         isinstance(sources, list) and all(isinstance(code, str) for code in sources)
     ):
         raise MsltError(f"{where}: dataset.sources: {sources!r:.40} is not a list of languages")
+    mix = run.get("trained_mix")
+    over = mix.get("over_tolerance") if isinstance(mix, dict) else None
+    if over is not None and not (
+        isinstance(over, list) and all(isinstance(code, str) for code in over)
+    ):
+        raise MsltError(
+            f"{where}: trained_mix.over_tolerance: {over!r:.40} is not a list of languages"
+        )
     curves = run.get("curves")
     if curves is None:
         return
@@ -143,15 +152,17 @@ LEFT_OUT = "Training curves left out: its run.json was changed since `mslt-it tr
 def training_section(runs: dict[str, tuple[Path, Any]], folder: Path) -> tuple[str, list[str]]:
     """Markdown for the training curves of ``runs`` (drawn into ``folder``) and the warnings."""
     lines: list[str] = []
-    warnings: list[str] = []
+    mix_notes: list[str] = []
     for name, (path, run) in runs.items():
         if run is None:
             lines += [f"### {name}", "", LEFT_OUT, ""]
             continue
+        check_curves(run, path)  # first: the shapes the names are read from
         check_printed_names(run, path)
-        check_curves(run, path)
         try:
-            figures = plot_run(run, folder, file_stem(name))
+            with warnings.catch_warnings():  # matplotlib's, on odd values of a foreign record
+                warnings.simplefilter("ignore")
+                figures = plot_run(run, folder, file_stem(name))
             crossings = crossing_steps(run)
             warned = mix_warnings(run)
         except (
@@ -166,7 +177,7 @@ def training_section(runs: dict[str, tuple[Path, Any]], folder: Path) -> tuple[s
                 f"run.json: {path} is not a run record mslt-it train writes "
                 f"({type(error).__name__}: {error!s:.80})"
             ) from None
-        warnings += [f"{name}: {line}" for line in warned]
+        mix_notes += [f"{name}: {line}" for line in warned]
         if not (figures or crossings or warned):
             continue
         sources = ", ".join((run.get("dataset") or {}).get("sources") or []) or "?"
@@ -182,5 +193,5 @@ def training_section(runs: dict[str, tuple[Path, Any]], folder: Path) -> tuple[s
         lines += [f"![{path.name}]({path.name})" for path in figures.values()]
         lines.append("")
     if not lines:
-        return "", warnings
-    return "## Training curves\n\n" + "\n".join(lines), warnings
+        return "", mix_notes
+    return "## Training curves\n\n" + "\n".join(lines), mix_notes

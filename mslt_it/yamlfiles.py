@@ -156,7 +156,16 @@ def parse_yaml(text: str, where: str) -> Any:
 
 
 def _parse(text: str, where: str) -> Any:
-    loader = _StrictLoader(text)
+    try:
+        loader = _StrictLoader(text)  # it reads the text first: a control character stops it
+    except yaml.reader.ReaderError as error:
+        line = text.count("\n", 0, error.position) + 1
+        column = error.position - (text.rfind("\n", 0, error.position) + 1) + 1
+        shown = repr(chr(error.character)) if isinstance(error.character, int) else "a byte"
+        raise MsltError(
+            f"{where}: not valid YAML: the control character {shown} (line {line}, column "
+            f"{column}); YAML allows none but tab and line breaks, in comments too"
+        ) from None
     try:
         node = loader.get_single_node()
         if node is None:

@@ -2217,6 +2217,10 @@ def test_report_reads_an_adapters_run_record_as_written_or_leaves_it_out(cli, tm
         ({"heldout_loss_by_language": {"heldout": {"en": [[1, "x"]]}}}, "no number"),
         ({"heldout_loss_by_language": [1]}, "curves.heldout_loss_by_language: [1] is not a"),
         ({"sources": "en"}, "dataset.sources: 'en' is not a list of languages"),
+        ({"sources": 5}, "dataset.sources: 5 is not a list of languages"),
+        ({"sources": True}, "dataset.sources: True is not a list"),
+        ({"trained_mix": {"over_tolerance": 5}}, "trained_mix.over_tolerance: 5 is not a list"),
+        ({"trained_mix": {"over_tolerance": {"en": 1}}}, "trained_mix.over_tolerance: {'en'"),
     ],
 )
 def test_curves_from_elsewhere_are_what_train_writes(cli, tmp_path, edit, said) -> None:
@@ -2224,6 +2228,8 @@ def test_curves_from_elsewhere_are_what_train_writes(cli, tmp_path, edit, said) 
     infinite accuracy "reached 50 %", a step -5 was printed, huge losses printed matplotlib
     warnings before the error, and ``sources: "en"`` read as the sources ``e, n``."""
     record = {"dataset": {"sources": edit.pop("sources", ["en"])}, "curves": edit}
+    if "trained_mix" in edit:
+        record["trained_mix"] = edit.pop("trained_mix")
     adapter = adapter_with_record(tmp_path / "ad", record, marked=False)
     document = results_document("en", "rank", 50.0, ["en"])
     document["adapter"]["path"] = str(adapter)
@@ -2252,6 +2258,30 @@ def test_a_diverged_loss_and_many_watched_languages_still_draw(cli, tmp_path) ->
     assert result.code == 0 and result.err == "", result.err
     text = (tmp_path / "rep" / "report.md").read_text()
     assert "l299 at step 2" in text and "-transfer.png" in text and "-loss.png" in text
+
+
+def test_odd_but_valid_curves_from_elsewhere_print_no_warning(cli, tmp_path) -> None:
+    """A watch with no languages made matplotlib warn of a legend with no labels; a trained
+    share of 1e308 warned from its transforms: lines on stderr beside a finished report."""
+    record = {
+        "dataset": {"sources": ["en"]},
+        "curves": {"watch": {"xnli": {}}},
+        "trained_mix": {
+            "languages": {
+                "en": {"share": 1e308, "promised_share": 1.0, "epochs": 1e308, "gap": 1e308}
+            },
+            "tolerance": 0.05,
+            "over_tolerance": [],
+        },
+    }
+    adapter = adapter_with_record(tmp_path / "ad", record, marked=False)
+    document = results_document("en", "rank", 50.0, ["en"])
+    document["adapter"]["path"] = str(adapter)
+    write_results(tmp_path / "ev" / "en", document)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = cli("report", tmp_path / "ev", "--out", tmp_path / "rep")
+    assert result.code == 0 and result.err == "", result.err
 
 
 def test_an_adapter_from_elsewhere_is_held_to_the_base_its_peft_config_names(

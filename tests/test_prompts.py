@@ -235,3 +235,22 @@ def test_show_copies_the_file_exactly_and_escapes_it_on_a_terminal(
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
     shown = cli("prompts", "show", "xnli/mine", "--prompts-dir", tmp_path)
     assert "\\u202eevil" in shown.out and "\u202e" not in shown.out
+
+
+@pytest.mark.parametrize("character", ["\x1b", "\x07", "\x7f"])
+def test_a_control_character_in_any_yaml_file_is_one_line(
+    tmp_path: Path, cli, character: str
+) -> None:
+    """PyYAML refuses a control character (in a comment too) before parsing: that was an
+    internal error for templates, task definitions and recipes alike."""
+    write_template(tmp_path / "p", GOOD + f"# note {character}\n")
+    said = f"not valid YAML: the control character {character!r} (line "
+    assert_one_line_error(
+        cli("prompts", "show", "xnli/mine", "--prompts-dir", tmp_path / "p"), said
+    )
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"name: r\n# {character}\n")
+    assert_one_line_error(cli("run", recipe, "--dry-run"), "r.yaml: not valid YAML", said)
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "mine.yaml").write_text(f"name: mine\n# {character}\n")
+    assert_one_line_error(cli("prompts", "list", "--tasks-dir", tmp_path / "t"), said)

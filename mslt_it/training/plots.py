@@ -63,7 +63,7 @@ warns that it cannot lay the figure out); the report's text names every language
 
 
 def _legend(ax: Any) -> None:
-    if len(ax.get_legend_handles_labels()[1]) <= MAX_LEGEND:
+    if 0 < len(ax.get_legend_handles_labels()[1]) <= MAX_LEGEND:
         ax.legend(fontsize=7, ncol=2)
 
 
