@@ -52,6 +52,10 @@ def test_select_and_sweep_k_use_the_selection_criteria() -> None:
             {"criterion": "learned", "predictor": "p.json", "vectors": "v.csv"},
             "vectors: not with a predictor",
         ),
+        (  # ignored without a word
+            {"criterion": "l2v-syntax", "predictor": "p.json"},
+            "predictor: read only by criterion learned or sslt-measured",
+        ),
     ],
 )
 def test_select_errors_name_the_recipe_fields_not_the_command_line(entry: dict, said: str) -> None:
@@ -384,7 +388,8 @@ def test_the_plan_prints_an_output_folder_as_it_is(cli, tmp_path: Path) -> None:
     [
         ("['{tmp}/nope']", "eval.compare_models.0: no such folder"),
         ("[org/other, '{tmp}/file.txt']", "eval.compare_models.1: "),
-        ("['{m}', '{m}/']", "'{m}/' and '{m}' are (the same model)"),
+        ("['{m}', '{m}/']", "eval.compare_models.1: '{m}/' and '{m}' are the same model"),
+        ("[nosuch/]", "eval.compare_models.0: no such folder 'nosuch/'"),
         ("[mslt-it:tiny]", "'mslt-it:tiny'"),
         ("[org/other, org/other]", "'org/other' is given twice"),
     ],

@@ -65,15 +65,17 @@ def model_identity(model: str) -> str:
     return str(path.resolve()) if path.exists() else model
 
 
-def check_distinct_models(models: list[str], field: str) -> None:
+def check_distinct_models(models: list[str], fields: str | list[str]) -> None:
     """Each model once, however it is spelt (``m``, ``m/``, a link to ``m``): a model evaluated
-    twice would be compared with itself."""
+    twice would be compared with itself. ``fields`` names each entry (or all of them)."""
+    named = [fields] * len(models) if isinstance(fields, str) else fields
     seen: dict[str, str] = {}
-    for model in models:
+    for model, field in zip(models, named, strict=True):
         identity = model_identity(model)
         if identity in seen:
             same = "is given twice" if model == seen[identity] else f"and {seen[identity]!r} are"
-            raise MsltError(f"{field}: {model!r} {same} (the same model); give it once")
+            alike = "" if model == seen[identity] else " the same model"
+            raise MsltError(f"{field}: {model!r} {same}{alike}; give it once")
         seen[identity] = model
 
 

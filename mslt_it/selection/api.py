@@ -116,8 +116,14 @@ FROM_PREDICTOR = {LEARNED: PredictedScores, SSLT_MEASURED: SingleSourceScores}
 
 
 def _predictor(criterion: str, options: SelectionOptions | None) -> TransferPredictor | None:
-    """The predictor file a criterion reads (None for the heuristics)."""
+    """The predictor file a criterion reads (None for the heuristics, which refuse one: a
+    recipe's select entry comes here, not through the command line's checks)."""
     if criterion not in FROM_PREDICTOR:
+        if options is not None and options.predictor is not None:
+            raise MsltError(
+                f"--predictor: read only by --criterion learned or sslt-measured, not by "
+                f"{criterion!r:.40}"
+            )
         return None
     if options is None or options.predictor is None:
         raise MsltError(
