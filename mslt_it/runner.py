@@ -227,9 +227,10 @@ def data_identity(
     whose content is fixed by mslt-it's version or the dataset id.
 
     With ``task`` and ``langs``: only the files those languages' rows are read from
-    (``DIR/<task>/<lang>/``, and a table of every language in ``DIR/<task>/``), so an edited
-    file of another language (an evaluation's target) does not make a build, and every
-    training after it, stale.
+    (``DIR/<task>/<lang>/``, and a table of every language in ``DIR/<task>/``), for what reads
+    those languages only (a training's held-out rows). A build hashes the whole folder: a
+    mixed-in task may read it too, and a hash of fewer files would change every finished
+    build's.
     """
     if not data or not Path(data).expanduser().is_dir():
         return None
