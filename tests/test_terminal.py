@@ -76,13 +76,29 @@ def test_a_name_holding_a_character_that_misreads_it_is_refused(cli, tmp_path, c
 
 
 def test_a_table_is_laid_out_as_a_table() -> None:
-    """Lines are not wrapped, but a table keeps its layout: its title centred over it."""
+    """Lines are not wrapped, but a table keeps its layout: on a terminal its title centred
+    over it; into a file its title on a line of its own."""
     from mslt_it.cli.common import print_whole
 
     table = Table(title="title")
     table.add_column("a")
     table.add_row("x" * 30)
+    shown, written = io.StringIO(), io.StringIO()
+    print_whole(plain_console(file=shown, force_terminal=True, color_system=None), table)
+    first, second = shown.getvalue().splitlines()[:2]
+    assert first.strip() == "title" and first.index("title") > 5 and second.startswith("┏")
+    print_whole(plain_console(file=written), table)
+    assert written.getvalue().splitlines()[:2] == ["title", "┏" + "━" * 32 + "┓"]
+
+
+def test_a_long_title_is_not_broken_into_a_file() -> None:
+    """Into a file, a table is as wide as its title too: a path in the title stays whole."""
+    from mslt_it.cli.common import print_whole
+
+    path = "/tmp/" + "d" * 120 + "/results.csv"
+    table = Table(title=f"criteria against 5 measured sets ({path})")
+    table.add_column("a")
+    table.add_row("x")
     file = io.StringIO()
     print_whole(plain_console(file=file), table)
-    first, second = file.getvalue().splitlines()[:2]
-    assert first.strip() == "title" and first.index("title") > 5 and second.startswith("┏")
+    assert path in file.getvalue().splitlines()[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -75,13 +76,19 @@ def stdout_console() -> Console:
 
 def print_whole(console: Console, table: Any) -> None:
     """On a terminal, Rich fits the table to the window; into a file or a pipe it is printed as
-    wide as its longest cells need, so ids and paths are never split mid-word."""
+    wide as its longest cells need, its title on a line of its own, so ids and paths are never
+    split mid-word."""
     if console.is_terminal:  # laid out as a table (its title centred), not as a long line
         console.print(table, soft_wrap=False)
         return
     options = console.options.update(max_width=FULL_WIDTH)
     width = max(80, console.measure(table, options=options).maximum)
-    plain_console(width=width, file=console.file).print(table, soft_wrap=False)
+    whole = plain_console(width=width, file=console.file)
+    if table.title is not None:  # its own line: Rich wraps a title to the table's width
+        whole.print(table.title)
+        table = copy.copy(table)
+        table.title = None
+    whole.print(table, soft_wrap=False)
 
 
 def shipped_names(folder: Path) -> str:
