@@ -2204,6 +2204,18 @@ def test_report_reads_an_adapters_run_record_as_written_or_leaves_it_out(cli, tm
     assert_one_line_error(result, "curves.watch.xnli.de", "not a list of [step, value] points")
 
 
+def report_on_a_foreign_record(cli, tmp_path: Path, record: dict):
+    """``report`` on an evaluation of an adapter whose run.json is ``record`` and that has no
+    marker (a copy from elsewhere), with Python warnings made errors: none may be printed."""
+    adapter = adapter_with_record(tmp_path / "ad", record, marked=False)
+    document = results_document("en", "rank", 50.0, ["en"])
+    document["adapter"]["path"] = str(adapter)
+    write_results(tmp_path / "ev" / "en", document)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return cli("report", tmp_path / "ev", "--out", tmp_path / "rep")
+
+
 @pytest.mark.parametrize(
     ("edit", "said"),
     [
@@ -2230,12 +2242,8 @@ def test_curves_from_elsewhere_are_what_train_writes(cli, tmp_path, edit, said) 
     record = {"dataset": {"sources": edit.pop("sources", ["en"])}, "curves": edit}
     if "trained_mix" in edit:
         record["trained_mix"] = edit.pop("trained_mix")
-    adapter = adapter_with_record(tmp_path / "ad", record, marked=False)
-    document = results_document("en", "rank", 50.0, ["en"])
-    document["adapter"]["path"] = str(adapter)
-    write_results(tmp_path / "ev" / "en", document)
-    result = cli("report", tmp_path / "ev", "--out", tmp_path / "rep")
-    assert_one_line_error(result, f"{adapter / 'run.json'}", said)
+    result = report_on_a_foreign_record(cli, tmp_path, record)
+    assert_one_line_error(result, f"{tmp_path / 'ad' / 'run.json'}", said)
     assert not (tmp_path / "rep").exists()
 
 
@@ -2248,13 +2256,7 @@ def test_a_diverged_loss_and_many_watched_languages_still_draw(cli, tmp_path) ->
         "dataset": {"sources": ["en"]},
         "curves": {"loss_by_language": loss, "watch": {"xnli": watch}},
     }
-    adapter = adapter_with_record(tmp_path / "ad", record, marked=False)
-    document = results_document("en", "rank", 50.0, ["en"])
-    document["adapter"]["path"] = str(adapter)
-    write_results(tmp_path / "ev" / "en", document)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        result = cli("report", tmp_path / "ev", "--out", tmp_path / "rep")
+    result = report_on_a_foreign_record(cli, tmp_path, record)
     assert result.code == 0 and result.err == "", result.err
     text = (tmp_path / "rep" / "report.md").read_text()
     assert "l299 at step 2" in text and "-transfer.png" in text and "-loss.png" in text
@@ -2274,13 +2276,7 @@ def test_odd_but_valid_curves_from_elsewhere_print_no_warning(cli, tmp_path) -> 
             "over_tolerance": [],
         },
     }
-    adapter = adapter_with_record(tmp_path / "ad", record, marked=False)
-    document = results_document("en", "rank", 50.0, ["en"])
-    document["adapter"]["path"] = str(adapter)
-    write_results(tmp_path / "ev" / "en", document)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        result = cli("report", tmp_path / "ev", "--out", tmp_path / "rep")
+    result = report_on_a_foreign_record(cli, tmp_path, record)
     assert result.code == 0 and result.err == "", result.err
 
 
