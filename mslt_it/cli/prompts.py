@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
-from rich.text import Text
 
 from mslt_it.cli.common import PromptsDir, TasksDir, print_whole, stdout_console, use_tasks_dirs
 from mslt_it.errors import MsltError
@@ -44,19 +43,12 @@ def list_templates(
             langs = template.languages
             shown = ",".join(langs) if len(langs) <= 15 else f"{len(langs)} languages"
             cells = (template.id, template.spec.task, shown, template.spec.description)
-            table.add_row(*(plain_cell(cell) for cell in cells))
+            table.add_row(*cells)  # printed as they are: a PlainConsole reads no markup
     print_whole(STDOUT, table)
     if problems:  # the others are listed and usable; the broken ones are the error
         broken = len({path.resolve() for path, _ in problems})  # each file once
         more = f" (and {broken - 1} more broken templates)" if broken > 1 else ""
         raise MsltError(f"{problems[0][1]}{more}")
-
-
-def plain_cell(value: str) -> Text:
-    """A user's text as it is: brackets are not rich markup (``[/]`` in a description was an
-    internal error, ``[b]x`` showed as ``x``), and no control character reaches the terminal
-    (:func:`visible`)."""
-    return Text(visible(value))
 
 
 @prompts_app.command("show")
@@ -69,9 +61,9 @@ def show(template_id: str, prompts_dir: PromptsDir = None, tasks_dir: TasksDir =
     # the file exactly into a file or pipe (`prompts show X > mine.yaml` copies it); on a
     # terminal its control characters escaped, as everything mslt-it prints; where it lives on
     # stderr
-    STDERR.print(visible(f"# {template.id} ({template.path})"), highlight=False, markup=False)
+    STDERR.print(f"# {template.id} ({template.path})")
     text = template.source_text
-    sys.stdout.write(visible(text) if sys.stdout.isatty() else text)
+    sys.stdout.write(escaped_controls(text) if sys.stdout.isatty() else text)
     sys.stdout.flush()
 
 
@@ -110,12 +102,6 @@ def render(
         raise MsltError(f"--index: must be between 0 and {len(rows) - 1}, got {index}")
     rendered = template.render(rows.rows([index])[0], lang)
     STDOUT.rule("instruction")
-    STDOUT.print(visible(rendered.instruction), markup=False, highlight=False)
+    STDOUT.print(rendered.instruction)  # control characters shown escaped; the model sees them
     STDOUT.rule("answer")
-    STDOUT.print(visible(rendered.answer), markup=False, highlight=False)
-
-
-def visible(text: str) -> str:
-    """A prompt as a person reads it (:func:`mslt_it.files.escaped_controls`); the model sees
-    each character itself."""
-    return escaped_controls(text)
+    STDOUT.print(rendered.answer)
