@@ -87,20 +87,13 @@ def check_curves(run: dict[str, Any], path: Path) -> None:
     step of 10⁴⁰⁰ was an internal error, one with an infinite accuracy "reached 50 %", and one
     with ``sources: "en"`` was printed as the sources ``e, n``."""
     where = f"run.json: {path}"
-    dataset = run.get("dataset")
-    sources = dataset.get("sources") if isinstance(dataset, dict) else None
-    if sources is not None and not (
-        isinstance(sources, list) and all(isinstance(code, str) for code in sources)
-    ):
-        raise MsltError(f"{where}: dataset.sources: {sources!r:.40} is not a list of languages")
-    mix = run.get("trained_mix")
-    over = mix.get("over_tolerance") if isinstance(mix, dict) else None
-    if over is not None and not (
-        isinstance(over, list) and all(isinstance(code, str) for code in over)
-    ):
-        raise MsltError(
-            f"{where}: trained_mix.over_tolerance: {over!r:.40} is not a list of languages"
-        )
+    for section, key in (("dataset", "sources"), ("trained_mix", "over_tolerance")):
+        parent = run.get(section)
+        codes = parent.get(key) if isinstance(parent, dict) else None
+        if codes is not None and not (
+            isinstance(codes, list) and all(isinstance(code, str) for code in codes)
+        ):
+            raise MsltError(f"{where}: {section}.{key}: {codes!r:.40} is not a list of languages")
     curves = run.get("curves")
     if curves is None:
         return
