@@ -27,7 +27,7 @@ import numpy as np
 from mslt_it.errors import MsltError, allowed, first_line
 from mslt_it.io import read_arrow_table
 from mslt_it.languages import get_language
-from mslt_it.tasks import check_languages, get_task
+from mslt_it.tasks import check_each_once, check_languages, get_task
 from mslt_it.tasks.sources import check_split, open_split
 
 FIELDS = ("premise", "hypothesis")
@@ -53,11 +53,7 @@ def check_langs(langs: Sequence[str]) -> None:
     """At least two distinct languages: a single one has nothing to be agnostic about."""
     if len(langs) < 2:
         raise MsltError(f"--langs: {','.join(langs) or '(none)'}: give at least two languages")
-    seen: set[str] = set()
-    for lang in langs:
-        if lang in seen:
-            raise MsltError(f"--langs: {lang!r} is given twice; give each language once")
-        seen.add(lang)
+    check_each_once(langs, "--langs")
 
 
 def load_parallel(

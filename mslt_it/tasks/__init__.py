@@ -7,7 +7,7 @@ for the rest of the process, like lm-evaluation-harness's ``--include_path``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from mslt_it.errors import MsltError, allowed
@@ -106,10 +106,20 @@ def check_languages(task: Task, languages: list[str], field: str = "sources") ->
             )
 
 
+def check_each_once(languages: Sequence[str], field: str) -> None:
+    """Raise if a language is given twice (scored twice, or a curve drawn over its twin)."""
+    seen: set[str] = set()
+    for lang in languages:
+        if lang in seen:
+            raise MsltError(f"{field}: {lang!r} is given twice; give each language once")
+        seen.add(lang)
+
+
 __all__ = [
     "Task",
     "add_tasks_dirs",
     "all_tasks",
+    "check_each_once",
     "check_languages",
     "default_split",
     "default_template",

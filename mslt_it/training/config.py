@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from mslt_it.config import validate_section
 from mslt_it.errors import MsltError
 from mslt_it.modeling import looks_like_a_path
-from mslt_it.tasks import check_languages, get_task
+from mslt_it.tasks import check_each_once, check_languages, get_task
 from mslt_it.training.limits import check_values
 from mslt_it.yamlfiles import parse_yaml
 
@@ -176,9 +176,7 @@ def check_watch(specs: list[WatchConfig], max_steps: int) -> None:
         except MsltError as error:
             raise MsltError(f"{where}.task: {error}") from None
         check_languages(task, spec.langs, field=f"{where}.langs")
-        twice = next((lang for i, lang in enumerate(spec.langs) if lang in spec.langs[:i]), None)
-        if twice is not None:
-            raise MsltError(f"{where}.langs: {twice!r} is given twice; give each language once")
+        check_each_once(spec.langs, f"{where}.langs")
         if task.name in watched:  # run.json's curves are keyed by task: one would hide the other
             raise MsltError(
                 f"{where}.task: {task.name} is watched already (train.watch.{watched[task.name]});"
