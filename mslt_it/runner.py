@@ -328,7 +328,27 @@ def train_step(recipe: Recipe, run: Run, root: Path, model_path: Path | str) -> 
         ensure_model(recipe, model_path)
         run_training(recipe, data_dir, model_path, output)
 
-    return Step("train", [run], output, input_hash, execute)
+    def upstream() -> dict[str, Any]:
+        return read_by_training(data_dir)
+
+    return Step("train", [run], output, input_hash, execute, upstream=upstream)
+
+
+TRAINING_READS = ("fingerprint", "task", "sources", "template", "counts", "format")
+"""What a training takes from its dataset's manifest: the rows (their fingerprint) and what
+its run.json records for evaluation (the template's id and digest, the format)."""
+
+
+def read_by_training(folder: Path) -> dict[str, Any]:
+    """The part of a built dataset a training depends on. A dataset built again with all of it
+    the same (after an edit to another language's data file, or the data folder moved) leaves
+    its training done: a build takes seconds, a training hours."""
+    manifest = read_json(folder / "manifest.json") or {}
+    config = manifest.get("config") or {}
+    return {key: manifest.get(key) for key in TRAINING_READS} | {
+        "system_prompt": config.get("system_prompt"),
+        "split": config.get("split"),  # of the held-out rows
+    }
 
 
 def chat_template_sha256(recipe: Recipe) -> str | None:
@@ -597,8 +617,9 @@ def _recipe_text(recipe: Recipe) -> str:
 
 
 def clear_outputs_to_redo(steps: list[Step]) -> None:
-    """Remove, before any step runs, every finished output that will be made again: a step
-    made from other inputs (stale), or one whose earlier step is to be redone (waiting). Left
+    """Remove, before any step runs (and after each build, for the steps after it), every
+    finished output that will be made again (:func:`to_redo`): a step made from other inputs
+    (stale), or one whose earlier step is to be redone (waiting). Left
     until its turn, an old report would look current after a kill between the training and
     the report, although its numbers came from the adapters before the edit.
 
@@ -608,8 +629,38 @@ def clear_outputs_to_redo(steps: list[Step]) -> None:
     there: the tasks of a Slurm array clear them at once, so a held one is waited for briefly
     (:data:`CLEAR_WAIT_SECONDS`), then named."""
     for step in steps:
-        if (step.output / MARKER).is_file() and step.status() in ("stale", "waiting"):
+        if (step.output / MARKER).is_file() and to_redo(step):
             _remove_when_free(step)
+
+
+def to_redo(step: Step) -> bool:
+    """Whether a finished step will be made again: made from other inputs, or after an earlier
+    step that will be. Except while it waits only for datasets to be built again: a rebuilt
+    dataset with the same rows and template leaves its training done, so the training (and
+    what was made from it) is looked at again once the builds it waits for have run."""
+    status = step.status()
+    return status == "stale" or (status == "waiting" and not waits_for_builds_only(step))
+
+
+def waits_for_builds_only(step: Step) -> bool:
+    """Whether every earlier step ``step`` waits for is a build, or a finished step that waits
+    only for builds. A step that recorded nothing of what it read from a build (a marker of an
+    earlier version) cannot be told the same afterwards: it is redone as before."""
+    pending = [earlier for earlier in step.after if earlier.status() != "done"]
+    if not pending:
+        return False  # waiting on its own missing input (an adapter without its record)
+    for earlier in pending:
+        if earlier.name == "build":
+            recorded = read_json(step.output / MARKER) or {}
+            if step.upstream is None or "upstream" not in recorded:
+                return False
+        elif not (
+            (earlier.output / MARKER).is_file()
+            and earlier.status() == "waiting"
+            and waits_for_builds_only(earlier)
+        ):
+            return False
+    return True
 
 
 CLEAR_WAIT_SECONDS = 30.0
@@ -623,7 +674,7 @@ def _remove_when_free(step: Step) -> None:
     while True:
         try:
             with output_lock(step.output, field):
-                if (step.output / MARKER).is_file() and step.status() in ("stale", "waiting"):
+                if (step.output / MARKER).is_file() and to_redo(step):
                     remove_own_output(step.output, field)
                 return
         except OutputBusy as busy:
@@ -685,4 +736,6 @@ def execute_plan(
         step.mark_done()
         if on_step:
             on_step(step, "done")
+        if step.name == "build":  # what waited for it is now done, or to be made again
+            clear_outputs_to_redo(plan.steps[plan.steps.index(step) + 1 :])
     record_recipe_copy(plan.recipe)

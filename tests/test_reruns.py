@@ -639,3 +639,60 @@ def test_a_training_is_stale_when_its_watched_tasks_own_files_change(tmp_path: P
     mine = tmp_path / "T" / "mypaws.yaml"
     mine.write_text(mine.read_text() + "\n# edited\n")
     assert train_inputs(load_recipe(path))["watch.0.files"]["definition"] != before["definition"]
+
+
+@pytest.mark.slow
+def test_a_dataset_built_again_with_the_same_rows_keeps_its_training(tmp_path: Path) -> None:
+    """A build hashes every file of its data folder: an edit to another language's file made
+    it again, which cleared its training before it ran, although the rows came out the same.
+    The training is now kept while it waits for the build, and looked at once the build is
+    done: the same rows and template keep it, a changed template digest or changed rows redo
+    it, and then its evaluation and report are removed before it trains."""
+    row = '{{"id": "{i}", "premise": "p {i}", "hypothesis": "h", "label": {label}}}\n'
+    for lang in ("en", "de"):
+        folder = tmp_path / "rows" / "xnli" / lang
+        folder.mkdir(parents=True)
+        lines = (row.format(i=i, label=i % 3) for i in range(12))
+        (folder / "train.jsonl").write_text("".join(lines))
+    user_prompts(tmp_path / "p")
+    path = tmp_path / "k.yaml"
+    path.write_text(
+        f"name: k\noutput_dir: {tmp_path / 'out'}\n"
+        f"data: {{task: xnli, budget: 8, data: {tmp_path / 'rows'}, template: xnli/mine, "
+        f"prompts_dir: [{tmp_path / 'p'}]}}\nsources: [en]\n"
+        "model: {name_or_path: mslt-it:tiny}\n"
+        "train: {max_length: 128, lora: {r: 4, lora_alpha: 8, target_modules: all-linear}, "
+        "sft: {max_steps: 2, per_device_train_batch_size: 4}}\n"
+        "eval: {task: xnli, langs: [en], data: synthetic, limit: 2, mode: rank}\n"
+    )
+
+    def run(kill_at: str | None = None) -> list[tuple[str, str]]:
+        plan = make_plan(load_recipe(path))
+        if kill_at:
+            next(step for step in plan.steps if step.name == kill_at).execute = interrupt
+        ran: list[tuple[str, str]] = []
+        execute_plan(plan, on_step=lambda step, what: ran.append((step.name, what)))
+        return ran
+
+    out = tmp_path / "out"
+    weights = out / "adapters" / "en" / "adapter_model.safetensors"
+    run()
+    trained = weights.stat().st_mtime_ns
+
+    other = tmp_path / "rows" / "xnli" / "de" / "train.jsonl"
+    other.write_text(other.read_text().replace('"p 0"', '"p zero"'))
+    statuses = [step.status() for step in make_plan(load_recipe(path)).steps]
+    assert statuses == ["stale", "waiting", "waiting", "waiting"]
+    ran = run()
+    assert ran[:2] == [("build", "running"), ("build", "done")]
+    assert set(ran[2:]) == {(name, "skipped (done)") for name in ("train", "eval", "report")}
+    assert weights.stat().st_mtime_ns == trained
+
+    template = tmp_path / "p" / "xnli" / "mine.yaml"
+    template.write_text(template.read_text() + "# a comment: the same rows, another digest\n")
+    with pytest.raises(KeyboardInterrupt):  # killed while training again
+        run(kill_at="train")
+    assert not (out / "eval").exists() and not (out / "report").exists()
+    assert ("train", "running") in run()
+    assert weights.stat().st_mtime_ns != trained
+    assert [step.status() for step in make_plan(load_recipe(path)).steps] == ["done"] * 4
