@@ -225,6 +225,13 @@ def escaped_controls(text: str) -> str:
     return UNPRINTABLE.sub(lambda found: repr(found.group())[1:-1], text)
 
 
+def one_line(text: str) -> str:
+    """``text`` escaped as :func:`escaped_controls` does, its tabs and newlines too: for what
+    must stay one line (a progress line, a table's title), which a name holding a newline (a
+    user's folder) split in two."""
+    return escaped_controls(text).replace("\t", "\\t").replace("\n", "\\n")
+
+
 def control_character(text: str) -> str | None:
     """The first character of ``text`` that no file name mslt-it writes may hold (a control
     character such as a newline or an escape, which breaks logs and reaches the terminal raw,

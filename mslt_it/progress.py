@@ -25,7 +25,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from mslt_it.files import escaped_controls
+from mslt_it.files import one_line
 from mslt_it.terminal import STDERR
 
 T = TypeVar("T")
@@ -141,7 +141,7 @@ class PlainProgress:
         elapsed = task.reported - task.started
         total = f"/{task.total:g}" if task.total is not None else ""
         print(
-            f"{escaped_controls(task.description)}: {task.completed:g}{total}, {elapsed:.0f} s",
+            f"{one_line(task.description)}: {task.completed:g}{total}, {elapsed:.0f} s",
             file=sys.stderr,
             flush=True,
         )
@@ -149,10 +149,10 @@ class PlainProgress:
 
 class DescriptionColumn(ProgressColumn):
     """A task's description in bold, as it is: it may name a user's folder or run, whose
-    brackets are not markup and whose control characters are shown escaped."""
+    brackets are not markup and whose control characters (a newline too) are shown escaped."""
 
     def render(self, task: Task) -> Text:
-        return Text(escaped_controls(task.description), style="bold")
+        return Text(one_line(task.description), style="bold")
 
 
 def progress_bar() -> Progress | PlainProgress:

@@ -102,3 +102,28 @@ def test_a_long_title_is_not_broken_into_a_file() -> None:
     file = io.StringIO()
     print_whole(plain_console(file=file), table)
     assert path in file.getvalue().splitlines()[0]
+
+
+@given(st.text(alphabet=st.sampled_from("ab[] \t\n\x1b\u2028"), max_size=20))
+def test_a_progress_line_and_a_table_title_stay_one_line(name: str) -> None:
+    """A tab or a newline in a folder's name (only other controls were escaped) split a
+    progress line or a table's title in two."""
+    from mslt_it.cli.common import print_whole
+
+    bar = Progress(DescriptionColumn(), console=plain_console(file=io.StringIO()))
+    bar.add_task(f"hashing {name}")
+    shown = DescriptionColumn().render(bar.tasks[0]).plain
+    assert shown.startswith("hashing") and not set("\t\n") & set(shown)
+
+    def lines(title: str, terminal: bool) -> list[str]:
+        table = Table(title=title)
+        table.add_column("a")
+        table.add_row("x" * 130)  # wider than any title: on a terminal Rich wraps one to it
+        file = io.StringIO()
+        console = plain_console(file=file, force_terminal=terminal, color_system=None, width=200)
+        print_whole(console, table)
+        return file.getvalue().splitlines()
+
+    for terminal in (True, False):
+        named = lines(f"t {name}", terminal)
+        assert len(named) == len(lines("t", terminal)) and "\t" not in named[0]

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from mslt_it.errors import MsltError
+from mslt_it.files import one_line
 from mslt_it.paths import EVAL_DIR, TASKS_DIR
 from mslt_it.terminal import plain_console
 
@@ -77,7 +78,10 @@ def stdout_console() -> Console:
 def print_whole(console: Console, table: Any) -> None:
     """On a terminal, Rich fits the table to the window; into a file or a pipe it is printed as
     wide as its longest cells need, its title on a line of its own, so ids and paths are never
-    split mid-word."""
+    split mid-word. A title is one line: a newline in a name it quotes is shown escaped."""
+    if isinstance(table.title, str):
+        table = copy.copy(table)
+        table.title = one_line(table.title)
     if console.is_terminal:  # laid out as a table (its title centred), not as a long line
         console.print(table, soft_wrap=False)
         return
