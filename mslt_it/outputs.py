@@ -569,9 +569,12 @@ def check_nothing_foreign(out: Path, field: str) -> None:
     """Replacing mslt-it's ``out`` must not take a file of the user's with it."""
     strangers = foreign_files(out)
     if strangers:
+        listed = (_marker(out) or {}).get("files")
+        written = isinstance(listed, dict) and strangers[0] in listed
+        how = "edited since mslt-it wrote it" if written else "which mslt-it did not write"
         raise MsltError(
-            f"{field}: {_describe(out)} holds {strangers[0]!r}, which mslt-it did not write "
-            f"({len(strangers)} such file(s)); move them out of it or choose another folder"
+            f"{field}: {_describe(out)} holds {strangers[0]!r}, {how} ({len(strangers)} such "
+            "file(s)); move them out of it or choose another folder"
         )
 
 

@@ -11,10 +11,11 @@ Evaluation of a grid is one step over all adapters, so the base model loads once
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -48,6 +49,7 @@ from mslt_it.named_models import (
 from mslt_it.outputs import (
     OutputBusy,
     check_destination,
+    check_nothing_foreign,
     holds_anything,
     mark_owner,
     output_intact,
@@ -628,9 +630,11 @@ def clear_outputs_to_redo(steps: list[Step]) -> None:
     not a later run makes them again. Each is removed under its lock, and looked at again
     there: the tasks of a Slurm array clear them at once, so a held one is waited for briefly
     (:data:`CLEAR_WAIT_SECONDS`), then named."""
-    for step in steps:
-        if (step.output / MARKER).is_file() and to_redo(step):
-            _remove_when_free(step)
+    redo = [step for step in steps if (step.output / MARKER).is_file() and to_redo(step)]
+    for step in redo:  # all looked at first: a file of the user's in the report's folder
+        check_nothing_foreign(step.output, f"{step.title}: output")  # left a removed adapter
+    for step in redo:  # beside the old report that described it
+        _remove_when_free(step)
 
 
 def to_redo(step: Step) -> bool:
@@ -681,7 +685,7 @@ def _remove_when_free(step: Step) -> None:
             if time.monotonic() > deadline:
                 raise MsltError(
                     f"{field} {str(busy.out)!r} is to be made again, but another mslt-it process"
-                    f"{busy.holder} is writing it; wait for it to finish"
+                    f"{busy.holder} is using it; wait for it to finish"
                 ) from None
             time.sleep(0.2)
 
@@ -705,6 +709,18 @@ def check_lora_targets_first(plan: Plan, steps: list[Step]) -> None:
     )
 
 
+@contextlib.contextmanager
+def holding_what_it_reads(step: Step) -> Iterator[None]:
+    """Hold the outputs of the steps ``step`` reads (a training's dataset) while it runs and is
+    marked done: another ``mslt-it run`` of the edited recipe rebuilt the dataset while this
+    one trained on the old rows, and the adapter was marked done from the new ones. That
+    process now waits for them, then is named (:func:`clear_outputs_to_redo`)."""
+    with contextlib.ExitStack() as held:
+        for earlier in step.after:
+            held.enter_context(output_lock(earlier.output, f"{earlier.title}: output"))
+        yield
+
+
 def execute_plan(
     plan: Plan, only: str | None = None, on_step: Callable[[Step, str], None] | None = None
 ) -> None:
@@ -726,14 +742,15 @@ def execute_plan(
         if on_step:
             on_step(step, "running")
         try:
-            step.execute()
+            with holding_what_it_reads(step):
+                step.execute()
+                step.mark_done()
         except OutputBusy as busy:  # the user named no folder: the step did
             raise MsltError(
                 f"{step.title}: output {str(busy.out)!r} is being written by another mslt-it "
                 f"process{busy.holder}, perhaps another `mslt-it run` of this recipe; wait for it "
                 "to finish"
             ) from None
-        step.mark_done()
         if on_step:
             on_step(step, "done")
         if step.name == "build":  # what waited for it is now done, or to be made again

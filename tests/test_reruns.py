@@ -340,7 +340,7 @@ def test_edited_outputs_of_a_finished_step_are_never_trusted(cli, tmp_path) -> N
     arrow.write_bytes(original + b"\0")
     steps = {s.name: s.status() for s in make_plan(load_recipe(recipe)).steps}
     assert steps["build"] == "stale"
-    assert_one_line_error(cli("run", recipe), arrow.name, "did not write")
+    assert_one_line_error(cli("run", recipe), arrow.name, "edited since mslt-it wrote it")
     arrow.write_bytes(original)
     assert {s.name: s.status() for s in make_plan(load_recipe(recipe)).steps}["build"] == "done"
     weights = root / "adapters" / "en" / "adapter_model.safetensors"
@@ -506,7 +506,21 @@ def test_only_one_run_retrained_clears_the_old_evaluation_and_a_refused_run_keep
     assert (out / "eval" / "notes.txt").read_text() == "mine"
     (out / "eval" / "notes.txt").unlink()
 
+    # Every folder to be made again is looked at before any is removed: the adapter was gone,
+    # and the report of it left, when the user's file was found in the report's folder.
     small_recipe(tmp_path, learning_rate="2.0e-3")
+    (out / "report" / "notes.txt").write_text("mine")
+    assert_one_line_error(cli("run", recipe), "report (all)", "notes.txt", "did not write")
+    assert (out / "adapters" / "en" / ".mslt-it-step.json").is_file()
+    assert (out / "eval" / "results.json").is_file()
+    (out / "report" / "notes.txt").unlink()
+    record = out / "adapters" / "en" / "run.json"
+    written = record.read_text()
+    record.write_text(written + " ")  # a file mslt-it wrote, edited: the user's now
+    assert_one_line_error(cli("run", recipe), "run.json", "edited since mslt-it wrote it")
+    record.write_text(written)
+    assert (out / "report" / "report.md").is_file()
+
     # Another process holding the old evaluation: waited for briefly (tasks of an array clear
     # it at once), then named; never removed under its writer.
     from mslt_it import runner
@@ -696,3 +710,32 @@ def test_a_dataset_built_again_with_the_same_rows_keeps_its_training(tmp_path: P
     assert ("train", "running") in run()
     assert weights.stat().st_mtime_ns != trained
     assert [step.status() for step in make_plan(load_recipe(path)).steps] == ["done"] * 4
+
+
+def test_a_training_holds_its_dataset_while_it_trains_and_is_marked(tmp_path: Path) -> None:
+    """Another `mslt-it run` of the edited recipe rebuilt the dataset while this one trained on
+    the old rows, and the adapter was marked done from the new ones. The dataset's lock is
+    held from the training's start to its mark, so that process waits, then is named."""
+    import fcntl
+
+    from mslt_it.outputs import lock_path
+
+    plan = make_plan(load_recipe(small_recipe(tmp_path)))
+    build, train = plan.steps[:2]
+    held: list[bool] = []
+
+    def training() -> None:
+        handle = os.open(lock_path(build.output), os.O_RDWR)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            held.append(False)
+        except BlockingIOError:
+            held.append(True)
+        finally:
+            os.close(handle)
+        raise KeyboardInterrupt
+
+    train.execute = training
+    with pytest.raises(KeyboardInterrupt):
+        execute_plan(plan)
+    assert held == [True] and (build.output / "manifest.json").is_file()
