@@ -631,9 +631,11 @@ def clear_outputs_to_redo(steps: list[Step]) -> None:
     there: the tasks of a Slurm array clear them at once, so a held one is waited for briefly
     (:data:`CLEAR_WAIT_SECONDS`), then named."""
     redo = [step for step in steps if (step.output / MARKER).is_file() and to_redo(step)]
-    for step in redo:  # all looked at first: a file of the user's in the report's folder
-        check_nothing_foreign(step.output, f"{step.title}: output")  # left a removed adapter
-    for step in redo:  # beside the old report that described it
+    # Every folder is looked at before any is removed: a file of the user's found in the
+    # report's folder stopped the run after the adapter was gone, beside the report of it.
+    for step in redo:
+        check_nothing_foreign(step.output, f"{step.title}: output")
+    for step in redo:
         _remove_when_free(step)
 
 
