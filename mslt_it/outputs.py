@@ -32,6 +32,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -290,6 +291,14 @@ TEMPORARY_FILE = ".*.mslt-*.tmp"
 
 TEMPORARY_NAMES = (TEMPORARY_FILE, ".*.mslt-*.old")
 """The same, and a folder being replaced."""
+
+
+def in_hidden_folder(name: str | Path) -> bool:
+    """Whether a path (relative to an output) lies in a hidden folder: an output's working
+    space (:data:`WORKING_FOLDER_NAMES`), whose files the marker may list while it is being
+    finished, but which holds no finished result (a killed evaluation's staged results.json
+    was reported, and called a run, from there)."""
+    return any(part.startswith(".") for part in Path(name).parts[:-1])
 
 
 def check_not_working_space(out: Path, field: str) -> None:
@@ -694,11 +703,18 @@ def _same_file(handle: int, path: Path) -> bool:
 
 
 def _read_holder(handle: int) -> str:
-    try:
-        pid = os.pread(handle, 32, 0).decode().strip()
-    except OSError:
-        return ""
-    return f" (pid {pid})" if pid.isdigit() else ""
+    """`` (pid N)`` of the process holding the lock. It writes its pid just after it locks, so
+    a process that starts at the same instant may find the file empty: it looks again for a
+    moment before it names no one."""
+    for _attempt in range(10):
+        try:
+            pid = os.pread(handle, 32, 0).decode().strip()
+        except OSError:
+            return ""
+        if pid.isdigit():
+            return f" (pid {pid})"
+        time.sleep(0.02)
+    return ""
 
 
 def check_path_names(path: Path, field: str) -> None:

@@ -28,7 +28,10 @@ from mslt_it.files import read_user_text
 from mslt_it.io import OWNER_FILE
 from mslt_it.outputs import (
     ANALYSIS_KIND,
+    STAGING,
     changed_since_written,
+    check_not_working_space,
+    in_hidden_folder,
     listed_files,
     owner_kind,
     read_sealed_json,
@@ -102,9 +105,14 @@ def find_results(paths: list[Path]) -> list[Path]:
     found: dict[Path, Path] = {}
     for path in paths:
         if path.is_file() and path.name == "results.json":
+            check_not_working_space(path, "run dir")  # a killed evaluation's staged results
             candidates = [path]
         elif path.is_dir():
-            candidates = sorted(path.rglob("results.json"))
+            candidates = [
+                found
+                for found in sorted(path.rglob("results.json"))
+                if not in_hidden_folder(found.relative_to(path))
+            ]
             check_no_broken_results(path)
             check_none_removed(path)
             if not candidates and not find_unfinished([path]):  # a folder named for nothing
@@ -149,7 +157,14 @@ def check_none_removed(folder: Path) -> None:
         if owner_kind(evaluation) != "evaluation":
             continue
         for name in listed_files(evaluation) or {}:
-            if Path(name).name == "results.json" and not (evaluation / name).exists():
+            if Path(name).name != "results.json" or in_hidden_folder(name):
+                continue
+            if not (evaluation / name).exists() and (evaluation / STAGING / name).exists():
+                raise MsltError(
+                    f"run dir: {evaluation} was stopped while its results were moved in; run "
+                    "its evaluation again to finish it"
+                )
+            if not (evaluation / name).exists():
                 raise MsltError(
                     f"run dir: {evaluation / name} was removed since mslt-it eval wrote it, so "
                     "its run would be missing from the report; restore it, or give the folders "

@@ -654,6 +654,63 @@ def test_an_evaluation_killed_while_finishing_can_be_replaced(
     assert not (out / outputs_module.STAGING).exists()
 
 
+@pytest.mark.parametrize("stop_at", ["staged", "moving in"])
+def test_a_report_never_reads_a_killed_evaluations_staged_results_and_eval_finishes_it(
+    cli, tiny_model_dir, tmp_path, monkeypatch, stop_at: str
+):
+    """Killed with its results written aside (``.final.tmp``), an evaluation was reported as a
+    finished run from there, while the report said it was left out; killed while moving them
+    in, the report said to restore a file that was only not moved yet, and eval called the
+    staging folder an evaluation of other runs that needed --overwrite."""
+    from conftest import assert_one_line_error
+    from test_hostile import results_document, write_results
+
+    import mslt_it.evaluation.runner as runner_module
+    import mslt_it.outputs as outputs_module
+
+    class Killed(BaseException):
+        """Stands for kill -9."""
+
+    out = tmp_path / "o"
+    args = ["eval", "--model", tiny_model_dir, "--task", "xnli", "--langs", "en", "--out", out,
+            "--mode", "rank", "--limit", "3"]  # fmt: skip
+    if stop_at == "staged":
+
+        def killed(*_args, **_kwargs):
+            raise Killed
+
+        monkeypatch.setattr(runner_module, "move_in_listed", killed)
+    else:
+        real = outputs_module.os.replace
+
+        def replace(source, target):
+            if Path(target) == out / "results.json":  # moved in, not written aside
+                raise Killed
+            real(source, target)
+
+        monkeypatch.setattr(outputs_module.os, "replace", replace)
+    with pytest.raises(Killed):
+        cli(*args)
+    monkeypatch.undo()
+    staged = out / outputs_module.STAGING / "results.json"
+    assert staged.is_file() and not (out / "results.json").exists()
+    write_results(tmp_path / "done" / "en", results_document("en", "rank", 40.0, ["en"]))
+    report = cli("report", out, tmp_path / "done", "--out", tmp_path / "rep")
+    if stop_at == "staged":
+        assert report.code == 0, report.err
+        rows = (tmp_path / "rep" / "scores.csv").read_text().splitlines()[1:]
+        assert [row.split(",")[0] for row in rows] == ["SSLT en"]  # not the killed one too
+    else:
+        assert_one_line_error(report, "stopped while its results were moved in")
+    assert_one_line_error(cli("report", staged, "--out", tmp_path / "r2"), ".final.tmp")
+    if stop_at == "staged":  # nor is it scored (into a rescored.json the next eval removed)
+        predictions = staged.with_name("predictions.jsonl")
+        assert_one_line_error(cli("score", predictions), "predictions", ".final.tmp")
+    result = cli(*args)  # the same evaluation again: finished, without --overwrite
+    assert result.code == 0, result.err
+    assert (out / "results.json").is_file() and not (out / outputs_module.STAGING).exists()
+
+
 @pytest.mark.parametrize("mode", ["generate", "rank"])
 def test_prompts_longer_than_the_context_are_cut_from_the_left_and_said_so(
     cli, tiny_model_dir: Path, tmp_path: Path, mode: str

@@ -3,6 +3,7 @@ identity is the content of its inputs, not their paths (issue: the second hostil
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -968,3 +969,24 @@ def test_a_resumed_evaluation_trusts_only_a_chunk_as_it_was_written(tmp_path) ->
     (tmp_path / "p.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n"
                                               for r in records))  # fmt: skip
     assert read_jsonl(tmp_path / "p.jsonl") == records
+
+
+def test_a_process_that_locked_an_instant_before_is_named(tmp_path: Path) -> None:
+    """The holder writes its pid just after it locks: a process starting at the same instant
+    found the lock file empty and named no one ("another mslt-it process; wait")."""
+    import threading
+
+    from mslt_it.outputs import OutputBusy, lock_path, output_lock
+
+    out = tmp_path / "out"
+    path = lock_path(out)
+    handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    fcntl.flock(handle, fcntl.LOCK_EX)  # locked, its pid not written yet
+    writer = threading.Timer(0.05, lambda: os.write(handle, b"4242\n"))
+    writer.start()
+    try:
+        with pytest.raises(OutputBusy, match=r"\(pid 4242\)"), output_lock(out):
+            pass
+    finally:
+        writer.join()
+        os.close(handle)

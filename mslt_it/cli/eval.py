@@ -246,6 +246,7 @@ def score_command(
     from mslt_it.evaluation import rescore_file
     from mslt_it.io import atomic_write_json, seal
     from mslt_it.outputs import (
+        check_not_working_space,
         check_output_file,
         marked_output,
         output_lock,
@@ -253,6 +254,7 @@ def score_command(
         sealed_json_of_kind,
     )
 
+    check_not_working_space(predictions, "predictions")  # a killed evaluation's staged rows
     target = check_output_file(
         out or predictions.parent / "rescored.json",
         field="--out",

@@ -49,6 +49,7 @@ from mslt_it.outputs import (
     first_changed,
     fresh_staging,
     holds_anything,
+    in_hidden_folder,
     listed_files,
     mark_finished,
     mark_owner,
@@ -132,7 +133,11 @@ def check_same_runs(plan: EvalPlan, out: Path) -> None:
     run) left results of two limits side by side, and two models evaluated there and then
     another pair kept the old model's results beside the new ones; a report read them all."""
     listed = listed_files(out) if out.is_dir() else None
-    earlier = {Path(name).parent.as_posix() for name in listed or {} if Path(name).name == RESULTS}
+    earlier = {
+        Path(name).parent.as_posix()
+        for name in listed or {}
+        if Path(name).name == RESULTS and not in_hidden_folder(name)  # not a killed finish's
+    }
     wanted = {run.folder.relative_to(out).as_posix() for run in plan.runs}
     if earlier and earlier != wanted:
         shown = ", ".join(sorted(name if name != "." else "one run at the top" for name in earlier))
