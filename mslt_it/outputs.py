@@ -242,12 +242,17 @@ def output_intact(folder: Path) -> bool:
 
 
 def first_changed(folder: Path) -> str | None:
-    """The first file the marker lists that is gone or changed (see :func:`output_intact`)."""
+    """The first file the marker lists that is gone or changed (see :func:`output_intact`).
+    Files in a hidden working folder (:func:`in_hidden_folder`) are listed while the output is
+    finished and moved in from there, so their going is no change: after a kill in between,
+    a finished file was called removed ("its .final.tmp/README.md was removed")."""
     marker = _marker(Path(folder))
     listed = marker.get("files") if marker is not None else None
     if not isinstance(listed, dict):
         return None
     for name, recorded in listed.items():
+        if in_hidden_folder(name):
+            continue
         if not fingerprint_matches(Path(folder) / name, recorded, by_size=True):
             return name
     return None

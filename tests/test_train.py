@@ -640,6 +640,9 @@ def test_a_run_killed_while_finishing_can_be_redone_or_is_done(
         cli(*args)
     monkeypatch.undo()
     if stop_at == "before tidying":
+        # finished: merged as it is (its staged files, listed while moved in, are not missed)
+        merged = cli("merge", out, "--out", tmp_path / "merged")
+        assert merged.code == 0, merged.err
         again = cli(*args)  # done: skipped, and the folder tidied and listed
         assert again.code == 0 and "nothing to do" in again.out + again.err
         assert not (out / "run.started.json").exists()
