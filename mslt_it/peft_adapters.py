@@ -31,8 +31,10 @@ MAX_CONFIG_BYTES = 10_000_000
 def read_adapter_config(folder: str | Path, field: str = "adapter") -> dict[str, Any]:
     """``folder``'s ``adapter_config.json``, checked: a JSON object describing a LoRA adapter
     (``peft_type`` ``LORA``, ranks whole numbers >= 1, ``lora_alpha`` a number, target modules
-    names), with a weights file beside it."""
+    names), with a weights file beside it. A run of ``mslt-it train`` stopped before it
+    finished is named as one (:func:`check_finished_run`)."""
     folder = Path(folder)
+    check_finished_run(folder, field)
     path = folder / ADAPTER_CONFIG
     if not path.exists():
         raise MsltError(
@@ -222,6 +224,22 @@ def weight_tensors(folder: Path, field: str) -> dict[str, Any]:
 
 RUN_FILE = "run.json"
 """The record ``mslt-it train`` writes beside an adapter: its base model, data and templates."""
+
+STARTED_FILE = "run.started.json"
+"""What ``mslt-it train`` writes when a run starts and removes once ``run.json`` is in place."""
+
+
+def check_finished_run(folder: Path, field: str = "adapter") -> None:
+    """An adapter folder of ``mslt-it train`` that was stopped before its ``run.json`` moved in
+    is named as an unfinished run (not as a folder without ``adapter_config.json``, which it
+    may hold or not, depending on when it was stopped)."""
+    if owner_kind(folder) != "adapter" or (folder / RUN_FILE).exists():
+        return
+    if (folder / STARTED_FILE).exists():
+        raise MsltError(
+            f"{field}: {str(folder)!r} is an unfinished run; finish it with `mslt-it train ... "
+            "--resume` (or --overwrite), then use it"
+        )
 
 
 def read_run_record(folder: Path, field: str = "adapter") -> dict[str, Any] | None:

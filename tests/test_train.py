@@ -648,6 +648,8 @@ def test_a_run_killed_while_finishing_can_be_redone_or_is_done(
         assert not (out / "run.started.json").exists()
     else:
         assert_one_line_error(cli(*args), "unfinished run", "--overwrite")
+        evaluated = cli("eval", "--adapter", out, "--task", "xnli", "--out", tmp_path / "ev")
+        assert_one_line_error(evaluated, "unfinished run")  # not "no adapter_config.json"
     result = cli(*args, "--overwrite")
     assert result.code == 0, result.err
     assert read_run(out)["steps"] == 2 and not (out / run_outputs.STAGING).exists()

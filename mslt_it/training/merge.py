@@ -23,8 +23,8 @@ from mslt_it.modeling import (
     model_load_errors,
 )
 from mslt_it.outputs import claim_output, first_changed, owner_kind
-from mslt_it.peft_adapters import load_adapters, read_run_record
-from mslt_it.training.outputs import RUN_FILE, STARTED_FILE
+from mslt_it.peft_adapters import check_finished_run, load_adapters, read_run_record
+from mslt_it.training.outputs import RUN_FILE
 
 
 def base_of(adapter_dir: Path) -> tuple[str, bool, dict[str, Any] | None]:
@@ -47,11 +47,7 @@ def check_adapter_intact(adapter_dir: Path) -> None:
     base model is unchanged would be skipped, and a killed run has no final weights."""
     if owner_kind(adapter_dir) != "adapter":
         return  # a PEFT adapter from elsewhere: adapter_config.json names its base
-    if not (adapter_dir / RUN_FILE).exists() and (adapter_dir / STARTED_FILE).exists():
-        raise MsltError(
-            f"adapter: {str(adapter_dir)!r} is an unfinished run; finish it with `mslt-it train "
-            "... --resume`, then merge"
-        )
+    check_finished_run(adapter_dir)
     changed = first_changed(adapter_dir)
     if changed is not None and not (adapter_dir / changed).exists():
         # removed, not edited: a run.json edited to name a moved base is the user's right,

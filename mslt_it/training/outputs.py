@@ -20,9 +20,8 @@ from typing import Any
 from mslt_it.errors import MsltError
 from mslt_it.io import atomic_write_json, atomic_write_text, read_json, share_files
 from mslt_it.outputs import STAGING, first_changed, mark_finished, mark_owner, move_in_listed
-from mslt_it.peft_adapters import RUN_FILE
+from mslt_it.peft_adapters import RUN_FILE, STARTED_FILE
 
-STARTED_FILE = "run.started.json"
 CHECKPOINTS = "checkpoints"
 
 
