@@ -308,15 +308,21 @@ def in_hidden_folder(name: str | Path) -> bool:
 
 def check_not_working_space(out: Path, field: str) -> None:
     """``out`` is not, and is not inside, a working folder of an mslt-it output (its
-    ``.chunks``, its staging folder, a temporary ``.name.mslt-….tmp``)."""
-    parts = Path(out).parts
-    for index, part in enumerate(parts):
-        working = part in WORKING_FOLDER_NAMES or matches_layout(part, TEMPORARY_NAMES)
-        if working and owner_kind(Path(*parts[:index])) is not None:
-            raise MsltError(
-                f"{field}: {_describe(Path(out))} is inside {part!r}, a folder mslt-it clears as "
-                "its own working space; choose another folder"
-            )
+    ``.chunks``, its staging folder, a temporary ``.name.mslt-….tmp``), as written or where
+    its links lead (a link to a killed evaluation's staging folder was read as results)."""
+    try:
+        resolved = Path(out).resolve()
+    except (OSError, RuntimeError):  # a loop: named by whoever opens it
+        resolved = Path(out)
+    for path in dict.fromkeys([Path(out), resolved]):
+        parts = path.parts
+        for index, part in enumerate(parts):
+            working = part in WORKING_FOLDER_NAMES or matches_layout(part, TEMPORARY_NAMES)
+            if working and owner_kind(Path(*parts[:index])) is not None:
+                raise MsltError(
+                    f"{field}: {_describe(Path(out))} is inside {part!r}, a folder mslt-it "
+                    "clears as its own working space; choose another folder"
+                )
 
 
 def fresh_staging(folder: Path, name: str = STAGING) -> Path:

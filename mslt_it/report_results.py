@@ -104,8 +104,8 @@ def find_results(paths: list[Path]) -> list[Path]:
     """Every results.json under the given folders (or the files themselves), each once."""
     found: dict[Path, Path] = {}
     for path in paths:
+        check_not_working_space(path, "run dir")  # a killed evaluation's staged results
         if path.is_file() and path.name == "results.json":
-            check_not_working_space(path, "run dir")  # a killed evaluation's staged results
             candidates = [path]
         elif path.is_dir():
             candidates = [

@@ -711,6 +711,23 @@ def check_lora_targets_first(plan: Plan, steps: list[Step]) -> None:
     )
 
 
+def why_waiting(step: Step) -> str:
+    """Why a step of this run still waits when its turn comes: an earlier step it ran became
+    stale again (its inputs were edited while the run went on), or one was not run."""
+    for earlier in step.after:
+        status = earlier.status()
+        if status == "waiting":
+            return why_waiting(earlier)
+        if status == "stale":
+            return (
+                f"{earlier.title} is stale again: its inputs changed while this run went on; "
+                "run the recipe again"
+            )
+        if status == "todo":
+            return f"{earlier.title} has not run; run the recipe again"
+    return "an earlier step has not finished; run the recipe again"
+
+
 @contextlib.contextmanager
 def holding_what_it_reads(step: Step) -> Iterator[None]:
     """Hold the outputs of the steps ``step`` reads (a training's dataset) while it runs and is
@@ -738,7 +755,7 @@ def execute_plan(
                 on_step(step, "skipped (done)")
             continue
         if status == "waiting":
-            raise MsltError(f"{step.title}: an earlier step has not finished")
+            raise MsltError(f"{step.title}: {why_waiting(step)}")
         if status == "stale":  # made from other inputs by an earlier version of the recipe
             remove_own_output(step.output, f"{step.title}: output")
         if on_step:

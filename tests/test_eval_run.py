@@ -706,6 +706,12 @@ def test_a_report_never_reads_a_killed_evaluations_staged_results_and_eval_finis
     if stop_at == "staged":  # nor is it scored (into a rescored.json the next eval removed)
         predictions = staged.with_name("predictions.jsonl")
         assert_one_line_error(cli("score", predictions), "predictions", ".final.tmp")
+        (tmp_path / "link").symlink_to(staged.parent)  # nor given as a folder, or through a link
+        (tmp_path / "link.jsonl").symlink_to(predictions)
+        for given in (staged.parent, tmp_path / "link"):
+            report = cli("report", given, "--out", tmp_path / "r3")
+            assert_one_line_error(report, "run dir", ".final.tmp")
+        assert_one_line_error(cli("score", tmp_path / "link.jsonl"), "predictions", ".final.tmp")
     result = cli(*args)  # the same evaluation again: finished, without --overwrite
     assert result.code == 0, result.err
     assert (out / "results.json").is_file() and not (out / outputs_module.STAGING).exists()

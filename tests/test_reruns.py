@@ -739,3 +739,17 @@ def test_a_training_holds_its_dataset_while_it_trains_and_is_marked(tmp_path: Pa
     with pytest.raises(KeyboardInterrupt):
         execute_plan(plan)
     assert held == [True] and (build.output / "manifest.json").is_file()
+
+
+def test_a_step_made_stale_while_the_run_goes_on_is_named(tmp_path: Path) -> None:
+    """Data edited during a run made a finished build stale again; the training's turn then
+    said only "an earlier step has not finished", after every step had printed done."""
+    plan = make_plan(load_recipe(small_recipe(tmp_path)))
+    build = plan.steps[0]
+
+    def edited_after_the_build(step, what: str) -> None:
+        if step is build and what == "done":
+            build.input_hash = lambda: "inputs edited meanwhile"
+
+    with pytest.raises(MsltError, match=r"^train en: build en is stale again: its inputs changed"):
+        execute_plan(plan, on_step=edited_after_the_build)
