@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
+
+from bench_watch import timed_run  # the same fresh process the demo's benchmark times
 
 ROWS = 200
 
@@ -52,18 +50,8 @@ def write_recipe(path: Path, rows: Path, steps: int) -> None:
 
 def run(recipe: Path, out: Path, threads: int) -> tuple[float, list[str]]:
     """One ``mslt-it run`` in a fresh process: its wall time and the steps it ran."""
-    env = {**os.environ, "MSLT_IT_PROGRESS": "0", "OMP_NUM_THREADS": str(threads)}
-    started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "mslt_it", "run", str(recipe), "--out", str(out)],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    seconds = time.monotonic() - started
-    if done.returncode != 0:
-        raise SystemExit(f"exit {done.returncode}\n{done.stderr[-2000:]}")
-    ran = [line.split(":")[0] for line in done.stdout.splitlines() if line.endswith(": running")]
+    seconds, printed = timed_run(recipe, out, threads)
+    ran = [line.split(":")[0] for line in printed.splitlines() if line.endswith(": running")]
     return seconds, ran
 
 

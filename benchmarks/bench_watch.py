@@ -29,8 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "recipes" / "demo.yaml"
 
 
-def run_demo(recipe: Path, out: Path, threads: int) -> dict[str, Any]:
-    """One whole demo in a fresh process; its wall time and each run's training numbers."""
+def timed_run(recipe: Path, out: Path, threads: int) -> tuple[float, str]:
+    """``mslt-it run RECIPE --out OUT`` in a fresh process on the CPU: its wall time and what
+    it printed (exits with its error if it failed)."""
     env = {
         **os.environ,
         "MSLT_IT_PROGRESS": "0",
@@ -48,6 +49,12 @@ def run_demo(recipe: Path, out: Path, threads: int) -> dict[str, Any]:
     seconds = time.monotonic() - started
     if done.returncode != 0:
         raise SystemExit(f"{recipe.name}: exit {done.returncode}\n{done.stderr[-2000:]}")
+    return seconds, done.stdout
+
+
+def run_demo(recipe: Path, out: Path, threads: int) -> dict[str, Any]:
+    """One whole demo in a fresh process; its wall time and each run's training numbers."""
+    seconds, _ = timed_run(recipe, out, threads)
     runs = {}
     for path in sorted(out.rglob("run.json")):
         run = json.loads(path.read_text())
