@@ -109,9 +109,9 @@ def find_results(paths: list[Path]) -> list[Path]:
             candidates = [path]
         elif path.is_dir():
             candidates = [
-                found
-                for found in sorted(path.rglob("results.json"))
-                if not in_hidden_folder(found.relative_to(path))
+                result
+                for result in sorted(path.rglob("results.json"))
+                if not in_hidden_folder(result.relative_to(path))
             ]
             check_no_broken_results(path)
             check_none_removed(path)
