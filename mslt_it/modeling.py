@@ -54,8 +54,9 @@ def check_local_name(name_or_path: str, field: str) -> None:
     text = str(name_or_path)
     path = Path(text).expanduser()
     # a Hub id is org/name: a path with more parts, or ending in "/" (a folder), is local
-    local = looks_like_a_path(text) or text.startswith(".") or text.count("/") > 1
-    local = local or text.endswith("/")
+    local = (
+        looks_like_a_path(text) or text.startswith(".") or text.count("/") > 1 or text.endswith("/")
+    )
     if path.is_symlink() and not path.exists():  # a loop, or a link to nothing: never the Hub's
         raise MsltError(
             f"{field}: {text!r} is a link that leads to no folder; give a model folder or a Hub id"

@@ -159,17 +159,18 @@ def check_none_removed(folder: Path) -> None:
         for name in listed_files(evaluation) or {}:
             if Path(name).name != "results.json" or in_hidden_folder(name):
                 continue
-            if not (evaluation / name).exists() and (evaluation / STAGING / name).exists():
+            if (evaluation / name).exists():
+                continue  # there, as listed
+            if (evaluation / STAGING / name).exists():
                 raise MsltError(
                     f"run dir: {evaluation} was stopped while its results were moved in; run "
                     "its evaluation again to finish it"
                 )
-            if not (evaluation / name).exists():
-                raise MsltError(
-                    f"run dir: {evaluation / name} was removed since mslt-it eval wrote it, so "
-                    "its run would be missing from the report; restore it, or give the folders "
-                    "of the runs to report one by one"
-                )
+            raise MsltError(
+                f"run dir: {evaluation / name} was removed since mslt-it eval wrote it, so "
+                "its run would be missing from the report; restore it, or give the folders "
+                "of the runs to report one by one"
+            )
 
 
 MAX_RESULTS_BYTES = 200_000_000

@@ -51,6 +51,7 @@ from mslt_it.outputs import (
     check_destination,
     check_nothing_foreign,
     holds_anything,
+    in_hidden_folder,
     mark_owner,
     output_intact,
     output_lock,
@@ -495,7 +496,7 @@ def report_step(recipe: Recipe, root: Path) -> Step:
         return {
             path.relative_to(eval_dir).as_posix(): file_sha256(path)
             for path in sorted(eval_dir.rglob("results.json"))
-            if not any(part.startswith(".") for part in path.relative_to(eval_dir).parts)
+            if not in_hidden_folder(path.relative_to(eval_dir))  # as report reads them
         }
 
     return Step("report", [], output, input_hash, execute, upstream=upstream)

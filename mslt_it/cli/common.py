@@ -79,8 +79,8 @@ def print_whole(console: Console, table: Any) -> None:
     """On a terminal, Rich fits the table to the window; into a file or a pipe it is printed as
     wide as its longest cells need, its title on a line of its own, so ids and paths are never
     split mid-word. A title is one line: a newline in a name it quotes is shown escaped."""
+    table = copy.copy(table)  # its title is shown one line, escaped (and below, on its own)
     if isinstance(table.title, str):
-        table = copy.copy(table)
         table.title = one_line(table.title)
     if console.is_terminal:  # laid out as a table (its title centred), not as a long line
         console.print(table, soft_wrap=False)
@@ -90,7 +90,6 @@ def print_whole(console: Console, table: Any) -> None:
     whole = plain_console(width=width, file=console.file)
     if table.title is not None:  # its own line: Rich wraps a title to the table's width
         whole.print(table.title)
-        table = copy.copy(table)
         table.title = None
     whole.print(table, soft_wrap=False)
 

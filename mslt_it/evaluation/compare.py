@@ -73,9 +73,9 @@ def check_distinct_models(models: list[str], fields: str | list[str]) -> None:
     for model, field in zip(models, named, strict=True):
         identity = model_identity(model)
         if identity in seen:
-            same = "is given twice" if model == seen[identity] else f"and {seen[identity]!r} are"
-            alike = "" if model == seen[identity] else " the same model"
-            raise MsltError(f"{field}: {model!r} {same}{alike}; give it once")
+            first = seen[identity]
+            same = "is given twice" if model == first else f"and {first!r} are the same model"
+            raise MsltError(f"{field}: {model!r} {same}; give it once")
         seen[identity] = model
 
 
