@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from mslt_it.data import build_dataset, mixture_parts
 from mslt_it.errors import MsltError, allowed
-from mslt_it.evaluation import compare_models, evaluate
+from mslt_it.evaluation import compare_models, evaluate, reopen_evaluation
 from mslt_it.evaluation.suites import load_suite, resolve_suite_path
 from mslt_it.files import resolved_path
 from mslt_it.identity import (
@@ -114,6 +114,10 @@ class Step:
     evaluation's results), recorded when it finishes. An earlier step redone from the same
     settings can still write other content (a deleted adapter trained again), and then this
     step is stale although its input hash is not."""
+    reopen: Callable[[], bool] | None = field(default=None, repr=False)
+    """How to make the finished output unfinished again, in place of removing it, when it is to
+    be made again: the evaluation keeps each prediction whose inputs are unchanged (one
+    adapter retrained re-evaluates that adapter alone). False: it could not, and is removed."""
 
     @property
     def title(self) -> str:
@@ -441,7 +445,10 @@ def eval_step(recipe: Recipe, root: Path, model_path: Path | str) -> Step:
         # each file's digest is remembered by its stat key: a dry run does not re-read weights
         return {run_id: tree_sha256(folder, WEIGHT_FILES) for run_id, folder in adapters.items()}
 
-    return Step("eval", [], output, input_hash, execute, upstream=upstream)
+    return Step(
+        "eval", [], output, input_hash, execute, upstream=upstream,
+        reopen=lambda: reopen_evaluation(output),
+    )  # fmt: skip
 
 
 def compare_step(recipe: Recipe, root: Path, model_path: Path | str) -> Step:
@@ -682,7 +689,7 @@ def _remove_when_free(step: Step) -> None:
         try:
             with output_lock(step.output, field):
                 if (step.output / MARKER).is_file() and to_redo(step):
-                    remove_own_output(step.output, field)
+                    undo_output(step, field)
                 return
         except OutputBusy as busy:
             if time.monotonic() > deadline:
@@ -691,6 +698,17 @@ def _remove_when_free(step: Step) -> None:
                     f"{busy.holder} is using it; wait for it to finish"
                 ) from None
             time.sleep(0.2)
+
+
+def undo_output(step: Step, field: str) -> None:
+    """Take back a finished output that is to be made again: reopened (:attr:`Step.reopen`)
+    where the step keeps what is unchanged, otherwise removed whole. Either way only once
+    nothing of the user's is in it, and its record goes first: a kill in between leaves a step
+    to do, never one done from the old inputs."""
+    check_nothing_foreign(step.output, field)
+    (step.output / MARKER).unlink(missing_ok=True)
+    if step.reopen is None or not step.reopen():
+        remove_own_output(step.output, field)
 
 
 def check_lora_targets_first(plan: Plan, steps: list[Step]) -> None:
@@ -758,7 +776,7 @@ def execute_plan(
         if status == "waiting":
             raise MsltError(f"{step.title}: {why_waiting(step)}")
         if status == "stale":  # made from other inputs by an earlier version of the recipe
-            remove_own_output(step.output, f"{step.title}: output")
+            undo_output(step, f"{step.title}: output")
         if on_step:
             on_step(step, "running")
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -32,6 +33,12 @@ def small_recipe(tmp_path: Path, learning_rate: str = "3.0e-3") -> Path:
     return path
 
 
+def no_results(evaluation: Path) -> bool:
+    """A reopened evaluation: its predictions kept as chunks to reuse, nothing a report reads."""
+    found = [*evaluation.rglob("results.json"), *evaluation.rglob("predictions.jsonl")]
+    return not found and not (evaluation / "study.json").exists()
+
+
 def interrupt() -> None:
     raise KeyboardInterrupt
 
@@ -52,8 +59,9 @@ def test_an_edited_recipe_retrains_over_its_own_log_and_over_a_killed_run(cli, t
     with pytest.raises(KeyboardInterrupt):
         execute_plan(interrupted)
     # The old evaluation and report are gone, not left looking current; the built data stays.
+    # The evaluation is reopened (its predictions kept as chunks to reuse): no results there.
     assert not (tmp_path / "out" / "report").exists()
-    assert not (tmp_path / "out" / "eval").exists()
+    assert no_results(tmp_path / "out" / "eval")
     assert (tmp_path / "out" / "data" / "en" / "manifest.json").is_file()
     result = cli("run", recipe)
     assert result.code == 0, result.err  # the log is the run's own, not a user's file
@@ -537,7 +545,7 @@ def test_only_one_run_retrained_clears_the_old_evaluation_and_a_refused_run_keep
         holder.wait()
     result = cli("run", recipe, "--only", "en")
     assert result.code == 0, result.err
-    assert not (out / "eval").exists() and not (out / "report").exists()
+    assert no_results(out / "eval") and not (out / "report").exists()
     assert (out / "recipe.yaml").read_text() == recipe.read_text()
     statuses = {s.name: s.status() for s in make_plan(load_recipe(recipe)).steps}
     assert statuses == {"build": "done", "train": "done", "eval": "todo", "report": "waiting"}
@@ -706,7 +714,7 @@ def test_a_dataset_built_again_with_the_same_rows_keeps_its_training(tmp_path: P
     template.write_text(template.read_text() + "# a comment: the same rows, another digest\n")
     with pytest.raises(KeyboardInterrupt):  # killed while training again
         run(kill_at="train")
-    assert not (out / "eval").exists() and not (out / "report").exists()
+    assert no_results(out / "eval") and not (out / "report").exists()
     assert ("train", "running") in run()
     assert weights.stat().st_mtime_ns != trained
     assert [step.status() for step in make_plan(load_recipe(path)).steps] == ["done"] * 4
@@ -753,3 +761,68 @@ def test_a_step_made_stale_while_the_run_goes_on_is_named(tmp_path: Path) -> Non
 
     with pytest.raises(MsltError, match=r"^train en: build en is stale again: its inputs changed"):
         execute_plan(plan, on_step=edited_after_the_build)
+
+
+def write_eval_rows(root: Path, lang: str, hypothesis: str = "h") -> None:
+    folder = root / "xnli" / lang
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [{"premise": f"p{i} {lang}", "hypothesis": hypothesis, "label": i % 3} for i in range(3)]
+    (folder / "test.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+
+def predicted(out: Path) -> dict[str, int]:
+    """How many examples each run of the evaluation in ``out`` predicted this time."""
+    return {
+        path.parent.name: json.loads(path.read_text())["examples_predicted"]
+        for path in sorted(out.glob("*/timings.json"))
+    }
+
+
+@pytest.mark.slow
+def test_an_evaluation_made_again_predicts_only_what_changed(cli, tmp_path: Path) -> None:
+    """An edited language's rows, an added language or a retrained adapter re-evaluated every
+    adapter on every language (for a grid of 7B adapters, hours): the evaluation is reopened
+    and only what changed is predicted, with the results of an evaluation made afresh."""
+    rows = tmp_path / "rows"
+    for lang in ("en", "de"):
+        write_eval_rows(rows, lang)
+    recipe = tmp_path / "grid.yaml"
+    text = (
+        f"name: grid\noutput_dir: {tmp_path / 'out'}\n"
+        "data: {task: xnli, budget: 8, data: synthetic}\nsources: [[en], [de]]\n"
+        "model: {name_or_path: mslt-it:tiny}\n"
+        "train: {max_length: 128, lora: {r: 4, lora_alpha: 8, target_modules: all-linear}, "
+        "sft: {learning_rate: 3.0e-3, max_steps: 1, per_device_train_batch_size: 4}}\n"
+        f"eval: {{task: xnli, langs: [en, de], data: {rows}, mode: rank, include_base: true}}\n"
+    )
+    recipe.write_text(text)
+    assert cli("run", recipe).code == 0
+    ev = tmp_path / "out" / "eval"
+    assert predicted(ev) == {"base": 6, "de": 6, "en": 6}
+
+    write_eval_rows(rows, "de", hypothesis="edited")  # one language's rows
+    result = cli("run", recipe)
+    assert result.code == 0, result.err
+    assert predicted(ev) == {"base": 3, "de": 3, "en": 3}
+    kept = {run: (ev / run / "predictions.jsonl").read_text() for run in predicted(ev)}
+    scores = (tmp_path / "out" / "report" / "scores.csv").read_text()
+
+    # The same evaluation made from scratch: the same predictions, the same report.
+    shutil.rmtree(ev)
+    assert cli("run", recipe).code == 0
+    assert predicted(ev) == {"base": 6, "de": 6, "en": 6}
+    assert {run: (ev / run / "predictions.jsonl").read_text() for run in kept} == kept
+    assert (tmp_path / "out" / "report" / "scores.csv").read_text() == scores
+
+    write_eval_rows(rows, "fr")  # a language added, the base model no longer evaluated
+    recipe.write_text(text.replace("[en, de]", "[en, de, fr]").replace("true", "false"))
+    assert cli("run", recipe).code == 0
+    assert predicted(ev) == {"de": 3, "en": 3}
+    assert not (ev / "base").exists()
+
+    # One adapter trained again (its folder deleted): that adapter alone, if its weights moved.
+    weights = tmp_path / "out" / "adapters" / "de" / "adapter_model.safetensors"
+    before = weights.read_bytes()
+    shutil.rmtree(weights.parent)
+    assert cli("run", recipe).code == 0
+    assert predicted(ev) == {"de": 0 if weights.read_bytes() == before else 9, "en": 0}

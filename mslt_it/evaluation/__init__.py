@@ -25,6 +25,7 @@ _LAZY = {
     "EvalOutcome": "runner",
     "evaluate": "runner",
     "load_results": "runner",
+    "reopen_evaluation": "runner",
     "rescore_file": "scoring",
     "Suite": "suites",
     "load_suite": "suites",

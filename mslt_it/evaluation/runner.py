@@ -17,6 +17,7 @@ listing them (:func:`load_results` reads either layout).
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from collections.abc import Sequence
@@ -39,12 +40,21 @@ from mslt_it.evaluation.plan import (
 )
 from mslt_it.evaluation.sanity import adapter_sanity
 from mslt_it.evaluation.scoring import Record, parse_record, score_records
-from mslt_it.evaluation.store import CHUNKS, RESULTS, SETTINGS, TIMINGS, RunStore, read_jsonl
+from mslt_it.evaluation.store import (
+    CHUNKS,
+    RESULTS,
+    SETTINGS,
+    TIMINGS,
+    RunStore,
+    read_jsonl,
+    reopen_run,
+)
 from mslt_it.generation import BackendOptions, open_backend
-from mslt_it.io import atomic_write_json
+from mslt_it.io import atomic_write_json, fingerprint_matches
 from mslt_it.modeling import check_device
 from mslt_it.outputs import (
     OWNER_FILE,
+    STAGING,
     claim_output,
     first_changed,
     fresh_staging,
@@ -88,8 +98,9 @@ def evaluate(
     this call and closed at the end.
 
     ``overwrite`` replaces the whole earlier evaluation in ``out`` (refused if the folder holds a
-    file mslt-it did not write); ``restart_changed`` (the recipe runner) redoes an unfinished run
-    whose inputs changed instead of refusing it.
+    file mslt-it did not write); ``restart_changed`` (the recipe runner) makes a run whose inputs
+    changed again instead of refusing it, predicting only the tasks and languages whose inputs
+    changed, and drops the runs no longer asked for.
     """
     out = Path(out)
     plan = plan_evaluation(config, out)
@@ -102,7 +113,9 @@ def evaluate(
         if overwrite and out.is_dir() and holds_anything(out):
             remove_own_output(out, "--out")  # the whole earlier evaluation goes
         check_unedited(out)
-        if not restart_changed:  # the recipe runner clears an evaluation of other runs itself
+        if restart_changed:  # the recipe runner's evaluation, reopened to be made again
+            drop_other_runs(plan, out)
+        else:
             check_same_runs(plan, out)
         try:
             return _evaluate(plan, out, overwrite or restart_changed, backend, restart_changed)
@@ -145,6 +158,53 @@ def check_same_runs(plan: EvalPlan, out: Path) -> None:
             f"--out: {str(out)!r} holds an evaluation of other runs ({shown}); pass --overwrite "
             "to evaluate again or choose another --out"
         )
+
+
+def reopen_evaluation(out: Path) -> bool:
+    """Make a finished evaluation unfinished again, each run with the settings it was made with
+    (:func:`.store.reopen_run`), so that making it again keeps what is unchanged: an adapter
+    retrained, a language's rows edited or a language added re-predicts those alone, not
+    every adapter on every language. False (and nothing changed) when its marker lists no
+    files (an older version's): it is removed as before."""
+    listed = listed_files(out)
+    if listed is None:
+        return False
+    runs = {Path(name).parent for name in listed if Path(name).name == RESULTS}
+    # a run's results: at the top (one run) or a folder down, never in a working folder
+    folders = sorted(
+        out / run for run in runs if len(run.parts) <= 1 and not in_hidden_folder(run / RESULTS)
+    )
+    for folder in folders:
+        if folder.is_dir() and not folder.is_symlink():
+            reopen_run(folder)
+    if STUDY in listed:
+        (out / STUDY).unlink(missing_ok=True)
+    mark_finished(out, "evaluation")  # lists the chunks it holds now, not the results it held
+    return True
+
+
+def drop_other_runs(plan: EvalPlan, out: Path) -> None:
+    """A reopened evaluation (:func:`reopen_evaluation`) keeps its runs' saved chunks; those of a
+    run no longer in the plan (an adapter taken out of the recipe, the base model no longer
+    evaluated) go, with their folder once empty: the files mslt-it names, nothing else."""
+    if not out.is_dir():
+        return
+    wanted = {run.folder for run in plan.runs}
+    candidates = [out, *(p for p in sorted(out.iterdir()) if p.is_dir() and not p.is_symlink())]
+    for folder in candidates:
+        if folder in wanted or folder.name in (CHUNKS, STAGING):
+            continue
+        if not (folder / CHUNKS).is_dir():
+            continue
+        RunStore(folder, {}).drop_chunks()
+        if folder != out:
+            with contextlib.suppress(OSError):  # not empty: what else is there stays
+                folder.rmdir()
+    if len(plan.runs) == 1:
+        listed = listed_files(out) or {}
+        study = out / STUDY
+        if STUDY in listed and fingerprint_matches(study, listed[STUDY]):
+            study.unlink()
 
 
 def saved_predictions(out: Path) -> bool:

@@ -63,8 +63,9 @@ class RunStore:
         return recorded == self.sha256
 
     def prepare(self, overwrite: bool, restart_changed: bool = False) -> None:
-        """Start, resume, or start over (``overwrite``); other settings already there: an error,
-        or with ``restart_changed`` a fresh start of that run."""
+        """Start, resume, or start over (``overwrite``); other settings already there (finished
+        or not): an error, or with ``restart_changed`` the run made again, keeping the chunks
+        those settings would predict the same (:meth:`_same_cells`)."""
         if overwrite:
             self._clear()
         elif self.is_complete():
@@ -76,7 +77,10 @@ class RunStore:
                 existing is None and (self.folder / RESULTS).is_file()
             )
             if changed and restart_changed:
-                self._clear()
+                if existing is None:  # finished with other settings: its predictions to reuse
+                    reopen_run(self.folder)
+                    existing = self._recorded_settings()
+                self._clear(keep=self._same_cells(existing))
             elif changed:
                 recorded = existing if existing is not None else (finished or {}).get("settings")
                 raise MsltError(
@@ -87,10 +91,39 @@ class RunStore:
         self.chunks.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.chunks / SETTINGS, {"sha256": self.sha256, **self.settings})
 
-    def _clear(self) -> None:
-        shutil.rmtree(self.chunks, ignore_errors=True)
+    def _clear(self, keep: set[str] | frozenset[str] = frozenset()) -> None:
+        """Remove the run's files but the saved chunks named in ``keep``."""
+        if keep and self.chunks.is_dir() and not self.chunks.is_symlink():
+            for path in self.chunks.iterdir():
+                if path.name in keep:
+                    continue
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+        else:
+            shutil.rmtree(self.chunks, ignore_errors=True)
         for name in (PREDICTIONS, RESULTS, TIMINGS):
             (self.folder / name).unlink(missing_ok=True)
+
+    def _same_cells(self, recorded: dict[str, Any] | None) -> frozenset[str]:
+        """The saved chunks of an unfinished run of other settings that these settings would
+        predict the same (:func:`cell_identity`): a language added, or another language's rows
+        edited, leaves them to be reused; the rest are predicted again."""
+        if not isinstance(recorded, dict) or not self.chunks.is_dir():
+            return frozenset()
+        recorded = {key: value for key, value in recorded.items() if key != "sha256"}
+        same = {
+            (task, lang)
+            for task, lang in cells(recorded)
+            if cell_identity(recorded, task, lang) == cell_identity(self.settings, task, lang)
+        }
+        kept = set()
+        for path in self.chunks.iterdir():
+            task, lang, _ = chunk_cell(path.name)
+            if (task, lang) in same and path.is_file() and not path.is_symlink():
+                kept.add(path.name)
+        return frozenset(kept)
 
     def _recorded_settings(self) -> dict[str, Any] | None:
         path = self.chunks / SETTINGS
@@ -174,7 +207,96 @@ def is_chunk_file(name: str) -> bool:
     )
 
 
-CHUNK_NAME = re.compile(r"[^/]+\.[^./]+\.\d{5}\.jsonl")
+CHUNK_NAME = re.compile(r"([^/]+)\.([^./]+)\.(\d{5})\.jsonl")
+
+
+def chunk_cell(name: str) -> tuple[str | None, str | None, int | None]:
+    """The task, language and index a chunk file's name (:meth:`RunStore.chunk_path`) gives;
+    Nones for any other name. Language codes hold no dot, so the last two dots part them."""
+    found = CHUNK_NAME.fullmatch(name)
+    if found is None:
+        return None, None, None
+    return found.group(1), found.group(2), int(found.group(3))
+
+
+def cells(settings: dict[str, Any]) -> list[tuple[str, str]]:
+    """Every (task, language) a run's settings predict."""
+    tasks = settings.get("tasks")
+    found = []
+    for entry in tasks if isinstance(tasks, list) else []:
+        if isinstance(entry, dict) and isinstance(entry.get("task"), str):
+            langs = entry.get("languages")
+            found += [
+                (entry["task"], lang)
+                for lang in (langs if isinstance(langs, list) else [])
+                if isinstance(lang, str)
+            ]
+    return found
+
+
+def cell_identity(settings: dict[str, Any], task: str, lang: str) -> str | None:
+    """What shapes the predictions of one task and language of a run: every setting of the
+    run (model, adapter weights, chat template, backend, chunk size...), its task's (template,
+    definition, split...), and that language's rows, but not the other tasks and languages.
+    Chunks never mix languages, so an evaluation made again after one language's rows were
+    edited, or a language was added, predicts only those. None: the task or language is not
+    in ``settings``."""
+    tasks = settings.get("tasks")
+    entry = next(
+        (
+            e
+            for e in (tasks if isinstance(tasks, list) else [])
+            if isinstance(e, dict) and e.get("task") == task
+        ),
+        None,
+    )
+    rows = entry.get("rows_sha256") if entry is not None else None
+    if not isinstance(rows, dict) or lang not in rows:
+        return None
+    return settings_sha256(
+        {
+            "run": {key: value for key, value in settings.items() if key != "tasks"},
+            "task": {k: v for k, v in entry.items() if k not in ("languages", "rows_sha256")},
+            "rows_sha256": rows[lang],
+        }
+    )
+
+
+def reopen_run(folder: Path) -> None:
+    """Make a finished run unfinished again, with the settings it was made with: its
+    predictions become the chunks they were predicted in, its results go.
+
+    The recipe runner does this, in place of removing it, to an evaluation it is to make again
+    (an adapter retrained, a language's rows edited): :meth:`RunStore.prepare` then keeps every
+    chunk the new settings would predict the same, and until the evaluation finishes no results
+    of the old inputs are there to be read. A run whose settings or predictions cannot be read
+    back (an older version's) is only cleared."""
+    results = read_json(folder / RESULTS) or {}
+    settings = results.get("settings")
+    size = settings.get("chunk_size") if isinstance(settings, dict) else None
+    recorded = results.get("settings_sha256")
+    if (
+        isinstance(settings, dict)
+        and isinstance(size, int)
+        and size > 0
+        and recorded == settings_sha256(settings)
+    ):
+        with contextlib.suppress(MsltError):
+            by_cell: dict[tuple[str, str], list[dict[str, Any]]] = {
+                cell: [] for cell in cells(settings)
+            }
+            for record in read_jsonl(folder / PREDICTIONS):
+                cell = (record.get("task"), record.get("lang"))
+                if cell in by_cell:  # anything else could name a path: not reused
+                    by_cell[cell].append(record)
+            store = RunStore(folder, settings)
+            store.chunks.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(store.chunks / SETTINGS, {"sha256": store.sha256, **settings})
+            for (task, lang), records in by_cell.items():
+                for index, start in enumerate(range(0, len(records), size)):
+                    store.save_chunk(task, lang, index, records[start : start + size])
+    for name in (RESULTS, PREDICTIONS, TIMINGS):  # results first: nothing reads the others
+        (folder / name).unlink(missing_ok=True)
 
 
 INPUT_NAMES = {
