@@ -44,6 +44,7 @@ from mslt_it.errors import MsltError
 from mslt_it.examples import language_rng, to_chat_columns
 from mslt_it.files import check_regular_file
 from mslt_it.io import read_arrow_table
+from mslt_it.jsonlines import check_json_lines
 from mslt_it.languages import get_language
 from mslt_it.paths import NAMED_DATA
 from mslt_it.progress import progress_bar
@@ -412,6 +413,7 @@ def read_json_lines(path: Path, field: str = "data") -> pa.Table:
         raise MsltError(
             f"{where}: a line is {longest:,} bytes; a line may be at most {MAX_BLOCK_BYTES - 2:,}"
         )
+    check_json_lines(path, field)  # a row nested thousands deep crashes pyarrow's reader
     options = pj.ReadOptions(block_size=max(MIN_BLOCK_BYTES, longest + 2))
     try:
         table = pj.read_json(path, read_options=options)

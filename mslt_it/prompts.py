@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
@@ -338,6 +339,12 @@ def _check_verbalizers(template: PromptTemplate, task: Task) -> None:
             raise MsltError(
                 f"{template.path}: {field_name} words must be distinct and non-empty, got {words}"
             )
+        for key, word in words.items():
+            if any(unicodedata.category(ch) == "Cc" for ch in word):
+                raise MsltError(
+                    f"{template.path}: {field_name}.{key} is {word!r}, which holds a control "
+                    "character; a label word is text the model writes"
+                )
     if not task.verbalizer_keys:  # an instruction corpus: answers are text, not labels
         return
     if spec.verbalizers is None and not any(o.verbalizers for o in spec.by_lang.values()):
@@ -367,8 +374,28 @@ def _trial_render(template: PromptTemplate) -> None:
             continue
         tried.add(variant)
         row = sample_row(template.task, lang)
-        template.render(row, lang)  # any failure is already one line naming the file
+        rendered = template.render(row, lang)  # any failure is already one line naming the file
+        if template.task.kind not in LABELLED_KINDS:  # else each label's render is checked
+            _check_not_empty(template, rendered, lang)
         _check_labels_told_apart(template, row, lang)
+
+
+LABELLED_KINDS = ("classification", "multiple_choice")
+"""Tasks whose rows render once per label (rank mode scores each label's answer)."""
+
+
+def _check_not_empty(
+    template: PromptTemplate, rendered: RenderedExample, lang: str, label: str | None = None
+) -> None:
+    """An instruction or answer that renders empty (``instruction: ""``, or an answer empty for
+    one label) built a dataset of empty prompts or trained an empty answer without a word."""
+    for part, text in (("instruction", rendered.instruction), ("answer", rendered.answer)):
+        if not text:
+            which = f" for label {label!r}" if label is not None else ""
+            raise MsltError(
+                f"{template.path}: {part} renders empty text on the task's example row in "
+                f"{lang}{which}; it must give the model something to read and answer"
+            )
 
 
 def _check_labels_told_apart(template: PromptTemplate, row: Row, lang: str) -> None:
@@ -376,11 +403,12 @@ def _check_labels_told_apart(template: PromptTemplate, row: Row, lang: str) -> N
     (``answer: "yes"``) would train one answer for every row, and rank mode would score every
     label alike."""
     task = template.task
-    if task.kind not in ("classification", "multiple_choice"):
+    if task.kind not in LABELLED_KINDS:
         return
     seen: dict[RenderedExample, str] = {}
     for index, name in enumerate(task.labels):
         rendered = template.render(row, lang, label=index)
+        _check_not_empty(template, rendered, lang, name)
         if rendered in seen:
             raise MsltError(
                 f"{template.path}: labels {seen[rendered]!r} and {name!r} render the same "

@@ -451,6 +451,14 @@ def test_a_row_nested_past_the_limit_is_one_line_not_a_crash(tmp_path: Path) -> 
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, (done.returncode, done.stderr[-500:])
     assert done.stderr.count("\n") == 1 and "a row nests 20,001 levels deep" in done.stderr
+    # A build reads local files through the corpus reader: it checks them too (it crashed).
+    (split / "train.jsonl").write_bytes((split / "test.jsonl").read_bytes())
+    build = [sys.executable, "-m", "mslt_it", "build", "--task", "xnli", "--sources", "en"]
+    build += ["--budget", "1", "--data", tmp_path / "data", "--out", tmp_path / "built"]
+    done = subprocess.run(build, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, (done.returncode, done.stderr[-500:])
+    assert done.stderr.count("\n") == 1 and "a row nests 20,001 levels deep" in done.stderr
+    assert not (tmp_path / "built").exists()
     (split / "test.jsonl").write_text(json.dumps(row) + "\n")
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-500:]

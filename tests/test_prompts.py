@@ -141,6 +141,31 @@ def test_a_template_whose_answer_ignores_the_label_is_refused(
     assert f"for {where};" in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "said"),
+    [
+        ('"P: {{ premise }} H: {{ hypothesis }}"', '"  "', "instruction renders empty text"),
+        (
+            '"{{ label_word }}"',
+            "\"{{ label_word if label != 'neutral' else '' }}\"",
+            "answer renders empty text on the task's example row in ar for label 'neutral'",
+        ),
+        ("B,", '"\\x1b[31m",', "verbalizers.neutral is '\\x1b[31m', which holds a control"),
+    ],
+)
+def test_a_template_that_renders_nothing_to_read_or_answer_is_refused(
+    tmp_path: Path, old: str, new: str, said: str
+) -> None:
+    """A build made a dataset of empty prompts, or trained an empty answer for one label, and
+    a label word of control characters only was trained as the answer."""
+    assert old in GOOD
+    path = write_template(tmp_path, GOOD.replace(old, new, 1))
+    with pytest.raises(MsltError) as caught:
+        get_template("xnli/mine", [tmp_path])
+    assert "\n" not in str(caught.value)
+    assert str(caught.value).startswith(f"{path}: ") and said in str(caught.value)
+
+
 def test_unknown_keys_in_a_template_are_errors(tmp_path: Path) -> None:
     write_template(tmp_path, GOOD + "verbalisers: {}\n")
     with pytest.raises(MsltError, match="verbalisers: unknown field"):
