@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from mslt_it import report_text
-from mslt_it.errors import MsltError, allowed
+from mslt_it.errors import MsltError, allowed, clipped
 from mslt_it.evaluation.scoring import folded_answer, ner_statistics
 from mslt_it.evaluation.store import PREDICTIONS, read_jsonl
 from mslt_it.stats import holm, mcnemar_exact, paired_bootstrap, paired_mean_bootstrap, statistic
@@ -147,8 +147,9 @@ def read_run_rows(
             if outcome_contradicted(record):
                 raise MsltError(
                     f"compare: {predictions}: row {row!r} says correct is "
-                    f"{bool(record.get('correct'))} but its answer {record['parsed']!r:.40} and "
-                    f"gold {record['gold']!r:.40} say otherwise; the file was changed after "
+                    f"{bool(record.get('correct'))} but its answer "
+                    f"{clipped(record['parsed'], 40)} and "
+                    f"gold {clipped(record['gold'], 40)} say otherwise; the file was changed after "
                     "scoring (re-run `mslt-it score`)"
                 )
         rows.setdefault(task, {}).setdefault(lang, {})[row] = value

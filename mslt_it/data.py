@@ -26,7 +26,7 @@ import numpy as np
 from mslt_it import __version__
 from mslt_it.config import DataConfig, validate_section
 from mslt_it.corpus import open_corpus_split, render_corpus
-from mslt_it.errors import MsltError, field_named
+from mslt_it.errors import MsltError, clipped, field_named
 from mslt_it.examples import language_rng, to_chat_columns
 from mslt_it.files import MAX_JSON_BYTES, read_user_text, resolved_path
 from mslt_it.io import atomic_directory, atomic_write_json
@@ -539,6 +539,6 @@ def check_data_files_inside(folder: str | Path, field: str = "dataset") -> None:
             or not (Path(folder) / name).is_file()
         ):
             raise MsltError(
-                f"{field}: {path} names the data file {name!r:.80}, which is not a file of "
+                f"{field}: {path} names the data file {clipped(name, 80)}, which is not a file of "
                 f"{str(folder)!r}; a dataset reads only its own files, build it again"
             )

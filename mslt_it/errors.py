@@ -24,6 +24,17 @@ def allowed(values: Iterable[object], limit: int = 40) -> str:
     return ", ".join(items[:limit]) + f", … ({len(items)} in all)"
 
 
+def clipped(value: object, limit: int = 40) -> str:
+    """``repr(value)`` for an error message, cut to ``limit`` characters with its closing quote
+    kept and an ellipsis shown: ``{value!r:.40}`` cut a 100-digit score to
+    ``'99999...`` with no end, which read as a value that was cut by the user."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    quote = text[0] if text[0] in "'\"" and text[-1] == text[0] else ""
+    return text[: max(limit - 1 - len(quote), 1)] + "…" + quote
+
+
 def first_line(error: BaseException) -> str:
     """An exception's first line, or its type's name when it says nothing: a library's
     multi-line message (transformers, PEFT, datasets) cut to what fits a one-line error."""

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mslt_it.chat_bounds import check_chat_template
-from mslt_it.errors import MsltError
+from mslt_it.errors import MsltError, clipped
 from mslt_it.files import check_regular_files, read_user_text
 
 MODEL_FILES = ("config.json", "adapter_config.json")
@@ -115,7 +115,7 @@ def check_model_config(path: Path, field: str) -> None:
             continue
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
             raise MsltError(
-                f"{field}: {path}: {name} is {value!r:.40}; a model's is a whole number in "
+                f"{field}: {path}: {name} is {clipped(value, 40)}; a model's is a whole number in "
                 f"1..{most:,}"
             )
 

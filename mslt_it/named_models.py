@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mslt_it.errors import MsltError
+from mslt_it.errors import MsltError, clipped
 from mslt_it.identity import cache_folder
 from mslt_it.io import read_json
 from mslt_it.outputs import first_changed, output_lock, remove_own_output
@@ -79,7 +79,7 @@ def check_model_name(name: str, field: str = "model") -> None:
         raise MsltError(f"{field}: an empty name; give a Hub id, a folder or mslt-it:NAME")
     if str(name).startswith(NAMESPACE) and not is_named_model(name):
         known = ", ".join(TINY_MODELS)
-        raise MsltError(f"{field}: {name!r:.80} is not one of mslt-it's models ({known})")
+        raise MsltError(f"{field}: {clipped(name, 80)} is not one of mslt-it's models ({known})")
 
 
 def resolve_model_name(name: str, field: str = "model") -> str:

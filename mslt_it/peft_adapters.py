@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mslt_it.errors import MsltError, first_line
+from mslt_it.errors import MsltError, clipped, first_line
 from mslt_it.files import MAX_JSON_BYTES, read_user_text
 from mslt_it.modeling import loading_adapter
 from mslt_it.outputs import listed_files, owner_kind
@@ -50,21 +50,24 @@ def read_adapter_config(folder: str | Path, field: str = "adapter") -> dict[str,
     peft_type = config.get("peft_type")
     if peft_type != "LORA":
         raise MsltError(
-            f'{field}: {path}: peft_type is {peft_type!r:.40}; mslt-it loads LoRA adapters ("LORA")'
+            f"{field}: {path}: peft_type is {clipped(peft_type, 40)}; mslt-it loads LoRA "
+            'adapters ("LORA")'
         )
     lora_ranks(config, path, field)
     alpha = config.get("lora_alpha", 8)
     if isinstance(alpha, bool) or not isinstance(alpha, int | float):
-        raise MsltError(f"{field}: {path}: lora_alpha is {alpha!r:.40}; a number")
+        raise MsltError(f"{field}: {path}: lora_alpha is {clipped(alpha, 40)}; a number")
     dropout = config.get("lora_dropout", 0.0)
     if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not 0 <= dropout < 1:
-        raise MsltError(f"{field}: {path}: lora_dropout is {dropout!r:.40}; a number in [0, 1)")
+        raise MsltError(
+            f"{field}: {path}: lora_dropout is {clipped(dropout, 40)}; a number in [0, 1)"
+        )
     saved = config.get("modules_to_save")
     if saved is not None and (
         not isinstance(saved, list) or not all(isinstance(n, str) for n in saved)
     ):
         raise MsltError(
-            f"{field}: {path}: modules_to_save is {saved!r:.40}; a list of module names"
+            f"{field}: {path}: modules_to_save is {clipped(saved, 40)}; a list of module names"
         )
     targets = config.get("target_modules")
     names = [targets] if isinstance(targets, str) else targets
@@ -72,7 +75,8 @@ def read_adapter_config(folder: str | Path, field: str = "adapter") -> dict[str,
         not isinstance(names, list) or not all(isinstance(n, str) for n in names)
     ):
         raise MsltError(
-            f"{field}: {path}: target_modules is {targets!r:.40}; a module name or a list of them"
+            f"{field}: {path}: target_modules is {clipped(targets, 40)}; a module name or a "
+            f"list of them"
         )
     if not any((folder / name).exists() for name in WEIGHT_FILES):
         raise MsltError(
@@ -86,12 +90,13 @@ def lora_ranks(config: dict[str, Any], path: Path, field: str) -> list[int]:
     """``r`` and ``rank_pattern``'s ranks, each a whole number >= 1."""
     pattern = config.get("rank_pattern") or {}
     if not isinstance(pattern, dict):
-        raise MsltError(f"{field}: {path}: rank_pattern is {pattern!r:.40}; a mapping")
+        raise MsltError(f"{field}: {path}: rank_pattern is {clipped(pattern, 40)}; a mapping")
     ranks = [("r", config.get("r", 8)), *((f"rank_pattern.{k}", r) for k, r in pattern.items())]
     for name, rank in ranks:
         if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
             raise MsltError(
-                f"{field}: {path}: {name} is {rank!r:.40}; a LoRA rank is a whole number >= 1"
+                f"{field}: {path}: {name} is {clipped(rank, 40)}; a LoRA rank is a whole number "
+                f">= 1"
             )
     return [rank for _, rank in ranks]
 
@@ -276,7 +281,7 @@ def read_run_record(folder: Path, field: str = "adapter") -> dict[str, Any] | No
     base = run.get("base_model")
     if base is not None and not (isinstance(base, str) and base.strip()):
         raise MsltError(
-            f"{field}: {path}: base_model is {base!r:.40}; the base model's Hub id or folder"
+            f"{field}: {path}: base_model is {clipped(base, 40)}; the base model's Hub id or folder"
         )
     written_by_train = listed_by_marker or "config_hash" in run  # whatever its marker says now
     if written_by_train and not usable_identity(run.get("base_model_identity")):

@@ -32,7 +32,7 @@ from mslt_it.data import (
     split_by_largest_remainder,
     with_defaults,
 )
-from mslt_it.errors import MsltError, allowed
+from mslt_it.errors import MsltError, allowed, clipped
 from mslt_it.evaluation import EvalConfig
 from mslt_it.evaluation.compare import check_distinct_models
 from mslt_it.evaluation.plan import TaskPlan, plan_tasks
@@ -139,8 +139,9 @@ def one_sources_field(path: Path, raw: dict[str, Any]) -> dict[str, Any]:
     nested = data.get("sources") if isinstance(data, dict) else None
     if "sources" in raw and nested not in (None, []) and nested != raw["sources"]:
         raise MsltError(
-            f"{path}: sources: given twice, at the top level ({raw['sources']!r:.40}) and as "
-            f"data.sources ({nested!r:.40}); keep the top-level one"
+            f"{path}: sources: given twice, at the top level ({clipped(raw['sources'], 40)}) "
+            f"and as "
+            f"data.sources ({clipped(nested, 40)}); keep the top-level one"
         )
     if "sources" not in raw:
         if nested in (None, []):
@@ -171,7 +172,9 @@ def use_recipe_tasks_dirs(path: Path, folders: Any) -> None:
     if folders is None:
         return
     if not isinstance(folders, list) or not all(isinstance(f, str) for f in folders):
-        raise MsltError(f"{path}: tasks_dir: expected a list of folders, got {folders!r:.80}")
+        raise MsltError(
+            f"{path}: tasks_dir: expected a list of folders, got {clipped(folders, 80)}"
+        )
     try:
         add_tasks_dirs(folders)
     except MsltError as error:
@@ -188,7 +191,8 @@ def recipe_section(path: str | Path, name: str) -> Any:
     section = raw.get(name)
     if section is not None and not isinstance(section, dict):
         raise MsltError(
-            f"{path}: {name}: expected a section (a mapping of settings), got {section!r:.40}"
+            f"{path}: {name}: expected a section (a mapping of settings), got "
+            f"{clipped(section, 40)}"
         )
     if name == "data" and isinstance(section, dict) and not section.get("sources"):
         sources = recipe_sources(path, raw) if "sources" in raw else None

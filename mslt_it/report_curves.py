@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from mslt_it.errors import MsltError
+from mslt_it.errors import MsltError, clipped
 from mslt_it.files import MAX_JSON_BYTES, read_user_text
 from mslt_it.outputs import changed_since_written
 from mslt_it.report_results import TASK_NAME
@@ -72,7 +72,7 @@ def check_printed_names(run: dict[str, Any], path: Path) -> None:
     ]
     for place, name in names:
         if not isinstance(name, str) or not TASK_NAME.match(name.replace("+", "_")):
-            raise MsltError(f"run.json: {path}: {place}: {name!r:.40} is not a plain name")
+            raise MsltError(f"run.json: {path}: {place}: {clipped(name, 40)} is not a plain name")
 
 
 MAX_STEP = 10**9
@@ -93,12 +93,14 @@ def check_curves(run: dict[str, Any], path: Path) -> None:
         if codes is not None and not (
             isinstance(codes, list) and all(isinstance(code, str) for code in codes)
         ):
-            raise MsltError(f"{where}: {section}.{key}: {codes!r:.40} is not a list of languages")
+            raise MsltError(
+                f"{where}: {section}.{key}: {clipped(codes, 40)} is not a list of languages"
+            )
     curves = run.get("curves")
     if curves is None:
         return
     if not isinstance(curves, dict):
-        raise MsltError(f"{where}: curves: {curves!r:.40} is not a mapping")
+        raise MsltError(f"{where}: curves: {clipped(curves, 40)} is not a mapping")
     series = [("curves.loss_by_language", curves.get("loss_by_language"), False)]
     for key, accuracy in (("heldout_loss_by_language", False), ("watch", True)):
         place = f"curves.{key}"
@@ -115,23 +117,23 @@ def _mapping(value: Any, place: str, where: str) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise MsltError(f"{where}: {place}: {value!r:.40} is not a mapping")
+        raise MsltError(f"{where}: {place}: {clipped(value, 40)} is not a mapping")
     return value
 
 
 def _check_points(points: Any, where: str, accuracy: bool) -> None:
     if not isinstance(points, list) or len(points) > MAX_POINTS:
-        raise MsltError(f"{where}: {points!r:.40} is not a list of [step, value] points")
+        raise MsltError(f"{where}: {clipped(points, 40)} is not a list of [step, value] points")
     for point in points:
         step, value = point if isinstance(point, list) and len(point) == 2 else (None, None)
         if type(step) is not int or not 0 <= step <= MAX_STEP:
-            raise MsltError(f"{where}: {point!r:.40} has no whole step in 0..{MAX_STEP:,}")
+            raise MsltError(f"{where}: {clipped(point, 40)} has no whole step in 0..{MAX_STEP:,}")
         if type(value) not in (int, float):
-            raise MsltError(f"{where}: {point!r:.40} has no number for its value")
+            raise MsltError(f"{where}: {clipped(point, 40)} has no number for its value")
         if accuracy and not 0 <= value <= 100:  # NaN and infinities fail this too
-            raise MsltError(f"{where}: {point!r:.40}: an accuracy lies in 0..100")
+            raise MsltError(f"{where}: {clipped(point, 40)}: an accuracy lies in 0..100")
         if not accuracy and math.isfinite(value) and not 0 <= value <= MAX_LOSS:
-            raise MsltError(f"{where}: {point!r:.40}: a loss lies in 0..{MAX_LOSS:g}")
+            raise MsltError(f"{where}: {clipped(point, 40)}: a loss lies in 0..{MAX_LOSS:g}")
 
 
 def file_stem(name: str) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from mslt_it import report_text
-from mslt_it.errors import MsltError
+from mslt_it.errors import MsltError, clipped
 from mslt_it.evaluation.scoring import METRICS
 from mslt_it.evaluation.store import CHUNKS, PREDICTIONS
 from mslt_it.files import read_user_text
@@ -263,18 +263,18 @@ def sanity_of(record: Any, where: str) -> dict[str, Any]:
     its counts are whole numbers and the run it names is printed as a plain name (the report
     writes both into a sentence of report.md)."""
     if not isinstance(record, dict):
-        raise MsltError(f"{where}: expected a mapping, got {record!r:.40}")
+        raise MsltError(f"{where}: expected a mapping, got {clipped(record, 40)}")
     counts = {}
     for key in ("rows", "identical_rows"):
         value = _number(record.get(key), f"{where}.{key}", 0, 1e12)
         if value != int(value):
-            raise MsltError(f"{where}.{key}: {record.get(key)!r:.40} is not a whole number")
+            raise MsltError(f"{where}.{key}: {clipped(record.get(key), 40)} is not a whole number")
         counts[key] = int(value)
     if counts["identical_rows"] > counts["rows"]:
         raise MsltError(f"{where}: identical_rows is above rows ({counts})")
     compared_with = record.get("compared_with")
     if not isinstance(compared_with, str):
-        raise MsltError(f"{where}.compared_with: {compared_with!r:.40} is not a run's name")
+        raise MsltError(f"{where}.compared_with: {clipped(compared_with, 40)} is not a run's name")
     return {
         **counts,
         "compared_with": report_text.plain(compared_with, report_text.NAME, limit=80),
@@ -335,7 +335,7 @@ def sources_in(data: dict[str, Any], path: Path) -> tuple[str, ...]:
     adapter = data.get("adapter")
     if adapter is not None and not isinstance(adapter, dict):
         raise MsltError(
-            f"run dir: {path}: adapter: expected a mapping or null, got {adapter!r:.60}"
+            f"run dir: {path}: adapter: expected a mapping or null, got {clipped(adapter, 60)}"
         )
     sources = (adapter or {}).get("sources")
     if not sources:
@@ -347,7 +347,7 @@ def sources_in(data: dict[str, Any], path: Path) -> tuple[str, ...]:
     ):
         raise MsltError(
             f"run dir: {path}: adapter.sources must be a list of distinct language codes (en, "
-            f"ceb, zh-Hans), got {sources!r:.60}"
+            f"ceb, zh-Hans), got {clipped(sources, 60)}"
         )
     return tuple(sources)
 
@@ -412,13 +412,13 @@ TASK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 def _number(value: Any, where: str, low: float, high: float) -> float:
     """A finite number within [low, high] from a results.json, or a one-line error."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise MsltError(f"{where}: {value!r:.40} is not a number")
+        raise MsltError(f"{where}: {clipped(value, 40)} is not a number")
     try:
         number = float(value)
     except OverflowError:  # an integer beyond any float: 10**400
         raise MsltError(f"{where}: {str(value)[:20]}… is outside {low:g}..{high:g}") from None
     if not math.isfinite(number) or not low <= number <= high:
-        raise MsltError(f"{where}: {value!r:.40} is outside {low:g}..{high:g}")
+        raise MsltError(f"{where}: {clipped(value, 40)} is outside {low:g}..{high:g}")
     return number
 
 
@@ -435,7 +435,7 @@ def scores_of(data: dict[str, Any], path: Path, name: str) -> list[Score]:
     for task, per_task in data["tasks"].items():
         if not isinstance(task, str) or not TASK_NAME.match(task):
             raise MsltError(
-                f"run dir: {path}: tasks: {task!r:.60} is not a task name (letters, digits, "
+                f"run dir: {path}: tasks: {clipped(task, 60)} is not a task name (letters, digits, "
                 "'_' and '-')"
             )
         if not isinstance(per_task, dict) or not isinstance(per_task.get("languages"), dict):
@@ -443,7 +443,8 @@ def scores_of(data: dict[str, Any], path: Path, name: str) -> list[Score]:
         metric = per_task.get("metric")
         if metric not in REPORTED_METRICS:
             raise MsltError(
-                f"run dir: {path}: tasks.{task}.metric: {metric!r:.40} is not a metric mslt-it "
+                f"run dir: {path}: tasks.{task}.metric: {clipped(metric, 40)} is not a metric "
+                f"mslt-it "
                 f"scores by; allowed: {', '.join(REPORTED_METRICS)}"
             )
         for lang, entry in per_task["languages"].items():
@@ -455,17 +456,19 @@ def scores_of(data: dict[str, Any], path: Path, name: str) -> list[Score]:
             score = _number(entry["score"], f"{where}.score", 0, 100)
             interval = entry.get("ci95") or (score, score)
             if not isinstance(interval, list | tuple) or len(interval) != 2:
-                raise MsltError(f"{where}.ci95: {interval!r:.40} is not a [low, high] pair")
+                raise MsltError(f"{where}.ci95: {clipped(interval, 40)} is not a [low, high] pair")
             # an interval is the scores' spread: finite, a little past 0..100 at worst
             low = _number(interval[0], f"{where}.ci95", -100, 200)
             high = _number(interval[1], f"{where}.ci95", -100, 200)
             if low > high:
-                raise MsltError(f"{where}.ci95: {list(interval)!r:.40} has its low above its high")
+                raise MsltError(
+                    f"{where}.ci95: {clipped(list(interval), 40)} has its low above its high"
+                )
             # a score is over one row at least; a results.json of a version without counts
             # has none, and then nothing is checked against them
             count = _number(entry.get("n", 0), f"{where}.n", 1 if "n" in entry else 0, 1e12)
             if count != int(count):
-                raise MsltError(f"{where}.n: {entry.get('n')!r:.40} is not a whole number")
+                raise MsltError(f"{where}.n: {clipped(entry.get('n'), 40)} is not a whole number")
             invalid = _number(entry.get("invalid_rate", 0.0), f"{where}.invalid_rate", 0, 1)
             share, expected = answer_language_of(entry.get("answer_language"), where)
             out.append(
@@ -499,7 +502,8 @@ def answer_language_of(entry: Any, where: str) -> tuple[float | None, str]:
     expected = entry.get("expected")
     if not isinstance(expected, str) or not LANGUAGE_CODE.match(expected):
         raise MsltError(
-            f"{where}.answer_language.expected: {expected!r:.40} is not a language code (en, "
+            f"{where}.answer_language.expected: {clipped(expected, 40)} is not a language code "
+            f"(en, "
             "ceb, zh-Hans)"
         )
     share = entry.get("share")

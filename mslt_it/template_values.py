@@ -24,6 +24,8 @@ import jinja2
 import jinja2.utils
 from jinja2.utils import _PassArg
 
+from mslt_it.errors import clipped
+
 
 class RenderLimitError(jinja2.TemplateError):
     """A template or expression exceeded a bound; the message says which and by how much."""
@@ -46,7 +48,7 @@ def strict_int(value: Any, default: Any = _NO_DEFAULT, base: int = 10) -> Any:
         with contextlib.suppress(ValueError):
             return int(value.strip(), base)
     raise ValueError(
-        f"int: {value!r:.40} is not a whole number (give a default to accept it: | int(-1))"
+        f"int: {clipped(value, 40)} is not a whole number (give a default to accept it: | int(-1))"
     )
 
 
@@ -60,7 +62,7 @@ def strict_float(value: Any, default: Any = _NO_DEFAULT) -> Any:
         with contextlib.suppress(ValueError):
             return float(value.strip())
     raise ValueError(
-        f"float: {value!r:.40} is not a number (give a default to accept it: | float(0))"
+        f"float: {clipped(value, 40)} is not a number (give a default to accept it: | float(0))"
     )
 
 

@@ -12,6 +12,9 @@ never written inside the text.
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
 from typing import Any
 
 from rich.console import Console
@@ -19,9 +22,25 @@ from rich.text import Text
 
 from mslt_it.files import escaped_controls
 
+STDOUT_GONE_STATUS = 128 + signal.SIGPIPE
+"""Exit status when the reader of standard output went away (``| head``): that of a process
+killed by SIGPIPE, as ``yes | head`` gives."""
+
 
 class PlainConsole(Console):
     """A Rich console on which a string is only ever text (its own brackets, its escapes)."""
+
+    def on_broken_pipe(self) -> None:
+        """The reader went away (``| head``): Rich exits with status 1, which reads as a bug;
+        this is what a command cut short by its reader gives (:data:`STDOUT_GONE_STATUS`)."""
+        self.quiet = True
+        try:
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, sys.stdout.fileno())
+            os.close(null)
+        except (OSError, ValueError, AttributeError):  # not a file (a test's buffer)
+            pass
+        raise SystemExit(STDOUT_GONE_STATUS)
 
     def render_str(self, text: str, **options: Any) -> Text:
         """``text`` as it is: markup, emoji codes and highlighting off, controls escaped."""

@@ -100,6 +100,37 @@ def test_usage_errors_are_one_line_with_exit_status_2(
 
 
 @needs_console_script
+@pytest.mark.parametrize(
+    ("redirect", "status", "said"),
+    [
+        ("> /dev/full", 2, "No space left on device"),  # Python's own three lines, status 120
+        (">&-", 2, "standard output is closed"),  # nothing printed, status 0: results lost
+        ("| true", 141, None),  # the reader gone: Rich's status 1 read as a bug
+    ],
+)
+def test_standard_output_that_cannot_take_the_output_is_one_line_or_the_pipes_status(
+    tmp_path: Path, redirect: str, status: int, said: str | None
+) -> None:
+    command = f"{CONSOLE_SCRIPT} select --task xnli --pool ar,de,en --k 2 {redirect}"
+    env = fresh_environment(tmp_path / "home")
+    env.pop("PYTHONUNBUFFERED", None)  # buffered, as on most machines: flushed at exit
+    result = subprocess.run(
+        ["bash", "-c", f"{command}; exit ${{PIPESTATUS[0]}}"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == status, (result.returncode, result.stderr)
+    lines = stderr_lines(result)
+    if said is None:
+        assert lines == []  # `yes | head` says nothing either
+    else:
+        assert len(lines) == 1 and lines[0].startswith("error:") and said in lines[0], lines
+
+
+@needs_console_script
 def test_run_takes_out_and_a_missing_recipe_is_a_user_error(tmp_path: Path) -> None:
     result = run_script("run", "nope.yaml", "--out", "x", home=tmp_path / "home", cwd=tmp_path)
     assert result.returncode == 2, result.stderr

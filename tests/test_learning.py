@@ -244,6 +244,14 @@ def _grid(k: int = 3, score: str = "50") -> list[list[str]]:
         ([*_grid(3)[:-1], ["es+fr+ru+", "sw", "70"]], "empty name"),
         ([*_grid(3)[:-1], ["+", "sw", "70"]], "empty name"),
         ([*_grid(3)[:-1], ["es+fr+ru", "sw", "9" * 140_000]], "not a readable CSV line"),
+        (
+            [*_grid(3)[:-1], ["es+fr+ru", "sw", "9" * 100]],
+            "99…' is out of range",
+        ),
+        (
+            [*_grid(3)[:-1], ["es+fr+ru", "sw", "a" * 100]],
+            "aa…' is not a number",
+        ),
     ],
 )
 def test_bad_results_files_are_one_line_errors(rows, fragment, tmp_path: Path, cli) -> None:
@@ -290,6 +298,16 @@ def test_bad_options_are_one_line_errors(planted: Path, tmp_path: Path, cli) -> 
         "--predictor",
     )
     assert_one_line_error(cli("select", "--task", "xnli", "--suggest", "3"), "--predictor")
+    # The default named on the line is refused where it is not used, as any other criterion is.
+    for criterion in ("l2v-syntax", "size"):
+        assert_one_line_error(
+            cli("select", "--task", "xnli", "--fit", planted, "--criterion", criterion),
+            f"--criterion: '{criterion}' does not apply to --fit",
+        )
+    assert_one_line_error(
+        cli("select", "--task", "xnli", "--criterion", "foo"),
+        "target-embedding, learned, sslt-measured",
+    )
     saved = tmp_path / "p.json"
     assert cli("select", "--task", "xnli", "--fit", planted, "--save", saved).code == 0
     assert_one_line_error(

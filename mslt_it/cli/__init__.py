@@ -34,7 +34,7 @@ from mslt_it.errors import MsltError
 from mslt_it.files import escaped_controls
 from mslt_it.progress import quiet_library_progress_bars
 from mslt_it.tasks import reset_tasks_dirs
-from mslt_it.terminal import STDERR, labelled
+from mslt_it.terminal import STDERR, STDOUT_GONE_STATUS, labelled
 
 DEBUG_VARIABLE = "MSLT_IT_DEBUG"
 ENVIRONMENT_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT})
@@ -147,6 +147,47 @@ def stop_cleanly_on_sigterm() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script and of ``python -m mslt_it``."""
+    if sys.stdout is None:  # started with standard output closed (`>&-`): nothing could print
+        print_error("error:", "standard output is closed; give it a file, e.g. > out.txt")
+        sys.exit(2)
+    try:
+        run_command(argv)
+    except SystemExit as done:
+        sys.exit(flushed(done.code))
+
+
+def flushed(code: object) -> object:
+    """``code``, once what was printed reached standard output: a full disk (``> /dev/full``)
+    found when Python flushed it at exit printed three lines of its own and exit status 120.
+    Standard output that cannot take it is then pointed at /dev/null, so nothing is tried
+    twice."""
+    try:
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:  # the reader stopped early (`| head`): nothing to say
+        silence_stdout()
+        return STDOUT_GONE_STATUS
+    except OSError as error:
+        silence_stdout()
+        if code in (0, None):  # else the error was said already (the same full disk, often)
+            print_error("error:", f"cannot write to standard output: {error.strerror or error}")
+            return 2
+        return code
+
+
+def silence_stdout() -> None:
+    """Point standard output at /dev/null (an unwritable one would fail again at exit)."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError, AttributeError):  # not a file (a test's buffer)
+        pass
+
+
+def run_command(argv: list[str] | None = None) -> None:
+    """:func:`main` once standard output is known to be there: every way out is a
+    ``SystemExit`` with the status of the module docstring's four cases."""
     drop_script_folder_from_path()
     quiet_library_progress_bars()
     reset_tasks_dirs()  # --tasks-dir applies to one invocation (main runs many in a notebook)
@@ -177,6 +218,9 @@ def main(argv: list[str] | None = None) -> None:
         else:
             print_error("error:", usage_message(error, argv))
         sys.exit(2)
+    except BrokenPipeError:  # standard output's reader went away (`| head`): said by the code
+        silence_stdout()
+        sys.exit(STDOUT_GONE_STATUS)
     except OSError as error:
         if error.errno not in ENVIRONMENT_ERRNOS:
             raise_or_report_bug(error)

@@ -20,7 +20,7 @@ from mslt_it.cli.common import (
     use_tasks_dirs,
 )
 from mslt_it.cli.select_learned import drivers_text, print_suggestions, print_validation
-from mslt_it.errors import MsltError
+from mslt_it.errors import MsltError, clipped
 from mslt_it.named_models import resolve_model_name
 from mslt_it.paths import is_data_folder
 from mslt_it.terminal import STDERR, styled
@@ -51,14 +51,14 @@ def select(
         ),
     ] = None,
     criterion: Annotated[
-        str,
+        str | None,
         typer.Option(
-            help="size, l2v-syntax, l2v-phonology, l2v-inventory, l2v-family, l2v-geo, "
-            "l2v-custom, script, coverage, embedding, random, target-l2v, target-l2v-<set>, "
-            "target-l2v-custom, target-embedding, learned (--predictor), sslt-measured "
-            "(--predictor fitted with single-source runs)."
+            help="size, l2v-syntax (the default), l2v-phonology, l2v-inventory, l2v-family, "
+            "l2v-geo, l2v-custom, script, coverage, embedding, random, target-l2v, "
+            "target-l2v-<set>, target-l2v-custom, target-embedding, learned (--predictor), "
+            "sslt-measured (--predictor fitted with single-source runs)."
         ),
-    ] = "l2v-syntax",
+    ] = None,
     top: Annotated[int, typer.Option(help="How many sets to show per size.")] = 5,
     targets: Annotated[
         str | None,
@@ -222,7 +222,7 @@ def select(
         "--cv": cv != "sets",
         "--objective": objective != "regression",
         "--evaluate": evaluate is not None,
-        "--criterion": criterion != "l2v-syntax",
+        "--criterion": criterion is not None,  # l2v-syntax given too: refused where ignored
         "--vectors": vectors is not None,
         "--pool": pool is not None,
         "--targets": targets is not None,
@@ -230,6 +230,7 @@ def select(
         "--k": k is not None,
         "--predictor": predictor is not None,
     }
+    criterion = DEFAULT_CRITERION if criterion is None else criterion
     check_modes(given, criterion)
     if fit is not None or suggest is not None:
         save_path = file_path(save, "--save") if save is not None else None
@@ -275,6 +276,10 @@ def file_path(text: str, option: str) -> Path:
     return Path(text)
 
 
+DEFAULT_CRITERION = "l2v-syntax"
+"""The paper's best criterion: diversity of the sources' lang2vec syntax vectors."""
+
+
 def check_modes(given: dict[str, bool], criterion: str) -> None:
     """Options of one mode given in another are refused, not silently ignored: a user who
     wrote ``--save p.json`` without ``--fit`` expects a file. ``given``: which options were
@@ -306,7 +311,8 @@ def check_modes(given: dict[str, bool], criterion: str) -> None:
             )
     if learning and given["--criterion"]:
         raise MsltError(
-            f"--criterion: {criterion!r:.40} does not apply to --fit or --suggest; rank with "
+            f"--criterion: {clipped(criterion, 40)} does not apply to --fit or --suggest; "
+            "rank with "
             "--criterion learned --predictor FILE"
         )
 

@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from mslt_it.cli.common import nonempty_path, print_whole, stdout_console
-from mslt_it.errors import MsltError
+from mslt_it.errors import MsltError, clipped
 from mslt_it.named_models import resolve_model_name
 from mslt_it.terminal import STDERR
 
@@ -303,7 +303,7 @@ def merged_fields(
     if recipe_fields is not None and not isinstance(recipe_fields, dict):
         raise MsltError(
             f"train.{name}: expected a mapping of {'LoraConfig' if name == 'lora' else 'SFTConfig'}"
-            f" fields, got {recipe_fields!r:.40}"
+            f" fields, got {clipped(recipe_fields, 40)}"
         )
     given = {key: value for key, value in options.items() if value is not None}
     both = sorted(set(given) & set(assigned))

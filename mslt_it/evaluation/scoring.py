@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from mslt_it.errors import MsltError, allowed
+from mslt_it.errors import MsltError, allowed, clipped
 from mslt_it.evaluation.metrics import (
     accuracy,
     averages,
@@ -287,8 +287,9 @@ def check_records(records: Sequence[Record], path: Path) -> None:
         for key in ONE_RUN_FIELDS:  # records of two runs would be pooled into one score
             if key in record and first.setdefault(key, record[key]) != record[key]:
                 raise MsltError(
-                    f"predictions: {path} record {number}: {key} {record[key]!r:.60} differs "
-                    f"from the first record's {first[key]!r:.60}; a file holds one run"
+                    f"predictions: {path} record {number}: {key} {clipped(record[key], 60)} "
+                    f"differs "
+                    f"from the first record's {clipped(first[key], 60)}; a file holds one run"
                 )
         if not isinstance(record["output"], str):
             raise MsltError(
@@ -311,8 +312,8 @@ def check_same_run(header: dict[str, Any], records: Sequence[Record], beside: Pa
     theirs = {record.get("mode") for record in records} - {None}
     if mode is not None and theirs and mode not in theirs:
         raise MsltError(
-            f"predictions: {beside} beside it is of another run (mode {mode!r:.20}, the "
-            f"predictions' {sorted(map(str, theirs))[0]!r:.20}); move it away or re-run the "
+            f"predictions: {beside} beside it is of another run (mode {clipped(mode, 20)}, the "
+            f"predictions' {clipped(sorted(map(str, theirs))[0], 20)}); move it away or re-run the "
             "evaluation"
         )
     tasks = header.get("tasks")
@@ -347,7 +348,7 @@ def check_against_templates(
         kind = template.task.kind
         if kind in ("classification", "multiple_choice") and record["gold"] not in labels:
             raise MsltError(
-                f"predictions: {path} record {number}: gold {record['gold']!r:.60} is not a "
+                f"predictions: {path} record {number}: gold {clipped(record['gold'], 60)} is not a "
                 f"label of task {task}; labels: {allowed(labels)}"
             )
 
@@ -367,7 +368,9 @@ def recorded_settings(header: dict[str, Any], where: Path) -> dict[str, Any]:
         if value is None:
             return default
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
-            raise MsltError(f"predictions: {where}: {field}: {value!r:.40}; allowed: 0..{high:,}")
+            raise MsltError(
+                f"predictions: {where}: {field}: {clipped(value, 40)}; allowed: 0..{high:,}"
+            )
         return value
 
     bootstrap = header.get("bootstrap") or {}
@@ -375,7 +378,7 @@ def recorded_settings(header: dict[str, Any], where: Path) -> dict[str, Any]:
         raise MsltError(f"predictions: {where}: bootstrap: expected a mapping")
     if bootstrap.get("level", 0.95) != 0.95:
         raise MsltError(
-            f"predictions: {where}: bootstrap.level: {bootstrap['level']!r:.40}; mslt-it's "
+            f"predictions: {where}: bootstrap.level: {clipped(bootstrap['level'], 40)}; mslt-it's "
             "intervals are 95% ones (0.95)"
         )
     adapter = header.get("adapter") or {}

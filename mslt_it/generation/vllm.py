@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mslt_it.errors import MsltError, first_line
+from mslt_it.errors import MsltError, clipped, first_line
 from mslt_it.generation.base import (
     BackendOptions,
     TokenIds,
@@ -83,7 +83,7 @@ def check_engine_args(engine_args: Mapping[str, Any], adapters: Mapping[str, Pat
         needed = max(adapter_rank(path) for path in adapters.values())
         if not isinstance(rank, int) or isinstance(rank, bool) or rank < needed:
             raise MsltError(
-                f"vllm_args.max_lora_rank: {rank!r:.20} is below the adapters' largest rank "
+                f"vllm_args.max_lora_rank: {clipped(rank, 20)} is below the adapters' largest rank "
                 f"({needed}); leave it out (mslt-it sets {max_lora_rank(adapters)})"
             )
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from mslt_it.errors import MsltError, allowed
+from mslt_it.errors import MsltError, allowed, clipped
 from mslt_it.files import csv_table
 from mslt_it.selection.context import criterion_scores, make_context
 from mslt_it.selection.criteria import (
@@ -122,7 +122,7 @@ def _predictor(criterion: str, options: SelectionOptions | None) -> TransferPred
         if options is not None and options.predictor is not None:
             raise MsltError(
                 f"--predictor: read only by --criterion learned or sslt-measured, not by "
-                f"{criterion!r:.40}"
+                f"{clipped(criterion, 40)}"
             )
         return None
     if options is None or options.predictor is None:
@@ -185,8 +185,11 @@ def run_selection(
     ``k=None`` is 3, or the predictor's set size with ``criterion="learned"`` (or
     ``"sslt-measured"``, the predictor file's single-source runs, which rank sets of any size).
     """
-    if criterion not in FROM_PREDICTOR:
-        get_criterion(criterion)
+    if criterion not in FROM_PREDICTOR and criterion not in CRITERIA:
+        raise MsltError(
+            f"--criterion: unknown criterion {clipped(criterion, 40)}; allowed: "
+            f"{allowed([*CRITERIA, *FROM_PREDICTOR])}"
+        )
     predictor = _predictor(criterion, options)
     if predictor is not None:
         options = options_of(predictor, options or SelectionOptions())

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from mslt_it.errors import MsltError, allowed
+from mslt_it.errors import MsltError, allowed, clipped
 from mslt_it.identity import DATA_FILES, model_identity, tree_sha256
 from mslt_it.paths import is_data_folder
 from mslt_it.selection.context import criterion_scores, make_context
@@ -95,7 +95,7 @@ def options_of(predictor: TransferPredictor, base: SelectionOptions) -> Selectio
             flag = "--" + name.replace("_", "-")
             shown = "none" if fitted is None else repr(fitted)
             raise MsltError(
-                f"{flag}: {str(given)!r:.80} differs from the predictor's {shown:.80}; a "
+                f"{flag}: {clipped(str(given), 80)} differs from the predictor's {shown:.80}; a "
                 "predictor computes its features as when it was fitted (leave it out, or fit "
                 "again with it)"
             )
@@ -106,12 +106,14 @@ def options_of(predictor: TransferPredictor, base: SelectionOptions) -> Selectio
             folder = Path(str(chosen.get(name))).expanduser()
             if not folder.is_dir():  # a folder when fitted: gone or moved since
                 raise MsltError(
-                    f"--{name}: no such folder {str(folder)!r:.80} (the predictor was fitted "
+                    f"--{name}: no such folder {clipped(str(folder), 80)} (the predictor was "
+                    f"fitted "
                     f"with it); give --{name} where it is now"
                 )
         if now.get(name) != fitted:
             raise MsltError(
-                f"--{name}: {str(chosen.get(name))!r:.80} does not hold what the predictor was "
+                f"--{name}: {clipped(str(chosen.get(name)), 80)} does not hold what the "
+                f"predictor was "
                 "fitted with (its files changed since, or other files are there now); fit it "
                 "again"
             )
@@ -326,7 +328,8 @@ def check_task(predictor: TransferPredictor, task: str | Task) -> None:
     strangers = sorted(named - known)
     if strangers:
         raise MsltError(
-            f"--predictor: it names {strangers[0]!r:.40}, not a language of {name}; fit it again"
+            f"--predictor: it names {clipped(strangers[0], 40)}, not a language of {name}; fit "
+            f"it again"
         )
 
 

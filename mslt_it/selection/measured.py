@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mslt_it.errors import MsltError, allowed
+from mslt_it.errors import MsltError, allowed, clipped
 from mslt_it.files import PLAIN_NUMBER, csv_table, read_user_text
 from mslt_it.languages import get_language
 
@@ -77,12 +77,14 @@ def parse_score(cell: str | None, where: str) -> float:
         raise MsltError(f"{where}: score is empty")
     if PLAIN_NUMBER.fullmatch(cell) is None:
         if cell.strip().lower().lstrip("+-") in ("nan", "inf", "infinity"):
-            raise MsltError(f"{where}: score {cell!r:.40} is not finite; allowed: finite numbers")
-        raise MsltError(f"{where}: score {cell!r:.40} is not a number")
+            raise MsltError(
+                f"{where}: score {clipped(cell, 40)} is not finite; allowed: finite numbers"
+            )
+        raise MsltError(f"{where}: score {clipped(cell, 40)} is not a number")
     value = float(cell)
     if not abs(value) <= MAX_ABS_SCORE:
         raise MsltError(
-            f"{where}: score {cell.strip()!r:.40} is out of range; allowed: numbers between "
+            f"{where}: score {clipped(cell.strip(), 40)} is out of range; allowed: numbers between "
             f"{-MAX_ABS_SCORE:,.0f} and {MAX_ABS_SCORE:,.0f}"
         )
     return value
@@ -98,7 +100,7 @@ def parse_sources(cell: str, where: str) -> tuple[str, ...]:
     codes = split_sources(cell)
     if cell.strip() and len(codes) != len(re.split(r"[,+]", cell)):
         raise MsltError(
-            f"{where}: sources {cell!r:.80} has an empty name; write sets like ar+de+zh "
+            f"{where}: sources {clipped(cell, 80)} has an empty name; write sets like ar+de+zh "
             "(or leave the cell empty for a base model)"
         )
     for code in codes:

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from mslt_it.errors import MsltError, allowed
+from mslt_it.errors import MsltError, allowed, clipped
 from mslt_it.files import read_user_text
 from mslt_it.io import atomic_write_text, is_sealed, seal
 from mslt_it.outputs import check_not_an_input, check_path_names, check_writable
@@ -317,7 +317,7 @@ def _check_options(options: dict[str, Any], where: str) -> None:
         if not isinstance(value, kinds) or isinstance(value, bool) or value == "":
             wanted = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
             raise MsltError(
-                f"{where}: options.{name} is {value!r:.40}; allowed: {wanted}, not empty"
+                f"{where}: options.{name} is {clipped(value, 40)}; allowed: {wanted}, not empty"
             )
     try:
         SelectionOptions(**options)

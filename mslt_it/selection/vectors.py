@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from mslt_it.errors import MsltError, allowed
+from mslt_it.errors import MsltError, allowed, clipped
 from mslt_it.files import (
     MAX_JSON_BYTES,
     PLAIN_NUMBER,
@@ -403,7 +403,7 @@ def _vector_value(cell: str, path: Path, line: int, feature: str) -> float:
         return math.nan
     if PLAIN_NUMBER.fullmatch(cell) is None:
         raise MsltError(
-            f"--vectors: {path}:{line}: {feature}: {cell!r:.40} is not a number (use -- for "
+            f"--vectors: {path}:{line}: {feature}: {clipped(cell, 40)} is not a number (use -- for "
             "missing)"
         )
     value = float(cell)

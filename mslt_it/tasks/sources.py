@@ -22,7 +22,7 @@ from typing import Protocol
 import numpy as np
 import pyarrow as pa
 
-from mslt_it.errors import MsltError, allowed, first_line
+from mslt_it.errors import MsltError, allowed, clipped, first_line
 from mslt_it.files import check_regular_file
 from mslt_it.io import read_arrow_table
 from mslt_it.tasks.base import Row, Task
@@ -218,7 +218,7 @@ class TableSplit:
             if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
                 raise MsltError(
                     f"{self.origin}: row {index}: tokens must be a list of words (text), got "
-                    f"{tokens!r:.60}"
+                    f"{clipped(tokens, 60)}"
                 )
             if len(tokens) != len(tags):
                 raise MsltError(

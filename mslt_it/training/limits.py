@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from mslt_it.errors import MsltError
+from mslt_it.errors import MsltError, clipped
 
 
 def is_int(value: Any) -> bool:
@@ -268,7 +268,7 @@ def check_values(
             where = f"{prefix}.{kind}.{name}" if prefix else f"{kind}.{name}"
             option = OPTION_NAMES.get(f"{kind}.{name}")
             named = f"{where} ({option})" if option else where
-            raise MsltError(f"{named}: must be {allowed}, got {value!r:.60}")
+            raise MsltError(f"{named}: must be {allowed}, got {clipped(value, 60)}")
     context = settings.get("dataloader_multiprocessing_context")
     if kind == "sft" and context is not None and not settings.get("dataloader_num_workers"):
         where = f"{prefix}.sft" if prefix else "sft"  # torch refuses it once the model loaded
