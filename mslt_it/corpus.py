@@ -355,8 +355,8 @@ def _first_problem(path: Path, field: str) -> str | None:
     kinds: dict[str, tuple[str, int]] = {}
     with _open_regular(path, field) as handle:
         for number, line in _lines(handle):
-            try:
-                row = json.loads(line)
+            try:  # decoded here: json.loads reads a UTF-16 line as UTF-16 and names no byte
+                row = json.loads(line.decode("utf-8"))
             except UnicodeDecodeError as error:
                 return f"line {number} is not UTF-8 text (byte {line[error.start]:#04x})"
             except json.JSONDecodeError as error:

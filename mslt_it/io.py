@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from mslt_it.errors import MsltError, first_line
+from mslt_it.errors import MsltError, clipped, first_line
 from mslt_it.jsonlines import check_json_lines
 
 OWNER_FILE = ".mslt-it-output.json"
@@ -411,6 +411,12 @@ def read_parquet_bounded(path: Path, field: str) -> Any:
 
     parquet = pq.ParquetFile(path)
     metadata, schema = parquet.metadata, parquet.schema_arrow
+    twice = [name for name in schema.names if schema.names.count(name) > 1]
+    if twice:  # pyarrow's own words: "Multiple matches for FieldRef.Name(claim) in claim: …"
+        raise MsltError(
+            f"{field}: {path}: column {clipped(twice[0], 60)} appears "
+            f"{schema.names.count(twice[0])} times; name each column once"
+        )
     values = sum(
         metadata.row_group(g).column(c).num_values
         for g in range(metadata.num_row_groups)

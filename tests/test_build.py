@@ -196,6 +196,48 @@ def test_a_local_file_missing_a_column_fails_cleanly(cli, tmp_path: Path) -> Non
     assert not out.exists()
 
 
+def utf16_file(folder: Path) -> None:
+    text = '{"premise": "a", "hypothesis": "b", "label": 0}\n'
+    (folder / "train.jsonl").write_bytes(text.encode("utf-16"))
+
+
+def huge_label_file(folder: Path) -> None:
+    (folder / "train.jsonl").write_text(
+        f'{{"premise": "a", "hypothesis": "b", "label": {"9" * 501}}}\n'
+    )
+
+
+def parquet_with_a_column_twice(folder: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    names = ["premise", "premise", "hypothesis", "label"]
+    table = pa.table(
+        [pa.array(["a"]), pa.array(["c"]), pa.array(["b"]), pa.array([0])], names=names
+    )
+    pq.write_table(table, folder / "train.parquet")
+
+
+@pytest.mark.parametrize(
+    ("write", "said"),
+    [
+        (utf16_file, "line 1 is not UTF-8 text (byte 0xff)"),  # it named a newline's byte
+        (huge_label_file, "label too large a number (read as infinite)"),  # it said "label inf"
+        (parquet_with_a_column_twice, "column 'premise' appears 2 times"),  # pyarrow's words
+    ],
+)
+def test_a_local_file_is_named_for_what_is_wrong_in_it(cli, tmp_path: Path, write, said) -> None:
+    folder = tmp_path / "data" / "xnli" / "en"
+    folder.mkdir(parents=True)
+    write(folder)
+    out = tmp_path / "ds"
+    result = cli(
+        *BASE[:3], "--data", tmp_path / "data", "--sources", "en", "--budget", "1", "--out", out
+    )
+    assert_one_line_error(result, said)
+    assert not out.exists()
+
+
 def test_an_existing_output_folder_is_kept_unless_overwritten(cli, tmp_path: Path) -> None:
     out = tmp_path / "ds"
     args = [*BASE, "--sources", "en", "--budget", "10", "--out", out]

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from math import inf
 from pathlib import Path
 from typing import Protocol
 
@@ -171,8 +172,11 @@ class TableSplit:
         label as a float, so the row to name is the first that is not a whole number."""
         for index, label in enumerate(labels):
             if isinstance(label, float) and not label.is_integer():
+                shown = (
+                    "too large a number (read as infinite)" if abs(label) == inf else repr(label)
+                )
                 raise MsltError(
-                    f"{self.origin}: row {index}: label {label!r} is not one of the task's "
+                    f"{self.origin}: row {index}: label {shown} is not one of the task's "
                     "labels (whole numbers)"
                 )
         raise MsltError(
