@@ -23,6 +23,7 @@ from mslt_it.config import (
     RecipeConfig,
     SelectSpec,
     SweepK,
+    check_temperature_is_read,
     load_yaml,
     validate_section,
 )
@@ -296,9 +297,12 @@ def inherit_prompts_dir(eval_config: EvalConfig, data: DataConfig) -> EvalConfig
 
 
 def _validate(path: Path, raw: dict[str, Any]) -> RecipeConfig:
+    data = raw.get("data")
     try:
+        if isinstance(data, dict):
+            check_temperature_is_read(data, "data.temperature")
         return validate_section(RecipeConfig, raw)
-    except MsltError as error:
+    except (MsltError, ValueError) as error:
         raise MsltError(f"{path}: {error}") from None
 
 

@@ -176,6 +176,10 @@ def test_recipe_data_section_with_options_overriding(cli, tmp_path: Path) -> Non
             ["--task", "xnli", "--sources", "en", "--budget", "9", "--budget-mode", "all"],
             ["budget_mode", "'all'"],
         ),
+        (  # it was ignored without a word
+            ["--task", "xnli", "--sources", "en", "--budget", "9", "--temperature", "2"],
+            ["--temperature: 2.0 is read only with budget_mode temperature", "is 'total'"],
+        ),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_leaves_nothing(cli, tmp_path, args, fragments) -> None:

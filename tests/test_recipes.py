@@ -106,6 +106,7 @@ EXPECTED = {
     "grid-too-large.yaml": "sources.all-combinations: C(37, 18) = ",
     "select-k-not-int.yaml": "sources.0.select.k: ",
     "sweep-k-not-int.yaml": "sources.sweep-k.k.1: ",
+    "temperature-without-its-mode.yaml": "data.temperature: 2 is read only with budget_mode temp",
 }
 
 

@@ -111,7 +111,7 @@ def build(
     `data.mixture` mixes tasks, e.g. a corpus and XNLI instructions, each with its share).
     """
     use_tasks_dirs(tasks_dir)
-    from mslt_it.config import DataConfig, validate_section
+    from mslt_it.config import DataConfig, check_temperature_is_read, validate_section
     from mslt_it.data import build_dataset
     from mslt_it.recipes import check_mixture, recipe_section
 
@@ -146,6 +146,12 @@ def build(
             f"{recipe}: sources: the recipe names a grid of source sets (or none); "
             "`build --recipe` builds one set: pass --sources (or `mslt-it run` for the grid)"
         )
+    try:
+        field = "--temperature" if temperature is not None else "data.temperature"
+        check_temperature_is_read(settings, field)
+    except ValueError as error:
+        from_recipe = recipe is not None and temperature is None
+        raise MsltError(f"{recipe}: {error}" if from_recipe else str(error)) from None
     config = validate_section(DataConfig, settings, prefix)
     if config.mixture:  # only a recipe has one: its errors name the recipe and the part
         try:
