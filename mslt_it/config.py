@@ -47,20 +47,20 @@ class MixturePart(BaseModel):
     )
 
 
-def check_temperature_is_read(settings: dict[str, Any], field: str) -> None:
-    """``temperature`` shapes the split only with ``budget_mode: temperature``: given with
-    another mode, the build ignored it without a word. Checked on what the user wrote (a full
-    config written back, as a manifest keeps it, holds the default beside any mode)."""
-    mode = settings.get("budget_mode") or "total"
-    if settings.get("temperature") is not None and mode != "temperature":
-        raise ValueError(
-            f"{field}: {settings['temperature']!r} is read only with budget_mode temperature, "
-            f"and budget_mode is {mode!r}; leave it out or set budget_mode: temperature"
-        )
-
-
 class DataConfig(BaseModel):
     """How to build an instruction dataset (``mslt-it build``; the ``data`` section of a recipe)."""
+
+    @staticmethod
+    def check_temperature_is_read(settings: dict[str, Any], field: str) -> None:
+        """``temperature`` shapes the split only with ``budget_mode: temperature``: given with
+        another mode, the build ignored it without a word. Checked on what the user wrote (a full
+        config written back, as a manifest keeps it, holds the default beside any mode)."""
+        mode = settings.get("budget_mode") or "total"
+        if settings.get("temperature") is not None and mode != "temperature":
+            raise ValueError(
+                f"{field}: {settings['temperature']!r} is read only with budget_mode temperature, "
+                f"and budget_mode is {mode!r}; leave it out or set budget_mode: temperature"
+            )
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 

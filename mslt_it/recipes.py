@@ -23,7 +23,6 @@ from mslt_it.config import (
     RecipeConfig,
     SelectSpec,
     SweepK,
-    check_temperature_is_read,
     load_yaml,
     validate_section,
 )
@@ -300,7 +299,7 @@ def _validate(path: Path, raw: dict[str, Any]) -> RecipeConfig:
     data = raw.get("data")
     try:
         if isinstance(data, dict):
-            check_temperature_is_read(data, "data.temperature")
+            DataConfig.check_temperature_is_read(data, "data.temperature")
         return validate_section(RecipeConfig, raw)
     except (MsltError, ValueError) as error:
         raise MsltError(f"{path}: {error}") from None

@@ -111,7 +111,7 @@ def build(
     `data.mixture` mixes tasks, e.g. a corpus and XNLI instructions, each with its share).
     """
     use_tasks_dirs(tasks_dir)
-    from mslt_it.config import DataConfig, check_temperature_is_read, validate_section
+    from mslt_it.config import DataConfig, validate_section
     from mslt_it.data import build_dataset
     from mslt_it.recipes import check_mixture, recipe_section
 
@@ -148,7 +148,7 @@ def build(
         )
     try:
         field = "--temperature" if temperature is not None else "data.temperature"
-        check_temperature_is_read(settings, field)
+        DataConfig.check_temperature_is_read(settings, field)
     except ValueError as error:
         from_recipe = recipe is not None and temperature is None
         raise MsltError(f"{recipe}: {error}" if from_recipe else str(error)) from None
