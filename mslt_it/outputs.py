@@ -410,8 +410,36 @@ def adopt_output(folder: str | Path, kind: str) -> list[str]:
                 f"mslt-it never holds ({len(strangers)} such file(s)); move them away first, "
                 "nothing was marked"
             )
+        check_seals(folder, kind, files)
         mark_owner(folder, kind)
     return files
+
+
+def check_seals(folder: Path, kind: str, files: list[str]) -> None:
+    """The files that prove themselves must: a ``rescored.json`` its seal, an analysis its
+    sealed ``analysis.json`` and every picture that lists. ``adopt`` claimed a rescored.json
+    written by hand, and a later ``eval --overwrite`` deleted it as mslt-it's own."""
+    field = "folder"
+    for name in files:
+        sealed = {"rescored.json": RESCORED_KIND, "analysis.json": ANALYSIS_KIND}.get(
+            Path(name).name
+        )
+        if sealed is not None and read_sealed_json(folder / name, sealed) is None:
+            raise MsltError(
+                f"{field}: {_describe(folder)} holds {name!r}, whose seal does not match (written "
+                "by hand, or edited since mslt-it wrote it); move it away first, nothing was marked"
+            )
+    if kind != "analysis":
+        return
+    listed = (read_json(folder / "analysis.json") or {}).get("files")
+    listed = listed if isinstance(listed, dict) else {}
+    for name in files:
+        if name != "analysis.json" and listed.get(name) != file_fingerprint(folder / name):
+            raise MsltError(
+                f"{field}: {_describe(folder)} holds {name!r}, which its analysis.json does not "
+                "list as written (edited since, or not the analysis's); move it away first, "
+                "nothing was marked"
+            )
 
 
 FINISHED_RECORDS: dict[str, tuple[str, str]] = {
@@ -669,6 +697,7 @@ def output_lock(out: Path, field: str = "--out", wait: bool = False) -> Iterator
     if path in _HELD:
         yield
         return
+    made = missing_folders(path.parent)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = _acquire(path, out, field, wait)
     _HELD.add(path)
@@ -681,6 +710,20 @@ def output_lock(out: Path, field: str = "--out", wait: bool = False) -> Iterator
         with contextlib.suppress(OSError):
             os.unlink(path)
         os.close(handle)
+        # the folders made for the lock go if nothing was written in them (a command that
+        # stopped at its input left `score a/b/predictions.jsonl`'s a/b/ behind)
+        for folder in made:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+
+
+def missing_folders(folder: Path) -> list[Path]:
+    """The folders ``mkdir(parents=True)`` would make for ``folder``, deepest first."""
+    missing = []
+    while not folder.exists() and not folder.is_symlink() and folder.parent != folder:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
 
 
 def _acquire(path: Path, out: Path, field: str, wait: bool) -> int:
@@ -842,9 +885,30 @@ def claim_output(
     """Check ``out`` (:func:`check_destination`), lock it, and check its owner under the lock
     (:func:`check_owner`), so no other process can change what the check saw."""
     out = check_destination(out, field=field, inputs=inputs, inside_ok=inside_ok)
+    check_host(out, kind, field)
     with output_lock(out, field):
         check_owner(out, kind=kind, overwrite=overwrite, field=field, existing_ok=existing_ok)
         yield out
+
+
+HOST_LEVELS = 6
+"""How many folders up an output looks for another output of mslt-it's it would lie in."""
+
+
+def check_host(out: Path, kind: str, field: str) -> None:
+    """An output goes inside another of mslt-it's only where that one holds its kind
+    (:data:`NESTED_KINDS`: a recipe's steps in an experiment, a report or comparison in an
+    evaluation). A model written into a dataset (``tiny-model DATA/m``, ``merge --out
+    DATA/m``) was a stranger there, and the dataset's ``--overwrite`` then refused it as a
+    folder mslt-it did not write."""
+    holder = marked_output(out, levels=HOST_LEVELS)
+    host = owner_kind(holder) if holder is not None else None
+    if host is None or kind in NESTED_KINDS.get(host, ()):
+        return
+    raise MsltError(
+        f"{field}: {_describe(out)} lies inside {str(holder)!r}, mslt-it's {host}, which never "
+        f"holds {_a(kind)}; choose a folder outside it"
+    )
 
 
 def check_output_file(
@@ -899,6 +963,10 @@ def read_sealed_json(path: Path, kind: str) -> dict[str, Any] | None:
 
 
 ANALYSIS_KIND = "mslt-it analysis"
+"""The ``kind`` of an analysis.json, which its seal proves mslt-it's."""
+
+RESCORED_KIND = "mslt-it rescored results"
+"""The ``kind`` of a rescored.json (:func:`mslt_it.evaluation.scoring.rescore_file`)."""
 """The ``kind`` in analysis.json (``mslt-it analyze``): with its seal, what proves a file of
 that name is an analysis mslt-it wrote, to replace it or to show it in a report."""
 
@@ -927,14 +995,21 @@ def changed_since_written(path: Path, kind: str) -> bool:
     return name in listed and not fingerprint_matches(Path(path), listed[name], by_size=True)
 
 
-def record_file(path: Path) -> None:
+def record_file(path: Path, removed: Iterable[Path] = ()) -> None:
     """Add a file mslt-it just wrote into one of its outputs (``score``'s rescored.json in an
-    evaluation, or in one of its runs' subfolders) to that output's marker, so replacing it
-    later takes the file along instead of calling it the user's. Elsewhere nothing is done."""
+    evaluation, or in one of its runs' subfolders; ``analyze``'s files beside an evaluation or
+    in an adopted analysis) to that output's marker, and take off the ``removed`` ones, so
+    replacing it later takes the file along instead of calling it the user's. Elsewhere
+    nothing is done."""
     folder = marked_output(path)
     marker = _marker(folder) if folder is not None else None
     if folder is None or marker is None or not isinstance(marker.get("files"), dict):
         return
-    name = Path(path).absolute().relative_to(folder).as_posix()
-    files = {**marker["files"], name: file_fingerprint(Path(path))}
+
+    def name(of: Path) -> str:
+        return Path(of).absolute().relative_to(folder).as_posix()
+
+    gone = {name(p) for p in removed}
+    files = {k: v for k, v in marker["files"].items() if k not in gone}
+    files[name(path)] = file_fingerprint(Path(path))
     atomic_write_json(folder / OWNER_FILE, {**marker, "files": files})

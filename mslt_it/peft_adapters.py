@@ -166,6 +166,15 @@ def check_weights_loaded(peft_model: Any, name: str, folder: Path, field: str) -
             f"its {ADAPTER_CONFIG} names (first: {missing[0]!r}); the file is damaged or belongs "
             "to another adapter"
         )
+    # LoRA weights the config gives no module: its target_modules narrowed since, or a file of
+    # another adapter. PEFT drops them without a word, and the adapter evaluated is another.
+    unused = sorted(key for key in set(stored) - set(state) if ".lora_" in key)
+    if unused:
+        raise MsltError(
+            f"{field}: the weights in {str(folder)!r} hold {len(unused)} LoRA weight(s) its "
+            f"{ADAPTER_CONFIG} gives no module (first: {unused[0]!r}); the config was edited "
+            "since training, or the file belongs to another adapter"
+        )
     for key in sorted(state):
         check_floating(key, stored[key], folder, field)
         check_finite(key, state[key], folder, field)

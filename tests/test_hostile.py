@@ -275,8 +275,15 @@ def rewrite_weights(folder: Path, change) -> None:
         (lambda d: dict(list(d.items())[:1]), "lack"),
         (lambda d: {k: v.to(torch_int32()) for k, v in d.items()}, "floating-point"),
         (lambda d: {k: v * float("nan") for k, v in d.items()}, "NaN"),
+        (  # a LoRA weight no module of the config takes: PEFT dropped it without a word
+            lambda d: {
+                **d,
+                next(iter(d)).replace(".lora_A.", ".x.lora_A."): next(iter(d.values())).clone(),
+            },
+            "gives no module",
+        ),
     ],
-    ids=["renamed", "one-tensor", "integers", "nan"],
+    ids=["renamed", "one-tensor", "integers", "nan", "extra"],
 )
 def test_adapter_weights_that_do_not_load_are_a_one_line_error(
     cli, adapter, tiny_model_dir: Path, tmp_path: Path, change, fragment: str
@@ -884,6 +891,14 @@ def test_score_never_writes_over_its_input_or_a_users_file(cli, tmp_path: Path) 
     assert predictions.read_text() == line and mine.read_text() == '{"mine": true}'
     assert cli("score", predictions).code == 0  # rescored.json beside it, and again:
     assert cli("score", predictions).code == 0
+
+    # A score that stops at its input leaves no folder behind (its lock made them first).
+    missing = tmp_path / "gone" / "a" / "predictions.jsonl"
+    assert_one_line_error(cli("score", missing), "no such file")
+    (tmp_path / "bad.jsonl").write_text("not json\n")
+    deep = tmp_path / "deep" / "er" / "r.json"
+    assert_one_line_error(cli("score", tmp_path / "bad.jsonl", "--out", deep), "bad.jsonl")
+    assert not (tmp_path / "gone").exists() and not (tmp_path / "deep").exists()
 
 
 def test_score_refuses_an_edited_rescored_file_and_bad_recorded_settings(cli, tmp_path) -> None:

@@ -249,3 +249,57 @@ def test_weights_that_do_not_fit_the_config_are_one_line(cli, tiny_model_dir, tm
                  "--mode", "rank", "--out", tmp_path / "e")  # fmt: skip
     assert_one_line_error(result, "lacks weights the model's config has", "MISSING")
     assert not (tmp_path / "e").exists()
+
+
+def test_adopt_takes_no_file_whose_own_seal_or_record_disowns_it(cli, tiny_model_dir, tmp_path):
+    """A rescored.json written by hand was adopted, and a later `eval --overwrite` deleted it as
+    mslt-it's; an analysis's picture edited since was adopted; and an adopted analysis could no
+    longer be replaced (`analyze --overwrite` called it another output)."""
+    evaluation = tmp_path / "ev"
+    evaluation.mkdir()
+    (evaluation / "results.json").write_text('{"tasks": {}}')
+    (evaluation / "rescored.json").write_text('{"x": 1}')
+    result = cli("adopt", evaluation, "--kind", "evaluation")
+    assert_one_line_error(result, "'rescored.json', whose seal does not match")
+    assert not (evaluation / ".mslt-it-output.json").exists()
+
+    args = ["analyze", "--model", tiny_model_dir, "--langs", "en,de", "--n", "4"]
+    analysis = tmp_path / "an"
+    assert cli(*args, "--projection", "pca", "--out", analysis).code == 0
+    picture = next(analysis.glob("*.png"))
+    copy = tmp_path / "copy"
+    shutil.copytree(analysis, copy)
+    with (copy / picture.name).open("ab") as handle:
+        handle.write(b"edited")
+    assert_one_line_error(cli("adopt", copy, "--kind", "analysis"), picture.name, "does not list")
+    assert not (copy / ".mslt-it-output.json").exists()
+    assert cli("adopt", analysis, "--kind", "analysis").code == 0
+    result = cli(*args, "--projection", "pca", "--out", analysis, "--overwrite")
+    assert result.code == 0, result.err
+    from mslt_it.outputs import foreign_files
+
+    assert foreign_files(analysis) == []  # its marker follows what analyze wrote
+
+    # An analysis beside an evaluation (in its folder, where a report finds it) is mslt-it's
+    # too: the evaluation's --overwrite takes it along instead of calling it the user's.
+    evaluation = tmp_path / "ev2"
+    ev = ["eval", "--model", tiny_model_dir, "--task", "xnli", "--langs", "en", "--limit", "2"]
+    assert cli(*ev, "--mode", "rank", "--out", evaluation).code == 0
+    assert cli(*args, "--projection", "pca", "--out", evaluation).code == 0
+    result = cli(*ev, "--mode", "rank", "--out", evaluation, "--overwrite")
+    assert result.code == 0, result.err
+    assert not (evaluation / "analysis.json").exists()
+
+
+def test_an_output_never_goes_inside_another_that_does_not_hold_its_kind(cli, tmp_path) -> None:
+    """A model written into a dataset (tiny-model, merge) made the dataset's --overwrite stop at
+    it as a folder mslt-it did not write; an experiment or an evaluation holds its own kinds."""
+    data = tmp_path / "data"
+    assert (
+        cli("build", "--task", "xnli", "--sources", "en", "--budget", "2", "--out", data).code == 0
+    )
+    result = cli("tiny-model", data / "m")
+    assert_one_line_error(result, "lies inside", "mslt-it's dataset, which never holds a model")
+    assert not (data / "m").exists()
+    build = ["build", "--task", "xnli", "--sources", "en", "--budget", "2", "--overwrite"]
+    assert cli(*build, "--out", data).code == 0  # nothing of another output in its way

@@ -53,6 +53,7 @@ from mslt_it.outputs import (
     move_into,
     output_lock,
     owner_kind,
+    record_file,
     sealed_json_of_kind,
 )
 from mslt_it.paths import is_data_folder
@@ -211,7 +212,7 @@ def check_analysis_host(out: Path) -> None:
     into a dataset it was a stranger that stopped the dataset's ``--overwrite``."""
     holder = marked_output(out / RESULT_FILE, levels=4)
     kind = owner_kind(holder) if holder is not None else None
-    if holder is None or kind in ("evaluation", ANALYSIS_KIND):
+    if holder is None or kind in ("evaluation", "analysis"):  # an analysis adopted: its own
         return
     if kind == "experiment" and holder != out.absolute():
         return  # a folder of its own inside the experiment's (runs/demo/analysis)
@@ -414,6 +415,10 @@ def _run_analysis(
         move_into(out, staging, data["files"])  # recorded first: never a picture unlisted
         for name in stale:
             (out / name).unlink(missing_ok=True)
+        # In a marked output (an evaluation it lies beside, an adopted analysis), its marker
+        # learns of them: its --overwrite called them files mslt-it did not write.
+        for name in [RESULT_FILE, *data["files"]]:
+            record_file(out / name, removed=[out / n for n in stale])
     finally:  # moved in; or a failure, which leaves the earlier files as they were
         shutil.rmtree(staging, ignore_errors=True)
     return AnalysisResult(out, data)

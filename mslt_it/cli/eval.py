@@ -20,9 +20,9 @@ from mslt_it.cli.common import (
     use_tasks_dirs,
 )
 from mslt_it.errors import MsltError
+from mslt_it.outputs import RESCORED_KIND
 
 STDOUT = stdout_console()
-RESCORED_KIND = "mslt-it rescored results"  # mslt_it.evaluation.scoring.rescore_file writes it
 
 
 def register(app: typer.Typer) -> None:

@@ -32,6 +32,7 @@ from mslt_it.evaluation.parsing import align_entities, parse_entities, parse_lab
 from mslt_it.evaluation.store import RESULTS, read_jsonl
 from mslt_it.files import MAX_JSON_BYTES, read_user_bytes
 from mslt_it.langid import CATEGORIES, NO_LETTERS, AnswerIdentifier, package_version
+from mslt_it.outputs import RESCORED_KIND
 from mslt_it.prompts import PromptTemplate, get_template
 from mslt_it.tasks import get_task
 from mslt_it.tasks.base import join_tokens
@@ -463,7 +464,7 @@ def rescore_file(
         k: header[k] for k in ("run", "model", "adapter", "backend", "mode", "data") if k in header
     }
     return {
-        "kind": "mslt-it rescored results",
+        "kind": RESCORED_KIND,
         "predictions": str(path),
         **kept,
         "bootstrap": {"samples": samples, "seed": seed, "level": 0.95},
