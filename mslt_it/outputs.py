@@ -416,25 +416,35 @@ def adopt_output(folder: str | Path, kind: str) -> list[str]:
 
 
 def check_seals(folder: Path, kind: str, files: list[str]) -> None:
-    """The files that prove themselves must: a ``rescored.json`` its seal, an analysis its
-    sealed ``analysis.json`` and every picture that lists. ``adopt`` claimed a rescored.json
-    written by hand, and a later ``eval --overwrite`` deleted it as mslt-it's own."""
+    """The files that say what they are must say it truly: a ``rescored.json`` or
+    ``analysis.json`` names its kind, and its seal, where it has one (versions before the seal
+    wrote none), matches; a sealed analysis.json's pictures are the ones it lists. ``adopt``
+    claimed a rescored.json written by hand, and a later ``eval --overwrite`` deleted it as
+    mslt-it's own."""
     field = "folder"
+    kinds = {"rescored.json": RESCORED_KIND, "analysis.json": ANALYSIS_KIND}
     for name in files:
-        sealed = {"rescored.json": RESCORED_KIND, "analysis.json": ANALYSIS_KIND}.get(
-            Path(name).name
-        )
-        if sealed is not None and read_sealed_json(folder / name, sealed) is None:
+        expected = kinds.get(Path(name).name)
+        if expected is None:
+            continue
+        data = read_json(folder / name)
+        if (
+            not isinstance(data, dict)
+            or data.get("kind") != expected
+            or ("sha256" in data and not is_sealed(data))
+        ):
             raise MsltError(
-                f"{field}: {_describe(folder)} holds {name!r}, whose seal does not match (written "
-                "by hand, or edited since mslt-it wrote it); move it away first, nothing was marked"
+                f"{field}: {_describe(folder)} holds {name!r}, which is not "
+                f"{expected.removeprefix('mslt-it ')} mslt-it wrote (written by hand, or edited "
+                "since); move it away first, nothing was marked"
             )
-    if kind != "analysis":
-        return
-    listed = (read_json(folder / "analysis.json") or {}).get("files")
-    listed = listed if isinstance(listed, dict) else {}
+    analysis = read_json(folder / "analysis.json") if kind == "analysis" else None
+    if not is_sealed(analysis) or not isinstance(analysis.get("files"), dict):
+        return  # an analysis of a version before the seal lists no pictures
     for name in files:
-        if name != "analysis.json" and listed.get(name) != file_fingerprint(folder / name):
+        if name != "analysis.json" and analysis["files"].get(name) != file_fingerprint(
+            folder / name
+        ):
             raise MsltError(
                 f"{field}: {_describe(folder)} holds {name!r}, which its analysis.json does not "
                 "list as written (edited since, or not the analysis's); move it away first, "

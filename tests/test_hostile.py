@@ -1241,6 +1241,17 @@ def test_sigterm_removes_the_lock_and_the_temporary_folder(tmp_path: Path) -> No
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
+def test_a_command_run_in_process_gives_sigterm_back(cli) -> None:
+    """main() called in a notebook or a test process kept its SIGTERM handler, so every later
+    SIGTERM raised SystemExit in whatever code ran and ``kill`` no longer stopped the process."""
+    import signal
+
+    before = signal.getsignal(signal.SIGTERM)
+    assert cli("prompts", "list").code == 0
+    assert cli("select", "--task", "nope").code == 2
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
 @pytest.mark.slow
 def test_an_adapter_records_the_hub_revision_of_its_base(
     dataset: Path, tiny_model_dir: Path, tmp_path: Path

@@ -260,7 +260,7 @@ def test_adopt_takes_no_file_whose_own_seal_or_record_disowns_it(cli, tiny_model
     (evaluation / "results.json").write_text('{"tasks": {}}')
     (evaluation / "rescored.json").write_text('{"x": 1}')
     result = cli("adopt", evaluation, "--kind", "evaluation")
-    assert_one_line_error(result, "'rescored.json', whose seal does not match")
+    assert_one_line_error(result, "'rescored.json', which is not rescored results mslt-it wrote")
     assert not (evaluation / ".mslt-it-output.json").exists()
 
     args = ["analyze", "--model", tiny_model_dir, "--langs", "en,de", "--n", "4"]

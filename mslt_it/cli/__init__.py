@@ -15,6 +15,7 @@ Every way out of :func:`main` is one of four, whatever typer or click version is
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import importlib
 import logging
@@ -25,6 +26,7 @@ import signal
 import sys
 import threading
 import warnings
+from collections.abc import Iterator
 from types import ModuleType
 from typing import NoReturn
 
@@ -138,11 +140,21 @@ def show_help(error: Exception) -> None:
             typer.echo(text)
 
 
-def stop_cleanly_on_sigterm() -> None:
-    """``kill`` (SIGTERM, what Slurm and timeouts send) unwinds like Ctrl-C: temporary folders
-    and output locks are removed on the way out instead of left behind (exit status 143)."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+@contextlib.contextmanager
+def stopping_cleanly_on_sigterm() -> Iterator[None]:
+    """``kill`` (SIGTERM, what Slurm and timeouts send) unwinds like Ctrl-C while a command runs:
+    temporary folders and output locks are removed on the way out instead of left behind (exit
+    status 143). The handler before is put back after: ``main`` called in a notebook or a test
+    process left every later SIGTERM raising SystemExit in whatever code ran, so the process
+    could no longer be stopped with ``kill``."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -151,7 +163,8 @@ def main(argv: list[str] | None = None) -> None:
         print_error("error:", "standard output is closed; give it a file, e.g. > out.txt")
         sys.exit(2)
     try:
-        run_command(argv)
+        with stopping_cleanly_on_sigterm():
+            run_command(argv)
     except SystemExit as done:
         sys.exit(flushed(done.code))
 
@@ -197,7 +210,6 @@ def run_command(argv: list[str] | None = None) -> None:
     # a name in a script the plot's font lacks (a folder's, a language's) is drawn as a box;
     # matplotlib's warning per glyph would print that name raw, once per figure and character
     warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font")
-    stop_cleanly_on_sigterm()
     exceptions = click_exceptions()
     try:
         try:

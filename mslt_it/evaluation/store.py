@@ -116,7 +116,8 @@ class RunStore:
         same = {
             (task, lang)
             for task, lang in cells(recorded)
-            if cell_identity(recorded, task, lang) == cell_identity(self.settings, task, lang)
+            if (identity := cell_identity(recorded, task, lang)) is not None
+            and identity == cell_identity(self.settings, task, lang)
         }
         kept = set()
         for path in self.chunks.iterdir():
