@@ -824,3 +824,36 @@ def test_vllm_refuses_adapter_weights_that_are_not_finite_before_its_engine_star
     options = BackendOptions(model="m", adapters={"x": tmp_path})
     with pytest.raises(MsltError, match=r"'a\.lora_B\.weight'.*NaN or infinite"):
         vllm_module.VLLMBackend(options)
+
+
+def test_update_predicts_only_what_changed_and_ends_as_from_scratch(cli, adapters, tmp_path):
+    """`eval --out X` after a language was added asked for --overwrite, which predicted every
+    adapter on every language again; --update predicts the new language alone."""
+    args = ["eval", "--adapter", adapters["a1"], "--adapter", adapters["a2"], "--task", "xnli"]
+    args += ["--mode", "rank", "--include-base", *FAST]
+    out = tmp_path / "ev"
+    assert cli(*args, "--langs", "en,de", "--out", out).code == 0
+    refused = cli(*args, "--langs", "en,de,sw", "--out", out)
+    assert_one_line_error(refused, "other settings", "--overwrite")
+    assert_one_line_error(cli(*args, "--update", "--overwrite", "--out", out), "not both")
+    (out / "a1" / "notes.txt").write_text("mine")
+    assert_one_line_error(cli(*args, "--langs", "en,de,sw", "--update", "--out", out), "notes.txt")
+    (out / "a1" / "notes.txt").unlink()
+
+    updated = cli(*args, "--langs", "en,de,sw", "--update", "--out", out)
+    assert updated.code == 0, updated.err
+    done = {run: json.loads((out / run / "timings.json").read_text()) for run in ("a1", "a2")}
+    assert {run: t["examples_predicted"] for run, t in done.items()} == {"a1": 6, "a2": 6}
+    assert json.loads((out / "base" / "timings.json").read_text())["examples_predicted"] == 6
+    fresh = tmp_path / "fresh"
+    assert cli(*args, "--langs", "en,de,sw", "--out", fresh).code == 0
+    for run in ("a1", "a2", "base"):
+        assert read_predictions(out / run) == read_predictions(fresh / run)
+
+    # An adapter no longer asked for: its folder goes; the others predict nothing again.
+    solo = ["eval", "--adapter", adapters["a1"], "--task", "xnli", "--mode", "rank"]
+    solo += ["--include-base", *FAST]
+    assert cli(*solo, "--langs", "en,de,sw", "--update", "--out", out).code == 0
+    assert not (out / "a2").exists()
+    assert read_predictions(out / "a1") == read_predictions(fresh / "a1")
+    assert json.loads((out / "a1" / "timings.json").read_text())["examples_predicted"] == 0

@@ -134,11 +134,21 @@ def eval_command(
     overwrite: Annotated[
         bool, typer.Option(help="Start over in an --out that holds another evaluation.")
     ] = False,
+    update: Annotated[
+        bool,
+        typer.Option(
+            help="Make the evaluation in --out again for these options, predicting only what "
+            "changed (a language added, one language's rows, one adapter retrained); runs no "
+            "longer asked for are dropped."
+        ),
+    ] = False,
     tasks_dir: TasksDir = None,
 ) -> None:
     """Evaluate a model and its LoRA adapters zero-shot across languages.
 
     A killed run, started again with the same options, resumes from its last saved chunk.
+    With --update, an earlier evaluation in --out is made again for new options, keeping every
+    prediction whose inputs did not change.
 
     Example: mslt-it eval --adapter runs/xnli-en-de-zh/adapter --suite xnli-targets --out runs/ev
     """
@@ -197,9 +207,11 @@ def eval_command(
             raise MsltError("eval.compare_models: also give eval.model (or --model)")
         models = [config.model, *(resolve_model_name(m) for m in config.compare_models)]
     if models is not None:
+        if update:
+            raise MsltError("--update: a comparison of several models is made whole; leave it out")
         compare(config.model_copy(update={"compare_models": []}), models, out, overwrite)
         return
-    outcome = evaluate(config, out, overwrite=overwrite)
+    outcome = evaluate(config, out, overwrite=overwrite, update=update)
     for name, results in outcome.results.items():
         print_results(results, title=name)
     STDOUT.print(f"results → {outcome.out}", highlight=False, soft_wrap=True)

@@ -55,6 +55,7 @@ from mslt_it.modeling import check_device
 from mslt_it.outputs import (
     OWNER_FILE,
     STAGING,
+    check_nothing_foreign,
     claim_output,
     first_changed,
     fresh_staging,
@@ -64,6 +65,7 @@ from mslt_it.outputs import (
     mark_finished,
     mark_owner,
     move_in_listed,
+    owner_kind,
     remove_own_output,
 )
 from mslt_it.progress import progress_bar
@@ -90,6 +92,7 @@ def evaluate(
     overwrite: bool = False,
     backend: Any = None,
     restart_changed: bool = False,
+    update: bool = False,
 ) -> EvalOutcome:
     """Evaluate the model (and adapters) in ``config`` and write the results under ``out``.
 
@@ -100,8 +103,12 @@ def evaluate(
     ``overwrite`` replaces the whole earlier evaluation in ``out`` (refused if the folder holds a
     file mslt-it did not write); ``restart_changed`` (the recipe runner) makes a run whose inputs
     changed again instead of refusing it, predicting only the tasks and languages whose inputs
-    changed, and drops the runs no longer asked for.
+    changed, and drops the runs no longer asked for. ``update`` (``eval --update``) does that to
+    the finished evaluation in ``out`` too, reopened first (:func:`reopen_evaluation`): a kill
+    halfway leaves no results of the settings before beside those of the new ones.
     """
+    if update and overwrite:
+        raise MsltError("--update: give --update (keep what is unchanged) or --overwrite, not both")
     out = Path(out)
     plan = plan_evaluation(config, out)
     if config.device and config.backend == "hf":
@@ -113,6 +120,10 @@ def evaluate(
         if overwrite and out.is_dir() and holds_anything(out):
             remove_own_output(out, "--out")  # the whole earlier evaluation goes
         check_unedited(out)
+        if update and out.is_dir() and owner_kind(out) == "evaluation":
+            check_nothing_foreign(out, "--out")  # the user's files stay, and stop it first
+            reopen_evaluation(out)
+            restart_changed = True
         if restart_changed:  # the recipe runner's evaluation, reopened to be made again
             drop_other_runs(plan, out)
         else:
@@ -155,8 +166,8 @@ def check_same_runs(plan: EvalPlan, out: Path) -> None:
     if earlier and earlier != wanted:
         shown = ", ".join(sorted(name if name != "." else "one run at the top" for name in earlier))
         raise MsltError(
-            f"--out: {str(out)!r} holds an evaluation of other runs ({shown}); pass --overwrite "
-            "to evaluate again or choose another --out"
+            f"--out: {str(out)!r} holds an evaluation of other runs ({shown}); pass --update "
+            "to predict only what changed, --overwrite to evaluate again, or choose another --out"
         )
 
 
@@ -192,10 +203,10 @@ def drop_other_runs(plan: EvalPlan, out: Path) -> None:
     wanted = {run.folder for run in plan.runs}
     candidates = [out, *(p for p in sorted(out.iterdir()) if p.is_dir() and not p.is_symlink())]
     for folder in candidates:
-        if folder in wanted or folder.name in (CHUNKS, STAGING):
+        if folder in wanted or folder.name in (CHUNKS, STAGING) or not (folder / CHUNKS).is_dir():
             continue
-        if not (folder / CHUNKS).is_dir():
-            continue
+        if folder != out and owner_kind(folder) is not None:
+            continue  # an output of its own inside (a comparison): its marker answers for it
         RunStore(folder, {}).drop_chunks()
         if folder != out:
             with contextlib.suppress(OSError):  # not empty: what else is there stays

@@ -85,8 +85,8 @@ class RunStore:
                 recorded = existing if existing is not None else (finished or {}).get("settings")
                 raise MsltError(
                     f"--out: {str(self.folder)!r} holds an evaluation with other settings "
-                    f"({describe_change(recorded, self.settings)}); pass --overwrite to "
-                    "evaluate again or choose another --out"
+                    f"({describe_change(recorded, self.settings)}); pass --update to predict "
+                    "only what changed, --overwrite to evaluate again, or choose another --out"
                 )
         self.chunks.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.chunks / SETTINGS, {"sha256": self.sha256, **self.settings})
