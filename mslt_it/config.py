@@ -86,12 +86,14 @@ class DataConfig(BaseModel):
         ),
     )
     temperature: float = Field(
+        strict=True,  # `true` is not 1, `"yes"` is not true (YAML 1.2 reads both as given)
         default=3.33,
         ge=0.01,
         le=1000,
         description="T of temperature sampling (3.33 is mT5's and XLM-R's α = 0.3).",
     )
     take_available: bool = Field(
+        strict=True,
         default=False,
         description="Take all rows of a language that has fewer than asked, instead of failing.",
     )

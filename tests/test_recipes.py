@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from conftest import assert_one_line_error
 
+from mslt_it.errors import MsltError
 from mslt_it.languages import get_language
 from mslt_it.recipes import expand_sources, load_recipe
 
@@ -61,7 +62,6 @@ def test_select_and_sweep_k_use_the_selection_criteria() -> None:
 def test_select_errors_name_the_recipe_fields_not_the_command_line(entry: dict, said: str) -> None:
     """A recipe's user wrote fields: the selection code's ``--criterion``, ``--predictor`` and
     ``--tokenizer`` are said as the ``select:`` entry's field names."""
-    from mslt_it.errors import MsltError
 
     body = {"k": 2, "pool": ["ar", "de", "en"]} | entry
     with pytest.raises(MsltError) as caught:
@@ -107,6 +107,11 @@ EXPECTED = {
     "select-k-not-int.yaml": "sources.0.select.k: ",
     "sweep-k-not-int.yaml": "sources.sweep-k.k.1: ",
     "temperature-without-its-mode.yaml": "data.temperature: 2 is read only with budget_mode temp",
+    "train-max-length-a-boolean.yaml": "train.max_length: input should be a valid integer, got Tr",
+    "scheduler-argument-unknown.yaml": "train.sft.lr_scheduler_kwargs: lr_scheduler_type 'cosine' "
+    "cannot take {'num_cycle': 0.5} (get_cosine_schedule_with_warmup() got an unexpected keyword",
+    "scheduler-argument-not-a-number.yaml": "train.sft.lr_scheduler_kwargs: lr_scheduler_type "
+    "'cosine' cannot take {'num_cycles': 'abc'} (could not convert string to float: 'abc')",
 }
 
 
@@ -430,3 +435,36 @@ def test_select_reads_the_text_of_the_recipes_own_rows(tmp_path: Path, monkeypat
     entry = {"select": {"criterion": "coverage", "k": 2, "pool": ["de", "en", "fr"]}}
     runs = expand_sources([entry], "xnli", str(tmp_path), "validation")
     assert seen == [(str(tmp_path), "validation")] and runs[0].sources == ("de", "en")
+
+
+@pytest.mark.parametrize(
+    "sft",
+    [
+        {"lr_scheduler_type": "cosine", "lr_scheduler_kwargs": {"num_cycles": 0.25}},
+        {"lr_scheduler_type": "cosine_with_min_lr", "lr_scheduler_kwargs": {"min_lr_rate": 0.1}},
+        {"lr_scheduler_type": "reduce_lr_on_plateau", "lr_scheduler_kwargs": {"factor": 0.5}},
+        {"lr_scheduler_kwargs": {}},
+    ],
+)
+def test_scheduler_arguments_the_schedule_takes_are_kept(sft: dict) -> None:
+    """The check builds the schedule (:func:`check_scheduler_kwargs`): what it takes passes."""
+    from mslt_it.training import validate_train_section
+
+    assert validate_train_section({"sft": sft}).sft == sft
+
+
+@pytest.mark.parametrize(
+    ("sft", "said"),
+    [
+        ({"lr_scheduler_kwargs": {"num_cycles": 0.5}}, "'linear' cannot take"),  # the default
+        ({"lr_scheduler_type": "cosine_with_min_lr", "lr_scheduler_kwargs": {"x": 1}}, "'x'"),
+        ({"lr_scheduler_type": "cosine", "lr_scheduler_kwargs": {"num_cycles": 1e308}}, "1e+308"),
+    ],
+)
+def test_scheduler_arguments_it_cannot_take_are_one_line(sft: dict, said: str) -> None:
+    from mslt_it.training import validate_train_section
+
+    with pytest.raises(MsltError) as caught:
+        validate_train_section({"sft": sft})
+    message = str(caught.value)
+    assert message.startswith("train.sft.lr_scheduler_kwargs: ") and said in message, message

@@ -35,7 +35,9 @@ class EvalConfig(BaseModel):
         ),
     )
     include_base: bool = Field(
-        default=False, description="With adapters, also evaluate the base model alone ('base')."
+        strict=True,  # `true` is not 1, `"yes"` is not true (YAML 1.2 reads both as given)
+        default=False,
+        description="With adapters, also evaluate the base model alone ('base').",
     )
     compare_models: list[str] = Field(
         default=[],
@@ -68,6 +70,7 @@ class EvalConfig(BaseModel):
         ),
     )
     allow_template_mismatch: bool = Field(
+        strict=True,
         default=False,
         description=(
             "Evaluate with a template (or template file) other than the one the adapter was "
@@ -129,7 +132,9 @@ class EvalConfig(BaseModel):
         description="Extra keyword arguments for vllm.LLM (e.g. gpu_memory_utilization).",
     )
     trust_remote_code: bool | None = Field(
-        default=None, description="Let the model folder run code (default: run.json's, else off)."
+        strict=True,
+        default=None,
+        description="Let the model folder run code (default: run.json's, else off).",
     )
     seed: int = Field(
         strict=True,

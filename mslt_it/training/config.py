@@ -14,15 +14,16 @@ import difflib
 import hashlib
 import importlib.util
 import json
+import math
 import os
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mslt_it.config import validate_section
-from mslt_it.errors import MsltError
+from mslt_it.errors import MsltError, clipped, first_line
 from mslt_it.modeling import looks_like_a_path
 from mslt_it.tasks import check_each_once, check_languages, get_task
 from mslt_it.training.limits import check_values
@@ -93,6 +94,7 @@ class ModelConfig(BaseModel):
 
     name_or_path: str = Field(description="Hub id or local folder of the base model.")
     trust_remote_code: bool = Field(
+        strict=True,  # `true` is not 1, `"yes"` is not true (YAML 1.2 reads both as given)
         default=False,
         description="Run code shipped with the model. Off by default: a model folder is data.",
     )
@@ -132,6 +134,7 @@ class WatchConfig(BaseModel):
         min_length=1, description="Languages to score at every watch point (targets, sources)."
     )
     every: int | None = Field(
+        strict=True,
         default=None,
         gt=0,
         description=(
@@ -139,11 +142,12 @@ class WatchConfig(BaseModel):
             "The last step is always scored."
         ),
     )
-    steps: list[int] = Field(
+    steps: list[Annotated[int, Field(strict=True)]] = Field(
         default=[],
         description="Explicit steps to score at (each in 1..max_steps), beside `every`.",
     )
     limit: int = Field(
+        strict=True,
         default=100,
         gt=0,
         description="Rows per language: the first `limit` rows of the split, as `eval --limit`.",
@@ -233,6 +237,7 @@ class TrainConfig(BaseModel):
         ),
     )
     max_length: int = Field(
+        strict=True,
         default=512,
         gt=0,
         description="Longest tokenised example (prompt + answer + end-of-turn), the cut-off.",
@@ -247,6 +252,7 @@ class TrainConfig(BaseModel):
         ),
     )
     packing: bool = Field(
+        strict=True,
         default=False,
         description=(
             "TRL's best-fit packing: several examples per row of max_length tokens, kept apart "
@@ -254,6 +260,7 @@ class TrainConfig(BaseModel):
         ),
     )
     qlora: bool = Field(
+        strict=True,
         default=False,
         description="Load the base in 4-bit NF4 with bitsandbytes (QLoRA); needs mslt-it[qlora].",
     )
@@ -266,6 +273,7 @@ class TrainConfig(BaseModel):
         description="TRL SFTConfig fields (learning_rate, max_steps, weight_decay, …).",
     )
     keep_checkpoints: bool = Field(
+        strict=True,
         default=False,
         description="Keep the Trainer checkpoints after success (they hold the optimizer state).",
     )
@@ -277,6 +285,7 @@ class TrainConfig(BaseModel):
         ),
     )
     heldout_rows: int = Field(
+        strict=True,
         default=32,
         ge=0,
         description=(
@@ -289,6 +298,7 @@ class TrainConfig(BaseModel):
         description="Target languages scored in rank mode during training: transfer curves.",
     )
     mix_tolerance: float = Field(
+        strict=True,
         default=0.05,
         ge=0,
         description=(
@@ -357,7 +367,55 @@ def check_sft_values(sft: dict[str, Any]) -> None:
             and importlib.util.find_spec(str(target)) is None
         ):
             raise ValueError(f"report_to: {target!r} is not installed here (pip install {target})")
+    check_scheduler_kwargs(sft)
     check_integrations(sft)
+
+
+SCHEDULER_TRIAL_STEPS = 10
+"""Steps of the trial schedule that :func:`check_scheduler_kwargs` walks through."""
+
+
+def check_scheduler_kwargs(sft: dict[str, Any]) -> None:
+    """``lr_scheduler_kwargs`` the chosen schedule cannot take, found by building it.
+
+    transformers passes them to the schedule's function as keyword arguments when training
+    starts, after the model loaded: an unknown key or a value such as ``num_cycles: abc`` was an
+    internal error then. A schedule on a one-parameter optimizer, walked for a few steps, is the
+    proof: what it refuses or a learning rate that stops being a finite number is one line."""
+    kwargs = sft.get("lr_scheduler_kwargs")
+    if not isinstance(kwargs, dict) or not kwargs:
+        return
+    import torch
+    from transformers import SchedulerType, TrainingArguments, get_scheduler
+
+    default = {f.name: f.default for f in dataclasses.fields(TrainingArguments)}
+    chosen = sft.get("lr_scheduler_type") or default["lr_scheduler_type"]
+    schedule = str(getattr(chosen, "value", chosen))  # the default is a SchedulerType
+    if schedule not in {member.value for member in SchedulerType}:
+        return  # the type itself is refused by its own check, with the names allowed
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    try:
+        scheduler = get_scheduler(
+            schedule,
+            optimizer,
+            num_warmup_steps=1,
+            num_training_steps=SCHEDULER_TRIAL_STEPS,
+            scheduler_specific_kwargs=dict(kwargs),
+        )
+        for _ in range(SCHEDULER_TRIAL_STEPS):
+            optimizer.step()
+            if schedule == "reduce_lr_on_plateau":
+                scheduler.step(1.0)
+            else:
+                scheduler.step()
+            rate = optimizer.param_groups[0]["lr"]
+            if not isinstance(rate, int | float) or not math.isfinite(rate):
+                raise ValueError(f"the learning rate became {rate!r}")
+    except (TypeError, ValueError, ArithmeticError, KeyError) as error:
+        raise ValueError(
+            f"lr_scheduler_kwargs: lr_scheduler_type {schedule!r} cannot take "
+            f"{clipped(kwargs, 80)} ({first_line(error)})"
+        ) from None
 
 
 def check_integrations(sft: dict[str, Any]) -> None:
