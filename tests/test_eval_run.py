@@ -558,7 +558,7 @@ def test_a_comparison_holds_its_folder_and_never_mixes_in_old_results(
     """A second process on the same comparison stops at once, before it could replace one
     model's evaluation while the first works on the next; a comparison is not written over an
     evaluation of one model, whose results would stay beside it (and, with --overwrite, they
-    go)."""
+    go), nor one model's evaluation over a comparison."""
     other = altered_copy(tiny_model_dir, tmp_path / "other")
     out = tmp_path / "cmp"
     both = ["eval", "--model", tiny_model_dir, "--model", other, "--task", "xnli", "--langs",
@@ -581,6 +581,17 @@ def test_a_comparison_holds_its_folder_and_never_mixes_in_old_results(
     assert result.code == 0, result.err
     assert not (out / "results.json").exists() and not (out / "predictions.jsonl").exists()
     assert (out / "other" / "results.json").is_file()
+
+    # The other way: one model's evaluation into the comparison kept every model's results
+    # beside its own, with --update too; with --overwrite the comparison goes.
+    for extra in ([], ["--update"]):
+        result = cli(*single, *extra)
+        assert_one_line_error(result, "holds a comparison of several models", "--overwrite")
+        assert not (out / "results.json").exists()
+        assert (out / "other" / "results.json").is_file()
+    result = cli(*single, "--overwrite")
+    assert result.code == 0, result.err
+    assert (out / "results.json").is_file() and not (out / "other").exists()
 
 
 def test_comparing_a_model_twice_or_with_adapters_is_an_error(cli, tiny_model_dir, tmp_path):

@@ -120,6 +120,7 @@ def evaluate(
         if overwrite and out.is_dir() and holds_anything(out):
             remove_own_output(out, "--out")  # the whole earlier evaluation goes
         check_unedited(out)
+        check_no_comparison(out)
         if update and out.is_dir() and owner_kind(out) == "evaluation":
             check_nothing_foreign(out, "--out")  # the user's files stay, and stop it first
             reopen_evaluation(out)
@@ -148,6 +149,25 @@ def check_unedited(out: Path) -> None:
             f"--out: {str(out / changed)!r} was edited since this evaluation wrote it, so it is "
             "yours now and is neither read nor replaced; move it out of the folder or choose "
             "another --out"
+        )
+
+
+def check_no_comparison(out: Path) -> None:
+    """An evaluation is not written into a comparison of several models (a folder per model,
+    each an evaluation of its own, and ``comparison/``): the models' results stayed beside the
+    new ones, and ``--update`` kept them too. ``--overwrite`` removed the comparison before."""
+    if not out.is_dir():
+        return
+    models = sorted(
+        child.name
+        for child in out.iterdir()
+        if child.is_dir() and not child.is_symlink() and owner_kind(child) == "evaluation"
+    )
+    if models:
+        raise MsltError(
+            f"--out: {str(out)!r} holds a comparison of several models ({', '.join(models)}); an "
+            "evaluation of one model is not written into it: choose another --out, or pass "
+            "--overwrite to replace the comparison"
         )
 
 
