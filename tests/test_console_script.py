@@ -139,16 +139,17 @@ def test_run_takes_out_and_a_missing_recipe_is_a_user_error(tmp_path: Path) -> N
     assert not (tmp_path / "x").exists()
 
 
-def write_bug(folder: Path) -> Path:
-    """A ``sitecustomize`` that plants a bug in the library function ``prompts list`` calls."""
+def write_bug(folder: Path, raised: str = 'RuntimeError("planted fault\\nwith a second line")'):
+    """A ``sitecustomize`` that plants a bug (``raised``) in the library function ``prompts
+    list`` calls."""
     folder.mkdir()
     (folder / "sitecustomize.py").write_text(
         textwrap.dedent(
-            """
+            f"""
             import mslt_it.prompts
 
             def survey_templates(*args, **kwargs):
-                raise RuntimeError("planted fault\\nwith a second line")
+                raise {raised}
 
             mslt_it.prompts.survey_templates = survey_templates
             """
@@ -175,6 +176,18 @@ def test_a_bug_is_one_line_with_exit_status_1_and_the_traceback_on_request(
     )
     assert debug.returncode == 1
     assert "Traceback" in debug.stderr and "planted fault" in debug.stderr
+
+
+@needs_console_script
+def test_a_full_disk_said_by_a_library_in_rust_is_the_machines_not_a_bug(tmp_path: Path) -> None:
+    """safetensors and tokenizers raise a plain Exception, ``... (os error 28)``, on a full
+    disk: it was reported as a bug in mslt-it."""
+    planted = write_bug(tmp_path / "full", 'Exception("No space left on device (os error 28)")')
+    result = run_script("prompts", "list", home=tmp_path / "h", cwd=tmp_path, PYTHONPATH=planted)
+    assert result.returncode == 2, result.stderr
+    assert stderr_lines(result) == [
+        "error: cannot write or read: No space left on device (os error 28)"
+    ]
 
 
 @needs_console_script

@@ -32,7 +32,7 @@ from typing import NoReturn
 
 import typer
 
-from mslt_it.errors import MsltError
+from mslt_it.errors import MsltError, first_line
 from mslt_it.files import escaped_controls
 from mslt_it.progress import quiet_library_progress_bars
 from mslt_it.tasks import reset_tasks_dirs
@@ -245,8 +245,22 @@ def run_command(argv: list[str] | None = None) -> None:
         print_error("error:", "out of memory; use a smaller input, --limit or batch size")
         sys.exit(2)
     except Exception as error:  # a bug: one line, the traceback on request
+        if rust_errno(error) in ENVIRONMENT_ERRNOS:  # safetensors or tokenizers on a full disk
+            print_error("error:", f"cannot write or read: {first_line(error)}")
+            sys.exit(2)
         raise_or_report_bug(error)
     sys.exit(status if isinstance(status, int) else 0)
+
+
+RUST_OS_ERROR = re.compile(r"\(os error (\d+)\)")
+"""How a library written in Rust (safetensors, tokenizers) words an OSError: its message ends in
+``No space left on device (os error 28)``, on a plain ``Exception`` with no ``errno``."""
+
+
+def rust_errno(error: Exception) -> int | None:
+    """The errno a Rust library's error carries in its text, or None."""
+    found = RUST_OS_ERROR.search(str(error))
+    return int(found.group(1)) if found else None
 
 
 def raise_or_report_bug(error: BaseException) -> NoReturn:
