@@ -27,6 +27,17 @@ STDOUT_GONE_STATUS = 128 + signal.SIGPIPE
 killed by SIGPIPE, as ``yes | head`` gives."""
 
 
+def silence_stdout() -> None:
+    """Point standard output at /dev/null: one that cannot take output (a reader gone, a full
+    disk) would fail again when Python flushes it at exit."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError, AttributeError):  # not a file (a test's buffer)
+        pass
+
+
 class PlainConsole(Console):
     """A Rich console on which a string is only ever text (its own brackets, its escapes)."""
 
@@ -34,12 +45,7 @@ class PlainConsole(Console):
         """The reader went away (``| head``): Rich exits with status 1, which reads as a bug;
         this is what a command cut short by its reader gives (:data:`STDOUT_GONE_STATUS`)."""
         self.quiet = True
-        try:
-            null = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(null, sys.stdout.fileno())
-            os.close(null)
-        except (OSError, ValueError, AttributeError):  # not a file (a test's buffer)
-            pass
+        silence_stdout()
         raise SystemExit(STDOUT_GONE_STATUS)
 
     def render_str(self, text: str, **options: Any) -> Text:

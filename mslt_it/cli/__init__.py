@@ -36,7 +36,7 @@ from mslt_it.errors import MsltError, first_line
 from mslt_it.files import escaped_controls
 from mslt_it.progress import quiet_library_progress_bars
 from mslt_it.tasks import reset_tasks_dirs
-from mslt_it.terminal import STDERR, STDOUT_GONE_STATUS, labelled
+from mslt_it.terminal import STDERR, STDOUT_GONE_STATUS, labelled, silence_stdout
 
 DEBUG_VARIABLE = "MSLT_IT_DEBUG"
 ENVIRONMENT_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT})
@@ -186,16 +186,6 @@ def flushed(code: object) -> object:
             print_error("error:", f"cannot write to standard output: {error.strerror or error}")
             return 2
         return code
-
-
-def silence_stdout() -> None:
-    """Point standard output at /dev/null (an unwritable one would fail again at exit)."""
-    try:
-        null = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(null, sys.stdout.fileno())
-        os.close(null)
-    except (OSError, ValueError, AttributeError):  # not a file (a test's buffer)
-        pass
 
 
 def run_command(argv: list[str] | None = None) -> None:
