@@ -224,7 +224,12 @@ class SelectSpec(BaseModel):
     pool: list[str] = Field(min_length=1)
     targets: list[str] = Field(default=[], description="Target languages (target-aware criteria).")
     include: list[str] = Field(default=[], description="Languages forced into the set.")
-    seed: int = Field(default=0, strict=True)
+    targets_as_sources: bool = Field(
+        default=False,
+        strict=True,
+        description="Keep the targets in the pool (as `select --targets-as-sources`).",
+    )
+    seed: int = Field(default=0, strict=True, ge=0, lt=2**32)
     size_model: Literal["xlmr", "bloom", "mt5"] = Field(
         default="xlmr",
         description="size: whose pretraining sizes: xlmr (CC-100), bloom (ROOTS), mt5 (mC4).",

@@ -419,6 +419,7 @@ def _selected(spec: SelectSpec, task: str, text: tuple[str, str], where: str) ->
             criterion=spec.criterion,
             targets=spec.targets or None,
             include=spec.include,
+            targets_as_sources=spec.targets_as_sources,
             top=1,
             seed=spec.seed,
             options=SelectionOptions(
@@ -440,7 +441,7 @@ def _selected(spec: SelectSpec, task: str, text: tuple[str, str], where: str) ->
 
 
 SELECT_OPTION = re.compile(
-    r"--(criterion|k|pool|targets|include|seed|size-model|size-missing|predictor|vectors"
+    r"--(criterion|k|pool|targets-as-sources|targets|include|seed|size-model|size-missing|predictor|vectors"
     r"|tokenizer|model)\b(?!-)"
 )
 """``mslt-it select``'s options that are fields of a recipe's ``select:`` entry."""

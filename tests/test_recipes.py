@@ -468,3 +468,24 @@ def test_scheduler_arguments_it_cannot_take_are_one_line(sft: dict, said: str) -
         validate_train_section({"sft": sft})
     message = str(caught.value)
     assert message.startswith("train.sft.lr_scheduler_kwargs: ") and said in message, message
+
+
+def test_a_select_entry_keeps_its_targets_as_sources_when_told_so() -> None:
+    """The error said to pass --targets-as-sources, which no recipe field took."""
+    body = {"criterion": "l2v-syntax", "k": 2, "pool": ["bg", "ar", "de"], "targets": ["bg", "ar"]}
+    with pytest.raises(MsltError) as caught:
+        expand_sources([{"select": body}], "xnli")
+    assert "(1 language: de); bg,ar left out of it as targets (targets_as_sources keeps" in str(
+        caught.value
+    )
+    (run,) = expand_sources([{"select": body | {"targets_as_sources": True}}], "xnli")
+    assert len(run.sources) == 2 and set(run.sources) <= {"bg", "ar", "de"}
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, True])
+def test_a_select_entry_takes_the_seeds_the_command_takes(seed: object) -> None:
+    """`mslt-it select --seed` takes 0..2**32-1; a recipe took -1 and 2**40, picks no command
+    could make again."""
+    body = {"criterion": "random", "k": 2, "pool": ["ar", "de", "en"], "seed": seed}
+    with pytest.raises(MsltError, match=r"^sources\.0\.select\.seed: "):
+        expand_sources([{"select": body}], "xnli")

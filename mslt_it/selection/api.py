@@ -102,8 +102,15 @@ class SelectionResult:
 def _check_sizes(ks: list[int], ctx: Context, forced: int) -> None:
     n = len(ctx.pool)
     if max(ks) > n:
+        left_out = (
+            f"; {','.join(ctx.left_out)} left out of it as targets (--targets-as-sources keeps "
+            "them)"
+            if ctx.left_out
+            else ""
+        )
         raise MsltError(
-            f"--k: {max(ks)} is larger than the pool ({n} languages: {allowed(sorted(ctx.pool))})"
+            f"--k: {max(ks)} is larger than the pool ({n} language{'s' if n != 1 else ''}: "
+            f"{allowed(sorted(ctx.pool))}){left_out}"
         )
     if min(ks) < forced:
         raise MsltError(f"--k: {min(ks)} is smaller than the {forced} languages of --include")
@@ -270,11 +277,13 @@ def select_sources(
     top: int = 1,
     seed: int = 0,
     options: SelectionOptions | None = None,
+    targets_as_sources: bool = False,
 ) -> list[RankedSet]:
     """The best source sets under ``criterion`` (best first within each size).
 
     Example: ``select_sources("xnli", ["ar", "de", "en", "es", "fr", "ru", "zh"], 3,
-    "l2v-syntax", top=5)``. See :class:`SelectionOptions` for the criteria's settings.
+    "l2v-syntax", top=5)``. See :class:`SelectionOptions` for the criteria's settings; targets
+    are left out of the pool unless ``targets_as_sources``.
     """
     result = run_selection(
         task,
@@ -286,6 +295,7 @@ def select_sources(
         top=top,
         seed=seed,
         options=options,
+        targets_as_sources=targets_as_sources,
     )
     return result.sets
 

@@ -73,7 +73,9 @@ def make_context(
     if not pool_codes:
         raise MsltError("--pool: no languages given")
     rest = sorted(set(pool_codes) - set(forced))
-    ctx = Context(task, (*sorted(forced), *rest), seed=seed, options=options)
+    ctx = Context(
+        task, (*sorted(forced), *rest), seed=seed, options=options, left_out=tuple(dropped)
+    )
     if dropped and pool is not None:  # the user's own list: say what it lost
         ctx.notes.append(
             f"{','.join(dropped)} left out of --pool: a target is not a source "

@@ -155,6 +155,7 @@ class Context:
     seed: int = 0
     options: SelectionOptions = field(default_factory=SelectionOptions)
     notes: list[str] = field(default_factory=list)
+    left_out: tuple[str, ...] = ()  # targets taken out of the pool: a target is not a source
     _tables: dict[str, FeatureTable] = field(default_factory=dict, repr=False)
     _coverage: tuple[np.ndarray, np.ndarray, int] | None = field(default=None, repr=False)
     _types: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
