@@ -81,8 +81,10 @@ def test_select_on_a_fresh_machine_answers_without_lang2vec_or_a_cache(tmp_path:
         (["build", "--nope"], "No such option: --nope"),
         (["eval"], "--out"),  # a required option missing
         (["nosuchcmd"], "No such command 'nosuchcmd'"),
-        (["build", "--out", "ds", "--budget", "abc"], "'--budget'"),  # a value of the wrong type
-        (["select", "--task", "xnli", "--top", "many"], "'--top'"),
+        # a value of the wrong type, named with what was given (typer's message left it out)
+        (["build", "--out", "ds", "--budget", "abc"], "'--budget': Input should be a valid intege"),
+        (["select", "--task", "xnli", "--top", "many"], "integer, got 'many' (see"),
+        (["select", "--task", "xnli", "--seed=-1"], "equal to 0, got '-1' (see"),
         (["prompts", "show"], "template_id"),  # a missing argument of a subcommand
     ],
 )

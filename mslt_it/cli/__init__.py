@@ -32,7 +32,7 @@ from typing import NoReturn
 
 import typer
 
-from mslt_it.errors import MsltError, first_line
+from mslt_it.errors import MsltError, clipped, first_line
 from mslt_it.files import escaped_controls
 from mslt_it.progress import quiet_library_progress_bars
 from mslt_it.tasks import reset_tasks_dirs
@@ -128,7 +128,26 @@ def usage_message(error: Exception, argv: list[str] | None = None) -> str:
     words = sys.argv[1:] if argv is None else argv
     if context is None and words and words[0] in typer.main.get_command(app).commands:
         command = f"mslt-it {words[0]}"
-    return f"{error.format_message()} (see '{command} --help')"
+    message = error.format_message()
+    value = given_value(error, words)
+    if value is not None and value not in message:  # typer's type errors leave it out
+        message = f"{message.rstrip('.')}, got {clipped(value, 60)}"
+    return f"{message} (see '{command} --help')"
+
+
+def given_value(error: Exception, words: list[str]) -> str | None:
+    """What the user gave the option a usage error is about (``--top abc``, ``--seed=-1``): the
+    last time it is given on the line, or None (an argument, a flag, an option not given)."""
+    param = getattr(error, "param", None)
+    names = set(getattr(param, "opts", ()) or ()) | set(getattr(param, "secondary_opts", ()) or ())
+    if not names or getattr(param, "is_flag", False):
+        return None
+    found = None
+    for number, word in enumerate(words):
+        name, equals, rest = word.partition("=")
+        if name in names:
+            found = rest if equals else (words[number + 1] if number + 1 < len(words) else None)
+    return found
 
 
 def show_help(error: Exception) -> None:
