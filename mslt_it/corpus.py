@@ -234,8 +234,8 @@ def take_language(
             history = [] if turns is None else [  # one exchange per row: no history
                 {"role": m["role"], "content": m["content"]} for m in turns(row).history
             ]  # fmt: skip
-            if not rendered.answer.strip():
-                counts["empty"] += 1
+            if not rendered.answer.strip() or not rendered.instruction.strip():
+                counts["empty"] += 1  # a row with nothing to read or nothing to answer
                 continue
             share = script_share(rendered.instruction + " " + rendered.answer, script)
             if share is not None and share < MISMATCH_BELOW:

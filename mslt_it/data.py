@@ -32,7 +32,7 @@ from mslt_it.files import MAX_JSON_BYTES, read_user_text, resolved_path
 from mslt_it.io import atomic_directory, atomic_write_json
 from mslt_it.outputs import claim_output
 from mslt_it.progress import progress_bar
-from mslt_it.prompts import PromptTemplate, get_template
+from mslt_it.prompts import PromptTemplate, RenderedExample, get_template
 from mslt_it.tasks import check_languages, default_split, default_template, get_task, tasks_dirs
 from mslt_it.tasks.definitions import user_definition
 from mslt_it.tasks.sources import SplitRows
@@ -369,6 +369,7 @@ def render_language(
     examples = []
     for row in rows:
         rendered = template.render(row, lang, verbalizer)
+        check_rendered_text(template, rendered, row, lang)
         example = {
             "id": row["id"],
             "task": task.name,
@@ -383,6 +384,20 @@ def render_language(
     if advance is not None:
         advance(len(rows) % PROGRESS_EVERY)
     return examples
+
+
+def check_rendered_text(
+    template: PromptTemplate, rendered: RenderedExample, row: dict[str, Any], lang: str
+) -> None:
+    """A template that renders empty on some rows (``{% if ... %}{% endif %}`` around the
+    answer, an empty column) wrote empty prompts or trained empty answers without a word: the
+    load-time check tries only the task's example row."""
+    for part, text in (("instruction", rendered.instruction), ("answer", rendered.answer)):
+        if not text:
+            raise MsltError(
+                f"{template.path}: {part} renders empty text on row {clipped(row.get('id'), 60)} "
+                f"of {lang}; every example must give the model something to read and answer"
+            )
 
 
 def fingerprint(examples: list[dict[str, Any]]) -> str:

@@ -302,3 +302,25 @@ def test_an_empty_tokenizer_is_refused_not_ignored(cli, tmp_path) -> None:
                  "synthetic", "--tokenizer", "", "--out", tmp_path / "ds")  # fmt: skip
     assert_one_line_error(result, "tokenizer", "at least 1 character")
     assert not (tmp_path / "ds").exists()
+
+
+@pytest.mark.parametrize("part", ["instruction", "answer"])
+def test_a_template_that_renders_empty_on_some_rows_is_refused(cli, tmp_path, part) -> None:
+    """The load-time check renders the task's example row only: a template empty on every
+    other row built a dataset of empty prompts or empty answers, exit 0."""
+    empty_on_some = "{% if premise|length % 2 == 0 %}{% else %}VALUE{% endif %}"
+    parts = {"instruction": "{{ premise }}", "answer": "{{ label_word }}"}
+    parts[part] = empty_on_some.replace("VALUE", parts[part])
+    folder = tmp_path / "prompts" / "xnli"
+    folder.mkdir(parents=True)
+    (folder / "some.yaml").write_text(
+        "id: xnli/some\ntask: xnli\ndescription: empty on some rows\n"
+        f'instruction: "{parts["instruction"]}"\nanswer: "{parts["answer"]}"\n'
+        "verbalizers: {entailment: e, neutral: n, contradiction: c}\n"
+    )
+    out = tmp_path / "ds"
+    result = cli("build", "--task", "xnli", "--sources", "en", "--budget", "30", "--data",
+                 "synthetic", "--template", "xnli/some", "--prompts-dir", tmp_path / "prompts",
+                 "--out", out)  # fmt: skip
+    assert_one_line_error(result, f"some.yaml: {part} renders empty text on row 'xnli/en/train/")
+    assert not out.exists()
