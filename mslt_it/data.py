@@ -99,11 +99,13 @@ def _build(
     """Render, shuffle and write the dataset (``out`` already claimed)."""
     with collection_paused(), token_counter(config) as counter:
         built = []
+        extra_from = 0  # where the next part's odd examples start: each language gets its turn
         for number, (part, template) in enumerate(parts):
             # a mixed-in task's missing file names its recipe entry, not the main task's data
             where = "data" if number == 0 else f"data.mixture.{number - 1}.data"
             with field_named(where, "data"):
-                built.append(build_part(part, template, counter))
+                built.append(build_part(part, template, counter, extra_from))
+            extra_from += part.budget % max(len(part.sources), 1)
         if counter is not None:
             counter.flush()  # the last texts are counted while the dataset is written
         examples = [example for part in built for example in part.examples]
@@ -195,11 +197,17 @@ def checked_template(config: DataConfig) -> PromptTemplate:
     return template
 
 
-def build_part(config: DataConfig, template: PromptTemplate, counter: TokenCounter | None) -> Part:
-    """Open, sample and render one task's share (a corpus is also cleaned as it is sampled)."""
+def build_part(
+    config: DataConfig,
+    template: PromptTemplate,
+    counter: TokenCounter | None,
+    extra_from: int = 0,
+) -> Part:
+    """Open, sample and render one task's share (a corpus is also cleaned as it is sampled);
+    ``extra_from``: :func:`plan_quotas`."""
     splits = open_sources(config)
     available = {lang: len(split) for lang, split in splits.items()}
-    quotas = plan_quotas(available, config)
+    quotas = plan_quotas(available, config, extra_from)
     if template.task.kind == "instructions":
         examples, cleaning = render_corpus(config, template, splits, quotas, counter)
         return Part(config, template, splits, examples, cleaning)
@@ -267,14 +275,24 @@ def open_sources(config: DataConfig) -> dict[str, SplitRows]:
     return splits
 
 
-def plan_quotas(available: dict[str, int], config: DataConfig) -> dict[str, int]:
-    """How many examples each language contributes under the budget mode."""
+def plan_quotas(
+    available: dict[str, int], config: DataConfig, extra_from: int = 0
+) -> dict[str, int]:
+    """How many examples each language contributes under the budget mode.
+
+    In ``total`` mode a budget that does not divide by the number of languages gives one
+    example more to some: to the languages from the ``extra_from``-th on (cyclically). A
+    mixture's parts start where the last one stopped, so each language's total differs from
+    another's by one at most; every part starting at the first gave it every part's extra.
+    """
     langs = list(available)
     if config.budget_mode == "per_language":
         wanted = dict.fromkeys(langs, config.budget)
     elif config.budget_mode == "total":  # each source gets one: DataConfig, mixture_parts
-        shares = split_by_largest_remainder(config.budget, np.ones(len(langs)))
-        wanted = dict(zip(langs, shares, strict=True))
+        base, extra = divmod(config.budget, len(langs))
+        first = extra_from % len(langs)
+        given = {(first + step) % len(langs) for step in range(extra)}
+        wanted = {lang: base + (index in given) for index, lang in enumerate(langs)}
     else:
         # rows^(1/T) in log space: a small T must not overflow to inf (and NaN shares)
         logs = np.log(np.array([available[lang] for lang in langs], float)) / config.temperature

@@ -324,3 +324,22 @@ def test_a_template_that_renders_empty_on_some_rows_is_refused(cli, tmp_path, pa
                  "--out", out)  # fmt: skip
     assert_one_line_error(result, f"some.yaml: {part} renders empty text on row 'xnli/en/train/")
     assert not out.exists()
+
+
+@pytest.mark.parametrize(("budget", "sources"), [(20, ["de", "en"]), (41, ["de", "en", "zh"])])
+def test_a_mixture_splits_the_total_budget_equally_between_languages(
+    cli, tmp_path: Path, budget: int, sources: list[str]
+) -> None:
+    """Each part gave its odd examples to the first language: de 11, en 9 of 20."""
+    recipe = tmp_path / "mix.yaml"
+    recipe.write_text(
+        f"data: {{task: bactrian-x, data: synthetic, budget: {budget}, sources: {sources}, "
+        "mixture: [{task: xnli, share: 0.25}, {task: pawsx, share: 0.3}]}\n"
+    )
+    result = cli("build", "--recipe", recipe, "--out", tmp_path / "ds")
+    assert result.code == 0, result.err
+    manifest = json.loads((tmp_path / "ds" / "manifest.json").read_text())
+    counts = manifest["counts"]
+    assert sum(counts.values()) == budget and max(counts.values()) - min(counts.values()) <= 1
+    for part in manifest["mixture"]:  # and each part as even as its own budget allows
+        assert max(part["counts"].values()) - min(part["counts"].values()) <= 1
