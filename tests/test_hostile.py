@@ -1514,6 +1514,27 @@ def test_merge_takes_an_adapter_only_as_it_finished(cli, adapter, tmp_path: Path
     assert_one_line_error(cli("merge", tmp_path / "fifo", "--out", tmp_path / "m"), "a FIFO")
 
 
+@pytest.mark.parametrize("edit", ["config", "weights"])
+def test_merge_refuses_an_adapter_edited_since_training(cli, adapter, tmp_path, edit) -> None:
+    """An adapter whose config or weights were changed after training was merged, and the
+    merged model carried run.json's record of the training that made other weights."""
+    edited = tmp_path / "edited"
+    shutil.copytree(adapter[0], edited)
+    if edit == "config":
+        config = json.loads((edited / "adapter_config.json").read_text())
+        (edited / "adapter_config.json").write_text(json.dumps(config | {"lora_alpha": 1000}))
+        said = "its adapter_config.json was edited since training"
+    else:
+        weights = edited / "adapter_model.safetensors"
+        data = bytearray(weights.read_bytes())
+        data[-1] ^= 1  # one bit of one weight
+        weights.write_bytes(bytes(data))
+        said = "its adapter_model.safetensors was edited since training"
+    result = cli("merge", edited, "--out", tmp_path / "m")
+    assert_one_line_error(result, said, "nothing was merged")
+    assert not (tmp_path / "m").exists()
+
+
 @pytest.mark.parametrize(
     ("extra", "fragment"),
     [
@@ -2052,7 +2073,8 @@ def test_merge_holds_an_adapter_to_its_recorded_base_when_run_json_names_none(
     config["base_model_name_or_path"] = str(other)
     (copy / "adapter_config.json").write_text(json.dumps(config))
     result = cli("merge", copy, "--out", tmp_path / "m")
-    assert_one_line_error(result, "changed since")
+    # an edited adapter_config.json is no longer the trained adapter: refused before its base
+    assert_one_line_error(result, "adapter_config.json was edited since training")
     assert not (tmp_path / "m").exists()
 
 

@@ -42,6 +42,10 @@ def base_of(adapter_dir: Path) -> tuple[str, bool, dict[str, Any] | None]:
     return str(adapter["base_model_name_or_path"]), trust, run  # run.json's identity still holds
 
 
+TRAINED_FILES = ("adapter_model.safetensors", "adapter_model.bin", "adapter_config.json")
+"""The files that are the adapter: edited, they are no longer what its training made."""
+
+
 def check_adapter_intact(adapter_dir: Path) -> None:
     """An adapter mslt-it wrote is merged only whole: with run.json gone, the check that its
     base model is unchanged would be skipped, and a killed run has no final weights."""
@@ -49,6 +53,14 @@ def check_adapter_intact(adapter_dir: Path) -> None:
         return  # a PEFT adapter from elsewhere: adapter_config.json names its base
     check_finished_run(adapter_dir)
     changed = first_changed(adapter_dir)
+    if changed in TRAINED_FILES and (adapter_dir / changed).exists():
+        # the merged model would carry run.json's record of a training that made other weights
+        raise MsltError(
+            f"adapter: {str(adapter_dir)!r} is mslt-it's adapter, but its {changed} was edited "
+            "since training, so its run.json describes another adapter; nothing was merged (copy "
+            "the PEFT files, adapter_config.json, the weights and the tokenizer's, to a folder "
+            "of your own to merge them as your adapter)"
+        )
     if changed is not None and not (adapter_dir / changed).exists():
         # removed, not edited: a run.json edited to name a moved base is the user's right,
         # and the check of the base's identity below still holds it to the trained one
