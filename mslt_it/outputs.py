@@ -357,12 +357,16 @@ def move_in_listed(folder: Path, staged: Path, kind: str, last: str | None = Non
     move_into(folder, staged, sorted(names, key=lambda n: n == last))
 
 
-def adopt_output(folder: str | Path, kind: str) -> list[str]:
+def adopt_output(
+    folder: str | Path, kind: str, prove: Callable[[Path, str], None] | None = None
+) -> list[str]:
     """Mark an output of an mslt-it version older than :data:`OWNER_FILE` as mslt-it's own.
 
     Proof instead of a guess: the folder must hold a finished output of ``kind`` (one of its
-    :data:`DONE_FILES`) and nothing but files of that kind (:data:`ADOPTABLE_FILES`); then the
-    marker is written and the adopted files are returned. ``mslt-it adopt FOLDER --kind KIND``.
+    :data:`DONE_FILES`) and nothing but files of that kind (:data:`ADOPTABLE_FILES`), and
+    ``prove`` (the content's own checks, from a layer that reads datasets and weights:
+    :mod:`mslt_it.adopt_checks`) must pass while the folder is locked; then the marker is
+    written and the adopted files are returned. ``mslt-it adopt FOLDER --kind KIND``.
     """
     field = "folder"
     if kind not in DONE_FILES:
@@ -411,6 +415,8 @@ def adopt_output(folder: str | Path, kind: str) -> list[str]:
                 "nothing was marked"
             )
         check_seals(folder, kind, files)
+        if prove is not None:
+            prove(folder, kind)
         mark_owner(folder, kind)
     return files
 

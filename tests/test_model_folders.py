@@ -303,3 +303,49 @@ def test_an_output_never_goes_inside_another_that_does_not_hold_its_kind(cli, tm
     assert not (data / "m").exists()
     build = ["build", "--task", "xnli", "--sources", "en", "--budget", "2", "--overwrite"]
     assert cli(*build, "--out", data).code == 0  # nothing of another output in its way
+
+
+@pytest.mark.parametrize(
+    ("kind", "folder", "damage", "said"),
+    [
+        ("dataset", "ds", "rows removed", "its rows cannot be read"),
+        ("dataset", "ds", "rows cut", "its rows cannot be read"),
+        ("dataset", "ds", "counts edited", "counts are not those of its rows"),
+        ("dataset", "ds", "manifest of other rows", "not those its manifest.json's fingerprint"),
+        ("model", "base", "weights cut", "its model.safetensors cannot be read"),
+        ("adapter", "ad", "weights cut", "its adapter_model.safetensors cannot be read"),
+        ("dataset", "ds", None, None),
+        ("adapter", "ad", None, None),
+    ],
+)
+def test_adopt_reads_the_content_it_marks_as_finished(
+    cli, trained: Path, tmp_path: Path, kind: str, folder: str, damage: str | None, said: str
+) -> None:
+    """A dataset whose rows were deleted or cut short, or whose manifest was edited, and a
+    model whose weights were cut short were adopted as finished outputs."""
+    copy = tmp_path / folder
+    shutil.copytree(trained / folder, copy)
+    (copy / ".mslt-it-output.json").unlink()  # as an older mslt-it left it
+    arrow = next(copy.glob("*.arrow"), None)
+    manifest = copy / "manifest.json"
+    if damage == "rows removed":
+        arrow.unlink()
+    elif damage == "rows cut":
+        arrow.write_bytes(arrow.read_bytes()[:100])
+    elif damage in ("counts edited", "manifest of other rows"):
+        record = json.loads(manifest.read_text())
+        if damage == "counts edited":
+            record["counts"] = {"en": 999}
+        else:
+            record["fingerprint"] = "0" * 64
+        manifest.write_text(json.dumps(record))
+    elif damage == "weights cut":
+        weights = next(copy.glob("*.safetensors"))
+        weights.write_bytes(weights.read_bytes()[:1000])
+    result = cli("adopt", copy, "--kind", kind)
+    if said is None:
+        assert result.code == 0, result.err
+        assert (copy / ".mslt-it-output.json").is_file()
+    else:
+        assert_one_line_error(result, "is not a finished output of mslt-it's", said)
+        assert not (copy / ".mslt-it-output.json").exists()

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from mslt_it.adopt_checks import check_adoptable_content
 from mslt_it.cli.common import nonempty_path, stdout_console
 from mslt_it.outputs import DONE_FILES, adopt_output
 
@@ -32,5 +33,5 @@ def adopt(
 
     Example: mslt-it adopt runs/old-report --kind report
     """
-    files = adopt_output(folder, kind)
+    files = adopt_output(folder, kind, prove=check_adoptable_content)
     STDOUT.print(f"adopted {folder} as an mslt-it {kind} ({len(files)} files)", soft_wrap=True)

@@ -1,0 +1,64 @@
+"""What ``mslt-it adopt`` reads before it marks a folder: the content, not only the names.
+
+:func:`mslt_it.outputs.adopt_output` proves a folder's layout (a finished output's record, no
+file of another kind). That let a dataset whose rows were truncated or deleted, or whose
+manifest counts were edited, and a model whose weights were cut short, be marked as a finished
+output of mslt-it's, which ``--overwrite`` and a recipe's re-run then trust. Here the content
+is checked against what the folder says of itself: a dataset's rows against its manifest's
+fingerprint and counts, every safetensors file's header.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from mslt_it.data import fingerprint
+from mslt_it.errors import MsltError, first_line
+from mslt_it.io import read_json
+
+
+def check_adoptable_content(folder: Path, kind: str) -> None:
+    """One line naming what does not hold, else nothing (the folder is then marked)."""
+    if kind == "dataset":
+        _check_dataset_rows(folder)
+    if kind in ("adapter", "model"):
+        _check_safetensors(folder)
+
+
+def _check_dataset_rows(folder: Path) -> None:
+    import datasets
+
+    manifest = read_json(folder / "manifest.json") or {}
+    try:
+        rows = datasets.load_from_disk(str(folder), keep_in_memory=True)
+    except Exception as error:  # datasets raises many kinds for a damaged folder
+        _refuse(folder, f"its rows cannot be read ({first_line(error)})")
+    if not isinstance(rows, datasets.Dataset):
+        _refuse(folder, "it holds a DatasetDict, not a dataset from mslt-it build")
+    examples = list(rows)
+    if fingerprint(examples) != manifest.get("fingerprint"):
+        _refuse(folder, "its rows are not those its manifest.json's fingerprint names")
+    counts = Counter(str(example.get("lang")) for example in examples)
+    recorded = manifest.get("counts")
+    if isinstance(recorded, dict) and recorded != dict(counts):
+        _refuse(folder, "its manifest.json's counts are not those of its rows")
+
+
+def _check_safetensors(folder: Path) -> None:
+    from safetensors import safe_open
+
+    for path in sorted(folder.rglob("*.safetensors")):
+        try:
+            with safe_open(str(path), "pt") as weights:
+                names = list(weights.keys())
+                for name in names[:1]:  # the header holds the offsets; reading one checks them
+                    weights.get_slice(name)
+        except Exception as error:  # safetensors raises its own error for a cut header
+            _refuse(folder, f"its {path.relative_to(folder)} cannot be read ({first_line(error)})")
+
+
+def _refuse(folder: Path, why: str) -> None:
+    raise MsltError(
+        f"folder: {str(folder)!r} is not a finished output of mslt-it's ({why}); nothing was marked"
+    )
