@@ -146,6 +146,24 @@ def test_aya_single_table_is_split_by_its_language_column(cli, tmp_path: Path) -
     assert "language_code = swh" in manifest_of(out)["data"]["origins"]["sw"]
 
 
+@pytest.mark.parametrize("written", ["ENG", "eng ", " Eng"])
+def test_a_language_written_another_way_is_named_not_left_out(cli, tmp_path, written) -> None:
+    """Rows of `EN` for `en` were left out without a word: the build took the others, and its
+    budget error never named them. Another language's rows are no near miss (zho stays)."""
+    rows = [
+        {"inputs": f"q{i}", "targets": f"a{i}", "language": "x", "language_code": code,
+         "annotation_type": "original-annotations", "user_id": "u"}
+        for i, code in enumerate(["eng", "zho", written, "eng"])
+    ]  # fmt: skip
+    write_jsonl(tmp_path / "data" / "aya" / "train.jsonl", rows)
+    result = cli("build", "--task", "aya", "--sources", "en", "--budget", "2",
+                 "--data", tmp_path / "data", "--out", tmp_path / "ds")  # fmt: skip
+    assert_one_line_error(
+        result, f"column 'language_code' holds {written!r} (row 3), which reads as 'eng'"
+    )
+    assert not (tmp_path / "ds").exists()
+
+
 def test_multi_turn_conversations_stay_whole(cli, tmp_path: Path) -> None:
     conversation = [
         {"role": "system", "content": "Answer in one word."},
