@@ -15,6 +15,7 @@ import os
 import re
 import stat
 import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
 
 from mslt_it.errors import MsltError
@@ -131,45 +132,56 @@ spreadsheet writes for a number."""
 
 
 def csv_rows(text: str, where: str) -> list[tuple[int, list[str]]]:
-    """The rows of a user's CSV with the line each starts on.
+    """The rows of a user's CSV with the line each starts on (:func:`iter_csv_rows`, listed)."""
+    return list(iter_csv_rows(text, where))
+
+
+def iter_csv_rows(text: str, where: str) -> Iterator[tuple[int, list[str]]]:
+    """The rows of a user's CSV with the line each starts on, one at a time.
 
     Line ends may be ``\\n``, ``\\r\\n`` or a bare ``\\r`` (old Mac exports), and a leading
     byte-order mark (Excel's "CSV UTF-8") is not part of the first cell; a line the csv module
     cannot read (a field over its 128 KiB limit, a NUL) is a one-line error naming it.
     """
     reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=None))
-    rows: list[tuple[int, list[str]]] = []
     start = 1
     while True:
         try:
             row = next(reader)
         except StopIteration:
-            return rows
+            return
         except csv.Error as error:
             raise MsltError(
                 f"{where}:{reader.line_num}: not a readable CSV line ({error})"
             ) from None
-        rows.append((start, row))
+        yield start, row
         start = reader.line_num + 1
 
 
-def csv_table(text: str, where: str) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+def csv_table(text: str, where: str) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
     """A user's CSV as its header (names stripped) and one record per non-blank row, with the
     line it starts on. A column named twice, or a row with more cells than the header, is a
     one-line error naming it: either leaves which cell means what to a guess (the last
     ``score`` column won; a cell past the header vanished). A short row's missing cells are
-    absent from its record, for the reader to name."""
-    lines = [(number, row) for number, row in csv_rows(text, where) if row]
-    columns = [name.strip() for name in lines[0][1]] if lines else []
+    absent from its record, for the reader to name. The records come one at a time: a reader
+    that stops at a bad line (a repeated row) never holds the file's records at once (a 59 MB
+    file took 2 GB before its third line was refused)."""
+    lines = ((number, row) for number, row in iter_csv_rows(text, where) if row)
+    header = next(lines, None)
+    columns = [name.strip() for name in header[1]] if header is not None else []
     repeated = sorted({name for name in columns if columns.count(name) > 1})
     if repeated:
         raise MsltError(f"{where}: column {repeated[0]!r} appears twice; keep one")
-    records = []
-    for line, cells in lines[1:]:
-        if len(cells) > len(columns):
-            raise MsltError(f"{where}:{line}: {len(cells)} cells, the header has {len(columns)}")
-        records.append((line, dict(zip(columns, cells, strict=False))))
-    return columns, records
+
+    def records() -> Iterator[tuple[int, dict[str, str]]]:
+        for line, cells in lines:
+            if len(cells) > len(columns):
+                raise MsltError(
+                    f"{where}:{line}: {len(cells)} cells, the header has {len(columns)}"
+                )
+            yield line, dict(zip(columns, cells, strict=False))
+
+    return columns, records()
 
 
 MAX_FOLDER_ENTRIES = 100_000
