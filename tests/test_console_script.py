@@ -85,6 +85,7 @@ def test_select_on_a_fresh_machine_answers_without_lang2vec_or_a_cache(tmp_path:
         (["build", "--out", "ds", "--budget", "abc"], "'--budget': Input should be a valid intege"),
         (["select", "--task", "xnli", "--top", "many"], "integer, got 'many' (see"),
         (["select", "--task", "xnli", "--seed=-1"], "equal to 0, got '-1' (see"),
+        (["select", "--task", "xnli", "--top="], "integer, got '' (see"),
         (["prompts", "show"], "template_id"),  # a missing argument of a subcommand
     ],
 )

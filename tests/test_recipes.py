@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -109,9 +110,9 @@ EXPECTED = {
     "temperature-without-its-mode.yaml": "data.temperature: 2 is read only with budget_mode temp",
     "train-max-length-a-boolean.yaml": "train.max_length: input should be a valid integer, got Tr",
     "scheduler-argument-unknown.yaml": "train.sft.lr_scheduler_kwargs: lr_scheduler_type 'cosine' "
-    "cannot take {'num_cycle': 0.5} (get_cosine_schedule_with_warmup() got an unexpected keyword",
+    "has no argument 'num_cycle'; it takes only num_cycles",
     "scheduler-argument-not-a-number.yaml": "train.sft.lr_scheduler_kwargs: lr_scheduler_type "
-    "'cosine' cannot take {'num_cycles': 'abc'} (could not convert string to float: 'abc')",
+    "'cosine': num_cycles must be a finite number, got 'abc'",
 }
 
 
@@ -456,9 +457,31 @@ def test_scheduler_arguments_the_schedule_takes_are_kept(sft: dict) -> None:
 @pytest.mark.parametrize(
     ("sft", "said"),
     [
-        ({"lr_scheduler_kwargs": {"num_cycles": 0.5}}, "'linear' cannot take"),  # the default
+        ({"lr_scheduler_kwargs": {"num_cycles": 0.5}}, "'linear' has no argument"),  # the default
         ({"lr_scheduler_type": "cosine_with_min_lr", "lr_scheduler_kwargs": {"x": 1}}, "'x'"),
         ({"lr_scheduler_type": "cosine", "lr_scheduler_kwargs": {"num_cycles": 1e308}}, "1e+308"),
+        # a NaN cycle count trained at a learning rate of 0 (the schedule clamps it), and the
+        # text 'NaN' (YAML 1.2 reads NaN so) or true were taken as numbers
+        *(
+            ({"lr_scheduler_type": "cosine", "lr_scheduler_kwargs": {"num_cycles": value}}, said)
+            for value, said in ((math.nan, "got nan"), ("NaN", "got 'NaN'"), (True, "got True"))
+        ),
+        (
+            {
+                "lr_scheduler_type": "cosine_with_min_lr",
+                "lr_scheduler_kwargs": {"min_lr": math.inf},
+            },
+            "min_lr must be a finite number, got inf",
+        ),
+        # constant schedules were built without them: dropped without a word
+        (
+            {"lr_scheduler_type": "constant", "lr_scheduler_kwargs": {"num_cycles": 2}},
+            "'constant' has no argument 'num_cycles'; it takes none",
+        ),
+        (
+            {"lr_scheduler_type": "reduce_lr_on_plateau", "lr_scheduler_kwargs": {"bogus": 1}},
+            "has no argument 'bogus'; it takes only cooldown, eps, factor",
+        ),
     ],
 )
 def test_scheduler_arguments_it_cannot_take_are_one_line(sft: dict, said: str) -> None:
@@ -468,6 +491,18 @@ def test_scheduler_arguments_it_cannot_take_are_one_line(sft: dict, said: str) -
         validate_train_section({"sft": sft})
     message = str(caught.value)
     assert message.startswith("train.sft.lr_scheduler_kwargs: ") and said in message, message
+
+
+def test_a_schedule_that_needs_arguments_is_refused_without_them() -> None:
+    """cosine_with_min_lr without min_lr or min_lr_rate was an internal error at training."""
+    from mslt_it.training import validate_train_section
+
+    with pytest.raises(MsltError) as caught:
+        validate_train_section({"sft": {"lr_scheduler_type": "cosine_with_min_lr"}})
+    message = str(caught.value)
+    assert message.startswith(
+        "train.sft.lr_scheduler_type: 'cosine_with_min_lr' needs lr_scheduler_kwargs (One of"
+    ), message
 
 
 def test_a_select_entry_keeps_its_targets_as_sources_when_told_so() -> None:

@@ -685,3 +685,17 @@ def test_resuming_a_run_stopped_after_its_last_checkpoint_trains_no_more(
     assert run["train_loss"] == pytest.approx(reference["train_loss"], rel=1e-4)
     weights = "adapter_model.safetensors"
     assert (stopped / weights).read_bytes() == (whole / weights).read_bytes()
+
+
+def test_reduce_lr_on_plateau_steps_on_the_held_out_loss(
+    cli, tiny_model_dir: Path, small_ds: Path, tmp_path: Path
+) -> None:
+    """The Trainer looked for eval_loss, which the named held-out rows report as
+    eval_heldout_loss: an internal error at the first evaluation."""
+    out = tmp_path / "r"
+    plateau = ["--sft", "lr_scheduler_type=reduce_lr_on_plateau", "--sft", "eval_steps=1",
+               "--sft", "lr_scheduler_kwargs={factor: 0.5, patience: 0}"]  # fmt: skip
+    args = train_args(tiny_model_dir, small_ds, out, "--max-steps", 2, *plateau)
+    result = cli(*args)
+    assert result.code == 0, result.err
+    assert (out / "adapter_model.safetensors").is_file()

@@ -130,7 +130,7 @@ def usage_message(error: Exception, argv: list[str] | None = None) -> str:
         command = f"mslt-it {words[0]}"
     message = error.format_message()
     value = given_value(error, words)
-    if value is not None and value not in message:  # typer's type errors leave it out
+    if value is not None and repr(value) not in message:  # typer's type errors leave it out
         message = f"{message.rstrip('.')}, got {clipped(value, 60)}"
     return f"{message} (see '{command} --help')"
 

@@ -380,10 +380,13 @@ def check_scheduler_kwargs(sft: dict[str, Any]) -> None:
 
     transformers passes them to the schedule's function as keyword arguments when training
     starts, after the model loaded: an unknown key or a value such as ``num_cycles: abc`` was an
-    internal error then. A schedule on a one-parameter optimizer, walked for a few steps, is the
-    proof: what it refuses or a learning rate that stops being a finite number is one line."""
+    internal error then, ``constant`` dropped every one without a word, and a ``NaN`` cycle
+    count trained at a learning rate of 0 (the schedule clamps it). The proof: each key is one
+    the schedule's function takes, a number where its default is one, finite; and a schedule
+    on a one-parameter optimizer, walked for a few steps, keeps a finite learning rate."""
     kwargs = sft.get("lr_scheduler_kwargs")
-    if not isinstance(kwargs, dict) or not kwargs:
+    kwargs = {} if kwargs is None else kwargs  # cosine_with_min_lr needs one of its two
+    if not isinstance(kwargs, dict) or (not kwargs and "lr_scheduler_type" not in sft):
         return
     import torch
     from transformers import SchedulerType, TrainingArguments, get_scheduler
@@ -393,6 +396,18 @@ def check_scheduler_kwargs(sft: dict[str, Any]) -> None:
     schedule = str(getattr(chosen, "value", chosen))  # the default is a SchedulerType
     if schedule not in {member.value for member in SchedulerType}:
         return  # the type itself is refused by its own check, with the names allowed
+    where = f"lr_scheduler_kwargs: lr_scheduler_type {schedule!r}"
+    taken = scheduler_arguments(schedule)
+    for name, value in kwargs.items():
+        if taken is None:  # a function of **kwargs: building it below is the check
+            break
+        if name not in taken:
+            takes = f"takes only {', '.join(sorted(taken))}" if taken else "takes none"
+            raise ValueError(f"{where} has no argument {clipped(name)}; it {takes}")
+        numeric = isinstance(taken[name], int | float) and not isinstance(taken[name], bool)
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if (numeric and not number) or (number and not math.isfinite(value)):
+            raise ValueError(f"{where}: {name} must be a finite number, got {clipped(value)}")
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     try:
         scheduler = get_scheduler(
@@ -412,10 +427,45 @@ def check_scheduler_kwargs(sft: dict[str, Any]) -> None:
             if not isinstance(rate, int | float) or not math.isfinite(rate):
                 raise ValueError(f"the learning rate became {rate!r}")
     except (TypeError, ValueError, ArithmeticError, KeyError) as error:
-        raise ValueError(
-            f"lr_scheduler_kwargs: lr_scheduler_type {schedule!r} cannot take "
-            f"{clipped(kwargs, 80)} ({first_line(error)})"
-        ) from None
+        why = first_line(error)
+        if "lr_scheduler_kwargs" not in sft:  # the type alone: name the field the user gave
+            needs = f"lr_scheduler_type: {schedule!r} needs lr_scheduler_kwargs ({why})"
+            raise ValueError(needs) from None
+        raise ValueError(f"{where} cannot take {clipped(kwargs, 80)} ({why})") from None
+
+
+SCHEDULE_SET_BY_THE_TRAINER = frozenset(
+    {"self", "optimizer", "num_warmup_steps", "num_training_steps", "last_epoch"}
+)
+"""Arguments of a schedule's function that transformers fills in itself."""
+
+
+def scheduler_arguments(schedule: str) -> dict[str, Any] | None:
+    """The arguments ``lr_scheduler_kwargs`` may give the schedule, each with its default, or
+    None where its function takes any (``**kwargs``): ``constant`` and ``constant_with_warmup``
+    are built without any (transformers drops them); ``reduce_lr_on_plateau`` passes them on
+    to torch's ``ReduceLROnPlateau``."""
+    import inspect
+
+    import torch
+    from transformers import SchedulerType
+    from transformers.optimization import TYPE_TO_SCHEDULER_FUNCTION
+
+    kind = SchedulerType(schedule)
+    if kind in (SchedulerType.CONSTANT, SchedulerType.CONSTANT_WITH_WARMUP):
+        return {}
+    target = TYPE_TO_SCHEDULER_FUNCTION[kind]
+    if kind == SchedulerType.REDUCE_ON_PLATEAU:
+        target = torch.optim.lr_scheduler.ReduceLROnPlateau.__init__
+    parameters = inspect.signature(target).parameters.values()
+    if any(parameter.kind == parameter.VAR_KEYWORD for parameter in parameters):
+        return None
+    return {
+        parameter.name: parameter.default
+        for parameter in parameters
+        if parameter.name not in SCHEDULE_SET_BY_THE_TRAINER
+        and parameter.kind != parameter.VAR_POSITIONAL
+    }
 
 
 def check_integrations(sft: dict[str, Any]) -> None:

@@ -336,6 +336,10 @@ def checked_trainer(plan: Plan, model_config: ModelConfig, config: TrainConfig) 
     evaluated = eval_rows  # held-out rows are named, so their metrics say eval_heldout_loss
     if heldout is not None:
         evaluated = {"heldout": heldout, **({"eval": eval_rows} if eval_rows is not None else {})}
+        if plateau_metric_unset(args, config):  # it looked for eval_loss, which is not there
+            args.metric_for_best_model = (
+                "eval_eval_loss" if eval_rows is not None else ("eval_heldout_loss")
+            )
     trainer = make_trainer(model, plan.tokenizer, args, plan.lora, rows, evaluated)
 
     trl_dropped = checks.verify_lengths(
@@ -499,6 +503,14 @@ def open_dataset(path: str | None, field: str) -> Prepared:
     if len(rows) == 0:
         raise MsltError(f"{field}: {path!r} has no examples")
     return Prepared(path, manifest, rows)
+
+
+def plateau_metric_unset(args: Any, config: TrainConfig) -> bool:
+    """``reduce_lr_on_plateau`` steps on ``metric_for_best_model``, ``eval_loss`` unless set:
+    with the held-out rows named, the losses are ``eval_heldout_loss`` (and ``eval_eval_loss``
+    for ``--eval-dataset``), and the Trainer's lookup of ``eval_loss`` was an internal error."""
+    schedule = getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type)
+    return schedule == "reduce_lr_on_plateau" and "metric_for_best_model" not in config.sft
 
 
 def cuda_available() -> bool:
