@@ -359,6 +359,9 @@ def test_a_damaged_adapter_config_is_one_line_naming_its_field(
     assert_one_line_error(result, "adapter_config.json", fragment)
     (broken / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA"}))
     (broken / "adapter_model.safetensors").unlink()
+    result = cli("merge", broken, "--out", tmp_path / "merged")  # the edit, named first
+    assert_one_line_error(result, "broken", "adapter_config.json was edited since training")
+    (broken / ".mslt-it-output.json").unlink()  # an adapter from elsewhere: no record to keep
     result = cli("merge", broken, "--out", tmp_path / "merged")
     assert_one_line_error(result, "broken", "no weights")
 
