@@ -313,6 +313,7 @@ def test_an_output_never_goes_inside_another_that_does_not_hold_its_kind(cli, tm
         ("dataset", "ds", "counts edited", "counts are not those of its rows"),
         ("dataset", "ds", "manifest of other rows", "not those its manifest.json's fingerprint"),
         ("model", "base", "weights cut", "its model.safetensors cannot be read"),
+        ("model", "base", "last byte cut", "its model.safetensors cannot be read"),
         ("adapter", "ad", "weights cut", "its adapter_model.safetensors cannot be read"),
         ("dataset", "ds", None, None),
         ("adapter", "ad", None, None),
@@ -339,9 +340,10 @@ def test_adopt_reads_the_content_it_marks_as_finished(
         else:
             record["fingerprint"] = "0" * 64
         manifest.write_text(json.dumps(record))
-    elif damage == "weights cut":
+    elif damage in ("weights cut", "last byte cut"):
         weights = next(copy.glob("*.safetensors"))
-        weights.write_bytes(weights.read_bytes()[:1000])
+        kept = 1000 if damage == "weights cut" else weights.stat().st_size - 1
+        weights.write_bytes(weights.read_bytes()[:kept])
     result = cli("adopt", copy, "--kind", kind)
     if said is None:
         assert result.code == 0, result.err

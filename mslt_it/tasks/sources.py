@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from math import inf
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -368,7 +368,7 @@ def language_rows(table: pa.Table, task: Task, lang: str, origin: str) -> tuple[
     return table.filter(pc.equal(table.column(column), value)), f"{origin} [{column} = {value}]"
 
 
-def check_no_near_miss(column: Any, name: str, value: str, origin: str) -> None:
+def check_no_near_miss(column: pa.ChunkedArray, name: str, value: str, origin: str) -> None:
     """Rows whose language is written another way (``EN``, ``en `` for ``en``) were left out
     without a word: the build took the other rows and its budget error never named them.
     A value of another language is no near miss: a corpus of many languages is read for one."""
