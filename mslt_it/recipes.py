@@ -441,8 +441,8 @@ def _selected(spec: SelectSpec, task: str, text: tuple[str, str], where: str) ->
 
 
 SELECT_OPTION = re.compile(
-    r"--(criterion|k|pool|targets-as-sources|targets|include|seed|size-model|size-missing|predictor|vectors"
-    r"|tokenizer|model)\b(?!-)"
+    r"--(criterion|k|pool|targets-as-sources|targets|include|seed|size-model|size-missing"
+    r"|predictor|vectors|tokenizer|model)\b(?!-)"
 )
 """``mslt-it select``'s options that are fields of a recipe's ``select:`` entry."""
 
