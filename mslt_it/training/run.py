@@ -337,9 +337,8 @@ def checked_trainer(plan: Plan, model_config: ModelConfig, config: TrainConfig) 
     if heldout is not None:
         evaluated = {"heldout": heldout, **({"eval": eval_rows} if eval_rows is not None else {})}
         if plateau_metric_unset(args, config):  # it looked for eval_loss, which is not there
-            args.metric_for_best_model = (
-                "eval_eval_loss" if eval_rows is not None else ("eval_heldout_loss")
-            )
+            named = "eval" if eval_rows is not None else "heldout"  # --eval-dataset's first
+            args.metric_for_best_model = f"eval_{named}_loss"
     trainer = make_trainer(model, plan.tokenizer, args, plan.lora, rows, evaluated)
 
     trl_dropped = checks.verify_lengths(
