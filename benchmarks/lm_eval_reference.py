@@ -11,6 +11,7 @@ Used by ``tests/test_multiple_choice.py`` and ``benchmarks/bench_multiple_choice
 from __future__ import annotations
 
 import json
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +32,21 @@ def write_rows(rows: list[dict[str, Any]], path: Path) -> Path:
     return path
 
 
+@cache
+def task_manager() -> Any:
+    """lm-eval's index of its task configs, made once per process: it reads every YAML file
+    lm-eval ships (about 10 s each time), and nothing here changes them."""
+    from lm_eval.tasks import TaskManager
+
+    return TaskManager()
+
+
 def lm_eval_task(task: str, config: str, rows_file: Path) -> Any:
     """lm-eval's task for one language, reading its evaluation split from ``rows_file``."""
     from lm_eval.api.task import ConfigurableTask
-    from lm_eval.tasks import TaskManager
 
     name, split = LM_EVAL_TASKS[task]
-    manager = TaskManager()
+    manager = task_manager()
     entry = manager._entry(name.format(config=config))
     settings = manager._factory._load_full_config(entry, None)
     settings.update(

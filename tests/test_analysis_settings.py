@@ -1,11 +1,10 @@
 """`mslt-it analyze`'s settings table: every measure under each pooling, centred or not, per
-layer, with the direction the models point in each; and the demo's direction, rerun as the docs
-quote it (docs/analysis-measures.md)."""
+layer, with the direction the models point in each (the demo's direction, as
+docs/analysis-measures.md quotes it, is checked in test_demo.py, which owns the demo run)."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -130,37 +129,3 @@ def test_a_users_picture_under_the_projections_name_is_kept(cli, tiny_model_dir,
     )  # fmt: skip
     assert result.code != 0 and "pca.png" in result.err
     assert (out / "pca.png").read_bytes() == b"mine"
-
-
-# --- the demo, as docs/analysis-measures.md quotes it ------------------------------------------
-
-DOCS_COMMAND = (
-    "analyze --model runs/demo/tiny-model --adapter runs/demo/adapters/en "
-    "--adapter runs/demo/adapters/ar+de+zh --langs en,de,ar,sw,zh --data synthetic --n 500 "
-    "--out runs/demo/analysis"
-)
-
-
-def test_the_docs_quote_the_command_this_test_runs() -> None:
-    docs = Path(__file__).resolve().parent.parent / "docs" / "analysis-measures.md"
-    text = docs.read_text(encoding="utf-8").replace("\\\n", " ")
-    assert "mslt-it " + DOCS_COMMAND in " ".join(text.split())
-
-
-@pytest.mark.slow
-def test_the_demo_direction_the_docs_state(demo: Path, cli, monkeypatch) -> None:
-    """docs/analysis-measures.md: on the demo, at the last layer, under both poolings, the
-    three-source adapter's CKA between languages is below the English adapter's (and the
-    base's), while its languages' means explain less of the variance (they mingle more)."""
-    monkeypatch.chdir(demo.parent.parent)
-    result = cli(*DOCS_COMMAND.split())
-    assert result.code == 0, result.err
-    data = json.loads((demo / "analysis" / "analysis.json").read_text(encoding="utf-8"))
-    rows = {(r["pooling"], r["layer"]): r for r in data["settings"]["rows"]}
-    for pooling in ("mean", "last"):
-        measures = rows[pooling, 2]["measures"]
-        assert measures["cka"]["text"] == "base > SSLT > MSLT", (pooling, measures["cka"])
-        assert measures["language_share"]["text"] == "MSLT < SSLT < base", (
-            pooling,
-            measures["language_share"],
-        )

@@ -5,7 +5,7 @@ both runs score ≥ 90 on their own sources, the three-source run beats English 
 points on the 11 languages neither saw (measured +31.1 here, +31.6 in BENCHMARKS.md; the world
 before cognates and word order gave +20.3), with intervals far apart and the cognate languages
 reached, the report says the data is synthetic, and a second run finds every step done and
-redoes nothing.
+redoes nothing; and the demo's representations point the way docs/analysis-measures.md says.
 """
 
 from __future__ import annotations
@@ -144,3 +144,37 @@ def test_a_second_run_redoes_nothing(demo: Path, cli, monkeypatch: pytest.Monkey
     after = sorted(path for folder in outputs for path in folder.rglob("*") if path.is_file())
     assert after == files
     assert {path: (path.stat().st_mtime_ns, path.read_bytes()) for path in files} == stamps
+
+
+# --- the demo's representations, as docs/analysis-measures.md quotes them ---------------------
+
+DOCS_COMMAND = (
+    "analyze --model runs/demo/tiny-model --adapter runs/demo/adapters/en "
+    "--adapter runs/demo/adapters/ar+de+zh --langs en,de,ar,sw,zh --data synthetic --n 500 "
+    "--out runs/demo/analysis"
+)
+
+
+def test_the_docs_quote_the_command_this_test_runs() -> None:
+    docs = Path(__file__).resolve().parent.parent / "docs" / "analysis-measures.md"
+    text = docs.read_text(encoding="utf-8").replace("\\\n", " ")
+    assert "mslt-it " + DOCS_COMMAND in " ".join(text.split())
+
+
+@pytest.mark.slow
+def test_the_demo_direction_the_docs_state(demo: Path, cli, monkeypatch) -> None:
+    """docs/analysis-measures.md: on the demo, at the last layer, under both poolings, the
+    three-source adapter's CKA between languages is below the English adapter's (and the
+    base's), while its languages' means explain less of the variance (they mingle more)."""
+    monkeypatch.chdir(demo.parent.parent)
+    result = cli(*DOCS_COMMAND.split())
+    assert result.code == 0, result.err
+    data = json.loads((demo / "analysis" / "analysis.json").read_text(encoding="utf-8"))
+    rows = {(r["pooling"], r["layer"]): r for r in data["settings"]["rows"]}
+    for pooling in ("mean", "last"):
+        measures = rows[pooling, 2]["measures"]
+        assert measures["cka"]["text"] == "base > SSLT > MSLT", (pooling, measures["cka"])
+        assert measures["language_share"]["text"] == "MSLT < SSLT < base", (
+            pooling,
+            measures["language_share"],
+        )
