@@ -699,3 +699,27 @@ def test_reduce_lr_on_plateau_steps_on_the_held_out_loss(
     result = cli(*args)
     assert result.code == 0, result.err
     assert (out / "adapter_model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("metric", ["heldout_loss", "eval_mean_token_accuracy"])
+def test_a_best_metric_the_evaluations_report_is_used(
+    cli, tiny_model_dir: Path, small_ds: Path, tmp_path: Path, metric: str
+) -> None:
+    plateau = ["--sft", "lr_scheduler_type=reduce_lr_on_plateau", "--sft", "eval_steps=1",
+               "--sft", f"metric_for_best_model={metric}"]  # fmt: skip
+    result = cli(*train_args(tiny_model_dir, small_ds, tmp_path / "r", "--max-steps", 2, *plateau))
+    assert result.code == 0, result.err
+
+
+def test_a_best_metric_no_evaluation_reports_is_one_line(
+    cli, tiny_model_dir: Path, small_ds: Path, tmp_path: Path
+) -> None:
+    """It was the Trainer's KeyError at the first evaluation: an internal error."""
+    out = tmp_path / "r"
+    plateau = ["--sft", "lr_scheduler_type=reduce_lr_on_plateau", "--sft", "eval_steps=1",
+               "--sft", "metric_for_best_model=eval_bleu"]  # fmt: skip
+    result = cli(*train_args(tiny_model_dir, small_ds, out, "--max-steps", 2, *plateau))
+    assert_one_line_error(
+        result, "train.sft.metric_for_best_model: 'eval_bleu'", "(at step 1: ", "eval_heldout_loss"
+    )
+    assert not out.exists()  # stopped before its first checkpoint: nothing left

@@ -202,9 +202,11 @@ def _train(
             result = take_final_checkpoint(trainer, checkpoint)
         else:
             result = trainer.train(resume_from_checkpoint=checkpoint)
-    except BaseException:
+    except BaseException as error:
         if on_main() and not resumed and outputs.last_checkpoint(out) is None:
             outputs.clear(out)  # failed before its first checkpoint: leave nothing behind
+        if isinstance(error, KeyError) and BEST_METRIC_MISSING in str(error):
+            raise unreported_metric(trainer) from None
         raise
     seconds = time.monotonic() - started
     if checked.hook is not None:
@@ -502,6 +504,35 @@ def open_dataset(path: str | None, field: str) -> Prepared:
     if len(rows) == 0:
         raise MsltError(f"{field}: {path!r} has no examples")
     return Prepared(path, manifest, rows)
+
+
+BEST_METRIC_MISSING = "`metric_for_best_model` training argument is set to"
+"""Words of the Trainer's KeyError when no evaluation reports ``metric_for_best_model`` (for the
+best checkpoint and for ``reduce_lr_on_plateau``): a setting the user chose, not a bug."""
+
+TIMING_METRICS = ("_runtime", "_samples_per_second", "_steps_per_second")
+
+
+def unreported_metric(trainer: Any) -> MsltError:
+    """The user's ``metric_for_best_model`` named against what the evaluation just reported
+    (read from the log the Trainer keeps, not from its message): the metrics depend on the
+    evaluated sets' names and on TRL's version, so they are only known once one has run."""
+    step = trainer.state.global_step
+    reported = sorted(
+        {
+            key
+            for entry in trainer.state.log_history
+            if entry.get("step") == step
+            for key, value in entry.items()
+            if key.startswith("eval_") and not key.endswith(TIMING_METRICS)
+            if isinstance(value, int | float) and not isinstance(value, bool)
+        }
+    )
+    wanted = trainer.args.metric_for_best_model
+    return MsltError(
+        f"train.sft.metric_for_best_model: {wanted!r} is not a metric this run's evaluations "
+        f"report (at step {step}: {', '.join(reported) or 'none'}; a name without eval_ gets it)"
+    )
 
 
 def plateau_metric_unset(args: Any, config: TrainConfig) -> bool:
