@@ -67,7 +67,7 @@ def assert_one_line_error(result: CliResult, *fragments: str) -> None:
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo run in a fresh folder (its `runs/` is relative to the working directory), once
-    per session: the demo's tests and the analysis settings test share it."""
+    per session: the tests of test_demo.py share it."""
     from mslt_it.cli import main
 
     workdir = tmp_path_factory.mktemp("demo")
