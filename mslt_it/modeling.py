@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mslt_it.chat_bounds import check_chat_template
-from mslt_it.errors import MsltError, clipped
+from mslt_it.errors import MsltError, clipped, first_line
 from mslt_it.files import check_regular_files, read_user_text
 
 MODEL_FILES = ("config.json", "adapter_config.json")
@@ -135,6 +135,29 @@ def check_tokenizer_folder(name_or_path: str, field: str = "tokenizer") -> None:
         )
 
 
+def load_failure(name_or_path: str, error: BaseException) -> str:
+    """Why ``name_or_path`` did not load, in one line (the error's first line). A name that is
+    no path here and that the Hugging Face cache lacks, with the Hub offline or out of reach,
+    is said to be that: transformers' own words ("We couldn't connect to
+    'https://huggingface.co' …") hid a mistyped folder behind a network problem."""
+    from huggingface_hub import constants
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    cause: BaseException | None = error
+    for _ in range(8):  # the chain transformers builds is two or three deep
+        if cause is None or isinstance(cause, LocalEntryNotFoundError):
+            break
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(cause, LocalEntryNotFoundError) and not Path(name_or_path).expanduser().exists():
+        hub = (
+            "is offline here (HF_HUB_OFFLINE is set)"
+            if constants.HF_HUB_OFFLINE
+            else "is out of reach"
+        )
+        return f"no such folder, and the Hugging Face cache has no copy of it; the Hub {hub}"
+    return first_line(error)
+
+
 def load_tokenizer(
     name_or_path: str, trust_remote_code: bool = False, field: str = "tokenizer"
 ) -> Any:
@@ -150,7 +173,9 @@ def load_tokenizer(
         if not isinstance(error, (*model_load_errors(), KeyError)) and type(error) is not Exception:
             raise
         reason = " ".join(str(error).split())[:300] or type(error).__name__
-        if isinstance(error, KeyError):
+        if isinstance(error, OSError):
+            reason = load_failure(name_or_path, error)
+        elif isinstance(error, KeyError):
             reason = f"a file lacks the field {reason}"
         raise MsltError(
             f"{field}: cannot load a tokenizer from {name_or_path!r}: {reason}"

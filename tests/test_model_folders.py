@@ -351,3 +351,19 @@ def test_adopt_reads_the_content_it_marks_as_finished(
     else:
         assert_one_line_error(result, "is not a finished output of mslt-it's", said)
         assert not (copy / ".mslt-it-output.json").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["select", "--task", "xnli", "--k", "2", "--pool", "en,de,fr", "--tokenizer", "nope-dir"],
+        ["eval", "--model", "nope-dir", "--suite", "xnli", "--langs", "en", "--limit", "2"],
+        ["analyze", "--model", "org/nope-dir", "--langs", "en,de", "--n", "4"],
+    ],
+)
+def test_a_name_neither_here_nor_cached_says_so_when_the_hub_is_offline(cli, tmp_path, args):
+    """It said transformers' "We couldn't connect to 'https://huggingface.co'", which hid a
+    mistyped folder behind a network problem."""
+    result = cli(*args, "--out", tmp_path / "out") if args[0] != "select" else cli(*args)
+    assert_one_line_error(result, "nope-dir", "no such folder", "HF_HUB_OFFLINE is set")
+    assert "couldn't connect" not in result.err

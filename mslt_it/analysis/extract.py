@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from mslt_it.errors import MsltError, allowed, first_line
+from mslt_it.errors import MsltError, allowed
 from mslt_it.files import check_regular_files, without_controls
-from mslt_it.modeling import check_device, load_report_in_errors, model_load_errors
+from mslt_it.modeling import check_device, load_failure, load_report_in_errors, model_load_errors
 from mslt_it.peft_adapters import (
     load_adapters,
     read_adapter_config,
@@ -150,7 +150,7 @@ def count_hidden_states(model: str, trust_remote_code: bool = False) -> int:
     try:
         config = AutoConfig.from_pretrained(model, trust_remote_code=trust_remote_code)
     except model_load_errors() as error:
-        raise MsltError(f"--model: cannot load {model!r}: {first_line(error)}") from None
+        raise MsltError(f"--model: cannot load {model!r}: {load_failure(model, error)}") from None
     text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
     layers = getattr(text_config, "num_hidden_layers", None)
     if not isinstance(layers, int):
@@ -168,7 +168,7 @@ def load_model(model: str, device: str, dtype: Any, trust_remote_code: bool = Fa
                 model, dtype=dtype, trust_remote_code=trust_remote_code
             )
     except model_load_errors() as error:
-        raise MsltError(f"--model: cannot load {model!r}: {first_line(error)}") from None
+        raise MsltError(f"--model: cannot load {model!r}: {load_failure(model, error)}") from None
     return loaded.to(device).eval()
 
 

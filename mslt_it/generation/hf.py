@@ -18,7 +18,7 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from mslt_it.errors import MsltError, first_line
+from mslt_it.errors import MsltError
 from mslt_it.generation.base import (
     BackendOptions,
     TokenIds,
@@ -26,7 +26,7 @@ from mslt_it.generation.base import (
     resolve_dtype,
     resolve_skip,
 )
-from mslt_it.modeling import check_device, load_report_in_errors, model_load_errors
+from mslt_it.modeling import check_device, load_failure, load_report_in_errors, model_load_errors
 from mslt_it.peft_adapters import load_adapters
 
 
@@ -56,7 +56,9 @@ class HFBackend:
                     options.model, dtype=self.dtype, trust_remote_code=options.trust_remote_code
                 )
         except model_load_errors() as error:
-            raise MsltError(f"model: cannot load {options.model!r}: {first_line(error)}") from None
+            raise MsltError(
+                f"model: cannot load {options.model!r}: {load_failure(options.model, error)}"
+            ) from None
         model.to(self.device).eval()
         self.model = self._with_adapters(model, options)
         config_eos = model.generation_config.eos_token_id

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from mslt_it.errors import MsltError, first_line
-from mslt_it.modeling import load_report_in_errors, load_tokenizer, model_load_errors
+from mslt_it.errors import MsltError
+from mslt_it.modeling import load_failure, load_report_in_errors, load_tokenizer, model_load_errors
 from mslt_it.progress import track
 from mslt_it.tasks.base import Row, Task, join_tokens
 from mslt_it.tasks.sources import open_split
@@ -86,7 +86,9 @@ def mean_embeddings(
         with load_report_in_errors(refuse_missing=False):  # an encoder's pooler may be new
             model = AutoModel.from_pretrained(model_name)
     except model_load_errors() as error:
-        raise MsltError(f"--model: cannot load {model_name!r}: {first_line(error)}") from None
+        raise MsltError(
+            f"--model: cannot load {model_name!r}: {load_failure(model_name, error)}"
+        ) from None
     model.eval()
     vectors = []
     for lang in track(list(texts), "embedding languages", total=len(texts)):

@@ -12,12 +12,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mslt_it.errors import MsltError, first_line
+from mslt_it.errors import MsltError
 from mslt_it.files import check_regular_files
 from mslt_it.identity import check_base_unchanged
 from mslt_it.io import atomic_directory, atomic_write_json, read_json
 from mslt_it.modeling import (
     check_model_folder,
+    load_failure,
     load_report_in_errors,
     load_tokenizer,
     model_load_errors,
@@ -119,7 +120,9 @@ def _merge(
                 base, dtype=dtype, trust_remote_code=trust_remote_code
             )
     except model_load_errors() as error:
-        raise MsltError(f"model: cannot load the base {base!r}: {first_line(error)}") from None
+        raise MsltError(
+            f"model: cannot load the base {base!r}: {load_failure(base, error)}"
+        ) from None
 
     merged = load_adapters(model, {"default": adapter_dir}).merge_and_unload()
     with atomic_directory(out, overwrite=overwrite, kind="model") as tmp:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
-from mslt_it.errors import MsltError, allowed, first_line
-from mslt_it.modeling import load_report_in_errors, model_load_errors
+from mslt_it.errors import MsltError, allowed
+from mslt_it.modeling import load_failure, load_report_in_errors, model_load_errors
 
 QLORA_EXTRA = "pip install 'mslt-it[qlora]'"
 
@@ -75,7 +75,7 @@ def load_base_model(
         with load_report_in_errors():
             model = AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
     except model_load_errors() as error:
-        first = first_line(error)
+        first = load_failure(name_or_path, error)
         raise MsltError(f"model: cannot load {name_or_path!r}: {first}") from None
     if qlora:
         from peft import prepare_model_for_kbit_training
@@ -112,7 +112,7 @@ def empty_model(name_or_path: str, trust_remote_code: bool) -> Any:
     try:
         config = AutoConfig.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
     except model_load_errors() as error:
-        first = first_line(error)
+        first = load_failure(name_or_path, error)
         raise MsltError(f"model: cannot load {name_or_path!r}: {first}") from None
     with init_empty_weights():
         return AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
