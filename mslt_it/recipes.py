@@ -40,7 +40,7 @@ from mslt_it.modeling import check_model_folder
 from mslt_it.named_models import check_model_name, is_named_model, resolve_model_name
 from mslt_it.paths import is_data_folder
 from mslt_it.prompts import get_template
-from mslt_it.selection import SelectionOptions, select_sources
+from mslt_it.selection import FEATURE_OPTIONS, FROM_PREDICTOR, SelectionOptions, select_sources
 from mslt_it.tasks import add_tasks_dirs, check_languages, get_task
 from mslt_it.tasks.sources import check_split, local_path, synthetic_generator
 from mslt_it.tasks.synthetic import SPLIT_SIZES
@@ -390,16 +390,25 @@ def _expand_grid(
         ]
     if kind == "sweep-k":
         sweep = validate_section(SweepK, body, f"{where}.sweep-k")
+        if sweep.criterion in FROM_PREDICTOR:  # it has no predictor field to read one from
+            raise MsltError(
+                f"{where}.sweep-k.criterion: {sweep.criterion!r} reads a predictor file, which "
+                "sweep-k takes none of; give one `select:` entry per k with `predictor:`"
+            )
         _check_pool(sweep.pool, task, f"{where}.sweep-k.pool")
         return [
             _selected(
-                SelectSpec(criterion=sweep.criterion, k=k, pool=sweep.pool), task, text, where
+                SelectSpec(criterion=sweep.criterion, k=k, pool=sweep.pool),
+                task,
+                text,
+                f"{where}.sweep-k",
             )
             for k in sweep.k
         ]
     select = validate_section(SelectSpec, body, f"{where}.select")
     _check_pool(select.pool, task, f"{where}.select.pool")
-    return [_selected(select, task, text, where)]
+    given = frozenset(name for name in FEATURE_OPTIONS if name in body)
+    return [_selected(select, task, text, f"{where}.select", given)]
 
 
 def _check_pool(pool: list[str], task: str, where: str) -> None:
@@ -408,8 +417,15 @@ def _check_pool(pool: list[str], task: str, where: str) -> None:
         raise MsltError(f"{where}: duplicate language in the pool {pool}")
 
 
-def _selected(spec: SelectSpec, task: str, text: tuple[str, str], where: str) -> Run:
-    """The top set under a selection criterion (``mslt-it select``'s first answer)."""
+def _selected(
+    spec: SelectSpec,
+    task: str,
+    text: tuple[str, str],
+    where: str,
+    given: frozenset[str] = frozenset(),
+) -> Run:
+    """The top set under a selection criterion (``mslt-it select``'s first answer); ``given``
+    names the entry's fields the user wrote (held to a predictor's, even at their defaults)."""
 
     try:
         best = select_sources(
@@ -433,10 +449,11 @@ def _selected(spec: SelectSpec, task: str, text: tuple[str, str], where: str) ->
                 model=resolve_model_name(spec.model, "model") if spec.model else None,
                 data=text[0],
                 split=text[1],
+                given=given,
             ),
         )[0]
     except MsltError as error:
-        raise MsltError(f"{where}.select: {in_recipe_words(str(error))}") from None
+        raise MsltError(f"{where}: {in_recipe_words(str(error))}") from None
     return _run(list(best.sources), f"select {spec.criterion} k={spec.k}")
 
 

@@ -658,6 +658,52 @@ def test_a_predictor_ranks_its_own_set_size_and_refuses_other_feature_options(
     )
 
 
+def test_an_option_typed_at_its_default_is_held_to_the_predictors_too(
+    planted: Path, tmp_path: Path, cli
+) -> None:
+    """`--size-model xlmr` (the default) against a predictor fitted on ROOTS sizes was dropped
+    without a word, and the table read bloom's; so was `size_model: xlmr` in a recipe."""
+    saved = tmp_path / "bloom.json"
+    fit = ["select", "--task", "xnli", "--fit", planted, "--size-model", "bloom", "--save", saved]
+    assert cli(*fit).code == 0
+    learned = ["select", "--task", "xnli", "--criterion", "learned", "--predictor", saved,
+               "--targets", "bg", "--pool", ",".join(POOL)]  # fmt: skip
+    assert cli(*learned).code == 0  # left out: the predictor's value applies
+    assert cli(*learned, "--size-model", "bloom").code == 0
+    for option, value in (("--size-model", "xlmr"), ("--l2v-variant", "knn")):
+        if option == "--l2v-variant":  # a predictor fitted on average vectors
+            saved = tmp_path / "average.json"
+            assert cli(*fit[:5], "--l2v-variant", "average", "--save", saved).code == 0
+            learned[6] = saved
+        assert_one_line_error(cli(*learned, option, value), option, f"'{value}' differs")
+    spec = {"criterion": "learned", "k": 3, "pool": POOL, "targets": ["bg"],
+            "predictor": str(tmp_path / "bloom.json")}  # fmt: skip
+    assert expand_sources({"select": spec}, "xnli")
+    with pytest.raises(MsltError, match=r"sources\.select: size_model: 'xlmr' differs"):
+        expand_sources({"select": {**spec, "size_model": "xlmr"}}, "xnli")
+
+
+def test_no_set_the_predictor_cannot_score_is_picked(planted: Path, tmp_path: Path, cli):
+    """With every set holding every target, each set's learned score was n/a and the first of
+    them was the pick, exit 0 (a recipe planned its training)."""
+    saved = tmp_path / "p.json"
+    assert cli("select", "--task", "xnli", "--fit", planted, "--save", saved).code == 0
+    args = ["select", "--task", "xnli", "--criterion", "learned", "--predictor", saved,
+            "--targets", "bg", "--pool", "ar,bg,de", "--targets-as-sources"]  # fmt: skip
+    assert_one_line_error(cli(*args), "no set of 3 gets a score", "every set holds all of bg")
+    spec = {"criterion": "learned", "k": 3, "pool": ["ar", "bg", "de"], "targets": ["bg"],
+            "predictor": str(saved), "targets_as_sources": True}  # fmt: skip
+    with pytest.raises(MsltError, match="no set of 3 gets a score"):
+        expand_sources({"select": spec}, "xnli")
+
+
+def test_sweep_k_names_its_own_field_when_refusing_a_predictor_criterion() -> None:
+    """It said `sources.select: … needs predictor FILE`, and sweep-k has no such field."""
+    sweep = {"sweep-k": {"criterion": "learned", "pool": POOL, "k": [3]}}
+    with pytest.raises(MsltError, match=r"^sources\.sweep-k\.criterion: 'learned' reads a"):
+        expand_sources(sweep, "xnli")
+
+
 def test_two_processes_saving_one_new_predictor_cannot_both_succeed(
     planted: Path, tmp_path: Path
 ) -> None:

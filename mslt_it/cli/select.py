@@ -35,7 +35,19 @@ def register(app: typer.Typer) -> None:
     app.command("select")(select)
 
 
+def set_by_user(ctx: typer.Context, names: tuple[str, ...]) -> frozenset[str]:
+    """The parameters among ``names`` given on the command line (or by environment), not left
+    at their defaults: a default typed on purpose is a choice too."""
+    return frozenset(
+        name
+        for name in names
+        if (source := ctx.get_parameter_source(name)) is not None
+        and source.name not in ("DEFAULT", "DEFAULT_MAP")
+    )
+
+
 def select(
+    ctx: typer.Context,
     task: Annotated[
         str | None, typer.Option(help=f"A task ({SHIPPED_TASKS}) or one of --tasks-dir.")
     ] = None,
@@ -187,6 +199,7 @@ def select(
     """
     use_tasks_dirs(tasks_dir)
     from mslt_it.selection import (
+        FEATURE_OPTIONS,
         SelectionOptions,
         evaluate_criteria,
         load_results_csv,
@@ -210,6 +223,7 @@ def select(
         sample=sample,
         search=search,
         predictor=predictor,
+        given=set_by_user(ctx, FEATURE_OPTIONS),
     )
     target_codes = split_codes(targets, "--targets") or None
     if top < 1:

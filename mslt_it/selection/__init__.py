@@ -22,6 +22,7 @@ criteria against measured results.
 from __future__ import annotations
 
 from mslt_it.selection.api import (
+    FROM_PREDICTOR,
     VECTORS_WITH_PREDICTOR,
     CriterionEvaluation,
     RankedSet,
@@ -43,6 +44,7 @@ from mslt_it.selection.learning import (
     suggest_sets,
 )
 from mslt_it.selection.predictor import (
+    FEATURE_OPTIONS,
     TransferPredictor,
     check_save_path,
     load_predictor,
@@ -51,6 +53,8 @@ from mslt_it.selection.predictor import (
 
 __all__ = [
     "CRITERIA",
+    "FEATURE_OPTIONS",
+    "FROM_PREDICTOR",
     "VECTORS_WITH_PREDICTOR",
     "Context",
     "Criterion",

@@ -232,6 +232,12 @@ def run_selection(
         else:
             objective = CRITERIA[criterion].build(ctx, size, True)
         found = best_sets(objective, len(ctx.pool), size, top, fixed=forced, method=method)
+        if learned is not None and not np.isfinite(np.asarray(found.scores, float)).any():
+            raise MsltError(  # a pick the criterion gave no score is no pick
+                f"--criterion {criterion}: no set of {size} gets a score; a set is scored on the "
+                f"targets outside it, and every set holds all of {','.join(ctx.targets)} (give "
+                "--targets outside the sets)"
+            )
         searches.append(SearchInfo(size, found.total, found.scored, found.method))
         table = {criterion: found.scores}
         for name in columns[1:]:

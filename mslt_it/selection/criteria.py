@@ -121,6 +121,13 @@ class SelectionOptions:
         default=None,
         metadata={"help": "Cache folder (default $MSLT_IT_CACHE or ~/.cache/mslt-it)."},
     )
+    given: frozenset[str] = field(
+        default=frozenset(),
+        metadata={
+            "help": "The fields the user set (on the command line or in a recipe), even to "
+            "their defaults: each is held to a predictor's value, not replaced by it."
+        },
+    )
 
     def __post_init__(self) -> None:
         _one_of("--size-model", self.size_model, SIZE_MODELS)

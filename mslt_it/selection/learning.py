@@ -78,15 +78,17 @@ def options_of(predictor: TransferPredictor, base: SelectionOptions) -> Selectio
 
     Its features mean what they meant when it was fitted, so an option given here that differs
     from the predictor's (``--size-model bloom`` for one fitted on CC-100 sizes) is an error,
-    not silently replaced: the table would show one thing and the predictor read another. A
-    tokenizer or text folder is compared by content: the same files under another path are
-    the same option, and changed files under the same path are not.
+    not silently replaced: the table would show one thing and the predictor read another. An
+    option the user set counts even at its default (``base.given``: ``--size-model xlmr`` for
+    one fitted on ROOTS sizes). A tokenizer or text folder is compared by content: the same
+    files under another path are the same option, and changed files under the same path are
+    not.
     """
     defaults = SelectionOptions()
     chosen = dict(predictor.options)
     for name, fitted in predictor.options.items():
         given = getattr(base, name)
-        if given == getattr(defaults, name):
+        if name not in base.given and given == getattr(defaults, name):
             continue  # not chosen here: the predictor's value applies
         same_content = name in predictor.identities and predictor.identities[
             name
