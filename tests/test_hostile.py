@@ -1672,6 +1672,66 @@ def test_an_output_link_loop_is_named_a_loop(cli, tmp_path: Path) -> None:
     assert_one_line_error(result, "out_dir:", "leads back to itself (a symlink loop)")
 
 
+RANKED = {"id": "r", "task": "xcopa", "lang": "et", "template": "xcopa/en-instruct", "mode": "rank",
+          "output": "1", "gold": "B", "scores": {"A": -1.5, "B": -2.0},
+          "choice_lengths": {"A": 1, "B": 1}}  # fmt: skip
+"""A rank-mode multiple-choice prediction, as `eval --mode rank` writes it."""
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "fragment"),
+    [
+        ("scores", {"A": "x", "B": 0}, "scores['A'] is 'x'"),
+        ("scores", {"A": float("nan"), "B": 0}, "scores['A'] is nan"),
+        ("scores", {"A": True, "B": False}, "scores['A'] is True"),
+        ("scores", {"C": 0}, "must map each of the choices A, B"),
+        ("scores", {"A": 0}, "must map each of the choices A, B"),
+        ("scores", [1, 2], "must map each of the choices A, B"),
+        ("scores", "AB", "must map each of the choices A, B"),
+        ("choice_lengths", 5, "choice_lengths 5 must map"),
+        ("choice_lengths", {"A": "x", "B": 1}, "choice_lengths['A'] is 'x'"),
+        ("choice_lengths", {"A": -1, "B": 1}, "choice_lengths['A'] is -1"),
+    ],
+)
+def test_score_names_a_ranked_choice_it_cannot_read(cli, tmp_path, field, value, fragment):
+    """A string, a missing label or a list among the scores was an internal error (TypeError,
+    KeyError, IndexError); a NaN or a yes/no was scored."""
+    import json
+
+    rows = [RANKED, {**RANKED, "id": "s", field: value}]
+    path = tmp_path / "predictions.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    result = cli("score", path)
+    assert_one_line_error(result, "record 2", fragment)
+    assert not (tmp_path / "rescored.json").exists()
+    path.write_text(json.dumps(RANKED) + "\n", encoding="utf-8")
+    assert cli("score", path).code == 0  # the same file with the good row only
+
+
+def test_score_writes_only_beside_its_predictions_inside_an_evaluation(cli, tmp_path) -> None:
+    """Into the evaluation's .chunks or staging folder (which the next eval clears, and the
+    file with it), or into another run's folder (where it passed for that run's rescoring)."""
+    import json
+
+    from mslt_it.io import mark_owner
+
+    evaluation = tmp_path / "ev"
+    for run in ("base", "adapter"):
+        (evaluation / run).mkdir(parents=True)
+        (evaluation / run / "predictions.jsonl").write_text(json.dumps(RANKED) + "\n")
+    mark_owner(evaluation, "evaluation")
+    predictions = evaluation / "base" / "predictions.jsonl"
+    for out, fragment in (
+        (evaluation / ".final.tmp" / "r.json", "inside '.final.tmp'"),
+        (evaluation / ".chunks" / "r.json", "inside '.chunks'"),
+        (evaluation / "adapter" / "rescored.json", "in another run's folder of"),
+    ):
+        assert_one_line_error(cli("score", predictions, "--out", out), "--out:", fragment)
+        assert not out.exists()
+    assert cli("score", predictions).code == 0
+    assert (evaluation / "base" / "rescored.json").is_file()
+
+
 def test_score_never_writes_into_another_evaluation(cli, tmp_path: Path) -> None:
     from mslt_it.io import mark_owner
 
@@ -1686,7 +1746,7 @@ def test_score_never_writes_into_another_evaluation(cli, tmp_path: Path) -> None
     before = (tmp_path / "other" / OWNER_FILE).read_text()
     result = cli("score", tmp_path / "mine" / "predictions.jsonl", "--out",
                  tmp_path / "other" / "rescored.json")  # fmt: skip
-    assert_one_line_error(result, "lies inside another mslt-it output")
+    assert_one_line_error(result, "lies in another mslt-it output")
     assert (tmp_path / "other" / OWNER_FILE).read_text() == before
     assert not (tmp_path / "other" / "rescored.json").exists()
     own = cli("score", tmp_path / "mine" / "predictions.jsonl")  # beside its own: recorded

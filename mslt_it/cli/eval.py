@@ -274,16 +274,18 @@ def score_command(
         ours=sealed_json_of_kind(RESCORED_KIND),
         what="a rescored.json",
     )
+    check_not_working_space(target, "--out")  # an evaluation clears it, and the file with it
     output = marked_output(target)
     own = marked_output(predictions)
     same_evaluation = own is not None and (
         output == own or (output is not None and output.resolve() in own.resolve().parents)
     )
-    if output is not None and not same_evaluation:
+    beside = target.resolve().parent == predictions.resolve().parent  # not another run's folder
+    if output is not None and not (same_evaluation and beside):
+        where = "another run's folder of" if same_evaluation else "another mslt-it output,"
         raise MsltError(
-            f"--out: {str(target)!r} lies inside another mslt-it output ({str(output)!r}), "
-            "where it would pass for that output's rescoring; write it beside its own "
-            "predictions or outside any output"
+            f"--out: {str(target)!r} lies in {where} {str(output)!r}, where it would pass for "
+            "that output's rescoring; write it beside its own predictions or outside any output"
         )
     # One score at a time writes a file: a second process stops at once, naming the first,
     # instead of both saying "scores →" and the last one silently winning.

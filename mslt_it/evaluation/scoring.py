@@ -8,6 +8,7 @@ the template's job (its verbalizer in the record's language); scoring is per tas
 from __future__ import annotations
 
 import json
+import math
 import os
 import zlib
 from collections import Counter
@@ -297,6 +298,8 @@ def check_records(records: Sequence[Record], path: Path) -> None:
                 f"predictions: {path} record {number}: output must be text, "
                 f"got {type(record['output']).__name__}"
             )
+        if record.get("scores") is not None:
+            check_ranked(record, f"predictions: {path} record {number}")
         key = (str(record["task"]), str(record["lang"]), str(record["id"]))
         if key in seen:
             raise MsltError(
@@ -304,6 +307,45 @@ def check_records(records: Sequence[Record], path: Path) -> None:
                 "appears twice; each example is scored once"
             )
         seen.add(key)
+
+
+def check_ranked(record: Record, where: str) -> None:
+    """A rank-mode record's ``scores`` (a log-likelihood per choice) and ``choice_lengths``
+    (each choice's characters) name exactly the task's choices, with numbers: the best is
+    taken from them again, and a string, a missing label or a NaN was a crash or a score."""
+    task = get_task(str(record["task"]))
+    if task.kind != "multiple_choice":  # a classifier's answer is parsed from its output
+        return
+    labels = sorted(task.labels)
+    scores, lengths = record["scores"], record.get("choice_lengths")
+    if not isinstance(scores, dict) or sorted(scores) != labels:
+        raise MsltError(
+            f"{where}: scores {clipped(scores, 60)} must map each of the choices "
+            f"{allowed(labels)} to its log-likelihood"
+        )
+    for label, value in scores.items():
+        if not _number(value) or math.isnan(value) or value == math.inf:
+            raise MsltError(
+                f"{where}: scores[{label!r}] is {clipped(value, 40)}; expected a log-likelihood "
+                "(a number, or -Infinity)"
+            )
+    if lengths is None:
+        return
+    if not isinstance(lengths, dict) or sorted(lengths) != labels:
+        raise MsltError(
+            f"{where}: choice_lengths {clipped(lengths, 60)} must map each of the choices "
+            f"{allowed(labels)} to its length in characters"
+        )
+    for label, value in lengths.items():
+        if not (_number(value) and isinstance(value, int) and value >= 0):
+            raise MsltError(
+                f"{where}: choice_lengths[{label!r}] is {clipped(value, 40)}; expected a whole "
+                "number >= 0 (characters)"
+            )
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def check_same_run(header: dict[str, Any], records: Sequence[Record], beside: Path) -> None:
