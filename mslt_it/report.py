@@ -205,12 +205,20 @@ def check_rows_agree(results: Results, rows: paired.RunRows) -> None:
     the report's table reads one and its comparisons the other, and one edited by hand would
     put two numbers for one run and language side by side. Accuracy is counted from the rows'
     ``correct``, F1 from their entities, as the evaluation scored them."""
+    changed = "changed after the evaluation (re-run `mslt-it score` or the evaluation)"
+    scored = {(score.task, score.lang) for score in results.scores if score.run == rows.name}
+    for task, by_lang in rows.rows.items():  # a language taken out of results.json by hand
+        for lang, outcomes in by_lang.items():
+            if outcomes and (task, lang) not in scored:
+                raise MsltError(
+                    f"compare: {rows.name!r} on {task}/{lang}: predictions.jsonl holds "
+                    f"{len(outcomes)} rows and results.json beside it no score; one was {changed}"
+                )
     for score in results.scores:
         if score.run != rows.name:
             continue
         outcomes = rows.rows.get(score.task, {}).get(score.lang)
         where = f"compare: {rows.name!r} on {score.task}/{score.lang}: results.json"
-        changed = "changed after the evaluation (re-run `mslt-it score` or the evaluation)"
         if score.n and not outcomes:  # an emptied or cut predictions.jsonl
             raise MsltError(
                 f"{where} counts {score.n} rows and predictions.jsonl beside it holds none; "

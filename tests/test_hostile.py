@@ -1781,6 +1781,21 @@ def test_report_pairs_only_rows_of_the_same_data(cli, tmp_path: Path) -> None:
     assert_one_line_error(result, "counts 10 rows and predictions.jsonl beside it holds none")
 
 
+def test_report_refuses_rows_of_a_language_its_results_lost(cli, tmp_path: Path) -> None:
+    """A language taken out of a copy's results.json: the score table left it out while the
+    comparisons still paired its rows."""
+    predictions = evaluated_run(tmp_path / "ev" / "en", "en", ["en"], 5)
+    evaluated_run(tmp_path / "ev" / "de+en", "de+en", ["de", "en"], 7)
+    records = [json.loads(line) for line in predictions.read_text().splitlines()]
+    extra = [{**r, "lang": "de", "id": r["id"].replace("/en/", "/de/")} for r in records]
+    predictions.write_text("".join(json.dumps(r) + "\n" for r in records + extra))
+    result = cli("report", tmp_path / "ev", "--out", tmp_path / "r")
+    assert_one_line_error(
+        result, "on xnli/de: predictions.jsonl holds 10 rows and results.json beside it no score"
+    )
+    assert not (tmp_path / "r").exists()
+
+
 def test_score_refuses_the_results_of_another_run_beside_its_predictions(cli, tmp_path) -> None:
     predictions = evaluated_run(tmp_path / "ev", "en", ["en"], 5)
     assert cli("score", predictions).code == 0
