@@ -464,6 +464,13 @@ def scores_of(data: dict[str, Any], path: Path, name: str) -> list[Score]:
                 raise MsltError(
                     f"{where}.ci95: {clipped(list(interval), 40)} has its low above its high"
                 )
+            # a share of rows' bootstrap interval holds the share itself (rounded to 0.01;
+            # an F1's resamples can sit to one side, so only shares are held to it)
+            if metric != "f1" and not low - 0.01 <= score <= high + 0.01:
+                raise MsltError(
+                    f"{where}.ci95: {clipped(list(interval), 40)} does not hold the score "
+                    f"{score:g}; one was changed after the evaluation"
+                )
             # a score is over one row at least; a results.json of a version without counts
             # has none, and then nothing is checked against them
             count = _number(entry.get("n", 0), f"{where}.n", 1 if "n" in entry else 0, 1e12)

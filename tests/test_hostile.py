@@ -1781,6 +1781,18 @@ def test_report_pairs_only_rows_of_the_same_data(cli, tmp_path: Path) -> None:
     assert_one_line_error(result, "counts 10 rows and predictions.jsonl beside it holds none")
 
 
+def test_report_refuses_an_interval_that_does_not_hold_its_score(cli, tmp_path: Path) -> None:
+    """A copy's score edited and its interval left: scores.csv printed 100.00 with 10-50."""
+    evaluated_run(tmp_path / "ev" / "en", "en", ["en"], 5)
+    assert cli("report", tmp_path / "ev", "--out", tmp_path / "r1").code == 0
+    path = tmp_path / "ev" / "en" / "results.json"
+    document = json.loads(path.read_text())
+    document["tasks"]["xnli"]["languages"]["en"]["ci95"] = [10.0, 40.0]
+    path.write_text(json.dumps(document))
+    result = cli("report", tmp_path / "ev", "--out", tmp_path / "r2")
+    assert_one_line_error(result, ".ci95: [10.0, 40.0] does not hold the score 50")
+
+
 def test_report_refuses_rows_of_a_language_its_results_lost(cli, tmp_path: Path) -> None:
     """A language taken out of a copy's results.json: the score table left it out while the
     comparisons still paired its rows."""
