@@ -670,12 +670,13 @@ def test_an_option_typed_at_its_default_is_held_to_the_predictors_too(
                "--targets", "bg", "--pool", ",".join(POOL)]  # fmt: skip
     assert cli(*learned).code == 0  # left out: the predictor's value applies
     assert cli(*learned, "--size-model", "bloom").code == 0
-    for option, value in (("--size-model", "xlmr"), ("--l2v-variant", "knn")):
-        if option == "--l2v-variant":  # a predictor fitted on average vectors
-            saved = tmp_path / "average.json"
-            assert cli(*fit[:5], "--l2v-variant", "average", "--save", saved).code == 0
-            learned[6] = saved
-        assert_one_line_error(cli(*learned, option, value), option, f"'{value}' differs")
+    result = cli(*learned, "--size-model", "xlmr")
+    assert_one_line_error(result, "--size-model: 'xlmr' differs from the predictor's 'bloom'")
+    average = tmp_path / "average.json"  # fitted on lang2vec's average vectors, not knn
+    assert cli(*fit[:5], "--l2v-variant", "average", "--save", average).code == 0
+    learned[learned.index(saved)] = average
+    result = cli(*learned, "--l2v-variant", "knn")
+    assert_one_line_error(result, "--l2v-variant: 'knn' differs from the predictor's 'average'")
     spec = {"criterion": "learned", "k": 3, "pool": POOL, "targets": ["bg"],
             "predictor": str(tmp_path / "bloom.json")}  # fmt: skip
     assert expand_sources({"select": spec}, "xnli")
