@@ -1696,8 +1696,6 @@ RANKED = {"id": "r", "task": "xcopa", "lang": "et", "template": "xcopa/en-instru
 def test_score_names_a_ranked_choice_it_cannot_read(cli, tmp_path, field, value, fragment):
     """A string, a missing label or a list among the scores was an internal error (TypeError,
     KeyError, IndexError); a NaN or a yes/no was scored."""
-    import json
-
     rows = [RANKED, {**RANKED, "id": "s", field: value}]
     path = tmp_path / "predictions.jsonl"
     path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
@@ -1711,8 +1709,6 @@ def test_score_names_a_ranked_choice_it_cannot_read(cli, tmp_path, field, value,
 def test_score_writes_only_beside_its_predictions_inside_an_evaluation(cli, tmp_path) -> None:
     """Into the evaluation's .chunks or staging folder (which the next eval clears, and the
     file with it), or into another run's folder (where it passed for that run's rescoring)."""
-    import json
-
     from mslt_it.io import mark_owner
 
     evaluation = tmp_path / "ev"

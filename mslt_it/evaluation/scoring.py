@@ -317,34 +317,39 @@ def check_ranked(record: Record, where: str) -> None:
     if task.kind != "multiple_choice":  # a classifier's answer is parsed from its output
         return
     labels = sorted(task.labels)
-    scores, lengths = record["scores"], record.get("choice_lengths")
-    if not isinstance(scores, dict) or sorted(scores) != labels:
-        raise MsltError(
-            f"{where}: scores {clipped(scores, 60)} must map each of the choices "
-            f"{allowed(labels)} to its log-likelihood"
-        )
-    for label, value in scores.items():
-        if not _number(value) or math.isnan(value) or value == math.inf:
-            raise MsltError(
-                f"{where}: scores[{label!r}] is {clipped(value, 40)}; expected a log-likelihood "
-                "(a number, or -Infinity)"
-            )
-    if lengths is None:
-        return
-    if not isinstance(lengths, dict) or sorted(lengths) != labels:
-        raise MsltError(
-            f"{where}: choice_lengths {clipped(lengths, 60)} must map each of the choices "
-            f"{allowed(labels)} to its length in characters"
-        )
-    for label, value in lengths.items():
-        if not (_number(value) and isinstance(value, int) and value >= 0):
-            raise MsltError(
-                f"{where}: choice_lengths[{label!r}] is {clipped(value, 40)}; expected a whole "
-                "number >= 0 (characters)"
-            )
+    _check_per_choice(
+        record["scores"], f"{where}: scores", labels, "its log-likelihood",
+        lambda v: _real(v) and not math.isnan(v) and v != math.inf,
+        "a log-likelihood (a number, or -Infinity)",
+    )  # fmt: skip
+    if record.get("choice_lengths") is not None:
+        _check_per_choice(
+            record["choice_lengths"], f"{where}: choice_lengths", labels,
+            "its length in characters", lambda v: _real(v) and isinstance(v, int) and v >= 0,
+            "a whole number >= 0 (characters)",
+        )  # fmt: skip
 
 
-def _number(value: Any) -> bool:
+def _check_per_choice(
+    value: Any,
+    field: str,
+    labels: list[str],
+    what: str,
+    valid: Callable[[Any], bool],
+    expected: str,
+) -> None:
+    """``value`` maps exactly the choices ``labels`` to items ``valid`` takes."""
+    if not isinstance(value, dict) or sorted(value) != labels:
+        raise MsltError(
+            f"{field} {clipped(value, 60)} must map each of the choices {allowed(labels)} to {what}"
+        )
+    for label, item in value.items():
+        if not valid(item):
+            raise MsltError(f"{field}[{label!r}] is {clipped(item, 40)}; expected {expected}")
+
+
+def _real(value: Any) -> bool:
+    """A JSON number (a yes/no is an int to Python, not a number to a user)."""
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
