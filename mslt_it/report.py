@@ -403,7 +403,10 @@ def write_csv(
     for row in comparisons:
         compared.setdefault((row.run, row.task, row.lang), row)
     for s in results.scores:
-        score, low, high = f"{s.score:.2f}", f"{s.low:.2f}", f"{s.high:.2f}"
+        score = f"{s.score:.2f}"
+        low, high = (
+            ("", "") if s.low is None or s.high is None else (f"{s.low:.2f}", f"{s.high:.2f}")
+        )
         sources = "+".join(s.sources)
         rate = f"{s.invalid_rate:.4f}"
         groups = [rollups.group_of(s.lang, by) for by in rollups.GROUPINGS]

@@ -186,11 +186,14 @@ def k_sweep_plot(results: Results, path: Path) -> bool:
     if len(ks) < 3:
         return False
     means = [np.mean([s.score for s in by_k[k]]) for k in ks]
-    lows = [np.mean([s.low for s in by_k[k]]) for k in ks]
-    highs = [np.mean([s.high for s in by_k[k]]) for k in ks]
     figure, axis = plt.subplots(figsize=(5.5, 3.8))
     axis.plot(ks, means, marker="o", label="mean over target languages")
-    axis.fill_between(ks, lows, highs, alpha=0.25, label="mean 95% interval")
+    # a run evaluated without resamples has no interval; the band is drawn only when every
+    # point has one, not from the others alone
+    if all(s.low is not None and s.high is not None for k in ks for s in by_k[k]):
+        lows = [np.mean([s.low for s in by_k[k]]) for k in ks]
+        highs = [np.mean([s.high for s in by_k[k]]) for k in ks]
+        axis.fill_between(ks, lows, highs, alpha=0.25, label="mean 95% interval")
     axis.set_xticks(ks)
     axis.set_xlabel("number of source languages (k)")
     axis.set_ylabel(f"{results.scores[0].metric} ×100 on targets")

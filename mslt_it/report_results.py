@@ -48,8 +48,8 @@ class Score:
     lang: str
     metric: str
     score: float
-    low: float
-    high: float
+    low: float | None  # the 95% interval; None when the run drew no bootstrap resamples
+    high: float | None
     n: int
     invalid_rate: float
     is_source: bool
@@ -454,23 +454,7 @@ def scores_of(data: dict[str, Any], path: Path, name: str) -> list[Score]:
             if not isinstance(entry, dict) or "score" not in entry:
                 raise MsltError(f"{where}: expected a mapping with a 'score'")
             score = _number(entry["score"], f"{where}.score", 0, 100)
-            interval = entry.get("ci95") or (score, score)
-            if not isinstance(interval, list | tuple) or len(interval) != 2:
-                raise MsltError(f"{where}.ci95: {clipped(interval, 40)} is not a [low, high] pair")
-            # an interval is the scores' spread: finite, a little past 0..100 at worst
-            low = _number(interval[0], f"{where}.ci95", -100, 200)
-            high = _number(interval[1], f"{where}.ci95", -100, 200)
-            if low > high:
-                raise MsltError(
-                    f"{where}.ci95: {clipped(list(interval), 40)} has its low above its high"
-                )
-            # a share of rows' bootstrap interval holds the share itself (rounded to 0.01;
-            # an F1's resamples can sit to one side, so only shares are held to it)
-            if metric != "f1" and not low - 0.01 <= score <= high + 0.01:
-                raise MsltError(
-                    f"{where}.ci95: {clipped(list(interval), 40)} does not hold the score "
-                    f"{score:g}; one was changed after the evaluation"
-                )
+            low, high = interval_of(entry.get("ci95"), score, metric, where)
             # a score is over one row at least; a results.json of a version without counts
             # has none, and then nothing is checked against them
             count = _number(entry.get("n", 0), f"{where}.n", 1 if "n" in entry else 0, 1e12)
@@ -498,6 +482,31 @@ def scores_of(data: dict[str, Any], path: Path, name: str) -> list[Score]:
                 )
             )
     return out
+
+
+def interval_of(
+    interval: Any, score: float, metric: str, where: str
+) -> tuple[float | None, float | None]:
+    """A language's ``ci95``, checked; ``(None, None)`` for a run evaluated with
+    ``--bootstrap-samples 0`` (``null``), which has no interval: showing one of zero width at
+    the score would claim a certainty no resample measured."""
+    if interval is None:
+        return None, None
+    if not isinstance(interval, list | tuple) or len(interval) != 2:
+        raise MsltError(f"{where}.ci95: {clipped(interval, 40)} is not a [low, high] pair")
+    # an interval is the scores' spread: finite, a little past 0..100 at worst
+    low = _number(interval[0], f"{where}.ci95", -100, 200)
+    high = _number(interval[1], f"{where}.ci95", -100, 200)
+    if low > high:
+        raise MsltError(f"{where}.ci95: {clipped(list(interval), 40)} has its low above its high")
+    # a share of rows' bootstrap interval holds the share itself (rounded to 0.01; an F1's
+    # resamples can sit to one side, so only shares are held to it)
+    if metric != "f1" and not low - 0.01 <= score <= high + 0.01:
+        raise MsltError(
+            f"{where}.ci95: {clipped(list(interval), 40)} does not hold the score "
+            f"{score:g}; one was changed after the evaluation"
+        )
+    return low, high
 
 
 def answer_language_of(entry: Any, where: str) -> tuple[float | None, str]:

@@ -171,6 +171,24 @@ def test_the_report_compares_mslt_with_sslt_and_rolls_up_by_script(
     assert (tmp_path / "report" / "gain.png").stat().st_size > 0
 
 
+def test_a_run_without_resamples_has_no_interval_in_the_report(tmp_path: Path) -> None:
+    """`eval --bootstrap-samples 0` writes ``ci95: null``: scores.csv leaves the interval empty
+    rather than print one of zero width at the score."""
+    root = tmp_path / "eval"
+    write_run(root / "en", "sslt", ("en",))
+    document = json.loads((root / "en" / "results.json").read_text(encoding="utf-8"))
+    for entry in document["tasks"]["xnli"]["languages"].values():
+        entry["ci95"] = None
+    (root / "en" / "results.json").write_text(json.dumps(document), encoding="utf-8")
+    write_run(root / "ar+de+zh", "mslt", MSLT_SOURCES)
+    write_report([root], tmp_path / "report")
+    with (tmp_path / "report" / "scores.csv").open(encoding="utf-8") as handle:
+        scores = {(row["run"], row["lang"]): row for row in csv.DictReader(handle)}
+    assert (scores["SSLT en", "bg"]["ci_low"], scores["SSLT en", "bg"]["ci_high"]) == ("", "")
+    mslt = scores["MSLT ar+de+zh", "bg"]
+    assert float(mslt["ci_low"]) + 5 == pytest.approx(float(mslt["score"]), abs=0.01)
+
+
 def test_compare_asks_for_any_pair_by_its_report_name(cli, study: Path, tmp_path: Path) -> None:
     write_run(study / "base", "base", ())
     out = tmp_path / "report"
