@@ -143,6 +143,11 @@ def read_run_rows(
             value: Any = tuple(ner_statistics(record)[1])
         else:
             metric.setdefault(task, "accuracy")
+            if not isinstance(record.get("correct", False), bool):
+                raise MsltError(
+                    f"compare: {predictions}: row {row!r}: correct is "
+                    f"{clipped(record['correct'], 40)}; allowed: true or false"
+                )
             value = 1.0 if record.get("correct") else 0.0
             if outcome_contradicted(record):
                 raise MsltError(

@@ -299,6 +299,19 @@ def test_a_prediction_whose_correct_flag_contradicts_its_answer_is_refused(
     assert_one_line_error(result, "xnli/en/test/0", "correct", "changed after scoring")
 
 
+@pytest.mark.parametrize("flag", ["x", 1, None, [True]])
+def test_a_correct_flag_that_is_not_true_or_false_is_named(cli, tmp_path: Path, flag) -> None:
+    """``"correct": "x"`` was counted as right and reported as 'says correct is True'."""
+    folder = write_run(tmp_path / "eval" / "en", "sslt", ("en",))
+    path = folder / "predictions.jsonl"
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    records[0]["correct"] = flag
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    result = cli("report", tmp_path / "eval", "--out", tmp_path / "r")
+    assert_one_line_error(result, "xnli/en/test/0", "correct is", "allowed: true or false")
+    assert not (tmp_path / "r").exists()
+
+
 def test_baseline_rows_that_differ_are_noted_not_fatal(tmp_path: Path) -> None:
     write_run(tmp_path / "eval" / "en", "sslt", ("en",))
     write_run(tmp_path / "eval" / "mslt", "mslt", MSLT_SOURCES, rows=80)
