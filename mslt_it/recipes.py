@@ -40,7 +40,13 @@ from mslt_it.modeling import check_model_folder
 from mslt_it.named_models import check_model_name, is_named_model, resolve_model_name
 from mslt_it.paths import is_data_folder
 from mslt_it.prompts import get_template
-from mslt_it.selection import FEATURE_OPTIONS, FROM_PREDICTOR, SelectionOptions, select_sources
+from mslt_it.selection import (
+    CRITERIA,
+    FEATURE_OPTIONS,
+    FROM_PREDICTOR,
+    SelectionOptions,
+    select_sources,
+)
 from mslt_it.tasks import add_tasks_dirs, check_languages, get_task
 from mslt_it.tasks.sources import check_split, local_path, synthetic_generator
 from mslt_it.tasks.synthetic import SPLIT_SIZES
@@ -390,6 +396,11 @@ def _expand_grid(
         ]
     if kind == "sweep-k":
         sweep = validate_section(SweepK, body, f"{where}.sweep-k")
+        if sweep.criterion not in CRITERIA and sweep.criterion not in FROM_PREDICTOR:
+            raise MsltError(
+                f"{where}.sweep-k.criterion: unknown criterion {clipped(sweep.criterion, 40)}; "
+                f"allowed: {allowed(CRITERIA)}"
+            )
         if sweep.criterion in FROM_PREDICTOR:  # it has no predictor field to read one from
             raise MsltError(
                 f"{where}.sweep-k.criterion: {sweep.criterion!r} reads a predictor file, which "

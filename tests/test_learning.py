@@ -703,6 +703,11 @@ def test_sweep_k_names_its_own_field_when_refusing_a_predictor_criterion() -> No
     sweep = {"sweep-k": {"criterion": "learned", "pool": POOL, "k": [3]}}
     with pytest.raises(MsltError, match=r"^sources\.sweep-k\.criterion: 'learned' reads a"):
         expand_sources(sweep, "xnli")
+    # an unknown criterion lists only those sweep-k takes (learned was listed, then refused)
+    sweep["sweep-k"]["criterion"] = "nonsense"
+    with pytest.raises(MsltError, match=r"^sources\.sweep-k\.criterion: unknown") as error:
+        expand_sources(sweep, "xnli")
+    assert "l2v-syntax" in str(error.value) and "learned" not in str(error.value)
 
 
 def test_two_processes_saving_one_new_predictor_cannot_both_succeed(
