@@ -89,6 +89,19 @@ def outcome_contradicted(record: Mapping[str, Any]) -> bool:
     return bool(record.get("correct")) != expected
 
 
+def ranked_answer_contradicted(record: Mapping[str, Any]) -> bool:
+    """Whether a rank-mode record's ``parsed`` is not a best-scored choice of its own
+    ``scores`` (the log-likelihoods the evaluation ranked): ``correct`` is checked against
+    ``parsed``, so an answer edited together with its flag passed. A tie lets either stand."""
+    scores, parsed = record.get("scores"), record.get("parsed")
+    if not isinstance(scores, Mapping) or not isinstance(parsed, str) or not scores:
+        return False
+    numbers = [value for value in scores.values() if isinstance(value, int | float)]
+    if len(numbers) != len(scores):  # not a ranking: read_jsonl's callers name the field
+        return False
+    return parsed not in scores or scores[parsed] < max(numbers)
+
+
 @dataclass(frozen=True)
 class ComparisonRow:
     """One line of comparisons.csv: run B against baseline A on one language (or the average)."""
@@ -149,6 +162,12 @@ def read_run_rows(
                     f"{clipped(record['correct'], 40)}; allowed: true or false"
                 )
             value = 1.0 if record.get("correct") else 0.0
+            if ranked_answer_contradicted(record):
+                raise MsltError(
+                    f"compare: {predictions}: row {row!r} answers {clipped(record['parsed'], 40)} "
+                    f"but its scores {clipped(record['scores'], 80)} rank another choice first; "
+                    "the file was changed after scoring (re-run `mslt-it score`)"
+                )
             if outcome_contradicted(record):
                 raise MsltError(
                     f"compare: {predictions}: row {row!r} says correct is "

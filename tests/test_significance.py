@@ -312,6 +312,27 @@ def test_a_correct_flag_that_is_not_true_or_false_is_named(cli, tmp_path: Path, 
     assert not (tmp_path / "r").exists()
 
 
+def test_a_ranked_answer_edited_away_from_its_scores_is_refused(cli, tmp_path: Path) -> None:
+    """In rank mode the answer is the best-scored choice; an answer and its ``correct`` edited
+    together agreed with each other and were counted."""
+    folder = write_run(tmp_path / "eval" / "en", "sslt", ("en",))
+    path = folder / "predictions.jsonl"
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    for record in records:
+        record["parsed"] = record["output"]
+        others = {"entailment": -2.0, "neutral": -2.0, "contradiction": -3.0}
+        record["scores"] = {**others, record["output"]: -0.5}
+    records[1]["scores"] = {"entailment": -1.0, "neutral": -1.0, "contradiction": -3.0}  # a tie
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert cli("report", tmp_path / "eval", "--out", tmp_path / "ok").code == 0
+    wrong = records[0]  # its answer, flag and the score stay; its scores rank another first
+    wrong["scores"] = {label: -0.5 if label != wrong["parsed"] else -3.0 for label in others}
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    result = cli("report", tmp_path / "eval", "--out", tmp_path / "r")
+    assert_one_line_error(result, "xnli/en/test/0", f"answers {wrong['parsed']!r}",
+                          "rank another choice")  # fmt: skip
+
+
 def test_baseline_rows_that_differ_are_noted_not_fatal(tmp_path: Path) -> None:
     write_run(tmp_path / "eval" / "en", "sslt", ("en",))
     write_run(tmp_path / "eval" / "mslt", "mslt", MSLT_SOURCES, rows=80)
