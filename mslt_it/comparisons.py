@@ -27,7 +27,7 @@ import numpy as np
 
 from mslt_it import report_text
 from mslt_it.errors import MsltError, allowed, clipped
-from mslt_it.evaluation.scoring import folded_answer, ner_statistics
+from mslt_it.evaluation.scoring import folded_answer, misplaced_row, ner_statistics
 from mslt_it.evaluation.store import PREDICTIONS, read_jsonl
 from mslt_it.stats import holm, mcnemar_exact, paired_bootstrap, paired_mean_bootstrap, statistic
 
@@ -151,6 +151,12 @@ def read_run_rows(
             task, lang, row = str(record["task"]), str(record["lang"]), str(record["id"])
         except KeyError as missing:
             raise MsltError(f"compare: {predictions}: a record lacks {missing}") from None
+        named = misplaced_row(record)
+        if named is not None:
+            raise MsltError(
+                f"compare: {predictions}: row {row!r} is a row of {named}, not of "
+                f"{clipped(f'{task}/{lang}', 60)}; the file was changed after scoring"
+            )
         if "ner_tags" in record and "tokens" in record:
             metric[task] = "f1"
             value: Any = tuple(ner_statistics(record)[1])

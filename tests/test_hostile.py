@@ -2443,3 +2443,19 @@ def test_an_answer_as_long_as_the_context_leaves_no_room_for_the_prompt(
     result = cli(*evaluate, "--max-tokens", str(context))
     assert_one_line_error(result, f"max_tokens: {context} (xnli) leaves no room", f"({context} ")
     assert not (tmp_path / "ev").exists()
+
+
+def test_a_row_moved_to_another_language_is_refused(cli, tmp_path: Path) -> None:
+    """A row edited into another language (its id still naming its own) was scored as that
+    language's, by `score` and by `report`."""
+    predictions = evaluated_run(tmp_path / "ev" / "en", "en", ["en"], 5)
+    records = [json.loads(line) for line in predictions.read_text().splitlines()]
+    records[3]["lang"] = "de"
+    predictions.write_text("".join(json.dumps(r) + "\n" for r in records))
+    result = cli("score", predictions, "--out", tmp_path / "rescored.json")
+    assert_one_line_error(
+        result, "record 4", "'xnli/en/test/3' is a row of xnli/en, not of 'xnli/de'"
+    )
+    result = cli("report", tmp_path / "ev", "--out", tmp_path / "r")
+    assert_one_line_error(result, "'xnli/en/test/3' is a row of xnli/en, not of 'xnli/de'")
+    assert not (tmp_path / "r").exists() and not (tmp_path / "rescored.json").exists()

@@ -301,12 +301,30 @@ def check_records(records: Sequence[Record], path: Path) -> None:
         if record.get("scores") is not None:
             check_ranked(record, f"predictions: {path} record {number}")
         key = (str(record["task"]), str(record["lang"]), str(record["id"]))
+        named = misplaced_row(record)
+        if named is not None:
+            raise MsltError(
+                f"predictions: {path} record {number}: id {clipped(key[2], 60)} is a row of "
+                f"{named}, not of {clipped(f'{key[0]}/{key[1]}', 60)}; "
+                "the file was changed after the evaluation"
+            )
         if key in seen:
             raise MsltError(
                 f"predictions: {path} record {number}: id {key[2]!r} ({key[0]}/{key[1]}) "
                 "appears twice; each example is scored once"
             )
         seen.add(key)
+
+
+def misplaced_row(record: Record) -> str | None:
+    """The ``task/lang`` a record's id names when it is not the record's own, else None.
+    mslt-it eval's ids are ``task/lang/split/index``; a row edited into another language (or
+    task) would be scored as that language's without a word."""
+    parts = str(record["id"]).split("/")
+    if len(parts) != 4:  # not an id mslt-it made: nothing to hold it to
+        return None
+    named = f"{parts[0]}/{parts[1]}"
+    return named if named != f"{record['task']}/{record['lang']}" else None
 
 
 def check_ranked(record: Record, where: str) -> None:
