@@ -1815,6 +1815,9 @@ def test_score_refuses_the_results_of_another_run_beside_its_predictions(cli, tm
     document["tasks"]["xnli"]["languages"] = {"de": document["tasks"]["xnli"]["languages"]["en"]}
     (tmp_path / "ev" / "results.json").write_text(json.dumps(document))
     assert_one_line_error(cli("score", predictions), "it has no xnli/en of the predictions'")
+    for emptied in ({"xnli": {"languages": {}}}, {}):  # `tasks: {}` was taken as no record
+        (tmp_path / "ev" / "results.json").write_text(json.dumps({**document, "tasks": emptied}))
+        assert_one_line_error(cli("score", predictions), "it has no xnli/en of the predictions'")
 
 
 @pytest.mark.parametrize(

@@ -383,7 +383,7 @@ def check_same_run(header: dict[str, Any], records: Sequence[Record], beside: Pa
             "evaluation"
         )
     tasks = header.get("tasks")
-    if not isinstance(tasks, dict) or not tasks:
+    if not isinstance(tasks, dict):  # no results.json, or one of a version before tasks
         return
     for record in records:
         task = tasks.get(str(record["task"]))
