@@ -1756,7 +1756,7 @@ def evaluated_run(folder: Path, name: str, sources: list[str], correct: int) -> 
     records = [
         {"id": f"xnli/en/test/{i}", "task": "xnli", "lang": "en", "template": "xnli/en-instruct",
          "output": "x", "gold": "entailment", "correct": i < correct, "invalid": False,
-         "mode": "rank"}
+         "mode": "rank", "adapter": name}
         for i in range(10)
     ]  # fmt: skip
     (folder / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
@@ -1815,6 +1815,8 @@ def test_score_refuses_the_results_of_another_run_beside_its_predictions(cli, tm
     document["tasks"]["xnli"]["languages"] = {"de": document["tasks"]["xnli"]["languages"]["en"]}
     (tmp_path / "ev" / "results.json").write_text(json.dumps(document))
     assert_one_line_error(cli("score", predictions), "it has no xnli/en of the predictions'")
+    (tmp_path / "ev" / "results.json").write_text(json.dumps({**document, "run": "de+en"}))
+    assert_one_line_error(cli("score", predictions), "of another run (run 'de+en'", "'en'")
     for emptied in ({"xnli": {"languages": {}}}, {}):  # `tasks: {}` was taken as no record
         (tmp_path / "ev" / "results.json").write_text(json.dumps({**document, "tasks": emptied}))
         assert_one_line_error(cli("score", predictions), "it has no xnli/en of the predictions'")

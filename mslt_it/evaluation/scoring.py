@@ -382,6 +382,14 @@ def check_same_run(header: dict[str, Any], records: Sequence[Record], beside: Pa
             f"predictions' {clipped(sorted(map(str, theirs))[0], 20)}); move it away or re-run the "
             "evaluation"
         )
+    run = header.get("run")
+    named = {record.get("adapter") for record in records} - {None}
+    if isinstance(run, str) and named and run not in named:  # each record names its run
+        raise MsltError(
+            f"predictions: {beside} beside it is of another run (run {clipped(run, 40)}, the "
+            f"predictions' {clipped(sorted(map(str, named))[0], 40)}); move it away or re-run "
+            "the evaluation"
+        )
     tasks = header.get("tasks")
     if not isinstance(tasks, dict):  # no results.json, or one of a version before tasks
         return
