@@ -61,6 +61,10 @@ WORLD_MAJORITY = 0.8
 SEGMENT_LETTERS = 12
 """Sentences shorter than this (in letters) are not identified on their own."""
 
+IDENTIFIED_CHARS = 10_000
+"""An answer's language is read from its first characters: more changes no answer a model
+gives within its token budget, and letter by letter an answer of megabytes in a hand-made file
+took minutes to read."""
 UNSPACED = frozenset({"CJK", "THAI", "LAO", "KHMER", "MYANMAR"})
 """Scripts (as :func:`script_of` names them) written without spaces between words."""
 SCRIPT_ALIASES = {"HIRAGANA": "CJK", "KATAKANA": "CJK", "HALFWIDTH": "CJK"}
@@ -176,10 +180,11 @@ class AnswerIdentifier:
         """
         if not text.strip():
             return EMPTY
+        known = self.known_words.get(normalise(text))
+        text = text[:IDENTIFIED_CHARS]
         letters = scripts(text)
         if not letters:
             return NO_LETTERS
-        known = self.known_words.get(normalise(text))
         if known:
             return _pick(known, expected)
         total = sum(letters.values())

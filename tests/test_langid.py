@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from mslt_it.evaluation.scoring import answer_languages, expected_answer_language, known_words
-from mslt_it.langid import EMPTY, MIXED, NO_LETTERS, UNKNOWN, AnswerIdentifier
+from mslt_it.langid import (
+    EMPTY,
+    IDENTIFIED_CHARS,
+    MIXED,
+    NO_LETTERS,
+    UNKNOWN,
+    AnswerIdentifier,
+)
 from mslt_it.prompts import get_template
 from mslt_it.tasks.base import join_tokens
 from mslt_it.tasks.synthetic import lexicon
@@ -34,6 +41,18 @@ def test_real_sentences_are_identified(lang: str) -> None:
     assert AnswerIdentifier().identify(SENTENCES[lang], lang) == lang
     # the expected language does not sway a real identification
     assert AnswerIdentifier().identify(SENTENCES[lang], "xx") == lang
+
+
+def test_an_answer_is_identified_by_its_first_characters() -> None:
+    """A hand-made answer of megabytes was read letter by letter for minutes: its language is
+    that of its first IDENTIFIED_CHARS characters, whatever follows."""
+    english = " ".join([SENTENCES["en"]] * (IDENTIFIED_CHARS // len(SENTENCES["en"]) + 1))
+    answer = english + " " + " ".join([SENTENCES["ru"]] * 30_000)  # 2.4 MB, mostly Russian
+    assert AnswerIdentifier().identify(answer, "ru") == "en"
+    assert (
+        AnswerIdentifier().identify(english[: IDENTIFIED_CHARS // 2] + answer[-9_000:], "ru")
+        == MIXED
+    )
 
 
 WORLD = ("de", "fr", "ru", "ar", "hi", "zh", "th", "ja", "el", "sw")
