@@ -315,6 +315,8 @@ class RecipeConfig(BaseModel):
     @field_validator("output_dir")
     @classmethod
     def _plain_output_dir(cls, folder: str | None) -> str | None:
+        if folder is not None and not folder.strip():  # `--out ""` is refused the same way
+            raise ValueError("an empty path; give a folder, or leave output_dir out")
         found = control_character(folder) if folder is not None else None
         if found is not None:
             raise ValueError(f"holds the control character {found!r}; a folder name has none")

@@ -497,6 +497,8 @@ def check_fields(
     Raising ValueError lets pydantic add the location (``train.sft.<field>``) to the message.
     """
     for name in given:
+        if not isinstance(name, str):  # `5:` or `true:` in YAML is a number or a yes/no
+            raise ValueError(f"{clipped(name, 40)} is not the name of a field of {kind} (text)")
         if name in owned:
             how = owned[name]
             hint = how[1:-1] if how.startswith("(") else f"use {how}"
