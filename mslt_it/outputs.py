@@ -118,10 +118,29 @@ DONE_FILES: dict[str, tuple[str, ...]] = {
 
 
 def _marker(folder: Path) -> dict | None:
+    """The marker of ``folder``, or None: missing, or damaged (not JSON, no kind, a file list
+    that is not a mapping; a marker is written whole, so only an edit damages one), and a
+    damaged marker proves nothing."""
     marker = read_json(folder / OWNER_FILE)
     if marker is None or not isinstance(marker.get("kind"), str):
         return None
+    if "files" in marker and not isinstance(marker["files"], dict):
+        return None
     return marker
+
+
+def _why_not_owned(folder: Path) -> str:
+    """Why ``folder``, which holds files, is not proved mslt-it's: its marker is missing, or
+    there but damaged (``adopt`` marks an older version's output, not a damaged one)."""
+    if os.path.lexists(folder / OWNER_FILE):
+        return (
+            f"its {OWNER_FILE} is damaged, so nothing proves it mslt-it's; remove the folder "
+            "yourself if it is, or choose another"
+        )
+    return (
+        f"it has no {OWNER_FILE}; choose another folder (an output of an older mslt-it: "
+        "`mslt-it adopt FOLDER --kind KIND`)"
+    )
 
 
 def owner_kind(folder: Path) -> str | None:
@@ -610,9 +629,8 @@ def check_replaceable(out: Path, kind: str, overwrite: bool, field: str) -> None
     found = owner_kind(out)
     if found is None:
         raise MsltError(
-            f"{field}: {_describe(out)} holds files that mslt-it did not write (it has no "
-            f"{OWNER_FILE}); --overwrite replaces only mslt-it's own outputs, choose another "
-            "folder (an output of an older mslt-it: `mslt-it adopt FOLDER --kind KIND`)"
+            f"{field}: {_describe(out)} holds files that mslt-it did not write, and --overwrite "
+            f"replaces only mslt-it's own outputs: {_why_not_owned(out)}"
         )
     if found != kind:
         raise MsltError(
@@ -876,9 +894,8 @@ def check_owner(
     found = owner_kind(out)
     if found is None:
         raise MsltError(
-            f"{field}: {_describe(out)} exists and holds files that mslt-it did not write (it "
-            f"has no {OWNER_FILE}); choose another folder (an output of an older mslt-it: "
-            "`mslt-it adopt FOLDER --kind KIND`)"
+            f"{field}: {_describe(out)} exists and holds files that mslt-it did not write: "
+            f"{_why_not_owned(out)}"
         )
     if found != kind:
         raise MsltError(

@@ -68,6 +68,25 @@ def test_report_overwrite_never_takes_a_users_folder(cli, tmp_path: Path) -> Non
     assert snapshot(mine) == before
 
 
+@pytest.mark.parametrize(
+    "marker",
+    [b"\xff", b"[1]", b'{"files": 5, "kind": "report", "written_by": "mslt-it"}'],
+    ids=["not-utf8", "a-list", "files-not-a-mapping"],
+)
+def test_a_damaged_marker_is_named_and_proves_nothing(cli, tmp_path: Path, marker) -> None:
+    """A marker that is there but damaged was reported as missing (with `adopt` offered), or,
+    valid JSON with a file list that is no mapping, taken as proof: the folder is replaced."""
+    ev = write_results(tmp_path / "ev", results_document(60.0))
+    mine = tmp_path / "rep"
+    mine.mkdir()
+    (mine / "report.md").write_text("my notes")
+    (mine / OWNER_FILE).write_bytes(marker)
+    before = snapshot(mine)
+    result = cli("report", ev, "--out", mine, "--overwrite")
+    assert_one_line_error(result, "did not write", f"its {OWNER_FILE} is damaged")
+    assert "adopt" not in result.err and snapshot(mine) == before
+
+
 def test_build_overwrite_never_takes_a_folder_with_a_manifest_of_the_users(
     cli, tmp_path: Path
 ) -> None:
