@@ -238,7 +238,7 @@ class TableSplit:
         label = self.task.extra.get("label_column") or "label"
         for column in self.task.columns:
             kind = self.table.schema.field(column).type
-            if column != label and (pa.types.is_nested(kind) or not_text(kind)):
+            if column != label and pa.types.is_nested(kind):
                 raise MsltError(
                     f"{self.origin}: column {column!r} holds {kind}, not text; task "
                     f"{self.task.name} reads it as text"
@@ -270,21 +270,6 @@ class TableSplit:
                 self._check_row(row, original)
             row["id"] = row_id(self.task, self.lang, self.split, original)
         return rows
-
-
-def not_text(kind: pa.DataType) -> bool:
-    """A column of numbers, yes/no or dates: a column a task reads as text holds none (a
-    premise of ``5`` is a file's mistake, and ``true`` would reach the prompt as ``True``)."""
-    return any(
-        check(kind)
-        for check in (
-            pa.types.is_integer,
-            pa.types.is_floating,
-            pa.types.is_boolean,
-            pa.types.is_decimal,
-            pa.types.is_temporal,
-        )
-    )
 
 
 def row_id(task: Task, lang: str, split: str, index: int) -> str:
