@@ -51,7 +51,7 @@ from mslt_it.template_values import (
     TextlessCallable,
     TextlessCycler,
     TextlessJoiner,
-    printable,
+    printed,
     strict_float,
     strict_int,
     textless,
@@ -596,7 +596,7 @@ class StrictEverywhere(jinja2.StrictUndefined):
 
 
 ENVIRONMENT = BoundedSandbox(
-    undefined=StrictEverywhere, autoescape=False, keep_trailing_newline=False, finalize=printable
+    undefined=StrictEverywhere, autoescape=False, keep_trailing_newline=False, finalize=printed
 )
 """The one environment every user template and expression is compiled in."""
 

@@ -220,6 +220,19 @@ def printable(value: Any, depth: int = 0, undefined_fails: bool = False) -> Any:
     )
 
 
+def printed(value: Any) -> Any:
+    """``finalize`` of every ``{{ … }}``: :func:`printable`, and not ``none``, which Jinja
+    prints as the word ``None`` (a variable that is none on some rows, a missing value): the
+    data reader refuses a null cell for the same reason. A none is still a value to test
+    (``{% if context %}``) and to print inside a list."""
+    if value is None:
+        raise RenderLimitError(
+            "it prints none (a missing value), which reaches the prompt as the word None; "
+            "test it first ({% if … %}) or give text"
+        )
+    return printable(value)
+
+
 # ----------------------------------------------------------------------------- what is made
 
 NUL_MADE = "it made a NUL character the data does not hold; no prompt text holds one"

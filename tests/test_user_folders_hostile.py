@@ -250,6 +250,33 @@ def test_a_template_printing_a_python_object_is_refused(cli, tmp_path, printed: 
     assert "/c" in text and "0x" not in text
 
 
+def test_a_template_printing_none_is_refused_and_testing_it_is_not(cli, tmp_path) -> None:
+    """A variable that is none on some rows reached those prompts as the word None (a null
+    cell in the data is refused for that reason); a template may still test it."""
+    tasks, prompts = user_folders(tmp_path)
+    definition = tasks / "claims.yaml"
+    definition.write_text(
+        CLAIMS.replace(
+            "variables: {claim: row.claim}",
+            "variables: {claim: row.claim, note: \"'checked' if row.claim != 'c2' else none\"}",
+        )
+    )
+    template = prompts / "claims" / "en-instruct.yaml"
+    args = ["build", "--task", "claims", "--sources", "en", "--budget", "4", "--data"]
+    args += [tmp_path / "data", "--tasks-dir", tasks, "--prompts-dir", prompts]
+    template.write_text(TEMPLATE.replace("Claim: {{ claim }}", "Claim: {{ claim }} {{ note }}"))
+    result = cli(*args, "--out", tmp_path / "ds")
+    assert_one_line_error(result, "prints none", "the word None")
+    assert not (tmp_path / "ds").exists()
+    tested = "Claim: {{ claim }}{% if note %} ({{ note }}){% endif %}"
+    template.write_text(TEMPLATE.replace("Claim: {{ claim }}", tested))
+    assert cli(*args, "--out", tmp_path / "ds").code == 0
+    from datasets import load_from_disk
+
+    text = str(load_from_disk(str(tmp_path / "ds")).to_list())
+    assert "c1 (checked)" in text and "None" not in text
+
+
 @pytest.mark.parametrize(
     "made",
     [
