@@ -379,8 +379,9 @@ def read_arrow_table(path: Path, field: str) -> Any:
             return pcsv.read_csv(path)
         import pyarrow.json as pj
 
-        check_json_lines(path, field)
-        return pj.read_json(path)
+        longest = check_json_lines(path, field)
+        options = pj.ReadOptions(block_size=max(1 << 20, longest + 2))
+        return pj.read_json(path, read_options=options)
     except UnicodeDecodeError as error:
         raise MsltError(
             f"{field}: cannot read {path}: not UTF-8 text (byte {error.object[error.start]:#04x} "

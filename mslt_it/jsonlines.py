@@ -19,8 +19,8 @@ BLOCK = 1 << 24
 """Bytes read at a time."""
 
 LONGEST_LINE = 1 << 22
-"""A line longer than this is not scanned: pyarrow's reader refuses any row over its block
-(1 MiB) without parsing it."""
+"""The longest row a data file may hold (4 MiB; a row of a real dataset is a few KB): each is
+scanned for its nesting before pyarrow, whose block is raised to hold it, parses it."""
 
 OPENING, CLOSING, NEWLINE = (ord("["), ord("{")), (ord("]"), ord("}")), ord("\n")
 _DELETE = bytes(b for b in range(256) if b not in b'[]{}"\n')
@@ -29,26 +29,50 @@ _STRING = re.compile(rb'"[^"\n]*"')
 _LONG = re.compile(rb"[^\n]{%d,}" % (MAX_JSON_DEPTH + 1))
 
 
-def check_json_lines(path: Path, field: str) -> None:
+def check_json_lines(path: Path, field: str) -> int:
     """Refuse a file pyarrow's JSON reader would crash on: a first line that is not an object,
-    or a row nested deeper than :data:`MAX_JSON_DEPTH`."""
+    or a row nested deeper than :data:`MAX_JSON_DEPTH`; and a row longer than
+    :data:`LONGEST_LINE`, which is not scanned. Returns the longest line's length in bytes:
+    pyarrow's block must hold it (its own 1 MiB block refused a longer row with "straddling
+    object straddles two block boundaries (try to increase block size?)")."""
+    longest = lines_before = 0
     with path.open("rb") as handle:
         _check_first_object(handle, path, field)
         handle.seek(0)
-        rest, skipping = b"", False
+        rest = b""
         while block := handle.read(BLOCK):
-            if skipping:  # the rest of a line too long to scan
-                cut = block.find(b"\n")
-                if cut < 0:
-                    continue
-                block, skipping = block[cut + 1 :], False
             data = rest + block
             cut = data.rfind(b"\n") + 1
             data, rest = data[:cut], data[cut:]
-            if len(rest) > LONGEST_LINE:
-                rest, skipping = b"", True
+            if data:
+                longest = max(longest, _longest_line(data))
+            if longest > LONGEST_LINE or len(rest) > LONGEST_LINE:
+                number = lines_before + _line_over(data, LONGEST_LINE)
+                raise MsltError(
+                    f"{field}: {path}: line {number:,} is longer than {LONGEST_LINE:,} bytes, "
+                    "the most a row of a data file may hold"
+                )
             _check_depth(data, path, field)
+            lines_before += data.count(b"\n")
         _check_depth(rest, path, field)
+    return max(longest, len(rest))
+
+
+def _longest_line(data: bytes) -> int:
+    """The longest line of ``data`` (whole lines, each ending in a newline), newline included."""
+    import numpy as np
+
+    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == NEWLINE)
+    return int(np.diff(ends, prepend=-1).max())
+
+
+def _line_over(data: bytes, limit: int) -> int:
+    """The number (from 1) in ``data`` of its first line over ``limit`` bytes; one past its
+    last line when none is (the unfinished line after it is the long one)."""
+    for number, line in enumerate(data.split(b"\n")[:-1], start=1):
+        if len(line) + 1 > limit:
+            return number
+    return data.count(b"\n") + 1
 
 
 UTF8_BOM = b"\xef\xbb\xbf"

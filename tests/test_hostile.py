@@ -2090,6 +2090,28 @@ def test_a_parquet_view_column_is_read_as_its_plain_kind(cli, tmp_path: Path, ki
         assert_one_line_error(result, "column 'premise' holds binary", "not text")
 
 
+def test_a_task_row_over_a_mebibyte_is_read_and_one_over_the_limit_named(cli, tmp_path) -> None:
+    """pyarrow's 1 MiB block refused a 2 MB row with "straddles two block boundaries (try to
+    increase block size?)", an option no user has; rows up to LONGEST_LINE are read, a longer
+    one is named by its line."""
+    from mslt_it.jsonlines import LONGEST_LINE
+
+    folder = tmp_path / "data" / "xnli" / "en"
+    folder.mkdir(parents=True)
+    rows = [{"premise": f"p{i}", "hypothesis": "b", "label": i % 3, "notes": ""} for i in range(3)]
+    rows[1]["notes"] = "a " * 1_000_000  # a long row, not a long prompt (at most 1,000,000)
+    path = folder / "test.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    args = ["build", "--task", "xnli", "--sources", "en", "--budget", "3", "--split", "test",
+            "--data", tmp_path / "data"]  # fmt: skip
+    assert cli(*args, "--out", tmp_path / "ds").code == 0
+    rows[2]["notes"] = "a" * LONGEST_LINE
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    result = cli(*args, "--out", tmp_path / "ds2")
+    assert_one_line_error(result, "line 3 is longer than 4,194,304 bytes")
+    assert not (tmp_path / "ds2").exists()
+
+
 def _edit_run_record(folder: Path, change) -> None:
     record = json.loads((folder / "run.json").read_text())
     change(record)
