@@ -217,6 +217,33 @@ def test_pooling_covers_only_the_sentence_and_batching_changes_nothing(tiny_mode
         np.testing.assert_allclose(batched, single, atol=2e-5)
 
 
+@pytest.mark.parametrize(
+    ("template", "fragment"),
+    [
+        ("constant", "does not hold the sentence"),
+        ("{{ messages[0].content | upper }}", "does not hold the sentence"),
+        ('{{ raise_exception("no user turns here") }}', "cannot render a prompt: no user turns"),
+        (
+            "{{ messages.__class__.__mro__ }}",
+            "cannot render a prompt: access to attribute '__class__'",
+        ),
+    ],
+)
+def test_a_chat_template_that_loses_or_refuses_the_sentence_is_one_line(
+    tiny_model_dir, template: str, fragment: str
+) -> None:
+    """Rendering the sentences was outside every guard (an internal error for a template that
+    raises, as real ones do for turns they do not take), and a template that dropped the
+    sentence was pooled over its own text: every measure was of the template."""
+    from mslt_it.modeling import load_tokenizer
+
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    tokenizer.chat_template = template
+    with pytest.raises(MsltError, match=r"^--chat-template: the model's chat template") as error:
+        encode_sentences(tokenizer, ["A sentence of the data."], chat_template=True)
+    assert fragment in str(error.value) and "\n" not in str(error.value)
+
+
 def test_run_labels() -> None:
     assert run_label({"dataset": {"sources": ["en"]}}) == "SSLT en"
     assert run_label({"dataset": {"sources": ["ar", "en", "zh"]}}) == "MSLT ar+en+zh"

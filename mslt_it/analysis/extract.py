@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from mslt_it.errors import MsltError, allowed
+from mslt_it.chat_bounds import bounded_call
+from mslt_it.errors import MsltError, allowed, clipped
 from mslt_it.files import check_regular_files, without_controls
 from mslt_it.modeling import check_device, load_failure, load_report_in_errors, model_load_errors
 from mslt_it.peft_adapters import (
@@ -65,12 +66,19 @@ def render(tokenizer: Any, text: str, chat_template: bool) -> tuple[str, int, in
     """The text the model reads and the character span of the sentence inside it."""
     if not chat_template:
         return text, 0, len(text)
-    rendered = tokenizer.apply_chat_template(
-        [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=False
+    rendered = bounded_call(
+        "--chat-template: the model's chat template",
+        lambda: tokenizer.apply_chat_template(
+            [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=False
+        ),
     )
-    start = rendered.rfind(text)
-    if start < 0:  # a template that rewrites the content: pool over everything it rendered
-        return rendered, 0, len(rendered)
+    start = rendered.rfind(text) if isinstance(rendered, str) else -1
+    if start < 0:  # pooled over what it rendered instead, every measure was of the template
+        raise MsltError(
+            f"--chat-template: the model's chat template does not hold the sentence "
+            f"{clipped(text, 40)} as given (it drops or rewrites a user's message), so its "
+            "tokens cannot be found; analyse without --chat-template"
+        )
     return rendered, start, start + len(text)
 
 
