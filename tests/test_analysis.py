@@ -244,6 +244,17 @@ def test_a_chat_template_that_loses_or_refuses_the_sentence_is_one_line(
     assert fragment in str(error.value) and "\n" not in str(error.value)
 
 
+@pytest.mark.parametrize("points", [2, 3, 4])
+def test_tsne_projects_the_fewest_points_plot_n_allows(points: int) -> None:
+    """`--plot-n 1` with two languages is 2 points: t-SNE's perplexity floor of 2 was not below
+    the count, and sklearn's ValueError an internal error."""
+    from mslt_it.analysis.plots import project
+
+    x = np.random.default_rng(0).normal(size=(points, 8))
+    coordinates, _ = project(x, "tsne", seed=0)
+    assert coordinates.shape == (points, 2) and np.isfinite(coordinates).all()
+
+
 def test_run_labels() -> None:
     assert run_label({"dataset": {"sources": ["en"]}}) == "SSLT en"
     assert run_label({"dataset": {"sources": ["ar", "en", "zh"]}}) == "MSLT ar+en+zh"

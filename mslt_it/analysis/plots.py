@@ -103,7 +103,8 @@ def project(x: np.ndarray, method: str, seed: int) -> tuple[np.ndarray, list[str
     x = x / np.where(norms == 0.0, 1.0, norms)
     components = min(50, x.shape[1], len(x))
     reduced = PCA(n_components=components, random_state=seed).fit_transform(x)
-    perplexity = float(min(30.0, max(2.0, (len(x) - 1) / 3)))
+    # sklearn needs perplexity below the count of points: 2 points (--plot-n 1, two languages)
+    perplexity = float(min(30.0, max(2.0, (len(x) - 1) / 3), len(x) - 1))
     tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed)
     # One thread: t-SNE's OpenMP loops gain little on an idle machine and lose 3-4x on a busy
     # one (measured: 3,000 points, 19 s on one thread against 72 s on two, under load).
