@@ -36,7 +36,7 @@ import jinja2
 from jinja2 import meta
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from mslt_it.errors import MsltError, allowed
+from mslt_it.errors import MsltError, allowed, clipped
 from mslt_it.files import control_character, listed, resolved_path
 from mslt_it.paths import PROMPTS_DIR, shipped_folder
 from mslt_it.prompt_bounds import (
@@ -270,7 +270,16 @@ def parse_template(path: Path, text: str, expected_id: str | None = None) -> Pro
     spec = validate_yaml_file(path, text, TemplateFile, "a template")
     if expected_id is not None and spec.id != expected_id:
         raise MsltError(f"{path}: id is {spec.id!r} but the file's place says {expected_id!r}")
-    task = get_task(spec.task)
+    folder = spec.id.split("/", 1)[0]
+    if "/" in spec.id and folder != spec.task:  # `prompts list --task` finds it by its task
+        raise MsltError(
+            f"{path}: task: {clipped(spec.task, 40)}, but the id {spec.id!r} places it among "
+            f"the templates of {folder!r} (prompts/<task>/<name>.yaml)"
+        )
+    try:
+        task = get_task(spec.task)
+    except MsltError as error:  # the task's message alone did not say which file
+        raise MsltError(f"{path}: {error}") from None
     template = PromptTemplate(spec, path, text)
     _check_fields(template, task)
     _check_verbalizers(template, task)
@@ -285,6 +294,8 @@ def _jinja_fields(path: Path, part: str, source: str) -> set[str]:
         raise MsltError(
             f"{path}: {part}: Jinja syntax error on line {error.lineno}: {error.message}"
         ) from None
+    except RecursionError:  # Jinja's parser recurses once per bracket: ((((…)))) 80 deep
+        raise MsltError(f"{path}: {part}: nested too deeply for Jinja's parser") from None
 
 
 def _check_fields(template: PromptTemplate, task: Task) -> None:

@@ -189,6 +189,33 @@ def test_id_must_match_the_file_place(tmp_path: Path) -> None:
         get_template("xnli/other", [tmp_path])
 
 
+def test_a_template_of_another_task_than_its_folder_is_named(tmp_path: Path) -> None:
+    """`xnli/mine` with `task: pawsx` loaded as a pawsx template, which `prompts list --task
+    xnli` then left out; an unknown task's message did not say which file."""
+    pawsx = GOOD.replace("task: xnli", "task: pawsx").replace(
+        '"P: {{ premise }} H: {{ hypothesis }}"', '"{{ sentence1 }} {{ sentence2 }}"'
+    )
+    path = write_template(tmp_path, pawsx.replace("neutral: B, contradiction: C", "x: B"))
+    with pytest.raises(MsltError, match=r"task: 'pawsx', but the id 'xnli/mine' places it"):
+        get_template("xnli/mine", [tmp_path])
+    path.unlink()
+    path = write_template(tmp_path, GOOD.replace("xnli", "claims"), name="claims/mine")
+    with pytest.raises(MsltError, match=rf"^{path}: task: unknown task 'claims'"):
+        get_template("claims/mine", [tmp_path])
+
+
+def test_a_jinja_expression_nested_past_the_parser_is_one_line(cli, tmp_path: Path) -> None:
+    """80 brackets deep, Jinja's parser hit Python's recursion limit: an internal error from
+    every `prompts` command, and `list` showed no table."""
+    deep = "(" * 80 + "1" + ")" * 80
+    write_template(tmp_path, GOOD.replace("{{ premise }}", f"{{{{ {deep} }}}}{{{{ premise }}}}"))
+    with pytest.raises(MsltError, match="instruction: nested too deeply for Jinja's parser"):
+        get_template("xnli/mine", [tmp_path])
+    listed = cli("prompts", "list", "--prompts-dir", tmp_path)
+    assert listed.code == 2 and "xnli/en-instruct" in listed.out
+    assert "nested too deeply" in listed.err and "Traceback" not in listed.err
+
+
 def test_a_template_defined_twice_is_an_error(tmp_path: Path) -> None:
     write_template(tmp_path, GOOD.replace("xnli/mine", "xnli/en-instruct"), "xnli/en-instruct")
     with pytest.raises(MsltError, match="defined twice"):
