@@ -27,7 +27,12 @@ import numpy as np
 
 from mslt_it import report_text
 from mslt_it.errors import MsltError, allowed, clipped
-from mslt_it.evaluation.scoring import folded_answer, misplaced_row, ner_statistics
+from mslt_it.evaluation.scoring import (
+    folded_answer,
+    misplaced_row,
+    ner_statistics,
+    ranked_answer_problem,
+)
 from mslt_it.evaluation.store import PREDICTIONS, read_jsonl
 from mslt_it.stats import holm, mcnemar_exact, paired_bootstrap, paired_mean_bootstrap, statistic
 
@@ -89,19 +94,6 @@ def outcome_contradicted(record: Mapping[str, Any]) -> bool:
     return bool(record.get("correct")) != expected
 
 
-def ranked_answer_contradicted(record: Mapping[str, Any]) -> bool:
-    """Whether a rank-mode record's ``parsed`` is not a best-scored choice of its own
-    ``scores`` (the log-likelihoods the evaluation ranked): ``correct`` is checked against
-    ``parsed``, so an answer edited together with its flag passed. A tie lets either stand."""
-    scores, parsed = record.get("scores"), record.get("parsed")
-    if not isinstance(scores, Mapping) or not isinstance(parsed, str) or not scores:
-        return False
-    numbers = [value for value in scores.values() if isinstance(value, int | float)]
-    if len(numbers) != len(scores):  # not a ranking: read_jsonl's callers name the field
-        return False
-    return parsed not in scores or scores[parsed] < max(numbers)
-
-
 @dataclass(frozen=True)
 class ComparisonRow:
     """One line of comparisons.csv: run B against baseline A on one language (or the average)."""
@@ -154,7 +146,7 @@ def read_run_rows(
         named = misplaced_row(record)
         if named is not None:
             raise MsltError(
-                f"compare: {predictions}: row {row!r} is a row of {named}, not of "
+                f"compare: {predictions}: row {row!r} is a row of {named!r}, not of "
                 f"{clipped(f'{task}/{lang}', 60)}; the file was changed after scoring"
             )
         if "ner_tags" in record and "tokens" in record:
@@ -168,11 +160,11 @@ def read_run_rows(
                     f"{clipped(record['correct'], 40)}; allowed: true or false"
                 )
             value = 1.0 if record.get("correct") else 0.0
-            if ranked_answer_contradicted(record):
+            problem = ranked_answer_problem(record)
+            if problem is not None:
                 raise MsltError(
-                    f"compare: {predictions}: row {row!r} answers {clipped(record['parsed'], 40)} "
-                    f"but its scores {clipped(record['scores'], 80)} rank another choice first; "
-                    "the file was changed after scoring (re-run `mslt-it score`)"
+                    f"compare: {predictions}: row {row!r} {problem}; the file was changed after "
+                    "scoring (re-run the evaluation)"
                 )
             if outcome_contradicted(record):
                 raise MsltError(

@@ -105,6 +105,8 @@ def write_run(folder: Path, name: str, sources: tuple[str, ...], rows: int = 100
             records.append({"task": "xnli", "lang": lang, "id": f"xnli/{lang}/test/{i}",
                             "output": "entailment" if ok else "neutral", "gold": "entailment",
                             "correct": bool(ok), "invalid": False, "mode": "rank",
+                            "scores": {"entailment": -0.5 if ok else -2.0,
+                                       "neutral": -2.0 if ok else -0.5, "contradiction": -3.0},
                             "template": "xnli/en-instruct", "adapter": name})  # fmt: skip
         score = 100 * float(right.mean())
         languages[lang] = {"score": score, "ci95": [score - 5, score + 5], "n": rows}
@@ -331,6 +333,17 @@ def test_a_ranked_answer_edited_away_from_its_scores_is_refused(cli, tmp_path: P
     result = cli("report", tmp_path / "eval", "--out", tmp_path / "r")
     assert_one_line_error(result, "xnli/en/test/0", f"answers {wrong['parsed']!r}",
                           "rank another choice")  # fmt: skip
+    # a score that is no number, or no scores at all, hid the same edit
+    for shape, fragment in [
+        ({**others, wrong["parsed"]: float("nan")}, "is nan; expected a log-likelihood"),
+        ({**others, wrong["parsed"]: "x"}, "is 'x'; expected a log-likelihood"),
+        ({}, "is of rank mode and has no scores"),
+        (None, "is of rank mode and has no scores"),
+    ]:
+        wrong["scores"] = shape
+        path.write_text("".join(json.dumps(r) + "\n" for r in records))
+        result = cli("report", tmp_path / "eval", "--out", tmp_path / "r")
+        assert_one_line_error(result, "xnli/en/test/0", fragment)
 
 
 def test_baseline_rows_that_differ_are_noted_not_fatal(tmp_path: Path) -> None:

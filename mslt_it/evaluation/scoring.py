@@ -298,14 +298,17 @@ def check_records(records: Sequence[Record], path: Path) -> None:
                 f"predictions: {path} record {number}: output must be text, "
                 f"got {type(record['output']).__name__}"
             )
-        if record.get("scores") is not None:
+        if record.get("scores") is not None:  # a multiple-choice row's, against its choices
             check_ranked(record, f"predictions: {path} record {number}")
+        problem = ranked_answer_problem(record, answer=False)  # any rank row's, as numbers
+        if problem is not None:
+            raise MsltError(f"predictions: {path} record {number} {problem}")
         key = (str(record["task"]), str(record["lang"]), str(record["id"]))
         named = misplaced_row(record)
         if named is not None:
             raise MsltError(
                 f"predictions: {path} record {number}: id {clipped(key[2], 60)} is a row of "
-                f"{named}, not of {clipped(f'{key[0]}/{key[1]}', 60)}; "
+                f"{named!r}, not of {clipped(f'{key[0]}/{key[1]}', 60)}; "
                 "the file was changed after the evaluation"
             )
         if key in seen:
@@ -325,6 +328,34 @@ def misplaced_row(record: Record) -> str | None:
         return None
     named = f"{parts[0]}/{parts[1]}"
     return named if named != f"{record['task']}/{record['lang']}" else None
+
+
+def ranked_answer_problem(record: Record, answer: bool = True) -> str | None:
+    """What is wrong with a rank-mode record's answer, or None. Its ``scores`` (a
+    log-likelihood per choice, the model's measurement) must be numbers (or -Infinity), and its
+    ``parsed`` a best-scored choice (a tie lets either stand): ``correct`` is checked against
+    ``parsed``, so an answer edited with its flag, or beside a score made NaN, passed. Needs no
+    task definition (``report`` has none of a user's tasks). ``answer=False``: the scores only
+    (``score`` parses the answer again, with the templates' current words)."""
+    if record.get("mode") != "rank" or "ner_tags" in record:
+        return None
+    scores, parsed = record.get("scores"), record.get("parsed")
+    if not isinstance(scores, dict) or not scores:
+        return f"is of rank mode and has no scores (got {clipped(scores, 40)})"
+    for label, value in scores.items():
+        if not _real(value) or math.isnan(value) or value == math.inf:
+            return (
+                f"scores[{clipped(label, 30)}] is {clipped(value, 30)}; expected a "
+                "log-likelihood (a number, or -Infinity)"
+            )
+    if parsed is None or not answer:
+        return None
+    if not isinstance(parsed, str) or parsed not in scores or scores[parsed] < max(scores.values()):
+        return (
+            f"answers {clipped(parsed, 40)} but its scores {clipped(scores, 80)} rank another "
+            "choice first"
+        )
+    return None
 
 
 def check_ranked(record: Record, where: str) -> None:
@@ -383,6 +414,13 @@ def check_same_run(header: dict[str, Any], records: Sequence[Record], beside: Pa
             "evaluation"
         )
     run = header.get("run")
+    if run is not None and not isinstance(run, str):
+        raise MsltError(f"predictions: {beside}: run: {clipped(run, 40)} is not a run's name")
+    if "tasks" in header and not isinstance(header["tasks"], dict):
+        raise MsltError(
+            f"predictions: {beside}: tasks: {clipped(header['tasks'], 40)} is not a mapping of "
+            "tasks"
+        )
     named = {record.get("adapter") for record in records} - {None}
     if isinstance(run, str) and named and run not in named:  # each record names its run
         raise MsltError(
