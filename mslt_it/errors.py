@@ -35,6 +35,17 @@ def clipped(value: object, limit: int = 40) -> str:
     return text[: max(limit - 1 - len(quote), 1)] + "…" + quote
 
 
+def joined_lines(error: BaseException, limit: int = 400) -> str:
+    """An exception's whole message on one line, its lines joined (a list's ``- `` marks
+    dropped), cut at ``limit``: for short multi-line messages whose first line alone stops
+    mid-sentence (TRL's "… but found" + "- Evaluation strategy: no" + "- Save strategy: …")."""
+    lines = [line.strip().removeprefix("- ") for line in str(error).splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    joined = lines[0] + (": " if len(lines) > 1 and not lines[0].endswith(":") else " ")
+    return (joined + "; ".join(lines[1:])).strip()[:limit]
+
+
 def first_line(error: BaseException) -> str:
     """An exception's first line, or its type's name when it says nothing: a library's
     multi-line message (transformers, PEFT, datasets) cut to what fits a one-line error."""

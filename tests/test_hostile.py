@@ -1547,6 +1547,12 @@ def test_merge_refuses_an_adapter_edited_since_training(cli, adapter, tmp_path, 
         (["--lora", "layers_to_transform=99"], "train.lora or train.sft: PEFT or TRL refused"),
         (["--lora", "trainable_token_indices=[99999999]"], "PEFT or TRL refused"),
         (["--lora", "modules_to_save=[nope]"], "lora modules_to_save: nope is not a module"),
+        # PEFT took these and trained on: a negated update, nothing adapted, a rank of 0
+        (["--lora", 'alpha_pattern={"q_proj": -1}'], "alpha_pattern: must be a mapping of"),
+        (["--lora", 'rank_pattern={"q_proj": 0}'], "rank_pattern: must be a mapping of"),
+        (["--lora", "target_parameters=[foo]"], "lora target_parameters: foo is not a parameter"),
+        # TRL's message goes on over lines; its first stopped at "but found"
+        (["--sft", "load_best_model_at_end=true"], "but found: Evaluation strategy: "),
     ],
 )
 def test_training_values_peft_or_torch_would_refuse_late_are_one_line(
@@ -1756,7 +1762,8 @@ def evaluated_run(folder: Path, name: str, sources: list[str], correct: int) -> 
     records = [
         {"id": f"xnli/en/test/{i}", "task": "xnli", "lang": "en", "template": "xnli/en-instruct",
          "output": "x", "gold": "entailment", "correct": i < correct, "invalid": False,
-         "mode": "rank", "adapter": name}
+         "mode": "rank", "adapter": name,
+         "scores": {"entailment": -1.0, "neutral": -2.0, "contradiction": -3.0}}
         for i in range(10)
     ]  # fmt: skip
     (folder / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
@@ -1817,6 +1824,9 @@ def test_score_refuses_the_results_of_another_run_beside_its_predictions(cli, tm
     assert_one_line_error(cli("score", predictions), "it has no xnli/en of the predictions'")
     (tmp_path / "ev" / "results.json").write_text(json.dumps({**document, "run": "de+en"}))
     assert_one_line_error(cli("score", predictions), "of another run (run 'de+en'", "'en'")
+    for field, value in (("run", ["m2"]), ("run", 5), ("tasks", None), ("tasks", [])):
+        (tmp_path / "ev" / "results.json").write_text(json.dumps({**document, field: value}))
+        assert_one_line_error(cli("score", predictions), f"results.json: {field}: ")
     for emptied in ({"xnli": {"languages": {}}}, {}):  # `tasks: {}` was taken as no record
         (tmp_path / "ev" / "results.json").write_text(json.dumps({**document, "tasks": emptied}))
         assert_one_line_error(cli("score", predictions), "it has no xnli/en of the predictions'")
@@ -2481,8 +2491,30 @@ def test_a_row_moved_to_another_language_is_refused(cli, tmp_path: Path) -> None
     predictions.write_text("".join(json.dumps(r) + "\n" for r in records))
     result = cli("score", predictions, "--out", tmp_path / "rescored.json")
     assert_one_line_error(
-        result, "record 4", "'xnli/en/test/3' is a row of xnli/en, not of 'xnli/de'"
+        result, "record 4", "'xnli/en/test/3' is a row of 'xnli/en', not of 'xnli/de'"
     )
     result = cli("report", tmp_path / "ev", "--out", tmp_path / "r")
-    assert_one_line_error(result, "'xnli/en/test/3' is a row of xnli/en, not of 'xnli/de'")
+    assert_one_line_error(result, "'xnli/en/test/3' is a row of 'xnli/en', not of 'xnli/de'")
     assert not (tmp_path / "r").exists() and not (tmp_path / "rescored.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("scores", "fragment"),
+    [
+        ({"entailment": float("nan"), "neutral": -2.0, "contradiction": -3.0}, "is nan"),
+        ({"entailment": "x", "neutral": -2.0, "contradiction": -3.0}, "is 'x'"),
+        (None, "is of rank mode and has no scores"),
+    ],
+)
+def test_score_refuses_a_ranked_classification_row_without_numbers(
+    cli, tmp_path: Path, scores, fragment: str
+) -> None:
+    """Only multiple-choice rows' scores were checked: an XNLI rank row with a NaN score (its
+    answer edited to the gold) was scored as right."""
+    predictions = evaluated_run(tmp_path / "ev", "en", ["en"], 5)
+    assert cli("score", predictions, "--out", tmp_path / "ok.json").code == 0
+    records = [json.loads(line) for line in predictions.read_text().splitlines()]
+    records[2]["scores"] = scores
+    predictions.write_text("".join(json.dumps(r) + "\n" for r in records))
+    result = cli("score", predictions, "--out", tmp_path / "rescored.json")
+    assert_one_line_error(result, "record 3", fragment)

@@ -383,6 +383,18 @@ def test_a_base_model_without_chat_template_gets_the_default(
     assert text == "### User:\nhi\n\n### Assistant:\n"
 
 
+def test_a_training_that_diverges_to_nan_is_refused_and_keeps_nothing(
+    cli, tiny_model_dir: Path, small_ds: Path, tmp_path: Path
+) -> None:
+    """A learning rate of 1e30 trained every LoRA weight to NaN while the logged loss stayed a
+    number: the adapter was written and recorded as trained, exit 0."""
+    out = tmp_path / "r"
+    args = train_args(tiny_model_dir, small_ds, out, "--max-steps", 2, "--learning-rate", "1e30")
+    result = cli(*args)
+    assert_one_line_error(result, "training diverged", "NaN or infinite", "lower the learning")
+    assert not out.exists() or not any(out.iterdir())
+
+
 def test_a_finished_run_is_skipped_and_a_different_one_refused(
     cli, tiny_model_dir: Path, small_ds: Path, tmp_path: Path
 ) -> None:

@@ -116,6 +116,23 @@ LORA_RULES: dict[str, Rule] = {
     ),
     "bias": Rule("none, all or lora_only", lambda v: v in ("none", "all", "lora_only")),
     "lora_alpha": POSITIVE_NUMBER,
+    # per-module values pass PEFT unchecked: a negative alpha trained a negated update
+    "alpha_pattern": Rule(
+        "a mapping of module names to finite numbers > 0",
+        lambda v: (
+            isinstance(v, dict)
+            and all(isinstance(k, str) and POSITIVE_NUMBER.test(x) for k, x in v.items())
+        ),
+    ),
+    "rank_pattern": Rule(
+        f"a mapping of module names to integers in 1..{MAX_LORA_RANK:,}",
+        lambda v: (
+            isinstance(v, dict)
+            and all(
+                isinstance(k, str) and is_int(x) and 1 <= x <= MAX_LORA_RANK for k, x in v.items()
+            )
+        ),
+    ),
     "lora_dropout": FRACTION,
     "init_lora_weights": Rule(
         "true, false, or one of gaussian, eva, olora, pissa, pissa_niter_<n>, corda, loftq, "

@@ -119,7 +119,11 @@ def empty_model(name_or_path: str, trust_remote_code: bool) -> Any:
 
 
 def check_lora_targets(
-    name_or_path: str, trust_remote_code: bool, targets: Any, modules_to_save: Any = None
+    name_or_path: str,
+    trust_remote_code: bool,
+    targets: Any,
+    modules_to_save: Any = None,
+    target_parameters: Any = None,
 ) -> None:
     """Every target name must be a linear layer of this model, and every module to save a
     module of it; the error lists those there are (PEFT trains on without a module to save
@@ -128,10 +132,18 @@ def check_lora_targets(
     Checked on an empty (meta) model before anything is loaded, so a typo costs seconds.
     """
     listed = isinstance(targets, list)  # PEFT reads a plain string as a regular expression
-    if not listed and not modules_to_save:
+    if not listed and not modules_to_save and not target_parameters:
         return
     model = empty_model(name_or_path, trust_remote_code)
     names = [name for name, _ in model.named_modules() if name]
+    parameters = [name for name, _ in model.named_parameters()]
+    unmatched = unmatched_keys(target_parameters or [], parameters)
+    if unmatched:  # PEFT trains on, adapting nothing through them
+        short = sorted({".".join(name.split(".")[-2:]) for name in parameters})
+        raise MsltError(
+            f"lora target_parameters: {', '.join(map(str, unmatched))} is not a parameter of "
+            f"{type(model).__name__}; its parameters are {allowed(short)}"
+        )
     unmatched = unmatched_keys(modules_to_save or [], names)
     if unmatched:
         raise MsltError(

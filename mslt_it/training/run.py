@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from mslt_it.data import check_data_files_inside, load_manifest
-from mslt_it.errors import MsltError, first_line
+from mslt_it.errors import MsltError, first_line, joined_lines
 from mslt_it.files import check_regular_files
 from mslt_it.identity import DATA_FILES, model_identity, tree_sha256
 from mslt_it.modeling import load_tokenizer
@@ -211,6 +211,16 @@ def _train(
     seconds = time.monotonic() - started
     if checked.hook is not None:
         checked.hook.remove()
+    broken = not_finite_weights(trainer.model)
+    if broken:  # an adapter of NaN was written and recorded as trained, exit 0
+        if on_main() and not resumed:
+            outputs.clear(out)
+        raise MsltError(
+            f"train: the training diverged: {broken:,} of the adapter's weights are NaN or "
+            f"infinite after step {trainer.state.global_step} (learning rate "
+            f"{trainer.args.learning_rate:g}); lower the learning rate"
+            + ("" if resumed else "; nothing was kept")
+        )
     # adapter + tokenizer (with its chat template), aside until finish() lists them
     trainer.save_model(str(fresh_staging(out) if on_main() else out / STAGING))
 
@@ -242,6 +252,18 @@ def _train(
         outputs.finish(out, run, config.keep_checkpoints)
     wait_for_everyone()
     return TrainResult(out, run)
+
+
+def not_finite_weights(model: Any) -> int:
+    """How many trainable weights (the adapter's) are NaN or infinite: a learning rate of
+    1e30 trains every LoRA weight to NaN while the logged loss stays a number."""
+    import torch
+
+    return sum(
+        int((~torch.isfinite(parameter.detach())).sum())
+        for parameter in model.parameters()
+        if parameter.requires_grad
+    )
 
 
 def plan_run(model_config: ModelConfig, config: TrainConfig, out: Path) -> Plan:
@@ -282,6 +304,7 @@ def plan_run(model_config: ModelConfig, config: TrainConfig, out: Path) -> Plan:
         model_config.trust_remote_code,
         lora["target_modules"],
         lora.get("modules_to_save"),
+        lora.get("target_parameters"),
     )
     determining = determining_config(
         model_config, config, data, eval_data, chat_template, lora, args
@@ -584,9 +607,8 @@ def sft_arguments(config: TrainConfig, out: Path, fmt: str, evaluate: bool = Fal
             assistant_only_loss=fmt == "messages",
             **settings,
         )
-    except (TypeError, ValueError) as error:
-        first = first_line(error)
-        raise MsltError(f"train.sft: {first}") from None
+    except (TypeError, ValueError) as error:  # TRL's checks: short, some over several lines
+        raise MsltError(f"train.sft: {joined_lines(error)}") from None
 
 
 def determining_config(
