@@ -1551,6 +1551,8 @@ def test_merge_refuses_an_adapter_edited_since_training(cli, adapter, tmp_path, 
         (["--lora", 'alpha_pattern={"q_proj": -1}'], "alpha_pattern: must be a mapping of"),
         (["--lora", 'rank_pattern={"q_proj": 0}'], "rank_pattern: must be a mapping of"),
         (["--lora", "target_parameters=[foo]"], "lora target_parameters: foo is not a parameter"),
+        (["--lora-target", "q_proj,,v_proj"], "holds an empty module name"),  # was two names
+        (["--lora-target", "all-linear,q_proj"], "all-linear takes every linear module and"),
         # TRL's message goes on over lines; its first stopped at "but found"
         (["--sft", "load_best_model_at_end=true"], "but found: Evaluation strategy: "),
     ],

@@ -320,7 +320,16 @@ class TrainConfig(BaseModel):
         check_fields(lora, lora_field_names(), OWNED_LORA_FIELDS, "LoraConfig")
         target = lora.get("target_modules")
         if isinstance(target, str) and target != "all-linear":
-            lora["target_modules"] = [t.strip() for t in target.split(",") if t.strip()]
+            names = [t.strip() for t in target.split(",")]
+            if not all(names):  # `q_proj,,v_proj` was read as two names, without a word
+                raise ValueError(f"target_modules {target!r} holds an empty module name")
+            lora["target_modules"] = names
+        names = lora.get("target_modules")
+        if isinstance(names, list) and "all-linear" in names and len(names) > 1:
+            raise ValueError(
+                f"target_modules {clipped(names, 60)}: all-linear takes every linear module "
+                "and stands alone; give it, or module names"
+            )
         return lora
 
 
