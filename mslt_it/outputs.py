@@ -119,13 +119,14 @@ DONE_FILES: dict[str, tuple[str, ...]] = {
 
 def _marker(folder: Path) -> dict | None:
     """The marker of ``folder``, or None: missing, or damaged (not JSON, no kind, a file list
-    that is not a mapping; a marker is written whole, so only an edit damages one), and a
-    damaged marker proves nothing."""
+    that is not a mapping of fingerprints; a marker is written whole, so only an edit damages
+    one), and a damaged marker proves nothing."""
     marker = read_json(folder / OWNER_FILE)
     if marker is None or not isinstance(marker.get("kind"), str):
         return None
-    if "files" in marker and not isinstance(marker["files"], dict):
-        return None
+    files = marker.get("files", {})
+    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+        return None  # each listed file's fingerprint is text
     return marker
 
 

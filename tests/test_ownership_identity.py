@@ -70,8 +70,13 @@ def test_report_overwrite_never_takes_a_users_folder(cli, tmp_path: Path) -> Non
 
 @pytest.mark.parametrize(
     "marker",
-    [b"\xff", b"[1]", b'{"files": 5, "kind": "report", "written_by": "mslt-it"}'],
-    ids=["not-utf8", "a-list", "files-not-a-mapping"],
+    [
+        b"\xff",
+        b"[1]",
+        b'{"files": 5, "kind": "report", "written_by": "mslt-it"}',
+        b'{"files": {"report.md": null}, "kind": "report", "written_by": "mslt-it"}',
+    ],
+    ids=["not-utf8", "a-list", "files-not-a-mapping", "a-file-without-fingerprint"],
 )
 def test_a_damaged_marker_is_named_and_proves_nothing(cli, tmp_path: Path, marker) -> None:
     """A marker that is there but damaged was reported as missing (with `adopt` offered), or,
