@@ -32,7 +32,7 @@ _LONG = re.compile(rb"[^\n]{%d,}" % (MAX_JSON_DEPTH + 1))
 def check_json_lines(path: Path, field: str) -> int:
     """Refuse a file pyarrow's JSON reader would crash on: a first line that is not an object,
     or a row nested deeper than :data:`MAX_JSON_DEPTH`; and a row longer than
-    :data:`LONGEST_LINE`, which is not scanned. Returns the longest line's length in bytes:
+    :data:`LONGEST_LINE`, named by its line. Returns the longest line's length in bytes:
     pyarrow's block must hold it (its own 1 MiB block refused a longer row with "straddling
     object straddles two block boundaries (try to increase block size?)"); below 512 KiB it
     may say 512 KiB (:func:`_longest_line`)."""

@@ -62,9 +62,10 @@ SEGMENT_LETTERS = 12
 """Sentences shorter than this (in letters) are not identified on their own."""
 
 IDENTIFIED_CHARS = 10_000
-"""An answer's language is read from its first characters: more changes no answer a model
-gives within its token budget, and letter by letter an answer of megabytes in a hand-made file
-took minutes to read."""
+"""An answer's language is read from its first characters, which show it (the default answer
+budgets are 16 to 160 tokens): read letter by letter, an answer of megabytes in a hand-made
+predictions file took minutes."""
+
 UNSPACED = frozenset({"CJK", "THAI", "LAO", "KHMER", "MYANMAR"})
 """Scripts (as :func:`script_of` names them) written without spaces between words."""
 SCRIPT_ALIASES = {"HIRAGANA": "CJK", "KATAKANA": "CJK", "HALFWIDTH": "CJK"}
