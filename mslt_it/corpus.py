@@ -44,7 +44,7 @@ from mslt_it.errors import MsltError
 from mslt_it.examples import language_rng, to_chat_columns
 from mslt_it.files import check_regular_file
 from mslt_it.io import read_arrow_table
-from mslt_it.jsonlines import check_json_lines
+from mslt_it.jsonlines import json_block_size
 from mslt_it.languages import get_language
 from mslt_it.paths import NAMED_DATA
 from mslt_it.progress import progress_bar
@@ -271,12 +271,6 @@ def take_language(
 MAX_CORPUS_BYTES = 4_000_000_000
 """Largest local corpus file read (4 GB): it is held in memory whole, as an Arrow table."""
 
-MIN_BLOCK_BYTES = 1 << 20
-"""pyarrow's own block size; a block must hold the longest line, so a longer one raises it."""
-
-MAX_BLOCK_BYTES = (1 << 31) - 1
-"""pyarrow's block size is a 32-bit count."""
-
 SCAN_BYTES = 1 << 20
 """How much of a file's start is read to tell a JSON array."""
 
@@ -305,17 +299,16 @@ def _open_regular(path: Path, field: str) -> IO[bytes]:
     return os.fdopen(handle, "rb")
 
 
-def _scan(handle: IO[bytes]) -> tuple[int, int, int | None]:
-    """The longest line's length in bytes, the number of non-blank lines, and the first line
-    that does not start with ``{`` (None if every one does).
+def _scan(handle: IO[bytes]) -> tuple[int, int | None]:
+    """The number of non-blank lines, and the first line that does not start with ``{`` (None
+    if every one does).
 
     pyarrow is never given such a line: it crashes the process on a file whose first line is
     ``null`` (pyarrow 26) and reads ``null`` after an object as a row of nulls.
     """
-    longest = lines = 0
+    lines = 0
     first_bad = None
     for number, line in enumerate(handle, start=1):
-        longest = max(longest, len(line))
         head = line.lstrip()
         if number == 1:
             head = head.removeprefix(b"\xef\xbb\xbf").lstrip()
@@ -324,7 +317,7 @@ def _scan(handle: IO[bytes]) -> tuple[int, int, int | None]:
         lines += 1
         if first_bad is None and head[:1] != b"{":
             first_bad = number
-    return longest, lines, first_bad
+    return lines, first_bad
 
 
 def _json_kind(value: Any) -> str:
@@ -395,7 +388,7 @@ def read_json_lines(path: Path, field: str = "data") -> pa.Table:
     import pyarrow.json as pj
 
     with _open_regular(path, field) as handle:
-        longest, lines, first_bad = _scan(handle)
+        lines, first_bad = _scan(handle)
         handle.seek(0)
         opening = handle.read(SCAN_BYTES).lstrip().removeprefix(b"\xef\xbb\xbf").lstrip()[:1]
     where = f"{field}: {path}"
@@ -409,12 +402,8 @@ def read_json_lines(path: Path, field: str = "data") -> pa.Table:
     if first_bad is not None:
         problem = _first_problem(path, field) or f"line {first_bad} is not a JSON object"
         raise MsltError(f"{where}: {problem}")
-    if longest + 2 > MAX_BLOCK_BYTES:
-        raise MsltError(
-            f"{where}: a line is {longest:,} bytes; a line may be at most {MAX_BLOCK_BYTES - 2:,}"
-        )
-    check_json_lines(path, field)  # a row nested thousands deep crashes pyarrow's reader
-    options = pj.ReadOptions(block_size=max(MIN_BLOCK_BYTES, longest + 2))
+    # a row nested thousands deep crashes pyarrow's reader; one over 4 MiB is refused
+    options = pj.ReadOptions(block_size=json_block_size(path, field))
     try:
         table = pj.read_json(path, read_options=options)
     except (pa.ArrowException, OSError, UnicodeDecodeError) as error:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mslt_it.errors import MsltError, clipped, first_line
-from mslt_it.jsonlines import check_json_lines
+from mslt_it.jsonlines import json_block_size
 
 OWNER_FILE = ".mslt-it-output.json"
 """The marker that proves mslt-it wrote a folder (:mod:`mslt_it.outputs` checks it)."""
@@ -379,8 +379,7 @@ def read_arrow_table(path: Path, field: str) -> Any:
             return pcsv.read_csv(path)
         import pyarrow.json as pj
 
-        longest = check_json_lines(path, field)
-        options = pj.ReadOptions(block_size=max(1 << 20, longest + 2))
+        options = pj.ReadOptions(block_size=json_block_size(path, field))
         return pj.read_json(path, read_options=options)
     except UnicodeDecodeError as error:
         raise MsltError(

@@ -22,6 +22,10 @@ LONGEST_LINE = 1 << 22
 """The longest row a data file may hold (4 MiB; a row of a real dataset is a few KB): each is
 scanned for its nesting before pyarrow, whose block is raised to hold it, parses it."""
 
+MIN_BLOCK_BYTES = 1 << 20
+"""pyarrow's own JSON block size; a block must hold the longest line, so a longer one raises
+it (:func:`json_block_size`)."""
+
 OPENING, CLOSING, NEWLINE = (ord("["), ord("{")), (ord("]"), ord("}")), ord("\n")
 _DELETE = bytes(b for b in range(256) if b not in b'[]{}"\n')
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}\n")
@@ -57,6 +61,12 @@ def check_json_lines(path: Path, field: str) -> int:
             lines_before += data.count(b"\n")
         _check_depth(rest, path, field)
     return max(longest, len(rest))
+
+
+def json_block_size(path: Path, field: str) -> int:
+    """:func:`check_json_lines`, then the block size pyarrow's JSON reader needs for the file:
+    its own, raised to hold the longest line."""
+    return max(MIN_BLOCK_BYTES, check_json_lines(path, field) + 2)
 
 
 SHORT_WINDOW = 1 << 18
