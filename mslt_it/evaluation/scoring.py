@@ -343,10 +343,9 @@ def ranked_answer_problem(record: Record, answer: bool = True) -> str | None:
     if not isinstance(scores, dict) or not scores:
         return f"is of rank mode and has no scores (got {clipped(scores, 40)})"
     for label, value in scores.items():
-        if not _real(value) or math.isnan(value) or value == math.inf:
+        if not log_likelihood(value):
             return (
-                f"scores[{clipped(label, 30)}] is {clipped(value, 30)}; expected a "
-                "log-likelihood (a number, or -Infinity)"
+                f"scores[{clipped(label, 30)}] is {clipped(value, 30)}; expected {LOG_LIKELIHOOD}"
             )
     if parsed is None or not answer:
         return None
@@ -367,9 +366,8 @@ def check_ranked(record: Record, where: str) -> None:
         return
     labels = sorted(task.labels)
     _check_per_choice(
-        record["scores"], f"{where}: scores", labels, "its log-likelihood",
-        lambda v: _real(v) and not math.isnan(v) and v != math.inf,
-        "a log-likelihood (a number, or -Infinity)",
+        record["scores"], f"{where}: scores", labels, "its log-likelihood", log_likelihood,
+        LOG_LIKELIHOOD,
     )  # fmt: skip
     if record.get("choice_lengths") is not None:
         _check_per_choice(
@@ -395,6 +393,15 @@ def _check_per_choice(
     for label, item in value.items():
         if not valid(item):
             raise MsltError(f"{field}[{label!r}] is {clipped(item, 40)}; expected {expected}")
+
+
+LOG_LIKELIHOOD = "a log-likelihood (a number, or -Infinity)"
+
+
+def log_likelihood(value: Any) -> bool:
+    """A rank-mode choice's score: a number, or -Infinity (a choice the model cannot produce);
+    not NaN, +Infinity or a yes/no."""
+    return _real(value) and not math.isnan(value) and value != math.inf
 
 
 def _real(value: Any) -> bool:
