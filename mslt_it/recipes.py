@@ -396,15 +396,15 @@ def _expand_grid(
         ]
     if kind == "sweep-k":
         sweep = validate_section(SweepK, body, f"{where}.sweep-k")
-        if sweep.criterion not in CRITERIA and sweep.criterion not in FROM_PREDICTOR:
-            raise MsltError(
-                f"{where}.sweep-k.criterion: unknown criterion {clipped(sweep.criterion, 40)}; "
-                f"allowed: {allowed(CRITERIA)}"
-            )
         if sweep.criterion in FROM_PREDICTOR:  # it has no predictor field to read one from
             raise MsltError(
                 f"{where}.sweep-k.criterion: {sweep.criterion!r} reads a predictor file, which "
                 "sweep-k takes none of; give one `select:` entry per k with `predictor:`"
+            )
+        if sweep.criterion not in CRITERIA:
+            raise MsltError(
+                f"{where}.sweep-k.criterion: unknown criterion {clipped(sweep.criterion, 40)}; "
+                f"allowed: {allowed(CRITERIA)}"
             )
         _check_pool(sweep.pool, task, f"{where}.sweep-k.pool")
         return [
