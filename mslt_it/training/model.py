@@ -125,9 +125,9 @@ def check_lora_targets(
     modules_to_save: Any = None,
     target_parameters: Any = None,
 ) -> None:
-    """Every target name must be a linear layer of this model, and every module to save a
-    module of it; the error lists those there are (PEFT trains on without a module to save
-    that matches nothing).
+    """Every target name must be a linear layer of this model, every module to save a module
+    of it and every target parameter a parameter of it; the error lists those there are (PEFT
+    trains on without a module to save or a parameter that matches nothing).
 
     Checked on an empty (meta) model before anything is loaded, so a typo costs seconds.
     """
@@ -136,7 +136,7 @@ def check_lora_targets(
         return
     model = empty_model(name_or_path, trust_remote_code)
     names = [name for name, _ in model.named_modules() if name]
-    parameters = [name for name, _ in model.named_parameters()]
+    parameters = [name for name, _ in model.named_parameters()] if target_parameters else []
     unmatched = unmatched_keys(target_parameters or [], parameters)
     if unmatched:  # PEFT trains on, adapting nothing through them
         short = sorted({".".join(name.split(".")[-2:]) for name in parameters})
