@@ -47,11 +47,15 @@ from jinja2.utils import Namespace, _PassArg
 
 from mslt_it.template_values import (
     ITERATOR_FILTERS,
+    NONE_TEXT_FILTERS,
     RenderLimitError,
     TextlessCallable,
     TextlessCycler,
     TextlessJoiner,
+    none_as_text,
+    none_refusing_filter,
     printed,
+    refuse_none_formatted,
     strict_float,
     strict_int,
     textless,
@@ -392,11 +396,13 @@ def _prepared_join_or_sum(
     rest = list(args[first + 1 :])
     attribute = kwargs.get("attribute", rest[1] if len(rest) > 1 else None)
     values = items
+    environment = getattr(args[0], "environment", args[0]) if first else ENVIRONMENT
     if attribute is not None and not isinstance(items, str):
-        environment = getattr(args[0], "environment", args[0]) if first else ENVIRONMENT
         getter = make_attrgetter(environment, attribute)
         values = [getter(item) for item in items]
     if name == "join":
+        if getattr(environment, "refuse_none", False) and any(v is None for v in values):
+            raise none_as_text("'join'")
         separator = kwargs.get("d", rest[0] if rest else "")
         _joined_size(list(values) if not isinstance(values, list) else values, str(separator), name)
     else:
@@ -446,6 +452,8 @@ class BoundedFormatter(SandboxedFormatter):
         self._built = 0
 
     def format_field(self, value: Any, format_spec: str) -> Any:
+        if value is None and getattr(self._env, "refuse_none", False):
+            raise none_as_text("str.format")
         for number in re.findall(r"\d+", format_spec):
             _width(int(number), "str.format")
         result = super().format_field(value, format_spec)
@@ -494,16 +502,27 @@ class _BoundedCodeGenerator(CodeGenerator):
 
 class BoundedSandbox(ImmutableSandboxedEnvironment):
     """The immutable sandbox with arithmetic, amplifying filters, string methods and ``~``
-    checked (see the module's docstring)."""
+    checked (see the module's docstring).
+
+    ``refuse_none``: a none never becomes text, by ``~``, ``%``, ``str.format`` or a filter
+    (``string``, ``join``, ``upper``…), as it may not be printed (``finalize=printed``): prompt
+    templates and task definitions. A model's chat template is checked without it
+    (:mod:`mslt_it.chat_bounds`): transformers renders those, where ``bos_token ~ …`` with no
+    such token is the template's own business."""
 
     intercepted_binops = frozenset({"*", "**", "%", "+", "-"})
     code_generator_class = _BoundedCodeGenerator
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, refuse_none: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.refuse_none = refuse_none
         for name in (*_PRECHECKS, *_COUNTED):
             if name in self.filters:
                 self.filters[name] = bounded_filter(name, self.filters[name])
+        if refuse_none:
+            for name in (*NONE_TEXT_FILTERS, "format"):
+                if name in self.filters:
+                    self.filters[name] = none_refusing_filter(name, self.filters[name])
         # Chance has no place in a prompt: the same row and template must give the same bytes
         # (a dataset's fingerprint, an evaluation's identity). `lipsum` printed bare also
         # showed a memory address.
@@ -532,6 +551,8 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         elif operator == "**":
             _check_power(left, right)
         elif operator == "%" and isinstance(left, str):
+            if self.refuse_none:
+                refuse_none_formatted(left, right, "'%'")
             _check_format(left, right)
         elif operator == "+":
             if isinstance(left, str | list | tuple) and isinstance(right, str | list | tuple):
@@ -582,7 +603,10 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         return value
 
     def bounded_concat(self, parts: tuple[Any, ...], markup: bool = False) -> str:
-        """``a ~ b ~ …``: the joined text's size checked before it is built."""
+        """``a ~ b ~ …``: the joined text's size checked before it is built (and no none in
+        it, with ``refuse_none``)."""
+        if self.refuse_none and any(part is None for part in parts):
+            raise none_as_text("'~'")
         _joined_size(parts, "", "'~'")
         return markup_join(parts) if markup else str_join(parts)
 
@@ -596,7 +620,11 @@ class StrictEverywhere(jinja2.StrictUndefined):
 
 
 ENVIRONMENT = BoundedSandbox(
-    undefined=StrictEverywhere, autoescape=False, keep_trailing_newline=False, finalize=printed
+    undefined=StrictEverywhere,
+    autoescape=False,
+    keep_trailing_newline=False,
+    finalize=printed,
+    refuse_none=True,
 )
 """The one environment every user template and expression is compiled in."""
 

@@ -220,17 +220,74 @@ def printable(value: Any, depth: int = 0, undefined_fails: bool = False) -> Any:
     )
 
 
+def none_as_text(means: str | None = None) -> RenderLimitError:
+    """The error for a none (a missing value) that would become the word ``None`` in a prompt:
+    printed (``means`` None), or turned into text by ``means`` (``'~'``, a filter, a format)."""
+    how = "prints none (a missing value)"
+    if means is not None:
+        how = f"turns none (a missing value) into text with {means}"
+    return RenderLimitError(
+        f"it {how}, which reaches the prompt as the word None; test it first ({{% if … %}}) "
+        "or give text"
+    )
+
+
 def printed(value: Any) -> Any:
     """``finalize`` of every ``{{ … }}``: :func:`printable`, and not ``none``, which Jinja
     prints as the word ``None`` (a variable that is none on some rows, a missing value): the
     data reader refuses a null cell for the same reason. A none is still a value to test
-    (``{% if context %}``) and to print inside a list."""
+    (``{% if context %}``) and to print inside a list; the sandbox refuses turning it into text
+    in other ways too (:func:`refuse_none_formatted`, ``~`` and the text filters)."""
     if value is None:
-        raise RenderLimitError(
-            "it prints none (a missing value), which reaches the prompt as the word None; "
-            "test it first ({% if … %}) or give text"
-        )
+        raise none_as_text()
     return printable(value)
+
+
+NONE_TEXT_FILTERS = frozenset(
+    {
+        "capitalize", "center", "e", "escape", "forceescape", "indent", "lower", "replace",
+        "safe", "string", "striptags", "title", "trim", "truncate", "upper", "urlencode",
+        "urlize", "wordcount", "wordwrap",
+    }
+)  # fmt: skip
+"""Filters that turn the value they filter into its text (``soft_str``): none becomes None."""
+
+_PERCENT_KEY = re.compile(r"%\(([^)]*)\)")
+
+
+def refuse_none_formatted(text: str, arguments: Any, how: str) -> None:
+    """A ``%`` format (``'%s' % x``, the ``format`` filter) given none for a field it prints.
+
+    A mapping is checked only at the keys the format names: a row's other values may be none."""
+    if isinstance(arguments, Mapping):
+        values: Any = [arguments.get(key) for key in _PERCENT_KEY.findall(text)]
+    else:
+        values = arguments if isinstance(arguments, tuple) else (arguments,)
+    if any(value is None for value in values):
+        raise none_as_text(how)
+
+
+def none_refusing_filter(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
+    """``original`` (a filter of :data:`NONE_TEXT_FILTERS`, or ``format``) refusing a none that
+    it would turn into text."""
+    passes = _PassArg.from_obj(original)
+    how = f"'{name}'"
+
+    def none_refusing_filter(*args: Any, **kwargs: Any) -> Any:
+        first = 1 if passes is not None else 0
+        if len(args) > first:
+            if args[first] is None:
+                raise none_as_text(how)
+            if name == "format":
+                refuse_none_formatted(str(args[first]), kwargs or args[first + 1 :], how)
+        return original(*args, **kwargs)
+
+    if passes is not None:
+        none_refusing_filter.jinja_pass_arg = passes  # type: ignore[attr-defined]
+    none_refusing_filter.refuses_none_of = original  # type: ignore[attr-defined]
+    none_refusing_filter.__name__ = getattr(original, "__name__", name)
+    none_refusing_filter.__doc__ = original.__doc__
+    return none_refusing_filter
 
 
 # ----------------------------------------------------------------------------- what is made

@@ -280,6 +280,66 @@ def test_a_template_printing_none_is_refused_and_testing_it_is_not(cli, tmp_path
 @pytest.mark.parametrize(
     "made",
     [
+        "'Note: ' ~ note",
+        "note | string",
+        "note | upper",
+        "'%s' % note",
+        "'%s, %s' % (claim, note)",
+        "'%(n)s' % {'n': note, 'c': claim}",
+        "'{}'.format(note)",
+        "'%s' | format(note)",
+        "[claim, note] | join(', ')",
+        "[{'n': note}] | join(attribute='n')",
+    ],
+)
+def test_a_template_turning_none_into_text_is_refused(cli, tmp_path, made: str) -> None:
+    """Printing none was refused, but ``'Note: ' ~ note`` (or a filter, a format) turned it into
+    the word None first and the prompt read "Note: None" on the rows where it is missing."""
+    tasks, prompts = user_folders(tmp_path)
+    (tasks / "claims.yaml").write_text(
+        CLAIMS.replace(
+            "variables: {claim: row.claim}",
+            "variables: {claim: row.claim, note: \"'checked' if row.claim != 'c2' else none\"}",
+        )
+    )
+    template = prompts / "claims" / "en-instruct.yaml"
+    template.write_text(TEMPLATE.replace("Claim: {{ claim }}", f"Claim: {{{{ {made} }}}}"))
+    args = ["build", "--task", "claims", "--sources", "en", "--budget", "4", "--data"]
+    args += [tmp_path / "data", "--tasks-dir", tasks, "--prompts-dir", prompts]
+    result = cli(*args, "--out", tmp_path / "ds")
+    assert_one_line_error(result, "turns none (a missing value) into text", "the word None")
+    assert not (tmp_path / "ds").exists()
+
+
+def test_a_definition_turning_none_into_text_is_refused(cli, tmp_path) -> None:
+    """A definition's expression is held to the same rule as a template: its variable would
+    carry the word None into every prompt that prints it."""
+    tasks, prompts = user_folders(tmp_path)
+    (tasks / "claims.yaml").write_text(
+        CLAIMS.replace(
+            "variables: {claim: row.claim}",
+            "variables: {claim: \"row.claim ~ (' (checked)' if row.claim != 'c2' else none)\"}",
+        )
+    )
+    args = ["build", "--task", "claims", "--sources", "en", "--budget", "4", "--data"]
+    args += [tmp_path / "data", "--tasks-dir", tasks, "--prompts-dir", prompts]
+    result = cli(*args, "--out", tmp_path / "ds")
+    assert_one_line_error(result, "turns none (a missing value) into text with '~'")
+    assert not (tmp_path / "ds").exists()
+
+
+def test_a_chat_template_may_join_a_missing_token() -> None:
+    """A model's chat template is rendered by transformers, where ``bos_token ~ …`` with no
+    such token is the template's own choice: its bounds check does not refuse it."""
+    from mslt_it.chat_bounds import check_chat_template
+
+    source = "{{ none ~ '' }}{% for m in messages %}{{ m['content'] }}{% endfor %}"
+    check_chat_template(source, {}, "--chat-template")
+
+
+@pytest.mark.parametrize(
+    "made",
+    [
         "claim.upper ~ ''",
         "claim.upper | string",
         "'%s' % claim.upper",

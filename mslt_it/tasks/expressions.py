@@ -136,9 +136,15 @@ def _choice(test: Text | None, then: Text | None, otherwise: Text | None) -> Tex
 
 
 def _trimmed(node: nodes.Filter, environment: jinja2.Environment) -> Text | None:
-    """``value | trim`` with Jinja's own ``trim`` filter and no arguments."""
+    """``value | trim`` with Jinja's own ``trim`` filter and no arguments (also as the sandbox
+    wraps it to refuse a none: this path reads text columns only, so no none reaches it)."""
     plain_call = not (node.args or node.kwargs or node.dyn_args or node.dyn_kwargs)
-    if node.name != "trim" or not plain_call or environment.filters.get("trim") is not do_trim:
+    trim = environment.filters.get("trim")
+    if (
+        node.name != "trim"
+        or not plain_call
+        or getattr(trim, "refuses_none_of", trim) is not do_trim
+    ):
         return None
     value = _text(node.node, environment) if node.node is not None else None
     if value is None:
