@@ -1714,6 +1714,32 @@ def test_score_names_a_ranked_choice_it_cannot_read(cli, tmp_path, field, value,
     assert cli("score", path).code == 0  # the same file with the good row only
 
 
+RANKED_LABEL = {"id": "q", "task": "xnli", "lang": "de", "template": "xnli/en-instruct",
+                "mode": "rank", "output": "neutral", "gold": "neutral",
+                "scores": {"entailment": -3.0, "neutral": -1.0, "contradiction": -2.0}}  # fmt: skip
+"""A rank-mode classification prediction: its output is the word of the best-scored label."""
+
+
+@pytest.mark.parametrize(
+    ("output", "reads"),
+    [("entailment", "'entailment'"), ("maybe", "None"), ("", "None")],
+)
+def test_score_refuses_a_ranked_label_its_scores_do_not_choose(cli, tmp_path, output, reads):
+    """``score`` parses a rank-mode XNLI row's output again: an output edited to another
+    label's word (with its gold) counted as right, against the scores the model chose by."""
+    edited = {**RANKED_LABEL, "id": "r", "output": output, "gold": "entailment"}
+    path = tmp_path / "predictions.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in (RANKED_LABEL, edited)))
+    result = cli("score", path)
+    assert_one_line_error(result, "record 2", f"reads as {reads}", "rank 'neutral' first")
+    assert not (tmp_path / "rescored.json").exists()
+    tied = {**edited, "scores": {**edited["scores"], "entailment": -1.0}}  # a tie: either stands
+    path.write_text("".join(json.dumps(row) + "\n" for row in (RANKED_LABEL, tied)))
+    if output == "entailment":
+        assert cli("score", path).code == 0
+        assert json.loads((tmp_path / "rescored.json").read_text())["tasks"]["xnli"]
+
+
 def test_score_writes_only_beside_its_predictions_inside_an_evaluation(cli, tmp_path) -> None:
     """Into the evaluation's .chunks or staging folder (which the next eval clears, and the
     file with it), or into another run's folder (where it passed for that run's rescoring)."""
@@ -1761,11 +1787,13 @@ def test_score_never_writes_into_another_evaluation(cli, tmp_path: Path) -> None
 def evaluated_run(folder: Path, name: str, sources: list[str], correct: int) -> Path:
     """A results.json of 10 xnli/en rows and the predictions.jsonl that agrees with it."""
     write_results(folder, results_document(name, "rank", 10.0 * correct, sources))
+    right = {"entailment": -1.0, "neutral": -2.0, "contradiction": -3.0}
+    wrong = {"entailment": -2.0, "neutral": -1.0, "contradiction": -3.0}
     records = [
         {"id": f"xnli/en/test/{i}", "task": "xnli", "lang": "en", "template": "xnli/en-instruct",
-         "output": "x", "gold": "entailment", "correct": i < correct, "invalid": False,
-         "mode": "rank", "adapter": name,
-         "scores": {"entailment": -1.0, "neutral": -2.0, "contradiction": -3.0}}
+         "output": "entailment" if i < correct else "neutral", "gold": "entailment",
+         "correct": i < correct, "invalid": False, "mode": "rank", "adapter": name,
+         "scores": right if i < correct else wrong}
         for i in range(10)
     ]  # fmt: skip
     (folder / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
@@ -2326,7 +2354,9 @@ def test_a_note_quoting_the_data_is_plain_text_in_the_report(cli, tmp_path: Path
     evaluated_run(tmp_path / "ev" / "en", "en", ["en"], 5)
     other = evaluated_run(tmp_path / "ev" / "de+en", "de+en", ["de", "en"], 7)
     gold = "<script>x</script> [click](http://e.vil) | row"
-    other.write_text(other.read_text().replace('"entailment"', json.dumps(gold), 1))
+    other.write_text(
+        other.read_text().replace('"gold": "entailment"', f'"gold": {json.dumps(gold)}', 1)
+    )
     result = cli("report", tmp_path / "ev", "--out", tmp_path / "rep")
     assert result.code == 0, result.err
     text = (tmp_path / "rep" / "report.md").read_text()

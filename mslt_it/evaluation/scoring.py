@@ -470,6 +470,25 @@ def check_against_templates(
                 f"predictions: {path} record {number}: gold {clipped(record['gold'], 60)} is not a "
                 f"label of task {task}; labels: {allowed(labels)}"
             )
+        if kind == "classification" and record.get("mode") == "rank":
+            _check_ranked_output(record, template, f"predictions: {path} record {number}")
+
+
+def _check_ranked_output(record: Record, template: PromptTemplate, where: str) -> None:
+    """A rank-mode classification row's ``output`` is the answer its ``scores`` rank first (the
+    model chose by them); ``score`` parses the output again, so an output edited to another
+    label's word was counted, and words changed in the template since the evaluation parse
+    differently from the words the scores were measured on."""
+    scores = record["scores"]  # numbers, per check_records
+    label = parse_label(record["output"], template.verbalizer(str(record["lang"])))
+    if label not in scores or scores[label] < max(scores.values()):
+        best = max(scores, key=lambda name: scores[name])
+        raise MsltError(
+            f"{where}: output {clipped(record['output'], 40)} reads as "
+            f"{clipped(label, 30)} with the template's words, but its scores rank {best!r} "
+            "first; the file or the template's words changed after the evaluation (rank-mode "
+            "scores hold for the words they were measured on: evaluate again)"
+        )
 
 
 MAX_SEED = 2**32 - 1
