@@ -1,12 +1,15 @@
-"""The cost of the text-size check on values a template builds, side by side in one run.
+"""The cost of a check on what a template builds, side by side in one run.
 
-Every list, tuple and mapping a template writes, and every value a filter, call or operator
-returns, is measured as text before it is kept (``mslt_it.prompt_bounds._check_weight``), so a
-value nested into itself cannot grow into exponential text. This renders the same rows through
-shipped templates and a task definition's expressions with the check on, then with it switched
-off, alternating the two arms, and prints each arm's time per row and the ratio.
+``--check weight`` (the default): every list, tuple and mapping a template writes, and every
+value a filter, call or operator returns, is measured as text before it is kept
+(``mslt_it.prompt_bounds._check_weight``), so a value nested into itself cannot grow into
+exponential text. ``--check none``: ``~``, ``%``, ``str.format``, ``join`` and the text filters
+refuse a none they would turn into the word None (``BoundedSandbox(refuse_none=True)``).
+This renders the same rows through shipped templates and a user's template with the check on,
+then with it switched off, alternating the two arms, and prints each arm's time per row and the
+ratio.
 
-    python benchmarks/bench_bounds.py [--rows 3000] [--repeats 5]
+    python benchmarks/bench_bounds.py [--check weight|none] [--rows 3000] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -57,7 +60,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=3000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--check", choices=sorted(SWITCHES), default="weight")
     args = parser.parse_args()
+    switch = SWITCHES[args.check]
     print(f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
     print("| template | rows | check on (µs/row) | check off (µs/row) | on / off |")
     print("|---|---:|---:|---:|---:|")
@@ -69,7 +74,7 @@ def main() -> None:
             for row in rows:
                 template.render(row, lang)
 
-        side_by_side(f"{template_id} ({lang})", render_all, len(rows), args.repeats)
+        side_by_side(f"{template_id} ({lang})", render_all, len(rows), args.repeats, switch)
     compiled = bounds.ENVIRONMENT.from_string(USER_TEMPLATE)
     rows = [dict(row) for row in rows_of("xnli", "en", args.rows)]
 
@@ -79,22 +84,42 @@ def main() -> None:
                 compiled.render(row)
 
     side_by_side("a user template: literals, a namespace, tojson (en)", render_user, len(rows),
-                 args.repeats)  # fmt: skip
+                 args.repeats, switch)  # fmt: skip
 
 
-def side_by_side(label: str, work: Callable[[], None], rows: int, repeats: int) -> None:
+def weight_check(on: bool) -> None:
+    bounds._check_weight = CHECK_WEIGHT if on else (lambda value, what: None)
+
+
+def none_check(on: bool) -> None:
+    environment = bounds.ENVIRONMENT
+    environment.refuse_none = on
+    for name, refusing in NONE_FILTERS.items():
+        environment.filters[name] = refusing if on else refusing.refuses_none_of
+
+
+CHECK_WEIGHT = bounds._check_weight
+NONE_FILTERS = {
+    name: f for name, f in bounds.ENVIRONMENT.filters.items() if hasattr(f, "refuses_none_of")
+}
+SWITCHES: dict[str, Callable[[bool], None]] = {"weight": weight_check, "none": none_check}
+"""Each check's switch: on (as mslt-it runs) or off."""
+
+
+def side_by_side(
+    label: str, work: Callable[[], None], rows: int, repeats: int, switch: Callable[[bool], None]
+) -> None:
     """Time ``work`` with the check on and off, alternating, and print one table row."""
-    checked = bounds._check_weight
     work()  # warm: compiled templates, caches
     on, off = [], []
     try:
         for _ in range(repeats):
-            bounds._check_weight = checked
+            switch(True)
             on.append(timed(work))
-            bounds._check_weight = lambda value, what: None
+            switch(False)
             off.append(timed(work))
     finally:
-        bounds._check_weight = checked
+        switch(True)
     per_on = 1e6 * statistics.median(on) / rows
     per_off = 1e6 * statistics.median(off) / rows
     print(f"| {label} | {rows} | {per_on:.1f} | {per_off:.1f} | {per_on / per_off:.2f} |")

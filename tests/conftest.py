@@ -1,4 +1,5 @@
-"""Shared fixtures: an in-process CLI runner and the tiny offline model (built once a session)."""
+"""Shared fixtures: an in-process CLI runner and the tiny offline model (built once a session);
+each test process's share of the cores as torch threads."""
 
 from __future__ import annotations
 
@@ -18,6 +19,28 @@ os.environ.setdefault("MSLT_IT_PROGRESS", "0")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+TORCH_OWN_THREADS: int | None = None
+"""torch's own thread count where :func:`pytest_configure` lowered it, else None."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Each pytest-xdist process gets its share of the cores as torch threads (one on two
+    cores with two processes). With torch's own count (every core) in each process, two
+    trainings at once ran ten times slower than alone (two of the slowest tests: 520 s
+    together against 65 s with a thread each, BENCHMARKS.md), and the suite's time depended on
+    which tests happened to overlap. Subprocesses a test starts get the same share through
+    ``OMP_NUM_THREADS``; a count the user set is kept."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers < 2 or "OMP_NUM_THREADS" in os.environ:
+        return
+    import torch
+
+    global TORCH_OWN_THREADS
+    TORCH_OWN_THREADS = torch.get_num_threads()
+    share = max(1, (os.cpu_count() or 1) // workers)
+    os.environ["OMP_NUM_THREADS"] = str(share)
+    torch.set_num_threads(share)
 
 
 @dataclass
@@ -68,17 +91,23 @@ def assert_one_line_error(result: CliResult, *fragments: str) -> None:
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo run in a fresh folder (its `runs/` is relative to the working directory), once
     per session: the tests of test_demo.py share it."""
+    import torch
+
     from mslt_it.cli import main
 
     workdir = tmp_path_factory.mktemp("demo")
     shutil.copy(RECIPES_DIR / "demo.yaml", workdir / "demo.yaml")
-    before = Path.cwd()
+    before, threads = Path.cwd(), torch.get_num_threads()
     os.chdir(workdir)
+    # torch's sums depend on its thread count: the demo runs on torch's own, as a newcomer's
+    # run does (with one thread bg and fr miss test_demo's cognate check, BENCHMARKS.md)
+    torch.set_num_threads(TORCH_OWN_THREADS or threads)
     try:
         with pytest.raises(SystemExit) as done:
             main(["run", "demo.yaml"])
     finally:
         os.chdir(before)
+        torch.set_num_threads(threads)
     assert done.value.code == 0
     return workdir / "runs" / "demo"
 
