@@ -328,6 +328,27 @@ def test_a_definition_turning_none_into_text_is_refused(cli, tmp_path) -> None:
     assert not (tmp_path / "ds").exists()
 
 
+def test_a_variable_failing_on_one_row_names_the_row(cli, tmp_path) -> None:
+    """A bound broken by one row of thousands named only the definition's field: the row that
+    broke it had to be searched for."""
+    tasks, prompts = user_folders(tmp_path)
+    big = "('x' * 600000 if row.claim == 'c2' else 'y') * 2"
+    (tasks / "claims.yaml").write_text(
+        CLAIMS.replace(
+            "variables: {claim: row.claim}", f'variables: {{claim: row.claim, big: "{big}"}}'
+        )
+    )
+    args = ["build", "--task", "claims", "--sources", "en", "--budget", "4", "--data"]
+    args += [tmp_path / "data", "--tasks-dir", tasks, "--prompts-dir", prompts]
+    result = cli(*args, "--out", tmp_path / "ds")
+    assert_one_line_error(result, "claims.yaml: variables.big on row claims/en/train/", "1,200,000")
+    row = result.err.split(" on row ")[1].split(":")[0]
+    data = tmp_path / "data" / "claims" / "en" / "train.jsonl"
+    index = int(row.rsplit("/", 1)[1])
+    assert json.loads(data.read_text().splitlines()[index])["claim"] == "c2"
+    assert not (tmp_path / "ds").exists()
+
+
 def test_a_chat_template_may_join_a_missing_token() -> None:
     """A model's chat template is rendered by transformers, where ``bos_token ~ …`` with no
     such token is the template's own choice: its bounds check does not refuse it."""

@@ -68,10 +68,17 @@ def compile_variables(
             except Exception as error:  # the bounds, a type error on this row's data, …
                 place = fields.get(name, f"variables.{name}")
                 kind = LimitError if isinstance(error, RenderLimitError) else MsltError
-                raise kind(f"{where}: {place}: {describe(error)}") from None
+                raise kind(f"{where}: {place}{on_row(row)}: {describe(error)}") from None
         return values
 
     return variables
+
+
+def on_row(row: Row) -> str:
+    """`` on row <id>`` for a data row (whose id the builder gave it), else nothing (a
+    definition's example): a bound broken by one row of thousands is found by its id."""
+    identifier = row.get("id")
+    return f" on row {identifier}" if isinstance(identifier, str) else ""
 
 
 def check_value(value: Any) -> None:
