@@ -451,9 +451,18 @@ class BoundedFormatter(SandboxedFormatter):
         super().__init__(env)
         self._built = 0
 
-    def format_field(self, value: Any, format_spec: str) -> Any:
+    def _refuse_none(self, value: Any) -> None:
         if value is None and getattr(self._env, "refuse_none", False):
             raise none_as_text("str.format")
+
+    def convert_field(self, value: Any, conversion: str | None) -> Any:
+        """``{!r}``, ``{!s}``, ``{!a}``: the text is made here, before :meth:`format_field`."""
+        if conversion is not None:
+            self._refuse_none(value)
+        return super().convert_field(value, conversion)
+
+    def format_field(self, value: Any, format_spec: str) -> Any:
+        self._refuse_none(value)
         for number in re.findall(r"\d+", format_spec):
             _width(int(number), "str.format")
         result = super().format_field(value, format_spec)

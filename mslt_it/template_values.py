@@ -245,9 +245,9 @@ def printed(value: Any) -> Any:
 
 NONE_TEXT_FILTERS = frozenset(
     {
-        "capitalize", "center", "e", "escape", "forceescape", "indent", "lower", "replace",
-        "safe", "string", "striptags", "title", "trim", "truncate", "upper", "urlencode",
-        "urlize", "wordcount", "wordwrap",
+        "capitalize", "center", "e", "escape", "forceescape", "indent", "lower", "pprint",
+        "replace", "safe", "string", "striptags", "title", "trim", "truncate", "upper",
+        "urlencode", "urlize", "wordcount", "wordwrap",
     }
 )  # fmt: skip
 """Filters that turn the value they filter into its text (``soft_str``): none becomes None."""

@@ -287,6 +287,8 @@ def test_a_template_printing_none_is_refused_and_testing_it_is_not(cli, tmp_path
         "'%s, %s' % (claim, note)",
         "'%(n)s' % {'n': note, 'c': claim}",
         "'{}'.format(note)",
+        "'{!r}'.format(note)",
+        "note | pprint",
         "'%s' | format(note)",
         "[claim, note] | join(', ')",
         "[{'n': note}] | join(attribute='n')",
