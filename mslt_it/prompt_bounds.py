@@ -401,9 +401,10 @@ def _prepared_join_or_sum(
         getter = make_attrgetter(environment, attribute)
         values = [getter(item) for item in items]
     if name == "join":
-        if getattr(environment, "refuse_none", False) and any(v is None for v in values):
-            raise none_as_text("'join'")
         separator = kwargs.get("d", rest[0] if rest else "")
+        refusing = getattr(environment, "refuse_none", False)
+        if refusing and (separator is None or any(v is None for v in values)):
+            raise none_as_text("'join'")
         _joined_size(list(values) if not isinstance(values, list) else values, str(separator), name)
     else:
         start = kwargs.get("start", rest[2] if len(rest) > 2 else 0)

@@ -252,7 +252,7 @@ NONE_TEXT_FILTERS = frozenset(
 )  # fmt: skip
 """Filters that turn the value they filter into its text (``soft_str``): none becomes None."""
 
-_PERCENT_KEY = re.compile(r"%\(([^)]*)\)")
+_PERCENT_KEY = re.compile(r"%%|%\(([^)]*)\)")  # an escaped %% names no key
 
 
 def refuse_none_formatted(text: str, arguments: Any, how: str) -> None:
@@ -260,11 +260,24 @@ def refuse_none_formatted(text: str, arguments: Any, how: str) -> None:
 
     A mapping is checked only at the keys the format names: a row's other values may be none."""
     if isinstance(arguments, Mapping):
-        values: Any = [arguments.get(key) for key in _PERCENT_KEY.findall(text)]
+        keys = [key.group(1) for key in _PERCENT_KEY.finditer(text) if key.group(1) is not None]
+        values: Any = [arguments.get(key) for key in keys]
     else:
         values = arguments if isinstance(arguments, tuple) else (arguments,)
     if any(value is None for value in values):
         raise none_as_text(how)
+
+
+def _texts_made(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
+    """What else a text filter turns into text besides its value: ``replace``'s old and new
+    texts, ``urlencode``'s keys and values (of a mapping or of pairs)."""
+    if name == "replace":
+        return [*args[1:3], kwargs.get("old", ""), kwargs.get("new", "")]
+    if name == "urlencode" and isinstance(args[0], Mapping | list | tuple):  # not an iterator:
+        pairs = args[0].items() if isinstance(args[0], Mapping) else args[0]  # read once
+        with contextlib.suppress(TypeError, ValueError):  # not pairs: urlencode says so
+            return [part for pair in pairs for part in pair]
+    return []
 
 
 def none_refusing_filter(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
@@ -276,7 +289,7 @@ def none_refusing_filter(name: str, original: Callable[..., Any]) -> Callable[..
     def none_refusing_filter(*args: Any, **kwargs: Any) -> Any:
         first = 1 if passes is not None else 0
         if len(args) > first:
-            if args[first] is None:
+            if args[first] is None or None in _texts_made(name, args[first:], kwargs):
                 raise none_as_text(how)
             if name == "format":
                 refuse_none_formatted(str(args[first]), kwargs or args[first + 1 :], how)

@@ -292,6 +292,10 @@ def test_a_template_printing_none_is_refused_and_testing_it_is_not(cli, tmp_path
         "'%s' | format(note)",
         "[claim, note] | join(', ')",
         "[{'n': note}] | join(attribute='n')",
+        "'E' | replace('E', note)",
+        "['a', 'b'] | join(note)",
+        "{'e': note} | urlencode",
+        "[('q', note)] | urlencode",
     ],
 )
 def test_a_template_turning_none_into_text_is_refused(cli, tmp_path, made: str) -> None:
@@ -311,6 +315,19 @@ def test_a_template_turning_none_into_text_is_refused(cli, tmp_path, made: str) 
     result = cli(*args, "--out", tmp_path / "ds")
     assert_one_line_error(result, "turns none (a missing value) into text", "the word None")
     assert not (tmp_path / "ds").exists()
+
+
+@pytest.mark.parametrize(
+    ("template", "text"),
+    [
+        ("{{ '%%(n)s %(c)s' % {'n': n, 'c': 'x'} }}", "%(n)s x"),  # an escaped key prints no value
+        ("{{ 'aa' | replace('a', 'b', n) }}", "bb"),  # a none count is replace's default
+        ("{{ [n, 'a'] | reject('none') | join(',') }}", "a"),
+        ("{{ n | tojson }} {{ n | default('-', true) }}", "null -"),
+    ],
+)
+def test_a_none_that_becomes_no_text_is_allowed(template: str, text: str) -> None:
+    assert ENVIRONMENT.from_string(template).render(n=None) == text
 
 
 def test_a_definition_turning_none_into_text_is_refused(cli, tmp_path) -> None:
