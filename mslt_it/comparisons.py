@@ -28,10 +28,12 @@ import numpy as np
 from mslt_it import report_text
 from mslt_it.errors import MsltError, allowed, clipped
 from mslt_it.evaluation.scoring import (
+    ABSENT,
     folded_answer,
     misplaced_row,
     ner_statistics,
     ranked_answer_problem,
+    shown,
 )
 from mslt_it.evaluation.store import PREDICTIONS, read_jsonl
 from mslt_it.stats import holm, mcnemar_exact, paired_bootstrap, paired_mean_bootstrap, statistic
@@ -138,6 +140,7 @@ def read_run_rows(
     metric: dict[str, str] = {}
     invalid: dict[str, dict[str, int]] = {}
     gold: dict[str, dict[str, dict[str, str]]] = {}
+    mode = (document or {}).get("mode")
     for record in read_jsonl(predictions):
         try:
             task, lang, row = str(record["task"]), str(record["lang"]), str(record["id"])
@@ -148,6 +151,12 @@ def read_run_rows(
             raise MsltError(
                 f"compare: {predictions}: row {row!r} is a row of {named!r}, not of "
                 f"{clipped(f'{task}/{lang}', 60)}; the file was changed after scoring"
+            )
+        if isinstance(mode, str) and record.get("mode", ABSENT) != mode:  # rank rows' checks
+            raise MsltError(  # are by their mode: one dropped or changed passed unchecked
+                f"compare: {predictions}: row {row!r}: mode {shown(record.get('mode', ABSENT))} "
+                f"is not its results.json's {clipped(mode, 20)}; the file was changed after "
+                "scoring (re-run the evaluation)"
             )
         if "ner_tags" in record and "tokens" in record:
             metric[task] = "f1"

@@ -1740,6 +1740,52 @@ def test_score_refuses_a_ranked_label_its_scores_do_not_choose(cli, tmp_path, ou
         assert json.loads((tmp_path / "rescored.json").read_text())["tasks"]["xnli"]
 
 
+@pytest.mark.parametrize(
+    ("edit", "fragment"),
+    [
+        (lambda r: r.pop("mode"), "has scores, which only rank mode gives, but its mode is"),
+        (lambda r: r.update(mode=None), "its mode is None"),
+        (lambda r: r.update(mode="generate"), "its mode is 'generate'"),
+        (lambda r: r.update(scores={"neutral": -1.0}), "must map each of the labels"),
+        (lambda r: r.update(scores={**r["scores"], "ENTAILMENT": 0.0}), "must map each of the"),
+    ],
+)
+def test_score_refuses_a_ranked_label_row_whose_mode_or_labels_were_edited(
+    cli, tmp_path, edit, fragment
+) -> None:
+    """The rank check went by a row's mode: a row whose mode was dropped (or made null or
+    generate) was parsed from its edited output; scores cut to the edited answer made it the
+    best-scored one. Every row edited alike, as a whole file."""
+    rows = []
+    for i in range(2):
+        row = {**RANKED_LABEL, "id": f"r{i}", "output": "entailment", "gold": "entailment"}
+        edit(row)
+        if "scores" in row and "ENTAILMENT" not in row["scores"] and "mode" in row:
+            row["output"] = "neutral"  # the cut scores: the edited answer is the only label
+        rows.append(row)
+    path = tmp_path / "predictions.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    result = cli("score", path)
+    assert_one_line_error(result, "record 1", fragment)
+    assert not (tmp_path / "rescored.json").exists()
+
+
+def test_a_row_that_left_its_runs_mode_is_refused(cli, tmp_path: Path) -> None:
+    """`score` held each file to one mode only among the rows that have one, and `report` not
+    at all: a row whose mode and scores were dropped was read as a generated answer."""
+    predictions = evaluated_run(tmp_path / "ev" / "en", "en", ["en"], 5)
+    records = [json.loads(line) for line in predictions.read_text().splitlines()]
+    for record in records[5:]:
+        del record["mode"], record["scores"]
+        record.update(output="entailment", parsed="entailment", correct=True)
+    predictions.write_text("".join(json.dumps(r) + "\n" for r in records))
+    result = cli("score", predictions, "--out", tmp_path / "rescored.json")
+    assert_one_line_error(result, "record 6: mode (no such field) differs", "'rank'")
+    result = cli("report", tmp_path / "ev", "--out", tmp_path / "rep")
+    assert_one_line_error(result, "mode (no such field) is not its results.json's 'rank'")
+    assert not (tmp_path / "rep").exists()
+
+
 def test_score_writes_only_beside_its_predictions_inside_an_evaluation(cli, tmp_path) -> None:
     """Into the evaluation's .chunks or staging folder (which the next eval clears, and the
     file with it), or into another run's folder (where it passed for that run's rescoring)."""

@@ -270,6 +270,14 @@ def answer_languages(
 
 REQUIRED_FIELDS = ("id", "task", "lang", "template", "output", "gold")
 
+ABSENT = "(no such field)"
+"""How a field a record lacks is compared and named (a field's value is never this text)."""
+
+
+def shown(value: Any) -> str:
+    """A record's value in a message; :data:`ABSENT` as it reads."""
+    return ABSENT if value is ABSENT else clipped(value, 60)
+
 
 ONE_RUN_FIELDS = ("adapter", "mode")
 """Fields every record of one predictions file shares: it is one run's output."""
@@ -287,11 +295,11 @@ def check_records(records: Sequence[Record], path: Path) -> None:
                 "not mslt-it output"
             )
         for key in ONE_RUN_FIELDS:  # records of two runs would be pooled into one score
-            if key in record and first.setdefault(key, record[key]) != record[key]:
+            value = record.get(key, ABSENT)  # a field dropped from some rows is a change too
+            if first.setdefault(key, value) != value:
                 raise MsltError(
-                    f"predictions: {path} record {number}: {key} {clipped(record[key], 60)} "
-                    f"differs "
-                    f"from the first record's {clipped(first[key], 60)}; a file holds one run"
+                    f"predictions: {path} record {number}: {key} {shown(value)} differs from "
+                    f"the first record's {shown(first[key])}; a file holds one run"
                 )
         if not isinstance(record["output"], str):
             raise MsltError(
@@ -337,7 +345,12 @@ def ranked_answer_problem(record: Record, answer: bool = True) -> str | None:
     ``parsed``, so an answer edited with its flag, or beside a score made NaN, passed. Needs no
     task definition (``report`` has none of a user's tasks). ``answer=False``: the scores only
     (``score`` parses the answer again, with the templates' current words)."""
-    if record.get("mode") != "rank" or "ner_tags" in record:
+    if "ner_tags" in record:
+        return None
+    mode = record.get("mode")
+    if mode != "rank":  # only a rank-mode answer has scores: one without was edited
+        if "scores" in record:
+            return f"has scores, which only rank mode gives, but its mode is {shown(mode)}"
         return None
     scores, parsed = record.get("scores"), record.get("parsed")
     if not isinstance(scores, dict) or not scores:
@@ -358,17 +371,20 @@ def ranked_answer_problem(record: Record, answer: bool = True) -> str | None:
 
 
 def check_ranked(record: Record, where: str) -> None:
-    """A rank-mode record's ``scores`` (a log-likelihood per choice) and ``choice_lengths``
-    (each choice's characters) name exactly the task's choices, with numbers: the best is
-    taken from them again, and a string, a missing label or a NaN was a crash or a score."""
+    """A rank-mode record's ``scores`` (a log-likelihood per choice or label) and
+    ``choice_lengths`` (each choice's characters) name exactly the task's choices, with numbers:
+    the best is taken from them again, and a string, a missing label or a NaN was a crash or a
+    score; a classifier's scores cut to the gold label made any output the best."""
     task = get_task(str(record["task"]))
-    if task.kind != "multiple_choice":  # a classifier's answer is parsed from its output
+    if task.kind not in ("multiple_choice", "classification"):
         return
     labels = sorted(task.labels)
     _check_per_choice(
         record["scores"], f"{where}: scores", labels, "its log-likelihood", log_likelihood,
-        LOG_LIKELIHOOD,
+        LOG_LIKELIHOOD, "labels" if task.kind == "classification" else "choices",
     )  # fmt: skip
+    if task.kind != "multiple_choice":  # a classifier's answer: its output, held to the scores
+        return  # by check_against_templates
     if record.get("choice_lengths") is not None:
         _check_per_choice(
             record["choice_lengths"], f"{where}: choice_lengths", labels,
@@ -384,11 +400,12 @@ def _check_per_choice(
     what: str,
     valid: Callable[[Any], bool],
     expected: str,
+    noun: str = "choices",
 ) -> None:
-    """``value`` maps exactly the choices ``labels`` to items ``valid`` takes."""
+    """``value`` maps exactly the choices (or labels) ``labels`` to items ``valid`` takes."""
     if not isinstance(value, dict) or sorted(value) != labels:
         raise MsltError(
-            f"{field} {clipped(value, 60)} must map each of the choices {allowed(labels)} to {what}"
+            f"{field} {clipped(value, 60)} must map each of the {noun} {allowed(labels)} to {what}"
         )
     for label, item in value.items():
         if not valid(item):
@@ -413,8 +430,8 @@ def check_same_run(header: dict[str, Any], records: Sequence[Record], beside: Pa
     """The results.json beside the predictions must be their run's: its recorded seed,
     resamples and sources are reused, and another run's would be stamped on these scores."""
     mode = header.get("mode")
-    theirs = {record.get("mode") for record in records} - {None}
-    if mode is not None and theirs and mode not in theirs:
+    theirs = {record.get("mode") for record in records}
+    if mode is not None and mode not in theirs:
         raise MsltError(
             f"predictions: {beside} beside it is of another run (mode {clipped(mode, 20)}, the "
             f"predictions' {clipped(sorted(map(str, theirs))[0], 20)}); move it away or re-run the "
