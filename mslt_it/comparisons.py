@@ -141,7 +141,10 @@ def read_run_rows(
     invalid: dict[str, dict[str, int]] = {}
     gold: dict[str, dict[str, dict[str, str]]] = {}
     mode = (document or {}).get("mode")
-    for record in read_jsonl(predictions):
+    records = read_jsonl(predictions)
+    # rows of a version that wrote no mode are taken as they are; once a row names one, all do
+    modes_told = isinstance(mode, str) and any("mode" in record for record in records)
+    for record in records:
         try:
             task, lang, row = str(record["task"]), str(record["lang"]), str(record["id"])
         except KeyError as missing:
@@ -152,8 +155,8 @@ def read_run_rows(
                 f"compare: {predictions}: row {row!r} is a row of {named!r}, not of "
                 f"{clipped(f'{task}/{lang}', 60)}; the file was changed after scoring"
             )
-        if isinstance(mode, str) and record.get("mode", ABSENT) != mode:  # rank rows' checks
-            raise MsltError(  # are by their mode: one dropped or changed passed unchecked
+        if modes_told and record.get("mode", ABSENT) != mode:  # rank rows' checks go by their
+            raise MsltError(  # mode: one dropped or changed passed unchecked
                 f"compare: {predictions}: row {row!r}: mode {shown(record.get('mode', ABSENT))} "
                 f"is not its results.json's {clipped(mode, 20)}; the file was changed after "
                 "scoring (re-run the evaluation)"
