@@ -444,15 +444,17 @@ def test_feature_names_match_the_rows() -> None:
 
 
 def test_token_coverage_features_with_a_tokenizer(planted: Path, tiny_model_dir: Path) -> None:
-    """With --tokenizer the rows gain token-type coverage (the set's share of the pool's types,
-    the share of the target's types the sources have), coverage joins the heuristics, and the
-    saved predictor keeps the tokenizer so that ranking computes the same columns."""
+    """With --tokenizer the rows gain token types (the set's share of the vocabulary, the share
+    of the target's types the sources have), coverage joins the heuristics, and the saved
+    predictor keeps the tokenizer so that ranking computes the same columns: a set's own in any
+    pool (divided by the pool's types, a set's value had moved with --pool)."""
     from mslt_it.selection import SelectionOptions
 
     options = SelectionOptions(tokenizer=str(tiny_model_dir), sample=20)
     fitted = fit_predictor(planted, "xnli", options=options)
     names = fitted.predictor.feature_names
-    assert "set: token coverage" in names and "target: token types covered" in names
+    own = "set: token types (share of the vocabulary)"
+    assert own in names and "target: token types covered" in names
     assert "coverage" in [m.method for m in fitted.validation.methods]
     assert fitted.predictor.options["tokenizer"] == str(tiny_model_dir)
     builder = FeatureBuilder(make_context(TASK, POOL, options=options, targets_as_sources=True),
@@ -461,6 +463,11 @@ def test_token_coverage_features_with_a_tokenizer(planted: Path, tiny_model_dir:
     covered = names.index("target: token types covered")
     assert 0.0 < row[0, covered] < 1.0
     assert row[1, covered] == 1.0  # a source's own types are all covered
+    wider = FeatureBuilder(make_context(TASK, [*POOL, "el", "th"], options=options,
+                                        targets_as_sources=True), tuple(LANGS))  # fmt: skip
+    column = names.index(own)
+    assert 0.0 < row[0, column] < 1.0
+    assert wider.rows([(("ar", "de", "zh"), "sw")])[0, column] == row[0, column]
     out = suggest_sets(fitted.predictor, "xnli", 3, pool=[*POOL, "el"], targets=["bg", "sw"])
     assert len(out) == 3
 

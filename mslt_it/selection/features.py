@@ -4,7 +4,9 @@ LangRank (Lin et al., ACL 2019) ranks single transfer languages by a gradient-bo
 URIEL distances and data sizes; mslt-it ranks *sets*, so each row describes a set and a target:
 
 - the set alone: every set criterion mslt-it computes (lang2vec diversity per feature set and
-  over all five, distinct scripts, pretraining sizes, token-type coverage with a tokenizer), as
+  over all five, distinct scripts, pretraining sizes, and with a tokenizer the share of its
+  vocabulary the set's text uses: a share of the whole vocabulary, not of the pool's text as
+  the ``coverage`` criterion's, so a set's value is the same whatever ``--pool`` ranks it in), as
   means over pairs or sources so that one predictor reads sets of any size alike;
 - the target against the set: its similarity to the nearest and to the average source under each
   lang2vec feature set (and to the nearest over all five, ``target-l2v``'s closeness), how many
@@ -61,7 +63,7 @@ def feature_names(with_coverage: bool, with_singles: bool = False) -> list[str]:
     names += ["set: lang2vec diversity"]
     names += ["set: scripts", "set: log size, mean", "set: log size, min"]
     if with_coverage:
-        names.append("set: token coverage")
+        names.append("set: token types (share of the vocabulary)")
     for space in FEATURE_SPACES:
         names += [f"target: {space} nearest source", f"target: {space} mean source"]
     names += ["target: lang2vec nearest source"]
@@ -169,9 +171,11 @@ class FeatureBuilder:
             raise MsltError(f"features: language {code!r} is not among the languages") from None
 
     @cached_property
-    def _pool_types(self) -> int:
-        """How many token types the pool's text has (the set coverage's denominator)."""
-        return len(np.unique(np.concatenate([self.ctx.token_types(c) for c in self.ctx.pool])))
+    def _vocabulary_size(self) -> int:
+        """The tokenizer's vocabulary (the set's token types' denominator): fixed, where the
+        pool's token types, which ``coverage`` divides by, changed with ``--pool`` between the
+        fit (the measured languages) and a ranking, and moved a fitted set's prediction."""
+        return len(self.ctx.tokenizer)
 
     def set_features(self, sources: Sequence[str]) -> list[float]:
         """The set's own columns (the same for every target)."""
@@ -190,7 +194,7 @@ class FeatureBuilder:
         values += [float(np.mean(sizes)), float(np.min(sizes))]
         if self.with_coverage:
             union = np.unique(np.concatenate([self.ctx.token_types(c) for c in sources]))
-            values.append(len(union) / max(self._pool_types, 1))
+            values.append(len(union) / max(self._vocabulary_size, 1))
         return values
 
     def target_features(self, sources: Sequence[str], target: str) -> list[float]:
