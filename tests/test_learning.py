@@ -952,9 +952,11 @@ def test_select_option_messages_name_the_real_problem(tmp_path: Path, cli) -> No
         cli(*ranked, "--pool", "ar,de", "--targets", "ar,de", "--criterion", "target-l2v"),
         "every language of it (ar,de) is a target",
     )
-    assert_one_line_error(
-        cli(*ranked, "--criterion", "l2v-syntax", "--diversity-weight", "inf"), "a finite number"
-    )
+    for weight in ("inf", "1.79e308", "-1"):  # 1.79e308 is finite, but the sum overflowed
+        assert_one_line_error(
+            cli(*ranked, "--criterion", "l2v-syntax", "--diversity-weight", weight),
+            "--diversity-weight: must be a number from 0 to 1e+06",
+        )
 
 
 @pytest.mark.parametrize(

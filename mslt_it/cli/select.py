@@ -19,7 +19,12 @@ from mslt_it.cli.common import (
     stdout_console,
     use_tasks_dirs,
 )
-from mslt_it.cli.select_learned import drivers_text, print_suggestions, print_validation
+from mslt_it.cli.select_learned import (
+    PREDICTED,
+    drivers_text,
+    print_suggestions,
+    print_validation,
+)
 from mslt_it.errors import MsltError, clipped
 from mslt_it.named_models import resolve_model_name
 from mslt_it.paths import is_data_folder
@@ -503,9 +508,7 @@ def print_selection(result: SelectionResult, options: Any) -> None:
     if result.targets:
         captions.append(f"targets: {','.join(result.targets)}")
     if "learned" in result.columns:
-        captions.append(
-            "learned: predicted score against a target's average measured set, mean over targets"
-        )
+        captions.append(f"learned: mean over the targets of {PREDICTED}")
     if "sslt-measured" in result.columns:
         captions.append(
             "sslt-measured: the sources' mean measured score on the targets when trained alone "

@@ -16,6 +16,13 @@ if TYPE_CHECKING:
 STDOUT = stdout_console()
 
 
+PREDICTED = (
+    "the predictor's output: with --objective regression a score relative to the target's "
+    "average measured set, with lambdarank an order without unit"
+)
+"""What a learned prediction is, by objective (a LambdaRank score is no number of points)."""
+
+
 def drivers_text(drivers: tuple[tuple[str, float], ...] | list[tuple[str, float]]) -> str:
     """``name +0.42; name -0.13``: the features that move a prediction, with their SHAP values."""
     return "; ".join(f"{name} {value:+.2f}" for name, value in drivers)
@@ -29,7 +36,8 @@ def print_validation(fitted: Fitted) -> None:
     table = Table(
         title=(
             f"held-out ranking of {len(data.sets)} measured sets on {len(data.targets)} "
-            f"targets · {validation.splits} folds, no {held_out[:-1]} both trained and tested on"
+            f"target{'s' if len(data.targets) != 1 else ''} · {validation.splits} folds, "
+            f"no {held_out[:-1]} both trained and tested on"
         )
     )
     for column in ("method", "Spearman ρ", "NDCG@3", "top-3 hit", "groups"):
@@ -71,8 +79,8 @@ def print_suggestions(suggestions: list[Suggestion]) -> None:
         )
     print_whole(STDOUT, table)
     STDOUT.print(
-        "predicted: mean over the targets of the score relative to a target's average measured "
-        "set; ± folds: spread across the cross-validation models; driven by: SHAP values.",
+        f"predicted: mean over the targets of {PREDICTED}; ± folds: spread across the "
+        "cross-validation models; driven by: SHAP values.",
         highlight=False,
         soft_wrap=True,
     )

@@ -12,7 +12,6 @@ in the other criteria's columns, so one language without phonology does not bloc
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, fields
 from functools import cached_property
@@ -52,6 +51,11 @@ SIZE_MODELS: dict[str, str] = {"xlmr": "cc100", "bloom": "roots", "mt5": "mc4"}
 """``--size-model`` -> the pretraining corpus whose per-language sizes it uses."""
 
 SIZE_UNITS = {"cc100": "GiB", "roots": "bytes", "mc4": "billion tokens"}
+
+
+MAX_DIVERSITY_WEIGHT = 1e6
+"""Largest λ of the target-* criteria: distances are at most 2, so beyond this the closeness
+term hardly counts, and near the float limit the sum overflows to infinity."""
 
 
 @dataclass(frozen=True)
@@ -134,9 +138,10 @@ class SelectionOptions:
         _one_of("--size-missing", self.size_missing, ("error", "last"))
         _one_of("--l2v-variant", self.l2v_variant, L2V_VARIANTS)
         _one_of("--search", self.search, SEARCH_METHODS)
-        if not (self.diversity_weight >= 0 and math.isfinite(self.diversity_weight)):
+        if not 0 <= self.diversity_weight <= MAX_DIVERSITY_WEIGHT:  # NaN fails both
             raise MsltError(
-                f"--diversity-weight: must be a finite number >= 0, got {self.diversity_weight!r}"
+                f"--diversity-weight: must be a number from 0 to {MAX_DIVERSITY_WEIGHT:g}, got "
+                f"{self.diversity_weight!r}"
             )
         if self.sample < 1:
             raise MsltError(f"--sample: must be >= 1, got {self.sample!r}")

@@ -325,11 +325,20 @@ def _check_options(options: dict[str, Any], where: str) -> None:
         raise MsltError(f"{where}: options: {error}") from None
 
 
+KIND_NAMES: dict[Any, str] = {
+    int: "a whole number",
+    str: "a text",
+    list: "a list",
+    dict: "a mapping",
+}
+"""How a predictor file's field kinds read in a message ("not a int" read as Python)."""
+
+
 def _field(document: dict[str, Any], name: str, kind: type | tuple[type, ...], where: str) -> Any:
     value = document.get(name)
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise MsltError(
-            f"{where}: field {name!r} is missing or not a {getattr(kind, '__name__', kind)}"
+            f"{where}: field {name!r} is missing or not {KIND_NAMES.get(kind, 'of its kind')}"
         )
     return value
 

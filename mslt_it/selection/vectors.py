@@ -414,4 +414,5 @@ def _vector_value(cell: str, path: Path, line: int, feature: str) -> float:
 
 def describe_missing(codes: list[str], total: int, space: str) -> str:
     """``af, ar (2 of 7)`` for an error message."""
-    return f"{allowed(codes, 12)} ({len(codes)} of {total}) have no {space} vector"
+    verb = "has" if len(codes) == 1 else "have"
+    return f"{allowed(codes, 12)} ({len(codes)} of {total}) {verb} no {space} vector"
