@@ -204,6 +204,18 @@ def test_suggest_proposes_unmeasured_sets_a_recipe_can_take(planted: Path, tmp_p
                      " ".join(table.out.split()))  # fmt: skip
     assert fitted_on and len(fitted_on) < len(order)  # the caption has something to tell
     assert (said.group(1).split(", ") if said else []) == fitted_on
+    # --targets are no sources for --suggest either (it suggested sets holding them), and one
+    # forced in with --include is refused, as by select, unless --targets-as-sources
+    asked = ["select", "--task", "xnli", "--predictor", saved, "--suggest", "100", "--json"]
+    asked += ["--pool", "ar,de,en,es,fr,ru,zh,bg,sw", "--targets", "bg,sw"]
+    result = cli(*asked)
+    assert result.code == 0, result.err
+    picked = [s["sources"] for s in json.loads(result.out)]
+    assert picked and not any({"bg", "sw"} & set(p) for p in picked)
+    assert "bg,sw left out of --pool: a target is not a source" in result.err
+    allowed = json.loads(cli(*asked, "--targets-as-sources").out)
+    assert any("sw" in s["sources"] for s in allowed)
+    assert_one_line_error(cli(*asked, "--include", "sw"), "--include: sw is also a target")
 
 
 def test_suggest_uncertainty_comes_from_the_fold_models(planted: Path) -> None:
@@ -633,11 +645,12 @@ def test_suggest_keeps_include_k_and_never_suggests_what_it_cannot_predict(
     assert len(suggested) == 4 and all("vi" in s["sources"] for s in suggested)
     assert_one_line_error(cli(*base, "--pool", pool, "--k", "2"), "fitted on sets of 3, got 2")
     # every unmeasured set of ar,de,en,hi holds hi: nothing to predict on the target hi
+    kept = ["--targets-as-sources"]
     assert_one_line_error(
-        cli(*base, "--pool", "ar,de,en,hi", "--targets", "hi"), "holds all of the targets"
+        cli(*base, "--pool", "ar,de,en,hi", "--targets", "hi", *kept), "holds all of the targets"
     )
     # with a second target, the sets holding hi are predicted on it: finite JSON only
-    result = cli(*base, "--pool", "ar,de,en,hi", "--targets", "hi,sw")
+    result = cli(*base, "--pool", "ar,de,en,hi", "--targets", "hi,sw", *kept)
     assert result.code == 0, result.err
     assert "NaN" not in result.out and all(np.isfinite(s["score"]) for s in json.loads(result.out))
     assert_one_line_error(

@@ -255,7 +255,8 @@ def select(
         save_path = file_path(save, "--save") if save is not None else None
         _learn(task, fit, k, objective, cv, seed, options, save_path, overwrite, suggest, predictor,
                split_codes(pool, "--pool") if pool is not None else None, target_codes,
-               split_codes(include, "--include"), json_output)  # fmt: skip
+               split_codes(include, "--include"), json_output,
+               targets_as_sources)  # fmt: skip
         return
     if evaluate is not None:
         results = load_results_csv(evaluate, task)
@@ -352,8 +353,13 @@ def _learn(
     targets: list[str] | None,
     include: list[str],
     json_output: bool,
+    targets_as_sources: bool = False,
 ) -> None:
-    """``--fit`` (cross-validate, maybe save) and ``--suggest`` (from the fit or a saved file)."""
+    """``--fit`` (cross-validate, maybe save) and ``--suggest`` (from the fit or a saved file).
+
+    ``--suggest`` leaves ``--targets`` out of the pool as ``select`` does (unless
+    ``--targets-as-sources``); without ``--targets`` the measured targets, sources among them,
+    only say where a set's transfer is averaged."""
     from mslt_it.selection import (
         VECTORS_WITH_PREDICTOR,
         check_save_path,
@@ -412,7 +418,16 @@ def _learn(
             k=k if fit is None else None,  # a fit's --k chose the size fitted on
             seed=seed,
             options=options,
+            targets_as_sources=targets_as_sources or not targets,
         )
+        dropped = [code for code in pool or () if code in set(targets or ())]
+        if dropped and not targets_as_sources:
+            STDERR.print(
+                f"note: {','.join(dropped)} left out of --pool: a target is not a source "
+                "(--targets-as-sources keeps it)",
+                highlight=False,
+                soft_wrap=True,
+            )
     if save is not None and fitted is not None:
         fitted.predictor.save(save, overwrite=overwrite, inputs=[Path(p) for p in inputs])
     if fitted is not None:

@@ -527,6 +527,7 @@ def suggest_sets(
     k: int | str | Sequence[int] | None = None,
     seed: int = 0,
     options: SelectionOptions | None = None,
+    targets_as_sources: bool = True,
 ) -> list[Suggestion]:
     """The ``n`` unmeasured sets of the predictor's size with the highest predicted score plus
     uncertainty (the spread of the fold models' predictions).
@@ -534,7 +535,8 @@ def suggest_sets(
     The pool defaults to the measured sets' languages, the targets to the measured targets;
     measured sets are the ones the predictor was trained on. ``include`` languages join the
     pool and every suggested set; a set that holds every target has nothing to predict (its
-    transfer is not zero-shot anywhere) and is never suggested.
+    transfer is not zero-shot anywhere) and is never suggested. ``targets_as_sources=False``
+    leaves the targets out of the pool (and refuses one in ``include``), as ``select`` does.
     """
     if n < 1:
         raise MsltError(f"--suggest: must be >= 1, got {n}")
@@ -553,7 +555,7 @@ def suggest_sets(
         include=include,
         seed=seed,
         options=options,
-        targets_as_sources=True,
+        targets_as_sources=targets_as_sources,
     )
     forced = {ctx.pool.index(code) for code in dict.fromkeys(include)}
     if len(forced) > predictor.k:
