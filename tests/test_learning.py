@@ -85,6 +85,39 @@ def test_metrics_on_known_rankings() -> None:
     assert ndcg_at(-measured, measured) == pytest.approx(worst_first)
     assert top_hit(np.array([0.0, 0.0, 1.0, 2.0]), measured) == 1.0
     assert top_hit(np.array([3.0, 2.0, 1.0, 0.0]), measured) == 0.0
+    assert np.isnan(top_hit(measured[:3], measured[:3]))  # of 3 sets, every top 3 holds the best
+
+
+def _over_every_tie_order(scores: np.ndarray, measured: np.ndarray) -> tuple[float, float | None]:
+    """NDCG@3 and top-3 hit averaged over every order of the tied sets, by enumeration."""
+    groups: dict[float, list[int]] = {}
+    for index in np.argsort(-scores, kind="stable").tolist():
+        groups.setdefault(float(scores[index]), []).append(index)
+    hits, ndcgs = [], []
+    for orders in itertools.product(*(itertools.permutations(g) for g in groups.values())):
+        ranking = np.empty(len(scores))
+        ranking[[i for group in orders for i in group]] = -np.arange(len(scores), dtype=float)
+        hits.append(top_hit(ranking, measured))
+        ndcgs.append(ndcg_at(ranking, measured))
+    return float(np.mean(hits)), None if ndcgs[0] is None else float(np.mean(ndcgs))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 2), st.integers(0, 3)), min_size=4, max_size=7),
+)
+def test_tied_sets_count_as_every_order_of_them(pairs: list[tuple[int, int]]) -> None:
+    """A heuristic that scores sets alike (script, l2v-family) is in no order among them: its
+    NDCG@3 and top-3 hit are their means over every order of the ties (alphabetical ties had
+    given it the luck of the languages' names)."""
+    scores = np.array([float(a) for a, _ in pairs])
+    measured = np.array([float(b) for _, b in pairs])
+    hit, ndcg = _over_every_tie_order(scores, measured)
+    assert top_hit(scores, measured) == pytest.approx(hit)
+    got = ndcg_at(scores, measured)
+    assert (got is None) == (ndcg is None)
+    if ndcg is not None:
+        assert got == pytest.approx(ndcg)
 
 
 def test_planted_structure_is_recovered_and_beats_every_heuristic(planted: Path) -> None:

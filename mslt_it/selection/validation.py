@@ -9,7 +9,12 @@ and each ranking is scored against the measured one:
   says nothing, counts as 0);
 - **NDCG@3**: the measured gains (score minus the worst held-out score) of the ranking's top 3,
   discounted by position, over the best possible;
-- **top-3 hit**: whether the measured best set is among the ranking's top 3.
+- **top-3 hit**: whether the measured best set is among the ranking's top 3 (only where more
+  than 3 sets are held out: among 3 it always is).
+
+Sets a ranking scores alike are in no order: NDCG@3 and the top-3 hit are their expected values
+over every order of the tied sets (as if the tie were broken at random). Broken alphabetically, a
+heuristic with many ties (``script``, ``l2v-family``) gained or lost by the languages' names.
 
 Means are over the (split, target) groups. A bootstrap over those groups gives the learned ρ a
 95% interval; when it holds 0 the output says the predictor shows no skill.
@@ -94,22 +99,52 @@ def top_order(scores: np.ndarray) -> np.ndarray:
     return np.argsort(-keys, kind="stable")
 
 
+def tied_places(scores: np.ndarray) -> list[tuple[int, list[int]]]:
+    """The ranking as ``(first place, indices)`` of each group of equal scores, best first
+    (NaN scores tie with each other, last)."""
+    keys = np.where(np.isnan(scores), -np.inf, scores)
+    order = top_order(scores)
+    groups: list[tuple[int, list[int]]] = []
+    for place, index in enumerate(order.tolist()):
+        if groups and keys[index] == keys[groups[-1][1][0]]:
+            groups[-1][1].append(index)
+        else:
+            groups.append((place, [index]))
+    return groups
+
+
 def ndcg_at(scores: np.ndarray, measured: np.ndarray, k: int = 3) -> float | None:
-    """NDCG@k with gains ``measured - min(measured)``; None when every gain is 0."""
+    """NDCG@k with gains ``measured - min(measured)``, expected over the orders of tied sets
+    (each member of a tie is equally likely at each of its places); None when every gain is 0."""
     gains = measured - measured.min()
-    ideal = np.sort(gains)[::-1][:k]
-    discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    best = float(np.sum(ideal * discounts[: len(ideal)]))
+    discounts = 1.0 / np.log2(np.arange(2, len(gains) + 2))
+    discounts[k:] = 0.0
+    best = float(np.sum(np.sort(gains)[::-1] * discounts))
     if best <= 0:
         return None
-    chosen = gains[top_order(scores)[:k]]
-    return float(np.sum(chosen * discounts[: len(chosen)])) / best
+    chosen = 0.0
+    for first, members in tied_places(scores):
+        places = discounts[first : first + len(members)]
+        chosen += float(np.mean(places)) * float(np.sum(gains[members]))
+    return chosen / best
 
 
 def top_hit(scores: np.ndarray, measured: np.ndarray, k: int = 3) -> float:
-    """1 if a measured-best set is among the ranking's top ``k``, else 0."""
-    best = set(np.flatnonzero(measured == measured.max()))
-    return float(bool(best & set(top_order(scores)[:k].tolist())))
+    """The chance that a measured-best set is among the ranking's top ``k``, over the orders of
+    tied sets; NaN when there are no more than ``k`` sets (every ranking's top ``k`` holds it)."""
+    if len(measured) <= k:
+        return math.nan
+    best = set(np.flatnonzero(measured == measured.max()).tolist())
+    for first, members in tied_places(scores):
+        if first >= k:
+            break
+        hits = len(best & set(members))
+        slots = min(k - first, len(members))
+        if hits and slots == len(members):
+            return 1.0
+        if hits:  # the tie straddles place k: some of it is in the top k
+            return 1.0 - math.comb(len(members) - hits, slots) / math.comb(len(members), slots)
+    return 0.0
 
 
 @dataclass
@@ -198,6 +233,12 @@ MIN_GROUPS = 5
 interval that says nothing (and no interval, no claim of skill)."""
 
 
+def _mean_defined(values: Sequence[float]) -> float:
+    """The mean of the groups where a metric is defined (NaN where none is)."""
+    defined = [v for v in values if not math.isnan(v)]
+    return float(np.mean(defined)) if defined else math.nan
+
+
 def bootstrap_ci(values: Sequence[float], seed: int, draws: int = 2000) -> tuple[float, float]:
     """95% percentile interval of the mean (resampling the groups)."""
     data = np.asarray(values, dtype=float)
@@ -219,7 +260,7 @@ def paired_difference(
     column = METRICS[metric]
     by_split: dict[int, list[float]] = {}
     for left, right in zip(a.per_group, b.per_group, strict=True):
-        if left[column] is not None and right[column] is not None:
+        if _defined(left[column]) and _defined(right[column]):
             by_split.setdefault(left[0], []).append(float(left[column]) - float(right[column]))
     if not by_split:
         return math.nan, math.nan, math.nan
@@ -231,6 +272,10 @@ def paired_difference(
     picks = rng.integers(0, len(parts), size=(draws, len(parts)))
     means = sums[picks].sum(axis=1) / counts[picks].sum(axis=1)
     return mean, float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
+
+
+def _defined(value: float | None) -> bool:
+    return value is not None and not math.isnan(value)
 
 
 Fit = Callable[[list[int]], Any]
@@ -306,7 +351,7 @@ def cross_validate(
                 name,
                 float(np.mean(rhos)),
                 float(np.mean(ndcgs)) if ndcgs else math.nan,
-                float(np.mean([v[3] for v in values])),
+                _mean_defined([v[3] for v in values]),
                 len(values),
                 bootstrap_ci(rhos, seed) if name == LEARNED and len(rhos) >= MIN_GROUPS else None,
                 values,
