@@ -738,3 +738,15 @@ def test_text_criteria_read_local_rows_as_build_does(cli, tmp_path: Path, tiny_m
     numbered = text.replace('"language": "en"', '"language": 1')
     (folder / "train.jsonl").write_text(numbered.replace('"language": "de"', '"language": 2'))
     assert_one_line_error(cli(*select), "column 'language' holds", "must hold each row's language")
+
+
+def test_the_table_says_which_shown_ranks_tie(cli) -> None:
+    """Sets a criterion scores alike were listed 1 to 5 in alphabetical order with nothing to
+    say they tie: a reader took ar,de,* for a preference of `script`."""
+    common = ["select", "--task", "xnli", "--pool", "ar,de,en,es,fr,ru,zh", "--top", "5"]
+    tied = cli(*common, "--criterion", "script")
+    assert tied.code == 0, tied.err
+    assert "equal script scores at ranks 1-5: in alphabetical order" in " ".join(tied.out.split())
+    ranked = cli(*common, "--criterion", "size")
+    assert ranked.code == 0, ranked.err
+    assert "equal size scores" not in " ".join(ranked.out.split())

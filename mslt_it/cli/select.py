@@ -462,6 +462,24 @@ def _learn(
         print_suggestions(suggestions)
 
 
+def tied_ranks(result: SelectionResult) -> str:
+    """The shown ranks whose sets score alike under the ranking criterion (``1-5, 8-9``, with
+    the set size when several are shown): their order is alphabetical, which a reader of the
+    table would take for a preference (``script`` and ``l2v-family`` tie often)."""
+    spans = []
+    sizes = {s.k for s in result.sets}
+    for k in sorted(sizes):
+        shown = [s for s in result.sets if s.k == k and s.score is not None]
+        start = 0
+        for end in range(1, len(shown) + 1):
+            if end == len(shown) or shown[end].score != shown[start].score:
+                if end - start > 1:
+                    where = f" (k={k})" if len(sizes) > 1 else ""
+                    spans.append(f"{shown[start].rank}-{shown[end - 1].rank}{where}")
+                start = end
+    return ", ".join(spans)
+
+
 def _print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
@@ -516,6 +534,12 @@ def print_selection(result: SelectionResult, options: Any) -> None:
             table.add_row(str(ranked.rank), ",".join(ranked.sources), *cells)
         _print_wide(table)
     captions = ["higher is better in every column"]
+    ties = tied_ranks(result)
+    if ties:
+        captions.append(
+            f"equal {result.criterion} scores at ranks {ties}: in alphabetical order, not by "
+            "preference"
+        )
     if "size" in result.columns:
         captions.append(f"size: {size_unit(options)}")
     if result.include:
