@@ -660,6 +660,9 @@ def test_options_outside_their_mode_are_refused_not_ignored(planted: Path, tmp_p
         (["--suggest", "2", "--predictor", saved, "--vectors", planted], "--vectors: not with"),
         (["--evaluate", planted, "--pool", "ar,de,en"], "--pool: --evaluate scores"),
         (["--evaluate", planted, "--k", "3"], "--k: --evaluate scores"),
+        # --top was ignored by both without a word
+        (["--evaluate", planted, "--top", "3"], "--top: sets the rows of a ranking"),
+        (["--suggest", "2", "--predictor", saved, "--top", "9"], "--top: sets the rows"),
     ):
         assert_one_line_error(cli(*base, *args), fragment)
     assert not saved.exists()

@@ -248,6 +248,7 @@ def select(
         "--include": include is not None,
         "--k": k is not None,
         "--predictor": predictor is not None,
+        "--top": "top" in set_by_user(ctx, ("top",)),
     }
     criterion = DEFAULT_CRITERION if criterion is None else criterion
     check_modes(given, criterion)
@@ -323,6 +324,11 @@ def check_modes(given: dict[str, bool], criterion: str) -> None:
             )
     if learning and given["--evaluate"]:
         raise MsltError("--evaluate: give --evaluate or --fit/--suggest, one at a time")
+    if given["--top"] and (given["--evaluate"] or learning):
+        raise MsltError(
+            "--top: sets the rows of a ranking; --evaluate shows every criterion's pick and "
+            "--suggest N its N sets"
+        )
     for flag in ("--pool", "--k", "--include", "--criterion"):
         if given["--evaluate"] and given[flag]:
             raise MsltError(
