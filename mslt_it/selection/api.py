@@ -348,8 +348,8 @@ def load_results_csv(
     path = Path(path)
     if not path.exists() and not path.is_symlink():
         raise MsltError(f"--evaluate: no such file {str(path)!r}")
-    where = f"--evaluate: {path}"  # a folder, a FIFO, a device: named when read
-    text = read_text_file(path, where)
+    where = f"--evaluate: {path}"
+    text = read_text_file(path, "--evaluate")  # a folder, a FIFO, a device: named with the path
     columns, records = csv_table(text, where)
     if "sources" not in columns or "score" not in columns:
         raise MsltError(
