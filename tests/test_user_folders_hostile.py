@@ -58,6 +58,14 @@ def user_folders(root: Path, description: str = "English instruction.") -> tuple
     return root / "tasks", root / "prompts"
 
 
+def build_claims(root: Path, budget: int) -> list[object]:
+    """``mslt-it build`` of `claims` in English from :func:`user_folders`' folders under
+    ``root`` (``--out`` left to the test)."""
+    folders = ["--tasks-dir", root / "tasks", "--prompts-dir", root / "prompts"]
+    chosen = ["--task", "claims", "--sources", "en", "--budget", str(budget)]
+    return ["build", *chosen, "--data", root / "data", *folders]
+
+
 def test_build_and_eval_never_write_into_the_task_or_prompt_folders(
     cli, tmp_path: Path, tiny_model_dir: Path
 ) -> None:
@@ -228,13 +236,12 @@ def test_a_set_in_a_template_has_the_same_order_in_every_process() -> None:
 def test_a_template_printing_a_python_object_is_refused(cli, tmp_path, printed: str) -> None:
     """An object printed bare is its memory address: other text, and another dataset
     fingerprint, in every run. Calling a helper (a joiner's separator) still prints text."""
-    tasks, prompts = user_folders(tmp_path)
+    _, prompts = user_folders(tmp_path)
     template = prompts / "claims" / "en-instruct.yaml"
     template.write_text(
         TEMPLATE.replace("Claim: {{ claim }}", f"{{{{ {printed} }}}} {{{{ claim }}}}")
     )
-    args = ["build", "--task", "claims", "--sources", "en", "--budget", "2", "--data"]
-    args += [tmp_path / "data", "--tasks-dir", tasks, "--prompts-dir", prompts]
+    args = build_claims(tmp_path, 2)
     result = cli(*args, "--out", tmp_path / "ds")
     assert_one_line_error(result, "prints a Python object")
     assert not (tmp_path / "ds").exists()
@@ -262,8 +269,7 @@ def test_a_template_printing_none_is_refused_and_testing_it_is_not(cli, tmp_path
         )
     )
     template = prompts / "claims" / "en-instruct.yaml"
-    args = ["build", "--task", "claims", "--sources", "en", "--budget", "4", "--data"]
-    args += [tmp_path / "data", "--tasks-dir", tasks, "--prompts-dir", prompts]
+    args = build_claims(tmp_path, 4)
     template.write_text(TEMPLATE.replace("Claim: {{ claim }}", "Claim: {{ claim }} {{ note }}"))
     result = cli(*args, "--out", tmp_path / "ds")
     assert_one_line_error(result, "prints none", "the word None")
@@ -310,8 +316,7 @@ def test_a_template_turning_none_into_text_is_refused(cli, tmp_path, made: str) 
     )
     template = prompts / "claims" / "en-instruct.yaml"
     template.write_text(TEMPLATE.replace("Claim: {{ claim }}", f"Claim: {{{{ {made} }}}}"))
-    args = ["build", "--task", "claims", "--sources", "en", "--budget", "4", "--data"]
-    args += [tmp_path / "data", "--tasks-dir", tasks, "--prompts-dir", prompts]
+    args = build_claims(tmp_path, 4)
     result = cli(*args, "--out", tmp_path / "ds")
     assert_one_line_error(result, "turns none (a missing value) into text", "the word None")
     assert not (tmp_path / "ds").exists()
@@ -333,15 +338,14 @@ def test_a_none_that_becomes_no_text_is_allowed(template: str, text: str) -> Non
 def test_a_definition_turning_none_into_text_is_refused(cli, tmp_path) -> None:
     """A definition's expression is held to the same rule as a template: its variable would
     carry the word None into every prompt that prints it."""
-    tasks, prompts = user_folders(tmp_path)
+    tasks, _ = user_folders(tmp_path)
     (tasks / "claims.yaml").write_text(
         CLAIMS.replace(
             "variables: {claim: row.claim}",
             "variables: {claim: \"row.claim ~ (' (checked)' if row.claim != 'c2' else none)\"}",
         )
     )
-    args = ["build", "--task", "claims", "--sources", "en", "--budget", "4", "--data"]
-    args += [tmp_path / "data", "--tasks-dir", tasks, "--prompts-dir", prompts]
+    args = build_claims(tmp_path, 4)
     result = cli(*args, "--out", tmp_path / "ds")
     assert_one_line_error(result, "turns none (a missing value) into text with '~'")
     assert not (tmp_path / "ds").exists()
@@ -350,15 +354,14 @@ def test_a_definition_turning_none_into_text_is_refused(cli, tmp_path) -> None:
 def test_a_variable_failing_on_one_row_names_the_row(cli, tmp_path) -> None:
     """A bound broken by one row of thousands named only the definition's field: the row that
     broke it had to be searched for."""
-    tasks, prompts = user_folders(tmp_path)
+    tasks, _ = user_folders(tmp_path)
     big = "('x' * 600000 if row.claim == 'c2' else 'y') * 2"
     (tasks / "claims.yaml").write_text(
         CLAIMS.replace(
             "variables: {claim: row.claim}", f'variables: {{claim: row.claim, big: "{big}"}}'
         )
     )
-    args = ["build", "--task", "claims", "--sources", "en", "--budget", "4", "--data"]
-    args += [tmp_path / "data", "--tasks-dir", tasks, "--prompts-dir", prompts]
+    args = build_claims(tmp_path, 4)
     result = cli(*args, "--out", tmp_path / "ds")
     assert_one_line_error(result, "claims.yaml: variables.big on row claims/en/train/", "1,200,000")
     row = result.err.split(" on row ")[1].split(":")[0]
@@ -399,26 +402,24 @@ def test_a_chat_template_may_join_a_missing_token() -> None:
 def test_a_template_turning_a_python_object_into_text_is_refused(cli, tmp_path, made: str) -> None:
     """Turned into text before it is printed, an object is its memory address all the same:
     another dataset fingerprint in every run. The same text in the data is the data's own."""
-    tasks, prompts = user_folders(tmp_path)
+    _, prompts = user_folders(tmp_path)
     template = prompts / "claims" / "en-instruct.yaml"
     template.write_text(TEMPLATE.replace("Claim: {{ claim }}", f"{{{{ {made} }}}} {{{{ claim }}}}"))
-    args = ["build", "--task", "claims", "--sources", "en", "--budget", "2", "--data"]
-    args += [tmp_path / "data", "--tasks-dir", tasks, "--prompts-dir", prompts]
+    args = build_claims(tmp_path, 2)
     result = cli(*args, "--out", tmp_path / "ds")
     assert_one_line_error(result, "a Python object")
     assert not (tmp_path / "ds").exists()
 
 
 def test_python_object_text_in_the_data_passes_through(cli, tmp_path) -> None:
-    tasks, prompts = user_folders(tmp_path)
+    user_folders(tmp_path)
     quoted = "it printed <function f at 0x7f3a2b1c0d60> here"
     for split in ("train", "test"):
         rows = [{"claim": f"{quoted} {i}", "verdict": i % 2} for i in range(4)]
         (tmp_path / "data" / "claims" / "en" / f"{split}.jsonl").write_text(
             "".join(json.dumps(row) + "\n" for row in rows)
         )
-    args = ["build", "--task", "claims", "--sources", "en", "--budget", "2", "--data"]
-    args += [tmp_path / "data", "--tasks-dir", tasks, "--prompts-dir", prompts]
+    args = build_claims(tmp_path, 2)
     result = cli(*args, "--out", tmp_path / "ds")
     assert result.code == 0, result.err
     from datasets import load_from_disk
