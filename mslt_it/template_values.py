@@ -289,7 +289,8 @@ def none_refusing_filter(name: str, original: Callable[..., Any]) -> Callable[..
     def none_refusing_filter(*args: Any, **kwargs: Any) -> Any:
         first = 1 if passes is not None else 0
         if len(args) > first:
-            if args[first] is None or None in _texts_made(name, args[first:], kwargs):
+            made = _texts_made(name, args[first:], kwargs)
+            if args[first] is None or any(part is None for part in made):
                 raise none_as_text(how)
             if name == "format":
                 refuse_none_formatted(str(args[first]), kwargs or args[first + 1 :], how)

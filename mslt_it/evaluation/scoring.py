@@ -431,7 +431,8 @@ def check_same_run(header: dict[str, Any], records: Sequence[Record], beside: Pa
     resamples and sources are reused, and another run's would be stamped on these scores."""
     mode = header.get("mode")
     theirs = {record.get("mode") for record in records}
-    if mode is not None and mode not in theirs:
+    told = any("mode" in record for record in records)  # rows of a version that wrote none
+    if mode is not None and told and mode not in theirs:
         raise MsltError(
             f"predictions: {beside} beside it is of another run (mode {clipped(mode, 20)}, the "
             f"predictions' {clipped(sorted(map(str, theirs))[0], 20)}); move it away or re-run the "
