@@ -1043,3 +1043,21 @@ def test_a_path_is_printed_as_it_is_never_as_markup(tmp_path: Path, cli) -> None
     result = cli("select", "--task", "xnli", "--evaluate", evaluate)
     assert result.code == 0, result.err
     assert "q[/]v[red].csv" in result.out.replace("\n", "")
+
+
+def test_a_top3_hit_no_group_defines_is_shown_as_such(planted: Path, tmp_path: Path, cli) -> None:
+    """Six measured sets leave 3 in each held-out group, whose top 3 always holds the best: the
+    column read 1.00 for every method, a heuristic that says nothing included."""
+    rows = list(csv.DictReader(planted.open(encoding="utf-8")))
+    six = sorted({r["sources"] for r in rows})[:6]
+    path = tmp_path / "six.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(r for r in rows if r["sources"] in six)
+    table = cli("select", "--task", "xnli", "--fit", path)
+    assert table.code == 0, table.err
+    cells = [line.split("│")[4].strip() for line in table.out.splitlines() if "│" in line]
+    assert cells and set(cells) == {"n/a"}, cells
+    document = json.loads(cli("select", "--task", "xnli", "--fit", path, "--json").out)
+    assert all(m["top3_hit"] is None for m in document["validation"]["methods"])

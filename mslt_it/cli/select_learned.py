@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from rich.table import Table
@@ -28,6 +29,11 @@ def drivers_text(drivers: tuple[tuple[str, float], ...] | list[tuple[str, float]
     return "; ".join(f"{name} {value:+.2f}" for name, value in drivers)
 
 
+def _number(value: float, spec: str) -> str:
+    """A table cell: the value, or n/a where no group defines it (NaN)."""
+    return "n/a" if math.isnan(value) else format(value, spec)
+
+
 def print_validation(fitted: Fitted) -> None:
     """The learned ranking's held-out metrics next to every heuristic's, on the same splits."""
     validation: Validation = fitted.validation
@@ -47,15 +53,16 @@ def print_validation(fitted: Fitted) -> None:
         table.add_row(
             name,
             f"{method.spearman:+.3f}",
-            f"{method.ndcg3:.3f}",
-            f"{method.top3:.2f}",
+            _number(method.ndcg3, ".3f"),
+            _number(method.top3, ".2f"),
             str(method.groups),
         )
     print_whole(STDOUT, table)
     STDOUT.print(
         "Each (fold, target) group ranks the held-out sets without that target; ρ of a "
         "constant ranking counts as 0; NDCG@3 gains are scores above the group's worst; "
-        "top-3 hit: the measured best set is in the ranking's top 3.",
+        "top-3 hit: the measured best set is in the ranking's top 3 (in groups of more than 3 "
+        "sets; n/a: none); tied sets count in every order of them.",
         highlight=False,
         soft_wrap=True,
     )
