@@ -469,19 +469,29 @@ def _learn(
 
 
 def tied_ranks(result: SelectionResult) -> str:
-    """The shown ranks whose sets score alike under the ranking criterion (``1-5, 8-9``, with
-    the set size when several are shown): their order is alphabetical, which a reader of the
-    table would take for a preference (``script`` and ``l2v-family`` tie often)."""
+    """The shown ranks whose sets score alike under the ranking criterion (``ranks 1-5, rank 9
+    and sets not shown``, with the set size when several are shown): their order is
+    alphabetical, which a reader of the table would take for a preference (``script`` and
+    ``l2v-family`` tie often)."""
     spans = []
     sizes = {s.k for s in result.sets}
+    beyond = {info.k for info in result.searches if info.ties_beyond}
     for k in sorted(sizes):
         shown = [s for s in result.sets if s.k == k and s.score is not None]
+        where = f" (k={k})" if len(sizes) > 1 else ""
         start = 0
         for end in range(1, len(shown) + 1):
             if end == len(shown) or shown[end].score != shown[start].score:
-                if end - start > 1:
-                    where = f" (k={k})" if len(sizes) > 1 else ""
-                    spans.append(f"{shown[start].rank}-{shown[end - 1].rank}{where}")
+                last = end == len(shown) and k in beyond  # ties with sets left out too
+                if end - start > 1 or last:
+                    first = shown[start].rank
+                    span = (
+                        f"ranks {first}-{shown[end - 1].rank}"
+                        if end - start > 1
+                        else f"rank {first}"
+                    )
+                    more = " and sets not shown" if last else ""
+                    spans.append(f"{span}{more}{where}")
                 start = end
     return ", ".join(spans)
 
@@ -543,8 +553,7 @@ def print_selection(result: SelectionResult, options: Any) -> None:
     ties = tied_ranks(result)
     if ties:
         captions.append(
-            f"equal {result.criterion} scores at ranks {ties}: in alphabetical order, not by "
-            "preference"
+            f"equal {result.criterion} scores at {ties}: in alphabetical order, not by preference"
         )
     if "size" in result.columns:
         captions.append(f"size: {size_unit(options)}")

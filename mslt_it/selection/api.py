@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,7 @@ class SearchInfo:
     total: int  # candidate sets
     scored: int  # sets whose score was computed
     method: str  # exhaustive or pruned
+    ties_beyond: bool = False  # the last set shown ties with a set the table leaves out
 
 
 @dataclass(frozen=True)
@@ -231,14 +232,20 @@ def run_selection(
             objective, method = Objective((learned,)), "exhaustive"
         else:
             objective = CRITERIA[criterion].build(ctx, size, True)
-        found = best_sets(objective, len(ctx.pool), size, top, fixed=forced, method=method)
+        # one set more than shown: whether the last shown one ties with the sets left out
+        found = best_sets(objective, len(ctx.pool), size, top + 1, fixed=forced, method=method)
+        beyond = found.scores[top : top + 1]
+        ties_beyond = bool(
+            len(beyond) and np.isfinite(beyond[0]) and beyond[0] == found.scores[top - 1]
+        )
+        found = replace(found, combos=found.combos[:top], scores=found.scores[:top])
         if learned is not None and not np.isfinite(np.asarray(found.scores, float)).any():
             raise MsltError(  # a pick the criterion gave no score is no pick
                 f"--criterion {criterion}: no set of {size} gets a score; a set is scored on the "
                 f"targets outside it, and every set holds all of {','.join(ctx.targets)} (give "
                 "--targets outside the sets)"
             )
-        searches.append(SearchInfo(size, found.total, found.scored, found.method))
+        searches.append(SearchInfo(size, found.total, found.scored, found.method, ties_beyond))
         table = {criterion: found.scores}
         for name in columns[1:]:
             term = beside.get(name) or CRITERIA[name].build(ctx, size, False)
