@@ -252,7 +252,27 @@ NONE_TEXT_FILTERS = frozenset(
 )  # fmt: skip
 """Filters that turn the value they filter into its text (``soft_str``): none becomes None."""
 
-_PERCENT_KEY = re.compile(r"%%|%\(([^)]*)\)")  # an escaped %% names no key
+
+def percent_keys(text: str) -> list[str]:
+    """The mapping keys a ``%`` format names (``%(key)s``), read as Python reads them: an
+    escaped ``%%`` names none, and a key may hold balanced parentheses (``%(b(x))s``)."""
+    keys, at = [], 0
+    while (at := text.find("%", at)) != -1:
+        if text.startswith("%%", at):
+            at += 2
+            continue
+        at += 1
+        if not text.startswith("(", at):
+            continue
+        depth, start = 1, at + 1
+        at = start
+        while at < len(text) and depth:
+            depth += {"(": 1, ")": -1}.get(text[at], 0)
+            at += 1
+        if depth:  # unclosed: Python's own error says so
+            break
+        keys.append(text[start : at - 1])
+    return keys
 
 
 def refuse_none_formatted(text: str, arguments: Any, how: str) -> None:
@@ -260,8 +280,8 @@ def refuse_none_formatted(text: str, arguments: Any, how: str) -> None:
 
     A mapping is checked only at the keys the format names: a row's other values may be none."""
     if isinstance(arguments, Mapping):
-        keys = [key.group(1) for key in _PERCENT_KEY.finditer(text) if key.group(1) is not None]
-        values: Any = [arguments.get(key) for key in keys]
+        # a key the mapping lacks is Python's KeyError to name, not a none
+        values: Any = [arguments[key] for key in percent_keys(text) if key in arguments]
     else:
         values = arguments if isinstance(arguments, tuple) else (arguments,)
     if any(value is None for value in values):

@@ -1743,7 +1743,7 @@ def test_score_refuses_a_ranked_label_its_scores_do_not_choose(cli, tmp_path, ou
 @pytest.mark.parametrize(
     ("edit", "fragment"),
     [
-        (lambda r: r.pop("mode"), "has scores, which only rank mode gives, but its mode is"),
+        (lambda r: r.pop("mode"), "only rank mode gives, but its mode is (no such field)"),
         (lambda r: r.update(mode=None), "its mode is None"),
         (lambda r: r.update(mode="generate"), "its mode is 'generate'"),
         (lambda r: r.update(scores={"neutral": -1.0}), "must map each of the labels"),

@@ -249,6 +249,11 @@ def test_suggest_proposes_unmeasured_sets_a_recipe_can_take(planted: Path, tmp_p
     allowed = json.loads(cli(*asked, "--targets-as-sources").out)
     assert any("sw" in s["sources"] for s in allowed)
     assert_one_line_error(cli(*asked, "--include", "sw"), "--include: sw is also a target")
+    small = ["select", "--task", "xnli", "--predictor", saved, "--suggest", "3"]
+    assert_one_line_error(  # it said every set of 3 from en, fr "is measured"
+        cli(*small, "--pool", "ar,de,en,fr", "--targets", "ar,de"),
+        "the predictor's set size: 3 is larger than the pool (2 languages: en, fr); ar,de left",
+    )
 
 
 def test_suggest_uncertainty_comes_from_the_fold_models(planted: Path) -> None:
@@ -661,8 +666,8 @@ def test_options_outside_their_mode_are_refused_not_ignored(planted: Path, tmp_p
         (["--evaluate", planted, "--pool", "ar,de,en"], "--pool: --evaluate scores"),
         (["--evaluate", planted, "--k", "3"], "--k: --evaluate scores"),
         # --top was ignored by both without a word
-        (["--evaluate", planted, "--top", "3"], "--top: sets the rows of a ranking"),
-        (["--suggest", "2", "--predictor", saved, "--top", "9"], "--top: sets the rows"),
+        (["--evaluate", planted, "--top", "3"], "--top: 3 sets the rows of a ranking only"),
+        (["--suggest", "2", "--predictor", saved, "--top", "9"], "--top: 9 sets the rows"),
     ):
         assert_one_line_error(cli(*base, *args), fragment)
     assert not saved.exists()

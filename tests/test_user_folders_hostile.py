@@ -329,10 +329,17 @@ def test_a_template_turning_none_into_text_is_refused(cli, tmp_path, made: str) 
         ("{{ 'aa' | replace('a', 'b', n) }}", "bb"),  # a none count is replace's default
         ("{{ [n, 'a'] | reject('none') | join(',') }}", "a"),
         ("{{ n | tojson }} {{ n | default('-', true) }}", "null -"),
+        ("{{ '%(b(x))s' % {'b(x)': 't', 'b': n} }}", "t"),  # Python's key holds the parentheses
     ],
 )
 def test_a_none_that_becomes_no_text_is_allowed(template: str, text: str) -> None:
     assert ENVIRONMENT.from_string(template).render(n=None) == text
+
+
+def test_a_key_a_format_lacks_is_not_called_a_none() -> None:
+    for template in ("{{ '%(zz)s' % {'a': 't'} }}", "{{ '%(zz)s' | format(a='t') }}"):
+        with pytest.raises(KeyError, match="zz"):
+            ENVIRONMENT.from_string(template).render()
 
 
 def test_a_definition_turning_none_into_text_is_refused(cli, tmp_path) -> None:

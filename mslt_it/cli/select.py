@@ -252,6 +252,11 @@ def select(
     }
     criterion = DEFAULT_CRITERION if criterion is None else criterion
     check_modes(given, criterion)
+    if given["--top"] and (given["--evaluate"] or given["--fit"] or given["--suggest"]):
+        raise MsltError(
+            f"--top: {top} sets the rows of a ranking only; --evaluate shows each criterion's "
+            "pick, --fit its held-out table and --suggest N its N sets"
+        )
     if fit is not None or suggest is not None:
         save_path = file_path(save, "--save") if save is not None else None
         _learn(task, fit, k, objective, cv, seed, options, save_path, overwrite, suggest, predictor,
@@ -324,11 +329,6 @@ def check_modes(given: dict[str, bool], criterion: str) -> None:
             )
     if learning and given["--evaluate"]:
         raise MsltError("--evaluate: give --evaluate or --fit/--suggest, one at a time")
-    if given["--top"] and (given["--evaluate"] or learning):
-        raise MsltError(
-            "--top: sets the rows of a ranking; --evaluate shows every criterion's pick and "
-            "--suggest N its N sets"
-        )
     for flag in ("--pool", "--k", "--include", "--criterion"):
         if given["--evaluate"] and given[flag]:
             raise MsltError(

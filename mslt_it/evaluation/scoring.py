@@ -347,7 +347,7 @@ def ranked_answer_problem(record: Record, answer: bool = True) -> str | None:
     (``score`` parses the answer again, with the templates' current words)."""
     if "ner_tags" in record:
         return None
-    mode = record.get("mode")
+    mode = record.get("mode", ABSENT)
     if mode != "rank":  # only a rank-mode answer has scores: one without was edited
         if "scores" in record:
             return f"has scores, which only rank mode gives, but its mode is {shown(mode)}"

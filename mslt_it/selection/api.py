@@ -19,7 +19,7 @@ import numpy as np
 
 from mslt_it.errors import MsltError, allowed, clipped
 from mslt_it.files import csv_table
-from mslt_it.selection.context import criterion_scores, make_context
+from mslt_it.selection.context import check_sizes, criterion_scores, make_context
 from mslt_it.selection.criteria import (
     CRITERIA,
     Context,
@@ -98,23 +98,6 @@ class SelectionResult:
     notes: list[str] = field(default_factory=list)
     options: SelectionOptions | None = None  # as used: a predictor's replace the defaults
     measured: frozenset[tuple[str, ...]] = frozenset()  # the sets a predictor was fitted on
-
-
-def _check_sizes(ks: list[int], ctx: Context, forced: int) -> None:
-    n = len(ctx.pool)
-    if max(ks) > n:
-        left_out = (
-            f"; {','.join(ctx.left_out)} left out of it as targets (--targets-as-sources keeps "
-            "them)"
-            if ctx.left_out
-            else ""
-        )
-        raise MsltError(
-            f"--k: {max(ks)} is larger than the pool ({n} language{'s' if n != 1 else ''}: "
-            f"{allowed(sorted(ctx.pool))}){left_out}"
-        )
-    if min(ks) < forced:
-        raise MsltError(f"--k: {min(ks)} is smaller than the {forced} languages of --include")
 
 
 LEARNED = "learned"
@@ -220,7 +203,7 @@ def run_selection(
     if criterion == LEARNED:
         check_predictor_k(predictor, ks, k)
     forced = len(set(include))
-    _check_sizes(ks, ctx, forced)
+    check_sizes(ks, ctx, forced)
     beside = _beside(learned, criterion, ctx, ks)
     columns = [criterion, *beside] + [c for c in available_criteria(ctx) if c != criterion]
     sets: list[RankedSet] = []

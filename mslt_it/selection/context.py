@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mslt_it.errors import MsltError
+from mslt_it.errors import MsltError, allowed
 from mslt_it.languages import get_language
 from mslt_it.selection.criteria import CRITERIA, Context, SelectionOptions
 from mslt_it.tasks import Task, check_languages, get_task
@@ -105,3 +105,22 @@ def criterion_scores(name: str, ctx: Context, sets: list[tuple[str, ...]]) -> np
         combos = np.array([sorted(position[c] for c in sets[i]) for i in rows], dtype=np.intp)
         out[rows] = CRITERIA[name].build(ctx, size, False).scores(combos)
     return out
+
+
+def check_sizes(ks: Sequence[int], ctx: Context, forced: int, option: str = "--k") -> None:
+    """Set sizes the pool can fill (naming the targets it lost) and ``--include`` fits in;
+    ``option`` names where the size came from."""
+    n = len(ctx.pool)
+    if max(ks) > n:
+        left_out = (
+            f"; {','.join(ctx.left_out)} left out of it as targets (--targets-as-sources keeps "
+            "them)"
+            if ctx.left_out
+            else ""
+        )
+        raise MsltError(
+            f"{option}: {max(ks)} is larger than the pool ({n} language{'s' if n != 1 else ''}: "
+            f"{allowed(sorted(ctx.pool))}){left_out}"
+        )
+    if min(ks) < forced:
+        raise MsltError(f"{option}: {min(ks)} is smaller than the {forced} languages of --include")

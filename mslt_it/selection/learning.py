@@ -21,7 +21,7 @@ import numpy as np
 from mslt_it.errors import MsltError, allowed, clipped
 from mslt_it.identity import DATA_FILES, model_identity, tree_sha256
 from mslt_it.paths import is_data_folder
-from mslt_it.selection.context import criterion_scores, make_context
+from mslt_it.selection.context import check_sizes, criterion_scores, make_context
 from mslt_it.selection.criteria import Context, SelectionOptions, available_criteria
 from mslt_it.selection.features import SINGLES_FEATURES, FeatureBuilder, singles_mean
 from mslt_it.selection.measured import MeasuredTransfer, load_measured
@@ -558,8 +558,7 @@ def suggest_sets(
         targets_as_sources=targets_as_sources,
     )
     forced = {ctx.pool.index(code) for code in dict.fromkeys(include)}
-    if len(forced) > predictor.k:
-        raise MsltError(f"--include: {len(forced)} languages do not fit in sets of {predictor.k}")
+    check_sizes([predictor.k], ctx, len(forced), "--suggest: the predictor's set size")
     check_learned_size(len(ctx.pool), predictor.k, 0, "--suggest")
     term = PredictedScores(predictor, ctx)
     combos = all_combinations(len(ctx.pool), predictor.k)
