@@ -370,8 +370,10 @@ def test_a_variable_failing_on_one_row_names_the_row(cli, tmp_path) -> None:
     )
     args = build_claims(tmp_path, 4)
     result = cli(*args, "--out", tmp_path / "ds")
-    assert_one_line_error(result, "claims.yaml: variables.big on row claims/en/train/", "1,200,000")
-    row = result.err.split(" on row ")[1].split(":")[0]
+    assert_one_line_error(
+        result, "claims.yaml: variables.big on row 'claims/en/train/", "1,200,000"
+    )
+    row = result.err.split(" on row ")[1].split(":")[0].strip("'")
     data = tmp_path / "data" / "claims" / "en" / "train.jsonl"
     index = int(row.rsplit("/", 1)[1])
     assert json.loads(data.read_text().splitlines()[index])["claim"] == "c2"

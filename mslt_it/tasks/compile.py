@@ -11,7 +11,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from mslt_it.errors import MsltError
+from mslt_it.errors import MsltError, clipped
 from mslt_it.prompt_bounds import ENVIRONMENT, compile_bounded_expression, describe
 from mslt_it.tasks.base import Row
 from mslt_it.tasks.expressions import NotPlain, plain_expression
@@ -78,7 +78,7 @@ def on_row(row: Row) -> str:
     """`` on row <id>`` for a data row (whose id the builder gave it), else nothing (a
     definition's example): a bound broken by one row of thousands is found by its id."""
     identifier = row.get("id")
-    return f" on row {identifier}" if isinstance(identifier, str) else ""
+    return f" on row {clipped(identifier, 80)}" if isinstance(identifier, str) else ""
 
 
 def check_value(value: Any) -> None:
