@@ -362,12 +362,18 @@ def ranked_answer_problem(record: Record, answer: bool = True) -> str | None:
             )
     if parsed is None or not answer:
         return None
-    if not isinstance(parsed, str) or parsed not in scores or scores[parsed] < max(scores.values()):
+    if not best_scored(parsed, scores):
         return (
             f"answers {clipped(parsed, 40)} but its scores {clipped(scores, 80)} rank another "
             "choice first"
         )
     return None
+
+
+def best_scored(answer: Any, scores: dict[str, Any]) -> bool:
+    """Whether ``answer`` is a label of ``scores`` with the highest one (a tie lets either
+    stand): what a rank-mode row's answer must be, parsed or read from its output."""
+    return isinstance(answer, str) and answer in scores and scores[answer] >= max(scores.values())
 
 
 def check_ranked(record: Record, where: str) -> None:
@@ -499,7 +505,7 @@ def _check_ranked_output(record: Record, template: PromptTemplate, where: str) -
     differently from the words the scores were measured on."""
     scores = record["scores"]  # numbers, per check_records
     label = parse_label(record["output"], template.verbalizer(str(record["lang"])))
-    if label not in scores or scores[label] < max(scores.values()):
+    if not best_scored(label, scores):
         best = max(scores, key=lambda name: scores[name])
         raise MsltError(
             f"{where}: output {clipped(record['output'], 40)} reads as "
