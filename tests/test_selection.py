@@ -543,6 +543,35 @@ def test_evaluate_ranks_top_picks_and_matches_scipy_spearman(cli, tmp_path: Path
     assert "rank" in table.out and "of 35" in table.out
 
 
+def test_evaluate_with_targets_names_them_and_notes_targets_that_are_sources(
+    cli, tmp_path: Path
+) -> None:
+    path = tmp_path / "results.csv"
+    path.write_text("sources,score\nar+de+zh,75.6\nes+fr+zh,64.8\nar+de+ru,59.6\nde+en+ru,54.3\n")
+    among = cli("select", "--task", "xnli", "--evaluate", path, "--targets", "ar,hi")
+    assert among.code == 0, among.err
+    assert "target-l2v criteria: similarity to ar,hi" in among.out
+    notes = [line for line in among.err.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "--targets ar is among the sources of 2 of the 4" in notes[0]
+    apart = cli("select", "--task", "xnli", "--evaluate", path, "--targets", "sw,hi")
+    assert apart.code == 0 and "note:" not in apart.err
+    assert "similarity to sw,hi" in apart.out
+
+
+def test_a_sweep_shows_each_size_before_a_later_size_fails(cli, monkeypatch) -> None:
+    from mslt_it.selection import api
+
+    def best_sets_until_3(objective, n, k, *args, **kwargs):
+        if k == 3:  # as a search past its time limit stops
+            raise MsltError("search: stopped after 120 s")
+        return best_sets(objective, n, k, *args, **kwargs)
+
+    monkeypatch.setattr(api, "best_sets", best_sets_until_3)
+    result = cli("select", "--task", "xnli", "--pool", "ar,de,en,zh", "--k", "2,3", "--top", "2")
+    assert_one_line_error(result, "stopped after 120 s")
+    assert "best sets of 2 by l2v-syntax" in result.out and "best sets of 3" not in result.out
+
+
 def test_evaluate_library_call_with_sizes_mixed() -> None:
     results = [
         (["en"], 50.0),
@@ -754,3 +783,15 @@ def test_the_table_says_which_shown_ranks_tie(cli) -> None:
     ranked = cli(*common, "--criterion", "size")
     assert ranked.code == 0, ranked.err
     assert "equal size scores" not in " ".join(ranked.out.split())
+
+
+def test_vectors_codes_in_another_case_are_named_in_the_error(cli, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "v.csv", ["code", "f1"], [["AR", 1], ["de", 0], ["en", 1]])
+    result = cli("select", "--task", "xnli", "--pool", "ar,de,en", "--k", "2",
+                 "--criterion", "l2v-custom", "--vectors", path)  # fmt: skip
+    assert_one_line_error(result, "ar (1 of 3)", "case-sensitive", "'AR' for 'ar'")
+    path.write_text("code,f1\nzh,1\nde,0\nen,1\n")
+    other = cli("select", "--task", "xnli", "--pool", "ar,de,en", "--k", "2",
+                "--criterion", "l2v-custom", "--vectors", path)  # fmt: skip
+    assert_one_line_error(other, "ar (1 of 3)")
+    assert "case-sensitive" not in other.err

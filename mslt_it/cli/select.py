@@ -267,10 +267,13 @@ def select(
     if evaluate is not None:
         results = load_results_csv(evaluate, task)
         table = evaluate_criteria(results, task, targets=target_codes, seed=seed, options=options)
+        note = targets_among_sources(target_codes, results)
+        if note:
+            STDERR.print(f"note: {note}", highlight=False, soft_wrap=True)
         if json_output:
             _print_json([row.to_dict() for row in table])
         else:
-            print_evaluation(table, results, str(evaluate))
+            print_evaluation(table, results, str(evaluate), target_codes)
         return
     result = run_selection(
         task,
@@ -283,13 +286,32 @@ def select(
         top=top,
         seed=seed,
         options=options,
+        on_size=None if json_output else print_size_tables,  # each size as soon as it is found
     )
     for note in result.notes:
         STDERR.print(f"note: {note}", highlight=False, soft_wrap=True)
     if json_output:
         _print_json([ranked.to_dict() for ranked in result.sets])
     else:
-        print_selection(result, result.options or options)
+        print_captions(result, result.options or options)
+
+
+def targets_among_sources(
+    targets: list[str] | None, results: list[tuple[list[str], float]]
+) -> str | None:
+    """Why a target-l2v row may look too good: a measured set that trains on a target is rated
+    as its own nearest source, so the user hears which targets are also sources, and how often."""
+    if not targets:
+        return None
+    holding = [sources for sources, _ in results if set(sources) & set(targets)]
+    if not holding:
+        return None
+    named = sorted({code for sources in holding for code in sources if code in targets})
+    return (
+        f"--targets {','.join(named)} {'is' if len(named) == 1 else 'are'} among the sources of "
+        f"{len(holding)} of the {len(results)} measured sets; the target-l2v criteria rate such a "
+        "set as closest to that target, and a score measured there is not transfer"
+    )
 
 
 def file_path(text: str, option: str) -> Path:
@@ -521,10 +543,8 @@ def _print_wide(table: Table) -> None:
     print_whole(STDOUT, table)
 
 
-def print_selection(result: SelectionResult, options: Any) -> None:
+def print_size_tables(result: SelectionResult) -> None:
     """One table per set size: rank, sources, then every criterion (the ranking one first)."""
-    from mslt_it.selection import size_unit
-
     for info in result.searches:
         table = Table(
             title=(
@@ -549,6 +569,12 @@ def print_selection(result: SelectionResult, options: Any) -> None:
                 cells.append(drivers_text(ranked.drivers))
             table.add_row(str(ranked.rank), ",".join(ranked.sources), *cells)
         _print_wide(table)
+
+
+def print_captions(result: SelectionResult, options: Any) -> None:
+    """What the tables' numbers mean, printed once below all of them."""
+    from mslt_it.selection import size_unit
+
     captions = ["higher is better in every column"]
     ties = tied_ranks(result)
     if ties:
@@ -585,7 +611,10 @@ def _pick(row: CriterionEvaluation) -> str:
 
 
 def print_evaluation(
-    table: list[CriterionEvaluation], results: list[tuple[list[str], float]], source: str
+    table: list[CriterionEvaluation],
+    results: list[tuple[list[str], float]],
+    source: str,
+    targets: list[str] | None = None,
 ) -> None:
     """Each criterion's pick among the measured sets, its measured rank, and Spearman ρ."""
     out = Table(title=f"criteria against {len(results)} measured sets ({source})")
@@ -606,8 +635,11 @@ def print_evaluation(
         )
     _print_wide(out)
     best = max(results, key=lambda item: item[1])
+    captions = [f"best measured set: {','.join(sorted(best[0]))} ({best[1]:.4g})", "rank 1 = best"]
+    if targets:
+        captions.append(f"target-l2v criteria: similarity to {','.join(targets)}")
     STDOUT.print(
-        f"best measured set: {','.join(sorted(best[0]))} ({best[1]:.4g}); rank 1 = best",
+        "; ".join(captions),
         highlight=False,
         soft_wrap=True,
     )

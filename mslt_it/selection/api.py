@@ -10,7 +10,7 @@ correlation between criterion and result (the paper's "rank out of 35" table, fo
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -169,10 +169,13 @@ def run_selection(
     seed: int = 0,
     options: SelectionOptions | None = None,
     targets_as_sources: bool = False,
+    on_size: Callable[[SelectionResult], None] | None = None,
 ) -> SelectionResult:
     """The ``top`` best sets of each size in ``k`` by ``criterion``, scored by every criterion.
 
     Targets are not offered as sources unless ``targets_as_sources`` (:func:`make_context`).
+    ``on_size`` receives each size's result as soon as it is found: a sweep's larger sizes can
+    take hours on a large pool, and a user who stops it keeps the sizes already shown.
     ``k=None`` is 3, or the predictor's set size with ``criterion="learned"`` (or
     ``"sslt-measured"``, the predictor file's single-source runs, which rank sets of any size).
     """
@@ -208,6 +211,24 @@ def run_selection(
     columns = [criterion, *beside] + [c for c in available_criteria(ctx) if c != criterion]
     sets: list[RankedSet] = []
     searches: list[SearchInfo] = []
+    changed = results_changed(predictor) if predictor else None
+
+    def result(found: list[RankedSet], infos: list[SearchInfo]) -> SelectionResult:
+        """The sets found so far; the notes as they stand (building criteria adds some)."""
+        return SelectionResult(
+            ctx.task.name,
+            criterion,
+            tuple(sorted(ctx.pool)),
+            tuple(sorted(set(include))),
+            ctx.targets,
+            found,
+            columns,
+            infos,
+            [*ctx.notes, *filter(None, [changed])],
+            ctx.options,
+            _fitted_on(predictor),
+        )
+
     for size in ks:
         method = ctx.options.search
         if learned is not None:
@@ -240,19 +261,9 @@ def run_selection(
             sets.append(
                 RankedSet(sources, size, rank + 1, criterion, scores[criterion], scores, drivers)
             )
-    return SelectionResult(
-        ctx.task.name,
-        criterion,
-        tuple(sorted(ctx.pool)),
-        tuple(sorted(set(include))),
-        ctx.targets,
-        sets,
-        columns,
-        searches,
-        [*ctx.notes, *filter(None, [results_changed(predictor) if predictor else None])],
-        ctx.options,
-        _fitted_on(predictor),
-    )
+        if on_size is not None:
+            on_size(result([s for s in sets if s.k == size], searches[-1:]))
+    return result(sets, searches)
 
 
 def _fitted_on(predictor: TransferPredictor | None) -> frozenset[tuple[str, ...]]:

@@ -233,7 +233,7 @@ class Context:
         if strict and missing:
             raise MsltError(
                 f"{criterion}: {describe_missing(missing, len(codes), table.name)}; "
-                f"{_missing_hint(space, self)}"
+                f"{_missing_hint(space, self)}{_case_hint(missing, self.custom)}"
             )
         if missing:
             self.note(f"{criterion}: {describe_missing(missing, len(codes), table.name)}: n/a")
@@ -277,6 +277,19 @@ class Context:
                 raise MsltError("coverage: needs --tokenizer (a Hub id or folder)")
             self._coverage = coverage_items([self.token_types(c) for c in self.pool])
         return self._coverage
+
+
+def _case_hint(missing: list[str], custom: FeatureTable | None) -> str:
+    """Codes are case-sensitive (``zh-yue``), so a file's ``AR`` is not ``ar``: say so, rather
+    than leave the user to wonder why a row they wrote is 'missing'."""
+    if custom is None:
+        return ""
+    folded = {code.casefold(): code for code in custom.codes}
+    pairs = [(folded[c.casefold()], c) for c in missing if c.casefold() in folded]
+    if not pairs:
+        return ""
+    written, meant = pairs[0]
+    return f" (codes are case-sensitive: the --vectors file has {written!r} for {meant!r})"
 
 
 def _missing_hint(space: str, ctx: Context) -> str:
