@@ -5,7 +5,9 @@ file of another kind). That let a dataset whose rows were truncated or deleted, 
 manifest counts were edited, and a model whose weights were cut short, be marked as a finished
 output of mslt-it's, which ``--overwrite`` and a recipe's re-run then trust. Here the content
 is checked against what the folder says of itself: a dataset's rows against its manifest's
-fingerprint and counts, every safetensors file's header.
+fingerprint and counts, every safetensors file's header, an adapter's config and weights as
+``merge``, ``eval`` and ``analyze`` will read them (a marked adapter without weights was only
+found out by the next command).
 """
 
 from __future__ import annotations
@@ -17,14 +19,24 @@ from typing import NoReturn
 from mslt_it.data import fingerprint
 from mslt_it.errors import MsltError, first_line
 from mslt_it.io import read_json
+from mslt_it.peft_adapters import read_adapter_config
 
 
 def check_adoptable_content(folder: Path, kind: str) -> None:
     """One line naming what does not hold, else nothing (the folder is then marked)."""
     if kind == "dataset":
         _check_dataset_rows(folder)
+    if kind == "adapter":
+        _check_adapter_files(folder)
     if kind in ("adapter", "model"):
         _check_safetensors(folder)
+
+
+def _check_adapter_files(folder: Path) -> None:
+    try:
+        read_adapter_config(folder, field="folder")
+    except MsltError as error:
+        _refuse(folder, str(error).removeprefix("folder: "))
 
 
 def _check_dataset_rows(folder: Path) -> None:

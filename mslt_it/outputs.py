@@ -486,7 +486,9 @@ FINISHED_RECORDS: dict[str, tuple[str, str]] = {
 }
 """The record a finished output of a kind holds, and a field every such record has."""
 
-WEIGHTS = ("*.safetensors", "*.bin")
+WEIGHTS = ("*.safetensors", "pytorch_model*.bin", "adapter_model.bin")
+"""Weight files as transformers and PEFT name them (``*.bin`` alone took a Trainer's
+``training_args.bin`` for weights)."""
 
 
 def unfinished_part(folder: Path, kind: str) -> str | None:
@@ -501,7 +503,7 @@ def unfinished_part(folder: Path, kind: str) -> str | None:
     if kind in ("adapter", "model") and not any(
         path.is_file() for pattern in WEIGHTS for path in folder.glob(pattern)
     ):
-        return "no weights (*.safetensors or *.bin)"
+        return f"no weights ({', '.join(WEIGHTS)})"
     if kind == "evaluation":
         results = read_json(folder / "results.json") or read_json(folder / "study.json")
         if results is None:

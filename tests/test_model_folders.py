@@ -315,6 +315,8 @@ def test_an_output_never_goes_inside_another_that_does_not_hold_its_kind(cli, tm
         ("model", "base", "weights cut", "its model.safetensors cannot be read"),
         ("model", "base", "last byte cut", "its model.safetensors cannot be read"),
         ("adapter", "ad", "weights cut", "its adapter_model.safetensors cannot be read"),
+        ("adapter", "ad", "weights removed", "no weights (*.safetensors, pytorch_model*.bin"),
+        ("adapter", "ad", "config corrupt", "cannot read"),
         ("dataset", "ds", None, None),
         ("adapter", "ad", None, None),
     ],
@@ -344,12 +346,16 @@ def test_adopt_reads_the_content_it_marks_as_finished(
         weights = next(copy.glob("*.safetensors"))
         kept = 1000 if damage == "weights cut" else weights.stat().st_size - 1
         weights.write_bytes(weights.read_bytes()[:kept])
+    elif damage == "weights removed":  # training_args.bin, beside it, is no weights file
+        (copy / "adapter_model.safetensors").unlink()
+    elif damage == "config corrupt":
+        (copy / "adapter_config.json").write_text("{bad")
     result = cli("adopt", copy, "--kind", kind)
     if said is None:
         assert result.code == 0, result.err
         assert (copy / ".mslt-it-output.json").is_file()
     else:
-        assert_one_line_error(result, "is not a finished output of mslt-it's", said)
+        assert_one_line_error(result, "is not a finished", said)
         assert not (copy / ".mslt-it-output.json").exists()
 
 
