@@ -464,7 +464,7 @@ def open_corpus_split(task: Task, lang: str, split: str, data: str) -> SplitRows
     if path is None:
         return open_split(task, lang, split, data)  # its one-line error: no folder, no file
     check_regular_file(path, "data")
-    table, origin = read_corpus_table(path), str(path)
+    table, origin, places = read_corpus_table(path), str(path), None
     if path.parent.name != lang or path.parent.parent.name != task.name:  # one table, many langs
-        table, origin = language_rows(table, task, lang, origin)
-    return TableSplit(table, task, lang, split, origin=origin)
+        table, origin, places = language_rows(table, task, lang, origin)
+    return TableSplit(table, task, lang, split, origin=origin, file_rows=places)

@@ -460,6 +460,24 @@ def test_empty_split_is_an_error(cli, tiny_model_dir, tmp_path):
     assert_one_line_error(result, "no usable rows")
 
 
+def test_unlabelled_rows_are_counted_in_the_results_and_said(cli, tiny_model_dir, tmp_path):
+    """Rows labelled -1 were left out without a word: a score over 2 rows of 5 read as a score
+    over the split ("dropped and counted", as build counts them)."""
+    for lang, labels in (("en", [-1, 0, -1, 2, -1]), ("de", [1, 0])):
+        folder = tmp_path / "data" / "xnli" / lang
+        folder.mkdir(parents=True)
+        rows = [{"premise": f"p{i}", "hypothesis": "h", "label": y} for i, y in enumerate(labels)]
+        (folder / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = cli("eval", "--model", tiny_model_dir, "--task", "xnli", "--langs", "en,de",
+                 "--mode", "rank", "--bootstrap-samples", "10",
+                 "--data", tmp_path / "data", "--out", tmp_path / "o")  # fmt: skip
+    assert result.code == 0, result.err
+    assert "3 unlabelled row(s) (label -1) left out, never scored: xnli/en 3" in result.err
+    results = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert results["tasks"]["xnli"]["unlabelled_left_out"] == {"en": 3, "de": 0}
+    assert len(read_predictions(tmp_path / "o")) == 4
+
+
 def test_recipe_eval_section(cli, tiny_model_dir, tmp_path):
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(

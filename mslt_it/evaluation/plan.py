@@ -77,6 +77,9 @@ class EvalPlan:
     """Tokens the model attends to at most (None: unknown, nothing is cut)."""
     truncated: int = 0
     """Prompts cut to :attr:`context_length` so far (said once at the end)."""
+    unlabelled: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Rows of each (task, language) split labelled -1, never scored: counted in results.json
+    and said once, as ``build`` counts them (a score over 1 row of 100 looked like 100)."""
 
 
 def plan_evaluation(config: EvalConfig, out: Path) -> EvalPlan:
@@ -92,12 +95,13 @@ def plan_evaluation(config: EvalConfig, out: Path) -> EvalPlan:
         check_not_an_adapter(config.model)
     model = check_base_model(adapters, config.model)
     trust = _trust_remote_code(config, adapters)
-    rows = open_rows(tasks, config)
+    rows, unlabelled = open_rows(tasks, config)
     tokenizer = load_tokenizer(model, trust_remote_code=trust, field="model")
     stops = list(stop_token_ids(model, tokenizer, trust))
     for adapter in adapters:  # training recorded the ids its labels ended with
         stops += [int(t) for t in (adapter.run or {}).get("stop_token_ids") or [] if t not in stops]
     plan = EvalPlan(config, model, trust, tokenizer, tuple(stops), tasks, rows)
+    plan.unlabelled = unlabelled
     plan.model_identity = model_identity(model)
     plan.context_length = model_context_length(model, tokenizer, trust)
     engine_length = (
@@ -264,9 +268,13 @@ def _trust_remote_code(config: EvalConfig, adapters: Sequence[Adapter]) -> bool:
     return any(adapter.trust_remote_code for adapter in adapters)
 
 
-def open_rows(tasks: Sequence[TaskPlan], config: EvalConfig) -> dict[tuple[str, str], list[Row]]:
-    """The rows to evaluate per (task, language): the first ``limit`` usable rows of the split."""
+def open_rows(
+    tasks: Sequence[TaskPlan], config: EvalConfig
+) -> tuple[dict[tuple[str, str], list[Row]], dict[tuple[str, str], int]]:
+    """The rows to evaluate per (task, language): the first ``limit`` usable rows of the split;
+    and how many rows of each split were unlabelled (-1) and left out."""
     rows: dict[tuple[str, str], list[Row]] = {}
+    unlabelled: dict[tuple[str, str], int] = {}
     with progress_bar() as progress:
         bar = progress.add_task("loading data", total=sum(len(t.languages) for t in tasks))
         for plan in tasks:
@@ -278,8 +286,9 @@ def open_rows(tasks: Sequence[TaskPlan], config: EvalConfig) -> dict[tuple[str, 
                         f"data: {split.origin} has no usable rows for {plan.task.name}/{lang}"
                     )
                 rows[(plan.task.name, lang)] = split.rows(list(range(count)))
+                unlabelled[(plan.task.name, lang)] = split.dropped
                 progress.advance(bar)
-    return rows
+    return rows, unlabelled
 
 
 def plan_run(

@@ -264,6 +264,14 @@ def _evaluate(
             highlight=False,
             soft_wrap=True,
         )
+    dropped = {key: n for key, n in plan.unlabelled.items() if n}
+    if dropped:
+        STDERR.print(
+            f"note: {sum(dropped.values())} unlabelled row(s) (label -1) left out, never scored: "
+            + ", ".join(f"{task}/{lang} {n}" for (task, lang), n in dropped.items()),
+            highlight=False,
+            soft_wrap=True,
+        )
     records = {run.name: gather_records(plan, run) for run in plan.runs}
     base = next((run for run in plan.runs if run.adapter is None), None)
     results: dict[str, dict[str, Any]] = {}
@@ -586,6 +594,10 @@ def results_document(plan: EvalPlan, run: RunPlan, records: Sequence[Record]) ->
             },
             **scored[name],
         }
+        if task_plan.task.valid_label_ids is not None:  # where -1 means unlabelled
+            tasks[name]["unlabelled_left_out"] = {
+                lang: plan.unlabelled.get((name, lang), 0) for lang in task_plan.languages
+            }
     settings = run.store.settings
     return {
         "kind": "mslt-it eval results",

@@ -116,6 +116,7 @@ class TableSplit:
     lang: str
     split: str
     origin: str
+    file_rows: np.ndarray | None = None  # each row's place in its file, where rows were taken
     dropped: int = 0
     _kept: np.ndarray | None = field(default=None, repr=False)
 
@@ -158,9 +159,7 @@ class TableSplit:
             values = self.table.column(column)
             if values.null_count:
                 row = values.to_pylist().index(None)
-                raise MsltError(
-                    f"{self.origin}: row {row}: column {column!r} is empty (null or missing)"
-                )
+                raise MsltError(f"{self.at_row(row)}: column {column!r} is empty (null or missing)")
             if holds_bytes(values.type):
                 raise MsltError(
                     f"{self.origin}: column {column!r} holds {values.type}, not text; task "
@@ -176,7 +175,7 @@ class TableSplit:
                     "too large a number (read as infinite)" if abs(label) == inf else repr(label)
                 )
                 raise MsltError(
-                    f"{self.origin}: row {index}: label {shown} is not one of the task's "
+                    f"{self.at_row(index)}: label {shown} is not one of the task's "
                     "labels (whole numbers)"
                 )
         raise MsltError(
@@ -192,7 +191,7 @@ class TableSplit:
                 not isinstance(label, int) or isinstance(label, bool) or label not in valid
             ):
                 raise MsltError(
-                    f"{self.origin}: row {index}: label {label!r} is not one of the task's "
+                    f"{self.at_row(index)}: label {label!r} is not one of the task's "
                     f"labels ({allowed(sorted(valid))}, or -1 for unlabelled)"
                 )
 
@@ -207,13 +206,13 @@ class TableSplit:
         for index, tags in enumerate(self.table.column("ner_tags").to_pylist()):
             if not isinstance(tags, list):
                 raise MsltError(
-                    f"{self.origin}: row {index}: ner_tags is {type(tags).__name__}, not a list "
+                    f"{self.at_row(index)}: ner_tags is {type(tags).__name__}, not a list "
                     "of tag ids"
                 )
             bad = [t for t in tags if not isinstance(t, int) or not 0 <= t < count]
             if bad:
                 raise MsltError(
-                    f"{self.origin}: row {index}: ner_tags value {bad[0]!r} is not a tag id "
+                    f"{self.at_row(index)}: ner_tags value {bad[0]!r} is not a tag id "
                     f"(0 to {count - 1})"
                 )
             if all_tokens is None:
@@ -221,12 +220,12 @@ class TableSplit:
             tokens = all_tokens[index]
             if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
                 raise MsltError(
-                    f"{self.origin}: row {index}: tokens must be a list of words (text), got "
+                    f"{self.at_row(index)}: tokens must be a list of words (text), got "
                     f"{clipped(tokens, 60)}"
                 )
             if len(tokens) != len(tags):
                 raise MsltError(
-                    f"{self.origin}: row {index}: {len(tokens)} tokens but {len(tags)} ner_tags; "
+                    f"{self.at_row(index)}: {len(tokens)} tokens but {len(tags)} ner_tags; "
                     "a row has one tag per token"
                 )
 
@@ -244,6 +243,13 @@ class TableSplit:
                     f"{self.task.name} reads it as text"
                 )
 
+    def at_row(self, index: int) -> str:
+        """``FILE: row N``, N where the table's row ``index`` is in the file the user opens,
+        counted from 0 as datasets and pandas count: a file of many languages is read one
+        language at a time, and a position among one language's rows named another row."""
+        row = int(self.file_rows[index]) if self.file_rows is not None else index
+        return f"{self.origin}: row {row}"
+
     def _check_rows(self) -> None:
         """The task's own row check (a multiple-choice row's choices and gold index)."""
         for index, row in enumerate(self.table.select(list(self.task.columns)).to_pylist()):
@@ -256,7 +262,7 @@ class TableSplit:
         try:
             check(row)
         except (ValueError, MsltError) as error:
-            raise MsltError(f"{self.origin}: row {index}: {error}") from None
+            raise MsltError(f"{self.at_row(index)}: {error}") from None
 
     def __len__(self) -> int:
         return len(self._kept)
@@ -325,8 +331,8 @@ def _open_hub(task: Task, lang: str, split: str) -> TableSplit:
         raise MsltError(
             f"data: could not load {origin} from the Hub: {first_line(error)}"
         ) from error
-    table, origin = language_rows(dataset.data.table, task, lang, origin)
-    return TableSplit(table, task, lang, split, origin)
+    table, origin, places = language_rows(dataset.data.table, task, lang, origin)
+    return TableSplit(table, task, lang, split, origin, file_rows=places)
 
 
 def check_language_column(table: pa.Table, task: Task, lang: str, origin: str) -> None:
@@ -350,11 +356,14 @@ def check_language_column(table: pa.Table, task: Task, lang: str, origin: str) -
     )
 
 
-def language_rows(table: pa.Table, task: Task, lang: str, origin: str) -> tuple[pa.Table, str]:
-    """The rows of ``lang`` in a table of many languages (all rows where there is no column)."""
+def language_rows(
+    table: pa.Table, task: Task, lang: str, origin: str
+) -> tuple[pa.Table, str, np.ndarray | None]:
+    """The rows of ``lang`` in a table of many languages (all rows where there is no column),
+    and their places in it (None: all of them, in order)."""
     value = task.language_value(lang)
     if value is None:
-        return table, origin
+        return table, origin, None
     import pyarrow.compute as pc
 
     column = str(task.extra["language_column"])
@@ -365,7 +374,9 @@ def language_rows(table: pa.Table, task: Task, lang: str, origin: str) -> tuple[
         )
     check_language_column(table, task, lang, origin)
     check_no_near_miss(table.column(column), column, value, origin)
-    return table.filter(pc.equal(table.column(column), value)), f"{origin} [{column} = {value}]"
+    chosen = pc.fill_null(pc.equal(table.column(column), value), False)
+    places = np.flatnonzero(chosen.to_numpy(zero_copy_only=False))
+    return table.filter(chosen), f"{origin} [{column} = {value}]", places
 
 
 def check_no_near_miss(column: pa.ChunkedArray, name: str, value: str, origin: str) -> None:
@@ -378,7 +389,7 @@ def check_no_near_miss(column: pa.ChunkedArray, name: str, value: str, origin: s
         if isinstance(found, str) and found != value and found.strip().lower() == value.lower():
             row = pc.index(column, found).as_py()
             raise MsltError(
-                f"{origin}: column {name!r} holds {clipped(found)} (row {row + 1}), which reads "
+                f"{origin}: column {name!r} holds {clipped(found)} (row {row}), which reads "
                 f"as {value!r} but is not written as the task writes it; write {value!r}"
             )
 
@@ -412,10 +423,10 @@ def _open_local(task: Task, lang: str, split: str, root: Path) -> TableSplit:
             f"data: no file for {task.name}/{lang}/{split}: expected {expected} or .jsonl"
         )
     check_regular_file(path, "data")  # a FIFO would block the reader, a folder confuse it
-    table, origin = read_cached_table(path), str(path)
+    table, origin, places = read_cached_table(path), str(path), None
     if path.parent.name != lang or path.parent.parent.name != task.name:  # one table, many langs
-        table, origin = language_rows(table, task, lang, origin)
-    return TableSplit(table, task, lang, split, origin=origin)
+        table, origin, places = language_rows(table, task, lang, origin)
+    return TableSplit(table, task, lang, split, origin=origin, file_rows=places)
 
 
 def read_cached_table(path: Path) -> pa.Table:
