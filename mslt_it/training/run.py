@@ -38,6 +38,7 @@ from mslt_it.progress import (
     quiet_library_progress_bars,
     training_progress_callback,
 )
+from mslt_it.terminal import STDERR
 from mslt_it.training import checks, curves, outputs
 from mslt_it.training.chat import has_generation_markers, resolve_chat_template, stop_token_ids
 from mslt_it.training.config import (
@@ -598,17 +599,53 @@ def sft_arguments(config: TrainConfig, out: Path, fmt: str, evaluate: bool = Fal
     settings.setdefault("ddp_find_unused_parameters", False)
     if evaluate:
         settings.setdefault("eval_strategy", "steps")
+    owned = {
+        "output_dir": str(out / outputs.CHECKPOINTS),
+        "max_length": config.max_length,
+        "packing": config.packing,
+        "completion_only_loss": True if fmt == "prompt-completion" else None,
+        "assistant_only_loss": fmt == "messages",
+    }
     try:
-        return SFTConfig(
-            output_dir=str(out / outputs.CHECKPOINTS),
-            max_length=config.max_length,
-            packing=config.packing,
-            completion_only_loss=True if fmt == "prompt-completion" else None,
-            assistant_only_loss=fmt == "messages",
-            **settings,
-        )
+        args = SFTConfig(**owned, **settings)
+        aligned = logging_at_checkpoints(args)
+        if aligned is None:
+            return args
+        if on_main():  # each process of a multi-GPU run builds its arguments: one says it
+            STDERR.print(
+                f"note: logging every {aligned} steps, not {args.logging_steps:g}, so that every "
+                f"checkpoint (every {args.save_steps:g} steps) ends a logging window and a resumed "
+                "run logs the losses an uninterrupted one does",
+                highlight=False,
+                soft_wrap=True,
+            )
+        if evaluate and args.eval_strategy == "steps":  # evaluating as often as before
+            settings.setdefault("eval_steps", args.eval_steps or args.logging_steps)
+        return SFTConfig(**owned, **{**settings, "logging_steps": aligned})
     except (TypeError, ValueError) as error:  # TRL's checks: short, some over several lines
         raise MsltError(f"train.sft: {joined_lines(error)}") from None
+
+
+def logging_at_checkpoints(args: Any) -> int | None:
+    """A logging interval that divides the checkpoint interval, where the two do not align.
+
+    The Trainer logs the mean loss of the steps since its last log, and a resumed run starts
+    that window at its checkpoint: a checkpoint between two logs made the resumed run's next
+    logged loss (and the per-language curves, and ``train_loss``) cover only the steps after
+    it, while its weights equalled an uninterrupted run's. None: nothing to change (they
+    align, or either interval is a ratio of the run or not by steps).
+    """
+    log, save = args.logging_steps, args.save_steps
+    by_steps = (
+        getattr(x, "value", x) == "steps" for x in (args.save_strategy, args.logging_strategy)
+    )
+    if not all(by_steps):
+        return None
+    if not (float(log).is_integer() and float(save).is_integer() and log >= 1 and save >= 1):
+        return None
+    if int(save) % int(log) == 0:
+        return None
+    return math.gcd(int(save), int(log))
 
 
 def determining_config(
