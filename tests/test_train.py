@@ -735,3 +735,37 @@ def test_a_best_metric_no_evaluation_reports_is_one_line(
         result, "train.sft.metric_for_best_model: 'eval_bleu'", "(at step 1: ", "eval_heldout_loss"
     )
     assert not out.exists()  # stopped before its first checkpoint: nothing left
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        ("number", "column 'completion' holds int64"),
+        ("plain text", "column 'completion' holds string"),
+        ("empty cell", "column 'completion' is empty (null) on row 3"),
+        ("message without content", "column 'prompt' has a message without content on row 2"),
+    ],
+)
+def test_a_dataset_whose_messages_are_not_conversations_is_one_line(
+    cli, small_ds: Path, tiny_model_dir: Path, tmp_path: Path, damage: str, said: str
+) -> None:
+    """A dataset saved by other code with a number, a plain string or an empty cell where
+    mslt-it build writes messages stopped as "internal error: TypeError", exit 1."""
+    import datasets
+
+    rows = datasets.load_from_disk(str(small_ds), keep_in_memory=True).to_list()
+    if damage == "number":
+        rows = [{**row, "completion": 1} for row in rows]
+    elif damage == "plain text":
+        rows = [{**row, "completion": row["completion"][0]["content"]} for row in rows]
+    elif damage == "empty cell":
+        rows[3]["completion"] = None
+    else:
+        rows[2]["prompt"][0]["content"] = None
+    folder = tmp_path / "ds"
+    datasets.Dataset.from_list(rows).save_to_disk(str(folder))
+    shutil.copy(small_ds / "manifest.json", folder / "manifest.json")
+    result = cli("train", "--dataset", folder, "--model", tiny_model_dir, "--out",
+                 tmp_path / "out", "--max-steps", "1")  # fmt: skip
+    assert_one_line_error(result, "train.dataset:", said)
+    assert not (tmp_path / "out").exists()

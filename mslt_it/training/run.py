@@ -527,7 +527,47 @@ def open_dataset(path: str | None, field: str) -> Prepared:
         raise MsltError(f"{field}: {path!r} lacks the column(s) {', '.join(missing)}")
     if len(rows) == 0:
         raise MsltError(f"{field}: {path!r} has no examples")
+    for column in sorted(needed):
+        check_conversations(rows.data.table.column(column), column, f"{field}: {path!r}")
     return Prepared(path, manifest, rows)
+
+
+def check_conversations(values: Any, column: str, where: str) -> None:
+    """Every cell of ``column`` a list of ``{role, content}`` messages with text in both, as
+    ``mslt-it build`` writes them. A dataset saved by other code with a number, a plain string
+    or an empty cell there reached the chat template and stopped as a bug in mslt-it."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = values.type
+    listed = pa.types.is_list(kind) or pa.types.is_large_list(kind)
+    struct = listed and pa.types.is_struct(kind.value_type)
+    names = (
+        {kind.value_type.field(i).name for i in range(kind.value_type.num_fields)}
+        if struct
+        else set()
+    )
+    if not {"role", "content"} <= names:
+        raise MsltError(
+            f"{where}: column {column!r} holds {kind}; mslt-it trains on conversations, each a "
+            "list of {role, content} messages, as mslt-it build writes them"
+        )
+    if values.null_count:
+        row = values.to_pylist().index(None)
+        raise MsltError(f"{where}: column {column!r} is empty (null) on row {row}")
+    flat, parents = pc.list_flatten(values), pc.list_parent_indices(values)
+    for name in ("role", "content"):
+        part = pc.struct_field(flat, name)
+        if not (pa.types.is_string(part.type) or pa.types.is_large_string(part.type)):
+            raise MsltError(
+                f"{where}: column {column!r}: a message's {name} holds {part.type}; it is text"
+            )
+        if part.null_count:
+            first = pc.index(pc.is_null(part), True).as_py()
+            raise MsltError(
+                f"{where}: column {column!r} has a message without {name} on row "
+                f"{parents[first].as_py()}"
+            )
 
 
 BEST_METRIC_MISSING = "`metric_for_best_model` training argument is set to"
