@@ -10,6 +10,7 @@ prompt templates): :func:`parse_yaml` refuses Python objects, duplicate keys and
 from __future__ import annotations
 
 import difflib
+import json
 import re
 import reprlib
 from collections.abc import Hashable
@@ -40,10 +41,20 @@ def describe_error(error: ValidationError, prefix: str = "") -> str:
     ``budget``), and the typo is what the user has to fix."""
     errors = error.errors()
     first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-    parts = [prefix] if prefix else []
-    parts += [str(p) for p in first["loc"]]
-    where = ".".join(parts) or "(top level)"
     kind, given = first["type"], _short(first.get("input"))
+    loc = tuple(first["loc"])
+    key_error = kind == "invalid_key" or (kind == "string_type" and loc[-1:] == ("[key]",))
+    if key_error:  # pydantic's loc of a key that is no text is its position, or ends in [key]
+        loc = loc[:-2] if loc[-1:] == ("[key]",) else loc[:-1]
+    parts = [prefix] if prefix else []
+    parts += [str(p) for p in loc]
+    where = ".".join(parts) or "(top level)"
+    if key_error:
+        written = json.dumps(first.get("input"), default=str)  # as YAML wrote it: true, null, 5
+        return (
+            f"{where}: key {written} is not a name (YAML reads true, false, null and numbers "
+            f"as values); write it in quotes, '{written}', or remove it"
+        )
     if kind == "extra_forbidden":
         missing = [
             str(e["loc"][-1])

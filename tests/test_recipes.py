@@ -117,6 +117,8 @@ EXPECTED = {
     "lora-key-a-boolean.yaml": "train.lora.True is not the name of a field of LoraConfig",
     "key-a-list.yaml": "not valid YAML: a key is a list or a mapping; keys are names (line 2",
     "output-dir-empty.yaml": "output_dir: an empty path; give a folder",
+    "top-key-null.yaml": "(top level): key null is not a name (YAML reads true, false, null",
+    "data-key-a-boolean.yaml": "data: key true is not a name",
 }
 
 
