@@ -685,6 +685,15 @@ def check_writable(path: Path, field: str) -> None:
     os.unlink(probe)
 
 
+def check_removable(out: Path, field: str) -> None:
+    """``out`` and every folder in it take a file, and so does the folder holding it: a run that
+    clears several outputs proves each can go before it removes any (a read-only one found
+    midway stopped the run with the others already gone)."""
+    check_writable(out.parent, field)
+    for folder, _, _ in os.walk(out):  # links are not followed: a link goes, not its target
+        check_writable(Path(folder), field)
+
+
 NAME_MAX = 255
 """The longest file name (in bytes) Linux and macOS file systems take."""
 

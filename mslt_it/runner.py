@@ -45,11 +45,13 @@ from mslt_it.named_models import (
     ensure_named_model,
     is_named_model,
     named_model_folder,
+    named_model_in,
 )
 from mslt_it.outputs import (
     OutputBusy,
     check_destination,
     check_nothing_foreign,
+    check_removable,
     holds_anything,
     in_hidden_folder,
     mark_owner,
@@ -638,13 +640,39 @@ def clear_outputs_to_redo(steps: list[Step]) -> None:
     not a later run makes them again. Each is removed under its lock, and looked at again
     there: the tasks of a Slurm array clear them at once, so a held one is waited for briefly
     (:data:`CLEAR_WAIT_SECONDS`), then named."""
-    redo = [step for step in steps if (step.output / MARKER).is_file() and to_redo(step)]
-    # Every folder is looked at before any is removed: a file of the user's found in the
-    # report's folder stopped the run after the adapter was gone, beside the report of it.
-    for step in redo:
-        check_nothing_foreign(step.output, f"{step.title}: output")
+    redo = check_outputs_to_redo(steps)
     for step in redo:
         _remove_when_free(step)
+
+
+def check_outputs_to_redo(steps: list[Step]) -> list[Step]:
+    """The finished outputs among ``steps`` to be made again, once each is proven removable.
+
+    Every folder is looked at before any is removed: a file of the user's found in the
+    report's folder stopped the run after the adapter was gone, beside the report of it, and a
+    read-only folder did the same."""
+    redo = [step for step in steps if (step.output / MARKER).is_file() and to_redo(step)]
+    for step in redo:
+        check_nothing_foreign(step.output, f"{step.title}: output")
+        check_removable(step.output, f"{step.title}: output")
+    return redo
+
+
+def check_model_folder(recipe: Recipe, model_path: Path | str) -> None:
+    """The folder of the recipe's tiny model, if it holds another model or an edited one, is
+    replaced by the first training; a file of the user's in it is named now, before any stale
+    step is removed (found by that training, it stopped the run with its adapters gone)."""
+    name = recipe.model.name_or_path
+    folder = Path(model_path)
+    if is_named_model(name) and folder.is_dir() and named_model_in(folder) != name:
+        check_nothing_foreign(folder, f"model {name}: its folder")
+
+
+def check_plan_can_start(plan: Plan) -> None:
+    """What would stop the run after it removed something, said before it removes anything
+    (and by ``--dry-run``)."""
+    check_model_folder(plan.recipe, plan.model_path)
+    check_outputs_to_redo(plan.steps)
 
 
 def to_redo(step: Step) -> bool:
@@ -730,13 +758,20 @@ def check_lora_targets_first(plan: Plan, steps: list[Step]) -> None:
     )
 
 
-def why_waiting(step: Step) -> str:
+def why_waiting(step: Step, made: frozenset[str] = frozenset()) -> str:
     """Why a step of this run still waits when its turn comes: an earlier step it ran became
-    stale again (its inputs were edited while the run went on), or one was not run."""
+    stale again (its inputs were edited while the run went on), or one was not run. ``made``:
+    the steps this run made, which another process can only have undone since."""
     for earlier in step.after:
         status = earlier.status()
         if status == "waiting":
-            return why_waiting(earlier)
+            return why_waiting(earlier, made)
+        if status == "todo" and earlier.title in made:
+            return (
+                f"{earlier.title}, made by this run, was removed or made again by another "
+                "process meanwhile (another `mslt-it run` of an edited recipe?); run the recipe "
+                "again"
+            )
         if status == "stale":
             return (
                 f"{earlier.title} is stale again: its inputs changed while this run went on; "
@@ -766,7 +801,9 @@ def execute_plan(
     steps = plan.select(only)
     claim_experiment_folder(plan.recipe)
     check_lora_targets_first(plan, steps)
+    check_model_folder(plan.recipe, plan.model_path)
     clear_outputs_to_redo(plan.steps)
+    made: set[str] = set()
     for step in steps:
         status = step.status()
         if status == "done":
@@ -774,7 +811,7 @@ def execute_plan(
                 on_step(step, "skipped (done)")
             continue
         if status == "waiting":
-            raise MsltError(f"{step.title}: {why_waiting(step)}")
+            raise MsltError(f"{step.title}: {why_waiting(step, frozenset(made))}")
         if status == "stale":  # made from other inputs by an earlier version of the recipe
             undo_output(step, f"{step.title}: output")
         if on_step:
@@ -785,10 +822,11 @@ def execute_plan(
                 step.mark_done()
         except OutputBusy as busy:  # the user named no folder: the step did
             raise MsltError(
-                f"{step.title}: output {str(busy.out)!r} is being written by another mslt-it "
-                f"process{busy.holder}, perhaps another `mslt-it run` of this recipe; wait for it "
-                "to finish"
+                f"{step.title}: {str(busy.out)!r} is in use (being written, or read by a "
+                f"training) by another mslt-it process{busy.holder}, perhaps another `mslt-it "
+                "run` of this recipe; wait for it to finish"
             ) from None
+        made.add(step.title)
         if on_step:
             on_step(step, "done")
         if step.name == "build":  # what waited for it is now done, or to be made again

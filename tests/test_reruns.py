@@ -420,7 +420,9 @@ def test_a_step_whose_output_another_process_writes_is_named_by_the_step(cli, tm
     finally:
         holder.kill()
         holder.wait()
-    assert_one_line_error(result, "build en: output '", "another mslt-it process", str(holder.pid))
+    assert_one_line_error(
+        result, "build en: '", "in use", "another mslt-it process", str(holder.pid)
+    )
     assert "--out" not in result.err
     assert "wait for it to finish" in result.err and "choose another" not in result.err
 
@@ -528,6 +530,27 @@ def test_only_one_run_retrained_clears_the_old_evaluation_and_a_refused_run_keep
     assert_one_line_error(cli("run", recipe), "run.json", "edited since mslt-it wrote it")
     record.write_text(written)
     assert (out / "report" / "report.md").is_file()
+
+    # The model folder edited: its training would stop there, after the stale adapter and the
+    # report were removed. Named first, by the dry run too; and so is a folder that cannot go.
+    config = out / "tiny-model" / "generation_config.json"
+    kept = config.read_text()
+    config.write_text(kept + " ")
+    for args in ((recipe, "--dry-run"), (recipe,)):
+        assert_one_line_error(cli("run", *args), "tiny-model", "generation_config.json")
+    assert (out / "adapters" / "en" / ".mslt-it-step.json").is_file()
+    assert (out / "report" / "report.md").is_file()
+    config.write_text(kept)
+    from mslt_it import outputs
+
+    def read_only(path: Path, field: str) -> None:
+        if Path(path) == out / "report":
+            raise MsltError(f"{field}: cannot create files in {path} (Permission denied)")
+
+    monkeypatch.setattr(outputs, "check_writable", read_only)
+    assert_one_line_error(cli("run", recipe), "report (all): output", "Permission denied")
+    assert (out / "adapters" / "en" / ".mslt-it-step.json").is_file()
+    monkeypatch.undo()
 
     # Another process holding the old evaluation: waited for briefly (tasks of an array clear
     # it at once), then named; never removed under its writer.
@@ -761,6 +784,22 @@ def test_a_step_made_stale_while_the_run_goes_on_is_named(tmp_path: Path) -> Non
 
     with pytest.raises(MsltError, match=r"^train en: build en is stale again: its inputs changed"):
         execute_plan(plan, on_step=edited_after_the_build)
+
+
+def test_a_step_this_run_made_and_another_process_removed_is_named(tmp_path: Path) -> None:
+    """Another `run` of an edited recipe removed the dataset this run had just built: the run
+    said "build en has not run", of a step it had printed done."""
+    import shutil
+
+    plan = make_plan(load_recipe(small_recipe(tmp_path)))
+    build = plan.steps[0]
+
+    def removed_by_another(step, what: str) -> None:
+        if step is build and what == "done":
+            shutil.rmtree(build.output)
+
+    with pytest.raises(MsltError, match=r"^train en: build en, made by this run, was removed"):
+        execute_plan(plan, on_step=removed_by_another)
 
 
 def write_eval_rows(root: Path, lang: str, hypothesis: str = "h") -> None:

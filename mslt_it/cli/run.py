@@ -60,7 +60,12 @@ def run(
     again after a crash continues where it stopped. Example: mslt-it run recipes/demo.yaml
     """
     from mslt_it.recipes import load_recipe
-    from mslt_it.runner import check_experiment_folder, execute_plan, make_plan
+    from mslt_it.runner import (
+        check_experiment_folder,
+        check_plan_can_start,
+        execute_plan,
+        make_plan,
+    )
 
     if out_text is not None and not out_text.strip():  # Path("") would be "."
         raise MsltError("--out: an empty path; give a folder")
@@ -80,6 +85,7 @@ def run(
     check_experiment_folder(loaded)  # as the only line, not after the plan
     print_plan(plan)
     if dry_run:
+        check_plan_can_start(plan)  # what the run would refuse only after the plan
         return
     execute_plan(
         plan,
