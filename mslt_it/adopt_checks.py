@@ -12,6 +12,7 @@ found out by the next command).
 
 from __future__ import annotations
 
+import zipfile
 from collections import Counter
 from pathlib import Path
 from typing import NoReturn
@@ -30,6 +31,8 @@ def check_adoptable_content(folder: Path, kind: str) -> None:
         _check_adapter_files(folder)
     if kind in ("adapter", "model"):
         _check_safetensors(folder)
+        _check_torch_files(folder)
+        _check_shards(folder)
 
 
 def _check_adapter_files(folder: Path) -> None:
@@ -69,6 +72,31 @@ def _check_safetensors(folder: Path) -> None:
                 pass
         except Exception as error:  # safetensors raises its own error for a cut file
             _refuse(folder, f"its {path.relative_to(folder)} cannot be read ({first_line(error)})")
+
+
+def _check_torch_files(folder: Path) -> None:
+    """A ``.bin`` of weights is a zip archive (``torch.save``); one cut short has lost the
+    directory at its end, and one of other bytes has none: opening the directory is enough."""
+    for pattern in ("adapter_model.bin", "pytorch_model*.bin"):
+        for path in sorted(folder.rglob(pattern)):
+            try:
+                with zipfile.ZipFile(path):
+                    pass
+            except (zipfile.BadZipFile, OSError) as error:
+                why = f"not a whole torch file: {first_line(error)}"
+                _refuse(folder, f"its {path.relative_to(folder)} cannot be read ({why})")
+
+
+def _check_shards(folder: Path) -> None:
+    """Every file a sharded model's index names is there: a missing shard was adopted, and
+    the model then failed to load in the next command."""
+    for index in sorted(folder.glob("*.index.json")):
+        weight_map = (read_json(index) or {}).get("weight_map")
+        if not isinstance(weight_map, dict):
+            _refuse(folder, f"its {index.name} has no weight_map")
+        for name in sorted({str(shard) for shard in weight_map.values()}):
+            if not (folder / name).is_file():
+                _refuse(folder, f"its {index.name} names {name!r}, which is not there")
 
 
 def _refuse(folder: Path, why: str) -> NoReturn:

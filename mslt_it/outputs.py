@@ -690,7 +690,12 @@ def check_removable(out: Path, field: str) -> None:
     clears several outputs proves each can go before it removes any (a read-only one found
     midway stopped the run with the others already gone)."""
     check_writable(out.parent, field)
-    for folder, _, _ in os.walk(out):  # links are not followed: a link goes, not its target
+
+    def unreadable(error: OSError) -> None:  # os.walk skips a folder it cannot list
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        raise MsltError(f"{field}: cannot read {_describe(Path(error.filename))} ({reason})")
+
+    for folder, _, _ in os.walk(out, onerror=unreadable):  # a link goes, not its target
         check_writable(Path(folder), field)
 
 

@@ -317,6 +317,8 @@ def test_an_output_never_goes_inside_another_that_does_not_hold_its_kind(cli, tm
         ("adapter", "ad", "weights cut", "its adapter_model.safetensors cannot be read"),
         ("adapter", "ad", "weights removed", "no weights (*.safetensors, pytorch_model*.bin"),
         ("adapter", "ad", "config corrupt", "cannot read"),
+        ("adapter", "ad", "bin of other bytes", "its adapter_model.bin cannot be read"),
+        ("model", "base", "shard missing", "names 'model-00002-of-00002.safetensors', which"),
         ("dataset", "ds", None, None),
         ("adapter", "ad", None, None),
     ],
@@ -350,6 +352,14 @@ def test_adopt_reads_the_content_it_marks_as_finished(
         (copy / "adapter_model.safetensors").unlink()
     elif damage == "config corrupt":
         (copy / "adapter_config.json").write_text("{bad")
+    elif damage == "bin of other bytes":
+        (copy / "adapter_model.safetensors").unlink()
+        (copy / "adapter_model.bin").write_bytes(b"garbage")
+    elif damage == "shard missing":  # the index of a model split in two, the second shard gone
+        (copy / "model.safetensors").rename(copy / "model-00001-of-00002.safetensors")
+        shards = {"weight_map": {"a": "model-00001-of-00002.safetensors",
+                                 "b": "model-00002-of-00002.safetensors"}}  # fmt: skip
+        (copy / "model.safetensors.index.json").write_text(json.dumps(shards))
     result = cli("adopt", copy, "--kind", kind)
     if said is None:
         assert result.code == 0, result.err

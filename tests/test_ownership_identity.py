@@ -1018,3 +1018,25 @@ def test_a_process_that_locked_an_instant_before_is_named(tmp_path: Path) -> Non
     finally:
         writer.join()
         os.close(handle)
+
+
+def test_an_output_with_a_folder_that_cannot_be_listed_is_not_removable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``os.walk`` skips a folder it cannot list: an unreadable ``tensorboard/`` passed the
+    check, and the run stopped in it after other outputs were removed."""
+    from mslt_it.outputs import check_removable
+
+    out = tmp_path / "adapter"
+    (out / "tensorboard").mkdir(parents=True)
+    check_removable(out, "train en: output")
+    listing = os.scandir
+
+    def refused(path: object = ".") -> object:
+        if Path(str(path)) == out / "tensorboard":
+            raise PermissionError(13, "Permission denied", str(path))
+        return listing(path)
+
+    monkeypatch.setattr(os, "scandir", refused)
+    with pytest.raises(MsltError, match=r"train en: output: cannot read .*tensorboard"):
+        check_removable(out, "train en: output")

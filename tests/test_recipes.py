@@ -113,8 +113,8 @@ EXPECTED = {
     "has no argument 'num_cycle'; it takes only num_cycles",
     "scheduler-argument-not-a-number.yaml": "train.sft.lr_scheduler_kwargs: lr_scheduler_type "
     "'cosine': num_cycles must be a finite number, got 'abc'",
-    "sft-key-a-number.yaml": "train.sft.5 is not the name of a field of SFTConfig",
-    "lora-key-a-boolean.yaml": "train.lora.True is not the name of a field of LoraConfig",
+    "sft-key-a-number.yaml": "train.sft: key 5 is not a name of a field of SFTConfig",
+    "lora-key-a-boolean.yaml": "train.lora: key true is not a name of a field of LoraConfig",
     "key-a-list.yaml": "not valid YAML: a key is a list or a mapping; keys are names (line 2",
     "output-dir-empty.yaml": "output_dir: an empty path; give a folder",
     "top-key-null.yaml": "(top level): key null is not a name (YAML reads true, false, null",

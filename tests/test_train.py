@@ -743,6 +743,7 @@ def test_a_best_metric_no_evaluation_reports_is_one_line(
         ("number", "column 'completion' holds int64"),
         ("plain text", "column 'completion' holds string"),
         ("empty cell", "column 'completion' is empty (null) on row 3"),
+        ("no message", "column 'prompt' holds no message on row 4"),
         ("message without content", "column 'prompt' has a message without content on row 2"),
     ],
 )
@@ -760,6 +761,8 @@ def test_a_dataset_whose_messages_are_not_conversations_is_one_line(
         rows = [{**row, "completion": row["completion"][0]["content"]} for row in rows]
     elif damage == "empty cell":
         rows[3]["completion"] = None
+    elif damage == "no message":
+        rows[4]["prompt"] = []
     else:
         rows[2]["prompt"][0]["content"] = None
     folder = tmp_path / "ds"

@@ -498,6 +498,10 @@ def lora_field_names() -> frozenset[str]:
     return frozenset(f.name for f in dataclasses.fields(LoraConfig) if f.init)
 
 
+class KeyNotAName(ValueError):
+    """A key YAML read as a value (``true:``, ``5:``): said of its section, not as a field."""
+
+
 def check_fields(
     given: dict[str, Any], known: frozenset[str], owned: dict[str, str], kind: str
 ) -> None:
@@ -507,7 +511,11 @@ def check_fields(
     """
     for name in given:
         if not isinstance(name, str):  # `5:` or `true:` in YAML is a number or a yes/no
-            raise ValueError(f"{clipped(name, 40)} is not the name of a field of {kind} (text)")
+            written = json.dumps(name, default=str)  # as YAML wrote it: true, null, 5
+            raise KeyNotAName(
+                f"key {written} is not a name of a field of {kind} (YAML reads true, false, "
+                f"null and numbers as values); write it in quotes, '{written}', or remove it"
+            )
         if name in owned:
             how = owned[name]
             hint = how[1:-1] if how.startswith("(") else f"use {how}"
@@ -540,7 +548,8 @@ def validate_train_section(data: Any, prefix: str = "train") -> TrainConfig:
                 try:
                     check_fields(section, known(), owned, kind)
                 except ValueError as error:
-                    raise MsltError(f"{where}.{error}") from None
+                    joint = ": " if isinstance(error, KeyNotAName) else "."
+                    raise MsltError(f"{where}{joint}{error}") from None
                 check_values(section, key, prefix)
     return validate_section(TrainConfig, data, prefix)
 

@@ -555,6 +555,10 @@ def check_conversations(values: Any, column: str, where: str) -> None:
     if values.null_count:
         row = values.to_pylist().index(None)
         raise MsltError(f"{where}: column {column!r} is empty (null) on row {row}")
+    empty = pc.equal(pc.list_value_length(values), 0)
+    if pc.any(empty).as_py():
+        row = pc.index(empty, True).as_py()
+        raise MsltError(f"{where}: column {column!r} holds no message on row {row}")
     flat, parents = pc.list_flatten(values), pc.list_parent_indices(values)
     for name in ("role", "content"):
         part = pc.struct_field(flat, name)
