@@ -651,10 +651,13 @@ def check_outputs_to_redo(steps: list[Step]) -> list[Step]:
     Every folder is looked at before any is removed: a file of the user's found in the
     report's folder stopped the run after the adapter was gone, beside the report of it, and a
     read-only folder did the same."""
-    redo = [step for step in steps if (step.output / MARKER).is_file() and to_redo(step)]
+    finished = [step for step in steps if (step.output / MARKER).is_file()]
+    redo = [step for step in finished if to_redo(step)]
     for step in redo:
         check_nothing_foreign(step.output, f"{step.title}: output")
-        check_removable(step.output, f"{step.title}: output")
+    for step in finished:  # a step waiting for builds may be removed after them: proven now
+        if step in redo or step.status() == "waiting":
+            check_removable(step.output, f"{step.title}: output")
     return redo
 
 

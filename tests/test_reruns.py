@@ -550,6 +550,12 @@ def test_only_one_run_retrained_clears_the_old_evaluation_and_a_refused_run_keep
     monkeypatch.setattr(outputs, "check_writable", read_only)
     assert_one_line_error(cli("run", recipe), "report (all): output", "Permission denied")
     assert (out / "adapters" / "en" / ".mslt-it-step.json").is_file()
+    # a dataset to build again too: the report, waiting for that build, was looked at after it
+    edited = recipe.read_text()
+    recipe.write_text(edited.replace("budget: 16", "budget: 12"))
+    assert_one_line_error(cli("run", recipe), "report (all): output", "Permission denied")
+    assert (out / "data" / "en" / ".mslt-it-step.json").is_file()
+    recipe.write_text(edited)
     monkeypatch.undo()
 
     # Another process holding the old evaluation: waited for briefly (tasks of an array clear
