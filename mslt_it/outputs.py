@@ -168,9 +168,11 @@ WORKING_FILES = (
     "*/.*.mslt-*.tmp", "*/.*.mslt-*.tmp/**", "*/.*.mslt-*.old/**",
     ".*.mslt-it.lock", ".mslt-it-*.lock", "*/.*.mslt-it.lock", "*/.mslt-it-*.lock",
     ".mslt-it-step.json", "*/.mslt-it-step.json",
+    ".mslt-it-write-check.*", "*/.mslt-it-write-check.*",
 )  # fmt: skip
 """Files any output may hold between its markings, named as only mslt-it names them
-(:func:`mslt_it.io.temporary_prefix`, :func:`lock_path`, a recipe step's record), matched part
+(:func:`mslt_it.io.temporary_prefix`, :func:`lock_path`, a recipe step's record, the probe of
+:func:`check_writable`, which another task of a Slurm array may see for an instant), matched part
 by part (:func:`matches_layout`): a user's ``notes.lock`` or ``checkpoints/mine/`` is theirs."""
 
 KIND_WORKING_FILES: dict[str, tuple[str, ...]] = {

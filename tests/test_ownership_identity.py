@@ -1040,3 +1040,17 @@ def test_an_output_with_a_folder_that_cannot_be_listed_is_not_removable(
     monkeypatch.setattr(os, "scandir", refused)
     with pytest.raises(MsltError, match=r"train en: output: cannot read .*tensorboard"):
         check_removable(out, "train en: output")
+
+
+def test_a_write_probe_seen_by_another_process_is_no_users_file(tmp_path: Path) -> None:
+    """The write check puts a file in each folder of an output for an instant; another task of
+    an array looking for the user's files then took it for one and refused the run."""
+    out = tmp_path / "adapter"
+    (out / "tensorboard").mkdir(parents=True)
+    (out / "run.json").write_text("{}")
+    mark_owner(out, "adapter")
+    for folder in (out, out / "tensorboard"):
+        (folder / ".mslt-it-write-check.k2j3h4").write_text("")
+    assert foreign_files(out) == []
+    (out / "tensorboard" / "notes.txt").write_text("mine")
+    assert foreign_files(out) == ["tensorboard/notes.txt"]
