@@ -651,12 +651,12 @@ def check_outputs_to_redo(steps: list[Step]) -> list[Step]:
     Every folder is looked at before any is removed: a file of the user's found in the
     report's folder stopped the run after the adapter was gone, beside the report of it, and a
     read-only folder did the same."""
-    finished = [step for step in steps if (step.output / MARKER).is_file()]
-    redo = [step for step in finished if to_redo(step)]
+    finished = [(step, step.status()) for step in steps if (step.output / MARKER).is_file()]
+    redo = [step for step, status in finished if to_redo(step, status)]
     for step in redo:
         check_nothing_foreign(step.output, f"{step.title}: output")
-    for step in finished:  # a step waiting for builds may be removed after them: proven now
-        if step in redo or step.status() == "waiting":
+    for step, status in finished:  # one waiting for builds may be removed after them: proven now
+        if status in ("stale", "waiting"):
             check_removable(step.output, f"{step.title}: output")
     return redo
 
@@ -678,12 +678,12 @@ def check_plan_can_start(plan: Plan) -> None:
     check_outputs_to_redo(plan.steps)
 
 
-def to_redo(step: Step) -> bool:
+def to_redo(step: Step, status: Status | None = None) -> bool:
     """Whether a finished step will be made again: made from other inputs, or after an earlier
     step that will be. Except while it waits only for datasets to be built again: a rebuilt
     dataset with the same rows and template leaves its training done, so the training (and
     what was made from it) is looked at again once the builds it waits for have run."""
-    status = step.status()
+    status = step.status() if status is None else status  # given: computed already
     return status == "stale" or (status == "waiting" and not waits_for_builds_only(step))
 
 

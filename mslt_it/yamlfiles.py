@@ -50,11 +50,7 @@ def describe_error(error: ValidationError, prefix: str = "") -> str:
     parts += [str(p) for p in loc]
     where = ".".join(parts) or "(top level)"
     if key_error:
-        written = json.dumps(first.get("input"), default=str)  # as YAML wrote it: true, null, 5
-        return (
-            f"{where}: key {written} is not a name (YAML reads true, false, null and numbers "
-            f"as values); write it in quotes, '{written}', or remove it"
-        )
+        return f"{where}: {key_not_a_name(first.get('input'))}"
     if kind == "extra_forbidden":
         missing = [
             str(e["loc"][-1])
@@ -78,6 +74,16 @@ def describe_error(error: ValidationError, prefix: str = "") -> str:
         # itself: the key joins the path, and the whole mapping is not repeated after it
         return f"{where}.{key}: {rest}"
     return f"{where}: {message[0].lower()}{message[1:]}, got {given}"
+
+
+def key_not_a_name(key: Any, of: str = "") -> str:
+    """A mapping key YAML read as a value (``true:``, ``null:``, ``5:``), said as YAML wrote it
+    with the way out: Python's ``True``/``None`` is not what the user typed."""
+    written = json.dumps(key, default=str)
+    return (
+        f"key {written} is not a name{of} (YAML reads true, false, null and numbers as values); "
+        f"write it in quotes, '{written}', or remove it"
+    )
 
 
 def validate_section(model: type[M], data: Any, prefix: str = "") -> M:

@@ -27,7 +27,7 @@ from mslt_it.errors import MsltError, clipped, first_line
 from mslt_it.modeling import looks_like_a_path
 from mslt_it.tasks import check_each_once, check_languages, get_task
 from mslt_it.training.limits import check_values
-from mslt_it.yamlfiles import parse_yaml
+from mslt_it.yamlfiles import key_not_a_name, parse_yaml
 
 # LoRA defaults of the paper's setting (QLoRA's r=64, alpha=16) on the attention projections.
 DEFAULT_LORA: dict[str, Any] = {
@@ -511,11 +511,7 @@ def check_fields(
     """
     for name in given:
         if not isinstance(name, str):  # `5:` or `true:` in YAML is a number or a yes/no
-            written = json.dumps(name, default=str)  # as YAML wrote it: true, null, 5
-            raise KeyNotAName(
-                f"key {written} is not a name of a field of {kind} (YAML reads true, false, "
-                f"null and numbers as values); write it in quotes, '{written}', or remove it"
-            )
+            raise KeyNotAName(key_not_a_name(name, f" of a field of {kind}"))
         if name in owned:
             how = owned[name]
             hint = how[1:-1] if how.startswith("(") else f"use {how}"
