@@ -12,7 +12,7 @@ from pathlib import Path
 from mslt_it.errors import MsltError, clipped
 from mslt_it.identity import cache_folder
 from mslt_it.io import read_json
-from mslt_it.outputs import first_changed, output_lock, remove_own_output
+from mslt_it.outputs import check_nothing_foreign, first_changed, output_lock, remove_own_output
 
 NAMESPACE = "mslt-it:"
 TINY_MODEL = "mslt-it:tiny"
@@ -29,6 +29,15 @@ def is_named_model(name: str | Path | None) -> bool:
 def named_model_folder(name: str) -> Path:
     """Where a named model lives outside a recipe: one copy per machine, in mslt-it's cache."""
     return cache_folder() / "models" / name.split(":", 1)[1]
+
+
+def check_replaceable(name: str, folder: Path) -> None:
+    """If ``folder`` holds another model than ``name`` (or an edited one), making ``name``
+    replaces it: name a file of the user's in it now, before a run removes anything stale
+    (found by the first training, it stopped the run with its adapters gone)."""
+    folder = Path(folder)
+    if folder.is_dir() and named_model_in(folder) != name:
+        check_nothing_foreign(folder, f"model {name}: its folder")
 
 
 def ensure_named_model(name: str, folder: Path) -> Path:

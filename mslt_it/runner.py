@@ -42,10 +42,10 @@ from mslt_it.io import (
 )
 from mslt_it.named_models import (
     TINY_MODELS,
+    check_replaceable,
     ensure_named_model,
     is_named_model,
     named_model_folder,
-    named_model_in,
 )
 from mslt_it.outputs import (
     OutputBusy,
@@ -663,12 +663,10 @@ def check_outputs_to_redo(steps: list[Step]) -> list[Step]:
 
 def check_model_folder(recipe: Recipe, model_path: Path | str) -> None:
     """The folder of the recipe's tiny model, if it holds another model or an edited one, is
-    replaced by the first training; a file of the user's in it is named now, before any stale
-    step is removed (found by that training, it stopped the run with its adapters gone)."""
+    replaced by the first training: checked before any stale step is removed."""
     name = recipe.model.name_or_path
-    folder = Path(model_path)
-    if is_named_model(name) and folder.is_dir() and named_model_in(folder) != name:
-        check_nothing_foreign(folder, f"model {name}: its folder")
+    if is_named_model(name):
+        check_replaceable(name, Path(model_path))
 
 
 def check_plan_can_start(plan: Plan) -> None:
