@@ -229,6 +229,11 @@ def test_emit_slurm_writes_one_array_task_per_run(cli, tmp_path: Path) -> None:
     text = script.read_text()
     assert "#SBATCH --array=0-5" in text
     assert "--only" in text and "ar+de" in text and "es+en" not in text
+    # The printed command can be pasted into a shell, whatever the script is called.
+    spaced = tmp_path / "my job.sh"
+    result = cli("run", write_recipe(tmp_path, sources), "--emit-slurm", spaced)
+    assert result.code == 0, result.err
+    assert f"sbatch '{spaced}'" in result.out.replace("\n", "")
 
 
 def test_out_replaces_the_recipes_output_folder(cli, tmp_path: Path) -> None:

@@ -174,7 +174,8 @@ def write_slurm_script(plan, recipe_path: Path, out: Path, output_dir: Path | No
     ]
     lines[lines.index(SLURM_MARKER)] = f"{SLURM_MARKER} {_digest(lines, SLURM_MARKER)}"
     atomic_write_text(out, "\n".join(lines) + "\n")
-    STDOUT.print(f"Slurm array script for {len(ids)} runs → {out} (submit with: sbatch {out})")
+    submit = f"sbatch {shlex.quote(str(out))}"
+    STDOUT.print(f"Slurm array script for {len(ids)} runs → {out} (submit with: {submit})")
 
 
 def _digest(lines: list[str], seal: str) -> str:
