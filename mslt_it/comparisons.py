@@ -144,11 +144,16 @@ def read_run_rows(
     records = read_jsonl(predictions)
     # rows of a version that wrote no mode are taken as they are; once a row names one, all do
     modes_told = isinstance(mode, str) and any("mode" in record for record in records)
-    for record in records:
+    for number, record in enumerate(records, 1):
         try:
             task, lang, row = str(record["task"]), str(record["lang"]), str(record["id"])
         except KeyError as missing:
             raise MsltError(f"compare: {predictions}: a record lacks {missing}") from None
+        if row in rows.get(task, {}).get(lang, {}):  # the last copy would count, once per run
+            raise MsltError(
+                f"compare: {predictions}: record {number}: id {clipped(row, 60)!r} "
+                f"({clipped(f'{task}/{lang}', 60)}) appears twice; each example is scored once"
+            )
         named = misplaced_row(record)
         if named is not None:
             raise MsltError(
@@ -194,46 +199,59 @@ def read_run_rows(
     return RunRows(name, tuple(sources), metric, rows, invalid, gold, row_digests(document))
 
 
+class NotPairable(MsltError):
+    """Two runs that cannot be compared row by row. ``reason`` says why without naming them,
+    for a report that names them once, by its own labels."""
+
+    def __init__(self, a: RunRows, b: RunRows, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"compare: {a.name!r} and {b.name!r} {reason}")
+
+
 def check_pairable(a: RunRows, b: RunRows, task: str | None = None) -> list[str]:
     """The tasks both runs can be compared on (``task`` alone when given), each with the same
     rows in every shared language; a one-line error naming the first difference."""
     tasks = [task] if task else [t for t in a.rows if t in b.rows]
     if not tasks or any(t not in a.rows or t not in b.rows for t in tasks):
-        raise MsltError(
-            f"compare: {a.name!r} ({', '.join(a.rows)}) and {b.name!r} ({', '.join(b.rows)}) "
-            "were evaluated on different tasks"
+        raise NotPairable(
+            a, b, f"were evaluated on different tasks ({', '.join(a.rows)} and {', '.join(b.rows)})"
         )
     for name in tasks:
         shared = [lang for lang in a.rows[name] if lang in b.rows[name]]
         if not shared:
-            raise MsltError(f"compare: {a.name!r} and {b.name!r} share no language of task {name}")
+            raise NotPairable(a, b, f"share no language of task {name}")
         for lang in shared:
             ids_a, ids_b = set(a.rows[name][lang]), set(b.rows[name][lang])
             if ids_a != ids_b:
                 only = len(ids_a ^ ids_b)
-                raise MsltError(
-                    f"compare: {a.name!r} and {b.name!r} were scored on different rows of "
-                    f"{name}/{lang} ({len(ids_a)} and {len(ids_b)} rows, {only} not in both); "
-                    "compare runs evaluated on the same rows"
+                raise NotPairable(
+                    a,
+                    b,
+                    f"were scored on different rows of {name}/{lang} ({len(ids_a)} and "
+                    f"{len(ids_b)} rows, {only} not in both); compare runs evaluated on the same "
+                    "rows",
                 )
             digest_a = a.digests.get(name, {}).get(lang)
             digest_b = b.digests.get(name, {}).get(lang)
             if digest_a and digest_b and digest_a != digest_b:
-                raise MsltError(
-                    f"compare: {a.name!r} and {b.name!r} were scored on rows of {name}/{lang} "
-                    "with the same ids but other content (their rows_sha256 differ: the data "
-                    "changed between the evaluations); compare runs evaluated on the same data"
+                raise NotPairable(
+                    a,
+                    b,
+                    f"were scored on rows of {name}/{lang} with the same ids but other content "
+                    "(their rows_sha256 differ: the data changed between the evaluations); "
+                    "compare runs evaluated on the same data",
                 )
             gold_a = a.gold.get(name, {}).get(lang, {})
             gold_b = b.gold.get(name, {}).get(lang, {})
             differing = [i for i in sorted(ids_a) if i in gold_a and i in gold_b
                          and gold_a[i] != gold_b[i]]  # fmt: skip
             if differing:
-                raise MsltError(
-                    f"compare: {a.name!r} and {b.name!r} give row {differing[0]!r} of "
-                    f"{name}/{lang} different gold answers ({gold_a[differing[0]]:.40} and "
-                    f"{gold_b[differing[0]]:.40}; {len(differing)} such row(s)); compare runs "
-                    "evaluated on the same data"
+                raise NotPairable(
+                    a,
+                    b,
+                    f"give row {differing[0]!r} of {name}/{lang} different gold answers "
+                    f"({gold_a[differing[0]]:.40} and {gold_b[differing[0]]:.40}; "
+                    f"{len(differing)} such row(s)); compare runs evaluated on the same data",
                 )
     return tasks
 

@@ -181,14 +181,20 @@ def gather_comparisons(
             rows += paired.compare_runs(rows_of(a), rows_of(b))
         except MsltError as error:  # a pair the user asked for: named by its option
             raise MsltError(f"--compare: {str(error).removeprefix('compare: ')}") from None
-    skipped: list[tuple[str, str, str]] = []
+    skipped: list[tuple[str, str, str]] = []  # why in plain text: the note prints it as it is
     for a, b in baseline_pairs(results):
         if (a, b) in asked or a not in results.files or b not in results.files:
             continue
+        lacking = [n for n in (a, b) if not (results.files[n].parent / PREDICTIONS).exists()]
+        if lacking:  # named by its label, as the note names both runs
+            why = f"{lacking[0]} has no {PREDICTIONS}, and a comparison needs each row's outcome"
+            skipped.append((a, b, why))
+            continue
         try:
             rows += paired.compare_runs(rows_of(a), rows_of(b))
-        except MsltError as error:
-            skipped.append((a, b, str(error).removeprefix("compare: ")))
+        except paired.NotPairable as error:
+            reason = report_text.plain(error.reason, report_text.NOTE_MARKUP)  # quotes the data
+            skipped.append((a, b, f"the runs {reason}"))
     return rows, skipped
 
 
@@ -435,10 +441,7 @@ def extra_sections(results: Results, extras: Extras) -> str:
         paired.markdown(extras.comparisons, extras.differences),
     ]
     if extras.skipped:
-        said = [
-            f"{run} vs {baseline}: {report_text.plain(why, report_text.NOTE_MARKUP)}"
-            for baseline, run, why in extras.skipped
-        ]
+        said = [f"{run} vs {baseline}: {why}" for baseline, run, why in extras.skipped]
         parts.append("Not compared: " + "; ".join(said) + ".\n")
     pairs = list(dict.fromkeys((r.baseline, r.run) for r in extras.comparisons))
     runs = set(results.runs)

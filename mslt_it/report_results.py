@@ -453,6 +453,11 @@ def scores_of(data: dict[str, Any], path: Path, name: str) -> list[Score]:
                 raise MsltError(f"{where}: not a language code")
             if not isinstance(entry, dict) or "score" not in entry:
                 raise MsltError(f"{where}: expected a mapping with a 'score'")
+            if entry.get("metric", metric) != metric:  # the table prints the task's
+                raise MsltError(
+                    f"{where}.metric: {clipped(entry['metric'], 40)} is not its task's metric "
+                    f"{metric!r}; the file was changed after the evaluation"
+                )
             score = _number(entry["score"], f"{where}.score", 0, 100)
             low, high = interval_of(entry.get("ci95"), score, metric, where)
             # a score is over one row at least; a results.json of a version without counts

@@ -795,3 +795,9 @@ def test_vectors_codes_in_another_case_are_named_in_the_error(cli, tmp_path: Pat
                 "--criterion", "l2v-custom", "--vectors", path)  # fmt: skip
     assert_one_line_error(other, "ar (1 of 3)")
     assert "case-sensitive" not in other.err
+    # a row written with the right code but no value: said so, with no case to blame
+    path.write_text("code,f1,f2\nar,--,\nde,0,1\nen,1,1\n")
+    empty = cli("select", "--task", "xnli", "--pool", "ar,de,en", "--k", "2",
+                "--criterion", "l2v-custom", "--vectors", path)  # fmt: skip
+    assert_one_line_error(empty, "ar (1 of 3)", "row of 'ar' has no value")
+    assert "case-sensitive" not in empty.err

@@ -357,6 +357,56 @@ def test_baseline_rows_that_differ_are_noted_not_fatal(tmp_path: Path) -> None:
     assert "*MSLT ar+de+zh − SSLT en*" not in text
 
 
+def test_a_pair_not_compared_is_named_by_the_reports_own_labels(tmp_path: Path) -> None:
+    """Runs of two evaluations are labelled with their folder in brackets; the note quoted
+    them as the error message had them, with the brackets made '_', names the report used
+    nowhere else and --compare did not take."""
+    for folder, rows in (("e1", 100), ("e2", 80)):
+        write_run(tmp_path / folder / "en", "sslt", ("en",), rows=rows)
+        write_run(tmp_path / folder / "mslt", "mslt", MSLT_SOURCES, rows=rows)
+    text = write_report([tmp_path / "e1", tmp_path / "e2"], tmp_path / "r").read_text()
+    note = next(line for line in text.splitlines() if line.startswith("Not compared"))
+    named, why = note.removeprefix("Not compared: ").split(": ", 1)
+    run, baseline = named.split(" vs ")
+    assert why.startswith("the runs were scored on different rows of xnli/")
+    assert "e2" in run and "e1" in baseline
+    for label in (run, baseline):  # each as the scores table labels it
+        assert f"| {label} |" in text, label
+    (tmp_path / "e2" / "mslt" / "predictions.jsonl").unlink()  # a results.json of the user's
+    text = write_report([tmp_path / "e1", tmp_path / "e2"], tmp_path / "r2").read_text()
+    note = next(line for line in text.splitlines() if line.startswith("Not compared"))
+    assert f"{run} vs {baseline}: {run} has no predictions.jsonl" in note
+
+
+def test_a_language_whose_metric_was_edited_is_refused(cli, tmp_path: Path) -> None:
+    """results.json names the metric per task and per language; the report printed the task's
+    and read past an edited language's (the docs promise an edited metric is named)."""
+    folder = write_run(tmp_path / "eval" / "en", "sslt", ("en",))
+    results = json.loads((folder / "results.json").read_text())
+    languages = results["tasks"]["xnli"]["languages"]
+    for entry in languages.values():
+        entry["metric"] = "accuracy"  # as `mslt-it eval` writes it: read as before
+    (folder / "results.json").write_text(json.dumps(results))
+    assert cli("report", tmp_path / "eval", "--out", tmp_path / "r").code == 0
+    lang = list(languages)[-1]
+    languages[lang]["metric"] = "f1"
+    (folder / "results.json").write_text(json.dumps(results))
+    result = cli("report", tmp_path / "eval", "--out", tmp_path / "r2")
+    assert_one_line_error(result, f"xnli.languages.{lang}.metric", "'f1'", "'accuracy'")
+
+
+def test_a_users_copy_of_predictions_with_a_row_twice_is_refused(cli, tmp_path: Path) -> None:
+    """The report counted the last copy of a row written twice (`score` refused the file):
+    the number depended on the order of the rows."""
+    folder = write_run(tmp_path / "eval" / "en", "sslt", ("en",))
+    path = folder / "predictions.jsonl"
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text(lines[0] + "".join(lines))
+    result = cli("report", tmp_path / "eval", "--out", tmp_path / "r")
+    assert_one_line_error(result, "record 2", f"{json.loads(lines[0])['id']!r}", "appears twice")
+    assert not (tmp_path / "r").exists()
+
+
 # --------------------------------------------------------------------------------- rollups
 
 

@@ -233,7 +233,7 @@ class Context:
         if strict and missing:
             raise MsltError(
                 f"{criterion}: {describe_missing(missing, len(codes), table.name)}; "
-                f"{_missing_hint(space, self)}{_case_hint(missing, self.custom)}"
+                f"{_missing_hint(space, self)}{_row_hint(missing, self.custom, table)}"
             )
         if missing:
             self.note(f"{criterion}: {describe_missing(missing, len(codes), table.name)}: n/a")
@@ -279,11 +279,16 @@ class Context:
         return self._coverage
 
 
-def _case_hint(missing: list[str], custom: FeatureTable | None) -> str:
-    """Codes are case-sensitive (``zh-yue``), so a file's ``AR`` is not ``ar``: say so, rather
-    than leave the user to wonder why a row they wrote is 'missing'."""
-    if custom is None:
+def _row_hint(missing: list[str], custom: FeatureTable | None, table: FeatureTable) -> str:
+    """Why a row the user wrote counts as missing: it holds no value (every cell empty or
+    ``--``), or its code is in another case (codes are case-sensitive, ``zh-yue``, so a file's
+    ``AR`` is not ``ar``). Said, rather than leave the user to wonder; only of a file whose
+    rows ``table`` took (its features are the table's)."""
+    if custom is None or set(custom.features) != set(table.features):
         return ""
+    empty = [code for code in missing if code in custom.codes]
+    if empty:
+        return f" (the --vectors file's row of {empty[0]!r} has no value)"
     folded = {code.casefold(): code for code in custom.codes}
     pairs = [(folded[c.casefold()], c) for c in missing if c.casefold() in folded]
     if not pairs:
