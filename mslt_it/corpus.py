@@ -467,4 +467,4 @@ def open_corpus_split(task: Task, lang: str, split: str, data: str) -> SplitRows
     table, origin, places = read_corpus_table(path), str(path), None
     if path.parent.name != lang or path.parent.parent.name != task.name:  # one table, many langs
         table, origin, places = language_rows(table, task, lang, origin)
-    return TableSplit(table, task, lang, split, origin=origin, file_rows=places)
+    return TableSplit(table, task, lang, split, origin=origin, file_rows=places, path=path)

@@ -29,6 +29,7 @@ from mslt_it.corpus import open_corpus_split, render_corpus
 from mslt_it.errors import MsltError, clipped, field_named
 from mslt_it.examples import language_rng, to_chat_columns
 from mslt_it.files import MAX_JSON_BYTES, read_user_text, resolved_path
+from mslt_it.identity import file_sha256
 from mslt_it.io import atomic_directory, atomic_write_json
 from mslt_it.outputs import claim_output
 from mslt_it.progress import progress_bar
@@ -469,6 +470,7 @@ def make_manifest(
             "origins": {lang: split.origin for lang, split in splits.items()},
             "available": {lang: len(split) for lang, split in splits.items()},
             "dropped_unlabelled": {lang: split.dropped for lang, split in splits.items()},
+            **_files_record(splits),
         },
         "counts": counts,
         "num_examples": len(examples),
@@ -478,6 +480,15 @@ def make_manifest(
         "fingerprint": fingerprint(examples),
         "versions": library_versions(),
     } | _user_task(config.task)
+
+
+def _files_record(splits: dict[str, SplitRows]) -> dict[str, Any]:
+    """The digest of each local file a language's rows came from. Rows are named by their
+    place in the file, so a file edited after the build names other rows by the same ids: a
+    training's held-out rows, "rows the build did not use", could be rows it trained on."""
+    files = {lang: getattr(split, "path", None) for lang, split in splits.items()}
+    found = {lang: file_sha256(path) for lang, path in files.items() if path is not None}
+    return {"files_sha256": found} if found else {}
 
 
 def _user_task(name: str) -> dict[str, Any]:

@@ -230,6 +230,73 @@ def test_eval_langs_with_no_rows_left(cli, tiny_model_dir, tmp_path) -> None:
     assert not out.exists()
 
 
+def write_user_data(root: Path) -> None:
+    """Ten XNLI rows each of en and de, in train and test files of a data folder."""
+    for lang, word in (("en", "cat"), ("de", "Katze")):
+        folder = root / "xnli" / lang
+        folder.mkdir(parents=True)
+        rows = [{"premise": f"{word} {i} sits", "hypothesis": f"{word} {i}", "label": i % 3}
+                for i in range(10)]  # fmt: skip
+        for split in ("train", "test"):
+            (folder / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_the_rows_curves_are_measured_on_are_part_of_the_runs_identity(
+    tiny_model_dir, tmp_path
+) -> None:
+    """A target language's file, which the build never read, gives the held-out and watched
+    rows: edited, run.json would measure other rows, so the run is another one (a re-run
+    said "done" with the old curves)."""
+    from mslt_it.training import ModelConfig, validate_train_section
+    from mslt_it.training.run import plan_run
+
+    write_user_data(tmp_path / "data")
+    config = DataConfig(task="xnli", sources=["en"], budget=4, data=str(tmp_path / "data"))
+    built = build_dataset(config, tmp_path / "ds").path
+    model = ModelConfig(name_or_path=str(tiny_model_dir))
+
+    def identity(**curves) -> str:
+        section = {"dataset": str(built), "sft": {"use_cpu": True, "max_steps": 4}, **curves}
+        return plan_run(model, validate_train_section(section), tmp_path / "p").config_hash
+
+    plain = identity()
+    watch = {
+        "watch": [{"task": "xnli", "langs": ["de"], "limit": 3, "data": str(tmp_path / "data")}]
+    }
+    before = {"held": identity(eval_langs=["de"]), "watched": identity(**watch)}
+    for split in ("train", "test"):  # the held-out rows' split, and the watch's
+        target = tmp_path / "data" / "xnli" / "de" / f"{split}.jsonl"
+        target.write_text(target.read_text().replace("Katze 0", "Hund 0"))
+    assert identity(eval_langs=["de"]) != before["held"]
+    assert identity(**watch) != before["watched"]
+    assert identity() == plain  # a run without curves keeps its identity
+
+
+def test_a_source_file_edited_after_the_build_gives_no_heldout_rows(
+    cli, tiny_model_dir, tmp_path
+) -> None:
+    """Rows are named by their place in the file: reordered after the build, the ids the build
+    did not use named rows it trained on, and the "held-out" loss was measured on them."""
+    from mslt_it.data import load_manifest
+    from mslt_it.training.heldout import heldout_dataset
+    from mslt_it.training.run import open_dataset
+
+    write_user_data(tmp_path / "data")
+    config = DataConfig(task="xnli", sources=["en", "de"], budget=8, data=str(tmp_path / "data"))
+    built = build_dataset(config, tmp_path / "ds").path
+    manifest = load_manifest(built)
+    assert set(manifest["data"]["files_sha256"]) == {"en", "de"}
+    used = open_dataset(str(built), "dataset").rows
+    _, counts = heldout_dataset(manifest, used, ["de"], 3)  # as built: held out
+    assert counts == {"en": 3, "de": 3}
+    source = tmp_path / "data" / "xnli" / "en" / "train.jsonl"
+    source.write_text("".join(reversed(source.read_text().splitlines(keepends=True))))
+    out = tmp_path / "run"
+    result = cli(*args(tiny_model_dir, built, out, "--eval-langs", "de"))
+    assert_one_line_error(result, "train.dataset", str(source), "changed since the dataset")
+    assert not out.exists()
+
+
 @pytest.mark.slow
 def test_resume_keeps_the_curves_identical(tiny_model_dir, dataset, watched, tmp_path) -> None:
     """Stopped after the step-3 checkpoint and resumed: every curve as in the unbroken run.

@@ -117,6 +117,7 @@ class TableSplit:
     split: str
     origin: str
     file_rows: np.ndarray | None = None  # each row's place in its file, where rows were taken
+    path: Path | None = None  # the local file read (not the Hub): its digest proves it unchanged
     dropped: int = 0
     _kept: np.ndarray | None = field(default=None, repr=False)
 
@@ -426,7 +427,7 @@ def _open_local(task: Task, lang: str, split: str, root: Path) -> TableSplit:
     table, origin, places = read_cached_table(path), str(path), None
     if path.parent.name != lang or path.parent.parent.name != task.name:  # one table, many langs
         table, origin, places = language_rows(table, task, lang, origin)
-    return TableSplit(table, task, lang, split, origin=origin, file_rows=places)
+    return TableSplit(table, task, lang, split, origin=origin, file_rows=places, path=path)
 
 
 def read_cached_table(path: Path) -> pa.Table:

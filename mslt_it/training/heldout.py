@@ -15,6 +15,7 @@ from mslt_it.config import DataConfig
 from mslt_it.corpus import open_corpus_split
 from mslt_it.data import render_language
 from mslt_it.errors import MsltError
+from mslt_it.identity import file_sha256
 from mslt_it.prompts import get_template
 from mslt_it.tasks import check_languages, get_task
 from mslt_it.yamlfiles import validate_section
@@ -58,8 +59,10 @@ def heldout_dataset(
         taken.setdefault(lang, set()).add(str(row_id))
     examples: list[dict[str, Any]] = []
     counts: dict[str, int] = {}
+    built = (manifest.get("data") or {}).get("files_sha256") or {}
     for lang in dict.fromkeys([*manifest.get("sources", []), *eval_langs]):
         split = open_corpus_split(task, lang, config.split, config.data)
+        check_unchanged(split, built.get(lang))
         rows = unused_rows(split, taken.get(lang, set()), per_language)
         if not rows:
             if lang in eval_langs:
@@ -73,6 +76,20 @@ def heldout_dataset(
     if not examples:
         return None, {}
     return datasets.Dataset.from_list(examples), counts
+
+
+def check_unchanged(split: Any, built: str | None) -> None:
+    """The file a source's rows came from must be as the build read it: rows are named by
+    their place in it, so in an edited file the ids the build did not use can name rows it
+    trained on, and a "held-out" loss would be measured on them."""
+    path = getattr(split, "path", None)
+    if built is None or path is None or file_sha256(path) == built:
+        return
+    raise MsltError(
+        f"train.dataset: {path} changed since the dataset was built from it, so the held-out "
+        "rows (those the build did not use) cannot be told from the trained ones; build the "
+        "dataset again"
+    )
 
 
 def unused_rows(split: Any, used: set[str], wanted: int) -> list[dict[str, Any]]:

@@ -24,7 +24,7 @@ from typing import Any
 from mslt_it.data import check_data_files_inside, load_manifest
 from mslt_it.errors import MsltError, first_line, joined_lines
 from mslt_it.files import check_regular_files
-from mslt_it.identity import DATA_FILES, model_identity, tree_sha256
+from mslt_it.identity import DATA_FILES, model_identity, rows_sha256, tree_sha256
 from mslt_it.modeling import load_tokenizer
 from mslt_it.outputs import (
     STAGING,
@@ -310,6 +310,9 @@ def plan_run(model_config: ModelConfig, config: TrainConfig, out: Path) -> Plan:
     determining = determining_config(
         model_config, config, data, eval_data, chat_template, lora, args
     )
+    measured_on = curve_rows_sha256(heldout, watch)
+    if measured_on is not None:  # a run without curves keeps its identity
+        determining["curves"]["rows_sha256"] = measured_on
     return Plan(
         data,
         eval_data,
@@ -731,6 +734,17 @@ def determining_config(
             "watch": [spec.model_dump(mode="json") for spec in config.watch],
         },
     }
+
+
+def curve_rows_sha256(heldout: Any, watch: WatchPlan | None) -> str | None:
+    """The digest of the rows the curves are measured on: held-out rows are read from the
+    task's files, watched rows from the watch's data, so an edit to either (a target
+    language's file the build never read) changes what run.json measures, and the run."""
+    rows: list[Any] = list(heldout) if heldout is not None else []
+    for entry in watch.tasks if watch is not None else []:
+        rows += [{"watch": entry.spec.task, "lang": lang, **row}
+                 for lang, found in entry.rows.items() for row in found]  # fmt: skip
+    return rows_sha256(rows) if rows else None
 
 
 def dataset_record(
