@@ -32,14 +32,14 @@ from mslt_it.data import (
     split_by_largest_remainder,
     with_defaults,
 )
-from mslt_it.errors import MsltError, allowed, clipped
+from mslt_it.errors import MsltError, allowed, clipped, field_named
 from mslt_it.evaluation import EvalConfig
 from mslt_it.evaluation.compare import check_distinct_models
 from mslt_it.evaluation.plan import TaskPlan, plan_tasks
 from mslt_it.modeling import check_model_folder
 from mslt_it.named_models import check_model_name, is_named_model, resolve_model_name
 from mslt_it.paths import is_data_folder
-from mslt_it.prompts import get_template
+from mslt_it.prompts import PROMPTS_FIELD, get_template
 from mslt_it.selection import (
     CRITERIA,
     FEATURE_OPTIONS,
@@ -123,16 +123,17 @@ def load_recipe(path: str | Path, output_dir: str | Path | None = None) -> Recip
         raise MsltError(f"{path}: {error}") from None
     recipe = Recipe(path, config, runs, raw=raw)
     _validate_parts(recipe)
+    data = recipe.data_config(runs[0])  # the template is the same for every run
+    try:  # first: every mixed-in part reads the same prompt folders
+        with field_named("prompts_dir", PROMPTS_FIELD):
+            get_template(str(data.template), data.prompts_dir)
+    except MsltError as error:
+        raise MsltError(f"{path}: data.{error}") from None
     for run in runs:  # each run's data settings, as its build step will see them
         try:
             check_mixture(recipe.data_config(run), "data")
         except MsltError as error:
             raise MsltError(f"{path}: run {run.run_id}: {error}") from None
-    data = recipe.data_config(runs[0])  # the template is the same for every run
-    try:
-        get_template(str(data.template), data.prompts_dir)
-    except MsltError as error:
-        raise MsltError(f"{path}: data.{error}") from None
     _check_evaluation(recipe)
     return recipe
 
@@ -182,7 +183,8 @@ def use_recipe_tasks_dirs(path: Path, folders: Any) -> None:
             f"{path}: tasks_dir: expected a list of folders, got {clipped(folders, 80)}"
         )
     try:
-        add_tasks_dirs(folders)
+        with field_named("tasks_dir", "tasks-dir"):  # the option's name: the recipe's field
+            add_tasks_dirs(folders)
     except MsltError as error:
         raise MsltError(f"{path}: {error}") from None
 

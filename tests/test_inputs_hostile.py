@@ -255,7 +255,7 @@ def test_a_bad_tasks_dir_in_a_recipe_names_the_recipe(cli, tmp_path: Path) -> No
     recipe = tmp_path / "r.yaml"
     recipe.write_text("tasks_dir: [/nonexistent]\ndata: {task: xnli, sources: [en], budget: 2}\n")
     assert_one_line_error(cli("build", "--recipe", recipe, "--out", tmp_path / "ds"),
-                          str(recipe), "tasks-dir", "/nonexistent")  # fmt: skip
+                          str(recipe), "tasks_dir: ", "/nonexistent")  # fmt: skip
     recipe.write_text("tasks_dir: here\ndata: {task: xnli, sources: [en], budget: 2}\n")
     assert_one_line_error(cli("build", "--recipe", recipe, "--out", tmp_path / "ds"),
                           str(recipe), "tasks_dir: expected a list")  # fmt: skip

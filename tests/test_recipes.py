@@ -250,6 +250,29 @@ def test_out_replaces_the_recipes_output_folder(cli, tmp_path: Path) -> None:
     assert not elsewhere.exists() and not (tmp_path / "out").exists()
 
 
+def test_a_recipes_folders_and_tasks_are_named_as_the_recipe_writes_them(
+    cli, tmp_path: Path
+) -> None:
+    """A recipe's errors named options `run` does not have (--tasks-dir, prompts-dir), and a
+    bad data.prompts_dir was blamed on the first mixture entry, which has no such field."""
+    recipe = write_recipe(tmp_path)
+    text = recipe.read_text()
+    recipe.write_text(text.replace("task: xnli, budget", "task: nosuch, budget"))
+    assert_one_line_error(cli("run", recipe, "--dry-run"), "data.task", "'nosuch'",
+                          "tasks_dir: [DIR] in a recipe")  # fmt: skip
+    missing = tmp_path / "nowhere"
+    mixed = text.replace(
+        "data: synthetic}",
+        f"data: synthetic, prompts_dir: [{missing}], mixture: [{{task: pawsx, share: 0.5}}]}}",
+    )
+    recipe.write_text(mixed)
+    result = cli("run", recipe, "--dry-run")
+    assert_one_line_error(result, "data.prompts_dir: ", str(missing), "not a directory")
+    assert "mixture" not in result.err
+    recipe.write_text(f"tasks_dir: [{missing}]\n{text}")
+    assert_one_line_error(cli("run", recipe, "--dry-run"), "tasks_dir: ", str(missing))
+
+
 def test_only_an_unknown_run_is_an_error(cli, tmp_path: Path) -> None:
     assert_one_line_error(
         cli("run", write_recipe(tmp_path), "--only", "fr"), "no run 'fr'", "de+en"

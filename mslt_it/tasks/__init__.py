@@ -61,7 +61,7 @@ def get_task(name: str) -> Task:
     except KeyError:
         raise MsltError(
             f"task: unknown task {name!r}; known tasks: {allowed(sorted(tasks))} "
-            "(add your own with --tasks-dir)"
+            "(add your own with --tasks-dir DIR, or tasks_dir: [DIR] in a recipe)"
         ) from None
 
 
