@@ -168,6 +168,9 @@ def adapter_copy(adapters, tmp_path: Path, **config) -> Path:
         ({}, {"model": "elsewhere"}, "vllm_args.model: set by mslt-it from --model"),
         ({}, {"enable_lora": False}, "vllm_args.enable_lora"),
         ({}, {"max_lora_rank": 1}, "vllm_args.max_lora_rank: 1 is below the adapters' largest"),
+        ({}, {"max_lora_rank": "8"}, "vllm_args.max_lora_rank: '8' is not a whole number; "
+         "allowed: 8, 16,"),
+        ({}, {"max_lora_rank": 8.5}, "vllm_args.max_lora_rank: 8.5 is not a whole number"),
         ({"r": 1024}, {}, "adapter: LoRA rank 1024 is above vLLM's largest"),
     ],
 )  # fmt: skip
@@ -192,6 +195,18 @@ def test_what_vllm_cannot_serve_is_one_line_before_the_engine_starts(
     with pytest.raises(MsltError) as caught:
         vllm_backend.VLLMBackend(options)
     assert str(caught.value).startswith(said.split(":")[0]) and said in str(caught.value)
+
+
+def test_vllm_is_imported_without_a_line_about_the_machine() -> None:
+    """vLLM's CPU build warns at import that Triton has no CPU backend: a second line above
+    every one-line error found once vLLM is imported (an unknown vllm_args key)."""
+    import subprocess
+    import sys
+
+    code = "from mslt_it.generation.vllm import import_engine; import_engine()"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
 
 
 def test_an_engine_that_stops_while_answering_is_one_line(engine, monkeypatch):

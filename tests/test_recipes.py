@@ -221,7 +221,7 @@ def test_build_steps_are_skipped_when_their_inputs_are_unchanged(tmp_path: Path)
     assert changed.steps[0].status() == "stale"
 
 
-def test_emit_slurm_writes_one_array_task_per_run(cli, tmp_path: Path) -> None:
+def test_emit_slurm_writes_one_array_task_per_run(cli, tmp_path: Path, monkeypatch) -> None:
     script = tmp_path / "job.sh"
     sources = "{all-combinations: {pool: [ar, de, en, es], k: 2}}"
     result = cli("run", write_recipe(tmp_path, sources), "--emit-slurm", script)
@@ -234,6 +234,10 @@ def test_emit_slurm_writes_one_array_task_per_run(cli, tmp_path: Path) -> None:
     result = cli("run", write_recipe(tmp_path, sources), "--emit-slurm", spaced)
     assert result.code == 0, result.err
     assert f"sbatch '{spaced}'" in result.out.replace("\n", "")
+    monkeypatch.chdir(tmp_path)
+    dashed = cli("run", write_recipe(tmp_path, sources), "--emit-slurm=-job.sh")
+    assert dashed.code == 0, dashed.err
+    assert "sbatch ./-job.sh" in dashed.out
 
 
 def test_out_replaces_the_recipes_output_folder(cli, tmp_path: Path) -> None:

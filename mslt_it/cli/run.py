@@ -174,7 +174,8 @@ def write_slurm_script(plan, recipe_path: Path, out: Path, output_dir: Path | No
     ]
     lines[lines.index(SLURM_MARKER)] = f"{SLURM_MARKER} {_digest(lines, SLURM_MARKER)}"
     atomic_write_text(out, "\n".join(lines) + "\n")
-    submit = f"sbatch {shlex.quote(str(out))}"
+    named = str(out) if out.is_absolute() or not str(out).startswith("-") else f"./{out}"
+    submit = f"sbatch {shlex.quote(named)}"  # pasted as it is: '-job.sh' would be an option
     STDOUT.print(f"Slurm array script for {len(ids)} runs → {out} (submit with: {submit})")
 
 

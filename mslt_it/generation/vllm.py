@@ -81,9 +81,16 @@ def check_engine_args(engine_args: Mapping[str, Any], adapters: Mapping[str, Pat
     rank = engine_args.get("max_lora_rank")
     if adapters and rank is not None:
         needed = max(adapter_rank(path) for path in adapters.values())
-        if not isinstance(rank, int) or isinstance(rank, bool) or rank < needed:
+        fits = [r for r in VLLM_LORA_RANKS if r >= needed]
+        if not isinstance(rank, int) or isinstance(rank, bool):
             raise MsltError(
-                f"vllm_args.max_lora_rank: {clipped(rank, 20)} is below the adapters' largest rank "
+                f"vllm_args.max_lora_rank: {clipped(rank, 20)} is not a whole number; allowed: "
+                f"{', '.join(map(str, fits))}, or leave it out (mslt-it sets "
+                f"{max_lora_rank(adapters)})"
+            )
+        if rank < needed:
+            raise MsltError(
+                f"vllm_args.max_lora_rank: {rank} is below the adapters' largest rank "
                 f"({needed}); leave it out (mslt-it sets {max_lora_rank(adapters)})"
             )
 
@@ -163,6 +170,25 @@ def engine_arguments(options: BackendOptions) -> dict[str, Any]:
     return arguments
 
 
+def import_engine() -> tuple[Any, Any]:
+    """``vllm.LLM`` and ``LoRARequest``, imported without vLLM's import-time warnings about the
+    machine ("Triton is installed, but doesn't include CPU backend"): a line above every error
+    of mslt-it's that follows, and about nothing the user can change."""
+    import logging
+
+    import vllm.logger  # noqa: F401  (configures vLLM's logger, whose level is lowered below)
+
+    logger = logging.getLogger("vllm")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        from vllm import LLM
+        from vllm.lora.request import LoRARequest
+    finally:
+        logger.setLevel(level)
+    return LLM, LoRARequest
+
+
 def engine_error(error: BaseException) -> str:
     """vLLM's refusal in one line: its pydantic errors name the field first, not a count."""
     details = getattr(error, "errors", None)
@@ -181,15 +207,13 @@ class VLLMBackend:
     name = "vllm"
 
     def __init__(self, options: BackendOptions) -> None:
-        from vllm import LLM
-        from vllm.lora.request import LoRARequest
-
         self.options = options
         for path in options.adapters.values():  # before the engine's half a minute to start
             check_weight_values(Path(path))
         check_servable(options.adapters)
         check_engine_args(options.engine_args, options.adapters)
         arguments = engine_arguments(options)  # its own errors name their field (adapter: …)
+        LLM, LoRARequest = import_engine()
         self.watchdog = ChildrenWatchdog()  # vLLM's engine processes die with this one
         try:
             self.llm = LLM(**arguments)
