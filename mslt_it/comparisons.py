@@ -151,8 +151,8 @@ def read_run_rows(
             raise MsltError(f"compare: {predictions}: a record lacks {missing}") from None
         if row in rows.get(task, {}).get(lang, {}):  # the last copy would count, once per run
             raise MsltError(
-                f"compare: {predictions}: record {number}: id {clipped(row, 60)!r} "
-                f"({clipped(f'{task}/{lang}', 60)}) appears twice; each example is scored once"
+                f"compare: {predictions}: record {number}: id {clipped(row, 60)} of "
+                f"{clipped(f'{task}/{lang}', 60)} appears twice; each example is scored once"
             )
         named = misplaced_row(record)
         if named is not None:

@@ -32,9 +32,18 @@ from mslt_it.files import MAX_JSON_BYTES, read_user_text, resolved_path
 from mslt_it.identity import file_sha256
 from mslt_it.io import atomic_directory, atomic_write_json
 from mslt_it.outputs import claim_output
+from mslt_it.paths import NAMED_DATA
 from mslt_it.progress import progress_bar
 from mslt_it.prompts import PromptTemplate, RenderedExample, get_template
-from mslt_it.tasks import check_languages, default_split, default_template, get_task, tasks_dirs
+from mslt_it.tasks import (
+    add_tasks_dirs,
+    all_tasks,
+    check_languages,
+    default_split,
+    default_template,
+    get_task,
+    tasks_dirs,
+)
 from mslt_it.tasks.definitions import user_definition
 from mslt_it.tasks.sources import SplitRows
 from mslt_it.tokens import TokenCounter
@@ -471,6 +480,7 @@ def make_manifest(
             "available": {lang: len(split) for lang, split in splits.items()},
             "dropped_unlabelled": {lang: split.dropped for lang, split in splits.items()},
             **_files_record(splits),
+            **_folder_record(config.data),
         },
         "counts": counts,
         "num_examples": len(examples),
@@ -489,6 +499,51 @@ def _files_record(splits: dict[str, SplitRows]) -> dict[str, Any]:
     files = {lang: getattr(split, "path", None) for lang, split in splits.items()}
     found = {lang: file_sha256(path) for lang, path in files.items() if path is not None}
     return {"files_sha256": found} if found else {}
+
+
+def _folder_record(data: str) -> dict[str, Any]:
+    """A local data folder as an absolute path: a training reads its held-out rows from it,
+    wherever it runs (``--data x1`` named the folder in the build's working folder only)."""
+    if data in NAMED_DATA:
+        return {}
+    return {"folder": str(Path(data).expanduser().resolve())}
+
+
+def built_from(manifest: dict[str, Any]) -> str:
+    """Where a dataset's rows came from (``hub``, ``synthetic`` or a folder), for reading more
+    of them: the absolute folder the build recorded, else its ``data`` setting as given."""
+    folder = (manifest.get("data") or {}).get("folder")
+    if isinstance(folder, str):
+        return folder
+    return str((manifest.get("config") or {}).get("data") or "synthetic")
+
+
+def use_task_of(manifest: dict[str, Any], field: str) -> None:
+    """Make the task a dataset was built from known, to read more of its rows (held-out rows,
+    a watch of it): a task of a ``--tasks-dir`` folder is found by the definition file the
+    manifest names, once its digest proves it unchanged. A task known already (shipped, or
+    from ``--tasks-dir``) must be the definition the build used."""
+    name = str(manifest.get("task"))
+    record = manifest.get("task_definition")
+    if not isinstance(record, dict):
+        return  # a shipped task: versioned with mslt-it itself
+    path = Path(str(record.get("path")))
+    known = all_tasks().get(name)
+    if known is None:
+        if not path.is_file():
+            raise MsltError(
+                f"{field}: its task {name!r} was defined in {path}, which is gone; give the "
+                "folder that defines it now with --tasks-dir"
+            )
+        add_tasks_dirs([path.parent])
+        known = get_task(name)
+    current = user_definition(known)
+    if current is None or current.get("sha256") != record.get("sha256"):
+        where = current["path"] if current else "mslt-it's own tasks"
+        raise MsltError(
+            f"{field}: its task {name!r} is defined in {where} now, not as the build read it "
+            f"from {path}; build the dataset again"
+        )
 
 
 def _user_task(name: str) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from mslt_it.outputs import (
     owner_kind,
     read_sealed_json,
 )
+from mslt_it.tasks import all_tasks
 
 
 @dataclass(frozen=True)
@@ -222,6 +223,7 @@ def load_results(paths: list[Path]) -> Results:
         own = scores_of(data, path, name)
         if not own:  # a run without a score has no row, no sources, nothing to compare
             raise MsltError(f"run dir: {path} holds no per-language scores (its tasks are empty)")
+        check_one_metric(scores, own, path)
         scores.extend(own)
         if data.get("adapter_sanity") is not None:
             sanity[name] = sanity_of(data["adapter_sanity"], f"run dir: {path}: adapter_sanity")
@@ -242,6 +244,21 @@ def load_results(paths: list[Path]) -> Results:
     unfinished = tuple(find_unfinished(paths))
     documents_read = {**inside, **beside}
     return Results(scores, synthetic, analyses, unfinished, found, sanity, read, documents_read)
+
+
+def check_one_metric(scores: list[Score], new: list[Score], path: Path) -> None:
+    """A task's runs share one table, headed by one metric: a run scored by another (a task
+    of the user's whose metric was edited in one results.json) is named, not printed under
+    the others' heading."""
+    seen = {score.task: score for score in scores}
+    for score in new:
+        other = seen.get(score.task)
+        if other is not None and other.metric != score.metric:
+            raise MsltError(
+                f"run dir: {path}: tasks.{score.task}.metric: {score.metric!r}, where run "
+                f"{other.run!r} scores {score.task} by {other.metric!r}; a task's runs are "
+                "compared by one metric (the file was changed after the evaluation)"
+            )
 
 
 def check_as_written(results_file: Path) -> None:
@@ -446,6 +463,12 @@ def scores_of(data: dict[str, Any], path: Path, name: str) -> list[Score]:
                 f"run dir: {path}: tasks.{task}.metric: {clipped(metric, 40)} is not a metric "
                 f"mslt-it "
                 f"scores by; allowed: {', '.join(REPORTED_METRICS)}"
+            )
+        known = all_tasks().get(task)  # a shipped task: scored by its kind's metric, always
+        if known is not None and metric != METRICS[known.kind]:
+            raise MsltError(
+                f"run dir: {path}: tasks.{task}.metric: {metric!r} is not what mslt-it scores "
+                f"{task} by ({METRICS[known.kind]!r}); the file was changed after the evaluation"
             )
         for lang, entry in per_task["languages"].items():
             where = f"run dir: {path}: tasks.{task}.languages.{lang}"

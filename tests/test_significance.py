@@ -393,6 +393,24 @@ def test_a_language_whose_metric_was_edited_is_refused(cli, tmp_path: Path) -> N
     (folder / "results.json").write_text(json.dumps(results))
     result = cli("report", tmp_path / "eval", "--out", tmp_path / "r2")
     assert_one_line_error(result, f"xnli.languages.{lang}.metric", "'f1'", "'accuracy'")
+    # edited everywhere alike: XNLI is scored by accuracy, whatever the file says
+    results["tasks"]["xnli"]["metric"] = "f1"
+    for entry in languages.values():
+        entry["metric"] = "f1"
+    (folder / "results.json").write_text(json.dumps(results))
+    result = cli("report", tmp_path / "eval", "--out", tmp_path / "r3")
+    assert_one_line_error(result, "tasks.xnli.metric: 'f1'", "mslt-it scores xnli by ('accuracy')")
+    # a task mslt-it does not know: its runs must still agree, as they share one table
+    for name in ("a", "b"):
+        other = json.loads(json.dumps(results).replace('"xnli"', '"mine"'))
+        other["tasks"]["mine"]["metric"] = "accuracy" if name == "a" else "exact_match"
+        for entry in other["tasks"]["mine"]["languages"].values():
+            entry.pop("metric")
+        other["run"] = name
+        (tmp_path / "mine" / name).mkdir(parents=True)
+        (tmp_path / "mine" / name / "results.json").write_text(json.dumps(other))
+    result = cli("report", tmp_path / "mine", "--out", tmp_path / "r4")
+    assert_one_line_error(result, "tasks.mine.metric: 'exact_match'", "scores mine by 'accuracy'")
 
 
 def test_a_users_copy_of_predictions_with_a_row_twice_is_refused(cli, tmp_path: Path) -> None:
@@ -403,7 +421,8 @@ def test_a_users_copy_of_predictions_with_a_row_twice_is_refused(cli, tmp_path: 
     lines = path.read_text().splitlines(keepends=True)
     path.write_text(lines[0] + "".join(lines))
     result = cli("report", tmp_path / "eval", "--out", tmp_path / "r")
-    assert_one_line_error(result, "record 2", f"{json.loads(lines[0])['id']!r}", "appears twice")
+    row = json.loads(lines[0])["id"]
+    assert_one_line_error(result, f"record 2: id {row!r} of 'xnli/en' appears twice")
     assert not (tmp_path / "r").exists()
 
 

@@ -548,3 +548,53 @@ def test_a_date_in_yaml_is_read_as_text_whatever_was_imported_before(cli, tmp_pa
     result = cli("build", "--task", "claims", "--sources", "en", "--budget", "2", *given,
                  "--out", tmp_path / "ds")  # fmt: skip
     assert result.code == 0, result.err
+
+
+def test_held_out_rows_of_a_users_task_are_read_wherever_training_runs(
+    cli, tmp_path: Path, tiny_model_dir: Path, monkeypatch
+) -> None:
+    """`train --eval-langs` on a dataset of a --tasks-dir task said "unknown task" (and
+    pointed at an option train lacked), and a data folder given relative to the build's
+    folder was looked for in the training's. The dataset's manifest names both; the
+    definition is used once its digest proves it the build's."""
+    from mslt_it.tasks import add_tasks_dirs, reset_tasks_dirs
+    from mslt_it.training import ModelConfig, validate_train_section
+    from mslt_it.training.run import plan_run
+
+    tasks, prompts = user_folders(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    built = cli("build", "--task", "claims", "--sources", "en", "--budget", "2", "--data",
+                "data", "--tasks-dir", tasks, "--prompts-dir", prompts, "--out", "ds")  # fmt: skip
+    assert built.code == 0, built.err
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    section = {"dataset": str(tmp_path / "ds"), "eval_langs": ["de"],
+               "sft": {"use_cpu": True, "max_steps": 2}}  # fmt: skip
+
+    def plan():
+        reset_tasks_dirs()  # as a new `mslt-it train` starts
+        model = ModelConfig(name_or_path=str(tiny_model_dir))
+        return plan_run(model, validate_train_section(section), tmp_path / "p")
+
+    try:
+        assert plan().heldout_counts == {"en": 2, "de": 4}
+    finally:
+        reset_tasks_dirs()
+    train = ["train", "--dataset", tmp_path / "ds", "--model", tiny_model_dir,
+             "--out", tmp_path / "run", "--eval-langs", "de"]  # fmt: skip
+    definition = tasks / "claims.yaml"
+    kept = definition.read_text()
+    definition.write_text(kept + "# edited\n")
+    assert_one_line_error(cli(*train), "train.dataset", "'claims'", "build the dataset again")
+    definition.unlink()
+    assert_one_line_error(cli(*train), "train.dataset", str(definition), "is gone", "--tasks-dir")
+    assert not (tmp_path / "run").exists()
+    (tmp_path / "moved").mkdir()  # the same definition elsewhere, given as --tasks-dir
+    (tmp_path / "moved" / "claims.yaml").write_text(kept)
+    reset_tasks_dirs()
+    add_tasks_dirs([tmp_path / "moved"])
+    try:
+        model = ModelConfig(name_or_path=str(tiny_model_dir))
+        assert plan_run(model, validate_train_section(section), tmp_path / "p").heldout_counts
+    finally:
+        reset_tasks_dirs()  # the next test starts from the shipped tasks

@@ -11,7 +11,13 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from mslt_it.cli.common import nonempty_path, print_whole, stdout_console
+from mslt_it.cli.common import (
+    TasksDir,
+    nonempty_path,
+    print_whole,
+    stdout_console,
+    use_tasks_dirs,
+)
 from mslt_it.errors import MsltError, clipped
 from mslt_it.named_models import resolve_model_name
 from mslt_it.terminal import STDERR
@@ -112,6 +118,7 @@ def train(
     overwrite: Annotated[
         bool, typer.Option(help="Replace a run mslt-it wrote there (never a file of yours).")
     ] = False,
+    tasks_dir: TasksDir = None,
 ) -> None:
     """Fine-tune a base model on a built dataset with a LoRA adapter (TRL SFTTrainer + PEFT).
 
@@ -123,6 +130,7 @@ def train(
     """
     from mslt_it.config import load_yaml, validate_section
     from mslt_it.modeling import check_model_folder
+    from mslt_it.recipes import use_recipe_tasks_dirs
     from mslt_it.training.config import (
         ModelConfig,
         parse_assignments,
@@ -131,10 +139,12 @@ def train(
     )
     from mslt_it.training.run import train as run_training
 
+    use_tasks_dirs(tasks_dir)  # a watched task of the user's (the dataset's own is found)
     model_section: dict[str, Any] = {}
     train_section: dict[str, Any] = {}
     if recipe is not None:
         loaded = load_yaml(recipe)
+        use_recipe_tasks_dirs(recipe, loaded.get("tasks_dir"))  # as `mslt-it run` does
         model_section = dict(section(loaded, "model", recipe))
         train_section = dict(section(loaded, "train", recipe))
     model_options = {

@@ -13,7 +13,7 @@ from typing import Any
 
 from mslt_it.config import DataConfig
 from mslt_it.corpus import open_corpus_split
-from mslt_it.data import render_language
+from mslt_it.data import built_from, render_language
 from mslt_it.errors import MsltError
 from mslt_it.identity import file_sha256
 from mslt_it.prompts import get_template
@@ -61,7 +61,7 @@ def heldout_dataset(
     counts: dict[str, int] = {}
     built = (manifest.get("data") or {}).get("files_sha256") or {}
     for lang in dict.fromkeys([*manifest.get("sources", []), *eval_langs]):
-        split = open_corpus_split(task, lang, config.split, config.data)
+        split = open_corpus_split(task, lang, config.split, built_from(manifest))
         check_unchanged(split, built.get(lang))
         rows = unused_rows(split, taken.get(lang, set()), per_language)
         if not rows:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mslt_it.data import check_data_files_inside, load_manifest
+from mslt_it.data import check_data_files_inside, load_manifest, use_task_of
 from mslt_it.errors import MsltError, first_line, joined_lines
 from mslt_it.files import check_regular_files
 from mslt_it.identity import DATA_FILES, model_identity, rows_sha256, tree_sha256
@@ -292,6 +292,8 @@ def plan_run(model_config: ModelConfig, config: TrainConfig, out: Path) -> Plan:
             "with --format prompt-completion, or set model.chat_template: default)"
         )
     evaluating = bool(config.eval_langs) or config.sft.get("eval_steps") is not None
+    if evaluating or config.watch:  # more of the dataset's rows are read: from its own task
+        use_task_of(data.manifest, "train.dataset")
     heldout, heldout_counts = (
         heldout_dataset(data.manifest, data.rows, config.eval_langs, config.heldout_rows)
         if evaluating

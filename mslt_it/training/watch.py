@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mslt_it.data import built_from
 from mslt_it.errors import MsltError, field_named
 from mslt_it.evaluation.metrics import accuracy
 from mslt_it.evaluation.plan import RunPlan, evaluation_split
@@ -87,7 +88,7 @@ def plan_watch(
         split = spec.split or evaluation_split(task)
         with field_named(f"{where}.split", "split"):
             check_split(task, split)
-        data = spec.data or config.get("data") or "synthetic"
+        data = spec.data or built_from(manifest)
         rows = {}
         for lang in spec.langs:
             with field_named(f"{where}.data", "data"):
