@@ -2373,6 +2373,12 @@ def test_report_refuses_a_metric_its_predictions_do_not_give(cli, tmp_path: Path
     document["tasks"]["xnli"]["metric"] = "f1"
     (tmp_path / "ev" / "en" / "results.json").write_text(json.dumps(document))
     result = cli("report", tmp_path / "ev", "--out", tmp_path / "rep")
+    assert_one_line_error(result, "tasks.xnli.metric: 'f1'", "scores xnli by ('accuracy')")
+    # a task of the user's, whose metric mslt-it does not know: its rows tell
+    for name in ("results.json", "predictions.jsonl"):
+        path = tmp_path / "ev" / "en" / name
+        path.write_text(path.read_text().replace("xnli", "mine"))
+    result = cli("report", tmp_path / "ev", "--out", tmp_path / "rep")
     assert_one_line_error(result, "scores it by 'f1'", "holds accuracy rows")
 
 
