@@ -223,7 +223,7 @@ def load_results(paths: list[Path]) -> Results:
         own = scores_of(data, path, name)
         if not own:  # a run without a score has no row, no sources, nothing to compare
             raise MsltError(f"run dir: {path} holds no per-language scores (its tasks are empty)")
-        check_one_metric(scores, own, path)
+        check_one_metric(scores, own, dict(zip(names, files, strict=True)))
         scores.extend(own)
         if data.get("adapter_sanity") is not None:
             sanity[name] = sanity_of(data["adapter_sanity"], f"run dir: {path}: adapter_sanity")
@@ -246,18 +246,18 @@ def load_results(paths: list[Path]) -> Results:
     return Results(scores, synthetic, analyses, unfinished, found, sanity, read, documents_read)
 
 
-def check_one_metric(scores: list[Score], new: list[Score], path: Path) -> None:
+def check_one_metric(scores: list[Score], new: list[Score], files: dict[str, Path]) -> None:
     """A task's runs share one table, headed by one metric: a run scored by another (a task
-    of the user's whose metric was edited in one results.json) is named, not printed under
-    the others' heading."""
+    of the user's whose metric was edited in one results.json) is named with the run it
+    disagrees with, not printed under the others' heading. Either file may be the edited one."""
     seen = {score.task: score for score in scores}
     for score in new:
         other = seen.get(score.task)
         if other is not None and other.metric != score.metric:
             raise MsltError(
-                f"run dir: {path}: tasks.{score.task}.metric: {score.metric!r}, where run "
-                f"{other.run!r} scores {score.task} by {other.metric!r}; a task's runs are "
-                "compared by one metric (the file was changed after the evaluation)"
+                f"run dir: tasks.{score.task}.metric is {other.metric!r} in "
+                f"{files[other.run]} and {score.metric!r} in {files[score.run]}; a task's runs "
+                "are compared by one metric (one file was changed after its evaluation)"
             )
 
 

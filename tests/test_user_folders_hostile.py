@@ -554,18 +554,20 @@ def test_held_out_rows_of_a_users_task_are_read_wherever_training_runs(
     cli, tmp_path: Path, tiny_model_dir: Path, monkeypatch
 ) -> None:
     """`train --eval-langs` on a dataset of a --tasks-dir task said "unknown task" (and
-    pointed at an option train lacked), and a data folder given relative to the build's
-    folder was looked for in the training's. The dataset's manifest names both; the
-    definition is used once its digest proves it the build's."""
+    pointed at an option train lacked), and data and prompt folders given relative to the
+    build's folder were looked for in the training's (a template of that id there rendered
+    the rows). The manifest names the definition and template files; each is used once its
+    digest proves it the build's, and nothing else of their folders is read."""
     from mslt_it.tasks import add_tasks_dirs, reset_tasks_dirs
     from mslt_it.training import ModelConfig, validate_train_section
     from mslt_it.training.run import plan_run
 
     tasks, prompts = user_folders(tmp_path)
     monkeypatch.chdir(tmp_path)
-    built = cli("build", "--task", "claims", "--sources", "en", "--budget", "2", "--data",
-                "data", "--tasks-dir", tasks, "--prompts-dir", prompts, "--out", "ds")  # fmt: skip
+    built = cli("build", "--task", "claims", "--sources", "en", "--budget", "2", "--data", "data",
+                "--tasks-dir", tasks, "--prompts-dir", "prompts", "--out", "ds")  # fmt: skip
     assert built.code == 0, built.err
+    (tasks / "junk.yaml").write_text("name: junk\nbogus: [\n")  # beside it: not the build's
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")
     section = {"dataset": str(tmp_path / "ds"), "eval_langs": ["de"],
@@ -582,15 +584,23 @@ def test_held_out_rows_of_a_users_task_are_read_wherever_training_runs(
         reset_tasks_dirs()
     train = ["train", "--dataset", tmp_path / "ds", "--model", tiny_model_dir,
              "--out", tmp_path / "run", "--eval-langs", "de"]  # fmt: skip
+    template = prompts / "claims" / "en-instruct.yaml"
+    template.write_text(template.read_text() + "# edited\n")
+    assert_one_line_error(cli(*train), "train.dataset", "template 'claims/en-instruct'",
+                          "changed since the dataset was built")  # fmt: skip
     definition = tasks / "claims.yaml"
     kept = definition.read_text()
     definition.write_text(kept + "# edited\n")
     assert_one_line_error(cli(*train), "train.dataset", "'claims'", "build the dataset again")
     definition.unlink()
     assert_one_line_error(cli(*train), "train.dataset", str(definition), "is gone", "--tasks-dir")
+    definition.mkdir()
+    assert_one_line_error(cli(*train), "train.dataset", "is a folder")
+    definition.rmdir()
     assert not (tmp_path / "run").exists()
     (tmp_path / "moved").mkdir()  # the same definition elsewhere, given as --tasks-dir
     (tmp_path / "moved" / "claims.yaml").write_text(kept)
+    template.write_text(template.read_text().removesuffix("# edited\n"))
     reset_tasks_dirs()
     add_tasks_dirs([tmp_path / "moved"])
     try:
@@ -598,3 +608,19 @@ def test_held_out_rows_of_a_users_task_are_read_wherever_training_runs(
         assert plan_run(model, validate_train_section(section), tmp_path / "p").heldout_counts
     finally:
         reset_tasks_dirs()  # the next test starts from the shipped tasks
+
+
+@pytest.mark.parametrize(
+    "record",
+    ["x", [], {"path": 5, "sha256": "0"}, {"path": "rel/claims.yaml", "sha256": "0"},
+     {"path": "/" + "a" * 5000, "sha256": "0"}, {"path": "/x\0y", "sha256": "0"},
+     {"path": "/x.yaml"}],
+)  # fmt: skip
+def test_a_manifests_definition_record_that_is_no_path_is_one_line(record) -> None:
+    """A hand-edited manifest (its seal made again) named a 5,000-character path: the
+    training stopped as an internal error (ENAMETOOLONG), or said "defined in None"."""
+    from mslt_it.data import use_task_of
+
+    with pytest.raises(MsltError, match=r"^train.dataset: manifest.json's task_definition .* "
+                       "is not the absolute path and SHA-256"):  # fmt: skip
+        use_task_of({"task": "claims", "task_definition": record}, "train.dataset")

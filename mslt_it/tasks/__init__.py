@@ -16,6 +16,7 @@ from mslt_it.paths import TASKS_DIR, shipped_folder
 from mslt_it.tasks.base import Task
 
 _EXTRA_DIRS: list[Path] = []
+"""The user's task folders (``--tasks-dir``), and lone definition files (:func:`add_task_file`)."""
 
 
 def add_tasks_dirs(folders: Iterable[str | Path] | None) -> None:
@@ -26,6 +27,14 @@ def add_tasks_dirs(folders: Iterable[str | Path] | None) -> None:
             raise MsltError(f"tasks-dir: {str(folder)!r} is not a directory")
         if path not in _EXTRA_DIRS:
             _EXTRA_DIRS.append(path)
+
+
+def add_task_file(path: Path) -> None:
+    """Make the one task defined in ``path`` known, without the rest of its folder (a dataset's
+    own definition, named by its manifest: another file beside it is none of the build's)."""
+    resolved = path.resolve()
+    if resolved not in _EXTRA_DIRS:
+        _EXTRA_DIRS.append(resolved)
 
 
 def reset_tasks_dirs() -> None:

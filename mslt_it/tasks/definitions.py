@@ -406,7 +406,8 @@ def parse_definition(path: Path) -> Task:
 
 
 def definition_files(folders: Iterable[Path]) -> list[Path]:
-    """The ``*.yaml`` files of the given folders, in order, each file once.
+    """The ``*.yaml`` files of the given folders (a definition file given itself), in order,
+    each file once.
 
     A file reached twice (the shipped ``tasks/`` given again as ``--tasks-dir``, a folder and a
     symlink to it) is one definition, not a task defined twice: files are told apart by their
@@ -415,9 +416,13 @@ def definition_files(folders: Iterable[Path]) -> list[Path]:
     found = []
     seen: set[Path] = set()
     for folder in folders:
-        if not folder.is_dir():
+        if folder.is_file():  # one definition of a dataset's, not a folder the user gave
+            files = [folder]
+        elif not folder.is_dir():
             raise MsltError(f"tasks-dir: {str(folder)!r} is not a directory")
-        for path in listed(folder, "tasks-dir", "*.yaml", "*.yml"):
+        else:
+            files = listed(folder, "tasks-dir", "*.yaml", "*.yml")
+        for path in files:
             if path.name.startswith("."):  # an editor's lock or backup (.#task.yaml), hidden
                 continue
             resolved = resolved_path(path, "tasks-dir")

@@ -13,10 +13,9 @@ from typing import Any
 
 from mslt_it.config import DataConfig
 from mslt_it.corpus import open_corpus_split
-from mslt_it.data import built_from, render_language
+from mslt_it.data import built_from, built_template, render_language
 from mslt_it.errors import MsltError
 from mslt_it.identity import file_sha256
-from mslt_it.prompts import get_template
 from mslt_it.tasks import check_languages, get_task
 from mslt_it.yamlfiles import validate_section
 
@@ -51,7 +50,7 @@ def heldout_dataset(
             )
         return None, {}
     check_languages(task, list(eval_langs), field="train.eval_langs")
-    template = get_template(str((manifest.get("template") or {}).get("id")), config.prompts_dir)
+    template = built_template(manifest, "train.dataset")
     for lang in eval_langs:
         template.check_language(lang)
     taken: dict[str, set[str]] = {}

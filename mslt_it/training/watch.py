@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mslt_it.data import built_from
+from mslt_it.data import built_from, built_prompts_dirs, built_template
 from mslt_it.errors import MsltError, field_named
 from mslt_it.evaluation.metrics import accuracy
 from mslt_it.evaluation.plan import RunPlan, evaluation_split
@@ -78,11 +78,10 @@ def plan_watch(
     for number, spec in enumerate(specs):
         where = f"train.watch.{number}"
         task = get_task(spec.task)
-        own = task.name == manifest.get("task")
-        template_id = (manifest.get("template") or {}).get("id") if own else None
-        template = get_template(
-            template_id or default_template(task.name), config.get("prompts_dir") or []
-        )
+        if task.name == manifest.get("task"):  # rendered as the dataset's rows were
+            template = built_template(manifest, "train.dataset")
+        else:
+            template = get_template(default_template(task.name), built_prompts_dirs(manifest))
         for lang in spec.langs:
             template.check_language(lang)
         split = spec.split or evaluation_split(task)
