@@ -348,13 +348,21 @@ TRAINING_READS = ("fingerprint", "task", "sources", "template", "counts", "forma
 its run.json records for evaluation (the template's id and digest, the format)."""
 
 
+TEMPLATE_PLACE = ("path", "prompts_dirs")
+"""Where a manifest's template was read from: moving the prompt folder moves it, the rows and
+their digest stay."""
+
+
 def read_by_training(folder: Path) -> dict[str, Any]:
     """The part of a built dataset a training depends on. A dataset built again with all of it
     the same (after an edit to another language's data file, or the data folder moved) leaves
     its training done: a build takes seconds, a training hours."""
     manifest = read_json(folder / "manifest.json") or {}
     config = manifest.get("config") or {}
-    return {key: manifest.get(key) for key in TRAINING_READS} | {
+    read = {key: manifest.get(key) for key in TRAINING_READS}
+    if isinstance(read["template"], dict):  # where its file was found is no part of it
+        read["template"] = {k: v for k, v in read["template"].items() if k not in TEMPLATE_PLACE}
+    return read | {
         "system_prompt": config.get("system_prompt"),
         "split": config.get("split"),  # of the held-out rows
     }

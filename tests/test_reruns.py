@@ -749,6 +749,27 @@ def test_a_dataset_built_again_with_the_same_rows_keeps_its_training(tmp_path: P
     assert [step.status() for step in make_plan(load_recipe(path)).steps] == ["done"] * 4
 
 
+def test_where_a_template_was_read_from_is_no_part_of_what_training_reads(
+    tmp_path: Path,
+) -> None:
+    """A manifest records its template file's absolute path and the prompt folders (to read
+    more rows of its task as the build did); a dataset built again from a moved prompt folder
+    keeps its training, as its rows and the template's digest are the same."""
+    from mslt_it.runner import read_by_training
+
+    read = []
+    for place in ("a", "b"):
+        folder = tmp_path / place
+        folder.mkdir()
+        template = {"id": "xnli/mine", "sha256": "0" * 64, "path": f"/{place}/xnli/mine.yaml",
+                    "prompts_dirs": [f"/{place}"]}  # fmt: skip
+        (folder / "manifest.json").write_text(
+            json.dumps({"fingerprint": "f", "template": template})
+        )
+        read.append(read_by_training(folder))
+    assert read[0] == read[1] and read[0]["template"] == {"id": "xnli/mine", "sha256": "0" * 64}
+
+
 def test_a_training_holds_its_dataset_while_it_trains_and_is_marked(tmp_path: Path) -> None:
     """Another `mslt-it run` of the edited recipe rebuilt the dataset while this one trained on
     the old rows, and the adapter was marked done from the new ones. The dataset's lock is
