@@ -552,9 +552,10 @@ def use_task_of(manifest: dict[str, Any], field: str) -> None:
 
 
 def _definition_record(record: Any, field: str) -> tuple[str, str]:
-    """The path and digest a manifest's ``task_definition`` names, as :func:`_user_task`
-    wrote them: an absolute path of a sensible length, and a SHA-256."""
-    path = record.get("path") if isinstance(record, dict) else None
+    """The file and digest a manifest's ``task_definition`` names, as :func:`_user_task`
+    wrote them (``path`` for a dataset built before ``file`` was recorded): an absolute path
+    of a sensible length, and a SHA-256."""
+    path = record.get("file", record.get("path")) if isinstance(record, dict) else None
     digest = record.get("sha256") if isinstance(record, dict) else None
     if (
         not isinstance(path, str)
@@ -609,9 +610,16 @@ def built_prompts_dirs(manifest: dict[str, Any]) -> list[str]:
 
 
 def _user_task(name: str) -> dict[str, Any]:
-    """The manifest's record of a task defined in a --tasks-dir folder (nothing for shipped)."""
-    definition = user_definition(get_task(name))
-    return {"task_definition": definition} if definition else {}
+    """The manifest's record of a task defined in a --tasks-dir folder (nothing for shipped):
+    the definition's real path and digest, and ``file``, the name it was found by (a link
+    named after the task, which a definition file must be, to a file of another name)."""
+    task = get_task(name)
+    definition = user_definition(task)
+    if not definition:
+        return {}
+    return {
+        "task_definition": definition | {"file": str(Path(task.extra["definition"]).absolute())}
+    }
 
 
 def write_examples(examples: list[dict[str, Any]], folder: Path, content_fingerprint: str) -> None:

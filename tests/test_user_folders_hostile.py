@@ -610,6 +610,32 @@ def test_held_out_rows_of_a_users_task_are_read_wherever_training_runs(
         reset_tasks_dirs()  # the next test starts from the shipped tasks
 
 
+def test_a_definition_found_through_a_link_of_its_tasks_name_is_found_again(
+    cli, tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    """The manifest named the link's target (claims-v1.yaml), and `train --eval-langs` then
+    refused that file for not being named after its task, though its digest was the build's."""
+    from mslt_it.tasks import reset_tasks_dirs
+    from mslt_it.training import ModelConfig, validate_train_section
+    from mslt_it.training.run import plan_run
+
+    tasks, _ = user_folders(tmp_path)
+    (tmp_path / "defs").mkdir()
+    (tasks / "claims.yaml").rename(tmp_path / "defs" / "claims-v1.yaml")
+    (tasks / "claims.yaml").symlink_to(tmp_path / "defs" / "claims-v1.yaml")
+    built = cli(*build_claims(tmp_path, 2), "--out", tmp_path / "ds")
+    assert built.code == 0, built.err
+    section = {"dataset": str(tmp_path / "ds"), "eval_langs": ["de"],
+               "sft": {"use_cpu": True, "max_steps": 2}}  # fmt: skip
+    reset_tasks_dirs()  # as a new `mslt-it train` starts
+    try:
+        model = ModelConfig(name_or_path=str(tiny_model_dir))
+        plan = plan_run(model, validate_train_section(section), tmp_path / "p")
+        assert plan.heldout_counts == {"en": 2, "de": 4}
+    finally:
+        reset_tasks_dirs()
+
+
 @pytest.mark.parametrize(
     "record",
     ["x", [], {"path": 5, "sha256": "0"}, {"path": "rel/claims.yaml", "sha256": "0"},

@@ -32,9 +32,9 @@ def add_tasks_dirs(folders: Iterable[str | Path] | None) -> None:
 def add_task_file(path: Path) -> None:
     """Make the one task defined in ``path`` known, without the rest of its folder (a dataset's
     own definition, named by its manifest: another file beside it is none of the build's)."""
-    resolved = path.resolve()
-    if resolved not in _EXTRA_DIRS:
-        _EXTRA_DIRS.append(resolved)
+    given = path.absolute()  # by the name it was found by: a link's target may be named else
+    if given not in _EXTRA_DIRS:
+        _EXTRA_DIRS.append(given)
 
 
 def reset_tasks_dirs() -> None:
