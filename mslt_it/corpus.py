@@ -52,9 +52,8 @@ from mslt_it.prompts import PromptTemplate
 from mslt_it.tasks.base import Task
 from mslt_it.tasks.sources import (
     SplitRows,
-    TableSplit,
     check_split,
-    language_rows,
+    file_split,
     local_path,
     open_split,
 )
@@ -464,7 +463,4 @@ def open_corpus_split(task: Task, lang: str, split: str, data: str) -> SplitRows
     if path is None:
         return open_split(task, lang, split, data)  # its one-line error: no folder, no file
     check_regular_file(path, "data")
-    table, origin, places = read_corpus_table(path), str(path), None
-    if path.parent.name != lang or path.parent.parent.name != task.name:  # one table, many langs
-        table, origin, places = language_rows(table, task, lang, origin)
-    return TableSplit(table, task, lang, split, origin=origin, file_rows=places, path=path)
+    return file_split(read_corpus_table(path), path, task, lang, split)

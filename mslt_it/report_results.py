@@ -216,6 +216,7 @@ def load_results(paths: list[Path]) -> Results:
     files = find_results(paths)
     documents = [read_results_file(path) for path in files]
     names = run_names(files, documents)
+    found = dict(zip(names, files, strict=True))
     scores: list[Score] = []
     sanity: dict[str, dict[str, Any]] = {}
     for path, data, name in zip(files, documents, names, strict=True):
@@ -223,7 +224,7 @@ def load_results(paths: list[Path]) -> Results:
         own = scores_of(data, path, name)
         if not own:  # a run without a score has no row, no sources, nothing to compare
             raise MsltError(f"run dir: {path} holds no per-language scores (its tasks are empty)")
-        check_one_metric(scores, own, dict(zip(names, files, strict=True)))
+        check_one_metric(scores, own, found)
         scores.extend(own)
         if data.get("adapter_sanity") is not None:
             sanity[name] = sanity_of(data["adapter_sanity"], f"run dir: {path}: adapter_sanity")
@@ -239,7 +240,6 @@ def load_results(paths: list[Path]) -> Results:
     beside = analyses_beside(paths, documents)
     analyses = list(dict.fromkeys([*inside, *beside]))
     synthetic = any(score.synthetic for score in scores)
-    found = dict(zip(names, files, strict=True))
     read = dict(zip(names, documents, strict=True))
     unfinished = tuple(find_unfinished(paths))
     documents_read = {**inside, **beside}

@@ -645,7 +645,7 @@ def test_a_definition_found_through_a_link_of_its_tasks_name_is_found_again(
 def test_a_manifests_definition_record_that_is_no_path_is_one_line(record) -> None:
     """A hand-edited manifest (its seal made again) named a 5,000-character path: the
     training stopped as an internal error (ENAMETOOLONG), or said "defined in None"."""
-    from mslt_it.data import use_task_of
+    from mslt_it.built_data import use_task_of
 
     with pytest.raises(MsltError, match=r"^train.dataset: manifest.json's task_definition .* "
                        "is not the absolute path and SHA-256"):  # fmt: skip

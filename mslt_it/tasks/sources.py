@@ -424,7 +424,13 @@ def _open_local(task: Task, lang: str, split: str, root: Path) -> TableSplit:
             f"data: no file for {task.name}/{lang}/{split}: expected {expected} or .jsonl"
         )
     check_regular_file(path, "data")  # a FIFO would block the reader, a folder confuse it
-    table, origin, places = read_cached_table(path), str(path), None
+    return file_split(read_cached_table(path), path, task, lang, split)
+
+
+def file_split(table: pa.Table, path: Path, task: Task, lang: str, split: str) -> TableSplit:
+    """The rows of ``lang`` in the table read from the local file ``path``: all of them in a
+    language's own file, else those its language column names (a table of many languages)."""
+    origin, places = str(path), None
     if path.parent.name != lang or path.parent.parent.name != task.name:  # one table, many langs
         table, origin, places = language_rows(table, task, lang, origin)
     return TableSplit(table, task, lang, split, origin=origin, file_rows=places, path=path)

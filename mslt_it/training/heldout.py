@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from mslt_it.built_data import built_from, built_template
 from mslt_it.config import DataConfig
 from mslt_it.corpus import open_corpus_split
-from mslt_it.data import built_from, built_template, render_language
+from mslt_it.data import render_language
 from mslt_it.errors import MsltError
 from mslt_it.identity import file_sha256
 from mslt_it.tasks import check_languages, get_task

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mslt_it.data import check_data_files_inside, load_manifest, use_task_of
+from mslt_it.built_data import use_task_of
+from mslt_it.data import check_data_files_inside, load_manifest
 from mslt_it.errors import MsltError, first_line, joined_lines
 from mslt_it.files import check_regular_files
 from mslt_it.identity import DATA_FILES, model_identity, rows_sha256, tree_sha256

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mslt_it.data import built_from, built_prompts_dirs, built_template
+from mslt_it.built_data import built_from, built_prompts_dirs, built_template
 from mslt_it.errors import MsltError, field_named
 from mslt_it.evaluation.metrics import accuracy
 from mslt_it.evaluation.plan import RunPlan, evaluation_split
