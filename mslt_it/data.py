@@ -495,10 +495,13 @@ def make_manifest(
 def _files_record(splits: dict[str, SplitRows]) -> dict[str, Any]:
     """The digest of each local file a language's rows came from. Rows are named by their
     place in the file, so a file edited after the build names other rows by the same ids: a
-    training's held-out rows, "rows the build did not use", could be rows it trained on."""
+    training's held-out rows, "rows the build did not use", could be rows it trained on. A Hub
+    split's is ``datasets``' fingerprint, which another revision of the dataset changes."""
     files = {lang: getattr(split, "path", None) for lang, split in splits.items()}
     found = {lang: file_sha256(path) for lang, path in files.items() if path is not None}
-    return {"files_sha256": found} if found else {}
+    hub = {lang: getattr(split, "hub_fingerprint", None) for lang, split in splits.items()}
+    hub = {lang: value for lang, value in hub.items() if isinstance(value, str)}
+    return ({"files_sha256": found} if found else {}) | ({"hub_fingerprints": hub} if hub else {})
 
 
 def _folder_record(data: str) -> dict[str, Any]:

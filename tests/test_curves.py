@@ -18,6 +18,7 @@ from conftest import assert_one_line_error
 
 from mslt_it.config import DataConfig
 from mslt_it.data import build_dataset
+from mslt_it.errors import MsltError
 
 WATCH_ROWS = 12
 
@@ -295,6 +296,44 @@ def test_a_source_file_edited_after_the_build_gives_no_heldout_rows(
     result = cli(*args(tiny_model_dir, built, out, "--eval-langs", "de"))
     assert_one_line_error(result, "train.dataset", str(source), "changed since the dataset")
     assert not out.exists()
+
+
+def test_a_hub_split_of_another_revision_gives_no_heldout_rows(monkeypatch, tmp_path) -> None:
+    """The Hub is out of reach here: ``load_dataset`` returns rows of the Hub schema with the
+    fingerprint ``datasets`` gives each revision. Row ids are places in the split, so after the
+    dataset moved to a new revision the ids the build did not use can name trained rows."""
+    import datasets
+
+    from mslt_it.data import load_manifest
+    from mslt_it.tasks.sources import synthetic_row
+    from mslt_it.training.heldout import heldout_dataset
+    from mslt_it.training.run import open_dataset
+
+    revision = {"now": "rev-1"}
+
+    def hub(path: str, name: str, split: str) -> datasets.Dataset:
+        rows = [synthetic_row("xnli", name, split, i) for i in range(12)]
+        if revision["now"] != "rev-1":
+            rows.reverse()
+        loaded = datasets.Dataset.from_list(rows)
+        loaded._fingerprint = f"{name}-{split}-{revision['now']}"
+        return loaded
+
+    monkeypatch.setattr(datasets, "load_dataset", hub)
+    config = DataConfig(task="xnli", sources=["en", "de"], budget=8, data="hub")
+    built = build_dataset(config, tmp_path / "ds").path
+    manifest = load_manifest(built)
+    assert manifest["data"]["hub_fingerprints"] == {"en": "en-train-rev-1", "de": "de-train-rev-1"}
+    used = open_dataset(str(built), "dataset").rows
+    _, counts = heldout_dataset(manifest, used, ["de"], 3)
+    assert counts == {"en": 3, "de": 3}
+    revision["now"] = "rev-2"
+    with pytest.raises(MsltError, match=r"facebook/xnli \(config en.*not the revision"):
+        heldout_dataset(manifest, used, ["de"], 3)
+    for key in ("hub_fingerprints", "files_sha256"):  # hand-edited: refused, not skipped
+        edited = {**manifest, "data": {**manifest["data"], key: ["rev-2"]}}
+        with pytest.raises(MsltError, match=rf"data.{key} is \['rev-2'\], not a digest"):
+            heldout_dataset(edited, used, ["de"], 3)
 
 
 @pytest.mark.slow

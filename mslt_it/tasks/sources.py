@@ -118,6 +118,8 @@ class TableSplit:
     origin: str
     file_rows: np.ndarray | None = None  # each row's place in its file, where rows were taken
     path: Path | None = None  # the local file read (not the Hub): its digest proves it unchanged
+    hub_fingerprint: str | None = None  # datasets' fingerprint of a Hub split: a new revision
+    # of the dataset gives another one (its files' commit is part of it)
     dropped: int = 0
     _kept: np.ndarray | None = field(default=None, repr=False)
 
@@ -333,7 +335,10 @@ def _open_hub(task: Task, lang: str, split: str) -> TableSplit:
             f"data: could not load {origin} from the Hub: {first_line(error)}"
         ) from error
     table, origin, places = language_rows(dataset.data.table, task, lang, origin)
-    return TableSplit(table, task, lang, split, origin, file_rows=places)
+    fingerprint = getattr(dataset, "_fingerprint", None)
+    return TableSplit(
+        table, task, lang, split, origin, file_rows=places, hub_fingerprint=fingerprint
+    )
 
 
 def check_language_column(table: pa.Table, task: Task, lang: str, origin: str) -> None:

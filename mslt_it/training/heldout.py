@@ -15,7 +15,7 @@ from mslt_it.built_data import built_from, built_template
 from mslt_it.config import DataConfig
 from mslt_it.corpus import open_corpus_split
 from mslt_it.data import render_language
-from mslt_it.errors import MsltError
+from mslt_it.errors import MsltError, clipped
 from mslt_it.identity import file_sha256
 from mslt_it.tasks import check_languages, get_task
 from mslt_it.yamlfiles import validate_section
@@ -59,10 +59,11 @@ def heldout_dataset(
         taken.setdefault(lang, set()).add(str(row_id))
     examples: list[dict[str, Any]] = []
     counts: dict[str, int] = {}
-    built = (manifest.get("data") or {}).get("files_sha256") or {}
+    built, built_hub = recorded(manifest, "files_sha256"), recorded(manifest, "hub_fingerprints")
     for lang in dict.fromkeys([*manifest.get("sources", []), *eval_langs]):
         split = open_corpus_split(task, lang, config.split, built_from(manifest))
         check_unchanged(split, built.get(lang))
+        check_same_revision(split, built_hub.get(lang))
         rows = unused_rows(split, taken.get(lang, set()), per_language)
         if not rows:
             if lang in eval_langs:
@@ -78,6 +79,19 @@ def heldout_dataset(
     return datasets.Dataset.from_list(examples), counts
 
 
+def recorded(manifest: dict[str, Any], key: str) -> dict[str, str]:
+    """The manifest's ``data.<key>``, a digest per language (empty if the build recorded none).
+    A hand-edited record of another shape is refused, not read as "nothing to check"."""
+    data = manifest.get("data")
+    value = data.get(key, {}) if isinstance(data, dict) else {}
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise MsltError(
+            f"train.dataset: the manifest's data.{key} is {clipped(value, 60)}, not a digest per "
+            "language; build the dataset again"
+        )
+    return value
+
+
 def check_unchanged(split: Any, built: str | None) -> None:
     """The file a source's rows came from must be as the build read it: rows are named by
     their place in it, so in an edited file the ids the build did not use can name rows it
@@ -89,6 +103,19 @@ def check_unchanged(split: Any, built: str | None) -> None:
         f"train.dataset: {path} changed since the dataset was built from it, so the held-out "
         "rows (those the build did not use) cannot be told from the trained ones; build the "
         "dataset again"
+    )
+
+
+def check_same_revision(split: Any, built: str | None) -> None:
+    """A Hub split must be the revision the build read, for the reason a local file must be
+    unchanged: its row ids are places in it."""
+    found = getattr(split, "hub_fingerprint", None)
+    if built is None or found is None or found == built:
+        return
+    raise MsltError(
+        f"train.dataset: {split.origin} is not the revision the dataset was built from (its "
+        "fingerprint changed), so the held-out rows (those the build did not use) cannot be "
+        "told from the trained ones; build the dataset again"
     )
 
 
