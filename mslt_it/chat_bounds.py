@@ -129,7 +129,7 @@ def check_chat_template(
             f"{field}: {what} has {len(source):,} characters; at most "
             f"{MAX_CHAT_TEMPLATE:,} are read"
         )
-    wrong = _syntax_error(source)
+    wrong = chat_syntax_error(source)
     if wrong is not None:  # transformers' environment parses as this one: it would fail there
         raise MsltError(f"{field}: {what} is not a valid Jinja template ({wrong})")
     reason = _bound_broken(source, tuple(sorted((k, str(v)) for k, v in special_tokens.items())))
@@ -141,7 +141,7 @@ def check_chat_template(
 
 
 @lru_cache(maxsize=16)
-def _syntax_error(source: str) -> str | None:
+def chat_syntax_error(source: str) -> str | None:
     """Where and why ``source`` does not parse, or None; a template that fails to parse fails
     on every conversation, as an internal error inside transformers."""
     try:

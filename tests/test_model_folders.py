@@ -319,8 +319,14 @@ def test_an_output_never_goes_inside_another_that_does_not_hold_its_kind(cli, tm
         ("adapter", "ad", "config corrupt", "cannot read"),
         ("adapter", "ad", "bin of other bytes", "its adapter_model.bin cannot be read"),
         ("model", "base", "shard missing", "names 'model-00002-of-00002.safetensors', which"),
+        ("model", "base", "user's text as a tokenizer file", "its special_tokens_map.json is not"),
+        ("model", "base", "prose as merges", "its merges.txt is not a BPE merges list"),
+        ("model", "base", "chat template broken", "its chat_template.jinja is not a Jinja"),
+        ("adapter", "ad", "user's README", "its README.md is not a PEFT or TRL model card"),
+        ("adapter", "ad", "text as a picture", "its en-loss.png is not a PNG picture"),
         ("dataset", "ds", None, None),
         ("adapter", "ad", None, None),
+        ("model", "base", None, None),
     ],
 )
 def test_adopt_reads_the_content_it_marks_as_finished(
@@ -360,6 +366,16 @@ def test_adopt_reads_the_content_it_marks_as_finished(
         shards = {"weight_map": {"a": "model-00001-of-00002.safetensors",
                                  "b": "model-00002-of-00002.safetensors"}}  # fmt: skip
         (copy / "model.safetensors.index.json").write_text(json.dumps(shards))
+    elif damage == "user's text as a tokenizer file":  # its name says JSON: then it must be
+        (copy / "special_tokens_map.json").write_text("my own text\n")
+    elif damage == "prose as merges":
+        (copy / "merges.txt").write_text("#version: 0.2\nmy own notes on the merges\n")
+    elif damage == "chat template broken":
+        (copy / "chat_template.jinja").write_text("{% for m in messages %}{{ m }")
+    elif damage == "user's README":
+        (copy / "README.md").write_text("# my notes\nlibrary_name: peft is what I use\n")
+    elif damage == "text as a picture":
+        (copy / "en-loss.png").write_text("a picture I meant to draw\n")
     result = cli("adopt", copy, "--kind", kind)
     if said is None:
         assert result.code == 0, result.err

@@ -852,6 +852,9 @@ LAYOUTS = {
 }  # fmt: skip
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
 @pytest.mark.parametrize(
     ("kind", "users"),
     [
@@ -878,7 +881,8 @@ def test_adopt_refuses_a_users_file_in_an_output_of_the_right_layout(
     folder = tmp_path / kind
     for name, text in LAYOUTS[kind].items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_text(text)
+        picture = PNG_SIGNATURE if name.endswith(".png") else b""  # a picture says it is one
+        (folder / name).write_bytes(picture + text.encode())
     (folder / users).parent.mkdir(parents=True, exist_ok=True)
     (folder / users).write_text("the user's")
     assert_one_line_error(cli("adopt", folder, "--kind", kind), repr(users), "nothing was marked")
