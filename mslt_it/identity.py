@@ -227,11 +227,21 @@ def same_model(a: str, b: str) -> bool:
     return a.rstrip("/") == b.rstrip("/")
 
 
-def check_base_unchanged(recorded: Any, base: str | Path, who: str, instead: str) -> None:
+def check_base_unchanged(
+    recorded: Any, base: str | Path, who: str, instead: str, record_edited: bool = False
+) -> None:
     """A one-line error when the base model ``who`` was trained on (``recorded``, its
     training's ``base_model_identity``) has changed in ``base`` since (:func:`model_changed`);
-    ``instead`` says what the command does about it (``eval``, ``analyze`` and ``merge``)."""
+    ``instead`` says what the command does about it (``eval``, ``analyze`` and ``merge``).
+    ``record_edited``: the run.json holding ``recorded`` was edited since training, so the
+    difference may be the edit's, and the message does not blame the base alone."""
     if model_changed(recorded, base):
+        if record_edited:
+            raise MsltError(
+                f"{who} was trained on a base model whose files are not those in {str(base)!r}: "
+                "the base changed since (retrained or replaced), or the base_model_identity of "
+                f"its run.json, edited since training, is not the training's; {instead}"
+            )
         raise MsltError(
             f"{who} was trained on a base model whose files have changed since in {str(base)!r} "
             f"(retrained or replaced); {instead}"

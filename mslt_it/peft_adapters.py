@@ -19,6 +19,7 @@ from typing import Any
 
 from mslt_it.errors import MsltError, clipped, first_line
 from mslt_it.files import MAX_JSON_BYTES, read_user_text
+from mslt_it.io import fingerprint_matches
 from mslt_it.modeling import loading_adapter
 from mslt_it.outputs import listed_files, owner_kind
 
@@ -299,6 +300,18 @@ def read_run_record(folder: Path, field: str = "adapter") -> dict[str, Any] | No
             "the base this adapter was trained on cannot be checked; restore it or train again"
         )
     return run
+
+
+def run_record_edited(folder: str | Path) -> bool:
+    """True when ``folder`` is mslt-it's adapter and its run.json is not the one training wrote
+    (its marker's fingerprint): a base "changed since training" may then be the record's edit,
+    not the base's, and the message says so."""
+    listed = listed_files(Path(folder)) or {}
+    return (
+        RUN_FILE in listed
+        and owner_kind(Path(folder)) == "adapter"
+        and not fingerprint_matches(Path(folder) / RUN_FILE, listed[RUN_FILE], by_size=True)
+    )
 
 
 def usable_identity(recorded: Any) -> bool:

@@ -97,11 +97,39 @@ def test_an_adapter_is_refused_on_a_base_replaced_in_its_folder(cli, trained, tm
     assert evaluate(cli, adapter, tmp_path / "moved").code == 0  # same content, new path
     config = replaced / "base" / "config.json"
     config.write_text(config.read_text().replace('"rms_norm_eps": 1e-06', '"rms_norm_eps": 1e-05'))
-    assert_one_line_error(evaluate(cli, adapter, tmp_path / "after"), "files have changed since")
+    # its run.json was edited (the base's path): the edit may be why, and the message says so
+    said = ("whose files are not those in", "the base changed since (retrained or replaced), or "
+            "the base_model_identity of its run.json, edited since training")  # fmt: skip
+    assert_one_line_error(evaluate(cli, adapter, tmp_path / "after"), *said)
     analyze = ("analyze", "--model", replaced / "base", "--adapter", adapter, "--langs", "en,de",
                "--n", "4", "--out", tmp_path / "an")  # fmt: skip
-    assert_one_line_error(cli(*analyze), "files have changed since")
-    assert_one_line_error(cli("merge", adapter, "--out", tmp_path / "m"), "files have changed")
+    assert_one_line_error(cli(*analyze), *said)
+    assert_one_line_error(cli("merge", adapter, "--out", tmp_path / "m"), *said)
+    config.write_text(config.read_text().replace('"rms_norm_eps": 1e-05', '"rms_norm_eps": 1e-06'))
+    untouched = tmp_path / "untouched"
+    shutil.copytree(trained / "ad", untouched)  # its run.json as training wrote it
+    config = trained / "base" / "config.json"
+    kept = config.read_text()
+    config.write_text(kept.replace('"rms_norm_eps": 1e-06', '"rms_norm_eps": 1e-05'))
+    try:
+        result = cli("merge", untouched, "--out", tmp_path / "m2")
+        assert_one_line_error(result, "files have changed since", "(retrained or replaced)")
+        assert "run.json" not in result.err
+    finally:
+        config.write_text(kept)
+
+
+def test_an_edited_base_identity_is_not_blamed_on_the_base(cli, trained, tmp_path) -> None:
+    """run.json's base_model_identity edited, the base byte for byte the trained one: the
+    message said the base's files had changed since training."""
+    adapter = tmp_path / "ad"
+    shutil.copytree(trained / "ad", adapter)
+    record = json.loads((adapter / "run.json").read_text())
+    record["base_model_identity"] = {"sha256": "0" * 64}
+    (adapter / "run.json").write_text(json.dumps(record))
+    result = cli("merge", adapter, "--out", tmp_path / "m")
+    assert_one_line_error(result, "the base_model_identity of its run.json, edited since training")
+    assert not (tmp_path / "m").exists()
 
 
 def test_train_overwrite_keeps_a_users_file_in_the_log_folder(cli, trained, tmp_path) -> None:

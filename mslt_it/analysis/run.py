@@ -57,6 +57,7 @@ from mslt_it.outputs import (
     sealed_json_of_kind,
 )
 from mslt_it.paths import is_data_folder
+from mslt_it.peft_adapters import run_record_edited
 from mslt_it.progress import progress_bar
 
 RESULT_FILE = "analysis.json"
@@ -518,6 +519,7 @@ def check_adapter_bases(model: str, adapters: list[Adapter]) -> None:
             check_base_unchanged(
                 adapter.run.get("base_model_identity"), model, f"--adapter: {adapter.label}",
                 "analyse it with the base it was trained on, or train it again",
+                run_record_edited(adapter.path),
             )  # fmt: skip
             continue
         recorded = adapter.run.get("base_model_identity")

@@ -14,7 +14,13 @@ from typing import Any
 from mslt_it.errors import MsltError
 from mslt_it.files import check_regular_files, resolved_path, without_controls
 from mslt_it.identity import check_base_unchanged, model_identity, same_model
-from mslt_it.peft_adapters import RUN_FILE, read_adapter_config, read_run_record, weights_sha256
+from mslt_it.peft_adapters import (
+    RUN_FILE,
+    read_adapter_config,
+    read_run_record,
+    run_record_edited,
+    weights_sha256,
+)
 
 
 @dataclass(frozen=True)
@@ -132,6 +138,7 @@ def check_base_model(adapters: list[Adapter], model: str | None) -> str:
         check_base_unchanged(
             (adapter.run or {}).get("base_model_identity"), model, f"adapter: {adapter.name}",
             "evaluate it with the base it was trained on, or train it again",
+            run_record_edited(adapter.path),
         )  # fmt: skip
     return model
 

@@ -24,7 +24,12 @@ from mslt_it.modeling import (
     model_load_errors,
 )
 from mslt_it.outputs import claim_output, first_changed, owner_kind
-from mslt_it.peft_adapters import check_finished_run, load_adapters, read_run_record
+from mslt_it.peft_adapters import (
+    check_finished_run,
+    load_adapters,
+    read_run_record,
+    run_record_edited,
+)
 from mslt_it.training.outputs import RUN_FILE
 
 
@@ -91,7 +96,9 @@ def merge_adapter(
     base, trust_remote_code, run = base_of(adapter_dir)
     check_model_folder(base, "the adapter's base model")
     recorded = run.get("base_model_identity") if run is not None else None
-    check_base_unchanged(recorded, base, "adapter: it", "nothing was merged")
+    check_base_unchanged(
+        recorded, base, "adapter: it", "nothing was merged", run_record_edited(adapter_dir)
+    )
 
     inputs = [adapter_dir, base]
     with claim_output(out, kind="model", overwrite=overwrite, inputs=inputs, field="--out"):
