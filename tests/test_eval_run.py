@@ -816,6 +816,7 @@ def test_vllm_refusing_its_arguments_is_one_line(monkeypatch):
         Refused(max_model_len=kwargs["max_model_len"])
 
     monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=refusing))
+    monkeypatch.setitem(sys.modules, "vllm.logger", types.SimpleNamespace())  # in any order
     monkeypatch.setitem(sys.modules, "vllm.lora", types.SimpleNamespace())
     monkeypatch.setitem(sys.modules, "vllm.lora.request", types.SimpleNamespace(LoRARequest=None))
     for extra, fragment in (
@@ -847,6 +848,7 @@ def test_vllm_refuses_adapter_weights_that_are_not_finite_before_its_engine_star
         raise AssertionError("the engine started")
 
     monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=engine))
+    monkeypatch.setitem(sys.modules, "vllm.logger", types.SimpleNamespace())  # in any order
     monkeypatch.setitem(sys.modules, "vllm.lora", types.SimpleNamespace())
     monkeypatch.setitem(sys.modules, "vllm.lora.request", types.SimpleNamespace(LoRARequest=None))
     weights = {"a.lora_A.weight": torch.ones(2, 2), "a.lora_B.weight": torch.full((2, 2), value)}
@@ -887,3 +889,25 @@ def test_update_predicts_only_what_changed_and_ends_as_from_scratch(cli, adapter
     assert not (out / "a2").exists()
     assert read_predictions(out / "a1") == read_predictions(fresh / "a1")
     assert json.loads((out / "a1" / "timings.json").read_text())["examples_predicted"] == 0
+
+
+def test_a_finished_run_whose_predictions_were_removed_is_predicted_again(
+    cli, tiny_model_dir, tmp_path
+) -> None:
+    """results.json kept, predictions.jsonl removed, the same command again: it said the folder
+    held "an evaluation with other settings (other settings)"; a run of these very settings is
+    predicted again (each run of a folder of several goes through the same store)."""
+    out = tmp_path / "ev"
+    args = ["eval", "--model", tiny_model_dir, "--task", "xnli", "--langs", "en", "--mode",
+            "rank", "--out", out, *FAST]  # fmt: skip
+    assert cli(*args).code == 0
+    before = (out / "predictions.jsonl").read_text()
+    scores = json.loads((out / "results.json").read_text())["tasks"]
+    (out / "predictions.jsonl").unlink()
+    again = cli(*args)
+    assert again.code == 0, again.err
+    assert (out / "predictions.jsonl").read_text() == before
+    assert json.loads((out / "results.json").read_text())["tasks"] == scores
+    other = [*args[: -len(FAST)], "--limit", "4", *FAST[2:]]  # other settings: still refused
+    (out / "predictions.jsonl").unlink()
+    assert_one_line_error(cli(*other), "other settings (", "--update")

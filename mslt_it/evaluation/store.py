@@ -73,8 +73,14 @@ class RunStore:
         else:
             existing = self._recorded_settings()
             finished = read_json(self.folder / RESULTS) if existing is None else None
+            # a finished run of these very settings whose predictions.jsonl is gone (results.json
+            # alone cannot be checked or re-scored) is predicted again, as a missing results.json
+            # is rebuilt: "other settings" was said of the same settings
+            same_finished = isinstance(finished, dict) and (
+                finished.get("settings_sha256") == self.sha256
+            )
             changed = (existing is not None and existing.get("sha256") != self.sha256) or (
-                existing is None and (self.folder / RESULTS).is_file()
+                existing is None and (self.folder / RESULTS).is_file() and not same_finished
             )
             if changed and restart_changed:
                 if existing is None:  # finished with other settings: its predictions to reuse
