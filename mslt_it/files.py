@@ -188,8 +188,16 @@ MAX_FOLDER_ENTRIES = 100_000
 """Most entries :func:`check_regular_files` looks at (a model folder holds a few dozen)."""
 
 
+FILE_SUFFIXES = frozenset(
+    (".json", ".safetensors", ".bin", ".model", ".txt", ".jinja", ".tiktoken", ".arrow", ".pt")
+)
+"""Suffixes of the files a model, adapter or dataset folder holds: a folder of such a name
+(``tokenizer.json/``) stands where the libraries will open a file."""
+
+
 def check_regular_files(folder: str | Path, field: str) -> None:
-    """Every file in ``folder`` (and below) is a regular file, after links.
+    """Every file in ``folder`` (and below) is a regular file, after links, and no folder there
+    is named as one of them (:data:`FILE_SUFFIXES`).
 
     A model, adapter or dataset folder is read by libraries that open its files blindly: a FIFO
     among them blocks the command for ever, a device reads without end. Checked before they
@@ -198,6 +206,12 @@ def check_regular_files(folder: str | Path, field: str) -> None:
     seen = 0
     for root, folders, names in os.walk(folder):
         folders[:] = [n for n in folders if not n.startswith(".")]  # markers, working files
+        named_as_file = next((n for n in folders if Path(n).suffix in FILE_SUFFIXES), None)
+        if named_as_file is not None:  # the libraries' own messages blamed something else
+            raise MsltError(
+                f"{field}: {os.path.join(root, named_as_file)!r} is a folder; the folder must "
+                "hold regular files"
+            )
         for name in names:
             seen += 1
             if seen > MAX_FOLDER_ENTRIES:

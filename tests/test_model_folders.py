@@ -427,3 +427,31 @@ def test_a_name_neither_here_nor_cached_says_so_when_the_hub_is_offline(cli, tmp
     result = cli(*args, "--out", tmp_path / "out") if args[0] != "select" else cli(*args)
     assert_one_line_error(result, "nope-dir", "no such folder", "HF_HUB_OFFLINE is set")
     assert "couldn't connect" not in result.err
+
+
+@pytest.mark.parametrize(
+    ("folder", "name", "command"),
+    [
+        ("base", "tokenizer.json", "select"),
+        ("base", "tokenizer.json", "eval"),
+        ("base", "config.json", "eval"),
+        ("ad", "adapter_model.safetensors", "merge"),
+    ],
+)
+def test_a_folder_where_a_file_is_read_is_named(cli, trained, tmp_path, folder, name, command):
+    """A folder named ``tokenizer.json`` or ``config.json`` got the libraries' messages:
+    "install sentencepiece or tiktoken", cut mid-sentence, and "should have a model_type key"."""
+    copy = tmp_path / folder
+    shutil.copytree(trained / folder, copy)
+    (copy / ".mslt-it-output.json").unlink()  # the user's folder now
+    (copy / name).unlink()
+    (copy / name).mkdir()
+    args = {
+        "select": ["select", "--task", "xnli", "--pool", "ar,de,en", "--k", "2", "--criterion",
+                   "coverage", "--tokenizer", copy],
+        "eval": ["eval", "--model", copy, "--task", "xnli", "--langs", "en", "--mode", "rank",
+                 "--limit", "2", "--out", tmp_path / "ev"],
+        "merge": ["merge", copy, "--out", tmp_path / "m"],
+    }[command]  # fmt: skip
+    assert_one_line_error(cli(*args), f"{copy / name}' is a folder", "must hold regular files")
+    assert not (tmp_path / "ev").exists() and not (tmp_path / "m").exists()
