@@ -78,14 +78,21 @@ def check_model_folder(name_or_path: str, field: str = "model") -> None:
     folder = Path(name_or_path).expanduser()
     if not folder.is_dir():
         return
-    check_regular_files(folder, field)
-    if not any((folder / name).is_file() for name in MODEL_FILES):
+    if not any(_present(folder / name) for name in MODEL_FILES):  # before any walk: see below
         raise MsltError(
             f"{field}: the folder {name_or_path!r} holds no model (no config.json)"
             f"{_what_it_holds(folder)}; give a model folder or a Hub id"
         )
+    check_regular_files(folder, field)
     if (folder / "config.json").is_file():
         check_model_config(folder / "config.json", field)
+
+
+def _present(path: Path) -> bool:
+    """A file of that name is there, whatever it is (a folder or a FIFO named config.json is
+    then named by :func:`check_regular_files`). Looked for before the folder is walked: ``/usr``
+    or ``''`` as --model was walked whole, and a device deep inside it named as the problem."""
+    return path.exists() or path.is_symlink()
 
 
 MODEL_SIZES = {
@@ -127,12 +134,12 @@ def check_tokenizer_folder(name_or_path: str, field: str = "tokenizer") -> None:
     folder = Path(name_or_path).expanduser()
     if not folder.is_dir():
         return
-    check_regular_files(folder, field)  # the model's weights are read from here next
-    if not any((folder / name).is_file() for name in (*MODEL_FILES, *TOKENIZER_FILES)):
+    if not any(_present(folder / name) for name in (*MODEL_FILES, *TOKENIZER_FILES)):
         raise MsltError(
             f"{field}: the folder {name_or_path!r} holds no model or tokenizer (no config.json "
             f"or tokenizer.json){_what_it_holds(folder)}; give a model folder or a Hub id"
         )
+    check_regular_files(folder, field)  # the model's weights are read from here next
 
 
 def load_failure(name_or_path: str, error: BaseException) -> str:

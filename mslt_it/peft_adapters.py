@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mslt_it.errors import MsltError, clipped, first_line
-from mslt_it.files import MAX_JSON_BYTES, read_user_text
+from mslt_it.files import MAX_JSON_BYTES, check_regular_files, read_user_text
 from mslt_it.io import fingerprint_matches
 from mslt_it.modeling import loading_adapter
 from mslt_it.outputs import listed_files, owner_kind
@@ -27,6 +27,20 @@ ADAPTER_CONFIG = "adapter_config.json"
 WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin")
 """PEFT's names for an adapter's weights, in the order it looks for them."""
 MAX_CONFIG_BYTES = 10_000_000
+
+
+def check_adapter_folder(folder: str | Path, field: str = "adapter") -> None:
+    """``folder`` holds an adapter (its ``adapter_config.json``, or a training stopped before
+    it wrote one) and only regular files. The first, first: a folder such as ``/usr`` or ``''``
+    was walked whole, and a device deep inside it named as the problem."""
+    folder = Path(folder)
+    check_finished_run(folder, field)
+    path = folder / ADAPTER_CONFIG
+    if not path.exists() and not path.is_symlink():
+        raise MsltError(
+            f"{field}: {str(folder)!r} is not a PEFT adapter folder (no {ADAPTER_CONFIG})"
+        )
+    check_regular_files(folder, field)
 
 
 def read_adapter_config(folder: str | Path, field: str = "adapter") -> dict[str, Any]:

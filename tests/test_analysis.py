@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -148,17 +149,17 @@ def test_hub_all_languages_rows_are_aligned_and_premises_deduplicated(monkeypatc
 
     def fake_load_dataset(path, name=None, split=None, **kwargs):
         calls.append((path, name, split))
-        return xnli_all_languages()
+        return xnli_all_languages(rows=9)
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
-    premises = load_parallel(["en", "fr"], 2, data="hub", split="validation")
+    premises = load_parallel(["en", "fr"], 3, data="hub", split="validation")
     assert calls == [("facebook/xnli", "all_languages", "validation")]
-    assert sorted(premises.texts["en"]) == ["en premise 0", "en premise 1"]
+    assert sorted(premises.texts["en"]) == ["en premise 0", "en premise 1", "en premise 2"]
     assert [t.replace("fr", "en") for t in premises.texts["fr"]] == premises.texts["en"]
-    hypotheses = load_parallel(["de", "en"], 6, data="hub", field="hypothesis")
+    hypotheses = load_parallel(["de", "en"], 9, data="hub", field="hypothesis")
     assert [t.replace("de", "en") for t in hypotheses.texts["de"]] == hypotheses.texts["en"]
-    with pytest.raises(MsltError, match=r"--n: 3 is more than the 2 distinct"):
-        load_parallel(["en", "fr"], 3, data="hub")
+    with pytest.raises(MsltError, match=r"--n: 4 is more than the 3 distinct"):
+        load_parallel(["en", "fr"], 4, data="hub")
 
 
 def write_split(root: Path, lang: str, labels: list[int]) -> None:
@@ -186,12 +187,15 @@ def test_local_per_language_files_must_be_aligned(tmp_path: Path) -> None:
 
 def test_parallel_file(tmp_path: Path) -> None:
     path = tmp_path / "pairs.csv"
-    path.write_text("id,en,sw\na,hello,habari\nb,thank you,asante\nc,,tupu\n")
-    sentences = load_parallel(["en", "sw"], 2, parallel_file=path)
-    assert sentences.texts == {"en": ["hello", "thank you"], "sw": ["habari", "asante"]}
-    assert sentences.ids == ["a", "b"]
+    path.write_text("id,en,sw\na,hello,habari\nb,thank you,asante\nd,yes,ndiyo\nc,,tupu\n")
+    sentences = load_parallel(["en", "sw"], 3, parallel_file=path)
+    assert sentences.texts == {
+        "en": ["hello", "thank you", "yes"],
+        "sw": ["habari", "asante", "ndiyo"],
+    }
+    assert sentences.ids == ["a", "b", "d"]
     with pytest.raises(MsltError, match="has no column 'de'"):
-        load_parallel(["en", "de"], 2, parallel_file=path)
+        load_parallel(["en", "de"], 3, parallel_file=path)
 
 
 # --- representations ---------------------------------------------------------------------------
@@ -345,6 +349,15 @@ def test_analyze_options_pca_last_pooling_chosen_layers(cli, tiny_model_dir, tmp
     assert data["plots"] == ["pca.png", "layers.png", "cka.png"]  # named after the projection
     assert_png(out / "pca.png")
     assert not (out / "tsne.png").exists()
+    # last-token pooling at the embeddings: every sentence ends in the chat template's token.
+    # Its CKA 0 and silhouette 0 measure nothing: no value, as the tables say "not measured"
+    first, last = data["models"][0]["layers"]
+    assert first["constant"] and not last["constant"]
+    assert {name: first[name]["value"] for name in ("cka", "retrieval", "lid", "silhouette")} == (
+        dict.fromkeys(("cka", "retrieval", "lid", "silhouette"))
+    )
+    assert first["cka"]["pairs"] is None
+    assert isinstance(last["cka"]["value"], float) and isinstance(last["lid"]["value"], float)
 
 
 @pytest.mark.parametrize(
@@ -356,6 +369,9 @@ def test_analyze_options_pca_last_pooling_chosen_layers(cli, tiny_model_dir, tmp
         (["--n", "6000"], ["--n", "6000", "5010"]),
         (["--plot-layer", "1", "--layers", "0,2"], ["--plot-layer"]),
         (["--pooling", "max"], ["--pooling", "mean, last"]),
+        (["--n", "2"], ["--n", "3 or more", "CKA of two centred points is 1"]),
+        (["--layers", "0_1"], ["--layers", "'0_1' is not a layer"]),  # int() read it as 1
+        (["--layers", "\u0661"], ["--layers", "is not a layer"]),  # an Arabic-Indic 1
     ],
 )
 def test_analyze_errors_are_one_line(cli, tiny_model_dir, tmp_path, extra, fragments) -> None:
@@ -374,6 +390,24 @@ def test_analyze_rejects_a_folder_that_is_not_an_adapter(cli, tiny_model_dir, tm
         "--n", "8", "--out", tmp_path / "x",
     )  # fmt: skip
     assert_one_line_error(result, "--adapter", "adapter_config.json")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+@pytest.mark.parametrize("option", ["--adapter", "--model"])
+def test_a_folder_holding_no_model_is_named_before_its_files_are(
+    cli, tiny_model_dir, tmp_path, option
+) -> None:
+    """``--adapter /usr`` (or ``''`` in a busy folder) was walked whole, and a device deep
+    inside named as the problem: "'…/cryptdisks.service' is a device"."""
+    folder = tmp_path / "usr"
+    (folder / "lib" / "deep").mkdir(parents=True)
+    os.mkfifo(folder / "lib" / "deep" / "pipe")
+    given = {"--adapter": ["--model", tiny_model_dir, "--adapter", folder],
+             "--model": ["--model", folder]}[option]  # fmt: skip
+    result = cli("analyze", *given, "--langs", "en,de", "--n", "8", "--out", tmp_path / "x")
+    said = "not a PEFT adapter folder" if option == "--adapter" else "holds no model"
+    assert_one_line_error(result, option, said)
+    assert "pipe" not in result.err
 
 
 def test_analyze_never_writes_into_a_model_or_a_dataset(cli, tiny_model_dir, tmp_path) -> None:

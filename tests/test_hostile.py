@@ -1428,7 +1428,7 @@ def test_analyze_refuses_a_repeated_column_and_options_parallel_makes_void(
     cli, tiny_model_dir: Path, tmp_path: Path
 ) -> None:
     (tmp_path / "p.csv").write_text("en,en,de\na,b,c\nd,e,f\ng,h,i\n")
-    common = ["analyze", "--model", tiny_model_dir, "--langs", "en,de", "--n", "2"]
+    common = ["analyze", "--model", tiny_model_dir, "--langs", "en,de", "--n", "3"]
     result = cli(*common, "--parallel", tmp_path / "p.csv", "--out", tmp_path / "a")
     assert_one_line_error(result, "--parallel", "column 'en' twice")  # not "this is a bug"
     result = cli(*common, "--parallel", tmp_path / "p.csv", "--split", "validation", "--out",
@@ -1920,7 +1920,7 @@ def test_analyze_names_what_is_wrong_with_a_parallel_file(
     cli, tiny_model_dir: Path, tmp_path: Path, name: str, content: bytes, fragment: str
 ) -> None:
     (tmp_path / name).write_bytes(content)
-    result = cli("analyze", "--model", tiny_model_dir, "--langs", "en,de", "--n", "2",
+    result = cli("analyze", "--model", tiny_model_dir, "--langs", "en,de", "--n", "3",
                  "--parallel", tmp_path / name, "--out", tmp_path / "a")  # fmt: skip
     assert_one_line_error(result, "--parallel:", fragment)  # not "--n: 2 is more than …"
 

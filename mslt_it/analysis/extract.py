@@ -23,9 +23,10 @@ import numpy as np
 
 from mslt_it.chat_bounds import bounded_call
 from mslt_it.errors import MsltError, allowed, clipped
-from mslt_it.files import check_regular_files, without_controls
+from mslt_it.files import without_controls
 from mslt_it.modeling import check_device, load_failure, load_report_in_errors, model_load_errors
 from mslt_it.peft_adapters import (
+    check_adapter_folder,
     load_adapters,
     read_adapter_config,
     read_run_record,
@@ -197,7 +198,7 @@ def quiet_loading() -> Iterator[None]:
 def read_adapter(path: str | Path) -> Adapter:
     """Check an adapter folder and read its run manifest (``run.json``), when there is one."""
     folder = Path(path)
-    check_regular_files(folder, "--adapter")
+    check_adapter_folder(folder, "--adapter")
     config = read_adapter_config(folder, "--adapter")
     run = read_run_record(folder, "--adapter") or {}
     base = run.get("base_model") or config.get("base_model_name_or_path")  # as mslt-it eval

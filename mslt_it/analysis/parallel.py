@@ -49,6 +49,11 @@ class ParallelSentences:
         return len(self.ids)
 
 
+MIN_SENTENCES = 3
+"""Fewest parallel sentences per language: with two, each language's centred representations
+are one line through the origin, and linear CKA between any two languages is 1 by construction."""
+
+
 def check_langs(langs: Sequence[str]) -> None:
     """At least two distinct languages: a single one has nothing to be agnostic about."""
     if len(langs) < 2:
@@ -67,8 +72,11 @@ def load_parallel(
 ) -> ParallelSentences:
     """``n`` parallel sentences in ``langs``, sampled with ``seed`` from the chosen source."""
     check_langs(langs)
-    if n < 2:
-        raise MsltError(f"--n: {n} is too small; use 2 or more sentences per language")
+    if n < MIN_SENTENCES:
+        raise MsltError(
+            f"--n: {n} is too small; use {MIN_SENTENCES} or more sentences per language (the "
+            "linear CKA of two centred points is 1 whatever the model)"
+        )
     if parallel_file is not None:
         source = _from_file(Path(parallel_file), langs)
     else:

@@ -171,7 +171,10 @@ def plot_layers(models: Sequence[dict[str, Any]], chance: dict[str, float], path
         lines = []
         for k, model in enumerate(models):
             layers = [entry["layer"] for entry in model["layers"]]
-            values = [entry[metric]["value"] for entry in model["layers"]]
+            values = [  # a layer not measured (None) is a gap in the line, not a point at 0
+                np.nan if entry[metric]["value"] is None else entry[metric]["value"]
+                for entry in model["layers"]
+            ]
             (line,) = ax.plot(layers, values, marker=MARKERS[k % len(MARKERS)], markersize=4)
             lines.append(line)
         if metric in chance:
@@ -186,6 +189,9 @@ def plot_layers(models: Sequence[dict[str, Any]], chance: dict[str, float], path
                 fontsize=8,
                 color="grey",
             )
+        analysed = [entry["layer"] for model in models for entry in model["layers"]]
+        if len(set(analysed)) > 1:  # a layer not measured shows as a gap, not off the axis
+            ax.set_xlim(min(analysed) - 0.3, max(analysed) + 0.3)
         direction = "higher" if HIGHER_IS_AGNOSTIC[metric] else "lower"
         ax.set_title(f"{TITLES[metric]}\n({direction} = more language-agnostic)", fontsize=10)
         ax.set_xlabel("layer (0 = embeddings)")
@@ -231,7 +237,7 @@ def plot_cka(
                     ax.text(
                         b,
                         a,
-                        f"{value:.2f}",
+                        "–" if np.isnan(value) else f"{value:.2f}",
                         ha="center",
                         va="center",
                         fontsize=8,

@@ -8,6 +8,7 @@ loaded. The base model is read once; adapters are switched on it.
 from __future__ import annotations
 
 import platform
+import re
 import shutil
 import time
 from collections.abc import Collection
@@ -191,12 +192,9 @@ def parse_layers(spec: str, num_states: int) -> list[int]:
     allowed_range = f"all, 0..{last} or -{num_states}..-1 (0 = embeddings, {last} = last layer)"
     layers = set()
     for part in spec.split(","):
-        try:
-            index = int(part.strip())
-        except ValueError:
-            raise MsltError(
-                f"--layers: {part.strip()!r} is not a layer; use {allowed_range}"
-            ) from None
+        if not re.fullmatch(r"-?[0-9]+", part.strip()):  # int() took "0_1" as 1, and "١" too
+            raise MsltError(f"--layers: {part.strip()!r} is not a layer; use {allowed_range}")
+        index = int(part.strip())
         if not -num_states <= index <= last:
             raise MsltError(
                 f"--layers: {index} is out of range for a model with {last} layers; "
@@ -346,7 +344,8 @@ def _run_analysis(
                 warnings += constant_warnings(label, layer, sentences.langs, by_lang, cut_alike)
                 metrics = layer_metrics(by_lang, center=config.center, seed=config.seed)
                 same = is_constant(by_lang)
-                per_layer.append({"layer": layer, **metrics, "constant": same})
+                kept = not_measured(metrics) if same else metrics  # no 0.0 passed off as one
+                per_layer.append({"layer": layer, **kept, "constant": same})
                 if layer in settings_layers:
                     known = {m: metrics[m]["value"] for m in ("cka", "lid", "silhouette")}
                     retrieval = "retrieval_centred" if config.center else "retrieval"
@@ -441,6 +440,17 @@ def earlier_files(out: Path) -> dict[str, set[str]]:
         for name, fingerprint in (listed if isinstance(listed, dict) else {}).items():
             found.setdefault(name, set()).add(fingerprint)
     return found
+
+
+def not_measured(metrics: dict[str, Any]) -> dict[str, Any]:
+    """A layer's metrics where some language's sentences all got one representation: every
+    value and pair ``None``. The numbers computed there (CKA 0, silhouette 0) measure nothing,
+    and analysis.json, layers.png, cka.png and the projection's titles showed them as
+    measurements while the tables said "not measured"."""
+    return {
+        name: {key: None for key in measure} if isinstance(measure, dict) else measure
+        for name, measure in metrics.items()
+    }
 
 
 def is_constant(by_lang: list[np.ndarray]) -> bool:
@@ -547,6 +557,10 @@ def plot_sample(sentences: ParallelSentences, plot_n: int, seed: int) -> np.ndar
     return np.concatenate([k * n + keep for k in range(len(sentences.langs))])
 
 
+NOT_MEASURED = "not measured (a language's sentences all the same here)"
+"""What a picture says of a layer where some language's sentences got one representation."""
+
+
 def draw_plots(
     out: Path,
     models: list[dict[str, Any]],
@@ -567,8 +581,10 @@ def draw_plots(
     for model in models:
         entry = next(e for e in model["layers"] if e["layer"] == plot_layer)
         subtitles.append(
-            f"retrieval {entry['retrieval']['value']:.2f} · LID {entry['lid']['value']:.2f} · "
-            f"silhouette {entry['silhouette']['value']:.2f}"
+            NOT_MEASURED
+            if entry.get("constant")
+            else f"retrieval {entry['retrieval']['value']:.2f} · LID {entry['lid']['value']:.2f}"
+            f" · silhouette {entry['silhouette']['value']:.2f}"
         )
     plot_projection(
         [(label, points, sub) for (label, points), sub in zip(clouds, subtitles, strict=True)],
@@ -583,7 +599,11 @@ def draw_plots(
     matrices = []
     for model in models:
         entry = next(e for e in model["layers"] if e["layer"] == plot_layer)
-        matrices.append((model["label"], np.array(entry["cka"]["pairs"], dtype=float)))
+        if entry.get("constant"):  # an empty panel that says why
+            unmeasured = np.full((len(sentences.langs),) * 2, np.nan)
+            matrices.append((f"{model['label']}\n{NOT_MEASURED}", unmeasured))
+        else:
+            matrices.append((model["label"], np.array(entry["cka"]["pairs"], dtype=float)))
     plot_cka(
         matrices,
         sentences.langs,

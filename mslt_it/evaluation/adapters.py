@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from mslt_it.errors import MsltError
-from mslt_it.files import check_regular_files, resolved_path, without_controls
+from mslt_it.files import resolved_path, without_controls
 from mslt_it.identity import check_base_unchanged, model_identity, same_model
 from mslt_it.peft_adapters import (
     RUN_FILE,
+    check_adapter_folder,
     read_adapter_config,
     read_run_record,
     run_record_edited,
@@ -78,7 +79,7 @@ class Adapter:
 def read_adapter(path: str | Path, name: str, require_run: bool = True) -> Adapter:
     """Read an adapter folder; without ``run.json`` it is an error unless ``require_run`` is off."""
     path = Path(path)
-    check_regular_files(path, "adapter")
+    check_adapter_folder(path, "adapter")
     config = read_adapter_config(path, "adapter")
     run = read_run_record(path, "adapter")
     if run is None and require_run:

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from mslt_it.errors import MsltError
-from mslt_it.files import check_regular_files
 from mslt_it.identity import check_base_unchanged
 from mslt_it.io import atomic_directory, atomic_write_json, read_json
 from mslt_it.modeling import (
@@ -25,6 +24,7 @@ from mslt_it.modeling import (
 )
 from mslt_it.outputs import claim_output, first_changed, owner_kind
 from mslt_it.peft_adapters import (
+    check_adapter_folder,
     check_finished_run,
     load_adapters,
     read_run_record,
@@ -91,7 +91,7 @@ def merge_adapter(
         raise MsltError(f"adapter: {str(adapter_dir)!r} is {what}; give an adapter folder")
     if not adapter_dir.is_dir():
         raise MsltError(f"adapter: no such folder {str(adapter_dir)!r}")
-    check_regular_files(adapter_dir, "adapter")
+    check_adapter_folder(adapter_dir, "adapter")
     check_adapter_intact(adapter_dir)
     base, trust_remote_code, run = base_of(adapter_dir)
     check_model_folder(base, "the adapter's base model")
