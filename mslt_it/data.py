@@ -497,11 +497,27 @@ def _files_record(splits: dict[str, SplitRows]) -> dict[str, Any]:
     place in the file, so a file edited after the build names other rows by the same ids: a
     training's held-out rows, "rows the build did not use", could be rows it trained on. A Hub
     split's is ``datasets``' fingerprint, which another revision of the dataset changes."""
-    files = {lang: getattr(split, "path", None) for lang, split in splits.items()}
-    found = {lang: file_sha256(path) for lang, path in files.items() if path is not None}
+    found = {
+        lang: read_as_recorded(split)
+        for lang, split in splits.items()
+        if getattr(split, "path", None) is not None
+    }
     hub = {lang: getattr(split, "hub_fingerprint", None) for lang, split in splits.items()}
     hub = {lang: value for lang, value in hub.items() if isinstance(value, str)}
     return ({"files_sha256": found} if found else {}) | ({"hub_fingerprints": hub} if hub else {})
+
+
+def read_as_recorded(split: Any) -> str:
+    """The digest of the bytes a split's rows were read from: taken before the read, and still
+    the file's now. A file replaced while the build read it recorded the new file's digest
+    beside rows of the old one, and every later check trusted them as current."""
+    now = file_sha256(split.path)
+    before = getattr(split, "sha256", None)
+    if before is not None and before != now:
+        raise MsltError(
+            f"data: {split.path} changed while the build read it; build again once it is written"
+        )
+    return now
 
 
 def _folder_record(data: str) -> dict[str, Any]:

@@ -298,6 +298,41 @@ def test_a_source_file_edited_after_the_build_gives_no_heldout_rows(
     assert not out.exists()
 
 
+def test_a_source_file_replaced_while_the_build_reads_it_is_refused(
+    cli, monkeypatch, tmp_path
+) -> None:
+    """The digest was taken when the manifest was written: a file replaced while the build read
+    it recorded the new file's digest beside rows of the old one, and training trusted them."""
+    import mslt_it.corpus
+    import mslt_it.tasks.sources
+
+    write_user_data(tmp_path / "data")
+    source = tmp_path / "data" / "xnli" / "en" / "train.jsonl"
+    for module, name in ((mslt_it.corpus, "read_corpus_table"),
+                         (mslt_it.tasks.sources, "read_cached_table")):  # fmt: skip
+        reader = getattr(module, name)
+
+        def read_then_replace(path, *args, reader=reader, **kwargs):
+            table = reader(path, *args, **kwargs)
+            if path == source:  # the user's copy lands while the rows are being taken
+                source.write_text(source.read_text().replace("cat", "dog"))
+            return table
+
+        monkeypatch.setattr(module, name, read_then_replace)
+    out = tmp_path / "ds"
+    result = cli("build", "--task", "xnli", "--sources", "en,de", "--budget", "8", "--data",
+                 tmp_path / "data", "--out", out)  # fmt: skip
+    assert_one_line_error(result, "data:", str(source), "changed while the build read it")
+    assert not out.exists()
+    monkeypatch.undo()  # the file now stays as it is: built, and its digest is the rows'
+    assert cli("build", "--task", "xnli", "--sources", "en,de", "--budget", "8", "--data",
+               tmp_path / "data", "--out", out).code == 0  # fmt: skip
+    manifest = json.loads((out / "manifest.json").read_text())
+    from mslt_it.identity import file_sha256
+
+    assert manifest["data"]["files_sha256"]["en"] == file_sha256(source)
+
+
 def test_a_hub_split_of_another_revision_gives_no_heldout_rows(monkeypatch, tmp_path) -> None:
     """The Hub is out of reach here: ``load_dataset`` returns rows of the Hub schema with the
     fingerprint ``datasets`` gives each revision. Row ids are places in the split, so after the

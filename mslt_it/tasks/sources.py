@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from mslt_it.errors import MsltError, allowed, clipped, first_line
 from mslt_it.files import check_regular_file
+from mslt_it.identity import file_sha256
 from mslt_it.io import read_arrow_table
 from mslt_it.tasks.base import Row, Task
 from mslt_it.tasks.ner import TAG_NAMES
@@ -118,6 +119,8 @@ class TableSplit:
     origin: str
     file_rows: np.ndarray | None = None  # each row's place in its file, where rows were taken
     path: Path | None = None  # the local file read (not the Hub): its digest proves it unchanged
+    sha256: str | None = None  # the local file's digest just before it was read: the build
+    # records it (a digest taken later may be of bytes it never read)
     hub_fingerprint: str | None = None  # datasets' fingerprint of a Hub split: a new revision
     # of the dataset gives another one (its files' commit is part of it)
     dropped: int = 0
@@ -429,16 +432,22 @@ def _open_local(task: Task, lang: str, split: str, root: Path) -> TableSplit:
             f"data: no file for {task.name}/{lang}/{split}: expected {expected} or .jsonl"
         )
     check_regular_file(path, "data")  # a FIFO would block the reader, a folder confuse it
-    return file_split(read_cached_table(path), path, task, lang, split)
+    before = file_sha256(path)
+    return file_split(read_cached_table(path), path, task, lang, split, before)
 
 
-def file_split(table: pa.Table, path: Path, task: Task, lang: str, split: str) -> TableSplit:
+def file_split(
+    table: pa.Table, path: Path, task: Task, lang: str, split: str, sha256: str | None = None
+) -> TableSplit:
     """The rows of ``lang`` in the table read from the local file ``path``: all of them in a
-    language's own file, else those its language column names (a table of many languages)."""
+    language's own file, else those its language column names (a table of many languages).
+    ``sha256``: the file's digest taken just before ``table`` was read from it."""
     origin, places = str(path), None
     if path.parent.name != lang or path.parent.parent.name != task.name:  # one table, many langs
         table, origin, places = language_rows(table, task, lang, origin)
-    return TableSplit(table, task, lang, split, origin=origin, file_rows=places, path=path)
+    return TableSplit(
+        table, task, lang, split, origin=origin, file_rows=places, path=path, sha256=sha256
+    )
 
 
 def read_cached_table(path: Path) -> pa.Table:

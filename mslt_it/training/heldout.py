@@ -97,7 +97,7 @@ def check_unchanged(split: Any, built: str | None) -> None:
     their place in it, so in an edited file the ids the build did not use can name rows it
     trained on, and a "held-out" loss would be measured on them."""
     path = getattr(split, "path", None)
-    if built is None or path is None or file_sha256(path) == built:
+    if built is None or path is None or (split.sha256 or file_sha256(path)) == built:
         return
     raise MsltError(
         f"train.dataset: {path} changed since the dataset was built from it, so the held-out "
