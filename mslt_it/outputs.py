@@ -1023,10 +1023,17 @@ RESCORED_KIND = "mslt-it rescored results"
 that name is an analysis mslt-it wrote, to replace it or to show it in a report."""
 
 
+def located(path: str | Path) -> Path:
+    """``path`` where the system finds it: its folder resolved (``..`` after a link, and the
+    links themselves), its own name kept. Read as text, ``t0/../m`` lay inside ``t0``."""
+    path = Path(path).absolute()
+    return path.parent.resolve() / path.name
+
+
 def marked_output(path: Path, levels: int = 3) -> Path | None:
     """The output of mslt-it's that ``path`` lies in: its folder or the nearest one above (up
     to ``levels``) holding a marker (an evaluation's run subfolder belongs to the evaluation)."""
-    folder = Path(path).absolute().parent
+    folder = located(path).parent
     for _ in range(levels):
         if _marker(folder) is not None:
             return folder
@@ -1043,7 +1050,7 @@ def changed_since_written(path: Path, kind: str) -> bool:
     if folder is None or owner_kind(folder) != kind:
         return False
     listed = listed_files(folder) or {}
-    name = Path(path).absolute().relative_to(folder).as_posix()
+    name = located(path).relative_to(folder).as_posix()
     return name in listed and not fingerprint_matches(Path(path), listed[name], by_size=True)
 
 
@@ -1059,7 +1066,7 @@ def record_file(path: Path, removed: Iterable[Path] = ()) -> None:
         return
 
     def name(of: Path) -> str:
-        return Path(of).absolute().relative_to(folder).as_posix()
+        return located(of).relative_to(folder).as_posix()
 
     gone = {name(p) for p in removed}
     files = {k: v for k, v in marker["files"].items() if k not in gone}

@@ -455,3 +455,17 @@ def test_a_folder_where_a_file_is_read_is_named(cli, trained, tmp_path, folder, 
     }[command]  # fmt: skip
     assert_one_line_error(cli(*args), f"{copy / name}' is a folder", "must hold regular files")
     assert not (tmp_path / "ev").exists() and not (tmp_path / "m").exists()
+
+
+def test_a_path_through_an_output_and_back_out_does_not_lie_inside_it(
+    cli, trained, tmp_path, monkeypatch
+) -> None:
+    """``--out base/../ds`` is ``ds``: read as text it "lay inside" the model and was refused."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(trained / "base", tmp_path / "base")  # with its marker: mslt-it's model
+    build = ["build", "--task", "xnli", "--sources", "en", "--budget", "2", "--out"]
+    assert_one_line_error(cli(*build, "base/ds"), "lies inside", "mslt-it's model")
+    result = cli(*build, "base/../ds")
+    assert result.code == 0, result.err
+    assert (tmp_path / "ds" / "manifest.json").is_file()
+    assert not (tmp_path / "base" / "ds").exists()
