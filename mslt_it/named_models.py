@@ -89,6 +89,11 @@ def check_model_name(name: str, field: str = "model") -> None:
     if str(name).startswith(NAMESPACE) and not is_named_model(name):
         known = ", ".join(TINY_MODELS)
         raise MsltError(f"{field}: {clipped(name, 80)} is not one of mslt-it's models ({known})")
+    if is_named_model(name) and (Path(name).exists() or Path(name).is_symlink()):
+        raise MsltError(  # the named model was used, and the folder of the same name ignored
+            f"{field}: {name} names mslt-it's model, and a folder here has that name too; write "
+            f"./{name} for the folder, or rename it"
+        )
 
 
 def resolve_model_name(name: str, field: str = "model") -> str:
@@ -97,3 +102,26 @@ def resolve_model_name(name: str, field: str = "model") -> str:
     if not is_named_model(name):
         return name
     return str(ensure_named_model(name, named_model_folder(name)))
+
+
+def recorded_base(run: dict | None) -> str | None:
+    """The base model a training's run.json names, as a loader takes it: its ``base_model``,
+    unless that folder is gone and the run was trained on one of mslt-it's named models
+    (``base_model_name``), which is then made again (one copy per machine, as any command
+    makes it). An adapter trained on ``mslt-it:tiny-world`` named the cache's copy only: once
+    the cache was cleared, ``merge`` had no base and ``eval`` called it moved."""
+    base = (run or {}).get("base_model")
+    if not isinstance(base, str):
+        return None
+    name = (run or {}).get("base_model_name")
+    if is_named_model(name) and not Path(base).expanduser().exists():
+        return str(ensure_named_model(str(name), named_model_folder(str(name))))
+    return base
+
+
+def base_model_name(folder: str) -> dict[str, str]:
+    """``{"base_model_name": NAME}`` when ``folder`` holds one of mslt-it's named models (for a
+    run's record, :func:`recorded_base`), else nothing."""
+    path = Path(folder).expanduser()
+    name = named_model_in(path) if path.is_dir() else None
+    return {"base_model_name": name} if name is not None else {}

@@ -166,3 +166,42 @@ def test_help_states_the_default_each_option_has(cli, command, option, field) ->
     assert "default" in shown, shown
     words = shown.replace("(", " ").replace(")", " ").replace(";", " ").replace(",", " ").split()
     assert default in words, (default, shown)
+
+
+def test_an_adapter_on_a_named_base_outlives_the_cache(cli, tmp_path: Path, monkeypatch) -> None:
+    """Trained on ``mslt-it:tiny``, run.json named the cache's copy only: with the cache
+    cleared, ``merge`` had no base and ``eval`` called it moved. The name is recorded, and its
+    model made again (the same files: its identity still holds)."""
+    import shutil
+
+    monkeypatch.setenv("MSLT_IT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    assert (
+        cli("build", "--task", "xnli", "--sources", "en", "--budget", "4", "--out", "ds").code == 0
+    )
+    trained = cli("train", "--dataset", "ds", "--model", "mslt-it:tiny", "--out", "ad",
+                  "--max-steps", "1", "--batch-size", "2")  # fmt: skip
+    assert trained.code == 0, trained.err
+    assert json.loads((tmp_path / "ad" / "run.json").read_text())["base_model_name"] == (
+        "mslt-it:tiny"
+    )
+    shutil.rmtree(tmp_path / "cache")
+    merged = cli("merge", "ad", "--out", "merged")
+    assert merged.code == 0, merged.err
+    shutil.rmtree(tmp_path / "cache")
+    evaluated = cli("eval", "--adapter", "ad", "--task", "xnli", "--langs", "en", "--limit", "2",
+                    "--mode", "rank", "--out", "ev", "--bootstrap-samples", "20")  # fmt: skip
+    assert evaluated.code == 0, evaluated.err
+
+
+def test_a_folder_named_as_a_named_model_is_never_taken_for_it(cli, tmp_path, monkeypatch) -> None:
+    """``tiny-model mslt-it:tiny`` wrote a folder that ``--model mslt-it:tiny`` never read: the
+    built-in model was evaluated instead, without a word."""
+    monkeypatch.chdir(tmp_path)
+    result = cli("tiny-model", "mslt-it:tiny")
+    assert_one_line_error(result, "out_dir", "mslt-it's model names", "choose another name")
+    assert not (tmp_path / "mslt-it:tiny").exists()
+    (tmp_path / "mslt-it:tiny").mkdir()  # made some other way
+    result = cli("eval", "--model", "mslt-it:tiny", "--task", "xnli", "--langs", "en",
+                 "--limit", "2", "--out", tmp_path / "ev")  # fmt: skip
+    assert_one_line_error(result, "model: mslt-it:tiny names mslt-it's model", "./mslt-it:tiny")

@@ -25,6 +25,7 @@ from mslt_it.chat_bounds import bounded_call
 from mslt_it.errors import MsltError, allowed, clipped
 from mslt_it.files import without_controls
 from mslt_it.modeling import check_device, load_failure, load_report_in_errors, model_load_errors
+from mslt_it.named_models import recorded_base
 from mslt_it.peft_adapters import (
     check_adapter_folder,
     load_adapters,
@@ -201,7 +202,7 @@ def read_adapter(path: str | Path) -> Adapter:
     check_adapter_folder(folder, "--adapter")
     config = read_adapter_config(folder, "--adapter")
     run = read_run_record(folder, "--adapter") or {}
-    base = run.get("base_model") or config.get("base_model_name_or_path")  # as mslt-it eval
+    base = recorded_base(run) or config.get("base_model_name_or_path")  # as mslt-it eval
     label = without_controls(run_label(run) or folder.name)  # in tables, plots, analysis.json
     sha256 = weights_sha256(folder, "--adapter")
     return Adapter(folder, label, run, sha256, base if isinstance(base, str) else None)

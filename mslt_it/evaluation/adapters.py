@@ -14,6 +14,7 @@ from typing import Any
 from mslt_it.errors import MsltError
 from mslt_it.files import resolved_path, without_controls
 from mslt_it.identity import check_base_unchanged, model_identity, same_model
+from mslt_it.named_models import recorded_base
 from mslt_it.peft_adapters import (
     RUN_FILE,
     check_adapter_folder,
@@ -87,7 +88,7 @@ def read_adapter(path: str | Path, name: str, require_run: bool = True) -> Adapt
             f"adapter: {str(path)!r} has no {RUN_FILE} (not an mslt-it run), so its template is "
             "unknown; pass --template and --allow-template-mismatch to evaluate it anyway"
         )
-    base = (run or {}).get("base_model") or config.get("base_model_name_or_path")
+    base = recorded_base(run) or config.get("base_model_name_or_path")
     return Adapter(name, path, run, base, weights_sha256(path, "adapter"))
 
 

@@ -22,6 +22,7 @@ from mslt_it.modeling import (
     load_tokenizer,
     model_load_errors,
 )
+from mslt_it.named_models import recorded_base
 from mslt_it.outputs import claim_output, first_changed, owner_kind
 from mslt_it.peft_adapters import (
     check_adapter_folder,
@@ -37,7 +38,7 @@ def base_of(adapter_dir: Path) -> tuple[str, bool, dict[str, Any] | None]:
     """(base model, trust_remote_code, run record) from run.json, else adapter_config.json."""
     run = read_run_record(adapter_dir, "adapter")
     if run is not None and run.get("base_model"):
-        return str(run["base_model"]), bool(run.get("trust_remote_code", False)), run
+        return str(recorded_base(run)), bool(run.get("trust_remote_code", False)), run
     adapter = read_json(adapter_dir / "adapter_config.json")
     if adapter is None or not adapter.get("base_model_name_or_path"):
         raise MsltError(

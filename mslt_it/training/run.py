@@ -27,6 +27,7 @@ from mslt_it.errors import MsltError, first_line, joined_lines
 from mslt_it.files import check_regular_files
 from mslt_it.identity import DATA_FILES, model_identity, rows_sha256, tree_sha256
 from mslt_it.modeling import load_tokenizer
+from mslt_it.named_models import base_model_name
 from mslt_it.outputs import (
     STAGING,
     check_nothing_foreign,
@@ -464,6 +465,7 @@ def run_record(
     return {
         "kind": "mslt-it run",
         "base_model": model_config.name_or_path,
+        **base_model_name(model_config.name_or_path),  # mslt-it:tiny-world, made again if gone
         "base_model_revision": hub_revision(model_config.name_or_path),
         # what the base's files were: a moved or copied base is recognised by content
         "base_model_identity": plan.determining["base_model_identity"],
