@@ -21,6 +21,7 @@ from typing import Any
 
 from mslt_it.errors import MsltError, clipped, first_line
 from mslt_it.jsonlines import json_block_size
+from mslt_it.terminal import STDERR
 
 OWNER_FILE = ".mslt-it-output.json"
 """The marker that proves mslt-it wrote a folder (:mod:`mslt_it.outputs` checks it)."""
@@ -202,6 +203,13 @@ def atomic_directory(
             os.replace(path, trash / "previous")
             os.replace(tmp, path)
             shutil.rmtree(trash, ignore_errors=True)
+            if trash.exists():  # a file of it read-only or immutable: said, not left hidden
+                STDERR.print(
+                    f"warning: the output this one replaced could not be removed entirely; "
+                    f"what is left of it is in {trash}",
+                    highlight=False,
+                    soft_wrap=True,
+                )
         else:
             os.replace(tmp, path)
     except BaseException:

@@ -316,6 +316,27 @@ def test_a_killed_writers_temporaries_are_cleared_by_the_next_write(tmp_path: Pa
         live.wait()
 
 
+def test_an_output_replaced_but_not_removed_is_said(tmp_path, monkeypatch, capsys) -> None:
+    """--overwrite swapped the new output in and could not remove the old one (an immutable
+    file): it said "written" and left the old one in a hidden folder beside it, without a word."""
+    import shutil
+
+    from mslt_it import io
+
+    with io.atomic_directory(tmp_path / "out") as building:
+        (building / "v").write_text("1")
+    removing = shutil.rmtree
+    monkeypatch.setattr(io.shutil, "rmtree", lambda path, **kw: None)  # nothing can be removed
+    with io.atomic_directory(tmp_path / "out", overwrite=True) as building:
+        (building / "v").write_text("2")
+    monkeypatch.setattr(io.shutil, "rmtree", removing)
+    assert (tmp_path / "out" / "v").read_text() == "2"
+    left = [p for p in tmp_path.iterdir() if p.name.endswith(".old")]
+    assert len(left) == 1
+    said = capsys.readouterr().err
+    assert "could not be removed entirely" in said and str(left[0]) in said.replace("\n", "")
+
+
 @pytest.mark.parametrize("bad", ["out\nnl", "a\u202eb", "a\x1b[31mb"])
 def test_control_characters_in_output_paths_are_refused(cli, tmp_path, bad) -> None:
     build = ("build", "--task", "xnli", "--sources", "en", "--budget", "4", "--data", "synthetic")
