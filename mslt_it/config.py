@@ -173,7 +173,7 @@ class DataConfig(BaseModel):
     def _every_source_gets_an_example(self) -> DataConfig:
         if self.budget_mode == "total" and self.sources and self.budget < len(self.sources):
             raise ValueError(
-                f"budget {self.budget} cannot give each of the {len(self.sources)} sources an "
+                f"budget: {self.budget} cannot give each of the {len(self.sources)} sources an "
                 f"example; use at least {len(self.sources)}"
             )
         return self

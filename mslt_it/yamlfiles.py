@@ -66,13 +66,13 @@ def describe_error(error: ValidationError, prefix: str = "") -> str:
         bound = next(iter(first.get("ctx", {}).values()), "?")
         return f"{where}: must be {symbol} {bound}, got {given}"
     message = first["msg"].removeprefix("Value error, ")
-    if not first["loc"]:  # a check of the whole section: its input is all of it, not a value
-        return f"{where}: {message[0].lower()}{message[1:]}"
     key, said, rest = message.partition(": ")
     if said and isinstance(first.get("input"), dict) and key in first["input"]:
-        # a check of one key of a mapping (train.sft's lr_scheduler_kwargs) names its value
-        # itself: the key joins the path, and the whole mapping is not repeated after it
-        return f"{where}.{key}: {rest}"
+        # a check of one key of a mapping (train.sft's lr_scheduler_kwargs, a section's
+        # budget) names its value itself: the key joins the path, the mapping is not repeated
+        return f"{where}.{key}: {rest}" if parts else f"{key}: {rest}"
+    if not first["loc"]:  # a check of the whole section: its input is all of it, not a value
+        return f"{where}: {message[0].lower()}{message[1:]}"
     return f"{where}: {message[0].lower()}{message[1:]}, got {given}"
 
 

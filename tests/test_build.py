@@ -156,6 +156,10 @@ def test_recipe_data_section_with_options_overriding(cli, tmp_path: Path) -> Non
         (["--task", "pawsx", "--sources", "en,sw", "--budget", "9"], ["no language 'sw'"]),
         (["--task", "xnli", "--sources", "en", "--budget", "0"], ["budget: must be > 0, got 0"]),
         (["--task", "xnli", "--sources", "en", "--budget", "-4"], ["budget: must be > 0, got -4"]),
+        (  # it named "(top level)", not the budget
+            ["--task", "xnli", "--sources", "en,de", "--budget", "1"],
+            ["error: budget: 1 cannot give each of the 2 sources"],
+        ),
         (
             ["--task", "xnli", "--sources", "en,de,en", "--budget", "9"],
             ["duplicate source", "'en'"],

@@ -680,7 +680,7 @@ def test_a_budget_that_leaves_a_source_empty_fails_the_dry_run(cli, tmp_path: Pa
         "name: r\ndata: {task: xnli, budget: 2, data: synthetic}\nsources: [[en, de, zh]]\n"
         "model: {name_or_path: mslt-it:tiny}\n"
     )
-    assert_one_line_error(cli("run", recipe, "--dry-run"), "budget 2", "3 sources")
+    assert_one_line_error(cli("run", recipe, "--dry-run"), "data.budget: 2", "3 sources")
     assert_one_line_error(cli(*build_args(tmp_path / "ds", "--seed", "-1")), "seed")
 
 
