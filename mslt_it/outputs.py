@@ -268,16 +268,22 @@ def first_changed(folder: Path) -> str | None:
     Files in a hidden working folder (:func:`in_hidden_folder`) are listed while the output is
     finished and moved in from there, so their going is no change: after a kill in between,
     a finished file was called removed ("its .final.tmp/README.md was removed")."""
+    return next(iter(changed_files(folder)), None)
+
+
+def changed_files(folder: Path) -> list[str]:
+    """Every file the marker lists that is gone or changed (see :func:`first_changed`): a
+    removed file first in the list hid an edited one after it."""
     marker = _marker(Path(folder))
     listed = marker.get("files") if marker is not None else None
     if not isinstance(listed, dict):
-        return None
-    for name, recorded in listed.items():
-        if in_hidden_folder(name):
-            continue
-        if not fingerprint_matches(Path(folder) / name, recorded, by_size=True):
-            return name
-    return None
+        return []
+    return [
+        name
+        for name, recorded in listed.items()
+        if not in_hidden_folder(name)
+        and not fingerprint_matches(Path(folder) / name, recorded, by_size=True)
+    ]
 
 
 def mark_finished(folder: Path, kind: str, coming: dict[str, str] | None = None) -> None:

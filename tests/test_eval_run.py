@@ -911,3 +911,9 @@ def test_a_finished_run_whose_predictions_were_removed_is_predicted_again(
     other = [*args[: -len(FAST)], "--limit", "4", *FAST[2:]]  # other settings: still refused
     (out / "predictions.jsonl").unlink()
     assert_one_line_error(cli(*other), "other settings (", "--update")
+    assert cli(*args).code == 0  # predicted again
+    edited = (out / "results.json").read_text().replace('"score": ', '"score": 9')
+    (out / "results.json").write_text(edited)  # the user's now: it stays, as it did before
+    (out / "predictions.jsonl").unlink()
+    assert_one_line_error(cli(*args), "results.json' was edited since", "yours now")
+    assert (out / "results.json").read_text() == edited

@@ -55,9 +55,9 @@ from mslt_it.modeling import check_device
 from mslt_it.outputs import (
     OWNER_FILE,
     STAGING,
+    changed_files,
     check_nothing_foreign,
     claim_output,
-    first_changed,
     fresh_staging,
     holds_anything,
     in_hidden_folder,
@@ -143,8 +143,9 @@ def check_unedited(out: Path) -> None:
     correct by hand) was scored and sealed as the evaluation's own, and an edited results.json
     was replaced without a word. An edited file is the user's: it is neither read nor
     replaced, by ``--overwrite`` neither (a removed one is left to the other checks)."""
-    changed = first_changed(out) if out.is_dir() else None
-    if changed is not None and (out / changed).exists():
+    edited = [n for n in changed_files(out) if (out / n).exists()] if out.is_dir() else []
+    changed = edited[0] if edited else None  # a removed file listed first hid an edited one
+    if changed is not None:
         raise MsltError(
             f"--out: {str(out / changed)!r} was edited since this evaluation wrote it, so it is "
             "yours now and is neither read nor replaced; move it out of the folder or choose "
