@@ -201,7 +201,7 @@ def check_regular_files(folder: str | Path, field: str) -> None:
 
     A model, adapter or dataset folder is read by libraries that open its files blindly: a FIFO
     among them blocks the command for ever, a device reads without end. Checked before they
-    open anything; a link to nowhere is left to the reader's own message.
+    open anything; a link to nowhere is named too (the loaders blamed a missing library).
     """
     seen = 0
     for root, folders, names in os.walk(folder):
@@ -220,6 +220,11 @@ def check_regular_files(folder: str | Path, field: str) -> None:
             try:
                 mode = os.stat(path).st_mode
             except OSError:
+                if os.path.islink(path):  # the loaders then blamed a missing library
+                    raise MsltError(
+                        f"{field}: {path!r} is a link to nothing ({os.readlink(path)!r}); the "
+                        "folder must hold regular files"
+                    ) from None
                 continue
             if not stat.S_ISREG(mode):
                 raise MsltError(

@@ -60,6 +60,9 @@ TENSORBOARD_LOGS = (
 """The logs a training writes with ``report_to: tensorboard`` (TensorBoard names them
 ``events.out.tfevents.<time>.<host>.<pid>.<n>``; ``add_scalars`` one folder down)."""
 
+STEP_RECORD = ".mslt-it-step.json"
+"""What a recipe's run leaves in each finished step's folder (:data:`mslt_it.runner.MARKER`)."""
+
 TOKENIZER_FILES = (
     "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
     "tokenizer.model", "vocab.json", "vocab.txt", "merges.txt", "chat_template.jinja",
@@ -434,7 +437,9 @@ def adopt_output(
                 f"{field}: {_describe(folder)} holds {links[0]!r}, a link (mslt-it writes files, "
                 "never links, and an overwrite would follow it); nothing was marked"
             )
-        layout = ADOPTABLE_FILES[kind]
+        # a recipe's record of the step an output is (runner.MARKER): named as only mslt-it
+        # names it, and in every step of an experiment, which was then not adoptable
+        layout = (*ADOPTABLE_FILES[kind], STEP_RECORD)
         strangers = [n for n in files if not matches_layout(n, layout)]
         if strangers:
             raise MsltError(
@@ -1033,6 +1038,8 @@ def located(path: str | Path) -> Path:
     """``path`` where the system finds it: its folder resolved (``..`` after a link, and the
     links themselves), its own name kept. Read as text, ``t0/../m`` lay inside ``t0``."""
     path = Path(path).absolute()
+    if path.name in ("", ".", ".."):  # no name of its own: ``ds/..`` is the folder above ds
+        return path.resolve()
     return path.parent.resolve() / path.name
 
 

@@ -48,6 +48,7 @@ from mslt_it.named_models import (
     named_model_folder,
 )
 from mslt_it.outputs import (
+    STEP_RECORD,
     OutputBusy,
     check_destination,
     check_nothing_foreign,
@@ -68,7 +69,7 @@ from mslt_it.tasks.definitions import user_definition
 from mslt_it.training.config import lora_settings
 from mslt_it.training.model import check_lora_targets
 
-MARKER = ".mslt-it-step.json"
+MARKER = STEP_RECORD
 WEIGHT_FILES = (".safetensors", ".bin")
 """An adapter's weight files: what an evaluation of it read."""
 Status = Literal["done", "todo", "stale", "waiting"]

@@ -436,6 +436,7 @@ def test_a_name_neither_here_nor_cached_says_so_when_the_hub_is_offline(cli, tmp
         ("base", "tokenizer.json", "eval"),
         ("base", "config.json", "eval"),
         ("ad", "adapter_model.safetensors", "merge"),
+        ("base", "tokenizer.json", "eval-link"),  # a link to nothing: "install sentencepiece"
     ],
 )
 def test_a_folder_where_a_file_is_read_is_named(cli, trained, tmp_path, folder, name, command):
@@ -445,7 +446,12 @@ def test_a_folder_where_a_file_is_read_is_named(cli, trained, tmp_path, folder, 
     shutil.copytree(trained / folder, copy)
     (copy / ".mslt-it-output.json").unlink()  # the user's folder now
     (copy / name).unlink()
-    (copy / name).mkdir()
+    if command == "eval-link":
+        (copy / name).symlink_to("real")  # relative: copy/real, which is not there
+    else:
+        (copy / name).mkdir()
+    said = ("is a link to nothing ('real')" if command == "eval-link" else "' is a folder",)
+    command = command.removesuffix("-link")
     args = {
         "select": ["select", "--task", "xnli", "--pool", "ar,de,en", "--k", "2", "--criterion",
                    "coverage", "--tokenizer", copy],
@@ -453,7 +459,7 @@ def test_a_folder_where_a_file_is_read_is_named(cli, trained, tmp_path, folder, 
                  "--limit", "2", "--out", tmp_path / "ev"],
         "merge": ["merge", copy, "--out", tmp_path / "m"],
     }[command]  # fmt: skip
-    assert_one_line_error(cli(*args), f"{copy / name}' is a folder", "must hold regular files")
+    assert_one_line_error(cli(*args), f"{copy / name}'", *said, "must hold regular files")
     assert not (tmp_path / "ev").exists() and not (tmp_path / "m").exists()
 
 
@@ -469,3 +475,21 @@ def test_a_path_through_an_output_and_back_out_does_not_lie_inside_it(
     assert result.code == 0, result.err
     assert (tmp_path / "ds" / "manifest.json").is_file()
     assert not (tmp_path / "base" / "ds").exists()
+    # base/.. is the folder that holds base, not a folder inside it
+    result = cli("tiny-model", "base/..", "--overwrite")
+    assert "inside" not in result.err, result.err
+
+
+def test_a_step_of_an_experiment_is_adopted_with_its_step_record(cli, trained, tmp_path) -> None:
+    """Every step of a recipe's experiment holds its ``.mslt-it-step.json``: "a dataset of
+    mslt-it never holds" it, so no step, and no experiment, of an older version was adoptable."""
+    from mslt_it.runner import MARKER
+
+    step = tmp_path / "data" / "en"
+    shutil.copytree(trained / "ds", step)
+    (step / ".mslt-it-output.json").unlink()
+    (step / MARKER).write_text("my notes")  # not a step record: refused
+    assert_one_line_error(cli("adopt", step, "--kind", "dataset"), "is not a JSON mapping")
+    (step / MARKER).write_text(json.dumps({"step": "build en", "fingerprint": "x"}))
+    result = cli("adopt", step, "--kind", "dataset")
+    assert result.code == 0, result.err
