@@ -239,8 +239,8 @@ def check_base_unchanged(
         if record_edited:
             raise MsltError(
                 f"{who} was trained on a base model whose files are not those in {str(base)!r}: "
-                "the base changed since (retrained or replaced), or the base_model_identity of "
-                f"its run.json, edited since training, is not the training's; {instead}"
+                "the base changed since (retrained or replaced), or its run.json, edited since "
+                f"training, no longer records the base it was trained on; {instead}"
             )
         raise MsltError(
             f"{who} was trained on a base model whose files have changed since in {str(base)!r} "

@@ -91,8 +91,8 @@ def check_model_name(name: str, field: str = "model") -> None:
         raise MsltError(f"{field}: {clipped(name, 80)} is not one of mslt-it's models ({known})")
     if is_named_model(name) and (Path(name).exists() or Path(name).is_symlink()):
         raise MsltError(  # the named model was used, and the folder of the same name ignored
-            f"{field}: {name} names mslt-it's model, and a folder here has that name too; write "
-            f"./{name} for the folder, or rename it"
+            f"{field}: {name} names mslt-it's model, and a file or folder here has that name "
+            f"too; write ./{name} for the folder, or rename it"
         )
 
 

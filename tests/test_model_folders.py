@@ -99,7 +99,7 @@ def test_an_adapter_is_refused_on_a_base_replaced_in_its_folder(cli, trained, tm
     config.write_text(config.read_text().replace('"rms_norm_eps": 1e-06', '"rms_norm_eps": 1e-05'))
     # its run.json was edited (the base's path): the edit may be why, and the message says so
     said = ("whose files are not those in", "the base changed since (retrained or replaced), or "
-            "the base_model_identity of its run.json, edited since training")  # fmt: skip
+            "its run.json, edited since training, no longer records the base")  # fmt: skip
     assert_one_line_error(evaluate(cli, adapter, tmp_path / "after"), *said)
     analyze = ("analyze", "--model", replaced / "base", "--adapter", adapter, "--langs", "en,de",
                "--n", "4", "--out", tmp_path / "an")  # fmt: skip
@@ -128,7 +128,7 @@ def test_an_edited_base_identity_is_not_blamed_on_the_base(cli, trained, tmp_pat
     record["base_model_identity"] = {"sha256": "0" * 64}
     (adapter / "run.json").write_text(json.dumps(record))
     result = cli("merge", adapter, "--out", tmp_path / "m")
-    assert_one_line_error(result, "the base_model_identity of its run.json, edited since training")
+    assert_one_line_error(result, "its run.json, edited since training, no longer records the base")
     assert not (tmp_path / "m").exists()
 
 

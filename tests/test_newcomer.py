@@ -202,6 +202,10 @@ def test_a_folder_named_as_a_named_model_is_never_taken_for_it(cli, tmp_path, mo
     assert_one_line_error(result, "out_dir", "mslt-it's model names", "choose another name")
     assert not (tmp_path / "mslt-it:tiny").exists()
     (tmp_path / "mslt-it:tiny").mkdir()  # made some other way
-    result = cli("eval", "--model", "mslt-it:tiny", "--task", "xnli", "--langs", "en",
-                 "--limit", "2", "--out", tmp_path / "ev")  # fmt: skip
+    evaluate = ["eval", "--model", "mslt-it:tiny", "--task", "xnli", "--langs", "en",
+                "--limit", "2", "--out", tmp_path / "ev"]  # fmt: skip
+    result = cli(*evaluate)
     assert_one_line_error(result, "model: mslt-it:tiny names mslt-it's model", "./mslt-it:tiny")
+    (tmp_path / "mslt-it:tiny").rmdir()
+    (tmp_path / "mslt-it:tiny").write_text("a file")  # not a folder: said as it is
+    assert_one_line_error(cli(*evaluate), "a file or folder here")
