@@ -408,6 +408,10 @@ def test_a_folder_holding_no_model_is_named_before_its_files_are(
     said = "not a PEFT adapter folder" if option == "--adapter" else "holds no model"
     assert_one_line_error(result, option, said)
     assert "pipe" not in result.err
+    if option == "--adapter":  # '' is no folder (Path('') is '.': the working folder was named)
+        given = ["--model", tiny_model_dir, "--adapter", ""]
+        result = cli("analyze", *given, "--langs", "en,de", "--n", "8", "--out", tmp_path / "x")
+        assert_one_line_error(result, "--adapter: an empty path")
 
 
 def test_analyze_never_writes_into_a_model_or_a_dataset(cli, tiny_model_dir, tmp_path) -> None:

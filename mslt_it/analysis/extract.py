@@ -198,6 +198,8 @@ def quiet_loading() -> Iterator[None]:
 
 def read_adapter(path: str | Path) -> Adapter:
     """Check an adapter folder and read its run manifest (``run.json``), when there is one."""
+    if not str(path).strip():  # Path("") is ".": the working folder was blamed
+        raise MsltError("--adapter: an empty path; give an adapter folder")
     folder = Path(path)
     check_adapter_folder(folder, "--adapter")
     config = read_adapter_config(folder, "--adapter")

@@ -79,6 +79,8 @@ class Adapter:
 
 def read_adapter(path: str | Path, name: str, require_run: bool = True) -> Adapter:
     """Read an adapter folder; without ``run.json`` it is an error unless ``require_run`` is off."""
+    if not str(path).strip():  # Path("") is ".": the working folder was blamed
+        raise MsltError("adapter: an empty path; give an adapter folder")
     path = Path(path)
     check_adapter_folder(path, "adapter")
     config = read_adapter_config(path, "adapter")
