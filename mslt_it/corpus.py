@@ -43,7 +43,6 @@ from mslt_it.config import DataConfig
 from mslt_it.errors import MsltError
 from mslt_it.examples import language_rng, to_chat_columns
 from mslt_it.files import check_regular_file
-from mslt_it.identity import file_sha256
 from mslt_it.io import read_arrow_table
 from mslt_it.jsonlines import json_block_size
 from mslt_it.languages import get_language
@@ -57,6 +56,7 @@ from mslt_it.tasks.sources import (
     file_split,
     local_path,
     open_split,
+    read_hashed,
 )
 from mslt_it.tokens import TokenCounter
 
@@ -464,5 +464,5 @@ def open_corpus_split(task: Task, lang: str, split: str, data: str) -> SplitRows
     if path is None:
         return open_split(task, lang, split, data)  # its one-line error: no folder, no file
     check_regular_file(path, "data")
-    before = file_sha256(path)  # what the build records: the bytes it is about to read
-    return file_split(read_corpus_table(path), path, task, lang, split, before)
+    table, digest = read_hashed(path, read_corpus_table)
+    return file_split(table, path, task, lang, split, digest)

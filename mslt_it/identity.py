@@ -54,6 +54,17 @@ def _stat_key(path: Path) -> str | None:
     return f"{path.resolve()}|{info.st_size}|{info.st_mtime_ns}|{info.st_ctime_ns}|{info.st_ino}"
 
 
+def file_state(path: str | Path) -> tuple[int, int, int, int] | None:
+    """A file's size, modification and change times and inode: any write or replacement
+    moves at least one (the change time cannot be set back), so equal states before and after
+    a read mean the bytes read are the bytes hashed before it."""
+    try:
+        info = Path(path).stat()
+    except OSError:
+        return None
+    return info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino
+
+
 def _disk_cache() -> dict[str, Any]:
     return read_json(cache_folder() / "digests.json") or {}
 

@@ -315,15 +315,21 @@ def test_a_source_file_replaced_while_the_build_reads_it_is_refused(
         def read_then_replace(path, *args, reader=reader, **kwargs):
             table = reader(path, *args, **kwargs)
             if path == source:  # the user's copy lands while the rows are being taken
-                source.write_text(source.read_text().replace("cat", "dog"))
+                kept = source.read_text()
+                source.write_text(kept.replace("cat", "dog"))
+                if back["put"]:  # and the first copy back (A, B, A): the digest is A's again
+                    source.write_text(kept)
             return table
 
         monkeypatch.setattr(module, name, read_then_replace)
     out = tmp_path / "ds"
-    result = cli("build", "--task", "xnli", "--sources", "en,de", "--budget", "8", "--data",
-                 tmp_path / "data", "--out", out)  # fmt: skip
-    assert_one_line_error(result, "data:", str(source), "changed while the build read it")
-    assert not out.exists()
+    for put_back in (False, True):
+        back = {"put": put_back}
+        result = cli("build", "--task", "xnli", "--sources", "en,de", "--budget", "8", "--data",
+                     tmp_path / "data", "--out", out)  # fmt: skip
+        assert_one_line_error(result, "data:", str(source), "changed while mslt-it read it")
+        assert not out.exists()
+        source.write_text(source.read_text().replace("dog", "cat"))
     monkeypatch.undo()  # the file now stays as it is: built, and its digest is the rows'
     assert cli("build", "--task", "xnli", "--sources", "en,de", "--budget", "8", "--data",
                tmp_path / "data", "--out", out).code == 0  # fmt: skip

@@ -13,7 +13,7 @@ many usable rows there are and fetches any subset of them by index.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from math import inf
@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from mslt_it.errors import MsltError, allowed, clipped, first_line
 from mslt_it.files import check_regular_file
-from mslt_it.identity import file_sha256
+from mslt_it.identity import file_sha256, file_state
 from mslt_it.io import read_arrow_table
 from mslt_it.tasks.base import Row, Task
 from mslt_it.tasks.ner import TAG_NAMES
@@ -432,8 +432,21 @@ def _open_local(task: Task, lang: str, split: str, root: Path) -> TableSplit:
             f"data: no file for {task.name}/{lang}/{split}: expected {expected} or .jsonl"
         )
     check_regular_file(path, "data")  # a FIFO would block the reader, a folder confuse it
-    before = file_sha256(path)
-    return file_split(read_cached_table(path), path, task, lang, split, before)
+    table, digest = read_hashed(path, read_cached_table)
+    return file_split(table, path, task, lang, split, digest)
+
+
+def read_hashed(path: Path, read: Callable[[Path], pa.Table]) -> tuple[pa.Table, str]:
+    """``read(path)`` and the digest of the bytes it read: hashed just before, and the file's
+    state (size, times, inode) the same after the read as before the hash. A file replaced
+    while it was read, even by a copy of itself put back, recorded one file's digest beside
+    another's rows."""
+    state = file_state(path)
+    digest = file_sha256(path)
+    table = read(path)
+    if file_state(path) != state:
+        raise MsltError(f"data: {path} changed while mslt-it read it; run again once it is written")
+    return table, digest
 
 
 def file_split(
