@@ -332,6 +332,10 @@ def test_analyze_end_to_end(cli, tiny_model_dir, adapter_dir, tmp_path: Path) ->
         assert_png(out / name)
     again = cli(*args)
     assert_one_line_error(again, "--out", "--overwrite")
+    (out / "cka.png").unlink()  # as a kill while the pictures were moved in leaves it
+    assert_one_line_error(cli(*args), "lacks its cka.png", "stopped before", "--overwrite")
+    assert cli(*args, "--overwrite").code == 0
+    assert_png(out / "cka.png")
 
 
 def test_analyze_options_pca_last_pooling_chosen_layers(cli, tiny_model_dir, tmp_path) -> None:

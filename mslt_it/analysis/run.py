@@ -254,6 +254,13 @@ def run_analysis(
             "analyze (or it was edited since); choose another folder"
         )
     if earlier and not overwrite:
+        listed = (read_json(out / RESULT_FILE) or {}).get("files")
+        missing = [n for n in listed if not (out / n).is_file()] if isinstance(listed, dict) else []
+        if missing:  # killed while its pictures were moved in: said, not "already exists"
+            raise MsltError(
+                f"--out: the analysis in {out} lacks its {missing[0]} (stopped before its "
+                "pictures were in place, or removed since); pass --overwrite to analyse again"
+            )
         raise MsltError(
             f"--out: {out / RESULT_FILE} already exists; pass --overwrite to replace it"
         )
