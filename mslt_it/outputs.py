@@ -441,11 +441,16 @@ def adopt_output(
         # names it, and in every step of an experiment, which was then not adoptable
         layout = (*ADOPTABLE_FILES[kind], STEP_RECORD)
         strangers = [n for n in files if not matches_layout(n, layout)]
+        # an empty folder is kept by an --overwrite that calls it the user's: not adopted
+        strangers += [n for n in empty_folders(folder) if not matches_layout(n, layout)]
         if strangers:
+            steps = (
+                " (a step not adopted yet? adopt each step first)" if kind == "experiment" else ""
+            )
             raise MsltError(
                 f"{field}: {_describe(folder)} holds {strangers[0]!r}, which {_a(kind)} of "
-                f"mslt-it never holds ({len(strangers)} such file(s)); move them away first, "
-                "nothing was marked"
+                f"mslt-it never holds ({len(strangers)} such file(s)){steps}; move them away "
+                "first, nothing was marked"
             )
         check_seals(folder, kind, files)
         if prove is not None:

@@ -336,6 +336,8 @@ def test_analyze_end_to_end(cli, tiny_model_dir, adapter_dir, tmp_path: Path) ->
     assert_one_line_error(cli(*args), "lacks its cka.png", "stopped before", "--overwrite")
     assert cli(*args, "--overwrite").code == 0
     assert_png(out / "cka.png")
+    (out / "tsne.png").write_text("mine")  # a picture edited: named, not "pass --overwrite"
+    assert_one_line_error(cli(*args), "tsne.png exists and is not a picture mslt-it analyze")
 
 
 def test_analyze_options_pca_last_pooling_chosen_layers(cli, tiny_model_dir, tmp_path) -> None:

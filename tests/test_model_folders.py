@@ -490,6 +490,17 @@ def test_a_step_of_an_experiment_is_adopted_with_its_step_record(cli, trained, t
     (step / ".mslt-it-output.json").unlink()
     (step / MARKER).write_text("my notes")  # not a step record: refused
     assert_one_line_error(cli("adopt", step, "--kind", "dataset"), "is not a JSON mapping")
+    (step / MARKER).unlink()
+    (step / MARKER).mkdir()  # an empty folder of that name: every later --overwrite refused it
+    assert_one_line_error(cli("adopt", step, "--kind", "dataset"), "holds '.mslt-it-step.json/'")
+    (step / MARKER).rmdir()
     (step / MARKER).write_text(json.dumps({"step": "build en", "fingerprint": "x"}))
     result = cli("adopt", step, "--kind", "dataset")
     assert result.code == 0, result.err
+    experiment = tmp_path / "exp"
+    (experiment / "data").mkdir(parents=True)
+    (experiment / "recipe.yaml").write_text("name: exp\n")
+    shutil.copytree(trained / "ds", experiment / "data" / "de")
+    (experiment / "data" / "de" / ".mslt-it-output.json").unlink()  # a step not adopted yet
+    result = cli("adopt", experiment, "--kind", "experiment")
+    assert_one_line_error(result, "a step not adopted yet? adopt each step first")

@@ -888,6 +888,9 @@ def test_adopt_refuses_a_users_file_in_an_output_of_the_right_layout(
     assert_one_line_error(cli("adopt", folder, "--kind", kind), repr(users), "nothing was marked")
     assert not (folder / OWNER_FILE).exists()
     (folder / users).unlink()
+    parent = (folder / users).parent
+    if parent != folder and not any(parent.iterdir()):  # an empty folder is the user's as well
+        parent.rmdir()
     adopted = cli("adopt", folder, "--kind", kind)  # the layout alone is adopted
     if kind in ("dataset", "model", "adapter"):  # past the layout, its (made-up) content is read
         said = "adapter_config.json: peft_type" if kind == "adapter" else "cannot be read"

@@ -253,6 +253,15 @@ def run_analysis(
             f"--out: {out / RESULT_FILE} exists and is not an analysis.json written by mslt-it "
             "analyze (or it was edited since); choose another folder"
         )
+    ours = earlier_files(out) if earlier else {}
+    clashing = [name for name in plot_files(config.projection) if (out / name).exists()]
+    for name in clashing:  # a picture the earlier analysis did not write, or one edited since
+        if file_fingerprint(out / name) not in ours.get(name, set()):
+            raise MsltError(
+                f"--out: {out / name} exists and is not a picture mslt-it analyze wrote there "
+                "(or it was edited since); move it or choose another folder"
+            )
+    # after the pictures are proven: --overwrite was advised, then refused them
     if earlier and not overwrite:
         listed = (read_json(out / RESULT_FILE) or {}).get("files")
         missing = [n for n in listed if not (out / n).is_file()] if isinstance(listed, dict) else []
@@ -264,14 +273,6 @@ def run_analysis(
         raise MsltError(
             f"--out: {out / RESULT_FILE} already exists; pass --overwrite to replace it"
         )
-    ours = earlier_files(out) if earlier else {}
-    clashing = [name for name in plot_files(config.projection) if (out / name).exists()]
-    for name in clashing:  # a picture the earlier analysis did not write, or one edited since
-        if file_fingerprint(out / name) not in ours.get(name, set()):
-            raise MsltError(
-                f"--out: {out / name} exists and is not a picture mslt-it analyze wrote there "
-                "(or it was edited since); move it or choose another folder"
-            )
     if clashing and not overwrite:
         raise MsltError(f"--out: {out / clashing[0]} already exists; pass --overwrite")
     adapters = unique_labels([read_adapter(path) for path in config.adapters])
