@@ -43,6 +43,7 @@ from mslt_it.config import DataConfig
 from mslt_it.errors import MsltError
 from mslt_it.examples import language_rng, to_chat_columns
 from mslt_it.files import check_regular_file
+from mslt_it.identity import file_state
 from mslt_it.io import read_arrow_table
 from mslt_it.jsonlines import json_block_size
 from mslt_it.languages import get_language
@@ -440,13 +441,12 @@ def _check_columns(table: pa.Table, where: str) -> None:
 
 def read_corpus_table(path: Path, field: str = "data") -> pa.Table:
     """A local corpus file (JSON lines or Parquet), read once per process however many of its
-    languages are taken (an unchanged file: same size and modification time)."""
-    info = path.stat()
-    return _read_corpus_table(path.resolve(), info.st_mtime_ns, info.st_size, field)
+    languages are taken (an unchanged file: the same size, times and inode)."""
+    return _read_corpus_table(path.resolve(), file_state(path), field)
 
 
 @lru_cache(maxsize=8)
-def _read_corpus_table(path: Path, mtime_ns: int, size: int, field: str) -> pa.Table:
+def _read_corpus_table(path: Path, state: object, field: str) -> pa.Table:
     if path.suffix == ".jsonl":
         return read_json_lines(path, field)
     _open_regular(path, field).close()  # regular and within the size limit

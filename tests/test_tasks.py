@@ -177,3 +177,22 @@ def test_hub_failure_becomes_a_one_line_error(monkeypatch) -> None:
     monkeypatch.setattr(datasets, "load_dataset", offline)
     with pytest.raises(MsltError, match=r"could not load facebook/xnli \(config sw, split test\)"):
         open_split(get_task("xnli"), "sw", "test", "hub")
+
+
+def test_a_file_replaced_with_the_same_size_and_time_is_read_again(tmp_path: Path) -> None:
+    """The table cache was keyed on size and modification time: a copy of the same size with
+    its time set back gave the old rows in the same process, beside the new file's digest."""
+    import os
+
+    from mslt_it.tasks.sources import read_cached_table
+
+    path = tmp_path / "train.jsonl"
+    path.write_text('{"premise": "cat", "hypothesis": "a", "label": 0}\n')
+    first = read_cached_table(path).column("premise").to_pylist()
+    times = (path.stat().st_atime_ns, path.stat().st_mtime_ns)
+    replacement = tmp_path / "new.jsonl"
+    replacement.write_text('{"premise": "dog", "hypothesis": "a", "label": 0}\n')
+    os.utime(replacement, ns=times)
+    replacement.replace(path)  # another inode, the same size and modification time
+    assert first == ["cat"]
+    assert read_cached_table(path).column("premise").to_pylist() == ["dog"]

@@ -465,10 +465,9 @@ def file_split(
 
 def read_cached_table(path: Path) -> pa.Table:
     """A local table, read once per process however many languages are taken from it."""
-    stat = path.stat()
-    return _read_table(path.resolve(), stat.st_mtime_ns, stat.st_size)
+    return _read_table(path.resolve(), file_state(path))
 
 
 @lru_cache(maxsize=8)
-def _read_table(path: Path, mtime_ns: int, size: int) -> pa.Table:
+def _read_table(path: Path, state: object) -> pa.Table:  # state: a replaced file reads again
     return read_arrow_table(path, "data")
