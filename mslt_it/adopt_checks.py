@@ -15,6 +15,7 @@ and the next ``--overwrite`` deleted it.
 
 from __future__ import annotations
 
+import json
 import zipfile
 from collections import Counter
 from pathlib import Path
@@ -95,8 +96,6 @@ def _lines(path: Path) -> list[str] | None:
 
 
 def _json_lines(path: Path) -> bool:
-    import json
-
     try:
         with path.open(encoding="utf-8") as handle:
             for line in handle:
@@ -119,8 +118,11 @@ def _token_lines(path: Path, parts: int) -> bool:
 
 def _jinja_parses(path: Path) -> bool:
     """Parses as transformers parses a chat template (``{% generation %}`` included)."""
-    lines = _lines(path)
-    return lines is not None and chat_syntax_error("\n".join(lines)) is None
+    try:
+        source = path.read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return False
+    return chat_syntax_error(source) is None
 
 
 def _check_adapter_files(folder: Path) -> None:

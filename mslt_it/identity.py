@@ -47,11 +47,10 @@ def _stat_key(path: Path) -> str | None:
     """What a file's remembered digest is kept under. The change time is in it: an edit that
     keeps the size and sets the modification time back (``touch -r``) still moves it, and no
     user can set it back, so such a file is hashed again instead of read as unchanged."""
-    try:
-        info = path.stat()
-    except OSError:
+    state = file_state(path)
+    if state is None:
         return None
-    return f"{path.resolve()}|{info.st_size}|{info.st_mtime_ns}|{info.st_ctime_ns}|{info.st_ino}"
+    return "|".join(map(str, (path.resolve(), *state)))
 
 
 def file_state(path: str | Path) -> tuple[int, int, int, int] | None:

@@ -33,14 +33,21 @@ def check_adapter_folder(folder: str | Path, field: str = "adapter") -> None:
     """``folder`` holds an adapter (its ``adapter_config.json``, or a training stopped before
     it wrote one) and only regular files. The first, first: a folder such as ``/usr`` or ``''``
     was walked whole, and a device deep inside it named as the problem."""
-    folder = Path(folder)
+    check_has_config(Path(folder), field)
+    check_regular_files(folder, field)
+
+
+def check_has_config(folder: Path, field: str) -> Path:
+    """``folder``'s ``adapter_config.json`` (whatever it is: :func:`check_regular_files` or
+    the reader names a link or a FIFO), after a training stopped before it wrote one is named
+    as such (:func:`check_finished_run`)."""
     check_finished_run(folder, field)
     path = folder / ADAPTER_CONFIG
     if not path.exists() and not path.is_symlink():
         raise MsltError(
             f"{field}: {str(folder)!r} is not a PEFT adapter folder (no {ADAPTER_CONFIG})"
         )
-    check_regular_files(folder, field)
+    return path
 
 
 def read_adapter_config(folder: str | Path, field: str = "adapter") -> dict[str, Any]:
@@ -49,12 +56,7 @@ def read_adapter_config(folder: str | Path, field: str = "adapter") -> dict[str,
     names), with a weights file beside it. A run of ``mslt-it train`` stopped before it
     finished is named as one (:func:`check_finished_run`)."""
     folder = Path(folder)
-    check_finished_run(folder, field)
-    path = folder / ADAPTER_CONFIG
-    if not path.exists():
-        raise MsltError(
-            f"{field}: {str(folder)!r} is not a PEFT adapter folder (no {ADAPTER_CONFIG})"
-        )
+    path = check_has_config(folder, field)
     text = read_user_text(path, field, MAX_CONFIG_BYTES)  # a regular file, bounded
     try:
         config = json.loads(text)

@@ -143,11 +143,11 @@ def check_unedited(out: Path) -> None:
     correct by hand) was scored and sealed as the evaluation's own, and an edited results.json
     was replaced without a word. An edited file is the user's: it is neither read nor
     replaced, by ``--overwrite`` neither (a removed one is left to the other checks)."""
+    # every changed file: a removed one listed first hid an edited one after it
     edited = [n for n in changed_files(out) if (out / n).exists()] if out.is_dir() else []
-    changed = edited[0] if edited else None  # a removed file listed first hid an edited one
-    if changed is not None:
+    if edited:
         raise MsltError(
-            f"--out: {str(out / changed)!r} was edited since this evaluation wrote it, so it is "
+            f"--out: {str(out / edited[0])!r} was edited since this evaluation wrote it, so it is "
             "yours now and is neither read nor replaced; move it out of the folder or choose "
             "another --out"
         )
