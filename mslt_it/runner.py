@@ -55,6 +55,7 @@ from mslt_it.outputs import (
     check_removable,
     holds_anything,
     in_hidden_folder,
+    listed_files,
     mark_owner,
     output_intact,
     output_lock,
@@ -139,6 +140,9 @@ class Step:
         recorded = read_json(marker) or {}  # damaged or edited: from unknown inputs
         if recorded.get("input_hash") != wanted or not output_intact(self.output):
             return "stale"  # other inputs, or its files were changed or removed since
+        if recorded.get("output", None) not in (None, self.output_digest()):
+            return "stale"  # the record of another output (moved here by hand); None: a
+            # record of a version that did not say what its output held
         if self.upstream is not None and recorded.get("upstream", None) not in (
             None,  # a marker of a version that did not record it
             content_hash(self.upstream()),
@@ -146,8 +150,15 @@ class Step:
             return "stale"
         return "done"
 
+    def output_digest(self) -> str:
+        """What the output holds, as its marker lists it (each file's fingerprint): recorded
+        with the step, so the record of one step's output put into another step's folder (the
+        record of data ``en`` beside German rows) is not taken for a record of what is there."""
+        return content_hash(listed_files(self.output))
+
     def mark_done(self) -> None:
         record = {"step": self.name, "input_hash": self.input_hash()}
+        record["output"] = self.output_digest()
         if self.upstream is not None:
             record["upstream"] = content_hash(self.upstream())
         atomic_write_json(self.output / MARKER, record)

@@ -383,6 +383,13 @@ def test_edited_outputs_of_a_finished_step_are_never_trusted(cli, tmp_path) -> N
     marker["files"]["adapter_model.safetensors"] = file_fingerprint(weights)
     (root / "adapters" / "en" / ".mslt-it-output.json").write_text(json.dumps(marker))
     steps = {s.name: s.status() for s in make_plan(load_recipe(recipe)).steps}
+    assert steps["train"] == "stale"  # its record says what it held: not these weights
+    from mslt_it.runner import content_hash
+
+    step_record = root / "adapters" / "en" / ".mslt-it-step.json"
+    retrained = {**json.loads(step_record.read_text()), "output": content_hash(marker["files"])}
+    step_record.write_text(json.dumps(retrained))  # as a training again records it
+    steps = {s.name: s.status() for s in make_plan(load_recipe(recipe)).steps}
     assert steps["train"] == "done" and steps["eval"] == "stale"
     assert cli("run", recipe).code == 0
     steps = {s.name: s.status() for s in make_plan(load_recipe(recipe)).steps}
@@ -913,3 +920,32 @@ def test_an_evaluation_made_again_predicts_only_what_changed(cli, tmp_path: Path
     shutil.rmtree(weights.parent)
     assert cli("run", recipe).code == 0
     assert predicted(ev) == {"de": 0 if weights.read_bytes() == before else 9, "en": 0}
+
+
+def test_the_record_of_one_step_put_beside_another_steps_output_is_not_trusted(
+    tmp_path: Path,
+) -> None:
+    """The folder of build ``en`` was given German rows (the files of build ``de``, its marker
+    included) while keeping its own step record: the record said "done", and the run trained
+    "SSLT en" on German. The record says what its output held; another output is stale."""
+    recipe = tmp_path / "two.yaml"
+    recipe.write_text(
+        f"name: two\noutput_dir: {tmp_path / 'out'}\n"
+        "data: {task: xnli, budget: 8, data: synthetic}\nsources: [[en], [de]]\n"
+        "model: {name_or_path: mslt-it:tiny}\n"
+        "eval: {task: xnli, langs: [en], data: synthetic, limit: 2, mode: rank}\n"
+    )
+    plan = make_plan(load_recipe(recipe))
+    claim_experiment_folder(plan.recipe)
+    builds = [step for step in plan.steps if step.name == "build"]
+    for step in builds:
+        step.execute()
+        step.mark_done()
+    assert [step.status() for step in builds] == ["done", "done"]
+    english, german = (tmp_path / "out" / "data" / run for run in ("en", "de"))
+    record = (english / ".mslt-it-step.json").read_bytes()
+    shutil.rmtree(english)
+    shutil.copytree(german, english)
+    (english / ".mslt-it-step.json").write_bytes(record)
+    again = [step for step in make_plan(load_recipe(recipe)).steps if step.name == "build"]
+    assert [step.status() for step in again] == ["stale", "done"]
