@@ -1,10 +1,11 @@
 """Where the files users plug in live: task definitions, prompts, eval suites and recipes.
 
 They are data, not code, and sit at the top of the repository, where users read and copy them;
-an editable install (``pip install -e .``, what the README says) keeps them there. A plain
-``pip install .`` or a wheel does not carry them: :func:`shipped_folder` then says so in one line
-instead of every template and suite looking "unknown". Users add their own folders with
-``--prompts-dir`` and suite files by path.
+an editable install (``pip install -e .``, what the README says) reads them there. A wheel
+(``pip install .``, ``pip install git+URL``) cannot hold files beside the package, so it carries
+a copy inside it, ``mslt_it/shipped/`` (``setup.py``), read when present. Should neither be there,
+:func:`shipped_folder` says so in one line instead of every template and suite looking
+"unknown". Users add their own folders with ``--prompts-dir`` and suite files by path.
 """
 
 from __future__ import annotations
@@ -13,12 +14,25 @@ from pathlib import Path
 
 from mslt_it.errors import MsltError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-PROMPTS_DIR = REPO_ROOT / "prompts"
-EVAL_DIR = REPO_ROOT / "eval"
-TASKS_DIR = REPO_ROOT / "tasks"
-RECIPES_DIR = REPO_ROOT / "recipes"
-RESOURCES_DIR = Path(__file__).resolve().parent / "resources"
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_ROOT = PACKAGE_DIR.parent
+SHIPPED_DIR = PACKAGE_DIR / "shipped"
+"""A wheel's copy of the top-level folders (``setup.py``); absent in a clone."""
+
+
+def _data_folder(name: str) -> Path:
+    """The package's copy of a top-level folder when this is a wheel's install, else the
+    clone's folder. Never the reverse: beside an installed package lies ``site-packages``,
+    whose ``eval/`` or ``tasks/`` may be another distribution's."""
+    inside = SHIPPED_DIR / name
+    return inside if SHIPPED_DIR.is_dir() else REPO_ROOT / name
+
+
+PROMPTS_DIR = _data_folder("prompts")
+EVAL_DIR = _data_folder("eval")
+TASKS_DIR = _data_folder("tasks")
+RECIPES_DIR = _data_folder("recipes")
+RESOURCES_DIR = PACKAGE_DIR / "resources"
 
 NAMED_DATA = ("hub", "synthetic")
 """The values of ``--data`` (and a recipe's ``data``) that name a built-in source, not a folder:
@@ -36,6 +50,7 @@ def shipped_folder(folder: Path) -> Path:
     if not folder.is_dir():
         raise MsltError(
             f"{folder.name}/: mslt-it's shipped {folder.name} folder is missing from this install "
-            f"({folder}); install mslt-it from a clone with `pip install -e .`"
+            f"({folder}); install mslt-it again, from a clone with `pip install -e .` or a wheel "
+            "built by its setup.py"
         )
     return folder

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
 import textwrap
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -269,3 +271,52 @@ def test_every_module_imports_in_a_fresh_interpreter() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_a_wheel_carries_the_folders_users_plug_into(tmp_path: Path) -> None:
+    """``pip install .`` or ``pip install git+URL`` installs a wheel, which held the package
+    only: every template, task and suite was missing. The wheel now carries them inside the
+    package, and an install of it (the wheel unpacked onto the path, away from any clone)
+    lists the shipped templates from its own copy and builds a dataset."""
+    source = tmp_path / "source"  # built from a copy: the clone's build/ is not touched
+    shutil.copytree(
+        REPOSITORY,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "build", "*.egg-info", "__pycache__", "tests", "docs", "benchmarks"
+        ),
+    )
+    wheels = tmp_path / "wheels"
+    pip = (sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation")
+    built = subprocess.run(
+        [*pip, "-w", str(wheels), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert built.returncode == 0, built.stderr[-2000:]
+    installed = tmp_path / "installed"
+    with zipfile.ZipFile(next(wheels.glob("mslt_it-*.whl"))) as wheel:
+        wheel.extractall(installed)
+    for name in ("tasks", "prompts", "eval", "recipes", "configs"):
+        assert (installed / "mslt_it" / "shipped" / name).is_dir(), name
+    env = fresh_environment(tmp_path / "home", PYTHONPATH=str(installed))
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "mslt_it", *args]
+        return subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True)
+
+    listed = run("prompts", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "xnli/" in listed.stdout
+    shown = run("prompts", "show", "xnli/en-instruct")
+    assert shown.returncode == 0, shown.stderr
+    said = (shown.stdout + shown.stderr).replace("\n", "")
+    assert str(installed / "mslt_it" / "shipped" / "prompts") in said
+    made = run("build", "--task", "xnli", "--sources", "en", "--budget", "4", "--out", "ds")
+    assert made.returncode == 0, made.stderr
+    assert json.loads((tmp_path / "ds" / "manifest.json").read_text())["counts"]
