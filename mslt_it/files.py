@@ -141,9 +141,10 @@ def iter_csv_rows(text: str, where: str) -> Iterator[tuple[int, list[str]]]:
 
     Line ends may be ``\\n``, ``\\r\\n`` or a bare ``\\r`` (old Mac exports), and a leading
     byte-order mark (Excel's "CSV UTF-8") is not part of the first cell; a line the csv module
-    cannot read (a field over its 128 KiB limit, a NUL) is a one-line error naming it.
+    cannot read (a field over its 128 KiB limit, a NUL, a quote never closed, which read the
+    rest of the file as one cell) is a one-line error naming it.
     """
-    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=None))
+    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=None), strict=True)
     start = 1
     while True:
         try:
@@ -151,6 +152,10 @@ def iter_csv_rows(text: str, where: str) -> Iterator[tuple[int, list[str]]]:
         except StopIteration:
             return
         except csv.Error as error:
+            if "unexpected end of data" in str(error):  # the rest of the file was one cell
+                raise MsltError(
+                    f"{where}:{start}: a quote opened in this row is never closed"
+                ) from None
             raise MsltError(
                 f"{where}:{reader.line_num}: not a readable CSV line ({error})"
             ) from None

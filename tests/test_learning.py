@@ -319,6 +319,15 @@ def test_bad_results_files_are_one_line_errors(rows, fragment, tmp_path: Path, c
     assert path.read_bytes() == before
 
 
+def test_a_quote_never_closed_is_named_not_read_as_one_cell(tmp_path: Path, cli) -> None:
+    """An opening quote never closed made the rest of the file one cell, and the message
+    blamed a language code made of it ("unknown language code '0.5\\nde'")."""
+    path = tmp_path / "r.csv"
+    path.write_text('sources,lang,score\n"es+fr+en,bg,0.5\nde+ar+zh,bg,0.4\n')
+    result = cli("select", "--task", "xnli", "--fit", path)
+    assert_one_line_error(result, "r.csv:2: a quote opened in this row is never closed")
+
+
 def test_a_task_cell_is_read_as_the_other_cells_are(tmp_path: Path, cli) -> None:
     """Spaces around a cell are trimmed in every column, the task's too (a spreadsheet's
     " xnli" was "no rows of task xnli; its task column has xnli")."""
@@ -398,7 +407,7 @@ def test_bad_options_are_one_line_errors(planted: Path, tmp_path: Path, cli) -> 
             "--targets",
             "ko",
         ),
-        "fitted on task xnli",
+        f"--predictor: {saved}: fitted on task xnli",  # the file named, as in every other
     )
     assert_one_line_error(
         cli("select", "--task", "xnli", "--predictor", saved, "--suggest", "0"), "--suggest"

@@ -319,10 +319,11 @@ def check_task(predictor: TransferPredictor, task: str | Task) -> None:
     name = task if isinstance(task, str) else task.name
     if predictor.task != name:
         raise MsltError(
-            f"--predictor: fitted on task {predictor.task}, not {name}; fit one on {name}'s results"
+            f"{predictor.where}: fitted on task {predictor.task}, not {name}; fit one on {name}'s "
+            "results"
         )
     if not predictor.trained_on["sets"]:
-        raise MsltError("--predictor: its trained_on.sets is empty; fit it again")
+        raise MsltError(f"{predictor.where}: its trained_on.sets is empty; fit it again")
     known = set(get_task(name).languages)
     named = {c for s in predictor.trained_on["sets"] for c in s.split("+")}
     named |= set(predictor.trained_on["targets"]) | set(predictor.singles)
@@ -330,8 +331,8 @@ def check_task(predictor: TransferPredictor, task: str | Task) -> None:
     strangers = sorted(named - known)
     if strangers:
         raise MsltError(
-            f"--predictor: it names {clipped(strangers[0], 40)}, not a language of {name}; fit "
-            f"it again"
+            f"{predictor.where}: it names {clipped(strangers[0], 40)}, not a language of {name}; "
+            "fit it again"
         )
 
 

@@ -173,6 +173,8 @@ class TransferPredictor:
     predictor was fitted (:func:`mslt_it.identity.model_identity`): a path is not an identity,
     so a tokenizer retrained in the same folder is noticed, and the same one elsewhere is not
     refused. Files saved before this field hold none, and are not checked."""
+    where: str = "--predictor"
+    """How messages name the predictor: the option and the file it was read from (not saved)."""
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """Predicted score (relative to a target's average set) of each row."""
@@ -437,6 +439,7 @@ def load_predictor(path: str | Path, *, option: str = "--predictor") -> Transfer
         document.get("validation") if isinstance(document.get("validation"), dict) else {},
         singles,
         _identities(document, where),
+        where,
     )
 
 

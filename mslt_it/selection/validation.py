@@ -214,6 +214,11 @@ class Validation:
         difference = f"learned − {best.method} {mean:+.2f} (95% CI {low:+.2f} to {high:+.2f})"
         if low > 0:
             return f"Held-out ρ {learned.spearman:+.2f}{interval}{against}; {difference}."
+        if high < 0:  # "ranks as well" read as a tie where the fit is measurably worse
+            return (
+                f"Held-out ρ {learned.spearman:+.2f}{interval}{against}; {difference}: behind "
+                f"{best.method} on these folds; rank with {best.method} instead."
+            )
         return (
             f"Held-out ρ {learned.spearman:+.2f}{interval}{against}; {difference}: not ahead "
             f"of {best.method} on these folds, which ranks as well without a fit."
