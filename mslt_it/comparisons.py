@@ -370,13 +370,34 @@ TASK_SETTINGS = ("split", "template", "template_sha256", "max_tokens", "definiti
 """The same, per task (``results.json``'s ``settings.tasks``)."""
 
 
-def evaluation_differences(a: Mapping[str, Any], b: Mapping[str, Any], task: str) -> list[str]:
+def evaluation_differences(
+    a: Mapping[str, Any], b: Mapping[str, Any], task: str, languages: tuple[Any, Any] = ((), ())
+) -> list[str]:
     """How two runs' evaluations of ``task`` differed beyond the model: the paired difference
     of runs evaluated differently is partly the evaluation's, and a reviewer must be told.
 
     ``a`` and ``b`` are the runs' ``results.json`` documents; one without ``settings`` (another
-    tool's) cannot tell, and gives nothing. The rows themselves are checked elsewhere.
+    tool's) cannot tell, and gives nothing. ``languages``: the languages each run scored, as
+    its rows hold them (a run whose settings name a language its rows lack, say an edited
+    copy, was compared on fewer without a word). The rows themselves are checked elsewhere.
     """
+    found = output_setting_differences(a, b, task)
+    mine, theirs = (set(map(str, scored)) for scored in languages)
+    only = [
+        f"{', '.join(sorted(one - other))} only in the {which}"
+        for one, other, which in ((mine, theirs, "first"), (theirs, mine, "second"))
+        if one - other
+    ]
+    if only:
+        found.append(f"languages ({'; '.join(only)}): compared on those both have")
+    return found
+
+
+def output_setting_differences(a: Mapping[str, Any], b: Mapping[str, Any], task: str) -> list[str]:
+    """The settings of :func:`evaluation_differences` that can change a model's outputs on the
+    same row (its languages aside): runs that differ in one predict differently whatever their
+    models, so neither a paired difference nor an adapter's sameness with its base is theirs
+    alone."""
     first, second = a.get("settings"), b.get("settings")
     if not isinstance(first, Mapping) or not isinstance(second, Mapping):
         return []
@@ -386,22 +407,11 @@ def evaluation_differences(a: Mapping[str, Any], b: Mapping[str, Any], task: str
         if first.get(key) != second.get(key)
     ]
     one, other = _task_settings(first, task), _task_settings(second, task)
-    found += [
+    return found + [
         _difference(key, one.get(key), other.get(key))
         for key in TASK_SETTINGS
         if one.get(key) != other.get(key)
     ]
-    langs_one, langs_other = one.get("languages"), other.get("languages")
-    if isinstance(langs_one, list) and isinstance(langs_other, list):
-        only = [
-            f"{', '.join(map(str, sorted(set(mine) - set(theirs))))} only in the {which}"
-            for mine, theirs, which in ((langs_one, langs_other, "first"),
-                                        (langs_other, langs_one, "second"))
-            if set(mine) - set(theirs)
-        ]  # fmt: skip
-        if only:
-            found.append(f"languages ({'; '.join(only)}): compared on those both have")
-    return found
 
 
 def _task_settings(settings: Mapping[str, Any], task: str) -> Mapping[str, Any]:

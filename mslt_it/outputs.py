@@ -558,14 +558,17 @@ def check_not_an_input(
     out: Path,
     inputs: Iterable[str | Path | None],
     field: str,
-    inside_ok: bool = False,
+    inside_kind: str | None = None,
     noun: str = "folder",
 ) -> None:
     """``out`` must not be an input, hold one, or lie inside one: inputs are never written to.
 
-    ``inside_ok``: a new folder inside an input folder is fine (a report written beside the
-    evaluations it reads; nothing of the input is replaced). ``noun`` is what the message asks
-    for instead (``folder``, ``file``).
+    ``inside_kind``: an output of this kind may lie inside an input that is mslt-it's output
+    holding that kind (:data:`NESTED_KINDS`: a report written into the evaluation it reads;
+    nothing of the input is replaced, and the evaluation's marker answers for it). Inside a
+    folder of the user's, or a run folder of an evaluation given alone, it is refused: a
+    report was written into the user's own input. ``noun`` is what the message asks for
+    instead (``folder``, ``file``).
     """
     target = resolved_path(out, field)
     sources: list[Path] = []
@@ -589,7 +592,11 @@ def check_not_an_input(
                 f"{field}: {_describe(out)} contains the input {_describe(source)}; "
                 "choose another folder"
             )
-        if target.is_relative_to(source) and source.is_dir() and not inside_ok:
+        if (
+            target.is_relative_to(source)
+            and source.is_dir()
+            and inside_kind not in NESTED_KINDS.get(owner_kind(source) or "", ())
+        ):
             raise MsltError(
                 f"{field}: {_describe(out)} lies inside the input "
                 f"{_describe(source)}; inputs are never written to, choose another "
@@ -882,7 +889,7 @@ def check_destination(
     *,
     field: str = "--out",
     inputs: Iterable[str | Path | None] = (),
-    inside_ok: bool = False,
+    inside_kind: str | None = None,
 ) -> Path:
     """What every output folder needs, whoever owns it: a path, not a file, not one of the
     command's inputs (:func:`check_not_an_input`), and writable. Returns it as a ``Path``."""
@@ -905,7 +912,7 @@ def check_destination(
     if out.exists() and not out.is_dir():
         what = "a file" if out.is_file() else "not a folder (a FIFO or a device)"
         raise MsltError(f"{field}: {_describe(out)} is {what}; give a folder")
-    check_not_an_input(out, inputs, field, inside_ok)
+    check_not_an_input(out, inputs, field, inside_kind)
     check_writable(out if out.is_dir() else out.parent, field)
     return out
 
@@ -948,11 +955,11 @@ def claim_output(
     inputs: Iterable[str | Path | None] = (),
     field: str = "--out",
     existing_ok: bool = False,
-    inside_ok: bool = False,
+    inside_kind: str | None = None,
 ) -> Iterator[Path]:
     """Check ``out`` (:func:`check_destination`), lock it, and check its owner under the lock
     (:func:`check_owner`), so no other process can change what the check saw."""
-    out = check_destination(out, field=field, inputs=inputs, inside_ok=inside_ok)
+    out = check_destination(out, field=field, inputs=inputs, inside_kind=inside_kind)
     check_host(out, kind, field)
     with output_lock(out, field):
         check_owner(out, kind=kind, overwrite=overwrite, field=field, existing_ok=existing_ok)

@@ -88,7 +88,8 @@ def write_report(
         fertility=measure_fertility(results, tokenizer) if tokenizer else {},
         tokenizer=tokenizer or "",
     )
-    with claim_output(out, kind="report", overwrite=overwrite, inputs=paths, inside_ok=True):
+    read = [*paths, *(Path(p).parent for p in paths if Path(p).is_file())]  # files beside it
+    with claim_output(out, kind="report", overwrite=overwrite, inputs=read, inside_kind="report"):
         return _write(results, Path(out), recipe, extras)
 
 
@@ -127,11 +128,14 @@ def pair_differences(
     """For each compared pair, how its two evaluations differed beyond the model (if at all)."""
     found = {}
     for baseline, run, task in dict.fromkeys((r.baseline, r.run, r.task) for r in rows):
-        first, second = results.documents.get(baseline), results.documents.get(run)
-        if first is not None and second is not None:
-            unequal = paired.evaluation_differences(first, second, task)
-            if unequal:
-                found[(baseline, run, task)] = unequal
+        first, second = results.documents.get(baseline, {}), results.documents.get(run, {})
+        scored = tuple(
+            {s.lang for s in results.scores if s.run == name and s.task == task}
+            for name in (baseline, run)
+        )
+        unequal = paired.evaluation_differences(first, second, task, scored)
+        if unequal:
+            found[(baseline, run, task)] = unequal
     return found
 
 
@@ -262,15 +266,30 @@ def check_rows_agree(results: Results, rows: paired.RunRows) -> None:
 
 def check_adapters(results: Results) -> dict[str, dict[str, Any]]:
     """Each adapter run's sanity record: from its results.json, or measured here against a base
-    run of the same model in the report (no sources) when results.json has none."""
+    run of the same model in the report (no sources), evaluated alike, when results.json has
+    none. A base ranked by log-likelihood beside an adapter that generated (or another
+    template) matched its labels with the generated words, and said the adapter was not
+    applied."""
     found = dict(results.sanity)
     bases = [r for r in results.runs if not results.sources_of(r) and r in results.files]
     models = {s.run: s.model for s in results.scores}
+    tasks: dict[str, set[str]] = {}
+    for score in results.scores:
+        tasks.setdefault(score.run, set()).add(score.task)
     base_records: dict[str, list[dict[str, Any]]] = {}
+
+    def alike(base: str, run: str) -> bool:
+        first, second = results.documents.get(base, {}), results.documents.get(run, {})
+        return not any(
+            paired.output_setting_differences(first, second, task) for task in tasks[run]
+        )
+
     for run in results.runs:
         if run in found or not results.sources_of(run) or run not in results.files:
             continue
-        base = next((b for b in bases if models.get(b) == models.get(run)), None)
+        base = next(
+            (b for b in bases if models.get(b) == models.get(run) and alike(b, run)), None
+        )
         own = results.files[run].parent / PREDICTIONS
         if base is None or not own.is_file():
             continue

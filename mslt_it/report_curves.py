@@ -19,6 +19,7 @@ from typing import Any
 from mslt_it.errors import MsltError, clipped
 from mslt_it.files import MAX_JSON_BYTES, read_user_text
 from mslt_it.outputs import changed_since_written
+from mslt_it.peft_adapters import weights_sha256
 from mslt_it.report_results import TASK_NAME
 from mslt_it.training.curves import mix_warnings
 from mslt_it.training.plots import THRESHOLD, crossing_steps, plot_run
@@ -26,8 +27,10 @@ from mslt_it.training.plots import THRESHOLD, crossing_steps, plot_run
 
 def adapter_runs(documents: dict[str, dict[str, Any]]) -> dict[str, tuple[Path, Any]]:
     """Run name -> (path, content) of its adapter's run.json, for runs whose adapter folder is
-    still there; the content is None where mslt-it train wrote the file and it was changed since
-    (curves from an edited record are not the training's; the section says they are left out).
+    still there. In place of the content, why its curves are left out (the section says so):
+    mslt-it train wrote the file and it was changed since (curves from an edited record are
+    not the training's), or the adapter was trained again since it was evaluated (the curves
+    of other weights than the ones scored were drawn beside their scores without a word).
 
     A run.json that is missing (a moved adapter) is left out; one that is there but unreadable
     is a one-line error, as any other input of the report.
@@ -42,7 +45,11 @@ def adapter_runs(documents: dict[str, dict[str, Any]]) -> dict[str, tuple[Path, 
         if not run_file.is_file():
             continue
         if changed_since_written(run_file, "adapter"):
-            found[name] = (run_file, None)
+            found[name] = (run_file, EDITED)
+            continue
+        scored = adapter.get("sha256")
+        if isinstance(scored, str) and scored != weights_sha256(Path(path), "adapter"):
+            found[name] = (run_file, RETRAINED)
             continue
         try:
             run = json.loads(read_user_text(run_file, "run.json", MAX_JSON_BYTES))
@@ -141,7 +148,11 @@ def file_stem(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9+_-]+", "_", name).strip("_") or "run"
 
 
-LEFT_OUT = "Training curves left out: its run.json was changed since `mslt-it train` wrote it."
+EDITED = "its run.json was changed since `mslt-it train` wrote it"
+RETRAINED = (
+    "the adapter was trained again since this evaluation (its weights are not the ones scored); "
+    "evaluate it again"
+)
 
 
 def training_section(runs: dict[str, tuple[Path, Any]], folder: Path) -> tuple[str, list[str]]:
@@ -149,8 +160,8 @@ def training_section(runs: dict[str, tuple[Path, Any]], folder: Path) -> tuple[s
     lines: list[str] = []
     mix_notes: list[str] = []
     for name, (path, run) in runs.items():
-        if run is None:
-            lines += [f"### {name}", "", LEFT_OUT, ""]
+        if isinstance(run, str):  # why it is left out
+            lines += [f"### {name}", "", f"Training curves left out: {run}.", ""]
             continue
         check_curves(run, path)  # first: the shapes the names are read from
         check_printed_names(run, path)

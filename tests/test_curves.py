@@ -156,6 +156,27 @@ def test_the_report_shows_each_adapters_curves(cli, watched: Path, tmp_path: Pat
     assert all(f"]({name})" in text for name in figures)
 
 
+def test_curves_of_an_adapter_trained_again_since_its_evaluation_are_left_out(
+    cli, watched: Path, tmp_path: Path
+) -> None:
+    """An adapter trained again in its folder after it was evaluated: the report drew the new
+    training's curves beside the old weights' scores, without a word."""
+    adapter = tmp_path / "adapter"
+    shutil.copytree(watched, adapter)
+    evaluated = cli("eval", "--adapter", adapter, "--task", "xnli", "--langs", "en",
+                    "--limit", "2", "--mode", "rank", "--out", tmp_path / "eval",
+                    "--bootstrap-samples", "20")  # fmt: skip
+    assert evaluated.code == 0, evaluated.err
+    weights = adapter / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-1] + b" ")  # other weights, as a new training
+    reported = cli("report", tmp_path / "eval", "--out", tmp_path / "report")
+    assert reported.code == 0, reported.err
+    text = (tmp_path / "report" / "report.md").read_text(encoding="utf-8")
+    assert "Training curves left out: the adapter was trained again since this evaluation" in text
+    assert "first at 50 % accuracy" not in text
+    assert not list((tmp_path / "report").glob("*-transfer.png"))
+
+
 def test_plots_and_crossings_come_from_run_json(watched: Path, tmp_path: Path) -> None:
     from mslt_it.training.plots import crossing_steps, plot_run
 

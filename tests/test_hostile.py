@@ -504,6 +504,31 @@ def write_results(folder: Path, document: dict) -> None:
     (folder / "results.json").write_text(json.dumps(document))
 
 
+def test_a_report_goes_inside_an_input_only_where_mslt_it_evaluation_holds_it(
+    cli, tmp_path: Path
+) -> None:
+    """A report went inside any folder it read: a folder of the user's, one run of it given
+    alone, or the folder of a results.json it was given. Inputs are never written to; only
+    mslt-it's evaluation holds a report of its own (its marker answers for it)."""
+    from mslt_it.outputs import mark_owner
+
+    mine = tmp_path / "mine"
+    write_results(mine / "en", results_document("en", "rank", 50.0, ["en"]))
+    for given, out in (
+        (mine, mine / "en" / "r"),
+        (mine / "en", mine / "en" / "r"),
+        (mine / "en" / "results.json", mine / "en" / "r"),
+    ):
+        assert_one_line_error(cli("report", given, "--out", out), "lies inside the input")
+        assert not out.exists()
+    evaluation = tmp_path / "ev"
+    write_results(evaluation / "en", results_document("en", "rank", 50.0, ["en"]))
+    mark_owner(evaluation, "evaluation", patterns=("*/results.json",))
+    result = cli("report", evaluation, "--out", evaluation / "report")
+    assert result.code == 0, result.err
+    assert (evaluation / "report" / "report.md").is_file()
+
+
 def test_report_keeps_runs_of_the_same_name_apart(cli, tmp_path: Path) -> None:
     write_results(tmp_path / "a" / "base", results_document("base", "generate", 0.0))
     write_results(tmp_path / "b" / "base", results_document("base", "rank", 40.0))

@@ -95,11 +95,13 @@ def correctness(run: str, lang: str, rows: int = 100) -> np.ndarray:
     return rng.random(rows) < rate
 
 
-def write_run(folder: Path, name: str, sources: tuple[str, ...], rows: int = 100, **extra) -> Path:
+def write_run(
+    folder: Path, name: str, sources: tuple[str, ...], rows: int = 100, langs=LANGS, **extra
+) -> Path:
     """results.json and predictions.jsonl of a run whose rows are :func:`correctness`."""
     folder.mkdir(parents=True)
     records, languages = [], {}
-    for lang in LANGS:
+    for lang in langs:
         right = correctness(name, lang, rows)
         for i, ok in enumerate(right):
             records.append({"task": "xnli", "lang": lang, "id": f"xnli/{lang}/test/{i}",
@@ -273,11 +275,17 @@ def test_compare_of_rows_with_the_same_ids_but_other_content_is_one_line(
     assert "Not compared: MSLT ar+de+zh vs SSLT en" in text and "other content" in text
 
 
-def test_a_pair_evaluated_on_other_languages_says_so(tmp_path: Path) -> None:
+@pytest.mark.parametrize("said", [True, False], ids=["in-settings", "rows-only"])
+def test_a_pair_evaluated_on_other_languages_says_so(tmp_path: Path, said: bool) -> None:
+    """Told by the rows each run holds, not by its settings: a copy whose rows lack sw (its
+    settings unchanged, or a results.json without settings) was compared on fewer languages,
+    and the report said nothing."""
     root = tmp_path / "eval"
     write_run(root / "en", "sslt", ("en",), settings=settings(task={"languages": list(LANGS)}))
     fewer = [lang for lang in LANGS if lang != "sw"]
-    write_run(root / "mslt", "mslt", MSLT_SOURCES, settings=settings(task={"languages": fewer}))
+    named = fewer if said else list(LANGS)
+    write_run(root / "mslt", "mslt", MSLT_SOURCES, langs=fewer,
+              settings=settings(task={"languages": named}))  # fmt: skip
     text = write_report([root], tmp_path / "r").read_text(encoding="utf-8")
     line = next(x for x in text.splitlines() if x.startswith("**Evaluated differently**"))
     assert "languages (sw only in the first): compared on those both have" in line
@@ -468,6 +476,22 @@ def test_an_adapter_equal_to_the_base_is_flagged(tmp_path: Path) -> None:
     write_run(root / "base", "base", ())
     write_run(root / "en", "base", ("en",))  # the base's very rows, under an adapter's name
     text = write_report([root], tmp_path / "r").read_text(encoding="utf-8")
+    assert "SSLT en predicts exactly as the base model" in text
+
+
+def test_an_adapter_is_compared_only_with_a_base_evaluated_alike(tmp_path: Path) -> None:
+    """A base ranked by log-likelihood beside an adapter that generated: the generated words
+    equalled the base's labels, and the report said in bold that the adapter was probably not
+    applied. Sameness with a base evaluated otherwise (mode, template, …) says nothing."""
+    root = tmp_path / "eval"
+    ranked = {"settings": {"mode": "rank", "tasks": [{"task": "xnli", "max_tokens": 8}]}}
+    generated = {"settings": {"mode": "generate", "tasks": [{"task": "xnli", "max_tokens": 8}]}}
+    write_run(root / "base", "base", (), **ranked)
+    write_run(root / "en", "base", ("en",), **generated)  # the base's very predictions
+    text = write_report([root], tmp_path / "r").read_text(encoding="utf-8")
+    assert "predicts exactly as the base model" not in text
+    write_run(root / "base2", "base", (), **generated)  # a base evaluated alike is found
+    text = write_report([root], tmp_path / "r2").read_text(encoding="utf-8")
     assert "SSLT en predicts exactly as the base model" in text
 
 
