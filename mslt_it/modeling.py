@@ -165,6 +165,21 @@ def load_failure(name_or_path: str, error: BaseException) -> str:
     return first_line(error)
 
 
+def check_model_reachable(name_or_path: str, trust_remote_code: bool, field: str) -> None:
+    """The model's config loads (a folder, the cache, or the Hub when it can be reached): read
+    before work whose end needs the model, a named model missing offline was found only after
+    every build, training and evaluation before it had run."""
+    from transformers import AutoConfig
+
+    check_model_folder(name_or_path, field)
+    try:
+        AutoConfig.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+    except model_load_errors() as error:
+        raise MsltError(
+            f"{field}: cannot load {name_or_path!r}: {load_failure(name_or_path, error)}"
+        ) from None
+
+
 def load_tokenizer(
     name_or_path: str, trust_remote_code: bool = False, field: str = "tokenizer"
 ) -> Any:

@@ -332,7 +332,7 @@ def _validate_parts(recipe: Recipe) -> None:
             if not is_named_model(name):  # mslt-it's own are built when the step runs
                 check_model_folder(name, f"eval.compare_models.{number}")
         compared = [recipe.model.name_or_path, *recipe.eval.compare_models]
-        fields = ["eval.compare_models (model.name_or_path)"] + [
+        fields = ["model.name_or_path"] + [
             f"eval.compare_models.{number}" for number in range(len(compared) - 1)
         ]
         check_distinct_models(compared, fields)

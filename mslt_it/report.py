@@ -287,9 +287,7 @@ def check_adapters(results: Results) -> dict[str, dict[str, Any]]:
     for run in results.runs:
         if run in found or not results.sources_of(run) or run not in results.files:
             continue
-        base = next(
-            (b for b in bases if models.get(b) == models.get(run) and alike(b, run)), None
-        )
+        base = next((b for b in bases if models.get(b) == models.get(run) and alike(b, run)), None)
         own = results.files[run].parent / PREDICTIONS
         if base is None or not own.is_file():
             continue

@@ -40,6 +40,7 @@ from mslt_it.io import (
     fingerprint_matches,
     read_json,
 )
+from mslt_it.modeling import check_model_reachable
 from mslt_it.named_models import (
     TINY_MODELS,
     check_replaceable,
@@ -693,7 +694,20 @@ def check_plan_can_start(plan: Plan) -> None:
     """What would stop the run after it removed something, said before it removes anything
     (and by ``--dry-run``)."""
     check_model_folder(plan.recipe, plan.model_path)
+    check_compared_models_first(plan, plan.steps)
     check_outputs_to_redo(plan.steps)
+
+
+def check_compared_models_first(plan: Plan, steps: list[Step]) -> None:
+    """Each model of ``eval.compare_models`` loads, when the comparison is to run: one missing
+    offline was named after every build, training and evaluation of the recipe had run."""
+    if not any(step.name == "compare" and step.status() != "done" for step in steps):
+        return
+    for number, name in enumerate(plan.recipe.eval.compare_models):
+        if not is_named_model(name):  # mslt-it's own are made when the step runs
+            check_model_reachable(
+                name, plan.recipe.model.trust_remote_code, f"eval.compare_models.{number}"
+            )
 
 
 def to_redo(step: Step, status: Status | None = None) -> bool:
@@ -822,6 +836,7 @@ def execute_plan(
     steps = plan.select(only)
     claim_experiment_folder(plan.recipe)
     check_lora_targets_first(plan, steps)
+    check_compared_models_first(plan, steps)
     check_model_folder(plan.recipe, plan.model_path)
     clear_outputs_to_redo(plan.steps)
     made: set[str] = set()

@@ -435,7 +435,8 @@ def test_the_plan_prints_an_output_folder_as_it_is(cli, tmp_path: Path) -> None:
         ("[org/other, '{tmp}/file.txt']", "eval.compare_models.1: "),
         ("['{m}', '{m}/']", "eval.compare_models.1: '{m}/' and '{m}' are the same model"),
         ("[nosuch/]", "eval.compare_models.0: no such folder 'nosuch/'"),
-        ("[mslt-it:tiny]", "'mslt-it:tiny'"),
+        ("[mslt-it:tiny]", "'mslt-it:tiny' is given twice (also as model.name_or_path)"),
+        ("[nosuch/model]", "eval.compare_models.0: cannot load 'nosuch/model': no such folder"),
         ("[org/other, org/other]", "'org/other' is given twice"),
     ],
 )

@@ -69,14 +69,15 @@ def check_distinct_models(models: list[str], fields: str | list[str]) -> None:
     """Each model once, however it is spelt (``m``, ``m/``, a link to ``m``): a model evaluated
     twice would be compared with itself. ``fields`` names each entry (or all of them)."""
     named = [fields] * len(models) if isinstance(fields, str) else fields
-    seen: dict[str, str] = {}
+    seen: dict[str, tuple[str, str]] = {}
     for model, field in zip(models, named, strict=True):
         identity = model_identity(model)
         if identity in seen:
-            first = seen[identity]
+            first, where = seen[identity]
             same = "is given twice" if model == first else f"and {first!r} are the same model"
-            raise MsltError(f"{field}: {model!r} {same}; give it once")
-        seen[identity] = model
+            also = f" (also as {where})" if where != field else ""  # the recipe's own model
+            raise MsltError(f"{field}: {model!r} {same}{also}; give it once")
+        seen[identity] = (model, field)
 
 
 def compare_models(
