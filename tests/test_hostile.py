@@ -514,12 +514,12 @@ def test_a_report_goes_inside_an_input_only_where_mslt_it_evaluation_holds_it(
 
     mine = tmp_path / "mine"
     write_results(mine / "en", results_document("en", "rank", 50.0, ["en"]))
-    for given, out in (
+    for read, out in (
         (mine, mine / "en" / "r"),
         (mine / "en", mine / "en" / "r"),
         (mine / "en" / "results.json", mine / "en" / "r"),
     ):
-        assert_one_line_error(cli("report", given, "--out", out), "lies inside the input")
+        assert_one_line_error(cli("report", read, "--out", out), "lies inside the input")
         assert not out.exists()
     evaluation = tmp_path / "ev"
     write_results(evaluation / "en", results_document("en", "rank", 50.0, ["en"]))
