@@ -1075,3 +1075,25 @@ def test_a_top3_hit_no_group_defines_is_shown_as_such(planted: Path, tmp_path: P
     assert cells and set(cells) == {"n/a"}, cells
     document = json.loads(cli("select", "--task", "xnli", "--fit", path, "--json").out)
     assert all(m["top3_hit"] is None for m in document["validation"]["methods"])
+
+
+def test_ranking_recalls_what_the_cross_validation_said(noise: Path, tmp_path: Path, cli) -> None:
+    """A predictor with no skill ranked sets without a word once --fit's table was gone: its
+    verdict is kept in the file and recalled where it ranks. A verdict that is no plain text
+    (a file from elsewhere) or a file saved before verdicts were kept says nothing."""
+    from dataclasses import replace
+
+    from mslt_it.selection.predictor import validation_note
+
+    saved = tmp_path / "p.json"
+    assert cli("select", "--task", "xnli", "--fit", noise, "--save", saved).code == 0
+    ranked = cli("select", "--task", "xnli", "--criterion", "learned", "--predictor", saved,
+                 "--targets", "bg,sw", "--pool", ",".join(POOL), "--json")  # fmt: skip
+    assert ranked.code == 0, ranked.err
+    said = " ".join(ranked.err.split())
+    assert "when fitted, cross-validated on held-out source sets: no evidence of skill" in said
+    predictor = fit_predictor(noise, "xnli").predictor
+    assert validation_note(predictor) is not None
+    for verdict in (None, "no skill \x1b[2J", "x" * 2000):
+        edited = replace(predictor, validation={**predictor.validation, "verdict": verdict})
+        assert validation_note(edited) is None

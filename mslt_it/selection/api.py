@@ -39,7 +39,12 @@ from mslt_it.selection.learning import (
 )
 from mslt_it.selection.measured import finite_or_none, parse_score, parse_sources
 from mslt_it.selection.objective import Objective
-from mslt_it.selection.predictor import TransferPredictor, load_predictor, results_changed
+from mslt_it.selection.predictor import (
+    TransferPredictor,
+    load_predictor,
+    results_changed,
+    validation_note,
+)
 from mslt_it.selection.search import best_sets, parse_k
 from mslt_it.tasks import Task, check_languages, get_task
 from mslt_it.yamlfiles import read_text_file
@@ -212,6 +217,7 @@ def run_selection(
     sets: list[RankedSet] = []
     searches: list[SearchInfo] = []
     changed = results_changed(predictor) if predictor else None
+    fitted = validation_note(predictor) if predictor and criterion == LEARNED else None
 
     def result(found: list[RankedSet], infos: list[SearchInfo]) -> SelectionResult:
         """The sets found so far; the notes as they stand (building criteria adds some)."""
@@ -224,7 +230,7 @@ def run_selection(
             found,
             columns,
             infos,
-            [*ctx.notes, *filter(None, [changed])],
+            [*ctx.notes, *filter(None, [fitted, changed])],
             ctx.options,
             _fitted_on(predictor),
         )

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from mslt_it.errors import MsltError, allowed, clipped
-from mslt_it.files import read_user_text
+from mslt_it.files import control_character, read_user_text
 from mslt_it.io import atomic_write_text, is_sealed, seal
 from mslt_it.outputs import check_not_an_input, check_path_names, check_writable
 from mslt_it.selection.criteria import SelectionOptions
@@ -248,6 +248,21 @@ def results_identity(path: str | Path, sha256: str) -> dict[str, str]:
     SHA-256 of the bytes it read (a path is not an identity: the file may be edited and fitted
     again)."""
     return {"file_path": str(Path(path).resolve()), "file_sha256": sha256}
+
+
+def validation_note(predictor: TransferPredictor) -> str | None:
+    """What the predictor's cross-validation said when it was fitted, recalled where it ranks:
+    a fit with no skill, or behind a ranking that needs none, ranked sets without a word once
+    ``--fit``'s table had scrolled away. None for files saved before the verdict was kept, or
+    one that is not plain text (a file from elsewhere could put escapes on the terminal)."""
+    verdict = predictor.validation.get("verdict")
+    if not isinstance(verdict, str) or not verdict or len(verdict) > 1000:
+        return None
+    if control_character(verdict) is not None:
+        return None
+    mode = predictor.validation.get("mode")
+    held_out = {"sets": "source sets", "targets": "target languages"}.get(str(mode), "folds")
+    return f"when fitted, cross-validated on held-out {held_out}: {verdict[0].lower()}{verdict[1:]}"
 
 
 def results_changed(predictor: TransferPredictor) -> str | None:

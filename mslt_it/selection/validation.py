@@ -230,6 +230,7 @@ class Validation:
             "splits": self.splits,
             "skill": self.skill,
             "methods": [m.to_dict() for m in self.methods],
+            "verdict": self.verdict(),  # recalled where the predictor ranks
         }
 
 
