@@ -262,6 +262,13 @@ def check_rows_agree(results: Results, rows: paired.RunRows) -> None:
                 f"{where} gives an invalid_rate of {score.invalid_rate:.4f} and "
                 f"predictions.jsonl beside it {invalid:.4f}; one was {changed}"
             )
+    sanity = results.sanity.get(rows.name)
+    held = sum(len(outcomes) for by_lang in rows.rows.values() for outcomes in by_lang.values())
+    if sanity is not None and held and sanity["rows"] > held:  # compared on rows it lacks
+        raise MsltError(
+            f"compare: {rows.name!r}: results.json's adapter_sanity compares {sanity['rows']} "
+            f"rows and predictions.jsonl beside it holds {held}; one was {changed}"
+        )
 
 
 def check_adapters(results: Results) -> dict[str, dict[str, Any]]:

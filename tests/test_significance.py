@@ -502,6 +502,16 @@ def test_adapter_sanity_recorded_in_results_is_reported(tmp_path: Path) -> None:
     assert "predicts exactly as the base model (base) on all 1000 rows" in text
 
 
+def test_a_sanity_record_of_more_rows_than_the_run_holds_is_refused(cli, tmp_path: Path) -> None:
+    """A copy whose rows were cut kept its results.json's adapter_sanity, and the report said
+    the adapter "differs from base on 48 of 48 rows" for a run of 36."""
+    record = {"compared_with": "base", "rows": 1200, "identical_rows": 0, "same_as_base": False}
+    write_run(tmp_path / "eval", "sslt", ("en",), adapter_sanity=record)
+    result = cli("report", tmp_path / "eval", "--out", tmp_path / "r")
+    assert_one_line_error(result, "adapter_sanity compares 1200 rows", "holds 1000")
+    assert not (tmp_path / "r").exists()
+
+
 def test_comparing_rows_that_differ_raises() -> None:
     a = rows_of("sslt", ("en",))
     b = RunRows("b", (), {"xnli": "accuracy"}, {"xnli": {"en": {"0": 1.0}}})
