@@ -165,10 +165,15 @@ def load_failure(name_or_path: str, error: BaseException) -> str:
     return first_line(error)
 
 
+WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin", "*.gguf")
+"""A local model folder's weight files, as transformers names them."""
+
+
 def check_model_reachable(name_or_path: str, trust_remote_code: bool, field: str) -> None:
-    """The model's config loads (a folder, the cache, or the Hub when it can be reached): read
-    before work whose end needs the model, a named model missing offline was found only after
-    every build, training and evaluation before it had run."""
+    """The model's config and tokenizer load (a folder, the cache, or the Hub when it can be
+    reached) and a local folder holds weights: checked before work whose end needs the model.
+    A model missing offline, or a folder of its config alone, was found only after every
+    build, training and evaluation before it had run."""
     from transformers import AutoConfig
 
     check_model_folder(name_or_path, field)
@@ -178,6 +183,15 @@ def check_model_reachable(name_or_path: str, trust_remote_code: bool, field: str
         raise MsltError(
             f"{field}: cannot load {name_or_path!r}: {load_failure(name_or_path, error)}"
         ) from None
+    load_tokenizer(name_or_path, trust_remote_code, field)
+    folder = Path(name_or_path).expanduser()
+    if folder.is_dir() and not any(
+        path.is_file() for pattern in WEIGHT_PATTERNS for path in folder.glob(pattern)
+    ):
+        raise MsltError(
+            f"{field}: the folder {name_or_path!r} holds no weights ({', '.join(WEIGHT_PATTERNS)})"
+            f"{_what_it_holds(folder)}; give a model folder or a Hub id"
+        )
 
 
 def load_tokenizer(

@@ -88,7 +88,11 @@ def write_report(
         fertility=measure_fertility(results, tokenizer) if tokenizer else {},
         tokenizer=tokenizer or "",
     )
-    read = [*paths, *(Path(p).parent for p in paths if Path(p).is_file())]  # files beside it
+    read = [  # and the folder of each results.json given, where it lies (through a link)
+        *paths,
+        *(Path(p).resolve().parent for p in paths if Path(p).is_file()),
+        *(Path(p).parent for p in paths if Path(p).is_file()),
+    ]
     with claim_output(out, kind="report", overwrite=overwrite, inputs=read, inside_kind="report"):
         return _write(results, Path(out), recipe, extras)
 

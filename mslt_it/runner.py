@@ -154,8 +154,13 @@ class Step:
     def output_digest(self) -> str:
         """What the output holds, as its marker lists it (each file's fingerprint): recorded
         with the step, so the record of one step's output put into another step's folder (the
-        record of data ``en`` beside German rows) is not taken for a record of what is there."""
-        return content_hash(listed_files(self.output))
+        record of data ``en`` beside German rows) is not taken for a record of what is there.
+        The record itself is no part of it: ``adopt`` lists it with the files it vouches for,
+        and every adopted step was then made again."""
+        listed = listed_files(self.output)
+        if listed is not None:
+            listed = {name: kept for name, kept in listed.items() if Path(name).name != MARKER}
+        return content_hash(listed)
 
     def mark_done(self) -> None:
         record = {"step": self.name, "input_hash": self.input_hash()}
@@ -514,7 +519,11 @@ def report_step(recipe: Recipe, root: Path) -> Step:
         if upstream is None:
             return None
         config = recipe.config  # what report.md prints of the recipe besides the results
-        shown = {"name": config.name, "description": config.description, "recipe": str(recipe.path)}
+        shown = {  # the recipe as the file it is: `rec/x.yaml` and `/abs/rec/x.yaml` are one
+            "name": config.name,
+            "description": config.description,
+            "recipe": str(Path(recipe.path).resolve()),
+        }
         return content_hash("report", upstream, hashed_settings(config.report), shown)
 
     def execute() -> None:

@@ -514,10 +514,13 @@ def test_a_report_goes_inside_an_input_only_where_mslt_it_evaluation_holds_it(
 
     mine = tmp_path / "mine"
     write_results(mine / "en", results_document("en", "rank", 50.0, ["en"]))
+    (tmp_path / "links").mkdir()
+    (tmp_path / "links" / "results.json").symlink_to(mine / "en" / "results.json")
     for read, out in (
         (mine, mine / "en" / "r"),
         (mine / "en", mine / "en" / "r"),
         (mine / "en" / "results.json", mine / "en" / "r"),
+        (tmp_path / "links" / "results.json", mine / "en" / "r"),  # where the file lies
     ):
         assert_one_line_error(cli("report", read, "--out", out), "lies inside the input")
         assert not out.exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -437,6 +438,8 @@ def test_the_plan_prints_an_output_folder_as_it_is(cli, tmp_path: Path) -> None:
         ("[nosuch/]", "eval.compare_models.0: no such folder 'nosuch/'"),
         ("[mslt-it:tiny]", "'mslt-it:tiny' is given twice (also as model.name_or_path)"),
         ("[nosuch/model]", "eval.compare_models.0: cannot load 'nosuch/model': no such folder"),
+        ("['{tmp}/config-only']", "eval.compare_models.0: cannot load a tokenizer"),
+        ("['{tmp}/no-weights']", "eval.compare_models.0: the folder '{tmp}/no-weights' holds no"),
         ("[org/other, org/other]", "'org/other' is given twice"),
     ],
 )
@@ -446,6 +449,11 @@ def test_compare_models_are_checked_before_anything_runs(
     """A missing folder, a repeat or the recipe's own model in compare_models passed the dry
     run and failed only after every build, training and evaluation."""
     (tmp_path / "file.txt").write_text("x")
+    (tmp_path / "config-only").mkdir()
+    shutil.copy(Path(tiny_model_dir) / "config.json", tmp_path / "config-only")
+    shutil.copytree(
+        tiny_model_dir, tmp_path / "no-weights", ignore=shutil.ignore_patterns("*.safe*")
+    )
     path = write_recipe(tmp_path)
     said = said.replace("{tmp}", str(tmp_path)).replace("{m}", str(tiny_model_dir))
     listed = models.replace("{tmp}", str(tmp_path)).replace("{m}", str(tiny_model_dir))

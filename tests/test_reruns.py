@@ -949,3 +949,27 @@ def test_the_record_of_one_step_put_beside_another_steps_output_is_not_trusted(
     (english / ".mslt-it-step.json").write_bytes(record)
     again = [step for step in make_plan(load_recipe(recipe)).steps if step.name == "build"]
     assert [step.status() for step in again] == ["stale", "done"]
+
+
+@pytest.mark.slow
+def test_an_adopted_copy_of_an_experiment_is_done(cli, tmp_path: Path) -> None:
+    """A copied experiment whose markers were lost, adopted step by step: adopt listed each
+    step's record with its files, the record's digest of the output no longer matched, and
+    the next run built, trained and evaluated everything again."""
+    recipe = small_recipe(tmp_path)
+    assert cli("run", recipe).code == 0
+    copy = tmp_path / "copy"
+    shutil.copytree(tmp_path / "out", copy)
+    for marker in copy.rglob(".mslt-it-output.json"):
+        marker.unlink()
+    kinds = {"data/en": "dataset", "adapters/en": "adapter", "eval": "evaluation",
+             "report": "report", "tiny-model": "model", ".": "experiment"}  # fmt: skip
+    for folder, kind in kinds.items():
+        adopted = cli("adopt", copy / folder, "--kind", kind)
+        assert adopted.code == 0, adopted.err
+    statuses = {s.title: s.status() for s in make_plan(load_recipe(recipe, copy)).steps}
+    assert set(statuses.values()) == {"done"}, statuses
+    # the recipe named otherwise (relative, absolute) is the same recipe: nothing to redo
+    relative = Path(os.path.relpath(recipe))
+    statuses = {s.title: s.status() for s in make_plan(load_recipe(relative, copy)).steps}
+    assert set(statuses.values()) == {"done"}, statuses
