@@ -42,7 +42,7 @@ import pyarrow as pa
 from mslt_it.config import DataConfig
 from mslt_it.errors import MsltError
 from mslt_it.examples import language_rng, to_chat_columns
-from mslt_it.files import check_regular_file
+from mslt_it.files import MAX_DATA_BYTES, check_regular_file
 from mslt_it.identity import file_state
 from mslt_it.io import read_arrow_table
 from mslt_it.jsonlines import json_block_size
@@ -269,7 +269,7 @@ def take_language(
 
 # ------------------------------------------------------------------------ reading corpus files
 
-MAX_CORPUS_BYTES = 4_000_000_000
+MAX_CORPUS_BYTES = MAX_DATA_BYTES
 """Largest local corpus file read (4 GB): it is held in memory whole, as an Arrow table."""
 
 SCAN_BYTES = 1 << 20
@@ -464,5 +464,5 @@ def open_corpus_split(task: Task, lang: str, split: str, data: str) -> SplitRows
     if path is None:
         return open_split(task, lang, split, data)  # its one-line error: no folder, no file
     check_regular_file(path, "data")
-    table, digest = read_hashed(path, read_corpus_table)
+    table, digest = read_hashed(path, read_corpus_table, MAX_CORPUS_BYTES)
     return file_split(table, path, task, lang, split, digest)

@@ -26,6 +26,10 @@ MAX_TEXT_BYTES = 2_000_000
 MAX_JSON_BYTES = 200_000_000
 """results.json, run.json, manifests: mslt-it's own records, large for a big study."""
 
+MAX_DATA_BYTES = 4_000_000_000
+"""A local data file of a task's rows or a corpus (4 GB): it is read into memory whole, as an
+Arrow table."""
+
 
 def _kind_of(mode: int) -> str:
     if stat.S_ISDIR(mode):

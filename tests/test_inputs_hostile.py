@@ -137,6 +137,29 @@ def test_a_corpus_over_the_size_limit_is_refused(
     assert_one_line_error(result, str(path), "may be at most 100 bytes")
 
 
+@pytest.mark.parametrize("task", ["xnli", "instructions"])
+def test_a_data_file_over_the_limit_is_refused_before_it_is_hashed(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, task: str
+) -> None:
+    """A 50 GB sparse file was hashed whole (minutes) before the size limit refused it, and a
+    task's own data files had no limit at all."""
+    import mslt_it.tasks.sources as sources
+    from mslt_it.files import MAX_DATA_BYTES
+
+    def no_hashing(path):
+        raise AssertionError(f"{path} was hashed")
+
+    monkeypatch.setattr(sources, "file_sha256", no_hashing)
+    folder = tmp_path / "data" / task / "en"
+    folder.mkdir(parents=True)
+    with (folder / "train.jsonl").open("wb") as handle:
+        handle.truncate(MAX_DATA_BYTES + 1)  # sparse: no disk used
+    result = cli("build", "--task", task, "--sources", "en", "--budget", "2",
+                 "--data", tmp_path / "data", "--out", tmp_path / "ds")  # fmt: skip
+    assert_one_line_error(result, "train.jsonl", f"may be at most {MAX_DATA_BYTES:,} bytes")
+    assert not (tmp_path / "ds").exists()
+
+
 def test_the_reader_reads_what_pyarrow_reads(tmp_path: Path) -> None:
     path = corpus_file(tmp_path, jsonl(rows(3)))
     table = corpus.read_json_lines(path)

@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 
 from mslt_it.errors import MsltError, allowed, clipped, first_line
-from mslt_it.files import check_regular_file
+from mslt_it.files import MAX_DATA_BYTES, check_regular_file
 from mslt_it.identity import file_sha256, file_state
 from mslt_it.io import read_arrow_table
 from mslt_it.tasks.base import Row, Task
@@ -436,12 +436,20 @@ def _open_local(task: Task, lang: str, split: str, root: Path) -> TableSplit:
     return file_split(table, path, task, lang, split, digest)
 
 
-def read_hashed(path: Path, read: Callable[[Path], pa.Table]) -> tuple[pa.Table, str]:
+def read_hashed(
+    path: Path, read: Callable[[Path], pa.Table], limit: int = MAX_DATA_BYTES
+) -> tuple[pa.Table, str]:
     """``read(path)`` and the digest of the bytes it read: hashed just before, and the file's
     state (size, times, inode) the same after the read as before the hash. A file replaced
     while it was read, even by a copy of itself put back, recorded one file's digest beside
-    another's rows."""
+    another's rows. A file over ``limit`` bytes is refused first: a 50 GB sparse file was
+    hashed whole, for minutes, before the reader's own limit refused it."""
     state = file_state(path)
+    if state is not None and state[0] > limit:
+        raise MsltError(
+            f"data: {str(path)!r} is {state[0]:,} bytes; a data file may be at most {limit:,} "
+            "bytes (split it into several, or one per language)"
+        )
     digest = file_sha256(path)
     table = read(path)
     if file_state(path) != state:
