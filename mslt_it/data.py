@@ -122,6 +122,15 @@ def _build(
                 f"budget: no example is left to write ({', '.join(config.sources)} in the "
                 f"{config.split} split, after cleaning); a dataset needs at least one"
             )
+        given = {example["lang"] for example in examples}
+        empty = [lang for lang in config.sources if lang not in given]
+        if empty:  # a source with no examples is not a source: the run would be another
+            raise MsltError(
+                f"budget: {empty[0]} gives no example ({config.split} split, after cleaning: "
+                f"duplicates and empty answers are dropped); a dataset of "
+                f"{', '.join(config.sources)} without it is a run of fewer sources than it "
+                "says; give it rows of its own or leave it out of the sources"
+            )
         order = np.random.default_rng(config.seed).permutation(len(examples))
         examples = [examples[i] for i in order]
 

@@ -126,6 +126,19 @@ def test_too_few_clean_rows_is_a_one_line_error(cli, tmp_path: Path) -> None:
     assert not (tmp_path / "ds").exists()
 
 
+def test_a_source_left_with_no_example_is_a_one_line_error(cli, tmp_path: Path) -> None:
+    """de's file an untranslated copy of en's: every de row a duplicate, --take-available
+    built "en, de" of English alone (counts de: 0), a run of one source fewer than it says."""
+    data = tmp_path / "data"
+    rows = bactrian_rows("en", 6)
+    write_jsonl(data / "bactrian-x" / "en" / "train.jsonl", rows)
+    write_jsonl(data / "bactrian-x" / "de" / "train.jsonl", rows)
+    result = cli("build", "--task", "bactrian-x", "--sources", "en,de", "--budget", "12",
+                 "--take-available", "--data", data, "--out", tmp_path / "ds")  # fmt: skip
+    assert_one_line_error(result, "budget: de gives no example", "fewer sources")
+    assert not (tmp_path / "ds").exists()
+
+
 def test_aya_single_table_is_split_by_its_language_column(cli, tmp_path: Path) -> None:
     rows = [
         {"inputs": f"q{i}", "targets": f"a{i}", "language": "x", "language_code": code,
