@@ -233,7 +233,9 @@ def build_part(
 
 
 def mixture_entry(part: Part) -> dict[str, Any]:
-    """A mixture part in the manifest: what it is and how many examples each language gave."""
+    """A mixture part in the manifest: what it is, how many examples each language gave, and
+    the digest of each local file its rows came from (as the main task's, under ``data``: a
+    part's file edited after the build left every recorded digest as it was)."""
     counts = dict.fromkeys(part.config.sources, 0)
     for example in part.examples:
         counts[example["lang"]] += 1
@@ -244,6 +246,7 @@ def mixture_entry(part: Part) -> dict[str, Any]:
         "split": part.config.split,
         "budget": part.config.budget,
         "counts": counts,
+        **_files_record(part.splits),
     }
     if part.cleaning is not None:
         entry["cleaning"] = part.cleaning

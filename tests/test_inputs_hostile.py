@@ -200,6 +200,28 @@ def test_a_mixture_part_without_a_split_takes_one_it_has(cli, tmp_path: Path) ->
     assert with_defaults(config).template == "xnli/en-instruct"
 
 
+def test_a_mixture_parts_local_files_are_recorded_with_their_digests(cli, tmp_path) -> None:
+    """The manifest named a part's folder but held no digest of the files its rows came from:
+    a part's file edited after the build left every recorded digest as it was."""
+    import hashlib
+
+    rows = [{"premise": f"p{i}", "hypothesis": f"h{i}", "label": i % 3} for i in range(8)]
+    files = {}
+    for lang in ("sw", "zh"):
+        files[lang] = tmp_path / "mine" / "xnli" / lang / "train.jsonl"
+        files[lang].parent.mkdir(parents=True)
+        files[lang].write_text("".join(json.dumps(row) + "\n" for row in rows))
+    part = f"{{task: xnli, share: 0.3, data: {tmp_path / 'mine'}}}"
+    recipe = mixture_recipe(tmp_path / "r.yaml", part)
+    result = cli("build", "--recipe", recipe, "--out", tmp_path / "ds")
+    assert result.code == 0, result.err
+    manifest = json.loads((tmp_path / "ds" / "manifest.json").read_text())
+    recorded = manifest["mixture"][1]["files_sha256"]
+    assert recorded == {
+        lang: hashlib.sha256(path.read_bytes()).hexdigest() for lang, path in files.items()
+    }
+
+
 @pytest.mark.parametrize(
     ("mixture", "fragments"),
     [
