@@ -194,7 +194,11 @@ class PromptTemplate:
         except MsltError:
             raise
         except Exception as error:  # the bounds, a bad filter, a type error on this row's data
-            which = f"row {row['id']}" if isinstance(row.get("id"), str) else lang
+            which = (  # a template is checked on the task's example row in every language
+                f"row {row['id']}"
+                if isinstance(row.get("id"), str)
+                else f"the task's example row in language {lang!r}"
+            )
             raise MsltError(f"{self.path}: cannot render {which}: {describe(error)}") from None
         return RenderedExample(instruction.strip(), answer.strip())
 
@@ -405,7 +409,7 @@ def _check_not_empty(
             which = f" for label {label!r}" if label is not None else ""
             raise MsltError(
                 f"{template.path}: {part} renders empty text on the task's example row in "
-                f"{lang}{which}; it must give the model something to read and answer"
+                f"language {lang!r}{which}; it must give the model something to read and answer"
             )
 
 

@@ -139,7 +139,8 @@ ANSWER = '"{{ label_word }}"'
         (
             ANSWER,
             "\"{{ label_word if label != 'neutral' else '' }}\"",
-            "answer renders empty text on the task's example row in ar for label 'neutral'",
+            "answer renders empty text on the task's example row in language 'ar' for label "
+            "'neutral'",
         ),
         ("B,", '"\\x1b[31m",', "verbalizers.neutral is '\\x1b[31m', which holds a control"),
     ],
@@ -167,7 +168,8 @@ def test_unknown_keys_in_a_template_are_errors(tmp_path: Path) -> None:
 def test_the_sandbox_refuses_to_reach_into_python_objects(tmp_path: Path) -> None:
     attack = GOOD.replace("{{ premise }}", "{{ premise.__class__.__mro__[1].__subclasses__() }}")
     write_template(tmp_path, attack)
-    with pytest.raises(MsltError, match="cannot render"):
+    # named as what it is: "cannot render ace" read as a name of the template's own
+    with pytest.raises(MsltError, match="cannot render the task's example row in language 'ar'"):
         get_template("xnli/mine", [tmp_path])
 
 
