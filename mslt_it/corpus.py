@@ -355,9 +355,12 @@ def _first_problem(path: Path, field: str) -> str | None:
                 return f"line {number} is not UTF-8 text (byte {line[error.start]:#04x})"
             except json.JSONDecodeError as error:
                 cut = "; the file looks cut short" if not line.endswith(b"\n") else ""
+                # json's messages end "… at" where the column follows ("Invalid control
+                # character at"): ", column 9" after them read as a garbled sentence
+                where = " " if error.msg.endswith(" at") else ", "
                 return (
-                    f"line {number} is not valid JSON ({error.msg}, column {error.colno}{cut}); "
-                    "give JSON lines, one object per line"
+                    f"line {number} is not valid JSON ({error.msg}{where}column {error.colno}"
+                    f"{cut}); give JSON lines, one object per line"
                 )
             except (ValueError, RecursionError) as error:  # a number too long, nesting too deep
                 return f"line {number} is not readable JSON ({str(error).split(';')[0][:120]})"

@@ -127,11 +127,30 @@ def check_model_config(path: Path, field: str) -> None:
             )
 
 
+NAMED_MODEL_HINT = (
+    "; mslt-it's named models are for --model: give the folder `mslt-it tiny-model DIR` writes"
+)
+
+
 def check_tokenizer_folder(name_or_path: str, field: str = "tokenizer") -> None:
     """A local folder given as a tokenizer must hold a model's ``config.json`` or tokenizer
-    files (see :func:`check_model_folder` for why)."""
+    files (see :func:`check_model_folder` for why). A name that is neither a folder here nor a
+    Hub id is said to be that: the Hub's own words ("Repo id must use alphanumeric chars …")
+    answered ``mslt-it:tiny``, a name only ``--model`` knows."""
     check_local_name(name_or_path, field)
     folder = Path(name_or_path).expanduser()
+    if not folder.exists():
+        from huggingface_hub.errors import HFValidationError
+        from huggingface_hub.utils import validate_repo_id
+
+        try:
+            validate_repo_id(str(name_or_path))
+        except HFValidationError:
+            named = str(name_or_path).startswith("mslt-it:")
+            raise MsltError(
+                f"{field}: {str(name_or_path)!r} is neither a folder here nor a Hub id "
+                f"(org/name){NAMED_MODEL_HINT if named else ''}"
+            ) from None
     if not folder.is_dir():
         return
     if not any(_present(folder / name) for name in (*MODEL_FILES, *TOKENIZER_FILES)):

@@ -78,6 +78,10 @@ def test_a_line_of_3_mb_is_read(cli, tmp_path: Path) -> None:
     [
         (jsonl(rows(4)) + '{"instruction": "cut', ("line 5 is not valid JSON", "cut short")),
         (jsonl(rows(2)) + "{'instruction': 1}\n" + jsonl(rows(2)), ("line 3 is not valid JSON",)),
+        (  # json's "… at" messages: the column follows, not a comma
+            jsonl(rows(2)) + '{"broken\n' + jsonl(rows(2)),
+            ("line 3 is not valid JSON (Invalid control character at column 9)",),
+        ),
         (json.dumps(rows(4)), ("a JSON array", "one object per line")),
         ("\n" + json.dumps(rows(4), indent=2), ("a JSON array",)),
         (jsonl([*rows(2), "just text", *rows(2)]), ("line 3 is text", "not a JSON object")),

@@ -84,6 +84,21 @@ def test_a_missing_tokenizer_is_one_line_and_leaves_nothing(cli, tmp_path: Path)
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        ("mslt-it:tiny", "are for --model: give the folder `mslt-it tiny-model DIR` writes"),
+        ("a b", "'a b' is neither a folder here nor a Hub id (org/name)"),
+    ],
+)
+def test_a_tokenizer_name_that_is_no_hub_id_is_said_to_be(cli, tmp_path, name, said) -> None:
+    """The Hub's own words ("Repo id must use alphanumeric chars …") answered a name that is
+    neither a folder nor a Hub id, mslt-it's named models among them."""
+    result = cli("build", "--task", "xnli", "--sources", "en", "--budget", "4",
+                 "--tokenizer", name, "--out", tmp_path / "ds")  # fmt: skip
+    assert_one_line_error(result, "tokenizer:", said)
+
+
 GENERATION = (
     "{{ bos_token }}{% for m in messages %}{% if m['role'] == 'assistant' %}<A>{% generation %}"
     "{{ m['content'] | trim }}{{ eos_token }}{% endgeneration %}\n{% else %}<{{ m['role'] }}>"
