@@ -88,6 +88,26 @@ def check_model_folder(name_or_path: str, field: str = "model") -> None:
         check_model_config(folder / "config.json", field)
 
 
+def check_base_model_folder(name_or_path: str, field: str = "model") -> None:
+    """:func:`check_model_folder` for a model to train on: a LoRA adapter's folder is refused
+    (transformers' AutoConfig answered one with "Unrecognized model … should have a
+    `model_type` key"), naming its base and ``merge``, which makes a model of both."""
+    check_model_folder(name_or_path, field)
+    folder = Path(name_or_path).expanduser()
+    if not (folder / "adapter_config.json").is_file() or (folder / "config.json").exists():
+        return
+    try:
+        config = json.loads(read_user_text(folder / "adapter_config.json", field, CONFIG_BYTES))
+    except (ValueError, RecursionError, MsltError):
+        config = None
+    base = config.get("base_model_name_or_path") if isinstance(config, dict) else None
+    named = f" ({clipped(base, 80)})" if isinstance(base, str) and base else ""
+    raise MsltError(
+        f"{field}: {name_or_path!r} is a LoRA adapter, not a base model; train on its base"
+        f"{named}, or merge the adapter into it first (mslt-it merge)"
+    )
+
+
 def _present(path: Path) -> bool:
     """A file of that name is there, whatever it is (a folder or a FIFO named config.json is
     then named by :func:`check_regular_files`). Looked for before the folder is walked: ``/usr``
@@ -108,10 +128,14 @@ MODEL_SIZES = {
 transformers fail with a validation traceback, or ask torch for terabytes."""
 
 
+CONFIG_BYTES = 10_000_000
+"""Largest model or adapter config read (a few KB in practice)."""
+
+
 def check_model_config(path: Path, field: str) -> None:
     """A model's ``config.json`` must be a JSON object whose sizes are whole numbers in range."""
     try:
-        config = json.loads(read_user_text(path, field, 10_000_000))
+        config = json.loads(read_user_text(path, field, CONFIG_BYTES))
     except (ValueError, RecursionError):
         return  # transformers names a file it cannot parse
     if not isinstance(config, dict):

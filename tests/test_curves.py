@@ -233,6 +233,12 @@ def test_a_watch_step_beyond_max_steps(cli, tiny_model_dir, dataset, tmp_path) -
     result = cli(*args(tiny_model_dir, dataset, out, "--recipe", recipe))
     assert_one_line_error(result, "train.watch.0.steps", "99", "max_steps (5)")
     assert not out.exists()
+    # every N steps past the run's end drew one point, the final score, and said nothing
+    for every in ("6", "99999999999999999999"):
+        watched = cli(*args(tiny_model_dir, dataset, out, "--watch", "xnli:sw", "--watch-every",
+                            every))  # fmt: skip
+        assert_one_line_error(watched, "train.watch.0.every", every, "max_steps (5)")
+        assert not out.exists()
 
 
 def test_a_malformed_watch_option(cli, tiny_model_dir, dataset, tmp_path) -> None:

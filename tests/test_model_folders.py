@@ -51,6 +51,21 @@ def within(seconds: float, call) -> object:
     return found[0]
 
 
+def test_an_adapter_as_the_model_to_train_on_is_named(cli, trained, tmp_path) -> None:
+    """transformers answered an adapter folder as --model with "Unrecognized model … should
+    have a `model_type` key": the folder is named for what it is, with its base and merge."""
+    result = cli("train", "--dataset", trained / "ds", "--model", trained / "ad",
+                 "--out", tmp_path / "ad2", "--max-steps", "1")  # fmt: skip
+    assert_one_line_error(result, "is a LoRA adapter, not a base model", str(trained / "base"))
+    assert not (tmp_path / "ad2").exists()
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        "name: r\ndata: {task: xnli, budget: 8}\nsources: [en]\n"
+        f"model: {{name_or_path: {trained / 'ad'}}}\neval: {{task: xnli, langs: [en]}}\n"
+    )
+    assert_one_line_error(cli("run", recipe, "--dry-run"), "model.name_or_path", "LoRA adapter")
+
+
 def test_a_fifo_in_an_adapter_or_dataset_folder_never_blocks(cli, trained, tmp_path) -> None:
     adapter = tmp_path / "ad"
     shutil.copytree(trained / "ad", adapter)

@@ -110,7 +110,10 @@ def train(
     ] = None,
     eval_langs: Annotated[
         str | None,
-        typer.Option(help="Target languages (a,b,…) whose held-out loss is logged at eval_steps."),
+        typer.Option(
+            help="Languages (a,b,…) whose held-out loss is logged at eval_steps beside the "
+            "sources' (a source named here is measured once; a recipe's grid may name one)."
+        ),
     ] = None,
     resume: Annotated[
         bool, typer.Option(help="Continue an unfinished run from its last checkpoint.")
@@ -129,7 +132,7 @@ def train(
     Example: mslt-it train --dataset ds --model Qwen/Qwen2.5-0.5B --out runs/a --max-steps 500
     """
     from mslt_it.config import load_yaml, validate_section
-    from mslt_it.modeling import check_model_folder
+    from mslt_it.modeling import check_base_model_folder
     from mslt_it.recipes import use_recipe_tasks_dirs
     from mslt_it.training.config import (
         ModelConfig,
@@ -195,7 +198,7 @@ def train(
         train_section, "sft", sft_options, parse_assignments(sft, "--sft"), "--sft"
     )
     model_config = validate_section(ModelConfig, model_section, "model")
-    check_model_folder(model_config.name_or_path, "--model" if model else "model.name_or_path")
+    check_base_model_folder(model_config.name_or_path, "--model" if model else "model.name_or_path")
     train_config = validate_train_section(train_section, "train")
     result = run_training(model_config, train_config, out, resume=resume, overwrite=overwrite)
 

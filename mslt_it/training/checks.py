@@ -215,8 +215,8 @@ def check_labels(report: LabelReport, stop_ids: set[int], tokenizer: Any) -> Non
     if report.batches == 0:
         raise MsltError(
             "labels: no example is left to train on: TRL drops examples that truncation to "
-            "max_length leaves without a trained token; raise --max-length or use "
-            "--on-overlength drop"
+            "max_length leaves without a trained token; raise --max-length until answers fit "
+            "(--on-overlength drop would leave none either)"
         )
     if report.masked_batches:
         first = report.masked_batches[0]

@@ -198,6 +198,11 @@ def check_watch(specs: list[WatchConfig], max_steps: int) -> None:
                 f"{where}.steps: step {late[0]} is beyond max_steps ({max_steps}); "
                 f"watch steps must lie in 1..{max_steps}"
             )
+        if spec.every and max_steps > 0 and spec.every > max_steps:  # one point: the final
+            raise MsltError(
+                f"{where}.every: every {spec.every} steps is beyond max_steps ({max_steps}); "
+                f"watch every 1..{max_steps} steps (--watch-every)"
+            )
 
 
 def parse_watch(items: list[str] | None, every: int | None = None) -> list[dict[str, Any]]:
@@ -280,8 +285,9 @@ class TrainConfig(BaseModel):
     eval_langs: list[str] = Field(
         default=[],
         description=(
-            "Target languages whose held-out loss is measured at eval_steps, beside the sources': "
-            "rows of the dataset's task and split that the build did not use."
+            "Languages whose held-out loss is measured at eval_steps, beside the sources': rows "
+            "of the dataset's task and split that the build did not use. A source named here is "
+            "measured once, as a source (a grid's runs share the list)."
         ),
     )
     heldout_rows: int = Field(

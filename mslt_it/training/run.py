@@ -665,7 +665,8 @@ def sft_arguments(config: TrainConfig, out: Path, fmt: str, evaluate: bool = Fal
             return args
         if on_main():  # each process of a multi-GPU run builds its arguments: one says it
             STDERR.print(
-                f"note: logging every {aligned} steps, not {args.logging_steps:g}, so that every "
+                f"note: logging every {aligned} step{'s' * (aligned != 1)}, not "
+                f"{args.logging_steps:g}, so that every "
                 f"checkpoint (every {args.save_steps:g} steps) ends a logging window and a resumed "
                 "run logs the losses an uninterrupted one does",
                 highlight=False,

@@ -113,6 +113,11 @@ def watch_steps(plan: WatchPlan, max_steps: int) -> set[int]:
                     f"watch steps must lie in 1..{max_steps}"
                 )
         steps.update(spec.steps)
+        if spec.every and spec.every > max_steps:  # a curve of one point, the final score
+            raise MsltError(
+                f"train.watch: every {spec.every} steps is beyond the run's {max_steps} steps; "
+                f"watch every 1..{max_steps} steps"
+            )
         every = spec.every or (None if spec.steps else max(1, max_steps // DEFAULT_POINTS))
         if every:
             steps.update(range(every, max_steps + 1, every))
