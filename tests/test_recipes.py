@@ -241,6 +241,29 @@ def test_emit_slurm_writes_one_array_task_per_run(cli, tmp_path: Path, monkeypat
     assert "sbatch ./-job.sh" in dashed.out
 
 
+def test_a_slurm_task_works_where_its_script_was_written(cli, tmp_path, monkeypatch) -> None:
+    """A recipe's relative paths (data, tasks_dir, output_dir) are read from the working folder:
+    a script submitted from another folder ran its tasks there, on other data."""
+    import os
+    import subprocess
+
+    written_in = tmp_path / "project"
+    written_in.mkdir()
+    monkeypatch.chdir(written_in)
+    assert cli("run", write_recipe(tmp_path), "--emit-slurm", "job.sh").code == 0
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    stub = stubs / "mslt-it"
+    stub.write_text(f"#!/bin/sh\npwd > {tmp_path / 'where'}\n")
+    stub.chmod(0o755)
+    env = {**os.environ, "PATH": f"{stubs}:{os.environ['PATH']}", "SLURM_ARRAY_TASK_ID": "1"}
+    elsewhere = tmp_path / "submitted-from"
+    elsewhere.mkdir()
+    done = subprocess.run(["bash", str(written_in / "job.sh")], cwd=elsewhere, env=env)
+    assert done.returncode == 0
+    assert (tmp_path / "where").read_text().strip() == str(written_in)
+
+
 def test_out_replaces_the_recipes_output_folder(cli, tmp_path: Path) -> None:
     recipe = write_recipe(tmp_path)
     elsewhere = tmp_path / "elsewhere"

@@ -160,6 +160,9 @@ def write_slurm_script(plan, recipe_path: Path, out: Path, output_dir: Path | No
         "# One array task per run; each is an ordinary `mslt-it run --only RUN_ID`.",
         "# Submit with: sbatch THIS_FILE   (then the final evaluation+report job is queued)",
         "set -euo pipefail",
+        # a recipe's relative paths (data, tasks_dir, output_dir) are read from the working
+        # folder: each task works where this script was written, wherever it was submitted
+        f"cd {shlex.quote(str(Path.cwd()))}",
         f"RUNS=({' '.join(shlex.quote(i) for i in ids)})",
         f"SCRIPT={shlex.quote(str(out.resolve()))}  # Slurm runs a spooled copy: name the original",
         'if [ -z "${MSLT_FINAL:-}" ]; then',
