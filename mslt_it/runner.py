@@ -592,15 +592,15 @@ def check_experiment_folder(recipe: Recipe) -> None:
     check_destination(root, field=field, inputs=recipe_inputs(recipe))
     kind = owner_kind(root) if root.is_dir() else None
     if root.is_dir() and holds_anything(root) and kind != "experiment":
-        found = f"an mslt-it {kind}" if kind else "files that mslt-it did not write"
-        older = (
-            ""
-            if kind
-            else " (an experiment of an older mslt-it: `mslt-it adopt FOLDER --kind experiment`)"
-        )
-        raise MsltError(
-            f"{field}: {str(root)!r} holds {found}, not an experiment of a recipe; "
-            f"choose another folder{older}"
+        if kind:
+            raise MsltError(
+                f"{field}: {str(root)!r} holds an mslt-it {kind}, not an experiment of a "
+                "recipe; choose another folder"
+            )
+        raise MsltError(  # mslt-it's outputs inside (an experiment's adapters/) or the user's
+            f"{field}: {str(root)!r} holds files but no experiment's marker "
+            f"({OWNER_FILE}); choose another folder (an experiment of an older mslt-it: "
+            "`mslt-it adopt FOLDER --kind experiment`)"
         )
     _check_recipe_copy(recipe, field)
 

@@ -241,6 +241,25 @@ def test_emit_slurm_writes_one_array_task_per_run(cli, tmp_path: Path, monkeypat
     assert "sbatch ./-job.sh" in dashed.out
 
 
+def test_an_output_dir_of_other_outputs_is_named_for_what_it_holds(cli, tmp_path) -> None:
+    """An experiment's adapters/ as another's output_dir was said to hold "files that mslt-it
+    did not write": they are mslt-it's adapters; the folder lacks an experiment's marker."""
+    from mslt_it.outputs import mark_owner
+
+    adapters = tmp_path / "adapters"
+    (adapters / "en").mkdir(parents=True)
+    (adapters / "en" / "run.json").write_text("{}")
+    mark_owner(adapters / "en", "adapter", patterns=("run.json",))
+    recipe = write_recipe(tmp_path)
+    result = cli("run", recipe, "--out", adapters, "--dry-run")
+    assert_one_line_error(result, "holds files but no experiment's marker", "choose another")
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "ds" / "manifest.json").write_text("{}")
+    mark_owner(tmp_path / "ds", "dataset", patterns=("manifest.json",))
+    result = cli("run", recipe, "--out", tmp_path / "ds", "--dry-run")
+    assert_one_line_error(result, "holds an mslt-it dataset, not an experiment of a recipe")
+
+
 def test_a_slurm_task_works_where_its_script_was_written(cli, tmp_path, monkeypatch) -> None:
     """A recipe's relative paths (data, tasks_dir, output_dir) are read from the working folder:
     a script submitted from another folder ran its tasks there, on other data."""
