@@ -31,6 +31,7 @@ from mslt_it.examples import language_rng, to_chat_columns
 from mslt_it.files import MAX_JSON_BYTES, read_user_text, resolved_path
 from mslt_it.identity import file_sha256
 from mslt_it.io import atomic_directory, atomic_write_json
+from mslt_it.named_models import resolve_model_name
 from mslt_it.outputs import claim_output
 from mslt_it.paths import NAMED_DATA
 from mslt_it.progress import progress_bar
@@ -64,10 +65,16 @@ def with_defaults(config: DataConfig) -> DataConfig:
 
     The schema only checks shape; names are resolved here, where the settings are used, since
     the registry may learn a recipe's own tasks (``tasks_dir``) after its sections are read.
+    A tokenizer named as one of mslt-it's models (``mslt-it:tiny``) is that model's folder, as
+    ``select`` and ``report`` read ``--tokenizer``.
     """
     update: dict[str, Any] = {}
     if config.template is None:
         update["template"] = default_template(config.task)
+    if config.tokenizer:  # mslt-it:NAME as --tokenizer elsewhere; a misspelt one named
+        resolved = resolve_model_name(str(config.tokenizer), "tokenizer")
+        if resolved != str(config.tokenizer):
+            update["tokenizer"] = resolved
     if any(part.split is None for part in config.mixture):
         update["mixture"] = [
             part.model_copy(update={"split": part.split or default_split(part.task)})
@@ -122,15 +129,17 @@ def _build(
                 f"budget: no example is left to write ({', '.join(config.sources)} in the "
                 f"{config.split} split, after cleaning); a dataset needs at least one"
             )
-        given = {example["lang"] for example in examples}
-        empty = [lang for lang in config.sources if lang not in given]
-        if empty:  # a source with no examples is not a source: the run would be another
-            raise MsltError(
-                f"budget: {empty[0]} gives no example ({config.split} split, after cleaning: "
-                f"duplicates and empty answers are dropped); a dataset of "
-                f"{', '.join(config.sources)} without it is a run of fewer sources than it "
-                "says; give it rows of its own or leave it out of the sources"
-            )
+        for part in built:  # a source with no examples is not a source: the run is another
+            given = {example["lang"] for example in part.examples}
+            empty = [lang for lang in config.sources if lang not in given]
+            if empty:
+                mixed = f" of {part.config.task}" if len(built) > 1 else ""
+                raise MsltError(
+                    f"budget: {empty[0]} gives no example{mixed} ({part.config.split} split, "
+                    "after cleaning: duplicates and empty answers are dropped); a dataset of "
+                    f"{', '.join(config.sources)} without it is a run of fewer sources than it "
+                    "says; give it rows of its own or leave it out of the sources"
+                )
         order = np.random.default_rng(config.seed).permutation(len(examples))
         examples = [examples[i] for i in order]
 

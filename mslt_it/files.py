@@ -145,10 +145,12 @@ def iter_csv_rows(text: str, where: str) -> Iterator[tuple[int, list[str]]]:
 
     Line ends may be ``\\n``, ``\\r\\n`` or a bare ``\\r`` (old Mac exports), and a leading
     byte-order mark (Excel's "CSV UTF-8") is not part of the first cell; a line the csv module
-    cannot read (a field over its 128 KiB limit, a NUL, a quote never closed, which read the
-    rest of the file as one cell) is a one-line error naming it.
+    cannot read (a field over its 128 KiB limit, a NUL) is a one-line error naming it. So is a
+    cell over several lines: no file mslt-it reads this way (results, grids, vectors) holds a
+    line break in a cell, and one there is a quote left open, which read the rows after it as
+    part of its cell and was blamed on a language code made of them.
     """
-    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=None), strict=True)
+    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=None))
     start = 1
     while True:
         try:
@@ -156,13 +158,14 @@ def iter_csv_rows(text: str, where: str) -> Iterator[tuple[int, list[str]]]:
         except StopIteration:
             return
         except csv.Error as error:
-            if "unexpected end of data" in str(error):  # the rest of the file was one cell
-                raise MsltError(
-                    f"{where}:{start}: a quote opened in this row is never closed"
-                ) from None
             raise MsltError(
                 f"{where}:{reader.line_num}: not a readable CSV line ({error})"
             ) from None
+        if any("\n" in cell or "\r" in cell for cell in row):  # no cell mslt-it reads holds one
+            raise MsltError(
+                f"{where}:{start}: a quoted cell runs from this line to line {reader.line_num}; "
+                "a quote opened here is not closed where its cell ends"
+            )
         yield start, row
         start = reader.line_num + 1
 

@@ -88,14 +88,34 @@ def check_model_folder(name_or_path: str, field: str = "model") -> None:
         check_model_config(folder / "config.json", field)
 
 
+WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin", "*.gguf")
+"""A local model folder's weight files, as transformers names them."""
+
+
+def _holds(folder: Path, patterns: tuple[str, ...]) -> bool:
+    """Whether ``folder`` holds a file matching one of ``patterns`` (a LoRA adapter's
+    ``adapter_model.*`` is no model's weights)."""
+    return any(
+        path.is_file() and not path.name.startswith("adapter_model")
+        for pattern in patterns
+        for path in folder.glob(pattern)
+    )
+
+
 def check_base_model_folder(name_or_path: str, field: str = "model") -> None:
     """:func:`check_model_folder` for a model to train on: a LoRA adapter's folder is refused
     (transformers' AutoConfig answered one with "Unrecognized model … should have a
     `model_type` key"), naming its base and ``merge``, which makes a model of both."""
     check_model_folder(name_or_path, field)
     folder = Path(name_or_path).expanduser()
-    if not (folder / "adapter_config.json").is_file() or (folder / "config.json").exists():
-        return
+    if not folder.is_dir() or _holds(folder, WEIGHT_PATTERNS):
+        return  # a Hub id, or a model's folder
+    if not (folder / "adapter_config.json").is_file():
+        raise MsltError(
+            f"{field}: the folder {name_or_path!r} holds no weights "
+            f"({', '.join(WEIGHT_PATTERNS)}){_what_it_holds(folder)}; give a model folder or a "
+            "Hub id"
+        )
     try:
         config = json.loads(read_user_text(folder / "adapter_config.json", field, CONFIG_BYTES))
     except (ValueError, RecursionError, MsltError):
@@ -103,7 +123,7 @@ def check_base_model_folder(name_or_path: str, field: str = "model") -> None:
     base = config.get("base_model_name_or_path") if isinstance(config, dict) else None
     named = f" ({clipped(base, 80)})" if isinstance(base, str) and base else ""
     raise MsltError(
-        f"{field}: {name_or_path!r} is a LoRA adapter, not a base model; train on its base"
+        f"{field}: {name_or_path!r} is a LoRA adapter, not a base model; give its base"
         f"{named}, or merge the adapter into it first (mslt-it merge)"
     )
 
@@ -151,16 +171,11 @@ def check_model_config(path: Path, field: str) -> None:
             )
 
 
-NAMED_MODEL_HINT = (
-    "; mslt-it's named models are for --model: give the folder `mslt-it tiny-model DIR` writes"
-)
-
-
 def check_tokenizer_folder(name_or_path: str, field: str = "tokenizer") -> None:
     """A local folder given as a tokenizer must hold a model's ``config.json`` or tokenizer
     files (see :func:`check_model_folder` for why). A name that is neither a folder here nor a
-    Hub id is said to be that: the Hub's own words ("Repo id must use alphanumeric chars …")
-    answered ``mslt-it:tiny``, a name only ``--model`` knows."""
+    Hub id is said to be that, not in the Hub's own words ("Repo id must use alphanumeric
+    chars …")."""
     check_local_name(name_or_path, field)
     folder = Path(name_or_path).expanduser()
     if not folder.exists():
@@ -170,10 +185,8 @@ def check_tokenizer_folder(name_or_path: str, field: str = "tokenizer") -> None:
         try:
             validate_repo_id(str(name_or_path))
         except HFValidationError:
-            named = str(name_or_path).startswith("mslt-it:")
             raise MsltError(
-                f"{field}: {str(name_or_path)!r} is neither a folder here nor a Hub id "
-                f"(org/name){NAMED_MODEL_HINT if named else ''}"
+                f"{field}: {str(name_or_path)!r} is neither a folder here nor a Hub id (org/name)"
             ) from None
     if not folder.is_dir():
         return
@@ -208,10 +221,6 @@ def load_failure(name_or_path: str, error: BaseException) -> str:
     return first_line(error)
 
 
-WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin", "*.gguf")
-"""A local model folder's weight files, as transformers names them."""
-
-
 def check_model_reachable(name_or_path: str, trust_remote_code: bool, field: str) -> None:
     """The model's config and tokenizer load (a folder, the cache, or the Hub when it can be
     reached) and a local folder holds weights: checked before work whose end needs the model.
@@ -219,7 +228,14 @@ def check_model_reachable(name_or_path: str, trust_remote_code: bool, field: str
     build, training and evaluation before it had run."""
     from transformers import AutoConfig
 
-    check_model_folder(name_or_path, field)
+    check_base_model_folder(name_or_path, field)
+    folder = Path(name_or_path).expanduser()
+    if folder.is_dir() and not _holds(folder, TOKENIZER_FILES):  # before a library guesses
+        raise MsltError(  # ("install sentencepiece or tiktoken…", cut mid-sentence)
+            f"{field}: the folder {name_or_path!r} holds no tokenizer "
+            f"({', '.join(TOKENIZER_FILES)}){_what_it_holds(folder)}; give a model folder or a "
+            "Hub id"
+        )
     try:
         AutoConfig.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
     except model_load_errors() as error:
@@ -227,14 +243,6 @@ def check_model_reachable(name_or_path: str, trust_remote_code: bool, field: str
             f"{field}: cannot load {name_or_path!r}: {load_failure(name_or_path, error)}"
         ) from None
     load_tokenizer(name_or_path, trust_remote_code, field)
-    folder = Path(name_or_path).expanduser()
-    if folder.is_dir() and not any(
-        path.is_file() for pattern in WEIGHT_PATTERNS for path in folder.glob(pattern)
-    ):
-        raise MsltError(
-            f"{field}: the folder {name_or_path!r} holds no weights ({', '.join(WEIGHT_PATTERNS)})"
-            f"{_what_it_holds(folder)}; give a model folder or a Hub id"
-        )
 
 
 def load_tokenizer(

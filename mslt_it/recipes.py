@@ -36,7 +36,7 @@ from mslt_it.errors import MsltError, allowed, clipped, field_named
 from mslt_it.evaluation import EvalConfig
 from mslt_it.evaluation.compare import check_distinct_models
 from mslt_it.evaluation.plan import TaskPlan, plan_tasks
-from mslt_it.modeling import check_base_model_folder, check_model_folder
+from mslt_it.modeling import check_base_model_folder
 from mslt_it.named_models import check_model_name, is_named_model, resolve_model_name
 from mslt_it.paths import is_data_folder
 from mslt_it.prompts import PROMPTS_FIELD, get_template
@@ -330,7 +330,7 @@ def _validate_parts(recipe: Recipe) -> None:
         for number, name in enumerate(recipe.eval.compare_models):
             check_model_name(name, f"eval.compare_models.{number}")
             if not is_named_model(name):  # mslt-it's own are built when the step runs
-                check_model_folder(name, f"eval.compare_models.{number}")
+                check_base_model_folder(name, f"eval.compare_models.{number}")
         compared = [recipe.model.name_or_path, *recipe.eval.compare_models]
         fields = ["model.name_or_path"] + [
             f"eval.compare_models.{number}" for number in range(len(compared) - 1)

@@ -47,6 +47,7 @@ from mslt_it.named_models import (
     ensure_named_model,
     is_named_model,
     named_model_folder,
+    resolve_model_name,
 )
 from mslt_it.outputs import (
     STEP_RECORD,
@@ -281,7 +282,7 @@ def build_inputs(config: Any) -> dict[str, Any]:
     if found:
         inputs["data"] = found
     if config.tokenizer:  # the token statistics in the manifest are its
-        inputs["tokenizer"] = tokenizer_identity(config.tokenizer)
+        inputs["tokenizer"] = tokenizer_identity(resolve_model_name(str(config.tokenizer)))
     parts = mixture_parts(config)[1:]  # each part's settings, its template's id filled in
     for number, (part, settings) in enumerate(zip(config.mixture, parts, strict=True)):
         inputs[f"mixture.{number}"] = {

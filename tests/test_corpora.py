@@ -137,6 +137,16 @@ def test_a_source_left_with_no_example_is_a_one_line_error(cli, tmp_path: Path) 
                  "--take-available", "--data", data, "--out", tmp_path / "ds")  # fmt: skip
     assert_one_line_error(result, "budget: de gives no example", "fewer sources")
     assert not (tmp_path / "ds").exists()
+    # so does a mixed-in part: de's instructions all duplicates, its XNLI rows many
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        "name: m\ndata: {task: xnli, budget: 24, take_available: true, mixture: [{task: "
+        f"bactrian-x, share: 0.5, data: {data}}}]}}\nsources: [en, de]\n"
+        "model: {name_or_path: 'mslt-it:tiny'}\neval: {task: xnli, langs: [en]}\n"
+    )
+    result = cli("build", "--recipe", recipe, "--sources", "en,de", "--out", tmp_path / "ds")
+    assert_one_line_error(result, "budget: de gives no example of bactrian-x")
+    assert not (tmp_path / "ds").exists()
 
 
 def test_aya_single_table_is_split_by_its_language_column(cli, tmp_path: Path) -> None:

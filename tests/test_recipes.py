@@ -480,7 +480,15 @@ def test_the_plan_prints_an_output_folder_as_it_is(cli, tmp_path: Path) -> None:
         ("[nosuch/]", "eval.compare_models.0: no such folder 'nosuch/'"),
         ("[mslt-it:tiny]", "'mslt-it:tiny' is given twice (also as model.name_or_path)"),
         ("[nosuch/model]", "eval.compare_models.0: cannot load 'nosuch/model': no such folder"),
-        ("['{tmp}/config-only']", "eval.compare_models.0: cannot load a tokenizer"),
+        (
+            "['{tmp}/config-only']",
+            "eval.compare_models.0: the folder '{tmp}/config-only' holds no weights",
+        ),
+        (
+            "['{tmp}/no-tokenizer']",
+            "eval.compare_models.0: the folder '{tmp}/no-tokenizer' holds no tokenizer",
+        ),
+        ("['{tmp}/adapter']", "eval.compare_models.0: '{tmp}/adapter' is a LoRA adapter"),
         ("['{tmp}/no-weights']", "eval.compare_models.0: the folder '{tmp}/no-weights' holds no"),
         ("[org/other, org/other]", "'org/other' is given twice"),
     ],
@@ -496,6 +504,13 @@ def test_compare_models_are_checked_before_anything_runs(
     shutil.copytree(
         tiny_model_dir, tmp_path / "no-weights", ignore=shutil.ignore_patterns("*.safe*")
     )
+    shutil.copytree(
+        tiny_model_dir,
+        tmp_path / "no-tokenizer",
+        ignore=shutil.ignore_patterns("*token*", "*.jinja", "vocab*", "merges*"),
+    )
+    (tmp_path / "adapter").mkdir()
+    (tmp_path / "adapter" / "adapter_config.json").write_text('{"base_model_name_or_path": "b"}')
     path = write_recipe(tmp_path)
     said = said.replace("{tmp}", str(tmp_path)).replace("{m}", str(tiny_model_dir))
     listed = models.replace("{tmp}", str(tmp_path)).replace("{m}", str(tiny_model_dir))
