@@ -77,7 +77,11 @@ def build(
         int | None, typer.Option(help="Sampling and shuffling seed (default: 0).")
     ] = None,
     tokenizer: Annotated[
-        str | None, typer.Option(help="Tokenizer for per-language token counts in the manifest.")
+        str | None,
+        typer.Option(
+            help="Tokenizer for per-language token counts in the manifest (Hub id, folder or "
+            "mslt-it:tiny-world…)."
+        ),
     ] = None,
     max_length: Annotated[
         int | None,
