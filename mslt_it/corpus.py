@@ -261,8 +261,8 @@ def take_language(
             left_out += f", {counts['script_mismatch']} in another script"
         raise MsltError(
             f"budget: {lang} has {len(taken)} usable rows in the {config.split} split after "
-            f"cleaning ({left_out}) but {quota} were asked for; lower the budget or pass "
-            "--take-available"
+            f"cleaning ({left_out}) but {quota} were asked for; lower the budget or allow "
+            "taking what there is (--take-available / take_available: true)"
         )
     return taken, counts
 

@@ -65,16 +65,10 @@ def with_defaults(config: DataConfig) -> DataConfig:
 
     The schema only checks shape; names are resolved here, where the settings are used, since
     the registry may learn a recipe's own tasks (``tasks_dir``) after its sections are read.
-    A tokenizer named as one of mslt-it's models (``mslt-it:tiny``) is that model's folder, as
-    ``select`` and ``report`` read ``--tokenizer``.
     """
     update: dict[str, Any] = {}
     if config.template is None:
         update["template"] = default_template(config.task)
-    if config.tokenizer:  # mslt-it:NAME as --tokenizer elsewhere; a misspelt one named
-        resolved = resolve_model_name(str(config.tokenizer), "tokenizer")
-        if resolved != str(config.tokenizer):
-            update["tokenizer"] = resolved
     if any(part.split is None for part in config.mixture):
         update["mixture"] = [
             part.model_copy(update={"split": part.split or default_split(part.task)})
@@ -87,6 +81,10 @@ def build_dataset(config: DataConfig, out: str | Path, overwrite: bool = False) 
     """Build the instruction dataset described by ``config`` into the directory ``out``."""
     out = Path(out)
     config = with_defaults(config)
+    if config.tokenizer:  # mslt-it:NAME is that model's (made) folder, as select's --tokenizer
+        config = config.model_copy(
+            update={"tokenizer": resolve_model_name(str(config.tokenizer), "tokenizer")}
+        )
     parts = [(part, checked_template(part)) for part in mixture_parts(config)]
     inputs = [config.data, config.tokenizer, *config.prompts_dir, *tasks_dirs()[1:]]
     inputs += [part.data for part, _ in parts[1:]]

@@ -150,7 +150,9 @@ def iter_csv_rows(text: str, where: str) -> Iterator[tuple[int, list[str]]]:
     line break in a cell, and one there is a quote left open, which read the rows after it as
     part of its cell and was blamed on a language code made of them.
     """
-    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=None))
+    text = text.removeprefix("\ufeff")
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").removesuffix("\n").split("\n")
+    reader = csv.reader(io.StringIO(text, newline=None))
     start = 1
     while True:
         try:
@@ -158,16 +160,36 @@ def iter_csv_rows(text: str, where: str) -> Iterator[tuple[int, list[str]]]:
         except StopIteration:
             return
         except csv.Error as error:
+            if reader.line_num > start:  # a quote left open read the lines after it as one cell
+                raise MsltError(_quote_left_open(where, start, reader.line_num, lines)) from None
             raise MsltError(
                 f"{where}:{reader.line_num}: not a readable CSV line ({error})"
             ) from None
-        if any("\n" in cell or "\r" in cell for cell in row):  # no cell mslt-it reads holds one
-            raise MsltError(
-                f"{where}:{start}: a quoted cell runs from this line to line {reader.line_num}; "
-                "a quote opened here is not closed where its cell ends"
-            )
+        spans = any("\n" in cell or "\r" in cell for cell in row)  # no cell mslt-it reads has one
+        if spans or (reader.line_num >= len(lines) and _never_closed(lines, start)):
+            raise MsltError(_quote_left_open(where, start, reader.line_num, lines))
         yield start, row
         start = reader.line_num + 1
+
+
+def _never_closed(lines: list[str], start: int) -> bool:
+    """Whether the row starting on line ``start`` opens a quote that the file never closes
+    (read strictly, the csv module says so; read as a user's file, it reads to the end)."""
+    try:
+        next(csv.reader(io.StringIO("\n".join(lines[start - 1 :])), strict=True), None)
+    except csv.Error as error:
+        return "unexpected end of data" in str(error)
+    return False
+
+
+def _quote_left_open(where: str, start: int, end: int, lines: list[str]) -> str:
+    """The message for a quote opened on line ``start`` that ran on to line ``end``."""
+    if _never_closed(lines, start):
+        return f"{where}:{start}: a quote opened in this row is never closed"
+    return (
+        f"{where}:{start}: a quoted cell runs from this line to line {end}; a quote opened here "
+        "is not closed where its cell ends"
+    )
 
 
 def csv_table(text: str, where: str) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:

@@ -108,8 +108,11 @@ def check_base_model_folder(name_or_path: str, field: str = "model") -> None:
     `model_type` key"), naming its base and ``merge``, which makes a model of both."""
     check_model_folder(name_or_path, field)
     folder = Path(name_or_path).expanduser()
-    if not folder.is_dir() or _holds(folder, WEIGHT_PATTERNS):
-        return  # a Hub id, or a model's folder
+    if not folder.is_dir():
+        return  # a Hub id
+    if _holds(folder, WEIGHT_PATTERNS):  # a model's folder: its tokenizer is loaded with it
+        check_has_tokenizer(folder, field)
+        return
     if not (folder / "adapter_config.json").is_file():
         raise MsltError(
             f"{field}: the folder {name_or_path!r} holds no weights "
@@ -195,7 +198,23 @@ def check_tokenizer_folder(name_or_path: str, field: str = "tokenizer") -> None:
             f"{field}: the folder {name_or_path!r} holds no model or tokenizer (no config.json "
             f"or tokenizer.json){_what_it_holds(folder)}; give a model folder or a Hub id"
         )
+    check_has_tokenizer(folder, field)
     check_regular_files(folder, field)  # the model's weights are read from here next
+
+
+def check_has_tokenizer(folder: Path, field: str) -> None:
+    """A model's folder (not a PEFT adapter's, whose tokenizer transformers takes from its base)
+    must hold a tokenizer's files: without them transformers tried to convert one and said
+    "You need to have sentencepiece or tiktoken installed to convert a slow tokenizer to a",
+    cut mid-sentence."""
+    if (folder / "adapter_config.json").exists() or any(
+        _present(folder / name) for name in TOKENIZER_FILES
+    ):
+        return
+    raise MsltError(
+        f"{field}: the folder {str(folder)!r} holds no tokenizer ({', '.join(TOKENIZER_FILES)})"
+        f"{_what_it_holds(folder)}; give a model folder with its tokenizer, or a Hub id"
+    )
 
 
 def load_failure(name_or_path: str, error: BaseException) -> str:
@@ -229,13 +248,6 @@ def check_model_reachable(name_or_path: str, trust_remote_code: bool, field: str
     from transformers import AutoConfig
 
     check_base_model_folder(name_or_path, field)
-    folder = Path(name_or_path).expanduser()
-    if folder.is_dir() and not _holds(folder, TOKENIZER_FILES):  # before a library guesses
-        raise MsltError(  # ("install sentencepiece or tiktoken…", cut mid-sentence)
-            f"{field}: the folder {name_or_path!r} holds no tokenizer "
-            f"({', '.join(TOKENIZER_FILES)}){_what_it_holds(folder)}; give a model folder or a "
-            "Hub id"
-        )
     try:
         AutoConfig.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
     except model_load_errors() as error:

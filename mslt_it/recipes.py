@@ -36,7 +36,7 @@ from mslt_it.errors import MsltError, allowed, clipped, field_named
 from mslt_it.evaluation import EvalConfig
 from mslt_it.evaluation.compare import check_distinct_models
 from mslt_it.evaluation.plan import TaskPlan, plan_tasks
-from mslt_it.modeling import check_base_model_folder
+from mslt_it.modeling import check_base_model_folder, check_tokenizer_folder
 from mslt_it.named_models import check_model_name, is_named_model, resolve_model_name
 from mslt_it.paths import is_data_folder
 from mslt_it.prompts import PROMPTS_FIELD, get_template
@@ -321,6 +321,11 @@ def _validate_parts(recipe: Recipe) -> None:
         recipe.model = validate_section(ModelConfig, config.model, "model")
         check_model_name(recipe.model.name_or_path, "model.name_or_path")
         check_base_model_folder(recipe.model.name_or_path, "model.name_or_path")
+        tokenizer = config.data.tokenizer  # read by every build: named before the first
+        if tokenizer:
+            check_model_name(str(tokenizer), "data.tokenizer")
+            if not is_named_model(str(tokenizer)):
+                check_tokenizer_folder(str(tokenizer), "data.tokenizer")
         recipe.train = validate_train_section(config.train, "train")
         max_steps = recipe.train.sft.get("max_steps", -1)
         check_watch(recipe.train.watch, max_steps if isinstance(max_steps, int) else -1)

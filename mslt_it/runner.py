@@ -47,7 +47,6 @@ from mslt_it.named_models import (
     ensure_named_model,
     is_named_model,
     named_model_folder,
-    resolve_model_name,
 )
 from mslt_it.outputs import (
     STEP_RECORD,
@@ -281,8 +280,10 @@ def build_inputs(config: Any) -> dict[str, Any]:
     found = data_identity(config.data)  # the whole folder: a mixed-in task may read it too
     if found:
         inputs["data"] = found
-    if config.tokenizer:  # the token statistics in the manifest are its
-        inputs["tokenizer"] = tokenizer_identity(resolve_model_name(str(config.tokenizer)))
+    if config.tokenizer:  # the token statistics in the manifest are its; mslt-it's own
+        # models are what their name and mslt-it's version make (a dry run makes none)
+        name = str(config.tokenizer)
+        inputs["tokenizer"] = {"name": name} if is_named_model(name) else tokenizer_identity(name)
     parts = mixture_parts(config)[1:]  # each part's settings, its template's id filled in
     for number, (part, settings) in enumerate(zip(config.mixture, parts, strict=True)):
         inputs[f"mixture.{number}"] = {

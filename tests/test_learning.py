@@ -325,11 +325,22 @@ def test_a_quote_never_closed_is_named_not_read_as_one_cell(tmp_path: Path, cli)
     path = tmp_path / "r.csv"
     path.write_text('sources,lang,score\n"es+fr+en,bg,0.5\nde+ar+zh,bg,0.4\n')
     result = cli("select", "--task", "xnli", "--fit", path)
-    assert_one_line_error(result, "r.csv:2: a quoted cell runs from this line to line 3")
+    assert_one_line_error(result, "r.csv:2: a quote opened in this row is never closed")
+    # the same on the last line, with no line end after it: the cell held no line break
+    path.write_text('sources,lang,score\nde+ar+zh,bg,0.4\n"es+fr+en,bg,0.5')
+    result = cli("select", "--task", "xnli", "--fit", path)
+    assert_one_line_error(result, "r.csv:3: a quote opened in this row is never closed")
+    path.write_text('sources,lang,score\nde+ar+zh,bg,0.4\nes+fr+en,bg,"0.5')
+    result = cli("select", "--task", "xnli", "--fit", path)
+    assert_one_line_error(result, "r.csv:3: a quote opened in this row is never closed")
     # a quote further on closed it: named where it opened, not where the reader stopped
     path.write_text('sources,lang,score\n"es+fr+en,bg,0.5\nde+ar+zh,bg,0.4\n"en",sw,1\n')
     result = cli("select", "--task", "xnli", "--fit", path)
     assert_one_line_error(result, "r.csv:2: a quoted cell runs from this line to line 4")
+    # and so when the cell it opened outgrew the reader's limit before a quote closed it
+    path.write_text('sources,lang,score\n"es+fr+en,bg,0.5\n' + "de,bg,0.4\n" * 20_000)
+    result = cli("select", "--task", "xnli", "--fit", path)
+    assert_one_line_error(result, "r.csv:2: a quoted cell runs from this line to line")
     # a space after a closing quote is read as before (the cell is trimmed), not refused
     rows = "\n".join(",".join(row) for row in _grid(3))
     path.write_text('sources,lang,score\n"' + rows.replace(",", '" ,', 1) + "\n")

@@ -260,6 +260,24 @@ def test_an_output_dir_of_other_outputs_is_named_for_what_it_holds(cli, tmp_path
     assert_one_line_error(result, "holds an mslt-it dataset, not an experiment of a recipe")
 
 
+def test_a_recipes_tokenizer_is_checked_with_the_recipe(cli, tmp_path, monkeypatch) -> None:
+    """data.tokenizer was read first by a build: a misspelt one passed the dry run, and its
+    error lacked the recipe and the field. A named one is no input a dry run makes."""
+    monkeypatch.setenv("MSLT_IT_CACHE", str(tmp_path / "cache"))
+    recipe = write_recipe(tmp_path)
+    text = recipe.read_text()
+    for name, said in (
+        ("mslt-it:tinny", "data.tokenizer: 'mslt-it:tinny' is not one of mslt-it's models"),
+        ("foo bar", "data.tokenizer: 'foo bar' is neither a folder here nor a Hub id"),
+    ):
+        recipe.write_text(text.replace("data: {", f"data: {{tokenizer: '{name}', "))
+        assert_one_line_error(cli("run", recipe, "--dry-run"), str(recipe), said)
+    recipe.write_text(text.replace("data: {", "data: {tokenizer: 'mslt-it:tiny-world', "))
+    planned = cli("run", recipe, "--dry-run")
+    assert planned.code == 0, planned.err
+    assert not (tmp_path / "cache" / "models").exists()  # it showed the plan and stopped
+
+
 def test_a_slurm_task_works_where_its_script_was_written(cli, tmp_path, monkeypatch) -> None:
     """A recipe's relative paths (data, tasks_dir, output_dir) are read from the working folder:
     a script submitted from another folder ran its tasks there, on other data."""

@@ -102,6 +102,27 @@ def test_a_tokenizer_name_that_is_no_hub_id_is_said_to_be(cli, tmp_path, name, s
     assert json.loads((tmp_path / "named" / "manifest.json").read_text())["tokens"]["per_language"]
 
 
+def test_a_model_folder_without_its_tokenizer_is_named(cli, tmp_path, tiny_model_dir) -> None:
+    """A model's folder of weights and config alone: transformers tried to convert a tokenizer
+    and said "You need to have sentencepiece or tiktoken installed to convert a slow tokenizer
+    to a", cut mid-sentence, in build, select, train and a recipe's run."""
+    import shutil
+
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(tiny_model_dir / name, bare / name)
+    result = cli("build", "--task", "xnli", "--sources", "en", "--budget", "4",
+                 "--tokenizer", bare, "--out", tmp_path / "ds")  # fmt: skip
+    assert_one_line_error(result, "tokenizer:", "holds no tokenizer (tokenizer.json")
+    made = cli("build", "--task", "xnli", "--sources", "en", "--budget", "4",
+               "--out", tmp_path / "data")  # fmt: skip
+    assert made.code == 0, made.err
+    trained = cli("train", "--dataset", tmp_path / "data", "--model", bare,
+                  "--out", tmp_path / "ad", "--max-steps", "1")  # fmt: skip
+    assert_one_line_error(trained, "--model:", "holds no tokenizer")
+
+
 GENERATION = (
     "{{ bos_token }}{% for m in messages %}{% if m['role'] == 'assistant' %}<A>{% generation %}"
     "{{ m['content'] | trim }}{{ eos_token }}{% endgeneration %}\n{% else %}<{{ m['role'] }}>"
