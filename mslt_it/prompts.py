@@ -421,9 +421,18 @@ def _check_labels_told_apart(template: PromptTemplate, row: Row, lang: str) -> N
     if task.kind not in LABELLED_KINDS:
         return
     seen: dict[RenderedExample, str] = {}
+    instructions: dict[str, str] = {}
     for index, name in enumerate(task.labels):
         rendered = template.render(row, lang, label=index)
         _check_not_empty(template, rendered, lang, name)
+        instructions.setdefault(rendered.instruction, name)
+        if task.kind == "classification" and len(instructions) > 1:
+            first = next(iter(instructions.values()))
+            raise MsltError(  # a multiple-choice context may name its choice; this one the gold
+                f"{template.path}: the instruction for {lang} differs between labels {first!r} "
+                f"and {name!r}; a classification prompt must not hold the answer (use "
+                "{{ label_word }} or {{ label }} in the answer only)"
+            )
         if rendered in seen:
             raise MsltError(
                 f"{template.path}: labels {seen[rendered]!r} and {name!r} render the same "

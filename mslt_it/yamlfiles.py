@@ -196,9 +196,12 @@ def _parse(text: str, where: str) -> Any:
         node = loader.get_single_node()
         if node is None:
             return None
-        if _expanded_size(node, {}) > MAX_YAML_NODES:
+        sizes: dict[int, int] = {}
+        if _expanded_size(node, sizes) > MAX_YAML_NODES:
+            aliases = len(sizes) <= MAX_YAML_NODES  # written out, fewer: its aliases expand
             raise MsltError(
-                f"{where}: expands to more than {MAX_YAML_NODES:,} values (nested aliases?)"
+                f"{where}: {'expands to' if aliases else 'holds'} more than "
+                f"{MAX_YAML_NODES:,} values{' (nested aliases?)' if aliases else ''}"
             )
         document = loader.construct_document(node)
     except yaml.YAMLError as error:

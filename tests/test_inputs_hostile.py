@@ -141,6 +141,20 @@ def test_a_corpus_over_the_size_limit_is_refused(
     assert_one_line_error(result, str(path), "may be at most 100 bytes")
 
 
+def test_a_task_file_of_blank_lines_is_said_to_hold_no_rows(
+    cli, tmp_path: Path, tiny_model_dir
+) -> None:
+    """Blank lines only read as a table of no columns: eval said "missing column 'premise' …
+    (found: )" (a build's reader already said the file is empty)."""
+    folder = tmp_path / "data" / "xnli" / "en"
+    folder.mkdir(parents=True)
+    (folder / "test.jsonl").write_text("\n\n")
+    result = cli("eval", "--model", tiny_model_dir, "--task", "xnli", "--langs", "en",
+                 "--data", tmp_path / "data", "--limit", "2", "--out", tmp_path / "ev")  # fmt: skip
+    assert_one_line_error(result, "test.jsonl: holds no rows; task xnli needs rows with columns")
+    assert not (tmp_path / "ev").exists()
+
+
 @pytest.mark.parametrize("task", ["xnli", "instructions"])
 def test_a_data_file_over_the_limit_is_refused_before_it_is_hashed(
     cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, task: str

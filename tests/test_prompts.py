@@ -143,6 +143,12 @@ ANSWER = '"{{ label_word }}"'
             "'neutral'",
         ),
         ("B,", '"\\x1b[31m",', "verbalizers.neutral is '\\x1b[31m', which holds a control"),
+        (  # the gold answer in the prompt: generate mode showed it to the model
+            '"P: {{ premise }} H: {{ hypothesis }}"',
+            '"{{ label_word }} {{ premise }}"',
+            "the instruction for ar differs between labels 'entailment' and 'neutral'",
+        ),
+        ('"P: {{ premise }} H: {{ hypothesis }}"', '"{{ label }}: {{ premise }}"', "must not hold"),
     ],
 )
 def test_a_template_that_cannot_teach_its_labels_is_refused(

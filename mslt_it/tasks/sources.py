@@ -128,6 +128,11 @@ class TableSplit:
 
     def __post_init__(self) -> None:
         missing = [c for c in self.task.columns if c not in self.table.column_names]
+        if missing and not self.table.column_names:  # "(found: )" said nothing
+            raise MsltError(
+                f"{self.origin}: holds no rows; task {self.task.name} needs rows with columns "
+                f"{allowed(self.task.columns)}"
+            )
         if missing:
             raise MsltError(
                 f"{self.origin}: missing column {missing[0]!r}; task {self.task.name} needs "
