@@ -600,9 +600,9 @@ def check_experiment_folder(recipe: Recipe) -> None:
                 "recipe; choose another folder"
             )
         raise MsltError(  # mslt-it's outputs inside (an experiment's adapters/) or the user's
-            f"{field}: {str(root)!r} holds files but no experiment's marker "
-            f"({OWNER_FILE}); choose another folder (an experiment of an older mslt-it: "
-            "`mslt-it adopt FOLDER --kind experiment`)"
+            f"{field}: {str(root)!r} holds files mslt-it did not write as an experiment (no "
+            f"experiment's {OWNER_FILE}); choose another folder (an experiment of an older "
+            "mslt-it: `mslt-it adopt FOLDER --kind experiment`)"
         )
     _check_recipe_copy(recipe, field)
 

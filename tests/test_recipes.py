@@ -252,7 +252,7 @@ def test_an_output_dir_of_other_outputs_is_named_for_what_it_holds(cli, tmp_path
     mark_owner(adapters / "en", "adapter", patterns=("run.json",))
     recipe = write_recipe(tmp_path)
     result = cli("run", recipe, "--out", adapters, "--dry-run")
-    assert_one_line_error(result, "holds files but no experiment's marker", "choose another")
+    assert_one_line_error(result, "did not write as an experiment (no experiment's", "choose")
     (tmp_path / "ds").mkdir()
     (tmp_path / "ds" / "manifest.json").write_text("{}")
     mark_owner(tmp_path / "ds", "dataset", patterns=("manifest.json",))
