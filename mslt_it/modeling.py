@@ -103,8 +103,10 @@ def _holds(folder: Path, patterns: tuple[str, ...]) -> bool:
 
 
 def check_base_model_folder(name_or_path: str, field: str = "model") -> None:
-    """:func:`check_model_folder` for a model to train on: a LoRA adapter's folder is refused
-    (transformers' AutoConfig answered one with "Unrecognized model … should have a
+    """:func:`check_model_folder` for a base model (to train on, or to evaluate beside the
+    recipe's): a local folder must hold weights (an adapter's ``adapter_model.*`` are none) and
+    its tokenizer, so a missing one is named before any step runs. A LoRA adapter's folder is
+    refused (transformers' AutoConfig answered one with "Unrecognized model … should have a
     `model_type` key"), naming its base and ``merge``, which makes a model of both."""
     check_model_folder(name_or_path, field)
     folder = Path(name_or_path).expanduser()
