@@ -165,11 +165,15 @@ def iter_csv_rows(text: str, where: str) -> Iterator[tuple[int, list[str]]]:
             raise MsltError(
                 f"{where}:{reader.line_num}: not a readable CSV line ({error})"
             ) from None
-        spans = any("\n" in cell or "\r" in cell for cell in row)  # no cell mslt-it reads has one
-        if spans or (reader.line_num >= len(lines) and _never_closed(lines, start)):
+        if any("\n" in cell or "\r" in cell for cell in row):  # no cell mslt-it reads has one
             raise MsltError(_quote_left_open(where, start, reader.line_num, lines))
+        if reader.line_num >= len(lines) and _never_closed(lines, start):  # the last row: its
+            raise MsltError(f"{where}:{start}: {NEVER_CLOSED}")  # cell holds no line break
         yield start, row
         start = reader.line_num + 1
+
+
+NEVER_CLOSED = "a quote opened in this row is never closed"
 
 
 def _never_closed(lines: list[str], start: int) -> bool:
@@ -185,7 +189,7 @@ def _never_closed(lines: list[str], start: int) -> bool:
 def _quote_left_open(where: str, start: int, end: int, lines: list[str]) -> str:
     """The message for a quote opened on line ``start`` that ran on to line ``end``."""
     if _never_closed(lines, start):
-        return f"{where}:{start}: a quote opened in this row is never closed"
+        return f"{where}:{start}: {NEVER_CLOSED}"
     return (
         f"{where}:{start}: a quoted cell runs from this line to line {end}; a quote opened here "
         "is not closed where its cell ends"

@@ -88,6 +88,9 @@ def check_model_folder(name_or_path: str, field: str = "model") -> None:
         check_model_config(folder / "config.json", field)
 
 
+MAX_CONFIG_BYTES = 10_000_000
+"""Largest model or adapter config read (a few KB in practice)."""
+
 WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin", "*.gguf")
 """A local model folder's weight files, as transformers names them."""
 
@@ -122,7 +125,7 @@ def check_base_model_folder(name_or_path: str, field: str = "model") -> None:
             "Hub id"
         )
     try:
-        config = json.loads(read_user_text(folder / "adapter_config.json", field, CONFIG_BYTES))
+        config = json.loads(read_user_text(folder / "adapter_config.json", field, MAX_CONFIG_BYTES))
     except (ValueError, RecursionError, MsltError):
         config = None
     base = config.get("base_model_name_or_path") if isinstance(config, dict) else None
@@ -153,14 +156,10 @@ MODEL_SIZES = {
 transformers fail with a validation traceback, or ask torch for terabytes."""
 
 
-CONFIG_BYTES = 10_000_000
-"""Largest model or adapter config read (a few KB in practice)."""
-
-
 def check_model_config(path: Path, field: str) -> None:
     """A model's ``config.json`` must be a JSON object whose sizes are whole numbers in range."""
     try:
-        config = json.loads(read_user_text(path, field, CONFIG_BYTES))
+        config = json.loads(read_user_text(path, field, MAX_CONFIG_BYTES))
     except (ValueError, RecursionError):
         return  # transformers names a file it cannot parse
     if not isinstance(config, dict):

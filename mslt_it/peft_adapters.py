@@ -20,13 +20,12 @@ from typing import Any
 from mslt_it.errors import MsltError, clipped, first_line
 from mslt_it.files import MAX_JSON_BYTES, check_regular_files, read_user_text
 from mslt_it.io import fingerprint_matches
-from mslt_it.modeling import loading_adapter
+from mslt_it.modeling import MAX_CONFIG_BYTES, loading_adapter
 from mslt_it.outputs import listed_files, owner_kind
 
 ADAPTER_CONFIG = "adapter_config.json"
 WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin")
 """PEFT's names for an adapter's weights, in the order it looks for them."""
-MAX_CONFIG_BYTES = 10_000_000
 
 
 def check_adapter_folder(folder: str | Path, field: str = "adapter") -> None:
