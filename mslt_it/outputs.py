@@ -251,12 +251,25 @@ def foreign_files(folder: Path) -> list[str]:
             found += [name + inner for inner in foreign_files(folder / name)]  # its marker answers
         else:  # another output moved in: the user's, with everything in it
             found.append(name)
-    # ``*/.x.mslt-1.tmp`` is a working file in any folder; it lays out no folder of its own
-    layout = (*(p for p in working if not p.startswith("*/")), *older)
-    for name in empty_folders(folder):  # a user's empty folder is theirs too
-        if not layout_has_folder(name, layout) and not any(f.startswith(name) for f in listed):
-            found.append(name)
+    found += unclaimed_empty_folders(folder, kind, listed, older)
     return sorted(found)
+
+
+def unclaimed_empty_folders(
+    folder: Path, kind: str, listed: Iterable[str] = (), older: tuple[str, ...] = ()
+) -> list[str]:
+    """The empty folders in ``folder`` (an output of ``kind``) that are the user's: neither
+    laid out by the kind's working files (``checkpoints/``) or by ``older`` names, nor a folder
+    of a ``listed`` file. One answer for :func:`foreign_files` and ``adopt``, which accepted an
+    empty folder that the next ``--overwrite`` then refused as the user's."""
+    # ``*/.x.mslt-1.tmp`` is a working file in any folder; it lays out no folder of its own
+    working = working_files(kind, folder)
+    layout = (*(p for p in working if not p.startswith("*/")), *older)
+    return [
+        name
+        for name in empty_folders(folder)  # a user's empty folder is theirs too
+        if not layout_has_folder(name, layout) and not any(f.startswith(name) for f in listed)
+    ]
 
 
 def output_intact(folder: Path) -> bool:
@@ -441,8 +454,8 @@ def adopt_output(
         # names it, and in every step of an experiment, which was then not adoptable
         layout = (*ADOPTABLE_FILES[kind], STEP_RECORD)
         strangers = [n for n in files if not matches_layout(n, layout)]
-        # an empty folder is kept by an --overwrite that calls it the user's: not adopted
-        strangers += [n for n in empty_folders(folder) if not matches_layout(n, layout)]
+        # an empty folder that an --overwrite would keep as the user's is not adopted
+        strangers += unclaimed_empty_folders(folder, kind)
         if strangers:
             steps = (
                 " (a step not adopted yet? adopt each step first)" if kind == "experiment" else ""

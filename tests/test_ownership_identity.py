@@ -899,6 +899,28 @@ def test_adopt_refuses_a_users_file_in_an_output_of_the_right_layout(
         assert adopted.code == 0, adopted.err
 
 
+@pytest.mark.parametrize("kind", sorted(LAYOUTS))
+@pytest.mark.parametrize("empty", ["mine/", "xnli/mine/", "checkpoints/", ".chunks/", "base/x/"])
+def test_what_adopt_takes_an_overwrite_takes_too(tmp_path: Path, kind: str, empty: str) -> None:
+    """An empty folder in an output: ``adopt`` either refuses it or marks an output whose
+    every entry is mslt-it's. It adopted a report holding an empty ``mine/`` (its layout has
+    sub-reports, ``*/``), and the next ``report --overwrite`` stopped at the user's folder."""
+    folder = tmp_path / kind
+    for name, text in LAYOUTS[kind].items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(
+            (PNG_SIGNATURE if name.endswith(".png") else b"") + text.encode()
+        )
+    (folder / empty).mkdir(parents=True, exist_ok=True)
+    try:
+        adopt_output(folder, kind)
+    except MsltError as error:
+        assert "nothing was marked" in str(error)
+        assert not (folder / OWNER_FILE).exists()
+    else:
+        assert foreign_files(folder) == []
+
+
 def test_a_link_where_an_output_stages_its_files_is_removed_not_followed(tmp_path: Path) -> None:
     """A link named like the staging folder of an evaluation or a training, pointing at the
     user's folder: emptying it emptied theirs, and the new files were written into it."""

@@ -526,6 +526,31 @@ def test_render_shows_control_characters_as_escapes(cli, tmp_path: Path) -> None
     assert "\\x1b]0;pwned\\x07\\x1b[31mc0" in result.out
 
 
+@pytest.mark.parametrize(
+    ("labels", "index", "message"),
+    [
+        # every row unlabelled: "between 0 and -1" named an --index the user never gave
+        ([-1, -1], 0, "--split: claims/en split test holds no labelled rows (2 unlabelled"),
+        # --index counts labelled rows only, and says so
+        (
+            [-1, 1, -1],
+            1,
+            "between 0 and 0, got 1 (it counts the split's labelled rows; 2 unlabelled left out)",
+        ),
+    ],
+)
+def test_render_names_a_split_of_unlabelled_rows(cli, tmp_path, labels, index, message) -> None:
+    tasks, prompts = user_folders(tmp_path)
+    rows = [{"claim": f"c{i}", "verdict": label} for i, label in enumerate(labels)]
+    (tmp_path / "data" / "claims" / "en" / "test.jsonl").write_text(
+        "".join(json.dumps(row) + "\n" for row in rows)
+    )
+    args = ["claims/en-instruct", "--task", "claims", "--lang", "en", "--split", "test"]
+    folders = ["--data", tmp_path / "data", "--tasks-dir", tasks, "--prompts-dir", prompts]
+    result = cli("prompts", "render", *args, "--index", str(index), *folders)
+    assert_one_line_error(result, message)
+
+
 def test_a_date_in_yaml_is_read_as_text_whatever_was_imported_before(cli, tmp_path: Path) -> None:
     """vLLM's import rewrites PyYAML's shared safe loader so that dates stay text; a definition
     read before it saw a date, after it text. mslt-it's loader reads a date as text itself."""

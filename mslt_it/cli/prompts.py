@@ -77,7 +77,10 @@ def render(
         str | None,
         typer.Option(help="Split to take the row from (default: validation, else one it has)."),
     ] = None,
-    index: Annotated[int, typer.Option(help="Which row.")] = 0,
+    index: Annotated[
+        int,
+        typer.Option(help="Which row, counting labelled rows only (unlabelled ones are left out)."),
+    ] = 0,
     prompts_dir: PromptsDir = None,
     tasks_dir: TasksDir = None,
 ) -> None:
@@ -98,8 +101,15 @@ def render(
         preferred = [s for s in ("validation", "test", "eval", "train") if s in task_spec.splits]
         split = (preferred or list(task_spec.splits))[0]
     rows = open_split(task_spec, lang, split, data)
+    left_out = f"{rows.dropped} unlabelled left out"
+    if not len(rows):
+        raise MsltError(f"--split: {task}/{lang} split {split} holds no labelled rows ({left_out})")
     if not 0 <= index < len(rows):
-        raise MsltError(f"--index: must be between 0 and {len(rows) - 1}, got {index}")
+        counted = f"; {left_out}" if rows.dropped else ""
+        raise MsltError(
+            f"--index: must be between 0 and {len(rows) - 1}, got {index} (it counts the "
+            f"split's labelled rows{counted})"
+        )
     rendered = template.render(rows.rows([index])[0], lang)
     STDOUT.rule("instruction")
     STDOUT.print(rendered.instruction)  # control characters shown escaped; the model sees them
