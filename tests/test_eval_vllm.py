@@ -171,7 +171,14 @@ def adapter_copy(adapters, tmp_path: Path, **config) -> Path:
         ({}, {"max_lora_rank": "8"}, "vllm_args.max_lora_rank: '8' is not a whole number; "
          "allowed: 8, 16,"),
         ({}, {"max_lora_rank": 8.5}, "vllm_args.max_lora_rank: 8.5 is not a whole number"),
-        ({"r": 1024}, {}, "adapter: LoRA rank 1024 is above vLLM's largest"),
+        ({"r": 1024}, {}, "adapter: a: LoRA rank 1024 is above vLLM's largest"),
+        # vLLM's engine died on these once it was up, with tracebacks from its workers
+        ({"bias": "lora_only"}, {}, "adapter: a: vLLM does not serve adapters with trained "
+         "biases (bias 'lora_only'"),
+        ({"init_lora_weights": "pissa"}, {}, "adapter: a: vLLM does not serve adapters with "
+         "init_lora_weights 'pissa'"),
+        ({"layer_replication": [[0, 1]]}, {}, "adapter: a: vLLM does not serve adapters with "
+         "layer_replication"),
     ],
 )  # fmt: skip
 def test_what_vllm_cannot_serve_is_one_line_before_the_engine_starts(
@@ -195,6 +202,41 @@ def test_what_vllm_cannot_serve_is_one_line_before_the_engine_starts(
     with pytest.raises(MsltError) as caught:
         vllm_backend.VLLMBackend(options)
     assert str(caught.value).startswith(said.split(":")[0]) and said in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {},
+        {"bias": "none"},
+        {"bias": "all"},
+        {"init_lora_weights": True},
+        {"init_lora_weights": "gaussian"},
+        {"init_lora_weights": "olora"},
+        {"init_lora_weights": "loftq"},
+        {"use_dora": True},
+        {"lora_bias": True},
+        {"layer_replication": [[0, 1]]},
+        {"alora_invocation_tokens": [1, 2]},
+        {"modules_to_save": ["lm_head"]},
+        {"modules_to_save": ["score"]},
+    ],
+)
+def test_what_mslt_it_refuses_is_what_vllm_refuses(adapters, config) -> None:
+    """mslt-it's check before the engine starts agrees with vLLM's own, which runs only once
+    the engine is up (``PEFTHelper.validate_legal``), on each feature it knows."""
+    from vllm.config.lora import LoRAConfig
+    from vllm.lora.peft_helper import PEFTHelper
+
+    written = json.loads((adapters["a1"] / "adapter_config.json").read_text())
+    merged = {**written, **config, "vllm_max_position_embeddings": None}
+    try:
+        PEFTHelper.from_dict(merged).validate_legal(LoRAConfig(max_lora_rank=512))
+    except ValueError:
+        vllm_refuses = True
+    else:
+        vllm_refuses = False
+    assert (vllm_backend.unserved_feature(merged) is not None) == vllm_refuses
 
 
 def test_vllm_is_imported_without_a_line_about_the_machine() -> None:

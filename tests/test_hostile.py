@@ -396,6 +396,17 @@ def test_a_device_this_machine_lacks_is_a_one_line_error(
     assert_one_line_error(result, "cuda:7", "no CUDA device")
 
 
+def test_a_device_given_to_vllm_is_refused_not_ignored(cli, tiny_model_dir, tmp_path) -> None:
+    """vLLM places the model itself: ``--device cuda:7`` ran on the CPU, rc 0, and
+    results.json named no device. Refused before anything is loaded or written."""
+    result = cli(
+        "eval", "--model", tiny_model_dir, "--task", "xnli", "--langs", "en", "--limit", "2",
+        "--backend", "vllm", "--device", "cuda:7", "--out", tmp_path / "ev",
+    )  # fmt: skip
+    assert_one_line_error(result, "device: 'cuda:7' applies to backend hf only")
+    assert not (tmp_path / "ev").exists()
+
+
 def test_a_device_without_data_or_a_model_config_transformers_refuses_is_one_line(
     cli, tiny_model_dir, tmp_path: Path
 ) -> None:

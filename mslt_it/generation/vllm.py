@@ -41,12 +41,14 @@ CPU_MEMORY_UTILIZATION = 0.3
 
 def max_lora_rank(adapters: Mapping[str, Path]) -> int:
     """The smallest rank vLLM accepts that fits every adapter."""
-    largest = max(adapter_rank(path) for path in adapters.values())
+    ranks = {name: adapter_rank(path) for name, path in adapters.items()}
+    largest = max(ranks.values())
     for rank in VLLM_LORA_RANKS:
         if rank >= largest:
             return rank
+    name = next(name for name, rank in ranks.items() if rank == largest)
     raise MsltError(
-        f"adapter: LoRA rank {largest} is above vLLM's largest supported rank "
+        f"adapter: {name}: LoRA rank {largest} is above vLLM's largest supported rank "
         f"{VLLM_LORA_RANKS[-1]}; use --backend hf"
     )
 
@@ -106,17 +108,43 @@ def check_servable(adapters: Mapping[str, Path]) -> None:
             )
 
 
+SERVED_INITS = ("gaussian", "eva", "orthogonal", "mica", "lora_ga")
+"""``init_lora_weights`` names whose saved adapter is a plain LoRA (vLLM's ``PEFTHelper``); the
+others (PiSSA, OLoRA, CorDA, LoftQ) changed the base model's weights when PEFT loaded them."""
+
+UNSERVED_FLAGS = {
+    "use_dora": "DoRA (use_dora)",
+    "lora_bias": "LoRA biases (lora_bias)",
+    "alora_invocation_tokens": "Activated LoRA (alora_invocation_tokens)",
+    "layer_replication": "layer_replication",
+    "use_bdlora": "block-diagonal LoRA (use_bdlora)",
+    "use_qalora": "QALoRA (use_qalora)",
+}
+"""Config fields that, set, make vLLM refuse an adapter (``PEFTHelper.validate_legal``)."""
+
+
 def unserved_feature(config: Mapping[str, Any]) -> str | None:
-    """What in an adapter's config vLLM's LoRA cannot serve: a trained ``lm_head`` or embedding
-    (``modules_to_save``), DoRA, or LoRA biases; None when it serves it."""
+    """What in an adapter's config vLLM's LoRA cannot serve, as vLLM's own check sees it
+    (``PEFTHelper.validate_legal``): a trained ``lm_head`` or embedding (``modules_to_save``),
+    DoRA, biases (``lora_bias`` or PEFT's ``bias``), an init that changed the base model, and
+    the rarer variants of :data:`UNSERVED_FLAGS`; None when it serves it. vLLM finds these
+    only once its engine is up, and its workers die of them with tracebacks."""
     saved = config.get("modules_to_save") or []
     unserved = sorted(set(saved) - SERVED_MODULES_TO_SAVE) if isinstance(saved, list) else []
     if unserved:
         return f"modules_to_save {unserved}"
-    if config.get("use_dora") is True:
-        return "DoRA (use_dora)"
-    if config.get("lora_bias") is True:
-        return "LoRA biases (lora_bias)"
+    for field, what in UNSERVED_FLAGS.items():
+        if config.get(field):
+            return what
+    bias = config.get("bias", "none")
+    if bias not in (None, "none"):
+        return f"trained biases (bias {clipped(bias, 20)}; vLLM serves only 'none')"
+    init = config.get("init_lora_weights")
+    if isinstance(init, str) and init.lower() not in SERVED_INITS:
+        return (
+            f"init_lora_weights {clipped(init, 20)}, which changed the base model's weights "
+            "(convert it to a plain LoRA with PEFT first)"
+        )
     return None
 
 
