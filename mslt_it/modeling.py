@@ -105,12 +105,15 @@ def _holds(folder: Path, patterns: tuple[str, ...]) -> bool:
     )
 
 
-def check_base_model_folder(name_or_path: str, field: str = "model") -> None:
+def check_base_model_folder(
+    name_or_path: str, field: str = "model", adapter_option: str | None = None
+) -> None:
     """:func:`check_model_folder` for a base model (to train on, or to evaluate beside the
     recipe's): a local folder must hold weights (an adapter's ``adapter_model.*`` are none) and
     its tokenizer, so a missing one is named before any step runs. A LoRA adapter's folder is
     refused (transformers' AutoConfig answered one with "Unrecognized model … should have a
-    `model_type` key"), naming its base and ``merge``, which makes a model of both."""
+    `model_type` key"), naming its base and ``merge``, which makes a model of both, or, for a
+    command that applies adapters itself, its ``adapter_option``."""
     check_model_folder(name_or_path, field)
     folder = Path(name_or_path).expanduser()
     if not folder.is_dir():
@@ -130,9 +133,14 @@ def check_base_model_folder(name_or_path: str, field: str = "model") -> None:
         config = None
     base = config.get("base_model_name_or_path") if isinstance(config, dict) else None
     named = f" ({clipped(base, 80)})" if isinstance(base, str) and base else ""
+    instead = (
+        f"and the adapter as {adapter_option}"
+        if adapter_option
+        else "or merge the adapter into it first (mslt-it merge)"
+    )
     raise MsltError(
         f"{field}: {name_or_path!r} is a LoRA adapter, not a base model; give its base"
-        f"{named}, or merge the adapter into it first (mslt-it merge)"
+        f"{named}, {instead}"
     )
 
 

@@ -147,6 +147,15 @@ def _why_not_owned(folder: Path) -> str:
     )
 
 
+def _sealed_analysis(folder: Path) -> str | None:
+    """``"analysis"`` where ``folder`` holds ``mslt-it analyze``'s sealed analysis.json, which
+    proves its files without a marker: named as the analysis it is, not as files mslt-it did
+    not write (with advice to ``adopt`` it)."""
+    if read_sealed_json(folder / "analysis.json", ANALYSIS_KIND) is not None:
+        return "analysis"
+    return None
+
+
 def owner_kind(folder: Path) -> str | None:
     """The kind of output mslt-it wrote into ``folder`` (its marker says so), or None.
 
@@ -667,7 +676,7 @@ def check_replaceable(out: Path, kind: str, overwrite: bool, field: str) -> None
         raise MsltError(
             f"{field}: {_describe(out)} already exists; choose another folder or pass --overwrite"
         )
-    found = owner_kind(out)
+    found = owner_kind(out) or _sealed_analysis(out)
     if found is None:
         raise MsltError(
             f"{field}: {_describe(out)} holds files that mslt-it did not write, and --overwrite "
@@ -946,7 +955,7 @@ def check_owner(
     if not (existing_ok and out.is_dir() and holds_anything(out)):
         check_replaceable(out, kind, overwrite, field)
         return
-    found = owner_kind(out)
+    found = owner_kind(out) or _sealed_analysis(out)
     if found is None:
         raise MsltError(
             f"{field}: {_describe(out)} exists and holds files that mslt-it did not write: "

@@ -21,11 +21,14 @@ from mslt_it.errors import MsltError, clipped, first_line
 from mslt_it.files import MAX_JSON_BYTES, check_regular_files, read_user_text
 from mslt_it.io import fingerprint_matches
 from mslt_it.modeling import MAX_CONFIG_BYTES, loading_adapter
-from mslt_it.outputs import listed_files, owner_kind
+from mslt_it.outputs import changed_files, listed_files, owner_kind
 
 ADAPTER_CONFIG = "adapter_config.json"
 WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin")
 """PEFT's names for an adapter's weights, in the order it looks for them."""
+
+TRAINED_FILES = (*WEIGHT_FILES, ADAPTER_CONFIG)
+"""The files that are the adapter: edited, they are no longer what its training made."""
 
 
 def check_adapter_folder(folder: str | Path, field: str = "adapter") -> None:
@@ -41,6 +44,8 @@ def check_has_config(folder: Path, field: str) -> Path:
     the reader names a link or a FIFO), after a training stopped before it wrote one is named
     as such (:func:`check_finished_run`)."""
     check_finished_run(folder, field)
+    if not folder.exists() and not folder.is_symlink():  # as merge says it
+        raise MsltError(f"{field}: no such folder {str(folder)!r}")
     path = folder / ADAPTER_CONFIG
     if not path.exists() and not path.is_symlink():
         raise MsltError(
@@ -315,6 +320,20 @@ def read_run_record(folder: Path, field: str = "adapter") -> dict[str, Any] | No
             "the base this adapter was trained on cannot be checked; restore it or train again"
         )
     return run
+
+
+def edited_since_training(folder: str | Path) -> str | None:
+    """The first of :data:`TRAINED_FILES` edited since ``mslt-it train`` wrote ``folder`` (its
+    marker's fingerprint), else None: its run.json then describes a training that made other
+    weights (``merge`` refuses it; ``analyze`` names it by its folder, not by run.json)."""
+    if owner_kind(Path(folder)) != "adapter":
+        return None  # a PEFT adapter from elsewhere: no record of a training to contradict
+    edited = [
+        name
+        for name in changed_files(Path(folder))
+        if name in TRAINED_FILES and (Path(folder) / name).exists()  # removed is another fault
+    ]
+    return edited[0] if edited else None
 
 
 def run_record_edited(folder: str | Path) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -196,6 +197,12 @@ def test_parallel_file(tmp_path: Path) -> None:
     assert sentences.ids == ["a", "b", "d"]
     with pytest.raises(MsltError, match="has no column 'de'"):
         load_parallel(["en", "de"], 3, parallel_file=path)
+    with pytest.raises(MsltError, match=r"--n: 4 is more than the 3 .* use --n 3 or less"):
+        load_parallel(["en", "sw"], 4, parallel_file=path)
+    # too few rows for any --n: "use --n 1 or less" named a value --n refuses
+    path.write_text("en,sw\nyes,ndiyo\nyes,ndiyo\nno,hapana\n")
+    with pytest.raises(MsltError, match=r"holds 2 distinct .* needs 3 or more$"):
+        load_parallel(["en", "sw"], 3, parallel_file=path)
 
 
 # --- representations ---------------------------------------------------------------------------
@@ -388,6 +395,64 @@ def test_analyze_errors_are_one_line(cli, tiny_model_dir, tmp_path, extra, fragm
     result = cli("analyze", "--model", tiny_model_dir, *flat, "--out", tmp_path / "x")
     assert_one_line_error(result, *fragments)
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("edit", [None, "adapter_config.json", "adapter_model.safetensors"])
+def test_an_adapter_edited_since_training_is_not_named_by_its_run_record(
+    cli, tiny_model_dir, adapter_dir, tmp_path: Path, edit: str | None
+) -> None:
+    """An adapter of mslt-it's whose config or weights were edited since training was analysed
+    as "MSLT ar+en+zh", run.json's name for a training that made other weights (``merge``
+    refuses it). It is named by its folder now, and the warning says why."""
+    from mslt_it.identity import model_identity
+    from mslt_it.io import mark_owner
+
+    folder = tmp_path / "scaled"
+    shutil.copytree(adapter_dir, folder)
+    run = json.loads((folder / "run.json").read_text())
+    run["base_model_identity"] = model_identity(tiny_model_dir)  # as `mslt-it train` writes it
+    (folder / "run.json").write_text(json.dumps(run))
+    mark_owner(folder, "adapter")
+    if edit == "adapter_config.json":
+        config = json.loads((folder / edit).read_text())
+        (folder / edit).write_text(json.dumps({**config, "lora_alpha": 5000}))
+    elif edit is not None:  # the weights scaled by hand
+        from safetensors.torch import load_file, save_file
+
+        save_file({k: 100 * t for k, t in load_file(folder / edit).items()}, folder / edit)
+    args = ["analyze", "--model", tiny_model_dir, "--adapter", folder, "--langs", "en,de"]
+    result = cli(*args, "--n", "4", "--plot-n", "4", "--layers", "2", "--out", tmp_path / "an")
+    assert result.code == 0, result.err
+    data = json.loads((tmp_path / "an" / "analysis.json").read_text())
+    labels = [model["label"] for model in data["models"]]
+    if edit is None:
+        assert labels == ["base", "MSLT ar+en+zh"] and data["warnings"] == []
+    else:
+        assert labels == ["base", "scaled"]
+        assert data["warnings"] == [
+            f"scaled: its {edit} was edited since training, so it is named by its folder, not "
+            "by its run.json (which describes the training before)"
+        ]
+
+
+def test_another_command_names_an_analysis_as_one(cli, tiny_model_dir, tmp_path: Path) -> None:
+    """``tiny-model`` (or ``merge``) ``--overwrite`` at an analysis said its sealed files were
+    not mslt-it's and advised ``adopt``; it is named as the analysis it is."""
+    out = tmp_path / "an"
+    args = ["--langs", "en,de", "--n", "4", "--plot-n", "4", "--layers", "2", "--out", out]
+    assert cli("analyze", "--model", tiny_model_dir, *args).code == 0
+    before = sorted(p.name for p in out.iterdir())
+    result = cli("tiny-model", out, "--overwrite")
+    assert_one_line_error(result, "holds an mslt-it analysis, not a model")
+    assert sorted(p.name for p in out.iterdir()) == before
+
+
+def test_an_adapter_as_the_model_is_named(cli, adapter_dir, tmp_path: Path) -> None:
+    """transformers answered "Unrecognized model … should have a `model_type` key"."""
+    args = ["--langs", "en,de", "--n", "4", "--out", tmp_path / "an"]
+    result = cli("analyze", "--model", adapter_dir, *args)
+    assert_one_line_error(result, "--model:", "is a LoRA adapter", "and the adapter as --adapter")
+    assert not (tmp_path / "an").exists()
 
 
 def test_analyze_rejects_a_folder_that_is_not_an_adapter(cli, tiny_model_dir, tmp_path) -> None:

@@ -28,6 +28,7 @@ from mslt_it.modeling import check_device, load_failure, load_report_in_errors, 
 from mslt_it.named_models import recorded_base
 from mslt_it.peft_adapters import (
     check_adapter_folder,
+    edited_since_training,
     load_adapters,
     read_adapter_config,
     read_run_record,
@@ -59,6 +60,7 @@ class Adapter:
     run: dict[str, Any] = field(default_factory=dict)
     sha256: str = ""  # of its config and weights: what a report matches results with
     base_model: str | None = None  # run.json's, else adapter_config.json's (a PEFT adapter's)
+    edited: str | None = None  # the trained file edited since training, if one was
 
 
 # --- encoding --------------------------------------------------------------------------------
@@ -205,9 +207,12 @@ def read_adapter(path: str | Path) -> Adapter:
     config = read_adapter_config(folder, "--adapter")
     run = read_run_record(folder, "--adapter") or {}
     base = recorded_base(run) or config.get("base_model_name_or_path")  # as mslt-it eval
-    label = without_controls(run_label(run) or folder.name)  # in tables, plots, analysis.json
+    # edited since training, run.json's "MSLT ar+de" names a training of other weights
+    edited = edited_since_training(folder)
+    named = None if edited else run_label(run)
+    label = without_controls(named or folder.name)  # in tables, plots, analysis.json
     sha256 = weights_sha256(folder, "--adapter")
-    return Adapter(folder, label, run, sha256, base if isinstance(base, str) else None)
+    return Adapter(folder, label, run, sha256, base if isinstance(base, str) else None, edited)
 
 
 def run_label(run: dict[str, Any]) -> str | None:

@@ -121,6 +121,11 @@ def _sample_distinct(source: _Source, n: int, seed: int) -> tuple[list, list[str
             if len(taken) == n:
                 taken.sort()
                 return [t[1] for t in taken], [t[2] for t in taken], source.size
+    if len(taken) < MIN_SENTENCES:  # no --n would do: "use --n 1 or less" was refused too
+        raise MsltError(
+            f"--n: {source.origin} holds {len(taken)} distinct parallel sentences with a text in "
+            f"every language; an analysis needs {MIN_SENTENCES} or more"
+        )
     raise MsltError(
         f"--n: {n} is more than the {len(taken)} distinct parallel sentences in {source.origin}; "
         f"use --n {len(taken)} or less"

@@ -46,7 +46,7 @@ from mslt_it.analysis.settings import (
 from mslt_it.errors import MsltError, allowed
 from mslt_it.identity import check_base_unchanged, model_identity, same_model
 from mslt_it.io import atomic_write_json, file_fingerprint, read_json, seal, temporary_folder
-from mslt_it.modeling import check_model_folder, load_tokenizer
+from mslt_it.modeling import check_base_model_folder, load_tokenizer
 from mslt_it.outputs import (
     ANALYSIS_KIND,
     check_destination,
@@ -246,7 +246,8 @@ def run_analysis(
     if out.exists() and not out.is_dir():
         raise MsltError(f"--out: {out} is a file; give a folder for analysis.json and the PNGs")
     check_analysis_host(out)
-    check_model_folder(config.model, "--model")  # a FIFO as config.json, a dataset as a model
+    # a FIFO as config.json, a dataset or an adapter as a model, a folder without a tokenizer
+    check_base_model_folder(config.model, "--model", adapter_option="--adapter")
     earlier = (out / RESULT_FILE).exists()
     if earlier and not sealed_json_of_kind(ANALYSIS_KIND)(out / RESULT_FILE):
         raise MsltError(
@@ -326,6 +327,12 @@ def _run_analysis(
     measured: dict[str, dict[tuple[str, int], dict[str, float]]] = {}
     constant: set[tuple[str, int]] = set()
     warnings: list[str] = []
+    for adapter in adapters:
+        if adapter.edited is not None:
+            warnings.append(
+                f"{adapter.label}: its {adapter.edited} was edited since training, so it is "
+                "named by its folder, not by its run.json (which describes the training before)"
+            )
     if encoded.truncated:
         warnings.append(
             f"{encoded.truncated} sentences were longer than --max-length {config.max_length} "

@@ -23,7 +23,10 @@ def tiny_model(
         Path,
         typer.Argument(help="Folder to write the model and tokenizer to.", parser=nonempty_path),
     ],
-    seed: Annotated[int, typer.Option(help="Seed of the weights and of the pre-training.")] = 0,
+    seed: Annotated[
+        int,
+        typer.Option(help="Seed of the weights and of the pre-training.", min=0, max=2**32 - 1),
+    ] = 0,
     steps: Annotated[
         int | None,
         typer.Option(help="Pre-training steps (default 0: random weights).", min=0, max=1_000_000),

@@ -14,7 +14,7 @@ from typing import Any
 
 from mslt_it.errors import MsltError
 from mslt_it.identity import check_base_unchanged
-from mslt_it.io import atomic_directory, atomic_write_json, read_json
+from mslt_it.io import atomic_directory, atomic_write_json
 from mslt_it.modeling import (
     check_model_folder,
     load_failure,
@@ -27,7 +27,9 @@ from mslt_it.outputs import claim_output, first_changed, owner_kind
 from mslt_it.peft_adapters import (
     check_adapter_folder,
     check_finished_run,
+    edited_since_training,
     load_adapters,
+    read_adapter_config,
     read_run_record,
     run_record_edited,
 )
@@ -39,8 +41,8 @@ def base_of(adapter_dir: Path) -> tuple[str, bool, dict[str, Any] | None]:
     run = read_run_record(adapter_dir, "adapter")
     if run is not None and run.get("base_model"):
         return str(recorded_base(run)), bool(run.get("trust_remote_code", False)), run
-    adapter = read_json(adapter_dir / "adapter_config.json")
-    if adapter is None or not adapter.get("base_model_name_or_path"):
+    adapter = read_adapter_config(adapter_dir, "adapter")  # not JSON: said so, not "no base"
+    if not adapter.get("base_model_name_or_path"):
         raise MsltError(
             f"adapter: {str(adapter_dir)!r} has neither run.json nor an adapter_config.json "
             "naming its base model; is it the output folder of `mslt-it train`?"
@@ -49,25 +51,22 @@ def base_of(adapter_dir: Path) -> tuple[str, bool, dict[str, Any] | None]:
     return str(adapter["base_model_name_or_path"]), trust, run  # run.json's identity still holds
 
 
-TRAINED_FILES = ("adapter_model.safetensors", "adapter_model.bin", "adapter_config.json")
-"""The files that are the adapter: edited, they are no longer what its training made."""
-
-
 def check_adapter_intact(adapter_dir: Path) -> None:
     """An adapter mslt-it wrote is merged only whole: with run.json gone, the check that its
     base model is unchanged would be skipped, and a killed run has no final weights."""
     if owner_kind(adapter_dir) != "adapter":
         return  # a PEFT adapter from elsewhere: adapter_config.json names its base
     check_finished_run(adapter_dir)
-    changed = first_changed(adapter_dir)
-    if changed in TRAINED_FILES and (adapter_dir / changed).exists():
+    edited = edited_since_training(adapter_dir)
+    if edited is not None:
         # the merged model would carry run.json's record of a training that made other weights
         raise MsltError(
-            f"adapter: {str(adapter_dir)!r} is mslt-it's adapter, but its {changed} was edited "
+            f"adapter: {str(adapter_dir)!r} is mslt-it's adapter, but its {edited} was edited "
             "since training, so its run.json describes another adapter; nothing was merged (copy "
             "the PEFT files, adapter_config.json, the weights and the tokenizer's, to a folder "
             "of your own to merge them as your adapter)"
         )
+    changed = first_changed(adapter_dir)
     if changed is not None and not (adapter_dir / changed).exists():
         # removed, not edited: a run.json edited to name a moved base is the user's right,
         # and the check of the base's identity below still holds it to the trained one
