@@ -899,19 +899,42 @@ def test_adopt_refuses_a_users_file_in_an_output_of_the_right_layout(
         assert adopted.code == 0, adopted.err
 
 
-@pytest.mark.parametrize("kind", sorted(LAYOUTS))
-@pytest.mark.parametrize("empty", ["mine/", "xnli/mine/", "checkpoints/", ".chunks/", "base/x/"])
-def test_what_adopt_takes_an_overwrite_takes_too(tmp_path: Path, kind: str, empty: str) -> None:
-    """An empty folder in an output: ``adopt`` either refuses it or marks an output whose
-    every entry is mslt-it's. It adopted a report holding an empty ``mine/`` (its layout has
-    sub-reports, ``*/``), and the next ``report --overwrite`` stopped at the user's folder."""
-    folder = tmp_path / kind
+PARTS = st.sampled_from(
+    ["mine", "xnli", "base", "checkpoints", "checkpoint-1", ".chunks", "runs", "report.md",
+     "results.json", "scores.csv", "a.png", "x.arrow", "README.md", "tensorboard"]
+)  # fmt: skip
+"""Path parts an output's layout names, and some it does not, for entries a user adds."""
+
+
+@settings(
+    max_examples=int(os.environ.get("MSLT_IT_HYPOTHESIS_EXAMPLES", "25")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    kind=st.sampled_from(sorted(LAYOUTS)),
+    added=st.lists(st.tuples(st.lists(PARTS, min_size=1, max_size=3), st.booleans()), max_size=3),
+)
+def test_what_adopt_takes_an_overwrite_takes_too(tmp_path_factory, kind, added) -> None:
+    """Whatever a user adds to an output (files, empty folders, named like its own or not),
+    ``adopt`` either refuses it or marks an output whose every entry is mslt-it's, so the next
+    ``--overwrite`` removes all of it. It adopted a report holding an empty ``mine/`` (its
+    layout has sub-reports, ``*/``), and the next ``report --overwrite`` stopped there."""
+    folder = tmp_path_factory.mktemp("adopt") / kind
     for name, text in LAYOUTS[kind].items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(
             (PNG_SIGNATURE if name.endswith(".png") else b"") + text.encode()
         )
-    (folder / empty).mkdir(parents=True, exist_ok=True)
+    for parts, is_folder in added:
+        path = folder.joinpath(*parts)
+        if any(p.is_file() for p in (path, *path.parents)) or path.is_dir():
+            continue  # a file cannot hold an entry, and the layout's own stay as written
+        if is_folder:
+            path.mkdir(parents=True)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("the user's")
     try:
         adopt_output(folder, kind)
     except MsltError as error:
