@@ -40,7 +40,7 @@ from mslt_it.evaluation.sanity import adapter_sanity
 from mslt_it.evaluation.store import PREDICTIONS, read_jsonl
 from mslt_it.io import atomic_directory
 from mslt_it.outputs import claim_output
-from mslt_it.report_curves import adapter_runs, training_section
+from mslt_it.report_curves import adapter_runs, budget_note, training_budgets, training_section
 from mslt_it.report_plots import make_plots
 from mslt_it.report_results import (
     Results,
@@ -383,14 +383,21 @@ def task_markdown(
     """One task's tables and plots, written into ``folder`` once, as Markdown for each prefix
     its files are linked with (the task's own report, and its section in the combined one)."""
     extras = extras or Extras()
-    figures = make_plots(results, folder, extras.comparisons, extras.fertility, extras.not_compared)
-    extra = criteria_section(results, folder, recipe) if recipe is not None else ""
-    analysis = copy_analyses(results, folder)
-    sections = extra_sections(results, extras)
     documents = results.documents or {
         name: read_results_file(path) for name, path in results.files.items()
     }
-    curves, _warnings = training_section(adapter_runs(documents), folder)
+    runs = adapter_runs(documents)
+    budgets = training_budgets(runs)
+    figures = make_plots(
+        results, folder, extras.comparisons, extras.fertility, extras.not_compared, budgets
+    )
+    extra = criteria_section(results, folder, recipe) if recipe is not None else ""
+    analysis = copy_analyses(results, folder)
+    trained = [run for run in results.runs if results.sources_of(run)]
+    sections = "\n\n".join(
+        part for part in (budget_note(budgets, trained), extra_sections(results, extras)) if part
+    )
+    curves, _warnings = training_section(runs, folder)
     sections = "\n".join(part for part in (sections, curves) if part)
     texts = []
     for prefix in prefixes:
@@ -520,7 +527,8 @@ def fidelity_markdown(results: Results) -> str:
         "Share of answers written in the language expected (the prompt's, or the template's "
         "answer language for English-instruction templates: in brackets where it differs), "
         "identified by py3langid (the synthetic world's languages through their lexicons); "
-        "answers without letters are left out; – where no identifier covers the language. "
+        "answers without letters (empty, or a bare number) are left out; – where no "
+        "identifier covers the language or no answer has letters. "
         "The counts of each identified language, mixed, empty and unknown answers are in "
         "each results.json.",
         "",
@@ -601,6 +609,13 @@ def markdown(
         "Averages are unweighted over languages (XTREME); intervals are in scores.csv.",
         "",
     ]
+    if len({frozenset(per_lang) for per_lang in results.table().values()}) > 1:
+        lines += [
+            "The runs were evaluated on different languages (– above), so their averages cover "
+            "different languages; the paired comparisons compare each pair on the languages "
+            "both have.",
+            "",
+        ]
     invalid = [s for s in results.scores if s.invalid_rate > 0]
     if invalid:
         worst = max(invalid, key=lambda s: s.invalid_rate)

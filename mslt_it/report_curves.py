@@ -60,6 +60,43 @@ def adapter_runs(documents: dict[str, dict[str, Any]]) -> dict[str, tuple[Path, 
     return found
 
 
+def training_budgets(runs: dict[str, tuple[Path, Any]]) -> dict[str, int]:
+    """Run name -> the number of examples its adapter trained on (the sum of its run.json's
+    ``dataset.counts``), for the runs whose record says it; what the gain and k-sweep plots'
+    claim "at the same data budget" is checked against."""
+    budgets: dict[str, int] = {}
+    for name, (_, run) in runs.items():
+        dataset = run.get("dataset") if isinstance(run, dict) else None
+        counts = dataset.get("counts") if isinstance(dataset, dict) else None
+        if isinstance(counts, dict) and counts:
+            values = list(counts.values())
+            if all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values):
+                budgets[name] = sum(values)
+    return budgets
+
+
+def same_budget(budgets: dict[str, int], runs: list[str]) -> bool | None:
+    """True when every run in ``runs`` trained on one number of examples, False when two known
+    numbers differ, None when some are unknown (an adapter moved away, or not mslt-it's) and
+    the known ones agree: then the plots claim nothing either way."""
+    known = {budgets[run] for run in runs if run in budgets}
+    if len(known) > 1:
+        return False
+    return True if known and all(run in budgets for run in runs) else None
+
+
+def budget_note(budgets: dict[str, int], runs: list[str]) -> str:
+    """A line for the report when the runs' adapters trained on different numbers of
+    examples: their gains are not the paper's comparison at one budget."""
+    if same_budget(budgets, runs) is not False:
+        return ""
+    listed = ", ".join(f"{run} {budgets[run]:,}" for run in runs if run in budgets)
+    return (
+        f"**Data budgets differ** (examples trained on, from each adapter's run.json: {listed}): "
+        "gains between these runs are not at the same data budget."
+    )
+
+
 def check_printed_names(run: dict[str, Any], path: Path) -> None:
     """The names a training section prints from a run.json (sources, watched tasks and
     languages, languages off their promised share) are plain names: a run.json from elsewhere

@@ -18,6 +18,7 @@ import numpy as np
 from mslt_it import comparisons as paired
 from mslt_it import fertility as fertility_of
 from mslt_it.io import shared_file_mode
+from mslt_it.report_curves import same_budget
 from mslt_it.report_results import Results, Score, averages, target_scores
 
 
@@ -27,19 +28,23 @@ def make_plots(
     comparisons: Sequence[paired.ComparisonRow] = (),
     fertility: dict[str, list[fertility_of.Fertility]] | None = None,
     not_compared: Collection[tuple[str, str]] = (),
+    budgets: dict[str, int] | None = None,
 ) -> list[str]:
     """Every plot the results support; returns the file names written.
 
     ``comparisons`` give the gain plot its paired intervals; ``fertility`` (by task) adds the
-    fertility plot; a pair in ``not_compared`` (its rows could not be paired) gets no gain bar."""
+    fertility plot; a pair in ``not_compared`` (its rows could not be paired) gets no gain bar;
+    ``budgets`` (run -> examples trained on) decide whether a title may say "at the same data
+    budget"."""
     import matplotlib
 
     matplotlib.use("Agg")
     fertility = fertility or {}
     written = [heatmap(results, folder / "heatmap.png")]
-    if gain_plot(results, folder / "gain.png", comparisons, not_compared):
+    budgets = budgets or {}
+    if gain_plot(results, folder / "gain.png", comparisons, not_compared, budgets):
         written.append("gain.png")
-    if k_sweep_plot(results, folder / "k_sweep.png"):
+    if k_sweep_plot(results, folder / "k_sweep.png", budgets):
         written.append("k_sweep.png")
     task = results.scores[0].task
     if task in fertility:
@@ -105,13 +110,17 @@ def gain_plot(
     path: Path,
     comparisons: Sequence[paired.ComparisonRow] = (),
     not_compared: Collection[tuple[str, str]] = (),
+    budgets: dict[str, int] | None = None,
 ) -> bool:
     """Gain of each multi-source run over the (first) single-source run, per target language.
 
     Where the runs were compared row by row, each bar gets its 95 % paired interval and a star
     when the gain is significant after Holm; the legend sits outside the axes, over no bar. A
     run whose rows could not be paired with the baseline's (``not_compared``: other rows, other
-    gold answers) gets no bar: the difference of two scores on other rows is no gain.
+    gold answers) gets no bar: the difference of two scores on other rows is no gain. A
+    language one run was not evaluated on gets a grey ``×`` at 0, not a bar of 0 (which read
+    as a measured tie). The title says "at the same data budget" only when the adapters'
+    records show it (:func:`mslt_it.report_curves.same_budget`).
     """
     import matplotlib.pyplot as plt
 
@@ -132,12 +141,18 @@ def gain_plot(
     width = 0.8 / len(multi)
     paired_rows = {(r.baseline, r.run, r.lang): r for r in comparisons}
     intervals = False
+    missing = False
     for k, run in enumerate(multi):
         gains = [
-            table[run][lang].score - table[base][lang].score if lang in table[run] else 0.0
+            table[run][lang].score - table[base][lang].score if lang in table[run] else np.nan
             for lang in langs
         ]
         x = np.arange(len(langs)) + (k - (len(multi) - 1) / 2) * width
+        absent = [xi for xi, lang in zip(x, langs, strict=True) if lang not in table[run]]
+        if absent:
+            label = None if missing else "not evaluated"
+            axis.plot(absent, [0.0] * len(absent), "x", color="gray", label=label, zorder=3)
+            missing = True
         rows = [paired_rows.get((base, run, lang)) for lang in langs]
         errors = None
         if any(rows):
@@ -161,7 +176,8 @@ def gain_plot(
     axis.set_xticks(range(len(langs)), langs)
     axis.set_xlabel("evaluation language")
     axis.set_ylabel(f"gain over {base} (points)")
-    title = f"MSLT vs SSLT: gain over {base} at the same data budget"
+    budget = {True: " at the same data budget", False: "; data budgets differ", None: ""}
+    title = f"MSLT vs SSLT: gain over {base}{budget[same_budget(budgets or {}, [base, *multi])]}"
     if intervals:
         title += "\n(95% paired intervals; * significant after Holm)"
     axis.set_title(title)
@@ -170,8 +186,9 @@ def gain_plot(
     return True
 
 
-def k_sweep_plot(results: Results, path: Path) -> bool:
-    """Mean target score against the number of source languages, with 95% intervals."""
+def k_sweep_plot(results: Results, path: Path, budgets: dict[str, int] | None = None) -> bool:
+    """Mean target score against the number of source languages, with 95% intervals; "same
+    total budget" in the title only where the adapters' records show it."""
     import matplotlib.pyplot as plt
 
     table = results.table()
@@ -197,7 +214,11 @@ def k_sweep_plot(results: Results, path: Path) -> bool:
     axis.set_xticks(ks)
     axis.set_xlabel("number of source languages (k)")
     axis.set_ylabel(f"{results.scores[0].metric} ×100 on targets")
-    axis.set_title("Score against the number of sources (same total budget)")
+    with_sources = [run for run in results.runs if results.sources_of(run)]
+    budget = {True: " (same total budget)", False: " (data budgets differ)", None: ""}
+    axis.set_title(
+        f"Score against the number of sources{budget[same_budget(budgets or {}, with_sources)]}"
+    )
     axis.legend(fontsize=8)
     save_figure(figure, path)
     return True

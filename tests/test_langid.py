@@ -107,7 +107,10 @@ def test_fidelity_of_a_language_counts_each_kind_of_answer() -> None:
     found = answer_languages(records, template, "de", world=False)
     assert found["expected"] == "de"
     assert found["identified"] == {"de": 2, "en": 1, EMPTY: 1, MIXED: 1, NO_LETTERS: 1}
-    assert found["share"] == pytest.approx(2 / 5)  # the bare number is in no language
+    # the bare number and the empty answer are in no language, as the report says
+    assert found["share"] == pytest.approx(2 / 4)
+    only_empty = [{"output": "", "lang": "de", "mode": "generate"}] * 3
+    assert answer_languages(only_empty, template, "de", world=False)["share"] is None  # not 0
 
 
 def test_a_language_no_identifier_covers_gets_no_share() -> None:

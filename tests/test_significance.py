@@ -517,3 +517,74 @@ def test_comparing_rows_that_differ_raises() -> None:
     b = RunRows("b", (), {"xnli": "accuracy"}, {"xnli": {"en": {"0": 1.0}}})
     with pytest.raises(MsltError, match="different rows of xnli/en"):
         compare_runs(a, b)
+
+
+def drawn_plots(monkeypatch) -> dict[str, dict]:
+    """What each plot of a report drew: its title, bar heights and legend texts."""
+    import matplotlib.pyplot as plt
+
+    from mslt_it import report_plots
+
+    drawn: dict[str, dict] = {}
+
+    def keep(figure, path: Path) -> None:
+        axis = figure.axes[0]
+        legend = axis.get_legend()
+        drawn[path.name] = {
+            "title": axis.get_title(),
+            "bars": [patch.get_height() for patch in axis.patches],
+            "legend": [text.get_text() for text in legend.get_texts()] if legend else [],
+        }
+        plt.close(figure)
+
+    monkeypatch.setattr(report_plots, "save_figure", keep)
+    return drawn
+
+
+@pytest.mark.parametrize(
+    ("budgets", "title", "note"),
+    [
+        ((40, 40), "gain over SSLT en at the same data budget", False),
+        ((40, 400), "gain over SSLT en; data budgets differ", True),
+        ((40, None), "gain over SSLT en\n", False),  # one adapter moved away: no claim
+    ],
+)
+def test_the_gain_plot_says_one_budget_only_where_the_records_show_it(
+    tmp_path: Path, monkeypatch, budgets, title, note
+) -> None:
+    """The title said "at the same data budget" of adapters trained on 40 and 400 examples,
+    and report.md said nothing of it."""
+    drawn = drawn_plots(monkeypatch)
+    root = tmp_path / "eval"
+    for (name, run, sources), budget in zip(
+        [("en", "sslt", ("en",)), ("ar+de+zh", "mslt", MSLT_SOURCES)], budgets, strict=True
+    ):
+        adapter = tmp_path / "adapters" / name
+        adapter.mkdir(parents=True)
+        if budget is not None:
+            counts = {lang: budget // len(sources) for lang in sources}
+            counts[sources[0]] += budget - sum(counts.values())
+            record = {"dataset": {"task": "xnli", "sources": list(sources), "counts": counts}}
+            (adapter / "run.json").write_text(json.dumps(record))
+        folder = write_run(root / name, run, sources)
+        document = json.loads((folder / "results.json").read_text())
+        document["adapter"]["path"] = str(adapter)
+        (folder / "results.json").write_text(json.dumps(document))
+    text = write_report([root], tmp_path / "report").read_text(encoding="utf-8")
+    assert drawn["gain.png"]["title"].startswith(f"MSLT vs SSLT: {title}")
+    assert ("**Data budgets differ**" in text) is note
+    if note:
+        assert "from each adapter's run.json: MSLT ar+de+zh 400, SSLT en 40)" in text
+
+
+def test_a_language_one_run_lacks_is_no_bar_of_zero(tmp_path: Path, monkeypatch) -> None:
+    """gain.png drew a language the MSLT run was not evaluated on as a gain of 0, like a
+    measured tie; it is a grey cross named in the legend."""
+    drawn = drawn_plots(monkeypatch)
+    root = tmp_path / "eval"
+    write_run(root / "en", "sslt", ("en",))
+    write_run(root / "ar+de+zh", "mslt", MSLT_SOURCES, langs=[x for x in LANGS if x != "bg"])
+    write_report([root], tmp_path / "report")
+    gain = drawn["gain.png"]
+    assert len([h for h in gain["bars"] if not np.isnan(h)]) == len(LANGS) - 1
+    assert "not evaluated" in gain["legend"]

@@ -32,7 +32,7 @@ from mslt_it.evaluation.metrics import (
 from mslt_it.evaluation.parsing import align_entities, parse_entities, parse_label, spans_to_bio
 from mslt_it.evaluation.store import RESULTS, read_jsonl
 from mslt_it.files import MAX_JSON_BYTES, read_user_bytes
-from mslt_it.langid import CATEGORIES, NO_LETTERS, AnswerIdentifier, package_version
+from mslt_it.langid import CATEGORIES, EMPTY, NO_LETTERS, AnswerIdentifier, package_version
 from mslt_it.outputs import RESCORED_KIND
 from mslt_it.prompts import PromptTemplate, get_template
 from mslt_it.tasks import get_task
@@ -247,7 +247,8 @@ def answer_languages(
     """Answer-language fidelity of one language's generated answers.
 
     ``share``: answers identified as the expected language, over the answers that have letters
-    (a bare number is in no language); ``identified``: the count of each language and of
+    (a bare number or an empty answer is in no language: all of them empty gave a share of 0,
+    not none); ``identified``: the count of each language and of
     :data:`mslt_it.langid.CATEGORIES`. A language no identifier covers gets ``share: null``
     and every answer ``unknown``: never a guess.
     """
@@ -261,7 +262,7 @@ def answer_languages(
         found["note"] = f"no identifier covers {expected!r}"
         return found
     counts = Counter(identifier.identify(str(r["output"]), expected) for r in records)
-    lettered = len(records) - counts.get(NO_LETTERS, 0)
+    lettered = len(records) - counts.get(NO_LETTERS, 0) - counts.get(EMPTY, 0)
     share = counts.get(expected, 0) / lettered if lettered else None
     ordered = sorted(counts.items(), key=lambda item: (item[0] in CATEGORIES, -item[1], item[0]))
     found.update(share=None if share is None else _r(share), identified=dict(ordered))
