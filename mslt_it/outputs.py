@@ -815,6 +815,31 @@ def output_lock(out: Path, field: str = "--out", wait: bool = False) -> Iterator
                 folder.rmdir()
 
 
+def check_not_being_written(folder: Path, field: str) -> None:
+    """A one-line error when another mslt-it process holds ``folder``'s lock (it is writing
+    it): a reader (``report``) read an evaluation that ``eval --update`` was rewriting, and
+    wrote a report listing it as unfinished beside its scores. Only looks: a lock file is
+    opened for reading where one exists (a writer made it), never made, and released at once.
+    """
+    try:
+        handle = os.open(lock_path(folder), os.O_RDONLY)
+    except OSError:
+        return  # no lock file: nobody holds it (a holder's is there until it is released)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as error:
+            if error.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise
+            raise MsltError(
+                f"{field}: {_describe(folder)} is being written by another mslt-it process"
+                f"{_read_holder(handle)}; wait for it to finish"
+            ) from None
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    finally:
+        os.close(handle)
+
+
 def missing_folders(folder: Path) -> list[Path]:
     """The folders ``mkdir(parents=True)`` would make for ``folder``, deepest first."""
     missing = []

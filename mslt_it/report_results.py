@@ -30,9 +30,11 @@ from mslt_it.outputs import (
     ANALYSIS_KIND,
     STAGING,
     changed_since_written,
+    check_not_being_written,
     check_not_working_space,
     in_hidden_folder,
     listed_files,
+    marked_output,
     owner_kind,
     read_sealed_json,
 )
@@ -106,6 +108,8 @@ def find_results(paths: list[Path]) -> list[Path]:
     found: dict[Path, Path] = {}
     for path in paths:
         check_not_working_space(path, "run dir")  # a killed evaluation's staged results
+        for folder in evaluations_read(path, []):  # before its files are looked at
+            check_not_being_written(folder, "run dir")
         if path.is_file() and path.name == "results.json":
             candidates = [path]
         elif path.is_dir():
@@ -130,11 +134,24 @@ def find_results(paths: list[Path]) -> list[Path]:
             raise MsltError(f"run dir: {str(path)!r} is neither a folder nor a results.json")
         else:
             raise MsltError(f"run dir: {str(path)!r} does not exist")
+        for folder in evaluations_read(path, candidates):
+            check_not_being_written(folder, "run dir")
         for candidate in candidates:
             found.setdefault(candidate.resolve(), candidate)  # a folder given twice counts once
     if not found:
         raise MsltError(f"run dir: no results.json under {', '.join(map(str, paths))}")
     return list(found.values())
+
+
+def evaluations_read(path: Path, candidates: list[Path]) -> list[Path]:
+    """The folders a report reads through ``path`` that an evaluation may be writing: ``path``
+    (or its folder), each results.json's run and evaluation, and each unfinished evaluation's
+    (``eval --update`` holds its lock while its results are gone and its chunks are back)."""
+    top = path if path.is_dir() else path.parent
+    folders = [top, marked_output(top / "results.json") or top]
+    for results in [*candidates, *(run / "results.json" for run in find_unfinished([path]))]:
+        folders += [results.parent, marked_output(results) or results.parent]
+    return list(dict.fromkeys(folders))
 
 
 def check_no_broken_results(folder: Path) -> None:

@@ -871,9 +871,12 @@ def test_update_predicts_only_what_changed_and_ends_as_from_scratch(cli, adapter
     (out / "a1" / "notes.txt").write_text("mine")
     assert_one_line_error(cli(*args, "--langs", "en,de,sw", "--update", "--out", out), "notes.txt")
     (out / "a1" / "notes.txt").unlink()
+    assert cli("score", out / "a1" / "predictions.jsonl").code == 0
 
     updated = cli(*args, "--langs", "en,de,sw", "--update", "--out", out)
     assert updated.code == 0, updated.err
+    # score's rescored.json described the predictions before (en, de alone): it went with them
+    assert not (out / "a1" / "rescored.json").exists()
     done = {run: json.loads((out / run / "timings.json").read_text()) for run in ("a1", "a2")}
     assert {run: t["examples_predicted"] for run, t in done.items()} == {"a1": 6, "a2": 6}
     assert json.loads((out / "base" / "timings.json").read_text())["examples_predicted"] == 6

@@ -588,3 +588,34 @@ def test_a_language_one_run_lacks_is_no_bar_of_zero(tmp_path: Path, monkeypatch)
     gain = drawn["gain.png"]
     assert len([h for h in gain["bars"] if not np.isnan(h)]) == len(LANGS) - 1
     assert "not evaluated" in gain["legend"]
+
+
+@pytest.mark.parametrize("given", ["evaluation", "experiment", "results.json"])
+def test_a_report_never_reads_an_evaluation_being_written(cli, study, tmp_path, given) -> None:
+    """`report` (and `score`) read an evaluation that `eval --update` was rewriting (its results gone, its
+    chunks back) and wrote a report naming it unfinished beside its scores. An evaluation
+    whose lock another process holds is refused in one line; the report makes no lock file."""
+    from conftest import hold_lock
+
+    from mslt_it.io import mark_owner
+
+    experiment = tmp_path / "experiment"
+    experiment.mkdir()
+    evaluation = study.rename(experiment / "eval")
+    mark_owner(evaluation, "evaluation")
+    path = {"evaluation": evaluation, "experiment": experiment}.get(
+        given, evaluation / "en" / "results.json"
+    )
+    holder = hold_lock(evaluation, 60)
+    try:
+        before = sorted(p.name for p in tmp_path.rglob("*"))
+        result = cli("report", path, "--out", tmp_path / "r")
+        assert sorted(p.name for p in tmp_path.rglob("*")) == before  # it made no lock file
+        # score read it too, and said "no such file" of predictions an --overwrite had removed
+        scored = cli("score", evaluation / "en" / "predictions.jsonl")
+        assert_one_line_error(scored, "predictions:", "is being written by another mslt-it")
+    finally:
+        holder.terminate()  # released, as any writer's lock when it ends
+        holder.wait()
+    assert_one_line_error(result, "is being written by another mslt-it process (pid")
+    assert cli("report", path, "--out", tmp_path / "r").code == 0

@@ -258,6 +258,7 @@ def score_command(
     from mslt_it.evaluation import rescore_file
     from mslt_it.io import atomic_write_json, seal
     from mslt_it.outputs import (
+        check_not_being_written,
         check_not_working_space,
         check_output_file,
         marked_output,
@@ -267,6 +268,10 @@ def score_command(
     )
 
     check_not_working_space(predictions, "predictions")  # a killed evaluation's staged rows
+    # an evaluation being written (eval --overwrite or --update) is named, not "no such file"
+    for folder in dict.fromkeys([predictions.parent, marked_output(predictions)]):
+        if folder is not None:
+            check_not_being_written(folder, "predictions")
     target = check_output_file(
         out or predictions.parent / "rescored.json",
         field="--out",

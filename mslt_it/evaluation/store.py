@@ -26,7 +26,7 @@ from typing import Any
 from mslt_it.errors import MsltError
 from mslt_it.files import read_user_bytes
 from mslt_it.io import atomic_write_json, atomic_write_text, matches_layout, read_json, to_json
-from mslt_it.outputs import TEMPORARY_FILE
+from mslt_it.outputs import RESCORED_KIND, TEMPORARY_FILE, read_sealed_json
 
 CHUNKS = ".chunks"
 CHUNK_SEAL = "chunk_sha256"
@@ -35,6 +35,8 @@ SETTINGS = "settings.json"
 PREDICTIONS = "predictions.jsonl"
 RESULTS = "results.json"
 TIMINGS = "timings.json"
+RESCORED = "rescored.json"
+"""``mslt-it score``'s scores of a run's predictions, beside them (see :func:`reopen_run`)."""
 
 
 def settings_sha256(settings: dict[str, Any]) -> str:
@@ -276,8 +278,10 @@ def reopen_run(folder: Path) -> None:
     The recipe runner does this, in place of removing it, to an evaluation it is to make again
     (an adapter retrained, a language's rows edited): :meth:`RunStore.prepare` then keeps every
     chunk the new settings would predict the same, and until the evaluation finishes no results
-    of the old inputs are there to be read. A run whose settings or predictions cannot be read
-    back (an older version's) is only cleared."""
+    of the old inputs are there to be read. ``score``'s rescored.json goes with them: beside
+    the new predictions it described the old ones (``eval --update`` left it, naming
+    ``predictions.jsonl``, with the old rows' scores). A run whose settings or predictions
+    cannot be read back (an older version's) is only cleared."""
     results = read_json(folder / RESULTS) or {}
     settings = results.get("settings")
     size = settings.get("chunk_size") if isinstance(settings, dict) else None
@@ -304,6 +308,8 @@ def reopen_run(folder: Path) -> None:
                     store.save_chunk(task, lang, index, records[start : start + size])
     for name in (RESULTS, PREDICTIONS, TIMINGS):  # results first: nothing reads the others
         (folder / name).unlink(missing_ok=True)
+    if read_sealed_json(folder / RESCORED, RESCORED_KIND) is not None:  # score's, unedited
+        (folder / RESCORED).unlink()
 
 
 INPUT_NAMES = {
