@@ -592,9 +592,10 @@ def test_a_language_one_run_lacks_is_no_bar_of_zero(tmp_path: Path, monkeypatch)
 
 @pytest.mark.parametrize("given", ["evaluation", "experiment", "results.json"])
 def test_a_report_never_reads_an_evaluation_being_written(cli, study, tmp_path, given) -> None:
-    """`report` (and `score`) read an evaluation that `eval --update` was rewriting (its results gone, its
-    chunks back) and wrote a report naming it unfinished beside its scores. An evaluation
-    whose lock another process holds is refused in one line; the report makes no lock file."""
+    """`report` (and `score`) read an evaluation that `eval --update` was rewriting (its
+    results gone, its chunks back) and wrote a report naming it unfinished beside its scores.
+    An evaluation whose lock another process holds is refused in one line; the report makes
+    no lock file."""
     from conftest import hold_lock
 
     from mslt_it.io import mark_owner
