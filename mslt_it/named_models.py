@@ -12,7 +12,8 @@ from pathlib import Path
 from mslt_it.errors import MsltError, clipped
 from mslt_it.identity import cache_folder
 from mslt_it.io import read_json
-from mslt_it.outputs import check_nothing_foreign, first_changed, output_lock, remove_own_output
+from mslt_it.locks import output_lock
+from mslt_it.outputs import check_nothing_foreign, first_changed, remove_own_output
 
 NAMESPACE = "mslt-it:"
 TINY_MODEL = "mslt-it:tiny"

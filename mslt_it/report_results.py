@@ -26,11 +26,11 @@ from mslt_it.evaluation.scoring import METRICS
 from mslt_it.evaluation.store import CHUNKS, PREDICTIONS
 from mslt_it.files import read_user_text
 from mslt_it.io import OWNER_FILE
+from mslt_it.locks import check_not_being_written
 from mslt_it.outputs import (
     ANALYSIS_KIND,
     STAGING,
     changed_since_written,
-    check_not_being_written,
     check_not_working_space,
     in_hidden_folder,
     listed_files,

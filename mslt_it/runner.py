@@ -40,6 +40,7 @@ from mslt_it.io import (
     fingerprint_matches,
     read_json,
 )
+from mslt_it.locks import OutputBusy, output_lock
 from mslt_it.modeling import check_model_reachable
 from mslt_it.named_models import (
     TINY_MODELS,
@@ -50,7 +51,6 @@ from mslt_it.named_models import (
 )
 from mslt_it.outputs import (
     STEP_RECORD,
-    OutputBusy,
     check_destination,
     check_nothing_foreign,
     check_removable,
@@ -59,7 +59,6 @@ from mslt_it.outputs import (
     listed_files,
     mark_owner,
     output_intact,
-    output_lock,
     owner_kind,
     remove_own_output,
 )

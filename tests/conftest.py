@@ -116,7 +116,7 @@ HOLD_LOCK = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from mslt_it.outputs import output_lock
+    from mslt_it.locks import output_lock
     with output_lock(Path(sys.argv[1])):
         print("locked", flush=True)
         time.sleep(float(sys.argv[2]))

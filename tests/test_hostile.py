@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 
 from mslt_it.cli.run import SLURM_MARKER
 from mslt_it.errors import MsltError
-from mslt_it.outputs import OWNER_FILE, output_lock
+from mslt_it.locks import output_lock
+from mslt_it.outputs import OWNER_FILE
 
 FAST_TRAIN = ["--max-steps", "2", "--batch-size", "4", "--lora-r", "4"]
 
@@ -639,7 +640,7 @@ HOLD_LOCK_THEN_FINISH = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from mslt_it.outputs import output_lock
+    from mslt_it.locks import output_lock
     with output_lock(Path(sys.argv[1])):
         print("locked", flush=True)
         time.sleep(1.0)

@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mslt_it.errors import MsltError
-from mslt_it.outputs import OWNER_FILE, adopt_output, foreign_files, lock_path, mark_owner
+from mslt_it.locks import lock_path
+from mslt_it.outputs import OWNER_FILE, adopt_output, foreign_files, mark_owner
 
 FAST = ("--batch-size", "8", "--bootstrap-samples", "50")
 
@@ -1056,7 +1057,7 @@ def test_a_process_that_locked_an_instant_before_is_named(tmp_path: Path) -> Non
     found the lock file empty and named no one ("another mslt-it process; wait")."""
     import threading
 
-    from mslt_it.outputs import OutputBusy, lock_path, output_lock
+    from mslt_it.locks import OutputBusy, lock_path, output_lock
 
     out = tmp_path / "out"
     path = lock_path(out)

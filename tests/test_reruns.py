@@ -804,7 +804,7 @@ def test_a_training_holds_its_dataset_while_it_trains_and_is_marked(tmp_path: Pa
     held from the training's start to its mark, so that process waits, then is named."""
     import fcntl
 
-    from mslt_it.outputs import lock_path
+    from mslt_it.locks import lock_path
 
     plan = make_plan(load_recipe(small_recipe(tmp_path)))
     build, train = plan.steps[:2]

@@ -46,13 +46,13 @@ from mslt_it.analysis.settings import (
 from mslt_it.errors import MsltError, allowed
 from mslt_it.identity import check_base_unchanged, model_identity, same_model
 from mslt_it.io import atomic_write_json, file_fingerprint, read_json, seal, temporary_folder
+from mslt_it.locks import output_lock
 from mslt_it.modeling import check_base_model_folder, load_tokenizer
 from mslt_it.outputs import (
     ANALYSIS_KIND,
     check_destination,
     marked_output,
     move_into,
-    output_lock,
     owner_kind,
     record_file,
     sealed_json_of_kind,

@@ -257,12 +257,11 @@ def score_command(
     use_tasks_dirs(tasks_dir)
     from mslt_it.evaluation import rescore_file
     from mslt_it.io import atomic_write_json, seal
+    from mslt_it.locks import check_not_being_written, output_lock
     from mslt_it.outputs import (
-        check_not_being_written,
         check_not_working_space,
         check_output_file,
         marked_output,
-        output_lock,
         record_file,
         sealed_json_of_kind,
     )

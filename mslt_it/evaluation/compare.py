@@ -18,13 +18,13 @@ from mslt_it.errors import MsltError
 from mslt_it.evaluation.config import EvalConfig
 from mslt_it.evaluation.plan import plan_evaluation
 from mslt_it.evaluation.runner import evaluate, saved_predictions
+from mslt_it.locks import output_lock
 from mslt_it.outputs import (
     check_destination,
     check_owner,
     holds_anything,
     mark_finished,
     mark_owner,
-    output_lock,
     remove_own_output,
 )
 from mslt_it.report import write_report

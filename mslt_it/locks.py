@@ -1,0 +1,174 @@
+"""Locks on the folders mslt-it writes, and the look a reader takes at them.
+
+A command that writes a folder holds ``flock`` on a hidden sibling file for as long as it
+writes (:func:`output_lock`): a second writer stops at once naming the first, and the kernel
+releases the lock of a killed process, so a ``kill -9`` never leaves a lock that blocks. A
+reader (``report``, ``score``) only looks (:func:`check_not_being_written`) and makes no file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from mslt_it.errors import MsltError
+
+NAME_MAX = 255
+"""The longest file name (in bytes) Linux and macOS file systems take."""
+
+PATH_MAX = 4096
+"""Linux's limit on a whole path, its final NUL included (macOS's is 1024, and says so)."""
+
+
+def lock_path(out: Path) -> Path:
+    """The lock file of ``out``: a hidden sibling, so it exists before ``out`` does.
+
+    A long folder name would push ``.NAME.mslt-it.lock`` past :data:`NAME_MAX`; such a lock is
+    named by a digest of the name instead.
+    """
+    resolved = out.resolve()
+    name = f".{resolved.name}.mslt-it.lock"
+    if len(name.encode()) > NAME_MAX:
+        digest = hashlib.sha256(resolved.name.encode()).hexdigest()[:32]
+        name = f".mslt-it-{digest}.lock"
+    return resolved.parent / name
+
+
+_HELD: set[Path] = set()  # locks this process holds: taking one again is a no-op
+
+
+class OutputBusy(MsltError):
+    """``out`` is locked by another mslt-it process. A caller that chose the folder itself (a
+    recipe's step) rewrites the message in its own words from ``out`` and ``holder``."""
+
+    def __init__(self, message: str, out: Path, holder: str) -> None:
+        super().__init__(message)
+        self.out = out
+        self.holder = holder
+
+
+@contextlib.contextmanager
+def output_lock(out: Path, field: str = "--out", wait: bool = False) -> Iterator[None]:
+    """Hold an exclusive lock on ``out`` for the block.
+
+    Another holder is a one-line error naming its process, or with ``wait`` (shared first-time
+    steps such as building the tiny model, which parallel runs all need) this process waits for
+    it. The lock is ``flock`` on a sibling file, released by the kernel when a process ends (even
+    on ``kill -9``), so a crashed run never leaves a stale lock. The file is removed on release;
+    an opener that raced with the removal sees another inode and tries again. Re-entrant within
+    a process.
+    """
+    path = lock_path(out)
+    if path in _HELD:
+        yield
+        return
+    made = missing_folders(path.parent)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = _acquire(path, out, field, wait)
+    _HELD.add(path)
+    try:
+        os.ftruncate(handle, 0)
+        os.write(handle, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        _HELD.discard(path)
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        os.close(handle)
+        # the folders made for the lock go if nothing was written in them (a command that
+        # stopped at its input left `score a/b/predictions.jsonl`'s a/b/ behind)
+        for folder in made:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+
+
+def check_not_being_written(folder: Path, field: str) -> None:
+    """A one-line error when another mslt-it process holds ``folder``'s lock (it is writing
+    it): a reader (``report``) read an evaluation that ``eval --update`` was rewriting, and
+    wrote a report listing it as unfinished beside its scores. Only looks: a lock file is
+    opened for reading where one exists (a writer made it), never made, and released at once.
+    """
+    path = lock_path(folder)
+    if path in _HELD:
+        return  # this process writes it (a recipe's report reads the evaluation it just made)
+    try:
+        handle = os.open(path, os.O_RDONLY)
+    except OSError:
+        return  # no lock file: nobody holds it (a holder's is there until it is released)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as error:
+            if error.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise
+            raise MsltError(
+                f"{field}: {_describe(folder)} is being written by another mslt-it process"
+                f"{_read_holder(handle)}; wait for it to finish"
+            ) from None
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    finally:
+        os.close(handle)
+
+
+def missing_folders(folder: Path) -> list[Path]:
+    """The folders ``mkdir(parents=True)`` would make for ``folder``, deepest first."""
+    missing = []
+    while not folder.exists() and not folder.is_symlink() and folder.parent != folder:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _acquire(path: Path, out: Path, field: str, wait: bool) -> int:
+    """An open, locked handle on ``path`` (the file that is there now, not a removed one)."""
+    for _attempt in range(100):
+        handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            holder = _read_holder(handle)
+            os.close(handle)
+            if error.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise OutputBusy(
+                    f"{field}: {_describe(out)} is being written by another mslt-it process"
+                    f"{holder}; wait for it to finish or choose another folder",
+                    out,
+                    holder,
+                ) from None
+            raise
+        if _same_file(handle, path):
+            return handle
+        os.close(handle)  # removed by its previous holder while we waited: open it again
+    raise MsltError(f"{field}: could not lock {_describe(out)}; try again")
+
+
+def _same_file(handle: int, path: Path) -> bool:
+    try:
+        return os.fstat(handle).st_ino == os.stat(path).st_ino
+    except OSError:
+        return False
+
+
+def _read_holder(handle: int) -> str:
+    """`` (pid N)`` of the process holding the lock. It writes its pid just after it locks, so
+    a process that starts at the same instant may find the file empty: it looks again for a
+    moment before it names no one."""
+    for _attempt in range(10):
+        try:
+            pid = os.pread(handle, 32, 0).decode().strip()
+        except OSError:
+            return ""
+        if pid.isdigit():
+            return f" (pid {pid})"
+        time.sleep(0.02)
+    return ""
+
+
+def _describe(path: Path) -> str:
+    return repr(str(path))
