@@ -13,6 +13,7 @@ import errno
 import fcntl
 import hashlib
 import os
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -98,8 +99,8 @@ def check_not_being_written(folder: Path, field: str) -> None:
     if path in _HELD:
         return  # this process writes it (a recipe's report reads the evaluation it just made)
     try:
-        handle = os.open(path, os.O_RDONLY)
-    except OSError:
+        handle = _open_lock(path, os.O_RDONLY, folder, field)
+    except FileNotFoundError:
         return  # no lock file: nobody holds it (a holder's is there until it is released)
     try:
         try:
@@ -125,10 +126,30 @@ def missing_folders(folder: Path) -> list[Path]:
     return missing
 
 
+def _open_lock(path: Path, flags: int, out: Path, field: str) -> int:
+    """An open handle on the lock file ``path``, only where it is a regular file: a FIFO there
+    blocked a reader forever (and flock on it was an internal error), and through a link the
+    holder's pid was written over the file it points to. Neither is followed nor removed."""
+    try:
+        handle = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK, 0o666)
+    except OSError as error:
+        if error.errno not in (errno.ELOOP, errno.EISDIR, errno.ENXIO):  # a link, a folder
+            raise
+        handle = None
+    if handle is not None and stat.S_ISREG(os.fstat(handle).st_mode):
+        return handle
+    if handle is not None:
+        os.close(handle)
+    raise MsltError(
+        f"{field}: {_describe(path)}, where mslt-it keeps the lock of {_describe(out)}, is not "
+        "a regular file (a link, a FIFO, a device or a folder); move it away"
+    )
+
+
 def _acquire(path: Path, out: Path, field: str, wait: bool) -> int:
     """An open, locked handle on ``path`` (the file that is there now, not a removed one)."""
     for _attempt in range(100):
-        handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        handle = _open_lock(path, os.O_RDWR | os.O_CREAT, out, field)
         try:
             fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as error:

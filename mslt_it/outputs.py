@@ -269,9 +269,10 @@ def unclaimed_empty_folders(
     laid out by the kind's working files (``checkpoints/``) or by ``older`` names, nor a folder
     of a ``listed`` file. One answer for :func:`foreign_files` and ``adopt``, which accepted an
     empty folder that the next ``--overwrite`` then refused as the user's."""
-    # ``*/.x.mslt-1.tmp`` is a working file in any folder; it lays out no folder of its own
-    working = working_files(kind, folder)
-    layout = (*(p for p in working if not p.startswith("*/")), *older)
+    # ``*/.x.mslt-1.tmp`` is a working file in any folder; it lays out no folder of its own,
+    # where a kind's own ``*/.chunks/*`` lays out a run's chunks (left empty by a kill)
+    anywhere = {p for p in WORKING_FILES if p.startswith("*/")}
+    layout = (*(p for p in working_files(kind, folder) if p not in anywhere), *older)
     return [
         name
         for name in empty_folders(folder)  # a user's empty folder is theirs too

@@ -27,6 +27,9 @@ ADAPTER_CONFIG = "adapter_config.json"
 WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin")
 """PEFT's names for an adapter's weights, in the order it looks for them."""
 
+LORA_BIASES = ("none", "all", "lora_only")
+"""PEFT's values of a LoRA config's ``bias``: which biases were trained."""
+
 TRAINED_FILES = (*WEIGHT_FILES, ADAPTER_CONFIG)
 """The files that are the adapter: edited, they are no longer what its training made."""
 
@@ -82,6 +85,11 @@ def read_adapter_config(folder: str | Path, field: str = "adapter") -> dict[str,
     if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not 0 <= dropout < 1:
         raise MsltError(
             f"{field}: {path}: lora_dropout is {clipped(dropout, 40)}; a number in [0, 1)"
+        )
+    bias = config.get("bias", "none")
+    if bias not in LORA_BIASES:  # PEFT failed on null ("'NoneType' … no attribute 'endswith'")
+        raise MsltError(
+            f"{field}: {path}: bias is {clipped(bias, 40)}; one of {', '.join(LORA_BIASES)}"
         )
     saved = config.get("modules_to_save")
     if saved is not None and (

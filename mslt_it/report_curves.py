@@ -13,6 +13,7 @@ import json
 import math
 import re
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,40 +61,64 @@ def adapter_runs(documents: dict[str, dict[str, Any]]) -> dict[str, tuple[Path, 
     return found
 
 
-def training_budgets(runs: dict[str, tuple[Path, Any]]) -> dict[str, int]:
-    """Run name -> the number of examples its adapter trained on (the sum of its run.json's
-    ``dataset.counts``), for the runs whose record says it; what the gain and k-sweep plots'
-    claim "at the same data budget" is checked against."""
-    budgets: dict[str, int] = {}
+@dataclass(frozen=True)
+class Budget:
+    """What an adapter trained on, from its run.json: the dataset's rows (the sum of
+    ``dataset.counts``) and the examples training went through (``trained_mix.examples``,
+    repeats counted; None in a record of a version before it, or a run from elsewhere)."""
+
+    rows: int
+    trained: int | None
+
+    def __str__(self) -> str:
+        trained = "" if self.trained is None else f", {self.trained:,} trained on"
+        return f"{self.rows:,} rows{trained}"
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def training_budgets(runs: dict[str, tuple[Path, Any]]) -> dict[str, Budget]:
+    """Run name -> its adapter's :class:`Budget`, for the runs whose record says it; what the
+    gain and k-sweep plots' claim "at the same data budget" is checked against."""
+    budgets: dict[str, Budget] = {}
     for name, (_, run) in runs.items():
         dataset = run.get("dataset") if isinstance(run, dict) else None
         counts = dataset.get("counts") if isinstance(dataset, dict) else None
-        if isinstance(counts, dict) and counts:
-            values = list(counts.values())
-            if all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values):
-                budgets[name] = sum(values)
+        if not isinstance(counts, dict) or not counts:
+            continue
+        rows = [_count(value) for value in counts.values()]
+        if any(count is None for count in rows):
+            continue
+        mix = run.get("trained_mix")
+        trained = _count(mix.get("examples")) if isinstance(mix, dict) else None
+        budgets[name] = Budget(sum(count for count in rows if count is not None), trained)
     return budgets
 
 
-def same_budget(budgets: dict[str, int], runs: list[str]) -> bool | None:
-    """True when every run in ``runs`` trained on one number of examples, False when two known
-    numbers differ, None when some are unknown (an adapter moved away, or not mslt-it's) and
-    the known ones agree: then the plots claim nothing either way."""
-    known = {budgets[run] for run in runs if run in budgets}
-    if len(known) > 1:
+def same_budget(budgets: dict[str, Budget], runs: list[str]) -> bool | None:
+    """True when every run in ``runs`` had one dataset size and went through one number of
+    examples, False when two known numbers differ (rows, or examples trained on: a run cut
+    short by ``max_steps``), None when some are unknown (an adapter moved away, or not
+    mslt-it's) and the known ones agree: then the plots claim nothing either way."""
+    known = [budgets[run] for run in runs if run in budgets]
+    trained = {budget.trained for budget in known if budget.trained is not None}
+    if len({budget.rows for budget in known}) > 1 or len(trained) > 1:
         return False
-    return True if known and all(run in budgets for run in runs) else None
+    every = known and len(known) == len(runs) and all(b.trained is not None for b in known)
+    return True if every else None
 
 
-def budget_note(budgets: dict[str, int], runs: list[str]) -> str:
-    """A line for the report when the runs' adapters trained on different numbers of
-    examples: their gains are not the paper's comparison at one budget."""
+def budget_note(budgets: dict[str, Budget], runs: list[str]) -> str:
+    """A line for the report when the runs' adapters trained on different amounts of data:
+    their gains are not the paper's comparison at one budget."""
     if same_budget(budgets, runs) is not False:
         return ""
-    listed = ", ".join(f"{run} {budgets[run]:,}" for run in runs if run in budgets)
+    listed = "; ".join(f"{run}: {budgets[run]}" for run in runs if run in budgets)
     return (
-        f"**Data budgets differ** (examples trained on, from each adapter's run.json: {listed}): "
-        "gains between these runs are not at the same data budget."
+        f"**Data budgets differ** (from each adapter's run.json: {listed}): gains between "
+        "these runs are not at the same data budget."
     )
 
 

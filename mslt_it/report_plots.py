@@ -18,7 +18,7 @@ import numpy as np
 from mslt_it import comparisons as paired
 from mslt_it import fertility as fertility_of
 from mslt_it.io import shared_file_mode
-from mslt_it.report_curves import same_budget
+from mslt_it.report_curves import Budget, same_budget
 from mslt_it.report_results import Results, Score, averages, target_scores
 
 
@@ -28,14 +28,14 @@ def make_plots(
     comparisons: Sequence[paired.ComparisonRow] = (),
     fertility: dict[str, list[fertility_of.Fertility]] | None = None,
     not_compared: Collection[tuple[str, str]] = (),
-    budgets: dict[str, int] | None = None,
+    budgets: dict[str, Budget] | None = None,
 ) -> list[str]:
     """Every plot the results support; returns the file names written.
 
     ``comparisons`` give the gain plot its paired intervals; ``fertility`` (by task) adds the
     fertility plot; a pair in ``not_compared`` (its rows could not be paired) gets no gain bar;
-    ``budgets`` (run -> examples trained on) decide whether a title may say "at the same data
-    budget"."""
+    ``budgets`` (run -> what its adapter trained on) decide whether a title may say "at the
+    same data budget"."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -110,7 +110,7 @@ def gain_plot(
     path: Path,
     comparisons: Sequence[paired.ComparisonRow] = (),
     not_compared: Collection[tuple[str, str]] = (),
-    budgets: dict[str, int] | None = None,
+    budgets: dict[str, Budget] | None = None,
 ) -> bool:
     """Gain of each multi-source run over the (first) single-source run, per target language.
 
@@ -186,7 +186,7 @@ def gain_plot(
     return True
 
 
-def k_sweep_plot(results: Results, path: Path, budgets: dict[str, int] | None = None) -> bool:
+def k_sweep_plot(results: Results, path: Path, budgets: dict[str, Budget] | None = None) -> bool:
     """Mean target score against the number of source languages, with 95% intervals; "same
     total budget" in the title only where the adapters' records show it."""
     import matplotlib.pyplot as plt

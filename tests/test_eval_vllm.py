@@ -210,6 +210,7 @@ def test_what_vllm_cannot_serve_is_one_line_before_the_engine_starts(
         {},
         {"bias": "none"},
         {"bias": "all"},
+        {"bias": None},
         {"init_lora_weights": True},
         {"init_lora_weights": "gaussian"},
         {"init_lora_weights": "olora"},

@@ -344,6 +344,8 @@ def test_an_adapter_saved_as_bin_is_checked_like_safetensors(cli, adapter, tmp_p
         ({"peft_type": "LORA", "target_modules": 5}, "target_modules is 5"),
         ({"peft_type": "LORA", "lora_dropout": "0.1"}, "lora_dropout is '0.1'"),
         ({"peft_type": "LORA", "modules_to_save": "lm_head"}, "modules_to_save is 'lm_head'"),
+        # PEFT failed on it: "'NoneType' object has no attribute 'endswith'"
+        ({"peft_type": "LORA", "bias": None}, "bias is None; one of none, all, lora_only"),
     ],
 )
 def test_a_damaged_adapter_config_is_one_line_naming_its_field(
@@ -1286,6 +1288,30 @@ def test_sigterm_removes_the_lock_and_the_temporary_folder(tmp_path: Path) -> No
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 143, err[-2000:]  # its stderr, should it ever abort (-6)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_says_aborted_and_leaves_no_lock(tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT) ended a command with status 130 and not a word: typer turns the
+    KeyboardInterrupt into a returned status itself, past mslt-it's handler."""
+    import signal
+
+    env = {**os.environ, "MSLT_IT_PROGRESS": "0"}
+    code = "from mslt_it.cli import main; main()"
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, "tiny-model", str(tmp_path / "tiny"), "--steps", "100000"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".tiny.mslt-it.lock")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err[-2000:]
+    assert err.strip().splitlines()[-1] == "aborted"
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mslt_it.errors import MsltError
-from mslt_it.locks import lock_path
+from mslt_it.locks import lock_path, output_lock
 from mslt_it.outputs import OWNER_FILE, adopt_output, foreign_files, mark_owner
 
 FAST = ("--batch-size", "8", "--bootstrap-samples", "50")
@@ -943,6 +943,42 @@ def test_what_adopt_takes_an_overwrite_takes_too(tmp_path_factory, kind, added) 
         assert not (folder / OWNER_FILE).exists()
     else:
         assert foreign_files(folder) == []
+
+
+def test_a_runs_empty_chunk_folder_is_an_evaluations_own(tmp_path: Path) -> None:
+    """A run's ``.chunks/`` left empty (a kill between its files' removal and its own) was
+    called the user's, so ``--overwrite`` and ``adopt`` stopped at it; a top-level one was not."""
+    folder = tmp_path / "evaluation"
+    for name, text in LAYOUTS["evaluation"].items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+    (folder / "base" / ".chunks" / "xnli.en.00000.jsonl").unlink()
+    adopt_output(folder, "evaluation")
+    assert foreign_files(folder) == []
+
+
+@pytest.mark.parametrize("made", ["fifo", "link", "folder"])
+@pytest.mark.parametrize("who", ["writer", "reader"])
+def test_a_lock_path_that_is_not_a_file_is_one_line_and_stays(tmp_path: Path, made, who) -> None:
+    """A FIFO where a folder's lock file goes blocked `report` forever and was an internal
+    error for `eval`, and through a link the holder's pid was written over the file it points
+    to. Each is refused in one line, and left as it was."""
+    from mslt_it.locks import check_not_being_written
+
+    out = tmp_path / "ev"
+    out.mkdir()
+    lock = lock_path(out)
+    victim = tmp_path / "thesis.txt"
+    victim.write_text("mine")
+    {"fifo": lambda: os.mkfifo(lock), "link": lambda: lock.symlink_to(victim),
+     "folder": lock.mkdir}[made]()  # fmt: skip
+    with pytest.raises(MsltError, match=r"lock of .* is not a regular file .*; move it away$"):
+        if who == "writer":
+            with output_lock(out):
+                pass
+        else:
+            check_not_being_written(out, "run dir")
+    assert os.path.lexists(lock) and victim.read_text() == "mine"
 
 
 def test_a_link_where_an_output_stages_its_files_is_removed_not_followed(tmp_path: Path) -> None:

@@ -120,6 +120,11 @@ EXPECTED = {
     "output-dir-empty.yaml": "output_dir: an empty path; give a folder",
     "top-key-null.yaml": "(top level): key null is not a name (YAML reads true, false, null",
     "data-key-a-boolean.yaml": "data: key true is not a name",
+    # a field of TRL's or PEFT's config one level too high: "unknown field (a typo?)"
+    "sft-field-under-train.yaml": "train.max_steps: a field of SFTConfig; write it under "
+    "train.sft.max_steps",
+    "lora-field-under-train.yaml": "train.lora_alpha: a field of LoraConfig; write it under "
+    "train.lora.lora_alpha",
 }
 
 

@@ -544,16 +544,23 @@ def drawn_plots(monkeypatch) -> dict[str, dict]:
 @pytest.mark.parametrize(
     ("budgets", "title", "note"),
     [
-        ((40, 40), "gain over SSLT en at the same data budget", False),
-        ((40, 400), "gain over SSLT en; data budgets differ", True),
-        ((40, None), "gain over SSLT en\n", False),  # one adapter moved away: no claim
+        (((40, 16), (40, 16)), "gain over SSLT en at the same data budget", ""),
+        # another dataset size at the same steps, and the same size cut short by max_steps
+        (
+            ((40, 16), (400, 16)),
+            "gain over SSLT en; data budgets differ",
+            "MSLT ar+de+zh: 400 rows",
+        ),
+        (((40, 16), (40, 40)), "gain over SSLT en; data budgets differ", "40 rows, 40 trained on"),
+        (((40, 16), None), "gain over SSLT en\n", ""),  # one adapter moved away: no claim
+        (((40, None), (40, 16)), "gain over SSLT en\n", ""),  # a record of an older version
     ],
 )
 def test_the_gain_plot_says_one_budget_only_where_the_records_show_it(
     tmp_path: Path, monkeypatch, budgets, title, note
 ) -> None:
-    """The title said "at the same data budget" of adapters trained on 40 and 400 examples,
-    and report.md said nothing of it."""
+    """The title said "at the same data budget" of adapters trained on 40 and 400 examples
+    (or on one dataset, cut short at other steps), and report.md said nothing of it."""
     drawn = drawn_plots(monkeypatch)
     root = tmp_path / "eval"
     for (name, run, sources), budget in zip(
@@ -562,9 +569,12 @@ def test_the_gain_plot_says_one_budget_only_where_the_records_show_it(
         adapter = tmp_path / "adapters" / name
         adapter.mkdir(parents=True)
         if budget is not None:
-            counts = {lang: budget // len(sources) for lang in sources}
-            counts[sources[0]] += budget - sum(counts.values())
+            rows, trained = budget
+            counts = {lang: rows // len(sources) for lang in sources}
+            counts[sources[0]] += rows - sum(counts.values())
             record = {"dataset": {"task": "xnli", "sources": list(sources), "counts": counts}}
+            if trained is not None:
+                record["trained_mix"] = {"examples": trained}
             (adapter / "run.json").write_text(json.dumps(record))
         folder = write_run(root / name, run, sources)
         document = json.loads((folder / "results.json").read_text())
@@ -572,9 +582,8 @@ def test_the_gain_plot_says_one_budget_only_where_the_records_show_it(
         (folder / "results.json").write_text(json.dumps(document))
     text = write_report([root], tmp_path / "report").read_text(encoding="utf-8")
     assert drawn["gain.png"]["title"].startswith(f"MSLT vs SSLT: {title}")
-    assert ("**Data budgets differ**" in text) is note
-    if note:
-        assert "from each adapter's run.json: MSLT ar+de+zh 400, SSLT en 40)" in text
+    assert ("**Data budgets differ**" in text) is bool(note)
+    assert note in text
 
 
 def test_a_language_one_run_lacks_is_no_bar_of_zero(tmp_path: Path, monkeypatch) -> None:

@@ -405,6 +405,9 @@ def test_a_finished_run_is_skipped_and_a_different_one_refused(
     again = cli(*args)
     assert again.code == 0 and "already holds this run" in again.out
     assert (out / "run.json").read_bytes() == before
+    # the documented default typed out (a float, 16.0) is this run, not "a different run"
+    typed = cli(*args, "--lora-alpha", "16", "--lora-r", "64")
+    assert typed.code == 0 and "already holds this run" in typed.out, typed.err
     assert_one_line_error(cli(*args, "--learning-rate", "1e-3"), "holds a different run")
     assert cli(*args, "--learning-rate", "1e-3", "--overwrite").code == 0
     assert read_run(out)["sft"]["learning_rate"] == 1e-3
@@ -772,3 +775,20 @@ def test_a_dataset_whose_messages_are_not_conversations_is_one_line(
                  tmp_path / "out", "--max-steps", "1")  # fmt: skip
     assert_one_line_error(result, "train.dataset:", said)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_run_hashed_by_an_older_version_is_still_this_run(tmp_path: Path) -> None:
+    """Whole numbers are hashed as ints now (16.0 is 16); a run.json of a version before
+    holds the older hash, and stays this run rather than "a different run"."""
+    from mslt_it.training.config import config_hash, legacy_config_hash
+    from mslt_it.training.outputs import OutputState, inspect_output
+
+    typed = {"lora": {"lora_alpha": 16.0, "lora_dropout": 0.05}, "steps": [2.0]}
+    default = {"lora": {"lora_alpha": 16, "lora_dropout": 0.05}, "steps": [2]}
+    assert config_hash(typed) == config_hash(default) != legacy_config_hash(typed)
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "run.json").write_text(json.dumps({"config_hash": legacy_config_hash(typed)}))
+    assert inspect_output(out, config_hash(typed)) == OutputState.DIFFERENT
+    also = (legacy_config_hash(typed),)
+    assert inspect_output(out, config_hash(typed), also) == OutputState.DONE

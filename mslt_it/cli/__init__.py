@@ -232,7 +232,7 @@ def run_command(argv: list[str] | None = None) -> None:
         sys.exit(getattr(done, "exit_code", 0))
     except (typer.Abort, KeyboardInterrupt):
         STDERR.print("aborted")
-        sys.exit(130)
+        sys.exit(INTERRUPTED_STATUS)
     except exceptions.ClickException as error:
         if type(error).__name__ == "NoArgsIsHelpError":
             show_help(error)
@@ -258,7 +258,15 @@ def run_command(argv: list[str] | None = None) -> None:
             print_error("error:", f"cannot write or read: {first_line(error)}")
             sys.exit(2)
         raise_or_report_bug(error)
+    if status == INTERRUPTED_STATUS:  # typer's answer to Ctrl-C: returned, not raised
+        STDERR.print("aborted")
     sys.exit(status if isinstance(status, int) else 0)
+
+
+INTERRUPTED_STATUS = 130
+"""What typer returns (``standalone_mode=False``) for a command stopped by Ctrl-C (SIGINT): it
+turns KeyboardInterrupt into ``Exit(130)`` itself, so the handler above never saw it and a
+stopped command ended without a word. No command of mslt-it's ends with this status."""
 
 
 RUST_OS_ERROR = re.compile(r"\(os error (\d+)\)")

@@ -137,7 +137,7 @@ def unserved_feature(config: Mapping[str, Any]) -> str | None:
         if config.get(field):
             return what
     bias = config.get("bias", "none")
-    if bias not in (None, "none"):
+    if bias != "none":  # as vLLM's check reads it (null too; read_adapter_config refuses it)
         return f"trained biases (bias {clipped(bias, 20)}; vLLM serves only 'none')"
     init = config.get("init_lora_weights")
     if isinstance(init, str) and init.lower() not in SERVED_INITS:

@@ -528,6 +528,23 @@ def check_fields(
             raise ValueError(f"{name}: not a field of {kind}{hint}")
 
 
+def check_section_of_fields(data: dict[Any, Any], prefix: str) -> None:
+    """A field of SFTConfig or LoraConfig written straight under ``train`` (``max_steps: 2``)
+    is named with where it goes (``train.sft.max_steps``): it got "unknown field (a typo?)"."""
+    own = set(TrainConfig.model_fields)
+    for name in data:
+        if not isinstance(name, str) or name in own:
+            continue
+        for key, known, kind in (
+            ("sft", sft_field_names, "SFTConfig"),
+            ("lora", lora_field_names, "LoraConfig"),
+        ):
+            if name in known():
+                where = f"{prefix}.{name}" if prefix else name
+                place = f"{prefix}.{key}.{name}" if prefix else f"{key}.{name}"
+                raise MsltError(f"{where}: a field of {kind}; write it under {place}")
+
+
 def validate_train_section(data: Any, prefix: str = "train") -> TrainConfig:
     """Validate a ``train`` section; an unknown pass-through field is named with its full path.
 
@@ -536,6 +553,7 @@ def validate_train_section(data: Any, prefix: str = "train") -> TrainConfig:
     """
 
     if isinstance(data, dict):
+        check_section_of_fields(data, prefix)
         for key in ("sft", "lora"):
             if isinstance(data.get(key), dict):
                 check_values(data[key], key, prefix, rules_only=True)
@@ -583,6 +601,25 @@ def parse_assignments(items: list[str] | None, option: str) -> dict[str, Any]:
 
 
 def config_hash(determining: dict[str, Any]) -> str:
-    """SHA-256 of the canonical JSON of everything that determines a run."""
+    """SHA-256 of the canonical JSON of everything that determines a run. A whole number is
+    one number however it was typed: ``--lora-alpha 16`` (a float, 16.0) named another run
+    than the default ``lora_alpha: 16``."""
+    return legacy_config_hash(_whole_numbers(determining))
+
+
+def legacy_config_hash(determining: dict[str, Any]) -> str:
+    """:func:`config_hash` as versions before it read whole numbers wrote it (``16.0`` apart
+    from ``16``): a run they recorded is still this run (it is not trained again)."""
     text = json.dumps(determining, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _whole_numbers(value: Any) -> Any:
+    """``value`` with every float that is a whole number written as an int."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _whole_numbers(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_whole_numbers(item) for item in value]
+    return value

@@ -13,6 +13,7 @@ import json
 import shutil
 import time
 import zipfile
+from collections.abc import Collection
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -36,22 +37,24 @@ class OutputState(Enum):
     FOREIGN = "foreign"  # files that are not an mslt-it run
 
 
-def inspect_output(out: Path, config_hash: str) -> OutputState:
-    """Classify ``out`` against the run whose hash is ``config_hash``."""
+def inspect_output(out: Path, config_hash: str, also: Collection[str] = ()) -> OutputState:
+    """Classify ``out`` against the run whose hash is ``config_hash`` (or one of ``also``: the
+    same run as an older version hashed it)."""
+    accepted = {config_hash, *also}
     if not out.exists() or (out.is_dir() and holds_no_files(out)):
         return OutputState.EMPTY
     if not out.is_dir():
         return OutputState.FOREIGN
     run = read_json(out / RUN_FILE)
     if run is not None:
-        if run.get("config_hash") != config_hash:
+        if run.get("config_hash") not in accepted:
             return OutputState.DIFFERENT
         if (out / STARTED_FILE).exists():  # killed while tidying: the skip finishes the tidy
             return OutputState.DONE
         return OutputState.DONE if first_changed(out) is None else OutputState.DAMAGED
     started = read_json(out / STARTED_FILE)
     if started is not None:
-        same = started.get("config_hash") == config_hash
+        same = started.get("config_hash") in accepted
         return OutputState.INCOMPLETE if same else OutputState.DIFFERENT
     return OutputState.FOREIGN
 

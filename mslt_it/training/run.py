@@ -48,6 +48,7 @@ from mslt_it.training.config import (
     ModelConfig,
     TrainConfig,
     config_hash,
+    legacy_config_hash,
     lora_settings,
     sft_settings,
 )
@@ -109,6 +110,7 @@ class Plan:
     heldout: Any = None  # datasets.Dataset of unused rows per language, or None
     heldout_counts: dict[str, int] | None = None
     watch: WatchPlan | None = None
+    legacy_hash: str = ""  # the same run as versions before whole numbers hashed it
 
 
 @dataclass
@@ -180,7 +182,12 @@ def _train(
     """:func:`train` once ``out`` is checked and locked."""
     plan = plan_run(model_config, config, out)
     action = decide_output(
-        out, plan.config_hash, resume=resume, overwrite=overwrite, replace_other=replace_other
+        out,
+        plan.config_hash,
+        resume=resume,
+        overwrite=overwrite,
+        replace_other=replace_other,
+        also=(plan.legacy_hash,),
     )
     if action == "skip":
         if on_main() and (out / outputs.STARTED_FILE).exists():  # killed while tidying
@@ -330,6 +337,7 @@ def plan_run(model_config: ModelConfig, config: TrainConfig, out: Path) -> Plan:
         heldout,
         heldout_counts,
         watch,
+        legacy_config_hash(determining),
     )
 
 
@@ -804,7 +812,13 @@ def wait_for_everyone() -> None:
 
 
 def decide_output(
-    out: Path, run_hash: str, *, resume: bool, overwrite: bool, replace_other: bool = False
+    out: Path,
+    run_hash: str,
+    *,
+    resume: bool,
+    overwrite: bool,
+    replace_other: bool = False,
+    also: tuple[str, ...] = (),
 ) -> str:
     """start/resume/skip/restart, from what the folder holds; every process decides the same.
 
@@ -812,7 +826,7 @@ def decide_output(
     the marker does not list): ``--overwrite`` replaces mslt-it's run, never a user's notes.
     The barrier makes every process look before any of them writes.
     """
-    state = outputs.inspect_output(out, run_hash)
+    state = outputs.inspect_output(out, run_hash, also)
     action = outputs.decide(
         state, out, resume=resume, overwrite=overwrite, replace_other=replace_other
     )
