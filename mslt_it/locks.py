@@ -23,9 +23,6 @@ from mslt_it.errors import MsltError
 NAME_MAX = 255
 """The longest file name (in bytes) Linux and macOS file systems take."""
 
-PATH_MAX = 4096
-"""Linux's limit on a whole path, its final NUL included (macOS's is 1024, and says so)."""
-
 
 def lock_path(out: Path) -> Path:
     """The lock file of ``out``: a hidden sibling, so it exists before ``out`` does.
@@ -100,8 +97,10 @@ def check_not_being_written(folder: Path, field: str) -> None:
         return  # this process writes it (a recipe's report reads the evaluation it just made)
     try:
         handle = _open_lock(path, os.O_RDONLY, folder, field)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return  # no lock file: nobody holds it (a holder's is there until it is released)
+    except PermissionError:
+        return  # another user's lock file, private: this reader cannot tell, and reads on
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -109,8 +108,9 @@ def check_not_being_written(folder: Path, field: str) -> None:
             if error.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
                 raise
             raise MsltError(
-                f"{field}: {_describe(folder)} is being written by another mslt-it process"
-                f"{_read_holder(handle)}; wait for it to finish"
+                f"{field}: {described(folder)} is in use by another mslt-it process"
+                f"{_read_holder(handle)} (writing it, or reading it for a recipe's report); "
+                "wait for it to finish"
             ) from None
         fcntl.flock(handle, fcntl.LOCK_UN)
     finally:
@@ -133,15 +133,15 @@ def _open_lock(path: Path, flags: int, out: Path, field: str) -> int:
     try:
         handle = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK, 0o666)
     except OSError as error:
-        if error.errno not in (errno.ELOOP, errno.EISDIR, errno.ENXIO):  # a link, a folder
-            raise
+        if error.errno not in (errno.ELOOP, errno.EISDIR, errno.ENXIO):  # a link, a folder,
+            raise  # a socket
         handle = None
     if handle is not None and stat.S_ISREG(os.fstat(handle).st_mode):
         return handle
     if handle is not None:
         os.close(handle)
     raise MsltError(
-        f"{field}: {_describe(path)}, where mslt-it keeps the lock of {_describe(out)}, is not "
+        f"{field}: {described(path)}, where mslt-it keeps the lock of {described(out)}, is not "
         "a regular file (a link, a FIFO, a device or a folder); move it away"
     )
 
@@ -151,13 +151,13 @@ def _acquire(path: Path, out: Path, field: str, wait: bool) -> int:
     for _attempt in range(100):
         handle = _open_lock(path, os.O_RDWR | os.O_CREAT, out, field)
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _lock(handle, wait)
         except OSError as error:
             holder = _read_holder(handle)
             os.close(handle)
             if error.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
                 raise OutputBusy(
-                    f"{field}: {_describe(out)} is being written by another mslt-it process"
+                    f"{field}: {described(out)} is being written by another mslt-it process"
                     f"{holder}; wait for it to finish or choose another folder",
                     out,
                     holder,
@@ -166,7 +166,28 @@ def _acquire(path: Path, out: Path, field: str, wait: bool) -> int:
         if _same_file(handle, path):
             return handle
         os.close(handle)  # removed by its previous holder while we waited: open it again
-    raise MsltError(f"{field}: could not lock {_describe(out)}; try again")
+    raise MsltError(f"{field}: could not lock {described(out)}; try again")
+
+
+READER_GLANCE_TRIES = 5
+"""How often a writer tries a lock before it names its holder: a reader's look
+(:func:`check_not_being_written`) holds it for an instant, and the writer was refused."""
+
+
+def _lock(handle: int, wait: bool) -> None:
+    """``flock`` the lock exclusively: waiting, or trying a few times over a tenth of a second."""
+    if wait:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        return
+    for attempt in range(READER_GLANCE_TRIES):
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except OSError as error:
+            busy = error.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK)
+            if not busy or attempt == READER_GLANCE_TRIES - 1:
+                raise
+            time.sleep(0.02)
 
 
 def _same_file(handle: int, path: Path) -> bool:
@@ -191,5 +212,6 @@ def _read_holder(handle: int) -> str:
     return ""
 
 
-def _describe(path: Path) -> str:
+def described(path: Path) -> str:
+    """``path`` as every message quotes it."""
     return repr(str(path))

@@ -29,7 +29,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ from mslt_it.io import (
     read_json,
     relative_files,
 )
-from mslt_it.locks import NAME_MAX, PATH_MAX, output_lock
+from mslt_it.locks import NAME_MAX, described, output_lock
 
 TENSORBOARD_LOGS = (
     "tensorboard/events.out.tfevents.[0-9]*",
@@ -263,20 +263,29 @@ def foreign_files(folder: Path) -> list[str]:
 
 
 def unclaimed_empty_folders(
-    folder: Path, kind: str, listed: Iterable[str] = (), older: tuple[str, ...] = ()
+    folder: Path, kind: str, listed: Collection[str] = (), older: tuple[str, ...] = ()
 ) -> list[str]:
     """The empty folders in ``folder`` (an output of ``kind``) that are the user's: neither
     laid out by the kind's working files (``checkpoints/``) or by ``older`` names, nor a folder
     of a ``listed`` file. One answer for :func:`foreign_files` and ``adopt``, which accepted an
     empty folder that the next ``--overwrite`` then refused as the user's."""
-    # ``*/.x.mslt-1.tmp`` is a working file in any folder; it lays out no folder of its own,
-    # where a kind's own ``*/.chunks/*`` lays out a run's chunks (left empty by a kill)
-    anywhere = {p for p in WORKING_FILES if p.startswith("*/")}
-    layout = (*(p for p in working_files(kind, folder) if p not in anywhere), *older)
+    # ``*/.x.mslt-1.tmp`` is a working file in any folder: it lays out no folder of its own
+    # (``*`` would take a user's ``mine/`` for one). A kind's own ``*/.chunks/*`` lays out a
+    # run's ``X/.chunks/`` (left empty by a kill), that whole name and no shorter one.
+    working = working_files(kind, folder)
+    layout = (*(p for p in working if not p.startswith("*/")), *older)
+    anywhere = set(WORKING_FILES)
+    inner = [
+        pattern.rsplit("/", 1)[0]
+        for pattern in working
+        if pattern.startswith("*/") and pattern not in anywhere and pattern.count("/") > 1
+    ]
     return [
         name
         for name in empty_folders(folder)  # a user's empty folder is theirs too
-        if not layout_has_folder(name, layout) and not any(f.startswith(name) for f in listed)
+        if not layout_has_folder(name, layout)
+        and not matches_layout(name.rstrip("/"), inner)
+        and not any(f.startswith(name) for f in listed)
     ]
 
 
@@ -372,7 +381,7 @@ def check_not_working_space(out: Path, field: str) -> None:
             working = part in WORKING_FOLDER_NAMES or matches_layout(part, TEMPORARY_NAMES)
             if working and owner_kind(Path(*parts[:index])) is not None:
                 raise MsltError(
-                    f"{field}: {_describe(Path(out))} is inside {part!r}, a folder mslt-it "
+                    f"{field}: {described(Path(out))} is inside {part!r}, a folder mslt-it "
                     "clears as its own working space; choose another folder"
                 )
 
@@ -385,7 +394,7 @@ def fresh_staging(folder: Path, name: str = STAGING) -> Path:
         staged.unlink()  # the link itself, never what it points to
     elif staged.exists() and not staged.is_dir():
         raise MsltError(
-            f"{_describe(staged)} is a file mslt-it did not write, where it writes its output "
+            f"{described(staged)} is a file mslt-it did not write, where it writes its output "
             "aside before moving it in; move it away"
         )
     shutil.rmtree(staged, ignore_errors=True)
@@ -425,19 +434,19 @@ def adopt_output(
         raise MsltError(f"--kind: unknown kind {kind!r}; choose one of {allowed(DONE_FILES)}")
     folder = Path(folder)
     if not folder.is_dir():
-        raise MsltError(f"{field}: {_describe(folder)} is not a folder")
+        raise MsltError(f"{field}: {described(folder)} is not a folder")
     found = owner_kind(folder)
     if found is not None:
-        raise MsltError(f"{field}: {_describe(folder)} is already marked as an mslt-it {found}")
+        raise MsltError(f"{field}: {described(folder)} is already marked as an mslt-it {found}")
     if not any((folder / name).is_file() for name in DONE_FILES[kind]):  # before any walk
         raise MsltError(
-            f"{field}: {_describe(folder)} holds no {' or '.join(DONE_FILES[kind])}, so it is "
+            f"{field}: {described(folder)} holds no {' or '.join(DONE_FILES[kind])}, so it is "
             f"not a finished {kind}; nothing was marked"
         )
     missing = unfinished_part(folder, kind)
     if missing is not None:
         raise MsltError(
-            f"{field}: {_describe(folder)} is not a finished {kind} of mslt-it's ({missing}); "
+            f"{field}: {described(folder)} is not a finished {kind} of mslt-it's ({missing}); "
             "nothing was marked"
         )
     with output_lock(folder, field):
@@ -449,13 +458,13 @@ def adopt_output(
         ]
         if special:
             raise MsltError(
-                f"{field}: {_describe(folder)} holds {special[0]!r}, which is not a regular file "
+                f"{field}: {described(folder)} holds {special[0]!r}, which is not a regular file "
                 "(a FIFO or a device); nothing was marked"
             )
         links = [n for n in files if (folder / n).is_symlink()]
         if links:
             raise MsltError(
-                f"{field}: {_describe(folder)} holds {links[0]!r}, a link (mslt-it writes files, "
+                f"{field}: {described(folder)} holds {links[0]!r}, a link (mslt-it writes files, "
                 "never links, and an overwrite would follow it); nothing was marked"
             )
         # a recipe's record of the step an output is (runner.MARKER): named as only mslt-it
@@ -469,7 +478,7 @@ def adopt_output(
                 " (a step not adopted yet? adopt each step first)" if kind == "experiment" else ""
             )
             raise MsltError(
-                f"{field}: {_describe(folder)} holds {strangers[0]!r}, which {_a(kind)} of "
+                f"{field}: {described(folder)} holds {strangers[0]!r}, which {_a(kind)} of "
                 f"mslt-it never holds ({len(strangers)} such file(s)){steps}; move them away "
                 "first, nothing was marked"
             )
@@ -499,7 +508,7 @@ def check_seals(folder: Path, kind: str, files: list[str]) -> None:
             or ("sha256" in data and not is_sealed(data))
         ):
             raise MsltError(
-                f"{field}: {_describe(folder)} holds {name!r}, which is not "
+                f"{field}: {described(folder)} holds {name!r}, which is not "
                 f"{expected.removeprefix('mslt-it ')} mslt-it wrote (written by hand, or edited "
                 "since); move it away first, nothing was marked"
             )
@@ -511,7 +520,7 @@ def check_seals(folder: Path, kind: str, files: list[str]) -> None:
             folder / name
         ):
             raise MsltError(
-                f"{field}: {_describe(folder)} holds {name!r}, which its analysis.json does not "
+                f"{field}: {described(folder)} holds {name!r}, which its analysis.json does not "
                 "list as written (edited since, or not the analysis's); move it away first, "
                 "nothing was marked"
             )
@@ -566,10 +575,6 @@ def holds_anything(folder: Path) -> bool:
         return True
 
 
-def _describe(path: Path) -> str:
-    return repr(str(path))
-
-
 def _a(kind: str) -> str:
     """``an evaluation``, ``a dataset``: the article for a kind of output."""
     return f"an {kind}" if kind[:1] in "aeiou" else f"a {kind}"
@@ -605,12 +610,12 @@ def check_not_an_input(
     for source in sources:
         if target == source:
             raise MsltError(
-                f"{field}: {_describe(out)} is an input of this command; inputs are "
+                f"{field}: {described(out)} is an input of this command; inputs are "
                 f"never written to, choose another {noun}"
             )
         if source.is_relative_to(target):
             raise MsltError(
-                f"{field}: {_describe(out)} contains the input {_describe(source)}; "
+                f"{field}: {described(out)} contains the input {described(source)}; "
                 "choose another folder"
             )
         if (
@@ -619,8 +624,8 @@ def check_not_an_input(
             and inside_kind not in NESTED_KINDS.get(owner_kind(source) or "", ())
         ):
             raise MsltError(
-                f"{field}: {_describe(out)} lies inside the input "
-                f"{_describe(source)}; inputs are never written to, choose another "
+                f"{field}: {described(out)} lies inside the input "
+                f"{described(source)}; inputs are never written to, choose another "
                 "folder"
             )
 
@@ -673,17 +678,17 @@ def check_replaceable(out: Path, kind: str, overwrite: bool, field: str) -> None
         return
     if not overwrite:
         raise MsltError(
-            f"{field}: {_describe(out)} already exists; choose another folder or pass --overwrite"
+            f"{field}: {described(out)} already exists; choose another folder or pass --overwrite"
         )
     found = owner_kind(out) or _sealed_analysis(out)
     if found is None:
         raise MsltError(
-            f"{field}: {_describe(out)} holds files that mslt-it did not write, and --overwrite "
+            f"{field}: {described(out)} holds files that mslt-it did not write, and --overwrite "
             f"replaces only mslt-it's own outputs: {_why_not_owned(out)}"
         )
     if found != kind:
         raise MsltError(
-            f"{field}: {_describe(out)} holds an mslt-it {found}, not {_a(kind)}; --overwrite "
+            f"{field}: {described(out)} holds an mslt-it {found}, not {_a(kind)}; --overwrite "
             "replaces only an output of the same kind, choose another folder"
         )
     check_nothing_foreign(out, field)
@@ -704,7 +709,7 @@ def check_nothing_foreign(out: Path, field: str) -> None:
         written = isinstance(listed, dict) and strangers[0] in listed
         how = "edited since mslt-it wrote it" if written else "which mslt-it did not write"
         raise MsltError(
-            f"{field}: {_describe(out)} holds {strangers[0]!r}, {how} ({len(strangers)} such "
+            f"{field}: {described(out)} holds {strangers[0]!r}, {how} ({len(strangers)} such "
             "file(s)); move them out of it or choose another folder"
         )
 
@@ -721,12 +726,12 @@ def check_writable(path: Path, field: str) -> None:
             break
         folder = folder.parent
     if folder.exists() and not folder.is_dir():
-        raise MsltError(f"{field}: {_describe(folder)} is a file, not a folder")
+        raise MsltError(f"{field}: {described(folder)} is a file, not a folder")
     try:
         handle, probe = tempfile.mkstemp(prefix=".mslt-it-write-check.", dir=folder)
     except OSError as error:
         reason = os.strerror(error.errno) if error.errno else str(error)
-        raise MsltError(f"{field}: cannot create files in {_describe(folder)} ({reason})") from None
+        raise MsltError(f"{field}: cannot create files in {described(folder)} ({reason})") from None
     os.close(handle)
     os.unlink(probe)
 
@@ -739,10 +744,14 @@ def check_removable(out: Path, field: str) -> None:
 
     def unreadable(error: OSError) -> None:  # os.walk skips a folder it cannot list
         reason = os.strerror(error.errno) if error.errno else str(error)
-        raise MsltError(f"{field}: cannot read {_describe(Path(error.filename))} ({reason})")
+        raise MsltError(f"{field}: cannot read {described(Path(error.filename))} ({reason})")
 
     for folder, _, _ in os.walk(out, onerror=unreadable):  # a link goes, not its target
         check_writable(Path(folder), field)
+
+
+PATH_MAX = 4096
+"""Linux's limit on a whole path, its final NUL included (macOS's is 1024, and says so)."""
 
 
 def check_path_names(path: Path, field: str) -> None:
@@ -777,7 +786,7 @@ def check_reachable(out: Path, field: str) -> None:
         return  # not there yet (or under a file): the checks below say so
     except OSError as error:
         raise MsltError(
-            f"{field}: cannot reach {_describe(out)} ({error.strerror or error}); give a folder "
+            f"{field}: cannot reach {described(out)} ({error.strerror or error}); give a folder "
             "you may write to"
         ) from None
 
@@ -805,11 +814,11 @@ def check_destination(
         except (RuntimeError, OSError):  # Path.resolve names a loop this way
             why = "which leads back to itself (a symlink loop)"
         raise MsltError(
-            f"{field}: {_describe(out)} is a symlink to {target!r}, {why}; give a folder"
+            f"{field}: {described(out)} is a symlink to {target!r}, {why}; give a folder"
         )
     if out.exists() and not out.is_dir():
         what = "a file" if out.is_file() else "not a folder (a FIFO or a device)"
-        raise MsltError(f"{field}: {_describe(out)} is {what}; give a folder")
+        raise MsltError(f"{field}: {described(out)} is {what}; give a folder")
     check_not_an_input(out, inputs, field, inside_kind)
     check_writable(out if out.is_dir() else out.parent, field)
     return out
@@ -834,12 +843,12 @@ def check_owner(
     found = owner_kind(out) or _sealed_analysis(out)
     if found is None:
         raise MsltError(
-            f"{field}: {_describe(out)} exists and holds files that mslt-it did not write: "
+            f"{field}: {described(out)} exists and holds files that mslt-it did not write: "
             f"{_why_not_owned(out)}"
         )
     if found != kind:
         raise MsltError(
-            f"{field}: {_describe(out)} holds an mslt-it {found}, not {_a(kind)}; "
+            f"{field}: {described(out)} holds an mslt-it {found}, not {_a(kind)}; "
             "choose another folder"
         )
 
@@ -879,7 +888,7 @@ def check_host(out: Path, kind: str, field: str) -> None:
     if host is None or kind in NESTED_KINDS.get(host, ()):
         return
     raise MsltError(
-        f"{field}: {_describe(out)} lies inside {str(holder)!r}, mslt-it's {host}, which never "
+        f"{field}: {described(out)} lies inside {str(holder)!r}, mslt-it's {host}, which never "
         f"holds {_a(kind)}; choose a folder outside it"
     )
 
@@ -904,15 +913,15 @@ def check_output_file(
     check_path_names(path, field)
     if path.is_symlink():  # replaced by the write, even a link to nowhere: the user's link
         resolved_path(path, field)  # a loop is said as one
-        raise MsltError(f"{field}: {_describe(path)} is a link; give the path of a file")
+        raise MsltError(f"{field}: {described(path)} is a link; give the path of a file")
     if path.is_dir():
-        raise MsltError(f"{field}: {_describe(path)} is a folder; give a file")
+        raise MsltError(f"{field}: {described(path)} is a folder; give a file")
     check_not_an_input(path, inputs, field, noun="file")
     if path.exists() and not path.is_file():
-        raise MsltError(f"{field}: {_describe(path)} is not a regular file")
+        raise MsltError(f"{field}: {described(path)} is not a regular file")
     if path.is_file() and not ours(path):
         raise MsltError(
-            f"{field}: {_describe(path)} exists and is not {what} written by mslt-it; "
+            f"{field}: {described(path)} exists and is not {what} written by mslt-it; "
             "choose another file"
         )
     check_writable(path.parent, field)

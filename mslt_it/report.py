@@ -46,6 +46,8 @@ from mslt_it.report_results import (
     Results,
     Score,
     averages,
+    check_no_writer,
+    evaluations_read,
     load_results,
     read_results_file,
     target_scores,
@@ -88,6 +90,9 @@ def write_report(
         fertility=measure_fertility(results, tokenizer) if tokenizer else {},
         tokenizer=tokenizer or "",
     )
+    # everything is read: a second look, for an evaluation that began to be written meanwhile
+    given = [Path(p) for p in paths]
+    check_no_writer(evaluations_read(given, list(results.files.values()), results.unfinished))
     read = [  # and the folder of each results.json given, where it lies (through a link)
         *paths,
         *(Path(p).resolve().parent for p in paths if Path(p).is_file()),

@@ -14,6 +14,7 @@ import json
 import math
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,8 +109,8 @@ def find_results(paths: list[Path]) -> list[Path]:
     found: dict[Path, Path] = {}
     for path in paths:
         check_not_working_space(path, "run dir")  # a killed evaluation's staged results
-        for folder in evaluations_read(path, []):  # before its files are looked at
-            check_not_being_written(folder, "run dir")
+        check_no_writer(evaluations_read([path]))  # before its files are looked at
+        unfinished: list[Path] = []
         if path.is_file() and path.name == "results.json":
             candidates = [path]
         elif path.is_dir():
@@ -120,7 +121,8 @@ def find_results(paths: list[Path]) -> list[Path]:
             ]
             check_no_broken_results(path)
             check_none_removed(path)
-            if not candidates and not find_unfinished([path]):  # a folder named for nothing
+            unfinished = find_unfinished([path])
+            if not candidates and not unfinished:  # a folder named for nothing
                 removed = changed_since_written(path / "results.json", "evaluation")
                 raise MsltError(
                     f"run dir: {str(path)!r} "
@@ -134,8 +136,7 @@ def find_results(paths: list[Path]) -> list[Path]:
             raise MsltError(f"run dir: {str(path)!r} is neither a folder nor a results.json")
         else:
             raise MsltError(f"run dir: {str(path)!r} does not exist")
-        for folder in evaluations_read(path, candidates):
-            check_not_being_written(folder, "run dir")
+        check_no_writer(evaluations_read([path], candidates, unfinished))
         for candidate in candidates:
             found.setdefault(candidate.resolve(), candidate)  # a folder given twice counts once
     if not found:
@@ -143,15 +144,27 @@ def find_results(paths: list[Path]) -> list[Path]:
     return list(found.values())
 
 
-def evaluations_read(path: Path, candidates: list[Path]) -> list[Path]:
-    """The folders a report reads through ``path`` that an evaluation may be writing: ``path``
-    (or its folder), each results.json's run and evaluation, and each unfinished evaluation's
+def evaluations_read(
+    paths: Sequence[Path], files: Sequence[Path] = (), unfinished: Sequence[Path] = ()
+) -> list[Path]:
+    """The folders a report reads that an evaluation may be writing: each of ``paths`` (or its
+    folder), each results.json's run and evaluation (``files``), and each unfinished run's
     (``eval --update`` holds its lock while its results are gone and its chunks are back)."""
-    top = path if path.is_dir() else path.parent
-    folders = [top, marked_output(top / "results.json") or top]
-    for results in [*candidates, *(run / "results.json" for run in find_unfinished([path]))]:
+    folders: list[Path] = []
+    for path in paths:
+        top = path if path.is_dir() else path.parent
+        folders += [top, marked_output(top / "results.json") or top]
+    for results in [*files, *(run / "results.json" for run in unfinished)]:
         folders += [results.parent, marked_output(results) or results.parent]
     return list(dict.fromkeys(folders))
+
+
+def check_no_writer(folders: Sequence[Path]) -> None:
+    """None of ``folders`` is being written by another mslt-it process (its lock is held).
+    Looked at before the report reads them and again once it has read them all, so an
+    evaluation that began to be written in between is not reported half old, half new."""
+    for folder in folders:
+        check_not_being_written(folder, "run dir")
 
 
 def check_no_broken_results(folder: Path) -> None:

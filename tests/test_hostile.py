@@ -401,12 +401,13 @@ def test_a_device_this_machine_lacks_is_a_one_line_error(
 
 def test_a_device_given_to_vllm_is_refused_not_ignored(cli, tiny_model_dir, tmp_path) -> None:
     """vLLM places the model itself: ``--device cuda:7`` ran on the CPU, rc 0, and
-    results.json named no device. Refused before anything is loaded or written."""
+    results.json named no device. Refused before anything is loaded or written (a recipe's
+    ``eval.device``, kept for hf, gets a note instead: its experiments still load)."""
     result = cli(
         "eval", "--model", tiny_model_dir, "--task", "xnli", "--langs", "en", "--limit", "2",
         "--backend", "vllm", "--device", "cuda:7", "--out", tmp_path / "ev",
     )  # fmt: skip
-    assert_one_line_error(result, "device: 'cuda:7' applies to backend hf only")
+    assert_one_line_error(result, "--device: 'cuda:7' applies to --backend hf only")
     assert not (tmp_path / "ev").exists()
 
 
@@ -2673,3 +2674,13 @@ def test_score_refuses_a_ranked_classification_row_without_numbers(
     predictions.write_text("".join(json.dumps(r) + "\n" for r in records))
     result = cli("score", predictions, "--out", tmp_path / "rescored.json")
     assert_one_line_error(result, "record 3", fragment)
+
+
+def test_a_path_through_a_file_is_one_line_for_report_and_score(cli, tmp_path: Path) -> None:
+    """The readers' look at an evaluation's lock met NotADirectoryError (a path through a
+    file) and said "internal error"; the path is named as before."""
+    mine = tmp_path / "f.txt"
+    mine.write_text("mine")
+    assert_one_line_error(cli("report", mine / "x" / "y", "--out", tmp_path / "r"), "run dir")
+    assert_one_line_error(cli("score", mine / "x" / "predictions.jsonl"), "f.txt")
+    assert mine.read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["f.txt"]

@@ -943,6 +943,8 @@ def test_what_adopt_takes_an_overwrite_takes_too(tmp_path_factory, kind, added) 
         assert not (folder / OWNER_FILE).exists()
     else:
         assert foreign_files(folder) == []
+        # no kind lays out a ``mine``: had the user's entry been made, it was refused
+        assert not (folder / "mine").exists(), "a user's folder was adopted"
 
 
 def test_a_runs_empty_chunk_folder_is_an_evaluations_own(tmp_path: Path) -> None:

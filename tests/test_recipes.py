@@ -125,6 +125,8 @@ EXPECTED = {
     "train.sft.max_steps",
     "lora-field-under-train.yaml": "train.lora_alpha: a field of LoraConfig; write it under "
     "train.lora.lora_alpha",
+    "owned-field-under-train.yaml": "train.trust_remote_code: set by mslt-it (use "
+    "model.trust_remote_code)",
 }
 
 

@@ -623,9 +623,38 @@ def test_a_report_never_reads_an_evaluation_being_written(cli, study, tmp_path, 
         assert sorted(p.name for p in tmp_path.rglob("*")) == before  # it made no lock file
         # score read it too, and said "no such file" of predictions an --overwrite had removed
         scored = cli("score", evaluation / "en" / "predictions.jsonl")
-        assert_one_line_error(scored, "predictions:", "is being written by another mslt-it")
+        assert_one_line_error(scored, "predictions:", "is in use by another mslt-it")
     finally:
         holder.terminate()  # released, as any writer's lock when it ends
         holder.wait()
-    assert_one_line_error(result, "is being written by another mslt-it process (pid")
+    assert_one_line_error(result, "is in use by another mslt-it process (pid")
     assert cli("report", path, "--out", tmp_path / "r").code == 0
+
+
+def test_a_report_looks_again_once_it_has_read(cli, study, tmp_path, monkeypatch) -> None:
+    """An evaluation that began to be written while the report read it (after its first look)
+    is refused too, not reported half old, half new."""
+    from conftest import hold_lock
+
+    from mslt_it import report
+    from mslt_it.io import mark_owner
+
+    mark_owner(study, "evaluation")
+    holders = []
+    read = report.gather_comparisons
+
+    def reading_while_it_starts(*args, **kwargs):
+        found = read(*args, **kwargs)
+        holders.append(hold_lock(study, 60))  # `eval --update` starts now
+        return found
+
+    monkeypatch.setattr(report, "gather_comparisons", reading_while_it_starts)
+    try:
+        result = cli("report", study, "--out", tmp_path / "r")
+    finally:
+        for holder in holders:
+            holder.terminate()
+            holder.wait()
+    assert holders, "the report never read the predictions"
+    assert_one_line_error(result, "is in use by another mslt-it process (pid")
+    assert not (tmp_path / "r").exists()

@@ -530,7 +530,11 @@ def test_render_shows_control_characters_as_escapes(cli, tmp_path: Path) -> None
     ("labels", "index", "message"),
     [
         # every row unlabelled: "between 0 and -1" named an --index the user never gave
-        ([-1, -1], 0, "--split: claims/en split test holds no labelled rows (2 unlabelled"),
+        (
+            [-1, -1],
+            0,
+            "--split: claims/en split test holds no labelled rows (2 unlabelled left out)",
+        ),
         # --index counts labelled rows only, and says so
         (
             [-1, 1, -1],

@@ -159,6 +159,12 @@ def show_help(error: Exception) -> None:
             typer.echo(text)
 
 
+INTERRUPTED_STATUS = 130
+"""What typer returns (``standalone_mode=False``) for a command stopped by Ctrl-C (SIGINT): it
+turns KeyboardInterrupt into ``Exit(130)`` itself, so the handler above never saw it and a
+stopped command ended without a word. No command of mslt-it's ends with this status."""
+
+
 @contextlib.contextmanager
 def stopping_cleanly_on_sigterm() -> Iterator[None]:
     """``kill`` (SIGTERM, what Slurm and timeouts send) unwinds like Ctrl-C while a command runs:
@@ -261,12 +267,6 @@ def run_command(argv: list[str] | None = None) -> None:
     if status == INTERRUPTED_STATUS:  # typer's answer to Ctrl-C: returned, not raised
         STDERR.print("aborted")
     sys.exit(status if isinstance(status, int) else 0)
-
-
-INTERRUPTED_STATUS = 130
-"""What typer returns (``standalone_mode=False``) for a command stopped by Ctrl-C (SIGINT): it
-turns KeyboardInterrupt into ``Exit(130)`` itself, so the handler above never saw it and a
-stopped command ended without a word. No command of mslt-it's ends with this status."""
 
 
 RUST_OS_ERROR = re.compile(r"\(os error (\d+)\)")

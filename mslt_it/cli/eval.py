@@ -198,6 +198,11 @@ def eval_command(
         settings.pop("task", None)
     settings.update({key: value for key, value in options.items() if value not in (None, [])})
     config = validate_section(EvalConfig, settings, prefix)
+    if device is not None and config.backend != "hf":  # it was silently ignored
+        raise MsltError(
+            f"--device: {device!r} applies to --backend hf only; vLLM places the model itself "
+            "(choose its GPUs with CUDA_VISIBLE_DEVICES)"
+        )
     if config.model is not None:  # mslt-it:tiny-world and the like, as in a recipe
         config = config.model_copy(update={"model": resolve_model_name(config.model)})
     if models is not None:
@@ -295,6 +300,9 @@ def score_command(
     # instead of both saying "scores →" and the last one silently winning.
     with output_lock(target, "--out"):
         results = rescore_file(predictions, prompts_dir or [], seed, bootstrap_samples)
+        for folder in dict.fromkeys([predictions.parent, own]):  # a second look, once read
+            if folder is not None:
+                check_not_being_written(folder, "predictions")
         if target.exists() and not sealed_json_of_kind(RESCORED_KIND)(target):
             raise MsltError(f"--out: {str(target)!r} was replaced meanwhile; nothing was written")
         if output is None:

@@ -97,13 +97,18 @@ def render(
     if template.spec.task != task:
         raise MsltError(f"--task: template {template.id} is for {template.spec.task}, not {task}")
     template.check_language(lang)
+    chosen = split is None
     if split is None:
         preferred = [s for s in ("validation", "test", "eval", "train") if s in task_spec.splits]
         split = (preferred or list(task_spec.splits))[0]
     rows = open_split(task_spec, lang, split, data)
     left_out = f"{rows.dropped} unlabelled left out"
     if not len(rows):
-        raise MsltError(f"--split: {task}/{lang} split {split} holds no labelled rows ({left_out})")
+        default = " (the default; choose another with --split)" if chosen else ""
+        raise MsltError(
+            f"--split: {task}/{lang} split {split}{default} holds no labelled rows"
+            + (f" ({left_out})" if rows.dropped else "")
+        )
     if not 0 <= index < len(rows):
         counted = f"; {left_out}" if rows.dropped else ""
         raise MsltError(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mslt_it.modeling import looks_like_a_path
 
@@ -168,13 +168,3 @@ class EvalConfig(BaseModel):
         if duplicates:
             raise ValueError(f"duplicate entry {duplicates[0]!r}")
         return values
-
-    @model_validator(mode="after")
-    def _device_is_for_hf(self) -> EvalConfig:
-        """vLLM places the model itself: a device given to it was silently ignored."""
-        if self.device is not None and self.backend != "hf":
-            raise ValueError(
-                f"device: {self.device!r} applies to backend hf only; vLLM places the model "
-                "itself (choose its GPUs with CUDA_VISIBLE_DEVICES)"
-            )
-        return self

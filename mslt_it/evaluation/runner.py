@@ -113,6 +113,13 @@ def evaluate(
     plan = plan_evaluation(config, out)
     if config.device and config.backend == "hf":
         check_device(config.device)  # before the output folder is touched
+    elif config.device:  # a recipe's, kept for hf: said, not refused (`eval --device` is)
+        STDERR.print(
+            f"note: eval.device {config.device!r} is read by backend hf only; vLLM places the "
+            "model itself (choose its GPUs with CUDA_VISIBLE_DEVICES)",
+            highlight=False,
+            soft_wrap=True,
+        )
     inputs = [config.model, *config.adapters, config.data, *config.prompts_dir]
     inputs += tasks_dirs()[1:]  # the user's task definitions: read, never written into
     created = not out.exists()

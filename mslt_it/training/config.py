@@ -535,12 +535,16 @@ def check_section_of_fields(data: dict[Any, Any], prefix: str) -> None:
     for name in data:
         if not isinstance(name, str) or name in own:
             continue
-        for key, known, kind in (
-            ("sft", sft_field_names, "SFTConfig"),
-            ("lora", lora_field_names, "LoraConfig"),
+        where = f"{prefix}.{name}" if prefix else name
+        for key, known, owned, kind in (
+            ("sft", sft_field_names, OWNED_SFT_FIELDS, "SFTConfig"),
+            ("lora", lora_field_names, OWNED_LORA_FIELDS, "LoraConfig"),
         ):
+            if name in owned:  # not under train.sft either: said where it is set
+                how = owned[name]
+                hint = how[1:-1] if how.startswith("(") else f"use {how}"
+                raise MsltError(f"{where}: set by mslt-it ({hint})")
             if name in known():
-                where = f"{prefix}.{name}" if prefix else name
                 place = f"{prefix}.{key}.{name}" if prefix else f"{key}.{name}"
                 raise MsltError(f"{where}: a field of {kind}; write it under {place}")
 
