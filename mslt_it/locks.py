@@ -76,8 +76,9 @@ def output_lock(out: Path, field: str = "--out", wait: bool = False) -> Iterator
         yield
     finally:
         _HELD.discard(path)
-        with contextlib.suppress(OSError):
-            os.unlink(path)
+        if _same_file(handle, path):  # what is there now is ours: not a link put in its place
+            with contextlib.suppress(OSError):
+                os.unlink(path)
         os.close(handle)
         # the folders made for the lock go if nothing was written in them (a command that
         # stopped at its input left `score a/b/predictions.jsonl`'s a/b/ behind)
@@ -103,7 +104,7 @@ def check_not_being_written(folder: Path, field: str) -> None:
         return  # another user's lock file, private: this reader cannot tell, and reads on
     try:
         try:
-            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            _glance(handle)
         except OSError as error:
             if error.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
                 raise
@@ -190,11 +191,33 @@ def _lock(handle: int, wait: bool) -> None:
             time.sleep(0.02)
 
 
+WRITE_INSTANT_TRIES = 10
+"""How often a reader looks before it names a holder: ``score`` holds an evaluation for the
+milliseconds it takes to add its rescored.json to the marker, and a second ``score`` was
+refused."""
+
+
+def _glance(handle: int) -> None:
+    """``flock`` the lock shared and at once, trying again over half a second; raises the last
+    ``OSError`` when it stays held."""
+    for attempt in range(WRITE_INSTANT_TRIES):
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return
+        except OSError as error:
+            busy = error.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK)
+            if not busy or attempt == WRITE_INSTANT_TRIES - 1:
+                raise
+            time.sleep(0.05)
+
+
 def _same_file(handle: int, path: Path) -> bool:
+    """Whether ``path`` itself (not what a link there points to) is the file of ``handle``."""
     try:
-        return os.fstat(handle).st_ino == os.stat(path).st_ino
+        held, there = os.fstat(handle), os.lstat(path)
     except OSError:
         return False
+    return (held.st_dev, held.st_ino) == (there.st_dev, there.st_ino)
 
 
 def _read_holder(handle: int) -> str:

@@ -14,7 +14,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,7 +119,7 @@ def find_results(paths: list[Path]) -> list[Path]:
                 for result in sorted(path.rglob("results.json"))
                 if not in_hidden_folder(result.relative_to(path))
             ]
-            check_no_broken_results(path)
+            check_no_broken_results(path, {p.resolve() for p in paths})
             check_none_removed(path)
             unfinished = find_unfinished([path])
             if not candidates and not unfinished:  # a folder named for nothing
@@ -167,10 +167,19 @@ def check_no_writer(folders: Sequence[Path]) -> None:
         check_not_being_written(folder, "run dir")
 
 
-def check_no_broken_results(folder: Path) -> None:
+def check_no_broken_results(folder: Path, given: Collection[Path] = ()) -> None:
     """A ``results.json`` that is a link to nowhere (or a loop) is named: a glob skips it, and
-    its run would be left out of the report without a word."""
-    for root, _, names in os.walk(folder):
+    its run would be left out of the report without a word. So is a linked folder that holds
+    an evaluation (its results.json, or its runs'): the glob does not follow it, and a report
+    of ``mix/`` left ``mix/E6link`` out; among the ``given`` folders (resolved), it is read."""
+    for root, folders, names in os.walk(folder):
+        for name in folders:
+            linked = Path(root) / name
+            if linked.is_symlink() and linked.resolve() not in given and _holds_results(linked):
+                raise MsltError(
+                    f"run dir: {str(linked)!r} is a link to a folder of results, which a report "
+                    f"of {str(folder)!r} does not follow; give it on its own as well"
+                )
         if "results.json" in names:
             candidate = Path(root) / "results.json"
             if candidate.is_symlink() and not os.path.exists(candidate):
@@ -178,6 +187,16 @@ def check_no_broken_results(folder: Path) -> None:
                     f"run dir: {candidate} is a link to nothing (or a loop); remove it or point "
                     "it at a results.json"
                 )
+
+
+def _holds_results(folder: Path) -> bool:
+    """Whether ``folder`` is an evaluation: a results.json in it or in a run folder of it."""
+    try:
+        return (folder / "results.json").is_file() or any(
+            (run / "results.json").is_file() for run in folder.iterdir() if run.is_dir()
+        )
+    except OSError:  # a link to nothing, a loop, a folder that cannot be read
+        return False
 
 
 def check_none_removed(folder: Path) -> None:

@@ -983,6 +983,34 @@ def test_a_lock_path_that_is_not_a_file_is_one_line_and_stays(tmp_path: Path, ma
     assert os.path.lexists(lock) and victim.read_text() == "mine"
 
 
+def test_a_lock_replaced_while_held_is_left_where_it_is(tmp_path: Path) -> None:
+    """A writer removed whatever lay at its lock path when it finished: a link (or a FIFO) put
+    there meanwhile went with it. Only its own lock file is removed."""
+    out = tmp_path / "ev"
+    victim = tmp_path / "thesis.txt"
+    victim.write_text("mine")
+    with output_lock(out):
+        lock_path(out).unlink()
+        lock_path(out).symlink_to(victim)
+    assert lock_path(out).is_symlink() and victim.read_text() == "mine"
+
+
+def test_a_reader_waits_out_a_writer_of_an_instant(tmp_path: Path) -> None:
+    """`score` holds an evaluation for the milliseconds of adding its file to the marker, and a
+    second `score` reading it was refused; a reader looks again for half a second."""
+    from conftest import hold_lock
+
+    from mslt_it.locks import check_not_being_written
+
+    out = tmp_path / "ev"
+    out.mkdir()
+    holder = hold_lock(out, 0.15)
+    try:
+        check_not_being_written(out, "run dir")
+    finally:
+        holder.wait()
+
+
 def test_a_link_where_an_output_stages_its_files_is_removed_not_followed(tmp_path: Path) -> None:
     """A link named like the staging folder of an evaluation or a training, pointing at the
     user's folder: emptying it emptied theirs, and the new files were written into it."""

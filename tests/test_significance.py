@@ -658,3 +658,18 @@ def test_a_report_looks_again_once_it_has_read(cli, study, tmp_path, monkeypatch
     assert holders, "the report never read the predictions"
     assert_one_line_error(result, "is in use by another mslt-it process (pid")
     assert not (tmp_path / "r").exists()
+
+
+def test_a_linked_evaluation_inside_a_folder_is_named_not_left_out(cli, study, tmp_path) -> None:
+    """A report of ``mix/`` left out ``mix/other``, a link to another evaluation (the glob does
+    not follow links), and exited 0; the link is named, and given too, it is read."""
+    mix = tmp_path / "mix"
+    mix.mkdir()
+    study.rename(mix / "eval")
+    other = tmp_path / "other"
+    write_run(other, "sslt", ("en",))
+    (mix / "other").symlink_to(other)
+    assert_one_line_error(
+        cli("report", mix, "--out", tmp_path / "r"), "'" + str(mix / "other") + "' is a link"
+    )
+    assert cli("report", mix, mix / "other", "--out", tmp_path / "r").code == 0
