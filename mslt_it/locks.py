@@ -226,7 +226,7 @@ def _read_holder(handle: int) -> str:
     moment before it names no one."""
     for _attempt in range(10):
         try:
-            pid = os.pread(handle, 32, 0).decode().strip()
+            pid = os.pread(handle, 32, 0).decode(errors="replace").strip()
         except OSError:
             return ""
         if pid.isdigit():
