@@ -174,41 +174,37 @@ READER_GLANCE_TRIES = 5
 """How often a writer tries a lock before it names its holder: a reader's look
 (:func:`check_not_being_written`) holds it for an instant, and the writer was refused."""
 
-
-def _lock(handle: int, wait: bool) -> None:
-    """``flock`` the lock exclusively: waiting, or trying a few times over a tenth of a second."""
-    if wait:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        return
-    for attempt in range(READER_GLANCE_TRIES):
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except OSError as error:
-            busy = error.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK)
-            if not busy or attempt == READER_GLANCE_TRIES - 1:
-                raise
-            time.sleep(0.02)
-
-
 WRITE_INSTANT_TRIES = 10
 """How often a reader looks before it names a holder: ``score`` holds an evaluation for the
 milliseconds it takes to add its rescored.json to the marker, and a second ``score`` was
 refused."""
 
 
+def _lock(handle: int, wait: bool) -> None:
+    """``flock`` the lock exclusively: waiting, or trying a few times over a tenth of a second."""
+    if wait:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+    else:
+        _flock_trying(handle, fcntl.LOCK_EX, READER_GLANCE_TRIES, 0.02)
+
+
 def _glance(handle: int) -> None:
-    """``flock`` the lock shared and at once, trying again over half a second; raises the last
-    ``OSError`` when it stays held."""
-    for attempt in range(WRITE_INSTANT_TRIES):
+    """``flock`` the lock shared, trying again over half a second."""
+    _flock_trying(handle, fcntl.LOCK_SH, WRITE_INSTANT_TRIES, 0.05)
+
+
+def _flock_trying(handle: int, operation: int, tries: int, pause: float) -> None:
+    """``flock(operation)`` without waiting, ``tries`` times ``pause`` seconds apart; raises the
+    last ``OSError`` when the lock stays held (or at once, for any other error)."""
+    for attempt in range(tries):
         try:
-            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            fcntl.flock(handle, operation | fcntl.LOCK_NB)
             return
         except OSError as error:
             busy = error.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK)
-            if not busy or attempt == WRITE_INSTANT_TRIES - 1:
+            if not busy or attempt == tries - 1:
                 raise
-            time.sleep(0.05)
+            time.sleep(pause)
 
 
 def _same_file(handle: int, path: Path) -> bool:

@@ -998,17 +998,28 @@ def test_a_lock_replaced_while_held_is_left_where_it_is(tmp_path: Path) -> None:
 def test_a_reader_waits_out_a_writer_of_an_instant(tmp_path: Path) -> None:
     """`score` holds an evaluation for the milliseconds of adding its file to the marker, and a
     second `score` reading it was refused; a reader looks again for half a second."""
-    from conftest import hold_lock
+    import threading
 
     from mslt_it.locks import check_not_being_written
 
     out = tmp_path / "ev"
     out.mkdir()
-    holder = hold_lock(out, 0.15)
+    handle = os.open(lock_path(out), os.O_RDWR | os.O_CREAT)
+    fcntl.flock(handle, fcntl.LOCK_EX)  # another open file: held against this process too
+    release = threading.Timer(0.1, lambda: fcntl.flock(handle, fcntl.LOCK_UN))
+    release.start()
     try:
         check_not_being_written(out, "run dir")
     finally:
-        holder.wait()
+        release.join()
+        os.close(handle)
+    fcntl_held = os.open(lock_path(out), os.O_RDWR)
+    fcntl.flock(fcntl_held, fcntl.LOCK_EX)
+    try:  # held for longer than the reader looks: named
+        with pytest.raises(MsltError, match="is in use by another mslt-it process"):
+            check_not_being_written(out, "run dir")
+    finally:
+        os.close(fcntl_held)
 
 
 def test_a_link_where_an_output_stages_its_files_is_removed_not_followed(tmp_path: Path) -> None:
