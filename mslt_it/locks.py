@@ -15,7 +15,7 @@ import hashlib
 import os
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from mslt_it.errors import MsltError
@@ -116,6 +116,15 @@ def check_not_being_written(folder: Path, field: str) -> None:
         fcntl.flock(handle, fcntl.LOCK_UN)
     finally:
         os.close(handle)
+
+
+def check_none_being_written(folders: Iterable[Path | None], field: str) -> None:
+    """:func:`check_not_being_written` for each of ``folders`` (each once; None skipped): a
+    reader looks before it reads and again once it has read, so an evaluation that began to be
+    written in between is not read half old, half new."""
+    for folder in dict.fromkeys(folders):
+        if folder is not None:
+            check_not_being_written(folder, field)
 
 
 def missing_folders(folder: Path) -> list[Path]:

@@ -39,6 +39,7 @@ from mslt_it.evaluation.metrics import f1_from_counts
 from mslt_it.evaluation.sanity import adapter_sanity
 from mslt_it.evaluation.store import PREDICTIONS, read_jsonl
 from mslt_it.io import atomic_directory
+from mslt_it.locks import check_none_being_written
 from mslt_it.outputs import claim_output
 from mslt_it.report_curves import adapter_runs, budget_note, training_budgets, training_section
 from mslt_it.report_plots import make_plots
@@ -46,7 +47,6 @@ from mslt_it.report_results import (
     Results,
     Score,
     averages,
-    check_no_writer,
     evaluations_read,
     load_results,
     read_results_file,
@@ -92,7 +92,8 @@ def write_report(
     )
     # everything is read: a second look, for an evaluation that began to be written meanwhile
     given = [Path(p) for p in paths]
-    check_no_writer(evaluations_read(given, list(results.files.values()), results.unfinished))
+    read_again = evaluations_read(given, list(results.files.values()), results.unfinished)
+    check_none_being_written(read_again, "run dir")
     read = [  # and the folder of each results.json given, where it lies (through a link)
         *paths,
         *(Path(p).resolve().parent for p in paths if Path(p).is_file()),

@@ -23,6 +23,7 @@ from mslt_it.outputs import changed_since_written
 from mslt_it.peft_adapters import weights_sha256
 from mslt_it.report_results import TASK_NAME
 from mslt_it.training.curves import mix_warnings
+from mslt_it.training.limits import is_int
 from mslt_it.training.plots import THRESHOLD, crossing_steps, plot_run
 
 
@@ -76,7 +77,7 @@ class Budget:
 
 
 def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+    return value if is_int(value) and value >= 0 else None
 
 
 def training_budgets(runs: dict[str, tuple[Path, Any]]) -> dict[str, Budget]:

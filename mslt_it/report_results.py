@@ -27,7 +27,7 @@ from mslt_it.evaluation.scoring import METRICS
 from mslt_it.evaluation.store import CHUNKS, PREDICTIONS
 from mslt_it.files import read_user_text
 from mslt_it.io import OWNER_FILE
-from mslt_it.locks import check_not_being_written
+from mslt_it.locks import check_none_being_written
 from mslt_it.outputs import (
     ANALYSIS_KIND,
     STAGING,
@@ -109,7 +109,7 @@ def find_results(paths: list[Path]) -> list[Path]:
     found: dict[Path, Path] = {}
     for path in paths:
         check_not_working_space(path, "run dir")  # a killed evaluation's staged results
-        check_no_writer(evaluations_read([path]))  # before its files are looked at
+        check_none_being_written(evaluations_read([path]), "run dir")  # before it reads
         unfinished: list[Path] = []
         if path.is_file() and path.name == "results.json":
             candidates = [path]
@@ -136,7 +136,7 @@ def find_results(paths: list[Path]) -> list[Path]:
             raise MsltError(f"run dir: {str(path)!r} is neither a folder nor a results.json")
         else:
             raise MsltError(f"run dir: {str(path)!r} does not exist")
-        check_no_writer(evaluations_read([path], candidates, unfinished))
+        check_none_being_written(evaluations_read([path], candidates, unfinished), "run dir")
         for candidate in candidates:
             found.setdefault(candidate.resolve(), candidate)  # a folder given twice counts once
     if not found:
@@ -149,7 +149,8 @@ def evaluations_read(
 ) -> list[Path]:
     """The folders a report reads that an evaluation may be writing: each of ``paths`` (or its
     folder), each results.json's run and evaluation (``files``), and each unfinished run's
-    (``eval --update`` holds its lock while its results are gone and its chunks are back)."""
+    (``eval --update`` holds its lock while its results are gone and its chunks are back).
+    Looked at before the report reads them and again once it has read them all."""
     folders: list[Path] = []
     for path in paths:
         top = path if path.is_dir() else path.parent
@@ -157,14 +158,6 @@ def evaluations_read(
     for results in [*files, *(run / "results.json" for run in unfinished)]:
         folders += [results.parent, marked_output(results) or results.parent]
     return list(dict.fromkeys(folders))
-
-
-def check_no_writer(folders: Sequence[Path]) -> None:
-    """None of ``folders`` is being written by another mslt-it process (its lock is held).
-    Looked at before the report reads them and again once it has read them all, so an
-    evaluation that began to be written in between is not reported half old, half new."""
-    for folder in folders:
-        check_not_being_written(folder, "run dir")
 
 
 def check_no_broken_results(folder: Path, given: Collection[Path] = ()) -> None:

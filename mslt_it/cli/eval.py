@@ -262,7 +262,7 @@ def score_command(
     use_tasks_dirs(tasks_dir)
     from mslt_it.evaluation import rescore_file
     from mslt_it.io import atomic_write_json, seal
-    from mslt_it.locks import check_not_being_written, output_lock
+    from mslt_it.locks import check_none_being_written, output_lock
     from mslt_it.outputs import (
         check_not_working_space,
         check_output_file,
@@ -273,9 +273,8 @@ def score_command(
 
     check_not_working_space(predictions, "predictions")  # a killed evaluation's staged rows
     # an evaluation being written (eval --overwrite or --update) is named, not "no such file"
-    for folder in dict.fromkeys([predictions.parent, marked_output(predictions)]):
-        if folder is not None:
-            check_not_being_written(folder, "predictions")
+    read = [predictions.parent, marked_output(predictions)]
+    check_none_being_written(read, "predictions")
     target = check_output_file(
         out or predictions.parent / "rescored.json",
         field="--out",
@@ -300,9 +299,7 @@ def score_command(
     # instead of both saying "scores →" and the last one silently winning.
     with output_lock(target, "--out"):
         results = rescore_file(predictions, prompts_dir or [], seed, bootstrap_samples)
-        for folder in dict.fromkeys([predictions.parent, own]):  # a second look, once read
-            if folder is not None:
-                check_not_being_written(folder, "predictions")
+        check_none_being_written(read, "predictions")  # a second look, once read
         if target.exists() and not sealed_json_of_kind(RESCORED_KIND)(target):
             raise MsltError(f"--out: {str(target)!r} was replaced meanwhile; nothing was written")
         if output is None:

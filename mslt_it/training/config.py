@@ -508,6 +508,13 @@ class KeyNotAName(ValueError):
     """A key YAML read as a value (``true:``, ``5:``): said of its section, not as a field."""
 
 
+def set_by_mslt_it(name: str, how: str) -> str:
+    """The message for a field mslt-it sets itself, ``how`` being where (:data:`OWNED_SFT_FIELDS`:
+    an option, or a reason in brackets)."""
+    hint = how[1:-1] if how.startswith("(") else f"use {how}"
+    return f"{name}: set by mslt-it ({hint})"
+
+
 def check_fields(
     given: dict[str, Any], known: frozenset[str], owned: dict[str, str], kind: str
 ) -> None:
@@ -519,9 +526,7 @@ def check_fields(
         if not isinstance(name, str):  # `5:` or `true:` in YAML is a number or a yes/no
             raise KeyNotAName(key_not_a_name(name, f" of a field of {kind}"))
         if name in owned:
-            how = owned[name]
-            hint = how[1:-1] if how.startswith("(") else f"use {how}"
-            raise ValueError(f"{name}: set by mslt-it ({hint})")
+            raise ValueError(set_by_mslt_it(name, owned[name]))
         if name not in known:
             close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.6)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
@@ -535,18 +540,17 @@ def check_section_of_fields(data: dict[Any, Any], prefix: str) -> None:
     for name in data:
         if not isinstance(name, str) or name in own:
             continue
-        where = f"{prefix}.{name}" if prefix else name
+        section = f"{prefix}." if prefix else ""
         for key, known, owned, kind in (
             ("sft", sft_field_names, OWNED_SFT_FIELDS, "SFTConfig"),
             ("lora", lora_field_names, OWNED_LORA_FIELDS, "LoraConfig"),
         ):
             if name in owned:  # not under train.sft either: said where it is set
-                how = owned[name]
-                hint = how[1:-1] if how.startswith("(") else f"use {how}"
-                raise MsltError(f"{where}: set by mslt-it ({hint})")
+                raise MsltError(section + set_by_mslt_it(name, owned[name]))
             if name in known():
-                place = f"{prefix}.{key}.{name}" if prefix else f"{key}.{name}"
-                raise MsltError(f"{where}: a field of {kind}; write it under {place}")
+                raise MsltError(
+                    f"{section}{name}: a field of {kind}; write it under {section}{key}.{name}"
+                )
 
 
 def validate_train_section(data: Any, prefix: str = "train") -> TrainConfig:
