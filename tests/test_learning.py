@@ -863,6 +863,58 @@ def test_paired_differences_resample_whole_splits() -> None:
     assert all(np.isnan(paired_difference(method("a", base), method("b", base), "ndcg3")))
 
 
+def _validate_planted(per_fold: list[list[float]]) -> object:
+    """A cross-validation whose learned ranking scores each held-out target of fold f with
+    ``per_fold[f]`` (one entry per target, applied to that target's 8 held-out sets)."""
+    from mslt_it.selection.validation import Split, cross_validate
+
+    sets = [(f"s{i}",) for i in range(8 * len(per_fold))]
+    targets = [f"t{j}" for j in range(len(per_fold[0]))]
+    rows = [(s, t, float(i % 8)) for i, s in enumerate(sets) for t in targets]
+    splits = [
+        Split(frozenset(sets[: 8 * f] + sets[8 * f + 8 :]), tuple(sets[8 * f : 8 * f + 8]))
+        for f in range(len(per_fold))
+    ]
+    fold_of = {s: i // 8 for i, s in enumerate(sets)}
+
+    def predict(model: object, test: list[int]) -> np.ndarray:  # sign * measured: ρ ±1
+        sign = lambda i: per_fold[fold_of[rows[i][0]]][targets.index(rows[i][1])]  # noqa: E731
+        return np.array([sign(i) * rows[i][2] for i in test])
+
+    return cross_validate(rows, splits, lambda train: None, predict, {}, mode="sets")
+
+
+def test_the_learned_interval_resamples_whole_folds_not_groups() -> None:
+    """Fold 0 ranks every target perfectly, fold 1 mostly in reverse: 60 groups made a narrow
+    interval above 0 ("skill"); two folds are too few to tell, and four with one reversed
+    are no evidence either."""
+    two = _validate_planted([[1.0] * 30, [-1.0] * 20 + [1.0] * 10])
+    assert two.learned.groups == 60 and two.learned.spearman > 0.3
+    assert two.learned.spearman_ci is None and not two.skill
+    assert "60 held-out groups in 2 folds: too few" in two.verdict()
+    four = _validate_planted([[1.0] * 5, [1.0] * 5, [1.0] * 5, [-1.0] * 5])
+    assert four.learned.spearman_ci is not None and not four.skill
+    assert four.learned.spearman_ci[0] < 0 < four.learned.spearman
+    every = _validate_planted([[1.0] * 5] * 4)
+    assert every.skill
+
+
+def test_a_heuristic_that_cannot_score_a_set_ranks_it_last_on_every_measure() -> None:
+    """NaN (a size unknown) made ρ 0 while NDCG@3 and the top-3 hit ranked the set last."""
+    from mslt_it.selection.validation import ndcg_at, spearman, top_hit
+
+    measured = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    unknown_worst = np.array([np.nan, 2.0, 3.0, 4.0, 5.0])
+    assert spearman(unknown_worst, measured) == pytest.approx(1.0)
+    assert ndcg_at(unknown_worst, measured) == pytest.approx(1.0)
+    assert top_hit(unknown_worst, measured) == 1.0
+    unknown_best = np.array([1.0, 2.0, 3.0, 4.0, np.nan])
+    last = np.array([1.0, 2.0, 3.0, 4.0, 0.0])  # the best set, unscored, ranked last
+    assert spearman(unknown_best, measured) == pytest.approx(spearman(last, measured))
+    assert spearman(last, measured) < 0.5
+    assert spearman(np.full(5, np.nan), measured) == 0.0
+
+
 @pytest.mark.parametrize("name", ["out/", "", ".", "..", "out/.."])
 def test_save_to_a_folder_name_is_refused_before_any_work(
     name: str, planted: Path, tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch
@@ -937,7 +989,7 @@ def test_two_held_out_groups_give_no_interval_and_no_claim(planted: Path, tmp_pa
     result = cli("select", "--task", "xnli", "--fit", two, "--cv", "targets")
     assert result.code == 0, result.err
     verdict = " ".join(result.out.split())
-    assert "2 held-out groups: too few for an interval" in verdict
+    assert "2 held-out groups in 2 folds: too few for an interval" in verdict
     assert "No evidence of skill" in verdict and "95% CI" not in verdict.split("Each (fold")[-1]
 
 
@@ -1121,3 +1173,23 @@ def test_ranking_recalls_what_the_cross_validation_said(noise: Path, tmp_path: P
     for verdict in (None, "no skill \x1b[2J", "x" * 2000):
         edited = replace(predictor, validation={**predictor.validation, "verdict": verdict})
         assert validation_note(edited) is None
+
+
+@given(st.lists(st.sampled_from([0.1, 0.5, 0.6, 0.7, 0.9]), min_size=1, max_size=30))
+@settings(max_examples=60, deadline=None)
+def test_lambdarank_grades_equal_scores_alike_and_copies_like_their_rows(scores) -> None:
+    """A stable argsort graded a row's copy (single-source columns hidden) above the row, and
+    three equal scores 0, 1 and 3: the ranker learned "columns hidden" as "more relevant"."""
+    from mslt_it.selection.measured import Measured, MeasuredTransfer
+    from mslt_it.selection.predictor import GRADES, _grades
+
+    rows = [Measured(("ar", f"s{i}"), "bg", s) for i, s in enumerate(scores)]
+    labels, _, _ = _grades(MeasuredTransfer(rows, "r.csv"))
+    doubled, _, _ = _grades(MeasuredTransfer(rows + rows, "r.csv"))
+    assert list(doubled) == list(labels) * 2
+    for i, j in itertools.combinations(range(len(scores)), 2):
+        if scores[i] == scores[j]:
+            assert labels[i] == labels[j]
+        elif scores[i] < scores[j]:
+            assert labels[i] <= labels[j]
+    assert all(0 <= grade < GRADES for grade in labels)

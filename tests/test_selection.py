@@ -751,6 +751,13 @@ def test_set_sizes_are_plain_digits(cli, k: str) -> None:
     assert_one_line_error(result, "--k: expected a size like 3")
 
 
+@pytest.mark.parametrize("k", ["1" * 5000, "1-" + "9" * 5000, "-" + "1" * 5000, "0001001"])
+def test_a_set_size_of_many_digits_is_out_of_range_not_a_bug(cli, k: str) -> None:
+    """Python's int() refuses 4300 digits and more: the bound came after it (internal error)."""
+    result = cli("select", "--task", "xnli", "--pool", "en,de,zh", "--k", k)
+    assert_one_line_error(result, "--k: set sizes go up to 1000")
+
+
 def test_text_criteria_read_local_rows_as_build_does(cli, tmp_path: Path, tiny_model_dir) -> None:
     """select read local rows through another reader than build: a BOM that build reads was
     "the first line is not a JSON object", and a number in a table's language column was an

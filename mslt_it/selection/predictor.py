@@ -120,9 +120,11 @@ def _grades(rows: MeasuredTransfer) -> tuple[np.ndarray, list[int], list[int]]:
     for target in {row.target for row in rows.rows}:
         members = [i for i, row in enumerate(rows.rows) if row.target == target]
         scores = np.array([rows.rows[i].score for i in members])
-        ranks = scores.argsort(kind="stable").argsort(kind="stable")
-        for i, r in zip(members, ranks, strict=True):
-            labels[i] = min(GRADES - 1, int(GRADES * r / max(len(members), 1)))
+        # the share of the target's rows strictly below: equal scores share a grade (a stable
+        # argsort graded a row's own copy, with its single-source columns hidden, above it)
+        below = np.searchsorted(np.sort(scores), scores, side="left")
+        for i, b in zip(members, below, strict=True):
+            labels[i] = min(GRADES - 1, int(GRADES * b / max(len(members), 1)))
     return labels, order, groups
 
 

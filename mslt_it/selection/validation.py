@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import random
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,9 +82,13 @@ def target_folds(sets: Sequence[tuple[str, ...]], targets: Sequence[str]) -> lis
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> float:
-    """Spearman's ρ; 0 where undefined (a constant ranking carries no information)."""
+    """Spearman's ρ of the ranking ``x`` against the measured ``y``; 0 where undefined (a
+    constant ranking carries no information). A set ``x`` cannot score (NaN: a size unknown)
+    ranks last, as NDCG@3 and the top-3 hit count it: a NaN made the whole group's ρ 0, beside
+    the other two measures of the same ranking."""
     from scipy.stats import spearmanr
 
+    x = np.where(np.isnan(x), -np.inf, x)
     if len(x) < 2 or np.all(x == x[0]) or np.all(y == y[0]):
         return 0.0
     with warnings.catch_warnings():
@@ -196,10 +200,12 @@ class Validation:
     def verdict(self) -> str:
         learned = self.learned
         ci = learned.spearman_ci
+        folds = len({group[0] for group in learned.per_group})
         interval = (
             f" (95% CI {ci[0]:+.2f} to {ci[1]:+.2f})"
             if ci
-            else f" ({learned.groups} held-out groups: too few for an interval)"
+            else f" ({learned.groups} held-out groups in {folds} folds: too few for an interval"
+            f", which needs {MIN_GROUPS} groups in {MIN_SPLITS} folds)"
         )
         best = max(self.methods[1:], key=lambda m: m.spearman, default=None)
         against = f"; best other ranking {best.method} ρ {best.spearman:+.2f}" if best else ""
@@ -237,6 +243,9 @@ class Validation:
 MIN_GROUPS = 5
 """Held-out groups below which no interval is given: resampling two or three values gives an
 interval that says nothing (and no interval, no claim of skill)."""
+MIN_SPLITS = 4
+"""Splits (fold models) below which no interval is given either: the interval resamples whole
+splits, and of two or three it says only whether each one's mean was above 0."""
 
 
 def _mean_defined(values: Sequence[float]) -> float:
@@ -245,12 +254,28 @@ def _mean_defined(values: Sequence[float]) -> float:
     return float(np.mean(defined)) if defined else math.nan
 
 
-def bootstrap_ci(values: Sequence[float], seed: int, draws: int = 2000) -> tuple[float, float]:
-    """95% percentile interval of the mean (resampling the groups)."""
-    data = np.asarray(values, dtype=float)
+def split_bootstrap(
+    by_split: Mapping[int, Sequence[float]], seed: int = 0, draws: int = 2000
+) -> tuple[float, float, float]:
+    """The mean of every group's value and its 95% percentile interval from a bootstrap that
+    resamples whole splits: the groups of one split share a fitted model and a held-out draw,
+    so resampling groups alone made the interval too narrow (one fold ranking perfectly and
+    one in reverse read as skill)."""
+    parts = [list(values) for values in by_split.values() if values]
+    mean = float(np.mean(np.concatenate(parts)))
     rng = np.random.default_rng(seed)
-    means = data[rng.integers(0, len(data), size=(draws, len(data)))].mean(axis=1)
-    return float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
+    sums = np.array([sum(p) for p in parts])
+    counts = np.array([len(p) for p in parts])
+    picks = rng.integers(0, len(parts), size=(draws, len(parts)))
+    means = sums[picks].sum(axis=1) / counts[picks].sum(axis=1)
+    return mean, float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
+
+
+def _by_split(per_group: Sequence[tuple[int, float]]) -> dict[int, list[float]]:
+    by_split: dict[int, list[float]] = {}
+    for split, value in per_group:
+        by_split.setdefault(split, []).append(value)
+    return by_split
 
 
 METRICS = {"spearman": 1, "ndcg3": 2, "top3": 3}
@@ -264,20 +289,14 @@ def paired_difference(
     bootstrap that resamples whole splits: the groups of one split share a fitted model and a
     held-out draw, so resampling groups alone would make the interval too narrow."""
     column = METRICS[metric]
-    by_split: dict[int, list[float]] = {}
-    for left, right in zip(a.per_group, b.per_group, strict=True):
-        if _defined(left[column]) and _defined(right[column]):
-            by_split.setdefault(left[0], []).append(float(left[column]) - float(right[column]))
-    if not by_split:
+    differences = [
+        (left[0], float(left[column]) - float(right[column]))
+        for left, right in zip(a.per_group, b.per_group, strict=True)
+        if _defined(left[column]) and _defined(right[column])
+    ]
+    if not differences:
         return math.nan, math.nan, math.nan
-    parts = list(by_split.values())
-    mean = float(np.mean(np.concatenate(parts)))
-    rng = np.random.default_rng(seed)
-    sums = np.array([sum(p) for p in parts])
-    counts = np.array([len(p) for p in parts])
-    picks = rng.integers(0, len(parts), size=(draws, len(parts)))
-    means = sums[picks].sum(axis=1) / counts[picks].sum(axis=1)
-    return mean, float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
+    return split_bootstrap(_by_split(differences), seed, draws)
 
 
 def _defined(value: float | None) -> bool:
@@ -352,6 +371,8 @@ def cross_validate(
             continue
         rhos = [v[1] for v in values]
         ndcgs = [v[2] for v in values if v[2] is not None]
+        by_split = _by_split([(v[0], v[1]) for v in values])
+        interval = name == LEARNED and len(rhos) >= MIN_GROUPS and len(by_split) >= MIN_SPLITS
         methods.append(
             MethodScore(
                 name,
@@ -359,7 +380,7 @@ def cross_validate(
                 float(np.mean(ndcgs)) if ndcgs else math.nan,
                 _mean_defined([v[3] for v in values]),
                 len(values),
-                bootstrap_ci(rhos, seed) if name == LEARNED and len(rhos) >= MIN_GROUPS else None,
+                split_bootstrap(by_split, seed)[1:] if interval else None,
                 values,
             )
         )
