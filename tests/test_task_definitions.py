@@ -32,6 +32,8 @@ EXPECTED = {
     "mc-bad-choices.yaml": "mc-bad-choices.yaml: choices:",
     "mc-example-lacks-column.yaml": "example: lacks column 'b'",
     "mc-unknown-column.yaml": "choices: reads row.bb, which is not among the columns",
+    "method-not-column.yaml": "variables.text: row.items is the row's method items, not a "
+    "column; a column named items is row['items']",
 }
 
 

@@ -42,6 +42,12 @@ def compile_variables(
     compiled: dict[str, tuple[Callable[[Row], str] | None, Callable[..., Any]]] = {}
     for name, expression in spec.items():
         match = PLAIN_COLUMN.match(expression)
+        if match and hasattr(dict, match.group(1)):  # Jinja reads the attribute first
+            column = match.group(1)
+            raise MsltError(
+                f"{where}: {fields.get(name, f'variables.{name}')}: row.{column} is the row's "
+                f"method {column}, not a column; a column named {column} is row['{column}']"
+            )
         if match:
             plain[name] = match.group(1)
             continue
