@@ -103,7 +103,7 @@ def _print(mode: str, tables: dict) -> None:
 
 def _print_differences(validation) -> None:
     """The default learned ranking minus the strongest others, paired on the same groups, with
-    95% intervals from a bootstrap over whole splits."""
+    95% intervals from the splits' spread (validation.fold_interval)."""
     learned, others = validation.methods[0], validation.methods[1:]
     chosen = {
         max(others, key=lambda m: m.spearman).method,
@@ -114,7 +114,7 @@ def _print_differences(validation) -> None:
     for other in (m for m in others if m.method in chosen):
         cells = []
         for metric in ("spearman", "top3", "ndcg3"):
-            mean, low, high = paired_difference(learned, other, metric)
+            mean, low, high = paired_difference(learned, other, metric, validation.test_to_train)
             cells.append(f"{mean:+.3f} [{low:+.3f}, {high:+.3f}]")
         print(f"| {other.method} | " + " | ".join(cells) + " |")
 

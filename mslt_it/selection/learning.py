@@ -221,7 +221,6 @@ class Prepared:
             lambda model, indices: np.asarray(model.predict(tested[indices]), dtype=float),
             heuristics,
             mode=mode,
-            seed=seed,
         )
 
 
