@@ -74,7 +74,8 @@ def main() -> None:
             result = build_dataset(config, Path(tmp) / f"ds{round_}")
             times[BUILD].append(time.perf_counter() - start)
 
-            texts = chat_texts(list(datasets.load_from_disk(str(result.path))), tokenizer)
+            rows = list(datasets.load_from_disk(str(result.path)))
+            texts = chat_texts(rows, tokenizer, "--tokenizer")
             start = time.perf_counter()
             token_lengths(texts, tokenizer)
             times[TOKENIZER].append(time.perf_counter() - start)

@@ -267,9 +267,16 @@ def check_model_reachable(name_or_path: str, trust_remote_code: bool, field: str
 
 
 def load_tokenizer(
-    name_or_path: str, trust_remote_code: bool = False, field: str = "tokenizer"
+    name_or_path: str,
+    trust_remote_code: bool = False,
+    field: str = "tokenizer",
+    check_template: bool = True,
 ) -> Any:
-    """A tokenizer, with a one-line error naming ``field`` (the option it came from)."""
+    """A tokenizer, with a one-line error naming ``field`` (the option it came from).
+
+    ``check_template=False`` leaves :func:`check_chat_template` to the caller: its time limit
+    holds in the main thread only, so a tokenizer loaded on another thread is checked when the
+    main thread takes it (a template looping for ever hung a build there, SIGTERM unheard)."""
     from transformers import AutoTokenizer
 
     check_tokenizer_folder(name_or_path, field)
@@ -288,9 +295,10 @@ def load_tokenizer(
         raise MsltError(
             f"{field}: cannot load a tokenizer from {name_or_path!r}: {reason}"
         ) from None
-    check_chat_template(
-        getattr(tokenizer, "chat_template", None), tokenizer.special_tokens_map, field
-    )
+    if check_template:
+        check_chat_template(
+            getattr(tokenizer, "chat_template", None), tokenizer.special_tokens_map, field
+        )
     return tokenizer
 
 

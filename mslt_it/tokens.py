@@ -18,20 +18,28 @@ from typing import Any
 import numpy as np
 from jinja2 import nodes
 
-from mslt_it.chat_bounds import InlineGeneration
+from mslt_it.chat_bounds import InlineGeneration, bounded_call, check_chat_template
+from mslt_it.errors import MsltError
 from mslt_it.modeling import load_tokenizer
+from mslt_it.prompt_bounds import bounded, describe
+from mslt_it.template_values import RenderLimitError
 
 
-def chat_texts(examples: list[dict[str, Any]], tokenizer: Any) -> list[str]:
+def chat_texts(examples: list[dict[str, Any]], tokenizer: Any, field: str) -> list[str]:
     """Each example as the model will see it: through the chat template when there is one."""
     conversations = [e.get("messages") or e["prompt"] + e["completion"] for e in examples]
     if getattr(tokenizer, "chat_template", None):
-        return apply_chat_template(conversations, tokenizer)
+        return apply_chat_template(conversations, tokenizer, field)
     return ["\n".join(turn["content"] for turn in conv) for conv in conversations]
 
 
-def apply_chat_template(conversations: list[list[dict[str, Any]]], tokenizer: Any) -> list[str]:
-    """``tokenizer.apply_chat_template(conversations, tokenize=False)``, the same texts faster.
+def apply_chat_template(
+    conversations: list[list[dict[str, Any]]], tokenizer: Any, field: str
+) -> list[str]:
+    """``tokenizer.apply_chat_template(conversations, tokenize=False)``, the same texts faster,
+    each conversation within the render time limit (:func:`bounded_call`, errors naming
+    ``field``): a template can branch on a row's text to loop only there, past the probes of
+    :func:`check_chat_template`.
 
     Counting renders the template once per example, and transformers' per-render set-up (and
     a ``{% generation %}`` block's macro call) costs more than the template's own work for a
@@ -39,18 +47,28 @@ def apply_chat_template(conversations: list[list[dict[str, Any]]], tokenizer: An
     compared with transformers' own; a difference, an error (say the template's
     ``raise_exception``) or a template it cannot take leaves every text to transformers.
     """
+    what = f"{field}: the chat template"
+
+    def transformers_text(conversation: list[dict[str, Any]]) -> str:
+        return bounded_call(
+            what, lambda: tokenizer.apply_chat_template([conversation], tokenize=False)[0]
+        )
+
     render = chat_renderer(tokenizer)
     if render is not None and conversations:
         try:
-            texts = [render(conversation) for conversation in conversations]
+            texts = []
+            for conversation in conversations:
+                with bounded():
+                    texts.append(render(conversation))
+        except RenderLimitError as error:
+            raise MsltError(f"{what}: cannot render a prompt: {describe(error)}") from None
         except Exception:  # transformers raises it again, as it would have
             texts = None
         ends = [conversations[0], conversations[-1]]
-        if texts is not None and [texts[0], texts[-1]] == tokenizer.apply_chat_template(
-            ends, tokenize=False
-        ):
+        if texts is not None and [texts[0], texts[-1]] == [transformers_text(c) for c in ends]:
             return texts
-    return tokenizer.apply_chat_template(conversations, tokenize=False)
+    return [transformers_text(conversation) for conversation in conversations]
 
 
 def chat_renderer(tokenizer: Any) -> Callable[[list[dict[str, Any]]], str] | None:
@@ -188,6 +206,10 @@ def length_statistics(lengths: list[int], max_length: int) -> dict[str, Any]:
     }
 
 
+TOKENIZER_FIELD = "--tokenizer"
+"""Where a build's tokenizer comes from (``data.tokenizer`` in a recipe)."""
+
+
 class TokenCounter:
     """Counts the tokens of each language's examples on one background thread.
 
@@ -201,7 +223,10 @@ class TokenCounter:
         self.tokenizer_path = tokenizer_path
         self.max_length = max_length
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mslt-it-tokens")
-        self._tokenizer: Future[Any] = self._executor.submit(load_tokenizer, tokenizer_path)
+        self._loading: Future[Any] = self._executor.submit(
+            load_tokenizer, tokenizer_path, field=TOKENIZER_FIELD, check_template=False
+        )
+        self._tokenizer: Any = None
         self._texts: list[str] = []
         self._langs: list[tuple[str, int]] = []  # (language, how many texts) in the batch
         self._batches: list[tuple[list[tuple[str, int]], Future[list[int]]]] = []
@@ -217,9 +242,23 @@ class TokenCounter:
     ) -> None:
         self._executor.shutdown(wait=True, cancel_futures=kind is not None)
 
+    @property
+    def tokenizer(self) -> Any:
+        """The tokenizer loaded in the background, its chat template checked here, in the main
+        thread, where the render time limit holds."""
+        if self._tokenizer is None:
+            tokenizer = self._loading.result()
+            check_chat_template(
+                getattr(tokenizer, "chat_template", None),
+                tokenizer.special_tokens_map,
+                TOKENIZER_FIELD,
+            )
+            self._tokenizer = tokenizer
+        return self._tokenizer
+
     def add(self, lang: str, examples: list[dict[str, Any]]) -> None:
         """Queue the examples of ``lang`` for counting (a language may be added in parts)."""
-        texts = chat_texts(examples, self._tokenizer.result())
+        texts = chat_texts(examples, self.tokenizer, TOKENIZER_FIELD)
         self._texts += texts
         self._langs.append((lang, len(texts)))
         if len(self._texts) >= BATCH_TEXTS:
@@ -230,7 +269,7 @@ class TokenCounter:
         so the last texts are counted while the dataset is written)."""
         if not self._texts:
             return
-        future = self._executor.submit(token_lengths, self._texts, self._tokenizer.result())
+        future = self._executor.submit(token_lengths, self._texts, self.tokenizer)
         self._batches.append((self._langs, future))
         self._texts, self._langs = [], []
 

@@ -2137,12 +2137,21 @@ def test_the_finiteness_check_refuses_exactly_the_tensors_with_nan_or_infinity(
         assert not damaged
 
 
-@pytest.mark.parametrize("case", ["fifo", "not-utf8", "huge-file", "huge-render"])
+LOOPS_ON_REAL_ROWS = (  # past the probes (short conversations): loops only on a real row
+    "{% if (messages | map(attribute='content') | join) | length > 80 %}{% for i in range(99999)"
+    " %}{% for j in range(99999) %}{% endfor %}{% endfor %}{% endif %}"
+    "{% for m in messages %}{{ m['content'] }}{% endfor %}"
+)
+
+
+@pytest.mark.parametrize("case", ["fifo", "not-utf8", "huge-file", "huge-render", "loop"])
 def test_a_hostile_chat_template_for_training_is_one_line(
-    cli, tmp_path: Path, dataset: Path, tiny_model_dir: Path, case: str
+    cli, tmp_path: Path, dataset: Path, tiny_model_dir: Path, monkeypatch, case: str
 ) -> None:
     """``--chat-template`` is user input like any template: read as a regular file within a
-    size limit, and rendered within the bounds (a billion characters killed the process)."""
+    size limit, and rendered within the bounds (a billion characters killed the process; a
+    template looping only on real rows hung in the length check, with no time limit)."""
+    monkeypatch.setattr("mslt_it.prompt_bounds.RENDER_SECONDS", 0.5)
     path = tmp_path / "t.jinja"
     if case == "fifo":
         os.mkfifo(path)
@@ -2153,6 +2162,9 @@ def test_a_hostile_chat_template_for_training_is_one_line(
     elif case == "huge-file":
         path.write_text("x" * 5_000_000)
         fragment = "model.chat_template"
+    elif case == "loop":
+        path.write_text(LOOPS_ON_REAL_ROWS)
+        fragment = "cannot render a prompt: the evaluation took longer than the limit"
     template = str(path) if case != "huge-render" else '{{ "x" * 1000000000 }}'
     fragment = "breaks a bound" if case == "huge-render" else fragment
     result = cli("train", "--dataset", dataset, "--model", tiny_model_dir, "--out",

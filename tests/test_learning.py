@@ -917,8 +917,8 @@ def test_the_verdict_names_the_ranking_a_fit_is_behind_and_one_it_is_not_ahead_o
         return MethodScore(name, float(np.mean(rhos)), 0.0, 0.0, len(rhos), (0.2, 0.6), groups)
 
     learned = [0.4 + 0.01 * (i % 3) for i in range(20)]  # 5 folds of 4 targets
-    behind = Validation("sets", 5, [method("learned", learned),
-                                    method("other", [r + 0.3 for r in learned])], [], 0.25)  # fmt: skip
+    ahead = [r + 0.3 for r in learned]
+    behind = Validation("sets", 5, [method("learned", learned), method("other", ahead)], [], 0.25)
     assert "behind other" in behind.verdict() and "rank with other instead" in behind.verdict()
     noisy = [r + (0.5 if i // 4 == 0 else -0.1) for i, r in enumerate(learned)]
     tie = Validation("sets", 5, [method("learned", learned), method("other", noisy)], [], 0.25)

@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 
 import datasets
-import jinja2
 import pytest
 from conftest import assert_one_line_error
 from transformers import AutoTokenizer
 
 from mslt_it.config import DataConfig
 from mslt_it.data import build_dataset
+from mslt_it.errors import MsltError
 from mslt_it.tokens import (
     chat_texts,
     fast_chat_template,
@@ -163,7 +163,7 @@ def test_chat_texts_are_transformers_texts(name: str, tiny_model_dir: Path) -> N
     tokenizer.chat_template = TEMPLATES[name]
     examples = [{"messages": c} for c in CONVERSATIONS * 3]
     expected = tokenizer.apply_chat_template([e["messages"] for e in examples], tokenize=False)
-    assert chat_texts(examples, tokenizer) == expected
+    assert chat_texts(examples, tokenizer, "--tokenizer") == expected
     assert fast_chat_template(TEMPLATES[name]) is not None  # the fast path was the one taken
 
 
@@ -181,7 +181,7 @@ def test_the_tiny_models_template_counts_as_transformers_does(tiny_model_dir: Pa
     examples = [{"prompt": c[:-1], "completion": c[-1:]} for c in CONVERSATIONS]
     expected = tokenizer.apply_chat_template([e["prompt"] + e["completion"] for e in examples],
                                              tokenize=False)  # fmt: skip
-    assert chat_texts(examples, tokenizer) == expected
+    assert chat_texts(examples, tokenizer, "--tokenizer") == expected
 
 
 def test_a_template_that_refuses_a_conversation_raises_as_transformers_does(
@@ -192,6 +192,42 @@ def test_a_template_that_refuses_a_conversation_raises_as_transformers_does(
         "{% for m in messages %}{% if m['role'] == 'system' %}"
         "{{ raise_exception('no system role') }}{% endif %}{{ m['content'] }}{% endfor %}"
     )
-    with pytest.raises(jinja2.TemplateError, match="no system role"):
-        chat_texts([{"messages": CONVERSATIONS[1]}], tokenizer)
-    assert chat_texts([{"messages": CONVERSATIONS[0]}], tokenizer) == ["Hi   there\n"]
+    with pytest.raises(MsltError, match=r"--tokenizer: the chat template: .*no system role"):
+        chat_texts([{"messages": CONVERSATIONS[1]}], tokenizer, "--tokenizer")
+    texts = chat_texts([{"messages": CONVERSATIONS[0]}], tokenizer, "--tokenizer")
+    assert texts == ["Hi   there\n"]
+
+
+LOOP = "{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}"
+
+
+@pytest.mark.parametrize(
+    ("template", "said"),
+    [
+        (LOOP + "{% for m in messages %}{{ m['content'] }}{% endfor %}", "breaks a bound"),
+        (  # past the probes (short conversations): loops only on a real row
+            "{% if (messages | map(attribute='content') | join) | length > 80 %}"
+            + LOOP
+            + "{% endif %}{% for m in messages %}{{ m['content'] }}{% endfor %}",
+            "--tokenizer: the chat template: cannot render a prompt: the evaluation took longer",
+        ),
+    ],
+)
+def test_a_chat_template_that_loops_stops_a_build_in_one_line(
+    cli, tmp_path: Path, tiny_model_dir: Path, monkeypatch, template: str, said: str
+) -> None:
+    """The tokenizer was loaded, and its template checked, on the token counter's thread, where
+    the render time limit does not hold, and every text rendered without it: a build hung for
+    ever, and SIGTERM did not stop it (the main thread waited on the counter's thread)."""
+    import shutil
+
+    monkeypatch.setattr("mslt_it.prompt_bounds.RENDER_SECONDS", 0.5)
+    folder = tmp_path / "tok"
+    folder.mkdir()
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(tiny_model_dir / name, folder / name)
+    (folder / "chat_template.jinja").write_text(template, encoding="utf-8")
+    result = cli("build", "--task", "xnli", "--sources", "en", "--budget", "4",
+                 "--tokenizer", folder, "--out", tmp_path / "ds")  # fmt: skip
+    assert_one_line_error(result, said)
+    assert not (tmp_path / "ds").exists()

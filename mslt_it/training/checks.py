@@ -24,6 +24,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from mslt_it.chat_bounds import bounded_call
 from mslt_it.errors import MsltError
 
 IGNORE_INDEX = -100
@@ -37,15 +38,26 @@ def conversations(dataset: Any) -> list[list[dict[str, str]]]:
 
 
 def token_lengths(dataset: Any, tokenizer: Any, batch_size: int = 512) -> list[int]:
-    """Token count of each row, through the chat template exactly as TRL tokenises it."""
+    """Token count of each row, through the chat template exactly as TRL tokenises it.
+
+    Every row is rendered here first, each batch within the render time limit: a template can
+    branch on a row's text to loop only there (past the probes of ``check_chat_template``),
+    and TRL renders the same rows with no limit."""
     convs = conversations(dataset)
     lengths: list[int] = []
     for start in range(0, len(convs), batch_size):
-        encoded = tokenizer.apply_chat_template(
-            convs[start : start + batch_size], tokenize=True, return_dict=True
-        )
+        encoded = render_tokens(tokenizer, convs[start : start + batch_size])
         lengths.extend(len(ids) for ids in encoded["input_ids"])
     return lengths
+
+
+def render_tokens(tokenizer: Any, convs: list[list[dict[str, str]]]) -> Any:
+    """``apply_chat_template(convs, tokenize=True, return_dict=True)`` within the render time
+    limit (a batch of 512 short exchanges renders in milliseconds), one line when it fails."""
+    return bounded_call(
+        "model.chat_template",
+        lambda: tokenizer.apply_chat_template(convs, tokenize=True, return_dict=True),
+    )
 
 
 @dataclass

@@ -31,7 +31,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mslt_it.training.checks import conversations
+from mslt_it.training.checks import conversations, render_tokens
 
 UNKNOWN = -1
 
@@ -148,9 +148,7 @@ def language_index(
             continue
         convs, row_langs = conversations(raw), list(raw["lang"])
         for start in range(0, len(convs), 512):
-            encoded = tokenizer.apply_chat_template(
-                convs[start : start + 512], tokenize=True, return_dict=True
-            )
+            encoded = render_tokens(tokenizer, convs[start : start + 512])
             for ids, lang in zip(encoded["input_ids"], row_langs[start : start + 512], strict=True):
                 index.add(ids, lang)
     return index
