@@ -35,7 +35,7 @@ from mslt_it.data import (
 from mslt_it.errors import MsltError, allowed, clipped, field_named
 from mslt_it.evaluation import EvalConfig
 from mslt_it.evaluation.compare import check_distinct_models
-from mslt_it.evaluation.plan import TaskPlan, plan_tasks
+from mslt_it.evaluation.plan import TaskPlan, evaluation_split, plan_tasks
 from mslt_it.modeling import check_base_model_folder, check_tokenizer_folder
 from mslt_it.named_models import check_model_name, is_named_model, resolve_model_name
 from mslt_it.paths import is_data_folder
@@ -48,6 +48,7 @@ from mslt_it.selection import (
     select_sources,
 )
 from mslt_it.tasks import add_tasks_dirs, check_languages, get_task
+from mslt_it.tasks.base import Task
 from mslt_it.tasks.sources import check_split, local_path, synthetic_generator
 from mslt_it.tasks.synthetic import SPLIT_SIZES
 from mslt_it.training import ModelConfig
@@ -113,8 +114,9 @@ def load_recipe(path: str | Path, output_dir: str | Path | None = None) -> Recip
         config = config.model_copy(update={"output_dir": str(output_dir)})
     try:
         task = get_task(config.data.task)
-    except MsltError as error:
-        raise MsltError(f"{path}: data.{error}") from None
+    except MsltError as error:  # an unknown name, or a definition file of tasks_dir (named)
+        field = "data." if str(error).startswith("task:") else ""
+        raise MsltError(f"{path}: {field}{error}") from None
     try:
         runs = expand_sources(config.sources, task.name, config.data.data, config.data.split)
         for run in runs:
@@ -135,6 +137,7 @@ def load_recipe(path: str | Path, output_dir: str | Path | None = None) -> Recip
         except MsltError as error:
             raise MsltError(f"{path}: run {run.run_id}: {error}") from None
     _check_evaluation(recipe)
+    _check_watched_rows(recipe)
     return recipe
 
 
@@ -269,6 +272,28 @@ def _check_evaluation(recipe: Recipe) -> None:
     check_data_folder(recipe.config.data.data, f"{recipe.path}: data.data")
 
 
+def _check_watched_rows(recipe: Recipe) -> None:
+    """Each watch's split and rows (its ``data``, else the build's): a watch of a split or a
+    folder that is not there passed the dry run and stopped the first training, after its
+    build."""
+    for number, spec in enumerate(recipe.train.watch):
+        where = f"{recipe.path}: train.watch.{number}"
+        task = get_task(spec.task)  # known: check_watch read it
+        split = spec.split or evaluation_split(task)
+        data = spec.data or recipe.config.data.data or "synthetic"
+        try:
+            check_split(task, split)
+        except MsltError as error:
+            raise MsltError(f"{where}.{error}") from None
+        check_data_folder(data, f"{where}.data")
+        try:
+            if data == "synthetic":
+                synthetic_generator(task)
+            check_local_rows(data, task, spec.langs, split)
+        except MsltError as error:
+            raise MsltError(f"{where}.{error}") from None
+
+
 def check_data_folder(data: str | None, field: str) -> None:
     """``hub``, ``synthetic`` or an existing folder (checked at load, before any work), as the
     readers take the path (``~`` is not expanded there either)."""
@@ -283,16 +308,22 @@ def check_data_folder(data: str | None, field: str) -> None:
 def check_local_splits(data: str | None, tasks: Sequence[TaskPlan]) -> None:
     """Every (task, language, split) an evaluation reads has its file in a local ``data``
     folder: found by the dry run, not after the trainings."""
+    for plan in tasks:
+        check_local_rows(data, plan.task, plan.languages, plan.split)
+
+
+def check_local_rows(data: str | None, task: Task, langs: Sequence[str], split: str) -> None:
+    """Each language's file of ``task``'s ``split`` in a local ``data`` folder (nothing to check
+    for hub and synthetic)."""
     if not is_data_folder(data):
         return
     root = Path(str(data))
-    for plan in tasks:
-        for lang in plan.languages:
-            if local_path(root, plan.task, lang, plan.split) is None:
-                raise MsltError(
-                    f"data: {str(data)!r} has no file for {plan.task.name}/{lang}/{plan.split} "
-                    f"(expected {root / plan.task.name / lang / plan.split}.jsonl or .parquet)"
-                )
+    for lang in langs:
+        if local_path(root, task, lang, split) is None:
+            raise MsltError(
+                f"data: {str(data)!r} has no file for {task.name}/{lang}/{split} "
+                f"(expected {root / task.name / lang / split}.jsonl or .parquet)"
+            )
 
 
 def inherit_prompts_dir(eval_config: EvalConfig, data: DataConfig) -> EvalConfig:

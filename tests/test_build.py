@@ -347,3 +347,21 @@ def test_a_mixture_splits_the_total_budget_equally_between_languages(
     assert sum(counts.values()) == budget and max(counts.values()) - min(counts.values()) <= 1
     for part in manifest["mixture"]:  # and each part as even as its own budget allows
         assert max(part["counts"].values()) - min(part["counts"].values()) <= 1
+
+
+@pytest.mark.parametrize("share", ["0", "-0.5", ".nan", "'0.5'", "1.0"])
+def test_a_recipes_bad_share_names_the_recipe_whatever_checks_it(
+    cli, tmp_path: Path, share: str
+) -> None:
+    """A share the field's own bounds refuse named no file; one the mixture check refuses
+    (1e-300) named the recipe."""
+    recipe = tmp_path / "mix.yaml"
+    recipe.write_text(
+        "data: {task: bactrian-x, data: synthetic, budget: 20, sources: [en], "
+        f"mixture: [{{task: xnli, share: {share}}}]}}\n"
+    )
+    result = cli("build", "--recipe", recipe, "--out", tmp_path / "ds")
+    assert_one_line_error(result, f"{recipe}: data.mixture.0.share")
+    typed = cli("build", "--recipe", recipe, "--budget", "0", "--out", tmp_path / "ds")
+    assert_one_line_error(typed, "data.budget")  # typed here, not the recipe's
+    assert str(recipe) not in typed.err

@@ -127,6 +127,10 @@ EXPECTED = {
     "train.lora.lora_alpha",
     "owned-field-under-train.yaml": "train.trust_remote_code: set by mslt-it (use "
     "model.trust_remote_code)",
+    # a watch's split and rows: found by the dry run, not after the first build
+    "watch-split-missing.yaml": "train.watch.0.split: task xnli has no split 'dev'",
+    "watch-folder-missing.yaml": "train.watch.0.data: 'no-such-folder' is not a folder",
+    "watch-no-synthetic-rows.yaml": "train.watch.0.data: task belebele has no synthetic rows",
 }
 
 
@@ -343,6 +347,15 @@ def test_a_recipes_folders_and_tasks_are_named_as_the_recipe_writes_them(
     assert "mixture" not in result.err
     recipe.write_text(f"tasks_dir: [{missing}]\n{text}")
     assert_one_line_error(cli("run", recipe, "--dry-run"), "tasks_dir: ", str(missing))
+    # a broken definition in tasks_dir is named by its file (it read "data./…/weird.yaml: …")
+    tasks = tmp_path / "tasks"
+    tasks.mkdir()
+    broken = Path(__file__).parent / "broken_tasks" / "bad-variable.yaml"
+    (tasks / "bad-variable.yaml").write_text(broken.read_text())
+    recipe.write_text(f"tasks_dir: [{tasks}]\n{text}")
+    result = cli("run", recipe, "--dry-run")
+    assert_one_line_error(result, f"{recipe}: {tasks / 'bad-variable.yaml'}: variables.text")
+    assert "data./" not in result.err
 
 
 def test_only_an_unknown_run_is_an_error(cli, tmp_path: Path) -> None:

@@ -156,7 +156,13 @@ def build(
     except ValueError as error:
         from_recipe = recipe is not None and temperature is None
         raise MsltError(f"{recipe}: {error}" if from_recipe else str(error)) from None
-    config = validate_section(DataConfig, settings, prefix)
+    try:
+        config = validate_section(DataConfig, settings, prefix)
+    except MsltError as error:  # a value the recipe holds, not one typed here: name the file
+        field = str(error).removeprefix("data.").split(":")[0].split(".")[0]
+        if recipe is None or options.get(field) is not None:
+            raise
+        raise MsltError(f"{recipe}: {error}") from None
     if config.mixture:  # only a recipe has one: its errors name the recipe and the part
         try:
             check_mixture(config, "data")
