@@ -605,11 +605,8 @@ def markdown(
             score = per_lang.get(lang)
             cell = "–" if score is None else f"{score.score:.1f}"
             cells.append(f"*{cell}*" if score is not None and score.is_source else cell)
-        lines.append(
-            f"| {run} | "
-            + " | ".join(cells)
-            + f" | {avg[run]['targets']:.1f} | {avg[run]['all']:.1f} |"
-        )
+        means = [_score_cell(avg[run][which]) for which in ("targets", "all")]
+        lines.append(f"| {run} | " + " | ".join([*cells, *means]) + " |")
     lines += [
         "",
         "Averages are unweighted over languages (XTREME); intervals are in scores.csv.",
@@ -632,6 +629,12 @@ def markdown(
     for figure in figures:
         lines += [f"![{figure}]({figure})", ""]
     return "\n".join([*lines, extra, analysis]).rstrip() + "\n"
+
+
+def _score_cell(value: float) -> str:
+    """A mean as the scores table shows it; "–" where there is nothing to average (a run whose
+    every language is a source has no target), as the rollups show it."""
+    return "–" if math.isnan(value) else f"{value:.1f}"
 
 
 def criteria_section(results: Results, folder: Path, recipe: Any = None) -> str:

@@ -673,3 +673,13 @@ def test_a_linked_evaluation_inside_a_folder_is_named_not_left_out(cli, study, t
         cli("report", mix, "--out", tmp_path / "r"), "'" + str(mix / "other") + "' is a link"
     )
     assert cli("report", mix, mix / "other", "--out", tmp_path / "r").code == 0
+
+
+def test_a_run_evaluated_on_its_sources_only_has_no_target_average(tmp_path: Path) -> None:
+    """Its "avg (targets)" cell read nan beside the "–" of the other empty cells."""
+    root = tmp_path / "eval"
+    write_run(root / "en", "sslt", ("en",))
+    write_run(root / "ende", "mslt", ("de", "en"), langs=("de", "en"))
+    text = write_report([root], tmp_path / "r").read_text(encoding="utf-8")
+    row = next(line for line in text.splitlines() if line.startswith("| MSLT de+en |"))
+    assert [cell.strip() for cell in row.split("|")[-3:-1]] == ["–", "65.5"]
