@@ -211,6 +211,21 @@ def mixture_parts(config: DataConfig) -> list[DataConfig]:
     return parts
 
 
+def check_script_mismatch_is_read(config: DataConfig, field: str) -> None:
+    """``script_mismatch: drop`` cleans instruction corpora; with no corpus among the task and
+    its mixture it changed nothing while the manifest recorded it (as ``temperature`` with
+    another budget mode, an error rather than ignored)."""
+    if config.script_mismatch != "drop":
+        return
+    tasks = [config.task, *(part.task for part in config.mixture)]
+    if any(get_task(name).kind == "instructions" for name in tasks):
+        return
+    raise MsltError(
+        f"{field}: drop leaves out rows of instruction corpora written in another script; "
+        f"{', '.join(dict.fromkeys(tasks))} holds no corpus (leave it out, or mix a corpus in)"
+    )
+
+
 def checked_template(config: DataConfig) -> PromptTemplate:
     """The task's languages and the template, checked before anything is written."""
     config = with_defaults(config)

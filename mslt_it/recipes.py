@@ -27,6 +27,7 @@ from mslt_it.config import (
     validate_section,
 )
 from mslt_it.data import (
+    check_script_mismatch_is_read,
     checked_template,
     mixture_parts,
     split_by_largest_remainder,
@@ -126,6 +127,7 @@ def load_recipe(path: str | Path, output_dir: str | Path | None = None) -> Recip
     recipe = Recipe(path, config, runs, raw=raw)
     _validate_parts(recipe)
     data = recipe.data_config(runs[0])  # the template is the same for every run
+    check_script_mismatch_is_read(data, f"{path}: data.script_mismatch")
     try:  # first: every mixed-in part reads the same prompt folders
         with field_named("prompts_dir", PROMPTS_FIELD):
             get_template(str(data.template), data.prompts_dir)

@@ -365,3 +365,22 @@ def test_a_recipes_bad_share_names_the_recipe_whatever_checks_it(
     typed = cli("build", "--recipe", recipe, "--budget", "0", "--out", tmp_path / "ds")
     assert_one_line_error(typed, "data.budget")  # typed here, not the recipe's
     assert str(recipe) not in typed.err
+
+
+def test_script_mismatch_drop_without_a_corpus_is_refused_not_ignored(cli, tmp_path: Path) -> None:
+    """It built XNLI as without it, and the manifest recorded `drop`."""
+    build = ("build", "--sources", "en", "--budget", "10", "--script-mismatch", "drop")
+    result = cli(*build, "--task", "xnli", "--out", tmp_path / "ds")
+    assert_one_line_error(result, "--script-mismatch: drop leaves out rows of instruction corpora",
+                          "xnli holds no corpus")  # fmt: skip
+    assert not (tmp_path / "ds").exists()
+    assert cli(*build, "--task", "bactrian-x", "--out", tmp_path / "corpus").code == 0
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        "data: {task: xnli, data: synthetic, budget: 20, sources: [en], script_mismatch: drop}\n"
+    )
+    said = f"{recipe}: data.script_mismatch: drop"
+    assert_one_line_error(cli("build", "--recipe", recipe, "--out", tmp_path / "r"), said)
+    recipe.write_text(recipe.read_text().replace("drop}", "drop, mixture: [{task: bactrian-x, "
+                                                 "share: 0.5}]}"))  # fmt: skip
+    assert cli("build", "--recipe", recipe, "--out", tmp_path / "mixed").code == 0

@@ -248,6 +248,7 @@ def test_suggest_proposes_unmeasured_sets_a_recipe_can_take(planted: Path, tmp_p
     picked = [s["sources"] for s in json.loads(result.out)]
     assert picked and not any({"bg", "sw"} & set(p) for p in picked)
     assert "bg,sw left out of --pool: a target is not a source" in result.err
+    assert f"--suggest 100: only {len(picked)} unmeasured set(s)" in " ".join(result.err.split())
     allowed = json.loads(cli(*asked, "--targets-as-sources").out)
     assert any("sw" in s["sources"] for s in allowed)
     assert_one_line_error(cli(*asked, "--include", "sw"), "--include: sw is also a target")

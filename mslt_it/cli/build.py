@@ -60,7 +60,10 @@ def build(
         ),
     ] = None,
     template: Annotated[
-        str | None, typer.Option(help="Prompt template id (default: <task>/en-instruct).")
+        str | None,
+        typer.Option(
+            help="Prompt template id (default: <task>/en-instruct; a corpus: <task>/as-is)."
+        ),
     ] = None,
     prompts_dir: PromptsDir = None,
     data: Annotated[
@@ -116,7 +119,7 @@ def build(
     """
     use_tasks_dirs(tasks_dir)
     from mslt_it.config import DataConfig, validate_section
-    from mslt_it.data import build_dataset
+    from mslt_it.data import build_dataset, check_script_mismatch_is_read
     from mslt_it.recipes import check_mixture, recipe_section
 
     settings: dict[str, Any] = {}
@@ -163,6 +166,10 @@ def build(
         if recipe is None or options.get(field) is not None:
             raise
         raise MsltError(f"{recipe}: {error}") from None
+    given = script_mismatch is not None or recipe is None
+    check_script_mismatch_is_read(
+        config, "--script-mismatch" if given else f"{recipe}: data.script_mismatch"
+    )
     if config.mixture:  # only a recipe has one: its errors name the recipe and the part
         try:
             check_mixture(config, "data")

@@ -359,9 +359,9 @@ def check_modes(given: dict[str, bool], criterion: str) -> None:
             )
     if learning and given["--criterion"]:
         raise MsltError(
-            f"--criterion: {clipped(criterion, 40)} does not apply to --fit or --suggest; "
-            "rank with "
-            "--criterion learned --predictor FILE"
+            f"--criterion: {clipped(criterion, 40)} does not apply to --fit or --suggest (they "
+            "choose with the fitted predictor); leave --criterion out, or rank every set "
+            "without them: --criterion learned --predictor FILE"
         )
 
 
@@ -448,6 +448,13 @@ def _learn(
             options=options,
             targets_as_sources=targets_as_sources or not targets,
         )
+        if len(suggestions) < suggest:
+            STDERR.print(
+                f"note: --suggest {suggest}: only {len(suggestions)} unmeasured set(s) to "
+                "suggest in the pool",
+                highlight=False,
+                soft_wrap=True,
+            )
         dropped = [code for code in pool or () if code in set(targets or ())]
         if dropped and not targets_as_sources:
             STDERR.print(
