@@ -167,6 +167,18 @@ def test_dry_run_shows_the_plan_and_runs_nothing(cli, tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
+def test_dry_run_says_a_device_vllm_does_not_read(cli, tmp_path: Path) -> None:
+    """The evaluation said it when it ran; the dry run, which is for such news, did not."""
+    path = write_recipe(tmp_path)
+    text = path.read_text()
+    path.write_text(text.replace("langs: [en]}", "langs: [en], backend: vllm, device: cuda:1}"))
+    result = cli("run", path, "--dry-run")
+    assert result.code == 0, result.err
+    assert "eval.device 'cuda:1' is read by backend hf only" in " ".join(result.err.split())
+    path.write_text(text.replace("langs: [en]}", "langs: [en], device: cpu}"))
+    assert "eval.device" not in cli("run", path, "--dry-run").err
+
+
 def test_compare_models_adds_a_compare_step(tmp_path: Path) -> None:
     from mslt_it.runner import make_plan
 

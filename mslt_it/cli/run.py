@@ -12,7 +12,7 @@ from rich.table import Table
 
 from mslt_it.cli.common import nonempty_path, print_whole, stdout_console
 from mslt_it.errors import MsltError
-from mslt_it.terminal import labelled, styled
+from mslt_it.terminal import STDERR, labelled, styled
 
 STDOUT = stdout_console()
 SLURM_MARKER = "# mslt-it Slurm array script, sha256 of its other lines:"
@@ -59,6 +59,7 @@ def run(
     Steps whose outputs exist for the same inputs (content hash) are skipped, so running it
     again after a crash continues where it stopped. Example: mslt-it run recipes/demo.yaml
     """
+    from mslt_it.evaluation.runner import unread_device_note
     from mslt_it.recipes import load_recipe
     from mslt_it.runner import (
         check_experiment_folder,
@@ -86,6 +87,9 @@ def run(
     print_plan(plan)
     if dry_run:
         check_plan_can_start(plan)  # what the run would refuse only after the plan
+        note = unread_device_note(loaded.eval) if loaded.eval is not None else None
+        if note:  # the evaluation says it when it runs
+            STDERR.print(note, highlight=False, soft_wrap=True)
         return
     execute_plan(
         plan,

@@ -86,6 +86,18 @@ class EvalOutcome:
     folders: dict[str, Path]
 
 
+def unread_device_note(config: EvalConfig) -> str | None:
+    """A recipe's ``eval.device`` with the vLLM backend, which places the model itself: said
+    (by the evaluation and by ``run --dry-run``), not refused (``eval --device`` is), so that
+    a recipe written for hf still loads."""
+    if not config.device or config.backend == "hf":
+        return None
+    return (
+        f"note: eval.device {config.device!r} is read by backend hf only; vLLM places the "
+        "model itself (choose its GPUs with CUDA_VISIBLE_DEVICES)"
+    )
+
+
 def evaluate(
     config: EvalConfig,
     out: str | Path,
@@ -113,13 +125,9 @@ def evaluate(
     plan = plan_evaluation(config, out)
     if config.device and config.backend == "hf":
         check_device(config.device)  # before the output folder is touched
-    elif config.device:  # a recipe's, kept for hf: said, not refused (`eval --device` is)
-        STDERR.print(
-            f"note: eval.device {config.device!r} is read by backend hf only; vLLM places the "
-            "model itself (choose its GPUs with CUDA_VISIBLE_DEVICES)",
-            highlight=False,
-            soft_wrap=True,
-        )
+    note = unread_device_note(config)
+    if note:
+        STDERR.print(note, highlight=False, soft_wrap=True)
     inputs = [config.model, *config.adapters, config.data, *config.prompts_dir]
     inputs += tasks_dirs()[1:]  # the user's task definitions: read, never written into
     created = not out.exists()
