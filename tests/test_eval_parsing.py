@@ -70,6 +70,41 @@ def test_no_label_or_several_labels_is_invalid(output, verbalizer):
     assert parse_label(output, verbalizer) is None
 
 
+YES_NO_ZH = {"paraphrase": "是", "not_paraphrase": "否"}
+XNLI_TH = {"entailment": "จริง", "neutral": "อาจจะ", "contradiction": "ขัดแย้ง"}
+ABCD = {letter: letter for letter in "ABCD"}
+
+
+@pytest.mark.parametrize(
+    ("output", "verbalizer", "expected"),
+    [
+        ("不是", YES_NO_ZH, None),  # "is not": it was read as 是, the opposite answer
+        ("ไม่จริง", XNLI_TH, None),  # "not true" was read as จริง (true)
+        ("是的", YES_NO_ZH, "paraphrase"),  # "yes, it is": no negation
+        ("HAYIR", {"yes": "evet", "no": "hayır"}, "no"),  # casefold gives i, the word has ı
+        ("ΟΧΙ", {"contradiction": "όχι", "neutral": "ίσως", "entailment": "ναι"}, "contradiction"),
+        ("نَعَمْ", {"yes": "نعم", "no": "لا"}, "yes"),  # vowel marks
+        ("نعـم", {"yes": "نعم", "no": "لا"}, "yes"),  # tatweel
+        ("हां", {"yes": "हाँ", "no": "नहीं"}, "yes"),  # anusvara for chandrabindu
+        ("١", {"a": "1", "b": "2"}, "a"),  # Arabic-Indic digit
+        ("The answer is B, a dog.", ABCD, "B"),  # the article is no second answer
+        ("Answer: C. It is a lie.", ABCD, "C"),
+        ("b", ABCD, "B"),  # in another case when nothing else names a label
+        ("A or B", ABCD, None),
+    ],
+)
+def test_negations_optional_marks_and_letters_are_read_as_a_reader_would(
+    output, verbalizer, expected
+):
+    assert parse_label(output, verbalizer) == expected
+
+
+def test_optional_marks_are_dropped_only_where_the_words_stay_apart():
+    words = {"a": "sài", "b": "sai"}  # alike without their marks: only the strict reading
+    assert parse_label("SÀI", words) == "a" and parse_label("sai", words) == "b"
+    assert parse_label("SAÍ", words) is None
+
+
 def test_found_labels_keep_their_order():
     assert find_labels("neutral, then entailment", XNLI_EN) == ["neutral", "entailment"]
 
@@ -216,3 +251,35 @@ def test_averages_unweighted_and_weighted():
     per_language = {"a": {"score": 50.0, "n": 100}, "b": {"score": 100.0, "n": 300}}
     result = averages(per_language, ["a", "b"])
     assert result["unweighted"] == 75.0 and result["weighted"] == 87.5
+
+
+def test_a_rank_tie_goes_to_the_tasks_first_choice_before_and_after_the_file() -> None:
+    """By the order of the record's keys, a tie went to the first label at evaluation and to
+    the alphabetically first once ``predictions.jsonl`` (keys sorted) was read back."""
+    import json
+
+    from mslt_it.evaluation.scoring import parse_ranked_choice
+
+    record = {"scores": {"yes": -1.5, "no": -1.5}, "gold": "no"}
+    again = json.loads(json.dumps(record, sort_keys=True))
+    assert parse_ranked_choice(dict(record), ["yes", "no"])["parsed"] == "yes"
+    assert parse_ranked_choice(again, ["yes", "no"])["parsed"] == "yes"
+
+
+def test_an_exact_span_compares_entity_text_as_the_headline_f1_does() -> None:
+    """A full-width entity scored 100 F1 and 0 exact-span F1, and was not ``correct``."""
+    template = get_template("wikiann/en-instruct")
+    record = {"task": "wikiann", "lang": "ja", "id": "r", "gold": "", "output": "LOC: Tokyo",
+              "tokens": ["Ｔｏｋｙｏ", "is", "big"], "ner_tags": [5, 0, 0]}  # fmt: skip
+    parsed = parse_record(record, template)
+    assert parsed["correct"]
+    _, entity, exact, _ = ner_statistics(parsed)
+    assert entity == exact
+
+
+def test_rows_scoring_minus_infinity_alike_are_identical() -> None:
+    from mslt_it.evaluation.sanity import adapter_sanity
+
+    row = {"task": "xcopa", "lang": "et", "id": "1", "scores": {"0": float("-inf"), "1": -2.0}}
+    sanity = adapter_sanity([row], [dict(row, scores=dict(row["scores"]))])
+    assert sanity is not None and sanity["identical_rows"] == 1 and sanity["same_as_base"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from mslt_it.tasks.ner import ENTITY_TYPES, NONE_KEY
@@ -59,22 +59,75 @@ def _boundary_ok(text: str, index: int, word_edge: str) -> bool:
     return _is_continuous(neighbour) or _is_continuous(word_edge)
 
 
-def find_labels(output: str, verbalizer: Mapping[str, str]) -> list[str]:
+NEGATIONS = ("不", "没", "沒", "非", "無", "无", "未", "別", "别", "ไม่")
+"""Words that negate the word they are written against in a script without spaces: ``不是``
+("is not") holds the label word ``是`` ("yes"), and was read as it. A label word right after
+one is no answer (invalid), not the opposite label: the template's words are what a model is
+asked for. (Where words are spaced, ``not entailment`` is a known limit: see the docs.)"""
+NEGATED = "\x00negated"
+"""Found in place of a label whose word a :data:`NEGATIONS` word negates."""
+
+
+def loose(text: str) -> str:
+    """:func:`normalize`, then without the marks a script may write or leave out (accents,
+    Arabic vowel marks and tatweel, Devanagari's nasal marks, an emoji keycap), Turkish's
+    dotless ı as i, and every decimal digit as ASCII: ``ΟΧΙ`` is ``όχι``, ``HAYIR`` is
+    ``hayır``, ``نَعَمْ`` is ``نعم`` and ``١`` is ``1``. Tried only when the stricter reading finds
+    no label, and only where it keeps a template's words apart."""
+    folded = unicodedata.normalize("NFD", normalize(text)).replace("ı", "i")
+    kept = []
+    for char in folded:
+        if unicodedata.category(char) in ("Mn", "Me", "Cf") or char == "\u0640":
+            continue
+        digit = unicodedata.decimal(char, None)
+        kept.append(str(digit) if digit is not None else char)
+    return unicodedata.normalize("NFC", "".join(kept))
+
+
+def _folded(output: str) -> tuple[str, list[int]]:
+    """``normalize(output)`` and, for each of its characters, where it came from in the NFKC
+    text (case folding may change the length: ``ß`` is ``ss``)."""
+    text = unicodedata.normalize("NFKC", output)
+    folded, origin = [], []
+    for index, char in enumerate(text):
+        for part in char.casefold():
+            folded.append(part)
+            origin.append(index)
+    return "".join(folded), origin
+
+
+def find_labels(
+    output: str,
+    verbalizer: Mapping[str, str],
+    fold: Callable[[str], str] = normalize,
+    exact_letters: bool = False,
+) -> list[str]:
     """The distinct labels whose words occur in ``output``, in order of first appearance.
 
     Longer words are matched first and their characters used up, so a label word inside another
-    (``paraphrase`` in ``not paraphrase``) is not counted twice.
+    (``paraphrase`` in ``not paraphrase``) is not counted twice. ``exact_letters``: a label word
+    of one cased letter (Belebele's ``A``-``D``) matches in its own case only, so the article
+    in "B, a dog" is no second answer. A label word negated in a script without spaces
+    (``不是``) counts as :data:`NEGATED`.
     """
-    text = normalize(output)
+    if fold is normalize:
+        text, origin = _folded(output)
+        original = unicodedata.normalize("NFKC", output)
+    else:
+        text, origin, original = fold(output), [], ""
     taken = [False] * len(text)
     found: list[tuple[int, str]] = []
     words = sorted(
-        ((normalize(word).strip(), label) for label, word in verbalizer.items()),
-        key=lambda item: -len(item[0]),
+        ((word, fold(word).strip(), label) for label, word in verbalizer.items()),
+        key=lambda item: -len(item[1]),
     )
-    for word, label in words:
+    for given, word, label in words:
         if not word:
             continue
+        letter = given.strip()
+        case_exact = (
+            exact_letters and origin and len(letter) == 1 and letter.lower() != letter.upper()
+        )
         start = text.find(word)
         while start != -1:
             end = start + len(word)
@@ -83,9 +136,11 @@ def find_labels(output: str, verbalizer: Mapping[str, str]) -> list[str]:
                 free
                 and _boundary_ok(text, start - 1, word[0])
                 and _boundary_ok(text, end, word[-1])
+                and (not case_exact or original[origin[start]] == letter)
             ):
                 taken[start:end] = [True] * len(word)
-                found.append((start, label))
+                negated = _is_continuous(word[0]) and text[:start].endswith(NEGATIONS)
+                found.append((start, NEGATED if negated else label))
             start = text.find(word, start + 1)
     labels: list[str] = []
     for _, label in sorted(found):
@@ -95,9 +150,20 @@ def find_labels(output: str, verbalizer: Mapping[str, str]) -> list[str]:
 
 
 def parse_label(output: str, verbalizer: Mapping[str, str]) -> str | None:
-    """The one label ``output`` names, or ``None`` (invalid) when it names none or several."""
-    labels = find_labels(output, verbalizer)
-    return labels[0] if len(labels) == 1 else None
+    """The one label ``output`` names, or ``None`` (invalid) when it names none or several.
+
+    Read three ways, each only when the one before finds no label: one-letter label words in
+    their own case; every word in any case (:func:`normalize`); without optional marks
+    (:func:`loose`, where the template's words stay distinct that way)."""
+    readings: list[tuple[Callable[[str], str], bool]] = [(normalize, True), (normalize, False)]
+    words = [loose(word).strip() for word in verbalizer.values()]
+    if len(set(words)) == len(words):
+        readings.append((loose, False))
+    for fold, exact_letters in readings:
+        labels = find_labels(output, verbalizer, fold, exact_letters)
+        if labels:
+            return labels[0] if len(labels) == 1 and labels[0] != NEGATED else None
+    return None
 
 
 @dataclass(frozen=True)
@@ -139,7 +205,7 @@ def parse_entities(output: str, verbalizer: Mapping[str, str]) -> ParsedEntities
     return ParsedEntities(tuple(entities), bool(entities))
 
 
-def _squash(text: str) -> str:
+def squash(text: str) -> str:
     """Comparison form of an entity's text: normalised, without any whitespace."""
     return "".join(normalize(text).split())
 
@@ -155,12 +221,12 @@ def align_entities(
     in the sentence, or only overlapping a span already taken, cannot be tagged and is dropped
     (it still counts against the exact span-set F1).
     """
-    squashed = [_squash(token) for token in tokens]
+    squashed = [squash(token) for token in tokens]
     taken = [False] * len(tokens)
     spans: list[tuple[str, int, int]] = []
     cursor = 0
     for kind, text in entities:
-        target = _squash(text)
+        target = squash(text)
         if not target:
             continue
         candidates = _occurrences(squashed, target)

@@ -465,12 +465,13 @@ def rank_chunk(
     )
     records = []
     for row, request, row_scores in zip(rows, requests, scores, strict=True):
-        best = int(np.argmax(row_scores))
+        row_scores = [round(score, 6) for score in row_scores]  # as recorded and re-scored
+        best = int(np.argmax(row_scores))  # a tie: the first in the task's order, as score's
         record = base_record(
             task, lang, row, template, run, request.contexts[0], request.answers[best].strip(),
             "rank",
         )  # fmt: skip
-        record["scores"] = dict(zip(task.labels, (round(s, 6) for s in row_scores), strict=True))
+        record["scores"] = dict(zip(task.labels, row_scores, strict=True))
         if task.kind == "multiple_choice":
             record["choice_lengths"] = dict(zip(task.labels, request.norm_lengths, strict=True))
             if not request.shared_context:

@@ -27,7 +27,9 @@ def same_prediction(a: Record, b: Record) -> bool:
     if a.get("scores") and b.get("scores"):
         first, second = a["scores"], b["scores"]
         return set(first) == set(second) and all(
-            abs(float(first[label]) - float(second[label])) <= TOLERANCE for label in first
+            float(first[label]) == float(second[label])  # -inf == -inf (their difference is nan)
+            or abs(float(first[label]) - float(second[label])) <= TOLERANCE
+            for label in first
         )
     return a.get("output") == b.get("output")
 

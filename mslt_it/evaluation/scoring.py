@@ -29,7 +29,13 @@ from mslt_it.evaluation.metrics import (
     seqeval_f1,
     span_counts,
 )
-from mslt_it.evaluation.parsing import align_entities, parse_entities, parse_label, spans_to_bio
+from mslt_it.evaluation.parsing import (
+    align_entities,
+    parse_entities,
+    parse_label,
+    spans_to_bio,
+    squash,
+)
 from mslt_it.evaluation.store import RESULTS, read_jsonl
 from mslt_it.files import MAX_JSON_BYTES, read_user_bytes
 from mslt_it.langid import CATEGORIES, EMPTY, NO_LETTERS, AnswerIdentifier, package_version
@@ -61,7 +67,7 @@ def parse_record(record: Record, template: PromptTemplate) -> Record:
     task = get_task(record["task"])
     verbalizer = template.verbalizer(record["lang"])
     if task.kind == "multiple_choice" and record.get("scores"):
-        return parse_ranked_choice(record)
+        return parse_ranked_choice(record, task.labels)
     if task.kind == "instructions":
         answer = " ".join(record["output"].split())
         record.update(
@@ -76,26 +82,30 @@ def parse_record(record: Record, template: PromptTemplate) -> Record:
         return record
     parsed = parse_entities(record["output"], verbalizer)
     gold = row_entities({"tokens": record["tokens"], "ner_tags": record["ner_tags"]}, "en")
-    gold_set = sorted((kind, _joined(text)) for kind, text in gold)
+    gold_set = sorted((kind, squash(text)) for kind, text in gold)
     predicted = [[kind, text] for kind, text in parsed.entities]
     record.update(
         parsed=predicted,
         invalid=not parsed.valid,
-        correct=sorted((k, _joined(t)) for k, t in parsed.entities) == gold_set,
+        correct=sorted((k, squash(t)) for k, t in parsed.entities) == gold_set,
     )
     return record
 
 
-def parse_ranked_choice(record: Record) -> Record:
+def parse_ranked_choice(record: Record, order: Sequence[str]) -> Record:
     """A rank-mode multiple-choice record: the best log-likelihood, raw and per character.
 
     ``acc`` takes the highest sum of log-probabilities; ``acc_norm`` divides each by its
-    choice's length in characters first, as lm-evaluation-harness does.
+    choice's length in characters first, as lm-evaluation-harness does. A tie goes to the
+    first choice in the task's ``order`` (lm-evaluation-harness's ``argmax``): by the order of
+    the record's keys, ``predictions.jsonl`` (keys sorted) re-scored another choice than the
+    evaluation had.
     """
     scores: dict[str, float] = record["scores"]
     lengths: dict[str, int] = record.get("choice_lengths") or {label: 1 for label in scores}
-    best = max(scores, key=lambda label: scores[label])
-    best_norm = max(scores, key=lambda label: scores[label] / max(1, lengths[label]))
+    ranked = [label for label in order if label in scores]
+    best = max(ranked, key=lambda label: scores[label])
+    best_norm = max(ranked, key=lambda label: scores[label] / max(1, lengths[label]))
     record.update(
         parsed=best,
         invalid=False,
@@ -104,10 +114,6 @@ def parse_ranked_choice(record: Record) -> Record:
         correct_norm=best_norm == record["gold"],
     )
     return record
-
-
-def _joined(text: str) -> str:
-    return "".join(text.split()).casefold()
 
 
 def ner_statistics(record: Record) -> tuple[list[str], list[int], list[int], int]:
@@ -128,7 +134,7 @@ def _gold_spans(tags: Sequence[int]) -> list[tuple[str, int, int]]:
 
 def _squashed(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     """Entity texts compared without whitespace and case (Chinese is joined with "")."""
-    return [(kind, _joined(text)) for kind, text in pairs]
+    return [(kind, squash(text)) for kind, text in pairs]
 
 
 def score_language(
