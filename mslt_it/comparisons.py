@@ -446,8 +446,10 @@ def markdown(
         f"Each run against its baseline on the same rows: difference in points (run − "
         f"baseline), 95 % paired-bootstrap interval, McNemar's exact p (accuracy) or the "
         f"bootstrap's (F1), Holm-adjusted over the languages; **bold**: significant at "
-        f"{ALPHA:g} after Holm. The targets' average (languages that are a source of neither "
-        "run) has its own bootstrap p. Every number is in comparisons.csv.",
+        f"{ALPHA:g} after Holm, so an interval clear of 0 is not bold where the adjusted p is "
+        "above it (the interval is not corrected for the other languages). The targets' average "
+        "(languages that are a source of neither run) has its own bootstrap p. Every number is "
+        "in comparisons.csv.",
         "",
     ]
     pairs = list(dict.fromkeys((r.baseline, r.run, r.task) for r in rows))
