@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from mslt_it.errors import MsltError, allowed, clipped
 from mslt_it.files import control_character, listed, resolved_path
+from mslt_it.label_words import normalize, parse_label
 from mslt_it.paths import PROMPTS_DIR, shipped_folder
 from mslt_it.prompt_bounds import (
     ENVIRONMENT,
@@ -349,10 +350,11 @@ def _check_verbalizers(template: PromptTemplate, task: Task) -> None:
                     f"{template.path}: {field_name} has unknown label {key!r}; "
                     f"labels: {allowed(task.verbalizer_keys)}"
                 )
-        lowered = [w.strip().lower() for w in words.values()]
-        if len(set(lowered)) != len(lowered) or not all(lowered):
+        folded = [normalize(w).strip() for w in words.values()]  # as an answer is read
+        if len(set(folded)) != len(folded) or not all(folded):
             raise MsltError(
-                f"{template.path}: {field_name} words must be distinct and non-empty, got {words}"
+                f"{template.path}: {field_name} words must be distinct and non-empty (in any "
+                f"case and Unicode form, as answers are read: ＯＫ is ok), got {words}"
             )
         for key, word in words.items():
             if any(unicodedata.category(ch) == "Cc" for ch in word):
@@ -440,6 +442,16 @@ def _check_labels_told_apart(template: PromptTemplate, row: Row, lang: str) -> N
                 "{{ label_word }}) or the instruction the choice"
             )
         seen[rendered] = name
+    if task.kind != "classification":
+        return
+    words = template.verbalizer(lang)
+    for rendered, name in seen.items():  # every answer, a model's or a template's, read so
+        if parse_label(rendered.answer, words) != name:
+            raise MsltError(
+                f"{template.path}: the answer for label {name!r} in {lang} "
+                f"({clipped(rendered.answer, 40)}) does not read as that label: an answer must "
+                "hold its label word as a word ({{ label_word }}), and no other label's"
+            )
 
 
 PROMPTS_FIELD = "prompts-dir"

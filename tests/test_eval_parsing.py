@@ -14,14 +14,9 @@ from mslt_it.evaluation.metrics import (
     f1_from_counts,
     seqeval_f1,
 )
-from mslt_it.evaluation.parsing import (
-    align_entities,
-    find_labels,
-    parse_entities,
-    parse_label,
-    spans_to_bio,
-)
+from mslt_it.evaluation.parsing import align_entities, parse_entities, spans_to_bio
 from mslt_it.evaluation.scoring import ner_statistics, parse_record, score_language
+from mslt_it.label_words import find_labels, parse_label
 from mslt_it.prompts import get_template
 from mslt_it.tasks import get_task
 from mslt_it.tasks.ner import TAG_NAMES, entities_from_tags
@@ -283,3 +278,14 @@ def test_rows_scoring_minus_infinity_alike_are_identical() -> None:
     row = {"task": "xcopa", "lang": "et", "id": "1", "scores": {"0": float("-inf"), "1": -2.0}}
     sanity = adapter_sanity([row], [dict(row, scores=dict(row["scores"]))])
     assert sanity is not None and sanity["identical_rows"] == 1 and sanity["same_as_base"]
+
+
+def test_a_rank_mode_classification_row_is_the_label_its_scores_rank_first() -> None:
+    """The answer text was read back through the parser: a template answer that did not read
+    as its label made every row invalid (accuracy 0 with the gold ranked first on each)."""
+    template = get_template("xnli/en-instruct")
+    tied = {"entailment": -3.0, "neutral": -1.0, "contradiction": -1.0}
+    record = {"task": "xnli", "lang": "en", "id": "r", "gold": "neutral", "mode": "rank",
+              "output": "", "scores": tied}  # fmt: skip
+    parsed = parse_record(record, template)
+    assert (parsed["parsed"], parsed["invalid"], parsed["correct"]) == ("neutral", False, True)

@@ -112,8 +112,11 @@ def test_a_missing_verbalizer_is_named_with_the_file(tmp_path: Path) -> None:
         get_template("xnli/mine", [tmp_path])
 
 
-def test_verbalizer_words_must_be_distinct(tmp_path: Path) -> None:
-    write_template(tmp_path, GOOD.replace("neutral: B", "neutral: a"))
+@pytest.mark.parametrize("word", ["a", "Ａ", "'A '"])
+def test_verbalizer_words_must_be_distinct(tmp_path: Path, word: str) -> None:
+    """As an answer is read (NFKC, case folded): a full-width Ａ passed, and every answer of
+    the two labels was read as the first."""
+    write_template(tmp_path, GOOD.replace("neutral: B", f"neutral: {word}"))
     with pytest.raises(MsltError, match="must be distinct"):
         get_template("xnli/mine", [tmp_path])
 
@@ -149,6 +152,16 @@ ANSWER = '"{{ label_word }}"'
             "the instruction for ar differs between labels 'entailment' and 'neutral'",
         ),
         ('"P: {{ premise }} H: {{ hypothesis }}"', '"{{ label }}: {{ premise }}"', "must not hold"),
+        (  # read back as no label: every right answer of generate mode was invalid
+            ANSWER,
+            '"{{ label_word }}ly"',
+            "the answer for label 'entailment' in ar ('Aly') does not read as that label",
+        ),
+        (  # read back as another label's word too
+            ANSWER,
+            "\"{{ label_word }}{% if label == 'neutral' %} or C{% endif %}\"",
+            "the answer for label 'neutral' in ar ('B or C') does not read as that label",
+        ),
     ],
 )
 def test_a_template_that_cannot_teach_its_labels_is_refused(

@@ -34,6 +34,9 @@ EXPECTED = {
     "mc-unknown-column.yaml": "choices: reads row.bb, which is not among the columns",
     "method-not-column.yaml": "variables.text: row.items is the row's method items, not a "
     "column; a column named items is row['items']",
+    "labels-alike.yaml": "labels: ['Yes', 'yes '] names 'Yes' and 'yes ' twice (an answer and "
+    "its gold are compared case and spacing aside)",
+    "id-column.yaml": "columns: 'id' is the row id mslt-it gives each row",
 }
 
 

@@ -29,15 +29,10 @@ from mslt_it.evaluation.metrics import (
     seqeval_f1,
     span_counts,
 )
-from mslt_it.evaluation.parsing import (
-    align_entities,
-    parse_entities,
-    parse_label,
-    spans_to_bio,
-    squash,
-)
+from mslt_it.evaluation.parsing import align_entities, parse_entities, spans_to_bio, squash
 from mslt_it.evaluation.store import RESULTS, read_jsonl
 from mslt_it.files import MAX_JSON_BYTES, read_user_bytes
+from mslt_it.label_words import parse_label
 from mslt_it.langid import CATEGORIES, EMPTY, NO_LETTERS, AnswerIdentifier, package_version
 from mslt_it.outputs import RESCORED_KIND
 from mslt_it.prompts import PromptTemplate, get_template
@@ -75,6 +70,11 @@ def parse_record(record: Record, template: PromptTemplate) -> Record:
             invalid=not answer,
             correct=folded_answer(answer) == folded_answer(str(record["gold"])),
         )
+        return record
+    if task.kind == "classification" and record.get("mode") == "rank" and record.get("scores"):
+        scores = record["scores"]  # the model chose by them: never invalid (a tie: task order)
+        label = max((name for name in task.labels if name in scores), key=lambda n: scores[n])
+        record.update(parsed=label, invalid=False, correct=label == record["gold"])
         return record
     if task.kind != "ner":
         label = parse_label(record["output"], verbalizer)

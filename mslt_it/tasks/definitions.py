@@ -260,6 +260,17 @@ def check_language_codes(spec: TaskFile, path: Path) -> None:
         seen.add(code)
 
 
+def check_no_id_column(spec: TaskFile, path: Path) -> None:
+    """``id`` is the name of the id mslt-it gives each row (``task/lang/split/number``, which
+    results and comparisons match rows by): a data column of that name was replaced by it
+    without a word, so a variable reading it got mslt-it's id."""
+    if "id" in spec.columns:
+        raise MsltError(
+            f"{path}: columns: 'id' is the row id mslt-it gives each row (task/lang/split/"
+            "number), which replaces a data column of that name; name the column otherwise"
+        )
+
+
 def check_labels(spec: TaskFile, path: Path) -> None:
     """A label set a model can be scored on: at least two distinct, non-empty names.
 
@@ -272,10 +283,17 @@ def check_labels(spec: TaskFile, path: Path) -> None:
     blank = [label for label in labels if not label.strip()]
     if blank:
         raise MsltError(f"{path}: labels: {labels!r} has an empty name; name every one")
-    twice = sorted({label for label in labels if labels.count(label) > 1})
+    compared = [" ".join(label.split()).casefold() for label in labels]  # as scoring compares
+    twice = [label for label, key in zip(labels, compared, strict=True) if compared.count(key) > 1]
     if twice:
+        alike = " and ".join(repr(label) for label in dict.fromkeys(twice[:2]))
+        spelt = (
+            ""
+            if len(set(twice[:2])) == 1
+            else " (an answer and its gold are compared case and spacing aside)"
+        )
         raise MsltError(
-            f"{path}: labels: {labels!r} names {twice[0]!r} twice; a {spec.kind} task needs "
+            f"{path}: labels: {labels!r} names {alike} twice{spelt}; a {spec.kind} task needs "
             f"distinct {what}"
         )
     if len(labels) < 2:
@@ -398,6 +416,7 @@ def parse_definition(path: Path) -> Task:
         raise MsltError(f"{path}: name is {spec.name!r} but the file is called {path.name}")
     check_language_codes(spec, path)
     check_labels(spec, path)
+    check_no_id_column(spec, path)
     check_choices_count(spec, path)
     check_synthetic(spec, path)
     task = build_task(spec, str(path))
