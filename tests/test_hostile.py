@@ -2681,3 +2681,25 @@ def test_a_path_through_a_file_is_one_line_for_report_and_score(cli, tmp_path: P
     assert_one_line_error(cli("report", mine / "x" / "y", "--out", tmp_path / "r"), "run dir")
     assert_one_line_error(cli("score", mine / "x" / "predictions.jsonl"), "f.txt")
     assert mine.read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["f.txt"]
+
+
+def test_an_answer_that_fills_the_models_context_is_refused(
+    cli, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """Cut to one token, the prompt left the answer running past the model's positions: an
+    internal error (IndexError) for a model of learned positions, scored past the context for
+    the tiny Llama. lm-evaluation-harness refuses it too."""
+    model = tmp_path / "short"
+    shutil.copytree(tiny_model_dir, model)
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**config, "max_position_embeddings": 24}))
+    data = tmp_path / "data" / "xcopa" / "et"
+    data.mkdir(parents=True)
+    long = " ".join(f"word{i}" for i in range(60))
+    row = {"premise": "a", "choice1": long, "choice2": "c", "question": "cause", "label": 0}
+    (data / "test.jsonl").write_text(json.dumps(row) + "\n")
+    result = cli("eval", "--model", model, "--task", "xcopa", "--langs", "et", "--data",
+                 tmp_path / "data", "--mode", "rank", "--template", "xcopa/lm-eval", "--out", tmp_path / "r")  # fmt: skip
+    assert_one_line_error(result, "xcopa/et: row 'xcopa/et/test/0': its longest choice takes",
+                          "the model's context holds 24")  # fmt: skip
+    assert not (tmp_path / "r" / "results.json").exists()

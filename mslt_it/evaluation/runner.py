@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from mslt_it.data import library_versions
-from mslt_it.errors import MsltError
+from mslt_it.errors import MsltError, clipped
 from mslt_it.evaluation.candidates import row_candidates
 from mslt_it.evaluation.config import EvalConfig
 from mslt_it.evaluation.plan import (
@@ -391,14 +391,16 @@ def predict_chunk(
     texts = [prompt_text(run, template, r.instruction) for r in rendered]
     prompts = encode_prompts(run, template, texts)
     if mode == "generate":
-        prompts, cut = cut_to_context(plan, prompts, task_plan.max_tokens)
+        what = f"--max-tokens: an answer of {task_plan.max_tokens} tokens"
+        prompts, cut = cut_to_context(plan, prompts, task_plan.max_tokens, what)
         outputs = backend.generate(prompts, task_plan.max_tokens, adapter)
     else:
         candidates = [label_answers(template, task, row, lang) for row in rows]
         # Structured outputs may spell a choice in more tokens than its usual encoding, but
         # never in more than its bytes; the grammar ends the answer once a choice is complete.
         longest = max(len(a.encode("utf-8")) for c in candidates for a in c)
-        prompts, cut = cut_to_context(plan, prompts, longest + 2)
+        what = f"{task.name}/{lang}: the longest choice (with its end)"
+        prompts, cut = cut_to_context(plan, prompts, longest + 2, what)
         outputs = backend.choose(prompts, candidates, longest + 2, adapter)
     answers = plan.tokenizer.batch_decode(outputs, skip_special_tokens=True)
     records = [
@@ -412,16 +414,24 @@ def predict_chunk(
 
 
 def cut_to_context(
-    plan: EvalPlan | None, prompts: list[list[int]], room: int
+    plan: EvalPlan | None, prompts: list[list[int]], room: int, what: str
 ) -> tuple[list[list[int]], list[int]]:
     """Each prompt cut from the left to leave ``room`` tokens of the model's context for the
     answer, as lm-evaluation-harness does; with the tokens each lost. A prompt longer than the
     context would otherwise run past the model's positions (transformers) or be refused
-    (vLLM). Without a plan (a training's watch, whose prompts its ``max_length`` bounds)
-    nothing is cut."""
+    (vLLM). An answer that fills the context alone (``what`` names it) is refused, as
+    lm-evaluation-harness asserts: it was scored past the model's positions, or was an
+    internal error. Without a plan (a training's watch, whose prompts its ``max_length``
+    bounds) nothing is cut."""
     if plan is None or plan.context_length is None:
         return prompts, [0] * len(prompts)
-    keep = max(1, plan.context_length - room)
+    if room >= plan.context_length:
+        raise MsltError(
+            f"{what} takes {room} tokens, and the model's context holds "
+            f"{plan.context_length} with the prompt; it cannot be scored (shorten it, or use "
+            "a model with a longer context)"
+        )
+    keep = plan.context_length - room
     cut = [max(0, len(ids) - keep) for ids in prompts]
     plan.truncated += sum(1 for n in cut if n)
     return [ids[n:] for ids, n in zip(prompts, cut, strict=True)], cut
@@ -454,7 +464,8 @@ def rank_chunk(
     cut = [0] * len(requests)
     for i, request in enumerate(requests):
         room = max(len(c) for c in request.continuations)
-        (prompt,), (cut[i],) = cut_to_context(plan, [request.prompt], room)
+        what = f"{task.name}/{lang}: row {clipped(rows[i].get('id'), 60)}: its longest choice"
+        (prompt,), (cut[i],) = cut_to_context(plan, [request.prompt], room, what)
         if cut[i]:
             requests[i] = replace(request, prompt=prompt)
     scores = backend.loglikelihood(
