@@ -2699,7 +2699,8 @@ def test_an_answer_that_fills_the_models_context_is_refused(
     row = {"premise": "a", "choice1": long, "choice2": "c", "question": "cause", "label": 0}
     (data / "test.jsonl").write_text(json.dumps(row) + "\n")
     result = cli("eval", "--model", model, "--task", "xcopa", "--langs", "et", "--data",
-                 tmp_path / "data", "--mode", "rank", "--template", "xcopa/lm-eval", "--out", tmp_path / "r")  # fmt: skip
+                 tmp_path / "data", "--mode", "rank", "--template", "xcopa/lm-eval",
+                 "--out", tmp_path / "r")  # fmt: skip
     assert_one_line_error(result, "xcopa/et: row 'xcopa/et/test/0': its longest choice takes",
                           "the model's context holds 24")  # fmt: skip
     assert not (tmp_path / "r" / "results.json").exists()
