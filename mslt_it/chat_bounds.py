@@ -12,9 +12,12 @@ before transformers renders it. A template that raises on a probe (``raise_excep
 must alternate')``) or uses something the check does not know is left to transformers, which
 gives its own error when the real conversation comes.
 
-A template can still branch on a message's text to break a bound only for some rows; the calls
-that render real conversations go through :func:`bounded_call`, which gives them the same time
-limit in the main thread.
+A template can still branch on a message's text to break a bound only for some rows, which
+no probe shows. So every real conversation is rendered here too, in the same bounded sandbox
+(:func:`bounded_chat_texts`: time, output and arithmetic), before transformers (or TRL)
+renders it unbounded, and transformers' own render runs within the time limit
+(:func:`bounded_call`, main thread). A build, a training, an evaluation and an analysis all
+render through these.
 """
 
 from __future__ import annotations
@@ -188,3 +191,43 @@ def bounded_call(what: str, call: Callable[[], T]) -> T:
         raise
     except Exception as error:  # a Jinja error in the template, or the limit
         raise MsltError(f"{what}: cannot render a prompt: {describe(error)}") from None
+
+
+@lru_cache(maxsize=16)
+def _bounded_template(source: str) -> jinja2.Template | None:
+    try:
+        return CHAT_ENVIRONMENT.from_string(source)
+    except Exception:  # a syntax the check refused already, or one it does not know
+        return None
+
+
+def bounded_chat_texts(
+    source: Any,
+    special_tokens: dict[str, Any],
+    conversations: list[list[dict[str, Any]]],
+    add_generation_prompt: bool,
+    what: str,
+) -> list[str | None]:
+    """Each conversation rendered with the chat template ``source`` in
+    :data:`CHAT_ENVIRONMENT`, within every bound, as transformers renders it (``None`` where
+    the template raised, or used something this environment does not know: transformers
+    decides those). A bound broken is one line naming ``what``: a template writing
+    ``'x' * (30000 * 10000)`` only for long rows had a build killed for its memory."""
+    template = _bounded_template(source) if isinstance(source, str) else None
+    if template is None:
+        return [None] * len(conversations)
+    variables = {
+        **special_tokens,
+        "add_generation_prompt": add_generation_prompt,
+        "tools": None,
+        "documents": None,
+    }
+    texts: list[str | None] = []
+    for conversation in conversations:
+        try:
+            texts.append(bounded_render(template, {**variables, "messages": conversation}))
+        except RenderLimitError as error:
+            raise MsltError(f"{what}: cannot render a prompt: {describe(error)}") from None
+        except Exception:  # raise_exception(...), or transformers' rules differ
+            texts.append(None)
+    return texts

@@ -18,11 +18,13 @@ from typing import Any
 import numpy as np
 from jinja2 import nodes
 
-from mslt_it.chat_bounds import InlineGeneration, bounded_call, check_chat_template
-from mslt_it.errors import MsltError
+from mslt_it.chat_bounds import (
+    InlineGeneration,
+    bounded_call,
+    bounded_chat_texts,
+    check_chat_template,
+)
 from mslt_it.modeling import load_tokenizer
-from mslt_it.prompt_bounds import bounded, describe
-from mslt_it.template_values import RenderLimitError
 
 
 def chat_texts(examples: list[dict[str, Any]], tokenizer: Any, field: str) -> list[str]:
@@ -37,9 +39,9 @@ def apply_chat_template(
     conversations: list[list[dict[str, Any]]], tokenizer: Any, field: str
 ) -> list[str]:
     """``tokenizer.apply_chat_template(conversations, tokenize=False)``, the same texts faster,
-    each conversation within the render time limit (:func:`bounded_call`, errors naming
-    ``field``): a template can branch on a row's text to loop only there, past the probes of
-    :func:`check_chat_template`.
+    each conversation first rendered within every bound (:func:`bounded_chat_texts`, errors
+    naming ``field``): a template can branch on a row's text to loop, or to write a billion
+    characters, only there, past the probes of :func:`check_chat_template`.
 
     Counting renders the template once per example, and transformers' per-render set-up (and
     a ``{% generation %}`` block's macro call) costs more than the template's own work for a
@@ -48,21 +50,20 @@ def apply_chat_template(
     ``raise_exception``) or a template it cannot take leaves every text to transformers.
     """
     what = f"{field}: the chat template"
+    # every bound on every row first: transformers' sandbox bounds no output size
+    bounded_chat_texts(
+        tokenizer.get_chat_template(), tokenizer.special_tokens_map, conversations, False, what
+    )
 
     def transformers_text(conversation: list[dict[str, Any]]) -> str:
         return bounded_call(
             what, lambda: tokenizer.apply_chat_template([conversation], tokenize=False)[0]
         )
 
-    render = chat_renderer(tokenizer)
+    render = chat_renderer(tokenizer)  # the same work as the bounded render just done
     if render is not None and conversations:
         try:
-            texts = []
-            for conversation in conversations:
-                with bounded():
-                    texts.append(render(conversation))
-        except RenderLimitError as error:
-            raise MsltError(f"{what}: cannot render a prompt: {describe(error)}") from None
+            texts = [render(conversation) for conversation in conversations]
         except Exception:  # transformers raises it again, as it would have
             texts = None
         ends = [conversations[0], conversations[-1]]

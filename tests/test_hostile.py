@@ -2144,7 +2144,9 @@ LOOPS_ON_REAL_ROWS = (  # past the probes (short conversations): loops only on a
 )
 
 
-@pytest.mark.parametrize("case", ["fifo", "not-utf8", "huge-file", "huge-render", "loop"])
+@pytest.mark.parametrize(
+    "case", ["fifo", "not-utf8", "huge-file", "huge-render", "loop", "loop-to-answer", "huge-row"]
+)
 def test_a_hostile_chat_template_for_training_is_one_line(
     cli, tmp_path: Path, dataset: Path, tiny_model_dir: Path, monkeypatch, case: str
 ) -> None:
@@ -2165,6 +2167,14 @@ def test_a_hostile_chat_template_for_training_is_one_line(
     elif case == "loop":
         path.write_text(LOOPS_ON_REAL_ROWS)
         fragment = "cannot render a prompt: the evaluation took longer than the limit"
+    elif case == "loop-to-answer":  # only with the generation prompt, as TRL renders a prompt
+        path.write_text(LOOPS_ON_REAL_ROWS.replace("{% if ", "{% if add_generation_prompt and "))
+        fragment = "cannot render a prompt: the evaluation took longer than the limit"
+    elif case == "huge-row":  # memory, not time, and only on real rows
+        path.write_text(LOOPS_ON_REAL_ROWS.replace(
+            LOOPS_ON_REAL_ROWS[LOOPS_ON_REAL_ROWS.index("{% for i"):LOOPS_ON_REAL_ROWS.index(
+                "{% endif %}")], "{{ 'x' * (2000 * 1000) }}"))  # fmt: skip
+        fragment = "cannot render a prompt: a repetition would build 2,000,000"
     template = str(path) if case != "huge-render" else '{{ "x" * 1000000000 }}'
     fragment = "breaks a bound" if case == "huge-render" else fragment
     result = cli("train", "--dataset", dataset, "--model", tiny_model_dir, "--out",
@@ -2704,3 +2714,25 @@ def test_an_answer_that_fills_the_models_context_is_refused(
     assert_one_line_error(result, "xcopa/et: row 'xcopa/et/test/0': its longest choice takes",
                           "the model's context holds 24")  # fmt: skip
     assert not (tmp_path / "r" / "results.json").exists()
+
+
+@pytest.mark.parametrize("command", ["eval", "analyze"])
+def test_a_models_chat_template_huge_on_real_rows_is_one_line(
+    cli, tiny_model_dir: Path, tmp_path: Path, command: str
+) -> None:
+    """transformers' sandbox bounds no output: a template writing millions of characters only
+    for real rows (past the probes) was rendered unbounded by eval and analyze."""
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    huge = (  # one message longer than any probe's: a prompt or a sentence
+        "{% if messages | length == 1 and (messages[0]['content'] | length) > 30 %}"
+        "{{ 'x' * (2000 * 1000) }}{% endif %}{% for m in messages %}{{ m['content'] }}{% endfor %}"
+    )
+    (model / "chat_template.jinja").write_text(huge)
+    if command == "eval":
+        result = cli("eval", "--model", model, "--task", "xnli", "--langs", "en", "--limit", "2",
+                     "--mode", "rank", "--out", tmp_path / "out")  # fmt: skip
+    else:
+        result = cli("analyze", "--model", model, "--langs", "en,de", "--n", "4",
+                     "--chat-template", "--out", tmp_path / "out")  # fmt: skip
+    assert_one_line_error(result, "cannot render a prompt: a repetition would build 2,000,000")

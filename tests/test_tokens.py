@@ -211,6 +211,12 @@ LOOP = "{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% end
             + "{% endif %}{% for m in messages %}{{ m['content'] }}{% endfor %}",
             "--tokenizer: the chat template: cannot render a prompt: the evaluation took longer",
         ),
+        (  # memory, not time: each row renders fast (a billion characters killed the process)
+            "{% if (messages | map(attribute='content') | join) | length > 80 %}"
+            "{{ 'x' * (2000 * 1000) }}{% endif %}{% for m in messages %}{{ m['content'] }}"
+            "{% endfor %}",
+            "--tokenizer: the chat template: cannot render a prompt: a repetition would build",
+        ),
     ],
 )
 def test_a_chat_template_that_loops_stops_a_build_in_one_line(

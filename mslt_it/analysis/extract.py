@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from mslt_it.chat_bounds import bounded_call
+from mslt_it.chat_bounds import bounded_call, bounded_chat_texts
 from mslt_it.errors import MsltError, allowed, clipped
 from mslt_it.files import without_controls
 from mslt_it.modeling import check_device, load_failure, load_report_in_errors, model_load_errors
@@ -70,10 +70,14 @@ def render(tokenizer: Any, text: str, chat_template: bool) -> tuple[str, int, in
     """The text the model reads and the character span of the sentence inside it."""
     if not chat_template:
         return text, 0, len(text)
+    what = "--chat-template: the model's chat template"
+    messages = [{"role": "user", "content": text}]
+    special = tokenizer.special_tokens_map  # every bound first (output too), then time
+    bounded_chat_texts(tokenizer.chat_template, special, [messages], False, what)
     rendered = bounded_call(
-        "--chat-template: the model's chat template",
+        what,
         lambda: tokenizer.apply_chat_template(
-            [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=False
+            messages, tokenize=False, add_generation_prompt=False
         ),
     )
     start = rendered.rfind(text) if isinstance(rendered, str) else -1

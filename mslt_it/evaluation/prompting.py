@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mslt_it.chat_bounds import bounded_call, check_chat_template
+from mslt_it.chat_bounds import bounded_call, bounded_chat_texts, check_chat_template
 from mslt_it.errors import MsltError
 
 
@@ -44,10 +44,13 @@ class ChatFormat:
         if self.chat_template is None:
             system = f"{self.system_prompt}\n\n" if self.system_prompt else ""
             return f"{system}{instruction}\n"
+        messages = self.messages(instruction)
+        special = self.tokenizer.special_tokens_map  # every bound first (output too), then time
+        bounded_chat_texts(self.chat_template, special, [messages], True, "chat template")
         return bounded_call(
             "chat template",
             lambda: self.tokenizer.apply_chat_template(
-                self.messages(instruction),
+                messages,
                 chat_template=self.chat_template,
                 add_generation_prompt=True,
                 tokenize=False,

@@ -24,7 +24,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from mslt_it.chat_bounds import bounded_call
+from mslt_it.chat_bounds import bounded_call, bounded_chat_texts
 from mslt_it.errors import MsltError
 
 IGNORE_INDEX = -100
@@ -44,6 +44,8 @@ def token_lengths(dataset: Any, tokenizer: Any, batch_size: int = 512) -> list[i
     branch on a row's text to loop only there (past the probes of ``check_chat_template``),
     and TRL renders the same rows with no limit."""
     convs = conversations(dataset)
+    if "prompt" in dataset.column_names:  # TRL renders each prompt alone, generation prompt on
+        check_within_bounds(tokenizer, list(dataset["prompt"]), add_generation_prompt=True)
     lengths: list[int] = []
     for start in range(0, len(convs), batch_size):
         encoded = render_tokens(tokenizer, convs[start : start + batch_size])
@@ -52,11 +54,31 @@ def token_lengths(dataset: Any, tokenizer: Any, batch_size: int = 512) -> list[i
 
 
 def render_tokens(tokenizer: Any, convs: list[list[dict[str, str]]]) -> Any:
-    """``apply_chat_template(convs, tokenize=True, return_dict=True)`` within the render time
-    limit (a batch of 512 short exchanges renders in milliseconds), one line when it fails."""
+    """``apply_chat_template(convs, tokenize=True, return_dict=True)`` once each conversation
+    rendered within every bound, and within the render time limit itself (a batch of 512
+    short exchanges renders in milliseconds); one line when it fails."""
+    check_within_bounds(tokenizer, convs, add_generation_prompt=False)
     return bounded_call(
-        "model.chat_template",
+        CHAT_TEMPLATE_FIELD,
         lambda: tokenizer.apply_chat_template(convs, tokenize=True, return_dict=True),
+    )
+
+
+CHAT_TEMPLATE_FIELD = "model.chat_template"
+
+
+def check_within_bounds(
+    tokenizer: Any, convs: list[list[dict[str, str]]], add_generation_prompt: bool
+) -> None:
+    """Each conversation rendered within every bound (time, output, arithmetic), as TRL will
+    render it unbounded: a template can loop, or write a billion characters, only for some
+    rows, or only with the generation prompt."""
+    bounded_chat_texts(
+        tokenizer.chat_template,
+        tokenizer.special_tokens_map,
+        convs,
+        add_generation_prompt,
+        CHAT_TEMPLATE_FIELD,
     )
 
 
