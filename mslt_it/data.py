@@ -35,7 +35,7 @@ from mslt_it.named_models import resolve_model_name
 from mslt_it.outputs import claim_output
 from mslt_it.paths import NAMED_DATA
 from mslt_it.progress import progress_bar
-from mslt_it.prompts import PromptTemplate, RenderedExample, get_template
+from mslt_it.prompts import PromptTemplate, RenderedExample, get_template, survey_templates
 from mslt_it.tasks import (
     check_languages,
     default_split,
@@ -289,10 +289,12 @@ def check_template(template: PromptTemplate, config: DataConfig) -> None:
             f"template: {template.id} is a {template.spec.task} template, not {config.task}"
         )
     if template.plain:
+        loaded, _ = survey_templates(config.prompts_dir)  # an error's path: every file parsed
+        chat = sorted(t.id for t in loaded.values() if t.spec.task == config.task and not t.plain)
+        example = f", e.g. {chat[0]}" if chat else f" (none for {config.task} yet: write one)"
         raise MsltError(
             f"template: {template.id} is a plain language-model prompt (format: plain), for "
-            "evaluation; build instructions with a chat template (format: chat), e.g. "
-            f"{config.task}/en-instruct"
+            f"evaluation; build instructions with a chat template (format: chat){example}"
         )
     for lang in config.sources:
         template.check_language(lang)

@@ -184,8 +184,26 @@ def test_mode_errors_are_one_line(cli, tiny_model_dir, tmp_path) -> None:
     result = cli("build", "--task", "xstorycloze", "--sources", "en", "--budget", "4",
                  "--split", "train", "--template", "xstorycloze/lm-eval",
                  "--out", tmp_path / "ds")  # fmt: skip
-    assert_one_line_error(result, "format: plain")
+    assert_one_line_error(result, "format: plain", "e.g. xstorycloze/en-instruct")
     assert not any(tmp_path.iterdir())
+    # a user task with plain templates only is not sent to a template that does not exist
+    tasks, prompts = tmp_path / "t", tmp_path / "p" / "pick"
+    tasks.mkdir()
+    prompts.mkdir(parents=True)
+    (tasks / "pick.yaml").write_text(
+        "name: pick\ntitle: Pick\nkind: multiple_choice\nhub: {id: x/y}\nsplits: [train]\n"
+        "languages: [en]\ncolumns: [q, a, b, gold]\nlabels: [A, B]\n"
+        "choices: '[row.a, row.b]'\ngold: row.gold\nvariables: {q: row.q}\n"
+        "example: {q: Q, a: x, b: y, gold: 0}\n"
+    )
+    (prompts / "plain.yaml").write_text(
+        "id: pick/plain\ntask: pick\nformat: plain\ndescription: d\n"
+        "instruction: '{{ q }}'\nanswer: '{{ option }}'\nverbalizers: {A: '1', B: '2'}\n"
+    )
+    result = cli("build", "--task", "pick", "--sources", "en", "--budget", "2", "--template",
+                 "pick/plain", "--tasks-dir", tasks, "--prompts-dir", tmp_path / "p",
+                 "--out", tmp_path / "ds")  # fmt: skip
+    assert_one_line_error(result, "format: plain", "(none for pick yet: write one)")
 
 
 def test_a_multiple_choice_row_with_a_bad_gold_is_a_one_line_error(cli, tiny_model_dir, tmp_path):
