@@ -12,6 +12,7 @@ import pytest
 from conftest import assert_one_line_error, hold_lock
 from test_eval_support import make_adapter, study_adapters
 
+from mslt_it.errors import MsltError
 from mslt_it.evaluation import EvalConfig, evaluate, load_results, load_suite, shipped_suites
 from mslt_it.evaluation import runner as runner_module
 from mslt_it.languages import XTREME_WIKIANN
@@ -390,6 +391,12 @@ def test_recorded_chat_template_is_the_one_used(adapters, tmp_path):
     evaluate(config, tmp_path / "o")
     prompt = read_predictions(tmp_path / "o")[0]["prompt"]
     assert prompt.startswith("<|begin_of_text|>Q: Premise:") and prompt.endswith("\nA:")
+    # one that breaks a bound is named by its adapter: with several, "chat template" said
+    # nothing of which
+    run["chat_template"] = "{{ 'x' * (2000 * 1000) }}"
+    (recorded / "run.json").write_text(json.dumps(run), encoding="utf-8")
+    with pytest.raises(MsltError, match=r"^adapter chat: the chat template of its run.json"):
+        evaluate(config, tmp_path / "o2")
 
 
 # ------------------------------------------------------------------------------------ errors

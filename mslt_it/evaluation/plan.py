@@ -393,7 +393,10 @@ def choose_chat(plan: EvalPlan, adapter: Adapter | None, adapters: Sequence[Adap
         system = recorded if system is None else system
     elif system is None and reference is not None:
         system = reference.system_prompt
-    return ChatFormat(plan.tokenizer, chat_template, system)
+    where = "chat template"
+    if reference is not None and reference.chat_template:
+        where = f"adapter {reference.name}: the chat template of its run.json"
+    return ChatFormat(plan.tokenizer, chat_template, system, where)
 
 
 def prediction_settings(plan: EvalPlan, run: RunPlan) -> dict[str, Any]:

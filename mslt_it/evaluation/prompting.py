@@ -24,13 +24,13 @@ class ChatFormat:
     tokenizer: Any
     chat_template: str | None
     system_prompt: str | None
+    where: str = "chat template"
+    """Whose template it is, for errors: with several adapters, which one's ``run.json``."""
     _answers: dict[str, list[int]] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         # an adapter's run.json may carry another template than the tokenizer's (checked there)
-        check_chat_template(
-            self.chat_template, self.tokenizer.special_tokens_map, "chat template", "it"
-        )
+        check_chat_template(self.chat_template, self.tokenizer.special_tokens_map, self.where, "it")
 
     def messages(self, instruction: str) -> list[dict[str, str]]:
         """The conversation the dataset builder writes for an instruction."""
@@ -46,9 +46,9 @@ class ChatFormat:
             return f"{system}{instruction}\n"
         messages = self.messages(instruction)
         special = self.tokenizer.special_tokens_map  # every bound first (output too), then time
-        bounded_chat_texts(self.chat_template, special, [messages], True, "chat template")
+        bounded_chat_texts(self.chat_template, special, [messages], True, self.where)
         return bounded_call(
-            "chat template",
+            self.where,
             lambda: self.tokenizer.apply_chat_template(
                 messages,
                 chat_template=self.chat_template,
@@ -85,13 +85,13 @@ class ChatFormat:
             return answer
         probe = self.messages("?")
         prompt = bounded_call(
-            "chat template",
+            self.where,
             lambda: self.tokenizer.apply_chat_template(
                 probe, chat_template=self.chat_template, add_generation_prompt=True, tokenize=False
             ),
         )
         full = bounded_call(
-            "chat template",
+            self.where,
             lambda: self.tokenizer.apply_chat_template(
                 [*probe, {"role": "assistant", "content": answer}],
                 chat_template=self.chat_template,
