@@ -181,16 +181,33 @@ def _bound_broken(source: str, special_tokens: tuple[tuple[str, str], ...]) -> s
     return None
 
 
-def bounded_call(what: str, call: Callable[[], T]) -> T:
+def bounded_call(what: str, call: Callable[[], T], timed: bool = True) -> T:
     """``call()`` (transformers rendering a chat template) within the render time limit, with
-    a one-line error naming ``what`` when it runs past it or fails."""
+    a one-line error naming ``what`` when it runs past it or fails. ``timed=False`` for a call
+    that also tokenizes a batch (its time is the tokenizer's, not the template's), once each
+    of its conversations rendered within every bound (:func:`bounded_chat_texts`)."""
     try:
+        if not timed:
+            return call()
         with bounded():
             return call()
     except MsltError:
         raise
     except Exception as error:  # a Jinja error in the template, or the limit
         raise MsltError(f"{what}: cannot render a prompt: {describe(error)}") from None
+
+
+LONG_ROW = 100_000
+"""Characters of a conversation above which a bound it breaks names its size: a row of a
+million characters breaks the output bound whatever the template (a long-context corpus)."""
+
+
+def template_source(tokenizer: Any) -> Any:
+    """The chat template transformers renders by default (of several named ones, the default)."""
+    try:
+        return tokenizer.get_chat_template()
+    except Exception:  # none, or no default among named ones: transformers says so itself
+        return getattr(tokenizer, "chat_template", None)
 
 
 @lru_cache(maxsize=16)
@@ -227,7 +244,9 @@ def bounded_chat_texts(
         try:
             texts.append(bounded_render(template, {**variables, "messages": conversation}))
         except RenderLimitError as error:
-            raise MsltError(f"{what}: cannot render a prompt: {describe(error)}") from None
+            size = sum(len(str(turn.get("content", ""))) for turn in conversation)
+            row = f" (the row itself holds {size:,} characters)" if size > LONG_ROW else ""
+            raise MsltError(f"{what}: cannot render a prompt{row}: {describe(error)}") from None
         except Exception:  # raise_exception(...), or transformers' rules differ
             texts.append(None)
     return texts

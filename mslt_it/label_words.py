@@ -12,7 +12,8 @@ as its own label here, as a model's answer will be read.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
 
 # Scripts written without spaces between words (plus Hangul, whose particles attach to words):
 # a label word may touch other letters there, so no word boundary is required.
@@ -63,19 +64,36 @@ NEGATED = "\x00negated"
 
 
 def loose(text: str) -> str:
-    """:func:`normalize`, then without the marks a script may write or leave out (accents,
-    Arabic vowel marks and tatweel, Devanagari's nasal marks, an emoji keycap), Turkish's
-    dotless ı as i, and every decimal digit as ASCII: ``ΟΧΙ`` is ``όχι``, ``HAYIR`` is
-    ``hayır``, ``نَعَمْ`` is ``نعم`` and ``١`` is ``1``. Tried only when the stricter reading finds
-    no label, and only where it keeps a template's words apart."""
+    """:func:`normalize`, then without the marks a non-Latin script may write or leave out
+    (Greek accents, which capitals drop; Arabic vowel marks and tatweel; Devanagari's nasal
+    marks; an emoji keycap), Turkish's dotless ı as i, and every decimal digit as ASCII: ``ΟΧΙ``
+    is ``όχι``, ``HAYIR`` is ``hayır``, ``نَعَمْ`` is ``نعم`` and ``١`` is ``1``. A mark on a Latin
+    letter stays: it is part of the word (Vietnamese ``sai`` is not ``Sài``, Spanish ``si`` is
+    not ``sí``). Tried only when the stricter reading finds no label, and only where it keeps a
+    template's words apart."""
     folded = unicodedata.normalize("NFD", normalize(text)).replace("ı", "i")
-    kept = []
+    kept: list[str] = []
+    latin = False  # whether the last base character was a Latin letter
     for char in folded:
-        if unicodedata.category(char) in ("Mn", "Me", "Cf") or char == "\u0640":
+        category = unicodedata.category(char)
+        if char == "\u0640" or category == "Cf" or (category in ("Mn", "Me") and not latin):
             continue
+        if category not in ("Mn", "Me"):
+            latin = unicodedata.name(char, "").startswith("LATIN")
         digit = unicodedata.decimal(char, None)
         kept.append(str(digit) if digit is not None else char)
     return unicodedata.normalize("NFC", "".join(kept))
+
+
+@lru_cache(maxsize=256)
+def _loose_apart(words: tuple[str, ...]) -> bool:
+    """Whether a template's words stay distinct read loosely (cached: a verbalizer per row)."""
+    folded = [loose(word).strip() for word in words]
+    return len(set(folded)) == len(folded)
+
+
+def _has_cased_letter(words: Iterable[str]) -> bool:
+    return any(len(w.strip()) == 1 and w.strip().lower() != w.strip().upper() for w in words)
 
 
 def _folded(output: str) -> tuple[str, list[int]]:
@@ -149,9 +167,11 @@ def parse_label(output: str, verbalizer: Mapping[str, str]) -> str | None:
     Read three ways, each only when the one before finds no label: one-letter label words in
     their own case; every word in any case (:func:`normalize`); without optional marks
     (:func:`loose`, where the template's words stay distinct that way)."""
-    readings: list[tuple[Callable[[str], str], bool]] = [(normalize, True), (normalize, False)]
-    words = [loose(word).strip() for word in verbalizer.values()]
-    if len(set(words)) == len(words):
+    words = tuple(verbalizer.values())
+    readings: list[tuple[Callable[[str], str], bool]] = [(normalize, False)]
+    if _has_cased_letter(words):
+        readings.insert(0, (normalize, True))
+    if _loose_apart(words):
         readings.append((loose, False))
     for fold, exact_letters in readings:
         labels = find_labels(output, verbalizer, fold, exact_letters)

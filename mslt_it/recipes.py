@@ -282,7 +282,7 @@ def _check_watched_rows(recipe: Recipe) -> None:
         where = f"{recipe.path}: train.watch.{number}"
         task = get_task(spec.task)  # known: check_watch read it
         split = spec.split or evaluation_split(task)
-        data = spec.data or recipe.config.data.data or "synthetic"
+        data = spec.data or recipe.config.data.data
         try:
             check_split(task, split)
         except MsltError as error:

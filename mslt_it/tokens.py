@@ -19,10 +19,12 @@ import numpy as np
 from jinja2 import nodes
 
 from mslt_it.chat_bounds import (
+    CHAT_ENVIRONMENT,
     InlineGeneration,
     bounded_call,
     bounded_chat_texts,
     check_chat_template,
+    template_source,
 )
 from mslt_it.modeling import load_tokenizer
 
@@ -45,31 +47,49 @@ def apply_chat_template(
 
     Counting renders the template once per example, and transformers' per-render set-up (and
     a ``{% generation %}`` block's macro call) costs more than the template's own work for a
-    short exchange: :func:`chat_renderer` renders without them. Its first and last texts are
-    compared with transformers' own; a difference, an error (say the template's
-    ``raise_exception``) or a template it cannot take leaves every text to transformers.
+    short exchange: the bounded renders are the texts, their first and last compared with
+    transformers' own; else :func:`chat_renderer`'s, compared the same way; a difference, an
+    error (say the template's ``raise_exception``) or a template neither takes leaves every
+    text to transformers.
     """
     what = f"{field}: the chat template"
+    source = template_source(tokenizer)
     # every bound on every row first: transformers' sandbox bounds no output size
-    bounded_chat_texts(
-        tokenizer.get_chat_template(), tokenizer.special_tokens_map, conversations, False, what
-    )
+    bounded = bounded_chat_texts(source, tokenizer.special_tokens_map, conversations, False, what)
 
     def transformers_text(conversation: list[dict[str, Any]]) -> str:
         return bounded_call(
             what, lambda: tokenizer.apply_chat_template([conversation], tokenize=False)[0]
         )
 
-    render = chat_renderer(tokenizer)  # the same work as the bounded render just done
-    if render is not None and conversations:
+    if not conversations:
+        return []
+    ends = [conversations[0], conversations[-1]]
+    if None not in bounded and _renders_inline(source):  # those texts are transformers' own
+        texts = [text for text in bounded if text is not None]
+        if [texts[0], texts[-1]] == [transformers_text(c) for c in ends]:
+            return texts
+    render = chat_renderer(tokenizer)
+    if render is not None:
         try:
             texts = [render(conversation) for conversation in conversations]
         except Exception:  # transformers raises it again, as it would have
             texts = None
-        ends = [conversations[0], conversations[-1]]
         if texts is not None and [texts[0], texts[-1]] == [transformers_text(c) for c in ends]:
             return texts
     return [transformers_text(conversation) for conversation in conversations]
+
+
+@lru_cache(maxsize=8)
+def _renders_inline(source: Any) -> bool:
+    """Whether the bounded environment's ``{% generation %}`` blocks, rendered in place, give
+    transformers' text for ``source`` (see :func:`inline_safe`)."""
+    if not isinstance(source, str):
+        return False
+    try:
+        return inline_safe(CHAT_ENVIRONMENT.parse(source))
+    except Exception:  # a syntax the check refused already
+        return False
 
 
 def chat_renderer(tokenizer: Any) -> Callable[[list[dict[str, Any]]], str] | None:

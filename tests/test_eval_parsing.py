@@ -68,6 +68,7 @@ def test_no_label_or_several_labels_is_invalid(output, verbalizer):
 YES_NO_ZH = {"paraphrase": "是", "not_paraphrase": "否"}
 XNLI_TH = {"entailment": "จริง", "neutral": "อาจจะ", "contradiction": "ขัดแย้ง"}
 ABCD = {letter: letter for letter in "ABCD"}
+XNLI_VI = {"entailment": "đúng", "neutral": "có thể", "contradiction": "sai"}
 
 
 @pytest.mark.parametrize(
@@ -86,6 +87,11 @@ ABCD = {letter: letter for letter in "ABCD"}
         ("Answer: C. It is a lie.", ABCD, "C"),
         ("b", ABCD, "B"),  # in another case when nothing else names a label
         ("A or B", ABCD, None),
+        # a mark on a Latin letter is part of the word: no loose reading drops it
+        ("Tôi ở Sài Gòn", XNLI_VI, None),
+        ("đụng", XNLI_VI, None),
+        ("Si la premisa es cierta", {"entailment": "sí", "contradiction": "no"}, None),
+        ("Η απάντηση είναι ΟΧΙ", {"contradiction": "όχι", "entailment": "ναι"}, "contradiction"),
     ],
 )
 def test_negations_optional_marks_and_letters_are_read_as_a_reader_would(

@@ -751,11 +751,19 @@ def test_set_sizes_are_plain_digits(cli, k: str) -> None:
     assert_one_line_error(result, "--k: expected a size like 3")
 
 
-@pytest.mark.parametrize("k", ["1" * 5000, "1-" + "9" * 5000, "-" + "1" * 5000, "0001001"])
-def test_a_set_size_of_many_digits_is_out_of_range_not_a_bug(cli, k: str) -> None:
+@pytest.mark.parametrize(
+    ("k", "said"),
+    [
+        ("1" * 5000, "go up to 1000"),
+        ("1-" + "9" * 5000, "go up to 1000"),
+        ("0001001", "go up to 1000"),
+        ("-" + "1" * 5000, "must be >= 1"),
+    ],
+)
+def test_a_set_size_of_many_digits_is_out_of_range_not_a_bug(cli, k: str, said: str) -> None:
     """Python's int() refuses 4300 digits and more: the bound came after it (internal error)."""
     result = cli("select", "--task", "xnli", "--pool", "en,de,zh", "--k", k)
-    assert_one_line_error(result, "--k: set sizes go up to 1000")
+    assert_one_line_error(result, f"--k: set sizes {said}")
 
 
 def test_text_criteria_read_local_rows_as_build_does(cli, tmp_path: Path, tiny_model_dir) -> None:

@@ -237,3 +237,27 @@ def test_a_chat_template_that_loops_stops_a_build_in_one_line(
                  "--tokenizer", folder, "--out", tmp_path / "ds")  # fmt: skip
     assert_one_line_error(result, said)
     assert not (tmp_path / "ds").exists()
+
+
+def test_training_lengths_time_the_template_not_the_tokenizer(
+    tiny_model_dir: Path, monkeypatch
+) -> None:
+    """The time limit covered the tokenizing of a whole batch of 512 rows: long rows (23k
+    characters) stopped training, blaming the chat template. Each row's render is timed."""
+    import time
+
+    from mslt_it.training.checks import token_lengths
+
+    monkeypatch.setattr("mslt_it.prompt_bounds.RENDER_SECONDS", 0.05)
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    original = tokenizer.apply_chat_template
+
+    def slow(*args, **kwargs):  # a tokenizer slower than the limit on a batch
+        if kwargs.get("tokenize"):
+            time.sleep(0.2)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(tokenizer, "apply_chat_template", slow)
+    rows = [{"prompt": [{"role": "user", "content": f"q{i}"}],
+             "completion": [{"role": "assistant", "content": "a"}]} for i in range(4)]  # fmt: skip
+    assert len(token_lengths(datasets.Dataset.from_list(rows), tokenizer)) == 4

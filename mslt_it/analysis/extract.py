@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from mslt_it.chat_bounds import bounded_call, bounded_chat_texts
+from mslt_it.chat_bounds import bounded_call, bounded_chat_texts, template_source
 from mslt_it.errors import MsltError, allowed, clipped
 from mslt_it.files import without_controls
 from mslt_it.modeling import check_device, load_failure, load_report_in_errors, model_load_errors
@@ -73,7 +73,7 @@ def render(tokenizer: Any, text: str, chat_template: bool) -> tuple[str, int, in
     what = "--chat-template: the model's chat template"
     messages = [{"role": "user", "content": text}]
     special = tokenizer.special_tokens_map  # every bound first (output too), then time
-    bounded_chat_texts(tokenizer.chat_template, special, [messages], False, what)
+    bounded_chat_texts(template_source(tokenizer), special, [messages], False, what)
     rendered = bounded_call(
         what,
         lambda: tokenizer.apply_chat_template(

@@ -84,6 +84,9 @@ class ChatFormat:
         if self.chat_template is None:
             return answer
         probe = self.messages("?")
+        answered = [*probe, {"role": "assistant", "content": answer}]  # a row's choice, in rank
+        special = self.tokenizer.special_tokens_map
+        bounded_chat_texts(self.chat_template, special, [answered], False, self.where)
         prompt = bounded_call(
             self.where,
             lambda: self.tokenizer.apply_chat_template(
@@ -93,7 +96,7 @@ class ChatFormat:
         full = bounded_call(
             self.where,
             lambda: self.tokenizer.apply_chat_template(
-                [*probe, {"role": "assistant", "content": answer}],
+                answered,
                 chat_template=self.chat_template,
                 tokenize=False,
             ),

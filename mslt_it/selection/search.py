@@ -319,7 +319,9 @@ def parse_k(k: int | str | Sequence[int]) -> list[int]:
             match = re.fullmatch(r"\s*(-?[0-9]+)\s*(?:-\s*([0-9]+)\s*)?", part)  # not "٣"
             if match is None:
                 raise MsltError(f"--k: expected a size like 3, a range like 1-5 or 2,4; got {k!r}")
-            if any(len((g or "").lstrip("-0")) > len(str(MAX_K)) for g in match.groups()):
+            if match.group(1).startswith("-"):
+                raise MsltError(f"--k: set sizes must be >= 1, got {clipped(part.strip(), 40)}")
+            if any(len((g or "").lstrip("0")) > len(str(MAX_K)) for g in match.groups()):
                 raise MsltError(f"--k: set sizes go up to {MAX_K}, got {clipped(part.strip(), 40)}")
             low = int(match.group(1))  # digits bounded first: int() refuses 4300 and more
             high = int(match.group(2)) if match.group(2) else low
