@@ -250,3 +250,27 @@ def bounded_chat_texts(
         except Exception:  # raise_exception(...), or transformers' rules differ
             texts.append(None)
     return texts
+
+
+def render_chat(
+    tokenizer: Any,
+    messages: list[dict[str, Any]],
+    what: str,
+    add_generation_prompt: bool,
+    chat_template: str | None = None,
+) -> str:
+    """transformers' text of one conversation (``chat_template``, else the tokenizer's), once
+    rendered within every bound (:func:`bounded_chat_texts`), and within the time limit itself
+    (:func:`bounded_call`); one line naming ``what`` when it breaks one or fails."""
+    source = chat_template if chat_template is not None else template_source(tokenizer)
+    special = tokenizer.special_tokens_map
+    bounded_chat_texts(source, special, [messages], add_generation_prompt, what)
+    return bounded_call(
+        what,
+        lambda: tokenizer.apply_chat_template(
+            messages,
+            chat_template=chat_template,
+            add_generation_prompt=add_generation_prompt,
+            tokenize=False,
+        ),
+    )

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from mslt_it.chat_bounds import bounded_call, bounded_chat_texts, template_source
+from mslt_it.chat_bounds import render_chat
 from mslt_it.errors import MsltError, allowed, clipped
 from mslt_it.files import without_controls
 from mslt_it.modeling import check_device, load_failure, load_report_in_errors, model_load_errors
@@ -70,16 +70,8 @@ def render(tokenizer: Any, text: str, chat_template: bool) -> tuple[str, int, in
     """The text the model reads and the character span of the sentence inside it."""
     if not chat_template:
         return text, 0, len(text)
-    what = "--chat-template: the model's chat template"
     messages = [{"role": "user", "content": text}]
-    special = tokenizer.special_tokens_map  # every bound first (output too), then time
-    bounded_chat_texts(template_source(tokenizer), special, [messages], False, what)
-    rendered = bounded_call(
-        what,
-        lambda: tokenizer.apply_chat_template(
-            messages, tokenize=False, add_generation_prompt=False
-        ),
-    )
+    rendered = render_chat(tokenizer, messages, "--chat-template: the model's chat template", False)
     start = rendered.rfind(text) if isinstance(rendered, str) else -1
     if start < 0:  # pooled over what it rendered instead, every measure was of the template
         raise MsltError(

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mslt_it.chat_bounds import bounded_call, bounded_chat_texts, check_chat_template
+from mslt_it.chat_bounds import check_chat_template, render_chat
 from mslt_it.errors import MsltError
 
 
@@ -45,17 +45,7 @@ class ChatFormat:
             system = f"{self.system_prompt}\n\n" if self.system_prompt else ""
             return f"{system}{instruction}\n"
         messages = self.messages(instruction)
-        special = self.tokenizer.special_tokens_map  # every bound first (output too), then time
-        bounded_chat_texts(self.chat_template, special, [messages], True, self.where)
-        return bounded_call(
-            self.where,
-            lambda: self.tokenizer.apply_chat_template(
-                messages,
-                chat_template=self.chat_template,
-                add_generation_prompt=True,
-                tokenize=False,
-            ),
-        )
+        return render_chat(self.tokenizer, messages, self.where, True, self.chat_template)
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids of prompt texts; special tokens only where no chat template adds them."""
@@ -85,22 +75,8 @@ class ChatFormat:
             return answer
         probe = self.messages("?")
         answered = [*probe, {"role": "assistant", "content": answer}]  # a row's choice, in rank
-        special = self.tokenizer.special_tokens_map
-        bounded_chat_texts(self.chat_template, special, [answered], False, self.where)
-        prompt = bounded_call(
-            self.where,
-            lambda: self.tokenizer.apply_chat_template(
-                probe, chat_template=self.chat_template, add_generation_prompt=True, tokenize=False
-            ),
-        )
-        full = bounded_call(
-            self.where,
-            lambda: self.tokenizer.apply_chat_template(
-                answered,
-                chat_template=self.chat_template,
-                tokenize=False,
-            ),
-        )
+        prompt = render_chat(self.tokenizer, probe, self.where, True, self.chat_template)
+        full = render_chat(self.tokenizer, answered, self.where, False, self.chat_template)
         if not full.startswith(prompt) or answer not in full[len(prompt) :]:
             return answer  # a template that rewrites the history: score the bare answer
         tail = full[len(prompt) :]

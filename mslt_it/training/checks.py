@@ -40,9 +40,10 @@ def conversations(dataset: Any) -> list[list[dict[str, str]]]:
 def token_lengths(dataset: Any, tokenizer: Any, batch_size: int = 512) -> list[int]:
     """Token count of each row, through the chat template exactly as TRL tokenises it.
 
-    Every row is rendered here first, each batch within the render time limit: a template can
-    branch on a row's text to loop only there (past the probes of ``check_chat_template``),
-    and TRL renders the same rows with no limit."""
+    Every row (and each prompt alone, with the generation prompt) is rendered here first
+    within every bound: a template can branch on a row's text to loop, or to write millions of
+    characters, only there (past the probes of ``check_chat_template``), and TRL renders the
+    same rows with none."""
     convs = conversations(dataset)
     if "prompt" in dataset.column_names:  # TRL renders each prompt alone, generation prompt on
         check_within_bounds(tokenizer, list(dataset["prompt"]), add_generation_prompt=True)
