@@ -29,13 +29,13 @@ from mslt_it import report_text
 from mslt_it.errors import MsltError, allowed, clipped
 from mslt_it.evaluation.scoring import (
     ABSENT,
-    folded_answer,
     misplaced_row,
     ner_statistics,
     ranked_answer_problem,
     shown,
 )
 from mslt_it.evaluation.store import PREDICTIONS, read_jsonl
+from mslt_it.label_words import folded_answer
 from mslt_it.stats import holm, mcnemar_exact, paired_bootstrap, paired_mean_bootstrap, statistic
 
 ALPHA = 0.05

@@ -30,6 +30,13 @@ _CONTINUOUS_RANGES = (
 )
 
 
+def folded_answer(text: str) -> str:
+    """An answer as it is compared with its gold: whitespace runs collapsed, case folded
+    (scoring an open answer, the report's check of a prediction's ``correct``, and a task
+    definition's labels, which must differ that way)."""
+    return " ".join(text.split()).casefold()
+
+
 def normalize(text: str) -> str:
     """NFKC and case folding, so ``ＹＥＳ``, ``Yes`` and ``yes`` compare equal."""
     return unicodedata.normalize("NFKC", text).casefold()

@@ -296,10 +296,15 @@ def load_tokenizer(
             f"{field}: cannot load a tokenizer from {name_or_path!r}: {reason}"
         ) from None
     if check_template:
-        check_chat_template(
-            getattr(tokenizer, "chat_template", None), tokenizer.special_tokens_map, field
-        )
+        check_tokenizer_template(tokenizer, field)
     return tokenizer
+
+
+def check_tokenizer_template(tokenizer: Any, field: str) -> None:
+    """A loaded tokenizer's own chat template within the bounds (:func:`check_chat_template`);
+    in the main thread, where its time limit holds."""
+    source = getattr(tokenizer, "chat_template", None)
+    check_chat_template(source, tokenizer.special_tokens_map, field)
 
 
 def check_device(device: str, field: str = "--device") -> str:

@@ -23,10 +23,9 @@ from mslt_it.chat_bounds import (
     InlineGeneration,
     bounded_call,
     bounded_chat_texts,
-    check_chat_template,
     template_source,
 )
-from mslt_it.modeling import load_tokenizer
+from mslt_it.modeling import check_tokenizer_template, load_tokenizer
 
 
 def chat_texts(examples: list[dict[str, Any]], tokenizer: Any, field: str) -> list[str]:
@@ -269,11 +268,7 @@ class TokenCounter:
         thread, where the render time limit holds."""
         if self._tokenizer is None:
             tokenizer = self._loading.result()
-            check_chat_template(
-                getattr(tokenizer, "chat_template", None),
-                tokenizer.special_tokens_map,
-                TOKENIZER_FIELD,
-            )
+            check_tokenizer_template(tokenizer, TOKENIZER_FIELD)
             self._tokenizer = tokenizer
         return self._tokenizer
 

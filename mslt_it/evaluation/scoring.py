@@ -32,7 +32,7 @@ from mslt_it.evaluation.metrics import (
 from mslt_it.evaluation.parsing import align_entities, parse_entities, spans_to_bio, squash
 from mslt_it.evaluation.store import RESULTS, read_jsonl
 from mslt_it.files import MAX_JSON_BYTES, read_user_bytes
-from mslt_it.label_words import parse_label
+from mslt_it.label_words import folded_answer, parse_label
 from mslt_it.langid import CATEGORIES, EMPTY, NO_LETTERS, AnswerIdentifier, package_version
 from mslt_it.outputs import RESCORED_KIND
 from mslt_it.prompts import PromptTemplate, get_template
@@ -49,12 +49,6 @@ METRICS = {
 }
 """The headline metric of each kind (x100 in results). An instruction's answer is right when it
 equals the reference with whitespace runs collapsed and case folded."""
-
-
-def folded_answer(text: str) -> str:
-    """An open answer as it is compared with its reference: whitespace runs collapsed, case
-    folded (the report's comparisons check a prediction's ``correct`` the same way)."""
-    return " ".join(text.split()).casefold()
 
 
 def parse_record(record: Record, template: PromptTemplate) -> Record:

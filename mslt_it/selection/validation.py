@@ -245,8 +245,8 @@ class Validation:
 
 
 MIN_GROUPS = 5
-"""Held-out groups below which no interval is given: resampling two or three values gives an
-interval that says nothing (and no interval, no claim of skill)."""
+"""Held-out groups below which no interval is given: an interval of two or three values says
+nothing (and no interval, no claim of skill)."""
 MIN_SPLITS = 2
 """Splits (fold models) below which no interval is given: the interval's spread is that of the
 splits' means."""
@@ -261,7 +261,7 @@ def fold_interval(
 
     The groups of one split share its fitted model and its held-out sets, and the splits share
     most of their training rows: resampling groups gave pure noise an interval above 0 in one
-    file of six, and a bootstrap of five folds still in one of six; this one in one of thirty
+    file of six, and a bootstrap of five folds still in one of six; this one in one of sixty
     (``tests/test_learning.py`` holds the rate on noise)."""
     from scipy.stats import t as student
 
@@ -375,6 +375,7 @@ def cross_validate(
                         top_hit(scores, measured),
                     )
                 )
+    test_to_train = float(np.mean(shares)) if shares else 0.0
     methods = []
     for name, values in per_method.items():
         if not values:
@@ -390,7 +391,7 @@ def cross_validate(
                 float(np.mean(ndcgs)) if ndcgs else math.nan,
                 _mean_defined([v[3] for v in values]),
                 len(values),
-                fold_interval(by_split, float(np.mean(shares)))[1:] if interval else None,
+                fold_interval(by_split, test_to_train)[1:] if interval else None,
                 values,
             )
         )
@@ -400,4 +401,4 @@ def cross_validate(
             "rank; measure more sets"
         )
     learned, others = methods[0], sorted(methods[1:], key=lambda m: -m.spearman)
-    return Validation(mode, len(models), [learned, *others], models, float(np.mean(shares)))
+    return Validation(mode, len(models), [learned, *others], models, test_to_train)

@@ -49,6 +49,7 @@ from jinja2.parser import Parser
 
 from mslt_it.errors import MsltError, allowed
 from mslt_it.files import MAX_TEXT_BYTES, listed, read_user_bytes, resolved_path
+from mslt_it.label_words import folded_answer
 from mslt_it.languages import REGISTRY_COLUMNS, all_languages, languages_of_task
 from mslt_it.paths import TASKS_DIR
 from mslt_it.prompt_bounds import (
@@ -283,7 +284,7 @@ def check_labels(spec: TaskFile, path: Path) -> None:
     blank = [label for label in labels if not label.strip()]
     if blank:
         raise MsltError(f"{path}: labels: {labels!r} has an empty name; name every one")
-    compared = [" ".join(label.split()).casefold() for label in labels]  # as scoring compares
+    compared = [folded_answer(label) for label in labels]  # as an answer meets its gold
     twice = [label for label, key in zip(labels, compared, strict=True) if compared.count(key) > 1]
     if twice:
         alike = " and ".join(repr(label) for label in dict.fromkeys(twice[:2]))
