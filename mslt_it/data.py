@@ -45,7 +45,7 @@ from mslt_it.tasks import (
 )
 from mslt_it.tasks.definitions import user_definition
 from mslt_it.tasks.sources import SplitRows
-from mslt_it.tokens import TokenCounter
+from mslt_it.tokens import TOKENIZER_FIELD, TokenCounter
 
 MANIFEST = "manifest.json"
 TRACKED_LIBRARIES = ("datasets", "jinja2", "pyarrow", "tokenizers", "transformers", "torch", "trl")
@@ -83,7 +83,7 @@ def build_dataset(config: DataConfig, out: str | Path, overwrite: bool = False) 
     config = with_defaults(config)
     if config.tokenizer:  # mslt-it:NAME is that model's (made) folder, as select's --tokenizer
         config = config.model_copy(
-            update={"tokenizer": resolve_model_name(str(config.tokenizer), "tokenizer")}
+            update={"tokenizer": resolve_model_name(str(config.tokenizer), TOKENIZER_FIELD)}
         )
     parts = [(part, checked_template(part)) for part in mixture_parts(config)]
     inputs = [config.data, config.tokenizer, *config.prompts_dir, *tasks_dirs()[1:]]

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mslt_it.data import build_dataset, mixture_parts
-from mslt_it.errors import MsltError, allowed
+from mslt_it.errors import MsltError, allowed, field_named
 from mslt_it.evaluation import compare_models, evaluate, reopen_evaluation
 from mslt_it.evaluation.suites import load_suite, resolve_suite_path
 from mslt_it.files import resolved_path
@@ -67,6 +67,7 @@ from mslt_it.prompts import get_template
 from mslt_it.recipes import Recipe, Run
 from mslt_it.tasks import default_template, get_task
 from mslt_it.tasks.definitions import user_definition
+from mslt_it.tokens import TOKENIZER_FIELD
 from mslt_it.training.config import lora_settings
 from mslt_it.training.model import check_lora_targets
 
@@ -240,8 +241,8 @@ def build_step(recipe: Recipe, run: Run, root: Path) -> Step:
         )
 
     def execute() -> None:
-
-        build_dataset(config, output, overwrite=True)
+        with field_named(f"{recipe.path}: data.tokenizer", TOKENIZER_FIELD):
+            build_dataset(config, output, overwrite=True)
 
     return Step("build", [run], output, input_hash, execute)
 

@@ -146,3 +146,28 @@ def test_eval_refuses_a_model_whose_chat_template_is_a_bomb(
     )  # fmt: skip
     assert_one_line_error(result, "model: its chat template breaks a bound", "10 ** 10")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", ["build", "run"])
+def test_a_recipes_tokenizer_is_named_by_its_recipe_field(
+    cli, tiny_model_dir: Path, tmp_path: Path, command: str
+) -> None:
+    """A build's token counter named its tokenizer ``--tokenizer``, an option the user of a
+    recipe never typed; the recipe and its ``data.tokenizer`` are named, as for its other
+    values."""
+    broken = "{% for m in messages %}{{ m.missing.field }}{% endfor %}"  # real rows only
+    tokenizer = model_with_template(tiny_model_dir, tmp_path / "tok", broken)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        "name: r\ndata: {task: xnli, budget: 8, data: synthetic, tokenizer: "
+        f"{tokenizer}}}\nsources: [[en]]\nmodel: {{name_or_path: {tiny_model_dir}}}\n"
+        "train: {sft: {max_steps: 1}}\neval: {task: xnli, langs: [en], limit: 2}\n"
+    )
+    if command == "build":
+        result = cli("build", "--recipe", recipe, "--sources", "en", "--out", tmp_path / "ds")
+    else:
+        result = cli("run", recipe, "--out", tmp_path / "ex")
+    assert_one_line_error(result, f"{recipe}: data.tokenizer: the chat template")
+    typed = cli("build", "--recipe", recipe, "--sources", "en", "--tokenizer", tokenizer,
+                "--out", tmp_path / "ds")  # fmt: skip
+    assert_one_line_error(typed, "--tokenizer: the chat template")

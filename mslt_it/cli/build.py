@@ -18,7 +18,7 @@ from mslt_it.cli.common import (
     stdout_console,
     use_tasks_dirs,
 )
-from mslt_it.errors import MsltError
+from mslt_it.errors import MsltError, field_named
 
 STDOUT = stdout_console()
 
@@ -121,6 +121,7 @@ def build(
     from mslt_it.config import DataConfig, validate_section
     from mslt_it.data import build_dataset, check_script_mismatch_is_read
     from mslt_it.recipes import check_mixture, recipe_section
+    from mslt_it.tokens import TOKENIZER_FIELD
 
     settings: dict[str, Any] = {}
     prefix = ""
@@ -175,7 +176,11 @@ def build(
             check_mixture(config, "data")
         except MsltError as error:
             raise MsltError(f"{recipe}: {error}") from None
-    result = build_dataset(config, out, overwrite=overwrite)
+    named = (
+        TOKENIZER_FIELD if tokenizer is not None or recipe is None else f"{recipe}: data.tokenizer"
+    )
+    with field_named(named, TOKENIZER_FIELD):
+        result = build_dataset(config, out, overwrite=overwrite)
     print_summary(result.manifest, result.path)
 
 
