@@ -162,8 +162,11 @@ class Step:
             listed = {name: kept for name, kept in listed.items() if Path(name).name != MARKER}
         return content_hash(listed)
 
-    def mark_done(self) -> None:
-        record = {"step": self.name, "input_hash": self.input_hash()}
+    def mark_done(self, input_hash: str) -> None:
+        """Record the step as made from ``input_hash``: the inputs' identity taken *before* it
+        ran (:func:`execute_plan`), so an input edited while it ran leaves it stale, not done
+        with an output of the old content."""
+        record = {"step": self.name, "input_hash": input_hash}
         record["output"] = self.output_digest()
         if self.upstream is not None:
             record["upstream"] = content_hash(self.upstream())
@@ -865,8 +868,9 @@ def execute_plan(
             on_step(step, "running")
         try:
             with holding_what_it_reads(step):
+                made_from = step.input_hash()
                 step.execute()
-                step.mark_done()
+                step.mark_done(made_from)
         except OutputBusy as busy:  # the user named no folder: the step did
             raise MsltError(
                 f"{step.title}: {str(busy.out)!r} is in use (being written, or read by a "

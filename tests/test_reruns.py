@@ -209,6 +209,36 @@ def test_the_eval_section_finds_the_template_the_data_section_trained_with(tmp_p
     assert eval_inputs(recipe.eval, ["org/model"]) != before  # an edited template is new input
 
 
+def test_an_input_edited_while_its_step_runs_leaves_the_step_stale(tmp_path, monkeypatch) -> None:
+    """The step record took the inputs' identity after the step ran: a template edited while
+    the build ran was recorded as what the dataset was built from, and every later run trained
+    on rows of the old template as done."""
+    import mslt_it.runner
+
+    user_prompts(tmp_path / "p")
+    recipe = prompts_recipe(tmp_path)
+    built = mslt_it.runner.build_dataset
+
+    def build_then_edit(*args, **kwargs):
+        result = built(*args, **kwargs)
+        user_prompts(tmp_path / "p", instruction="Now: {{ premise }}")
+        return result
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_training(step, state: str) -> None:
+        if step.name == "train" and state == "running":
+            raise Stop
+
+    monkeypatch.setattr(mslt_it.runner, "build_dataset", build_then_edit)
+    with pytest.raises((Stop, MsltError)) as caught:  # the training: "build en is stale again"
+        execute_plan(make_plan(load_recipe(recipe)), on_step=stop_at_training)
+    assert "stale again" in str(caught.value)
+    build = next(step for step in make_plan(load_recipe(recipe)).steps if step.name == "build")
+    assert build.status() == "stale"
+
+
 def test_an_edited_template_of_a_mixed_in_task_makes_the_build_stale(tmp_path) -> None:
     """A mixture part's template is as much the build's input as the main task's."""
     user_prompts(tmp_path / "p")
@@ -940,7 +970,7 @@ def test_the_record_of_one_step_put_beside_another_steps_output_is_not_trusted(
     builds = [step for step in plan.steps if step.name == "build"]
     for step in builds:
         step.execute()
-        step.mark_done()
+        step.mark_done(step.input_hash())
     assert [step.status() for step in builds] == ["done", "done"]
     english, german = (tmp_path / "out" / "data" / run for run in ("en", "de"))
     record = (english / ".mslt-it-step.json").read_bytes()
