@@ -54,6 +54,7 @@ from mslt_it.tasks.sources import check_split, local_path, synthetic_generator
 from mslt_it.tasks.synthetic import SPLIT_SIZES
 from mslt_it.training import ModelConfig
 from mslt_it.training.config import check_watch, validate_train_section
+from mslt_it.yamlfiles import load_yaml_text
 
 GRID_KINDS = ("all-combinations", "sweep-k", "select")
 MAX_RUNS = 1000
@@ -87,6 +88,8 @@ class Recipe:
     train: Any = None
     eval: Any = None
     raw: dict[str, Any] = field(default_factory=dict)
+    text: str = ""
+    """The file as it was read: the copy an experiment keeps is of the recipe its steps ran."""
 
     @property
     def output_dir(self) -> Path:
@@ -105,7 +108,8 @@ def load_recipe(path: str | Path, output_dir: str | Path | None = None) -> Recip
     of any step's input hash, so a recipe's finished steps are found wherever they were written.
     """
     path = Path(path)
-    raw = one_sources_field(path, load_yaml(path))
+    mapping, text = load_yaml_text(path)
+    raw = one_sources_field(path, mapping)
     config = _validate(path, raw)
     use_recipe_tasks_dirs(path, config.tasks_dir)
     # Again, now that the recipe's own tasks are known: the defaults that depend on a task's
@@ -124,7 +128,7 @@ def load_recipe(path: str | Path, output_dir: str | Path | None = None) -> Recip
             check_languages(task, list(run.sources), "sources")
     except MsltError as error:
         raise MsltError(f"{path}: {error}") from None
-    recipe = Recipe(path, config, runs, raw=raw)
+    recipe = Recipe(path, config, runs, raw=raw, text=text)
     _validate_parts(recipe)
     data = recipe.data_config(runs[0])  # the template is the same for every run
     check_script_mismatch_is_read(data, f"{path}: data.script_mismatch")

@@ -617,7 +617,7 @@ def _check_recipe_copy(recipe: Recipe, field: str) -> None:
     if not copy.exists() and not copy.is_symlink():
         return
     if copy.is_file() and not copy.is_symlink():
-        text = _recipe_text(recipe)
+        text = recipe.text
         if copy.stat().st_size <= 2 * len(text.encode("utf-8")) and (
             copy.read_text(encoding="utf-8", errors="replace") == text
         ):
@@ -651,16 +651,12 @@ def record_recipe_copy(recipe: Recipe) -> None:
     the last run that completed. Written when the run started, a run that then stopped (another
     process held a step, a user's file was in the way) left its recipe beside the results of
     another."""
-    text = _recipe_text(recipe)
+    text = recipe.text
     coming = {RECIPE_COPY: "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()}
     # Marked first, the copy listed before it is written: a kill between the two leaves a
     # folder the next run knows as an experiment (a copy written first, unmarked, would not be).
     mark_owner(recipe.output_dir, "experiment", patterns=(RECIPE_COPY,), coming=coming)
     atomic_write_text(recipe.output_dir / RECIPE_COPY, text)
-
-
-def _recipe_text(recipe: Recipe) -> str:
-    return recipe.path.read_text(encoding="utf-8")
 
 
 def clear_outputs_to_redo(steps: list[Step]) -> None:

@@ -272,12 +272,19 @@ def validate_yaml_file(path: Path, text: str, model: type[M], what: str) -> M:
 def load_yaml(path: str | Path, field: str = "recipe") -> dict[str, Any]:
     """Read a YAML mapping safely (:func:`parse_yaml`); anything but a mapping is an error.
     ``field`` names the file in errors (``recipe``, ``suite``)."""
+    return load_yaml_text(path, field)[0]
+
+
+def load_yaml_text(path: str | Path, field: str = "recipe") -> tuple[dict[str, Any], str]:
+    """:func:`load_yaml`, with the text the mapping was parsed from: what a run records as its
+    recipe is what it read, not the file as it is when the run ends."""
     path = Path(path)
     if path.is_dir():
         raise MsltError(f"{field}: {str(path)!r} is a folder; give a YAML file")
     if not path.exists():
         raise MsltError(f"{field}: no such file {str(path)!r}")
-    data = parse_yaml(read_text_file(path, field), str(path))
+    text = read_text_file(path, field)
+    data = parse_yaml(text, str(path))
     if not isinstance(data, dict):
         raise MsltError(f"{path}: expected a YAML mapping at the top level")
-    return data
+    return data, text

@@ -1003,3 +1003,17 @@ def test_an_adopted_copy_of_an_experiment_is_done(cli, tmp_path: Path) -> None:
     relative = Path(os.path.relpath(recipe))
     statuses = {s.title: s.status() for s in make_plan(load_recipe(relative, copy)).steps}
     assert set(statuses.values()) == {"done"}, statuses
+
+
+def test_the_experiments_recipe_copy_is_the_recipe_its_steps_ran(tmp_path: Path) -> None:
+    """The copy was read from the recipe's file when the run ended: a recipe edited while the
+    run went on was kept beside results made from the one read at the start."""
+    from mslt_it.runner import RECIPE_COPY, record_recipe_copy
+
+    path = small_recipe(tmp_path)
+    recipe = load_recipe(path)
+    ran = path.read_text()
+    path.write_text(ran.replace("3.0e-3", "9.9e-1"))
+    claim_experiment_folder(recipe)
+    record_recipe_copy(recipe)
+    assert (recipe.output_dir / RECIPE_COPY).read_text() == ran
