@@ -9,6 +9,7 @@ one-line :class:`MsltError` naming the field, the path and what is allowed.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -79,11 +80,12 @@ def check_regular_file(path: str | Path, field: str) -> int:
     return info.st_size
 
 
-def read_user_bytes(path: str | Path, field: str, limit: int = MAX_TEXT_BYTES) -> bytes:
-    """The bytes of the regular file ``path``, at most ``limit`` of them.
+@contextlib.contextmanager
+def opened_regular_file(path: str | Path, field: str) -> Iterator[int]:
+    """The descriptor of ``path`` opened for reading, if it is a regular file.
 
     Opened with ``O_NONBLOCK`` so a FIFO cannot block the open, then checked with ``fstat`` on the
-    handle; the read stops after ``limit + 1`` bytes whatever the file claims its size is.
+    handle (not on the name, which could change in between); anything else is a one-line error.
     """
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
     try:
@@ -98,6 +100,17 @@ def read_user_bytes(path: str | Path, field: str, limit: int = MAX_TEXT_BYTES) -
         mode = os.fstat(handle).st_mode
         if not stat.S_ISREG(mode):
             raise MsltError(f"{field}: {str(path)!r} is {_kind_of(mode)}; give a regular file")
+        yield handle
+    except OSError as error:
+        raise MsltError(f"{field}: cannot read {str(path)!r} ({error.strerror or error})") from None
+    finally:
+        os.close(handle)
+
+
+def read_user_bytes(path: str | Path, field: str, limit: int = MAX_TEXT_BYTES) -> bytes:
+    """The bytes of the regular file ``path`` (:func:`opened_regular_file`), at most ``limit``
+    of them: the read stops after ``limit + 1`` bytes whatever the file claims its size is."""
+    with opened_regular_file(path, field) as handle:
         chunks: list[bytes] = []
         total = 0
         while total <= limit:
@@ -111,10 +124,6 @@ def read_user_bytes(path: str | Path, field: str, limit: int = MAX_TEXT_BYTES) -
                 f"{field}: {str(path)!r} is larger than {limit:,} bytes, the most that is read"
             )
         return b"".join(chunks)
-    except OSError as error:
-        raise MsltError(f"{field}: cannot read {str(path)!r} ({error.strerror or error})") from None
-    finally:
-        os.close(handle)
 
 
 def read_user_text(path: str | Path, field: str, limit: int = MAX_TEXT_BYTES) -> str:

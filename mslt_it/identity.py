@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mslt_it.errors import MsltError
-from mslt_it.files import MAX_TEXT_BYTES, read_user_bytes
+from mslt_it.files import MAX_TEXT_BYTES, opened_regular_file, read_user_bytes
 from mslt_it.io import atomic_write_json, read_json
 from mslt_it.progress import progress_bar
 
@@ -81,18 +81,22 @@ def _remembered(key: str | None) -> str | None:
     return None
 
 
-def file_sha256(path: str | Path, read: Callable[[int], None] | None = None) -> str:
+def file_sha256(
+    path: str | Path, read: Callable[[int], None] | None = None, field: str = "file"
+) -> str:
     """SHA-256 of a regular file's bytes, remembered by its stat key (see the module's text).
 
-    ``read`` is told the size of each block read (a progress bar's advance)."""
+    ``read`` is told the size of each block read (a progress bar's advance). Anything but a
+    regular file (a FIFO would block for ever, a folder has no bytes) is a one-line error naming
+    ``field``."""
     path = Path(path)
     key = _stat_key(path)
     known = _remembered(key)
     if known is not None:
         return known
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(CHUNK):
+    with opened_regular_file(path, field) as handle:
+        while block := os.read(handle, CHUNK):
             digest.update(block)
             if read is not None:
                 read(len(block))

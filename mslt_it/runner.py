@@ -538,7 +538,7 @@ def report_step(recipe: Recipe, root: Path) -> Step:
 
     def upstream() -> dict[str, str]:
         return {
-            path.relative_to(eval_dir).as_posix(): file_sha256(path)
+            path.relative_to(eval_dir).as_posix(): file_sha256(path, field="report")
             for path in sorted(eval_dir.rglob("results.json"))
             if not in_hidden_folder(path.relative_to(eval_dir))  # as report reads them
         }

@@ -1017,3 +1017,19 @@ def test_the_experiments_recipe_copy_is_the_recipe_its_steps_ran(tmp_path: Path)
     claim_experiment_folder(recipe)
     record_recipe_copy(recipe)
     assert (recipe.output_dir / RECIPE_COPY).read_text() == ran
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+def test_a_special_results_file_in_the_evaluation_is_one_line_not_a_hang(
+    tmp_path: Path, kind: str
+) -> None:
+    """The report step hashed every ``results.json`` below the evaluation with a plain open: a
+    FIFO hung even ``run --dry-run``, a folder was an internal error."""
+    plan = make_plan(load_recipe(small_recipe(tmp_path)))
+    report = next(step for step in plan.steps if step.name == "report")
+    odd = report.output.parent / "eval" / "old-run" / "results.json"
+    odd.parent.mkdir(parents=True)
+    os.mkfifo(odd) if kind == "fifo" else odd.mkdir()
+    assert report.upstream is not None
+    with pytest.raises(MsltError, match=r"^report: .*results\.json.* is a (FIFO|folder)"):
+        report.upstream()
