@@ -30,9 +30,9 @@ from mslt_it.errors import MsltError, clipped, field_named
 from mslt_it.examples import language_rng, to_chat_columns
 from mslt_it.files import MAX_JSON_BYTES, read_user_text, resolved_path
 from mslt_it.identity import file_sha256
-from mslt_it.io import atomic_directory, atomic_write_json
+from mslt_it.io import atomic_write_json
 from mslt_it.named_models import resolve_model_name
-from mslt_it.outputs import claim_output
+from mslt_it.outputs import claim_output, replacing_output
 from mslt_it.paths import NAMED_DATA
 from mslt_it.progress import progress_bar
 from mslt_it.prompts import PromptTemplate, RenderedExample, get_template, survey_templates
@@ -147,7 +147,7 @@ def _build(
             manifest["cleaning"] = main.cleaning
         if len(built) > 1:
             manifest["mixture"] = [mixture_entry(part) for part in built]
-        with atomic_directory(out, overwrite=overwrite, kind="dataset") as tmp:
+        with replacing_output(out, "dataset", overwrite) as tmp:
             write_examples(examples, tmp, manifest["fingerprint"])
             if counter is not None:
                 manifest["tokens"] = counter.statistics(list(config.sources))

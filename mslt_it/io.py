@@ -15,7 +15,7 @@ import shutil
 import socket
 import stat
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -178,14 +178,19 @@ def share_files(folder: str | Path) -> None:
 
 @contextlib.contextmanager
 def atomic_directory(
-    path: str | Path, overwrite: bool = False, kind: str | None = None
+    path: str | Path,
+    overwrite: bool = False,
+    kind: str | None = None,
+    holds_users: Callable[[Path], bool] | None = None,
 ) -> Iterator[Path]:
     """Yield a temporary sibling directory that becomes ``path`` only if the block succeeds.
 
     On any exception the temporary directory is removed, so a failed build leaves nothing behind.
     With ``overwrite`` an existing ``path`` is replaced; without it the caller must have checked
     (:func:`mslt_it.outputs.claim_output` does, and refuses folders mslt-it did not write).
-    ``kind`` marks the new folder as mslt-it's own output of that kind.
+    ``kind`` marks the new folder as mslt-it's own output of that kind. ``holds_users`` is asked
+    of the replaced folder once it is set aside: the check before the work began cannot see a
+    file the user put there while it ran, so such a folder is kept, and said, not removed.
     """
     path = Path(path).resolve()  # "." and "runs/x/.." have no usable name of their own
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -202,6 +207,20 @@ def atomic_directory(
             )
             os.replace(path, trash / "previous")
             os.replace(tmp, path)
+            if holds_users is not None and holds_users(trash / "previous"):
+                # a name of its own: a temporary's would be a killed writer's to a later one
+                kept = Path(
+                    tempfile.mkdtemp(prefix=f"{path.name[:100]}.previous-", dir=path.parent)
+                )
+                os.replace(trash / "previous", kept)
+                trash.rmdir()
+                STDERR.print(
+                    f"warning: the output this one replaced holds files mslt-it did not write "
+                    f"(put there while this command ran); it is kept in {kept}",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+                return
             shutil.rmtree(trash, ignore_errors=True)
             if trash.exists():  # a file of it read-only or immutable: said, not left hidden
                 STDERR.print(

@@ -37,6 +37,7 @@ from mslt_it.errors import MsltError, allowed
 from mslt_it.files import control_character, resolved_path
 from mslt_it.io import (
     OWNER_FILE,
+    atomic_directory,
     atomic_write_json,
     empty_folders,
     file_fingerprint,
@@ -875,6 +876,16 @@ def claim_output(
 
 HOST_LEVELS = 6
 """How many folders up an output looks for another output of mslt-it's it would lie in."""
+
+
+def replacing_output(
+    path: Path, kind: str, overwrite: bool
+) -> contextlib.AbstractContextManager[Path]:
+    """:func:`mslt_it.io.atomic_directory` for an output of ``kind``: a replaced output that
+    holds a file the user put there while the command ran (:func:`foreign_files`) is kept."""
+    return atomic_directory(
+        path, overwrite=overwrite, kind=kind, holds_users=lambda old: bool(foreign_files(old))
+    )
 
 
 def check_host(out: Path, kind: str, field: str) -> None:

@@ -38,9 +38,8 @@ from mslt_it.errors import MsltError
 from mslt_it.evaluation.metrics import f1_from_counts
 from mslt_it.evaluation.sanity import adapter_sanity
 from mslt_it.evaluation.store import PREDICTIONS, read_jsonl
-from mslt_it.io import atomic_directory
 from mslt_it.locks import check_none_being_written
-from mslt_it.outputs import claim_output
+from mslt_it.outputs import claim_output, replacing_output
 from mslt_it.report_curves import adapter_runs, budget_note, training_budgets, training_section
 from mslt_it.report_plots import make_plots
 from mslt_it.report_results import (
@@ -337,7 +336,7 @@ def _write(results: Results, out: Path, recipe: Any, extras: Extras | None = Non
     """
     extras = extras or Extras()
     tasks = list(dict.fromkeys(s.task for s in results.scores))
-    with atomic_directory(out, overwrite=True, kind="report") as tmp:
+    with replacing_output(out, "report", overwrite=True) as tmp:
         write_csv(results, tmp / "scores.csv", extras.comparisons)
         if extras.comparisons:
             paired.write_comparisons(extras.comparisons, tmp / "comparisons.csv")

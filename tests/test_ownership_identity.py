@@ -1184,3 +1184,25 @@ def test_a_write_probe_seen_by_another_process_is_no_users_file(tmp_path: Path) 
     assert foreign_files(out) == []
     (out / "tensorboard" / "notes.txt").write_text("mine")
     assert foreign_files(out) == ["tensorboard/notes.txt"]
+
+
+def test_a_file_put_into_a_replaced_output_while_the_command_ran_is_kept(
+    cli, tmp_path: Path, capsys
+) -> None:
+    """``--overwrite`` checked the old output for the user's files once, before the work; a
+    file put there while a build ran went with the old output."""
+    from mslt_it.outputs import replacing_output
+
+    out = tmp_path / "ds"
+    build = ("build", "--task", "xnli", "--sources", "en", "--budget", "4", "--out", out)
+    assert cli(*build).code == 0
+    with replacing_output(out, "dataset", overwrite=True) as new:
+        (new / "rows.txt").write_text("new rows")
+        (out / "notes.txt").write_text("the user's")  # while the command runs
+    assert (out / "rows.txt").read_text() == "new rows"
+    kept = [path for path in tmp_path.rglob("notes.txt")]
+    assert [path.read_text() for path in kept] == ["the user's"]
+    assert f"kept in {kept[0].parent}" in " ".join(capsys.readouterr().err.split())
+    assert not kept[0].parent.name.startswith(".")  # not a temporary a later writer clears
+    assert cli(*build, "--overwrite").code == 0  # nothing of the user's there: replaced
+    assert not (out / "rows.txt").exists() and kept[0].exists()

@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from mslt_it.io import atomic_directory, atomic_write_json
+from mslt_it.io import atomic_write_json
+from mslt_it.outputs import replacing_output
 from mslt_it.tiny.pretrain import PretrainSettings
 
 DEFAULT_VOCAB_SIZE = 8192
@@ -146,7 +147,7 @@ def save_model(
         "parameters": sum(p.numel() for p in model.parameters()),
         "torch_version": torch.__version__,
     }
-    with atomic_directory(out, overwrite=overwrite, kind="model") as tmp:
+    with replacing_output(out, "model", overwrite) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         atomic_write_json(tmp / INFO_FILE, info)

@@ -14,7 +14,7 @@ from typing import Any
 
 from mslt_it.errors import MsltError
 from mslt_it.identity import check_base_unchanged
-from mslt_it.io import atomic_directory, atomic_write_json
+from mslt_it.io import atomic_write_json
 from mslt_it.modeling import (
     check_model_folder,
     load_failure,
@@ -23,7 +23,7 @@ from mslt_it.modeling import (
     model_load_errors,
 )
 from mslt_it.named_models import recorded_base
-from mslt_it.outputs import claim_output, first_changed, owner_kind
+from mslt_it.outputs import claim_output, first_changed, owner_kind, replacing_output
 from mslt_it.peft_adapters import (
     check_adapter_folder,
     check_finished_run,
@@ -132,7 +132,7 @@ def _merge(
         ) from None
 
     merged = load_adapters(model, {"default": adapter_dir}).merge_and_unload()
-    with atomic_directory(out, overwrite=overwrite, kind="model") as tmp:
+    with replacing_output(out, "model", overwrite) as tmp:
         merged.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         if run is not None:
