@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mslt_it.errors import MsltError, clipped, first_line
+from mslt_it.files import MAX_JSON_BYTES, read_user_bytes
 from mslt_it.jsonlines import json_block_size
 from mslt_it.terminal import STDERR
 
@@ -41,17 +42,11 @@ def shared_file_mode() -> int:
 def read_json(path: Path) -> dict[str, Any] | None:
     """A JSON mapping's content, or None when the file is missing, unreadable or not a mapping
     (half-written by a kill, or someone else's file)."""
-    try:
-        if not path.is_file() or path.stat().st_size > MAX_JSON_READ:
-            return None  # a FIFO would block, a device never end
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
+    try:  # a regular file only, checked on its handle: a FIFO would block, a device never end
+        data = json.loads(read_user_bytes(path, "file", MAX_JSON_BYTES).decode("utf-8"))
+    except (MsltError, ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
-
-
-MAX_JSON_READ = 256_000_000
-"""Largest JSON file :func:`read_json` reads (markers, run records, predictor files)."""
 
 
 def atomic_write_text(path: str | Path, text: str, *, replace: bool = True) -> None:
