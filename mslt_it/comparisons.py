@@ -82,6 +82,10 @@ def row_digests(document: Mapping[str, Any] | None) -> dict[str, dict[str, str]]
     return found
 
 
+OUTCOME_FIELDS = ("correct", "gold", "parsed")
+"""What every scored row but an entity list's holds: its outcome and what it was decided from."""
+
+
 def outcome_contradicted(record: Mapping[str, Any]) -> bool:
     """Whether a record's ``correct`` contradicts its own ``parsed`` and ``gold`` (an edited
     predictions.jsonl: the paired tests count ``correct``). A label, a choice or an answer text
@@ -171,7 +175,13 @@ def read_run_rows(
             value: Any = tuple(ner_statistics(record)[1])
         else:
             metric.setdefault(task, "accuracy")
-            if not isinstance(record.get("correct", False), bool):
+            lacking = next((key for key in OUTCOME_FIELDS if key not in record), None)
+            if lacking is not None:  # its `correct` would count unchecked
+                raise MsltError(
+                    f"compare: {predictions}: row {row!r} lacks field {lacking!r}; the file was "
+                    "changed after scoring (re-run the evaluation)"
+                )
+            if not isinstance(record["correct"], bool):
                 raise MsltError(
                     f"compare: {predictions}: row {row!r}: correct is "
                     f"{clipped(record['correct'], 40)}; allowed: true or false"

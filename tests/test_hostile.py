@@ -1895,7 +1895,8 @@ def evaluated_run(folder: Path, name: str, sources: list[str], correct: int) -> 
     records = [
         {"id": f"xnli/en/test/{i}", "task": "xnli", "lang": "en", "template": "xnli/en-instruct",
          "output": "entailment" if i < correct else "neutral", "gold": "entailment",
-         "correct": i < correct, "invalid": False, "mode": "rank", "adapter": name,
+         "parsed": "entailment" if i < correct else "neutral", "correct": i < correct,
+         "invalid": False, "mode": "rank", "adapter": name,
          "scores": right if i < correct else wrong}
         for i in range(10)
     ]  # fmt: skip
@@ -1908,7 +1909,9 @@ def test_report_pairs_only_rows_of_the_same_data(cli, tmp_path: Path) -> None:
     other = evaluated_run(tmp_path / "ev" / "de+en", "de+en", ["de", "en"], 7)
     compare = ["--compare", "SSLT en", "MSLT de+en"]
     assert cli("report", tmp_path / "ev", "--out", tmp_path / "r1", *compare).code == 0
-    text = other.read_text().replace('"gold": "entailment"', '"gold": "neutral"', 1)
+    text = other.read_text()
+    at = text.rindex('"gold": "entailment"')  # the last row, a wrong one: it stays wrong
+    text = text[:at] + text[at:].replace('"gold": "entailment"', '"gold": "contradiction"', 1)
     other.write_text(text)  # one row's gold changed: the same id, not the same row
     result = cli("report", tmp_path / "ev", "--out", tmp_path / "r2", *compare)
     assert_one_line_error(result, "different gold answers", "same data")
@@ -2485,8 +2488,10 @@ def test_a_note_quoting_the_data_is_plain_text_in_the_report(cli, tmp_path: Path
     evaluated_run(tmp_path / "ev" / "en", "en", ["en"], 5)
     other = evaluated_run(tmp_path / "ev" / "de+en", "de+en", ["de", "en"], 7)
     gold = "<script>x</script> [click](http://e.vil) | row"
+    text = other.read_text()
+    at = text.rindex('"gold": "entailment"')  # the last row, a wrong one: it stays wrong
     other.write_text(
-        other.read_text().replace('"gold": "entailment"', f'"gold": {json.dumps(gold)}', 1)
+        text[:at] + text[at:].replace('"gold": "entailment"', f'"gold": {json.dumps(gold)}', 1)
     )
     result = cli("report", tmp_path / "ev", "--out", tmp_path / "rep")
     assert result.code == 0, result.err

@@ -782,7 +782,14 @@ def test_a_report_never_shows_two_numbers_for_one_run_and_language(cli, tmp_path
         document["tasks"]["xnli"]["languages"] = {"de": {"score": score, "n": len(outcomes)}}
         path = write_results(tmp_path / "ev" / folder, document)
         records = [
-            {"task": "xnli", "lang": "de", "id": str(i), "correct": ok}
+            {
+                "task": "xnli",
+                "lang": "de",
+                "id": str(i),
+                "gold": "yes",
+                "parsed": "yes" if ok else "no",
+                "correct": ok,
+            }
             for i, ok in enumerate(outcomes)
         ]
         (path / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
@@ -793,7 +800,9 @@ def test_a_report_never_shows_two_numbers_for_one_run_and_language(cli, tmp_path
     compare = ("--compare", "base", "SSLT en")
     assert cli("report", tmp_path / "ev", "--out", tmp_path / "rep", *compare).code == 0
     lines = (
-        (adapter / "predictions.jsonl").read_text().replace('"correct": false', '"correct": true')
+        (adapter / "predictions.jsonl")
+        .read_text()
+        .replace('"parsed": "no", "correct": false', '"parsed": "yes", "correct": true')
     )
     (adapter / "predictions.jsonl").write_text(lines)
     result = cli("report", tmp_path / "ev", "--out", tmp_path / "rep2", *compare)
@@ -805,7 +814,17 @@ def test_a_report_checks_every_runs_table_against_its_predictions(cli, tmp_path:
     document = results_document(50.0)
     document["tasks"]["xnli"]["languages"] = {"de": {"score": 80.0, "n": 4}}
     path = write_results(tmp_path / "ev", document)
-    records = [{"task": "xnli", "lang": "de", "id": str(i), "correct": i < 2} for i in range(4)]
+    records = [
+        {
+            "task": "xnli",
+            "lang": "de",
+            "id": str(i),
+            "gold": "yes",
+            "parsed": "yes" if i < 2 else "no",
+            "correct": i < 2,
+        }
+        for i in range(4)
+    ]
     (path / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     result = cli("report", tmp_path / "ev", "--out", tmp_path / "rep")
     assert_one_line_error(result, "results.json says 80.00", "50.00")

@@ -106,6 +106,7 @@ def write_run(
         for i, ok in enumerate(right):
             records.append({"task": "xnli", "lang": lang, "id": f"xnli/{lang}/test/{i}",
                             "output": "entailment" if ok else "neutral", "gold": "entailment",
+                            "parsed": "entailment" if ok else "neutral",
                             "correct": bool(ok), "invalid": False, "mode": "rank",
                             "scores": {"entailment": -0.5 if ok else -2.0,
                                        "neutral": -2.0 if ok else -0.5, "contradiction": -3.0},
@@ -299,14 +300,30 @@ def test_a_prediction_whose_correct_flag_contradicts_its_answer_is_refused(
     folder = write_run(tmp_path / "eval" / "en", "sslt", ("en",))
     path = folder / "predictions.jsonl"
     records = [json.loads(line) for line in path.read_text().splitlines()]
-    for record in records:
-        record["parsed"] = record["output"]
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
     assert cli("report", tmp_path / "eval", "--out", tmp_path / "ok").code == 0
     records[0]["correct"] = not records[0]["correct"]
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
     result = cli("report", tmp_path / "eval", "--out", tmp_path / "r")
     assert_one_line_error(result, "xnli/en/test/0", "correct", "changed after scoring")
+
+
+@pytest.mark.parametrize("field", ["gold", "parsed", "correct"])
+def test_a_row_without_what_its_outcome_is_decided_from_is_refused(
+    cli, tmp_path: Path, field: str
+) -> None:
+    """A wrong row whose ``gold`` and ``parsed`` were deleted and ``correct`` set to true was
+    counted as right: the check of ``correct`` against them passed rows that lacked them."""
+    folder = write_run(tmp_path / "eval" / "en", "sslt", ("en",))
+    path = folder / "predictions.jsonl"
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    wrong = next(record for record in records if not record["correct"])
+    wrong.pop(field)
+    if field != "correct":
+        wrong["correct"] = True
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    result = cli("report", tmp_path / "eval", "--out", tmp_path / "r")
+    assert_one_line_error(result, wrong["id"], f"lacks field {field!r}", "changed after scoring")
+    assert not (tmp_path / "r").exists()
 
 
 @pytest.mark.parametrize("flag", ["x", 1, None, [True]])
