@@ -519,3 +519,26 @@ def test_a_step_of_an_experiment_is_adopted_with_its_step_record(cli, trained, t
     (experiment / "data" / "de" / ".mslt-it-output.json").unlink()  # a step not adopted yet
     result = cli("adopt", experiment, "--kind", "experiment")
     assert_one_line_error(result, "a step not adopted yet? adopt each step first")
+
+
+def test_an_adopted_evaluation_is_scored_from_its_outputs_not_its_correct_flags(
+    cli, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """``eval`` re-scores a finished evaluation it is run on again; it counted each saved
+    ``correct``, so a wrong row flagged right by hand in a copy, then adopted, raised the
+    score (``score`` and ``report`` read the same file otherwise)."""
+    options = ("--model", tiny_model_dir, "--task", "xnli", "--langs", "en", "--mode", "rank",
+               "--limit", "8", "--bootstrap-samples", "10")  # fmt: skip
+    assert cli("eval", *options, "--out", tmp_path / "first").code == 0
+    score = json.loads((tmp_path / "first" / "results.json").read_text())["tasks"]["xnli"]
+    copy = tmp_path / "copy"
+    shutil.copytree(tmp_path / "first", copy)
+    (copy / ".mslt-it-output.json").unlink()
+    lines = (copy / "predictions.jsonl").read_text().splitlines()
+    wrong = next(n for n, line in enumerate(lines) if '"correct": false' in line)
+    lines[wrong] = lines[wrong].replace('"correct": false', '"correct": true')
+    (copy / "predictions.jsonl").write_text("\n".join(lines) + "\n")
+    assert cli("adopt", copy, "--kind", "evaluation").code == 0
+    assert cli("eval", *options, "--out", copy).code == 0
+    again = json.loads((copy / "results.json").read_text())["tasks"]["xnli"]
+    assert again["languages"]["en"]["score"] == score["languages"]["en"]["score"]

@@ -39,9 +39,10 @@ from mslt_it.evaluation.plan import (
     prediction_settings,
 )
 from mslt_it.evaluation.sanity import adapter_sanity
-from mslt_it.evaluation.scoring import Record, parse_record, score_records
+from mslt_it.evaluation.scoring import Record, check_records, parse_record, score_records
 from mslt_it.evaluation.store import (
     CHUNKS,
+    PREDICTIONS,
     RESULTS,
     SETTINGS,
     TIMINGS,
@@ -542,8 +543,9 @@ def base_record(
 def gather_records(plan: EvalPlan, run: RunPlan) -> list[Record]:
     """A run's prediction records: its finished predictions.jsonl, or its saved chunks."""
     store = run.store
-    if store.is_complete():
-        records = read_jsonl(store.folder / "predictions.jsonl")
+    if store.is_complete():  # re-scored, parsed again (:func:`results_document`): checked first
+        records = read_jsonl(store.folder / PREDICTIONS)
+        check_records(records, store.folder / PREDICTIONS)
     else:
         records = []
         for task_plan in plan.tasks:
@@ -604,7 +606,8 @@ def results_document(plan: EvalPlan, run: RunPlan, records: Sequence[Record]) ->
         seed=config.seed,
         samples=config.bootstrap_samples,
         sources=sources,
-        world=config.data == "synthetic",
+        reparse=True,  # a record's outcome is this version's reading of its output, never a
+        world=config.data == "synthetic",  # saved `correct` (an adopted file's, set by hand)
     )
     tasks: dict[str, Any] = {}
     for task_plan in plan.tasks:
