@@ -150,9 +150,17 @@ def read_run_rows(
     modes_told = isinstance(mode, str) and any("mode" in record for record in records)
     for number, record in enumerate(records, 1):
         try:
-            task, lang, row = str(record["task"]), str(record["lang"]), str(record["id"])
+            task, lang, row = record["task"], record["lang"], record["id"]
         except KeyError as missing:
             raise MsltError(f"compare: {predictions}: a record lacks {missing}") from None
+        not_text = next(
+            (key for key in ("task", "lang", "id") if not isinstance(record[key], str)), None
+        )
+        if not_text is not None:  # an id of null was read as the row "None"
+            raise MsltError(
+                f"compare: {predictions}: record {number}: {not_text} must be text, got "
+                f"{type(record[not_text]).__name__}"
+            )
         if row in rows.get(task, {}).get(lang, {}):  # the last copy would count, once per run
             raise MsltError(
                 f"compare: {predictions}: record {number}: id {clipped(row, 60)} of "

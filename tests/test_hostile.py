@@ -2741,3 +2741,20 @@ def test_a_models_chat_template_huge_on_real_rows_is_one_line(
         result = cli("analyze", "--model", model, "--langs", "en,de", "--n", "4",
                      "--chat-template", "--out", tmp_path / "out")  # fmt: skip
     assert_one_line_error(result, "cannot render a prompt: a repetition would build 2,000,000")
+
+
+@pytest.mark.parametrize(("field", "value"), [("id", None), ("id", 7), ("lang", ["et"])])
+def test_a_prediction_whose_text_field_is_not_text_is_named(cli, tmp_path, field, value) -> None:
+    """``"id": null`` was read as the row "None" by ``score`` and ``report`` alike."""
+    path = tmp_path / "predictions.jsonl"
+    rows = [RANKED, {**RANKED, "id": "s", field: value}]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    assert_one_line_error(cli("score", path), "record 2", f"{field} must be text")
+    assert not (tmp_path / "rescored.json").exists()
+    folder = tmp_path / "ev" / "en"
+    predictions = evaluated_run(folder, "en", ["en"], 5)
+    records = [json.loads(line) for line in predictions.read_text().splitlines()]
+    records[1][field] = value
+    predictions.write_text("".join(json.dumps(r) + "\n" for r in records))
+    result = cli("report", tmp_path / "ev", "--out", tmp_path / "r")
+    assert_one_line_error(result, "record 2", f"{field} must be text")

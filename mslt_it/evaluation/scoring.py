@@ -280,6 +280,9 @@ def shown(value: Any) -> str:
     return ABSENT if value is ABSENT else clipped(value, 60)
 
 
+TEXT_FIELDS = ("id", "task", "lang", "template", "output")
+"""Fields mslt-it writes as text: any other type is an edited file."""
+
 ONE_RUN_FIELDS = ("adapter", "mode")
 """Fields every record of one predictions file shares: it is one run's output."""
 
@@ -302,10 +305,11 @@ def check_records(records: Sequence[Record], path: Path) -> None:
                     f"predictions: {path} record {number}: {key} {shown(value)} differs from "
                     f"the first record's {shown(first[key])}; a file holds one run"
                 )
-        if not isinstance(record["output"], str):
+        not_text = next((key for key in TEXT_FIELDS if not isinstance(record[key], str)), None)
+        if not_text is not None:  # an id of null was read as the row "None"
             raise MsltError(
-                f"predictions: {path} record {number}: output must be text, "
-                f"got {type(record['output']).__name__}"
+                f"predictions: {path} record {number}: {not_text} must be text, "
+                f"got {type(record[not_text]).__name__}"
             )
         if record.get("scores") is not None:  # a multiple-choice row's, against its choices
             check_ranked(record, f"predictions: {path} record {number}")
