@@ -2758,3 +2758,21 @@ def test_a_prediction_whose_text_field_is_not_text_is_named(cli, tmp_path, field
     predictions.write_text("".join(json.dumps(r) + "\n" for r in records))
     result = cli("report", tmp_path / "ev", "--out", tmp_path / "r")
     assert_one_line_error(result, "record 2", f"{field} must be text")
+
+
+@pytest.mark.parametrize("kind", ["huge", "fifo"])
+def test_a_parallel_file_too_large_or_special_is_refused_before_it_is_read(
+    cli, tiny_model_dir: Path, tmp_path: Path, monkeypatch, kind: str
+) -> None:
+    """``--parallel`` was read whole whatever its size (a gigabyte of CSV: 5 GB of memory for
+    three sentences); checked as a regular file by its name, then opened."""
+    path = tmp_path / "p.csv"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        monkeypatch.setattr("mslt_it.analysis.parallel.MAX_PARALLEL_BYTES", 100)
+        path.write_text("en,de\n" + "".join(f"s{i} x,s{i} y\n" for i in range(20)))
+    result = cli("analyze", "--model", tiny_model_dir, "--langs", "en,de", "--n", "3",
+                 "--parallel", path, "--out", tmp_path / "a")  # fmt: skip
+    fragment = "at most 100" if kind == "huge" else "FIFO"
+    assert_one_line_error(result, "--parallel:", fragment)

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from mslt_it.errors import MsltError, allowed, first_line
+from mslt_it.files import check_regular_file
 from mslt_it.io import read_arrow_table
 from mslt_it.languages import get_language
 from mslt_it.tasks import check_each_once, check_languages, get_task
@@ -275,11 +276,20 @@ def _from_file(path: Path, langs: Sequence[str]) -> _Source:
     return _Source(str(path), len(rows), fetch)
 
 
+MAX_PARALLEL_BYTES = 500_000_000
+"""Largest ``--parallel`` file: it is read whole to take ``--n`` sentences (FLORES-200's 204
+languages are about 60 MB); a gigabyte took 5 GB of memory for three sentences."""
+
+
 def read_parallel_table(path: Path) -> Any:
     """A CSV, JSON-lines or Parquet file as an Arrow table; anything else is a clear error."""
     suffixes = (".csv", ".jsonl", ".json", ".parquet")
-    if not path.is_file():
-        raise MsltError(f"--parallel: {str(path)!r} is not a file")
     if path.suffix not in suffixes:
         raise MsltError(f"--parallel: {path.name}: unknown format; use {allowed(suffixes)}")
+    size = check_regular_file(path, "--parallel")
+    if size > MAX_PARALLEL_BYTES:
+        raise MsltError(
+            f"--parallel: {str(path)!r} is {size:,} bytes; a file of parallel sentences may be "
+            f"at most {MAX_PARALLEL_BYTES:,} (keep the languages and rows you analyse)"
+        )
     return read_arrow_table(path, "--parallel")
