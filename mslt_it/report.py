@@ -21,10 +21,11 @@ directory) and writes ``report.md``, CSVs and PNG plots:
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import math
-import shutil
-from collections.abc import Sequence
+import re
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,8 @@ from mslt_it.errors import MsltError
 from mslt_it.evaluation.metrics import f1_from_counts
 from mslt_it.evaluation.sanity import adapter_sanity
 from mslt_it.evaluation.store import PREDICTIONS, read_jsonl
+from mslt_it.files import read_user_bytes
+from mslt_it.io import FINGERPRINT_BYTES
 from mslt_it.locks import check_none_being_written
 from mslt_it.outputs import claim_output, replacing_output
 from mslt_it.report_curves import adapter_runs, budget_note, training_budgets, training_section
@@ -120,10 +123,12 @@ class Extras:
         for them (the table's two scores may come from other rows)."""
         return {(baseline, run) for baseline, run, _ in self.skipped}
 
-    def for_task(self, task: str) -> Extras:
+    def for_task(self, task: str, runs: Collection[str]) -> Extras:
+        """What the section of ``task``, whose runs are ``runs``, shows: none of another
+        task's pairs (a pair "not compared" on xnli was listed in pawsx's section too)."""
         return Extras(
             [r for r in self.comparisons if r.task == task],
-            self.skipped,
+            [(a, b, why) for a, b, why in self.skipped if a in runs and b in runs],
             self.sanity,
             {task: self.fertility[task]} if task in self.fertility else {},
             self.tokenizer,
@@ -354,8 +359,9 @@ def _write(results: Results, out: Path, recipe: Any, extras: Extras | None = Non
                     results.files,
                     results.sanity,
                     results.documents,
+                    results.analysis_documents,  # the analyses' content, read once
                 )
-                own_extras = extras.for_task(task)
+                own_extras = extras.for_task(task, subset.runs)
                 (tmp / task).mkdir()
                 write_csv(subset, tmp / task / "scores.csv", own_extras.comparisons)
                 if own_extras.comparisons:
@@ -391,7 +397,8 @@ def task_markdown(
     documents = results.documents or {
         name: read_results_file(path) for name, path in results.files.items()
     }
-    runs = adapter_runs(documents)
+    # this task's runs only: another task's section showed the curves of runs not scored here
+    runs = adapter_runs({name: documents[name] for name in results.runs if name in documents})
     budgets = training_budgets(runs)
     figures = make_plots(
         results, folder, extras.comparisons, extras.fertility, extras.not_compared, budgets
@@ -404,13 +411,21 @@ def task_markdown(
     )
     curves, _warnings = training_section(runs, folder)
     sections = "\n".join(part for part in (sections, curves) if part)
-    texts = []
-    for prefix in prefixes:
-        text = markdown(results, [prefix + f for f in figures], extra, analysis, recipe, sections)
-        if prefix:
-            text = text.replace("](analysis", f"]({prefix}analysis")
-        texts.append(text)
-    return texts
+    text = markdown(results, figures, extra, analysis, recipe, sections)
+    return [linked_from(text, prefix) for prefix in prefixes]
+
+
+IMAGE_LINK = re.compile(r"(!\[[^\]\n]*\]\()([^)\n]+\))")
+"""A Markdown image link, ``![alt](file)``: its opening, then its target."""
+
+
+def linked_from(text: str, prefix: str) -> str:
+    """``text`` with every image link's target under ``prefix`` (``xnli/``): the combined
+    report of several tasks links each task's pictures in its folder. Every link, not a list
+    of known names: the training curves' were left out, and linked to files that were not
+    there. Names and notes quoted from runs' files hold no ``!`` (:mod:`mslt_it.report_text`),
+    so none of them reads as a link."""
+    return IMAGE_LINK.sub(lambda link: link[1] + prefix + link[2], text) if prefix else text
 
 
 CSV_COLUMNS = [
@@ -711,7 +726,11 @@ def single_source_baseline(
 
 
 def copy_analyses(results: Results, folder: Path) -> str:
-    """Include representation analyses (``mslt-it analyze``) found beside the results."""
+    """Include representation analyses (``mslt-it analyze``) found beside the results.
+
+    A picture is copied only as analysis.json records it (:func:`drawn_picture`); one that is
+    not is left out with a note, as an edited analysis.json is left out: a picture put in its
+    place would be shown under the analysis's name and numbers."""
     parts = []
     for i, path in enumerate(results.analyses):
         data = results.analysis_documents[path]  # each read, and proven analyze's, to be found
@@ -721,13 +740,45 @@ def copy_analyses(results: Results, folder: Path) -> str:
             lines.append(f"- **{name}**: {meaning}")
         if isinstance(data.get("settings_table"), str):  # which way each setting points
             lines += ["", data["settings_table"].strip()]
+        recorded = data.get("files") if isinstance(data.get("files"), dict) else {}
+        left_out = []
         for png in data.get("plots") or []:
-            if not isinstance(png, str):
+            if not isinstance(png, str) or Path(png).suffix != ".png":
                 continue
-            source = path.parent / Path(png).name  # a plot beside analysis.json, never elsewhere
-            if source.is_file() and not source.is_symlink() and source.suffix == ".png":
-                target = f"analysis{i}_{Path(png).name}"
-                shutil.copyfile(source, folder / target)
-                lines += ["", f"![{target}]({target})"]
+            name = Path(png).name  # a plot beside analysis.json, never elsewhere
+            content = drawn_picture(path.parent / name, recorded.get(name))
+            if content is None:
+                left_out.append(report_text.plain(name, report_text.NAME, limit=80))
+                continue
+            target = f"analysis{i}_{name}"
+            (folder / target).write_bytes(content)
+            lines += ["", f"![{target}]({target})"]
+        if left_out:
+            lines += [
+                "",
+                f"Pictures left out: {', '.join(left_out)}: not the ones `mslt-it analyze` "
+                "drew and recorded in analysis.json (changed since, not a regular file, or "
+                f"larger than {MAX_PICTURE_BYTES:,} bytes); run `mslt-it analyze` again.",
+            ]
         parts.append("\n".join(lines))
     return "\n\n".join(parts)
+
+
+MAX_PICTURE_BYTES = FINGERPRINT_BYTES
+"""The largest analysis picture a report copies: analyze records a larger file by its size and
+time, not its content, so nothing could prove its bytes the ones it drew (its PNGs are far
+smaller)."""
+
+
+def drawn_picture(path: Path, recorded: Any) -> bytes | None:
+    """The bytes of the analysis picture ``path`` when their digest is the one analysis.json
+    records for it (``files``); else None. Read once, as a regular file, to
+    :data:`MAX_PICTURE_BYTES` (a FIFO never blocks, a huge file is not copied whole), and the
+    bytes checked are the bytes written: the file may change after it is read."""
+    if path.is_symlink():  # the picture analyze wrote is a file, never a link to one
+        return None
+    try:
+        content = read_user_bytes(path, "analysis", MAX_PICTURE_BYTES)
+    except MsltError:
+        return None
+    return content if recorded == "sha256:" + hashlib.sha256(content).hexdigest() else None

@@ -66,8 +66,16 @@ def save_figure(figure: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
+SCORE_SCALE = 100.0
+"""The top of every score a report prints (accuracy and F1 ×100): the heatmap's scale."""
+
+
 def heatmap(results: Results, path: Path) -> str:
-    """Runs × languages, with the target average as the last column; source cells outlined."""
+    """Runs × languages, with the target average as the last column; source cells outlined.
+
+    Coloured on the scores' whole scale, 0..100 (every metric a report prints is ×100), as
+    the analysis's CKA plot is on 0..1: stretched to the data's own range, a 25 among 30s was
+    the darkest colour, and a gap of 5 points looked as wide as one of 100."""
     import matplotlib.pyplot as plt
 
     runs, langs = results.runs, results.languages
@@ -81,7 +89,7 @@ def heatmap(results: Results, path: Path) -> str:
         grid[i, -1] = avg[run]["targets"]
     width = max(6.0, 0.6 * (len(langs) + 1) + 3)
     figure, axis = plt.subplots(figsize=(width, max(2.5, 0.45 * len(runs) + 1.8)))
-    image = axis.imshow(grid, cmap="viridis", aspect="auto")
+    image = axis.imshow(grid, cmap="viridis", aspect="auto", vmin=0.0, vmax=SCORE_SCALE)
     axis.set_xticks(range(len(langs) + 1), [*langs, "avg\n(targets)"])
     axis.set_yticks(range(len(runs)), runs)
     axis.set_xlabel("evaluation language")
@@ -91,7 +99,7 @@ def heatmap(results: Results, path: Path) -> str:
     if len(runs) * (len(langs) + 1) <= 400:
         for (i, j), value in np.ndenumerate(grid):
             if not np.isnan(value):
-                shade = "white" if value < np.nanmean(grid) else "black"
+                shade = "black" if value > 0.6 * SCORE_SCALE else "white"  # as CKA's
                 axis.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=8, color=shade)
     for i, run in enumerate(runs):
         for j, lang in enumerate(langs):
