@@ -756,6 +756,8 @@ def describe(error: BaseException) -> str:
     text = " ".join(str(error).split())
     if not text:
         return type(error).__name__
+    if isinstance(error, KeyError):  # its text is the key alone: "'a'" said nothing
+        text = f"no key {text} (KeyError)"
     return text if len(text) <= 300 else text[:297] + "…"
 
 

@@ -71,6 +71,8 @@ def describe_error(error: ValidationError, prefix: str = "") -> str:
         # a check of one key of a mapping (train.sft's lr_scheduler_kwargs, a section's
         # budget) names its value itself: the key joins the path, the mapping is not repeated
         return f"{where}.{key}: {rest}" if parts else f"{key}: {rest}"
+    if not first["loc"] and not parts and said and " " not in key:  # a whole file's check
+        return message  # that names its field itself ("variables.both: …"): no "(top level)"
     if not first["loc"]:  # a check of the whole section: its input is all of it, not a value
         return f"{where}: {message[0].lower()}{message[1:]}"
     return f"{where}: {message[0].lower()}{message[1:]}, got {given}"

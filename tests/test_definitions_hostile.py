@@ -616,3 +616,21 @@ def test_a_check_of_the_whole_definition_does_not_echo_it(tmp_path: Path) -> Non
     text += "example: {text: " + "long words " * 20 + ", label: 0}\n"
     message = one_line_error(write(tmp_path, "t", text), "label_column: 'nosuch'")
     assert "got {" not in message and "long words" not in message
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("'{a}'.format(b=1)", "variables.v: no key 'a' (KeyError)"),
+        ("row.__class__.__mro__", "heavy.yaml: variables.v: reads row.__class__"),
+    ],
+)
+def test_an_expressions_error_names_its_field_and_cause(
+    tmp_path: Path, expression: str, expected: str
+) -> None:
+    """A key the expression looked up was said as the key alone (``variables.v: 'a'``), and a
+    column check of the whole file was placed at "(top level)" before the field it names."""
+    quoted = expression.replace('"', '\\"')
+    path = write(tmp_path, "heavy", CLASSIFICATION + f'variables: {{v: "{quoted}"}}\n')
+    message = one_line_error(path, expected)
+    assert "(top level)" not in message
