@@ -119,6 +119,9 @@ class Step:
     evaluation's results), recorded when it finishes. An earlier step redone from the same
     settings can still write other content (a deleted adapter trained again), and then this
     step is stale although its input hash is not."""
+    prepare: Callable[[], None] | None = field(default=None, repr=False)
+    """What the step makes of its inputs before it runs (a named tiny model built on first
+    use): made before the inputs' identity is taken for the step's record."""
     reopen: Callable[[], bool] | None = field(default=None, repr=False)
     """How to make the finished output unfinished again, in place of removing it, when it is to
     be made again: the evaluation keeps each prediction whose inputs are unchanged (one
@@ -357,13 +360,15 @@ def train_step(recipe: Recipe, run: Run, root: Path, model_path: Path | str) -> 
         )  # fmt: skip
 
     def execute() -> None:
-        ensure_model(recipe, model_path)
         run_training(recipe, data_dir, model_path, output)
 
     def upstream() -> dict[str, Any]:
         return read_by_training(data_dir)
 
-    return Step("train", [run], output, input_hash, execute, upstream=upstream)
+    return Step(
+        "train", [run], output, input_hash, execute, upstream=upstream,
+        prepare=lambda: ensure_model(recipe, model_path),
+    )  # fmt: skip
 
 
 TRAINING_READS = ("fingerprint", "task", "sources", "template", "counts", "format")
@@ -471,7 +476,6 @@ def eval_step(recipe: Recipe, root: Path, model_path: Path | str) -> Step:
         return content_hash("eval", hashes, model, settings, inputs)
 
     def execute() -> None:
-        ensure_model(recipe, model_path)
         run_evaluation(recipe, model_path, adapters, output)
 
     def upstream() -> dict[str, str]:
@@ -480,6 +484,7 @@ def eval_step(recipe: Recipe, root: Path, model_path: Path | str) -> Step:
 
     return Step(
         "eval", [], output, input_hash, execute, upstream=upstream,
+        prepare=lambda: ensure_model(recipe, model_path),
         reopen=lambda: reopen_evaluation(output),
     )  # fmt: skip
 
@@ -502,17 +507,18 @@ def compare_step(recipe: Recipe, root: Path, model_path: Path | str) -> Step:
         model = recipe.model.model_dump(mode="json")
         return content_hash("compare", models, model, settings, inputs)
 
-    def execute() -> None:
-
+    def prepare() -> None:
         ensure_model(recipe, model_path)
         for name in named:  # mslt-it:tiny-world as a model to compare, as in model.name_or_path
             ensure_named_model(name, named_model_folder(name))
+
+    def execute() -> None:
         config = recipe.eval.model_copy(
             update={"adapters": [], "include_base": False, "compare_models": []}
         )
         compare_models(config, models, output, overwrite=True)
 
-    return Step("compare", [], output, input_hash, execute)
+    return Step("compare", [], output, input_hash, execute, prepare=prepare)
 
 
 def report_step(recipe: Recipe, root: Path) -> Step:
@@ -858,12 +864,14 @@ def execute_plan(
             continue
         if status == "waiting":
             raise MsltError(f"{step.title}: {why_waiting(step, frozenset(made))}")
-        if status == "stale":  # made from other inputs by an earlier version of the recipe
-            undo_output(step, f"{step.title}: output")
+        if status == "stale":  # made from other inputs (again, since the clearing above):
+            _remove_when_free(step)  # under its lock, as a Slurm task beside may write it
         if on_step:
             on_step(step, "running")
         try:
             with holding_what_it_reads(step):
+                if step.prepare is not None:
+                    step.prepare()
                 made_from = step.input_hash()
                 step.execute()
                 step.mark_done(made_from)
