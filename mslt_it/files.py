@@ -32,7 +32,7 @@ MAX_DATA_BYTES = 4_000_000_000
 Arrow table."""
 
 
-def _kind_of(mode: int) -> str:
+def kind_of(mode: int) -> str:
     if stat.S_ISDIR(mode):
         return "a folder"
     if stat.S_ISFIFO(mode):
@@ -76,7 +76,7 @@ def check_regular_file(path: str | Path, field: str) -> int:
     except OSError as error:
         raise MsltError(f"{field}: cannot read {str(path)!r} ({error.strerror or error})") from None
     if not stat.S_ISREG(info.st_mode):
-        raise MsltError(f"{field}: {str(path)!r} is {_kind_of(info.st_mode)}; give a regular file")
+        raise MsltError(f"{field}: {str(path)!r} is {kind_of(info.st_mode)}; give a regular file")
     return info.st_size
 
 
@@ -99,7 +99,7 @@ def opened_regular_file(path: str | Path, field: str) -> Iterator[int]:
     try:
         mode = os.fstat(handle).st_mode
         if not stat.S_ISREG(mode):
-            raise MsltError(f"{field}: {str(path)!r} is {_kind_of(mode)}; give a regular file")
+            raise MsltError(f"{field}: {str(path)!r} is {kind_of(mode)}; give a regular file")
         yield handle
     except OSError as error:
         raise MsltError(f"{field}: cannot read {str(path)!r} ({error.strerror or error})") from None
@@ -275,7 +275,7 @@ def check_regular_files(folder: str | Path, field: str) -> None:
                 continue
             if not stat.S_ISREG(mode):
                 raise MsltError(
-                    f"{field}: {path!r} is {_kind_of(mode)}; the folder must hold regular files"
+                    f"{field}: {path!r} is {kind_of(mode)}; the folder must hold regular files"
                 )
 
 

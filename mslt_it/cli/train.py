@@ -5,6 +5,7 @@ Several GPUs: ``accelerate launch --config_file configs/accelerate/ddp.yaml -m m
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -140,6 +141,7 @@ def train(
         parse_watch,
         validate_train_section,
     )
+    from mslt_it.training.limits import option_named
     from mslt_it.training.run import train as run_training
 
     use_tasks_dirs(tasks_dir)  # a watched task of the user's (the dataset's own is found)
@@ -147,6 +149,7 @@ def train(
     train_section: dict[str, Any] = {}
     if recipe is not None:
         loaded = load_yaml(recipe)
+        check_recipe_keys(loaded, recipe)
         use_recipe_tasks_dirs(recipe, loaded.get("tasks_dir"))  # as `mslt-it run` does
         model_section = dict(section(loaded, "model", recipe))
         train_section = dict(section(loaded, "train", recipe))
@@ -199,7 +202,10 @@ def train(
     )
     model_config = validate_section(ModelConfig, model_section, "model")
     check_base_model_folder(model_config.name_or_path, "--model" if model else "model.name_or_path")
-    train_config = validate_train_section(train_section, "train")
+    try:
+        train_config = validate_train_section(train_section, "train")
+    except MsltError as error:  # the option typed, beside the recipe's field
+        raise MsltError(option_named(str(error), "train")) from None
     result = run_training(model_config, train_config, out, resume=resume, overwrite=overwrite)
 
     from accelerate import PartialState
@@ -215,6 +221,27 @@ def train(
         )
         return
     print_summary(result.run, out)
+
+
+def check_recipe_keys(recipe: dict[str, Any], path: Path) -> None:
+    """A recipe's top-level keys are the fields of a whole recipe (``mslt-it run`` refuses any
+    other): ``trian:`` for ``train:`` trained with the defaults without a word. Sections this
+    command does not read (data, sources, eval, report) are allowed and ignored."""
+    from mslt_it.config import RecipeConfig
+    from mslt_it.yamlfiles import key_not_a_name
+
+    known = list(RecipeConfig.model_fields)
+    for key in recipe:
+        if not isinstance(key, str):  # `null:` or `5:` in YAML is a value, not a name
+            raise MsltError(f"{path}: (top level): {key_not_a_name(key)}")
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"a typo of {close[0]!r}?" if close else "a typo?"
+            shown = key if key.isprintable() and len(key) <= 60 else clipped(key, 60)
+            raise MsltError(
+                f"{path}: {shown}: unknown field ({hint}); a recipe's top level holds "
+                f"{', '.join(known)}"
+            )
 
 
 def section(recipe: dict[str, Any], name: str, path: Path) -> dict[str, Any]:

@@ -85,6 +85,9 @@ NON_DETERMINING_SFT_FIELDS = frozenset(
         "log_level_replica",
     }
 )
+# ... except these, with load_best_model_at_end: the checkpoints saved are the candidates the
+# final adapter is chosen from, so another save interval can end in other weights.
+BEST_CHECKPOINT_FIELDS = frozenset({"save_steps", "save_strategy"})
 
 
 class ModelConfig(BaseModel):
@@ -579,7 +582,33 @@ def validate_train_section(data: Any, prefix: str = "train") -> TrainConfig:
                     joint = ": " if isinstance(error, KeyNotAName) else "."
                     raise MsltError(f"{where}{joint}{error}") from None
                 check_values(section, key, prefix)
-    return validate_section(TrainConfig, data, prefix)
+    config = validate_section(TrainConfig, data, prefix)
+    check_truncation(config, prefix)
+    return config
+
+
+def check_truncation(config: TrainConfig, prefix: str = "train") -> None:
+    """TRL settings that would undo ``on_overlength: truncate`` (keep the first max_length
+    tokens of an example), refused in one line before any work.
+
+    ``packing_strategy: bfd_split`` splits an over-long example into pieces instead of cutting
+    it, which the length check then found as a bug in mslt-it; ``truncation_mode: keep_end``
+    keeps the last tokens without packing and is ignored with it (TRL deprecates it)."""
+    if config.on_overlength != "truncate":
+        return  # nothing over max_length is left for either to act on
+    where = f"{prefix}.sft" if prefix else "sft"
+    if config.packing and config.sft.get("packing_strategy") == "bfd_split":
+        raise MsltError(
+            f"{where}.packing_strategy: 'bfd_split' splits examples longer than max_length into "
+            "pieces, which on_overlength truncate (--on-overlength) cuts instead; use "
+            "packing_strategy bfd (the default), or on_overlength drop or error"
+        )
+    if config.sft.get("truncation_mode") == "keep_end":
+        raise MsltError(
+            f"{where}.truncation_mode: 'keep_end' with on_overlength truncate (--on-overlength), "
+            "which keeps the first max_length tokens (packing ignores keep_end, and TRL "
+            "deprecates it); leave truncation_mode unset, or use on_overlength drop"
+        )
 
 
 def lora_settings(config: TrainConfig) -> dict[str, Any]:

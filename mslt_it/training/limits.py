@@ -164,8 +164,23 @@ OPTION_NAMES = {
     "lora.lora_alpha": "--lora-alpha",
     "lora.lora_dropout": "--lora-dropout",
     "lora.target_modules": "--lora-target",
+    "max_length": "--max-length",
+    "on_overlength": "--on-overlength",
 }
 """The ``mslt-it train`` option behind a field, named in the message beside the field."""
+
+
+def option_named(message: str, prefix: str = "train") -> str:
+    """``message`` with the option behind the field it starts with named beside the field, as
+    :func:`check_values` names it: ``train.max_length (--max-length): must be > 0, got 0``.
+
+    For the messages of checks that know only the field (pydantic's, the size of an integer),
+    where ``mslt-it train`` was given options: a recipe's user is told the recipe's fields."""
+    for key, option in OPTION_NAMES.items():
+        field = f"{prefix}.{key}" if prefix else key
+        if message.startswith(f"{field}:"):
+            return f"{field} ({option}){message[len(field) :]}"
+    return message
 
 
 @cache

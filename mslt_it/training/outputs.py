@@ -152,6 +152,17 @@ def last_checkpoint(out: Path) -> str | None:
     return str(max(complete)[1]) if complete else None
 
 
+def holds_optimizer_state(path: Path) -> bool:
+    """Whether a checkpoint holds the optimizer's and the scheduler's state, which the Trainer
+    loads only together and otherwise skips without a word (``optimizer.pt`` or ``.bin``, or
+    a sharded ``optimizer*`` folder, with ``scheduler.pt``; DeepSpeed's ``global_step*`` folder
+    holds both)."""
+    names = [child.name for child in path.iterdir()] if path.is_dir() else []
+    if any(name.startswith("global_step") for name in names):  # DeepSpeed's, schedule too
+        return True
+    return "scheduler.pt" in names and any(name.startswith("optimizer") for name in names)
+
+
 def checkpoint_whole(path: Path) -> bool:
     """Whether a checkpoint's files read whole: its trainer state as a JSON object, its
     safetensors to their last tensor, and its torch files (optimizer, scheduler, random

@@ -15,6 +15,7 @@ import contextlib
 import math
 import os
 import shutil
+import stat
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from typing import Any
 from mslt_it.built_data import use_task_of
 from mslt_it.data import check_data_files_inside, load_manifest
 from mslt_it.errors import MsltError, first_line, joined_lines
-from mslt_it.files import check_regular_files
+from mslt_it.files import check_regular_files, kind_of
 from mslt_it.identity import DATA_FILES, model_identity, rows_sha256, tree_sha256
 from mslt_it.modeling import load_tokenizer
 from mslt_it.named_models import base_model_name
@@ -44,6 +45,7 @@ from mslt_it.terminal import STDERR
 from mslt_it.training import checks, curves, outputs
 from mslt_it.training.chat import has_generation_markers, resolve_chat_template, stop_token_ids
 from mslt_it.training.config import (
+    BEST_CHECKPOINT_FIELDS,
     NON_DETERMINING_SFT_FIELDS,
     ModelConfig,
     TrainConfig,
@@ -140,7 +142,8 @@ def train(
     """Fine-tune ``model_config``'s base on ``config.dataset`` into the folder ``out``.
 
     ``replace_other``: replace a run of another configuration found in ``out`` (see
-    :func:`mslt_it.training.outputs.decide`); a user's files in it still stop the run.
+    :func:`mslt_it.training.outputs.decide`), and train again one whose last checkpoint
+    cannot be resumed exactly (:func:`start_over`); a user's files in it still stop the run.
     """
     out = Path(out)
     quiet_library_progress_bars()
@@ -193,6 +196,9 @@ def _train(
         if on_main() and (out / outputs.STARTED_FILE).exists():  # killed while tidying
             outputs.tidy(out, config.keep_checkpoints)
         return TrainResult(out, outputs.load_run(out), skipped=True)
+    checkpoint = outputs.last_checkpoint(out) if action == "resume" else None
+    if checkpoint is not None and not resumes_exactly(checkpoint, plan.args):
+        action, checkpoint = start_over(out, checkpoint, replace_other), None
 
     try:
         checked = checked_trainer(plan, model_config, config)
@@ -204,7 +210,6 @@ def _train(
     prepare_output(out, action, plan.config_hash, plan.determining)  # the first write
 
     trainer = checked.trainer
-    checkpoint = outputs.last_checkpoint(out) if action == "resume" else None
     tokens_before = tokens_in_checkpoint(checkpoint)
     started = time.monotonic()
     try:
@@ -519,6 +524,7 @@ def open_dataset(path: str | None, field: str) -> Prepared:
         )
     import datasets
 
+    check_not_special(path, field)
     check_regular_files(path, field)  # datasets opens every file of the folder
     manifest = load_manifest(path, field)
     check_data_files_inside(path, field)
@@ -546,6 +552,20 @@ def open_dataset(path: str | None, field: str) -> Prepared:
     for column in sorted(needed):
         check_conversations(rows.data.table.column(column), column, f"{field}: {path!r}")
     return Prepared(path, manifest, rows)
+
+
+def check_not_special(path: str, field: str) -> None:
+    """A device or a FIFO given as the dataset is said to be one (it was "a file"), in the
+    words :mod:`mslt_it.files` uses for one inside a folder."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # missing or unreadable: the manifest's reader says which
+    if not stat.S_ISDIR(mode) and not stat.S_ISREG(mode):
+        raise MsltError(
+            f"{field}: {path!r} is {kind_of(mode)}; give the dataset's folder (what `mslt-it "
+            "build` wrote into its --out)"
+        )
 
 
 def check_conversations(values: Any, column: str, where: str) -> None:
@@ -719,7 +739,10 @@ def determining_config(
     args: Any,
 ) -> dict[str, Any]:
     """Everything that decides what a run learns: its hash names the run."""
-    sft = {k: v for k, v in sft_differences(args).items() if k not in NON_DETERMINING_SFT_FIELDS}
+    ignored = NON_DETERMINING_SFT_FIELDS
+    if args.load_best_model_at_end:  # the final adapter is one of the checkpoints saved
+        ignored = ignored - BEST_CHECKPOINT_FIELDS
+    sft = {k: v for k, v in sft_differences(args).items() if k not in ignored}
     return {
         "base_model": model_config.name_or_path,
         "base_model_identity": model_identity(model_config.name_or_path),
@@ -852,6 +875,40 @@ def prepare_output(out: Path, action: str, run_hash: str, determining: dict[str,
 def finite_or_none(value: float) -> float | None:
     """A loss for run.json: rounded, or None where it is not known (NaN is not JSON)."""
     return round(value, 6) if math.isfinite(value) else None
+
+
+def resumes_exactly(checkpoint: str, args: Any) -> bool:
+    """Whether training on from ``checkpoint`` continues the run an uninterrupted one is: it
+    holds the optimizer and scheduler state (``sft.save_only_model: true`` saves the weights
+    alone, and the Trainer then starts both afresh without a word: the warmup again, Adam's
+    moments at zero), or there is nothing left to train (:func:`take_final_checkpoint`)."""
+    if 0 < args.max_steps <= checkpoint_step(checkpoint):
+        return True
+    return outputs.holds_optimizer_state(Path(checkpoint))
+
+
+def start_over(out: Path, checkpoint: str, replace_other: bool) -> str:
+    """What to do with a run whose last checkpoint cannot be resumed exactly: ``--resume`` is
+    refused (the run would differ from the one its config hash names); a caller that owns the
+    folder (``replace_other``: ``mslt-it run``, which resumes whatever it finds) trains it
+    again from the start, which gives the run the hash names, at the cost of the steps done."""
+    if not replace_other:
+        raise MsltError(
+            f"--resume: the last checkpoint, {checkpoint!r}, holds no optimizer or scheduler "
+            "state (sft.save_only_model: true saves the weights alone), so training on from it "
+            "would not be the run its settings name; pass --overwrite to train it again from "
+            "the start"
+        )
+    check_nothing_foreign(out, "--out")
+    if on_main():
+        STDERR.print(
+            f"note: the last checkpoint, {checkpoint!r}, holds no optimizer or scheduler state "
+            "(sft.save_only_model: true); training again from the start, since resuming would "
+            "not be the same run",
+            highlight=False,
+            soft_wrap=True,
+        )
+    return "restart"
 
 
 def take_final_checkpoint(trainer: Any, checkpoint: str) -> Any:
