@@ -142,6 +142,40 @@ def test_packed_candidates_score_like_a_cached_prefix(tiny_model_dir, adapters):
     backend.close()
 
 
+def test_generation_is_greedy_whatever_the_models_generation_config_says(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """transformers fills what a generation config leaves unset from the model's own
+    generation_config.json: a repetition penalty there (Qwen2.5 ships 1.05) made the hf
+    backend's "greedy" answers differ from the argmax, and from vLLM's temperature 0."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from mslt_it.generation import BackendOptions, open_backend
+
+    model = tmp_path / "penalised"
+    shutil.copytree(tiny_model_dir, model)
+    settings = json.loads((model / "generation_config.json").read_text())
+    settings.update(repetition_penalty=1.5, no_repeat_ngram_size=2)
+    (model / "generation_config.json").write_text(json.dumps(settings))
+    prompts = [[1, *range(40 + i, 60 + 3 * i)] for i in range(4)]
+    STOP = 3  # the tiny model's end of text
+    reference = AutoModelForCausalLM.from_pretrained(str(model)).eval()
+    expected = []
+    for prompt in prompts:
+        ids: list[int] = list(prompt)
+        for _ in range(8):
+            with torch.no_grad():
+                token = int(reference(torch.tensor([ids])).logits[0, -1].argmax())
+            if token == STOP:
+                break
+            ids.append(token)
+        expected.append(ids[len(prompt) :])
+    backend = open_backend("hf", BackendOptions(model=str(model), stop_token_ids=(STOP,)))
+    assert backend.generate(prompts, 8) == expected
+    backend.close()
+
+
 def test_study_loads_the_base_once_and_swaps_adapters(tiny_model_dir, adapters, tmp_path):
     from transformers import AutoModelForCausalLM
 

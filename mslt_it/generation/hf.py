@@ -43,7 +43,7 @@ class HFBackend:
 
     def __init__(self, options: BackendOptions) -> None:
         import torch
-        from transformers import AutoModelForCausalLM
+        from transformers import AutoModelForCausalLM, GenerationConfig
 
         self.options = options
         self.device = check_device(
@@ -66,6 +66,10 @@ class HFBackend:
             tuple(config_eos) if isinstance(config_eos, list) else (config_eos,)
         )
         self.stop_token_ids = tuple(t for t in stops if t is not None)
+        # greedy as vLLM's temperature 0 is: transformers fills what a generation config leaves
+        # unset from the model's generation_config.json (Qwen2.5's repetition_penalty 1.05 and
+        # the like), so the model's own is replaced by the defaults once its stops are read
+        model.generation_config = GenerationConfig()
         self.pad_token_id = (
             options.pad_token_id if options.pad_token_id is not None else self.stop_token_ids[0]
         )
