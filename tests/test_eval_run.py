@@ -961,3 +961,22 @@ def test_a_finished_run_whose_predictions_were_removed_is_predicted_again(
     (out / "predictions.jsonl").unlink()
     assert_one_line_error(cli(*args), "results.json' was edited since", "yours now")
     assert (out / "results.json").read_text() == edited
+
+
+def test_an_evaluations_identity_holds_the_engine_settings_and_stops(tiny_model_dir, tmp_path):
+    """``vllm_args`` (a shorter ``max_model_len`` cuts prompts elsewhere, ``quantization``
+    moves the numbers) and the stop tokens were no part of a run's settings: a resume or an
+    ``--update`` reused predictions made under others."""
+    from mslt_it.evaluation.plan import plan_evaluation, prediction_settings
+
+    def settings(**options):
+        config = EvalConfig(model=str(tiny_model_dir), suite=["xnli"], langs=["de"], limit=4,
+                            **options)  # fmt: skip
+        plan = plan_evaluation(config, tmp_path / "out")
+        return prediction_settings(plan, plan.runs[0])
+
+    engine = settings(backend="vllm")
+    shorter = settings(backend="vllm", vllm_args={"max_model_len": 64})
+    assert shorter["context_length"] == 64 and shorter != engine
+    assert settings(backend="vllm", vllm_args={"quantization": "fp8"}) != engine
+    assert settings()["stop_tokens"]  # the tiny model's end of text, at least

@@ -431,8 +431,12 @@ def prediction_settings(plan: EvalPlan, run: RunPlan) -> dict[str, Any]:
             for t in plan.tasks
         ],
     }
+    # where an answer stops (the study's adapters add theirs) and where a prompt is cut
+    settings["stop_tokens"] = list(plan.stop_tokens)
+    settings["context_length"] = plan.context_length
     if config.backend == "hf":
         settings["batch_size"] = config.batch_size  # padding can move the last float bits
     else:
         settings["tensor_parallel_size"] = config.tensor_parallel_size
+        settings["vllm_args"] = dict(config.vllm_args or {})  # quantization, max_model_len, …
     return settings
