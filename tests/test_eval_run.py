@@ -46,6 +46,14 @@ def test_shipped_suites():
     assert set(targets) == set(get_task("xnli").languages) - pool
 
 
+@pytest.mark.parametrize("path", ["nosuch/xnli.yaml", "xnli.yaml", "eval/xnli.txt"])
+def test_a_suite_path_that_is_not_there_is_not_taken_for_a_shipped_one(path: str) -> None:
+    """Any missing ``*/xnli.yaml`` ran the shipped XNLI suite without a word; only the
+    shipped folder's own name, ``eval/``, stands for it from another working directory."""
+    with pytest.raises(MsltError, match="unknown suite"):
+        load_suite(path)
+
+
 def test_eval_config_fields_are_documented():
     for name, field in EvalConfig.model_fields.items():
         assert field.description, name

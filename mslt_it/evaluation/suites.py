@@ -60,8 +60,9 @@ def resolve_suite_path(name_or_path: str) -> Path:
             f"suite: {name_or_path!r} is not a regular file (a folder, a FIFO or a device); "
             "give a YAML file"
         )
-    if path.suffix in (".yaml", ".yml") and (EVAL_DIR / path.name).is_file():
-        return EVAL_DIR / path.name  # "eval/xnli.yaml" from another working directory
+    if path.parent.as_posix() == EVAL_DIR.name and path.suffix == ".yaml" and path.stem in shipped:
+        # "eval/xnli.yaml" from another working directory; "nosuch/xnli.yaml" is no suite
+        return shipped[path.stem]
     raise MsltError(
         f"suite: unknown suite {name_or_path!r}; shipped: {allowed(shipped)}, or a YAML file path"
     )
