@@ -70,10 +70,11 @@ def with_defaults(config: DataConfig) -> DataConfig:
     if config.template is None:
         update["template"] = default_template(config.task)
     if any(part.split is None for part in config.mixture):
-        update["mixture"] = [
-            part.model_copy(update={"split": part.split or default_split(part.task)})
-            for part in config.mixture
-        ]
+        update["mixture"] = []
+        for number, part in enumerate(config.mixture):
+            with field_named(f"data.mixture.{number}.split", "split"):
+                split = part.split or default_split(part.task)
+            update["mixture"].append(part.model_copy(update={"split": split}))
     return config.model_copy(update=update) if update else config
 
 

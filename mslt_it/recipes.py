@@ -130,7 +130,10 @@ def load_recipe(path: str | Path, output_dir: str | Path | None = None) -> Recip
         raise MsltError(f"{path}: {error}") from None
     recipe = Recipe(path, config, runs, raw=raw, text=text)
     _validate_parts(recipe)
-    data = recipe.data_config(runs[0])  # the template is the same for every run
+    try:
+        data = recipe.data_config(runs[0])  # the template is the same for every run
+    except MsltError as error:  # a default it cannot fill (a mixed-in part's split)
+        raise MsltError(f"{path}: {error}") from None
     check_script_mismatch_is_read(data, f"{path}: data.script_mismatch")
     try:  # first: every mixed-in part reads the same prompt folders
         with field_named("prompts_dir", PROMPTS_FIELD):

@@ -349,6 +349,29 @@ def test_a_mixture_splits_the_total_budget_equally_between_languages(
         assert max(part["counts"].values()) - min(part["counts"].values()) <= 1
 
 
+@pytest.mark.parametrize(("task", "split"), [("xwinograd", None), ("xcopa", "validation")])
+def test_a_mixed_in_benchmark_never_defaults_to_its_evaluation_rows(
+    cli, tmp_path: Path, task: str, split: str | None
+) -> None:
+    """A part without a split took the task's first: XWinograd's test split, the rows its
+    suite evaluates, was trained on without a word."""
+    recipe = tmp_path / "mix.yaml"
+    recipe.write_text(
+        "name: mix\ndata: {task: bactrian-x, data: synthetic, budget: 20, "
+        f"mixture: [{{task: {task}, share: 0.25}}]}}\nsources: [[th, zh]]\n"
+        "model: {name_or_path: mslt-it:tiny}\neval: {task: xnli, langs: [en]}\n"
+    )
+    result = cli("build", "--recipe", recipe, "--sources", "th,zh", "--out", tmp_path / "ds")
+    dry = cli("run", recipe, "--dry-run")
+    if split is None:
+        for refused in (result, dry):
+            assert_one_line_error(refused, f"{recipe}: data.mixture.0.split", "no train or")
+        return
+    assert result.code == 0, result.err
+    manifest = json.loads((tmp_path / "ds" / "manifest.json").read_text())
+    assert manifest["mixture"][1]["split"] == split
+
+
 @pytest.mark.parametrize("share", ["0", "-0.5", ".nan", "'0.5'", "1.0"])
 def test_a_recipes_bad_share_names_the_recipe_whatever_checks_it(
     cli, tmp_path: Path, share: str

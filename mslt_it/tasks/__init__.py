@@ -93,15 +93,23 @@ def default_template(task: str) -> str:
 
 def default_split(task: str) -> str:
     """A mixture part's split when its recipe names none: ``train`` if the task has one, else
-    the first split its definition lists (a benchmark such as XCOPA has only validation and
-    test). A task not known yet gets ``train``; the build then names the unknown task."""
+    ``validation`` (a benchmark such as XCOPA has only validation and test). A task with
+    neither (XWinograd, Belebele: test only) has no default: its rows are what its benchmark
+    is evaluated on, and mixing them in without a word trained on the evaluation rows. A task
+    not known yet gets ``train``; the build then names the unknown task."""
     try:
         known = all_tasks().get(task)
     except MsltError:
         known = None
     if known is None or "train" in known.splits:
         return "train"
-    return known.splits[0]
+    if "validation" in known.splits:
+        return "validation"
+    raise MsltError(
+        f"split: task {task} has no train or validation split (its splits: "
+        f"{', '.join(known.splits)}), and its other rows are what its benchmark is evaluated "
+        "on; name the split to mix in if that is meant"
+    )
 
 
 def check_languages(task: Task, languages: list[str], field: str = "sources") -> None:
