@@ -68,18 +68,39 @@ predictions file took minutes."""
 
 UNSPACED = frozenset({"CJK", "THAI", "LAO", "KHMER", "MYANMAR"})
 """Scripts (as :func:`script_of` names them) written without spaces between words."""
-SCRIPT_ALIASES = {"HIRAGANA": "CJK", "KATAKANA": "CJK", "HALFWIDTH": "CJK"}
+WIDTH_FORMS = ("HALFWIDTH ", "FULLWIDTH ")
+"""Name prefixes of a letter's narrow or wide form: ``HALFWIDTH KATAKANA LETTER A`` is katakana,
+``FULLWIDTH LATIN CAPITAL LETTER A`` Latin."""
+LETTER_ALIASES = {"KATAKANA-HIRAGANA": "KATAKANA", "IDEOGRAPHIC": "CJK"}
+"""Letters of a script whose names start otherwise: the long-vowel mark ``ー`` of ``コーヒー``
+(``KATAKANA-HIRAGANA PROLONGED SOUND MARK``), the iteration mark ``々`` of ``人々``."""
+SCRIPT_ALIASES = {"HIRAGANA": "CJK", "KATAKANA": "CJK"}
+"""Scripts one language writes together, counted as one when an answer is checked for mixing."""
 SENTENCE_END = re.compile(r"(?<=[.!?。！？।۔])\s+|\n+")
 EDGE_PUNCTUATION = " \t\n.,;:!?\"'()[]{}«»“”‘’。，、！？।۔"
 
 
-def script_of(char: str) -> str | None:
-    """The script of a letter as Unicode names it (``LATIN``, ``CYRILLIC``, ``CJK``…)."""
+def letter_script(char: str) -> str | None:
+    """The script of a letter as Unicode names it (``LATIN``, ``CYRILLIC``, ``KATAKANA``,
+    ``CJK``…), its narrow or wide form counted as the letter's own (:data:`WIDTH_FORMS`).
+
+    The one classification of letters by script: answers here, a corpus row's script in
+    :mod:`mslt_it.corpus` (which tells kana from Chinese characters, so it needs the finer
+    names). Half-width katakana was another script than Japanese there and CJK here."""
     if not char.isalpha():
         return None
     name = unicodedata.name(char, "")
+    for form in WIDTH_FORMS:
+        name = name.removeprefix(form)
     first = name.split(" ", 1)[0]
-    return SCRIPT_ALIASES.get(first, first) or None
+    return LETTER_ALIASES.get(first, first) or None
+
+
+def script_of(char: str) -> str | None:
+    """The script of a letter (:func:`letter_script`) with Japanese's kana counted as ``CJK``,
+    so a Japanese answer is not mixed."""
+    script = letter_script(char)
+    return SCRIPT_ALIASES.get(script, script) if script else None
 
 
 def scripts(text: str) -> Counter[str]:
