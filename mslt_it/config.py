@@ -149,11 +149,14 @@ class DataConfig(BaseModel):
 
     @field_validator("sources")
     @classmethod
-    def _no_duplicate_sources(cls, sources: list[str]) -> list[str]:
+    def _one_order_of_sources(cls, sources: list[str]) -> list[str]:
+        """Each source once, in one order: a set of languages is one dataset however it is
+        typed (``zh,de,en`` gave the odd example to zh, shuffled in another order and made
+        another fingerprint than ``en,de,zh``; a recipe's runs were already sorted)."""
         duplicates = sorted({s for s in sources if sources.count(s) > 1})
         if duplicates:
             raise ValueError(f"duplicate source language {duplicates[0]!r}")
-        return sources
+        return sorted(sources)
 
     @model_validator(mode="after")
     def _shares_leave_room(self) -> DataConfig:

@@ -407,3 +407,16 @@ def test_script_mismatch_drop_without_a_corpus_is_refused_not_ignored(cli, tmp_p
     recipe.write_text(recipe.read_text().replace("drop}", "drop, mixture: [{task: bactrian-x, "
                                                  "share: 0.5}]}"))  # fmt: skip
     assert cli("build", "--recipe", recipe, "--out", tmp_path / "mixed").code == 0
+
+
+def test_a_set_of_sources_is_one_dataset_however_it_is_typed(cli, tmp_path: Path) -> None:
+    """``zh,de,en`` gave the odd example to zh and shuffled in another order than ``en,de,zh``:
+    another dataset, fingerprint and training for the same set of languages."""
+    manifests = []
+    for order in ("en,de,zh", "zh,de,en"):
+        out = tmp_path / order.replace(",", "")
+        assert cli("build", "--task", "xnli", "--sources", order, "--budget", "100",
+                   "--out", out).code == 0  # fmt: skip
+        manifests.append(json.loads((out / "manifest.json").read_text()))
+    assert manifests[0]["fingerprint"] == manifests[1]["fingerprint"]
+    assert manifests[0]["counts"] == manifests[1]["counts"]

@@ -87,31 +87,32 @@ def test_synthetic_instructions_follow_from_the_input(lang: str) -> None:
 
 def test_bactrian_x_files_are_cleaned_and_counted(cli, tmp_path: Path) -> None:
     data = tmp_path / "data"
-    en, de = bactrian_rows("en", 20), bactrian_rows("de", 20)
+    en, sw = bactrian_rows("en", 20), bactrian_rows("sw", 20)
     en[3] = dict(en[2], id="dup")  # a duplicate within English
     en[5]["output"] = "  \n"  # an empty answer
-    de[0] = dict(en[0])  # left untranslated: a duplicate across languages
-    de[1]["output"] = de[1]["instruction"] = "Это ответ на русском языке."  # another script
+    sw[0] = dict(en[0])  # left untranslated: a duplicate across languages (the later
+    # source alphabetically, as sources are sorted, keeps none)
+    sw[1]["output"] = sw[1]["instruction"] = "Это ответ на русском языке."  # another script
     write_jsonl(data / "bactrian-x" / "en" / "train.jsonl", en)
-    write_jsonl(data / "bactrian-x" / "de" / "train.jsonl", de)
+    write_jsonl(data / "bactrian-x" / "sw" / "train.jsonl", sw)
     out = tmp_path / "ds"
-    result = cli("build", "--task", "bactrian-x", "--sources", "en,de", "--budget", "36",
+    result = cli("build", "--task", "bactrian-x", "--sources", "en,sw", "--budget", "36",
                  "--data", data, "--out", out)  # fmt: skip
     assert result.code == 0, result.err
     cleaning = manifest_of(out)["cleaning"]
     assert cleaning["en"] == {"examined": 20, "kept": 18, "empty": 1, "duplicates": 1,
                               "script_mismatch": 0}  # fmt: skip
-    assert cleaning["de"]["duplicates"] == 1 and cleaning["de"]["script_mismatch"] == 1
-    assert cleaning["de"]["kept"] == 18  # the Cyrillic row is counted, kept by default
+    assert cleaning["sw"]["duplicates"] == 1 and cleaning["sw"]["script_mismatch"] == 1
+    assert cleaning["sw"]["kept"] == 18  # the Cyrillic row is counted, kept by default
     examples = read_dataset(out)
     pairs = [(e["prompt"][-1]["content"], e["completion"][0]["content"]) for e in examples]
     assert len(set(pairs)) == len(pairs) == 36
     assert all(answer.strip() for _, answer in pairs)
     dropped = tmp_path / "dropped"
-    result = cli("build", "--task", "bactrian-x", "--sources", "en,de", "--budget", "34",
+    result = cli("build", "--task", "bactrian-x", "--sources", "en,sw", "--budget", "34",
                  "--data", data, "--script-mismatch", "drop", "--out", dropped)  # fmt: skip
     assert result.code == 0, result.err
-    assert manifest_of(dropped)["cleaning"]["de"]["kept"] == 17
+    assert manifest_of(dropped)["cleaning"]["sw"]["kept"] == 17
     assert not any("русском" in e["completion"][0]["content"] for e in read_dataset(dropped))
 
 
@@ -127,25 +128,25 @@ def test_too_few_clean_rows_is_a_one_line_error(cli, tmp_path: Path) -> None:
 
 
 def test_a_source_left_with_no_example_is_a_one_line_error(cli, tmp_path: Path) -> None:
-    """de's file an untranslated copy of en's: every de row a duplicate, --take-available
-    built "en, de" of English alone (counts de: 0), a run of one source fewer than it says."""
+    """sw's file an untranslated copy of en's: every sw row a duplicate, --take-available
+    built "en, sw" of English alone (counts sw: 0), a run of one source fewer than it says."""
     data = tmp_path / "data"
     rows = bactrian_rows("en", 6)
     write_jsonl(data / "bactrian-x" / "en" / "train.jsonl", rows)
-    write_jsonl(data / "bactrian-x" / "de" / "train.jsonl", rows)
-    result = cli("build", "--task", "bactrian-x", "--sources", "en,de", "--budget", "12",
+    write_jsonl(data / "bactrian-x" / "sw" / "train.jsonl", rows)
+    result = cli("build", "--task", "bactrian-x", "--sources", "en,sw", "--budget", "12",
                  "--take-available", "--data", data, "--out", tmp_path / "ds")  # fmt: skip
-    assert_one_line_error(result, "budget: de gives no example", "fewer sources")
+    assert_one_line_error(result, "budget: sw gives no example", "fewer sources")
     assert not (tmp_path / "ds").exists()
-    # so does a mixed-in part: de's instructions all duplicates, its XNLI rows many
+    # so does a mixed-in part: sw's instructions all duplicates, its XNLI rows many
     recipe = tmp_path / "r.yaml"
     recipe.write_text(
         "name: m\ndata: {task: xnli, budget: 24, take_available: true, mixture: [{task: "
-        f"bactrian-x, share: 0.5, data: {data}}}]}}\nsources: [en, de]\n"
+        f"bactrian-x, share: 0.5, data: {data}}}]}}\nsources: [en, sw]\n"
         "model: {name_or_path: 'mslt-it:tiny'}\neval: {task: xnli, langs: [en]}\n"
     )
-    result = cli("build", "--recipe", recipe, "--sources", "en,de", "--out", tmp_path / "ds")
-    assert_one_line_error(result, "budget: de gives no example of bactrian-x")
+    result = cli("build", "--recipe", recipe, "--sources", "en,sw", "--out", tmp_path / "ds")
+    assert_one_line_error(result, "budget: sw gives no example of bactrian-x")
     assert not (tmp_path / "ds").exists()
 
 

@@ -251,7 +251,8 @@ def test_a_mixture_parts_local_files_are_recorded_with_their_digests(cli, tmp_pa
         ("{task: xnli, share: 0.01}", ("data.mixture.0.share: 0.01", "too few")),
         ("{task: xnli, share: 0.3, template: xnli/zzz}", ("data.mixture.0: template:", "zzz")),
         ("{task: xnli, share: 0.3, data: /nonexistent}", ("data.mixture.0.data:", "nonexistent")),
-        ("{task: xwinograd, share: 0.3}", ("data.mixture.0: sources:", "xwinograd")),
+        ("{task: xwinograd, share: 0.3}", ("data.mixture.0.split:", "xwinograd has no train")),
+        ("{task: xwinograd, share: 0.3, split: test}", ("data.mixture.0: sources:", "xwinograd")),
         (
             "{task: xnli, share: 0.2}, {task: xstorycloze, share: 0.3, template: xnli/en-instruct}",
             ("data.mixture.1: template:", "not xstorycloze"),
