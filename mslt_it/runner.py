@@ -672,11 +672,11 @@ def clear_outputs_to_redo(steps: list[Step]) -> None:
     until its turn, an old report would look current after a kill between the training and
     the report, although its numbers came from the adapters before the edit.
 
-    Every step of the plan, not only those this run makes: ``--only RUN`` retrains one
+    The steps of every run as well as those this run makes: ``--only RUN`` retrains one
     adapter, and the evaluation and report of the old one are stale from then on, whether or
-    not a later run makes them again. Each is removed under its lock, and looked at again
-    there: the tasks of a Slurm array clear them at once, so a held one is waited for briefly
-    (:data:`CLEAR_WAIT_SECONDS`), then named."""
+    not a later run makes them again (another run's own steps are left to it). Each is
+    removed under its lock, and looked at again there: the tasks of a Slurm array clear them
+    at once, so a held one is waited for briefly (:data:`CLEAR_WAIT_SECONDS`), then named."""
     redo = check_outputs_to_redo(steps)
     for step in redo:
         _remove_when_free(step)
@@ -854,7 +854,10 @@ def execute_plan(
     check_lora_targets_first(plan, steps)
     check_compared_models_first(plan, steps)
     check_model_folder(plan.recipe, plan.model_path)
-    clear_outputs_to_redo(plan.steps)
+    # ``--only RUN``: that run's steps and those of every run (the evaluation, the report),
+    # never another run's adapter (edited settings left it stale; its own task redoes it)
+    ours = [step for step in plan.steps if step in steps or not step.runs]
+    clear_outputs_to_redo(ours)
     made: set[str] = set()
     for step in steps:
         status = step.status()
@@ -885,5 +888,5 @@ def execute_plan(
         if on_step:
             on_step(step, "done")
         if step.name == "build":  # what waited for it is now done, or to be made again
-            clear_outputs_to_redo(plan.steps[plan.steps.index(step) + 1 :])
+            clear_outputs_to_redo(ours[ours.index(step) + 1 :])
     record_recipe_copy(plan.recipe)

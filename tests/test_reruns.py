@@ -1033,3 +1033,19 @@ def test_a_special_results_file_in_the_evaluation_is_one_line_not_a_hang(
     assert report.upstream is not None
     with pytest.raises(MsltError, match=r"^report: .*results\.json.* is a (FIFO|folder)"):
         report.upstream()
+
+
+@pytest.mark.slow
+def test_only_one_run_leaves_another_runs_stale_adapter_to_it(cli, tmp_path: Path) -> None:
+    """``run --only en`` after an edit removed every stale adapter, the other run's too: hours
+    of its training gone by a command said to build and train one run."""
+    recipe = small_recipe(tmp_path)
+    recipe.write_text(recipe.read_text().replace("sources: [en]", "sources: [[en], [de]]"))
+    assert cli("run", recipe).code == 0
+    out = tmp_path / "out"
+    recipe.write_text(recipe.read_text().replace("3.0e-3", "2.0e-3"))
+    assert cli("run", recipe, "--only", "en").code == 0
+    assert (out / "adapters" / "de" / "adapter_model.safetensors").is_file()
+    assert not (out / "eval" / "results.json").exists()  # of the old en: stale for every run
+    plan = {step.title: step.status() for step in make_plan(load_recipe(recipe)).steps}
+    assert plan["train en"] == "done" and plan["train de"] == "stale"
