@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mslt_it.data import build_dataset, mixture_parts
-from mslt_it.errors import MsltError, allowed, field_named
+from mslt_it.errors import MsltError, allowed, clipped, field_named
 from mslt_it.evaluation import compare_models, evaluate, reopen_evaluation
 from mslt_it.evaluation.suites import load_suite, resolve_suite_path
 from mslt_it.files import resolved_path
@@ -52,6 +52,7 @@ from mslt_it.named_models import (
 from mslt_it.outputs import (
     STEP_RECORD,
     check_destination,
+    check_host,
     check_nothing_foreign,
     check_removable,
     holds_anything,
@@ -70,6 +71,7 @@ from mslt_it.tasks.definitions import user_definition
 from mslt_it.tokens import TOKENIZER_FIELD
 from mslt_it.training.config import lora_settings
 from mslt_it.training.model import check_lora_targets
+from mslt_it.yamlfiles import parse_yaml, read_text_file
 
 MARKER = STEP_RECORD
 WEIGHT_FILES = (".safetensors", ".bin")
@@ -601,6 +603,7 @@ def check_experiment_folder(recipe: Recipe) -> None:
     root = recipe.output_dir
     field = f"{recipe.path}: output_dir (or --out)"
     check_destination(root, field=field, inputs=recipe_inputs(recipe))
+    check_host(root, "experiment", field)  # not in an adapter or a dataset, not in another one
     kind = owner_kind(root) if root.is_dir() else None
     if root.is_dir() and holds_anything(root) and kind != "experiment":
         if kind:
@@ -614,6 +617,27 @@ def check_experiment_folder(recipe: Recipe) -> None:
             "mslt-it: `mslt-it adopt FOLDER --kind experiment`)"
         )
     _check_recipe_copy(recipe, field)
+    _check_same_recipe(recipe, field)
+
+
+def _check_same_recipe(recipe: Recipe, field: str) -> None:
+    """An experiment is a recipe's: one of another name sharing its ``output_dir`` replaced
+    its evaluation and report without a word and left its adapters beside. An edited recipe
+    keeps its name, and runs on."""
+    copy = recipe.output_dir / RECIPE_COPY
+    if not copy.is_file() or copy.is_symlink():
+        return
+    try:
+        earlier = parse_yaml(read_text_file(copy, field), str(copy))
+    except MsltError:
+        return  # not a recipe that could be read: the copy's own check answers for it
+    name = earlier.get("name") if isinstance(earlier, dict) else None
+    if isinstance(name, str) and name != recipe.config.name:
+        raise MsltError(
+            f"{field}: {str(recipe.output_dir)!r} holds the experiment of the recipe named "
+            f"{clipped(name, 60)}, not {clipped(recipe.config.name, 60)}; choose another "
+            "folder, or keep the recipe's name"
+        )
 
 
 def _check_recipe_copy(recipe: Recipe, field: str) -> None:

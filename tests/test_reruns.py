@@ -1049,3 +1049,35 @@ def test_only_one_run_leaves_another_runs_stale_adapter_to_it(cli, tmp_path: Pat
     assert not (out / "eval" / "results.json").exists()  # of the old en: stale for every run
     plan = {step.title: step.status() for step in make_plan(load_recipe(recipe)).steps}
     assert plan["train en"] == "done" and plan["train de"] == "stale"
+
+
+@pytest.mark.parametrize("host", ["adapter", "experiment"])
+def test_an_experiment_is_never_written_inside_another_output(cli, tmp_path, host) -> None:
+    """``run --out EXP/adapters/en/x`` wrote a whole experiment inside an adapter, and the
+    experiment around it then found its adapter stale."""
+    from mslt_it.io import mark_owner
+
+    holder = tmp_path / "holder"
+    holder.mkdir()
+    mark_owner(holder, host)
+    recipe = small_recipe(tmp_path)
+    for args in (("--dry-run",), ()):
+        result = cli("run", recipe, "--out", holder / "x", *args)
+        assert_one_line_error(result, "output_dir (or --out)", f"mslt-it's {host}")
+    assert not (holder / "x").exists()
+
+
+def test_a_recipe_of_another_name_does_not_take_over_an_experiment(cli, tmp_path) -> None:
+    """Two recipes sharing an ``output_dir``: the second replaced the first's evaluation and
+    report, without a word, and left its adapters beside them."""
+    from mslt_it.runner import record_recipe_copy
+
+    path = small_recipe(tmp_path)
+    recipe = load_recipe(path)
+    claim_experiment_folder(recipe)
+    record_recipe_copy(recipe)
+    other = tmp_path / "other.yaml"
+    other.write_text(path.read_text().replace("name: small", "name: other"))
+    assert_one_line_error(cli("run", other, "--dry-run"), "named 'small', not 'other'")
+    path.write_text(path.read_text().replace("limit: 2", "limit: 3"))  # edited, same name
+    assert cli("run", path, "--dry-run").code == 0
