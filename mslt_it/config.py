@@ -95,7 +95,8 @@ class DataConfig(BaseModel):
     take_available: bool = Field(
         strict=True,
         default=False,
-        description="Take all rows of a language that has fewer than asked, instead of failing.",
+        description="Take all rows of a language that has fewer than asked, instead of failing "
+        "(the dataset is then smaller than the budget, and the build says so).",
     )
     template: str | None = Field(
         default=None,

@@ -15,6 +15,7 @@ import hashlib
 import json
 import math
 import platform
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
@@ -45,6 +46,7 @@ from mslt_it.tasks import (
 )
 from mslt_it.tasks.definitions import user_definition
 from mslt_it.tasks.sources import SplitRows
+from mslt_it.terminal import STDERR
 from mslt_it.tokens import TOKENIZER_FIELD, TokenCounter
 
 MANIFEST = "manifest.json"
@@ -139,6 +141,7 @@ def _build(
                     f"{', '.join(config.sources)} without it is a run of fewer sources than it "
                     "says; give it rows of its own or leave it out of the sources"
                 )
+        say_shortfall(config, examples)
         order = np.random.default_rng(config.seed).permutation(len(examples))
         examples = [examples[i] for i in order]
 
@@ -154,6 +157,23 @@ def _build(
                 manifest["tokens"] = counter.statistics(list(config.sources))
             atomic_write_json(tmp / MANIFEST, manifest)
     return BuildResult(out, manifest)
+
+
+def say_shortfall(config: DataConfig, examples: list[dict[str, Any]]) -> None:
+    """A dataset smaller than its budget (``--take-available`` took what a language had) is
+    said, with each language's count: runs compared "at the same budget" need the same size,
+    and the build's last line alone showed the smaller total without a word about why."""
+    asked = config.budget * (len(config.sources) if config.budget_mode == "per_language" else 1)
+    if len(examples) >= asked:
+        return
+    counts = Counter(example["lang"] for example in examples)
+    STDERR.print(
+        f"note: budget: {len(examples)} examples of the {asked} asked for (--take-available "
+        f"took what there was: {', '.join(f'{lang} {counts[lang]}' for lang in config.sources)}"
+        "); runs compared at the same budget need datasets of the same size",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @contextlib.contextmanager

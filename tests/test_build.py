@@ -420,3 +420,21 @@ def test_a_set_of_sources_is_one_dataset_however_it_is_typed(cli, tmp_path: Path
         manifests.append(json.loads((out / "manifest.json").read_text()))
     assert manifests[0]["fingerprint"] == manifests[1]["fingerprint"]
     assert manifests[0]["counts"] == manifests[1]["counts"]
+
+
+def test_a_dataset_smaller_than_its_budget_is_said(cli, tmp_path: Path) -> None:
+    """``--take-available`` built 8 of a budget of 10 (de had 3 rows) and said nothing: runs
+    compared at the same budget were not."""
+    for lang, rows in (("en", 20), ("de", 3)):
+        folder = tmp_path / "data" / "xnli" / lang
+        folder.mkdir(parents=True)
+        (folder / "train.jsonl").write_text("".join(
+            json.dumps({"premise": f"p {lang} {i}", "hypothesis": f"h {i}", "label": i % 3}) + "\n"
+            for i in range(rows)))  # fmt: skip
+    build = ("build", "--task", "xnli", "--sources", "en,de", "--data", tmp_path / "data")
+    result = cli(*build, "--budget", "10", "--take-available", "--out", tmp_path / "short")
+    assert result.code == 0, result.err
+    assert "8 examples of the 10 asked for" in " ".join(result.err.split())
+    assert "de 3, en 5" in result.err
+    whole = cli(*build, "--budget", "6", "--out", tmp_path / "whole")
+    assert whole.code == 0 and "asked for" not in whole.err
