@@ -2776,3 +2776,24 @@ def test_a_parallel_file_too_large_or_special_is_refused_before_it_is_read(
                  "--parallel", path, "--out", tmp_path / "a")  # fmt: skip
     fragment = "at most 100" if kind == "huge" else "FIFO"
     assert_one_line_error(result, "--parallel:", fragment)
+
+
+def test_sets_with_the_same_distances_tie_whatever_order_they_were_summed_in(
+    cli, tmp_path: Path
+) -> None:
+    """ar and sw are each at distance 1 from every language of the family vectors: ar,bg,en,es
+    and bg,en,es,sw have the same six pair distances, yet summed in pool order they differed in
+    the last bit, so one ranked above the other and no tie was named, here and in --evaluate."""
+    ranked = cli("select", "--task", "xnli", "--pool", "ar,bg,en,es,sw", "--k", "4",
+                 "--criterion", "l2v-family", "--top", "5", "--json")  # fmt: skip
+    assert ranked.code == 0, ranked.err
+    rows = json.loads(ranked.out)
+    last = [row for row in rows if row["rank"] >= 4]
+    assert [row["sources"] for row in last] == [["ar", "bg", "en", "es"], ["bg", "en", "es", "sw"]]
+    assert last[0]["scores"]["l2v-family"] == last[1]["scores"]["l2v-family"]
+    grid = tmp_path / "tie.csv"
+    grid.write_text("sources,score\nar+bg+en+es,70\nbg+en+es+sw,60\n")
+    evaluated = cli("select", "--task", "xnli", "--evaluate", grid, "--json")
+    assert evaluated.code == 0, evaluated.err
+    family = next(r for r in json.loads(evaluated.out) if r["criterion"] == "l2v-family")
+    assert family["tied"] == 2 and family["spearman"] is None

@@ -108,14 +108,17 @@ class PairSum:
         self._row_top = np.concatenate([np.zeros((n, 1)), np.cumsum(ordered, axis=1)], axis=1)
 
     def scores(self, combos: np.ndarray) -> np.ndarray:
+        """Each set's pair values summed in sorted order: sets with the same distances score
+        exactly alike, so they tie (and are named tied, listed alphabetically). Summed in
+        pool order, two such sets differed in the last bit, ordered by rounding."""
         n = len(self.matrix)
-        total = np.zeros(len(combos))
         k = combos.shape[1]
-        for j in range(k):
-            row = combos[:, j] * n
-            for m in range(j + 1, k):
-                total += self._flat[row + combos[:, m]]
-        return self.weight * total
+        if k < 2:
+            return np.zeros(len(combos))
+        pairs = [
+            self._flat[combos[:, j] * n + combos[:, m]] for j in range(k) for m in range(j + 1, k)
+        ]
+        return self.weight * np.sort(np.stack(pairs, axis=1), axis=1).sum(axis=1)
 
     def _top_pairs(self, count: int) -> np.ndarray:
         """``out[s]``: sum of the ``count`` largest distances among languages ``s … n−1``."""
