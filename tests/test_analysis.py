@@ -397,7 +397,9 @@ def test_analyze_errors_are_one_line(cli, tiny_model_dir, tmp_path, extra, fragm
     assert not (tmp_path / "x").exists()
 
 
-@pytest.mark.parametrize("edit", [None, "adapter_config.json", "adapter_model.safetensors"])
+@pytest.mark.parametrize(
+    "edit", [None, "adapter_config.json", "adapter_model.safetensors", "run.json"]
+)
 def test_an_adapter_edited_since_training_is_not_named_by_its_run_record(
     cli, tiny_model_dir, adapter_dir, tmp_path: Path, edit: str | None
 ) -> None:
@@ -416,10 +418,13 @@ def test_an_adapter_edited_since_training_is_not_named_by_its_run_record(
     if edit == "adapter_config.json":
         config = json.loads((folder / edit).read_text())
         (folder / edit).write_text(json.dumps({**config, "lora_alpha": 5000}))
-    elif edit is not None:  # the weights scaled by hand
+    elif edit == "adapter_model.safetensors":  # the weights scaled by hand
         from safetensors.torch import load_file, save_file
 
         save_file({k: 100 * t for k, t in load_file(folder / edit).items()}, folder / edit)
+    if edit == "run.json":  # a single-source run told to be the three sources (or the reverse)
+        run["dataset"]["sources"] = ["en"]
+        (folder / edit).write_text(json.dumps(run))
     args = ["analyze", "--model", tiny_model_dir, "--adapter", folder, "--langs", "en,de"]
     result = cli(*args, "--n", "4", "--plot-n", "4", "--layers", "2", "--out", tmp_path / "an")
     assert result.code == 0, result.err
@@ -431,8 +436,9 @@ def test_an_adapter_edited_since_training_is_not_named_by_its_run_record(
         assert labels == ["base", "scaled"]
         assert data["warnings"] == [
             f"scaled: its {edit} was edited since training, so it is named by its folder, not "
-            "by its run.json (which describes the training before)"
+            "by its run.json (which no longer describes these weights' training)"
         ]
+        assert data["inputs"]["adapters"][0]["dataset"] is None
 
 
 def test_another_command_names_an_analysis_as_one(cli, tiny_model_dir, tmp_path: Path) -> None:

@@ -27,11 +27,13 @@ from mslt_it.files import without_controls
 from mslt_it.modeling import check_device, load_failure, load_report_in_errors, model_load_errors
 from mslt_it.named_models import recorded_base
 from mslt_it.peft_adapters import (
+    RUN_FILE,
     check_adapter_folder,
     edited_since_training,
     load_adapters,
     read_adapter_config,
     read_run_record,
+    run_record_edited,
     weights_sha256,
 )
 
@@ -203,8 +205,9 @@ def read_adapter(path: str | Path) -> Adapter:
     config = read_adapter_config(folder, "--adapter")
     run = read_run_record(folder, "--adapter") or {}
     base = recorded_base(run) or config.get("base_model_name_or_path")  # as mslt-it eval
-    # edited since training, run.json's "MSLT ar+de" names a training of other weights
-    edited = edited_since_training(folder)
+    # edited since training, run.json's "MSLT ar+de" names a training of other weights; and
+    # a run.json edited itself names whatever it was edited to name
+    edited = edited_since_training(folder) or (RUN_FILE if run_record_edited(folder) else None)
     named = None if edited else run_label(run)
     label = without_controls(named or folder.name)  # in tables, plots, analysis.json
     sha256 = weights_sha256(folder, "--adapter")

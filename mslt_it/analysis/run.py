@@ -331,7 +331,8 @@ def _run_analysis(
         if adapter.edited is not None:
             warnings.append(
                 f"{adapter.label}: its {adapter.edited} was edited since training, so it is "
-                "named by its folder, not by its run.json (which describes the training before)"
+                "named by its folder, not by its run.json (which no longer describes these "
+                "weights' training)"
             )
     if encoded.truncated:
         warnings.append(
@@ -661,7 +662,7 @@ def inputs_section(
                 "sha256": a.sha256,
                 "label": a.label,
                 "base_model": a.run.get("base_model"),
-                "dataset": a.run.get("dataset"),
+                "dataset": a.run.get("dataset") if a.edited is None else None,
             }
             for a in adapters
         ],
