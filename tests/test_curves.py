@@ -396,7 +396,7 @@ def test_a_hub_split_of_another_revision_gives_no_heldout_rows(monkeypatch, tmp_
     _, counts = heldout_dataset(manifest, used, ["de"], 3)
     assert counts == {"en": 3, "de": 3}
     revision["now"] = "rev-2"
-    with pytest.raises(MsltError, match=r"facebook/xnli \(config en.*not the revision"):
+    with pytest.raises(MsltError, match=r"facebook/xnli \(config de.*not the revision"):
         heldout_dataset(manifest, used, ["de"], 3)
     for key in ("hub_fingerprints", "files_sha256"):  # hand-edited: refused, not skipped
         edited = {**manifest, "data": {**manifest["data"], key: ["rev-2"]}}
