@@ -205,6 +205,22 @@ def test_parallel_file(tmp_path: Path) -> None:
         load_parallel(["en", "sw"], 3, parallel_file=path)
 
 
+def test_an_id_column_names_rows_unless_it_is_indonesian(tmp_path: Path) -> None:
+    """The ``id`` column named the rows whatever it was: with ``--langs en,id`` the Indonesian
+    sentences became the rows' names, and ids given twice lost which row a result was of."""
+    path = tmp_path / "pairs.csv"
+    path.write_text("en,id\nThe cat sleeps.,Kucing tidur.\nIt rains.,Hujan turun.\n"
+                    "I like tea.,Saya suka teh.\nThe door is open.,Pintu terbuka.\n")  # fmt: skip
+    sentences = load_parallel(["en", "id"], 4, parallel_file=path)
+    assert sentences.ids == [f"pairs.csv/{i}" for i in range(4)]
+    assert sorted(sentences.texts["id"]) == sorted(
+        ["Kucing tidur.", "Hujan turun.", "Saya suka teh.", "Pintu terbuka."]
+    )
+    path.write_text("id,en,sw\na,hello,habari\na,yes,ndiyo\nb,no,hapana\n")
+    with pytest.raises(MsltError, match=r"column 'id' names the row 'a' more than once"):
+        load_parallel(["en", "sw"], 3, parallel_file=path)
+
+
 # --- representations ---------------------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ retrieval ambiguous, so rows are de-duplicated on their texts before sampling.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from mslt_it.errors import MsltError, allowed, first_line
+from mslt_it.errors import MsltError, allowed, clipped, first_line
 from mslt_it.files import check_regular_file
 from mslt_it.io import read_arrow_table
 from mslt_it.languages import get_language
@@ -239,7 +240,8 @@ def _check_labels(
 
 
 def _from_file(path: Path, langs: Sequence[str]) -> _Source:
-    """One column per language code; an ``id`` column, when present, names the rows."""
+    """One column per language code; an ``id`` column, when present and not a language analysed
+    (Indonesian's code is ``id``), names the rows, each once."""
     import pyarrow as pa
 
     table = read_parallel_table(path)
@@ -265,8 +267,14 @@ def _from_file(path: Path, langs: Sequence[str]) -> _Source:
             )
     columns = [table.column(lang).to_pylist() for lang in langs]
     rows = list(zip(*columns, strict=True))
-    if "id" in table.column_names:
+    if "id" in table.column_names and "id" not in langs:  # "id" is Indonesian's column too
         ids = [str(value) for value in table.column("id").to_pylist()]
+        twice = next((name for name, count in Counter(ids).items() if count > 1), None)
+        if twice is not None:  # two rows of one name: which sentence a result is of is lost
+            raise MsltError(
+                f"--parallel: {path}: column 'id' names the row {clipped(twice, 60)} more than "
+                "once; name each row once (or leave the column out)"
+            )
     else:
         ids = [f"{path.name}/{i}" for i in range(len(rows))]
 
