@@ -221,6 +221,22 @@ def test_an_id_column_names_rows_unless_it_is_indonesian(tmp_path: Path) -> None
         load_parallel(["en", "sw"], 3, parallel_file=path)
 
 
+def test_a_parquet_files_category_columns_are_text(tmp_path: Path) -> None:
+    """A dictionary-encoded column (pandas' ``category``) was refused as "not text"."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "pairs.parquet"
+    german = pa.array(["eins", "zwei", "drei", "vier"]).dictionary_encode()
+    pq.write_table(pa.table({"en": ["one", "two", "three", "four"], "de": german}), path)
+    sentences = load_parallel(["en", "de"], 4, parallel_file=path)
+    assert sorted(sentences.texts["de"]) == ["drei", "eins", "vier", "zwei"]
+    numbers = pa.array([1, 2, 3, 4]).dictionary_encode()
+    pq.write_table(pa.table({"en": ["one", "two", "three", "four"], "de": numbers}), path)
+    with pytest.raises(MsltError, match="column 'de' holds int64 values, not text"):
+        load_parallel(["en", "de"], 4, parallel_file=path)
+
+
 # --- representations ---------------------------------------------------------------------------
 
 

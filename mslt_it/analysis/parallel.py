@@ -260,6 +260,10 @@ def _from_file(path: Path, langs: Sequence[str]) -> _Source:
         raise MsltError(f"--parallel: {path} holds no rows, only its header")
     for lang in langs:
         kind = table.schema.field(lang).type
+        if pa.types.is_dictionary(kind):  # a pandas `category` column: text stored once each
+            decoded = table.column(lang).cast(kind.value_type)
+            table = table.set_column(table.column_names.index(lang), lang, decoded)
+            kind = kind.value_type
         if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
             raise MsltError(
                 f"--parallel: {path}: column {lang!r} holds {kind} values, not text (UTF-8 "
