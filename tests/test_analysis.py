@@ -663,6 +663,20 @@ def test_sentences_cut_to_the_same_tokens_are_not_measured(cli, tiny_model_dir, 
     assert all(entry["constant"] for entry in document["models"][0]["layers"])
 
 
+def test_a_language_of_one_text_is_said_to_be_one_text(cli, tiny_model_dir, tmp_path) -> None:
+    """Every German sentence "Hallo.", mean pooling: the warning blamed last-token pooling at
+    the embeddings for every layer, neither of which the run used."""
+    path = tmp_path / "same.csv"
+    path.write_text("en,de\nThe cat sleeps.,Hallo.\nIt rains today.,Hallo.\n"
+                    "I like tea.,Hallo.\nThe door is open.,Hallo.\n")  # fmt: skip
+    result = cli("analyze", "--model", tiny_model_dir, "--parallel", path, "--langs", "en,de",
+                 "--n", "4", "--plot-n", "4", "--out", tmp_path / "a")  # fmt: skip
+    assert result.code == 0, result.err
+    said = " ".join(result.err.split())
+    assert "every de sentence has the same representation (they are one text)" in said
+    assert "last-token pooling" not in said
+
+
 def test_one_adapter_under_two_spellings_is_refused(tmp_path: Path, monkeypatch) -> None:
     """``--adapter ad --adapter ./ad/`` analysed one adapter twice under one label, and the
     settings table, keyed by label, kept one of them."""

@@ -11,7 +11,6 @@ import platform
 import re
 import shutil
 import time
-from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -319,7 +318,10 @@ def _run_analysis(
         config.model, device, resolve_dtype(config.dtype, device), config.trust_remote_code
     )
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    cut_alike = cut_to_the_same_tokens(encoded, len(sentences.langs))
+    alike = tokenized_alike(encoded, len(sentences.langs))
+    why_alike = "they are one text"
+    if encoded.truncated:
+        why_alike = "--max-length cut them all to the same tokens"
     shown = plot_sample(sentences, config.plot_n, config.seed)
 
     models: list[dict[str, Any]] = []
@@ -357,7 +359,10 @@ def _run_analysis(
             measured[label] = {}
             for j, layer in enumerate(layers):
                 by_lang = np.split(reps[j], len(sentences.langs))
-                warnings += constant_warnings(label, layer, sentences.langs, by_lang, cut_alike)
+                warnings += constant_warnings(
+                    label, layer, sentences.langs, by_lang, dict.fromkeys(alike, why_alike),
+                    config.pooling,
+                )  # fmt: skip
                 metrics = layer_metrics(by_lang, center=config.center, seed=config.seed)
                 same = is_constant(by_lang)
                 kept = not_measured(metrics) if same else metrics  # no 0.0 passed off as one
@@ -499,32 +504,36 @@ def constant_warnings(
     layer: int,
     langs: tuple[str, ...],
     by_lang: list[np.ndarray],
-    cut_alike: Collection[int] = (),
+    alike: dict[int, str] | None = None,
+    pooling: str = "mean",
 ) -> list[str]:
     """Flag languages whose sentences all got one representation: metrics there mean nothing.
 
-    It happens with last-token pooling at the embedding layer when every sentence ends in the
-    same full stop, and at every layer when ``--max-length`` cut a language's sentences to the
-    same first tokens (``cut_alike``: those languages' positions).
+    It happens at every layer when a language's sentences are one sequence of tokens
+    (``alike``: those languages' positions, with why: ``--max-length`` cut them alike, or they
+    are one text), and with last-token pooling at the embedding layer when every sentence ends
+    in the same full stop; otherwise the model itself mapped them to one point.
     """
+    alike = alike or {}
+
+    def why(i: int) -> str:
+        if i in alike:
+            return alike[i]
+        if pooling == "last" and layer == 0:
+            return "last-token pooling at the embeddings sees only the final token"
+        return "the model maps them all to one point here"
+
     return [
-        f"{label}, layer {layer}: every {lang} sentence has the same representation ("
-        + (
-            "--max-length cut them all to the same tokens"
-            if i in cut_alike
-            else "last-token pooling at the embeddings sees only the final token"
-        )
-        + "); ignore this layer"
+        f"{label}, layer {layer}: every {lang} sentence has the same representation ({why(i)}); "
+        "ignore this layer"
         for i, (lang, reps) in enumerate(zip(langs, by_lang, strict=True))
         if not np.any(np.ptp(reps, axis=0) > 0)
     ]
 
 
-def cut_to_the_same_tokens(encoded: Encoded, languages: int) -> set[int]:
-    """The languages (by position) whose sentences, once cut to ``--max-length``, are all one
-    sequence of tokens."""
-    if not encoded.truncated:
-        return set()
+def tokenized_alike(encoded: Encoded, languages: int) -> set[int]:
+    """The languages (by position) whose sentences are all one sequence of tokens (the same
+    text, or cut to ``--max-length`` alike)."""
     per = len(encoded) // languages
     alike = set()
     for i in range(languages):
