@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from math import comb
+from math import ceil, comb, log2
 from typing import Protocol
 
 import numpy as np
@@ -90,9 +90,12 @@ class Additive:
 class PairSum:
     """``weight · Σ_{i<j} matrix[i, j]`` over the set: linguistic or embedding diversity."""
 
-    matrix: np.ndarray  # symmetric, zero diagonal, finite
+    matrix: np.ndarray  # symmetric, zero diagonal (NaN where a distance is missing)
     weight: float = 1.0
     _flat: np.ndarray = field(init=False, repr=False)
+    _scale: float = field(init=False, repr=False)
+    _units: np.ndarray = field(init=False, repr=False)
+    _missing: np.ndarray | None = field(init=False, repr=False)
     _row_top: np.ndarray = field(init=False, repr=False)
     _suffix_pairs: dict[int, np.ndarray] = field(init=False, repr=False, default_factory=dict)
 
@@ -101,6 +104,14 @@ class PairSum:
             raise ValueError("PairSum needs a weight ≥ 0 for its bounds to hold")
         self.matrix = np.asarray(self.matrix, dtype=float)
         self._flat = self.matrix.ravel()
+        # each distance in units of 2^-e, e chosen so that a sum of 64 pairs stays below 2^50
+        # (exact in int64 and back in float64); a unit is ~1e-14 of the largest distance
+        # (a missing distance, NaN, is carried apart as a float, so the set's score is NaN)
+        finite = np.isfinite(self._flat)
+        largest = float(np.abs(self._flat[finite]).max()) if finite.any() else 0.0
+        self._scale = 2.0 ** (50 - ceil(log2(64 * largest))) if largest > 0 else 1.0
+        self._units = np.round(np.where(finite, self._flat, 0.0) * self._scale).astype(np.int64)
+        self._missing = None if finite.all() else np.where(finite, 0.0, self._flat)
         n = len(self.matrix)
         off_diagonal = np.where(np.eye(n, dtype=bool), -np.inf, self.matrix)
         ordered = -np.sort(-off_diagonal, axis=1)[:, : max(n - 1, 0)]
@@ -108,17 +119,21 @@ class PairSum:
         self._row_top = np.concatenate([np.zeros((n, 1)), np.cumsum(ordered, axis=1)], axis=1)
 
     def scores(self, combos: np.ndarray) -> np.ndarray:
-        """Each set's pair values summed in sorted order: sets with the same distances score
-        exactly alike, so they tie (and are named tied, listed alphabetically). Summed in
-        pool order, two such sets differed in the last bit, ordered by rounding."""
+        """Each set's pair values summed as whole numbers (:attr:`_units`), exactly and so in
+        any order: sets with the same distances score alike to the bit, so they tie (and are
+        named tied, listed alphabetically). Summed as floats in pool order, two such sets
+        differed in the last bit and were ordered by rounding."""
         n = len(self.matrix)
+        total = np.zeros(len(combos), dtype=np.int64)
+        missing = np.zeros(len(combos))
         k = combos.shape[1]
-        if k < 2:
-            return np.zeros(len(combos))
-        pairs = [
-            self._flat[combos[:, j] * n + combos[:, m]] for j in range(k) for m in range(j + 1, k)
-        ]
-        return self.weight * np.sort(np.stack(pairs, axis=1), axis=1).sum(axis=1)
+        for j in range(k):
+            row = combos[:, j] * n
+            for m in range(j + 1, k):
+                total += self._units[row + combos[:, m]]
+                if self._missing is not None:
+                    missing += self._missing[row + combos[:, m]]
+        return self.weight * (total / self._scale + missing)
 
     def _top_pairs(self, count: int) -> np.ndarray:
         """``out[s]``: sum of the ``count`` largest distances among languages ``s … n−1``."""
