@@ -68,6 +68,19 @@ def cli(capsys: pytest.CaptureFixture[str]):
     return run
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op thread for a module that trains: the tiny model's matrices are too small to
+    share, and on a busy machine two threads per process ran 3-10x slower than one. Restored
+    afterwards. A module asks for it with ``pytestmark = pytest.mark.usefixtures(...)``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny model (random weights) and its locally trained tokenizer, built once per session."""

@@ -35,14 +35,7 @@ SUBPROCESS_ENV = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """One intra-op thread: the tiny model's matrices are too small to share, and on a busy
-    machine two threads per process ran 3-10x slower than one. Restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: one intra-op thread
 
 
 def read_run(out: Path) -> dict:

@@ -10,7 +10,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
 from conftest import assert_one_line_error
 
 from mslt_it.config import DataConfig
@@ -19,14 +18,7 @@ from mslt_it.data import build_dataset
 FAST = ["--batch-size", "2", "--lora-r", "4", "--sft", "gradient_checkpointing=false"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """One intra-op thread, as in test_train.py: the tiny model's matrices are too small to
-    share. Restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: one intra-op thread
 
 
 @pytest.fixture(scope="module")
