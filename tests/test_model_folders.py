@@ -542,3 +542,12 @@ def test_an_adopted_evaluation_is_scored_from_its_outputs_not_its_correct_flags(
     assert cli("eval", *options, "--out", copy).code == 0
     again = json.loads((copy / "results.json").read_text())["tasks"]["xnli"]
     assert again["languages"]["en"]["score"] == score["languages"]["en"]["score"]
+    # a record of another template is parsed with none of this run's: named, not a KeyError
+    other = tmp_path / "other"
+    shutil.copytree(tmp_path / "first", other)
+    (other / ".mslt-it-output.json").unlink()
+    lines = (other / "predictions.jsonl").read_text().splitlines()
+    lines[0] = lines[0].replace('"xnli/en-instruct"', '"xnli/zz"')
+    (other / "predictions.jsonl").write_text("\n".join(lines) + "\n")
+    assert cli("adopt", other, "--kind", "evaluation").code == 0
+    assert_one_line_error(cli("eval", *options, "--out", other), "record 1", "'xnli/zz'")

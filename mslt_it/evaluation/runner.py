@@ -546,6 +546,14 @@ def gather_records(plan: EvalPlan, run: RunPlan) -> list[Record]:
     if store.is_complete():  # re-scored, parsed again (:func:`results_document`): checked first
         records = read_jsonl(store.folder / PREDICTIONS)
         check_records(records, store.folder / PREDICTIONS)
+        ours = {(task, template.id) for task, template in run.templates.items()}
+        for number, record in enumerate(records, start=1):
+            if (record["task"], record["template"]) not in ours:  # parsed with its template
+                raise MsltError(
+                    f"--out: {store.folder / PREDICTIONS} record {number}: task "
+                    f"{clipped(record['task'], 40)} with template {clipped(record['template'], 60)}"
+                    " is not one this evaluation runs; the file was changed after it was written"
+                )
     else:
         records = []
         for task_plan in plan.tasks:
