@@ -816,3 +816,29 @@ def test_vectors_codes_in_another_case_are_named_in_the_error(cli, tmp_path: Pat
                 "--criterion", "l2v-custom", "--vectors", path)  # fmt: skip
     assert_one_line_error(empty, "ar (1 of 3)", "row of 'ar' has no value")
     assert "case-sensitive" not in empty.err
+
+
+def test_pair_sums_are_exact_in_any_order_missing_or_extreme() -> None:
+    """Pair distances summed as whole numbers: two sets of the same distances score alike to
+    the bit, a missing distance (NaN) makes its sets' scores NaN, and no magnitude of distance
+    overflows the units (1e-300 raised OverflowError in a first version)."""
+    from mslt_it.selection.objective import PairSum
+
+    values = [0.134, 0.847, 0.764, 0.255, 0.495, 0.449]  # summed reversed: 1 ulp apart
+    matrix = np.zeros((5, 5))
+    for (i, j), value in zip(itertools.combinations(range(4), 2), values, strict=True):
+        matrix[i, j] = matrix[j, i] = value
+    mirrored = np.zeros((5, 5))  # the same six distances, met in the other order
+    for (i, j), value in zip(itertools.combinations(range(4), 2), values[::-1], strict=True):
+        mirrored[i, j] = mirrored[j, i] = value
+    one, other = (
+        PairSum(matrix).scores(np.array([[0, 1, 2, 3]])),
+        PairSum(mirrored).scores(np.array([[0, 1, 2, 3]])),
+    )
+    assert one[0] == other[0] == pytest.approx(sum(values))
+    matrix[0, 4] = matrix[4, 0] = np.nan
+    scored = PairSum(matrix).scores(np.array([[0, 1, 4], [1, 2, 3]]))
+    assert np.isnan(scored[0]) and scored[1] == pytest.approx(0.255 + 0.495 + 0.449)
+    for size in (1e-300, 3e306):
+        tiny = np.full((3, 3), size) - np.diag([size] * 3)
+        assert PairSum(tiny).scores(np.array([[0, 1, 2]]))[0] == pytest.approx(3 * size, rel=0.05)

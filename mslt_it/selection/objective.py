@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from math import ceil, comb, log2
+from math import comb, frexp, ldexp
 from typing import Protocol
 
 import numpy as np
@@ -58,6 +58,10 @@ def suffix_top_sums(values: np.ndarray, count: int) -> np.ndarray:
         if n - i >= count:
             out[i] = best.sum()
     return out
+
+
+UNIT_BITS = 43
+"""A pair distance is at most 2^43 units (:class:`PairSum`): 2^19 pairs of them fit int64."""
 
 
 def _row_top_sums(matrix: np.ndarray, count: int) -> np.ndarray:
@@ -104,12 +108,14 @@ class PairSum:
             raise ValueError("PairSum needs a weight ≥ 0 for its bounds to hold")
         self.matrix = np.asarray(self.matrix, dtype=float)
         self._flat = self.matrix.ravel()
-        # each distance in units of 2^-e, e chosen so that a sum of 64 pairs stays below 2^50
-        # (exact in int64 and back in float64); a unit is ~1e-14 of the largest distance
+        # each distance in units of 2^-e, e chosen so that the largest is at most 2^43 units:
+        # the C(1000, 2) = 499,500 < 2^19 pairs of the largest set `select` allows (search's
+        # MAX_K) sum below 2^62, exact in int64; a unit is ~1e-13 of the largest distance
         # (a missing distance, NaN, is carried apart as a float, so the set's score is NaN)
         finite = np.isfinite(self._flat)
         largest = float(np.abs(self._flat[finite]).max()) if finite.any() else 0.0
-        self._scale = 2.0 ** (50 - ceil(log2(64 * largest))) if largest > 0 else 1.0
+        exponent = frexp(largest)[1] if largest > 0 else 0  # largest < 2^exponent
+        self._scale = ldexp(1.0, min(max(UNIT_BITS - exponent, -1000), 1000))
         self._units = np.round(np.where(finite, self._flat, 0.0) * self._scale).astype(np.int64)
         self._missing = None if finite.all() else np.where(finite, 0.0, self._flat)
         n = len(self.matrix)
