@@ -988,3 +988,10 @@ def test_an_evaluations_identity_holds_the_engine_settings_and_stops(tiny_model_
     assert shorter["context_length"] == 64 and shorter != engine
     assert settings(backend="vllm", vllm_args={"quantization": "fp8"}) != engine
     assert settings()["stop_tokens"]  # the tiny model's end of text, at least
+    assert "stop_tokens" not in settings(mode="rank")  # nothing is generated: no stops
+    # a run recorded before the stops were is no change the user made, and says so
+    from mslt_it.evaluation.store import describe_change
+
+    earlier = {key: value for key, value in settings().items() if key != "stop_tokens"}
+    said = describe_change(earlier, settings())
+    assert said.startswith("recorded by an earlier mslt-it") and "stop tokens" in said

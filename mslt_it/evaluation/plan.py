@@ -431,9 +431,11 @@ def prediction_settings(plan: EvalPlan, run: RunPlan) -> dict[str, Any]:
             for t in plan.tasks
         ],
     }
-    # where an answer stops (the study's adapters add theirs) and where a prompt is cut
-    settings["stop_tokens"] = list(plan.stop_tokens)
+    # where a prompt is cut, and where a generated answer stops (the study's adapters add
+    # theirs; a set, in any order; rank mode generates nothing)
     settings["context_length"] = plan.context_length
+    if config.mode != "rank":
+        settings["stop_tokens"] = sorted(set(plan.stop_tokens))
     if config.backend == "hf":
         settings["batch_size"] = config.batch_size  # padding can move the last float bits
     else:

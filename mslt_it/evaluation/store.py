@@ -322,6 +322,9 @@ INPUT_NAMES = {
     "template": "the template",
     "template_sha256": "the template file",
     "chat_template_sha256": "the chat template",
+    "stop_tokens": "the stop tokens (the model's and the adapters')",
+    "context_length": "the context length prompts are cut to",
+    "vllm_args": "vllm_args (the vLLM engine's arguments)",
 }
 
 
@@ -333,6 +336,9 @@ def describe_change(recorded: dict[str, Any] | None, wanted: dict[str, Any]) -> 
         old = recorded.get(key)
         if old == value:
             continue
+        if key not in recorded:  # recorded before the setting was: nothing the user changed
+            unrecorded = INPUT_NAMES.get(key, key)
+            return f"recorded by an earlier mslt-it, which did not record {unrecorded}"
         if key == "tasks" and isinstance(old, list) and len(old) == len(value):
             for before, after in zip(old, value, strict=True):
                 if not isinstance(before, dict):
