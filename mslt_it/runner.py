@@ -730,12 +730,20 @@ def check_model_folder(recipe: Recipe, model_path: Path | str) -> None:
         check_replaceable(name, Path(model_path))
 
 
-def check_plan_can_start(plan: Plan) -> None:
+def check_plan_can_start(plan: Plan, only: str | None = None) -> None:
     """What would stop the run after it removed something, said before it removes anything
     (and by ``--dry-run``)."""
     check_model_folder(plan.recipe, plan.model_path)
-    check_compared_models_first(plan, plan.steps)
-    check_outputs_to_redo(plan.steps)
+    check_compared_models_first(plan, plan.select(only))
+    check_outputs_to_redo(steps_to_clear(plan, only))
+
+
+def steps_to_clear(plan: Plan, only: str | None) -> list[Step]:
+    """The steps whose stale outputs a run removes before it starts: every step, or with
+    ``--only RUN`` that run's and those of every run (the evaluation, the report), never another
+    run's adapter (edited settings left it stale; its own task makes it again)."""
+    steps = plan.select(only)
+    return [step for step in plan.steps if step in steps or not step.runs]
 
 
 def check_compared_models_first(plan: Plan, steps: list[Step]) -> None:
@@ -878,9 +886,7 @@ def execute_plan(
     check_lora_targets_first(plan, steps)
     check_compared_models_first(plan, steps)
     check_model_folder(plan.recipe, plan.model_path)
-    # ``--only RUN``: that run's steps and those of every run (the evaluation, the report),
-    # never another run's adapter (edited settings left it stale; its own task redoes it)
-    ours = [step for step in plan.steps if step in steps or not step.runs]
+    ours = steps_to_clear(plan, only)
     clear_outputs_to_redo(ours)
     made: set[str] = set()
     for step in steps:

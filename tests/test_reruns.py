@@ -1044,8 +1044,11 @@ def test_only_one_run_leaves_another_runs_stale_adapter_to_it(cli, tmp_path: Pat
     assert cli("run", recipe).code == 0
     out = tmp_path / "out"
     recipe.write_text(recipe.read_text().replace("3.0e-3", "2.0e-3"))
+    (out / "adapters" / "de" / "notes.txt").write_text("mine")  # in the run left alone
+    assert cli("run", recipe, "--only", "en", "--dry-run").code == 0  # as the run: not refused
     assert cli("run", recipe, "--only", "en").code == 0
     assert (out / "adapters" / "de" / "adapter_model.safetensors").is_file()
+    assert (out / "adapters" / "de" / "notes.txt").read_text() == "mine"
     assert not (out / "eval" / "results.json").exists()  # of the old en: stale for every run
     plan = {step.title: step.status() for step in make_plan(load_recipe(recipe)).steps}
     assert plan["train en"] == "done" and plan["train de"] == "stale"

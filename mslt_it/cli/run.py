@@ -86,7 +86,7 @@ def run(
     check_experiment_folder(loaded)  # as the only line, not after the plan
     print_plan(plan)
     if dry_run:
-        check_plan_can_start(plan)  # what the run would refuse only after the plan
+        check_plan_can_start(plan, only)  # what the run would refuse only after the plan
         note = unread_device_note(loaded.eval) if loaded.eval is not None else None
         if note:  # the evaluation says it when it runs
             STDERR.print(note, highlight=False, soft_wrap=True)
