@@ -367,6 +367,13 @@ def _validate_parts(recipe: Recipe) -> None:
             if not is_named_model(str(tokenizer)):
                 check_tokenizer_folder(str(tokenizer), "data.tokenizer")
         recipe.train = validate_train_section(config.train, "train")
+        if recipe.train.sft.get("save_only_model") is True:
+            raise MsltError(  # a run killed again and again (a Slurm time limit) never ends
+                "train.sft.save_only_model: true saves no optimizer or scheduler state, so a "
+                "training `mslt-it run` finds killed could only start again from step 0, and one "
+                "cut by a time limit would never finish; leave it out (or train with `mslt-it "
+                "train`, whose --resume refuses such a checkpoint)"
+            )
         max_steps = recipe.train.sft.get("max_steps", -1)
         check_watch(recipe.train.watch, max_steps if isinstance(max_steps, int) else -1)
         recipe.eval = inherit_prompts_dir(

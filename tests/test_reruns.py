@@ -1084,3 +1084,15 @@ def test_a_recipe_of_another_name_does_not_take_over_an_experiment(cli, tmp_path
     assert_one_line_error(cli("run", other, "--dry-run"), "named 'small', not 'other'")
     path.write_text(path.read_text().replace("limit: 2", "limit: 3"))  # edited, same name
     assert cli("run", path, "--dry-run").code == 0
+
+
+def test_a_recipe_that_saves_no_optimizer_state_is_refused_before_any_work(cli, tmp_path) -> None:
+    """``sft.save_only_model: true``: a killed training could not be resumed as the same run, so
+    ``run`` trained it again from step 0, and one cut by a time limit each time never ended."""
+    recipe = small_recipe(tmp_path)
+    recipe.write_text(
+        recipe.read_text().replace("max_steps: 2,", "max_steps: 2, save_only_model: true,")
+    )
+    for args in (("--dry-run",), ()):
+        assert_one_line_error(cli("run", recipe, *args), "train.sft.save_only_model", "step 0")
+    assert not (tmp_path / "out").exists()

@@ -277,7 +277,8 @@ def _from_file(path: Path, langs: Sequence[str]) -> _Source:
         if twice is not None:  # two rows of one name: which sentence a result is of is lost
             raise MsltError(
                 f"--parallel: {path}: column 'id' names the row {clipped(twice, 60)} more than "
-                "once; name each row once (or leave the column out)"
+                "once; name each row once, or leave the column out (a column of Indonesian "
+                "sentences names the rows unless id is among --langs)"
             )
     else:
         ids = [f"{path.name}/{i}" for i in range(len(rows))]
