@@ -13,7 +13,7 @@ import difflib
 import json
 import re
 import reprlib
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -57,8 +57,7 @@ def describe_error(error: ValidationError, prefix: str = "") -> str:
             for e in errors
             if e["type"] == "missing" and e["loc"] and e["loc"][:-1] == first["loc"][:-1]
         ]
-        close = difflib.get_close_matches(str(first["loc"][-1]), missing, n=1)
-        return f"{where}: unknown field ({f'a typo of {close[0]!r}?' if close else 'a typo?'})"
+        return f"{where}: {unknown_field(str(first['loc'][-1]), missing)}"
     if kind == "missing":
         return f"{where}: required field is missing"
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
@@ -76,6 +75,13 @@ def describe_error(error: ValidationError, prefix: str = "") -> str:
     if not first["loc"]:  # a check of the whole section: its input is all of it, not a value
         return f"{where}: {message[0].lower()}{message[1:]}"
     return f"{where}: {message[0].lower()}{message[1:]}, got {given}"
+
+
+def unknown_field(name: str, candidates: Iterable[str]) -> str:
+    """``unknown field (a typo of 'train'?)``: the closest of ``candidates`` to ``name``, if
+    one is close, for every message that meets a field it does not know."""
+    close = difflib.get_close_matches(name, list(candidates), n=1)
+    return f"unknown field ({f'a typo of {close[0]!r}?' if close else 'a typo?'})"
 
 
 def key_not_a_name(key: Any, of: str = "") -> str:

@@ -5,7 +5,6 @@ Several GPUs: ``accelerate launch --config_file configs/accelerate/ddp.yaml -m m
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -228,18 +227,16 @@ def check_recipe_keys(recipe: dict[str, Any], path: Path) -> None:
     other): ``trian:`` for ``train:`` trained with the defaults without a word. Sections this
     command does not read (data, sources, eval, report) are allowed and ignored."""
     from mslt_it.config import RecipeConfig
-    from mslt_it.yamlfiles import key_not_a_name
+    from mslt_it.yamlfiles import key_not_a_name, unknown_field
 
     known = list(RecipeConfig.model_fields)
     for key in recipe:
         if not isinstance(key, str):  # `null:` or `5:` in YAML is a value, not a name
             raise MsltError(f"{path}: (top level): {key_not_a_name(key)}")
         if key not in known:
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = f"a typo of {close[0]!r}?" if close else "a typo?"
             shown = key if key.isprintable() and len(key) <= 60 else clipped(key, 60)
             raise MsltError(
-                f"{path}: {shown}: unknown field ({hint}); a recipe's top level holds "
+                f"{path}: {shown}: {unknown_field(key, known)}; a recipe's top level holds "
                 f"{', '.join(known)}"
             )
 
