@@ -903,8 +903,8 @@ def start_over(out: Path, checkpoint: str, replace_other: bool) -> str:
     if on_main():
         STDERR.print(
             f"note: the last checkpoint, {checkpoint!r}, holds no optimizer or scheduler state "
-            "(sft.save_only_model: true); training again from the start, since resuming would "
-            "not be the same run",
+            "(saved with sft.save_only_model, or its files removed); training again from the "
+            "start, since resuming would not be the same run",
             highlight=False,
             soft_wrap=True,
         )
