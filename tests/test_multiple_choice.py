@@ -402,3 +402,67 @@ def test_synthetic_storycloze_is_learnable(cli, tiny_model_dir, tmp_path) -> Non
     assert result.code == 0, result.err
     scores = json.loads((tmp_path / "ev" / "results.json").read_text())["tasks"]["xstorycloze"]
     assert scores["languages"]["en"]["score"] >= 90
+
+
+def sentencepiece_like_tokenizer(folder: Path):
+    """A Llama-2-style tokenizer (a ``▁`` prepended to every text it encodes, spaces as ``▁``,
+    byte fallback), trained in a moment on a few words."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, trainers
+    from tokenizers.processors import TemplateProcessing
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    model = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True))
+    model.normalizer = normalizers.Sequence(
+        [normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")]
+    )
+    model.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback()])
+    words = ["yes no maybe entailment neutral", "### User: hello ### Assistant: yes"] * 50
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<unk>", "<s>", "</s>", "<0x0A>"])
+    model.train_from_iterator(words, trainer)
+    model.post_processor = TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
+    PreTrainedTokenizerFast(
+        tokenizer_object=model, bos_token="<s>", eos_token="</s>", unk_token="<unk>"
+    ).save_pretrained(folder)
+    return AutoTokenizer.from_pretrained(folder)
+
+
+def test_rank_mode_scores_the_answer_tokens_training_saw(tmp_path) -> None:
+    """An answer was tokenized apart from its prompt: a SentencePiece tokenizer began it with a
+    word-start ``▁`` that training (the conversation tokenized whole) never put after
+    ``Assistant:\\n``, so every label's score held a token no answer has."""
+    from mslt_it.evaluation.prompting import ChatFormat
+    from mslt_it.training.chat import default_chat_template
+
+    tokenizer = sentencepiece_like_tokenizer(tmp_path / "tok")
+    template = default_chat_template(tokenizer)
+    tokenizer.chat_template = template
+    for chat in (ChatFormat(tokenizer, template, None), ChatFormat(tokenizer, None, None)):
+        prompt = chat.encode([chat.prompt_text("hello maybe")])[0]
+        scored = prompt + chat.answer_ids("yes")
+        if chat.chat_template is None:  # training joins the turns with a newline
+            trained = tokenizer("hello maybe\nyes")["input_ids"]
+        else:
+            conversation = [
+                {"role": "user", "content": "hello maybe"},
+                {"role": "assistant", "content": "yes"},
+            ]
+            trained = tokenizer.apply_chat_template(conversation, tokenize=True, return_dict=True)
+            trained = trained["input_ids"]
+        assert scored == list(trained)
+
+
+def test_rank_evaluations_of_an_earlier_answer_tokenization_are_predicted_again(
+    tiny_model_dir, tmp_path
+) -> None:
+    """Scores made when answers were tokenized apart are not this version's: their settings
+    lack the answer tokenization, and the change is said to be mslt-it's, not the user's."""
+    from mslt_it.evaluation.plan import plan_evaluation, prediction_settings
+    from mslt_it.evaluation.store import describe_change
+
+    config = EvalConfig(model=str(tiny_model_dir), suite=["xnli"], langs=["de"], limit=4,
+                        mode="rank")  # fmt: skip
+    plan = plan_evaluation(config, tmp_path / "out")
+    now = prediction_settings(plan, plan.runs[0])
+    earlier = {key: value for key, value in now.items() if key != "answer_tokens"}
+    said = describe_change(earlier, now)
+    assert said.startswith("recorded by an earlier mslt-it") and "tokenizes an answer" in said

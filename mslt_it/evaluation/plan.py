@@ -399,6 +399,10 @@ def choose_chat(plan: EvalPlan, adapter: Adapter | None, adapters: Sequence[Adap
     return ChatFormat(plan.tokenizer, chat_template, system, where)
 
 
+ANSWER_TOKENS = "encoded after the prompt"
+"""How rank mode tokenizes an answer (:meth:`ChatFormat.answer_ids`), in its runs' settings."""
+
+
 def prediction_settings(plan: EvalPlan, run: RunPlan) -> dict[str, Any]:
     """Everything that shapes a run's predictions (its resume identity), and nothing else."""
     config = plan.config
@@ -436,6 +440,8 @@ def prediction_settings(plan: EvalPlan, run: RunPlan) -> dict[str, Any]:
     settings["context_length"] = plan.context_length
     if config.mode != "rank":
         settings["stop_tokens"] = sorted(set(plan.stop_tokens))
+    else:  # an earlier mslt-it tokenized an answer apart from its prompt (another ▁ for
+        settings["answer_tokens"] = ANSWER_TOKENS  # SentencePiece): its scores are not these
     if config.backend == "hf":
         settings["batch_size"] = config.batch_size  # padding can move the last float bits
     else:

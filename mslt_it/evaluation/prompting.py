@@ -59,11 +59,23 @@ class ChatFormat:
         The tail that the template adds after the generation prompt for this answer, up to and
         including the end-of-turn token: a candidate's score in rank mode is the probability of
         the whole answer *and* of stopping there, which is what greedy generation would need.
+
+        The tail is tokenized where it stands, after a prompt (the ids of prompt and tail
+        encoded whole, less the prompt's own), as training tokenized each conversation whole:
+        a SentencePiece tokenizer (Llama-2, Mistral) begins a text encoded on its own with a
+        word-start ``▁`` that the model never saw after ``Assistant:\n``, and every label's
+        score then held a token no answer has. Where the prompt's ids do not begin the whole
+        (the tail merged into the prompt's last token), the tail is encoded alone.
         """
         if answer in self._answers:
             return self._answers[answer]
         tail = self.answer_text(answer)
-        ids = list(self.tokenizer(tail, add_special_tokens=False)["input_ids"])
+        prompt = self.prompt_text("?")  # every prompt ends alike: the generation prompt
+        own, whole = self.encode([prompt, prompt + tail])
+        if whole[: len(own)] == own and len(whole) > len(own):
+            ids = whole[len(own) :]
+        else:
+            ids = list(self.tokenizer(tail, add_special_tokens=False)["input_ids"])
         if not ids:
             raise MsltError(f"template: the answer {answer!r} encodes to no tokens")
         self._answers[answer] = ids
