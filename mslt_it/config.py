@@ -263,8 +263,11 @@ class SelectSpec(BaseModel):
 
     @model_validator(mode="after")
     def _k_fits(self) -> SelectSpec:
-        if self.k > len(self.pool):
-            raise ValueError(f"k = {self.k} is larger than the pool ({len(self.pool)} languages)")
+        languages = set(self.pool) | set(self.include)  # `include` joins the pool, as in select
+        if self.k > len(languages):
+            raise ValueError(
+                f"k = {self.k} is larger than the pool and include ({len(languages)} languages)"
+            )
         return self
 
 

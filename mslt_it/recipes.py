@@ -46,7 +46,7 @@ from mslt_it.selection import (
     FEATURE_OPTIONS,
     FROM_PREDICTOR,
     SelectionOptions,
-    select_sources,
+    run_selection,
 )
 from mslt_it.tasks import add_tasks_dirs, check_languages, get_task
 from mslt_it.tasks.base import Task
@@ -493,7 +493,7 @@ def _selected(
     names the entry's fields the user wrote (held to a predictor's, even at their defaults)."""
 
     try:
-        best = select_sources(
+        result = run_selection(
             task=task,
             pool=spec.pool,
             k=spec.k,
@@ -516,10 +516,13 @@ def _selected(
                 split=text[1],
                 given=given,
             ),
-        )[0]
+        )
     except MsltError as error:
         raise MsltError(f"{where}: {in_recipe_words(str(error))}") from None
-    return _run(list(best.sources), f"select {spec.criterion} k={spec.k}")
+    origin = f"select {spec.criterion} k={spec.k}"
+    if result.searches[0].ties_beyond:  # `script` ties often: the plan must not call it a pick
+        origin += " (tied at the top; the first alphabetically)"
+    return _run(list(result.sets[0].sources), origin)
 
 
 SELECT_OPTION = re.compile(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -579,14 +580,12 @@ def test_select_reads_the_text_of_the_recipes_own_rows(tmp_path: Path, monkeypat
 
     seen = []
 
-    class Best:
-        sources = ("de", "en")
-
     def record(**kwargs):
         seen.append((kwargs["options"].data, kwargs["options"].split))
-        return [Best()]
+        best, search = SimpleNamespace(sources=("de", "en")), SimpleNamespace(ties_beyond=False)
+        return SimpleNamespace(sets=[best], searches=[search])
 
-    monkeypatch.setattr(recipes, "select_sources", record)
+    monkeypatch.setattr(recipes, "run_selection", record)
     entry = {"select": {"criterion": "coverage", "k": 2, "pool": ["de", "en", "fr"]}}
     runs = expand_sources([entry], "xnli", str(tmp_path), "validation")
     assert seen == [(str(tmp_path), "validation")] and runs[0].sources == ("de", "en")
@@ -678,3 +677,40 @@ def test_a_select_entry_takes_the_seeds_the_command_takes(seed: object) -> None:
     body = {"criterion": "random", "k": 2, "pool": ["ar", "de", "en"], "seed": seed}
     with pytest.raises(MsltError, match=r"^sources\.0\.select\.seed: "):
         expand_sources([{"select": body}], "xnli")
+
+
+def test_a_select_entry_tied_at_the_top_says_its_pick_is_alphabetical() -> None:
+    """Four Latin-script languages tie under ``script``: the plan called de+en "select script",
+    a preference it is not; a set alone at the top keeps its plain origin."""
+    tied = expand_sources([{"select": {"criterion": "script", "k": 2,
+                                       "pool": ["de", "en", "es", "fr"]}}], "xnli")  # fmt: skip
+    assert tied[0].sources == ("de", "en")
+    assert "tied at the top; the first alphabetically" in tied[0].origin
+    alone = expand_sources([{"select": {"criterion": "l2v-syntax", "k": 2,
+                                        "pool": ["ar", "de", "en"]}}], "xnli")  # fmt: skip
+    assert alone[0].origin == "select l2v-syntax k=2"
+
+
+def test_a_select_entrys_include_joins_its_pool_as_select_include_does() -> None:
+    """``select --pool ar,de --include en --k 3`` picks ar+de+en; the recipe refused it (k
+    larger than the pool of two)."""
+    runs = expand_sources(
+        [{"select": {"criterion": "l2v-syntax", "k": 3, "pool": ["ar", "de"], "include": ["en"]}}],
+        "xnli",
+    )
+    assert runs[0].sources == ("ar", "de", "en")
+    with pytest.raises(MsltError, match="larger than the pool and include"):
+        expand_sources(
+            [{"select": {"criterion": "l2v-syntax", "k": 4, "pool": ["ar", "de"],
+                         "include": ["en"]}}], "xnli",
+        )  # fmt: skip
+
+
+def test_a_select_entry_whose_criterion_scores_no_set_is_refused() -> None:
+    """No pool language has a BLOOM size here: every set was "n/a", and the recipe ran the
+    alphabetically first as the size criterion's pick."""
+    entry = {"criterion": "size", "k": 1, "pool": ["de", "ru"], "size_model": "bloom",
+             "size_missing": "last"}  # fmt: skip
+    with pytest.raises(MsltError, match="no set of 1 from the pool gets a score") as caught:
+        expand_sources([{"select": entry}], "xnli")
+    assert "no pretraining size for de, ru" in str(caught.value)

@@ -842,3 +842,35 @@ def test_pair_sums_are_exact_in_any_order_missing_or_extreme() -> None:
     for size in (1e-300, 3e306):
         tiny = np.full((3, 3), size) - np.diag([size] * 3)
         assert PairSum(tiny).scores(np.array([[0, 1, 2]]))[0] == pytest.approx(3 * size, rel=0.05)
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--data", "bogus"], "--data: read only for the text of coverage"),
+        (["--split", "bogus"], "--split: read only for the text of coverage"),
+        (["--sample", "5"], "--sample: read only for the text of coverage"),
+        (["--diversity-weight", "3"], "--diversity-weight: read only by the target-* criteria"),
+        (["--targets-as-sources"], "--targets-as-sources: only with --targets"),
+    ],
+)
+def test_an_option_nothing_reads_is_refused(cli, args: list[str], said: str) -> None:
+    """``--data bogus`` was never opened (no criterion read text) and the ranking passed, as if
+    it had been used; refused as another mode's options are."""
+    assert_one_line_error(cli("select", "--task", "xnli", "--pool", "ar,de,en", "--k", "2",
+                              *args), said)  # fmt: skip
+
+
+def test_search_with_evaluate_is_refused(cli, tmp_path: Path) -> None:
+    results = write_csv(tmp_path / "r.csv", ["sources", "score"], [["en+de", 1], ["ar+de", 2]])
+    assert_one_line_error(
+        cli("select", "--task", "xnli", "--evaluate", results, "--search", "pruned"),
+        "--search: --evaluate scores the sets in its file",
+    )
+
+
+def test_a_criterion_that_scores_no_set_picks_none(cli) -> None:
+    """Every set "n/a" (no BLOOM size for de or ru) was ranked alphabetically, rank 1 a pick."""
+    result = cli("select", "--task", "xnli", "--pool", "de,ru", "--k", "1", "--criterion",
+                 "size", "--size-model", "bloom", "--size-missing", "last")  # fmt: skip
+    assert_one_line_error(result, "no set of 1 from the pool gets a score", "de, ru")

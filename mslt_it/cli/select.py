@@ -252,6 +252,7 @@ def select(
     }
     criterion = DEFAULT_CRITERION if criterion is None else criterion
     check_modes(given, criterion)
+    check_unread(set_by_user(ctx, UNREAD_WITHOUT), given, criterion, tokenizer, model)
     if given["--top"] and (given["--evaluate"] or given["--fit"] or given["--suggest"]):
         raise MsltError(
             f"--top: {top} sets the rows of a ranking only; --evaluate shows each criterion's "
@@ -363,6 +364,39 @@ def check_modes(given: dict[str, bool], criterion: str) -> None:
             "choose with the fitted predictor); leave --criterion out, or rank every set "
             "without them: --criterion learned --predictor FILE"
         )
+
+
+UNREAD_WITHOUT = ("data", "split", "sample", "diversity_weight", "targets_as_sources", "search")
+"""Options that a heuristic ranking reads only beside another option (:func:`check_unread`)."""
+
+
+def check_unread(
+    typed: frozenset[str],
+    given: dict[str, bool],
+    criterion: str,
+    tokenizer: str | None,
+    model: str | None,
+) -> None:
+    """An option that nothing reads is refused, as :func:`check_modes` refuses another mode's:
+    ``--data bogus`` was never opened without a criterion reading text, and passed. ``typed``:
+    those of :data:`UNREAD_WITHOUT` set by the user. A predictor keeps feature options of its
+    own, checked where it is read, so the learned modes are left to that check."""
+    if given["--fit"] or given["--suggest"] or given["--predictor"]:
+        return
+    if criterion in ("learned", "sslt-measured"):
+        return
+    for name in ("data", "split", "sample"):
+        if name in typed and tokenizer is None and model is None:
+            raise MsltError(
+                f"--{name}: read only for the text of coverage (--tokenizer) or embedding "
+                "(--model); give one of them, or leave it out"
+            )
+    if "diversity_weight" in typed and not given["--targets"]:
+        raise MsltError("--diversity-weight: read only by the target-* criteria, with --targets")
+    if "targets_as_sources" in typed and not given["--targets"]:
+        raise MsltError("--targets-as-sources: only with --targets (it keeps them in the pool)")
+    if "search" in typed and given["--evaluate"]:
+        raise MsltError("--search: --evaluate scores the sets in its file; nothing is searched")
 
 
 def _learn(

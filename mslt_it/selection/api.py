@@ -249,12 +249,8 @@ def run_selection(
             len(beyond) and np.isfinite(beyond[0]) and beyond[0] == found.scores[top - 1]
         )
         found = replace(found, combos=found.combos[:top], scores=found.scores[:top])
-        if learned is not None and not np.isfinite(np.asarray(found.scores, float)).any():
-            raise MsltError(  # a pick the criterion gave no score is no pick
-                f"--criterion {criterion}: no set of {size} gets a score; a set is scored on the "
-                f"targets outside it, and every set holds all of {','.join(ctx.targets)} (give "
-                "--targets outside the sets)"
-            )
+        if not np.isfinite(np.asarray(found.scores, float)).any():
+            raise MsltError(no_score(criterion, size, ctx, learned is not None))
         searches.append(SearchInfo(size, found.total, found.scored, found.method, ties_beyond))
         table = {criterion: found.scores}
         for name in columns[1:]:
@@ -277,6 +273,24 @@ def _fitted_on(predictor: TransferPredictor | None) -> frozenset[tuple[str, ...]
     if predictor is None:
         return frozenset()
     return frozenset(tuple(sorted(s.split("+"))) for s in predictor.trained_on.get("sets", []))
+
+
+def no_score(criterion: str, size: int, ctx: Context, learned: bool) -> str:
+    """Why no set of ``size`` gets a score under ``criterion``: the table ranked such sets
+    alphabetically under "n/a", and a recipe ran the first as the criterion's pick (``size``
+    with every language's size unknown and ``--size-missing last``). A pick the criterion gave
+    no score is no pick."""
+    if learned:
+        return (
+            f"--criterion {criterion}: no set of {size} gets a score; a set is scored on the "
+            f"targets outside it, and every set holds all of {','.join(ctx.targets)} (give "
+            "--targets outside the sets)"
+        )
+    why = "".join(f" ({note})" for note in ctx.notes if note.startswith(f"{criterion}:"))
+    return (
+        f"--criterion {criterion}: no set of {size} from the pool gets a score{why}; an order "
+        "of sets it cannot score is no ranking: choose another criterion or pool"
+    )
 
 
 def select_sources(
