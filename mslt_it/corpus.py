@@ -51,6 +51,7 @@ from mslt_it.paths import NAMED_DATA
 from mslt_it.progress import progress_bar
 from mslt_it.prompts import PromptTemplate
 from mslt_it.tasks.base import Task
+from mslt_it.tasks.instructions import earlier_turns
 from mslt_it.tasks.sources import (
     SplitRows,
     check_split,
@@ -232,7 +233,6 @@ def take_language(
     script = get_language(lang).script
     order = language_rng(config.seed, lang).permutation(len(split))
     counts = {"examined": 0, "kept": 0, "empty": 0, "duplicates": 0, "script_mismatch": 0}
-    turns = template.task.extra["turns"] if template.task.extra["conversation"] else None
     verbalizer = template.verbalizer(lang)  # once, not a copy per row
     taken: list[dict[str, Any]] = []
     step = max(64, quota + quota // 4)
@@ -242,9 +242,7 @@ def take_language(
                 break
             counts["examined"] += 1
             rendered = template.render(row, lang, verbalizer)
-            history = [] if turns is None else [  # one exchange per row: no history
-                {"role": m["role"], "content": m["content"]} for m in turns(row).history
-            ]  # fmt: skip
+            history = earlier_turns(template.task, row)
             if not rendered.answer.strip() or not rendered.instruction.strip():
                 counts["empty"] += 1  # a row with nothing to read or nothing to answer
                 continue

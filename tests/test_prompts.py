@@ -319,3 +319,28 @@ def test_a_control_character_in_any_yaml_file_is_one_line(
     (tmp_path / "t").mkdir()
     (tmp_path / "t" / "mine.yaml").write_text(f"name: mine\n# {character}\n")
     assert_one_line_error(cli("prompts", "list", "--tasks-dir", tmp_path / "t"), said)
+
+
+def test_render_shows_a_conversations_earlier_turns_as_build_writes_them(cli, tmp_path) -> None:
+    """``render`` showed the last exchange alone where the built prompt holds the system
+    message and the earlier turns before it; and a tab in a row printed as spaces."""
+    import json
+
+    folder = tmp_path / "d" / "conversations" / "de"
+    folder.mkdir(parents=True)
+    messages = [
+        {"role": "system", "content": "Sei kurz."},
+        {"role": "user", "content": "Nenne eine Primzahl."},
+        {"role": "assistant", "content": "7"},
+        {"role": "user", "content": "Noch\teine?"},
+        {"role": "assistant", "content": "11"},
+    ]
+    (folder / "train.jsonl").write_text(json.dumps({"messages": messages}) + "\n")
+    result = cli("prompts", "render", "conversations/as-is", "--task", "conversations",
+                 "--lang", "de", "--data", tmp_path / "d", "--split", "train")  # fmt: skip
+    assert result.code == 0, result.err
+    shown = result.out
+    order = ["earlier turn: system", "Sei kurz.", "earlier turn: user", "Nenne eine Primzahl.",
+             "earlier turn: assistant", "7", "instruction", "Noch\\teine?", "answer", "11"]  # fmt: skip
+    positions = [shown.index(text) for text in order]
+    assert positions == sorted(positions)

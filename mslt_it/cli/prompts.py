@@ -89,6 +89,7 @@ def render(
     from mslt_it.errors import MsltError
     from mslt_it.prompts import get_template
     from mslt_it.tasks import check_languages, get_task
+    from mslt_it.tasks.instructions import earlier_turns
     from mslt_it.tasks.sources import open_split
 
     task_spec = get_task(task)
@@ -115,8 +116,20 @@ def render(
             f"--index: must be between 0 and {len(rows) - 1}, got {index} (it counts the "
             f"split's labelled rows{counted})"
         )
-    rendered = template.render(rows.rows([index])[0], lang)
+    row = rows.rows([index])[0]
+    rendered = template.render(row, lang)
+    # a conversation's earlier turns go into the prompt before the instruction (as `build`
+    # writes them): without them the render was not what the model sees
+    for turn in earlier_turns(task_spec, row):
+        STDOUT.rule(f"earlier turn: {turn['role']}")
+        STDOUT.print(shown_text(turn["content"]))
     STDOUT.rule("instruction")
-    STDOUT.print(rendered.instruction)  # control characters shown escaped; the model sees them
+    STDOUT.print(shown_text(rendered.instruction))
     STDOUT.rule("answer")
-    STDOUT.print(rendered.answer)
+    STDOUT.print(shown_text(rendered.answer))
+
+
+def shown_text(text: str) -> str:
+    """``text`` as the model sees it, each character told apart: control characters shown
+    escaped (by the console), and a tab as ``\\t``, which the console would print as spaces."""
+    return text.replace("\t", "\\t")

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mslt_it.tasks.base import Row, Verbalizer
+from mslt_it.tasks.base import Row, Task, Verbalizer
 from mslt_it.tasks.compile import compile_variables, remember_rows
 from mslt_it.tasks.schema import TaskFile
 
@@ -107,3 +107,11 @@ def kind_variables(reader: TurnReader) -> Callable[..., dict[str, Any]]:
         return {"prompt": turns.prompt, "answer": turns.answer, "history": turns.history}
 
     return variables
+
+
+def earlier_turns(task: Task, row: Row) -> list[dict[str, str]]:
+    """The turns of a multi-turn conversation before its last exchange, as the builder puts
+    them into the prompt (role and content only); none for a task of one exchange per row."""
+    if not task.extra.get("conversation"):
+        return []
+    return [{"role": m["role"], "content": m["content"]} for m in task.extra["turns"](row).history]
