@@ -341,6 +341,7 @@ def test_render_shows_a_conversations_earlier_turns_as_build_writes_them(cli, tm
     assert result.code == 0, result.err
     shown = result.out
     order = ["earlier turn: system", "Sei kurz.", "earlier turn: user", "Nenne eine Primzahl.",
-             "earlier turn: assistant", "7", "instruction", "Noch\\teine?", "answer", "11"]  # fmt: skip
+             "earlier turn: assistant", "7", "instruction", "Noch\\teine?",
+             "answer", "11"]  # fmt: skip
     positions = [shown.index(text) for text in order]
     assert positions == sorted(positions)
