@@ -2,8 +2,9 @@
 
 Models chatter: ``"The answer is: Entailment."``, ``'"ja"'``, ``"答案是矛盾。"``. An answer is read
 by finding the template's label words in it (any case, Unicode-normalised, whole words where the
-script separates words). Exactly one distinct label found gives that label; none or several
-give ``None``, an *invalid* answer that is counted and scored wrong.
+script separates words; see :func:`find_labels` for Chinese, Japanese and Korean). Exactly one
+distinct label found gives that label; none or several give ``None``, an *invalid* answer that
+is counted and scored wrong.
 
 Below evaluation: a prompt template checks, when it loads, that each of its answers reads back
 as its own label here, as a model's answer will be read.
@@ -15,8 +16,9 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 
-# Scripts written without spaces between words (plus Hangul, whose particles attach to words):
-# a label word may touch other letters there, so no word boundary is required.
+# Scripts written without spaces between words (plus Hangul): no word boundary is needed between
+# their letters and a label word, except where _starts_word and _ends_word ask for one (short Han
+# and kana words, Hangul words).
 _CONTINUOUS_RANGES = (
     (0x0E00, 0x0EFF),  # Thai, Lao
     (0x1000, 0x109F),  # Myanmar
@@ -28,6 +30,26 @@ _CONTINUOUS_RANGES = (
     (0xF900, 0xFAFF),  # CJK compatibility ideographs
     (0x20000, 0x2FFFF),  # CJK extensions B-F
 )
+_HAN_RANGES = (
+    (0x3400, 0x4DBF),  # CJK extension A
+    (0x4E00, 0x9FFF),  # CJK unified ideographs
+    (0xF900, 0xFAFF),  # CJK compatibility ideographs
+    (0x20000, 0x2FFFF),  # CJK extensions B-F
+)
+_HAN_KANA_RANGES = (
+    (0x3005, 0x3007),  # iteration and closing marks, ideographic zero
+    (0x3040, 0x30FF),  # Hiragana, Katakana
+    (0x31F0, 0x31FF),  # Katakana phonetic extensions
+    *_HAN_RANGES,
+)
+_HANGUL_RANGES = (
+    (0x1100, 0x11FF),  # Hangul jamo
+    (0x3130, 0x318F),  # compatibility jamo
+    (0xA960, 0xA97F),  # jamo extended A
+    (0xAC00, 0xD7FF),  # syllables, jamo extended B
+)
+DOTTED_I = "i\u0307"
+"""What case folding makes of Turkish ``İ`` (``i`` and a combining dot above), read as ``i``."""
 
 
 def folded_answer(text: str) -> str:
@@ -38,13 +60,27 @@ def folded_answer(text: str) -> str:
 
 
 def normalize(text: str) -> str:
-    """NFKC and case folding, so ``ＹＥＳ``, ``Yes`` and ``yes`` compare equal."""
-    return unicodedata.normalize("NFKC", text).casefold()
+    """NFKC and case folding, so ``ＹＥＳ``, ``Yes`` and ``yes`` compare equal; Turkish ``İ``
+    folds to ``i`` and a dot above (:data:`DOTTED_I`), which is read as ``i``, or ``BELKİ`` would
+    not be ``belki``."""
+    return unicodedata.normalize("NFKC", text).casefold().replace(DOTTED_I, "i")
+
+
+def _in_ranges(char: str, ranges: tuple[tuple[int, int], ...]) -> bool:
+    code = ord(char)
+    return any(low <= code <= high for low, high in ranges)
 
 
 def _is_continuous(char: str) -> bool:
-    code = ord(char)
-    return any(low <= code <= high for low, high in _CONTINUOUS_RANGES)
+    return _in_ranges(char, _CONTINUOUS_RANGES)
+
+
+def _is_han_kana_letter(char: str) -> bool:
+    return _is_word_char(char) and _in_ranges(char, _HAN_KANA_RANGES)
+
+
+def _is_hangul_letter(char: str) -> bool:
+    return _is_word_char(char) and _in_ranges(char, _HANGUL_RANGES)
 
 
 def _is_word_char(char: str) -> bool:
@@ -59,6 +95,37 @@ def _boundary_ok(text: str, index: int, word_edge: str) -> bool:
     if not (_is_word_char(neighbour) and _is_word_char(word_edge)):
         return True
     return _is_continuous(neighbour) or _is_continuous(word_edge)
+
+
+def _is_short_han_kana(word: str) -> bool:
+    """A Han or kana label word short enough for other words to hold it: one character (``是``
+    in ``但是``, ``否`` in ``是否``), or two with a kana (``はい`` in ``てはいけない``). A longer
+    word (``いいえ``) or a compound of Han characters (``矛盾``) is rarely part of another word
+    and is written straight after the copula (``答案是矛盾``), so it may touch letters."""
+    if not _is_han_kana_letter(word[0]):
+        return False
+    return len(word) == 1 or (len(word) == 2 and not all(_in_ranges(c, _HAN_RANGES) for c in word))
+
+
+def _starts_word(text: str, start: int, word: str) -> bool:
+    """Whether ``word`` found at ``start`` begins a word (see :func:`find_labels`)."""
+    if start == 0:
+        return True
+    before = text[start - 1]
+    if _is_hangul_letter(word[0]):
+        return not _is_hangul_letter(before)
+    if _is_short_han_kana(word):
+        return not _is_han_kana_letter(before)
+    return _boundary_ok(text, start - 1, word[0])
+
+
+def _ends_word(text: str, end: int, word: str) -> bool:
+    """Whether ``word`` found ending at ``end`` ends a word (see :func:`find_labels`)."""
+    if end >= len(text):
+        return True
+    if _is_hangul_letter(word[-1]):
+        return not _is_hangul_letter(text[end])
+    return _boundary_ok(text, end, word[-1])
 
 
 NEGATIONS = ("不", "没", "沒", "非", "無", "无", "未", "別", "别", "ไม่")
@@ -108,10 +175,15 @@ def _folded(output: str) -> tuple[str, list[int]]:
     text (case folding may change the length: ``ß`` is ``ss``)."""
     text = unicodedata.normalize("NFKC", output)
     folded, origin = [], []
+    last = ""  # the last part kept, unless it was paired: as normalize()'s ``str.replace``
     for index, char in enumerate(text):
         for part in char.casefold():
+            if last + part == DOTTED_I:
+                last = ""
+                continue
             folded.append(part)
             origin.append(index)
+            last = part
     return "".join(folded), origin
 
 
@@ -128,6 +200,16 @@ def find_labels(
     of one cased letter (Belebele's ``A``-``D``) matches in its own case only, so the article
     in "B, a dog" is no second answer. A label word negated in a script without spaces
     (``不是``) counts as :data:`NEGATED`.
+
+    Chinese and Japanese write no spaces, so a short Han or kana label word (one character, or
+    two with a kana: ``是``, ``否``, ``はい``) counts only at a word start: the character before
+    it is no Han, Hiragana or Katakana letter (start of text, punctuation, a space, Latin, a
+    digit). Otherwise the copula in ``答案是：否`` would be a second answer, ``意思是不同的``
+    ("the meanings are different") would be ``是``, and ``言ってはいけない`` would hold ``はい``.
+    ``是的``, ``是。`` and ``答案：否`` still read; a negation right before the word stands for a
+    word start, so ``不是`` stays :data:`NEGATED`. Korean writes spaces between words but
+    attaches particles and endings, so a Hangul label word must stand at a word start and end:
+    no Hangul letter on either side (``예``, ``예.``, ``예, 맞습니다``; not ``아니예요``, ``예를``).
     """
     if fold is normalize:
         text, origin = _folded(output)
@@ -151,14 +233,14 @@ def find_labels(
         while start != -1:
             end = start + len(word)
             free = not any(taken[start:end])
+            negated = _is_continuous(word[0]) and text.endswith(NEGATIONS, 0, start)
             if (
                 free
-                and _boundary_ok(text, start - 1, word[0])
-                and _boundary_ok(text, end, word[-1])
+                and (negated or _starts_word(text, start, word))
+                and _ends_word(text, end, word)
                 and (not case_exact or original[origin[start]] == letter)
             ):
                 taken[start:end] = [True] * len(word)
-                negated = _is_continuous(word[0]) and text[:start].endswith(NEGATIONS)
                 found.append((start, NEGATED if negated else label))
             start = text.find(word, start + 1)
     labels: list[str] = []
