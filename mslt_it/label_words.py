@@ -48,6 +48,8 @@ _HANGUL_RANGES = (
     (0xA960, 0xA97F),  # jamo extended A
     (0xAC00, 0xD7FF),  # syllables, jamo extended B
 )
+TOPIC_PARTICLE = "は"
+"""Japanese ``wa``: "the answer is yes" is written 答えははいです, the label word after it."""
 DOTTED_I = "i\u0307"
 """What case folding makes of Turkish ``İ`` (``i`` and a combining dot above), read as ``i``."""
 
@@ -114,8 +116,8 @@ def _starts_word(text: str, start: int, word: str) -> bool:
     before = text[start - 1]
     if _is_hangul_letter(word[0]):
         return not _is_hangul_letter(before)
-    if _is_short_han_kana(word):
-        return not _is_han_kana_letter(before)
+    if _is_short_han_kana(word):  # the topic particle may stand before it: 答えははいです
+        return not _is_han_kana_letter(before) or before == TOPIC_PARTICLE
     return _boundary_ok(text, start - 1, word[0])
 
 
@@ -204,8 +206,9 @@ def find_labels(
     Chinese and Japanese write no spaces, so a short Han or kana label word (one character, or
     two with a kana: ``是``, ``否``, ``はい``) counts only at a word start: the character before
     it is no Han, Hiragana or Katakana letter (start of text, punctuation, a space, Latin, a
-    digit). Otherwise the copula in ``答案是：否`` would be a second answer, ``意思是不同的``
-    ("the meanings are different") would be ``是``, and ``言ってはいけない`` would hold ``はい``.
+    digit), or the topic particle ``は`` (``答えははいです``, "the answer is yes"). Otherwise
+    the copula in ``答案是：否`` would be a second answer, ``意思是不同的`` ("the meanings are
+    different") would be ``是``, and ``言ってはいけない`` would hold ``はい``.
     ``是的``, ``是。`` and ``答案：否`` still read; a negation right before the word stands for a
     word start, so ``不是`` stays :data:`NEGATED`. Korean writes spaces between words but
     attaches particles and endings, so a Hangul label word must stand at a word start and end:

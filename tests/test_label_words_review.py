@@ -30,12 +30,14 @@ def test_a_one_character_chinese_word_counts_only_at_a_word_start():
 
 def test_a_short_kana_word_counts_only_at_a_word_start():
     assert parse_label("このように言ってはいけない", YES_NO_JA) is None  # "must not say so"
+    assert parse_label("それではいけない", YES_NO_JA) is None  # "that will not do"
     for output, expected in (
         ("はい", "paraphrase"),
         ("はい、同じ意味です。", "paraphrase"),
         ("答え：はい", "paraphrase"),
         ("いいえ。", "not_paraphrase"),
         ("答えはいいえです。", "not_paraphrase"),  # a longer word may touch letters, as before
+        ("答えははいです。", "paraphrase"),  # after the topic particle: "the answer is yes"
     ):
         assert parse_label(output, YES_NO_JA) == expected
 
