@@ -8,7 +8,10 @@ over the target languages (those that are a source of neither run: the zero-shot
 - a p-value per language: McNemar's exact test for accuracy-like metrics, the paired
   bootstrap's for F1; Holm-corrected over the languages of the comparison (the average is one
   more question, reported with its own bootstrap p-value and not in Holm's family);
-- ``significant``: Holm-adjusted p below :data:`ALPHA`.
+- ``significant``: Holm-adjusted p below :data:`ALPHA`;
+- ``source``: whether the language is a source of either run (its difference is in-language
+  learning, not zero-shot transfer). Holm's family keeps every compared language, sources
+  too, which is conservative for the targets.
 
 The statistics are :mod:`mslt_it.stats`; this module pairs the rows and names the runs.
 """
@@ -121,6 +124,9 @@ class ComparisonRow:
     significant: bool
     only_baseline: int | None
     only_run: int | None
+    source: bool
+    """Whether ``lang`` is a source of either run: its difference is in-language learning, not
+    zero-shot transfer (False for the targets' average)."""
 
 
 COLUMNS = [field.name for field in fields(ComparisonRow)]
@@ -289,6 +295,7 @@ def compare_runs(a: RunRows, b: RunRows, samples: int = SAMPLES) -> list[Compari
         kind = "f1" if "f1" in (a.metric.get(task), b.metric.get(task)) else "accuracy"
         metric = "f1" if kind == "f1" else "accuracy"
         langs = [lang for lang in a.rows[task] if lang in b.rows[task]]
+        sources = set(a.sources) | set(b.sources)
         rows: list[ComparisonRow] = []
         for lang in langs:
             first, second = _arrays(a, b, task, lang)
@@ -314,6 +321,7 @@ def compare_runs(a: RunRows, b: RunRows, samples: int = SAMPLES) -> list[Compari
                     significant=False,
                     only_baseline=test.only_a if test else None,
                     only_run=test.only_b if test else None,
+                    source=lang in sources,
                 )
             )
         adjusted = holm([r.p_mcnemar if r.p_mcnemar is not None else r.p_bootstrap for r in rows])
@@ -321,7 +329,7 @@ def compare_runs(a: RunRows, b: RunRows, samples: int = SAMPLES) -> list[Compari
             _with(row, p_holm=p, significant=p < ALPHA)
             for row, p in zip(rows, adjusted, strict=True)
         ]
-        targets = [lang for lang in langs if lang not in set(a.sources) | set(b.sources)]
+        targets = [lang for lang in langs if lang not in sources]
         if targets:
             pairs = [_arrays(a, b, task, lang) for lang in targets]
             seed = [0, zlib.crc32(f"{task}/targets".encode())]
@@ -346,6 +354,7 @@ def compare_runs(a: RunRows, b: RunRows, samples: int = SAMPLES) -> list[Compari
                     significant=boot.p_value < ALPHA,
                     only_baseline=None,
                     only_run=None,
+                    source=False,
                 )
             )
         out.extend(rows)
@@ -465,9 +474,11 @@ def markdown(
         f"baseline), 95 % paired-bootstrap interval, McNemar's exact p (accuracy) or the "
         f"bootstrap's (F1), Holm-adjusted over the languages; **bold**: significant at "
         f"{ALPHA:g} after Holm, so an interval clear of 0 is not bold where the adjusted p is "
-        "above it (the interval is not corrected for the other languages). The targets' average "
-        "(languages that are a source of neither run) has its own bootstrap p. Every number is "
-        "in comparisons.csv.",
+        "above it (the interval is not corrected for the other languages). A language marked "
+        "(source) is a source of either run, so its difference is in-language learning, not "
+        "zero-shot transfer; Holm's family still holds every language compared, sources too, "
+        "which makes it conservative for the targets. The targets' average (languages that are "
+        "a source of neither run) has its own bootstrap p. Every number is in comparisons.csv.",
         "",
     ]
     pairs = list(dict.fromkeys((r.baseline, r.run, r.task) for r in rows))
@@ -482,16 +493,12 @@ def markdown(
             difference = f"{r.difference:+.1f}"
             if r.significant:
                 difference = f"**{difference}**"
+            lang = f"{r.lang} (source)" if r.source else r.lang
             lines.append(
-                f"| {r.lang} | {r.baseline_score:.1f} | {r.run_score:.1f} | {difference} | "
+                f"| {lang} | {r.baseline_score:.1f} | {r.run_score:.1f} | {difference} | "
                 f"[{r.ci_low:+.1f}, {r.ci_high:+.1f}] | {_p(p)} | {holm_p} |"
             )
-        significant = [r.lang for r in chosen if r.significant and r.lang != AVERAGE]
-        lines += [
-            "",
-            f"Significant after Holm: {', '.join(significant) if significant else 'none'}.",
-            "",
-        ]
+        lines += ["", significance_line(chosen), ""]
         unequal = (differences or {}).get((baseline, run, task))
         if unequal:
             lines += [
@@ -500,6 +507,15 @@ def markdown(
                 "",
             ]
     return "\n".join(lines)
+
+
+def significance_line(rows: Sequence[ComparisonRow]) -> str:
+    """The languages of one pair's table significant after Holm, targets apart from sources of
+    a run: a significant gain on a run's own source is no evidence of transfer."""
+    found = [r for r in rows if r.significant and r.lang != AVERAGE]
+    targets = ", ".join(r.lang for r in found if not r.source) or "none"
+    sources = ", ".join(r.lang for r in found if r.source) or "none"
+    return f"Significant after Holm: targets: {targets}; sources of a run: {sources}."
 
 
 def _p(value: float) -> str:

@@ -91,9 +91,10 @@ ADOPTABLE_FILES: dict[str, tuple[str, ...]] = {
     ),
     "report": (
         "report.md", "scores.csv", "comparisons.csv", "criteria.md", "heatmap.png", "gain.png",
-        "k_sweep.png", "fertility.png", "*-loss.png", "*-transfer.png", "*-mix.png",
-        "analysis[0-9]*_*.png", "*/", "*/report.md", "*/scores.csv", "*/comparisons.csv",
-        "*/criteria.md", "*/heatmap.png", "*/gain.png", "*/k_sweep.png", "*/fertility.png",
+        "gain-[0-9]*.png", "k_sweep.png", "fertility.png", "*-loss.png", "*-transfer.png",
+        "*-mix.png", "analysis[0-9]*_*.png", "*/", "*/report.md", "*/scores.csv",
+        "*/comparisons.csv", "*/criteria.md", "*/heatmap.png", "*/gain.png", "*/gain-[0-9]*.png",
+        "*/k_sweep.png", "*/fertility.png",
     ),
     "analysis": ("analysis.json", "tsne.png", "pca.png", "layers.png", "cka.png"),
 }  # fmt: skip

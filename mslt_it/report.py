@@ -411,7 +411,8 @@ def task_markdown(
     )
     curves, _warnings = training_section(runs, folder)
     sections = "\n".join(part for part in (sections, curves) if part)
-    text = markdown(results, figures, extra, analysis, recipe, sections)
+    compared = bool(extras.comparisons)
+    text = markdown(results, figures, extra, analysis, recipe, sections, compared)
     return [linked_from(text, prefix) for prefix in prefixes]
 
 
@@ -576,9 +577,10 @@ def markdown(
     analysis: str,
     recipe: Any,
     sections: str = "",
+    compared: bool = False,
 ) -> str:
     """The report's text: what was run, a table, ``sections`` (comparisons, rollups…), the
-    plots."""
+    plots. ``compared``: whether ``sections`` hold paired comparisons."""
     lines = ["# mslt-it report", ""]
     if recipe is not None:
         config = recipe.config
@@ -633,6 +635,7 @@ def markdown(
             "both have.",
             "",
         ]
+    lines += own_targets_note(results, compared)
     invalid = [s for s in results.scores if s.invalid_rate > 0]
     if invalid:
         worst = max(invalid, key=lambda s: s.invalid_rate)
@@ -643,6 +646,32 @@ def markdown(
     for figure in figures:
         lines += [f"![{figure}]({figure})", ""]
     return "\n".join([*lines, extra, analysis]).rstrip() + "\n"
+
+
+OWN_TARGETS = (
+    "avg (targets) averages each run's own targets (the languages that are not its sources), "
+    "so runs with other sources average other languages"
+)
+OWN_TARGETS_COMPARED = (
+    "; the paired comparisons below average the languages that are a source of neither run"
+)
+
+
+def own_targets_note(results: Results, compared: bool) -> list[str]:
+    """A sentence under the scores table where two runs' sources make their ``avg (targets)``
+    cover different languages of those every run was scored on (SSLT en's leaves en out,
+    MSLT ar+de+zh's keeps it): side by side, the two means read as a comparison they are not.
+    Nothing where every run has the same targets; the comparisons are named only when the
+    report has them (``compared``)."""
+    table = results.table()
+    shared = set.intersection(*(set(per_lang) for per_lang in table.values()))
+    targets = {
+        frozenset(lang for lang in shared if not per_lang[lang].is_source)
+        for per_lang in table.values()
+    }
+    if len(targets) < 2:
+        return []
+    return [OWN_TARGETS + (OWN_TARGETS_COMPARED if compared else "") + ".", ""]
 
 
 def _score_cell(value: float) -> str:

@@ -9,6 +9,7 @@ reader sees *when* transfer appeared, not only where it ended.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -207,8 +208,38 @@ def _check_points(points: Any, where: str, accuracy: bool) -> None:
 
 
 def file_stem(name: str) -> str:
-    """A run's label (``MSLT ar+de+zh``) as a file name: letters, digits, ``+``, ``-``, ``_``."""
-    return re.sub(r"[^A-Za-z0-9+_-]+", "_", name).strip("_") or "run"
+    """A run's label (``MSLT ar+de+zh``) as a file name: letters, digits, ``+``, ``-``, ``_``.
+
+    A label that cleaning changes beyond a space into ``_`` gets the first 8 hex digits of its
+    SHA-256 appended: labels that differ only in other characters (``SSLT en [eval/实验甲]``
+    and ``SSLT en [eval/实验乙]``, ``seed.1`` and ``seed_1``) were cleaned to one name, and the
+    second run's curves overwrote the first's. A label clean but for its spaces (``SSLT en``,
+    every label of sources) keeps its name, as earlier reports named its files; the rare clash
+    left (``a b`` beside ``a_b``) is :func:`unique_stems`'s.
+    """
+    stem = re.sub(r"[^A-Za-z0-9+_-]+", "_", name).strip("_") or "run"
+    if stem == name.replace(" ", "_"):
+        return stem
+    return f"{stem}-{hashlib.sha256(name.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
+
+
+def unique_stems(names: list[str]) -> dict[str, str]:
+    """Each name's :func:`file_stem`, one per name whatever the names: a clean label could
+    still spell another's cleaned stem and digest, or differ from it only in case (one file on
+    a case-insensitive disk), so a stem already taken gets ``-2``, ``-3``… until it is free.
+    Each kind of curve ends its file name alike (``-loss.png``), so distinct stems never share
+    a file."""
+    taken: set[str] = set()
+    stems: dict[str, str] = {}
+    for name in names:
+        stem = candidate = file_stem(name)
+        number = 1
+        while candidate.casefold() in taken:
+            number += 1
+            candidate = f"{stem}-{number}"
+        stems[name] = candidate
+        taken.add(candidate.casefold())
+    return stems
 
 
 EDITED = "its run.json was changed since `mslt-it train` wrote it"
@@ -222,6 +253,7 @@ def training_section(runs: dict[str, tuple[Path, Any]], folder: Path) -> tuple[s
     """Markdown for the training curves of ``runs`` (drawn into ``folder``) and the warnings."""
     lines: list[str] = []
     mix_notes: list[str] = []
+    stems = unique_stems(list(runs))
     for name, (path, run) in runs.items():
         if isinstance(run, str):  # why it is left out
             lines += [f"### {name}", "", f"Training curves left out: {run}.", ""]
@@ -231,7 +263,7 @@ def training_section(runs: dict[str, tuple[Path, Any]], folder: Path) -> tuple[s
         try:
             with warnings.catch_warnings():  # matplotlib's, on odd values of a foreign record
                 warnings.simplefilter("ignore")
-                figures = plot_run(run, folder, file_stem(name))
+                figures = plot_run(run, folder, stems[name])
             crossings = crossing_steps(run)
             warned = mix_warnings(run)
         except (

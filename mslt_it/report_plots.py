@@ -42,8 +42,7 @@ def make_plots(
     fertility = fertility or {}
     written = [heatmap(results, folder / "heatmap.png")]
     budgets = budgets or {}
-    if gain_plot(results, folder / "gain.png", comparisons, not_compared, budgets):
-        written.append("gain.png")
+    written += gain_plot(results, folder / "gain.png", comparisons, not_compared, budgets)
     if k_sweep_plot(results, folder / "k_sweep.png", budgets):
         written.append("k_sweep.png")
     task = results.scores[0].task
@@ -113,43 +112,83 @@ def heatmap(results: Results, path: Path) -> str:
     return path.name
 
 
+GAIN_RUNS_PER_FIGURE = 6
+"""The most multi-source runs one gain figure draws side by side: more bars per language would
+not be read. Further runs go to ``gain-2.png``, ``gain-3.png``…, never left out."""
+SOURCE_HATCH = "//"
+SOURCE_LABEL = "a source of either run (not zero-shot)"
+
+
 def gain_plot(
     results: Results,
     path: Path,
     comparisons: Sequence[paired.ComparisonRow] = (),
     not_compared: Collection[tuple[str, str]] = (),
     budgets: dict[str, Budget] | None = None,
-) -> bool:
-    """Gain of each multi-source run over the (first) single-source run, per target language.
+) -> list[str]:
+    """Gain of each multi-source run over the (first) single-source run, per evaluated language;
+    returns the file names written (none when there is no such pair).
+
+    Every run is drawn: :data:`GAIN_RUNS_PER_FIGURE` to a figure, ``path`` first, then
+    ``gain-2.png``, ``gain-3.png``… (only the first six were drawn, and the others left out
+    without a word). A run whose rows could not be paired with the baseline's (``not_compared``:
+    other rows, other gold answers) gets no bar: the difference of two scores on other rows is
+    no gain. See :func:`_gain_figure` for how each bar is drawn.
+    """
+    table = results.table()
+    single = [r for r in results.runs if len(results.sources_of(r)) == 1]
+    if not single:
+        return []
+    base = single[0]
+    multi = [
+        run
+        for run in results.runs
+        if len(results.sources_of(run)) > 1 and (base, run) not in not_compared
+    ]
+    groups = [
+        multi[start : start + GAIN_RUNS_PER_FIGURE]
+        for start in range(0, len(multi), GAIN_RUNS_PER_FIGURE)
+    ]
+    paired_rows = {(r.baseline, r.run, r.lang): r for r in comparisons}
+    written = []
+    for number, group in enumerate(groups, 1):
+        target = path if number == 1 else path.with_name(f"{path.stem}-{number}{path.suffix}")
+        part = f" ({number} of {len(groups)})" if len(groups) > 1 else ""
+        figure = _gain_figure(results, table, base, group, paired_rows, budgets or {}, part)
+        save_figure(figure, target)
+        written.append(target.name)
+    return written
+
+
+def _gain_figure(
+    results: Results,
+    table: dict[str, dict[str, Score]],
+    base: str,
+    multi: list[str],
+    paired_rows: dict[tuple[str, str, str], paired.ComparisonRow],
+    budgets: dict[str, Budget],
+    part: str,
+) -> Any:
+    """One gain figure of ``multi`` (at most :data:`GAIN_RUNS_PER_FIGURE` runs) over ``base``.
 
     Where the runs were compared row by row, each bar gets its 95 % paired interval and a star
     when the gain is significant after Holm; the legend sits outside the axes, over no bar. A
-    run whose rows could not be paired with the baseline's (``not_compared``: other rows, other
-    gold answers) gets no bar: the difference of two scores on other rows is no gain. A
-    language one run was not evaluated on gets a grey ``×`` at 0, not a bar of 0 (which read
-    as a measured tie). The title says "at the same data budget" only when the adapters'
-    records show it (:func:`mslt_it.report_curves.same_budget`).
+    language that is a source of either run is hatched (same colour, one legend entry): the run
+    trained on it, so its bar is in-language learning, not the zero-shot transfer the other bars
+    show (``en`` for an SSLT-en baseline, ``ar``, ``de``, ``zh`` for MSLT ar+de+zh). A language
+    one run was not evaluated on gets a grey ``×`` at 0, not a bar of 0 (which read as a
+    measured tie). The title says "at the same data budget" only when the adapters' records
+    show it (:func:`mslt_it.report_curves.same_budget`).
     """
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
-    table = results.table()
-    single = [r for r in results.runs if len(results.sources_of(r)) == 1]
-    multi = [r for r in results.runs if len(results.sources_of(r)) > 1]
-    if not single:
-        return False
-    base = single[0]
-    multi = [run for run in multi if (base, run) not in not_compared]
-    if not multi:
-        return False
-    multi = multi[:6]
     langs = [lang for lang in results.languages if lang in table[base]]
     figure, axis = plt.subplots(
         figsize=(max(6.0, 0.55 * len(langs) * max(1, len(multi)) / 1.5), 3.8)
     )
     width = 0.8 / len(multi)
-    paired_rows = {(r.baseline, r.run, r.lang): r for r in comparisons}
-    intervals = False
-    missing = False
+    intervals = missing = hatched = False
     for k, run in enumerate(multi):
         gains = [
             table[run][lang].score - table[base][lang].score if lang in table[run] else np.nan
@@ -171,7 +210,12 @@ def gain_plot(
                     for g, r in zip(gains, rows, strict=True)
                 ]
             ).T.clip(min=0)
-        axis.bar(x, gains, width, label=run, yerr=errors, capsize=2, ecolor="dimgray")
+        bars = axis.bar(x, gains, width, label=run, yerr=errors, capsize=2, ecolor="dimgray")
+        sources = {*results.sources_of(base), *results.sources_of(run)}
+        for bar, lang, gain in zip(bars, langs, gains, strict=True):
+            if lang in sources and not np.isnan(gain):
+                bar.set_hatch(SOURCE_HATCH)
+                hatched = True
         for xi, gain, row in zip(x, gains, rows, strict=True):
             if row is not None and row.significant:
                 top = row.ci_high if gain >= 0 else row.ci_low
@@ -185,13 +229,18 @@ def gain_plot(
     axis.set_xlabel("evaluation language")
     axis.set_ylabel(f"gain over {base} (points)")
     budget = {True: " at the same data budget", False: "; data budgets differ", None: ""}
-    title = f"MSLT vs SSLT: gain over {base}{budget[same_budget(budgets or {}, [base, *multi])]}"
+    title = f"MSLT vs SSLT: gain over {base}{budget[same_budget(budgets, [base, *multi])]}{part}"
     if intervals:
         title += "\n(95% paired intervals; * significant after Holm)"
     axis.set_title(title)
-    axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    save_figure(figure, path)
-    return True
+    handles, labels = axis.get_legend_handles_labels()
+    if hatched:
+        handles.append(Patch(facecolor="white", edgecolor="black", hatch=SOURCE_HATCH))
+        labels.append(SOURCE_LABEL)
+    axis.legend(
+        handles, labels, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0
+    )
+    return figure
 
 
 def k_sweep_plot(results: Results, path: Path, budgets: dict[str, Budget] | None = None) -> bool:

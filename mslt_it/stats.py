@@ -6,7 +6,8 @@ calls real gains noise; comparing row by row keeps it. So a difference is resamp
 
 - :func:`paired_bootstrap`: the 95 % percentile interval of ``score(B) − score(A)`` over rows
   resampled *together*, and a two-sided bootstrap p-value (twice the smaller tail of the
-  resampled differences around 0, capped at 1). Identical runs give the interval [0, 0], p = 1.
+  resampled differences around 0, each tail counting the observed sample as one more resample
+  so that p is never 0; capped at 1). Identical runs give the interval [0, 0], p = 1.
   It works for accuracy (a 0/1 column per row) and for micro F1 (``(tp, n_pred, n_gold)`` per
   row, F1 recomputed from summed counts in each resample, as :mod:`mslt_it.evaluation.metrics`
   does for one run).
@@ -55,15 +56,20 @@ def statistic(values: np.ndarray, kind: str) -> np.ndarray:
 
 
 def _tails(differences: np.ndarray, observed: float) -> float:
-    """Two-sided bootstrap p-value: twice the smaller share of resamples on either side of 0.
+    """Two-sided bootstrap p-value, in the add-one form: ``2 · min(k₋ + 1, k₊ + 1) / (B + 1)``,
+    capped at 1, where ``k₋`` and ``k₊`` count the ``B`` resamples at or below 0 and at or
+    above 0.
 
-    When every resample equals 0 (identical runs) both shares are 1 and p = 1.
+    The plain share of resamples (``2 · min(k₋, k₊) / B``) is exactly 0 when every resample
+    lies on one side, and a p-value of 0 claims a certainty that ``B`` resamples cannot give
+    (and passed Holm at any family size); the observed sample counts as one more resample, so
+    the smallest p is ``2 / (B + 1)``. When every resample equals 0 (identical runs) p = 1.
     """
     if observed == 0 and np.all(differences == 0):
         return 1.0
-    below = float(np.mean(differences <= 0))
-    above = float(np.mean(differences >= 0))
-    return min(1.0, 2.0 * min(below, above))
+    below = int(np.sum(differences <= 0))
+    above = int(np.sum(differences >= 0))
+    return min(1.0, 2.0 * (min(below, above) + 1) / (len(differences) + 1))
 
 
 def _interval(differences: np.ndarray) -> tuple[float, float]:
