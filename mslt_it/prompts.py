@@ -201,6 +201,8 @@ class PromptTemplate:
                 else f"the task's example row in language {lang!r}"
             )
             raise MsltError(f"{self.path}: cannot render {which}: {describe(error)}") from None
+        if self.plain:  # lm-evaluation-harness keeps a context and a choice as they are: a
+            return RenderedExample(instruction, answer)  # story's last space moves to the choice
         return RenderedExample(instruction.strip(), answer.strip())
 
 

@@ -466,3 +466,27 @@ def test_rank_evaluations_of_an_earlier_answer_tokenization_are_predicted_again(
     earlier = {key: value for key, value in now.items() if key != "answer_tokens"}
     said = describe_change(earlier, now)
     assert said.startswith("recorded by an earlier mslt-it") and "tokenizes an answer" in said
+
+
+@pytest.mark.skipif(not HAS_LM_EVAL, reason="lm_eval is not installed (pip install -e '.[dev]')")
+def test_plain_templates_keep_the_rows_edge_spaces_as_lm_evaluation_harness(tmp_path) -> None:
+    """A story whose last sentence ends with a space and an ending that begins with one: the
+    rendered context and choice were stripped, so the scored tokens (and ``acc_norm``'s
+    characters) were not lm-eval's."""
+    from lm_eval_reference import lm_eval_requests, lm_eval_task, write_rows
+
+    from mslt_it.prompts import get_template
+
+    task = get_task("xstorycloze")
+    template = get_template("xstorycloze/lm-eval")
+    rows = open_split(task, "en", task.splits[-1], "synthetic").rows(range(2))
+    rows[0] = {**rows[0], "input_sentence_4": rows[0]["input_sentence_4"] + " ",
+               "sentence_quiz2": " " + rows[0]["sentence_quiz2"]}  # fmt: skip
+    rows_file = write_rows(rows, tmp_path / "xstorycloze" / "en" / "eval.jsonl")
+    built = lm_eval_task("xstorycloze", task.hub_config("en"), rows_file)
+    ours = [
+        [(r.instruction, template.spec.target_delimiter + r.answer)
+         for r in (template.render(row, "en", label=k) for k in range(2))]
+        for row in rows
+    ]  # fmt: skip
+    assert ours == lm_eval_requests(built)

@@ -399,7 +399,7 @@ def choose_chat(plan: EvalPlan, adapter: Adapter | None, adapters: Sequence[Adap
     return ChatFormat(plan.tokenizer, chat_template, system, where)
 
 
-ANSWER_TOKENS = "encoded after the prompt"
+ANSWER_TOKENS = "encoded after the prompt; plain contexts and choices unstripped"
 """How rank mode tokenizes an answer (:meth:`ChatFormat.answer_ids`), in its runs' settings."""
 
 
@@ -441,7 +441,8 @@ def prediction_settings(plan: EvalPlan, run: RunPlan) -> dict[str, Any]:
     if config.mode != "rank":
         settings["stop_tokens"] = sorted(set(plan.stop_tokens))
     else:  # an earlier mslt-it tokenized an answer apart from its prompt (another ▁ for
-        settings["answer_tokens"] = ANSWER_TOKENS  # SentencePiece): its scores are not these
+        settings["answer_tokens"] = ANSWER_TOKENS  # SentencePiece) and stripped a plain
+        # template's context and choice (lm-eval keeps their spaces): its scores are not these
     if config.backend == "hf":
         settings["batch_size"] = config.batch_size  # padding can move the last float bits
     else:

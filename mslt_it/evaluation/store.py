@@ -323,7 +323,8 @@ INPUT_NAMES = {
     "template_sha256": "the template file",
     "chat_template_sha256": "the chat template",
     "stop_tokens": "the stop tokens (the model's and the adapters')",
-    "answer_tokens": "how rank mode tokenizes an answer (apart from its prompt before)",
+    "answer_tokens": "how rank mode tokenizes an answer (apart from its prompt, and a plain "
+    "template's context and choice stripped, before)",
     "context_length": "the context length prompts are cut to",
     "vllm_args": "vllm_args (the vLLM engine's arguments)",
 }
