@@ -295,3 +295,14 @@ def test_a_rank_mode_classification_row_is_the_label_its_scores_rank_first() -> 
               "output": "", "scores": tied}  # fmt: skip
     parsed = parse_record(record, template)
     assert (parsed["parsed"], parsed["invalid"], parsed["correct"]) == ("neutral", False, True)
+
+
+def test_a_plain_templates_answer_is_read_up_to_the_first_blank_line() -> None:
+    """A base model answers a Belebele document and goes on into the next one; its labels there
+    made the answer invalid. lm-eval stops at a blank line; an instruction template does not."""
+    output = "B\n\nP: A new museum opened.\nQ: When?\nA: 1900\nB: 1901"
+    record = {"task": "belebele", "lang": "en", "id": "r", "gold": "B", "output": output}
+    parsed = parse_record(dict(record), get_template("belebele/lm-eval"))
+    assert (parsed["parsed"], parsed["invalid"], parsed["correct"]) == ("B", False, True)
+    chatty = parse_record(dict(record, output="A\n\nB"), get_template("belebele/lm-eval"))
+    assert chatty["parsed"] == "A"

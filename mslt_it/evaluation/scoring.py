@@ -71,7 +71,7 @@ def parse_record(record: Record, template: PromptTemplate) -> Record:
         record.update(parsed=label, invalid=False, correct=label == record["gold"])
         return record
     if task.kind != "ner":
-        label = parse_label(record["output"], verbalizer)
+        label = parse_label(read_part(record["output"], template), verbalizer)
         record.update(parsed=label, invalid=label is None, correct=label == record["gold"])
         return record
     parsed = parse_entities(record["output"], verbalizer)
@@ -84,6 +84,18 @@ def parse_record(record: Record, template: PromptTemplate) -> Record:
         correct=sorted((k, squash(t)) for k, t in parsed.entities) == gold_set,
     )
     return record
+
+
+PLAIN_UNTIL = "\n\n"
+"""Where a plain template's answer ends: lm-evaluation-harness's ``generate_until`` default."""
+
+
+def read_part(output: str, template: PromptTemplate) -> str:
+    """The part of a generated ``output`` that is read as the answer. A plain (lm-eval)
+    template prompts a base model with a document, which goes on after its answer into the
+    next one (``B\n\nP: A new museum…``), and the labels there made the answer invalid;
+    lm-eval stops generating at a blank line, so the answer is read up to the first."""
+    return output.split(PLAIN_UNTIL, 1)[0] if template.plain else output
 
 
 def parse_ranked_choice(record: Record, order: Sequence[str]) -> Record:
