@@ -471,7 +471,6 @@ def template_files(dirs: Iterable[Path]) -> list[tuple[str, Path]]:
         root = Path(root)
         if not root.is_dir():
             raise MsltError(f"prompts-dir: {str(root)!r} is not a directory")
-        check_layout(root)
         for path in listed(root, PROMPTS_FIELD, "*/*.yaml", "*/*.yml"):
             if path.name.startswith("."):  # an editor's lock or backup (.#x.yaml), hidden
                 continue
@@ -483,18 +482,34 @@ def template_files(dirs: Iterable[Path]) -> list[tuple[str, Path]]:
     return found
 
 
-def check_layout(root: Path) -> None:
-    """A YAML file beside the task folders, or below one, would never be read: say so.
+TEMPLATE_SUFFIXES = (".yaml", ".yml")
 
-    Templates live at ``<dir>/<task>/<name>.yaml``; a file at ``<dir>/<name>.yaml`` used to be
-    skipped without a word, and the user's template silently did not exist.
+
+def misplaced_templates(dirs: Iterable[Path]) -> list[tuple[Path, MsltError]]:
+    """YAML files under the prompt folders that are never read as templates, each with why.
+
+    Templates live at ``<dir>/<task>/<name>.yaml``; a file at ``<dir>/<name>.yaml`` or below a
+    task folder, or named ``.YAML``, used to be skipped without a word, and the user's template
+    silently did not exist. They are problems of their own files (``prompts list`` shows the
+    rest; another template still loads), and an unknown id names them.
     """
-    for path in listed(root, PROMPTS_FIELD, "*.yaml", "*.yml", "*/*/*.yaml", "*/*/*.yml"):
-        if path.is_file():
-            raise MsltError(
-                f"prompts-dir: {str(path)!r} is not where a template is read: a template "
-                f"lives at {str(root / '<task>' / '<name>.yaml')!r}"
-            )
+    found = []
+    for root in dirs:
+        root = Path(root)
+        for path in listed(root, PROMPTS_FIELD, "*", "*/*", "*/*/*"):
+            if path.name.startswith(".") or path.suffix.lower() not in TEMPLATE_SUFFIXES:
+                continue
+            if not path.is_file():
+                continue
+            if len(path.relative_to(root).parts) != 2:
+                where = str(root / "<task>" / "<name>.yaml")
+                reason = f"is not where a template is read: a template lives at {where!r}"
+            elif path.suffix not in TEMPLATE_SUFFIXES:
+                reason = "is not read: a template's file name ends in .yaml or .yml (lower case)"
+            else:
+                continue
+            found.append((path, MsltError(f"prompts-dir: {str(path)!r} {reason}")))
+    return found
 
 
 def prompt_dirs(extra: Iterable[str | Path] = ()) -> list[Path]:
@@ -521,8 +536,9 @@ def survey_templates(
     """
     all_tasks()
     templates: dict[str, PromptTemplate] = {}
+    dirs = prompt_dirs(extra_dirs)
     problems: list[tuple[Path, MsltError]] = []
-    for template_id, path in template_files(prompt_dirs(extra_dirs)):
+    for template_id, path in template_files(dirs):
         if template_id in templates:
             problems.append(
                 (
@@ -538,17 +554,19 @@ def survey_templates(
             templates[template_id] = parse_template(path, read_text_file(path), template_id)
         except MsltError as error:
             problems.append((path, error))
-    return templates, problems
+    return templates, [*problems, *misplaced_templates(dirs)]
 
 
 def get_template(template_id: str, extra_dirs: Iterable[str | Path] = ()) -> PromptTemplate:
     """Load one template by id (only its file is parsed, so one broken file elsewhere is no bar)."""
-    matches = [
-        (tid, path) for tid, path in template_files(prompt_dirs(extra_dirs)) if tid == template_id
-    ]
+    dirs = prompt_dirs(extra_dirs)
+    files = template_files(dirs)
+    matches = [(tid, path) for tid, path in files if tid == template_id]
     if not matches:
-        ids = [tid for tid, _ in template_files(prompt_dirs(extra_dirs))]
-        raise MsltError(f"template: unknown id {template_id!r}; available: {allowed(ids)}")
+        misplaced = misplaced_templates(dirs)  # where the user's may be: said first
+        unread = f" ({misplaced[0][1]})" if misplaced else ""
+        ids = [tid for tid, _ in files]
+        raise MsltError(f"template: unknown id {template_id!r}{unread}; available: {allowed(ids)}")
     if len(matches) > 1:
         raise MsltError(
             f"template id {template_id!r} is defined twice: {matches[0][1]} and {matches[1][1]}"

@@ -70,8 +70,9 @@ def test_a_template_outside_a_task_folder_is_named_not_ignored(
         ("prompts", "show", "xnli/mine", "--prompts-dir", tmp_path),
     ):
         assert_one_line_error(cli(*args), where, "<task>")
-    with pytest.raises(MsltError, match="is not where a template is read"):
-        get_template("xnli/en-instruct", [tmp_path])
+    # a problem of that file alone: the others are listed, and load
+    assert "xnli/en-instruct" in cli("prompts", "list", "--prompts-dir", tmp_path).out
+    assert get_template("xnli/en-instruct", [tmp_path]).id == "xnli/en-instruct"
     stray.unlink()
     assert cli("prompts", "list", "--prompts-dir", tmp_path).code == 0
 
@@ -345,3 +346,14 @@ def test_render_shows_a_conversations_earlier_turns_as_build_writes_them(cli, tm
              "answer", "11"]  # fmt: skip
     positions = [shown.index(text) for text in order]
     assert positions == sorted(positions)
+
+
+def test_a_template_named_in_upper_case_yaml_is_named_not_ignored(tmp_path: Path, cli) -> None:
+    """``xnli/mine.YAML`` was never read and never named: ``list`` left it out without a word."""
+    (tmp_path / "xnli").mkdir()
+    (tmp_path / "xnli" / "mine.YAML").write_text(GOOD, encoding="utf-8")
+    listed = cli("prompts", "list", "--prompts-dir", tmp_path)
+    assert_one_line_error(listed, "mine.YAML", "lower case")
+    assert "xnli/en-instruct" in listed.out
+    assert_one_line_error(cli("prompts", "show", "xnli/mine", "--prompts-dir", tmp_path),
+                          "unknown id 'xnli/mine'", "mine.YAML")  # fmt: skip
