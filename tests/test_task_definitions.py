@@ -141,3 +141,14 @@ def test_a_definition_parses_on_its_own(tmp_path: Path) -> None:
         {"claim": "c", "evidence": "e", "verdict": 1}, {"supported": "s", "refuted": "r"}, "en"
     )
     assert variables["both"] == "c / e" and variables["label_word"] == "r"
+
+
+def test_a_definition_named_in_upper_case_yaml_is_named_not_ignored(cli, tmp_path: Path) -> None:
+    """``claims.YAML`` was never read: the task was "unknown" with no word on the file."""
+    folder = write_user_task(tmp_path / "user")
+    definition = folder / "tasks" / "claims.yaml"
+    definition.rename(definition.with_suffix(".YAML"))
+    assert_one_line_error(
+        cli("select", "--task", "claims", "--k", "1", "--tasks-dir", folder / "tasks"),
+        "claims.YAML", "lower case",
+    )

@@ -442,6 +442,7 @@ def definition_files(folders: Iterable[Path]) -> list[Path]:
             raise MsltError(f"tasks-dir: {str(folder)!r} is not a directory")
         else:
             files = listed(folder, "tasks-dir", "*.yaml", "*.yml")
+            check_suffixes(folder)
         for path in files:
             if path.name.startswith("."):  # an editor's lock or backup (.#task.yaml), hidden
                 continue
@@ -450,6 +451,19 @@ def definition_files(folders: Iterable[Path]) -> list[Path]:
                 seen.add(resolved)
                 found.append(path)
     return found
+
+
+def check_suffixes(folder: Path) -> None:
+    """A definition named ``task.YAML`` was never read and never named: the user's task
+    silently did not exist ("unknown task"). Refused in one line, as a broken file is."""
+    for path in listed(folder, "tasks-dir", "*"):
+        suffix, hidden = path.suffix, path.name.startswith(".")
+        wrong_case = suffix.lower() in (".yaml", ".yml") and suffix not in (".yaml", ".yml")
+        if wrong_case and not hidden and path.is_file():  # the cheap tests first, then a stat
+            raise MsltError(
+                f"tasks-dir: {str(path)!r} is not read: a definition's file name ends in "
+                ".yaml or .yml (lower case)"
+            )
 
 
 @lru_cache(maxsize=16)
