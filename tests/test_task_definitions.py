@@ -150,5 +150,6 @@ def test_a_definition_named_in_upper_case_yaml_is_named_not_ignored(cli, tmp_pat
     definition.rename(definition.with_suffix(".YAML"))
     assert_one_line_error(
         cli("select", "--task", "claims", "--k", "1", "--tasks-dir", folder / "tasks"),
-        "claims.YAML", "lower case",
+        "claims.YAML",
+        "lower case",
     )
