@@ -995,3 +995,40 @@ def test_an_evaluations_identity_holds_the_engine_settings_and_stops(tiny_model_
     earlier = {key: value for key, value in settings().items() if key != "stop_tokens"}
     said = describe_change(earlier, settings())
     assert said.startswith("recorded by an earlier mslt-it") and "stop tokens" in said
+
+
+@pytest.mark.parametrize("edit", [None, "run.json", "adapter_model.safetensors"])
+def test_an_adapter_edited_since_training_is_not_scored_by_its_run_records_sources(
+    cli, tiny_model_dir, adapters, tmp_path: Path, edit: str | None
+) -> None:
+    """An SSLT adapter whose run.json was edited to name other sources (or whose weights are
+    no longer those its run.json describes) was scored and reported as that run: its
+    languages counted as sources, its label "MSLT …". ``analyze`` names it by its folder; so
+    does the evaluation now, with one warning."""
+    from mslt_it.identity import model_identity
+    from mslt_it.io import mark_owner
+
+    folder = tmp_path / "mine"
+    shutil.copytree(adapters["a1"], folder)
+    run = json.loads((folder / "run.json").read_text())
+    run["base_model_identity"] = model_identity(tiny_model_dir)  # as `mslt-it train` writes it
+    (folder / "run.json").write_text(json.dumps(run))
+    mark_owner(folder, "adapter")
+    recorded = list(run["dataset"]["sources"])
+    if edit == "run.json":
+        run["dataset"]["sources"] = ["de"]
+        (folder / edit).write_text(json.dumps(run))
+    elif edit is not None:  # the weights scaled by hand
+        from safetensors.torch import load_file, save_file
+
+        save_file({k: 2 * t for k, t in load_file(folder / edit).items()}, folder / edit)
+    result = cli("eval", "--model", tiny_model_dir, "--adapter", folder, "--suite", "xnli",
+                 "--langs", "de", "--no-include-base", "--out", tmp_path / "ev", *FAST)  # fmt: skip
+    assert result.code == 0, result.err
+    summary = json.loads((tmp_path / "ev" / "results.json").read_text())["adapter"]
+    if edit is None:
+        assert summary["sources"] == recorded and "edited" not in summary
+        assert "edited since training" not in result.err
+    else:
+        assert summary["sources"] == [] and summary["edited"] == edit
+        assert f"adapter mine: its {edit} was edited since training" in result.err

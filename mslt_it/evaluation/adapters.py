@@ -18,6 +18,7 @@ from mslt_it.named_models import recorded_base
 from mslt_it.peft_adapters import (
     RUN_FILE,
     check_adapter_folder,
+    edited_since_training,
     read_adapter_config,
     read_run_record,
     run_record_edited,
@@ -34,6 +35,9 @@ class Adapter:
     run: dict[str, Any] | None
     base_model: str | None
     sha256: str = field(repr=False, default="")
+    edited: str | None = None
+    """The file of mslt-it's adapter changed since training (``run.json`` itself, or weights
+    run.json does not describe), else None: its recorded sources are then not this adapter's."""
 
     @property
     def task(self) -> str | None:
@@ -42,8 +46,23 @@ class Adapter:
 
     @property
     def sources(self) -> list[str]:
-        """Its training (source) languages, if the manifest says."""
+        """Its training (source) languages, if the manifest says and was not edited since
+        training (an SSLT adapter's run.json edited to name ar+de+zh was scored and reported
+        as that MSLT run; ``analyze`` already named such an adapter by its folder)."""
+        if self.edited:
+            return []
         return list(((self.run or {}).get("dataset") or {}).get("sources") or [])
+
+    @property
+    def edited_note(self) -> str | None:
+        """One line on an edited adapter, for the user (None when it is as trained)."""
+        if not self.edited:
+            return None
+        return (
+            f"adapter {self.name}: its {self.edited} was edited since training, so the sources "
+            "its run.json names are not taken as its own (every language is scored as a "
+            "target, and the report names it by its folder)"
+        )
 
     @property
     def template(self) -> dict[str, Any]:
@@ -74,6 +93,7 @@ class Adapter:
             "sources": self.sources,
             "dataset_fingerprint": dataset.get("fingerprint"),
             "template": self.template.get("id"),
+            **({"edited": self.edited} if self.edited else {}),  # unedited: as recorded before
         }
 
 
@@ -91,7 +111,8 @@ def read_adapter(path: str | Path, name: str, require_run: bool = True) -> Adapt
             "unknown; pass --template and --allow-template-mismatch to evaluate it anyway"
         )
     base = recorded_base(run) or config.get("base_model_name_or_path")
-    return Adapter(name, path, run, base, weights_sha256(path, "adapter"))
+    edited = edited_since_training(path) or (RUN_FILE if run_record_edited(path) else None)
+    return Adapter(name, path, run, base, weights_sha256(path, "adapter"), edited)
 
 
 def adapter_names(paths: list[str]) -> list[str]:
