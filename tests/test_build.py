@@ -438,3 +438,12 @@ def test_a_dataset_smaller_than_its_budget_is_said(cli, tmp_path: Path) -> None:
     assert "de 3, en 5" in result.err
     whole = cli(*build, "--budget", "6", "--out", tmp_path / "whole")
     assert whole.code == 0 and "asked for" not in whole.err
+
+
+def test_max_length_without_a_tokenizer_is_refused(cli, tmp_path: Path) -> None:
+    """Nothing counts tokens without ``--tokenizer``: ``--max-length 5`` was recorded in the
+    manifest and read by nothing."""
+    out = tmp_path / "ds"
+    result = cli(*BASE, "--sources", "en", "--budget", "3", "--max-length", "5", "--out", out)
+    assert_one_line_error(result, "--max-length: read only with --tokenizer")
+    assert not out.exists()

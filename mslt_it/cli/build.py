@@ -167,6 +167,11 @@ def build(
         if recipe is None or options.get(field) is not None:
             raise
         raise MsltError(f"{recipe}: {error}") from None
+    if max_length is not None and config.tokenizer is None:  # nothing counts tokens then
+        raise MsltError(
+            "--max-length: read only with --tokenizer (examples are counted as too long in "
+            "its tokens); give --tokenizer, or leave --max-length out"
+        )
     given = script_mismatch is not None or recipe is None
     check_script_mismatch_is_read(
         config, "--script-mismatch" if given else f"{recipe}: data.script_mismatch"
