@@ -69,6 +69,9 @@ class Run:
     run_id: str
     sources: tuple[str, ...]
     origin: str
+    notes: tuple[str, ...] = field(default=(), compare=False)
+    """What ``select`` said of the pick (a predictor showing no skill, results changed since
+    its fit, a set measured already): the plan prints them, as ``select`` does."""
 
     @property
     def label(self) -> str:
@@ -522,7 +525,10 @@ def _selected(
     origin = f"select {spec.criterion} k={spec.k}"
     if result.searches[0].ties_beyond:  # `script` ties often: the plan must not call it a pick
         origin += " (tied at the top; the first alphabetically)"
-    return _run(list(result.sets[0].sources), origin)
+    if result.sets[0].sources in result.measured:  # a run the user has already
+        origin += " (measured already: the predictor was fitted on it)"
+    notes = tuple(f"{where}: {in_recipe_words(note)}" for note in result.notes)
+    return _run(list(result.sets[0].sources), origin, notes)
 
 
 SELECT_OPTION = re.compile(
@@ -538,8 +544,8 @@ def in_recipe_words(message: str) -> str:
     return SELECT_OPTION.sub(lambda match: match.group(1).replace("-", "_"), message)
 
 
-def _run(sources: list[str], origin: str) -> Run:
+def _run(sources: list[str], origin: str, notes: tuple[str, ...] = ()) -> Run:
     ordered = tuple(sorted(sources))
     if len(set(ordered)) != len(ordered):
         raise MsltError(f"sources: duplicate language in {sources}")
-    return Run(run_id="+".join(ordered), sources=ordered, origin=origin)
+    return Run(run_id="+".join(ordered), sources=ordered, origin=origin, notes=notes)

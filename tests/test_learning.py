@@ -901,7 +901,7 @@ def test_the_learned_interval_comes_from_whole_folds_not_groups() -> None:
     two = _validate_planted([[1.0] * 30, [-1.0] * 20 + [1.0] * 10])
     assert two.learned.groups == 60 and two.learned.spearman > 0.3
     assert two.learned.spearman_ci is not None and not two.skill
-    assert two.learned.spearman_ci[0] < -1 and two.learned.spearman_ci[1] > 1
+    assert two.learned.spearman_ci == (-1.0, 1.0)  # as wide as ρ goes, not beyond (±1.4 was)
     assert all(np.isnan(fold_interval({0: [0.5] * 30}, 0.25)[1:]))  # one fold: no spread
     four = _validate_planted([[1.0] * 5, [1.0] * 5, [1.0] * 5, [-1.0] * 5])
     assert four.learned.spearman_ci is not None and not four.skill
@@ -1240,3 +1240,24 @@ def test_pure_noise_rarely_claims_skill(tmp_path: Path) -> None:
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         claims.append(fit_predictor(path, "xnli").validation.skill)
     assert sum(claims) <= 1
+
+
+def test_a_recipes_learned_pick_carries_what_select_says_of_it(
+    noise: Path, tmp_path: Path, cli
+) -> None:
+    """The plan showed a noise predictor's pick as "select learned k=3" with none of the notes
+    ``select`` prints (no evidence of skill, results changed since the fit), nor that the set
+    was measured already."""
+    results = tmp_path / "scores.csv"
+    results.write_bytes(noise.read_bytes())
+    saved = tmp_path / "p.json"
+    assert cli("select", "--task", "xnli", "--fit", results, "--save", saved).code == 0
+    with results.open("a", encoding="utf-8") as file:  # changed after the fit
+        file.write("ar+de+fr,bg,60\n")
+    spec = {"criterion": "learned", "k": 3, "pool": POOL, "targets": ["bg", "sw", "ur"],
+            "predictor": str(saved)}  # fmt: skip
+    (run,) = expand_sources([{"select": spec}], "xnli")
+    said = " ".join(run.notes)
+    assert all(note.startswith("sources.0.select: ") for note in run.notes)
+    assert "no evidence of skill" in said and "changed since this predictor was fitted" in said
+    assert "measured already" in run.origin  # every set of the pool is in the noise grid

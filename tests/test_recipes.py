@@ -583,7 +583,7 @@ def test_select_reads_the_text_of_the_recipes_own_rows(tmp_path: Path, monkeypat
     def record(**kwargs):
         seen.append((kwargs["options"].data, kwargs["options"].split))
         best, search = SimpleNamespace(sources=("de", "en")), SimpleNamespace(ties_beyond=False)
-        return SimpleNamespace(sets=[best], searches=[search])
+        return SimpleNamespace(sets=[best], searches=[search], measured=frozenset(), notes=[])
 
     monkeypatch.setattr(recipes, "run_selection", record)
     entry = {"select": {"criterion": "coverage", "k": 2, "pool": ["de", "en", "fr"]}}

@@ -123,6 +123,8 @@ def print_plan(plan) -> None:
             step.name, runs, origin, str(step.output), styled(status, STATUS_STYLE[status])
         )
     print_whole(STDOUT, table)
+    for note in dict.fromkeys(note for run in recipe.runs for note in run.notes):
+        STDERR.print(f"note: {note}", highlight=False, soft_wrap=True)
 
 
 def write_slurm_script(plan, recipe_path: Path, out: Path, output_dir: Path | None = None) -> None:

@@ -253,7 +253,7 @@ splits' means."""
 
 
 def fold_interval(
-    by_split: Mapping[int, Sequence[float]], test_to_train: float
+    by_split: Mapping[int, Sequence[float]], test_to_train: float, bound: float = math.inf
 ) -> tuple[float, float, float]:
     """The mean of every group's value and its 95% interval, from the spread of the splits'
     means: Nadeau and Bengio's corrected resampled t (Machine Learning 52, 2003), the variance
@@ -262,7 +262,10 @@ def fold_interval(
     The groups of one split share its fitted model and its held-out sets, and the splits share
     most of their training rows: resampling groups gave pure noise an interval above 0 in one
     file of six, and a bootstrap of five folds still in one of six; this one in one of sixty
-    (``tests/test_learning.py`` holds the rate on noise)."""
+    (``tests/test_learning.py`` holds the rate on noise).
+
+    The t-interval knows no bounds; the value has them (ρ lies in ±1, a difference of two ρ in
+    ±2): the interval is clipped to ``±bound`` (a ρ "from -0.28 to +1.38" was printed)."""
     from scipy.stats import t as student
 
     parts = [list(values) for values in by_split.values() if values]
@@ -272,7 +275,7 @@ def fold_interval(
     means = np.array([np.mean(p) for p in parts])
     spread = math.sqrt((1 / len(parts) + test_to_train) * float(np.var(means, ddof=1)))
     half = float(student.ppf(0.975, len(parts) - 1)) * spread
-    return mean, mean - half, mean + half
+    return mean, max(-bound, mean - half), min(bound, mean + half)
 
 
 def _mean_defined(values: Sequence[float]) -> float:
@@ -289,6 +292,8 @@ def _by_split(per_group: Sequence[tuple[int, float]]) -> dict[int, list[float]]:
 
 
 METRICS = {"spearman": 1, "ndcg3": 2, "top3": 3}
+METRIC_RANGES = {"spearman": (-1.0, 1.0), "ndcg3": (0.0, 1.0), "top3": (0.0, 1.0)}
+"""Where each metric lies: a difference of two lies within ± the range's width."""
 """A metric's position in :attr:`MethodScore.per_group`."""
 
 
@@ -305,7 +310,8 @@ def paired_difference(
     ]
     if not differences:
         return math.nan, math.nan, math.nan
-    return fold_interval(_by_split(differences), test_to_train)
+    low, high = METRIC_RANGES[metric]
+    return fold_interval(_by_split(differences), test_to_train, high - low)
 
 
 def _defined(value: float | None) -> bool:
@@ -391,7 +397,9 @@ def cross_validate(
                 float(np.mean(ndcgs)) if ndcgs else math.nan,
                 _mean_defined([v[3] for v in values]),
                 len(values),
-                fold_interval(by_split, test_to_train)[1:] if interval else None,
+                fold_interval(by_split, test_to_train, METRIC_RANGES["spearman"][1])[1:]
+                if interval
+                else None,
                 values,
             )
         )
