@@ -7,13 +7,15 @@ then used like any local model.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from mslt_it.errors import MsltError, clipped
-from mslt_it.identity import cache_folder
+from mslt_it.identity import cache_folder, file_sha256
 from mslt_it.io import read_json
 from mslt_it.locks import output_lock
-from mslt_it.outputs import check_nothing_foreign, first_changed, remove_own_output
+from mslt_it.outputs import check_nothing_foreign, first_changed, owner_kind, remove_own_output
+from mslt_it.paths import RESOURCES_DIR, SHIPPED_SIZED_WORLD_MODEL, SHIPPED_WORLD_MODEL
 
 NAMESPACE = "mslt-it:"
 TINY_MODEL = "mslt-it:tiny"
@@ -72,14 +74,48 @@ BUILD_RECORD = "mslt_it_tiny.json"
 
 def named_model_in(folder: Path) -> str | None:
     """Which of mslt-it's models ``folder`` holds, by its build record: the world bases record
-    ``world`` (and ``sized``), the random base neither. Only while the marker lists every file
-    unchanged: an edited record would name a model the weights are not."""
-    record = read_json(Path(folder) / BUILD_RECORD)
-    if record is None or first_changed(Path(folder)) is not None:
-        return None  # a record or weights edited since: the user's folder now, not a model of ours
-    if record.get("world") is True:
-        return TINY_SIZED_WORLD_MODEL if record.get("sized") else TINY_WORLD_MODEL
-    return TINY_MODEL
+    ``world`` (and ``sized``), the random base neither. Only while mslt-it's marker is there
+    and lists every file unchanged (an edited record would name a model the weights are not;
+    a folder without the marker is the user's, whatever its record says), and, for a world
+    base, while its files are the ones this package ships: a copy made from an earlier
+    release's base was used as this one's."""
+    folder = Path(folder)
+    record = read_json(folder / BUILD_RECORD)
+    if record is None or owner_kind(folder) != "model" or first_changed(folder) is not None:
+        return None  # edited since, or never proved ours: the user's folder, not a model of ours
+    if record.get("world") is not True:
+        return TINY_MODEL
+    name = TINY_SIZED_WORLD_MODEL if record.get("sized") else TINY_WORLD_MODEL
+    return name if holds_shipped_files(folder, SHIPPED_FOLDERS[name]) else None
+
+
+SHIPPED_FOLDERS = {
+    TINY_WORLD_MODEL: SHIPPED_WORLD_MODEL,
+    TINY_SIZED_WORLD_MODEL: SHIPPED_SIZED_WORLD_MODEL,
+}
+"""The folder in the package's resources each world base is copied from."""
+
+
+@lru_cache(maxsize=4)
+def shipped_digests(shipped: str) -> dict[str, str] | None:
+    """SHA-256 of each file of a world base the package ships (None: the package lacks it, and
+    the base is pre-trained where it is used)."""
+    folder = RESOURCES_DIR / shipped
+    if not (folder / BUILD_RECORD).is_file():
+        return None
+    return {path.name: file_sha256(path) for path in sorted(folder.iterdir()) if path.is_file()}
+
+
+def holds_shipped_files(folder: Path, shipped: str) -> bool:
+    """Whether ``folder`` holds every file of the shipped world base ``shipped``, byte for byte
+    (a few MB, hashed once per process and file state)."""
+    digests = shipped_digests(shipped)
+    if digests is None:
+        return True
+    return all(
+        (folder / name).is_file() and file_sha256(folder / name) == digest
+        for name, digest in digests.items()
+    )
 
 
 def check_model_name(name: str, field: str = "model") -> None:

@@ -33,15 +33,28 @@ EVAL_DIR = _data_folder("eval")
 TASKS_DIR = _data_folder("tasks")
 RECIPES_DIR = _data_folder("recipes")
 RESOURCES_DIR = PACKAGE_DIR / "resources"
+SHIPPED_WORLD_MODEL = "tiny-world"
+"""The world base shipped in ``mslt_it/resources/`` (``mslt-it tiny-model --world`` makes it)."""
+SHIPPED_SIZED_WORLD_MODEL = "tiny-world-sized"
+"""The sized world base shipped beside it (``mslt-it tiny-model --world --sized``)."""
 
 NAMED_DATA = ("hub", "synthetic")
 """The values of ``--data`` (and a recipe's ``data``) that name a built-in source, not a folder:
 the Hugging Face Hub, and the offline synthetic world."""
 
 
+def check_data_value(data: object, field: str = "data") -> None:
+    """Refuse an empty or blank ``data``: ``Path("")`` is ``.``, so ``--data ""`` (an unset
+    shell variable) silently read, hashed and recorded the working folder."""
+    if isinstance(data, str) and not data.strip():
+        raise MsltError(f"{field}: an empty path ({data!r}); give hub, synthetic or a folder")
+
+
 def is_data_folder(data: object) -> bool:
     """Whether ``data`` names a folder of the user's (not None, and not one of
-    :data:`NAMED_DATA`): what a folder check, an identity or an input list must read."""
+    :data:`NAMED_DATA`): what a folder check, an identity or an input list must read. A blank
+    value is refused here (:func:`check_data_value`), where every such decision is made."""
+    check_data_value(data)
     return data is not None and data not in NAMED_DATA
 
 

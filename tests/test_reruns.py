@@ -1096,3 +1096,30 @@ def test_a_recipe_that_saves_no_optimizer_state_is_refused_before_any_work(cli, 
     for args in (("--dry-run",), ()):
         assert_one_line_error(cli("run", recipe, *args), "train.sft.save_only_model", "step 0")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_named_model_is_only_a_marked_copy_of_the_shipped_base(tmp_path, monkeypatch) -> None:
+    """A folder without mslt-it's marker whose record says ``world`` was used as
+    ``mslt-it:tiny-world``, and a copy of an earlier release's base as this one's: only the
+    marker proves the folder is ours, and only the shipped bytes that it is this base."""
+    from mslt_it import named_models
+    from mslt_it.io import OWNER_FILE
+    from mslt_it.named_models import TINY_WORLD_MODEL, ensure_named_model, named_model_in
+    from mslt_it.paths import RESOURCES_DIR, SHIPPED_WORLD_MODEL
+
+    folder = ensure_named_model(TINY_WORLD_MODEL, tmp_path / "cache" / "tiny-world")
+    assert named_model_in(folder) == TINY_WORLD_MODEL
+    release = tmp_path / "release"  # the next version ships a base with other weights
+    shutil.copytree(RESOURCES_DIR / SHIPPED_WORLD_MODEL, release / SHIPPED_WORLD_MODEL)
+    weights = release / SHIPPED_WORLD_MODEL / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    monkeypatch.setattr(named_models, "RESOURCES_DIR", release)
+    named_models.shipped_digests.cache_clear()
+    assert named_model_in(folder) is None  # stale: made again by the next resolve
+    monkeypatch.undo()
+    named_models.shipped_digests.cache_clear()
+    assert named_model_in(folder) == TINY_WORLD_MODEL
+    (folder / OWNER_FILE).unlink()  # a folder of the user's, whatever its record says
+    assert named_model_in(folder) is None

@@ -29,7 +29,7 @@ from mslt_it.errors import MsltError
 from mslt_it.io import atomic_directory
 from mslt_it.languages import languages_of_task
 from mslt_it.outputs import claim_output
-from mslt_it.paths import RESOURCES_DIR
+from mslt_it.paths import RESOURCES_DIR, SHIPPED_SIZED_WORLD_MODEL, SHIPPED_WORLD_MODEL
 from mslt_it.tiny.base import BaseText, pretrain_base
 from mslt_it.tiny.model import DEFAULT_VOCAB_SIZE, INFO_FILE
 from mslt_it.tiny.pretrain import PretrainSettings
@@ -115,12 +115,6 @@ def _build_world(
         record=record,
         overwrite=overwrite,
     )
-
-
-SHIPPED_WORLD_MODEL = "tiny-world"
-"""The world base shipped in ``mslt_it/resources/`` (``mslt-it tiny-model --world`` makes it)."""
-SHIPPED_SIZED_WORLD_MODEL = "tiny-world-sized"
-"""The sized world base shipped beside it (``mslt-it tiny-model --world --sized``)."""
 
 
 def copy_world_model(out: Path, *, sized: bool = False) -> Path:
