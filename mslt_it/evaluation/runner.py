@@ -268,8 +268,6 @@ def _evaluate(
     if not (out / OWNER_FILE).is_file():
         mark_owner(out, "evaluation")  # a killed study is still recognised as mslt-it's
     for run in plan.runs:
-        if run.adapter is not None and run.adapter.edited_note:
-            STDERR.print(f"warning: {run.adapter.edited_note}", highlight=False, soft_wrap=True)
         run.store = RunStore(run.folder, prediction_settings(plan, run))
         run.store.prepare(overwrite=False, restart_changed=overwrite or restart_changed)
     pending = [run for run in plan.runs if not run.store.is_complete()]
@@ -283,6 +281,9 @@ def _evaluate(
             highlight=False,
             soft_wrap=True,
         )
+    for run in plan.runs:  # said once it was evaluated: a weights file that does not load
+        if run.adapter is not None and run.adapter.edited_note:  # is its own one line
+            STDERR.print(f"warning: {run.adapter.edited_note}", highlight=False, soft_wrap=True)
     dropped = {key: n for key, n in plan.unlabelled.items() if n}
     if dropped:
         STDERR.print(
