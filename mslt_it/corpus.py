@@ -47,7 +47,7 @@ from mslt_it.io import read_arrow_table
 from mslt_it.jsonlines import LONGEST_LINE, json_block_size
 from mslt_it.langid import letter_script
 from mslt_it.languages import get_language
-from mslt_it.paths import NAMED_DATA
+from mslt_it.paths import NAMED_DATA, check_data_value
 from mslt_it.progress import progress_bar
 from mslt_it.prompts import PromptTemplate
 from mslt_it.tasks.base import Task
@@ -481,6 +481,7 @@ def _read_corpus_table(path: Path, state: object, field: str) -> pa.Table:
 def open_corpus_split(task: Task, lang: str, split: str, data: str) -> SplitRows:
     """:func:`mslt_it.tasks.sources.open_split`, with local files read by
     :func:`read_corpus_table` and a single table's language column checked."""
+    check_data_value(data)  # "" would read the working folder: Path("") is "."
     if data in NAMED_DATA:
         return open_split(task, lang, split, data)
     check_split(task, split)

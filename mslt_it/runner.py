@@ -592,7 +592,8 @@ def recipe_inputs(recipe: Recipe) -> list[str]:
     inputs += [watch.data for watch in recipe.train.watch if watch.data]
     if evaluation is not None:
         inputs += [evaluation.data, *evaluation.prompts_dir]
-    return [path for path in [data.data, *inputs] if is_data_folder(path)]
+    # the model and the template folders are no data: a blank one is theirs to refuse
+    return [path for path in [data.data, *inputs] if path and is_data_folder(path)]
 
 
 def check_experiment_folder(recipe: Recipe) -> None:

@@ -231,7 +231,10 @@ def test_multi_turn_conversations_stay_whole(cli, tmp_path: Path) -> None:
 
 BROKEN = {
     "missing column": ([{"instruction": "a", "input": ""}], "missing column 'output'"),
-    "wrong type": ([{"instruction": "a", "input": "", "output": 5}], "answer must be text"),
+    "wrong type": (
+        [{"instruction": "a", "input": "", "output": 5}],
+        "column 'output' holds int64, not text",
+    ),
     "a list as text": (  # reached the prompt as "['x']"
         [{"instruction": ["x"], "input": "", "output": "a"}],
         "column 'instruction' holds list<item: string>, not text",

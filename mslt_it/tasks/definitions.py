@@ -37,6 +37,7 @@ with ``--tasks-dir`` (or a recipe's ``tasks_dir``), as with lm-evaluation-harnes
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -59,7 +60,7 @@ from mslt_it.prompt_bounds import (
 from mslt_it.tasks import instructions, ner
 from mslt_it.tasks.base import COMMON_FIELDS, Row, Task, Verbalizer, common_variables
 from mslt_it.tasks.compile import LimitError, compile_variables, remember_rows
-from mslt_it.tasks.schema import KIND_FIELDS, RegistryLanguages, TaskFile
+from mslt_it.tasks.schema import KIND_FIELDS, ROW_REFERENCE, RegistryLanguages, TaskFile
 from mslt_it.tasks.synthetic import GENERATOR_KINDS, generator_columns
 from mslt_it.yamlfiles import read_text_file, validate_yaml_file
 
@@ -220,7 +221,30 @@ def build_task(spec: TaskFile, where: str) -> Task:
             "synthetic": spec.synthetic,
             "label_column": spec.label_column,
             "example": dict(spec.example) if spec.example is not None else None,
+            "text_columns": text_columns(spec),
+            "values": {column: tuple(values) for column, values in spec.values.items()},
         },
+    )
+
+
+ROW_ITEM = re.compile(r"""\brow\[\s*(['"])(.+?)\1\s*\]""")
+"""``row['column']``, the other way an expression reads a column."""
+
+
+def text_columns(spec: TaskFile) -> tuple[str, ...]:
+    """The columns every row must hold as text (a number or a list would reach the prompt as
+    Python's text of it): all but those giving the gold answer, the label column and the
+    columns the ``gold`` expression reads (XStoryCloze's ``answer_right_ending`` is a number,
+    Belebele's ``correct_answer_num`` text or a number). None in an ner task (tokens and tags
+    are lists, checked as such) nor in a conversation (``messages`` is a list of turns)."""
+    if spec.kind == "ner" or spec.messages is not None:
+        return ()
+    gold = spec.gold or ""
+    read_by_gold = set(ROW_REFERENCE.findall(gold)) | {m[1] for m in ROW_ITEM.findall(gold)}
+    return tuple(
+        column
+        for column in spec.columns
+        if column != spec.label_column and column not in read_by_gold
     )
 
 
@@ -356,6 +380,7 @@ def stand_in_row(spec: TaskFile) -> Row:
     if spec.example is not None:
         return dict(spec.example)
     row: Row = {column: "text" for column in spec.columns}
+    row.update({column: values[0] for column, values in spec.values.items()})  # an allowed one
     if spec.kind == "ner":
         row.update(tokens=["text"], ner_tags=[0])
     if spec.label_column:

@@ -182,6 +182,11 @@ class TaskFile(BaseModel):
         description="Template variables: name -> a Jinja expression over `row` "
         "(`row.premise`, `row.tokens | join(' ')`).",
     )
+    values: dict[str, list[str]] = Field(
+        default={},
+        description="Columns of a closed set of text values: column -> the values allowed "
+        "(e.g. XCOPA's {question: [cause, effect]}); every row a split opens is checked.",
+    )
     metric: str = Field(default="accuracy", description="accuracy (classification) or f1 (ner).")
     synthetic: str | None = Field(
         default=None, description="The synthetic generator of offline rows (xnli, pawsx, wikiann)."
@@ -247,6 +252,7 @@ class TaskFile(BaseModel):
                     f"{', '.join(ner.ENTITY_TYPES)}"
                 )
         self._check_row_references()
+        self._check_values()
         if self.example is not None:
             missing = [c for c in self.columns if c not in self.example]
             if missing:
@@ -258,6 +264,24 @@ class TaskFile(BaseModel):
         if clash:
             raise ValueError(f"variables: {clash[0]!r} is provided by the {self.kind} kind already")
         return self
+
+    def _check_values(self) -> None:
+        """Each ``values`` entry names a declared column and lists its values once each; the
+        example row, if any, holds one of them (it is the row templates are tried on)."""
+        for column, values in self.values.items():
+            if column not in self.columns:
+                raise ValueError(
+                    f"values: {column[:80]!r} is not among the columns ({', '.join(self.columns)})"
+                )
+            if not values:
+                raise ValueError(f"values.{column}: the list is empty; list the values allowed")
+            _no_repeats(values, f"values.{column}: value")
+            found = (self.example or {}).get(column, values[0])
+            if found not in values:
+                raise ValueError(
+                    f"example: column {column!r} is {str(found)[:40]!r}; allowed (values."
+                    f"{column}): {', '.join(values)}"
+                )
 
     def _check_instructions(self) -> None:
         if self.messages is None and (self.prompt is None or self.answer is None):

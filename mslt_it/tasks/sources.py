@@ -13,6 +13,7 @@ many usable rows there are and fetches any subset of them by index.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -27,6 +28,7 @@ from mslt_it.errors import MsltError, allowed, clipped, first_line
 from mslt_it.files import MAX_DATA_BYTES, check_regular_file
 from mslt_it.identity import file_sha256, file_state
 from mslt_it.io import read_arrow_table
+from mslt_it.paths import check_data_value
 from mslt_it.tasks.base import Row, Task
 from mslt_it.tasks.ner import TAG_NAMES
 from mslt_it.tasks.synthetic import SPLIT_SIZES, is_unlabelled, synthetic_row
@@ -104,6 +106,42 @@ def holds_bytes(kind: pa.DataType) -> bool:
     return False
 
 
+def is_bool_or_number(kind: pa.DataType) -> bool:
+    """Whether an Arrow type holds true/false or numbers (a dictionary's values included):
+    what a JSON ``0.5``, ``true`` or a Parquet int64 column is read as, never text."""
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return (
+        pa.types.is_boolean(kind)
+        or pa.types.is_integer(kind)
+        or pa.types.is_floating(kind)
+        or pa.types.is_decimal(kind)
+    )
+
+
+def first_written_decimal(
+    path: Path, column: str, wanted: set[int] | None
+) -> tuple[int, object] | None:
+    """The row (counted as pyarrow counts a JSON-lines file's rows: its non-blank lines) and
+    value of the first ``column`` written as a decimal or as a whole number beyond int64,
+    among the rows ``wanted`` (None: all). Read only to name a row in an error."""
+    row = 0
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle):
+            text = line.strip()
+            if number == 0:
+                text = text.removeprefix(b"\xef\xbb\xbf").strip()
+            if not text:
+                continue
+            value = json.loads(text).get(column)
+            whole = isinstance(value, int) and not isinstance(value, bool)
+            beyond = whole and not -(2**63) <= value < 2**63
+            if (wanted is None or row in wanted) and (isinstance(value, float) or beyond):
+                return row, value
+            row += 1
+    return None
+
+
 UNLABELLED = -1
 """The label of a row without one (PAWS-X has them): dropped and counted, never trained on."""
 
@@ -129,10 +167,7 @@ class TableSplit:
     def __post_init__(self) -> None:
         missing = [c for c in self.task.columns if c not in self.table.column_names]
         if missing and not self.table.column_names:  # "(found: )" said nothing
-            raise MsltError(
-                f"{self.origin}: holds no rows; task {self.task.name} needs rows with columns "
-                f"{allowed(self.task.columns)}"
-            )
+            self._refuse_no_columns()
         if missing:
             raise MsltError(
                 f"{self.origin}: missing column {missing[0]!r}; task {self.task.name} needs "
@@ -149,14 +184,26 @@ class TableSplit:
             kept = np.flatnonzero(np.array([label != UNLABELLED for label in labels], dtype=bool))
         if "ner_tags" in self.task.columns:
             self._check_tags()
-        if self.task.kind == "classification" or (
-            self.task.kind == "instructions" and not self.task.extra.get("conversation")
-        ):
-            self._check_text_columns()
+        self._check_text_columns()
+        self._check_allowed_values()
         if self.task.check_row is not None and self.task.kind != "instructions":
             self._check_rows()  # small benchmark splits: every row, before any work
         self._kept = kept
         self.dropped = self.table.num_rows - len(kept)
+
+    def _refuse_no_columns(self) -> None:
+        """A table of no columns: a file of blank lines holds no rows, one of ``{}`` lines holds
+        rows with nothing in them, which "holds no rows" misdescribed."""
+        columns = allowed(self.task.columns)
+        if not self.table.num_rows:
+            raise MsltError(
+                f"{self.origin}: holds no rows; task {self.task.name} needs rows with columns "
+                f"{columns}"
+            )
+        raise MsltError(
+            f"{self.origin}: its {self.table.num_rows:,} rows hold none of the columns task "
+            f"{self.task.name} needs ({columns}); every row is empty"
+        )
 
     def _check_values(self) -> None:
         """Text that is valid UTF-8 and no empty (null) cell in a column the task needs: a null
@@ -178,8 +225,10 @@ class TableSplit:
                 )
 
     def _check_decimal_labels(self, labels: list[object]) -> None:
-        """A label column read as decimals: one row's ``0.5`` (or NaN) made pyarrow read every
-        label as a float, so the row to name is the first that is not a whole number."""
+        """A label column read as decimals: one row's ``0.5``, ``1.0`` or a number too large
+        for int64 made pyarrow read every label as a float, so the row to name is the first
+        that is not a whole number, else the first written so in a JSON-lines file, else the
+        first whole number out of int64's range. Row 0's ``0.0`` was no example of anything."""
         for index, label in enumerate(labels):
             if isinstance(label, float) and not label.is_integer():
                 shown = (
@@ -189,10 +238,47 @@ class TableSplit:
                     f"{self.at_row(index)}: label {shown} is not one of the task's "
                     "labels (whole numbers)"
                 )
+        written = self._first_written_decimal()
+        if written is not None:
+            row, value = written
+            raise MsltError(
+                f"{self.origin}: row {row}: label {clipped(value)} is not one of the task's "
+                f"labels ({self._label_ids()}); write a whole number, with no decimal point"
+            )
+        for index, label in enumerate(labels):
+            if isinstance(label, float) and not -(2**63) <= label < 2**63:
+                raise MsltError(
+                    f"{self.at_row(index)}: label {label:.4g} is too large for a whole number; "
+                    f"the task's labels: {self._label_ids()}"
+                )
+        if self.path is not None and self.path.suffix == ".parquet":  # stored as decimals
+            column = self.task.extra.get("label_column") or "label"
+            raise MsltError(
+                f"{self.origin}: the label column holds {self.table.schema.field(column).type}; "
+                f"labels are whole numbers ({self._label_ids()}): store it as an integer column"
+            )
         raise MsltError(
-            f"{self.origin}: the label column holds decimal numbers ({labels[0]!r}, …); "
-            "labels are whole numbers (0, 1, …, or -1 for unlabelled)"
+            f"{self.origin}: the label column was read as decimal numbers (a label too large "
+            "for a whole number, or written 1.0); labels are whole numbers "
+            f"({self._label_ids()})"
         )
+
+    def _label_ids(self) -> str:
+        """The task's label ids as an error lists them."""
+        return f"{allowed(sorted(self.task.valid_label_ids or ()))}, or -1 for unlabelled"
+
+    def _first_written_decimal(self) -> tuple[int, object] | None:
+        """The file row (and value) of the first label of these rows written as a decimal
+        (``1.0``) or a whole number beyond int64, in a local JSON-lines file; None when the
+        file cannot say (the Hub, Parquet, a file pyarrow and Python's json read apart)."""
+        if self.path is None or self.path.suffix != ".jsonl":
+            return None
+        wanted = None if self.file_rows is None else {int(row) for row in self.file_rows}
+        column = self.task.extra.get("label_column") or "label"
+        try:
+            return first_written_decimal(self.path, column, wanted)
+        except (OSError, ValueError, AttributeError):
+            return None
 
     def _check_labels(self, labels: list[object]) -> None:
         """Every gold label is one of the task's, or -1 (unlabelled, dropped and counted)."""
@@ -241,18 +327,40 @@ class TableSplit:
                 )
 
     def _check_text_columns(self) -> None:
-        """A classification row's columns besides its label, and the columns of an instruction
-        corpus that is not a conversation (instruction, input, output), are read as text: a
-        list or a mapping would reach the prompt as Python's text of it (``['e']``). Bytes are
-        refused for every task, by :meth:`_check_values`."""
-        label = self.task.extra.get("label_column") or "label"
-        for column in self.task.columns:
+        """The columns the definition reads as text (``text_columns``: see
+        :func:`mslt_it.tasks.definitions.text_columns`) hold text: a list or a mapping would
+        reach the prompt as Python's text of it (``['e']``), a JSON ``true`` or ``0.5`` as
+        ``True`` or ``0.5``. Bytes are refused for every task, by :meth:`_check_values`."""
+        for column in self.task.extra.get("text_columns") or ():
             kind = self.table.schema.field(column).type
-            if column != label and pa.types.is_nested(kind):
-                raise MsltError(
-                    f"{self.origin}: column {column!r} holds {kind}, not text; task "
-                    f"{self.task.name} reads it as text"
-                )
+            if pa.types.is_nested(kind):
+                hint = ""
+            elif is_bool_or_number(kind):
+                hint = self._text_hint()
+            else:
+                continue
+            raise MsltError(
+                f"{self.origin}: column {column!r} holds {kind}, not text; task "
+                f"{self.task.name} reads it as text{hint}"
+            )
+
+    def _text_hint(self) -> str:
+        """How to write a value as text, in the kind of file it came from."""
+        if self.path is not None and self.path.suffix == ".jsonl":
+            return ' (write it as a JSON string, in quotes: "3", not 3)'
+        return " (store it as a string column)"
+
+    def _check_allowed_values(self) -> None:
+        """A column of a closed set of values (the definition's ``values``) holds one of them
+        in every row: XCOPA's ``question`` of ``why`` built "What is the more plausible why?"."""
+        for column, values in (self.task.extra.get("values") or {}).items():
+            permitted = frozenset(values)
+            for index, value in enumerate(self.table.column(column).to_pylist()):
+                if not (isinstance(value, str) and value in permitted):
+                    raise MsltError(
+                        f"{self.at_row(index)}: column {column!r} is {clipped(value)}; "
+                        f"allowed: {allowed(values)}"
+                    )
 
     def at_row(self, index: int) -> str:
         """``FILE: row N``, N where the table's row ``index`` is in the file the user opens,
@@ -319,6 +427,7 @@ def synthetic_generator(task: Task) -> str:
 
 def open_split(task: Task, lang: str, split: str, data: str) -> SplitRows:
     """Open one split from ``data`` (``hub``, ``synthetic`` or a directory path)."""
+    check_data_value(data)  # "" would read the working folder: Path("") is "."
     check_split(task, split)
     if data == "synthetic":
         return SyntheticSplit(task, lang, split)
