@@ -233,19 +233,27 @@ ROW_ITEM = re.compile(r"""\brow\[\s*(['"])(.+?)\1\s*\]""")
 
 def text_columns(spec: TaskFile) -> tuple[str, ...]:
     """The columns every row must hold as text (a number or a list would reach the prompt as
-    Python's text of it): all but those giving the gold answer, the label column and the
-    columns the ``gold`` expression reads (XStoryCloze's ``answer_right_ending`` is a number,
-    Belebele's ``correct_answer_num`` text or a number). None in an ner task (tokens and tags
-    are lists, checked as such) nor in a conversation (``messages`` is a list of turns)."""
+    Python's text of it): those the expressions a template sees read (``variables``,
+    ``choices``, ``prompt``, ``answer``), but the label column and the columns the ``gold``
+    expression reads (XStoryCloze's ``answer_right_ending`` is a number, Belebele's
+    ``correct_answer_num`` text or a number). A column no expression reads never reaches a
+    prompt (a second label column a user keeps). None in an ner task (tokens and tags are
+    lists, checked as such) nor in a conversation (``messages`` is a list of turns)."""
     if spec.kind == "ner" or spec.messages is not None:
         return ()
-    gold = spec.gold or ""
-    read_by_gold = set(ROW_REFERENCE.findall(gold)) | {m[1] for m in ROW_ITEM.findall(gold)}
+    shown = [*spec.variables.values(), spec.choices, spec.prompt, spec.answer]
+    read = set().union(*(_columns_read(str(source)) for source in shown if source))
+    gold_read = _columns_read(spec.gold or "")
     return tuple(
         column
         for column in spec.columns
-        if column != spec.label_column and column not in read_by_gold
+        if column in read and column != spec.label_column and column not in gold_read
     )
+
+
+def _columns_read(source: str) -> set[str]:
+    """The columns an expression reads (``row.x`` or ``row['x']``)."""
+    return set(ROW_REFERENCE.findall(source)) | {m[1] for m in ROW_ITEM.findall(source)}
 
 
 def choice_reader(spec: TaskFile, where: str) -> ChoiceReader:
