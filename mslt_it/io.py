@@ -113,6 +113,20 @@ def remove_orphans(folder: Path, prefix: str) -> None:
                 os.unlink(entry.path)
 
 
+def remove_folder(path: Path) -> None:
+    """Remove the folder ``path`` whole, or leave it whole: it is renamed aside to a temporary
+    of this writer's (:func:`this_writer`) first and removed there, which a later writer
+    removes if a kill stops it (:func:`remove_orphans`). Removed in place, a kill mid-way
+    left a folder without its marker or its settings beside files no command could tell
+    apart from the user's, or trust."""
+    path = Path(path)
+    prefix = temporary_prefix(path.name)
+    remove_orphans(path.parent, prefix)
+    trash = Path(tempfile.mkdtemp(prefix=prefix + this_writer(), suffix=".old", dir=path.parent))
+    os.replace(path, trash / "removed")
+    shutil.rmtree(trash, ignore_errors=True)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -48,6 +48,7 @@ from mslt_it.io import (
     matches_layout,
     read_json,
     relative_files,
+    remove_folder,
 )
 from mslt_it.locks import NAME_MAX, described, output_lock
 
@@ -700,7 +701,7 @@ def remove_own_output(out: Path, field: str) -> None:
     """Remove mslt-it's output ``out`` whole, once :func:`check_nothing_foreign` proves that
     nothing of the user's goes with it."""
     check_nothing_foreign(out, field)
-    shutil.rmtree(out)
+    remove_folder(out)  # renamed aside first: a kill leaves it whole (still ours) or gone
 
 
 def check_nothing_foreign(out: Path, field: str) -> None:

@@ -1225,3 +1225,28 @@ def test_a_file_put_into_a_replaced_output_while_the_command_ran_is_kept(
     assert not kept[0].parent.name.startswith(".")  # not a temporary a later writer clears
     assert cli(*build, "--overwrite").code == 0  # nothing of the user's there: replaced
     assert not (out / "rows.txt").exists() and kept[0].exists()
+
+
+def test_chunks_left_without_their_settings_are_not_reused(tmp_path, monkeypatch) -> None:
+    """A kill while an --update cleared another model's run removed its settings first: the
+    next run took the chunks left for its own, and reported another model's scores as the
+    new one's. Chunks no settings name are dropped; a folder is removed whole or not at all."""
+    from mslt_it import io
+    from mslt_it.evaluation.store import SETTINGS, RunStore
+
+    old = RunStore(tmp_path, {"model": "a"})
+    old.prepare(overwrite=False)
+    old.save_chunk("xnli", "en", 0, [{"id": "r0"}])
+    (old.chunks / SETTINGS).unlink()  # as the kill left it
+    new = RunStore(tmp_path, {"model": "b"})
+    new.prepare(overwrite=False)
+    assert new.load_chunk("xnli", "en", 0, ["r0"]) is None
+    new.save_chunk("xnli", "en", 0, [{"id": "r0"}])
+
+    def killed(path, *args, **kwargs):
+        raise KeyboardInterrupt  # the kill, mid-removal
+
+    monkeypatch.setattr(io.shutil, "rmtree", killed)
+    with pytest.raises(KeyboardInterrupt):
+        new.prepare(overwrite=True)
+    assert not new.chunks.exists()  # renamed aside whole before it was removed

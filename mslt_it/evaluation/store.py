@@ -25,7 +25,14 @@ from typing import Any
 
 from mslt_it.errors import MsltError
 from mslt_it.files import read_user_bytes
-from mslt_it.io import atomic_write_json, atomic_write_text, matches_layout, read_json, to_json
+from mslt_it.io import (
+    atomic_write_json,
+    atomic_write_text,
+    matches_layout,
+    read_json,
+    remove_folder,
+    to_json,
+)
 from mslt_it.outputs import RESCORED_KIND, TEMPORARY_FILE, read_sealed_json
 
 CHUNKS = ".chunks"
@@ -74,6 +81,8 @@ class RunStore:
             return
         else:
             existing = self._recorded_settings()
+            if existing is None:  # chunks no settings name (a kill while clearing): untrusted
+                self.drop_chunks()
             finished = read_json(self.folder / RESULTS) if existing is None else None
             # a finished run of these very settings whose predictions.jsonl is gone (results.json
             # alone cannot be checked or re-scored) is predicted again, as a missing results.json
@@ -100,17 +109,24 @@ class RunStore:
         atomic_write_json(self.chunks / SETTINGS, {"sha256": self.sha256, **self.settings})
 
     def _clear(self, keep: set[str] | frozenset[str] = frozenset()) -> None:
-        """Remove the run's files but the saved chunks named in ``keep``."""
+        """Remove the run's files but the saved chunks named in ``keep``.
+
+        The settings that name the chunks go last (or with the whole folder, renamed aside
+        first): a kill that removed them first left chunks of another model without settings,
+        which the next run took for its own and reported as the new model's."""
         if keep and self.chunks.is_dir() and not self.chunks.is_symlink():
             for path in self.chunks.iterdir():
-                if path.name in keep:
+                if path.name in keep or path.name == SETTINGS:
                     continue
                 if path.is_dir() and not path.is_symlink():
                     shutil.rmtree(path, ignore_errors=True)
                 else:
                     path.unlink(missing_ok=True)
+            (self.chunks / SETTINGS).unlink(missing_ok=True)
+        elif self.chunks.is_dir() and not self.chunks.is_symlink():
+            remove_folder(self.chunks)
         else:
-            shutil.rmtree(self.chunks, ignore_errors=True)
+            self.chunks.unlink(missing_ok=True)
         for name in (PREDICTIONS, RESULTS, TIMINGS):
             (self.folder / name).unlink(missing_ok=True)
 
