@@ -1032,3 +1032,40 @@ def test_an_adapter_edited_since_training_is_not_scored_by_its_run_records_sourc
     else:
         assert summary["sources"] == [] and summary["edited"] == edit
         assert f"adapter mine: its {edit} was edited since training" in result.err
+
+
+def test_a_comparison_given_another_language_is_updated_not_redone(
+    cli, tiny_model_dir, tmp_path
+) -> None:
+    """Another language for a comparison: the error advised --update, which a comparison then
+    refused ("made whole"); only --overwrite, predicting every model again, got past it."""
+    other = altered_copy(tiny_model_dir, tmp_path / "other")
+    out = tmp_path / "cmp"
+    both = ["eval", "--model", tiny_model_dir, "--model", other, "--task", "xnli", "--mode",
+            "rank", "--out", out, *FAST]  # fmt: skip
+    assert cli(*both, "--langs", "en").code == 0
+    before = read_predictions(out / "other")
+    assert_one_line_error(cli(*both, "--langs", "en,sw"), "other settings", "--update")
+    result = cli(*both, "--langs", "en,sw", "--update")
+    assert result.code == 0, result.err
+    after = read_predictions(out / "other")
+    assert [r for r in after if r["lang"] == "en"] == before
+    predicted = json.loads((out / "other" / "timings.json").read_text())["examples_predicted"]
+    assert predicted == 6  # sw's rows only: en's were kept
+    rows = (out / "comparison" / "scores.csv").read_text().splitlines()[1:]
+    assert len(rows) == 4  # two models, two languages
+
+
+def test_suites_given_in_another_order_are_said_to_be_reordered(tiny_model_dir, tmp_path) -> None:
+    """``--suite pawsx --suite xnli`` after ``--suite xnli --suite pawsx`` was refused as "task
+    of task pawsx changed"; the tasks are the same."""
+    from mslt_it.evaluation.plan import plan_evaluation, prediction_settings
+    from mslt_it.evaluation.store import describe_change
+
+    def settings(suites: list[str]) -> dict:
+        config = EvalConfig(model=str(tiny_model_dir), suite=suites, langs=["de"], limit=2)
+        plan = plan_evaluation(config, tmp_path / "out")
+        return prediction_settings(plan, plan.runs[0])
+
+    said = describe_change(settings(["xnli", "pawsx"]), settings(["pawsx", "xnli"]))
+    assert said.startswith("the order of the tasks changed, not the tasks")

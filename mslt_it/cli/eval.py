@@ -212,9 +212,7 @@ def eval_command(
             raise MsltError("eval.compare_models: also give eval.model (or --model)")
         models = [config.model, *(resolve_model_name(m) for m in config.compare_models)]
     if models is not None:
-        if update:
-            raise MsltError("--update: a comparison of several models is made whole; leave it out")
-        compare(config.model_copy(update={"compare_models": []}), models, out, overwrite)
+        compare(config.model_copy(update={"compare_models": []}), models, out, overwrite, update)
         return
     outcome = evaluate(config, out, overwrite=overwrite, update=update)
     for name, results in outcome.results.items():
@@ -222,11 +220,11 @@ def eval_command(
     STDOUT.print(f"results → {outcome.out}", highlight=False, soft_wrap=True)
 
 
-def compare(config: Any, models: list[str], out: Path, overwrite: bool) -> None:
+def compare(config: Any, models: list[str], out: Path, overwrite: bool, update: bool) -> None:
     """Several models: each evaluated into its subfolder, then the comparison report."""
     from mslt_it.evaluation import compare_models
 
-    comparison = compare_models(config, models, out, overwrite=overwrite)
+    comparison = compare_models(config, models, out, overwrite=overwrite, update=update)
     for model, outcome in comparison.outcomes.items():
         for name, results in outcome.results.items():
             print_results(results, title=f"{model} ({name})")

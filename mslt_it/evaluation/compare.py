@@ -81,9 +81,17 @@ def check_distinct_models(models: list[str], fields: str | list[str]) -> None:
 
 
 def compare_models(
-    config: EvalConfig, models: list[str], out: str | Path, overwrite: bool = False
+    config: EvalConfig,
+    models: list[str],
+    out: str | Path,
+    overwrite: bool = False,
+    update: bool = False,
 ) -> Comparison:
     """Evaluate every model in ``models`` with ``config``'s settings, then compare them.
+
+    ``update`` remakes each model's evaluation for new options as ``eval --update`` does,
+    keeping the predictions they leave alike (a comparison given another language was refused
+    with the advice to pass ``--update``, which it refused in turn).
 
     Every model is planned (checked: its files, languages, templates) before anything is
     written, so a bad option leaves no folder behind. The comparison report in ``OUT/comparison``
@@ -113,7 +121,9 @@ def compare_models(
             outcomes = {}
             for model in models:
                 single = config.model_copy(update={"model": model})
-                outcomes[model] = evaluate(single, out / folders[model], overwrite=overwrite)
+                outcomes[model] = evaluate(
+                    single, out / folders[model], overwrite=overwrite, update=update
+                )
             report = write_report(
                 [out / folders[m] for m in models], out / COMPARISON, overwrite=True
             )

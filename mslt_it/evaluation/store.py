@@ -357,6 +357,8 @@ def describe_change(recorded: dict[str, Any] | None, wanted: dict[str, Any]) -> 
         if key not in recorded:  # recorded before the setting was: nothing the user changed
             unrecorded = INPUT_NAMES.get(key, key)
             return f"recorded by an earlier mslt-it, which did not record {unrecorded}"
+        if key == "tasks" and same_tasks_reordered(old, value):
+            return "the order of the tasks changed, not the tasks (--update keeps every prediction)"
         if key == "tasks" and isinstance(old, list) and len(old) == len(value):
             for before, after in zip(old, value, strict=True):
                 if not isinstance(before, dict):
@@ -370,6 +372,17 @@ def describe_change(recorded: dict[str, Any] | None, wanted: dict[str, Any]) -> 
                         return f"{changed} of task {after.get('task')} changed"
         return f"{INPUT_NAMES.get(key, key)} changed"
     return "other settings"
+
+
+def same_tasks_reordered(old: Any, new: Any) -> bool:
+    """Whether two settings' task lists hold the same tasks in another order (``--suite pawsx
+    --suite xnli`` after ``--suite xnli --suite pawsx`` was "task of task pawsx changed")."""
+    if not isinstance(old, list) or not isinstance(new, list) or old == new:
+        return False
+    key = json.dumps  # the entries are JSON: compared whole, in any order
+    return sorted(key(t, sort_keys=True) for t in old) == sorted(
+        key(t, sort_keys=True) for t in new
+    )
 
 
 def jsonl(records: Sequence[dict[str, Any]]) -> str:
