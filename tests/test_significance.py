@@ -488,6 +488,10 @@ def test_an_adapter_equal_to_the_base_is_flagged(tmp_path: Path) -> None:
     found = adapter_sanity(changed, base)
     assert found["same_as_base"] is False and found["identical_rows"] == 4
     assert adapter_sanity(base, [{**base[0], "id": "other"}]) is None
+    # asked with another template (the adapter's run.json names its own): not comparable, and an
+    # adapter that changed nothing was "not the same as the base"
+    other = [dict(r, template="t/native", scores={"a": 5.0}) for r in base]
+    assert adapter_sanity(other, base) is None
 
     root = tmp_path / "eval"
     write_run(root / "base", "base", ())

@@ -22,6 +22,12 @@ def _key(record: Record) -> tuple[str, str, str]:
     return str(record["task"]), str(record["lang"]), str(record["id"])
 
 
+def same_prompt(a: Record, b: Record) -> bool:
+    """Whether two records of one row were asked the same: the same template and prompt text
+    (rank mode's records name each choice's context apart, under ``prompt`` too)."""
+    return a.get("template") == b.get("template") and a.get("prompt") == b.get("prompt")
+
+
 def same_prediction(a: Record, b: Record) -> bool:
     """Whether two records of one row hold the same prediction."""
     if a.get("scores") and b.get("scores"):
@@ -38,9 +44,13 @@ def adapter_sanity(
     records: Sequence[Record], base_records: Sequence[Record], base_name: str = "base"
 ) -> dict[str, Any] | None:
     """``{"compared_with", "rows", "identical_rows", "same_as_base"}`` over the rows both
-    record, or ``None`` when they share no row."""
+    record with the same prompt, or ``None`` when they share no such row. An adapter whose
+    run.json names another template (or chat template) than the base run's was compared on
+    other prompts: an adapter that changed nothing then read as "not the same as the base"."""
     base = {_key(r): r for r in base_records}
-    shared = [(r, base[_key(r)]) for r in records if _key(r) in base]
+    shared = [
+        (r, base[_key(r)]) for r in records if _key(r) in base and same_prompt(r, base[_key(r)])
+    ]
     if not shared:
         return None
     identical = sum(same_prediction(a, b) for a, b in shared)
