@@ -48,8 +48,13 @@ _HANGUL_RANGES = (
     (0xA960, 0xA97F),  # jamo extended A
     (0xAC00, 0xD7FF),  # syllables, jamo extended B
 )
-TOPIC_PARTICLE = "は"
-"""Japanese ``wa``: "the answer is yes" is written 答えははいです, the label word after it."""
+ANSWER_LEAD = frozenset("是为為选選择擇は")
+"""Characters after which a short Chinese or Japanese label word still begins a word: the
+copula and "choose" (答案是是, 答案为是, 我认为是, 选择否) and Japanese ``wa`` (答えははいです).
+The copula before its own label word stays two labels, as before (``是否``, "whether")."""
+HANGUL_ENDINGS = ("입니다", "입니까", "이다", "이에요", "이요", "예요", "요")
+"""Endings of the copula a Korean label word may carry (``예입니다``, ``예요``, ``아니요입니다``);
+another syllable after it makes another word (``예를 들어``, "for example")."""
 DOTTED_I = "i\u0307"
 """What case folding makes of Turkish ``İ`` (``i`` and a combining dot above), read as ``i``."""
 
@@ -116,8 +121,8 @@ def _starts_word(text: str, start: int, word: str) -> bool:
     before = text[start - 1]
     if _is_hangul_letter(word[0]):
         return not _is_hangul_letter(before)
-    if _is_short_han_kana(word):  # the topic particle may stand before it: 答えははいです
-        return not _is_han_kana_letter(before) or before == TOPIC_PARTICLE
+    if _is_short_han_kana(word):  # after a word that announces an answer: 答案为是, 答えははい
+        return not _is_han_kana_letter(before) or before in ANSWER_LEAD
     return _boundary_ok(text, start - 1, word[0])
 
 
@@ -125,8 +130,8 @@ def _ends_word(text: str, end: int, word: str) -> bool:
     """Whether ``word`` found ending at ``end`` ends a word (see :func:`find_labels`)."""
     if end >= len(text):
         return True
-    if _is_hangul_letter(word[-1]):
-        return not _is_hangul_letter(text[end])
+    if _is_hangul_letter(word[-1]):  # an ending of the copula may follow: 예입니다, 예요
+        return not _is_hangul_letter(text[end]) or text.startswith(HANGUL_ENDINGS, end)
     return _boundary_ok(text, end, word[-1])
 
 
@@ -206,13 +211,14 @@ def find_labels(
     Chinese and Japanese write no spaces, so a short Han or kana label word (one character, or
     two with a kana: ``是``, ``否``, ``はい``) counts only at a word start: the character before
     it is no Han, Hiragana or Katakana letter (start of text, punctuation, a space, Latin, a
-    digit), or the topic particle ``は`` (``答えははいです``, "the answer is yes"). Otherwise
+    digit), or one of :data:`ANSWER_LEAD` (``答案为是``, ``答えははいです``). Otherwise
     the copula in ``答案是：否`` would be a second answer, ``意思是不同的`` ("the meanings are
     different") would be ``是``, and ``言ってはいけない`` would hold ``はい``.
     ``是的``, ``是。`` and ``答案：否`` still read; a negation right before the word stands for a
     word start, so ``不是`` stays :data:`NEGATED`. Korean writes spaces between words but
-    attaches particles and endings, so a Hangul label word must stand at a word start and end:
-    no Hangul letter on either side (``예``, ``예.``, ``예, 맞습니다``; not ``아니예요``, ``예를``).
+    attaches particles and endings, so a Hangul label word must stand at a word start (no
+    Hangul letter before it) and end there or with a copula's ending (:data:`HANGUL_ENDINGS`:
+    ``예``, ``예.``, ``예입니다``, ``예, 맞습니다``; not ``아니예요``, ``예를``).
     """
     if fold is normalize:
         text, origin = _folded(output)

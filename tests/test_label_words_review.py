@@ -24,6 +24,11 @@ def test_a_one_character_chinese_word_counts_only_at_a_word_start():
     for output in ("是的", "是。", "答案是：是", "Answer: 是"):
         assert parse_label(output, YES_NO_ZH) == "paraphrase"
     assert parse_label("答案：否", YES_NO_ZH) == "not_paraphrase"
+    # after the copula or "choose" (the word-start rule had made these invalid)
+    for output in ("答案为是", "答案是是", "我认为是"):
+        assert parse_label(output, YES_NO_ZH) == "paraphrase"
+    assert parse_label("选择否", YES_NO_ZH) == "not_paraphrase"
+    assert parse_label("是否", YES_NO_ZH) is None  # "whether": both words, as before
     assert parse_label("不是", YES_NO_ZH) is None  # a negation still makes it invalid
     assert parse_label("答案是矛盾。", XNLI_ZH) == "contradiction"  # a compound, as before
 
@@ -49,7 +54,10 @@ def test_a_korean_word_stands_apart_from_other_hangul():
         ("예", "paraphrase"),
         ("예.", "paraphrase"),
         ("예, 맞습니다", "paraphrase"),
+        ("답은 예입니다", "paraphrase"),  # the copula's ending attached
+        ("예요", "paraphrase"),
         ("아니요", "not_paraphrase"),
+        ("아니요입니다", "not_paraphrase"),
         ("답: 아니요.", "not_paraphrase"),
     ):
         assert parse_label(output, YES_NO_KO) == expected
