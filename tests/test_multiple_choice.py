@@ -490,3 +490,28 @@ def test_plain_templates_keep_the_rows_edge_spaces_as_lm_evaluation_harness(tmp_
         for row in rows
     ]  # fmt: skip
     assert ours == lm_eval_requests(built)
+
+
+def test_a_plain_templates_runs_record_that_its_text_is_kept_unstripped(
+    tiny_model_dir, tmp_path
+) -> None:
+    """A plain template's prompt is no longer stripped, in generate mode too: a run recorded
+    before is another prompt, and says so, in every mode."""
+    from mslt_it.evaluation.plan import plan_evaluation, prediction_settings
+    from mslt_it.evaluation.store import describe_change
+
+    folder = tmp_path / "data" / "belebele" / "en"
+    folder.mkdir(parents=True)
+    (folder / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in belebele_rows(2)))
+    for mode in ("generate", "rank"):
+        config = EvalConfig(model=str(tiny_model_dir), task="belebele", langs=["en"],
+                            data=str(tmp_path / "data"), template="belebele/lm-eval",
+                            mode=mode, limit=2)  # fmt: skip
+        plan = plan_evaluation(config, tmp_path / mode)
+        now = prediction_settings(plan, plan.runs[0])
+        earlier = {key: value for key, value in now.items() if key != "plain_text"}
+        assert "plain text" not in describe_change(earlier, now)
+        assert "stripped before" in describe_change(earlier, now)
+    config = EvalConfig(model=str(tiny_model_dir), suite=["xnli"], langs=["en"], limit=2)
+    plan = plan_evaluation(config, tmp_path / "instruct")
+    assert "plain_text" not in prediction_settings(plan, plan.runs[0])

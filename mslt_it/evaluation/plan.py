@@ -400,6 +400,9 @@ def choose_chat(plan: EvalPlan, adapter: Adapter | None, adapters: Sequence[Adap
 
 
 ANSWER_TOKENS = "encoded after the prompt; plain contexts and choices unstripped"
+PLAIN_TEXT = "unstripped"
+"""A plain (lm-eval) template's text is kept as rendered, edge spaces and all (in its runs'
+settings: an earlier mslt-it stripped it, in generate mode as in rank mode)."""
 """How rank mode tokenizes an answer (:meth:`ChatFormat.answer_ids`), in its runs' settings."""
 
 
@@ -443,6 +446,8 @@ def prediction_settings(plan: EvalPlan, run: RunPlan) -> dict[str, Any]:
     else:  # an earlier mslt-it tokenized an answer apart from its prompt (another ▁ for
         settings["answer_tokens"] = ANSWER_TOKENS  # SentencePiece) and stripped a plain
         # template's context and choice (lm-eval keeps their spaces): its scores are not these
+    if any(template.plain for template in run.templates.values()):  # in any mode: a prompt
+        settings["plain_text"] = PLAIN_TEXT  # an earlier mslt-it stripped is another prompt
     if config.backend == "hf":
         settings["batch_size"] = config.batch_size  # padding can move the last float bits
     else:

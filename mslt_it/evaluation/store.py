@@ -341,6 +341,7 @@ INPUT_NAMES = {
     "stop_tokens": "the stop tokens (the model's and the adapters')",
     "answer_tokens": "how rank mode tokenizes an answer (apart from its prompt, and a plain "
     "template's context and choice stripped, before)",
+    "plain_text": "a plain (lm-eval) template's text as rendered (stripped before)",
     "context_length": "the context length prompts are cut to",
     "vllm_args": "vllm_args (the vLLM engine's arguments)",
 }
