@@ -50,7 +50,7 @@ from mslt_it.tasks import all_tasks, get_task
 from mslt_it.tasks.base import Row, Task
 from mslt_it.tasks.synthetic import sample_row
 from mslt_it.template_values import refuse_made_text
-from mslt_it.yamlfiles import read_text_file, validate_yaml_file
+from mslt_it.yamlfiles import YAML_SUFFIXES, read_text_file, validate_yaml_file, yaml_in_other_case
 
 
 class LanguageOverride(BaseModel):
@@ -482,9 +482,6 @@ def template_files(dirs: Iterable[Path]) -> list[tuple[str, Path]]:
     return found
 
 
-TEMPLATE_SUFFIXES = (".yaml", ".yml")
-
-
 def misplaced_templates(dirs: Iterable[Path]) -> list[tuple[Path, MsltError]]:
     """YAML files under the prompt folders that are never read as templates, each with why.
 
@@ -497,14 +494,14 @@ def misplaced_templates(dirs: Iterable[Path]) -> list[tuple[Path, MsltError]]:
     for root in dirs:
         root = Path(root)
         for path in listed(root, PROMPTS_FIELD, "*", "*/*", "*/*/*"):
-            if path.name.startswith(".") or path.suffix.lower() not in TEMPLATE_SUFFIXES:
+            if path.name.startswith(".") or path.suffix.lower() not in YAML_SUFFIXES:
                 continue
             if not path.is_file():
                 continue
             if len(path.relative_to(root).parts) != 2:
                 where = str(root / "<task>" / "<name>.yaml")
                 reason = f"is not where a template is read: a template lives at {where!r}"
-            elif path.suffix not in TEMPLATE_SUFFIXES:
+            elif yaml_in_other_case(path):
                 reason = "is not read: a template's file name ends in .yaml or .yml (lower case)"
             else:
                 continue
@@ -563,8 +560,9 @@ def get_template(template_id: str, extra_dirs: Iterable[str | Path] = ()) -> Pro
     files = template_files(dirs)
     matches = [(tid, path) for tid, path in files if tid == template_id]
     if not matches:
-        misplaced = misplaced_templates(dirs)  # where the user's may be: said first
-        unread = f" ({misplaced[0][1]})" if misplaced else ""
+        misplaced = misplaced_templates(dirs)  # where the user's may be: said first, the file
+        named = [(p, e) for p, e in misplaced if f"{p.parent.name}/{p.stem}" == template_id]
+        unread = f" ({(named or misplaced)[0][1]})" if misplaced else ""  # of that id if any
         ids = [tid for tid, _ in files]
         raise MsltError(f"template: unknown id {template_id!r}{unread}; available: {allowed(ids)}")
     if len(matches) > 1:

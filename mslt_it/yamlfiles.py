@@ -35,6 +35,16 @@ def _short(value: Any) -> str:
     return _SHORT.repr(value)
 
 
+YAML_SUFFIXES = (".yaml", ".yml")
+"""The endings of the YAML files mslt-it reads from a folder (templates, task definitions)."""
+
+
+def yaml_in_other_case(path: Path) -> bool:
+    """A YAML file named ``x.YAML`` or ``x.Yml``: listing ``*.yaml`` never finds it, so it was
+    skipped without a word; the folders' readers name it."""
+    return path.suffix.lower() in YAML_SUFFIXES and path.suffix not in YAML_SUFFIXES
+
+
 def describe_error(error: ValidationError, prefix: str = "") -> str:
     """``section.field: problem, got value`` from pydantic's first error; an unknown field
     before any other, since a misspelt key is also the required one missing (``budgt`` for

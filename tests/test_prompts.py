@@ -357,3 +357,6 @@ def test_a_template_named_in_upper_case_yaml_is_named_not_ignored(tmp_path: Path
     assert "xnli/en-instruct" in listed.out
     assert_one_line_error(cli("prompts", "show", "xnli/mine", "--prompts-dir", tmp_path),
                           "unknown id 'xnli/mine'", "mine.YAML")  # fmt: skip
+    (tmp_path / "notes.yaml").write_text(GOOD, encoding="utf-8")  # listed first, not the one
+    assert_one_line_error(cli("prompts", "show", "xnli/mine", "--prompts-dir", tmp_path),
+                          "mine.YAML")  # fmt: skip

@@ -292,9 +292,9 @@ def _by_split(per_group: Sequence[tuple[int, float]]) -> dict[int, list[float]]:
 
 
 METRICS = {"spearman": 1, "ndcg3": 2, "top3": 3}
+"""A metric's position in :attr:`MethodScore.per_group`."""
 METRIC_RANGES = {"spearman": (-1.0, 1.0), "ndcg3": (0.0, 1.0), "top3": (0.0, 1.0)}
 """Where each metric lies: a difference of two lies within ± the range's width."""
-"""A metric's position in :attr:`MethodScore.per_group`."""
 
 
 def paired_difference(

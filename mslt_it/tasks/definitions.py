@@ -62,7 +62,7 @@ from mslt_it.tasks.base import COMMON_FIELDS, Row, Task, Verbalizer, common_vari
 from mslt_it.tasks.compile import LimitError, compile_variables, remember_rows
 from mslt_it.tasks.schema import KIND_FIELDS, ROW_REFERENCE, RegistryLanguages, TaskFile
 from mslt_it.tasks.synthetic import GENERATOR_KINDS, generator_columns
-from mslt_it.yamlfiles import read_text_file, validate_yaml_file
+from mslt_it.yamlfiles import read_text_file, validate_yaml_file, yaml_in_other_case
 
 # ------------------------------------------------------------------------------------ kinds
 
@@ -490,9 +490,7 @@ def check_suffixes(folder: Path) -> None:
     """A definition named ``task.YAML`` was never read and never named: the user's task
     silently did not exist ("unknown task"). Refused in one line, as a broken file is."""
     for path in listed(folder, "tasks-dir", "*"):
-        suffix, hidden = path.suffix, path.name.startswith(".")
-        wrong_case = suffix.lower() in (".yaml", ".yml") and suffix not in (".yaml", ".yml")
-        if wrong_case and not hidden and path.is_file():  # the cheap tests first, then a stat
+        if yaml_in_other_case(path) and not path.name.startswith(".") and path.is_file():
             raise MsltError(
                 f"tasks-dir: {str(path)!r} is not read: a definition's file name ends in "
                 ".yaml or .yml (lower case)"
