@@ -159,7 +159,7 @@ def _bound_broken(source: str, special_tokens: tuple[tuple[str, str], ...]) -> s
     """The bound ``source`` breaks on a probe, or None (cached: a model is loaded many times)."""
     try:
         check_literals(CHAT_ENVIRONMENT, source)
-        template = CHAT_ENVIRONMENT.from_string(source)
+        template = chat_template_of(source)
     except RenderLimitError as error:
         return describe(error)
     except Exception:  # a syntax error, or something this check does not know
@@ -213,9 +213,19 @@ def template_source(tokenizer: Any) -> Any:
 @lru_cache(maxsize=16)
 def _bounded_template(source: str) -> jinja2.Template | None:
     try:
-        return CHAT_ENVIRONMENT.from_string(source)
+        return chat_template_of(source)
     except Exception:  # a syntax the check refused already, or one it does not know
         return None
+
+
+def chat_template_of(source: str) -> jinja2.Template:
+    """``source`` compiled in :data:`CHAT_ENVIRONMENT`, its globals one plain dict (as
+    :func:`mslt_it.prompts._compile` keeps a prompt template's): Jinja keeps them as a
+    ``ChainMap`` and merges it key by key into every render's context, which took half of a
+    corpus build's per-example chat render."""
+    template = CHAT_ENVIRONMENT.from_string(source)
+    template.globals = dict(template.globals)
+    return template
 
 
 def bounded_chat_texts(

@@ -34,7 +34,6 @@ import string
 import threading
 import types
 from collections.abc import Callable, Iterator, Sequence
-from functools import lru_cache
 from typing import Any
 
 import jinja2
@@ -765,26 +764,12 @@ def describe(error: BaseException) -> str:
 # ------------------------------------------------------------------------------ evaluation
 
 
-@lru_cache(maxsize=512)
-def _plain_globals(template: jinja2.Template) -> dict[str, Any]:
-    """A template's globals as one plain dict (Jinja keeps them as a ``ChainMap``)."""
-    return dict(template.globals)
-
-
 def bounded_render(template: jinja2.Template, variables: dict[str, Any]) -> str:
-    """``template.render(variables)`` within every bound; the output is counted as it comes.
-
-    Jinja's ``render`` merges the template's globals (a ``ChainMap``, iterated key by key)
-    into a new context on every call; a build renders a chat template once per example, and
-    that merge took half the render's time. The globals are made one plain dict once, and
-    the context takes the merged variables as they are (``shared``: the same variables
-    ``render`` would give it).
-    """
-    context = template.new_context({**_plain_globals(template), **variables}, shared=True)
+    """``template.render(variables)`` within every bound; the output is counted as it comes."""
     chunks: list[str] = []
     size = 0
     with bounded():
-        for chunk in template.root_render_func(context):
+        for chunk in template.generate(variables):
             size += len(chunk)
             if size > MAX_CHARACTERS:
                 raise RenderLimitError(f"the output exceeds {MAX_CHARACTERS:,} characters")
