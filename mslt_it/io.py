@@ -124,7 +124,19 @@ def remove_folder(path: Path) -> None:
     remove_orphans(path.parent, prefix)
     trash = Path(tempfile.mkdtemp(prefix=prefix + this_writer(), suffix=".old", dir=path.parent))
     os.replace(path, trash / "removed")
+    remove_trash(trash, str(path))
+
+
+def remove_trash(trash: Path, what: str) -> None:
+    """Remove a folder set aside; one that cannot be removed entirely (a file read-only or
+    immutable) is said, not left hidden."""
     shutil.rmtree(trash, ignore_errors=True)
+    if trash.exists():
+        STDERR.print(
+            f"warning: {what} could not be removed entirely; what is left of it is in {trash}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _alive(pid: int) -> bool:
@@ -230,14 +242,7 @@ def atomic_directory(
                     soft_wrap=True,
                 )
                 return
-            shutil.rmtree(trash, ignore_errors=True)
-            if trash.exists():  # a file of it read-only or immutable: said, not left hidden
-                STDERR.print(
-                    f"warning: the output this one replaced could not be removed entirely; "
-                    f"what is left of it is in {trash}",
-                    highlight=False,
-                    soft_wrap=True,
-                )
+            remove_trash(trash, "the output this one replaced")
         else:
             os.replace(tmp, path)
     except BaseException:
