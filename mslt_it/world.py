@@ -42,8 +42,6 @@ SWITCH_RATE = 0.05
 Measured (benchmarks/bench_transfer.py, 3 seeds, BENCHMARKS.md): at 0.15 the languages lined up
 so well that English alone transferred almost fully on two seeds (MSLT - SSLT on unseen
 languages: +23.5, +0.9, +0.3 points); at 0.05, +20.3, +24.1, -1.2."""
-FRAME_SHARE = 0.3
-"""Share of pre-training rows shown in the task's prompt frame (with a random answer)."""
 CUE_SHARE = 0.12
 """Chance, at each word of a grammar sentence, that a negation or hedge word comes first.
 

@@ -56,7 +56,7 @@ def world_documents(
     docs = world.code_switched_documents(langs, count(rows // 2), seed)
     docs += world.grammar_documents(langs, count(rows), seed)
     docs += english_documents(15 * len(langs), seed)
-    frames = world.frame_conversations(langs, count(rows * 3 // 7), seed)
+    frames = world.frame_conversations(langs, count(rows * 3 // 7), seed)  # 3 per 7 rows
     chats = chat_conversations(langs, 40, seed)
     return docs, frames, chats
 
