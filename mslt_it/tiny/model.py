@@ -124,7 +124,11 @@ def save_model(
 
     ``run`` is what the build measured: the settings, the packed blocks, the losses and the
     held-out loss. Not how long it took: the record is part of the model's identity, and the
-    same seed gives the same model, so adapters trained on it stay valid when it is rebuilt.
+    same seed gives the same model on the same CPU and torch build, so adapters trained on it
+    stay valid when it is rebuilt there. (Elsewhere the floating-point kernels differ: a rebuild
+    on another CPU matched the shipped base's record and losses, but 2 % of its weights bit for
+    bit; the shipped bases are the copies named models use, so their weights never depend on
+    the machine.)
     """
     import torch
     from transformers import GenerationConfig
