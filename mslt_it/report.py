@@ -292,7 +292,9 @@ def check_adapters(results: Results) -> dict[str, dict[str, Any]]:
     template) matched its labels with the generated words, and said the adapter was not
     applied."""
     found = dict(results.sanity)
-    bases = [r for r in results.runs if not results.sources_of(r) and r in results.files]
+    # a base is a run of no adapter: an adapter whose sources are unknown (edited since
+    # training) was taken for the base, and the same adapter beside it "not applied"
+    bases = [r for r in results.runs if adapter_of(results, r) is None and r in results.files]
     models = {s.run: s.model for s in results.scores}
     tasks: dict[str, set[str]] = {}
     for score in results.scores:
@@ -306,7 +308,7 @@ def check_adapters(results: Results) -> dict[str, dict[str, Any]]:
         )
 
     for run in results.runs:
-        if run in found or not results.sources_of(run) or run not in results.files:
+        if run in found or adapter_of(results, run) is None or run not in results.files:
             continue
         base = next((b for b in bases if models.get(b) == models.get(run) and alike(b, run)), None)
         own = results.files[run].parent / PREDICTIONS
@@ -320,6 +322,27 @@ def check_adapters(results: Results) -> dict[str, dict[str, Any]]:
             if record is not None:
                 found[run] = record
     return found
+
+
+def adapter_of(results: Results, run: str) -> dict[str, Any] | None:
+    """The ``adapter`` record of a run's results.json (None: a run of the model alone)."""
+    adapter = results.documents.get(run, {}).get("adapter")
+    return adapter if isinstance(adapter, dict) else None
+
+
+def edited_adapter_notes(results: Results) -> list[str]:
+    """A line per run whose adapter was edited since training (``eval`` recorded which file):
+    its sources are unknown, so it is named by its folder and scored on every language."""
+    lines = []
+    for run in results.runs:
+        edited = (adapter_of(results, run) or {}).get("edited")
+        if isinstance(edited, str):
+            shown = report_text.plain(edited, report_text.NAME, limit=60)
+            lines.append(
+                f"- {run}: its adapter's {shown} was edited since training; its sources are "
+                "unknown, so every language is scored as a target."
+            )
+    return [*lines, ""] if lines else []
 
 
 def measure_fertility(results: Results, tokenizer: str) -> dict[str, list[fertility_of.Fertility]]:
@@ -636,6 +659,7 @@ def markdown(
             "",
         ]
     lines += own_targets_note(results, compared)
+    lines += edited_adapter_notes(results)
     invalid = [s for s in results.scores if s.invalid_rate > 0]
     if invalid:
         worst = max(invalid, key=lambda s: s.invalid_rate)

@@ -704,3 +704,14 @@ def test_a_run_evaluated_on_its_sources_only_has_no_target_average(tmp_path: Pat
     text = write_report([root], tmp_path / "r").read_text(encoding="utf-8")
     row = next(line for line in text.splitlines() if line.startswith("| MSLT de+en |"))
     assert [cell.strip() for cell in row.split("|")[-3:-1]] == ["–", "65.5"]
+
+
+def test_an_edited_adapter_is_no_base_and_is_said_to_be_edited(tmp_path: Path) -> None:
+    """An adapter edited since training has no sources (they are unknown): the report took it
+    for the base model, and said in bold that the same adapter beside it was not applied."""
+    root = tmp_path / "eval"
+    write_run(root / "en", "base", ("en",))
+    write_run(root / "edited", "base", (), adapter={"sources": [], "edited": "run.json"})
+    text = write_report([root], tmp_path / "r").read_text(encoding="utf-8")
+    assert "predicts exactly as the base model" not in text
+    assert "its adapter's run.json was edited since training" in text
