@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mslt_it.files import control_character
 from mslt_it.yamlfiles import (  # their old home was here: re-exported, see __all__
@@ -27,6 +27,18 @@ from mslt_it.yamlfiles import (  # their old home was here: re-exported, see __a
 )
 
 
+def nonblank_data(value: str | None) -> str | None:
+    """A ``data`` field's value, unless blank: ``Path("")`` is the working folder, and a part
+    or watch entry with ``data: ""`` silently took the build's data instead."""
+    if value is not None and not value.strip():
+        raise ValueError("an empty path; give hub, synthetic or a folder")
+    return value
+
+
+DataSource = Annotated[str, AfterValidator(nonblank_data)]
+"""Where rows come from: ``hub``, ``synthetic`` or a folder (never blank)."""
+
+
 class MixturePart(BaseModel):
     """Another task or corpus mixed into a dataset, with its own share of the budget."""
 
@@ -39,7 +51,9 @@ class MixturePart(BaseModel):
     template: str | None = Field(
         default=None, description="Its prompt template (default as for the main task)."
     )
-    data: str | None = Field(default=None, description="Where its rows come from (default: data).")
+    data: DataSource | None = Field(
+        default=None, description="Where its rows come from (default: data)."
+    )
     split: str | None = Field(
         default=None,
         description="Its split; default train, or the task's first split when it has no train "
@@ -104,7 +118,7 @@ class DataConfig(BaseModel):
         "instruction corpus).",
     )
     prompts_dir: list[str] = Field(default=[], description="Extra folders of prompt templates.")
-    data: str = Field(
+    data: DataSource = Field(
         default="synthetic",
         description="'hub', 'synthetic', or a folder laid out as DIR/<task>/<lang>/<split>.jsonl",
     )

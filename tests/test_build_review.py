@@ -266,3 +266,24 @@ def test_a_file_of_empty_rows_is_not_said_to_hold_no_rows(cli, tmp_path: Path) -
         "train.jsonl: its 2 rows hold none of the columns task xnli needs (premise, "
         "hypothesis, label)",
     )
+
+
+def test_a_blank_data_is_refused_by_analyze_and_in_a_recipes_parts(cli, tmp_path: Path) -> None:
+    """``analyze --data ""`` analysed the synthetic rows; a recipe's mixture part (or watch
+    entry) with ``data: ""`` took the build's data, without a word."""
+    result = cli("analyze", "--model", "mslt-it:tiny", "--langs", "en,de", "--data", "",
+                 "--n", "4", "--out", tmp_path / "an")  # fmt: skip
+    assert_one_line_error(result, "data: an empty path")
+    assert not (tmp_path / "an").exists()
+    recipe = tmp_path / "r.yaml"
+    for extra in ('  mixture: [{task: pawsx, share: 0.5, data: ""}]\n', ""):
+        watch = (
+            "" if extra else 'train:\n  watch: [{task: xnli, langs: [en], steps: [1], data: ""}]\n'
+        )
+        recipe.write_text(
+            "name: t\ndata:\n  task: xnli\n  budget: 60\n" + extra
+            + "sources: [[en]]\nmodel:\n  name_or_path: mslt-it:tiny\n" + watch
+            + "eval:\n  suite: [xnli]\n"
+        )  # fmt: skip
+        result = cli("run", recipe, "--dry-run", "-o", tmp_path / "out")
+        assert_one_line_error(result, "data: an empty path")

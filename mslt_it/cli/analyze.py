@@ -122,7 +122,7 @@ def analyze(
         model=resolve_model_name(model) if model else model,  # mslt-it:tiny-world too
         langs=split_codes(langs, "--langs"),
         adapters=list(adapter or []),
-        data=data or "synthetic",
+        data="synthetic" if data is None else data,  # "" is refused, not read as synthetic
         parallel=str(parallel) if parallel is not None else None,
         split=split,
         sentence_field=field,

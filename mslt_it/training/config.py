@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from mslt_it.config import validate_section
+from mslt_it.config import DataSource, validate_section
 from mslt_it.errors import MsltError, clipped, first_line
 from mslt_it.modeling import looks_like_a_path
 from mslt_it.tasks import check_each_once, check_languages, get_task
@@ -159,7 +159,7 @@ class WatchConfig(BaseModel):
         default=None,
         description="Split to score on. Unset: the split `mslt-it eval` reads (test first).",
     )
-    data: str | None = Field(
+    data: DataSource | None = Field(
         default=None,
         description="Where rows come from (hub, synthetic, a folder). Unset: the dataset's.",
     )
