@@ -561,8 +561,11 @@ def get_template(template_id: str, extra_dirs: Iterable[str | Path] = ()) -> Pro
     matches = [(tid, path) for tid, path in files if tid == template_id]
     if not matches:
         misplaced = misplaced_templates(dirs)  # where the user's may be: said first, the file
-        named = [(p, e) for p, e in misplaced if f"{p.parent.name}/{p.stem}" == template_id]
-        unread = f" ({(named or misplaced)[0][1]})" if misplaced else ""  # of that id if any
+        name = template_id.rsplit("/", 1)[-1].casefold()  # its file, wherever it was put
+        named = [(p, e) for p, e in misplaced if p.stem.casefold() == name]
+        unread = f" ({named[0][1]})" if named else ""  # the file of that id, never another's
+        if misplaced and not named:
+            unread = f" ({len(misplaced)} YAML file(s) not read: `mslt-it prompts list` names them)"
         ids = [tid for tid, _ in files]
         raise MsltError(f"template: unknown id {template_id!r}{unread}; available: {allowed(ids)}")
     if len(matches) > 1:

@@ -360,3 +360,5 @@ def test_a_template_named_in_upper_case_yaml_is_named_not_ignored(tmp_path: Path
     (tmp_path / "notes.yaml").write_text(GOOD, encoding="utf-8")  # listed first, not the one
     assert_one_line_error(cli("prompts", "show", "xnli/mine", "--prompts-dir", tmp_path),
                           "mine.YAML")  # fmt: skip
+    said = cli("prompts", "show", "xnli/other", "--prompts-dir", tmp_path).err
+    assert "2 YAML file(s) not read" in said and "notes.yaml" not in said  # no other's file
