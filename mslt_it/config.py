@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mslt_it.files import control_character
+from mslt_it.paths import BLANK_DATA, is_blank
 from mslt_it.yamlfiles import (  # their old home was here: re-exported, see __all__
     MAX_INPUT_BYTES,
     MAX_YAML_NODES,
@@ -28,10 +29,10 @@ from mslt_it.yamlfiles import (  # their old home was here: re-exported, see __a
 
 
 def nonblank_data(value: str | None) -> str | None:
-    """A ``data`` field's value, unless blank: ``Path("")`` is the working folder, and a part
+    """A ``data`` field's value, unless blank (:func:`mslt_it.paths.is_blank`): a mixture part
     or watch entry with ``data: ""`` silently took the build's data instead."""
-    if value is not None and not value.strip():
-        raise ValueError("an empty path; give hub, synthetic or a folder")
+    if is_blank(value):
+        raise ValueError(BLANK_DATA)
     return value
 
 

@@ -43,11 +43,20 @@ NAMED_DATA = ("hub", "synthetic")
 the Hugging Face Hub, and the offline synthetic world."""
 
 
+BLANK_DATA = "an empty path; give hub, synthetic or a folder"
+"""Why a blank ``data`` is refused (:func:`check_data_value`, and a config's fields)."""
+
+
+def is_blank(data: object) -> bool:
+    """Whether ``data`` is empty or blank text: ``Path("")`` is ``.``, so ``--data ""`` (an
+    unset shell variable) silently read, hashed and recorded the working folder."""
+    return isinstance(data, str) and not data.strip()
+
+
 def check_data_value(data: object, field: str = "data") -> None:
-    """Refuse an empty or blank ``data``: ``Path("")`` is ``.``, so ``--data ""`` (an unset
-    shell variable) silently read, hashed and recorded the working folder."""
-    if isinstance(data, str) and not data.strip():
-        raise MsltError(f"{field}: an empty path ({data!r}); give hub, synthetic or a folder")
+    """Refuse a blank ``data`` (:func:`is_blank`) in one line naming ``field``."""
+    if is_blank(data):
+        raise MsltError(f"{field}: {BLANK_DATA} (got {data!r})")
 
 
 def is_data_folder(data: object) -> bool:
