@@ -153,3 +153,12 @@ def test_a_definition_named_in_upper_case_yaml_is_named_not_ignored(cli, tmp_pat
         "claims.YAML",
         "lower case",
     )
+
+
+def test_a_definition_in_a_sub_folder_is_named_not_ignored(cli, tmp_path: Path) -> None:
+    """``tasks/sub/claims.yaml`` was never read: the task was "unknown" with no word on it."""
+    folder = write_user_task(tmp_path / "user")
+    (folder / "tasks" / "sub").mkdir()
+    (folder / "tasks" / "claims.yaml").rename(folder / "tasks" / "sub" / "claims.yaml")
+    result = cli("select", "--task", "claims", "--k", "1", "--tasks-dir", folder / "tasks")
+    assert_one_line_error(result, "sub/claims.yaml", "not in a sub-folder")

@@ -487,8 +487,15 @@ def definition_files(folders: Iterable[Path]) -> list[Path]:
 
 
 def check_suffixes(folder: Path) -> None:
-    """A definition named ``task.YAML`` was never read and never named: the user's task
-    silently did not exist ("unknown task"). Refused in one line, as a broken file is."""
+    """A definition named ``task.YAML``, or put in a sub-folder, was never read and never
+    named: the user's task silently did not exist ("unknown task"). Refused in one line, as a
+    broken file is (a misplaced template is named likewise)."""
+    for path in listed(folder, "tasks-dir", "*/*.yaml", "*/*.yml"):
+        if not path.name.startswith(".") and path.is_file():
+            raise MsltError(
+                f"tasks-dir: {str(path)!r} is not read: a definition lives at "
+                f"{str(folder / '<name>.yaml')!r}, not in a sub-folder"
+            )
     for path in listed(folder, "tasks-dir", "*"):
         if yaml_in_other_case(path) and not path.name.startswith(".") and path.is_file():
             raise MsltError(
