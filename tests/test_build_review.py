@@ -113,7 +113,7 @@ def test_a_value_outside_a_columns_closed_set_is_refused(cli, tmp_path: Path) ->
     write_jsonl(tmp_path / "data" / "xcopa" / "it" / "validation.jsonl", rows)
     result = build(cli, tmp_path / "data", tmp_path / "ds", "xcopa")
     assert_one_line_error(
-        result, "validation.jsonl: row 2: column 'question' is 'why'; allowed: cause, effect"
+        result, "validation.jsonl: row 2: column 'question' is 'why'; allowed (text): cause"
     )
 
 
@@ -136,6 +136,7 @@ variables: {claim: row.claim, stance: row.stance}
         ("values: {mood: [for, against]}\n", "values: 'mood' is not among the columns"),
         ("values: {stance: []}\n", "values.stance: the list is empty"),
         ("values: {stance: [for, for]}\n", "'for' is listed twice"),
+        ("values: {verdict: ['0', '1']}\n", "'verdict' is the label column"),
         (
             "values: {stance: [for, against]}\nexample: {claim: c, stance: maybe, verdict: 0}\n",
             "example: column 'stance' is 'maybe'; allowed (values.stance): for, against",

@@ -269,6 +269,10 @@ class TaskFile(BaseModel):
         """Each ``values`` entry names a declared column and lists its values once each; the
         example row, if any, holds one of them (it is the row templates are tried on)."""
         for column, values in self.values.items():
+            if column == self.label_column:
+                raise ValueError(
+                    f"values: {column!r} is the label column; its values are the labels"
+                )
             if column not in self.columns:
                 raise ValueError(
                     f"values: {column[:80]!r} is not among the columns ({', '.join(self.columns)})"

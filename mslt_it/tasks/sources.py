@@ -357,9 +357,9 @@ class TableSplit:
             permitted = frozenset(values)
             for index, value in enumerate(self.table.column(column).to_pylist()):
                 if not (isinstance(value, str) and value in permitted):
-                    raise MsltError(
+                    raise MsltError(  # `1` beside the values `1, 2` read as allowed: "text"
                         f"{self.at_row(index)}: column {column!r} is {clipped(value)}; "
-                        f"allowed: {allowed(values)}"
+                        f"allowed (text): {allowed(values)}"
                     )
 
     def at_row(self, index: int) -> str:
