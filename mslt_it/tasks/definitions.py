@@ -37,7 +37,6 @@ with ``--tasks-dir`` (or a recipe's ``tasks_dir``), as with lm-evaluation-harnes
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -60,7 +59,7 @@ from mslt_it.prompt_bounds import (
 from mslt_it.tasks import instructions, ner
 from mslt_it.tasks.base import COMMON_FIELDS, Row, Task, Verbalizer, common_variables
 from mslt_it.tasks.compile import LimitError, compile_variables, remember_rows
-from mslt_it.tasks.schema import KIND_FIELDS, ROW_REFERENCE, RegistryLanguages, TaskFile
+from mslt_it.tasks.schema import KIND_FIELDS, RegistryLanguages, TaskFile, columns_read
 from mslt_it.tasks.synthetic import GENERATOR_KINDS, generator_columns
 from mslt_it.yamlfiles import read_text_file, validate_yaml_file, yaml_in_other_case
 
@@ -227,10 +226,6 @@ def build_task(spec: TaskFile, where: str) -> Task:
     )
 
 
-ROW_ITEM = re.compile(r"""\brow\[\s*(['"])(.+?)\1\s*\]""")
-"""``row['column']``, the other way an expression reads a column."""
-
-
 def text_columns(spec: TaskFile) -> tuple[str, ...]:
     """The columns every row must hold as text (a number or a list would reach the prompt as
     Python's text of it): those the expressions a template sees read (``variables``,
@@ -241,19 +236,14 @@ def text_columns(spec: TaskFile) -> tuple[str, ...]:
     lists, checked as such) nor in a conversation (``messages`` is a list of turns)."""
     if spec.kind == "ner" or spec.messages is not None:
         return ()
-    shown = [*spec.variables.values(), spec.choices, spec.prompt, spec.answer]
-    read = set().union(*(_columns_read(str(source)) for source in shown if source))
-    gold_read = _columns_read(spec.gold or "")
+    shown = {f: e for f, e in spec.expressions().items() if f not in ("gold", "messages")}
+    read = set().union(*(columns_read(source) for source in shown.values()))
+    gold_read = columns_read(spec.gold or "")
     return tuple(
         column
         for column in spec.columns
         if column in read and column != spec.label_column and column not in gold_read
     )
-
-
-def _columns_read(source: str) -> set[str]:
-    """The columns an expression reads (``row.x`` or ``row['x']``)."""
-    return set(ROW_REFERENCE.findall(source)) | {m[1] for m in ROW_ITEM.findall(source)}
 
 
 def choice_reader(spec: TaskFile, where: str) -> ChoiceReader:

@@ -25,6 +25,14 @@ HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9][A-Za-z0-9_.-
 """A Hub dataset id, ``owner/name`` or ``name``: never a local path, which `datasets` would read
 past mslt-it's file checks."""
 ROW_REFERENCE = re.compile(r"\brow\.([A-Za-z_][A-Za-z0-9_]*)")
+ROW_ITEM = re.compile(r"""\brow\[\s*(['"])(.+?)\1\s*\]""")
+"""``row['column']``, the other way an expression reads a column."""
+
+
+def columns_read(expression: str) -> set[str]:
+    """The columns an expression reads (``row.x`` or ``row['x']``)."""
+    return set(ROW_REFERENCE.findall(expression)) | {m[1] for m in ROW_ITEM.findall(expression)}
+
 
 KIND_FIELDS: dict[str, tuple[str, ...]] = {
     "classification": ("label", "label_word", "choices"),
@@ -299,19 +307,24 @@ class TaskFile(BaseModel):
                 f"metric: an instructions task is scored by exact_match, not {self.metric!r}"
             )
 
+    def expressions(self) -> dict[str, str]:
+        """Every expression over ``row`` the definition holds, by its field (``variables.x``,
+        ``choices``, ``gold``, ``prompt``, ``answer``, ``messages``; those unset left out)."""
+        found = {f"variables.{name}": source for name, source in self.variables.items()}
+        optional = {
+            "choices": self.choices,
+            "gold": self.gold,
+            "prompt": self.prompt,
+            "answer": self.answer,
+            "messages": self.messages,
+        }
+        found.update({field: source for field, source in optional.items() if source})
+        return found
+
     def _check_row_references(self) -> None:
         """Every ``row.<column>`` an expression reads is a declared column (checked in the data
         when a split opens), so a misspelt one fails here, not halfway through a build."""
-        expressions = {f"variables.{k}": v for k, v in self.variables.items()}
-        expressions.update({"choices": self.choices or "", "gold": self.gold or ""})
-        expressions.update(
-            {
-                "prompt": self.prompt or "",
-                "answer": self.answer or "",
-                "messages": self.messages or "",
-            }
-        )
-        for field, expression in expressions.items():
+        for field, expression in self.expressions().items():
             for column in ROW_REFERENCE.findall(expression):
                 if column not in self.columns:
                     raise ValueError(
