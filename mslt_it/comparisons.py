@@ -390,9 +390,10 @@ def _cell(value: Any) -> Any:
     return value
 
 
-OUTPUT_SETTINGS = ("backend", "mode", "dtype", "batch_size", "system_prompt", "data")
+OUTPUT_SETTINGS = ("backend", "mode", "dtype", "device", "batch_size", "system_prompt", "data")
 """Evaluation settings that can change a model's outputs on the same rows (``batch_size`` in
-reduced precision: bf16 generation moved with it on a GPU, BENCHMARKS.md "GPU runs")."""
+reduced precision: bf16 generation moved with it on a GPU, BENCHMARKS.md "GPU runs"; the
+device's kernels likewise; ``dtype`` as ``auto`` resolved, since this release)."""
 TASK_SETTINGS = ("split", "template", "template_sha256", "max_tokens", "definition_sha256")
 """The same, per task (``results.json``'s ``settings.tasks``)."""
 

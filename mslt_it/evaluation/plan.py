@@ -20,6 +20,7 @@ from mslt_it.evaluation.config import EvalConfig
 from mslt_it.evaluation.prompting import ChatFormat, stop_token_ids
 from mslt_it.evaluation.store import RunStore
 from mslt_it.evaluation.suites import load_suite
+from mslt_it.generation.base import resolve_dtype, run_device
 from mslt_it.identity import model_identity, rows_sha256, text_file_sha256
 from mslt_it.modeling import load_tokenizer, model_load_errors
 from mslt_it.peft_adapters import ADAPTER_CONFIG
@@ -406,8 +407,35 @@ settings: an earlier mslt-it stripped it, in generate mode as in rank mode)."""
 """How rank mode tokenizes an answer (:meth:`ChatFormat.answer_ids`), in its runs' settings."""
 
 
-def prediction_settings(plan: EvalPlan, run: RunPlan) -> dict[str, Any]:
-    """Everything that shapes a run's predictions (its resume identity), and nothing else."""
+def precision(backend: str, dtype: str, device: str | None) -> dict[str, str]:
+    """The dtype a run computes in (``auto`` resolved) and the kind of device it runs on: a run
+    begun on a CPU (float32) and resumed on a GPU (bfloat16) would otherwise have mixed chunks
+    of both under one identity, and two runs compared as evaluated alike."""
+    import torch
+
+    where = run_device(backend, device)
+    return {
+        "dtype": str(resolve_dtype(dtype, where)).removeprefix("torch."),
+        "device": torch.device(where).type,
+    }
+
+
+def opened_precision(backend: Any) -> dict[str, str]:
+    """:func:`precision` of a backend already open (``evaluate(backend=...)``): transformers'
+    as its model was loaded, vLLM's as its options resolve; not the config's, which the caller
+    may have opened it otherwise than."""
+    import torch
+
+    dtype, device = getattr(backend, "dtype", None), getattr(backend, "device", None)
+    if dtype is not None and device is not None:
+        return {"dtype": str(dtype).removeprefix("torch."), "device": torch.device(device).type}
+    options = backend.options
+    return precision(backend.name, options.dtype, options.device)
+
+
+def prediction_settings(plan: EvalPlan, run: RunPlan, backend: Any = None) -> dict[str, Any]:
+    """Everything that shapes a run's predictions (its resume identity), and nothing else.
+    ``backend``: the open backend the caller gave, whose precision is the run's."""
     config = plan.config
     chat_template = run.chat.chat_template or ""
     settings: dict[str, Any] = {
@@ -417,7 +445,11 @@ def prediction_settings(plan: EvalPlan, run: RunPlan) -> dict[str, Any]:
         "mode": config.mode,
         "data": config.data,
         "limit": config.limit,
-        "dtype": config.dtype,
+        **(
+            opened_precision(backend)
+            if backend is not None
+            else precision(config.backend, config.dtype, config.device)
+        ),
         "chunk_size": config.chunk_size,
         "chat_template_sha256": hashlib.sha256(chat_template.encode()).hexdigest(),
         "system_prompt": run.chat.system_prompt,

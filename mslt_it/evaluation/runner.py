@@ -268,7 +268,7 @@ def _evaluate(
     if not (out / OWNER_FILE).is_file():
         mark_owner(out, "evaluation")  # a killed study is still recognised as mslt-it's
     for run in plan.runs:
-        run.store = RunStore(run.folder, prediction_settings(plan, run))
+        run.store = RunStore(run.folder, prediction_settings(plan, run, backend))
         run.store.prepare(overwrite=False, restart_changed=overwrite or restart_changed)
     pending = [run for run in plan.runs if not run.store.is_complete()]
     if pending:

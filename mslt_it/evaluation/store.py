@@ -47,8 +47,23 @@ RESCORED = "rescored.json"
 
 
 def settings_sha256(settings: dict[str, Any]) -> str:
-    """Hash of the canonical JSON of a run's settings."""
-    return hashlib.sha256(to_json(settings).encode()).hexdigest()
+    """Hash of the canonical JSON of a run's settings, as :func:`identity_of` keeps them."""
+    return hashlib.sha256(to_json(identity_of(settings)).encode()).hexdigest()
+
+
+def identity_of(settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings that decide a run's predictions: the model's and the adapter's paths as
+    spelled are left out where the digests of their files stand for them (``./tiny/`` after
+    ``tiny``, or a folder moved, is the same model: it was "the model changed" and predicted
+    again). A Hub id stays: it is the model's name."""
+    view = dict(settings)
+    model = view.get("model_identity")
+    if isinstance(model, dict) and isinstance(model.get("sha256"), str):
+        view.pop("model", None)
+    adapter = view.get("adapter")
+    if isinstance(adapter, dict) and isinstance(adapter.get("sha256"), str):
+        view["adapter"] = {key: value for key, value in adapter.items() if key != "path"}
+    return view
 
 
 class RunStore:
@@ -280,7 +295,7 @@ def cell_identity(settings: dict[str, Any], task: str, lang: str) -> str | None:
         return None
     return settings_sha256(
         {
-            "run": {key: value for key, value in settings.items() if key != "tasks"},
+            "run": {key: value for key, value in identity_of(settings).items() if key != "tasks"},
             "task": {k: v for k, v in entry.items() if k not in ("languages", "rows_sha256")},
             "rows_sha256": rows[lang],
         }
@@ -343,6 +358,7 @@ INPUT_NAMES = {
     "template's context and choice stripped, before)",
     "plain_text": "a plain (lm-eval) template's text as rendered (stripped before)",
     "context_length": "the context length prompts are cut to",
+    "device": "the kind of device (cpu, cuda) it ran on",
     "vllm_args": "vllm_args (the vLLM engine's arguments)",
 }
 
@@ -351,10 +367,13 @@ def describe_change(recorded: dict[str, Any] | None, wanted: dict[str, Any]) -> 
     """Which input differs between a recorded run's settings and this one's, in words."""
     if not isinstance(recorded, dict):
         return "settings not recorded by this mslt-it version"
+    recorded, wanted = identity_of(recorded), identity_of(wanted)
     for key, value in wanted.items():
         old = recorded.get(key)
         if old == value:
             continue
+        if key == "dtype" and old == "auto":  # auto was recorded as asked, not as resolved
+            return "recorded by an earlier mslt-it, which did not record the dtype auto resolved to"
         if key not in recorded:  # recorded before the setting was: nothing the user changed
             unrecorded = INPUT_NAMES.get(key, key)
             return f"recorded by an earlier mslt-it, which did not record {unrecorded}"

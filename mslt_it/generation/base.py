@@ -102,6 +102,20 @@ class SupportsChoice(Protocol):
         ...
 
 
+def run_device(backend: str, device: str | None = None) -> str:
+    """The device a backend computes on: transformers' ``--device`` when given; else (and always
+    for vLLM, which places the model itself) the GPU when there is one, the CPU otherwise.
+
+    Evaluation records it, with the dtype ``auto`` resolves to on it: a run begun on a CPU
+    (float32) and resumed on a GPU (bfloat16) mixed chunks of two precisions under one
+    identity."""
+    if backend == "hf" and device:
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def resolve_dtype(dtype: str, device: str) -> Any:
     """``auto``: bfloat16 on a GPU that has it, float32 elsewhere (CPU half precision is slow)."""
     import torch

@@ -25,6 +25,7 @@ from mslt_it.generation.base import (
     cut_at_stop,
     resolve_dtype,
     resolve_skip,
+    run_device,
 )
 from mslt_it.modeling import check_device, load_failure, load_report_in_errors, model_load_errors
 from mslt_it.peft_adapters import load_adapters
@@ -42,13 +43,10 @@ class HFBackend:
     name = "hf"
 
     def __init__(self, options: BackendOptions) -> None:
-        import torch
         from transformers import AutoModelForCausalLM, GenerationConfig
 
         self.options = options
-        self.device = check_device(
-            options.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        )
+        self.device = check_device(run_device(self.name, options.device))
         self.dtype = resolve_dtype(options.dtype, self.device)
         try:
             with load_report_in_errors():

@@ -28,6 +28,7 @@ from mslt_it.generation.base import (
     cut_at_stop,
     resolve_dtype,
     resolve_skip,
+    run_device,
 )
 from mslt_it.orphans import ChildrenWatchdog
 from mslt_it.peft_adapters import adapter_rank, check_weight_values, read_adapter_config
@@ -177,7 +178,7 @@ def engine_arguments(options: BackendOptions) -> dict[str, Any]:
     import torch
 
     on_gpu = torch.cuda.is_available()
-    dtype = resolve_dtype(options.dtype, "cuda" if on_gpu else "cpu")
+    dtype = resolve_dtype(options.dtype, run_device("vllm"))
     arguments: dict[str, Any] = {
         "model": options.model,
         "tokenizer": options.model,

@@ -1,0 +1,136 @@
+"""An evaluation's identity is what decides its predictions: the dtype ``auto`` resolves to and
+the kind of device it runs on belong to it; the spelling of a model's or adapter's path, whose
+files' digests stand for it, does not."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import assert_one_line_error
+from test_eval_support import study_adapters
+
+from mslt_it.evaluation import EvalConfig
+from mslt_it.evaluation.plan import plan_evaluation, precision, prediction_settings
+from mslt_it.evaluation.store import RunStore, cell_identity, describe_change, settings_sha256
+
+FAST = ["--limit", "4", "--chunk-size", "2", "--batch-size", "4", "--bootstrap-samples", "50"]
+
+
+@pytest.fixture(scope="module")
+def adapters(tiny_model_dir: Path) -> dict[str, Path]:
+    return study_adapters(tiny_model_dir)
+
+
+def settings_of(tiny_model_dir: Path, tmp_path: Path, **options) -> dict:
+    config = EvalConfig(model=str(tiny_model_dir), suite=["xnli"], langs=["de"], limit=4,
+                        **options)  # fmt: skip
+    plan = plan_evaluation(config, tmp_path / "out")
+    return prediction_settings(plan, plan.runs[0])
+
+
+def pretend_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: True)
+
+
+def test_auto_is_recorded_as_the_dtype_it_resolves_to_on_the_device_it_runs_on(monkeypatch):
+    """``dtype: auto`` was recorded as asked: a run begun on a CPU (float32) and resumed on a
+    GPU (bfloat16) mixed chunks of both precisions under one identity."""
+    assert precision("hf", "auto", None) == {"dtype": "float32", "device": "cpu"}
+    assert precision("hf", "bfloat16", "cpu") == {"dtype": "bfloat16", "device": "cpu"}
+    pretend_gpu(monkeypatch)
+    assert precision("hf", "auto", None) == {"dtype": "bfloat16", "device": "cuda"}
+    assert precision("hf", "auto", "cpu") == {"dtype": "float32", "device": "cpu"}
+    assert precision("hf", "float32", "cuda:1") == {"dtype": "float32", "device": "cuda"}
+    # vLLM places the model itself: a --device it does not read decides nothing
+    assert precision("vllm", "auto", "cpu") == {"dtype": "bfloat16", "device": "cuda"}
+
+
+def test_a_run_begun_on_a_cpu_is_not_resumed_on_a_gpu(tiny_model_dir, tmp_path, monkeypatch):
+    """The chunks predicted in float32 are not taken as the bfloat16 run's, and the reason is
+    said; an earlier mslt-it's ``auto`` is said to be unresolved, not "dtype changed"."""
+    on_cpu = settings_of(tiny_model_dir, tmp_path)
+    assert (on_cpu["dtype"], on_cpu["device"]) == ("float32", "cpu")
+    pretend_gpu(monkeypatch)
+    on_gpu = settings_of(tiny_model_dir, tmp_path)
+    assert (on_gpu["dtype"], on_gpu["device"]) == ("bfloat16", "cuda")
+    assert settings_sha256(on_cpu) != settings_sha256(on_gpu)
+    assert cell_identity(on_cpu, "xnli", "de") != cell_identity(on_gpu, "xnli", "de")
+
+    folder = tmp_path / "run"
+    begun = RunStore(folder, on_cpu)
+    begun.prepare(overwrite=False)
+    begun.save_chunk("xnli", "de", 0, [{"id": "1"}])
+    resumed = RunStore(folder, on_gpu)
+    resumed.prepare(overwrite=False, restart_changed=True)
+    assert resumed.load_chunk("xnli", "de", 0, ["1"]) is None
+
+    earlier = {**on_cpu, "dtype": "auto"}
+    earlier.pop("device")
+    said = describe_change(earlier, on_cpu)
+    assert said.startswith("recorded by an earlier mslt-it") and "dtype auto resolved" in said
+
+
+def test_an_open_backends_precision_is_the_runs(tiny_model_dir, tmp_path):
+    """``evaluate(backend=...)`` predicts with the backend as it was opened: its settings say
+    its precision, not the config's."""
+    import torch
+
+    from mslt_it.generation.base import BackendOptions
+
+    class Opened:
+        name = "hf"
+        options = BackendOptions(model=str(tiny_model_dir))
+        dtype = torch.bfloat16
+        device = "cpu"
+
+    config = EvalConfig(model=str(tiny_model_dir), suite=["xnli"], langs=["de"], limit=4)
+    plan = plan_evaluation(config, tmp_path / "out")
+    settings = prediction_settings(plan, plan.runs[0], Opened())
+    assert (settings["dtype"], settings["device"]) == ("bfloat16", "cpu")
+
+
+def test_the_same_model_and_adapter_spelled_otherwise_is_the_same_evaluation(
+    cli, tiny_model_dir, adapters, tmp_path
+):
+    """``--model ./tiny/`` after ``--model tiny`` (or the adapter's path likewise) was "the model
+    changed": refused, or with --update every prediction made again, though the files were the
+    same. The folders' digests are the identity; a changed file still is a change."""
+    os.chdir(tmp_path)
+    (tmp_path / "base").symlink_to(tiny_model_dir, target_is_directory=True)
+    shutil.copytree(adapters["a1"], tmp_path / "a1")
+    out = tmp_path / "ev"
+    common = ["eval", "--task", "xnli", "--langs", "en", "--mode", "rank", "--out", out, *FAST]
+    first = cli(*common, "--model", "base", "--adapter", "a1")
+    assert first.code == 0, first.err
+    predicted = json.loads((out / "timings.json").read_text())["examples_predicted"]
+    assert predicted == 4
+    again = cli(*common, "--model", "./base/", "--adapter", str(tmp_path / "a1") + "/")
+    assert again.code == 0, again.err
+    assert "other settings" not in again.err
+    timings = json.loads((out / "timings.json").read_text())
+    assert timings["examples_predicted"] == 4  # the first run's: nothing predicted again
+
+    config = json.loads((tmp_path / "a1" / "adapter_config.json").read_text())
+    config["lora_alpha"] = config["lora_alpha"] * 2  # the adapter's content: a change still
+    (tmp_path / "a1" / "adapter_config.json").write_text(json.dumps(config))
+    assert_one_line_error(cli(*common, "--model", "base", "--adapter", "a1"), "other settings")
+
+
+def test_runs_evaluated_on_other_devices_are_said_to_be_evaluated_differently():
+    """Two runs of ``dtype: auto``, one on a CPU and one on a GPU, were compared as evaluated
+    alike; the resolved dtype and the device now tell them apart under the comparison."""
+    from mslt_it.comparisons import evaluation_differences
+
+    tasks = [{"task": "xnli", "split": "test"}]
+    cpu = {"settings": {"dtype": "float32", "device": "cpu", "tasks": tasks}}
+    gpu = {"settings": {"dtype": "bfloat16", "device": "cuda", "tasks": tasks}}
+    said = evaluation_differences(cpu, gpu, "xnli")
+    assert "dtype float32 vs bfloat16" in said and "device cpu vs cuda" in said
+    assert evaluation_differences(cpu, cpu, "xnli") == []
