@@ -465,7 +465,7 @@ def test_rank_evaluations_of_an_earlier_answer_tokenization_are_predicted_again(
     now = prediction_settings(plan, plan.runs[0])
     earlier = {key: value for key, value in now.items() if key != "answer_tokens"}
     said = describe_change(earlier, now)
-    assert said.startswith("recorded by an earlier mslt-it") and "tokenizes an answer" in said
+    assert said.startswith("recorded by an earlier mslt-it") and "rank mode tokenizes" in said
 
 
 @pytest.mark.skipif(not HAS_LM_EVAL, reason="lm_eval is not installed (pip install -e '.[dev]')")

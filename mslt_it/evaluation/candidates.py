@@ -14,7 +14,10 @@ its score is ``log P(continuation_k | context_k)``.
 
 The contexts' longest common token prefix is fed once per row (the backend's prompt) and each
 candidate carries the rest of its context as tokens that are fed but not scored (``skip``): the
-context is encoded once per row however many choices there are.
+context is encoded once per row however many choices there are. Contexts that share no token
+(XWinograd's sentence that begins with the blank, with a tokenizer that adds no BOS, as
+BLOOM's) share an empty prompt: each is fed bare, as lm-eval feeds it; a BOS before them all
+moved every score.
 """
 
 from __future__ import annotations
@@ -124,7 +127,7 @@ def _shared(
             if other[i] != first[i]:
                 common = i
                 break
-    if common == 0:  # no shared token (no BOS, the choice first): prefix with one to start from
+    if common == 0 and not all(context_ids):  # an empty context: lm-eval's prefix token
         start = tokenizer.bos_token_id
         start = start if start is not None else tokenizer.eos_token_id
         context_ids = [[start, *ids] for ids in context_ids]

@@ -400,7 +400,10 @@ def choose_chat(plan: EvalPlan, adapter: Adapter | None, adapters: Sequence[Adap
     return ChatFormat(plan.tokenizer, chat_template, system, where)
 
 
-ANSWER_TOKENS = "encoded after the prompt; plain contexts and choices unstripped"
+ANSWER_TOKENS = (
+    "encoded after the prompt; plain contexts and choices unstripped; contexts sharing no token "
+    "fed bare"
+)
 PLAIN_TEXT = "unstripped"
 """A plain (lm-eval) template's text is kept as rendered, edge spaces and all (in its runs'
 settings: an earlier mslt-it stripped it, in generate mode as in rank mode)."""

@@ -354,8 +354,9 @@ INPUT_NAMES = {
     "template_sha256": "the template file",
     "chat_template_sha256": "the chat template",
     "stop_tokens": "the stop tokens (the model's and the adapters')",
-    "answer_tokens": "how rank mode tokenizes an answer (apart from its prompt, and a plain "
-    "template's context and choice stripped, before)",
+    "answer_tokens": "how rank mode tokenizes its requests (an earlier mslt-it encoded an answer "
+    "apart from its prompt, stripped a plain template's context and choice, or fed a BOS before "
+    "contexts sharing no token)",
     "plain_text": "a plain (lm-eval) template's text as rendered (stripped before)",
     "context_length": "the context length prompts are cut to",
     "device": "the kind of device (cpu, cuda) it ran on",

@@ -59,7 +59,9 @@ class Backend(Protocol):
         ``continuations[i]`` are the candidates for prompt ``i``; backends encode each prompt once
         and score its candidates against the shared prefix. ``skip[i][k]`` leading tokens of
         candidate ``k`` are fed but not summed: the rest of a context that differs per candidate
-        (a multiple-choice context that names the choice).
+        (a multiple-choice context that names the choice). A prompt may be empty where every
+        candidate skips its first token at least (contexts that share no token, with a tokenizer
+        that adds no BOS): that token is fed with nothing before it.
         """
         ...
 
@@ -73,6 +75,51 @@ def resolve_skip(
 ) -> Sequence[Sequence[int]]:
     """``skip`` as given, or no token skipped in any candidate (every token scored)."""
     return skip if skip is not None else [[0] * len(c) for c in continuations]
+
+
+def split_unprompted(
+    prompts: Sequence[TokenIds],
+    continuations: Sequence[Sequence[TokenIds]],
+    skip: Sequence[Sequence[int]],
+) -> tuple[list[list[int]], list[list[list[int]]], list[list[int]], list[tuple[int, int | None]]]:
+    """Rows of an empty prompt as one row per candidate whose prompt is the candidate's first
+    token (a context's, fed and not scored), for a backend that cannot feed an empty prompt:
+    the scores are the same, as every later token sees what it saw. With where each new row's
+    scores go: ``(row, None)`` a whole row, ``(row, k)`` candidate ``k`` of ``row``."""
+    new_prompts: list[list[int]] = []
+    new_continuations: list[list[list[int]]] = []
+    new_skip: list[list[int]] = []
+    origin: list[tuple[int, int | None]] = []
+    for row, (prompt, candidates, skips) in enumerate(
+        zip(prompts, continuations, skip, strict=True)
+    ):
+        if prompt:
+            new_prompts.append(list(prompt))
+            new_continuations.append([list(c) for c in candidates])
+            new_skip.append(list(skips))
+            origin.append((row, None))
+            continue
+        for k, (candidate, skipped) in enumerate(zip(candidates, skips, strict=True)):
+            if skipped < 1:  # its first token would be scored with nothing to predict it from
+                raise ValueError("bug: a candidate of an empty prompt scores its first token")
+            new_prompts.append(list(candidate[:1]))
+            new_continuations.append([list(candidate[1:])])
+            new_skip.append([skipped - 1])
+            origin.append((row, k))
+    return new_prompts, new_continuations, new_skip, origin
+
+
+def gather_unprompted(
+    scores: Sequence[Sequence[float]], origin: Sequence[tuple[int, int | None]], rows: int
+) -> list[list[float]]:
+    """:func:`split_unprompted`'s rows' scores back into one list per original row."""
+    gathered: list[list[float]] = [[] for _ in range(rows)]
+    for (row, k), values in zip(origin, scores, strict=True):
+        if k is None:
+            gathered[row] = list(values)
+        else:
+            gathered[row].append(values[0])  # candidates come in order
+    return gathered
 
 
 def cut_at_stop(tokens: Sequence[int], stop_token_ids: Collection[int]) -> list[int]:

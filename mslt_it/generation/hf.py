@@ -23,9 +23,11 @@ from mslt_it.generation.base import (
     BackendOptions,
     TokenIds,
     cut_at_stop,
+    gather_unprompted,
     resolve_dtype,
     resolve_skip,
     run_device,
+    split_unprompted,
 )
 from mslt_it.modeling import check_device, load_failure, load_report_in_errors, model_load_errors
 from mslt_it.peft_adapters import load_adapters
@@ -143,9 +145,13 @@ class HFBackend:
         adapter: str | None = None,
         skip: Sequence[Sequence[int]] | None = None,
     ) -> list[list[float]]:
-        """Log-likelihood of every candidate, encoding each prompt once per example."""
+        """Log-likelihood of every candidate, encoding each prompt once per example (an empty
+        prompt: once per candidate, :func:`split_unprompted`)."""
+        rows = len(prompts)
+        prompts, continuations, skip, origin = split_unprompted(
+            prompts, continuations, resolve_skip(skip, continuations)
+        )
         scores: list[list[float]] = [[] for _ in prompts]
-        skip = resolve_skip(skip, continuations)
         score = self._score_packed if self._packs_candidates() else self._score_batch
         with self._using(adapter):
             for batch in length_batches([len(p) for p in prompts], self.options.batch_size):
@@ -156,7 +162,7 @@ class HFBackend:
                 )
                 for index, row in zip(batch, batch_scores, strict=True):
                     scores[index] = row
-        return scores
+        return gather_unprompted(scores, origin, rows)
 
     def _packs_candidates(self) -> bool:
         """Custom 4D attention masks work with the eager and SDPA attention implementations."""
