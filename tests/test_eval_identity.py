@@ -134,3 +134,48 @@ def test_runs_evaluated_on_other_devices_are_said_to_be_evaluated_differently():
     said = evaluation_differences(cpu, gpu, "xnli")
     assert "dtype float32 vs bfloat16" in said and "device cpu vs cuda" in said
     assert evaluation_differences(cpu, cpu, "xnli") == []
+
+
+class OpenBackend:
+    """A backend already open, as ``evaluate(backend=...)`` takes it: checked before use."""
+
+    name = "hf"
+    dtype = None
+    device = None
+
+    def __init__(self, model: Path, adapters: dict[str, Path], stops: tuple[int, ...]) -> None:
+        from mslt_it.generation.base import BackendOptions
+
+        self.options = BackendOptions(model=str(model), adapters=adapters)
+        self.stop_token_ids = stops
+
+    def generate(self, *args, **kwargs):
+        raise AssertionError("predicted with a backend that holds other models")
+
+    loglikelihood = generate
+
+
+def test_an_open_backend_must_hold_the_plans_model_adapters_and_stops(
+    tiny_model_dir, adapters, tmp_path
+):
+    """An open backend was matched to the evaluation by adapter name alone: a backend holding
+    another study's adapter ``a1`` (folders are names) had its predictions recorded as this
+    one's, with this adapter's digest."""
+    from mslt_it.errors import MsltError
+    from mslt_it.evaluation import evaluate
+    from mslt_it.evaluation.plan import plan_evaluation
+
+    other = tmp_path / "other" / "a1"
+    shutil.copytree(adapters["a2"], other)  # another study's a1: a2's weights
+    config = EvalConfig(model=str(tiny_model_dir), adapters=[str(adapters["a1"])],
+                        suite=["xnli"], langs=["en"], limit=2)  # fmt: skip
+    stops = plan_evaluation(config, tmp_path / "plan").stop_tokens
+    cases = [
+        (OpenBackend(tiny_model_dir, {"a1": other}, stops), "holds other weights"),
+        (OpenBackend(tiny_model_dir, {}, stops), "no adapter named 'a1'"),
+        (OpenBackend(adapters["a1"], {"a1": adapters["a1"]}, stops), "not the files of"),
+        (OpenBackend(tiny_model_dir, {"a1": adapters["a1"]}, ()), "does not stop at token"),
+    ]
+    for index, (backend, said) in enumerate(cases):
+        with pytest.raises(MsltError, match=said):
+            evaluate(config, tmp_path / f"out{index}", backend=backend)

@@ -51,6 +51,7 @@ from mslt_it.evaluation.store import (
     reopen_run,
 )
 from mslt_it.generation import BackendOptions, open_backend
+from mslt_it.identity import model_identity
 from mslt_it.io import atomic_write_json, fingerprint_matches
 from mslt_it.modeling import check_device
 from mslt_it.outputs import (
@@ -69,6 +70,7 @@ from mslt_it.outputs import (
     owner_kind,
     remove_own_output,
 )
+from mslt_it.peft_adapters import weights_sha256
 from mslt_it.progress import progress_bar
 from mslt_it.prompts import PromptTemplate
 from mslt_it.tasks import tasks_dirs
@@ -320,10 +322,7 @@ def predict_all(plan: EvalPlan, runs: Sequence[RunPlan], backend: Any = None) ->
     """Open one backend for all pending runs and predict every chunk not already saved."""
     adapters = {run.adapter.name: run.adapter.path for run in runs if run.adapter is not None}
     if backend is not None:
-        loaded = set(getattr(getattr(backend, "options", None), "adapters", {}) or {})
-        missing = sorted(set(adapters) - loaded)
-        if missing:
-            raise MsltError(f"backend: the open backend has no adapter named {missing[0]!r}")
+        check_open_backend(plan, runs, backend)
         predict_runs(plan, runs, backend)
         return
     backend = open_study_backend(plan, adapters)
@@ -331,6 +330,42 @@ def predict_all(plan: EvalPlan, runs: Sequence[RunPlan], backend: Any = None) ->
         predict_runs(plan, runs, backend)
     finally:
         backend.close()
+
+
+def check_open_backend(plan: EvalPlan, runs: Sequence[RunPlan], backend: Any) -> None:
+    """An open backend given to :func:`evaluate` must hold what the plan names: the same model
+    files, each adapter's own weights under its name (names are folder names: two studies'
+    ``final`` adapters collided, one's predictions recorded as the other's), and the stop
+    tokens the settings record."""
+    options = getattr(backend, "options", None)
+    loaded = dict(getattr(options, "adapters", {}) or {})
+    model = getattr(options, "model", None)
+    if model is not None and model_identity(model) != plan.model_identity:
+        raise MsltError(
+            f"backend: the open backend holds the model {clipped(str(model), 80)!r}, not the "
+            f"files of --model {clipped(plan.model, 80)!r}; open one for this model"
+        )
+    for run in runs:
+        if run.adapter is None:
+            continue
+        path = loaded.get(run.adapter.name)
+        if path is None:
+            raise MsltError(f"backend: the open backend has no adapter named {run.adapter.name!r}")
+        if weights_sha256(Path(path), "backend") != run.adapter.sha256:
+            raise MsltError(
+                f"backend: the open backend's adapter {run.adapter.name!r} "
+                f"({clipped(str(path), 80)}) holds other weights than "
+                f"{clipped(str(run.adapter.path), 80)}; open one with this adapter"
+            )
+    stops = getattr(backend, "stop_token_ids", None)
+    if plan.config.mode != "rank" and stops is not None:
+        missing = sorted(set(plan.stop_tokens) - set(stops))
+        if missing:
+            raise MsltError(
+                f"backend: the open backend does not stop at token {missing[0]}, which this "
+                "evaluation stops at (the model's or an adapter's end of turn); open it with "
+                "stop_token_ids that include it"
+            )
 
 
 def open_study_backend(plan: EvalPlan, adapters: dict[str, Path]) -> Any:
