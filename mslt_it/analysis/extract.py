@@ -225,25 +225,49 @@ def run_label(run: dict[str, Any]) -> str | None:
 
 
 def unique_labels(adapters: Sequence[Adapter]) -> list[Adapter]:
-    """Two adapters with the same sources get their folder name added, so plots tell them apart
-    (``MSLT de+en [ad1]``, as the report names two runs of one label)."""
-    labels = [a.label for a in adapters]
-    out = []
-    for adapter in adapters:
-        label = adapter.label
-        if labels.count(label) > 1 or label == "base":
-            label = f"{label} [{without_controls(adapter.path.name)}]"
-        out.append(replace(adapter, label=label))
-    return out
+    """Every adapter under a label of its own, none of them ``base`` (the base model's).
+
+    Labels key the settings table, the models of analysis.json and the legends: two adapters
+    under one label were merged there, one's numbers under the other's path. An adapter whose
+    label another shares gets the end of its path added, one folder more each round until the
+    labels differ (as the report names two runs of one label): ``MSLT de+en [ad1]`` and
+    ``MSLT de+en [ad2]``, or ``[runs/a]`` and ``[x3/a]`` for two folders named ``a``.
+    """
+    depth = [0] * len(adapters)
+    while True:
+        labels = [_labelled(a, d) for a, d in zip(adapters, depth, strict=True)]
+        clashing = [i for i, label in enumerate(labels) if _clashes(label, labels)]
+        longer = [i for i in clashing if depth[i] < len(adapters[i].path.parts)]
+        if not longer:
+            break
+        for i in longer:
+            depth[i] += 1
+    for i in clashing:  # one path twice (check_options refuses it): told apart by position
+        labels[i] = f"{labels[i]} #{i + 1}"
+    return [replace(a, label=label) for a, label in zip(adapters, labels, strict=True)]
 
 
-def variants(model: Any, adapters: Sequence[Adapter]) -> Iterator[tuple[str, Any]]:
-    """The base model, then each adapter in turn, on one copy of the base weights.
+def _labelled(adapter: Adapter, depth: int) -> str:
+    """The adapter's label with the last ``depth`` parts of its path added (none for 0)."""
+    if depth == 0:
+        return adapter.label
+    tail = Path(*adapter.path.parts[-depth:]).as_posix()
+    return f"{adapter.label} [{without_controls(tail)}]"
+
+
+def _clashes(label: str, labels: Sequence[str]) -> bool:
+    """The label is the base model's or another adapter's too."""
+    return label == "base" or labels.count(label) > 1
+
+
+def variants(model: Any, adapters: Sequence[Adapter]) -> Iterator[tuple[str, Path | None, Any]]:
+    """The base model, then each adapter in turn (label, folder, model), on one copy of the
+    base weights. The folder comes with the label so no entry looks its path up by label.
 
     The base is analysed before PEFT touches it; adapters are then loaded side by side into one
     PeftModel and switched with ``set_adapter``, so the base is read from disk once.
     """
-    yield "base", model
+    yield "base", None, model
     if not adapters:
         return
     names = [f"adapter{i}" for i in range(len(adapters))]
@@ -254,7 +278,7 @@ def variants(model: Any, adapters: Sequence[Adapter]) -> Iterator[tuple[str, Any
     peft_model.eval()
     for name, adapter in zip(names, adapters, strict=True):
         peft_model.set_adapter(name)
-        yield adapter.label, peft_model
+        yield adapter.label, adapter.path, peft_model
 
 
 def backbone(model: Any) -> Any:

@@ -163,6 +163,11 @@ def plot_projection(
 
 
 def plot_layers(models: Sequence[dict[str, Any]], chance: dict[str, float], path: Path) -> None:
+    """layers.png: :func:`layers_figure`, written to ``path``."""
+    save_png(layers_figure(models, chance), path)
+
+
+def layers_figure(models: Sequence[dict[str, Any]], chance: dict[str, float]) -> Any:
     """One panel per metric, the layer on x, one line per model; chance levels dashed."""
     figure = _new_figure(11.0, 8.4)
     axes = figure.subplots(2, 2, squeeze=False).ravel()
@@ -189,14 +194,11 @@ def plot_layers(models: Sequence[dict[str, Any]], chance: dict[str, float], path
                 fontsize=8,
                 color="grey",
             )
-        analysed = [entry["layer"] for model in models for entry in model["layers"]]
-        if len(set(analysed)) > 1:  # a layer not measured shows as a gap, not off the axis
-            ax.set_xlim(min(analysed) - 0.3, max(analysed) + 0.3)
+        layer_axis(ax, [entry["layer"] for model in models for entry in model["layers"]])
         direction = "higher" if HIGHER_IS_AGNOSTIC[metric] else "lower"
         ax.set_title(f"{TITLES[metric]}\n({direction} = more language-agnostic)", fontsize=10)
         ax.set_xlabel("layer (0 = embeddings)")
         ax.set_ylabel(Y_LABELS[metric])
-        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
     figure.legend(
         lines,
@@ -206,7 +208,21 @@ def plot_layers(models: Sequence[dict[str, Any]], chance: dict[str, float], path
         title="model",
     )
     figure.suptitle("Language-agnostic representations, layer by layer", fontsize=11)
-    save_png(figure, path)
+    return figure
+
+
+def layer_axis(ax: Any, analysed: Sequence[int]) -> None:
+    """Whole-number ticks over the analysed layers, with room either side of the outer ones.
+
+    Layers are whole numbers. matplotlib's own locator, even told ``integer=True``, falls back
+    to fractions where fewer than two integers are in view: one analysed layer was drawn on an
+    axis from 1.900 to 2.100 by 0.025. The fixed margin (also for one layer) keeps a layer not
+    measured (a gap in the line) on the axis, and ``min_n_ticks=1`` lets one tick suffice.
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_xlim(min(analysed) - 0.3, max(analysed) + 0.3)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
 
 
 def plot_cka(

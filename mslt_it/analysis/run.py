@@ -342,7 +342,7 @@ def _run_analysis(
             "tokens and were cut"
         )
     with progress_bar() as progress:
-        for label, variant in variants(model, adapters):
+        for label, folder, variant in variants(model, adapters):
             task = progress.add_task(f"{label}: hidden states", total=len(encoded))
             pooled = extract_pooled(
                 variant,
@@ -386,9 +386,8 @@ def _run_analysis(
                     if is_constant(by_lang):
                         constant.add((pooling, layer))
                     progress.advance(task)
-            models.append(
-                {"label": label, "adapter": _adapter_entry(adapters, label), "layers": per_layer}
-            )
+            adapter_path = None if folder is None else str(folder)
+            models.append({"label": label, "adapter": adapter_path, "layers": per_layer})
             # Only the plotted layer of the plotted sentences outlives the model's turn.
             clouds.append((label, reps[layers.index(plot_layer)][shown]))
             del reps, pooled
@@ -566,10 +565,6 @@ def check_adapter_bases(model: str, adapters: list[Adapter]) -> None:
             f"--adapter: {adapter.label} was trained on base model {base!r}, not --model "
             f"{model!r} (nor a copy of it); analyse it with its own base model"
         )
-
-
-def _adapter_entry(adapters: list[Adapter], label: str) -> str | None:
-    return next((str(a.path) for a in adapters if a.label == label), None)
 
 
 def plot_sample(sentences: ParallelSentences, plot_n: int, seed: int) -> np.ndarray:
