@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -217,6 +218,62 @@ def check_weight_values(folder: Path, field: str = "adapter") -> None:
     for key in sorted(tensors):
         check_floating(key, tensors[key].dtype, folder, field)
         check_finite(key, tensors[key], folder, field)
+
+
+def check_weights_targeted(folder: Path, field: str = "adapter") -> None:
+    """The LoRA weights in the adapter's file are those its config's ``target_modules`` names:
+    no weights for a module it does not target, and some for every module name it lists.
+    vLLM loads adapters itself and applies whatever weights the file holds, with no word about
+    the config: a file holding only ``q_proj``'s weights for a config of seven modules, or
+    seven modules' for a config of one, was evaluated as another adapter than PEFT loads (the
+    transformers backend refuses both, :func:`check_weights_loaded`). Checked before vLLM's
+    engine starts, from the safetensors header alone (:func:`stored_dtypes`)."""
+    folder = Path(folder)
+    config = read_adapter_config(folder, field)
+    targets = config.get("target_modules")
+    if targets is None or config.get("target_parameters"):
+        return  # PEFT's defaults for the model type, or parameters: not names to compare
+    if isinstance(targets, str) and targets.lower() == "all-linear":
+        return  # every linear module of the model, which only the model lists
+    modules = sorted({lora_module(key) for key in stored_dtypes(folder, field) if ".lora_" in key})
+    untargeted = [m for m in modules if not targets_module(targets, m, folder, field)]
+    if untargeted:
+        raise MsltError(
+            f"{field}: the weights in {str(folder)!r} hold LoRA weights for {len(untargeted)} "
+            f"module(s) its {ADAPTER_CONFIG} does not target (first: {untargeted[0]!r}; "
+            f"target_modules: {clipped(targets, 60)}); the config was edited since training, or "
+            "the file belongs to another adapter"
+        )
+    names = [] if isinstance(targets, str) else targets  # a pattern: which modules, the model says
+    missing = [n for n in names if not any(m == n or m.endswith(f".{n}") for m in modules)]
+    if missing:
+        raise MsltError(
+            f"{field}: the weights in {str(folder)!r} hold no LoRA weights for {missing[0]!r}, "
+            f"which its {ADAPTER_CONFIG}'s target_modules names; the file is damaged or belongs "
+            "to another adapter"
+        )
+
+
+def lora_module(key: str) -> str:
+    """The module a LoRA weight's key belongs to, as PEFT names it when it matches
+    ``target_modules``: ``base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight`` is
+    ``model.layers.0.self_attn.q_proj``."""
+    return key.split(".lora_", 1)[0].removeprefix("base_model.model.")
+
+
+def targets_module(targets: str | list[str], module: str, folder: Path, field: str) -> bool:
+    """Whether ``target_modules`` names ``module`` by PEFT's rule: a string is a regular
+    expression the module's whole name matches; a list's name is the module's or its last
+    dotted parts."""
+    if isinstance(targets, list):
+        return any(module == name or module.endswith(f".{name}") for name in targets)
+    try:
+        return re.fullmatch(targets, module) is not None
+    except re.error as error:
+        raise MsltError(
+            f"{field}: {str(folder / ADAPTER_CONFIG)!r}: target_modules {clipped(targets, 40)} is "
+            f"not a regular expression ({error}); a module name pattern or a list of names"
+        ) from None
 
 
 def check_floating(key: str, dtype: Any, folder: Path, field: str) -> None:

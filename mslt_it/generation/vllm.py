@@ -31,7 +31,12 @@ from mslt_it.generation.base import (
     run_device,
 )
 from mslt_it.orphans import ChildrenWatchdog
-from mslt_it.peft_adapters import adapter_rank, check_weight_values, read_adapter_config
+from mslt_it.peft_adapters import (
+    adapter_rank,
+    check_weight_values,
+    check_weights_targeted,
+    read_adapter_config,
+)
 
 # vLLM accepts only these LoRA ranks for max_lora_rank.
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
@@ -230,6 +235,53 @@ def engine_error(error: BaseException) -> str:
     return first_line(error)
 
 
+def start_engine(LLM: Any, arguments: Mapping[str, Any], user_args: bool) -> Any:
+    """``LLM(**arguments)``, its refusals and failures in one line. Its field is ``vllm_args``
+    only where the user gave some (``user_args``): without them, vLLM refused what mslt-it
+    chose for this model, and nothing in ``vllm_args`` is to blame."""
+    try:
+        return LLM(**arguments)
+    except (TypeError, ValueError) as error:  # an unknown vllm_args key, a value it refuses
+        if user_args:
+            raise MsltError(
+                f"vllm_args: vLLM cannot start with them: {engine_error(error)}"
+            ) from None
+        raise MsltError(f"backend: vllm: vLLM cannot start: {engine_error(error)}") from None
+    except RuntimeError as error:
+        # vLLM V1's engine process failed (most often out of memory for the weights or the KV
+        # cache): "Engine core initialization failed. See root cause above"; a bug of mslt-it's
+        # it is not, and the remedies are the user's
+        field = "vllm_args" if user_args else "backend: vllm"
+        raise MsltError(
+            f"{field}: the vLLM engine failed to start ({clipped_line(error)}); its log above says "
+            "why (most often too little memory): try a smaller max_model_len or a larger "
+            "gpu_memory_utilization in vllm_args, or --backend hf"
+        ) from None
+
+
+def clipped_line(error: BaseException, limit: int = 200) -> str:
+    """:func:`first_line`, cut to ``limit`` characters."""
+    line = first_line(error)
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+DEFAULT_LOGPROB_TOKEN_CAP = 128
+"""vLLM's ``MAX_LOGPROB_TOKEN_IDS`` where a version does not export it."""
+
+
+def logprob_token_cap() -> int:
+    """The most ``logprob_token_ids`` one vLLM request may ask for (vLLM refuses more)."""
+    from vllm import sampling_params
+
+    return int(getattr(sampling_params, "MAX_LOGPROB_TOKEN_IDS", DEFAULT_LOGPROB_TOKEN_CAP))
+
+
+def token_chunks(tokens: set[int], size: int) -> list[list[int]]:
+    """``tokens``, sorted, in lists of at most ``size``."""
+    ordered = sorted(tokens)
+    return [ordered[i : i + size] for i in range(0, len(ordered), size)]
+
+
 class VLLMBackend:
     """``vllm.LLM`` (+ ``LoRARequest`` adapters) behind :class:`Backend`."""
 
@@ -239,17 +291,13 @@ class VLLMBackend:
         self.options = options
         for path in options.adapters.values():  # before the engine's half a minute to start
             check_weight_values(Path(path))
+            check_weights_targeted(Path(path))
         check_servable(options.adapters)
         check_engine_args(options.engine_args, options.adapters)
         arguments = engine_arguments(options)  # its own errors name their field (adapter: …)
         LLM, LoRARequest = import_engine()
         self.watchdog = ChildrenWatchdog()  # vLLM's engine processes die with this one
-        try:
-            self.llm = LLM(**arguments)
-        except (TypeError, ValueError) as error:  # an unknown vllm_args key, a value it refuses
-            raise MsltError(
-                f"vllm_args: vLLM cannot start with them: {engine_error(error)}"
-            ) from None
+        self.llm = start_engine(LLM, arguments, bool(options.engine_args))
         self.requests = {
             name: LoRARequest(name, number, str(Path(path).resolve()))
             for number, (name, path) in enumerate(options.adapters.items(), start=1)
@@ -358,13 +406,15 @@ class VLLMBackend:
             return {}
         found: dict[tuple[tuple[int, ...], int], float] = {}
         if has_logprob_token_ids():
-            params = [
-                self._params(max_tokens=1, logprob_token_ids=sorted(needed[p])) for p in prefixes
-            ]
-            outputs = self._run(prefixes, params, adapter)
-            for prefix, output in zip(prefixes, outputs, strict=True):
+            # vLLM takes at most logprob_token_cap() tokens a request (128): a prefix where more
+            # are wanted (a choice among many words) is asked in several, which share its cache
+            cap = logprob_token_cap()
+            asked = [(p, chunk) for p in prefixes for chunk in token_chunks(needed[p], cap)]
+            params = [self._params(max_tokens=1, logprob_token_ids=chunk) for _, chunk in asked]
+            outputs = self._run([p for p, _ in asked], params, adapter)
+            for (prefix, chunk), output in zip(asked, outputs, strict=True):
                 entry = output.outputs[0].logprobs[0]
-                for token in needed[prefix]:
+                for token in chunk:
                     found[(prefix, token)] = float(entry[token].logprob)
             return found
         # Older vLLM: force each wanted token with allowed_token_ids; logprobs are raw (before the
