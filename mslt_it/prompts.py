@@ -131,6 +131,15 @@ class PromptTemplate:
         """Hash of the file's text: recorded in manifests so a changed template is noticed."""
         return hashlib.sha256(self.source_text.encode()).hexdigest()
 
+    @property
+    def user_sha256(self) -> str | None:
+        """:attr:`sha256` of a template outside mslt-it's own ``prompts/`` (a ``--prompts-dir``'s),
+        else None: what reads it records its content, and a shipped template is mslt-it's version
+        (so a step that reads only shipped ones hashes as it did)."""
+        if self.path.resolve().is_relative_to(PROMPTS_DIR.resolve()):
+            return None
+        return self.sha256
+
     @cached_property
     def languages(self) -> tuple[str, ...]:
         """Languages this template can render (those with an instruction and verbalizers)."""

@@ -63,7 +63,7 @@ from mslt_it.outputs import (
     owner_kind,
     remove_own_output,
 )
-from mslt_it.paths import PROMPTS_DIR, is_data_folder
+from mslt_it.paths import is_data_folder
 from mslt_it.prompts import get_template
 from mslt_it.recipes import Recipe, Run
 from mslt_it.tasks import default_template, get_task
@@ -447,9 +447,9 @@ def watch_files(recipe: Recipe, watch: Any) -> dict[str, str]:
         found["definition"] = definition
     data = recipe.config.data
     if task.name != get_task(data.task).name and data.prompts_dir:
-        template = get_template(default_template(task.name), data.prompts_dir)
-        if not template.path.resolve().is_relative_to(PROMPTS_DIR.resolve()):
-            found["template"] = template.sha256
+        template = get_template(default_template(task.name), data.prompts_dir).user_sha256
+        if template is not None:
+            found["template"] = template
     return found
 
 

@@ -15,6 +15,7 @@ from mslt_it.cli.common import (
     TasksDir,
     nonempty_path,
     print_whole,
+    split_codes,
     stdout_console,
     use_tasks_dirs,
 )
@@ -177,7 +178,7 @@ def train(
     elif watch_every is not None:
         raise MsltError("--watch-every: give --watch TASK:LANGS too")
     if eval_langs is not None:
-        train_section["eval_langs"] = [x.strip() for x in eval_langs.split(",") if x.strip()]
+        train_section["eval_langs"] = split_codes(eval_langs, "--eval-langs")  # "," is no list
     lora_options = {
         "r": lora_r,
         "lora_alpha": lora_alpha,

@@ -73,7 +73,13 @@ from mslt_it.training.record import (
     versions,
     whole_run_loss,
 )
-from mslt_it.training.watch import WatchPlan, plan_watch, watch_callback, watch_record
+from mslt_it.training.watch import (
+    WatchPlan,
+    plan_watch,
+    watch_callback,
+    watch_record,
+    watched_files,
+)
 
 METRIC_ROWS = 256  # rows the answer-token loss/accuracy is measured on
 
@@ -329,6 +335,9 @@ def plan_run(model_config: ModelConfig, config: TrainConfig, out: Path) -> Plan:
     measured_on = curve_rows_sha256(heldout, watch)
     if measured_on is not None:  # a run without curves keeps its identity
         determining["curves"]["rows_sha256"] = measured_on
+    scored_through = watched_files(watch, data.manifest.get("task"))
+    if scored_through:  # a run watching only shipped tasks keeps its identity
+        determining["curves"]["files_sha256"] = scored_through
     return Plan(
         data,
         eval_data,

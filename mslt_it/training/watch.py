@@ -31,6 +31,7 @@ from mslt_it.generation.base import BackendOptions
 from mslt_it.generation.hf import HFBackend
 from mslt_it.prompts import get_template
 from mslt_it.tasks import default_template, get_task
+from mslt_it.tasks.definitions import user_definition
 from mslt_it.tasks.sources import check_split, open_split
 from mslt_it.training.config import WatchConfig, check_watch
 from mslt_it.training.curves import write_scalars
@@ -99,6 +100,27 @@ def plan_watch(
         tasks.append(WatchTask(spec, task, template, split, data, rows))
     system = config.get("system_prompt")
     return WatchPlan(tasks, ChatFormat(tokenizer, chat_template, system))
+
+
+def watched_files(plan: WatchPlan | None, dataset_task: str | None) -> dict[str, dict[str, str]]:
+    """The user's files a watched task other than the dataset's is scored through: its
+    definition (``--tasks-dir``) and its template (the dataset's own are checked against the
+    build's digests). Part of the run's identity: an edited one made the run "complete" with
+    the curves of the old one. Shipped files are mslt-it's version, so a run that watches
+    shipped tasks keeps its identity (as a recipe's step hash does)."""
+    found: dict[str, dict[str, str]] = {}
+    for number, entry in enumerate(plan.tasks if plan is not None else []):
+        if entry.task.name == dataset_task:
+            continue
+        files: dict[str, str] = {}
+        definition = user_definition(entry.task)
+        if definition:
+            files["definition"] = definition["sha256"]
+        if entry.template.user_sha256 is not None:
+            files["template"] = entry.template.user_sha256
+        if files:
+            found[f"watch.{number}"] = files
+    return found
 
 
 def watch_steps(plan: WatchPlan, max_steps: int) -> set[int]:
