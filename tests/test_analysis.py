@@ -350,6 +350,8 @@ def test_analyze_end_to_end(cli, tiny_model_dir, adapter_dir, tmp_path: Path) ->
     assert inputs["langs"] == ["en", "ar", "zh"] and inputs["n"] == 24
     assert inputs["layers"] == [0, 1, 2] and inputs["plot_layer"] == 2
     assert inputs["pooling"] == "mean" and inputs["data"] == "synthetic"
+    # dtype and device auto, as they resolved: bf16 on a GPU moves the numbers
+    assert inputs["dtype"] == "auto" and inputs["ran_on"] == {"dtype": "float32", "device": "cpu"}
     assert inputs["adapters"][0]["label"] == "MSLT ar+en+zh"
     # the adapter's identity, as results.json records it: a report matches the two by it
     assert inputs["adapters"][0]["sha256"] == weights_sha256(adapter_dir)

@@ -314,9 +314,9 @@ def _run_analysis(
     texts = [text for lang in sentences.langs for text in sentences.texts[lang]]
     encoded = encode_sentences(tokenizer, texts, config.chat_template, config.max_length)
     device = resolve_device(config.device)
-    model = load_model(
-        config.model, device, resolve_dtype(config.dtype, device), config.trust_remote_code
-    )
+    dtype = resolve_dtype(config.dtype, device)
+    model = load_model(config.model, device, dtype, config.trust_remote_code)
+    ran_on = {"dtype": str(dtype).removeprefix("torch."), "device": str(device)}
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     alike = tokenized_alike(encoded, len(sentences.langs))
     why_alike = "they are one text"
@@ -401,7 +401,10 @@ def _run_analysis(
             staging, models, clouds, sentences, plot_layer, num_states, chance, config
         )
         data = {
-            "inputs": inputs_section(config, adapters, sentences, layers, plot_layer, num_states),
+            "inputs": {
+                **inputs_section(config, adapters, sentences, layers, plot_layer, num_states),
+                "ran_on": ran_on,  # what auto resolved to: bf16 on a GPU moves the numbers
+            },
             "sentences": {
                 "origin": sentences.origin,
                 "source_rows": sentences.source_rows,
