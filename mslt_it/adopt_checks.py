@@ -10,11 +10,15 @@ fingerprint and counts, every safetensors file's header, an adapter's config and
 found out by the next command), and every file whose name says its format (JSON, JSON lines,
 PNG, a BPE merges list, a WordPiece vocabulary, a Jinja chat template, PEFT's model card, a
 torch archive) in that format: a user's text saved as ``special_tokens_map.json`` was adopted,
-and the next ``--overwrite`` deleted it.
+and the next ``--overwrite`` deleted it. A format is not enough either (:func:`content_fault`):
+a file must hold what mslt-it, or the library it saves with, writes under its name, as every
+version wrote it: a user's ``report.md`` was adopted as a report, and ``report --overwrite``
+replaced it; a ``results.json`` of the user's settings was adopted as an evaluation.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import zipfile
 from collections import Counter
@@ -24,6 +28,7 @@ from typing import NoReturn
 from mslt_it.chat_bounds import chat_syntax_error
 from mslt_it.data import fingerprint
 from mslt_it.errors import MsltError, first_line
+from mslt_it.evaluation.store import CHUNK_SEAL
 from mslt_it.io import read_json, relative_files
 from mslt_it.peft_adapters import read_adapter_config
 
@@ -40,7 +45,7 @@ def check_adoptable_content(folder: Path, kind: str) -> None:
         _check_shards(folder)
     for name in relative_files(folder):
         if not name.endswith("/"):  # a folder with its own marker vouches for its files
-            fault = format_fault(folder / name)
+            fault = format_fault(folder / name) or content_fault(folder / name)
             if fault is not None:
                 _refuse(folder, f"its {name} is not {fault}")
 
@@ -70,6 +75,146 @@ def format_fault(path: Path) -> str | None:
     if name == "training_args.bin":
         return None if zipfile.is_zipfile(path) else "a torch file"
     return None
+
+
+OWN_FIELDS: dict[str, tuple[str, str | None, str]] = {
+    "results.json": ("kind", "mslt-it eval results", "mslt-it's evaluation results"),
+    "study.json": ("kind", "mslt-it eval study", "mslt-it's evaluation study"),
+    "timings.json": ("examples_predicted", None, "mslt-it's evaluation timings"),
+    "run.json": ("config_hash", None, "mslt-it's training record"),
+    "run.started.json": ("config_hash", None, "mslt-it's training record"),
+    "mslt_it_tiny.json": ("heldout_loss", None, "mslt-it's tiny-model record"),
+    "config.json": ("model_type", None, "transformers' model config"),
+    "generation_config.json": ("transformers_version", None, "transformers' generation config"),
+    "tokenizer_config.json": ("tokenizer_class", None, "transformers' tokenizer config"),
+    "tokenizer.json": ("model", None, "a tokenizers tokenizer"),
+    "dataset_info.json": ("features", None, "datasets' dataset info"),
+    "state.json": ("_data_files", None, "datasets' dataset state"),
+}  # fmt: skip
+"""A JSON file of each name an output holds: the field (and value) every version of mslt-it,
+or of the library that saves it, wrote into it, and what the file is. A field added since is
+never asked for: an older output is what ``adopt`` is for."""
+
+TOKEN_IDS = ("vocab.json", "added_tokens.json")
+"""A tokenizer's files that map each token to its id."""
+
+RECORD_FIELDS = ("id", "task", "lang", "template", "output", "gold")
+"""What every prediction record mslt-it wrote holds (``base_record`` since the first version;
+``score`` reads no record without them)."""
+
+SCORES_HEADER = (
+    "run", "sources", "task", "lang", "metric", "score", "ci_low", "ci_high", "n",
+    "invalid_rate", "is_source",
+)  # fmt: skip
+"""How every version's ``scores.csv`` header begins (later versions add columns after it)."""
+
+COMPARISONS_HEADER = ("baseline", "run", "task", "lang", "metric", "n")
+"""How every version's ``comparisons.csv`` header begins."""
+
+MARKDOWN_OPENINGS: dict[str, tuple[str, str | None, str]] = {
+    "report.md": ("# mslt-it report", "## Scores (", "mslt-it's report"),
+    "criteria.md": ("| criterion | top pick |", None, "mslt-it's selection criteria"),
+}
+"""How each Markdown file a report writes begins, and the section it always has (a report's
+scores table; its sub-reports, one per task, are written the same way)."""
+
+MATPLOTLIB_MARK = b"Matplotlib version"
+"""What matplotlib, which draws every picture mslt-it writes, puts in a PNG's head (its
+``Software`` text chunk, written before the image data)."""
+
+
+def content_fault(path: Path) -> str | None:
+    """What ``path``, already in the format its name says, fails to be of what mslt-it writes
+    under that name (``"mslt-it's report, which begins with ..."``), or None. Its format
+    alone let a user's own ``report.md`` or ``results.json`` be adopted, and the next
+    ``--overwrite`` delete it."""
+    name = path.name
+    if name in OWN_FIELDS:
+        return _field_fault(path, *OWN_FIELDS[name])
+    if name in TOKEN_IDS:
+        return _token_ids_fault(path)
+    if name == "special_tokens_map.json":
+        return _special_tokens_fault(path)
+    if name == "predictions.jsonl" or (path.suffix == ".jsonl" and path.parent.name == ".chunks"):
+        return _records_fault(path)
+    if name in MARKDOWN_OPENINGS:
+        return _markdown_fault(path, *MARKDOWN_OPENINGS[name])
+    if name == "scores.csv":
+        return _header_fault(path, SCORES_HEADER, "mslt-it's scores table")
+    if name == "comparisons.csv":
+        return _header_fault(path, COMPARISONS_HEADER, "mslt-it's paired comparisons")
+    if path.suffix == ".png" and MATPLOTLIB_MARK not in _head(path):
+        return "a picture mslt-it drew, a PNG that names matplotlib in its head"
+    return None
+
+
+def _field_fault(path: Path, key: str, value: str | None, what: str) -> str | None:
+    """``what`` unless the file is a mapping holding ``key`` (equal to ``value``, if given)."""
+    data = read_json(path) or {}
+    if key in data and (value is None or data[key] == value):
+        return None
+    holding = f"{key!r}: {value!r}" if value is not None else repr(key)
+    return f"{what}, a JSON mapping with {holding}"
+
+
+def _token_ids_fault(path: Path) -> str | None:
+    """A vocabulary's or added tokens' file maps each token to its id, a whole number."""
+    data = read_json(path) or {}
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in data.values()):
+        return None
+    return "a tokenizer's token-to-id mapping, every value an id"
+
+
+def _special_tokens_fault(path: Path) -> str | None:
+    """transformers names each special token ``*_token`` (``eos_token``), or a list of them
+    ``*_tokens`` (``additional_special_tokens``)."""
+    data = read_json(path) or {}
+    if all(key.endswith(("_token", "_tokens")) for key in data):
+        return None
+    return "transformers' special tokens map, keys such as 'eos_token'"
+
+
+def _records_fault(path: Path) -> str | None:
+    """Every line a prediction record (:data:`RECORD_FIELDS`); a chunk's last line may be its
+    seal, which versions since the seal write. Read line by line: predictions can be large."""
+    what = f"mslt-it's predictions, JSON lines each with {', '.join(map(repr, RECORD_FIELDS))}"
+    chunk, sealed = path.parent.name == ".chunks", False
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for line in filter(str.strip, handle):
+                record = json.loads(line)
+                if sealed or not isinstance(record, dict):
+                    return what  # the seal is a chunk's last line
+                sealed = chunk and set(record) == {CHUNK_SEAL}
+                if not sealed and not all(key in record for key in RECORD_FIELDS):
+                    return what
+    except (OSError, ValueError, RecursionError):
+        return what
+    return None
+
+
+def _markdown_fault(path: Path, title: str, section: str | None, what: str) -> str | None:
+    """``what`` unless the file's first line begins ``title`` and, where given, a line begins
+    ``section``."""
+    lines = _lines(path) or [""]
+    if lines[0].startswith(title) and (
+        section is None or any(line.startswith(section) for line in lines)
+    ):
+        return None
+    having = f" and has its {section.rstrip(' (')!r} table" if section else ""
+    return f"{what}, which begins with {title!r}{having}"
+
+
+def _header_fault(path: Path, columns: tuple[str, ...], what: str) -> str | None:
+    """The CSV's header begins with ``columns``."""
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            header = next(csv.reader([handle.readline(HEAD_BYTES)]), [])
+    except (OSError, ValueError, csv.Error):
+        header = []
+    if tuple(header[: len(columns)]) == columns:
+        return None
+    return f"{what}, a CSV whose header begins {','.join(columns)}"
 
 
 HEAD_BYTES = 4096

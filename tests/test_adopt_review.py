@@ -1,0 +1,177 @@
+"""``adopt`` marks only what mslt-it wrote: a file named like an output's must hold what mslt-it
+(or the library it saves with) writes there, since the next ``--overwrite`` deletes what the
+marker lists. A user's ``report.md`` was adopted as a report and replaced by ``report
+--overwrite``; a user's ``results.json`` was adopted as an evaluation."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import assert_one_line_error
+
+from mslt_it.outputs import OWNER_FILE
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+USERS_JSON = '{"my": "settings"}'
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
+    """An evaluation, its report and a dataset, each written by mslt-it."""
+    from mslt_it.cli import main
+
+    root = tmp_path_factory.mktemp("made")
+    for args in (
+        ["eval", "--model", str(tiny_model_dir), "--task", "xnli", "--langs", "en", "--limit",
+         "2", "--mode", "rank", "--bootstrap-samples", "10", "--out", str(root / "ev")],
+        ["report", str(root / "ev"), "--out", str(root / "rep")],
+        ["build", "--task", "xnli", "--sources", "en", "--budget", "8", "--data", "synthetic",
+         "--out", str(root / "ds")],
+    ):  # fmt: skip
+        with pytest.raises(SystemExit) as done:
+            main(args)
+        assert done.value.code in (0, None)
+    return root
+
+
+def unmarked_copy(source: Path, into: Path) -> Path:
+    """A copy of an output without its marker, as an mslt-it older than the marker left it."""
+    shutil.copytree(source, into)
+    (into / OWNER_FILE).unlink()
+    return into
+
+
+def assert_refused(result, folder: Path, name: str, said: str) -> None:
+    """One line naming the file and what it is not; nothing marked."""
+    assert_one_line_error(result, f"its {name} is not {said}", "nothing was marked")
+    assert not (folder / OWNER_FILE).exists()
+
+
+def test_a_users_report_md_is_not_adopted_and_survives_the_overwrite(cli, made, tmp_path):
+    """The defect as found: the user's chapter, adopted, was replaced by ``report --overwrite``."""
+    folder = tmp_path / "ad1"
+    folder.mkdir()
+    (folder / "report.md").write_text("# My thesis chapter 3, do not lose\n")
+    assert_refused(
+        cli("adopt", folder, "--kind", "report"), folder, "report.md", "mslt-it's report"
+    )
+    result = cli("report", made / "ev", "--out", folder, "--overwrite")
+    assert result.code == 2
+    assert (folder / "report.md").read_text() == "# My thesis chapter 3, do not lose\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("report.md", "# mslt-it report\n\nMy notes on how I ran it.\n"),  # no scores table
+        ("xnli/report.md", "# notes\n"),
+        ("scores.csv", "name,grade\nann,A\n"),
+        ("comparisons.csv", "name,grade\nann,A\n"),
+        ("criteria.md", "# my criteria\n"),
+    ],
+)
+def test_a_users_file_named_like_a_reports_is_not_adopted(cli, made, tmp_path, name, text):
+    folder = unmarked_copy(made / "rep", tmp_path / "rep")
+    (folder / name).parent.mkdir(exist_ok=True)
+    (folder / name).write_text(text)
+    assert_refused(cli("adopt", folder, "--kind", "report"), folder, name, "mslt-it's")
+
+
+@pytest.mark.parametrize("kind", ["report", "analysis"])
+def test_a_picture_mslt_it_did_not_draw_is_not_adopted(cli, made, tmp_path, kind) -> None:
+    """mslt-it draws every picture with matplotlib, which names itself in the PNG; the user's
+    own picture saved as ``heatmap.png`` (or an older analysis's ``pca.png``) is theirs."""
+    if kind == "report":
+        folder, name = unmarked_copy(made / "rep", tmp_path / "rep"), "heatmap.png"
+    else:
+        folder, name = tmp_path / "an", "pca.png"
+        folder.mkdir()  # an analysis of a version before the seal: its pictures are unlisted
+        (folder / "analysis.json").write_text('{"kind": "mslt-it analysis"}')
+    (folder / name).write_bytes(PNG_SIGNATURE + b"\x00\x00\x00\rIHDR my holiday photo")
+    assert_refused(cli("adopt", folder, "--kind", kind), folder, name, "a picture mslt-it drew")
+
+
+def test_a_users_results_json_is_not_adopted_as_an_evaluation(cli, made, tmp_path) -> None:
+    folder = tmp_path / "ad2"
+    folder.mkdir()
+    (folder / "results.json").write_text(USERS_JSON)
+    result = cli("adopt", folder, "--kind", "evaluation")
+    assert_refused(result, folder, "results.json", "mslt-it's evaluation results")
+    assert "'mslt-it eval results'" in result.err
+    # with mslt-it's results.json, a user's predictions.jsonl is still the user's
+    shutil.copy(made / "ev" / "results.json", folder / "results.json")
+    (folder / "predictions.jsonl").write_text('{"a": 1}\n')
+    result = cli("adopt", folder, "--kind", "evaluation")
+    assert_refused(result, folder, "predictions.jsonl", "mslt-it's predictions")
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("timings.json", USERS_JSON),
+        ("study.json", '{"runs": {}}'),
+        ("predictions.jsonl", '{"id": "1", "lang": "en"}\n'),
+        ("base/results.json", '{"kind": "my results"}'),
+        (".chunks/xnli.en.00000.jsonl", '{"a": 1}\n'),
+    ],
+)
+def test_a_users_file_named_like_an_evaluations_is_not_adopted(cli, made, tmp_path, name, text):
+    folder = unmarked_copy(made / "ev", tmp_path / "ev")
+    (folder / name).parent.mkdir(exist_ok=True)
+    (folder / name).write_text(text)
+    assert_refused(cli("adopt", folder, "--kind", "evaluation"), folder, name, "mslt-it's")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "generation_config.json",
+        "tokenizer_config.json",
+        "tokenizer.json",
+        "mslt_it_tiny.json",
+        "special_tokens_map.json",
+        "added_tokens.json",
+    ],
+)
+def test_a_users_json_named_like_a_models_file_is_not_adopted(cli, tiny_model_dir, tmp_path, name):
+    """Parsing as JSON is not enough: ``{"my": "settings"}`` saved under a model's file name
+    was adopted, then deleted by the next ``--overwrite``."""
+    folder = unmarked_copy(tiny_model_dir, tmp_path / "model")
+    (folder / name).write_text(USERS_JSON)
+    assert_refused(cli("adopt", folder, "--kind", "model"), folder, name, "")
+
+
+def test_a_users_dataset_info_is_not_adopted(cli, made, tmp_path) -> None:
+    folder = unmarked_copy(made / "ds", tmp_path / "ds")
+    (folder / "dataset_info.json").write_text(USERS_JSON)
+    assert_refused(cli("adopt", folder, "--kind", "dataset"), folder, "dataset_info.json", "")
+
+
+def test_outputs_mslt_it_wrote_are_adopted_older_ones_too(cli, made, tiny_model_dir, tmp_path):
+    """What every version wrote is what is checked: a report whose scores.csv has only the
+    columns of the first version, and chunks without the seal line older versions did not
+    write, are adopted, as are this version's outputs."""
+    for name, kind in (("ev", "evaluation"), ("rep", "report"), ("ds", "dataset")):
+        folder = unmarked_copy(made / name, tmp_path / name)
+        result = cli("adopt", folder, "--kind", kind)
+        assert result.code == 0, result.err
+    model = unmarked_copy(tiny_model_dir, tmp_path / "model")
+    assert cli("adopt", model, "--kind", "model").code == 0
+    old = unmarked_copy(made / "rep", tmp_path / "old-rep")
+    lines = (old / "scores.csv").read_text().splitlines()
+    first_columns = 11  # run, sources, task, lang, metric, score, ci_low, ci_high, n, ...
+    trimmed = [",".join(line.split(",")[:first_columns]) for line in lines]
+    (old / "scores.csv").write_text("\n".join(trimmed) + "\n")
+    assert cli("adopt", old, "--kind", "report").code == 0
+    older = unmarked_copy(made / "ev", tmp_path / "old-ev")
+    (older / ".chunks").mkdir()
+    records = (older / "predictions.jsonl").read_text()
+    (older / ".chunks" / "xnli.en.00000.jsonl").write_text(records)
+    sealed = records + json.dumps({"chunk_sha256": "0" * 64}) + "\n"
+    (older / ".chunks" / "xnli.en.00001.jsonl").write_text(sealed)
+    result = cli("adopt", older, "--kind", "evaluation")
+    assert result.code == 0, result.err
