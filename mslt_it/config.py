@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mslt_it.files import control_character
-from mslt_it.paths import BLANK_DATA, is_blank
+from mslt_it.paths import BLANK_DATA, HOME_TILDE, home_tilde, is_blank
 from mslt_it.yamlfiles import (  # their old home was here: re-exported, see __all__
     MAX_INPUT_BYTES,
     MAX_YAML_NODES,
@@ -33,6 +33,8 @@ def nonblank_data(value: str | None) -> str | None:
     or watch entry with ``data: ""`` silently took the build's data instead."""
     if is_blank(value):
         raise ValueError(BLANK_DATA)
+    if home_tilde(value):
+        raise ValueError(HOME_TILDE)
     return value
 
 
@@ -342,6 +344,8 @@ class RecipeConfig(BaseModel):
         found = control_character(folder) if folder is not None else None
         if found is not None:
             raise ValueError(f"holds the control character {found!r}; a folder name has none")
+        if home_tilde(folder):
+            raise ValueError(HOME_TILDE)
         return folder
 
     @field_validator("name")

@@ -53,10 +53,33 @@ def is_blank(data: object) -> bool:
     return isinstance(data, str) and not data.strip()
 
 
+HOME_TILDE = (
+    "begins with ~, which mslt-it does not expand (a shell does, before a path unquoted); "
+    "write the folder's full path, or ./~… for a folder named ~"
+)
+"""Why a folder given as ``~/…`` is refused where mslt-it reads or writes it as it is: a
+recipe's ``data: ~/d`` read ``./~/d`` while a step's identity hashed the home folder's ``d``
+(so an edit of the files read left every step done), and ``output_dir: ~/x`` wrote ``./~/x``
+under a plan that printed ``~/x``."""
+
+
+def home_tilde(value: object) -> bool:
+    """Whether a folder's text begins with ``~`` (see :data:`HOME_TILDE`)."""
+    return isinstance(value, str) and value.startswith("~")
+
+
+def check_folder_text(value: object, field: str) -> None:
+    """Refuse a folder given as ``~/…`` (:data:`HOME_TILDE`) in one line naming ``field``."""
+    if home_tilde(value):
+        raise MsltError(f"{field}: {value!r} {HOME_TILDE}")
+
+
 def check_data_value(data: object, field: str = "data") -> None:
-    """Refuse a blank ``data`` (:func:`is_blank`) in one line naming ``field``."""
+    """Refuse a blank ``data`` (:func:`is_blank`), or one given as ``~/…``
+    (:func:`check_folder_text`), in one line naming ``field``."""
     if is_blank(data):
         raise MsltError(f"{field}: {BLANK_DATA} (got {data!r})")
+    check_folder_text(data, field)
 
 
 def is_data_folder(data: object) -> bool:

@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from mslt_it.errors import MsltError, allowed, clipped
 from mslt_it.files import control_character, listed, resolved_path
 from mslt_it.label_words import normalize, parse_label
-from mslt_it.paths import PROMPTS_DIR, shipped_folder
+from mslt_it.paths import PROMPTS_DIR, check_folder_text, shipped_folder
 from mslt_it.prompt_bounds import (
     ENVIRONMENT,
     bounded_render,
@@ -520,6 +520,8 @@ def misplaced_templates(dirs: Iterable[Path]) -> list[tuple[Path, MsltError]]:
 
 def prompt_dirs(extra: Iterable[str | Path] = ()) -> list[Path]:
     """The built-in prompt folder followed by the user's."""
+    for folder in extra:  # read as given: a "~/…" would be ./~/…, not the home folder's
+        check_folder_text(str(folder), PROMPTS_FIELD)
     return [shipped_folder(PROMPTS_DIR), *[Path(d) for d in extra]]
 
 

@@ -39,7 +39,7 @@ from mslt_it.evaluation.compare import check_distinct_models
 from mslt_it.evaluation.plan import TaskPlan, evaluation_split, plan_tasks
 from mslt_it.modeling import check_base_model_folder, check_tokenizer_folder
 from mslt_it.named_models import check_model_name, is_named_model, resolve_model_name
-from mslt_it.paths import is_data_folder
+from mslt_it.paths import check_folder_text, is_data_folder
 from mslt_it.prompts import PROMPTS_FIELD, get_template
 from mslt_it.selection import (
     CRITERIA,
@@ -119,6 +119,7 @@ def load_recipe(path: str | Path, output_dir: str | Path | None = None) -> Recip
     # definition (a corpus's as-is template, a mixture part's split) must see them.
     config = _validate(path, raw)
     if output_dir is not None:
+        check_folder_text(str(output_dir), "--out")  # model_copy validates nothing
         config = config.model_copy(update={"output_dir": str(output_dir)})
     try:
         task = get_task(config.data.task)

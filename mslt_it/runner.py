@@ -737,6 +737,20 @@ def check_plan_can_start(plan: Plan, only: str | None = None) -> None:
     check_model_folder(plan.recipe, plan.model_path)
     check_compared_models_first(plan, plan.select(only))
     check_outputs_to_redo(steps_to_clear(plan, only))
+    check_new_outputs(plan.select(only))
+
+
+def check_new_outputs(steps: list[Step]) -> None:
+    """A step to be made whose output folder holds files and no marker of mslt-it's is refused
+    when its turn comes (they are the user's): said before anything runs, and by ``--dry-run``,
+    naming the step. It was said after the other runs' builds and trainings, as ``--out`` and
+    ``--overwrite``, options ``mslt-it run`` does not have."""
+    for step in steps:
+        out = step.output
+        if not out.is_dir() or out.is_symlink() or (out / MARKER).is_file():
+            continue
+        if owner_kind(out) is None and holds_anything(out):
+            check_nothing_foreign(out, f"{step.title}: output")
 
 
 def steps_to_clear(plan: Plan, only: str | None) -> list[Step]:
@@ -887,6 +901,7 @@ def execute_plan(
     check_lora_targets_first(plan, steps)
     check_compared_models_first(plan, steps)
     check_model_folder(plan.recipe, plan.model_path)
+    check_new_outputs(steps)
     ours = steps_to_clear(plan, only)
     clear_outputs_to_redo(ours)
     made: set[str] = set()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import shlex
 import shutil
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -317,10 +319,13 @@ def test_a_slurm_task_works_where_its_script_was_written(cli, tmp_path, monkeypa
     stub = stubs / "mslt-it"
     stub.write_text(f"#!/bin/sh\npwd > {tmp_path / 'where'}\n")
     stub.chmod(0o755)
-    env = {**os.environ, "PATH": f"{stubs}:{os.environ['PATH']}", "SLURM_ARRAY_TASK_ID": "1"}
+    script = written_in / "job.sh"  # its tasks run the Python that wrote it: the stub instead
+    program = f"{shlex.quote(str(Path(sys.executable).absolute()))} -m mslt_it"
+    script.write_text(script.read_text().replace(program, str(stub)))
+    env = {**os.environ, "SLURM_ARRAY_TASK_ID": "1"}
     elsewhere = tmp_path / "submitted-from"
     elsewhere.mkdir()
-    done = subprocess.run(["bash", str(written_in / "job.sh")], cwd=elsewhere, env=env)
+    done = subprocess.run(["bash", str(script)], cwd=elsewhere, env=env)
     assert done.returncode == 0
     assert (tmp_path / "where").read_text().strip() == str(written_in)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import shlex
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -153,6 +154,9 @@ def write_slurm_script(plan, recipe_path: Path, out: Path, output_dir: Path | No
             "script beside it"
         )
     ids = [run.run_id for run in plan.recipe.runs]
+    # the Python that wrote the script, mslt-it installed in it: a bare `mslt-it` needed the
+    # virtualenv on the job's PATH (exit 127 in every task, the final job queued and stuck)
+    program = f"{shlex.quote(str(Path(sys.executable).absolute()))} -m mslt_it"
     recipe_arg = shlex.quote(str(recipe_path.resolve()))  # a job starts in another folder
     if output_dir is not None:  # every task writes where this command was told to
         recipe_arg += f" --out {shlex.quote(str(output_dir.resolve()))}"
@@ -176,9 +180,9 @@ def write_slurm_script(plan, recipe_path: Path, out: Path, output_dir: Path | No
         "    sbatch --dependency=afterok:${SLURM_ARRAY_JOB_ID} --array=0 \\",
         '      --export=ALL,MSLT_FINAL=1 "$SCRIPT"',
         "  fi",
-        f'  mslt-it run {recipe_arg} --only "${{RUNS[$SLURM_ARRAY_TASK_ID]}}"',
+        f'  {program} run {recipe_arg} --only "${{RUNS[$SLURM_ARRAY_TASK_ID]}}"',
         "else",
-        f"  mslt-it run {recipe_arg}",
+        f"  {program} run {recipe_arg}",
         "fi",
     ]
     lines[lines.index(SLURM_MARKER)] = f"{SLURM_MARKER} {_digest(lines, SLURM_MARKER)}"

@@ -1,0 +1,103 @@
+"""What a hostile pass on ``mslt-it run`` found: a folder written ``~/…`` read as ``./~/…``
+while a step's identity hashed the home folder's, Slurm tasks that needed the virtualenv on
+their PATH, and a user's folder where a new run's output goes said only after other runs."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import assert_one_line_error
+
+RECIPE = """\
+name: t
+{extra}data: {{task: xnli, budget: 4, data: {data}{prompts}}}
+sources: [[en], [de]]
+model: {{name_or_path: mslt-it:tiny}}
+eval: {{task: xnli, langs: [en]{eval_data}}}
+"""
+
+
+def recipe(tmp_path: Path, data: str = "synthetic", extra: str = "", prompts: str = "",
+           eval_data: str = "") -> Path:  # fmt: skip
+    path = tmp_path / "r.yaml"
+    path.write_text(RECIPE.format(data=data, extra=extra, prompts=prompts, eval_data=eval_data))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("fields", "said"),
+    [
+        ({"data": "~/d"}, "data.data: "),
+        ({"extra": "output_dir: ~/out\n"}, "output_dir: "),
+        ({"prompts": ", prompts_dir: [~/p]"}, "data.prompts_dir: '~/p'"),
+        ({"eval_data": ", data: ~/e"}, "eval.data: '~/e'"),
+    ],
+)
+def test_a_folder_written_from_home_is_refused_where_it_would_be_read_as_is(
+    cli, tmp_path, monkeypatch, fields, said
+):
+    """``data: ~/d`` was read as ``./~/d`` while the step's identity hashed ``$HOME/d``: the
+    files read were never hashed, and an edit of them left every step done."""
+    monkeypatch.chdir(tmp_path)
+    result = cli("run", recipe(tmp_path, **fields), "--dry-run")
+    assert_one_line_error(result, said, "begins with ~", "full path")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_home_folders_given_on_the_command_line_as_is(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = cli("run", recipe(tmp_path), "--out", "~/o", "--dry-run")
+    assert_one_line_error(out, "--out: '~/o'", "begins with ~")
+    built = cli("build", "--task", "xnli", "--sources", "en", "--budget", "4", "--data", "~/d",
+                "--out", tmp_path / "ds")  # fmt: skip
+    assert_one_line_error(built, "data: begins with ~", "'~/d'")
+    templates = cli("build", "--task", "xnli", "--sources", "en", "--budget", "4",
+                    "--prompts-dir", "~/p", "--out", tmp_path / "ds")  # fmt: skip
+    assert_one_line_error(templates, "prompts-dir: '~/p'", "begins with ~")
+    # a folder named ~ is still a folder: ./~/d is not refused for its name
+    (tmp_path / "~" / "d").mkdir(parents=True)
+    named = cli("build", "--task", "xnli", "--sources", "en", "--budget", "4", "--data", "./~/d",
+                "--out", tmp_path / "ds")  # fmt: skip
+    assert "begins with ~" not in named.err
+
+
+def test_a_slurm_task_runs_mslt_it_with_the_python_that_wrote_it(cli, tmp_path, monkeypatch):
+    """Every task ran a bare ``mslt-it``: without the virtualenv on the job's PATH each exited
+    127, after task 0 had queued the final job."""
+    monkeypatch.chdir(tmp_path)
+    assert cli("run", recipe(tmp_path), "--emit-slurm", tmp_path / "job.sh").code == 0
+    lines = (tmp_path / "job.sh").read_text().splitlines()
+    program = f"{shlex.quote(str(Path(sys.executable).absolute()))} -m mslt_it run "
+    commands = [line.strip() for line in lines if " run " in line and not line.startswith("#")]
+    assert len(commands) == 2 and all(line.startswith(program) for line in commands)
+    # what the tasks run works from any folder, with no PATH at all
+    ran = subprocess.run(
+        [sys.executable, "-m", "mslt_it", "run", "--help"], cwd="/", env={},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert ran.returncode == 0 and "--only" in ran.stdout
+
+
+def test_a_users_folder_where_a_new_runs_output_goes_is_said_first(cli, tmp_path, monkeypatch):
+    """``runs/t/data/de`` holding a file of the user's: the run trained the other runs first,
+    then stopped with "--out: … --overwrite replaces only …", options ``run`` has not; and
+    ``--dry-run`` said nothing."""
+    from mslt_it.recipes import load_recipe
+    from mslt_it.runner import claim_experiment_folder
+
+    monkeypatch.chdir(tmp_path)
+    path = recipe(tmp_path)
+    claim_experiment_folder(load_recipe(path))  # an experiment of mslt-it's, begun
+    mine = tmp_path / "runs" / "t" / "data" / "de" / "mine.txt"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("mine")
+    for extra in (["--dry-run"], []):
+        result = cli("run", path, *extra)
+        assert_one_line_error(result, "build de: output", "mine.txt", "did not write")
+        assert "--overwrite" not in result.err
+    assert not (tmp_path / "runs" / "t" / "data" / "en").exists()  # nothing ran
+    assert mine.read_text() == "mine"
