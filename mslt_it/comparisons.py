@@ -453,7 +453,17 @@ def _task_settings(settings: Mapping[str, Any], task: str) -> Mapping[str, Any]:
 def _difference(key: str, first: Any, second: Any) -> str:
     if key.endswith("sha256"):
         return f"{key.removesuffix('_sha256')} (its content)"
-    return f"{key} {_plain(first)} vs {_plain(second)}"
+    return f"{key} {_setting(key, first)} vs {_setting(key, second)}"
+
+
+def _setting(key: str, value: Any) -> str:
+    """A setting's value in words: one an earlier mslt-it did not record ("device None") is
+    said to be unrecorded, and its ``dtype: auto`` unresolved."""
+    if value is None and key not in ("data", "system_prompt"):
+        return "not recorded"
+    if key == "dtype" and value == "auto":
+        return "auto (not resolved)"
+    return _plain(value)
 
 
 def _plain(value: Any) -> str:

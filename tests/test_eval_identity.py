@@ -179,3 +179,16 @@ def test_an_open_backend_must_hold_the_plans_model_adapters_and_stops(
     for index, (backend, said) in enumerate(cases):
         with pytest.raises(MsltError, match=said):
             evaluate(config, tmp_path / f"out{index}", backend=backend)
+
+
+def test_a_setting_an_earlier_mslt_it_did_not_record_is_said_so():
+    """A run recorded before the device was read "device None vs cpu", and its ``auto`` as if
+    it were a dtype."""
+    from mslt_it.comparisons import evaluation_differences
+
+    tasks = [{"task": "xnli", "split": "test"}]
+    earlier = {"settings": {"dtype": "auto", "tasks": tasks}}
+    now = {"settings": {"dtype": "float32", "device": "cpu", "tasks": tasks}}
+    said = evaluation_differences(earlier, now, "xnli")
+    assert "device not recorded vs cpu" in said
+    assert "dtype auto (not resolved) vs float32" in said

@@ -253,7 +253,7 @@ def test_a_pair_evaluated_differently_says_how(tmp_path: Path) -> None:
     text = write_report([root], tmp_path / "changed").read_text(encoding="utf-8")
     line = next(x for x in text.splitlines() if x.startswith("**Evaluated differently**"))
     assert "(SSLT en, then MSLT ar+de+zh)" in line
-    assert "dtype auto vs bfloat16" in line and "batch_size 32 vs 1" in line
+    assert "dtype auto (not resolved) vs bfloat16" in line and "batch_size 32 vs 1" in line
     assert "template (its content)" in line and "mode " not in line and "chunk" not in line
 
 

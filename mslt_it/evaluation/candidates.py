@@ -16,8 +16,8 @@ The contexts' longest common token prefix is fed once per row (the backend's pro
 candidate carries the rest of its context as tokens that are fed but not scored (``skip``): the
 context is encoded once per row however many choices there are. Contexts that share no token
 (XWinograd's sentence that begins with the blank, with a tokenizer that adds no BOS, as
-BLOOM's) share an empty prompt: each is fed bare, as lm-eval feeds it; a BOS before them all
-moved every score.
+BLOOM's) share an empty prompt: each is fed bare, as lm-eval feeds it (an empty one is the
+prefix token alone); a BOS before them all moved every score.
 """
 
 from __future__ import annotations
@@ -118,7 +118,12 @@ def _shared(
     contexts: list[str],
     tokenizer: Any,
 ) -> RowCandidates:
-    """Split the candidates into their contexts' common prefix and what each adds after it."""
+    """Split the candidates into their contexts' common prefix and what each adds after it.
+
+    An empty context is the prefix token alone (lm-eval's rule: BOS, else EOS), and only that
+    one: the others stay bare, as lm-eval feeds them."""
+    start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+    context_ids = [ids if ids else [start] for ids in context_ids]
     first = context_ids[0]
     common = len(first)
     for other in context_ids[1:]:
@@ -127,11 +132,6 @@ def _shared(
             if other[i] != first[i]:
                 common = i
                 break
-    if common == 0 and not all(context_ids):  # an empty context: lm-eval's prefix token
-        start = tokenizer.bos_token_id
-        start = start if start is not None else tokenizer.eos_token_id
-        context_ids = [[start, *ids] for ids in context_ids]
-        common = 1
     prompt = list(context_ids[0][:common])
     continuations = [
         [*ctx[common:], *cont] for ctx, cont in zip(context_ids, continuation_ids, strict=True)
