@@ -457,9 +457,9 @@ def _difference(key: str, first: Any, second: Any) -> str:
 
 
 def _setting(key: str, value: Any) -> str:
-    """A setting's value in words: one an earlier mslt-it did not record ("device None") is
-    said to be unrecorded, and its ``dtype: auto`` unresolved."""
-    if value is None and key not in ("data", "system_prompt"):
+    """A setting's value in words: the device an earlier mslt-it did not record ("device
+    None") is said to be unrecorded, and its ``dtype: auto`` unresolved."""
+    if value is None and key == "device":
         return "not recorded"
     if key == "dtype" and value == "auto":
         return "auto (not resolved)"

@@ -54,7 +54,7 @@ def is_blank(data: object) -> bool:
 
 
 HOME_TILDE = (
-    "begins with ~, which mslt-it does not expand (a shell does, before a path unquoted); "
+    "begins with ~, which is not expanded here (a shell expands it before a path unquoted); "
     "write the folder's full path, or ./~… for a folder named ~"
 )
 """Why a folder given as ``~/…`` is refused where mslt-it reads or writes it as it is: a

@@ -220,9 +220,14 @@ def check_weight_values(folder: Path, field: str = "adapter") -> None:
         check_finite(key, tensors[key], folder, field)
 
 
-def check_weights_targeted(folder: Path, field: str = "adapter") -> None:
+def check_weights_targeted(
+    folder: Path, field: str = "adapter", base_modules: list[str] | None = None
+) -> None:
     """The LoRA weights in the adapter's file are those its config's ``target_modules`` names:
-    no weights for a module it does not target, and some for every module name it lists.
+    no weights for a module it does not target, and some for every module name it lists that
+    names a module of the base (``base_modules``, :func:`base_module_names`; PEFT accepts a
+    list naming modules of several architectures, ``[q_proj, v_proj, query_key_value]``, and
+    without the base's names nothing is said of missing weights).
     vLLM loads adapters itself and applies whatever weights the file holds, with no word about
     the config: a file holding only ``q_proj``'s weights for a config of seven modules, or
     seven modules' for a config of one, was evaluated as another adapter than PEFT loads (the
@@ -244,14 +249,46 @@ def check_weights_targeted(folder: Path, field: str = "adapter") -> None:
             f"target_modules: {clipped(targets, 60)}); the config was edited since training, or "
             "the file belongs to another adapter"
         )
-    names = [] if isinstance(targets, str) else targets  # a pattern: which modules, the model says
-    missing = [n for n in names if not any(m == n or m.endswith(f".{n}") for m in modules)]
+    names = [] if isinstance(targets, str) or base_modules is None else targets  # a pattern:
+    names = [n for n in names if names_any(n, base_modules or [])]  # which, the model says
+    missing = [n for n in names if not names_any(n, modules)]
     if missing:
         raise MsltError(
             f"{field}: the weights in {str(folder)!r} hold no LoRA weights for {missing[0]!r}, "
             f"which its {ADAPTER_CONFIG}'s target_modules names; the file is damaged or belongs "
             "to another adapter"
         )
+
+
+def names_module(name: str, module: str) -> bool:
+    """PEFT's rule for a name of ``target_modules`` (or ``modules_to_save``): a module's full
+    name is ``name`` or ends with ``"." + name``."""
+    return module == name or module.endswith(f".{name}")
+
+
+def names_any(name: str, modules: list[str]) -> bool:
+    """Whether ``name`` names one of ``modules`` (:func:`names_module`)."""
+    return any(names_module(name, module) for module in modules)
+
+
+def base_module_names(model: str | Path) -> list[str] | None:
+    """The names of the modules a local model folder's safetensors files hold weights of, from
+    their headers alone (``model.layers.0.self_attn.q_proj``); None for a Hub id, or weights
+    in another format, whose modules are not listed here."""
+    folder = Path(str(model))
+    files = sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
+    if not files:
+        return None
+    from safetensors import safe_open
+
+    names: set[str] = set()
+    try:
+        for path in files:
+            with safe_open(str(path), "pt") as weights:
+                names.update(key.rsplit(".", 1)[0] for key in weights.keys())  # noqa: SIM118
+    except Exception:  # damaged weights: the model's loading says so, in its own words
+        return None
+    return sorted(names)
 
 
 def lora_module(key: str) -> str:
@@ -266,7 +303,7 @@ def targets_module(targets: str | list[str], module: str, folder: Path, field: s
     expression the module's whole name matches; a list's name is the module's or its last
     dotted parts."""
     if isinstance(targets, list):
-        return any(module == name or module.endswith(f".{name}") for name in targets)
+        return any(names_module(name, module) for name in targets)
     try:
         return re.fullmatch(targets, module) is not None
     except re.error as error:

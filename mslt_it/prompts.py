@@ -520,6 +520,7 @@ def misplaced_templates(dirs: Iterable[Path]) -> list[tuple[Path, MsltError]]:
 
 def prompt_dirs(extra: Iterable[str | Path] = ()) -> list[Path]:
     """The built-in prompt folder followed by the user's."""
+    extra = list(extra)  # looked at twice
     for folder in extra:  # read as given: a "~/…" would be ./~/…, not the home folder's
         check_folder_text(str(folder), PROMPTS_FIELD)
     return [shipped_folder(PROMPTS_DIR), *[Path(d) for d in extra]]

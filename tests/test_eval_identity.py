@@ -174,11 +174,35 @@ def test_an_open_backend_must_hold_the_plans_model_adapters_and_stops(
         (OpenBackend(tiny_model_dir, {"a1": other}, stops), "holds other weights"),
         (OpenBackend(tiny_model_dir, {}, stops), "no adapter named 'a1'"),
         (OpenBackend(adapters["a1"], {"a1": adapters["a1"]}, stops), "not the files of"),
-        (OpenBackend(tiny_model_dir, {"a1": adapters["a1"]}, ()), "does not stop at token"),
+        (OpenBackend(tiny_model_dir, {"a1": adapters["a1"]}, ()), "stops at tokens"),
+        (OpenBackend(tiny_model_dir, {"a1": adapters["a1"]}, (*stops, 7)), "stops at tokens"),
     ]
     for index, (backend, said) in enumerate(cases):
         with pytest.raises(MsltError, match=said):
             evaluate(config, tmp_path / f"out{index}", backend=backend)
+    # refused before the output folder is touched: --overwrite removed the evaluation first
+    done = tmp_path / "done"
+    evaluate(config, done)
+    kept = (done / "results.json").read_text()
+    for overwrite, update in ((True, False), (False, True)):
+        with pytest.raises(MsltError, match="holds other weights"):
+            evaluate(config, done, overwrite=overwrite, update=update, backend=cases[0][0])
+        assert (done / "results.json").read_text() == kept
+
+
+def test_a_backend_of_the_users_that_says_nothing_of_its_precision_is_one_line(
+    tiny_model_dir, tmp_path
+):
+    from mslt_it.errors import MsltError
+    from mslt_it.evaluation.plan import plan_evaluation
+
+    class Bare:
+        name = "mine"
+
+    config = EvalConfig(model=str(tiny_model_dir), suite=["xnli"], langs=["en"], limit=2)
+    plan = plan_evaluation(config, tmp_path / "plan")
+    with pytest.raises(MsltError, match="neither its dtype and device"):
+        prediction_settings(plan, plan.runs[0], Bare())
 
 
 def test_a_setting_an_earlier_mslt_it_did_not_record_is_said_so():
@@ -192,3 +216,14 @@ def test_a_setting_an_earlier_mslt_it_did_not_record_is_said_so():
     said = evaluation_differences(earlier, now, "xnli")
     assert "device not recorded vs cpu" in said
     assert "dtype auto (not resolved) vs float32" in said
+
+
+def test_a_run_moved_to_another_device_is_said_so_and_a_data_folder_is_its_rows():
+    """A run said "dtype changed" of a run whose user changed nothing but the machine; and
+    ``--data ./d/`` after ``--data d`` was "other settings" though every row was the same."""
+    recorded = {"dtype": "float32", "device": "cpu", "data": "d", "tasks": []}
+    wanted = {**recorded, "dtype": "bfloat16", "device": "cuda"}
+    said = describe_change(recorded, wanted)
+    assert "ran on a cpu in float32, and runs on a cuda in bfloat16" in said
+    assert settings_sha256({**recorded, "data": "./d/"}) == settings_sha256(recorded)
+    assert settings_sha256({**recorded, "data": "synthetic"}) != settings_sha256(recorded)

@@ -71,7 +71,9 @@ def set_targets(folder: Path, targets: list[str] | str) -> None:
 def adapters(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """q_proj alone, and all seven linear modules, saved by PEFT."""
     root = tmp_path_factory.mktemp("adapters")
+    tiny_llama().save_pretrained(root / "base")  # its modules: what target_modules may name
     return {
+        "base": root / "base",
         "q": peft_adapter(root / "q", ["q_proj"]),
         "seven": peft_adapter(root / "seven", SEVEN),
     }
@@ -83,9 +85,9 @@ def copied(adapter: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(adapter, tmp_path / adapter.name))
 
 
-def open_vllm(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+def open_vllm(monkeypatch: pytest.MonkeyPatch, folder: Path, base: Path | str = "m") -> None:
     fake_vllm(monkeypatch, engine_started)
-    vllm_module.VLLMBackend(BackendOptions(model="m", adapters={"x": folder}))
+    vllm_module.VLLMBackend(BackendOptions(model=str(base), adapters={"x": folder}))
 
 
 def test_vllm_refuses_a_target_module_without_weights(monkeypatch, adapters, tmp_path):
@@ -94,8 +96,20 @@ def test_vllm_refuses_a_target_module_without_weights(monkeypatch, adapters, tmp
     folder = copied(adapters["q"], tmp_path)
     set_targets(folder, SEVEN)
     with pytest.raises(MsltError, match=r"^adapter: .*hold no LoRA weights for 'k_proj'") as caught:
-        open_vllm(monkeypatch, folder)
+        open_vllm(monkeypatch, folder, adapters["base"])
     assert "\n" not in str(caught.value) and str(folder) in str(caught.value)
+
+
+def test_a_target_name_no_module_of_the_base_has_is_not_missing(monkeypatch, adapters, tmp_path):
+    """PEFT accepts a list naming modules of several architectures (``query_key_value`` is
+    BLOOM's): a Llama adapter of such a config holds no weights for it, and loads."""
+    folder = copied(adapters["q"], tmp_path)
+    set_targets(folder, ["q_proj", "query_key_value"])
+    with pytest.raises(EngineStarted):
+        open_vllm(monkeypatch, folder, adapters["base"])
+    set_targets(folder, SEVEN)  # a Hub id's modules are not listed here: nothing is said
+    with pytest.raises(EngineStarted):
+        open_vllm(monkeypatch, folder, "org/some-model")
 
 
 def test_vllm_refuses_weights_for_a_module_its_config_does_not_target(
@@ -135,9 +149,9 @@ def test_vllm_matches_target_modules_as_peft_does(
 
 
 def test_vllm_starts_with_adapters_peft_saved(monkeypatch, adapters):
-    for folder in adapters.values():
+    for folder in (adapters["q"], adapters["seven"]):
         with pytest.raises(EngineStarted):
-            open_vllm(monkeypatch, folder)
+            open_vllm(monkeypatch, folder, adapters["base"])
 
 
 def test_the_hf_backend_refuses_the_same_adapters(adapters, tmp_path):

@@ -113,7 +113,8 @@ def train(
         str | None,
         typer.Option(
             help="Languages (a,b,…) whose held-out loss is logged at eval_steps beside the "
-            "sources' (a source named here is measured once; a recipe's grid may name one)."
+            "sources' (a source named here is measured once; a recipe's grid may name one); "
+            '"" for none (clears a --recipe\'s).'
         ),
     ] = None,
     resume: Annotated[
@@ -178,7 +179,9 @@ def train(
     elif watch_every is not None:
         raise MsltError("--watch-every: give --watch TASK:LANGS too")
     if eval_langs is not None:
-        train_section["eval_langs"] = split_codes(eval_langs, "--eval-langs")  # "," is no list
+        # "" clears a recipe's list; ",,," (or "en,,de") is no list: said, not trained without
+        codes = [] if eval_langs == "" else split_codes(eval_langs, "--eval-langs")
+        train_section["eval_langs"] = codes
     lora_options = {
         "r": lora_r,
         "lora_alpha": lora_alpha,

@@ -432,8 +432,13 @@ def opened_precision(backend: Any) -> dict[str, str]:
     dtype, device = getattr(backend, "dtype", None), getattr(backend, "device", None)
     if dtype is not None and device is not None:
         return {"dtype": str(dtype).removeprefix("torch."), "device": torch.device(device).type}
-    options = backend.options
-    return precision(backend.name, options.dtype, options.device)
+    options = getattr(backend, "options", None)
+    if options is None:  # a backend of the user's own, meeting the protocol and no more
+        raise MsltError(
+            "backend: the open backend says neither its dtype and device nor the options it "
+            "was opened with; give it `dtype` and `device` attributes"
+        )
+    return precision(getattr(backend, "name", "hf"), options.dtype, options.device)
 
 
 def prediction_settings(plan: EvalPlan, run: RunPlan, backend: Any = None) -> dict[str, Any]:

@@ -112,8 +112,9 @@ def evaluate(
     """Evaluate the model (and adapters) in ``config`` and write the results under ``out``.
 
     ``backend``: an open backend to reuse (e.g. one vLLM engine across several evaluations in a
-    notebook); it must hold the adapters' names and is left open. By default one is opened for
-    this call and closed at the end.
+    notebook); it must hold this model's files, each adapter's weights under its name and the
+    stop tokens the settings record (:func:`check_open_backend`), and is left open. By default
+    one is opened for this call and closed at the end.
 
     ``overwrite`` replaces the whole earlier evaluation in ``out`` (refused if the folder holds a
     file mslt-it did not write); ``restart_changed`` (the recipe runner) makes a run whose inputs
@@ -128,6 +129,8 @@ def evaluate(
     plan = plan_evaluation(config, out)
     if config.device and config.backend == "hf":
         check_device(config.device)  # before the output folder is touched
+    if backend is not None:  # likewise: a wrong one was refused after --overwrite removed
+        check_open_backend(plan, plan.runs, backend)  # the evaluation it would replace
     note = unread_device_note(config)
     if note:
         STDERR.print(note, highlight=False, soft_wrap=True)
@@ -321,8 +324,7 @@ def _evaluate(
 def predict_all(plan: EvalPlan, runs: Sequence[RunPlan], backend: Any = None) -> None:
     """Open one backend for all pending runs and predict every chunk not already saved."""
     adapters = {run.adapter.name: run.adapter.path for run in runs if run.adapter is not None}
-    if backend is not None:
-        check_open_backend(plan, runs, backend)
+    if backend is not None:  # checked by evaluate() before the output folder was touched
         predict_runs(plan, runs, backend)
         return
     backend = open_study_backend(plan, adapters)
@@ -342,8 +344,8 @@ def check_open_backend(plan: EvalPlan, runs: Sequence[RunPlan], backend: Any) ->
     model = getattr(options, "model", None)
     if model is not None and model_identity(model) != plan.model_identity:
         raise MsltError(
-            f"backend: the open backend holds the model {clipped(str(model), 80)!r}, not the "
-            f"files of --model {clipped(plan.model, 80)!r}; open one for this model"
+            f"backend: the open backend holds the model {clipped(str(model), 80)}, not the "
+            f"files of --model {clipped(plan.model, 80)}; open one for this model"
         )
     for run in runs:
         if run.adapter is None:
@@ -358,14 +360,12 @@ def check_open_backend(plan: EvalPlan, runs: Sequence[RunPlan], backend: Any) ->
                 f"{clipped(str(run.adapter.path), 80)}; open one with this adapter"
             )
     stops = getattr(backend, "stop_token_ids", None)
-    if plan.config.mode != "rank" and stops is not None:
-        missing = sorted(set(plan.stop_tokens) - set(stops))
-        if missing:
-            raise MsltError(
-                f"backend: the open backend does not stop at token {missing[0]}, which this "
-                "evaluation stops at (the model's or an adapter's end of turn); open it with "
-                "stop_token_ids that include it"
-            )
+    if plan.config.mode != "rank" and stops is not None and set(stops) != set(plan.stop_tokens):
+        raise MsltError(
+            f"backend: the open backend stops at tokens {sorted(set(stops))}, this evaluation "
+            f"at {sorted(set(plan.stop_tokens))} (the model's and the adapters' ends of turn, "
+            "which its settings record); open it with stop_token_ids of those"
+        )
 
 
 def open_study_backend(plan: EvalPlan, adapters: dict[str, Path]) -> Any:

@@ -34,6 +34,7 @@ from mslt_it.io import (
     to_json,
 )
 from mslt_it.outputs import RESCORED_KIND, TEMPORARY_FILE, read_sealed_json
+from mslt_it.paths import NAMED_DATA
 
 CHUNKS = ".chunks"
 CHUNK_SEAL = "chunk_sha256"
@@ -55,8 +56,11 @@ def identity_of(settings: dict[str, Any]) -> dict[str, Any]:
     """The settings that decide a run's predictions: the model's and the adapter's paths as
     spelled are left out where the digests of their files stand for them (``./tiny/`` after
     ``tiny``, or a folder moved, is the same model: it was "the model changed" and predicted
-    again). A Hub id stays: it is the model's name."""
+    again), and so is a data folder's (every task's ``rows_sha256``). A Hub id stays: it is the
+    model's name."""
     view = dict(settings)
+    if view.get("data") not in (None, *NAMED_DATA):  # a folder: its rows' digests stand for it
+        view.pop("data")
     model = view.get("model_identity")
     if isinstance(model, dict) and isinstance(model.get("sha256"), str):
         view.pop("model", None)
@@ -375,6 +379,12 @@ def describe_change(recorded: dict[str, Any] | None, wanted: dict[str, Any]) -> 
             continue
         if key == "dtype" and old == "auto":  # auto was recorded as asked, not as resolved
             return "recorded by an earlier mslt-it, which did not record the dtype auto resolved to"
+        device = (recorded.get("device"), wanted.get("device"))
+        if key == "dtype" and None not in device and device[0] != device[1]:
+            return (
+                f"it ran on a {device[0]} in {old}, and runs on a {device[1]} in {value} (the "
+                "dtype auto resolves to there)"
+            )
         if key not in recorded:  # recorded before the setting was: nothing the user changed
             unrecorded = INPUT_NAMES.get(key, key)
             return f"recorded by an earlier mslt-it, which did not record {unrecorded}"

@@ -33,6 +33,7 @@ from mslt_it.generation.base import (
 from mslt_it.orphans import ChildrenWatchdog
 from mslt_it.peft_adapters import (
     adapter_rank,
+    base_module_names,
     check_weight_values,
     check_weights_targeted,
     read_adapter_config,
@@ -289,9 +290,10 @@ class VLLMBackend:
 
     def __init__(self, options: BackendOptions) -> None:
         self.options = options
+        base_modules = base_module_names(options.model) if options.adapters else None
         for path in options.adapters.values():  # before the engine's half a minute to start
             check_weight_values(Path(path))
-            check_weights_targeted(Path(path))
+            check_weights_targeted(Path(path), base_modules=base_modules)
         check_servable(options.adapters)
         check_engine_args(options.engine_args, options.adapters)
         arguments = engine_arguments(options)  # its own errors name their field (adapter: …)

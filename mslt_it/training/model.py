@@ -13,6 +13,7 @@ from typing import Any
 
 from mslt_it.errors import MsltError, allowed
 from mslt_it.modeling import load_failure, load_report_in_errors, model_load_errors
+from mslt_it.peft_adapters import names_any
 
 QLORA_EXTRA = "pip install 'mslt-it[qlora]'"
 
@@ -168,7 +169,7 @@ def unmatched_keys(keys: list[Any], names: list[str]) -> list[Any]:
     """The keys of a list (``target_modules``, ``modules_to_save``) that match no module name by
     PEFT's rule: a module's full name is the key or ends with ``"." + key``
     (``nope.q_proj`` and ``model.layers.99.self_attn.q_proj`` name no module)."""
-    return [key for key in keys if not any(n == key or n.endswith(f".{key}") for n in names)]
+    return [key for key in keys if not (isinstance(key, str) and names_any(key, names))]
 
 
 def trainable_parameters(model: Any) -> tuple[int, int]:
