@@ -65,20 +65,27 @@ def test_a_users_report_md_is_not_adopted_and_survives_the_overwrite(cli, made, 
 
 
 @pytest.mark.parametrize(
-    ("name", "text"),
+    ("source", "kind", "name", "text"),
     [
-        ("report.md", "# mslt-it report\n\nMy notes on how I ran it.\n"),  # no scores table
-        ("xnli/report.md", "# notes\n"),
-        ("scores.csv", "name,grade\nann,A\n"),
-        ("comparisons.csv", "name,grade\nann,A\n"),
-        ("criteria.md", "# my criteria\n"),
+        ("rep", "report", "report.md", "# mslt-it report\n\nMy notes on how I ran it.\n"),
+        ("rep", "report", "xnli/report.md", "# notes\n"),  # the first: no scores table
+        ("rep", "report", "scores.csv", "name,grade\nann,A\n"),
+        ("rep", "report", "comparisons.csv", "name,grade\nann,A\n"),
+        ("rep", "report", "criteria.md", "# my criteria\n"),
+        ("ev", "evaluation", "timings.json", USERS_JSON),
+        ("ev", "evaluation", "study.json", '{"runs": {}}'),
+        ("ev", "evaluation", "predictions.jsonl", '{"id": "1", "lang": "en"}\n'),
+        ("ev", "evaluation", "base/results.json", '{"kind": "my results"}'),
+        ("ev", "evaluation", ".chunks/xnli.en.00000.jsonl", '{"a": 1}\n'),
     ],
 )
-def test_a_users_file_named_like_a_reports_is_not_adopted(cli, made, tmp_path, name, text):
-    folder = unmarked_copy(made / "rep", tmp_path / "rep")
+def test_a_users_file_named_like_an_outputs_is_not_adopted(
+    cli, made, tmp_path, source, kind, name, text
+):
+    folder = unmarked_copy(made / source, tmp_path / source)
     (folder / name).parent.mkdir(exist_ok=True)
     (folder / name).write_text(text)
-    assert_refused(cli("adopt", folder, "--kind", "report"), folder, name, "mslt-it's")
+    assert_refused(cli("adopt", folder, "--kind", kind), folder, name, "mslt-it's")
 
 
 @pytest.mark.parametrize("kind", ["report", "analysis"])
@@ -107,23 +114,6 @@ def test_a_users_results_json_is_not_adopted_as_an_evaluation(cli, made, tmp_pat
     (folder / "predictions.jsonl").write_text('{"a": 1}\n')
     result = cli("adopt", folder, "--kind", "evaluation")
     assert_refused(result, folder, "predictions.jsonl", "mslt-it's predictions")
-
-
-@pytest.mark.parametrize(
-    ("name", "text"),
-    [
-        ("timings.json", USERS_JSON),
-        ("study.json", '{"runs": {}}'),
-        ("predictions.jsonl", '{"id": "1", "lang": "en"}\n'),
-        ("base/results.json", '{"kind": "my results"}'),
-        (".chunks/xnli.en.00000.jsonl", '{"a": 1}\n'),
-    ],
-)
-def test_a_users_file_named_like_an_evaluations_is_not_adopted(cli, made, tmp_path, name, text):
-    folder = unmarked_copy(made / "ev", tmp_path / "ev")
-    (folder / name).parent.mkdir(exist_ok=True)
-    (folder / name).write_text(text)
-    assert_refused(cli("adopt", folder, "--kind", "evaluation"), folder, name, "mslt-it's")
 
 
 @pytest.mark.parametrize(

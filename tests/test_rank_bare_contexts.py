@@ -43,34 +43,37 @@ def xwinograd_rows_beginning_with_the_blank(count: int) -> list[dict]:
     return [{**row, "sentence": "_ " + row["sentence"].split("_", 1)[1].lstrip()} for row in rows]
 
 
-@pytest.mark.skipif(not HAS_LM_EVAL, reason="lm_eval is not installed (pip install -e '.[dev]')")
-def test_contexts_sharing_no_token_score_as_lm_evaluation_harness(tiny_model_dir, tmp_path):
+def scores_beside_lm_eval(model: Path, rows: list[dict], tmp_path: Path) -> None:
+    """Rank mode's scores of ``rows`` (XWinograd, English) equal lm-eval's, row by row."""
     from lm_eval.models.huggingface import HFLM
     from lm_eval_reference import lm_eval_scores, lm_eval_task, write_rows
 
-    from mslt_it.modeling import load_tokenizer
-
-    tokenizer = load_tokenizer(str(tiny_model_dir))
-    assert tokenizer("a b")["input_ids"][0] != tokenizer.bos_token_id  # no BOS added
     task = get_task("xwinograd")
     split = task.splits[-1]
-    rows = xwinograd_rows_beginning_with_the_blank(4)
     rows_file = write_rows(rows, tmp_path / "data" / "xwinograd" / "en" / f"{split}.jsonl")
     built = lm_eval_task("xwinograd", task.hub_config("en"), rows_file)
-    lm = HFLM(pretrained=str(tiny_model_dir), device="cpu", dtype="float32", batch_size=4)
+    lm = HFLM(pretrained=str(model), device="cpu", dtype="float32", batch_size=4)
     theirs = lm_eval_scores(lm, built)
-
     config = EvalConfig(
-        model=str(tiny_model_dir), task="xwinograd", langs=["en"], split=split,
+        model=str(model), task="xwinograd", langs=["en"], split=split,
         template="xwinograd/lm-eval", mode="rank", data=str(tmp_path / "data"), backend="hf",
         device="cpu", dtype="float32", batch_size=4, bootstrap_samples=20,
     )  # fmt: skip
     evaluate(config, tmp_path / "out")
     lines = (tmp_path / "out" / "predictions.jsonl").read_text().splitlines()
     ours = [[json.loads(line)["scores"][label] for label in task.labels] for line in lines]
-    assert len(ours) == len(theirs) == 4
+    assert len(ours) == len(theirs) == len(rows)
     for mine, reference in zip(ours, theirs, strict=True):
         assert mine == pytest.approx(reference, abs=1e-3)
+
+
+@pytest.mark.skipif(not HAS_LM_EVAL, reason="lm_eval is not installed (pip install -e '.[dev]')")
+def test_contexts_sharing_no_token_score_as_lm_evaluation_harness(tiny_model_dir, tmp_path):
+    from mslt_it.modeling import load_tokenizer
+
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    assert tokenizer("a b")["input_ids"][0] != tokenizer.bos_token_id  # no BOS added
+    scores_beside_lm_eval(tiny_model_dir, xwinograd_rows_beginning_with_the_blank(4), tmp_path)
 
 
 @pytest.mark.skipif(not HAS_LM_EVAL, reason="lm_eval is not installed (pip install -e '.[dev]')")
@@ -78,24 +81,6 @@ def test_an_empty_context_alone_gets_the_prefix_token(tiny_model_dir, tmp_path):
     """An option of no text before a blank that begins the sentence: its context is empty and
     lm-eval feeds it the prefix token; the other option's context stays bare. A BOS was put
     before both (-27.24 against lm-eval's -27.52 for "Dog")."""
-    from lm_eval.models.huggingface import HFLM
-    from lm_eval_reference import lm_eval_scores, lm_eval_task, write_rows
-
-    task = get_task("xwinograd")
-    split = task.splits[-1]
     rows = xwinograd_rows_beginning_with_the_blank(3)  # lm-eval checks its first row's
     rows[1:] = [{**row, "option1": ""} for row in rows[1:]]  # choices: not empty there
-    rows_file = write_rows(rows, tmp_path / "data" / "xwinograd" / "en" / f"{split}.jsonl")
-    built = lm_eval_task("xwinograd", task.hub_config("en"), rows_file)
-    lm = HFLM(pretrained=str(tiny_model_dir), device="cpu", dtype="float32", batch_size=4)
-    theirs = lm_eval_scores(lm, built)
-    config = EvalConfig(
-        model=str(tiny_model_dir), task="xwinograd", langs=["en"], split=split,
-        template="xwinograd/lm-eval", mode="rank", data=str(tmp_path / "data"), backend="hf",
-        device="cpu", dtype="float32", batch_size=4, bootstrap_samples=20,
-    )  # fmt: skip
-    evaluate(config, tmp_path / "out")
-    lines = (tmp_path / "out" / "predictions.jsonl").read_text().splitlines()
-    ours = [[json.loads(line)["scores"][label] for label in task.labels] for line in lines]
-    for mine, reference in zip(ours, theirs, strict=True):
-        assert mine == pytest.approx(reference, abs=1e-3)
+    scores_beside_lm_eval(tiny_model_dir, rows, tmp_path)
