@@ -51,6 +51,7 @@ from mslt_it.io import (
     remove_folder,
 )
 from mslt_it.locks import NAME_MAX, described, output_lock
+from mslt_it.paths import check_folder_text
 
 TENSORBOARD_LOGS = (
     "tensorboard/events.out.tfevents.[0-9]*",
@@ -805,7 +806,8 @@ def check_destination(
     command's inputs (:func:`check_not_an_input`), and writable. Returns it as a ``Path``."""
     if str(out).strip() == "":  # before Path(), which reads "" as "."
         raise MsltError(f"{field}: an empty path; give a folder")
-    out = Path(out)
+    check_folder_text(str(out), field)  # "~/x" was written as ./~/x (a Trainer's checkpoints
+    out = Path(out)  # went to the home folder's x), under a message that named ~/x
     check_path_names(out, field)
     check_not_working_space(out, field)
     check_reachable(out, field)
@@ -922,6 +924,7 @@ def check_output_file(
     """
     if str(path).strip() == "":  # before Path(), which reads "" as "."
         raise MsltError(f"{field}: an empty path; give a file")
+    check_folder_text(str(path), field)
     path = Path(path)
     check_path_names(path, field)
     if path.is_symlink():  # replaced by the write, even a link to nowhere: the user's link

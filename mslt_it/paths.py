@@ -55,7 +55,7 @@ def is_blank(data: object) -> bool:
 
 HOME_TILDE = (
     "begins with ~, which is not expanded here (a shell expands it before a path unquoted); "
-    "write the folder's full path, or ./~… for a folder named ~"
+    "write the full path (of a folder named ~ too)"
 )
 """Why a folder given as ``~/…`` is refused where mslt-it reads or writes it as it is: a
 recipe's ``data: ~/d`` read ``./~/d`` while a step's identity hashed the home folder's ``d``

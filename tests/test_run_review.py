@@ -101,3 +101,19 @@ def test_a_users_folder_where_a_new_runs_output_goes_is_said_first(cli, tmp_path
         assert "--overwrite" not in result.err
     assert not (tmp_path / "runs" / "t" / "data" / "en").exists()  # nothing ran
     assert mine.read_text() == "mine"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["build", "--task", "xnli", "--sources", "en", "--budget", "4", "--out", "~/x"],
+        ["tiny-model", "~/t"],
+        ["analyze", "--model", "m", "--langs", "en,de", "--n", "4", "--out", "~/a"],
+    ],
+)
+def test_every_output_written_from_home_is_refused(cli, tmp_path, monkeypatch, args):
+    """``--out '~/x'`` wrote ``./~/x`` under a message naming ``~/x``; a training's checkpoints
+    went to the home folder's ``x`` (transformers expands it), the adapter to ``./~/x``."""
+    monkeypatch.chdir(tmp_path)
+    assert_one_line_error(cli(*args), "'~/", "begins with ~")
+    assert not (tmp_path / "~").exists()
