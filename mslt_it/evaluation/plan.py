@@ -404,10 +404,11 @@ ANSWER_TOKENS = (
     "encoded after the prompt; plain contexts and choices unstripped; contexts sharing no token "
     "fed bare"
 )
+"""How rank mode tokenizes an answer (:meth:`ChatFormat.answer_ids`) and its contexts
+(:mod:`.candidates`), in its runs' settings."""
 PLAIN_TEXT = "unstripped"
 """A plain (lm-eval) template's text is kept as rendered, edge spaces and all (in its runs'
 settings: an earlier mslt-it stripped it, in generate mode as in rank mode)."""
-"""How rank mode tokenizes an answer (:meth:`ChatFormat.answer_ids`), in its runs' settings."""
 
 
 def precision(backend: str, dtype: str, device: str | None) -> dict[str, str]:
