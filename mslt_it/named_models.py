@@ -134,8 +134,13 @@ def check_model_name(name: str, field: str = "model") -> None:
 
 
 def resolve_model_name(name: str, field: str = "model") -> str:
-    """A model name as a loader takes it: mslt-it's own names become their (made) folder."""
+    """A model name as a loader takes it: mslt-it's own names become their (made) folder, and a
+    folder written ``~/m`` the home folder's ``m``, as training always took it (transformers
+    does not expand ``~``: ``eval --model '~/m'`` passed the folder check, then was read as a
+    Hub repo id)."""
     check_model_name(name, field)
+    if name.startswith("~"):
+        return str(Path(name).expanduser())
     if not is_named_model(name):
         return name
     return str(ensure_named_model(name, named_model_folder(name)))

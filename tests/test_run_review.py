@@ -117,3 +117,16 @@ def test_every_output_written_from_home_is_refused(cli, tmp_path, monkeypatch, a
     monkeypatch.chdir(tmp_path)
     assert_one_line_error(cli(*args), "'~/", "begins with ~")
     assert not (tmp_path / "~").exists()
+
+
+def test_a_model_folder_written_from_home_is_the_home_folders(
+    cli, tiny_model_dir, tmp_path, monkeypatch
+):
+    """``train --model '~/m'`` trained on the home folder's ``m``; ``eval --model '~/m'``
+    passed the folder check and then asked the Hub for a repo of that name."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "m").symlink_to(tiny_model_dir, target_is_directory=True)
+    result = cli("eval", "--model", "~/m", "--task", "xnli", "--langs", "en", "--limit", "2",
+                 "--mode", "rank", "--bootstrap-samples", "20",
+                 "--out", tmp_path / "ev")  # fmt: skip
+    assert result.code == 0, result.err
