@@ -23,6 +23,7 @@ from mslt_it.files import MAX_JSON_BYTES, check_regular_files, read_user_text
 from mslt_it.io import fingerprint_matches
 from mslt_it.modeling import MAX_CONFIG_BYTES, loading_adapter
 from mslt_it.outputs import changed_files, listed_files, owner_kind
+from mslt_it.paths import check_folder_text
 
 ADAPTER_CONFIG = "adapter_config.json"
 WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin")
@@ -38,7 +39,9 @@ TRAINED_FILES = (*WEIGHT_FILES, ADAPTER_CONFIG)
 def check_adapter_folder(folder: str | Path, field: str = "adapter") -> None:
     """``folder`` holds an adapter (its ``adapter_config.json``, or a training stopped before
     it wrote one) and only regular files. The first, first: a folder such as ``/usr`` or ``''``
-    was walked whole, and a device deep inside it named as the problem."""
+    was walked whole, and a device deep inside it named as the problem. A folder written
+    ``~/a`` is not expanded (it was "no such folder", of ``./~/a``)."""
+    check_folder_text(str(folder), field)
     check_has_config(Path(folder), field)
     check_regular_files(folder, field)
 

@@ -39,6 +39,7 @@ from mslt_it.outputs import (
     owner_kind,
     read_sealed_json,
 )
+from mslt_it.paths import check_folder_text
 from mslt_it.tasks import all_tasks
 
 
@@ -135,6 +136,7 @@ def find_results(paths: list[Path]) -> list[Path]:
         elif path.exists():
             raise MsltError(f"run dir: {str(path)!r} is neither a folder nor a results.json")
         else:
+            check_folder_text(str(path), "run dir")  # read as ./~/…: "does not exist" misled
             raise MsltError(f"run dir: {str(path)!r} does not exist")
         check_none_being_written(evaluations_read([path], candidates, unfinished), "run dir")
         for candidate in candidates:

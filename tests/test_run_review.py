@@ -130,3 +130,18 @@ def test_a_model_folder_written_from_home_is_the_home_folders(
                  "--mode", "rank", "--bootstrap-samples", "20",
                  "--out", tmp_path / "ev")  # fmt: skip
     assert result.code == 0, result.err
+
+
+def test_inputs_written_from_home_that_are_read_as_written_say_so(
+    cli, tiny_model_dir, tmp_path, monkeypatch
+):
+    """``train --dataset '~/d'`` said "has no manifest.json", ``eval --adapter '~/a'`` "no such
+    folder" and ``report '~/e'`` "does not exist", of ``./~/…``, with the home folder's there."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    train = cli("train", "--dataset", "~/d", "--model", tiny_model_dir, "--out", tmp_path / "o")
+    assert_one_line_error(train, "'~/d'", "begins with ~")
+    adapter = cli("eval", "--model", tiny_model_dir, "--adapter", "~/a", "--task", "xnli",
+                  "--langs", "en", "--out", tmp_path / "e")  # fmt: skip
+    assert_one_line_error(adapter, "'~/a'", "begins with ~")
+    assert_one_line_error(cli("report", "~/e", "--out", tmp_path / "r"), "'~/e'", "begins with ~")

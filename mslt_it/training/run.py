@@ -36,6 +36,7 @@ from mslt_it.outputs import (
     first_changed,
     fresh_staging,
 )
+from mslt_it.paths import check_folder_text
 from mslt_it.progress import (
     progress_enabled,
     quiet_library_progress_bars,
@@ -533,6 +534,7 @@ def open_dataset(path: str | None, field: str) -> Prepared:
         )
     import datasets
 
+    check_folder_text(str(path), field)  # read as ./~/…: "has no manifest.json" misled
     check_not_special(path, field)
     check_regular_files(path, field)  # datasets opens every file of the folder
     manifest = load_manifest(path, field)
