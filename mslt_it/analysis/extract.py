@@ -24,6 +24,7 @@ import numpy as np
 from mslt_it.chat_bounds import render_chat
 from mslt_it.errors import MsltError, allowed, clipped
 from mslt_it.files import without_controls
+from mslt_it.generation.base import run_device
 from mslt_it.modeling import check_device, load_failure, load_report_in_errors, model_load_errors
 from mslt_it.named_models import recorded_base
 from mslt_it.peft_adapters import (
@@ -130,12 +131,10 @@ def encode_sentences(
 
 
 def resolve_device(device: str) -> str:
-    """``auto`` is the GPU when there is one, else the CPU."""
-    import torch
-
+    """``auto`` is the GPU when there is one, else the CPU (:func:`run_device`, as evaluation's
+    transformers backend places a model)."""
     if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-
+        return run_device("hf")
     return check_device(device)
 
 

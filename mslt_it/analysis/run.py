@@ -43,6 +43,7 @@ from mslt_it.analysis.settings import (
     table_layers,
 )
 from mslt_it.errors import MsltError, allowed
+from mslt_it.generation.base import dtype_name
 from mslt_it.identity import check_base_unchanged, model_identity, same_model
 from mslt_it.io import atomic_write_json, file_fingerprint, read_json, seal, temporary_folder
 from mslt_it.locks import output_lock
@@ -316,7 +317,7 @@ def _run_analysis(
     device = resolve_device(config.device)
     dtype = resolve_dtype(config.dtype, device)
     model = load_model(config.model, device, dtype, config.trust_remote_code)
-    ran_on = {"dtype": str(dtype).removeprefix("torch."), "device": str(device)}
+    ran_on = {"dtype": dtype_name(dtype), "device": str(device)}
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     alike = tokenized_alike(encoded, len(sentences.langs))
     why_alike = "they are one text"

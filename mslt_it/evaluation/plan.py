@@ -20,7 +20,7 @@ from mslt_it.evaluation.config import EvalConfig
 from mslt_it.evaluation.prompting import ChatFormat, stop_token_ids
 from mslt_it.evaluation.store import RunStore
 from mslt_it.evaluation.suites import load_suite
-from mslt_it.generation.base import resolve_dtype, run_device
+from mslt_it.generation.base import dtype_name, resolve_dtype, run_device
 from mslt_it.identity import model_identity, rows_sha256, text_file_sha256
 from mslt_it.modeling import load_tokenizer, model_load_errors
 from mslt_it.peft_adapters import ADAPTER_CONFIG
@@ -419,7 +419,7 @@ def precision(backend: str, dtype: str, device: str | None) -> dict[str, str]:
 
     where = run_device(backend, device)
     return {
-        "dtype": str(resolve_dtype(dtype, where)).removeprefix("torch."),
+        "dtype": dtype_name(resolve_dtype(dtype, where)),
         "device": torch.device(where).type,
     }
 
@@ -432,7 +432,7 @@ def opened_precision(backend: Any) -> dict[str, str]:
 
     dtype, device = getattr(backend, "dtype", None), getattr(backend, "device", None)
     if dtype is not None and device is not None:
-        return {"dtype": str(dtype).removeprefix("torch."), "device": torch.device(device).type}
+        return {"dtype": dtype_name(dtype), "device": torch.device(device).type}
     options = getattr(backend, "options", None)
     if options is None:  # a backend of the user's own, meeting the protocol and no more
         raise MsltError(

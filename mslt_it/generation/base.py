@@ -163,6 +163,11 @@ def run_device(backend: str, device: str | None = None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def dtype_name(dtype: Any) -> str:
+    """A torch dtype as a setting records it and vLLM takes it: ``float32``, ``bfloat16``."""
+    return str(dtype).removeprefix("torch.")
+
+
 def resolve_dtype(dtype: str, device: str) -> Any:
     """``auto``: bfloat16 on a GPU that has it, float32 elsewhere (CPU half precision is slow)."""
     import torch

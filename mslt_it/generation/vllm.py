@@ -26,6 +26,7 @@ from mslt_it.generation.base import (
     BackendOptions,
     TokenIds,
     cut_at_stop,
+    dtype_name,
     resolve_dtype,
     resolve_skip,
     run_device,
@@ -188,7 +189,7 @@ def engine_arguments(options: BackendOptions) -> dict[str, Any]:
     arguments: dict[str, Any] = {
         "model": options.model,
         "tokenizer": options.model,
-        "dtype": str(dtype).removeprefix("torch."),
+        "dtype": dtype_name(dtype),
         "trust_remote_code": options.trust_remote_code,
         "tensor_parallel_size": options.tensor_parallel_size,
         "seed": 0,

@@ -376,6 +376,7 @@ def trained_mix(
     total_examples = sum(c.get("examples", 0) for c in consumed.values())
     total_tokens = sum(c.get("tokens", 0) for c in consumed.values())
     total_promised = sum(promised.values())
+    total_rows = sum(rows.values())
     table: dict[str, Any] = {}
     over: list[str] = []
     for lang in langs:
@@ -384,7 +385,7 @@ def trained_mix(
         share = examples / total_examples if total_examples else 0.0
         want = promised.get(lang, 0) / total_promised if total_promised else 0.0
         gap = (share / want - 1) if want else None
-        noise = shuffle_noise(want, total_examples, sum(rows.values()))
+        noise = shuffle_noise(want, total_examples, total_rows)
         table[lang] = {
             "examples": examples,
             "tokens": tokens,
