@@ -75,13 +75,25 @@ SETTINGS = st.tuples(
 )
 
 
+VERSIONS = st.sampled_from([{"torch": "2.13.0", "numpy": "2.1"}, {"torch": "2.14.0"}])
+
+
 @settings(max_examples=150, deadline=None)
-@given(before=SETTINGS, after=SETTINGS, finished=st.booleans())
-def test_the_chunks_kept_are_those_of_unchanged_cells(before, after, finished) -> None:
-    """From a run killed halfway (its chunks) or a finished one (its predictions)."""
+@given(
+    before=SETTINGS,
+    after=SETTINGS,
+    finished=st.booleans(),
+    made_with=VERSIONS,
+    resumed_with=VERSIONS,
+)
+def test_the_chunks_kept_are_those_of_unchanged_cells(
+    before, after, finished, made_with, resumed_with
+) -> None:
+    """From a run killed halfway (its chunks) or a finished one (its predictions); made under
+    one torch and resumed under another, nothing is kept (numpy moves no prediction)."""
     old, new = run_settings(*before), run_settings(*after)
     with tempfile.TemporaryDirectory() as folder:
-        store = RunStore(Path(folder), old)
+        store = RunStore(Path(folder), old, made_with)
         store.prepare(overwrite=False)
         save_all(store, before[0])
         if finished:
@@ -91,19 +103,22 @@ def test_the_chunks_kept_are_those_of_unchanged_cells(before, after, finished) -
                 for lang, d in rows.items()
                 for r in rows_of(t, lang, d)
             ]
-            store.finish(records, {}, None, Path(folder))
+            store.finish(records, {"versions": made_with}, None, Path(folder))
             store.drop_chunks()
-        again = RunStore(Path(folder), new)
+        again = RunStore(Path(folder), new, resumed_with)
         again.prepare(overwrite=False, restart_changed=True)
-        if again.is_complete():  # the same settings, finished: nothing to predict
-            assert finished and old == new
+        if again.is_complete():  # the same settings, finished: nothing to predict, whatever
+            assert finished and old == new  # the versions (results.json names its own)
             return
+        upgraded = made_with["torch"] != resumed_with["torch"]
+        assert (again.note is not None) == upgraded
 
         (old_cells, old_wide, old_templates), (new_cells, new_wide, new_templates) = before, after
         for task, rows in new_cells.items():
             for lang, digest in rows.items():
                 same = (
-                    old_wide == new_wide
+                    not upgraded
+                    and old_wide == new_wide
                     and old_templates.get(task) == new_templates.get(task)
                     and old_cells.get(task, {}).get(lang) == digest
                 )
@@ -112,7 +127,8 @@ def test_the_chunks_kept_are_those_of_unchanged_cells(before, after, finished) -
                 assert (again.load_chunk(task, lang, 0, ids[:2]) is not None) == same, (task, lang)
         kept = {chunk_cell(p.name)[:2] for p in again.chunks.iterdir()} - {(None, None)}
         for task, lang in kept:
-            assert old_wide == new_wide and old_templates.get(task) == new_templates.get(task)
+            assert not upgraded and old_wide == new_wide
+            assert old_templates.get(task) == new_templates.get(task)
             assert old_cells[task][lang] == new_cells.get(task, {}).get(lang)
         assert json.loads((again.chunks / "settings.json").read_text())["sha256"] == again.sha256
 

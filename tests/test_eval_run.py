@@ -290,6 +290,50 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(adapters, tmp_path, mon
     ).read_bytes()
 
 
+def test_a_run_resumed_after_an_upgrade_predicts_its_saved_chunks_again(
+    adapters, tmp_path, monkeypatch, capsys
+):
+    """Chunks predicted under one torch are not mixed with another's in one results.json (it
+    named the last versions only): resumed after an upgrade, every chunk is predicted again,
+    and the user is told why."""
+    config = EvalConfig(
+        adapters=[str(adapters["a1"])], task="xnli", langs=["en"], limit=4, chunk_size=2,
+        batch_size=2, max_tokens=4, bootstrap_samples=100,
+    )  # fmt: skip
+    real = runner_module.predict_chunk
+    calls = []
+
+    def dying(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # killed in the middle of the second chunk
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner_module, "predict_chunk", dying)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(config, tmp_path / "killed")
+    assert len(list((tmp_path / "killed" / ".chunks").glob("*.jsonl"))) == 1
+
+    made_with = runner_module.versions
+    upgraded = {**made_with("hf"), "torch": "99.0"}
+    monkeypatch.setattr(runner_module, "versions", lambda backend: upgraded)
+    counted = []
+    monkeypatch.setattr(
+        runner_module, "predict_chunk", lambda *a, **k: counted.append(1) or real(*a, **k)
+    )
+    capsys.readouterr()
+    evaluate(config, tmp_path / "killed")
+    assert len(counted) == 2  # the saved chunk too
+    said = capsys.readouterr().err
+    assert f"torch {made_with('hf')['torch']} → 99.0" in " ".join(said.split()), said
+    results = json.loads((tmp_path / "killed" / "results.json").read_text())
+    assert results["versions"]["torch"] == "99.0"
+
+    counted.clear()
+    evaluate(config, tmp_path / "killed")  # finished: nothing predicted, whatever the versions
+    assert not counted
+
+
 def test_other_settings_in_the_same_out_are_refused(cli, tiny_model_dir, tmp_path):
     base = ["eval", "--model", tiny_model_dir, "--task", "xnli", "--out", tmp_path / "o", *FAST]
     assert cli(*base, "--langs", "en", "--max-tokens", "4").code == 0

@@ -272,9 +272,12 @@ def _evaluate(
     out.mkdir(parents=True, exist_ok=True)
     if not (out / OWNER_FILE).is_file():
         mark_owner(out, "evaluation")  # a killed study is still recognised as mslt-it's
+    made_with = versions(plan.config.backend)
     for run in plan.runs:
-        run.store = RunStore(run.folder, prediction_settings(plan, run, backend))
+        run.store = RunStore(run.folder, prediction_settings(plan, run, backend), made_with)
         run.store.prepare(overwrite=False, restart_changed=overwrite or restart_changed)
+        if run.store.note:
+            STDERR.print(f"note: {run.store.note}", highlight=False, soft_wrap=True)
     pending = [run for run in plan.runs if not run.store.is_complete()]
     if pending:
         predict_all(plan, pending, backend)

@@ -45,6 +45,13 @@ RESULTS = "results.json"
 TIMINGS = "timings.json"
 RESCORED = "rescored.json"
 """``mslt-it score``'s scores of a run's predictions, beside them (see :func:`reopen_run`)."""
+LIBRARIES = "library_versions"
+"""The key of the chunks' settings that records the versions of :data:`PREDICTION_LIBRARIES`."""
+PREDICTION_LIBRARIES = ("torch", "transformers", "tokenizers", "peft", "vllm")
+"""The libraries whose version can move a prediction. They are not part of a run's identity (a
+finished evaluation stays finished after an upgrade; results.json names the versions it was
+made with), but saved chunks are resumed only under the versions that predicted them: a killed
+run resumed after an upgrade mixed the chunks of both, results.json naming the last."""
 
 
 def settings_sha256(settings: dict[str, Any]) -> str:
@@ -73,11 +80,16 @@ def identity_of(settings: dict[str, Any]) -> dict[str, Any]:
 class RunStore:
     """The files of one run folder: settings, chunks, predictions and results."""
 
-    def __init__(self, folder: Path, settings: dict[str, Any]) -> None:
+    def __init__(
+        self, folder: Path, settings: dict[str, Any], versions: dict[str, str] | None = None
+    ) -> None:
         self.folder = Path(folder)
         self.settings = settings
         self.sha256 = settings_sha256(settings)
         self.chunks = self.folder / CHUNKS
+        self.versions = prediction_versions(versions or {})
+        self.note: str | None = None
+        """Said by :meth:`prepare` when saved chunks were of other library versions."""
 
     def is_complete(self) -> bool:
         """True when results.json exists and was made with these very settings."""
@@ -102,6 +114,9 @@ class RunStore:
             existing = self._recorded_settings()
             if existing is None:  # chunks no settings name (a kill while clearing): untrusted
                 self.drop_chunks()
+            elif existing.get("sha256") == self.sha256 and not self._same_versions(existing):
+                self.drop_chunks()  # predicted by other library versions: predicted again
+                existing = None
             finished = read_json(self.folder / RESULTS) if existing is None else None
             # a finished run of these very settings whose predictions.jsonl is gone (results.json
             # alone cannot be checked or re-scored) is predicted again, as a missing results.json
@@ -125,7 +140,31 @@ class RunStore:
                     "only what changed, --overwrite to evaluate again, or choose another --out"
                 )
         self.chunks.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(self.chunks / SETTINGS, {"sha256": self.sha256, **self.settings})
+        atomic_write_json(
+            self.chunks / SETTINGS,
+            {"sha256": self.sha256, **self.settings, LIBRARIES: self.versions},
+        )
+
+    def _same_versions(self, recorded: dict[str, Any]) -> bool:
+        """Whether saved chunks were predicted under this run's library versions; if not,
+        :attr:`note` says which differ. Chunks of an mslt-it that recorded none are not
+        trusted either: their versions cannot be known."""
+        saved = recorded.get(LIBRARIES)
+        if saved == self.versions:
+            return True
+        if not isinstance(saved, dict):
+            changed = "recorded no library versions"
+        else:
+            changed = ", ".join(
+                f"{name} {saved.get(name, 'absent')} → {self.versions.get(name, 'absent')}"
+                for name in PREDICTION_LIBRARIES
+                if saved.get(name) != self.versions.get(name)
+            )
+        self.note = (
+            f"{str(self.folder)!r}: its saved predictions were made under other library "
+            f"versions ({changed}); predicted again, so that every prediction is this run's"
+        )
+        return False
 
     def _clear(self, keep: set[str] | frozenset[str] = frozenset()) -> None:
         """Remove the run's files but the saved chunks named in ``keep``.
@@ -155,7 +194,11 @@ class RunStore:
         edited, leaves them to be reused; the rest are predicted again."""
         if not isinstance(recorded, dict) or not self.chunks.is_dir():
             return frozenset()
-        recorded = {key: value for key, value in recorded.items() if key != "sha256"}
+        if not self._same_versions(recorded):
+            return frozenset()
+        recorded = {
+            key: value for key, value in recorded.items() if key not in ("sha256", LIBRARIES)
+        }
         same = {
             (task, lang)
             for task, lang in cells(recorded)
@@ -240,6 +283,16 @@ class RunStore:
                 path.unlink(missing_ok=True)
         with contextlib.suppress(OSError):  # not empty: the user's files stay with it
             self.chunks.rmdir()
+
+
+def prediction_versions(versions: dict[str, Any]) -> dict[str, str]:
+    """The versions among ``versions`` (as results.json records them) that can move a
+    prediction (:data:`PREDICTION_LIBRARIES`)."""
+    return {
+        name: str(versions[name])
+        for name in PREDICTION_LIBRARIES
+        if isinstance(versions.get(name), str)
+    }
 
 
 def is_chunk_file(name: str) -> bool:
@@ -335,9 +388,13 @@ def reopen_run(folder: Path) -> None:
                 cell = (record.get("task"), record.get("lang"))
                 if cell in by_cell:  # anything else could name a path: not reused
                     by_cell[cell].append(record)
-            store = RunStore(folder, settings)
+            made_with = results.get("versions")
+            store = RunStore(folder, settings, made_with if isinstance(made_with, dict) else {})
             store.chunks.mkdir(parents=True, exist_ok=True)
-            atomic_write_json(store.chunks / SETTINGS, {"sha256": store.sha256, **settings})
+            atomic_write_json(
+                store.chunks / SETTINGS,
+                {"sha256": store.sha256, **settings, LIBRARIES: store.versions},
+            )
             for (task, lang), records in by_cell.items():
                 for index, start in enumerate(range(0, len(records), size)):
                     store.save_chunk(task, lang, index, records[start : start + size])
