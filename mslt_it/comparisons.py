@@ -40,6 +40,7 @@ from mslt_it.evaluation.scoring import (
 from mslt_it.evaluation.store import PREDICTIONS, read_jsonl
 from mslt_it.label_words import folded_answer
 from mslt_it.stats import holm, mcnemar_exact, paired_bootstrap, paired_mean_bootstrap, statistic
+from mslt_it.tasks.ner import TAG_NAMES
 
 ALPHA = 0.05
 """Family-wise error rate of the per-language tests (after Holm)."""
@@ -68,6 +69,19 @@ class RunRows:
     digests: dict[str, dict[str, str]] = field(default_factory=dict)
     """task -> language -> the rows' content digest (``results.json``'s ``rows_sha256``): the
     same ids and gold answers may still be other texts (a data file rewritten)."""
+    metric_names: dict[str, str] = field(default_factory=dict)
+    """task -> the metric ``results.json`` names (``exact_match``, ``acc_norm``…): what
+    comparisons.csv says, where ``metric`` is only how the rows are counted."""
+
+
+def metric_names(document: Mapping[str, Any] | None) -> dict[str, str]:
+    """Each task's ``metric`` as a ``results.json`` names it (empty for a file without)."""
+    tasks = document.get("tasks") if isinstance(document, Mapping) else None
+    return {
+        str(task): entry["metric"]
+        for task, entry in (tasks.items() if isinstance(tasks, Mapping) else ())
+        if isinstance(entry, Mapping) and isinstance(entry.get("metric"), str)
+    }
 
 
 def row_digests(document: Mapping[str, Any] | None) -> dict[str, dict[str, str]]:
@@ -87,6 +101,27 @@ def row_digests(document: Mapping[str, Any] | None) -> dict[str, dict[str, str]]
 
 OUTCOME_FIELDS = ("correct", "gold", "parsed")
 """What every scored row but an entity list's holds: its outcome and what it was decided from."""
+
+
+def entity_row_problem(record: Mapping[str, Any]) -> str | None:
+    """What makes an entity (NER) row's fields unusable, naming the field and what is allowed;
+    None when they can be scored. A user's predictions.jsonl may hold anything, and a row
+    read as it is failed deep in the scoring as "an internal error"."""
+    tokens, tags = record["tokens"], record["ner_tags"]
+    parsed = record.get("parsed", ABSENT)
+    if not isinstance(tokens, list) or not all(isinstance(token, str) for token in tokens):
+        return f"tokens is {shown(tokens)}; allowed: a list of words (text)"
+    if not isinstance(tags, list) or not all(
+        type(tag) is int and 0 <= tag < len(TAG_NAMES) for tag in tags
+    ):
+        return f"ner_tags is {shown(tags)}; allowed: a list of tag ids 0 to {len(TAG_NAMES) - 1}"
+    pairs = isinstance(parsed, list) and all(
+        isinstance(pair, list) and len(pair) == 2 and all(isinstance(part, str) for part in pair)
+        for pair in parsed
+    )
+    if not pairs:
+        return f"parsed is {shown(parsed)}; allowed: a list of [type, text] pairs of text"
+    return None
 
 
 def outcome_contradicted(record: Mapping[str, Any]) -> bool:
@@ -186,6 +221,12 @@ def read_run_rows(
             )
         if "ner_tags" in record and "tokens" in record:
             metric[task] = "f1"
+            problem = entity_row_problem(record)
+            if problem is not None:
+                raise MsltError(
+                    f"compare: {predictions}: row {row!r}: {problem}; the file was changed after "
+                    "scoring (re-run the evaluation)"
+                )
             value: Any = tuple(ner_statistics(record)[1])
         else:
             metric.setdefault(task, "accuracy")
@@ -220,7 +261,10 @@ def read_run_rows(
             gold.setdefault(task, {}).setdefault(lang, {})[row] = repr(record["gold"])
         per_task = invalid.setdefault(task, {})
         per_task[lang] = per_task.get(lang, 0) + bool(record.get("invalid"))
-    return RunRows(name, tuple(sources), metric, rows, invalid, gold, row_digests(document))
+    return RunRows(
+        name, tuple(sources), metric, rows, invalid, gold, row_digests(document),
+        metric_names(document),
+    )  # fmt: skip
 
 
 class NotPairable(MsltError):
@@ -287,13 +331,17 @@ def _arrays(a: RunRows, b: RunRows, task: str, lang: str) -> tuple[np.ndarray, n
     return first, second
 
 
-def compare_runs(a: RunRows, b: RunRows, samples: int = SAMPLES) -> list[ComparisonRow]:
-    """Run ``b`` against baseline ``a`` on every task both have: one row per shared language,
-    then the targets' average. Raises :class:`MsltError` when the rows differ."""
+def compare_runs(
+    a: RunRows, b: RunRows, samples: int = SAMPLES, only: str | None = None
+) -> list[ComparisonRow]:
+    """Run ``b`` against baseline ``a`` on every task both have (``only`` alone when given:
+    the report compares a pair task by task): one row per shared language, then the targets'
+    average. Raises :class:`MsltError` when the rows differ. Each row's ``metric`` is the one
+    results.json names (``exact_match`` was labelled ``accuracy``), else how rows count."""
     out: list[ComparisonRow] = []
-    for task in check_pairable(a, b):
+    for task in check_pairable(a, b, only):
         kind = "f1" if "f1" in (a.metric.get(task), b.metric.get(task)) else "accuracy"
-        metric = "f1" if kind == "f1" else "accuracy"
+        metric = b.metric_names.get(task) or a.metric_names.get(task) or kind
         langs = [lang for lang in a.rows[task] if lang in b.rows[task]]
         sources = set(a.sources) | set(b.sources)
         rows: list[ComparisonRow] = []
@@ -500,7 +548,7 @@ def markdown(
         lines.append("|---|---|---|---|---|---|---|")
         for r in chosen:
             p = r.p_mcnemar if r.p_mcnemar is not None else r.p_bootstrap
-            holm_p = "–" if r.p_holm is None else _p(r.p_holm)
+            holm_p = "–" if r.p_holm is None else _p(r.p_holm)  # as precise as its bold needs
             difference = f"{r.difference:+.1f}"
             if r.significant:
                 difference = f"**{difference}**"
@@ -529,5 +577,14 @@ def significance_line(rows: Sequence[ComparisonRow]) -> str:
     return f"Significant after Holm: targets: {targets}; sources of a run: {sources}."
 
 
-def _p(value: float) -> str:
-    return "<0.001" if value < 0.001 else f"{value:.3f}"
+def _p(value: float, alpha: float = ALPHA) -> str:
+    """A p-value as the tables print it: three decimals, more where three would round it
+    across ``alpha`` (0.0496 and 0.0504 both printed 0.050, and only one was bold), so a
+    printed p below ``alpha`` is significant and one at or above it is not."""
+    if value < 0.001:
+        return "<0.001"
+    for places in range(3, 10):
+        text = f"{value:.{places}f}"
+        if (float(text) < alpha) == (value < alpha):
+            return text
+    return f"{value:.10g}"

@@ -52,6 +52,7 @@ from mslt_it.report_results import (
     evaluations_read,
     load_results,
     read_results_file,
+    sslt_baseline,
     target_scores,
 )
 
@@ -111,7 +112,8 @@ class Extras:
     compared, with why), each adapter's sanity record, each task's fertility."""
 
     comparisons: list[paired.ComparisonRow] = field(default_factory=list)
-    skipped: list[tuple[str, str, str]] = field(default_factory=list)  # baseline, run, why
+    skipped: list[tuple[str, str, str, str]] = field(default_factory=list)
+    """``(baseline, run, task, why)`` of each baseline pair not compared on a task."""
     sanity: dict[str, dict[str, Any]] = field(default_factory=dict)
     fertility: dict[str, list[fertility_of.Fertility]] = field(default_factory=dict)
     tokenizer: str = ""
@@ -120,15 +122,17 @@ class Extras:
     @property
     def not_compared(self) -> set[tuple[str, str]]:
         """The baseline pairs whose rows could not be paired: no gain is drawn or rolled up
-        for them (the table's two scores may come from other rows)."""
-        return {(baseline, run) for baseline, run, _ in self.skipped}
+        for them (the table's two scores may come from other rows). Pairs of the one task
+        these extras are drawn for (:meth:`for_task`): a pair is compared task by task."""
+        return {(baseline, run) for baseline, run, _, _ in self.skipped}
 
     def for_task(self, task: str, runs: Collection[str]) -> Extras:
         """What the section of ``task``, whose runs are ``runs``, shows: none of another
-        task's pairs (a pair "not compared" on xnli was listed in pawsx's section too)."""
+        task's pairs (a pair "not compared" on xnli was listed in pawsx's section too, and
+        kept its xnli gains out of the plot)."""
         return Extras(
             [r for r in self.comparisons if r.task == task],
-            [(a, b, why) for a, b, why in self.skipped if a in runs and b in runs],
+            [skip for skip in self.skipped if skip[2] == task and {*skip[:2]} <= {*runs}],
             self.sanity,
             {task: self.fertility[task]} if task in self.fertility else {},
             self.tokenizer,
@@ -153,23 +157,46 @@ def pair_differences(
     return found
 
 
-def baseline_pairs(results: Results) -> list[tuple[str, str]]:
-    """Every MSLT run with the first SSLT run (the gain plot's baseline) of its task."""
-    pairs = []
+def baseline_pairs(results: Results) -> list[tuple[str, str, str]]:
+    """``(baseline, run, task)`` for every MSLT run and task with an SSLT baseline
+    (:func:`~mslt_it.report_results.sslt_baseline`, the gain plot's): a pair is compared, or
+    not, task by task, so one task's unpairable rows leave the others' comparisons alone."""
+    found = []
+    for task in dict.fromkeys(s.task for s in results.scores):
+        for run in dict.fromkeys(s.run for s in results.scores if s.task == task):
+            base = sslt_baseline(results, run, task) if len(results.sources_of(run)) > 1 else None
+            if base is not None:
+                found.append((base, run, task))
+    return found
+
+
+def unmatched_runs(results: Results) -> list[tuple[str, str, str, str]]:
+    """``(baseline, run, task, why)`` for every MSLT run of a task whose only SSLT runs are of
+    another base model: no gain is measured for it, and the report says why (it would
+    otherwise be missing from the comparisons and the gain plot without a word)."""
+    found = []
     for task in dict.fromkeys(s.task for s in results.scores):
         runs = list(dict.fromkeys(s.run for s in results.scores if s.task == task))
-        single = [r for r in runs if len(results.sources_of(r)) == 1]
-        multi = [r for r in runs if len(results.sources_of(r)) > 1]
-        if single:
-            pairs += [(single[0], run) for run in multi if (single[0], run) not in pairs]
-    return pairs
+        singles = [r for r in runs if len(results.sources_of(r)) == 1]
+        for run in runs:
+            if not singles or len(results.sources_of(run)) < 2:
+                continue
+            if sslt_baseline(results, run, task) is None:
+                model = report_text.plain(results.model_of(run), report_text.QUALIFIER, limit=80)
+                why = (
+                    f"no SSLT run of its base model ({model or 'unnamed'}) is in the report, "
+                    "and a gain over another model's would be the models' difference"
+                )
+                found.append((singles[0], run, task, why))
+    return found
 
 
 def gather_comparisons(
     results: Results, asked: Sequence[tuple[str, str]] = ()
-) -> tuple[list[paired.ComparisonRow], list[str]]:
-    """Paired comparisons for the report: the baseline pairs (skipped, with the reason, when
-    their rows cannot be paired) and the ``asked`` ones (an error when they cannot)."""
+) -> tuple[list[paired.ComparisonRow], list[tuple[str, str, str, str]]]:
+    """Paired comparisons for the report: the baseline pairs, task by task (skipped, with the
+    reason, when their rows on that task cannot be paired) and the ``asked`` ones (an error
+    when they cannot; a pair asked twice is compared once)."""
     rows: list[paired.ComparisonRow] = []
     loaded: dict[str, paired.RunRows] = {}
 
@@ -191,7 +218,11 @@ def gather_comparisons(
             except MsltError as error:
                 raise MsltError(f"run dir: {str(error).removeprefix('compare: ')}") from None
 
-    asked = [(paired.pick_run(a, results.runs), paired.pick_run(b, results.runs)) for a, b in asked]
+    asked = list(  # each pair once, in the order asked: twice was two tables of one pair
+        dict.fromkeys(
+            (paired.pick_run(a, results.runs), paired.pick_run(b, results.runs)) for a, b in asked
+        )
+    )
     for a, b in asked:
         if a == b:
             raise MsltError(f"--compare: {a!r} against itself; give two different runs")
@@ -199,20 +230,21 @@ def gather_comparisons(
             rows += paired.compare_runs(rows_of(a), rows_of(b))
         except MsltError as error:  # a pair the user asked for: named by its option
             raise MsltError(f"--compare: {str(error).removeprefix('compare: ')}") from None
-    skipped: list[tuple[str, str, str]] = []  # why in plain text: the note prints it as it is
-    for a, b in baseline_pairs(results):
+    # why in plain text: the note prints it as it is
+    skipped = [skip for skip in unmatched_runs(results) if skip[:2] not in asked]
+    for a, b, task in baseline_pairs(results):
         if (a, b) in asked or a not in results.files or b not in results.files:
             continue
         lacking = [n for n in (a, b) if not (results.files[n].parent / PREDICTIONS).exists()]
         if lacking:  # named by its label, as the note names both runs
             why = f"{lacking[0]} has no {PREDICTIONS}, and a comparison needs each row's outcome"
-            skipped.append((a, b, why))
+            skipped.append((a, b, task, why))
             continue
         try:
-            rows += paired.compare_runs(rows_of(a), rows_of(b))
+            rows += paired.compare_runs(rows_of(a), rows_of(b), only=task)
         except paired.NotPairable as error:
             reason = report_text.plain(error.reason, report_text.NOTE_MARKUP)  # quotes the data
-            skipped.append((a, b, f"the runs {reason}"))
+            skipped.append((a, b, task, f"the runs {reason}"))
     return rows, skipped
 
 
@@ -520,13 +552,15 @@ def extra_sections(results: Results, extras: Extras) -> str:
         paired.markdown(extras.comparisons, extras.differences),
     ]
     if extras.skipped:
-        said = [f"{run} vs {baseline}: {why}" for baseline, run, why in extras.skipped]
+        said = [f"{run} vs {baseline}: {why}" for baseline, run, _, why in extras.skipped]
         parts.append("Not compared: " + "; ".join(said) + ".\n")
     pairs = list(dict.fromkeys((r.baseline, r.run) for r in extras.comparisons))
     runs = set(results.runs)
-    pairs = [(a, b) for a, b in pairs if a in runs and b in runs] or [
-        pair for pair in baseline_pairs(results) if pair not in extras.not_compared
-    ]
+    pairs = [(a, b) for a, b in pairs if a in runs and b in runs] or list(
+        dict.fromkeys(
+            (a, b) for a, b, _ in baseline_pairs(results) if (a, b) not in extras.not_compared
+        )
+    )
     parts.append(rollups.markdown(results.scores, pairs))
     task = results.scores[0].task
     if task in extras.fertility:
@@ -628,7 +662,8 @@ def markdown(
             "",
         ]
     models = {s.run: s.model for s in results.scores}
-    if len(set(models.values())) > 1:
+    # one model spelled two ways (``models/tiny``, ``/abs/models/tiny``) is not two models
+    if len({results.model_key_of(run) for run in models}) > 1:
         lines += ["| run | model |", "|---|---|"]
         lines += [f"| {run} | `{model}` |" for run, model in models.items()]
         lines.append("")
@@ -754,21 +789,24 @@ def single_source_baseline(
     """``{"sslt-measured": score per run}`` when the study ran every source of the grid alone:
     each run's score as the additive guess from those runs (on each of its non-source languages
     the mean of its sources' scores alone, then the mean over the languages, as ``avg
-    (targets)``). Empty without such runs; NaN for a run with a language a single lacks."""
+    (targets)``). Empty without such runs; NaN for a run with a language a single lacks.
+    Singles count for runs of their own base model only: keyed by source alone, one model's
+    SSLT en overwrote another's, and a run was guessed from the other model's scores."""
     from mslt_it.selection.features import singles_mean  # keep: with the criteria table only
 
     table = results.table()
-    alone = {
-        results.sources_of(run)[0]: {lang: s.score for lang, s in table[run].items()}
-        for run in singles
-    }
+    alone: dict[str, dict[str, dict[str, float]]] = {}  # model -> source -> lang -> score
+    for run in singles:  # the first of a model and source: two models' SSLT en are two runs
+        own = alone.setdefault(results.model_key_of(run), {})
+        scores = {lang: s.score for lang, s in table[run].items()}
+        own.setdefault(results.sources_of(run)[0], scores)
     if not alone:
         return {}
     values = []
     for run in runs:
         sources = results.sources_of(run)
         per_language = [
-            singles_mean(alone, sources, lang)
+            singles_mean(alone.get(results.model_key_of(run), {}), sources, lang)
             for lang, score in table[run].items()
             if not score.is_source
         ]

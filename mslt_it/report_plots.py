@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import zlib
 from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,8 @@ from mslt_it import comparisons as paired
 from mslt_it import fertility as fertility_of
 from mslt_it.io import shared_file_mode
 from mslt_it.report_curves import Budget, same_budget
-from mslt_it.report_results import Results, Score, averages, target_scores
+from mslt_it.report_results import Results, Score, averages, sslt_baseline, target_scores
+from mslt_it.stats import cluster_mean_interval
 
 
 def make_plots(
@@ -126,38 +128,78 @@ def gain_plot(
     not_compared: Collection[tuple[str, str]] = (),
     budgets: dict[str, Budget] | None = None,
 ) -> list[str]:
-    """Gain of each multi-source run over the (first) single-source run, per evaluated language;
-    returns the file names written (none when there is no such pair).
+    """Gain of each multi-source run over its single-source baseline (:func:`sslt_baseline`:
+    the first SSLT run of the same base model), per evaluated language; returns the file names
+    written (none when there is no such pair).
 
-    Every run is drawn: :data:`GAIN_RUNS_PER_FIGURE` to a figure, ``path`` first, then
-    ``gain-2.png``, ``gain-3.png``… (only the first six were drawn, and the others left out
-    without a word). A run whose rows could not be paired with the baseline's (``not_compared``:
-    other rows, other gold answers) gets no bar: the difference of two scores on other rows is
-    no gain. See :func:`_gain_figure` for how each bar is drawn.
+    Every run is drawn: :data:`GAIN_RUNS_PER_FIGURE` to a figure, one baseline to a figure,
+    ``path`` first, then ``gain-2.png``, ``gain-3.png``… (only the first six were drawn, and
+    the others left out without a word). The figures are read together: one y-range over all
+    of them and one colour per run (each autoscaled and restarted the colour cycle, so a gain
+    of 5 looked as tall as one of 30, and two runs shared a colour). A run whose rows could
+    not be paired with the baseline's (``not_compared``: other rows, other gold answers) gets
+    no bar: the difference of two scores on other rows is no gain. See :func:`_gain_figure`
+    for how each bar is drawn.
     """
     table = results.table()
-    single = [r for r in results.runs if len(results.sources_of(r)) == 1]
-    if not single:
-        return []
-    base = single[0]
-    multi = [
-        run
+    pairs = [
+        (base, run)
         for run in results.runs
-        if len(results.sources_of(run)) > 1 and (base, run) not in not_compared
+        if len(results.sources_of(run)) > 1
+        for base in [sslt_baseline(results, run)]
+        if base is not None and (base, run) not in not_compared
     ]
-    groups = [
-        multi[start : start + GAIN_RUNS_PER_FIGURE]
-        for start in range(0, len(multi), GAIN_RUNS_PER_FIGURE)
-    ]
+    groups: list[tuple[str, list[str]]] = []
+    for base in dict.fromkeys(base for base, _ in pairs):
+        multi = [run for other, run in pairs if other == base]
+        groups += [
+            (base, multi[start : start + GAIN_RUNS_PER_FIGURE])
+            for start in range(0, len(multi), GAIN_RUNS_PER_FIGURE)
+        ]
     paired_rows = {(r.baseline, r.run, r.lang): r for r in comparisons}
+    colours = run_colours([run for _, run in pairs])
+    limits = gain_limits(table, pairs, paired_rows)
     written = []
-    for number, group in enumerate(groups, 1):
+    for number, (base, group) in enumerate(groups, 1):
         target = path if number == 1 else path.with_name(f"{path.stem}-{number}{path.suffix}")
         part = f" ({number} of {len(groups)})" if len(groups) > 1 else ""
-        figure = _gain_figure(results, table, base, group, paired_rows, budgets or {}, part)
+        figure = _gain_figure(
+            results, table, base, group, paired_rows, budgets or {}, part, colours, limits
+        )
         save_figure(figure, target)
         written.append(target.name)
     return written
+
+
+def run_colours(runs: Sequence[str]) -> dict[str, Any]:
+    """One colour per run for every gain figure: tab10 (matplotlib's cycle), tab20 for more
+    runs, evenly spaced colours of a continuous map past 20."""
+    from matplotlib import colormaps
+
+    if len(runs) <= 20:
+        cycle = colormaps["tab10" if len(runs) <= 10 else "tab20"]
+        return {run: cycle(i) for i, run in enumerate(runs)}
+    spread = colormaps["turbo"](np.linspace(0.05, 0.95, len(runs)))
+    return {run: tuple(colour) for run, colour in zip(runs, spread, strict=True)}
+
+
+def gain_limits(
+    table: dict[str, dict[str, Score]],
+    pairs: Sequence[tuple[str, str]],
+    paired_rows: dict[tuple[str, str, str], paired.ComparisonRow],
+) -> tuple[float, float]:
+    """The y-range of every gain figure: each gain and interval end drawn, and 0, with a
+    margin for the stars above the intervals."""
+    ends = [0.0]
+    for base, run in pairs:
+        for lang in set(table[base]) & set(table[run]):
+            ends.append(table[run][lang].score - table[base][lang].score)
+            row = paired_rows.get((base, run, lang))
+            if row is not None:
+                ends += [row.ci_low, row.ci_high]
+    low, high = min(ends), max(ends)
+    margin = 0.12 * (high - low) or 1.0
+    return low - margin, high + margin
 
 
 def _gain_figure(
@@ -168,34 +210,41 @@ def _gain_figure(
     paired_rows: dict[tuple[str, str, str], paired.ComparisonRow],
     budgets: dict[str, Budget],
     part: str,
+    colours: dict[str, Any] | None = None,
+    limits: tuple[float, float] | None = None,
 ) -> Any:
-    """One gain figure of ``multi`` (at most :data:`GAIN_RUNS_PER_FIGURE` runs) over ``base``.
+    """One gain figure of ``multi`` (at most :data:`GAIN_RUNS_PER_FIGURE` runs) over ``base``,
+    each run in its ``colours``, on the y-range ``limits`` shared by the report's gain figures.
 
     Where the runs were compared row by row, each bar gets its 95 % paired interval and a star
     when the gain is significant after Holm; the legend sits outside the axes, over no bar. A
     language that is a source of either run is hatched (same colour, one legend entry): the run
     trained on it, so its bar is in-language learning, not the zero-shot transfer the other bars
     show (``en`` for an SSLT-en baseline, ``ar``, ``de``, ``zh`` for MSLT ar+de+zh). A language
-    one run was not evaluated on gets a grey ``×`` at 0, not a bar of 0 (which read as a
-    measured tie). The title says "at the same data budget" only when the adapters' records
-    show it (:func:`mslt_it.report_curves.same_budget`).
+    either run was not evaluated on (the baseline or the MSLT run: the languages are the union
+    of theirs, so one the baseline lacks is not left out) gets a grey ``×`` at 0, not a bar of
+    0 (which read as a measured tie). The title says "at the same data budget" only when the
+    adapters' records show it (:func:`mslt_it.report_curves.same_budget`).
     """
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    langs = [lang for lang in results.languages if lang in table[base]]
+    langs = [
+        lang for lang in results.languages if any(lang in table[run] for run in [base, *multi])
+    ]
     figure, axis = plt.subplots(
         figsize=(max(6.0, 0.55 * len(langs) * max(1, len(multi)) / 1.5), 3.8)
     )
     width = 0.8 / len(multi)
     intervals = missing = hatched = False
     for k, run in enumerate(multi):
+        both = [lang in table[run] and lang in table[base] for lang in langs]
         gains = [
-            table[run][lang].score - table[base][lang].score if lang in table[run] else np.nan
-            for lang in langs
+            table[run][lang].score - table[base][lang].score if measured else np.nan
+            for lang, measured in zip(langs, both, strict=True)
         ]
         x = np.arange(len(langs)) + (k - (len(multi) - 1) / 2) * width
-        absent = [xi for xi, lang in zip(x, langs, strict=True) if lang not in table[run]]
+        absent = [xi for xi, measured in zip(x, both, strict=True) if not measured]
         if absent:
             label = None if missing else "not evaluated"
             axis.plot(absent, [0.0] * len(absent), "x", color="gray", label=label, zorder=3)
@@ -210,7 +259,10 @@ def _gain_figure(
                     for g, r in zip(gains, rows, strict=True)
                 ]
             ).T.clip(min=0)
-        bars = axis.bar(x, gains, width, label=run, yerr=errors, capsize=2, ecolor="dimgray")
+        colour = (colours or {}).get(run)
+        bars = axis.bar(
+            x, gains, width, label=run, yerr=errors, capsize=2, ecolor="dimgray", color=colour
+        )
         sources = {*results.sources_of(base), *results.sources_of(run)}
         for bar, lang, gain in zip(bars, langs, gains, strict=True):
             if lang in sources and not np.isnan(gain):
@@ -224,7 +276,10 @@ def _gain_figure(
                     fontsize=11, fontweight="bold",
                 )  # fmt: skip
     axis.axhline(0, color="black", lw=0.8)
-    axis.margins(y=0.12)
+    if limits is None:
+        axis.margins(y=0.12)
+    else:
+        axis.set_ylim(*limits)
     axis.set_xticks(range(len(langs)), langs)
     axis.set_xlabel("evaluation language")
     axis.set_ylabel(f"gain over {base} (points)")
@@ -243,9 +298,18 @@ def _gain_figure(
     return figure
 
 
+KSWEEP_BAND = "95% interval: target languages resampled (bootstrap)"
+"""The k-sweep band's legend: what :func:`~mslt_it.stats.cluster_mean_interval` measures."""
+
+
 def k_sweep_plot(results: Results, path: Path, budgets: dict[str, Budget] | None = None) -> bool:
-    """Mean target score against the number of source languages, with 95% intervals; "same
-    total budget" in the title only where the adapters' records show it."""
+    """Mean target score against the number of source languages; "same total budget" in the
+    title only where the adapters' records show it.
+
+    The band is a 95% interval of the plotted mean itself: a bootstrap over the target
+    languages, each drawn with all its scores at that k (:func:`cluster_mean_interval`). It
+    shows how much the mean depends on which targets were measured; a k with one target has
+    none. The mean of the languages' own intervals, drawn before, is no interval of the mean."""
     import matplotlib.pyplot as plt
 
     table = results.table()
@@ -262,12 +326,15 @@ def k_sweep_plot(results: Results, path: Path, budgets: dict[str, Budget] | None
     means = [np.mean([s.score for s in by_k[k]]) for k in ks]
     figure, axis = plt.subplots(figsize=(5.5, 3.8))
     axis.plot(ks, means, marker="o", label="mean over target languages")
-    # a run evaluated without resamples has no interval; the band is drawn only when every
-    # point has one, not from the others alone
-    if all(s.low is not None and s.high is not None for k in ks for s in by_k[k]):
-        lows = [np.mean([s.low for s in by_k[k]]) for k in ks]
-        highs = [np.mean([s.high for s in by_k[k]]) for k in ks]
-        axis.fill_between(ks, lows, highs, alpha=0.25, label="mean 95% interval")
+    band = []
+    for k in ks:
+        by_lang: dict[str, list[float]] = {}
+        for s in by_k[k]:
+            by_lang.setdefault(s.lang, []).append(s.score)
+        seed = [0, zlib.crc32(f"k_sweep/{k}".encode())]
+        band.append(cluster_mean_interval(list(by_lang.values()), paired.SAMPLES, seed))
+    lows, highs = zip(*band, strict=True)
+    axis.fill_between(ks, lows, highs, alpha=0.25, label=KSWEEP_BAND)
     axis.set_xticks(ks)
     axis.set_xlabel("number of source languages (k)")
     axis.set_ylabel(f"{results.scores[0].metric} ×100 on targets")

@@ -60,6 +60,10 @@ class Score:
     is_source: bool
     synthetic: bool = False
     model: str = ""
+    model_key: str = ""
+    """What makes two runs' base models one: the digest of a local model's files, or a Hub id and
+    revision, as results.json's settings record it (the model as spelled where they do not):
+    ``models/tiny`` and ``/abs/models/tiny`` are one model."""
     answer_share: float | None = None  # generated answers in the expected language (0..1)
     answer_expected: str = ""  # that language ("" when answers were not identified)
 
@@ -103,6 +107,34 @@ class Results:
 
     def sources_of(self, run: str) -> tuple[str, ...]:
         return next(s.sources for s in self.scores if s.run == run)
+
+    def model_of(self, run: str) -> str:
+        """The base model of ``run`` as its evaluation spelled it (for the reader)."""
+        return next(s.model for s in self.scores if s.run == run)
+
+    def model_key_of(self, run: str) -> str:
+        """What tells whether two runs share a base model (:attr:`Score.model_key`)."""
+        return next(s.model_key or s.model for s in self.scores if s.run == run)
+
+
+def sslt_baseline(results: Results, run: str, task: str | None = None) -> str | None:
+    """The single-source run that the MSLT ``run`` is measured against on ``task`` (every task
+    of ``results`` when None): the first one of the same base model scored on it; None when
+    there is none. Another model's SSLT run is no baseline: the gain over it would be the
+    models' difference as much as the sources'. The comparisons, the gain plot and the rollups
+    all ask this one function, so they never pair a run with two baselines."""
+    scored = {s.run for s in results.scores if task is None or s.task == task}
+    model = results.model_key_of(run)
+    return next(
+        (
+            single
+            for single in results.runs
+            if single in scored
+            and len(results.sources_of(single)) == 1
+            and results.model_key_of(single) == model
+        ),
+        None,
+    )
 
 
 def find_results(paths: list[Path]) -> list[Path]:
@@ -492,6 +524,7 @@ def scores_of(data: dict[str, Any], path: Path, name: str) -> list[Score]:
     """
     sources = sources_in(data, path)
     synthetic = data.get("data") == "synthetic"
+    model_key = model_key_in(data)
     out = []
     for task, per_task in data["tasks"].items():
         if not isinstance(task, str) or not TASK_NAME.match(task):
@@ -549,11 +582,22 @@ def scores_of(data: dict[str, Any], path: Path, name: str) -> list[Score]:
                     is_source=lang in sources,
                     synthetic=synthetic,
                     model=str(data.get("model") or ""),
+                    model_key=model_key,
                     answer_share=share,
                     answer_expected=expected,
                 )
             )
     return out
+
+
+def model_key_in(data: dict[str, Any]) -> str:
+    """:attr:`Score.model_key` of a results.json: its settings' ``model_identity`` (the digest
+    of a local model's files, or a Hub id and revision), else the model as spelled."""
+    settings = data.get("settings")
+    identity = settings.get("model_identity") if isinstance(settings, dict) else None
+    if isinstance(identity, dict) and identity:
+        return json.dumps(identity, sort_keys=True, default=str)
+    return str(data.get("model") or "")
 
 
 def interval_of(

@@ -17,6 +17,8 @@ calls real gains noise; comparing row by row keeps it. So a difference is resamp
   is the share B gets right different from one half? ``scipy.stats.binomtest`` does the work.
 - :func:`holm`: Holm's step-down adjustment of the per-language p-values (SciPy has none;
   statsmodels' ``multipletests(method="holm")`` computes the same numbers, see the tests).
+
+One interval here is not paired: :func:`cluster_mean_interval`, the k-sweep plot's band.
 """
 
 from __future__ import annotations
@@ -121,6 +123,26 @@ def paired_mean_bootstrap(
     differences /= len(pairs)
     low, high = _interval(differences)
     return Difference(observed, low, high, _tails(differences, observed))
+
+
+def cluster_mean_interval(
+    clusters: Sequence[Sequence[float]], samples: int = 1000, seed: int | Sequence[int] = 0
+) -> tuple[float, float]:
+    """The 95 % percentile interval of the mean of every value in ``clusters`` when whole
+    clusters (not values) are resampled with replacement, each resample's mean taken over the
+    values of the clusters it drew.
+
+    For the k-sweep a cluster is one target language's scores (of every run with k sources):
+    the interval says how much the plotted mean depends on which target languages were
+    measured, languages being the sample. Row-sampling noise within a language is not in it
+    (each score's own interval is in scores.csv). One cluster gives an interval of zero width.
+    """
+    if not clusters or not all(len(cluster) for cluster in clusters):
+        raise ValueError("every cluster needs a value")
+    sums = np.array([float(np.sum(cluster)) for cluster in clusters])
+    counts = np.array([len(cluster) for cluster in clusters], dtype=float)
+    picks = np.random.default_rng(seed).integers(0, len(clusters), (samples, len(clusters)))
+    return _interval(sums[picks].sum(axis=1) / counts[picks].sum(axis=1))
 
 
 @dataclass(frozen=True)

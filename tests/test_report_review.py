@@ -13,6 +13,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pytest
+
 from mslt_it.io import FINGERPRINT_BYTES, seal
 from mslt_it.outputs import ANALYSIS_KIND
 from mslt_it.report_results import Results
@@ -352,3 +355,320 @@ def test_a_bootstrap_p_value_is_never_zero() -> None:
     missed = np.array([[0, 1, 1]] * 20, dtype=float)
     assert paired_bootstrap(missed, counts, "f1", 99, 0).p_value == 2 / 100
     assert paired_bootstrap(counts, counts.copy(), "f1", 99, 0).p_value == 1.0
+
+
+# ---------------------------------------------------------------- baselines, pairs and plots
+
+
+def test_an_mslt_run_is_measured_against_the_sslt_run_of_its_own_model(
+    monkeypatch, tmp_path: Path
+) -> None:
+    """Two models, each with SSLT en and MSLT ar+de+zh: model B's MSLT run was compared with
+    (and drawn as a gain over) model A's SSLT run, the first single-source run found. Each is
+    measured against its own model's."""
+    from test_significance import MSLT_SOURCES, write_run
+
+    from mslt_it.report import write_report
+
+    drawn = drawn_figures(monkeypatch)
+    root = tmp_path / "eval"
+    for model in ("modelA", "modelB"):
+        write_run(root / model / "en", "sslt", ("en",), model=model)
+        write_run(root / model / "mslt", "mslt", MSLT_SOURCES, model=model)
+    text = write_report([root], tmp_path / "report").read_text(encoding="utf-8")
+    headings = [line for line in text.splitlines() if line.startswith("### MSLT")]
+    assert headings == [
+        f"### MSLT ar+de+zh ({model}) vs SSLT en ({model}) (xnli)" for model in ("modelA", "modelB")
+    ]
+    titles = {name: axis.get_title() for name, axis in drawn.items() if name.startswith("gain")}
+    assert set(titles) == {"gain.png", "gain-2.png"}
+    assert "gain over SSLT en (modelA)" in titles["gain.png"]
+    assert "gain over SSLT en (modelB)" in titles["gain-2.png"]
+    legend = [t.get_text() for t in drawn["gain-2.png"].get_legend().get_texts()]
+    assert "MSLT ar+de+zh (modelB)" in legend and "MSLT ar+de+zh (modelA)" not in legend
+
+
+def test_a_model_without_its_own_sslt_run_is_not_compared_and_said_so(tmp_path: Path) -> None:
+    """Model B has an MSLT run and no SSLT run: its gain over model A's SSLT run would be the
+    models' difference. It is not compared, and the report says why."""
+    from test_significance import MSLT_SOURCES, write_run
+
+    from mslt_it.report import write_report
+
+    root = tmp_path / "eval"
+    write_run(root / "a" / "en", "sslt", ("en",), model="modelA")
+    write_run(root / "a" / "mslt", "mslt", MSLT_SOURCES, model="modelA")
+    write_run(root / "b" / "mslt", "mslt", MSLT_SOURCES, model="modelB")
+    text = write_report([root], tmp_path / "report").read_text(encoding="utf-8")
+    assert "### MSLT ar+de+zh (modelA) vs SSLT en (xnli)" in text
+    assert "### MSLT ar+de+zh (modelB) vs" not in text
+    note = next(line for line in text.splitlines() if line.startswith("Not compared"))
+    assert note.startswith("Not compared: MSLT ar+de+zh (modelB) vs SSLT en: no SSLT run of")
+    assert "(modelB)" in note.split(": ", 2)[2]
+    assert "*MSLT ar+de+zh (modelB) − SSLT en*" not in text  # nor rolled up as a gain
+
+
+def test_the_criteria_baseline_takes_single_runs_of_the_runs_own_model() -> None:
+    """``sslt-measured`` keyed single runs by their source alone: model B's SSLT en and SSLT de
+    overwrote model A's, and model A's MSLT de+en was guessed from model B's scores."""
+    from mslt_it.report import single_source_baseline
+    from mslt_it.report_results import Score
+
+    scores = []
+    for model, bg in (("A", 30.0), ("B", 90.0)):
+        runs = [(f"SSLT {src} ({model})", (src,)) for src in ("en", "de")]
+        for run, sources in [*runs, (f"MSLT de+en ({model})", ("de", "en"))]:
+            scores += [
+                Score(run, sources, "xnli", lang, "accuracy", bg if lang == "bg" else 50.0,
+                      None, None, 10, 0.0, lang in sources, model=model)
+                for lang in ("en", "de", "bg")
+            ]  # fmt: skip
+    results = Results(scores, False, [])
+    singles = [f"SSLT {src} ({model})" for model in "AB" for src in ("en", "de")]
+    found = single_source_baseline(results, ["MSLT de+en (A)", "MSLT de+en (B)"], singles)
+    assert found == {"sslt-measured": [30.0, 90.0]}
+
+
+def write_tasks(
+    folder: Path, name: str, sources: tuple[str, ...], rows: dict[str, int], metric: str
+) -> None:
+    """results.json and predictions.jsonl of a run on several tasks (``rows`` per task)."""
+    from test_significance import LANGS, correctness
+
+    folder.mkdir(parents=True)
+    records, tasks = [], {}
+    for task, count in rows.items():
+        languages = {}
+        for lang in LANGS:
+            right = correctness(name, lang, count)
+            records += [
+                {"task": task, "lang": lang, "id": f"{task}/{lang}/test/{i}", "gold": "yes",
+                 "output": "yes" if ok else "no", "parsed": "yes" if ok else "no",
+                 "correct": bool(ok), "invalid": False}
+                for i, ok in enumerate(right)
+            ]  # fmt: skip
+            score = 100 * float(right.mean())
+            languages[lang] = {"score": score, "ci95": [score - 5, score + 5], "n": count}
+        tasks[task] = {"metric": metric, "languages": languages}
+    lines = "".join(json.dumps(record) + "\n" for record in records)
+    (folder / "predictions.jsonl").write_text(lines, encoding="utf-8")
+    document = {"run": name, "model": "tiny", "adapter": {"sources": list(sources)}, "tasks": tasks}
+    (folder / "results.json").write_text(json.dumps(document), encoding="utf-8")
+
+
+def test_one_tasks_unpairable_rows_leave_the_other_tasks_comparisons(tmp_path: Path) -> None:
+    """SSLT en scored 50 rows of pawsx and MSLT 100: the pair was "not compared" as a whole,
+    and its xnli comparisons (the same rows) and gain plot were gone too."""
+    from test_significance import MSLT_SOURCES
+
+    from mslt_it.report import write_report
+
+    root = tmp_path / "eval"
+    write_tasks(root / "en", "sslt", ("en",), {"xnli": 100, "pawsx": 50}, "accuracy")
+    write_tasks(root / "mslt", "mslt", MSLT_SOURCES, {"xnli": 100, "pawsx": 100}, "accuracy")
+    write_report([root], tmp_path / "report")
+    xnli = (tmp_path / "report" / "xnli" / "report.md").read_text(encoding="utf-8")
+    pawsx = (tmp_path / "report" / "pawsx" / "report.md").read_text(encoding="utf-8")
+    assert "### MSLT ar+de+zh vs SSLT en (xnli)" in xnli and "Not compared" not in xnli
+    assert (tmp_path / "report" / "xnli" / "gain.png").exists()
+    note = next(line for line in pawsx.splitlines() if line.startswith("Not compared"))
+    assert note.startswith("Not compared: MSLT ar+de+zh vs SSLT en: the runs were scored on ")
+    assert "different rows of pawsx/" in note
+    assert "## Paired comparisons" not in pawsx
+    assert not (tmp_path / "report" / "pawsx" / "gain.png").exists()
+
+
+def test_comparisons_csv_names_the_metric_results_json_names(tmp_path: Path) -> None:
+    """An exact_match task's comparisons were labelled "accuracy" (how its rows are counted),
+    beside a scores table headed exact_match."""
+    from test_significance import MSLT_SOURCES
+
+    from mslt_it.report import write_report
+
+    root = tmp_path / "eval"
+    write_tasks(root / "en", "sslt", ("en",), {"aya": 100}, "exact_match")
+    write_tasks(root / "mslt", "mslt", MSLT_SOURCES, {"aya": 100}, "exact_match")
+    write_report([root], tmp_path / "report")
+    with (tmp_path / "report" / "comparisons.csv").open(encoding="utf-8") as handle:
+        assert {row["metric"] for row in csv.DictReader(handle)} == {"exact_match"}
+
+
+def test_a_pair_asked_twice_is_compared_once(tmp_path: Path) -> None:
+    """``compare=[pair, pair]`` gave the pair's table two rows per language, comparisons.csv
+    two lines, and its summary each language twice."""
+    from test_significance import MSLT_SOURCES, write_run
+
+    from mslt_it.report import write_report
+
+    root = tmp_path / "eval"
+    write_run(root / "en", "sslt", ("en",))
+    write_run(root / "mslt", "mslt", MSLT_SOURCES)
+    write_run(root / "base", "base", ())
+    pair = ("base", "SSLT en")
+    text = write_report([root], tmp_path / "report", compare=[pair, pair]).read_text()
+    assert text.count("### SSLT en vs base (xnli)") == 1
+    section = text.split("### SSLT en vs base (xnli)")[1].split("###")[0]
+    assert len([line for line in section.splitlines() if line.startswith("| bg |")]) == 1
+    assert "sources of a run: en." in section
+    with (tmp_path / "report" / "comparisons.csv").open(encoding="utf-8") as handle:
+        lines = [row for row in csv.DictReader(handle) if row["baseline"] == "base"]
+    assert len([row for row in lines if row["lang"] == "bg"]) == 1
+
+
+def test_a_p_value_is_printed_on_its_side_of_alpha() -> None:
+    """p = 0.0496 (significant) and 0.0504 (not) both printed 0.050, and only one was bold."""
+    from mslt_it.comparisons import ALPHA, _p
+
+    assert (_p(0.0496), _p(0.0504), _p(0.04996)) == ("0.0496", "0.050", "0.04996")
+    assert (_p(0.123), _p(0.05), _p(0.0004)) == ("0.123", "0.050", "<0.001")
+    for p in np.linspace(0.001, 0.2, 4001):
+        shown = _p(float(p))
+        assert (float(shown) < ALPHA) == (p < ALPHA), (p, shown)
+
+
+def test_gain_figures_share_one_y_range_and_one_colour_per_run(monkeypatch, tmp_path) -> None:
+    """gain.png and gain-2.png are read together: each was autoscaled to its own runs (a gain
+    of 3 as tall as one of 9) and restarted the colour cycle (run 7 in run 1's colour)."""
+    from mslt_it import report_plots
+
+    drawn = drawn_figures(monkeypatch)
+    pairs = [("ar", "de"), ("ar", "sw"), ("de", "sw"), ("ar", "zh"), ("de", "zh"), ("sw", "zh"),
+             ("ar", "ru"), ("de", "ru"), ("ru", "zh")]  # fmt: skip
+    written = report_plots.gain_plot(gain_results(pairs), tmp_path / "gain.png")
+    assert written == ["gain.png", "gain-2.png"]
+    first, second = drawn["gain.png"], drawn["gain-2.png"]
+    assert first.get_ylim() == second.get_ylim()
+    low, high = first.get_ylim()
+    assert low <= 0 and high >= 9  # every gain drawn (1 to 9) within it
+    runs = [f"MSLT {'+'.join(pair)}" for pair in pairs]
+    by_run = {}
+    for axis in (first, second):
+        for container in axis.containers:
+            label = container.get_label()
+            if label in runs:
+                by_run[label] = {bar.get_facecolor() for bar in container.patches}
+    assert set(by_run) == set(runs) and all(len(found) == 1 for found in by_run.values())
+    assert len({next(iter(found)) for found in by_run.values()}) == len(runs)
+
+
+def test_a_language_the_baseline_lacks_is_a_grey_cross_in_the_gain_plot(
+    monkeypatch, tmp_path: Path
+) -> None:
+    """The gain plot's languages were the baseline's: one only the MSLT run was evaluated on
+    vanished without the grey × that marks one the MSLT run lacks."""
+    from mslt_it import report_plots
+
+    drawn = drawn_figures(monkeypatch)
+    results = gain_results([("ar", "de")])
+    results = Results(
+        [s for s in results.scores if not (s.run == "SSLT en" and s.lang == "sw")], False, []
+    )
+    report_plots.gain_plot(results, tmp_path / "gain.png")
+    axis = drawn["gain.png"]
+    assert [tick.get_text() for tick in axis.get_xticklabels()] == ["en", "ar", "de", "sw"]
+    legend = [text.get_text() for text in axis.get_legend().get_texts()]
+    assert "not evaluated" in legend
+    (cross,) = [line for line in axis.get_lines() if line.get_marker() == "x"]
+    assert list(cross.get_xdata()) == [3.0] and list(cross.get_ydata()) == [0.0]
+
+
+def test_the_k_sweep_band_is_an_interval_of_the_plotted_mean(monkeypatch, tmp_path) -> None:
+    """The band was the mean of the languages' own intervals: targets all at 50 with wide
+    intervals got a wide band around a mean that no resample of them moves, and targets from 20
+    to 80 with narrow intervals a narrow one. It is a bootstrap over the target languages of
+    the plotted mean, and the legend says so."""
+    from mslt_it import report_plots
+    from mslt_it.report_results import Score
+
+    drawn = drawn_figures(monkeypatch)
+    langs = ("en", "ar", "de", "zh", "sw", "hi")
+    runs = {"SSLT en": ("en",), "MSLT ar+de": ("ar", "de"), "MSLT ar+de+zh": ("ar", "de", "zh")}
+    spread = {"en": 20.0, "sw": 50.0, "hi": 80.0}
+
+    def score(run: str, lang: str) -> Score:
+        sources = runs[run]
+        value = spread.get(lang, 50.0) if len(sources) == 3 else 50.0
+        width = 1.0 if len(sources) == 3 else 20.0
+        return Score(run, sources, "xnli", lang, "accuracy", value, value - width,
+                     value + width, 100, 0.0, lang in sources)  # fmt: skip
+
+    results = Results([score(run, lang) for run in runs for lang in langs], False, [])
+    assert report_plots.k_sweep_plot(results, tmp_path / "k_sweep.png")
+    axis = drawn["k_sweep.png"]
+    (band,) = axis.collections
+    points = band.get_paths()[0].vertices
+    at = {k: sorted(y for x, y in points if x == k) for k in (1, 2, 3)}
+    assert at[1][0] == at[1][-1] == pytest.approx(50.0)  # every target at 50: no spread
+    assert at[3][0] < 35 and at[3][-1] > 65  # targets 20, 50, 80: the mean moves with them
+    legend = [text.get_text() for text in axis.get_legend().get_texts()]
+    assert report_plots.KSWEEP_BAND in legend and "target languages resampled" in legend[1]
+
+
+def write_entity_run(folder: Path, field: str, value: Any) -> None:
+    """A user's NER run whose row 0 of de has ``field`` set to ``value``."""
+    folder.mkdir(parents=True)
+    records, languages = [], {}
+    for lang in ("en", "de"):
+        for i in range(10):
+            record = {"task": "wikiann", "lang": lang, "id": f"wikiann/{lang}/test/{i}",
+                      "tokens": ["John", "lives"], "ner_tags": [1, 0], "parsed": [["PER", "John"]],
+                      "gold": [["PER", "John"]], "output": "PER: John", "invalid": False,
+                      "correct": True}  # fmt: skip
+            if lang == "de" and i == 0:
+                record[field] = value
+            records.append(record)
+        languages[lang] = {"score": 100.0, "ci95": [100.0, 100.0], "n": 10}
+    lines = "".join(json.dumps(record) + "\n" for record in records)
+    (folder / "predictions.jsonl").write_text(lines, encoding="utf-8")
+    document = {"run": "a", "model": "tiny", "adapter": {"sources": ["en"]},
+                "tasks": {"wikiann": {"metric": "f1", "languages": languages}}}  # fmt: skip
+    (folder / "results.json").write_text(json.dumps(document), encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "allowed"),
+    [
+        ("parsed", "PER John", "[type, text] pairs"),
+        ("parsed", [["PER"]], "[type, text] pairs"),
+        ("ner_tags", "B O", "tag ids 0 to 6"),
+        ("ner_tags", ["B", "O"], "tag ids 0 to 6"),
+        ("ner_tags", [99, 0], "tag ids 0 to 6"),
+        ("tokens", "John lives", "a list of words"),
+    ],
+)
+def test_a_malformed_entity_row_is_a_one_line_error(
+    cli, tmp_path: Path, field: str, value: Any, allowed: str
+) -> None:
+    """An entity row of a user's predictions.jsonl whose parsed is not a list of pairs, or
+    whose ner_tags are text or out of range, stopped the report with "internal error … this is
+    a bug". It is a one-line error naming the file, the row, the field and what is allowed."""
+    from conftest import assert_one_line_error
+
+    write_entity_run(tmp_path / "eval" / "a", field, value)
+    result = cli("report", tmp_path / "eval", "--out", tmp_path / "report")
+    assert_one_line_error(
+        result, "predictions.jsonl", "'wikiann/de/test/0'", f"{field} is", "allowed:", allowed
+    )
+
+
+def test_one_model_spelled_two_ways_is_one_model(tmp_path: Path) -> None:
+    """The SSLT run evaluated with ``--model models/tiny`` and the MSLT run with its absolute
+    path hold one model (their settings record one digest of its files): the MSLT run is still
+    measured against that SSLT run, and no "run | model" table shows it as two models."""
+    from test_significance import MSLT_SOURCES, write_run
+
+    from mslt_it.report import write_report
+
+    root = tmp_path / "eval"
+    same = {"model_identity": {"sha256": "ab" * 32}}
+    write_run(root / "en", "sslt", ("en",), model="models/tiny", settings=same)
+    write_run(root / "mslt", "mslt", MSLT_SOURCES, model="/abs/models/tiny", settings=same)
+    text = write_report([root], tmp_path / "report").read_text(encoding="utf-8")
+    assert "### MSLT ar+de+zh vs SSLT en (xnli)" in text, text
+    assert "| run | model |" not in text and "Not compared" not in text
+
+    other = {"model_identity": {"sha256": "cd" * 32}}  # another model's files: two models
+    write_run(root / "other", "mslt", MSLT_SOURCES, model="/abs/models/tiny", settings=other)
+    text = write_report([root], tmp_path / "report2").read_text(encoding="utf-8")
+    assert "| run | model |" in text
+    assert "no SSLT run of its base model" in text
