@@ -222,6 +222,7 @@ def atomic_directory(
         share_files(tmp)
         if kind is not None:
             mark_owner(tmp, kind)
+        keep_folder_mode(path, tmp)
         if path.exists() and overwrite:
             trash = Path(
                 tempfile.mkdtemp(prefix=prefix + this_writer(), suffix=".old", dir=path.parent)
@@ -248,6 +249,21 @@ def atomic_directory(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def keep_folder_mode(existing: Path, new: Path) -> None:
+    """Give ``new``, which is to replace the folder ``existing``, that folder's permissions and
+    group: an empty folder given as ``--out`` (or one replaced with ``--overwrite``) made
+    private (0700) or shared with a group (setgid) came back as the umask makes folders."""
+    try:
+        found = existing.lstat()
+    except OSError:  # nothing there: the umask's mode, as for any new folder
+        return
+    if not stat.S_ISDIR(found.st_mode):
+        return
+    with contextlib.suppress(OSError):  # a group this user is not in: the mode alone
+        os.chown(new, -1, found.st_gid)
+    os.chmod(new, stat.S_IMODE(found.st_mode))
 
 
 def relative_files(folder: Path) -> list[str]:

@@ -447,3 +447,17 @@ def test_max_length_without_a_tokenizer_is_refused(cli, tmp_path: Path) -> None:
     result = cli(*BASE, "--sources", "en", "--budget", "3", "--max-length", "5", "--out", out)
     assert_one_line_error(result, "--max-length: read only with --tokenizer")
     assert not out.exists()
+
+
+def test_an_empty_out_folder_keeps_its_permissions(cli, tmp_path: Path) -> None:
+    """docs/outputs.md: an empty folder is used as it is. A folder the user made private came
+    back as the umask makes folders (0755), and so did one replaced with --overwrite."""
+    out = tmp_path / "private"
+    out.mkdir(mode=0o700)
+    out.chmod(0o2710)  # private to its owner, shared with its group, setgid
+    args = [*BASE, "--sources", "en", "--budget", "4", "--out", out]
+    assert cli(*args).code == 0
+    assert (out / "manifest.json").is_file()
+    assert oct(out.stat().st_mode & 0o7777) == oct(0o2710)
+    assert cli(*args, "--seed", "1", "--overwrite").code == 0
+    assert oct(out.stat().st_mode & 0o7777) == oct(0o2710)

@@ -138,7 +138,8 @@ def test_a_second_run_redoes_nothing(demo: Path, cli, monkeypatch: pytest.Monkey
     assert result.code == 0, result.err
     for status in ("todo", "waiting", "stale"):
         assert status not in result.out, result.out
-    assert result.out.count("done") >= 6, result.out  # build, train (×2), eval, report
+    assert result.out.count("done") >= 7, result.out  # model, build, train (×2), eval, report
+    assert "tiny-model: done)" in result.out.replace("\n", ""), result.out
     result = cli("run", "demo.yaml")
     assert result.code == 0, result.err
     after = sorted(path for folder in outputs for path in folder.rglob("*") if path.is_file())
@@ -178,3 +179,29 @@ def test_the_demo_direction_the_docs_state(demo: Path, cli, monkeypatch) -> None
             pooling,
             measures["language_share"],
         )
+
+
+def analysis_docs_command() -> str:
+    """The command docs/analysis.md gives for its claim, as written there."""
+    docs = Path(__file__).resolve().parent.parent / "docs" / "analysis.md"
+    text = docs.read_text(encoding="utf-8")
+    block = text.split("The command, after `mslt-it run recipes/demo.yaml`:", 1)[1]
+    return block.split("```bash\n", 1)[1].split("\n```", 1)[0].removeprefix("mslt-it ")
+
+
+@pytest.mark.slow
+def test_the_direction_docs_analysis_states(demo: Path, cli, monkeypatch) -> None:
+    """docs/analysis.md: at the last token of the chat-formatted hypothesis, the three-source
+    adapter's CKA across languages is above the English adapter's (the opposite of what the
+    premises and plain text give, which the test above checks)."""
+    command = analysis_docs_command()
+    assert "--field hypothesis --chat-template --pooling last" in command
+    monkeypatch.chdir(demo.parent.parent)
+    out = "runs/demo/analysis-hypothesis"
+    result = cli(*command.replace("--out runs/demo/analysis", f"--out {out}").split())
+    assert result.code == 0, result.err
+    data = json.loads((demo.parent.parent / out / "analysis.json").read_text(encoding="utf-8"))
+    last = max(r["layer"] for r in data["settings"]["rows"])
+    row = next(r for r in data["settings"]["rows"] if r["layer"] == last)
+    cka = {label.split()[0]: value for label, value in row["measures"]["cka"]["values"].items()}
+    assert cka["MSLT"] > cka["SSLT"], row["measures"]["cka"]

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from mslt_it.cli.common import nonempty_path, print_whole, stdout_console
 from mslt_it.errors import MsltError
+from mslt_it.named_models import named_model_in
 from mslt_it.terminal import STDERR, labelled, styled
 
 STDOUT = stdout_console()
@@ -110,7 +111,7 @@ def print_plan(plan) -> None:
             "bold",
             f"{len(recipe.runs)} run(s) of {recipe.config.data.task}, "
             f"budget {recipe.config.data.budget} ({recipe.config.data.budget_mode}), "
-            f"model {recipe.model.name_or_path} → {recipe.output_dir}",
+            f"model {recipe.model.name_or_path}{made_into(plan)} → {recipe.output_dir}",
         )
     )
     table = Table(title="plan")
@@ -126,6 +127,15 @@ def print_plan(plan) -> None:
     print_whole(STDOUT, table)
     for note in dict.fromkeys(note for run in recipe.runs for note in run.notes):
         STDERR.print(f"note: {note}", highlight=False, soft_wrap=True)
+
+
+def made_into(plan) -> str:
+    """Where a recipe's named tiny model (``mslt-it:tiny``…) is made, and whether it already is:
+    a step of its own that the plan's table, of runs, has no row for."""
+    if str(plan.model_path) == plan.recipe.model.name_or_path:
+        return ""
+    made = named_model_in(Path(plan.model_path)) == plan.recipe.model.name_or_path
+    return f" (made once into {plan.model_path}: {'done' if made else 'todo'})"
 
 
 def write_slurm_script(plan, recipe_path: Path, out: Path, output_dir: Path | None = None) -> None:
