@@ -52,7 +52,7 @@ def adapter_runs(documents: dict[str, dict[str, Any]]) -> dict[str, tuple[Path, 
             continue
         scored = adapter.get("sha256")
         if isinstance(scored, str) and scored != weights_sha256(Path(path), "adapter"):
-            found[name] = (run_file, RETRAINED)
+            found[name] = (run_file, RETRAINED if Path(path).is_absolute() else elsewhere(path))
             continue
         try:
             run = json.loads(read_user_text(run_file, "run.json", MAX_JSON_BYTES))
@@ -247,6 +247,17 @@ RETRAINED = (
     "the adapter was trained again since this evaluation (its weights are not the ones scored); "
     "evaluate it again"
 )
+
+
+def elsewhere(path: str) -> str:
+    """Why curves are left out when a relative adapter path (as an earlier mslt-it recorded
+    it) leads, from this working folder, to other weights than the ones scored: the adapter
+    may have been trained again, or the evaluation ran from another folder."""
+    return (
+        f"{path}, read from this working folder (the evaluation recorded it relative), holds "
+        "other weights than the ones scored: the adapter was trained again, or the evaluation "
+        "ran from another folder (run the report from there)"
+    )
 
 
 def training_section(runs: dict[str, tuple[Path, Any]], folder: Path) -> tuple[str, list[str]]:

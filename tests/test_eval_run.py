@@ -1113,3 +1113,32 @@ def test_suites_given_in_another_order_are_said_to_be_reordered(tiny_model_dir, 
 
     said = describe_change(settings(["xnli", "pawsx"]), settings(["pawsx", "xnli"]))
     assert said.startswith("the order of the tasks changed, not the tasks")
+
+
+def test_a_report_read_from_another_folder_finds_the_adapter_scored(
+    adapters, cli, tmp_path, monkeypatch
+):
+    """results.json recorded ``--adapter runs/a`` as written, and the report read it from its
+    own working folder: from another folder with a ``runs/a`` of its own, it said the adapter
+    was trained again since the evaluation and left its curves out."""
+    work, other = tmp_path / "work", tmp_path / "other"
+    shutil.copytree(adapters["a1"], work / "runs" / "a")
+    shutil.copytree(adapters["a2"], other / "runs" / "a")  # another adapter of that name
+    monkeypatch.chdir(work)
+    evaluated = cli("eval", "--adapter", "runs/a", "--task", "xnli", "--langs", "en",
+                    "--max-tokens", "4", *FAST, "--out", tmp_path / "ev")  # fmt: skip
+    assert evaluated.code == 0, evaluated.err
+    results = json.loads((tmp_path / "ev" / "results.json").read_text())
+    assert results["adapter"]["path"] == str(work / "runs" / "a")
+    monkeypatch.chdir(other)
+    result = cli("report", tmp_path / "ev", "--out", tmp_path / "report")
+    assert result.code == 0, result.err
+    text = (tmp_path / "report" / "report.md").read_text(encoding="utf-8")
+    assert "trained again" not in text and "Training curves left out" not in text
+
+    # an earlier mslt-it's relative path, read from the other folder: not "trained again"
+    from mslt_it.report_curves import adapter_runs
+
+    relative = {"adapter": {**results["adapter"], "path": "runs/a"}}
+    ((_, why),) = adapter_runs({"run": relative}).values()
+    assert "trained again, or the evaluation ran from another folder" in why

@@ -221,6 +221,14 @@ def test_compare_of_runs_on_different_tasks_is_one_line(cli, study: Path, tmp_pa
     assert_one_line_error(result, "different tasks")
 
 
+def test_compare_given_one_run_names_compare_not_out(cli, study: Path, tmp_path: Path) -> None:
+    """``--compare base --out r`` took ``--out`` for the second run, and said ``--out`` was
+    missing."""
+    result = cli("report", study, "--compare", "SSLT en", "--out", tmp_path / "r")
+    assert_one_line_error(result, "'--compare'", "'--out' is an option, not a run")
+    assert not (tmp_path / "r").exists()
+
+
 def test_compare_of_an_unknown_run_names_the_runs(cli, study: Path, tmp_path: Path) -> None:
     result = cli("report", str(study), "--out", str(tmp_path / "r"), "--compare", "SSLT en", "x")
     assert_one_line_error(result, "no run 'x'", "MSLT ar+de+zh")

@@ -13,6 +13,23 @@ from mslt_it.terminal import STDERR, plain_console
 STDOUT = plain_console()
 
 
+OPTIONS = ("--out", "-o", "--overwrite", "--no-overwrite", "--tokenizer", "--compare", "--help")
+"""This command's options: a value of ``--compare`` spelled as one was swallowed."""
+
+
+def two_runs(value: tuple[str, str] | None) -> tuple[str, str] | None:
+    """``--compare``'s two runs. Given one (``--compare base --out r``), it took ``--out`` for
+    the second run, and the error blamed ``--out`` as missing."""
+    for name in value or ():
+        if name.split("=", 1)[0] in OPTIONS:
+            given = " ".join(repr(run) for run in value or ())
+            raise typer.BadParameter(
+                f"takes two runs, baseline first (A B), got {given}: {name!r} is an option, "
+                "not a run"
+            )
+    return value
+
+
 def register(app: typer.Typer) -> None:
     app.command("report")(report)
 
@@ -34,6 +51,7 @@ def report(
             "them ('SSLT en', 'MSLT ar+de+zh', 'base'). Every MSLT run is compared with the "
             "SSLT baseline anyway.",
             metavar="A B",
+            callback=lambda value: two_runs(value),
         ),
     ] = None,
     tokenizer: Annotated[

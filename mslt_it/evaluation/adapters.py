@@ -82,11 +82,13 @@ class Adapter:
         return (self.run or {}).get("trust_remote_code")
 
     def summary(self) -> dict[str, Any]:
-        """What results.json records about the adapter."""
+        """What results.json records about the adapter. Its path is absolute: a report read
+        it from its own working folder, found another adapter of that relative name (or none)
+        and said "trained again since this evaluation"."""
         dataset = (self.run or {}).get("dataset") or {}
         return {
             "name": self.name,
-            "path": str(self.path),
+            "path": str(self.path.absolute()),
             "sha256": self.sha256,
             "base_model": self.base_model,
             "task": self.task,
