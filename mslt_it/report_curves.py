@@ -35,7 +35,8 @@ def adapter_runs(documents: dict[str, dict[str, Any]]) -> dict[str, tuple[Path, 
     not the training's), or the adapter was trained again since it was evaluated (the curves
     of other weights than the ones scored were drawn beside their scores without a word).
 
-    A run.json that is missing (a moved adapter) is left out; one that is there but unreadable
+    An adapter folder that is gone (moved, removed) is said; a folder without run.json (an
+    adapter trained elsewhere) has no curves to draw; a run.json that is there but unreadable
     is a one-line error, as any other input of the report.
     """
     found: dict[str, tuple[Path, Any]] = {}
@@ -45,14 +46,25 @@ def adapter_runs(documents: dict[str, dict[str, Any]]) -> dict[str, tuple[Path, 
         if not isinstance(path, str):
             continue
         run_file = Path(path) / "run.json"
-        if not run_file.is_file():
+        if not Path(path).exists():  # said: the curves were left out without a word
+            found[name] = (run_file, f"its adapter folder {path} is not there (moved or removed)")
+            if not Path(path).is_absolute():  # an earlier mslt-it's, read from this folder
+                found[name] = (run_file, elsewhere(path, "is not there"))
+            continue
+        if not run_file.is_file():  # an adapter trained elsewhere: no curves to draw
             continue
         if changed_since_written(run_file, "adapter"):
             found[name] = (run_file, EDITED)
             continue
         scored = adapter.get("sha256")
         if isinstance(scored, str) and scored != weights_sha256(Path(path), "adapter"):
-            found[name] = (run_file, RETRAINED if Path(path).is_absolute() else elsewhere(path))
+            if Path(path).is_absolute():
+                found[name] = (run_file, RETRAINED)
+            else:
+                found[name] = (
+                    run_file,
+                    elsewhere(path, "holds other weights than the ones scored"),
+                )
             continue
         try:
             run = json.loads(read_user_text(run_file, "run.json", MAX_JSON_BYTES))
@@ -249,14 +261,15 @@ RETRAINED = (
 )
 
 
-def elsewhere(path: str) -> str:
+def elsewhere(path: str, found: str) -> str:
     """Why curves are left out when a relative adapter path (as an earlier mslt-it recorded
-    it) leads, from this working folder, to other weights than the ones scored: the adapter
-    may have been trained again, or the evaluation ran from another folder."""
+    it) leads, from this working folder, to no adapter or to other weights than the ones
+    scored: the adapter may have been moved or trained again, or the evaluation ran from
+    another folder."""
     return (
-        f"{path}, read from this working folder (the evaluation recorded it relative), holds "
-        "other weights than the ones scored: the adapter was trained again, or the evaluation "
-        "ran from another folder (run the report from there)"
+        f"{path}, read from this working folder (the evaluation recorded it relative), {found}: "
+        "the adapter was moved or trained again, or the evaluation ran from another folder "
+        "(run the report from there)"
     )
 
 

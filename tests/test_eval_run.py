@@ -1141,4 +1141,13 @@ def test_a_report_read_from_another_folder_finds_the_adapter_scored(
 
     relative = {"adapter": {**results["adapter"], "path": "runs/a"}}
     ((_, why),) = adapter_runs({"run": relative}).values()
-    assert "trained again, or the evaluation ran from another folder" in why
+    assert "holds other weights" in why and "the evaluation ran from another folder" in why
+    (other / "runs" / "a").rename(other / "moved")
+    ((_, why),) = adapter_runs({"run": relative}).values()
+    assert "is not there" in why and "the evaluation ran from another folder" in why
+
+    (work / "runs" / "a").rename(work / "moved")  # the adapter scored, moved: said
+    report = cli("report", tmp_path / "ev", "--out", tmp_path / "report2")
+    assert report.code == 0, report.err
+    text = (tmp_path / "report2" / "report.md").read_text(encoding="utf-8")
+    assert f"Training curves left out: its adapter folder {work / 'runs' / 'a'} is not" in text
