@@ -134,7 +134,8 @@ class DataConfig(BaseModel):
         ),
     )
     system_prompt: str | None = Field(
-        default=None, description="Optional system message put before every instruction."
+        default=None,
+        description="Optional system message put before every instruction (blank: none).",
     )
     seed: int = Field(
         strict=True,
@@ -164,6 +165,17 @@ class DataConfig(BaseModel):
         description="Other tasks or corpora mixed in, each with its share of the budget; the "
         "main task gets the rest. Every part uses the same source languages.",
     )
+
+    @field_validator("system_prompt")
+    @classmethod
+    def _blank_system_prompt_is_none(cls, text: str | None) -> str | None:
+        """A blank system prompt (``''``, ``'   '``) is no system prompt, recorded as None like
+        one never given. ``''`` already wrote no system turn while ``'   '`` wrote a turn of
+        spaces into every example, which a TRL user would not expect: the chat template then
+        renders a system header around nothing, or (Qwen's) gives up its default system
+        message for it. And ``""``, ``"   "`` and None in the manifest were three identities
+        of one dataset, so a training was redone for nothing."""
+        return None if text is not None and not text.strip() else text
 
     @field_validator("sources")
     @classmethod

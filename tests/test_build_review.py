@@ -113,7 +113,7 @@ def test_a_value_outside_a_columns_closed_set_is_refused(cli, tmp_path: Path) ->
     write_jsonl(tmp_path / "data" / "xcopa" / "it" / "validation.jsonl", rows)
     result = build(cli, tmp_path / "data", tmp_path / "ds", "xcopa")
     assert_one_line_error(
-        result, "validation.jsonl: row 2: column 'question' is 'why'; allowed (text): cause"
+        result, "validation.jsonl: line 3: column 'question' is 'why'; allowed (text): cause"
     )
 
 
@@ -192,8 +192,8 @@ def test_build_refuses_an_empty_data_value(
 @pytest.mark.parametrize(
     ("label", "fragment"),
     [
-        ("1180591620717411303424", "row 1: label 1180591620717411303424 is not one of"),
-        ("1.0", "row 1: label 1.0 is not one of the task's labels (0, 1, 2, or -1"),
+        ("1180591620717411303424", "line 3: label 1180591620717411303424 is not one of"),
+        ("1.0", "line 3: label 1.0 is not one of the task's labels (0, 1, 2, or -1"),
     ],
 )
 def test_a_label_read_as_a_decimal_is_named_at_its_row(
@@ -225,7 +225,7 @@ def test_a_decimal_label_is_named_among_its_languages_rows(cli, tmp_path: Path) 
     result = cli("build", "--task", "claims", "--sources", "en", "--budget", "2", "--data",
                  tmp_path / "data", "--tasks-dir", tmp_path / "tasks", "--template", "claims/as-is",
                  "--prompts-dir", write_template(tmp_path), "--out", tmp_path / "ds")  # fmt: skip
-    assert_one_line_error(result, "[language = en]: row 3: label 1.0 is not one of")
+    assert_one_line_error(result, "[language = en]: line 4: label 1.0 is not one of")
 
 
 def write_template(root: Path) -> Path:
@@ -243,7 +243,7 @@ def write_template(root: Path) -> Path:
     ("labels", "fragment"),
     [
         ([0.0, 1.0, 2.0], "the label column holds double; labels are whole numbers (0, 1, 2"),
-        ([0.0, 1.2e21, 1.0], "row 1: label 1.2e+21 is too large for a whole number"),
+        ([0.0, 1.2e21, 1.0], "row 1 of the file (counted from 0): label 1.2e+21 is not one of"),
     ],
 )
 def test_a_parquet_label_column_of_decimals_shows_no_misleading_example(

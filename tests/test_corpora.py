@@ -183,7 +183,7 @@ def test_a_language_written_another_way_is_named_not_left_out(cli, tmp_path, wri
     result = cli("build", "--task", "aya", "--sources", "en", "--budget", "2",
                  "--data", tmp_path / "data", "--out", tmp_path / "ds")  # fmt: skip
     assert_one_line_error(
-        result, f"column 'language_code' holds {written!r} (row 2), which reads as 'eng'"
+        result, f"column 'language_code' holds {written!r} (line 3), which reads as 'eng'"
     )
     assert not (tmp_path / "ds").exists()
 
@@ -199,7 +199,7 @@ def test_a_row_of_a_many_language_file_is_named_by_its_place_in_the_file(cli, tm
     write_jsonl(tmp_path / "data" / "aya" / "train.jsonl", rows)
     result = cli("build", "--task", "aya", "--sources", "en", "--budget", "2",
                  "--data", tmp_path / "data", "--out", tmp_path / "ds")  # fmt: skip
-    assert_one_line_error(result, "[language_code = eng]: row 3: column 'targets' is empty")
+    assert_one_line_error(result, "[language_code = eng]: line 4: column 'targets' is empty")
 
 
 def test_multi_turn_conversations_stay_whole(cli, tmp_path: Path) -> None:

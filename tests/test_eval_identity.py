@@ -227,3 +227,12 @@ def test_a_run_moved_to_another_device_is_said_so_and_a_data_folder_is_its_rows(
     assert "ran on a cpu in float32, and runs on a cuda in bfloat16" in said
     assert settings_sha256({**recorded, "data": "./d/"}) == settings_sha256(recorded)
     assert settings_sha256({**recorded, "data": "synthetic"}) != settings_sha256(recorded)
+
+
+def test_a_blank_system_prompt_is_none(tiny_model_dir, tmp_path):
+    """``--system-prompt '   '`` wrote a system turn of spaces before every prompt, where ``''``
+    wrote none and training records either as none: one evaluation, one identity."""
+    for blank in ("", "   "):
+        assert settings_of(tiny_model_dir, tmp_path, system_prompt=blank)["system_prompt"] is None
+    said = settings_of(tiny_model_dir, tmp_path, system_prompt=" Be brief. ")["system_prompt"]
+    assert said == " Be brief. "

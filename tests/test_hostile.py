@@ -863,7 +863,7 @@ def test_score_refuses_damaged_predictions(
 
 
 @pytest.mark.parametrize(
-    ("labels", "fragment"), [((0, 7), "row 1: label 7"), (("two", "one"), "row 0: label 'two'")]
+    ("labels", "fragment"), [((0, 7), "line 2: label 7"), (("two", "one"), "line 1: label 'two'")]
 )
 def test_gold_labels_outside_the_label_set_are_an_error(
     cli, tmp_path: Path, labels: tuple[object, object], fragment: str
@@ -2059,8 +2059,8 @@ def test_a_parquet_column_of_bytes_is_refused_not_printed_as_bytes(
 
 @pytest.mark.parametrize(
     ("labels", "fragment"),
-    [([0, 1, 0.5], "row 2: label 0.5 is not"), ([0, 1, "NaN"], "row 2: label nan is not"),
-     ([0.0, 1.0, 2.0], "row 0: label 0.0 is not one of")],
+    [([0, 1, 0.5], "line 3: label 0.5 is not"), ([0, 1, "NaN"], "line 3: label nan is not"),
+     ([0.0, 1.0, 2.0], "line 1: label 0.0 is not one of")],
 )  # fmt: skip
 def test_a_decimal_label_is_named_at_its_own_row(cli, tmp_path: Path, labels, fragment) -> None:
     """One ``0.5`` makes pyarrow read every label as a decimal: the error named row 0's 0.0."""

@@ -215,7 +215,7 @@ def test_a_multiple_choice_row_with_a_bad_gold_is_a_one_line_error(cli, tiny_mod
     result = cli("eval", "--model", tiny_model_dir, "--suite", "xstorycloze", "--langs", "en",
                  "--data", tmp_path / "data", "--mode", "rank",
                  "--out", tmp_path / "ev")  # fmt: skip
-    assert_one_line_error(result, "eval.jsonl: row 2", "gold gives index 2", "0 to 1")
+    assert_one_line_error(result, "eval.jsonl: line 3", "gold gives index 2", "0 to 1")
     assert not (tmp_path / "ev").exists()
 
 

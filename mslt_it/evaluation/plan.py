@@ -386,7 +386,8 @@ def choose_chat(plan: EvalPlan, adapter: Adapter | None, adapters: Sequence[Adap
     system = config.system_prompt
     if adapter is not None and adapter.run is not None:
         recorded = adapter.system_prompt
-        if system is not None and system != recorded and not config.allow_template_mismatch:
+        changed = blank_is_none(system) != blank_is_none(recorded)
+        if system is not None and changed and not config.allow_template_mismatch:
             raise MsltError(
                 f"system_prompt: adapter {adapter.name} was trained with system prompt "
                 f"{recorded!r}, not {system!r}; pass --allow-template-mismatch to change it"
@@ -397,7 +398,14 @@ def choose_chat(plan: EvalPlan, adapter: Adapter | None, adapters: Sequence[Adap
     where = "chat template"
     if reference is not None and reference.chat_template:
         where = f"adapter {reference.name}: the chat template of its run.json"
-    return ChatFormat(plan.tokenizer, chat_template, system, where)
+    return ChatFormat(plan.tokenizer, chat_template, blank_is_none(system), where)
+
+
+def blank_is_none(system_prompt: str | None) -> str | None:
+    """A blank system prompt (``''``, ``'   '``) is none, as training records it: ``'   '``
+    wrote a system turn of spaces before every prompt, and an adapter trained with ``''``
+    (recorded ``""`` by an earlier mslt-it, None now) is one trained without."""
+    return None if system_prompt is None or not system_prompt.strip() else system_prompt
 
 
 ANSWER_TOKENS = (

@@ -14,7 +14,8 @@ many usable rows there are and fetches any subset of them by index.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from math import inf
@@ -119,26 +120,66 @@ def is_bool_or_number(kind: pa.DataType) -> bool:
     )
 
 
+JSON_SPACE = re.compile(r"[ \t\n\r]*")
+"""What JSON (and pyarrow's reader) skips between two values."""
+
+
+def json_rows(path: Path) -> Iterator[tuple[int, object]]:
+    """Each row of a JSON-lines file as pyarrow reads it, with the line it is on: from 1, blank
+    lines counted, as the file's parse errors (:mod:`mslt_it.corpus`) and an editor count. A
+    line may hold two objects (pyarrow reads two rows) and a blank line holds none, so a row's
+    place among the rows is not its line. Read only to name a row in an error."""
+    decoder = json.JSONDecoder()
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            text = line.decode("utf-8")
+            if number == 1:
+                text = text.removeprefix("\ufeff")  # the byte-order mark pyarrow skips
+            at = JSON_SPACE.match(text).end()
+            while at < len(text):
+                value, at = decoder.raw_decode(text, at)
+                yield number, value
+                at = JSON_SPACE.match(text, at).end()
+
+
+def line_of_row(path: Path, row: int) -> int | None:
+    """The line of a JSON-lines file (from 1, blank lines counted) holding its row ``row``
+    (from 0, as the table read from it counts); None when the file cannot say (changed since,
+    or read apart by Python's json and pyarrow)."""
+    try:
+        for index, (line, _) in enumerate(json_rows(path)):
+            if index == row:
+                return line
+    except (OSError, ValueError, RecursionError):
+        return None
+    return None
+
+
+def row_place(path: Path | None, row: int) -> str:
+    """Where row ``row`` (from 0) of a table read from ``path`` is, as a user finds it: ``line
+    N`` of a JSON-lines file, counted as its parse errors count (from 1, blank lines counted),
+    so an editor jumps to it; else, a Parquet file or a Hub split having no lines, ``row N of
+    the file (counted from 0)``, as pandas and datasets index it. A row counted one way in one
+    message and the other way in the next named two rows for one."""
+    if path is not None and path.suffix == ".jsonl":
+        line = line_of_row(path, row)
+        if line is not None:
+            return f"line {line:,}"
+    return f"row {row:,} of the {'split' if path is None else 'file'} (counted from 0)"
+
+
 def first_written_decimal(
     path: Path, column: str, wanted: set[int] | None
 ) -> tuple[int, object] | None:
-    """The row (counted as pyarrow counts a JSON-lines file's rows: its non-blank lines) and
-    value of the first ``column`` written as a decimal or as a whole number beyond int64,
-    among the rows ``wanted`` (None: all). Read only to name a row in an error."""
-    row = 0
-    with path.open("rb") as handle:
-        for number, line in enumerate(handle):
-            text = line.strip()
-            if number == 0:
-                text = text.removeprefix(b"\xef\xbb\xbf").strip()
-            if not text:
-                continue
-            value = json.loads(text).get(column)
-            whole = isinstance(value, int) and not isinstance(value, bool)
-            beyond = whole and not -(2**63) <= value < 2**63
-            if (wanted is None or row in wanted) and (isinstance(value, float) or beyond):
-                return row, value
-            row += 1
+    """The line (:func:`json_rows`) and value of the first ``column`` written as a decimal or
+    as a whole number beyond int64, among the rows ``wanted`` (from 0; None: all). Read only to
+    name a row in an error."""
+    for row, (line, fields) in enumerate(json_rows(path)):
+        value = fields.get(column) if isinstance(fields, dict) else None
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        beyond = whole and not -(2**63) <= value < 2**63
+        if (wanted is None or row in wanted) and (isinstance(value, float) or beyond):
+            return line, value
     return None
 
 
@@ -228,7 +269,10 @@ class TableSplit:
         """A label column read as decimals: one row's ``0.5``, ``1.0`` or a number too large
         for int64 made pyarrow read every label as a float, so the row to name is the first
         that is not a whole number, else the first written so in a JSON-lines file, else the
-        first whole number out of int64's range. Row 0's ``0.0`` was no example of anything."""
+        first whole number out of int64's range. Row 0's ``0.0`` was no example of anything.
+        Each says which labels are allowed; only a label that is one of them but written as a
+        decimal (``1.0``) is told to drop its decimal point: ``10000000000000000000000`` has
+        none, and ``1e22`` without one would be no label either."""
         for index, label in enumerate(labels):
             if isinstance(label, float) and not label.is_integer():
                 shown = (
@@ -236,20 +280,23 @@ class TableSplit:
                 )
                 raise MsltError(
                     f"{self.at_row(index)}: label {shown} is not one of the task's "
-                    "labels (whole numbers)"
+                    f"labels ({self._label_ids()})"
                 )
         written = self._first_written_decimal()
         if written is not None:
-            row, value = written
+            line, value = written
+            hint = ""
+            if isinstance(value, float) and int(value) in self._label_set():
+                hint = f"; write {int(value)}, with no decimal point"
             raise MsltError(
-                f"{self.origin}: row {row}: label {clipped(value)} is not one of the task's "
-                f"labels ({self._label_ids()}); write a whole number, with no decimal point"
+                f"{self.origin}: line {line:,}: label {clipped(value)} is not one of the "
+                f"task's labels ({self._label_ids()}){hint}"
             )
         for index, label in enumerate(labels):
             if isinstance(label, float) and not -(2**63) <= label < 2**63:
                 raise MsltError(
-                    f"{self.at_row(index)}: label {label:.4g} is too large for a whole number; "
-                    f"the task's labels: {self._label_ids()}"
+                    f"{self.at_row(index)}: label {label:.4g} is not one of the task's "
+                    f"labels ({self._label_ids()})"
                 )
         if self.path is not None and self.path.suffix == ".parquet":  # stored as decimals
             column = self.task.extra.get("label_column") or "label"
@@ -267,8 +314,12 @@ class TableSplit:
         """The task's label ids as an error lists them."""
         return f"{allowed(sorted(self.task.valid_label_ids or ()))}, or -1 for unlabelled"
 
+    def _label_set(self) -> frozenset[int]:
+        """The labels a row may hold: the task's, or -1 (unlabelled)."""
+        return frozenset(self.task.valid_label_ids or ()) | {UNLABELLED}
+
     def _first_written_decimal(self) -> tuple[int, object] | None:
-        """The file row (and value) of the first label of these rows written as a decimal
+        """The file line (and value) of the first label of these rows written as a decimal
         (``1.0``) or a whole number beyond int64, in a local JSON-lines file; None when the
         file cannot say (the Hub, Parquet, a file pyarrow and Python's json read apart)."""
         if self.path is None or self.path.suffix != ".jsonl":
@@ -277,7 +328,7 @@ class TableSplit:
         column = self.task.extra.get("label_column") or "label"
         try:
             return first_written_decimal(self.path, column, wanted)
-        except (OSError, ValueError, AttributeError):
+        except (OSError, ValueError, RecursionError):
             return None
 
     def _check_labels(self, labels: list[object]) -> None:
@@ -363,11 +414,12 @@ class TableSplit:
                     )
 
     def at_row(self, index: int) -> str:
-        """``FILE: row N``, N where the table's row ``index`` is in the file the user opens,
-        counted from 0 as datasets and pandas count: a file of many languages is read one
-        language at a time, and a position among one language's rows named another row."""
+        """``FILE: line N`` (or ``FILE: row N of the file (counted from 0)``: :func:`row_place`),
+        where the table's row ``index`` is in the file the user opens: a file of many languages
+        is read one language at a time, and a position among one language's rows named
+        another row."""
         row = int(self.file_rows[index]) if self.file_rows is not None else index
-        return f"{self.origin}: row {row}"
+        return f"{self.origin}: {row_place(self.path, row)}"
 
     def _check_rows(self) -> None:
         """The task's own row check (a multiple-choice row's choices and gold index)."""
@@ -451,7 +503,7 @@ def _open_hub(task: Task, lang: str, split: str) -> TableSplit:
         raise MsltError(
             f"data: could not load {origin} from the Hub: {first_line(error)}"
         ) from error
-    table, origin, places = language_rows(dataset.data.table, task, lang, origin)
+    table, origin, places = language_rows(dataset.data.table, task, lang, origin, None)
     fingerprint = getattr(dataset, "_fingerprint", None)
     return TableSplit(
         table, task, lang, split, origin, file_rows=places, hub_fingerprint=fingerprint
@@ -480,10 +532,11 @@ def check_language_column(table: pa.Table, task: Task, lang: str, origin: str) -
 
 
 def language_rows(
-    table: pa.Table, task: Task, lang: str, origin: str
+    table: pa.Table, task: Task, lang: str, origin: str, path: Path | None
 ) -> tuple[pa.Table, str, np.ndarray | None]:
     """The rows of ``lang`` in a table of many languages (all rows where there is no column),
-    and their places in it (None: all of them, in order)."""
+    and their places in it (None: all of them, in order). ``path``: the local file the table
+    was read from (None: the Hub), where an error names a row (:func:`row_place`)."""
     value = task.language_value(lang)
     if value is None:
         return table, origin, None
@@ -496,13 +549,15 @@ def language_rows(
             f"{allowed(table.column_names)}"
         )
     check_language_column(table, task, lang, origin)
-    check_no_near_miss(table.column(column), column, value, origin)
+    check_no_near_miss(table.column(column), column, value, origin, path)
     chosen = pc.fill_null(pc.equal(table.column(column), value), False)
     places = np.flatnonzero(chosen.to_numpy(zero_copy_only=False))
     return table.filter(chosen), f"{origin} [{column} = {value}]", places
 
 
-def check_no_near_miss(column: pa.ChunkedArray, name: str, value: str, origin: str) -> None:
+def check_no_near_miss(
+    column: pa.ChunkedArray, name: str, value: str, origin: str, path: Path | None = None
+) -> None:
     """Rows whose language is written another way (``EN``, ``en `` for ``en``) were left out
     without a word: the build took the other rows and its budget error never named them.
     A value of another language is no near miss: a corpus of many languages is read for one."""
@@ -510,9 +565,9 @@ def check_no_near_miss(column: pa.ChunkedArray, name: str, value: str, origin: s
 
     for found in pc.unique(column).to_pylist():
         if isinstance(found, str) and found != value and found.strip().lower() == value.lower():
-            row = pc.index(column, found).as_py()
+            place = row_place(path, pc.index(column, found).as_py())
             raise MsltError(
-                f"{origin}: column {name!r} holds {clipped(found)} (row {row}), which reads "
+                f"{origin}: column {name!r} holds {clipped(found)} ({place}), which reads "
                 f"as {value!r} but is not written as the task writes it; write {value!r}"
             )
 
@@ -579,7 +634,7 @@ def file_split(
     ``sha256``: the file's digest taken just before ``table`` was read from it."""
     origin, places = str(path), None
     if path.parent.name != lang or path.parent.parent.name != task.name:  # one table, many langs
-        table, origin, places = language_rows(table, task, lang, origin)
+        table, origin, places = language_rows(table, task, lang, origin, path)
     return TableSplit(
         table, task, lang, split, origin=origin, file_rows=places, path=path, sha256=sha256
     )

@@ -1,0 +1,155 @@
+"""`mslt-it build`'s messages about a user's data: a row of a JSON-lines file is named by its
+line, as the file's parse errors name it (from 1, blank lines counted), and a row of a Parquet
+file by its row, said to count from 0; a label out of range is told the task's labels, not to
+drop a decimal point it does not have; and a blank ``--system-prompt`` is no system prompt.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from conftest import CliResult, assert_one_line_error
+
+from mslt_it.config import DataConfig
+from mslt_it.runner import read_by_training
+
+LABELS = "(0, 1, 2, or -1 for unlabelled)"
+
+
+def xnli_line(label: object, premise: str = "p") -> str:
+    return f'{{"premise": "{premise}", "hypothesis": "h", "label": {label}}}'
+
+
+def build_xnli(cli, tmp_path: Path, text: str, *extra: str, out: str = "ds") -> CliResult:
+    """``mslt-it build`` of xnli/en from a ``train.jsonl`` holding ``text`` as written."""
+    path = tmp_path / "data" / "xnli" / "en" / "train.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return cli("build", "--task", "xnli", "--sources", "en", "--budget", "2", "--data",
+               tmp_path / "data", "--out", tmp_path / out, *extra)  # fmt: skip
+
+
+# ------------------------------------------------------------ 1. one numbering per file
+
+
+@pytest.mark.parametrize(
+    ("second", "fragment"),
+    [
+        (xnli_line(1)[:-1], "train.jsonl: line 4 is not valid JSON"),  # the parse error
+        (xnli_line(7), "train.jsonl: line 4: label 7 is not one of"),
+        (xnli_line("1.0"), "train.jsonl: line 4: label 1.0 is not one of"),
+        ('{"premise": "p", "hypothesis": "h"}', "train.jsonl: line 4: column 'label' is empty"),
+    ],
+)
+def test_a_content_error_names_the_line_a_parse_error_names(
+    cli, tmp_path: Path, second: str, fragment: str
+) -> None:
+    """The same fourth line of a file with blank lines was "line 4" to the parse error and
+    "row 1" to every check of its content (counted from 0, blank lines skipped)."""
+    text = f"\n{xnli_line(0)}\n\n{second}\n{xnli_line(2)}\n"
+    result = build_xnli(cli, tmp_path, text)
+    assert_one_line_error(result, fragment)
+    assert "row" not in result.err
+    assert not (tmp_path / "ds").exists()
+
+
+def test_a_line_of_two_rows_is_counted_as_one_line(cli, tmp_path: Path) -> None:
+    """pyarrow reads two objects on one line as two rows: the row after them is a line on."""
+    text = f"{xnli_line(0)} {xnli_line(1)}\n{xnli_line(9)}\n"
+    assert_one_line_error(build_xnli(cli, tmp_path, text), "train.jsonl: line 2: label 9 is")
+
+
+def test_a_many_language_file_names_the_line_of_a_row(cli, tmp_path: Path) -> None:
+    """A row of one language in a file of many is named by its line in the file: the near-miss
+    check said "(row 2)", the empty cell beside it "row 3", both counted from 0."""
+    rows = [
+        {"inputs": f"q{i}", "targets": None if i == 3 else f"a{i}", "language": "x",
+         "language_code": code, "annotation_type": "original-annotations", "user_id": "u"}
+        for i, code in enumerate(["zho", "eng", "zho", "eng"])
+    ]  # fmt: skip
+    path = tmp_path / "data" / "aya" / "train.jsonl"
+    path.parent.mkdir(parents=True)
+    lines = [json.dumps(row) for row in rows]
+    path.write_text("\n".join([lines[0], "", *lines[1:]]) + "\n", encoding="utf-8")
+    args = ("build", "--task", "aya", "--sources", "en", "--budget", "2", "--data",
+            tmp_path / "data", "--out", tmp_path / "ds")  # fmt: skip
+    assert_one_line_error(cli(*args), "[language_code = eng]: line 5: column 'targets' is empty")
+    rows[2]["language_code"] = "ENG"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    assert_one_line_error(cli(*args), "column 'language_code' holds 'ENG' (line 3), which reads")
+
+
+def test_a_parquet_row_says_it_counts_from_0(cli, tmp_path: Path) -> None:
+    """A Parquet file has no lines: its row is named as a row of the file, counted from 0 (as
+    pandas and datasets index it), so that it cannot pass for a line."""
+    folder = tmp_path / "data" / "xnli" / "en"
+    folder.mkdir(parents=True)
+    table = pa.table(
+        {"premise": ["a", "b", "c"], "hypothesis": ["a", "b", "c"], "label": [0, 7, 1]}
+    )
+    pq.write_table(table, folder / "train.parquet")
+    result = cli("build", "--task", "xnli", "--sources", "en", "--budget", "2", "--data",
+                 tmp_path / "data", "--out", tmp_path / "ds")  # fmt: skip
+    assert_one_line_error(
+        result, f"train.parquet: row 1 of the file (counted from 0): label 7 is not one of the "
+        f"task's labels {LABELS}"
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------ 2. a label out of range
+
+
+@pytest.mark.parametrize("label", ["10000000000000000000000", "-10000000000000000000000", "1e22"])
+def test_a_huge_label_is_told_the_task_labels_not_to_drop_a_decimal_point(
+    cli, tmp_path: Path, label: str
+) -> None:
+    """A whole number beyond int64 was told to "write a whole number, with no decimal point"."""
+    result = build_xnli(cli, tmp_path, f"{xnli_line(0)}\n{xnli_line(label)}\n")
+    assert_one_line_error(
+        result, f"train.jsonl: line 2: label {label.replace('1e22', '1e+22')} is not one of the "
+        f"task's labels {LABELS}"
+    )  # fmt: skip
+    assert "decimal point" not in result.err
+
+
+def test_a_label_written_as_a_decimal_is_told_how_to_write_it(cli, tmp_path: Path) -> None:
+    result = build_xnli(cli, tmp_path, f"{xnli_line(0)}\n\n{xnli_line('2.0')}\n")
+    assert_one_line_error(
+        result, f"line 3: label 2.0 is not one of the task's labels {LABELS}; write 2, with no "
+        "decimal point"
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------ 3. a blank system prompt
+
+
+@pytest.mark.parametrize("blank", ["", "   ", "\t\n"])
+def test_a_blank_system_prompt_is_no_system_prompt(cli, tmp_path: Path, blank: str) -> None:
+    """``''`` wrote no system turn but ``'   '`` wrote a turn of spaces into every example; the
+    manifest recorded ``""`` beside None, two identities (a training redone) of one dataset."""
+    import datasets
+
+    text = f"{xnli_line(0)}\n{xnli_line(1)}\n"
+    outputs = {}
+    for name, extra in (("none", ()), ("blank", ("--system-prompt", blank))):
+        result = build_xnli(cli, tmp_path, text, "--format", "messages", *extra, out=name)
+        assert result.code == 0, result.err
+        outputs[name] = tmp_path / name
+    for folder in outputs.values():
+        rows = datasets.load_from_disk(str(folder)).to_list()
+        assert [row["messages"][0]["role"] for row in rows] == ["user", "user"]
+    manifests = {name: json.loads((f / "manifest.json").read_text()) for name, f in outputs.items()}
+    assert manifests["blank"]["config"]["system_prompt"] is None
+    assert manifests["blank"]["fingerprint"] == manifests["none"]["fingerprint"]
+    assert read_by_training(outputs["blank"]) == read_by_training(outputs["none"])
+
+
+def test_a_system_prompt_with_text_is_kept_as_written() -> None:
+    """Only a blank prompt is none: one with text keeps its spaces (they reach the model)."""
+    settings = {"task": "xnli", "sources": ["en"], "budget": 2}
+    assert DataConfig(**settings, system_prompt=" Be kind. ").system_prompt == " Be kind. "
+    assert DataConfig(**settings, system_prompt=" \u3000 ").system_prompt is None
