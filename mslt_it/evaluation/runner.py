@@ -708,8 +708,10 @@ def versions(backend: str) -> dict[str, str]:
 
     found = library_versions(("peft", "seqeval"))
     if backend == "vllm":
-        import vllm
-
+        try:  # asked before the engine starts: a missing vLLM is the engine's one-line error
+            import vllm
+        except ImportError:
+            return found
         found["vllm"] = str(vllm.__version__)
     return found
 
