@@ -32,6 +32,7 @@ from mslt_it import report_text
 from mslt_it.errors import MsltError, allowed, clipped
 from mslt_it.evaluation.scoring import (
     ABSENT,
+    entity_fields_problem,
     misplaced_row,
     ner_statistics,
     ranked_answer_problem,
@@ -40,7 +41,6 @@ from mslt_it.evaluation.scoring import (
 from mslt_it.evaluation.store import PREDICTIONS, read_jsonl
 from mslt_it.label_words import folded_answer
 from mslt_it.stats import holm, mcnemar_exact, paired_bootstrap, paired_mean_bootstrap, statistic
-from mslt_it.tasks.ner import TAG_NAMES
 
 ALPHA = 0.05
 """Family-wise error rate of the per-language tests (after Holm)."""
@@ -54,7 +54,8 @@ SAMPLES = 2000
 class RunRows:
     """One evaluated run's per-row outcomes: task -> language -> row id -> value.
 
-    The value is 0/1 correctness for accuracy-like metrics, ``(tp, n_pred, n_gold)`` for F1.
+    The value is 0/1 correctness for accuracy-like metrics, ``(tp, n_pred, n_gold)`` for F1
+    (``n_pred`` counts a row's unaligned entities, as its ``results.json`` score does).
     """
 
     name: str
@@ -106,15 +107,13 @@ OUTCOME_FIELDS = ("correct", "gold", "parsed")
 def entity_row_problem(record: Mapping[str, Any]) -> str | None:
     """What makes an entity (NER) row's fields unusable, naming the field and what is allowed;
     None when they can be scored. A user's predictions.jsonl may hold anything, and a row
-    read as it is failed deep in the scoring as "an internal error"."""
-    tokens, tags = record["tokens"], record["ner_tags"]
+    read as it is failed deep in the scoring as "an internal error". ``tokens`` and
+    ``ner_tags`` are held to what ``mslt-it score`` holds them to
+    (:func:`~mslt_it.evaluation.scoring.entity_fields_problem`)."""
+    problem = entity_fields_problem(record)
+    if problem is not None:
+        return problem
     parsed = record.get("parsed", ABSENT)
-    if not isinstance(tokens, list) or not all(isinstance(token, str) for token in tokens):
-        return f"tokens is {shown(tokens)}; allowed: a list of words (text)"
-    if not isinstance(tags, list) or not all(
-        type(tag) is int and 0 <= tag < len(TAG_NAMES) for tag in tags
-    ):
-        return f"ner_tags is {shown(tags)}; allowed: a list of tag ids 0 to {len(TAG_NAMES) - 1}"
     pairs = isinstance(parsed, list) and all(
         isinstance(pair, list) and len(pair) == 2 and all(isinstance(part, str) for part in pair)
         for pair in parsed
@@ -227,6 +226,7 @@ def read_run_rows(
                     f"compare: {predictions}: row {row!r}: {problem}; the file was changed after "
                     "scoring (re-run the evaluation)"
                 )
+            # unaligned (invented) entities count as predicted, as in results.json's score
             value: Any = tuple(ner_statistics(record)[1])
         else:
             metric.setdefault(task, "accuracy")

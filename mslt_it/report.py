@@ -298,10 +298,15 @@ def check_rows_agree(results: Results, rows: paired.RunRows) -> None:
         else:
             measured = 100 * sum(outcomes.values()) / len(outcomes)
         if abs(measured - score.score) > AGREEMENT:
-            raise MsltError(
-                f"{where} says {score.score:.2f} and predictions.jsonl beside it "
-                f"{measured:.2f}; one was {changed}"
-            )
+            said = f"{where} says {score.score:.2f} and predictions.jsonl beside it {measured:.2f}"
+            if kind == "f1":  # the rule changed (ENTITY_SCORING): nothing need have been edited
+                raise MsltError(
+                    f"{said} (as entities are scored now); one was {changed}, or it was scored "
+                    "by an mslt-it before 2026-12-07, which did not count invented entities "
+                    "(run the same `mslt-it eval` again: it re-scores a finished evaluation "
+                    "and predicts nothing)"
+                )
+            raise MsltError(f"{said}; one was {changed}")
         invalid = rows.invalid.get(score.task, {}).get(score.lang, 0) / len(outcomes)
         if abs(invalid - score.invalid_rate) > INVALID_AGREEMENT:
             raise MsltError(

@@ -23,6 +23,7 @@ from typing import Any, Literal
 from mslt_it.data import build_dataset, mixture_parts
 from mslt_it.errors import MsltError, allowed, clipped, field_named
 from mslt_it.evaluation import compare_models, evaluate, reopen_evaluation
+from mslt_it.evaluation.scoring import ENTITY_SCORING
 from mslt_it.evaluation.suites import load_suite, resolve_suite_path
 from mslt_it.files import resolved_path
 from mslt_it.identity import (
@@ -327,6 +328,8 @@ def eval_inputs(eval_config: Any, models: list[Path | str]) -> dict[str, Any]:
         "data": data_identity(eval_config.data),
         "definitions": definitions,
     }
+    if any(get_task(name).kind == "ner" for name in tasks):  # the others' steps stay done
+        inputs["entity_scoring"] = ENTITY_SCORING
     if eval_config.prompts_dir:  # only then: an evaluation without its own stays as it was
         inputs["prompts"] = {
             folder: tree_sha256(Path(folder).expanduser(), TEMPLATE_FILES, users=True)

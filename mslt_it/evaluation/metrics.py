@@ -1,8 +1,11 @@
 """Scores per language, bootstrap intervals, and averages over languages.
 
 - XNLI and PAWS-X: accuracy ×100; an invalid answer is wrong.
-- WikiAnn: seqeval's entity-level micro F1 ×100 over BIO tags (the XTREME metric; seqeval itself
-  computes the headline number), with the exact span-set F1 over ``(type, text)`` pairs beside it.
+- WikiAnn: entity-level micro F1 ×100 from counts, ``2·tp / (predicted + gold)``, where
+  ``predicted`` holds the entities aligned to the sentence's tokens and those that could not be
+  (an entity the sentence does not hold is a false positive). With none unaligned it is
+  seqeval's F1 over BIO tags, the XTREME metric (:func:`seqeval_f1`, the tests' reference);
+  the exact span-set F1 over ``(type, text)`` pairs is beside it.
 - A 95% percentile bootstrap interval per language, resampling examples with a fixed seed.
 - Averages over languages: unweighted (XTREME's convention: every language counts the same)
   and weighted by examples.
@@ -35,7 +38,8 @@ def f1_from_counts(tp: float, n_pred: float, n_gold: float) -> float:
 def entity_counts(
     gold_tags: Sequence[int], predicted: Sequence[tuple[str, int, int]]
 ) -> tuple[int, int, int]:
-    """``(true positives, predicted, gold)`` entities of one sentence, as seqeval counts them."""
+    """``(true positives, predicted, gold)`` entities of one sentence, as seqeval counts them
+    (``predicted``: the aligned spans; the scorer adds the unaligned entities to it)."""
     gold = set(entities_from_tags(gold_tags))
     pred = set(predicted)
     return len(gold & pred), len(pred), len(gold)
@@ -52,7 +56,8 @@ def span_counts(
 
 
 def seqeval_f1(gold_tags: Sequence[Sequence[int]], predicted_bio: Sequence[Sequence[str]]) -> float:
-    """seqeval's entity-level micro F1 ×100 (its default, conlleval-compatible mode)."""
+    """seqeval's entity-level micro F1 ×100 (its default, conlleval-compatible mode): what the
+    headline F1 equals when no predicted entity is unaligned."""
     from seqeval.metrics import f1_score
 
     if not gold_tags:
@@ -67,7 +72,8 @@ def bootstrap_interval(
     """95% percentile interval of the statistic over examples resampled with replacement.
 
     ``values`` holds one row per example: a 0/1 column for ``"accuracy"``, or ``(tp, n_pred,
-    n_gold)`` for ``"f1"``, so micro F1 is recomputed from summed counts in each resample.
+    n_gold)`` for ``"f1"``, so micro F1 is recomputed from summed counts in each resample (a
+    sentence's unaligned entities, in its ``n_pred``, go with it).
     """
     n = len(values)
     if samples == 0 or n == 0:

@@ -3,7 +3,10 @@ read in :mod:`mslt_it.label_words`).
 
 A WikiAnn answer (``PER: Ada Lovelace $$ LOC: London`` or the none word) becomes ``(type, text)``
 pairs, which :func:`align_entities` maps back onto the sentence's tokens so that the XTREME metric
-(seqeval over BIO tags) can score them.
+(seqeval over BIO tags) can score them. An entity's text is matched as written first
+(``Apple Inc.``, ``U.S.``, ``'' Il Foglio ''`` are the sentence's own tokens); only a text that
+occurs nowhere in the sentence loses quotes and punctuation at its edges (``"London".``), the
+fewest characters that make it occur (:func:`matched_text`).
 """
 
 from __future__ import annotations
@@ -51,8 +54,8 @@ def parse_entities(output: str, verbalizer: Mapping[str, str]) -> ParsedEntities
         if len(parts) != 2:
             continue
         kind = types.get(normalize(parts[0]).strip(_QUOTES_AND_PUNCTUATION))
-        text = " ".join(parts[1].split()).strip(_QUOTES_AND_PUNCTUATION)
-        if kind is not None and text:
+        text = " ".join(parts[1].split())  # as written: its edge marks may be the sentence's
+        if kind is not None and text.strip(_QUOTES_AND_PUNCTUATION):
             entities.append((kind, text))
     return ParsedEntities(tuple(entities), bool(entities))
 
@@ -62,23 +65,65 @@ def squash(text: str) -> str:
     return "".join(normalize(text).split())
 
 
+_EDGE_MARKS = "".join(
+    sorted({char for mark in _QUOTES_AND_PUNCTUATION for char in normalize(mark) if mark.strip()})
+)
+""":data:`_QUOTES_AND_PUNCTUATION` as :func:`squash` writes them (NFKC: ``，`` is ``,``)."""
+_EDGE_CUTS = 3
+"""Edge marks taken off one by one before all of a side's are (a run of 40 marks is not tried
+40 × 40 ways)."""
+
+
+def edge_cuts(target: str) -> list[str]:
+    """``target`` (squashed) and its forms with edge marks taken off, fewest marks first; the
+    last is the text without any edge mark. One made only of marks has no other form."""
+    left = len(target) - len(target.lstrip(_EDGE_MARKS))
+    if left == len(target):
+        return [target]
+    right = len(target) - len(target.rstrip(_EDGE_MARKS))
+    lefts = sorted({*range(min(left, _EDGE_CUTS) + 1), left})
+    rights = sorted({*range(min(right, _EDGE_CUTS) + 1), right})
+    cuts = sorted(((i, j) for i in lefts for j in rights), key=lambda cut: (sum(cut), cut))
+    return list(dict.fromkeys(target[i : len(target) - j] for i, j in cuts))
+
+
+def matched_text(text: str, squashed: Sequence[str]) -> str:
+    """The form of an entity's ``text`` compared with the sentence (whose tokens are
+    ``squashed``): the text as written when it occurs there (``U.S.``, ``Queen ( band )``), else
+    the first of :func:`edge_cuts` that does (``"London".`` is ``London``), else the text
+    without its edge marks (it matches nothing: an entity the sentence does not hold)."""
+    forms = edge_cuts(squash(text))
+    return next((form for form in forms if _occurrences(squashed, form)), forms[-1])
+
+
+def compared_entities(
+    entities: Sequence[tuple[str, str]], tokens: Sequence[str]
+) -> list[tuple[str, str]]:
+    """``(type, text)`` pairs as they are compared with the gold ones (exact-span F1, a
+    record's ``correct``): each text's :func:`matched_text`, as the alignment takes it."""
+    squashed = [squash(token) for token in tokens]
+    return [(kind, matched_text(text, squashed)) for kind, text in entities]
+
+
 def align_entities(
     entities: Sequence[tuple[str, str]], tokens: Sequence[str]
 ) -> list[tuple[str, int, int]]:
     """Map ``(type, text)`` pairs onto token spans ``(type, start, end)`` of the sentence.
 
     Texts are compared without whitespace (so Chinese joined with "" and English joined with " "
-    both match) and case-folded. Each entity takes its first occurrence that starts after the
-    previous entity's span, else its first free occurrence anywhere; an entity that does not occur
-    in the sentence, or only overlapping a span already taken, cannot be tagged and is dropped
-    (it still counts against the exact span-set F1).
+    both match) and case-folded, as written first (:func:`matched_text`). Each entity takes its
+    first occurrence that starts after the previous entity's span, else its first free
+    occurrence anywhere; an entity that does not occur in the sentence, or only overlapping a
+    span already taken, cannot be tagged and is dropped: it is *unaligned*, a false positive of
+    the headline F1 (:func:`mslt_it.evaluation.scoring.ner_statistics`) and of the exact
+    span-set F1.
     """
     squashed = [squash(token) for token in tokens]
     taken = [False] * len(tokens)
     spans: list[tuple[str, int, int]] = []
     cursor = 0
     for kind, text in entities:
-        target = squash(text)
+        target = matched_text(text, squashed)
         if not target:
             continue
         candidates = _occurrences(squashed, target)

@@ -26,10 +26,15 @@ from mslt_it.evaluation.metrics import (
     entity_counts,
     f1_from_counts,
     mean_interval,
-    seqeval_f1,
     span_counts,
 )
-from mslt_it.evaluation.parsing import align_entities, parse_entities, spans_to_bio, squash
+from mslt_it.evaluation.parsing import (
+    align_entities,
+    compared_entities,
+    parse_entities,
+    spans_to_bio,
+    squash,
+)
 from mslt_it.evaluation.store import RESULTS, read_jsonl
 from mslt_it.files import MAX_JSON_BYTES, read_user_bytes
 from mslt_it.label_words import folded_answer, parse_label
@@ -38,9 +43,16 @@ from mslt_it.outputs import RESCORED_KIND
 from mslt_it.prompts import PromptTemplate, get_template
 from mslt_it.tasks import get_task
 from mslt_it.tasks.base import join_tokens
-from mslt_it.tasks.ner import entities_from_tags, row_entities
+from mslt_it.tasks.ner import TAG_NAMES, entities_from_tags, row_entities
 
 Record = dict[str, Any]
+ENTITY_SCORING = "2026-12-07: entities as written first; an invented entity is a false positive"
+"""How an entity list is scored, named by the day it last changed: a recipe's finished
+evaluation of an entity task is re-scored when it changes (its predictions are kept), as
+its report would otherwise find results.json's F1 and its predictions' disagree. Before:
+edge punctuation was taken off every entity ("Apple Inc." missed its token), and entities
+found nowhere in the sentence cost nothing."""
+
 METRICS = {
     "classification": "accuracy",
     "multiple_choice": "accuracy",
@@ -81,7 +93,7 @@ def parse_record(record: Record, template: PromptTemplate) -> Record:
     record.update(
         parsed=predicted,
         invalid=not parsed.valid,
-        correct=sorted((k, squash(t)) for k, t in parsed.entities) == gold_set,
+        correct=sorted(compared_entities(parsed.entities, record["tokens"])) == gold_set,
     )
     return record
 
@@ -106,31 +118,43 @@ def parse_ranked_choice(record: Record, order: Sequence[str]) -> Record:
     first choice in the task's ``order`` (lm-evaluation-harness's ``argmax``): by the order of
     the record's keys, ``predictions.jsonl`` (keys sorted) re-scored another choice than the
     evaluation had.
+
+    A record without ``choice_lengths`` (an edited file, a version that wrote none) gets no
+    ``parsed_norm`` or ``correct_norm``: every length taken as 1 made ``acc_norm`` equal ``acc``
+    without a word, and :func:`score_language` reports ``acc_norm`` only where every record has
+    it.
     """
     scores: dict[str, float] = record["scores"]
-    lengths: dict[str, int] = record.get("choice_lengths") or {label: 1 for label in scores}
+    lengths: dict[str, int] | None = record.get("choice_lengths")
     ranked = [label for label in order if label in scores]
     best = max(ranked, key=lambda label: scores[label])
-    best_norm = max(ranked, key=lambda label: scores[label] / max(1, lengths[label]))
-    record.update(
-        parsed=best,
-        invalid=False,
-        correct=best == record["gold"],
-        parsed_norm=best_norm,
-        correct_norm=best_norm == record["gold"],
-    )
+    record.update(parsed=best, invalid=False, correct=best == record["gold"])
+    if not lengths:  # a stale parsed_norm from the file would be counted
+        record.pop("parsed_norm", None)
+        record.pop("correct_norm", None)
+        return record
+    best_norm = max(ranked, key=lambda label: scores[label] / lengths[label])
+    record.update(parsed_norm=best_norm, correct_norm=best_norm == record["gold"])
     return record
 
 
 def ner_statistics(record: Record) -> tuple[list[str], list[int], list[int], int]:
-    """Predicted BIO tags, seqeval-style entity counts, exact span counts, unaligned entities."""
+    """Predicted BIO tags, entity counts, exact span counts, unaligned entities.
+
+    The entity counts ``(tp, predicted, gold)`` are seqeval's over the aligned spans, with each
+    *unaligned* predicted entity (one the sentence does not hold: :func:`align_entities`
+    drops it) added to ``predicted``, a false positive: invented entities lowered no score.
+    With none unaligned, their F1 is seqeval's (the XTREME metric). The headline F1, its
+    bootstrap and the report's paired comparisons all count these.
+    """
     tokens, tags, lang = record["tokens"], record["ner_tags"], record["lang"]
     predicted = [(kind, text) for kind, text in record["parsed"]]
     spans = align_entities(predicted, tokens)
+    unaligned = len(predicted) - len(spans)
     gold_pairs = [(kind, join_tokens(tokens[s:e], lang)) for kind, s, e in _gold_spans(tags)]
-    entity = list(entity_counts(tags, spans))
-    exact = list(span_counts(_squashed(gold_pairs), _squashed(predicted)))
-    return spans_to_bio(spans, len(tokens)), entity, exact, len(predicted) - len(spans)
+    tp, n_pred, n_gold = entity_counts(tags, spans)
+    exact = list(span_counts(_squashed(gold_pairs), compared_entities(predicted, tokens)))
+    return spans_to_bio(spans, len(tokens)), [tp, n_pred + unaligned, n_gold], exact, unaligned
 
 
 def _gold_spans(tags: Sequence[int]) -> list[tuple[str, int, int]]:
@@ -169,8 +193,8 @@ def score_language(
     entity = np.array([s[1] for s in stats], dtype=float).reshape(-1, 3)
     exact = np.array([s[2] for s in stats], dtype=float).reshape(-1, 3)
     result.update(
-        metric="f1",
-        score=_r(seqeval_f1([r["ner_tags"] for r in records], [s[0] for s in stats])),
+        metric="f1",  # seqeval's F1 (seqeval_f1) when no entity is unaligned, else below it
+        score=_r(f1_from_counts(*entity.sum(axis=0))),
         ci95=bootstrap_interval(entity, "f1", samples, seed),
         span_f1=_r(f1_from_counts(*exact.sum(axis=0))),
         unaligned=int(sum(s[3] for s in stats)),
@@ -235,21 +259,43 @@ def score_records(
     return tasks
 
 
-def expected_answer_language(template: PromptTemplate, lang: str) -> str:
+def expected_answer_language(template: PromptTemplate, lang: str) -> str | None:
     """The language a right answer to ``lang``'s prompt is written in: ``lang``, or English for
     a template whose label words in ``lang`` are its English ones (English-instruction
-    templates such as ``xnli/en-instruct``)."""
+    templates such as ``xnli/en-instruct``); None where the label words are no language's
+    (:func:`language_neutral`): no share of answers in a language can be told there."""
+    if language_neutral(template, lang):
+        return None
     words = template.verbalizer(lang)
     english = lang != "en" and "en" in template.languages
     return "en" if words and english and words == template.verbalizer("en") else lang
 
 
+def language_neutral(template: PromptTemplate, lang: str) -> bool:
+    """Whether ``template``'s answers in ``lang`` are in no language of their own: an entity
+    list (WikiAnn's ``PER: Владимир Путин``: type tags, and the sentence's own words copied),
+    or label words that are each one Latin letter or a number (Belebele's ``A``-``D``, XCOPA's
+    ``1``/``2``). Such words equal English's in every language, and were counted as English:
+    a Russian entity list was a wrong answer language. A one-character word of a script
+    (Chinese ``是``/``否``, Korean ``예``) is its language's."""
+    if template.task.kind == "ner":
+        return True
+    words = [word.strip() for word in template.verbalizer(lang).values()]
+    return bool(words) and all(
+        word.isdecimal() or (len(word) == 1 and word.isascii() and word.isalpha()) for word in words
+    )
+
+
 def known_words(template: PromptTemplate) -> dict[str, set[str]]:
-    """Each label word of the template -> the answer languages it is used in."""
+    """Each label word of the template -> the answer languages it is used in (none for a
+    language whose words are no language's)."""
     found: dict[str, set[str]] = {}
     for lang in template.languages:
+        expected = expected_answer_language(template, lang)
+        if expected is None:
+            continue
         for word in template.verbalizer(lang).values():
-            found.setdefault(word, set()).add(expected_answer_language(template, lang))
+            found.setdefault(word, set()).add(expected)
     return found
 
 
@@ -262,22 +308,36 @@ def answer_languages(
     (a bare number or an empty answer is in no language: all of them empty gave a share of 0,
     not none); ``identified``: the count of each language and of
     :data:`mslt_it.langid.CATEGORIES`. A language no identifier covers gets ``share: null``
-    and every answer ``unknown``: never a guess.
+    and every answer ``unknown``: never a guess. Each answer is identified in the part of its
+    output that is read as the answer (:func:`read_part`: a plain template's document after
+    it is not the answer). Where the answers are in no language of their own
+    (:func:`language_neutral`: WikiAnn's entity lists, Belebele's letters) ``share`` is null
+    and ``expected`` the prompt's language, with a note; the languages are still counted.
     """
     expected = expected_answer_language(template, lang)
+    neutral = expected is None
     identifier = AnswerIdentifier(world=world, known_words=known_words(template))
-    found: dict[str, Any] = {"expected": expected, "identifier": package_version()}
+    found: dict[str, Any] = {"expected": lang if neutral else expected}
+    found["identifier"] = package_version()
     if world:
         found["identifier"] += " + the synthetic world's lexicons"
-    if not identifier.covers(expected):
+    if expected is not None and not identifier.covers(expected):
         found.update(share=None, identified={"unknown": len(records)})
         found["note"] = f"no identifier covers {expected!r}"
         return found
-    counts = Counter(identifier.identify(str(r["output"]), expected) for r in records)
+    counts = Counter(
+        identifier.identify(read_part(str(r["output"]), template), expected or lang)
+        for r in records
+    )
     lettered = len(records) - counts.get(NO_LETTERS, 0) - counts.get(EMPTY, 0)
-    share = counts.get(expected, 0) / lettered if lettered else None
+    share = counts.get(expected, 0) / lettered if lettered and not neutral else None
     ordered = sorted(counts.items(), key=lambda item: (item[0] in CATEGORIES, -item[1], item[0]))
     found.update(share=None if share is None else _r(share), identified=dict(ordered))
+    if neutral:
+        found["note"] = (
+            "the answers are in no language of their own (entity lists, or label words that are "
+            "letters or numbers): no share"
+        )
     return found
 
 
@@ -323,6 +383,13 @@ def check_records(records: Sequence[Record], path: Path) -> None:
                 f"predictions: {path} record {number}: {not_text} must be text, "
                 f"got {type(record[not_text]).__name__}"
             )
+        if _kind(record["task"]) == "ner":  # a crash deep in the scoring, or -1 read as I-LOC
+            problem = entity_fields_problem(record)
+            if problem is not None:
+                raise MsltError(
+                    f"predictions: {path} record {number} (id {clipped(record['id'], 60)}): "
+                    f"{problem}"
+                )
         if record.get("scores") is not None:  # a multiple-choice row's, against its choices
             check_ranked(record, f"predictions: {path} record {number}")
         problem = ranked_answer_problem(record, answer=False)  # any rank row's, as numbers
@@ -342,6 +409,43 @@ def check_records(records: Sequence[Record], path: Path) -> None:
                 "appears twice; each example is scored once"
             )
         seen.add(key)
+
+
+def _kind(task: str) -> str | None:
+    """The kind of ``task``, or None for a task this installation does not know (scoring
+    names it)."""
+    try:
+        return get_task(task).kind
+    except MsltError:
+        return None
+
+
+NER_TOKENS = "a list of words (text), one per tag"
+NER_TAGS = f"a list of tag ids 0 to {len(TAG_NAMES) - 1} ({', '.join(TAG_NAMES)})"
+
+
+def entity_fields_problem(record: Record) -> str | None:
+    """What makes an entity (NER) record's ``tokens`` or ``ner_tags`` unusable, naming the
+    field and what is allowed; None when they can be scored. A missing field, a tag out of
+    range, text among the tags or a number among the tokens was a traceback (KeyError,
+    IndexError, TypeError), and a tag of -1 was read as the last tag, I-LOC."""
+    for key in ("tokens", "ner_tags"):
+        if key not in record:
+            allowed_here = NER_TOKENS if key == "tokens" else NER_TAGS
+            return f"lacks field {key!r}; allowed: {allowed_here}"
+    tokens, tags = record["tokens"], record["ner_tags"]
+    if not isinstance(tokens, list) or not all(isinstance(token, str) for token in tokens):
+        return f"tokens is {shown(tokens)}; allowed: {NER_TOKENS}"
+    if not isinstance(tags, list) or not all(
+        type(tag) is int and 0 <= tag < len(TAG_NAMES) for tag in tags
+    ):
+        return f"ner_tags is {shown(tags)}; allowed: {NER_TAGS}"
+    if len(tokens) != len(tags):
+        return (
+            f"ner_tags has {len(tags)} tag(s) for {len(tokens)} token(s); allowed: one tag per "
+            "token"
+        )
+    return None
 
 
 def misplaced_row(record: Record) -> str | None:
@@ -411,8 +515,8 @@ def check_ranked(record: Record, where: str) -> None:
     if record.get("choice_lengths") is not None:
         _check_per_choice(
             record["choice_lengths"], f"{where}: choice_lengths", labels,
-            "its length in characters", lambda v: _real(v) and isinstance(v, int) and v >= 0,
-            "a whole number >= 0 (characters)",
+            "its length in characters", lambda v: _real(v) and isinstance(v, int) and v >= 1,
+            "a whole number >= 1 (characters; acc_norm divides by it)",
         )  # fmt: skip
 
 
