@@ -611,7 +611,8 @@ def fidelity_markdown(results: Results) -> str:
         "answer language for English-instruction templates: in brackets where it differs), "
         "identified by py3langid (the synthetic world's languages through their lexicons); "
         "answers without letters (empty, or a bare number) are left out; – where no "
-        "identifier covers the language or no answer has letters. "
+        "identifier covers the language, no answer has letters, or the answers are no "
+        "language's words (entity lists, letter or number choices). "
         "The counts of each identified language, mixed, empty and unknown answers are in "
         "each results.json.",
         "",

@@ -236,3 +236,28 @@ def test_a_blank_system_prompt_is_none(tiny_model_dir, tmp_path):
         assert settings_of(tiny_model_dir, tmp_path, system_prompt=blank)["system_prompt"] is None
     said = settings_of(tiny_model_dir, tmp_path, system_prompt=" Be brief. ")["system_prompt"]
     assert said == " Be brief. "
+
+
+def test_limit_takes_the_same_items_in_every_language(tiny_model_dir, tmp_path):
+    """``--limit 4`` took the first four *labelled* rows: rows 0-3 in en, rows 0, 2, 3, 4 in a
+    language whose row 1 is unlabelled, so the languages were compared on other items. The
+    first four rows of every language now, the unlabelled one left out and counted."""
+    for lang in ("en", "de"):
+        folder = tmp_path / "data" / "xnli" / lang
+        folder.mkdir(parents=True)
+        rows = [
+            {
+                "premise": f"p{i}",
+                "hypothesis": f"h{i}",
+                "label": -1 if (lang, i) == ("de", 1) else 0,
+            }
+            for i in range(8)
+        ]
+        (folder / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = EvalConfig(model=str(tiny_model_dir), task="xnli", langs=["en", "de"], limit=4,
+                        data=str(tmp_path / "data"))  # fmt: skip
+    plan = plan_evaluation(config, tmp_path / "out")
+    ids = {lang: [row["id"].rsplit("/", 1)[1] for row in plan.rows[("xnli", lang)]]
+           for lang in ("en", "de")}  # fmt: skip
+    assert ids == {"en": ["0", "1", "2", "3"], "de": ["0", "2", "3"]}
+    assert plan.unlabelled == {("xnli", "en"): 0, ("xnli", "de"): 1}

@@ -89,7 +89,13 @@ def eval_command(
         str | None,
         typer.Option(help="hub, synthetic (default), or a folder DIR/<task>/<lang>/<split>.jsonl"),
     ] = None,
-    limit: Annotated[int | None, typer.Option(help="Only the first N rows per language.")] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            help="Only the first N rows per language (the same items in every language of a "
+            "parallel benchmark; unlabelled ones among them left out)."
+        ),
+    ] = None,
     backend: Annotated[str | None, typer.Option(help="hf (transformers; default) or vllm.")] = None,
     mode: Annotated[
         str | None, typer.Option(help="generate (default), rank, or constrained (vllm).")

@@ -25,7 +25,12 @@ def tiny_model(
     ],
     seed: Annotated[
         int,
-        typer.Option(help="Seed of the weights and of the pre-training.", min=0, max=2**32 - 1),
+        typer.Option(
+            help="Seed of the weights, of the pre-training and of the text the tokenizer is "
+            "trained on (another seed, another vocabulary).",
+            min=0,
+            max=2**32 - 1,
+        ),
     ] = 0,
     steps: Annotated[
         int | None,

@@ -90,7 +90,8 @@ class EvalConfig(BaseModel):
         strict=True,
         default=None,
         gt=0,
-        description="Evaluate only the first N rows of each language.",
+        description="Evaluate only the first N rows of each language (the same items of a "
+        "parallel benchmark; unlabelled ones among them left out).",
     )
     backend: Literal["hf", "vllm"] = Field(
         default="hf", description="hf (transformers + PEFT) or vllm (LLM engine + LoRARequest)."

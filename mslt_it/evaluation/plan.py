@@ -272,8 +272,10 @@ def _trust_remote_code(config: EvalConfig, adapters: Sequence[Adapter]) -> bool:
 def open_rows(
     tasks: Sequence[TaskPlan], config: EvalConfig
 ) -> tuple[dict[tuple[str, str], list[Row]], dict[tuple[str, str], int]]:
-    """The rows to evaluate per (task, language): the first ``limit`` usable rows of the split;
-    and how many rows of each split were unlabelled (-1) and left out."""
+    """The rows to evaluate per (task, language): the split's usable rows among its first
+    ``limit`` (all without one); and how many of those rows were unlabelled (-1) and left out.
+    The first ``limit`` rows of every language are the same items of a parallel benchmark: the
+    first ``limit`` *labelled* rows were other items in a language with an unlabelled row."""
     rows: dict[tuple[str, str], list[Row]] = {}
     unlabelled: dict[tuple[str, str], int] = {}
     with progress_bar() as progress:
@@ -281,13 +283,18 @@ def open_rows(
         for plan in tasks:
             for lang in plan.languages:
                 split = open_split(plan.task, lang, plan.split, config.data)
-                count = len(split) if config.limit is None else min(len(split), config.limit)
+                count = len(split)
+                dropped = split.dropped
+                if config.limit is not None:
+                    count = split.usable_among_first(config.limit)
+                    dropped = min(config.limit, len(split) + split.dropped) - count
                 if count == 0:
                     raise MsltError(
                         f"data: {split.origin} has no usable rows for {plan.task.name}/{lang}"
+                        + (f" among its first {config.limit}" if config.limit else "")
                     )
                 rows[(plan.task.name, lang)] = split.rows(list(range(count)))
-                unlabelled[(plan.task.name, lang)] = split.dropped
+                unlabelled[(plan.task.name, lang)] = dropped
                 progress.advance(bar)
     return rows, unlabelled
 

@@ -50,6 +50,10 @@ class SplitRows(Protocol):
         """Rows at ``indices`` (positions among usable rows), each with a stable ``id``."""
         ...
 
+    def usable_among_first(self, count: int) -> int:
+        """How many of the split's first ``count`` rows are usable (the rest unlabelled)."""
+        ...
+
 
 @dataclass
 class SyntheticSplit:
@@ -81,6 +85,9 @@ class SyntheticSplit:
 
     def __len__(self) -> int:
         return len(self._kept)
+
+    def usable_among_first(self, count: int) -> int:
+        return int(np.searchsorted(self._kept, count))  # kept rows' places, in order
 
     def rows(self, indices: Sequence[int]) -> list[Row]:
         out = []
@@ -437,6 +444,9 @@ class TableSplit:
 
     def __len__(self) -> int:
         return len(self._kept)
+
+    def usable_among_first(self, count: int) -> int:
+        return int(np.searchsorted(self._kept, count))  # kept rows' places, in order
 
     def rows(self, indices: Sequence[int]) -> list[Row]:
         originals = self._kept[np.asarray(indices, dtype=np.int64)]
