@@ -37,6 +37,8 @@ EXPECTED = {
     "labels-alike.yaml": "labels: ['Yes', 'yes '] names 'Yes' and 'yes ' twice (an answer and "
     "its gold are compared case and spacing aside)",
     "id-column.yaml": "columns: 'id' is the row id mslt-it gives each row",
+    # not "example: lacks column 'id'", which asked for the column it then refused
+    "id-column-example.yaml": "columns: 'id' is the row id mslt-it gives each row",
 }
 
 

@@ -637,8 +637,8 @@ def finish_run(
     elif not (store.folder / TIMINGS).is_file():  # resumed with every chunk already saved
         timings = {
             "examples_predicted": 0,
-            "note": "every chunk was predicted by an earlier, interrupted run, whose timings "
-            "were not kept",
+            "note": "nothing was predicted this time: every prediction was kept from an "
+            "earlier run (interrupted, or made again with --update), whose timings were not kept",
         }
     store.finish(records, results, timings, into)
     return results

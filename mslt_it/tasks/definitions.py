@@ -283,17 +283,6 @@ def check_language_codes(spec: TaskFile, path: Path) -> None:
         seen.add(code)
 
 
-def check_no_id_column(spec: TaskFile, path: Path) -> None:
-    """``id`` is the name of the id mslt-it gives each row (``task/lang/split/number``, which
-    results and comparisons match rows by): a data column of that name was replaced by it
-    without a word, so a variable reading it got mslt-it's id."""
-    if "id" in spec.columns:
-        raise MsltError(
-            f"{path}: columns: 'id' is the row id mslt-it gives each row (task/lang/split/"
-            "number), which replaces a data column of that name; name the column otherwise"
-        )
-
-
 def check_labels(spec: TaskFile, path: Path) -> None:
     """A label set a model can be scored on: at least two distinct, non-empty names.
 
@@ -440,7 +429,6 @@ def parse_definition(path: Path) -> Task:
         raise MsltError(f"{path}: name is {spec.name!r} but the file is called {path.name}")
     check_language_codes(spec, path)
     check_labels(spec, path)
-    check_no_id_column(spec, path)
     check_choices_count(spec, path)
     check_synthetic(spec, path)
     task = build_task(spec, str(path))

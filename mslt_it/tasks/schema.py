@@ -222,7 +222,16 @@ class TaskFile(BaseModel):
     @field_validator("columns")
     @classmethod
     def _columns_once(cls, columns: list[str]) -> list[str]:
+        """Each column once, and none named ``id``: that is the id mslt-it gives each row
+        (``task/lang/split/number``, which results and comparisons match rows by), so a data
+        column of that name was replaced by it without a word. Checked with the columns, before
+        the example that must hold them (which asked for an ``id`` it would then refuse)."""
         _no_repeats(columns, "column")
+        if "id" in columns:
+            raise ValueError(
+                "'id' is the row id mslt-it gives each row (task/lang/split/number), which "
+                "replaces a data column of that name; name the column otherwise"
+            )
         return columns
 
     @model_validator(mode="after")
