@@ -515,3 +515,24 @@ def test_a_plain_templates_runs_record_that_its_text_is_kept_unstripped(
     config = EvalConfig(model=str(tiny_model_dir), suite=["xnli"], langs=["en"], limit=2)
     plan = plan_evaluation(config, tmp_path / "instruct")
     assert "plain_text" not in prediction_settings(plan, plan.runs[0])
+
+
+def test_rows_whose_choices_are_one_text_are_said(cli, tiny_model_dir, tmp_path) -> None:
+    """Two choices of one text score alike in rank mode, and the tie goes to the first: such a
+    row whose gold is the first was scored right, silently. The template's check sees only
+    the task's example row; the evaluation names the data's rows."""
+    folder = tmp_path / "data" / "xcopa" / "et"
+    folder.mkdir(parents=True)
+    rows = [
+        {"premise": f"P{i}.", "choice1": "same", "choice2": "same" if i < 2 else f"other{i}",
+         "question": "cause", "label": 0}
+        for i in range(4)
+    ]  # fmt: skip
+    (folder / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = cli("eval", "--model", tiny_model_dir, "--task", "xcopa", "--langs", "et",
+                 "--template", "xcopa/lm-eval", "--data", tmp_path / "data", "--mode", "rank",
+                 "--out", tmp_path / "ev", *FAST)  # fmt: skip
+    assert result.code == 0, result.err
+    said = " ".join(result.err.split())
+    shown = "('xcopa/et/test/0', 'xcopa/et/test/1')"
+    assert f"note: 2 row(s) give two choices the same text {shown}" in said

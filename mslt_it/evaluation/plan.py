@@ -78,6 +78,9 @@ class EvalPlan:
     """Tokens the model attends to at most (None: unknown, nothing is cut)."""
     truncated: int = 0
     """Prompts cut to :attr:`context_length` so far (said once at the end)."""
+    alike: dict[str, None] = field(default_factory=dict)
+    """Rank-mode rows (by id) whose choices are the same text, so score alike (said once at
+    the end: a tie goes to the first choice, and a row whose gold is first scored right)."""
     unlabelled: dict[tuple[str, str], int] = field(default_factory=dict)
     """Rows of each (task, language) split labelled -1, never scored: counted in results.json
     and said once, as ``build`` counts them (a score over 1 row of 100 looked like 100)."""

@@ -289,6 +289,15 @@ def _evaluate(
             highlight=False,
             soft_wrap=True,
         )
+    if plan.alike:
+        shown = ", ".join(clipped(row, 60) for row in list(plan.alike)[:3])
+        STDERR.print(
+            f"note: {len(plan.alike)} row(s) give two choices the same text ({shown}"
+            f"{', …' if len(plan.alike) > 3 else ''}); rank mode scores such choices alike, and "
+            "a tie goes to the first choice, as lm-evaluation-harness's argmax does",
+            highlight=False,
+            soft_wrap=True,
+        )
     for run in plan.runs:  # said once it was evaluated: a weights file that does not load
         if run.adapter is not None and run.adapter.edited_note:  # is its own one line
             STDERR.print(f"warning: {run.adapter.edited_note}", highlight=False, soft_wrap=True)
@@ -503,6 +512,11 @@ def rank_chunk(
     """
     adapter = run.adapter.name if run.adapter else None
     requests = [row_candidates(template, task, row, lang, run.chat) for row in rows]
+    if plan is not None:
+        for row, request in zip(rows, requests, strict=True):
+            pairs = list(zip(request.contexts, request.answers, strict=True))
+            if len(set(pairs)) < len(pairs):
+                plan.alike[str(row.get("id"))] = None
     cut = [0] * len(requests)
     for i, request in enumerate(requests):
         room = max(len(c) for c in request.continuations)
