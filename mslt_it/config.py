@@ -64,6 +64,13 @@ class MixturePart(BaseModel):
     )
 
 
+def blank_is_none(system_prompt: str | None) -> str | None:
+    """A blank system prompt (``''``, ``'   '``) is none: the one rule by which a build
+    records it and an evaluation compares and renders it (``'   '`` wrote a system turn of
+    spaces; an adapter an earlier mslt-it recorded with ``""`` is one trained without)."""
+    return None if system_prompt is None or not system_prompt.strip() else system_prompt
+
+
 class DataConfig(BaseModel):
     """How to build an instruction dataset (``mslt-it build``; the ``data`` section of a recipe)."""
 
@@ -175,7 +182,7 @@ class DataConfig(BaseModel):
         renders a system header around nothing, or (Qwen's) gives up its default system
         message for it. And ``""``, ``"   "`` and None in the manifest were three identities
         of one dataset, so a training was redone for nothing."""
-        return None if text is not None and not text.strip() else text
+        return blank_is_none(text)
 
     @field_validator("sources")
     @classmethod

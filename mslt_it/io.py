@@ -253,16 +253,24 @@ def atomic_directory(
 
 def keep_folder_mode(existing: Path, new: Path) -> None:
     """Give ``new``, which is to replace the folder ``existing``, that folder's permissions and
-    group: an empty folder given as ``--out`` (or one replaced with ``--overwrite``) made
-    private (0700) or shared with a group (setgid) came back as the umask makes folders."""
+    group, and, where the group is shared (setgid), its files and folders that group as they
+    would have taken it inside: an empty folder given as ``--out`` (or one replaced with
+    ``--overwrite``) made private (0700) or shared with a group came back as the umask makes
+    folders, its files in the user's own group."""
     try:
         found = existing.lstat()
     except OSError:  # nothing there: the umask's mode, as for any new folder
         return
     if not stat.S_ISDIR(found.st_mode):
         return
-    with contextlib.suppress(OSError):  # a group this user is not in: the mode alone
-        os.chown(new, -1, found.st_gid)
+    shared = bool(found.st_mode & stat.S_ISGID)  # its files take its group: so do the new ones
+    for path in [new, *(new.rglob("*") if shared else ())]:
+        if path.is_symlink():
+            continue
+        with contextlib.suppress(OSError):  # a group this user is not in: the mode alone
+            os.chown(path, -1, found.st_gid)
+        if path != new and path.is_dir():
+            os.chmod(path, stat.S_IMODE(path.stat().st_mode) | stat.S_ISGID)
     os.chmod(new, stat.S_IMODE(found.st_mode))
 
 

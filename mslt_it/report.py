@@ -38,6 +38,7 @@ from mslt_it import report_text, rollups
 from mslt_it.errors import MsltError
 from mslt_it.evaluation.metrics import f1_from_counts
 from mslt_it.evaluation.sanity import adapter_sanity
+from mslt_it.evaluation.scoring import ENTITY_SCORING
 from mslt_it.evaluation.store import PREDICTIONS, read_jsonl
 from mslt_it.files import read_user_bytes
 from mslt_it.io import FINGERPRINT_BYTES
@@ -256,6 +257,10 @@ INVALID_AGREEMENT = 0.0001
 """How far a results.json's invalid_rate (rounded to 4 places) may sit from its predictions'."""
 
 
+ENTITY_SCORING_SINCE = ENTITY_SCORING.split(":", 1)[0]
+"""The day entity lists were last scored otherwise (:data:`ENTITY_SCORING` begins with it)."""
+
+
 def check_rows_agree(results: Results, rows: paired.RunRows) -> None:
     """A run's results.json and the predictions.jsonl beside it must tell the same score:
     the report's table reads one and its comparisons the other, and one edited by hand would
@@ -302,7 +307,8 @@ def check_rows_agree(results: Results, rows: paired.RunRows) -> None:
             if kind == "f1":  # the rule changed (ENTITY_SCORING): nothing need have been edited
                 raise MsltError(
                     f"{said} (as entities are scored now); one was {changed}, or it was scored "
-                    "by an mslt-it before 2026-12-07, which did not count invented entities "
+                    f"by an mslt-it before {ENTITY_SCORING_SINCE}, which did not count invented "
+                    "entities "
                     "(run the same `mslt-it eval` again: it re-scores a finished evaluation "
                     "and predicts nothing)"
                 )

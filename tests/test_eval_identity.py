@@ -261,3 +261,20 @@ def test_limit_takes_the_same_items_in_every_language(tiny_model_dir, tmp_path):
            for lang in ("en", "de")}  # fmt: skip
     assert ids == {"en": ["0", "1", "2", "3"], "de": ["0", "2", "3"]}
     assert plan.unlabelled == {("xnli", "en"): 0, ("xnli", "de"): 1}
+
+
+def test_adapters_trained_with_a_blank_prompt_share_their_template_with_the_base():
+    """An earlier mslt-it recorded a blank system prompt as "", training now as None: the
+    study's base run lost the adapters' shared template (they seemed to differ) and took
+    the tokenizer's."""
+    from types import SimpleNamespace
+
+    from mslt_it.evaluation.plan import _shared_adapter
+
+    def adapter(prompt):
+        return SimpleNamespace(template={"id": "xnli/en-instruct"}, chat_template="c",
+                               system_prompt=prompt)  # fmt: skip
+
+    earlier, now = adapter(""), adapter(None)
+    assert _shared_adapter([earlier, now]) is earlier
+    assert _shared_adapter([earlier, adapter("Be brief.")]) is None

@@ -226,6 +226,8 @@ def test_compare_given_one_run_names_compare_not_out(cli, study: Path, tmp_path:
     missing."""
     result = cli("report", study, "--compare", "SSLT en", "--out", tmp_path / "r")
     assert_one_line_error(result, "'--compare'", "'--out' is an option, not a run")
+    result = cli("report", study, "--compare", "SSLT en", f"-o{tmp_path / 'r'}")
+    assert_one_line_error(result, "'--compare'", "is an option, not a run")
     assert not (tmp_path / "r").exists()
 
 

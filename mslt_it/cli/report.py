@@ -13,21 +13,31 @@ from mslt_it.terminal import STDERR, plain_console
 STDOUT = plain_console()
 
 
-OPTIONS = ("--out", "-o", "--overwrite", "--no-overwrite", "--tokenizer", "--compare", "--help")
-"""This command's options: a value of ``--compare`` spelled as one was swallowed."""
-
-
-def two_runs(value: tuple[str, str] | None) -> tuple[str, str] | None:
-    """``--compare``'s two runs. Given one (``--compare base --out r``), it took ``--out`` for
-    the second run, and the error blamed ``--out`` as missing."""
-    for name in value or ():
-        if name.split("=", 1)[0] in OPTIONS:
+def two_runs(ctx: typer.Context, value: tuple[str, str] | None) -> tuple[str, str] | None:
+    """``--compare``'s two runs. Given one (``--compare base --out r``, ``--compare base -or``),
+    it took the next option for the second run, and the error blamed ``--out`` as missing."""
+    options = [
+        name
+        for param in ctx.command.params
+        for name in (*param.opts, *getattr(param, "secondary_opts", ()))
+        if name.startswith("-")
+    ]
+    for run in value or ():
+        if any(is_option(run, name) for name in options):
             given = " ".join(repr(run) for run in value or ())
             raise typer.BadParameter(
-                f"takes two runs, baseline first (A B), got {given}: {name!r} is an option, "
+                f"takes two runs, baseline first (A B), got {given}: {run!r} is an option, "
                 "not a run"
             )
     return value
+
+
+def is_option(word: str, name: str) -> bool:
+    """Whether ``word`` on a command line gives the option ``name``: ``--out``, ``--out=r``,
+    ``-o`` or ``-or`` (a short option's value may follow it)."""
+    if name.startswith("--"):
+        return word == name or word.startswith(f"{name}=")
+    return word.startswith(name)
 
 
 def register(app: typer.Typer) -> None:
@@ -51,7 +61,7 @@ def report(
             "them ('SSLT en', 'MSLT ar+de+zh', 'base'). Every MSLT run is compared with the "
             "SSLT baseline anyway.",
             metavar="A B",
-            callback=lambda value: two_runs(value),
+            callback=two_runs,
         ),
     ] = None,
     tokenizer: Annotated[

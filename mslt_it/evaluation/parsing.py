@@ -4,9 +4,10 @@ read in :mod:`mslt_it.label_words`).
 A WikiAnn answer (``PER: Ada Lovelace $$ LOC: London`` or the none word) becomes ``(type, text)``
 pairs, which :func:`align_entities` maps back onto the sentence's tokens so that the XTREME metric
 (seqeval over BIO tags) can score them. An entity's text is matched as written first
-(``Apple Inc.``, ``U.S.``, ``'' Il Foglio ''`` are the sentence's own tokens); only a text that
-occurs nowhere in the sentence loses quotes and punctuation at its edges (``"London".``), the
-fewest characters that make it occur (:func:`matched_text`).
+(``Apple Inc.``, ``U.S.``, ``Queen ( band )`` are the sentence's own tokens); a text that occurs
+nowhere in the sentence loses quotes and punctuation at its edges (``"London".``), the fewest
+characters that make it occur, and quotes matching whole tokens at its edges are the
+sentence's (:func:`matched_text`).
 """
 
 from __future__ import annotations
@@ -89,11 +90,38 @@ def edge_cuts(target: str) -> list[str]:
 
 def matched_text(text: str, squashed: Sequence[str]) -> str:
     """The form of an entity's ``text`` compared with the sentence (whose tokens are
-    ``squashed``): the text as written when it occurs there (``U.S.``, ``Queen ( band )``), else
-    the first of :func:`edge_cuts` that does (``"London".`` is ``London``), else the text
-    without its edge marks (it matches nothing: an entity the sentence does not hold)."""
+    ``squashed``): the text as written where its edge marks are part of its first or last
+    token (``U.S.``, ``Apple Inc.``), the fewest marks taken off where the written text does
+    not occur (``"London".`` is ``London``), and the marks taken off where they match whole
+    tokens of their own beside the entity (``"London"`` in ``He visited " London "``: the
+    quotes are the sentence's, not the entity's); else the text without its edge marks (it
+    matches nothing: an entity the sentence does not hold). An entity whose gold span holds
+    such quote tokens (``'' Il Foglio ''``) is read without them, as it was before marks
+    were kept: an answer cannot tell the two apart."""
     forms = edge_cuts(squash(text))
-    return next((form for form in forms if _occurrences(squashed, form)), forms[-1])
+    occurring = [form for form in forms if _occurrences(squashed, form)]
+    for form in occurring:
+        if not any(_foreign_edge(squashed, *span) for span in _occurrences(squashed, form)):
+            return form
+    return occurring[0] if occurring else forms[-1]
+
+
+BRACKETS = ("()", "[]", "{}", "（）", "【】")
+"""Bracket pairs (as :func:`squash` writes them) that an entity may close itself."""
+
+
+def _foreign_edge(squashed: Sequence[str], start: int, end: int) -> bool:
+    """Whether the span's first or last token is marks alone that are the sentence's rather
+    than the entity's: a quote of its own (``" London "``), or a bracket the span does not
+    also open or close (``Queen ( band )`` closes its own)."""
+    joined = "".join(squashed[start:end])
+    for token in (squashed[start], squashed[end - 1]):
+        if not token or token.strip(_EDGE_MARKS):
+            continue
+        pairs = [pair for pair in BRACKETS if set(token) & set(pair)]
+        if not pairs or any(joined.count(pair[0]) != joined.count(pair[1]) for pair in pairs):
+            return True
+    return False
 
 
 def compared_entities(

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mslt_it.config import blank_is_none
 from mslt_it.errors import MsltError, allowed
 from mslt_it.evaluation.adapters import Adapter, adapter_names, check_base_model, read_adapter
 from mslt_it.evaluation.config import EvalConfig
@@ -318,7 +319,9 @@ def plan_run(
 
 def _shared_adapter(adapters: Sequence[Adapter]) -> Adapter | None:
     """For the base run of a study: the adapters' template, when they all share one."""
-    ids = {(a.template.get("id"), a.chat_template, a.system_prompt) for a in adapters}
+    ids = {
+        (a.template.get("id"), a.chat_template, blank_is_none(a.system_prompt)) for a in adapters
+    }
     return adapters[0] if len(ids) == 1 else None
 
 
@@ -409,13 +412,6 @@ def choose_chat(plan: EvalPlan, adapter: Adapter | None, adapters: Sequence[Adap
     if reference is not None and reference.chat_template:
         where = f"adapter {reference.name}: the chat template of its run.json"
     return ChatFormat(plan.tokenizer, chat_template, blank_is_none(system), where)
-
-
-def blank_is_none(system_prompt: str | None) -> str | None:
-    """A blank system prompt (``''``, ``'   '``) is none, as training records it: ``'   '``
-    wrote a system turn of spaces before every prompt, and an adapter trained with ``''``
-    (recorded ``""`` by an earlier mslt-it, None now) is one trained without."""
-    return None if system_prompt is None or not system_prompt.strip() else system_prompt
 
 
 ANSWER_TOKENS = (
