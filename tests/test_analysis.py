@@ -690,3 +690,16 @@ def test_one_adapter_under_two_spellings_is_refused(tmp_path: Path, monkeypatch)
         config = AnalysisConfig(model="m", langs=["en", "de"], adapters=spellings)
         with pytest.raises(MsltError, match=r"^--adapter: .*(given twice|are one)"):
             check_options(config)
+
+
+def test_auto_is_bfloat16_only_on_a_gpu_that_has_it(monkeypatch) -> None:
+    """analyze resolved ``auto`` to bfloat16 on any GPU (evaluation asks whether it has it):
+    a V100 ran it slowly or not at all."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: False)
+    assert resolve_dtype("auto", "cuda") == torch.float32
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: True)
+    assert resolve_dtype("auto", "cuda:0") == torch.bfloat16
+    assert resolve_dtype("auto", "cpu") == torch.float32
+    assert resolve_dtype("float16", "cpu") == torch.float16

@@ -24,6 +24,7 @@ import numpy as np
 from mslt_it.chat_bounds import render_chat
 from mslt_it.errors import MsltError, allowed, clipped
 from mslt_it.files import without_controls
+from mslt_it.generation.base import resolve_dtype as resolve_run_dtype
 from mslt_it.generation.base import run_device
 from mslt_it.modeling import check_device, load_failure, load_report_in_errors, model_load_errors
 from mslt_it.named_models import recorded_base
@@ -139,14 +140,13 @@ def resolve_device(device: str) -> str:
 
 
 def resolve_dtype(dtype: str, device: str) -> Any:
-    """``auto``: bfloat16 on a GPU (half the memory, as models are trained), float32 on a CPU."""
-    import torch
-
+    """``--dtype`` checked, then resolved as evaluation resolves it
+    (:func:`mslt_it.generation.base.resolve_dtype`): ``auto`` is bfloat16 on a GPU that has
+    it, float32 elsewhere. Analysis had its own rule, bfloat16 on any GPU, which a GPU
+    without it (a V100) runs slowly or not at all."""
     if dtype not in DTYPES:
         raise MsltError(f"--dtype: unknown dtype {dtype!r}; use one of {allowed(DTYPES)}")
-    if dtype == "auto":
-        return torch.bfloat16 if device.startswith("cuda") else torch.float32
-    return getattr(torch, dtype)
+    return resolve_run_dtype(dtype, device)
 
 
 def count_hidden_states(model: str, trust_remote_code: bool = False) -> int:
