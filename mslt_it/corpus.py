@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import re
 import string
@@ -393,6 +394,11 @@ def _first_problem(path: Path, field: str) -> str | None:
             for key, value in row.items():
                 if value is None:
                     continue
+                if isinstance(value, float) and not math.isfinite(value):  # 1e400, NaN
+                    return (
+                        f"line {number}: field {key!r} is {value} (a number beyond a double's "
+                        "range, or not a number); give a finite number"
+                    )
                 kind = _json_kind(value)
                 earlier = kinds.setdefault(key, (kind, number))
                 if earlier[0] != kind:

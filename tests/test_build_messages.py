@@ -43,6 +43,8 @@ def build_xnli(cli, tmp_path: Path, text: str, *extra: str, out: str = "ds") -> 
         (xnli_line(7), "train.jsonl: line 4: label 7 is not one of"),
         (xnli_line("1.0"), "train.jsonl: line 4: label 1.0 is not one of"),
         ('{"premise": "p", "hypothesis": "h"}', "train.jsonl: line 4: column 'label' is empty"),
+        # pyarrow's own refusal named "row 2" (from 0, blank lines skipped) and no field
+        (xnli_line("1e400"), "train.jsonl: line 4: field 'label' is inf"),
     ],
 )
 def test_a_content_error_names_the_line_a_parse_error_names(

@@ -213,7 +213,10 @@ def test_wikiann_f1_equals_seqeval_on_hand_checked_cases(gold, predicted, expect
     assert reference == pytest.approx(expected)
     # The counts behind the bootstrap agree with seqeval too.
     counts = np.array(
-        [entity_counts(g, _spans_of(p)) for g, p in zip(gold, predicted, strict=True)]
+        [
+            entity_counts(entities_from_tags(g), _spans_of(p))
+            for g, p in zip(gold, predicted, strict=True)
+        ]
     ).sum(axis=0)
     assert f1_from_counts(*counts) == pytest.approx(expected)
 

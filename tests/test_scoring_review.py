@@ -71,13 +71,21 @@ def test_the_sentences_quotes_around_an_entity_are_not_the_entitys() -> None:
     are whole tokens at an entity's edge are the sentence's; a gold entity holding such
     tokens (``'' Il Foglio ''``) is then read without them, which an answer cannot tell
     apart (docs/evaluation.md)."""
-    tokens, tags = ["He", "visited", '"', "London", '"', "today", "."], [0, 0, 0, 5, 0, 0, 0]
-    for output in ('LOC: "London"', 'LOC: "London".', "LOC: London"):
-        record = entity_record(tokens, tags, output)
+    tokens = ["He", "visited", '"', "London", '"', "today", "."]
+    for tags in ([0, 0, 0, 5, 0, 0, 0], [0, 0, 5, 6, 6, 0, 0]):  # quotes outside, inside
+        for output in ('LOC: "London"', 'LOC: "London".', "LOC: London", 'LOC: " London "'):
+            record = entity_record(tokens, tags, output)
+            assert record["correct"], (output, record["parsed"])
+            assert score_language([record], "ner", [0, 1], 0)["score"] == 100.0
+    # a gold entity holding such tokens is read without them, as answers are: its own text,
+    # with its quotes or without, scores 100 (it scored 0 whatever the answer)
+    quoted = ["He", "reads", "''", "Il", "Foglio", "''", "."]
+    for output in ("ORG: '' Il Foglio ''", "ORG: Il Foglio", 'ORG: "Il Foglio"'):
+        record = entity_record(quoted, [0, 0, 3, 4, 4, 4, 0], output)
+        scores = score_language([record], "ner", [0, 1], 0)
         assert record["correct"], (output, record["parsed"])
-        assert score_language([record], "ner", [0, 1], 0)["score"] == 100.0
-    quoted = ["''", "Il", "Foglio", "''", "wrote"]
-    record = entity_record(quoted, [3, 4, 4, 4, 0], "ORG: '' Il Foglio ''")
+        assert (scores["score"], scores["span_f1"], scores["unaligned"]) == (100.0, 100.0, 0)
+    record = entity_record(quoted, [0, 0, 3, 4, 4, 4, 0], "ORG: reads")
     assert score_language([record], "ner", [0, 1], 0)["score"] == 0.0
 
 
@@ -110,12 +118,9 @@ def tagged_sentences(draw: st.DrawFn) -> tuple[list[str], list[int], str]:
         else:
             tokens.append(draw(st.sampled_from(PUNCTUATION)))
     tags = draw(st.lists(st.integers(0, 6), min_size=len(tokens), max_size=len(tokens)))
-    while True:  # an entity of marks only is nowhere a single place in the sentence, and
-        # one beginning or ending with a mark of its own is read without it (the test above)
+    while True:  # an entity of marks only is nowhere a single place in the sentence
         marks_only = [
-            (start, end)
-            for _, start, end in entities_from_tags(tags)
-            if not (kinds[start] and kinds[end - 1])
+            (start, end) for _, start, end in entities_from_tags(tags) if not any(kinds[start:end])
         ]
         if not marks_only:
             break

@@ -666,19 +666,29 @@ def test_a_run_killed_while_finishing_can_be_redone_or_is_done(
     assert_one_line_error(cli(*args, "--overwrite"), "notes.txt")  # a user's file still stops it
 
 
+BEST_AT_END = ("--max-steps", "3", "--save-steps", "1", "--sft", "eval_steps=1",
+               "--sft", "load_best_model_at_end=true",
+               "--sft", "metric_for_best_model=heldout_loss",
+               "--sft", "greater_is_better=true")  # fmt: skip
+"""The worst held-out loss is "best": a best checkpoint before the last."""
+
+
+@pytest.mark.parametrize(
+    "extra", [("--max-steps", "3", "--save-steps", "1"), BEST_AT_END], ids=["last", "best"]
+)
 def test_resuming_a_run_stopped_after_its_last_checkpoint_trains_no_more(
-    cli, tiny_model_dir: Path, small_ds: Path, tmp_path: Path, monkeypatch
+    cli, tiny_model_dir: Path, small_ds: Path, tmp_path: Path, monkeypatch, extra
 ) -> None:
     """The Trainer, resumed from the checkpoint of the last step, trained one step past
     max_steps; the run now takes that checkpoint as it is: the same steps and weights as a run
-    never stopped."""
+    never stopped, the best checkpoint's where the run loads the best at its end (the last
+    one's were taken)."""
     import mslt_it.training.run as run_module
 
     def killed(*_args, **_kwargs):
         raise Killed
 
     whole, stopped = tmp_path / "whole", tmp_path / "stopped"
-    extra = ("--max-steps", "3", "--save-steps", "1")
     assert cli(*train_args(tiny_model_dir, small_ds, whole, *extra)).code == 0
     monkeypatch.setattr(run_module.outputs, "finish", killed)
     with pytest.raises(Killed):

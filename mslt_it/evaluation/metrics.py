@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from mslt_it.tasks.ner import TAG_NAMES, entities_from_tags
+from mslt_it.tasks.ner import TAG_NAMES
 
 
 def accuracy(correct: Sequence[bool]) -> float:
@@ -36,11 +36,13 @@ def f1_from_counts(tp: float, n_pred: float, n_gold: float) -> float:
 
 
 def entity_counts(
-    gold_tags: Sequence[int], predicted: Sequence[tuple[str, int, int]]
+    gold_spans: Sequence[tuple[str, int, int]], predicted: Sequence[tuple[str, int, int]]
 ) -> tuple[int, int, int]:
     """``(true positives, predicted, gold)`` entities of one sentence, as seqeval counts them
-    (``predicted``: the aligned spans; the scorer adds the unaligned entities to it)."""
-    gold = set(entities_from_tags(gold_tags))
+    (``gold_spans``: the gold tags' entities, as :func:`~mslt_it.evaluation.parsing.
+    gold_entity_spans` reads them; ``predicted``: the aligned spans; the scorer adds the
+    unaligned entities to it)."""
+    gold = set(gold_spans)
     pred = set(predicted)
     return len(gold & pred), len(pred), len(gold)
 

@@ -112,16 +112,45 @@ BRACKETS = ("()", "[]", "{}", "（）", "【】")
 
 def _foreign_edge(squashed: Sequence[str], start: int, end: int) -> bool:
     """Whether the span's first or last token is marks alone that are the sentence's rather
-    than the entity's: a quote of its own (``" London "``), or a bracket the span does not
-    also open or close (``Queen ( band )`` closes its own)."""
+    than the entity's (:func:`_foreign_token`)."""
+    return _foreign_token(squashed, start, end, start) or _foreign_token(
+        squashed, start, end, end - 1
+    )
+
+
+def _foreign_token(squashed: Sequence[str], start: int, end: int, at: int) -> bool:
+    """Whether token ``at`` of the span is marks alone that are the sentence's: a quote of its
+    own (``" London "``), or a bracket the span does not also open or close (``Queen ( band
+    )`` closes its own)."""
+    token = squashed[at]
+    if not token or token.strip(_EDGE_MARKS):
+        return False
     joined = "".join(squashed[start:end])
-    for token in (squashed[start], squashed[end - 1]):
-        if not token or token.strip(_EDGE_MARKS):
-            continue
-        pairs = [pair for pair in BRACKETS if set(token) & set(pair)]
-        if not pairs or any(joined.count(pair[0]) != joined.count(pair[1]) for pair in pairs):
-            return True
-    return False
+    pairs = [pair for pair in BRACKETS if set(token) & set(pair)]
+    return not pairs or any(joined.count(pair[0]) != joined.count(pair[1]) for pair in pairs)
+
+
+def gold_entity_spans(
+    spans: Sequence[tuple[str, int, int]], tokens: Sequence[str]
+) -> list[tuple[str, int, int]]:
+    """Gold ``(type, start, end)`` spans read by the rule predictions are read by: quote tokens
+    of their own at an entity's edge (:func:`_foreign_token`) are left out, so that the gold
+    ``'' Il Foglio ''`` is ``Il Foglio``, as an answer naming it (with its quotes or without)
+    is read; an answer cannot tell the entity's quotes from the sentence's, so neither side
+    keeps them. An entity that would lose every token keeps its span."""
+    squashed = [squash(token) for token in tokens]
+    found = []
+    for kind, start, end in spans:
+        first, last = start, end
+        while last - first > 1:
+            if _foreign_token(squashed, first, last, first):
+                first += 1
+            elif _foreign_token(squashed, first, last, last - 1):
+                last -= 1
+            else:
+                break
+        found.append((kind, first, last))
+    return found
 
 
 def compared_entities(

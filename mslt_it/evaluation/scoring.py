@@ -31,6 +31,7 @@ from mslt_it.evaluation.metrics import (
 from mslt_it.evaluation.parsing import (
     align_entities,
     compared_entities,
+    gold_entity_spans,
     parse_entities,
     spans_to_bio,
     squash,
@@ -43,7 +44,7 @@ from mslt_it.outputs import RESCORED_KIND
 from mslt_it.prompts import PromptTemplate, get_template
 from mslt_it.tasks import get_task
 from mslt_it.tasks.base import join_tokens
-from mslt_it.tasks.ner import TAG_NAMES, entities_from_tags, row_entities
+from mslt_it.tasks.ner import TAG_NAMES, entities_from_tags
 
 Record = dict[str, Any]
 ENTITY_SCORING = "2026-12-07: entities as written first; an invented entity is a false positive"
@@ -87,7 +88,7 @@ def parse_record(record: Record, template: PromptTemplate) -> Record:
         record.update(parsed=label, invalid=label is None, correct=label == record["gold"])
         return record
     parsed = parse_entities(record["output"], verbalizer)
-    gold = row_entities({"tokens": record["tokens"], "ner_tags": record["ner_tags"]}, "en")
+    gold = gold_entities(record["tokens"], record["ner_tags"], "en")
     gold_set = sorted((kind, squash(text)) for kind, text in gold)
     predicted = [[kind, text] for kind, text in parsed.entities]
     record.update(
@@ -151,15 +152,19 @@ def ner_statistics(record: Record) -> tuple[list[str], list[int], list[int], int
     predicted = [(kind, text) for kind, text in record["parsed"]]
     spans = align_entities(predicted, tokens)
     unaligned = len(predicted) - len(spans)
-    gold_pairs = [(kind, join_tokens(tokens[s:e], lang)) for kind, s, e in _gold_spans(tags)]
-    tp, n_pred, n_gold = entity_counts(tags, spans)
+    gold_spans = gold_entity_spans(entities_from_tags(tags), tokens)
+    gold_pairs = [(kind, join_tokens(tokens[s:e], lang)) for kind, s, e in gold_spans]
+    tp, n_pred, n_gold = entity_counts(gold_spans, spans)
     exact = list(span_counts(_squashed(gold_pairs), compared_entities(predicted, tokens)))
     return spans_to_bio(spans, len(tokens)), [tp, n_pred + unaligned, n_gold], exact, unaligned
 
 
-def _gold_spans(tags: Sequence[int]) -> list[tuple[str, int, int]]:
-
-    return entities_from_tags(tags)
+def gold_entities(tokens: Sequence[str], tags: Sequence[int], lang: str) -> list[tuple[str, str]]:
+    """A sentence's gold ``(type, text)`` entities as answers are compared with them
+    (:func:`~mslt_it.evaluation.parsing.gold_entity_spans`: quote tokens at an entity's
+    edge left out)."""
+    spans = gold_entity_spans(entities_from_tags(tags), tokens)
+    return [(kind, join_tokens(tokens[start:end], lang)) for kind, start, end in spans]
 
 
 def _squashed(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:

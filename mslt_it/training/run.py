@@ -924,14 +924,22 @@ def start_over(out: Path, checkpoint: str, replace_other: bool) -> str:
 
 def take_final_checkpoint(trainer: Any, checkpoint: str) -> Any:
     """A run stopped after its last step was saved has nothing left to train: its weights and
-    state are the checkpoint's. (The Trainer, asked to resume from it, trains one step more than
+    state are the checkpoint's, or, with ``load_best_model_at_end``, the best checkpoint's, as
+    the Trainer ends a run never stopped (the last one's were taken: another adapter under the
+    same run's identity). (The Trainer, asked to resume from it, trains one step more than
     ``max_steps``.)"""
     from transformers.trainer_callback import TrainerState
     from transformers.trainer_utils import TrainOutput
 
-    model = trainer.model  # a PeftModel: mslt-it trains only LoRA adapters
-    model.load_adapter(checkpoint, model.active_adapter, is_trainable=True)
     trainer.state = TrainerState.load_from_json(str(Path(checkpoint) / "trainer_state.json"))
+    weights = checkpoint
+    best = trainer.state.best_model_checkpoint
+    if trainer.args.load_best_model_at_end and best:  # written as the Trainer was given --out
+        found = Path(checkpoint).parent / Path(best).name
+        if found.is_dir():
+            weights = str(found)
+    model = trainer.model  # a PeftModel: mslt-it trains only LoRA adapters
+    model.load_adapter(weights, model.active_adapter, is_trainable=True)
     losses = [float(entry["loss"]) for entry in trainer.state.log_history if "loss" in entry]
     # No logged loss (logging_steps above the run's steps): the loss is not known, not 0.
     return TrainOutput(trainer.state.global_step, losses[-1] if losses else math.nan, {})
