@@ -47,7 +47,9 @@ from mslt_it.tasks.base import join_tokens
 from mslt_it.tasks.ner import TAG_NAMES, entities_from_tags
 
 Record = dict[str, Any]
-ENTITY_SCORING = "2026-12-07: entities as written first; an invented entity is a false positive"
+ENTITY_SCORING = (
+    "2026-12-07: entities as written, edge quote tokens aside; invented ones false positives"
+)
 """How an entity list is scored, named by the day it last changed: a recipe's finished
 evaluation of an entity task is re-scored when it changes (its predictions are kept), as
 its report would otherwise find results.json's F1 and its predictions' disagree. Before:
@@ -145,7 +147,9 @@ def ner_statistics(record: Record) -> tuple[list[str], list[int], list[int], int
     The entity counts ``(tp, predicted, gold)`` are seqeval's over the aligned spans, with each
     *unaligned* predicted entity (one the sentence does not hold: :func:`align_entities`
     drops it) added to ``predicted``, a false positive: invented entities lowered no score.
-    With none unaligned, their F1 is seqeval's (the XTREME metric). The headline F1, its
+    With none unaligned (and no gold entity edged by quote tokens of its own,
+    :func:`~mslt_it.evaluation.parsing.gold_entity_spans`), their F1 is seqeval's (the XTREME
+    metric). The headline F1, its
     bootstrap and the report's paired comparisons all count these.
     """
     tokens, tags, lang = record["tokens"], record["ner_tags"], record["lang"]
