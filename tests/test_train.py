@@ -585,6 +585,25 @@ def test_an_unknown_lora_target_lists_the_linear_modules(cli, tiny_model_dir, sm
     assert_one_line_error(result, "qkv is not a linear module", "q_proj", "down_proj", "all-linear")
 
 
+def test_a_recipes_target_modules_string_is_a_regular_expression(tiny_model_dir, tmp_path):
+    """PEFT reads a string ``target_modules`` as one regular expression of a module's whole
+    name; mslt-it split it at commas and refused ``.*\\.(q_proj|v_proj)`` as no module. A
+    pattern is kept and checked against the model's linear modules; one matching none (a
+    comma list written as a string) is one line."""
+    from mslt_it.errors import MsltError
+    from mslt_it.training.config import validate_train_section
+    from mslt_it.training.model import check_lora_targets
+
+    pattern = r".*\.(q_proj|v_proj)"
+    section = validate_train_section({"dataset": "ds", "lora": {"target_modules": pattern}})
+    assert section.lora["target_modules"] == pattern
+    check_lora_targets(str(tiny_model_dir), False, pattern)  # matches: no error
+    with pytest.raises(MsltError, match=r"matches no linear module.*a list names modules"):
+        check_lora_targets(str(tiny_model_dir), False, "q_proj,v_proj")
+    with pytest.raises(MsltError, match="is not a regular expression"):
+        validate_train_section({"dataset": "ds", "lora": {"target_modules": "(q_proj"}})
+
+
 def test_qlora_without_bitsandbytes_names_the_extra(
     cli, tiny_model_dir, small_ds, tmp_path, monkeypatch
 ) -> None:

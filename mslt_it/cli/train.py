@@ -65,7 +65,10 @@ def train(
     lora_dropout: Annotated[float | None, typer.Option(help="LoRA dropout (default 0.05).")] = None,
     lora_target: Annotated[
         str | None,
-        typer.Option(help="Modules to adapt: q_proj,k_proj,v_proj (default), all-linear, …"),
+        typer.Option(
+            help="Modules to adapt, by name: q_proj,k_proj,v_proj (default), all-linear, … (a "
+            "recipe's target_modules may also be one regular expression, as PEFT reads a string)."
+        ),
     ] = None,
     qlora: Annotated[
         bool | None, typer.Option("--qlora/--no-qlora", help="4-bit NF4 base (bitsandbytes).")
@@ -186,7 +189,7 @@ def train(
         "r": lora_r,
         "lora_alpha": lora_alpha,
         "lora_dropout": lora_dropout,
-        "target_modules": lora_target,
+        "target_modules": target_names(lora_target),
     }
     train_section["lora"] = merged_fields(
         train_section, "lora", lora_options, parse_assignments(lora, "--lora"), "--lora"
@@ -355,3 +358,17 @@ def merged_fields(
             "give it once"
         )
     return {**(recipe_fields or {}), **given, **assigned}
+
+
+def target_names(value: str | None) -> str | list[str] | None:
+    """``--lora-target``: module names, comma-separated, or ``all-linear``. A list to PEFT,
+    which reads a string as a regular expression (a recipe may give one)."""
+    if value is None or value == "all-linear":
+        return value
+    names = [name.strip() for name in value.split(",")]
+    if not all(names):  # `q_proj,,v_proj` was read as two names, without a word
+        raise MsltError(
+            f"--lora-target: {value!r} holds an empty module name; give names separated by "
+            "commas (q_proj,v_proj), or all-linear"
+        )
+    return names

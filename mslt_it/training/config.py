@@ -16,6 +16,7 @@ import importlib.util
 import json
 import math
 import os
+import re
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -329,10 +330,14 @@ class TrainConfig(BaseModel):
         check_fields(lora, lora_field_names(), OWNED_LORA_FIELDS, "LoraConfig")
         target = lora.get("target_modules")
         if isinstance(target, str) and target != "all-linear":
-            names = [t.strip() for t in target.split(",")]
-            if not all(names):  # `q_proj,,v_proj` was read as two names, without a word
-                raise ValueError(f"target_modules {target!r} holds an empty module name")
-            lora["target_modules"] = names
+            try:  # PEFT reads a string as one regular expression of a module's whole name
+                re.compile(target)
+            except re.error as error:
+                raise ValueError(
+                    f"target_modules {clipped(target, 60)} is not a regular expression "
+                    f"({error}); PEFT reads a string as one: give module names as a list "
+                    "([q_proj, v_proj])"
+                ) from None
         names = lora.get("target_modules")
         if isinstance(names, list) and "all-linear" in names and len(names) > 1:
             raise ValueError(

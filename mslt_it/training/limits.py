@@ -144,9 +144,9 @@ LORA_RULES: dict[str, Rule] = {
         ),
     ),
     "target_modules": Rule(
-        "'all-linear', or module names (a list of strings)",
+        "'all-linear', module names (a list of strings), or one regular expression",
         lambda v: (
-            (isinstance(v, str) and any(part.strip() for part in v.split(",")))
+            (isinstance(v, str) and bool(v.strip()))
             or (isinstance(v, list) and bool(v) and all(isinstance(m, str) and m for m in v))
         ),
     ),

@@ -9,9 +9,10 @@ message that does not say what the model does have.
 from __future__ import annotations
 
 import importlib.util
+import re
 from typing import Any
 
-from mslt_it.errors import MsltError, allowed
+from mslt_it.errors import MsltError, allowed, clipped
 from mslt_it.modeling import load_failure, load_report_in_errors, model_load_errors
 from mslt_it.peft_adapters import names_any
 
@@ -133,7 +134,8 @@ def check_lora_targets(
     Checked on an empty (meta) model before anything is loaded, so a typo costs seconds.
     """
     listed = isinstance(targets, list)  # PEFT reads a plain string as a regular expression
-    if not listed and not modules_to_save and not target_parameters:
+    pattern = isinstance(targets, str) and targets != "all-linear"
+    if not listed and not pattern and not modules_to_save and not target_parameters:
         return
     model = empty_model(name_or_path, trust_remote_code)
     names = [name for name, _ in model.named_modules() if name]
@@ -152,10 +154,18 @@ def check_lora_targets(
             f"{type(model).__name__}; its modules are "
             f"{allowed(sorted({n.rsplit('.', 1)[-1] for n in names}))}"
         )
-    if not listed:
-        return
     paths = linear_module_paths(model)
     linear = sorted({name.rsplit(".", 1)[-1] for name in paths})
+    if pattern and not any(re.fullmatch(targets, path) for path in paths):
+        hint = " (a list names modules: [q_proj, v_proj])" if "," in targets else ""
+        raise MsltError(
+            f"lora target: the regular expression {clipped(targets, 60)} matches no linear "
+            f"module of {type(model).__name__} (PEFT matches a module's whole name, "
+            f"{paths[0] if paths else 'model.layers.0.self_attn.q_proj'}){hint}; its linear "
+            f"modules are {allowed(linear)}"
+        )
+    if not listed:
+        return
     missing = unmatched_keys(targets, paths)
     if missing:
         architecture = type(model).__name__
