@@ -114,7 +114,7 @@ class RunStore:
             existing = self._recorded_settings()
             if existing is None:  # chunks no settings name (a kill while clearing): untrusted
                 self.drop_chunks()
-            elif existing.get("sha256") == self.sha256 and not self._same_versions(existing):
+            elif existing.get("sha256") == self.sha256 and self._versions_changed(existing):
                 self.drop_chunks()  # predicted by other library versions: predicted again
                 existing = None
             finished = read_json(self.folder / RESULTS) if existing is None else None
@@ -145,26 +145,12 @@ class RunStore:
             {"sha256": self.sha256, **self.settings, LIBRARIES: self.versions},
         )
 
-    def _same_versions(self, recorded: dict[str, Any]) -> bool:
-        """Whether saved chunks were predicted under this run's library versions; if not,
-        :attr:`note` says which differ. Chunks of an mslt-it that recorded none are not
+    def _versions_changed(self, recorded: dict[str, Any]) -> bool:
+        """Whether saved chunks were predicted under other library versions than this run's
+        (:attr:`note` then says which). Chunks of an mslt-it that recorded none are not
         trusted either: their versions cannot be known."""
-        saved = recorded.get(LIBRARIES)
-        if saved == self.versions:
-            return True
-        if not isinstance(saved, dict):
-            changed = "recorded no library versions"
-        else:
-            changed = ", ".join(
-                f"{name} {saved.get(name, 'absent')} → {self.versions.get(name, 'absent')}"
-                for name in PREDICTION_LIBRARIES
-                if saved.get(name) != self.versions.get(name)
-            )
-        self.note = (
-            f"{str(self.folder)!r}: its saved predictions were made under other library "
-            f"versions ({changed}); predicted again, so that every prediction is this run's"
-        )
-        return False
+        self.note = version_change(recorded.get(LIBRARIES), self.versions, self.folder)
+        return self.note is not None
 
     def _clear(self, keep: set[str] | frozenset[str] = frozenset()) -> None:
         """Remove the run's files but the saved chunks named in ``keep``.
@@ -194,7 +180,7 @@ class RunStore:
         edited, leaves them to be reused; the rest are predicted again."""
         if not isinstance(recorded, dict) or not self.chunks.is_dir():
             return frozenset()
-        if not self._same_versions(recorded):
+        if self._versions_changed(recorded):
             return frozenset()
         recorded = {
             key: value for key, value in recorded.items() if key not in ("sha256", LIBRARIES)
@@ -283,6 +269,25 @@ class RunStore:
                 path.unlink(missing_ok=True)
         with contextlib.suppress(OSError):  # not empty: the user's files stay with it
             self.chunks.rmdir()
+
+
+def version_change(saved: Any, wanted: dict[str, str], folder: Path) -> str | None:
+    """What a resumed run says when its saved chunks' library versions (``saved``, as their
+    settings record them) are not ``wanted``; None when they are."""
+    if saved == wanted:
+        return None
+    if not isinstance(saved, dict):
+        changed = "recorded no library versions"
+    else:
+        changed = ", ".join(
+            f"{name} {saved.get(name, 'absent')} → {wanted.get(name, 'absent')}"
+            for name in PREDICTION_LIBRARIES
+            if saved.get(name) != wanted.get(name)
+        )
+    return (
+        f"{str(folder)!r}: its saved predictions were made under other library versions "
+        f"({changed}); predicted again, so that every prediction is this run's"
+    )
 
 
 def prediction_versions(versions: dict[str, Any]) -> dict[str, str]:
