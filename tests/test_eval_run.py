@@ -248,6 +248,23 @@ def test_wikiann_generate_end_to_end(cli, tiny_model_dir, tmp_path):
 # ------------------------------------------------------------------------------------ resume
 
 
+def killed_at_chunk(config: EvalConfig, out: Path, chunk: int, monkeypatch) -> None:
+    """``evaluate`` killed in the middle of its ``chunk``-th chunk (the ones before saved)."""
+    real = runner_module.predict_chunk
+    calls = []
+
+    def dying(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == chunk:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner_module, "predict_chunk", dying)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(config, out)
+    monkeypatch.setattr(runner_module, "predict_chunk", real)
+
+
 def test_resume_after_a_kill_equals_an_uninterrupted_run(adapters, tmp_path, monkeypatch):
     config = EvalConfig(
         adapters=[str(adapters["a1"])], task="xnli", langs=["en", "th"], limit=6, chunk_size=2,
@@ -256,23 +273,11 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(adapters, tmp_path, mon
     evaluate(config, tmp_path / "whole")
 
     real = runner_module.predict_chunk
-    calls = []
-
-    def dying(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 4:
-            raise KeyboardInterrupt  # killed in the middle of the fourth chunk
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(runner_module, "predict_chunk", dying)
-    with pytest.raises(KeyboardInterrupt):
-        evaluate(config, tmp_path / "killed")
+    killed_at_chunk(config, tmp_path / "killed", 4, monkeypatch)
     saved = sorted(p.name for p in (tmp_path / "killed" / ".chunks").glob("*.jsonl"))
     assert saved == ["xnli.en.00000.jsonl", "xnli.en.00001.jsonl", "xnli.en.00002.jsonl"]
     assert not (tmp_path / "killed" / "results.json").exists()
 
-    calls.clear()
-    monkeypatch.setattr(runner_module, "predict_chunk", real)
     counted = []
     monkeypatch.setattr(
         runner_module, "predict_chunk", lambda *a, **k: counted.append(1) or real(*a, **k)
@@ -301,17 +306,7 @@ def test_a_run_resumed_after_an_upgrade_predicts_its_saved_chunks_again(
         batch_size=2, max_tokens=4, bootstrap_samples=100,
     )  # fmt: skip
     real = runner_module.predict_chunk
-    calls = []
-
-    def dying(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt  # killed in the middle of the second chunk
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(runner_module, "predict_chunk", dying)
-    with pytest.raises(KeyboardInterrupt):
-        evaluate(config, tmp_path / "killed")
+    killed_at_chunk(config, tmp_path / "killed", 2, monkeypatch)
     assert len(list((tmp_path / "killed" / ".chunks").glob("*.jsonl"))) == 1
 
     made_with = runner_module.versions
