@@ -87,6 +87,15 @@ def test_the_sentences_quotes_around_an_entity_are_not_the_entitys() -> None:
         assert (scores["score"], scores["span_f1"], scores["unaligned"]) == (100.0, 100.0, 0)
     record = entity_record(quoted, [0, 0, 3, 4, 4, 4, 0], "ORG: reads")
     assert score_language([record], "ner", [0, 1], 0)["score"] == 0.0
+    # the quotes place an entity whose text occurs twice: the quoted London is the song's,
+    # in either order of the answer (the first London was taken for the ORG: F1 0, correct)
+    twice = ["London", "is", "big", ".", '"', "London", '"', "is", "a", "song"]
+    tags = [5, 0, 0, 0, 3, 4, 4, 0, 0, 0]
+    for output in ('ORG: " London " $$ LOC: London', 'LOC: London $$ ORG: " London "'):
+        record = entity_record(twice, tags, output)
+        scores = score_language([record], "ner", [0, 1], 0)
+        assert record["correct"], (output, record["parsed"])
+        assert (scores["score"], scores["span_f1"], scores["unaligned"]) == (100.0, 100.0, 0)
 
 
 def test_quotes_around_an_entity_not_in_the_sentence_are_still_taken_off() -> None:

@@ -602,6 +602,17 @@ def test_a_recipes_target_modules_string_is_a_regular_expression(tiny_model_dir,
         check_lora_targets(str(tiny_model_dir), False, "q_proj,v_proj")
     with pytest.raises(MsltError, match="is not a regular expression"):
         validate_train_section({"dataset": "ds", "lora": {"target_modules": "(q_proj"}})
+    # matching a norm, or the whole model: PEFT's error printed the module, cut to one line
+    for wide, named in ((".*", "matches model,"), (r".*(q_proj|input_layernorm)", "layernorm")):
+        with pytest.raises(MsltError, match=f"{named}.*is not a linear module"):
+            check_lora_targets(str(tiny_model_dir), False, wide)
+
+
+def test_lora_target_all_linear_with_spaces_is_all_linear() -> None:
+    from mslt_it.cli.train import target_names
+
+    assert target_names(" all-linear ") == "all-linear"
+    assert target_names(" q_proj , v_proj ") == ["q_proj", "v_proj"]
 
 
 def test_qlora_without_bitsandbytes_names_the_extra(

@@ -363,8 +363,8 @@ def merged_fields(
 def target_names(value: str | None) -> str | list[str] | None:
     """``--lora-target``: module names, comma-separated, or ``all-linear``. A list to PEFT,
     which reads a string as a regular expression (a recipe may give one)."""
-    if value is None or value == "all-linear":
-        return value
+    if value is None or value.strip() == "all-linear":
+        return None if value is None else "all-linear"
     names = [name.strip() for name in value.split(",")]
     if not all(names):  # `q_proj,,v_proj` was read as two names, without a word
         raise MsltError(

@@ -89,33 +89,19 @@ def edge_cuts(target: str) -> list[str]:
 
 
 def matched_text(text: str, squashed: Sequence[str]) -> str:
-    """The form of an entity's ``text`` compared with the sentence (whose tokens are
-    ``squashed``): the text as written where its edge marks are part of its first or last
-    token (``U.S.``, ``Apple Inc.``), the fewest marks taken off where the written text does
-    not occur (``"London".`` is ``London``), and the marks taken off where they match whole
-    tokens of their own beside the entity (``"London"`` in ``He visited " London "``: the
-    quotes are the sentence's, not the entity's); else the text without its edge marks (it
-    matches nothing: an entity the sentence does not hold). An entity whose gold span holds
-    such quote tokens (``'' Il Foglio ''``) is read without them, as it was before marks
-    were kept: an answer cannot tell the two apart."""
+    """The form of an entity's ``text`` looked for in the sentence (whose tokens are
+    ``squashed``): the text as written when it occurs there (``U.S.``, ``Apple Inc.``,
+    ``" London "``), else the first of :func:`edge_cuts` that does (``"London".`` is
+    ``London``), else the text without its edge marks (it matches nothing: an entity the
+    sentence does not hold). Where it is found, :func:`trimmed_span` leaves out quote tokens
+    of their own at its edges: they place the entity (``" London "``, the second London of the
+    sentence), they are not part of it."""
     forms = edge_cuts(squash(text))
-    occurring = [form for form in forms if _occurrences(squashed, form)]
-    for form in occurring:
-        if not any(_foreign_edge(squashed, *span) for span in _occurrences(squashed, form)):
-            return form
-    return occurring[0] if occurring else forms[-1]
+    return next((form for form in forms if _occurrences(squashed, form)), forms[-1])
 
 
 BRACKETS = ("()", "[]", "{}", "（）", "【】")
 """Bracket pairs (as :func:`squash` writes them) that an entity may close itself."""
-
-
-def _foreign_edge(squashed: Sequence[str], start: int, end: int) -> bool:
-    """Whether the span's first or last token is marks alone that are the sentence's rather
-    than the entity's (:func:`_foreign_token`)."""
-    return _foreign_token(squashed, start, end, start) or _foreign_token(
-        squashed, start, end, end - 1
-    )
 
 
 def _foreign_token(squashed: Sequence[str], start: int, end: int, at: int) -> bool:
@@ -130,36 +116,46 @@ def _foreign_token(squashed: Sequence[str], start: int, end: int, at: int) -> bo
     return not pairs or any(joined.count(pair[0]) != joined.count(pair[1]) for pair in pairs)
 
 
+def trimmed_span(squashed: Sequence[str], start: int, end: int) -> tuple[int, int]:
+    """``(start, end)`` without the quote tokens of their own at its edges
+    (:func:`_foreign_token`); a span that would lose every token keeps them all."""
+    while end - start > 1:
+        if _foreign_token(squashed, start, end, start):
+            start += 1
+        elif _foreign_token(squashed, start, end, end - 1):
+            end -= 1
+        else:
+            break
+    return start, end
+
+
 def gold_entity_spans(
     spans: Sequence[tuple[str, int, int]], tokens: Sequence[str]
 ) -> list[tuple[str, int, int]]:
-    """Gold ``(type, start, end)`` spans read by the rule predictions are read by: quote tokens
-    of their own at an entity's edge (:func:`_foreign_token`) are left out, so that the gold
-    ``'' Il Foglio ''`` is ``Il Foglio``, as an answer naming it (with its quotes or without)
-    is read; an answer cannot tell the entity's quotes from the sentence's, so neither side
-    keeps them. An entity that would lose every token keeps its span."""
+    """Gold ``(type, start, end)`` spans read as answers are (:func:`trimmed_span`): the gold
+    ``'' Il Foglio ''`` is ``Il Foglio``, as ``'' Il Foglio ''``, ``Il Foglio`` and ``"Il
+    Foglio"`` in an answer are; an answer cannot tell an entity's quotes from the sentence's,
+    so neither side keeps them."""
     squashed = [squash(token) for token in tokens]
-    found = []
-    for kind, start, end in spans:
-        first, last = start, end
-        while last - first > 1:
-            if _foreign_token(squashed, first, last, first):
-                first += 1
-            elif _foreign_token(squashed, first, last, last - 1):
-                last -= 1
-            else:
-                break
-        found.append((kind, first, last))
-    return found
+    return [(kind, *trimmed_span(squashed, start, end)) for kind, start, end in spans]
 
 
 def compared_entities(
     entities: Sequence[tuple[str, str]], tokens: Sequence[str]
 ) -> list[tuple[str, str]]:
     """``(type, text)`` pairs as they are compared with the gold ones (exact-span F1, a
-    record's ``correct``): each text's :func:`matched_text`, as the alignment takes it."""
+    record's ``correct``): each text's :func:`matched_text`, and where it occurs, the text of
+    its first occurrence's :func:`trimmed_span`, as the alignment takes it."""
     squashed = [squash(token) for token in tokens]
-    return [(kind, matched_text(text, squashed)) for kind, text in entities]
+    found = []
+    for kind, text in entities:
+        form = matched_text(text, squashed)
+        occurrences = _occurrences(squashed, form)
+        if occurrences:
+            start, end = trimmed_span(squashed, *occurrences[0])
+            form = "".join(squashed[start:end])
+        found.append((kind, form))
+    return found
 
 
 def align_entities(
@@ -189,10 +185,10 @@ def align_entities(
         chosen = (after or free or [None])[0]
         if chosen is None:
             continue
-        start, end = chosen
+        cursor = chosen[1]
+        start, end = trimmed_span(squashed, *chosen)  # its own quote tokens place it only
         taken[start:end] = [True] * (end - start)
         spans.append((kind, start, end))
-        cursor = end
     return sorted(spans, key=lambda span: span[1])
 
 
