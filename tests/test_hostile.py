@@ -1247,7 +1247,7 @@ def test_a_tiny_temperature_still_splits_the_budget(cli, tmp_path: Path) -> None
 def test_more_bad_values_are_one_line_errors(cli, tmp_path: Path, adapter, dataset, tiny_model_dir):
     out, _ = adapter
     train = ["train", "--dataset", dataset, "--model", tiny_model_dir, "--out", tmp_path / "t"]
-    assert_one_line_error(cli(*train, "--lora-target", ""), "lora.target_modules")
+    assert_one_line_error(cli(*train, "--lora-target", ""), "--lora-target", "empty module name")
     assert_one_line_error(cli("merge", out, "--out", tmp_path / "m", "--dtype", "bogus"), "dtype")
     evaluate = ["eval", "--adapter", out, "--task", "xnli", "--langs", "en"]
     assert_one_line_error(cli(*evaluate, "--seed", "-1", "--out", tmp_path / "e"), "seed")
