@@ -7,7 +7,7 @@ pairs, which :func:`align_entities` maps back onto the sentence's tokens so that
 (``Apple Inc.``, ``U.S.``, ``Queen ( band )`` are the sentence's own tokens); a text that occurs
 nowhere in the sentence loses quotes and punctuation at its edges (``"London".``), the fewest
 characters that make it occur, and quotes matching whole tokens at its edges are the
-sentence's (:func:`matched_text`).
+sentence's (:func:`located`).
 """
 
 from __future__ import annotations
@@ -88,16 +88,21 @@ def edge_cuts(target: str) -> list[str]:
     return list(dict.fromkeys(target[i : len(target) - j] for i, j in cuts))
 
 
-def matched_text(text: str, squashed: Sequence[str]) -> str:
+def located(text: str, squashed: Sequence[str]) -> tuple[str, list[tuple[int, int]]]:
     """The form of an entity's ``text`` looked for in the sentence (whose tokens are
-    ``squashed``): the text as written when it occurs there (``U.S.``, ``Apple Inc.``,
-    ``" London "``), else the first of :func:`edge_cuts` that does (``"London".`` is
-    ``London``), else the text without its edge marks (it matches nothing: an entity the
-    sentence does not hold). Where it is found, :func:`trimmed_span` leaves out quote tokens
-    of their own at its edges: they place the entity (``" London "``, the second London of the
-    sentence), they are not part of it."""
+    ``squashed``), with the token spans where it occurs: the text as written when it occurs
+    there (``U.S.``, ``Apple Inc.``, ``" London "``), else the first of :func:`edge_cuts` that
+    does (``"London".`` is ``London``), else the text without its edge marks and no span (an
+    entity the sentence does not hold). Where it is found, :func:`trimmed_span` leaves out
+    quote tokens of their own at its edges: they place the entity (``" London "``, the second
+    London of the sentence), they are not part of it. Found once for the alignment and the
+    comparison alike."""
     forms = edge_cuts(squash(text))
-    return next((form for form in forms if _occurrences(squashed, form)), forms[-1])
+    for form in forms:
+        spans = _occurrences(squashed, form)
+        if spans:
+            return form, spans
+    return forms[-1], []
 
 
 BRACKETS = ("()", "[]", "{}", "（）", "【】")
@@ -144,13 +149,12 @@ def compared_entities(
     entities: Sequence[tuple[str, str]], tokens: Sequence[str]
 ) -> list[tuple[str, str]]:
     """``(type, text)`` pairs as they are compared with the gold ones (exact-span F1, a
-    record's ``correct``): each text's :func:`matched_text`, and where it occurs, the text of
+    record's ``correct``): each text's :func:`located`, and where it occurs, the text of
     its first occurrence's :func:`trimmed_span`, as the alignment takes it."""
     squashed = [squash(token) for token in tokens]
     found = []
     for kind, text in entities:
-        form = matched_text(text, squashed)
-        occurrences = _occurrences(squashed, form)
+        form, occurrences = located(text, squashed)
         if occurrences:
             start, end = trimmed_span(squashed, *occurrences[0])
             form = "".join(squashed[start:end])
@@ -164,7 +168,7 @@ def align_entities(
     """Map ``(type, text)`` pairs onto token spans ``(type, start, end)`` of the sentence.
 
     Texts are compared without whitespace (so Chinese joined with "" and English joined with " "
-    both match) and case-folded, as written first (:func:`matched_text`). Each entity takes its
+    both match) and case-folded, as written first (:func:`located`). Each entity takes its
     first occurrence that starts after the previous entity's span, else its first free
     occurrence anywhere; an entity that does not occur in the sentence, or only overlapping a
     span already taken, cannot be tagged and is dropped: it is *unaligned*, a false positive of
@@ -176,10 +180,9 @@ def align_entities(
     spans: list[tuple[str, int, int]] = []
     cursor = 0
     for kind, text in entities:
-        target = matched_text(text, squashed)
+        target, candidates = located(text, squashed)
         if not target:
             continue
-        candidates = _occurrences(squashed, target)
         free = [(s, e) for s, e in candidates if not any(taken[s:e])]
         after = [(s, e) for s, e in free if s >= cursor]
         chosen = (after or free or [None])[0]

@@ -139,6 +139,10 @@ class RunStore:
                     f"({describe_change(recorded, self.settings)}); pass --update to predict "
                     "only what changed, --overwrite to evaluate again, or choose another --out"
                 )
+        self.write_settings()
+
+    def write_settings(self) -> None:
+        """The chunks' settings: what names the chunks saved beside them as this run's."""
         self.chunks.mkdir(parents=True, exist_ok=True)
         atomic_write_json(
             self.chunks / SETTINGS,
@@ -395,11 +399,7 @@ def reopen_run(folder: Path) -> None:
                     by_cell[cell].append(record)
             made_with = results.get("versions")
             store = RunStore(folder, settings, made_with if isinstance(made_with, dict) else {})
-            store.chunks.mkdir(parents=True, exist_ok=True)
-            atomic_write_json(
-                store.chunks / SETTINGS,
-                {"sha256": store.sha256, **settings, LIBRARIES: store.versions},
-            )
+            store.write_settings()
             for (task, lang), records in by_cell.items():
                 for index, start in enumerate(range(0, len(records), size)):
                     store.save_chunk(task, lang, index, records[start : start + size])
