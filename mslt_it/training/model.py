@@ -157,7 +157,7 @@ def check_lora_targets(
     paths = linear_module_paths(model)
     linear = sorted({name.rsplit(".", 1)[-1] for name in paths})
     if pattern:
-        check_target_pattern(targets, names, paths, type(model).__name__)
+        check_target_pattern(targets, names, paths, linear, type(model).__name__)
     if not listed:
         return
     missing = unmatched_keys(targets, paths)
@@ -169,26 +169,29 @@ def check_lora_targets(
         )
 
 
-def check_target_pattern(pattern: str, names: list[str], linear: list[str], model: str) -> None:
+def check_target_pattern(
+    pattern: str, names: list[str], linear: list[str], short: list[str], model: str
+) -> None:
     """A ``target_modules`` regular expression, as PEFT applies it (to each module's whole
     name), must match a linear layer and nothing else: matching none, PEFT stops with "no
     target module found"; matching a norm or the whole model, with a printout of the module
-    many lines long, cut to its first by the one-line error."""
+    many lines long, cut to its first by the one-line error. ``linear``: the linear modules'
+    whole names; ``short``: their last parts, as the error lists them."""
     matched = [name for name in names if re.fullmatch(pattern, name)]
-    short = allowed(sorted({name.rsplit(".", 1)[-1] for name in linear}))
-    if not any(name in set(linear) for name in matched):
+    adaptable = set(linear)
+    if not any(name in adaptable for name in matched):
         hint = " (a list names modules: [q_proj, v_proj])" if "," in pattern else ""
         raise MsltError(
             f"lora target: the regular expression {clipped(pattern, 60)} matches no linear "
             f"module of {model} (PEFT matches a module's whole name, "
             f"{linear[0] if linear else 'model.layers.0.self_attn.q_proj'}){hint}; its linear "
-            f"modules are {short}"
+            f"modules are {allowed(short)}"
         )
-    other = next((name for name in matched if name not in set(linear)), None)
+    other = next((name for name in matched if name not in adaptable), None)
     if other is not None:
         raise MsltError(
             f"lora target: the regular expression {clipped(pattern, 60)} matches {other}, which "
-            f"is not a linear module of {model}; match only its linear modules, {short}"
+            f"is not a linear module of {model}; match only its linear modules, {allowed(short)}"
         )
 
 
