@@ -47,8 +47,12 @@ def adapter_runs(documents: dict[str, dict[str, Any]]) -> dict[str, tuple[Path, 
             continue
         run_file = Path(path) / "run.json"
         if not Path(path).exists():  # said: the curves were left out without a word
-            found[name] = (run_file, f"its adapter folder {path} is not there (moved or removed)")
-            if not Path(path).is_absolute():  # an earlier mslt-it's, read from this folder
+            if Path(path).is_absolute():
+                found[name] = (
+                    run_file,
+                    f"its adapter folder {path} is not there (moved or removed)",
+                )
+            else:  # an earlier mslt-it's, read from this folder
                 found[name] = (run_file, elsewhere(path, "is not there"))
             continue
         if not run_file.is_file():  # an adapter trained elsewhere: no curves to draw
