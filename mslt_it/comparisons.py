@@ -6,8 +6,10 @@ over the target languages (those that are a source of neither run: the zero-shot
 
 - the difference ``B − A`` in points, with the 95 % interval of a paired bootstrap;
 - a p-value per language: McNemar's exact test for accuracy-like metrics, the paired
-  bootstrap's for F1; Holm-corrected over the languages of the comparison (the average is one
-  more question, reported with its own bootstrap p-value and not in Holm's family);
+  bootstrap's for F1 and for rows in clusters (a task's ``cluster`` rule: XNLI's hypotheses
+  of one premise, resampled together; McNemar's test takes rows as independent);
+  Holm-corrected over the languages of the comparison (the average is one more question,
+  reported with its own bootstrap p-value and not in Holm's family);
 - ``significant``: Holm-adjusted p below :data:`ALPHA`;
 - ``source``: whether the language is a source of either run (its difference is in-language
   learning, not zero-shot transfer). Holm's family keeps every compared language, sources
@@ -73,6 +75,9 @@ class RunRows:
     metric_names: dict[str, str] = field(default_factory=dict)
     """task -> the metric ``results.json`` names (``exact_match``, ``acc_norm``…): what
     comparisons.csv says, where ``metric`` is only how the rows are counted."""
+    clusters: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
+    """task -> language -> row id -> its cluster key (the task's ``cluster`` rule): rows
+    sharing one are resampled together; a language without keys has independent rows."""
 
 
 def metric_names(document: Mapping[str, Any] | None) -> dict[str, str]:
@@ -184,6 +189,7 @@ def read_run_rows(
     metric: dict[str, str] = {}
     invalid: dict[str, dict[str, int]] = {}
     gold: dict[str, dict[str, dict[str, str]]] = {}
+    clusters: dict[str, dict[str, dict[str, str]]] = {}
     mode = (document or {}).get("mode")
     records = read_jsonl(predictions)
     # rows of a version that wrote no mode are taken as they are; once a row names one, all do
@@ -257,13 +263,29 @@ def read_run_rows(
                     "scoring (re-run `mslt-it score`)"
                 )
         rows.setdefault(task, {}).setdefault(lang, {})[row] = value
+        if "cluster" in record:
+            if not isinstance(record["cluster"], str):
+                raise MsltError(
+                    f"compare: {predictions}: row {row!r}: cluster is "
+                    f"{clipped(record['cluster'], 40)}; allowed: text (the file was changed "
+                    "after scoring)"
+                )
+            clusters.setdefault(task, {}).setdefault(lang, {})[row] = record["cluster"]
         if "gold" in record:
             gold.setdefault(task, {}).setdefault(lang, {})[row] = repr(record["gold"])
         per_task = invalid.setdefault(task, {})
         per_task[lang] = per_task.get(lang, 0) + bool(record.get("invalid"))
+    for task, languages in clusters.items():
+        for lang, keys in languages.items():
+            if len(keys) != len(rows[task][lang]):
+                raise MsltError(
+                    f"compare: {predictions}: {len(keys)} of the {len(rows[task][lang])} rows of "
+                    f"{clipped(f'{task}/{lang}', 60)} name a cluster; all or none do (the file "
+                    "was changed after scoring)"
+                )
     return RunRows(
         name, tuple(sources), metric, rows, invalid, gold, row_digests(document),
-        metric_names(document),
+        metric_names(document), clusters,
     )  # fmt: skip
 
 
@@ -321,7 +343,24 @@ def check_pairable(a: RunRows, b: RunRows, task: str | None = None) -> list[str]
                     f"({gold_a[differing[0]]:.40} and {gold_b[differing[0]]:.40}; "
                     f"{len(differing)} such row(s)); compare runs evaluated on the same data",
                 )
+            keys_a = a.clusters.get(name, {}).get(lang)
+            keys_b = b.clusters.get(name, {}).get(lang)
+            if keys_a and keys_b and keys_a != keys_b:
+                raise NotPairable(
+                    a,
+                    b,
+                    f"group the rows of {name}/{lang} into other clusters (the task's cluster "
+                    "rule changed between the evaluations); evaluate the older one again with "
+                    "--update (it re-scores, predicting nothing)",
+                )
     return tasks
+
+
+def row_clusters(a: RunRows, b: RunRows, task: str, lang: str) -> list[str] | None:
+    """The cluster key of each row, in :func:`_arrays`' order: either run's (they agree,
+    :func:`check_pairable`); None where neither names them."""
+    keys = a.clusters.get(task, {}).get(lang) or b.clusters.get(task, {}).get(lang)
+    return [keys[i] for i in sorted(a.rows[task][lang])] if keys else None
 
 
 def _arrays(a: RunRows, b: RunRows, task: str, lang: str) -> tuple[np.ndarray, np.ndarray]:
@@ -348,8 +387,11 @@ def compare_runs(
         for lang in langs:
             first, second = _arrays(a, b, task, lang)
             seed = [0, zlib.crc32(f"{task}/{lang}".encode())]
-            boot = paired_bootstrap(first, second, kind, samples, seed)
+            keys = row_clusters(a, b, task, lang)
+            boot = paired_bootstrap(first, second, kind, samples, seed, keys)
             test = mcnemar_exact(first > 0, second > 0) if kind == "accuracy" else None
+            # McNemar's test takes rows as independent: clustered rows go by the bootstrap
+            p_mcnemar = test.p_value if test is not None and keys is None else None
             rows.append(
                 ComparisonRow(
                     baseline=a.name,
@@ -364,7 +406,7 @@ def compare_runs(
                     ci_low=boot.low,
                     ci_high=boot.high,
                     p_bootstrap=boot.p_value,
-                    p_mcnemar=test.p_value if test else None,
+                    p_mcnemar=p_mcnemar,
                     p_holm=None,
                     significant=False,
                     only_baseline=test.only_a if test else None,
@@ -381,7 +423,8 @@ def compare_runs(
         if targets:
             pairs = [_arrays(a, b, task, lang) for lang in targets]
             seed = [0, zlib.crc32(f"{task}/targets".encode())]
-            boot = paired_mean_bootstrap(pairs, kind, samples, seed)
+            keys_per_language = [row_clusters(a, b, task, lang) for lang in targets]
+            boot = paired_mean_bootstrap(pairs, kind, samples, seed, keys_per_language)
             scores = [(statistic(x, kind), statistic(y, kind)) for x, y in pairs]
             rows.append(
                 ComparisonRow(

@@ -18,6 +18,14 @@ calls real gains noise; comparing row by row keeps it. So a difference is resamp
 - :func:`holm`: Holm's step-down adjustment of the per-language p-values (SciPy has none;
   statsmodels' ``multipletests(method="holm")`` computes the same numbers, see the tests).
 
+Rows that share a passage (XNLI's three hypotheses per premise, Belebele's questions per
+FLORES passage) are not independent draws: resampling them one by one makes intervals too narrow
+and p-values too small. Where a task's definition names a ``cluster`` for its rows, whole
+clusters are resampled (the cluster bootstrap; Miller, "Adding Error Bars to Evals", 2024, makes
+the case for evaluations): :func:`resampled_scores` draws either way, and every interval and
+p-value here takes the rows' ``clusters``. McNemar's test assumes independent rows, so a
+clustered comparison is decided by its bootstrap p-value.
+
 One interval here is not paired: :func:`cluster_mean_interval`, the k-sweep plot's band.
 """
 
@@ -57,6 +65,55 @@ def statistic(values: np.ndarray, kind: str) -> np.ndarray:
         return np.where(tp > 0, 200.0 * tp / (n_pred + n_gold), 0.0)
 
 
+def cluster_index(clusters: Sequence[str] | None, rows: int) -> np.ndarray | None:
+    """Each row's cluster as a number from 0, in order of first appearance (None: no clusters,
+    every row its own). Rows all in clusters of their own number 0, 1, 2… in row order, so
+    resampling them draws exactly what resampling rows draws."""
+    if clusters is None:
+        return None
+    if len(clusters) != rows:
+        raise ValueError(f"{len(clusters)} cluster keys for {rows} rows")
+    numbers: dict[str, int] = {}
+    return np.array([numbers.setdefault(key, len(numbers)) for key in clusters], dtype=int)
+
+
+def resampled_scores(
+    runs: Sequence[np.ndarray],
+    kind: str,
+    clusters: Sequence[str] | None,
+    samples: int,
+    rng: np.random.Generator,
+) -> list[np.ndarray]:
+    """``samples`` bootstrap scores ×100 of each of ``runs`` (aligned rows), every run drawn
+    with the same indices (a paired draw).
+
+    Without ``clusters`` rows are drawn with replacement. With them, clusters are drawn and
+    each drawn cluster brings all its rows: accuracy is the drawn rows' correct over the drawn
+    rows' count, F1 comes from their summed counts. Clusters of one row each give the row
+    draw's numbers.
+    """
+    rows = len(runs[0])
+    numbers = cluster_index(clusters, rows)
+    if numbers is None:
+        index = rng.integers(0, rows, size=(samples, rows))
+        return [statistic(values[index], kind) for values in runs]
+    count = int(numbers.max()) + 1
+    index = rng.integers(0, count, size=(samples, count))
+    sizes = np.bincount(numbers, minlength=count).astype(float)
+    scores = []
+    for values in runs:
+        if kind == "accuracy":
+            sums = np.bincount(numbers, weights=values, minlength=count)
+            scores.append(100.0 * sums[index].sum(axis=1) / sizes[index].sum(axis=1))
+        else:
+            sums = np.stack(
+                [np.bincount(numbers, weights=values[:, j], minlength=count) for j in range(3)],
+                axis=1,
+            )
+            scores.append(statistic(sums[index], "f1"))
+    return scores
+
+
 def _tails(differences: np.ndarray, observed: float) -> float:
     """Two-sided bootstrap p-value, in the add-one form: ``2 · min(k₋ + 1, k₊ + 1) / (B + 1)``,
     capped at 1, where ``k₋`` and ``k₊`` count the ``B`` resamples at or below 0 and at or
@@ -81,19 +138,24 @@ def _interval(differences: np.ndarray) -> tuple[float, float]:
 
 
 def paired_bootstrap(
-    a: np.ndarray, b: np.ndarray, kind: str, samples: int = 1000, seed: int | Sequence[int] = 0
+    a: np.ndarray,
+    b: np.ndarray,
+    kind: str,
+    samples: int = 1000,
+    seed: int | Sequence[int] = 0,
+    clusters: Sequence[str] | None = None,
 ) -> Difference:
     """Paired bootstrap of ``score(b) − score(a)`` on rows aligned one to one.
 
-    ``kind`` is ``"accuracy"`` (``a``, ``b``: 0/1 per row) or ``"f1"`` (``(rows, 3)`` counts).
+    ``kind`` is ``"accuracy"`` (``a``, ``b``: 0/1 per row) or ``"f1"`` (``(rows, 3)`` counts);
+    ``clusters``: each row's cluster key, clusters drawn whole (:func:`resampled_scores`).
     """
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.shape != b.shape or len(a) == 0:
         raise ValueError(f"paired rows must match and be non-empty: {a.shape} vs {b.shape}")
     observed = float(statistic(b, kind) - statistic(a, kind))
-    rng = np.random.default_rng(seed)
-    index = rng.integers(0, len(a), size=(samples, len(a)))
-    differences = statistic(b[index], kind) - statistic(a[index], kind)
+    first, second = resampled_scores([a, b], kind, clusters, samples, np.random.default_rng(seed))
+    differences = second - first
     low, high = _interval(differences)
     return Difference(observed, low, high, _tails(differences, observed))
 
@@ -103,22 +165,25 @@ def paired_mean_bootstrap(
     kind: str,
     samples: int = 1000,
     seed: int | Sequence[int] = 0,
+    clusters: Sequence[Sequence[str] | None] | None = None,
 ) -> Difference:
     """Paired bootstrap of the difference of unweighted means over languages.
 
     ``pairs`` holds, per language, the two runs' aligned rows; each language is resampled on
-    its own with the same row indices for both runs.
+    its own with the same row indices for both runs (``clusters``: per language, its rows'
+    cluster keys or None).
     """
     if not pairs:
         raise ValueError("no languages to average")
     rng = np.random.default_rng(seed)
     observed = 0.0
     differences = np.zeros(samples)
-    for a, b in pairs:
+    for number, (a, b) in enumerate(pairs):
         a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
         observed += float(statistic(b, kind) - statistic(a, kind))
-        index = rng.integers(0, len(a), size=(samples, len(a)))
-        differences += statistic(b[index], kind) - statistic(a[index], kind)
+        keys = clusters[number] if clusters is not None else None
+        first, second = resampled_scores([a, b], kind, keys, samples, rng)
+        differences += second - first
     observed /= len(pairs)
     differences /= len(pairs)
     low, high = _interval(differences)

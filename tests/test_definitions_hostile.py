@@ -24,7 +24,7 @@ import mslt_it.prompt_bounds as bounds
 from mslt_it.errors import MsltError
 from mslt_it.prompt_bounds import ENVIRONMENT, RenderLimitError, compile_bounded_expression
 from mslt_it.tasks import reset_tasks_dirs
-from mslt_it.tasks.definitions import load_definitions, parse_definition
+from mslt_it.tasks.definitions import forget_definitions, parse_definition
 from mslt_it.tasks.expressions import NotPlain, plain_expression
 
 REPO = Path(__file__).resolve().parent.parent
@@ -84,10 +84,10 @@ def one_line_error(path: Path, *fragments: str) -> str:
 @pytest.fixture(autouse=True)
 def _fresh_task_folders():
     reset_tasks_dirs()
-    load_definitions.cache_clear()
+    forget_definitions()
     yield
     reset_tasks_dirs()
-    load_definitions.cache_clear()
+    forget_definitions()
 
 
 # ------------------------------------------------------------------- 1. unbounded expressions

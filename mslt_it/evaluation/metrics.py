@@ -6,7 +6,9 @@
   (an entity the sentence does not hold is a false positive). With none unaligned it is
   seqeval's F1 over BIO tags, the XTREME metric (:func:`seqeval_f1`, the tests' reference);
   the exact span-set F1 over ``(type, text)`` pairs is beside it.
-- A 95% percentile bootstrap interval per language, resampling examples with a fixed seed.
+- A 95% percentile bootstrap interval per language, resampling examples with a fixed seed
+  (whole clusters of them where the task's definition names a ``cluster``: rows sharing a
+  passage are not independent draws).
 - Averages over languages: unweighted (XTREME's convention: every language counts the same)
   and weighted by examples.
 """
@@ -19,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from mslt_it.stats import resampled_scores
 from mslt_it.tasks.ner import TAG_NAMES
 
 
@@ -69,43 +72,46 @@ def seqeval_f1(gold_tags: Sequence[Sequence[int]], predicted_bio: Sequence[Seque
 
 
 def bootstrap_interval(
-    values: np.ndarray, statistic: str, samples: int, seed: int | Sequence[int]
+    values: np.ndarray,
+    statistic: str,
+    samples: int,
+    seed: int | Sequence[int],
+    clusters: Sequence[str] | None = None,
 ) -> list[float] | None:
     """95% percentile interval of the statistic over examples resampled with replacement.
 
     ``values`` holds one row per example: a 0/1 column for ``"accuracy"``, or ``(tp, n_pred,
     n_gold)`` for ``"f1"``, so micro F1 is recomputed from summed counts in each resample (a
-    sentence's unaligned entities, in its ``n_pred``, go with it).
+    sentence's unaligned entities, in its ``n_pred``, go with it). ``clusters``: each
+    example's cluster key (a task's ``cluster`` rule), clusters resampled whole
+    (:func:`mslt_it.stats.resampled_scores`).
     """
-    n = len(values)
-    if samples == 0 or n == 0:
+    if samples == 0 or len(values) == 0:
         return None
     rng = np.random.default_rng(seed)
-    index = rng.integers(0, n, size=(samples, n))
-    if statistic == "accuracy":
-        scores = 100.0 * values[index].mean(axis=1)
-    else:
-        sums = values[index].sum(axis=1)  # samples × 3
-        tp, n_pred, n_gold = sums[:, 0], sums[:, 1], sums[:, 2]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            scores = np.where(tp > 0, 200.0 * tp / (n_pred + n_gold), 0.0)
+    (scores,) = resampled_scores([values], statistic, clusters, samples, rng)
     low, high = np.percentile(scores, [2.5, 97.5])
     return [round(float(low), 4), round(float(high), 4)]
 
 
 def mean_interval(
-    correct: Sequence[np.ndarray], samples: int, seed: int | Sequence[int]
+    correct: Sequence[np.ndarray],
+    samples: int,
+    seed: int | Sequence[int],
+    clusters: Sequence[Sequence[str] | None] | None = None,
 ) -> list[float] | None:
     """95% interval of the unweighted mean accuracy over languages, each language's examples
-    resampled on their own (languages are fixed, examples are the sample)."""
+    resampled on their own (languages are fixed, examples are the sample; ``clusters``: per
+    language, its examples' cluster keys or None)."""
     if samples == 0 or not correct or any(len(values) == 0 for values in correct):
         return None
     rng = np.random.default_rng(seed)
     means = np.zeros(samples)
-    for values in correct:
-        index = rng.integers(0, len(values), size=(samples, len(values)))
-        means += values[index].mean(axis=1)
-    low, high = np.percentile(100.0 * means / len(correct), [2.5, 97.5])
+    for number, values in enumerate(correct):
+        keys = clusters[number] if clusters is not None else None
+        (scores,) = resampled_scores([values], "accuracy", keys, samples, rng)
+        means += scores
+    low, high = np.percentile(means / len(correct), [2.5, 97.5])
     return [round(float(low), 4), round(float(high), 4)]
 
 

@@ -22,13 +22,14 @@ from mslt_it.evaluation.prompting import ChatFormat, stop_token_ids
 from mslt_it.evaluation.store import RunStore
 from mslt_it.evaluation.suites import load_suite
 from mslt_it.generation.base import dtype_name, resolve_dtype, run_device
-from mslt_it.identity import model_identity, rows_sha256, text_file_sha256
+from mslt_it.identity import model_identity, rows_sha256
 from mslt_it.modeling import load_tokenizer, model_load_errors
 from mslt_it.peft_adapters import ADAPTER_CONFIG
 from mslt_it.progress import progress_bar
 from mslt_it.prompts import PromptTemplate, get_template
 from mslt_it.tasks import check_languages, default_template, get_task
 from mslt_it.tasks.base import Row, Task
+from mslt_it.tasks.definitions import identity_sha256
 from mslt_it.tasks.sources import check_split, open_split
 from mslt_it.tasks.synthetic import sample_row
 
@@ -85,6 +86,9 @@ class EvalPlan:
     unlabelled: dict[tuple[str, str], int] = field(default_factory=dict)
     """Rows of each (task, language) split labelled -1, never scored: counted in results.json
     and said once, as ``build`` counts them (a score over 1 row of 100 looked like 100)."""
+    clusters: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    """Row id -> cluster key, per (task, language) whose task has a ``cluster`` rule: computed
+    with the rows, so a row the rule cannot read fails before anything is predicted."""
 
 
 def plan_evaluation(config: EvalConfig, out: Path) -> EvalPlan:
@@ -107,6 +111,7 @@ def plan_evaluation(config: EvalConfig, out: Path) -> EvalPlan:
         stops += [int(t) for t in (adapter.run or {}).get("stop_token_ids") or [] if t not in stops]
     plan = EvalPlan(config, model, trust, tokenizer, tuple(stops), tasks, rows)
     plan.unlabelled = unlabelled
+    plan.clusters = cluster_keys(tasks, rows)
     plan.model_identity = model_identity(model)
     plan.context_length = model_context_length(model, tokenizer, trust)
     engine_length = (
@@ -182,9 +187,11 @@ def check_not_an_adapter(model: str) -> None:
 
 
 def definition_sha256(task: Task) -> str | None:
-    """The content of the YAML file that defines ``task`` (shipped or a --tasks-dir's)."""
+    """The content of the YAML file that defines ``task`` (shipped or a --tasks-dir's), its
+    ``cluster`` line aside: that rule is the task entry's ``cluster``, which re-scores and
+    predicts nothing (:func:`~mslt_it.tasks.definitions.identity_bytes`)."""
     where = task.extra.get("definition")
-    return text_file_sha256(where, "task definition") if where else None
+    return identity_sha256(where) if where else None
 
 
 def plan_tasks(config: EvalConfig) -> list[TaskPlan]:
@@ -301,6 +308,21 @@ def open_rows(
                 unlabelled[(plan.task.name, lang)] = dropped
                 progress.advance(bar)
     return rows, unlabelled
+
+
+def cluster_keys(
+    tasks: Sequence[TaskPlan], rows: dict[tuple[str, str], list[Row]]
+) -> dict[tuple[str, str], dict[str, str]]:
+    """Each row's cluster key (row id -> key) per (task, language), for tasks with a rule."""
+    found: dict[tuple[str, str], dict[str, str]] = {}
+    for plan in tasks:
+        cluster_of = plan.task.cluster_of
+        if cluster_of is None:
+            continue
+        for lang in plan.languages:
+            cell = (plan.task.name, lang)
+            found[cell] = {row["id"]: cluster_of(row) for row in rows[cell]}
+    return found
 
 
 def plan_run(
@@ -489,6 +511,8 @@ def prediction_settings(plan: EvalPlan, run: RunPlan, backend: Any = None) -> di
                     lang: rows_sha256(plan.rows[(t.task.name, lang)]) for lang in t.languages
                 },
                 "max_tokens": t.max_tokens,
+                # which rows are resampled together: re-scores, predicts nothing (cell_identity)
+                **({"cluster": t.task.extra["cluster"]} if t.task.extra.get("cluster") else {}),
             }
             for t in plan.tasks
         ],

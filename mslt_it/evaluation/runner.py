@@ -638,6 +638,7 @@ def finish_run(
     results.json as ``adapter_sanity``: an adapter equal to the base on every row is flagged.
     """
     store = run.store
+    assign_clusters(plan, records)
     results = results_document(plan, run, records)
     if sanity is not None:
         results["adapter_sanity"] = sanity
@@ -656,6 +657,17 @@ def finish_run(
         }
     store.finish(records, results, timings, into)
     return results
+
+
+def assign_clusters(plan: EvalPlan, records: Sequence[Record]) -> None:
+    """Set each record's ``cluster`` by its task's rule as it is now (a rule edited since the
+    rows were predicted re-scores them), and take it from a task without one."""
+    for record in records:
+        key = plan.clusters.get((record["task"], record["lang"]), {}).get(record["id"])
+        if key is None:
+            record.pop("cluster", None)
+        else:
+            record["cluster"] = key
 
 
 def results_document(plan: EvalPlan, run: RunPlan, records: Sequence[Record]) -> dict[str, Any]:

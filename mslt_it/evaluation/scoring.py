@@ -179,7 +179,8 @@ def _squashed(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
 def score_language(
     records: Sequence[Record], kind: str, seed: Sequence[int], samples: int
 ) -> dict[str, Any]:
-    """Score, count, invalid rate and bootstrap interval of one language's records."""
+    """Score, count, invalid rate and bootstrap interval of one language's records (whole
+    clusters resampled where the records name theirs: ``clusters`` counts them)."""
     n = len(records)
     invalid = sum(1 for r in records if r["invalid"])
     result: dict[str, Any] = {
@@ -187,12 +188,15 @@ def score_language(
         "invalid": invalid,
         "invalid_rate": _r(invalid / n if n else 0),
     }
+    clusters = record_clusters(records)
+    if clusters is not None:
+        result["clusters"] = len(set(clusters))
     if kind != "ner":
         correct = np.array([bool(r["correct"]) for r in records], dtype=float)
         result.update(
             metric=METRICS[kind],
             score=_r(accuracy(correct)),
-            ci95=bootstrap_interval(correct, "accuracy", samples, seed),
+            ci95=bootstrap_interval(correct, "accuracy", samples, seed, clusters),
         )
         if records and all("correct_norm" in r for r in records):
             normalised = np.array([bool(r["correct_norm"]) for r in records], dtype=float)
@@ -204,11 +208,19 @@ def score_language(
     result.update(
         metric="f1",  # seqeval's F1 (seqeval_f1) when no entity is unaligned, else below it
         score=_r(f1_from_counts(*entity.sum(axis=0))),
-        ci95=bootstrap_interval(entity, "f1", samples, seed),
+        ci95=bootstrap_interval(entity, "f1", samples, seed, clusters),
         span_f1=_r(f1_from_counts(*exact.sum(axis=0))),
         unaligned=int(sum(s[3] for s in stats)),
     )
     return result
+
+
+def record_clusters(records: Sequence[Record]) -> list[str] | None:
+    """The records' cluster keys (their task's ``cluster`` rule), None where they have none
+    (:func:`check_records` holds a file to all or none of a language's)."""
+    if not records or "cluster" not in records[0]:
+        return None
+    return [record["cluster"] for record in records]
 
 
 def _r(value: float) -> float:
@@ -263,7 +275,10 @@ def score_records(
                 np.array([bool(r["correct"]) for r in per_lang[lang]], float) for lang in targets
             ]
             tasks[task_name]["average_targets"]["ci95"] = mean_interval(
-                correct, samples, [seed, zlib.crc32(f"{task_name}/targets".encode())]
+                correct,
+                samples,
+                [seed, zlib.crc32(f"{task_name}/targets".encode())],
+                [record_clusters(per_lang[lang]) for lang in targets],
             )
     return tasks
 
@@ -372,6 +387,7 @@ def check_records(records: Sequence[Record], path: Path) -> None:
     """Every line an mslt-it prediction: required fields, a text output, each id once."""
     seen: set[tuple[str, str, str]] = set()
     first: dict[str, Any] = {}
+    clustered: dict[str, bool] = {}
     for number, record in enumerate(records, start=1):
         missing = [key for key in REQUIRED_FIELDS if key not in record]
         if missing:
@@ -399,6 +415,21 @@ def check_records(records: Sequence[Record], path: Path) -> None:
                     f"predictions: {path} record {number} (id {clipped(record['id'], 60)}): "
                     f"{problem}"
                 )
+        cluster = record.get("cluster", ABSENT)
+        cell = f"{record['task']}/{record['lang']}"
+        if cluster is not ABSENT and not isinstance(cluster, str):
+            raise MsltError(
+                f"predictions: {path} record {number}: cluster is {shown(cluster)}; allowed: "
+                "text (the key of the rows resampled together)"
+            )
+        if clustered.setdefault(cell, cluster is not ABSENT) != (cluster is not ABSENT):
+            raise MsltError(
+                f"predictions: {path} record {number}: "
+                + ("has a cluster" if cluster is not ABSENT else "lacks the cluster")
+                + f" that the first record of {clipped(cell, 60)} "
+                + ("lacks" if cluster is not ABSENT else "has")
+                + "; a language's records all name their cluster or none does"
+            )
         if record.get("scores") is not None:  # a multiple-choice row's, against its choices
             check_ranked(record, f"predictions: {path} record {number}")
         problem = ranked_answer_problem(record, answer=False)  # any rank row's, as numbers

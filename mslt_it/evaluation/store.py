@@ -346,7 +346,8 @@ def cell_identity(settings: dict[str, Any], task: str, lang: str) -> str | None:
     definition, split...), and that language's rows, but not the other tasks and languages.
     Chunks never mix languages, so an evaluation made again after one language's rows were
     edited, or a language was added, predicts only those. None: the task or language is not
-    in ``settings``."""
+    in ``settings``. A task's ``cluster`` rule is left out: it decides how rows are
+    resampled, no prediction."""
     tasks = settings.get("tasks")
     entry = next(
         (
@@ -362,7 +363,9 @@ def cell_identity(settings: dict[str, Any], task: str, lang: str) -> str | None:
     return settings_sha256(
         {
             "run": {key: value for key, value in identity_of(settings).items() if key != "tasks"},
-            "task": {k: v for k, v in entry.items() if k not in ("languages", "rows_sha256")},
+            "task": {
+                k: v for k, v in entry.items() if k not in ("languages", "rows_sha256", "cluster")
+            },
             "rows_sha256": rows[lang],
         }
     )
@@ -415,6 +418,8 @@ INPUT_NAMES = {
     "adapter": "the adapter",
     "data": "--data",
     "definition_sha256": "the task definition",
+    "cluster": "the task's cluster rule (which rows are resampled together; re-scored, nothing "
+    "predicted again)",
     "rows_sha256": "the data rows",
     "template": "the template",
     "template_sha256": "the template file",

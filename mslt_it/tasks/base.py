@@ -45,6 +45,9 @@ class Task:
     gold_label: Callable[[Row, str], str]
     valid_label_ids: frozenset[int] | None = None
     check_row: Callable[[Row], None] | None = None
+    cluster_of: Callable[[Row], str] | None = None
+    """A row's cluster key (the definition's ``cluster``): rows sharing one are resampled
+    together by every bootstrap. None: rows are independent."""
     languages_from_registry: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 

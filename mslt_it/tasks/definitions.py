@@ -39,7 +39,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +46,9 @@ import jinja2
 from jinja2 import nodes
 from jinja2.parser import Parser
 
-from mslt_it.errors import MsltError, allowed
+from mslt_it.errors import MsltError, allowed, clipped
 from mslt_it.files import MAX_TEXT_BYTES, listed, read_user_bytes, resolved_path
+from mslt_it.identity import file_state
 from mslt_it.label_words import folded_answer
 from mslt_it.languages import REGISTRY_COLUMNS, all_languages, languages_of_task
 from mslt_it.paths import TASKS_DIR
@@ -58,10 +58,10 @@ from mslt_it.prompt_bounds import (
 )
 from mslt_it.tasks import instructions, ner
 from mslt_it.tasks.base import COMMON_FIELDS, Row, Task, Verbalizer, common_variables
-from mslt_it.tasks.compile import LimitError, compile_variables, remember_rows
+from mslt_it.tasks.compile import LimitError, compile_variables, on_row, remember_rows
 from mslt_it.tasks.schema import KIND_FIELDS, RegistryLanguages, TaskFile, columns_read
 from mslt_it.tasks.synthetic import GENERATOR_KINDS, generator_columns
-from mslt_it.yamlfiles import read_text_file, validate_yaml_file, yaml_in_other_case
+from mslt_it.yamlfiles import parse_yaml, read_text_file, validate_yaml_file, yaml_in_other_case
 
 # ------------------------------------------------------------------------------------ kinds
 
@@ -205,6 +205,7 @@ def build_task(spec: TaskFile, where: str) -> Task:
         gold_label=gold_label,
         valid_label_ids=valid_label_ids,
         check_row=check_row,
+        cluster_of=cluster_reader(spec, where),
         languages_from_registry=registry,
         extra={
             "definition": where,
@@ -217,6 +218,7 @@ def build_task(spec: TaskFile, where: str) -> Task:
             "turns": turns,
             "languages": None if registry else tuple(spec.languages),  # type: ignore[arg-type]
             "metric": spec.metric,
+            "cluster": spec.cluster,
             "synthetic": spec.synthetic,
             "label_column": spec.label_column,
             "example": dict(spec.example) if spec.example is not None else None,
@@ -236,7 +238,9 @@ def text_columns(spec: TaskFile) -> tuple[str, ...]:
     lists, checked as such) nor in a conversation (``messages`` is a list of turns)."""
     if spec.kind == "ner" or spec.messages is not None:
         return ()
-    shown = {f: e for f, e in spec.expressions().items() if f not in ("gold", "messages")}
+    shown = {
+        f: e for f, e in spec.expressions().items() if f not in ("gold", "messages", "cluster")
+    }
     read = set().union(*(columns_read(source) for source in shown.values()))
     gold_read = columns_read(spec.gold or "")
     return tuple(
@@ -244,6 +248,27 @@ def text_columns(spec: TaskFile) -> tuple[str, ...]:
         for column in spec.columns
         if column in read and column != spec.label_column and column not in gold_read
     )
+
+
+def cluster_reader(spec: TaskFile, where: str) -> Callable[[Row], str] | None:
+    """A row's cluster key by the definition's ``cluster`` expression (None without one): a
+    text, or a whole number written as text (a passage's id)."""
+    if spec.cluster is None:
+        return None
+    compute = compile_variables({"cluster": spec.cluster}, where, fields={"cluster": "cluster"})
+
+    def cluster_of(row: Row) -> str:
+        value = compute(row)["cluster"]
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        raise MsltError(
+            f"{where}: cluster{on_row(row)}: gives {clipped(value, 40)} "
+            f"({type(value).__name__}); allowed: a text or a whole number"
+        )
+
+    return cluster_of
 
 
 def choice_reader(spec: TaskFile, where: str) -> ChoiceReader:
@@ -411,6 +436,8 @@ def check_sample(task: Task, spec: TaskFile, path: Path) -> None:
         labelled = spec.kind in ("classification", "multiple_choice")
         for label in (None, *range(len(spec.labels))) if labelled else (None,):
             task.to_variables(row, words, lang, label)
+        if task.cluster_of is not None:
+            task.cluster_of(row)
     except Exception as error:  # MsltError from an expression, ValueError from a check, …
         reason = describe(error).removeprefix(f"{path}: ")
         if spec.example is not None or isinstance(error, LimitError):
@@ -422,11 +449,60 @@ def check_sample(task: Task, spec: TaskFile, path: Path) -> None:
         ) from None
 
 
+CLUSTER_LINE = b"cluster:"
+"""How the line holding a definition's ``cluster`` begins: the line left out of its identity."""
+
+
+def identity_bytes(data: bytes) -> bytes:
+    """A definition file's bytes as its identity reads them: without its ``cluster:`` line.
+
+    The cluster rule decides which rows are resampled together, never a prediction: an
+    evaluation whose definition gained or changed one is re-scored, not predicted again
+    (the rule itself is an evaluation setting of its own). A definition loads only when that
+    line holds the whole ``cluster`` entry and nothing else (:func:`check_cluster_line`).
+    """
+    lines = data.splitlines(keepends=True)
+    return b"".join(line for line in lines if not line.startswith(CLUSTER_LINE))
+
+
+def identity_sha256(path: str | Path, field: str = "task definition") -> str:
+    """SHA-256 of a definition file's :func:`identity_bytes`, read under the usual limits."""
+    data = read_user_bytes(path, field, MAX_TEXT_BYTES)
+    return hashlib.sha256(identity_bytes(data)).hexdigest()
+
+
+def check_cluster_line(spec: TaskFile, text: str, path: Path) -> None:
+    """The ``cluster`` entry is one line of its own, ``cluster: <expression>``, and no other
+    line begins so: what :func:`identity_bytes` leaves out is that entry and nothing else."""
+    lines = [line for line in text.encode().splitlines() if line.startswith(CLUSTER_LINE)]
+    expected = 1 if spec.cluster is not None else 0
+    whole = len(lines) == expected and all(
+        not any(mark in line.decode() for mark in "\x85\u2028\u2029")
+        and _one_line(line) == {"cluster": spec.cluster}
+        for line in lines
+    )
+    if not whole:
+        raise MsltError(
+            f"{path}: cluster: write it on one line of its own, `cluster: <expression>` at the "
+            "line's start (that line is left out of the definition's identity), and begin no "
+            "other line with `cluster:`"
+        )
+
+
+def _one_line(line: bytes) -> Any:
+    try:
+        return parse_yaml(line.decode(), "cluster")
+    except MsltError:
+        return None
+
+
 def parse_definition(path: Path) -> Task:
     """Read, validate and build one definition file; every problem is one line naming it."""
-    spec = validate_yaml_file(path, read_text_file(path), TaskFile, "a task definition")
+    text = read_text_file(path)
+    spec = validate_yaml_file(path, text, TaskFile, "a task definition")
     if spec.name != path.stem:
         raise MsltError(f"{path}: name is {spec.name!r} but the file is called {path.name}")
+    check_cluster_line(spec, text, path)
     check_language_codes(spec, path)
     check_labels(spec, path)
     check_choices_count(spec, path)
@@ -482,11 +558,28 @@ def check_suffixes(folder: Path) -> None:
             )
 
 
-@lru_cache(maxsize=16)
+REMEMBERED_FOLDER_SETS = 16
+"""Sets of task folders whose parsed definitions :func:`load_definitions` keeps."""
+
+_LOADED: dict[tuple[Path, ...], tuple[tuple[object, ...], tuple[Path, ...], dict[str, Task]]] = {}
+"""Folders -> the state of them and their definition files when parsed, the files, the tasks."""
+
+
 def load_definitions(folders: tuple[Path, ...]) -> dict[str, Task]:
-    """Every task defined in ``folders``; a name defined twice (in two files) is an error."""
+    """Every task defined in ``folders``; a name defined twice (in two files) is an error.
+
+    Parsed once while nothing changes: kept by the folders' and the files' states (size,
+    times, inode), so a definition edited between two calls in one process (a notebook, a
+    test) is read again. Keyed by the folders alone, an edited definition gave the old task
+    while an evaluation recorded the new file's digest.
+    """
+    known = _LOADED.get(folders)
+    if known is not None and known[0] == _state(folders, known[1]):
+        return known[2]
+    files = tuple(definition_files(folders))
+    state = _state(folders, files)  # before parsing: an edit while parsing reads again
     tasks: dict[str, Task] = {}
-    for path in definition_files(folders):
+    for path in files:
         task = parse_definition(path)
         if task.name in tasks:
             raise MsltError(
@@ -494,15 +587,30 @@ def load_definitions(folders: tuple[Path, ...]) -> dict[str, Task]:
                 f"{tasks[task.name].extra['definition']} and {path}"
             )
         tasks[task.name] = task
+    if folders not in _LOADED and len(_LOADED) >= REMEMBERED_FOLDER_SETS:
+        _LOADED.pop(next(iter(_LOADED)))
+    _LOADED[folders] = (state, files, tasks)
     return tasks
+
+
+def _state(folders: tuple[Path, ...], files: tuple[Path, ...]) -> tuple[object, ...]:
+    """What changes when a definition is added, removed, replaced or edited in place: each
+    folder's state (an entry added, removed or renamed into it) and each file's."""
+    return tuple(file_state(path) for path in (*folders, *files))
+
+
+def forget_definitions() -> None:
+    """Parse every definition again on the next call (tests that swap folders)."""
+    _LOADED.clear()
 
 
 def user_definition(task: Task) -> dict[str, str] | None:
     """``{path, sha256}`` of a task defined outside mslt-it's own ``tasks/`` (a ``--tasks-dir``).
 
     Recorded in a dataset's manifest and in a recipe step's input hash, so a dataset says which
-    definition made it and an edited definition rebuilds it. Shipped definitions are versioned
-    with mslt-it itself (its version is in every manifest).
+    definition made it and an edited definition rebuilds it (its ``cluster`` line aside, which
+    no dataset reads: :func:`identity_bytes`). Shipped definitions are versioned with mslt-it
+    itself (its version is in every manifest).
     """
     where = task.extra.get("definition")
     if not where:
@@ -510,5 +618,4 @@ def user_definition(task: Task) -> dict[str, str] | None:
     path = Path(where).resolve()
     if path.is_relative_to(TASKS_DIR.resolve()):
         return None
-    data = read_user_bytes(path, "task definition", MAX_TEXT_BYTES)
-    return {"path": str(path), "sha256": hashlib.sha256(data).hexdigest()}
+    return {"path": str(path), "sha256": identity_sha256(path)}

@@ -196,6 +196,14 @@ class TaskFile(BaseModel):
         "(e.g. XCOPA's {question: [cause, effect]}); every row a split opens is checked.",
     )
     metric: str = Field(default="accuracy", description="accuracy (classification) or f1 (ner).")
+    cluster: str | None = Field(
+        default=None,
+        description="A Jinja expression over `row` giving the key of the rows that are not "
+        "independent of each other (`row.premise`: XNLI's hypotheses of one premise); "
+        "bootstrap intervals and the report's paired tests resample such rows together. "
+        "Written on one line; it decides no prediction, so editing it re-scores an "
+        "evaluation and predicts nothing again.",
+    )
     synthetic: str | None = Field(
         default=None, description="The synthetic generator of offline rows (xnli, pawsx, wikiann)."
     )
@@ -318,7 +326,8 @@ class TaskFile(BaseModel):
 
     def expressions(self) -> dict[str, str]:
         """Every expression over ``row`` the definition holds, by its field (``variables.x``,
-        ``choices``, ``gold``, ``prompt``, ``answer``, ``messages``; those unset left out)."""
+        ``choices``, ``gold``, ``prompt``, ``answer``, ``messages``, ``cluster``; those unset
+        left out)."""
         found = {f"variables.{name}": source for name, source in self.variables.items()}
         optional = {
             "choices": self.choices,
@@ -326,6 +335,7 @@ class TaskFile(BaseModel):
             "prompt": self.prompt,
             "answer": self.answer,
             "messages": self.messages,
+            "cluster": self.cluster,
         }
         found.update({field: source for field, source in optional.items() if source})
         return found
