@@ -40,6 +40,20 @@ from scipy.stats import binomtest
 LEVEL = 0.95
 """The coverage of every interval here."""
 
+MIN_SAMPLES = 40
+"""The fewest resamples a percentile interval is drawn from: each 2.5 % tail then holds one.
+With 1 or 2 the "interval" was one resample's score, which need not hold the score itself."""
+
+
+def samples_problem(samples: int) -> str | None:
+    """What is wrong with a count of bootstrap resamples (None: 0, no interval, or enough)."""
+    if 0 < samples < MIN_SAMPLES:
+        return (
+            f"{samples}; allowed: 0 (no interval) or {MIN_SAMPLES} to 1,000,000 (a 95% interval's "
+            f"tails hold 2.5% of the resamples each: {MIN_SAMPLES} put one in each)"
+        )
+    return None
+
 
 @dataclass(frozen=True)
 class Difference:

@@ -27,7 +27,7 @@ def made(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path
     root = tmp_path_factory.mktemp("made")
     for args in (
         ["eval", "--model", str(tiny_model_dir), "--task", "xnli", "--langs", "en", "--limit",
-         "2", "--mode", "rank", "--bootstrap-samples", "10", "--out", str(root / "ev")],
+         "2", "--mode", "rank", "--bootstrap-samples", "40", "--out", str(root / "ev")],
         ["report", str(root / "ev"), "--out", str(root / "rep")],
         ["build", "--task", "xnli", "--sources", "en", "--budget", "8", "--data", "synthetic",
          "--out", str(root / "ds")],

@@ -243,3 +243,28 @@ def test_runs_grouping_rows_otherwise_are_not_compared() -> None:
     other = [f"premise {i // 5}" for i in range(400)]
     with pytest.raises(NotPairable, match=r"other clusters .*--update"):
         compare_runs(*runs(keys, other))
+
+
+# ------------------------------------------------------------------------------ resamples
+
+
+@pytest.mark.parametrize("samples", [1, 2, 39])
+def test_too_few_resamples_for_a_95_interval_are_refused(
+    cli, tmp_path: Path, tiny_model_dir: Path, samples: int
+) -> None:
+    """One resample made an "interval" of that resample's score, which need not hold the
+    score (33.3 shown with 40.0–40.0)."""
+    folder = write_task(tmp_path / "user", None)
+    result = cli("eval", "--model", tiny_model_dir, "--task", "claims", "--langs", "en",
+                 "--data", folder / "data", "--tasks-dir", folder / "tasks",
+                 "--prompts-dir", folder / "prompts", "--template", "claims/plain",
+                 "--bootstrap-samples", str(samples), "--out", tmp_path / "ev")  # fmt: skip
+    assert_one_line_error(result, "bootstrap_samples", f"{samples}; allowed: 0 (no interval) or 40")
+    assert not (tmp_path / "ev").exists()
+
+
+def test_score_refuses_too_few_resamples_before_reading(cli, tmp_path: Path) -> None:
+    (tmp_path / "predictions.jsonl").write_text("")
+    result = cli("score", tmp_path / "predictions.jsonl", "--bootstrap-samples", "2")
+    assert_one_line_error(result, "--bootstrap-samples: 2; allowed: 0 (no interval) or 40")
+    assert not (tmp_path / "rescored.json").exists()

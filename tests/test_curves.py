@@ -138,7 +138,7 @@ def test_the_report_shows_each_adapters_curves(cli, watched: Path, tmp_path: Pat
     which each watched language first reached 50 % (or that it never did)."""
     evaluated = cli("eval", "--adapter", watched, "--task", "xnli", "--langs", "en,sw",
                     "--limit", "4", "--mode", "rank", "--out", tmp_path / "eval",
-                    "--bootstrap-samples", "20")  # fmt: skip
+                    "--bootstrap-samples", "40")  # fmt: skip
     assert evaluated.code == 0, evaluated.err
     reported = cli("report", tmp_path / "eval", "--out", tmp_path / "report")
     assert reported.code == 0, reported.err
@@ -158,7 +158,7 @@ def test_curves_of_an_adapter_trained_again_since_its_evaluation_are_left_out(
     shutil.copytree(watched, adapter)
     evaluated = cli("eval", "--adapter", adapter, "--task", "xnli", "--langs", "en",
                     "--limit", "2", "--mode", "rank", "--out", tmp_path / "eval",
-                    "--bootstrap-samples", "20")  # fmt: skip
+                    "--bootstrap-samples", "40")  # fmt: skip
     assert evaluated.code == 0, evaluated.err
     weights = adapter / "adapter_model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-1] + b" ")  # other weights, as a new training

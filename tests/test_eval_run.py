@@ -557,7 +557,7 @@ def test_unlabelled_rows_are_counted_in_the_results_and_said(cli, tiny_model_dir
         rows = [{"premise": f"p{i}", "hypothesis": "h", "label": y} for i, y in enumerate(labels)]
         (folder / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     result = cli("eval", "--model", tiny_model_dir, "--task", "xnli", "--langs", "en,de",
-                 "--mode", "rank", "--bootstrap-samples", "10",
+                 "--mode", "rank", "--bootstrap-samples", "40",
                  "--data", tmp_path / "data", "--out", tmp_path / "o")  # fmt: skip
     assert result.code == 0, result.err
     assert "3 unlabelled row(s) (label -1) left out, never scored: xnli/en 3" in result.err

@@ -528,7 +528,7 @@ def test_an_adopted_evaluation_is_scored_from_its_outputs_not_its_correct_flags(
     ``correct``, so a wrong row flagged right by hand in a copy, then adopted, raised the
     score (``score`` and ``report`` read the same file otherwise)."""
     options = ("--model", tiny_model_dir, "--task", "xnli", "--langs", "en", "--mode", "rank",
-               "--limit", "8", "--bootstrap-samples", "10")  # fmt: skip
+               "--limit", "8", "--bootstrap-samples", "40")  # fmt: skip
     assert cli("eval", *options, "--out", tmp_path / "first").code == 0
     score = json.loads((tmp_path / "first" / "results.json").read_text())["tasks"]["xnli"]
     copy = tmp_path / "copy"

@@ -60,7 +60,7 @@ def test_own_model_names_work_in_compare_models_too(cli, tmp_path: Path, monkeyp
     assert resolve_model_name("org/model") == "org/model"
     result = cli("eval", "--model", "mslt-it:tiny", "--task", "xnli", "--langs", "en",
                  "--limit", "2", "--mode", "rank", "--out", tmp_path / "ev",
-                 "--bootstrap-samples", "20")  # fmt: skip
+                 "--bootstrap-samples", "40")  # fmt: skip
     assert result.code == 0, result.err
 
 
@@ -115,7 +115,7 @@ def test_help_lists_every_shipped_task_and_suite(cli) -> None:
 def test_eval_task_defaults_to_its_languages_and_evaluation_split(cli, tiny_model_dir, tmp_path):
     result = cli("eval", "--model", tiny_model_dir, "--task", "xstorycloze", "--limit", "1",
                  "--mode", "rank", "--out", tmp_path / "ev",
-                 "--bootstrap-samples", "20")  # fmt: skip
+                 "--bootstrap-samples", "40")  # fmt: skip
     assert result.code == 0, result.err
     results = json.loads((tmp_path / "ev" / "results.json").read_text())
     assert set(results["tasks"]["xstorycloze"]["languages"]) == set(
@@ -190,7 +190,7 @@ def test_an_adapter_on_a_named_base_outlives_the_cache(cli, tmp_path: Path, monk
     assert merged.code == 0, merged.err
     shutil.rmtree(tmp_path / "cache")
     evaluated = cli("eval", "--adapter", "ad", "--task", "xnli", "--langs", "en", "--limit", "2",
-                    "--mode", "rank", "--out", "ev", "--bootstrap-samples", "20")  # fmt: skip
+                    "--mode", "rank", "--out", "ev", "--bootstrap-samples", "40")  # fmt: skip
     assert evaluated.code == 0, evaluated.err
 
 

@@ -57,7 +57,7 @@ def scores_beside_lm_eval(model: Path, rows: list[dict], tmp_path: Path) -> None
     config = EvalConfig(
         model=str(model), task="xwinograd", langs=["en"], split=split,
         template="xwinograd/lm-eval", mode="rank", data=str(tmp_path / "data"), backend="hf",
-        device="cpu", dtype="float32", batch_size=4, bootstrap_samples=20,
+        device="cpu", dtype="float32", batch_size=4, bootstrap_samples=40,
     )  # fmt: skip
     evaluate(config, tmp_path / "out")
     lines = (tmp_path / "out" / "predictions.jsonl").read_text().splitlines()

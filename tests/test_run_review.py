@@ -127,7 +127,7 @@ def test_a_model_folder_written_from_home_is_the_home_folders(
     monkeypatch.setenv("HOME", str(tmp_path))
     (tmp_path / "m").symlink_to(tiny_model_dir, target_is_directory=True)
     result = cli("eval", "--model", "~/m", "--task", "xnli", "--langs", "en", "--limit", "2",
-                 "--mode", "rank", "--bootstrap-samples", "20",
+                 "--mode", "rank", "--bootstrap-samples", "40",
                  "--out", tmp_path / "ev")  # fmt: skip
     assert result.code == 0, result.err
 

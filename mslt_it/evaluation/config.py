@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mslt_it.modeling import looks_like_a_path
+from mslt_it.stats import samples_problem
 
 
 class EvalConfig(BaseModel):
@@ -159,6 +160,14 @@ class EvalConfig(BaseModel):
         if model is not None and looks_like_a_path(model) and not Path(model).expanduser().exists():
             raise ValueError("no such folder (a Hub id looks like org/name)")
         return model
+
+    @field_validator("bootstrap_samples")
+    @classmethod
+    def _enough_samples(cls, samples: int) -> int:
+        problem = samples_problem(samples)
+        if problem is not None:
+            raise ValueError(problem)
+        return samples
 
     @field_validator("langs", "suite", "adapters")
     @classmethod

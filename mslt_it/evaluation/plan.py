@@ -388,8 +388,9 @@ def choose_template(
     if recorded_sha and recorded_sha != template.sha256 and strict:
         raise MsltError(
             f"template: {template.path} changed since adapter {adapter.name} was trained (sha256 "
-            f"{template.sha256[:12]}, run.json says {recorded_sha[:12]}); restore it or pass "
-            "--allow-template-mismatch"
+            f"{template.sha256[:12]}, run.json says {recorded_sha[:12]}); restore it, train again "
+            "on it (a recipe's `mslt-it run` does), or evaluate anyway with "
+            "--allow-template-mismatch (a recipe's eval.allow_template_mismatch: true)"
         )
     return template, source
 

@@ -42,6 +42,7 @@ from mslt_it.label_words import folded_answer, parse_label
 from mslt_it.langid import CATEGORIES, EMPTY, NO_LETTERS, AnswerIdentifier, package_version
 from mslt_it.outputs import RESCORED_KIND
 from mslt_it.prompts import PromptTemplate, get_template
+from mslt_it.stats import samples_problem
 from mslt_it.tasks import get_task
 from mslt_it.tasks.base import join_tokens
 from mslt_it.tasks.ner import TAG_NAMES, entities_from_tags
@@ -736,6 +737,9 @@ def rescore_file(
     No model is loaded. Settings that the run recorded (seed, bootstrap samples, the adapter's
     source languages) come from the ``results.json`` beside the file when there is one.
     """
+    problem = samples_problem(samples) if samples is not None else None
+    if problem is not None:
+        raise MsltError(f"--bootstrap-samples: {problem}")
 
     path = Path(predictions)
     records = read_jsonl(path)
