@@ -145,3 +145,18 @@ def test_inputs_written_from_home_that_are_read_as_written_say_so(
                   "--langs", "en", "--out", tmp_path / "e")  # fmt: skip
     assert_one_line_error(adapter, "'~/a'", "begins with ~")
     assert_one_line_error(cli("report", "~/e", "--out", tmp_path / "r"), "'~/e'", "begins with ~")
+
+
+def test_a_dry_run_of_one_run_shows_only_the_steps_it_would_run(cli, tmp_path, monkeypatch):
+    """``--only RUN --dry-run`` showed the other runs' training and the shared evaluation and
+    report as if they would run."""
+    monkeypatch.chdir(tmp_path)
+    path = recipe(tmp_path)
+    whole = cli("run", path, "--dry-run")
+    assert whole.code == 0, whole.err
+    assert "eval" in whole.out and "report" in whole.out
+    one = cli("run", path, "--only", "de", "--dry-run")
+    assert one.code == 0, one.err
+    rows = [line.split()[1] for line in one.out.splitlines() if line.startswith("│ ")]
+    assert rows == ["build", "train"] and "SSLT de" in one.out and "SSLT en" not in one.out
+    assert "evaluation and the report are made by `mslt-it run` without --only" in one.err

@@ -84,9 +84,16 @@ def run(
         check_experiment_folder(loaded)  # every task would refuse a folder this run refuses
         write_slurm_script(plan, recipe, emit_slurm, out)
         return
-    plan.select(only)  # a wrong --only, or an output folder the run would refuse: said first,
-    check_experiment_folder(loaded)  # as the only line, not after the plan
-    print_plan(plan)
+    selected = plan.select(only)  # a wrong --only, or an output folder the run would refuse:
+    check_experiment_folder(loaded)  # said first, as the only line, not after the plan
+    print_plan(plan, selected)
+    if only is not None:
+        STDERR.print(
+            f"note: --only {only} builds and trains that run; the evaluation and the report are "
+            "made by `mslt-it run` without --only",
+            highlight=False,
+            soft_wrap=True,
+        )
     if dry_run:
         check_plan_can_start(plan, only)  # what the run would refuse only after the plan
         note = unread_device_note(loaded.eval) if loaded.eval is not None else None
@@ -102,8 +109,9 @@ def run(
         STDOUT.print(f"report: {plan.recipe.output_dir / 'report' / 'report.md'}")
 
 
-def print_plan(plan) -> None:
-    """The runs and steps with their status, before anything runs."""
+def print_plan(plan, steps) -> None:
+    """The runs and ``steps`` (all, or one run's with ``--only``) with their status, before
+    anything runs: the whole plan under ``--only`` showed steps it would not run."""
     recipe = plan.recipe
     STDOUT.print(
         labelled(
@@ -117,7 +125,7 @@ def print_plan(plan) -> None:
     table = Table(title="plan")
     for column in ("step", "run", "sources from", "output", "status"):
         table.add_column(column, overflow="fold")
-    for step in plan.steps:
+    for step in steps:
         status = step.status()
         origin = ", ".join(sorted({r.origin for r in step.runs}))
         runs = ", ".join(r.label for r in step.runs) or f"all {len(recipe.runs)} runs"
