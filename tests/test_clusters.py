@@ -268,3 +268,45 @@ def test_score_refuses_too_few_resamples_before_reading(cli, tmp_path: Path) -> 
     result = cli("score", tmp_path / "predictions.jsonl", "--bootstrap-samples", "2")
     assert_one_line_error(result, "--bootstrap-samples: 2; allowed: 0 (no interval) or 40")
     assert not (tmp_path / "rescored.json").exists()
+
+
+# ------------------------------------------------------------------------------ reading again
+
+
+def test_a_definition_edited_in_one_process_is_read_again(tmp_path: Path) -> None:
+    """Definitions were kept by their folders alone: a notebook's second evaluation after an
+    edit used the old task while recording the new file's digest."""
+    from mslt_it.tasks import add_tasks_dirs, reset_tasks_dirs
+
+    folder = write_task(tmp_path, "row.evidence")
+    add_tasks_dirs([folder / "tasks"])
+    try:
+        row = {"claim": "c", "evidence": "e", "verdict": 0}
+        assert get_task("claims").cluster_of(row) == "e"
+        write_task(tmp_path, "row.claim")  # same size: the file's change time tells
+        assert get_task("claims").cluster_of(row) == "c"
+        (folder / "tasks" / "claims.yaml").unlink()
+        with pytest.raises(MsltError, match="unknown task 'claims'"):
+            get_task("claims")
+    finally:
+        reset_tasks_dirs()
+
+
+def test_scoring_looks_a_task_up_once_not_once_per_record(tmp_path: Path, monkeypatch) -> None:
+    """Each look-up checks the definitions' files; scoring did three per record."""
+    import mslt_it.tasks.definitions as definitions
+    from mslt_it.evaluation.scoring import score_records
+    from mslt_it.prompts import get_template
+
+    calls = []
+    real = definitions.load_definitions
+    monkeypatch.setattr(definitions, "load_definitions", lambda f: calls.append(1) or real(f))
+    template = get_template("xnli/en-instruct")
+    records = [
+        {"task": "xnli", "lang": "en", "id": f"xnli/en/test/{i}", "template": template.id,
+         "output": "neutral", "gold": "neutral", "mode": "generate", "adapter": "base"}
+        for i in range(300)
+    ]  # fmt: skip
+    check_records(records, tmp_path / "p.jsonl")
+    score_records(records, lambda task, template_id: template, samples=0, reparse=True)
+    assert len(calls) < 10

@@ -44,7 +44,7 @@ from mslt_it.outputs import RESCORED_KIND
 from mslt_it.prompts import PromptTemplate, get_template
 from mslt_it.stats import samples_problem
 from mslt_it.tasks import get_task
-from mslt_it.tasks.base import join_tokens
+from mslt_it.tasks.base import Task, join_tokens
 from mslt_it.tasks.ner import TAG_NAMES, entities_from_tags
 
 Record = dict[str, Any]
@@ -69,7 +69,8 @@ equals the reference with whitespace runs collapsed and case folded."""
 
 def parse_record(record: Record, template: PromptTemplate) -> Record:
     """Fill ``parsed``, ``invalid`` and ``correct`` from ``output`` with the template's words."""
-    task = get_task(record["task"])
+    # the template's task, looked up once: a lookup per record checks the definitions' files
+    task = template.task if template.spec.task == record["task"] else get_task(record["task"])
     verbalizer = template.verbalizer(record["lang"])
     if task.kind == "multiple_choice" and record.get("scores"):
         return parse_ranked_choice(record, task.labels)
@@ -389,6 +390,7 @@ def check_records(records: Sequence[Record], path: Path) -> None:
     seen: set[tuple[str, str, str]] = set()
     first: dict[str, Any] = {}
     clustered: dict[str, bool] = {}
+    tasks: dict[str, Task | None] = {}  # each looked up once: a lookup checks the files
     for number, record in enumerate(records, start=1):
         missing = [key for key in REQUIRED_FIELDS if key not in record]
         if missing:
@@ -409,7 +411,10 @@ def check_records(records: Sequence[Record], path: Path) -> None:
                 f"predictions: {path} record {number}: {not_text} must be text, "
                 f"got {type(record[not_text]).__name__}"
             )
-        if _kind(record["task"]) == "ner":  # a crash deep in the scoring, or -1 read as I-LOC
+        name = record["task"]
+        task = tasks[name] if name in tasks else tasks.setdefault(name, _known_task(name))
+        if task is not None and task.kind == "ner":  # a crash deep in the scoring, or -1 read
+            # as I-LOC
             problem = entity_fields_problem(record)
             if problem is not None:
                 raise MsltError(
@@ -432,7 +437,7 @@ def check_records(records: Sequence[Record], path: Path) -> None:
                 + "; a language's records all name their cluster or none does"
             )
         if record.get("scores") is not None:  # a multiple-choice row's, against its choices
-            check_ranked(record, f"predictions: {path} record {number}")
+            check_ranked(record, f"predictions: {path} record {number}", task)
         problem = ranked_answer_problem(record, answer=False)  # any rank row's, as numbers
         if problem is not None:
             raise MsltError(f"predictions: {path} record {number} {problem}")
@@ -452,11 +457,10 @@ def check_records(records: Sequence[Record], path: Path) -> None:
         seen.add(key)
 
 
-def _kind(task: str) -> str | None:
-    """The kind of ``task``, or None for a task this installation does not know (scoring
-    names it)."""
+def _known_task(task: str) -> Task | None:
+    """``task``, or None for a task this installation does not know (scoring names it)."""
     try:
-        return get_task(task).kind
+        return get_task(task)
     except MsltError:
         return None
 
@@ -538,12 +542,13 @@ def best_scored(answer: Any, scores: dict[str, Any]) -> bool:
     return isinstance(answer, str) and answer in scores and scores[answer] >= max(scores.values())
 
 
-def check_ranked(record: Record, where: str) -> None:
+def check_ranked(record: Record, where: str, task: Task | None = None) -> None:
     """A rank-mode record's ``scores`` (a log-likelihood per choice or label) and
     ``choice_lengths`` (each choice's characters) name exactly the task's choices, with numbers:
     the best is taken from them again, and a string, a missing label or a NaN was a crash or a
-    score; a classifier's scores cut to the gold label made any output the best."""
-    task = get_task(str(record["task"]))
+    score; a classifier's scores cut to the gold label made any output the best. ``task``:
+    the record's, when the caller has it."""
+    task = task if task is not None else get_task(str(record["task"]))
     if task.kind not in ("multiple_choice", "classification"):
         return
     labels = sorted(task.labels)
