@@ -166,6 +166,9 @@ class ComparisonRow:
     source: bool
     """Whether ``lang`` is a source of either run: its difference is in-language learning, not
     zero-shot transfer (False for the targets' average)."""
+    clusters: int | None = None
+    """The clusters the rows were resampled in (the task's ``cluster`` rule; summed over the
+    languages for the targets' average); None: rows resampled one by one."""
 
 
 COLUMNS = [field.name for field in fields(ComparisonRow)]
@@ -358,7 +361,9 @@ def check_pairable(a: RunRows, b: RunRows, task: str | None = None) -> list[str]
 
 def row_clusters(a: RunRows, b: RunRows, task: str, lang: str) -> list[str] | None:
     """The cluster key of each row, in :func:`_arrays`' order: either run's (they agree,
-    :func:`check_pairable`); None where neither names them."""
+    :func:`check_pairable`); None where neither names them. Where one run names them and the
+    other does not (evaluated before its task had a rule), that run's are used for both: the
+    rows are the same (their digests agree), and resampling them apart is too sure."""
     keys = a.clusters.get(task, {}).get(lang) or b.clusters.get(task, {}).get(lang)
     return [keys[i] for i in sorted(a.rows[task][lang])] if keys else None
 
@@ -412,6 +417,7 @@ def compare_runs(
                     only_baseline=test.only_a if test else None,
                     only_run=test.only_b if test else None,
                     source=lang in sources,
+                    clusters=len(set(keys)) if keys is not None else None,
                 )
             )
         adjusted = holm([r.p_mcnemar if r.p_mcnemar is not None else r.p_bootstrap for r in rows])
@@ -446,6 +452,9 @@ def compare_runs(
                     only_baseline=None,
                     only_run=None,
                     source=False,
+                    clusters=sum(len(set(k)) for k in keys_per_language if k is not None)
+                    if any(k is not None for k in keys_per_language)
+                    else None,
                 )
             )
         out.extend(rows)
@@ -574,7 +583,9 @@ def markdown(
     lines += [
         f"Each run against its baseline on the same rows: difference in points (run − "
         f"baseline), 95 % paired-bootstrap interval, McNemar's exact p (accuracy) or the "
-        f"bootstrap's (F1), Holm-adjusted over the languages; **bold**: significant at "
+        f"bootstrap's (F1, and rows resampled in clusters: a task's `cluster` rule, such as "
+        f"XNLI's hypotheses of one premise, which McNemar's test would take as independent), "
+        f"Holm-adjusted over the languages; **bold**: significant at "
         f"{ALPHA:g} after Holm, so an interval clear of 0 is not bold where the adjusted p is "
         "above it (the interval is not corrected for the other languages). A language marked "
         "(source) is a source of either run, so its difference is in-language learning, not "
@@ -601,6 +612,13 @@ def markdown(
                 f"[{r.ci_low:+.1f}, {r.ci_high:+.1f}] | {_p(p)} | {holm_p} |"
             )
         lines += ["", significance_line(chosen), ""]
+        grouped = next((r for r in chosen if r.clusters is not None and r.lang != AVERAGE), None)
+        if grouped is not None:
+            lines += [
+                f"Rows resampled in clusters (the task's `cluster` rule; {grouped.clusters} for "
+                f"{grouped.lang}): every interval and p above is the cluster bootstrap's.",
+                "",
+            ]
         unequal = (differences or {}).get((baseline, run, task))
         if unequal:
             lines += [

@@ -310,3 +310,54 @@ def test_scoring_looks_a_task_up_once_not_once_per_record(tmp_path: Path, monkey
     check_records(records, tmp_path / "p.jsonl")
     score_records(records, lambda task, template_id: template, samples=0, reparse=True)
     assert len(calls) < 10
+
+
+FLOW = (
+    "{name: claims, title: Claims, kind: classification, splits: [test], "
+    "languages: [en, de], columns: [claim, evidence, verdict], labels: [supported, refuted], "
+    "label_column: verdict, variables: {claim: \"row.claim ~ ' \n\ncluster: row.evidence\n\n'\", "
+    "evidence: row.evidence}, cluster: row.evidence}\n"
+)
+BLOCK = DEFINITION.replace(
+    "variables: {claim: row.claim,",
+    "variables: {claim: \"row.claim ~ '\ncluster: row.evidence\n'\",",
+)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [FLOW, "\ufeffcluster: row.evidence\n" + BLOCK],
+    ids=["flow-style entry, a line of text beginning cluster:", "BOM, then a text line too"],
+)
+def test_a_line_of_another_fields_text_is_never_taken_for_the_rule(tmp_path: Path, text) -> None:
+    """Every line beginning ``cluster:`` was left out of the identity: one inside a quoted
+    variable, which reaches every prompt, could be edited and the stale predictions kept."""
+    folder = write_task(tmp_path, cluster=None)
+    path = folder / "tasks" / "claims.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(MsltError, match="cluster: write it on one line of its own"):
+        parse_definition(path)
+
+
+def test_a_byte_order_mark_before_the_rule_is_read_past(tmp_path: Path) -> None:
+    folder = write_task(tmp_path, cluster=None)
+    path = folder / "tasks" / "claims.yaml"
+    path.write_text("\ufeffcluster: row.evidence\n" + DEFINITION, encoding="utf-8")
+    task = parse_definition(path)
+    assert task.cluster_of({"claim": "c", "evidence": "e", "verdict": 0}) == "e"
+    with_rule = definition_sha256(task)
+    path.write_text("\ufeff" + DEFINITION, encoding="utf-8")
+    assert definition_sha256(parse_definition(path)) == with_rule
+
+
+def test_the_report_says_which_p_a_clustered_comparison_took() -> None:
+    """report.md said "McNemar's exact p (accuracy)" above a table of cluster-bootstrap p's."""
+    from mslt_it.comparisons import markdown
+
+    keys = [f"premise {i // 10}" for i in range(400)]
+    rows = compare_runs(*runs(keys, None))
+    assert rows[0].clusters == 40
+    text = markdown(rows)
+    assert "rows resampled in clusters" in text
+    assert "40 for sw): every interval and p above is the cluster bootstrap's" in text
+    assert "cluster bootstrap" not in markdown(compare_runs(*runs(None, None)))

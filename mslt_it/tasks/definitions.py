@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import yaml
 from jinja2 import nodes
 from jinja2.parser import Parser
 
@@ -61,7 +62,7 @@ from mslt_it.tasks.base import COMMON_FIELDS, Row, Task, Verbalizer, common_vari
 from mslt_it.tasks.compile import LimitError, compile_variables, on_row, remember_rows
 from mslt_it.tasks.schema import KIND_FIELDS, RegistryLanguages, TaskFile, columns_read
 from mslt_it.tasks.synthetic import GENERATOR_KINDS, generator_columns
-from mslt_it.yamlfiles import parse_yaml, read_text_file, validate_yaml_file, yaml_in_other_case
+from mslt_it.yamlfiles import read_text_file, validate_yaml_file, yaml_in_other_case
 
 # ------------------------------------------------------------------------------------ kinds
 
@@ -452,6 +453,20 @@ def check_sample(task: Task, spec: TaskFile, path: Path) -> None:
 CLUSTER_LINE = b"cluster:"
 """How the line holding a definition's ``cluster`` begins: the line left out of its identity."""
 
+BYTE_ORDER_MARK = b"\xef\xbb\xbf"
+BREAKS = "\x85\u2028\u2029"
+"""Line breaks to YAML that are none to a file's lines: one on the cluster line would leave the
+YAML line after it out of the identity."""
+
+
+def cluster_lines(data: bytes) -> list[int]:
+    """The numbers (from 0) of the lines that begin ``cluster:`` (the first after a byte-order
+    mark, which YAML reads past)."""
+    lines = data.splitlines()
+    if lines:
+        lines[0] = lines[0].removeprefix(BYTE_ORDER_MARK)
+    return [number for number, line in enumerate(lines) if line.startswith(CLUSTER_LINE)]
+
 
 def identity_bytes(data: bytes) -> bytes:
     """A definition file's bytes as its identity reads them: without its ``cluster:`` line.
@@ -459,10 +474,14 @@ def identity_bytes(data: bytes) -> bytes:
     The cluster rule decides which rows are resampled together, never a prediction: an
     evaluation whose definition gained or changed one is re-scored, not predicted again
     (the rule itself is an evaluation setting of its own). A definition loads only when that
-    line holds the whole ``cluster`` entry and nothing else (:func:`check_cluster_line`).
+    line is the ``cluster`` entry's own, whole, and no other line begins so
+    (:func:`check_cluster_line`).
     """
+    dropped = set(cluster_lines(data))
     lines = data.splitlines(keepends=True)
-    return b"".join(line for line in lines if not line.startswith(CLUSTER_LINE))
+    kept = b"".join(line for number, line in enumerate(lines) if number not in dropped)
+    marked = 0 in dropped and data.startswith(BYTE_ORDER_MARK)
+    return BYTE_ORDER_MARK + kept if marked else kept  # the mark is the file's, not the line's
 
 
 def identity_sha256(path: str | Path, field: str = "task definition") -> str:
@@ -472,28 +491,43 @@ def identity_sha256(path: str | Path, field: str = "task definition") -> str:
 
 
 def check_cluster_line(spec: TaskFile, text: str, path: Path) -> None:
-    """The ``cluster`` entry is one line of its own, ``cluster: <expression>``, and no other
-    line begins so: what :func:`identity_bytes` leaves out is that entry and nothing else."""
-    lines = [line for line in text.encode().splitlines() if line.startswith(CLUSTER_LINE)]
-    expected = 1 if spec.cluster is not None else 0
-    whole = len(lines) == expected and all(
-        not any(mark in line.decode() for mark in "\x85\u2028\u2029")
-        and _one_line(line) == {"cluster": spec.cluster}
-        for line in lines
+    """The ``cluster`` entry is a top-level key at a line's start with its whole value on that
+    line, and no other line begins ``cluster:``: what :func:`identity_bytes` leaves out is that
+    entry and nothing else. A line of another field's text that began so (in a quoted string
+    of several lines) was left out too, and an edit of it, which reaches every prompt, kept
+    the stale predictions, dataset and adapter."""
+    found = cluster_lines(text.encode())
+    if spec.cluster is None and not found:
+        return
+    entry = _cluster_entry(text)
+    whole = (
+        entry is not None
+        and found == [entry]
+        and not any(mark in text.encode().splitlines()[entry].decode() for mark in BREAKS)
     )
     if not whole:
         raise MsltError(
             f"{path}: cluster: write it on one line of its own, `cluster: <expression>` at the "
-            "line's start (that line is left out of the definition's identity), and begin no "
-            "other line with `cluster:`"
+            "line's start of a block-style definition (that line is left out of the "
+            "definition's identity), and begin no other line with `cluster:`"
         )
 
 
-def _one_line(line: bytes) -> Any:
+def _cluster_entry(text: str) -> int | None:
+    """The line (from 0) of the top-level ``cluster`` entry when its key begins that line and
+    its value ends on it; None otherwise (or without one)."""
     try:
-        return parse_yaml(line.decode(), "cluster")
-    except MsltError:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
         return None
+    if not isinstance(root, yaml.MappingNode):
+        return None
+    for key, value in root.value:
+        if isinstance(key, yaml.ScalarNode) and key.value == "cluster" and key.style is None:
+            line = key.start_mark.line
+            same_line = value.end_mark.line == line and isinstance(value, yaml.ScalarNode)
+            return line if key.start_mark.column == 0 and same_line else None
+    return None
 
 
 def parse_definition(path: Path) -> Task:
