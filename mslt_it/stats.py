@@ -35,7 +35,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import binomtest
 
 LEVEL = 0.95
 """The coverage of every interval here."""
@@ -240,6 +239,8 @@ def mcnemar_exact(a: Sequence[bool], b: Sequence[bool]) -> McNemar:
     count of B-only wins among the disagreements is Binomial(disagreements, ½). No disagreement
     at all: p = 1.
     """
+    from scipy.stats import binomtest  # 0.5 s to import: every command's config reads this module
+
     a, b = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
     only_a, only_b = int(np.sum(a & ~b)), int(np.sum(~a & b))
     if only_a + only_b == 0:

@@ -320,3 +320,13 @@ def test_a_wheel_carries_the_folders_users_plug_into(tmp_path: Path) -> None:
     made = run("build", "--task", "xnli", "--sources", "en", "--budget", "4", "--out", "ds")
     assert made.returncode == 0, made.stderr
     assert json.loads((tmp_path / "ds" / "manifest.json").read_text())["counts"]
+
+
+def test_the_command_line_starts_without_the_heavy_libraries() -> None:
+    """A check of bootstrap resamples in the evaluation settings brought scipy.stats (0.5 s)
+    into every command's start, ``--help`` included; torch and transformers load where used."""
+    probe = "import sys, mslt_it.cli; print(sorted(m for m in ('scipy', 'torch', 'transformers') if m in sys.modules))"  # noqa: E501
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == "[]"
