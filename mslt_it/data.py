@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from mslt_it import __version__
+from mslt_it.arguments import expect, path_argument
 from mslt_it.config import DataConfig, validate_section
 from mslt_it.corpus import open_corpus_split, render_corpus
 from mslt_it.errors import MsltError, clipped, field_named
@@ -81,8 +82,16 @@ def with_defaults(config: DataConfig) -> DataConfig:
 
 
 def build_dataset(config: DataConfig, out: str | Path, overwrite: bool = False) -> BuildResult:
-    """Build the instruction dataset described by ``config`` into the directory ``out``."""
-    out = Path(out)
+    """Build the instruction dataset described by ``config`` into the directory ``out``.
+
+    A setting read only beside another (``temperature`` without ``budget_mode="temperature"``,
+    ``max_length`` without ``tokenizer``, ``script_mismatch="drop"`` without a corpus) is an
+    error here, as on the command line, rather than recorded in the manifest and ignored.
+    """
+    config = expect(config, DataConfig, "config", DATA_CONFIG)
+    out = path_argument(out, "out")
+    expect(overwrite, bool, "overwrite", "True or False")
+    check_settings_are_read(config)
     config = with_defaults(config)
     if config.tokenizer:  # mslt-it:NAME is that model's (made) folder, as select's --tokenizer
         config = config.model_copy(
@@ -230,6 +239,41 @@ def mixture_parts(config: DataConfig) -> list[DataConfig]:
         part_config = validate_section(DataConfig, settings, f"data.mixture.{number}")
         parts.append(with_defaults(part_config))
     return parts
+
+
+DATA_CONFIG = "a mslt_it.config.DataConfig, e.g. DataConfig(task='xnli', sources=['en'], budget=90)"
+
+
+def check_settings_are_read(config: DataConfig) -> None:
+    """Each setting that shapes a build only beside another is given with it (the checks of
+    ``mslt-it build``, made for every caller: a notebook's ``temperature=2.0`` with the default
+    budget mode was recorded in the manifest as the default 3.33 and read nowhere).
+
+    Only values other than the defaults count: a config written back whole (a recipe's data
+    section, a manifest's) holds every default, whatever its mode.
+    """
+    fields = DataConfig.model_fields
+    if config.temperature != fields["temperature"].default:
+        try:
+            DataConfig.check_temperature_is_read(
+                {"temperature": config.temperature, "budget_mode": config.budget_mode},
+                "temperature",
+            )
+        except ValueError as error:
+            raise MsltError(str(error)) from None
+    if config.max_length != fields["max_length"].default:
+        check_max_length_is_read(config, "max_length")
+    check_script_mismatch_is_read(config, "script_mismatch")
+
+
+def check_max_length_is_read(config: DataConfig, field: str) -> None:
+    """``max_length`` is the token count above which an example is counted as too long: with
+    no ``tokenizer`` nothing is counted, and the manifest recorded a limit nothing applied."""
+    if config.tokenizer is None:
+        raise MsltError(
+            f"{field}: {config.max_length!r} is read only with a tokenizer (examples are counted "
+            "as too long in its tokens); give tokenizer, or leave max_length out"
+        )
 
 
 def check_script_mismatch_is_read(config: DataConfig, field: str) -> None:

@@ -15,9 +15,14 @@ from mslt_it.identity import cache_folder, file_sha256
 from mslt_it.io import read_json
 from mslt_it.locks import output_lock
 from mslt_it.outputs import check_nothing_foreign, first_changed, owner_kind, remove_own_output
-from mslt_it.paths import RESOURCES_DIR, SHIPPED_SIZED_WORLD_MODEL, SHIPPED_WORLD_MODEL
+from mslt_it.paths import (
+    MODEL_NAMESPACE,
+    RESOURCES_DIR,
+    SHIPPED_SIZED_WORLD_MODEL,
+    SHIPPED_WORLD_MODEL,
+)
 
-NAMESPACE = "mslt-it:"
+NAMESPACE = MODEL_NAMESPACE
 TINY_MODEL = "mslt-it:tiny"
 TINY_WORLD_MODEL = "mslt-it:tiny-world"
 TINY_SIZED_WORLD_MODEL = "mslt-it:tiny-world-sized"

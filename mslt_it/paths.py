@@ -37,6 +37,21 @@ SHIPPED_WORLD_MODEL = "tiny-world"
 """The world base shipped in ``mslt_it/resources/`` (``mslt-it tiny-model --world`` makes it)."""
 SHIPPED_SIZED_WORLD_MODEL = "tiny-world-sized"
 """The sized world base shipped beside it (``mslt-it tiny-model --world --sized``)."""
+MODEL_NAMESPACE = "mslt-it:"
+"""How mslt-it's own model names begin (:mod:`mslt_it.named_models`): every command reads
+``mslt-it:tiny`` as its model, so no folder is made under such a name."""
+
+
+def check_not_a_model_name(folder: object, field: str) -> None:
+    """Refuse to make a folder whose name reads as one of mslt-it's model names: ``--model
+    mslt-it:tiny`` would not find it."""
+    if str(folder).startswith(MODEL_NAMESPACE):
+        raise MsltError(
+            f"{field}: {str(folder)!r} reads as one of mslt-it's model names "
+            f"({MODEL_NAMESPACE}…), which every command resolves to its own model; choose "
+            "another name"
+        )
+
 
 NAMED_DATA = ("hub", "synthetic")
 """The values of ``--data`` (and a recipe's ``data``) that name a built-in source, not a folder:

@@ -7,9 +7,12 @@ still say how far they are. ``MSLT_IT_PROGRESS=0`` turns both off, ``=1`` forces
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
 import sys
 import time
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -194,6 +197,47 @@ def quiet_library_progress_bars() -> None:
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
+
+
+@contextlib.contextmanager
+def library_bars_quieted() -> Iterator[None]:
+    """:func:`quiet_library_progress_bars` for one library call, then each bar as it was.
+
+    A notebook's call to ``train``, ``build_tiny_model`` or a model load with mslt-it's bars off
+    (``MSLT_IT_PROGRESS=0``, or off a terminal) prints no tqdm bar either, as the CLI prints
+    none ("Loading weights", "Writing model shards"); afterwards transformers', the Hub's and
+    datasets' bars are on or off as the user had them, and the environment is left alone
+    (``HF_HUB_DISABLE_PROGRESS_BARS`` stayed set after ``train``). The libraries are imported
+    here, not told through the environment: a library imported during the call would read
+    the variables once and keep its bars off for good.
+    """
+    if progress_enabled():
+        yield
+        return
+    import datasets
+    from transformers.utils import logging as hf_logging
+
+    # the module: the package's attribute of that name is its tqdm class
+    hub_tqdm = importlib.import_module("huggingface_hub.utils.tqdm")
+
+    transformers_bars = hf_logging.is_progress_bar_enabled()
+    hub_states = dict(hub_tqdm.progress_bar_states)
+    datasets_bars = not datasets.utils.are_progress_bars_disabled()
+    with warnings.catch_warnings():  # HF_..._DISABLE_PROGRESS_BARS=0, the user's: it wins
+        warnings.simplefilter("ignore")
+        hf_logging.disable_progress_bar()  # the Hub's too
+        datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if transformers_bars:
+                hf_logging.enable_progress_bar()
+            hub_tqdm.progress_bar_states.clear()
+            hub_tqdm.progress_bar_states.update(hub_states)
+            if datasets_bars:
+                datasets.enable_progress_bars()
 
 
 def training_progress_callback() -> object:

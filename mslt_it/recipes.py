@@ -27,6 +27,7 @@ from mslt_it.config import (
     validate_section,
 )
 from mslt_it.data import (
+    check_max_length_is_read,
     check_script_mismatch_is_read,
     checked_template,
     mixture_parts,
@@ -139,6 +140,8 @@ def load_recipe(path: str | Path, output_dir: str | Path | None = None) -> Recip
     except MsltError as error:  # a default it cannot fill (a mixed-in part's split)
         raise MsltError(f"{path}: {error}") from None
     check_script_mismatch_is_read(data, f"{path}: data.script_mismatch")
+    if data.max_length != DataConfig.model_fields["max_length"].default:
+        check_max_length_is_read(data, f"{path}: data.max_length")  # as each build would
     try:  # first: every mixed-in part reads the same prompt folders
         with field_named("prompts_dir", PROMPTS_FIELD):
             get_template(str(data.template), data.prompts_dir)

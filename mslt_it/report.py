@@ -35,7 +35,8 @@ import numpy as np
 from mslt_it import comparisons as paired
 from mslt_it import fertility as fertility_of
 from mslt_it import report_text, rollups
-from mslt_it.errors import MsltError
+from mslt_it.arguments import expect, path_argument, paths_argument, sequence_argument
+from mslt_it.errors import MsltError, clipped
 from mslt_it.evaluation.metrics import f1_from_counts
 from mslt_it.evaluation.sanity import adapter_sanity
 from mslt_it.evaluation.scoring import ENTITY_SCORING
@@ -82,8 +83,19 @@ def write_report(
     ``compare``: pairs ``(baseline, run)`` of run names as the report labels them, compared row
     by row besides every MSLT run against the SSLT baseline; runs on different tasks or rows
     are a one-line error. ``tokenizer``: plot each language's fertility against the scores.
-    Every check and measurement is done before ``out`` is touched.
+    Every check and measurement is done before ``out`` is touched. ``paths`` lists evaluation
+    folders (or results.json files); one path alone stands for a list of it.
     """
+    paths = paths_argument(paths, "paths", one=True)
+    out = path_argument(out, "out")
+    expect(overwrite, bool, "overwrite", "True or False")
+    pairs = sequence_argument(compare, "compare", COMPARE)
+    for number, pair in enumerate(pairs):
+        pair = sequence_argument(pair, f"compare.{number}", COMPARE)
+        if len(pair) != 2 or not all(isinstance(run, str) for run in pair):
+            raise MsltError(f"compare.{number}: got {clipped(pair, 80)}; expected {COMPARE}")
+    if tokenizer is not None:
+        expect(tokenizer, str, "tokenizer", "a tokenizer's Hub id, folder or mslt-it:NAME")
     results = load_results([Path(p) for p in paths])
     rows, skipped = gather_comparisons(results, compare)
     extras = Extras(
@@ -105,6 +117,9 @@ def write_report(
     ]
     with claim_output(out, kind="report", overwrite=overwrite, inputs=read, inside_kind="report"):
         return _write(results, Path(out), recipe, extras)
+
+
+COMPARE = "a list of (baseline, run) pairs of run names, e.g. [('SSLT en', 'MSLT ar+de+zh')]"
 
 
 @dataclass

@@ -11,7 +11,7 @@ import platform
 import re
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ from mslt_it.identity import check_base_unchanged, model_identity, same_model
 from mslt_it.io import atomic_write_json, file_fingerprint, read_json, seal, temporary_folder
 from mslt_it.locks import output_lock
 from mslt_it.modeling import check_base_model_folder, load_tokenizer
+from mslt_it.named_models import resolve_model_name
 from mslt_it.outputs import (
     ANALYSIS_KIND,
     check_destination,
@@ -242,6 +243,8 @@ def run_analysis(
 
     started = time.perf_counter()
     out = Path(out)
+    if isinstance(config.model, str) and config.model:  # mslt-it:tiny-world, as `analyze`
+        config = replace(config, model=resolve_model_name(config.model, "model"))
     check_options(config)
     if out.exists() and not out.is_dir():
         raise MsltError(f"--out: {out} is a file; give a folder for analysis.json and the PNGs")

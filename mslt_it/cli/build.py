@@ -119,7 +119,11 @@ def build(
     """
     use_tasks_dirs(tasks_dir)
     from mslt_it.config import DataConfig, validate_section
-    from mslt_it.data import build_dataset, check_script_mismatch_is_read
+    from mslt_it.data import (
+        build_dataset,
+        check_max_length_is_read,
+        check_script_mismatch_is_read,
+    )
     from mslt_it.recipes import check_mixture, recipe_section
     from mslt_it.tokens import TOKENIZER_FIELD
 
@@ -172,6 +176,8 @@ def build(
             "--max-length: read only with --tokenizer (examples are counted as too long in "
             "its tokens); give --tokenizer, or leave --max-length out"
         )
+    if config.max_length != DataConfig.model_fields["max_length"].default:  # the recipe's
+        check_max_length_is_read(config, f"{recipe}: data.max_length")
     given = script_mismatch is not None or recipe is None
     check_script_mismatch_is_read(
         config, "--script-mismatch" if given else f"{recipe}: data.script_mismatch"

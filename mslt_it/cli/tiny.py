@@ -9,7 +9,6 @@ import typer
 
 from mslt_it.cli.common import nonempty_path, stdout_console
 from mslt_it.errors import MsltError
-from mslt_it.named_models import NAMESPACE
 
 STDOUT = stdout_console()
 
@@ -61,11 +60,6 @@ def tiny_model(
     """
     from mslt_it.tiny import build_tiny_model  # torch and transformers: only for this command
 
-    if str(out_dir).startswith(NAMESPACE):  # `--model mslt-it:tiny` would not find it
-        raise MsltError(
-            f"out_dir: {str(out_dir)!r} reads as one of mslt-it's model names ({NAMESPACE}…), "
-            "which every command resolves to its own model; choose another name"
-        )
     if world and steps is not None and steps < 1:  # 0 would read as "the default" below
         raise MsltError(f"--steps: the world base needs at least 1 step, got {steps}")
 

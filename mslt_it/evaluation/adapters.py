@@ -14,7 +14,7 @@ from typing import Any
 from mslt_it.errors import MsltError
 from mslt_it.files import resolved_path, without_controls
 from mslt_it.identity import check_base_unchanged, model_identity, same_model
-from mslt_it.named_models import recorded_base
+from mslt_it.named_models import recorded_base, resolve_model_name
 from mslt_it.peft_adapters import (
     RUN_FILE,
     check_adapter_folder,
@@ -142,8 +142,12 @@ def check_base_model(adapters: list[Adapter], model: str | None) -> str:
     A run folder (or its base) that was moved or copied keeps the base's old path in run.json:
     ``--model NEW_PATH`` points it at its base, accepted when the folder's content is the one
     training recorded (``base_model_identity``); without ``--model`` a missing recorded base is
-    a one-line error that says so. The same rule holds for ``mslt-it analyze``.
+    a one-line error that says so. The same rule holds for ``mslt-it analyze``. One of
+    mslt-it's own names (``mslt-it:tiny-world``) is its (made) folder, as ``eval --model`` and a
+    recipe take it.
     """
+    if model is not None:
+        model = resolve_model_name(model, "model")
     for adapter in adapters:
         if adapter.base_model is None:
             continue

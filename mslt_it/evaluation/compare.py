@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mslt_it.arguments import expect, path_argument, sequence_argument
 from mslt_it.errors import MsltError
 from mslt_it.evaluation.config import EvalConfig
 from mslt_it.evaluation.plan import plan_evaluation
 from mslt_it.evaluation.runner import evaluate, saved_predictions
 from mslt_it.locks import output_lock
+from mslt_it.named_models import resolve_model_name
 from mslt_it.outputs import (
     check_destination,
     check_owner,
@@ -98,7 +100,12 @@ def compare_models(
     is derived from the evaluations and is re-made each time, but only if mslt-it's marker proves
     the folder its own and it holds nothing mslt-it did not write.
     """
-    out = Path(out)
+    config = expect(config, EvalConfig, "config", "a mslt_it.evaluation.EvalConfig")
+    out = path_argument(out, "out")
+    listed = sequence_argument(models, "models", "a list of models (Hub ids or folders)")
+    for number, model in enumerate(listed):
+        expect(model, str, f"models.{number}", "a Hub id, a folder or mslt-it:NAME (a string)")
+    models = [resolve_model_name(model) for model in listed]  # as `eval --model mslt-it:tiny`
     check_distinct_models(models, "--model")
     if config.adapters:
         raise MsltError("--adapter: adapters belong to one base model; compare models without them")
@@ -120,7 +127,7 @@ def compare_models(
             mark_owner(out, "evaluation")
             outcomes = {}
             for model in models:
-                single = config.model_copy(update={"model": model})
+                single = config.model_copy(update={"model": model, "compare_models": []})
                 outcomes[model] = evaluate(
                     single, out / folders[model], overwrite=overwrite, update=update
                 )

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from mslt_it.arguments import expect, path_argument
 from mslt_it.data import library_versions
 from mslt_it.errors import MsltError, clipped
 from mslt_it.evaluation.candidates import row_candidates
@@ -123,9 +124,18 @@ def evaluate(
     the finished evaluation in ``out`` too, reopened first (:func:`reopen_evaluation`): a kill
     halfway leaves no results of the settings before beside those of the new ones.
     """
+    config = expect(config, EvalConfig, "config", "a mslt_it.evaluation.EvalConfig")
+    out = path_argument(out, "out")
+    for name, flag in (("overwrite", overwrite), ("restart_changed", restart_changed),
+                       ("update", update)):  # fmt: skip
+        expect(flag, bool, name, "True or False")
+    if config.compare_models:  # the command line compares them; evaluate() left them out
+        raise MsltError(
+            "compare_models: evaluate() evaluates one model (and its adapters); compare models "
+            "with mslt_it.evaluation.compare_models(config, models, out)"
+        )
     if update and overwrite:
         raise MsltError("--update: give --update (keep what is unchanged) or --overwrite, not both")
-    out = Path(out)
     plan = plan_evaluation(config, out)
     if config.device and config.backend == "hf":
         check_device(config.device)  # before the output folder is touched
@@ -134,7 +144,7 @@ def evaluate(
     note = unread_device_note(config)
     if note:
         STDERR.print(note, highlight=False, soft_wrap=True)
-    inputs = [config.model, *config.adapters, config.data, *config.prompts_dir]
+    inputs = [plan.model, *config.adapters, config.data, *config.prompts_dir]
     inputs += tasks_dirs()[1:]  # the user's task definitions: read, never written into
     created = not out.exists()
     with claim_output(out, kind="evaluation", overwrite=overwrite, inputs=inputs, existing_ok=True):

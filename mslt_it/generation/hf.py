@@ -31,6 +31,7 @@ from mslt_it.generation.base import (
 )
 from mslt_it.modeling import check_device, load_failure, load_report_in_errors, model_load_errors
 from mslt_it.peft_adapters import load_adapters
+from mslt_it.progress import library_bars_quieted
 
 
 def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
@@ -50,17 +51,19 @@ class HFBackend:
         self.options = options
         self.device = check_device(run_device(self.name, options.device))
         self.dtype = resolve_dtype(options.dtype, self.device)
-        try:
-            with load_report_in_errors():
-                model = AutoModelForCausalLM.from_pretrained(
-                    options.model, dtype=self.dtype, trust_remote_code=options.trust_remote_code
-                )
-        except model_load_errors() as error:
-            raise MsltError(
-                f"model: cannot load {options.model!r}: {load_failure(options.model, error)}"
-            ) from None
-        model.to(self.device).eval()
-        self.model = self._with_adapters(model, options)
+        # transformers' "Loading weights" bar, as the CLI shows it: only with mslt-it's bars on
+        with library_bars_quieted():
+            try:
+                with load_report_in_errors():
+                    model = AutoModelForCausalLM.from_pretrained(
+                        options.model, dtype=self.dtype, trust_remote_code=options.trust_remote_code
+                    )
+            except model_load_errors() as error:
+                raise MsltError(
+                    f"model: cannot load {options.model!r}: {load_failure(options.model, error)}"
+                ) from None
+            model.to(self.device).eval()
+            self.model = self._with_adapters(model, options)
         config_eos = model.generation_config.eos_token_id
         stops = options.stop_token_ids or (
             tuple(config_eos) if isinstance(config_eos, list) else (config_eos,)

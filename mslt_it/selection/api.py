@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from mslt_it.arguments import codes_argument, expect, int_argument
 from mslt_it.errors import MsltError, allowed, clipped
 from mslt_it.files import csv_table
 from mslt_it.selection.context import check_sizes, criterion_scores, make_context
@@ -27,6 +28,7 @@ from mslt_it.selection.criteria import (
     available_criteria,
     get_criterion,
     missing_needs,
+    with_named_models,
 )
 from mslt_it.selection.learning import (
     SSLT_MEASURED,
@@ -184,6 +186,8 @@ def run_selection(
     ``k=None`` is 3, or the predictor's set size with ``criterion="learned"`` (or
     ``"sslt-measured"``, the predictor file's single-source runs, which rank sets of any size).
     """
+    check_arguments(task, pool, k, targets, include, top, seed, options, targets_as_sources)
+    options = with_named_models(options)
     if criterion not in FROM_PREDICTOR and criterion not in CRITERIA:
         raise MsltError(
             f"--criterion: unknown criterion {clipped(criterion, 40)}; allowed: "
@@ -291,6 +295,35 @@ def no_score(criterion: str, size: int, ctx: Context, learned: bool) -> str:
         f"--criterion {criterion}: no set of {size} from the pool gets a score{why}; an order "
         "of sets it cannot score is no ranking: choose another criterion or pool"
     )
+
+
+def check_arguments(
+    task: object,
+    pool: object,
+    k: object,
+    targets: object,
+    include: object,
+    top: object,
+    seed: object,
+    options: object,
+    targets_as_sources: object,
+) -> None:
+    """A selection's arguments of the types it reads (a notebook's call, not the CLI's): a
+    string where a list of codes belongs was read one character at a time (``"ar,de"``:
+    ``--pool: unknown language code 'a'``), a number as the task failed deep inside."""
+    expect(task, (str, Task), "task", "a task name such as 'xnli' (or a mslt_it.tasks.Task)")
+    for name, codes in (("pool", pool), ("targets", targets), ("include", include)):
+        if codes is not None:
+            codes_argument(codes, name)
+    if k is not None:
+        sizes = expect(k, (int, str, list, tuple), "k", "a set size (3), sizes ([2, 4]) or '1-3'")
+        for number, size in enumerate(sizes if isinstance(sizes, list | tuple) else ()):
+            int_argument(size, f"k.{number}")
+    int_argument(top, "top")
+    int_argument(seed, "seed")
+    if options is not None:
+        expect(options, SelectionOptions, "options", "a mslt_it.selection.SelectionOptions")
+    expect(targets_as_sources, bool, "targets_as_sources", "True or False")
 
 
 def select_sources(
@@ -451,6 +484,7 @@ def evaluate_criteria(
     ``baselines`` are rankings that are not criteria (one score per result, NaN where none,
     such as ``sslt-measured`` from the runs of one source), scored alike after them.
     """
+    options = with_named_models(options)
     sets = _result_sets(results)
     measured = np.array([float(score) for _, score in results])
     languages = sorted({code for s in sets for code in s})

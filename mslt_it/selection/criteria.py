@@ -13,7 +13,7 @@ in the other criteria's columns, so one language without phonology does not bloc
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ import numpy as np
 from mslt_it.errors import MsltError, allowed
 from mslt_it.languages import all_languages, pretraining_size
 from mslt_it.modeling import load_tokenizer
+from mslt_it.named_models import resolve_model_name
 from mslt_it.selection.objective import (
     Additive,
     Coverage,
@@ -150,6 +151,21 @@ class SelectionOptions:
     def help(cls) -> dict[str, str]:
         """Field name -> its documentation, for the CLI and the docs."""
         return {f.name: f.metadata["help"] for f in fields(cls)}
+
+
+def with_named_models(options: SelectionOptions | None) -> SelectionOptions | None:
+    """``options`` with one of mslt-it's model names as ``tokenizer`` or ``model``
+    (``mslt-it:tiny-world``) given as its (made) folder, as ``select --tokenizer`` and a
+    recipe's ``select`` entry take it: given to the library, it was read as a Hub id."""
+    if options is None:
+        return None
+    update = {}
+    for name in ("tokenizer", "model"):
+        given = getattr(options, name)
+        resolved = resolve_model_name(given, name) if isinstance(given, str) else given
+        if resolved != given:
+            update[name] = resolved
+    return replace(options, **update) if update else options
 
 
 def _one_of(option: str, value: str, choices: Collection[str]) -> None:

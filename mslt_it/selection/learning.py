@@ -22,7 +22,12 @@ from mslt_it.errors import MsltError, allowed, clipped
 from mslt_it.identity import DATA_FILES, model_identity, tree_sha256
 from mslt_it.paths import is_data_folder
 from mslt_it.selection.context import check_sizes, criterion_scores, make_context
-from mslt_it.selection.criteria import Context, SelectionOptions, available_criteria
+from mslt_it.selection.criteria import (
+    Context,
+    SelectionOptions,
+    available_criteria,
+    with_named_models,
+)
 from mslt_it.selection.features import SINGLES_FEATURES, FeatureBuilder, singles_mean
 from mslt_it.selection.measured import MeasuredTransfer, load_measured
 from mslt_it.selection.predictor import (
@@ -263,7 +268,7 @@ def fit_predictor(
         raise MsltError(f"--objective: unknown value {objective!r}; allowed: {allowed(OBJECTIVES)}")
     if cv not in CV_MODES:
         raise MsltError(f"--cv: unknown value {cv!r}; allowed: {allowed(CV_MODES)}")
-    options = options or SelectionOptions()
+    options = with_named_models(options) or SelectionOptions()
     prepared = prepare(path, task, k=k, seed=seed, options=options)
     data = prepared.data
     folds = min(MAX_FOLDS, len(data.sets) // 3)
@@ -547,7 +552,7 @@ def suggest_sets(
     measured = {tuple(s.split("+")) for s in predictor.trained_on.get("sets", [])}
     pool = list(pool) if pool is not None else sorted({c for s in measured for c in s})
     targets = list(targets) if targets else list(predictor.trained_on.get("targets", []))
-    options = options_of(predictor, options or SelectionOptions())
+    options = options_of(predictor, with_named_models(options) or SelectionOptions())
     ctx = make_context(
         task,
         pool,

@@ -14,7 +14,7 @@ import numpy as np
 
 from mslt_it.errors import MsltError
 from mslt_it.modeling import load_failure, load_report_in_errors, load_tokenizer, model_load_errors
-from mslt_it.progress import track
+from mslt_it.progress import library_bars_quieted, track
 from mslt_it.tasks.base import Row, Task, join_tokens
 from mslt_it.tasks.sources import open_split
 
@@ -83,7 +83,8 @@ def mean_embeddings(
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     try:
-        with load_report_in_errors(refuse_missing=False):  # an encoder's pooler may be new
+        # an encoder's pooler may be new; transformers' bar only with mslt-it's own on
+        with library_bars_quieted(), load_report_in_errors(refuse_missing=False):
             model = AutoModel.from_pretrained(model_name)
     except model_load_errors() as error:
         raise MsltError(

@@ -15,9 +15,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from mslt_it.arguments import codes_argument, expect, int_argument, path_argument
 from mslt_it.errors import MsltError
 from mslt_it.languages import XTREME_WIKIANN, get_language, languages_of_task
 from mslt_it.outputs import claim_output
+from mslt_it.paths import check_not_a_model_name
+from mslt_it.progress import library_bars_quieted
+from mslt_it.random_state import kept_random_state
 from mslt_it.tiny.base import BaseText, pretrain_base
 from mslt_it.tiny.model import DEFAULT_VOCAB_SIZE
 from mslt_it.tiny.pretrain import PretrainSettings
@@ -48,18 +52,33 @@ def build_tiny_model(
     ``world=True`` pre-trains on the synthetic world (:mod:`mslt_it.world`: code-switched text
     and the task frames with random answers) in the XNLI languages, for ``pretrain_steps``
     (default :data:`WORLD_STEPS`).
+
+    The build seeds Python's, numpy's and torch's generators with ``seed``; they are put back
+    as they were when it returns (:func:`~mslt_it.random_state.kept_random_state`).
     """
+    out = path_argument(out_dir, "out_dir")
+    check_not_a_model_name(out_dir, "out_dir")
+    if languages is not None:
+        languages = codes_argument(languages, "languages")
+    for name, number in (
+        ("seed", seed),
+        ("vocab_size", vocab_size),
+        ("pretrain_steps", pretrain_steps),
+    ):
+        int_argument(number, name)
+    for name, flag in (("overwrite", overwrite), ("world", world), ("sized", sized)):
+        expect(flag, bool, name, "True or False")
     if world:
-        return build_world_model(
-            out_dir,
-            seed=seed,
-            steps=pretrain_steps or WORLD_STEPS,
-            overwrite=overwrite,
-            sized=sized,
-        )
+        with kept_random_state(), library_bars_quieted():
+            return build_world_model(
+                out,
+                seed=seed,
+                steps=pretrain_steps or WORLD_STEPS,
+                overwrite=overwrite,
+                sized=sized,
+            )
     if sized:
         raise MsltError("sized: only the world base has sized text; add --world")
-    out = Path(out_dir)
     if not 0 <= seed < 2**32:
         raise MsltError(f"seed: must be an integer in [0, 2**32), got {seed}")
     if pretrain_steps < 0:
@@ -69,7 +88,11 @@ def build_tiny_model(
     langs = list(dict.fromkeys(languages)) if languages else default_languages()
     for lang in langs:
         get_language(lang)  # an unknown code fails here, with the registry's message
-    with claim_output(out, kind="model", overwrite=overwrite, field="out_dir"):
+    with (
+        kept_random_state(),
+        library_bars_quieted(),
+        claim_output(out, kind="model", overwrite=overwrite, field="out_dir"),
+    ):
         return _build(out, langs, seed, vocab_size, pretrain_steps, overwrite)
 
 

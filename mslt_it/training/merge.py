@@ -33,6 +33,7 @@ from mslt_it.peft_adapters import (
     read_run_record,
     run_record_edited,
 )
+from mslt_it.progress import library_bars_quieted
 from mslt_it.training.outputs import RUN_FILE
 
 
@@ -101,7 +102,10 @@ def merge_adapter(
     )
 
     inputs = [adapter_dir, base]
-    with claim_output(out, kind="model", overwrite=overwrite, inputs=inputs, field="--out"):
+    with (
+        library_bars_quieted(),  # "Loading weights", "Writing model shards": as the CLI
+        claim_output(out, kind="model", overwrite=overwrite, inputs=inputs, field="--out"),
+    ):
         return _merge(adapter_dir, out, base, trust_remote_code, run, overwrite, dtype)
 
 

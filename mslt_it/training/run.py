@@ -22,13 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mslt_it.arguments import expect, path_argument
 from mslt_it.built_data import use_task_of
 from mslt_it.data import check_data_files_inside, load_manifest
 from mslt_it.errors import MsltError, first_line, joined_lines
 from mslt_it.files import check_regular_files, kind_of
 from mslt_it.identity import DATA_FILES, model_identity, rows_sha256, tree_sha256
 from mslt_it.modeling import load_tokenizer
-from mslt_it.named_models import base_model_name
+from mslt_it.named_models import base_model_name, resolve_model_name
 from mslt_it.outputs import (
     STAGING,
     check_nothing_foreign,
@@ -38,10 +39,11 @@ from mslt_it.outputs import (
 )
 from mslt_it.paths import check_folder_text
 from mslt_it.progress import (
+    library_bars_quieted,
     progress_enabled,
-    quiet_library_progress_bars,
     training_progress_callback,
 )
+from mslt_it.random_state import kept_random_state
 from mslt_it.terminal import STDERR
 from mslt_it.training import checks, curves, outputs
 from mslt_it.training.chat import has_generation_markers, resolve_chat_template, stop_token_ids
@@ -152,13 +154,27 @@ def train(
     :func:`mslt_it.training.outputs.decide`), and train again one whose last checkpoint
     cannot be resumed exactly (:func:`start_over`); a user's files in it still stop the run.
     """
-    out = Path(out)
-    quiet_library_progress_bars()
+    model_config = expect(model_config, ModelConfig, "model_config", MODEL_CONFIG)
+    config = expect(config, TrainConfig, "config", TRAIN_CONFIG)
+    out = path_argument(out, "out")
+    for name, flag in (
+        ("resume", resume),
+        ("overwrite", overwrite),
+        ("replace_other", replace_other),
+    ):
+        expect(flag, bool, name, "True or False")
+    model_config = with_named_model(model_config)
     inputs = [config.dataset, config.eval_dataset, model_config.name_or_path]
     lock = claim_output if launched_as_main() else _no_lock  # only the main process writes
     existed = out.exists()
-    with lock(
-        out, kind="adapter", overwrite=overwrite, inputs=inputs, field="--out", existing_ok=True
+    # the seeds TRL sets (train.sft.seed) and the library bars it would draw are this call's
+    # only: a notebook's random streams and bars are as they were once it returns
+    with (
+        kept_random_state(),
+        library_bars_quieted(),
+        lock(
+            out, kind="adapter", overwrite=overwrite, inputs=inputs, field="--out", existing_ok=True
+        ),
     ):
         try:
             return _train(
@@ -173,6 +189,20 @@ def train(
             if launched_as_main() and not existed and out.is_dir() and outputs.holds_no_files(out):
                 shutil.rmtree(out, ignore_errors=True)  # stopped before writing anything
             raise
+
+
+MODEL_CONFIG = "a mslt_it.training.ModelConfig, e.g. ModelConfig(name_or_path='models/tiny')"
+TRAIN_CONFIG = "a mslt_it.training.TrainConfig, e.g. TrainConfig(dataset='runs/data')"
+
+
+def with_named_model(model_config: ModelConfig) -> ModelConfig:
+    """``model_config`` with one of mslt-it's model names (``mslt-it:tiny-world``) as the
+    folder it is made in, as ``mslt-it train --model`` and a recipe take it: given to the
+    library, the name was read as a Hub id. Any other name is checked and kept."""
+    name = resolve_model_name(model_config.name_or_path, "model.name_or_path")
+    if name == model_config.name_or_path:
+        return model_config
+    return ModelConfig.model_validate(model_config.model_dump() | {"name_or_path": name})
 
 
 @contextlib.contextmanager

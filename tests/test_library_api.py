@@ -1,0 +1,416 @@
+"""The library as a notebook calls it: every command is a function a user can call too, so the
+function, not the command, checks what it is given, resolves mslt-it's model names, and leaves
+the caller's process as it found it (random generators, library bars, environment)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+
+from mslt_it.config import DataConfig
+from mslt_it.data import build_dataset
+from mslt_it.errors import MsltError
+from mslt_it.report import write_report
+from mslt_it.selection import SelectionOptions, select_sources
+from mslt_it.tiny import build_tiny_model
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+HF_BARS = ("HF_HUB_DISABLE_PROGRESS_BARS", "HF_DATASETS_DISABLE_PROGRESS_BARS")
+SFT = {"max_steps": 2, "per_device_train_batch_size": 2, "save_strategy": "no"}
+
+
+def one_line_error(call: Callable[[], Any], *fragments: str) -> str:
+    """``call`` raises an MsltError of one line holding every fragment; its message."""
+    with pytest.raises(MsltError) as raised:
+        call()
+    message = str(raised.value)
+    assert "\n" not in message, message
+    for fragment in fragments:
+        assert fragment in message, (fragment, message)
+    return message
+
+
+def small_dataset(folder: Path) -> Path:
+    return build_dataset(DataConfig(task="xnli", sources=["en"], budget=8), folder).path
+
+
+def random_states() -> tuple[Any, ...]:
+    """Every global generator a build or a training seeds, as comparable values."""
+    import torch
+
+    numpy_state = np.random.get_state()
+    return (
+        random.getstate(),
+        numpy_state[0],
+        numpy_state[1].tolist(),
+        numpy_state[2:],
+        torch.initial_seed(),
+        torch.random.get_rng_state().tolist(),
+    )
+
+
+@pytest.fixture
+def bars_on(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """mslt-it's bars off (``MSLT_IT_PROGRESS=0``, as in a notebook that asked for none), the
+    libraries' own bars on and their variables unset, as a fresh notebook has them; the
+    libraries' state is put back afterwards (an in-process CLI run of another test may have
+    turned them off)."""
+    import datasets
+    from transformers.utils import logging as hf_logging
+
+    monkeypatch.setenv("MSLT_IT_PROGRESS", "0")
+    for name in HF_BARS:
+        monkeypatch.delenv(name, raising=False)
+    before = (hf_logging.is_progress_bar_enabled(), datasets.utils.are_progress_bars_disabled())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hf_logging.enable_progress_bar()
+        datasets.enable_progress_bars()
+    yield hf_logging
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        (hf_logging.enable_progress_bar if before[0] else hf_logging.disable_progress_bar)()
+        (datasets.disable_progress_bars if before[1] else datasets.enable_progress_bars)()
+
+
+@pytest.fixture
+def named_tiny(tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``mslt-it:tiny`` already made in a fresh cache (a copy of the session's tiny model,
+    which is what the name builds)."""
+    monkeypatch.setenv("MSLT_IT_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "cache" / "models" / "tiny"
+    shutil.copytree(tiny_model_dir, folder)
+    return folder
+
+
+# -- checks the CLI made alone ----------------------------------------------------------------
+
+
+def test_temperature_without_its_budget_mode_is_refused(tmp_path: Path) -> None:
+    """The library built it and recorded temperature 3.33, the 2.0 given dropped."""
+    config = DataConfig(task="xnli", sources=["ar"], budget=6, temperature=2.0)
+    one_line_error(
+        lambda: build_dataset(config, tmp_path / "ds"),
+        "temperature: 2.0 is read only with budget_mode temperature",
+    )
+    assert not (tmp_path / "ds").exists()
+
+
+def test_max_length_without_a_tokenizer_is_refused(tmp_path: Path) -> None:
+    config = DataConfig(task="xnli", sources=["ar"], budget=6, max_length=10)
+    one_line_error(
+        lambda: build_dataset(config, tmp_path / "ds"), "max_length: 10 is read only with"
+    )
+    assert not (tmp_path / "ds").exists()
+
+
+def test_script_mismatch_drop_without_a_corpus_is_refused(tmp_path: Path) -> None:
+    config = DataConfig(task="xnli", sources=["ar"], budget=6, script_mismatch="drop")
+    one_line_error(lambda: build_dataset(config, tmp_path / "ds"), "script_mismatch: drop")
+
+
+def test_a_config_written_back_whole_still_builds(tmp_path: Path) -> None:
+    """A recipe's data section and a manifest hold every default beside any mode: only a value
+    other than the default is a setting given for nothing."""
+    whole = DataConfig(task="xnli", sources=["ar"], budget=6).model_dump()
+    built = build_dataset(DataConfig.model_validate(whole), tmp_path / "ds")
+    assert built.manifest["config"]["temperature"] == 3.33
+    tempered = DataConfig(
+        task="xnli", sources=["ar", "en"], budget=6, budget_mode="temperature", temperature=2.0
+    )
+    assert build_dataset(tempered, tmp_path / "t").manifest["config"]["temperature"] == 2.0
+
+
+def test_a_recipe_with_max_length_and_no_tokenizer_is_refused_when_loaded(tmp_path: Path) -> None:
+    """Each build of the recipe would refuse it: said once, naming the file, before any run."""
+    from mslt_it.recipes import load_recipe
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        "name: r\ndata: {task: xnli, budget: 4, max_length: 128}\nsources: [[en]]\n"
+        "model: {name_or_path: mslt-it:tiny}\n"
+    )
+    one_line_error(lambda: load_recipe(recipe), f"{recipe}: data.max_length: 128 is read only")
+
+
+def test_a_model_name_is_no_folder_for_a_tiny_model(tmp_path: Path, monkeypatch) -> None:
+    """``build_tiny_model("mslt-it:foo")`` made ``./mslt-it:foo``, which no command reads."""
+    monkeypatch.chdir(tmp_path)
+    one_line_error(
+        lambda: build_tiny_model("mslt-it:foo", languages=["en"]),
+        "out_dir: 'mslt-it:foo' reads as one of mslt-it's model names",
+    )
+    assert not (tmp_path / "mslt-it:foo").exists()
+
+
+def test_evaluate_resolves_mslt_its_model_names(named_tiny: Path, tmp_path: Path) -> None:
+    """``EvalConfig(model="mslt-it:tiny")`` was "neither a folder here nor a Hub id": only
+    ``mslt-it eval`` resolved the names."""
+    from mslt_it.evaluation import EvalConfig, evaluate
+
+    config = EvalConfig(
+        model="mslt-it:tiny", task="xnli", langs=["en"], limit=2, mode="rank", bootstrap_samples=0
+    )
+    evaluate(config, tmp_path / "ev")
+    results = json.loads((tmp_path / "ev" / "results.json").read_text())
+    assert results["model"] == str(named_tiny)
+
+
+def test_train_resolves_mslt_its_model_names(named_tiny: Path, tmp_path: Path) -> None:
+    from mslt_it.training import ModelConfig, TrainConfig
+    from mslt_it.training.run import train
+
+    dataset = small_dataset(tmp_path / "ds")
+    run = train(
+        ModelConfig(name_or_path="mslt-it:tiny"),
+        TrainConfig(dataset=str(dataset), sft=SFT),
+        tmp_path / "ad",
+    ).run
+    assert run["base_model"] == str(named_tiny.resolve())
+    assert run["base_model_name"] == "mslt-it:tiny"
+
+
+def test_selection_resolves_mslt_its_model_names(named_tiny: Path) -> None:
+    options = SelectionOptions(tokenizer="mslt-it:tiny", sample=20)
+    found = select_sources("xnli", ["ar", "de", "en"], 2, "coverage", options=options)
+    assert found and found[0].k == 2
+
+
+# -- the caller's state: random generators, library bars, environment -------------------------
+
+
+def test_train_leaves_the_callers_state_as_it_was(
+    tiny_model_dir: Path, tmp_path: Path, bars_on: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """After ``train`` torch.initial_seed() was 42 and numpy's and Python's generators were
+    reset (the Trainer's set_seed), HF_HUB_DISABLE_PROGRESS_BARS stayed set, and the libraries'
+    bars stayed off for the rest of the session."""
+    import torch
+
+    from mslt_it.training import ModelConfig, TrainConfig
+    from mslt_it.training.run import train
+
+    dataset = small_dataset(tmp_path / "ds")
+    random.seed(11)
+    np.random.seed(11)
+    torch.manual_seed(11)
+    before = random_states()
+    capfd.readouterr()
+    train(
+        ModelConfig(name_or_path=str(tiny_model_dir)),
+        TrainConfig(dataset=str(dataset), sft=SFT),
+        tmp_path / "ad",
+    )
+    err = capfd.readouterr().err
+    problems = [
+        *(["random state changed"] if random_states() != before else []),
+        *(f"{name} left set" for name in HF_BARS if name in os.environ),
+        *([] if bars_on.is_progress_bar_enabled() else ["transformers' bars left off"]),
+        *([f"a bar drawn: {err!r}"] if "it/s]" in err else []),
+    ]
+    assert not problems, problems
+
+
+def test_build_tiny_model_leaves_the_callers_state_as_it_was(
+    tmp_path: Path, bars_on: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The build seeded every generator with 0 and drew a "Writing model shards" bar with
+    mslt-it's bars off; its own result depends on its seed alone."""
+    import torch
+
+    random.seed(5)
+    np.random.seed(5)
+    torch.manual_seed(5)
+    before = random_states()
+    capfd.readouterr()
+    first = build_tiny_model(tmp_path / "a", languages=["en"], pretrain_steps=2)
+    err = capfd.readouterr().err
+    problems = [
+        *(["random state changed"] if random_states() != before else []),
+        *([f"a bar drawn: {err!r}"] if "Writing model shards" in err else []),
+        *([] if bars_on.is_progress_bar_enabled() else ["transformers' bars left off"]),
+    ]
+    assert not problems, problems
+    torch.manual_seed(99)  # another caller's state: the same model
+    second = build_tiny_model(tmp_path / "b", languages=["en"], pretrain_steps=2)
+    weights = "model.safetensors"
+    assert (first / weights).read_bytes() == (second / weights).read_bytes()
+
+
+def test_evaluate_draws_no_library_bar_with_progress_off(
+    tiny_model_dir: Path, tmp_path: Path, bars_on: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """transformers' "Loading weights" bar showed per model load; the CLI shows none."""
+    from mslt_it.evaluation import EvalConfig, evaluate
+
+    capfd.readouterr()
+    config = EvalConfig(
+        model=str(tiny_model_dir), task="xnli", langs=["en"], limit=2, mode="rank",
+        bootstrap_samples=0,
+    )  # fmt: skip
+    evaluate(config, tmp_path / "ev")
+    err = capfd.readouterr().err
+    assert "Loading weights" not in err, err
+    assert bars_on.is_progress_bar_enabled()
+
+
+# -- a string where a list belongs ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("call", "fragment"),
+    [
+        (lambda: select_sources("xnli", "ar,de,en", 2, "l2v-syntax"), "pool: got the string"),
+        (
+            lambda: select_sources("xnli", ["ar", "de", "en"], 2, "l2v-syntax", targets="sw"),
+            "targets: got the string 'sw'",
+        ),
+        (
+            lambda: select_sources("xnli", ["ar", "de", "en"], 2, "l2v-syntax", include="ar"),
+            "include: got the string 'ar'",
+        ),
+        (lambda: build_tiny_model("unused", languages="en"), "languages: got the string 'en'"),
+    ],
+)
+def test_a_string_is_no_list_of_language_codes(call, fragment) -> None:
+    """Read one character at a time: ``--pool: unknown language code 'a'``."""
+    one_line_error(call, fragment, "expected a list of language codes")
+
+
+def test_one_run_dir_is_a_list_of_one(tmp_path: Path) -> None:
+    """``write_report("lib/eval", out)`` said ``run dir: 'l' does not exist``: one folder is
+    the common case, taken as a list of it."""
+    one_line_error(lambda: write_report("lib/eval", tmp_path / "r"), "'lib/eval' does not exist")
+
+
+# -- wrong types ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def given(tmp_path: Path, tiny_model_dir: Path) -> SimpleNamespace:
+    """Well-formed arguments, for the calls that get one wrong."""
+    from mslt_it.evaluation import EvalConfig
+    from mslt_it.training import ModelConfig, TrainConfig
+
+    return SimpleNamespace(
+        data=DataConfig(task="xnli", sources=["en"], budget=4),
+        model=ModelConfig(name_or_path=str(tiny_model_dir)),
+        train=TrainConfig(dataset=str(tmp_path / "ds")),
+        eval=EvalConfig(model=str(tiny_model_dir), task="xnli", langs=["en"], limit=2),
+        folder=tmp_path,
+        out=tmp_path / "out",
+        pool=["ar", "de", "en"],
+    )
+
+
+def train(*args: Any, **kwargs: Any) -> Any:
+    from mslt_it.training.run import train
+
+    return train(*args, **kwargs)
+
+
+def compare_models(*args: Any, **kwargs: Any) -> Any:
+    from mslt_it.evaluation.compare import compare_models
+
+    return compare_models(*args, **kwargs)
+
+
+WRONG_TYPES = {
+    "build out 5": (lambda g: build_dataset(g.data, 5), "out: got 5; expected a path"),
+    "build out None": (lambda g: build_dataset(g.data, None), "out: got None; expected a path"),
+    "build out ''": (lambda g: build_dataset(g.data, ""), "out: an empty path"),
+    "build config dict": (
+        lambda g: build_dataset({"task": "xnli", "sources": ["en"], "budget": 4}, g.out),
+        "config: got a dict; expected a mslt_it.config.DataConfig",
+    ),
+    "build config str": (
+        lambda g: build_dataset("xnli", g.out),
+        "config: got the string 'xnli'; expected a mslt_it.config.DataConfig",
+    ),
+    "build overwrite str": (
+        lambda g: build_dataset(g.data, g.out, overwrite="no"),
+        "overwrite: got the string 'no'; expected True or False",
+    ),
+    "train out 5": (lambda g: train(g.model, g.train, 5), "out: got 5; expected a path"),
+    "train out None": (lambda g: train(g.model, g.train, None), "out: got None"),
+    "train model dict": (
+        lambda g: train({"name_or_path": "m"}, g.train, g.out),
+        "model_config: got a dict; expected a mslt_it.training.ModelConfig",
+    ),
+    "train config str": (
+        lambda g: train(g.model, "ds", g.out),
+        "config: got the string 'ds'; expected a mslt_it.training.TrainConfig",
+    ),
+    "report out 5": (lambda g: write_report([g.folder], 5), "out: got 5; expected a path"),
+    "report out None": (lambda g: write_report([g.folder], None), "out: got None"),
+    "report paths 5": (lambda g: write_report(5, g.out), "paths: got 5; expected a list"),
+    "report one pair": (
+        lambda g: write_report([g.folder], g.out, compare=("a", "b")),
+        "compare.0: got the string 'a'; expected a list of (baseline, run) pairs",
+    ),
+    "tiny out 5": (lambda g: build_tiny_model(5), "out_dir: got 5; expected a path"),
+    "tiny out None": (lambda g: build_tiny_model(None), "out_dir: got None"),
+    "tiny seed str": (
+        lambda g: build_tiny_model(g.out, seed="1"),
+        "seed: got the string '1'; expected an integer",
+    ),
+    "tiny world str": (
+        lambda g: build_tiny_model(g.out, world="yes"),
+        "world: got the string 'yes'; expected True or False",
+    ),
+    "select task 5": (
+        lambda g: select_sources(5, g.pool, 2, "l2v-syntax"),
+        "task: got 5; expected a task name",
+    ),
+    "select top str": (
+        lambda g: select_sources("xnli", g.pool, 2, top="3"),
+        "top: got the string '3'; expected an integer",
+    ),
+    "select seed str": (
+        lambda g: select_sources("xnli", g.pool, 2, seed="0"),
+        "seed: got the string '0'; expected an integer",
+    ),
+    "select k float": (lambda g: select_sources("xnli", g.pool, 2.0), "k: got 2.0; expected"),
+    "select k item": (lambda g: select_sources("xnli", g.pool, [2, 2.5]), "k.1: got 2.5"),
+    "select options dict": (
+        lambda g: select_sources("xnli", g.pool, 2, options={}),
+        "options: got a dict; expected a mslt_it.selection.SelectionOptions",
+    ),
+    "compare models str": (
+        lambda g: compare_models(g.eval, "m", g.out),
+        "models: got the string 'm'; expected a list",
+    ),
+    "compare out 5": (lambda g: compare_models(g.eval, [g.eval.model], 5), "out: got 5"),
+}
+
+
+@pytest.mark.parametrize("case", list(WRONG_TYPES))
+def test_a_wrong_type_is_a_one_line_error(case: str, given: SimpleNamespace) -> None:
+    """Each was a bare TypeError or AttributeError from deep inside (``'dict' object has no
+    attribute 'template'``), or was used (``seed="0"``); nothing is written."""
+    call, fragment = WRONG_TYPES[case]
+    one_line_error(lambda: call(given), fragment)
+    assert not given.out.exists()
+
+
+def test_evaluate_refuses_models_to_compare_it_would_leave_out(tmp_path: Path) -> None:
+    """``evaluate(EvalConfig(compare_models=[...]))`` evaluated the one model without a word:
+    the command line compares them, with compare_models()."""
+    from mslt_it.evaluation import EvalConfig, evaluate
+
+    config = EvalConfig(model="mslt-it:tiny", compare_models=["mslt-it:tiny"], task="xnli",
+                        langs=["en"], limit=2)  # fmt: skip
+    with pytest.raises(MsltError, match="compare_models: evaluate\\(\\) evaluates one model"):
+        evaluate(config, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
