@@ -521,7 +521,10 @@ def compare_step(recipe: Recipe, root: Path, model_path: Path | str) -> Step:
         config = recipe.eval.model_copy(
             update={"adapters": [], "include_base": False, "compare_models": []}
         )
-        compare_models(config, models, output, overwrite=True)
+        # made again as `eval --update` makes an evaluation again: the predictions whose
+        # inputs are unchanged are kept (a task's cluster rule edited, one model of several
+        # changed), where overwriting predicted every model again
+        compare_models(config, models, output, update=True)
 
     return Step("compare", [], output, input_hash, execute, prepare=prepare)
 

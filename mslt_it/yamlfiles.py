@@ -199,6 +199,15 @@ def parse_yaml(text: str, where: str) -> Any:
         ) from None
 
 
+def compose_yaml(text: str) -> yaml.Node | None:
+    """The node tree of ``text`` as the definitions' loader reads it (positions of keys and
+    values, aliases as the anchored node again); a one-line error for text it cannot read."""
+    try:
+        return yaml.compose(text, Loader=_StrictLoader)
+    except yaml.YAMLError as error:
+        raise MsltError(f"not valid YAML: {first_line(str(error))}") from None
+
+
 def _parse(text: str, where: str) -> Any:
     try:
         loader = _StrictLoader(text)  # it reads the text first: a control character stops it

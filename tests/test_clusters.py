@@ -326,8 +326,22 @@ BLOCK = DEFINITION.replace(
 
 @pytest.mark.parametrize(
     "text",
-    [FLOW, "\ufeffcluster: row.evidence\n" + BLOCK],
-    ids=["flow-style entry, a line of text beginning cluster:", "BOM, then a text line too"],
+    [
+        FLOW,
+        "\ufeffcluster: row.evidence\n" + BLOCK,
+        DEFINITION.replace("variables:", "cluster: &rule row.evidence\nvariables:").replace(
+            "claim: row.claim,", "claim: *rule,"
+        ),
+        DEFINITION.split("variables:")[0]
+        + "# c\u2028cluster: row.evidence\u2028variables: {claim: \"row.claim ~ '\n"
+        + "cluster: A'\", evidence: row.evidence}\n",
+    ],
+    ids=[
+        "flow-style entry, a line of text beginning cluster:",
+        "BOM, then a text line too",
+        "the rule anchored and read by a variable",
+        "a YAML line break no file line break matches",
+    ],
 )
 def test_a_line_of_another_fields_text_is_never_taken_for_the_rule(tmp_path: Path, text) -> None:
     """Every line beginning ``cluster:`` was left out of the identity: one inside a quoted
@@ -361,3 +375,31 @@ def test_the_report_says_which_p_a_clustered_comparison_took() -> None:
     assert "rows resampled in clusters" in text
     assert "40 for sw): every interval and p above is the cluster bootstrap's" in text
     assert "cluster bootstrap" not in markdown(compare_runs(*runs(None, None)))
+
+
+def test_score_refuses_too_few_resamples_recorded_by_an_earlier_mslt_it(
+    cli, tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    folder = write_task(tmp_path / "user", None)
+    out = tmp_path / "ev"
+    assert evaluate(cli, folder, tiny_model_dir, out).code == 0
+    results = json.loads((out / "results.json").read_text())
+    results["bootstrap"]["samples"] = 2  # as an earlier mslt-it allowed
+    (out / "results.json").write_text(json.dumps(results))
+    common = ["--tasks-dir", folder / "tasks", "--prompts-dir", folder / "prompts"]
+    refused = cli("score", out / "predictions.jsonl", *common)
+    assert_one_line_error(refused, "bootstrap.samples: 2; allowed", "--bootstrap-samples 1000")
+    assert cli("score", out / "predictions.jsonl", "--bootstrap-samples", "100", *common).code == 0
+
+
+def test_a_results_file_is_checked_with_one_task_look_up(tmp_path: Path, monkeypatch) -> None:
+    import mslt_it.tasks.definitions as definitions
+    from mslt_it.selection.api import load_results_csv
+
+    calls = []
+    real = definitions.load_definitions
+    monkeypatch.setattr(definitions, "load_definitions", lambda f: calls.append(1) or real(f))
+    lines = [f"{a}+{b},{i}" for i, (a, b) in enumerate([("en", "de"), ("ar", "zh")] * 1)]
+    (tmp_path / "r.csv").write_text("sources,score\n" + "\n".join(lines) + "\nfr+ru,3\n")
+    assert len(load_results_csv(tmp_path / "r.csv", "xnli")) == 3
+    assert len(calls) <= 1

@@ -428,7 +428,9 @@ def test_a_device_without_data_or_a_model_config_transformers_refuses_is_one_lin
         config = json.loads((model / "config.json").read_text())
         (model / "config.json").write_text(json.dumps({**config, name: value}))
         result = cli("eval", "--model", model, *common, "--out", tmp_path / f"ev-{name}")
-        assert_one_line_error(result, "cannot load", str(model))
+        # a field of the wrong type is named by mslt-it's own check of the model's folder
+        said = "cannot load" if name == "num_attention_heads" else "max_position_embeddings is"
+        assert_one_line_error(result, said, str(model))
         assert not (tmp_path / f"ev-{name}").exists()
 
 

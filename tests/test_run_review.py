@@ -159,4 +159,23 @@ def test_a_dry_run_of_one_run_shows_only_the_steps_it_would_run(cli, tmp_path, m
     assert one.code == 0, one.err
     rows = [line.split()[1] for line in one.out.splitlines() if line.startswith("│ ")]
     assert rows == ["build", "train"] and "SSLT de" in one.out and "SSLT en" not in one.out
-    assert "evaluation and the report are made by `mslt-it run` without --only" in one.err
+    assert "report are made by `mslt-it run` without --only" in one.err
+
+
+def test_a_recipes_model_comparison_made_again_keeps_unchanged_predictions(tmp_path, monkeypatch):
+    """The compare step overwrote its study: a task's cluster rule edited (or one model of
+    several changed) predicted every model again."""
+    from mslt_it import runner
+    from mslt_it.recipes import load_recipe
+
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        RECIPE.format(data="synthetic", extra="", prompts="", eval_data="").replace(
+            "langs: [en]", "langs: [en], compare_models: [mslt-it:tiny-world]"
+        )
+    )
+    plan = runner.make_plan(load_recipe(path, output_dir=tmp_path / "runs"))
+    calls = []
+    monkeypatch.setattr(runner, "compare_models", lambda *a, **k: calls.append(k))
+    next(step for step in plan.steps if step.name == "compare").execute()
+    assert calls == [{"update": True}]

@@ -235,3 +235,36 @@ def test_rank_mode_asks_vllm_for_at_most_its_cap_of_tokens_a_request(monkeypatch
     assert len(at_prompt) == 3 and sorted(t for ts in at_prompt for t in ts) == sorted(
         {c[0] for c in candidates}
     )
+
+
+@pytest.mark.parametrize("length", ["64", True, 0, 1.5])
+def test_an_engine_length_that_is_no_whole_number_is_refused(length) -> None:
+    """``max_model_len: "64"`` (vLLM reads 64) left prompts cut to the model's 1024 tokens: an
+    internal error once the engine had started; ``true`` was a context of one token."""
+    from pydantic import ValidationError
+
+    from mslt_it.evaluation import EvalConfig
+
+    with pytest.raises(ValidationError, match=r"max_model_len is .*; allowed: a whole number"):
+        EvalConfig(backend="vllm", vllm_args={"max_model_len": length})
+    assert EvalConfig(backend="vllm", vllm_args={"max_model_len": 64}).vllm_args == {
+        "max_model_len": 64
+    }
+
+
+def test_a_model_folder_without_weights_is_refused_before_an_engine_starts(
+    cli, tmp_path, tiny_model_dir
+) -> None:
+    """vLLM started for half a minute, then blamed memory; hf named the folder."""
+    import shutil
+
+    from conftest import assert_one_line_error
+
+    folder = tmp_path / "no-weights"
+    shutil.copytree(tiny_model_dir, folder)
+    for weights in folder.glob("*.safetensors"):
+        weights.unlink()
+    result = cli("eval", "--model", folder, "--backend", "vllm", "--task", "xnli", "--langs",
+                 "en", "--limit", "2", "--out", tmp_path / "out")  # fmt: skip
+    assert_one_line_error(result, "model: the folder", "holds no weights")
+    assert not (tmp_path / "out").exists()

@@ -89,8 +89,8 @@ def run(
     print_plan(plan, selected)
     if only is not None:
         STDERR.print(
-            f"note: --only {only} builds and trains that run; the evaluation and the report are "
-            "made by `mslt-it run` without --only",
+            f"note: --only {only} builds and trains that run; the evaluation, the models' "
+            "comparison and the report are made by `mslt-it run` without --only",
             highlight=False,
             soft_wrap=True,
         )

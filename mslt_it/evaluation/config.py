@@ -161,6 +161,21 @@ class EvalConfig(BaseModel):
             raise ValueError("no such folder (a Hub id looks like org/name)")
         return model
 
+    @field_validator("vllm_args")
+    @classmethod
+    def _engine_length_is_whole(cls, arguments: dict[str, Any]) -> dict[str, Any]:
+        """``max_model_len`` is the context prompts are cut to before vLLM sees them: ``"64"``
+        (which vLLM reads as 64) cut them to the model's 1024 and the engine refused them,
+        an internal error after its start; ``true`` was a context of one token."""
+        length = arguments.get("max_model_len")
+        if "max_model_len" in arguments and (
+            isinstance(length, bool) or not isinstance(length, int) or length < 1
+        ):
+            raise ValueError(
+                f"max_model_len is {length!r}; allowed: a whole number of tokens above 0"
+            )
+        return arguments
+
     @field_validator("bootstrap_samples")
     @classmethod
     def _enough_samples(cls, samples: int) -> int:

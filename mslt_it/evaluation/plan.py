@@ -23,7 +23,7 @@ from mslt_it.evaluation.store import RunStore
 from mslt_it.evaluation.suites import load_suite
 from mslt_it.generation.base import dtype_name, resolve_dtype, run_device
 from mslt_it.identity import model_identity, rows_sha256
-from mslt_it.modeling import load_tokenizer, model_load_errors
+from mslt_it.modeling import check_base_model_folder, load_tokenizer, model_load_errors
 from mslt_it.peft_adapters import ADAPTER_CONFIG
 from mslt_it.progress import progress_bar
 from mslt_it.prompts import PromptTemplate, get_template
@@ -103,6 +103,7 @@ def plan_evaluation(config: EvalConfig, out: Path) -> EvalPlan:
     if config.model:
         check_not_an_adapter(config.model)
     model = check_base_model(adapters, config.model)
+    check_base_model_folder(model)  # a folder without weights: said before an engine starts
     trust = _trust_remote_code(config, adapters)
     rows, unlabelled = open_rows(tasks, config)
     tokenizer = load_tokenizer(model, trust_remote_code=trust, field="model")

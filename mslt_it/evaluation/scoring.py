@@ -764,7 +764,14 @@ def rescore_file(
     recorded = recorded_settings(header, path.parent / RESULTS)
     check_same_run(header, records, beside)
     seed = recorded["seed"] if seed is None else seed
-    samples = recorded["samples"] if samples is None else samples
+    if samples is None:
+        samples = recorded["samples"]
+        problem = samples_problem(samples)
+        if problem is not None:  # recorded by an mslt-it that allowed 1 to 39
+            raise MsltError(
+                f"predictions: {path.parent / RESULTS}: bootstrap.samples: {problem}; re-score "
+                "with --bootstrap-samples 1000 (or 0)"
+            )
     sources = recorded["sources"]
     templates: dict[str, PromptTemplate] = {}
 

@@ -256,8 +256,10 @@ def start_engine(LLM: Any, arguments: Mapping[str, Any], user_args: bool) -> Any
         field = "vllm_args" if user_args else "backend: vllm"
         raise MsltError(
             f"{field}: the vLLM engine failed to start ({clipped_line(error)}); its log above says "
-            "why (most often too little memory): try a smaller max_model_len or a larger "
-            "gpu_memory_utilization in vllm_args, or --backend hf"
+            "why: most often too little memory (try a smaller max_model_len or a larger "
+            "gpu_memory_utilization in vllm_args), else a --tensor-parallel-size beyond the "
+            "devices (or, on a CPU, NUMA nodes) it can use, or a model it cannot read "
+            "(--backend hf names such a model's problem before loading)"
         ) from None
 
 

@@ -410,6 +410,8 @@ def load_results_csv(
             f"--evaluate: {path} needs columns 'sources' and 'score', found "
             f"{allowed(columns) if columns else 'none'}"
         )
+    if isinstance(task, str):  # looked up once: a look-up checks the definitions' files
+        task = get_task(task)
     results = []
     seen_on: dict[tuple[str, ...], int] = {}
     for line, row in records:
@@ -418,9 +420,7 @@ def load_results_csv(
         if not sources:
             raise MsltError(f"--evaluate: {path}:{line}: sources is empty")
         if task is not None:
-            check_languages(
-                get_task(task) if isinstance(task, str) else task, sources, f"{where}:{line}"
-            )
+            check_languages(task, sources, f"{where}:{line}")
         if key in seen_on:
             raise MsltError(
                 f"{where}:{line}: set {'+'.join(key)} is also on line {seen_on[key]}; "

@@ -62,7 +62,7 @@ from mslt_it.tasks.base import COMMON_FIELDS, Row, Task, Verbalizer, common_vari
 from mslt_it.tasks.compile import LimitError, compile_variables, on_row, remember_rows
 from mslt_it.tasks.schema import KIND_FIELDS, RegistryLanguages, TaskFile, columns_read
 from mslt_it.tasks.synthetic import GENERATOR_KINDS, generator_columns
-from mslt_it.yamlfiles import read_text_file, validate_yaml_file, yaml_in_other_case
+from mslt_it.yamlfiles import compose_yaml, read_text_file, validate_yaml_file, yaml_in_other_case
 
 # ------------------------------------------------------------------------------------ kinds
 
@@ -492,42 +492,60 @@ def identity_sha256(path: str | Path, field: str = "task definition") -> str:
 
 def check_cluster_line(spec: TaskFile, text: str, path: Path) -> None:
     """The ``cluster`` entry is a top-level key at a line's start with its whole value on that
-    line, and no other line begins ``cluster:``: what :func:`identity_bytes` leaves out is that
-    entry and nothing else. A line of another field's text that began so (in a quoted string
-    of several lines) was left out too, and an edit of it, which reaches every prompt, kept
-    the stale predictions, dataset and adapter."""
+    line, read by no other field, and no other line begins ``cluster:``: what
+    :func:`identity_bytes` leaves out is that entry and nothing else.
+
+    Each way round it was a hole through which an edit reaching every prompt kept the stale
+    predictions, dataset and adapter: a line of a quoted variable beginning ``cluster:``, a
+    rule anchored (``cluster: &x row.a``) and read as ``*x`` by a variable, and a YAML line
+    break (U+2028) that no file line break matches, which moved the line left out."""
     found = cluster_lines(text.encode())
     if spec.cluster is None and not found:
         return
     entry = _cluster_entry(text)
-    whole = (
-        entry is not None
-        and found == [entry]
-        and not any(mark in text.encode().splitlines()[entry].decode() for mark in BREAKS)
-    )
-    if not whole:
+    if entry is None or found != [entry] or any(mark in text for mark in BREAKS):
         raise MsltError(
             f"{path}: cluster: write it on one line of its own, `cluster: <expression>` at the "
-            "line's start of a block-style definition (that line is left out of the "
-            "definition's identity), and begin no other line with `cluster:`"
+            "line's start of a block-style definition, with no anchor, alias or tag, and no "
+            "U+0085, U+2028 or U+2029 in the file (that line is left out of the definition's "
+            "identity); begin no other line with `cluster:`"
         )
 
 
 def _cluster_entry(text: str) -> int | None:
-    """The line (from 0) of the top-level ``cluster`` entry when its key begins that line and
-    its value ends on it; None otherwise (or without one)."""
+    """The line (from 0) of the top-level ``cluster`` entry when its key begins that line, its
+    value is a scalar of that line that nothing else reads (no anchor, alias or tag); None
+    otherwise (or without one)."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
+        root = compose_yaml(text)
+    except MsltError:
         return None
     if not isinstance(root, yaml.MappingNode):
         return None
     for key, value in root.value:
         if isinstance(key, yaml.ScalarNode) and key.value == "cluster" and key.style is None:
             line = key.start_mark.line
-            same_line = value.end_mark.line == line and isinstance(value, yaml.ScalarNode)
-            return line if key.start_mark.column == 0 and same_line else None
+            plain = isinstance(value, yaml.ScalarNode) and value.end_mark.line == line
+            written = text.splitlines()[line][len("cluster:") :].lstrip() if plain else ""
+            alone = plain and written[:1] not in ("&", "*", "!") and _uses(root, value) == 1
+            return line if key.start_mark.column == 0 and alone else None
     return None
+
+
+def _uses(root: yaml.Node, node: yaml.Node) -> int:
+    """How many times ``node`` is in the document (an alias is the anchored node again)."""
+    count, stack, seen = 0, [root], set()
+    while stack:
+        current = stack.pop()
+        count += current is node
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, yaml.MappingNode):
+            stack += [part for pair in current.value for part in pair]
+        elif isinstance(current, yaml.SequenceNode):
+            stack += current.value
+    return count
 
 
 def parse_definition(path: Path) -> Task:
