@@ -520,6 +520,7 @@ CSV_COLUMNS = [
     "ci_low",
     "ci_high",
     "n",
+    "clusters",
     "invalid_rate",
     "is_source",
     *rollups.GROUPINGS,
@@ -532,8 +533,10 @@ CSV_COLUMNS = [
     "p_holm",
     "significant",
 ]
-"""One line per run and language; the grouping columns make a rollup one group-by away, and
-the comparison columns repeat the run's first paired comparison (all are in comparisons.csv)."""
+"""One line per run and language; ``clusters`` counts what the interval resampled where the
+task has a cluster rule (empty: the rows, one by one); the grouping columns make a rollup one
+group-by away, and the comparison columns repeat the run's first paired comparison (all are in
+comparisons.csv)."""
 
 
 def write_csv(
@@ -565,7 +568,8 @@ def write_csv(
                 "" if pair.p_holm is None else f"{pair.p_holm:.4g}",
                 pair.significant,
             ]
-        cells = [s.run, sources, s.task, s.lang, s.metric, score, low, high, s.n, rate]
+        clusters = "" if s.clusters is None else s.clusters  # the interval's draws: rows else
+        cells = [s.run, sources, s.task, s.lang, s.metric, score, low, high, s.n, clusters, rate]
         writer.writerow([*cells, s.is_source, *groups, s.answer_expected, share, *versus])
     path.write_text(buffer.getvalue(), encoding="utf-8")
 

@@ -66,6 +66,8 @@ class Score:
     ``models/tiny`` and ``/abs/models/tiny`` are one model."""
     answer_share: float | None = None  # generated answers in the expected language (0..1)
     answer_expected: str = ""  # that language ("" when answers were not identified)
+    clusters: int | None = None
+    """The clusters the interval resampled (the task's ``cluster`` rule); None: the rows."""
 
 
 @dataclass
@@ -567,6 +569,14 @@ def scores_of(data: dict[str, Any], path: Path, name: str) -> list[Score]:
                 raise MsltError(f"{where}.n: {clipped(entry.get('n'), 40)} is not a whole number")
             invalid = _number(entry.get("invalid_rate", 0.0), f"{where}.invalid_rate", 0, 1)
             share, expected = answer_language_of(entry.get("answer_language"), where)
+            clusters = None
+            if "clusters" in entry:
+                top = count if "n" in entry else 1e12
+                clusters = int(_number(entry["clusters"], f"{where}.clusters", 1, top))
+                if clusters != entry["clusters"]:
+                    raise MsltError(
+                        f"{where}.clusters: {clipped(entry['clusters'], 40)} is not a whole number"
+                    )
             out.append(
                 Score(
                     run=name,
@@ -585,6 +595,7 @@ def scores_of(data: dict[str, Any], path: Path, name: str) -> list[Score]:
                     model_key=model_key,
                     answer_share=share,
                     answer_expected=expected,
+                    clusters=clusters,
                 )
             )
     return out

@@ -406,3 +406,19 @@ def test_a_results_file_is_checked_with_one_task_look_up(tmp_path: Path, monkeyp
     (tmp_path / "r.csv").write_text("sources,score\n" + "\n".join(lines) + "\nfr+ru,3\n")
     assert len(load_results_csv(tmp_path / "r.csv", "xnli")) == 3
     assert len(calls) <= 1
+
+
+def test_scores_csv_says_which_intervals_resampled_clusters(
+    cli, tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    """scores.csv mixed row and cluster intervals (runs evaluated before and after a rule)
+    without a word."""
+    import csv
+
+    folder = write_task(tmp_path / "user")
+    assert evaluate(cli, folder, tiny_model_dir, tmp_path / "ev").code == 0
+    made = cli("report", tmp_path / "ev", "--out", tmp_path / "report")
+    assert made.code == 0, made.err
+    with (tmp_path / "report" / "scores.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {row["lang"]: row["clusters"] for row in rows} == {"en": "4", "de": "4"}
