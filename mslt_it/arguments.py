@@ -11,6 +11,7 @@ function uses it. Called at the public entry points only (:func:`mslt_it.data.bu
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -86,5 +87,25 @@ def sequence_argument(value: object, name: str, allowed: str) -> Sequence[Any]:
 
 
 def int_argument(value: object, name: str) -> int:
-    """A whole number (not a bool, nor its text: ``"1"`` is refused rather than read)."""
-    return expect(value, int, name, "an integer")
+    """A whole number as an ``int``: any :class:`numbers.Integral` (``numpy.int64(3)`` from an
+    array is 3), not a bool (nor numpy's), nor its text (``"1"`` is refused rather than read)."""
+    if isinstance(value, numbers.Integral) and not is_bool(value):
+        return int(value)
+    raise MsltError(f"{name}: got {given(value)}; expected an integer")
+
+
+def is_bool(value: object) -> bool:
+    """A bool, Python's or numpy's (``numpy.bool_`` is no subclass of bool)."""
+    kind = type(value)
+    return isinstance(value, bool) or (kind.__module__ == "numpy" and "bool" in kind.__name__)
+
+
+def flag_argument(value: object, name: str) -> bool:
+    """A flag: True or False only (``overwrite="no"`` read as True and replaced the output)."""
+    return expect(value, bool, name, "True or False")
+
+
+def paths_or_one_argument(value: object, name: str) -> list[Path]:
+    """A list of folders where one folder alone (a str or a Path) is the common case: read as
+    the list of it (``"prompts"`` was read as the folders ``p``, ``r``, …)."""
+    return paths_argument(value, name, one=True)

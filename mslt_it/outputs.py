@@ -33,6 +33,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from mslt_it.arguments import expect, path_argument
 from mslt_it.errors import MsltError, allowed
 from mslt_it.files import control_character, resolved_path
 from mslt_it.io import (
@@ -434,9 +435,10 @@ def adopt_output(
     written and the adopted files are returned. ``mslt-it adopt FOLDER --kind KIND``.
     """
     field = "folder"
+    expect(kind, str, "kind", f"one of {allowed(DONE_FILES)}")
     if kind not in DONE_FILES:
         raise MsltError(f"--kind: unknown kind {kind!r}; choose one of {allowed(DONE_FILES)}")
-    folder = Path(folder)
+    folder = path_argument(folder, field)
     if not folder.is_dir():
         raise MsltError(f"{field}: {described(folder)} is not a folder")
     found = owner_kind(folder)

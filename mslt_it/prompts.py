@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -36,6 +36,7 @@ import jinja2
 from jinja2 import meta
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from mslt_it.arguments import expect, paths_argument
 from mslt_it.errors import MsltError, allowed, clipped
 from mslt_it.files import control_character, listed, resolved_path
 from mslt_it.label_words import normalize, parse_label
@@ -48,6 +49,7 @@ from mslt_it.prompt_bounds import (
 )
 from mslt_it.tasks import all_tasks, get_task
 from mslt_it.tasks.base import Row, Task
+from mslt_it.tasks.definitions import label_index
 from mslt_it.tasks.synthetic import sample_row
 from mslt_it.template_values import refuse_made_text
 from mslt_it.yamlfiles import YAML_SUFFIXES, read_text_file, validate_yaml_file, yaml_in_other_case
@@ -197,6 +199,8 @@ class PromptTemplate:
         context names the choice, every choice's context) this way.
         """
         self.check_language(lang)
+        if label is not None and self.task.kind in ("classification", "multiple_choice"):
+            label = label_index(label, self.task.labels, row, None)  # 7, "1": named, not bare
         variables = self.task.to_variables(row, verbalizer or self.verbalizer(lang), lang, label)
         try:
             instruction, answer = self._compiled[lang].render(variables)
@@ -518,16 +522,23 @@ def misplaced_templates(dirs: Iterable[Path]) -> list[tuple[Path, MsltError]]:
     return found
 
 
-def prompt_dirs(extra: Iterable[str | Path] = ()) -> list[Path]:
-    """The built-in prompt folder followed by the user's."""
-    extra = list(extra)  # looked at twice
-    for folder in extra:  # read as given: a "~/…" would be ./~/…, not the home folder's
+def prompt_dirs(extra: Iterable[str | Path] | str | Path = ()) -> list[Path]:
+    """The built-in prompt folder followed by the user's: a list of folders, or one folder (a
+    str or a pathlib.Path) as the list of it (``"prompts"`` was read as the folders ``p``,
+    ``r``, …)."""
+    if isinstance(extra, Iterator):  # a generator of folders: read once
+        extra = list(extra)
+    folders = paths_argument(extra, "prompts_dir", one=True)
+    for folder in folders:  # read as given: a "~/…" would be ./~/…, not the home folder's
         check_folder_text(str(folder), PROMPTS_FIELD)
-    return [shipped_folder(PROMPTS_DIR), *[Path(d) for d in extra]]
+    return [shipped_folder(PROMPTS_DIR), *folders]
 
 
-def load_templates(extra_dirs: Iterable[str | Path] = ()) -> dict[str, PromptTemplate]:
-    """Load and validate every template; an id defined twice, or any broken file, is an error."""
+def load_templates(
+    extra_dirs: Iterable[str | Path] | str | Path = (),
+) -> dict[str, PromptTemplate]:
+    """Load and validate every template; an id defined twice, or any broken file, is an error.
+    ``extra_dirs``: folders of the user's templates, or one folder (a str or a Path)."""
     templates, problems = survey_templates(extra_dirs)
     if problems:
         raise problems[0][1]
@@ -535,9 +546,10 @@ def load_templates(extra_dirs: Iterable[str | Path] = ()) -> dict[str, PromptTem
 
 
 def survey_templates(
-    extra_dirs: Iterable[str | Path] = (),
+    extra_dirs: Iterable[str | Path] | str | Path = (),
 ) -> tuple[dict[str, PromptTemplate], list[tuple[Path, MsltError]]]:
-    """Every template that loads, and each file that does not with its error.
+    """Every template that loads, and each file that does not with its error. ``extra_dirs``:
+    folders of the user's templates, or one folder (a str or a pathlib.Path) as the list of it.
 
     ``prompts list`` shows both, so one broken file does not hide the rest of its folder. The
     task definitions are loaded first: a broken definition is its own one error, not a failure
@@ -566,8 +578,12 @@ def survey_templates(
     return templates, [*problems, *misplaced_templates(dirs)]
 
 
-def get_template(template_id: str, extra_dirs: Iterable[str | Path] = ()) -> PromptTemplate:
-    """Load one template by id (only its file is parsed, so one broken file elsewhere is no bar)."""
+def get_template(
+    template_id: str, extra_dirs: Iterable[str | Path] | str | Path = ()
+) -> PromptTemplate:
+    """Load one template by id (only its file is parsed, so one broken file elsewhere is no bar).
+    ``extra_dirs``: folders of the user's templates, or one folder (a str or a pathlib.Path)."""
+    expect(template_id, str, "template_id", "a template id such as 'xnli/en-instruct'")
     dirs = prompt_dirs(extra_dirs)
     files = template_files(dirs)
     matches = [(tid, path) for tid, path in files if tid == template_id]

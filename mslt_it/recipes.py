@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from mslt_it.arguments import path_argument
 from mslt_it.config import (
     AllCombinations,
     DataConfig,
@@ -49,7 +50,7 @@ from mslt_it.selection import (
     SelectionOptions,
     run_selection,
 )
-from mslt_it.tasks import add_tasks_dirs, check_languages, get_task
+from mslt_it.tasks import check_languages, get_task, set_recipe_tasks_dirs
 from mslt_it.tasks.base import Task
 from mslt_it.tasks.sources import check_split, local_path, synthetic_generator
 from mslt_it.tasks.synthetic import SPLIT_SIZES
@@ -111,7 +112,10 @@ def load_recipe(path: str | Path, output_dir: str | Path | None = None) -> Recip
     ``output_dir`` (``mslt-it run --out``) replaces the recipe's own ``output_dir``; it is not part
     of any step's input hash, so a recipe's finished steps are found wherever they were written.
     """
-    path = Path(path)
+    path = path_argument(path, "path")
+    if output_dir is not None:  # b"x" was recorded as "b'x'", 5 as '5'
+        checked = path_argument(output_dir, "output_dir")
+        output_dir = output_dir if isinstance(output_dir, str) else str(checked)
     mapping, text = load_yaml_text(path)
     raw = one_sources_field(path, mapping)
     config = _validate(path, raw)
@@ -194,16 +198,18 @@ def recipe_sources(path: str | Path, raw: dict[str, Any]) -> list[str] | None:
 
 def use_recipe_tasks_dirs(path: Path, folders: Any) -> None:
     """Make a recipe's ``tasks_dir`` folders known (relative ones from the working directory, as
-    ``--tasks-dir``); every command that reads a recipe calls this before it looks up a task."""
+    ``--tasks-dir``); every command that reads a recipe calls this before it looks up a task.
+    They replace the folders of the recipe read before (none: that recipe's are dropped), so
+    two recipes may each define a task of one name; ``--tasks-dir`` folders stay."""
     if folders is None:
-        return
+        folders = []
     if not isinstance(folders, list) or not all(isinstance(f, str) for f in folders):
         raise MsltError(
             f"{path}: tasks_dir: expected a list of folders, got {clipped(folders, 80)}"
         )
     try:
         with field_named("tasks_dir", "tasks-dir"):  # the option's name: the recipe's field
-            add_tasks_dirs(folders)
+            set_recipe_tasks_dirs(folders)
     except MsltError as error:
         raise MsltError(f"{path}: {error}") from None
 

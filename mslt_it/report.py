@@ -35,7 +35,15 @@ import numpy as np
 from mslt_it import comparisons as paired
 from mslt_it import fertility as fertility_of
 from mslt_it import report_text, rollups
-from mslt_it.arguments import expect, path_argument, paths_argument, sequence_argument
+from mslt_it.arguments import (
+    expect,
+    path_argument,
+    paths_argument,
+    sequence_argument,
+)
+from mslt_it.arguments import (
+    given as given_value,
+)
 from mslt_it.errors import MsltError, clipped
 from mslt_it.evaluation.metrics import f1_from_counts
 from mslt_it.evaluation.sanity import adapter_sanity
@@ -89,6 +97,12 @@ def write_report(
     paths = paths_argument(paths, "paths", one=True)
     out = path_argument(out, "out")
     expect(overwrite, bool, "overwrite", "True or False")
+    if recipe is not None and not all(hasattr(recipe, a) for a in ("config", "path", "model")):
+        # a recipe's path was a bare AttributeError deep inside the report
+        raise MsltError(
+            f"recipe: got {given_value(recipe)}; expected a mslt_it.recipes.Recipe "
+            "(load_recipe(path) reads one)"
+        )
     pairs = sequence_argument(compare, "compare", COMPARE)
     for number, pair in enumerate(pairs):
         pair = sequence_argument(pair, f"compare.{number}", COMPARE)
@@ -520,7 +534,6 @@ CSV_COLUMNS = [
     "ci_low",
     "ci_high",
     "n",
-    "clusters",
     "invalid_rate",
     "is_source",
     *rollups.GROUPINGS,
@@ -532,6 +545,7 @@ CSV_COLUMNS = [
     "difference_ci_high",
     "p_holm",
     "significant",
+    "clusters",  # last: every version's header begins as adopt_checks knows it
 ]
 """One line per run and language; ``clusters`` counts what the interval resampled where the
 task has a cluster rule (empty: the rows, one by one); the grouping columns make a rollup one
@@ -569,8 +583,8 @@ def write_csv(
                 pair.significant,
             ]
         clusters = "" if s.clusters is None else s.clusters  # the interval's draws: rows else
-        cells = [s.run, sources, s.task, s.lang, s.metric, score, low, high, s.n, clusters, rate]
-        writer.writerow([*cells, s.is_source, *groups, s.answer_expected, share, *versus])
+        cells = [s.run, sources, s.task, s.lang, s.metric, score, low, high, s.n, rate]
+        writer.writerow([*cells, s.is_source, *groups, s.answer_expected, share, *versus, clusters])
     path.write_text(buffer.getvalue(), encoding="utf-8")
 
 

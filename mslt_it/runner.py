@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from mslt_it.arguments import expect, given
 from mslt_it.data import build_dataset, mixture_parts
 from mslt_it.errors import MsltError, allowed, clipped, field_named
 from mslt_it.evaluation import compare_models, evaluate, reopen_evaluation
@@ -199,6 +200,7 @@ class Plan:
 
 def make_plan(recipe: Recipe) -> Plan:
     """All steps of ``recipe``: build and train per run, evaluation of all adapters, report."""
+    expect(recipe, Recipe, "recipe", "a mslt_it.recipes.Recipe (load_recipe(path) reads one)")
     root = recipe.output_dir
     model_path = resolve_model(recipe)
     steps: list[Step] = []
@@ -901,7 +903,13 @@ def holding_what_it_reads(step: Step) -> Iterator[None]:
 def execute_plan(
     plan: Plan, only: str | None = None, on_step: Callable[[Step, str], None] | None = None
 ) -> None:
-    """Run every step that is not done (or only one run's), in order."""
+    """Run every step that is not done (or only one run's), in order. ``on_step(step,
+    what)`` is told of each step as it is skipped, started and done."""
+    expect(plan, Plan, "plan", "a mslt_it.runner.Plan (make_plan(recipe) makes one)")
+    if only is not None:
+        expect(only, str, "only", "a run's id")
+    if on_step is not None and not callable(on_step):  # checked before the folder is claimed
+        raise MsltError(f"on_step: got {given(on_step)}; expected a function (step, what)")
     steps = plan.select(only)
     claim_experiment_folder(plan.recipe)
     check_lora_targets_first(plan, steps)

@@ -414,3 +414,268 @@ def test_evaluate_refuses_models_to_compare_it_would_leave_out(tmp_path: Path) -
     with pytest.raises(MsltError, match="compare_models: evaluate\\(\\) evaluates one model"):
         evaluate(config, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+# -- a hostile pass of the library API: flags, lists, paths, bounds -------------------------
+
+
+def analysis_config(**fields: Any) -> Any:
+    from mslt_it.analysis import AnalysisConfig
+
+    return AnalysisConfig(**{"model": "tiny", "langs": ["en", "de"], **fields})
+
+
+def run_analysis(*args: Any, **kwargs: Any) -> Any:
+    from mslt_it.analysis import run_analysis
+
+    return run_analysis(*args, **kwargs)
+
+
+def merge_adapter(*args: Any, **kwargs: Any) -> Any:
+    from mslt_it.training.merge import merge_adapter
+
+    return merge_adapter(*args, **kwargs)
+
+
+def rescore_file(*args: Any, **kwargs: Any) -> Any:
+    from mslt_it.evaluation.scoring import rescore_file
+
+    return rescore_file(*args, **kwargs)
+
+
+def adopt_output(*args: Any, **kwargs: Any) -> Any:
+    from mslt_it.outputs import adopt_output
+
+    return adopt_output(*args, **kwargs)
+
+
+def load_recipe(*args: Any, **kwargs: Any) -> Any:
+    from mslt_it.recipes import load_recipe
+
+    return load_recipe(*args, **kwargs)
+
+
+def get_template(*args: Any, **kwargs: Any) -> Any:
+    from mslt_it.prompts import get_template
+
+    return get_template(*args, **kwargs)
+
+
+HOSTILE = {
+    # 1: a flag given as a string ran as True
+    "merge overwrite str": (
+        lambda g: merge_adapter(g.folder, g.out, overwrite="no"),
+        "overwrite: got the string 'no'; expected True or False",
+    ),
+    "analysis overwrite str": (
+        lambda g: run_analysis(analysis_config(), g.out, overwrite="no"),
+        "overwrite: got the string 'no'; expected True or False",
+    ),
+    "analysis center str": (
+        lambda g: analysis_config(center="no"),
+        "center: got the string 'no'; expected True or False",
+    ),
+    # 2: a string where a list belongs, read per character
+    "analysis langs str": (
+        lambda g: analysis_config(langs="en,de"),
+        "langs: got the string 'en,de'; expected a list of language codes",
+    ),
+    "analysis adapters str": (
+        lambda g: analysis_config(adapters="ad1"),
+        "adapters: got the string 'ad1'; expected a list",
+    ),
+    # 5: rescore_file's arguments
+    "rescore samples huge": (
+        lambda g: rescore_file(g.out / "p.jsonl", samples=10**9),
+        "samples: 1000000000 is out of range; allowed: 0 to 1,000,000",
+    ),
+    "rescore samples negative": (
+        lambda g: rescore_file(g.out / "p.jsonl", samples=-5),
+        "samples: -5 is out of range",
+    ),
+    "rescore samples str": (
+        lambda g: rescore_file(g.out / "p.jsonl", samples="100"),
+        "samples: got the string '100'; expected an integer",
+    ),
+    "rescore samples float": (
+        lambda g: rescore_file(g.out / "p.jsonl", samples=100.5),
+        "samples: got 100.5; expected an integer",
+    ),
+    "rescore seed negative": (
+        lambda g: rescore_file(g.out / "p.jsonl", seed=-1),
+        "seed: -1 is out of range; allowed: 0 to 4,294,967,295",
+    ),
+    "rescore path None": (lambda g: rescore_file(None), "predictions: got None; expected a path"),
+    "rescore path bytes": (lambda g: rescore_file(b"p.jsonl"), "predictions: got a bytes"),
+    "rescore path int": (lambda g: rescore_file(5), "predictions: got 5; expected a path"),
+    # 6: bare TypeErrors and AttributeErrors
+    "merge adapter bytes": (lambda g: merge_adapter(b"ad1", g.out), "adapter: got a bytes"),
+    "merge out None": (lambda g: merge_adapter(g.folder, None), "out: got None; expected a path"),
+    "adopt folder None": (lambda g: adopt_output(None, "report"), "folder: got None"),
+    "adopt kind list": (lambda g: adopt_output(g.folder, ["report"]), "kind: got a list"),
+    "template id None": (lambda g: get_template(None), "template_id: got None"),
+    "recipe None": (lambda g: load_recipe(None), "path: got None; expected a path"),
+    "recipe bytes": (lambda g: load_recipe(b"rec.yaml"), "path: got a bytes"),
+    "recipe output_dir bytes": (
+        lambda g: load_recipe("rec.yaml", output_dir=b"x"),
+        "output_dir: got a bytes",
+    ),
+    "recipe output_dir int": (
+        lambda g: load_recipe("rec.yaml", output_dir=5),
+        "output_dir: got 5; expected a path",
+    ),
+    "plan of a path": (
+        lambda g: __import__("mslt_it.runner").runner.make_plan("rec.yaml"),
+        "recipe: got the string 'rec.yaml'; expected a mslt_it.recipes.Recipe",
+    ),
+    "report recipe str": (
+        lambda g: write_report([g.folder], g.out, recipe="recipes/demo.yaml"),
+        "recipe: got the string 'recipes/demo.yaml'; expected a mslt_it.recipes.Recipe",
+    ),
+    "analysis layers list": (
+        lambda g: analysis_config(layers=[0, 1]),
+        "layers: got a list; expected a string",
+    ),
+    "analysis n str": (lambda g: analysis_config(n="12"), "n: got the string '12'; expected"),
+    "analysis seed str": (lambda g: analysis_config(seed="0"), "seed: got the string '0'"),
+    "analysis batch None": (lambda g: analysis_config(batch_size=None), "batch_size: got None"),
+    "analysis config dict": (
+        lambda g: run_analysis({"model": "m"}, g.out),
+        "config: got a dict; expected a mslt_it.analysis.AnalysisConfig",
+    ),
+    "analysis out None": (lambda g: run_analysis(analysis_config(), None), "out: got None"),
+    "analysis out bytes": (lambda g: run_analysis(analysis_config(), b"o"), "out: got a bytes"),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_a_hostile_argument_is_a_one_line_error(case: str, tmp_path: Path) -> None:
+    """Each was used (a flag ``"no"`` as True, ``"en,de"`` as the codes ``e``, ``n``, …, a
+    sample count of 10**9 until memory ran out) or failed deep inside with a bare TypeError
+    or AttributeError; nothing is written."""
+    call, fragment = HOSTILE[case]
+    given = SimpleNamespace(folder=tmp_path, out=tmp_path / "out")
+    one_line_error(lambda: call(given), fragment)
+    assert not given.out.exists()
+
+
+def test_a_merged_model_is_no_model_name(tmp_path: Path, monkeypatch) -> None:
+    """``merge ad1 --out mslt-it:tiny2`` wrote ./mslt-it:tiny2, which ``--model`` never finds."""
+    monkeypatch.chdir(tmp_path)
+    one_line_error(
+        lambda: merge_adapter(tmp_path, "mslt-it:tiny2"),
+        "'mslt-it:tiny2' reads as one of mslt-it's model names",
+    )
+    assert not (tmp_path / "mslt-it:tiny2").exists()
+
+
+def test_a_path_as_the_analysed_model_is_kept_as_text() -> None:
+    """A Path did all the work, then failed writing analysis.json: not JSON serializable."""
+    config = analysis_config(model=Path("tiny"), adapters=[Path("ad")], parallel=Path("p.csv"))
+    assert (config.model, config.adapters, config.parallel) == ("tiny", ["ad"], "p.csv")
+    json.dumps(vars(config))
+
+
+def test_one_prompts_folder_is_a_list_of_one(tmp_path: Path) -> None:
+    """``get_template(id, "prompts")`` said ``prompts-dir: 'p' is not a directory``; a Path
+    there was a TypeError."""
+    from mslt_it.prompts import survey_templates
+
+    for folder in (tmp_path, str(tmp_path)):
+        assert get_template("xnli/en-instruct", folder).spec.task == "xnli"
+        templates, problems = survey_templates(folder)
+        assert "xnli/en-instruct" in templates and not problems
+
+
+def test_a_later_recipe_brings_its_own_tasks(tmp_path: Path) -> None:
+    """Two recipes, each with its own ``mytask`` in its tasks_dir: the second load said "task
+    'mytask' is defined twice", and so did every look-up of it for the rest of the process."""
+    from mslt_it.tasks import add_tasks_dirs, get_task, reset_tasks_dirs, tasks_dirs
+
+    definition = (Path(__file__).parents[1] / "tasks" / "xnli.yaml").read_text()
+    template = (Path(__file__).parents[1] / "prompts" / "xnli" / "en-instruct.yaml").read_text()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    reset_tasks_dirs()
+    try:
+        add_tasks_dirs([mine])  # the user's own folder: stays past every recipe
+        for name in ("A", "B"):
+            tasks = tmp_path / name / "tasks"
+            tasks.mkdir(parents=True)
+            title = f"title: Mine {name}"
+            (tasks / "mytask.yaml").write_text(
+                definition.replace("name: xnli", "name: mytask").replace("title: XNLI", title)
+            )
+            prompts = tmp_path / name / "prompts" / "mytask"
+            prompts.mkdir(parents=True)
+            (prompts / "en-instruct.yaml").write_text(template.replace("xnli", "mytask"))
+            recipe = tmp_path / name / "rec.yaml"
+            recipe.write_text(
+                f"name: r{name}\ntasks_dir: [{tasks}]\n"
+                f"data: {{task: mytask, budget: 4, data: synthetic, "
+                f"prompts_dir: [{prompts.parent}]}}\n"
+                "model: {name_or_path: mslt-it:tiny}\nsources: [[en]]\n"
+                "eval: {task: xnli, langs: [en]}\n"
+            )
+            load_recipe(recipe)
+            assert get_task("mytask").title == f"Mine {name}"
+        assert mine.resolve() in tasks_dirs()
+        (tmp_path / "C.yaml").write_text(
+            "name: c\ndata: {task: xnli, budget: 4, data: synthetic}\n"
+            "model: {name_or_path: mslt-it:tiny}\nsources: [[en]]\n"
+            "eval: {task: xnli, langs: [en]}\n"
+        )
+        load_recipe(tmp_path / "C.yaml")  # no tasks_dir: B's folder is dropped
+        one_line_error(lambda: get_task("mytask"), "unknown task 'mytask'")
+    finally:
+        reset_tasks_dirs()
+
+
+@pytest.mark.parametrize(
+    ("label", "fragment"),
+    [
+        (-1, "-1 is no label (-1 marks an unlabelled row, as on the Hub); allowed: 0 to 2"),
+        (7, "7 is no label; allowed: 0 to 2 (entailment, neutral, contradiction)"),
+        ("1", "the string '1' is no label"),
+    ],
+)
+def test_a_row_without_a_label_of_the_task_is_named(label: Any, fragment: str) -> None:
+    """-1 (the Hub's unlabelled rows) rendered 'contradiction' as the gold answer; 7 was an
+    IndexError, "1" a TypeError."""
+    template = get_template("xnli/en-instruct")
+    row = {"id": "r1", "premise": "a", "hypothesis": "b", "label": label}
+    one_line_error(lambda: template.render(row, "en"), "row 'r1', column 'label'", fragment)
+    ok = {**row, "label": 1}
+    one_line_error(lambda: template.render(ok, "en", label=label), f"label: {fragment}")
+
+
+def test_numpy_integers_are_integers(tmp_path: Path) -> None:
+    """``np.int64(3)`` from an array was "got a numpy.int64; expected an integer"."""
+    from mslt_it.arguments import int_argument
+
+    assert int_argument(np.int64(3), "k") == 3 and type(int_argument(np.int64(3), "k")) is int
+    one_line_error(lambda: int_argument(np.bool_(True), "k"), "k: got a numpy.bool")
+    found = select_sources("xnli", ["ar", "de", "en"], np.int64(2), top=np.int64(1))
+    assert found and found[0].k == 2
+    one_line_error(
+        lambda: build_tiny_model(tmp_path / "t", languages=["en"], seed=np.int64(1), world="x"),
+        "world: got the string 'x'",
+    )  # the seed passed; the flag stopped it before anything was built
+    assert not (tmp_path / "t").exists()
+
+
+def test_a_step_callback_is_checked_before_the_experiment_folder_is_claimed(
+    tmp_path: Path,
+) -> None:
+    """``execute_plan(plan, on_step="print")`` claimed the folder, then failed calling it."""
+    from mslt_it.runner import execute_plan, make_plan
+
+    recipe = tmp_path / "rec.yaml"
+    recipe.write_text(
+        f"name: r\noutput_dir: {tmp_path / 'exp'}\ndata: {{task: xnli, budget: 4, data: "
+        "synthetic}\nmodel: {name_or_path: mslt-it:tiny}\nsources: [[en]]\n"
+        "eval: {task: xnli, langs: [en]}\n"
+    )
+    plan = make_plan(load_recipe(recipe))
+    one_line_error(lambda: execute_plan(plan, on_step="print"), "on_step: got the string")
+    assert not (tmp_path / "exp").exists()

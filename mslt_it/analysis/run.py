@@ -42,6 +42,14 @@ from mslt_it.analysis.settings import (
     setting_measures,
     table_layers,
 )
+from mslt_it.arguments import (
+    codes_argument,
+    expect,
+    flag_argument,
+    int_argument,
+    path_argument,
+    sequence_argument,
+)
 from mslt_it.errors import MsltError, allowed
 from mslt_it.generation.base import dtype_name
 from mslt_it.identity import check_base_unchanged, model_identity, same_model
@@ -130,6 +138,38 @@ class AnalysisConfig:
     trust_remote_code: bool = field(
         default=False, metadata={"help": "Let the model folder run its own code."}
     )
+
+    def __post_init__(self) -> None:
+        """Each field of the type it is read as (a notebook's config, not the CLI's): a flag
+        given as ``"no"`` ran as True, ``langs="en,de"`` was read one character at a time, a
+        Path as the model crashed the JSON record after all the work. A path (str or
+        pathlib.Path) is kept as its str."""
+        self.model = text_or_path(self.model, "model")
+        self.langs = codes_argument(self.langs, "langs")
+        items = sequence_argument(self.adapters, "adapters", "a list of adapter folders")
+        self.adapters = [
+            text_or_path(item, f"adapters.{number}") for number, item in enumerate(items)
+        ]
+        self.data = text_or_path(self.data, "data")
+        if self.parallel is not None:
+            self.parallel = text_or_path(self.parallel, "parallel")
+        for name in ("split", "sentence_field", "layers", "pooling", "projection", "device"):
+            expect(getattr(self, name), str, name, "a string")
+        expect(self.dtype, str, "dtype", "a string")
+        for name in ("n", "plot_n", "batch_size", "max_length", "seed"):
+            setattr(self, name, int_argument(getattr(self, name), name))
+        if self.plot_layer is not None:
+            self.plot_layer = int_argument(self.plot_layer, "plot_layer")
+        for name in ("chat_template", "center", "trust_remote_code"):
+            flag_argument(getattr(self, name), name)
+
+
+def text_or_path(value: object, name: str) -> str:
+    """A model, folder or file given as a str (kept as written: ``""`` is judged later, as the
+    CLI's) or a pathlib.Path (as its str, which analysis.json can record)."""
+    if isinstance(value, str):
+        return value
+    return str(path_argument(value, name))
 
 
 @dataclass
@@ -242,7 +282,9 @@ def run_analysis(
     """Analyse the base model and each adapter; write analysis.json and the PNGs to ``out``."""
 
     started = time.perf_counter()
-    out = Path(out)
+    expect(config, AnalysisConfig, "config", "a mslt_it.analysis.AnalysisConfig")
+    out = path_argument(out, "out")
+    flag_argument(overwrite, "overwrite")
     if isinstance(config.model, str) and config.model:  # mslt-it:tiny-world, as `analyze`
         config = replace(config, model=resolve_model_name(config.model, "model"))
     check_options(config)

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from mslt_it.arguments import int_argument, path_argument, paths_argument
 from mslt_it.errors import MsltError, allowed, clipped
 from mslt_it.evaluation.metrics import (
     accuracy,
@@ -731,9 +732,18 @@ def recorded_settings(header: dict[str, Any], where: Path) -> dict[str, Any]:
     }
 
 
+def bounded_whole(value: object, name: str, most: int) -> int:
+    """A whole number from 0 to ``most`` (the CLI's bounds), else a one-line error naming it:
+    ``samples=10**9`` ran out of memory, ``-5`` and ``100.5`` failed deep inside."""
+    number = int_argument(value, name)
+    if not 0 <= number <= most:
+        raise MsltError(f"{name}: {number} is out of range; allowed: 0 to {most:,}")
+    return number
+
+
 def rescore_file(
     predictions: str | Path,
-    prompts_dir: Sequence[str] = (),
+    prompts_dir: Sequence[str | Path] | str | Path = (),
     seed: int | None = None,
     samples: int | None = None,
 ) -> dict[str, Any]:
@@ -741,12 +751,20 @@ def rescore_file(
 
     No model is loaded. Settings that the run recorded (seed, bootstrap samples, the adapter's
     source languages) come from the ``results.json`` beside the file when there is one.
+    ``prompts_dir``: folders of the user's templates, or one folder (a str or a pathlib.Path).
+    ``seed``: 0 to 2**32 - 1; ``samples``: 0 (no interval) or 40 to 1,000,000, as
+    ``mslt-it score`` allows.
     """
+    path = path_argument(predictions, "predictions")
+    prompts_dir = [str(folder) for folder in paths_argument(prompts_dir, "prompts_dir", one=True)]
+    if seed is not None:
+        seed = bounded_whole(seed, "seed", MAX_SEED)
+    if samples is not None:
+        samples = bounded_whole(samples, "samples", MAX_SAMPLES)
     problem = samples_problem(samples) if samples is not None else None
     if problem is not None:
         raise MsltError(f"--bootstrap-samples: {problem}")
 
-    path = Path(predictions)
     records = read_jsonl(path)
     if not records:
         raise MsltError(f"predictions: {path} has no records")

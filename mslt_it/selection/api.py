@@ -9,6 +9,7 @@ correlation between criterion and result (the paper's "rank out of 35" table, fo
 
 from __future__ import annotations
 
+import numbers
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -186,7 +187,9 @@ def run_selection(
     ``k=None`` is 3, or the predictor's set size with ``criterion="learned"`` (or
     ``"sslt-measured"``, the predictor file's single-source runs, which rank sets of any size).
     """
-    check_arguments(task, pool, k, targets, include, top, seed, options, targets_as_sources)
+    k, top, seed = check_arguments(
+        task, pool, k, targets, include, top, seed, options, targets_as_sources
+    )
     options = with_named_models(options)
     if criterion not in FROM_PREDICTOR and criterion not in CRITERIA:
         raise MsltError(
@@ -307,23 +310,27 @@ def check_arguments(
     seed: object,
     options: object,
     targets_as_sources: object,
-) -> None:
+) -> tuple[Any, int, int]:
     """A selection's arguments of the types it reads (a notebook's call, not the CLI's): a
     string where a list of codes belongs was read one character at a time (``"ar,de"``:
-    ``--pool: unknown language code 'a'``), a number as the task failed deep inside."""
+    ``--pool: unknown language code 'a'``), a number as the task failed deep inside. Returns
+    ``k``, ``top`` and ``seed`` with numpy's integers made ints."""
     expect(task, (str, Task), "task", "a task name such as 'xnli' (or a mslt_it.tasks.Task)")
     for name, codes in (("pool", pool), ("targets", targets), ("include", include)):
         if codes is not None:
             codes_argument(codes, name)
-    if k is not None:
-        sizes = expect(k, (int, str, list, tuple), "k", "a set size (3), sizes ([2, 4]) or '1-3'")
-        for number, size in enumerate(sizes if isinstance(sizes, list | tuple) else ()):
-            int_argument(size, f"k.{number}")
-    int_argument(top, "top")
-    int_argument(seed, "seed")
+    if isinstance(k, numbers.Integral) and not isinstance(k, str):
+        k = int_argument(k, "k")
+    elif k is not None:
+        sizes = expect(k, (str, list, tuple), "k", "a set size (3), sizes ([2, 4]) or '1-3'")
+        if isinstance(sizes, list | tuple):
+            k = [int_argument(size, f"k.{number}") for number, size in enumerate(sizes)]
+    top = int_argument(top, "top")
+    seed = int_argument(seed, "seed")
     if options is not None:
         expect(options, SelectionOptions, "options", "a mslt_it.selection.SelectionOptions")
     expect(targets_as_sources, bool, "targets_as_sources", "True or False")
+    return k, top, seed
 
 
 def select_sources(

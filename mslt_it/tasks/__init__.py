@@ -1,8 +1,9 @@
 """The tasks mslt-it knows, by name: the definitions in ``tasks/`` and the user's folders.
 
 A task is a YAML file (:mod:`mslt_it.tasks.definitions`). The shipped ones sit in the
-repository's ``tasks/`` folder; ``--tasks-dir DIR`` (or a recipe's ``tasks_dir``) adds a folder
-for the rest of the process, like lm-evaluation-harness's ``--include_path``.
+repository's ``tasks/`` folder; ``--tasks-dir DIR`` (:func:`add_tasks_dirs`) adds a folder for
+the rest of the process, like lm-evaluation-harness's ``--include_path``. A recipe's
+``tasks_dir`` holds until the next recipe is read, whose own folders replace it.
 """
 
 from __future__ import annotations
@@ -17,16 +18,42 @@ from mslt_it.tasks.base import Task
 
 _EXTRA_DIRS: list[Path] = []
 """The user's task folders (``--tasks-dir``), and lone definition files (:func:`add_task_file`)."""
+_RECIPE_DIRS: list[Path] = []
+"""Those of :data:`_EXTRA_DIRS` that the last recipe read added (its ``tasks_dir``), and no
+:func:`add_tasks_dirs` call too: the next recipe's replace them (:func:`set_recipe_tasks_dirs`)."""
+
+
+def _task_folder(folder: str | Path) -> Path:
+    path = resolved_path(Path(folder).expanduser(), "tasks-dir")
+    if not path.is_dir():
+        raise MsltError(f"tasks-dir: {str(folder)!r} is not a directory")
+    return path
 
 
 def add_tasks_dirs(folders: Iterable[str | Path] | None) -> None:
     """Make the task definitions in ``folders`` known (after the shipped ones), from now on."""
     for folder in folders or ():
-        path = resolved_path(Path(folder).expanduser(), "tasks-dir")
-        if not path.is_dir():
-            raise MsltError(f"tasks-dir: {str(folder)!r} is not a directory")
+        path = _task_folder(folder)
+        if path in _RECIPE_DIRS:  # given by the user too: theirs now, kept past the recipe
+            _RECIPE_DIRS.remove(path)
         if path not in _EXTRA_DIRS:
             _EXTRA_DIRS.append(path)
+
+
+def set_recipe_tasks_dirs(folders: Iterable[str | Path] | None) -> None:
+    """Make a recipe's ``tasks_dir`` folders known in place of the previous recipe's: each
+    recipe read (:func:`mslt_it.recipes.load_recipe`) brings its own task folders, and a
+    second recipe defining a task of the same name as the first's is no "defined twice". The
+    folders given by :func:`add_tasks_dirs` (``--tasks-dir``, a notebook's own call) stay."""
+    paths = [_task_folder(folder) for folder in folders or ()]  # all checked: none half-done
+    for path in _RECIPE_DIRS:
+        if path in _EXTRA_DIRS:
+            _EXTRA_DIRS.remove(path)
+    _RECIPE_DIRS.clear()
+    for path in paths:
+        if path not in _EXTRA_DIRS:
+            _EXTRA_DIRS.append(path)
+            _RECIPE_DIRS.append(path)
 
 
 def add_task_file(path: Path) -> None:
@@ -40,6 +67,7 @@ def add_task_file(path: Path) -> None:
 def reset_tasks_dirs() -> None:
     """Forget the folders added so far (each CLI invocation starts from the shipped tasks)."""
     _EXTRA_DIRS.clear()
+    _RECIPE_DIRS.clear()
 
 
 def tasks_dirs() -> tuple[Path, ...]:
@@ -142,5 +170,6 @@ __all__ = [
     "default_template",
     "get_task",
     "reset_tasks_dirs",
+    "set_recipe_tasks_dirs",
     "tasks_dirs",
 ]

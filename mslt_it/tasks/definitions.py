@@ -37,7 +37,8 @@ with ``--tasks-dir`` (or a recipe's ``tasks_dir``), as with lm-evaluation-harnes
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+import numbers
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,7 @@ import yaml
 from jinja2 import nodes
 from jinja2.parser import Parser
 
+from mslt_it.arguments import given, is_bool
 from mslt_it.errors import MsltError, allowed, clipped
 from mslt_it.files import MAX_TEXT_BYTES, listed, read_user_bytes, resolved_path
 from mslt_it.identity import file_state
@@ -76,7 +78,10 @@ def classification_variables(labels: tuple[str, ...], label_column: str) -> Kind
     def variables(
         row: Row, verbalizer: Verbalizer, lang: str, label: int | None = None
     ) -> dict[str, Any]:
-        name = labels[row[label_column] if label is None else label]
+        index = row[label_column] if label is None else label
+        if type(index) is not int or not 0 <= index < len(labels):  # -1 read the last label
+            index = label_index(index, labels, row, label_column if label is None else None)
+        name = labels[index]
         return {
             "label": name,
             "label_word": verbalizer[name],
@@ -84,6 +89,24 @@ def classification_variables(labels: tuple[str, ...], label_column: str) -> Kind
         }
 
     return variables
+
+
+def label_index(value: object, labels: tuple[str, ...], row: Row, column: str | None) -> int:
+    """``value`` as an index into ``labels``, else a one-line error naming it: a row's label
+    ``-1`` (the Hub's unlabelled rows) rendered the last label as the gold answer, ``7`` was a
+    bare IndexError and ``"1"`` a TypeError. ``column``: the row's label column it came from
+    (None: the label asked for)."""
+    if isinstance(value, numbers.Integral) and not is_bool(value) and 0 <= value < len(labels):
+        return int(value)
+    row_id = row.get("id") if isinstance(row, Mapping) else None
+    where = "label"
+    if column:
+        where = f"row {row_id!r}, column {column!r}" if row_id is not None else f"column {column!r}"
+    unlabelled = " (-1 marks an unlabelled row, as on the Hub)" if value == -1 else ""
+    raise MsltError(
+        f"{where}: {given(value)} is no label{unlabelled}; allowed: 0 to {len(labels) - 1} "
+        f"({', '.join(labels)})"
+    )
 
 
 @dataclass(frozen=True)

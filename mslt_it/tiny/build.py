@@ -60,12 +60,9 @@ def build_tiny_model(
     check_not_a_model_name(out_dir, "out_dir")
     if languages is not None:
         languages = codes_argument(languages, "languages")
-    for name, number in (
-        ("seed", seed),
-        ("vocab_size", vocab_size),
-        ("pretrain_steps", pretrain_steps),
-    ):
-        int_argument(number, name)
+    seed = int_argument(seed, "seed")  # numpy's integers as ints
+    vocab_size = int_argument(vocab_size, "vocab_size")
+    pretrain_steps = int_argument(pretrain_steps, "pretrain_steps")
     for name, flag in (("overwrite", overwrite), ("world", world), ("sized", sized)):
         expect(flag, bool, name, "True or False")
     if world:

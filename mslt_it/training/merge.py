@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from mslt_it.arguments import expect, flag_argument, path_argument
 from mslt_it.errors import MsltError
 from mslt_it.identity import check_base_unchanged
 from mslt_it.io import atomic_write_json
@@ -24,6 +25,7 @@ from mslt_it.modeling import (
 )
 from mslt_it.named_models import recorded_base
 from mslt_it.outputs import claim_output, first_changed, owner_kind, replacing_output
+from mslt_it.paths import check_not_a_model_name
 from mslt_it.peft_adapters import (
     check_adapter_folder,
     check_finished_run,
@@ -83,8 +85,15 @@ MERGE_DTYPES = ("auto", "bfloat16", "float16", "float32")
 def merge_adapter(
     adapter_dir: str | Path, out: str | Path, *, overwrite: bool = False, dtype: str = "auto"
 ) -> Path:
-    """Write ``base + adapter`` as one model (and its tokenizer) to ``out``; returns ``out``."""
-    adapter_dir, out = Path(adapter_dir), Path(out)
+    """Write ``base + adapter`` as one model (and its tokenizer) to ``out``; returns ``out``.
+
+    ``out`` may not read as one of mslt-it's model names (``mslt-it:tiny2``): every command
+    would resolve that name to its own model, never to this folder."""
+    adapter_dir = path_argument(adapter_dir, "adapter")
+    out = path_argument(out, "out")
+    check_not_a_model_name(out, "--out")
+    flag_argument(overwrite, "overwrite")
+    expect(dtype, str, "dtype", f"one of {', '.join(MERGE_DTYPES)}")
     if dtype not in MERGE_DTYPES:
         raise MsltError(f"--dtype: unknown dtype {dtype!r}; use one of {', '.join(MERGE_DTYPES)}")
     if adapter_dir.exists() and not adapter_dir.is_dir():
