@@ -324,8 +324,7 @@ def check_pairable(a: RunRows, b: RunRows, task: str | None = None) -> list[str]
                     f"{len(ids_b)} rows, {only} not in both); compare runs evaluated on the same "
                     "rows",
                 )
-            digest_a = a.digests.get(name, {}).get(lang)
-            digest_b = b.digests.get(name, {}).get(lang)
+            digest_a, digest_b = recorded_by_both(a.digests, b.digests, name, lang)
             if digest_a and digest_b and digest_a != digest_b:
                 raise NotPairable(
                     a,
@@ -346,8 +345,7 @@ def check_pairable(a: RunRows, b: RunRows, task: str | None = None) -> list[str]
                     f"({gold_a[differing[0]]:.40} and {gold_b[differing[0]]:.40}; "
                     f"{len(differing)} such row(s)); compare runs evaluated on the same data",
                 )
-            keys_a = a.clusters.get(name, {}).get(lang)
-            keys_b = b.clusters.get(name, {}).get(lang)
+            keys_a, keys_b = recorded_by_both(a.clusters, b.clusters, name, lang)
             if keys_a and keys_b and keys_a != keys_b:
                 raise NotPairable(
                     a,
@@ -357,6 +355,17 @@ def check_pairable(a: RunRows, b: RunRows, task: str | None = None) -> list[str]
                     "--update (it re-scores, predicting nothing)",
                 )
     return tasks
+
+
+def recorded_by_both(
+    first: Mapping[str, Mapping[str, Any]],
+    second: Mapping[str, Mapping[str, Any]],
+    task: str,
+    lang: str,
+) -> tuple[Any, Any]:
+    """What each run recorded for ``task``/``lang`` (a rows digest, cluster keys; None where a
+    run recorded nothing): a pair is compared only where both agree."""
+    return first.get(task, {}).get(lang), second.get(task, {}).get(lang)
 
 
 def row_clusters(a: RunRows, b: RunRows, task: str, lang: str) -> list[str] | None:

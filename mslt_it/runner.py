@@ -67,7 +67,7 @@ from mslt_it.outputs import (
 )
 from mslt_it.paths import is_data_folder
 from mslt_it.prompts import get_template
-from mslt_it.recipes import Recipe, Run
+from mslt_it.recipes import Recipe, Run, use_recipe_tasks_dirs
 from mslt_it.tasks import default_template, get_task
 from mslt_it.tasks.definitions import user_definition
 from mslt_it.tokens import TOKENIZER_FIELD
@@ -201,6 +201,7 @@ class Plan:
 def make_plan(recipe: Recipe) -> Plan:
     """All steps of ``recipe``: build and train per run, evaluation of all adapters, report."""
     expect(recipe, Recipe, "recipe", "a mslt_it.recipes.Recipe (load_recipe(path) reads one)")
+    use_recipe_tasks_dirs(recipe.path, recipe.config.tasks_dir)  # another recipe read since
     root = recipe.output_dir
     model_path = resolve_model(recipe)
     steps: list[Step] = []
@@ -523,10 +524,7 @@ def compare_step(recipe: Recipe, root: Path, model_path: Path | str) -> Step:
         config = recipe.eval.model_copy(
             update={"adapters": [], "include_base": False, "compare_models": []}
         )
-        # made again as `eval --update` makes an evaluation again: the predictions whose
-        # inputs are unchanged are kept (a task's cluster rule edited, one model of several
-        # changed), where overwriting predicted every model again
-        compare_models(config, models, output, update=True)
+        compare_models(config, models, output, overwrite=True)
 
     return Step("compare", [], output, input_hash, execute, prepare=prepare)
 
@@ -580,8 +578,12 @@ def run_evaluation(
 ) -> None:
     """Evaluate every adapter of the grid in one engine (the base model loads once)."""
 
-    config = recipe.eval.model_copy(
-        update={"model": str(model_path), "adapters": [str(a) for a in adapters.values()]}
+    config = recipe.eval.model_copy(  # the models to compare are the compare step's
+        update={
+            "model": str(model_path),
+            "adapters": [str(a) for a in adapters.values()],
+            "compare_models": [],
+        }
     )
     evaluate(config, output, restart_changed=True)  # a killed run of other settings: redo it
 
@@ -910,6 +912,7 @@ def execute_plan(
         expect(only, str, "only", "a run's id")
     if on_step is not None and not callable(on_step):  # checked before the folder is claimed
         raise MsltError(f"on_step: got {given(on_step)}; expected a function (step, what)")
+    use_recipe_tasks_dirs(plan.recipe.path, plan.recipe.config.tasks_dir)  # its own tasks
     steps = plan.select(only)
     claim_experiment_folder(plan.recipe)
     check_lora_targets_first(plan, steps)

@@ -162,20 +162,50 @@ def test_a_dry_run_of_one_run_shows_only_the_steps_it_would_run(cli, tmp_path, m
     assert "report are made by `mslt-it run` without --only" in one.err
 
 
-def test_a_recipes_model_comparison_made_again_keeps_unchanged_predictions(tmp_path, monkeypatch):
-    """The compare step overwrote its study: a task's cluster rule edited (or one model of
-    several changed) predicted every model again."""
+def test_a_recipe_comparing_models_evaluates_its_adapters_step(
+    tmp_path, monkeypatch, tiny_model_dir
+):
+    """The eval step passed the recipe's compare_models on to evaluate(), which refuses them
+    (they are the compare step's): every recipe comparing models stopped after training."""
     from mslt_it import runner
     from mslt_it.recipes import load_recipe
 
+    monkeypatch.chdir(tmp_path)
     path = tmp_path / "r.yaml"
     path.write_text(
         RECIPE.format(data="synthetic", extra="", prompts="", eval_data="").replace(
-            "langs: [en]", "langs: [en], compare_models: [mslt-it:tiny-world]"
+            "langs: [en]", "langs: [en], limit: 2, mode: rank, compare_models: [mslt-it:tiny-world]"
         )
     )
-    plan = runner.make_plan(load_recipe(path, output_dir=tmp_path / "runs"))
-    calls = []
-    monkeypatch.setattr(runner, "compare_models", lambda *a, **k: calls.append(k))
-    next(step for step in plan.steps if step.name == "compare").execute()
-    assert calls == [{"update": True}]
+    recipe = load_recipe(path, output_dir=tmp_path / "runs")
+    runner.run_evaluation(recipe, tiny_model_dir, {}, tmp_path / "runs" / "eval")
+    assert (tmp_path / "runs" / "eval" / "results.json").is_file()
+
+
+def test_a_later_recipe_leaves_an_earlier_recipes_plan_its_tasks(tmp_path, monkeypatch):
+    """Reading a second recipe replaced the first's task folders: planning the first then
+    failed with "unknown task"."""
+    from mslt_it import runner
+    from mslt_it.recipes import load_recipe
+    from mslt_it.tasks import reset_tasks_dirs
+
+    monkeypatch.chdir(tmp_path)
+    tasks = tmp_path / "tasks"
+    tasks.mkdir()
+    shipped = Path(runner.__file__).resolve().parent.parent / "tasks" / "xnli.yaml"
+    (tasks / "myxnli.yaml").write_text(shipped.read_text().replace("name: xnli", "name: myxnli"))
+    first = tmp_path / "a.yaml"
+    first.write_text(
+        RECIPE.format(data="synthetic", extra=f"tasks_dir: [{tasks}]\n", prompts="", eval_data="")
+        .replace("task: xnli, budget", "task: myxnli, template: xnli/en-instruct, budget")
+        .replace("eval: {task: xnli", "eval: {task: myxnli, template: xnli/en-instruct")
+    )
+    second = tmp_path / "b.yaml"
+    second.write_text(RECIPE.format(data="synthetic", extra="", prompts="", eval_data=""))
+    try:
+        a = load_recipe(first, output_dir=tmp_path / "a")
+        load_recipe(second, output_dir=tmp_path / "b")
+        plan = runner.make_plan(a)
+        assert {step.status() for step in plan.steps} <= {"todo", "waiting"}
+    finally:
+        reset_tasks_dirs()

@@ -250,6 +250,9 @@ def test_an_engine_length_that_is_no_whole_number_is_refused(length) -> None:
     assert EvalConfig(backend="vllm", vllm_args={"max_model_len": 64}).vllm_args == {
         "max_model_len": 64
     }
+    assert EvalConfig(backend="vllm", vllm_args={"max_model_len": None}).vllm_args == {
+        "max_model_len": None
+    }  # vLLM's own default
 
 
 def test_a_model_folder_without_weights_is_refused_before_an_engine_starts(

@@ -129,7 +129,10 @@ def eval_command(
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Bootstrap seed (default: 0).")] = None,
     bootstrap_samples: Annotated[
-        int | None, typer.Option(help="Bootstrap resamples per language (0: none; default: 1000).")
+        int | None,
+        typer.Option(
+            help="Bootstrap resamples per language (0: none, else 40 or more; default: 1000)."
+        ),
     ] = None,
     recipe: Annotated[
         Path | None,
@@ -255,7 +258,11 @@ def score_command(
     ] = None,
     bootstrap_samples: Annotated[
         int | None,
-        typer.Option(help="Bootstrap resamples (default: the run's).", min=0, max=1_000_000),
+        typer.Option(
+            help="Bootstrap resamples (0: none, else 40 or more; default: the run's).",
+            min=0,
+            max=1_000_000,
+        ),
     ] = None,
     tasks_dir: TasksDir = None,
 ) -> None:

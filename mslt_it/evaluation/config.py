@@ -150,7 +150,7 @@ class EvalConfig(BaseModel):
         default=1000,
         ge=0,
         le=1_000_000,
-        description="Bootstrap resamples per language (0: no interval).",
+        description="Bootstrap resamples per language (0: no interval; else at least 40).",
     )
 
     @field_validator("model")
@@ -167,12 +167,13 @@ class EvalConfig(BaseModel):
         """``max_model_len`` is the context prompts are cut to before vLLM sees them: ``"64"``
         (which vLLM reads as 64) cut them to the model's 1024 and the engine refused them,
         an internal error after its start; ``true`` was a context of one token."""
-        length = arguments.get("max_model_len")
-        if "max_model_len" in arguments and (
+        length = arguments.get("max_model_len")  # None: vLLM's own default
+        if length is not None and (
             isinstance(length, bool) or not isinstance(length, int) or length < 1
         ):
             raise ValueError(
-                f"max_model_len is {length!r}; allowed: a whole number of tokens above 0"
+                f"max_model_len is {length!r}; allowed: a whole number of tokens above 0, or "
+                "null (vLLM's default)"
             )
         return arguments
 

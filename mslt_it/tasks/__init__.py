@@ -82,7 +82,8 @@ def tasks_dirs() -> tuple[Path, ...]:
 
 
 def all_tasks() -> dict[str, Task]:
-    """Every known task by name (definitions are parsed once per set of folders)."""
+    """Every known task by name (definitions are parsed again only when a file or folder
+    changes: :func:`mslt_it.tasks.definitions.load_definitions`)."""
     # Deferred for the CLI's start-up: the definitions bring Jinja and pydantic, and every
     # command imports this package to reset the task folders.
     from mslt_it.tasks.definitions import load_definitions

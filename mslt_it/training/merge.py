@@ -90,8 +90,9 @@ def merge_adapter(
     ``out`` may not read as one of mslt-it's model names (``mslt-it:tiny2``): every command
     would resolve that name to its own model, never to this folder."""
     adapter_dir = path_argument(adapter_dir, "adapter")
+    given = out
     out = path_argument(out, "out")
-    check_not_a_model_name(out, "--out")
+    check_not_a_model_name(str(given), "--out")  # as written: ./mslt-it:x is a folder
     flag_argument(overwrite, "overwrite")
     expect(dtype, str, "dtype", f"one of {', '.join(MERGE_DTYPES)}")
     if dtype not in MERGE_DTYPES:
