@@ -214,19 +214,23 @@ def library_bars_quieted() -> Iterator[None]:
     if progress_enabled():
         yield
         return
-    import datasets
     from transformers.utils import logging as hf_logging
 
+    try:  # an evaluation-only machine may lack datasets (the GPU machines do)
+        import datasets
+    except ImportError:
+        datasets = None
     # the module: the package's attribute of that name is its tqdm class
     hub_tqdm = importlib.import_module("huggingface_hub.utils.tqdm")
 
     transformers_bars = hf_logging.is_progress_bar_enabled()
     hub_states = dict(hub_tqdm.progress_bar_states)
-    datasets_bars = not datasets.utils.are_progress_bars_disabled()
+    datasets_bars = datasets is not None and not datasets.utils.are_progress_bars_disabled()
     with warnings.catch_warnings():  # HF_..._DISABLE_PROGRESS_BARS=0, the user's: it wins
         warnings.simplefilter("ignore")
         hf_logging.disable_progress_bar()  # the Hub's too
-        datasets.disable_progress_bars()
+        if datasets is not None:
+            datasets.disable_progress_bars()
     try:
         yield
     finally:
