@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from mslt_it import __version__
-from mslt_it.arguments import expect, path_argument
+from mslt_it.arguments import expect, flag_argument, path_argument
 from mslt_it.config import DataConfig, validate_section
 from mslt_it.corpus import open_corpus_split, render_corpus
 from mslt_it.errors import MsltError, clipped, field_named
@@ -90,7 +90,7 @@ def build_dataset(config: DataConfig, out: str | Path, overwrite: bool = False) 
     """
     config = expect(config, DataConfig, "config", DATA_CONFIG)
     out = path_argument(out, "out")
-    expect(overwrite, bool, "overwrite", "True or False")
+    flag_argument(overwrite, "overwrite")
     check_settings_are_read(config)
     config = with_defaults(config)
     if config.tokenizer:  # mslt-it:NAME is that model's (made) folder, as select's --tokenizer

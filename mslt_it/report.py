@@ -37,6 +37,7 @@ from mslt_it import fertility as fertility_of
 from mslt_it import report_text, rollups
 from mslt_it.arguments import (
     expect,
+    flag_argument,
     path_argument,
     paths_argument,
     sequence_argument,
@@ -96,7 +97,7 @@ def write_report(
     """
     paths = paths_argument(paths, "paths", one=True)
     out = path_argument(out, "out")
-    expect(overwrite, bool, "overwrite", "True or False")
+    flag_argument(overwrite, "overwrite")
     if recipe is not None and not all(hasattr(recipe, a) for a in ("config", "path", "model")):
         # a recipe's path was a bare AttributeError deep inside the report
         raise MsltError(

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from mslt_it.arguments import expect, path_argument
+from mslt_it.arguments import expect, flag_argument, path_argument
 from mslt_it.data import library_versions
 from mslt_it.errors import MsltError, clipped
 from mslt_it.evaluation.candidates import row_candidates
@@ -128,7 +128,7 @@ def evaluate(
     out = path_argument(out, "out")
     for name, flag in (("overwrite", overwrite), ("restart_changed", restart_changed),
                        ("update", update)):  # fmt: skip
-        expect(flag, bool, name, "True or False")
+        flag_argument(flag, name)
     if config.compare_models:  # the command line compares them; evaluate() left them out
         raise MsltError(
             "compare_models: evaluate() evaluates one model (and its adapters); compare models "

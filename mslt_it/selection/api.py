@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from mslt_it.arguments import codes_argument, expect, int_argument
+from mslt_it.arguments import codes_argument, expect, flag_argument, int_argument
 from mslt_it.errors import MsltError, allowed, clipped
 from mslt_it.files import csv_table
 from mslt_it.selection.context import check_sizes, criterion_scores, make_context
@@ -329,7 +329,7 @@ def check_arguments(
     seed = int_argument(seed, "seed")
     if options is not None:
         expect(options, SelectionOptions, "options", "a mslt_it.selection.SelectionOptions")
-    expect(targets_as_sources, bool, "targets_as_sources", "True or False")
+    flag_argument(targets_as_sources, "targets_as_sources")
     return k, top, seed
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from mslt_it.arguments import codes_argument, expect, int_argument, path_argument
+from mslt_it.arguments import codes_argument, flag_argument, int_argument, path_argument
 from mslt_it.errors import MsltError
 from mslt_it.languages import XTREME_WIKIANN, get_language, languages_of_task
 from mslt_it.outputs import claim_output
@@ -64,7 +64,7 @@ def build_tiny_model(
     vocab_size = int_argument(vocab_size, "vocab_size")
     pretrain_steps = int_argument(pretrain_steps, "pretrain_steps")
     for name, flag in (("overwrite", overwrite), ("world", world), ("sized", sized)):
-        expect(flag, bool, name, "True or False")
+        flag_argument(flag, name)
     if world:
         with kept_random_state(), library_bars_quieted():
             return build_world_model(

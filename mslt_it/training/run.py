@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mslt_it.arguments import expect, path_argument
+from mslt_it.arguments import expect, flag_argument, path_argument
 from mslt_it.built_data import use_task_of
 from mslt_it.data import check_data_files_inside, load_manifest
 from mslt_it.errors import MsltError, first_line, joined_lines
@@ -162,7 +162,7 @@ def train(
         ("overwrite", overwrite),
         ("replace_other", replace_other),
     ):
-        expect(flag, bool, name, "True or False")
+        flag_argument(flag, name)
     model_config = with_named_model(model_config)
     inputs = [config.dataset, config.eval_dataset, model_config.name_or_path]
     lock = claim_output if launched_as_main() else _no_lock  # only the main process writes
