@@ -398,10 +398,12 @@ def compare_runs(
         langs = [lang for lang in a.rows[task] if lang in b.rows[task]]
         sources = set(a.sources) | set(b.sources)
         rows: list[ComparisonRow] = []
+        arrays = {lang: _arrays(a, b, task, lang) for lang in langs}  # each read once, for its
+        clusters = {lang: row_clusters(a, b, task, lang) for lang in langs}  # row and the mean's
         for lang in langs:
-            first, second = _arrays(a, b, task, lang)
+            first, second = arrays[lang]
             seed = [0, zlib.crc32(f"{task}/{lang}".encode())]
-            keys = row_clusters(a, b, task, lang)
+            keys = clusters[lang]
             boot = paired_bootstrap(first, second, kind, samples, seed, keys)
             test = mcnemar_exact(first > 0, second > 0) if kind == "accuracy" else None
             # McNemar's test takes rows as independent: clustered rows go by the bootstrap
@@ -436,9 +438,9 @@ def compare_runs(
         ]
         targets = [lang for lang in langs if lang not in sources]
         if targets:
-            pairs = [_arrays(a, b, task, lang) for lang in targets]
+            pairs = [arrays[lang] for lang in targets]
             seed = [0, zlib.crc32(f"{task}/targets".encode())]
-            keys_per_language = [row_clusters(a, b, task, lang) for lang in targets]
+            keys_per_language = [clusters[lang] for lang in targets]
             boot = paired_mean_bootstrap(pairs, kind, samples, seed, keys_per_language)
             scores = [(statistic(x, kind), statistic(y, kind)) for x, y in pairs]
             rows.append(

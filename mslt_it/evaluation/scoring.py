@@ -761,9 +761,9 @@ def rescore_file(
         seed = bounded_whole(seed, "seed", MAX_SEED)
     if samples is not None:
         samples = bounded_whole(samples, "samples", MAX_SAMPLES)
-    problem = samples_problem(samples) if samples is not None else None
-    if problem is not None:
-        raise MsltError(f"--bootstrap-samples: {problem}")
+        problem = samples_problem(samples)
+        if problem is not None:
+            raise MsltError(f"--bootstrap-samples: {problem}")
 
     records = read_jsonl(path)
     if not records:
