@@ -37,6 +37,7 @@ from mslt_it.evaluation.scoring import (
     entity_fields_problem,
     misplaced_row,
     ner_statistics,
+    parallel_units,
     ranked_answer_problem,
     shown,
 )
@@ -78,6 +79,9 @@ class RunRows:
     clusters: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
     """task -> language -> row id -> its cluster key (the task's ``cluster`` rule): rows
     sharing one are resampled together; a language without keys has independent rows."""
+    parallel: frozenset[str] = frozenset()
+    """The tasks ``results.json`` says were evaluated as ``parallel`` (row N of every
+    language one item): the targets' average draws each item in every language at once."""
 
 
 def metric_names(document: Mapping[str, Any] | None) -> dict[str, str]:
@@ -88,6 +92,18 @@ def metric_names(document: Mapping[str, Any] | None) -> dict[str, str]:
         for task, entry in (tasks.items() if isinstance(tasks, Mapping) else ())
         if isinstance(entry, Mapping) and isinstance(entry.get("metric"), str)
     }
+
+
+def parallel_tasks(document: Mapping[str, Any] | None) -> frozenset[str]:
+    """The tasks whose ``settings.tasks[]`` entry in a ``results.json`` says ``parallel``
+    (none for a file of another tool, or of a version that did not record it)."""
+    settings = document.get("settings") if isinstance(document, Mapping) else None
+    tasks = settings.get("tasks") if isinstance(settings, Mapping) else None
+    return frozenset(
+        str(entry["task"])
+        for entry in (tasks if isinstance(tasks, list) else [])
+        if isinstance(entry, Mapping) and entry.get("parallel") is True and "task" in entry
+    )
 
 
 def row_digests(document: Mapping[str, Any] | None) -> dict[str, dict[str, str]]:
@@ -169,6 +185,9 @@ class ComparisonRow:
     clusters: int | None = None
     """The clusters the rows were resampled in (the task's ``cluster`` rule; summed over the
     languages for the targets' average); None: rows resampled one by one."""
+    joint_items: bool = False
+    """The targets' average only: each item was drawn in every language at once (a run
+    evaluated the task as ``parallel``, and every target language holds the same items)."""
 
 
 COLUMNS = [field.name for field in fields(ComparisonRow)]
@@ -288,7 +307,7 @@ def read_run_rows(
                 )
     return RunRows(
         name, tuple(sources), metric, rows, invalid, gold, row_digests(document),
-        metric_names(document), clusters,
+        metric_names(document), clusters, parallel_tasks(document),
     )  # fmt: skip
 
 
@@ -441,7 +460,11 @@ def compare_runs(
             pairs = [arrays[lang] for lang in targets]
             seed = [0, zlib.crc32(f"{task}/targets".encode())]
             keys_per_language = [clusters[lang] for lang in targets]
-            boot = paired_mean_bootstrap(pairs, kind, samples, seed, keys_per_language)
+            units = None
+            if task in a.parallel or task in b.parallel:  # either run's, as row_clusters:
+                ids = [sorted(a.rows[task][lang]) for lang in targets]  # the rows are the same
+                units = parallel_units(ids, keys_per_language)
+            boot = paired_mean_bootstrap(pairs, kind, samples, seed, keys_per_language, units)
             scores = [(statistic(x, kind), statistic(y, kind)) for x, y in pairs]
             rows.append(
                 ComparisonRow(
@@ -466,6 +489,7 @@ def compare_runs(
                     clusters=sum(len(set(k)) for k in keys_per_language if k is not None)
                     if any(k is not None for k in keys_per_language)
                     else None,
+                    joint_items=units is not None,
                 )
             )
         out.extend(rows)
@@ -628,6 +652,12 @@ def markdown(
             lines += [
                 f"Rows resampled in clusters (the task's `cluster` rule; {grouped.clusters} for "
                 f"{grouped.lang}): every interval and p above is the cluster bootstrap's.",
+                "",
+            ]
+        if any(r.joint_items for r in chosen):
+            lines += [
+                "The targets' average draws each item in every target language at once (the "
+                "task's rows are `parallel`: translations of one item, hard or easy together).",
                 "",
             ]
         unequal = (differences or {}).get((baseline, run, task))

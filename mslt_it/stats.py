@@ -11,8 +11,10 @@ calls real gains noise; comparing row by row keeps it. So a difference is resamp
   It works for accuracy (a 0/1 column per row) and for micro F1 (``(tp, n_pred, n_gold)`` per
   row, F1 recomputed from summed counts in each resample, as :mod:`mslt_it.evaluation.metrics`
   does for one run).
-- :func:`paired_mean_bootstrap`: the same for the unweighted mean over several languages (each
-  language's rows resampled on their own: languages are fixed, rows are the sample).
+- :func:`paired_mean_bootstrap`: the same for the unweighted mean over several languages
+  (languages are fixed, rows are the sample): each language's rows resampled on their own, or,
+  where the languages' rows are translations of the same items (a parallel benchmark: XNLI,
+  XCOPA, PAWS-X…), each item drawn in every language at once (:func:`shared_units`).
 - :func:`mcnemar_exact`: McNemar's exact test for accuracy: of the rows where the runs disagree,
   is the share B gets right different from one half? ``scipy.stats.binomtest`` does the work.
 - :func:`holm`: Holm's step-down adjustment of the per-language p-values (SciPy has none;
@@ -25,6 +27,11 @@ clusters are resampled (the cluster bootstrap; Miller, "Adding Error Bars to Eva
 the case for evaluations): :func:`resampled_scores` draws either way, and every interval and
 p-value here takes the rows' ``clusters``. McNemar's test assumes independent rows, so a
 clustered comparison is decided by its bootstrap p-value.
+
+An item of a parallel benchmark is hard or easy in every language at once (one premise, one
+story, translated): drawing each language's rows on their own treats the languages' errors as
+independent and makes the average's interval too narrow. :func:`mean_resampled_scores` draws the
+items once for all languages where it is given their :func:`shared_units`.
 
 One interval here is not paired: :func:`cluster_mean_interval`, the k-sweep plot's band.
 """
@@ -112,6 +119,16 @@ def resampled_scores(
         return [statistic(values[index], kind) for values in runs]
     count = int(numbers.max()) + 1
     index = rng.integers(0, count, size=(samples, count))
+    return drawn_scores(runs, kind, numbers, index)
+
+
+def drawn_scores(
+    runs: Sequence[np.ndarray], kind: str, numbers: np.ndarray, index: np.ndarray
+) -> list[np.ndarray]:
+    """Each run's score ×100 in every resample of ``index`` (``(samples, units)`` of drawn unit
+    numbers), a row counting once for each draw of its unit (``numbers``: each row's unit).
+    Accuracy is the drawn rows' correct over their count, F1 comes from their summed counts."""
+    count = index.shape[1]
     sizes = np.bincount(numbers, minlength=count).astype(float)
     scores = []
     for values in runs:
@@ -125,6 +142,76 @@ def resampled_scores(
             )
             scores.append(statistic(sums[index], "f1"))
     return scores
+
+
+def shared_units(
+    items: Sequence[Sequence[str]], clusters: Sequence[Sequence[str] | None] | None = None
+) -> list[np.ndarray] | None:
+    """Per language, each row's resampling unit when the languages' rows are the same items
+    (``items``: per language, each row's item key, the same key for a row and its translations).
+
+    An item's rows in every language are one unit, and so are a language's rows of one cluster
+    (``clusters``: per language, its rows' cluster keys or None), with every item they reach:
+    XNLI's hypotheses of one premise in English bring that premise's rows in every language.
+    Units are numbered by the first language's rows, so one language's units are its clusters
+    as :func:`cluster_index` numbers them. None when the languages do not hold the same items,
+    each once: their draws cannot be shared.
+    """
+    if not items or any(len(set(keys)) != len(keys) for keys in items):
+        return None
+    order = {key: number for number, key in enumerate(items[0])}
+    if any(len(keys) != len(order) or not all(k in order for k in keys) for keys in items[1:]):
+        return None
+    parent = list(range(len(order)))
+
+    def root(number: int) -> int:
+        while parent[number] != number:
+            parent[number] = parent[parent[number]]
+            number = parent[number]
+        return number
+
+    for keys, groups in zip(items, clusters or [None] * len(items), strict=True):
+        if groups is None:
+            continue
+        first: dict[str, int] = {}
+        for key, group in zip(keys, groups, strict=True):
+            a, b = root(order[key]), root(first.setdefault(group, order[key]))
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    units: dict[int, int] = {}
+    unit = [units.setdefault(root(number), len(units)) for number in range(len(order))]
+    return [np.array([unit[order[key]] for key in keys], dtype=int) for keys in items]
+
+
+def mean_resampled_scores(
+    languages: Sequence[Sequence[np.ndarray]],
+    kind: str,
+    samples: int,
+    rng: np.random.Generator,
+    clusters: Sequence[Sequence[str] | None] | None = None,
+    units: Sequence[np.ndarray] | None = None,
+) -> list[np.ndarray]:
+    """``samples`` bootstrap values of each run's unweighted mean score over ``languages``
+    (per language, the runs' aligned rows; every run drawn with the same indices).
+
+    With ``units`` (:func:`shared_units`) the units are drawn once for every language, each
+    language scored on its rows of the drawn units; without, each language's rows (or
+    ``clusters``) are drawn on their own, one language after the other.
+    """
+    runs = len(languages[0])
+    means = [np.zeros(samples) for _ in range(runs)]
+    if units is not None:
+        count = int(max(numbers.max() for numbers in units)) + 1
+        index = rng.integers(0, count, size=(samples, count))
+    for number, values in enumerate(languages):
+        if units is not None:
+            scores = drawn_scores(values, kind, units[number], index)
+        else:
+            keys = clusters[number] if clusters is not None else None
+            scores = resampled_scores(values, kind, keys, samples, rng)
+        for total, score in zip(means, scores, strict=True):
+            total += score
+    return [total / len(languages) for total in means]
 
 
 def _tails(differences: np.ndarray, observed: float) -> float:
@@ -179,26 +266,21 @@ def paired_mean_bootstrap(
     samples: int = 1000,
     seed: int | Sequence[int] = 0,
     clusters: Sequence[Sequence[str] | None] | None = None,
+    units: Sequence[np.ndarray] | None = None,
 ) -> Difference:
     """Paired bootstrap of the difference of unweighted means over languages.
 
-    ``pairs`` holds, per language, the two runs' aligned rows; each language is resampled on
-    its own with the same row indices for both runs (``clusters``: per language, its rows'
-    cluster keys or None).
+    ``pairs`` holds, per language, the two runs' aligned rows, drawn with the same indices for
+    both runs: each language on its own (``clusters``: per language, its rows' cluster keys or
+    None), or every language's at once where ``units`` (:func:`shared_units`) are given.
     """
     if not pairs:
         raise ValueError("no languages to average")
+    languages = [(np.asarray(a, dtype=float), np.asarray(b, dtype=float)) for a, b in pairs]
+    observed = float(np.mean([statistic(b, kind) - statistic(a, kind) for a, b in languages]))
     rng = np.random.default_rng(seed)
-    observed = 0.0
-    differences = np.zeros(samples)
-    for number, (a, b) in enumerate(pairs):
-        a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-        observed += float(statistic(b, kind) - statistic(a, kind))
-        keys = clusters[number] if clusters is not None else None
-        first, second = resampled_scores([a, b], kind, keys, samples, rng)
-        differences += second - first
-    observed /= len(pairs)
-    differences /= len(pairs)
+    first, second = mean_resampled_scores(languages, kind, samples, rng, clusters, units)
+    differences = second - first
     low, high = _interval(differences)
     return Difference(observed, low, high, _tails(differences, observed))
 

@@ -310,10 +310,11 @@ def test_comparisons_mark_the_languages_a_run_trained_on(tmp_path: Path) -> None
     write_comparisons(rows, tmp_path / "comparisons.csv")
     with (tmp_path / "comparisons.csv").open(encoding="utf-8") as handle:
         header, *lines = list(csv.reader(handle))
-    assert header[-2:] == ["source", "clusters"] and header == COLUMNS
-    assert header[:3] == ["baseline", "run", "task"] and header[-3] == "only_run"
-    assert [line[-2] for line in lines] == ["True", "True", "False", "False", "False"]
-    assert {line[-1] for line in lines} == {""}  # rows resampled one by one
+    assert header[-3:] == ["source", "clusters", "joint_items"] and header == COLUMNS
+    assert header[:3] == ["baseline", "run", "task"] and header[-4] == "only_run"
+    assert [line[-3] for line in lines] == ["True", "True", "False", "False", "False"]
+    assert {line[-2] for line in lines} == {""}  # rows resampled one by one
+    assert {line[-1] for line in lines} == {"False"}  # no run says its task is parallel
 
 
 def test_the_scores_table_says_when_runs_average_other_targets(tmp_path: Path) -> None:

@@ -76,10 +76,15 @@ def test_the_predictor_reads_what_sources_carry_alone(grid) -> None:
     assert methods[SSLT_MEASURED].spearman > 0.9
     assert methods["learned"].spearman > 0.6
     assert methods["learned"].spearman > methods["target-l2v"].spearman + 0.4
-    # the verdict compares, paired on the same folds, with the best other ranking (-0.06 here,
-    # its interval touching 0: "not ahead"; clearly below 0 it says "behind", test_learning.py)
+    # the verdict compares, paired on the same folds, with the best other ranking: -0.05 or
+    # -0.06 here, LightGBM's trees differing in the last digits from one CPU to another, its
+    # interval touching 0 on one ("not ahead") and just clear of it on another ("behind"; both
+    # wordings are test_learning.py's)
     verdict = fitted.validation.verdict()
-    assert "learned − sslt-measured -0.0" in verdict and "not ahead of sslt-measured" in verdict
+    assert (
+        "best other ranking sslt-measured" in verdict and "learned − sslt-measured -0.0" in verdict
+    )
+    assert "not ahead of sslt-measured" in verdict or "behind sslt-measured" in verdict
 
 
 def test_without_single_source_runs_nothing_changes(tmp_path: Path) -> None:

@@ -10,7 +10,8 @@
   (whole clusters of them where the task's definition names a ``cluster``: rows sharing a
   passage are not independent draws).
 - Averages over languages: unweighted (XTREME's convention: every language counts the same)
-  and weighted by examples.
+  and weighted by examples. The targets' average has an interval too, its items drawn in every
+  language at once where the task's rows are ``parallel`` (translations of the same items).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from mslt_it.stats import resampled_scores
+from mslt_it.stats import mean_resampled_scores, resampled_scores
 from mslt_it.tasks.ner import TAG_NAMES
 
 
@@ -99,19 +100,18 @@ def mean_interval(
     samples: int,
     seed: int | Sequence[int],
     clusters: Sequence[Sequence[str] | None] | None = None,
+    units: Sequence[np.ndarray] | None = None,
 ) -> list[float] | None:
-    """95% interval of the unweighted mean accuracy over languages, each language's examples
-    resampled on their own (languages are fixed, examples are the sample; ``clusters``: per
-    language, its examples' cluster keys or None)."""
+    """95% interval of the unweighted mean accuracy over languages (languages are fixed,
+    examples are the sample): each language's examples (or ``clusters``: per language, its
+    examples' cluster keys or None) resampled on their own, or, with ``units``
+    (:func:`mslt_it.stats.shared_units`), each item drawn in every language at once."""
     if samples == 0 or not correct or any(len(values) == 0 for values in correct):
         return None
     rng = np.random.default_rng(seed)
-    means = np.zeros(samples)
-    for number, values in enumerate(correct):
-        keys = clusters[number] if clusters is not None else None
-        (scores,) = resampled_scores([values], "accuracy", keys, samples, rng)
-        means += scores
-    low, high = np.percentile(means / len(correct), [2.5, 97.5])
+    languages = [[np.asarray(values, dtype=float)] for values in correct]
+    (means,) = mean_resampled_scores(languages, "accuracy", samples, rng, clusters, units)
+    low, high = np.percentile(means, [2.5, 97.5])
     return [round(float(low), 4), round(float(high), 4)]
 
 

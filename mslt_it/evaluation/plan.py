@@ -189,8 +189,8 @@ def check_not_an_adapter(model: str) -> None:
 
 def definition_sha256(task: Task) -> str | None:
     """The content of the YAML file that defines ``task`` (shipped or a --tasks-dir's), its
-    ``cluster`` line aside: that rule is the task entry's ``cluster``, which re-scores and
-    predicts nothing (:func:`~mslt_it.tasks.definitions.identity_bytes`)."""
+    ``cluster`` and ``parallel`` lines aside: they are the task entry's own, which re-score and
+    predict nothing (:func:`~mslt_it.tasks.definitions.identity_bytes`)."""
     where = task.extra.get("definition")
     return identity_sha256(where) if where else None
 
@@ -515,6 +515,7 @@ def prediction_settings(plan: EvalPlan, run: RunPlan, backend: Any = None) -> di
                 "max_tokens": t.max_tokens,
                 # which rows are resampled together: re-scores, predicts nothing (cell_identity)
                 **({"cluster": t.task.extra["cluster"]} if t.task.extra.get("cluster") else {}),
+                **({"parallel": True} if t.task.parallel else {}),
             }
             for t in plan.tasks
         ],

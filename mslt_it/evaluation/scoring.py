@@ -43,7 +43,7 @@ from mslt_it.label_words import folded_answer, parse_label
 from mslt_it.langid import CATEGORIES, EMPTY, NO_LETTERS, AnswerIdentifier, package_version
 from mslt_it.outputs import RESCORED_KIND
 from mslt_it.prompts import PromptTemplate, get_template
-from mslt_it.stats import samples_problem
+from mslt_it.stats import samples_problem, shared_units
 from mslt_it.tasks import get_task
 from mslt_it.tasks.base import Task, join_tokens
 from mslt_it.tasks.ner import TAG_NAMES, entities_from_tags
@@ -277,13 +277,46 @@ def score_records(
             correct = [
                 np.array([bool(r["correct"]) for r in per_lang[lang]], float) for lang in targets
             ]
-            tasks[task_name]["average_targets"]["ci95"] = mean_interval(
+            clusters = [record_clusters(per_lang[lang]) for lang in targets]
+            units = None
+            if task.parallel:
+                ids = [[str(r["id"]) for r in per_lang[lang]] for lang in targets]
+                units = parallel_units(ids, clusters)
+            average = tasks[task_name]["average_targets"]
+            average["ci95"] = mean_interval(
                 correct,
                 samples,
                 [seed, zlib.crc32(f"{task_name}/targets".encode())],
-                [record_clusters(per_lang[lang]) for lang in targets],
+                clusters,
+                units,
             )
+            average["joint_items"] = units is not None
     return tasks
+
+
+def row_item(row_id: str) -> str | None:
+    """The item a row is in every language: its id's ``split/index`` (mslt-it's ids are
+    ``task/lang/split/index``; row N of a parallel benchmark's split is one item translated).
+    None for an id mslt-it did not make."""
+    parts = row_id.split("/")
+    return "/".join(parts[2:]) if len(parts) == 4 else None
+
+
+def parallel_units(
+    ids: Sequence[Sequence[str]], clusters: Sequence[Sequence[str] | None] | None = None
+) -> list[np.ndarray] | None:
+    """Per language, its rows' units drawn in every language at once
+    (:func:`~mslt_it.stats.shared_units`) for rows of a ``parallel`` task by their ids; None
+    where the languages do not hold the same items (a row left out of one language: unlabelled,
+    or beyond its data), whose rows are then drawn language by language."""
+    items: list[list[str]] = []
+    for language in ids:
+        keys = [row_item(row_id) for row_id in language]
+        named = [key for key in keys if key is not None]
+        if len(named) != len(keys):
+            return None
+        items.append(named)
+    return shared_units(items, clusters)
 
 
 def expected_answer_language(template: PromptTemplate, lang: str) -> str | None:

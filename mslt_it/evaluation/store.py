@@ -346,8 +346,8 @@ def cell_identity(settings: dict[str, Any], task: str, lang: str) -> str | None:
     definition, split...), and that language's rows, but not the other tasks and languages.
     Chunks never mix languages, so an evaluation made again after one language's rows were
     edited, or a language was added, predicts only those. None: the task or language is not
-    in ``settings``. A task's ``cluster`` rule is left out: it decides how rows are
-    resampled, no prediction."""
+    in ``settings``. A task's ``cluster`` rule and ``parallel`` are left out: they decide how
+    rows are resampled, no prediction."""
     tasks = settings.get("tasks")
     entry = next(
         (
@@ -364,7 +364,9 @@ def cell_identity(settings: dict[str, Any], task: str, lang: str) -> str | None:
         {
             "run": {key: value for key, value in identity_of(settings).items() if key != "tasks"},
             "task": {
-                k: v for k, v in entry.items() if k not in ("languages", "rows_sha256", "cluster")
+                k: v
+                for k, v in entry.items()
+                if k not in ("languages", "rows_sha256", "cluster", "parallel")
             },
             "rows_sha256": rows[lang],
         }
@@ -420,6 +422,8 @@ INPUT_NAMES = {
     "definition_sha256": "the task definition",
     "cluster": "the task's cluster rule (which rows are resampled together; re-scored, nothing "
     "predicted again)",
+    "parallel": "the task's parallel (each item drawn in every language at once by the "
+    "targets' average; re-scored, nothing predicted again)",
     "rows_sha256": "the data rows",
     "template": "the template",
     "template_sha256": "the template file",
@@ -461,10 +465,15 @@ def describe_change(recorded: dict[str, Any] | None, wanted: dict[str, Any]) -> 
             for before, after in zip(old, value, strict=True):
                 if not isinstance(before, dict):
                     break
-                for name, now in after.items():
+                for name in [*after, *(key for key in before if key not in after)]:
+                    now = after.get(name)  # a key dropped (a rule removed) is a change too
                     if before.get(name) != now:
                         changed = INPUT_NAMES.get(name, name)
-                        if name == "rows_sha256" and isinstance(before.get(name), dict):
+                        if (
+                            name == "rows_sha256"
+                            and isinstance(before.get(name), dict)
+                            and isinstance(now, dict)
+                        ):
                             langs = [k for k in now if before[name].get(k) != now[k]]
                             changed += f" of {', '.join(langs[:5])}"
                         return f"{changed} of task {after.get('task')} changed"

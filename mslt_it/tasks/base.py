@@ -48,6 +48,9 @@ class Task:
     cluster_of: Callable[[Row], str] | None = None
     """A row's cluster key (the definition's ``cluster``): rows sharing one are resampled
     together by every bootstrap. None: rows are independent."""
+    parallel: bool = False
+    """Row N of every language is the same item translated (the definition's ``parallel``):
+    averages over languages draw each item in all of them at once."""
     languages_from_registry: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 

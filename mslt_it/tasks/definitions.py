@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import hashlib
 import numbers
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -230,6 +230,7 @@ def build_task(spec: TaskFile, where: str) -> Task:
         valid_label_ids=valid_label_ids,
         check_row=check_row,
         cluster_of=cluster_reader(spec, where),
+        parallel=spec.parallel,
         languages_from_registry=registry,
         extra={
             "definition": where,
@@ -473,34 +474,35 @@ def check_sample(task: Task, spec: TaskFile, path: Path) -> None:
         ) from None
 
 
-CLUSTER_LINE = b"cluster:"
-"""How the line holding a definition's ``cluster`` begins: the line left out of its identity."""
+SCORING_KEYS = ("cluster", "parallel")
+"""The entries that decide how rows are resampled, never a prediction: their lines are left out
+of a definition's identity (an evaluation whose definition gained or changed one is re-scored,
+not predicted again; each is an evaluation setting of its own)."""
 
 BYTE_ORDER_MARK = b"\xef\xbb\xbf"
 BREAKS = "\x85\u2028\u2029"
-"""Line breaks to YAML that are none to a file's lines: one on the cluster line would leave the
+"""Line breaks to YAML that are none to a file's lines: one on a left-out line would leave the
 YAML line after it out of the identity."""
 
 
-def cluster_lines(data: bytes) -> list[int]:
-    """The numbers (from 0) of the lines that begin ``cluster:`` (the first after a byte-order
-    mark, which YAML reads past)."""
+def scoring_lines(data: bytes, keys: Sequence[str] = SCORING_KEYS) -> list[int]:
+    """The numbers (from 0) of the lines that begin ``<key>:`` for one of ``keys`` (the first
+    line read after a byte-order mark, which YAML reads past)."""
     lines = data.splitlines()
     if lines:
         lines[0] = lines[0].removeprefix(BYTE_ORDER_MARK)
-    return [number for number, line in enumerate(lines) if line.startswith(CLUSTER_LINE)]
+    starts = tuple(f"{key}:".encode() for key in keys)
+    return [number for number, line in enumerate(lines) if line.startswith(starts)]
 
 
 def identity_bytes(data: bytes) -> bytes:
-    """A definition file's bytes as its identity reads them: without its ``cluster:`` line.
+    """A definition file's bytes as its identity reads them: without its ``cluster:`` and
+    ``parallel:`` lines (:data:`SCORING_KEYS`).
 
-    The cluster rule decides which rows are resampled together, never a prediction: an
-    evaluation whose definition gained or changed one is re-scored, not predicted again
-    (the rule itself is an evaluation setting of its own). A definition loads only when that
-    line is the ``cluster`` entry's own, whole, and no other line begins so
-    (:func:`check_cluster_line`).
+    A definition loads only when each such line is that entry's own, whole, and no other line
+    begins so (:func:`check_scoring_lines`).
     """
-    dropped = set(cluster_lines(data))
+    dropped = set(scoring_lines(data))
     lines = data.splitlines(keepends=True)
     kept = b"".join(line for number, line in enumerate(lines) if number not in dropped)
     marked = 0 in dropped and data.startswith(BYTE_ORDER_MARK)
@@ -513,30 +515,33 @@ def identity_sha256(path: str | Path, field: str = "task definition") -> str:
     return hashlib.sha256(identity_bytes(data)).hexdigest()
 
 
-def check_cluster_line(spec: TaskFile, text: str, path: Path) -> None:
-    """The ``cluster`` entry is a top-level key at a line's start with its whole value on that
-    line, read by no other field, and no other line begins ``cluster:``: what
-    :func:`identity_bytes` leaves out is that entry and nothing else.
+def check_scoring_lines(spec: TaskFile, text: str, path: Path) -> None:
+    """Each of :data:`SCORING_KEYS` set is a top-level key at a line's start with its whole
+    value on that line, read by no other field, and no other line begins ``<key>:``: what
+    :func:`identity_bytes` leaves out is those entries and nothing else.
 
     Each way round it was a hole through which an edit reaching every prompt kept the stale
     predictions, dataset and adapter: a line of a quoted variable beginning ``cluster:``, a
     rule anchored (``cluster: &x row.a``) and read as ``*x`` by a variable, and a YAML line
     break (U+2028) that no file line break matches, which moved the line left out."""
-    found = cluster_lines(text.encode())
-    if spec.cluster is None and not found:
-        return
-    entry = _cluster_entry(text)
-    if entry is None or found != [entry] or any(mark in text for mark in BREAKS):
-        raise MsltError(
-            f"{path}: cluster: write it on one line of its own, `cluster: <expression>` at the "
-            "line's start of a block-style definition, with no anchor, alias or tag, and no "
-            "U+0085, U+2028 or U+2029 in the file (that line is left out of the definition's "
-            "identity); begin no other line with `cluster:`"
-        )
+    encoded = text.encode()
+    for key in SCORING_KEYS:
+        found = scoring_lines(encoded, (key,))
+        if getattr(spec, key) in (None, False) and not found:
+            continue
+        entry = _entry_line(text, key)
+        if entry is None or found != [entry] or any(mark in text for mark in BREAKS):
+            example = "<expression>" if key == "cluster" else "true"
+            raise MsltError(
+                f"{path}: {key}: write it on one line of its own, `{key}: {example}` at the "
+                "line's start of a block-style definition, with no anchor, alias or tag, and no "
+                "U+0085, U+2028 or U+2029 in the file (that line is left out of the definition's "
+                f"identity); begin no other line with `{key}:`"
+            )
 
 
-def _cluster_entry(text: str) -> int | None:
-    """The line (from 0) of the top-level ``cluster`` entry when its key begins that line, its
+def _entry_line(text: str, name: str) -> int | None:
+    """The line (from 0) of the top-level ``name`` entry when its key begins that line, its
     value is a scalar of that line that nothing else reads (no anchor, alias or tag); None
     otherwise (or without one)."""
     try:
@@ -546,10 +551,10 @@ def _cluster_entry(text: str) -> int | None:
     if not isinstance(root, yaml.MappingNode):
         return None
     for key, value in root.value:
-        if isinstance(key, yaml.ScalarNode) and key.value == "cluster" and key.style is None:
+        if isinstance(key, yaml.ScalarNode) and key.value == name and key.style is None:
             line = key.start_mark.line
             plain = isinstance(value, yaml.ScalarNode) and value.end_mark.line == line
-            written = text.splitlines()[line][len("cluster:") :].lstrip() if plain else ""
+            written = text.splitlines()[line][len(name) + 1 :].lstrip() if plain else ""
             alone = plain and written[:1] not in ("&", "*", "!") and _uses(root, value) == 1
             return line if key.start_mark.column == 0 and alone else None
     return None
@@ -577,7 +582,7 @@ def parse_definition(path: Path) -> Task:
     spec = validate_yaml_file(path, text, TaskFile, "a task definition")
     if spec.name != path.stem:
         raise MsltError(f"{path}: name is {spec.name!r} but the file is called {path.name}")
-    check_cluster_line(spec, text, path)
+    check_scoring_lines(spec, text, path)
     check_language_codes(spec, path)
     check_labels(spec, path)
     check_choices_count(spec, path)
@@ -683,9 +688,9 @@ def user_definition(task: Task) -> dict[str, str] | None:
     """``{path, sha256}`` of a task defined outside mslt-it's own ``tasks/`` (a ``--tasks-dir``).
 
     Recorded in a dataset's manifest and in a recipe step's input hash, so a dataset says which
-    definition made it and an edited definition rebuilds it (its ``cluster`` line aside, which
-    no dataset reads: :func:`identity_bytes`). Shipped definitions are versioned with mslt-it
-    itself (its version is in every manifest).
+    definition made it and an edited definition rebuilds it (its ``cluster`` and ``parallel``
+    lines aside, which no dataset reads: :func:`identity_bytes`). Shipped definitions are
+    versioned with mslt-it itself (its version is in every manifest).
     """
     where = task.extra.get("definition")
     if not where:

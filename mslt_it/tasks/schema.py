@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from mslt_it.prompt_bounds import format_fields
 from mslt_it.tasks import ner
@@ -203,6 +203,15 @@ class TaskFile(BaseModel):
         "bootstrap intervals and the report's paired tests resample such rows together. "
         "Written on one line; it decides no prediction, so editing it re-scores an "
         "evaluation and predicts nothing again.",
+    )
+    parallel: StrictBool = Field(
+        default=False,
+        description="true where row N of every language's split is the same item translated "
+        "(XNLI, XCOPA, PAWS-X, XStoryCloze, Belebele; not WikiAnn or XWinograd): the targets' "
+        "average's interval and paired test then draw each item in every language at once, "
+        "since an item hard in one language is hard in the others. Written on one line; it "
+        "decides no prediction, so editing it re-scores an evaluation and predicts nothing "
+        "again.",
     )
     synthetic: str | None = Field(
         default=None, description="The synthetic generator of offline rows (xnli, pawsx, wikiann)."

@@ -1,0 +1,266 @@
+"""Items of a parallel benchmark (XNLI, XCOPA, PAWS-X, XStoryCloze, Belebele: row N of every
+language is one item translated) are hard or easy in every language at once, so the targets'
+average draws each item in all of them together: a task's ``parallel``, its intervals and
+paired tests, and an evaluation re-scored (not predicted again) when it changes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import assert_one_line_error
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mslt_it.comparisons import AVERAGE, RunRows, compare_runs, markdown
+from mslt_it.errors import MsltError
+from mslt_it.evaluation.metrics import mean_interval
+from mslt_it.evaluation.plan import definition_sha256
+from mslt_it.evaluation.scoring import parallel_units
+from mslt_it.stats import paired_mean_bootstrap, shared_units
+from mslt_it.tasks import get_task
+from mslt_it.tasks.definitions import parse_definition
+
+DEFINITION = (
+    "name: claims\ntitle: Claims\nkind: classification\n"
+    "splits: [test]\nlanguages: [en, de, sw]\n"
+    "columns: [claim, evidence, verdict]\nlabels: [supported, refuted]\n"
+    "label_column: verdict\n"
+    "variables: {claim: row.claim, evidence: row.evidence}\n"
+)
+PARALLEL = "parallel: true  # row N is one claim in every language\n"
+
+
+def write_task(folder: Path, tail: str = PARALLEL, rows: dict[str, int] | None = None) -> Path:
+    """A user task of 12 rows per language (``rows``: other counts), row N one claim."""
+    (folder / "tasks").mkdir(parents=True, exist_ok=True)
+    (folder / "tasks" / "claims.yaml").write_text(DEFINITION + tail)
+    (folder / "prompts" / "claims").mkdir(parents=True, exist_ok=True)
+    (folder / "prompts" / "claims" / "plain.yaml").write_text(
+        "id: claims/plain\ntask: claims\ndescription: test\n"
+        "instruction: 'Claim: {{ claim }}. Evidence: {{ evidence }}. Supported or refuted?'\n"
+        "answer: '{{ label_word }}'\n"
+        "verbalizers: {supported: supported, refuted: refuted}\n"
+    )
+    for lang in ("en", "de", "sw"):
+        rows_folder = folder / "data" / "claims" / lang
+        rows_folder.mkdir(parents=True, exist_ok=True)
+        made = [
+            {"claim": f"{lang} claim {i}", "evidence": f"evidence {i}", "verdict": i % 2}
+            for i in range((rows or {}).get(lang, 12))
+        ]
+        (rows_folder / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in made))
+    return folder
+
+
+# ------------------------------------------------------------------------------ statistics
+
+
+def width(interval) -> float:
+    return interval[1] - interval[0]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.booleans(), min_size=1, max_size=40),
+    st.integers(1, 5),
+    st.integers(0, 2**32 - 1),
+)
+def test_one_language_drawn_by_items_is_its_own_draw(correct, group, seed) -> None:
+    """With one language the items are its rows (or its clusters): the same numbers as
+    drawing that language alone, clustered or not."""
+    values = np.array(correct, float)
+    items = [f"test/{i}" for i in range(len(values))]
+    for keys in (None, [f"passage {i // group}" for i in range(len(values))]):
+        units = shared_units([items], [keys])
+        assert units is not None
+        joint = mean_interval([values], 200, seed, [keys], units)
+        assert joint == pytest.approx(mean_interval([values], 200, seed, [keys]))
+
+
+def test_items_hard_in_every_language_widen_the_average_by_the_languages_root() -> None:
+    """Four languages right and wrong on the same 200 items: drawn apart, the average's
+    interval is that of 800 independent rows, half the truth (√4); drawn by items it is one
+    language's. Languages whose errors are unrelated gain nothing from being drawn jointly."""
+    rng = np.random.default_rng(3)
+    same = rng.integers(0, 2, 200).astype(float)
+    items = [f"test/{i}" for i in range(200)]
+    units = shared_units([items] * 4)
+    apart = mean_interval([same] * 4, 2000, 0)
+    joint = mean_interval([same] * 4, 2000, 0, None, units)
+    alone = mean_interval([same], 2000, 0)
+    assert 1.7 < width(joint) / width(apart) < 2.3
+    assert width(joint) == pytest.approx(width(alone), rel=0.1)
+    unrelated = [rng.integers(0, 2, 200).astype(float) for _ in range(4)]
+    ratio = width(mean_interval(unrelated, 2000, 0, None, units)) / width(
+        mean_interval(unrelated, 2000, 0)
+    )
+    assert 0.8 < ratio < 1.25
+
+
+def test_a_language_cluster_brings_its_items_in_every_language() -> None:
+    """XNLI: three hypotheses of one premise in English are one unit, with their rows in
+    German; a cluster in either language joins its items everywhere."""
+    items = [["test/0", "test/1", "test/2", "test/3"], ["test/3", "test/2", "test/1", "test/0"]]
+    units = shared_units(items, [["p", "p", "q", "r"], None])
+    assert units is not None
+    assert units[0].tolist() == [0, 0, 1, 2] and units[1].tolist() == [2, 1, 0, 0]
+    chained = shared_units(items, [["p", "p", "q", "r"], ["s", "t", "t", "u"]])
+    assert chained is not None and chained[0].tolist() == [0, 0, 0, 1]  # 1~0 in en, 2~1 in de
+    assert shared_units([["test/0", "test/1"], ["test/0"]]) is None  # other items
+    assert shared_units([["test/0", "test/1"], ["test/0", "test/2"]]) is None
+    assert shared_units([["test/0", "test/0"], ["test/0", "test/0"]]) is None  # an item twice
+    assert parallel_units([["xnli/en/test/0"], ["xnli/de/test/0"]]) is not None
+    assert parallel_units([["xnli/en/test/0"], ["row 0"]]) is None  # not mslt-it's ids
+
+
+def test_a_paired_average_drawn_by_items_is_less_sure() -> None:
+    """B beats A on the same 12 of 200 items in each of four languages: drawn apart, the
+    average's gain looks surer than it is; identical runs still give [0, 0] and p = 1."""
+    base = np.zeros(200)
+    base[::2] = 1.0
+    better = base.copy()
+    better[1:24:2] = 1.0
+    items = [f"test/{i}" for i in range(200)]
+    units = shared_units([items] * 4)
+    pairs = [(base, better)] * 4
+    apart = paired_mean_bootstrap(pairs, "accuracy", 2000, 0)
+    joint = paired_mean_bootstrap(pairs, "accuracy", 2000, 0, None, units)
+    assert apart.difference == joint.difference == pytest.approx(6.0)
+    assert joint.high - joint.low > 1.7 * (apart.high - apart.low)
+    same = paired_mean_bootstrap([(base, base)] * 4, "accuracy", 500, 0, None, units)
+    assert (same.low, same.high, same.p_value) == (0.0, 0.0, 1.0)
+
+
+# ------------------------------------------------------------------------------ definitions
+
+
+def test_the_shipped_parallel_benchmarks_say_so() -> None:
+    for name in ("xnli", "xcopa", "pawsx", "xstorycloze", "belebele"):
+        assert get_task(name).parallel, name
+    for name in ("wikiann", "xwinograd"):  # other sentences in every language
+        assert not get_task(name).parallel, name
+
+
+def test_the_parallel_line_is_no_part_of_the_definitions_identity(tmp_path: Path) -> None:
+    path = write_task(tmp_path, "") / "tasks" / "claims.yaml"
+    digests = []
+    for tail in ("", PARALLEL, "parallel: false\n", "cluster: row.evidence\n" + PARALLEL):
+        path.write_text(DEFINITION + tail)
+        digests.append(definition_sha256(parse_definition(path)))
+    assert len(set(digests)) == 1
+    assert parse_definition(path).parallel
+
+
+@pytest.mark.parametrize(
+    ("tail", "fragment"),
+    [
+        ("parallel: 'yes'\n", "parallel"),
+        ("parallel: 1\n", "parallel"),
+        ("'parallel': true\n", "parallel: write it on one line of its own"),
+        ("parallel: &p true\n", "parallel: write it on one line of its own"),
+        ("parallel:\n  true\n", "parallel: write it on one line of its own"),
+        ("description: >-\n  x\nparallel: true\nparallel: true\n", "parallel"),
+    ],
+)
+def test_a_broken_parallel_entry_is_one_line_naming_it(tmp_path: Path, tail, fragment) -> None:
+    path = write_task(tmp_path, "") / "tasks" / "claims.yaml"
+    path.write_text(DEFINITION + tail)
+    with pytest.raises(MsltError) as error:
+        parse_definition(path)
+    message = str(error.value)
+    assert fragment in message and "\n" not in message and "claims.yaml" in message
+
+
+def test_a_variables_line_beginning_parallel_is_never_left_out(tmp_path: Path) -> None:
+    """A quoted variable's line beginning ``parallel:`` reaches every prompt: were it left out
+    of the identity, editing it would keep the stale predictions."""
+    path = write_task(tmp_path, "") / "tasks" / "claims.yaml"
+    text = DEFINITION.replace(
+        "variables: {claim: row.claim,", "variables: {claim: \"row.claim ~ '\nparallel: A'\","
+    )
+    path.write_text(text + PARALLEL)
+    with pytest.raises(MsltError, match="parallel: write it on one line of its own"):
+        parse_definition(path)
+
+
+# ------------------------------------------------------------------------------ evaluation
+
+
+def evaluate(cli, folder: Path, tiny_model_dir: Path, out: Path, *extra):
+    return cli("eval", "--model", tiny_model_dir, "--task", "claims", "--langs", "en,de,sw",
+               "--template", "claims/plain", "--data", folder / "data", "--mode", "rank",
+               "--tasks-dir", folder / "tasks", "--prompts-dir", folder / "prompts",
+               "--bootstrap-samples", "200", "--out", out, *extra)  # fmt: skip
+
+
+def test_an_evaluation_draws_items_jointly_and_a_changed_entry_rescores_it(
+    cli, tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    folder = write_task(tmp_path / "user")
+    out = tmp_path / "ev"
+    assert evaluate(cli, folder, tiny_model_dir, out).code == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["settings"]["tasks"][0]["parallel"] is True
+    joint = results["tasks"]["claims"]["average_targets"]
+    assert joint["joint_items"] is True and joint["ci95"] is not None
+    predictions = (out / "predictions.jsonl").read_text()
+
+    write_task(folder, "")  # not parallel now: languages drawn apart, nothing predicted
+    assert_one_line_error(evaluate(cli, folder, tiny_model_dir, out), "parallel", "--update")
+    again = evaluate(cli, folder, tiny_model_dir, out, "--update")
+    assert again.code == 0, again.err
+    rescored = json.loads((out / "results.json").read_text())
+    assert "parallel" not in rescored["settings"]["tasks"][0]
+    assert rescored["tasks"]["claims"]["average_targets"]["joint_items"] is False
+    assert json.loads((out / "timings.json").read_text())["examples_predicted"] == 0
+    assert (out / "predictions.jsonl").read_text() == predictions
+    languages = rescored["tasks"]["claims"]["languages"]
+    assert languages == results["tasks"]["claims"]["languages"]  # per language: unchanged
+
+
+def test_languages_holding_other_items_are_drawn_apart(
+    cli, tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    """A parallel task whose German file stops at row 10: the items differ, so no joint
+    draw, and results.json says so."""
+    folder = write_task(tmp_path / "user", rows={"de": 10})
+    out = tmp_path / "ev"
+    assert evaluate(cli, folder, tiny_model_dir, out).code == 0
+    average = json.loads((out / "results.json").read_text())["tasks"]["claims"]["average_targets"]
+    assert average["joint_items"] is False and average["ci95"] is not None
+
+
+# ------------------------------------------------------------------------------ comparisons
+
+
+def two_runs(parallel: frozenset[str]) -> tuple[RunRows, RunRows]:
+    """SSLT en against MSLT en+de, both on 200 XNLI items in three target languages, MSLT
+    right on the same 12 more items in each."""
+    base = np.zeros(200)
+    base[::2] = 1.0
+    better = base.copy()
+    better[1:24:2] = 1.0
+
+    def made(name: str, values: np.ndarray, run_parallel: frozenset[str]) -> RunRows:
+        rows = {
+            "xnli": {
+                lang: {f"xnli/{lang}/test/{i}": float(v) for i, v in enumerate(values)}
+                for lang in ("sw", "hi", "ur")
+            }
+        }
+        return RunRows(name, ("en",), {"xnli": "accuracy"}, rows, parallel=run_parallel)
+
+    return made("sslt", base, parallel), made("mslt", better, frozenset())
+
+
+def test_a_comparison_of_parallel_runs_draws_items_in_every_language() -> None:
+    apart = next(r for r in compare_runs(*two_runs(frozenset())) if r.lang == AVERAGE)
+    joint = next(r for r in compare_runs(*two_runs(frozenset({"xnli"}))) if r.lang == AVERAGE)
+    assert not apart.joint_items and joint.joint_items  # either run's word suffices
+    assert joint.difference == pytest.approx(apart.difference)
+    assert joint.ci_high - joint.ci_low > 1.4 * (apart.ci_high - apart.ci_low)
+    assert "draws each item in every target language" in markdown([joint])
+    assert "draws each item" not in markdown([apart])
