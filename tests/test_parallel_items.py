@@ -201,11 +201,16 @@ def test_an_evaluation_draws_items_jointly_and_a_changed_entry_rescores_it(
 ) -> None:
     folder = write_task(tmp_path / "user")
     out = tmp_path / "ev"
-    assert evaluate(cli, folder, tiny_model_dir, out).code == 0
+    first = evaluate(cli, folder, tiny_model_dir, out)
+    assert first.code == 0, first.err
     results = json.loads((out / "results.json").read_text())
     assert results["settings"]["tasks"][0]["parallel"] is True
     joint = results["tasks"]["claims"]["average_targets"]
     assert joint["joint_items"] is True and joint["ci95"] is not None
+    low, high = joint["ci95"]
+    assert low <= joint["unweighted"] <= high
+    shown = next(line for line in first.out.splitlines() if "targets" in line)
+    assert f"{low:.1f}–{high:.1f}" in shown  # the console's table shows the interval too
     predictions = (out / "predictions.jsonl").read_text()
 
     write_task(folder, "")  # not parallel now: languages drawn apart, nothing predicted

@@ -357,6 +357,9 @@ def print_results(results: dict[str, Any], title: str) -> None:
                 *blanks[len(norm_cell) :],
             )
         targets = data.get("average_targets") or {}
-        if targets.get("unweighted") is not None and targets["languages"] != average["languages"]:
-            table.add_row("targets", f"{targets['unweighted']:.1f}", "", *blanks)
+        interval = targets.get("ci95")  # the zero-shot number's uncertainty, shown even where
+        other = targets.get("languages") != average["languages"]  # its mean is the average's
+        if targets.get("unweighted") is not None and (other or interval):
+            shown = f"{interval[0]:.1f}–{interval[1]:.1f}" if interval else ""
+            table.add_row("targets", f"{targets['unweighted']:.1f}", shown, *blanks)
         print_whole(STDOUT, table)
