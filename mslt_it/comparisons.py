@@ -184,7 +184,8 @@ class ComparisonRow:
     zero-shot transfer (False for the targets' average)."""
     clusters: int | None = None
     """The clusters the rows were resampled in (the task's ``cluster`` rule; summed over the
-    languages for the targets' average); None: rows resampled one by one."""
+    languages for the targets' average, or its shared units where ``joint_items``); None: rows
+    resampled one by one."""
     joint_items: bool = False
     """The targets' average only: each item was drawn in every language at once (a run
     evaluated the task as ``parallel``, and every target language holds the same items)."""
@@ -486,14 +487,24 @@ def compare_runs(
                     only_baseline=None,
                     only_run=None,
                     source=False,
-                    clusters=sum(len(set(k)) for k in keys_per_language if k is not None)
-                    if any(k is not None for k in keys_per_language)
-                    else None,
+                    clusters=joint_clusters(units, keys_per_language),
                     joint_items=units is not None,
                 )
             )
         out.extend(rows)
     return out
+
+
+def joint_clusters(
+    units: Sequence[np.ndarray] | None, keys_per_language: Sequence[Sequence[str] | None]
+) -> int | None:
+    """What the targets' average drew: its shared units where items were drawn in every
+    language at once, else every language's clusters summed (None: rows one by one)."""
+    if units is not None:
+        return int(units[0].max()) + 1
+    if all(keys is None for keys in keys_per_language):
+        return None
+    return sum(len(set(keys)) for keys in keys_per_language if keys is not None)
 
 
 def _with(row: ComparisonRow, **changes: Any) -> ComparisonRow:

@@ -30,7 +30,7 @@ clustered comparison is decided by its bootstrap p-value.
 
 An item of a parallel benchmark is hard or easy in every language at once (one premise, one
 story, translated): drawing each language's rows on their own treats the languages' errors as
-independent and makes the average's interval too narrow. :func:`mean_resampled_scores` draws the
+independent and makes the average's interval too narrow. :func:`language_resampled_scores` draws the
 items once for all languages where it is given their :func:`shared_units`.
 
 One interval here is not paired: :func:`cluster_mean_interval`, the k-sweep plot's band.
@@ -38,7 +38,7 @@ One interval here is not paired: :func:`cluster_mean_interval`, the k-sweep plot
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -183,35 +183,42 @@ def shared_units(
     return [np.array([unit[order[key]] for key in keys], dtype=int) for keys in items]
 
 
-def mean_resampled_scores(
+def language_resampled_scores(
     languages: Sequence[Sequence[np.ndarray]],
     kind: str,
     samples: int,
     rng: np.random.Generator,
     clusters: Sequence[Sequence[str] | None] | None = None,
     units: Sequence[np.ndarray] | None = None,
-) -> list[np.ndarray]:
-    """``samples`` bootstrap values of each run's unweighted mean score over ``languages``
-    (per language, the runs' aligned rows; every run drawn with the same indices).
+) -> Iterator[list[np.ndarray]]:
+    """Language after language, ``samples`` bootstrap scores of each run (``languages``: per
+    language, the runs' aligned rows; every run drawn with the same indices), for a mean over
+    the languages.
 
     With ``units`` (:func:`shared_units`) the units are drawn once for every language, each
     language scored on its rows of the drawn units; without, each language's rows (or
     ``clusters``) are drawn on their own, one language after the other.
     """
-    runs = len(languages[0])
-    means = [np.zeros(samples) for _ in range(runs)]
     if units is not None:
         count = int(max(numbers.max() for numbers in units)) + 1
         index = rng.integers(0, count, size=(samples, count))
     for number, values in enumerate(languages):
         if units is not None:
-            scores = drawn_scores(values, kind, units[number], index)
+            yield drawn_scores(values, kind, units[number], index)
         else:
             keys = clusters[number] if clusters is not None else None
-            scores = resampled_scores(values, kind, keys, samples, rng)
-        for total, score in zip(means, scores, strict=True):
-            total += score
-    return [total / len(languages) for total in means]
+            yield resampled_scores(values, kind, keys, samples, rng)
+
+
+NEAR_ZERO = 1e-11
+"""A resampled difference closer to 0 than this is 0: a mean of per-language differences that
+cancel exactly comes out as ±1e-15 in floating point, and was counted in one tail only (too
+small a p), or printed as -3.55e-15. A real difference of scores ×100 is far above it (an F1's
+over a million entities differs by 2e-10 at the least)."""
+
+
+def _snapped(values: np.ndarray) -> np.ndarray:
+    return np.where(np.abs(values) < NEAR_ZERO, 0.0, values)
 
 
 def _tails(differences: np.ndarray, observed: float) -> float:
@@ -255,7 +262,13 @@ def paired_bootstrap(
         raise ValueError(f"paired rows must match and be non-empty: {a.shape} vs {b.shape}")
     observed = float(statistic(b, kind) - statistic(a, kind))
     first, second = resampled_scores([a, b], kind, clusters, samples, np.random.default_rng(seed))
-    differences = second - first
+    return _difference(observed, second - first)
+
+
+def _difference(observed: float, differences: np.ndarray) -> Difference:
+    """The observed difference, the resampled ones' interval and p, each near 0 taken as 0."""
+    observed = float(_snapped(np.array(observed)))
+    differences = _snapped(differences)
     low, high = _interval(differences)
     return Difference(observed, low, high, _tails(differences, observed))
 
@@ -277,12 +290,14 @@ def paired_mean_bootstrap(
     if not pairs:
         raise ValueError("no languages to average")
     languages = [(np.asarray(a, dtype=float), np.asarray(b, dtype=float)) for a, b in pairs]
-    observed = float(np.mean([statistic(b, kind) - statistic(a, kind) for a, b in languages]))
     rng = np.random.default_rng(seed)
-    first, second = mean_resampled_scores(languages, kind, samples, rng, clusters, units)
-    differences = second - first
-    low, high = _interval(differences)
-    return Difference(observed, low, high, _tails(differences, observed))
+    observed = 0.0
+    differences = np.zeros(samples)
+    drawn = language_resampled_scores(languages, kind, samples, rng, clusters, units)
+    for (a, b), (first, second) in zip(languages, drawn, strict=True):
+        observed += float(statistic(b, kind) - statistic(a, kind))
+        differences += second - first
+    return _difference(observed / len(pairs), differences / len(pairs))
 
 
 def cluster_mean_interval(

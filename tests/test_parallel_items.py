@@ -6,6 +6,7 @@ paired tests, and an evaluation re-scored (not predicted again) when it changes.
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -134,6 +135,47 @@ def test_a_paired_average_drawn_by_items_is_less_sure() -> None:
     assert (same.low, same.high, same.p_value) == (0.0, 0.0, 1.0)
 
 
+def test_a_mean_difference_that_cancels_exactly_is_counted_in_both_tails() -> None:
+    """Resampled mean differences that are exactly 0 came out as ±1e-15 and were counted in
+    one tail only: p too small. The p is the one exact fractions give on the same draws."""
+    rng = np.random.default_rng(5)
+    pairs = []
+    for n in (30, 45, 21, 17):
+        a = (rng.random(n) < 0.6).astype(float)
+        pairs.append((a, np.where(rng.random(n) < 0.05, 1 - a, a)))
+    draws = np.random.default_rng([0, 1])  # the bootstrap's own draws, language by language
+    exact = [Fraction(0)] * 2000
+    for a, b in pairs:
+        index = draws.integers(0, len(a), size=(2000, len(a)))
+        gained = (b[index].sum(axis=1) - a[index].sum(axis=1)).astype(int)
+        exact = [total + Fraction(int(g), len(a)) for total, g in zip(exact, gained, strict=True)]
+    zeros = sum(value == 0 for value in exact)
+    below, above = sum(v <= 0 for v in exact), sum(v >= 0 for v in exact)
+    assert zeros > 10  # the case the float sums got wrong
+    found = paired_mean_bootstrap(pairs, "accuracy", 2000, [0, 1])
+    assert found.p_value == pytest.approx(min(1.0, 2 * (min(below, above) + 1) / 2001))
+
+
+def test_units_follow_their_rows_in_any_order() -> None:
+    """Every language but the first in another row order (values, items and clusters moved
+    together): the same draws, the same interval. Values moved without their items are other
+    rows, and give another one."""
+    rng = np.random.default_rng(7)
+    n = 60
+    values = [rng.integers(0, 2, n).astype(float) for _ in range(3)]
+    items = [[f"test/{i}" for i in range(n)] for _ in range(3)]
+    clusters = [[f"{lang} passage {i // 3}" for i in range(n)] for lang in "abc"]
+    base = mean_interval(values, 500, 0, clusters, shared_units(items, clusters))
+    for lang in (1, 2):
+        order = rng.permutation(n)
+        values[lang] = values[lang][order]
+        items[lang] = [items[lang][i] for i in order]
+        clusters[lang] = [clusters[lang][i] for i in order]
+    assert mean_interval(values, 500, 0, clusters, shared_units(items, clusters)) == base
+    values[2] = values[2][rng.permutation(n)]
+    assert mean_interval(values, 500, 0, clusters, shared_units(items, clusters)) != base
+
+
 # ------------------------------------------------------------------------------ definitions
 
 
@@ -241,31 +283,47 @@ def test_languages_holding_other_items_are_drawn_apart(
 # ------------------------------------------------------------------------------ comparisons
 
 
-def two_runs(parallel: frozenset[str]) -> tuple[RunRows, RunRows]:
+LANGS = ("sw", "hi", "ur")
+
+
+def two_runs(parallel_a: bool, parallel_b: bool = False, shuffled: bool = False):
     """SSLT en against MSLT en+de, both on 200 XNLI items in three target languages, MSLT
-    right on the same 12 more items in each."""
+    right on the same 12 more items in each (``shuffled``: each language's rows recorded in
+    another order, as a hand-merged file may hold them)."""
     base = np.zeros(200)
     base[::2] = 1.0
     better = base.copy()
     better[1:24:2] = 1.0
+    orders = {lang: np.random.default_rng(n).permutation(200) for n, lang in enumerate(LANGS)}
 
-    def made(name: str, values: np.ndarray, run_parallel: frozenset[str]) -> RunRows:
-        rows = {
-            "xnli": {
-                lang: {f"xnli/{lang}/test/{i}": float(v) for i, v in enumerate(values)}
-                for lang in ("sw", "hi", "ur")
-            }
-        }
-        return RunRows(name, ("en",), {"xnli": "accuracy"}, rows, parallel=run_parallel)
+    def made(name: str, values: np.ndarray, parallel: bool) -> RunRows:
+        rows = {"xnli": {}}
+        for lang in LANGS:
+            order = orders[lang] if shuffled else range(200)
+            rows["xnli"][lang] = {f"xnli/{lang}/test/{i}": float(values[i]) for i in order}
+        tasks = frozenset({"xnli"}) if parallel else frozenset()
+        return RunRows(name, ("en",), {"xnli": "accuracy"}, rows, parallel=tasks)
 
-    return made("sslt", base, parallel), made("mslt", better, frozenset())
+    return made("sslt", base, parallel_a), made("mslt", better, parallel_b)
+
+
+def average_row(runs):
+    return next(r for r in compare_runs(*runs) if r.lang == AVERAGE)
 
 
 def test_a_comparison_of_parallel_runs_draws_items_in_every_language() -> None:
-    apart = next(r for r in compare_runs(*two_runs(frozenset())) if r.lang == AVERAGE)
-    joint = next(r for r in compare_runs(*two_runs(frozenset({"xnli"}))) if r.lang == AVERAGE)
-    assert not apart.joint_items and joint.joint_items  # either run's word suffices
+    apart = average_row(two_runs(False))
+    joint = average_row(two_runs(True))
+    assert not apart.joint_items and joint.joint_items
+    assert average_row(two_runs(False, True)) == joint  # either run's word suffices
     assert joint.difference == pytest.approx(apart.difference)
     assert joint.ci_high - joint.ci_low > 1.4 * (apart.ci_high - apart.ci_low)
+    assert joint.clusters == 200 and apart.clusters is None  # the items drawn
     assert "draws each item in every target language" in markdown([joint])
     assert "draws each item" not in markdown([apart])
+
+
+def test_a_comparison_pairs_each_item_whatever_order_its_rows_were_recorded_in() -> None:
+    """Rows recorded in another order in each language: the same items drawn, the same
+    numbers (the values and the units follow one order of the ids)."""
+    assert average_row(two_runs(True, shuffled=True)) == average_row(two_runs(True))

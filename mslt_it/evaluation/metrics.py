@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from mslt_it.stats import mean_resampled_scores, resampled_scores
+from mslt_it.stats import language_resampled_scores, resampled_scores
 from mslt_it.tasks.ner import TAG_NAMES
 
 
@@ -110,8 +110,12 @@ def mean_interval(
         return None
     rng = np.random.default_rng(seed)
     languages = [[np.asarray(values, dtype=float)] for values in correct]
-    (means,) = mean_resampled_scores(languages, "accuracy", samples, rng, clusters, units)
-    low, high = np.percentile(means, [2.5, 97.5])
+    means = np.zeros(samples)
+    for (scores,) in language_resampled_scores(
+        languages, "accuracy", samples, rng, clusters, units
+    ):
+        means += scores
+    low, high = np.percentile(means / len(correct), [2.5, 97.5])
     return [round(float(low), 4), round(float(high), 4)]
 
 

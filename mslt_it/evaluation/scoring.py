@@ -291,6 +291,8 @@ def score_records(
                 units,
             )
             average["joint_items"] = units is not None
+            if units is not None:  # each an item with its rows in every language (and the
+                average["units"] = int(units[0].max()) + 1  # items its clusters join)
     return tasks
 
 
