@@ -278,3 +278,60 @@ def test_adapters_trained_with_a_blank_prompt_share_their_template_with_the_base
     earlier, now = adapter(""), adapter(None)
     assert _shared_adapter([earlier, now]) is earlier
     assert _shared_adapter([earlier, adapter("Be brief.")]) is None
+
+
+def write_claims(folder: Path, edited: int | None = None) -> Path:
+    """XNLI rows of en and de in a folder, 12 each (``edited``: that de row's premise
+    changed)."""
+    for lang in ("en", "de"):
+        rows = [
+            {"premise": f"{lang} p{i}" + (" (edited)" if (lang, i) == ("de", edited) else ""),
+             "hypothesis": f"h{i}", "label": i % 3}
+            for i in range(12)
+        ]  # fmt: skip
+        (folder / "xnli" / lang).mkdir(parents=True, exist_ok=True)
+        (folder / "xnli" / lang / "test.jsonl").write_text(
+            "".join(json.dumps(r) + "\n" for r in rows)
+        )
+    return folder
+
+
+def test_a_raised_limit_predicts_only_the_rows_it_adds(cli, tiny_model_dir, tmp_path):
+    """``--limit 5`` then ``--limit 9 --update`` predicted all nine rows again: the rows'
+    digest and the limit were each language's identity. The chunks of the first rows are
+    reused where their rows are proven the same (their digest among this run's first five);
+    the last, partial chunk (row 4) is predicted again with the rows added. The predictions
+    are a fresh ``--limit 9``'s; a lowered limit, or an edited first row, predicts again."""
+    data = write_claims(tmp_path / "data")
+    common = ["eval", "--model", tiny_model_dir, "--task", "xnli", "--langs", "en,de",
+              "--mode", "rank", "--data", data, "--chunk-size", "2", "--batch-size", "2",
+              "--bootstrap-samples", "50"]  # fmt: skip
+
+    def predicted(out: Path) -> int:
+        return json.loads((out / "timings.json").read_text())["examples_predicted"]
+
+    def lines(out: Path) -> list[dict]:
+        found = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in found]
+
+    out = tmp_path / "ev"
+    assert cli(*common, "--limit", "5", "--out", out).code == 0
+    assert_one_line_error(cli(*common, "--limit", "9", "--out", out), "limit", "--update")
+    raised = cli(*common, "--limit", "9", "--out", out, "--update")
+    assert raised.code == 0, raised.err
+    assert predicted(out) == 2 * (9 - 4)  # per language rows 4 to 8
+    fresh = tmp_path / "fresh"
+    assert cli(*common, "--limit", "9", "--out", fresh).code == 0
+    assert lines(out) == lines(fresh)
+    results = [json.loads((f / "results.json").read_text()) for f in (out, fresh)]
+    assert results[0]["tasks"] == results[1]["tasks"]
+
+    assert cli(*common, "--limit", "12", "--out", out, "--update").code == 0
+    assert predicted(out) == 2 * (12 - 8)  # row 8's chunk again, with 9 to 11
+
+    write_claims(data, edited=1)  # a first row edited: de's rows are not the first ones
+    assert cli(*common, "--limit", "5", "--out", fresh, "--overwrite").code == 0
+    assert cli(*common, "--limit", "12", "--out", fresh, "--update").code == 0
+    assert predicted(fresh) == 4 + 12  # en's rows 4 to 11, every de row
+    assert cli(*common, "--limit", "6", "--out", fresh, "--update").code == 0
+    assert predicted(fresh) == 2 * 6  # lowered: nothing proves the first rows the same

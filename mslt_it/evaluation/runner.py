@@ -284,7 +284,8 @@ def _evaluate(
         mark_owner(out, "evaluation")  # a killed study is still recognised as mslt-it's
     made_with = versions(plan.config.backend)
     for run in plan.runs:
-        run.store = RunStore(run.folder, prediction_settings(plan, run, backend), made_with)
+        settings = prediction_settings(plan, run, backend)
+        run.store = RunStore(run.folder, settings, made_with, plan.rows)
         run.store.prepare(overwrite=False, restart_changed=overwrite or restart_changed)
         if run.store.note:
             STDERR.print(f"note: {run.store.note}", highlight=False, soft_wrap=True)

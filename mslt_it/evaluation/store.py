@@ -19,12 +19,13 @@ import hashlib
 import json
 import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from mslt_it.errors import MsltError
 from mslt_it.files import read_user_bytes
+from mslt_it.identity import rows_sha256
 from mslt_it.io import (
     atomic_write_json,
     atomic_write_text,
@@ -81,10 +82,17 @@ class RunStore:
     """The files of one run folder: settings, chunks, predictions and results."""
 
     def __init__(
-        self, folder: Path, settings: dict[str, Any], versions: dict[str, str] | None = None
+        self,
+        folder: Path,
+        settings: dict[str, Any],
+        versions: dict[str, str] | None = None,
+        rows: Mapping[tuple[str, str], Sequence[Mapping[str, Any]]] | None = None,
     ) -> None:
         self.folder = Path(folder)
         self.settings = settings
+        self.rows = rows or {}
+        """The rows this run evaluates, per (task, language): what tells saved chunks of a
+        smaller ``limit`` as the first of these (:meth:`_same_cells`)."""
         self.sha256 = settings_sha256(settings)
         self.chunks = self.folder / CHUNKS
         self.versions = prediction_versions(versions or {})
@@ -192,8 +200,7 @@ class RunStore:
         same = {
             (task, lang)
             for task, lang in cells(recorded)
-            if (identity := cell_identity(recorded, task, lang)) is not None
-            and identity == cell_identity(self.settings, task, lang)
+            if self._same_cell(recorded, task, lang) or self._limit_raised(recorded, task, lang)
         }
         kept = set()
         for path in self.chunks.iterdir():
@@ -201,6 +208,29 @@ class RunStore:
             if (task, lang) in same and path.is_file() and not path.is_symlink():
                 kept.add(path.name)
         return frozenset(kept)
+
+    def _same_cell(self, recorded: dict[str, Any], task: str, lang: str) -> bool:
+        identity = cell_identity(recorded, task, lang)
+        return identity is not None and identity == cell_identity(self.settings, task, lang)
+
+    def _limit_raised(self, recorded: dict[str, Any], task: str, lang: str) -> bool:
+        """Whether the recorded run evaluated the first of this run's rows of ``task``/``lang``
+        under a smaller ``limit``, all else the same: its chunks are this run's first ones
+        (chunk boundaries fall at the same rows), so ``--limit 100`` raised to 500 predicts
+        only the rows added. Proven by content: the recorded rows' digest is that of this
+        run's rows among the first ``limit`` of the split (a row's id ends in its place there);
+        the last, partial chunk holds other ids than this run's and is predicted again."""
+        before, now = recorded.get("limit"), self.settings.get("limit")
+        if not isinstance(before, int) or isinstance(before, bool):
+            return False
+        if now is not None and (not isinstance(now, int) or now <= before):
+            return False
+        identity = cell_identity(recorded, task, lang, rows=False)
+        if identity is None or identity != cell_identity(self.settings, task, lang, rows=False):
+            return False
+        first = [row for row in self.rows.get((task, lang), ()) if row_place(row) < before]
+        entry = task_entry(recorded, task) or {}
+        return bool(first) and entry["rows_sha256"][lang] == rows_sha256(first)
 
     def _recorded_settings(self) -> dict[str, Any] | None:
         path = self.chunks / SETTINGS
@@ -340,16 +370,10 @@ def cells(settings: dict[str, Any]) -> list[tuple[str, str]]:
     return found
 
 
-def cell_identity(settings: dict[str, Any], task: str, lang: str) -> str | None:
-    """What shapes the predictions of one task and language of a run: every setting of the
-    run (model, adapter weights, chat template, backend, chunk size...), its task's (template,
-    definition, split...), and that language's rows, but not the other tasks and languages.
-    Chunks never mix languages, so an evaluation made again after one language's rows were
-    edited, or a language was added, predicts only those. None: the task or language is not
-    in ``settings``. A task's ``cluster`` rule and ``parallel`` are left out: they decide how
-    rows are resampled, no prediction."""
+def task_entry(settings: dict[str, Any], task: str) -> dict[str, Any] | None:
+    """``task``'s entry among a run's settings' ``tasks`` (None: not there)."""
     tasks = settings.get("tasks")
-    entry = next(
+    return next(
         (
             e
             for e in (tasks if isinstance(tasks, list) else [])
@@ -357,20 +381,40 @@ def cell_identity(settings: dict[str, Any], task: str, lang: str) -> str | None:
         ),
         None,
     )
-    rows = entry.get("rows_sha256") if entry is not None else None
-    if not isinstance(rows, dict) or lang not in rows:
+
+
+def cell_identity(settings: dict[str, Any], task: str, lang: str, rows: bool = True) -> str | None:
+    """What shapes the predictions of one task and language of a run: every setting of the
+    run (model, adapter weights, chat template, backend, chunk size...), its task's (template,
+    definition, split...), and that language's rows, but not the other tasks and languages.
+    Chunks never mix languages, so an evaluation made again after one language's rows were
+    edited, or a language was added, predicts only those. None: the task or language is not
+    in ``settings``. A task's ``cluster`` rule and ``parallel`` are left out: they decide how
+    rows are resampled, no prediction. ``rows=False``: the rows and the ``limit`` that chose
+    them left out too (:meth:`RunStore._limit_raised` proves the rows apart)."""
+    entry = task_entry(settings, task)
+    digests = entry.get("rows_sha256") if entry is not None else None
+    if entry is None or not isinstance(digests, dict) or lang not in digests:
         return None
+    left_out = ("tasks", "limit") if not rows else ("tasks",)
     return settings_sha256(
         {
-            "run": {key: value for key, value in identity_of(settings).items() if key != "tasks"},
+            "run": {k: v for k, v in identity_of(settings).items() if k not in left_out},
             "task": {
                 k: v
                 for k, v in entry.items()
                 if k not in ("languages", "rows_sha256", "cluster", "parallel")
             },
-            "rows_sha256": rows[lang],
+            "rows_sha256": digests[lang] if rows else None,
         }
     )
+
+
+def row_place(row: Mapping[str, Any]) -> int:
+    """A row's place in its split, the last part of the id mslt-it gives it
+    (``task/lang/split/index``); an id of another shape is beyond every limit."""
+    place = str(row.get("id", "")).rpartition("/")[2]
+    return int(place) if place.isdigit() else 2**63
 
 
 def reopen_run(folder: Path) -> None:
