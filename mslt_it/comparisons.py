@@ -187,7 +187,7 @@ class ComparisonRow:
     languages for the targets' average, or its shared units where ``joint_items``); None: rows
     resampled one by one."""
     joint_items: bool = False
-    """The targets' average only: each item was drawn in every language at once (a run
+    """The targets' average only: each item was drawn in every language at once (both runs
     evaluated the task as ``parallel``, and every target language holds the same items)."""
 
 
@@ -462,8 +462,8 @@ def compare_runs(
             seed = [0, zlib.crc32(f"{task}/targets".encode())]
             keys_per_language = [clusters[lang] for lang in targets]
             units = None
-            if task in a.parallel or task in b.parallel:  # either run's, as row_clusters:
-                ids = [sorted(a.rows[task][lang]) for lang in targets]  # the rows are the same
+            if task in a.parallel and task in b.parallel:  # an earlier mslt-it's run, or one
+                ids = [sorted(a.rows[task][lang]) for lang in targets]  # saying false: apart
                 units = parallel_units(ids, keys_per_language)
             boot = paired_mean_bootstrap(pairs, kind, samples, seed, keys_per_language, units)
             scores = [(statistic(x, kind), statistic(y, kind)) for x, y in pairs]

@@ -155,7 +155,10 @@ def shared_units(
     XNLI's hypotheses of one premise in English bring that premise's rows in every language.
     Units are numbered by the first language's rows, so one language's units are its clusters
     as :func:`cluster_index` numbers them. None when the languages do not hold the same items,
-    each once: their draws cannot be shared.
+    each once, or when their clusters group the items otherwise (a cluster of one language
+    joined to two of another's): their draws cannot be shared. Chained, such clusters merged
+    into a few units, down to one, and the average's interval came out narrower than any
+    language's, down to a width of 0.
     """
     if not items or any(len(set(keys)) != len(keys) for keys in items):
         return None
@@ -180,7 +183,11 @@ def shared_units(
                 parent[max(a, b)] = min(a, b)
     units: dict[int, int] = {}
     unit = [units.setdefault(root(number), len(units)) for number in range(len(order))]
-    return [np.array([unit[order[key]] for key in keys], dtype=int) for keys in items]
+    found = [np.array([unit[order[key]] for key in keys], dtype=int) for keys in items]
+    for numbers, groups in zip(found, clusters or [None] * len(items), strict=True):
+        if groups is not None and len(set(numbers.tolist())) != len(set(groups)):
+            return None  # clusters that group the items otherwise in another language chained
+    return found  # into fewer units than this language has clusters: its own draw is wider
 
 
 def language_resampled_scores(

@@ -19,7 +19,7 @@ from mslt_it.comparisons import AVERAGE, RunRows, compare_runs, markdown
 from mslt_it.errors import MsltError
 from mslt_it.evaluation.metrics import mean_interval
 from mslt_it.evaluation.plan import definition_sha256
-from mslt_it.evaluation.scoring import parallel_units
+from mslt_it.evaluation.scoring import check_records, parallel_units
 from mslt_it.stats import paired_mean_bootstrap, shared_units
 from mslt_it.tasks import get_task
 from mslt_it.tasks.definitions import parse_definition
@@ -108,8 +108,12 @@ def test_a_language_cluster_brings_its_items_in_every_language() -> None:
     units = shared_units(items, [["p", "p", "q", "r"], None])
     assert units is not None
     assert units[0].tolist() == [0, 0, 1, 2] and units[1].tolist() == [2, 1, 0, 0]
-    chained = shared_units(items, [["p", "p", "q", "r"], ["s", "t", "t", "u"]])
-    assert chained is not None and chained[0].tolist() == [0, 0, 0, 1]  # 1~0 in en, 2~1 in de
+    alike = shared_units(items, [["p", "p", "q", "r"], ["s", "t", "u", "u"]])
+    assert alike is not None and alike[1].tolist() == [2, 1, 0, 0]  # de groups them alike
+    # de's items 1 and 2 together would join en's clusters p and q: chained, clusters that
+    # group the items otherwise merged into a few units (one, on a whole file), and the
+    # average's interval came out narrower than any language's. Drawn apart:
+    assert shared_units(items, [["p", "p", "q", "r"], ["s", "t", "t", "u"]]) is None
     assert shared_units([["test/0", "test/1"], ["test/0"]]) is None  # other items
     assert shared_units([["test/0", "test/1"], ["test/0", "test/2"]]) is None
     assert shared_units([["test/0", "test/0"], ["test/0", "test/0"]]) is None  # an item twice
@@ -268,6 +272,47 @@ def test_an_evaluation_draws_items_jointly_and_a_changed_entry_rescores_it(
     assert languages == results["tasks"]["claims"]["languages"]  # per language: unchanged
 
 
+def test_clusters_grouping_the_items_otherwise_are_drawn_apart(
+    cli, tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    """The hostile pass's file: en and sw pair rows 0-1, 2-3…, de pairs 1-2, 3-4…; chained,
+    every row was one unit, the average's interval [50, 50] and a report's -8.3 points
+    "significant" at p < 0.001 where no language's difference was."""
+    folder = write_task(tmp_path / "user", PARALLEL + "cluster: row.evidence\n")
+    for lang in ("en", "de", "sw"):
+        shift = 1 if lang == "de" else 0
+        made = [
+            {"claim": f"{lang} claim {i}", "evidence": f"e{(i + shift) // 2}",
+             "verdict": 0 if i % 4 < 2 else 1}
+            for i in range(12)
+        ]  # fmt: skip
+        path = folder / "data" / "claims" / lang / "test.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in made))
+    out = tmp_path / "ev"
+    assert evaluate(cli, folder, tiny_model_dir, out).code == 0
+    average = json.loads((out / "results.json").read_text())["tasks"]["claims"]["average_targets"]
+    assert average["joint_items"] is False and "units" not in average
+    assert average["ci95"][1] - average["ci95"][0] > 10
+
+
+def test_an_id_naming_another_split_or_no_place_is_one_line(tmp_path: Path) -> None:
+    """An id edited to ``test/03`` or another split's names another item: the joint draw
+    stopped without a word, and the interval narrowed."""
+    base = {"task": "xnli", "lang": "de", "template": "xnli/en-instruct", "output": "x",
+            "gold": "neutral", "adapter": "base", "mode": "generate"}  # fmt: skip
+    first = {**base, "id": "xnli/de/test/0"}
+    for edited, fragment in [
+        ("xnli/de/test/03", "ends in '03'; an id mslt-it makes ends in the row's place"),
+        ("xnli/de/test/3.0", "ends in '3.0'"),
+        ("xnli/de/test/-1", "ends in '-1'"),
+        ("xnli/de/validation/3", "names split 'validation', where the task's first record"),
+    ]:
+        with pytest.raises(MsltError) as error:
+            check_records([first, {**base, "id": edited}], tmp_path / "p.jsonl")
+        assert fragment in str(error.value) and "\n" not in str(error.value)
+    check_records([first, {**base, "id": "xnli/de/test/3"}, {**base, "id": "row 9"}], tmp_path)
+
+
 def test_languages_holding_other_items_are_drawn_apart(
     cli, tmp_path: Path, tiny_model_dir: Path
 ) -> None:
@@ -286,7 +331,7 @@ def test_languages_holding_other_items_are_drawn_apart(
 LANGS = ("sw", "hi", "ur")
 
 
-def two_runs(parallel_a: bool, parallel_b: bool = False, shuffled: bool = False):
+def two_runs(parallel_a: bool, parallel_b: bool | None = None, shuffled: bool = False):
     """SSLT en against MSLT en+de, both on 200 XNLI items in three target languages, MSLT
     right on the same 12 more items in each (``shuffled``: each language's rows recorded in
     another order, as a hand-merged file may hold them)."""
@@ -304,7 +349,8 @@ def two_runs(parallel_a: bool, parallel_b: bool = False, shuffled: bool = False)
         tasks = frozenset({"xnli"}) if parallel else frozenset()
         return RunRows(name, ("en",), {"xnli": "accuracy"}, rows, parallel=tasks)
 
-    return made("sslt", base, parallel_a), made("mslt", better, parallel_b)
+    both = parallel_a if parallel_b is None else parallel_b
+    return made("sslt", base, parallel_a), made("mslt", better, both)
 
 
 def average_row(runs):
@@ -315,7 +361,8 @@ def test_a_comparison_of_parallel_runs_draws_items_in_every_language() -> None:
     apart = average_row(two_runs(False))
     joint = average_row(two_runs(True))
     assert not apart.joint_items and joint.joint_items
-    assert average_row(two_runs(False, True)) == joint  # either run's word suffices
+    assert average_row(two_runs(True, False)) == apart  # both runs' word: one recorded false
+    assert average_row(two_runs(False, True)) == apart  # (or by an earlier mslt-it) is apart
     assert joint.difference == pytest.approx(apart.difference)
     assert joint.ci_high - joint.ci_low > 1.4 * (apart.ci_high - apart.ci_low)
     assert joint.clusters == 200 and apart.clusters is None  # the items drawn

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -426,6 +427,7 @@ def check_records(records: Sequence[Record], path: Path) -> None:
     seen: set[tuple[str, str, str]] = set()
     first: dict[str, Any] = {}
     clustered: dict[str, bool] = {}
+    splits: dict[str, str] = {}  # each task's split, as its first record's id names it
     tasks: dict[str, Task | None] = {}  # each looked up once: a lookup checks the files
     for number, record in enumerate(records, start=1):
         missing = [key for key in REQUIRED_FIELDS if key not in record]
@@ -478,6 +480,12 @@ def check_records(records: Sequence[Record], path: Path) -> None:
         if problem is not None:
             raise MsltError(f"predictions: {path} record {number} {problem}")
         key = (str(record["task"]), str(record["lang"]), str(record["id"]))
+        parts = key[2].split("/")
+        if len(parts) == 4:
+            splits.setdefault(key[0], parts[2])
+        problem = id_problem(key[2], splits.get(key[0]))
+        if problem is not None:  # a row of another split, or place, read as another item
+            raise MsltError(f"predictions: {path} record {number}: {problem}")
         named = misplaced_row(record)
         if named is not None:
             raise MsltError(
@@ -525,6 +533,33 @@ def entity_fields_problem(record: Record) -> str | None:
         return (
             f"ner_tags has {len(tags)} tag(s) for {len(tokens)} token(s); allowed: one tag per "
             "token"
+        )
+    return None
+
+
+PLACE = re.compile(r"0|[1-9][0-9]*")
+"""The last part of a row id mslt-it makes: the row's place in its split, as Python writes it."""
+
+
+def id_problem(row_id: str, split: str | None) -> str | None:
+    """What is wrong with an id of mslt-it's shape (``task/lang/split/index``), else None:
+    an index that is no place in a split (``03``, ``3.0``, ``-1``), or a split other than
+    ``split`` (the task's other records'; one run evaluates one split of a task). Its item
+    in every language is its split and place, so either edit named another item. An id of
+    another shape is not mslt-it's: nothing to hold it to."""
+    parts = row_id.split("/")
+    if len(parts) != 4:
+        return None
+    if not PLACE.fullmatch(parts[3]):
+        return (
+            f"id {clipped(row_id, 60)} ends in {clipped(parts[3], 20)}; an id mslt-it makes "
+            "ends in the row's place in its split, a whole number (the file was changed)"
+        )
+    if split is not None and parts[2] != split:
+        return (
+            f"id {clipped(row_id, 60)} names split {clipped(parts[2], 20)}, where the task's "
+            f"first record names {clipped(split, 20)}; a run evaluates one split of a task "
+            "(the file was changed)"
         )
     return None
 
