@@ -24,6 +24,7 @@ from mslt_it.arguments import expect, given
 from mslt_it.data import build_dataset, mixture_parts
 from mslt_it.errors import MsltError, allowed, clipped, field_named
 from mslt_it.evaluation import compare_models, evaluate, reopen_evaluation
+from mslt_it.evaluation.compare import reopen_comparison
 from mslt_it.evaluation.scoring import ENTITY_SCORING
 from mslt_it.evaluation.suites import load_suite, resolve_suite_path
 from mslt_it.files import resolved_path
@@ -524,9 +525,12 @@ def compare_step(recipe: Recipe, root: Path, model_path: Path | str) -> Step:
         config = recipe.eval.model_copy(
             update={"adapters": [], "include_base": False, "compare_models": []}
         )
-        compare_models(config, models, output, overwrite=True)
+        compare_models(config, models, output, update=True)  # reopened: what changed
 
-    return Step("compare", [], output, input_hash, execute, prepare=prepare)
+    return Step(
+        "compare", [], output, input_hash, execute, prepare=prepare,
+        reopen=lambda: reopen_comparison(output),
+    )  # fmt: skip
 
 
 def report_step(recipe: Recipe, root: Path) -> Step:

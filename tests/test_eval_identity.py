@@ -335,3 +335,8 @@ def test_a_raised_limit_predicts_only_the_rows_it_adds(cli, tiny_model_dir, tmp_
     assert predicted(fresh) == 4 + 12  # en's rows 4 to 11, every de row
     assert cli(*common, "--limit", "6", "--out", fresh, "--update").code == 0
     assert predicted(fresh) == 2 * 6  # lowered: nothing proves the first rows the same
+    assert cli(*common, "--out", fresh, "--update").code == 0  # no limit: all 12 rows
+    assert cli(*common, "--limit", "30", "--out", fresh, "--update").code == 0
+    assert predicted(fresh) == 0  # beyond the data: the same 12 rows, nothing predicted
+    assert cli(*common, "--limit", "12", "--out", fresh, "--update").code == 0
+    assert predicted(fresh) == 0  # lowered to the data's end: still the same rows

@@ -18,15 +18,18 @@ from mslt_it.arguments import expect, path_argument, sequence_argument
 from mslt_it.errors import MsltError
 from mslt_it.evaluation.config import EvalConfig
 from mslt_it.evaluation.plan import plan_evaluation
-from mslt_it.evaluation.runner import evaluate, saved_predictions
+from mslt_it.evaluation.runner import evaluate, reopen_evaluation, saved_predictions
+from mslt_it.io import remove_folder
 from mslt_it.locks import output_lock
 from mslt_it.named_models import resolve_model_name
 from mslt_it.outputs import (
     check_destination,
     check_owner,
+    foreign_files,
     holds_anything,
     mark_finished,
     mark_owner,
+    owner_kind,
     remove_own_output,
 )
 from mslt_it.report import write_report
@@ -123,6 +126,8 @@ def compare_models(
                 remove_own_output(out, "--out")  # the whole study: no model's old results kept
             elif out.is_dir():
                 check_no_single_evaluation(out)
+                if update:
+                    drop_other_models(out, set(folders.values()))
             out.mkdir(parents=True, exist_ok=True)
             mark_owner(out, "evaluation")
             outcomes = {}
@@ -140,6 +145,31 @@ def compare_models(
             shutil.rmtree(out, ignore_errors=True)
         raise
     return Comparison(outcomes, report)
+
+
+def drop_other_models(out: Path, wanted: set[str]) -> None:
+    """A comparison made again (``update``) without some of its models: their evaluations go,
+    where mslt-it's marker proves the folder an evaluation of its own and nothing of the
+    user's is in it (one with the user's files stays; the report never reads it)."""
+    for folder in sorted(out.iterdir()):
+        if folder.name in wanted or folder.name == COMPARISON or folder.is_symlink():
+            continue
+        if folder.is_dir() and owner_kind(folder) == "evaluation" and not foreign_files(folder):
+            remove_folder(folder)
+
+
+def reopen_comparison(out: Path) -> bool:
+    """Make a finished comparison unfinished again, model by model (:func:`reopen_evaluation`),
+    so that making it again with ``update`` predicts only what changed: a recipe whose
+    evaluation settings or task definitions changed re-predicted every compared model. False
+    where a model's evaluation cannot be reopened (an older version's): removed whole."""
+    models = [
+        folder
+        for folder in sorted(out.iterdir())
+        if folder.is_dir() and not folder.is_symlink() and folder.name != COMPARISON
+        and owner_kind(folder) == "evaluation"
+    ]  # fmt: skip
+    return all([reopen_evaluation(folder) for folder in models])  # every one, not the first
 
 
 ONE_MODEL_FILES = ("results.json", "predictions.jsonl", ".chunks")

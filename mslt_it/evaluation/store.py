@@ -215,20 +215,22 @@ class RunStore:
 
     def _limit_raised(self, recorded: dict[str, Any], task: str, lang: str) -> bool:
         """Whether the recorded run evaluated the first of this run's rows of ``task``/``lang``
-        under a smaller ``limit``, all else the same: its chunks are this run's first ones
+        under another ``limit``, all else the same: its chunks are this run's first ones
         (chunk boundaries fall at the same rows), so ``--limit 100`` raised to 500 predicts
-        only the rows added. Proven by content: the recorded rows' digest is that of this
-        run's rows among the first ``limit`` of the split (a row's id ends in its place there);
-        the last, partial chunk holds other ids than this run's and is predicted again."""
-        before, now = recorded.get("limit"), self.settings.get("limit")
-        if not isinstance(before, int) or isinstance(before, bool):
-            return False
-        if now is not None and (not isinstance(now, int) or now <= before):
+        only the rows added, and a limit beyond the data given or taken away nothing. Proven
+        by content: the recorded rows' digest is that of this run's rows among the first
+        ``limit`` places of the split (all, without one; a row's id ends in its place); the
+        last, partial chunk holds other ids than this run's and is predicted again."""
+        before = recorded.get("limit")
+        if before == self.settings.get("limit"):
+            return False  # the same rows or none: _same_cell says
+        if before is not None and (not isinstance(before, int) or isinstance(before, bool)):
             return False
         identity = cell_identity(recorded, task, lang, rows=False)
         if identity is None or identity != cell_identity(self.settings, task, lang, rows=False):
             return False
-        first = [row for row in self.rows.get((task, lang), ()) if row_place(row) < before]
+        rows = self.rows.get((task, lang), ())
+        first = [row for row in rows if before is None or row_place(row) < before]
         entry = task_entry(recorded, task) or {}
         return bool(first) and entry["rows_sha256"][lang] == rows_sha256(first)
 

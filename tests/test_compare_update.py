@@ -1,0 +1,77 @@
+"""A comparison of models made again keeps what is unchanged: ``compare_models(update=True)``
+drops the models no longer compared, and a recipe's compare step is reopened model by model
+instead of being removed whole (every compared model was predicted again when a setting or a
+task definition changed)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from mslt_it.evaluation import EvalConfig
+from mslt_it.evaluation.compare import compare_models, reopen_comparison
+from mslt_it.recipes import load_recipe
+from mslt_it.runner import STEP_RECORD, make_plan, undo_output
+
+
+def predicted(folder: Path) -> int:
+    return json.loads((folder / "timings.json").read_text())["examples_predicted"]
+
+
+def config(limit: int) -> EvalConfig:
+    return EvalConfig(task="xnli", langs=["en", "de"], data="synthetic", mode="rank",
+                      limit=limit, chunk_size=2, bootstrap_samples=0)  # fmt: skip
+
+
+def test_a_comparison_updated_keeps_its_predictions_and_drops_a_model(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "other"
+    shutil.copytree(tiny_model_dir, other)
+    out = tmp_path / "models"
+    compare_models(config(4), [str(tiny_model_dir), str(other)], out)
+    mine = out / tiny_model_dir.name
+    assert predicted(mine) == 8 and predicted(out / "other") == 8
+    (out / "other" / "notes.txt").write_text("mine")  # the user's: that folder stays
+
+    assert reopen_comparison(out)
+    compare_models(config(6), [str(tiny_model_dir)], out, update=True)
+    assert predicted(mine) == 2 * (6 - 4)  # the rows the raised limit adds, nothing else
+    assert (out / "other" / "notes.txt").read_text() == "mine"
+    scores = (out / "comparison" / "scores.csv").read_text()
+    assert "other" not in scores.split("\n", 1)[1]  # the report reads the models compared
+
+    (out / "other" / "notes.txt").unlink()
+    compare_models(config(6), [str(tiny_model_dir)], out, update=True)
+    assert not (out / "other").exists()  # proven mslt-it's whole: dropped
+    assert predicted(mine) == 0  # finished already: nothing predicted again
+
+
+def test_a_recipes_compare_step_is_reopened_not_removed(tiny_model_dir: Path, tmp_path: Path):
+    """The step made again after its settings changed predicts only what they change."""
+    other = tmp_path / "other"
+    shutil.copytree(tiny_model_dir, other)
+    path = tmp_path / "recipe.yaml"
+
+    def compare_step(limit: int):
+        path.write_text(
+            f"name: t\noutput_dir: {tmp_path / 'out'}\n"
+            "data: {task: xnli, budget: 30, data: synthetic}\n"
+            f"model: {{name_or_path: {tiny_model_dir}}}\nsources: [[en]]\n"
+            f"eval: {{task: xnli, langs: [en, de], mode: rank, limit: {limit}, chunk_size: 2, "
+            f"bootstrap_samples: 0, compare_models: [{other}]}}\n"
+        )
+        return next(s for s in make_plan(load_recipe(path)).steps if s.name == "compare")
+
+    step = compare_step(4)
+    assert step.reopen is not None
+    step.execute()
+    step.mark_done(step.input_hash())
+    assert (step.output / STEP_RECORD).is_file()
+    step = compare_step(6)
+    assert step.status() == "stale"
+    undo_output(step, "compare")
+    step.execute()
+    for name in (tiny_model_dir.name, "other"):
+        assert predicted(step.output / name) == 2 * (6 - 4)
