@@ -296,7 +296,8 @@ def _evaluate(
         STDERR.print(
             f"note: {plan.truncated} prompt(s) longer than the model's context "
             f"({plan.context_length} tokens, less the answer's room) were cut from the left, as "
-            "lm-evaluation-harness does; predictions.jsonl gives each its 'truncated' tokens",
+            "lm-evaluation-harness does (counted among the prompts predicted now, not those "
+            "kept from before); predictions.jsonl gives each its 'truncated' tokens",
             highlight=False,
             soft_wrap=True,
         )
