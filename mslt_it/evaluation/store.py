@@ -200,7 +200,7 @@ class RunStore:
         same = {
             (task, lang)
             for task, lang in cells(recorded)
-            if self._same_cell(recorded, task, lang) or self._limit_raised(recorded, task, lang)
+            if self._same_cell(recorded, task, lang) or self._same_first_rows(recorded, task, lang)
         }
         kept = set()
         for path in self.chunks.iterdir():
@@ -213,7 +213,7 @@ class RunStore:
         identity = cell_identity(recorded, task, lang)
         return identity is not None and identity == cell_identity(self.settings, task, lang)
 
-    def _limit_raised(self, recorded: dict[str, Any], task: str, lang: str) -> bool:
+    def _same_first_rows(self, recorded: dict[str, Any], task: str, lang: str) -> bool:
         """Whether the recorded run evaluated the first of this run's rows of ``task``/``lang``
         under another ``limit``, all else the same: its chunks are this run's first ones
         (chunk boundaries fall at the same rows), so ``--limit 100`` raised to 500 predicts
@@ -393,7 +393,7 @@ def cell_identity(settings: dict[str, Any], task: str, lang: str, rows: bool = T
     edited, or a language was added, predicts only those. None: the task or language is not
     in ``settings``. A task's ``cluster`` rule and ``parallel`` are left out: they decide how
     rows are resampled, no prediction. ``rows=False``: the rows and the ``limit`` that chose
-    them left out too (:meth:`RunStore._limit_raised` proves the rows apart)."""
+    them left out too (:meth:`RunStore._same_first_rows` proves the rows apart)."""
     entry = task_entry(settings, task)
     digests = entry.get("rows_sha256") if entry is not None else None
     if entry is None or not isinstance(digests, dict) or lang not in digests:
