@@ -9,8 +9,12 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
+from mslt_it.errors import MsltError
 from mslt_it.evaluation import EvalConfig
 from mslt_it.evaluation.compare import compare_models, reopen_comparison
+from mslt_it.outputs import listed_files
 from mslt_it.recipes import load_recipe
 from mslt_it.runner import STEP_RECORD, make_plan, undo_output
 
@@ -33,19 +37,54 @@ def test_a_comparison_updated_keeps_its_predictions_and_drops_a_model(
     compare_models(config(4), [str(tiny_model_dir), str(other)], out)
     mine = out / tiny_model_dir.name
     assert predicted(mine) == 8 and predicted(out / "other") == 8
-    (out / "other" / "notes.txt").write_text("mine")  # the user's: that folder stays
+    # the user's: an evaluation of their own (a copy of one of the comparison's) and a file
+    shutil.copytree(out / "other", out / "my-eval")
+    (out / "notes.txt").write_text("mine")
+    kept = (out / "my-eval" / "results.json").read_bytes()
 
     assert reopen_comparison(out)
+    assert (out / "my-eval" / "results.json").read_bytes() == kept  # not reopened
     compare_models(config(6), [str(tiny_model_dir)], out, update=True)
     assert predicted(mine) == 2 * (6 - 4)  # the rows the raised limit adds, nothing else
-    assert (out / "other" / "notes.txt").read_text() == "mine"
+    assert not (out / "other").exists()  # the comparison's, proven by its record: dropped
+    assert (out / "my-eval" / "results.json").read_bytes() == kept
+    assert "notes.txt" not in (listed_files(out) or {})  # not claimed as mslt-it's
     scores = (out / "comparison" / "scores.csv").read_text()
     assert "other" not in scores.split("\n", 1)[1]  # the report reads the models compared
-
-    (out / "other" / "notes.txt").unlink()
     compare_models(config(6), [str(tiny_model_dir)], out, update=True)
-    assert not (out / "other").exists()  # proven mslt-it's whole: dropped
     assert predicted(mine) == 0  # finished already: nothing predicted again
+
+
+def test_a_dropped_models_folder_holding_the_users_files_stays(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "other"
+    shutil.copytree(tiny_model_dir, other)
+    out = tmp_path / "models"
+    compare_models(config(2), [str(tiny_model_dir), str(other)], out)
+    (out / "other" / "notes.txt").write_text("mine")
+    compare_models(config(2), [str(tiny_model_dir)], out, update=True)
+    assert (out / "other" / "notes.txt").read_text() == "mine"
+
+
+def test_a_models_folder_the_comparison_did_not_make_is_refused(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """A link named like a model's folder was written through (an evaluation elsewhere
+    replaced); a folder of the user's named like a model added was replaced."""
+    other = tmp_path / "other"
+    shutil.copytree(tiny_model_dir, other)
+    out = tmp_path / "models"
+    compare_models(config(2), [str(tiny_model_dir)], out)
+    (out / "other").mkdir()
+    (out / "other" / "results.json").write_text("{}")
+    with pytest.raises(MsltError, match="is not one this comparison made"):
+        compare_models(config(2), [str(tiny_model_dir), str(other)], out, update=True)
+    shutil.rmtree(out / "other")
+    (out / "other").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    with pytest.raises(MsltError, match="is a link"):
+        compare_models(config(2), [str(tiny_model_dir), str(other)], out, update=True)
+    assert not (tmp_path / "elsewhere").exists()
 
 
 def test_a_recipes_compare_step_is_reopened_not_removed(tiny_model_dir: Path, tmp_path: Path):

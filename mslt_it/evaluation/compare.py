@@ -8,6 +8,7 @@ models across languages is one of the main uses of mslt-it, so it is one command
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -19,17 +20,21 @@ from mslt_it.errors import MsltError
 from mslt_it.evaluation.config import EvalConfig
 from mslt_it.evaluation.plan import plan_evaluation
 from mslt_it.evaluation.runner import evaluate, reopen_evaluation, saved_predictions
-from mslt_it.io import remove_folder
+from mslt_it.io import atomic_write_json, fingerprint_matches, remove_folder, seal
 from mslt_it.locks import output_lock
 from mslt_it.named_models import resolve_model_name
 from mslt_it.outputs import (
+    OWNER_FILE,
     check_destination,
     check_owner,
     foreign_files,
     holds_anything,
+    listed_files,
     mark_finished,
     mark_owner,
     owner_kind,
+    read_sealed_json,
+    record_file,
     remove_own_output,
 )
 from mslt_it.report import write_report
@@ -126,10 +131,12 @@ def compare_models(
                 remove_own_output(out, "--out")  # the whole study: no model's old results kept
             elif out.is_dir():
                 check_no_single_evaluation(out)
+                check_model_folders(out, folders)
                 if update:
                     drop_other_models(out, set(folders.values()))
             out.mkdir(parents=True, exist_ok=True)
-            mark_owner(out, "evaluation")
+            if not (out / OWNER_FILE).is_file():  # marked again, it listed the user's files
+                mark_owner(out, "evaluation")  # found there as mslt-it's
             outcomes = {}
             for model in models:
                 single = config.model_copy(update={"model": model, "compare_models": []})
@@ -139,6 +146,9 @@ def compare_models(
             report = write_report(
                 [out / folders[m] for m in models], out / COMPARISON, overwrite=True
             )
+            record = out / MODELS_RECORD
+            atomic_write_json(record, seal({"kind": MODELS_KIND, "models": folders}))
+            record_file(record)
             mark_finished(out, "evaluation")
     except MsltError:
         if created and out.is_dir() and not saved_predictions(out):
@@ -147,27 +157,75 @@ def compare_models(
     return Comparison(outcomes, report)
 
 
+MODELS_RECORD = "models.json"
+"""``OUT/models.json``: which folders of a comparison are its models' evaluations (model ->
+folder), sealed and listed in the comparison's marker. It alone proves a folder one of the
+comparison's: a user's own evaluation, or a copy of a model's, placed beside them is an
+evaluation of mslt-it's too, and was reopened and dropped with them."""
+
+MODELS_KIND = "mslt-it model comparison"
+
+
+def recorded_folders(out: Path) -> set[str] | None:
+    """The model folders ``OUT/models.json`` names, when the comparison's marker lists it
+    unedited; None without one (a comparison of an earlier mslt-it, or an edited record)."""
+    listed = listed_files(out) or {}
+    record = out / MODELS_RECORD
+    if MODELS_RECORD not in listed or not fingerprint_matches(record, listed[MODELS_RECORD]):
+        return None
+    data = read_sealed_json(record, MODELS_KIND)
+    models = data.get("models") if data is not None else None
+    if not isinstance(models, dict) or not all(isinstance(v, str) for v in models.values()):
+        return None
+    return set(models.values())
+
+
+def check_model_folders(out: Path, folders: dict[str, str]) -> None:
+    """Each model's folder is a folder of this comparison's, or not there yet: an evaluation
+    written through a link, or into a folder the comparison did not make (the user's own
+    evaluation named like a model added to it), replaced what was there."""
+    recorded = recorded_folders(out)
+    for model, name in folders.items():
+        folder = out / name
+        if folder.is_symlink():
+            raise MsltError(
+                f"--out: {str(folder)!r} (the folder of model {model!r}) is a link; a "
+                "comparison writes each model's evaluation into a folder of its own"
+            )
+        if recorded is not None and name not in recorded and os.path.lexists(folder):
+            raise MsltError(
+                f"--out: {str(folder)!r} (the folder of model {model!r}) is not one this "
+                "comparison made; move it out of the comparison or choose another --out"
+            )
+
+
 def drop_other_models(out: Path, wanted: set[str]) -> None:
     """A comparison made again (``update``) without some of its models: their evaluations go,
-    where mslt-it's marker proves the folder an evaluation of its own and nothing of the
-    user's is in it (one with the user's files stays; the report never reads it)."""
-    for folder in sorted(out.iterdir()):
-        if folder.name in wanted or folder.name == COMPARISON or folder.is_symlink():
+    those ``OUT/models.json`` names whose marker proves them evaluations of mslt-it's with
+    nothing of the user's in them (one with the user's files stays, no longer the
+    comparison's; the report never reads it). Nothing else in the folder is touched."""
+    for name in sorted((recorded_folders(out) or set()) - wanted):
+        folder = out / name
+        if folder.is_symlink() or not folder.is_dir() or name == COMPARISON:
             continue
-        if folder.is_dir() and owner_kind(folder) == "evaluation" and not foreign_files(folder):
+        if owner_kind(folder) == "evaluation" and not foreign_files(folder):
             remove_folder(folder)
 
 
 def reopen_comparison(out: Path) -> bool:
     """Make a finished comparison unfinished again, model by model (:func:`reopen_evaluation`),
     so that making it again with ``update`` predicts only what changed: a recipe whose
-    evaluation settings or task definitions changed re-predicted every compared model. False
-    where a model's evaluation cannot be reopened (an older version's): removed whole."""
+    evaluation settings or task definitions changed re-predicted every compared model. Only
+    the folders ``OUT/models.json`` names; False without that record (a comparison of an
+    earlier mslt-it: removed whole, as it was) or where one cannot be reopened."""
+    recorded = recorded_folders(out)
+    if recorded is None:
+        return False
     models = [
-        folder
-        for folder in sorted(out.iterdir())
-        if folder.is_dir() and not folder.is_symlink() and folder.name != COMPARISON
-        and owner_kind(folder) == "evaluation"
+        out / name
+        for name in sorted(recorded)
+        if (out / name).is_dir() and not (out / name).is_symlink()
+        and owner_kind(out / name) == "evaluation"
     ]  # fmt: skip
     return all([reopen_evaluation(folder) for folder in models])  # every one, not the first
 
