@@ -89,6 +89,15 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", seed=0)
 
 
+def evaluate_claims(cli, folder: Path, model: Path, out: Path, langs: str, *extra):
+    """``mslt-it eval`` of the user task ``claims`` that ``folder`` defines (tasks/, prompts/,
+    data/: test_clusters.py and test_parallel_items.py write one), in rank mode."""
+    return cli("eval", "--model", model, "--task", "claims", "--langs", langs,
+               "--template", "claims/plain", "--data", folder / "data", "--mode", "rank",
+               "--tasks-dir", folder / "tasks", "--prompts-dir", folder / "prompts",
+               "--bootstrap-samples", "200", "--out", out, *extra)  # fmt: skip
+
+
 def assert_one_line_error(result: CliResult, *fragments: str) -> None:
     """Exit status 2, one line on stderr naming what went wrong, and no traceback."""
     assert result.code == 2, (result.code, result.out, result.err)

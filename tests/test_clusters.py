@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import assert_one_line_error
+from conftest import assert_one_line_error, evaluate_claims
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -162,10 +162,7 @@ def test_a_broken_cluster_rule_is_one_line_naming_it(tmp_path: Path, tail, fragm
 
 
 def evaluate(cli, folder: Path, tiny_model_dir: Path, out: Path, *extra):
-    return cli("eval", "--model", tiny_model_dir, "--task", "claims", "--langs", "en,de",
-               "--template", "claims/plain", "--data", folder / "data", "--mode", "rank",
-               "--tasks-dir", folder / "tasks", "--prompts-dir", folder / "prompts",
-               "--bootstrap-samples", "200", "--out", out, *extra)  # fmt: skip
+    return evaluate_claims(cli, folder, tiny_model_dir, out, "en,de", *extra)
 
 
 def test_an_evaluation_names_each_rows_cluster_and_a_changed_rule_rescores_it(

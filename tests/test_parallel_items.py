@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import assert_one_line_error
+from conftest import assert_one_line_error, evaluate_claims
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -236,10 +236,7 @@ def test_a_variables_line_beginning_parallel_is_never_left_out(tmp_path: Path) -
 
 
 def evaluate(cli, folder: Path, tiny_model_dir: Path, out: Path, *extra):
-    return cli("eval", "--model", tiny_model_dir, "--task", "claims", "--langs", "en,de,sw",
-               "--template", "claims/plain", "--data", folder / "data", "--mode", "rank",
-               "--tasks-dir", folder / "tasks", "--prompts-dir", folder / "prompts",
-               "--bootstrap-samples", "200", "--out", out, *extra)  # fmt: skip
+    return evaluate_claims(cli, folder, tiny_model_dir, out, "en,de,sw", *extra)
 
 
 def test_an_evaluation_draws_items_jointly_and_a_changed_entry_rescores_it(
