@@ -114,3 +114,72 @@ def test_a_recipes_compare_step_is_reopened_not_removed(tiny_model_dir: Path, tm
     step.execute()
     for name in (tiny_model_dir.name, "other"):
         assert predicted(step.output / name) == 2 * (6 - 4)
+
+
+def test_a_killed_update_adding_a_model_resumes(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The record was written once every model was done: a run killed in the model it added
+    left a folder the record did not name, and the same command was refused for good."""
+    import mslt_it.evaluation.compare as compare
+
+    other = tmp_path / "other"
+    shutil.copytree(tiny_model_dir, other)
+    out = tmp_path / "models"
+    compare_models(config(2), [str(tiny_model_dir)], out)
+    real = compare.evaluate
+
+    class Killed(BaseException):
+        """Stands for kill -9."""
+
+    def killed(single, folder, **kwargs):
+        if Path(folder).name == "other":
+            Path(folder).mkdir()
+            raise Killed
+        return real(single, folder, **kwargs)
+
+    monkeypatch.setattr(compare, "evaluate", killed)
+    with pytest.raises(Killed):
+        compare_models(config(2), [str(tiny_model_dir), str(other)], out, update=True)
+    monkeypatch.setattr(compare, "evaluate", real)
+    compare_models(config(2), [str(tiny_model_dir), str(other)], out, update=True)
+    assert predicted(out / "other") == 4
+
+
+def test_the_record_removed_edited_or_the_users_is_one_line(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """Without its record nothing tells the comparison's folders from the user's: a recipe
+    re-run removed the whole folder, the user's evaluations in it too."""
+    out = tmp_path / "models"
+    compare_models(config(2), [str(tiny_model_dir)], out)
+    record = out / "models.json"
+    kept = record.read_bytes()
+    record.unlink()
+    for make_again in (
+        lambda: compare_models(config(2), [str(tiny_model_dir)], out, update=True),
+        lambda: reopen_comparison(out),
+    ):
+        with pytest.raises(MsltError, match="names the comparison's model folders, was removed"):
+            make_again()
+    record.write_bytes(kept.replace(b'"models"', b' "models"'))
+    with pytest.raises(MsltError, match="was removed or edited"):
+        reopen_comparison(out)
+    record.write_bytes(kept)
+    assert reopen_comparison(out)
+
+    mine = tmp_path / "mine"
+    compare_models(config(2), [str(tiny_model_dir)], mine)
+    (mine / ".mslt-it-output.json").write_text(
+        (mine / ".mslt-it-output.json").read_text().replace('"models.json"', '"x.json"')
+    )
+    with pytest.raises(MsltError, match="is not mslt-it's"):
+        compare_models(config(2), [str(tiny_model_dir)], mine, update=True)
+
+
+def test_a_model_folder_named_like_the_record_is_renamed() -> None:
+    from mslt_it.evaluation.compare import model_folders
+
+    assert model_folders(["models.json", "comparison"]) == {
+        "models.json": "models.json-2", "comparison": "comparison-2"
+    }  # fmt: skip

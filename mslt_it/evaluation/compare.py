@@ -53,10 +53,11 @@ class Comparison:
 def model_folders(models: list[str]) -> dict[str, str]:
     """Model -> the name of its subfolder: a folder's name, or ``org--name`` for a Hub id.
 
-    Names that would collide get ``-2``, ``-3``…; ``comparison`` is reserved for the report.
+    Names that would collide get ``-2``, ``-3``…; ``comparison`` is reserved for the report,
+    ``models.json`` for the record of the folders (:data:`MODELS_RECORD`).
     """
     folders: dict[str, str] = {}
-    taken = {COMPARISON}
+    taken = {COMPARISON, MODELS_RECORD}
     for model in models:
         path = Path(model)
         base = path.name if path.exists() else model.replace("/", "--")
@@ -137,6 +138,9 @@ def compare_models(
             out.mkdir(parents=True, exist_ok=True)
             if not (out / OWNER_FILE).is_file():  # marked again, it listed the user's files
                 mark_owner(out, "evaluation")  # found there as mslt-it's
+            record = out / MODELS_RECORD  # before any model's folder: a killed run resumes
+            atomic_write_json(record, seal({"kind": MODELS_KIND, "models": folders}))
+            record_file(record)
             outcomes = {}
             for model in models:
                 single = config.model_copy(update={"model": model, "compare_models": []})
@@ -146,9 +150,6 @@ def compare_models(
             report = write_report(
                 [out / folders[m] for m in models], out / COMPARISON, overwrite=True
             )
-            record = out / MODELS_RECORD
-            atomic_write_json(record, seal({"kind": MODELS_KIND, "models": folders}))
-            record_file(record)
             mark_finished(out, "evaluation")
     except MsltError:
         if created and out.is_dir() and not saved_predictions(out):
@@ -167,16 +168,31 @@ MODELS_KIND = "mslt-it model comparison"
 
 
 def recorded_folders(out: Path) -> set[str] | None:
-    """The model folders ``OUT/models.json`` names, when the comparison's marker lists it
-    unedited; None without one (a comparison of an earlier mslt-it, or an edited record)."""
+    """The model folders ``OUT/models.json`` names, as the comparison's marker lists it; None
+    for a comparison of an earlier mslt-it, which wrote none. A record removed or edited since
+    (or a file of the user's by that name) is one line: without it nothing tells the
+    comparison's folders from the user's."""
     listed = listed_files(out) or {}
     record = out / MODELS_RECORD
-    if MODELS_RECORD not in listed or not fingerprint_matches(record, listed[MODELS_RECORD]):
+    if MODELS_RECORD not in listed:
+        if os.path.lexists(record):
+            raise MsltError(
+                f"--out: {str(record)!r} is not mslt-it's (its marker does not list it); move "
+                "it out of the comparison or choose another --out"
+            )
         return None
-    data = read_sealed_json(record, MODELS_KIND)
+    data = read_sealed_json(record, MODELS_KIND) if record.is_file() else None
     models = data.get("models") if data is not None else None
-    if not isinstance(models, dict) or not all(isinstance(v, str) for v in models.values()):
-        return None
+    if (
+        not fingerprint_matches(record, listed[MODELS_RECORD])
+        or not isinstance(models, dict)
+        or not all(isinstance(v, str) for v in models.values())
+    ):
+        raise MsltError(
+            f"--out: {str(record)!r}, which names the comparison's model folders, was removed "
+            "or edited; without it mslt-it cannot tell them from yours: restore it, or pass "
+            "--overwrite (a recipe: remove the folder) to evaluate every model again"
+        )
     return set(models.values())
 
 
@@ -217,7 +233,8 @@ def reopen_comparison(out: Path) -> bool:
     so that making it again with ``update`` predicts only what changed: a recipe whose
     evaluation settings or task definitions changed re-predicted every compared model. Only
     the folders ``OUT/models.json`` names; False without that record (a comparison of an
-    earlier mslt-it: removed whole, as it was) or where one cannot be reopened."""
+    earlier mslt-it: removed whole, as it was) or where one cannot be reopened; a record
+    removed or edited is one line (:func:`recorded_folders`)."""
     recorded = recorded_folders(out)
     if recorded is None:
         return False
