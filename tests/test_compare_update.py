@@ -183,3 +183,20 @@ def test_a_model_folder_named_like_the_record_is_renamed() -> None:
     assert model_folders(["models.json", "comparison"]) == {
         "models.json": "models.json-2", "comparison": "comparison-2"
     }  # fmt: skip
+
+
+def test_a_model_left_out_without_update_stays_the_comparisons(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """Made again without one of its models and without --update, the comparison keeps that
+    model's evaluation as its own: given again later it is finished, not refused as the user's."""
+    other = tmp_path / "other"
+    shutil.copytree(tiny_model_dir, other)
+    out = tmp_path / "models"
+    compare_models(config(2), [str(tiny_model_dir), str(other)], out)
+    compare_models(config(2), [str(tiny_model_dir)], out)
+    assert (out / "other" / "results.json").is_file()
+    compare_models(config(2), [str(tiny_model_dir), str(other)], out)
+    assert predicted(out / "other") == 4  # its first evaluation's, finished: not made again
+    compare_models(config(2), [str(tiny_model_dir)], out, update=True)
+    assert not (out / "other").exists()

@@ -130,16 +130,29 @@ def compare_models(
             check_owner(out, kind="evaluation", existing_ok=True, overwrite=overwrite)
             if overwrite and out.is_dir() and holds_anything(out):
                 remove_own_output(out, "--out")  # the whole study: no model's old results kept
-            elif out.is_dir():
+            earlier: dict[str, str] = {}
+            if not overwrite and out.is_dir():
                 check_no_single_evaluation(out)
-                check_model_folders(out, folders)
+                earlier = recorded_models(out) or {}
+                check_model_folders(out, folders, set(earlier.values()))
                 if update:
-                    drop_other_models(out, set(folders.values()))
+                    drop_other_models(out, set(earlier.values()) - set(folders.values()))
             out.mkdir(parents=True, exist_ok=True)
             if not (out / OWNER_FILE).is_file():  # marked again, it listed the user's files
                 mark_owner(out, "evaluation")  # found there as mslt-it's
-            record = out / MODELS_RECORD  # before any model's folder: a killed run resumes
-            atomic_write_json(record, seal({"kind": MODELS_KIND, "models": folders}))
+            # before any model's folder, so a killed run resumes; a model left out stays the
+            # comparison's until --update drops it (or leaves it to the user's files in it)
+            kept = (
+                {}
+                if update
+                else {
+                    m: f
+                    for m, f in earlier.items()
+                    if m not in folders and f not in folders.values()
+                }
+            )
+            record = out / MODELS_RECORD
+            atomic_write_json(record, seal({"kind": MODELS_KIND, "models": kept | folders}))
             record_file(record)
             outcomes = {}
             for model in models:
@@ -167,8 +180,8 @@ evaluation of mslt-it's too, and was reopened and dropped with them."""
 MODELS_KIND = "mslt-it model comparison"
 
 
-def recorded_folders(out: Path) -> set[str] | None:
-    """The model folders ``OUT/models.json`` names, as the comparison's marker lists it; None
+def recorded_models(out: Path) -> dict[str, str] | None:
+    """Model -> folder as ``OUT/models.json`` names them, as the comparison's marker lists it; None
     for a comparison of an earlier mslt-it, which wrote none. A record removed or edited since
     (or a file of the user's by that name) is one line: without it nothing tells the
     comparison's folders from the user's."""
@@ -187,20 +200,23 @@ def recorded_folders(out: Path) -> set[str] | None:
         not fingerprint_matches(record, listed[MODELS_RECORD])
         or not isinstance(models, dict)
         or not all(isinstance(v, str) for v in models.values())
+        or not all(isinstance(k, str) for k in models)
     ):
         raise MsltError(
             f"--out: {str(record)!r}, which names the comparison's model folders, was removed "
             "or edited; without it mslt-it cannot tell them from yours: restore it, or pass "
             "--overwrite (a recipe: remove the folder) to evaluate every model again"
         )
-    return set(models.values())
+    return models
 
 
-def check_model_folders(out: Path, folders: dict[str, str]) -> None:
+def check_model_folders(out: Path, folders: dict[str, str], recorded: set[str]) -> None:
     """Each model's folder is a folder of this comparison's, or not there yet: an evaluation
     written through a link, or into a folder the comparison did not make (the user's own
-    evaluation named like a model added to it), replaced what was there."""
-    recorded = recorded_folders(out)
+    evaluation named like a model added to it), replaced what was there. ``recorded``: the
+    folders ``OUT/models.json`` names (none in a comparison of an earlier mslt-it, whose
+    folders are taken as its own, as they were)."""
+    legacy = not os.path.lexists(out / MODELS_RECORD)
     for model, name in folders.items():
         folder = out / name
         if folder.is_symlink():
@@ -208,19 +224,19 @@ def check_model_folders(out: Path, folders: dict[str, str]) -> None:
                 f"--out: {str(folder)!r} (the folder of model {model!r}) is a link; a "
                 "comparison writes each model's evaluation into a folder of its own"
             )
-        if recorded is not None and name not in recorded and os.path.lexists(folder):
+        if not legacy and name not in recorded and os.path.lexists(folder):
             raise MsltError(
                 f"--out: {str(folder)!r} (the folder of model {model!r}) is not one this "
                 "comparison made; move it out of the comparison or choose another --out"
             )
 
 
-def drop_other_models(out: Path, wanted: set[str]) -> None:
-    """A comparison made again (``update``) without some of its models: their evaluations go,
-    those ``OUT/models.json`` names whose marker proves them evaluations of mslt-it's with
-    nothing of the user's in them (one with the user's files stays, no longer the
-    comparison's; the report never reads it). Nothing else in the folder is touched."""
-    for name in sorted((recorded_folders(out) or set()) - wanted):
+def drop_other_models(out: Path, dropped: set[str]) -> None:
+    """A comparison made again (``update``) without some of its models: their evaluations go
+    (``dropped``: folders ``OUT/models.json`` names), where the marker proves them evaluations
+    of mslt-it's with nothing of the user's in them (one with the user's files stays, no longer
+    the comparison's; the report never reads it). Nothing else in the folder is touched."""
+    for name in sorted(dropped):
         folder = out / name
         if folder.is_symlink() or not folder.is_dir() or name == COMPARISON:
             continue
@@ -234,13 +250,13 @@ def reopen_comparison(out: Path) -> bool:
     evaluation settings or task definitions changed re-predicted every compared model. Only
     the folders ``OUT/models.json`` names; False without that record (a comparison of an
     earlier mslt-it: removed whole, as it was) or where one cannot be reopened; a record
-    removed or edited is one line (:func:`recorded_folders`)."""
-    recorded = recorded_folders(out)
+    removed or edited is one line (:func:`recorded_models`)."""
+    recorded = recorded_models(out)
     if recorded is None:
         return False
     models = [
         out / name
-        for name in sorted(recorded)
+        for name in sorted(set(recorded.values()))
         if (out / name).is_dir() and not (out / name).is_symlink()
         and owner_kind(out / name) == "evaluation"
     ]  # fmt: skip
