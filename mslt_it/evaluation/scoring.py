@@ -46,7 +46,7 @@ from mslt_it.outputs import RESCORED_KIND
 from mslt_it.prompts import PromptTemplate, get_template
 from mslt_it.stats import samples_problem, shared_units
 from mslt_it.tasks import get_task
-from mslt_it.tasks.base import Task, join_tokens
+from mslt_it.tasks.base import Task, join_tokens, row_id_parts
 from mslt_it.tasks.ner import TAG_NAMES, entities_from_tags
 
 Record = dict[str, Any]
@@ -301,8 +301,8 @@ def row_item(row_id: str) -> str | None:
     """The item a row is in every language: its id's ``split/index`` (mslt-it's ids are
     ``task/lang/split/index``; row N of a parallel benchmark's split is one item translated).
     None for an id mslt-it did not make."""
-    parts = row_id.split("/")
-    return "/".join(parts[2:]) if len(parts) == 4 else None
+    parts = row_id_parts(row_id)
+    return f"{parts[2]}/{parts[3]}" if parts is not None else None
 
 
 def parallel_units(
@@ -480,8 +480,8 @@ def check_records(records: Sequence[Record], path: Path) -> None:
         if problem is not None:
             raise MsltError(f"predictions: {path} record {number} {problem}")
         key = (str(record["task"]), str(record["lang"]), str(record["id"]))
-        parts = key[2].split("/")
-        if len(parts) == 4:
+        parts = row_id_parts(key[2])
+        if parts is not None:
             splits.setdefault(key[0], parts[2])
         problem = id_problem(key[2], splits.get(key[0]))
         if problem is not None:  # a row of another split, or place, read as another item
@@ -547,8 +547,8 @@ def id_problem(row_id: str, split: str | None) -> str | None:
     ``split`` (the task's other records'; one run evaluates one split of a task). Its item
     in every language is its split and place, so either edit named another item. An id of
     another shape is not mslt-it's: nothing to hold it to."""
-    parts = row_id.split("/")
-    if len(parts) != 4:
+    parts = row_id_parts(row_id)
+    if parts is None:
         return None
     if not PLACE.fullmatch(parts[3]):
         return (
@@ -568,8 +568,8 @@ def misplaced_row(record: Record) -> str | None:
     """The ``task/lang`` a record's id names when it is not the record's own, else None.
     mslt-it eval's ids are ``task/lang/split/index``; a row edited into another language (or
     task) would be scored as that language's without a word."""
-    parts = str(record["id"]).split("/")
-    if len(parts) != 4:  # not an id mslt-it made: nothing to hold it to
+    parts = row_id_parts(str(record["id"]))
+    if parts is None:  # not an id mslt-it made: nothing to hold it to
         return None
     named = f"{parts[0]}/{parts[1]}"
     return named if named != f"{record['task']}/{record['lang']}" else None

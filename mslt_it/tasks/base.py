@@ -95,3 +95,15 @@ def join_tokens(tokens: Sequence[str], lang: str) -> str:
     """Join word tokens as the language writes them (no spaces for Chinese, Japanese, Thai…)."""
     sep = "" if get_language(lang).script in SCRIPTIO_CONTINUA else " "
     return sep.join(tokens)
+
+
+def row_id(task: Task, lang: str, split: str, index: int) -> str:
+    """A row's stable id: its position in the original split, ``task/lang/split/index``."""
+    return f"{task.name}/{lang}/{split}/{index}"
+
+
+def row_id_parts(identifier: str) -> list[str] | None:
+    """``[task, lang, split, index]`` of an id :func:`row_id` made; None for an id of another
+    shape (not mslt-it's: nothing to hold it to)."""
+    parts = identifier.split("/")
+    return parts if len(parts) == 4 else None

@@ -30,7 +30,7 @@ from mslt_it.files import MAX_DATA_BYTES, check_regular_file
 from mslt_it.identity import file_sha256, file_state
 from mslt_it.io import read_arrow_table
 from mslt_it.paths import check_data_value
-from mslt_it.tasks.base import Row, Task
+from mslt_it.tasks.base import Row, Task, row_id
 from mslt_it.tasks.ner import TAG_NAMES
 from mslt_it.tasks.synthetic import SPLIT_SIZES, is_unlabelled, synthetic_row
 from mslt_it.tasks.synthetic import sample_row as sample_row  # its old home: re-exported
@@ -457,11 +457,6 @@ class TableSplit:
                 self._check_row(row, original)
             row["id"] = row_id(self.task, self.lang, self.split, original)
         return rows
-
-
-def row_id(task: Task, lang: str, split: str, index: int) -> str:
-    """A row's stable id: its position in the original split."""
-    return f"{task.name}/{lang}/{split}/{index}"
 
 
 def check_split(task: Task, split: str) -> None:
