@@ -43,7 +43,14 @@ from mslt_it.evaluation.scoring import (
 )
 from mslt_it.evaluation.store import PREDICTIONS, read_jsonl
 from mslt_it.label_words import folded_answer
-from mslt_it.stats import holm, mcnemar_exact, paired_bootstrap, paired_mean_bootstrap, statistic
+from mslt_it.stats import (
+    holm,
+    mcnemar_exact,
+    paired_bootstrap,
+    paired_mean_bootstrap,
+    statistic,
+    unit_count,
+)
 
 ALPHA = 0.05
 """Family-wise error rate of the per-language tests (after Holm)."""
@@ -501,7 +508,7 @@ def joint_clusters(
     """What the targets' average drew: its shared units where items were drawn in every
     language at once, else every language's clusters summed (None: rows one by one)."""
     if units is not None:
-        return int(units[0].max()) + 1
+        return unit_count(units)
     if all(keys is None for keys in keys_per_language):
         return None
     return sum(len(set(keys)) for keys in keys_per_language if keys is not None)

@@ -166,6 +166,7 @@ def shared_units(
     if any(len(keys) != len(order) or not all(k in order for k in keys) for keys in items[1:]):
         return None
     parent = list(range(len(order)))
+    grouped = clusters or [None] * len(items)
 
     def root(number: int) -> int:
         while parent[number] != number:
@@ -173,7 +174,7 @@ def shared_units(
             number = parent[number]
         return number
 
-    for keys, groups in zip(items, clusters or [None] * len(items), strict=True):
+    for keys, groups in zip(items, grouped, strict=True):
         if groups is None:
             continue
         first: dict[str, int] = {}
@@ -184,10 +185,15 @@ def shared_units(
     units: dict[int, int] = {}
     unit = [units.setdefault(root(number), len(units)) for number in range(len(order))]
     found = [np.array([unit[order[key]] for key in keys], dtype=int) for keys in items]
-    for numbers, groups in zip(found, clusters or [None] * len(items), strict=True):
+    for numbers, groups in zip(found, grouped, strict=True):
         if groups is not None and len(set(numbers.tolist())) != len(set(groups)):
             return None  # clusters that group the items otherwise in another language chained
     return found  # into fewer units than this language has clusters: its own draw is wider
+
+
+def unit_count(units: Sequence[np.ndarray]) -> int:
+    """How many units :func:`shared_units` numbered (every language holds rows of each)."""
+    return int(max(numbers.max() for numbers in units)) + 1
 
 
 def language_resampled_scores(
@@ -207,7 +213,7 @@ def language_resampled_scores(
     ``clusters``) are drawn on their own, one language after the other.
     """
     if units is not None:
-        count = int(max(numbers.max() for numbers in units)) + 1
+        count = unit_count(units)
         index = rng.integers(0, count, size=(samples, count))
     for number, values in enumerate(languages):
         if units is not None:

@@ -133,8 +133,9 @@ def compare_models(
             earlier: dict[str, str] = {}
             if not overwrite and out.is_dir():
                 check_no_single_evaluation(out)
-                earlier = recorded_models(out) or {}
-                check_model_folders(out, folders, set(earlier.values()))
+                recorded = recorded_models(out)
+                check_model_folders(out, folders, recorded)
+                earlier = recorded or {}
                 if update:
                     drop_other_models(out, set(earlier.values()) - set(folders.values()))
             out.mkdir(parents=True, exist_ok=True)
@@ -210,13 +211,14 @@ def recorded_models(out: Path) -> dict[str, str] | None:
     return models
 
 
-def check_model_folders(out: Path, folders: dict[str, str], recorded: set[str]) -> None:
+def check_model_folders(
+    out: Path, folders: dict[str, str], recorded: dict[str, str] | None
+) -> None:
     """Each model's folder is a folder of this comparison's, or not there yet: an evaluation
     written through a link, or into a folder the comparison did not make (the user's own
-    evaluation named like a model added to it), replaced what was there. ``recorded``: the
-    folders ``OUT/models.json`` names (none in a comparison of an earlier mslt-it, whose
-    folders are taken as its own, as they were)."""
-    legacy = not os.path.lexists(out / MODELS_RECORD)
+    evaluation named like a model added to it), replaced what was there. ``recorded``: what
+    ``OUT/models.json`` names (:func:`recorded_models`; None in a comparison of an earlier
+    mslt-it, whose folders are taken as its own, as they were)."""
     for model, name in folders.items():
         folder = out / name
         if folder.is_symlink():
@@ -224,7 +226,7 @@ def check_model_folders(out: Path, folders: dict[str, str], recorded: set[str]) 
                 f"--out: {str(folder)!r} (the folder of model {model!r}) is a link; a "
                 "comparison writes each model's evaluation into a folder of its own"
             )
-        if not legacy and name not in recorded and os.path.lexists(folder):
+        if recorded is not None and name not in recorded.values() and os.path.lexists(folder):
             raise MsltError(
                 f"--out: {str(folder)!r} (the folder of model {model!r}) is not one this "
                 "comparison made; move it out of the comparison or choose another --out"
@@ -238,10 +240,13 @@ def drop_other_models(out: Path, dropped: set[str]) -> None:
     the comparison's; the report never reads it). Nothing else in the folder is touched."""
     for name in sorted(dropped):
         folder = out / name
-        if folder.is_symlink() or not folder.is_dir() or name == COMPARISON:
-            continue
-        if owner_kind(folder) == "evaluation" and not foreign_files(folder):
+        if name != COMPARISON and is_evaluation_folder(folder) and not foreign_files(folder):
             remove_folder(folder)
+
+
+def is_evaluation_folder(folder: Path) -> bool:
+    """A folder (not a link to one) whose marker says mslt-it wrote an evaluation there."""
+    return folder.is_dir() and not folder.is_symlink() and owner_kind(folder) == "evaluation"
 
 
 def reopen_comparison(out: Path) -> bool:
@@ -254,13 +259,9 @@ def reopen_comparison(out: Path) -> bool:
     recorded = recorded_models(out)
     if recorded is None:
         return False
-    models = [
-        out / name
-        for name in sorted(set(recorded.values()))
-        if (out / name).is_dir() and not (out / name).is_symlink()
-        and owner_kind(out / name) == "evaluation"
-    ]  # fmt: skip
-    return all([reopen_evaluation(folder) for folder in models])  # every one, not the first
+    models = [out / name for name in sorted(set(recorded.values()))]
+    reopened = [reopen_evaluation(folder) for folder in models if is_evaluation_folder(folder)]
+    return all(reopened)  # every one reopened, not only those before the first False
 
 
 ONE_MODEL_FILES = ("results.json", "predictions.jsonl", ".chunks")

@@ -44,7 +44,7 @@ from mslt_it.label_words import folded_answer, parse_label
 from mslt_it.langid import CATEGORIES, EMPTY, NO_LETTERS, AnswerIdentifier, package_version
 from mslt_it.outputs import RESCORED_KIND
 from mslt_it.prompts import PromptTemplate, get_template
-from mslt_it.stats import samples_problem, shared_units
+from mslt_it.stats import samples_problem, shared_units, unit_count
 from mslt_it.tasks import get_task
 from mslt_it.tasks.base import Task, join_tokens, row_id_parts
 from mslt_it.tasks.ner import TAG_NAMES, entities_from_tags
@@ -293,7 +293,7 @@ def score_records(
             )
             average["joint_items"] = units is not None
             if units is not None:  # each an item with its rows in every language (and the
-                average["units"] = int(units[0].max()) + 1  # items its clusters join)
+                average["units"] = unit_count(units)  # items its clusters join)
     return tasks
 
 
