@@ -27,6 +27,12 @@ from mslt_it.terminal import STDERR
 OWNER_FILE = ".mslt-it-output.json"
 """The marker that proves mslt-it wrote a folder (:mod:`mslt_it.outputs` checks it)."""
 
+MARKER_FORMAT = 2
+"""What a marker's ``format`` says, and what it proves. From 2 on, an output of mslt-it's lying
+inside an evaluation is the evaluation's only where the evaluation's own record names it
+(:func:`mslt_it.outputs.nested_is_its_own`); a marker without ``format`` (1) was written
+before, when any evaluation found inside one was taken for its own."""
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -396,7 +402,10 @@ def mark_owner(
         and (patterns is None or name in (also or set()) or matches_layout(name, patterns))
     }
     files.update(coming or {})
-    atomic_write_json(folder / OWNER_FILE, {"kind": kind, "written_by": "mslt-it", "files": files})
+    atomic_write_json(
+        folder / OWNER_FILE,
+        {"kind": kind, "written_by": "mslt-it", "format": MARKER_FORMAT, "files": files},
+    )
 
 
 def fingerprint_matches(path: Path, recorded: Any, by_size: bool = False) -> bool:

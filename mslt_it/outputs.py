@@ -37,6 +37,7 @@ from mslt_it.arguments import expect, path_argument
 from mslt_it.errors import MsltError, allowed
 from mslt_it.files import control_character, resolved_path
 from mslt_it.io import (
+    MARKER_FORMAT,
     OWNER_FILE,
     atomic_directory,
     atomic_write_json,
@@ -213,8 +214,52 @@ NESTED_KINDS: dict[str, tuple[str, ...]] = {
     "evaluation": ("evaluation", "report"),
 }
 """The outputs of its own an output may hold, each answering for its files with its marker: a
-recipe's steps; a comparison or a report written into an evaluation folder. Any other output
-found inside (a model copied into a dataset) is the user's, and ``--overwrite`` stops at it."""
+recipe's steps; a comparison's models and report, or a report written into an evaluation
+folder. An evaluation inside an evaluation is its own only where its record names it
+(:func:`nested_is_its_own`). Any other output found inside (a model copied into a dataset) is
+the user's, and ``--overwrite`` stops at it."""
+
+MODELS_RECORD = "models.json"
+"""``OUT/models.json``: which folders of a comparison (``eval --model A --model B``) are its
+models' evaluations (model -> folder), sealed and listed in the comparison's marker. It alone
+proves a folder one of the comparison's: a user's own evaluation, or a copy of a model's,
+placed beside them is an evaluation of mslt-it's too, and was reopened, dropped and, with
+``--overwrite``, removed with them."""
+
+MODELS_KIND = "mslt-it model comparison"
+
+
+def models_record(folder: Path) -> dict[str, str] | None:
+    """Model -> folder as ``folder``'s :data:`MODELS_RECORD` names them, when its marker lists
+    the record unchanged and it is sealed and well formed; else None (no record, or one removed,
+    edited or the user's: nothing it says is proved)."""
+    listed = listed_files(folder) or {}
+    record = Path(folder) / MODELS_RECORD
+    if MODELS_RECORD not in listed or not fingerprint_matches(record, listed[MODELS_RECORD]):
+        return None
+    data = read_sealed_json(record, MODELS_KIND)
+    models = data.get("models") if data is not None else None
+    if not isinstance(models, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in models.items()
+    ):
+        return None
+    return models
+
+
+def nested_is_its_own(folder: Path, name: str, nested: str | None) -> bool:
+    """Whether the output of kind ``nested`` in ``folder``'s subfolder ``name`` is ``folder``'s
+    (:data:`NESTED_KINDS`), so that replacing ``folder`` may take it along. An evaluation in an
+    evaluation must be named by the host's :data:`MODELS_RECORD`: only a comparison makes
+    evaluations inside its own, and a user's ``eval --out CMP/mine`` (or a copy of one) was
+    removed by the comparison's ``--overwrite``. A host marked before :data:`MARKER_FORMAT` 2
+    keeps the rule it was written under (any evaluation inside is its own)."""
+    marker = _marker(Path(folder))
+    kind = marker["kind"] if marker is not None else None
+    if nested is None or nested not in NESTED_KINDS.get(kind or "", ()):
+        return False
+    if (kind, nested) != ("evaluation", "evaluation") or marker.get("format", 1) < MARKER_FORMAT:
+        return True
+    return name.rstrip("/") in (models_record(folder) or {}).values()
 
 
 def working_files(kind: str, folder: Path | None = None) -> tuple[str, ...]:
@@ -259,7 +304,7 @@ def foreign_files(folder: Path) -> list[str]:
         if not name.endswith("/"):
             if not ours(name):
                 found.append(name)
-        elif owner_kind(folder / name) in NESTED_KINDS.get(kind, ()):
+        elif nested_is_its_own(folder, name, owner_kind(folder / name)):
             found += [name + inner for inner in foreign_files(folder / name)]  # its marker answers
         else:  # another output moved in: the user's, with everything in it
             found.append(name)
@@ -713,7 +758,14 @@ def check_nothing_foreign(out: Path, field: str) -> None:
     if strangers:
         listed = (_marker(out) or {}).get("files")
         written = isinstance(listed, dict) and strangers[0] in listed
-        how = "edited since mslt-it wrote it" if written else "which mslt-it did not write"
+        placed = owner_kind(out / strangers[0]) if strangers[0].endswith("/") else None
+        how = (
+            "edited since mslt-it wrote it"
+            if written
+            else f"an mslt-it {placed} that is not part of it"
+            if placed
+            else "which mslt-it did not write"
+        )
         raise MsltError(
             f"{field}: {described(out)} holds {strangers[0]!r}, {how} ({len(strangers)} such "
             "file(s)); move them out of it or choose another folder"
@@ -902,8 +954,17 @@ def check_host(out: Path, kind: str, field: str) -> None:
     folder mslt-it did not write."""
     holder = marked_output(out, levels=HOST_LEVELS)
     host = owner_kind(holder) if holder is not None else None
-    if host is None or kind in NESTED_KINDS.get(host, ()):
+    if host is None:
         return
+    inside = located(out).relative_to(holder).as_posix()
+    if kind in NESTED_KINDS.get(host, ()) and nested_is_its_own(holder, inside, kind):
+        return
+    if kind in NESTED_KINDS.get(host, ()):
+        raise MsltError(
+            f"{field}: {described(out)} lies inside {str(holder)!r}, mslt-it's {host}, which "
+            f"holds no {kind} but its own models' (its {MODELS_RECORD} names them); choose a "
+            "folder outside it"
+        )
     raise MsltError(
         f"{field}: {described(out)} lies inside {str(holder)!r}, mslt-it's {host}, which never "
         f"holds {_a(kind)}; choose a folder outside it"

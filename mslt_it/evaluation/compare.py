@@ -20,10 +20,12 @@ from mslt_it.errors import MsltError
 from mslt_it.evaluation.config import EvalConfig
 from mslt_it.evaluation.plan import plan_evaluation
 from mslt_it.evaluation.runner import evaluate, reopen_evaluation, saved_predictions
-from mslt_it.io import atomic_write_json, fingerprint_matches, remove_folder, seal
+from mslt_it.io import atomic_write_json, remove_folder, seal
 from mslt_it.locks import output_lock
 from mslt_it.named_models import resolve_model_name
 from mslt_it.outputs import (
+    MODELS_KIND,
+    MODELS_RECORD,
     OWNER_FILE,
     check_destination,
     check_owner,
@@ -32,8 +34,8 @@ from mslt_it.outputs import (
     listed_files,
     mark_finished,
     mark_owner,
+    models_record,
     owner_kind,
-    read_sealed_json,
     record_file,
     remove_own_output,
 )
@@ -129,6 +131,7 @@ def compare_models(
         with output_lock(out):
             check_owner(out, kind="evaluation", existing_ok=True, overwrite=overwrite)
             if overwrite and out.is_dir() and holds_anything(out):
+                recorded_models(out)  # a record edited is said as such, not as the user's files
                 remove_own_output(out, "--out")  # the whole study: no model's old results kept
             earlier: dict[str, str] = {}
             if not overwrite and out.is_dir():
@@ -172,20 +175,11 @@ def compare_models(
     return Comparison(outcomes, report)
 
 
-MODELS_RECORD = "models.json"
-"""``OUT/models.json``: which folders of a comparison are its models' evaluations (model ->
-folder), sealed and listed in the comparison's marker. It alone proves a folder one of the
-comparison's: a user's own evaluation, or a copy of a model's, placed beside them is an
-evaluation of mslt-it's too, and was reopened and dropped with them."""
-
-MODELS_KIND = "mslt-it model comparison"
-
-
 def recorded_models(out: Path) -> dict[str, str] | None:
-    """Model -> folder as ``OUT/models.json`` names them, as the comparison's marker lists it; None
-    for a comparison of an earlier mslt-it, which wrote none. A record removed or edited since
-    (or a file of the user's by that name) is one line: without it nothing tells the
-    comparison's folders from the user's."""
+    """Model -> folder as ``OUT/models.json`` names them (:func:`models_record`); None for a
+    comparison of an earlier mslt-it, which wrote none. A record removed or edited since (or a
+    file of the user's by that name) is one line: without it nothing tells the comparison's
+    folders from the user's, so neither reopening nor ``--overwrite`` takes them."""
     listed = listed_files(out) or {}
     record = out / MODELS_RECORD
     if MODELS_RECORD not in listed:
@@ -195,18 +189,12 @@ def recorded_models(out: Path) -> dict[str, str] | None:
                 "it out of the comparison or choose another --out"
             )
         return None
-    data = read_sealed_json(record, MODELS_KIND) if record.is_file() else None
-    models = data.get("models") if data is not None else None
-    if (
-        not fingerprint_matches(record, listed[MODELS_RECORD])
-        or not isinstance(models, dict)
-        or not all(isinstance(v, str) for v in models.values())
-        or not all(isinstance(k, str) for k in models)
-    ):
+    models = models_record(out)
+    if models is None:
         raise MsltError(
             f"--out: {str(record)!r}, which names the comparison's model folders, was removed "
-            "or edited; without it mslt-it cannot tell them from yours: restore it, or pass "
-            "--overwrite (a recipe: remove the folder) to evaluate every model again"
+            "or edited; without it mslt-it cannot tell them from yours: restore it, or remove "
+            "the comparison yourself to evaluate every model again"
         )
     return models
 
