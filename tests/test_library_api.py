@@ -248,6 +248,51 @@ def test_build_tiny_model_leaves_the_callers_state_as_it_was(
     assert (first / weights).read_bytes() == (second / weights).read_bytes()
 
 
+def test_adapters_loaded_leave_the_callers_random_state_as_it_was(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """Loading a LoRA adapter initialises its weights before reading them, drawing from torch's
+    generator: a notebook's next ``torch.rand`` differed after ``evaluate`` or ``run_analysis``
+    of an adapter, and after ``merge_adapter``."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from mslt_it.analysis import AnalysisConfig, run_analysis
+    from mslt_it.evaluation import EvalConfig, evaluate
+    from mslt_it.training.merge import merge_adapter
+
+    adapter = tmp_path / "ad"
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    lora = LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
+    get_peft_model(base, lora).save_pretrained(adapter)
+    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(adapter)
+    config = EvalConfig(
+        model=str(tiny_model_dir), adapters=[str(adapter)], task="xcopa", langs=["et"],
+        limit=2, mode="rank", bootstrap_samples=0, template="xcopa/en-instruct",
+        allow_template_mismatch=True,
+    )  # fmt: skip
+    analysis = AnalysisConfig(
+        model=str(tiny_model_dir), adapters=[str(adapter)], langs=["en", "de"], n=4, plot_n=4,
+        projection="pca",
+    )  # fmt: skip
+    calls = {
+        "evaluate": lambda: evaluate(config, tmp_path / "ev"),
+        "run_analysis": lambda: run_analysis(analysis, tmp_path / "an"),
+        "merge_adapter": lambda: merge_adapter(adapter, tmp_path / "merged"),
+    }
+    moved = []
+    for name, call in calls.items():
+        random.seed(7)
+        np.random.seed(7)
+        torch.manual_seed(7)
+        before = random_states()
+        call()
+        if random_states() != before:
+            moved.append(name)
+    assert not moved, moved
+
+
 def test_evaluate_draws_no_library_bar_with_progress_off(
     tiny_model_dir: Path, tmp_path: Path, bars_on: Any, capfd: pytest.CaptureFixture[str]
 ) -> None:

@@ -69,6 +69,7 @@ from mslt_it.outputs import (
 from mslt_it.paths import is_data_folder
 from mslt_it.peft_adapters import run_record_edited
 from mslt_it.progress import progress_bar
+from mslt_it.random_state import kept_random_state
 
 RESULT_FILE = "analysis.json"
 PLOT_FILES = {"tsne": "tsne.png", "pca": "pca.png", "layers": "layers.png", "cka": "cka.png"}
@@ -276,6 +277,7 @@ def resolve_plot_layer(plot_layer: int | None, layers: list[int], num_states: in
     return index
 
 
+@kept_random_state()  # a notebook's random streams are its own
 def run_analysis(
     config: AnalysisConfig, out: str | Path, overwrite: bool = False
 ) -> AnalysisResult:

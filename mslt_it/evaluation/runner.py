@@ -74,6 +74,7 @@ from mslt_it.outputs import (
 from mslt_it.peft_adapters import weights_sha256
 from mslt_it.progress import progress_bar
 from mslt_it.prompts import PromptTemplate
+from mslt_it.random_state import kept_random_state
 from mslt_it.tasks import tasks_dirs
 from mslt_it.tasks.base import Row, Task
 from mslt_it.terminal import STDERR
@@ -102,6 +103,7 @@ def unread_device_note(config: EvalConfig) -> str | None:
     )
 
 
+@kept_random_state()  # a notebook's random streams are its own
 def evaluate(
     config: EvalConfig,
     out: str | Path,

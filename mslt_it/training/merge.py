@@ -36,6 +36,7 @@ from mslt_it.peft_adapters import (
     run_record_edited,
 )
 from mslt_it.progress import library_bars_quieted
+from mslt_it.random_state import kept_random_state
 from mslt_it.training.outputs import RUN_FILE
 
 
@@ -82,6 +83,7 @@ def check_adapter_intact(adapter_dir: Path) -> None:
 MERGE_DTYPES = ("auto", "bfloat16", "float16", "float32")
 
 
+@kept_random_state()  # a notebook's random streams are its own
 def merge_adapter(
     adapter_dir: str | Path, out: str | Path, *, overwrite: bool = False, dtype: str = "auto"
 ) -> Path:
