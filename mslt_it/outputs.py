@@ -356,17 +356,26 @@ def first_changed(folder: Path) -> str | None:
 
 def changed_files(folder: Path) -> list[str]:
     """Every file the marker lists that is gone or changed (see :func:`first_changed`): a
-    removed file first in the list hid an edited one after it."""
-    marker = _marker(Path(folder))
+    removed file first in the list hid an edited one after it. A comparison's models'
+    evaluations (its :data:`MODELS_RECORD`) are part of it: a model's results edited by hand,
+    or its folder removed, left a recipe's comparison step "done"."""
+    folder = Path(folder)
+    marker = _marker(folder)
     listed = marker.get("files") if marker is not None else None
     if not isinstance(listed, dict):
         return []
-    return [
+    changed = [
         name
         for name, recorded in listed.items()
         if not in_hidden_folder(name)
-        and not fingerprint_matches(Path(folder) / name, recorded, by_size=True)
+        and not fingerprint_matches(folder / name, recorded, by_size=True)
     ]
+    for name in sorted(set((models_record(folder) or {}).values())):
+        if owner_kind(folder / name) != "evaluation" or (folder / name).is_symlink():
+            changed.append(name + "/")
+        else:
+            changed += [f"{name}/{inner}" for inner in changed_files(folder / name)]
+    return changed
 
 
 def mark_finished(folder: Path, kind: str, coming: dict[str, str] | None = None) -> None:
@@ -756,8 +765,7 @@ def check_nothing_foreign(out: Path, field: str) -> None:
     """Replacing mslt-it's ``out`` must not take a file of the user's with it."""
     strangers = foreign_files(out)
     if strangers:
-        listed = (_marker(out) or {}).get("files")
-        written = isinstance(listed, dict) and strangers[0] in listed
+        written = _listed_by_its_output(out, strangers[0])
         placed = owner_kind(out / strangers[0]) if strangers[0].endswith("/") else None
         how = (
             "edited since mslt-it wrote it"
@@ -770,6 +778,16 @@ def check_nothing_foreign(out: Path, field: str) -> None:
             f"{field}: {described(out)} holds {strangers[0]!r}, {how} ({len(strangers)} such "
             "file(s)); move them out of it or choose another folder"
         )
+
+
+def _listed_by_its_output(out: Path, name: str) -> bool:
+    """Whether the marker of the output holding ``name`` (``out``, or an output of its own
+    inside it: a comparison's model) lists it, so that it is there because it was edited."""
+    head, _, rest = name.partition("/")
+    if rest and _marker(out / head) is not None:
+        return _listed_by_its_output(out / head, rest)
+    listed = (_marker(out) or {}).get("files")
+    return isinstance(listed, dict) and name in listed
 
 
 def check_writable(path: Path, field: str) -> None:

@@ -116,6 +116,47 @@ def test_a_recipes_compare_step_is_reopened_not_removed(tiny_model_dir: Path, tm
         assert predicted(step.output / name) == 2 * (6 - 4)
 
 
+def test_a_compare_step_whose_models_were_changed_by_hand_is_not_done(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """The step's record covered its inputs and the comparison's own files, not its models'
+    evaluations: a model's results edited, or its folder removed, and the step stayed done."""
+    other = tmp_path / "other"
+    shutil.copytree(tiny_model_dir, other)
+    path = tmp_path / "recipe.yaml"
+    path.write_text(
+        f"name: t\noutput_dir: {tmp_path / 'out'}\n"
+        "data: {task: xnli, budget: 30, data: synthetic}\n"
+        f"model: {{name_or_path: {tiny_model_dir}}}\nsources: [[en]]\n"
+        "eval: {task: xnli, langs: [en], mode: rank, limit: 2, bootstrap_samples: 0, "
+        f"compare_models: [{other}]}}\n"
+    )
+
+    def compare_step():
+        return next(s for s in make_plan(load_recipe(path)).steps if s.name == "compare")
+
+    step = compare_step()
+    step.execute()
+    step.mark_done(step.input_hash())
+    assert compare_step().status() == "done"
+    results = step.output / "other" / "results.json"
+    kept = results.read_bytes()
+    results.write_bytes(kept.replace(b'"accuracy"', b' "accuracy"'))
+    step = compare_step()
+    assert step.status() == "stale"
+    with pytest.raises(MsltError, match=r"other/results\.json', edited since mslt-it wrote it"):
+        undo_output(step, "compare")
+    results.write_bytes(kept)
+    assert compare_step().status() == "done"
+    shutil.rmtree(step.output / "other")
+    step = compare_step()
+    assert step.status() == "stale"
+    undo_output(step, "compare")
+    step.execute()
+    assert predicted(step.output / "other") == 2  # made again; the other model kept
+    assert predicted(step.output / tiny_model_dir.name) == 0
+
+
 def test_a_killed_update_adding_a_model_resumes(
     tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
