@@ -26,8 +26,11 @@ the marker does not list were added to it since (:func:`foreign_files`).
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import os
+import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
@@ -191,16 +194,67 @@ the probe of :func:`check_writable`, which another task of a Slurm array may see
 instant), matched part by part (:func:`matches_layout`): a user's ``notes.lock`` or
 ``checkpoints/mine/`` is theirs."""
 
+LOCK_NAMES = (".*.mslt-it.lock", ".mslt-it-*.lock")
+PROBE_NAME = ".mslt-it-write-check.*"
+
+
+def _regular_size(path: Path) -> int | None:
+    """The size of ``path`` when it is a regular file (never a link followed), else None."""
+    try:
+        found = os.lstat(path)
+    except OSError:
+        return None
+    return found.st_size if stat.S_ISREG(found.st_mode) else None
+
+
+def _holds_a_lock(path: Path) -> bool:
+    """What :func:`mslt_it.locks.output_lock` writes: nothing yet, or its holder's pid."""
+    size = _regular_size(path)
+    if size is None or size > 32:
+        return False
+    try:
+        return re.fullmatch(rb"(\d+\n)?", path.read_bytes()) is not None
+    except OSError:
+        return False
+
+
+def _holds_a_step_record(path: Path) -> bool:
+    """What a recipe's run records in a finished step's folder (``step`` and ``input_hash``)."""
+    if _regular_size(path) is None:
+        return False
+    record = read_json(path)
+    return record is not None and isinstance(record.get("step"), str) and "input_hash" in record
+
+
+WORKING_FILE_CONTENT: tuple[tuple[str, Callable[[Path], bool]], ...] = (
+    *((name, _holds_a_lock) for name in LOCK_NAMES),
+    (STEP_RECORD, _holds_a_step_record),
+    (PROBE_NAME, lambda path: _regular_size(path) == 0),
+)
+"""Working files whose content says what they are, checked beside their names: a user's
+``.rep.mslt-it.lock`` or ``.mslt-it-step.json`` holding notes was taken for a lock or a
+step's record by name alone, and ``--overwrite`` removed it."""
+
+
+def is_working_file(folder: Path, name: str, working: tuple[str, ...]) -> bool:
+    """Whether ``name`` in ``folder`` is one of the ``working`` files, by its name and, where
+    it has one, by its content (:data:`WORKING_FILE_CONTENT`)."""
+    if not matches_layout(name, working):
+        return False
+    base = name.rsplit("/", 1)[-1]
+    check = next((c for pattern, c in WORKING_FILE_CONTENT if fnmatch.fnmatch(base, pattern)), None)
+    return check is None or in_hidden_folder(name) or check(folder / name)
+
+
 KIND_WORKING_FILES: dict[str, tuple[str, ...]] = {
     "adapter": (
         "checkpoints/checkpoint-<n>/*", "checkpoints/tmp-checkpoint-<n>/*",
         "checkpoints/README.md", ".final.tmp/**",
     ),
     "evaluation": (".chunks/*", "*/.chunks/*", ".final.tmp/**"),
-    "report": ("tmp*.png", "*/tmp*.png"),
 }  # fmt: skip
-"""Working files of one kind: the Trainer's checkpoints, an evaluation's chunks, staging folders
-and pictures being written."""
+"""Working files of one kind: the Trainer's checkpoints, an evaluation's chunks and staging
+folders."""
 
 UNFINISHED_WORKING_FILES: dict[str, tuple[str, ...]] = {
     "adapter": ("run.started.json", *TENSORBOARD_LOGS),
@@ -295,7 +349,7 @@ def foreign_files(folder: Path) -> list[str]:
         listed = {}
 
     def ours(name: str) -> bool:
-        if matches_layout(name, working) or matches_layout(name, older):
+        if is_working_file(folder, name, working) or matches_layout(name, older):
             return True
         return name in listed and listed[name] == file_fingerprint(folder / name)
 

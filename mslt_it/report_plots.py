@@ -18,7 +18,7 @@ import numpy as np
 
 from mslt_it import comparisons as paired
 from mslt_it import fertility as fertility_of
-from mslt_it.io import shared_file_mode
+from mslt_it.io import shared_file_mode, temporary_prefix, this_writer
 from mslt_it.report_curves import Budget, same_budget
 from mslt_it.report_results import Results, Score, averages, sslt_baseline, target_scores
 from mslt_it.stats import cluster_mean_interval
@@ -56,12 +56,16 @@ def make_plots(
 
 
 def save_figure(figure: Any, path: Path) -> None:
-    """Save a PNG under a temporary name, then rename it into place."""
+    """Save a PNG under a temporary name, then rename it into place. The name is one only
+    mslt-it gives (:func:`mslt_it.io.temporary_prefix`): ``tmp*.png``, mkstemp's, took a
+    user's ``tmp_figure.png`` in the report's folder for a picture being written, and
+    ``--overwrite`` removed it."""
     import matplotlib.pyplot as plt
 
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=path.parent)
+    prefix = temporary_prefix(path.name) + this_writer()
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
     os.close(fd)
-    figure.savefig(tmp, dpi=130, bbox_inches="tight")
+    figure.savefig(tmp, format="png", dpi=130, bbox_inches="tight")
     plt.close(figure)
     os.chmod(tmp, shared_file_mode())  # mkstemp's files are private; outputs are not
     os.replace(tmp, path)

@@ -554,6 +554,10 @@ def test_an_output_inside_an_output_answers_for_its_own_files(tmp_path: Path) ->
         ".draft.tmp",
         ".notes.tmp/a.txt",
         "a/b/.c.mslt-it.lock",
+        ".model.mslt-it.lock",  # a lock holds its holder's pid, never text
+        "sub/.mslt-it-0123.lock",
+        ".mslt-it-step.json",  # a step's record is JSON naming the step
+        ".mslt-it-write-check.mine",  # the probe is empty
     ],
 )
 def test_a_users_file_named_like_a_working_file_is_never_taken(tmp_path: Path, name: str) -> None:
@@ -675,10 +679,40 @@ def test_mslt_its_own_working_files_are_still_its_own(tmp_path: Path) -> None:
         f"{temporary_prefix('run.json')}{this_writer()}abc.tmp",
         ".eval.mslt-it.lock",
         ".mslt-it-step.json",
+        "sub/.mslt-it-write-check.x1y2",
     ):
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_text("mslt-it's")
+    (folder / ".eval.mslt-it.lock").write_text("4242\n")  # as output_lock writes it
+    (folder / ".mslt-it-step.json").write_text('{"step": "train", "input_hash": "ab"}')
+    (folder / "sub/.mslt-it-write-check.x1y2").write_text("")
     assert foreign_files(folder) == []
+
+
+def test_a_users_picture_named_like_mkstemps_in_a_report_is_theirs(tmp_path: Path) -> None:
+    """A report wrote its pictures aside as ``tmp*.png`` (mkstemp's names), and took a user's
+    ``tmp_figure.png`` for one: ``--overwrite`` removed it. They are written under mslt-it's
+    own temporary names now."""
+    import matplotlib.figure
+
+    from mslt_it import report_plots
+
+    folder = tmp_path / "report"
+    folder.mkdir()
+    (folder / "report.md").write_text("# r")
+    mark_owner(folder, "report")
+    (folder / "tmp_figure.png").write_bytes(b"the user's")
+    assert foreign_files(folder) == ["tmp_figure.png"]
+    written: list[str] = []
+
+    class Figure(matplotlib.figure.Figure):
+        def savefig(self, path: str, **options: object) -> None:  # type: ignore[override]
+            written.append(Path(path).name)
+            assert foreign_files(folder) == ["tmp_figure.png"]  # the picture being written
+            Path(path).write_bytes(b"png")
+
+    report_plots.save_figure(Figure(), folder / "heatmap.png")
+    assert written[0].startswith(".heatmap.png.mslt-") and written[0].endswith(".tmp")
 
 
 def test_eval_overwrite_replaces_the_whole_study_and_never_a_users_file(
