@@ -53,7 +53,7 @@ from mslt_it.evaluation.store import PREDICTIONS, read_jsonl
 from mslt_it.files import read_user_bytes
 from mslt_it.io import FINGERPRINT_BYTES
 from mslt_it.locks import check_none_being_written
-from mslt_it.outputs import claim_output, replacing_output
+from mslt_it.outputs import check_not_an_input, claim_output, replacing_output
 from mslt_it.report_curves import adapter_runs, budget_note, training_budgets, training_section
 from mslt_it.report_plots import make_plots
 from mslt_it.report_results import (
@@ -130,6 +130,11 @@ def write_report(
         *(Path(p).resolve().parent for p in paths if Path(p).is_file()),
         *(Path(p).parent for p in paths if Path(p).is_file()),
     ]
+    # a report may go into an evaluation given, never into a run's folder found inside one
+    # (a comparison's model, a study's adapter): its results.json lies beside it
+    given_folders = {Path(p).resolve() for p in paths if Path(p).is_dir()}
+    runs = {f.resolve().parent for f in results.files.values()} - given_folders
+    check_not_an_input(out, sorted(runs), "--out")
     with claim_output(out, kind="report", overwrite=overwrite, inputs=read, inside_kind="report"):
         return _write(results, Path(out), recipe, extras)
 

@@ -106,3 +106,16 @@ def test_an_edited_record_is_named_when_the_comparison_is_overwritten(
     with pytest.raises(MsltError, match=r"models\.json.*was removed or edited.*remove the"):
         compare_models(config(), [str(tiny_model_dir)], comparison, overwrite=True)
     assert (comparison / tiny_model_dir.name / "results.json").is_file()
+
+
+def test_a_report_never_goes_into_a_run_folder_of_the_evaluation_it_reads(
+    tiny_model_dir: Path, comparison: Path
+) -> None:
+    """Given the comparison, its model's folder holds a results.json the report reads: a report
+    written there lay inside its own input (the comparison's folder itself may hold one)."""
+    inside_run = comparison / tiny_model_dir.name / "rep"
+    with pytest.raises(MsltError, match="lies inside the input"):
+        write_report([comparison], inside_run)
+    assert not inside_run.exists()
+    write_report([comparison], comparison / "rep")
+    assert (comparison / "rep" / "report.md").is_file()
