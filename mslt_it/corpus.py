@@ -44,7 +44,7 @@ from mslt_it.errors import MsltError
 from mslt_it.examples import language_rng, to_chat_columns
 from mslt_it.files import MAX_DATA_BYTES, check_regular_file, opened_regular_file
 from mslt_it.identity import file_state
-from mslt_it.io import read_arrow_table
+from mslt_it.io import read_arrow_table, read_json_table
 from mslt_it.jsonlines import LONGEST_LINE, json_block_size
 from mslt_it.langid import letter_script
 from mslt_it.languages import get_language
@@ -416,7 +416,6 @@ def read_json_lines(path: Path, field: str = "data") -> pa.Table:
     with its block size raised to the longest line; when it refuses the file, a line-by-line
     pass finds the line to blame.
     """
-    import pyarrow.json as pj
 
     with _open_regular(path, field) as handle:
         lines, first_bad = _scan(handle)
@@ -434,9 +433,8 @@ def read_json_lines(path: Path, field: str = "data") -> pa.Table:
         problem = _first_problem(path, field) or f"line {first_bad} is not a JSON object"
         raise MsltError(f"{where}: {problem}")
     # a row nested thousands deep crashes pyarrow's reader; one over 4 MiB is refused
-    options = pj.ReadOptions(block_size=json_block_size(path, field))
     try:
-        table = pj.read_json(path, read_options=options)
+        table = read_json_table(path, json_block_size(path, field))
     except (pa.ArrowException, OSError, UnicodeDecodeError) as error:
         problem = _first_problem(path, field)
         if problem is None:

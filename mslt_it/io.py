@@ -450,11 +450,12 @@ def read_arrow_table(path: Path, field: str) -> Any:
         if path.suffix == ".csv":
             import pyarrow.csv as pcsv
 
-            return pcsv.read_csv(path)
-        import pyarrow.json as pj
-
-        options = pj.ReadOptions(block_size=json_block_size(path, field))
-        return pj.read_json(path, read_options=options)
+            table = pcsv.read_csv(path)
+            dated = {f.name: pa.string() for f in table.schema if _dates_as_text(f.type) != f.type}
+            if not dated:
+                return table
+            return pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(column_types=dated))
+        return read_json_table(path, json_block_size(path, field))
     except UnicodeDecodeError as error:
         raise MsltError(
             f"{field}: cannot read {path}: not UTF-8 text (byte {error.object[error.start]:#04x} "
@@ -462,6 +463,38 @@ def read_arrow_table(path: Path, field: str) -> Any:
         ) from None
     except (pa.ArrowInvalid, OSError) as error:
         raise MsltError(f"{field}: cannot read {path}: {first_line(error)}") from error
+
+
+def read_json_table(path: Path, block_size: int) -> Any:
+    """A JSON-lines file as pyarrow reads it, its strings kept text (:func:`_dates_as_text`)."""
+    import pyarrow as pa
+    import pyarrow.json as pj
+
+    options = pj.ReadOptions(block_size=block_size)
+    table = pj.read_json(path, read_options=options)
+    schema = pa.schema([f.with_type(_dates_as_text(f.type)) for f in table.schema])
+    if schema == table.schema:
+        return table
+    parse = pj.ParseOptions(explicit_schema=schema)
+    return pj.read_json(path, read_options=options, parse_options=parse)
+
+
+def _dates_as_text(kind: Any) -> Any:
+    """``kind`` with every date, time and timestamp type in it (in lists and structs too) made
+    text. Arrow's JSON and CSV readers take a column whose every value looks like a date
+    (``"2024-01-01"``) for one, and a premise of dates was refused as "a Python object
+    (datetime), not text", naming the template; in a JSON file it is a string."""
+    import pyarrow as pa
+    import pyarrow.types as pt
+
+    if pt.is_timestamp(kind) or pt.is_date(kind) or pt.is_time(kind):
+        return pa.string()
+    if pt.is_list(kind) or pt.is_large_list(kind):
+        return pa.list_(kind.value_field.with_type(_dates_as_text(kind.value_type)))
+    if pt.is_struct(kind):
+        return pa.struct([kind.field(i).with_type(_dates_as_text(kind.field(i).type))
+                          for i in range(kind.num_fields)])  # fmt: skip
+    return kind
 
 
 MAX_PARQUET_VALUES = 200_000_000

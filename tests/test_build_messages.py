@@ -155,3 +155,49 @@ def test_a_system_prompt_with_text_is_kept_as_written() -> None:
     settings = {"task": "xnli", "sources": ["en"], "budget": 2}
     assert DataConfig(**settings, system_prompt=" Be kind. ").system_prompt == " Be kind. "
     assert DataConfig(**settings, system_prompt=" \u3000 ").system_prompt is None
+
+
+# ------------------------------------------------------------ dates are text in JSON and CSV
+
+
+def test_text_that_looks_like_a_date_stays_text(cli, tmp_path: Path) -> None:
+    """Arrow's readers took a column whose every value looks like a date for a timestamp
+    column: the build was refused as a template printing a datetime, and an ISO date's text
+    would have come back as ``2024-01-01 00:00:00``."""
+    from datasets import load_from_disk
+
+    text = xnli_line(0, "2024-01-01") + "\n" + xnli_line(1, "2023-05-06 10:00:00") + "\n"
+    assert build_xnli(cli, tmp_path, text).code == 0
+    rows = load_from_disk(str(tmp_path / "ds"))
+    prompts = " ".join(str(row) for row in rows)
+    assert "2024-01-01" in prompts and "2023-05-06 10:00:00" in prompts
+    assert "2024-01-01 00:00:00" not in prompts
+
+
+def test_dates_in_nested_json_and_in_csv_stay_text(tmp_path: Path) -> None:
+    from mslt_it.io import read_arrow_table
+
+    jsonl = tmp_path / "t.jsonl"
+    jsonl.write_text('{"a": "2024-01-01", "m": [{"c": "2024-01-02 10:00:00"}]}\n')
+    csv = tmp_path / "t.csv"
+    csv.write_text("a,b\n2024-01-01,1\n2024-01-02T10:00:00,2\n")
+    assert read_arrow_table(jsonl, "data").to_pylist() == [
+        {"a": "2024-01-01", "m": [{"c": "2024-01-02 10:00:00"}]}
+    ]
+    assert read_arrow_table(csv, "data").to_pylist() == [
+        {"a": "2024-01-01", "b": 1}, {"a": "2024-01-02T10:00:00", "b": 2}
+    ]  # fmt: skip
+
+
+def test_a_parquet_date_column_is_one_line_naming_it(cli, tmp_path: Path) -> None:
+    import datetime
+
+    path = tmp_path / "data" / "xnli" / "en" / "train.parquet"
+    path.parent.mkdir(parents=True)
+    day = datetime.date(2024, 1, 1)
+    pq.write_table(
+        pa.table({"premise": [day, day], "hypothesis": ["h", "c"], "label": [0, 1]}), path
+    )
+    result = cli("build", "--task", "xnli", "--sources", "en", "--budget", "2", "--data",
+                 tmp_path / "data", "--out", tmp_path / "ds")  # fmt: skip
+    assert_one_line_error(result, "column 'premise' holds date32[day], not text")

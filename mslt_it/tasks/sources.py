@@ -393,6 +393,8 @@ class TableSplit:
             kind = self.table.schema.field(column).type
             if pa.types.is_nested(kind):
                 hint = ""
+            elif pa.types.is_temporal(kind):  # a Parquet date column: the prompt printed
+                hint = " (store the dates as text)"  # a datetime, and blamed the template
             elif is_bool_or_number(kind):
                 hint = self._text_hint()
             else:
