@@ -821,10 +821,13 @@ def test_two_processes_saving_one_new_predictor_cannot_both_succeed(
 
     checks = module.check_save_path
     try:  # the other process writes between this one's check and its save
-        module.check_save_path = lambda *args, **kwargs: (
-            checks(*args, **kwargs),
-            path.write_text("theirs"),
-        )
+
+        def checked_then_written(*args: object, **kwargs: object) -> Path:
+            checked = checks(*args, **kwargs)
+            path.write_text("theirs")
+            return checked
+
+        module.check_save_path = checked_then_written
         with pytest.raises(MsltError, match="exists; pass --overwrite"):
             fitted.predictor.save(path)
     finally:
@@ -951,6 +954,28 @@ def test_save_to_a_folder_name_is_refused_before_any_work(
     result = cli("select", "--task", "xnli", "--fit", planted, "--save", name)
     assert_one_line_error(result, "--save", "names a folder")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_save_is_written_where_the_system_finds_it(
+    planted: Path, tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--save '~/p.json'` (quoted) wrote ./~/p.json, said as "saved to ~/p.json";
+    `--save x/../p.json` made a folder x to climb out of, and saw no file at ./p.json to
+    protect."""
+    monkeypatch.chdir(tmp_path)
+    assert_one_line_error(
+        cli("select", "--task", "xnli", "--fit", planted, "--save", "~/p.json"),
+        "--save: '~/p.json' begins with ~",
+    )
+    Path("p.json").write_text("mine", encoding="utf-8")
+    assert_one_line_error(
+        cli("select", "--task", "xnli", "--fit", planted, "--save", "x/../p.json", "--overwrite"),
+        "is not a predictor mslt-it wrote",
+    )
+    assert Path("p.json").read_text(encoding="utf-8") == "mine"
+    Path("p.json").unlink()
+    assert cli("select", "--task", "xnli", "--fit", planted, "--save", "x/../p.json").code == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.json"]
 
 
 def test_options_a_mode_does_not_read_are_refused(planted: Path, tmp_path: Path, cli) -> None:

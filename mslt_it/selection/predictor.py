@@ -32,9 +32,10 @@ from typing import Any
 import numpy as np
 
 from mslt_it.errors import MsltError, allowed, clipped
-from mslt_it.files import control_character, read_user_text
+from mslt_it.files import control_character, read_user_text, resolved_path
 from mslt_it.io import atomic_write_text, is_sealed, seal
 from mslt_it.outputs import check_not_an_input, check_path_names, check_writable
+from mslt_it.paths import check_folder_text
 from mslt_it.selection.criteria import SelectionOptions
 from mslt_it.selection.features import feature_names
 from mslt_it.selection.measured import MAX_ABS_SCORE, MeasuredTransfer
@@ -230,7 +231,7 @@ class TransferPredictor:
             raise MsltError(f"--save: cannot write {str(path)!r}: {error.strerror}") from None
 
     def _save(self, path: Path, overwrite: bool, inputs: Sequence[Path]) -> Path:
-        check_save_path(path, overwrite, inputs)
+        path = check_save_path(path, overwrite, inputs)
         text = json.dumps(self.to_document(), ensure_ascii=False) + "\n"
         try:
             atomic_write_text(path, text, replace=overwrite)
@@ -289,14 +290,19 @@ def results_changed(predictor: TransferPredictor) -> str | None:
     )
 
 
-def check_save_path(path: Path, overwrite: bool, inputs: Sequence[Path] = ()) -> None:
+def check_save_path(path: Path, overwrite: bool, inputs: Sequence[Path] = ()) -> Path:
     """Refuse, before any work, a ``--save`` that would write an input, a file that is not a
-    predictor, or an existing predictor without ``overwrite``."""
-    path = Path(path)
+    predictor, or an existing predictor without ``overwrite``; the file to write, where the
+    system finds it."""
+    check_folder_text(str(path), "--save")  # `~/p.json` quoted: a folder named ~ made here
+    path = Path(path)  # where the system finds it: `x/../p.json` looked like no file there
+    if path.name not in ("", ".", ".."):  # (an existing one replaced), and made a folder x
+        path = resolved_path(path.parent, "--save") / path.name
     try:
         _check_save_path(path, overwrite, inputs)
     except OSError as error:
         raise MsltError(f"--save: cannot write {str(path)!r}: {error.strerror}") from None
+    return path
 
 
 def _check_save_path(path: Path, overwrite: bool, inputs: Sequence[Path]) -> None:
