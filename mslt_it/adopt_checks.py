@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import zipfile
 from collections import Counter
 from pathlib import Path
@@ -72,9 +73,33 @@ def format_fault(path: Path) -> str | None:
         return None if _jinja_parses(path) else "a Jinja chat template"
     if name == "README.md":  # an adapter's is PEFT's model card, its checkpoints' TRL's
         return None if _model_card(_head(path)) else "a PEFT or TRL model card"
-    if name == "training_args.bin":
-        return None if zipfile.is_zipfile(path) else "a torch file"
+    if name == "training_args.bin" or suffix in (".pt", ".pth"):  # a checkpoint's optimizer,
+        return None if zipfile.is_zipfile(path) else "a torch file"  # scheduler, RNG state
+    if name == "tokenizer.model":
+        return None if _sentencepiece_or_tiktoken(_head(path)) else "a tokenizer model"
+    if name.startswith("events.out.tfevents."):
+        return None if _tensorboard_events(_head(path)) else "a TensorBoard event log"
     return None
+
+
+def _sentencepiece_or_tiktoken(head: bytes) -> bool:
+    """What ``save_pretrained`` writes as ``tokenizer.model``: SentencePiece's model (a
+    protobuf whose first field is its pieces: byte 0x0a), or tiktoken's ranks (lines of a
+    base64 token and its rank). A user's notes by that name were adopted, then deleted."""
+    if head[:1] == b"\n":
+        return True
+    lines = head.split(b"\n")[:-1] or [head]
+    pattern = re.compile(rb"[A-Za-z0-9+/]+=* [0-9]+")
+    return bool(lines) and all(pattern.fullmatch(line) for line in lines[:50])
+
+
+def _tensorboard_events(head: bytes) -> bool:
+    """A TensorBoard log: TFRecords (an 8-byte length, its 4-byte check, the data), the first
+    of which is the ``brain.Event:N`` version record TensorBoard begins every log with."""
+    if len(head) < 12:
+        return False
+    length = int.from_bytes(head[:8], "little")
+    return length < 4096 and b"brain.Event:" in head[12 : 12 + length]
 
 
 OWN_FIELDS: dict[str, tuple[str, str | None, str]] = {

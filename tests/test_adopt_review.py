@@ -165,3 +165,61 @@ def test_outputs_mslt_it_wrote_are_adopted_older_ones_too(cli, made, tiny_model_
     (older / ".chunks" / "xnli.en.00001.jsonl").write_text(sealed)
     result = cli("adopt", older, "--kind", "evaluation")
     assert result.code == 0, result.err
+
+
+# -- binary files of a library's: their format proven, not their name alone -------------------
+
+EVENTS = "tensorboard/events.out.tfevents.1700000000.host.1.0"
+SENTENCEPIECE = b"\n\x0e\n\x05<unk>\x15\x00\x00\x00\x00\x18\x02"  # a model's first piece
+EVENT = b"\t" + b"\x00" * 8 + b"\x1a\rbrain.Event:2"  # wall time 0, file_version
+VERSION_RECORD = len(EVENT).to_bytes(8, "little") + b"\x00" * 4 + EVENT
+
+
+@pytest.fixture(scope="module")
+def adapter(made: Path, tiny_model_dir: Path) -> Path:
+    """An adapter trained by ``mslt-it train`` (its TensorBoard log too), on ``made``'s data."""
+    from mslt_it.cli import main
+
+    out = made / "ad"
+    if not out.exists():
+        with pytest.raises(SystemExit) as done:
+            main(["train", "--dataset", str(made / "ds"), "--model", str(tiny_model_dir),
+                  "--out", str(out), "--max-steps", "1"])  # fmt: skip
+        assert done.value.code in (0, None)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "said"),
+    [
+        (EVENTS, "my notes\n", "a TensorBoard event log"),
+        ("checkpoints/checkpoint-5/optimizer.pt", "diary\n", "a torch file"),
+        ("checkpoints/checkpoint-5/rng_state.pth", "diary\n", "a torch file"),
+        ("tokenizer.model", "my thesis\n", "a tokenizer model"),
+    ],
+)
+def test_a_users_text_named_like_a_librarys_binary_is_not_adopted(
+    cli, adapter, tmp_path, name, text, said
+):
+    """adopt took them by name, and the next --overwrite (or a recipe's retraining) removed
+    them; ``training_args.bin`` alone was checked."""
+    folder = unmarked_copy(adapter, tmp_path / "ad")
+    (folder / name).parent.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(text)
+    assert_refused(cli("adopt", folder, "--kind", "adapter"), folder, name, said)
+
+
+def test_a_librarys_binaries_are_still_adopted(cli, adapter, tiny_model_dir, tmp_path) -> None:
+    import torch
+
+    assert list(adapter.glob("tensorboard/events.out.tfevents.*"))  # the training's own log
+    folder = unmarked_copy(adapter, tmp_path / "ad")
+    (folder / EVENTS).write_bytes(VERSION_RECORD + b"\x00" * 4)
+    (folder / "checkpoints/checkpoint-5").mkdir(parents=True)
+    torch.save({"state": {}}, folder / "checkpoints/checkpoint-5/optimizer.pt")
+    (folder / "tokenizer.model").write_bytes(SENTENCEPIECE)
+    result = cli("adopt", folder, "--kind", "adapter")
+    assert result.code == 0, result.err
+    model = unmarked_copy(tiny_model_dir, tmp_path / "model")
+    (model / "tokenizer.model").write_text("IQ== 0\nIg== 1\n")  # tiktoken's ranks
+    assert cli("adopt", model, "--kind", "model").code == 0
