@@ -1014,6 +1014,12 @@ def test_emit_slurm_writes_neither_into_an_input_nor_into_an_experiment(cli, tmp
     assert_one_line_error(cli("run", recipe, "--emit-slurm", script), "inside", "input")
     inside = tmp_path / "exp" / "job.sh"
     assert_one_line_error(cli("run", recipe, "--emit-slurm", inside), "inside the experiment")
+    dataset = tmp_path / "ds"  # another output of mslt-it's: its --overwrite stopped at it
+    assert cli("build", "--task", "xnli", "--sources", "en", "--budget", "4", "--data",
+               "synthetic", "--out", dataset).code == 0  # fmt: skip
+    result = cli("run", recipe, "--emit-slurm", dataset / "sub" / "job.sh")
+    assert_one_line_error(result, "lies inside", "mslt-it's dataset")
+    assert not (dataset / "sub").exists()
     users = tmp_path / "users"
     users.mkdir()
     (users / "notes.txt").write_text("mine")
