@@ -790,10 +790,7 @@ def check_replaceable(out: Path, kind: str, overwrite: bool, field: str) -> None
     """An existing ``out`` is replaced only with ``--overwrite`` and only if mslt-it wrote it."""
     if not out.is_dir() or not holds_anything(out):
         return
-    if not overwrite:
-        raise MsltError(
-            f"{field}: {described(out)} already exists; choose another folder or pass --overwrite"
-        )
+    # what --overwrite would refuse is said first: advised to pass it, the user was refused
     found = owner_kind(out) or _sealed_analysis(out)
     if found is None:
         raise MsltError(
@@ -804,6 +801,10 @@ def check_replaceable(out: Path, kind: str, overwrite: bool, field: str) -> None
         raise MsltError(
             f"{field}: {described(out)} holds an mslt-it {found}, not {_a(kind)}; --overwrite "
             "replaces only an output of the same kind, choose another folder"
+        )
+    if not overwrite:
+        raise MsltError(
+            f"{field}: {described(out)} already exists; choose another folder or pass --overwrite"
         )
     check_nothing_foreign(out, field)
 

@@ -256,6 +256,20 @@ def test_an_existing_output_folder_is_kept_unless_overwritten(cli, tmp_path: Pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]
 
 
+def test_overwrite_is_advised_only_where_it_would_replace(
+    cli, tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    """A folder of the user's, or an output of another kind, was told to pass --overwrite,
+    which then refused it: the reason is said at once."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("n")
+    for out, said in ((mine, "did not write"), (tiny_model_dir, "holds an mslt-it model")):
+        result = cli(*BASE, "--sources", "en", "--budget", "10", "--out", out)
+        assert_one_line_error(result, said)
+        assert "pass --overwrite" not in result.err
+
+
 def test_token_statistics_per_language(cli, tmp_path: Path, tiny_model_dir: Path) -> None:
     out = tmp_path / "ds"
     args = [*BASE, "--sources", "en,zh,hi", "--budget", "300", "--tokenizer", tiny_model_dir]
