@@ -867,6 +867,8 @@ def check_lora_targets_first(plan: Plan, steps: list[Step]) -> None:
         plan.recipe.model.trust_remote_code,
         lora.get("target_modules"),
         lora.get("modules_to_save"),
+        lora.get("target_parameters"),
+        lora.get("layers_to_transform"),
     )
 
 

@@ -585,6 +585,26 @@ def test_an_unknown_lora_target_lists_the_linear_modules(cli, tiny_model_dir, sm
     assert_one_line_error(result, "qkv is not a linear module", "q_proj", "down_proj", "all-linear")
 
 
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ("[0,99]", "layer 99 is not a layer of LlamaForCausalLM, whose layers are 0 to 1"),
+        ("[0,-1]", "layer -1 is not a layer"),
+        ("[]", "an empty list adapts no layer"),
+        ("true", "must be a list of integers or an integer"),
+    ],
+)
+def test_layers_to_transform_the_model_lacks_are_refused(
+    cli, tiny_model_dir, small_ds, tmp_path, value, said
+):
+    """PEFT adapted the listed layers it found and dropped the others: [0, 99] of a two-layer
+    model trained layer 0 alone, and exited 0."""
+    lora = f"layers_to_transform={value}"
+    result = cli(*train_args(tiny_model_dir, small_ds, tmp_path / "o", "--lora", lora))
+    assert_one_line_error(result, "train.lora.layers_to_transform:", said)
+    assert not (tmp_path / "o").exists()
+
+
 def test_a_recipes_target_modules_string_is_a_regular_expression(tiny_model_dir, tmp_path):
     """PEFT reads a string ``target_modules`` as one regular expression of a module's whole
     name; mslt-it split it at commas and refused ``.*\\.(q_proj|v_proj)`` as no module. A

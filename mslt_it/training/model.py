@@ -126,18 +126,22 @@ def check_lora_targets(
     targets: Any,
     modules_to_save: Any = None,
     target_parameters: Any = None,
+    layers: Any = None,
 ) -> None:
     """Every target name must be a linear layer of this model, every module to save a module
-    of it and every target parameter a parameter of it; the error lists those there are (PEFT
-    trains on without a module to save or a parameter that matches nothing).
+    of it, every target parameter a parameter of it and every layer to transform one of its
+    layers; the error lists those there are (PEFT trains on without a module to save or a
+    parameter that matches nothing, and drops a layer it does not have).
 
     Checked on an empty (meta) model before anything is loaded, so a typo costs seconds.
     """
     listed = isinstance(targets, list)  # PEFT reads a plain string as a regular expression
     pattern = isinstance(targets, str) and targets != "all-linear"
-    if not listed and not pattern and not modules_to_save and not target_parameters:
+    if not (listed or pattern or modules_to_save or target_parameters or layers is not None):
         return
     model = empty_model(name_or_path, trust_remote_code)
+    if layers is not None:
+        check_layers_to_transform(layers, model)
     names = [name for name, _ in model.named_modules() if name]
     parameters = [name for name, _ in model.named_parameters()] if target_parameters else []
     unmatched = unmatched_keys(target_parameters or [], parameters)
@@ -166,6 +170,26 @@ def check_lora_targets(
         raise MsltError(
             f"lora target: {', '.join(missing)} is not a linear module of {architecture}; "
             f"its linear modules are {allowed(linear)} (or use all-linear)"
+        )
+
+
+def check_layers_to_transform(layers: Any, model: Any) -> None:
+    """``layers_to_transform`` (a layer number or a list of them, as its type check requires)
+    names layers of ``model``. PEFT adapts the listed layers it finds and drops the others
+    without a word (``[0, 99]`` of a two-layer model trained layer 0 alone); ``-1`` is no
+    layer of its either, and an empty list adapts none."""
+    wanted = layers if isinstance(layers, list) else [layers]
+    if not wanted:
+        raise MsltError(
+            "train.lora.layers_to_transform: an empty list adapts no layer; give the layers' "
+            "numbers, or leave it out to adapt every layer"
+        )
+    count = getattr(model.config, "num_hidden_layers", None)
+    outside = [i for i in wanted if isinstance(count, int) and not 0 <= i < count]
+    if outside:
+        raise MsltError(
+            f"train.lora.layers_to_transform: layer {outside[0]} is not a layer of "
+            f"{type(model).__name__}, whose layers are 0 to {count - 1}"
         )
 
 

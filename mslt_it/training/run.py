@@ -359,6 +359,7 @@ def plan_run(model_config: ModelConfig, config: TrainConfig, out: Path) -> Plan:
         lora["target_modules"],
         lora.get("modules_to_save"),
         lora.get("target_parameters"),
+        lora.get("layers_to_transform"),
     )
     determining = determining_config(
         model_config, config, data, eval_data, chat_template, lora, args
