@@ -470,6 +470,23 @@ def test_a_template_without_end_of_turn_is_refused(cli, tiny_model_dir, small_ds
     assert_one_line_error(result, "'<|im_end|>'", "never appears among the trained labels")
 
 
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ("hello", "does not render the user's message"),  # no .jinja file: the text itself
+        ("/dev/zero", "does not render the user's message"),
+        ("{{ messages[0]['content'] }}", "does not render the assistant's answer"),
+    ],
+)
+def test_a_template_that_renders_no_turn_is_named(
+    cli, tiny_model_dir, small_ds, tmp_path, value, said
+):
+    """It failed as "no example is left to train on ... raise --max-length", which no length
+    could fix."""
+    result = cli(*train_args(tiny_model_dir, small_ds, tmp_path / "o", "--chat-template", value))
+    assert_one_line_error(result, "model.chat_template:", said, "not a .jinja or .j2 file")
+
+
 def test_batches_with_every_label_masked_are_refused(cli, tiny_model_dir, small_ds, tmp_path):
     """Cut to 30 tokens, every example keeps only prompt tokens; packed, no row has a label."""
     result = cli(

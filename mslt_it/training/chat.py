@@ -81,15 +81,32 @@ def resolve_chat_template(tokenizer: Any, override: str | None) -> str:
     return template
 
 
+PROBE_QUESTION, PROBE_ANSWER = "mslt-it probe question", "mslt-it probe answer"
+
+
 def check_renders(tokenizer: Any) -> None:
-    """Render a probe conversation, so a broken template fails here and not mid-preparation."""
-    probe = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "ok"}]
+    """Render a probe conversation, so a broken template fails here and not mid-preparation,
+    and one that leaves out the user's turn or the answer is named as such: a value that is
+    no ``.jinja`` file (``hello``, ``/dev/zero``) is a template of its own text, and failed
+    later as "no example is left to train on ... raise --max-length"."""
+    probe = [
+        {"role": "user", "content": PROBE_QUESTION},
+        {"role": "assistant", "content": PROBE_ANSWER},
+    ]
     try:
         with bounded():
-            tokenizer.apply_chat_template(probe, tokenize=False)
+            rendered = tokenizer.apply_chat_template(probe, tokenize=False)
     except Exception as error:  # jinja2 raises many kinds; all mean the same thing here
         first = first_line(error)
         raise MsltError(f"model.chat_template: the template does not render: {first}") from None
+    missing = [part for part in (PROBE_QUESTION, PROBE_ANSWER) if part not in str(rendered)]
+    if missing:
+        turn = "the user's message" if missing[0] == PROBE_QUESTION else "the assistant's answer"
+        raise MsltError(
+            f"model.chat_template: the template does not render {turn} (a conversation's messages "
+            "are its `messages`); a value that is not a .jinja or .j2 file is read as the "
+            "template itself"
+        )
 
 
 def stop_token_ids(tokenizer: Any, model: Any) -> set[int]:
