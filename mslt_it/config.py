@@ -142,7 +142,8 @@ class DataConfig(BaseModel):
     )
     system_prompt: str | None = Field(
         default=None,
-        description="Optional system message put before every instruction (blank: none).",
+        description="Optional system message put before every instruction (blank: none); a "
+        "conversation's own system message is kept instead.",
     )
     seed: int = Field(
         strict=True,

@@ -61,6 +61,7 @@ from mslt_it.tasks.sources import (
     open_split,
     read_hashed,
 )
+from mslt_it.terminal import STDERR
 from mslt_it.tokens import TokenCounter
 
 # Each ISO 15924 script the registry uses, as :func:`mslt_it.langid.letter_script` names its
@@ -186,6 +187,27 @@ def dedup_key(prompt: str, answer: str, history: list[dict[str, str]]) -> bytes:
     return digest.digest()
 
 
+def is_system(message: dict[str, str]) -> bool:
+    return message.get("role") == "system"
+
+
+def say_own_system_messages(own: int, built: int) -> None:
+    """A conversation's own system message wins over ``--system-prompt``: said, as the
+    manifest records the option as given. Where every conversation has its own, the option
+    was put before none and the manifest (and every adapter trained on it, evaluated with
+    it) claimed it used: refused."""
+    if own == built:
+        raise MsltError(
+            "system_prompt: every conversation built begins with its own system message, which "
+            "mslt-it keeps, so --system-prompt (a recipe's data.system_prompt) would be put "
+            "before none; build without it, or remove the conversations' system messages"
+        )
+    STDERR.print(
+        f"note: {own} of {built} conversations keep their own system message; --system-prompt "
+        "is put before the others"
+    )
+
+
 def render_corpus(
     config: DataConfig,
     template: PromptTemplate,
@@ -197,6 +219,7 @@ def render_corpus(
     seen: set[bytes] = set()
     examples: list[dict[str, Any]] = []
     cleaning: dict[str, dict[str, int]] = {}
+    own_system = 0
     with progress_bar() as progress:
         bar = progress.add_task("rendering", total=sum(quotas.values()))
         for lang, split in splits.items():
@@ -218,7 +241,10 @@ def render_corpus(
                 counter.add(lang, rendered)
             examples += rendered
             cleaning[lang] = counts
+            own_system += sum(1 for e in taken if e["history"][:1] and is_system(e["history"][0]))
             progress.advance(bar, len(rendered))
+    if config.system_prompt and own_system:
+        say_own_system_messages(own_system, len(examples))
     return examples, cleaning
 
 

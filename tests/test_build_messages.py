@@ -201,3 +201,21 @@ def test_a_parquet_date_column_is_one_line_naming_it(cli, tmp_path: Path) -> Non
     result = cli("build", "--task", "xnli", "--sources", "en", "--budget", "2", "--data",
                  tmp_path / "data", "--out", tmp_path / "ds")  # fmt: skip
     assert_one_line_error(result, "column 'premise' holds date32[day], not text")
+
+
+def test_a_system_prompt_is_refused_for_conversations_with_their_own(cli, tmp_path: Path) -> None:
+    """The conversation's own system message won and the configured one was dropped, while
+    the manifest recorded it as used (and adapters trained on it were evaluated with it)."""
+    path = tmp_path / "c" / "conversations" / "en" / "train.jsonl"
+    path.parent.mkdir(parents=True)
+    turns = [{"role": "system", "content": "S"}, {"role": "user", "content": "a"},
+             {"role": "assistant", "content": "7"}]  # fmt: skip
+    path.write_text(json.dumps({"messages": turns}) + "\n")
+    build = ("build", "--task", "conversations", "--data", tmp_path / "c", "--sources", "en",
+             "--budget", "1")  # fmt: skip
+    result = cli(*build, "--out", tmp_path / "o2", "--system-prompt", "Other")
+    assert_one_line_error(result, "system_prompt: every conversation built begins with its own")
+    assert not (tmp_path / "o2").exists()
+    assert cli(*build, "--out", tmp_path / "o1").code == 0
+    path.write_text(json.dumps({"messages": turns[1:]}) + "\n")  # none of its own: put first
+    assert cli(*build, "--out", tmp_path / "o3", "--system-prompt", "Other").code == 0

@@ -218,6 +218,7 @@ def test_multi_turn_conversations_stay_whole(cli, tmp_path: Path) -> None:
                  "--data", tmp_path / "data", "--system-prompt", "Be kind.",
                  "--out", out)  # fmt: skip
     assert result.code == 0, result.err
+    assert "note: 1 of 2 conversations keep their own system message" in result.err
     examples = {e["completion"][0]["content"]: e for e in read_dataset(out)}
     assert examples["Green."]["prompt"] == conversation[:4]  # its own system message kept
     assert examples["Hello"]["prompt"] == [{"role": "system", "content": "Be kind."}, single[0]]

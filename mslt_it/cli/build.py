@@ -91,7 +91,10 @@ def build(
         typer.Option(help="Length above which examples are counted as too long (default: 512)."),
     ] = None,
     system_prompt: Annotated[
-        str | None, typer.Option(help="A system message put before every conversation.")
+        str | None,
+        typer.Option(
+            help="A system message put before every conversation (one of its own is kept)."
+        ),
     ] = None,
     script_mismatch: Annotated[
         str | None,
