@@ -56,7 +56,7 @@ from mslt_it.tasks.sources import check_split, local_path, synthetic_generator
 from mslt_it.tasks.synthetic import SPLIT_SIZES
 from mslt_it.training import ModelConfig
 from mslt_it.training.config import check_watch, validate_train_section
-from mslt_it.yamlfiles import load_yaml_text
+from mslt_it.yamlfiles import load_yaml_text, problem_besides_missing
 
 GRID_KINDS = ("all-combinations", "sweep-k", "select")
 MAX_RUNS = 1000
@@ -221,6 +221,11 @@ def recipe_section(path: str | Path, name: str) -> Any:
     path = Path(path)
     raw = load_yaml(path)
     use_recipe_tasks_dirs(path, raw.get("tasks_dir"))
+    # the rest of the recipe is checked as `run` checks it (this section is checked with the
+    # command's options, whose own errors come first)
+    problem = problem_besides_missing(RecipeConfig, {k: v for k, v in raw.items() if k != name})
+    if problem is not None:
+        raise MsltError(f"{path}: {problem}")
     section = raw.get(name)
     if section is not None and not isinstance(section, dict):
         raise MsltError(

@@ -45,12 +45,27 @@ def yaml_in_other_case(path: Path) -> bool:
     return path.suffix.lower() in YAML_SUFFIXES and path.suffix not in YAML_SUFFIXES
 
 
-def describe_error(error: ValidationError, prefix: str = "") -> str:
+def problem_besides_missing(model: type[BaseModel], data: Any) -> str | None:
+    """What :func:`validate_section` would say of ``data``, a required field missing aside:
+    ``build --recipe`` reads one section of a recipe and takes the rest from its options, yet
+    a typo elsewhere (a top-level ``prompts_dir``) was silently ignored where ``run`` refused
+    it. None when nothing else is wrong."""
+    try:
+        model.model_validate(data)
+    except ValidationError as error:
+        if any(e["type"] != "missing" for e in error.errors()):
+            return describe_error(error, missing_ok=True)
+    return None
+
+
+def describe_error(error: ValidationError, prefix: str = "", missing_ok: bool = False) -> str:
     """``section.field: problem, got value`` from pydantic's first error; an unknown field
     before any other, since a misspelt key is also the required one missing (``budgt`` for
-    ``budget``), and the typo is what the user has to fix."""
+    ``budget``), and the typo is what the user has to fix. ``missing_ok``: a required field
+    missing is no error to name (see :func:`problem_besides_missing`)."""
     errors = error.errors()
-    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+    named = [e for e in errors if not (missing_ok and e["type"] == "missing")] or errors
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), named[0])
     kind, given = first["type"], _short(first.get("input"))
     loc = tuple(first["loc"])
     key_error = kind == "invalid_key" or (kind == "string_type" and loc[-1:] == ("[key]",))

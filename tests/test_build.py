@@ -495,3 +495,17 @@ def test_a_shared_out_folder_gives_its_group_to_the_files_in_it(cli, tmp_path: P
         if not path.is_symlink():
             assert path.stat().st_gid == others[0], path
             assert not path.is_dir() or path.stat().st_mode & 0o2000, path
+
+
+def test_build_recipe_refuses_what_run_refuses_besides_missing_fields(cli, tmp_path: Path) -> None:
+    """Only the data section was read: a typo elsewhere (a top-level ``prompts_dir``, meant
+    for ``data:``) was ignored, and the build used other prompts than the user set."""
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("sources: [en]\nprompts_dir: [x]\ndata: {task: xnli, data: synthetic}\n")
+    result = cli("build", "--recipe", recipe, "--budget", "5", "--out", tmp_path / "ds")
+    assert_one_line_error(result, "r.yaml: prompts_dir: unknown field")
+    recipe.write_text("sources: [en]\nmodel: 7\ndata: {task: xnli, data: synthetic}\n")
+    result = cli("build", "--recipe", recipe, "--budget", "5", "--out", tmp_path / "ds")
+    assert_one_line_error(result, "r.yaml: model")
+    recipe.write_text("sources: [en]\ndata: {task: xnli, data: synthetic}\n")  # no name, budget
+    assert cli("build", "--recipe", recipe, "--budget", "5", "--out", tmp_path / "ds").code == 0
