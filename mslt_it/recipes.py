@@ -143,6 +143,12 @@ def load_recipe(path: str | Path, output_dir: str | Path | None = None) -> Recip
         data = recipe.data_config(runs[0])  # the template is the same for every run
     except MsltError as error:  # a default it cannot fill (a mixed-in part's split)
         raise MsltError(f"{path}: {error}") from None
+    sources = sorted({lang for run in runs for lang in run.sources})
+    check_data_folder(data.data, f"{path}: data.data")
+    try:  # a folder without the sources' files passed the dry run and stopped the first build
+        check_local_rows(data.data, task, sources, str(data.split))
+    except MsltError as error:
+        raise MsltError(f"{path}: data.{error}") from None
     check_script_mismatch_is_read(data, f"{path}: data.script_mismatch")
     if data.max_length != DataConfig.model_fields["max_length"].default:
         check_max_length_is_read(data, f"{path}: data.max_length")  # as each build would

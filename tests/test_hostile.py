@@ -689,6 +689,22 @@ def test_a_recipe_key_given_twice_is_an_error(cli, tmp_path: Path) -> None:
     assert_one_line_error(cli("run", recipe, "--dry-run"), "duplicate key 'name'")
 
 
+def test_a_data_folder_without_the_sources_files_is_found_by_the_dry_run(
+    cli, tmp_path: Path
+) -> None:
+    """``data: ../../../../etc`` (a folder, without xnli/en/train) passed the dry run as "todo"
+    and stopped the first build."""
+    folder = tmp_path / "d" / "xnli" / "de"
+    folder.mkdir(parents=True)
+    (folder / "train.jsonl").write_text('{"premise": "p", "hypothesis": "h", "label": 0}\n')
+    recipe = write_recipe(tmp_path / "r.yaml", "")
+    recipe.write_text(recipe.read_text().replace("data: synthetic", f"data: {tmp_path / 'd'}"))
+    result = cli("run", recipe, "--dry-run")
+    assert_one_line_error(result, "data.data:", "has no file for xnli/en/train")
+    recipe.write_text(recipe.read_text().replace("sources: [en]", "sources: [de]"))
+    assert cli("run", recipe, "--dry-run").code == 0
+
+
 def test_a_recipe_of_nested_aliases_is_refused_with_a_short_message(cli, tmp_path: Path) -> None:
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
@@ -1609,7 +1625,7 @@ def test_merge_refuses_an_adapter_edited_since_training(cli, adapter, tmp_path, 
         (["--lora-r", "100000000000"], "train.lora.r (--lora-r): must be an integer in 1..16,384"),
         (["--sft", "dataloader_num_workers=-1"], "dataloader_num_workers: must be an integer >= 0"),
         (["--lora", "bias=bogus"], "train.lora.bias: must be none, all or lora_only"),
-        (["--lora", "layers_to_transform=99"], "train.lora or train.sft: PEFT or TRL refused"),
+        (["--lora", "layers_to_transform=99"], "layers_to_transform: layer 99 is not a layer"),
         (["--lora", "trainable_token_indices=[99999999]"], "PEFT or TRL refused"),
         (["--lora", "modules_to_save=[nope]"], "lora modules_to_save: nope is not a module"),
         # PEFT took these and trained on: a negated update, nothing adapted, a rank of 0
