@@ -213,10 +213,27 @@ class PromptTemplate:
                 if isinstance(row.get("id"), str)
                 else f"the task's example row in language {lang!r}"
             )
-            raise MsltError(f"{self.path}: cannot render {which}: {describe(error)}") from None
+            field = self._failing_part(lang, variables)
+            raise MsltError(
+                f"{self.path}: {field}: cannot render {which}: {describe(error)}"
+            ) from None
         if self.plain:  # lm-evaluation-harness keeps a context and a choice as they are: a
             return RenderedExample(instruction, answer)  # story's last space moves to the choice
         return RenderedExample(instruction.strip(), answer.strip())
+
+    def _failing_part(self, lang: str, variables: dict[str, Any]) -> str:
+        """The field whose text failed to render (``instruction``, ``answer``, or a language's
+        own, ``by_lang.de.answer``): both render as one, and the error named neither. The
+        instruction is rendered again alone, within the same bounds; it rendered, the answer
+        is to blame."""
+        override = self.spec.by_lang.get(lang, LanguageOverride())
+        parts = self._compiled[lang]
+        try:
+            bounded_render(_compile(parts.instruction), variables)
+            name = "answer"
+        except Exception:  # the same failure: the bounds, a filter, this row's data
+            name = "instruction"
+        return f"by_lang.{lang}.{name}" if getattr(override, name) else name
 
 
 PLAIN_VARIABLE = re.compile(r"^\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$")

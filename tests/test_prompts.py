@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -193,6 +194,31 @@ def test_the_sandbox_refuses_to_reach_into_python_objects(tmp_path: Path) -> Non
         get_template("xnli/mine", [tmp_path])
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        ("{{ premise }}", "{{ premise.__class__ }}", "instruction"),
+        ("{{ label_word }}", "{{ label_word.__class__ }}", "answer"),
+        ("{{ label_word }}", "{% for i in range(10) %}{{ i.x }}{% endfor %}", "answer"),
+        (
+            "verbalizers:",
+            "by_lang: {ar: {answer: '{{ label_word.__class__ }}'}}\nverbalizers:",
+            "by_lang.ar.answer",
+        ),
+    ],
+)
+def test_a_render_error_names_the_field_that_failed(
+    tmp_path: Path, old: str, new: str, field: str
+) -> None:
+    """Instruction and answer render as one: the error named neither (a broken answer read
+    "cannot render the task's example row", like a broken instruction)."""
+    path = write_template(tmp_path, GOOD.replace(old, new, 1))
+    with pytest.raises(
+        MsltError, match=f"^{re.escape(str(path))}: {re.escape(field)}: cannot render"
+    ):
+        get_template("xnli/mine", [tmp_path])
+
+
 def test_undefined_attributes_fail_instead_of_rendering_empty(tmp_path: Path) -> None:
     write_template(tmp_path, GOOD.replace("{{ premise }}", "{{ premise.nonexistent }}"))
     with pytest.raises(MsltError, match="cannot render"):
@@ -283,7 +309,8 @@ def test_a_row_too_long_to_render_is_named_beside_the_template() -> None:
     data's fault), not only the template file."""
     template = get_template("xnli/en-instruct")
     row = {"premise": "x" * 1_500_000, "hypothesis": "h", "label": 0, "id": "xnli/en/test/7"}
-    with pytest.raises(MsltError, match=r"en-instruct\.yaml: cannot render row xnli/en/test/7: "):
+    said = r"en-instruct\.yaml: instruction: cannot render row xnli/en/test/7: "
+    with pytest.raises(MsltError, match=said):
         template.render(row, "en")
 
 
