@@ -25,7 +25,7 @@ from mslt_it import report_text
 from mslt_it.errors import MsltError, clipped
 from mslt_it.evaluation.scoring import METRICS
 from mslt_it.evaluation.store import CHUNKS, PREDICTIONS
-from mslt_it.files import read_user_text
+from mslt_it.files import kind_of, read_user_text
 from mslt_it.io import OWNER_FILE
 from mslt_it.locks import check_none_being_written
 from mslt_it.outputs import (
@@ -168,7 +168,10 @@ def find_results(paths: list[Path]) -> list[Path]:
                     )
                 )
         elif path.exists():
-            raise MsltError(f"run dir: {str(path)!r} is neither a folder nor a results.json")
+            kind = "a file" if path.is_file() else kind_of(path.stat().st_mode)
+            raise MsltError(
+                f"run dir: {str(path)!r} is {kind}, neither a folder nor a results.json"
+            )
         else:
             check_folder_text(str(path), "run dir")  # read as ./~/…: "does not exist" misled
             raise MsltError(f"run dir: {str(path)!r} does not exist")
@@ -259,8 +262,8 @@ MAX_RESULTS_BYTES = 200_000_000
 def read_results_file(path: Path) -> dict[str, Any]:
     """One results.json, checked enough that the report cannot silently misread it."""
     text = read_user_text(path, "run dir", MAX_RESULTS_BYTES)
-    try:
-        data = json.loads(text)
+    try:  # a byte-order mark an editor added is no JSON, but said nothing else (as CSVs read)
+        data = json.loads(text.removeprefix("\ufeff"))
     except RecursionError:
         raise MsltError(
             f"run dir: {path} is not a readable results.json (nested too deeply)"

@@ -978,6 +978,16 @@ def test_save_is_written_where_the_system_finds_it(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.json"]
 
 
+def test_a_predictor_with_a_byte_order_mark_is_read(planted: Path, tmp_path: Path, cli) -> None:
+    """An editor's byte-order mark was refused with Python's "decode using utf-8-sig"."""
+    saved = tmp_path / "p.json"
+    assert cli("select", "--task", "xnli", "--fit", planted, "--save", saved).code == 0
+    saved.write_bytes(b"\xef\xbb\xbf" + saved.read_bytes())
+    ranked = ["select", "--task", "xnli", "--criterion", "learned", "--predictor", saved]
+    result = cli(*ranked, "--pool", ",".join(POOL), "--targets", "bg,sw,ur", "--top", "2")
+    assert result.code == 0, result.err
+
+
 def test_options_a_mode_does_not_read_are_refused(planted: Path, tmp_path: Path, cli) -> None:
     """A --predictor beside a heuristic criterion, --overwrite without --save and an empty
     --tokenizer were accepted and ignored: the user believed they acted."""

@@ -674,3 +674,28 @@ def test_one_model_spelled_two_ways_is_one_model(tmp_path: Path) -> None:
     text = write_report([root], tmp_path / "report2").read_text(encoding="utf-8")
     assert "| run | model |" in text
     assert "no SSLT run of its base model" in text
+
+
+def test_a_results_file_with_a_byte_order_mark_or_a_fifo_is_said_plainly(
+    cli, tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    """A byte-order mark (an editor's) was "Unexpected UTF-8 BOM (decode using utf-8-sig)",
+    Python's advice; a FIFO named results.json was "neither a folder nor a results.json"."""
+    from conftest import assert_one_line_error
+
+    evaluation = tmp_path / "ev"
+    made = cli("eval", "--model", tiny_model_dir, "--task", "xnli", "--langs", "en", "--limit",
+               "2", "--mode", "rank", "--bootstrap-samples", "0", "--out", evaluation)  # fmt: skip
+    assert made.code == 0
+    copy = tmp_path / "copy" / "a"
+    copy.mkdir(parents=True)
+    for name in ("results.json", "predictions.jsonl"):
+        (copy / name).write_bytes((evaluation / name).read_bytes())
+    results = copy / "results.json"
+    results.write_bytes(b"\xef\xbb\xbf" + results.read_bytes())
+    assert cli("report", copy.parent, "--out", tmp_path / "r").code == 0
+    fifo = tmp_path / "f" / "results.json"
+    fifo.parent.mkdir()
+    os.mkfifo(fifo)
+    result = cli("report", fifo, "--out", tmp_path / "r2")
+    assert_one_line_error(result, "is a FIFO (named pipe), neither a folder nor a results.json")

@@ -373,8 +373,8 @@ def read_document(path: str | Path, option: str) -> dict[str, Any]:
     version and seal); what it holds is checked by :func:`load_predictor`."""
     where = f"{option}: {path}"
     text = read_user_text(path, option, MAX_PREDICTOR_BYTES)
-    try:
-        document = json.loads(text)
+    try:  # a byte-order mark an editor added: Python's advice ("decode using utf-8-sig") was
+        document = json.loads(text.removeprefix("\ufeff"))  # the user's only word of it
     except (ValueError, RecursionError) as error:  # not JSON, or a number too long to read
         raise MsltError(f"{where}: not a predictor file (not JSON: {str(error)[:160]})") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
