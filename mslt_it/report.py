@@ -364,11 +364,10 @@ def check_rows_agree(results: Results, rows: paired.RunRows) -> None:
 
 
 def check_adapters(results: Results) -> dict[str, dict[str, Any]]:
-    """Each adapter run's sanity record: from its results.json, or measured here against a base
-    run of the same model in the report (no sources), evaluated alike, when results.json has
-    none. A base ranked by log-likelihood beside an adapter that generated (or another
-    template) matched its labels with the generated words, and said the adapter was not
-    applied."""
+    """Each adapter run's sanity record: measured here against a base run of the same model in
+    the report (no sources), evaluated alike, where there is one; else from its results.json.
+    A base ranked by log-likelihood beside an adapter that generated (or another template)
+    matched its labels with the generated words, and said the adapter was not applied."""
     found = dict(results.sanity)
     # a base is a run of no adapter: an adapter whose sources are unknown (edited since
     # training) was taken for the base, and the same adapter beside it "not applied"
@@ -385,9 +384,9 @@ def check_adapters(results: Results) -> dict[str, dict[str, Any]]:
             paired.output_setting_differences(first, second, task) for task in tasks[run]
         )
 
-    for run in results.runs:
-        if run in found or adapter_of(results, run) is None or run not in results.files:
-            continue
+    for run in results.runs:  # measured where it can be: a recorded one edited in a copy
+        if adapter_of(results, run) is None or run not in results.files:  # said "probably
+            continue  # not applied" of an adapter whose predictions differ on every row
         base = next((b for b in bases if models.get(b) == models.get(run) and alike(b, run)), None)
         own = results.files[run].parent / PREDICTIONS
         if base is None or not own.is_file():

@@ -533,6 +533,24 @@ def test_adapter_sanity_recorded_in_results_is_reported(tmp_path: Path) -> None:
     assert "predicts exactly as the base model (base) on all 1000 rows" in text
 
 
+def test_a_recorded_sanity_is_measured_again_where_a_base_is_in_the_report(
+    tmp_path: Path,
+) -> None:
+    """A copy's results.json edited to say the adapter predicts as the base: the report said
+    so in bold although both runs' predictions were beside it and differed."""
+    record = {"compared_with": "base", "rows": 1000, "identical_rows": 1000, "same_as_base": True}
+    root = tmp_path / "eval"
+    write_run(root / "base", "base", ())
+    write_run(root / "en", "base", ("en",), adapter_sanity=record)
+    rows = root / "en" / "predictions.jsonl"
+    records = [json.loads(line) for line in rows.read_text(encoding="utf-8").splitlines()]
+    for number, row in enumerate(records):
+        row["scores"] = {k: v + number + 1.0 for k, v in row["scores"].items()}
+    rows.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    text = write_report([root], tmp_path / "r").read_text(encoding="utf-8")
+    assert "predicts exactly as the base model" not in text
+
+
 def test_a_sanity_record_of_more_rows_than_the_run_holds_is_refused(cli, tmp_path: Path) -> None:
     """A copy whose rows were cut kept its results.json's adapter_sanity, and the report said
     the adapter "differs from base on 48 of 48 rows" for a run of 36."""
