@@ -179,3 +179,20 @@ def test_a_bad_option_is_named_beside_its_field(
     out = tmp_path / "o"
     result = cli("train", "--dataset", dataset, "--model", tiny_model_dir, "--out", out, *extra)
     assert_one_line_error(result, said)
+
+
+def test_a_resumed_run_records_the_intervals_its_checkpoint_kept() -> None:
+    """Resumed with --save-steps 5, a run whose checkpoint was saved every 10 steps logged and
+    saved every 10 (the Trainer keeps a checkpoint's intervals), and run.json said 5."""
+    from types import SimpleNamespace
+
+    from mslt_it.training.run import intervals_used
+
+    args = SimpleNamespace(logging_steps=5, save_steps=5, eval_steps=None)
+    state = SimpleNamespace(logging_steps=10, save_steps=10, eval_steps=500)
+    sft = {"save_steps": 5, "learning_rate": 1e-4}
+    assert intervals_used(sft, args, state) == {
+        "save_steps": 10, "learning_rate": 1e-4, "logging_steps": 10
+    }  # fmt: skip
+    same = SimpleNamespace(logging_steps=0.1, save_steps=10, eval_steps=None)  # a ratio: as is
+    assert intervals_used(sft, same, state) == sft

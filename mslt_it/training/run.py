@@ -277,6 +277,8 @@ def _train(
     trainer.save_model(str(fresh_staging(out) if on_main() else out / STAGING))
 
     run = run_record(plan, model_config, config, checked, checkpoint)
+    if checkpoint is not None:
+        run["sft"] = intervals_used(run["sft"], plan.args, trainer.state)
     session_tokens = trainer.state.num_input_tokens_seen - tokens_before
     run.update(
         {
@@ -951,6 +953,35 @@ def start_over(out: Path, checkpoint: str, replace_other: bool) -> str:
             soft_wrap=True,
         )
     return "restart"
+
+
+INTERVALS = ("logging_steps", "save_steps", "eval_steps")
+"""The Trainer's intervals that a checkpoint's state keeps: a resumed training logs, saves and
+evaluates as its checkpoint's run did, whatever it is given now (with a warning in its log)."""
+
+
+def intervals_used(sft: dict[str, Any], args: Any, state: Any) -> dict[str, Any]:
+    """``sft`` as run.json records it, with the intervals a resumed training kept from its
+    checkpoint where they differ from those it was given: resumed with ``--save-steps 5``, a
+    run saved and logged every 10 steps and recorded 5. Said in a note."""
+    kept = {}
+    for name in INTERVALS:
+        given, used = getattr(args, name, None), getattr(state, name, None)
+        # only a number of steps given (not a ratio of the run, not unset: eval_steps of a
+        # run that does not evaluate is the state's default)
+        if isinstance(given, int | float) and given >= 1 and used is not None and used != given:
+            kept[name] = used
+    if not kept:
+        return sft
+    if on_main():
+        said = ", ".join(f"{name} {value:g}" for name, value in kept.items())
+        STDERR.print(
+            f"note: resumed with its checkpoint's {said} (the Trainer keeps a checkpoint's "
+            "intervals); run.json records these",
+            highlight=False,
+            soft_wrap=True,
+        )
+    return {**sft, **kept}
 
 
 def take_final_checkpoint(trainer: Any, checkpoint: str) -> Any:
