@@ -136,6 +136,9 @@ def _marker(folder: Path) -> dict | None:
     files = marker.get("files", {})
     if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
         return None  # each listed file's fingerprint is text
+    version = marker.get("format", 1)
+    if type(version) is not int:  # "2", null, true: written by no mslt-it
+        return None
     return marker
 
 
@@ -243,7 +246,7 @@ def is_working_file(folder: Path, name: str, working: tuple[str, ...]) -> bool:
         return False
     base = name.rsplit("/", 1)[-1]
     check = next((c for pattern, c in WORKING_FILE_CONTENT if fnmatch.fnmatch(base, pattern)), None)
-    return check is None or in_hidden_folder(name) or check(folder / name)
+    return check is None or check(folder / name)
 
 
 KIND_WORKING_FILES: dict[str, tuple[str, ...]] = {
@@ -282,6 +285,9 @@ placed beside them is an evaluation of mslt-it's too, and was reopened, dropped 
 
 MODELS_KIND = "mslt-it model comparison"
 
+COMPARISON = "comparison"
+"""``OUT/comparison/``: a comparison's report of its models, part of it as they are."""
+
 
 def models_record(folder: Path) -> dict[str, str] | None:
     """Model -> folder as ``folder``'s :data:`MODELS_RECORD` names them, when its marker lists
@@ -306,14 +312,18 @@ def nested_is_its_own(folder: Path, name: str, nested: str | None) -> bool:
     evaluation must be named by the host's :data:`MODELS_RECORD`: only a comparison makes
     evaluations inside its own, and a user's ``eval --out CMP/mine`` (or a copy of one) was
     removed by the comparison's ``--overwrite``. A host marked before :data:`MARKER_FORMAT` 2
-    keeps the rule it was written under (any evaluation inside is its own)."""
+    keeps the rule it was written under (any evaluation inside is its own), unless it holds the
+    record already (a comparison made before the format was)."""
     marker = _marker(Path(folder))
     kind = marker["kind"] if marker is not None else None
     if nested is None or nested not in NESTED_KINDS.get(kind or "", ()):
         return False
-    if (kind, nested) != ("evaluation", "evaluation") or marker.get("format", 1) < MARKER_FORMAT:
+    if (kind, nested) != ("evaluation", "evaluation"):
         return True
-    return name.rstrip("/") in (models_record(folder) or {}).values()
+    recorded = models_record(folder)
+    if recorded is not None:  # a comparison made before the format but with its record
+        return name.rstrip("/") in recorded.values()
+    return marker.get("format", 1) < MARKER_FORMAT
 
 
 def working_files(kind: str, folder: Path | None = None) -> tuple[str, ...]:
@@ -411,8 +421,8 @@ def first_changed(folder: Path) -> str | None:
 def changed_files(folder: Path) -> list[str]:
     """Every file the marker lists that is gone or changed (see :func:`first_changed`): a
     removed file first in the list hid an edited one after it. A comparison's models'
-    evaluations (its :data:`MODELS_RECORD`) are part of it: a model's results edited by hand,
-    or its folder removed, left a recipe's comparison step "done"."""
+    evaluations (its :data:`MODELS_RECORD`) and its report are part of it: a model's results
+    or the report edited by hand, or removed, left a recipe's comparison step "done"."""
     folder = Path(folder)
     marker = _marker(folder)
     listed = marker.get("files") if marker is not None else None
@@ -424,8 +434,12 @@ def changed_files(folder: Path) -> list[str]:
         if not in_hidden_folder(name)
         and not fingerprint_matches(folder / name, recorded, by_size=True)
     ]
-    for name in sorted(set((models_record(folder) or {}).values())):
-        if owner_kind(folder / name) != "evaluation" or (folder / name).is_symlink():
+    recorded = models_record(folder)
+    if recorded is None:
+        return changed
+    parts = {name: "evaluation" for name in recorded.values()} | {COMPARISON: "report"}
+    for name, kind in sorted(parts.items()):
+        if owner_kind(folder / name) != kind or (folder / name).is_symlink():
             changed.append(name + "/")
         else:
             changed += [f"{name}/{inner}" for inner in changed_files(folder / name)]
@@ -802,11 +816,11 @@ def check_replaceable(out: Path, kind: str, overwrite: bool, field: str) -> None
             f"{field}: {described(out)} holds an mslt-it {found}, not {_a(kind)}; --overwrite "
             "replaces only an output of the same kind, choose another folder"
         )
+    check_nothing_foreign(out, field)  # --overwrite would stop there: said before advised
     if not overwrite:
         raise MsltError(
             f"{field}: {described(out)} already exists; choose another folder or pass --overwrite"
         )
-    check_nothing_foreign(out, field)
 
 
 def remove_own_output(out: Path, field: str) -> None:
@@ -1032,7 +1046,7 @@ def check_host(out: Path, kind: str, field: str) -> None:
     inside = located(out).relative_to(holder).as_posix()
     if kind in NESTED_KINDS.get(host, ()) and nested_is_its_own(holder, inside, kind):
         return
-    if kind in NESTED_KINDS.get(host, ()):
+    if kind in NESTED_KINDS.get(host, ()) and models_record(holder) is not None:
         raise MsltError(
             f"{field}: {described(out)} lies inside {str(holder)!r}, mslt-it's {host}, which "
             f"holds no {kind} but its own models' (its {MODELS_RECORD} names them); choose a "

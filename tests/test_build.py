@@ -158,7 +158,7 @@ def test_recipe_data_section_with_options_overriding(cli, tmp_path: Path) -> Non
         (["--task", "xnli", "--sources", "en", "--budget", "-4"], ["budget: must be > 0, got -4"]),
         (  # it named "(top level)", not the budget
             ["--task", "xnli", "--sources", "en,de", "--budget", "1"],
-            ["error: budget: 1 cannot give each of the 2 sources"],
+            ["error: --budget: 1 cannot give each of the 2 sources"],
         ),
         (
             ["--task", "xnli", "--sources", "en,de,en", "--budget", "9"],
@@ -178,7 +178,7 @@ def test_recipe_data_section_with_options_overriding(cli, tmp_path: Path) -> Non
         ),
         (
             ["--task", "xnli", "--sources", "en", "--budget", "9", "--budget-mode", "all"],
-            ["budget_mode", "'all'"],
+            ["--budget-mode", "'all'"],
         ),
         (  # it was ignored without a word
             ["--task", "xnli", "--sources", "en", "--budget", "9", "--temperature", "2"],
@@ -264,7 +264,14 @@ def test_overwrite_is_advised_only_where_it_would_replace(
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("n")
-    for out, said in ((mine, "did not write"), (tiny_model_dir, "holds an mslt-it model")):
+    ours = tmp_path / "ours"
+    assert cli(*BASE, "--sources", "en", "--budget", "10", "--out", ours).code == 0
+    (ours / "notes.txt").write_text("n")  # --overwrite stops at it: named first
+    for out, said in (
+        (mine, "did not write"),
+        (tiny_model_dir, "holds an mslt-it model"),
+        (ours, "holds 'notes.txt', which mslt-it did not write"),
+    ):
         result = cli(*BASE, "--sources", "en", "--budget", "10", "--out", out)
         assert_one_line_error(result, said)
         assert "pass --overwrite" not in result.err

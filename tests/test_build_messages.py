@@ -214,8 +214,39 @@ def test_a_system_prompt_is_refused_for_conversations_with_their_own(cli, tmp_pa
     build = ("build", "--task", "conversations", "--data", tmp_path / "c", "--sources", "en",
              "--budget", "1")  # fmt: skip
     result = cli(*build, "--out", tmp_path / "o2", "--system-prompt", "Other")
-    assert_one_line_error(result, "system_prompt: every conversation built begins with its own")
+    assert_one_line_error(result, "--system-prompt: every conversation built begins with its own")
     assert not (tmp_path / "o2").exists()
     assert cli(*build, "--out", tmp_path / "o1").code == 0
     path.write_text(json.dumps({"messages": turns[1:]}) + "\n")  # none of its own: put first
     assert cli(*build, "--out", tmp_path / "o3", "--system-prompt", "Other").code == 0
+
+
+@pytest.mark.parametrize(
+    ("command", "said"),
+    [
+        (
+            ("build", "--task", "xnli", "--sources", "en", "--budget", "2", "--split", "nope"),
+            "--split: task xnli has no split 'nope'",
+        ),
+        (
+            ("build", "--task", "xnli", "--sources", "en", "--budget", "2", "--split=nope"),
+            "--split: task xnli has no split 'nope'",
+        ),
+        (
+            ("select", "--task", "xnli", "--tasks-dir", "/dev/null"),
+            "--tasks-dir: '/dev/null' is not a directory",
+        ),
+    ],
+)
+def test_a_setting_typed_as_an_option_is_named_as_typed(cli, tmp_path: Path, command, said):
+    """The checks name a setting's field (``split:``), which the user typed as ``--split``."""
+    result = cli(*command, *(("--out", tmp_path / "o") if command[0] == "build" else ()))
+    assert_one_line_error(result, said)
+
+
+def test_a_setting_from_a_recipe_keeps_its_name(cli, tmp_path: Path) -> None:
+    from mslt_it.cli import as_typed
+
+    assert as_typed("split: no split 'x'", ["build", "--recipe", "r.yaml"]) == "split: no split 'x'"
+    assert as_typed("r.yaml: split: no", ["build", "--split", "x"]) == "r.yaml: split: no"
+    assert as_typed("sft.max_steps: no", ["train", "--max-steps", "1"]) == "sft.max_steps: no"

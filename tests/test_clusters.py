@@ -256,7 +256,9 @@ def test_too_few_resamples_for_a_95_interval_are_refused(
                  "--data", folder / "data", "--tasks-dir", folder / "tasks",
                  "--prompts-dir", folder / "prompts", "--template", "claims/plain",
                  "--bootstrap-samples", str(samples), "--out", tmp_path / "ev")  # fmt: skip
-    assert_one_line_error(result, "bootstrap_samples", f"{samples}; allowed: 0 (no interval) or 40")
+    assert_one_line_error(
+        result, "--bootstrap-samples", f"{samples}; allowed: 0 (no interval) or 40"
+    )
     assert not (tmp_path / "ev").exists()
 
 

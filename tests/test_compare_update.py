@@ -148,6 +148,12 @@ def test_a_compare_step_whose_models_were_changed_by_hand_is_not_done(
         undo_output(step, "compare")
     results.write_bytes(kept)
     assert compare_step().status() == "done"
+    report = step.output / "comparison" / "report.md"
+    made = report.read_bytes()
+    report.write_bytes(made + b"edited\n")  # the comparison's own report: part of it too
+    assert compare_step().status() == "stale"
+    report.write_bytes(made)
+    assert compare_step().status() == "done"
     shutil.rmtree(step.output / "other")
     step = compare_step()
     assert step.status() == "stale"

@@ -1311,14 +1311,19 @@ def test_a_stopped_command_removes_its_lock_and_temporary_folder(
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 120
-    while not list(tmp_path.glob(".tiny.*.tmp")) and time.monotonic() < deadline:
-        time.sleep(0.2)  # wait until it writes (its temporary folder appears at the end)
-        if list(tmp_path.glob(".tiny.mslt-it.lock")):
-            time.sleep(2)
-            break
-    process.send_signal(getattr(signal, name))
-    _, err = process.communicate(timeout=60)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob(".tiny.*.tmp")) and time.monotonic() < deadline:
+            time.sleep(0.2)  # wait until it writes (its temporary folder appears at the end)
+            if list(tmp_path.glob(".tiny.mslt-it.lock")):
+                time.sleep(2)
+                break
+        process.send_signal(getattr(signal, name))
+        _, err = process.communicate(timeout=120)
+    finally:  # a run left going (the wait timed out) pretrained 100,000 steps on after the test
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
     assert process.returncode == status, err[-2000:]  # its stderr, should it ever abort (-6)
     if said is not None:
         assert err.strip().splitlines()[-1] == said
@@ -2670,7 +2675,7 @@ def test_an_answer_as_long_as_the_context_leaves_no_room_for_the_prompt(
     evaluate = ("eval", "--model", tiny_model_dir, "--task", "xnli", "--langs", "en",
                 "--limit", "1", "--mode", "generate", "--out", tmp_path / "ev")  # fmt: skip
     result = cli(*evaluate, "--max-tokens", str(context))
-    assert_one_line_error(result, f"max_tokens: {context} (xnli) leaves no room", f"({context} ")
+    assert_one_line_error(result, f"--max-tokens: {context} (xnli) leaves no room", f"({context} ")
     assert not (tmp_path / "ev").exists()
 
 

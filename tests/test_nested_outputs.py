@@ -55,7 +55,7 @@ def test_an_evaluation_into_a_comparison_is_refused_unless_one_of_its_models(
     with pytest.raises(MsltError, match="holds no evaluation but its own models'"):
         evaluate(config(tiny_model_dir), comparison / "mine")
     assert not (comparison / "mine").exists()
-    with pytest.raises(MsltError, match="holds no evaluation but its own models'"):
+    with pytest.raises(MsltError, match="mslt-it's evaluation, which never holds an evaluation"):
         evaluate(config(tiny_model_dir), comparison / tiny_model_dir.name / "deeper")
     evaluate(config(tiny_model_dir), comparison / tiny_model_dir.name, overwrite=True)
 
@@ -65,7 +65,7 @@ def test_an_evaluation_inside_a_single_evaluation_is_the_users(
 ) -> None:
     one = tmp_path / "one"
     evaluate(config(tiny_model_dir), one)
-    with pytest.raises(MsltError, match="holds no evaluation but its own models'"):
+    with pytest.raises(MsltError, match="mslt-it's evaluation, which never holds an evaluation"):
         evaluate(config(tiny_model_dir), one / "inner")
     shutil.copytree(one, tmp_path / "copy")
     shutil.move(tmp_path / "copy", one / "inner")  # moved in by hand
@@ -89,13 +89,43 @@ def test_a_report_of_an_evaluation_written_into_it_goes_with_it(
 def test_a_comparison_marked_before_the_record_keeps_its_rule(
     tiny_model_dir: Path, comparison: Path
 ) -> None:
-    """A marker without ``format`` was written when every evaluation inside an evaluation was
-    taken for its own: its comparisons are still removed whole by their --overwrite."""
+    """A marker without ``format`` and no models.json was written when every evaluation inside
+    an evaluation was taken for its own: its comparisons are still removed whole by their
+    --overwrite."""
     shutil.copytree(comparison / tiny_model_dir.name, comparison / "other")
     marker = json.loads((comparison / OWNER_FILE).read_text())
     del marker["format"]
+    del marker["files"]["models.json"]
+    (comparison / "models.json").unlink()
     (comparison / OWNER_FILE).write_text(json.dumps(marker))
     assert foreign_files(comparison) == []
+
+
+def test_a_comparison_with_its_record_but_no_format_keeps_to_its_record(
+    tiny_model_dir: Path, comparison: Path
+) -> None:
+    """Comparisons made between the record and the format hold models.json but no format:
+    read by the old rule, an evaluation put into one was taken for its own, and removed."""
+    marker = json.loads((comparison / OWNER_FILE).read_text())
+    del marker["format"]
+    (comparison / OWNER_FILE).write_text(json.dumps(marker))
+    with pytest.raises(MsltError, match="holds no evaluation but its own models'"):
+        evaluate(config(tiny_model_dir), comparison / "mine")
+    shutil.copytree(comparison / tiny_model_dir.name, comparison / "mine")
+    assert foreign_files(comparison) == ["mine/"]
+
+
+@pytest.mark.parametrize("written", ['"2"', "null", "true", "[2]"])
+def test_a_marker_whose_format_is_no_number_proves_nothing(
+    tiny_model_dir: Path, comparison: Path, written: str
+) -> None:
+    """It was compared with 2 as it was: an internal error (a TypeError)."""
+    marker = json.loads((comparison / OWNER_FILE).read_text())
+    marker["format"] = json.loads(written)
+    (comparison / OWNER_FILE).write_text(json.dumps(marker))
+    with pytest.raises(MsltError, match="damaged"):
+        compare_models(config(), [str(tiny_model_dir)], comparison, overwrite=True)
+    assert (comparison / tiny_model_dir.name / "results.json").is_file()
 
 
 def test_an_edited_record_is_named_when_the_comparison_is_overwritten(

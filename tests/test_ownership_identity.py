@@ -558,6 +558,8 @@ def test_an_output_inside_an_output_answers_for_its_own_files(tmp_path: Path) ->
         "sub/.mslt-it-0123.lock",
         ".mslt-it-step.json",  # a step's record is JSON naming the step
         ".mslt-it-write-check.mine",  # the probe is empty
+        ".notes/.mslt-it-step.json",  # in a hidden folder of the user's too
+        ".notes/.x.mslt-it.lock",
     ],
 )
 def test_a_users_file_named_like_a_working_file_is_never_taken(tmp_path: Path, name: str) -> None:

@@ -115,6 +115,21 @@ def one_line(text: str) -> str:
     return flat if len(flat) <= MESSAGE_LIMIT else flat[: MESSAGE_LIMIT - 1] + "…"
 
 
+FIELD = re.compile(r"[a-z][a-z0-9_-]*")
+
+
+def as_typed(message: str, words: list[str]) -> str:
+    """A message about a setting (``split: task xnli has no split 'nope'``) names the option
+    the user typed, ``--split``, where that option is on the command line: the library's
+    checks name its fields, which a command reads from its options (or a recipe's)."""
+    field, said, rest = message.partition(": ")
+    if not said or not FIELD.fullmatch(field):
+        return message
+    flag = "--" + field.replace("_", "-")
+    typed = any(word == flag or word.startswith(flag + "=") for word in words)
+    return f"{flag}: {rest}" if typed else message
+
+
 def print_error(prefix: str, message: str) -> None:
     # the message as it is: its brackets ('mslt-it[qlora]', ['en']) are not markup
     STDERR.print(labelled(prefix, "bold red", one_line(message)), soft_wrap=True)
@@ -232,7 +247,7 @@ def run_command(argv: list[str] | None = None) -> None:
         finally:
             reset_tasks_dirs()
     except MsltError as error:
-        print_error("error:", str(error))
+        print_error("error:", as_typed(str(error), sys.argv[1:] if argv is None else argv))
         sys.exit(2)
     except typer.Exit as done:
         sys.exit(getattr(done, "exit_code", 0))

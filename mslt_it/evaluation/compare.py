@@ -24,6 +24,7 @@ from mslt_it.io import atomic_write_json, remove_folder, seal
 from mslt_it.locks import output_lock
 from mslt_it.named_models import resolve_model_name
 from mslt_it.outputs import (
+    COMPARISON,
     MODELS_KIND,
     MODELS_RECORD,
     OWNER_FILE,
@@ -40,8 +41,6 @@ from mslt_it.outputs import (
     remove_own_output,
 )
 from mslt_it.report import write_report
-
-COMPARISON = "comparison"
 
 
 @dataclass
