@@ -232,6 +232,11 @@ def recipe_section(path: str | Path, name: str) -> Any:
     problem = problem_besides_missing(RecipeConfig, {k: v for k, v in raw.items() if k != name})
     if problem is not None:
         raise MsltError(f"{path}: {problem}")
+    if name != "train" and isinstance(raw.get("train"), dict):  # its pass-through fields
+        try:  # (sft, lora) are checked beyond the schema, as `run` checks them
+            validate_train_section(raw["train"], "train")
+        except MsltError as error:
+            raise MsltError(f"{path}: {error}") from None
     section = raw.get(name)
     if section is not None and not isinstance(section, dict):
         raise MsltError(

@@ -514,5 +514,10 @@ def test_build_recipe_refuses_what_run_refuses_besides_missing_fields(cli, tmp_p
     recipe.write_text("sources: [en]\nmodel: 7\ndata: {task: xnli, data: synthetic}\n")
     result = cli("build", "--recipe", recipe, "--budget", "5", "--out", tmp_path / "ds")
     assert_one_line_error(result, "r.yaml: model")
+    recipe.write_text(
+        "sources: [en]\ntrain: {sft: {max_stepz: 1}}\ndata: {task: xnli, data: synthetic}\n"
+    )
+    result = cli("build", "--recipe", recipe, "--budget", "5", "--out", tmp_path / "ds")
+    assert_one_line_error(result, "r.yaml: train.sft.max_stepz")
     recipe.write_text("sources: [en]\ndata: {task: xnli, data: synthetic}\n")  # no name, budget
     assert cli("build", "--recipe", recipe, "--budget", "5", "--out", tmp_path / "ds").code == 0
