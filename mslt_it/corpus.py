@@ -41,7 +41,7 @@ import pyarrow as pa
 
 from mslt_it.config import DataConfig
 from mslt_it.errors import MsltError
-from mslt_it.examples import language_rng, to_chat_columns
+from mslt_it.examples import has_own_system_message, language_rng, to_chat_columns
 from mslt_it.files import MAX_DATA_BYTES, check_regular_file, opened_regular_file
 from mslt_it.identity import file_state
 from mslt_it.io import read_arrow_table, read_json_table
@@ -187,10 +187,6 @@ def dedup_key(prompt: str, answer: str, history: list[dict[str, str]]) -> bytes:
     return digest.digest()
 
 
-def is_system(message: dict[str, str]) -> bool:
-    return message.get("role") == "system"
-
-
 def say_own_system_messages(own: int, built: int) -> None:
     """A conversation's own system message wins over ``--system-prompt``: said, as the
     manifest records the option as given. Where every conversation has its own, the option
@@ -241,7 +237,7 @@ def render_corpus(
                 counter.add(lang, rendered)
             examples += rendered
             cleaning[lang] = counts
-            own_system += sum(1 for e in taken if e["history"][:1] and is_system(e["history"][0]))
+            own_system += sum(1 for e in taken if has_own_system_message(e["history"]))
             progress.advance(bar, len(rendered))
     if config.system_prompt and own_system:
         say_own_system_messages(own_system, len(examples))
@@ -442,7 +438,6 @@ def read_json_lines(path: Path, field: str = "data") -> pa.Table:
     with its block size raised to the longest line; when it refuses the file, a line-by-line
     pass finds the line to blame.
     """
-
     with _open_regular(path, field) as handle:
         lines, first_bad = _scan(handle)
         handle.seek(0)

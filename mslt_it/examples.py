@@ -20,6 +20,12 @@ def language_rng(seed: int, lang: str) -> np.random.Generator:
     return np.random.default_rng([seed, lang_key])
 
 
+def has_own_system_message(history: list[dict[str, str]] | None) -> bool:
+    """Whether a conversation's earlier turns begin with its own system message, which
+    :func:`to_chat_columns` keeps in place of the configured one."""
+    return bool(history) and history[0]["role"] == "system"
+
+
 def to_chat_columns(
     instruction: str,
     answer: str,
@@ -33,7 +39,7 @@ def to_chat_columns(
     configured one.
     """
     prompt = [*(history or []), {"role": "user", "content": instruction}]
-    if config.system_prompt and not (history and history[0]["role"] == "system"):
+    if config.system_prompt and not has_own_system_message(history):
         prompt.insert(0, {"role": "system", "content": config.system_prompt})
     completion = [{"role": "assistant", "content": answer}]
     if config.format == "messages":

@@ -1044,7 +1044,7 @@ def check_host(out: Path, kind: str, field: str) -> None:
     if host is None:
         return
     inside = located(out).relative_to(holder).as_posix()
-    if kind in NESTED_KINDS.get(host, ()) and nested_is_its_own(holder, inside, kind):
+    if nested_is_its_own(holder, inside, kind):  # of a kind it holds, and its own
         return
     if kind in NESTED_KINDS.get(host, ()) and models_record(holder) is not None:
         raise MsltError(
@@ -1119,13 +1119,14 @@ RESCORED_KIND = "mslt-it rescored results"
 that name is an analysis mslt-it wrote, to replace it or to show it in a report."""
 
 
-def located(path: str | Path) -> Path:
+def located(path: str | Path, field: str = "path") -> Path:
     """``path`` where the system finds it: its folder resolved (``..`` after a link, and the
-    links themselves), its own name kept. Read as text, ``t0/../m`` lay inside ``t0``."""
+    links themselves), its own name kept. Read as text, ``t0/../m`` lay inside ``t0``. A link
+    loop is one line naming ``field`` (:func:`mslt_it.files.resolved_path`)."""
     path = Path(path).absolute()
     if path.name in ("", ".", ".."):  # no name of its own: ``ds/..`` is the folder above ds
-        return path.resolve()
-    return path.parent.resolve() / path.name
+        return resolved_path(path, field)
+    return resolved_path(path.parent, field) / path.name
 
 
 def marked_output(path: Path, levels: int = 3) -> Path | None:

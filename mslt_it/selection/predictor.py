@@ -32,9 +32,9 @@ from typing import Any
 import numpy as np
 
 from mslt_it.errors import MsltError, allowed, clipped
-from mslt_it.files import control_character, read_user_text, resolved_path
+from mslt_it.files import control_character, read_user_text
 from mslt_it.io import atomic_write_text, is_sealed, seal
-from mslt_it.outputs import check_not_an_input, check_path_names, check_writable
+from mslt_it.outputs import check_not_an_input, check_path_names, check_writable, located
 from mslt_it.paths import check_folder_text
 from mslt_it.selection.criteria import SelectionOptions
 from mslt_it.selection.features import feature_names
@@ -295,9 +295,9 @@ def check_save_path(path: Path, overwrite: bool, inputs: Sequence[Path] = ()) ->
     predictor, or an existing predictor without ``overwrite``; the file to write, where the
     system finds it."""
     check_folder_text(str(path), "--save")  # `~/p.json` quoted: a folder named ~ made here
-    path = Path(path)  # where the system finds it: `x/../p.json` looked like no file there
-    if path.name not in ("", ".", ".."):  # (an existing one replaced), and made a folder x
-        path = resolved_path(path.parent, "--save") / path.name
+    # where the system finds it: `x/../p.json` looked like no file there (an existing one was
+    # replaced), and made a folder x
+    path = located(path, "--save")
     try:
         _check_save_path(path, overwrite, inputs)
     except OSError as error:
