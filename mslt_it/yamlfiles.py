@@ -21,7 +21,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from mslt_it.errors import MsltError, first_line
-from mslt_it.files import read_user_text
+from mslt_it.files import one_line, read_user_text
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -302,13 +302,14 @@ def validate_yaml_file(path: Path, text: str, model: type[M], what: str) -> M:
     Task definitions and prompt templates are read this way; every problem is one line that
     names the file (and, from pydantic, the field).
     """
-    data = parse_yaml(text, str(path))
+    where = one_line(str(path))  # a newline in the name shown as one, not as a space
+    data = parse_yaml(text, where)
     if not isinstance(data, dict):
-        raise MsltError(f"{path}: {what} must be a YAML mapping, got {type(data).__name__}")
+        raise MsltError(f"{where}: {what} must be a YAML mapping, got {type(data).__name__}")
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        raise MsltError(f"{path}: {describe_error(error)}") from None
+        raise MsltError(f"{where}: {describe_error(error)}") from None
 
 
 def load_yaml(path: str | Path, field: str = "recipe") -> dict[str, Any]:
@@ -326,7 +327,8 @@ def load_yaml_text(path: str | Path, field: str = "recipe") -> tuple[dict[str, A
     if not path.exists():
         raise MsltError(f"{field}: no such file {str(path)!r}")
     text = read_text_file(path, field)
-    data = parse_yaml(text, str(path))
+    where = one_line(str(path))
+    data = parse_yaml(text, where)
     if not isinstance(data, dict):
-        raise MsltError(f"{path}: expected a YAML mapping at the top level")
+        raise MsltError(f"{where}: expected a YAML mapping at the top level")
     return data, text

@@ -389,3 +389,16 @@ def test_a_template_named_in_upper_case_yaml_is_named_not_ignored(tmp_path: Path
                           "mine.YAML")  # fmt: skip
     said = cli("prompts", "show", "xnli/other", "--prompts-dir", tmp_path).err
     assert "2 YAML file(s) not read" in said and "notes.yaml" not in said  # no other's file
+
+
+def test_a_newline_in_a_broken_templates_name_is_shown_as_one(tmp_path: Path, cli) -> None:
+    """The CLI makes a message's line breaks spaces, so a template named ``a<newline>b.yaml``
+    was named ``a b.yaml`` (another file) in the error; the name now shows its escape."""
+    folder = tmp_path / "p" / "xnli"
+    folder.mkdir(parents=True)
+    (folder / "a\nb.yaml").write_text("id: [oops\n")
+    said = cli("prompts", "list", "--prompts-dir", tmp_path / "p")
+    assert_one_line_error(said, "a\\nb.yaml: not valid YAML")
+    (folder / "a\nb.yaml").write_text("- a list\n")
+    said = cli("prompts", "list", "--prompts-dir", tmp_path / "p")
+    assert_one_line_error(said, "a\\nb.yaml: a template must be a YAML mapping")
