@@ -266,6 +266,18 @@ def check_model_reachable(name_or_path: str, trust_remote_code: bool, field: str
     load_tokenizer(name_or_path, trust_remote_code, field)
 
 
+def config_failure(name_or_path: str, trust_remote_code: bool) -> str | None:
+    """Why the model's config does not load (None: it loads). A tokenizer reads it too, and a
+    bad ``hidden_size`` in it was said as a tokenizer that cannot load."""
+    from transformers import AutoConfig
+
+    try:
+        AutoConfig.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+    except Exception as error:  # compared with the tokenizer's, whatever it is
+        return str(error)
+    return None
+
+
 def load_tokenizer(
     name_or_path: str,
     trust_remote_code: bool = False,
@@ -292,9 +304,10 @@ def load_tokenizer(
             reason = load_failure(name_or_path, error)
         elif isinstance(error, KeyError):
             reason = f"a file lacks the field {reason}"
-        raise MsltError(
-            f"{field}: cannot load a tokenizer from {name_or_path!r}: {reason}"
-        ) from None
+        # the config's own failure, raised again by the tokenizer: the config is what is wrong
+        from_config = config_failure(name_or_path, trust_remote_code) == str(error)
+        what = "the config" if from_config else "a tokenizer"
+        raise MsltError(f"{field}: cannot load {what} from {name_or_path!r}: {reason}") from None
     if check_template:
         check_tokenizer_template(tokenizer, field)
     return tokenizer

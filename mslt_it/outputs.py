@@ -830,6 +830,23 @@ def remove_own_output(out: Path, field: str) -> None:
     remove_folder(out)  # renamed aside first: a kill leaves it whole (still ours) or gone
 
 
+def drop_derived_reports(out: Path, field: str, keep: Collection[str] = ()) -> list[str]:
+    """Remove the reports written into the output ``out`` (``report EV --out EV/rep``), which
+    are made from it: ``eval --update`` made the evaluation again and left them showing the
+    numbers before, where ``--overwrite`` took them along. Only reports the marker proves
+    ``out``'s own (:func:`nested_is_its_own`) and that hold nothing of the user's
+    (:func:`remove_own_output`); ``keep`` names those the caller makes again itself (a
+    comparison's ``comparison/``). Returns the names removed."""
+    removed = []
+    for child in sorted(out.iterdir()) if out.is_dir() else ():
+        if child.name in keep or child.is_symlink() or not child.is_dir():
+            continue
+        if owner_kind(child) == "report" and nested_is_its_own(out, child.name + "/", "report"):
+            remove_own_output(child, field)
+            removed.append(child.name)
+    return removed
+
+
 def check_nothing_foreign(out: Path, field: str) -> None:
     """Replacing mslt-it's ``out`` must not take a file of the user's with it."""
     strangers = foreign_files(out)
@@ -1031,6 +1048,19 @@ def replacing_output(
     return atomic_directory(
         path, overwrite=overwrite, kind=kind, holds_users=lambda old: bool(foreign_files(old))
     )
+
+
+def check_file_outside_outputs(path: Path, field: str) -> None:
+    """A file mslt-it writes on its own (``run --emit-slurm``, ``select --save``) does not go
+    inside another of its outputs: the holder's marker does not list it, so the holder's
+    ``--overwrite`` stopped at it as a file mslt-it did not write, which it was not."""
+    holder = marked_output(path, levels=HOST_LEVELS)
+    if holder is not None:
+        raise MsltError(
+            f"{field}: {str(path)!r} lies inside {str(holder)!r}, mslt-it's "
+            f"{owner_kind(holder)}, whose --overwrite would then stop at a file its marker does "
+            "not list; write it outside it"
+        )
 
 
 def check_host(out: Path, kind: str, field: str) -> None:

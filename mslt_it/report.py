@@ -348,6 +348,13 @@ def check_rows_agree(results: Results, rows: paired.RunRows) -> None:
                     "and predicts nothing)"
                 )
             raise MsltError(f"{said}; one was {changed}")
+        named = rows.clusters.get(score.task, {}).get(score.lang)
+        counted = len(set(named.values())) if named else None
+        if score.clusters is not None and score.clusters != counted:  # the interval's units
+            raise MsltError(
+                f"{where} counts {score.clusters} clusters and predictions.jsonl beside it "
+                f"names {counted or 'none'}; one was {changed}"
+            )
         invalid = rows.invalid.get(score.task, {}).get(score.lang, 0) / len(outcomes)
         if abs(invalid - score.invalid_rate) > INVALID_AGREEMENT:
             raise MsltError(

@@ -268,9 +268,9 @@ def data_identity(
 
     With ``task`` and ``langs``: only the files those languages' rows are read from
     (``DIR/<task>/<lang>/``, and a table of every language in ``DIR/<task>/``), for what reads
-    those languages only (a training's held-out rows). A build hashes the whole folder: a
-    mixed-in task may read it too, and a hash of fewer files would change every finished
-    build's.
+    those languages only (a training's held-out rows and watched targets). A build hashes the
+    whole folder: a mixed-in task may read it too, and a hash of fewer files would change every
+    finished build's.
     """
     if not data or not Path(data).expanduser().is_dir():
         return None
@@ -416,16 +416,18 @@ def chat_template_sha256(recipe: Recipe) -> str | None:
 
 def train_inputs(recipe: Recipe, sources: Iterable[str] | None = None) -> dict[str, Any]:
     """The content a training reads beyond its dataset and settings: a chat template file, each
-    watched task's local rows (``train.watch[].data``, else the recipe's data folder), and the
-    local rows its held-out loss is measured on (``train.eval_langs``: rows the dataset does
-    not hold, so its fingerprint does not cover them). Empty when there is none, so earlier
-    steps' hashes stay as they were."""
+    watched task's local rows (its languages' files in ``train.watch[].data``, else in the
+    recipe's data folder), and the local rows its held-out loss is measured on
+    (``train.eval_langs``: rows the dataset does not hold, so its fingerprint does not cover
+    them). Empty when there is none, so earlier steps' hashes stay as they were."""
     inputs: dict[str, Any] = {}
     template = chat_template_sha256(recipe)
     if template is not None:
         inputs["chat_template"] = template
     for number, watch in enumerate(recipe.train.watch):
-        found = data_identity(watch.data or recipe.config.data.data)
+        # the watched languages' files only: another language's edit costs a build, not every
+        # training of the grid
+        found = data_identity(watch.data or recipe.config.data.data, watch.task, watch.langs)
         if found:
             inputs[f"watch.{number}"] = found
         own = watch_files(recipe, watch)

@@ -171,3 +171,20 @@ def test_a_recipes_tokenizer_is_named_by_its_recipe_field(
     typed = cli("build", "--recipe", recipe, "--sources", "en", "--tokenizer", tokenizer,
                 "--out", tmp_path / "ds")  # fmt: skip
     assert_one_line_error(typed, "--tokenizer: the chat template")
+
+
+def test_a_bad_config_is_named_as_the_config_not_as_the_tokenizer(tiny_model_dir, tmp_path):
+    """A tokenizer reads the model's config: ``hidden_size: -5`` was said as "cannot load a
+    tokenizer", sending the user to the tokenizer's files."""
+    import json
+
+    model = tmp_path / "m"
+    shutil.copytree(tiny_model_dir, model)
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**config, "hidden_size": -5}))
+    with pytest.raises(MsltError, match=r"--model: cannot load the config from .*hidden size"):
+        load_tokenizer(str(model), field="--model")
+    (model / "config.json").write_text(json.dumps(config))
+    (model / "tokenizer.json").write_text("{")
+    with pytest.raises(MsltError, match=r"--model: cannot load a tokenizer from"):
+        load_tokenizer(str(model), field="--model")

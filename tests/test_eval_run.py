@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import shutil
@@ -1146,3 +1147,36 @@ def test_a_report_read_from_another_folder_finds_the_adapter_scored(
     assert report.code == 0, report.err
     text = (tmp_path / "report2" / "report.md").read_text(encoding="utf-8")
     assert f"Training curves left out: its adapter folder {work / 'runs' / 'a'} is not" in text
+
+
+def test_update_takes_away_the_reports_made_from_the_evaluation_before(
+    cli, tiny_model_dir, tmp_path
+) -> None:
+    """``report EV --out EV/rep`` then ``eval --update`` with another limit: the report inside
+    kept the numbers before, where ``--overwrite`` takes it along. It goes now, with a note, in
+    an evaluation and in a comparison; the comparison's own report is made again, and a report
+    holding a file of the user's stops the update before anything changes."""
+    one = ["eval", "--model", tiny_model_dir, "--task", "xnli", "--langs", "en", "--mode",
+           "rank", "--out", tmp_path / "ev", *FAST]  # fmt: skip
+    assert cli(*one).code == 0
+    assert cli("report", tmp_path / "ev", "--out", tmp_path / "ev" / "rep").code == 0
+    (tmp_path / "ev" / "rep" / "mine.txt").write_text("mine")
+    assert_one_line_error(cli(*one, "--limit", "4", "--update"), "mine.txt")
+    (tmp_path / "ev" / "rep" / "mine.txt").unlink()
+    updated = cli(*one, "--limit", "4", "--update")
+    assert updated.code == 0, updated.err
+    assert "removed the report(s)" in updated.err and not (tmp_path / "ev" / "rep").exists()
+
+    other = altered_copy(tiny_model_dir, tmp_path / "other")
+    out = tmp_path / "cmp"
+    both = ["eval", "--model", tiny_model_dir, "--model", other, "--task", "xnli", "--langs",
+            "en", "--mode", "rank", "--out", out, *FAST]  # fmt: skip
+    assert cli(*both).code == 0
+    assert cli("report", out, "--out", out / "rep").code == 0
+    inner = out / "other" / "rep"
+    assert cli("report", out / "other", "--out", inner).code == 0
+    updated = cli(*both, "--limit", "4", "--update")
+    assert updated.code == 0, updated.err
+    assert not (out / "rep").exists() and not inner.exists()
+    with (out / "comparison" / "scores.csv").open() as table:  # the comparison made again
+        assert {row["n"] for row in csv.DictReader(table)} == {"4"}

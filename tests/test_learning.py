@@ -1019,6 +1019,16 @@ def test_save_inside_the_tokenizer_folder_is_refused(planted: Path, tmp_path, cl
     assert sorted(p.name for p in tokenizer.iterdir()) == before
 
 
+def test_save_inside_another_output_is_refused(planted: Path, tmp_path, cli, tiny_model_dir):
+    """A predictor saved into a model folder was a file that folder's marker does not list:
+    its ``--overwrite`` then stopped at it, calling it a file mslt-it did not write."""
+    model = tmp_path / "m"
+    shutil.copytree(tiny_model_dir, model)
+    fit = ("select", "--task", "xnli", "--fit", planted)
+    assert_one_line_error(cli(*fit, "--save", model / "p.json"), "--save", "mslt-it's model")
+    assert not (model / "p.json").exists()
+
+
 def test_a_predictor_says_when_its_results_file_changed(planted: Path, tmp_path: Path, cli):
     results = tmp_path / "scores.csv"
     shutil.copy(planted, results)
@@ -1133,6 +1143,8 @@ def test_a_results_file_whose_cells_are_ambiguous_is_refused(
         ("sources,score\nar+de+zh,75.6,99\nes+fr+zh,64.8\n", ":2: 3 cells, the header has 2"),
         ("sources,lang,score\nar+de+zh,sw,75\nar+de+zh,ur,64\n",
          ":3: set ar+de+zh is also on line 2"),
+        ("sources,score\n", "e.csv: holds 0 measured sets"),
+        ("sources,score\nar+de+zh,75.6\n", "e.csv: holds 1 measured set;"),
     ],
 )  # fmt: skip
 def test_evaluate_refuses_a_file_it_would_misread(lines, fragment, tmp_path: Path, cli) -> None:

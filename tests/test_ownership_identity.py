@@ -878,6 +878,17 @@ def test_a_report_checks_every_runs_table_against_its_predictions(cli, tmp_path:
     document["tasks"]["xnli"]["languages"]["de"]["invalid_rate"] = 0.25
     write_results(tmp_path / "ev", document)
     assert cli("report", tmp_path / "ev", "--out", tmp_path / "rep", "--overwrite").code == 0
+    # the clusters its interval resampled: counted from the rows' keys, as the evaluation did
+    for number, record in enumerate(records):
+        record["cluster"] = f"c{number // 2}"
+    (path / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    document["tasks"]["xnli"]["languages"]["de"]["clusters"] = 3
+    write_results(tmp_path / "ev", document)
+    result = cli("report", tmp_path / "ev", "--out", tmp_path / "rep", "--overwrite")
+    assert_one_line_error(result, "counts 3 clusters", "names 2")
+    document["tasks"]["xnli"]["languages"]["de"]["clusters"] = 2
+    write_results(tmp_path / "ev", document)
+    assert cli("report", tmp_path / "ev", "--out", tmp_path / "rep", "--overwrite").code == 0
 
 
 LAYOUTS = {

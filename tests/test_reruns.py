@@ -1123,3 +1123,38 @@ def test_a_named_model_is_only_a_marked_copy_of_the_shipped_base(tmp_path, monke
     assert named_model_in(folder) == TINY_WORLD_MODEL
     (folder / OWNER_FILE).unlink()  # a folder of the user's, whatever its record says
     assert named_model_in(folder) is None
+
+
+def test_a_watch_is_stale_only_when_its_own_languages_rows_change(tmp_path: Path) -> None:
+    """A watch hashed the whole data folder: editing a language nobody watched (or trained on)
+    retrained every adapter of the grid. Only the watched languages' files count now."""
+    from mslt_it.runner import train_inputs
+
+    rows = '{"premise": "p", "hypothesis": "h", "label": 0}\n'
+    for lang in ("en", "sw", "de"):
+        (tmp_path / "wdata" / "xnli" / lang).mkdir(parents=True)
+        (tmp_path / "wdata" / "xnli" / lang / "test.jsonl").write_text(rows)
+    path = tmp_path / "w.yaml"
+    path.write_text(
+        f"name: w\noutput_dir: {tmp_path / 'out'}\n"
+        "data: {task: xnli, budget: 8, data: synthetic}\nsources: [en]\n"
+        "model: {name_or_path: mslt-it:tiny}\n"
+        "train: {sft: {max_steps: 2}, watch: [{task: xnli, langs: [sw, en], limit: 1, "
+        f"data: {tmp_path / 'wdata'}}}]}}\n"
+        "eval: {task: xnli, langs: [en]}\n"
+    )
+    recipe = load_recipe(path)
+    before = train_inputs(recipe)["watch.0"]
+    (tmp_path / "wdata" / "xnli" / "de" / "test.jsonl").write_text(rows + rows)
+    assert train_inputs(recipe)["watch.0"] == before
+    (tmp_path / "wdata" / "xnli" / "sw" / "test.jsonl").write_text(rows + rows)
+    assert train_inputs(recipe)["watch.0"] != before
+
+
+def test_an_empty_eval_langs_list_in_a_recipe_is_refused(cli, tmp_path) -> None:
+    """``eval.langs: []`` read as "not given" and evaluated every language of the task, where
+    ``--langs ''`` is refused."""
+    path = small_recipe(tmp_path)
+    path.write_text(path.read_text().replace("langs: [en]", "langs: []"))
+    assert_one_line_error(cli("run", path, "--dry-run"), "eval.langs", "an empty list")
+    assert not (tmp_path / "out").exists()

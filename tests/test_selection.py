@@ -122,9 +122,29 @@ def write_csv(path: Path, header: list[str], rows: list[list[object]]) -> Path:
 
 
 def test_all_combinations_is_itertools_order() -> None:
-    for n, k in [(1, 1), (5, 2), (7, 3), (9, 4), (6, 6), (4, 5), (3, 0)]:
-        expected = list(itertools.combinations(range(n), k))
-        assert [tuple(row) for row in all_combinations(n, k)] == expected
+    for n in range(11):
+        for k in range(n + 2):
+            expected = list(itertools.combinations(range(n), k))
+            assert [tuple(row) for row in all_combinations(n, k)] == expected, (n, k)
+
+
+def test_all_of_a_pool_but_one_is_built_without_the_half_way_levels() -> None:
+    """``select --task belebele --k 34`` (one set) ran out of memory: the table of 34 was built
+    through the level of 17, C(34, 17) rows. Near the pool's size the sets are now the
+    complements of a small table."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        table = all_combinations(24, 23)  # through level 12 it held C(24, 12) · 12 numbers
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert table.shape == (24, 23) and [tuple(r) for r in table[:2]] == [
+        tuple(range(23)),
+        (*range(22), 23),
+    ]
+    assert peak < 2**20, peak
 
 
 def test_vectorised_scores_equal_a_plain_loop() -> None:
@@ -556,6 +576,27 @@ def test_evaluate_with_targets_names_them_and_notes_targets_that_are_sources(
     apart = cli("select", "--task", "xnli", "--evaluate", path, "--targets", "sw,hi")
     assert apart.code == 0 and "note:" not in apart.err
     assert "similarity to sw,hi" in apart.out
+
+
+def test_evaluate_says_which_criteria_left_sets_out_and_size_missing_last_ranks_them(
+    cli, tmp_path: Path
+) -> None:
+    """ace has no CC-100 size: ``size`` scored 2 of the 3 sets, and its ρ over those two was
+    +1.000 by construction, with --size-missing last changing nothing. Two sets give no ρ now,
+    the table says which criteria left sets out, and ``last`` ranks them below the others."""
+    path = tmp_path / "results.csv"
+    path.write_text("sources,score\nace+af,40\naf+am,20\nam+ar,30\n")
+    plain = cli("select", "--task", "wikiann", "--evaluate", path, "--json")
+    assert plain.code == 0, plain.err
+    size = next(row for row in json.loads(plain.out) if row["criterion"] == "size")
+    assert size["scored"] == 2 and size["spearman"] is None
+    table = cli("select", "--task", "wikiann", "--evaluate", path)
+    assert "size: the sets it cannot score are left out of its pick and ρ" in table.out
+    last = cli(
+        "select", "--task", "wikiann", "--evaluate", path, "--json", "--size-missing", "last"
+    )
+    size = next(row for row in json.loads(last.out) if row["criterion"] == "size")
+    assert size["scored"] == 3 and size["spearman"] == pytest.approx(-0.5)
 
 
 def test_a_sweep_shows_each_size_before_a_later_size_fails(cli, monkeypatch) -> None:

@@ -154,7 +154,7 @@ def write_slurm_script(plan, recipe_path: Path, out: Path, output_dir: Path | No
     """
     from mslt_it.files import resolved_path
     from mslt_it.io import atomic_write_text
-    from mslt_it.outputs import HOST_LEVELS, check_output_file, marked_output, owner_kind
+    from mslt_it.outputs import check_file_outside_outputs, check_output_file
     from mslt_it.runner import recipe_inputs
 
     check_output_file(
@@ -171,13 +171,7 @@ def write_slurm_script(plan, recipe_path: Path, out: Path, output_dir: Path | No
             "where every task would find a file mslt-it's marker does not list; write the "
             "script beside it"
         )
-    holder = marked_output(out, levels=HOST_LEVELS)  # a dataset's, a model's: the same holds
-    if holder is not None:
-        raise MsltError(
-            f"--emit-slurm: {str(out)!r} lies inside {str(holder)!r}, mslt-it's "
-            f"{owner_kind(holder)}, whose --overwrite would then stop at a file its marker does "
-            "not list; write the script outside it"
-        )
+    check_file_outside_outputs(out, "--emit-slurm")  # a dataset's, a model's: the same holds
     ids = [run.run_id for run in plan.recipe.runs]
     # the Python that wrote the script, mslt-it installed in it: a bare `mslt-it` needed the
     # virtualenv on the job's PATH (exit 127 in every task, the final job queued and stuck)

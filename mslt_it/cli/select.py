@@ -679,6 +679,13 @@ def print_evaluation(
     captions = [f"best measured set: {','.join(sorted(best[0]))} ({best[1]:.4g})", "rank 1 = best"]
     if targets:
         captions.append(f"target-l2v criteria: similarity to {','.join(targets)}")
+    partial = [row.criterion for row in table if row.scored < len(results)]
+    if partial:  # their pick and ρ are over fewer sets than the others'
+        captions.append(
+            f"{', '.join(partial)}: the sets {'it' if len(partial) == 1 else 'each'} cannot score "
+            "are left out of its pick and ρ"
+            + (" (--size-missing last ranks them last)" if "size" in partial else "")
+        )
     STDOUT.print(
         "; ".join(captions),
         highlight=False,

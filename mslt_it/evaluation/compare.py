@@ -19,7 +19,12 @@ from mslt_it.arguments import expect, path_argument, sequence_argument
 from mslt_it.errors import MsltError
 from mslt_it.evaluation.config import EvalConfig
 from mslt_it.evaluation.plan import plan_evaluation
-from mslt_it.evaluation.runner import evaluate, reopen_evaluation, saved_predictions
+from mslt_it.evaluation.runner import (
+    evaluate,
+    reopen_evaluation,
+    said_reports_removed,
+    saved_predictions,
+)
 from mslt_it.io import atomic_write_json, remove_folder, seal
 from mslt_it.locks import output_lock
 from mslt_it.named_models import resolve_model_name
@@ -30,6 +35,7 @@ from mslt_it.outputs import (
     OWNER_FILE,
     check_destination,
     check_owner,
+    drop_derived_reports,
     foreign_files,
     holds_anything,
     listed_files,
@@ -140,6 +146,8 @@ def compare_models(
                 earlier = recorded or {}
                 if update:
                     drop_other_models(out, set(earlier.values()) - set(folders.values()))
+                    reports = drop_derived_reports(out, "--out", keep=(COMPARISON,))
+                    said_reports_removed(out, reports)
             out.mkdir(parents=True, exist_ok=True)
             if not (out / OWNER_FILE).is_file():  # marked again, it listed the user's files
                 mark_owner(out, "evaluation")  # found there as mslt-it's

@@ -185,6 +185,13 @@ class EvalConfig(BaseModel):
             raise ValueError(problem)
         return samples
 
+    @field_validator("langs")
+    @classmethod
+    def _langs_not_empty(cls, langs: list[str] | None) -> list[str] | None:
+        if langs == []:  # else read as "not given": every language of the task or suite
+            raise ValueError("an empty list; give at least one language, or leave langs out")
+        return langs
+
     @field_validator("langs", "suite", "adapters")
     @classmethod
     def _no_duplicates(cls, values: list[str] | None) -> list[str] | None:

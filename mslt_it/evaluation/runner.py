@@ -61,6 +61,7 @@ from mslt_it.outputs import (
     changed_files,
     check_nothing_foreign,
     claim_output,
+    drop_derived_reports,
     fresh_staging,
     holds_anything,
     in_hidden_folder,
@@ -156,6 +157,7 @@ def evaluate(
         check_no_comparison(out)
         if update and out.is_dir() and owner_kind(out) == "evaluation":
             check_nothing_foreign(out, "--out")  # the user's files stay, and stop it first
+            said_reports_removed(out, drop_derived_reports(out, "--out"))
             reopen_evaluation(out)
             restart_changed = True
         if restart_changed:  # the recipe runner's evaluation, reopened to be made again
@@ -168,6 +170,19 @@ def evaluate(
             if created and not saved_predictions(out):
                 shutil.rmtree(out, ignore_errors=True)  # a bad row, found before any work
             raise
+
+
+def said_reports_removed(out: Path, names: Sequence[str]) -> None:
+    """A note on the reports :func:`~mslt_it.outputs.drop_derived_reports` took away: made from
+    the evaluation before, they would show its old numbers."""
+    if names:
+        shown = ", ".join(repr(str(out / name)) for name in names)
+        STDERR.print(
+            f"note: removed the report(s) {shown}, made from this evaluation before --update; "
+            "run mslt-it report again",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def check_unedited(out: Path) -> None:

@@ -436,6 +436,11 @@ def load_results_csv(
             )
         seen_on[key] = line
         results.append((sources, parse_score(row.get("score"), f"--evaluate: {path}:{line}")))
+    if len(results) < 2:  # said here with the file; evaluate_criteria says it without one
+        raise MsltError(
+            f"{where}: holds {len(results)} measured set{'' if len(results) == 1 else 's'}; "
+            "criteria are compared on at least 2"
+        )
     sizes = sorted({len(sources) for sources, _ in results})
     if task is not None and len(sizes) > 1:
         raise MsltError(
@@ -464,7 +469,7 @@ def _result_sets(results: Sequence[tuple[Sequence[str], float]]) -> list[tuple[s
 def _spearman(x: np.ndarray, y: np.ndarray) -> float | None:
     from scipy.stats import spearmanr
 
-    if len(x) < 2:
+    if len(x) < 3:  # two sets are in one order or the other: ρ is ±1 by construction
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a constant criterion: correlation undefined
@@ -487,7 +492,9 @@ def evaluate_criteria(
     ``results`` are ``(sources, measured score)`` pairs, higher = better. A criterion's top pick is
     the listed set it scores highest (ties: alphabetically first, never by the measured score);
     its rank is 1 + the number of listed sets that measured strictly better. Criteria default to
-    every one the options allow; sets a criterion cannot score are left out of its ρ.
+    every one the options allow; sets a criterion cannot score are left out of its pick and ρ
+    (``size`` with ``size_missing="last"`` ranks them last instead, as ``select`` does), and a ρ
+    over fewer than 3 sets is None.
     ``baselines`` are rankings that are not criteria (one score per result, NaN where none,
     such as ``sslt-measured`` from the runs of one source), scored alike after them.
     """
@@ -502,6 +509,11 @@ def evaluate_criteria(
     for name in names:
         _chosen(name, ctx)
     rankings = [(name, criterion_scores(name, ctx, sets)) for name in names]
+    if ctx.options.size_missing == "last":  # as select ranks them: below every sized set
+        rankings = [
+            (name, np.where(np.isnan(values), -np.inf, values) if name == "size" else values)
+            for name, values in rankings
+        ]
     for name, values in (baselines or {}).items():
         if len(values) != len(sets):
             raise MsltError(f"baseline {name}: {len(values)} scores for {len(sets)} sets (a bug)")

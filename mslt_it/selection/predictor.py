@@ -34,7 +34,13 @@ import numpy as np
 from mslt_it.errors import MsltError, allowed, clipped
 from mslt_it.files import control_character, read_user_text
 from mslt_it.io import atomic_write_text, is_sealed, seal
-from mslt_it.outputs import check_not_an_input, check_path_names, check_writable, located
+from mslt_it.outputs import (
+    check_file_outside_outputs,
+    check_not_an_input,
+    check_path_names,
+    check_writable,
+    located,
+)
 from mslt_it.paths import check_folder_text
 from mslt_it.selection.criteria import SelectionOptions
 from mslt_it.selection.features import feature_names
@@ -311,6 +317,7 @@ def _check_save_path(path: Path, overwrite: bool, inputs: Sequence[Path]) -> Non
     if parent.exists() and not parent.is_dir():
         raise MsltError(f"--save: {str(parent)!r} is not a folder")
     check_not_an_input(path, inputs, "--save", noun="file")  # nor inside a tokenizer's folder
+    check_file_outside_outputs(path, "--save")
     if path.is_symlink() or (path.exists() and not path.is_file()):
         raise MsltError(f"--save: {str(path)!r} exists and is not a regular file")
     check_writable(parent, "--save")  # before the fit, not after it

@@ -79,12 +79,20 @@ def all_combinations(n: int, k: int) -> np.ndarray:
     """Every ``k``-subset of ``range(n)`` as sorted rows, in lexicographic order, built in numpy.
 
     The sets whose first element is ``≥ s`` are a suffix of the ``k−1`` table, so each level is
-    ``n`` slices and one concatenation instead of ``C(n, k)`` Python tuples.
+    ``n`` slices and one concatenation instead of ``C(n, k)`` Python tuples. Above ``k = n/2``
+    the sets are the complements of the ``n−k``-subsets, in reverse order (the smallest element
+    two sets do not share is in the first, so not in its complement): built level by level, the
+    ``n/2`` level on the way held ``C(n, n/2)`` rows, 2.3·10⁹ for the one set of 34 of 34.
     """
     if k == 0:
         return np.zeros((1, 0), dtype=np.intp)
     if k > n:
         return np.zeros((0, k), dtype=np.intp)
+    if 2 * k > n:
+        left_out = all_combinations(n, n - k)
+        kept = np.ones((len(left_out), n), dtype=bool)
+        kept[np.arange(len(left_out))[:, None], left_out] = False
+        return np.nonzero(kept)[1].astype(np.intp).reshape(len(left_out), k)[::-1].copy()
     table = np.arange(n, dtype=np.intp)[:, None]
     for level in range(2, k + 1):
         total = comb(n, level - 1)
