@@ -462,7 +462,26 @@ def read_arrow_table(path: Path, field: str) -> Any:
             f"at {error.start})"
         ) from None
     except (pa.ArrowInvalid, OSError) as error:
-        raise MsltError(f"{field}: cannot read {path}: {first_line(error)}") from error
+        bad = first_bad_json_line(path) if isinstance(error, pa.ArrowInvalid) else None
+        raise MsltError(f"{field}: cannot read {path}: {bad or first_line(error)}") from error
+
+
+def first_bad_json_line(path: Path) -> str | None:
+    """``line N: not valid JSON (…)`` for the first line of a JSON-lines file that is not a
+    JSON value, or None (a CSV or Parquet file; or every line parses, and Arrow's complaint is
+    another). Arrow names a row counted from 0 within its block: ``row 1`` was line 2."""
+    if path.suffix not in (".jsonl", ".json"):
+        return None
+    with path.open("rb") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                json.loads(line)
+            except ValueError as error:  # a JSONDecodeError, or bytes that are not UTF-8
+                why = error.msg if isinstance(error, json.JSONDecodeError) else first_line(error)
+                return f"line {number}: not valid JSON ({why})"
+    return None
 
 
 def read_json_table(path: Path, block_size: int) -> Any:

@@ -827,6 +827,11 @@ def remove_own_output(out: Path, field: str) -> None:
     """Remove mslt-it's output ``out`` whole, once :func:`check_nothing_foreign` proves that
     nothing of the user's goes with it."""
     check_nothing_foreign(out, field)
+    if out.is_symlink():  # the user's link stays and leads to the folder made again, as
+        real = out.resolve()  # build and report write through it; removed, the output
+        remove_folder(real)  # was made anew beside the link's old target, left stale
+        real.mkdir()
+        return
     remove_folder(out)  # renamed aside first: a kill leaves it whole (still ours) or gone
 
 

@@ -250,3 +250,17 @@ def test_a_setting_from_a_recipe_keeps_its_name(cli, tmp_path: Path) -> None:
     assert as_typed("split: no split 'x'", ["build", "--recipe", "r.yaml"]) == "split: no split 'x'"
     assert as_typed("r.yaml: split: no", ["build", "--split", "x"]) == "r.yaml: split: no"
     assert as_typed("sft.max_steps: no", ["train", "--max-steps", "1"]) == "sft.max_steps: no"
+
+
+@pytest.mark.parametrize("bad", [b'{"premise": \n', b'{"premise": "a",}\n', b"\xff\n"])
+def test_a_broken_json_line_is_named_by_its_line(tmp_path: Path, bad: bytes) -> None:
+    """Arrow names a row counted from 0 (``row 1`` for line 2), so the user went to the line
+    before the broken one."""
+    from mslt_it.errors import MsltError
+    from mslt_it.io import read_arrow_table
+
+    path = tmp_path / "test.jsonl"
+    good = (json.dumps({"premise": "p", "hypothesis": "h", "label": 0}) + "\n").encode()
+    path.write_bytes(good + good + bad + good)
+    with pytest.raises(MsltError, match=r"test\.jsonl: line 3: not valid JSON"):
+        read_arrow_table(path, "data")

@@ -56,15 +56,20 @@ def test_a_comparison_updated_keeps_its_predictions_and_drops_a_model(
 
 
 def test_a_dropped_models_folder_holding_the_users_files_stays(
-    tiny_model_dir: Path, tmp_path: Path
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Kept for the user's file, and said: it was kept without a word, and a report of the
+    folder then showed the model no longer compared."""
     other = tmp_path / "other"
     shutil.copytree(tiny_model_dir, other)
     out = tmp_path / "models"
     compare_models(config(2), [str(tiny_model_dir), str(other)], out)
     (out / "other" / "notes.txt").write_text("mine")
+    capsys.readouterr()
     compare_models(config(2), [str(tiny_model_dir)], out, update=True)
     assert (out / "other" / "notes.txt").read_text() == "mine"
+    said = capsys.readouterr().err
+    assert "a model no longer compared" in said and "notes.txt" in said
 
 
 def test_a_models_folder_the_comparison_did_not_make_is_refused(

@@ -587,6 +587,18 @@ def test_adapter_names_are_unique(tmp_path, tiny_model_dir):
     assert adapter_names(["x/adapter", "y/adapter", "z/base"]) == [
         "adapter", "adapter-2", "base-2"
     ]  # fmt: skip
+    # a hidden name is where mslt-it keeps its working files (`.chunks`)
+    assert adapter_names(["a/.chunks", "b/..."]) == ["chunks", "adapter"]
+
+
+def test_an_adapter_whose_folder_name_holds_a_dot_is_evaluated(cli, tiny_model_dir, tmp_path):
+    """PEFT refuses a dot in an adapter's name, and the run's name (``lora-v1.0``) was handed
+    to it: the adapter ``train`` had just written was called damaged."""
+    adapter = make_adapter(tiny_model_dir, tmp_path / "lora-v1.0")
+    result = cli("eval", "--adapter", adapter, "--include-base", "--task", "xnli", "--langs",
+                 "en", "--mode", "rank", "--out", tmp_path / "ev", *FAST)  # fmt: skip
+    assert result.code == 0, result.err
+    assert (tmp_path / "ev" / "lora-v1.0" / "results.json").is_file()
 
 
 def test_vllm_helpers_without_vllm(tmp_path):
@@ -1180,3 +1192,19 @@ def test_update_takes_away_the_reports_made_from_the_evaluation_before(
     assert not (out / "rep").exists() and not inner.exists()
     with (out / "comparison" / "scores.csv").open() as table:  # the comparison made again
         assert {row["n"] for row in csv.DictReader(table)} == {"4"}
+
+
+def test_overwrite_through_a_linked_out_keeps_the_link_and_replaces_its_folder(
+    cli, tiny_model_dir, tmp_path
+) -> None:
+    """``--out LINK --overwrite`` removed the user's link and made the evaluation anew beside
+    it, leaving the folder it led to with the old results; every other way writes through it."""
+    args = ["eval", "--model", tiny_model_dir, "--task", "xnli", "--mode", "rank", *FAST]
+    real, link = tmp_path / "real", tmp_path / "link"
+    assert cli(*args, "--langs", "en", "--out", real).code == 0
+    link.symlink_to(real)
+    result = cli(*args, "--langs", "de", "--out", link, "--overwrite")
+    assert result.code == 0, result.err
+    assert link.is_symlink() and link.resolve() == real.resolve()
+    languages = json.loads((real / "results.json").read_text())["tasks"]["xnli"]["languages"]
+    assert set(languages) == {"de"}

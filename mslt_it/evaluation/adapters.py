@@ -128,7 +128,9 @@ def adapter_names(paths: list[str]) -> list[str]:
                 f"adapter: {folders[folder]!r} and {raw!r} are the same folder; give it once"
             )
         folders[folder] = raw
-        base = without_controls(folder.name) or "adapter"  # it names a folder eval writes
+        # it names a folder eval writes: a hidden one (`.chunks`) is where mslt-it keeps its
+        # working files, and its run's files were taken for them
+        base = without_controls(folder.name).lstrip(".") or "adapter"
         name, number = base, 2
         while name in names or name == "base":
             name, number = f"{base}-{number}", number + 1

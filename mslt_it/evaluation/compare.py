@@ -47,6 +47,7 @@ from mslt_it.outputs import (
     remove_own_output,
 )
 from mslt_it.report import write_report
+from mslt_it.terminal import STDERR
 
 
 @dataclass
@@ -235,8 +236,19 @@ def drop_other_models(out: Path, dropped: set[str]) -> None:
     the comparison's; the report never reads it). Nothing else in the folder is touched."""
     for name in sorted(dropped):
         folder = out / name
-        if name != COMPARISON and is_evaluation_folder(folder) and not foreign_files(folder):
+        if name == COMPARISON or not is_evaluation_folder(folder):
+            continue
+        strangers = foreign_files(folder)
+        if not strangers:
             remove_folder(folder)
+            continue
+        STDERR.print(  # kept, and no longer the comparison's: said, or the user's report
+            f"note: kept {str(folder)!r}, a model no longer compared, for the file of yours in "
+            f"it ({strangers[0]!r}); it is not part of the comparison now: move it out of "
+            f"{str(out)!r} (a report of the folder reads it, and --overwrite stops at it)",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def is_evaluation_folder(folder: Path) -> bool:

@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from mslt_it.errors import MsltError
@@ -38,6 +38,12 @@ def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     """Indices grouped into batches of similar length, longest first (memory errors show early)."""
     order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
     return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+
+
+def peft_names(adapters: Mapping[str, Any]) -> dict[str, str]:
+    """The name PEFT holds each adapter by: its place, not its run's name, which is its
+    folder's (``lora-v1.0``) and which PEFT refuses when it holds a dot (a module's name)."""
+    return {name: f"adapter{number}" for number, name in enumerate(adapters)}
 
 
 class HFBackend:
@@ -79,10 +85,12 @@ class HFBackend:
 
     @staticmethod
     def _with_adapters(model: Any, options: BackendOptions) -> Any:
-        """Wrap the base model in one PeftModel holding every adapter, by name."""
+        """Wrap the base model in one PeftModel holding every adapter, by its place in
+        ``options.adapters`` (:func:`peft_names`)."""
         if not options.adapters:
             return model
-        return load_adapters(model, options.adapters).eval()
+        known = peft_names(options.adapters)
+        return load_adapters(model, {known[n]: f for n, f in options.adapters.items()}).eval()
 
     @contextlib.contextmanager
     def _using(self, adapter: str | None) -> Iterator[None]:
@@ -99,7 +107,7 @@ class HFBackend:
                 raise MsltError(
                     f"adapter: {adapter!r} was not loaded; loaded: {list(self.options.adapters)}"
                 )
-            self.model.set_adapter(adapter)
+            self.model.set_adapter(peft_names(self.options.adapters)[adapter])
             yield
 
     def _left_pad(self, prompts: Sequence[TokenIds]) -> tuple[Any, Any]:
