@@ -121,22 +121,31 @@ class Results:
 
 def sslt_baseline(results: Results, run: str, task: str | None = None) -> str | None:
     """The single-source run that the MSLT ``run`` is measured against on ``task`` (every task
-    of ``results`` when None): the first one of the same base model scored on it; None when
-    there is none. Another model's SSLT run is no baseline: the gain over it would be the
-    models' difference as much as the sources'. The comparisons, the gain plot and the rollups
-    all ask this one function, so they never pair a run with two baselines."""
+    of ``results`` when None): the first one of the same base model scored on it, one of the
+    same evaluation (its results a folder beside ``run``'s) first; None when there is none.
+    Another model's SSLT run is no baseline: the gain over it would be the models' difference
+    as much as the sources'. Of two experiments reported together, the first one's SSLT run
+    was the second's baseline too, scored on other rows, and the pair went uncompared. The
+    comparisons, the gain plot and the rollups all ask this one function, so they never pair
+    a run with two baselines."""
     scored = {s.run for s in results.scores if task is None or s.task == task}
     model = results.model_key_of(run)
-    return next(
-        (
-            single
-            for single in results.runs
-            if single in scored
-            and len(results.sources_of(single)) == 1
-            and results.model_key_of(single) == model
-        ),
-        None,
-    )
+    singles = [
+        single
+        for single in results.runs
+        if single in scored
+        and len(results.sources_of(single)) == 1
+        and results.model_key_of(single) == model
+    ]
+    own = results.files.get(run)
+    beside = [
+        single
+        for single in singles
+        if own is not None
+        and single in results.files
+        and results.files[single].parent.parent == own.parent.parent
+    ]
+    return (beside or singles or [None])[0]
 
 
 def find_results(paths: list[Path]) -> list[Path]:

@@ -699,3 +699,20 @@ def test_a_results_file_with_a_byte_order_mark_or_a_fifo_is_said_plainly(
     os.mkfifo(fifo)
     result = cli("report", fifo, "--out", tmp_path / "r2")
     assert_one_line_error(result, "is a FIFO (named pipe), neither a folder nor a results.json")
+
+
+def test_an_mslt_run_is_measured_against_the_sslt_run_of_its_own_evaluation(tmp_path: Path):
+    """Two experiments reported together: the first one's SSLT run was the second's baseline
+    too, scored on other rows, and the pair went under "Not compared"."""
+    from mslt_it.report_results import load_results, sslt_baseline
+
+    for experiment in ("one", "two"):
+        evaluation = tmp_path / experiment / "eval"
+        write_results(evaluation / "en", f"{experiment}-en", ["en"], "xnli", ["en", "sw"])
+        write_results(evaluation / "mix", f"{experiment}-mix", ["ar", "de", "en"], "xnli", ["sw"])
+    results = load_results([tmp_path / "one" / "eval", tmp_path / "two" / "eval"])
+    for experiment in ("one", "two"):
+        mslt = next(r for r, f in results.files.items() if f.parent.name == "mix"
+                    and f.parents[2].name == experiment)  # fmt: skip
+        baseline = sslt_baseline(results, mslt, "xnli")
+        assert results.files[baseline].parents[2].name == experiment
