@@ -397,14 +397,14 @@ def test_a_pair_not_compared_is_named_by_the_reports_own_labels(tmp_path: Path) 
     them as the error message had them, with the brackets made '_', names the report used
     nowhere else and --compare did not take."""
     for folder, rows in (("e1", 100), ("e2", 80)):
-        write_run(tmp_path / folder / "en", "sslt", ("en",), rows=rows)
         write_run(tmp_path / folder / "mslt", "mslt", MSLT_SOURCES, rows=rows)
+    write_run(tmp_path / "e1" / "en", "sslt", ("en",), rows=100)  # e2's baseline too: none
     text = write_report([tmp_path / "e1", tmp_path / "e2"], tmp_path / "r").read_text()
     note = next(line for line in text.splitlines() if line.startswith("Not compared"))
     named, why = note.removeprefix("Not compared: ").split(": ", 1)
     run, baseline = named.split(" vs ")
     assert why.startswith("the runs were scored on different rows of xnli/")
-    assert "e2" in run and "e1" in baseline
+    assert "e2" in run and "e1" not in run and "SSLT en" in baseline
     for label in (run, baseline):  # each as the scores table labels it
         assert f"| {label} |" in text, label
     (tmp_path / "e2" / "mslt" / "predictions.jsonl").unlink()  # a results.json of the user's
