@@ -650,10 +650,15 @@ def write_examples(examples: list[dict[str, Any]], folder: Path, content_fingerp
     """
     import datasets
 
-    datasets.disable_progress_bars()  # our own bars already cover the build
     table = arrow_table(examples)
     dataset = datasets.Dataset(datasets.table.InMemoryTable(table), fingerprint=content_fingerprint)
-    dataset.save_to_disk(str(folder), num_shards=max(1, math.ceil(len(examples) / 200_000)))
+    were_off = datasets.utils.are_progress_bars_disabled()
+    datasets.disable_progress_bars()  # our own bars already cover the build
+    try:
+        dataset.save_to_disk(str(folder), num_shards=max(1, math.ceil(len(examples) / 200_000)))
+    finally:  # a notebook's own datasets calls draw their bars as before
+        if not were_off:
+            datasets.enable_progress_bars()
 
 
 def arrow_table(examples: list[dict[str, Any]], sample: int = 256) -> Any:

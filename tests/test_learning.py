@@ -1308,3 +1308,25 @@ def test_a_recipes_learned_pick_carries_what_select_says_of_it(
     assert all(note.startswith("sources.0.select: ") for note in run.notes)
     assert "no evidence of skill" in said and "changed since this predictor was fitted" in said
     assert "measured already" in run.origin  # every set of the pool is in the noise grid
+
+
+def test_a_predictors_calls_check_their_arguments(planted: Path, tmp_path: Path) -> None:
+    """``save(overwrite="no")`` replaced the file ("no" is true), ``save(inputs="p.json")``
+    read the string's '.' as the current folder, and ``never_run_alone(p, "ar,de")`` returned
+    its characters."""
+    from mslt_it.selection.learning import never_run_alone
+
+    predictor = fit_predictor(planted, "xnli").predictor
+    saved = predictor.save(tmp_path / "p.json")
+    before = saved.read_bytes()
+    with pytest.raises(MsltError, match="overwrite: got the string 'no'"):
+        predictor.save(saved, overwrite="no")
+    assert saved.read_bytes() == before
+    with pytest.raises(MsltError, match="inputs: got the string"):
+        predictor.save(tmp_path / "q.json", inputs="p.json")
+    with pytest.raises(MsltError, match="languages: got the string 'ar,de'"):
+        never_run_alone(predictor, "ar,de")
+    with pytest.raises(MsltError, match="n: got the string '3'"):
+        suggest_sets(predictor, "xnli", "3")
+    with pytest.raises(MsltError, match="--predictor: got None"):
+        load_predictor(None)

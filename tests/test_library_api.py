@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import warnings
 from collections.abc import Callable, Iterator
@@ -21,7 +22,14 @@ from mslt_it.config import DataConfig
 from mslt_it.data import build_dataset
 from mslt_it.errors import MsltError
 from mslt_it.report import write_report
-from mslt_it.selection import SelectionOptions, select_sources
+from mslt_it.selection import (
+    SelectionOptions,
+    evaluate_criteria,
+    fit_predictor,
+    load_results_csv,
+    select_sources,
+)
+from mslt_it.tasks import add_tasks_dirs
 from mslt_it.tiny import build_tiny_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -311,6 +319,9 @@ def test_evaluate_draws_no_library_bar_with_progress_off(
 
 
 # -- a string where a list belongs ------------------------------------------------------------
+
+
+RESULTS = [(["ar", "de"], 0.5), (["de", "en"], 0.6), (["ar", "en"], 0.4)]
 
 
 @pytest.mark.parametrize(
@@ -724,3 +735,38 @@ def test_a_step_callback_is_checked_before_the_experiment_folder_is_claimed(
     plan = make_plan(load_recipe(recipe))
     one_line_error(lambda: execute_plan(plan, on_step="print"), "on_step: got the string")
     assert not (tmp_path / "exp").exists()
+
+
+def test_build_dataset_leaves_the_datasets_bars_as_they_were(tmp_path: Path, bars_on: Any) -> None:
+    """``build_dataset`` turned datasets' progress bars off for the rest of the notebook."""
+    import datasets
+
+    build_dataset(DataConfig(task="xnli", sources=["en"], budget=4), tmp_path / "ds")
+    assert not datasets.utils.are_progress_bars_disabled()
+
+
+@pytest.mark.parametrize(
+    ("call", "fragment"),
+    [
+        (lambda: add_tasks_dirs("mytasks"), "tasks-dir: got 'mytasks', one folder"),
+        (lambda: add_tasks_dirs(5), "tasks-dir: got int"),
+        (lambda: evaluate_criteria(RESULTS, "xnli", "size"), "criteria: got the string 'size'"),
+        (lambda: evaluate_criteria([("ar,de", 0.5), ("de,en", 0.6)], "xnli"),
+         "results.0.sources: got the string 'ar,de'"),
+        (lambda: evaluate_criteria(None, "xnli"), "results: got None"),
+        (lambda: evaluate_criteria([(["ar"], "x"), (["de"], 1.0)], "xnli"), "results.0.score"),
+        (lambda: evaluate_criteria([(["ar"], 1.0, 2), (["de"], 1.0)], "xnli"), "results.0: 3"),
+        (lambda: evaluate_criteria(RESULTS, 5), "task: got 5"),
+        (lambda: evaluate_criteria(RESULTS, "xnli", options={}), "options: got a dict"),
+        (lambda: evaluate_criteria(RESULTS, "xnli", seed="0"), "seed: got the string '0'"),
+        (lambda: evaluate_criteria(RESULTS, "xnli", baselines=[1]), "baselines: got a list"),
+        (lambda: load_results_csv(None), "--evaluate: got None"),
+        (lambda: fit_predictor("r.csv", "xnli", k=True), "k: got True"),
+        (lambda: fit_predictor(None, "xnli"), "path: got None"),
+    ],
+)  # fmt: skip
+def test_selection_calls_name_a_wrong_argument_in_one_line(call, fragment) -> None:
+    """A string where a list belongs was read one character at a time (``unknown criterion
+    's'``), and other wrong types failed deep inside (``'dict' object has no attribute``)."""
+    with pytest.raises(MsltError, match=re.escape(fragment)):
+        call()

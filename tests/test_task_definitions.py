@@ -164,3 +164,26 @@ def test_a_definition_in_a_sub_folder_is_named_not_ignored(cli, tmp_path: Path) 
     (folder / "tasks" / "claims.yaml").rename(folder / "tasks" / "sub" / "claims.yaml")
     result = cli("select", "--task", "claims", "--k", "1", "--tasks-dir", folder / "tasks")
     assert_one_line_error(result, "sub/claims.yaml", "not in a sub-folder")
+
+
+def test_train_makes_its_datasets_task_known_for_that_call_only(
+    cli, tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    """``train()`` with held-out languages reads the dataset's own task definition: it stayed
+    known to the whole process, and a second dataset's definition of the same task (another
+    folder) was refused as not the one its build read."""
+    from mslt_it.tasks import tasks_dirs
+    from mslt_it.training import ModelConfig, TrainConfig
+    from mslt_it.training.run import train
+
+    folder = write_user_task(tmp_path / "user")
+    built = cli("build", "--task", "claims", "--sources", "en", "--budget", "4",
+                "--template", "claims/plain", "--data", folder / "data", "--out", tmp_path / "ds",
+                "--tasks-dir", folder / "tasks", "--prompts-dir", folder / "prompts")  # fmt: skip
+    assert built.code == 0, built.err
+    before = tasks_dirs()
+    sft = {"max_steps": 1, "per_device_train_batch_size": 2, "save_strategy": "no"}
+    config = TrainConfig(dataset=str(tmp_path / "ds"), sft=sft, eval_langs=["de"], heldout_rows=2)
+    train(ModelConfig(name_or_path=str(tiny_model_dir)), config, tmp_path / "adapter")
+    assert (tmp_path / "adapter" / "run.json").is_file()
+    assert tasks_dirs() == before

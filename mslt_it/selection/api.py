@@ -18,7 +18,15 @@ from typing import Any
 
 import numpy as np
 
-from mslt_it.arguments import codes_argument, expect, flag_argument, int_argument
+from mslt_it.arguments import (
+    codes_argument,
+    expect,
+    flag_argument,
+    given,
+    int_argument,
+    path_argument,
+    sequence_argument,
+)
 from mslt_it.errors import MsltError, allowed, clipped
 from mslt_it.files import csv_table
 from mslt_it.selection.context import check_sizes, criterion_scores, make_context
@@ -406,7 +414,9 @@ def load_results_csv(
     With ``task``, every language must be one of the task's and every set of one size: the
     criteria compare sets of one size (a sum over four languages beats one over three).
     """
-    path = Path(path)
+    path = path_argument(path, "--evaluate")
+    if task is not None:
+        expect(task, (str, Task), "task", "a task name such as 'xnli' (or a mslt_it.tasks.Task)")
     if not path.exists() and not path.is_symlink():
         raise MsltError(f"--evaluate: no such file {str(path)!r}")
     where = f"--evaluate: {path}"
@@ -448,6 +458,24 @@ def load_results_csv(
             "sets of one size, so give a file of one size"
         )
     return results
+
+
+def _results_argument(results: object) -> list[tuple[list[str], float]]:
+    """``(sources, score)`` pairs as :func:`evaluate_criteria` reads them: sources a list of
+    codes (``"ar,de"`` was read one character at a time), the score a finite number."""
+    items = sequence_argument(results, "results", "a list of (sources, score) pairs")
+    checked = []
+    for number, item in enumerate(items):
+        where = f"results.{number}"
+        pair = sequence_argument(item, where, "a (sources, score) pair")
+        if len(pair) != 2:
+            raise MsltError(f"{where}: {len(pair)} values; expected a (sources, score) pair")
+        sources = codes_argument(pair[0], f"{where}.sources")
+        score = expect(pair[1], numbers.Real, f"{where}.score", "a number")
+        if not np.isfinite(float(score)):
+            raise MsltError(f"{where}.score: {score!r}; allowed: a finite number")
+        checked.append((sources, float(score)))
+    return checked
 
 
 def _result_sets(results: Sequence[tuple[Sequence[str], float]]) -> list[tuple[str, ...]]:
@@ -498,6 +526,22 @@ def evaluate_criteria(
     ``baselines`` are rankings that are not criteria (one score per result, NaN where none,
     such as ``sslt-measured`` from the runs of one source), scored alike after them.
     """
+    results = _results_argument(results)
+    expect(task, (str, Task), "task", "a task name such as 'xnli' (or a mslt_it.tasks.Task)")
+    if criteria is not None:
+        if isinstance(criteria, str):  # read one letter at a time: "unknown criterion 's'"
+            raise MsltError(
+                f"criteria: got {given(criteria)}; expected a list, such as {[criteria]!r}"
+            )
+        for number, name in enumerate(sequence_argument(criteria, "criteria", "a list of names")):
+            expect(name, str, f"criteria.{number}", "a criterion's name such as 'size'")
+    if targets is not None:
+        targets = codes_argument(targets, "targets")
+    seed = int_argument(seed, "seed")
+    if options is not None:
+        expect(options, SelectionOptions, "options", "a mslt_it.selection.SelectionOptions")
+    if baselines is not None:
+        expect(baselines, Mapping, "baselines", "a mapping of name -> one score per result")
     options = with_named_models(options)
     sets = _result_sets(results)
     measured = np.array([float(score) for _, score in results])

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from mslt_it.arguments import codes_argument, expect, int_argument, path_argument
 from mslt_it.errors import MsltError, allowed, clipped
 from mslt_it.identity import DATA_FILES, model_identity, tree_sha256
 from mslt_it.paths import is_data_folder
@@ -264,6 +265,12 @@ def fit_predictor(
     ``cv="targets"``: leave one target language out. The returned predictor is trained on every
     row; the fold models of the ``sets`` validation give ``--suggest`` its uncertainty.
     """
+    path = path_argument(path, "path")
+    expect(task, (str, Task), "task", "a task name such as 'xnli' (or a mslt_it.tasks.Task)")
+    k = int_argument(k, "k") if k is not None else None  # k=True fitted sets of one
+    seed = int_argument(seed, "seed")
+    if options is not None:
+        expect(options, SelectionOptions, "options", "a mslt_it.selection.SelectionOptions")
     if objective not in OBJECTIVES:
         raise MsltError(f"--objective: unknown value {objective!r}; allowed: {allowed(OBJECTIVES)}")
     if cv not in CV_MODES:
@@ -516,6 +523,8 @@ def never_run_alone(predictor: TransferPredictor, languages: Sequence[str]) -> l
     """Languages among ``languages`` without a run of their own in a predictor that keeps such
     runs (none for one that keeps none): one run each is evidence about every set holding them,
     cheaper than any set."""
+    expect(predictor, TransferPredictor, "predictor", "a TransferPredictor (load_predictor)")
+    languages = codes_argument(languages, "languages")  # "ar,de" was read as its characters
     if not predictor.singles:
         return []
     return sorted({code for code in languages if code not in predictor.singles})
@@ -543,6 +552,9 @@ def suggest_sets(
     transfer is not zero-shot anywhere) and is never suggested. ``targets_as_sources=False``
     leaves the targets out of the pool (and refuses one in ``include``), as ``select`` does.
     """
+    expect(predictor, TransferPredictor, "predictor", "a TransferPredictor (load_predictor)")
+    expect(task, (str, Task), "task", "a task name such as 'xnli' (or a mslt_it.tasks.Task)")
+    n = int_argument(n, "n")
     if n < 1:
         raise MsltError(f"--suggest: must be >= 1, got {n}")
     task = get_task(task) if isinstance(task, str) else task

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from mslt_it.arguments import flag_argument, path_argument, paths_argument
 from mslt_it.errors import MsltError, allowed, clipped
 from mslt_it.files import control_character, read_user_text
 from mslt_it.io import atomic_write_text, is_sealed, seal
@@ -230,7 +231,9 @@ class TransferPredictor:
         An existing file is replaced only with ``overwrite`` and only if it is a predictor
         mslt-it wrote (its own format and digests); an input is never written to.
         """
-        path = Path(path)
+        path = path_argument(path, "path")
+        flag_argument(overwrite, "overwrite")  # "no" is a true value
+        inputs = paths_argument(inputs, "inputs")  # a string was read one character at a time
         try:
             return self._save(path, overwrite, inputs)
         except OSError as error:
@@ -399,6 +402,7 @@ def load_predictor(path: str | Path, *, option: str = "--predictor") -> Transfer
     """A predictor saved by :meth:`TransferPredictor.save`; anything else is a one-line error."""
     lgb = _lightgbm()
 
+    path = path_argument(path, option)
     where = f"{option}: {path}"
     document = read_document(path, option)
     task = _field(document, "task", str, where)

@@ -8,7 +8,8 @@ the rest of the process, like lm-evaluation-harness's ``--include_path``. A reci
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextlib
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from mslt_it.errors import MsltError, allowed
@@ -30,9 +31,27 @@ def _task_folder(folder: str | Path) -> Path:
     return path
 
 
+def _folders_argument(folders: Iterable[str | Path] | None) -> list[str | Path]:
+    """``folders`` as a list; a single folder (a str or Path) is refused, not read one
+    character at a time (``add_tasks_dirs("mytasks")`` said ``'m' is not a directory``)."""
+    if folders is None:
+        return []
+    if isinstance(folders, str | Path):
+        raise MsltError(
+            f"tasks-dir: got {str(folders)!r}, one folder; give a list of folders, such as "
+            f"[{str(folders)!r}]"
+        )
+    try:
+        return list(folders)
+    except TypeError:
+        raise MsltError(
+            f"tasks-dir: got {type(folders).__name__}; expected a list of folders"
+        ) from None
+
+
 def add_tasks_dirs(folders: Iterable[str | Path] | None) -> None:
     """Make the task definitions in ``folders`` known (after the shipped ones), from now on."""
-    for folder in folders or ():
+    for folder in _folders_argument(folders):
         path = _task_folder(folder)
         if path in _RECIPE_DIRS:  # given by the user too: theirs now, kept past the recipe
             _RECIPE_DIRS.remove(path)
@@ -45,7 +64,7 @@ def set_recipe_tasks_dirs(folders: Iterable[str | Path] | None) -> None:
     recipe read (:func:`mslt_it.recipes.load_recipe`) brings its own task folders, and a
     second recipe defining a task of the same name as the first's is no "defined twice". The
     folders given by :func:`add_tasks_dirs` (``--tasks-dir``, a notebook's own call) stay."""
-    paths = [_task_folder(folder) for folder in folders or ()]  # all checked: none half-done
+    paths = [_task_folder(folder) for folder in _folders_argument(folders)]  # none half-done
     for path in _RECIPE_DIRS:
         if path in _EXTRA_DIRS:
             _EXTRA_DIRS.remove(path)
@@ -62,6 +81,20 @@ def add_task_file(path: Path) -> None:
     given = path.absolute()  # by the name it was found by: a link's target may be named else
     if given not in _EXTRA_DIRS:
         _EXTRA_DIRS.append(given)
+
+
+@contextlib.contextmanager
+def tasks_dirs_kept() -> Iterator[None]:
+    """The task folders known before a block, known again after it: a call that makes a
+    dataset's own definition known for its work (``train()``: :func:`add_task_file`) left it
+    known to the whole notebook, where a second dataset's definition of the same task was
+    then refused as not the one its build read."""
+    extra, recipe = list(_EXTRA_DIRS), list(_RECIPE_DIRS)
+    try:
+        yield
+    finally:
+        _EXTRA_DIRS[:] = extra
+        _RECIPE_DIRS[:] = recipe
 
 
 def reset_tasks_dirs() -> None:

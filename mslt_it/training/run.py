@@ -44,6 +44,7 @@ from mslt_it.progress import (
     training_progress_callback,
 )
 from mslt_it.random_state import kept_random_state
+from mslt_it.tasks import tasks_dirs_kept
 from mslt_it.terminal import STDERR
 from mslt_it.training import checks, curves, outputs
 from mslt_it.training.chat import has_generation_markers, resolve_chat_template, stop_token_ids
@@ -172,6 +173,7 @@ def train(
     with (
         kept_random_state(),
         library_bars_quieted(),
+        tasks_dirs_kept(),  # the dataset's own task definition, known for this call only
         lock(
             out, kind="adapter", overwrite=overwrite, inputs=inputs, field="--out", existing_ok=True
         ),
