@@ -17,9 +17,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pydantic import BaseModel, ValidationError
+
 from mslt_it.errors import MsltError, clipped
+from mslt_it.yamlfiles import describe_error
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 PATH = "a path (str or pathlib.Path)"
 
@@ -44,6 +48,16 @@ def expect(value: Any, types: type[T] | tuple[type, ...], name: str, allowed: st
     if isinstance(value, accepted) and (bool in accepted or not isinstance(value, bool)):
         return value
     raise MsltError(f"{name}: got {given(value)}; expected {allowed}")
+
+
+def checked_config(config: M, name: str) -> M:
+    """``config`` (a pydantic config) validated again: a field set after construction
+    (``config.sources = "en,de"``, ``config.budget = "4"``) skipped pydantic's checks, and was
+    read one character at a time or failed deep inside (``TypeError: divmod()``)."""
+    try:
+        return type(config).model_validate(config.model_dump(warnings=False))
+    except ValidationError as error:
+        raise MsltError(f"{name}: {describe_error(error)}") from None
 
 
 def path_argument(value: object, name: str) -> Path:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from mslt_it import __version__
-from mslt_it.arguments import expect, flag_argument, path_argument
+from mslt_it.arguments import checked_config, expect, flag_argument, path_argument
 from mslt_it.config import DataConfig, validate_section
 from mslt_it.corpus import open_corpus_split, render_corpus
 from mslt_it.errors import MsltError, clipped, field_named
@@ -89,6 +89,7 @@ def build_dataset(config: DataConfig, out: str | Path, overwrite: bool = False) 
     error here, as on the command line, rather than recorded in the manifest and ignored.
     """
     config = expect(config, DataConfig, "config", DATA_CONFIG)
+    config = checked_config(config, "config")
     out = path_argument(out, "out")
     flag_argument(overwrite, "overwrite")
     check_settings_are_read(config)

@@ -457,9 +457,10 @@ def read_arrow_table(path: Path, field: str) -> Any:
             return pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(column_types=dated))
         return read_json_table(path, json_block_size(path, field))
     except UnicodeDecodeError as error:
+        bad = first_bad_json_line(path)
         raise MsltError(
-            f"{field}: cannot read {path}: not UTF-8 text (byte {error.object[error.start]:#04x} "
-            f"at {error.start})"
+            f"{field}: cannot read {path}: "
+            + (bad or f"not UTF-8 text (byte {error.object[error.start]:#04x} at {error.start})")
         ) from None
     except (pa.ArrowInvalid, OSError) as error:
         bad = first_bad_json_line(path) if isinstance(error, pa.ArrowInvalid) else None
@@ -477,10 +478,12 @@ def first_bad_json_line(path: Path) -> str | None:
             if not line.strip():
                 continue
             try:
-                json.loads(line)
+                value = json.loads(line)
             except ValueError as error:  # a JSONDecodeError, or bytes that are not UTF-8
                 why = error.msg if isinstance(error, json.JSONDecodeError) else first_line(error)
                 return f"line {number}: not valid JSON ({why})"
+            if not isinstance(value, dict):
+                return f"line {number}: {type(value).__name__}, not a JSON object (one row each)"
     return None
 
 
@@ -491,6 +494,7 @@ def read_json_table(path: Path, block_size: int) -> Any:
 
     options = pj.ReadOptions(block_size=block_size)
     table = pj.read_json(path, read_options=options)
+    table.validate(full=True)  # a string that is not UTF-8 is read, and failed when taken out
     schema = pa.schema([f.with_type(_dates_as_text(f.type)) for f in table.schema])
     if schema == table.schema:
         return table

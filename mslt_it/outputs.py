@@ -842,14 +842,26 @@ def drop_derived_reports(out: Path, field: str, keep: Collection[str] = ()) -> l
     ``out``'s own (:func:`nested_is_its_own`) and that hold nothing of the user's
     (:func:`remove_own_output`); ``keep`` names those the caller makes again itself (a
     comparison's ``comparison/``). Returns the names removed."""
-    removed = []
-    for child in sorted(out.iterdir()) if out.is_dir() else ():
-        if child.name in keep or child.is_symlink() or not child.is_dir():
-            continue
-        if owner_kind(child) == "report" and nested_is_its_own(out, child.name + "/", "report"):
-            remove_own_output(child, field)
-            removed.append(child.name)
-    return removed
+    reports = derived_reports(out, keep)
+    for report in reports:  # all proven before one goes: a refusal leaves every one in place
+        check_nothing_foreign(report, field)
+    for report in reports:
+        remove_own_output(report, field)
+    return [report.name for report in reports]
+
+
+def derived_reports(out: Path, keep: Collection[str] = ()) -> list[Path]:
+    """The reports written into the output ``out`` that are its own (:func:`nested_is_its_own`),
+    but those ``keep`` names."""
+    return [
+        child
+        for child in (sorted(out.iterdir()) if out.is_dir() else ())
+        if child.name not in keep
+        and not child.is_symlink()
+        and child.is_dir()
+        and owner_kind(child) == "report"
+        and nested_is_its_own(out, child.name + "/", "report")
+    ]
 
 
 def check_nothing_foreign(out: Path, field: str) -> None:
@@ -1041,8 +1053,9 @@ def claim_output(
         yield out
 
 
-HOST_LEVELS = 6
-"""How many folders up an output looks for another output of mslt-it's it would lie in."""
+HOST_LEVELS = None
+"""How many folders up an output looks for another output of mslt-it's it would lie in: all of
+them (six, and ``select --save EV/a/b/c/d/e/f/p.json`` was written inside an evaluation)."""
 
 
 def replacing_output(
@@ -1164,11 +1177,12 @@ def located(path: str | Path, field: str = "path") -> Path:
     return resolved_path(path.parent, field) / path.name
 
 
-def marked_output(path: Path, levels: int = 3) -> Path | None:
+def marked_output(path: Path, levels: int | None = 3) -> Path | None:
     """The output of mslt-it's that ``path`` lies in: its folder or the nearest one above (up
-    to ``levels``) holding a marker (an evaluation's run subfolder belongs to the evaluation)."""
+    to ``levels``; None: up to the root) holding a marker (an evaluation's run subfolder
+    belongs to the evaluation)."""
     folder = located(path).parent
-    for _ in range(levels):
+    for _ in range(levels if levels is not None else len(folder.parts)):
         if _marker(folder) is not None:
             return folder
         if folder.parent == folder:

@@ -53,7 +53,14 @@ from mslt_it.evaluation.store import PREDICTIONS, read_jsonl
 from mslt_it.files import read_user_bytes
 from mslt_it.io import FINGERPRINT_BYTES
 from mslt_it.locks import check_none_being_written
-from mslt_it.outputs import check_not_an_input, claim_output, replacing_output
+from mslt_it.outputs import (
+    HOST_LEVELS,
+    check_not_an_input,
+    claim_output,
+    marked_output,
+    owner_kind,
+    replacing_output,
+)
 from mslt_it.report_curves import adapter_runs, budget_note, training_budgets, training_section
 from mslt_it.report_plots import make_plots
 from mslt_it.report_results import (
@@ -98,6 +105,7 @@ def write_report(
     paths = paths_argument(paths, "paths", one=True)
     out = path_argument(out, "out")
     flag_argument(overwrite, "overwrite")
+    check_made_from_its_host(out, paths)
     if recipe is not None and not all(hasattr(recipe, a) for a in ("config", "path", "model")):
         # a recipe's path was a bare AttributeError deep inside the report
         raise MsltError(
@@ -140,6 +148,26 @@ def write_report(
 
 
 COMPARE = "a list of (baseline, run) pairs of run names, e.g. [('SSLT en', 'MSLT ar+de+zh')]"
+
+
+def check_made_from_its_host(out: Path, paths: Sequence[Path]) -> None:
+    """A report goes into an evaluation only if it reports that evaluation (or a folder that
+    holds it): one inside is taken for the evaluation's own, made from it, and its
+    ``--overwrite`` and ``--update`` remove it with the numbers it showed. ``report EV2 --out
+    EV1/rep`` was removed by ``eval --update --out EV1``, said to be made from EV1."""
+    host = marked_output(out, levels=HOST_LEVELS)
+    if host is None or owner_kind(host) != "evaluation":
+        return
+    home = host.resolve()
+    for path in paths:
+        given = path.resolve()
+        if given == home or home in given.parents or given in home.parents:
+            return
+    raise MsltError(
+        f"--out: {str(out)!r} lies inside the evaluation {str(host)!r}, which this report does "
+        "not read; a report there is taken for one made from it (its --update removes it): "
+        "choose a folder outside it"
+    )
 
 
 @dataclass

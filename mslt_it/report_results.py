@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from mslt_it import report_text
+from mslt_it.comparisons import row_digests
 from mslt_it.errors import MsltError, clipped
 from mslt_it.evaluation.scoring import METRICS
 from mslt_it.evaluation.store import CHUNKS, PREDICTIONS
@@ -121,8 +122,9 @@ class Results:
 
 def sslt_baseline(results: Results, run: str, task: str | None = None) -> str | None:
     """The single-source run that the MSLT ``run`` is measured against on ``task`` (every task
-    of ``results`` when None): the first one of the same base model scored on it, one of the
-    same evaluation (its results a folder beside ``run``'s) first; None when there is none.
+    of ``results`` when None): the first one of the same base model scored on it, one scored
+    on the same rows first (:func:`_same_rows`), then one of the same evaluation (its results
+    a folder beside ``run``'s); None when there is none.
     Another model's SSLT run is no baseline: the gain over it would be the models' difference
     as much as the sources'. Of two experiments reported together, the first one's SSLT run
     was the second's baseline too, scored on other rows, and the pair went uncompared. The
@@ -145,7 +147,23 @@ def sslt_baseline(results: Results, run: str, task: str | None = None) -> str | 
         and single in results.files
         and results.files[single].parent.parent == own.parent.parent
     ]
-    return (beside or singles or [None])[0]
+    alike = [single for single in singles if _same_rows(results, single, run, task)]
+    return (alike or beside or singles or [None])[0]
+
+
+def _same_rows(results: Results, first: str, second: str, task: str | None) -> bool:
+    """Whether two runs were scored on the same rows wherever both recorded them (their
+    results' row digests, on ``task`` or every task), on one language at least: a pair that
+    can be compared row by row. Single-run folders side by side share no evaluation folder."""
+    mine, theirs = (row_digests(results.documents.get(name)) for name in (first, second))
+    shared = 0
+    for name in [task] if task is not None else sorted(set(mine) & set(theirs)):
+        a, b = mine.get(name, {}), theirs.get(name, {})
+        for lang in set(a) & set(b):
+            if a[lang] != b[lang]:
+                return False
+            shared += 1
+    return shared > 0
 
 
 def find_results(paths: list[Path]) -> list[Path]:

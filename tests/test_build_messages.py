@@ -252,7 +252,10 @@ def test_a_setting_from_a_recipe_keeps_its_name(cli, tmp_path: Path) -> None:
     assert as_typed("sft.max_steps: no", ["train", "--max-steps", "1"]) == "sft.max_steps: no"
 
 
-@pytest.mark.parametrize("bad", [b'{"premise": \n', b'{"premise": "a",}\n', b"\xff\n"])
+@pytest.mark.parametrize(
+    "bad",
+    [b'{"premise": \n', b'{"premise": "a",}\n', b"\xff\n", b"[1]\n", b'{"premise": "\xff"}\n'],
+)
 def test_a_broken_json_line_is_named_by_its_line(tmp_path: Path, bad: bytes) -> None:
     """Arrow names a row counted from 0 (``row 1`` for line 2), so the user went to the line
     before the broken one."""
@@ -262,5 +265,5 @@ def test_a_broken_json_line_is_named_by_its_line(tmp_path: Path, bad: bytes) -> 
     path = tmp_path / "test.jsonl"
     good = (json.dumps({"premise": "p", "hypothesis": "h", "label": 0}) + "\n").encode()
     path.write_bytes(good + good + bad + good)
-    with pytest.raises(MsltError, match=r"test\.jsonl: line 3: not valid JSON"):
+    with pytest.raises(MsltError, match=r"test\.jsonl: line 3: (not valid JSON|list, not a JSON)"):
         read_arrow_table(path, "data")

@@ -252,3 +252,30 @@ def test_a_model_left_out_without_update_stays_the_comparisons(
     assert predicted(out / "other") == 4  # its first evaluation's, finished: not made again
     compare_models(config(2), [str(tiny_model_dir)], out, update=True)
     assert not (out / "other").exists()
+
+
+def test_an_update_refused_for_the_users_file_changes_nothing_first(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """A report in the comparison holding a file of the user's stopped the update only after
+    a dropped model's folder was removed (its record still naming it); a file of the user's in
+    a kept model's folder stopped it after the other model was evaluated again."""
+    from mslt_it.report import write_report
+
+    other, third = tmp_path / "other", tmp_path / "third"
+    shutil.copytree(tiny_model_dir, other)
+    shutil.copytree(tiny_model_dir, third)
+    out = tmp_path / "models"
+    compare_models(config(2), [str(tiny_model_dir), str(other)], out)
+    write_report([out], out / "rep")
+    (out / "rep" / "mine.txt").write_text("mine")
+    before = {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    with pytest.raises(MsltError, match=r"mine\.txt"):
+        compare_models(config(2), [str(tiny_model_dir), str(third)], out, update=True)
+    (out / "rep" / "mine.txt").unlink()
+    (out / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(MsltError, match=r"notes\.txt"):
+        compare_models(config(4), [str(tiny_model_dir), str(other)], out, update=True)
+    (out / "other" / "notes.txt").unlink()
+    after = {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    assert after == {p: b for p, b in before.items() if p.name != "mine.txt"}

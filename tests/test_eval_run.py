@@ -589,6 +589,8 @@ def test_adapter_names_are_unique(tmp_path, tiny_model_dir):
     ]  # fmt: skip
     # a hidden name is where mslt-it keeps its working files (`.chunks`)
     assert adapter_names(["a/.chunks", "b/..."]) == ["chunks", "adapter"]
+    # nor the name of a file the evaluation writes at its top
+    assert adapter_names(["a/study.json", "b/.study.json"]) == ["study.json-2", "study.json-3"]
 
 
 def test_an_adapter_whose_folder_name_holds_a_dot_is_evaluated(cli, tiny_model_dir, tmp_path):
@@ -1178,6 +1180,12 @@ def test_update_takes_away_the_reports_made_from_the_evaluation_before(
     updated = cli(*one, "--limit", "4", "--update")
     assert updated.code == 0, updated.err
     assert "removed the report(s)" in updated.err and not (tmp_path / "ev" / "rep").exists()
+    # a report of another evaluation is not put there, where it would pass for one of this one
+    other_one = [*one[: -len(FAST) - 1], tmp_path / "ev2", *FAST]
+    assert cli(*other_one).code == 0
+    refused = cli("report", tmp_path / "ev2", "--out", tmp_path / "ev" / "rep2")
+    assert_one_line_error(refused, "lies inside the evaluation", "does not read")
+    assert not (tmp_path / "ev" / "rep2").exists()
 
     other = altered_copy(tiny_model_dir, tmp_path / "other")
     out = tmp_path / "cmp"

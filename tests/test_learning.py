@@ -1027,6 +1027,9 @@ def test_save_inside_another_output_is_refused(planted: Path, tmp_path, cli, tin
     fit = ("select", "--task", "xnli", "--fit", planted)
     assert_one_line_error(cli(*fit, "--save", model / "p.json"), "--save", "mslt-it's model")
     assert not (model / "p.json").exists()
+    deep = model.joinpath(*"abcdefg", "p.json")  # every folder up, not six
+    assert_one_line_error(cli(*fit, "--save", deep), "--save", "mslt-it's model")
+    assert not (model / "a").exists()
 
 
 def test_a_predictor_says_when_its_results_file_changed(planted: Path, tmp_path: Path, cli):

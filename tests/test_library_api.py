@@ -737,10 +737,19 @@ def test_a_step_callback_is_checked_before_the_experiment_folder_is_claimed(
     assert not (tmp_path / "exp").exists()
 
 
-def test_build_dataset_leaves_the_datasets_bars_as_they_were(tmp_path: Path, bars_on: Any) -> None:
+def test_build_dataset_leaves_the_datasets_bars_as_they_were(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """``build_dataset`` turned datasets' progress bars off for the rest of the notebook."""
+    import sys
+
     import datasets
 
+    # bars on, as in a fresh notebook (a CLI run in this process may have set the variable
+    # datasets read at import, which then keeps them off whatever is asked)
+    state = sys.modules[datasets.enable_progress_bars.__module__]
+    monkeypatch.setattr(state, "HF_DATASETS_DISABLE_PROGRESS_BARS", None)
+    monkeypatch.setattr(state, "_hf_datasets_progress_bars_disabled", False)
     build_dataset(DataConfig(task="xnli", sources=["en"], budget=4), tmp_path / "ds")
     assert not datasets.utils.are_progress_bars_disabled()
 
@@ -770,3 +779,23 @@ def test_selection_calls_name_a_wrong_argument_in_one_line(call, fragment) -> No
     's'``), and other wrong types failed deep inside (``'dict' object has no attribute``)."""
     with pytest.raises(MsltError, match=re.escape(fragment)):
         call()
+
+
+def test_a_config_edited_after_construction_is_checked_again(tmp_path: Path) -> None:
+    """Pydantic checks a config when it is made, not when a field is set afterwards: a
+    notebook's ``config.sources = "en,de"`` was read one character at a time, and ``budget =
+    "4"`` failed in ``divmod()``."""
+    from mslt_it.evaluation import EvalConfig, evaluate
+
+    config = DataConfig(task="xnli", sources=["en"], budget=4)
+    config.sources = "en,de"
+    with pytest.raises(MsltError, match=r"^config: sources: .*valid list.*'en,de'"):
+        build_dataset(config, tmp_path / "a")
+    config.sources, config.budget = ["en"], "4"
+    with pytest.raises(MsltError, match=r"^config: budget: "):
+        build_dataset(config, tmp_path / "a")
+    evaluation = EvalConfig(task="xnli", langs=["en"], limit=2)
+    evaluation.langs = "en"
+    with pytest.raises(MsltError, match=r"^config: langs: "):
+        evaluate(evaluation, tmp_path / "b")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

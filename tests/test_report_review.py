@@ -716,3 +716,23 @@ def test_an_mslt_run_is_measured_against_the_sslt_run_of_its_own_evaluation(tmp_
                     and f.parents[2].name == experiment)  # fmt: skip
         baseline = sslt_baseline(results, mslt, "xnli")
         assert results.files[baseline].parents[2].name == experiment
+
+
+def test_an_mslt_run_is_measured_against_an_sslt_run_on_its_own_rows(tmp_path: Path):
+    """Single-run evaluations side by side share no evaluation folder: the first SSLT run was
+    taken, scored on other rows, where another was scored on the MSLT run's rows."""
+    from mslt_it.report_results import load_results, sslt_baseline
+
+    folders = {}
+    for name, sources, rows in (("a_s", ["en"], "r4"), ("a_m", ["de", "en"], "r4"),
+                                ("b_s", ["en"], "r6"), ("b_m", ["de", "en"], "r6")):  # fmt: skip
+        folder = tmp_path / "sep" / name
+        write_results(folder, name, sources, "xnli", ["en", "sw"])
+        document = json.loads((folder / "results.json").read_text())
+        document["settings"] = {"tasks": [{"task": "xnli", "rows_sha256": {"sw": rows}}]}
+        (folder / "results.json").write_text(json.dumps(document))
+        folders[name] = folder
+    results = load_results(list(folders.values()))
+    label = {f.parent.name: run for run, f in results.files.items()}
+    assert sslt_baseline(results, label["b_m"], "xnli") == label["b_s"]
+    assert sslt_baseline(results, label["a_m"], "xnli") == label["a_s"]

@@ -117,6 +117,14 @@ def read_adapter(path: str | Path, name: str, require_run: bool = True) -> Adapt
     return Adapter(name, path, run, base, weights_sha256(path, "adapter"), edited)
 
 
+TAKEN_NAMES = frozenset(
+    {"base", "study.json", "results.json", "predictions.jsonl", "timings.json", "rescored.json"}
+)
+"""Names a run's folder does not take: the base model's run, and the files an evaluation of
+several runs writes (or one run writes) at its top; an adapter folder named ``study.json`` made
+a folder where the study's record is written (an internal error, the folder half-written)."""
+
+
 def adapter_names(paths: list[str]) -> list[str]:
     """A short, unique name per adapter (its folder's name; ``-2``, ``-3`` … on a clash)."""
     names: list[str] = []
@@ -132,7 +140,7 @@ def adapter_names(paths: list[str]) -> list[str]:
         # working files, and its run's files were taken for them
         base = without_controls(folder.name).lstrip(".") or "adapter"
         name, number = base, 2
-        while name in names or name == "base":
+        while name in names or name in TAKEN_NAMES:
             name, number = f"{base}-{number}", number + 1
         names.append(name)
     return names

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mslt_it.arguments import expect, path_argument, sequence_argument
+from mslt_it.arguments import checked_config, expect, path_argument, sequence_argument
 from mslt_it.errors import MsltError
 from mslt_it.evaluation.config import EvalConfig
 from mslt_it.evaluation.plan import plan_evaluation
@@ -34,7 +34,9 @@ from mslt_it.outputs import (
     MODELS_RECORD,
     OWNER_FILE,
     check_destination,
+    check_nothing_foreign,
     check_owner,
+    derived_reports,
     drop_derived_reports,
     foreign_files,
     holds_anything,
@@ -118,6 +120,7 @@ def compare_models(
     the folder its own and it holds nothing mslt-it did not write.
     """
     config = expect(config, EvalConfig, "config", "a mslt_it.evaluation.EvalConfig")
+    config = checked_config(config, "config")
     out = path_argument(out, "out")
     listed = sequence_argument(models, "models", "a list of models (Hub ids or folders)")
     for number, model in enumerate(listed):
@@ -146,6 +149,12 @@ def compare_models(
                 check_model_folders(out, folders, recorded)
                 earlier = recorded or {}
                 if update:
+                    # nothing goes before every folder is proven free of the user's files: a
+                    # refusal halfway left a dropped model removed, the record still naming it
+                    kept = [out / f for f in folders.values() if is_evaluation_folder(out / f)]
+                    table = [out / COMPARISON] if owner_kind(out / COMPARISON) == "report" else []
+                    for folder in [*kept, *table, *derived_reports(out, keep=(COMPARISON,))]:
+                        check_nothing_foreign(folder, "--out")
                     drop_other_models(out, set(earlier.values()) - set(folders.values()))
                     reports = drop_derived_reports(out, "--out", keep=(COMPARISON,))
                     said_reports_removed(out, reports)

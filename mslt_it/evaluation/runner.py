@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from mslt_it.arguments import expect, flag_argument, path_argument
+from mslt_it.arguments import checked_config, expect, flag_argument, path_argument
 from mslt_it.data import library_versions
 from mslt_it.errors import MsltError, clipped
 from mslt_it.evaluation.candidates import row_candidates
@@ -128,6 +128,7 @@ def evaluate(
     halfway leaves no results of the settings before beside those of the new ones.
     """
     config = expect(config, EvalConfig, "config", "a mslt_it.evaluation.EvalConfig")
+    config = checked_config(config, "config")
     out = path_argument(out, "out")
     for name, flag in (("overwrite", overwrite), ("restart_changed", restart_changed),
                        ("update", update)):  # fmt: skip

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mslt_it.arguments import expect, flag_argument, path_argument
+from mslt_it.arguments import checked_config, expect, flag_argument, path_argument
 from mslt_it.built_data import use_task_of
 from mslt_it.data import check_data_files_inside, load_manifest
 from mslt_it.errors import MsltError, first_line, joined_lines
@@ -157,6 +157,8 @@ def train(
     """
     model_config = expect(model_config, ModelConfig, "model_config", MODEL_CONFIG)
     config = expect(config, TrainConfig, "config", TRAIN_CONFIG)
+    model_config = checked_config(model_config, "model_config")
+    config = checked_config(config, "config")
     out = path_argument(out, "out")
     for name, flag in (
         ("resume", resume),
