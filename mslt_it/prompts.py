@@ -112,6 +112,28 @@ class RenderedExample:
     answer: str
 
 
+def check_row_argument(row: object, task: Task) -> None:
+    """``row`` a mapping holding every column ``task`` reads (``render(None, "en")`` and a
+    row without its hypothesis were a TypeError and a KeyError)."""
+    expect(row, Mapping, "row", f"a mapping of {task.name}'s columns (one row of its data)")
+    missing = [column for column in task.columns if column not in row]  # type: ignore[operator]
+    if missing:
+        raise MsltError(
+            f"row: lacks {allowed(missing)}; a row of {task.name} holds {allowed(task.columns)}"
+        )
+
+
+def check_verbalizer_argument(verbalizer: object, task: Task) -> None:
+    """A verbalizer maps each of ``task``'s labels to its word."""
+    expect(verbalizer, Mapping, "verbalizer", f"a mapping of {task.name}'s labels to words")
+    missing = [key for key in task.verbalizer_keys if key not in verbalizer]  # type: ignore[operator]
+    if missing:
+        raise MsltError(
+            f"verbalizer: gives no word for {allowed(missing)}; {task.name}'s labels are "
+            f"{allowed(task.verbalizer_keys)}"
+        )
+
+
 @dataclass(frozen=True)
 class PromptTemplate:
     """A loaded, validated template. Use :meth:`render` to turn a row into an example."""
@@ -199,6 +221,9 @@ class PromptTemplate:
         context names the choice, every choice's context) this way.
         """
         self.check_language(lang)
+        check_row_argument(row, self.task)  # a notebook's string or list: a TypeError deep in
+        if verbalizer is not None:
+            check_verbalizer_argument(verbalizer, self.task)
         if label is not None and self.task.kind in ("classification", "multiple_choice"):
             label = label_index(label, self.task.labels, row, None)  # 7, "1": named, not bare
         variables = self.task.to_variables(row, verbalizer or self.verbalizer(lang), lang, label)

@@ -402,3 +402,25 @@ def test_a_newline_in_a_broken_templates_name_is_shown_as_one(tmp_path: Path, cl
     (folder / "a\nb.yaml").write_text("- a list\n")
     said = cli("prompts", "list", "--prompts-dir", tmp_path / "p")
     assert_one_line_error(said, "a\\nb.yaml: a template must be a YAML mapping")
+
+
+@pytest.mark.parametrize(
+    ("row", "verbalizer", "fragment"),
+    [
+        (None, None, "row: got None; expected a mapping"),
+        ("x", None, "row: got the string 'x'"),
+        ({"premise": "p"}, None, "row: lacks hypothesis, label"),
+        ("sample", ["a", "b", "c"], "verbalizer: got a list"),
+        ("sample", {"entailment": "yes"}, "verbalizer: gives no word for neutral, contradiction"),
+    ],
+)
+def test_render_names_a_bad_row_or_verbalizer(row, verbalizer, fragment) -> None:
+    """A notebook's ``render(None, "en")`` was a TypeError deep in the task's code, and a row
+    without its hypothesis a bare KeyError."""
+    from mslt_it.tasks import get_task
+    from mslt_it.tasks.synthetic import sample_row
+
+    template = get_template("xnli/en-instruct")
+    row = sample_row(get_task("xnli"), "en") if row == "sample" else row
+    with pytest.raises(MsltError, match=re.escape(fragment)):
+        template.render(row, "en", verbalizer=verbalizer)
