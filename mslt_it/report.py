@@ -24,6 +24,7 @@ import csv
 import hashlib
 import io
 import math
+import os
 import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -103,6 +104,8 @@ def write_report(
     folders (or results.json files); one path alone stands for a list of it.
     """
     paths = paths_argument(paths, "paths", one=True)
+    if not paths:
+        raise MsltError("paths: an empty list; give the evaluations to report")
     out = path_argument(out, "out")
     flag_argument(overwrite, "overwrite")
     check_made_from_its_host(out, paths)
@@ -118,7 +121,10 @@ def write_report(
         if len(pair) != 2 or not all(isinstance(run, str) for run in pair):
             raise MsltError(f"compare.{number}: got {clipped(pair, 80)}; expected {COMPARE}")
     if tokenizer is not None:
-        expect(tokenizer, str, "tokenizer", "a tokenizer's Hub id, folder or mslt-it:NAME")
+        expect(tokenizer, (str, os.PathLike), "tokenizer", "a tokenizer's Hub id or folder")
+        tokenizer = os.fspath(tokenizer)
+        if not tokenizer.strip():  # else read as "no tokenizer": the plot left out unsaid
+            raise MsltError("tokenizer: an empty name; give a Hub id or folder, or leave it out")
     results = load_results([Path(p) for p in paths])
     rows, skipped = gather_comparisons(results, compare)
     extras = Extras(

@@ -799,3 +799,28 @@ def test_a_config_edited_after_construction_is_checked_again(tmp_path: Path) -> 
     with pytest.raises(MsltError, match=r"^config: langs: "):
         evaluate(evaluation, tmp_path / "b")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_evaluation_and_report_calls_name_an_empty_or_misplaced_argument(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    """``compare_models(cfg, [], out)`` and ``write_report([], out)`` said "no results.json
+    under ''"; ``backend="hf"`` asked for dtype and device attributes; a tokenizer of "" was
+    taken for none; a model folder given as a Path was refused."""
+    from mslt_it.evaluation import EvalConfig, evaluate
+    from mslt_it.evaluation.compare import compare_models
+
+    config = EvalConfig(task="xnli", langs=["en"], limit=2, mode="rank", bootstrap_samples=0)
+    with pytest.raises(MsltError, match=r"^models: an empty list"):
+        compare_models(config, [], tmp_path / "c")
+    with pytest.raises(MsltError, match=r"^paths: an empty list"):
+        write_report([], tmp_path / "r")
+    with pytest.raises(MsltError, match=r"^backend: got the string 'hf'; expected an open backend"):
+        evaluate(config.model_copy(update={"model": str(tiny_model_dir)}), tmp_path / "e",
+                 backend="hf")  # fmt: skip
+    with pytest.raises(MsltError, match=r"^tokenizer: an empty name"):
+        write_report([tmp_path], tmp_path / "r", tokenizer="")
+    other = tmp_path / "other"
+    shutil.copytree(tiny_model_dir, other)
+    compared = compare_models(config, [tiny_model_dir, other], tmp_path / "c")
+    assert len(compared.outcomes) == 2

@@ -123,9 +123,12 @@ def compare_models(
     config = checked_config(config, "config")
     out = path_argument(out, "out")
     listed = sequence_argument(models, "models", "a list of models (Hub ids or folders)")
+    if not listed:
+        raise MsltError("models: an empty list; give the models to compare (two or more)")
     for number, model in enumerate(listed):
-        expect(model, str, f"models.{number}", "a Hub id, a folder or mslt-it:NAME (a string)")
-    models = [resolve_model_name(model) for model in listed]  # as `eval --model mslt-it:tiny`
+        expect(model, (str, os.PathLike), f"models.{number}", "a Hub id, a folder or mslt-it:NAME")
+    # a folder as a Path too, as every other path argument takes it
+    models = [resolve_model_name(os.fspath(model)) for model in listed]
     check_distinct_models(models, "--model")
     if config.adapters:
         raise MsltError("--adapter: adapters belong to one base model; compare models without them")

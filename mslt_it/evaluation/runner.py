@@ -18,6 +18,7 @@ listing them (:func:`load_results` reads either layout).
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import time
 from collections.abc import Sequence
@@ -27,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from mslt_it.arguments import checked_config, expect, flag_argument, path_argument
+from mslt_it.arguments import checked_config, expect, flag_argument, given, path_argument
 from mslt_it.data import library_versions
 from mslt_it.errors import MsltError, clipped
 from mslt_it.evaluation.candidates import row_candidates
@@ -381,6 +382,11 @@ def check_open_backend(plan: EvalPlan, runs: Sequence[RunPlan], backend: Any) ->
     files, each adapter's own weights under its name (names are folder names: two studies'
     ``final`` adapters collided, one's predictions recorded as the other's), and the stop
     tokens the settings record."""
+    if isinstance(backend, str | bytes | int | float | os.PathLike):  # a backend's name: "hf"
+        raise MsltError(
+            f"backend: got {given(backend)}; expected an open backend "
+            "(mslt_it.generation.open_backend(...)); choose hf or vllm with config.backend"
+        )
     options = getattr(backend, "options", None)
     loaded = dict(getattr(options, "adapters", {}) or {})
     model = getattr(options, "model", None)
