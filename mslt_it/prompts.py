@@ -24,6 +24,7 @@ task provides, every verbalizer against the task's labels, and renders it once o
 from __future__ import annotations
 
 import hashlib
+import numbers
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
@@ -36,7 +37,7 @@ import jinja2
 from jinja2 import meta
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from mslt_it.arguments import expect, paths_argument
+from mslt_it.arguments import expect, given, paths_argument
 from mslt_it.errors import MsltError, allowed, clipped
 from mslt_it.files import control_character, listed, resolved_path
 from mslt_it.label_words import normalize, parse_label
@@ -113,13 +114,17 @@ class RenderedExample:
 
 
 def check_row_argument(row: object, task: Task) -> None:
-    """``row`` a mapping holding every column ``task`` reads (``render(None, "en")`` and a
-    row without its hypothesis were a TypeError and a KeyError)."""
-    expect(row, Mapping, "row", f"a mapping of {task.name}'s columns (one row of its data)")
-    missing = [column for column in task.columns if column not in row]  # type: ignore[operator]
-    if missing:
+    """``row`` something a row's columns are read from (a dict, a pandas row): ``render(None,
+    "en")`` was a TypeError deep in the task's code. A column it lacks is said when it is
+    read (:meth:`PromptTemplate.render`): not every column is read by every render."""
+    if (
+        row is None
+        or isinstance(row, str | bytes | numbers.Number | list | tuple | set)
+        or not hasattr(row, "__getitem__")
+    ):
         raise MsltError(
-            f"row: lacks {allowed(missing)}; a row of {task.name} holds {allowed(task.columns)}"
+            f"row: got {given(row)}; expected a mapping of {task.name}'s columns (one row of "
+            "its data)"
         )
 
 
@@ -226,7 +231,15 @@ class PromptTemplate:
             check_verbalizer_argument(verbalizer, self.task)
         if label is not None and self.task.kind in ("classification", "multiple_choice"):
             label = label_index(label, self.task.labels, row, None)  # 7, "1": named, not bare
-        variables = self.task.to_variables(row, verbalizer or self.verbalizer(lang), lang, label)
+        try:
+            variables = self.task.to_variables(
+                row, verbalizer or self.verbalizer(lang), lang, label
+            )
+        except KeyError as missing:  # a column the row lacks: a bare KeyError before
+            raise MsltError(
+                f"row: lacks the column {clipped(missing.args[0], 40)} that "
+                f"{self.task.name} reads (its columns: {allowed(self.task.columns)})"
+            ) from None
         try:
             instruction, answer = self._compiled[lang].render(variables)
             refuse_made_text((instruction, answer), variables)

@@ -161,7 +161,8 @@ def check_made_from_its_host(out: Path, paths: Sequence[Path]) -> None:
     holds it): one inside is taken for the evaluation's own, made from it, and its
     ``--overwrite`` and ``--update`` remove it with the numbers it showed. ``report EV2 --out
     EV1/rep`` was removed by ``eval --update --out EV1``, said to be made from EV1."""
-    host = marked_output(out, levels=HOST_LEVELS)
+    # a link as --out is where the report goes: lnk -> EV1/rep lies in EV1
+    host = marked_output(out.resolve() if out.is_symlink() else out, levels=HOST_LEVELS)
     if host is None or owner_kind(host) != "evaluation":
         return
     home = host.resolve()

@@ -279,3 +279,32 @@ def test_an_update_refused_for_the_users_file_changes_nothing_first(
     (out / "other" / "notes.txt").unlink()
     after = {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
     assert after == {p: b for p, b in before.items() if p.name != "mine.txt"}
+
+
+def test_an_update_that_stops_keeps_the_models_it_would_drop(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """A folder of the user's where the comparison's table goes, or a new model that does not
+    load, stopped the update after the models no longer given were removed (and the record
+    rewritten). Those models go only once every given model is evaluated."""
+    other, broken = tmp_path / "other", tmp_path / "broken"
+    shutil.copytree(tiny_model_dir, other)
+    shutil.copytree(tiny_model_dir, broken)
+    weights = broken / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    out = tmp_path / "models"
+    compare_models(config(2), [str(tiny_model_dir), str(other)], out)
+    record = (out / "models.json").read_bytes()
+    shutil.rmtree(out / "comparison")
+    (out / "comparison").mkdir()
+    (out / "comparison" / "notes.md").write_text("mine")
+    with pytest.raises(MsltError, match="comparison"):
+        compare_models(config(2), [str(tiny_model_dir)], out, update=True)
+    assert (out / "other" / "results.json").is_file()
+    assert (out / "models.json").read_bytes() == record
+    shutil.rmtree(out / "comparison")
+    with pytest.raises(MsltError, match="broken"):
+        compare_models(config(2), [str(tiny_model_dir), str(broken)], out, update=True)
+    assert (out / "other" / "results.json").is_file()
+    compare_models(config(2), [str(tiny_model_dir)], out, update=True)
+    assert not (out / "other").exists() and (out / "comparison" / "report.md").is_file()

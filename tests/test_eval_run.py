@@ -1186,6 +1186,11 @@ def test_update_takes_away_the_reports_made_from_the_evaluation_before(
     refused = cli("report", tmp_path / "ev2", "--out", tmp_path / "ev" / "rep2")
     assert_one_line_error(refused, "lies inside the evaluation", "does not read")
     assert not (tmp_path / "ev" / "rep2").exists()
+    (tmp_path / "ev" / "rep3").mkdir()  # through a link, the same place
+    (tmp_path / "link").symlink_to(tmp_path / "ev" / "rep3")
+    refused = cli("report", tmp_path / "ev2", "--out", tmp_path / "link")
+    assert_one_line_error(refused, "lies inside the evaluation", "does not read")
+    (tmp_path / "ev" / "rep3").rmdir()
 
     other = altered_copy(tiny_model_dir, tmp_path / "other")
     out = tmp_path / "cmp"

@@ -409,7 +409,7 @@ def test_a_newline_in_a_broken_templates_name_is_shown_as_one(tmp_path: Path, cl
     [
         (None, None, "row: got None; expected a mapping"),
         ("x", None, "row: got the string 'x'"),
-        ({"premise": "p"}, None, "row: lacks hypothesis, label"),
+        ({"premise": "p"}, None, "row: lacks the column 'hypothesis' that xnli reads"),
         ("sample", ["a", "b", "c"], "verbalizer: got a list"),
         ("sample", {"entailment": "yes"}, "verbalizer: gives no word for neutral, contradiction"),
     ],
@@ -424,3 +424,20 @@ def test_render_names_a_bad_row_or_verbalizer(row, verbalizer, fragment) -> None
     row = sample_row(get_task("xnli"), "en") if row == "sample" else row
     with pytest.raises(MsltError, match=re.escape(fragment)):
         template.render(row, "en", verbalizer=verbalizer)
+
+
+def test_render_reads_only_the_columns_it_needs_from_any_row() -> None:
+    """A column nobody reads (aya's language_code), the label when ``label=`` gives it, and a
+    pandas row are rendered as before the row checks."""
+    import pandas as pd
+
+    from mslt_it.tasks import get_task
+    from mslt_it.tasks.synthetic import sample_row
+
+    row = sample_row(get_task("xnli"), "en")
+    template = get_template("xnli/en-instruct")
+    unlabelled = {key: value for key, value in row.items() if key != "label"}
+    assert template.render(unlabelled, "en", label=0).answer == "entailment"
+    assert template.render(pd.Series(row), "en") == template.render(row, "en")
+    aya = get_template("aya/as-is").render({"inputs": "hi", "targets": "yo"}, "en")
+    assert aya.answer == "yo"

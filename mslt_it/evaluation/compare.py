@@ -36,6 +36,7 @@ from mslt_it.outputs import (
     check_destination,
     check_nothing_foreign,
     check_owner,
+    check_replaceable,
     derived_reports,
     drop_derived_reports,
     foreign_files,
@@ -151,32 +152,29 @@ def compare_models(
                 recorded = recorded_models(out)
                 check_model_folders(out, folders, recorded)
                 earlier = recorded or {}
+                # the table is written last: what would stop it (a file or a folder of the
+                # user's in its place) is said before any model is evaluated or dropped
+                check_destination(out / COMPARISON, field="--out")
+                check_replaceable(out / COMPARISON, "report", True, "--out")
                 if update:
                     # nothing goes before every folder is proven free of the user's files: a
                     # refusal halfway left a dropped model removed, the record still naming it
                     kept = [out / f for f in folders.values() if is_evaluation_folder(out / f)]
-                    table = [out / COMPARISON] if owner_kind(out / COMPARISON) == "report" else []
-                    for folder in [*kept, *table, *derived_reports(out, keep=(COMPARISON,))]:
+                    for folder in [*kept, *derived_reports(out, keep=(COMPARISON,))]:
                         check_nothing_foreign(folder, "--out")
-                    drop_other_models(out, set(earlier.values()) - set(folders.values()))
                     reports = drop_derived_reports(out, "--out", keep=(COMPARISON,))
                     said_reports_removed(out, reports)
             out.mkdir(parents=True, exist_ok=True)
             if not (out / OWNER_FILE).is_file():  # marked again, it listed the user's files
                 mark_owner(out, "evaluation")  # found there as mslt-it's
             # before any model's folder, so a killed run resumes; a model left out stays the
-            # comparison's until --update drops it (or leaves it to the user's files in it)
-            kept = (
-                {}
-                if update
-                else {
-                    m: f
-                    for m, f in earlier.items()
-                    if m not in folders and f not in folders.values()
-                }
-            )
+            # comparison's until --update drops it, once every given model is evaluated (a
+            # model that would not load stopped the update after the others were removed)
+            left_out = {
+                m: f for m, f in earlier.items() if m not in folders and f not in folders.values()
+            }
             record = out / MODELS_RECORD
-            atomic_write_json(record, seal({"kind": MODELS_KIND, "models": kept | folders}))
+            atomic_write_json(record, seal({"kind": MODELS_KIND, "models": left_out | folders}))
             record_file(record)
             outcomes = {}
             for model in models:
@@ -184,6 +182,11 @@ def compare_models(
                 outcomes[model] = evaluate(
                     single, out / folders[model], overwrite=overwrite, update=update
                 )
+            dropped = set(earlier.values()) - set(folders.values())
+            if update and dropped:
+                drop_other_models(out, dropped)
+                atomic_write_json(record, seal({"kind": MODELS_KIND, "models": folders}))
+                record_file(record)
             report = write_report(
                 [out / folders[m] for m in models], out / COMPARISON, overwrite=True
             )
