@@ -51,7 +51,7 @@ from mslt_it.evaluation.metrics import f1_from_counts
 from mslt_it.evaluation.sanity import adapter_sanity
 from mslt_it.evaluation.scoring import ENTITY_SCORING
 from mslt_it.evaluation.store import PREDICTIONS, read_jsonl
-from mslt_it.files import read_user_bytes
+from mslt_it.files import read_user_bytes, resolved_path
 from mslt_it.io import FINGERPRINT_BYTES
 from mslt_it.locks import check_none_being_written
 from mslt_it.outputs import (
@@ -161,13 +161,14 @@ def check_made_from_its_host(out: Path, paths: Sequence[Path]) -> None:
     holds it): one inside is taken for the evaluation's own, made from it, and its
     ``--overwrite`` and ``--update`` remove it with the numbers it showed. ``report EV2 --out
     EV1/rep`` was removed by ``eval --update --out EV1``, said to be made from EV1."""
-    # a link as --out is where the report goes: lnk -> EV1/rep lies in EV1
-    host = marked_output(out.resolve() if out.is_symlink() else out, levels=HOST_LEVELS)
+    # a link as --out is where the report goes: lnk -> EV1/rep lies in EV1 (a loop is one line)
+    where = resolved_path(out, "--out") if out.is_symlink() else out
+    host = marked_output(where, levels=HOST_LEVELS)
     if host is None or owner_kind(host) != "evaluation":
         return
-    home = host.resolve()
+    home = resolved_path(host, "--out")
     for path in paths:
-        given = path.resolve()
+        given = resolved_path(path, "run dir")
         if given == home or home in given.parents or given in home.parents:
             return
     raise MsltError(

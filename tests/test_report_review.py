@@ -736,3 +736,13 @@ def test_an_mslt_run_is_measured_against_an_sslt_run_on_its_own_rows(tmp_path: P
     label = {f.parent.name: run for run, f in results.files.items()}
     assert sslt_baseline(results, label["b_m"], "xnli") == label["b_s"]
     assert sslt_baseline(results, label["a_m"], "xnli") == label["a_s"]
+
+
+def test_a_symlink_loop_as_out_or_run_dir_is_one_line(cli, tmp_path: Path) -> None:
+    """The check that a report inside an evaluation reads it resolved the paths first: a loop
+    was Python's RuntimeError there."""
+    write_results(tmp_path / "eval" / "en", "en", ["en"], "xnli", ["en"])
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    result = cli("report", tmp_path / "eval", "--out", tmp_path / "a")
+    assert result.code == 2 and "symlink loop" in result.err and "internal" not in result.err
