@@ -57,6 +57,7 @@ from mslt_it.locks import check_none_being_written
 from mslt_it.outputs import (
     HOST_LEVELS,
     check_not_an_input,
+    check_path_names,
     claim_output,
     marked_output,
     owner_kind,
@@ -161,6 +162,7 @@ def check_made_from_its_host(out: Path, paths: Sequence[Path]) -> None:
     holds it): one inside is taken for the evaluation's own, made from it, and its
     ``--overwrite`` and ``--update`` remove it with the numbers it showed. ``report EV2 --out
     EV1/rep`` was removed by ``eval --update --out EV1``, said to be made from EV1."""
+    check_path_names(out, "--out")  # a name past the file system's limit: one line, not OSError
     # a link as --out is where the report goes: lnk -> EV1/rep lies in EV1 (a loop is one line)
     where = resolved_path(out, "--out") if out.is_symlink() else out
     host = marked_output(where, levels=HOST_LEVELS)
