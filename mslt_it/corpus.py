@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
-import math
 import os
 import re
 import string
@@ -45,7 +43,7 @@ from mslt_it.examples import has_own_system_message, language_rng, to_chat_colum
 from mslt_it.files import MAX_DATA_BYTES, check_regular_file, opened_regular_file
 from mslt_it.identity import file_state
 from mslt_it.io import read_arrow_table, read_json_table
-from mslt_it.jsonlines import LONGEST_LINE, json_block_size
+from mslt_it.jsonlines import LONGEST_LINE, bounded_lines, first_problem, json_block_size
 from mslt_it.langid import letter_script
 from mslt_it.languages import get_language
 from mslt_it.paths import NAMED_DATA, check_data_value
@@ -323,21 +321,6 @@ def _open_regular(path: Path, field: str) -> Iterator[IO[bytes]]:
             yield handle
 
 
-def _bounded_lines(handle: IO[bytes]) -> Iterator[tuple[int, bytes]]:
-    """Numbered lines (from 1), each read no further than one byte past :data:`LONGEST_LINE`;
-    the first line longer than that ends them, given as its start.
-
-    A line is never read whole before its length is known: an 800 MB file of one line held
-    1.7 GB before the line-length check refused it.
-    """
-    number = 0
-    while line := handle.readline(LONGEST_LINE + 1):
-        number += 1
-        yield number, line
-        if len(line) > LONGEST_LINE:
-            return
-
-
 def _scan(handle: IO[bytes]) -> tuple[int, int | None]:
     """The number of non-blank lines, and the first line that does not start with ``{`` (None
     if every one does), up to a line over :data:`LONGEST_LINE` (counted, not looked at:
@@ -348,7 +331,7 @@ def _scan(handle: IO[bytes]) -> tuple[int, int | None]:
     """
     lines = 0
     first_bad = None
-    for number, line in _bounded_lines(handle):
+    for number, line in bounded_lines(handle):
         if len(line) > LONGEST_LINE:
             lines += 1
             break
@@ -363,72 +346,10 @@ def _scan(handle: IO[bytes]) -> tuple[int, int | None]:
     return lines, first_bad
 
 
-def _json_kind(value: Any) -> str:
-    """How an error names a JSON value's type."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "text"
-    if isinstance(value, list):
-        return "a list"
-    return "an object"
-
-
-def _lines(handle: IO[bytes]) -> Iterator[tuple[int, bytes]]:
-    """Numbered lines (from 1), blank ones left out, up to one over :data:`LONGEST_LINE`."""
-    for number, line in _bounded_lines(handle):
-        if len(line) > LONGEST_LINE:
-            return
-        if line.strip():
-            yield number, line
-
-
 def _first_problem(path: Path, field: str) -> str | None:
-    """The first line that is not a JSON object, or whose field changes type: what pyarrow
-    refused, said with the line number (pyarrow names neither the line nor the field)."""
-    kinds: dict[str, tuple[str, int]] = {}
+    """:func:`mslt_it.jsonlines.first_problem` of the corpus file ``path``."""
     with _open_regular(path, field) as handle:
-        for number, line in _lines(handle):
-            try:  # decoded here: json.loads reads a UTF-16 line as UTF-16 and names no byte
-                row = json.loads(line.decode("utf-8"))
-            except UnicodeDecodeError as error:
-                return f"line {number} is not UTF-8 text (byte {line[error.start]:#04x})"
-            except json.JSONDecodeError as error:
-                cut = "; the file looks cut short" if not line.endswith(b"\n") else ""
-                # json's messages end "… at" where the column follows ("Invalid control
-                # character at"): ", column 9" after them read as a garbled sentence
-                where = " " if error.msg.endswith(" at") else ", "
-                return (
-                    f"line {number} is not valid JSON ({error.msg}{where}column {error.colno}"
-                    f"{cut}); give JSON lines, one object per line"
-                )
-            except (ValueError, RecursionError) as error:  # a number too long, nesting too deep
-                return f"line {number} is not readable JSON ({str(error).split(';')[0][:120]})"
-            if not isinstance(row, dict):
-                return (
-                    f"line {number} is {_json_kind(row)}, not a JSON object; give JSON lines, "
-                    'one object per line ({"instruction": …, "output": …})'
-                )
-            for key, value in row.items():
-                if value is None:
-                    continue
-                if isinstance(value, float) and not math.isfinite(value):  # 1e400, NaN
-                    return (
-                        f"line {number}: field {key!r} is {value} (a number beyond a double's "
-                        "range, or not a number); give a finite number"
-                    )
-                kind = _json_kind(value)
-                earlier = kinds.setdefault(key, (kind, number))
-                if earlier[0] != kind:
-                    return (
-                        f"line {number}: field {key!r} is {kind}, but {earlier[0]} on line "
-                        f"{earlier[1]}; a field must have one type in every line"
-                    )
-    return None
+        return first_problem(handle)
 
 
 def read_json_lines(path: Path, field: str = "data") -> pa.Table:

@@ -21,7 +21,7 @@ from typing import Any
 
 from mslt_it.errors import MsltError, clipped, first_line
 from mslt_it.files import MAX_JSON_BYTES, read_user_bytes
-from mslt_it.jsonlines import json_block_size
+from mslt_it.jsonlines import first_problem, json_block_size
 from mslt_it.terminal import STDERR
 
 OWNER_FILE = ".mslt-it-output.json"
@@ -468,23 +468,13 @@ def read_arrow_table(path: Path, field: str) -> Any:
 
 
 def first_bad_json_line(path: Path) -> str | None:
-    """``line N: not valid JSON (…)`` for the first line of a JSON-lines file that is not a
-    JSON value, or None (a CSV or Parquet file; or every line parses, and Arrow's complaint is
-    another). Arrow names a row counted from 0 within its block: ``row 1`` was line 2."""
+    """The first line of a JSON-lines file that pyarrow refused, by its number
+    (:func:`mslt_it.jsonlines.first_problem`; pyarrow counts its rows from 0 within a block:
+    its ``row 1`` was line 2); None for a CSV or Parquet file, or when no line is to blame."""
     if path.suffix not in (".jsonl", ".json"):
         return None
-    with path.open("rb") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except ValueError as error:  # a JSONDecodeError, or bytes that are not UTF-8
-                why = error.msg if isinstance(error, json.JSONDecodeError) else first_line(error)
-                return f"line {number}: not valid JSON ({why})"
-            if not isinstance(value, dict):
-                return f"line {number}: {type(value).__name__}, not a JSON object (one row each)"
-    return None
+    with path.open("rb") as handle:
+        return first_problem(handle)
 
 
 def read_json_table(path: Path, block_size: int) -> Any:

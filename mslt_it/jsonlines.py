@@ -7,8 +7,12 @@ Both are checked here in bounded memory: a stream of blocks, never a whole line 
 
 from __future__ import annotations
 
+import json
+import math
 import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO, Any
 
 from mslt_it.errors import MsltError
 
@@ -150,3 +154,86 @@ def _deepest(lines: list[bytes]) -> int:
     newline = marks == NEWLINE
     line_start = np.maximum.accumulate(np.where(newline, np.arange(len(marks)), 0))
     return int((running - running[line_start]).max())
+
+
+def bounded_lines(handle: IO[bytes]) -> Iterator[tuple[int, bytes]]:
+    """Numbered lines (from 1), each read no further than one byte past :data:`LONGEST_LINE`;
+    the first line longer than that ends them, given as its start.
+
+    A line is never read whole before its length is known: an 800 MB file of one line held
+    1.7 GB before the line-length check refused it.
+    """
+    number = 0
+    while line := handle.readline(LONGEST_LINE + 1):
+        number += 1
+        yield number, line
+        if len(line) > LONGEST_LINE:
+            return
+
+
+def _json_kind(value: Any) -> str:
+    """How an error names a JSON value's type."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
+
+
+def _lines(handle: IO[bytes]) -> Iterator[tuple[int, bytes]]:
+    """Numbered lines (from 1), blank ones left out, up to one over :data:`LONGEST_LINE`."""
+    for number, line in bounded_lines(handle):
+        if len(line) > LONGEST_LINE:
+            return
+        if line.strip():
+            yield number, line
+
+
+def first_problem(handle: IO[bytes]) -> str | None:
+    """The first line of the open JSON-lines file ``handle`` that is not a JSON object, or
+    whose field changes type: what pyarrow refused, said with the line number (pyarrow names
+    neither the line nor the field, and counts its rows from 0)."""
+    kinds: dict[str, tuple[str, int]] = {}
+    for number, line in _lines(handle):
+        try:  # decoded here: json.loads reads a UTF-16 line as UTF-16 and names no byte
+            row = json.loads(line.decode("utf-8"))
+        except UnicodeDecodeError as error:
+            return f"line {number} is not UTF-8 text (byte {line[error.start]:#04x})"
+        except json.JSONDecodeError as error:
+            cut = "; the file looks cut short" if not line.endswith(b"\n") else ""
+            # json's messages end "… at" where the column follows ("Invalid control
+            # character at"): ", column 9" after them read as a garbled sentence
+            where = " " if error.msg.endswith(" at") else ", "
+            return (
+                f"line {number} is not valid JSON ({error.msg}{where}column {error.colno}"
+                f"{cut}); give JSON lines, one object per line"
+            )
+        except (ValueError, RecursionError) as error:  # a number too long, nesting too deep
+            return f"line {number} is not readable JSON ({str(error).split(';')[0][:120]})"
+        if not isinstance(row, dict):
+            return (
+                f"line {number} is {_json_kind(row)}, not a JSON object; give JSON lines, "
+                'one object per line ({"instruction": …, "output": …})'
+            )
+        for key, value in row.items():
+            if value is None:
+                continue
+            if isinstance(value, float) and not math.isfinite(value):  # 1e400, NaN
+                return (
+                    f"line {number}: field {key!r} is {value} (a number beyond a double's "
+                    "range, or not a number); give a finite number"
+                )
+            kind = _json_kind(value)
+            earlier = kinds.setdefault(key, (kind, number))
+            if earlier[0] != kind:
+                return (
+                    f"line {number}: field {key!r} is {kind}, but {earlier[0]} on line "
+                    f"{earlier[1]}; a field must have one type in every line"
+                )
+    return None

@@ -265,5 +265,8 @@ def test_a_broken_json_line_is_named_by_its_line(tmp_path: Path, bad: bytes) -> 
     path = tmp_path / "test.jsonl"
     good = (json.dumps({"premise": "p", "hypothesis": "h", "label": 0}) + "\n").encode()
     path.write_bytes(good + good + bad + good)
-    with pytest.raises(MsltError, match=r"test\.jsonl: line 3: (not valid JSON|list, not a JSON)"):
+    with pytest.raises(
+        MsltError,
+        match=r"test\.jsonl: line 3 is (not valid JSON|a list, not a JSON object|not UTF-8 text)",
+    ):
         read_arrow_table(path, "data")
