@@ -3,7 +3,9 @@
 ``mslt_it.jsonlines.check_json_lines`` streams a file once before ``pyarrow.json.read_json``
 does, to refuse what would crash the process (a first line that is not an object, a row nested
 past :data:`~mslt_it.jsonlines.MAX_JSON_DEPTH`). This measures that pass against the read, on
-the same file in the same process, best of ``--repeats``.
+the same file in the same process, best of ``--repeats``, and the full validation of the table
+read (``Table.validate(full=True)``: text that is not UTF-8 is read by pyarrow, and failed only
+when a row was taken out) that :func:`mslt_it.io.read_json_table` adds to the read.
 
 Usage: python benchmarks/bench_jsonlines.py [--rows 300000] [--repeats 3]
 """
@@ -61,6 +63,8 @@ def main() -> None:
         write_rows(path, args.rows)
         check = best(lambda: check_json_lines(path, "data"), args.repeats)
         read = best(lambda: pj.read_json(path), args.repeats)
+        table = pj.read_json(path)
+        validate = best(lambda: table.validate(full=True), args.repeats)
         size = path.stat().st_size / 1e6
         heavy_rows = args.rows // 6
         write_bracket_heavy(path, heavy_rows)
@@ -70,6 +74,8 @@ def main() -> None:
     print(f"check_json_lines  {check:.2f} s")
     print(f"pyarrow read_json {read:.2f} s")
     print(f"check / read      {check / read:.2f}")
+    print(f"validate(full)    {validate:.2f} s")
+    print(f"validate / read   {validate / read:.2f}")
     print(f"{heavy_rows:,} rows of over 100 brackets each (every line read as JSON)")
     print(f"check_json_lines  {heavy:.2f} s")
     print(f"pyarrow read_json {heavy_read:.2f} s")

@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from mslt_it.errors import MsltError, clipped
-from mslt_it.yamlfiles import describe_error
+from mslt_it.yamlfiles import validate_section
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -55,9 +55,9 @@ def checked_config(config: M, name: str) -> M:
     (``config.sources = "en,de"``, ``config.budget = "4"``) skipped pydantic's checks, and was
     read one character at a time or failed deep inside (``TypeError: divmod()``)."""
     try:
-        return type(config).model_validate(config.model_dump(warnings=False))
-    except ValidationError as error:
-        raise MsltError(f"{name}: {describe_error(error)}") from None
+        return validate_section(type(config), config.model_dump(warnings=False))
+    except MsltError as error:
+        raise MsltError(f"{name}: {error}") from None
 
 
 def path_argument(value: object, name: str) -> Path:

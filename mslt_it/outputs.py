@@ -840,13 +840,13 @@ def drop_derived_reports(out: Path, field: str, keep: Collection[str] = ()) -> l
     are made from it: ``eval --update`` made the evaluation again and left them showing the
     numbers before, where ``--overwrite`` took them along. Only reports the marker proves
     ``out``'s own (:func:`nested_is_its_own`) and that hold nothing of the user's
-    (:func:`remove_own_output`); ``keep`` names those the caller makes again itself (a
+    (:func:`check_nothing_foreign`); ``keep`` names those the caller makes again itself (a
     comparison's ``comparison/``). Returns the names removed."""
-    reports = derived_reports(out, keep)
+    reports = derived_reports(out, keep)  # never a link: each is the folder itself
     for report in reports:  # all proven before one goes: a refusal leaves every one in place
         check_nothing_foreign(report, field)
     for report in reports:
-        remove_own_output(report, field)
+        remove_folder(report)
     return [report.name for report in reports]
 
 

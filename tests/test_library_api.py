@@ -757,8 +757,8 @@ def test_build_dataset_leaves_the_datasets_bars_as_they_were(
 @pytest.mark.parametrize(
     ("call", "fragment"),
     [
-        (lambda: add_tasks_dirs("mytasks"), "tasks-dir: got 'mytasks', one folder"),
-        (lambda: add_tasks_dirs(5), "tasks-dir: got int"),
+        (lambda: add_tasks_dirs("mytasks"), "tasks-dir: got the string 'mytasks'; expected a list"),
+        (lambda: add_tasks_dirs(5), "tasks-dir: got 5; expected a list of paths"),
         (lambda: evaluate_criteria(RESULTS, "xnli", "size"), "criteria: got the string 'size'"),
         (lambda: evaluate_criteria([("ar,de", 0.5), ("de,en", 0.6)], "xnli"),
          "results.0.sources: got the string 'ar,de'"),

@@ -37,7 +37,6 @@ from mslt_it.outputs import (
     check_nothing_foreign,
     check_owner,
     check_replaceable,
-    derived_reports,
     drop_derived_reports,
     foreign_files,
     holds_anything,
@@ -159,9 +158,10 @@ def compare_models(
                 if update:
                     # nothing goes before every folder is proven free of the user's files: a
                     # refusal halfway left a dropped model removed, the record still naming it
-                    kept = [out / f for f in folders.values() if is_evaluation_folder(out / f)]
-                    for folder in [*kept, *derived_reports(out, keep=(COMPARISON,))]:
-                        check_nothing_foreign(folder, "--out")
+                    # (the reports are proven by drop_derived_reports, all before one goes)
+                    for folder in folders.values():
+                        if is_evaluation_folder(out / folder):
+                            check_nothing_foreign(out / folder, "--out")
                     reports = drop_derived_reports(out, "--out", keep=(COMPARISON,))
                     said_reports_removed(out, reports)
             out.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
+from mslt_it.arguments import paths_argument
 from mslt_it.errors import MsltError, allowed
 from mslt_it.files import resolved_path
 from mslt_it.paths import TASKS_DIR, shipped_folder
@@ -31,27 +32,10 @@ def _task_folder(folder: str | Path) -> Path:
     return path
 
 
-def _folders_argument(folders: Iterable[str | Path] | None) -> list[str | Path]:
-    """``folders`` as a list; a single folder (a str or Path) is refused, not read one
-    character at a time (``add_tasks_dirs("mytasks")`` said ``'m' is not a directory``)."""
-    if folders is None:
-        return []
-    if isinstance(folders, str | Path):
-        raise MsltError(
-            f"tasks-dir: got {str(folders)!r}, one folder; give a list of folders, such as "
-            f"[{str(folders)!r}]"
-        )
-    try:
-        return list(folders)
-    except TypeError:
-        raise MsltError(
-            f"tasks-dir: got {type(folders).__name__}; expected a list of folders"
-        ) from None
-
-
 def add_tasks_dirs(folders: Iterable[str | Path] | None) -> None:
     """Make the task definitions in ``folders`` known (after the shipped ones), from now on."""
-    for folder in _folders_argument(folders):
+    # a list: one folder given as a str was read one character at a time ('m' is not a folder)
+    for folder in paths_argument(folders or [], "tasks-dir"):
         path = _task_folder(folder)
         if path in _RECIPE_DIRS:  # given by the user too: theirs now, kept past the recipe
             _RECIPE_DIRS.remove(path)
@@ -64,7 +48,7 @@ def set_recipe_tasks_dirs(folders: Iterable[str | Path] | None) -> None:
     recipe read (:func:`mslt_it.recipes.load_recipe`) brings its own task folders, and a
     second recipe defining a task of the same name as the first's is no "defined twice". The
     folders given by :func:`add_tasks_dirs` (``--tasks-dir``, a notebook's own call) stay."""
-    paths = [_task_folder(folder) for folder in _folders_argument(folders)]  # none half-done
+    paths = [_task_folder(f) for f in paths_argument(folders or [], "tasks-dir")]  # all or none
     for path in _RECIPE_DIRS:
         if path in _EXTRA_DIRS:
             _EXTRA_DIRS.remove(path)
