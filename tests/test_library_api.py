@@ -443,6 +443,30 @@ WRONG_TYPES = {
         lambda g: select_sources("xnli", g.pool, 2, options={}),
         "options: got a dict; expected a mslt_it.selection.SelectionOptions",
     ),
+    "options sample str": (
+        lambda g: SelectionOptions(sample="20"),
+        "SelectionOptions.sample: got the string '20'; expected an integer",
+    ),
+    "options vectors int": (
+        lambda g: SelectionOptions(vectors=3),
+        "SelectionOptions.vectors: got 3; expected a path",
+    ),
+    "options data none": (
+        lambda g: SelectionOptions(data=None),
+        "SelectionOptions.data: got None; expected a string",
+    ),
+    "options weight str": (
+        lambda g: SelectionOptions(diversity_weight="1"),
+        "SelectionOptions.diversity_weight: got the string '1'; expected a number",
+    ),
+    "options tokenizer int": (
+        lambda g: SelectionOptions(tokenizer=5),
+        "SelectionOptions.tokenizer: got 5; expected a string",
+    ),
+    "options given str": (
+        lambda g: SelectionOptions(given="sample"),
+        "SelectionOptions.given: got the string 'sample'; expected a set of field names",
+    ),
     "compare models str": (
         lambda g: compare_models(g.eval, "m", g.out),
         "models: got the string 'm'; expected a list",
@@ -458,6 +482,17 @@ def test_a_wrong_type_is_a_one_line_error(case: str, given: SimpleNamespace) -> 
     call, fragment = WRONG_TYPES[case]
     one_line_error(lambda: call(given), fragment)
     assert not given.out.exists()
+
+
+def test_selection_options_keep_paths_and_numbers_as_their_fields_say() -> None:
+    """A path given as a str is kept as a Path, and numpy's numbers as Python's, so the options
+    compare equal to the CLI's (a predictor holds its options to those the user gave)."""
+    import numpy as np
+
+    options = SelectionOptions(vectors="v.csv", sample=np.int64(5), diversity_weight=np.float32(2))
+    assert options == SelectionOptions(vectors=Path("v.csv"), sample=5, diversity_weight=2.0)
+    assert type(options.sample) is int and type(options.diversity_weight) is float
+    assert SelectionOptions(given={"sample"}).given == frozenset({"sample"})
 
 
 def test_evaluate_refuses_models_to_compare_it_would_leave_out(tmp_path: Path) -> None:

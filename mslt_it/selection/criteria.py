@@ -12,6 +12,7 @@ in the other criteria's columns, so one language without phonology does not bloc
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
@@ -20,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from mslt_it.arguments import expect, int_argument, path_argument
 from mslt_it.errors import MsltError, allowed
 from mslt_it.languages import all_languages, pretraining_size
 from mslt_it.modeling import load_tokenizer
@@ -53,6 +55,9 @@ SIZE_MODELS: dict[str, str] = {"xlmr": "cc100", "bloom": "roots", "mt5": "mc4"}
 
 SIZE_UNITS = {"cc100": "GiB", "roots": "bytes", "mc4": "billion tokens"}
 
+
+TEXT_OR_NONE = "a string (a Hub id or folder) or None"
+NAMES = "a set of field names (strings)"
 
 MAX_DIVERSITY_WEIGHT = 1e6
 """Largest λ of the target-* criteria: distances are at most 2, so beyond this the closeness
@@ -135,6 +140,7 @@ class SelectionOptions:
     )
 
     def __post_init__(self) -> None:
+        self._check_types()
         _one_of("--size-model", self.size_model, SIZE_MODELS)
         _one_of("--size-missing", self.size_missing, ("error", "last"))
         _one_of("--l2v-variant", self.l2v_variant, L2V_VARIANTS)
@@ -146,6 +152,29 @@ class SelectionOptions:
             )
         if self.sample < 1:
             raise MsltError(f"--sample: must be >= 1, got {self.sample!r}")
+
+    def _check_types(self) -> None:
+        """Each field's type, for a notebook's call (the CLI and recipes hand the right ones):
+        ``sample="20"`` failed in a comparison deep inside, ``vectors=3`` when the file was read,
+        and ``data=None`` was read as a folder named None. A path may be a str; it is kept as a
+        :class:`~pathlib.Path`, as the fields say."""
+        for name in ("size_model", "size_missing", "l2v_variant", "data", "split", "search"):
+            expect(getattr(self, name), str, f"SelectionOptions.{name}", "a string")
+        for name in ("tokenizer", "model"):
+            expect(getattr(self, name), (str, type(None)), f"SelectionOptions.{name}", TEXT_OR_NONE)
+        for name in ("vectors", "predictor", "cache_dir"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, path_argument(value, f"SelectionOptions.{name}"))
+        weight = expect(
+            self.diversity_weight, numbers.Real, "SelectionOptions.diversity_weight", "a number"
+        )
+        object.__setattr__(self, "diversity_weight", float(weight))
+        object.__setattr__(self, "sample", int_argument(self.sample, "SelectionOptions.sample"))
+        given = expect(self.given, (frozenset, set, list, tuple), "SelectionOptions.given", NAMES)
+        for name in given:
+            expect(name, str, "SelectionOptions.given", NAMES)
+        object.__setattr__(self, "given", frozenset(given))
 
     @classmethod
     def help(cls) -> dict[str, str]:
