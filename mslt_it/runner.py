@@ -53,6 +53,8 @@ from mslt_it.named_models import (
     named_model_folder,
 )
 from mslt_it.outputs import (
+    ADOPTABLE_FILES,
+    ANALYSIS_KIND,
     STEP_RECORD,
     check_destination,
     check_host,
@@ -64,6 +66,7 @@ from mslt_it.outputs import (
     mark_owner,
     output_intact,
     owner_kind,
+    read_sealed_json,
     remove_own_output,
 )
 from mslt_it.paths import is_data_folder
@@ -557,13 +560,33 @@ def report_step(recipe: Recipe, root: Path) -> Step:
         write_report([eval_dir], output, recipe=recipe)
 
     def upstream() -> dict[str, str]:
-        return {
+        results = {
             path.relative_to(eval_dir).as_posix(): file_sha256(path, field="report")
             for path in sorted(eval_dir.rglob("results.json"))
             if not in_hidden_folder(path.relative_to(eval_dir))  # as report reads them
         }
+        return {**results, **analyses_beside(eval_dir)}
 
     return Step("report", [], output, input_hash, execute, upstream=upstream)
+
+
+def analyses_beside(eval_dir: Path) -> dict[str, str]:
+    """The files of each ``mslt-it analyze`` output beside the experiment's evaluation
+    (``runs/x/analysis``), by their digests: the report shows such an analysis of an evaluated
+    adapter (:func:`mslt_it.report_results.analyses_beside`), so an analysis added or made again
+    there left the report done, with the old numbers and pictures. A folder of the same layout
+    that analyze did not write is not shown, nor counted. Keys lie outside the evaluation
+    (``../analysis/pca.png``), so a report with no analysis beside it keeps its record."""
+    found: dict[str, str] = {}
+    for document in sorted(eval_dir.resolve().parent.glob("*/analysis.json")):
+        folder = document.parent
+        if read_sealed_json(document, ANALYSIS_KIND) is None:
+            continue
+        for name in ADOPTABLE_FILES["analysis"]:  # analysis.json and the pictures it records
+            path = folder / name
+            if path.is_file() and not path.is_symlink():
+                found[f"../{folder.name}/{name}"] = file_sha256(path, field="report")
+    return found
 
 
 def run_training(recipe: Recipe, data_dir: Path, model_path: Path | str, output: Path) -> None:

@@ -1158,3 +1158,35 @@ def test_an_empty_eval_langs_list_in_a_recipe_is_refused(cli, tmp_path) -> None:
     path.write_text(path.read_text().replace("langs: [en]", "langs: []"))
     assert_one_line_error(cli("run", path, "--dry-run"), "eval.langs", "an empty list")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_an_analysis_beside_the_evaluation_made_again_makes_the_report_stale(cli, tmp_path) -> None:
+    """The report shows an analysis of an evaluated adapter found beside the evaluation
+    (``runs/x/analysis``); one added there, or made again with other settings, left the report
+    step done, with no analysis or the old one's numbers and pictures."""
+    recipe = small_recipe(tmp_path)
+    assert cli("run", recipe).code == 0
+    root = tmp_path / "out"
+    model = next(p.parent for p in root.glob("*/mslt_it_tiny.json"))
+
+    def analyze(*extra: str) -> None:
+        common = ["--model", model, "--adapter", root / "adapters" / "en", "--n", "3"]
+        result = cli("analyze", *common, "--out", root / "analysis", *extra)
+        assert result.code == 0, result.err
+
+    def report_status() -> str:
+        return {s.name: s.status() for s in make_plan(load_recipe(recipe)).steps}["report"]
+
+    analyze("--langs", "en,de", "--projection", "pca")
+    assert report_status() == "stale"
+    assert cli("run", recipe).code == 0
+    assert report_status() == "done"
+    report = (root / "report" / "report.md").read_text()
+    assert "Representation analysis (analysis)" in report and "LID probe 0.5;" in report
+    analyze("--langs", "en,de,fr,ar", "--projection", "pca", "--overwrite")
+    assert report_status() == "stale"
+    assert cli("run", recipe).code == 0
+    assert "LID probe 0.25;" in (root / "report" / "report.md").read_text()
+    shutil.rmtree(root / "analysis")
+    assert report_status() == "stale"
