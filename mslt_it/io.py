@@ -451,6 +451,7 @@ def read_arrow_table(path: Path, field: str) -> Any:
             import pyarrow.csv as pcsv
 
             table = pcsv.read_csv(path)
+            header_text(table, path, field)
             dated = {f.name: pa.string() for f in table.schema if _dates_as_text(f.type) != f.type}
             if not dated:
                 return table
@@ -465,6 +466,19 @@ def read_arrow_table(path: Path, field: str) -> Any:
     except (pa.ArrowInvalid, OSError) as error:
         bad = first_bad_json_line(path) if isinstance(error, pa.ArrowInvalid) else None
         raise MsltError(f"{field}: cannot read {path}: {bad or first_line(error)}") from error
+
+
+def header_text(table: Any, path: Path, field: str) -> list[str]:
+    """A CSV table's column names, decoded: pyarrow reads a header that is not UTF-8 and
+    decodes its names only when they are asked for, after the read, outside any check (an
+    internal error wherever a caller first looked at them)."""
+    try:
+        return table.column_names
+    except UnicodeDecodeError as error:
+        raise MsltError(
+            f"{field}: cannot read {path}: its header line is not UTF-8 text (byte "
+            f"{error.object[error.start]:#04x} in a column's name)"
+        ) from None
 
 
 def first_bad_json_line(path: Path) -> str | None:

@@ -186,6 +186,24 @@ def test_local_per_language_files_must_be_aligned(tmp_path: Path) -> None:
         load_parallel(["en", "es"], 3, data=str(tmp_path))
 
 
+def test_rows_left_out_as_unlabelled_are_said_when_counts_differ(tmp_path: Path) -> None:
+    """Both files held 6 rows; one row of German unlabelled was dropped, and the error said
+    only "row counts differ (en 6, de 5)", which sent the user looking for a missing line."""
+    write_split(tmp_path, "en", [0, 1, 2, 0, 1, 2])
+    write_split(tmp_path, "de", [0, 1, -1, 0, 1, 2])
+    with pytest.raises(MsltError, match=r"left out \(de 1\) \(en 6, de 5\)"):
+        load_parallel(["en", "de"], 3, data=str(tmp_path))
+
+
+def test_a_csv_header_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
+    """pyarrow decodes a CSV's column names only when asked: a byte that is not UTF-8 in the
+    header was an internal error (``UnicodeDecodeError``) after the read."""
+    path = tmp_path / "pairs.csv"
+    path.write_bytes(b"en,de,x\xff\nhello,hallo,1\nyes,ja,2\nno,nein,3\n")
+    with pytest.raises(MsltError, match=r"header line is not UTF-8 text \(byte 0xff"):
+        load_parallel(["en", "de"], 3, parallel_file=path)
+
+
 def test_parallel_file(tmp_path: Path) -> None:
     path = tmp_path / "pairs.csv"
     path.write_text("id,en,sw\na,hello,habari\nb,thank you,asante\nd,yes,ndiyo\nc,,tupu\n")

@@ -206,9 +206,14 @@ def _from_splits(task: Any, langs: Sequence[str], split: str, field: str, data: 
     sizes = {lang: len(rows) for lang, rows in opened.items()}
     if len(set(sizes.values())) > 1:
         listing = ", ".join(f"{lang} {size}" for lang, size in sizes.items())
+        dropped = {lang: getattr(rows, "dropped", 0) for lang, rows in opened.items()}
+        unlabelled = ", ".join(f"{lang} {count}" for lang, count in dropped.items() if count)
+        why = (  # the files may hold as many rows: the unlabelled ones are not read
+            f" once unlabelled rows are left out ({unlabelled})" if unlabelled else ""
+        )
         raise MsltError(
-            f"data: {origin} is not aligned across languages: row counts differ ({listing}); "
-            "parallel sentences need the same rows, translated, in every language"
+            f"data: {origin} is not aligned across languages: row counts differ{why} "
+            f"({listing}); parallel sentences need the same rows, translated, in every language"
         )
 
     def fetch(indices: Sequence[int]) -> tuple[list[tuple[str, ...]], list[str]]:
