@@ -451,7 +451,11 @@ def test_prompts_list_counts_only_templates_that_are_broken(cli, tmp_path: Path)
             "verbalizers: {entailment: a, neutral: b, contradiction: c}\n"
         )
     result = cli("prompts", "list", "--prompts-dir", tmp_path / "prompts")
-    assert_one_line_error(result, "(and 1 more broken templates)")
+    assert_one_line_error(result, "(and 1 more broken templates, listed on stdout)")
+    listed = result.out.split("not loaded (2):")[1].splitlines()  # each named, not one of them
+    assert len([line for line in listed if line.startswith("- ")]) == 2
+    assert sum("one.yaml" in line for line in listed) == 1
+    assert sum("two.yaml" in line for line in listed) == 1
     write(tmp_path / "tasks", "broken", "name: broken\n")
     result = cli("prompts", "list", "--tasks-dir", tmp_path / "tasks")
     assert_one_line_error(result, "broken.yaml")

@@ -47,7 +47,11 @@ def list_templates(
     print_whole(STDOUT, table)
     if problems:  # the others are listed and usable; the broken ones are the error
         broken = len({path.resolve() for path, _ in problems})  # each file once
-        more = f" (and {broken - 1} more broken templates)" if broken > 1 else ""
+        if broken > 1:  # each named under the table, so a user fixes them in one round
+            STDOUT.print(f"\nnot loaded ({len(problems)}):")
+            for _, problem in problems:
+                STDOUT.print(f"- {escaped_controls(str(problem))}")
+        more = f" (and {broken - 1} more broken templates, listed on stdout)" if broken > 1 else ""
         raise MsltError(f"{problems[0][1]}{more}")
 
 
