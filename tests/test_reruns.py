@@ -115,6 +115,37 @@ def test_train_overwrite_never_deletes_a_users_file(cli, tiny_model_dir, tmp_pat
     assert cli(*args, "--out", tmp_path / "ad", "--overwrite").code == 0  # its own log is fine
 
 
+@pytest.mark.slow
+def test_train_overwrite_that_cannot_remove_a_file_leaves_no_half_folder(
+    cli, tiny_model_dir, tmp_path, monkeypatch
+) -> None:
+    """The old run was removed in place: a file that could not be removed (immutable, or in a
+    read-only folder) stopped the removal half-way, with the weights and marker gone, and the
+    folder was then refused as the user's. It is renamed aside first: the new run is trained,
+    and what could not be removed is said and left aside."""
+    data = tmp_path / "ds"
+    built = cli("build", "--task", "xnli", "--sources", "en", "--budget", "8", "--out", data)
+    assert built.code == 0, built.err
+    args = ["train", "--dataset", data, "--model", tiny_model_dir, "--max-steps", "1"]
+    assert cli(*args, "--out", tmp_path / "ad").code == 0
+    old_run = json.loads((tmp_path / "ad" / "run.json").read_text())
+    unlink = os.unlink
+
+    def stuck(path, *rest, **options):  # as an immutable file: shutil.rmtree cannot remove it
+        if os.fspath(path) == "run.json":
+            raise PermissionError(1, "Operation not permitted", "run.json")
+        return unlink(path, *rest, **options)
+
+    monkeypatch.setattr(os, "unlink", stuck)
+    result = cli(*args, "--out", tmp_path / "ad", "--overwrite", "--learning-rate", "1e-3")
+    monkeypatch.setattr(os, "unlink", unlink)
+    assert result.code == 0, result.err
+    assert "could not be removed entirely" in result.err
+    new_run = json.loads((tmp_path / "ad" / "run.json").read_text())
+    assert new_run != old_run and (tmp_path / "ad" / "adapter_model.safetensors").is_file()
+    assert cli(*args, "--out", tmp_path / "ad", "--learning-rate", "1e-3").code == 0  # done
+
+
 def test_a_data_folder_linked_into_the_data_root_is_hashed_by_content(tmp_path: Path) -> None:
     real = tmp_path / "real" / "claims" / "en"
     real.mkdir(parents=True)

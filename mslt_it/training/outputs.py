@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mslt_it.errors import MsltError
-from mslt_it.io import atomic_write_json, atomic_write_text, read_json, share_files
+from mslt_it.io import atomic_write_json, atomic_write_text, read_json, remove_folder, share_files
 from mslt_it.outputs import STAGING, first_changed, mark_finished, mark_owner, move_in_listed
 from mslt_it.peft_adapters import RUN_FILE, STARTED_FILE
 
@@ -103,16 +103,18 @@ def decide(
 
 
 def clear(out: Path) -> None:
-    """Remove a previous run's folder (after ``--overwrite``). ``--out`` given as a link to the
-    run's folder: the folder is emptied and the user's link kept, as a build writes through one."""
+    """Remove a previous run's folder (after ``--overwrite``), whole or not at all: it is
+    renamed aside first (:func:`mslt_it.io.remove_folder`). Removed in place, a file that could
+    not be removed (read-only, immutable) stopped the removal half-way, and left a folder
+    without its weights or marker that no command would take again. ``--out`` given as a link
+    to the run's folder: the link is kept and leads to the folder made again, as a build writes
+    through one."""
     if out.is_symlink() and out.is_dir():
-        for child in out.iterdir():
-            if child.is_dir() and not child.is_symlink():
-                shutil.rmtree(child)
-            else:
-                child.unlink()
+        real = out.resolve()
+        remove_folder(real)
+        real.mkdir()
     elif out.is_dir():
-        shutil.rmtree(out)
+        remove_folder(out)
     elif out.exists():
         out.unlink()
 
