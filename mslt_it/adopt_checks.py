@@ -73,6 +73,9 @@ def format_fault(path: Path) -> str | None:
         return None if _jinja_parses(path) else "a Jinja chat template"
     if name == "README.md":  # an adapter's is PEFT's model card, its checkpoints' TRL's
         return None if _model_card(_head(path)) else "a PEFT or TRL model card"
+    if suffix == ".arrow":  # datasets writes Arrow's stream format; its file format, ARROW1
+        head = _head(path)[:6]
+        return None if head[:4] == b"\xff\xff\xff\xff" or head == b"ARROW1" else "Arrow data"
     if name == "training_args.bin" or suffix in (".pt", ".pth"):  # a checkpoint's optimizer,
         return None if zipfile.is_zipfile(path) else "a torch file"  # scheduler, RNG state
     if name == "tokenizer.model":
@@ -115,6 +118,9 @@ OWN_FIELDS: dict[str, tuple[str, str | None, str]] = {
     "tokenizer.json": ("model", None, "a tokenizers tokenizer"),
     "dataset_info.json": ("features", None, "datasets' dataset info"),
     "state.json": ("_data_files", None, "datasets' dataset state"),
+    "dataset_dict.json": ("splits", None, "datasets' dataset dict"),
+    "trainer_state.json": ("global_step", None, "the Trainer's state"),
+    "adapter_config.json": ("peft_type", None, "PEFT's adapter config"),
 }  # fmt: skip
 """A JSON file of each name an output holds: the field (and value) every version of mslt-it,
 or of the library that saves it, wrote into it, and what the file is. A field added since is

@@ -341,8 +341,9 @@ def layout_has_folder(name: str, patterns: Iterable[str]) -> bool:
 
 
 def part_matches(part: str, pattern: str) -> bool:
-    """``fnmatch`` of one path part, where ``<n>`` stands for a whole number only: the
-    Trainer's ``checkpoint-500``, never a user's ``checkpoint-best``."""
+    """``fnmatch`` of one path part, where ``<n>`` stands for a whole number only, as the
+    Trainer writes it: ``checkpoint-500``, never a user's ``checkpoint-best`` or
+    ``checkpoint-05``."""
     if "<n>" not in pattern:
         return fnmatch.fnmatchcase(part, pattern)
     head, _, tail = pattern.partition("<n>")
@@ -353,6 +354,7 @@ def part_matches(part: str, pattern: str) -> bool:
         and part.endswith(tail)
         and middle.isascii()
         and middle.isdigit()
+        and (middle == "0" or not middle.startswith("0"))
     )
 
 

@@ -74,6 +74,23 @@ TOKENIZER_FILES = (
 )  # fmt: skip
 """The files ``save_pretrained`` writes for a tokenizer (with its chat template)."""
 
+CHECKPOINT_FILES = (
+    "adapter_model.safetensors", "adapter_model.bin", "adapter_config.json", "README.md",
+    "training_args.bin", "trainer_state.json", "optimizer.pt", "optimizer.bin", "scheduler.pt",
+    "scaler.pt", "rng_state.pth", "rng_state_*.pth", "latest", "zero_to_fp32.py",
+    *TOKENIZER_FILES,
+)  # fmt: skip
+"""What the Trainer writes into a checkpoint of a LoRA training (PEFT's adapter and card, the
+tokenizer, the optimizer, scheduler, scaler and RNG states, one per process, and DeepSpeed's
+pointer and script): a checkpoint's files are these by name, never ``*``, which took a user's
+notes put there for a checkpoint's file, and ``--overwrite`` deleted them."""
+
+
+def checkpoint_files(folder: str) -> tuple[str, ...]:
+    """:data:`CHECKPOINT_FILES` as patterns under ``folder`` (``checkpoints/checkpoint-<n>``)."""
+    return tuple(f"{folder}/{name}" for name in CHECKPOINT_FILES)
+
+
 ADOPTABLE_FILES: dict[str, tuple[str, ...]] = {
     "dataset": (
         "manifest.json", "dataset_info.json", "state.json", "dataset_dict.json", "data-*.arrow",
@@ -83,7 +100,8 @@ ADOPTABLE_FILES: dict[str, tuple[str, ...]] = {
         "run.json", "run.started.json", "adapter_config.json", "adapter_model.safetensors",
         "adapter_model.bin", "training_args.bin", "README.md", *TOKENIZER_FILES,
         "*-loss.png", "*-transfer.png", "*-mix.png", "checkpoints/README.md",
-        "checkpoints/checkpoint-<n>/*", "runs/*/events.out.tfevents.*", *TENSORBOARD_LOGS,
+        *checkpoint_files("checkpoints/checkpoint-<n>"), "runs/*/events.out.tfevents.*",
+        *TENSORBOARD_LOGS,
     ),
     "model": (
         "mslt_it_tiny.json", "config.json", "generation_config.json", "run.json",
@@ -251,8 +269,9 @@ def is_working_file(folder: Path, name: str, working: tuple[str, ...]) -> bool:
 
 KIND_WORKING_FILES: dict[str, tuple[str, ...]] = {
     "adapter": (
-        "checkpoints/checkpoint-<n>/*", "checkpoints/tmp-checkpoint-<n>/*",
-        "checkpoints/README.md", ".final.tmp/**",
+        *checkpoint_files("checkpoints/checkpoint-<n>"),
+        *checkpoint_files("checkpoints/tmp-checkpoint-<n>"), "checkpoints/README.md",
+        ".final.tmp/**",
     ),
     "evaluation": (".chunks/*", "*/.chunks/*", ".final.tmp/**"),
 }  # fmt: skip

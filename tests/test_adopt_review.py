@@ -223,3 +223,52 @@ def test_a_librarys_binaries_are_still_adopted(cli, adapter, tiny_model_dir, tmp
     model = unmarked_copy(tiny_model_dir, tmp_path / "model")
     (model / "tokenizer.model").write_text("IQ== 0\nIg== 1\n")  # tiktoken's ranks
     assert cli("adopt", model, "--kind", "model").code == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "said"),
+    [
+        ("checkpoints/checkpoint-5/notes.txt", "my thesis\n", "never holds"),
+        ("checkpoints/checkpoint-5/thesis.json", USERS_JSON, "never holds"),
+        ("checkpoints/checkpoint-05/trainer_state.json", '{"global_step": 5}', "never holds"),
+        ("checkpoints/checkpoint-5/trainer_state.json", USERS_JSON, "the Trainer's state"),
+        ("checkpoints/checkpoint-5/adapter_config.json", USERS_JSON, "PEFT's adapter config"),
+    ],
+)
+def test_a_users_file_in_a_checkpoint_is_not_adopted(cli, adapter, tmp_path, name, text, said):
+    """A checkpoint's files were ``checkpoints/checkpoint-<n>/*``: any name was adopted (and a
+    checkpoint's JSON files were read for their format only), and the next ``--overwrite``
+    deleted them. They are the Trainer's names now, each JSON file holding what it writes."""
+    folder = unmarked_copy(adapter, tmp_path / "ad")
+    (folder / name).parent.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(text)
+    result = cli("adopt", folder, "--kind", "adapter")
+    assert_one_line_error(result, name, said, "nothing was marked")
+    assert not (folder / OWNER_FILE).exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "said"),
+    [("notes/data-1.arrow", "my thesis\n", "Arrow data"),
+     ("dataset_dict.json", USERS_JSON, "datasets' dataset dict")],
+)  # fmt: skip
+def test_a_users_file_named_like_a_datasets_is_not_adopted(cli, made, tmp_path, name, text, said):
+    folder = unmarked_copy(made / "ds", tmp_path / "ds")
+    (folder / name).parent.mkdir(exist_ok=True)
+    (folder / name).write_text(text)
+    assert_refused(cli("adopt", folder, "--kind", "dataset"), folder, name, said)
+
+
+def test_a_users_file_in_an_unfinished_runs_checkpoint_is_the_users(adapter, tmp_path) -> None:
+    """A killed training's checkpoints are working files until it finishes; any name there
+    was taken for one, so ``train --overwrite`` deleted a user's notes put beside them."""
+    from mslt_it.outputs import foreign_files
+
+    folder = tmp_path / "ad"
+    shutil.copytree(adapter, folder)
+    (folder / "run.json").unlink()  # unfinished: a killed run
+    checkpoint = folder / "checkpoints" / "checkpoint-5"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "optimizer.pt").write_bytes(b"PK")
+    (checkpoint / "notes.txt").write_text("my thesis")
+    assert foreign_files(folder) == ["checkpoints/checkpoint-5/notes.txt"]
