@@ -22,12 +22,11 @@ import csv
 import json
 import re
 import zipfile
-from collections import Counter
 from pathlib import Path
 from typing import NoReturn
 
 from mslt_it.chat_bounds import chat_syntax_error
-from mslt_it.data import fingerprint
+from mslt_it.data import manifest_mismatch
 from mslt_it.errors import MsltError, first_line
 from mslt_it.evaluation.store import CHUNK_SEAL
 from mslt_it.io import read_json, relative_files
@@ -318,13 +317,9 @@ def _check_dataset_rows(folder: Path) -> None:
         _refuse(folder, f"its rows cannot be read ({first_line(error)})")
     if not isinstance(rows, datasets.Dataset):
         _refuse(folder, "it holds a DatasetDict, not a dataset from mslt-it build")
-    examples = list(rows)
-    if fingerprint(examples) != manifest.get("fingerprint"):
-        _refuse(folder, "its rows are not those its manifest.json's fingerprint names")
-    counts = Counter(str(example.get("lang")) for example in examples)
-    recorded = manifest.get("counts")
-    if isinstance(recorded, dict) and recorded != dict(counts):
-        _refuse(folder, "its manifest.json's counts are not those of its rows")
+    mismatch = manifest_mismatch(rows, manifest)
+    if mismatch is not None:
+        _refuse(folder, mismatch)
 
 
 def _check_safetensors(folder: Path) -> None:

@@ -539,6 +539,21 @@ def fingerprint(examples: list[dict[str, Any]]) -> str:
     return digest.hexdigest()
 
 
+def manifest_mismatch(rows: Any, manifest: dict[str, Any]) -> str | None:
+    """Why a saved dataset's ``rows`` are not those its ``manifest`` describes (its
+    fingerprint, its counts per language), or None. Where no marker vouches for a dataset (an
+    older version's, a copy), this is the proof that its manifest, which names the sources a
+    training records, is the rows': rows swapped in from another build were trained on and
+    recorded under the manifest's languages."""
+    if fingerprint(list(rows)) != manifest.get("fingerprint"):
+        return "its rows are not those its manifest.json's fingerprint names"
+    counts = Counter(str(lang) for lang in rows["lang"])
+    recorded = manifest.get("counts")
+    if isinstance(recorded, dict) and recorded != dict(counts):
+        return "its manifest.json's counts are not those of its rows"
+    return None
+
+
 def library_versions(extra: Iterable[str] = ()) -> dict[str, str]:
     """Versions of the libraries whose behaviour shapes the output (plus ``extra`` ones).
 

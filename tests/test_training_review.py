@@ -196,3 +196,24 @@ def test_a_resumed_run_records_the_intervals_its_checkpoint_kept() -> None:
     }  # fmt: skip
     same = SimpleNamespace(logging_steps=0.1, save_steps=10, eval_steps=None)  # a ratio: as is
     assert intervals_used(sft, same, state) == sft
+
+
+def test_an_unmarked_dataset_whose_rows_are_not_its_manifests_is_refused(
+    cli, tiny_model_dir: Path, dataset: Path, tmp_path: Path
+) -> None:
+    """A copy without its marker, with another build's rows swapped in: the training ran on
+    Swahili and Urdu and run.json recorded the manifest's en and de as its sources. No marker
+    vouches for such rows, so they are checked against the manifest, as ``adopt`` checks them."""
+    from mslt_it.outputs import OWNER_FILE
+
+    other = build_dataset(DataConfig(task="xnli", sources=["sw", "ur"], budget=16), tmp_path / "o")
+    copy = tmp_path / "copy"
+    shutil.copytree(dataset, copy)
+    (copy / OWNER_FILE).unlink()
+    for arrow in copy.glob("*.arrow"):
+        arrow.unlink()
+    for arrow in other.path.glob("*.arrow"):
+        shutil.copy(arrow, copy / arrow.name)
+    result = cli(*train_args(tiny_model_dir, copy, tmp_path / "ad", "--max-steps", "1"))
+    assert_one_line_error(result, "its rows are not those its manifest.json's fingerprint names")
+    assert not (tmp_path / "ad").exists()

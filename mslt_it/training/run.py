@@ -24,7 +24,7 @@ from typing import Any
 
 from mslt_it.arguments import checked_config, expect, flag_argument, path_argument
 from mslt_it.built_data import use_task_of
-from mslt_it.data import check_data_files_inside, load_manifest
+from mslt_it.data import check_data_files_inside, load_manifest, manifest_mismatch
 from mslt_it.errors import MsltError, first_line, joined_lines
 from mslt_it.files import check_regular_files, kind_of
 from mslt_it.identity import DATA_FILES, model_identity, rows_sha256, tree_sha256
@@ -36,6 +36,7 @@ from mslt_it.outputs import (
     claim_output,
     first_changed,
     fresh_staging,
+    owner_kind,
 )
 from mslt_it.paths import check_folder_text
 from mslt_it.progress import (
@@ -591,6 +592,10 @@ def open_dataset(path: str | None, field: str) -> Prepared:
         raise MsltError(f"{field}: cannot read the dataset in {path!r}: {reason}") from None
     if not isinstance(rows, datasets.Dataset):
         raise MsltError(f"{field}: {path!r} holds a DatasetDict, not a dataset from mslt-it build")
+    if owner_kind(Path(path)) != "dataset":  # no marker vouches for the rows: they must be the
+        mismatch = manifest_mismatch(rows, manifest)  # manifest's, whose sources run.json records
+        if mismatch is not None:
+            raise MsltError(f"{field}: {path!r}: {mismatch}; build the dataset again")
     needed = {"messages"} if manifest.get("format") == "messages" else {"prompt", "completion"}
     missing = sorted((needed | {"id", "lang"}) - set(rows.column_names))
     if missing:
