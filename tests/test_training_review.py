@@ -217,3 +217,16 @@ def test_an_unmarked_dataset_whose_rows_are_not_its_manifests_is_refused(
     result = cli(*train_args(tiny_model_dir, copy, tmp_path / "ad", "--max-steps", "1"))
     assert_one_line_error(result, "its rows are not those its manifest.json's fingerprint names")
     assert not (tmp_path / "ad").exists()
+
+
+@pytest.mark.slow
+def test_a_note_on_the_settings_never_comes_before_an_error_about_the_output(
+    cli, tiny_model_dir: Path, dataset: Path, tmp_path: Path
+) -> None:
+    """``--save-steps 5`` aligns the logging interval, with a note; it was printed while the
+    run was planned, so the refusal of the folder came as two lines."""
+    out = tmp_path / "ad"
+    assert cli(*train_args(tiny_model_dir, dataset, out, "--max-steps", "1")).code == 0
+    other = ("--max-steps", "4", "--save-steps", "5", "--learning-rate", "1e-3", "--resume")
+    result = cli(*train_args(tiny_model_dir, dataset, out, *other))
+    assert_one_line_error(result, "holds a different run")

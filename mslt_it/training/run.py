@@ -12,6 +12,7 @@ writes files (the Trainer guards its own saves; :func:`on_main` guards ours).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import shutil
@@ -124,6 +125,9 @@ class Plan:
     heldout_counts: dict[str, int] | None = None
     watch: WatchPlan | None = None
     legacy_hash: str = ""  # the same run as versions before whole numbers hashed it
+    notes: list[str] = dataclasses.field(default_factory=list)
+    """What the run changed of its settings, said once the output is decided: said while the
+    run was planned, a note came before an error about the output folder."""
 
 
 @dataclass
@@ -234,6 +238,9 @@ def _train(
         replace_other=replace_other,
         also=(plan.legacy_hash,),
     )
+    if action != "skip" and on_main():  # each process of a multi-GPU run plans: one says it
+        for note in plan.notes:
+            STDERR.print(note, highlight=False, soft_wrap=True)
     if action == "skip":
         if on_main() and (out / outputs.STARTED_FILE).exists():  # killed while tidying
             outputs.tidy(out, config.keep_checkpoints)
@@ -357,7 +364,8 @@ def plan_run(model_config: ModelConfig, config: TrainConfig, out: Path) -> Plan:
         if evaluating
         else (None, None)
     )
-    args = sft_arguments(config, out, fmt, evaluate=heldout is not None)
+    notes: list[str] = []
+    args = sft_arguments(config, out, fmt, evaluate=heldout is not None, notes=notes)
     watch = plan_watch(config.watch, data.manifest, tokenizer, chat_template, args.max_steps)
     lora = lora_settings(config)
     check_lora_targets(
@@ -391,6 +399,7 @@ def plan_run(model_config: ModelConfig, config: TrainConfig, out: Path) -> Plan:
         heldout_counts,
         watch,
         legacy_config_hash(determining),
+        notes,
     )
 
 
@@ -713,7 +722,13 @@ def bf16_available() -> bool:
     return cuda_available() and bool(torch.cuda.is_bf16_supported())
 
 
-def sft_arguments(config: TrainConfig, out: Path, fmt: str, evaluate: bool = False) -> Any:
+def sft_arguments(
+    config: TrainConfig,
+    out: Path,
+    fmt: str,
+    evaluate: bool = False,
+    notes: list[str] | None = None,
+) -> Any:
     """The SFTConfig: the user's pass-through fields over mslt-it's defaults, plus what we own.
 
     ``evaluate``: held-out rows exist, so the Trainer evaluates them every ``eval_steps``
@@ -744,14 +759,12 @@ def sft_arguments(config: TrainConfig, out: Path, fmt: str, evaluate: bool = Fal
         aligned = logging_at_checkpoints(args)
         if aligned is None:
             return args
-        if on_main():  # each process of a multi-GPU run builds its arguments: one says it
-            STDERR.print(
+        if notes is not None:  # said by the caller once the output is decided
+            notes.append(
                 f"note: logging every {aligned} step{'s' * (aligned != 1)}, not "
                 f"{args.logging_steps:g}, so that every "
                 f"checkpoint (every {args.save_steps:g} steps) ends a logging window and a resumed "
-                "run logs the losses an uninterrupted one does",
-                highlight=False,
-                soft_wrap=True,
+                "run logs the losses an uninterrupted one does"
             )
         if evaluate and args.eval_strategy == "steps":  # evaluating as often as before
             settings.setdefault("eval_steps", args.eval_steps or args.logging_steps)
