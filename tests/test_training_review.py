@@ -64,6 +64,9 @@ def test_a_checkpoint_without_optimizer_state_is_not_resumed_as_the_same_run(
     refused = cli(*train_args(tiny_model_dir, dataset, stopped, *extra, "--resume"))
     assert_one_line_error(refused, "checkpoint-1", "sft.save_only_model", "--overwrite")
     assert (stopped / "checkpoints" / "checkpoint-1").is_dir()  # nothing touched
+    plain = cli(*train_args(tiny_model_dir, dataset, stopped, *extra))  # advised --resume, which
+    assert_one_line_error(plain, "checkpoint-1", "cannot be resumed", "--overwrite")  # refused
+    assert "--resume" not in plain.err
 
     section = {
         "dataset": str(dataset),

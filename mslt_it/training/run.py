@@ -237,6 +237,7 @@ def _train(
         overwrite=overwrite,
         replace_other=replace_other,
         also=(plan.legacy_hash,),
+        args=plan.args,
     )
     if action != "skip" and on_main():  # each process of a multi-GPU run plans: one says it
         for note in plan.notes:
@@ -908,14 +909,25 @@ def decide_output(
     overwrite: bool,
     replace_other: bool = False,
     also: tuple[str, ...] = (),
+    args: Any = None,
 ) -> str:
     """start/resume/skip/restart, from what the folder holds; every process decides the same.
+    ``args``: the run's SFTConfig, to tell a killed run that ``--resume`` could not continue.
 
     A restart clears the folder, so it first proves that nothing in it is the user's (a file
     the marker does not list): ``--overwrite`` replaces mslt-it's run, never a user's notes.
     The barrier makes every process look before any of them writes.
     """
     state = outputs.inspect_output(out, run_hash, also)
+    if state is outputs.OutputState.INCOMPLETE and not (resume or overwrite) and args is not None:
+        checkpoint = outputs.last_checkpoint(out)  # advised to pass --resume, the user was
+        if checkpoint is not None and not resumes_exactly(checkpoint, args):  # refused by it
+            raise MsltError(
+                f"--out: {str(out)!r} holds an unfinished run of this configuration, but its last "
+                f"checkpoint, {checkpoint!r}, holds no optimizer or scheduler state "
+                "(sft.save_only_model: true saves the weights alone), so it cannot be resumed as "
+                "the same run; pass --overwrite to train it again from the start"
+            )
     action = outputs.decide(
         state, out, resume=resume, overwrite=overwrite, replace_other=replace_other
     )
