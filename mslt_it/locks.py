@@ -13,6 +13,7 @@ import errno
 import fcntl
 import hashlib
 import os
+import re
 import stat
 import time
 from collections.abc import Iterable, Iterator
@@ -69,6 +70,12 @@ def output_lock(out: Path, field: str = "--out", wait: bool = False) -> Iterator
     made = missing_folders(path.parent)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = _acquire(path, out, field, wait)
+    if not _a_lock_file(handle):  # a user's file by that name: written over, then removed
+        os.close(handle)
+        raise MsltError(
+            f"{field}: {described(path)}, where mslt-it keeps the lock of {described(out)}, "
+            "holds something other than a lock (a process id); move it away"
+        )
     _HELD.add(path)
     try:
         os.ftruncate(handle, 0)
@@ -214,6 +221,21 @@ def _flock_trying(handle: int, operation: int, tries: int, pause: float) -> None
             if not busy or attempt == tries - 1:
                 raise
             time.sleep(pause)
+
+
+LOCK_CONTENT = re.compile(rb"[0-9]{1,20}\n?")
+"""What a lock file holds: nothing (just made) or its last holder's process id."""
+
+
+def _a_lock_file(handle: int) -> bool:
+    """Whether the locked file is empty or holds a process id, as every lock mslt-it left
+    does (a killed holder's too): a user's notes saved under the lock's name were cut to the
+    new holder's pid and removed with the lock."""
+    try:
+        content = os.pread(handle, 64, 0)
+    except OSError:
+        return False
+    return not content or LOCK_CONTENT.fullmatch(content) is not None
 
 
 def _same_file(handle: int, path: Path) -> bool:

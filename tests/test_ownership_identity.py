@@ -1048,6 +1048,24 @@ def test_a_lock_path_that_is_not_a_file_is_one_line_and_stays(tmp_path: Path, ma
     assert os.path.lexists(lock) and victim.read_text() == "mine"
 
 
+def test_a_users_file_at_the_lock_path_is_never_written_over(tmp_path: Path) -> None:
+    """A user's notes saved under the lock's name were cut to the holder's pid and removed
+    with the lock, by a run that then did nothing. A killed holder's lock (its pid) or an
+    empty file is taken as before."""
+    out = tmp_path / "ov1"
+    lock = lock_path(out)
+    lock.write_text("dear diary\n")
+    refused = pytest.raises(MsltError, match=r"holds something other than a lock .*; move it")
+    with refused, output_lock(out):
+        pass
+    assert lock.read_text() == "dear diary\n"
+    for left in ("4242\n", ""):  # a killed holder's, or one made before its pid was written
+        lock.write_text(left)
+        with output_lock(out):
+            assert lock.read_text() == f"{os.getpid()}\n"
+        assert not lock.exists()
+
+
 def test_a_lock_replaced_while_held_is_left_where_it_is(tmp_path: Path) -> None:
     """A writer removed whatever lay at its lock path when it finished: a link (or a FIFO) put
     there meanwhile went with it. Only its own lock file is removed."""
