@@ -160,18 +160,43 @@ _StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.con
 loader owns this choice (vLLM's import rewrote PyYAML's shared safe loader to the same effect,
 so a recipe or definition read differently after an evaluation with vLLM than before)."""
 
-_StrictLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)$"),
-    list("-+0123456789"),
-)
-"""``1e-4`` is a number, as in YAML 1.2 and in Python: PyYAML (YAML 1.1) reads a float only with
-a dot (``1.0e-4``) and left ``learning_rate: 1e-4`` a string, refused as no number."""
+YAML_1_1_TAGS = ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+"""The scalars PyYAML resolves by YAML 1.1's rules, each replaced below by YAML 1.2's."""
 
 _StrictLoader.yaml_implicit_resolvers = {
-    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:bool"]
+    first: [(tag, pattern) for tag, pattern in resolvers if tag not in YAML_1_1_TAGS]
     for first, resolvers in _StrictLoader.yaml_implicit_resolvers.items()
 }
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:int",
+    re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"),
+    list("-+0123456789"),
+)
+"""Whole numbers as YAML 1.2 reads them: YAML 1.1 read ``budget: 024`` as octal (20) and
+``seed: 010`` as 8 without a word, took ``2_4`` for 24 and ``1:30`` for 90 (base 60); in YAML
+1.2 ``024`` is 24, octal is written ``0o24``, and the others are text (refused as no number)."""
+
+
+def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    text = str(loader.construct_scalar(node))
+    return int(text, 0) if text[:2] in ("0o", "0x") else int(text, 10)
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+0123456789."),
+)
+"""Numbers with a fraction or an exponent as YAML 1.2 reads them: ``1e-4`` is a number, as in
+Python (PyYAML, YAML 1.1, read a float only with a dot and left ``learning_rate: 1e-4`` a
+string), and ``1_000.5`` or ``1:30.0`` (base 60) are text, as ``2_4`` is. A whole number matches
+the int resolver first."""
+
 _StrictLoader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )

@@ -1724,6 +1724,19 @@ def test_numbers_in_exponent_form_are_numbers() -> None:
     }  # fmt: skip
 
 
+def test_whole_numbers_are_read_as_yaml_1_2_reads_them() -> None:
+    """YAML 1.1 read ``budget: 024`` as octal (20) and ``seed: 010`` as 8 without a word, and
+    took ``2_4`` for 24 and ``1:30`` for 90 (base 60); the docs promise YAML 1.2, where ``024`` is
+    24, octal is ``0o24``, and the others are text."""
+    from mslt_it.yamlfiles import parse_yaml
+
+    text = "a: 024\nb: 010\nc: 2_4\nd: 1:30\ne: 0o24\nf: 0x1F\ng: -07\nh: 1_000.5\ni: .5\nj: .inf"
+    assert parse_yaml(text, "r") == {
+        "a": 24, "b": 10, "c": "2_4", "d": "1:30", "e": 20, "f": 31, "g": -7, "h": "1_000.5",
+        "i": 0.5, "j": float("inf"),
+    }  # fmt: skip
+
+
 def test_only_true_and_false_are_booleans() -> None:
     """YAML 1.1 read ``no``, ``yes``, ``on`` and ``off`` as booleans: Norwegian in a list of
     sources, a verbalizer ``{contradiction: no}`` or ``save_strategy: no`` became False."""
