@@ -50,7 +50,7 @@ from mslt_it.selection import (
     SelectionOptions,
     run_selection,
 )
-from mslt_it.tasks import check_languages, get_task, set_recipe_tasks_dirs
+from mslt_it.tasks import check_languages, default_template, get_task, set_recipe_tasks_dirs
 from mslt_it.tasks.base import Task
 from mslt_it.tasks.sources import check_split, local_path, synthetic_generator
 from mslt_it.tasks.synthetic import SPLIT_SIZES
@@ -307,7 +307,27 @@ def _check_evaluation(recipe: Recipe) -> None:
             get_template(recipe.eval.template, recipe.eval.prompts_dir)
     except MsltError as error:
         raise MsltError(f"{recipe.path}: eval.{error}") from None
+    _check_eval_template(recipe, tasks)
     check_data_folder(recipe.config.data.data, f"{recipe.path}: data.data")
+
+
+def _check_eval_template(recipe: Recipe, tasks: Sequence[TaskPlan]) -> None:
+    """An ``eval.template`` other than the one the adapters train with, on their task, is
+    refused by the evaluation unless ``eval.allow_template_mismatch``: said at load, where it
+    stopped the run after every training."""
+    trained_task = recipe.config.data.task
+    given = recipe.eval.template
+    if given is None or recipe.eval.allow_template_mismatch:
+        return
+    if not any(plan.task.name == trained_task for plan in tasks):
+        return  # the adapters' template does not apply to another task
+    trained = recipe.config.data.template or default_template(trained_task)
+    if given != trained:
+        raise MsltError(
+            f"{recipe.path}: eval.template: {given!r} is not the template the adapters are "
+            f"trained with ({trained!r}, data.template); set eval.allow_template_mismatch: true "
+            "to evaluate with another one"
+        )
 
 
 def _check_watched_rows(recipe: Recipe) -> None:

@@ -134,6 +134,13 @@ EXPECTED = {
     "watch-split-missing.yaml": "train.watch.0.split: task xnli has no split 'dev'",
     "watch-folder-missing.yaml": "train.watch.0.data: 'no-such-folder' is not a folder",
     "watch-no-synthetic-rows.yaml": "train.watch.0.data: task belebele has no synthetic rows",
+    # found at load, not once the first dataset was built or every adapter trained
+    "sft-bf16-and-fp16.yaml": "train.sft: bf16 and fp16 are both true",
+    "eval-template-not-the-trained-one.yaml": "eval.template: 'xnli/native' is not the template "
+    "the adapters are trained with ('xnli/en-instruct', data.template); set "
+    "eval.allow_template_mismatch: true",
+    # YAML 1.2: 2_4 is text (YAML 1.1 read it as 24, and 024 as octal 20)
+    "budget-octal-style.yaml": "data.budget: input should be a valid integer, got '2_4'",
 }
 
 

@@ -369,7 +369,8 @@ def choose_template(
         if recorded_id and config.template != recorded_id and strict:
             raise MsltError(
                 f"template: adapter {adapter.name} was trained with {recorded_id}, not "
-                f"{config.template}; pass --allow-template-mismatch to evaluate with another one"
+                f"{config.template}; pass --allow-template-mismatch (a recipe's "
+                "eval.allow_template_mismatch: true) to evaluate with another one"
             )
         chosen, source = config.template, "option"
     elif recorded_id:

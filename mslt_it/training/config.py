@@ -589,7 +589,19 @@ def validate_train_section(data: Any, prefix: str = "train") -> TrainConfig:
                 check_values(section, key, prefix)
     config = validate_section(TrainConfig, data, prefix)
     check_truncation(config, prefix)
+    check_precision(config, prefix)
     return config
+
+
+def check_precision(config: TrainConfig, prefix: str = "train") -> None:
+    """``bf16`` and ``fp16`` both true, refused at load as TRL refuses it: in a recipe it was
+    found once the first dataset was built, without the recipe named."""
+    if config.sft.get("bf16") is True and config.sft.get("fp16") is True:
+        where = f"{prefix}.sft" if prefix else "sft"
+        raise MsltError(
+            f"{where}: bf16 and fp16 are both true; mixed precision is one of them (set the "
+            "other false, or leave it unset)"
+        )
 
 
 def check_truncation(config: TrainConfig, prefix: str = "train") -> None:
