@@ -52,7 +52,7 @@ from mslt_it.selection import (
 )
 from mslt_it.tasks import check_languages, default_template, get_task, set_recipe_tasks_dirs
 from mslt_it.tasks.base import Task
-from mslt_it.tasks.sources import check_split, local_path, synthetic_generator
+from mslt_it.tasks.sources import check_local_file, check_split, local_path, synthetic_generator
 from mslt_it.tasks.synthetic import SPLIT_SIZES
 from mslt_it.training import ModelConfig
 from mslt_it.training.config import check_watch, validate_train_section
@@ -377,11 +377,13 @@ def check_local_rows(data: str | None, task: Task, langs: Sequence[str], split: 
         return
     root = Path(str(data))
     for lang in langs:
-        if local_path(root, task, lang, split) is None:
+        path = local_path(root, task, lang, split)
+        if path is None:
             raise MsltError(
                 f"data: {str(data)!r} has no file for {task.name}/{lang}/{split} "
                 f"(expected {root / task.name / lang / split}.jsonl or .parquet)"
             )
+        check_local_file(path)  # a FIFO, a folder or a huge file, before any training
 
 
 def inherit_prompts_dir(eval_config: EvalConfig, data: DataConfig) -> EvalConfig:

@@ -466,6 +466,26 @@ def test_a_local_eval_folder_without_the_split_fails_the_dry_run(cli, tmp_path) 
     assert_one_line_error(cli("run", path, "--dry-run"), "eval.data", "no file for xnli/en/test")
 
 
+@pytest.mark.parametrize("made", ["fifo", "folder", "huge"])
+def test_a_local_eval_file_that_is_not_readable_data_fails_the_dry_run(cli, tmp_path, made) -> None:
+    """A FIFO, a folder or a file past the size limit where the evaluation's split belongs
+    passed the dry run, and stopped the run once every adapter was trained."""
+    folder = tmp_path / "mydata" / "xnli" / "en"
+    folder.mkdir(parents=True)
+    test = folder / "test.jsonl"
+    if made == "fifo":
+        os.mkfifo(test)
+    elif made == "folder":
+        test.mkdir()
+    else:
+        with test.open("wb") as handle:
+            handle.truncate(6 * 1024**3)  # sparse: no disk used
+    user_prompts(tmp_path / "p")
+    path = prompts_recipe(tmp_path, eval_extra=f", data: {tmp_path / 'mydata'}, split: test")
+    said = {"fifo": "is a FIFO", "folder": "is a folder", "huge": "a data file may be at most"}
+    assert_one_line_error(cli("run", path, "--dry-run"), "eval.data", said[made])
+
+
 def test_hashing_a_large_folder_the_first_time_shows_progress(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -612,6 +612,22 @@ def _open_local(task: Task, lang: str, split: str, root: Path) -> TableSplit:
     return file_split(table, path, task, lang, split, digest)
 
 
+def check_local_file(path: Path, limit: int = MAX_DATA_BYTES) -> None:
+    """A local split's file is a regular file within ``limit`` bytes, as :func:`read_hashed`
+    will require: checked by a recipe's dry run, where a FIFO, a folder or a huge file in the
+    evaluation's folder passed and stopped the run after every training."""
+    size = check_regular_file(path, "data")
+    if size > limit:
+        raise too_large(path, size, limit)
+
+
+def too_large(path: Path, size: int, limit: int) -> MsltError:
+    return MsltError(
+        f"data: {str(path)!r} is {size:,} bytes; a data file may be at most {limit:,} bytes "
+        "(split it into several, or one per language)"
+    )
+
+
 def read_hashed(
     path: Path, read: Callable[[Path], pa.Table], limit: int = MAX_DATA_BYTES
 ) -> tuple[pa.Table, str]:
@@ -622,10 +638,7 @@ def read_hashed(
     hashed whole, for minutes, before the reader's own limit refused it."""
     state = file_state(path)
     if state is not None and state[0] > limit:
-        raise MsltError(
-            f"data: {str(path)!r} is {state[0]:,} bytes; a data file may be at most {limit:,} "
-            "bytes (split it into several, or one per language)"
-        )
+        raise too_large(path, state[0], limit)
     digest = file_sha256(path)
     table = read(path)
     if file_state(path) != state:

@@ -602,10 +602,6 @@ def open_dataset(path: str | None, field: str) -> Prepared:
         raise MsltError(f"{field}: cannot read the dataset in {path!r}: {reason}") from None
     if not isinstance(rows, datasets.Dataset):
         raise MsltError(f"{field}: {path!r} holds a DatasetDict, not a dataset from mslt-it build")
-    if owner_kind(Path(path)) != "dataset":  # no marker vouches for the rows: they must be the
-        mismatch = manifest_mismatch(rows, manifest)  # manifest's, whose sources run.json records
-        if mismatch is not None:
-            raise MsltError(f"{field}: {path!r}: {mismatch}; build the dataset again")
     needed = {"messages"} if manifest.get("format") == "messages" else {"prompt", "completion"}
     missing = sorted((needed | {"id", "lang"}) - set(rows.column_names))
     if missing:
@@ -614,6 +610,10 @@ def open_dataset(path: str | None, field: str) -> Prepared:
         raise MsltError(f"{field}: {path!r} has no examples")
     for column in sorted(needed):
         check_conversations(rows.data.table.column(column), column, f"{field}: {path!r}")
+    if owner_kind(Path(path)) != "dataset":  # no marker vouches for the rows: they must be the
+        mismatch = manifest_mismatch(rows, manifest)  # manifest's, whose sources run.json records
+        if mismatch is not None:
+            raise MsltError(f"{field}: {path!r}: {mismatch}; build the dataset again")
     return Prepared(path, manifest, rows)
 
 
@@ -923,10 +923,9 @@ def decide_output(
         checkpoint = outputs.last_checkpoint(out)  # advised to pass --resume, the user was
         if checkpoint is not None and not resumes_exactly(checkpoint, args):  # refused by it
             raise MsltError(
-                f"--out: {str(out)!r} holds an unfinished run of this configuration, but its last "
-                f"checkpoint, {checkpoint!r}, holds no optimizer or scheduler state "
-                "(sft.save_only_model: true saves the weights alone), so it cannot be resumed as "
-                "the same run; pass --overwrite to train it again from the start"
+                f"--out: {str(out)!r} holds an unfinished run whose last checkpoint, "
+                f"{Path(checkpoint).name}, cannot be resumed (sft.save_only_model: no optimizer "
+                "state); pass --overwrite to train it again"
             )
     action = outputs.decide(
         state, out, resume=resume, overwrite=overwrite, replace_other=replace_other
