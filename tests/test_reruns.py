@@ -466,6 +466,27 @@ def test_a_local_eval_folder_without_the_split_fails_the_dry_run(cli, tmp_path) 
     assert_one_line_error(cli("run", path, "--dry-run"), "eval.data", "no file for xnli/en/test")
 
 
+def test_a_data_folder_that_cannot_be_searched_is_named(cli, tmp_path, monkeypatch) -> None:
+    """A language's folder without search permission (as a user other than root meets it)
+    was "cannot write or read mydata/xnli/en/train.parquet": the first name looked for, of a
+    file that need not exist, in words for a file that could not be written."""
+    folder = tmp_path / "mydata" / "xnli" / "en"
+    folder.mkdir(parents=True)
+    (folder / "test.jsonl").write_text('{"premise": "a", "hypothesis": "b", "label": 0}\n')
+    lstat = os.lstat
+
+    def denied(path, *rest, **options):
+        if Path(path).parent == folder:
+            raise PermissionError(13, "Permission denied", str(path))
+        return lstat(path, *rest, **options)
+
+    monkeypatch.setattr(os, "lstat", denied)
+    user_prompts(tmp_path / "p")
+    path = prompts_recipe(tmp_path, eval_extra=f", data: {tmp_path / 'mydata'}, split: test")
+    result = cli("run", path, "--dry-run")
+    assert_one_line_error(result, "eval.data: cannot look in", "xnli/en'", "must be readable")
+
+
 @pytest.mark.parametrize("made", ["fifo", "folder", "huge"])
 def test_a_local_eval_file_that_is_not_readable_data_fails_the_dry_run(cli, tmp_path, made) -> None:
     """A FIFO, a folder or a file past the size limit where the evaluation's split belongs

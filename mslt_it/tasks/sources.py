@@ -14,6 +14,7 @@ many usable rows there are and fetches any subset of them by index.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -586,14 +587,30 @@ def local_path(root: Path, task: Task, lang: str, split: str) -> Path | None:
     if task.extra.get("language_column"):
         folders.append(root / task.name)
     candidates = [folder / f"{split}{suffix}" for folder in folders for suffix in LOCAL_SUFFIXES]
-    found = [path for path in candidates if path.exists() or path.is_symlink()]  # a FIFO too:
-    # not a regular file, said when read
+    found = [path for path in candidates if _present(path)]  # a FIFO too: not a regular file,
+    # said when read
     if len(found) > 1:  # one would be read and edits to the other ignored, without a word
         raise MsltError(
             f"data: both {str(found[0])!r} and {str(found[1])!r} hold {task.name}/{lang}/"
             f"{split}; keep one"
         )
     return found[0] if found else None
+
+
+def _present(path: Path) -> bool:
+    """Whether anything is at ``path`` (a dangling link too). A folder on the way that cannot
+    be searched is named: Python's own error named the first file looked for, which need not
+    exist (``train.parquet`` for a folder of JSON lines), as one that could not be written."""
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as error:
+        raise MsltError(
+            f"data: cannot look in {str(path.parent)!r} ({error.strerror or error}); the "
+            "folder must be readable"
+        ) from None
+    return True
 
 
 def _open_local(task: Task, lang: str, split: str, root: Path) -> TableSplit:
