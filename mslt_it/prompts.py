@@ -656,4 +656,4 @@ def get_template(
             f"template id {template_id!r} is defined twice: {matches[0][1]} and {matches[1][1]}"
         )
     path = matches[0][1]
-    return parse_template(path, read_text_file(path), template_id)
+    return parse_template(path, read_text_file(path, "template"), template_id)

@@ -656,7 +656,7 @@ def read_hashed(
     state = file_state(path)
     if state is not None and state[0] > limit:
         raise too_large(path, state[0], limit)
-    digest = file_sha256(path)
+    digest = file_sha256(path, field="data")
     table = read(path)
     if file_state(path) != state:
         raise MsltError(f"data: {path} changed while mslt-it read it; run again once it is written")
