@@ -39,6 +39,7 @@ from mslt_it.errors import MsltError, allowed, clipped, field_named
 from mslt_it.evaluation import EvalConfig
 from mslt_it.evaluation.compare import check_distinct_models
 from mslt_it.evaluation.plan import TaskPlan, evaluation_split, plan_tasks
+from mslt_it.files import read_user_text
 from mslt_it.modeling import check_base_model_folder, check_tokenizer_folder
 from mslt_it.named_models import check_model_name, is_named_model, resolve_model_name
 from mslt_it.paths import check_folder_text, is_data_folder
@@ -55,6 +56,7 @@ from mslt_it.tasks.base import Task
 from mslt_it.tasks.sources import check_local_file, check_split, local_path, synthetic_generator
 from mslt_it.tasks.synthetic import SPLIT_SIZES
 from mslt_it.training import ModelConfig
+from mslt_it.training.chat import CHAT_TEMPLATE_FILE_BYTES, CHAT_TEMPLATE_SUFFIXES
 from mslt_it.training.config import check_watch, validate_train_section
 from mslt_it.yamlfiles import load_yaml_text, problem_besides_missing
 
@@ -164,7 +166,16 @@ def load_recipe(path: str | Path, output_dir: str | Path | None = None) -> Recip
             raise MsltError(f"{path}: run {run.run_id}: {error}") from None
     _check_evaluation(recipe)
     _check_watched_rows(recipe)
+    _check_chat_template_file(recipe)
     return recipe
+
+
+def _check_chat_template_file(recipe: Recipe) -> None:
+    """A ``model.chat_template`` file is read at load, as each training will read it: a FIFO,
+    a folder or a missing file stopped the run once the first dataset was built."""
+    template = recipe.model.chat_template
+    if isinstance(template, str) and template.endswith(CHAT_TEMPLATE_SUFFIXES):
+        read_user_text(template, f"{recipe.path}: model.chat_template", CHAT_TEMPLATE_FILE_BYTES)
 
 
 def one_sources_field(path: Path, raw: dict[str, Any]) -> dict[str, Any]:

@@ -141,6 +141,7 @@ EXPECTED = {
     "eval.allow_template_mismatch: true",
     # YAML 1.2: 2_4 is text (YAML 1.1 read it as 24, and 024 as octal 20)
     "budget-octal-style.yaml": "data.budget: input should be a valid integer, got '2_4'",
+    "chat-template-file-missing.yaml": "model.chat_template: no such file 'no-such-template.jinja'",
 }
 
 

@@ -55,6 +55,13 @@ def default_chat_template(tokenizer: Any) -> str:
     return (BOS_PREFIX if adds_bos else "") + DEFAULT_CHAT_TEMPLATE
 
 
+CHAT_TEMPLATE_SUFFIXES = (".jinja", ".j2")
+"""A ``model.chat_template`` ending so is a file to read; any other value is the template."""
+
+CHAT_TEMPLATE_FILE_BYTES = 4 * MAX_CHAT_TEMPLATE
+"""The largest chat template file read: its text within the size any chat template has."""
+
+
 def resolve_chat_template(tokenizer: Any, override: str | None) -> str:
     """Set and return the template a run trains with.
 
@@ -65,9 +72,9 @@ def resolve_chat_template(tokenizer: Any, override: str | None) -> str:
         template = tokenizer.chat_template or default_chat_template(tokenizer)
     elif override == "default":
         template = default_chat_template(tokenizer)
-    elif override.endswith((".jinja", ".j2")):
+    elif override.endswith(CHAT_TEMPLATE_SUFFIXES):
         # a regular file (a FIFO would block), UTF-8, within the size any chat template has
-        template = read_user_text(override, "model.chat_template", 4 * MAX_CHAT_TEMPLATE)
+        template = read_user_text(override, "model.chat_template", CHAT_TEMPLATE_FILE_BYTES)
     else:
         template = override
     if isinstance(template, dict):  # a tokenizer shipping named variants: train with the default
