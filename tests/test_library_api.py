@@ -443,30 +443,6 @@ WRONG_TYPES = {
         lambda g: select_sources("xnli", g.pool, 2, options={}),
         "options: got a dict; expected a mslt_it.selection.SelectionOptions",
     ),
-    "options sample str": (
-        lambda g: SelectionOptions(sample="20"),
-        "SelectionOptions.sample: got the string '20'; expected an integer",
-    ),
-    "options vectors int": (
-        lambda g: SelectionOptions(vectors=3),
-        "SelectionOptions.vectors: got 3; expected a path",
-    ),
-    "options data none": (
-        lambda g: SelectionOptions(data=None),
-        "SelectionOptions.data: got None; expected a string",
-    ),
-    "options weight str": (
-        lambda g: SelectionOptions(diversity_weight="1"),
-        "SelectionOptions.diversity_weight: got the string '1'; expected a number",
-    ),
-    "options tokenizer int": (
-        lambda g: SelectionOptions(tokenizer=5),
-        "SelectionOptions.tokenizer: got 5; expected a string",
-    ),
-    "options given str": (
-        lambda g: SelectionOptions(given="sample"),
-        "SelectionOptions.given: got the string 'sample'; expected a set of field names",
-    ),
     "compare models str": (
         lambda g: compare_models(g.eval, "m", g.out),
         "models: got the string 'm'; expected a list",
@@ -482,6 +458,23 @@ def test_a_wrong_type_is_a_one_line_error(case: str, given: SimpleNamespace) -> 
     call, fragment = WRONG_TYPES[case]
     one_line_error(lambda: call(given), fragment)
     assert not given.out.exists()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "said"),
+    [
+        ("sample", "20", "got the string '20'; expected an integer"),
+        ("vectors", 3, "got 3; expected a path"),
+        ("data", None, "got None; expected a string"),
+        ("diversity_weight", "1", "got the string '1'; expected a number"),
+        ("tokenizer", 5, "got 5; expected a string"),
+        ("given", "sample", "got the string 'sample'; expected a set of field names"),
+    ],
+)
+def test_selection_options_of_a_wrong_type_are_one_line(field: str, value, said: str) -> None:
+    """``sample="20"`` failed in a comparison deep inside, ``vectors=3`` when the file was
+    read, and ``data=None`` was read as a folder named None."""
+    one_line_error(lambda: SelectionOptions(**{field: value}), f"SelectionOptions.{field}: {said}")
 
 
 def test_selection_options_keep_paths_and_numbers_as_their_fields_say() -> None:
