@@ -528,7 +528,7 @@ def check_rendered_text(
             )
 
 
-def fingerprint(examples: list[dict[str, Any]]) -> str:
+def fingerprint(examples: Iterable[dict[str, Any]]) -> str:
     """SHA-256 of the examples' canonical JSON, in order: equal content, equal fingerprint."""
     digest = hashlib.sha256()
     # one encoder for all; an example is never circular, so skip that check (same text, faster)
@@ -545,7 +545,7 @@ def manifest_mismatch(rows: Any, manifest: dict[str, Any]) -> str | None:
     older version's, a copy), this is the proof that its manifest, which names the sources a
     training records, is the rows': rows swapped in from another build were trained on and
     recorded under the manifest's languages."""
-    if fingerprint(list(rows)) != manifest.get("fingerprint"):
+    if fingerprint(rows) != manifest.get("fingerprint"):  # streamed: a row at a time
         return "its rows are not those its manifest.json's fingerprint names"
     counts = Counter(str(lang) for lang in rows["lang"])
     recorded = manifest.get("counts")
