@@ -119,17 +119,28 @@ def remove_orphans(folder: Path, prefix: str) -> None:
                 os.unlink(entry.path)
 
 
-def remove_folder(path: Path) -> None:
+def remove_folder(path: Path, *, emptied: bool = False) -> None:
     """Remove the folder ``path`` whole, or leave it whole: it is renamed aside to a temporary
     of this writer's (:func:`this_writer`) first and removed there, which a later writer
     removes if a kill stops it (:func:`remove_orphans`). Removed in place, a kill mid-way
     left a folder without its marker or its settings beside files no command could tell
-    apart from the user's, or trust."""
+    apart from the user's, or trust.
+
+    ``emptied``: an empty folder takes its place at once, with its mode and group (a shared
+    folder's setgid group), before the old one is removed: the folder a user's link leads to,
+    which a kill during the removal left missing, and every later command refused the link."""
     path = Path(path)
     prefix = temporary_prefix(path.name)
     remove_orphans(path.parent, prefix)
+    kept = os.stat(path) if emptied else None
     trash = Path(tempfile.mkdtemp(prefix=prefix + this_writer(), suffix=".old", dir=path.parent))
     os.replace(path, trash / "removed")
+    if kept is not None:
+        path.mkdir()
+        with contextlib.suppress(OSError):  # another owner's group: kept as the system allows
+            os.chown(path, -1, kept.st_gid)
+        with contextlib.suppress(OSError):
+            os.chmod(path, stat.S_IMODE(kept.st_mode))
     remove_trash(trash, str(path))
 
 

@@ -54,6 +54,8 @@ from mslt_it.io import (
     read_json,
     relative_files,
     remove_folder,
+    remove_orphans,
+    temporary_prefix,
 )
 from mslt_it.locks import NAME_MAX, described, output_lock
 from mslt_it.paths import check_folder_text
@@ -847,9 +849,8 @@ def remove_own_output(out: Path, field: str) -> None:
     nothing of the user's goes with it."""
     check_nothing_foreign(out, field)
     if out.is_symlink():  # the user's link stays and leads to the folder made again, as
-        real = out.resolve()  # build and report write through it; removed, the output
-        remove_folder(real)  # was made anew beside the link's old target, left stale
-        real.mkdir()
+        # build and report write through it; removed, the output was made anew beside the
+        remove_folder(out.resolve(), emptied=True)  # link's old target, left stale
         return
     remove_folder(out)  # renamed aside first: a kill leaves it whole (still ours) or gone
 
@@ -1068,6 +1069,9 @@ def claim_output(
     out = check_destination(out, field=field, inputs=inputs, inside_kind=inside_kind)
     check_host(out, kind, field)
     with output_lock(out, field):
+        for place in dict.fromkeys([out, out.resolve()]):  # through a link: its target's too
+            remove_orphans(place.parent, temporary_prefix(place.name))  # a killed writer's
+            # set-aside copy (a removal stopped half-way) went only at the next removal
         check_owner(out, kind=kind, overwrite=overwrite, field=field, existing_ok=existing_ok)
         yield out
 

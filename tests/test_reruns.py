@@ -1262,3 +1262,52 @@ def test_an_analysis_beside_the_evaluation_made_again_makes_the_report_stale(cli
     assert "LID probe 0.25;" in (root / "report" / "report.md").read_text()
     shutil.rmtree(root / "analysis")
     assert report_status() == "stale"
+
+
+def test_a_linked_folder_replaced_keeps_its_mode_and_group_and_is_never_missing(
+    tmp_path, monkeypatch
+) -> None:
+    """``--overwrite`` through a user's link removed the folder the link leads to, then made it
+    again: a kill during the removal left the link dangling (every later command refused it),
+    and the folder made again lost a shared folder's mode and setgid group."""
+    import mslt_it.io as io
+
+    real = tmp_path / "shared"
+    (real / "checkpoints").mkdir(parents=True)
+    (real / "checkpoints" / "state.pt").write_bytes(b"old")
+    os.chmod(real, 0o2770)
+    os.chown(real, -1, 1)  # another group (root may give it)
+    io.remove_folder(real, emptied=True)
+    assert list(real.iterdir()) == []
+    assert (os.stat(real).st_mode & 0o7777, os.stat(real).st_gid) == (0o2770, 1)
+    (real / "run.json").write_text("{}")
+
+    def killed(trash, what):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(io, "remove_trash", killed)
+    with pytest.raises(KeyboardInterrupt):
+        io.remove_folder(real, emptied=True)
+    assert real.is_dir() and list(real.iterdir()) == []  # there, empty: the link leads on
+
+
+def test_a_killed_removals_set_aside_copy_goes_when_the_output_is_next_claimed(tmp_path) -> None:
+    """``train --overwrite`` killed while it removed the old run left it set aside, hidden
+    beside the output; the next training (without ``--overwrite``) kept it, unsaid, and only
+    another removal of that name cleared it."""
+    import subprocess
+    import sys
+
+    from mslt_it.io import temporary_prefix, this_writer
+    from mslt_it.outputs import claim_output
+
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead = this_writer().replace(f"-{os.getpid()}.", f"-{done.stdout.strip()}.")
+    left = tmp_path / f"{temporary_prefix('ad')}{dead}x1.old"
+    (left / "removed" / "checkpoints").mkdir(parents=True)
+    live = tmp_path / f"{temporary_prefix('ad')}{this_writer()}x2.old"  # a writer still at it
+    live.mkdir()
+    with claim_output(tmp_path / "ad", kind="adapter"):
+        pass
+    assert not left.exists() and live.is_dir()

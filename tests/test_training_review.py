@@ -47,7 +47,6 @@ def test_a_checkpoint_without_optimizer_state_is_not_resumed_as_the_same_run(
     from mslt_it.training import ModelConfig, validate_train_section
 
     extra = ("--max-steps", "2", "--save-steps", "1", "--sft", "save_only_model=true")
-    extra += ("--sft", "logging_steps=1")  # no note on aligning the logging: one line
     whole, stopped = tmp_path / "whole", tmp_path / "stopped"
     assert cli(*train_args(tiny_model_dir, dataset, whole, *extra)).code == 0
 
@@ -77,7 +76,6 @@ def test_a_checkpoint_without_optimizer_state_is_not_resumed_as_the_same_run(
             "max_steps": 2,
             "save_steps": 1,
             "save_only_model": True,
-            "logging_steps": 1,
         },
     }
     model = ModelConfig(name_or_path=str(tiny_model_dir))

@@ -110,9 +110,7 @@ def clear(out: Path) -> None:
     to the run's folder: the link is kept and leads to the folder made again, as a build writes
     through one."""
     if out.is_symlink() and out.is_dir():
-        real = out.resolve()
-        remove_folder(real)
-        real.mkdir()
+        remove_folder(out.resolve(), emptied=True)
     elif out.is_dir():
         remove_folder(out)
     elif out.exists():

@@ -239,9 +239,6 @@ def _train(
         also=(plan.legacy_hash,),
         args=plan.args,
     )
-    if action != "skip" and on_main():  # each process of a multi-GPU run plans: one says it
-        for note in plan.notes:
-            STDERR.print(note, highlight=False, soft_wrap=True)
     if action == "skip":
         if on_main() and (out / outputs.STARTED_FILE).exists():  # killed while tidying
             outputs.tidy(out, config.keep_checkpoints)
@@ -249,6 +246,9 @@ def _train(
     checkpoint = outputs.last_checkpoint(out) if action == "resume" else None
     if checkpoint is not None and not resumes_exactly(checkpoint, plan.args):
         action, checkpoint = start_over(out, checkpoint, replace_other), None
+    if on_main():  # each process of a multi-GPU run plans: one says it
+        for note in plan.notes:
+            STDERR.print(note, highlight=False, soft_wrap=True)
 
     try:
         checked = checked_trainer(plan, model_config, config)
