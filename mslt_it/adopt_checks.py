@@ -30,6 +30,7 @@ from mslt_it.data import manifest_mismatch
 from mslt_it.errors import MsltError, first_line
 from mslt_it.evaluation.store import CHUNK_SEAL
 from mslt_it.io import read_json, relative_files
+from mslt_it.outputs import SENTENCEPIECE_FILES
 from mslt_it.peft_adapters import read_adapter_config
 
 
@@ -77,7 +78,7 @@ def format_fault(path: Path) -> str | None:
         return None if head[:4] == b"\xff\xff\xff\xff" or head == b"ARROW1" else "Arrow data"
     if name == "training_args.bin" or suffix in (".pt", ".pth"):  # a checkpoint's optimizer,
         return None if zipfile.is_zipfile(path) else "a torch file"  # scheduler, RNG state
-    if name == "tokenizer.model":
+    if name in SENTENCEPIECE_FILES:
         return None if _sentencepiece_or_tiktoken(_head(path)) else "a tokenizer model"
     if name.startswith("events.out.tfevents."):
         return None if _tensorboard_events(_head(path)) else "a TensorBoard event log"

@@ -70,11 +70,20 @@ TENSORBOARD_LOGS = (
 STEP_RECORD = ".mslt-it-step.json"
 """What a recipe's run leaves in each finished step's folder (:data:`mslt_it.runner.MARKER`)."""
 
+SENTENCEPIECE_FILES = (
+    "tokenizer.model", "spiece.model", "sentencepiece.bpe.model", "sentencepiece.model",
+    "spm.model", "source.spm", "target.spm",
+)  # fmt: skip
+"""The names slow tokenizers save their SentencePiece model under (Llama's, T5's and GPT-SW3's,
+XLM-R's and mBART's, DeBERTa-v2's, Marian's two)."""
+
 TOKENIZER_FILES = (
     "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
-    "tokenizer.model", "vocab.json", "vocab.txt", "merges.txt", "chat_template.jinja",
+    "vocab.json", "vocab.txt", "merges.txt", "chat_template.jinja", *SENTENCEPIECE_FILES,
 )  # fmt: skip
-"""The files ``save_pretrained`` writes for a tokenizer (with its chat template)."""
+"""The files ``save_pretrained`` writes for a tokenizer (with its chat template): a
+tokenizer's vocabulary files are named by its class (``vocab_files_names``); a checkpoint of a
+GPT-SW3 model held ``spiece.model``, which a narrower list took for a user's file."""
 
 CHECKPOINT_FILES = (
     "adapter_model.safetensors", "adapter_model.bin", "adapter_config.json", "README.md",

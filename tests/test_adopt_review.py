@@ -218,6 +218,7 @@ def test_a_librarys_binaries_are_still_adopted(cli, adapter, tiny_model_dir, tmp
     (folder / "checkpoints/checkpoint-5").mkdir(parents=True)
     torch.save({"state": {}}, folder / "checkpoints/checkpoint-5/optimizer.pt")
     (folder / "tokenizer.model").write_bytes(SENTENCEPIECE)
+    (folder / "checkpoints/checkpoint-5/spiece.model").write_bytes(SENTENCEPIECE)
     result = cli("adopt", folder, "--kind", "adapter")
     assert result.code == 0, result.err
     model = unmarked_copy(tiny_model_dir, tmp_path / "model")
@@ -270,5 +271,6 @@ def test_a_users_file_in_an_unfinished_runs_checkpoint_is_the_users(adapter, tmp
     checkpoint = folder / "checkpoints" / "checkpoint-5"
     checkpoint.mkdir(parents=True)
     (checkpoint / "optimizer.pt").write_bytes(b"PK")
+    (checkpoint / "spiece.model").write_bytes(SENTENCEPIECE)  # GPT-SW3's, T5's tokenizer
     (checkpoint / "notes.txt").write_text("my thesis")
     assert foreign_files(folder) == ["checkpoints/checkpoint-5/notes.txt"]

@@ -486,6 +486,8 @@ def test_selection_options_keep_paths_and_numbers_as_their_fields_say() -> None:
     assert options == SelectionOptions(vectors=Path("v.csv"), sample=5, diversity_weight=2.0)
     assert type(options.sample) is int and type(options.diversity_weight) is float
     assert SelectionOptions(given={"sample"}).given == frozenset({"sample"})
+    folders = SelectionOptions(tokenizer=Path("m"), model=Path("m"), data=Path("d"))
+    assert (folders.tokenizer, folders.model, folders.data) == ("m", "m", "d")  # as before
 
 
 def test_evaluate_refuses_models_to_compare_it_would_leave_out(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ in the other criteria's columns, so one language without phonology does not bloc
 from __future__ import annotations
 
 import numbers
+import os
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
@@ -158,6 +159,9 @@ class SelectionOptions:
         ``sample="20"`` failed in a comparison deep inside, ``vectors=3`` when the file was read,
         and ``data=None`` was read as a folder named None. A path may be a str; it is kept as a
         :class:`~pathlib.Path`, as the fields say."""
+        for name in ("tokenizer", "model", "data"):  # a folder may be a Path: kept as its text
+            if isinstance(getattr(self, name), os.PathLike):
+                object.__setattr__(self, name, os.fspath(getattr(self, name)))
         for name in ("size_model", "size_missing", "l2v_variant", "data", "split", "search"):
             expect(getattr(self, name), str, f"SelectionOptions.{name}", "a string")
         for name in ("tokenizer", "model"):
