@@ -323,21 +323,33 @@ def _check_evaluation(recipe: Recipe) -> None:
 
 
 def _check_eval_template(recipe: Recipe, tasks: Sequence[TaskPlan]) -> None:
-    """An ``eval.template`` other than the one the adapters train with, on their task, is
-    refused by the evaluation unless ``eval.allow_template_mismatch``: said at load, where it
-    stopped the run after every training."""
+    """An ``eval.template`` other than the one the adapters train with, on their task, or a
+    file of that id in ``eval.prompts_dir`` other than the one trained with, is refused by the
+    evaluation unless ``eval.allow_template_mismatch``: said at load, where it stopped the run
+    after every training."""
     trained_task = recipe.config.data.task
     given = recipe.eval.template
-    if given is None or recipe.eval.allow_template_mismatch:
+    if recipe.eval.allow_template_mismatch:
         return
     if not any(plan.task.name == trained_task for plan in tasks):
         return  # the adapters' template does not apply to another task
     trained = recipe.config.data.template or default_template(trained_task)
-    if given != trained:
+    if given is not None and given != trained:
         raise MsltError(
             f"{recipe.path}: eval.template: {given!r} is not the template the adapters are "
             f"trained with ({trained!r}, data.template); set eval.allow_template_mismatch: true "
             "to evaluate with another one"
+        )
+    try:
+        read = get_template(trained, recipe.eval.prompts_dir)
+    except MsltError as error:
+        raise MsltError(f"{recipe.path}: eval.{error}") from None
+    built = get_template(trained, recipe.config.data.prompts_dir)  # checked at load: it loads
+    if read.sha256 != built.sha256:
+        raise MsltError(
+            f"{recipe.path}: eval.prompts_dir: its {trained!r} ({str(read.path)!r}) is not the "
+            f"file the adapters are trained with ({str(built.path)!r}, data.prompts_dir); set "
+            "eval.allow_template_mismatch: true to evaluate with it"
         )
 
 

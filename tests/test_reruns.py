@@ -229,6 +229,24 @@ def prompts_recipe(tmp_path: Path, data: str = "synthetic", eval_extra: str = ""
     return path
 
 
+def test_an_eval_prompts_dir_with_another_file_of_the_trained_id_fails_the_dry_run(
+    cli, tmp_path
+) -> None:
+    """``eval.prompts_dir`` holding another file under the trained template's id passed the
+    dry run; the evaluation refused it once every adapter was trained, and advised a re-run."""
+    user_prompts(tmp_path / "p")
+    user_prompts(tmp_path / "p2", instruction="Other: {{ premise }}")
+    path = prompts_recipe(tmp_path, eval_extra=f", prompts_dir: [{tmp_path / 'p2'}]")
+    result = cli("run", path, "--dry-run")
+    assert_one_line_error(result, "eval.prompts_dir: its 'xnli/mine'", "p2/xnli/mine.yaml")
+    user_prompts(tmp_path / "p2")  # the same file again: the same template
+    assert cli("run", path, "--dry-run").code == 0
+    allowed = prompts_recipe(
+        tmp_path, eval_extra=f", prompts_dir: [{tmp_path / 'p'}], allow_template_mismatch: true"
+    )
+    assert cli("run", allowed, "--dry-run").code == 0
+
+
 def test_the_eval_section_finds_the_template_the_data_section_trained_with(tmp_path) -> None:
     from mslt_it.runner import eval_inputs
 
