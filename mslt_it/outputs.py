@@ -893,9 +893,10 @@ def derived_reports(out: Path, keep: Collection[str] = ()) -> list[Path]:
     ]
 
 
-def check_nothing_foreign(out: Path, field: str) -> None:
-    """Replacing mslt-it's ``out`` must not take a file of the user's with it."""
-    strangers = foreign_files(out)
+def check_nothing_foreign(out: Path, field: str, within: str = "") -> None:
+    """Replacing mslt-it's ``out`` (or, given ``within``, its folder of that name: a training's
+    ``checkpoints/``) must not take a file of the user's with it."""
+    strangers = [name for name in foreign_files(out) if name.startswith(within)]
     if strangers:
         written = _listed_by_its_output(out, strangers[0])
         placed = owner_kind(out / strangers[0]) if strangers[0].endswith("/") else None

@@ -231,3 +231,32 @@ def test_a_note_on_the_settings_never_comes_before_an_error_about_the_output(
     other = ("--max-steps", "4", "--save-steps", "5", "--learning-rate", "1e-3", "--resume")
     result = cli(*train_args(tiny_model_dir, dataset, out, *other))
     assert_one_line_error(result, "holds a different run")
+
+
+def test_resume_never_removes_a_users_file_among_the_checkpoints(
+    cli, tiny_model_dir: Path, dataset: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """A killed run's ``checkpoints/`` went whole when the resumed run finished, with the
+    user's notes put there (``--overwrite`` names such a file and stops). A resume names them
+    and stops; a file put there while a run trains is kept, and said."""
+    import mslt_it.training.run as run_module
+    from mslt_it.training.outputs import tidy
+
+    out = tmp_path / "ad"
+    extra = ("--max-steps", "2", "--save-steps", "1")
+
+    def killed(*_args, **_kwargs):
+        raise Killed
+
+    monkeypatch.setattr(run_module.outputs, "finish", killed)
+    with pytest.raises(Killed):
+        cli(*train_args(tiny_model_dir, dataset, out, *extra))
+    monkeypatch.undo()
+    notes = out / "checkpoints" / "mine" / "thesis.txt"
+    notes.parent.mkdir()
+    notes.write_text("my thesis")
+    result = cli(*train_args(tiny_model_dir, dataset, out, *extra, "--resume"))
+    assert_one_line_error(result, "checkpoints/mine/thesis.txt", "which mslt-it did not write")
+    assert notes.read_text() == "my thesis"
+    tidy(out, keep_checkpoints=False)  # as a finished run tidies, the notes put there meanwhile
+    assert notes.read_text() == "my thesis"

@@ -20,8 +20,16 @@ from typing import Any
 
 from mslt_it.errors import MsltError
 from mslt_it.io import atomic_write_json, atomic_write_text, read_json, remove_folder, share_files
-from mslt_it.outputs import STAGING, first_changed, mark_finished, mark_owner, move_in_listed
+from mslt_it.outputs import (
+    STAGING,
+    first_changed,
+    foreign_files,
+    mark_finished,
+    mark_owner,
+    move_in_listed,
+)
 from mslt_it.peft_adapters import RUN_FILE, STARTED_FILE
+from mslt_it.terminal import STDERR
 
 CHECKPOINTS = "checkpoints"
 
@@ -229,7 +237,15 @@ def tidy(out: Path, keep_checkpoints: bool) -> None:
     """A finished run's folder without its start record (and checkpoints, unless kept), listed
     again. Also what a re-run does to a finished folder a kill left untidy."""
     (out / STARTED_FILE).unlink(missing_ok=True)
-    if not keep_checkpoints:
+    theirs = [name for name in foreign_files(out) if name.startswith(f"{CHECKPOINTS}/")]
+    if not keep_checkpoints and theirs:  # put there while it trained: kept, with the user's
+        STDERR.print(
+            f"warning: kept {out / CHECKPOINTS}: it holds {theirs[0]!r}, which mslt-it did not "
+            f"write ({len(theirs)} such file(s)); remove the folder once you have moved them",
+            highlight=False,
+            soft_wrap=True,
+        )
+    elif not keep_checkpoints:
         shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
     mark_finished(out, "adapter")  # again, now listing every file of the finished run
 

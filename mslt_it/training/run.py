@@ -932,6 +932,8 @@ def decide_output(
     )
     if action == "restart":
         check_nothing_foreign(out, "--out")
+    elif action == "resume":  # the finished run's checkpoints go, and the Trainer rotates them
+        check_nothing_foreign(out, "--out", within=f"{outputs.CHECKPOINTS}/")
     wait_for_everyone()
     return action
 
