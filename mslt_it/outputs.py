@@ -278,13 +278,22 @@ def is_working_file(folder: Path, name: str, working: tuple[str, ...]) -> bool:
     return check is None or check(folder / name)
 
 
+CHUNK_FILES = ("settings.json", "*.*.[0-9][0-9][0-9][0-9][0-9].jsonl", ".*.mslt-*.tmp")
+"""What an evaluation writes into a run's ``.chunks/`` (:mod:`mslt_it.evaluation.store`): its
+settings, ``<task>.<lang>.<n>.jsonl`` and a chunk being written. ``.chunks/*`` took a user's
+notes there for a chunk: a resumed evaluation listed them in its marker as its own, and the
+next ``--overwrite`` removed them."""
+
 KIND_WORKING_FILES: dict[str, tuple[str, ...]] = {
     "adapter": (
         *checkpoint_files("checkpoints/checkpoint-<n>"),
         *checkpoint_files("checkpoints/tmp-checkpoint-<n>"), "checkpoints/README.md",
         ".final.tmp/**",
     ),
-    "evaluation": (".chunks/*", "*/.chunks/*", ".final.tmp/**"),
+    "evaluation": (
+        *(f"{run}.chunks/{name}" for run in ("", "*/") for name in CHUNK_FILES),
+        ".final.tmp/**",
+    ),
 }  # fmt: skip
 """Working files of one kind: the Trainer's checkpoints, an evaluation's chunks and staging
 folders."""

@@ -274,3 +274,21 @@ def test_a_users_file_in_an_unfinished_runs_checkpoint_is_the_users(adapter, tmp
     (checkpoint / "spiece.model").write_bytes(SENTENCEPIECE)  # GPT-SW3's, T5's tokenizer
     (checkpoint / "notes.txt").write_text("my thesis")
     assert foreign_files(folder) == ["checkpoints/checkpoint-5/notes.txt"]
+
+
+def test_a_users_file_among_an_evaluations_chunks_is_the_users(made, tmp_path) -> None:
+    """``.chunks/*`` took any file there for a chunk: a resumed evaluation listed a user's
+    notes in its marker as its own, and the next ``--overwrite`` removed them."""
+    from mslt_it.outputs import foreign_files, listed_files, mark_finished
+
+    folder = tmp_path / "ev"
+    shutil.copytree(made / "ev", folder)
+    chunks = folder / ".chunks"
+    chunks.mkdir()
+    (chunks / "settings.json").write_text("{}")
+    (chunks / "xnli.en.00000.jsonl").write_text("{}\n")
+    (chunks / "notes.txt").write_text("my thesis")
+    assert foreign_files(folder) == [".chunks/notes.txt"]
+    mark_finished(folder, "evaluation")  # as a resumed evaluation marks its folder
+    assert ".chunks/notes.txt" not in (listed_files(folder) or {})
+    assert foreign_files(folder) == [".chunks/notes.txt"]
