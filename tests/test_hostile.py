@@ -409,6 +409,12 @@ def test_a_device_given_to_vllm_is_refused_not_ignored(cli, tiny_model_dir, tmp_
     )  # fmt: skip
     assert_one_line_error(result, "--device: 'cuda:7' applies to --backend hf only")
     assert not (tmp_path / "ev").exists()
+    result = cli(
+        "eval", "--model", tiny_model_dir, "--task", "xnli", "--langs", "en", "--limit", "2",
+        "--tensor-parallel-size", "2", "--out", tmp_path / "ev",
+    )  # fmt: skip
+    assert_one_line_error(result, "--tensor-parallel-size: 2 applies to --backend vllm only")
+    assert not (tmp_path / "ev").exists()
 
 
 def test_a_device_without_data_or_a_model_config_transformers_refuses_is_one_line(

@@ -766,6 +766,7 @@ def test_select_refuses_a_set_size_range_past_any_pool(cli) -> None:
         ("per_device_train_batch_size=99999999999999999999", "larger than"),
         ("dataloader_num_workers=10000", "at most"),
         ("report_to=wandb", "not installed"),
+        ("report_to=bogus", "'bogus' is not a logger transformers knows; allowed: none, all,"),
         ("deepspeed=/nonexistent.json", "deepspeed"),
         ("push_to_hub=true", "the Hub is offline"),
         ("truncation_mode=middle", "keep_end, keep_start"),  # a choice TRL lists, checked first

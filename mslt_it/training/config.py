@@ -368,6 +368,14 @@ def sft_bool_fields() -> frozenset[str]:
     return frozenset(f.name for f in dataclasses.fields(SFTConfig) if str(f.type) in yes_no)
 
 
+@cache
+def reporting_integrations() -> list[str]:
+    """The loggers transformers reports to (``report_to``), by name."""
+    from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
+
+    return sorted(INTEGRATION_TO_CALLBACK)
+
+
 def check_sft_values(sft: dict[str, Any]) -> None:
     """Values TRL would take and then fail on late (or flood the machine with): a non-boolean
     for a yes/no field, an integer past :data:`MAX_SFT_INTEGER`, more data-loader processes than
@@ -385,10 +393,15 @@ def check_sft_values(sft: dict[str, Any]) -> None:
         )
     targets = sft.get("report_to")
     for target in [targets] if isinstance(targets, str) else targets or []:
-        if (
-            target not in ("none", "all", "tensorboard")
-            and importlib.util.find_spec(str(target)) is None
-        ):
+        if target in ("none", "all", "tensorboard"):
+            continue
+        known = reporting_integrations()
+        if target not in known:  # "pip install bogus" was the advice
+            raise ValueError(
+                f"report_to: {target!r} is not a logger transformers knows; allowed: "
+                f"{', '.join(['none', 'all', *known])}"
+            )
+        if importlib.util.find_spec(str(target)) is None:
             raise ValueError(f"report_to: {target!r} is not installed here (pip install {target})")
     check_scheduler_kwargs(sft)
     check_integrations(sft)
