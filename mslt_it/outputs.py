@@ -601,6 +601,7 @@ def adopt_output(
         raise MsltError(f"--kind: unknown kind {kind!r}; choose one of {allowed(DONE_FILES)}")
     folder = path_argument(folder, field)
     if not folder.is_dir():
+        resolved_path(folder, field)  # a link loop is one, not "not a folder"
         raise MsltError(f"{field}: {described(folder)} is not a folder")
     found = owner_kind(folder)
     if found is not None:

@@ -26,7 +26,7 @@ from mslt_it.comparisons import row_digests
 from mslt_it.errors import MsltError, clipped
 from mslt_it.evaluation.scoring import METRICS
 from mslt_it.evaluation.store import CHUNKS, PREDICTIONS
-from mslt_it.files import kind_of, read_user_text
+from mslt_it.files import kind_of, read_user_text, resolved_path
 from mslt_it.io import OWNER_FILE
 from mslt_it.locks import check_none_being_written
 from mslt_it.outputs import (
@@ -201,6 +201,7 @@ def find_results(paths: list[Path]) -> list[Path]:
             )
         else:
             check_folder_text(str(path), "run dir")  # read as ./~/…: "does not exist" misled
+            resolved_path(path, "run dir")  # a link loop is one, not a missing folder
             raise MsltError(f"run dir: {str(path)!r} does not exist")
         check_none_being_written(evaluations_read([path], candidates, unfinished), "run dir")
         for candidate in candidates:

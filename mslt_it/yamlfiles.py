@@ -21,7 +21,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from mslt_it.errors import MsltError, first_line
-from mslt_it.files import one_line, read_user_text
+from mslt_it.files import one_line, read_user_text, resolved_path
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -350,6 +350,7 @@ def load_yaml_text(path: str | Path, field: str = "recipe") -> tuple[dict[str, A
     if path.is_dir():
         raise MsltError(f"{field}: {str(path)!r} is a folder; give a YAML file")
     if not path.exists():
+        resolved_path(path, field)  # a link loop is said to be one
         raise MsltError(f"{field}: no such file {str(path)!r}")
     text = read_text_file(path, field)
     where = one_line(str(path))

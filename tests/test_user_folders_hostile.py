@@ -679,3 +679,20 @@ def test_a_manifests_definition_record_that_is_no_path_is_one_line(record) -> No
     with pytest.raises(MsltError, match=r"^train.dataset: manifest.json's task_definition .* "
                        "is not the absolute path and SHA-256"):  # fmt: skip
         use_task_of({"task": "claims", "task_definition": record}, "train.dataset")
+
+
+def test_a_symlink_loop_is_said_to_be_one_by_every_command(cli, tmp_path: Path) -> None:
+    """``report``, ``adopt``, ``train --recipe`` and ``run`` said a loop did not exist, was no
+    folder or no file; ``score`` through a link into one was an internal error."""
+    os.symlink(tmp_path / "b", tmp_path / "a")
+    os.symlink(tmp_path / "a", tmp_path / "b")
+    os.symlink(tmp_path / "a", tmp_path / "p.jsonl")
+    loop = tmp_path / "a"
+    for command, field in (
+        (["report", loop, "--out", tmp_path / "r"], "run dir"),
+        (["adopt", loop, "--kind", "adapter"], "folder"),
+        (["score", tmp_path / "p.jsonl"], "predictions"),
+        (["train", "--recipe", loop, "--out", tmp_path / "t"], "--recipe"),
+        (["run", loop], "recipe"),
+    ):
+        assert_one_line_error(cli(*command), f"{field}: ", "is a symlink loop")

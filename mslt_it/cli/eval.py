@@ -20,6 +20,7 @@ from mslt_it.cli.common import (
     use_tasks_dirs,
 )
 from mslt_it.errors import MsltError
+from mslt_it.files import resolved_path
 from mslt_it.outputs import RESCORED_KIND
 
 STDOUT = stdout_console()
@@ -288,6 +289,7 @@ def score_command(
     )
 
     check_not_working_space(predictions, "predictions")  # a killed evaluation's staged rows
+    resolved_path(predictions, "predictions")  # a link loop is said to be one
     # an evaluation being written (eval --overwrite or --update) is named, not "no such file"
     read = [predictions.parent, marked_output(predictions)]
     check_none_being_written(read, "predictions")
