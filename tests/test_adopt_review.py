@@ -288,7 +288,13 @@ def test_a_users_file_among_an_evaluations_chunks_is_the_users(made, tmp_path) -
     (chunks / "settings.json").write_text("{}")
     (chunks / "xnli.en.00000.jsonl").write_text("{}\n")
     (chunks / "notes.txt").write_text("my thesis")
-    assert foreign_files(folder) == [".chunks/notes.txt"]
+    other_digits = "notes.en.\u0661\u0662\u0663\u0664\u0665.jsonl"  # Arabic-Indic 12345
+    (chunks / other_digits).write_text("my thesis")
+    theirs = sorted([".chunks/notes.txt", f".chunks/{other_digits}"])
+    assert foreign_files(folder) == theirs
     mark_finished(folder, "evaluation")  # as a resumed evaluation marks its folder
     assert ".chunks/notes.txt" not in (listed_files(folder) or {})
-    assert foreign_files(folder) == [".chunks/notes.txt"]
+    assert foreign_files(folder) == theirs
+    from mslt_it.evaluation.store import is_chunk_file
+
+    assert not is_chunk_file(other_digits)  # the store's clean-up leaves it too

@@ -413,7 +413,7 @@ def test_a_device_given_to_vllm_is_refused_not_ignored(cli, tiny_model_dir, tmp_
         "eval", "--model", tiny_model_dir, "--task", "xnli", "--langs", "en", "--limit", "2",
         "--tensor-parallel-size", "2", "--out", tmp_path / "ev",
     )  # fmt: skip
-    assert_one_line_error(result, "--tensor-parallel-size: 2 applies to --backend vllm only")
+    assert_one_line_error(result, "--tensor-parallel-size: applies to backend vllm only")
     assert not (tmp_path / "ev").exists()
 
 

@@ -765,7 +765,7 @@ def test_select_refuses_a_set_size_range_past_any_pool(cli) -> None:
         ("bf16=maybe", "train.sft.bf16: must be true or false, got 'maybe'"),
         ("per_device_train_batch_size=99999999999999999999", "larger than"),
         ("dataloader_num_workers=10000", "at most"),
-        ("report_to=wandb", "not installed"),
+        ("report_to=wandb", "'wandb' is not available here"),
         ("report_to=bogus", "'bogus' is not a logger transformers knows; allowed: none, all,"),
         ("deepspeed=/nonexistent.json", "deepspeed"),
         ("push_to_hub=true", "the Hub is offline"),

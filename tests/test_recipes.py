@@ -142,6 +142,7 @@ EXPECTED = {
     # YAML 1.2: 2_4 is text (YAML 1.1 read it as 24, and 024 as octal 20)
     "budget-octal-style.yaml": "data.budget: input should be a valid integer, got '2_4'",
     "chat-template-file-missing.yaml": "model.chat_template: no such file 'no-such-template.jinja'",
+    "tensor-parallel-with-hf.yaml": "eval.tensor_parallel_size: applies to backend vllm only",
 }
 
 

@@ -213,11 +213,6 @@ def eval_command(
             f"--device: {device!r} applies to --backend hf only; vLLM places the model itself "
             "(choose its GPUs with CUDA_VISIBLE_DEVICES)"
         )
-    if tensor_parallel_size not in (None, 1) and config.backend != "vllm":  # ignored likewise
-        raise MsltError(
-            f"--tensor-parallel-size: {tensor_parallel_size} applies to --backend vllm only; "
-            "backend hf runs the model on one device (--device)"
-        )
     if config.model is not None:  # mslt-it:tiny-world and the like, as in a recipe
         config = config.model_copy(update={"model": resolve_model_name(config.model)})
     if models is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from mslt_it.modeling import looks_like_a_path
 from mslt_it.stats import samples_problem
@@ -160,6 +160,16 @@ class EvalConfig(BaseModel):
         if model is not None and looks_like_a_path(model) and not Path(model).expanduser().exists():
             raise ValueError("no such folder (a Hub id looks like org/name)")
         return model
+
+    @field_validator("tensor_parallel_size")
+    @classmethod
+    def _parallel_is_vllms(cls, size: int, info: ValidationInfo) -> int:
+        """Backend hf runs the model on one device: a size above 1 was silently ignored."""
+        if size != 1 and info.data.get("backend", "hf") != "vllm":
+            raise ValueError(
+                "applies to backend vllm only; backend hf runs the model on one device"
+            )
+        return size
 
     @field_validator("vllm_args")
     @classmethod

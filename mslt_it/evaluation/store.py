@@ -345,7 +345,9 @@ def is_chunk_file(name: str) -> bool:
     )
 
 
-CHUNK_NAME = re.compile(r"([^/]+)\.([^./]+)\.(\d{5})\.jsonl")
+CHUNK_NAME = re.compile(r"([^/]+)\.([^./]+)\.([0-9]{5})\.jsonl")
+"""A chunk's name, its number in ASCII digits as the store writes it and the marker's patterns
+take it (any Unicode digit took a user's ``notes.en.١٢٣٤٥.jsonl`` for a chunk, and removed it)."""
 
 
 def chunk_cell(name: str) -> tuple[str | None, str | None, int | None]:

@@ -376,6 +376,15 @@ def reporting_integrations() -> list[str]:
     return sorted(INTEGRATION_TO_CALLBACK)
 
 
+def available_reporting_integrations() -> list[str]:
+    """The loggers transformers finds usable here, as it checks each (not its name's module)."""
+    from transformers.integrations.integration_utils import (
+        get_available_reporting_integrations,
+    )
+
+    return list(get_available_reporting_integrations())
+
+
 def check_sft_values(sft: dict[str, Any]) -> None:
     """Values TRL would take and then fail on late (or flood the machine with): a non-boolean
     for a yes/no field, an integer past :data:`MAX_SFT_INTEGER`, more data-loader processes than
@@ -401,8 +410,11 @@ def check_sft_values(sft: dict[str, Any]) -> None:
                 f"report_to: {target!r} is not a logger transformers knows; allowed: "
                 f"{', '.join(['none', 'all', *known])}"
             )
-        if importlib.util.find_spec(str(target)) is None:
-            raise ValueError(f"report_to: {target!r} is not installed here (pip install {target})")
+        if target not in available_reporting_integrations():  # as transformers tells
+            raise ValueError(  # (kubeflow is an environment variable, flyte is flytekit)
+                f"report_to: {target!r} is not available here (its package is not installed, "
+                "or what transformers needs for it is not set)"
+            )
     check_scheduler_kwargs(sft)
     check_integrations(sft)
 
