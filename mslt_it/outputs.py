@@ -867,11 +867,18 @@ def remove_own_output(out: Path, field: str) -> None:
     """Remove mslt-it's output ``out`` whole, once :func:`check_nothing_foreign` proves that
     nothing of the user's goes with it."""
     check_nothing_foreign(out, field)
-    if out.is_symlink():  # the user's link stays and leads to the folder made again, as
-        # build and report write through it; removed, the output was made anew beside the
-        remove_folder(out.resolve(), emptied=True)  # link's old target, left stale
-        return
-    remove_folder(out)  # renamed aside first: a kill leaves it whole (still ours) or gone
+    remove_output_folder(out)
+
+
+def remove_output_folder(out: Path) -> None:
+    """Remove the output folder ``out``, renamed aside first (:func:`remove_folder`: a kill
+    leaves it whole, still ours, or gone). Given as the user's link, the link stays and leads
+    to an empty folder in its target's place, as build and report write through it; removed,
+    the output was made anew beside the link's old target, left stale."""
+    if out.is_symlink():
+        remove_folder(out.resolve(), emptied=True)
+    else:
+        remove_folder(out)
 
 
 def drop_derived_reports(out: Path, field: str, keep: Collection[str] = ()) -> list[str]:

@@ -340,6 +340,8 @@ def _check_eval_template(recipe: Recipe, tasks: Sequence[TaskPlan]) -> None:
             f"trained with ({trained!r}, data.template); set eval.allow_template_mismatch: true "
             "to evaluate with another one"
         )
+    if list(recipe.eval.prompts_dir) == list(recipe.config.data.prompts_dir):
+        return  # the same folders: the file the build read (eval's own default)
     try:
         read = get_template(trained, recipe.eval.prompts_dir)
     except MsltError as error:

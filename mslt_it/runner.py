@@ -565,12 +565,12 @@ def report_step(recipe: Recipe, root: Path) -> Step:
             for path in sorted(eval_dir.rglob("results.json"))
             if not in_hidden_folder(path.relative_to(eval_dir))  # as report reads them
         }
-        return {**results, **analyses_beside(eval_dir)}
+        return {**results, **analysis_files_beside(eval_dir)}
 
     return Step("report", [], output, input_hash, execute, upstream=upstream)
 
 
-def analyses_beside(eval_dir: Path) -> dict[str, str]:
+def analysis_files_beside(eval_dir: Path) -> dict[str, str]:
     """The files of each ``mslt-it analyze`` output beside the experiment's evaluation
     (``runs/x/analysis``), by their digests: the report shows such an analysis of an evaluated
     adapter (:func:`mslt_it.report_results.analyses_beside`), so an analysis added or made again

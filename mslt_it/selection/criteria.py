@@ -157,8 +157,9 @@ class SelectionOptions:
     def _check_types(self) -> None:
         """Each field's type, for a notebook's call (the CLI and recipes hand the right ones):
         ``sample="20"`` failed in a comparison deep inside, ``vectors=3`` when the file was read,
-        and ``data=None`` was read as a folder named None. A path may be a str; it is kept as a
-        :class:`~pathlib.Path`, as the fields say."""
+        and ``data=None`` was read as a folder named None. Each field keeps the type it
+        declares: ``vectors``, ``predictor`` and ``cache_dir`` given as a str become a
+        :class:`~pathlib.Path`; ``tokenizer``, ``model`` and ``data`` given as a Path, its text."""
         for name in ("tokenizer", "model", "data"):  # a folder may be a Path: kept as its text
             if isinstance(getattr(self, name), os.PathLike):
                 object.__setattr__(self, name, os.fspath(getattr(self, name)))

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mslt_it.errors import MsltError
-from mslt_it.io import atomic_write_json, atomic_write_text, read_json, remove_folder, share_files
+from mslt_it.io import atomic_write_json, atomic_write_text, read_json, share_files
 from mslt_it.outputs import (
     STAGING,
     first_changed,
@@ -27,6 +27,7 @@ from mslt_it.outputs import (
     mark_finished,
     mark_owner,
     move_in_listed,
+    remove_output_folder,
 )
 from mslt_it.peft_adapters import RUN_FILE, STARTED_FILE
 from mslt_it.terminal import STDERR
@@ -117,10 +118,8 @@ def clear(out: Path) -> None:
     without its weights or marker that no command would take again. ``--out`` given as a link
     to the run's folder: the link is kept and leads to the folder made again, as a build writes
     through one."""
-    if out.is_symlink() and out.is_dir():
-        remove_folder(out.resolve(), emptied=True)
-    elif out.is_dir():
-        remove_folder(out)
+    if out.is_dir():
+        remove_output_folder(out)
     elif out.exists():
         out.unlink()
 
@@ -237,16 +236,18 @@ def tidy(out: Path, keep_checkpoints: bool) -> None:
     """A finished run's folder without its start record (and checkpoints, unless kept), listed
     again. Also what a re-run does to a finished folder a kill left untidy."""
     (out / STARTED_FILE).unlink(missing_ok=True)
-    theirs = [name for name in foreign_files(out) if name.startswith(f"{CHECKPOINTS}/")]
-    if not keep_checkpoints and theirs:  # put there while it trained: kept, with the user's
-        STDERR.print(
-            f"warning: kept {out / CHECKPOINTS}: it holds {theirs[0]!r}, which mslt-it did not "
-            f"write ({len(theirs)} such file(s)); remove the folder once you have moved them",
-            highlight=False,
-            soft_wrap=True,
-        )
-    elif not keep_checkpoints:
-        shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
+    if not keep_checkpoints:
+        theirs = [name for name in foreign_files(out) if name.startswith(f"{CHECKPOINTS}/")]
+        if theirs:  # put there while it trained: the folder is kept, with the user's files
+            STDERR.print(
+                f"warning: kept {out / CHECKPOINTS}: it holds {theirs[0]!r}, which mslt-it did "
+                f"not write ({len(theirs)} such file(s)); remove the folder once you have moved "
+                "them",
+                highlight=False,
+                soft_wrap=True,
+            )
+        else:
+            shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
     mark_finished(out, "adapter")  # again, now listing every file of the finished run
 
 
